@@ -1,0 +1,161 @@
+/* CPU backend: the reference kernels, split over worker threads.
+ *
+ * Work is cut into ranges that write disjoint bytes, so the result does not
+ * depend on the thread count. The float environment is reset to IEEE
+ * defaults (round to nearest, no flush-to-zero) for the duration of a call:
+ * a host process may have changed it. */
+#define _GNU_SOURCE
+#include <fenv.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/core_internal.h"
+#include "../ref/ref_internal.h"
+
+typedef struct {
+    int threads; /* 0 = online CPUs */
+} cpu_state;
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
+}
+
+static int cpu_probe(const char **reason)
+{
+    (void)reason;
+    return 1;
+}
+
+static qk_status cpu_device_info(int device, qk_device_info *out)
+{
+    (void)device;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "CPU reference (%d threads)", online_cpus());
+    snprintf(out->vendor, sizeof out->vendor, "host");
+    out->compute_units = online_cpus();
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    out->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+    return QK_OK;
+}
+
+static qk_status cpu_open(int device, void **state)
+{
+    (void)device;
+    cpu_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    *state = s;
+    return QK_OK;
+}
+
+static void cpu_close(void *state) { free(state); }
+
+static int cpu_supports(void *state, qk_op op, const qk_params *p, qk_dtype dt)
+{
+    (void)state;
+    (void)op;
+    (void)p;
+    return dt == QK_DTYPE_F32 || dt == QK_DTYPE_F16 || dt == QK_DTYPE_BF16;
+}
+
+/* ---- parallel_for: ranges handed out from a shared counter ------------- */
+typedef struct {
+    int64_t n, chunk;
+    int64_t next; /* atomic */
+    qk_range_fn fn;
+    void *arg;
+} pool_job;
+
+static void *worker(void *p)
+{
+    pool_job *j = p;
+    for (;;) {
+        int64_t b = __atomic_fetch_add(&j->next, j->chunk, __ATOMIC_RELAXED);
+        if (b >= j->n)
+            break;
+        j->fn(j->arg, b, b + j->chunk < j->n ? b + j->chunk : j->n);
+    }
+    return NULL;
+}
+
+static void cpu_parallel_for(const qk_exec *ex, int64_t n, int64_t grain, qk_range_fn fn, void *arg)
+{
+    const cpu_state *s = ex->impl;
+    int threads = s->threads > 0 ? s->threads : online_cpus();
+    int64_t useful = n / grain;
+    if (useful < threads)
+        threads = useful < 1 ? 1 : (int)useful;
+    if (threads <= 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    /* About 4 ranges per thread balances uneven rows without much overhead. */
+    int64_t chunk = n / ((int64_t)threads * 4);
+    pool_job j = {n, chunk < grain ? grain : chunk, 0, fn, arg};
+    pthread_t tid[256];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, worker, &j) == 0)
+            started++;
+    worker(&j); /* the caller works too; if no thread started it does it all */
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+}
+
+typedef struct {
+    fenv_t saved;
+} fenv_guard;
+
+static void fenv_enter(fenv_guard *g)
+{
+    fegetenv(&g->saved);
+    fesetenv(FE_DFL_ENV);
+}
+
+static void fenv_leave(fenv_guard *g) { fesetenv(&g->saved); }
+
+static qk_status cpu_quantize(void *state, const qk_params *params, qk_dtype dt, const void *in,
+                              int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    qk_exec ex = {cpu_parallel_for, state};
+    qk_ref_args a = {&ex, params, dt, rows, cols};
+    fenv_guard g;
+    fenv_enter(&g);
+    qk_status st = qk_ref_quantize(&a, in, parts);
+    fenv_leave(&g);
+    return st;
+}
+
+static qk_status cpu_dequantize(void *state, const qk_params *params, const void *const parts[QK_PART_COUNT],
+                                int64_t rows, int64_t cols, qk_dtype dt, void *out)
+{
+    qk_exec ex = {cpu_parallel_for, state};
+    qk_ref_args a = {&ex, params, dt, rows, cols};
+    fenv_guard g;
+    fenv_enter(&g);
+    qk_status st = qk_ref_dequantize(&a, parts, out);
+    fenv_leave(&g);
+    return st;
+}
+
+static qk_status cpu_sync(void *state)
+{
+    (void)state;
+    return QK_OK;
+}
+
+static qk_status cpu_set_threads(void *state, int threads)
+{
+    ((cpu_state *)state)->threads = threads > 256 ? 256 : threads;
+    return QK_OK;
+}
+
+const qk_backend qk_backend_cpu = {
+    "cpu", 1, cpu_probe, cpu_device_info, cpu_open, cpu_close, cpu_supports,
+    cpu_quantize, cpu_dequantize, cpu_sync, cpu_set_threads,
+};

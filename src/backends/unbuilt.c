@@ -1,0 +1,31 @@
+/* Registry entries for device backends that this libqk was built without.
+ * They report whether the runtime they would load is present, so `qtool
+ * devices` can tell a user what a build with the backend would find. */
+#include <dlfcn.h>
+#include <stdio.h>
+
+#include "../core/core_internal.h"
+
+static int runtime_present(const char *lib)
+{
+    void *h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
+    if (h == NULL)
+        return 0;
+    dlclose(h);
+    return 1;
+}
+
+#define UNBUILT_BACKEND(ident, label, lib)                                                          \
+    static int ident##_probe(const char **reason)                                                  \
+    {                                                                                              \
+        static char msg[160];                                                                      \
+        snprintf(msg, sizeof msg, "not built into this libqk (%s %s)", lib,                        \
+                 runtime_present(lib) ? "is present" : "not found either");                        \
+        *reason = msg;                                                                             \
+        return 0;                                                                                  \
+    }                                                                                              \
+    const qk_backend qk_backend_##ident##_stub = {label, 0, ident##_probe, 0, 0, 0, 0, 0, 0, 0, 0};
+
+UNBUILT_BACKEND(cuda, "cuda", "libcuda.so.1")
+UNBUILT_BACKEND(vulkan, "vulkan", "libvulkan.so.1")
+UNBUILT_BACKEND(opencl, "opencl", "libOpenCL.so.1")

@@ -1,0 +1,219 @@
+/* Backend registry, the `auto` policy and contexts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+/* Table order; `auto` applies its own preference below. */
+static const qk_backend *const registry[] = {&qk_backend_cuda_stub, &qk_backend_vulkan_stub,
+                                             &qk_backend_opencl_stub, &qk_backend_cpu};
+
+int qk_registry_count(void) { return (int)(sizeof registry / sizeof registry[0]); }
+
+const qk_backend *qk_registry_get(int index)
+{
+    return index >= 0 && index < qk_registry_count() ? registry[index] : NULL;
+}
+
+const qk_backend *qk_registry_find(const char *name)
+{
+    for (int i = 0; i < qk_registry_count(); i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+int qk_backend_count(void) { return qk_registry_count(); }
+
+qk_status qk_backend_get_info(int index, qk_backend_info *out)
+{
+    const qk_backend *be = qk_registry_get(index);
+    if (be == NULL || out == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_backend_get_info: bad index %d or NULL out", index);
+    const char *reason = "";
+    int n = be->probe(&reason);
+    out->name = be->name;
+    out->built = be->built;
+    out->available = n > 0;
+    out->device_count = n;
+    out->unavailable_reason = n > 0 ? "" : reason;
+    return QK_OK;
+}
+
+qk_status qk_device_get_info(const char *backend, int device, qk_device_info *out)
+{
+    const qk_backend *be = backend ? qk_registry_find(backend) : NULL;
+    if (be == NULL || out == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "unknown backend '%s'", backend ? backend : "(null)");
+    const char *reason = "";
+    int n = be->probe(&reason);
+    if (device < 0 || device >= n)
+        return qk_fail(n > 0 ? QK_ERR_INVALID_ARGUMENT : QK_ERR_BACKEND_UNAVAILABLE,
+                       "%s: no device %d (%s)", be->name, device, n > 0 ? "out of range" : reason);
+    memset(out, 0, sizeof *out);
+    return be->device_info(device, out);
+}
+
+static int vendor_is_nvidia(const qk_backend *be)
+{
+    qk_device_info di;
+    return be->device_info(0, &di) == QK_OK && strstr(di.vendor, "NVIDIA") != NULL;
+}
+
+/* `auto`: CUDA on NVIDIA, Vulkan on AMD/Intel, then Vulkan anywhere, OpenCL
+ * as the fallback, the CPU last. */
+static const qk_backend *auto_backend(void)
+{
+    const qk_backend *cuda = qk_registry_find("cuda"), *vk = qk_registry_find("vulkan");
+    const qk_backend *cl = qk_registry_find("opencl");
+    const char *why;
+    if (cuda->probe(&why) > 0)
+        return cuda;
+    if (vk->probe(&why) > 0 && !vendor_is_nvidia(vk))
+        return vk;
+    if (vk->probe(&why) > 0)
+        return vk;
+    if (cl->probe(&why) > 0)
+        return cl;
+    return &qk_backend_cpu;
+}
+
+struct qk_context {
+    const qk_backend *be;
+    void *state;
+    int device;
+    qk_device_info info;
+};
+
+qk_status qk_context_create(const char *backend, int device, qk_context **out)
+{
+    if (out == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_context_create: out is NULL");
+    *out = NULL;
+    if (backend == NULL || backend[0] == '\0') {
+        backend = getenv("QK_BACKEND");
+        if (backend == NULL || backend[0] == '\0')
+            backend = "auto";
+    }
+    const qk_backend *be = strcmp(backend, "auto") == 0 ? auto_backend() : qk_registry_find(backend);
+    if (be == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT,
+                       "unknown backend '%s' (expected auto, cpu, cuda, vulkan or opencl)", backend);
+    const char *reason = "";
+    int n = be->probe(&reason);
+    if (n <= 0)
+        return qk_fail(QK_ERR_BACKEND_UNAVAILABLE, "backend %s is unavailable: %s", be->name, reason);
+    if (device < 0 || device >= n)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "backend %s has %d device(s); device %d does not exist",
+                       be->name, n, device);
+    qk_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    ctx->be = be;
+    ctx->device = device;
+    qk_status st = be->device_info(device, &ctx->info);
+    if (st == QK_OK)
+        st = be->open(device, &ctx->state);
+    if (st != QK_OK) {
+        free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return QK_OK;
+}
+
+void qk_context_destroy(qk_context *ctx)
+{
+    if (ctx == NULL)
+        return;
+    ctx->be->close(ctx->state);
+    free(ctx);
+}
+
+const char *qk_context_backend(const qk_context *ctx) { return ctx ? ctx->be->name : NULL; }
+const char *qk_context_device(const qk_context *ctx) { return ctx ? ctx->info.name : NULL; }
+
+qk_status qk_context_set_threads(qk_context *ctx, int threads)
+{
+    if (ctx == NULL || threads < 0)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_context_set_threads: bad argument");
+    if (ctx->be->set_threads == NULL)
+        return QK_OK; /* device backends have no host worker threads */
+    return ctx->be->set_threads(ctx->state, threads);
+}
+
+/* The context used when callers pass NULL: the CPU backend, created once. */
+static qk_context *default_context(void)
+{
+    static qk_context ctx;
+    static int ready;
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        static int lock;
+        while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
+            ;
+        if (!ready) {
+            ctx.be = &qk_backend_cpu;
+            ctx.be->device_info(0, &ctx.info);
+            if (ctx.be->open(0, &ctx.state) == QK_OK)
+                __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+        }
+        __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+    }
+    return ready ? &ctx : NULL;
+}
+
+static qk_status resolve(qk_context **ctx)
+{
+    if (*ctx == NULL)
+        *ctx = default_context();
+    return *ctx ? QK_OK : qk_fail(QK_ERR_OUT_OF_MEMORY, "cannot create the default CPU context");
+}
+
+qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtype, const void *in,
+                      int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    qk_clear_error();
+    qk_status st = qk_check_call(params, rows, cols, in_dtype);
+    if (st != QK_OK)
+        return st;
+    qk_layout lay;
+    qk_layout_query(params, rows, cols, &lay);
+    if (in == NULL || parts == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_quantize: NULL input or parts");
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        if (lay.part[i].nbytes > 0 && parts[i] == NULL)
+            return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_quantize: part %d needs %zu bytes but is NULL",
+                           i, lay.part[i].nbytes);
+    if ((st = resolve(&ctx)) != QK_OK)
+        return st;
+    if (!ctx->be->supports(ctx->state, QK_OP_QUANTIZE, params, in_dtype))
+        return qk_fail(QK_ERR_UNSUPPORTED, "backend %s cannot quantize %s from %s", ctx->be->name,
+                       qk_format_name(params->format), qk_dtype_name(in_dtype));
+    st = ctx->be->quantize(ctx->state, params, in_dtype, in, rows, cols, parts);
+    if (st == QK_ERR_NONFINITE && qk_last_error()[0] == '\0')
+        qk_fail(st, "%s: the input holds NaN or Inf, which the format cannot encode",
+                qk_format_name(params->format));
+    return st;
+}
+
+qk_status qk_dequantize(qk_context *ctx, const qk_params *params, const void *const parts[QK_PART_COUNT],
+                        int64_t rows, int64_t cols, qk_dtype out_dtype, void *out)
+{
+    qk_clear_error();
+    qk_status st = qk_check_call(params, rows, cols, out_dtype);
+    if (st != QK_OK)
+        return st;
+    qk_layout lay;
+    qk_layout_query(params, rows, cols, &lay);
+    if (out == NULL || parts == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_dequantize: NULL output or parts");
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        if (lay.part[i].nbytes > 0 && parts[i] == NULL)
+            return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_dequantize: part %d is NULL", i);
+    if ((st = resolve(&ctx)) != QK_OK)
+        return st;
+    if (!ctx->be->supports(ctx->state, QK_OP_DEQUANTIZE, params, out_dtype))
+        return qk_fail(QK_ERR_UNSUPPORTED, "backend %s cannot dequantize %s to %s", ctx->be->name,
+                       qk_format_name(params->format), qk_dtype_name(out_dtype));
+    return ctx->be->dequantize(ctx->state, params, parts, rows, cols, out_dtype, out);
+}

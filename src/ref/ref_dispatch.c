@@ -1,0 +1,32 @@
+/* Format switch of the reference kernels. */
+#include "ref_internal.h"
+
+qk_status qk_ref_quantize(const qk_ref_args *a, const void *in, void *const parts[4])
+{
+    switch (a->params->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4: return qk_ref_bnb4_quantize(a, in, parts);
+    case QK_FORMAT_NVFP4: return qk_ref_nvfp4_quantize(a, in, parts);
+    case QK_FORMAT_MXFP8: return qk_ref_mxfp8_quantize(a, in, parts);
+    case QK_FORMAT_FLOAT8_E4M3FN:
+    case QK_FORMAT_FLOAT8_E5M2: return qk_ref_fp8_quantize(a, in, parts);
+    case QK_FORMAT_INT8_TENSORWISE:
+    case QK_FORMAT_INT8_BLOCKWISE: return qk_ref_int8_quantize(a, in, parts);
+    default: return QK_ERR_UNSUPPORTED;
+    }
+}
+
+qk_status qk_ref_dequantize(const qk_ref_args *a, const void *const parts[4], void *out)
+{
+    switch (a->params->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4: return qk_ref_bnb4_dequantize(a, parts, out);
+    case QK_FORMAT_NVFP4: return qk_ref_nvfp4_dequantize(a, parts, out);
+    case QK_FORMAT_MXFP8: return qk_ref_mxfp8_dequantize(a, parts, out);
+    case QK_FORMAT_FLOAT8_E4M3FN:
+    case QK_FORMAT_FLOAT8_E5M2: return qk_ref_fp8_dequantize(a, parts, out);
+    case QK_FORMAT_INT8_TENSORWISE:
+    case QK_FORMAT_INT8_BLOCKWISE: return qk_ref_int8_dequantize(a, parts, out);
+    default: return QK_ERR_UNSUPPORTED;
+    }
+}
