@@ -1,0 +1,35 @@
+/* Cross-backend harness: every available backend and device against the
+ * single-threaded CPU reference, by memcmp of every quantized part and every
+ * dequantized output, with sentinel guard bytes around each output buffer.
+ * Used by tests/test_crossbackend.c and `qtool crosscheck`. Public API only. */
+#ifndef QK_CROSSCHECK_H
+#define QK_CROSSCHECK_H
+
+#include <stddef.h>
+
+#include "qk/qk.h"
+
+typedef struct {
+    const char *format;  /* label, e.g. "nf4/bs64/dq" */
+    const char *dtype;   /* input (quantize) / output (dequantize) dtype */
+    const char *backend;
+    int device;
+    const char *device_name;
+    size_t bytes;        /* bytes compared */
+    size_t mismatches;   /* differing bytes + guard-byte violations + failed calls */
+} qkc_row;
+
+typedef void (*qkc_row_fn)(void *user, const qkc_row *row);
+
+typedef struct {
+    int large;            /* add large shapes (slower; qtool crosscheck --large) */
+    int include_cpu;      /* compare the multi-threaded CPU backend too */
+    const char *only_backend; /* NULL: every available backend */
+} qkc_options;
+
+/* Runs the harness; calls fn once per (format, dtype, backend, device).
+ * Returns the total of mismatches (0 = all bit-exact), or -1 if no backend
+ * other than the reference could be run and include_cpu is off. */
+long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user);
+
+#endif
