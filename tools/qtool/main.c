@@ -1,0 +1,72 @@
+/* qtool: command line front end of libqk. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "qk/qk.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: qtool <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  devices                      list backends and devices\n"
+            "  crosscheck [--large] [--backend B]\n"
+            "                               compare every backend's bytes with the CPU reference\n"
+            "  make-model OUT.safetensors [--blocks N] [--width W] [--dtype bf16|f16|f32]\n"
+            "                               write a synthetic transformer-like model\n"
+            "  quality MODEL.safetensors [--format F]... [--backend B] [--threads N]\n"
+            "                               quantize every 2-D weight, report size and error\n"
+            "  version                      print the library version\n");
+}
+
+static int vreport(int code, const char *fmt, va_list ap)
+{
+    fputs("qtool: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int qtool_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vreport(2, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int qtool_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vreport(1, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("qtool %s\n", qk_version(NULL, NULL, NULL));
+        return 0;
+    }
+    if (strcmp(cmd, "devices") == 0)
+        return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(cmd, "crosscheck") == 0)
+        return cmd_crosscheck(argc - 1, argv + 1);
+    if (strcmp(cmd, "make-model") == 0)
+        return cmd_make_model(argc - 1, argv + 1);
+    if (strcmp(cmd, "quality") == 0)
+        return cmd_quality(argc - 1, argv + 1);
+    usage(stderr);
+    return qtool_usage_error("unknown command '%s'", cmd);
+}

@@ -1,0 +1,47 @@
+/* Minimal safetensors reader (mmap, validated like the reference library)
+ * and writer. */
+#ifndef QTOOL_SAFETENSORS_H
+#define QTOOL_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+typedef struct {
+    const char *name;
+    const char *dtype; /* safetensors spelling: F32, F16, BF16, U8, I8, F8_E4M3, ... */
+    int ndim;
+    int64_t shape[8];
+    const uint8_t *data;
+    size_t nbytes;
+} st_tensor;
+
+typedef struct {
+    void *map;
+    size_t map_len;
+    json_t *header;
+    st_tensor *tensors;
+    size_t count;
+} st_file;
+
+/* Opens and validates path; on failure returns -1 with a one-line message. */
+int st_open(const char *path, st_file *f, char *err, size_t errlen);
+void st_close(st_file *f);
+size_t st_dtype_size(const char *dtype); /* 0 if unknown */
+
+/* Writer: add tensors (the data must stay valid until st_write_finish). */
+typedef struct {
+    json_t *header;
+    const void **data;
+    size_t *sizes;
+    size_t count, cap, offset;
+} st_writer;
+
+void st_writer_init(st_writer *w);
+int st_writer_add(st_writer *w, const char *name, const char *dtype, int ndim, const int64_t *shape,
+                  const void *data, size_t nbytes);
+/* Writes to path via a temporary file renamed into place. */
+int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen);
+
+#endif
