@@ -101,8 +101,11 @@ static void bnb_dequantize_blocks(void *arg, int64_t b0, int64_t b1)
         for (int64_t i = i0; i < i1; i++) {
             uint32_t byte = j->data[i / 2];
             uint32_t c = (i & 1) ? (byte & 15u) : (byte >> 4);
-            uint32_t v = j->nf4 ? qk_nf4_value(c) : qk_fp4_value(c);
-            qk_store_f32(j->a->dtype, j->out, i, qk_f32_mul_ftz(v, s));
+            uint32_t v = qk_f32_mul_ftz(j->nf4 ? qk_nf4_value(c) : qk_fp4_value(c), s);
+            if (qk_f32_is_nan(v)) /* CUDA's canonical NaN, as bitsandbytes writes it */
+                qk_store_bits(j->a->dtype, j->out, i, j->a->dtype == QK_DTYPE_F32 ? 0x7FFFFFFFu : 0x7FFFu);
+            else
+                qk_store_f32(j->a->dtype, j->out, i, v);
         }
     }
 }

@@ -1,11 +1,14 @@
-/* int8_tensorwise (per tensor or per row, optional ConvRot) and
- * int8_blockwise (2-D tiles): comfy-kitchen's eager INT8 quantizers.
- *
- * scale = max(amax / 127, 1e-30) in f32 (amax of the input dtype T);
- * s_T = T(scale), 0 -> the smallest normal of T;
- * q = clamp(round_half_even(T(x / s_T)), -128, 127); dequant T(q * scale).
- * ConvRot rotates each row group first (input rounded back to T) and
- * unrotates after dequantization in f32. */
+/* int8_tensorwise (per tensor or per row, optional ConvRot): comfy-kitchen's
+ * eager INT8 quantizers.
+ *   scale = max(amax / 127, 1e-30) in f32 (amax of the input dtype T);
+ *   s_T = T(scale), 0 -> the smallest normal of T;
+ *   q = clamp(round_half_even(T(x / s_T)), -128, 127); dequant T(q * scale).
+ *   ConvRot rotates each row group first (input rounded back to T) and
+ *   unrotates after dequantization in f32.
+ * int8_blockwise (BxB tiles): the BlockWiseINT8Layout eager quantizer.
+ *   scale = max(T(amax / 127), T(1e-8)) in T, kept as f32;
+ *   q = round_half_even(clamp(T(x / scale), -127, 127)); dequant T(q * scale)
+ *   in T. A zero tile whose floor is 0 in T (f16) codes 0 (the anchor: NaN). */
 #include <stdlib.h>
 
 #include "ref_groups.h"
@@ -15,11 +18,14 @@ static uint32_t tiny_of(qk_dtype dt)
     return dt == QK_DTYPE_F16 ? 0x38800000u /* 2^-14 */ : 0x00800000u /* 2^-126 */;
 }
 
+#define QK_F32_1E_8 0x322BCC77u /* nearest f32 to 1e-8 */
+
 typedef struct {
     const qk_ref_args *a;
     const void *in;
     qk_groups g;
     const uint32_t *div; /* s_T per group */
+    int blockwise;
     int8_t *data;
 } int8_q_job;
 
@@ -31,7 +37,14 @@ static void int8_quantize_rows(void *arg, int64_t r0, int64_t r1)
         for (int64_t c = 0; c < a->cols; c++) {
             int64_t i = r * a->cols + c;
             uint32_t x = qk_load_f32(a->dtype, j->in, i);
-            uint32_t q = qk_round_to(a->dtype, qk_fdiv(x, j->div[qk_group_of(&j->g, r, c)]));
+            uint32_t d = j->div[qk_group_of(&j->g, r, c)];
+            if (d == 0u) { /* blockwise zero tile with a zero floor */
+                j->data[i] = 0;
+                continue;
+            }
+            uint32_t q = qk_round_to(a->dtype, qk_fdiv(x, d));
+            if (j->blockwise) /* clamp first, to +-127 */
+                q = qk_f32_clamp_abs(q, QK_F32_INT8_MAX);
             j->data[i] = (int8_t)qk_f32_to_int_rne_clamp(q, -128, 127);
         }
 }
@@ -83,15 +96,24 @@ qk_status qk_ref_int8_quantize(const qk_ref_args *a, const void *in, void *const
     }
     st = qk_groups_amax(a->ex, &g, a->dtype, in, div);
     if (st == QK_OK) {
+        int blockwise = p->format == QK_FORMAT_INT8_BLOCKWISE;
         for (int64_t k = 0; k < ng; k++) {
             uint32_t scale = qk_fdiv(div[k], QK_F32_INT8_MAX);
+            if (blockwise) {
+                scale = qk_round_to(a->dtype, scale);
+                uint32_t floor = qk_round_to(a->dtype, QK_F32_1E_8);
+                scale = scale < floor ? floor : scale;
+                qk_put_f32(parts[QK_PART_SCALE], k, scale);
+                div[k] = scale;
+                continue;
+            }
             if (scale < QK_F32_1E_30)
                 scale = QK_F32_1E_30;
             qk_put_f32(parts[QK_PART_SCALE], k, scale);
             uint32_t st_ = qk_round_to(a->dtype, scale);
             div[k] = st_ == 0u ? tiny_of(a->dtype) : st_;
         }
-        int8_q_job j = {a, in, g, div, parts[QK_PART_DATA]};
+        int8_q_job j = {a, in, g, div, blockwise, parts[QK_PART_DATA]};
         qk_exec_run(a->ex, a->rows, 1, int8_quantize_rows, &j);
     }
     free(div);
@@ -104,7 +126,7 @@ typedef struct {
     const int8_t *data;
     const void *scale;
     qk_groups g;
-    int group;
+    int group, blockwise;
     void *out;
 } int8_dq_job;
 
@@ -119,7 +141,9 @@ static void int8_dequantize_rows(void *arg, int64_t r0, int64_t r1)
             for (int64_t k = 0; k < step; k++) {
                 int64_t c = c0 + k;
                 uint32_t q = qk_bits((float)j->data[r * a->cols + c]);
-                buf[k] = qk_fmul(q, qk_get_f32(j->scale, qk_group_of(&j->g, r, c)));
+                uint32_t s = qk_get_f32(j->scale, qk_group_of(&j->g, r, c));
+                /* blockwise multiplies in T: T(q * T(scale)), q exact in T */
+                buf[k] = j->blockwise ? qk_fmul(q, qk_round_to(a->dtype, s)) : qk_fmul(q, s);
             }
             if (j->group > 0)
                 qk_convrot_group(buf, j->group);
@@ -134,7 +158,8 @@ qk_status qk_ref_int8_dequantize(const qk_ref_args *a, const void *const parts[4
     const qk_params *p = a->params;
     qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
     int8_dq_job j = {a, parts[QK_PART_DATA], parts[QK_PART_SCALE],
-                     qk_groups_make(sc, p->block_size, a->rows, a->cols), p->convrot_group, out};
+                     qk_groups_make(sc, p->block_size, a->rows, a->cols), p->convrot_group,
+                     p->format == QK_FORMAT_INT8_BLOCKWISE, out};
     qk_exec_run(a->ex, a->rows, 1, int8_dequantize_rows, &j);
     return QK_OK;
 }

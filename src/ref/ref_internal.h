@@ -79,6 +79,17 @@ static inline void qk_store_f32(qk_dtype dt, void *p, int64_t i, uint32_t a)
     memcpy((unsigned char *)p + 2 * i, &h, 2);
 }
 
+/* Store raw bits (4 bytes for f32, 2 for f16/bf16) as element i. */
+static inline void qk_store_bits(qk_dtype dt, void *p, int64_t i, uint32_t bits)
+{
+    if (dt == QK_DTYPE_F32) {
+        memcpy((unsigned char *)p + 4 * i, &bits, 4);
+        return;
+    }
+    uint16_t h = (uint16_t)bits;
+    memcpy((unsigned char *)p + 2 * i, &h, 2);
+}
+
 static inline void qk_put_f32(void *p, int64_t i, uint32_t a) { memcpy((unsigned char *)p + 4 * i, &a, 4); }
 
 static inline uint32_t qk_get_f32(const void *p, int64_t i)
