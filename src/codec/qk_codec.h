@@ -323,8 +323,8 @@ QK_FN QK_U32 qk_f16_to_f32(QK_U32 h)
     QK_U32 s = (h & 0x8000u) << 16;
     QK_U32 ex = (h >> 10) & 0x1Fu;
     QK_U32 m = h & 0x3FFu;
-    if (ex == 0x1Fu)
-        return s | QK_F32_INF | (m << 13);
+    if (ex == 0x1Fu) /* NaNs come out quiet, as the hardware conversion does */
+        return s | QK_F32_INF | (m << 13) | (m != 0u ? 0x400000u : 0u);
     if (ex != 0u)
         return s | ((ex + 112u) << 23) | (m << 13);
     if (m == 0u)
@@ -345,7 +345,7 @@ QK_FN QK_U32 qk_e4m3_to_f32(QK_U32 b)
     QK_U32 ex = (b >> 3) & 0xFu;
     QK_U32 m = b & 0x7u;
     if (ex == 0xFu && m == 0x7u)
-        return s | QK_F32_QNAN;
+        return s | 0x7FF00000u; /* torch's decoding of the NaN code */
     if (ex != 0u)
         return s | ((ex + 120u) << 23) | (m << 20);
     if (m == 0u)
@@ -420,7 +420,7 @@ QK_FN QK_U32 qk_nf4_encode(QK_U32 x)
     if (qk_f32_is_nan(x) != 0u)
         return 0u;
     QK_U32 c = 0u;
-    c += qk_f32_gt(x, 0xBF591CD8u);
+    c += qk_f32_gt(x, 0xBF591CD9u);
     c += qk_f32_gt(x, 0xBF1C5270u);
     c += qk_f32_gt(x, 0xBEEB8480u);
     c += qk_f32_gt(x, 0xBEADEA76u);
@@ -428,13 +428,13 @@ QK_FN QK_U32 qk_nf4_encode(QK_U32 x)
     c += qk_f32_gt(x, 0xBE0D38BCu);
     c += qk_f32_gt(x, 0xBD3A7871u);
     c += qk_f32_gt(x, 0x3D22FAFFu);
-    c += qk_f32_gt(x, 0x3DF64862u);
+    c += qk_f32_gt(x, 0x3DF64863u);
     c += qk_f32_gt(x, 0x3E5067E0u);
     c += qk_f32_gt(x, 0x3E9582D4u);
     c += qk_f32_gt(x, 0x3EC753F9u);
-    c += qk_f32_gt(x, 0x3F006D04u);
+    c += qk_f32_gt(x, 0x3F006D03u);
     c += qk_f32_gt(x, 0x3F248DAFu);
-    c += qk_f32_gt(x, 0x3F5C89DAu);
+    c += qk_f32_gt(x, 0x3F5C89D9u);
     return c;
 }
 
@@ -507,7 +507,8 @@ QK_FN QK_U32 qk_fp4_value(QK_U32 c)
 
 /* rcp.approx.ftz.f32 of a normal f32 whose mantissa is in a measured table:
  * entry = the reciprocal of 1.m (bits), x = the absmax. Zero and subnormal
- * inputs give +inf; results below the normal range flush to zero. */
+ * inputs give an infinity of their sign; results below the normal range flush
+ * to zero. */
 QK_FN QK_U32 qk_rcp_from_table(QK_U32 entry, QK_U32 x)
 {
     QK_U32 ex = (x >> 23) & 0xFFu;

@@ -1,6 +1,6 @@
 /* rcp.approx.ftz.f32(1.m) as measured on an NVIDIA H100 (sm_90) by
  * tools/golden/rcp_probe.cu: bitsandbytes' CUDA kernels compute 1.0f/absmax
- * with this instruction (built with --use_fast_math). Entry m is the f32 bit
+ * with this instruction (bitsandbytes builds with fast-math). Entry m is the f32 bit
  * pattern for the mantissa m (7 bits for bf16, 10 bits for f16 inputs); the
  * exponent model in qk_rcp_from_table() was verified on the device for every
  * positive bf16 and finite f16 input (tests/golden/rcp_approx.json). */

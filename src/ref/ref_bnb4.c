@@ -1,7 +1,7 @@
 /* bitsandbytes NF4 / FP4: the bytes of bitsandbytes' CUDA kernels.
  *
  * Blocks run over the flattened row-major tensor. absmax = max |x| with
- * subnormals flushed and NaN skipped (fmaxf under --use_fast_math); every value
+ * subnormals flushed and NaN skipped (fmaxf in a fast-math build); every value
  * is multiplied (mul.ftz) by bitsandbytes' reciprocal of absmax and coded by
  * threshold count. Element 2j goes to the high nibble; an odd tail is padded
  * with +0.0. */
