@@ -628,8 +628,8 @@ static void test_anchor_digests(void **s)
     (void)s;
     const char *dir = getenv("QK_GOLDEN_DIR");
     if (!dir || !*dir)
-        fail_msg("QK_GOLDEN_DIR is not set: the golden file codec_digests.json is missing "
-                 "(run through meson test)");
+        fail_msg("%s", "QK_GOLDEN_DIR is not set: the golden file codec_digests.json is missing "
+                       "(run through meson test)");
     char path[4096];
     snprintf(path, sizeof path, "%s/codec_digests.json", dir);
     json_error_t jerr;
@@ -638,7 +638,7 @@ static void test_anchor_digests(void **s)
         fail_msg("golden file %s is missing or unreadable: %s", path, jerr.text);
     json_t *digs = json_object_get(root, "fnv1a64");
     if (!json_is_object(digs))
-        fail_msg("codec_digests.json has no \"fnv1a64\" object");
+        fail_msg("%s", "codec_digests.json has no \"fnv1a64\" object");
     const char *notes = json_string_value(json_object_get(root, "notes"));
     /* The anchors' NaN outputs may be ignored only because the notes declare them
      * implementation details (and give ':non_nan' twins for 16-bit inputs). */
