@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "tally.h"
+
 #include "codec/qk_codec.h"
 #include "ref/ref_internal.h"
 
@@ -72,23 +74,6 @@ static uint32_t r32(void)
 
 static int32_t rint_in(int32_t lo, int32_t hi) { return lo + (int32_t)(r32() % (uint32_t)(hi - lo + 1)); }
 
-typedef struct {
-    const char *what;
-    uint64_t checked, bad;
-} tally;
-
-static void tally_bad(tally *t, const char *fmt, ...)
-{
-    if (t->bad < 5) {
-        va_list ap;
-        va_start(ap, fmt);
-        printf("  MISMATCH %s: ", t->what);
-        vprintf(fmt, ap);
-        printf("\n");
-        va_end(ap);
-    }
-    t->bad++;
-}
 
 /* Compares an integer result with the native one: equal bits, or both NaN. */
 static void check_res(tally *t, const char *op, uint32_t a, uint32_t b, float want, uint32_t got)

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "codec/qk_codec.h"
+#include "tally.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -72,24 +73,6 @@ static uint32_t dense_at(uint32_t i)
 
 static double seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
 
-/* Mismatch accounting: prints the first few mismatches of each check. */
-typedef struct {
-    const char *what;
-    uint64_t checked, bad;
-} tally;
-
-static void tally_bad(tally *t, const char *fmt, ...)
-{
-    if (t->bad < 3) {
-        va_list ap;
-        va_start(ap, fmt);
-        printf("  MISMATCH %s: ", t->what);
-        vprintf(fmt, ap);
-        printf("\n");
-        va_end(ap);
-    }
-    t->bad++;
-}
 
 /* -------------------------------------------- independent format reference */
 
