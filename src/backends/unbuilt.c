@@ -2,6 +2,7 @@
  * They report whether the runtime they would load is present, so `qtool
  * devices` can tell a user what a build with the backend would find. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "../core/core_internal.h"
@@ -15,13 +16,19 @@ static int runtime_present(const char *lib)
     return 1;
 }
 
+/* The reason is worked out once (dlopen is not free) and then shared. */
 #define UNBUILT_BACKEND(ident, label, lib)                                                          \
+    static char ident##_msg[160];                                                                  \
+    static pthread_once_t ident##_once = PTHREAD_ONCE_INIT;                                        \
+    static void ident##_init(void)                                                                 \
+    {                                                                                              \
+        snprintf(ident##_msg, sizeof ident##_msg, "not built into this libqk (%s %s)", lib,        \
+                 runtime_present(lib) ? "is present" : "not found either");                        \
+    }                                                                                              \
     static int ident##_probe(const char **reason)                                                  \
     {                                                                                              \
-        static char msg[160];                                                                      \
-        snprintf(msg, sizeof msg, "not built into this libqk (%s %s)", lib,                        \
-                 runtime_present(lib) ? "is present" : "not found either");                        \
-        *reason = msg;                                                                             \
+        pthread_once(&ident##_once, ident##_init);                                                 \
+        *reason = ident##_msg;                                                                     \
         return 0;                                                                                  \
     }                                                                                              \
     const qk_backend qk_backend_##ident##_stub = {label, 0, ident##_probe, 0, 0, 0, 0, 0, 0, 0, 0};

@@ -38,7 +38,8 @@ qk_status qk_params_validate(const qk_params *p, int64_t rows, int64_t cols)
     if (rows < 1 || cols < 1)
         return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: shape %lldx%lld must be at least 1x1", fn,
                        (long long)rows, (long long)cols);
-    if (rows > INT64_MAX / 4 / cols || rows + 128 > INT32_MAX * (int64_t)1024 || cols > INT32_MAX)
+    /* Padded shapes and byte counts of every part must fit comfortably. */
+    if (rows > ((int64_t)1 << 40) || cols > ((int64_t)1 << 31) || rows > ((int64_t)1 << 58) / cols)
         return qk_fail(QK_ERR_OVERFLOW, "%s: shape %lldx%lld is too large", fn, (long long)rows,
                        (long long)cols);
     if (p->double_quant && p->format != QK_FORMAT_NF4 && p->format != QK_FORMAT_FP4)
