@@ -25,19 +25,6 @@
 #include "codec/qk_codec.h"
 #include "ref/ref_internal.h"
 
-static uint32_t fb(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float bf(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 /* Native IEEE operations; volatile keeps the compiler from folding anything. */
 static float nmul(float a, float b)
@@ -80,12 +67,12 @@ static void check_res(tally *t, const char *op, uint32_t a, uint32_t b, float wa
 {
     t->checked++;
     if (isnan(want)) {
-        if (!isnan(bf(got)))
+        if (!isnan(qk_float(got)))
             tally_bad(t, "%s(0x%08X, 0x%08X): expected NaN, got 0x%08X", op, a, b, got);
         return;
     }
-    if (fb(want) != got)
-        tally_bad(t, "%s(0x%08X, 0x%08X): expected 0x%08X, got 0x%08X", op, a, b, fb(want), got);
+    if (qk_bits(want) != got)
+        tally_bad(t, "%s(0x%08X, 0x%08X): expected 0x%08X, got 0x%08X", op, a, b, qk_bits(want), got);
 }
 
 /* Statistics of the exact results hit, to show the distributions do their job. */
@@ -127,7 +114,7 @@ typedef struct {
 
 static void check_pair(arith_state *st, uint32_t a, uint32_t b)
 {
-    float fa = bf(a), fbb = bf(b);
+    float fa = qk_float(a), fbb = qk_float(b);
     float m = nmul(fa, fbb), d = ndiv(fa, fbb);
     check_res(&st->mul, "mul", a, b, m, qk_f32_mul(a, b));
     check_res(&st->div, "div", a, b, d, qk_f32_div(a, b));
@@ -258,9 +245,9 @@ static void test_mul_div_random(void **s)
                 uint32_t odd = (1u << (kq - 1)) | (r32() & ((1u << (kq - 1)) - 1u)) | 1u;
                 double q = ldexp((double)odd, -150 - (i % 8 == 7 ? 1 : 0));
                 b = gen(rint_in(30, 120), kb);
-                double av = q * (double)bf(b); /* exact: kq + kb <= 24 bits */
-                a = fb((float)av);
-                assert_true((double)bf(a) == av);
+                double av = q * (double)qk_float(b); /* exact: kq + kb <= 24 bits */
+                a = qk_bits((float)av);
+                assert_true((double)qk_float(a) == av);
                 if (i % 8 == 6)
                     a += 1u;
                 break;
@@ -371,22 +358,22 @@ static void test_gt_and_ftz(void **s)
     /* ordered comparison: pairs one ulp apart, equal pairs, mixed signs */
     for (int i = 0; i < 1000000; i++) {
         uint32_t a = r32();
-        if (isnan(bf(a)))
+        if (isnan(qk_float(a)))
             continue;
         uint32_t cands[4] = {a, a ^ 0x80000000u, a + 1u, a - 1u};
         for (int k = 0; k < 4; k++) {
             uint32_t b = cands[k];
-            if (isnan(bf(b)))
+            if (isnan(qk_float(b)))
                 continue;
             g.checked++;
-            if ((uint32_t)ngt(bf(a), bf(b)) != qk_f32_gt(a, b))
+            if ((uint32_t)ngt(qk_float(a), qk_float(b)) != qk_f32_gt(a, b))
                 tally_bad(&g, "gt(0x%08X, 0x%08X)", a, b);
         }
     }
     /* FTZ helper over a stride through all patterns */
     for (uint64_t x = 0; x <= 0xFFFFFFFFull; x += 4099u) {
         uint32_t u = (uint32_t)x;
-        uint32_t want = fpclassify(bf(u)) == FP_SUBNORMAL ? (u & 0x80000000u) : u;
+        uint32_t want = fpclassify(qk_float(u)) == FP_SUBNORMAL ? (u & 0x80000000u) : u;
         z.checked++;
         if (qk_f32_ftz(u) != want)
             tally_bad(&z, "ftz(0x%08X): expected 0x%08X got 0x%08X", u, want, qk_f32_ftz(u));
@@ -407,18 +394,18 @@ static void test_gt_and_ftz(void **s)
  * normal range; zero or subnormal x gives +inf. */
 static uint32_t rcp_model(uint32_t entry, uint32_t x)
 {
-    float fx = bf(x);
+    float fx = qk_float(x);
     if (fpclassify(fx) == FP_ZERO || fpclassify(fx) == FP_SUBNORMAL)
         return 0x7F800000u;
     int e;
     (void)frexpf(fx, &e);
     e -= 1; /* x = 1.m * 2^e */
-    double r = ldexp((double)bf(entry), -e); /* exact in double */
+    double r = ldexp((double)qk_float(entry), -e); /* exact in double */
     if (r < (double)FLT_MIN)
         return 0u;
     if (r > (double)FLT_MAX)
         return 0x7F800000u;
-    return fb((float)r); /* exact: a normal f32 */
+    return qk_bits((float)r); /* exact: a normal f32 */
 }
 
 static void check_table(tally *t, const uint32_t *table, int mbits)
@@ -450,9 +437,9 @@ static void test_rcp_from_table(void **s)
     tally t = {"rcp", 0, 0};
     uint32_t t7[128], t10[1024];
     for (uint32_t m = 0; m < 128u; m++)
-        t7[m] = fb(ndiv(1.0f, 1.0f + (float)m / 128.0f)); /* correctly rounded 1/1.m */
+        t7[m] = qk_bits(ndiv(1.0f, 1.0f + (float)m / 128.0f)); /* correctly rounded 1/1.m */
     for (uint32_t m = 0; m < 1024u; m++)
-        t10[m] = fb(ndiv(1.0f, 1.0f + (float)m / 1024.0f));
+        t10[m] = qk_bits(ndiv(1.0f, 1.0f + (float)m / 1024.0f));
     check_table(&t, t7, 7);
     check_table(&t, t10, 10);
     uint64_t own = t.checked;
