@@ -112,6 +112,15 @@ typedef struct {
     hits hm, hd;
 } arith_state;
 
+static void assert_no_mismatches(const arith_state *st)
+{
+    assert_int_equal(st->mul.bad, 0);
+    assert_int_equal(st->div.bad, 0);
+    assert_int_equal(st->mulftz.bad, 0);
+    assert_int_equal(st->gt.bad, 0);
+    assert_int_equal(st->fmul.bad, 0);
+}
+
 static void check_pair(arith_state *st, uint32_t a, uint32_t b)
 {
     float fa = qk_float(a), fbb = qk_float(b);
@@ -278,11 +287,7 @@ static void test_mul_div_random(void **s)
     assert_true(st.hm.subnormal_ties > 1000 && st.hd.subnormal_ties > 10000);
     assert_true(st.hm.subnormal > 10000 && st.hd.subnormal > 10000);
     assert_true(st.hm.overflow > 10000 && st.hd.overflow > 10000);
-    assert_int_equal(st.mul.bad, 0);
-    assert_int_equal(st.div.bad, 0);
-    assert_int_equal(st.mulftz.bad, 0);
-    assert_int_equal(st.gt.bad, 0);
-    assert_int_equal(st.fmul.bad, 0);
+    assert_no_mismatches(&st);
 }
 
 static void test_special_combinations(void **s)
@@ -344,11 +349,7 @@ static void test_special_combinations(void **s)
            n, n - nfin, (unsigned long long)st.mul.checked, (unsigned long long)st.mul.bad,
            (unsigned long long)st.div.bad, (unsigned long long)st.mulftz.bad,
            (unsigned long long)st.gt.bad);
-    assert_int_equal(st.mul.bad, 0);
-    assert_int_equal(st.div.bad, 0);
-    assert_int_equal(st.mulftz.bad, 0);
-    assert_int_equal(st.gt.bad, 0);
-    assert_int_equal(st.fmul.bad, 0);
+    assert_no_mismatches(&st);
 }
 
 static void test_gt_and_ftz(void **s)

@@ -93,6 +93,21 @@ def dist(kind: str, R: int, C: int, rng: np.random.Generator) -> np.ndarray:
 DISTS = ("normal", "weight", "uniform", "wide")
 
 
+def shape_sweep(case, group: str, extra):
+    """Small ragged shapes in every dtype (distributions in turn), then the
+    group's larger (R, C, dtype, kind) shapes; inputs seeded by group + name."""
+    i = 0
+    for dt in ("f32", "f16", "bf16"):
+        for (R, C) in [(1, 1), (3, 5), (7, 33), (16, 16), (33, 47)]:
+            kind = DISTS[i % 4]
+            i += 1
+            nm = f"{dt}-{R}x{C}-{kind}"
+            case(nm, from_f64(dist(kind, R, C, rng_for(group + nm)), dt))
+    for (R, C, dt, kind) in extra:
+        nm = f"{dt}-{R}x{C}-{kind}"
+        case(nm, from_f64(dist(kind, R, C, rng_for(group + nm)), dt))
+
+
 def step_bits(t: torch.Tensor, steps) -> torch.Tensor:
     """Move each element `steps` bit-pattern units (away from zero for positive steps)."""
     it = {4: torch.int32, 2: torch.int16}[t.element_size()]
@@ -212,17 +227,8 @@ def gen_nvfp4(out_dir):
             notes=notes,
         )
 
-    i = 0
-    for dt in ("f32", "f16", "bf16"):
-        for (R, C) in [(1, 1), (3, 5), (7, 33), (16, 16), (33, 47)]:
-            kind = DISTS[i % 4]
-            i += 1
-            nm = f"{dt}-{R}x{C}-{kind}"
-            case(nm, from_f64(dist(kind, R, C, rng_for("nvfp4" + nm)), dt))
-    for (R, C, dt, kind) in [(16, 130, "f32", "weight"), (130, 32, "bf16", "normal"), (257, 16, "f16", "uniform"),
-                             (20, 80, "bf16", "wide")]:
-        nm = f"{dt}-{R}x{C}-{kind}"
-        case(nm, from_f64(dist(kind, R, C, rng_for("nvfp4" + nm)), dt))
+    shape_sweep(case, "nvfp4", [(16, 130, "f32", "weight"), (130, 32, "bf16", "normal"),
+                                (257, 16, "f16", "uniform"), (20, 80, "bf16", "wide")])
 
     # exact ties: per-tensor scale 2^-4 (one block has amax 168 = 6*448*2^-4), block scales exact e4m3
     mids = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -1.25, -1.75, -2.5, -3.5, -5.0, 6.0, -0.0]
@@ -349,16 +355,8 @@ def gen_mxfp8(out_dir):
             extra=extra,
         )
 
-    i = 0
-    for dt in ("f32", "f16", "bf16"):
-        for (R, C) in [(1, 1), (3, 5), (7, 33), (16, 16), (33, 47)]:
-            kind = DISTS[i % 4]
-            i += 1
-            nm = f"{dt}-{R}x{C}-{kind}"
-            case(nm, from_f64(dist(kind, R, C, rng_for("mxfp8" + nm)), dt))
-    for (R, C, dt, kind) in [(16, 130, "bf16", "normal"), (130, 20, "f32", "wide"), (257, 20, "f16", "weight")]:
-        nm = f"{dt}-{R}x{C}-{kind}"
-        case(nm, from_f64(dist(kind, R, C, rng_for("mxfp8" + nm)), dt))
+    shape_sweep(case, "mxfp8", [(16, 130, "bf16", "normal"), (130, 20, "f32", "wide"),
+                                (257, 20, "f16", "weight")])
 
     # adversarial log2: block amax = next f32 above 448*2^k -> amax/448 just above 2^k
     ks = [-100, -60, -40, -30, -24, -20, -16, -12, -8, -4, -1, 0, 1, 3, 7, 12, 20, 30, 40, 60]
