@@ -1,16 +1,35 @@
 #!/bin/sh
-# Builds qk on the lent GPU machine and runs the whole test suite, `qtool
-# devices` and `qtool crosscheck` in one call. The machine has meson, ninja and
-# a compiler but not cmocka, jansson or pkg-config: tools/device-fetch-deps.sh
-# puts their Debian packages in .devdeps/ (carried), unpacked here into a
-# private root rather than over the system.
+# Builds qk on the lent GPU machine with every backend its tools allow and
+# runs the whole test suite, `qtool devices` and `qtool crosscheck` (every
+# available backend and device) in one call; `--bench B[,B...]` adds
+# `qtool bench` on those backends, `--large` the large crosscheck shapes.
+#
+# Carry ".devdeps" (tools/device-fetch-deps.sh: cmocka, jansson, pkg-config,
+# glslc, spirv-val, unpacked into a private root) and ".gl" (the Vulkan
+# loader, unpacked over / as the device README prescribes).
 set -eu
 cd "$(dirname "$0")/.."
+bench="" large=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bench) bench=$(echo "$2" | tr , ' '); shift 2 ;;
+        --large) large=--large; shift ;;
+        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large]" >&2; exit 2 ;;
+    esac
+done
 root=/tmp/qk-devroot
 mkdir -p "$root"
 for deb in .devdeps/*.deb; do
     dpkg-deb -x "$deb" "$root"
 done
+if ! ldconfig -p | grep -q libvulkan.so.1 && ls .gl/*.deb >/dev/null 2>&1; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
+    export VK_DRIVER_FILES="$icd"
+fi
 lib="$root/usr/lib/x86_64-linux-gnu"
 export PATH="$root/usr/bin:$PATH"
 export PKG_CONFIG="$root/usr/bin/pkgconf"
@@ -23,16 +42,23 @@ uname -srm
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
 cc --version | head -1
 meson --version
+nvcc --version 2>/dev/null | tail -1 || echo "no nvcc"
 echo "== build"
 meson setup build-device --wipe >/dev/null 2>&1 || meson setup build-device
+grep -E "^ *(cuda|vulkan|opencl) backend" build-device/meson-logs/meson-log.txt || true
 ninja -C build-device
 echo "== tests"
 status=0
 meson test -C build-device --print-errorlogs || status=1
+qtool=build-device/tools/qtool/qtool
 echo "== qtool devices"
-build-device/tools/qtool/qtool devices || status=1
-echo "== qtool crosscheck"
-build-device/tools/qtool/qtool crosscheck || status=1
+$qtool devices || status=1
+echo "== qtool crosscheck $large"
+$qtool crosscheck $large || status=1
+for b in $bench; do
+    echo "== qtool bench --backend $b"
+    $qtool bench --backend "$b" --mib "${QK_BENCH_MIB:-1024}" || status=1
+done
 if [ -n "${OUT:-}" ]; then
     cp build-device/meson-logs/testlog.txt "$OUT/testlog.txt" 2>/dev/null || true
 fi

@@ -7,4 +7,16 @@ cd "$(dirname "$0")/.."
 mkdir -p .devdeps
 grep -qx '/.devdeps/' .git/info/exclude 2>/dev/null || echo '/.devdeps/' >> .git/info/exclude
 cd .devdeps
-apt-get download libcmocka0 libcmocka-dev libjansson4 libjansson-dev pkgconf pkgconf-bin libpkgconf3
+# Build tools: pkg-config, cmocka, jansson; glslc and spirv-val compile and
+# validate the Vulkan shaders (the GPU machine has a Vulkan driver but no
+# shader compiler).
+apt-get download libcmocka0 libcmocka-dev libjansson4 libjansson-dev pkgconf pkgconf-bin libpkgconf3 \
+    glslc libshaderc1 spirv-tools
+# The Vulkan loader, unpacked over / by tools/device-check.sh (carry .gl).
+mkdir -p ../.gl
+grep -qx '/.gl/' ../.git/info/exclude || echo '/.gl/' >> ../.git/info/exclude
+lists=/tmp/qk-apt-amd64
+mkdir -p "$lists/partial"
+o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
+apt-get $o update -qq
+(cd ../.gl && apt-get $o download libvulkan1)

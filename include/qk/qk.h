@@ -180,6 +180,25 @@ QK_API qk_status qk_dequantize(qk_context *ctx, const qk_params *params,
                                const void *const parts[QK_PART_COUNT], int64_t rows,
                                int64_t cols, qk_dtype out_dtype, void *out);
 
+/* ---- benchmark -----------------------------------------------------------
+ * Times one operation on data already where the backend computes (device
+ * memory; host<->device transfers are not timed) and, in the same call, a
+ * plain copy of a buffer of the input's size there (device-to-device copy,
+ * memcpy on the CPU): the bandwidth ceiling the operation is judged against.
+ * Bandwidths count bytes read plus bytes written. For a dequantize benchmark
+ * `in` is quantized first by the same backend. */
+typedef struct qk_bench_result {
+    double seconds;      /* one operation, median over the iterations */
+    double bytes_moved;  /* logical bytes read + written by one operation */
+    double copy_seconds; /* one buffer copy, median */
+    double copy_bytes;   /* bytes read + written by that copy (2 x buffer) */
+    int iterations;
+} qk_bench_result;
+
+QK_API qk_status qk_bench(qk_context *ctx, int dequantize, const qk_params *params, qk_dtype dtype,
+                          const void *in, int64_t rows, int64_t cols, int iterations,
+                          qk_bench_result *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -155,7 +155,51 @@ static qk_status cpu_set_threads(void *state, int threads)
     return QK_OK;
 }
 
+/* Host memory is the CPU's device memory: the op runs on host buffers and the
+ * ceiling is memcpy of a buffer the input's size. */
+static qk_status cpu_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, const void *in,
+                           int64_t rows, int64_t cols, int iterations, qk_bench_result *res)
+{
+    qk_layout lay;
+    qk_layout_query(p, rows, cols, &lay);
+    size_t in_bytes = (size_t)(rows * cols) * (dt == QK_DTYPE_F32 ? 4u : 2u);
+    void *parts[QK_PART_COUNT] = {0};
+    unsigned char *out = malloc(in_bytes), *copy = malloc(in_bytes);
+    double *samples = malloc(sizeof(double) * (size_t)iterations);
+    qk_status st = out && copy && samples ? QK_OK : QK_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < QK_PART_COUNT && st == QK_OK; i++)
+        if (lay.part[i].nbytes > 0 && (parts[i] = malloc(lay.part[i].nbytes)) == NULL)
+            st = QK_ERR_OUT_OF_MEMORY;
+    if (st == QK_OK && op == QK_OP_DEQUANTIZE)
+        st = cpu_quantize(state, p, dt, in, rows, cols, parts);
+    for (int it = 0; it < iterations && st == QK_OK; it++) {
+        double t0 = qk_bench_now();
+        st = op == QK_OP_QUANTIZE ? cpu_quantize(state, p, dt, in, rows, cols, parts)
+                                  : cpu_dequantize(state, p, (const void *const *)parts, rows, cols, dt, out);
+        samples[it] = qk_bench_now() - t0;
+    }
+    if (st == QK_OK) {
+        res->seconds = qk_bench_median(samples, iterations);
+        for (int it = 0; it < iterations; it++) {
+            double t0 = qk_bench_now();
+            memcpy(copy, in, in_bytes);
+            samples[it] = qk_bench_now() - t0;
+        }
+        res->copy_seconds = qk_bench_median(samples, iterations);
+        res->copy_bytes = 2.0 * (double)in_bytes;
+        res->iterations = iterations;
+    } else if (st == QK_ERR_OUT_OF_MEMORY) {
+        qk_fail(st, "cpu bench: out of memory");
+    }
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        free(parts[i]);
+    free(out);
+    free(copy);
+    free(samples);
+    return st;
+}
+
 const qk_backend qk_backend_cpu = {
     "cpu", 1, cpu_probe, cpu_device_info, cpu_open, cpu_close, cpu_supports,
-    cpu_quantize, cpu_dequantize, cpu_sync, cpu_set_threads,
+    cpu_quantize, cpu_dequantize, cpu_sync, cpu_set_threads, cpu_bench,
 };

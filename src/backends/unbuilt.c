@@ -31,8 +31,14 @@ static int runtime_present(const char *lib)
         *reason = ident##_msg;                                                                     \
         return 0;                                                                                  \
     }                                                                                              \
-    const qk_backend qk_backend_##ident##_stub = {label, 0, ident##_probe, 0, 0, 0, 0, 0, 0, 0, 0};
+    const qk_backend qk_backend_##ident = {label, 0, ident##_probe, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
+#ifndef QK_HAVE_CUDA
 UNBUILT_BACKEND(cuda, "cuda", "libcuda.so.1")
+#endif
+#ifndef QK_HAVE_VULKAN
 UNBUILT_BACKEND(vulkan, "vulkan", "libvulkan.so.1")
+#endif
+#ifndef QK_HAVE_OPENCL
 UNBUILT_BACKEND(opencl, "opencl", "libOpenCL.so.1")
+#endif

@@ -40,6 +40,14 @@ typedef struct qk_backend {
                             qk_dtype out_dtype, void *out);
     qk_status (*sync)(void *state);
     qk_status (*set_threads)(void *state, int threads); /* NULL: not applicable */
+    /* Times `op` on data resident where the backend computes (device memory
+     * for GPUs; no host transfers in the timing) and a plain buffer copy of
+     * `in`'s size there, in the same call. For QK_OP_DEQUANTIZE the backend
+     * first quantizes `in` itself. Fills seconds, copy_seconds, copy_bytes and
+     * iterations; the core fills bytes_moved. */
+    qk_status (*bench)(void *state, qk_op op, const qk_params *params, qk_dtype dtype,
+                       const void *in, int64_t rows, int64_t cols, int iterations,
+                       qk_bench_result *out);
 } qk_backend;
 
 /* Registry in `auto` preference order is decided per device vendor; the
@@ -48,10 +56,19 @@ int qk_registry_count(void);
 const qk_backend *qk_registry_get(int index);
 const qk_backend *qk_registry_find(const char *name);
 
+/* Every backend has an entry; unbuilt.c defines those this libqk lacks. */
 extern const qk_backend qk_backend_cpu;
-extern const qk_backend qk_backend_cuda_stub;
-extern const qk_backend qk_backend_vulkan_stub;
-extern const qk_backend qk_backend_opencl_stub;
+extern const qk_backend qk_backend_cuda;
+extern const qk_backend qk_backend_vulkan;
+extern const qk_backend qk_backend_opencl;
+
+/* The backend and state behind a context (NULL ctx: the default CPU one). */
+qk_status qk_context_resolve(qk_context *ctx, const qk_backend **be, void **state);
+
+/* Benchmark helpers for backends: monotonic seconds, and the median of n
+ * samples (sorts them in place). */
+double qk_bench_now(void);
+double qk_bench_median(double *samples, int n);
 
 /* Checks params, shape and dtype for an operation; message on failure. */
 qk_status qk_check_call(const qk_params *params, int64_t rows, int64_t cols, qk_dtype dtype);

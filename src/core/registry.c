@@ -5,8 +5,8 @@
 #include "core_internal.h"
 
 /* Table order; `auto` applies its own preference below. */
-static const qk_backend *const registry[] = {&qk_backend_cuda_stub, &qk_backend_vulkan_stub,
-                                             &qk_backend_opencl_stub, &qk_backend_cpu};
+static const qk_backend *const registry[] = {&qk_backend_cuda, &qk_backend_vulkan, &qk_backend_opencl,
+                                             &qk_backend_cpu};
 
 int qk_registry_count(void) { return (int)(sizeof registry / sizeof registry[0]); }
 
@@ -167,6 +167,16 @@ static qk_status resolve(qk_context **ctx)
     if (*ctx == NULL)
         *ctx = default_context();
     return *ctx ? QK_OK : qk_fail(QK_ERR_OUT_OF_MEMORY, "cannot create the default CPU context");
+}
+
+qk_status qk_context_resolve(qk_context *ctx, const qk_backend **be, void **state)
+{
+    qk_status st = resolve(&ctx);
+    if (st != QK_OK)
+        return st;
+    *be = ctx->be;
+    *state = ctx->state;
+    return QK_OK;
 }
 
 qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtype, const void *in,

@@ -19,6 +19,9 @@ static void usage(FILE *out)
             "                               write a synthetic transformer-like model\n"
             "  quality MODEL.safetensors [--format F]... [--backend B] [--threads N]\n"
             "                               quantize every 2-D weight, report size and error\n"
+            "  bench [--backend B] [--format F]... [--dtype bf16|f16|f32] [--mib N] [--cols N]\n"
+            "        [--iters N] [--direction quantize|dequantize|both] [--threads N]\n"
+            "                               GB/s per format and direction vs a buffer copy\n"
             "  version                      print the library version\n");
 }
 
@@ -67,6 +70,8 @@ int main(int argc, char **argv)
         return cmd_make_model(argc - 1, argv + 1);
     if (strcmp(cmd, "quality") == 0)
         return cmd_quality(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     usage(stderr);
     return qtool_usage_error("unknown command '%s'", cmd);
 }
