@@ -72,6 +72,16 @@ int main(int argc, char **argv)
         return cmd_quality(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0)
+        return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "dequantize") == 0)
+        return cmd_dequantize(argc - 1, argv + 1);
+    if (strcmp(cmd, "preset") == 0)
+        return cmd_preset(argc - 1, argv + 1);
     usage(stderr);
     return qtool_usage_error("unknown command '%s'", cmd);
 }
