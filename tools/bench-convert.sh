@@ -47,10 +47,17 @@ else
     mkdir -p "$dir"
 fi
 
+now() { date +%s.%N; }
+calc() { awk "BEGIN { print $1 }"; }
+
 # Peak RSS and wall time of a command: GNU time if present, else Python's
 # getrusage of the child. Prints "SECONDS KIB" on fd 3.
 if [ -x /usr/bin/time ]; then
-    measure() { /usr/bin/time -f "%e %M" -o "$dir/time.out" "$@" >"$dir/cmd.log" 2>&1 || { cat "$dir/cmd.log" >&2; return 1; }; cat "$dir/time.out"; }
+    measure() {
+        t=$(now)
+        /usr/bin/time -f "%M" -o "$dir/time.out" "$@" >"$dir/cmd.log" 2>&1 || { cat "$dir/cmd.log" >&2; return 1; }
+        echo "$(calc "$(now) - $t") $(tail -n 1 "$dir/time.out")"
+    }
 else
     measure() {
         QK_LOG="$dir/cmd.log" python3 -c '
@@ -58,12 +65,10 @@ import os, resource, subprocess, sys, time
 t = time.monotonic()
 with open(os.environ["QK_LOG"], "w") as log:
     rc = subprocess.call(sys.argv[1:], stdout=log, stderr=subprocess.STDOUT)
-print("%.2f %d" % (time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+print("%.4f %d" % (time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
 sys.exit(rc)' "$@" || { cat "$dir/cmd.log" >&2; return 1; }
     }
 fi
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $1 }"; }
 size_of() { stat -c %s "$1"; }
 
 model="$dir/model.safetensors"
