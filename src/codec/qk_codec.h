@@ -87,8 +87,8 @@ QK_FN QK_U32 qk_shr_rne(QK_U32 sig, QK_I32 sh)
         return 0u;
     QK_U32 q = sig >> QK_U(sh);
     QK_U32 rem = sig - (q << QK_U(sh));
-    QK_U32 half = 1u << QK_U(sh - 1);
-    if (rem > half || (rem == half && (q & 1u) != 0u))
+    QK_U32 halfway = 1u << QK_U(sh - 1);
+    if (rem > halfway || (rem == halfway && (q & 1u) != 0u))
         q += 1u;
     return q;
 }
@@ -115,9 +115,9 @@ QK_FN QK_U32 qk_f32_round_pack(QK_U32 sign, QK_I32 e, QK_U32 sig, QK_U32 rbit, Q
         return sign;
     QK_U32 shifted = sig >> QK_U(k);
     QK_U32 rem = sig - (shifted << QK_U(k));
-    QK_U32 half = 1u << QK_U(k - 1);
-    QK_U32 r2 = QK_U(rem >= half);
-    QK_U32 s2 = QK_U((rem - r2 * half) != 0u || rbit != 0u || sticky != 0u);
+    QK_U32 halfway = 1u << QK_U(k - 1);
+    QK_U32 r2 = QK_U(rem >= halfway);
+    QK_U32 s2 = QK_U((rem - r2 * halfway) != 0u || rbit != 0u || sticky != 0u);
     if (r2 != 0u && (s2 != 0u || (shifted & 1u) != 0u))
         shifted += 1u;
     return sign | shifted; /* a carry into bit 23 yields the smallest normal */

@@ -1,0 +1,106 @@
+/* bitsandbytes NF4 / FP4 (src/ref/ref_bnb4.c): blocks of bs (a power of two,
+ * 32..4096) over the flattened tensor. A work-item handles units of 8
+ * elements (4 output bytes); the bs/8 units of a block are spread over a
+ * segment of work-items that reduce the block's absmax in local memory. */
+
+/* Ordering key of one element for absmax: NaN is skipped (key 0), other
+ * values count as ftz(|x|) (+1 so that a block of only NaN is told apart). */
+static inline uint bnb_key(uint x)
+{
+    return qk_f32_is_nan(x) != 0u ? 0u : qk_f32_ftz(x & QK_F32_ABS) + 1u;
+}
+
+static inline uint bnb_code(int nf4, uint v)
+{
+    return nf4 != 0 ? qk_nf4_encode(v) : qk_fp4_encode(v);
+}
+
+/* bitsandbytes' reciprocal of absmax (qk_bnb_reciprocal): measured
+ * rcp.approx tables for bf16/f16, the correctly rounded 1/absmax for f32. */
+static inline uint bnb_rcp(int dt, uint am, __global const uint *table)
+{
+    if (dt == DT_BF16)
+        return qk_rcp_from_table(table[(am >> 16) & 0x7Fu], am);
+    if (dt == DT_F16)
+        return qk_rcp_from_table(table[(am >> 13) & 0x3FFu], am);
+    if ((am & QK_F32_INF) == 0u)
+        return (am & QK_F32_SIGN) | QK_F32_INF;
+    return qk_f32_ftz(qk_div(QK_F32_ONE, am));
+}
+
+__kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2bs, int nf4,
+                            ulong nblocks, __global const uint *table, __global uchar *data,
+                            __global uint *absmax, __local uint *red)
+{
+    uint L = get_local_size(0), lid = get_local_id(0);
+    uint ub = (1u << log2bs) / 8;  /* units per block */
+    uint seg = min(ub, L);         /* work-items per block */
+    uint per = ub / seg;           /* units per work-item */
+    ulong bpw = L / seg;           /* blocks per work-group step */
+    ulong nbytes = (n + 1) / 2;
+    for (ulong wb = get_group_id(0) * bpw; wb < nblocks; wb += get_num_groups(0) * bpw) {
+        ulong blk = wb + lid / seg;
+        uint t = lid % seg;
+        uint key = 0u;
+        if (blk < nblocks)
+            for (uint k = 0; k < per; k++) {
+                uint v[8];
+                ld8_any(in, dt, (blk << log2bs) + (ulong)(t + k * seg) * 8, n, 1, v);
+                for (int j = 0; j < 8; j++)
+                    key = max(key, bnb_key(v[j]));
+            }
+        uint m = seg_max(red, key, seg);
+        if (blk >= nblocks)
+            continue; /* after the barriers: every work-item takes part in them */
+        uint am = m == 0u ? 0xFF7FFFFFu : m - 1u; /* only NaN: bitsandbytes' -FLT_MAX start */
+        if (t == 0)
+            absmax[blk] = am;
+        uint r = bnb_rcp(dt, am, table);
+        for (uint k = 0; k < per; k++) {
+            ulong e0 = (blk << log2bs) + (ulong)(t + k * seg) * 8;
+            if (e0 >= n)
+                break;
+            uint v[8], b[4];
+            ld8_any(in, dt, e0, n, 1, v); /* an odd tail is coded as +0 */
+            for (int j = 0; j < 4; j++)
+                b[j] = (bnb_code(nf4, qk_mul_ftz(v[2 * j], r)) << 4) |
+                       bnb_code(nf4, qk_mul_ftz(v[2 * j + 1], r));
+            ulong o = e0 / 2;
+            if (o + 4 <= nbytes) {
+                ((__global uint *)data)[o / 4] = pack4(b[0], b[1], b[2], b[3]);
+            } else {
+                for (int j = 0; j < 4; j++)
+                    if (o + (ulong)j < nbytes)
+                        data[o + (ulong)j] = (uchar)b[j];
+            }
+        }
+    }
+}
+
+__kernel void bnb4_dequantize(__global const uchar *data, __global const uint *absmax, ulong n,
+                              uint log2bs, int nf4, int dt, __global uchar *out)
+{
+    ulong units = (n + 7) / 8, nbytes = (n + 1) / 2;
+    for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+        ulong e0 = u * 8;
+        uint s = absmax[e0 >> log2bs];
+        uint w;
+        if (e0 / 2 + 4 <= nbytes) {
+            w = ((__global const uint *)data)[u];
+        } else {
+            w = 0u;
+            for (ulong j = 0; j < 4; j++)
+                if (e0 / 2 + j < nbytes)
+                    w |= (uint)data[e0 / 2 + j] << (8 * j);
+        }
+        uint h[8];
+        for (int j = 0; j < 8; j++) {
+            uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+            uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
+            uint v = qk_mul_ftz(nf4 != 0 ? qk_nf4_value(c) : qk_fp4_value(c), s);
+            /* CUDA's canonical NaN, as bitsandbytes writes it */
+            h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
+        }
+        st8_raw(out, dt, e0, n, h);
+    }
+}

@@ -1,0 +1,143 @@
+/* Helpers shared by the kernels: exact f32 operations on bit patterns,
+ * element loads/stores for f32/f16/bf16 (dtype codes as qk_dtype: 0 f32,
+ * 1 f16, 2 bf16), and work-group max reductions. Devices are little-endian
+ * (the host checks), so 16-bit element 2k is the low half of word k. */
+
+/* OpenCL add/sub/mul are correctly rounded, but subnormals may be flushed
+ * unless the device reports CL_FP_DENORM (the host then defines
+ * QK_NATIVE_MUL); x/y is correctly rounded only with CL_FP_CORRECTLY_ROUNDED_
+ * DIVIDE_SQRT and -cl-fp32-correctly-rounded-divide-sqrt (QK_NATIVE_DIV). */
+#if defined(QK_NATIVE_MUL)
+static inline uint qk_mul(uint a, uint b) { return as_uint(as_float(a) * as_float(b)); }
+static inline uint qk_add(uint a, uint b) { return as_uint(as_float(a) + as_float(b)); }
+#else
+static inline uint qk_mul(uint a, uint b) { return qk_f32_mul(a, b); }
+static inline uint qk_add(uint a, uint b) { return qk_f32_add_soft(a, b); }
+#endif
+#if defined(QK_NATIVE_DIV)
+static inline uint qk_div(uint a, uint b) { return as_uint(as_float(a) / as_float(b)); }
+#else
+static inline uint qk_div(uint a, uint b) { return qk_f32_div(a, b); }
+#endif
+
+/* CUDA's mul.ftz.f32, as bitsandbytes runs it. */
+static inline uint qk_mul_ftz(uint a, uint b)
+{
+    return qk_f32_ftz(qk_mul(qk_f32_ftz(a), qk_f32_ftz(b)));
+}
+
+#define DT_F32 0
+#define DT_F16 1
+#define DT_BF16 2
+
+static inline uint widen16(int dt, uint h)
+{
+    return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h);
+}
+
+/* f32 bits -> the stored element bits of dtype dt (RNE). */
+static inline uint narrow(int dt, uint a)
+{
+    if (dt == DT_F32)
+        return a;
+    return dt == DT_BF16 ? qk_f32_to_bf16(a) : qk_f32_to_f16(a);
+}
+
+/* The value torch holds after rounding to dt. */
+static inline uint round_to(int dt, uint a)
+{
+    return dt == DT_F32 ? a : widen16(dt, narrow(dt, a));
+}
+
+static inline uint ld(__global const uchar *p, int dt, ulong i)
+{
+    if (dt == DT_F32)
+        return ((__global const uint *)p)[i];
+    return widen16(dt, ((__global const ushort *)p)[i]);
+}
+
+/* Eight elements from index i, i a multiple of 8 (aligned vector loads). */
+static inline void ld8(__global const uchar *p, int dt, ulong i, uint *v)
+{
+    if (dt == DT_F32) {
+        uint4 a = ((__global const uint4 *)p)[i / 4];
+        uint4 b = ((__global const uint4 *)p)[i / 4 + 1];
+        v[0] = a.s0; v[1] = a.s1; v[2] = a.s2; v[3] = a.s3;
+        v[4] = b.s0; v[5] = b.s1; v[6] = b.s2; v[7] = b.s3;
+        return;
+    }
+    uint4 w = ((__global const uint4 *)p)[i / 8];
+    v[0] = widen16(dt, w.s0 & 0xFFFFu); v[1] = widen16(dt, w.s0 >> 16);
+    v[2] = widen16(dt, w.s1 & 0xFFFFu); v[3] = widen16(dt, w.s1 >> 16);
+    v[4] = widen16(dt, w.s2 & 0xFFFFu); v[5] = widen16(dt, w.s2 >> 16);
+    v[6] = widen16(dt, w.s3 & 0xFFFFu); v[7] = widen16(dt, w.s3 >> 16);
+}
+
+/* Eight elements from i (any i); those at or past `end` read as +0. */
+static inline void ld8_any(__global const uchar *p, int dt, ulong i, ulong end, int aligned, uint *v)
+{
+    if (aligned && i + 8 <= end && (i & 7) == 0) {
+        ld8(p, dt, i, v);
+        return;
+    }
+    for (int k = 0; k < 8; k++)
+        v[k] = (i + (ulong)k < end) ? ld(p, dt, i + (ulong)k) : 0u;
+}
+
+/* Stores element bits already narrowed (narrow() or raw patterns). */
+static inline void st_raw(__global uchar *p, int dt, ulong i, uint bits)
+{
+    if (dt == DT_F32)
+        ((__global uint *)p)[i] = bits;
+    else
+        ((__global ushort *)p)[i] = (ushort)bits;
+}
+
+/* Eight narrowed elements at i; vector store when i is a multiple of 8 and
+ * all eight are below `end`. */
+static inline void st8_raw(__global uchar *p, int dt, ulong i, ulong end, const uint *h)
+{
+    if (i + 8 <= end && (i & 7) == 0) {
+        if (dt == DT_F32) {
+            ((__global uint4 *)p)[i / 4] = (uint4)(h[0], h[1], h[2], h[3]);
+            ((__global uint4 *)p)[i / 4 + 1] = (uint4)(h[4], h[5], h[6], h[7]);
+        } else {
+            ((__global uint4 *)p)[i / 8] = (uint4)(h[0] | (h[1] << 16), h[2] | (h[3] << 16),
+                                                   h[4] | (h[5] << 16), h[6] | (h[7] << 16));
+        }
+        return;
+    }
+    for (int k = 0; k < 8; k++)
+        if (i + (ulong)k < end)
+            st_raw(p, dt, i + (ulong)k, h[k]);
+}
+
+/* Max of v over each aligned segment of `seg` work-items (seg a power of
+ * two dividing the work-group size); every work-item gets its segment's max. */
+static inline uint seg_max(__local uint *red, uint v, uint seg)
+{
+    uint lid = get_local_id(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = seg / 2; s > 0; s >>= 1) {
+        if ((lid & (seg - 1)) < s)
+            red[lid] = max(red[lid], red[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    uint r = red[lid & ~(seg - 1)];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Byte offset of scale (r, c) in the cuBLAS 128x4 blocked layout. */
+static inline ulong blocked_offset(ulong r, ulong c, ulong ncb)
+{
+    ulong col_tiles = (ncb + 3) / 4;
+    return ((r / 128 * col_tiles + c / 4) * 32 + r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4;
+}
+
+/* Pack four bytes (b[0] at the lowest address). */
+static inline uint pack4(uint b0, uint b1, uint b2, uint b3)
+{
+    return (b0 & 0xFFu) | ((b1 & 0xFFu) << 8) | ((b2 & 0xFFu) << 16) | (b3 << 24);
+}

@@ -1,0 +1,70 @@
+/* MXFP8 (src/ref/ref_mxfp8.c). A work-item codes one 32-element block of a
+ * row of the 32x32-padded tensor. x / 2^(e-127) is computed as x * 2^(127-e):
+ * both are the correctly rounded value of the same real number, and
+ * 2^(127-e) (e in 0..254) is an exact f32. A non-finite block raises *status
+ * (the host then reports QK_ERR_NONFINITE). */
+__kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, ulong rp,
+                             ulong ncb, __global uchar *data, __global uchar *scale,
+                             __global uint *status)
+{
+    int aligned = (cols & 7) == 0;
+    for (ulong r = get_global_id(1); r < rp; r += get_global_size(1))
+        for (ulong cb = get_global_id(0); cb < ncb; cb += get_global_size(0)) {
+            uint x[32];
+            ulong c0 = cb * 32;
+            if (r < rows) {
+                ulong base = r * cols, end = base + cols;
+                for (int k = 0; k < 32; k += 8)
+                    ld8_any(in, dt, base + c0 + (ulong)k, end, aligned, x + k);
+            } else {
+                for (int k = 0; k < 32; k++)
+                    x[k] = 0u;
+            }
+            uint bamax = 0u;
+            for (int k = 0; k < 32; k++)
+                bamax = max(bamax, x[k] & QK_F32_ABS);
+            if (bamax >= QK_F32_INF)
+                atomic_max(status, bamax);
+            uint e = 0u, inv = 0u;
+            if (bamax != 0u) {
+                uint s = qk_div(bamax, QK_F32_E4M3_MAX);
+                if (s < QK_F32_E8M0_MIN)
+                    s = QK_F32_E8M0_MIN;
+                e = qk_e8m0_ceil(s);
+                inv = e == 254u ? QK_F32_E8M0_MIN : ((254u - e) << 23);
+            }
+            scale[blocked_offset(r, cb, ncb)] = (uchar)e;
+            uint b[32];
+            for (int k = 0; k < 32; k++)
+                b[k] = bamax == 0u ? 0u
+                                   : qk_f32_to_e4m3(qk_f32_clamp_abs(qk_mul(x[k], inv), QK_F32_E4M3_MAX));
+            __global uint4 *d = (__global uint4 *)data + (r * ncb + cb) * 2;
+            d[0] = (uint4)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]),
+                           pack4(b[8], b[9], b[10], b[11]), pack4(b[12], b[13], b[14], b[15]));
+            d[1] = (uint4)(pack4(b[16], b[17], b[18], b[19]), pack4(b[20], b[21], b[22], b[23]),
+                           pack4(b[24], b[25], b[26], b[27]), pack4(b[28], b[29], b[30], b[31]));
+        }
+}
+
+__kernel void mxfp8_dequantize(__global const uchar *data, __global const uchar *scale, int dt,
+                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+{
+    ulong units = (cols + 7) / 8;
+    for (ulong r = get_global_id(1); r < rows; r += get_global_size(1))
+        for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+            ulong c0 = u * 8;
+            uint s = qk_e8m0_to_f32(scale[blocked_offset(r, c0 / 32, ncb)]);
+            uint2 w = ((__global const uint2 *)data)[(r * ncb * 32 + c0) / 8];
+            uint h[8];
+            for (int j = 0; j < 8; j++) {
+                uint byte = ((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu;
+                h[j] = narrow(dt, qk_mul(qk_e4m3_to_f32(byte), s));
+            }
+            ulong i = r * cols + c0;
+            if ((cols & 7) == 0 || c0 + 8 <= cols)
+                st8_raw(out, dt, i, r * cols + cols, h);
+            else
+                for (ulong j = 0; j < 8 && c0 + j < cols; j++)
+                    st_raw(out, dt, i + j, h[j]);
+        }
+}

@@ -1,0 +1,72 @@
+/* ComfyUI NVFP4 (src/ref/ref_nvfp4.c). A work-item codes one 16-element
+ * block of a row of the 16x16-padded tensor; g (the per-tensor scale) comes
+ * from the host, computed from amax_tensor's result. The scale buffer is
+ * zero-filled by the host first (the blocked layout's padding). */
+__kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, uint g,
+                             ulong rp, ulong ncb, __global uchar *data, __global uchar *scale)
+{
+    int aligned = (cols & 7) == 0;
+    for (ulong r = get_global_id(1); r < rp; r += get_global_size(1))
+        for (ulong cb = get_global_id(0); cb < ncb; cb += get_global_size(0)) {
+            uint x[16];
+            ulong c0 = cb * 16;
+            if (r < rows) {
+                ulong base = r * cols, end = base + cols;
+                ld8_any(in, dt, base + c0, end, aligned, x);
+                ld8_any(in, dt, base + c0 + 8, end, aligned, x + 8);
+            } else {
+                for (int k = 0; k < 16; k++)
+                    x[k] = 0u;
+            }
+            uint bamax = 0u;
+            for (int k = 0; k < 16; k++)
+                bamax = max(bamax, x[k] & QK_F32_ABS);
+            uint s = qk_div(qk_div(bamax, QK_F32_E2M1_MAX), g);
+            if (s > QK_F32_E4M3_MAX)
+                s = QK_F32_E4M3_MAX; /* also catches +inf */
+            uint s8 = qk_f32_to_e4m3(s);
+            scale[blocked_offset(r, cb, ncb)] = (uchar)s8;
+            uint t = qk_mul(g, qk_e4m3_to_f32(s8));
+            uint b[8];
+            for (int k = 0; k < 8; k++) {
+                if ((t & QK_F32_ABS) == 0u) {
+                    b[k] = 0u; /* the anchor's zero-block rule */
+                    continue;
+                }
+                uint q0 = qk_f32_to_e2m1(qk_f32_clamp_abs(qk_div(x[2 * k], t), QK_F32_E2M1_MAX));
+                uint q1 = qk_f32_to_e2m1(qk_f32_clamp_abs(qk_div(x[2 * k + 1], t), QK_F32_E2M1_MAX));
+                b[k] = (q0 << 4) | q1;
+            }
+            /* row stride ncb*8 bytes: 8-byte aligned */
+            ((__global uint2 *)data)[r * ncb + cb] =
+                (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+        }
+}
+
+/* Eight elements of a row per work-item, in the output dtype T as the anchor:
+ * ts = T(T(g) * T(s8)), y = T(e2m1 * ts). */
+__kernel void nvfp4_dequantize(__global const uchar *data, __global const uchar *scale, uint g, int dt,
+                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+{
+    uint gt = round_to(dt, g);
+    ulong units = (cols + 7) / 8;
+    for (ulong r = get_global_id(1); r < rows; r += get_global_size(1))
+        for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+            ulong c0 = u * 8;
+            uint s8 = qk_e4m3_to_f32(scale[blocked_offset(r, c0 / 16, ncb)]);
+            uint ts = round_to(dt, qk_mul(gt, round_to(dt, s8)));
+            uint w = ((__global const uint *)data)[(r * ncb * 8 + c0 / 2) / 4];
+            uint h[8];
+            for (int j = 0; j < 8; j++) {
+                uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+                uint v = qk_e2m1_to_f32((j & 1) ? (byte & 15u) : (byte >> 4));
+                h[j] = narrow(dt, qk_mul(v, ts));
+            }
+            ulong i = r * cols + c0;
+            if ((cols & 7) == 0 || c0 + 8 <= cols)
+                st8_raw(out, dt, i, r * cols + cols, h);
+            else
+                for (ulong j = 0; j < 8 && c0 + j < cols; j++)
+                    st_raw(out, dt, i + j, h[j]);
+        }
+}

@@ -1,0 +1,143 @@
+/* float8_e4m3fn / float8_e5m2 and int8_tensorwise / int8_blockwise
+ * (src/ref/ref_fp8.c, ref_int8.c). fmt is the qk_format value: 4 e4m3fn,
+ * 5 e5m2, 6 int8_tensorwise, 7 int8_blockwise. */
+#define FMT_E4M3 4
+#define FMT_E5M2 5
+#define FMT_INT8 6
+#define FMT_INT8_BLOCK 7
+#define QK_F32_1E_8 0x322BCC77u /* nearest f32 to 1e-8 */
+
+/* The stored scale of a group with this amax; *div receives what each
+ * element is multiplied (fp8: T(1/scale)) or divided (int8: s_T) by. */
+static inline uint scaled_params(int fmt, int dt, uint amax, uint *div)
+{
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
+        uint scale = round_to(dt, qk_div(amax, fmt == FMT_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX));
+        *div = round_to(dt, qk_div(QK_F32_ONE, scale));
+        return scale;
+    }
+    uint scale = qk_div(amax, QK_F32_INT8_MAX);
+    if (fmt == FMT_INT8_BLOCK) {
+        scale = round_to(dt, scale);
+        uint floor_t = round_to(dt, QK_F32_1E_8);
+        scale = scale < floor_t ? floor_t : scale;
+        *div = scale;
+        return scale;
+    }
+    if (scale < QK_F32_1E_30)
+        scale = QK_F32_1E_30;
+    uint s_t = round_to(dt, scale);
+    *div = s_t != 0u ? s_t : (dt == DT_F16 ? 0x38800000u : 0x00800000u); /* T's smallest normal */
+    return scale;
+}
+
+static inline uint scaled_code(int fmt, int dt, uint x, uint d)
+{
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
+        /* a zero stays a zero where T(1/scale) is infinite (documented) */
+        uint v = (x & QK_F32_ABS) == 0u ? x : round_to(dt, qk_mul(x, d));
+        if (fmt == FMT_E5M2)
+            return qk_f32_to_e5m2(qk_f32_clamp_abs(v, QK_F32_E5M2_MAX));
+        return qk_f32_to_e4m3(qk_f32_clamp_abs(v, QK_F32_E4M3_MAX));
+    }
+    if (d == 0u)
+        return 0u; /* blockwise zero tile with a zero floor */
+    uint q = round_to(dt, qk_div(x, d));
+    if (fmt == FMT_INT8_BLOCK)
+        q = qk_f32_clamp_abs(q, QK_F32_INT8_MAX); /* clamp first, to +-127 */
+    return (uint)qk_f32_to_int_rne_clamp(q, -128, 127) & 0xFFu;
+}
+
+/* One work-item: the scalar scale and per-element parameter of a tensor. */
+__kernel void scaled_tensor_params(__global const uint *amax, int fmt, int dt, __global uint *scale,
+                                   __global uint *param)
+{
+    uint d;
+    scale[0] = scaled_params(fmt, dt, amax[0], &d);
+    param[0] = d;
+}
+
+__kernel void scaled_quantize_tensor(__global const uchar *in, int dt, ulong n, int fmt,
+                                     __global const uint *param, __global uchar *data)
+{
+    uint d = param[0];
+    ulong units = (n + 7) / 8;
+    for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+        ulong e0 = u * 8;
+        uint v[8], b[8];
+        ld8_any(in, dt, e0, n, 1, v);
+        for (int k = 0; k < 8; k++)
+            b[k] = scaled_code(fmt, dt, v[k], d);
+        if (e0 + 8 <= n) {
+            ((__global uint2 *)data)[u] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+        } else {
+            for (ulong k = 0; e0 + k < n; k++)
+                data[e0 + k] = (uchar)b[k];
+        }
+    }
+}
+
+/* One work-group per scale group (a row, or a bh x bw tile): the group's
+ * amax is reduced in local memory, then the same work-group codes the group
+ * (its second read hits the cache). */
+__kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong rows, ulong cols, ulong bh,
+                                     ulong bw, ulong ngroups, ulong gc, int fmt, __global uint *scale,
+                                     __global uchar *data, __global uint *status, __local uint *red)
+{
+    uint L = get_local_size(0), lid = get_local_id(0);
+    for (ulong g = get_group_id(0); g < ngroups; g += get_num_groups(0)) {
+        ulong r0 = g / gc * bh, c0 = g % gc * bw;
+        ulong r1 = min(r0 + bh, rows), c1 = min(c0 + bw, cols);
+        uint m = 0u;
+        for (ulong r = r0; r < r1; r++)
+            for (ulong c = c0 + lid; c < c1; c += L)
+                m = max(m, ld(in, dt, r * cols + c) & QK_F32_ABS);
+        m = seg_max(red, m, L);
+        if (m >= QK_F32_INF) {
+            if (lid == 0)
+                atomic_max(status, m);
+            continue;
+        }
+        uint d;
+        uint s = scaled_params(fmt, dt, m, &d);
+        if (lid == 0)
+            scale[g] = s;
+        for (ulong r = r0; r < r1; r++)
+            for (ulong c = c0 + lid; c < c1; c += L)
+                data[r * cols + c] = (uchar)scaled_code(fmt, dt, ld(in, dt, r * cols + c), d);
+    }
+}
+
+/* mode 0: one scale; 1: per row; 2: bh x bw tiles with gc tiles across. */
+__kernel void scaled_dequantize(__global const uchar *data, __global const uint *scale, int fmt, int dt,
+                                ulong rows, ulong cols, int mode, ulong bh, ulong bw, ulong gc,
+                                __global uchar *out)
+{
+    ulong units = (cols + 7) / 8;
+    for (ulong r = get_global_id(1); r < rows; r += get_global_size(1)) {
+        ulong grow = mode == 1 ? r : (mode == 2 ? r / bh * gc : 0);
+        for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+            ulong c0 = u * 8, i = r * cols + c0;
+            uint h[8];
+            for (int k = 0; k < 8; k++) {
+                ulong c = c0 + (ulong)k;
+                if (c >= cols) {
+                    h[k] = 0u;
+                    continue;
+                }
+                uint s = scale[mode == 2 ? grow + c / bw : grow];
+                uint b = data[i + (ulong)k];
+                uint y;
+                if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
+                    uint v = fmt == FMT_E5M2 ? qk_e5m2_to_f32(b) : qk_e4m3_to_f32(b);
+                    y = qk_mul(round_to(dt, v), round_to(dt, s));
+                } else {
+                    uint q = as_uint(convert_float((char)b)); /* exact: |q| <= 128 */
+                    y = qk_mul(q, fmt == FMT_INT8_BLOCK ? round_to(dt, s) : s);
+                }
+                h[k] = narrow(dt, y);
+            }
+            st8_raw(out, dt, i, r * cols + cols, h);
+        }
+    }
+}

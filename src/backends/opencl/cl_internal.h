@@ -1,0 +1,95 @@
+/* Shared declarations of the OpenCL backend (src/backends/opencl). */
+#ifndef QK_CL_INTERNAL_H
+#define QK_CL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../core/core_internal.h"
+#include "cl_loader.h"
+
+/* One usable device, found on any platform. */
+typedef struct {
+    cl_platform_id platform;
+    cl_device_id device;
+    char name[128], vendor[64], platform_name[64], driver[64], version[64];
+    uint64_t global_mem, max_alloc, local_mem;
+    int compute_units;
+    size_t max_wg;
+    int denorms;       /* CL_FP_DENORM: native f32 mul/add keep subnormals */
+    int cr_divide;     /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
+} qcl_device;
+
+/* Every accepted device of every platform (cached); 0 with *reason if none. */
+int qcl_devices(const qcl_device **out, const char **reason);
+
+/* Kernels of the embedded program, in qcl_kernel_names order. */
+typedef enum {
+    K_AMAX_TENSOR,
+    K_BNB4_QUANTIZE,
+    K_BNB4_DEQUANTIZE,
+    K_NVFP4_QUANTIZE,
+    K_NVFP4_DEQUANTIZE,
+    K_MXFP8_QUANTIZE,
+    K_MXFP8_DEQUANTIZE,
+    K_SCALED_TENSOR_PARAMS,
+    K_SCALED_QUANTIZE_TENSOR,
+    K_SCALED_QUANTIZE_GROUPS,
+    K_SCALED_DEQUANTIZE,
+    K_CONVROT_ROTATE,
+    K_CONVROT_DEQUANTIZE,
+    K_COUNT
+} qcl_kernel_id;
+
+/* Reusable device buffers, one per role, grown on demand. */
+typedef enum { B_IN, B_DATA, B_SCALE, B_OUT, B_TMP, B_STATUS, B_PARAM, B_COUNT } qcl_buf_role;
+
+typedef struct {
+    const qcl_api *cl;
+    const qcl_device *dev;
+    cl_context ctx;
+    cl_command_queue q;
+    cl_program prog;
+    cl_kernel k[K_COUNT];
+    size_t wg; /* work-group size of the reduction kernels (power of two) */
+    int soft_float; /* integer codec for mul/div/add instead of native ops */
+    cl_mem rcp_bf16, rcp_f16;
+    cl_mem buf[B_COUNT];
+    size_t buf_size[B_COUNT];
+    int profiling;               /* bench: keep the first and last event of an op */
+    cl_event ev_first, ev_last;
+} qcl_state;
+
+/* Builds (or loads from the disk cache) the program for s->dev; fills
+ * s->prog and s->k. */
+qk_status qcl_program_build(qcl_state *s);
+
+/* On-disk program binary cache: key is any byte string identifying the
+ * build (source, options, device, driver). Returns a malloc'ed binary or NULL. */
+unsigned char *qcl_cache_load(const char *key, size_t key_len, size_t *size);
+void qcl_cache_store(const char *key, size_t key_len, const unsigned char *bin, size_t size);
+
+/* A device buffer of at least `size` bytes for `role` (kept between calls). */
+qk_status qcl_buffer(qcl_state *s, qcl_buf_role role, size_t size, cl_mem *out);
+qk_status qcl_check(cl_int err, const char *what);
+
+/* Device-resident operations. Quantize reads `in` and writes DATA and SCALE
+ * (bnb: the f32 absmax, also with double quant) into `data`/`scale`;
+ * *scalar receives nvfp4's g. Dequantize reads `data`, `scale` (bnb: f32
+ * absmax) and `scalar` (nvfp4 g) and writes `out`. Nothing is synchronised
+ * except where a host step needs a device value (the nvfp4 amax). */
+qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows,
+                           int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar);
+qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem data, cl_mem scale,
+                             uint32_t scalar, int64_t rows, int64_t cols, cl_mem out);
+/* Reads the non-finite flag the last quantize left (QK_OK or QK_ERR_NONFINITE). */
+qk_status qcl_quantize_status(qcl_state *s, const qk_params *p);
+
+/* Bytes of the device-side DATA / SCALE buffers for an op (bnb SCALE is the
+ * f32 absmax even with double quant). */
+void qcl_dev_sizes(const qk_params *p, int64_t rows, int64_t cols, size_t *data, size_t *scale);
+
+qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, const void *in,
+                    int64_t rows, int64_t cols, int iterations, qk_bench_result *res);
+
+#endif

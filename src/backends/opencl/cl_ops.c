@@ -1,0 +1,329 @@
+/* Device-resident quantize/dequantize: which kernels run, in which order,
+ * with which launch shapes. Host steps are few and exact by construction:
+ * nvfp4's g is computed with the reference helpers from the device amax. */
+#include <string.h>
+
+#include "../../ref/ref_internal.h"
+#include "cl_internal.h"
+
+typedef struct {
+    size_t size;
+    const void *ptr; /* NULL: __local memory of `size` bytes */
+} qarg;
+
+#define ARG(v) ((qarg){sizeof(v), &(v)})
+#define LOCAL(bytes) ((qarg){(bytes), NULL})
+#define RUN(s, id, dims, g, l, ...)                                                                \
+    run((s), (id), (dims), (g), (l), (const qarg[]){__VA_ARGS__},                                  \
+        (int)(sizeof((const qarg[]){__VA_ARGS__}) / sizeof(qarg)))
+
+qk_status qcl_check(cl_int err, const char *what)
+{
+    if (err == CL_SUCCESS)
+        return QK_OK;
+    if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_HOST_MEMORY)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "opencl: %s: %s", what, qcl_error_name(err));
+    return qk_fail(QK_ERR_BACKEND_FAILURE, "opencl: %s failed: %s (%d)", what, qcl_error_name(err), (int)err);
+}
+
+/* Profiling: the bench asks for the first and last command of an op. */
+static void keep_event(qcl_state *s, cl_event ev)
+{
+    if (ev == NULL)
+        return;
+    if (s->ev_first == NULL) {
+        s->ev_first = ev;
+        return;
+    }
+    if (s->ev_last != NULL)
+        s->cl->clReleaseEvent(s->ev_last);
+    s->ev_last = ev;
+}
+
+static qk_status run(qcl_state *s, qcl_kernel_id id, cl_uint dims, const size_t *global, const size_t *local,
+                     const qarg *args, int nargs)
+{
+    cl_kernel k = s->k[id];
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = s->cl->clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
+        if (err != CL_SUCCESS)
+            return qcl_check(err, "clSetKernelArg");
+    }
+    cl_event ev = NULL;
+    cl_int err = s->cl->clEnqueueNDRangeKernel(s->q, k, dims, NULL, global, local, 0, NULL,
+                                               s->profiling ? &ev : NULL);
+    keep_event(s, ev);
+    return qcl_check(err, "clEnqueueNDRangeKernel");
+}
+
+static qk_status fill_zero(qcl_state *s, cl_mem buf, size_t bytes)
+{
+    if (bytes == 0)
+        return QK_OK;
+    cl_uchar zero = 0;
+    cl_event ev = NULL;
+    cl_int err = s->cl->clEnqueueFillBuffer(s->q, buf, &zero, 1, 0, bytes, 0, NULL, s->profiling ? &ev : NULL);
+    keep_event(s, ev);
+    return qcl_check(err, "clEnqueueFillBuffer");
+}
+
+static size_t rup(size_t a, size_t b) { return (a + b - 1) / b * b; }
+
+/* Grid-stride kernels: enough work-items to fill the device, no more. */
+static size_t cap_items(const qcl_state *s)
+{
+    size_t cu = s->dev->compute_units > 0 ? (size_t)s->dev->compute_units : 1;
+    return cu * 2048;
+}
+
+static void grid1(const qcl_state *s, uint64_t units, size_t local, size_t *g)
+{
+    size_t want = units < (uint64_t)cap_items(s) ? (size_t)units : cap_items(s);
+    *g = rup(want ? want : 1, local);
+}
+
+/* 2-D: x over units of a row, y over rows; 64 work-items per group. */
+static void grid2(const qcl_state *s, uint64_t ux, uint64_t uy, size_t g[2], size_t l[2])
+{
+    size_t lx = 1;
+    while (lx < 64 && lx < ux)
+        lx *= 2;
+    l[0] = lx;
+    l[1] = 64 / lx;
+    g[0] = rup(ux < 4096 ? (size_t)ux : 4096, l[0]);
+    size_t ycap = cap_items(s) / g[0];
+    if (ycap < 1)
+        ycap = 1;
+    g[1] = rup(uy < ycap ? (size_t)uy : ycap, l[1]);
+}
+
+static int log2u(uint64_t v)
+{
+    int k = 0;
+    while (((uint64_t)1 << k) < v)
+        k++;
+    return k;
+}
+
+void qcl_dev_sizes(const qk_params *p, int64_t rows, int64_t cols, size_t *data, size_t *scale)
+{
+    qk_layout lay;
+    qk_layout_query(p, rows, cols, &lay);
+    *data = lay.part[QK_PART_DATA].nbytes;
+    *scale = lay.part[QK_PART_SCALE].nbytes;
+    if (p->format == QK_FORMAT_NF4 || p->format == QK_FORMAT_FP4)
+        *scale = (size_t)qk_ceil_div(rows * cols, p->block_size) * 4; /* f32 absmax */
+}
+
+static int is_bnb(const qk_params *p) { return p->format == QK_FORMAT_NF4 || p->format == QK_FORMAT_FP4; }
+
+static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, cl_ulong n, cl_mem data,
+                              cl_mem absmax)
+{
+    cl_uint log2bs = (cl_uint)log2u((uint64_t)p->block_size);
+    cl_int nf4 = p->format == QK_FORMAT_NF4;
+    cl_ulong nb = (n + (cl_ulong)p->block_size - 1) / (cl_ulong)p->block_size;
+    size_t L = s->wg, ub = (size_t)p->block_size / 8;
+    size_t seg = ub < L ? ub : L, bpw = L / seg;
+    uint64_t groups = (nb + bpw - 1) / bpw, gcap = cap_items(s) / L;
+    size_t g = (size_t)(groups < gcap ? groups : (gcap ? gcap : 1)) * L;
+    cl_mem table = dt == QK_DTYPE_F16 ? s->rcp_f16 : s->rcp_bf16;
+    return RUN(s, K_BNB4_QUANTIZE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(log2bs), ARG(nf4), ARG(nb),
+               ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4));
+}
+
+static qk_status amax_tensor(qcl_state *s, cl_int dt, cl_mem in, cl_ulong n, cl_mem amax)
+{
+    qk_status st = fill_zero(s, amax, 4);
+    if (st != QK_OK)
+        return st;
+    size_t L = s->wg, g;
+    grid1(s, (n + 7) / 8, L, &g);
+    return RUN(s, K_AMAX_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(amax), LOCAL(L * 4));
+}
+
+static qk_status read_u32(qcl_state *s, cl_mem buf, uint32_t *v)
+{
+    return qcl_check(s->cl->clEnqueueReadBuffer(s->q, buf, CL_TRUE, 0, 4, v, 0, NULL, NULL), "read");
+}
+
+static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
+                                size_t data_bytes, cl_mem scale, size_t scale_bytes, uint32_t *g_out)
+{
+    cl_mem amax;
+    qk_status st = qcl_buffer(s, B_STATUS, 4, &amax);
+    if (st == QK_OK)
+        st = amax_tensor(s, dt, in, (cl_ulong)(rows * cols), amax);
+    uint32_t am = 0;
+    if (st == QK_OK)
+        st = read_u32(s, amax, &am);
+    if (st != QK_OK)
+        return st;
+    if (am >= QK_F32_INF)
+        return QK_ERR_NONFINITE;
+    /* g = T(amax / 2688) with the reference's own helpers */
+    cl_uint g = qk_round_to((qk_dtype)dt, qk_fdiv(am, QK_F32_NVFP4_GLOBAL_DIV));
+    *g_out = g;
+    if ((st = fill_zero(s, scale, scale_bytes)) != QK_OK)
+        return st;
+    if (g == 0u)
+        return fill_zero(s, data, data_bytes);
+    cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 16);
+    cl_ulong ncb = (cl_ulong)qk_round_up(cols, 16) / 16;
+    size_t gs[2], ls[2];
+    grid2(s, ncb, rp, gs, ls);
+    return RUN(s, K_NVFP4_QUANTIZE, 2, gs, ls, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(g), ARG(rp), ARG(ncb),
+               ARG(data), ARG(scale));
+}
+
+static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
+                                cl_mem scale, size_t scale_bytes)
+{
+    cl_mem status;
+    qk_status st = qcl_buffer(s, B_STATUS, 4, &status);
+    if (st == QK_OK)
+        st = fill_zero(s, status, 4);
+    if (st == QK_OK)
+        st = fill_zero(s, scale, scale_bytes);
+    if (st != QK_OK)
+        return st;
+    cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 32);
+    cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
+    size_t gs[2], ls[2];
+    grid2(s, ncb, rp, gs, ls);
+    return RUN(s, K_MXFP8_QUANTIZE, 2, gs, ls, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(rp), ARG(ncb), ARG(data),
+               ARG(scale), ARG(status));
+}
+
+static int levels_of(int group)
+{
+    int lv = 0;
+    for (int g = 1; g < group; g *= 4)
+        lv++;
+    return lv;
+}
+
+static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, int64_t rows,
+                                 int64_t cols, cl_mem data, cl_mem scale)
+{
+    cl_int fmt = (cl_int)p->format;
+    cl_ulong n = (cl_ulong)(rows * cols);
+    cl_mem status;
+    qk_status st = qcl_buffer(s, B_STATUS, 4, &status);
+    if (st != QK_OK)
+        return st;
+    if (p->convrot_group > 0) { /* rotate into a scratch copy in T, as the reference */
+        cl_mem rot;
+        size_t es = dt == QK_DTYPE_F32 ? 4 : 2;
+        if ((st = qcl_buffer(s, B_TMP, (size_t)n * es, &rot)) != QK_OK)
+            return st;
+        cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
+        grid1(s, n / G * L, L, &g);
+        if ((st = RUN(s, K_CONVROT_ROTATE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(G), ARG(lv), ARG(rot),
+                      LOCAL((size_t)G * 4))) != QK_OK)
+            return st;
+        in = rot;
+    }
+    qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+    if (sc == QK_SCALING_TENSOR) {
+        cl_mem param;
+        if ((st = qcl_buffer(s, B_PARAM, 4, &param)) != QK_OK || (st = amax_tensor(s, dt, in, n, status)) != QK_OK)
+            return st;
+        size_t one = 1;
+        if ((st = RUN(s, K_SCALED_TENSOR_PARAMS, 1, &one, &one, ARG(status), ARG(fmt), ARG(dt), ARG(scale),
+                      ARG(param))) != QK_OK)
+            return st;
+        size_t L = 64, g;
+        grid1(s, (n + 7) / 8, L, &g);
+        return RUN(s, K_SCALED_QUANTIZE_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(fmt), ARG(param),
+                   ARG(data));
+    }
+    if ((st = fill_zero(s, status, 4)) != QK_OK)
+        return st;
+    cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, bh = 1, bw = (cl_ulong)cols, gc = 1;
+    if (sc == QK_SCALING_BLOCK) {
+        bh = bw = (cl_ulong)p->block_size;
+        gc = (c + bw - 1) / bw;
+    }
+    cl_ulong ng = (r + bh - 1) / bh * gc;
+    size_t L = s->wg, gcap = cap_items(s) / L;
+    size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
+    return RUN(s, K_SCALED_QUANTIZE_GROUPS, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw),
+               ARG(ng), ARG(gc), ARG(fmt), ARG(scale), ARG(data), ARG(status), LOCAL(L * 4));
+}
+
+qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem in, int64_t rows,
+                           int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar)
+{
+    cl_int dt = (cl_int)dtype;
+    size_t data_bytes, scale_bytes;
+    qcl_dev_sizes(p, rows, cols, &data_bytes, &scale_bytes);
+    *scalar = 0;
+    switch (p->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4: return bnb_quantize(s, p, dt, in, (cl_ulong)(rows * cols), data, scale);
+    case QK_FORMAT_NVFP4:
+        return nvfp4_quantize(s, dt, in, rows, cols, data, data_bytes, scale, scale_bytes, scalar);
+    case QK_FORMAT_MXFP8: return mxfp8_quantize(s, dt, in, rows, cols, data, scale, scale_bytes);
+    default: return scaled_quantize(s, p, dt, in, rows, cols, data, scale);
+    }
+}
+
+qk_status qcl_quantize_status(qcl_state *s, const qk_params *p)
+{
+    if (is_bnb(p))
+        return QK_OK; /* bitsandbytes formats code NaN and Inf */
+    uint32_t v = 0;
+    qk_status st = read_u32(s, s->buf[B_STATUS], &v);
+    if (st != QK_OK)
+        return st;
+    return v >= QK_F32_INF ? QK_ERR_NONFINITE : QK_OK;
+}
+
+qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem data, cl_mem scale,
+                             uint32_t scalar, int64_t rows, int64_t cols, cl_mem out)
+{
+    cl_int dt = (cl_int)dtype;
+    cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, n = r * c;
+    size_t gs[2], ls[2];
+    switch (p->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4: {
+        cl_uint log2bs = (cl_uint)log2u((uint64_t)p->block_size);
+        cl_int nf4 = p->format == QK_FORMAT_NF4;
+        size_t L = 64, g;
+        grid1(s, (n + 7) / 8, L, &g);
+        return RUN(s, K_BNB4_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(n), ARG(log2bs), ARG(nf4),
+                   ARG(dt), ARG(out));
+    }
+    case QK_FORMAT_NVFP4: {
+        cl_uint g = scalar;
+        cl_ulong ncb = (cl_ulong)qk_round_up(cols, 16) / 16;
+        grid2(s, (c + 7) / 8, r, gs, ls);
+        return RUN(s, K_NVFP4_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(g), ARG(dt), ARG(r), ARG(c),
+                   ARG(ncb), ARG(out));
+    }
+    case QK_FORMAT_MXFP8: {
+        cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
+        grid2(s, (c + 7) / 8, r, gs, ls);
+        return RUN(s, K_MXFP8_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(dt), ARG(r), ARG(c), ARG(ncb),
+                   ARG(out));
+    }
+    default: break;
+    }
+    cl_int fmt = (cl_int)p->format;
+    if (p->convrot_group > 0) {
+        cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
+        grid1(s, n / G * L, L, &g);
+        return RUN(s, K_CONVROT_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(dt), ARG(n), ARG(c), ARG(G),
+                   ARG(lv), ARG(out), LOCAL((size_t)G * 4));
+    }
+    qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+    cl_int mode = sc == QK_SCALING_TENSOR ? 0 : (sc == QK_SCALING_ROW ? 1 : 2);
+    cl_ulong bh = (cl_ulong)p->block_size, bw = bh, gc = sc == QK_SCALING_BLOCK ? (c + bw - 1) / bw : 1;
+    grid2(s, (c + 7) / 8, r, gs, ls);
+    return RUN(s, K_SCALED_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(fmt), ARG(dt), ARG(r), ARG(c),
+               ARG(mode), ARG(bh), ARG(bw), ARG(gc), ARG(out));
+}

@@ -1,0 +1,151 @@
+/* The embedded OpenCL C program: build options that keep every operation
+ * exact, compilation (or a cached binary) and kernel lookup. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_internal.h"
+
+extern const unsigned char qk_opencl_source[];
+extern const size_t qk_opencl_source_size;
+
+static const char *const kernel_names[K_COUNT] = {
+    "amax_tensor",          "bnb4_quantize",         "bnb4_dequantize",       "nvfp4_quantize",
+    "nvfp4_dequantize",     "mxfp8_quantize",        "mxfp8_dequantize",      "scaled_tensor_params",
+    "scaled_quantize_tensor", "scaled_quantize_groups", "scaled_dequantize",  "convrot_rotate",
+    "convrot_dequantize",
+};
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Native f32 mul/add are correctly rounded in OpenCL but may flush
+ * subnormals unless the device reports CL_FP_DENORM; division is 2.5 ulp
+ * unless the device reports correctly rounded division and the flag is
+ * given. Otherwise the kernels use the integer code of qk_codec.h. Never
+ * -cl-fast-relaxed-math, -cl-mad-enable, -cl-denorms-are-zero or
+ * -cl-unsafe-math-optimizations; contraction is off by pragma in the source. */
+static void build_options(const qcl_state *s, char *out, size_t n)
+{
+    int native_mul = s->dev->denorms && !s->soft_float;
+    int native_div = native_mul && s->dev->cr_divide;
+    snprintf(out, n, "-cl-std=CL1.2%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
+             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "");
+}
+
+static qk_status build_log_fail(qcl_state *s, cl_program prog, cl_int err)
+{
+    char log[2048] = "";
+    s->cl->clGetProgramBuildInfo(prog, s->dev->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+    log[sizeof log - 1] = '\0';
+    return qk_fail(QK_ERR_BACKEND_FAILURE, "opencl: building the kernels for %s failed (%s): %.1500s",
+                   s->dev->name, qcl_error_name(err), log);
+}
+
+static cl_program from_binary(qcl_state *s, const unsigned char *bin, size_t size, const char *opts)
+{
+    cl_int err, bin_status;
+    cl_program prog = s->cl->clCreateProgramWithBinary(s->ctx, 1, &s->dev->device, &size, &bin,
+                                                       &bin_status, &err);
+    if (err != CL_SUCCESS || bin_status != CL_SUCCESS)
+        return NULL;
+    if (s->cl->clBuildProgram(prog, 1, &s->dev->device, opts, NULL, NULL) != CL_SUCCESS) {
+        s->cl->clReleaseProgram(prog);
+        return NULL;
+    }
+    return prog;
+}
+
+static void store_binary(qcl_state *s, cl_program prog, const char *key)
+{
+    size_t size = 0;
+    if (s->cl->clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS ||
+        size == 0)
+        return;
+    unsigned char *bin = malloc(size);
+    if (bin && s->cl->clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS)
+        qcl_cache_store(key, strlen(key), bin, size);
+    free(bin);
+}
+
+static int create_kernels(qcl_state *s)
+{
+    for (int i = 0; i < K_COUNT; i++) {
+        cl_int err;
+        s->k[i] = s->cl->clCreateKernel(s->prog, kernel_names[i], &err);
+        if (err != CL_SUCCESS)
+            return -1;
+    }
+    return 0;
+}
+
+static void release_kernels(qcl_state *s)
+{
+    for (int i = 0; i < K_COUNT; i++)
+        if (s->k[i]) {
+            s->cl->clReleaseKernel(s->k[i]);
+            s->k[i] = NULL;
+        }
+}
+
+/* Largest power of two <= every reduction kernel's limit, at most 256. */
+static size_t pick_wg(qcl_state *s)
+{
+    size_t wg = 256;
+    if (s->dev->max_wg < wg)
+        wg = s->dev->max_wg;
+    for (int i = 0; i < K_COUNT; i++) {
+        size_t kw = 0;
+        if (s->cl->clGetKernelWorkGroupInfo(s->k[i], s->dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw,
+                                            &kw, NULL) == CL_SUCCESS && kw > 0 && kw < wg)
+            wg = kw;
+    }
+    size_t p = 1;
+    while (p * 2 <= wg)
+        p *= 2;
+    return p;
+}
+
+qk_status qcl_program_build(qcl_state *s)
+{
+    char opts[256], key[1024];
+    build_options(s, opts, sizeof opts);
+    snprintf(key, sizeof key, "qk-opencl-1|src=%016llx:%zu|opts=%s|plat=%s|dev=%s|ver=%s|drv=%s",
+             (unsigned long long)fnv1a(qk_opencl_source, qk_opencl_source_size), qk_opencl_source_size,
+             opts, s->dev->platform_name, s->dev->name, s->dev->version, s->dev->driver);
+    size_t bin_size = 0;
+    unsigned char *bin = qcl_cache_load(key, strlen(key), &bin_size);
+    if (bin != NULL) {
+        s->prog = from_binary(s, bin, bin_size, opts);
+        free(bin);
+        if (s->prog != NULL && create_kernels(s) != 0) { /* a foreign binary: start over */
+            release_kernels(s);
+            s->cl->clReleaseProgram(s->prog);
+            s->prog = NULL;
+        }
+    }
+    if (s->prog == NULL) {
+        const char *src = (const char *)qk_opencl_source;
+        size_t len = qk_opencl_source_size;
+        cl_int err;
+        s->prog = s->cl->clCreateProgramWithSource(s->ctx, 1, &src, &len, &err);
+        if (err != CL_SUCCESS)
+            return qcl_check(err, "clCreateProgramWithSource");
+        err = s->cl->clBuildProgram(s->prog, 1, &s->dev->device, opts, NULL, NULL);
+        if (err != CL_SUCCESS)
+            return build_log_fail(s, s->prog, err);
+        if (create_kernels(s) != 0) {
+            release_kernels(s);
+            return qk_fail(QK_ERR_BACKEND_FAILURE, "opencl: a kernel is missing from the program");
+        }
+        store_binary(s, s->prog, key);
+    }
+    s->wg = pick_wg(s);
+    return QK_OK;
+}
