@@ -1,0 +1,43 @@
+/* Streaming safetensors writer: tensor data goes straight to a temporary file
+ * in the destination's directory as it is produced; the header is written
+ * last into space reserved at the front (padded with spaces, which every
+ * safetensors reader accepts), and the file is renamed into place. */
+#ifndef QTOOL_ST_STREAM_H
+#define QTOOL_ST_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+typedef struct {
+    char *path, *tmp;
+    int fd, slot;
+    uint64_t reserved;   /* header bytes reserved after the 8-byte length */
+    uint64_t pos;        /* bytes of tensor data written so far */
+    uint64_t tensor_end; /* where the current tensor's data must end */
+    json_t *header;
+    uint8_t *buf;
+    size_t fill;
+} st_stream;
+
+/* Length of the JSON text of header as st_stream_finish writes it. */
+size_t st_header_text_len(const json_t *header);
+/* Adds "name": {dtype, shape, data_offsets [start, start+nbytes]} to header. */
+int st_header_add(json_t *header, const char *name, const char *dtype, int ndim,
+                  const int64_t *shape, uint64_t start, uint64_t nbytes);
+
+/* Creates path's temporary file with `reserved` header bytes. */
+int st_stream_open(st_stream *s, const char *path, uint64_t reserved, char *err, size_t errlen);
+/* Starts a tensor; its nbytes of data follow through st_stream_write. */
+int st_stream_tensor(st_stream *s, const char *name, const char *dtype, int ndim,
+                     const int64_t *shape, uint64_t nbytes, char *err, size_t errlen);
+int st_stream_write(st_stream *s, const void *data, size_t n, char *err, size_t errlen);
+/* Adds __metadata__ (may be NULL), writes the header, flushes and leaves the
+ * finished file at its temporary name (st_stream_commit renames it). */
+int st_stream_finish(st_stream *s, json_t *metadata, char *err, size_t errlen);
+int st_stream_commit(st_stream *s, char *err, size_t errlen);
+/* Removes the temporary file and frees everything (safe after commit too). */
+void st_stream_abort(st_stream *s);
+
+#endif

@@ -1,0 +1,15 @@
+/* Temporary output files that an interrupted or failed run must not leave
+ * behind: registered while open, removed by a SIGINT/SIGTERM handler. */
+#ifndef QTOOL_TMPFILES_H
+#define QTOOL_TMPFILES_H
+
+/* Installs the SIGINT/SIGTERM handler (once). */
+void tmpfiles_install_handlers(void);
+/* Registers path (copied); returns a slot id or -1 when the table is full. */
+int tmpfiles_add(const char *path);
+/* Forgets a slot (after rename or unlink). */
+void tmpfiles_forget(int slot);
+/* Unlinks every registered file and forgets it. */
+void tmpfiles_remove_all(void);
+
+#endif
