@@ -1,0 +1,67 @@
+#version 450
+/* ConvRot (src/ref/convrot.c): one workgroup per rotation group of G
+ * consecutive values of a row. The fixed-order H4 butterflies of the
+ * reference, each sum correctly rounded (qk_add), then the exact scaling by
+ * 2^-levels. Mode 0 rotates the input and stores it in the input dtype;
+ * mode 1 dequantizes int8 codes (q * row scale) and rotates back. */
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer In { uint w[]; } src; /* input, or int8 codes */
+layout(std430, binding = 1) writeonly buffer Out { uint w[]; } dst;
+layout(std430, binding = 2) readonly buffer Scale { uint w[]; } scale;
+layout(push_constant) uniform PC {
+    uint ngroups; /* rotation groups in this chunk */
+    uint group;   /* G: 16, 64, 256 or 1024 */
+    uint levels;  /* log4 G */
+    uint dt;
+    uint mode;
+    uint cols;
+    uint r0;
+    uint bh;      /* scale groups: height, width, across */
+    uint bw;
+    uint gc;
+} pc;
+#include "qk_vk.glsl"
+#include "qk_vk_load.glsl"
+
+shared uint v[1024];
+
+void main()
+{
+    uint g = qk_group_id();
+    if (g >= pc.ngroups)
+        return; /* uniform across the workgroup */
+    uint base = g * pc.group; /* chunk-local element index; rows hold whole groups */
+    uint lid = gl_LocalInvocationID.x;
+    for (uint k = lid; k < pc.group; k += 256u) {
+        uint i = base + k;
+        if (pc.mode == 0u) {
+            v[k] = qk_load(pc.dt, i);
+        } else {
+            uint r = i / pc.cols, c = i - r * pc.cols;
+            uint q = floatBitsToUint(float(int(qk_byte_of(src.w[i >> 2], i) << 24) >> 24));
+            v[k] = qk_mul(q, scale.w[((pc.r0 + r) / pc.bh) * pc.gc + c / pc.bw]);
+        }
+    }
+    barrier();
+    for (uint stride = 1u; stride < pc.group; stride *= 4u) {
+        for (uint t = lid; t < pc.group / 4u; t += 256u) {
+            uint p = (t / stride) * 4u * stride + t % stride;
+            uint a = v[p], b = v[p + stride], c = v[p + 2u * stride], d = v[p + 3u * stride];
+            uint ab = qk_add(a, b);
+            v[p] = qk_sub(qk_add(ab, c), d);
+            v[p + stride] = qk_add(qk_sub(ab, c), d);
+            v[p + 2u * stride] = qk_add(qk_add(qk_sub(a, b), c), d);
+            v[p + 3u * stride] = qk_add(qk_add(qk_sub(b, a), c), d);
+        }
+        barrier();
+    }
+    uint s = (127u - pc.levels) << 23;
+    if (pc.dt == DT_F32) {
+        for (uint k = lid; k < pc.group; k += 256u)
+            dst.w[base + k] = qk_mul(v[k], s);
+    } else {
+        for (uint k = lid; k < pc.group / 2u; k += 256u)
+            dst.w[(base >> 1) + k] = qk_narrow(pc.dt, qk_mul(v[2u * k], s)) |
+                                     (qk_narrow(pc.dt, qk_mul(v[2u * k + 1u], s)) << 16);
+    }
+}

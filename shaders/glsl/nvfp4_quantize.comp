@@ -1,0 +1,62 @@
+#version 450
+/* ComfyUI NVFP4 quantize (src/ref/ref_nvfp4.c) over the 16x16-padded data:
+ * one thread per data word (8 columns); a 16-block is a thread pair. Scale
+ * bytes are OR-ed into their word of the blocked layout (zeroed first). */
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
+layout(std430, binding = 2) buffer Scale { uint w[]; } scale;
+layout(std430, binding = 3) readonly buffer Global { uint w[]; } global; /* g at [0] */
+layout(push_constant) uniform PC {
+    uint rows;  /* input rows present in this chunk */
+    uint prows; /* padded rows in this chunk */
+    uint cols;
+    uint cp;    /* padded columns */
+    uint dt;
+} pc;
+#include "qk_vk.glsl"
+#include "qk_vk_load.glsl"
+
+shared uint s_max[128];
+
+void main()
+{
+    uint w = qk_item_id(), lid = gl_LocalInvocationID.x;
+    uint wpr = pc.cp / 8u;
+    bool live = w < pc.prows * wpr;
+    uint r = w / wpr, c0 = (w - r * wpr) * 8u;
+    uint x[8];
+    uint m = 0u;
+    for (uint j = 0u; j < 8u; j++) {
+        x[j] = live && r < pc.rows && c0 + j < pc.cols ? qk_load(pc.dt, r * pc.cols + c0 + j) : 0u;
+        m = max(m, x[j] & QK_F32_ABS);
+    }
+    if ((lid & 1u) == 0u)
+        s_max[lid >> 1] = 0u;
+    barrier();
+    atomicMax(s_max[lid >> 1], m);
+    barrier();
+    if (!live)
+        return;
+    uint g = global.w[0];
+    if (g == 0u) { /* all-zero tensor: zero codes, zero scales */
+        data.w[w] = 0u;
+        return;
+    }
+    uint s = qk_div(qk_div(s_max[lid >> 1], QK_F32_E2M1_MAX), g);
+    if (s > QK_F32_E4M3_MAX)
+        s = QK_F32_E4M3_MAX;
+    uint s8 = qk_f32_to_e4m3(s);
+    if ((lid & 1u) == 0u && s8 != 0u) {
+        uint off = qk_blocked_off(r, c0 / 16u, pc.cp / 16u);
+        atomicOr(scale.w[off >> 2], s8 << ((off & 3u) * 8u));
+    }
+    uint t = qk_mul(g, qk_e4m3_to_f32(s8));
+    uint word = 0u;
+    if ((t & QK_F32_ABS) != 0u)
+        for (uint j = 0u; j < 8u; j++) {
+            uint q = qk_f32_to_e2m1(qk_f32_clamp_abs(qk_div(x[j], t), QK_F32_E2M1_MAX));
+            word |= q << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
+        }
+    data.w[w] = word;
+}

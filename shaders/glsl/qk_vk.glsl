@@ -1,0 +1,166 @@
+/* Helpers shared by qk's Vulkan compute shaders (GLSL 4.50).
+ *
+ * Floats travel as uint bit patterns. Every rounding-sensitive step comes
+ * from the dialect-neutral integer codec (src/codec/qk_codec.h); native float
+ * arithmetic appears only where it is provably exact: the SPIR-V declares
+ * RoundingModeRTE (patched in at build time), every native operation is
+ * `precise` (no contraction), and results that could be subnormal, infinite
+ * or NaN -- where a device may flush or differ -- are recomputed by integer
+ * code. Division never uses a native result without an exact integer check.
+ */
+#define QK_GLSL
+/* `half` is a reserved word in GLSL; the codec uses it as a variable name. */
+#define half qk_half_
+#include "qk_codec.h"
+#undef half
+
+/* Dispatches are 2-D (x <= 65535): flatten the workgroup id. */
+uint qk_group_id() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
+uint qk_item_id() { return qk_group_id() * gl_WorkGroupSize.x + gl_LocalInvocationID.x; }
+
+/* qk_dtype values */
+#define DT_F32 0u
+#define DT_F16 1u
+#define DT_BF16 2u
+
+uint qk_widen(uint dt, uint h) { return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h); }
+uint qk_narrow(uint dt, uint a) { return dt == DT_BF16 ? qk_f32_to_bf16(a) : qk_f32_to_f16(a); }
+/* The value torch holds after rounding to dtype dt (RNE). */
+uint qk_round_to(uint dt, uint a) { return dt == DT_F32 ? a : qk_widen(dt, qk_narrow(dt, a)); }
+
+bool qk_normal(uint a)
+{
+    uint e = (a >> 23) & 0xFFu;
+    return e - 1u < 254u; /* exponent field 1..254 */
+}
+
+/* Correctly rounded a * b (IEEE RNE, subnormals kept). Native when both
+ * operands are normal and the product lands at or above 2^-125 (no flush or
+ * underflow decision anywhere near it); integer code otherwise. */
+uint qk_mul(uint a, uint b)
+{
+    if (qk_normal(a) && qk_normal(b)) {
+        precise float p = uintBitsToFloat(a) * uintBitsToFloat(b);
+        uint pb = floatBitsToUint(p);
+        if (((pb >> 23) & 0xFFu) - 2u < 253u)
+            return pb;
+    }
+    return qk_f32_mul(a, b);
+}
+
+uint qk_mul_ftz(uint a, uint b) { return qk_f32_ftz(qk_mul(qk_f32_ftz(a), qk_f32_ftz(b))); }
+
+/* Correctly rounded a / b. The 24-bit quotient significand comes from a
+ * native estimate (OpFDiv is within a few ulp), then is made exact with the
+ * integer remainder r*2^23 - q*d, computed modulo 2^32 (it is small), and
+ * rounded with qk_f32_round_pack (which also handles subnormal results). */
+uint qk_div(uint a, uint b)
+{
+    uint aa = a & QK_F32_ABS, ab = b & QK_F32_ABS;
+    if (aa == 0u || ab == 0u || aa >= QK_F32_INF || ab >= QK_F32_INF)
+        return qk_f32_div(a, b);
+    uint sign = (a ^ b) & QK_F32_SIGN;
+    int e = qk_f32_exp_norm(a) - qk_f32_exp_norm(b);
+    uint r = qk_f32_sig_norm(a), d = qk_f32_sig_norm(b);
+    if (r < d) {
+        r <<= 1;
+        e -= 1;
+    }
+    precise float qf = float(r) / float(d); /* in [1, 2); r, d exact in f32 */
+    precise float qs = qf * 8388608.0;       /* * 2^23, exact */
+    uint q = uint(qs);
+    int rem = int((r << 23) - q * d); /* exact: |rem| < 2^31 for a sane estimate */
+    for (int i = 0; i < 4 && rem < 0; i++) {
+        q -= 1u;
+        rem += int(d);
+    }
+    for (int i = 0; i < 4 && rem >= int(d); i++) {
+        q += 1u;
+        rem -= int(d);
+    }
+    if (rem < 0 || rem >= int(d))
+        return qk_f32_div(a, b); /* estimate too far off: long division */
+    uint twice = uint(rem) << 1;
+    uint rbit = twice >= d ? 1u : 0u;
+    uint sticky = (twice - rbit * d) != 0u ? 1u : 0u;
+    return qk_f32_round_pack(sign, e, q, rbit, sticky);
+}
+
+/* IEEE a + b (RNE, subnormals kept) in integer code: 3 guard bits (guard,
+ * round, sticky) give the correctly rounded sum. */
+uint qk_soft_add(uint a, uint b)
+{
+    uint aa = a & QK_F32_ABS, ab = b & QK_F32_ABS;
+    if (aa > QK_F32_INF || ab > QK_F32_INF)
+        return QK_F32_QNAN;
+    if (aa == QK_F32_INF || ab == QK_F32_INF) {
+        if (aa == ab && ((a ^ b) & QK_F32_SIGN) != 0u)
+            return QK_F32_QNAN;
+        return aa == QK_F32_INF ? a : b;
+    }
+    if (aa == 0u)
+        return ab == 0u ? (a & b) : b; /* -0 only for (-0) + (-0) */
+    if (ab == 0u)
+        return a;
+    if (ab > aa) {
+        uint t = a; a = b; b = t;
+        t = aa; aa = ab; ab = t;
+    }
+    uint sign = a & QK_F32_SIGN;
+    uint ex = aa >> 23, ey = ab >> 23;
+    uint mx = ((aa & 0x7FFFFFu) | (ex != 0u ? 0x800000u : 0u)) << 3;
+    uint my = ((ab & 0x7FFFFFu) | (ey != 0u ? 0x800000u : 0u)) << 3;
+    int e = int(max(ex, 1u));
+    uint dsh = uint(e - int(max(ey, 1u)));
+    if (dsh >= 27u) {
+        my = 1u; /* nonzero: only the sticky bit survives */
+    } else if (dsh > 0u) {
+        uint lost = my & ((1u << dsh) - 1u);
+        my = (my >> dsh) | (lost != 0u ? 1u : 0u);
+    }
+    uint m = ((a ^ b) & QK_F32_SIGN) != 0u ? mx - my : mx + my;
+    if (m == 0u)
+        return 0u; /* exact cancellation: +0 */
+    if (m >= (1u << 27)) {
+        m = (m >> 1) | (m & 1u);
+        e += 1;
+    }
+    while (m < (1u << 26) && e > 1) {
+        m <<= 1;
+        e -= 1;
+    }
+    uint sig = m >> 3, rest = m & 7u;
+    if (rest > 4u || (rest == 4u && (sig & 1u) != 0u))
+        sig += 1u;
+    if (sig >= 0x1000000u) {
+        sig >>= 1;
+        e += 1;
+    }
+    if (e >= 255)
+        return sign | QK_F32_INF;
+    uint field = sig >= 0x800000u ? (uint(e) << 23) : 0u;
+    return sign | field | (sig & 0x7FFFFFu);
+}
+
+/* Correctly rounded a + b: native for normal operands with a normal sum. */
+uint qk_add(uint a, uint b)
+{
+    if (qk_normal(a) && qk_normal(b)) {
+        precise float s = uintBitsToFloat(a) + uintBitsToFloat(b);
+        uint sb = floatBitsToUint(s);
+        if (qk_normal(sb))
+            return sb;
+    }
+    return qk_soft_add(a, b);
+}
+
+uint qk_sub(uint a, uint b) { return qk_add(a, b ^ QK_F32_SIGN); }
+
+/* Byte offset of scale (r, c) in the cuBLAS 128x4 blocked layout. */
+uint qk_blocked_off(uint r, uint c, uint ncb)
+{
+    uint col_tiles = (ncb + 3u) / 4u;
+    return ((r / 128u * col_tiles + c / 4u) * 32u + r % 32u) * 16u + ((r % 128u) / 32u) * 4u + c % 4u;
+}
+
+uint qk_byte_of(uint word, uint i) { return (word >> ((i & 3u) * 8u)) & 0xFFu; }

@@ -1,0 +1,56 @@
+#version 450
+/* float8_e4m3fn/e5m2 and int8 quantize with per-group multipliers from
+ * scales.comp (src/ref/ref_fp8.c, ref_int8.c). One thread per data word
+ * (4 elements of the flat row-major tensor). */
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
+layout(std430, binding = 2) readonly buffer Aux { uint w[]; } aux;
+layout(push_constant) uniform PC {
+    uint n;  /* elements in this chunk */
+    uint e0; /* global index of the chunk's first element */
+    uint cols;
+    uint bh;
+    uint bw;
+    uint gc;
+    uint dt;
+    uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise, 3 int8_blockwise */
+} pc;
+#include "qk_vk.glsl"
+#include "qk_vk_load.glsl"
+
+uint code_of(uint x, uint a)
+{
+    if (pc.mode < 2u) {
+        uint fpmax = pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
+        uint v = (x & QK_F32_ABS) == 0u ? x : qk_round_to(pc.dt, qk_mul(x, a));
+        v = qk_f32_clamp_abs(v, fpmax);
+        return pc.mode == 1u ? qk_f32_to_e5m2(v) : qk_f32_to_e4m3(v);
+    }
+    if (a == 0u)
+        return 0u; /* blockwise zero tile with a zero floor */
+    uint q = qk_round_to(pc.dt, qk_div(x, a));
+    if (pc.mode == 3u)
+        q = qk_f32_clamp_abs(q, QK_F32_INT8_MAX);
+    return uint(qk_f32_to_int_rne_clamp(q, -128, 127)) & 0xFFu;
+}
+
+void main()
+{
+    uint w = qk_item_id();
+    uint e = w * 4u;
+    if (e >= pc.n)
+        return;
+    uint gi = pc.e0 + e;
+    uint r = gi / pc.cols, c = gi - r * pc.cols;
+    uint word = 0u;
+    for (uint j = 0u; j < 4u && e + j < pc.n; j++) {
+        uint a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
+        word |= code_of(qk_load(pc.dt, e + j), a) << (8u * j);
+        if (++c == pc.cols) {
+            c = 0u;
+            r++;
+        }
+    }
+    data.w[w] = word;
+}

@@ -1,0 +1,292 @@
+/* The Vulkan backend's vtable: host <-> device transfers around the
+ * recorded operations of vk_ops.c, the bitsandbytes double quantization on
+ * the host (it is tiny: one value per block), and the benchmark. */
+#include <fenv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../ref/ref_internal.h"
+#include "vk_internal.h"
+
+static int vk_probe(const char **reason) { return qk_vk_devices(NULL, NULL, NULL, reason); }
+
+static const char *vendor_name(uint32_t id)
+{
+    switch (id) {
+    case 0x10DE: return "NVIDIA";
+    case 0x1002: return "AMD";
+    case 0x8086: return "Intel";
+    case 0x13B5: return "ARM";
+    case 0x5143: return "Qualcomm";
+    case 0x10005: return "Mesa";
+    default: return NULL;
+    }
+}
+
+static qk_status vk_device_info(int device, qk_device_info *out)
+{
+    const qk_vk_device *list;
+    const char *why;
+    int n = qk_vk_devices(NULL, NULL, &list, &why);
+    if (device < 0 || device >= n)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "vulkan: no device %d", device);
+    const qk_vk_device *d = &list[device];
+    memset(out, 0, sizeof *out);
+    size_t len = strnlen(d->props.deviceName, sizeof out->name - 1);
+    memcpy(out->name, d->props.deviceName, len); /* truncated to qk_device_info.name */
+    const char *v = vendor_name(d->props.vendorID);
+    if (v)
+        snprintf(out->vendor, sizeof out->vendor, "%s", v);
+    else
+        snprintf(out->vendor, sizeof out->vendor, "vendor 0x%04x", d->props.vendorID);
+    out->memory_bytes = d->local_memory;
+    return QK_OK;
+}
+
+static qk_status vk_open(int device, void **state)
+{
+    const qk_vk_api *api;
+    const qk_vk_device *list;
+    const char *why;
+    int n = qk_vk_devices(&api, NULL, &list, &why);
+    if (device < 0 || device >= n)
+        return qk_fail(QK_ERR_BACKEND_UNAVAILABLE, "vulkan: no device %d (%s)", device, why);
+    qk_vk_state *s;
+    qk_status st = qk_vk_state_open(&list[device], api, &s);
+    if (st == QK_OK)
+        *state = s;
+    return st;
+}
+
+static void vk_close(void *state) { qk_vk_state_close(state); }
+
+static int vk_supports(void *state, qk_op op, const qk_params *p, qk_dtype dt)
+{
+    (void)state;
+    (void)op;
+    (void)p;
+    return dt == QK_DTYPE_F32 || dt == QK_DTYPE_F16 || dt == QK_DTYPE_BF16;
+}
+
+static int has_flag(const qk_params *p)
+{
+    return p->format != QK_FORMAT_NF4 && p->format != QK_FORMAT_FP4;
+}
+
+/* The host part of double quantization runs with IEEE defaults, as the CPU
+ * backend's does. */
+static void nested_quantize(const qk_vk_job *j, const uint32_t *absmax, void *const parts[QK_PART_COUNT])
+{
+    int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
+    fenv_t saved;
+    fegetenv(&saved);
+    fesetenv(FE_DFL_ENV);
+    qk_bnb_nested_quantize(absmax, nb, parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET]);
+    fesetenv(&saved);
+}
+
+static qk_status nested_absmax_upload(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT])
+{
+    int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
+    uint32_t *absmax = malloc((size_t)nb * 4);
+    if (absmax == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    fenv_t saved;
+    fegetenv(&saved);
+    fesetenv(FE_DFL_ENV);
+    qk_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET], nb, absmax);
+    fesetenv(&saved);
+    qk_status st = qk_vk_upload(s, VB_AUX, absmax, (VkDeviceSize)nb * 4);
+    free(absmax);
+    return st;
+}
+
+static qk_status run_recorded(qk_vk_state *s, const qk_vk_job *j, int dequantize)
+{
+    qk_status st = qk_vk_begin(s);
+    if (st == QK_OK)
+        st = dequantize ? qk_vk_record_dequantize(s, j) : qk_vk_record_quantize(s, j);
+    qk_status st2 = qk_vk_submit_wait(s); /* ends the recording even after a failure */
+    if (st == QK_OK)
+        st = st2;
+    qk_status sv = qk_vk_check_validation(s, dequantize ? "dequantize" : "quantize");
+    return st == QK_OK ? sv : st;
+}
+
+/* Downloads the parts a quantize left on the device. */
+static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
+{
+    if (has_flag(j->p)) {
+        uint32_t flag = 0;
+        qk_status st = qk_vk_download(s, VB_FLAG, 0, &flag, 4);
+        if (st != QK_OK)
+            return st;
+        if (flag != 0)
+            return QK_ERR_NONFINITE;
+    }
+    qk_status st = qk_vk_download(s, VB_DATA, 0, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
+    int bnb = !has_flag(j->p);
+    if (st == QK_OK && bnb && j->p->double_quant) {
+        int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
+        uint32_t *absmax = malloc((size_t)nb * 4);
+        if (absmax == NULL)
+            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+        st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
+        if (st == QK_OK)
+            nested_quantize(j, absmax, parts);
+        free(absmax);
+        return st;
+    }
+    if (st == QK_OK)
+        st = qk_vk_download(s, VB_SCALE, 0, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
+    if (st == QK_OK && j->lay.part[QK_PART_SCALE2].nbytes > 0)
+        st = qk_vk_download(s, VB_SCALE2, 0, parts[QK_PART_SCALE2], j->lay.part[QK_PART_SCALE2].nbytes);
+    return st;
+}
+
+static qk_status vk_quantize(void *state, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
+                             int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    qk_vk_state *s = state;
+    qk_vk_job j;
+    qk_status st = qk_vk_job_init(&j, p, dt, rows, cols);
+    if (st == QK_OK)
+        st = qk_vk_upload(s, VB_IN, in, qk_vk_input_bytes(&j));
+    if (st == QK_OK)
+        st = run_recorded(s, &j, 0);
+    if (st == QK_OK)
+        st = fetch_parts(s, &j, parts);
+    return st;
+}
+
+static qk_status upload_parts(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT])
+{
+    qk_status st = qk_vk_upload(s, VB_DATA, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
+    if (st == QK_OK && !has_flag(j->p) && j->p->double_quant)
+        return nested_absmax_upload(s, j, parts);
+    if (st == QK_OK)
+        st = qk_vk_upload(s, VB_SCALE, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
+    if (st == QK_OK && j->lay.part[QK_PART_SCALE2].nbytes > 0)
+        st = qk_vk_upload(s, VB_SCALE2, parts[QK_PART_SCALE2], j->lay.part[QK_PART_SCALE2].nbytes);
+    return st;
+}
+
+static qk_status vk_dequantize(void *state, const qk_params *p, const void *const parts[QK_PART_COUNT],
+                               int64_t rows, int64_t cols, qk_dtype dt, void *out)
+{
+    qk_vk_state *s = state;
+    qk_vk_job j;
+    qk_status st = qk_vk_job_init(&j, p, dt, rows, cols);
+    if (st == QK_OK)
+        st = upload_parts(s, &j, parts);
+    if (st == QK_OK)
+        st = run_recorded(s, &j, 1);
+    if (st == QK_OK)
+        st = qk_vk_download(s, VB_OUT, 0, out, qk_vk_input_bytes(&j));
+    return st;
+}
+
+static qk_status vk_sync(void *state)
+{
+    qk_vk_state *s = state;
+    return s->d.vkDeviceWaitIdle(s->device) == VK_SUCCESS ? QK_OK
+                                                          : qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: device lost");
+}
+
+/* ---- benchmark ------------------------------------------------------------ */
+
+/* Seconds of the commands recorded by `rec` (between two timestamps when the
+ * queue has them, else host time around the submission). */
+typedef qk_status (*recorder)(qk_vk_state *s, const qk_vk_job *j);
+
+static qk_status record_copy(qk_vk_state *s, const qk_vk_job *j)
+{
+    VkBufferCopy c = {0, 0, qk_vk_input_bytes(j)};
+    s->d.vkCmdCopyBuffer(s->cmd, s->bufs[VB_IN].buf, s->bufs[VB_OUT].buf, 1, &c);
+    return QK_OK;
+}
+
+static qk_status timed(qk_vk_state *s, const qk_vk_job *j, recorder rec, double *seconds)
+{
+    qk_status st = qk_vk_begin(s);
+    if (st != QK_OK)
+        return st;
+    if (s->queries) {
+        s->d.vkCmdResetQueryPool(s->cmd, s->queries, 0, 2);
+        s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, 0);
+    }
+    st = rec(s, j);
+    if (s->queries)
+        s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, 1);
+    double t0 = qk_bench_now();
+    qk_status st2 = qk_vk_submit_wait(s);
+    double host = qk_bench_now() - t0;
+    if (st == QK_OK)
+        st = st2;
+    if (st != QK_OK)
+        return st;
+    if (s->queries == VK_NULL_HANDLE) {
+        *seconds = host;
+        return qk_vk_check_validation(s, "bench");
+    }
+    uint64_t ts[2];
+    VkResult r = s->d.vkGetQueryPoolResults(s->device, s->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                            VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    if (r != VK_SUCCESS)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: timestamp query failed (%d)", (int)r);
+    uint64_t mask = s->dev->timestamp_bits >= 64 ? ~0ull : ((1ull << s->dev->timestamp_bits) - 1);
+    *seconds = (double)((ts[1] - ts[0]) & mask) * (double)s->dev->props.limits.timestampPeriod * 1e-9;
+    return qk_vk_check_validation(s, "bench");
+}
+
+static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
+                          int64_t cols, int iterations, qk_bench_result *res)
+{
+    qk_vk_state *s = state;
+    qk_vk_job j;
+    qk_status st = qk_vk_job_init(&j, p, dt, rows, cols);
+    void *host_parts[QK_PART_COUNT] = {0};
+    double *samples = malloc(sizeof(double) * (size_t)iterations);
+    int dq_host = !has_flag(p) && p->double_quant; /* host step of double quant */
+    if (samples == NULL)
+        st = qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; i < QK_PART_COUNT && st == QK_OK && dq_host; i++)
+        if (j.lay.part[i].nbytes > 0 && (host_parts[i] = malloc(j.lay.part[i].nbytes)) == NULL)
+            st = qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st == QK_OK)
+        st = qk_vk_upload(s, VB_IN, in, qk_vk_input_bytes(&j));
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_OUT, qk_vk_input_bytes(&j));
+    if (st == QK_OK && op == QK_OP_DEQUANTIZE) {
+        st = run_recorded(s, &j, 0);
+        if (st == QK_OK && dq_host && (st = fetch_parts(s, &j, host_parts)) == QK_OK)
+            st = nested_absmax_upload(s, &j, (const void *const *)host_parts);
+    }
+    recorder rec = op == QK_OP_QUANTIZE ? qk_vk_record_quantize : qk_vk_record_dequantize;
+    for (int it = 0; it < iterations && st == QK_OK; it++) {
+        st = timed(s, &j, rec, &samples[it]);
+        if (st == QK_OK && op == QK_OP_QUANTIZE && dq_host) {
+            double t0 = qk_bench_now();
+            st = fetch_parts(s, &j, host_parts); /* absmax download + nested quantize */
+            samples[it] += qk_bench_now() - t0;
+        }
+    }
+    if (st == QK_OK) {
+        res->seconds = qk_bench_median(samples, iterations);
+        for (int it = 0; it < iterations && st == QK_OK; it++)
+            st = timed(s, &j, record_copy, &samples[it]);
+        res->copy_seconds = qk_bench_median(samples, iterations);
+        res->copy_bytes = 2.0 * (double)qk_vk_input_bytes(&j);
+        res->iterations = iterations;
+    }
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        free(host_parts[i]);
+    free(samples);
+    return st;
+}
+
+const qk_backend qk_backend_vulkan = {
+    "vulkan", 1, vk_probe, vk_device_info, vk_open, vk_close, vk_supports,
+    vk_quantize, vk_dequantize, vk_sync, NULL, vk_bench,
+};

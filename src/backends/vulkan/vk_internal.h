@@ -1,0 +1,149 @@
+/* Internal interface of the Vulkan backend: the run-time loaded API, the
+ * device list, buffers and pipelines, and the per-format recorders. */
+#ifndef QK_VK_INTERNAL_H
+#define QK_VK_INTERNAL_H
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan_core.h>
+
+#include "../../core/core_internal.h"
+
+/* ---- loader (vk_loader.c): libvulkan.so.1 opened with dlopen ----------- */
+#define QK_VK_GLOBAL_FNS(X)                                                                        \
+    X(vkCreateInstance) X(vkEnumerateInstanceExtensionProperties)                                  \
+    X(vkEnumerateInstanceLayerProperties) X(vkEnumerateInstanceVersion)
+#define QK_VK_INSTANCE_FNS(X)                                                                      \
+    X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)            \
+    X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties)                  \
+    X(vkGetPhysicalDeviceMemoryProperties) X(vkEnumerateDeviceExtensionProperties)                 \
+    X(vkCreateDevice) X(vkGetDeviceProcAddr)
+#define QK_VK_DEVICE_FNS(X)                                                                        \
+    X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer)                    \
+    X(vkGetBufferMemoryRequirements) X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory)     \
+    X(vkMapMemory) X(vkUnmapMemory) X(vkCreateShaderModule) X(vkDestroyShaderModule)               \
+    X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout) X(vkCreatePipelineLayout)       \
+    X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)                    \
+    X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)                     \
+    X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkCmdBindPipeline) X(vkCmdPushConstants)       \
+    X(vkCmdPushDescriptorSetKHR) X(vkCmdDispatch) X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer)       \
+    X(vkCmdFillBuffer) X(vkCmdWriteTimestamp) X(vkCmdResetQueryPool) X(vkCreateQueryPool)          \
+    X(vkDestroyQueryPool) X(vkGetQueryPoolResults) X(vkQueueSubmit) X(vkCreateFence)               \
+    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle)
+
+#define QK_VK_DECLARE(name) PFN_##name name;
+typedef struct {
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+    QK_VK_GLOBAL_FNS(QK_VK_DECLARE)
+    QK_VK_INSTANCE_FNS(QK_VK_DECLARE)
+    PFN_vkCreateDebugUtilsMessengerEXT vkCreateDebugUtilsMessengerEXT;
+} qk_vk_api;
+
+typedef struct {
+    QK_VK_DEVICE_FNS(QK_VK_DECLARE)
+} qk_vk_dev_api;
+
+/* Opens the loader and the global entry points; NULL with a reason. */
+const qk_vk_api *qk_vk_load(const char **reason);
+/* Fills instance-level entry points once the instance exists. */
+void qk_vk_load_instance(qk_vk_api *api, VkInstance inst);
+int qk_vk_load_device(const qk_vk_api *api, VkDevice dev, qk_vk_dev_api *out);
+
+/* ---- devices (vk_devices.c) --------------------------------------------- */
+typedef struct {
+    VkPhysicalDevice phys;
+    VkPhysicalDeviceProperties props;
+    uint32_t queue_family;
+    uint32_t timestamp_bits;
+    uint64_t local_memory;
+} qk_vk_device;
+
+/* The shared instance and the devices that meet qk's exactness needs,
+ * best first; the count (0 with a reason when none). */
+int qk_vk_devices(const qk_vk_api **api, VkInstance *inst, const qk_vk_device **list,
+                  const char **reason);
+/* Validation errors reported by the debug messenger so far. */
+unsigned long qk_vk_validation_errors(void);
+
+/* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
+enum {
+    VB_IN, VB_OUT, VB_DATA, VB_SCALE, VB_SCALE2, VB_AMAX, VB_AUX, VB_FLAG, VB_ROT, VB_TABLE,
+    VB_DUMMY, VB_COUNT
+};
+
+enum {
+    VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
+    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_COUNT
+};
+
+typedef struct {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    VkDeviceSize size;
+} qk_vk_buffer;
+
+typedef struct {
+    const qk_vk_api *api;
+    qk_vk_dev_api d;
+    const qk_vk_device *dev;
+    VkDevice device;
+    VkQueue queue;
+    VkCommandPool pool;
+    VkCommandBuffer cmd, xfer;
+    VkFence fence;
+    VkQueryPool queries;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipeline pipes[VP_COUNT];
+    qk_vk_buffer bufs[VB_COUNT];
+    qk_vk_buffer staging;
+    void *staging_map;
+    uint32_t mem_local, mem_host; /* memory type indices */
+    VkDeviceSize max_range;       /* largest storage-buffer binding (chunk size) */
+    VkDeviceSize align;           /* minStorageBufferOffsetAlignment */
+    unsigned long validation_seen;
+} qk_vk_state;
+
+#define QK_VK_BINDINGS 6
+#define QK_VK_PC_WORDS 16
+
+typedef struct {
+    int slot; /* VB_*, or -1 for none */
+    VkDeviceSize off, len;
+} qk_vk_bind;
+
+qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_state **out);
+void qk_vk_state_close(qk_vk_state *s);
+/* Makes buffer `slot` hold at least `bytes` (contents are lost on growth). */
+qk_status qk_vk_reserve(qk_vk_state *s, int slot, VkDeviceSize bytes);
+qk_status qk_vk_upload(qk_vk_state *s, int slot, const void *src, VkDeviceSize bytes);
+qk_status qk_vk_download(qk_vk_state *s, int slot, VkDeviceSize off, void *dst, VkDeviceSize bytes);
+/* Command recording into s->cmd. */
+qk_status qk_vk_begin(qk_vk_state *s);
+qk_status qk_vk_submit_wait(qk_vk_state *s);
+void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value);
+/* Dispatches `items` threads (groups_mode: `items` workgroups of 256). */
+qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, const qk_vk_bind *binds, int nbinds,
+                         const uint32_t *pc, uint64_t items, int groups_mode);
+void qk_vk_barrier(qk_vk_state *s);
+/* Fails if the validation layer reported an error since the last check. */
+qk_status qk_vk_check_validation(qk_vk_state *s, const char *what);
+
+/* ---- per-format recorders (vk_ops.c) -------------------------------------- */
+/* The input (quantize) or parts (dequantize) are in their buffers; record
+ * the whole operation into s->cmd (between qk_vk_begin and submit). */
+typedef struct {
+    const qk_params *p;
+    qk_dtype dt;
+    int64_t rows, cols;
+    qk_layout lay;
+} qk_vk_job;
+
+qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j);
+qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j);
+/* Input bytes of a job; checks sizes the shaders' 32-bit indices can reach. */
+qk_status qk_vk_job_init(qk_vk_job *j, const qk_params *p, qk_dtype dt, int64_t rows, int64_t cols);
+size_t qk_vk_input_bytes(const qk_vk_job *j);
+/* Buffer holding the f32 absmax a bnb4 quantize produced (before double quant). */
+int qk_vk_bnb_absmax_slot(const qk_vk_job *j);
+
+#endif

@@ -1,0 +1,390 @@
+/* Per-format command recording of the Vulkan backend.
+ *
+ * Every pass is cut into chunks whose bindings stay within the device's
+ * maxStorageBufferRange (128 MiB on lavapipe) and start on aligned offsets:
+ * flat passes chunk at multiples of an element count, row passes at row
+ * multiples (128 for the blocked scale layouts). Shaders index within their
+ * chunk; passes that need global coordinates get the chunk origin. */
+#include <string.h>
+
+#include "../../codec/qk_codec.h"
+#include "vk_internal.h"
+
+
+static int log2_of(int64_t v)
+{
+    int l = 0;
+    while (((int64_t)1 << l) < v)
+        l++;
+    return l;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static size_t dsize(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
+
+qk_status qk_vk_job_init(qk_vk_job *j, const qk_params *p, qk_dtype dt, int64_t rows, int64_t cols)
+{
+    j->p = p;
+    j->dt = dt;
+    j->rows = rows;
+    j->cols = cols;
+    qk_layout_query(p, rows, cols, &j->lay);
+    /* Shaders index elements with 32-bit integers (padded shapes included). */
+    if (round_up(rows, 128) * round_up(cols, 32) >= ((int64_t)1 << 31))
+        return qk_fail(QK_ERR_UNSUPPORTED, "vulkan: tensors of 2^31 elements or more are not supported");
+    return QK_OK;
+}
+
+size_t qk_vk_input_bytes(const qk_vk_job *j) { return (size_t)(j->rows * j->cols) * dsize(j->dt); }
+
+int qk_vk_bnb_absmax_slot(const qk_vk_job *j) { return j->p->double_quant ? VB_AUX : VB_SCALE; }
+
+static qk_status too_large(const char *what)
+{
+    return qk_fail(QK_ERR_UNSUPPORTED, "vulkan: %s exceeds the device's storage-buffer range", what);
+}
+
+/* Largest multiple of `unit` units whose biggest binding fits max_range. */
+static int64_t chunk_of(const qk_vk_state *s, int64_t unit, double bytes_per_unit)
+{
+    int64_t k = (int64_t)((double)s->max_range / (bytes_per_unit * (double)unit));
+    return k * unit;
+}
+
+/* Row multiple that keeps r0 * row_bytes aligned. */
+static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
+{
+    int64_t a = (int64_t)s->align;
+    return a / gcd64(row_bytes % a == 0 ? a : row_bytes % a, a);
+}
+
+#define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
+
+/* ---- bitsandbytes NF4 / FP4 --------------------------------------------- */
+static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t n = j->rows * j->cols, bs = j->p->block_size, es = (int64_t)dsize(j->dt), a = (int64_t)s->align;
+    int64_t span = max64(2048, bs);
+    int64_t unit = max64(max64(span, bs * max64(a / 4, 1)), 2 * a);
+    int64_t ce = chunk_of(s, unit, (double)es);
+    if (ce == 0)
+        return too_large("one NF4/FP4 chunk");
+    int slot = qk_vk_bnb_absmax_slot(j);
+    qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, slot, (VkDeviceSize)ceil_div(n, bs) * 4);
+    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
+        int64_t ne = n - e0 < ce ? n - e0 : ce;
+        qk_vk_bind b[] = {B(VB_IN, e0 * es, ne * es), B(VB_DATA, e0 / 2, ceil_div(ne, 2)),
+                          B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, 1152 * 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
+                                       j->p->format == QK_FORMAT_NF4};
+        st = qk_vk_dispatch(s, VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
+    }
+    return st;
+}
+
+static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t n = j->rows * j->cols, bs = j->p->block_size, es = (int64_t)dsize(j->dt), a = (int64_t)s->align;
+    int64_t unit = max64(max64(bs * max64(a / 4, 1), 2 * a), 2);
+    int64_t ce = chunk_of(s, unit, (double)es);
+    if (ce == 0)
+        return too_large("one NF4/FP4 chunk");
+    int slot = j->p->double_quant ? VB_AUX : VB_SCALE;
+    qk_status st = QK_OK;
+    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
+        int64_t ne = n - e0 < ce ? n - e0 : ce;
+        qk_vk_bind b[] = {B(VB_DATA, e0 / 2, ceil_div(ne, 2)), B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4),
+                          B(VB_OUT, e0 * es, ne * es)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
+                                       j->p->format == QK_FORMAT_NF4};
+        st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, es == 4 ? 1 : 2), 0);
+    }
+    return st;
+}
+
+/* ---- NVFP4 / MXFP8 over the padded, blocked layouts --------------------- */
+typedef struct {
+    int64_t rp, cp, ncb, col_tiles, data_row; /* padded shape, scale columns, data bytes per row */
+} blocked_shape;
+
+static blocked_shape blocked_of(const qk_vk_job *j)
+{
+    int nv = j->p->format == QK_FORMAT_NVFP4;
+    int64_t pad = nv ? 16 : 32;
+    blocked_shape b = {round_up(j->rows, pad), round_up(j->cols, pad), 0, 0, 0};
+    b.ncb = b.cp / pad;
+    b.col_tiles = ceil_div(b.ncb, 4);
+    b.data_row = nv ? b.cp / 2 : b.cp;
+    return b;
+}
+
+/* The amax of groups (tensor, rows or tiles) of a row-major f32/f16/bf16
+ * buffer into VB_AMAX (zeroed by the caller). */
+typedef struct {
+    int64_t bh, bw, gc, ng;
+} groups;
+
+static groups groups_of(qk_scaling sc, int64_t block, int64_t rows, int64_t cols)
+{
+    groups g = {rows, cols, 1, 1};
+    if (sc == QK_SCALING_ROW) {
+        g.bh = 1;
+        g.ng = rows;
+    } else if (sc == QK_SCALING_BLOCK) {
+        g.bh = g.bw = block;
+        g.gc = ceil_div(cols, block);
+        g.ng = ceil_div(rows, block) * g.gc;
+    }
+    return g;
+}
+
+static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const groups *g)
+{
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
+    int64_t rc = chunk_of(s, row_align(s, row_bytes), (double)row_bytes);
+    if (rc == 0)
+        return too_large("one row");
+    int64_t segw = g->bw < j->cols ? g->bw : (j->cols < 4096 ? j->cols : 4096);
+    int64_t nseg = ceil_div(j->cols, segw);
+    qk_status st = QK_OK;
+    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
+        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+        qk_vk_bind b[] = {B(src, r0 * row_bytes, nr * row_bytes), B(VB_AMAX, 0, g->ng * 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)segw, (uint32_t)nseg,
+                                       (uint32_t)r0, (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc,
+                                       (uint32_t)j->dt};
+        st = qk_vk_dispatch(s, VP_AMAX, b, 2, pc, (uint64_t)(nr * nseg), 1);
+    }
+    return st;
+}
+
+static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    int nv = j->p->format == QK_FORMAT_NVFP4;
+    blocked_shape bsh = blocked_of(j);
+    int64_t es = (int64_t)dsize(j->dt), row_in = j->cols * es;
+    size_t scale_bytes = j->lay.part[QK_PART_SCALE].nbytes;
+    if (scale_bytes > s->max_range)
+        return too_large("the scale tensor");
+    qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_SCALE, scale_bytes);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_SCALE2, 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_AMAX, 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_FLAG, 4);
+    if (st != QK_OK)
+        return st;
+    qk_vk_fill(s, VB_SCALE, scale_bytes, 0);
+    qk_vk_fill(s, VB_FLAG, 4, 0);
+    qk_vk_fill(s, VB_AMAX, 4, 0);
+    qk_vk_barrier(s);
+    if (nv) { /* the global scale g = T(amax / 2688), computed on the device */
+        groups g = groups_of(QK_SCALING_TENSOR, 0, j->rows, j->cols);
+        st = amax_pass(s, j, VB_IN, &g);
+        qk_vk_barrier(s);
+        qk_vk_bind b[] = {B(VB_AMAX, 0, 4), B(VB_SCALE2, 0, 4), B(-1, 0, 0), B(VB_FLAG, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
+        if (st == QK_OK)
+            st = qk_vk_dispatch(s, VP_SCALES, b, 4, pc, 1, 0);
+        qk_vk_barrier(s);
+    }
+    int64_t per_row = max64(max64(row_in, bsh.data_row), bsh.col_tiles * 4);
+    int64_t rc = chunk_of(s, 128, (double)per_row);
+    if (rc == 0)
+        return too_large("a 128-row tile");
+    for (int64_t r0 = 0; r0 < bsh.rp && st == QK_OK; r0 += rc) {
+        int64_t pr = bsh.rp - r0 < rc ? bsh.rp - r0 : rc;
+        int64_t nr = j->rows - r0 < pr ? (j->rows > r0 ? j->rows - r0 : 0) : pr;
+        qk_vk_bind b[] = {nr > 0 ? B(VB_IN, r0 * row_in, nr * row_in) : B(-1, 0, 0),
+                          B(VB_DATA, r0 * bsh.data_row, pr * bsh.data_row),
+                          B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(pr, 128) * bsh.col_tiles * 512),
+                          nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
+                                       (uint32_t)j->dt};
+        st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, b, 4, pc,
+                            (uint64_t)(pr * bsh.cp / (nv ? 8 : 4)), 0);
+    }
+    return st;
+}
+
+static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    int nv = j->p->format == QK_FORMAT_NVFP4;
+    blocked_shape bsh = blocked_of(j);
+    int64_t es = (int64_t)dsize(j->dt), row_out = j->cols * es;
+    int64_t per_row = max64(max64(row_out, bsh.data_row), bsh.col_tiles * 4);
+    int64_t rc = chunk_of(s, 128, (double)per_row);
+    if (rc == 0)
+        return too_large("a 128-row tile");
+    qk_status st = QK_OK;
+    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
+        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+        qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
+                          B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
+                          nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
+                                       (uint32_t)j->dt, (uint32_t)nv};
+        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, (uint64_t)ceil_div(nr * j->cols, es == 4 ? 1 : 2), 0);
+    }
+    return st;
+}
+
+/* ---- float8 / int8 with tensor, row or tile scales ------------------------ */
+static int scaled_mode(const qk_params *p)
+{
+    switch (p->format) {
+    case QK_FORMAT_FLOAT8_E4M3FN: return 0;
+    case QK_FORMAT_FLOAT8_E5M2: return 1;
+    case QK_FORMAT_INT8_TENSORWISE: return 2;
+    default: return 3;
+    }
+}
+
+static groups scaled_groups(const qk_vk_job *j)
+{
+    qk_scaling sc = j->p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : j->p->scaling;
+    return groups_of(sc, j->p->block_size, j->rows, j->cols);
+}
+
+/* ConvRot over whole rows: mode 0 rotates VB_IN into VB_ROT; mode 1
+ * dequantizes VB_DATA with VB_SCALE and rotates into VB_OUT. */
+static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, const groups *g)
+{
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
+    int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
+    if (rc == 0)
+        return too_large("one row");
+    qk_status st = QK_OK;
+    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
+        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+        qk_vk_bind b[3];
+        if (mode == 0) {
+            b[0] = B(VB_IN, r0 * row_bytes, nr * row_bytes);
+            b[1] = B(VB_ROT, r0 * row_bytes, nr * row_bytes);
+            b[2] = B(-1, 0, 0);
+        } else {
+            b[0] = B(VB_DATA, r0 * j->cols, nr * j->cols);
+            b[1] = B(VB_OUT, r0 * row_bytes, nr * row_bytes);
+            b[2] = B(VB_SCALE, 0, g->ng * 4);
+        }
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols / G), (uint32_t)G, (uint32_t)(log2_of(G) / 2),
+                                       (uint32_t)j->dt, (uint32_t)mode, (uint32_t)j->cols, (uint32_t)r0,
+                                       (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc};
+        st = qk_vk_dispatch(s, VP_CONVROT, b, 3, pc, (uint64_t)(nr * j->cols / G), 1);
+    }
+    return st;
+}
+
+static qk_status scaled_quantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    groups g = scaled_groups(j);
+    int64_t n = j->rows * j->cols, es = (int64_t)dsize(j->dt);
+    if ((VkDeviceSize)g.ng * 4 > s->max_range)
+        return too_large("the scale tensor");
+    int src = j->p->convrot_group > 0 ? VB_ROT : VB_IN;
+    qk_status st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)n);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)g.ng * 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_AUX, (VkDeviceSize)g.ng * 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_AMAX, (VkDeviceSize)g.ng * 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_FLAG, 4);
+    if (st == QK_OK && src == VB_ROT)
+        st = qk_vk_reserve(s, VB_ROT, (VkDeviceSize)(n * es));
+    if (st != QK_OK)
+        return st;
+    qk_vk_fill(s, VB_AMAX, (VkDeviceSize)g.ng * 4, 0);
+    qk_vk_fill(s, VB_FLAG, 4, 0);
+    if (src == VB_ROT)
+        st = convrot_pass(s, j, 0, &g);
+    qk_vk_barrier(s);
+    if (st == QK_OK)
+        st = amax_pass(s, j, src, &g);
+    qk_vk_barrier(s);
+    int mode = scaled_mode(j->p);
+    uint32_t extra = mode == 0 ? QK_F32_E4M3_MAX : mode == 1 ? QK_F32_E5M2_MAX : 0;
+    if (mode == 3) { /* T(1e-8): the int8_blockwise scale floor */
+        uint32_t f = 0x322BCC77u;
+        extra = j->dt == QK_DTYPE_BF16 ? qk_bf16_to_f32(qk_f32_to_bf16(f))
+              : j->dt == QK_DTYPE_F16 ? qk_f16_to_f32(qk_f32_to_f16(f)) : f;
+    }
+    qk_vk_bind sb[] = {B(VB_AMAX, 0, g.ng * 4), B(VB_SCALE, 0, g.ng * 4), B(VB_AUX, 0, g.ng * 4),
+                       B(VB_FLAG, 0, 4)};
+    uint32_t spc[QK_VK_PC_WORDS] = {(uint32_t)g.ng, (uint32_t)(mode < 2 ? 0 : mode - 1), (uint32_t)j->dt, extra};
+    if (st == QK_OK)
+        st = qk_vk_dispatch(s, VP_SCALES, sb, 4, spc, (uint64_t)g.ng, 0);
+    qk_vk_barrier(s);
+    int64_t ce = chunk_of(s, max64((int64_t)s->align, 4), (double)es);
+    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
+        int64_t ne = n - e0 < ce ? n - e0 : ce;
+        qk_vk_bind b[] = {B(src, e0 * es, ne * es), B(VB_DATA, e0, ne), B(VB_AUX, 0, g.ng * 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
+                                       (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode};
+        st = qk_vk_dispatch(s, VP_SCALED_Q, b, 3, pc, (uint64_t)ceil_div(ne, 4), 0);
+    }
+    return st;
+}
+
+static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    groups g = scaled_groups(j);
+    int64_t n = j->rows * j->cols, es = (int64_t)dsize(j->dt);
+    if ((VkDeviceSize)g.ng * 4 > s->max_range)
+        return too_large("the scale tensor");
+    if (j->p->convrot_group > 0)
+        return convrot_pass(s, j, 1, &g);
+    int64_t ce = chunk_of(s, max64((int64_t)s->align, 4), (double)es);
+    qk_status st = QK_OK;
+    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
+        int64_t ne = n - e0 < ce ? n - e0 : ce;
+        qk_vk_bind b[] = {B(VB_DATA, e0, ne), B(VB_SCALE, 0, g.ng * 4), B(VB_OUT, e0 * es, ne * es)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
+                                       (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};
+        st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, (uint64_t)ceil_div(ne, es == 4 ? 1 : 2), 0);
+    }
+    return st;
+}
+
+qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    switch (j->p->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4: return bnb4_quantize(s, j);
+    case QK_FORMAT_NVFP4:
+    case QK_FORMAT_MXFP8: return blocked_quantize(s, j);
+    default: return scaled_quantize(s, j);
+    }
+}
+
+qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    qk_status st = qk_vk_reserve(s, VB_OUT, qk_vk_input_bytes(j));
+    if (st != QK_OK)
+        return st;
+    switch (j->p->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4: return bnb4_dequantize(s, j);
+    case QK_FORMAT_NVFP4:
+    case QK_FORMAT_MXFP8: return blocked_dequantize(s, j);
+    default: return scaled_dequantize(s, j);
+    }
+}
