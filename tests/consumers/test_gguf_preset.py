@@ -73,11 +73,12 @@ def write_gguf(path, arch, tensors, extra_kv=True, alignment=None):
 
 
 def plan_format(plan, name):
-    """What convert would pick: the first entry whose ERE matches."""
-    for e in plan["layers"]:
-        if re.search(e["match"], name):
-            return e["format"]
-    return plan["default"]
+    """What convert would pick: the first entry (in file order) whose ERE
+    matches; None when none does (convert's --format decides)."""
+    for pattern, fmt in plan["layers"].items():
+        if re.search(pattern, name):
+            return fmt
+    return None
 
 
 def check_plan(label, gguf_path, expected, args=()):
@@ -85,13 +86,13 @@ def check_plan(label, gguf_path, expected, args=()):
     r = qtool("preset", "from-gguf", gguf_path, "-o", out, *args)
     if not tally.check(r.returncode == 0, f"{label}: exit 0", r.stderr.strip()):
         return None
-    plan = json.load(open(out))
-    tally.check(set(plan) == {"layers", "default"}, f"{label}: keys", str(sorted(plan)))
+    plan = json.load(open(out))  # dicts keep the file's order
+    tally.check(set(plan) == {"layers"}, f"{label}: keys", str(sorted(plan)))
     bad = [(n, f, plan_format(plan, n)) for n, f in expected.items() if plan_format(plan, n) != f]
     tally.check(not bad, f"{label}: every tensor gets its format", str(bad[:5]))
-    for e in plan["layers"]:  # anchored, and valid POSIX ERE (no Python-only syntax)
-        ok = e["match"].startswith("^") and e["match"].endswith("$") and "(?" not in e["match"]
-        tally.check(ok, f"{label}: anchored ERE {e['match']}")
+    pats = [p for p in plan["layers"] if p != ".*"]
+    bad = [p for p in pats if not (p.startswith("^") and p.endswith("$")) or "(?" in p]
+    tally.check(not bad, f"{label}: {len(pats)} anchored POSIX EREs", str(bad[:3]))
     return plan
 
 
@@ -114,18 +115,23 @@ fmt = {T.F16: "skip", T.F32: "skip", T.BF16: "skip", T.Q4_K: "nvfp4", T.Q5_0: "n
 expected = {n: fmt[t] for n, _, _, t in tensors}
 plan = check_plan("flux", diff, expected)
 if plan:
-    generic = [e["match"] for e in plan["layers"] if "[0-9]+" in e["match"]]
+    generic = [p for p in plan["layers"] if "[0-9]+" in p]
     tally.check(r"^blocks\.[0-9]+\.attn\.qkv\.weight$" in generic, "flux: uniform layers share one entry",
                 str(generic))
-    exact = [e["match"] for e in plan["layers"] if "attn\\.proj" in e["match"]]
+    exact = [p for p in plan["layers"] if "attn\\.proj" in p]
     tally.check(len(exact) == 3 and all("[0-9]+" not in m for m in exact),
                 "flux: mixed layers get exact entries", str(exact))
-# Unmatched names fall to --default; formats are passed through verbatim.
+    tally.check(list(plan["layers"])[-1] == ".*" and plan["layers"][".*"] == "skip",
+                "flux: tensors the GGUF lacks are kept (last catch-all skip)")
+# Formats are passed through verbatim; --default convert leaves the rest to convert.
 expected2 = {n: {"nvfp4": "int8_tensorwise:row", "float8_e4m3fn": "mxfp8"}.get(f, f)
              for n, f in expected.items()}
-expected2["not_in_gguf.weight"] = "nf4:dq"
+expected2["not_in_gguf.weight"] = None
 check_plan("flux-opts", diff, expected2,
-           ("--format", "int8_tensorwise:row", "--format8", "mxfp8", "--default", "nf4:dq"))
+           ("--format", "int8_tensorwise:row", "--format8", "mxfp8", "--default", "convert"))
+# bitsandbytes has no 8-bit format: 6/8-bit layers are kept.
+check_plan("flux-bnb", diff, {n: {"nvfp4": "nf4:dq", "float8_e4m3fn": "skip"}.get(f, f)
+                              for n, f in expected.items()}, ("--format", "nf4:dq"))
 
 # 2. A llama.cpp LLM: names are mapped to Hugging Face names.
 llm = os.path.join(tmp, "llama.gguf")
@@ -160,7 +166,8 @@ check_plan("llama-identity", llm, {n: ("skip" if t == T.F32 else "float8_e4m3fn"
            ("--names", "identity"))
 
 # 3. Bad options are usage errors (exit 2).
-for args in (("--format", "nvfp5"), ("--names", "gpt"), ("--default", "int8_tensorwise:zz")):
+for args in (("--format", "nvfp5"), ("--names", "gpt"), ("--default", "nvfp4"),
+             ("--format8", "int8_tensorwise:zz"), ("--format", "nf4", "--format8", "mxfp8")):
     r = qtool("preset", "from-gguf", diff, "-o", os.path.join(tmp, "x.json"), *args)
     tally.check(r.returncode == 2, f"usage error for {args}", f"rc {r.returncode}")
 
@@ -233,6 +240,8 @@ expect_error("duplicate", pad(header(2, 0) + tinfo("a", [8], 0, 0) + tinfo("a", 
              + b"\0" * 64, "duplicate tensor name 'a'")
 expect_error("nul-name", pad(header(1, 0) + tinfo("a\0b", [8], 0, 0)) + b"\0" * 32, "NUL")
 expect_error("data-past-end", good[:-1], "truncated file: tensor 'w'")
+expect_error("long-name", pad(header(1, 0) + tinfo("a." * 200, [8], 0, 0)) + b"\0" * 32,
+             "tensor name too long")
 # Every truncation of a real file fails cleanly.
 real = open(llm, "rb").read()
 cuts = sorted(set(range(0, 600)) | set(random.Random(1).sample(range(600, len(real)), 200)))
@@ -261,4 +270,52 @@ for i in range(300):
         crashes.append((i, r.returncode, r.stderr[:80]))
 tally.check(not crashes, "300 corrupted headers: exit 0 or 1, no crash", str(crashes[:3]))
 
+
+# 5. End to end: a GGUF of qtool's synthetic model (same names, as
+#    ComfyUI-GGUF writes them) -> plan -> `qtool convert --layers`: every layer
+#    gets the format the plan says.
+def end_to_end():
+    model = os.path.join(tmp, "model.safetensors")
+    r = qtool("make-model", model, "--blocks", "2", "--width", "256")
+    if not tally.check(r.returncode == 0, "make-model", r.stderr):
+        return
+    with open(model, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    header.pop("__metadata__", None)
+    choice = {}
+    for name, info in header.items():
+        shape = info["shape"]
+        if len(shape) != 2 or "adaLN" in name:
+            choice[name] = T.F32
+        elif "blocks.1.attn.qkv" in name:
+            choice[name] = T.Q6_K
+        elif "final_layer" in name:
+            choice[name] = T.Q8_0
+        else:
+            choice[name] = T.Q4_0
+    g = os.path.join(tmp, "model.gguf")
+    write_gguf(g, "synthetic", [(n, *(header[n]["shape"] + [0])[:2], t) for n, t in choice.items()],
+               extra_kv=False)
+    layers = os.path.join(tmp, "model-layers.json")
+    r = qtool("preset", "from-gguf", g, "-o", layers)
+    if not tally.check(r.returncode == 0, "e2e: preset", r.stderr):
+        return
+    out = os.path.join(tmp, "model-planned.safetensors")
+    r = qtool("convert", model, "-o", out, "--format", "nvfp4", "--layers", layers,
+              "--backend", "cpu")
+    if not tally.check(r.returncode == 0, "e2e: convert --layers", r.stderr.strip()[-300:]):
+        return
+    with open(out, "rb") as f:
+        oh = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    meta = json.loads(oh.get("__metadata__", {}).get("_quantization_metadata", "{}"))
+    got = {k: v.get("format") for k, v in meta.get("layers", {}).items()}
+    want = {}
+    for name, t in choice.items():
+        if name.endswith(".weight") and t != T.F32:
+            want[name[: -len(".weight")]] = "float8_e4m3fn" if t in (T.Q6_K, T.Q8_0) else "nvfp4"
+    tally.check(got == want, "e2e: every layer quantized as the GGUF plan says",
+                str(sorted(set(got.items()) ^ set(want.items()))[:4]))
+
+
+end_to_end()
 sys.exit(tally.finish())
