@@ -1,4 +1,5 @@
-/* CPU backend: the reference kernels, split over worker threads.
+/* CPU backend: the fast kernels of src/cpu (the reference kernels where a
+ * format has none), split over worker threads.
  *
  * Work is cut into ranges that write disjoint bytes, so the result does not
  * depend on the thread count. The float environment is reset to IEEE
@@ -13,10 +14,11 @@
 #include <unistd.h>
 
 #include "../core/core_internal.h"
-#include "../ref/ref_internal.h"
+#include "../cpu/cpu_internal.h"
 
 typedef struct {
-    int threads; /* 0 = online CPUs */
+    int threads;   /* 0 = online CPUs */
+    int reference; /* the "reference" backend: plain reference kernels, one thread */
 } cpu_state;
 
 static int online_cpus(void)
@@ -35,7 +37,7 @@ static qk_status cpu_device_info(int device, qk_device_info *out)
 {
     (void)device;
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "CPU reference (%d threads)", online_cpus());
+    snprintf(out->name, sizeof out->name, "CPU (%d threads)", online_cpus());
     snprintf(out->vendor, sizeof out->vendor, "host");
     out->compute_units = online_cpus();
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
@@ -50,6 +52,24 @@ static qk_status cpu_open(int device, void **state)
     if (s == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
     *state = s;
+    return QK_OK;
+}
+
+static qk_status reference_open(int device, void **state)
+{
+    qk_status st = cpu_open(device, state);
+    if (st == QK_OK)
+        ((cpu_state *)*state)->reference = 1;
+    return st;
+}
+
+static qk_status reference_device_info(int device, qk_device_info *out)
+{
+    (void)device;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "C reference kernels (1 thread)");
+    snprintf(out->vendor, sizeof out->vendor, "host");
+    out->compute_units = 1;
     return QK_OK;
 }
 
@@ -86,7 +106,7 @@ static void *worker(void *p)
 static void cpu_parallel_for(const qk_exec *ex, int64_t n, int64_t grain, qk_range_fn fn, void *arg)
 {
     const cpu_state *s = ex->impl;
-    int threads = s->threads > 0 ? s->threads : online_cpus();
+    int threads = s->reference ? 1 : s->threads > 0 ? s->threads : online_cpus();
     int64_t useful = n / grain;
     if (useful < threads)
         threads = useful < 1 ? 1 : (int)useful;
@@ -126,7 +146,9 @@ static qk_status cpu_quantize(void *state, const qk_params *params, qk_dtype dt,
     qk_ref_args a = {&ex, params, dt, rows, cols};
     fenv_guard g;
     fenv_enter(&g);
-    qk_status st = qk_ref_quantize(&a, in, parts);
+    qk_status st = ((cpu_state *)state)->reference ? QK_ERR_UNSUPPORTED : qk_cpu_quantize(&a, in, parts);
+    if (st == QK_ERR_UNSUPPORTED)
+        st = qk_ref_quantize(&a, in, parts);
     fenv_leave(&g);
     return st;
 }
@@ -138,7 +160,9 @@ static qk_status cpu_dequantize(void *state, const qk_params *params, const void
     qk_ref_args a = {&ex, params, dt, rows, cols};
     fenv_guard g;
     fenv_enter(&g);
-    qk_status st = qk_ref_dequantize(&a, parts, out);
+    qk_status st = ((cpu_state *)state)->reference ? QK_ERR_UNSUPPORTED : qk_cpu_dequantize(&a, parts, out);
+    if (st == QK_ERR_UNSUPPORTED)
+        st = qk_ref_dequantize(&a, parts, out);
     fenv_leave(&g);
     return st;
 }
@@ -202,4 +226,11 @@ static qk_status cpu_bench(void *state, qk_op op, const qk_params *p, qk_dtype d
 const qk_backend qk_backend_cpu = {
     "cpu", 1, cpu_probe, cpu_device_info, cpu_open, cpu_close, cpu_supports,
     cpu_quantize, cpu_dequantize, cpu_sync, cpu_set_threads, cpu_bench,
+};
+
+/* The reference kernels as a backend of their own: what every other backend
+ * is checked against (crosscheck), never picked by `auto`. */
+const qk_backend qk_backend_reference = {
+    "reference", 1, cpu_probe, reference_device_info, reference_open, cpu_close, cpu_supports,
+    cpu_quantize, cpu_dequantize, cpu_sync, NULL, cpu_bench,
 };

@@ -240,9 +240,8 @@ static void run_one(qk_context *ref, const target *t, const fmt_case *f, qk_dtyp
 long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
 {
     qk_context *ref;
-    if (qk_context_create("cpu", 0, &ref) != QK_OK)
+    if (qk_context_create("reference", 0, &ref) != QK_OK)
         return -1;
-    qk_context_set_threads(ref, 1);
     target targets[64];
     int nt = 0;
     for (int b = 0; b < qk_backend_count(); b++) {
@@ -251,7 +250,7 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
             continue;
         if (opt->only_backend && strcmp(opt->only_backend, bi.name) != 0)
             continue;
-        if (strcmp(bi.name, "cpu") == 0 && !opt->include_cpu)
+        if (strcmp(bi.name, "reference") == 0 || (strcmp(bi.name, "cpu") == 0 && !opt->include_cpu))
             continue;
         for (int d = 0; d < bi.device_count && nt < 64; d++) {
             qk_context *ctx;

@@ -1,5 +1,5 @@
 /* Cross-backend harness: every available backend and device against the
- * single-threaded CPU reference, by memcmp of every quantized part and every
+ * "reference" backend (the plain C reference kernels), by memcmp of every quantized part and every
  * dequantized output, with sentinel guard bytes around each output buffer.
  * Used by tests/test_crossbackend.c and `qtool crosscheck`. Public API only. */
 #ifndef QK_CROSSCHECK_H

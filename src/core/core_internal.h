@@ -51,13 +51,14 @@ typedef struct qk_backend {
 } qk_backend;
 
 /* Registry in `auto` preference order is decided per device vendor; the
- * table order is: cuda, vulkan, opencl, cpu. */
+ * table order is: cuda, vulkan, opencl, cpu, reference. */
 int qk_registry_count(void);
 const qk_backend *qk_registry_get(int index);
 const qk_backend *qk_registry_find(const char *name);
 
 /* Every backend has an entry; unbuilt.c defines those this libqk lacks. */
 extern const qk_backend qk_backend_cpu;
+extern const qk_backend qk_backend_reference;
 extern const qk_backend qk_backend_cuda;
 extern const qk_backend qk_backend_vulkan;
 extern const qk_backend qk_backend_opencl;

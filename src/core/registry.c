@@ -6,7 +6,7 @@
 
 /* Table order; `auto` applies its own preference below. */
 static const qk_backend *const registry[] = {&qk_backend_cuda, &qk_backend_vulkan, &qk_backend_opencl,
-                                             &qk_backend_cpu};
+                                             &qk_backend_cpu, &qk_backend_reference};
 
 int qk_registry_count(void) { return (int)(sizeof registry / sizeof registry[0]); }
 
@@ -98,7 +98,7 @@ qk_status qk_context_create(const char *backend, int device, qk_context **out)
     const qk_backend *be = strcmp(backend, "auto") == 0 ? auto_backend() : qk_registry_find(backend);
     if (be == NULL)
         return qk_fail(QK_ERR_INVALID_ARGUMENT,
-                       "unknown backend '%s' (expected auto, cpu, cuda, vulkan or opencl)", backend);
+                       "unknown backend '%s' (expected auto, cpu, cuda, vulkan, opencl or reference)", backend);
     const char *reason = "";
     int n = be->probe(&reason);
     if (n <= 0)

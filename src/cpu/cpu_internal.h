@@ -1,0 +1,38 @@
+/* Fast CPU kernels (src/cpu): the reference's semantics restructured for
+ * speed. Rows are widened to f32 bit patterns in a per-range scratch buffer,
+ * then processed by branch-free loops (cpu_lanes.h) the compiler vectorizes.
+ * The cross-backend harness and the golden tests hold them to the reference
+ * byte for byte. */
+#ifndef QK_CPU_INTERNAL_H
+#define QK_CPU_INTERNAL_H
+
+#include "../ref/ref_internal.h"
+#include "cpu_lanes.h"
+
+/* Entry points; QK_ERR_UNSUPPORTED where no fast path exists (the caller
+ * then runs the reference kernel). */
+qk_status qk_cpu_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
+qk_status qk_cpu_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+
+/* Elements [i0, i0 + n) of an f32/f16/bf16 buffer as f32 bits (exact). */
+void qk_cpu_widen(qk_dtype dt, const void *in, int64_t i0, int64_t n, uint32_t *dst);
+/* f32 bits -> elements [i0, i0 + n) of an f32/f16/bf16 buffer, RNE. */
+void qk_cpu_narrow(qk_dtype dt, const uint32_t *src, int64_t n, void *out, int64_t i0);
+/* Each value rounded to dt and widened back (finite values). */
+void qk_cpu_round_to(qk_dtype dt, uint32_t *v, int64_t n);
+/* max |x| over elements [i0, i0 + n) as f32 bits; NaN/Inf give >= 0x7F800000. */
+uint32_t qk_cpu_amax(qk_dtype dt, const void *in, int64_t i0, int64_t n);
+/* Whole-tensor amax in parallel; QK_ERR_NONFINITE on NaN/Inf. */
+qk_status qk_cpu_amax_tensor(const qk_exec *ex, qk_dtype dt, const void *in, int64_t n,
+                             uint32_t *amax);
+
+qk_status qk_cpu_nvfp4_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
+qk_status qk_cpu_nvfp4_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+qk_status qk_cpu_mxfp8_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
+qk_status qk_cpu_mxfp8_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
+qk_status qk_cpu_scaled_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+qk_status qk_cpu_bnb4_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
+qk_status qk_cpu_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+
+#endif

@@ -1,0 +1,233 @@
+/* float8_* and int8_* (tensor, row or tile scales) on the fast CPU path
+ * (semantics: src/ref/ref_fp8.c and src/ref/ref_int8.c). ConvRot stays on
+ * the reference path. */
+#include <stdlib.h>
+
+#include "../ref/ref_groups.h"
+#include "cpu_internal.h"
+
+#define QK_F32_1E_8 0x322BCC77u
+
+static int is_fp8(qk_format f) { return f == QK_FORMAT_FLOAT8_E4M3FN || f == QK_FORMAT_FLOAT8_E5M2; }
+
+static qk_scaling scaling_of(const qk_params *p)
+{
+    return p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+}
+
+/* ---- per-group amax, in parallel over rows of groups ------------------- */
+typedef struct {
+    const qk_groups *g;
+    qk_dtype dt;
+    const void *in;
+    uint32_t *amax;
+} gamax_job;
+
+static void group_rows_amax(void *arg, int64_t k0, int64_t k1)
+{
+    const gamax_job *j = arg;
+    const qk_groups *g = j->g;
+    for (int64_t gr = k0; gr < k1; gr++) {
+        uint32_t *m = j->amax + gr * g->gc;
+        memset(m, 0, (size_t)g->gc * 4);
+        int64_t r1 = (gr + 1) * g->bh < g->rows ? (gr + 1) * g->bh : g->rows;
+        for (int64_t r = gr * g->bh; r < r1; r++)
+            for (int64_t gc = 0; gc < g->gc; gc++) {
+                int64_t c0 = gc * g->bw, c1 = c0 + g->bw < g->cols ? c0 + g->bw : g->cols;
+                uint32_t a = qk_cpu_amax(j->dt, j->in, r * g->cols + c0, c1 - c0);
+                m[gc] = a > m[gc] ? a : m[gc];
+            }
+    }
+}
+
+static qk_status groups_amax(const qk_exec *ex, const qk_groups *g, qk_dtype dt, const void *in,
+                             uint32_t *amax)
+{
+    if (qk_groups_count(g) == 1)
+        return qk_cpu_amax_tensor(ex, dt, in, g->rows * g->cols, amax);
+    gamax_job j = {g, dt, in, amax};
+    qk_exec_run(ex, g->gr, 1, group_rows_amax, &j);
+    for (int64_t k = 0; k < qk_groups_count(g); k++)
+        if (amax[k] >= QK_F32_INF)
+            return QK_ERR_NONFINITE;
+    return QK_OK;
+}
+
+/* ---- quantize ----------------------------------------------------------- */
+typedef struct {
+    const qk_ref_args *a;
+    const void *in;
+    qk_groups g;
+    const uint32_t *factor; /* fp8: T(1 / scale); int8: the divisor s_T (0: zero tile) */
+    uint8_t *data;
+} scaled_q_job;
+
+/* One row segment [c0, c1) with one factor; x is the widened row. */
+static inline void fp8_segment(const qk_ref_args *a, const uint32_t *x, int64_t n, uint32_t rc,
+                               uint32_t *v, uint8_t *out)
+{
+    float r = qk_lane_f(rc);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = qk_lane_u(qk_lane_f(x[i]) * r);
+    qk_cpu_round_to(a->dtype, v, n);
+    if (a->params->format == QK_FORMAT_FLOAT8_E4M3FN) {
+        for (int64_t i = 0; i < n; i++) {
+            float f = (x[i] & QK_F32_ABS) == 0u ? qk_lane_f(x[i]) : qk_lane_f(v[i]); /* zeros stay */
+            f = f > 448.0f ? 448.0f : (f < -448.0f ? -448.0f : f);
+            out[i] = (uint8_t)qk_lane_e4m3(qk_lane_u(f));
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float f = (x[i] & QK_F32_ABS) == 0u ? qk_lane_f(x[i]) : qk_lane_f(v[i]);
+            f = f > 57344.0f ? 57344.0f : (f < -57344.0f ? -57344.0f : f);
+            out[i] = (uint8_t)qk_lane_e5m2(qk_lane_u(f));
+        }
+    }
+}
+
+static inline void int8_segment(const qk_ref_args *a, const uint32_t *x, int64_t n, uint32_t d,
+                                uint32_t *v, uint8_t *out)
+{
+    if (d == 0u) { /* blockwise zero tile with a zero floor */
+        memset(out, 0, (size_t)n);
+        return;
+    }
+    float df = qk_lane_f(d);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = qk_lane_u(qk_lane_f(x[i]) / df);
+    qk_cpu_round_to(a->dtype, v, n);
+    float lo = a->params->format == QK_FORMAT_INT8_BLOCKWISE ? -127.0f : -128.0f;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (uint8_t)qk_lane_int_rne(v[i], lo, 127.0f);
+}
+
+QK_CPU_HOT static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const scaled_q_job *j = arg;
+    const qk_ref_args *a = j->a;
+    uint32_t *x = malloc((size_t)a->cols * 8);
+    if (x == NULL)
+        abort(); /* two rows of scratch; nothing sensible remains */
+    uint32_t *v = x + a->cols;
+    int fp8 = is_fp8(a->params->format);
+    for (int64_t r = r0; r < r1; r++) {
+        qk_cpu_widen(a->dtype, j->in, r * a->cols, a->cols, x);
+        const uint32_t *f = j->factor + (r / j->g.bh) * j->g.gc;
+        for (int64_t gc = 0; gc < j->g.gc; gc++) {
+            int64_t c0 = gc * j->g.bw, n = (c0 + j->g.bw < a->cols ? c0 + j->g.bw : a->cols) - c0;
+            uint8_t *out = j->data + r * a->cols + c0;
+            if (fp8)
+                fp8_segment(a, x + c0, n, f[gc], v + c0, out);
+            else
+                int8_segment(a, x + c0, n, f[gc], v + c0, out);
+        }
+    }
+    free(x);
+}
+
+static uint32_t tiny_of(qk_dtype dt)
+{
+    return dt == QK_DTYPE_F16 ? 0x38800000u /* 2^-14 */ : 0x00800000u /* 2^-126 */;
+}
+
+/* Scale (written to the file) and factor of one group: the reference's
+ * scalar steps, unchanged. */
+static uint32_t group_factor(const qk_ref_args *a, uint32_t amax, uint32_t *scale_out)
+{
+    const qk_params *p = a->params;
+    if (is_fp8(p->format)) {
+        uint32_t fpmax = p->format == QK_FORMAT_FLOAT8_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
+        uint32_t scale = qk_round_to(a->dtype, qk_fdiv(amax, fpmax));
+        *scale_out = scale;
+        return qk_round_to(a->dtype, qk_fdiv(QK_F32_ONE, scale));
+    }
+    uint32_t scale = qk_fdiv(amax, QK_F32_INT8_MAX);
+    if (p->format == QK_FORMAT_INT8_BLOCKWISE) {
+        scale = qk_round_to(a->dtype, scale);
+        uint32_t floor = qk_round_to(a->dtype, QK_F32_1E_8);
+        *scale_out = scale < floor ? floor : scale;
+        return *scale_out;
+    }
+    *scale_out = scale < QK_F32_1E_30 ? QK_F32_1E_30 : scale;
+    uint32_t st = qk_round_to(a->dtype, *scale_out);
+    return st == 0u ? tiny_of(a->dtype) : st;
+}
+
+qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4])
+{
+    const qk_params *p = a->params;
+    if (p->convrot_group > 0)
+        return QK_ERR_UNSUPPORTED;
+    qk_groups g = qk_groups_make(scaling_of(p), p->block_size, a->rows, a->cols);
+    int64_t ng = qk_groups_count(&g);
+    uint32_t *amax = malloc((size_t)ng * 4);
+    if (amax == NULL)
+        return QK_ERR_OUT_OF_MEMORY;
+    qk_status st = groups_amax(a->ex, &g, a->dtype, in, amax);
+    if (st == QK_OK) {
+        for (int64_t k = 0; k < ng; k++) {
+            uint32_t scale;
+            amax[k] = group_factor(a, amax[k], &scale);
+            qk_put_f32(parts[QK_PART_SCALE], k, scale);
+        }
+        scaled_q_job j = {a, in, g, amax, parts[QK_PART_DATA]};
+        qk_exec_run(a->ex, a->rows, 4, scaled_quantize_rows, &j);
+    }
+    free(amax);
+    return st;
+}
+
+/* ---- dequantize --------------------------------------------------------- */
+typedef struct {
+    const qk_ref_args *a;
+    const uint8_t *data;
+    const void *scale;
+    qk_groups g;
+    const float *lut; /* code -> value (fp8: already rounded to T) */
+    void *out;
+} scaled_dq_job;
+
+QK_CPU_HOT static void scaled_dequantize_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const scaled_dq_job *j = arg;
+    const qk_ref_args *a = j->a;
+    uint32_t *y = malloc((size_t)a->cols * 4);
+    if (y == NULL)
+        abort();
+    /* fp8 and int8_blockwise multiply by T(scale); int8_tensorwise by the f32 scale */
+    int in_t = a->params->format != QK_FORMAT_INT8_TENSORWISE;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *q = j->data + r * a->cols;
+        for (int64_t gc = 0; gc < j->g.gc; gc++) {
+            int64_t c0 = gc * j->g.bw, c1 = c0 + j->g.bw < a->cols ? c0 + j->g.bw : a->cols;
+            uint32_t sb = qk_get_f32(j->scale, (r / j->g.bh) * j->g.gc + gc);
+            float s = qk_lane_f(in_t ? qk_round_to(a->dtype, sb) : sb);
+            for (int64_t c = c0; c < c1; c++)
+                y[c] = qk_lane_u(j->lut[q[c]] * s);
+        }
+        qk_cpu_narrow(a->dtype, y, a->cols, j->out, r * a->cols);
+    }
+    free(y);
+}
+
+qk_status qk_cpu_scaled_dequantize(const qk_ref_args *a, const void *const parts[4], void *out)
+{
+    const qk_params *p = a->params;
+    if (p->convrot_group > 0)
+        return QK_ERR_UNSUPPORTED;
+    float lut[256];
+    for (uint32_t b = 0; b < 256; b++) {
+        uint32_t v;
+        if (p->format == QK_FORMAT_FLOAT8_E4M3FN)
+            v = qk_round_to(a->dtype, qk_e4m3_to_f32(b));
+        else if (p->format == QK_FORMAT_FLOAT8_E5M2)
+            v = qk_round_to(a->dtype, qk_e5m2_to_f32(b));
+        else
+            v = qk_lane_u((float)(int8_t)b);
+        lut[b] = qk_lane_f(v);
+    }
+    scaled_dq_job j = {a, parts[QK_PART_DATA], parts[QK_PART_SCALE],
+                       qk_groups_make(scaling_of(p), p->block_size, a->rows, a->cols), lut, out};
+    qk_exec_run(a->ex, a->rows, 4, scaled_dequantize_rows, &j);
+    return QK_OK;
+}
