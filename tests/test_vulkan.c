@@ -1,0 +1,246 @@
+/* Vulkan backend: the paths the cross-backend harness does not reach with
+ * its small shapes. Chunked dispatches (QK_VULKAN_MAX_RANGE lowers the
+ * binding range to 1 MiB so tensors of a few MiB cross many chunk edges),
+ * NaN/Inf refusal exactly where the reference refuses, and the benchmark
+ * entry. Every result is compared with the CPU reference by memcmp. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qk/qk.h"
+
+static qk_context *open_vulkan(void)
+{
+    qk_context *ctx = NULL;
+    if (qk_context_create("vulkan", 0, &ctx) != QK_OK) {
+        printf("SKIP: vulkan backend unavailable: %s\n", qk_last_error());
+        return NULL;
+    }
+    printf("vulkan device: %s\n", qk_context_device(ctx));
+    return ctx;
+}
+
+static qk_context *open_reference(void)
+{
+    qk_context *ref = NULL;
+    assert_int_equal(qk_context_create("cpu", 0, &ref), QK_OK);
+    qk_context_set_threads(ref, 1);
+    return ref;
+}
+
+/* Deterministic weight-like values with subnormals, zeros, ties and outliers. */
+static void *make_input(qk_dtype dt, int64_t n, uint32_t seed)
+{
+    size_t es = qk_dtype_size(dt);
+    unsigned char *buf = malloc((size_t)n * es);
+    uint32_t s = seed * 2654435761u + 1u;
+    for (int64_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        uint32_t k = s % 1000u;
+        float v = ((float)(s >> 8) / 16777216.0f - 0.5f) * 0.1f;
+        if (k < 3)
+            v = (k & 1) ? 900.0f : -900.0f;
+        else if (k < 10)
+            v = (float)((int)(s >> 20) % 9 - 4) * 0.25f;
+        else if (k < 14)
+            v = (k & 1) ? 1e-39f : -0.0f;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        if (es == 4) {
+            memcpy(buf + 4 * i, &u, 4);
+        } else {
+            uint16_t h;
+            if (dt == QK_DTYPE_BF16) {
+                h = (uint16_t)(u >> 16);
+            } else { /* f16: the generator stays in range; tiny values go to +-0 */
+                uint32_t a = u & 0x7FFFFFFFu, sg = (u >> 16) & 0x8000u;
+                h = a < 0x38800000u ? (uint16_t)sg : (uint16_t)(sg | (((a >> 23) - 112u) << 10) | ((a >> 13) & 0x3FFu));
+            }
+            memcpy(buf + 2 * i, &h, 2);
+        }
+    }
+    return buf;
+}
+
+typedef struct {
+    const char *spec;
+    qk_format f;
+    qk_scaling sc;
+    int block, dq, convrot;
+} fcase;
+
+static const fcase cases[] = {
+    {"nf4/bs64", QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 0, 0},
+    {"fp4/bs4096/dq", QK_FORMAT_FP4, QK_SCALING_TENSOR, 4096, 1, 0},
+    {"nvfp4", QK_FORMAT_NVFP4, QK_SCALING_TENSOR, 16, 0, 0},
+    {"mxfp8", QK_FORMAT_MXFP8, QK_SCALING_TENSOR, 32, 0, 0},
+    {"e4m3/tensor", QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_TENSOR, 128, 0, 0},
+    {"e5m2/row", QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 128, 0, 0},
+    {"e4m3/block64", QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 64, 0, 0},
+    {"int8/row/convrot256", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256},
+    {"int8_blockwise/128", QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0},
+};
+
+static qk_params params_of(const fcase *c)
+{
+    qk_params p;
+    qk_params_default(c->f, &p);
+    p.scaling = c->sc;
+    if (c->f != QK_FORMAT_NVFP4 && c->f != QK_FORMAT_MXFP8)
+        p.block_size = c->block;
+    p.double_quant = c->dq;
+    p.convrot_group = c->convrot;
+    return p;
+}
+
+/* Quantize on both, compare parts; dequantize the reference parts on both,
+ * compare outputs. Returns differing bytes (a failed call counts 1). */
+static size_t compare_one(qk_context *vk, qk_context *ref, const fcase *c, qk_dtype dt, int64_t rows, int64_t cols)
+{
+    qk_params p = params_of(c);
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *in = make_input(dt, rows * cols, (uint32_t)(c->f * 31 + dt));
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = malloc(lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+            memset(got[k], 0x5A, lay.part[k].nbytes);
+        }
+    size_t bad = 0;
+    assert_int_equal(qk_quantize(ref, &p, dt, in, rows, cols, want), QK_OK);
+    if (qk_quantize(vk, &p, dt, in, rows, cols, got) != QK_OK) {
+        printf("  %s %s quantize: %s\n", c->spec, qk_dtype_name(dt), qk_last_error());
+        bad++;
+    } else {
+        for (int k = 0; k < QK_PART_COUNT; k++)
+            for (size_t i = 0; i < lay.part[k].nbytes; i++)
+                bad += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+    }
+    size_t on = (size_t)(rows * cols) * qk_dtype_size(dt);
+    unsigned char *dw = malloc(on), *dg = malloc(on);
+    memset(dg, 0x5A, on);
+    const void *cp[QK_PART_COUNT] = {want[0], want[1], want[2], want[3]};
+    assert_int_equal(qk_dequantize(ref, &p, cp, rows, cols, dt, dw), QK_OK);
+    if (qk_dequantize(vk, &p, cp, rows, cols, dt, dg) != QK_OK) {
+        printf("  %s %s dequantize: %s\n", c->spec, qk_dtype_name(dt), qk_last_error());
+        bad++;
+    } else {
+        for (size_t i = 0; i < on; i++)
+            bad += dw[i] != dg[i];
+    }
+    printf("%-22s %-5s %5lld x %-5lld %zu mismatching bytes\n", c->spec, qk_dtype_name(dt), (long long)rows,
+           (long long)cols, bad);
+    free(dw);
+    free(dg);
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    free(in);
+    return bad;
+}
+
+static void test_chunked_dispatches_are_exact(void **state)
+{
+    (void)state;
+    setenv("QK_VULKAN_MAX_RANGE", "1048576", 1); /* read when a context opens */
+    qk_context *vk = open_vulkan();
+    unsetenv("QK_VULKAN_MAX_RANGE");
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    size_t bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 1000, 1280); /* 5 MB input: many chunks */
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 1161, 768);
+    }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
+/* NaN or Inf input: the same status as the reference, and bitsandbytes
+ * formats (which code NaN as 0) the same bytes. */
+static void test_nonfinite_inputs_match_reference(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    const int64_t rows = 40, cols = 256;
+    const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (size_t k = 0; k < 3; k++) {
+            qk_params p = params_of(&cases[c]);
+            qk_layout lay;
+            qk_layout_query(&p, rows, cols, &lay);
+            float *in = make_input(QK_DTYPE_F32, rows * cols, 7);
+            memcpy(&in[(rows / 2) * cols + 77], &specials[k], 4);
+            void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+            for (int i = 0; i < QK_PART_COUNT; i++)
+                if (lay.part[i].nbytes) {
+                    want[i] = calloc(1, lay.part[i].nbytes);
+                    got[i] = calloc(1, lay.part[i].nbytes);
+                }
+            qk_status sr = qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, want);
+            qk_status sv = qk_quantize(vk, &p, QK_DTYPE_F32, in, rows, cols, got);
+            printf("%-22s special 0x%08x: reference %s, vulkan %s\n", cases[c].spec, specials[k],
+                   qk_status_string(sr), qk_status_string(sv));
+            assert_int_equal(sv, sr);
+            if (sr == QK_OK)
+                for (int i = 0; i < QK_PART_COUNT; i++)
+                    if (lay.part[i].nbytes)
+                        assert_memory_equal(want[i], got[i], lay.part[i].nbytes);
+            for (int i = 0; i < QK_PART_COUNT; i++) {
+                free(want[i]);
+                free(got[i]);
+            }
+            free(in);
+        }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+}
+
+static void test_bench_reports_op_and_copy(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    const int64_t rows = 64, cols = 1024;
+    void *in = make_input(QK_DTYPE_BF16, rows * cols, 3);
+    for (int dir = 0; dir < 2; dir++) {
+        qk_params p;
+        qk_params_default(QK_FORMAT_NF4, &p);
+        p.double_quant = 1;
+        qk_bench_result r;
+        assert_int_equal(qk_bench(vk, dir, &p, QK_DTYPE_BF16, in, rows, cols, 3, &r), QK_OK);
+        assert_true(r.seconds > 0.0);
+        assert_true(r.copy_seconds > 0.0);
+        assert_true(r.copy_bytes == 2.0 * (double)(rows * cols * 2));
+        assert_int_equal(r.iterations, 3);
+    }
+    free(in);
+    qk_context_destroy(vk);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chunked_dispatches_are_exact),
+        cmocka_unit_test(test_nonfinite_inputs_match_reference),
+        cmocka_unit_test(test_bench_reports_op_and_copy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
