@@ -157,7 +157,7 @@ static qk_status vk_quantize(void *state, const qk_params *p, qk_dtype dt, const
         st = run_recorded(s, &j, 0);
     if (st == QK_OK)
         st = fetch_parts(s, &j, parts);
-    return st;
+    return st == QK_OK ? qk_vk_check_validation(s, "quantize transfers") : st;
 }
 
 static qk_status upload_parts(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT])
@@ -184,7 +184,7 @@ static qk_status vk_dequantize(void *state, const qk_params *p, const void *cons
         st = run_recorded(s, &j, 1);
     if (st == QK_OK)
         st = qk_vk_download(s, VB_OUT, 0, out, qk_vk_input_bytes(&j));
-    return st;
+    return st == QK_OK ? qk_vk_check_validation(s, "dequantize transfers") : st;
 }
 
 static qk_status vk_sync(void *state)
