@@ -393,6 +393,8 @@ static int write_report(run_state *rs, const plan *pl, double seconds)
             plan_describe(&e->p, what, sizeof what);
             json_object_set_new(l, "format", json_string(qk_format_name(e->p.format)));
             json_object_set_new(l, "params", json_string(what));
+            plan_spec(&e->p, what, sizeof what);
+            json_object_set_new(l, "spec", json_string(what));
         }
         if (e->measured) {
             json_object_set_new(l, "snr_db", stats_json_real(e->snr_db));

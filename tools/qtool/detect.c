@@ -289,7 +289,8 @@ int detect_layers(const st_model *m, qlayers *q, char *err, size_t errlen)
         mirror = json_incref(json_object_get(root, "layers"));
         json_decref(root);
     }
-    int rc = 0, scaled = 0;
+    int rc = 0;
+    const st_tensor *scaled = NULL;
     for (size_t i = 0; i < m->count && rc == 0; i++) {
         const st_tensor *t = m->tensors[i];
         if (strstr(t->name, ".weight.quant_state.bitsandbytes__") != NULL) {
@@ -307,7 +308,7 @@ int detect_layers(const st_model *m, qlayers *q, char *err, size_t errlen)
             }
             json_decref(conf);
         } else if (ends_with(t->name, "scaled_fp8")) {
-            scaled = 1;
+            scaled = t;
         }
     }
     /* Layers named only in the header mirror. */
@@ -325,10 +326,17 @@ int detect_layers(const st_model *m, qlayers *q, char *err, size_t errlen)
                 rc = detect_comfy(m, k, v, NULL, q, err, errlen);
         }
     json_decref(mirror);
-    if (scaled)
+    if (scaled) {
+        size_t first = q->n;
         for (size_t i = 0; i < m->count && rc == 0; i++)
             if (ends_with(m->tensors[i]->name, ".scale_weight"))
                 rc = detect_scaled_fp8(m, m->tensors[i], q, err, errlen);
+        /* The marker belongs to the layout: dequantize drops it. */
+        if (rc == 0 && q->n > first && use(&q->l[first], scaled) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
     if (rc != 0)
         detect_free(q);
     return rc;

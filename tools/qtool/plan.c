@@ -69,6 +69,21 @@ void plan_describe(const qk_params *p, char *buf, size_t len)
     }
 }
 
+void plan_spec(const qk_params *p, char *buf, size_t len)
+{
+    const char *f = qk_format_name(p->format);
+    if (p->format == QK_FORMAT_NF4 || p->format == QK_FORMAT_FP4)
+        snprintf(buf, len, "%s:bs=%d%s", f, p->block_size, p->double_quant ? ":dq" : "");
+    else if (p->convrot_group)
+        snprintf(buf, len, "%s:convrot=%d", f, p->convrot_group);
+    else if (p->format == QK_FORMAT_INT8_BLOCKWISE || p->scaling == QK_SCALING_BLOCK)
+        snprintf(buf, len, "%s:block=%d", f, p->block_size);
+    else if (p->scaling == QK_SCALING_ROW)
+        snprintf(buf, len, "%s:row", f);
+    else
+        snprintf(buf, len, "%s", f);
+}
+
 int plan_compile(regex_t *re, const char *pattern, const char *what)
 {
     int rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB);

@@ -89,5 +89,7 @@ int plan_float_dtype(const char *st_dtype, qk_dtype *out);
 const char *plan_st_dtype(qk_dtype dt);
 /* Short human description of params, e.g. "nf4 bs=64 dq", "int8_tensorwise row convrot=256". */
 void plan_describe(const qk_params *p, char *buf, size_t len);
+/* The same as a --format spec that parse_format_spec reads back. */
+void plan_spec(const qk_params *p, char *buf, size_t len);
 
 #endif
