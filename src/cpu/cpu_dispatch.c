@@ -7,6 +7,7 @@ qk_status qk_cpu_quantize(const qk_ref_args *a, const void *in, void *const part
     case QK_FORMAT_NF4:
     case QK_FORMAT_FP4: return qk_cpu_bnb4_quantize(a, in, parts);
     case QK_FORMAT_NVFP4: return qk_cpu_nvfp4_quantize(a, in, parts);
+    case QK_FORMAT_MXFP8: return qk_cpu_mxfp8_quantize(a, in, parts);
     case QK_FORMAT_FLOAT8_E4M3FN:
     case QK_FORMAT_FLOAT8_E5M2:
     case QK_FORMAT_INT8_TENSORWISE:
@@ -21,6 +22,7 @@ qk_status qk_cpu_dequantize(const qk_ref_args *a, const void *const parts[4], vo
     case QK_FORMAT_NF4:
     case QK_FORMAT_FP4: return qk_cpu_bnb4_dequantize(a, parts, out);
     case QK_FORMAT_NVFP4: return qk_cpu_nvfp4_dequantize(a, parts, out);
+    case QK_FORMAT_MXFP8: return qk_cpu_mxfp8_dequantize(a, parts, out);
     case QK_FORMAT_FLOAT8_E4M3FN:
     case QK_FORMAT_FLOAT8_E5M2:
     case QK_FORMAT_INT8_TENSORWISE:
