@@ -21,7 +21,8 @@ tally = Tally("consumers")
 tmp = tempfile.mkdtemp(prefix="qk-consumers-")
 
 COMFY_FORMATS = ["nvfp4", "mxfp8", "float8_e4m3fn", "float8_e5m2", "int8_tensorwise",
-                 "int8_tensorwise:row", "int8_tensorwise:convrot=16", "int8_blockwise"]
+                 "int8_tensorwise:row", "int8_tensorwise:convrot=16", "int8_tensorwise:convrot=256",
+                 "int8_blockwise"]
 BNB_FORMATS = ["nf4", "fp4", "nf4:dq", "fp4:dq", "nf4:bs=128:dq"]
 OUT_DTYPES = {"bf16": torch.bfloat16, "f32": torch.float32}
 ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "U8": torch.uint8,
@@ -66,15 +67,17 @@ def first_diff(a, b):
     return f"{len(idx)} of {a.numel()} differ, first at {i}: {a[i].item()!r} vs {b[i].item()!r}"
 
 
-def check_safetensors(label, path, tensors):
-    """The library's view agrees with the raw header and `qtool inspect`."""
+def check_safetensors(label, path, tensors, inspect_path=None):
+    """The library's view agrees with the raw header and `qtool inspect` (a
+    shard, whose layers may continue in the next shard, is inspected through
+    its index, inspect_path, by the caller)."""
     header = raw_header(path)
     names = sorted(k for k in header if k != "__metadata__")
     tally.check(sorted(tensors) == names, f"{label}: safetensors reads every tensor")
     bad = [k for k in names if list(tensors[k].shape) != header[k]["shape"]
            or tensors[k].dtype != ST_DTYPES[header[k]["dtype"]]]
     tally.check(not bad, f"{label}: dtypes and shapes as the header says", str(bad[:3]))
-    inspected = inspect(path)
+    inspected = inspect(path) if inspect_path is None else None  # shards: see check_sharded
     if inspected is not None:
         mism = [k for k in names if inspected.get(k) != (header[k]["dtype"], header[k]["shape"])]
         tally.check(not mism and len(inspected) == len(names),
@@ -217,6 +220,9 @@ def check_comfy(label, spec, tensors, metadata, deq):
         # comfy-kitchen 0.2.40 ships no BlockWiseINT8Layout: only the file is checked.
         print(f"note {label}: comfy-kitchen 0.2.40 has no int8_blockwise layout; dequantize not compared")
         return
+    if "convrot" in spec:
+        check_convrot(label, tensors, layers, deq)
+        return
     for dname, dtype in OUT_DTYPES.items():
         bad = []
         for layer, conf in layers.items():
@@ -226,6 +232,68 @@ def check_comfy(label, spec, tensors, metadata, deq):
                 bad.append(f"{layer}: {first_diff(got, ref)}")
         tally.check(not bad, f"{label}: comfy-kitchen eager dequantize == qk ({dname}, "
                     f"{len(layers)} layers)", "; ".join(bad[:3]))
+
+
+def butterfly(v, group):
+    """qk's documented ConvRot order (docs/FORMATS.md, src/ref/convrot.c): one
+    H4 butterfly per base-4 digit, lowest first, ((a+-b)+-c)+-d in f32, then
+    the exact scaling by 2^-levels. torch's CPU elementwise ops round each
+    step (no contraction)."""
+    rows, cols = v.shape
+    x = v.reshape(rows, cols // group, group).clone()
+    stride, levels = 1, 0
+    while stride < group:
+        y = x.reshape(rows, -1, group // (4 * stride), 4, stride)
+        a, b, c, d = y[..., 0, :], y[..., 1, :], y[..., 2, :], y[..., 3, :]
+        x = torch.stack([((a + b) + c) - d, ((a + b) - c) + d, ((a - b) + c) + d,
+                         ((b - a) + c) + d], dim=-2).reshape(rows, -1, group)
+        stride, levels = stride * 4, levels + 1
+    return (x * 2.0 ** -levels).reshape(rows, cols)
+
+
+def check_convrot(label, tensors, layers, deq):
+    """ConvRot is the one documented deviation (docs/FORMATS.md): comfy-kitchen
+    unrotates with a dense f32 matmul whose summation order is BLAS's, qk with
+    a fixed-order butterfly. Asserted precisely: qk's values are its documented
+    order applied to the file's codes and scales, bit for bit; both libraries
+    round that f32 result to bf16 the same way; comfy-kitchen and qk then differ
+    only by f32 summation order (within the sum's rounding-error bound)."""
+    stats = []
+    ok_spec = ok_round = ok_bound = True
+    for layer, conf in layers.items():
+        group = int(conf.get("convrot_groupsize", 256))
+        q, scale = tensors[layer + ".weight"], tensors[layer + ".weight_scale"].float()
+        v = q.float() * scale
+        mine = butterfly(v, group)
+        qk32, qk16 = deq["f32"][layer + ".weight"], deq["bf16"][layer + ".weight"]
+        ck32 = comfy_dequantize(tensors, layer, conf, torch.float32)
+        ck16 = comfy_dequantize(tensors, layer, conf, torch.bfloat16)
+        ok_spec &= same_bits(mine, qk32)
+        ok_round &= same_bits(qk32.to(torch.bfloat16), qk16) and same_bits(ck32.to(torch.bfloat16), ck16)
+        # |error| of a G-term f32 sum <= (G-1) u sum|terms|; two such sums differ by twice that.
+        mag = (v.abs().reshape(v.shape[0], -1, group).sum(-1, keepdim=True) / group ** 0.5)
+        bound = (2 * (group - 1) * 2.0 ** -24 * mag.expand(-1, -1, group)).reshape(v.shape)
+        ok_bound &= bool(((ck32.double() - qk32.double()).abs() <= bound.double()).all())
+        exact = (v.double().reshape(v.shape[0], -1, group) @ _hadamard64(group)).reshape(v.shape)
+        ck_err, qk_err = (ck32.double() - exact).abs(), (qk32.double() - exact).abs()
+        diff = ~torch.eq(bits(ck32), bits(qk32))
+        stats.append((layer, int(diff.sum()), v.numel(), int((qk_err < ck_err).sum()),
+                      int((ck_err < qk_err).sum()), int((~torch.eq(bits(ck16), bits(qk16))).sum())))
+    tally.check(ok_spec, f"{label}: qk == its documented butterfly on the file's codes/scales (f32)")
+    tally.check(ok_round, f"{label}: bf16 output == bf16(f32 output) in both qk and comfy-kitchen")
+    tally.check(ok_bound, f"{label}: comfy-kitchen vs qk within the f32 summation-order bound")
+    for layer, nd, n, qk_closer, ck_closer, nd16 in stats:
+        print(f"note {label}: {layer}: f32 differs in {nd}/{n} (qk closer to exact {qk_closer}, "
+              f"comfy-kitchen closer {ck_closer}); bf16 differs in {nd16}/{n}")
+
+
+def _hadamard64(group):
+    h4 = torch.tensor([[1, 1, 1, -1], [1, 1, -1, 1], [1, -1, 1, 1], [-1, 1, 1, 1]],
+                      dtype=torch.float64)
+    h = h4
+    while h.shape[0] < group:
+        h = torch.kron(h, h4)
+    return h / group ** 0.5
 
 
 def check_bnb(label, spec, tensors, deq):
@@ -253,6 +321,40 @@ def check_bnb(label, spec, tensors, deq):
                     f"{len(layers)} layers)", "; ".join(bad[:3]))
 
 
+def check_sharded():
+    """--max-shard-size: every shard and the index load in the safetensors
+    library and together hold exactly the single file's tensors."""
+    model = os.path.join(tmp, "model.safetensors")
+    for spec in ("nvfp4", "nf4:dq"):
+        single = os.path.join(tmp, "single.safetensors")
+        sharded = os.path.join(tmp, "sharded.safetensors")
+        qtool("convert", model, "-o", single, "--format", spec, "--backend", "cpu", "--quiet")
+        qtool("convert", model, "-o", sharded, "--format", spec, "--backend", "cpu", "--quiet",
+              "--max-shard-size", "300KiB")
+        with open(sharded + ".index.json") as f:
+            index = json.load(f)
+        files = sorted(set(index["weight_map"].values()))
+        tally.check(len(files) > 1, f"{spec} sharded: {len(files)} shards")
+        merged, headers = {}, {}
+        for name in files:
+            path = os.path.join(tmp, name)
+            tensors, metadata = load(path)
+            check_safetensors(f"{spec} shard {name}", path, tensors, sharded + ".index.json")
+            merged.update(tensors)
+            headers.update(raw_header(path))
+        headers.pop("__metadata__", None)
+        inspected = inspect(sharded + ".index.json")
+        want = {k: (v["dtype"], v["shape"]) for k, v in headers.items()}
+        tally.check(inspected == want, f"{spec} sharded: qtool inspect of the index lists every "
+                    "shard's names/dtypes/shapes")
+        ref, _ = load(single)
+        tally.check(sorted(index["weight_map"]) == sorted(merged) == sorted(ref),
+                    f"{spec} sharded: the index maps exactly the single file's tensors")
+        bad = [k for k in ref if k not in merged or not same_bits(merged[k], ref[k])]
+        tally.check(not bad, f"{spec} sharded: every tensor identical to the single file", str(bad[:3]))
+
+
 if __name__ == "__main__":
     main()
+    check_sharded()
     sys.exit(tally.finish())
