@@ -78,7 +78,7 @@ void main()
         for (uint j = 0u; j < 8u; j++) {
             uint x = e + j < pc.n ? qk_load(pc.dt, e + j) : 0u;
             uint v = qk_mul_ftz(x, r);
-            uint c = pc.nf4 != 0u ? qk_nf4_encode(v) : qk_fp4_encode(v);
+            uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v) : qk_fp4_encode(v);
             word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
         }
         data.w[e >> 3] = word;

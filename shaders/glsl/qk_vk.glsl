@@ -23,8 +23,40 @@ uint qk_item_id() { return qk_group_id() * gl_WorkGroupSize.x + gl_LocalInvocati
 #define DT_F16 1u
 #define DT_BF16 2u
 
-uint qk_widen(uint dt, uint h) { return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h); }
-uint qk_narrow(uint dt, uint a) { return dt == DT_BF16 ? qk_f32_to_bf16(a) : qk_f32_to_f16(a); }
+/* f16 -> f32: normal values by rebiasing the exponent; zero, subnormal,
+ * Inf and NaN through the codec. */
+uint qk_f16_widen(uint h)
+{
+    uint e = (h >> 10) & 0x1Fu;
+    if (e - 1u < 30u)
+        return ((h & 0x8000u) << 16) | (((h & 0x7FFFu) << 13) + 0x38000000u);
+    return qk_f16_to_f32(h);
+}
+
+/* f32 -> bf16, RNE: adding 0x7FFF plus the kept LSB to the bits rounds any
+ * finite value (subnormal, exponent carry and overflow to Inf included);
+ * NaN -> 0x7FC0 as qk_f32_to_bf16. */
+uint qk_bf16_narrow(uint a)
+{
+    if ((a & QK_F32_ABS) > QK_F32_INF)
+        return 0x7FC0u;
+    return (a + 0x7FFFu + ((a >> 16) & 1u)) >> 16;
+}
+
+/* f32 -> f16, RNE: in the f16 normal range ([2^-14, 65520)) the same
+ * rounding add on rebiased bits; elsewhere the codec. */
+uint qk_f16_narrow(uint a)
+{
+    uint aa = a & QK_F32_ABS;
+    if (aa - 0x38800000u < 0x477FF000u - 0x38800000u) {
+        uint r = (aa - 0x38000000u + 0xFFFu + ((aa >> 13) & 1u)) >> 13;
+        return ((a >> 16) & 0x8000u) | r;
+    }
+    return qk_f32_to_f16(a);
+}
+
+uint qk_widen(uint dt, uint h) { return dt == DT_BF16 ? (h << 16) : qk_f16_widen(h); }
+uint qk_narrow(uint dt, uint a) { return dt == DT_BF16 ? qk_bf16_narrow(a) : qk_f16_narrow(a); }
 /* The value torch holds after rounding to dtype dt (RNE). */
 uint qk_round_to(uint dt, uint a) { return dt == DT_F32 ? a : qk_widen(dt, qk_narrow(dt, a)); }
 
@@ -164,3 +196,23 @@ uint qk_blocked_off(uint r, uint c, uint ncb)
 }
 
 uint qk_byte_of(uint word, uint i) { return (word >> ((i & 3u) * 8u)) & 0xFFu; }
+
+/* qk_nf4_encode by binary search over the thresholds' order keys (all
+ * thresholds are nonzero, so x > t is key(x) > key(t)). */
+const uint QK_NF4_KEYS[15] = uint[15](
+    ~0xBF591CD9u, ~0xBF1C5270u, ~0xBEEB8480u, ~0xBEADEA76u, ~0xBE703CECu, ~0xBE0D38BCu, ~0xBD3A7871u,
+    0x3D22FAFFu | 0x80000000u, 0x3DF64863u | 0x80000000u, 0x3E5067E0u | 0x80000000u,
+    0x3E9582D4u | 0x80000000u, 0x3EC753F9u | 0x80000000u, 0x3F006D03u | 0x80000000u,
+    0x3F248DAFu | 0x80000000u, 0x3F5C89D9u | 0x80000000u);
+
+uint qk_nf4_encode_fast(uint x)
+{
+    if (qk_f32_is_nan(x) != 0u)
+        return 0u;
+    uint k = qk_f32_key(x);
+    uint c = k > QK_NF4_KEYS[7] ? 8u : 0u;
+    c += k > QK_NF4_KEYS[c + 3u] ? 4u : 0u;
+    c += k > QK_NF4_KEYS[c + 1u] ? 2u : 0u;
+    c += k > QK_NF4_KEYS[c] ? 1u : 0u;
+    return c;
+}
