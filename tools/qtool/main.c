@@ -22,7 +22,20 @@ static void usage(FILE *out)
             "  bench [--backend B] [--format F]... [--dtype bf16|f16|f32] [--mib N] [--cols N]\n"
             "        [--iters N] [--direction quantize|dequantize|both] [--threads N]\n"
             "                               GB/s per format and direction vs a buffer copy\n"
-            "  version                      print the library version\n");
+            "  convert IN -o OUT --format F [--backend B] [--preset P] [--fallback float8_e4m3fn|bf16]\n"
+            "        [--exclude RE]... [--include RE]... [--layers layers.json] [--block-size N]\n"
+            "        [--double-quant] [--convrot [--convrot-group-size G]] [--max-shard-size SIZE]\n"
+            "        [--report report.json] [--quality] [--dry-run [--template]]\n"
+            "                               quantize a model into the ComfyUI or bitsandbytes layout\n"
+            "  inspect FILE [--json] [--brief]\n"
+            "                               tensors, dtypes, quantized layers, sizes, metadata\n"
+            "  verify ORIG QUANT [--min-snr DB] [--max-rel-l2 X] [--report FILE]\n"
+            "                               dequantize through qk and report per-layer errors\n"
+            "  dequantize QUANT -o OUT [--dtype bf16|f16|f32]\n"
+            "                               every quantized layer back to a plain tensor\n"
+            "  version                      print the library version\n"
+            "\n"
+            "docs/QTOOL.md documents every command and the file layouts written.\n");
 }
 
 static int vreport(int code, const char *fmt, va_list ap)
