@@ -1,5 +1,5 @@
 #version 450
-/* bitsandbytes NF4/FP4 dequantize: one thread per output word. */
+/* bitsandbytes NF4/FP4 dequantize: one thread per data word (8 elements). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Absmax { uint w[]; } absmax;
@@ -12,28 +12,30 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 
-uint element(uint i)
-{
-    uint byte = qk_byte_of(data.w[i >> 3], i >> 1);
-    uint c = (i & 1u) != 0u ? (byte & 15u) : (byte >> 4);
-    uint v = qk_mul_ftz(pc.nf4 != 0u ? qk_nf4_value(c) : qk_fp4_value(c), absmax.w[i >> pc.bs_log2]);
-    return v;
-}
-
 void main()
 {
     uint w = qk_item_id();
-    uint per = pc.dt == DT_F32 ? 1u : 2u;
-    uint e = w * per;
+    uint e = w * 8u;
     if (e >= pc.n)
         return;
-    uint v0 = element(e);
+    uint word = data.w[w];
+    uint s = absmax.w[e >> pc.bs_log2]; /* blocks hold >= 32 elements */
+    uint v[8];
+    for (uint j = 0u; j < 8u; j++) {
+        uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
+        uint c = (j & 1u) != 0u ? (byte & 15u) : (byte >> 4);
+        uint x = qk_mul_ftz(pc.nf4 != 0u ? qk_nf4_value(c) : qk_fp4_value(c), s);
+        /* CUDA's canonical NaN, as bitsandbytes writes it */
+        v[j] = qk_f32_is_nan(x) != 0u ? 0x7FFFFFFFu : x;
+    }
     if (pc.dt == DT_F32) {
-        dst.w[w] = qk_f32_is_nan(v0) != 0u ? 0x7FFFFFFFu : v0; /* CUDA's canonical NaN */
+        for (uint j = 0u; j < 8u && e + j < pc.n; j++)
+            dst.w[e + j] = v[j];
         return;
     }
-    uint v1 = e + 1u < pc.n ? element(e + 1u) : 0u;
-    uint h0 = qk_f32_is_nan(v0) != 0u ? 0x7FFFu : qk_narrow(pc.dt, v0);
-    uint h1 = qk_f32_is_nan(v1) != 0u ? 0x7FFFu : qk_narrow(pc.dt, v1);
-    dst.w[w] = h0 | (h1 << 16);
+    for (uint j = 0u; j < 8u && e + j < pc.n; j += 2u) {
+        uint h0 = v[j] == 0x7FFFFFFFu ? 0x7FFFu : qk_narrow(pc.dt, v[j]);
+        uint h1 = e + j + 1u < pc.n ? (v[j + 1u] == 0x7FFFFFFFu ? 0x7FFFu : qk_narrow(pc.dt, v[j + 1u])) : 0u;
+        dst.w[(e + j) >> 1] = h0 | (h1 << 16);
+    }
 }

@@ -1,5 +1,6 @@
 #version 450
-/* float8 and int8 (without ConvRot) dequantize: one thread per output word. */
+/* float8 and int8 (without ConvRot) dequantize: one thread per 8 elements;
+ * the scale group is found once and then followed along the row. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Scale { uint w[]; } scale;
@@ -15,40 +16,44 @@ layout(push_constant) uniform PC {
     uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise, 3 int8_blockwise */
 } pc;
 #include "qk_vk.glsl"
+#include "qk_vk_store.glsl"
 
-uint value_of(uint i, uint r, uint c)
+uint multiplier(uint r, uint c)
 {
-    uint b = qk_byte_of(data.w[i >> 2], i);
     uint s = scale.w[(r / pc.bh) * pc.gc + c / pc.bw];
-    if (pc.mode < 2u) {
-        uint v = pc.mode == 1u ? qk_e5m2_to_f32(b) : qk_e4m3_to_f32(b);
-        return qk_mul(qk_round_to(pc.dt, v), qk_round_to(pc.dt, s));
-    }
-    uint q = floatBitsToUint(float(int(b << 24) >> 24)); /* exact: |q| <= 128 */
-    return qk_mul(q, pc.mode == 3u ? qk_round_to(pc.dt, s) : s);
+    return pc.mode == 2u ? s : qk_round_to(pc.dt, s);
 }
 
 void main()
 {
-    uint w = qk_item_id();
-    uint per = pc.dt == DT_F32 ? 1u : 2u;
-    uint e = w * per;
+    uint e = qk_item_id() * 8u;
     if (e >= pc.n)
         return;
     uint gi = pc.e0 + e;
     uint r = gi / pc.cols, c = gi - r * pc.cols;
-    uint v0 = value_of(e, r, c);
-    if (pc.dt == DT_F32) {
-        dst.w[w] = v0;
-        return;
-    }
-    uint v1 = 0u;
-    if (e + 1u < pc.n) {
-        if (++c == pc.cols) {
-            c = 0u;
-            r++;
+    uint next = (c / pc.bw + 1u) * pc.bw; /* column where the group changes */
+    uint s = multiplier(r, c);
+    uint w0 = data.w[e >> 2], w1 = e + 4u < pc.n ? data.w[(e >> 2) + 1u] : 0u;
+    uint v[8];
+    for (uint j = 0u; j < 8u; j++) {
+        if (j > 0u) {
+            if (++c == pc.cols) {
+                c = 0u;
+                r++;
+                next = pc.bw;
+                s = multiplier(r, c);
+            } else if (c == next) {
+                next += pc.bw;
+                s = multiplier(r, c);
+            }
         }
-        v1 = value_of(e + 1u, r, c);
+        uint b = ((j < 4u ? w0 : w1) >> ((j & 3u) * 8u)) & 0xFFu;
+        if (pc.mode < 2u) {
+            uint x = pc.mode == 1u ? qk_e5m2_to_f32(b) : qk_e4m3_to_f32(b);
+            v[j] = qk_mul(qk_round_to(pc.dt, x), s);
+        } else {
+            v[j] = qk_mul(floatBitsToUint(float(int(b << 24) >> 24)), s); /* exact: |q| <= 128 */
+        }
     }
-    dst.w[w] = qk_narrow(pc.dt, v0) | (qk_narrow(pc.dt, v1) << 16);
+    qk_store8(pc.dt, e, pc.n, v);
 }

@@ -99,7 +99,7 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j)
 static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j)
 {
     int64_t n = j->rows * j->cols, bs = j->p->block_size, es = (int64_t)dsize(j->dt), a = (int64_t)s->align;
-    int64_t unit = max64(max64(bs * max64(a / 4, 1), 2 * a), 2);
+    int64_t unit = max64(max64(bs * max64(a / 4, 1), 2 * a), 8);
     int64_t ce = chunk_of(s, unit, (double)es);
     if (ce == 0)
         return too_large("one NF4/FP4 chunk");
@@ -111,7 +111,7 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j)
                           B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, es == 4 ? 1 : 2), 0);
+        st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
     }
     return st;
 }
@@ -241,7 +241,7 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j)
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv};
-        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, (uint64_t)ceil_div(nr * j->cols, es == 4 ? 1 : 2), 0);
+        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, (uint64_t)ceil_div(nr * j->cols, 8), 0);
     }
     return st;
 }
@@ -352,14 +352,14 @@ static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j)
         return too_large("the scale tensor");
     if (j->p->convrot_group > 0)
         return convrot_pass(s, j, 1, &g);
-    int64_t ce = chunk_of(s, max64((int64_t)s->align, 4), (double)es);
+    int64_t ce = chunk_of(s, max64((int64_t)s->align, 8), (double)es);
     qk_status st = QK_OK;
     for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
         int64_t ne = n - e0 < ce ? n - e0 : ce;
         qk_vk_bind b[] = {B(VB_DATA, e0, ne), B(VB_SCALE, 0, g.ng * 4), B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
                                        (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, (uint64_t)ceil_div(ne, es == 4 ? 1 : 2), 0);
+        st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
     }
     return st;
 }
