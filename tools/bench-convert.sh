@@ -9,12 +9,15 @@
 # floor measurement runs with the input in the page cache; `sync` before each
 # timed step starts each one with no dirty pages; outputs are written to the
 # same disk in the same way (a fresh file) by the conversion and by the floor.
+# Each is repeated --reps times (default 3) and the fastest run counts (this
+# VM's disk writeback makes single runs noisy); the peak RSS is the largest.
 #
 # usage: tools/bench-convert.sh [--qtool PATH] [--backend B] [--dir DIR]
-#            [--blocks N] [--width W] [--dtype bf16|f16|f32] [--keep] [FORMAT...]
+#            [--blocks N] [--width W] [--dtype bf16|f16|f32] [--reps N] [--keep]
+#            [FORMAT...]
 set -eu
 
-qtool="" backend=cpu dir="" blocks=4 width=4096 dtype=bf16 keep=0 formats=""
+qtool="" backend=cpu dir="" blocks=4 width=4096 dtype=bf16 keep=0 formats="" reps=3
 while [ $# -gt 0 ]; do
     case "$1" in
     --qtool) qtool=$2; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
     --width) width=$2; shift 2 ;;
     --dtype) dtype=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --reps) reps=$2; shift 2 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "bench-convert: unknown option $1" >&2; exit 2 ;;
     *) formats="$formats $1"; shift ;;
     esac
@@ -95,24 +99,34 @@ rss_limit=$(( (largest * 3 / 2 + 256 * 1048576) / 1024 ))
 cat "$model" >/dev/null # the input stays in the page cache from here on
 
 printf '\n%-24s %9s %9s %9s %7s %11s %11s %s\n' format out_MB convert_s floor_s ratio peak_RSS_MiB limit_MiB verdict
+min() { awk "BEGIN { a = $1; b = $2; print (a < b ? a : b) }"; }
 for fmt in $formats; do
     out="$dir/out.safetensors"
-    rm -f "$out" "$dir/floor.bin"
-    sync
-    cat "$model" >/dev/null
-    set -- $(measure "$qtool" convert "$model" -o "$out" --format "$fmt" --backend "$backend") || {
-        echo "bench-convert: convert --format $fmt failed" >&2; continue; }
-    conv_s=$1 rss_kib=$2
-    out_bytes=$(size_of "$out")
-    # The floor, same cache state: read the input, write a fresh file of the
-    # output's size (qtool also writes a fresh file and renames it).
-    rm -f "$out"
-    sync
-    t0=$(now)
-    cat "$model" >/dev/null
-    head -c "$out_bytes" /dev/zero >"$dir/floor.bin"
-    floor_s=$(calc "$(now) - $t0")
-    rm -f "$dir/floor.bin"
+    conv_s="" floor_s="" rss_kib=0 failed=0 r=0
+    while [ "$r" -lt "$reps" ]; do
+        r=$((r + 1))
+        rm -f "$out" "$dir/floor.bin"
+        sync
+        cat "$model" >/dev/null
+        set -- $(measure "$qtool" convert "$model" -o "$out" --format "$fmt" --backend "$backend" --quiet) ||
+            { failed=1; break; }
+        conv_s=$(min "$1" "${conv_s:-$1}")
+        [ "$2" -le "$rss_kib" ] || rss_kib=$2
+        out_bytes=$(size_of "$out")
+        # The floor, same cache state: read the input, write a fresh file of
+        # the output's size (qtool also writes a fresh file and renames it).
+        rm -f "$out"
+        sync
+        t0=$(now)
+        cat "$model" >/dev/null
+        head -c "$out_bytes" /dev/zero >"$dir/floor.bin"
+        floor_s=$(min "$(calc "$(now) - $t0")" "${floor_s:-1e9}")
+        rm -f "$dir/floor.bin"
+    done
+    if [ "$failed" = 1 ]; then
+        echo "bench-convert: convert --format $fmt failed" >&2
+        continue
+    fi
     ratio=$(calc "$conv_s / $floor_s")
     verdict=ok
     [ "$(calc "$ratio <= 1.5")" = 1 ] || verdict="SLOW"
