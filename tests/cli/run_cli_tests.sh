@@ -307,6 +307,11 @@ PY
     $Q inspect legacy.safetensors --brief | grep -q "8 x float8_e4m3fn" && ok "legacy scaled_fp8 detected" || bad "legacy scaled_fp8"
     $Q dequantize q.safetensors -o d1.safetensors --quiet && $Q dequantize legacy.safetensors -o d2.safetensors --quiet
     $Q verify d1.safetensors d2.safetensors >/dev/null && ok "legacy layout dequantizes like the marker layout" || bad "legacy dequantize"
+    $Q convert m.safetensors -o lw.safetensors --format float8_e4m3fn --legacy-scaled-fp8 --quiet &&
+        $ST header lw.safetensors | python3 -c "import json,sys; h=json.load(sys.stdin); assert h['scaled_fp8']['dtype']=='F8_E4M3' and h['scaled_fp8']['shape']==[0]; assert 'blocks.0.mlp.fc1.scale_weight' in h and not any(k.endswith('comfy_quant') for k in h); assert '_quantization_metadata' not in h.get('__metadata__', {})" &&
+        $Q dequantize lw.safetensors -o d3.safetensors --quiet && cmp -s d1.safetensors d3.safetensors &&
+        ok "convert --legacy-scaled-fp8 writes the old layout" || bad "--legacy-scaled-fp8"
+    expect 1 "legacy layout refuses row scales" "per-tensor scales only" lr.safetensors -- $Q convert m.safetensors -o lr.safetensors --format float8_e4m3fn:row --legacy-scaled-fp8
 }
 
 case "$GROUP" in

@@ -31,6 +31,7 @@ static void usage_text(void)
            "  --max-shard-size SIZE   e.g. 5GB, 500MiB: write OUT-0000k-of-0000n + index\n"
            "  --config FILE       bitsandbytes: config.json to merge quantization_config into\n"
            "                      (default: config.json beside OUT)\n"
+           "  --legacy-scaled-fp8 float8 only: old ComfyUI layout (scale_weight, scaled_fp8 marker)\n"
            "  --quality           measure SNR/relL2/cosine/max error per layer (--report implies it)\n"
            "  --report FILE       per-layer JSON report\n"
            "  --dry-run [--template]  print the per-layer plan (or a layers.json template)\n"
@@ -225,6 +226,8 @@ int cmd_convert(int argc, char **argv)
             co.quality = 1;
         } else if (strcmp(a, "--quality") == 0)
             co.quality = 1;
+        else if (strcmp(a, "--legacy-scaled-fp8") == 0)
+            po.legacy_scaled_fp8 = 1;
         else if (strcmp(a, "--dry-run") == 0)
             dry = 1;
         else if (strcmp(a, "--template") == 0)

@@ -60,7 +60,7 @@ static json_t *output_metadata(const st_model *m, const plan *pl)
     json_t *md = json_deep_copy(m->metadata);
     if (md == NULL)
         md = json_object();
-    if (pl->target != TARGET_COMFY || pl->quantized == 0)
+    if (pl->target != TARGET_COMFY || pl->quantized == 0 || pl->legacy)
         return md;
     json_t *layers = json_object(), *shapes = json_object();
     for (size_t i = 0; i < pl->n; i++) {
@@ -201,6 +201,7 @@ static int write_quant(run_state *rs, st_stream *s, plan_entry *e)
             snprintf(rs->err, sizeof rs->err, "%s: out of memory for %zu bytes", t->name, lay.part[k].nbytes);
             rc = -1;
         }
+    st_populate(t);
     double t0 = progress_now();
     if (rc == 0 && qk_quantize(rs->ctx, &e->p, e->dt, t->data, rows, cols, parts) != QK_OK) {
         snprintf(rs->err, sizeof rs->err, "%s: %s", t->name, qk_last_error());
@@ -404,11 +405,11 @@ static int write_report(run_state *rs, const plan *pl, double seconds)
         }
         json_array_append_new(layers, l);
     }
-    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:o}", "input", rs->o->in,
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:o}", "input", rs->o->in,
                           "output", rs->o->out, "backend", qk_context_backend(rs->ctx), "device",
                           qk_context_device(rs->ctx), "quantized", pl->quantized, "kept", pl->kept, "cast_bf16",
                           pl->cast, "bytes_in", (json_int_t)pl->bytes_in, "bytes_out", (json_int_t)pl->bytes_out,
-                          "seconds", seconds, "layers", layers);
+                          "seconds", seconds, "quantize_seconds", rs->quant_seconds, "layers", layers);
     int rc = write_json_file(rs, rs->o->report, r, JSON_INDENT(2));
     json_decref(r);
     return rc;

@@ -303,7 +303,7 @@ static int add_blob(plan_entry *e, const char *name, const char *dtype, int64_t 
     return 0;
 }
 
-static int quant_outputs(plan_entry *e, plan_target target, char *err, size_t errlen)
+static int quant_outputs(plan_entry *e, plan_target target, int legacy, char *err, size_t errlen)
 {
     const st_tensor *t = e->t;
     int64_t rows = t->shape[0], cols = t->shape[1];
@@ -322,6 +322,8 @@ static int quant_outputs(plan_entry *e, plan_target target, char *err, size_t er
         const char *pn = qk_part_name(&e->p, (qk_part)k);
         if (lay.part[k].nbytes == 0 || pn == NULL || k == QK_PART_OFFSET)
             continue; /* bnb's nested offset lives in the quant state JSON */
+        if (legacy && k == QK_PART_SCALE)
+            pn = "scale_weight"; /* the pre-comfy_quant name */
         snprintf(name, sizeof name, "%.*s.%s", (int)ln, t->name, pn);
         const qk_part_info *pi = &lay.part[k];
         if (add_out(e, name, plan_st_dtype(pi->dtype), pi->ndim, pi->shape, pi->nbytes, OUT_PART, k) != 0)
@@ -357,7 +359,7 @@ static int quant_outputs(plan_entry *e, plan_target target, char *err, size_t er
             if (s == NULL || add_blob(e, name, "U8", (int64_t)strlen(s), s, 0) != 0)
                 goto oom;
         }
-    } else {
+    } else if (!legacy) {
         json_t *conf = outfmt_comfy_conf(&e->p, err, errlen);
         if (conf == NULL) {
             size_t l = strlen(err);
@@ -491,13 +493,40 @@ static int build_entry(const st_model *m, const plan_options *o, plan_target tar
         return add_out(e, t->name, t->dtype, t->ndim, t->shape, t->nbytes, OUT_COPY, 0) == 0 ? 0 : -1;
     if (e->act == ACT_CAST_BF16)
         return add_out(e, t->name, "BF16", t->ndim, t->shape, st_numel(t) * 2, OUT_CAST, 0) == 0 ? 0 : -1;
-    return quant_outputs(e, target, err, errlen);
+    return quant_outputs(e, target, o->legacy_scaled_fp8, err, errlen);
+}
+
+/* Legacy files carry one empty "scaled_fp8" tensor whose dtype names the fp8
+ * type (with the model's key prefix, e.g. "model.diffusion_model."). */
+static int add_legacy_marker(const st_model *m, plan *pl, char *err, size_t errlen)
+{
+    const char *prefix = "model.diffusion_model.";
+    for (size_t i = 0; i < m->count; i++)
+        if (strncmp(m->tensors[i]->name, prefix, strlen(prefix)) != 0)
+            prefix = "";
+    for (size_t i = 0; i < pl->n; i++) {
+        plan_entry *e = &pl->e[i];
+        if (e->act != ACT_QUANT)
+            continue;
+        char name[128];
+        snprintf(name, sizeof name, "%sscaled_fp8", prefix);
+        int64_t zero = 0;
+        const char *dt = e->p.format == QK_FORMAT_FLOAT8_E5M2 ? "F8_E5M2" : "F8_E4M3";
+        if (add_out(e, name, dt, 1, &zero, 0, OUT_BLOB, 0) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        e->out[e->nout - 1].blob = calloc(1, 1);
+        return 0;
+    }
+    return 0;
 }
 
 int plan_build(const st_model *m, const plan_options *o, plan *pl, char *err, size_t errlen)
 {
     memset(pl, 0, sizeof *pl);
     pl->target = plan_target_of(o->base.format);
+    pl->legacy = o->legacy_scaled_fp8;
     pl->e = calloc(m->count + 1, sizeof *pl->e);
     if (pl->e == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -517,8 +546,15 @@ int plan_build(const st_model *m, const plan_options *o, plan *pl, char *err, si
         pl->quantized += e->act == ACT_QUANT;
         pl->kept += e->act == ACT_KEEP;
         pl->cast += e->act == ACT_CAST_BF16;
+        if (o->legacy_scaled_fp8 && e->act == ACT_QUANT &&
+            ((e->p.format != QK_FORMAT_FLOAT8_E4M3FN && e->p.format != QK_FORMAT_FLOAT8_E5M2) ||
+             e->p.scaling != QK_SCALING_TENSOR || e->p.format != o->base.format)) {
+            snprintf(err, errlen, "%s: the legacy scaled_fp8 layout holds one float8 format with per-tensor "
+                     "scales only", e->t->name);
+            return -1;
+        }
     }
-    return 0;
+    return o->legacy_scaled_fp8 ? add_legacy_marker(m, pl, err, errlen) : 0;
 }
 
 void plan_shard(plan *pl, uint64_t max_bytes)

@@ -58,6 +58,7 @@ typedef struct {
     plan_rule *rules;
     int nrules;
     plan_fallback fallback;
+    int legacy_scaled_fp8; /* old ComfyUI loaders: scale_weight + one scaled_fp8 marker */
 } plan_options;
 
 typedef struct {
@@ -67,6 +68,7 @@ typedef struct {
     int nshards;
     uint64_t bytes_in, bytes_out;
     int quantized, kept, cast;
+    int legacy; /* legacy scaled_fp8 layout */
 } plan;
 
 /* Compiles a POSIX extended regex; -1 with a message printed on error. */

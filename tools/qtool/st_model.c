@@ -43,6 +43,19 @@ void st_prefetch(const st_tensor *t)
     madvise((void *)a, len, MADV_WILLNEED);
 }
 
+void st_populate(const st_tensor *t)
+{
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older kernels answer EINVAL */
+#endif
+    uintptr_t a;
+    size_t len;
+    if (t == NULL || t->nbytes == 0)
+        return;
+    page_range(t, &a, &len);
+    madvise((void *)a, len, MADV_POPULATE_READ);
+}
+
 void st_release(const st_tensor *t)
 {
     uintptr_t a;

@@ -23,6 +23,9 @@ const st_tensor *st_model_find(const st_model *m, const char *name);
  * process once used (a mapped file's pages count as resident memory). */
 void st_prefetch(const st_tensor *t);
 void st_release(const st_tensor *t);
+/* Maps a tensor's pages into this process in one call (fewer page faults
+ * than touching them one by one); a no-op where the kernel lacks it. */
+void st_populate(const st_tensor *t);
 /* Number of elements of t. */
 size_t st_numel(const st_tensor *t);
 
