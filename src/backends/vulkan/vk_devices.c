@@ -177,18 +177,17 @@ static void init(void)
         else
             fprintf(stderr, "qk vulkan: QK_VULKAN_VALIDATION=1 but VK_LAYER_KHRONOS_validation is not installed\n");
     }
-    int debug = has_instance_ext(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+    /* The messenger reports the layer's findings only (not the loader's
+     * chatter, which would reach every qtool user's stderr). */
+    int debug = nlayers > 0 && has_instance_ext(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
     if (debug)
         exts[next++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "qk",
                              .pEngineName = "qk", .apiVersion = VK_API_VERSION_1_2};
     VkDebugUtilsMessengerCreateInfoEXT dm = {
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT |
-                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT,
-        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
         .pfnUserCallback = on_message};
     VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                 .pNext = debug ? &dm : NULL,
