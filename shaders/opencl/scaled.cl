@@ -102,40 +102,60 @@ __kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong row
         uint s = scaled_params(fmt, dt, m, &d);
         if (lid == 0)
             scale[g] = s;
+        if ((cols & 7) == 0 && (c0 & 7) == 0 && ((c1 - c0) & 7) == 0) { /* 8 at a time */
+            for (ulong r = r0; r < r1; r++)
+                for (ulong c = c0 + (ulong)lid * 8; c < c1; c += (ulong)L * 8) {
+                    uint v[8], b[8];
+                    ld8(in, dt, r * cols + c, v);
+                    for (int k = 0; k < 8; k++)
+                        b[k] = scaled_code(fmt, dt, v[k], d);
+                    ((__global uint2 *)data)[(r * cols + c) / 8] =
+                        (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+                }
+            continue;
+        }
         for (ulong r = r0; r < r1; r++)
             for (ulong c = c0 + lid; c < c1; c += L)
                 data[r * cols + c] = (uchar)scaled_code(fmt, dt, ld(in, dt, r * cols + c), d);
     }
 }
 
-/* mode 0: one scale; 1: per row; 2: bh x bw tiles with gc tiles across. */
+static inline uint scaled_value(int fmt, int dt, uint b, uint s)
+{
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
+        uint v = fmt == FMT_E5M2 ? qk_e5m2_to_f32(b) : qk_e4m3_to_f32(b);
+        return qk_mul(round_to(dt, v), round_to(dt, s));
+    }
+    uint q = as_uint(convert_float((char)b)); /* exact: |q| <= 128 */
+    return qk_mul(q, fmt == FMT_INT8_BLOCK ? round_to(dt, s) : s);
+}
+
+/* mode 0: one scale; 1: per row; 2: bh x bw tiles with gc tiles across.
+ * Eight elements of a row per work-item. */
 __kernel void scaled_dequantize(__global const uchar *data, __global const uint *scale, int fmt, int dt,
                                 ulong rows, ulong cols, int mode, ulong bh, ulong bw, ulong gc,
                                 __global uchar *out)
 {
     ulong units = (cols + 7) / 8;
+    /* a unit never straddles two scale groups and its bytes are 8-aligned */
+    int fast = (cols & 7) == 0 && (mode != 2 || (bw & 7) == 0);
     for (ulong r = get_global_id(1); r < rows; r += get_global_size(1)) {
         ulong grow = mode == 1 ? r : (mode == 2 ? r / bh * gc : 0);
         for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
             ulong c0 = u * 8, i = r * cols + c0;
             uint h[8];
-            for (int k = 0; k < 8; k++) {
-                ulong c = c0 + (ulong)k;
-                if (c >= cols) {
-                    h[k] = 0u;
-                    continue;
+            if (fast) {
+                uint s = scale[mode == 2 ? grow + (uint)c0 / (uint)bw : grow];
+                uint2 w = ((__global const uint2 *)data)[i / 8];
+                for (int k = 0; k < 8; k++)
+                    h[k] = narrow(dt, scaled_value(fmt, dt, ((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu, s));
+            } else {
+                for (int k = 0; k < 8; k++) {
+                    ulong c = c0 + (ulong)k;
+                    h[k] = c < cols ? narrow(dt, scaled_value(fmt, dt, data[i + (ulong)k],
+                                                              scale[mode == 2 ? grow + c / bw : grow]))
+                                    : 0u;
                 }
-                uint s = scale[mode == 2 ? grow + c / bw : grow];
-                uint b = data[i + (ulong)k];
-                uint y;
-                if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
-                    uint v = fmt == FMT_E5M2 ? qk_e5m2_to_f32(b) : qk_e4m3_to_f32(b);
-                    y = qk_mul(round_to(dt, v), round_to(dt, s));
-                } else {
-                    uint q = as_uint(convert_float((char)b)); /* exact: |q| <= 128 */
-                    y = qk_mul(q, fmt == FMT_INT8_BLOCK ? round_to(dt, s) : s);
-                }
-                h[k] = narrow(dt, y);
             }
             st8_raw(out, dt, i, r * cols + cols, h);
         }

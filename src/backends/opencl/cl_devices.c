@@ -80,6 +80,28 @@ static const char *reject(const qcl_api *cl, cl_device_id d, qcl_device *out)
     return NULL;
 }
 
+/* GPUs and accelerators first, so device 0 (and `auto`) is the fast one;
+ * platform order otherwise (a stable insertion sort). */
+static int type_rank(const qcl_api *cl, cl_device_id d)
+{
+    cl_device_type t = 0;
+    cl->clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof t, &t, NULL);
+    return (t & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) ? 0 : 1;
+}
+
+static void sort_by_type(const qcl_api *cl)
+{
+    for (int i = 1; i < device_count; i++) {
+        qcl_device d = devices[i];
+        int j = i, rank = type_rank(cl, d.device);
+        while (j > 0 && type_rank(cl, devices[j - 1].device) > rank) {
+            devices[j] = devices[j - 1];
+            j--;
+        }
+        devices[j] = d;
+    }
+}
+
 static void discover(void)
 {
     const char *why = NULL;
@@ -126,6 +148,7 @@ static void discover(void)
             device_count++;
         }
     }
+    sort_by_type(cl);
     if (device_count == 0)
         snprintf(reason_msg, sizeof reason_msg, "%s", seen == 0 ? "no OpenCL device on any platform" : last_reject);
 }

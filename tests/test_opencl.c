@@ -1,0 +1,302 @@
+/* OpenCL backend specifics (the cross-backend suite covers the formats on
+ * every device): the integer f32 addition used where a device flushes
+ * subnormals, the integer-code kernels (QK_OPENCL_SOFTFLOAT=1) on every
+ * device, NaN/Inf handling, odd shapes, and the on-disk program cache
+ * ignoring corrupt and foreign entries. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "check/crosscheck.h"
+#include "qk/qk.h"
+#include "ref/ref_internal.h"
+#include "../shaders/opencl/f32_add.cl"
+
+static uint64_t rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static int have_opencl(int *devices)
+{
+    for (int b = 0; b < qk_backend_count(); b++) {
+        qk_backend_info bi;
+        if (qk_backend_get_info(b, &bi) == QK_OK && strcmp(bi.name, "opencl") == 0) {
+            if (!bi.available)
+                printf("SKIP: opencl unavailable: %s\n", bi.unavailable_reason);
+            *devices = bi.device_count;
+            return bi.available;
+        }
+    }
+    return 0;
+}
+
+/* Random operand pairs biased to the hard cases: close exponents
+ * (cancellation), subnormals, zeros of both signs, infinities. */
+static uint32_t pick(uint64_t *s, uint32_t other)
+{
+    uint64_t r = rng(s);
+    switch (r % 8) {
+    case 0: return (uint32_t)(r >> 32) & 0x807FFFFFu;             /* subnormal or zero */
+    case 1: return (other ^ 0x80000000u) + (uint32_t)((r >> 40) % 5) - 2u; /* near -other */
+    case 2: return (other & 0xFF800000u) | ((uint32_t)(r >> 32) & 0x807FFFFFu);
+    case 3: return ((r >> 40) & 1 ? 0x80000000u : 0u) | ((r >> 41) & 1 ? 0x7F800000u : 0u);
+    default: return (uint32_t)(r >> 32);
+    }
+}
+
+static void test_soft_add_matches_host(void **st)
+{
+    (void)st;
+    uint64_t s = 0x1234567u, bad = 0;
+    for (long i = 0; i < 20000000; i++) {
+        uint32_t a = (uint32_t)(rng(&s) >> 32), b = pick(&s, a);
+        if (i & 1) {
+            uint32_t t = a;
+            a = b;
+            b = t;
+        }
+        uint32_t got = qk_f32_add_soft(a, b), want = qk_fadd(a, b);
+        int ok = qk_f32_is_nan(want) ? qk_f32_is_nan(got) != 0 : got == want;
+        if (!ok && bad++ < 5)
+            printf("  MISMATCH add %08x + %08x: got %08x want %08x\n", a, b, got, want);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void print_bad_row(void *user, const qkc_row *r)
+{
+    (void)user;
+    if (r->mismatches)
+        printf("  %s %s on %s dev%d: %zu mismatches\n", r->format, r->dtype, r->backend, r->device,
+               r->mismatches);
+}
+
+/* Every format through the integer-code kernels (mul, div, add emulated). */
+static void test_soft_float_kernels_bit_exact(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    setenv("QK_OPENCL_SOFTFLOAT", "1", 1);
+    qkc_options opt = {0, 0, "opencl"};
+    long total = qkc_run(&opt, print_bad_row, NULL);
+    unsetenv("QK_OPENCL_SOFTFLOAT");
+    assert_int_equal(total, 0);
+}
+
+static size_t esz(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
+
+/* Quantizes and dequantizes on every OpenCL device and on the CPU; every
+ * byte (and the status) must agree. */
+static long compare_all(const qk_params *p, qk_dtype dt, const void *in, int64_t rows, int64_t cols)
+{
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(p, rows, cols, &lay), QK_OK);
+    void *want[4] = {0}, *got[4] = {0};
+    for (int k = 0; k < 4; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = malloc(lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+        }
+    size_t on = (size_t)(rows * cols) * esz(dt);
+    uint8_t *dw = malloc(on), *dg = malloc(on);
+    qk_status ws = qk_quantize(NULL, p, dt, in, rows, cols, want);
+    long bad = 0;
+    int nd;
+    have_opencl(&nd);
+    for (int d = 0; d < nd; d++) {
+        qk_context *ctx;
+        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+        qk_status gs = qk_quantize(ctx, p, dt, in, rows, cols, got);
+        if (gs != ws) {
+            printf("  %s %lldx%lld dev%d: status %d, cpu %d (%s)\n", qk_format_name(p->format), (long long)rows,
+                   (long long)cols, d, gs, ws, qk_last_error());
+            bad++;
+        } else if (ws == QK_OK) {
+            for (int k = 0; k < 4; k++)
+                if (lay.part[k].nbytes && memcmp(want[k], got[k], lay.part[k].nbytes) != 0) {
+                    printf("  %s %lldx%lld dev%d: part %d differs\n", qk_format_name(p->format), (long long)rows,
+                           (long long)cols, d, k);
+                    bad++;
+                }
+            const void *cp[4] = {want[0], want[1], want[2], want[3]};
+            assert_int_equal(qk_dequantize(NULL, p, cp, rows, cols, dt, dw), QK_OK);
+            assert_int_equal(qk_dequantize(ctx, p, cp, rows, cols, dt, dg), QK_OK);
+            if (memcmp(dw, dg, on) != 0) {
+                printf("  %s %lldx%lld dev%d: dequantized output differs\n", qk_format_name(p->format),
+                       (long long)rows, (long long)cols, d);
+                bad++;
+            }
+        }
+        qk_context_destroy(ctx);
+    }
+    for (int k = 0; k < 4; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    free(dw);
+    free(dg);
+    return bad;
+}
+
+static void fill(qk_dtype dt, void *buf, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)((int64_t)(rng(&s) % 20001) - 10000) / 7919.0f;
+        qk_store_f32(dt, buf, i, qk_bits(v));
+    }
+}
+
+/* Shapes the cross-backend set avoids: odd element counts, columns that
+ * are not multiples of 8, tiles narrower than a vector. */
+static void test_odd_shapes(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const int64_t shapes[][2] = {{1, 1}, {3, 5}, {17, 17}, {5, 1023}, {129, 33}};
+    long bad = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (int f = 0; f < QK_FORMAT_COUNT; f++)
+            for (int dt = 0; dt < 3; dt++) {
+                int64_t rows = shapes[si][0], cols = shapes[si][1];
+                qk_params p;
+                qk_params_default((qk_format)f, &p);
+                if (f == QK_FORMAT_FLOAT8_E4M3FN || f == QK_FORMAT_INT8_BLOCKWISE) {
+                    p.scaling = QK_SCALING_BLOCK;
+                    p.block_size = 7;
+                }
+                if (f == QK_FORMAT_FLOAT8_E5M2)
+                    p.scaling = QK_SCALING_ROW;
+                if (f == QK_FORMAT_FP4)
+                    p.double_quant = 1;
+                void *in = malloc((size_t)(rows * cols) * 4);
+                fill((qk_dtype)dt, in, rows * cols, (uint64_t)(si * 31 + f * 3 + dt + 1));
+                bad += compare_all(&p, (qk_dtype)dt, in, rows, cols);
+                free(in);
+            }
+    assert_int_equal(bad, 0);
+}
+
+/* bitsandbytes formats code NaN and Inf (and an all-NaN block); the others
+ * refuse them with QK_ERR_NONFINITE, like the CPU. */
+static void test_nonfinite_inputs(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    int64_t rows = 4, cols = 256;
+    long bad = 0;
+    const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0xFFC00001u};
+    for (int f = 0; f < QK_FORMAT_COUNT; f++)
+        for (int dt = 0; dt < 3; dt++)
+            for (int sp = 0; sp < 4; sp++) {
+                uint8_t in[4 * 256 * 4];
+                fill((qk_dtype)dt, in, rows * cols, (uint64_t)(f * 11 + dt));
+                qk_store_f32((qk_dtype)dt, in, 37 + sp * 100, specials[sp]);
+                for (int i = 512; i < 576; i++) /* a block of only NaN */
+                    qk_store_f32((qk_dtype)dt, in, i, 0x7FC00000u);
+                qk_params p;
+                qk_params_default((qk_format)f, &p);
+                p.scaling = (f >= QK_FORMAT_FLOAT8_E4M3FN && f <= QK_FORMAT_INT8_TENSORWISE) ? (qk_scaling)(sp % 2)
+                                                                                          : p.scaling;
+                bad += compare_all(&p, (qk_dtype)dt, in, rows, cols);
+            }
+    assert_int_equal(bad, 0);
+}
+
+static int count_cache_files(const char *dir, char *last, size_t n)
+{
+    DIR *d = opendir(dir);
+    int c = 0;
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".bin") != NULL) {
+            snprintf(last, n, "%s/%s", dir, e->d_name);
+            c++;
+        }
+    closedir(d);
+    return c;
+}
+
+static long quick_check(void)
+{
+    int64_t rows = 32, cols = 64;
+    uint16_t in[32 * 64];
+    fill(QK_DTYPE_BF16, in, rows * cols, 99);
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    return compare_all(&p, QK_DTYPE_BF16, in, rows, cols);
+}
+
+/* The cache writes one file per build; a corrupt, truncated or foreign
+ * file is ignored (the program is rebuilt from source); QK_OPENCL_CACHE=0
+ * writes nothing. */
+static void test_binary_cache_robust(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    char root[] = "/tmp/qk-cl-cache-XXXXXX", dir[600], file[900] = "";
+    assert_non_null(mkdtemp(root));
+    snprintf(dir, sizeof dir, "%s/qk/opencl", root);
+    setenv("XDG_CACHE_HOME", root, 1);
+    setenv("QK_OPENCL_CACHE", "0", 1);
+    assert_int_equal(quick_check(), 0);
+    assert_int_equal(count_cache_files(dir, file, sizeof file), 0);
+    unsetenv("QK_OPENCL_CACHE");
+    assert_int_equal(quick_check(), 0);
+    int files = count_cache_files(dir, file, sizeof file);
+    assert_true(files >= 1 && files <= nd);
+    assert_int_equal(quick_check(), 0); /* from the cache */
+    /* corrupt the binary's middle, then truncate, then replace by a foreign one */
+    FILE *f = fopen(file, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size / 2, SEEK_SET);
+    for (int i = 0; i < 64; i++)
+        fputc(0xFF ^ i, f);
+    fclose(f);
+    assert_int_equal(quick_check(), 0);
+    assert_int_equal(truncate(file, size / 3), 0);
+    assert_int_equal(quick_check(), 0);
+    f = fopen(file, "wb");
+    assert_non_null(f);
+    fputs("QKCLBIN1 this is not a program binary", f);
+    fclose(f);
+    assert_int_equal(quick_check(), 0);
+    unsetenv("XDG_CACHE_HOME");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_soft_add_matches_host),
+        cmocka_unit_test(test_odd_shapes),
+        cmocka_unit_test(test_nonfinite_inputs),
+        cmocka_unit_test(test_binary_cache_robust),
+        cmocka_unit_test(test_soft_float_kernels_bit_exact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
