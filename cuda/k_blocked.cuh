@@ -1,0 +1,203 @@
+/* NVFP4 and MXFP8 kernels: the bytes of src/ref/ref_nvfp4.c and
+ * src/ref/ref_mxfp8.c. One thread per (row, 16- or 32-block); rows and
+ * columns padded with zeros; scales in the cuBLAS 128x4 blocked layout
+ * (the scale part is zeroed by the host first). */
+#ifndef QK_K_BLOCKED_CUH
+#define QK_K_BLOCKED_CUH
+
+#include "dev_common.cuh"
+
+static __device__ __forceinline__ i64 blocked_offset(i64 r, i64 c, i64 ncb)
+{
+    i64 col_tiles = (ncb + 3) / 4;
+    return ((r / 128 * col_tiles + c / 4) * 32 + r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4;
+}
+
+/* Elements [c0, c0 + W) of row r (columns past `cols` read as +0). */
+template <int W>
+static __device__ __forceinline__ void load_row_block(int dt, const void *in, i64 r, i64 cols, i64 c0, u32 *x)
+{
+    i64 base = r * cols + c0;
+    if (c0 + W <= cols && (cols & 7) == 0) {
+#pragma unroll
+        for (int k = 0; k < W; k += 8)
+            load8(dt, in, base + k, x + k);
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; k++)
+            x[k] = c0 + k < cols ? load1(dt, in, base + k) : 0u;
+    }
+}
+
+template <int W>
+static __device__ __forceinline__ void store_row_block(int dt, void *out, i64 r, i64 cols, i64 c0, const u32 *v)
+{
+    i64 base = r * cols + c0;
+    if (c0 + W <= cols && (cols & 7) == 0) {
+#pragma unroll
+        for (int k = 0; k < W; k += 8)
+            store8(dt, out, base + k, v + k);
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; k++)
+            if (c0 + k < cols)
+                store1(dt, out, base + k, v[k]);
+    }
+}
+
+/* ---- NVFP4 ----------------------------------------------------------------
+ * Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
+ * native: use the Blackwell e2m1 conversion (only when qk_native_probe
+ * reported it; elsewhere that branch traps). */
+KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, u32 g, i64 r0,
+                         i64 r1, int native, unsigned char *data, unsigned char *scale)
+{
+    i64 cb;
+    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
+    if (r >= r1)
+        return;
+    i64 c0 = cb * 16;
+    uint2 *dst = (uint2 *)(data + r * (ncb * 8) + cb * 8);
+    if (r >= rows || c0 >= cols) {
+        *dst = make_uint2(0u, 0u);
+        return;
+    }
+    u32 x[16];
+    load_row_block<16>(dt, in, r, cols, c0, x);
+    u32 bamax = 0u;
+#pragma unroll
+    for (int k = 0; k < 16; k++)
+        bamax = max(bamax, x[k] & QK_F32_ABS);
+    u32 s = ddiv(ddiv(bamax, QK_F32_E2M1_MAX), g);
+    if (s > QK_F32_E4M3_MAX)
+        s = QK_F32_E4M3_MAX; /* also catches +inf */
+    u32 s8 = enc_e4m3(s);
+    scale[blocked_offset(r, cb, ncb)] = (unsigned char)s8;
+    u32 t = dmul(g, qk_e4m3_to_f32(s8));
+    u32 w[2] = {0u, 0u};
+    if ((t & QK_F32_ABS) != 0u) {
+#pragma unroll
+        for (int k = 0; k < 16; k += 2) {
+            u32 q0 = qk_f32_clamp_abs(ddiv(x[k], t), QK_F32_E2M1_MAX);
+            u32 q1 = qk_f32_clamp_abs(ddiv(x[k + 1], t), QK_F32_E2M1_MAX);
+            u32 byte = native ? enc_e2m1x2_native(q0, q1) : (enc_e2m1(q0) << 4) | enc_e2m1(q1);
+            w[k / 8] |= byte << (8 * ((k / 2) & 3));
+        }
+    }
+    *dst = make_uint2(w[0], w[1]);
+}
+
+/* Rows [r0, r1) of the unpadded output; gt = T(g). */
+KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
+                           u64 ncb_magic, u32 gt, i64 r0, i64 r1, void *out)
+{
+    __shared__ u32 lut[16];
+    if (threadIdx.x < 16)
+        lut[threadIdx.x] = qk_e2m1_to_f32(threadIdx.x);
+    __syncthreads();
+    i64 cb;
+    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
+    i64 c0 = cb * 16;
+    if (r >= r1 || c0 >= cols)
+        return;
+    u32 s8 = qk_e4m3_to_f32(scale[blocked_offset(r, cb, ncb)]);
+    u32 ts = round_to(dt, ref_mul(gt, round_to(dt, s8)));
+    uint2 w = *(const uint2 *)(data + r * (ncb * 8) + cb * 8);
+    u32 v[16];
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+        u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
+        v[k] = ref_mul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
+    }
+    store_row_block<16>(dt, out, r, cols, c0, v);
+}
+
+/* ---- MXFP8 ---------------------------------------------------------------- */
+
+/* Biased E8M0 exponent of s (finite, >= 2^-127): qk_e8m0_ceil. On Blackwell
+ * the round-up conversion does it for normal s (ceil(log2 s) is exactly
+ * round-toward-+inf to a power of two; s < 2^120 here, so .satfinite never
+ * acts); subnormal s keeps the codec. */
+static __device__ __forceinline__ u32 e8m0_ceil(u32 s)
+{
+#if QK_NATIVE_FP4
+    if (s >= 0x00800000u) {
+        unsigned short r;
+        asm("cvt.rp.satfinite.ue8m0x2.f32 %0, %1, %2;" : "=h"(r) : "f"(0.0f), "f"(fl(s)));
+        return r & 0xFFu;
+    }
+#endif
+    return qk_e8m0_ceil(s);
+}
+
+/* *nonfinite is set when a block holds NaN or Inf (the reference refuses
+ * such input; the host reports it). */
+KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
+                         unsigned char *data, unsigned char *scale, u32 *nonfinite)
+{
+    i64 cb;
+    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
+    if (r >= r1)
+        return;
+    i64 c0 = cb * 32;
+    uint4 *dst = (uint4 *)(data + r * (ncb * 32) + c0);
+    u32 x[32];
+    u32 bamax = 0u;
+    if (r < rows && c0 < cols) {
+        load_row_block<32>(dt, in, r, cols, c0, x);
+#pragma unroll
+        for (int k = 0; k < 32; k++)
+            bamax = max(bamax, x[k] & QK_F32_ABS);
+    }
+    if (bamax == 0u) { /* padding or a zero block: scale byte 0, +0 data */
+        dst[0] = make_uint4(0u, 0u, 0u, 0u);
+        dst[1] = make_uint4(0u, 0u, 0u, 0u);
+        return;
+    }
+    if (bamax >= QK_F32_INF)
+        atomicOr(nonfinite, 1u);
+    u32 s = ddiv(bamax, QK_F32_E4M3_MAX);
+    if (s < QK_F32_E8M0_MIN)
+        s = QK_F32_E8M0_MIN;
+    u32 e = e8m0_ceil(s);
+    scale[blocked_offset(r, cb, ncb)] = (unsigned char)e;
+    /* x / 2^(e-127) == x * 2^(127-e): both powers of two are exact f32
+     * (e in 0..254), so both are the one rounding of the same real. */
+    u32 m = e < 254u ? (254u - e) << 23 : 0x00400000u;
+    u32 w[8];
+#pragma unroll
+    for (int k = 0; k < 32; k += 4) {
+        u32 a = qk_f32_clamp_abs(dmul(x[k], m), QK_F32_E4M3_MAX);
+        u32 b = qk_f32_clamp_abs(dmul(x[k + 1], m), QK_F32_E4M3_MAX);
+        u32 c = qk_f32_clamp_abs(dmul(x[k + 2], m), QK_F32_E4M3_MAX);
+        u32 d = qk_f32_clamp_abs(dmul(x[k + 3], m), QK_F32_E4M3_MAX);
+        w[k / 4] = enc_e4m3x2(b, a) | (enc_e4m3x2(d, c) << 16);
+    }
+    dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
+    dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
+}
+
+KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
+                           u64 ncb_magic, i64 r0, i64 r1, void *out)
+{
+    __shared__ u32 lut[256];
+    for (int k = threadIdx.x; k < 256; k += blockDim.x)
+        lut[k] = qk_e4m3_to_f32((u32)k);
+    __syncthreads();
+    i64 cb;
+    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
+    i64 c0 = cb * 32;
+    if (r >= r1 || c0 >= cols)
+        return;
+    u32 d = qk_e8m0_to_f32(scale[blocked_offset(r, cb, ncb)]);
+    const uint4 *src = (const uint4 *)(data + r * (ncb * 32) + c0);
+    uint4 a = src[0], b = src[1];
+    u32 w[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    u32 v[32];
+#pragma unroll
+    for (int k = 0; k < 32; k++)
+        v[k] = ref_mul(lut[(w[k / 4] >> (8 * (k & 3))) & 0xFFu], d);
+    store_row_block<32>(dt, out, r, cols, c0, v);
+}
+
+#endif

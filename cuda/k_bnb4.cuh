@@ -1,0 +1,205 @@
+/* bitsandbytes NF4/FP4 kernels: the bytes of src/ref/ref_bnb4.c and
+ * src/ref/bnb_nested.c (whose per-block steps run here; only the mean of
+ * the absmax vector, a sequential double sum, stays on the host).
+ *
+ * Quantize: one segment of bs/8 threads per bnb block, 8 elements each. */
+#ifndef QK_K_BNB4_CUH
+#define QK_K_BNB4_CUH
+
+#include "dev_common.cuh"
+
+/* qk_rcp_from_table / qk_bnb_reciprocal with the measured tables. */
+static __device__ __forceinline__ u32 bnb_reciprocal(int dt, u32 absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
+{
+    if (dt == DT_BF16)
+        return qk_rcp_from_table(rcp_bf16[(absmax >> 16) & 0x7Fu], absmax);
+    if (dt == DT_F16)
+        return qk_rcp_from_table(rcp_f16[(absmax >> 13) & 0x3FFu], absmax);
+    if ((absmax & QK_F32_INF) == 0u)
+        return (absmax & QK_F32_SIGN) | QK_F32_INF;
+    return qk_f32_ftz(ddiv(QK_F32_ONE, absmax));
+}
+
+/* mul.ftz.f32: qk_f32_mul_ftz (NaN payloads may differ; every caller maps
+ * NaN to a fixed code). */
+static __device__ __forceinline__ u32 mul_ftz(u32 a, u32 b)
+{
+    return qk_f32_ftz(dmul(qk_f32_ftz(a), qk_f32_ftz(b)));
+}
+
+/* Max over a segment of `seg` consecutive threads (seg a power of two,
+ * 4..512, dividing blockDim.x). Every thread of the block must call it. */
+static __device__ __forceinline__ u32 segment_max(u32 v, int seg)
+{
+    __shared__ u32 warp_part[32];
+    int lanes = seg < 32 ? seg : 32;
+    for (int o = lanes / 2; o > 0; o >>= 1)
+        v = max(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    if (seg > 32) {
+        int warp = threadIdx.x / 32, first = (threadIdx.x / seg) * (seg / 32);
+        if ((threadIdx.x & 31) == 0)
+            warp_part[warp] = v;
+        __syncthreads();
+        for (int w = 0; w < seg / 32; w++)
+            v = max(v, warp_part[first + w]);
+        __syncthreads();
+    }
+    return v;
+}
+
+/* Blocks [b0, b1): data bytes, f32 absmax. */
+KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
+                        unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
+{
+    int seg = bs / 8;
+    i64 b = b0 + gtid() / seg;
+    int lane = (int)(gtid() % seg);
+    int live = b < b1;
+    i64 i = b * bs + (i64)lane * 8;
+    u32 x[8];
+    u32 key = 0u; /* ftz(|x|) + 1 of non-NaN elements, 0 = none */
+    if (live) {
+        load8_tail(dt, in, i, n, 0u, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            if (i + k < n && !qk_f32_is_nan(x[k]))
+                key = max(key, qk_f32_ftz(x[k] & QK_F32_ABS) + 1u);
+    }
+    key = segment_max(key, seg);
+    if (!live)
+        return;
+    /* fmaxf from -FLT_MAX; a partial block also sees its zero padding */
+    int partial = b * bs + bs > n;
+    u32 am = key != 0u ? key - 1u : (partial ? 0u : 0xFF7FFFFFu);
+    if (lane == 0)
+        absmax[b] = am;
+    if (i >= n)
+        return;
+    u32 r = bnb_reciprocal(dt, am, rcp_bf16, rcp_f16);
+    u32 word = 0u;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float v = fl(mul_ftz(i + k < n ? x[k] : 0u, r));
+        u32 c = nf4 ? qkf_nf4(v) : qkf_fp4(v);
+        word |= c << ((k / 2) * 8 + ((k & 1) ? 0 : 4));
+    }
+    if (i + 8 <= n) {
+        *(u32 *)(data + i / 2) = word;
+    } else {
+        for (int k = 0; k < 4; k++)
+            if (i + 2 * k < n)
+                data[i / 2 + k] = (unsigned char)(word >> (8 * k));
+    }
+}
+
+/* Elements of blocks [b0, b1), 8 per thread. */
+KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,
+                          i64 b0, i64 b1, void *out)
+{
+    __shared__ u32 lut[16];
+    if (threadIdx.x < 16)
+        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
+    __syncthreads();
+    i64 i = b0 * bs + gtid() * 8;
+    i64 end = min(b1 * (i64)bs, n);
+    if (i >= end)
+        return;
+    u32 word;
+    if (i + 8 <= end) {
+        word = *(const u32 *)(data + i / 2);
+    } else {
+        word = 0u;
+        for (int k = 0; k < 4; k++)
+            if (i + 2 * k < end)
+                word |= (u32)data[i / 2 + k] << (8 * k);
+    }
+    u32 s = qk_f32_ftz(absmax[i / bs]);
+    u32 v[8];
+    int nan = 0;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        u32 c = (word >> ((k / 2) * 8 + ((k & 1) ? 0 : 4))) & 15u;
+        v[k] = qk_f32_ftz(dmul(lut[c], s));
+        nan |= qk_f32_is_nan(v[k]);
+    }
+    if (!nan) {
+        store8_tail(dt, out, i, end, v);
+        return;
+    }
+    for (int k = 0; k < 8 && i + k < end; k++) /* CUDA's canonical NaN, as bitsandbytes writes it */
+        if (qk_f32_is_nan(v[k])) {
+            if (dt == DT_F32)
+                ((u32 *)out)[i + k] = 0x7FFFFFFFu;
+            else
+                ((unsigned short *)out)[i + k] = 0x7FFFu;
+        } else {
+            store1(dt, out, i + k, v[k]);
+        }
+}
+
+/* ---- double quant, per nested block of 256 (bnb_nested.c) ------------- */
+
+/* bitsandbytes' dQuantize over the dynamic map (in shared memory). */
+static __device__ u32 dynamic_map_code(const u32 *code, u32 x)
+{
+    float fx = fl(x);
+    int pivot = 127, upper_pivot = 255, lower_pivot = 0;
+    u32 lower = 0xBF800000u, upper = QK_F32_ONE;
+    u32 val = code[pivot];
+    for (int i = 64; i > 0; i >>= 1) {
+        if (fx > fl(val)) {
+            lower_pivot = pivot;
+            lower = val;
+            pivot += i;
+        } else {
+            upper_pivot = pivot;
+            upper = val;
+            pivot -= i;
+        }
+        val = code[pivot];
+    }
+    if (upper_pivot == 255)
+        upper = code[upper_pivot];
+    if (lower_pivot == 0)
+        lower = code[lower_pivot];
+    if (fx > fl(val)) {
+        u32 mid = qk_f32_ftz(dmul(qk_f32_ftz(dadd(upper, val)), 0x3F000000u));
+        return fx > fl(mid) ? (u32)upper_pivot : (u32)pivot;
+    }
+    u32 mid = qk_f32_ftz(dmul(qk_f32_ftz(dadd(lower, val)), 0x3F000000u));
+    return fx < fl(mid) ? (u32)lower_pivot : (u32)pivot;
+}
+
+/* One CUDA block of 256 threads per nested block: codes, nested absmax. */
+KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, u32 off, const u32 *dmap, unsigned char *codes,
+                              u32 *nested)
+{
+    __shared__ u32 map[256];
+    map[threadIdx.x] = dmap[threadIdx.x];
+    i64 i = (i64)blockIdx.x * 256 + threadIdx.x;
+    u32 d = 0u, key = 0u;
+    if (i < nb) {
+        d = dadd(absmax[i], off ^ QK_F32_SIGN);
+        if (!qk_f32_is_nan(d))
+            key = qk_f32_ftz(d & QK_F32_ABS) + 1u;
+    }
+    key = segment_max(key, 256); /* also orders the map's stores */
+    int partial = (i64)blockIdx.x * 256 + 256 > nb;
+    u32 amax = key != 0u ? key - 1u : (partial ? 0u : 0xFF7FFFFFu);
+    if (threadIdx.x == 0)
+        nested[blockIdx.x] = amax;
+    if (i >= nb)
+        return;
+    u32 r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF : qk_f32_ftz(ddiv(QK_F32_ONE, amax));
+    codes[i] = (unsigned char)dynamic_map_code(map, mul_ftz(d, r));
+}
+
+KERNEL qk_bnb_nested_dequantize(const unsigned char *codes, const u32 *nested, u32 off, i64 nb,
+                                const u32 *dmap, u32 *absmax)
+{
+    i64 i = gtid();
+    if (i < nb)
+        absmax[i] = dadd(mul_ftz(dmap[codes[i]], nested[i / 256]), off);
+}
+
+#endif

@@ -1,0 +1,331 @@
+/* float8_e4m3fn / float8_e5m2 and int8 kernels: the bytes of
+ * src/ref/ref_fp8.c and src/ref/ref_int8.c. Scale groups (tensor, row or
+ * bh x bw tile) as src/ref/ref_groups.h; the per-group scalars (scale,
+ * reciprocal, divisor) are computed on the host by the reference's own
+ * helpers from the amax this file reduces. Elements flattened, 8 per
+ * thread. */
+#ifndef QK_K_SCALED_CUH
+#define QK_K_SCALED_CUH
+
+#include "dev_common.cuh"
+
+/* Scale-group geometry; mode 0 tensor, 1 row, 2 tiles of bh x bw. */
+struct groups {
+    i64 cols;
+    u64 cols_magic;
+    int mode, bh, bw;
+    i64 gc; /* groups across */
+};
+
+/* Walks consecutive elements, keeping (row, col, group) current without a
+ * division per element. */
+struct walker {
+    i64 r, c, g, next; /* next: first column of the following tile */
+};
+
+static __device__ __forceinline__ i64 group_at(const groups &G, i64 r, i64 c, i64 *next)
+{
+    if (G.mode == 0) {
+        *next = G.cols;
+        return 0;
+    }
+    if (G.mode == 1) {
+        *next = G.cols;
+        return r;
+    }
+    i64 tc = c / G.bw;
+    *next = min((tc + 1) * G.bw, G.cols);
+    return (r / G.bh) * G.gc + tc;
+}
+
+static __device__ __forceinline__ walker walk_start(const groups &G, i64 i)
+{
+    walker w;
+    w.r = div_magic(i, G.cols, G.cols_magic, &w.c);
+    w.g = group_at(G, w.r, w.c, &w.next);
+    return w;
+}
+
+static __device__ __forceinline__ void walk_step(const groups &G, walker &w)
+{
+    w.c += 1;
+    if (w.c == G.cols) {
+        w.c = 0;
+        w.r += 1;
+        w.g = group_at(G, w.r, 0, &w.next);
+    } else if (w.c == w.next) {
+        w.g += 1;
+        w.next = min(w.next + G.bw, G.cols);
+    }
+}
+
+/* atomicMax of m into amax[g] with lanes of one group combined first
+ * (g < 0: nothing). Every lane of the warp must call it. */
+static __device__ __forceinline__ void flush_group_max(i64 g, u32 m, u32 *amax)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned mask = __match_any_sync(0xFFFFFFFFu, (unsigned long long)g);
+    u32 mm = __reduce_max_sync(mask, m);
+    if (g >= 0 && (int)(threadIdx.x & 31) == __ffs(mask) - 1)
+        atomicMax(amax + g, mm);
+#else
+    if (g >= 0)
+        atomicMax(amax + g, m);
+#endif
+}
+
+/* amax[g] = max |x| bits over elements [e0, e1) (atomicMax; the host zeroes
+ * amax first). NaN bits exceed Inf, so amax >= Inf flags a nonfinite
+ * input, as the reference's reduction does. Grid-stride over chunks of 8
+ * elements per thread; tensor scaling reduces per CUDA block first. */
+KERNEL qk_group_amax(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
+{
+    i64 step = (i64)gridDim.x * blockDim.x * 8;
+    u32 acc = 0u;
+    for (i64 base = e0 + (i64)blockIdx.x * blockDim.x * 8; base < e1; base += step) {
+        i64 i = base + threadIdx.x * 8;
+        i64 g0 = -1;
+        u32 m0 = 0u;
+        if (i < e1) {
+            u32 x[8];
+            load8_tail(dt, in, i, e1, 0u, x);
+            if (G.mode == 0) {
+#pragma unroll
+                for (int k = 0; k < 8; k++)
+                    acc = max(acc, i + k < e1 ? x[k] & QK_F32_ABS : 0u);
+                continue;
+            }
+            walker w = walk_start(G, i);
+            g0 = w.g;
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                if (i + k < e1) {
+                    u32 a = x[k] & QK_F32_ABS;
+                    if (w.g == g0)
+                        m0 = max(m0, a);
+                    else
+                        atomicMax(amax + w.g, a);
+                }
+                if (k < 7)
+                    walk_step(G, w);
+            }
+        }
+        if (G.mode != 0)
+            flush_group_max(g0, m0, amax);
+    }
+    if (G.mode == 0) {
+        __shared__ u32 part[32];
+        acc = warp_max(acc);
+        if ((threadIdx.x & 31) == 0)
+            part[threadIdx.x / 32] = acc;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int k = 1; k < (int)(blockDim.x / 32); k++)
+                acc = max(acc, part[k]);
+            atomicMax(amax, acc);
+        }
+    }
+}
+
+/* fp8: v = x == +-0 ? x : T(x * rcp[g]); clamp to fpmax; encode. */
+KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m2, i64 e0, i64 e1,
+                       unsigned char *data)
+{
+    i64 i = e0 + gtid() * 8;
+    if (i >= e1)
+        return;
+    u32 x[8];
+    load8_tail(dt, in, i, e1, 0u, x);
+    walker w = walk_start(G, i);
+    u32 fpmax = e5m2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
+    u32 v[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        u32 rc = rcp[w.g];
+        u32 t = (x[k] & QK_F32_ABS) == 0u ? x[k] : round_to(dt, dmul(x[k], rc));
+        v[k] = qk_f32_clamp_abs(t, fpmax);
+        if (k < 7)
+            walk_step(G, w);
+    }
+    u32 lo, hi;
+    if (e5m2) {
+        lo = enc_e5m2(v[0]) | (enc_e5m2(v[1]) << 8) | (enc_e5m2(v[2]) << 16) | (enc_e5m2(v[3]) << 24);
+        hi = enc_e5m2(v[4]) | (enc_e5m2(v[5]) << 8) | (enc_e5m2(v[6]) << 16) | (enc_e5m2(v[7]) << 24);
+    } else {
+        lo = enc_e4m3x2(v[1], v[0]) | (enc_e4m3x2(v[3], v[2]) << 16);
+        hi = enc_e4m3x2(v[5], v[4]) | (enc_e4m3x2(v[7], v[6]) << 16);
+    }
+    if (i + 8 <= e1) {
+        *(uint2 *)(data + i) = make_uint2(lo, hi);
+    } else {
+        for (int k = 0; k < 8 && i + k < e1; k++)
+            data[i + k] = (unsigned char)((k < 4 ? lo : hi) >> (8 * (k & 3)));
+    }
+}
+
+/* fp8 dequantize: T(T(q) * T(scale)). */
+KERNEL qk_fp8_dequantize(const unsigned char *data, const u32 *scale, int dt, groups G, int e5m2, i64 e0, i64 e1,
+                         void *out)
+{
+    __shared__ u32 lut[256];
+    for (int k = threadIdx.x; k < 256; k += blockDim.x)
+        lut[k] = round_to(dt, e5m2 ? qk_e5m2_to_f32((u32)k) : qk_e4m3_to_f32((u32)k));
+    __syncthreads();
+    i64 i = e0 + gtid() * 8;
+    if (i >= e1)
+        return;
+    u32 b[8];
+    if (i + 8 <= e1) {
+        uint2 q = *(const uint2 *)(data + i);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            b[k] = ((k < 4 ? q.x : q.y) >> (8 * (k & 3))) & 0xFFu;
+    } else {
+        for (int k = 0; k < 8; k++)
+            b[k] = i + k < e1 ? data[i + k] : 0u;
+    }
+    walker w = walk_start(G, i);
+    u32 v[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        v[k] = ref_mul(lut[b[k]], round_to(dt, scale[w.g]));
+        if (k < 7)
+            walk_step(G, w);
+    }
+    store8_tail(dt, out, i, e1, v);
+}
+
+/* int8 code of T(x / d): clamp(round_half_even(q), -128, 127), computed as
+ * cvt.rni of the clamped value (clamping to integer bounds commutes with
+ * rounding to an integer; q is never NaN: x finite, d > 0). blockwise
+ * clamps to +-127 first, as the reference. */
+static __device__ __forceinline__ u32 int8_code(int dt, u32 x, u32 d, int blockwise)
+{
+    if (d == 0u)
+        return 0u;
+    u32 q = round_to(dt, ddiv(x, d));
+    if (blockwise)
+        q = qk_f32_clamp_abs(q, QK_F32_INT8_MAX);
+    return (u32)__float2int_rn(fminf(fmaxf(fl(q), -128.0f), 127.0f)) & 0xFFu;
+}
+
+KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int blockwise, i64 e0, i64 e1,
+                        unsigned char *data)
+{
+    i64 i = e0 + gtid() * 8;
+    if (i >= e1)
+        return;
+    u32 x[8];
+    load8_tail(dt, in, i, e1, 0u, x);
+    walker w = walk_start(G, i);
+    u32 lo = 0u, hi = 0u;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        u32 c = int8_code(dt, x[k], div[w.g], blockwise);
+        if (k < 4)
+            lo |= c << (8 * k);
+        else
+            hi |= c << (8 * (k - 4));
+        if (k < 7)
+            walk_step(G, w);
+    }
+    if (i + 8 <= e1) {
+        *(uint2 *)(data + i) = make_uint2(lo, hi);
+    } else {
+        for (int k = 0; k < 8 && i + k < e1; k++)
+            data[i + k] = (unsigned char)((k < 4 ? lo : hi) >> (8 * (k & 3)));
+    }
+}
+
+/* int8 dequantize without ConvRot: T(q * s) (blockwise: T(q * T(s))). */
+KERNEL qk_int8_dequantize(const signed char *data, const u32 *scale, int dt, groups G, int blockwise, i64 e0,
+                          i64 e1, void *out)
+{
+    i64 i = e0 + gtid() * 8;
+    if (i >= e1)
+        return;
+    walker w = walk_start(G, i);
+    u32 v[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        u32 q = i + k < e1 ? bits((float)data[i + k]) : 0u;
+        u32 s = scale[w.g];
+        v[k] = ref_mul(q, blockwise ? round_to(dt, s) : s);
+        if (k < 7)
+            walk_step(G, w);
+    }
+    store8_tail(dt, out, i, e1, v);
+}
+
+/* ---- ConvRot (src/ref/convrot.c): 1024 elements per CUDA block of 256
+ * threads, groups of G along rows (cols % G == 0, so tiles hold whole
+ * groups); the same butterfly order and final power-of-two scaling. ---- */
+static __device__ void convrot_tile(float *s, int G)
+{
+    int per = G / 4; /* quads per group */
+    int gq = threadIdx.x / per, q = threadIdx.x % per;
+    int levels = 0;
+    for (int stride = 1; stride < G; stride *= 4, levels++) {
+        float *p = s + gq * G + (q / stride) * 4 * stride + q % stride;
+        float a = p[0], b = p[stride], c = p[2 * stride], d = p[3 * stride];
+        p[0] = __fsub_rn(__fadd_rn(__fadd_rn(a, b), c), d);
+        p[stride] = __fadd_rn(__fsub_rn(__fadd_rn(a, b), c), d);
+        p[2 * stride] = __fadd_rn(__fadd_rn(__fsub_rn(a, b), c), d);
+        p[3 * stride] = __fadd_rn(__fadd_rn(__fsub_rn(b, a), c), d);
+        __syncthreads();
+    }
+    float sc = fl((u32)(127 - levels) << 23);
+    for (int k = threadIdx.x; k < 1024; k += 256)
+        s[k] = __fmul_rn(s[k], sc);
+    __syncthreads();
+}
+
+/* mode 0: per-row amax of T(rotated x); mode 1: int8 codes with div[row].
+ * Elements [e0, e1) (whole rows). */
+KERNEL qk_convrot_int8(const void *in, int dt, i64 cols, u64 cols_magic, int G, int mode, i64 e0, i64 e1,
+                       u32 *amax, const u32 *div, unsigned char *data)
+{
+    __shared__ float s[1024];
+    i64 base = e0 + (i64)blockIdx.x * 1024;
+    i64 i = base + threadIdx.x * 4;
+    for (int k = 0; k < 4; k++)
+        s[threadIdx.x * 4 + k] = i + k < e1 ? fl(load1(dt, in, i + k)) : 0.0f;
+    __syncthreads();
+    convrot_tile(s, G);
+    i64 c, r = -1;
+    if (i < e1)
+        r = div_magic(i, cols, cols_magic, &c); /* 4 elements, one row: cols % 4 == 0 */
+    if (mode == 0) {
+        u32 m = 0u;
+        for (int k = 0; k < 4 && r >= 0; k++)
+            m = max(m, round_to(dt, bits(s[threadIdx.x * 4 + k])) & QK_F32_ABS);
+        flush_group_max(r, m, amax);
+        return;
+    }
+    if (r < 0)
+        return;
+    u32 word = 0u;
+    for (int k = 0; k < 4; k++)
+        word |= int8_code(dt, round_to(dt, bits(s[threadIdx.x * 4 + k])), div[r], 0) << (8 * k);
+    *(u32 *)(data + i) = word;
+}
+
+KERNEL qk_convrot_dequantize(const signed char *data, const u32 *scale, int dt, i64 cols, u64 cols_magic, int G,
+                             i64 e0, i64 e1, void *out)
+{
+    __shared__ float s[1024];
+    i64 base = e0 + (i64)blockIdx.x * 1024;
+    i64 i = base + threadIdx.x * 4;
+    i64 c;
+    i64 r = i < e1 ? div_magic(i, cols, cols_magic, &c) : 0;
+    for (int k = 0; k < 4; k++)
+        s[threadIdx.x * 4 + k] = i + k < e1 ? fl(ref_mul(bits((float)data[i + k]), scale[r])) : 0.0f;
+    __syncthreads();
+    convrot_tile(s, G);
+    if (i >= e1)
+        return;
+    for (int k = 0; k < 4; k++)
+        store1(dt, out, i + k, bits(s[threadIdx.x * 4 + k]));
+}
+
+#endif

@@ -1,0 +1,92 @@
+/* Self-tests of the device-only fast paths against the integer codec,
+ * exhaustive over f32 inputs: tests/test_cuda.c launches them (2^32 inputs
+ * take milliseconds on a GPU) and the probe tells the host which native
+ * conversions this module's code for the device has. */
+#ifndef QK_K_SELFTEST_CUH
+#define QK_K_SELFTEST_CUH
+
+#include "dev_common.cuh"
+#include "k_blocked.cuh"
+
+/* out[0]: the Blackwell e2m1/ue8m0 path was compiled for this device;
+ * out[1]: __CUDA_ARCH__ of the code that runs. */
+KERNEL qk_native_probe(u32 *out)
+{
+    out[0] = QK_NATIVE_FP4;
+#if defined(__CUDA_ARCH__)
+    out[1] = __CUDA_ARCH__;
+#endif
+}
+
+enum {
+    ST_F16 = 0,      /* to_f16 (hardware cvt + NaN rule) vs qk_f32_to_f16 */
+    ST_BF16 = 1,     /* to_bf16 vs qk_f32_to_bf16 */
+    ST_E4M3 = 2,     /* enc_e4m3 (cvt on sm_89+) on clamped input vs codec */
+    ST_E5M2 = 3,     /* enc_e5m2 likewise */
+    ST_E2M1 = 4,     /* enc_e2m1 thresholds on clamped input vs codec */
+    ST_E2M1_NATIVE = 5, /* Blackwell cvt e2m1x2 vs codec (native builds only) */
+    ST_E8M0 = 6,     /* e8m0_ceil (cvt.rp ue8m0 on Blackwell) vs codec, s >= 2^-127 */
+    ST_BNB = 7,      /* qkf_nf4 / qkf_fp4 vs codec */
+    ST_F16_IN = 8,   /* f16_to_f32 vs qk_f16_to_f32 (inputs < 2^16) */
+    ST_E4M3X2 = 9    /* enc_e4m3x2 byte order */
+};
+
+static __device__ __forceinline__ int selftest_one(int which, u32 x)
+{
+    int finite = qk_f32_is_finite(x) != 0u;
+    switch (which) {
+    case ST_F16: return to_f16(x) == qk_f32_to_f16(x);
+    case ST_BF16: return to_bf16(x) == qk_f32_to_bf16(x);
+    case ST_E4M3: {
+        u32 c = qk_f32_clamp_abs(x, QK_F32_E4M3_MAX);
+        return qk_f32_is_nan(x) || enc_e4m3(c) == qk_f32_to_e4m3(c);
+    }
+    case ST_E5M2: {
+        u32 c = qk_f32_clamp_abs(x, QK_F32_E5M2_MAX);
+        return qk_f32_is_nan(x) || enc_e5m2(c) == qk_f32_to_e5m2(c);
+    }
+    case ST_E2M1: {
+        u32 c = qk_f32_clamp_abs(x, QK_F32_E2M1_MAX);
+        return qk_f32_is_nan(x) || enc_e2m1(c) == qk_f32_to_e2m1(c);
+    }
+    case ST_E2M1_NATIVE: {
+        u32 c = qk_f32_clamp_abs(x, QK_F32_E2M1_MAX);
+        u32 d = qk_f32_clamp_abs(x ^ 0x80000001u, QK_F32_E2M1_MAX);
+        if (qk_f32_is_nan(x))
+            return 1;
+        return enc_e2m1x2_native(c, d) == ((qk_f32_to_e2m1(c) << 4) | qk_f32_to_e2m1(d));
+    }
+    case ST_E8M0:
+        return !finite || (x & QK_F32_SIGN) != 0u || x < QK_F32_E8M0_MIN || e8m0_ceil(x) == qk_e8m0_ceil(x);
+    case ST_BNB: return qkf_nf4(fl(x)) == qk_nf4_encode(x) && qkf_fp4(fl(x)) == qk_fp4_encode(x);
+    case ST_F16_IN: return x > 0xFFFFu || f16_to_f32(x) == qk_f16_to_f32(x);
+    case ST_E4M3X2: {
+        u32 a = qk_f32_clamp_abs(x, QK_F32_E4M3_MAX), b = qk_f32_clamp_abs(~x, QK_F32_E4M3_MAX);
+        if (qk_f32_is_nan(x) || qk_f32_is_nan(~x))
+            return 1;
+        return enc_e4m3x2(a, b) == ((qk_f32_to_e4m3(a) << 8) | qk_f32_to_e4m3(b));
+    }
+    default: return 0;
+    }
+}
+
+/* Inputs [base, base + gridDim * blockDim * 64); count mismatches, keep the
+ * smallest failing input. */
+KERNEL qk_selftest(int which, u32 base, unsigned long long *fails, u32 *first)
+{
+    u32 x0 = base + (u32)gtid() * 64u;
+    u32 bad = 0u, firstbad = 0xFFFFFFFFu;
+    for (u32 k = 0; k < 64u; k++) {
+        u32 x = x0 + k;
+        if (!selftest_one(which, x)) {
+            bad++;
+            firstbad = min(firstbad, x);
+        }
+    }
+    if (bad) {
+        atomicAdd(fails, (unsigned long long)bad);
+        atomicMin(first, firstbad);
+    }
+}
+
+#endif

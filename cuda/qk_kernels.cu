@@ -1,0 +1,8 @@
+/* Every qk CUDA kernel in one translation unit (one fatbin, one module).
+ * Built by cuda/meson.build with -fmad=false -ftz=false -prec-div=true
+ * -prec-sqrt=true; never fast-math. Kernel names are extern "C" so the
+ * host resolves them with cuModuleGetFunction. */
+#include "k_bnb4.cuh"
+#include "k_blocked.cuh"
+#include "k_scaled.cuh"
+#include "k_selftest.cuh"

@@ -1,0 +1,516 @@
+/* Per-format plans of the CUDA backend. Each mirrors one file of src/ref:
+ * the kernels reproduce the per-element and per-block steps, and the few
+ * per-tensor / per-group scalars are computed here on the host with the
+ * reference's own helpers (qk_fdiv, qk_round_to), so they are the same
+ * bits by construction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../ref/ref_groups.h"
+#include "cuda_plans.h"
+
+/* Mirror of `struct groups` in cuda/k_scaled.cuh (passed by value). */
+typedef struct {
+    int64_t cols;
+    uint64_t cols_magic;
+    int32_t mode, bh, bw;
+    int64_t gc;
+} cu_groups;
+
+static uint64_t magic(int64_t d) { return UINT64_MAX / (uint64_t)d; }
+
+#define P(x) ((void *)&(x))
+
+static qk_status memset_dev(cu_job *j, CUdeviceptr p, size_t n)
+{
+    CU_CHECK(j->st->cu->MemsetD8Async(p, 0, n, j->st->s_comp));
+    return QK_OK;
+}
+
+/* Small synchronous transfers ordered on the compute stream. */
+static qk_status get_small(cu_job *j, void *dst, CUdeviceptr src, size_t n)
+{
+    CU_CHECK(j->st->cu->MemcpyDtoHAsync(dst, src, n, j->st->s_comp));
+    CU_CHECK(j->st->cu->StreamSynchronize(j->st->s_comp));
+    return QK_OK;
+}
+
+static qk_status put_small(cu_job *j, CUdeviceptr dst, const void *src, size_t n)
+{
+    CU_CHECK(j->st->cu->MemcpyHtoDAsync(dst, src, n, j->st->s_comp));
+    CU_CHECK(j->st->cu->StreamSynchronize(j->st->s_comp)); /* src may be freed after */
+    return QK_OK;
+}
+
+/* Scratch of a job; kept across the iterations of a benchmark. */
+static qk_status alloc_dev(CUdeviceptr *p, cu_job *j, size_t n)
+{
+    if (*p != 0)
+        return QK_OK;
+    if (j->st->cu->MemAlloc(p, n ? n : 4) != CUDA_SUCCESS)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: cannot allocate %zu bytes of device memory", n);
+    return QK_OK;
+}
+
+/* Downloads part i to the caller (not in a benchmark). */
+static qk_status fetch_part(cu_job *j, void *const parts[4], int i)
+{
+    if (j->bench || j->lay.part[i].nbytes == 0)
+        return QK_OK;
+    return get_small(j, parts[i], j->part[i], j->lay.part[i].nbytes);
+}
+
+static void *host_scratch(cu_job *j, size_t n)
+{
+    free(j->host_tmp);
+    j->host_tmp = malloc(n ? n : 1);
+    return j->host_tmp;
+}
+
+/* ---- ranges ---------------------------------------------------------------- */
+
+static void bnb_in_range(const cu_job *j, int64_t u0, int64_t u1, int64_t *e0, int64_t *e1)
+{
+    int64_t bs = j->p->block_size;
+    *e0 = u0 * bs;
+    *e1 = u1 * bs < j->n ? u1 * bs : j->n;
+}
+
+static void bnb_data_range(const cu_job *j, int64_t u0, int64_t u1, size_t *b0, size_t *b1)
+{
+    int64_t e0, e1;
+    bnb_in_range(j, u0, u1, &e0, &e1);
+    *b0 = (size_t)(e0 / 2);
+    *b1 = (size_t)((e1 + 1) / 2);
+}
+
+static void rows_in_range(const cu_job *j, int64_t u0, int64_t u1, int64_t *e0, int64_t *e1)
+{
+    *e0 = (u0 < j->rows ? u0 : j->rows) * j->cols;
+    *e1 = (u1 < j->rows ? u1 : j->rows) * j->cols;
+}
+
+static void nvfp4_data_range(const cu_job *j, int64_t u0, int64_t u1, size_t *b0, size_t *b1)
+{
+    int64_t half = qk_round_up(j->cols, 16) / 2;
+    *b0 = (size_t)(u0 * half);
+    *b1 = (size_t)(u1 * half);
+}
+
+static void mxfp8_data_range(const cu_job *j, int64_t u0, int64_t u1, size_t *b0, size_t *b1)
+{
+    int64_t cp = qk_round_up(j->cols, 32);
+    *b0 = (size_t)(u0 * cp);
+    *b1 = (size_t)(u1 * cp);
+}
+
+static void scaled_data_range(const cu_job *j, int64_t u0, int64_t u1, size_t *b0, size_t *b1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    *b0 = (size_t)e0;
+    *b1 = (size_t)e1;
+}
+
+/* ---- bitsandbytes NF4 / FP4 ------------------------------------------------ */
+
+static qk_status bnb_q_prepare(cu_job *j)
+{
+    if (!j->p->double_quant) {
+        j->work = 0; /* absmax goes straight into the SCALE part */
+        return QK_OK;
+    }
+    return alloc_dev(&j->work, j, (size_t)qk_ceil_div(j->n, j->p->block_size) * 4);
+}
+
+static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
+{
+    cu_state *st = j->st;
+    int dt = (int)j->dt, bs = j->p->block_size, nf4 = j->p->format == QK_FORMAT_NF4;
+    int64_t n = j->n;
+    CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
+    CUdeviceptr rb = st->tables + 4 * CU_TAB_RCP_BF16, rf = st->tables + 4 * CU_TAB_RCP_F16;
+    void *args[] = {P(j->buf), P(dt), P(n), P(bs), P(nf4), P(b0), P(b1), P(j->part[QK_PART_DATA]), P(absmax),
+                    P(rb), P(rf)};
+    int seg = bs / 8;
+    return cu_launch(st, K_BNB4_Q, (b1 - b0) * seg, seg > 256 ? (unsigned)seg : 256u, args);
+}
+
+static qk_status bnb_q_finish(cu_job *j, void *const parts[4])
+{
+    if (!j->p->double_quant)
+        return fetch_part(j, parts, QK_PART_SCALE);
+    /* The offset is qk's mean (bnb_nested.c): a sequential double sum on
+     * the host; the per-nested-block work runs on the device. */
+    int64_t nb = qk_ceil_div(j->n, j->p->block_size);
+    uint32_t *absmax = host_scratch(j, (size_t)nb * 4);
+    if (absmax == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    qk_status s = get_small(j, absmax, j->work, (size_t)nb * 4);
+    if (s != QK_OK)
+        return s;
+    double sum = 0.0;
+    for (int64_t i = 0; i < nb; i++)
+        sum += (double)qk_float(absmax[i]);
+    uint32_t off = qk_bits((float)(sum / (double)nb));
+    qk_put_f32(parts[QK_PART_OFFSET], 0, off);
+    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
+    void *args[] = {P(j->work), P(nb), P(off), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
+    s = cu_launch_grid(j->st, K_NESTED_Q, qk_ceil_div(nb, 256), 256, args);
+    if (s == QK_OK)
+        s = fetch_part(j, parts, QK_PART_SCALE);
+    if (s == QK_OK)
+        s = fetch_part(j, parts, QK_PART_SCALE2);
+    return s;
+}
+
+static qk_status bnb_dq_prepare(cu_job *j)
+{
+    if (!j->p->double_quant) {
+        j->work = 0;
+        return QK_OK;
+    }
+    int64_t nb = qk_ceil_div(j->n, j->p->block_size);
+    qk_status s = alloc_dev(&j->work, j, (size_t)nb * 4);
+    if (s != QK_OK)
+        return s;
+    uint32_t off = qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0);
+    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
+    void *args[] = {P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2]), P(off), P(nb), P(dmap), P(j->work)};
+    return cu_launch(j->st, K_NESTED_DQ, nb, 256, args);
+}
+
+static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
+{
+    int dt = (int)j->dt, bs = j->p->block_size, nf4 = j->p->format == QK_FORMAT_NF4;
+    int64_t n = j->n, e0, e1;
+    bnb_in_range(j, b0, b1, &e0, &e1);
+    CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
+    void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(n), P(bs), P(nf4), P(dt), P(b0), P(b1), P(j->buf)};
+    return cu_launch(j->st, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), 256, args);
+}
+
+/* ---- NVFP4 ------------------------------------------------------------------- */
+
+static qk_status amax_zero(cu_job *j, size_t ng)
+{
+    qk_status s = alloc_dev(&j->work, j, ng * 4);
+    return s == QK_OK ? memset_dev(j, j->work, ng * 4) : s;
+}
+
+static qk_status nvfp4_q_prepare(cu_job *j)
+{
+    qk_status s = memset_dev(j, j->part[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
+    return s == QK_OK ? amax_zero(j, 1) : s;
+}
+
+static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    if (e1 <= e0)
+        return QK_OK;
+    int dt = (int)j->dt;
+    cu_groups G = {j->cols, magic(j->cols), 0, 1, 1, 1};
+    void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
+    int64_t blocks = qk_ceil_div(e1 - e0, 8 * 256), cap = (int64_t)j->st->sms * 8;
+    return cu_launch_grid(j->st, K_GROUP_AMAX, blocks < cap ? blocks : cap, 256, args);
+}
+
+static qk_status nvfp4_q_between(cu_job *j, void *const parts[4])
+{
+    uint32_t amax;
+    qk_status s = get_small(j, &amax, j->work, 4);
+    if (s != QK_OK)
+        return s;
+    if (amax >= QK_F32_INF)
+        return QK_ERR_NONFINITE;
+    j->g = qk_round_to(j->dt, qk_fdiv(amax, QK_F32_NVFP4_GLOBAL_DIV));
+    qk_put_f32(parts[QK_PART_SCALE2], 0, j->g);
+    if (j->g == 0u) /* an all-zero tensor: zero codes and scales (ref_nvfp4.c) */
+        return memset_dev(j, j->part[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
+    return QK_OK;
+}
+
+static qk_status nvfp4_q_pass2(cu_job *j, int64_t r0, int64_t r1)
+{
+    if (j->g == 0u)
+        return QK_OK;
+    int dt = (int)j->dt, native = j->st->native_fp4;
+    int64_t ncb = qk_round_up(j->cols, 16) / 16;
+    uint64_t m = magic(ncb);
+    void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(ncb), P(m), P(j->g), P(r0), P(r1), P(native),
+                    P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE])};
+    return cu_launch(j->st, K_NVFP4_Q, (r1 - r0) * ncb, 256, args);
+}
+
+static qk_status scale_finish(cu_job *j, void *const parts[4]) { return fetch_part(j, parts, QK_PART_SCALE); }
+
+static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    int dt = (int)j->dt;
+    int64_t ncb = qk_round_up(j->cols, 16) / 16;
+    uint64_t m = magic(ncb);
+    uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(gt),
+                    P(r0), P(r1), P(j->buf)};
+    return cu_launch(j->st, K_NVFP4_DQ, (r1 - r0) * ncb, 256, args);
+}
+
+/* ---- MXFP8 ------------------------------------------------------------------- */
+
+static qk_status mxfp8_q_prepare(cu_job *j)
+{
+    qk_status s = memset_dev(j, j->part[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
+    return s == QK_OK ? amax_zero(j, 1) : s; /* work: the nonfinite flag */
+}
+
+static qk_status mxfp8_q_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    int dt = (int)j->dt;
+    int64_t ncb = qk_round_up(j->cols, 32) / 32;
+    uint64_t m = magic(ncb);
+    void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(ncb), P(m), P(r0), P(r1),
+                    P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(j->work)};
+    return cu_launch(j->st, K_MXFP8_Q, (r1 - r0) * ncb, 256, args);
+}
+
+static qk_status mxfp8_q_finish(cu_job *j, void *const parts[4])
+{
+    uint32_t flag;
+    qk_status s = get_small(j, &flag, j->work, 4);
+    if (s == QK_OK && flag)
+        s = QK_ERR_NONFINITE;
+    return s == QK_OK ? fetch_part(j, parts, QK_PART_SCALE) : s;
+}
+
+static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    int dt = (int)j->dt;
+    int64_t ncb = qk_round_up(j->cols, 32) / 32;
+    uint64_t m = magic(ncb);
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(r0),
+                    P(r1), P(j->buf)};
+    return cu_launch(j->st, K_MXFP8_DQ, (r1 - r0) * ncb, 256, args);
+}
+
+/* ---- float8 / int8 with scale groups ----------------------------------------- */
+
+static qk_groups job_groups(const cu_job *j)
+{
+    const qk_params *p = j->p;
+    qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+    return qk_groups_make(sc, p->block_size, j->rows, j->cols);
+}
+
+static cu_groups dev_groups(const cu_job *j)
+{
+    const qk_params *p = j->p;
+    qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+    qk_groups g = job_groups(j);
+    cu_groups G = {j->cols, magic(j->cols), (int32_t)sc, (int32_t)g.bh, (int32_t)g.bw, g.gc};
+    if (sc != QK_SCALING_BLOCK)
+        G.bh = G.bw = 1;
+    return G;
+}
+
+static int is_int8(const cu_job *j)
+{
+    return j->p->format == QK_FORMAT_INT8_TENSORWISE || j->p->format == QK_FORMAT_INT8_BLOCKWISE;
+}
+
+static qk_status scaled_q_prepare(cu_job *j)
+{
+    qk_groups g = job_groups(j);
+    j->ng = qk_groups_count(&g);
+    qk_status s = amax_zero(j, (size_t)j->ng);
+    return s == QK_OK ? alloc_dev(&j->work2, j, (size_t)j->ng * 4) : s;
+}
+
+static qk_status scaled_amax_pass(cu_job *j, int64_t u0, int64_t u1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    int dt = (int)j->dt;
+    if (j->p->convrot_group > 0) {
+        int G = j->p->convrot_group, mode = 0;
+        uint64_t m = magic(j->cols);
+        CUdeviceptr none = 0;
+        void *args[] = {P(j->buf), P(dt), P(j->cols), P(m), P(G), P(mode), P(e0), P(e1), P(j->work), P(none), P(none)};
+        return cu_launch_grid(j->st, K_CONVROT_INT8, qk_ceil_div(e1 - e0, 1024), 256, args);
+    }
+    cu_groups G = dev_groups(j);
+    void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
+    int64_t blocks = qk_ceil_div(e1 - e0, 8 * 256), cap = (int64_t)j->st->sms * 8;
+    return cu_launch_grid(j->st, K_GROUP_AMAX, blocks < cap ? blocks : cap, 256, args);
+}
+
+static uint32_t tiny_of(qk_dtype dt) { return dt == QK_DTYPE_F16 ? 0x38800000u : 0x00800000u; }
+
+/* The per-group scalars exactly as ref_fp8.c / ref_int8.c compute them. */
+static qk_status scaled_q_between(cu_job *j, void *const parts[4])
+{
+    int64_t ng = j->ng;
+    uint32_t *amax = host_scratch(j, (size_t)ng * 8);
+    if (amax == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    qk_status s = get_small(j, amax, j->work, (size_t)ng * 4);
+    if (s != QK_OK)
+        return s;
+    for (int64_t k = 0; k < ng; k++)
+        if (amax[k] >= QK_F32_INF)
+            return QK_ERR_NONFINITE;
+    uint32_t *out = amax + ng; /* reciprocal (fp8) or divisor (int8) per group */
+    qk_dtype dt = j->dt;
+    if (!is_int8(j)) {
+        uint32_t fpmax = j->p->format == QK_FORMAT_FLOAT8_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
+        for (int64_t k = 0; k < ng; k++) {
+            uint32_t scale = qk_round_to(dt, qk_fdiv(amax[k], fpmax));
+            qk_put_f32(parts[QK_PART_SCALE], k, scale);
+            out[k] = qk_round_to(dt, qk_fdiv(QK_F32_ONE, scale));
+        }
+    } else if (j->p->format == QK_FORMAT_INT8_BLOCKWISE) {
+        uint32_t floor = qk_round_to(dt, 0x322BCC77u /* nearest f32 to 1e-8 */);
+        for (int64_t k = 0; k < ng; k++) {
+            uint32_t scale = qk_round_to(dt, qk_fdiv(amax[k], QK_F32_INT8_MAX));
+            scale = scale < floor ? floor : scale;
+            qk_put_f32(parts[QK_PART_SCALE], k, scale);
+            out[k] = scale;
+        }
+    } else {
+        for (int64_t k = 0; k < ng; k++) {
+            uint32_t scale = qk_fdiv(amax[k], QK_F32_INT8_MAX);
+            if (scale < QK_F32_1E_30)
+                scale = QK_F32_1E_30;
+            qk_put_f32(parts[QK_PART_SCALE], k, scale);
+            uint32_t st_ = qk_round_to(dt, scale);
+            out[k] = st_ == 0u ? tiny_of(dt) : st_;
+        }
+    }
+    return put_small(j, j->work2, out, (size_t)ng * 4);
+}
+
+static qk_status scaled_q_pass2(cu_job *j, int64_t u0, int64_t u1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    int dt = (int)j->dt;
+    if (j->p->convrot_group > 0) {
+        int G = j->p->convrot_group, mode = 1;
+        uint64_t m = magic(j->cols);
+        void *args[] = {P(j->buf), P(dt), P(j->cols), P(m), P(G), P(mode), P(e0), P(e1), P(j->work), P(j->work2),
+                        P(j->part[QK_PART_DATA])};
+        return cu_launch_grid(j->st, K_CONVROT_INT8, qk_ceil_div(e1 - e0, 1024), 256, args);
+    }
+    cu_groups G = dev_groups(j);
+    int flag = is_int8(j) ? j->p->format == QK_FORMAT_INT8_BLOCKWISE : j->p->format == QK_FORMAT_FLOAT8_E5M2;
+    void *args[] = {P(j->buf), P(dt), P(G), P(j->work2), P(flag), P(e0), P(e1), P(j->part[QK_PART_DATA])};
+    return cu_launch(j->st, is_int8(j) ? K_INT8_Q : K_FP8_Q, qk_ceil_div(e1 - e0, 8), 256, args);
+}
+
+static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    int dt = (int)j->dt;
+    if (j->p->convrot_group > 0) {
+        int G = j->p->convrot_group;
+        uint64_t m = magic(j->cols);
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(m), P(G), P(e0),
+                        P(e1), P(j->buf)};
+        return cu_launch_grid(j->st, K_CONVROT_DQ, qk_ceil_div(e1 - e0, 1024), 256, args);
+    }
+    cu_groups G = dev_groups(j);
+    int flag = is_int8(j) ? j->p->format == QK_FORMAT_INT8_BLOCKWISE : j->p->format == QK_FORMAT_FLOAT8_E5M2;
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(G), P(flag), P(e0), P(e1),
+                    P(j->buf)};
+    return cu_launch(j->st, is_int8(j) ? K_INT8_DQ : K_FP8_DQ, qk_ceil_div(e1 - e0, 8), 256, args);
+}
+
+/* ---- plan tables --------------------------------------------------------------- */
+
+static void rows_plan(cu_job *j, cu_plan *pl, int64_t units, int64_t align)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->units = units;
+    pl->align = align;
+    pl->unit_elems = j->cols;
+    pl->in_range = rows_in_range;
+}
+
+qk_status cu_plan_quantize(cu_job *j, cu_plan *pl)
+{
+    switch (j->p->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4:
+        memset(pl, 0, sizeof *pl);
+        pl->units = qk_ceil_div(j->n, j->p->block_size);
+        pl->align = 1;
+        pl->unit_elems = j->p->block_size;
+        pl->in_range = bnb_in_range;
+        pl->data_range = bnb_data_range;
+        pl->prepare = bnb_q_prepare;
+        pl->pass1 = bnb_q_pass;
+        pl->finish = bnb_q_finish;
+        return QK_OK;
+    case QK_FORMAT_NVFP4:
+        rows_plan(j, pl, qk_round_up(j->rows, 16), 16);
+        pl->data_range = nvfp4_data_range;
+        pl->prepare = nvfp4_q_prepare;
+        pl->pass1 = tensor_amax_pass;
+        pl->between = nvfp4_q_between;
+        pl->pass2 = nvfp4_q_pass2;
+        pl->finish = scale_finish;
+        return QK_OK;
+    case QK_FORMAT_MXFP8:
+        rows_plan(j, pl, qk_round_up(j->rows, 32), 32);
+        pl->data_range = mxfp8_data_range;
+        pl->prepare = mxfp8_q_prepare;
+        pl->pass1 = mxfp8_q_pass;
+        pl->finish = mxfp8_q_finish;
+        return QK_OK;
+    default: {
+        qk_groups g = job_groups(j);
+        int block = j->p->format == QK_FORMAT_INT8_BLOCKWISE || j->p->scaling == QK_SCALING_BLOCK;
+        rows_plan(j, pl, j->rows, block ? g.bh : 1); /* chunks hold whole tile rows */
+        pl->data_range = scaled_data_range;
+        pl->prepare = scaled_q_prepare;
+        pl->pass1 = scaled_amax_pass;
+        pl->between = scaled_q_between;
+        pl->pass2 = scaled_q_pass2;
+        return QK_OK;
+    }
+    }
+}
+
+qk_status cu_plan_dequantize(cu_job *j, cu_plan *pl)
+{
+    switch (j->p->format) {
+    case QK_FORMAT_NF4:
+    case QK_FORMAT_FP4:
+        memset(pl, 0, sizeof *pl);
+        pl->units = qk_ceil_div(j->n, j->p->block_size);
+        pl->align = 1;
+        pl->unit_elems = j->p->block_size;
+        pl->in_range = bnb_in_range;
+        pl->data_range = bnb_data_range;
+        pl->prepare = bnb_dq_prepare;
+        pl->pass1 = bnb_dq_pass;
+        return QK_OK;
+    case QK_FORMAT_NVFP4:
+        rows_plan(j, pl, j->rows, 1);
+        pl->data_range = nvfp4_data_range;
+        pl->pass1 = nvfp4_dq_pass;
+        return QK_OK;
+    case QK_FORMAT_MXFP8:
+        rows_plan(j, pl, j->rows, 1);
+        pl->data_range = mxfp8_data_range;
+        pl->pass1 = mxfp8_dq_pass;
+        return QK_OK;
+    default:
+        rows_plan(j, pl, j->rows, 1);
+        pl->data_range = scaled_data_range;
+        pl->pass1 = scaled_dq_pass;
+        return QK_OK;
+    }
+}

@@ -1,0 +1,202 @@
+/* CUDA backend suite.
+ *
+ * On any machine: the fast forms the kernels use instead of some codec
+ * steps (cuda/qk_fast_codec.h) are checked against the integer codec on the
+ * host (exhaustively where the input range allows, else every bf16 value,
+ * dense neighbourhoods of every threshold and a large pseudo-random sample).
+ *
+ * With an NVIDIA GPU: the device self-tests compare every native conversion
+ * the kernels use with the codec for all 2^32 f32 inputs, and the
+ * cross-backend harness runs the CUDA backend against the reference with
+ * tiny transfer pieces and chunks (every pipeline boundary) and with the
+ * defaults, small and large shapes. Without a GPU those parts print why
+ * they do not run. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../cuda/qk_fast_codec.h"
+#include "backends/cuda/cuda_internal.h"
+#include "check/crosscheck.h"
+#include "ref/ref_internal.h"
+
+static uint64_t rng = 0x243F6A8885A308D3u;
+static uint32_t next32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+/* E2M1 thresholds: every f32 in [0, 6] (the kernels clamp first). */
+static void test_host_e2m1_exhaustive(void **state)
+{
+    (void)state;
+    uint64_t bad = 0;
+    for (uint32_t x = 0; x <= QK_F32_E2M1_MAX; x++)
+        bad += qkf_e2m1_mag(qk_float(x)) != (qk_f32_to_e2m1(x) & 7u);
+    assert_int_equal(bad, 0);
+}
+
+/* bf16 rounding: every non-NaN f32 with a sampled low half, plus every low
+ * half around the rounding point of sampled high halves. */
+static void test_host_bf16(void **state)
+{
+    (void)state;
+    uint64_t bad = 0;
+    for (uint32_t hi = 0; hi < 0x10000u; hi++) {
+        uint32_t lows[] = {0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, next32() & 0xFFFFu};
+        for (size_t k = 0; k < sizeof lows / sizeof *lows; k++) {
+            uint32_t x = (hi << 16) | lows[k];
+            if (!qk_f32_is_nan(x))
+                bad += qkf_bf16_rne(x) != qk_f32_to_bf16(x);
+        }
+    }
+    for (int s = 0; s < 256; s++) {
+        uint32_t hi = next32() & 0xFFFFu;
+        for (uint32_t lo = 0; lo < 0x10000u; lo++) {
+            uint32_t x = (hi << 16) | lo;
+            if (!qk_f32_is_nan(x))
+                bad += qkf_bf16_rne(x) != qk_f32_to_bf16(x);
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+static const uint32_t bnb_thresholds[] = {
+    0xBF591CD9u, 0xBF1C5270u, 0xBEEB8480u, 0xBEADEA76u, 0xBE703CECu, 0xBE0D38BCu, 0xBD3A7871u, 0x3D22FAFFu,
+    0x3DF64863u, 0x3E5067E0u, 0x3E9582D4u, 0x3EC753F9u, 0x3F006D03u, 0x3F248DAFu, 0x3F5C89D9u, 0x3B2AAAB9u,
+    0x3DB00000u, 0x3E555555u, 0x3E955555u, 0x3ED55556u, 0x3F155550u, 0x3F555555u,
+};
+
+static uint64_t bnb_mismatch(uint32_t x)
+{
+    return (qkf_nf4(qk_float(x)) != qk_nf4_encode(x)) + (qkf_fp4(qk_float(x)) != qk_fp4_encode(x));
+}
+
+/* NF4 / FP4 codes: every bf16 value, 2^16 floats around each threshold
+ * (both signs), zeros, subnormals, NaN and a sample of 2^24 inputs. */
+static void test_host_bnb_codes(void **state)
+{
+    (void)state;
+    uint64_t bad = 0;
+    for (uint32_t h = 0; h < 0x10000u; h++)
+        bad += bnb_mismatch(h << 16);
+    for (size_t t = 0; t < sizeof bnb_thresholds / sizeof *bnb_thresholds; t++)
+        for (uint32_t d = 0; d < 0x10000u; d++) {
+            uint32_t x = bnb_thresholds[t] - 0x8000u + d;
+            bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
+        }
+    for (uint32_t x = 0; x < 0x100000u; x++)
+        bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
+    for (int k = 0; k < (1 << 24); k++)
+        bad += bnb_mismatch(next32());
+    assert_int_equal(bad, 0);
+}
+
+/* ---- on a GPU --------------------------------------------------------------- */
+
+static int gpu_or_say_why(void)
+{
+    const char *why = "";
+    int n = qk_backend_cuda.probe(&why);
+    if (n <= 0)
+        printf("SKIP (no GPU here): the CUDA device tests need an NVIDIA GPU: %s\n", why);
+    return n > 0;
+}
+
+static const struct {
+    int which;
+    const char *what;
+    int native_only;
+} selftests[] = {
+    {0, "f32->f16 cvt.rn.f16.f32 (+ NaN rule)", 0},
+    {1, "f32->bf16 integer RNE (+ NaN rule)", 0},
+    {2, "e4m3 encode (cvt.rn.satfinite.e4m3x2 on sm_89+) of clamped input", 0},
+    {3, "e5m2 encode (cvt.rn.satfinite.e5m2x2 on sm_89+) of clamped input", 0},
+    {4, "e2m1 by thresholds of clamped input", 0},
+    {5, "e2m1 cvt.rn.satfinite.e2m1x2 (Blackwell) of clamped input", 1},
+    {6, "e8m0 ceil (cvt.rp.satfinite.ue8m0x2 on Blackwell)", 0},
+    {7, "nf4/fp4 float-compare codes", 0},
+    {8, "f16->f32 cvt.f32.f16 (+ NaN rule), all 2^16", 0},
+    {9, "e4m3x2 byte order", 0},
+};
+
+static void test_device_selftests(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    int native = 0, arch = 0;
+    assert_int_equal(qk_cuda_native_fp4(&native, &arch), QK_OK);
+    printf("device code: sm_%d, Blackwell FP4/E8M0 path: %s\n", arch / 10,
+           native ? "yes" : "no (compiled out for this GPU)");
+    for (size_t k = 0; k < sizeof selftests / sizeof *selftests; k++) {
+        if (selftests[k].native_only && !native) {
+            printf("selftest %d %-62s NOT RUN: this GPU has no such instruction\n", selftests[k].which,
+                   selftests[k].what);
+            continue;
+        }
+        uint64_t fails = 0;
+        uint32_t first = 0;
+        assert_int_equal(qk_cuda_selftest(selftests[k].which, &fails, &first), QK_OK);
+        printf("selftest %d %-62s 2^32 inputs, %llu mismatches", selftests[k].which, selftests[k].what,
+               (unsigned long long)fails);
+        if (fails)
+            printf(" (first 0x%08X)", first);
+        printf("\n");
+        assert_int_equal(fails, 0);
+    }
+}
+
+static void print_row(void *user, const qkc_row *r)
+{
+    (void)user;
+    printf("%-20s %-5s %-7s dev%d %10zu bytes %6zu mismatches\n", r->format, r->dtype, r->backend, r->device,
+           r->bytes, r->mismatches);
+}
+
+/* Tiny odd transfer pieces and chunks: every boundary of the pipeline. */
+static void test_device_pipeline_boundaries(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    setenv("QK_CUDA_STAGE_BYTES", "4099", 1);
+    setenv("QK_CUDA_CHUNK_BYTES", "70000", 1);
+    qkc_options opt = {1, 0, "cuda"};
+    long total = qkc_run(&opt, print_row, NULL);
+    unsetenv("QK_CUDA_STAGE_BYTES");
+    unsetenv("QK_CUDA_CHUNK_BYTES");
+    assert_int_equal(total, 0);
+}
+
+/* The portable e2m1 path on a Blackwell GPU too (elsewhere it is the only one). */
+static void test_device_portable_path(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    setenv("QK_CUDA_NATIVE", "0", 1);
+    qkc_options opt = {0, 0, "cuda"};
+    long total = qkc_run(&opt, print_row, NULL);
+    unsetenv("QK_CUDA_NATIVE");
+    assert_int_equal(total, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
+        cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
+        cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
