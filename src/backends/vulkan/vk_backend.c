@@ -114,6 +114,20 @@ static qk_status run_recorded(qk_vk_state *s, const qk_vk_job *j, int dequantize
     return st == QK_OK ? sv : st;
 }
 
+/* Double quant: the absmax the device computed, nested on the host. */
+static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
+{
+    int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
+    uint32_t *absmax = malloc((size_t)nb * 4);
+    if (absmax == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    qk_status st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
+    if (st == QK_OK)
+        nested_quantize(j, absmax, parts);
+    free(absmax);
+    return st;
+}
+
 /* Downloads the parts a quantize left on the device. */
 static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
 {
@@ -126,18 +140,8 @@ static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const par
             return QK_ERR_NONFINITE;
     }
     qk_status st = qk_vk_download(s, VB_DATA, 0, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
-    int bnb = !has_flag(j->p);
-    if (st == QK_OK && bnb && j->p->double_quant) {
-        int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
-        uint32_t *absmax = malloc((size_t)nb * 4);
-        if (absmax == NULL)
-            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-        st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
-        if (st == QK_OK)
-            nested_quantize(j, absmax, parts);
-        free(absmax);
-        return st;
-    }
+    if (st == QK_OK && !has_flag(j->p) && j->p->double_quant)
+        return nested_from_device(s, j, parts);
     if (st == QK_OK)
         st = qk_vk_download(s, VB_SCALE, 0, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
     if (st == QK_OK && j->lay.part[QK_PART_SCALE2].nbytes > 0)
@@ -194,10 +198,12 @@ static qk_status vk_sync(void *state)
                                                           : qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: device lost");
 }
 
-/* ---- benchmark ------------------------------------------------------------ */
-
-/* Seconds of the commands recorded by `rec` (between two timestamps when the
- * queue has them, else host time around the submission). */
+/* ---- benchmark ------------------------------------------------------------
+ * One command buffer holds every iteration, op and copy alternating, with a
+ * timestamp after each (BOTTOM_OF_PIPE behind a full barrier: the moment all
+ * earlier work finished). The GPU never idles between iterations, so clocks
+ * stay up; the buffer is submitted once untimed first (warm-up, buffers and
+ * pipelines created). Without timestamps, host time around the submission. */
 typedef qk_status (*recorder)(qk_vk_state *s, const qk_vk_job *j);
 
 static qk_status record_copy(qk_vk_state *s, const qk_vk_job *j)
@@ -207,37 +213,55 @@ static qk_status record_copy(qk_vk_state *s, const qk_vk_job *j)
     return QK_OK;
 }
 
-static qk_status timed(qk_vk_state *s, const qk_vk_job *j, recorder rec, double *seconds)
+static qk_status timed_batch(qk_vk_state *s, const qk_vk_job *j, recorder rec, int iterations, VkQueryPool qp,
+                             double *op_s, double *copy_s)
 {
     qk_status st = qk_vk_begin(s);
     if (st != QK_OK)
         return st;
-    if (s->queries) {
-        s->d.vkCmdResetQueryPool(s->cmd, s->queries, 0, 2);
-        s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->queries, 0);
+    uint32_t nq = 2u * (uint32_t)iterations + 1u;
+    if (qp) {
+        s->d.vkCmdResetQueryPool(s->cmd, qp, 0, nq);
+        s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 0);
     }
-    st = rec(s, j);
-    if (s->queries)
-        s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->queries, 1);
+    for (int it = 0; it < iterations && st == QK_OK; it++) {
+        st = rec(s, j);
+        qk_vk_barrier(s);
+        if (qp)
+            s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 2u * (uint32_t)it + 1u);
+        if (st == QK_OK)
+            st = record_copy(s, j);
+        qk_vk_barrier(s);
+        if (qp)
+            s->d.vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 2u * (uint32_t)it + 2u);
+    }
     double t0 = qk_bench_now();
     qk_status st2 = qk_vk_submit_wait(s);
     double host = qk_bench_now() - t0;
     if (st == QK_OK)
         st = st2;
+    if (st == QK_OK)
+        st = qk_vk_check_validation(s, "bench");
     if (st != QK_OK)
         return st;
-    if (s->queries == VK_NULL_HANDLE) {
-        *seconds = host;
-        return qk_vk_check_validation(s, "bench");
+    if (qp == VK_NULL_HANDLE) { /* no timestamps: split the batch's host time evenly */
+        for (int it = 0; it < iterations; it++)
+            op_s[it] = copy_s[it] = host / (2.0 * iterations);
+        return QK_OK;
     }
-    uint64_t ts[2];
-    VkResult r = s->d.vkGetQueryPoolResults(s->device, s->queries, 0, 2, sizeof ts, ts, sizeof ts[0],
+    uint64_t *ts = malloc(sizeof(uint64_t) * nq);
+    if (ts == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    VkResult r = s->d.vkGetQueryPoolResults(s->device, qp, 0, nq, sizeof(uint64_t) * nq, ts, sizeof ts[0],
                                             VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-    if (r != VK_SUCCESS)
-        return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: timestamp query failed (%d)", (int)r);
     uint64_t mask = s->dev->timestamp_bits >= 64 ? ~0ull : ((1ull << s->dev->timestamp_bits) - 1);
-    *seconds = (double)((ts[1] - ts[0]) & mask) * (double)s->dev->props.limits.timestampPeriod * 1e-9;
-    return qk_vk_check_validation(s, "bench");
+    double tick = (double)s->dev->props.limits.timestampPeriod * 1e-9;
+    for (int it = 0; it < iterations; it++) {
+        op_s[it] = (double)((ts[2 * it + 1] - ts[2 * it]) & mask) * tick;
+        copy_s[it] = (double)((ts[2 * it + 2] - ts[2 * it + 1]) & mask) * tick;
+    }
+    free(ts);
+    return r == VK_SUCCESS ? QK_OK : qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: timestamp query failed (%d)", (int)r);
 }
 
 static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
@@ -247,13 +271,21 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
     qk_vk_job j;
     qk_status st = qk_vk_job_init(&j, p, dt, rows, cols);
     void *host_parts[QK_PART_COUNT] = {0};
-    double *samples = malloc(sizeof(double) * (size_t)iterations);
+    double *op_s = malloc(sizeof(double) * (size_t)iterations * 2), *copy_s = op_s ? op_s + iterations : NULL;
     int dq_host = !has_flag(p) && p->double_quant; /* host step of double quant */
-    if (samples == NULL)
+    VkQueryPool qp = VK_NULL_HANDLE;
+    if (op_s == NULL)
         st = qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < QK_PART_COUNT && st == QK_OK && dq_host; i++)
         if (j.lay.part[i].nbytes > 0 && (host_parts[i] = malloc(j.lay.part[i].nbytes)) == NULL)
             st = qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st == QK_OK && s->dev->timestamp_bits > 0) {
+        VkQueryPoolCreateInfo qpi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                     .queryCount = 2u * (uint32_t)iterations + 1u};
+        if (s->d.vkCreateQueryPool(s->device, &qpi, NULL, &qp) != VK_SUCCESS)
+            qp = VK_NULL_HANDLE;
+    }
     if (st == QK_OK)
         st = qk_vk_upload(s, VB_IN, in, qk_vk_input_bytes(&j));
     if (st == QK_OK)
@@ -264,25 +296,29 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
             st = nested_absmax_upload(s, &j, (const void *const *)host_parts);
     }
     recorder rec = op == QK_OP_QUANTIZE ? qk_vk_record_quantize : qk_vk_record_dequantize;
-    for (int it = 0; it < iterations && st == QK_OK; it++) {
-        st = timed(s, &j, rec, &samples[it]);
-        if (st == QK_OK && op == QK_OP_QUANTIZE && dq_host) {
+    if (st == QK_OK) /* warm-up */
+        st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s);
+    if (st == QK_OK)
+        st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s);
+    if (st == QK_OK && op == QK_OP_QUANTIZE && dq_host) {
+        /* the host part: absmax download and nested quantization */
+        for (int it = 0; it < iterations && st == QK_OK; it++) {
             double t0 = qk_bench_now();
-            st = fetch_parts(s, &j, host_parts); /* absmax download + nested quantize */
-            samples[it] += qk_bench_now() - t0;
+            st = nested_from_device(s, &j, host_parts);
+            op_s[it] += qk_bench_now() - t0;
         }
     }
     if (st == QK_OK) {
-        res->seconds = qk_bench_median(samples, iterations);
-        for (int it = 0; it < iterations && st == QK_OK; it++)
-            st = timed(s, &j, record_copy, &samples[it]);
-        res->copy_seconds = qk_bench_median(samples, iterations);
+        res->seconds = qk_bench_median(op_s, iterations);
+        res->copy_seconds = qk_bench_median(copy_s, iterations);
         res->copy_bytes = 2.0 * (double)qk_vk_input_bytes(&j);
         res->iterations = iterations;
     }
+    if (qp)
+        s->d.vkDestroyQueryPool(s->device, qp, NULL);
     for (int i = 0; i < QK_PART_COUNT; i++)
         free(host_parts[i]);
-    free(samples);
+    free(op_s);
     return st;
 }
 

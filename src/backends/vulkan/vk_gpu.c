@@ -340,11 +340,6 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (st == QK_OK && (r = s->d.vkCreateFence(s->device, &fi, NULL, &s->fence)) != VK_SUCCESS)
         st = vk_fail(r, "vkCreateFence");
-    VkQueryPoolCreateInfo qpi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-                                 .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 4};
-    if (st == QK_OK && dev->timestamp_bits > 0 &&
-        (r = s->d.vkCreateQueryPool(s->device, &qpi, NULL, &s->queries)) != VK_SUCCESS)
-        st = vk_fail(r, "vkCreateQueryPool");
     VkDescriptorSetLayoutBinding lb[QK_VK_BINDINGS];
     for (int i = 0; i < QK_VK_BINDINGS; i++)
         lb[i] = (VkDescriptorSetLayoutBinding){(uint32_t)i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
@@ -396,8 +391,6 @@ void qk_vk_state_close(qk_vk_state *s)
         s->d.vkDestroyPipelineLayout(s->device, s->layout, NULL);
     if (s->dsl)
         s->d.vkDestroyDescriptorSetLayout(s->device, s->dsl, NULL);
-    if (s->queries)
-        s->d.vkDestroyQueryPool(s->device, s->queries, NULL);
     if (s->fence)
         s->d.vkDestroyFence(s->device, s->fence, NULL);
     if (s->pool)

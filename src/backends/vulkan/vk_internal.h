@@ -90,7 +90,6 @@ typedef struct {
     VkCommandPool pool;
     VkCommandBuffer cmd, xfer;
     VkFence fence;
-    VkQueryPool queries;
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipes[VP_COUNT];
