@@ -31,6 +31,30 @@ uint bnb_reciprocal(uint absmax)
     return qk_f32_ftz(qk_div(QK_F32_ONE, absmax));
 }
 
+/* ftz|x| max over the non-NaN elements; sets any when one was seen. */
+uint word_max(uint x[8], inout uint any)
+{
+    uint m = 0u;
+    for (uint j = 0u; j < 8u; j++)
+        if (qk_f32_is_nan(x[j]) == 0u) {
+            m = max(m, qk_f32_ftz(x[j] & QK_F32_ABS));
+            any = 1u;
+        }
+    return m;
+}
+
+/* Codes of 8 elements (past n: the +0 padding), element 2j high. */
+uint word_codes(uint x[8], uint r)
+{
+    uint word = 0u;
+    for (uint j = 0u; j < 8u; j++) {
+        uint v = qk_mul_ftz(x[j], r);
+        uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v) : qk_fp4_encode(v);
+        word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
+    }
+    return word;
+}
+
 void main()
 {
     uint bs = 1u << pc.bs_log2;
@@ -44,26 +68,28 @@ void main()
         s_any[lid] = 0u;
     }
     barrier();
-    for (uint k = 0u; k < wpt; k++) {
-        uint e = e_wg + (k * 256u + lid) * 8u;
-        uint m = 0u, any = 0u;
-        for (uint j = 0u; j < 8u; j++) {
-            if (e + j < pc.n) {
-                uint x = qk_load(pc.dt, e + j);
-                if (qk_f32_is_nan(x) == 0u) {
-                    m = max(m, qk_f32_ftz(x & QK_F32_ABS));
-                    any = 1u;
-                }
-            }
-        }
-        uint lb = (e - e_wg) >> pc.bs_log2;
-        atomicMax(s_max[lb], m);
-        if (any != 0u)
-            atomicOr(s_any[lb], 1u);
+    /* elements past n are excluded from the max (a partial block is
+     * handled below) and code as +0 */
+    uint e0 = e_wg + lid * 8u, e1 = e0 + 2048u;
+    uint x0[8], x1[8];
+    qk_load8(pc.dt, e0, pc.n, x0);
+    uint any0 = 0u, any1 = 0u;
+    uint m0 = e0 < pc.n ? word_max(x0, any0) : 0u;
+    uint lb0 = lid * 8u >> pc.bs_log2;
+    atomicMax(s_max[lb0], m0);
+    if (any0 != 0u)
+        atomicOr(s_any[lb0], 1u);
+    if (wpt > 1u) {
+        qk_load8(pc.dt, e1, pc.n, x1);
+        uint m1 = e1 < pc.n ? word_max(x1, any1) : 0u;
+        uint lb1 = (e1 - e_wg) >> pc.bs_log2;
+        atomicMax(s_max[lb1], m1);
+        if (any1 != 0u)
+            atomicOr(s_any[lb1], 1u);
     }
     barrier();
     for (uint k = 0u; k < wpt; k++) {
-        uint e = e_wg + (k * 256u + lid) * 8u;
+        uint e = k == 0u ? e0 : e1;
         if (e >= pc.n)
             continue;
         uint lb = (e - e_wg) >> pc.bs_log2;
@@ -73,14 +99,6 @@ void main()
         uint amax = (s_any[lb] != 0u || partial) ? s_max[lb] : 0xFF7FFFFFu;
         if (e == b0)
             absmax_out.w[b0 >> pc.bs_log2] = amax;
-        uint r = bnb_reciprocal(amax);
-        uint word = 0u;
-        for (uint j = 0u; j < 8u; j++) {
-            uint x = e + j < pc.n ? qk_load(pc.dt, e + j) : 0u;
-            uint v = qk_mul_ftz(x, r);
-            uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v) : qk_fp4_encode(v);
-            word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
-        }
-        data.w[e >> 3] = word;
+        data.w[e >> 3] = word_codes(k == 0u ? x0 : x1, bnb_reciprocal(amax));
     }
 }

@@ -37,20 +37,31 @@ uint code_of(uint x, uint a)
 
 void main()
 {
-    uint w = qk_item_id();
-    uint e = w * 4u;
+    uint e = qk_item_id() * 8u; /* 8 elements: two data words */
     if (e >= pc.n)
         return;
     uint gi = pc.e0 + e;
     uint r = gi / pc.cols, c = gi - r * pc.cols;
-    uint word = 0u;
-    for (uint j = 0u; j < 4u && e + j < pc.n; j++) {
-        uint a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
-        word |= code_of(qk_load(pc.dt, e + j), a) << (8u * j);
-        if (++c == pc.cols) {
-            c = 0u;
-            r++;
+    uint next = (c / pc.bw + 1u) * pc.bw; /* column where the group changes */
+    uint a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
+    uint x[8];
+    qk_load8(pc.dt, e, pc.n, x);
+    uint word[2] = uint[2](0u, 0u);
+    for (uint j = 0u; j < 8u; j++) {
+        if (j > 0u) {
+            if (++c == pc.cols) {
+                c = 0u;
+                r++;
+                next = pc.bw;
+                a = aux.w[(r / pc.bh) * pc.gc];
+            } else if (c == next) {
+                next += pc.bw;
+                a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
+            }
         }
+        word[j >> 2] |= code_of(x[j], a) << (8u * (j & 3u));
     }
-    data.w[w] = word;
+    data.w[e >> 2] = word[0];
+    if (e + 4u < pc.n)
+        data.w[(e >> 2) + 1u] = word[1];
 }

@@ -333,13 +333,13 @@ static qk_status scaled_quantize(qk_vk_state *s, const qk_vk_job *j)
     if (st == QK_OK)
         st = qk_vk_dispatch(s, VP_SCALES, sb, 4, spc, (uint64_t)g.ng, 0);
     qk_vk_barrier(s);
-    int64_t ce = chunk_of(s, max64((int64_t)s->align, 4), (double)es);
+    int64_t ce = chunk_of(s, max64((int64_t)s->align, 8), (double)es);
     for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
         int64_t ne = n - e0 < ce ? n - e0 : ce;
         qk_vk_bind b[] = {B(src, e0 * es, ne * es), B(VB_DATA, e0, ne), B(VB_AUX, 0, g.ng * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
                                        (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode};
-        st = qk_vk_dispatch(s, VP_SCALED_Q, b, 3, pc, (uint64_t)ceil_div(ne, 4), 0);
+        st = qk_vk_dispatch(s, VP_SCALED_Q, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
     }
     return st;
 }
