@@ -56,6 +56,10 @@ def write_gguf(path, arch, tensors, extra_kv=True, alignment=None):
         w.add_array("t.arr_nested", [[1, 2], [3]])
         w.add_array("t.arr_empty", [])
     for name, rows, cols, qtype in tensors:
+        if isinstance(cols, tuple):  # a 3-D tensor: (depth, cols)
+            data = quant_bytes(rows * cols[0], cols[1], qtype).reshape(cols[0], rows, -1)
+            w.add_tensor(name, data, raw_dtype=qtype)
+            continue
         shape = (rows, cols) if cols else (rows,)
         if qtype == T.F32:
             w.add_tensor(name, np.ones(shape, np.float32))
@@ -108,11 +112,13 @@ for b in range(3):
         (f"blocks.{b}.mlp.fc1.weight", 1024, 256, T.IQ4_XS),
         (f"blocks.{b}.mlp.fc2.weight", 256, 1024, T.Q8_0),
     ]
-tensors += [("final_layer.linear.weight", 64, 256, T.BF16)]
+tensors += [("final_layer.linear.weight", 64, 256, T.BF16),
+            ("experts.weight", 64, (2, 256), T.Q4_K)]  # 3-D: convert cannot quantize it
 write_gguf(diff, "flux", tensors, alignment=64)
 fmt = {T.F16: "skip", T.F32: "skip", T.BF16: "skip", T.Q4_K: "nvfp4", T.Q5_0: "nvfp4",
        T.IQ4_XS: "nvfp4", T.Q6_K: "float8_e4m3fn", T.Q8_0: "float8_e4m3fn"}
 expected = {n: fmt[t] for n, _, _, t in tensors}
+expected["experts.weight"] = "skip"
 plan = check_plan("flux", diff, expected)
 if plan:
     generic = [p for p in plan["layers"] if "[0-9]+" in p]
