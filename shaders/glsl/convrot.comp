@@ -1,6 +1,7 @@
 #version 450
-/* ConvRot (src/ref/convrot.c): one workgroup per rotation group of G
- * consecutive values of a row. The fixed-order H4 butterflies of the
+/* ConvRot (src/ref/convrot.c): a workgroup rotates 1024 consecutive values
+ * (1024 / G whole groups; rows hold whole groups), one butterfly per thread
+ * and level. The fixed-order H4 butterflies of the
  * reference, each sum correctly rounded (qk_add), then the exact scaling by
  * 2^-levels. Mode 0 rotates the input and stores it in the input dtype;
  * mode 1 dequantizes int8 codes (q * row scale) and rotates back. */
@@ -9,7 +10,7 @@ layout(std430, binding = 0) readonly buffer In { uint w[]; } src; /* input, or i
 layout(std430, binding = 1) writeonly buffer Out { uint w[]; } dst;
 layout(std430, binding = 2) readonly buffer Scale { uint w[]; } scale;
 layout(push_constant) uniform PC {
-    uint ngroups; /* rotation groups in this chunk */
+    uint total;   /* elements in this chunk (a multiple of G) */
     uint group;   /* G: 16, 64, 256 or 1024 */
     uint levels;  /* log4 G */
     uint dt;
@@ -27,12 +28,12 @@ shared uint v[1024];
 
 void main()
 {
-    uint g = qk_group_id();
-    if (g >= pc.ngroups)
+    uint base = qk_group_id() * 1024u; /* chunk-local element index */
+    if (base >= pc.total)
         return; /* uniform across the workgroup */
-    uint base = g * pc.group; /* chunk-local element index; rows hold whole groups */
+    uint cnt = min(1024u, pc.total - base);
     uint lid = gl_LocalInvocationID.x;
-    for (uint k = lid; k < pc.group; k += 256u) {
+    for (uint k = lid; k < cnt; k += 256u) {
         uint i = base + k;
         if (pc.mode == 0u) {
             v[k] = qk_load(pc.dt, i);
@@ -43,9 +44,11 @@ void main()
         }
     }
     barrier();
+    uint quarter = pc.group / 4u;
+    uint g0 = (lid / quarter) * pc.group, t = lid % quarter; /* this thread's group and butterfly */
     for (uint stride = 1u; stride < pc.group; stride *= 4u) {
-        for (uint t = lid; t < pc.group / 4u; t += 256u) {
-            uint p = (t / stride) * 4u * stride + t % stride;
+        if (g0 < cnt) {
+            uint p = g0 + (t / stride) * 4u * stride + t % stride;
             uint a = v[p], b = v[p + stride], c = v[p + 2u * stride], d = v[p + 3u * stride];
             uint ab = qk_add(a, b);
             v[p] = qk_sub(qk_add(ab, c), d);
@@ -57,10 +60,10 @@ void main()
     }
     uint s = (127u - pc.levels) << 23;
     if (pc.dt == DT_F32) {
-        for (uint k = lid; k < pc.group; k += 256u)
+        for (uint k = lid; k < cnt; k += 256u)
             dst.w[base + k] = qk_mul(v[k], s);
     } else {
-        for (uint k = lid; k < pc.group / 2u; k += 256u)
+        for (uint k = lid; k < cnt / 2u; k += 256u)
             dst.w[(base >> 1) + k] = qk_narrow(pc.dt, qk_mul(v[2u * k], s)) |
                                      (qk_narrow(pc.dt, qk_mul(v[2u * k + 1u], s)) << 16);
     }

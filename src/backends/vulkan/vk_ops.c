@@ -284,10 +284,10 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
             b[1] = B(VB_OUT, r0 * row_bytes, nr * row_bytes);
             b[2] = B(VB_SCALE, 0, g->ng * 4);
         }
-        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols / G), (uint32_t)G, (uint32_t)(log2_of(G) / 2),
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)G, (uint32_t)(log2_of(G) / 2),
                                        (uint32_t)j->dt, (uint32_t)mode, (uint32_t)j->cols, (uint32_t)r0,
                                        (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc};
-        st = qk_vk_dispatch(s, VP_CONVROT, b, 3, pc, (uint64_t)(nr * j->cols / G), 1);
+        st = qk_vk_dispatch(s, VP_CONVROT, b, 3, pc, (uint64_t)ceil_div(nr * j->cols, 1024), 1);
     }
     return st;
 }
