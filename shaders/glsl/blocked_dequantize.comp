@@ -31,8 +31,13 @@ uint multiplier(uint r, uint c)
     return qk_e8m0_to_f32(qk_byte_of(scale.w[off >> 2], off));
 }
 
+shared uint s_lut[256]; /* e2m1 (16) or e4m3 (256) code values */
+
 void main()
 {
+    uint lid = gl_LocalInvocationID.x;
+    s_lut[lid] = pc.nvfp4 != 0u ? qk_e2m1_to_f32(lid & 15u) : qk_e4m3_to_f32(lid);
+    barrier();
     uint e = qk_item_id() * 8u;
     if (e >= pc.n)
         return;
@@ -54,10 +59,10 @@ void main()
         if (pc.nvfp4 != 0u) {
             uint p = r * (pc.cp / 2u) + c / 2u;
             uint byte = qk_byte_of(data.w[p >> 2], p);
-            v[j] = qk_mul(qk_e2m1_to_f32((c & 1u) != 0u ? (byte & 15u) : (byte >> 4)), s);
+            v[j] = qk_mul(s_lut[(c & 1u) != 0u ? (byte & 15u) : (byte >> 4)], s);
         } else {
             uint p = r * pc.cp + c;
-            v[j] = qk_mul(qk_e4m3_to_f32(qk_byte_of(data.w[p >> 2], p)), s);
+            v[j] = qk_mul(s_lut[qk_byte_of(data.w[p >> 2], p)], s);
         }
     }
     qk_store8(pc.dt, e, pc.n, v);

@@ -12,8 +12,14 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 
+shared uint s_lut[16]; /* the 16 code values */
+
 void main()
 {
+    if (gl_LocalInvocationID.x < 16u)
+        s_lut[gl_LocalInvocationID.x] = pc.nf4 != 0u ? qk_nf4_value(gl_LocalInvocationID.x)
+                                                     : qk_fp4_value(gl_LocalInvocationID.x);
+    barrier();
     uint w = qk_item_id();
     uint e = w * 8u;
     if (e >= pc.n)
@@ -23,8 +29,7 @@ void main()
     uint v[8];
     for (uint j = 0u; j < 8u; j++) {
         uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
-        uint c = (j & 1u) != 0u ? (byte & 15u) : (byte >> 4);
-        uint x = qk_mul_ftz(pc.nf4 != 0u ? qk_nf4_value(c) : qk_fp4_value(c), s);
+        uint x = qk_mul_ftz(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)], s);
         /* CUDA's canonical NaN, as bitsandbytes writes it */
         v[j] = qk_f32_is_nan(x) != 0u ? 0x7FFFFFFFu : x;
     }

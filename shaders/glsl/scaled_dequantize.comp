@@ -24,8 +24,17 @@ uint multiplier(uint r, uint c)
     return pc.mode == 2u ? s : qk_round_to(pc.dt, s);
 }
 
+/* Code values: T(fp8 value) for float8, the integer as f32 for int8. */
+shared uint s_lut[256];
+
 void main()
 {
+    uint lid = gl_LocalInvocationID.x;
+    if (pc.mode < 2u)
+        s_lut[lid] = qk_round_to(pc.dt, pc.mode == 1u ? qk_e5m2_to_f32(lid) : qk_e4m3_to_f32(lid));
+    else
+        s_lut[lid] = floatBitsToUint(float(int(lid << 24) >> 24)); /* exact: |q| <= 128 */
+    barrier();
     uint e = qk_item_id() * 8u;
     if (e >= pc.n)
         return;
@@ -48,12 +57,7 @@ void main()
             }
         }
         uint b = ((j < 4u ? w0 : w1) >> ((j & 3u) * 8u)) & 0xFFu;
-        if (pc.mode < 2u) {
-            uint x = pc.mode == 1u ? qk_e5m2_to_f32(b) : qk_e4m3_to_f32(b);
-            v[j] = qk_mul(qk_round_to(pc.dt, x), s);
-        } else {
-            v[j] = qk_mul(floatBitsToUint(float(int(b << 24) >> 24)), s); /* exact: |q| <= 128 */
-        }
+        v[j] = qk_mul(s_lut[b], s);
     }
     qk_store8(pc.dt, e, pc.n, v);
 }
