@@ -79,6 +79,7 @@ typedef struct {
 
 static const fcase cases[] = {
     {"nf4/bs64", QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 0, 0},
+    {"nf4/bs32/dq", QK_FORMAT_NF4, QK_SCALING_TENSOR, 32, 1, 0},
     {"fp4/bs4096/dq", QK_FORMAT_FP4, QK_SCALING_TENSOR, 4096, 1, 0},
     {"nvfp4", QK_FORMAT_NVFP4, QK_SCALING_TENSOR, 16, 0, 0},
     {"mxfp8", QK_FORMAT_MXFP8, QK_SCALING_TENSOR, 32, 0, 0},

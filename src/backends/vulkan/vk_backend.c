@@ -76,16 +76,6 @@ static int has_flag(const qk_params *p)
 
 /* The host part of double quantization runs with IEEE defaults, as the CPU
  * backend's does. */
-static void nested_quantize(const qk_vk_job *j, const uint32_t *absmax, void *const parts[QK_PART_COUNT])
-{
-    int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
-    fenv_t saved;
-    fegetenv(&saved);
-    fesetenv(FE_DFL_ENV);
-    qk_bnb_nested_quantize(absmax, nb, parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET]);
-    fesetenv(&saved);
-}
-
 static qk_status nested_absmax_upload(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT])
 {
     int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
@@ -114,7 +104,10 @@ static qk_status run_recorded(qk_vk_state *s, const qk_vk_job *j, int dequantize
     return st == QK_OK ? sv : st;
 }
 
-/* Double quant: the absmax the device computed, nested on the host. */
+/* Double quant: the offset is src/ref/bnb_nested.c's mean -- a sequential
+ * double sum divided by nb, rounded to f32 -- computed here on the host from
+ * the downloaded absmax (it fixes an order); the device then codes every
+ * nested block (qk_vk_record_nested). */
 static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
 {
     int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
@@ -122,9 +115,30 @@ static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *co
     if (absmax == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
     qk_status st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
-    if (st == QK_OK)
-        nested_quantize(j, absmax, parts);
+    if (st == QK_OK) {
+        fenv_t saved;
+        fegetenv(&saved);
+        fesetenv(FE_DFL_ENV);
+        double sum = 0.0;
+        for (int64_t i = 0; i < nb; i++)
+            sum += (double)qk_float(absmax[i]);
+        uint32_t off = qk_bits((float)(sum / (double)nb));
+        fesetenv(&saved);
+        qk_put_f32(parts[QK_PART_OFFSET], 0, off);
+        st = qk_vk_upload(s, VB_AMAX, &off, 4);
+    }
     free(absmax);
+    if (st == QK_OK)
+        st = qk_vk_begin(s);
+    if (st == QK_OK) {
+        st = qk_vk_record_nested(s, j);
+        qk_status st2 = qk_vk_submit_wait(s);
+        st = st == QK_OK ? st2 : st;
+    }
+    if (st == QK_OK)
+        st = qk_vk_download(s, VB_SCALE, 0, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
+    if (st == QK_OK)
+        st = qk_vk_download(s, VB_SCALE2, 0, parts[QK_PART_SCALE2], j->lay.part[QK_PART_SCALE2].nbytes);
     return st;
 }
 

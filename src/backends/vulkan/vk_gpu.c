@@ -22,6 +22,7 @@ QK_VK_SHADER(convrot)
 QK_VK_SHADER(nvfp4_quantize)
 QK_VK_SHADER(mxfp8_quantize)
 QK_VK_SHADER(blocked_dequantize)
+QK_VK_SHADER(bnb_nested)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -38,6 +39,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_NVFP4_Q, nvfp4_quantize)
     QK_VK_CASE(VP_MXFP8_Q, mxfp8_quantize)
     QK_VK_CASE(VP_BLOCKED_DQ, blocked_dequantize)
+    QK_VK_CASE(VP_BNB_NESTED, bnb_nested)
     default: *size = 0; return NULL;
     }
 }
@@ -272,14 +274,17 @@ qk_status qk_vk_check_validation(qk_vk_state *s, const char *what)
     return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: the validation layer reported errors during %s", what);
 }
 
-/* bitsandbytes' rcp.approx tables, read by the NF4/FP4 quantize shader. */
+/* bitsandbytes' rcp.approx tables (NF4/FP4 quantize) and dynamic map
+ * (double quant), at word offsets 0, 128 and 1152. */
 static qk_status upload_tables(qk_vk_state *s)
 {
     extern const uint32_t qk_bnb_rcp_bf16[128];
     extern const uint32_t qk_bnb_rcp_f16[1024];
-    uint32_t t[128 + 1024];
+    extern const uint32_t qk_bnb_dynamic_map[256];
+    uint32_t t[128 + 1024 + 256];
     memcpy(t, qk_bnb_rcp_bf16, sizeof qk_bnb_rcp_bf16);
     memcpy(t + 128, qk_bnb_rcp_f16, sizeof qk_bnb_rcp_f16);
+    memcpy(t + 1152, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
     return qk_vk_upload(s, VB_TABLE, t, sizeof t);
 }
 

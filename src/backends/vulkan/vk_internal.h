@@ -72,7 +72,7 @@ enum {
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
-    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_COUNT
+    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_COUNT
 };
 
 typedef struct {
@@ -142,6 +142,9 @@ qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j);
 /* Input bytes of a job; checks sizes the shaders' 32-bit indices can reach. */
 qk_status qk_vk_job_init(qk_vk_job *j, const qk_params *p, qk_dtype dt, int64_t rows, int64_t cols);
 size_t qk_vk_input_bytes(const qk_vk_job *j);
+/* Double quant: codes and nested absmax from VB_AUX (absmax) and the offset
+ * in VB_AMAX[0], into VB_SCALE and VB_SCALE2. */
+qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j);
 /* Buffer holding the f32 absmax a bnb4 quantize produced (before double quant). */
 int qk_vk_bnb_absmax_slot(const qk_vk_job *j);
 

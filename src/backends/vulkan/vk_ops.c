@@ -88,7 +88,7 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j)
     for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
         int64_t ne = n - e0 < ce ? n - e0 : ce;
         qk_vk_bind b[] = {B(VB_IN, e0 * es, ne * es), B(VB_DATA, e0 / 2, ceil_div(ne, 2)),
-                          B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, 1152 * 4)};
+                          B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, 1408 * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
         st = qk_vk_dispatch(s, VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
@@ -112,6 +112,25 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j)
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
         st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
+    }
+    return st;
+}
+
+qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t nb = ceil_div(j->rows * j->cols, j->p->block_size), nn = ceil_div(nb, 256);
+    int64_t unit = max64((int64_t)s->align / 4, 1);
+    int64_t cn = chunk_of(s, unit, 1024.0); /* nested blocks per chunk: 1 KiB of absmax each */
+    qk_status st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)nb);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_SCALE2, (VkDeviceSize)nn * 4);
+    for (int64_t b0 = 0; b0 < nn && st == QK_OK; b0 += cn) {
+        int64_t k = nn - b0 < cn ? nn - b0 : cn;
+        int64_t na = (b0 + k) * 256 < nb ? k * 256 : nb - b0 * 256;
+        qk_vk_bind b[] = {B(VB_AUX, b0 * 1024, na * 4), B(VB_SCALE, b0 * 256, na), B(VB_SCALE2, b0 * 4, k * 4),
+                          B(VB_TABLE, 0, 1408 * 4), B(VB_AMAX, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
+        st = qk_vk_dispatch(s, VP_BNB_NESTED, b, 5, pc, (uint64_t)k, 1);
     }
     return st;
 }
