@@ -20,6 +20,7 @@
 #include "qk/qk.h"
 #include "ref/ref_internal.h"
 #include "../shaders/opencl/f32_add.cl"
+#include "../shaders/opencl/fast_codec.cl"
 
 static uint64_t rng(uint64_t *s)
 {
@@ -76,6 +77,39 @@ static void test_soft_add_matches_host(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* Every sign/exponent/upper-mantissa pattern with rounding-relevant low
+ * halves, every NF4 threshold and its neighbours, and random patterns. */
+static void test_fast_codec_equals_codec(void **st)
+{
+    (void)st;
+    static const uint32_t lows[] = {0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x4000, 0xC000};
+    static const uint32_t nf4_t[] = {0xBF591CD9u, 0xBF1C5270u, 0xBEEB8480u, 0xBEADEA76u, 0xBE703CECu,
+                                     0xBE0D38BCu, 0xBD3A7871u, 0x3D22FAFFu, 0x3DF64863u, 0x3E5067E0u,
+                                     0x3E9582D4u, 0x3EC753F9u, 0x3F006D03u, 0x3F248DAFu, 0x3F5C89D9u};
+    uint64_t bad = 0, s = 77;
+    for (uint32_t hi = 0; hi < 0x10000u; hi++)
+        for (size_t l = 0; l < sizeof lows / sizeof *lows; l++) {
+            uint32_t a = (hi << 16) | lows[l];
+            bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
+            bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
+            bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+        }
+    for (size_t t = 0; t < 15; t++)
+        for (int d = -2; d <= 2; d++) {
+            uint32_t a = nf4_t[t] + (uint32_t)d;
+            bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
+        }
+    for (long i = 0; i < 20000000; i++) {
+        uint32_t a = (uint32_t)(rng(&s) >> 32);
+        bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
+        bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
+        bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+    }
+    for (uint32_t a = 0x3C000000u; a < 0x44000000u; a++) /* every f32 around e4m3's range */
+        bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+    assert_int_equal(bad, 0);
+}
+
 static void print_bad_row(void *user, const qkc_row *r)
 {
     (void)user;
@@ -129,8 +163,13 @@ static long compare_all(const qk_params *p, qk_dtype dt, const void *in, int64_t
         } else if (ws == QK_OK) {
             for (int k = 0; k < 4; k++)
                 if (lay.part[k].nbytes && memcmp(want[k], got[k], lay.part[k].nbytes) != 0) {
-                    printf("  %s %lldx%lld dev%d: part %d differs\n", qk_format_name(p->format), (long long)rows,
-                           (long long)cols, d, k);
+                    size_t o = 0;
+                    const uint8_t *w = want[k], *g = got[k];
+                    while (w[o] == g[o])
+                        o++;
+                    printf("  %s %s %lldx%lld dev%d: part %d differs, first at byte %zu: %02x, cpu %02x\n",
+                           qk_format_name(p->format), qk_dtype_name(dt), (long long)rows, (long long)cols, d, k, o,
+                           g[o], w[o]);
                     bad++;
                 }
             const void *cp[4] = {want[0], want[1], want[2], want[3]};
@@ -293,6 +332,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soft_add_matches_host),
+        cmocka_unit_test(test_fast_codec_equals_codec),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_binary_cache_robust),

@@ -12,7 +12,7 @@ static inline uint bnb_key(uint x)
 
 static inline uint bnb_code(int nf4, uint v)
 {
-    return nf4 != 0 ? qk_nf4_encode(v) : qk_fp4_encode(v);
+    return nf4 != 0 ? qk_nf4_encode_fast(v) : qk_fp4_encode(v);
 }
 
 /* bitsandbytes' reciprocal of absmax (qk_bnb_reciprocal): measured
@@ -77,9 +77,14 @@ __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2
     }
 }
 
+/* The 16 code values sit in local memory: a lookup instead of a switch. */
 __kernel void bnb4_dequantize(__global const uchar *data, __global const uint *absmax, ulong n,
                               uint log2bs, int nf4, int dt, __global uchar *out)
 {
+    __local uint value[16];
+    if (get_local_id(0) < 16)
+        value[get_local_id(0)] = nf4 != 0 ? qk_nf4_value(get_local_id(0)) : qk_fp4_value(get_local_id(0));
+    barrier(CLK_LOCAL_MEM_FENCE);
     ulong units = (n + 7) / 8, nbytes = (n + 1) / 2;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
         ulong e0 = u * 8;
@@ -97,7 +102,7 @@ __kernel void bnb4_dequantize(__global const uchar *data, __global const uint *a
         for (int j = 0; j < 8; j++) {
             uint byte = (w >> (8 * (j / 2))) & 0xFFu;
             uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
-            uint v = qk_mul_ftz(nf4 != 0 ? qk_nf4_value(c) : qk_fp4_value(c), s);
+            uint v = qk_mul_ftz(value[c], s);
             /* CUDA's canonical NaN, as bitsandbytes writes it */
             h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
         }

@@ -40,7 +40,7 @@ static inline uint narrow(int dt, uint a)
 {
     if (dt == DT_F32)
         return a;
-    return dt == DT_BF16 ? qk_f32_to_bf16(a) : qk_f32_to_f16(a);
+    return dt == DT_BF16 ? qk_f32_to_bf16_fast(a) : qk_f32_to_f16(a);
 }
 
 /* The value torch holds after rounding to dt. */

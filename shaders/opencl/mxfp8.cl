@@ -7,22 +7,17 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
                              ulong ncb, __global uchar *data, __global uchar *scale,
                              __global uint *status)
 {
-    int aligned = (cols & 7) == 0;
     for (ulong r = get_global_id(1); r < rp; r += get_global_size(1))
         for (ulong cb = get_global_id(0); cb < ncb; cb += get_global_size(0)) {
-            uint x[32];
-            ulong c0 = cb * 32;
-            if (r < rows) {
-                ulong base = r * cols, end = base + cols;
-                for (int k = 0; k < 32; k += 8)
-                    ld8_any(in, dt, base + c0 + (ulong)k, end, aligned, x + k);
-            } else {
-                for (int k = 0; k < 32; k++)
-                    x[k] = 0u;
-            }
+            ulong base = r * cols + cb * 32, end = r < rows ? r * cols + cols : 0;
+            /* pass 1: the block's amax; pass 2 re-reads (cache hits) and codes */
             uint bamax = 0u;
-            for (int k = 0; k < 32; k++)
-                bamax = max(bamax, x[k] & QK_F32_ABS);
+            for (ulong k = 0; k < 32; k += 8) {
+                uint x[8];
+                ld8_any(in, dt, base + k, end, 1, x);
+                for (int j = 0; j < 8; j++)
+                    bamax = max(bamax, x[j] & QK_F32_ABS);
+            }
             if (bamax >= QK_F32_INF)
                 atomic_max(status, bamax);
             uint e = 0u, inv = 0u;
@@ -34,15 +29,15 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
                 inv = e == 254u ? QK_F32_E8M0_MIN : ((254u - e) << 23);
             }
             scale[blocked_offset(r, cb, ncb)] = (uchar)e;
-            uint b[32];
-            for (int k = 0; k < 32; k++)
-                b[k] = bamax == 0u ? 0u
-                                   : qk_f32_to_e4m3(qk_f32_clamp_abs(qk_mul(x[k], inv), QK_F32_E4M3_MAX));
-            __global uint4 *d = (__global uint4 *)data + (r * ncb + cb) * 2;
-            d[0] = (uint4)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]),
-                           pack4(b[8], b[9], b[10], b[11]), pack4(b[12], b[13], b[14], b[15]));
-            d[1] = (uint4)(pack4(b[16], b[17], b[18], b[19]), pack4(b[20], b[21], b[22], b[23]),
-                           pack4(b[24], b[25], b[26], b[27]), pack4(b[28], b[29], b[30], b[31]));
+            __global uint2 *d = (__global uint2 *)data + (r * ncb + cb) * 4;
+            for (ulong k = 0; k < 32; k += 8) {
+                uint x[8], b[8];
+                ld8_any(in, dt, base + k, end, 1, x);
+                for (int j = 0; j < 8; j++)
+                    b[j] = bamax == 0u ? 0u
+                                       : qk_f32_to_e4m3_fast(qk_f32_clamp_abs(qk_mul(x[j], inv), QK_F32_E4M3_MAX));
+                d[k / 8] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+            }
         }
 }
 

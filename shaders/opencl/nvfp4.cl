@@ -24,7 +24,7 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
             uint s = qk_div(qk_div(bamax, QK_F32_E2M1_MAX), g);
             if (s > QK_F32_E4M3_MAX)
                 s = QK_F32_E4M3_MAX; /* also catches +inf */
-            uint s8 = qk_f32_to_e4m3(s);
+            uint s8 = qk_f32_to_e4m3_fast(s);
             scale[blocked_offset(r, cb, ncb)] = (uchar)s8;
             uint t = qk_mul(g, qk_e4m3_to_f32(s8));
             uint b[8];

@@ -38,7 +38,7 @@ static inline uint scaled_code(int fmt, int dt, uint x, uint d)
         uint v = (x & QK_F32_ABS) == 0u ? x : round_to(dt, qk_mul(x, d));
         if (fmt == FMT_E5M2)
             return qk_f32_to_e5m2(qk_f32_clamp_abs(v, QK_F32_E5M2_MAX));
-        return qk_f32_to_e4m3(qk_f32_clamp_abs(v, QK_F32_E4M3_MAX));
+        return qk_f32_to_e4m3_fast(qk_f32_clamp_abs(v, QK_F32_E4M3_MAX));
     }
     if (d == 0u)
         return 0u; /* blockwise zero tile with a zero floor */
@@ -88,10 +88,23 @@ __kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong row
     for (ulong g = get_group_id(0); g < ngroups; g += get_num_groups(0)) {
         ulong r0 = g / gc * bh, c0 = g % gc * bw;
         ulong r1 = min(r0 + bh, rows), c1 = min(c0 + bw, cols);
+        /* The group's elements as one flat range, so that every work-item
+         * has work however narrow the tile; 8 at a time when aligned. */
+        ulong w = c1 - c0, h = r1 - r0;
+        int vec = (cols & 7) == 0 && (c0 & 7) == 0 && (w & 7) == 0;
+        ulong wu = vec ? w / 8 : w, units = h * wu;
         uint m = 0u;
-        for (ulong r = r0; r < r1; r++)
-            for (ulong c = c0 + lid; c < c1; c += L)
-                m = max(m, ld(in, dt, r * cols + c) & QK_F32_ABS);
+        for (ulong u = lid; u < units; u += L) {
+            ulong i = (r0 + u / wu) * cols + c0 + (u % wu) * (vec ? 8 : 1);
+            if (vec) {
+                uint v[8];
+                ld8(in, dt, i, v);
+                for (int k = 0; k < 8; k++)
+                    m = max(m, v[k] & QK_F32_ABS);
+            } else {
+                m = max(m, ld(in, dt, i) & QK_F32_ABS);
+            }
+        }
         m = seg_max(red, m, L);
         if (m >= QK_F32_INF) {
             if (lid == 0)
@@ -102,21 +115,19 @@ __kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong row
         uint s = scaled_params(fmt, dt, m, &d);
         if (lid == 0)
             scale[g] = s;
-        if ((cols & 7) == 0 && (c0 & 7) == 0 && ((c1 - c0) & 7) == 0) { /* 8 at a time */
-            for (ulong r = r0; r < r1; r++)
-                for (ulong c = c0 + (ulong)lid * 8; c < c1; c += (ulong)L * 8) {
-                    uint v[8], b[8];
-                    ld8(in, dt, r * cols + c, v);
-                    for (int k = 0; k < 8; k++)
-                        b[k] = scaled_code(fmt, dt, v[k], d);
-                    ((__global uint2 *)data)[(r * cols + c) / 8] =
-                        (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
-                }
-            continue;
+        for (ulong u = lid; u < units; u += L) {
+            ulong i = (r0 + u / wu) * cols + c0 + (u % wu) * (vec ? 8 : 1);
+            if (vec) {
+                uint v[8], b[8];
+                ld8(in, dt, i, v);
+                for (int k = 0; k < 8; k++)
+                    b[k] = scaled_code(fmt, dt, v[k], d);
+                ((__global uint2 *)data)[i / 8] =
+                    (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+            } else {
+                data[i] = (uchar)scaled_code(fmt, dt, ld(in, dt, i), d);
+            }
         }
-        for (ulong r = r0; r < r1; r++)
-            for (ulong c = c0 + lid; c < c1; c += L)
-                data[r * cols + c] = (uchar)scaled_code(fmt, dt, ld(in, dt, r * cols + c), d);
     }
 }
 
