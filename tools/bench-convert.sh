@@ -14,10 +14,10 @@
 #
 # usage: tools/bench-convert.sh [--qtool PATH] [--backend B] [--dir DIR]
 #            [--blocks N] [--width W] [--dtype bf16|f16|f32] [--reps N] [--keep]
-#            [FORMAT...]
+#            [--model M.safetensors (instead of generating one)] [FORMAT...]
 set -eu
 
-qtool="" backend=cpu dir="" blocks=4 width=4096 dtype=bf16 keep=0 formats="" reps=3
+qtool="" backend=cpu dir="" blocks=4 width=4096 dtype=bf16 keep=0 formats="" reps=3 model=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --qtool) qtool=$2; shift 2 ;;
@@ -28,6 +28,7 @@ while [ $# -gt 0 ]; do
     --dtype) dtype=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --reps) reps=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "bench-convert: unknown option $1" >&2; exit 2 ;;
     *) formats="$formats $1"; shift ;;
@@ -75,11 +76,16 @@ sys.exit(rc)' "$@" || { cat "$dir/cmd.log" >&2; return 1; }
 fi
 size_of() { stat -c %s "$1"; }
 
-model="$dir/model.safetensors"
 avail=$(df -Pk "$dir" | awk 'NR==2 {print $4}')
 echo "bench-convert: $qtool, backend $backend, $(nproc) cores, $avail KiB free in $dir"
 t0=$(now)
-"$qtool" make-model "$model" --blocks "$blocks" --width "$width" --dtype "$dtype" >/dev/null
+if [ -z "$model" ]; then
+    model="$dir/model.safetensors"
+    "$qtool" make-model "$model" --blocks "$blocks" --width "$width" --dtype "$dtype" >/dev/null
+    made="($blocks blocks, width $width, $dtype) made in $(calc "$(now) - $t0") s"
+else
+    made="(given)"
+fi
 in_bytes=$(size_of "$model")
 # The largest tensor, from the safetensors header.
 largest=$(python3 - "$model" <<'EOF'
@@ -90,9 +96,8 @@ with open(sys.argv[1], "rb") as f:
 print(max(v["data_offsets"][1] - v["data_offsets"][0] for k, v in h.items() if k != "__metadata__"))
 EOF
 )
-printf 'model: %s, %.2f GB (%d blocks, width %d, %s) made in %.1f s; largest tensor %.1f MiB\n' \
-    "$model" "$(calc "$in_bytes / 1e9")" "$blocks" "$width" "$dtype" \
-    "$(calc "$(now) - $t0")" "$(calc "$largest / 1048576")"
+printf 'model: %s, %.2f GB %s; largest tensor %.1f MiB\n' \
+    "$model" "$(calc "$in_bytes / 1e9")" "$made" "$(calc "$largest / 1048576")"
 [ "$in_bytes" -ge 2000000000 ] || echo "bench-convert: warning: the model is under 2 GB (raise --blocks/--width)" >&2
 rss_limit=$(( (largest * 3 / 2 + 256 * 1048576) / 1024 ))
 
