@@ -1,7 +1,8 @@
 #version 450
 /* Group amax for the scaled formats: one workgroup per row segment of
- * `segw` columns, integer max of |x| bits (order-free; NaN/Inf show as
- * >= 0x7F800000), atomically merged into amax[group]. */
+ * `segw` columns (up to 64 whole groups of `bw` columns, or one piece of a
+ * wider group), integer max of |x| bits (order-free; NaN/Inf show as
+ * >= 0x7F800000), merged in shared memory, then atomically into amax[]. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
 layout(std430, binding = 1) buffer Amax { uint w[]; } amax;
@@ -19,7 +20,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
-shared uint s_m;
+shared uint s_m[64];
 
 void main()
 {
@@ -28,14 +29,22 @@ void main()
         return; /* uniform across the workgroup */
     uint r = g / pc.nseg, c0 = (g - r * pc.nseg) * pc.segw;
     uint c1 = min(c0 + pc.segw, pc.cols);
-    if (gl_LocalInvocationID.x == 0u)
-        s_m = 0u;
+    uint lid = gl_LocalInvocationID.x;
+    uint nsub = (c1 - c0 + pc.bw - 1u) / pc.bw; /* groups touched: 1 when segw <= bw */
+    if (lid < 64u)
+        s_m[lid] = 0u;
     barrier();
     uint m = 0u;
-    for (uint c = c0 + gl_LocalInvocationID.x; c < c1; c += 256u)
-        m = max(m, qk_load(pc.dt, r * pc.cols + c) & QK_F32_ABS);
-    atomicMax(s_m, m);
+    for (uint c = c0 + lid; c < c1; c += 256u) {
+        uint a = qk_load(pc.dt, r * pc.cols + c) & QK_F32_ABS;
+        if (nsub == 1u)
+            m = max(m, a);
+        else
+            atomicMax(s_m[(c - c0) / pc.bw], a);
+    }
+    if (nsub == 1u)
+        atomicMax(s_m[0], m);
     barrier();
-    if (gl_LocalInvocationID.x == 0u)
-        atomicMax(amax.w[((pc.r0 + r) / pc.bh) * pc.gc + c0 / pc.bw], s_m);
+    if (lid < nsub)
+        atomicMax(amax.w[((pc.r0 + r) / pc.bh) * pc.gc + c0 / pc.bw + lid], s_m[lid]);
 }

@@ -56,6 +56,6 @@ void main()
     uint inv = e == 254u ? 0x00400000u : (254u - e) << 23; /* 2^(127-e) */
     uint word = 0u;
     for (uint j = 0u; j < 4u; j++)
-        word |= qk_f32_to_e4m3(qk_f32_clamp_abs(qk_mul(x[j], inv), QK_F32_E4M3_MAX)) << (8u * j);
+        word |= qk_to_e4m3(qk_f32_clamp_abs(qk_mul(x[j], inv), QK_F32_E4M3_MAX)) << (8u * j);
     data.w[w] = word;
 }

@@ -46,7 +46,7 @@ void main()
     uint s = qk_div(qk_div(s_max[lid >> 1], QK_F32_E2M1_MAX), g);
     if (s > QK_F32_E4M3_MAX)
         s = QK_F32_E4M3_MAX;
-    uint s8 = qk_f32_to_e4m3(s);
+    uint s8 = qk_to_e4m3(s);
     if ((lid & 1u) == 0u && s8 != 0u) {
         uint off = qk_blocked_off(r, c0 / 16u, pc.cp / 16u);
         atomicOr(scale.w[off >> 2], s8 << ((off & 3u) * 8u));
@@ -55,7 +55,7 @@ void main()
     uint word = 0u;
     if ((t & QK_F32_ABS) != 0u)
         for (uint j = 0u; j < 8u; j++) {
-            uint q = qk_f32_to_e2m1(qk_f32_clamp_abs(qk_div(x[j], t), QK_F32_E2M1_MAX));
+            uint q = qk_to_e2m1(qk_f32_clamp_abs(qk_div(x[j], t), QK_F32_E2M1_MAX));
             word |= q << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
         }
     data.w[w] = word;

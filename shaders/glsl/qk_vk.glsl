@@ -92,8 +92,17 @@ uint qk_div(uint a, uint b)
     if (aa == 0u || ab == 0u || aa >= QK_F32_INF || ab >= QK_F32_INF)
         return qk_f32_div(a, b);
     uint sign = (a ^ b) & QK_F32_SIGN;
-    int e = qk_f32_exp_norm(a) - qk_f32_exp_norm(b);
-    uint r = qk_f32_sig_norm(a), d = qk_f32_sig_norm(b);
+    int e;
+    uint r, d;
+    if (qk_normal(a) && qk_normal(b)) { /* the common case: no normalization loops */
+        e = int((aa >> 23) & 0xFFu) - int((ab >> 23) & 0xFFu);
+        r = (aa & 0x7FFFFFu) | 0x800000u;
+        d = (ab & 0x7FFFFFu) | 0x800000u;
+    } else {
+        e = qk_f32_exp_norm(a) - qk_f32_exp_norm(b);
+        r = qk_f32_sig_norm(a);
+        d = qk_f32_sig_norm(b);
+    }
     if (r < d) {
         r <<= 1;
         e -= 1;
@@ -215,4 +224,38 @@ uint qk_nf4_encode_fast(uint x)
     c += k > QK_NF4_KEYS[c + 1u] ? 2u : 0u;
     c += k > QK_NF4_KEYS[c] ? 1u : 0u;
     return c;
+}
+
+/* Small-float encoders with a fast path for the target's normal range, where
+ * RNE of |a| is one rounding add on the bits (a carry rounds into the next
+ * binade, as qk_encode_mag does); below it the codec. Same results as
+ * qk_f32_to_e4m3 / _e5m2 / _e2m1 for every input. */
+uint qk_to_e4m3(uint a)
+{
+    uint aa = a & QK_F32_ABS;
+    if (aa - 0x3C800000u < QK_F32_INF - 0x3C800000u) { /* 2^-6 <= |a| < Inf */
+        uint m = ((aa + 0x7FFFFu + ((aa >> 20) & 1u)) >> 20) - (120u << 3);
+        return ((a >> 24) & 0x80u) | min(m, 0x7Fu);
+    }
+    return qk_f32_to_e4m3(a);
+}
+
+uint qk_to_e5m2(uint a)
+{
+    uint aa = a & QK_F32_ABS;
+    if (aa - 0x38800000u < QK_F32_INF - 0x38800000u) { /* 2^-14 <= |a| < Inf */
+        uint m = ((aa + 0xFFFFFu + ((aa >> 21) & 1u)) >> 21) - (112u << 2);
+        return ((a >> 24) & 0x80u) | min(m, 0x7Cu);
+    }
+    return qk_f32_to_e5m2(a);
+}
+
+uint qk_to_e2m1(uint a)
+{
+    uint aa = a & QK_F32_ABS;
+    if (aa - 0x3F800000u < QK_F32_INF - 0x3F800000u) { /* 1 <= |a| < Inf */
+        uint m = ((aa + 0x1FFFFFu + ((aa >> 22) & 1u)) >> 22) - (126u << 1);
+        return ((a >> 28) & 0x8u) | min(m, 0x7u);
+    }
+    return qk_f32_to_e2m1(a);
 }

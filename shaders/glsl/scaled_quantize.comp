@@ -25,7 +25,7 @@ uint code_of(uint x, uint a)
         uint fpmax = pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
         uint v = (x & QK_F32_ABS) == 0u ? x : qk_round_to(pc.dt, qk_mul(x, a));
         v = qk_f32_clamp_abs(v, fpmax);
-        return pc.mode == 1u ? qk_f32_to_e5m2(v) : qk_f32_to_e4m3(v);
+        return pc.mode == 1u ? qk_to_e5m2(v) : qk_to_e4m3(v);
     }
     if (a == 0u)
         return 0u; /* blockwise zero tile with a zero floor */

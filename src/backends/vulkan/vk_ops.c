@@ -177,7 +177,10 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     int64_t rc = chunk_of(s, row_align(s, row_bytes), (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
-    int64_t segw = g->bw < j->cols ? g->bw : (j->cols < 4096 ? j->cols : 4096);
+    /* a segment: up to 64 whole groups (about 2048 columns), or a piece of
+     * at most 4096 columns of a row-wide group */
+    int64_t nsub = g->bw < j->cols ? (2048 / g->bw < 1 ? 1 : (2048 / g->bw > 64 ? 64 : 2048 / g->bw)) : 1;
+    int64_t segw = g->bw < j->cols ? nsub * g->bw : (j->cols < 4096 ? j->cols : 4096);
     int64_t nseg = ceil_div(j->cols, segw);
     qk_status st = QK_OK;
     for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
