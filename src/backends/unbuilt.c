@@ -7,6 +7,7 @@
 
 #include "../core/core_internal.h"
 
+#if !defined(QK_HAVE_CUDA) || !defined(QK_HAVE_VULKAN) || !defined(QK_HAVE_OPENCL)
 static int runtime_present(const char *lib)
 {
     void *h = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
@@ -32,6 +33,8 @@ static int runtime_present(const char *lib)
         return 0;                                                                                  \
     }                                                                                              \
     const qk_backend qk_backend_##ident = {label, 0, ident##_probe, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+#endif
 
 #ifndef QK_HAVE_CUDA
 UNBUILT_BACKEND(cuda, "cuda", "libcuda.so.1")
