@@ -3,7 +3,8 @@
  * bh x bw tile) as src/ref/ref_groups.h; the per-group scalars (scale,
  * reciprocal, divisor) are computed on the host by the reference's own
  * helpers from the amax this file reduces. Elements flattened, 8 per
- * thread. */
+ * thread; ranges [e0, e1) start on a multiple of 8 (the host's chunks do),
+ * which the 8-element vector loads and stores rely on. */
 #ifndef QK_K_SCALED_CUH
 #define QK_K_SCALED_CUH
 

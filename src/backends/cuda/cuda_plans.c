@@ -429,11 +429,24 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
 
 /* ---- plan tables --------------------------------------------------------------- */
 
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b != 0) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 static void rows_plan(cu_job *j, cu_plan *pl, int64_t units, int64_t align)
 {
     memset(pl, 0, sizeof *pl);
     pl->units = units;
-    pl->align = align;
+    /* Chunks start on a multiple of 8 elements: the flattened kernels load
+     * and store 8 elements at a time with vector accesses aligned to that. */
+    int64_t rows8 = 8 / gcd64(j->cols, 8);
+    pl->align = align / gcd64(align, rows8) * rows8;
     pl->unit_elems = j->cols;
     pl->in_range = rows_in_range;
 }
