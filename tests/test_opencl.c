@@ -107,6 +107,14 @@ static void test_fast_codec_equals_codec(void **st)
     }
     for (uint32_t a = 0x3C000000u; a < 0x44000000u; a++) /* every f32 around e4m3's range */
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+    for (uint32_t a = QK_F32_E8M0_MIN; a < QK_F32_INF; a += 0x3FFu) /* e8m0 over [2^-127, max] */
+        bad += qk_e8m0_ceil_fast(a) != qk_e8m0_ceil(a);
+    for (uint32_t ex = 0; ex < 255; ex++)
+        for (uint32_t m = 0; m < 4; m++) {
+            uint32_t a = (ex << 23) | (m == 3 ? 0x7FFFFFu : m);
+            if (a >= QK_F32_E8M0_MIN)
+                bad += qk_e8m0_ceil_fast(a) != qk_e8m0_ceil(a);
+        }
     assert_int_equal(bad, 0);
 }
 

@@ -30,6 +30,18 @@ QK_FN QK_U32 qk_nf4_encode_fast(QK_U32 x)
     return c;
 }
 
+/* qk_e8m0_ceil for 2^-127 <= s (finite), without loops: a normal s =
+ * 1.m * 2^(ex-127) needs ex + (m != 0); a subnormal s >= 2^-127 is exactly
+ * 2^-127 (byte 0) or lies below 2^-126 (byte 1). */
+QK_FN QK_U32 qk_e8m0_ceil_fast(QK_U32 s)
+{
+    QK_U32 ex = (s >> 23) & 0xFFu;
+    if (ex == 0u)
+        return (s == QK_F32_E8M0_MIN) ? 0u : 1u;
+    QK_U32 e = ex + QK_U((s & 0x7FFFFFu) != 0u);
+    return (e > 254u) ? 254u : e;
+}
+
 /* qk_f32_to_e4m3 for e4m3-normal magnitudes (|a| >= 2^-6) by the same
  * add-and-shift rounding on the f32 bits (exponent rebased from 127 to 7);
  * smaller magnitudes, where e4m3 is subnormal, take the codec's path. */

@@ -1,8 +1,7 @@
 /* MXFP8 (src/ref/ref_mxfp8.c). A work-item codes one 32-element block of a
- * row of the 32x32-padded tensor. x / 2^(e-127) is computed as x * 2^(127-e):
- * both are the correctly rounded value of the same real number, and
- * 2^(127-e) (e in 0..254) is an exact f32. A non-finite block raises *status
- * (the host then reports QK_ERR_NONFINITE). */
+ * row of the 32x32-padded tensor, dividing by d = 2^(e-127) as the reference
+ * does. A non-finite block raises *status (the host then reports
+ * QK_ERR_NONFINITE). */
 __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, ulong rp,
                              ulong ncb, __global uchar *data, __global uchar *scale,
                              __global uint *status)
@@ -20,23 +19,23 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
             }
             if (bamax >= QK_F32_INF)
                 atomic_max(status, bamax);
-            uint e = 0u, inv = 0u;
+            uint e = 0u, d = QK_F32_ONE;
             if (bamax != 0u) {
                 uint s = qk_div(bamax, QK_F32_E4M3_MAX);
                 if (s < QK_F32_E8M0_MIN)
                     s = QK_F32_E8M0_MIN;
-                e = qk_e8m0_ceil(s);
-                inv = e == 254u ? QK_F32_E8M0_MIN : ((254u - e) << 23);
+                e = qk_e8m0_ceil_fast(s);
+                d = qk_e8m0_to_f32(e);
             }
             scale[blocked_offset(r, cb, ncb)] = (uchar)e;
-            __global uint2 *d = (__global uint2 *)data + (r * ncb + cb) * 4;
+            __global uint2 *out = (__global uint2 *)data + (r * ncb + cb) * 4;
             for (ulong k = 0; k < 32; k += 8) {
                 uint x[8], b[8];
                 ld8_any(in, dt, base + k, end, 1, x);
                 for (int j = 0; j < 8; j++)
                     b[j] = bamax == 0u ? 0u
-                                       : qk_f32_to_e4m3_fast(qk_f32_clamp_abs(qk_mul(x[j], inv), QK_F32_E4M3_MAX));
-                d[k / 8] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+                                       : qk_f32_to_e4m3_fast(qk_f32_clamp_abs(qk_div(x[j], d), QK_F32_E4M3_MAX));
+                out[k / 8] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
             }
         }
 }
