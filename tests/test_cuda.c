@@ -191,12 +191,112 @@ static void test_device_portable_path(void **state)
     assert_int_equal(total, 0);
 }
 
+/* ---- odd shapes (the harness's columns are multiples of 64) ------------ */
+
+static const qk_params odd_formats[] = {
+    {QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 0, 0},        {QK_FORMAT_FP4, QK_SCALING_TENSOR, 32, 1, 0},
+    {QK_FORMAT_NVFP4, QK_SCALING_TENSOR, 16, 0, 0},      {QK_FORMAT_MXFP8, QK_SCALING_TENSOR, 32, 0, 0},
+    {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_BLOCK, 3, 0, 0},
+    {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_TENSOR, 128, 0, 0}, {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 7, 0, 0},
+};
+
+static void fill(qk_dtype dt, void *buf, int64_t n, uint32_t seed)
+{
+    rng = 0x9E3779B97F4A7C15u ^ seed;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t r = next32();
+        float v = ((float)(r & 0xFFFF) - 32768.0f) / 16384.0f;
+        if (r % 97 == 0)
+            v = 0.0f;
+        uint32_t u = qk_bits(v);
+        if (dt == QK_DTYPE_F32)
+            memcpy((unsigned char *)buf + 4 * i, &u, 4);
+        else {
+            uint16_t h = (uint16_t)(dt == QK_DTYPE_BF16 ? qk_f32_to_bf16(u) : qk_f32_to_f16(u));
+            memcpy((unsigned char *)buf + 2 * i, &h, 2);
+        }
+    }
+}
+
+/* CUDA vs the reference on one shape: every part and the dequantized output. */
+static size_t compare_shape(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt, int64_t rows,
+                            int64_t cols)
+{
+    qk_layout lay;
+    if (qk_layout_query(p, rows, cols, &lay) != QK_OK)
+        return 0;
+    size_t es = qk_dtype_size(dt), n = (size_t)(rows * cols), bad = 0;
+    unsigned char *in = malloc(n * es), *o1 = malloc(n * es), *o2 = malloc(n * es);
+    void *a[QK_PART_COUNT] = {0}, *b[QK_PART_COUNT] = {0};
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        if (lay.part[i].nbytes) {
+            a[i] = calloc(1, lay.part[i].nbytes);
+            b[i] = calloc(1, lay.part[i].nbytes);
+        }
+    fill(dt, in, (int64_t)n, (uint32_t)(rows * 131 + cols * 7 + p->format));
+    if (qk_quantize(ref, p, dt, in, rows, cols, a) != QK_OK || qk_quantize(cu, p, dt, in, rows, cols, b) != QK_OK) {
+        printf("  %s %lldx%lld: quantize failed: %s\n", qk_format_name(p->format), (long long)rows, (long long)cols,
+               qk_last_error());
+        bad++;
+    } else {
+        for (int i = 0; i < QK_PART_COUNT; i++)
+            if (lay.part[i].nbytes && memcmp(a[i], b[i], lay.part[i].nbytes) != 0) {
+                printf("  %s %s %lldx%lld: part %d differs\n", qk_format_name(p->format), qk_dtype_name(dt),
+                       (long long)rows, (long long)cols, i);
+                bad++;
+            }
+        if (qk_dequantize(ref, p, (const void *const *)a, rows, cols, dt, o1) != QK_OK ||
+            qk_dequantize(cu, p, (const void *const *)a, rows, cols, dt, o2) != QK_OK || memcmp(o1, o2, n * es) != 0) {
+            printf("  %s %s %lldx%lld: dequantize differs\n", qk_format_name(p->format), qk_dtype_name(dt),
+                   (long long)rows, (long long)cols);
+            bad++;
+        }
+    }
+    for (int i = 0; i < QK_PART_COUNT; i++) {
+        free(a[i]);
+        free(b[i]);
+    }
+    free(in);
+    free(o1);
+    free(o2);
+    return bad;
+}
+
+/* Columns that are not multiples of 8, 16 or 32, odd element counts, and a
+ * tensor cut into many chunks whose boundaries fall inside 8-element groups
+ * unless the plan aligns them. */
+static void test_device_odd_shapes(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    setenv("QK_CUDA_CHUNK_BYTES", "20000", 1);
+    setenv("QK_CUDA_STAGE_BYTES", "777", 1);
+    qk_context *ref = NULL, *cu = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    static const int64_t shapes[][2] = {{1, 1}, {3, 5}, {17, 17}, {5, 1023}, {129, 33}, {300, 1001}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    size_t bad = 0;
+    for (size_t f = 0; f < sizeof odd_formats / sizeof *odd_formats; f++)
+        for (size_t d = 0; d < 3; d++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                bad += compare_shape(ref, cu, &odd_formats[f], dts[d], shapes[s][0], shapes[s][1]);
+    qk_context_destroy(cu);
+    qk_context_destroy(ref);
+    unsetenv("QK_CUDA_CHUNK_BYTES");
+    unsetenv("QK_CUDA_STAGE_BYTES");
+    printf("odd shapes: %zu differences\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
+        cmocka_unit_test(test_device_odd_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
