@@ -1,6 +1,7 @@
 /* Vulkan backend: the paths the cross-backend harness does not reach with
- * its small shapes. Chunked dispatches (QK_VULKAN_MAX_RANGE lowers the
- * binding range to 1 MiB so tensors of a few MiB cross many chunk edges),
+ * its small shapes. Chunked dispatches and transfers (QK_VULKAN_MAX_RANGE
+ * lowers the binding range to 1 MiB and QK_VULKAN_STAGING the staging buffer
+ * to 64 KiB, so tensors of a few MiB cross many chunk and piece edges),
  * NaN/Inf refusal exactly where the reference refuses, and the benchmark
  * entry. Every result is compared with the CPU reference by memcmp. */
 #include <setjmp.h>
@@ -157,8 +158,10 @@ static void test_chunked_dispatches_are_exact(void **state)
 {
     (void)state;
     setenv("QK_VULKAN_MAX_RANGE", "1048576", 1); /* read when a context opens */
+    setenv("QK_VULKAN_STAGING", "65536", 1);       /* transfers in many pieces */
     qk_context *vk = open_vulkan();
     unsetenv("QK_VULKAN_MAX_RANGE");
+    unsetenv("QK_VULKAN_STAGING");
     if (vk == NULL)
         skip();
     qk_context *ref = open_reference();

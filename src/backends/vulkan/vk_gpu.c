@@ -120,47 +120,88 @@ qk_status qk_vk_reserve(qk_vk_state *s, int slot, VkDeviceSize bytes)
     return make_buffer(s, bytes, 0, &s->bufs[slot]);
 }
 
-static qk_status run_xfer(qk_vk_state *s, VkBuffer from, VkDeviceSize from_off, VkBuffer to, VkDeviceSize to_off,
-                          VkDeviceSize n)
+/* Staging transfers are double-buffered: the two halves of the staging
+ * buffer alternate, so the host copies one piece while the device copies the
+ * other. */
+#define HALF (s->staging_half)
+
+static qk_status xfer_wait(qk_vk_state *s, int h)
+{
+    if (!s->xfer_busy[h])
+        return QK_OK;
+    VkResult r = s->d.vkWaitForFences(s->device, 1, &s->xfer_fence[h], VK_TRUE, UINT64_MAX);
+    s->d.vkResetFences(s->device, 1, &s->xfer_fence[h]);
+    s->xfer_busy[h] = 0;
+    return r == VK_SUCCESS ? QK_OK : vk_fail(r, "transfer");
+}
+
+static qk_status xfer_submit(qk_vk_state *s, int h, VkBuffer from, VkDeviceSize from_off, VkBuffer to,
+                             VkDeviceSize to_off, VkDeviceSize n)
 {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    s->d.vkBeginCommandBuffer(s->xfer, &bi);
+    s->d.vkBeginCommandBuffer(s->xfer[h], &bi);
     VkBufferCopy c = {from_off, to_off, n};
-    s->d.vkCmdCopyBuffer(s->xfer, from, to, 1, &c);
-    s->d.vkEndCommandBuffer(s->xfer);
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->xfer};
-    VkResult r = s->d.vkQueueSubmit(s->queue, 1, &si, s->fence);
-    if (r == VK_SUCCESS)
-        r = s->d.vkWaitForFences(s->device, 1, &s->fence, VK_TRUE, UINT64_MAX);
-    s->d.vkResetFences(s->device, 1, &s->fence);
-    return r == VK_SUCCESS ? QK_OK : vk_fail(r, "transfer");
+    s->d.vkCmdCopyBuffer(s->xfer[h], from, to, 1, &c);
+    /* make the copy visible to later shader reads, transfers and the host */
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                                           VK_ACCESS_HOST_READ_BIT};
+    s->d.vkCmdPipelineBarrier(s->xfer[h], VK_PIPELINE_STAGE_TRANSFER_BIT,
+                              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                                  VK_PIPELINE_STAGE_HOST_BIT,
+                              0, 1, &mb, 0, NULL, 0, NULL);
+    s->d.vkEndCommandBuffer(s->xfer[h]);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->xfer[h]};
+    VkResult r = s->d.vkQueueSubmit(s->queue, 1, &si, s->xfer_fence[h]);
+    if (r != VK_SUCCESS)
+        return vk_fail(r, "vkQueueSubmit (transfer)");
+    s->xfer_busy[h] = 1;
+    return QK_OK;
 }
 
 qk_status qk_vk_upload(qk_vk_state *s, int slot, const void *src, VkDeviceSize bytes)
 {
     qk_status st = qk_vk_reserve(s, slot, bytes);
-    for (VkDeviceSize o = 0; o < bytes && st == QK_OK; o += STAGING_BYTES) {
-        VkDeviceSize n = bytes - o < STAGING_BYTES ? bytes - o : STAGING_BYTES;
-        memcpy(s->staging_map, (const unsigned char *)src + o, (size_t)n);
-        st = run_xfer(s, s->staging.buf, 0, s->bufs[slot].buf, o, (n + 3) & ~(VkDeviceSize)3);
+    int h = 0;
+    for (VkDeviceSize o = 0; o < bytes && st == QK_OK; o += HALF, h ^= 1) {
+        VkDeviceSize n = bytes - o < HALF ? bytes - o : HALF;
+        st = xfer_wait(s, h); /* this half's previous copy has finished */
+        if (st != QK_OK)
+            break;
+        unsigned char *half = (unsigned char *)s->staging_map + (VkDeviceSize)h * HALF;
+        memcpy(half, (const unsigned char *)src + o, (size_t)n);
+        st = xfer_submit(s, h, s->staging.buf, (VkDeviceSize)h * HALF, s->bufs[slot].buf, o,
+                         (n + 3) & ~(VkDeviceSize)3);
     }
-    return st;
+    qk_status w0 = xfer_wait(s, 0), w1 = xfer_wait(s, 1);
+    return st != QK_OK ? st : (w0 != QK_OK ? w0 : w1);
 }
 
 qk_status qk_vk_download(qk_vk_state *s, int slot, VkDeviceSize off, void *dst, VkDeviceSize bytes)
 {
     qk_status st = QK_OK;
-    for (VkDeviceSize o = 0; o < bytes && st == QK_OK; o += STAGING_BYTES) {
-        VkDeviceSize n = bytes - o < STAGING_BYTES ? bytes - o : STAGING_BYTES;
-        VkDeviceSize n4 = (n + 3) & ~(VkDeviceSize)3;
-        if (off + o + n4 > s->bufs[slot].size)
-            n4 = n; /* buffers are 256-byte multiples: never hit, kept for safety */
-        st = run_xfer(s, s->bufs[slot].buf, off + o, s->staging.buf, 0, n4);
-        if (st == QK_OK)
-            memcpy((unsigned char *)dst + o, s->staging_map, (size_t)n);
+    VkDeviceSize pieces = (bytes + HALF - 1) / HALF;
+    /* piece k goes through half k % 2; piece k + 1 is in flight while the
+     * host copies piece k out */
+    for (VkDeviceSize k = 0; k < pieces + 1 && st == QK_OK; k++) {
+        if (k < pieces) {
+            int h = (int)(k & 1);
+            VkDeviceSize o = k * HALF, n = bytes - o < HALF ? bytes - o : HALF;
+            st = xfer_submit(s, h, s->bufs[slot].buf, off + o, s->staging.buf, (VkDeviceSize)h * HALF,
+                             (n + 3) & ~(VkDeviceSize)3);
+        }
+        if (k > 0 && st == QK_OK) {
+            int h = (int)((k - 1) & 1);
+            VkDeviceSize o = (k - 1) * HALF, n = bytes - o < HALF ? bytes - o : HALF;
+            st = xfer_wait(s, h);
+            if (st == QK_OK)
+                memcpy((unsigned char *)dst + o, (unsigned char *)s->staging_map + (VkDeviceSize)h * HALF, (size_t)n);
+        }
     }
-    return st;
+    qk_status w0 = xfer_wait(s, 0), w1 = xfer_wait(s, 1);
+    return st != QK_OK ? st : (w0 != QK_OK ? w0 : w1);
 }
 
 qk_status qk_vk_begin(qk_vk_state *s)
@@ -168,11 +209,15 @@ qk_status qk_vk_begin(qk_vk_state *s)
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     VkResult r = s->d.vkBeginCommandBuffer(s->cmd, &bi);
-    return r == VK_SUCCESS ? QK_OK : vk_fail(r, "vkBeginCommandBuffer");
+    if (r != VK_SUCCESS)
+        return vk_fail(r, "vkBeginCommandBuffer");
+    qk_vk_barrier(s); /* earlier uploads before this work */
+    return QK_OK;
 }
 
 qk_status qk_vk_submit_wait(qk_vk_state *s)
 {
+    qk_vk_barrier(s); /* this work before later downloads */
     VkResult r = s->d.vkEndCommandBuffer(s->cmd);
     if (r != VK_SUCCESS)
         return vk_fail(r, "vkEndCommandBuffer");
@@ -335,16 +380,20 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
                                   .queueFamilyIndex = dev->queue_family};
     if ((r = s->d.vkCreateCommandPool(s->device, &pi, NULL, &s->pool)) != VK_SUCCESS)
         st = vk_fail(r, "vkCreateCommandPool");
-    VkCommandBuffer cbs[2];
+    VkCommandBuffer cbs[3];
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = s->pool,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 2};
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 3};
     if (st == QK_OK && (r = s->d.vkAllocateCommandBuffers(s->device, &ai, cbs)) != VK_SUCCESS)
         st = vk_fail(r, "vkAllocateCommandBuffers");
     s->cmd = cbs[0];
-    s->xfer = cbs[1];
+    s->xfer[0] = cbs[1];
+    s->xfer[1] = cbs[2];
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if (st == QK_OK && (r = s->d.vkCreateFence(s->device, &fi, NULL, &s->fence)) != VK_SUCCESS)
-        st = vk_fail(r, "vkCreateFence");
+    for (int i = 0; i < 3 && st == QK_OK; i++) {
+        VkFence *f = i == 0 ? &s->fence : &s->xfer_fence[i - 1];
+        if ((r = s->d.vkCreateFence(s->device, &fi, NULL, f)) != VK_SUCCESS)
+            st = vk_fail(r, "vkCreateFence");
+    }
     VkDescriptorSetLayoutBinding lb[QK_VK_BINDINGS];
     for (int i = 0; i < QK_VK_BINDINGS; i++)
         lb[i] = (VkDescriptorSetLayoutBinding){(uint32_t)i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
@@ -360,8 +409,13 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
                                       .pPushConstantRanges = &pcr};
     if (st == QK_OK && (r = s->d.vkCreatePipelineLayout(s->device, &pli, NULL, &s->layout)) != VK_SUCCESS)
         st = vk_fail(r, "vkCreatePipelineLayout");
+    /* QK_VULKAN_STAGING (bytes, >= 4096) shrinks the staging buffer: tests use
+     * it to run transfers of many pieces */
+    const char *env = getenv("QK_VULKAN_STAGING");
+    VkDeviceSize staging = env && strtoull(env, NULL, 10) >= 4096 ? (VkDeviceSize)strtoull(env, NULL, 10) : STAGING_BYTES;
+    s->staging_half = (staging / 2) & ~(VkDeviceSize)255;
     if (st == QK_OK)
-        st = make_buffer(s, STAGING_BYTES, 1, &s->staging);
+        st = make_buffer(s, 2 * s->staging_half, 1, &s->staging);
     if (st == QK_OK && (r = s->d.vkMapMemory(s->device, s->staging.mem, 0, VK_WHOLE_SIZE, 0, &s->staging_map)) !=
                            VK_SUCCESS)
         st = vk_fail(r, "vkMapMemory");
@@ -398,6 +452,9 @@ void qk_vk_state_close(qk_vk_state *s)
         s->d.vkDestroyDescriptorSetLayout(s->device, s->dsl, NULL);
     if (s->fence)
         s->d.vkDestroyFence(s->device, s->fence, NULL);
+    for (int i = 0; i < 2; i++)
+        if (s->xfer_fence[i])
+            s->d.vkDestroyFence(s->device, s->xfer_fence[i], NULL);
     if (s->pool)
         s->d.vkDestroyCommandPool(s->device, s->pool, NULL);
     s->d.vkDestroyDevice(s->device, NULL);

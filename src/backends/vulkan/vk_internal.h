@@ -88,14 +88,16 @@ typedef struct {
     VkDevice device;
     VkQueue queue;
     VkCommandPool pool;
-    VkCommandBuffer cmd, xfer;
-    VkFence fence;
+    VkCommandBuffer cmd, xfer[2];
+    VkFence fence, xfer_fence[2];
+    int xfer_busy[2]; /* a staging half has a copy in flight */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipes[VP_COUNT];
     qk_vk_buffer bufs[VB_COUNT];
     qk_vk_buffer staging;
     void *staging_map;
+    VkDeviceSize staging_half; /* transfers alternate between two halves */
     uint32_t mem_local, mem_host; /* memory type indices */
     VkDeviceSize max_range;       /* largest storage-buffer binding (chunk size) */
     VkDeviceSize align;           /* minStorageBufferOffsetAlignment */
