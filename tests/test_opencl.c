@@ -93,6 +93,7 @@ static void test_fast_codec_equals_codec(void **st)
             bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
             bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
             bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+            bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
         }
     for (size_t t = 0; t < 15; t++)
         for (int d = -2; d <= 2; d++) {
@@ -104,8 +105,17 @@ static void test_fast_codec_equals_codec(void **st)
         bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
         bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+        bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
     }
-    for (uint32_t a = 0x3C000000u; a < 0x44000000u; a++) /* every f32 around e4m3's range */
+    static const uint32_t fp4_t[] = {0x3B2AAAB9u, 0x3DB00000u, 0x3E555555u, 0x3E955555u,
+                                     0x3ED55556u, 0x3F155550u, 0x3F555555u, 0u};
+    for (size_t t = 0; t < sizeof fp4_t / sizeof *fp4_t; t++)
+        for (uint32_t d = 0; d < 5; d++) {
+            uint32_t a = fp4_t[t] + d - 2u;
+            bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
+            bad += qk_fp4_encode_fast(a ^ QK_F32_SIGN) != qk_fp4_encode(a ^ QK_F32_SIGN);
+        }
+    for (uint32_t a = 0x3C000000u; a < 0x44000000u; a += 0xFu) /* densely around e4m3's range */
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
     for (uint32_t a = QK_F32_E8M0_MIN; a < QK_F32_INF; a += 0x3FFu) /* e8m0 over [2^-127, max] */
         bad += qk_e8m0_ceil_fast(a) != qk_e8m0_ceil(a);

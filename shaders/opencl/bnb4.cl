@@ -12,7 +12,7 @@ static inline uint bnb_key(uint x)
 
 static inline uint bnb_code(int nf4, uint v)
 {
-    return nf4 != 0 ? qk_nf4_encode_fast(v) : qk_fp4_encode(v);
+    return nf4 != 0 ? qk_nf4_encode_fast(v) : qk_fp4_encode_fast(v);
 }
 
 /* bitsandbytes' reciprocal of absmax (qk_bnb_reciprocal): measured

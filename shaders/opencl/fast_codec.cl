@@ -30,6 +30,20 @@ QK_FN QK_U32 qk_nf4_encode_fast(QK_U32 x)
     return c;
 }
 
+/* qk_fp4_encode with the rank -> code map {0,1,6,7,4,5,2,3} as nibbles of
+ * one constant instead of a switch. */
+QK_FN QK_U32 qk_fp4_encode_fast(QK_U32 x)
+{
+    if (qk_f32_is_nan(x) != 0u)
+        return 0u;
+    QK_U32 s = ((x & QK_F32_SIGN) != 0u && (x & QK_F32_ABS) != 0u) ? 8u : 0u;
+    QK_U32 a = x & QK_F32_ABS;
+    QK_U32 r = QK_U(a > 0x3B2AAAB9u) + QK_U(a > 0x3DB00000u) + QK_U(a > 0x3E555555u) +
+               QK_U(a > 0x3E955555u) + QK_U(a > 0x3ED55556u) + QK_U(a > 0x3F155550u) +
+               QK_U(a > 0x3F555555u);
+    return s | ((0x32547610u >> (4u * r)) & 7u);
+}
+
 /* qk_e8m0_ceil for 2^-127 <= s (finite), without loops: a normal s =
  * 1.m * 2^(ex-127) needs ex + (m != 0); a subnormal s >= 2^-127 is exactly
  * 2^-127 (byte 0) or lies below 2^-126 (byte 1). */
