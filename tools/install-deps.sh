@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 pkgs="gcc meson ninja-build pkg-config libcmocka-dev libjansson-dev
       libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-      python3 python3-venv"
+      python3 python3-venv time"
 if [ "$(id -u)" -eq 0 ]; then as_root=""; else as_root="sudo"; fi
 missing=""
 for p in $pkgs; do

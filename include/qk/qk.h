@@ -150,6 +150,7 @@ typedef struct qk_device_info {
     char vendor[64];
     uint64_t memory_bytes; /* 0 if unknown */
     int compute_units;
+    int host_cpu; /* the device runs on the host CPU (lavapipe, PoCL): `auto` passes it by */
 } qk_device_info;
 
 QK_API int qk_backend_count(void);
@@ -160,7 +161,9 @@ typedef struct qk_context qk_context;
 
 /* backend: "auto", "cpu", "cuda", "vulkan", "opencl", or NULL (= the QK_BACKEND
  * environment variable, else "auto"). "auto" prefers CUDA on NVIDIA, Vulkan
- * on AMD/Intel, OpenCL as fallback, CPU last. device: index within backend. */
+ * on AMD/Intel, OpenCL as fallback, CPU last; devices that run on the host CPU
+ * (software Vulkan/OpenCL) are left to the CPU backend, which is faster there.
+ * device: index within backend. */
 QK_API qk_status qk_context_create(const char *backend, int device, qk_context **out);
 QK_API void qk_context_destroy(qk_context *ctx);
 QK_API const char *qk_context_backend(const qk_context *ctx);

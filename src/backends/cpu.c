@@ -40,6 +40,7 @@ static qk_status cpu_device_info(int device, qk_device_info *out)
     snprintf(out->name, sizeof out->name, "CPU (%d threads)", online_cpus());
     snprintf(out->vendor, sizeof out->vendor, "host");
     out->compute_units = online_cpus();
+    out->host_cpu = 1;
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     out->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
     return QK_OK;
@@ -70,6 +71,7 @@ static qk_status reference_device_info(int device, qk_device_info *out)
     snprintf(out->name, sizeof out->name, "C reference kernels (1 thread)");
     snprintf(out->vendor, sizeof out->vendor, "host");
     out->compute_units = 1;
+    out->host_cpu = 1;
     return QK_OK;
 }
 

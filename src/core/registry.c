@@ -54,26 +54,27 @@ qk_status qk_device_get_info(const char *backend, int device, qk_device_info *ou
     return be->device_info(device, out);
 }
 
-static int vendor_is_nvidia(const qk_backend *be)
+/* Device 0 is each backend's best device (GPUs sort first). */
+static int first_device(const qk_backend *be, qk_device_info *di)
 {
-    qk_device_info di;
-    return be->device_info(0, &di) == QK_OK && strstr(di.vendor, "NVIDIA") != NULL;
+    const char *why;
+    memset(di, 0, sizeof *di);
+    return be->probe(&why) > 0 && be->device_info(0, di) == QK_OK && !di->host_cpu;
 }
 
-/* `auto`: CUDA on NVIDIA, Vulkan on AMD/Intel, then Vulkan anywhere, OpenCL
- * as the fallback, the CPU last. */
+/* `auto`: CUDA on NVIDIA, Vulkan on AMD/Intel (and on NVIDIA without CUDA),
+ * OpenCL as the fallback, the CPU last. Software devices on the host CPU (lavapipe,
+ * PoCL) are passed by: the CPU backend does the same work faster. */
 static const qk_backend *auto_backend(void)
 {
     const qk_backend *cuda = qk_registry_find("cuda"), *vk = qk_registry_find("vulkan");
     const qk_backend *cl = qk_registry_find("opencl");
-    const char *why;
-    if (cuda->probe(&why) > 0)
+    qk_device_info di;
+    if (first_device(cuda, &di))
         return cuda;
-    if (vk->probe(&why) > 0 && !vendor_is_nvidia(vk))
+    if (first_device(vk, &di)) /* without CUDA, NVIDIA's Vulkan comes next too */
         return vk;
-    if (vk->probe(&why) > 0)
-        return vk;
-    if (cl->probe(&why) > 0)
+    if (first_device(cl, &di))
         return cl;
     return &qk_backend_cpu;
 }

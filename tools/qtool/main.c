@@ -33,6 +33,9 @@ static void usage(FILE *out)
             "                               dequantize through qk and report per-layer errors\n"
             "  dequantize QUANT -o OUT [--dtype bf16|f16|f32]\n"
             "                               every quantized layer back to a plain tensor\n"
+            "  preset from-gguf MODEL.gguf -o layers.json [--format F] [--format8 F|skip]\n"
+            "        [--default skip|convert] [--names auto|identity|llama]\n"
+            "                               a --layers plan from a GGUF file's tensor types\n"
             "  version                      print the library version\n"
             "\n"
             "docs/QTOOL.md documents every command and the file layouts written.\n");
