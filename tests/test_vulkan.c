@@ -89,6 +89,7 @@ static const fcase cases[] = {
     {"e4m3/block64", QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 64, 0, 0},
     {"e5m2/block100", QK_FORMAT_FLOAT8_E5M2, QK_SCALING_BLOCK, 100, 0, 0},
     {"int8/tensor", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_TENSOR, 128, 0, 0},
+    {"int8/row", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0},
     {"int8/row/convrot256", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256},
     {"int8_blockwise/128", QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0},
 };
@@ -169,6 +170,11 @@ static void test_chunked_dispatches_are_exact(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 1000, 1280); /* 5 MB input: many chunks */
         bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 1161, 768);
+        if (cases[c].sc == QK_SCALING_ROW && cases[c].convrot == 0) {
+            /* rows outside the fused one-pass kernel: odd width, > 8192 wide */
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 37, 1001);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 5, 9000);
+        }
     }
     qk_context_destroy(ref);
     qk_context_destroy(vk);

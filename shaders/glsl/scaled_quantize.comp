@@ -18,22 +18,7 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
-
-uint code_of(uint x, uint a)
-{
-    if (pc.mode < 2u) {
-        uint fpmax = pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
-        uint v = (x & QK_F32_ABS) == 0u ? x : qk_round_to(pc.dt, qk_mul(x, a));
-        v = qk_f32_clamp_abs(v, fpmax);
-        return pc.mode == 1u ? qk_to_e5m2(v) : qk_to_e4m3(v);
-    }
-    if (a == 0u)
-        return 0u; /* blockwise zero tile with a zero floor */
-    uint q = qk_round_to(pc.dt, qk_div(x, a));
-    if (pc.mode == 3u)
-        q = qk_f32_clamp_abs(q, QK_F32_INT8_MAX);
-    return uint(qk_f32_to_int_rne_clamp(q, -128, 127)) & 0xFFu;
-}
+#include "qk_vk_scaled.glsl"
 
 void main()
 {
@@ -59,7 +44,7 @@ void main()
                 a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
             }
         }
-        word[j >> 2] |= code_of(x[j], a) << (8u * (j & 3u));
+        word[j >> 2] |= qk_scaled_code(pc.mode, pc.dt, x[j], a) << (8u * (j & 3u));
     }
     data.w[e >> 2] = word[0];
     if (e + 4u < pc.n)

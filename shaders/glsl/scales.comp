@@ -14,6 +14,7 @@ layout(push_constant) uniform PC {
     uint fpmax; /* float8: 448 or 57344; int8_blockwise: T(1e-8) (host-computed: glslc -O crashes folding it) */
 } pc;
 #include "qk_vk.glsl"
+#include "qk_vk_scaled.glsl"
 
 void main()
 {
@@ -23,22 +24,11 @@ void main()
     uint m = amax.w[k];
     if (m >= QK_F32_INF)
         atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-    if (pc.mode == 0u) {
-        uint s = qk_round_to(pc.dt, qk_div(m, pc.fpmax));
-        scale.w[k] = s;
-        aux.w[k] = qk_round_to(pc.dt, qk_div(QK_F32_ONE, s));
-    } else if (pc.mode == 1u) {
-        uint s = qk_div(m, QK_F32_INT8_MAX);
-        if (s < QK_F32_1E_30)
-            s = QK_F32_1E_30;
-        scale.w[k] = s;
-        uint st = qk_round_to(pc.dt, s);
-        aux.w[k] = st != 0u ? st : (pc.dt == DT_F16 ? 0x38800000u : 0x00800000u);
-    } else if (pc.mode == 2u) {
-        uint s = qk_round_to(pc.dt, qk_div(m, QK_F32_INT8_MAX));
-        s = s < pc.fpmax ? pc.fpmax : s;
-        scale.w[k] = s;
-        aux.w[k] = s;
+    if (pc.mode < 3u) {
+        uint sc, ax;
+        qk_group_scale(pc.mode, pc.dt, m, pc.fpmax, sc, ax);
+        scale.w[k] = sc;
+        aux.w[k] = ax;
     } else {
         scale.w[0] = qk_round_to(pc.dt, qk_div(m, QK_F32_NVFP4_GLOBAL_DIV));
     }

@@ -23,6 +23,7 @@ QK_VK_SHADER(nvfp4_quantize)
 QK_VK_SHADER(mxfp8_quantize)
 QK_VK_SHADER(blocked_dequantize)
 QK_VK_SHADER(bnb_nested)
+QK_VK_SHADER(row_quantize)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -40,6 +41,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_MXFP8_Q, mxfp8_quantize)
     QK_VK_CASE(VP_BLOCKED_DQ, blocked_dequantize)
     QK_VK_CASE(VP_BNB_NESTED, bnb_nested)
+    QK_VK_CASE(VP_ROW_Q, row_quantize)
     default: *size = 0; return NULL;
     }
 }

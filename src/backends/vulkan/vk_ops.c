@@ -314,8 +314,46 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
     return st;
 }
 
+/* Per-row float8 / int8_tensorwise (no ConvRot) on rows that fit a
+ * workgroup's registers: one pass, the input read once. */
+static int fused_rows(const qk_vk_job *j)
+{
+    return j->p->scaling == QK_SCALING_ROW && j->p->convrot_group == 0 &&
+           j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 && j->cols <= 8192;
+}
+
+static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
+    qk_status st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)j->rows * 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_FLAG, 4);
+    if (st != QK_OK)
+        return st;
+    if ((VkDeviceSize)j->rows * 4 > s->max_range)
+        return too_large("the scale tensor");
+    qk_vk_fill(s, VB_FLAG, 4, 0);
+    qk_vk_barrier(s);
+    int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
+    if (rc == 0)
+        return too_large("one row");
+    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
+        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+        qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
+                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
+                                       (uint32_t)scaled_mode(j->p)};
+        st = qk_vk_dispatch(s, VP_ROW_Q, b, 4, pc, (uint64_t)nr, 1);
+    }
+    return st;
+}
+
 static qk_status scaled_quantize(qk_vk_state *s, const qk_vk_job *j)
 {
+    if (fused_rows(j))
+        return row_quantize(s, j);
     groups g = scaled_groups(j);
     int64_t n = j->rows * j->cols, es = (int64_t)dsize(j->dt);
     if ((VkDeviceSize)g.ng * 4 > s->max_range)
