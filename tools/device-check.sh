@@ -45,7 +45,9 @@ meson --version
 nvcc --version 2>/dev/null | tail -1 || echo "no nvcc"
 echo "== build"
 # QK_MESON_ARGS: extra options, e.g. "-Dcuda=disabled" to leave a backend out.
-meson setup build-device --wipe ${QK_MESON_ARGS:-} >/dev/null 2>&1 || meson setup build-device ${QK_MESON_ARGS:-}
+# A fresh build folder: a kept one would keep whatever options it last had.
+rm -rf build-device
+meson setup build-device ${QK_MESON_ARGS:-} >/dev/null
 grep -E "^ *(cuda|vulkan|opencl) backend" build-device/meson-logs/meson-log.txt || true
 ninja -C build-device
 echo "== tests"
