@@ -24,6 +24,7 @@ QK_VK_SHADER(mxfp8_quantize)
 QK_VK_SHADER(blocked_dequantize)
 QK_VK_SHADER(bnb_nested)
 QK_VK_SHADER(row_quantize)
+QK_VK_SHADER(tile_quantize)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -42,6 +43,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_BLOCKED_DQ, blocked_dequantize)
     QK_VK_CASE(VP_BNB_NESTED, bnb_nested)
     QK_VK_CASE(VP_ROW_Q, row_quantize)
+    QK_VK_CASE(VP_TILE_Q, tile_quantize)
     default: *size = 0; return NULL;
     }
 }

@@ -350,10 +350,58 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
+/* Tile-scaled float8 / int8_blockwise: one workgroup per tile. */
+static int fused_tiles(const qk_vk_job *j)
+{
+    int64_t b = j->p->block_size;
+    int blockwise = j->p->format == QK_FORMAT_INT8_BLOCKWISE;
+    return (blockwise || (j->p->scaling == QK_SCALING_BLOCK && j->p->format != QK_FORMAT_INT8_TENSORWISE)) &&
+           b % 4 == 0 && b <= 512 && j->cols % 4 == 0;
+}
+
+static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    groups g = scaled_groups(j);
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, B = g.bh;
+    qk_status st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)g.ng * 4);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_FLAG, 4);
+    if (st != QK_OK)
+        return st;
+    if ((VkDeviceSize)g.ng * 4 > s->max_range)
+        return too_large("the scale tensor");
+    qk_vk_fill(s, VB_FLAG, 4, 0);
+    qk_vk_barrier(s);
+    int64_t ra = row_align(s, j->cols), unit = B / gcd64(B, ra) * ra; /* lcm: tile rows, aligned offsets */
+    int64_t rc = chunk_of(s, unit, (double)row_bytes);
+    if (rc == 0)
+        return too_large("a band of tiles");
+    int mode = scaled_mode(j->p);
+    uint32_t extra = mode == 0 ? QK_F32_E4M3_MAX : mode == 1 ? QK_F32_E5M2_MAX : 0;
+    if (mode == 3) { /* T(1e-8): the int8_blockwise scale floor */
+        uint32_t f = 0x322BCC77u;
+        extra = j->dt == QK_DTYPE_BF16 ? qk_bf16_to_f32(qk_f32_to_bf16(f))
+              : j->dt == QK_DTYPE_F16 ? qk_f16_to_f32(qk_f32_to_f16(f)) : f;
+    }
+    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
+        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+        qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
+                          B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
+                                       (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra};
+        st = qk_vk_dispatch(s, VP_TILE_Q, b, 4, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
+    }
+    return st;
+}
+
 static qk_status scaled_quantize(qk_vk_state *s, const qk_vk_job *j)
 {
     if (fused_rows(j))
         return row_quantize(s, j);
+    if (fused_tiles(j))
+        return tile_quantize(s, j);
     groups g = scaled_groups(j);
     int64_t n = j->rows * j->cols, es = (int64_t)dsize(j->dt);
     if ((VkDeviceSize)g.ng * 4 > s->max_range)
