@@ -22,7 +22,7 @@ mkdir -p "$root"
 for deb in .devdeps/*.deb; do
     dpkg-deb -x "$deb" "$root"
 done
-if ! ldconfig -p | grep -q libvulkan.so.1 && ls .gl/*.deb >/dev/null 2>&1; then
+if ls .gl/*.deb >/dev/null 2>&1; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi

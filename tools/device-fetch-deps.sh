@@ -11,7 +11,7 @@ cd .devdeps
 # validate the Vulkan shaders (the GPU machine has a Vulkan driver but no
 # shader compiler).
 apt-get download libcmocka0 libcmocka-dev libjansson4 libjansson-dev pkgconf pkgconf-bin libpkgconf3 \
-    glslc libshaderc1 spirv-tools
+    glslc libshaderc1 spirv-tools libvulkan-dev
 # The Vulkan loader, unpacked over / by tools/device-check.sh (carry .gl).
 mkdir -p ../.gl
 grep -qx '/.gl/' ../.git/info/exclude || echo '/.gl/' >> ../.git/info/exclude
@@ -19,4 +19,4 @@ lists=/tmp/qk-apt-amd64
 mkdir -p "$lists/partial"
 o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
 apt-get $o update -qq
-(cd ../.gl && apt-get $o download libvulkan1)
+(cd ../.gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)

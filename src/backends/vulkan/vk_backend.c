@@ -41,6 +41,7 @@ static qk_status vk_device_info(int device, qk_device_info *out)
     else
         snprintf(out->vendor, sizeof out->vendor, "vendor 0x%04x", d->props.vendorID);
     out->memory_bytes = d->local_memory;
+    out->host_cpu = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU; /* lavapipe: auto passes it by */
     return QK_OK;
 }
 
