@@ -25,6 +25,7 @@ static qk_status opencl_device_info(int device, qk_device_info *out)
     snprintf(out->vendor, sizeof out->vendor, "%s", d[device].vendor);
     out->memory_bytes = d[device].global_mem;
     out->compute_units = d[device].compute_units;
+    out->host_cpu = d[device].host_cpu;
     return QK_OK;
 }
 

@@ -73,6 +73,9 @@ static const char *reject(const qcl_api *cl, cl_device_id d, qcl_device *out)
     out->max_wg = wg;
     out->denorms = (fp & CL_FP_DENORM) != 0;
     out->cr_divide = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
+    cl_device_type type = 0;
+    cl->clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    out->host_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     info_str(cl, d, CL_DEVICE_NAME, out->name, sizeof out->name);
     info_str(cl, d, CL_DEVICE_VENDOR, out->vendor, sizeof out->vendor);
     info_str(cl, d, CL_DRIVER_VERSION, out->driver, sizeof out->driver);

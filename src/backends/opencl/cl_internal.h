@@ -18,6 +18,7 @@ typedef struct {
     size_t max_wg;
     int denorms;       /* CL_FP_DENORM: native f32 mul/add keep subnormals */
     int cr_divide;     /* CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT */
+    int host_cpu;      /* CL_DEVICE_TYPE_CPU (PoCL): `auto` passes it by */
 } qcl_device;
 
 /* Every accepted device of every platform (cached); 0 with *reason if none. */
