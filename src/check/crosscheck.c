@@ -244,6 +244,7 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
         return -1;
     target targets[64];
     int nt = 0;
+    long open_failures = 0; /* an available device that will not open is a failure */
     for (int b = 0; b < qk_backend_count(); b++) {
         qk_backend_info bi;
         if (qk_backend_get_info(b, &bi) != QK_OK || !bi.available)
@@ -256,6 +257,7 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
             qk_context *ctx;
             if (qk_context_create(bi.name, d, &ctx) != QK_OK) {
                 fprintf(stderr, "crosscheck: %s device %d: %s\n", bi.name, d, qk_last_error());
+                open_failures++;
                 continue;
             }
             if (strcmp(bi.name, "cpu") == 0)
@@ -263,7 +265,7 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
             targets[nt++] = (target){ctx, bi.name, d, qk_context_device(ctx)};
         }
     }
-    long total = nt == 0 ? -1 : 0;
+    long total = nt == 0 && open_failures == 0 ? -1 : open_failures;
     const shape *shapes = opt->large ? large_shapes : small_shapes;
     int nshapes = opt->large ? (int)(sizeof large_shapes / sizeof *large_shapes)
                              : (int)(sizeof small_shapes / sizeof *small_shapes);
