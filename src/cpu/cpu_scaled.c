@@ -6,8 +6,6 @@
 #include "../ref/ref_groups.h"
 #include "cpu_internal.h"
 
-#define QK_F32_1E_8 0x322BCC77u
-
 static int is_fp8(qk_format f) { return f == QK_FORMAT_FLOAT8_E4M3FN || f == QK_FORMAT_FLOAT8_E5M2; }
 
 static qk_scaling scaling_of(const qk_params *p)
@@ -125,34 +123,6 @@ QK_CPU_HOT static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
     free(x);
 }
 
-static uint32_t tiny_of(qk_dtype dt)
-{
-    return dt == QK_DTYPE_F16 ? 0x38800000u /* 2^-14 */ : 0x00800000u /* 2^-126 */;
-}
-
-/* Scale (written to the file) and factor of one group: the reference's
- * scalar steps, unchanged. */
-static uint32_t group_factor(const qk_ref_args *a, uint32_t amax, uint32_t *scale_out)
-{
-    const qk_params *p = a->params;
-    if (is_fp8(p->format)) {
-        uint32_t fpmax = p->format == QK_FORMAT_FLOAT8_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
-        uint32_t scale = qk_round_to(a->dtype, qk_fdiv(amax, fpmax));
-        *scale_out = scale;
-        return qk_round_to(a->dtype, qk_fdiv(QK_F32_ONE, scale));
-    }
-    uint32_t scale = qk_fdiv(amax, QK_F32_INT8_MAX);
-    if (p->format == QK_FORMAT_INT8_BLOCKWISE) {
-        scale = qk_round_to(a->dtype, scale);
-        uint32_t floor = qk_round_to(a->dtype, QK_F32_1E_8);
-        *scale_out = scale < floor ? floor : scale;
-        return *scale_out;
-    }
-    *scale_out = scale < QK_F32_1E_30 ? QK_F32_1E_30 : scale;
-    uint32_t st = qk_round_to(a->dtype, *scale_out);
-    return st == 0u ? tiny_of(a->dtype) : st;
-}
-
 qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4])
 {
     const qk_params *p = a->params;
@@ -167,7 +137,7 @@ qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *con
     if (st == QK_OK) {
         for (int64_t k = 0; k < ng; k++) {
             uint32_t scale;
-            amax[k] = group_factor(a, amax[k], &scale);
+            amax[k] = qk_scaled_group_factor(a, amax[k], &scale);
             qk_put_f32(parts[QK_PART_SCALE], k, scale);
         }
         scaled_q_job j = {a, in, g, amax, parts[QK_PART_DATA]};

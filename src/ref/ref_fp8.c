@@ -52,9 +52,9 @@ qk_status qk_ref_fp8_quantize(const qk_ref_args *a, const void *in, void *const 
     uint32_t fpmax = e5m2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
     uint32_t *rcp = amax + ng;
     for (int64_t k = 0; k < ng; k++) {
-        uint32_t scale = qk_round_to(a->dtype, qk_fdiv(amax[k], fpmax));
+        uint32_t scale;
+        rcp[k] = qk_scaled_group_factor(a, amax[k], &scale);
         qk_put_f32(parts[QK_PART_SCALE], k, scale);
-        rcp[k] = qk_round_to(a->dtype, qk_fdiv(QK_F32_ONE, scale));
     }
     fp8_q_job j = {a, in, g, rcp, fpmax, e5m2, parts[QK_PART_DATA]};
     qk_exec_run(a->ex, a->rows, 1, fp8_quantize_rows, &j);

@@ -46,4 +46,9 @@ static inline void qk_group_rect(const qk_groups *g, int64_t k, int64_t *r0, int
 qk_status qk_groups_amax(const qk_exec *ex, const qk_groups *g, qk_dtype dt, const void *in,
                          uint32_t *amax);
 
+/* The scalar step of a float8/int8 group: writes the scale the file keeps
+ * and returns the factor the elements use (float8: T(1 / scale); int8: the
+ * divisor s_T, 0 for a blockwise zero tile whose floor is 0 in T). */
+uint32_t qk_scaled_group_factor(const qk_ref_args *a, uint32_t amax, uint32_t *scale_out);
+
 #endif

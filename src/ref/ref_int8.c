@@ -13,13 +13,6 @@
 
 #include "ref_groups.h"
 
-static uint32_t tiny_of(qk_dtype dt)
-{
-    return dt == QK_DTYPE_F16 ? 0x38800000u /* 2^-14 */ : 0x00800000u /* 2^-126 */;
-}
-
-#define QK_F32_1E_8 0x322BCC77u /* nearest f32 to 1e-8 */
-
 typedef struct {
     const qk_ref_args *a;
     const void *in;
@@ -98,20 +91,9 @@ qk_status qk_ref_int8_quantize(const qk_ref_args *a, const void *in, void *const
     if (st == QK_OK) {
         int blockwise = p->format == QK_FORMAT_INT8_BLOCKWISE;
         for (int64_t k = 0; k < ng; k++) {
-            uint32_t scale = qk_fdiv(div[k], QK_F32_INT8_MAX);
-            if (blockwise) {
-                scale = qk_round_to(a->dtype, scale);
-                uint32_t floor = qk_round_to(a->dtype, QK_F32_1E_8);
-                scale = scale < floor ? floor : scale;
-                qk_put_f32(parts[QK_PART_SCALE], k, scale);
-                div[k] = scale;
-                continue;
-            }
-            if (scale < QK_F32_1E_30)
-                scale = QK_F32_1E_30;
+            uint32_t scale;
+            div[k] = qk_scaled_group_factor(a, div[k], &scale);
             qk_put_f32(parts[QK_PART_SCALE], k, scale);
-            uint32_t st_ = qk_round_to(a->dtype, scale);
-            div[k] = st_ == 0u ? tiny_of(a->dtype) : st_;
         }
         int8_q_job j = {a, in, g, div, blockwise, parts[QK_PART_DATA]};
         qk_exec_run(a->ex, a->rows, 1, int8_quantize_rows, &j);
