@@ -3,6 +3,8 @@
  * of absmax - offset with the signed dynamic map, as bitsandbytes' CUDA
  * kQuantizeBlockwise<General8bit> does. Small (one value per 4-bit block), so
  * every backend runs this part on the host. */
+#include <stdlib.h>
+
 #include "ref_internal.h"
 
 #define NESTED_BLOCK 256
@@ -83,4 +85,17 @@ void qk_bnb_nested_dequantize(const uint8_t *codes, const void *nested, const vo
         uint32_t s = qk_get_f32(nested, i / NESTED_BLOCK);
         absmax[i] = qk_fadd(qk_f32_mul_ftz(qk_bnb_dynamic_map[codes[i]], s), off);
     }
+}
+
+uint32_t *qk_bnb_absmax_unpack(const qk_params *p, const void *const parts[4], int64_t nb)
+{
+    uint32_t *absmax = malloc((size_t)nb * 4);
+    if (absmax == NULL)
+        return NULL;
+    if (p->double_quant)
+        qk_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET],
+                                 nb, absmax);
+    else
+        memcpy(absmax, parts[QK_PART_SCALE], (size_t)nb * 4);
+    return absmax;
 }

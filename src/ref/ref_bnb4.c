@@ -114,14 +114,9 @@ qk_status qk_ref_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4
 {
     int64_t n = a->rows * a->cols, bs = a->params->block_size;
     int64_t nb = qk_ceil_div(n, bs);
-    uint32_t *absmax = malloc((size_t)nb * 4);
+    uint32_t *absmax = qk_bnb_absmax_unpack(a->params, parts, nb);
     if (absmax == NULL)
         return QK_ERR_OUT_OF_MEMORY;
-    if (a->params->double_quant)
-        qk_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
-                                 parts[QK_PART_OFFSET], nb, absmax);
-    else
-        memcpy(absmax, parts[QK_PART_SCALE], (size_t)nb * 4);
     bnb_dq_job j = {a, parts[QK_PART_DATA], absmax, n, bs, a->params->format == QK_FORMAT_NF4, out};
     qk_exec_run(a->ex, nb, qk_ceil_div(65536, bs), bnb_dequantize_blocks, &j);
     free(absmax);

@@ -150,6 +150,9 @@ uint32_t qk_bnb_reciprocal(qk_dtype dt, uint32_t absmax);
 /* Double quant: absmax f32[nb] -> u8 codes[nb], nested f32[ceil(nb/256)], offset. */
 void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,
                             void *offset);
+/* The absmax of every block as f32[nb] (malloc'd; NULL when out of memory),
+ * from the plain or the double-quant parts. */
+uint32_t *qk_bnb_absmax_unpack(const qk_params *p, const void *const parts[4], int64_t nb);
 /* Reconstructs absmax f32[nb] from double-quant parts. */
 void qk_bnb_nested_dequantize(const uint8_t *codes, const void *nested, const void *offset,
                               int64_t nb, uint32_t *absmax);
