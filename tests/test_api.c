@@ -184,6 +184,12 @@ static void test_bad_arguments(void **s)
     float out[4];
     const void *cp[QK_PART_COUNT] = {b.p[0], b.p[1], b.p[2], b.p[3]};
     assert_int_equal(qk_dequantize(NULL, &p, cp, 2, 2, QK_DTYPE_I8, out), QK_ERR_UNSUPPORTED);
+    assert_int_equal(qk_dequantize(NULL, &p, cp, 2, 2, QK_DTYPE_F32, NULL), QK_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(qk_last_error(), "qk_dequantize: NULL output"));
+    const void *cmissing[QK_PART_COUNT] = {b.p[0], b.p[1], NULL, NULL}; /* nvfp4 needs its global scale */
+    assert_int_equal(qk_dequantize(NULL, &p, cmissing, 2, 2, QK_DTYPE_F32, out), QK_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(qk_last_error(), "part 2"));
+    assert_int_equal(qk_dequantize(NULL, &p, cp, 2, 2, QK_DTYPE_F32, out), QK_OK);
     free_parts(&b);
 }
 

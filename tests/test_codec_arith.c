@@ -112,6 +112,19 @@ typedef struct {
     hits hm, hd;
 } arith_state;
 
+/* Empty tallies, named for the report. */
+static arith_state arith_state_new(void)
+{
+    arith_state st;
+    memset(&st, 0, sizeof st);
+    st.mul.what = "mul";
+    st.div.what = "div";
+    st.mulftz.what = "mul_ftz";
+    st.gt.what = "gt";
+    st.fmul.what = "qk_fmul/qk_fdiv";
+    return st;
+}
+
 static void assert_no_mismatches(const arith_state *st)
 {
     assert_int_equal(st->mul.bad, 0);
@@ -182,13 +195,7 @@ static void print_tally(const tally *t)
 static void test_mul_div_random(void **s)
 {
     (void)s;
-    arith_state st;
-    memset(&st, 0, sizeof st);
-    st.mul.what = "mul";
-    st.div.what = "div";
-    st.mulftz.what = "mul_ftz";
-    st.gt.what = "gt";
-    st.fmul.what = "qk_fmul/qk_fdiv";
+    arith_state st = arith_state_new();
     const char *names[8] = {"uniform bits", "near 1", "mul->subnormal", "div->subnormal",
                             "mul->overflow", "div->overflow", "mul ties", "div ties"};
     const int count[8] = {600000, 400000, 300000, 300000, 300000, 300000, 500000, 300000};
@@ -314,13 +321,7 @@ static void test_special_combinations(void **s)
         v[n++] = nans[i];
         v[n++] = nans[i] | 0x80000000u;
     }
-    arith_state st;
-    memset(&st, 0, sizeof st);
-    st.mul.what = "mul";
-    st.div.what = "div";
-    st.mulftz.what = "mul_ftz";
-    st.gt.what = "gt";
-    st.fmul.what = "qk_fmul/qk_fdiv";
+    arith_state st = arith_state_new();
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             check_pair(&st, v[i], v[j]);

@@ -141,32 +141,44 @@ static void fenv_enter(fenv_guard *g)
 
 static void fenv_leave(fenv_guard *g) { fesetenv(&g->saved); }
 
-static qk_status cpu_quantize(void *state, const qk_params *params, qk_dtype dt, const void *in,
-                              int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
+/* One call: the fast kernel where the format has one (never for the
+ * "reference" backend), else the reference kernel, under IEEE defaults.
+ * Quantize reads `in` and writes qparts; dequantize reads dparts and writes out. */
+static qk_status cpu_run(void *state, qk_op op, const qk_params *params, qk_dtype dt, int64_t rows,
+                         int64_t cols, const void *in, void *const qparts[QK_PART_COUNT],
+                         const void *const dparts[QK_PART_COUNT], void *out)
 {
     qk_exec ex = {cpu_parallel_for, state};
     qk_ref_args a = {&ex, params, dt, rows, cols};
+    int fast = !((cpu_state *)state)->reference;
+    qk_status st = QK_ERR_UNSUPPORTED;
     fenv_guard g;
     fenv_enter(&g);
-    qk_status st = ((cpu_state *)state)->reference ? QK_ERR_UNSUPPORTED : qk_cpu_quantize(&a, in, parts);
-    if (st == QK_ERR_UNSUPPORTED)
-        st = qk_ref_quantize(&a, in, parts);
+    if (op == QK_OP_QUANTIZE) {
+        if (fast)
+            st = qk_cpu_quantize(&a, in, qparts);
+        if (st == QK_ERR_UNSUPPORTED)
+            st = qk_ref_quantize(&a, in, qparts);
+    } else {
+        if (fast)
+            st = qk_cpu_dequantize(&a, dparts, out);
+        if (st == QK_ERR_UNSUPPORTED)
+            st = qk_ref_dequantize(&a, dparts, out);
+    }
     fenv_leave(&g);
     return st;
+}
+
+static qk_status cpu_quantize(void *state, const qk_params *params, qk_dtype dt, const void *in,
+                              int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    return cpu_run(state, QK_OP_QUANTIZE, params, dt, rows, cols, in, parts, NULL, NULL);
 }
 
 static qk_status cpu_dequantize(void *state, const qk_params *params, const void *const parts[QK_PART_COUNT],
                                 int64_t rows, int64_t cols, qk_dtype dt, void *out)
 {
-    qk_exec ex = {cpu_parallel_for, state};
-    qk_ref_args a = {&ex, params, dt, rows, cols};
-    fenv_guard g;
-    fenv_enter(&g);
-    qk_status st = ((cpu_state *)state)->reference ? QK_ERR_UNSUPPORTED : qk_cpu_dequantize(&a, parts, out);
-    if (st == QK_ERR_UNSUPPORTED)
-        st = qk_ref_dequantize(&a, parts, out);
-    fenv_leave(&g);
-    return st;
+    return cpu_run(state, QK_OP_DEQUANTIZE, params, dt, rows, cols, NULL, NULL, parts, out);
 }
 
 static qk_status cpu_sync(void *state)

@@ -1,5 +1,6 @@
 /* Cross-backend harness (see crosscheck.h). */
 #include "crosscheck.h"
+#include "format_cases.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -9,14 +10,7 @@
 #define GUARD 64
 #define GUARD_BYTE 0xA5
 
-typedef struct {
-    const char *label;
-    qk_format format;
-    qk_scaling scaling;
-    int block, dq, convrot;
-} fmt_case;
-
-static const fmt_case fmt_cases[] = {
+const qkc_case qkc_cases[] = {
     {"nf4/bs64", QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 0, 0},
     {"nf4/bs128/dq", QK_FORMAT_NF4, QK_SCALING_TENSOR, 128, 1, 0},
     {"fp4/bs32", QK_FORMAT_FP4, QK_SCALING_TENSOR, 32, 0, 0},
@@ -33,6 +27,19 @@ static const fmt_case fmt_cases[] = {
     {"int8/row/convrot64", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 64},
     {"int8_blockwise/128", QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0},
 };
+const int qkc_case_count = (int)(sizeof qkc_cases / sizeof qkc_cases[0]);
+
+qk_params qkc_case_params(const qkc_case *c)
+{
+    qk_params p;
+    qk_params_default(c->format, &p);
+    p.scaling = c->scaling;
+    if (c->format != QK_FORMAT_NVFP4 && c->format != QK_FORMAT_MXFP8)
+        p.block_size = c->block;
+    p.double_quant = c->dq;
+    p.convrot_group = c->convrot;
+    return p;
+}
 
 typedef struct {
     int64_t rows, cols;
@@ -163,77 +170,101 @@ typedef struct {
     const char *device_name;
 } target;
 
-static qk_params params_of(const fmt_case *f)
+/* The buffers of one shape: the input, the reference's parts and output,
+ * and the target's, guarded. */
+typedef struct {
+    qk_layout lay;
+    size_t n; /* bytes of the input and of a dequantized output */
+    uint8_t *in, *dq_want;
+    void *want[QK_PART_COUNT];
+    guarded got[QK_PART_COUNT], dq_got;
+} shape_bufs;
+
+static void bufs_free(shape_bufs *b)
 {
-    qk_params p;
-    qk_params_default(f->format, &p);
-    p.scaling = f->scaling;
-    if (f->format != QK_FORMAT_NVFP4 && f->format != QK_FORMAT_MXFP8)
-        p.block_size = f->block;
-    p.double_quant = f->dq;
-    p.convrot_group = f->convrot;
-    return p;
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(b->want[k]);
+        free(b->got[k].base);
+    }
+    free(b->in);
+    free(b->dq_want);
+    free(b->dq_got.base);
+}
+
+/* 0 when out of memory (b is then partly filled; bufs_free frees it). */
+static int bufs_alloc(shape_bufs *b, qk_dtype dt, int64_t rows, int64_t cols)
+{
+    b->n = (size_t)(rows * cols) * qk_dtype_size(dt);
+    b->in = malloc(b->n);
+    b->dq_want = malloc(b->n);
+    b->dq_got = guarded_alloc(b->n, 0x5A); /* garbage: unwritten bytes show */
+    int ok = b->in && b->dq_want && b->dq_got.base;
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (b->lay.part[k].nbytes) {
+            b->want[k] = malloc(b->lay.part[k].nbytes);
+            b->got[k] = guarded_alloc(b->lay.part[k].nbytes, 0x5A);
+            ok = ok && b->want[k] && b->got[k].base;
+        }
+    return ok;
+}
+
+/* Quantize on both, every part compared; then the reference's parts
+ * dequantized on both to dt. Adds to row. */
+static void compare(qk_context *ref, const target *t, const qkc_case *f, const qk_params *p, qk_dtype dt,
+                    int64_t rows, int64_t cols, shape_bufs *b, qkc_row *row)
+{
+    void *gotp[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        gotp[k] = guarded_ptr(&b->got[k]);
+    if (qk_quantize(ref, p, dt, b->in, rows, cols, b->want) != QK_OK ||
+        qk_quantize(t->ctx, p, dt, b->in, rows, cols, gotp) != QK_OK) {
+        fprintf(stderr, "crosscheck %s %s on %s: %s\n", f->label, qk_dtype_name(dt), t->backend,
+                qk_last_error());
+        row->mismatches++;
+        return;
+    }
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (b->lay.part[k].nbytes) {
+            row->bytes += b->lay.part[k].nbytes;
+            row->mismatches += diff_bytes(b->want[k], gotp[k], b->lay.part[k].nbytes) +
+                               guard_violations(&b->got[k]);
+        }
+    const void *cparts[QK_PART_COUNT];
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        cparts[k] = b->want[k];
+    if (qk_dequantize(ref, p, cparts, rows, cols, dt, b->dq_want) != QK_OK ||
+        qk_dequantize(t->ctx, p, cparts, rows, cols, dt, guarded_ptr(&b->dq_got)) != QK_OK) {
+        fprintf(stderr, "crosscheck dequantize %s %s on %s: %s\n", f->label, qk_dtype_name(dt), t->backend,
+                qk_last_error());
+        row->mismatches++;
+        return;
+    }
+    row->bytes += b->n;
+    row->mismatches += diff_bytes(b->dq_want, guarded_ptr(&b->dq_got), b->n) + guard_violations(&b->dq_got);
 }
 
 /* One format x dtype x target over every shape; adds to row. */
-static void run_one(qk_context *ref, const target *t, const fmt_case *f, qk_dtype dt,
+static void run_one(qk_context *ref, const target *t, const qkc_case *f, qk_dtype dt,
                     const shape *shapes, int nshapes, qkc_row *row)
 {
-    qk_params p = params_of(f);
+    qk_params p = qkc_case_params(f);
     for (int si = 0; si < nshapes; si++) {
         int64_t rows = shapes[si].rows, cols = shapes[si].cols;
-        qk_layout lay;
-        if (qk_layout_query(&p, rows, cols, &lay) != QK_OK) {
+        shape_bufs b = {0};
+        if (qk_layout_query(&p, rows, cols, &b.lay) != QK_OK) {
+            fprintf(stderr, "crosscheck %s: %s\n", f->label, qk_last_error());
             row->mismatches++;
             continue;
         }
-        size_t in_n = (size_t)(rows * cols) * qk_dtype_size(dt);
-        uint8_t *in = malloc(in_n);
-        make_input(dt, rows, cols, (uint64_t)(si * 131 + f->format * 7 + dt), in);
-        void *want[QK_PART_COUNT] = {0};
-        guarded got[QK_PART_COUNT] = {{0}};
-        void *gotp[QK_PART_COUNT] = {0};
-        for (int k = 0; k < QK_PART_COUNT; k++)
-            if (lay.part[k].nbytes) {
-                want[k] = malloc(lay.part[k].nbytes);
-                got[k] = guarded_alloc(lay.part[k].nbytes, 0x5A); /* garbage: unwritten bytes show */
-                gotp[k] = guarded_ptr(&got[k]);
-            }
-        int ok = qk_quantize(ref, &p, dt, in, rows, cols, want) == QK_OK;
-        if (!ok || qk_quantize(t->ctx, &p, dt, in, rows, cols, gotp) != QK_OK) {
-            fprintf(stderr, "crosscheck %s %s on %s: %s\n", f->label, qk_dtype_name(dt), t->backend,
-                    qk_last_error());
+        if (!bufs_alloc(&b, dt, rows, cols)) {
+            fprintf(stderr, "crosscheck %s %s: out of memory for %lldx%lld\n", f->label, qk_dtype_name(dt),
+                    (long long)rows, (long long)cols);
             row->mismatches++;
         } else {
-            for (int k = 0; k < QK_PART_COUNT; k++)
-                if (lay.part[k].nbytes) {
-                    row->bytes += lay.part[k].nbytes;
-                    row->mismatches += diff_bytes(want[k], gotp[k], lay.part[k].nbytes) +
-                                       guard_violations(&got[k]);
-                }
-            /* Dequantize the reference parts to this dtype on both. */
-            size_t out_n = (size_t)(rows * cols) * qk_dtype_size(dt);
-            uint8_t *dq_want = malloc(out_n);
-            guarded dq_got = guarded_alloc(out_n, 0x5A);
-            const void *cparts[QK_PART_COUNT] = {want[0], want[1], want[2], want[3]};
-            if (qk_dequantize(ref, &p, cparts, rows, cols, dt, dq_want) != QK_OK ||
-                qk_dequantize(t->ctx, &p, cparts, rows, cols, dt, guarded_ptr(&dq_got)) != QK_OK) {
-                fprintf(stderr, "crosscheck dequantize %s %s on %s: %s\n", f->label,
-                        qk_dtype_name(dt), t->backend, qk_last_error());
-                row->mismatches++;
-            } else {
-                row->bytes += out_n;
-                row->mismatches += diff_bytes(dq_want, guarded_ptr(&dq_got), out_n) +
-                                   guard_violations(&dq_got);
-            }
-            free(dq_want);
-            free(dq_got.base);
+            make_input(dt, rows, cols, (uint64_t)(si * 131 + f->format * 7 + dt), b.in);
+            compare(ref, t, f, &p, dt, rows, cols, &b, row);
         }
-        for (int k = 0; k < QK_PART_COUNT; k++) {
-            free(want[k]);
-            free(got[k].base);
-        }
-        free(in);
+        bufs_free(&b);
     }
 }
 
@@ -242,8 +273,10 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
     qk_context *ref;
     if (qk_context_create("reference", 0, &ref) != QK_OK)
         return -1;
-    target targets[64];
-    int nt = 0;
+    const char *trace_env = getenv("QK_CROSSCHECK_TRACE");
+    int trace = trace_env != NULL && strcmp(trace_env, "1") == 0;
+    target *targets = NULL;
+    int nt = 0, cap = 0;
     long open_failures = 0; /* an available device that will not open is a failure */
     for (int b = 0; b < qk_backend_count(); b++) {
         qk_backend_info bi;
@@ -253,8 +286,21 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
             continue;
         if (strcmp(bi.name, "reference") == 0 || (strcmp(bi.name, "cpu") == 0 && !opt->include_cpu))
             continue;
-        for (int d = 0; d < bi.device_count && nt < 64; d++) {
+        for (int d = 0; d < bi.device_count; d++) {
             qk_context *ctx;
+            if (nt == cap) {
+                int more = cap ? 2 * cap : 8;
+                target *grown = realloc(targets, sizeof *targets * (size_t)more);
+                if (grown == NULL) {
+                    fprintf(stderr, "crosscheck: out of memory\n");
+                    open_failures++;
+                    break;
+                }
+                targets = grown;
+                cap = more;
+            }
+            if (trace)
+                fprintf(stderr, "crosscheck: opening %s device %d\n", bi.name, d);
             if (qk_context_create(bi.name, d, &ctx) != QK_OK) {
                 fprintf(stderr, "crosscheck: %s device %d: %s\n", bi.name, d, qk_last_error());
                 open_failures++;
@@ -269,18 +315,28 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
     const shape *shapes = opt->large ? large_shapes : small_shapes;
     int nshapes = opt->large ? (int)(sizeof large_shapes / sizeof *large_shapes)
                              : (int)(sizeof small_shapes / sizeof *small_shapes);
-    for (int t = 0; t < nt; t++)
-        for (size_t f = 0; f < sizeof fmt_cases / sizeof *fmt_cases; f++)
+    for (int t = 0; t < nt; t++) {
+        if (trace)
+            fprintf(stderr, "crosscheck: checking %s device %d (%s) with %d other device(s) open\n",
+                    targets[t].backend, targets[t].device, targets[t].device_name, nt - 1);
+        for (int f = 0; f < qkc_case_count; f++)
             for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++) {
-                qkc_row row = {fmt_cases[f].label, qk_dtype_name(dtypes[d]), targets[t].backend,
+                qkc_row row = {qkc_cases[f].label, qk_dtype_name(dtypes[d]), targets[t].backend,
                                targets[t].device, targets[t].device_name, 0, 0};
-                run_one(ref, &targets[t], &fmt_cases[f], dtypes[d], shapes, nshapes, &row);
+                run_one(ref, &targets[t], &qkc_cases[f], dtypes[d], shapes, nshapes, &row);
                 total += (long)row.mismatches;
                 if (fn)
                     fn(user, &row);
             }
-    for (int t = 0; t < nt; t++)
+    }
+    for (int t = 0; t < nt; t++) {
+        if (trace)
+            fprintf(stderr, "crosscheck: closing %s device %d\n", targets[t].backend, targets[t].device);
         qk_context_destroy(targets[t].ctx);
+    }
+    free(targets);
     qk_context_destroy(ref);
+    if (trace) /* a crash after this line is in process exit (driver teardown) */
+        fprintf(stderr, "crosscheck: every device closed\n");
     return total;
 }

@@ -28,6 +28,8 @@ typedef struct {
 } qkc_options;
 
 /* Runs the harness; calls fn once per (format, dtype, backend, device).
+ * With QK_CROSSCHECK_TRACE=1 it notes on stderr each device it opens, starts
+ * and closes, so a crash inside a driver shows where it happened.
  * Returns the total of mismatches (0 = all bit-exact), or -1 if no backend
  * other than the reference could be run and include_cpu is off. */
 long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user);

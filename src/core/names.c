@@ -20,16 +20,24 @@ const char *qk_dtype_name(qk_dtype dtype)
     return (unsigned)dtype < QK_DTYPE_COUNT ? dtype_names[dtype] : NULL;
 }
 
+/* Index of name in names[0..n), or -1. */
+static int find_name(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 qk_status qk_dtype_from_name(const char *name, qk_dtype *out)
 {
     if (name == NULL || out == NULL)
         return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_dtype_from_name: NULL argument");
-    for (int i = 0; i < QK_DTYPE_COUNT; i++)
-        if (strcmp(name, dtype_names[i]) == 0) {
-            *out = (qk_dtype)i;
-            return QK_OK;
-        }
-    return qk_fail(QK_ERR_INVALID_ARGUMENT, "unknown dtype '%s'", name);
+    int i = find_name(dtype_names, QK_DTYPE_COUNT, name);
+    if (i < 0)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "unknown dtype '%s'", name);
+    *out = (qk_dtype)i;
+    return QK_OK;
 }
 
 const char *qk_format_name(qk_format format)
@@ -41,10 +49,9 @@ qk_status qk_format_from_name(const char *name, qk_format *out)
 {
     if (name == NULL || out == NULL)
         return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_format_from_name: NULL argument");
-    for (int i = 0; i < QK_FORMAT_COUNT; i++)
-        if (strcmp(name, format_names[i]) == 0) {
-            *out = (qk_format)i;
-            return QK_OK;
-        }
-    return qk_fail(QK_ERR_INVALID_ARGUMENT, "unknown format '%s'", name);
+    int i = find_name(format_names, QK_FORMAT_COUNT, name);
+    if (i < 0)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "unknown format '%s'", name);
+    *out = (qk_format)i;
+    return QK_OK;
 }

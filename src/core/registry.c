@@ -180,26 +180,42 @@ qk_status qk_context_resolve(qk_context *ctx, const qk_backend **be, void **stat
     return QK_OK;
 }
 
-qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtype, const void *in,
-                      int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
+/* The checks of every quantize/dequantize call: params, shape and dtype, the
+ * host buffer (`in` or `out`) and every part the layout needs, then the
+ * context (NULL: the default one) and whether its backend can do it. */
+static qk_status begin_call(qk_op op, qk_context **ctx, const qk_params *params, int64_t rows, int64_t cols,
+                            qk_dtype dtype, const void *buf, const void *const parts[QK_PART_COUNT])
 {
+    int q = op == QK_OP_QUANTIZE;
+    const char *fn = q ? "qk_quantize" : "qk_dequantize";
     qk_clear_error();
-    qk_status st = qk_check_call(params, rows, cols, in_dtype);
+    qk_status st = qk_check_call(params, rows, cols, dtype);
     if (st != QK_OK)
         return st;
     qk_layout lay;
     qk_layout_query(params, rows, cols, &lay);
-    if (in == NULL || parts == NULL)
-        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_quantize: NULL input or parts");
+    if (buf == NULL || parts == NULL)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: NULL %s or parts", fn, q ? "input" : "output");
     for (int i = 0; i < QK_PART_COUNT; i++)
         if (lay.part[i].nbytes > 0 && parts[i] == NULL)
-            return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_quantize: part %d needs %zu bytes but is NULL",
-                           i, lay.part[i].nbytes);
-    if ((st = resolve(&ctx)) != QK_OK)
+            return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: part %d needs %zu bytes but is NULL", fn, i,
+                           lay.part[i].nbytes);
+    if ((st = resolve(ctx)) != QK_OK)
         return st;
-    if (!ctx->be->supports(ctx->state, QK_OP_QUANTIZE, params, in_dtype))
-        return qk_fail(QK_ERR_UNSUPPORTED, "backend %s cannot quantize %s from %s", ctx->be->name,
-                       qk_format_name(params->format), qk_dtype_name(in_dtype));
+    if (!(*ctx)->be->supports((*ctx)->state, op, params, dtype))
+        return qk_fail(QK_ERR_UNSUPPORTED, "backend %s cannot %s %s %s %s", (*ctx)->be->name,
+                       q ? "quantize" : "dequantize", qk_format_name(params->format), q ? "from" : "to",
+                       qk_dtype_name(dtype));
+    return QK_OK;
+}
+
+qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtype, const void *in,
+                      int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    qk_status st =
+        begin_call(QK_OP_QUANTIZE, &ctx, params, rows, cols, in_dtype, in, (const void *const *)parts);
+    if (st != QK_OK)
+        return st;
     st = ctx->be->quantize(ctx->state, params, in_dtype, in, rows, cols, parts);
     if (st == QK_ERR_NONFINITE && qk_last_error()[0] == '\0')
         qk_fail(st, "%s: the input holds NaN or Inf, which the format cannot encode",
@@ -210,21 +226,8 @@ qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtyp
 qk_status qk_dequantize(qk_context *ctx, const qk_params *params, const void *const parts[QK_PART_COUNT],
                         int64_t rows, int64_t cols, qk_dtype out_dtype, void *out)
 {
-    qk_clear_error();
-    qk_status st = qk_check_call(params, rows, cols, out_dtype);
+    qk_status st = begin_call(QK_OP_DEQUANTIZE, &ctx, params, rows, cols, out_dtype, out, parts);
     if (st != QK_OK)
         return st;
-    qk_layout lay;
-    qk_layout_query(params, rows, cols, &lay);
-    if (out == NULL || parts == NULL)
-        return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_dequantize: NULL output or parts");
-    for (int i = 0; i < QK_PART_COUNT; i++)
-        if (lay.part[i].nbytes > 0 && parts[i] == NULL)
-            return qk_fail(QK_ERR_INVALID_ARGUMENT, "qk_dequantize: part %d is NULL", i);
-    if ((st = resolve(&ctx)) != QK_OK)
-        return st;
-    if (!ctx->be->supports(ctx->state, QK_OP_DEQUANTIZE, params, out_dtype))
-        return qk_fail(QK_ERR_UNSUPPORTED, "backend %s cannot dequantize %s to %s", ctx->be->name,
-                       qk_format_name(params->format), qk_dtype_name(out_dtype));
     return ctx->be->dequantize(ctx->state, params, parts, rows, cols, out_dtype, out);
 }

@@ -1,4 +1,8 @@
-/* Per-group amax for the scaled formats. */
+/* The group steps shared by the float8 and int8 references: per-group amax,
+ * the scale and factor of a group, and the quantizer and dequantizer around
+ * a format's element coder and decoder. */
+#include <stdlib.h>
+
 #include "ref_groups.h"
 
 typedef struct {
@@ -59,4 +63,89 @@ uint32_t qk_scaled_group_factor(const qk_ref_args *a, uint32_t amax, uint32_t *s
     *scale_out = scale < QK_F32_1E_30 ? QK_F32_1E_30 : scale;
     uint32_t st = qk_round_to(a->dtype, *scale_out);
     return st == 0u ? tiny_of(a->dtype) : st;
+}
+
+void qk_scaled_group_factors(const qk_ref_args *a, int64_t ng, uint32_t *amax, void *scale_part)
+{
+    for (int64_t k = 0; k < ng; k++) {
+        uint32_t scale;
+        amax[k] = qk_scaled_group_factor(a, amax[k], &scale);
+        qk_put_f32(scale_part, k, scale);
+    }
+}
+
+typedef struct {
+    const qk_ref_args *a;
+    const void *in;
+    qk_groups g;
+    const uint32_t *factor; /* per group */
+    qk_scaled_code_fn code;
+    uint8_t *data;
+} scaled_q_job;
+
+static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const scaled_q_job *j = arg;
+    const qk_ref_args *a = j->a;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = 0; c < a->cols; c++) {
+            int64_t i = r * a->cols + c;
+            uint32_t x = qk_load_f32(a->dtype, j->in, i);
+            j->data[i] = j->code(a, x, j->factor[qk_group_of(&j->g, r, c)]);
+        }
+}
+
+qk_status qk_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4],
+                             qk_scaled_code_fn code)
+{
+    qk_groups g = qk_groups_of(a);
+    int64_t ng = qk_groups_count(&g);
+    uint32_t *factor = malloc((size_t)ng * 4);
+    if (factor == NULL)
+        return QK_ERR_OUT_OF_MEMORY;
+    qk_status st = qk_groups_amax(a->ex, &g, a->dtype, in, factor); /* amax, then the factor */
+    if (st == QK_OK) {
+        qk_scaled_group_factors(a, ng, factor, parts[QK_PART_SCALE]);
+        scaled_q_job j = {a, in, g, factor, code, parts[QK_PART_DATA]};
+        qk_exec_run(a->ex, a->rows, 1, scaled_quantize_rows, &j);
+    }
+    free(factor);
+    return st;
+}
+
+typedef struct {
+    const qk_ref_args *a;
+    const uint8_t *data;
+    const void *scale;
+    qk_groups g;
+    qk_scaled_decode_fn decode;
+    void *out;
+} scaled_dq_job;
+
+static void scaled_dequantize_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const scaled_dq_job *j = arg;
+    const qk_ref_args *a = j->a;
+    int group = a->params->convrot_group;
+    int64_t step = group > 0 ? group : 1;
+    uint32_t buf[1024]; /* one ConvRot group (at most 1024) or one element */
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c0 = 0; c0 < a->cols; c0 += step) {
+            for (int64_t k = 0; k < step; k++) {
+                int64_t c = c0 + k;
+                uint32_t s = qk_get_f32(j->scale, qk_group_of(&j->g, r, c));
+                buf[k] = j->decode(a, j->data[r * a->cols + c], s);
+            }
+            if (group > 0)
+                qk_convrot_group(buf, group);
+            for (int64_t k = 0; k < step; k++)
+                qk_store_f32(a->dtype, j->out, r * a->cols + c0 + k, buf[k]);
+        }
+}
+
+void qk_scaled_dequantize(const qk_ref_args *a, const void *const parts[4], void *out,
+                          qk_scaled_decode_fn decode)
+{
+    scaled_dq_job j = {a, parts[QK_PART_DATA], parts[QK_PART_SCALE], qk_groups_of(a), decode, out};
+    qk_exec_run(a->ex, a->rows, 1, scaled_dequantize_rows, &j);
 }

@@ -24,6 +24,14 @@ static inline qk_groups qk_groups_make(qk_scaling s, int64_t block, int64_t rows
     return g;
 }
 
+/* The scale groups of a float8/int8 call (int8_blockwise always tiles). */
+static inline qk_groups qk_groups_of(const qk_ref_args *a)
+{
+    const qk_params *p = a->params;
+    qk_scaling s = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+    return qk_groups_make(s, p->block_size, a->rows, a->cols);
+}
+
 static inline int64_t qk_groups_count(const qk_groups *g) { return g->gr * g->gc; }
 
 static inline int64_t qk_group_of(const qk_groups *g, int64_t r, int64_t c)
@@ -50,5 +58,29 @@ qk_status qk_groups_amax(const qk_exec *ex, const qk_groups *g, qk_dtype dt, con
  * and returns the factor the elements use (float8: T(1 / scale); int8: the
  * divisor s_T, 0 for a blockwise zero tile whose floor is 0 in T). */
 uint32_t qk_scaled_group_factor(const qk_ref_args *a, uint32_t amax, uint32_t *scale_out);
+
+/* qk_scaled_group_factor over all ng groups: amax[k] becomes group k's
+ * factor and its scale goes to element k of the scale part. */
+void qk_scaled_group_factors(const qk_ref_args *a, int64_t ng, uint32_t *amax, void *scale_part);
+
+/* Codes one input value x (f32 bits) with its group's factor: the byte a
+ * float8/int8 format stores. */
+typedef uint8_t (*qk_scaled_code_fn)(const qk_ref_args *a, uint32_t x, uint32_t factor);
+
+/* The float8/int8 quantizer around `code`: the amax, scale (into
+ * parts[SCALE]) and factor of every group, then every element coded into
+ * parts[DATA]. QK_ERR_NONFINITE when the input holds NaN or Inf. */
+qk_status qk_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4],
+                             qk_scaled_code_fn code);
+
+/* Decodes one stored byte q with its group's scale (f32 bits as stored):
+ * the f32 value, before any ConvRot. */
+typedef uint32_t (*qk_scaled_decode_fn)(const qk_ref_args *a, uint8_t q, uint32_t scale);
+
+/* The float8/int8 dequantizer around `decode`: every element decoded, each
+ * ConvRot group of a row unrotated (int8_tensorwise), stored as the output
+ * dtype. */
+void qk_scaled_dequantize(const qk_ref_args *a, const void *const parts[4], void *out,
+                          qk_scaled_decode_fn decode);
 
 #endif

@@ -110,6 +110,13 @@ static inline int64_t qk_blocked_offset(int64_t r, int64_t c, int64_t ncb)
     return ((r / 128 * col_tiles + c / 4) * 32 + r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4;
 }
 
+/* Bytes of that blocked scale matrix for rp (padded) rows and ncb scale
+ * columns: both padded, to 128 rows and 4 columns. */
+static inline size_t qk_blocked_scale_bytes(int64_t rp, int64_t ncb)
+{
+    return (size_t)(qk_round_up(rp, 128) * qk_round_up(ncb, 4));
+}
+
 /* Largest |x| (as f32 bits, NaN-free input assumed) over rows [r0, r1) x
  * cols [c0, c1) of a row-major matrix; the exact max of the input dtype. */
 uint32_t qk_amax_rect(qk_dtype dt, const void *in, int64_t cols, int64_t r0, int64_t r1,

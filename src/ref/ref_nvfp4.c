@@ -55,7 +55,7 @@ qk_status qk_ref_nvfp4_quantize(const qk_ref_args *a, const void *in, void *cons
     if (st != QK_OK)
         return st;
     int64_t rp = qk_round_up(a->rows, 16), cp = qk_round_up(a->cols, 16), ncb = cp / NVFP4_BLOCK;
-    memset(parts[QK_PART_SCALE], 0, (size_t)(qk_round_up(rp, 128) * qk_round_up(ncb, 4)));
+    memset(parts[QK_PART_SCALE], 0, qk_blocked_scale_bytes(rp, ncb));
     /* An all-zero tensor gives g = 0 (the anchor divides by it and writes NaN
      * scales): qk writes g = 0, zero scales and zero codes. */
     uint32_t g = qk_round_to(a->dtype, qk_fdiv(amax, QK_F32_NVFP4_GLOBAL_DIV));
