@@ -183,6 +183,45 @@ static void test_chunked_dispatches_are_exact(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Pipelined pieces (vk_stream.c): staging regions of 64 KiB (6 regions in
+ * 384 KiB) cut every format into many pieces, several in flight at once;
+ * regions of 1 MiB with 1 MiB bindings make pieces that span dispatch
+ * chunks; QK_VULKAN_STREAM=0 runs the whole-buffer path on the same cases.
+ * Each must give the reference's bytes (the validation layer is on). */
+static size_t compare_all(const char *staging, const char *stream)
+{
+    setenv("QK_VULKAN_MAX_RANGE", "1048576", 1);
+    setenv("QK_VULKAN_STAGING", staging, 1);
+    if (stream)
+        setenv("QK_VULKAN_STREAM", stream, 1);
+    qk_context *vk = open_vulkan();
+    unsetenv("QK_VULKAN_MAX_RANGE");
+    unsetenv("QK_VULKAN_STAGING");
+    unsetenv("QK_VULKAN_STREAM");
+    if (vk == NULL)
+        return (size_t)-1;
+    qk_context *ref = open_reference();
+    size_t bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 1161, 768);
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 333, 256); /* narrow rows: many rows a piece */
+    }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    return bad;
+}
+
+static void test_pipelined_pieces_are_exact(void **state)
+{
+    (void)state;
+    size_t small = compare_all("393216", NULL);
+    if (small == (size_t)-1)
+        skip();
+    assert_int_equal(small, 0);
+    assert_int_equal(compare_all("6291456", NULL), 0);
+    assert_int_equal(compare_all("6291456", "0"), 0);
+}
+
 /* NaN or Inf input: the same status as the reference, and bitsandbytes
  * formats (which code NaN as 0) the same bytes. */
 static void test_nonfinite_inputs_match_reference(void **state)
@@ -253,6 +292,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunked_dispatches_are_exact),
+        cmocka_unit_test(test_pipelined_pieces_are_exact),
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };

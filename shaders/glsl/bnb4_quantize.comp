@@ -49,7 +49,7 @@ uint word_codes(uint x[8], uint r)
     uint word = 0u;
     for (uint j = 0u; j < 8u; j++) {
         uint v = qk_mul_ftz(x[j], r);
-        uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v) : qk_fp4_encode(v);
+        uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v) : qk_fp4_encode_fast(v);
         word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
     }
     return word;

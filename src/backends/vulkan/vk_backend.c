@@ -149,8 +149,9 @@ static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *co
     return st;
 }
 
-/* Downloads the parts a quantize left on the device. */
-static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
+/* Downloads the parts a quantize left on the device (the data part unless
+ * a streamed run already brought it back). */
+static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT], int with_data)
 {
     if (has_flag(j->p)) {
         uint32_t flag = 0;
@@ -160,7 +161,8 @@ static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const par
         if (flag != 0)
             return QK_ERR_NONFINITE;
     }
-    qk_status st = qk_vk_download(s, VB_DATA, 0, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
+    qk_status st = with_data ? qk_vk_download(s, VB_DATA, 0, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes)
+                             : QK_OK;
     if (st == QK_OK && !has_flag(j->p) && j->p->double_quant)
         return nested_from_device(s, j, parts);
     if (st == QK_OK)
@@ -176,18 +178,27 @@ static qk_status vk_quantize(void *state, const qk_params *p, qk_dtype dt, const
     qk_vk_state *s = state;
     qk_vk_job j;
     qk_status st = qk_vk_job_init(&j, p, dt, rows, cols);
+    int streamed = st == QK_OK && qk_vk_stream_fits(s, &j, 0);
+    if (streamed) { /* pieces: upload, compute and download overlap */
+        st = qk_vk_stream(s, &j, 0, in, parts[QK_PART_DATA]);
+        if (st == QK_OK)
+            st = qk_vk_check_validation(s, "quantize");
+    } else {
+        if (st == QK_OK)
+            st = qk_vk_upload(s, VB_IN, in, qk_vk_input_bytes(&j));
+        if (st == QK_OK)
+            st = run_recorded(s, &j, 0);
+    }
     if (st == QK_OK)
-        st = qk_vk_upload(s, VB_IN, in, qk_vk_input_bytes(&j));
-    if (st == QK_OK)
-        st = run_recorded(s, &j, 0);
-    if (st == QK_OK)
-        st = fetch_parts(s, &j, parts);
+        st = fetch_parts(s, &j, parts, !streamed);
     return st == QK_OK ? qk_vk_check_validation(s, "quantize transfers") : st;
 }
 
-static qk_status upload_parts(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT])
+static qk_status upload_parts(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT],
+                              int with_data)
 {
-    qk_status st = qk_vk_upload(s, VB_DATA, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
+    qk_status st = with_data ? qk_vk_upload(s, VB_DATA, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes)
+                             : QK_OK;
     if (st == QK_OK && !has_flag(j->p) && j->p->double_quant)
         return nested_absmax_upload(s, j, parts);
     if (st == QK_OK)
@@ -203,12 +214,18 @@ static qk_status vk_dequantize(void *state, const qk_params *p, const void *cons
     qk_vk_state *s = state;
     qk_vk_job j;
     qk_status st = qk_vk_job_init(&j, p, dt, rows, cols);
+    int streamed = st == QK_OK && qk_vk_stream_fits(s, &j, 1);
     if (st == QK_OK)
-        st = upload_parts(s, &j, parts);
-    if (st == QK_OK)
+        st = upload_parts(s, &j, parts, !streamed);
+    if (st == QK_OK && streamed) { /* the data part and the output go in pieces */
+        st = qk_vk_stream(s, &j, 1, parts[QK_PART_DATA], out);
+        if (st == QK_OK)
+            st = qk_vk_check_validation(s, "dequantize");
+    } else if (st == QK_OK) {
         st = run_recorded(s, &j, 1);
-    if (st == QK_OK)
-        st = qk_vk_download(s, VB_OUT, 0, out, qk_vk_input_bytes(&j));
+        if (st == QK_OK)
+            st = qk_vk_download(s, VB_OUT, 0, out, qk_vk_input_bytes(&j));
+    }
     return st == QK_OK ? qk_vk_check_validation(s, "dequantize transfers") : st;
 }
 
@@ -313,7 +330,7 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
         st = qk_vk_reserve(s, VB_OUT, qk_vk_input_bytes(&j));
     if (st == QK_OK && op == QK_OP_DEQUANTIZE) {
         st = run_recorded(s, &j, 0);
-        if (st == QK_OK && dq_host && (st = fetch_parts(s, &j, host_parts)) == QK_OK)
+        if (st == QK_OK && dq_host && (st = fetch_parts(s, &j, host_parts, 1)) == QK_OK)
             st = nested_absmax_upload(s, &j, (const void *const *)host_parts);
     }
     recorder rec = op == QK_OP_QUANTIZE ? qk_vk_record_quantize : qk_vk_record_dequantize;

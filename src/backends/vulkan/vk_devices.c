@@ -129,6 +129,16 @@ static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
         }
     if (!found)
         return "no compute queue";
+    /* streamed uploads and downloads go to a transfer-only family (the copy
+     * engines, running beside the compute queue) where there is one */
+    d->xfer_family = d->queue_family;
+    if (!getenv("QK_VULKAN_ONE_QUEUE"))
+        for (uint32_t i = 0; i < nq; i++)
+            if ((q[i].queueFlags & VK_QUEUE_TRANSFER_BIT) &&
+                !(q[i].queueFlags & (VK_QUEUE_COMPUTE_BIT | VK_QUEUE_GRAPHICS_BIT)) && q[i].queueCount > 0) {
+                d->xfer_family = i;
+                break;
+            }
     VkPhysicalDeviceMemoryProperties mp;
     api.vkGetPhysicalDeviceMemoryProperties(pd, &mp);
     for (uint32_t i = 0; i < mp.memoryHeapCount; i++)

@@ -28,7 +28,8 @@
     X(vkCmdPushDescriptorSetKHR) X(vkCmdDispatch) X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer)       \
     X(vkCmdFillBuffer) X(vkCmdWriteTimestamp) X(vkCmdResetQueryPool) X(vkCreateQueryPool)          \
     X(vkDestroyQueryPool) X(vkGetQueryPoolResults) X(vkQueueSubmit) X(vkCreateFence)               \
-    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle)
+    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences) X(vkDeviceWaitIdle)                     \
+    X(vkCreateSemaphore) X(vkDestroySemaphore)
 
 #define QK_VK_DECLARE(name) PFN_##name name;
 typedef struct {
@@ -53,6 +54,7 @@ typedef struct {
     VkPhysicalDevice phys;
     VkPhysicalDeviceProperties props;
     uint32_t queue_family;
+    uint32_t xfer_family; /* a transfer-only family (copy engines), else queue_family */
     uint32_t timestamp_bits;
     uint64_t local_memory;
 } qk_vk_device;
@@ -81,6 +83,10 @@ typedef struct {
     VkDeviceSize size;
 } qk_vk_buffer;
 
+/* Pipelined transfers (vk_stream.c): ring slots of upload, compute and
+ * download command buffers linked by semaphores. */
+#define QK_VK_SLOTS 3
+
 typedef struct {
     const qk_vk_api *api;
     qk_vk_dev_api d;
@@ -102,6 +108,13 @@ typedef struct {
     VkDeviceSize max_range;       /* largest storage-buffer binding (chunk size) */
     VkDeviceSize align;           /* minStorageBufferOffsetAlignment */
     unsigned long validation_seen;
+    /* streaming: a second queue when the device has a transfer-only family */
+    VkQueue xqueue;
+    VkCommandPool xpool;
+    VkCommandBuffer st_up[QK_VK_SLOTS], st_comp[QK_VK_SLOTS], st_down[QK_VK_SLOTS];
+    VkSemaphore st_sem_up[QK_VK_SLOTS], st_sem_comp[QK_VK_SLOTS];
+    VkFence st_fence[QK_VK_SLOTS];
+    VkDeviceSize st_region; /* staging bytes of one slot direction */
 } qk_vk_state;
 
 #define QK_VK_BINDINGS 6
@@ -126,6 +139,9 @@ void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value);
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, const qk_vk_bind *binds, int nbinds,
                          const uint32_t *pc, uint64_t items, int groups_mode);
 void qk_vk_barrier(qk_vk_state *s);
+/* Compute-to-compute only: inside a streamed piece, where a barrier on the
+ * transfer stage would also wait for unrelated, earlier submitted copies. */
+void qk_vk_compute_barrier(qk_vk_state *s);
 /* Fails if the validation layer reported an error since the last check. */
 qk_status qk_vk_check_validation(qk_vk_state *s, const char *what);
 
@@ -149,5 +165,46 @@ size_t qk_vk_input_bytes(const qk_vk_job *j);
 qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j);
 /* Buffer holding the f32 absmax a bnb4 quantize produced (before double quant). */
 int qk_vk_bnb_absmax_slot(const qk_vk_job *j);
+
+/* ---- the same operations cut into pieces (vk_ops.c) ----------------------
+ * An operation is one phase of pieces (each piece: its input in, its
+ * dispatches, its output out), or two phases with a middle step between
+ * (per-tensor scales: phase 0 reads the input and gathers amax, the middle
+ * computes the scales, phase 1 codes and writes out). Units are elements or
+ * rows; a piece starts at a multiple of `unit`. The streamed buffers mirror
+ * a host buffer byte for byte (input, data part or output). */
+typedef struct {
+    int64_t units, unit;
+    int in_slot, out_slot; /* VB_* streamed in / out, -1 for none */
+} qk_vk_phase;
+
+typedef struct {
+    int nphase;
+    qk_vk_phase ph[2];
+} qk_vk_plan;
+
+void qk_vk_plan_of(const qk_vk_state *s, const qk_vk_job *j, int dequantize, qk_vk_plan *plan);
+/* Reserves the buffers and records the clearing that precedes the pieces. */
+qk_status qk_vk_record_prepare(qk_vk_state *s, const qk_vk_job *j, int dequantize);
+/* Records the dispatches of units [u0, u1) of a phase. */
+qk_status qk_vk_record_piece(qk_vk_state *s, const qk_vk_job *j, int dequantize, int phase, int64_t u0,
+                             int64_t u1);
+/* Records the step between two phases (barriers included). */
+qk_status qk_vk_record_middle(qk_vk_state *s, const qk_vk_job *j, int dequantize);
+/* Byte ranges [off, off + len) of the streamed buffers that units [u0, u1)
+ * of a phase read and write. */
+void qk_vk_piece_bytes(const qk_vk_state *s, const qk_vk_job *j, int dequantize, int phase, int64_t u0, int64_t u1,
+                       VkDeviceSize *in_off, VkDeviceSize *in_len, VkDeviceSize *out_off, VkDeviceSize *out_len);
+
+/* ---- pipelined execution (vk_stream.c) ----------------------------------- */
+/* Whether every phase's unit fits a staging region (else the caller takes
+ * the whole-buffer path). */
+int qk_vk_stream_fits(const qk_vk_state *s, const qk_vk_job *j, int dequantize);
+/* Runs a whole operation with piece k + 1's upload and piece k - 1's
+ * download in flight while piece k computes. `in` is the quantize input or
+ * the dequantize data part, `out` the data part or the output. */
+qk_status qk_vk_stream(qk_vk_state *s, const qk_vk_job *j, int dequantize, const void *in, void *out);
+qk_status qk_vk_stream_open(qk_vk_state *s);
+void qk_vk_stream_close(qk_vk_state *s);
 
 #endif

@@ -73,20 +73,40 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
 /* ---- bitsandbytes NF4 / FP4 --------------------------------------------- */
-static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j)
+/* Elements a bnb4 quantize chunk starts at a multiple of: whole workgroup
+ * spans, aligned input, data and absmax offsets. */
+static int64_t bnb4_q_unit(const qk_vk_state *s, const qk_vk_job *j)
 {
-    int64_t n = j->rows * j->cols, bs = j->p->block_size, es = (int64_t)dsize(j->dt), a = (int64_t)s->align;
+    int64_t bs = j->p->block_size, a = (int64_t)s->align;
+    return max64(max64(max64(2048, bs), bs * max64(a / 4, 1)), 2 * a);
+}
+
+static int64_t bnb4_dq_unit(const qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t a = (int64_t)s->align;
+    return max64(max64(j->p->block_size * max64(a / 4, 1), 2 * a), 8);
+}
+
+static qk_status bnb4_q_prepare(qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t n = j->rows * j->cols, bs = j->p->block_size;
+    qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, qk_vk_bnb_absmax_slot(j), (VkDeviceSize)ceil_div(n, bs) * 4);
+    return st;
+}
+
+static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    int64_t bs = j->p->block_size, es = (int64_t)dsize(j->dt);
     int64_t span = max64(2048, bs);
-    int64_t unit = max64(max64(span, bs * max64(a / 4, 1)), 2 * a);
-    int64_t ce = chunk_of(s, unit, (double)es);
+    int64_t ce = chunk_of(s, bnb4_q_unit(s, j), (double)es);
     if (ce == 0)
         return too_large("one NF4/FP4 chunk");
     int slot = qk_vk_bnb_absmax_slot(j);
-    qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
-    if (st == QK_OK)
-        st = qk_vk_reserve(s, slot, (VkDeviceSize)ceil_div(n, bs) * 4);
-    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
-        int64_t ne = n - e0 < ce ? n - e0 : ce;
+    qk_status st = QK_OK;
+    for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
+        int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(VB_IN, e0 * es, ne * es), B(VB_DATA, e0 / 2, ceil_div(ne, 2)),
                           B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, 1408 * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
@@ -96,17 +116,16 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
-static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j)
+static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
-    int64_t n = j->rows * j->cols, bs = j->p->block_size, es = (int64_t)dsize(j->dt), a = (int64_t)s->align;
-    int64_t unit = max64(max64(bs * max64(a / 4, 1), 2 * a), 8);
-    int64_t ce = chunk_of(s, unit, (double)es);
+    int64_t bs = j->p->block_size, es = (int64_t)dsize(j->dt);
+    int64_t ce = chunk_of(s, bnb4_dq_unit(s, j), (double)es);
     if (ce == 0)
         return too_large("one NF4/FP4 chunk");
     int slot = j->p->double_quant ? VB_AUX : VB_SCALE;
     qk_status st = QK_OK;
-    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
-        int64_t ne = n - e0 < ce ? n - e0 : ce;
+    for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
+        int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(VB_DATA, e0 / 2, ceil_div(ne, 2)), B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4),
                           B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
@@ -171,7 +190,7 @@ static groups groups_of(qk_scaling sc, int64_t block, int64_t rows, int64_t cols
     return g;
 }
 
-static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const groups *g)
+static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const groups *g, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
     int64_t rc = chunk_of(s, row_align(s, row_bytes), (double)row_bytes);
@@ -183,8 +202,8 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     int64_t segw = g->bw < j->cols ? nsub * g->bw : (j->cols < 4096 ? j->cols : 4096);
     int64_t nseg = ceil_div(j->cols, segw);
     qk_status st = QK_OK;
-    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
-        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(src, r0 * row_bytes, nr * row_bytes), B(VB_AMAX, 0, g->ng * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)segw, (uint32_t)nseg,
                                        (uint32_t)r0, (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc,
@@ -194,15 +213,14 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     return st;
 }
 
-static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j)
+static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
-    int nv = j->p->format == QK_FORMAT_NVFP4;
-    blocked_shape bsh = blocked_of(j);
-    int64_t es = (int64_t)dsize(j->dt), row_in = j->cols * es;
     size_t scale_bytes = j->lay.part[QK_PART_SCALE].nbytes;
     if (scale_bytes > s->max_range)
         return too_large("the scale tensor");
-    qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
+    qk_status st = qk_vk_reserve(s, VB_IN, qk_vk_input_bytes(j));
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_SCALE, scale_bytes);
     if (st == QK_OK)
@@ -217,22 +235,34 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j)
     qk_vk_fill(s, VB_FLAG, 4, 0);
     qk_vk_fill(s, VB_AMAX, 4, 0);
     qk_vk_barrier(s);
-    if (nv) { /* the global scale g = T(amax / 2688), computed on the device */
-        groups g = groups_of(QK_SCALING_TENSOR, 0, j->rows, j->cols);
-        st = amax_pass(s, j, VB_IN, &g);
-        qk_vk_barrier(s);
-        qk_vk_bind b[] = {B(VB_AMAX, 0, 4), B(VB_SCALE2, 0, 4), B(-1, 0, 0), B(VB_FLAG, 0, 4)};
-        uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
-        if (st == QK_OK)
-            st = qk_vk_dispatch(s, VP_SCALES, b, 4, pc, 1, 0);
-        qk_vk_barrier(s);
-    }
+    return QK_OK;
+}
+
+/* NVFP4's global scale g = T(amax / 2688), computed on the device after the
+ * tensor amax (phase 0). */
+static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
+{
+    qk_vk_compute_barrier(s);
+    qk_vk_bind b[] = {B(VB_AMAX, 0, 4), B(VB_SCALE2, 0, 4), B(-1, 0, 0), B(VB_FLAG, 0, 4)};
+    uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
+    qk_status st = qk_vk_dispatch(s, VP_SCALES, b, 4, pc, 1, 0);
+    qk_vk_compute_barrier(s);
+    return st;
+}
+
+/* Codes of padded rows [lo, hi) (multiples of 128). */
+static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    int nv = j->p->format == QK_FORMAT_NVFP4;
+    blocked_shape bsh = blocked_of(j);
+    int64_t es = (int64_t)dsize(j->dt), row_in = j->cols * es;
     int64_t per_row = max64(max64(row_in, bsh.data_row), bsh.col_tiles * 4);
     int64_t rc = chunk_of(s, 128, (double)per_row);
     if (rc == 0)
         return too_large("a 128-row tile");
-    for (int64_t r0 = 0; r0 < bsh.rp && st == QK_OK; r0 += rc) {
-        int64_t pr = bsh.rp - r0 < rc ? bsh.rp - r0 : rc;
+    qk_status st = QK_OK;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t pr = hi - r0 < rc ? hi - r0 : rc;
         int64_t nr = j->rows - r0 < pr ? (j->rows > r0 ? j->rows - r0 : 0) : pr;
         qk_vk_bind b[] = {nr > 0 ? B(VB_IN, r0 * row_in, nr * row_in) : B(-1, 0, 0),
                           B(VB_DATA, r0 * bsh.data_row, pr * bsh.data_row),
@@ -246,7 +276,7 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
-static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j)
+static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int nv = j->p->format == QK_FORMAT_NVFP4;
     blocked_shape bsh = blocked_of(j);
@@ -256,8 +286,8 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j)
     if (rc == 0)
         return too_large("a 128-row tile");
     qk_status st = QK_OK;
-    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
-        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
@@ -285,17 +315,29 @@ static groups scaled_groups(const qk_vk_job *j)
     return groups_of(sc, j->p->block_size, j->rows, j->cols);
 }
 
-/* ConvRot over whole rows: mode 0 rotates VB_IN into VB_ROT; mode 1
+/* The float8 maximum, or int8_blockwise's scale floor T(1e-8). */
+static uint32_t scaled_extra(const qk_vk_job *j)
+{
+    int mode = scaled_mode(j->p);
+    if (mode == 3) {
+        uint32_t f = 0x322BCC77u;
+        return j->dt == QK_DTYPE_BF16 ? qk_bf16_to_f32(qk_f32_to_bf16(f))
+             : j->dt == QK_DTYPE_F16 ? qk_f16_to_f32(qk_f32_to_f16(f)) : f;
+    }
+    return mode == 0 ? QK_F32_E4M3_MAX : mode == 1 ? QK_F32_E5M2_MAX : 0;
+}
+
+/* ConvRot over rows [lo, hi): mode 0 rotates VB_IN into VB_ROT; mode 1
  * dequantizes VB_DATA with VB_SCALE and rotates into VB_OUT. */
-static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, const groups *g)
+static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, const groups *g, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
     int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
     qk_status st = QK_OK;
-    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
-        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[3];
         if (mode == 0) {
             b[0] = B(VB_IN, r0 * row_bytes, nr * row_bytes);
@@ -322,34 +364,6 @@ static int fused_rows(const qk_vk_job *j)
            j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 && j->cols <= 8192;
 }
 
-static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j)
-{
-    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
-    qk_status st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
-    if (st == QK_OK)
-        st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)j->rows * 4);
-    if (st == QK_OK)
-        st = qk_vk_reserve(s, VB_FLAG, 4);
-    if (st != QK_OK)
-        return st;
-    if ((VkDeviceSize)j->rows * 4 > s->max_range)
-        return too_large("the scale tensor");
-    qk_vk_fill(s, VB_FLAG, 4, 0);
-    qk_vk_barrier(s);
-    int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
-    if (rc == 0)
-        return too_large("one row");
-    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
-        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
-        qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
-                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
-        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
-                                       (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, VP_ROW_Q, b, 4, pc, (uint64_t)nr, 1);
-    }
-    return st;
-}
-
 /* Tile-scaled float8 / int8_blockwise: one workgroup per tile. */
 static int fused_tiles(const qk_vk_job *j)
 {
@@ -359,11 +373,19 @@ static int fused_tiles(const qk_vk_job *j)
            b % 4 == 0 && b <= 512 && j->cols % 4 == 0;
 }
 
-static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j)
+/* Rows a tile band starts at a multiple of: whole tiles, aligned offsets. */
+static int64_t tile_unit(const qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t B = scaled_groups(j).bh, ra = row_align(s, j->cols);
+    return B / gcd64(B, ra) * ra;
+}
+
+static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
     groups g = scaled_groups(j);
-    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, B = g.bh;
-    qk_status st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
+    qk_status st = qk_vk_reserve(s, VB_IN, qk_vk_input_bytes(j));
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)g.ng * 4);
     if (st == QK_OK)
@@ -374,19 +396,39 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j)
         return too_large("the scale tensor");
     qk_vk_fill(s, VB_FLAG, 4, 0);
     qk_vk_barrier(s);
-    int64_t ra = row_align(s, j->cols), unit = B / gcd64(B, ra) * ra; /* lcm: tile rows, aligned offsets */
-    int64_t rc = chunk_of(s, unit, (double)row_bytes);
+    return QK_OK;
+}
+
+static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
+    int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
+    if (rc == 0)
+        return too_large("one row");
+    qk_status st = QK_OK;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t nr = hi - r0 < rc ? hi - r0 : rc;
+        qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
+                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
+                                       (uint32_t)scaled_mode(j->p)};
+        st = qk_vk_dispatch(s, VP_ROW_Q, b, 4, pc, (uint64_t)nr, 1);
+    }
+    return st;
+}
+
+static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    groups g = scaled_groups(j);
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, B = g.bh;
+    int64_t rc = chunk_of(s, tile_unit(s, j), (double)row_bytes);
     if (rc == 0)
         return too_large("a band of tiles");
     int mode = scaled_mode(j->p);
-    uint32_t extra = mode == 0 ? QK_F32_E4M3_MAX : mode == 1 ? QK_F32_E5M2_MAX : 0;
-    if (mode == 3) { /* T(1e-8): the int8_blockwise scale floor */
-        uint32_t f = 0x322BCC77u;
-        extra = j->dt == QK_DTYPE_BF16 ? qk_bf16_to_f32(qk_f32_to_bf16(f))
-              : j->dt == QK_DTYPE_F16 ? qk_f16_to_f32(qk_f32_to_f16(f)) : f;
-    }
-    for (int64_t r0 = 0; r0 < j->rows && st == QK_OK; r0 += rc) {
-        int64_t nr = j->rows - r0 < rc ? j->rows - r0 : rc;
+    uint32_t extra = scaled_extra(j);
+    qk_status st = QK_OK;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
                           B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
@@ -396,18 +438,19 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
-static qk_status scaled_quantize(qk_vk_state *s, const qk_vk_job *j)
+/* The three-pass path: (ConvRot) and group amax per row range (phase 0),
+ * scales (middle), codes per element range (phase 1). */
+static int scaled_src(const qk_vk_job *j) { return j->p->convrot_group > 0 ? VB_ROT : VB_IN; }
+
+static qk_status scaled_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
-    if (fused_rows(j))
-        return row_quantize(s, j);
-    if (fused_tiles(j))
-        return tile_quantize(s, j);
     groups g = scaled_groups(j);
     int64_t n = j->rows * j->cols, es = (int64_t)dsize(j->dt);
     if ((VkDeviceSize)g.ng * 4 > s->max_range)
         return too_large("the scale tensor");
-    int src = j->p->convrot_group > 0 ? VB_ROT : VB_IN;
-    qk_status st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)n);
+    qk_status st = qk_vk_reserve(s, VB_IN, qk_vk_input_bytes(j));
+    if (st == QK_OK)
+        st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)n);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)g.ng * 4);
     if (st == QK_OK)
@@ -416,54 +459,83 @@ static qk_status scaled_quantize(qk_vk_state *s, const qk_vk_job *j)
         st = qk_vk_reserve(s, VB_AMAX, (VkDeviceSize)g.ng * 4);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_FLAG, 4);
-    if (st == QK_OK && src == VB_ROT)
+    if (st == QK_OK && scaled_src(j) == VB_ROT)
         st = qk_vk_reserve(s, VB_ROT, (VkDeviceSize)(n * es));
     if (st != QK_OK)
         return st;
     qk_vk_fill(s, VB_AMAX, (VkDeviceSize)g.ng * 4, 0);
     qk_vk_fill(s, VB_FLAG, 4, 0);
-    if (src == VB_ROT)
-        st = convrot_pass(s, j, 0, &g);
     qk_vk_barrier(s);
-    if (st == QK_OK)
-        st = amax_pass(s, j, src, &g);
-    qk_vk_barrier(s);
-    int mode = scaled_mode(j->p);
-    uint32_t extra = mode == 0 ? QK_F32_E4M3_MAX : mode == 1 ? QK_F32_E5M2_MAX : 0;
-    if (mode == 3) { /* T(1e-8): the int8_blockwise scale floor */
-        uint32_t f = 0x322BCC77u;
-        extra = j->dt == QK_DTYPE_BF16 ? qk_bf16_to_f32(qk_f32_to_bf16(f))
-              : j->dt == QK_DTYPE_F16 ? qk_f16_to_f32(qk_f32_to_f16(f)) : f;
+    return QK_OK;
+}
+
+/* Rows a phase-0 piece starts at a multiple of. */
+static int64_t scaled_amax_unit(const qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t u = row_align(s, j->cols * (int64_t)dsize(j->dt));
+    if (j->p->convrot_group > 0) {
+        int64_t c = row_align(s, j->cols);
+        u = u / gcd64(u, c) * c;
     }
+    return u;
+}
+
+static qk_status scaled_amax_rows(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    groups g = scaled_groups(j);
+    qk_status st = QK_OK;
+    if (scaled_src(j) == VB_ROT) {
+        st = convrot_pass(s, j, 0, &g, lo, hi);
+        qk_vk_compute_barrier(s);
+    }
+    return st == QK_OK ? amax_pass(s, j, scaled_src(j), &g, lo, hi) : st;
+}
+
+static qk_status scaled_middle(qk_vk_state *s, const qk_vk_job *j)
+{
+    groups g = scaled_groups(j);
+    int mode = scaled_mode(j->p);
+    qk_vk_compute_barrier(s);
     qk_vk_bind sb[] = {B(VB_AMAX, 0, g.ng * 4), B(VB_SCALE, 0, g.ng * 4), B(VB_AUX, 0, g.ng * 4),
                        B(VB_FLAG, 0, 4)};
-    uint32_t spc[QK_VK_PC_WORDS] = {(uint32_t)g.ng, (uint32_t)(mode < 2 ? 0 : mode - 1), (uint32_t)j->dt, extra};
-    if (st == QK_OK)
-        st = qk_vk_dispatch(s, VP_SCALES, sb, 4, spc, (uint64_t)g.ng, 0);
-    qk_vk_barrier(s);
-    int64_t ce = chunk_of(s, max64((int64_t)s->align, 8), (double)es);
-    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
-        int64_t ne = n - e0 < ce ? n - e0 : ce;
+    uint32_t spc[QK_VK_PC_WORDS] = {(uint32_t)g.ng, (uint32_t)(mode < 2 ? 0 : mode - 1), (uint32_t)j->dt,
+                                    scaled_extra(j)};
+    qk_status st = qk_vk_dispatch(s, VP_SCALES, sb, 4, spc, (uint64_t)g.ng, 0);
+    qk_vk_compute_barrier(s);
+    return st;
+}
+
+static int64_t scaled_elem_unit(const qk_vk_state *s) { return max64((int64_t)s->align, 8); }
+
+static qk_status scaled_codes(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    groups g = scaled_groups(j);
+    int64_t es = (int64_t)dsize(j->dt);
+    int src = scaled_src(j);
+    int64_t ce = chunk_of(s, scaled_elem_unit(s), (double)es);
+    qk_status st = QK_OK;
+    for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
+        int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(src, e0 * es, ne * es), B(VB_DATA, e0, ne), B(VB_AUX, 0, g.ng * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
-                                       (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode};
+                                       (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};
         st = qk_vk_dispatch(s, VP_SCALED_Q, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
     }
     return st;
 }
 
-static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j)
+static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     groups g = scaled_groups(j);
-    int64_t n = j->rows * j->cols, es = (int64_t)dsize(j->dt);
+    int64_t es = (int64_t)dsize(j->dt);
     if ((VkDeviceSize)g.ng * 4 > s->max_range)
         return too_large("the scale tensor");
     if (j->p->convrot_group > 0)
-        return convrot_pass(s, j, 1, &g);
-    int64_t ce = chunk_of(s, max64((int64_t)s->align, 8), (double)es);
+        return convrot_pass(s, j, 1, &g, lo, hi);
+    int64_t ce = chunk_of(s, scaled_elem_unit(s), (double)es);
     qk_status st = QK_OK;
-    for (int64_t e0 = 0; e0 < n && st == QK_OK; e0 += ce) {
-        int64_t ne = n - e0 < ce ? n - e0 : ce;
+    for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
+        int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(VB_DATA, e0, ne), B(VB_SCALE, 0, g.ng * 4), B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
                                        (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};
@@ -472,27 +544,169 @@ static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
-qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j)
+/* ---- the operations as phases of pieces ----------------------------------- */
+typedef enum { K_BNB4, K_MXFP8, K_NVFP4, K_ROWS, K_TILES, K_SCALED } kind;
+
+static kind kind_of(const qk_vk_job *j)
 {
     switch (j->p->format) {
     case QK_FORMAT_NF4:
-    case QK_FORMAT_FP4: return bnb4_quantize(s, j);
-    case QK_FORMAT_NVFP4:
-    case QK_FORMAT_MXFP8: return blocked_quantize(s, j);
-    default: return scaled_quantize(s, j);
+    case QK_FORMAT_FP4: return K_BNB4;
+    case QK_FORMAT_MXFP8: return K_MXFP8;
+    case QK_FORMAT_NVFP4: return K_NVFP4;
+    default: return fused_rows(j) ? K_ROWS : fused_tiles(j) ? K_TILES : K_SCALED;
     }
 }
 
-qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j)
+static qk_vk_phase phase(int64_t units, int64_t unit, int in, int out)
 {
-    qk_status st = qk_vk_reserve(s, VB_OUT, qk_vk_input_bytes(j));
-    if (st != QK_OK)
-        return st;
-    switch (j->p->format) {
-    case QK_FORMAT_NF4:
-    case QK_FORMAT_FP4: return bnb4_dequantize(s, j);
-    case QK_FORMAT_NVFP4:
-    case QK_FORMAT_MXFP8: return blocked_dequantize(s, j);
-    default: return scaled_dequantize(s, j);
+    qk_vk_phase p = {units, unit, in, out};
+    return p;
+}
+
+void qk_vk_plan_of(const qk_vk_state *s, const qk_vk_job *j, int dq, qk_vk_plan *plan)
+{
+    int64_t n = j->rows * j->cols;
+    kind k = kind_of(j);
+    plan->nphase = 1;
+    if (dq) {
+        if (k == K_BNB4)
+            plan->ph[0] = phase(n, bnb4_dq_unit(s, j), VB_DATA, VB_OUT);
+        else if (k == K_MXFP8 || k == K_NVFP4)
+            plan->ph[0] = phase(j->rows, 128, VB_DATA, VB_OUT);
+        else if (j->p->convrot_group > 0)
+            plan->ph[0] = phase(j->rows, row_align(s, j->cols), VB_DATA, VB_OUT);
+        else
+            plan->ph[0] = phase(n, scaled_elem_unit(s), VB_DATA, VB_OUT);
+        return;
+    }
+    switch (k) {
+    case K_BNB4: plan->ph[0] = phase(n, bnb4_q_unit(s, j), VB_IN, VB_DATA); break;
+    case K_MXFP8: plan->ph[0] = phase(blocked_of(j).rp, 128, VB_IN, VB_DATA); break;
+    case K_NVFP4:
+        plan->nphase = 2;
+        plan->ph[0] = phase(j->rows, row_align(s, j->cols * (int64_t)dsize(j->dt)), VB_IN, -1);
+        plan->ph[1] = phase(blocked_of(j).rp, 128, -1, VB_DATA);
+        break;
+    case K_ROWS: plan->ph[0] = phase(j->rows, row_align(s, j->cols), VB_IN, VB_DATA); break;
+    case K_TILES: plan->ph[0] = phase(j->rows, tile_unit(s, j), VB_IN, VB_DATA); break;
+    case K_SCALED:
+        plan->nphase = 2;
+        plan->ph[0] = phase(j->rows, scaled_amax_unit(s, j), VB_IN, -1);
+        plan->ph[1] = phase(n, scaled_elem_unit(s), -1, VB_DATA);
+        break;
     }
 }
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+void qk_vk_piece_bytes(const qk_vk_state *s, const qk_vk_job *j, int dq, int ph, int64_t u0, int64_t u1,
+                       VkDeviceSize *in_off, VkDeviceSize *in_len, VkDeviceSize *out_off, VkDeviceSize *out_len)
+{
+    (void)s;
+    int64_t es = (int64_t)dsize(j->dt), n = j->rows * j->cols, row_bytes = j->cols * es;
+    int64_t io = 0, il = 0, oo = 0, ol = 0;
+    kind k = kind_of(j);
+    if (dq) {
+        if (k == K_BNB4) {
+            io = u0 / 2, il = ceil_div(u1, 2) - io;
+        } else if (k == K_MXFP8 || k == K_NVFP4) {
+            int64_t dr = blocked_of(j).data_row;
+            io = u0 * dr, il = (u1 - u0) * dr;
+        } else if (j->p->convrot_group > 0) {
+            io = u0 * j->cols, il = (u1 - u0) * j->cols;
+        } else {
+            io = u0, il = u1 - u0;
+        }
+        if (k == K_MXFP8 || k == K_NVFP4 || (k != K_BNB4 && j->p->convrot_group > 0))
+            oo = u0 * row_bytes, ol = (u1 - u0) * row_bytes; /* row units */
+        else
+            oo = u0 * es, ol = (u1 - u0) * es; /* element units */
+    } else if (k == K_BNB4) {
+        io = u0 * es, il = (min64(u1, n) - u0) * es;
+        oo = u0 / 2, ol = ceil_div(u1, 2) - oo;
+    } else if (k == K_MXFP8 || (k == K_NVFP4 && ph == 1)) {
+        int64_t present = min64(u1, j->rows) - u0;
+        io = u0 * row_bytes, il = present > 0 ? present * row_bytes : 0;
+        if (k == K_NVFP4)
+            il = 0; /* the input went in during phase 0 */
+        int64_t dr = blocked_of(j).data_row;
+        oo = u0 * dr, ol = (u1 - u0) * dr;
+    } else if (ph == 0) { /* rows in: NVFP4/three-pass amax, fused rows and tiles */
+        io = u0 * row_bytes, il = (u1 - u0) * row_bytes;
+        if (k == K_ROWS || k == K_TILES)
+            oo = u0 * j->cols, ol = (u1 - u0) * j->cols;
+    } else { /* three-pass codes */
+        oo = u0, ol = u1 - u0;
+    }
+    *in_off = (VkDeviceSize)io, *in_len = (VkDeviceSize)il, *out_off = (VkDeviceSize)oo, *out_len = (VkDeviceSize)ol;
+}
+
+qk_status qk_vk_record_prepare(qk_vk_state *s, const qk_vk_job *j, int dq)
+{
+    if (dq) {
+        qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
+        return st == QK_OK ? qk_vk_reserve(s, VB_OUT, qk_vk_input_bytes(j)) : st;
+    }
+    switch (kind_of(j)) {
+    case K_BNB4: {
+        qk_status st = qk_vk_reserve(s, VB_IN, qk_vk_input_bytes(j));
+        return st == QK_OK ? bnb4_q_prepare(s, j) : st;
+    }
+    case K_MXFP8:
+    case K_NVFP4: return blocked_q_prepare(s, j);
+    case K_ROWS:
+    case K_TILES: return fused_prepare(s, j);
+    default: return scaled_q_prepare(s, j);
+    }
+}
+
+qk_status qk_vk_record_piece(qk_vk_state *s, const qk_vk_job *j, int dq, int ph, int64_t u0, int64_t u1)
+{
+    kind k = kind_of(j);
+    if (dq) {
+        if (k == K_BNB4)
+            return bnb4_dequantize(s, j, u0, u1);
+        if (k == K_MXFP8 || k == K_NVFP4)
+            return blocked_dequantize(s, j, u0, u1);
+        return scaled_dequantize(s, j, u0, u1);
+    }
+    switch (k) {
+    case K_BNB4: return bnb4_quantize(s, j, u0, u1);
+    case K_MXFP8: return blocked_quantize(s, j, u0, u1);
+    case K_NVFP4: {
+        if (ph == 1)
+            return blocked_quantize(s, j, u0, u1);
+        groups g = groups_of(QK_SCALING_TENSOR, 0, j->rows, j->cols);
+        return amax_pass(s, j, VB_IN, &g, u0, u1);
+    }
+    case K_ROWS: return row_quantize(s, j, u0, u1);
+    case K_TILES: return tile_quantize(s, j, u0, u1);
+    default: return ph == 0 ? scaled_amax_rows(s, j, u0, u1) : scaled_codes(s, j, u0, u1);
+    }
+}
+
+qk_status qk_vk_record_middle(qk_vk_state *s, const qk_vk_job *j, int dq)
+{
+    (void)dq;
+    return kind_of(j) == K_NVFP4 ? nvfp4_middle(s, j) : scaled_middle(s, j);
+}
+
+/* The whole operation in one recording (whole-buffer path and bench). */
+static qk_status record_all(qk_vk_state *s, const qk_vk_job *j, int dq)
+{
+    qk_vk_plan plan;
+    qk_vk_plan_of(s, j, dq, &plan);
+    qk_status st = qk_vk_record_prepare(s, j, dq);
+    if (st == QK_OK)
+        st = qk_vk_record_piece(s, j, dq, 0, 0, plan.ph[0].units);
+    if (st == QK_OK && plan.nphase == 2) {
+        st = qk_vk_record_middle(s, j, dq);
+        if (st == QK_OK)
+            st = qk_vk_record_piece(s, j, dq, 1, 0, plan.ph[1].units);
+    }
+    return st;
+}
+
+qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j) { return record_all(s, j, 0); }
+qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j) { return record_all(s, j, 1); }
