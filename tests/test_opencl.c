@@ -2,7 +2,8 @@
  * every device): the integer f32 addition used where a device flushes
  * subnormals, the integer-code kernels (QK_OPENCL_SOFTFLOAT=1) on every
  * device, NaN/Inf handling, odd shapes, and the on-disk program cache
- * ignoring corrupt and foreign entries. */
+ * ignoring corrupt and foreign entries, and host ops in tiny chunks
+ * (QK_OPENCL_CHUNK_BYTES) on two queues. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,7 +83,8 @@ static void test_soft_add_matches_host(void **st)
 static void test_fast_codec_equals_codec(void **st)
 {
     (void)st;
-    static const uint32_t lows[] = {0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x4000, 0xC000};
+    static const uint32_t lows[] = {0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x4000, 0xC000,
+                                    0x0FFF, 0x1000, 0x1001, 0x3000, 0x2000}; /* bf16 and f16 ties */
     static const uint32_t nf4_t[] = {0xBF591CD9u, 0xBF1C5270u, 0xBEEB8480u, 0xBEADEA76u, 0xBE703CECu,
                                      0xBE0D38BCu, 0xBD3A7871u, 0x3D22FAFFu, 0x3DF64863u, 0x3E5067E0u,
                                      0x3E9582D4u, 0x3EC753F9u, 0x3F006D03u, 0x3F248DAFu, 0x3F5C89D9u};
@@ -91,6 +93,8 @@ static void test_fast_codec_equals_codec(void **st)
         for (size_t l = 0; l < sizeof lows / sizeof *lows; l++) {
             uint32_t a = (hi << 16) | lows[l];
             bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
+        bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
+            bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
             bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
             bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
             bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
@@ -103,6 +107,7 @@ static void test_fast_codec_equals_codec(void **st)
     for (long i = 0; i < 20000000; i++) {
         uint32_t a = (uint32_t)(rng(&s) >> 32);
         bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
+        bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
         bad += qk_nf4_encode_fast(a) != qk_nf4_encode(a);
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
         bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
@@ -115,6 +120,8 @@ static void test_fast_codec_equals_codec(void **st)
             bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
             bad += qk_fp4_encode_fast(a ^ QK_F32_SIGN) != qk_fp4_encode(a ^ QK_F32_SIGN);
         }
+    for (uint32_t a = 0x38000000u; a < 0x47800000u; a += 0x7u) /* densely over f16's normal range */
+        bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a) || qk_f32_to_f16_fast(a | QK_F32_SIGN) != qk_f32_to_f16(a | QK_F32_SIGN);
     for (uint32_t a = 0x3C000000u; a < 0x44000000u; a += 0xFu) /* densely around e4m3's range */
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
     for (uint32_t a = QK_F32_E8M0_MIN; a < QK_F32_INF; a += 0x3FFu) /* e8m0 over [2^-127, max] */
@@ -125,6 +132,76 @@ static void test_fast_codec_equals_codec(void **st)
             if (a >= QK_F32_E8M0_MIN)
                 bad += qk_e8m0_ceil_fast(a) != qk_e8m0_ceil(a);
         }
+    assert_int_equal(bad, 0);
+}
+
+/* MXFP8's division-free element code against the reference's steps for
+ * every scale byte: each exponent (subnormals included) with edge and random
+ * mantissas, both signs, and Inf/NaN. */
+static void test_mxfp8_code_equals_division(void **st)
+{
+    (void)st;
+    uint64_t bad = 0, s = 99;
+    for (uint32_t e = 0; e < 255; e++) {
+        uint32_t d = qk_e8m0_to_f32(e);
+        for (uint32_t ex = 0; ex < 256; ex++)
+            for (int m = 0; m < 24; m++) {
+                uint32_t mant = m < 8 ? (uint32_t)m : (m < 16 ? 0x7FFFFFu - (uint32_t)(m - 8)
+                                                              : (uint32_t)(rng(&s) >> 41));
+                uint32_t x = (ex << 23) | mant | ((m & 1) ? QK_F32_SIGN : 0u);
+                uint32_t want = qk_f32_to_e4m3(qk_f32_clamp_abs(qk_f32_div(x, d), QK_F32_E4M3_MAX));
+                uint32_t got = qk_mxfp8_code(x, e);
+                if (got != want && bad++ < 5)
+                    printf("  MISMATCH mxfp8 x=%08x e=%u: got %02x want %02x\n", x, e, got, want);
+            }
+    }
+    assert_int_equal(bad, 0);
+}
+
+static uint32_t nvfp4_want(uint32_t x, uint32_t t)
+{
+    return qk_f32_to_e2m1(qk_f32_clamp_abs(qk_f32_div(x, t), QK_F32_E2M1_MAX));
+}
+
+/* NVFP4's division-free code against the reference's division for scales
+ * over the whole positive range (subnormals included) and elements at and
+ * around each rounding boundary times the scale, random ones, zeros, Inf and
+ * NaN. */
+static void test_nvfp4_code_equals_division(void **st)
+{
+    (void)st;
+    static const uint32_t bounds[] = {0x3E800000u, 0x3F400000u, 0x3FA00000u, 0x3FE00000u,
+                                      0x40200000u, 0x40600000u, 0x40A00000u, 0x40C00000u}; /* 0.25 .. 6 */
+    uint64_t bad = 0, s = 4242;
+    for (int ti = 0; ti < 40000; ti++) {
+        uint32_t t = (uint32_t)(rng(&s) >> 33); /* any positive pattern below 2^31 */
+        if (ti % 4 == 0)
+            t &= 0x7FF00000u; /* short significands */
+        if (t == 0u || t >= QK_F32_INF)
+            continue;
+        uint32_t c[7];
+        for (uint32_t k = 0; k < 7; k++)
+            c[k] = qk_nvfp4_bound(k, qk_f32_exp_norm(t), qk_f32_sig_norm(t));
+        for (int j = 0; j < 120; j++) {
+            uint32_t x;
+            if (j < 8 * 11) { /* RN(m * t) - 5 .. + 5 ulps */
+                x = qk_f32_mul(bounds[j / 11], t) + (uint32_t)(j % 11) - 5u;
+                if (x >= QK_F32_INF)
+                    x = QK_F32_MAX;
+            } else if (j < 116) {
+                x = (uint32_t)(rng(&s) >> 32);
+            } else {
+                static const uint32_t sp[] = {0u, 0x80000000u, QK_F32_INF, 0xFFC00001u};
+                x = sp[j - 116];
+            }
+            if (j & 1)
+                x ^= QK_F32_SIGN;
+            uint32_t got = qk_nvfp4_code(x, c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+            uint32_t want = nvfp4_want(x, t);
+            if (got != want && bad++ < 5)
+                printf("  MISMATCH nvfp4 x=%08x t=%08x: got %x want %x\n", x, t, got, want);
+        }
+    }
     assert_int_equal(bad, 0);
 }
 
@@ -147,6 +224,22 @@ static void test_soft_float_kernels_bit_exact(void **st)
     qkc_options opt = {0, 0, "opencl"};
     long total = qkc_run(&opt, print_bad_row, NULL);
     unsetenv("QK_OPENCL_SOFTFLOAT");
+    assert_int_equal(total, 0);
+}
+
+/* Every format with the guarded native operations that GPUs get (native
+ * results only for zero/normal operands and results), forced on CPU devices
+ * too, where they are otherwise left out. */
+static void test_guarded_native_kernels_bit_exact(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    setenv("QK_OPENCL_NATIVE_GUARD", "1", 1);
+    qkc_options opt = {0, 0, "opencl"};
+    long total = qkc_run(&opt, print_bad_row, NULL);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
     assert_int_equal(total, 0);
 }
 
@@ -221,12 +314,10 @@ static void fill(qk_dtype dt, void *buf, int64_t n, uint64_t seed)
 
 /* Shapes the cross-backend set avoids: odd element counts, columns that
  * are not multiples of 8, tiles narrower than a vector. */
-static void test_odd_shapes(void **st)
+static long nonfinite_bad(void);
+
+static long odd_shapes_bad(void)
 {
-    (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
     static const int64_t shapes[][2] = {{1, 1}, {3, 5}, {17, 17}, {5, 1023}, {129, 33}};
     long bad = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
@@ -248,17 +339,43 @@ static void test_odd_shapes(void **st)
                 bad += compare_all(&p, (qk_dtype)dt, in, rows, cols);
                 free(in);
             }
-    assert_int_equal(bad, 0);
+    return bad;
 }
 
-/* bitsandbytes formats code NaN and Inf (and an all-NaN block); the others
- * refuse them with QK_ERR_NONFINITE, like the CPU. */
-static void test_nonfinite_inputs(void **st)
+static void test_odd_shapes(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
+    assert_int_equal(odd_shapes_bad(), 0);
+}
+
+/* Host ops in the smallest chunks the formats allow (one row, or one
+ * 128-row band, tile row or bitsandbytes block, on two alternating queues):
+ * every format x dtype must give the bytes of the unchunked reference, and
+ * non-finite inputs the same status. */
+static void test_chunked_bit_exact(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    setenv("QK_OPENCL_CHUNK_BYTES", "1", 1);
+    qkc_options opt = {0, 0, "opencl"};
+    long total = qkc_run(&opt, print_bad_row, NULL);
+    long odd = odd_shapes_bad();
+    long nonfinite = nonfinite_bad();
+    unsetenv("QK_OPENCL_CHUNK_BYTES");
+    assert_int_equal(total, 0);
+    assert_int_equal(odd, 0);
+    assert_int_equal(nonfinite, 0);
+}
+
+/* bitsandbytes formats code NaN and Inf (and an all-NaN block); the others
+ * refuse them with QK_ERR_NONFINITE, like the CPU. */
+static long nonfinite_bad(void)
+{
     int64_t rows = 4, cols = 256;
     long bad = 0;
     const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0xFFC00001u};
@@ -276,7 +393,16 @@ static void test_nonfinite_inputs(void **st)
                                                                                           : p.scaling;
                 bad += compare_all(&p, (qk_dtype)dt, in, rows, cols);
             }
-    assert_int_equal(bad, 0);
+    return bad;
+}
+
+static void test_nonfinite_inputs(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    assert_int_equal(nonfinite_bad(), 0);
 }
 
 static int count_cache_files(const char *dir, char *last, size_t n)
@@ -351,10 +477,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soft_add_matches_host),
         cmocka_unit_test(test_fast_codec_equals_codec),
+        cmocka_unit_test(test_mxfp8_code_equals_division),
+        cmocka_unit_test(test_nvfp4_code_equals_division),
         cmocka_unit_test(test_odd_shapes),
+        cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
+        cmocka_unit_test(test_guarded_native_kernels_bit_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,19 +3,57 @@
  * 1 f16, 2 bf16), and work-group max reductions. Devices are little-endian
  * (the host checks), so 16-bit element 2k is the low half of word k. */
 
-/* OpenCL add/sub/mul are correctly rounded, but subnormals may be flushed
- * unless the device reports CL_FP_DENORM (the host then defines
- * QK_NATIVE_MUL); x/y is correctly rounded only with CL_FP_CORRECTLY_ROUNDED_
- * DIVIDE_SQRT and -cl-fp32-correctly-rounded-divide-sqrt (QK_NATIVE_DIV). */
+/* OpenCL add/sub/mul are correctly rounded (and x/y too with
+ * CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT and -cl-fp32-correctly-rounded-divide-sqrt:
+ * QK_NATIVE_DIV), but what a device does with subnormals (flush on input or
+ * output, whatever CL_DEVICE_SINGLE_FP_CONFIG says) and which NaN pattern it
+ * returns are its own. So a native result is taken only where every
+ * conforming device agrees with IEEE-754: operands zero or normal, and the
+ * result normal, or a zero that an operand's zero makes exact (0*x, 0/x,
+ * 0+0). Subnormals, infinities, NaNs and a zero result of nonzero operands
+ * (an underflow a device may flush) take the integer code. Zeros stay on the
+ * native path because they are common in weights: a lane on the integer path
+ * makes the whole SIMD group wait for it. */
+static inline uint qk_is_normal(uint v) { return (((v >> 23) & 0xFFu) - 1u) < 254u; }
+static inline uint qk_is_zero(uint v) { return (v << 1) == 0u; }
+static inline uint qk_zero_or_normal(uint v) { return qk_is_normal(v) | qk_is_zero(v); }
+/* QK_NATIVE_GUARD is left out only on CPU devices that report CL_FP_DENORM:
+ * their native float is the host's IEEE arithmetic (checked bit for bit by
+ * the tests on every run), and their SIMD vectorizer would if-convert the
+ * guard's branch into running the integer code for every lane. */
+#if defined(QK_NATIVE_GUARD)
+#define QK_NATIVE_OK(ok) (ok)
+#else
+#define QK_NATIVE_OK(ok) 1
+#endif
 #if defined(QK_NATIVE_MUL)
-static inline uint qk_mul(uint a, uint b) { return as_uint(as_float(a) * as_float(b)); }
-static inline uint qk_add(uint a, uint b) { return as_uint(as_float(a) + as_float(b)); }
+static inline uint qk_mul(uint a, uint b)
+{
+    uint r = as_uint(as_float(a) * as_float(b));
+    if (QK_NATIVE_OK(qk_zero_or_normal(a) & qk_zero_or_normal(b) &
+                     (qk_is_normal(r) | qk_is_zero(a) | qk_is_zero(b))))
+        return r;
+    return qk_f32_mul(a, b);
+}
+static inline uint qk_add(uint a, uint b)
+{
+    uint r = as_uint(as_float(a) + as_float(b));
+    if (QK_NATIVE_OK(qk_zero_or_normal(a) & qk_zero_or_normal(b) & (qk_is_normal(r) | (qk_is_zero(a) & qk_is_zero(b)))))
+        return r;
+    return qk_f32_add_soft(a, b);
+}
 #else
 static inline uint qk_mul(uint a, uint b) { return qk_f32_mul(a, b); }
 static inline uint qk_add(uint a, uint b) { return qk_f32_add_soft(a, b); }
 #endif
 #if defined(QK_NATIVE_DIV)
-static inline uint qk_div(uint a, uint b) { return as_uint(as_float(a) / as_float(b)); }
+static inline uint qk_div(uint a, uint b)
+{
+    uint r = as_uint(as_float(a) / as_float(b));
+    if (QK_NATIVE_OK(qk_zero_or_normal(a) & qk_is_normal(b) & (qk_is_normal(r) | qk_is_zero(a))))
+        return r;
+    return qk_f32_div(a, b);
+}
 #else
 static inline uint qk_div(uint a, uint b) { return qk_f32_div(a, b); }
 #endif
@@ -40,7 +78,7 @@ static inline uint narrow(int dt, uint a)
 {
     if (dt == DT_F32)
         return a;
-    return dt == DT_BF16 ? qk_f32_to_bf16_fast(a) : qk_f32_to_f16(a);
+    return dt == DT_BF16 ? qk_f32_to_bf16_fast(a) : qk_f32_to_f16_fast(a);
 }
 
 /* The value torch holds after rounding to dt. */

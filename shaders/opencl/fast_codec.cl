@@ -15,32 +15,58 @@ QK_FN QK_U32 qk_f32_to_bf16_fast(QK_U32 a)
     return (a + 0x7FFFu + ((a >> 16) & 1u)) >> 16;
 }
 
-/* qk_nf4_encode with the thresholds' order keys precomputed: no threshold
- * is zero, so qk_f32_gt(x, t) is key(x) > key(t). */
+/* qk_f32_to_f16 for magnitudes in f16's normal range and above (|a| >=
+ * 2^-14) by add-and-shift rounding on the f32 bits (exponent rebased from
+ * 127 to 15); a carry walks into the exponent as RNE requires, and past
+ * 65504 the result reaches 0x7C00 (infinity), where it is held. Smaller
+ * magnitudes (f16 subnormals), Inf and NaN take the codec's path. */
+QK_FN QK_U32 qk_f32_to_f16_fast(QK_U32 a)
+{
+    QK_U32 aa = a & QK_F32_ABS;
+    if (aa < 0x38800000u || aa >= QK_F32_INF)
+        return qk_f32_to_f16(a);
+    QK_U32 m = ((aa + 0xFFFu + ((aa >> 13) & 1u)) >> 13) - 0x1C000u;
+    return ((a >> 16) & 0x8000u) | ((m >= 0x7C00u) ? 0x7C00u : m);
+}
+
+/* qk_nf4_encode as a binary search: the code is the number of thresholds
+ * below x, and with the thresholds' order keys T0 < ... < T14 precomputed
+ * (no threshold is zero, so qk_f32_gt(x, t) is key(x) > key(t)) four
+ * compares, each against a threshold picked by the bits found so far, give
+ * it: c >= base + 2^j exactly when key(x) > T[base + 2^j - 1]. The keys,
+ * ascending: T0..T6 for the negative thresholds, T7..T14 the positive. */
 QK_FN QK_U32 qk_nf4_encode_fast(QK_U32 x)
 {
     if (qk_f32_is_nan(x) != 0u)
         return 0u;
     QK_U32 k = qk_f32_key(x);
-    QK_U32 c = QK_U(k > 0x40A6E326u) + QK_U(k > 0x40E3AD8Fu) + QK_U(k > 0x41147B7Fu) +
-               QK_U(k > 0x41521589u) + QK_U(k > 0x418FC313u) + QK_U(k > 0x41F2C743u) +
-               QK_U(k > 0x42C5878Eu) + QK_U(k > 0xBD22FAFFu) + QK_U(k > 0xBDF64863u) +
-               QK_U(k > 0xBE5067E0u) + QK_U(k > 0xBE9582D4u) + QK_U(k > 0xBEC753F9u) +
-               QK_U(k > 0xBF006D03u) + QK_U(k > 0xBF248DAFu) + QK_U(k > 0xBF5C89D9u);
-    return c;
+    QK_U32 b3 = QK_U(k > 0xBD22FAFFu); /* T7 */
+    QK_U32 t2 = (b3 != 0u) ? 0xBEC753F9u : 0x41521589u; /* T11 : T3 */
+    QK_U32 b2 = QK_U(k > t2);
+    QK_U32 t1 = (b3 != 0u) ? ((b2 != 0u) ? 0xBF248DAFu : 0xBE5067E0u)  /* T13 : T9 */
+                           : ((b2 != 0u) ? 0x41F2C743u : 0x40E3AD8Fu); /* T5 : T1 */
+    QK_U32 b1 = QK_U(k > t1);
+    QK_U32 t0 = (b3 != 0u) ? ((b2 != 0u) ? ((b1 != 0u) ? 0xBF5C89D9u : 0xBF006D03u)   /* T14 : T12 */
+                                         : ((b1 != 0u) ? 0xBE9582D4u : 0xBDF64863u))  /* T10 : T8 */
+                           : ((b2 != 0u) ? ((b1 != 0u) ? 0x42C5878Eu : 0x418FC313u)   /* T6 : T4 */
+                                         : ((b1 != 0u) ? 0x41147B7Fu : 0x40A6E326u)); /* T2 : T0 */
+    return (b3 << 3) | (b2 << 2) | (b1 << 1) | QK_U(k > t0);
 }
 
-/* qk_fp4_encode with the rank -> code map {0,1,6,7,4,5,2,3} as nibbles of
- * one constant instead of a switch. */
+/* qk_fp4_encode: the magnitude's rank among its 7 thresholds by a binary
+ * search (three compares), then the rank -> code map {0,1,6,7,4,5,2,3} as
+ * nibbles of one constant instead of a switch. */
 QK_FN QK_U32 qk_fp4_encode_fast(QK_U32 x)
 {
     if (qk_f32_is_nan(x) != 0u)
         return 0u;
     QK_U32 s = ((x & QK_F32_SIGN) != 0u && (x & QK_F32_ABS) != 0u) ? 8u : 0u;
     QK_U32 a = x & QK_F32_ABS;
-    QK_U32 r = QK_U(a > 0x3B2AAAB9u) + QK_U(a > 0x3DB00000u) + QK_U(a > 0x3E555555u) +
-               QK_U(a > 0x3E955555u) + QK_U(a > 0x3ED55556u) + QK_U(a > 0x3F155550u) +
-               QK_U(a > 0x3F555555u);
+    QK_U32 b2 = QK_U(a > 0x3E955555u); /* T3 */
+    QK_U32 b1 = QK_U(a > ((b2 != 0u) ? 0x3F155550u : 0x3DB00000u)); /* T5 : T1 */
+    QK_U32 t0 = (b2 != 0u) ? ((b1 != 0u) ? 0x3F555555u : 0x3ED55556u)  /* T6 : T4 */
+                           : ((b1 != 0u) ? 0x3E555555u : 0x3B2AAAB9u); /* T2 : T0 */
+    QK_U32 r = (b2 << 2) | (b1 << 1) | QK_U(a > t0);
     return s | ((0x32547610u >> (4u * r)) & 7u);
 }
 
@@ -69,6 +95,94 @@ QK_FN QK_U32 qk_f32_to_e4m3_fast(QK_U32 a)
         return s | 0x7Fu;
     QK_U32 m = ((aa + 0x7FFFFu + ((aa >> 20) & 1u)) >> 20) - 0x3C0u;
     return s | ((m >= 0x7Fu) ? 0x7Fu : m);
+}
+
+/* MXFP8's element code for scale byte e (0..254):
+ * qk_f32_to_e4m3(qk_f32_clamp_abs(qk_f32_div(x, qk_e8m0_to_f32(e)), 448))
+ * without a division. x / 2^(e-127) is exact (an exponent change) whenever
+ * the quotient is a normal f32; when it lies below 2^-126 it is far below
+ * e4m3's smallest half-subnormal (2^-10), so the code is a signed zero
+ * however f32 would round it. A subnormal x is scaled by the integer
+ * multiply by 2^(127-e) (an exact f32 for e <= 126; for e >= 127 the
+ * quotient is below 2^-126 again). No float operation, so no device's
+ * subnormal handling can change it. */
+QK_FN QK_U32 qk_mxfp8_code(QK_U32 x, QK_U32 e)
+{
+    QK_U32 sign = x & QK_F32_SIGN;
+    QK_U32 aa = x & QK_F32_ABS;
+    QK_U32 ex = aa >> 23;
+    QK_U32 q;
+    if (ex == 255u) {
+        q = (aa > QK_F32_INF) ? (aa | 0x400000u) : aa; /* NaN quieted, Inf stays */
+    } else if (ex == 0u) {
+        q = (e >= 127u) ? 0u : qk_f32_mul(aa, (254u - e) << 23);
+    } else {
+        QK_I32 qe = QK_I(ex) + 127 - QK_I(e);
+        q = (qe <= 0) ? 0u : ((qe >= 255) ? QK_F32_INF : ((QK_U(qe) << 23) | (aa & 0x7FFFFFu)));
+    }
+    return qk_f32_to_e4m3_fast(qk_f32_clamp_abs(sign | q, QK_F32_E4M3_MAX));
+}
+
+/* NVFP4's element code without a division. The reference codes
+ * e2m1(clamp(RN(x/t), 6)) for t > 0; RN(q) passes E2M1's rounding
+ * boundaries at 0.25, 0.75, 1.25, 1.75, 2.5, 3.5 and 5 (ties to the even
+ * code: '>' at 0.25, 1.25, 2.5, 5 and '>=' at 0.75, 1.75, 3.5), and around
+ * each boundary m (normal, with an even last bit) RN(q) > m exactly when
+ * q > m + ulp/2, RN(q) >= m exactly when q >= m - ulp/2. So the code
+ * magnitude counts the exact boundaries A_k (odd 25-bit significands below)
+ * that |x|/t passes. A_k*t is never an f32 (an odd 25-bit significand times
+ * any other needs 25 bits), so for an f32 |x| both |x| > A_k*t and
+ * |x| >= A_k*t are |x| > RD(A_k*t): seven per-block bounds c_k compared with
+ * |x|'s bits (non-negative floats order as unsigned integers). NaN and Inf
+ * pass every bound (code 7), as the reference's clamp and encoder give. */
+#if defined(__OPENCL_VERSION__)
+#define QK_U64 ulong
+#else
+#define QK_U64 uint64_t
+#endif
+
+/* The exact product m * 2^e * t rounded down to f32, for 2^24 <= m < 2^25
+ * and finite t > 0 (exponent et, 24-bit significand mt, as
+ * qk_f32_exp_norm/qk_f32_sig_norm give), subnormal results included. */
+QK_FN QK_U32 qk_f32_mul_rd(QK_U32 m, QK_I32 e, QK_I32 et, QK_U32 mt)
+{
+    QK_U64 p = (QK_U64)m * (QK_U64)mt; /* in [2^47, 2^49): value p * 2^(e + et - 23) */
+    QK_I32 top = ((p >> 48) != 0u) ? 48 : 47;
+    QK_I32 ex = top + e + et - 23; /* the value lies in [2^ex, 2^(ex+1)) */
+    if (ex > 127)
+        return QK_F32_MAX;
+    QK_I32 sh = top - 23 + ((ex < -126) ? (-126 - ex) : 0);
+    QK_U32 mant = (sh < 64) ? QK_U(p >> QK_U(sh)) : 0u;
+    if (ex < -126)
+        return mant; /* subnormal */
+    return (QK_U(ex + 127) << 23) | (mant & 0x7FFFFFu);
+}
+
+/* Bound c_k (k = 0..6) of the scale t (finite, > 0; et = qk_f32_exp_norm(t),
+ * mt = qk_f32_sig_norm(t)). */
+QK_FN QK_U32 qk_nvfp4_bound(QK_U32 k, QK_I32 et, QK_U32 mt)
+{
+    switch (k) {
+    case 0u: return qk_f32_mul_rd(0x1000001u, -26, et, mt); /* 0.25 + 2^-26 */
+    case 1u: return qk_f32_mul_rd(0x17FFFFFu, -25, et, mt); /* 0.75 - 2^-25 */
+    case 2u: return qk_f32_mul_rd(0x1400001u, -24, et, mt); /* 1.25 + 2^-24 */
+    case 3u: return qk_f32_mul_rd(0x1BFFFFFu, -24, et, mt); /* 1.75 - 2^-24 */
+    case 4u: return qk_f32_mul_rd(0x1400001u, -23, et, mt); /* 2.5 + 2^-23 */
+    case 5u: return qk_f32_mul_rd(0x1BFFFFFu, -23, et, mt); /* 3.5 - 2^-23 */
+    default: return qk_f32_mul_rd(0x1400001u, -22, et, mt); /* 5 + 2^-22 */
+    }
+}
+
+/* The E2M1 nibble of x for the block's bounds (non-decreasing in k): the
+ * count of bounds below |x| by a binary search, and x's sign. */
+QK_FN QK_U32 qk_nvfp4_code(QK_U32 x, QK_U32 c0, QK_U32 c1, QK_U32 c2, QK_U32 c3, QK_U32 c4, QK_U32 c5,
+                           QK_U32 c6)
+{
+    QK_U32 a = x & QK_F32_ABS;
+    QK_U32 b2 = QK_U(a > c3);
+    QK_U32 b1 = QK_U(a > ((b2 != 0u) ? c5 : c1));
+    QK_U32 b0 = QK_U(a > ((b2 != 0u) ? ((b1 != 0u) ? c6 : c4) : ((b1 != 0u) ? c2 : c0)));
+    return ((x >> 28) & 8u) | (b2 << 2) | (b1 << 1) | b0;
 }
 
 #endif

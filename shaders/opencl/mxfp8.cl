@@ -1,42 +1,42 @@
 /* MXFP8 (src/ref/ref_mxfp8.c). A work-item codes one 32-element block of a
- * row of the 32x32-padded tensor, dividing by d = 2^(e-127) as the reference
- * does. A non-finite block raises *status (the host then reports
- * QK_ERR_NONFINITE). */
+ * row of the 32x32-padded tensor from registers (one read of the input).
+ * The scale exponent comes from s = bamax / 448 (qk_div: native only where
+ * operands and result are normal) and qk_e8m0_ceil_fast; the codes from
+ * qk_mxfp8_code, the reference's division by 2^(e-127) done exactly as an
+ * exponent change in integer code, so nothing a device does with
+ * subnormals can change a byte. A non-finite block raises *status (the host
+ * then reports QK_ERR_NONFINITE). */
 __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, ulong rp,
                              ulong ncb, __global uchar *data, __global uchar *scale,
                              __global uint *status)
 {
+    int aligned = (cols & 7) == 0;
     for (ulong r = get_global_id(1); r < rp; r += get_global_size(1))
         for (ulong cb = get_global_id(0); cb < ncb; cb += get_global_size(0)) {
             ulong base = r * cols + cb * 32, end = r < rows ? r * cols + cols : 0;
-            /* pass 1: the block's amax; pass 2 re-reads (cache hits) and codes */
+            uint x[32];
+            for (int k = 0; k < 32; k += 8)
+                ld8_any(in, dt, base + (ulong)k, end, aligned, x + k);
             uint bamax = 0u;
-            for (ulong k = 0; k < 32; k += 8) {
-                uint x[8];
-                ld8_any(in, dt, base + k, end, 1, x);
-                for (int j = 0; j < 8; j++)
-                    bamax = max(bamax, x[j] & QK_F32_ABS);
-            }
+            for (int k = 0; k < 32; k++)
+                bamax = max(bamax, x[k] & QK_F32_ABS);
             if (bamax >= QK_F32_INF)
                 atomic_max(status, bamax);
-            uint e = 0u, d = QK_F32_ONE;
+            uint e = 0u;
             if (bamax != 0u) {
                 uint s = qk_div(bamax, QK_F32_E4M3_MAX);
-                if (s < QK_F32_E8M0_MIN)
-                    s = QK_F32_E8M0_MIN;
-                e = qk_e8m0_ceil_fast(s);
-                d = qk_e8m0_to_f32(e);
+                e = qk_e8m0_ceil_fast(s < QK_F32_E8M0_MIN ? QK_F32_E8M0_MIN : s);
             }
             scale[blocked_offset(r, cb, ncb)] = (uchar)e;
-            __global uint2 *out = (__global uint2 *)data + (r * ncb + cb) * 4;
-            for (ulong k = 0; k < 32; k += 8) {
-                uint x[8], b[8];
-                ld8_any(in, dt, base + k, end, 1, x);
-                for (int j = 0; j < 8; j++)
-                    b[j] = bamax == 0u ? 0u
-                                       : qk_f32_to_e4m3_fast(qk_f32_clamp_abs(qk_div(x[j], d), QK_F32_E4M3_MAX));
-                out[k / 8] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
-            }
+            uint w[8];
+            for (int k = 0; k < 8; k++)
+                w[k] = bamax == 0u ? 0u
+                                   : pack4(qk_mxfp8_code(x[4 * k], e), qk_mxfp8_code(x[4 * k + 1], e),
+                                           qk_mxfp8_code(x[4 * k + 2], e), qk_mxfp8_code(x[4 * k + 3], e));
+            /* row stride ncb*32 bytes: 16-byte aligned */
+            __global uint4 *out = (__global uint4 *)data + (r * ncb + cb) * 2;
+            out[0] = (uint4)(w[0], w[1], w[2], w[3]);
+            out[1] = (uint4)(w[4], w[5], w[6], w[7]);
         }
 }
 

@@ -1,7 +1,9 @@
 /* ComfyUI NVFP4 (src/ref/ref_nvfp4.c). A work-item codes one 16-element
  * block of a row of the 16x16-padded tensor; g (the per-tensor scale) comes
- * from the host, computed from amax_tensor's result. The scale buffer is
- * zero-filled by the host first (the blocked layout's padding). */
+ * from the host, computed from amax_tensor's result. The codes come from
+ * seven per-block bounds (qk_nvfp4_bound) instead of a division per element.
+ * The scale buffer is zero-filled by the host first (the blocked layout's
+ * padding). */
 __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, uint g,
                              ulong rp, ulong ncb, __global uchar *data, __global uchar *scale)
 {
@@ -28,14 +30,19 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
             scale[blocked_offset(r, cb, ncb)] = (uchar)s8;
             uint t = qk_mul(g, qk_e4m3_to_f32(s8));
             uint b[8];
-            for (int k = 0; k < 8; k++) {
-                if ((t & QK_F32_ABS) == 0u) {
-                    b[k] = 0u; /* the anchor's zero-block rule */
-                    continue;
-                }
-                uint q0 = qk_f32_to_e2m1(qk_f32_clamp_abs(qk_div(x[2 * k], t), QK_F32_E2M1_MAX));
-                uint q1 = qk_f32_to_e2m1(qk_f32_clamp_abs(qk_div(x[2 * k + 1], t), QK_F32_E2M1_MAX));
-                b[k] = (q0 << 4) | q1;
+            if ((t & QK_F32_ABS) == 0u) { /* the anchor's zero-block rule */
+                for (int k = 0; k < 8; k++)
+                    b[k] = 0u;
+            } else { /* e2m1(clamp(x / t, 6)) by compares with per-block bounds */
+                int et = qk_f32_exp_norm(t);
+                uint mt = qk_f32_sig_norm(t);
+                uint c0 = qk_nvfp4_bound(0u, et, mt), c1 = qk_nvfp4_bound(1u, et, mt);
+                uint c2 = qk_nvfp4_bound(2u, et, mt), c3 = qk_nvfp4_bound(3u, et, mt);
+                uint c4 = qk_nvfp4_bound(4u, et, mt), c5 = qk_nvfp4_bound(5u, et, mt);
+                uint c6 = qk_nvfp4_bound(6u, et, mt);
+                for (int k = 0; k < 8; k++)
+                    b[k] = (qk_nvfp4_code(x[2 * k], c0, c1, c2, c3, c4, c5, c6) << 4) |
+                           qk_nvfp4_code(x[2 * k + 1], c0, c1, c2, c3, c4, c5, c6);
             }
             /* row stride ncb*8 bytes: 8-byte aligned */
             ((__global uint2 *)data)[r * ncb + cb] =

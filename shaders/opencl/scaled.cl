@@ -48,12 +48,12 @@ static inline uint scaled_code(int fmt, int dt, uint x, uint d)
     return (uint)qk_f32_to_int_rne_clamp(q, -128, 127) & 0xFFu;
 }
 
-/* One work-item: the scalar scale and per-element parameter of a tensor. */
-__kernel void scaled_tensor_params(__global const uint *amax, int fmt, int dt, __global uint *scale,
-                                   __global uint *param)
+/* One work-item: param[0] = what every element is multiplied or divided
+ * by, param[1] = the stored scalar scale (copied into each chunk's scale). */
+__kernel void scaled_tensor_params(__global const uint *amax, int fmt, int dt, __global uint *param)
 {
     uint d;
-    scale[0] = scaled_params(fmt, dt, amax[0], &d);
+    param[1] = scaled_params(fmt, dt, amax[0], &d);
     param[0] = d;
 }
 

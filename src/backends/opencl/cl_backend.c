@@ -1,6 +1,6 @@
 /* OpenCL backend: the registry entry (qk_backend_opencl), contexts, and the
- * host-buffer path: upload, run the device op, download. bitsandbytes'
- * double quantization runs on the host with the reference's own code. */
+ * vtable; the host-buffer path (chunked upload, kernels, download) is
+ * cl_stream.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +35,10 @@ static void opencl_close(void *state)
     if (s == NULL)
         return;
     const qcl_api *cl = s->cl;
-    for (int i = 0; i < B_COUNT; i++)
-        if (s->buf[i])
-            cl->clReleaseMemObject(s->buf[i]);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < B_COUNT; i++)
+            if (s->buf[k][i])
+                cl->clReleaseMemObject(s->buf[k][i]);
     if (s->rcp_bf16)
         cl->clReleaseMemObject(s->rcp_bf16);
     if (s->rcp_f16)
@@ -47,8 +48,9 @@ static void opencl_close(void *state)
             cl->clReleaseKernel(s->k[i]);
     if (s->prog)
         cl->clReleaseProgram(s->prog);
-    if (s->q)
-        cl->clReleaseCommandQueue(s->q);
+    for (int k = 0; k < 2; k++)
+        if (s->qs[k])
+            cl->clReleaseCommandQueue(s->qs[k]);
     if (s->ctx)
         cl->clReleaseContext(s->ctx);
     free(s);
@@ -59,6 +61,26 @@ static qk_status upload_table(qcl_state *s, const uint32_t *t, size_t n, cl_mem 
     cl_int err;
     *out = s->cl->clCreateBuffer(s->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, n * 4, (void *)t, &err);
     return qcl_check(err, "clCreateBuffer (reciprocal table)");
+}
+
+/* Element bytes per chunk of a host op: QK_OPENCL_CHUNK_BYTES (tests force
+ * tiny chunks with it), else a sixth of device memory within the largest
+ * allocation, so that two slots of input, codes and scratch fit. */
+static size_t chunk_limit(const qcl_device *d)
+{
+    const char *env = getenv("QK_OPENCL_CHUNK_BYTES");
+    if (env != NULL && strtoull(env, NULL, 10) > 0)
+        return (size_t)strtoull(env, NULL, 10);
+    uint64_t lim = d->global_mem / 6;
+    if (d->max_alloc < lim)
+        lim = d->max_alloc;
+    return (size_t)(lim > 0 ? lim : 1);
+}
+
+void qcl_use_slot(qcl_state *s, int slot)
+{
+    s->slot = slot;
+    s->q = s->qs[slot];
 }
 
 static qk_status opencl_open(int device, void **state)
@@ -77,10 +99,12 @@ static qk_status opencl_open(int device, void **state)
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)s->dev->platform, 0};
     s->ctx = s->cl->clCreateContext(props, 1, &s->dev->device, NULL, NULL, &err);
     qk_status st = qcl_check(err, "clCreateContext");
-    if (st == QK_OK) {
-        s->q = s->cl->clCreateCommandQueue(s->ctx, s->dev->device, CL_QUEUE_PROFILING_ENABLE, &err);
+    for (int k = 0; k < 2 && st == QK_OK; k++) {
+        s->qs[k] = s->cl->clCreateCommandQueue(s->ctx, s->dev->device, CL_QUEUE_PROFILING_ENABLE, &err);
         st = qcl_check(err, "clCreateCommandQueue");
     }
+    qcl_use_slot(s, 0);
+    s->chunk_bytes = chunk_limit(s->dev);
     if (st == QK_OK)
         st = qcl_program_build(s);
     if (st == QK_OK)
@@ -105,130 +129,51 @@ static int opencl_supports(void *state, qk_op op, const qk_params *p, qk_dtype d
 
 qk_status qcl_buffer(qcl_state *s, qcl_buf_role role, size_t size, cl_mem *out)
 {
+    int k = (role == B_STATUS || role == B_PARAM) ? 0 : s->slot;
     size = (size + 63) / 64 * 64;
     if (size == 0)
         size = 64;
-    if (s->buf[role] != NULL && s->buf_size[role] >= size) {
-        *out = s->buf[role];
+    if (s->buf[k][role] != NULL && s->buf_size[k][role] >= size) {
+        *out = s->buf[k][role];
         return QK_OK;
     }
     if (size > s->dev->max_alloc)
         return qk_fail(QK_ERR_UNSUPPORTED, "opencl: a %zu-byte buffer exceeds %s's largest allocation (%llu bytes)",
                        size, s->dev->name, (unsigned long long)s->dev->max_alloc);
-    if (s->buf[role] != NULL) {
-        s->cl->clReleaseMemObject(s->buf[role]);
-        s->buf[role] = NULL;
-        s->buf_size[role] = 0;
+    if (s->buf[k][role] != NULL) {
+        s->cl->clReleaseMemObject(s->buf[k][role]);
+        s->buf[k][role] = NULL;
+        s->buf_size[k][role] = 0;
     }
     cl_int err;
-    s->buf[role] = s->cl->clCreateBuffer(s->ctx, CL_MEM_READ_WRITE, size, NULL, &err);
+    s->buf[k][role] = s->cl->clCreateBuffer(s->ctx, CL_MEM_READ_WRITE, size, NULL, &err);
     if (err != CL_SUCCESS) {
-        s->buf[role] = NULL;
+        s->buf[k][role] = NULL;
         return qcl_check(err, "clCreateBuffer");
     }
-    s->buf_size[role] = size;
-    *out = s->buf[role];
+    s->buf_size[k][role] = size;
+    *out = s->buf[k][role];
     return QK_OK;
 }
-
-static size_t esize(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
-
-static qk_status write_buf(qcl_state *s, cl_mem b, const void *src, size_t n)
-{
-    if (n == 0)
-        return QK_OK;
-    return qcl_check(s->cl->clEnqueueWriteBuffer(s->q, b, CL_FALSE, 0, n, src, 0, NULL, NULL), "clEnqueueWriteBuffer");
-}
-
-static qk_status read_buf(qcl_state *s, cl_mem b, void *dst, size_t n)
-{
-    if (n == 0)
-        return QK_OK;
-    return qcl_check(s->cl->clEnqueueReadBuffer(s->q, b, CL_FALSE, 0, n, dst, 0, NULL, NULL), "clEnqueueReadBuffer");
-}
-
-static int is_bnb(const qk_params *p) { return p->format == QK_FORMAT_NF4 || p->format == QK_FORMAT_FP4; }
 
 static qk_status opencl_quantize(void *state, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
                                  int64_t cols, void *const parts[QK_PART_COUNT])
 {
-    qcl_state *s = state;
-    size_t in_bytes = (size_t)(rows * cols) * esize(dt), data_bytes, scale_bytes;
-    qcl_dev_sizes(p, rows, cols, &data_bytes, &scale_bytes);
-    int dq = is_bnb(p) && p->double_quant;
-    cl_mem bin, bdata, bscale;
-    uint32_t scalar = 0, *absmax = NULL;
-    qk_status st = qcl_buffer(s, B_IN, in_bytes, &bin);
-    if (st == QK_OK)
-        st = qcl_buffer(s, B_DATA, data_bytes, &bdata);
-    if (st == QK_OK)
-        st = qcl_buffer(s, B_SCALE, scale_bytes, &bscale);
-    if (st == QK_OK)
-        st = write_buf(s, bin, in, in_bytes);
-    if (st == QK_OK)
-        st = qcl_quantize_dev(s, p, dt, bin, rows, cols, bdata, bscale, &scalar);
-    if (st == QK_OK)
-        st = qcl_quantize_status(s, p);
-    if (st == QK_OK)
-        st = read_buf(s, bdata, parts[QK_PART_DATA], data_bytes);
-    if (st == QK_OK && dq && (absmax = malloc(scale_bytes)) == NULL)
-        st = qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-    if (st == QK_OK)
-        st = read_buf(s, bscale, dq ? (void *)absmax : parts[QK_PART_SCALE], scale_bytes);
-    if (st == QK_OK)
-        st = qcl_check(s->cl->clFinish(s->q), "clFinish");
-    else
-        s->cl->clFinish(s->q); /* nothing may still write into the caller's memory */
-    if (st == QK_OK && dq)
-        qk_bnb_nested_quantize(absmax, (int64_t)(scale_bytes / 4), parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
-                               parts[QK_PART_OFFSET]);
-    if (st == QK_OK && p->format == QK_FORMAT_NVFP4)
-        qk_put_f32(parts[QK_PART_SCALE2], 0, scalar);
-    free(absmax);
-    return st;
+    return qcl_host_quantize(state, p, dt, in, rows, cols, parts);
 }
 
 static qk_status opencl_dequantize(void *state, const qk_params *p, const void *const parts[QK_PART_COUNT],
                                    int64_t rows, int64_t cols, qk_dtype dt, void *out)
 {
-    qcl_state *s = state;
-    size_t out_bytes = (size_t)(rows * cols) * esize(dt), data_bytes, scale_bytes;
-    qcl_dev_sizes(p, rows, cols, &data_bytes, &scale_bytes);
-    int dq = is_bnb(p) && p->double_quant;
-    uint32_t *absmax = NULL, scalar = p->format == QK_FORMAT_NVFP4 ? qk_get_f32(parts[QK_PART_SCALE2], 0) : 0;
-    const void *scale_src = parts[QK_PART_SCALE];
-    if (dq) { /* the nested absmax is reconstructed on the host, as the reference does */
-        if ((absmax = malloc(scale_bytes)) == NULL)
-            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-        qk_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET],
-                                 (int64_t)(scale_bytes / 4), absmax);
-        scale_src = absmax;
-    }
-    cl_mem bdata, bscale, bout;
-    qk_status st = qcl_buffer(s, B_DATA, data_bytes, &bdata);
-    if (st == QK_OK)
-        st = qcl_buffer(s, B_SCALE, scale_bytes, &bscale);
-    if (st == QK_OK)
-        st = qcl_buffer(s, B_OUT, out_bytes, &bout);
-    if (st == QK_OK)
-        st = write_buf(s, bdata, parts[QK_PART_DATA], data_bytes);
-    if (st == QK_OK)
-        st = write_buf(s, bscale, scale_src, scale_bytes);
-    if (st == QK_OK)
-        st = qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, rows, cols, bout);
-    if (st == QK_OK)
-        st = read_buf(s, bout, out, out_bytes);
-    cl_int err = s->cl->clFinish(s->q);
-    if (st == QK_OK)
-        st = qcl_check(err, "clFinish");
-    free(absmax);
-    return st;
+    return qcl_host_dequantize(state, p, parts, rows, cols, dt, out);
 }
 
 static qk_status opencl_sync(void *state)
 {
     qcl_state *s = state;
-    return qcl_check(s->cl->clFinish(s->q), "clFinish");
+    qk_status st = qcl_check(s->cl->clFinish(s->qs[0]), "clFinish");
+    qk_status st1 = qcl_check(s->cl->clFinish(s->qs[1]), "clFinish");
+    return st != QK_OK ? st : st1;
 }
 
 const qk_backend qk_backend_opencl = {

@@ -49,14 +49,17 @@ typedef struct {
     const qcl_api *cl;
     const qcl_device *dev;
     cl_context ctx;
-    cl_command_queue q;
+    cl_command_queue q;     /* the current slot's queue (qs[slot]) */
+    cl_command_queue qs[2]; /* chunked host ops alternate two in-order queues */
+    int slot;               /* which queue and buffer set ops use now */
+    size_t chunk_bytes;     /* host ops: element bytes per chunk (QK_OPENCL_CHUNK_BYTES) */
     cl_program prog;
     cl_kernel k[K_COUNT];
     size_t wg; /* work-group size of the reduction kernels (power of two) */
     int soft_float; /* integer codec for mul/div/add instead of native ops */
     cl_mem rcp_bf16, rcp_f16;
-    cl_mem buf[B_COUNT];
-    size_t buf_size[B_COUNT];
+    cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS and B_PARAM only in slot 0 */
+    size_t buf_size[2][B_COUNT];
     int profiling;               /* bench: keep the first and last event of an op */
     cl_event ev_first, ev_last;
 } qcl_state;
@@ -70,7 +73,8 @@ qk_status qcl_program_build(qcl_state *s);
 unsigned char *qcl_cache_load(const char *key, size_t key_len, size_t *size);
 void qcl_cache_store(const char *key, size_t key_len, const unsigned char *bin, size_t size);
 
-/* A device buffer of at least `size` bytes for `role` (kept between calls). */
+/* A device buffer of at least `size` bytes for `role` in the current slot
+ * (B_STATUS, B_PARAM: shared by both slots); kept between calls. */
 qk_status qcl_buffer(qcl_state *s, qcl_buf_role role, size_t size, cl_mem *out);
 qk_status qcl_check(cl_int err, const char *what);
 
@@ -83,6 +87,27 @@ qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem
                            int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar);
 qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem data, cl_mem scale,
                              uint32_t scalar, int64_t rows, int64_t cols, cl_mem out);
+
+/* qcl_quantize_dev in steps, so that a tensor can pass in chunks: begin
+ * (zero the status/amax word), amax over every chunk where the format has a
+ * per-tensor scale (qcl_needs_amax), params once (nvfp4: reads the amax and
+ * returns g in *scalar, or QK_ERR_NONFINITE; scaled: the device parameters),
+ * then codes chunk by chunk. */
+int qcl_needs_amax(const qk_params *p);
+qk_status qcl_quantize_begin(qcl_state *s);
+qk_status qcl_quantize_amax(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows, int64_t cols);
+qk_status qcl_quantize_params(qcl_state *s, const qk_params *p, qk_dtype dt, uint32_t *scalar);
+qk_status qcl_quantize_codes(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows,
+                             int64_t cols, cl_mem data, cl_mem scale, uint32_t scalar);
+
+/* Host-buffer operations (the vtable's quantize/dequantize), chunked when
+ * the tensor is larger than s->chunk_bytes (cl_stream.c). */
+qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
+                            int64_t cols, void *const parts[QK_PART_COUNT]);
+qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *const parts[QK_PART_COUNT],
+                              int64_t rows, int64_t cols, qk_dtype dt, void *out);
+void qcl_use_slot(qcl_state *s, int slot);
+
 /* Reads the non-finite flag the last quantize left (QK_OK or QK_ERR_NONFINITE). */
 qk_status qcl_quantize_status(qcl_state *s, const qk_params *p);
 

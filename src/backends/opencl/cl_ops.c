@@ -132,11 +132,9 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
                ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4));
 }
 
+/* Folds max |x| of `in` into *amax (zeroed by qcl_quantize_begin). */
 static qk_status amax_tensor(qcl_state *s, cl_int dt, cl_mem in, cl_ulong n, cl_mem amax)
 {
-    qk_status st = fill_zero(s, amax, 4);
-    if (st != QK_OK)
-        return st;
     size_t L = s->wg, g;
     grid1(s, (n + 7) / 8, L, &g);
     return RUN(s, K_AMAX_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(amax), LOCAL(L * 4));
@@ -147,24 +145,90 @@ static qk_status read_u32(qcl_state *s, cl_mem buf, uint32_t *v)
     return qcl_check(s->cl->clEnqueueReadBuffer(s->q, buf, CL_TRUE, 0, 4, v, 0, NULL, NULL), "read");
 }
 
-static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
-                                size_t data_bytes, cl_mem scale, size_t scale_bytes, uint32_t *g_out)
+static qk_scaling scaling_of(const qk_params *p)
 {
-    cl_mem amax;
-    qk_status st = qcl_buffer(s, B_STATUS, 4, &amax);
-    if (st == QK_OK)
-        st = amax_tensor(s, dt, in, (cl_ulong)(rows * cols), amax);
-    uint32_t am = 0;
-    if (st == QK_OK)
-        st = read_u32(s, amax, &am);
+    return p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
+}
+
+int qcl_needs_amax(const qk_params *p)
+{
+    if (p->format == QK_FORMAT_NVFP4)
+        return 1;
+    return !is_bnb(p) && p->format != QK_FORMAT_MXFP8 && scaling_of(p) == QK_SCALING_TENSOR;
+}
+
+qk_status qcl_quantize_begin(qcl_state *s)
+{
+    cl_mem status;
+    qk_status st = qcl_buffer(s, B_STATUS, 4, &status);
+    return st == QK_OK ? fill_zero(s, status, 4) : st;
+}
+
+static int levels_of(int group)
+{
+    int lv = 0;
+    for (int g = 1; g < group; g *= 4)
+        lv++;
+    return lv;
+}
+
+/* ConvRot: rotates `in` into the slot's scratch copy in T, as the reference. */
+static qk_status convrot_rotate(qcl_state *s, const qk_params *p, cl_int dt, cl_mem *in, cl_ulong n)
+{
+    cl_mem rot;
+    size_t es = dt == QK_DTYPE_F32 ? 4 : 2;
+    qk_status st = qcl_buffer(s, B_TMP, (size_t)n * es, &rot);
     if (st != QK_OK)
         return st;
-    if (am >= QK_F32_INF)
-        return QK_ERR_NONFINITE;
-    /* g = T(amax / 2688) with the reference's own helpers */
-    cl_uint g = qk_round_to((qk_dtype)dt, qk_fdiv(am, QK_F32_NVFP4_GLOBAL_DIV));
-    *g_out = g;
-    if ((st = fill_zero(s, scale, scale_bytes)) != QK_OK)
+    cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+    size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
+    grid1(s, n / G * L, L, &g);
+    st = RUN(s, K_CONVROT_ROTATE, 1, &g, &L, ARG(*in), ARG(dt), ARG(n), ARG(G), ARG(lv), ARG(rot),
+             LOCAL((size_t)G * 4));
+    *in = rot;
+    return st;
+}
+
+qk_status qcl_quantize_amax(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem in, int64_t rows,
+                            int64_t cols)
+{
+    cl_int dt = (cl_int)dtype;
+    cl_ulong n = (cl_ulong)(rows * cols);
+    qk_status st = QK_OK;
+    if (p->convrot_group > 0 && p->format != QK_FORMAT_NVFP4)
+        st = convrot_rotate(s, p, dt, &in, n);
+    return st == QK_OK ? amax_tensor(s, dt, in, n, s->buf[0][B_STATUS]) : st;
+}
+
+qk_status qcl_quantize_params(qcl_state *s, const qk_params *p, qk_dtype dtype, uint32_t *scalar)
+{
+    cl_int dt = (cl_int)dtype, fmt = (cl_int)p->format;
+    cl_mem amax = s->buf[0][B_STATUS], param;
+    *scalar = 0;
+    if (p->format == QK_FORMAT_NVFP4) {
+        uint32_t am = 0;
+        qk_status st = read_u32(s, amax, &am);
+        if (st != QK_OK)
+            return st;
+        if (am >= QK_F32_INF)
+            return QK_ERR_NONFINITE;
+        /* g = T(amax / 2688) with the reference's own helpers */
+        *scalar = qk_round_to(dtype, qk_fdiv(am, QK_F32_NVFP4_GLOBAL_DIV));
+        return QK_OK;
+    }
+    if (!qcl_needs_amax(p))
+        return QK_OK;
+    qk_status st = qcl_buffer(s, B_PARAM, 8, &param);
+    size_t one = 1;
+    return st == QK_OK ? RUN(s, K_SCALED_TENSOR_PARAMS, 1, &one, &one, ARG(amax), ARG(fmt), ARG(dt), ARG(param))
+                       : st;
+}
+
+static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
+                                size_t data_bytes, cl_mem scale, size_t scale_bytes, uint32_t g)
+{
+    qk_status st = fill_zero(s, scale, scale_bytes);
+    if (st != QK_OK)
         return st;
     if (g == 0u)
         return fill_zero(s, data, data_bytes);
@@ -179,14 +243,10 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
 static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
                                 cl_mem scale, size_t scale_bytes)
 {
-    cl_mem status;
-    qk_status st = qcl_buffer(s, B_STATUS, 4, &status);
-    if (st == QK_OK)
-        st = fill_zero(s, status, 4);
-    if (st == QK_OK)
-        st = fill_zero(s, scale, scale_bytes);
+    qk_status st = fill_zero(s, scale, scale_bytes);
     if (st != QK_OK)
         return st;
+    cl_mem status = s->buf[0][B_STATUS];
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 32);
     cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
     size_t gs[2], ls[2];
@@ -195,52 +255,28 @@ static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
                ARG(scale), ARG(status));
 }
 
-static int levels_of(int group)
-{
-    int lv = 0;
-    for (int g = 1; g < group; g *= 4)
-        lv++;
-    return lv;
-}
-
 static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, int64_t rows,
                                  int64_t cols, cl_mem data, cl_mem scale)
 {
     cl_int fmt = (cl_int)p->format;
     cl_ulong n = (cl_ulong)(rows * cols);
-    cl_mem status;
-    qk_status st = qcl_buffer(s, B_STATUS, 4, &status);
-    if (st != QK_OK)
+    cl_mem status = s->buf[0][B_STATUS];
+    qk_status st;
+    if (p->convrot_group > 0 && (st = convrot_rotate(s, p, dt, &in, n)) != QK_OK)
         return st;
-    if (p->convrot_group > 0) { /* rotate into a scratch copy in T, as the reference */
-        cl_mem rot;
-        size_t es = dt == QK_DTYPE_F32 ? 4 : 2;
-        if ((st = qcl_buffer(s, B_TMP, (size_t)n * es, &rot)) != QK_OK)
-            return st;
-        cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
-        size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
-        grid1(s, n / G * L, L, &g);
-        if ((st = RUN(s, K_CONVROT_ROTATE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(G), ARG(lv), ARG(rot),
-                      LOCAL((size_t)G * 4))) != QK_OK)
-            return st;
-        in = rot;
-    }
-    qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
-    if (sc == QK_SCALING_TENSOR) {
-        cl_mem param;
-        if ((st = qcl_buffer(s, B_PARAM, 4, &param)) != QK_OK || (st = amax_tensor(s, dt, in, n, status)) != QK_OK)
-            return st;
-        size_t one = 1;
-        if ((st = RUN(s, K_SCALED_TENSOR_PARAMS, 1, &one, &one, ARG(status), ARG(fmt), ARG(dt), ARG(scale),
-                      ARG(param))) != QK_OK)
+    qk_scaling sc = scaling_of(p);
+    if (sc == QK_SCALING_TENSOR) { /* param = {d, stored scale} from qcl_quantize_params */
+        cl_mem param = s->buf[0][B_PARAM];
+        cl_event ev = NULL;
+        cl_int err = s->cl->clEnqueueCopyBuffer(s->q, param, scale, 4, 0, 4, 0, NULL, s->profiling ? &ev : NULL);
+        keep_event(s, ev);
+        if ((st = qcl_check(err, "clEnqueueCopyBuffer")) != QK_OK)
             return st;
         size_t L = 64, g;
         grid1(s, (n + 7) / 8, L, &g);
         return RUN(s, K_SCALED_QUANTIZE_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(fmt), ARG(param),
                    ARG(data));
     }
-    if ((st = fill_zero(s, status, 4)) != QK_OK)
-        return st;
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, bh = 1, bw = (cl_ulong)cols, gc = 1;
     if (sc == QK_SCALING_BLOCK) {
         bh = bw = (cl_ulong)p->block_size;
@@ -253,21 +289,30 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
                ARG(ng), ARG(gc), ARG(fmt), ARG(scale), ARG(data), ARG(status), LOCAL(L * 4));
 }
 
-qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem in, int64_t rows,
-                           int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar)
+qk_status qcl_quantize_codes(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem in, int64_t rows,
+                             int64_t cols, cl_mem data, cl_mem scale, uint32_t scalar)
 {
     cl_int dt = (cl_int)dtype;
     size_t data_bytes, scale_bytes;
     qcl_dev_sizes(p, rows, cols, &data_bytes, &scale_bytes);
-    *scalar = 0;
     switch (p->format) {
     case QK_FORMAT_NF4:
     case QK_FORMAT_FP4: return bnb_quantize(s, p, dt, in, (cl_ulong)(rows * cols), data, scale);
-    case QK_FORMAT_NVFP4:
-        return nvfp4_quantize(s, dt, in, rows, cols, data, data_bytes, scale, scale_bytes, scalar);
+    case QK_FORMAT_NVFP4: return nvfp4_quantize(s, dt, in, rows, cols, data, data_bytes, scale, scale_bytes, scalar);
     case QK_FORMAT_MXFP8: return mxfp8_quantize(s, dt, in, rows, cols, data, scale, scale_bytes);
     default: return scaled_quantize(s, p, dt, in, rows, cols, data, scale);
     }
+}
+
+qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows,
+                           int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar)
+{
+    qk_status st = qcl_quantize_begin(s);
+    if (st == QK_OK && qcl_needs_amax(p))
+        st = qcl_quantize_amax(s, p, dt, in, rows, cols);
+    if (st == QK_OK)
+        st = qcl_quantize_params(s, p, dt, scalar);
+    return st == QK_OK ? qcl_quantize_codes(s, p, dt, in, rows, cols, data, scale, *scalar) : st;
 }
 
 qk_status qcl_quantize_status(qcl_state *s, const qk_params *p)
@@ -275,7 +320,7 @@ qk_status qcl_quantize_status(qcl_state *s, const qk_params *p)
     if (is_bnb(p))
         return QK_OK; /* bitsandbytes formats code NaN and Inf */
     uint32_t v = 0;
-    qk_status st = read_u32(s, s->buf[B_STATUS], &v);
+    qk_status st = read_u32(s, s->buf[0][B_STATUS], &v);
     if (st != QK_OK)
         return st;
     return v >= QK_F32_INF ? QK_ERR_NONFINITE : QK_OK;

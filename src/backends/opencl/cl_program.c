@@ -25,18 +25,25 @@ static uint64_t fnv1a(const void *p, size_t n)
     return h;
 }
 
-/* Native f32 mul/add are correctly rounded in OpenCL but may flush
- * subnormals unless the device reports CL_FP_DENORM; division is 2.5 ulp
- * unless the device reports correctly rounded division and the flag is
- * given. Otherwise the kernels use the integer code of qk_codec.h. Never
- * -cl-fast-relaxed-math, -cl-mad-enable, -cl-denorms-are-zero or
- * -cl-unsafe-math-optimizations; contraction is off by pragma in the source. */
+/* Native f32 mul/add are correctly rounded in OpenCL; division only with
+ * CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT and the flag below. QK_NATIVE_GUARD
+ * makes the kernels take a native result only where operands and result
+ * are zero or normal (common.cl), so a device's subnormal flushing or NaN
+ * pattern cannot show; it is left out only for CPU devices that keep
+ * subnormals (their SIMD code would run the integer path for every lane),
+ * unless QK_OPENCL_NATIVE_GUARD=1. The integer code of qk_codec.h covers
+ * everything with QK_OPENCL_SOFTFLOAT=1. Never -cl-fast-relaxed-math,
+ * -cl-mad-enable, -cl-denorms-are-zero or -cl-unsafe-math-optimizations;
+ * contraction is off by pragma in the source. */
 static void build_options(const qcl_state *s, char *out, size_t n)
 {
-    int native_mul = s->dev->denorms && !s->soft_float;
+    int native_mul = !s->soft_float;
     int native_div = native_mul && s->dev->cr_divide;
-    snprintf(out, n, "-cl-std=CL1.2%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
-             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "");
+    const char *force = getenv("QK_OPENCL_NATIVE_GUARD");
+    int guard = native_mul && (!(s->dev->host_cpu && s->dev->denorms) || (force && strcmp(force, "1") == 0));
+    snprintf(out, n, "-cl-std=CL1.2%s%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
+             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "",
+             guard ? " -DQK_NATIVE_GUARD=1" : "");
 }
 
 static qk_status build_log_fail(qcl_state *s, cl_program prog, cl_int err)

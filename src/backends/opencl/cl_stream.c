@@ -1,0 +1,228 @@
+/* Host-buffer quantize/dequantize: upload, device op, download. A tensor
+ * larger than s->chunk_bytes (element bytes) passes in chunks of whole scale
+ * groups: rows in multiples of the format's row alignment (128 for the
+ * blocked nvfp4/mxfp8 scale layout, the tile height for block scaling), or
+ * whole blocks of the flattened tensor for bitsandbytes. Every chunk runs as
+ * a tensor of its own shape, and because it starts on a group boundary its
+ * parts are exactly the bytes of the whole tensor's parts from the prefix's
+ * sizes on. Chunks alternate two in-order queues with a buffer set each, so
+ * one chunk's transfers overlap the other's kernels. Per-tensor scales
+ * (nvfp4, tensor-scaled float8/int8) take an amax pass over every chunk
+ * before any code is written. bitsandbytes' double quantization runs on the
+ * host with the reference's own code. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../ref/ref_internal.h"
+#include "cl_internal.h"
+
+static size_t esize(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
+
+static int is_bnb(const qk_params *p) { return p->format == QK_FORMAT_NF4 || p->format == QK_FORMAT_FP4; }
+
+static int tensor_scaled(const qk_params *p) { return qcl_needs_amax(p) && p->format != QK_FORMAT_NVFP4; }
+
+typedef struct {
+    int bnb;
+    int64_t rows, cols; /* the whole tensor */
+    int64_t total;      /* rows (bnb: elements) */
+    int64_t step;       /* rows (bnb: elements) per chunk */
+    int64_t count;      /* chunks */
+} plan;
+
+static plan make_plan(const qcl_state *s, const qk_params *p, qk_dtype dt, int64_t rows, int64_t cols)
+{
+    plan pl = {is_bnb(p), rows, cols, 0, 0, 1};
+    int64_t unit_bytes, align;
+    if (pl.bnb) {
+        pl.total = rows * cols;
+        unit_bytes = (int64_t)esize(dt);
+        align = p->block_size;
+    } else {
+        pl.total = rows;
+        unit_bytes = cols * (int64_t)esize(dt);
+        align = (p->format == QK_FORMAT_NVFP4 || p->format == QK_FORMAT_MXFP8) ? 128
+                : (p->format == QK_FORMAT_INT8_BLOCKWISE || p->scaling == QK_SCALING_BLOCK) ? p->block_size
+                                                                                           : 1;
+    }
+    int64_t per = unit_bytes > 0 ? (int64_t)(s->chunk_bytes / (size_t)unit_bytes) / align * align : 0;
+    if (per < align)
+        per = align;
+    pl.step = per < pl.total ? per : pl.total;
+    if (pl.step > 0)
+        pl.count = (pl.total + pl.step - 1) / pl.step;
+    return pl;
+}
+
+/* Chunk i: the shape it runs as, and the shape of everything before it. */
+static void chunk_shape(const plan *pl, int64_t i, int64_t *r, int64_t *c, int64_t *pr, int64_t *pc)
+{
+    int64_t start = i * pl->step, n = pl->total - start < pl->step ? pl->total - start : pl->step;
+    if (pl->count == 1)
+        n = pl->total;
+    if (pl->bnb) {
+        *r = 1, *c = n, *pr = 1, *pc = start;
+    } else {
+        *r = n, *c = pl->cols, *pr = start, *pc = pl->cols;
+    }
+}
+
+/* Device DATA/SCALE bytes of a shape; zero for an empty prefix. */
+static void sizes(const qk_params *p, int64_t r, int64_t c, size_t *data, size_t *scale)
+{
+    *data = *scale = 0;
+    if (r > 0 && c > 0)
+        qcl_dev_sizes(p, r, c, data, scale);
+}
+
+static qk_status put(qcl_state *s, cl_mem b, const void *src, size_t n)
+{
+    if (n == 0)
+        return QK_OK;
+    return qcl_check(s->cl->clEnqueueWriteBuffer(s->q, b, CL_FALSE, 0, n, src, 0, NULL, NULL),
+                     "clEnqueueWriteBuffer");
+}
+
+static qk_status get(qcl_state *s, cl_mem b, void *dst, size_t n)
+{
+    if (n == 0)
+        return QK_OK;
+    return qcl_check(s->cl->clEnqueueReadBuffer(s->q, b, CL_FALSE, 0, n, dst, 0, NULL, NULL),
+                     "clEnqueueReadBuffer");
+}
+
+/* Waits for both queues (always both: nothing may still touch the caller's
+ * memory after an op returns); the first error wins. */
+static qk_status finish_all(qcl_state *s, qk_status st)
+{
+    for (int k = 0; k < 2; k++) {
+        cl_int err = s->cl->clFinish(s->qs[k]);
+        if (st == QK_OK)
+            st = qcl_check(err, "clFinish");
+    }
+    qcl_use_slot(s, 0);
+    return st;
+}
+
+/* Uploads chunk i's input into the current slot. */
+static qk_status upload_input(qcl_state *s, const plan *pl, qk_dtype dt, const void *in, int64_t i, cl_mem *bin)
+{
+    int64_t r, c, pr, pc;
+    chunk_shape(pl, i, &r, &c, &pr, &pc);
+    size_t es = esize(dt);
+    qk_status st = qcl_buffer(s, B_IN, (size_t)(r * c) * es, bin);
+    return st == QK_OK ? put(s, *bin, (const uint8_t *)in + (size_t)(pr * pc) * es, (size_t)(r * c) * es) : st;
+}
+
+qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
+                            int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    plan pl = make_plan(s, p, dt, rows, cols);
+    size_t data_all, scale_all;
+    qcl_dev_sizes(p, rows, cols, &data_all, &scale_all);
+    int dq = is_bnb(p) && p->double_quant;
+    uint32_t scalar = 0, *absmax = NULL;
+    if (dq && (absmax = malloc(scale_all)) == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    uint8_t *scale_dst = dq ? (uint8_t *)absmax : parts[QK_PART_SCALE];
+    cl_mem bin = NULL, bdata, bscale;
+    qcl_use_slot(s, 0);
+    qk_status st = qcl_quantize_begin(s);
+    int amax_pass = qcl_needs_amax(p);
+    if (st == QK_OK && amax_pass) {
+        if (pl.count > 1) /* the zeroed amax before the second queue adds to it */
+            st = finish_all(s, st);
+        for (int64_t i = 0; i < pl.count && st == QK_OK; i++) {
+            int64_t r, c, pr, pc;
+            chunk_shape(&pl, i, &r, &c, &pr, &pc);
+            qcl_use_slot(s, (int)(i & 1));
+            st = upload_input(s, &pl, dt, in, i, &bin);
+            if (st == QK_OK)
+                st = qcl_quantize_amax(s, p, dt, bin, r, c);
+        }
+        st = finish_all(s, st);
+    }
+    if (st == QK_OK)
+        st = qcl_quantize_params(s, p, dt, &scalar);
+    if (st == QK_OK && pl.count > 1) /* the parameters before the second queue reads them */
+        st = finish_all(s, st);
+    for (int64_t i = 0; i < pl.count && st == QK_OK; i++) {
+        int64_t r, c, pr, pc;
+        size_t d_off, s_off, d_n, s_n;
+        chunk_shape(&pl, i, &r, &c, &pr, &pc);
+        sizes(p, r, c, &d_n, &s_n);
+        sizes(p, pr, pc, &d_off, &s_off);
+        qcl_use_slot(s, (int)(i & 1));
+        if (!(amax_pass && pl.count == 1)) /* a single chunk is still on the device */
+            st = upload_input(s, &pl, dt, in, i, &bin);
+        if (st == QK_OK)
+            st = qcl_buffer(s, B_DATA, d_n, &bdata);
+        if (st == QK_OK)
+            st = qcl_buffer(s, B_SCALE, s_n, &bscale);
+        if (st == QK_OK)
+            st = qcl_quantize_codes(s, p, dt, bin, r, c, bdata, bscale, scalar);
+        if (st == QK_OK)
+            st = get(s, bdata, (uint8_t *)parts[QK_PART_DATA] + d_off, d_n);
+        if (st == QK_OK && tensor_scaled(p)) /* one scalar scale, the same in every chunk */
+            st = i == 0 ? get(s, bscale, scale_dst, 4) : QK_OK;
+        else if (st == QK_OK)
+            st = get(s, bscale, scale_dst + s_off, s_n);
+    }
+    st = finish_all(s, st);
+    if (st == QK_OK)
+        st = qcl_quantize_status(s, p);
+    if (st == QK_OK && dq)
+        qk_bnb_nested_quantize(absmax, (int64_t)(scale_all / 4), parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
+                               parts[QK_PART_OFFSET]);
+    if (st == QK_OK && p->format == QK_FORMAT_NVFP4)
+        qk_put_f32(parts[QK_PART_SCALE2], 0, scalar);
+    free(absmax);
+    return st;
+}
+
+qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *const parts[QK_PART_COUNT],
+                              int64_t rows, int64_t cols, qk_dtype dt, void *out)
+{
+    plan pl = make_plan(s, p, dt, rows, cols);
+    size_t data_all, scale_all, es = esize(dt);
+    qcl_dev_sizes(p, rows, cols, &data_all, &scale_all);
+    int dq = is_bnb(p) && p->double_quant;
+    uint32_t *absmax = NULL, scalar = p->format == QK_FORMAT_NVFP4 ? qk_get_f32(parts[QK_PART_SCALE2], 0) : 0;
+    const uint8_t *scale_src = parts[QK_PART_SCALE];
+    if (dq) { /* the nested absmax is reconstructed on the host, as the reference does */
+        if ((absmax = malloc(scale_all)) == NULL)
+            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+        qk_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET],
+                                 (int64_t)(scale_all / 4), absmax);
+        scale_src = (const uint8_t *)absmax;
+    }
+    qk_status st = QK_OK;
+    for (int64_t i = 0; i < pl.count && st == QK_OK; i++) {
+        int64_t r, c, pr, pc;
+        size_t d_off, s_off, d_n, s_n, o_n = 0;
+        chunk_shape(&pl, i, &r, &c, &pr, &pc);
+        sizes(p, r, c, &d_n, &s_n);
+        sizes(p, pr, pc, &d_off, &s_off);
+        if (tensor_scaled(p))
+            s_off = 0;
+        o_n = (size_t)(r * c) * es;
+        cl_mem bdata, bscale, bout;
+        qcl_use_slot(s, (int)(i & 1));
+        st = qcl_buffer(s, B_DATA, d_n, &bdata);
+        if (st == QK_OK)
+            st = qcl_buffer(s, B_SCALE, s_n, &bscale);
+        if (st == QK_OK)
+            st = qcl_buffer(s, B_OUT, o_n, &bout);
+        if (st == QK_OK)
+            st = put(s, bdata, (const uint8_t *)parts[QK_PART_DATA] + d_off, d_n);
+        if (st == QK_OK)
+            st = put(s, bscale, scale_src + s_off, s_n);
+        if (st == QK_OK)
+            st = qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, r, c, bout);
+        if (st == QK_OK)
+            st = get(s, bout, (uint8_t *)out + (size_t)(pr * pc) * es, o_n);
+    }
+    st = finish_all(s, st);
+    free(absmax);
+    return st;
+}
