@@ -11,6 +11,10 @@
 # same disk in the same way (a fresh file) by the conversion and by the floor.
 # Each is repeated --reps times (default 3) and the fastest run counts (this
 # VM's disk writeback makes single runs noisy); the peak RSS is the largest.
+# qtool writes its data with O_DIRECT (docs/QTOOL.md), so it ends with the
+# bytes on disk, while the floor's are still dirty in the page cache: if
+# anything that favours the floor. QTOOL_BUFFERED_IO=1 in the environment
+# makes qtool write through the page cache too, for comparison.
 #
 # usage: tools/bench-convert.sh [--qtool PATH] [--backend B] [--dir DIR]
 #            [--blocks N] [--width W] [--dtype bf16|f16|f32] [--reps N] [--keep]

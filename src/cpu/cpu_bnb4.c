@@ -1,6 +1,7 @@
 /* bitsandbytes NF4 / FP4 on the fast CPU path (semantics:
- * src/ref/ref_bnb4.c). Double quant of the absmax vector stays with the
- * reference's host code. */
+ * src/ref/ref_bnb4.c). Double quant of the absmax vector
+ * (src/ref/bnb_nested.c) runs here in parallel with native float steps. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "cpu_internal.h"
@@ -33,6 +34,26 @@ static inline uint32_t fp4_code(uint32_t u)
 
 static inline uint32_t ftz(uint32_t u) { return (u & QK_F32_INF) == 0u ? u & QK_F32_SIGN : u; }
 
+/* The code of each value of a float's top 16 bits where all 65536 floats
+ * sharing them have one code, else 0xFF (NaN/inf buckets, buckets holding a
+ * threshold): a bucket is an interval of floats, and both codes are
+ * monotone in the value (fp4: in the magnitude, with one sign per bucket;
+ * its rank -> code map is one-to-one), so equal codes at its two ends mean
+ * one code throughout. One load per value instead of 15 (7) compares. */
+static uint8_t nf4_bucket[65536], fp4_bucket[65536];
+
+static void code_buckets_init(void)
+{
+    for (uint32_t key = 0; key < 65536; key++) {
+        uint32_t a = key << 16, b = a | 0xFFFFu;
+        int special = (a & QK_F32_INF) == QK_F32_INF;
+        uint32_t na = nf4_code(qk_lane_f(a)), nb = nf4_code(qk_lane_f(b));
+        uint32_t fa = fp4_code(a), fb = fp4_code(b);
+        nf4_bucket[key] = (uint8_t)(special || na != nb ? 0xFFu : na);
+        fp4_bucket[key] = (uint8_t)(special || fa != fb ? 0xFFu : fa);
+    }
+}
+
 typedef struct {
     const qk_ref_args *a;
     const void *in;
@@ -41,44 +62,229 @@ typedef struct {
     uint32_t *absmax;
 } bnb_q_job;
 
+/* Absmax of one block of bs (a multiple of 8) widened values: fmaxf over
+ * flushed magnitudes, NaN skipped; an all-NaN full block gives -FLT_MAX.
+ * Eight independent max/NaN-count lanes: a shape compilers vectorize. */
+static inline uint32_t block_absmax(const uint32_t *x, int64_t bs, int64_t len)
+{
+    uint32_t m8[8] = {0}, n8[8] = {0};
+    for (int64_t i = 0; i < bs; i += 8)
+        for (int k = 0; k < 8; k++) {
+            uint32_t v = x[i + k] & QK_F32_ABS;
+            uint32_t nan = (uint32_t)(v > QK_F32_INF);
+            v &= 0u - ((uint32_t)((v & QK_F32_INF) != 0u) & (nan ^ 1u)); /* ftz, NaN -> 0 */
+            n8[k] += nan;
+            m8[k] = v > m8[k] ? v : m8[k];
+        }
+    uint32_t m = 0, nans = 0;
+    for (int k = 0; k < 8; k++) {
+        m = m8[k] > m ? m8[k] : m;
+        nans += n8[k];
+    }
+    return len < bs || nans < (uint32_t)bs ? m : 0xFF7FFFFFu;
+}
+
+#define BNB_CHUNK 4096 /* elements per pass: long flat loops, small scratch */
+
+/* Blocks [b0, b1) in chunks of whole blocks, each in passes: widen, per
+ * block absmax and scaling, codes over the whole chunk, nibble packing. */
 QK_CPU_HOT static void bnb_quantize_blocks(void *arg, int64_t b0, int64_t b1)
 {
     const bnb_q_job *j = arg;
-    int64_t bs = j->bs;
-    uint32_t *x = malloc((size_t)bs * 4);
-    uint8_t *q = malloc((size_t)bs);
-    if (x == NULL || q == NULL)
-        abort(); /* a block of scratch; nothing sensible remains */
+    int64_t bs = j->bs, per = bs < BNB_CHUNK ? BNB_CHUNK / bs : 1, cap = per * bs;
+    uint32_t *x = malloc((size_t)cap * 8 + (size_t)cap);
+    if (x == NULL)
+        abort(); /* a chunk of scratch; nothing sensible remains */
+    uint32_t *y = x + cap;
+    uint8_t *q = (uint8_t *)(y + cap);
     int nf4 = j->a->params->format == QK_FORMAT_NF4;
-    for (int64_t b = b0; b < b1; b++) {
-        int64_t i0 = b * bs, len = i0 + bs < j->n ? bs : j->n - i0;
+    for (int64_t b = b0; b < b1; b += per) {
+        int64_t nblk = b1 - b < per ? b1 - b : per, i0 = b * bs;
+        int64_t len = i0 + nblk * bs < j->n ? nblk * bs : j->n - i0; /* only the last block is short */
         qk_cpu_widen(j->a->dtype, j->in, i0, len, x);
-        memset(x + len, 0, (size_t)(bs - len) * 4); /* the anchor pads with +0.0 */
-        /* fmaxf over flushed magnitudes, NaN skipped; all-NaN full block: -FLT_MAX */
-        uint32_t m = 0, seen = len < bs;
-        for (int64_t i = 0; i < bs; i++) {
-            uint32_t v = ftz(x[i] & QK_F32_ABS);
-            uint32_t num = (uint32_t)(v <= QK_F32_INF);
-            v = num ? v : 0u;
-            seen |= num;
-            m = v > m ? v : m;
+        memset(x + len, 0, (size_t)(nblk * bs - len) * 4); /* the anchor pads with +0.0 */
+        for (int64_t k = 0; k < nblk; k++) {
+            const uint32_t *xb = x + k * bs;
+            uint32_t *yb = y + k * bs;
+            int64_t blen = len - k * bs < bs ? len - k * bs : bs;
+            uint32_t absmax = block_absmax(xb, bs, blen);
+            j->absmax[b + k] = absmax;
+            float r = qk_lane_f(ftz(qk_bnb_reciprocal(j->a->dtype, absmax)));
+            for (int64_t i = 0; i < bs; i++)
+                yb[i] = ftz(qk_lane_u(qk_lane_f(ftz(xb[i])) * r));
         }
-        uint32_t absmax = seen ? m : 0xFF7FFFFFu;
-        j->absmax[b] = absmax;
-        float r = qk_lane_f(ftz(qk_bnb_reciprocal(j->a->dtype, absmax)));
         int64_t even = len + (len & 1); /* an odd tail codes its +0.0 pad too */
-        if (nf4)
-            for (int64_t i = 0; i < even; i++)
-                q[i] = (uint8_t)nf4_code(qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(x[i])) * r))));
-        else
-            for (int64_t i = 0; i < even; i++)
-                q[i] = (uint8_t)fp4_code(ftz(qk_lane_u(qk_lane_f(ftz(x[i])) * r)));
+        const uint8_t *tab = nf4 ? nf4_bucket : fp4_bucket;
+        for (int64_t i = 0; i < even; i++) {
+            uint8_t c = tab[y[i] >> 16];
+            if (c == 0xFFu) /* a bucket of mixed codes: compare */
+                c = (uint8_t)(nf4 ? nf4_code(qk_lane_f(y[i])) : fp4_code(y[i]));
+            q[i] = c;
+        }
         uint8_t *out = j->data + i0 / 2;
         for (int64_t k = 0; k < even / 2; k++)
             out[k] = (uint8_t)(q[2 * k] << 4 | q[2 * k + 1]);
     }
     free(x);
-    free(q);
+}
+
+/* bitsandbytes' dQuantize over the signed dynamic map, as
+ * src/ref/bnb_nested.c with native floats (exact) in place of the codec's
+ * integer multiply. A NaN input ends at pivot 0 whatever its payload. Also
+ * reports the final midpoint and which side of the pivot fx was on. */
+static uint8_t map_code_ex(const float *code, float fx, float *mid_out, int *above)
+{
+    int pivot = 127, upper_pivot = 255, lower_pivot = 0;
+    float lower = -1.0f, upper = 1.0f;
+    float val = code[pivot];
+    for (int i = 64; i > 0; i >>= 1) {
+        if (fx > val) {
+            lower_pivot = pivot;
+            lower = val;
+            pivot += i;
+        } else {
+            upper_pivot = pivot;
+            upper = val;
+            pivot -= i;
+        }
+        val = code[pivot];
+    }
+    if (upper_pivot == 255)
+        upper = code[upper_pivot];
+    if (lower_pivot == 0)
+        lower = code[lower_pivot];
+    *above = fx > val;
+    if (fx > val) {
+        float mid = qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(qk_lane_u(upper + val))) * 0.5f)));
+        *mid_out = mid;
+        return (uint8_t)(fx > mid ? upper_pivot : pivot);
+    }
+    float mid = qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(qk_lane_u(lower + val))) * 0.5f)));
+    *mid_out = mid;
+    return (uint8_t)(fx < mid ? lower_pivot : pivot);
+}
+
+/* The search's answer for each value of fx's top 16 bits, where all 65536
+ * floats sharing them get one answer; 0x100 where they may not (NaN/inf
+ * buckets, buckets holding a map value or a midpoint): those search.
+ * Every decision of the search is `fx > code[k]`, which for a sorted map is
+ * `rank(fx) > k` with rank(fx) = #{k : code[k] < fx}; so the path, and with
+ * it the final midpoint, is a function of the rank. A bucket is an interval
+ * of floats: if its two ends have one rank and one side of that midpoint,
+ * every float between does too. */
+static uint16_t map_bucket[65536];
+static int map_bucket_ok;
+
+static int map_rank(const float *code, float fx)
+{
+    int r = 0;
+    for (int k = 0; k < 256; k++)
+        r += code[k] < fx;
+    return r;
+}
+
+static void map_bucket_init(void)
+{
+    float code[256];
+    for (int k = 0; k < 256; k++)
+        code[k] = qk_lane_f(qk_bnb_dynamic_map[k]);
+    for (int k = 1; k < 256; k++)
+        if (!(code[k - 1] <= code[k]))
+            return; /* not sorted: every value searches */
+    for (uint32_t key = 0; key < 65536; key++) {
+        uint32_t a = key << 16, b = a | 0xFFFFu;
+        map_bucket[key] = 0x100;
+        if ((a & QK_F32_INF) == QK_F32_INF)
+            continue;
+        float fa = qk_lane_f(a), fb = qk_lane_f(b), ma, mb;
+        int ua, ub;
+        uint8_t ca = map_code_ex(code, fa, &ma, &ua), cb = map_code_ex(code, fb, &mb, &ub);
+        if (map_rank(code, fa) != map_rank(code, fb) || ca != cb)
+            continue;
+        if (ua ? (fa > ma) != (fb > ma) : (fa < ma) != (fb < ma))
+            continue;
+        map_bucket[key] = ca;
+    }
+    map_bucket_ok = 1;
+}
+
+static inline uint8_t dynamic_map_code(const float *code, float fx)
+{
+    uint32_t t = map_bucket_ok ? map_bucket[qk_lane_u(fx) >> 16] : 0x100u;
+    if (t < 0x100u)
+        return (uint8_t)t;
+    float mid;
+    int above;
+    return map_code_ex(code, fx, &mid, &above);
+}
+
+#define NESTED_BLOCK 256
+
+typedef struct {
+    const uint32_t *absmax;
+    int64_t nb;
+    uint32_t neg_off; /* -offset: the reference adds it */
+    uint8_t *codes;
+    void *nested;
+    float code[256];
+} nested_job;
+
+static void nested_blocks(void *arg, int64_t b0, int64_t b1)
+{
+    const nested_job *j = arg;
+    float neg_off = qk_lane_f(j->neg_off);
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t i0 = b * NESTED_BLOCK;
+        int64_t i1 = i0 + NESTED_BLOCK < j->nb ? i0 + NESTED_BLOCK : j->nb;
+        int any = (i1 - i0) < NESTED_BLOCK;
+        uint32_t m = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            uint32_t d = qk_lane_u(qk_lane_f(j->absmax[i]) + neg_off);
+            uint32_t ad = ftz(d & QK_F32_ABS);
+            if (qk_f32_is_nan(d))
+                continue;
+            if (!any || ad > m)
+                m = ad;
+            any = 1;
+        }
+        uint32_t amax = any ? m : 0xFF7FFFFFu;
+        qk_put_f32(j->nested, b, amax);
+        float r = qk_lane_f(ftz(qk_bnb_reciprocal(QK_DTYPE_F32, amax)));
+        for (int64_t i = i0; i < i1; i++) {
+            uint32_t d = ftz(qk_lane_u(qk_lane_f(j->absmax[i]) + neg_off));
+            float fx = qk_lane_f(ftz(qk_lane_u(qk_lane_f(d) * r)));
+            j->codes[i] = dynamic_map_code(j->code, fx);
+        }
+    }
+}
+
+/* qk_bnb_nested_quantize's bytes: the mean stays the reference's sequential
+ * double sum (its order fixes the result); the blocks of 256 then run in
+ * parallel. */
+static void qk_cpu_bnb_nested_quantize(const qk_exec *ex, const uint32_t *absmax, int64_t nb,
+                                       uint8_t *codes, void *nested, void *offset)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < nb; i++)
+        sum += (double)qk_lane_f(absmax[i]);
+    uint32_t off = qk_lane_u((float)(sum / (double)nb));
+    qk_put_f32(offset, 0, off);
+    nested_job *j = malloc(sizeof *j);
+    if (j == NULL) { /* the reference needs no scratch */
+        qk_bnb_nested_quantize(absmax, nb, codes, nested, offset);
+        return;
+    }
+    j->absmax = absmax;
+    j->nb = nb;
+    j->neg_off = off ^ QK_F32_SIGN;
+    j->codes = codes;
+    j->nested = nested;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, map_bucket_init);
+    for (int k = 0; k < 256; k++)
+        j->code[k] = qk_lane_f(qk_bnb_dynamic_map[k]);
+    qk_exec_run(ex, qk_ceil_div(nb, NESTED_BLOCK), 16, nested_blocks, j);
+    free(j);
 }
 
 qk_status qk_cpu_bnb4_quantize(const qk_ref_args *a, const void *in, void *const parts[4])
@@ -88,11 +294,13 @@ qk_status qk_cpu_bnb4_quantize(const qk_ref_args *a, const void *in, void *const
     uint32_t *absmax = a->params->double_quant ? malloc((size_t)nb * 4) : (uint32_t *)parts[QK_PART_SCALE];
     if (absmax == NULL)
         return QK_ERR_OUT_OF_MEMORY;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, code_buckets_init);
     bnb_q_job j = {a, in, n, bs, parts[QK_PART_DATA], absmax};
     qk_exec_run(a->ex, nb, qk_ceil_div(65536, bs), bnb_quantize_blocks, &j);
     if (a->params->double_quant) {
-        qk_bnb_nested_quantize(absmax, nb, parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
-                               parts[QK_PART_OFFSET]);
+        qk_cpu_bnb_nested_quantize(a->ex, absmax, nb, parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
+                                   parts[QK_PART_OFFSET]);
         free(absmax);
     }
     return QK_OK;

@@ -14,17 +14,18 @@ typedef struct {
 } nvfp4_q_job;
 
 /* Per row, in passes the compiler vectorizes: block maxima, block scales
- * (the e4m3 steps on all blocks at once), codes, nibble packing. */
+ * (the e4m3 steps on all blocks at once), each element's block scale spread
+ * out so the codes pass is one flat loop over the row, nibble packing. */
 QK_CPU_HOT static void nvfp4_quantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const nvfp4_q_job *j = arg;
     const qk_ref_args *a = j->a;
     int64_t cp = j->cp, ncb = j->ncb;
-    uint32_t *x = malloc((size_t)(cp + 2 * ncb) * 4 + (size_t)cp);
+    uint32_t *x = malloc((size_t)(2 * cp + 2 * ncb) * 4 + (size_t)cp);
     if (x == NULL)
         abort(); /* a row of scratch; nothing sensible remains */
-    uint32_t *s8 = x + cp, *t = s8 + ncb;
-    uint8_t *q = (uint8_t *)(t + ncb);
+    uint32_t *s8 = x + cp, *t = s8 + ncb, *te = t + ncb;
+    uint8_t *q = (uint8_t *)(te + cp);
     float g = qk_lane_f(j->g);
     for (int64_t r = r0; r < r1; r++) {
         uint8_t *row = j->data + r * (cp / 2);
@@ -49,12 +50,12 @@ QK_CPU_HOT static void nvfp4_quantize_rows(void *arg, int64_t r0, int64_t r1)
         }
         for (int64_t cb = 0; cb < ncb; cb++) {
             j->scale[qk_blocked_offset(r, cb, ncb)] = (uint8_t)s8[cb];
-            float tb = qk_lane_f(t[cb]);
-            uint32_t zero = t[cb] == 0u; /* the reference leaves such a block +0 */
-            for (int k = 0; k < NVFP4_BLOCK; k++) {
-                uint32_t c = qk_lane_e2m1(qk_lane_u(qk_lane_f(x[cb * NVFP4_BLOCK + k]) / tb));
-                q[cb * NVFP4_BLOCK + k] = (uint8_t)(zero ? 0u : c);
-            }
+            for (int k = 0; k < NVFP4_BLOCK; k++)
+                te[cb * NVFP4_BLOCK + k] = t[cb];
+        }
+        for (int64_t i = 0; i < cp; i++) {
+            uint32_t c = qk_lane_e2m1(qk_lane_u(qk_lane_f(x[i]) / qk_lane_f(te[i])));
+            q[i] = (uint8_t)(te[i] == 0u ? 0u : c); /* the reference leaves such a block +0 */
         }
         for (int64_t k = 0; k < cp / 2; k++)
             row[k] = (uint8_t)(q[2 * k] << 4 | q[2 * k + 1]);

@@ -233,6 +233,26 @@ PY
     $Q dequantize single.safetensors -o d1.safetensors --quiet
     $Q dequantize out/model.safetensors.index.json -o d2.safetensors --quiet
     cmp -s d1.safetensors d2.safetensors && ok "dequantize of shards equals dequantize of one file" || bad "sharded dequantize"
+    # Output data goes out with O_DIRECT where the file system takes it, else
+    # buffered (QTOOL_BUFFERED_IO forces that): the bytes must not differ. A
+    # model of several write buffers (8 MiB) and a header that ends mid-block.
+    $Q make-model big.safetensors --blocks 1 --width 1024 >/dev/null
+    for spec in nvfp4 nf4:dq float8_e4m3fn; do
+        $Q convert big.safetensors -o direct.safetensors --format "$spec" --quiet &&
+            QTOOL_BUFFERED_IO=1 $Q convert big.safetensors -o buffered.safetensors --format "$spec" --quiet &&
+            cmp -s direct.safetensors buffered.safetensors && no_tmp &&
+            ok "$spec: direct and buffered writes give the same bytes" || bad "$spec: direct vs buffered output"
+    done
+    # tmpfs may refuse O_DIRECT: the writer falls back to buffered writes.
+    if shm=$(mktemp -d /dev/shm/qtool-cli.XXXXXX 2>/dev/null); then
+        $Q convert big.safetensors -o direct.safetensors --format nvfp4 --quiet &&
+            $Q convert big.safetensors -o "$shm/q.safetensors" --format nvfp4 --quiet &&
+            cmp -s "$shm/q.safetensors" direct.safetensors &&
+            ok "output on tmpfs ($shm) has the same bytes" || bad "output on tmpfs differs or failed"
+        rm -rf "$shm"
+    else
+        echo "skip - output on tmpfs: no writable /dev/shm"
+    fi
 }
 
 group_interrupt() {

@@ -1,6 +1,7 @@
-/* Streaming conversion: input by mmap, one tensor at a time, output written
- * as produced; nothing but the current tensor's input view and its outputs
- * is held. */
+/* Streaming conversion: input by mmap, one tensor at a time; the outputs go
+ * to a writer thread (write_queue.c) so the next tensor is quantized while
+ * this one is written. Held at once: the current tensor's input view and
+ * outputs, plus at most WRITE_CAP bytes (or one tensor's outputs) queued. */
 #define _GNU_SOURCE
 #include "convert_exec.h"
 
@@ -18,13 +19,16 @@
 #include "st_stream.h"
 #include "stats.h"
 #include "tmpfiles.h"
+#include "write_queue.h"
 
 #define CHUNK ((size_t)64 << 20)
+#define WRITE_CAP ((size_t)128 << 20)
 
 typedef struct {
     const convert_opts *o;
     qk_context *ctx;
     st_stream *shards;
+    write_queue *wq;
     char **paths;
     int nshards;
     char err[2048];
@@ -122,37 +126,29 @@ static uint64_t header_bound(const plan *pl, int k, json_t *metadata)
     return n;
 }
 
-static int write_mapped(run_state *rs, st_stream *s, const st_tensor *t)
+/* Copies the writer's failure into rs->err. */
+static int queue_failed(run_state *rs)
 {
-    for (size_t off = 0; off < t->nbytes; off += CHUNK) {
-        size_t n = t->nbytes - off < CHUNK ? t->nbytes - off : CHUNK;
-        if (st_stream_write(s, t->data + off, n, rs->err, sizeof rs->err) != 0)
-            return -1;
-        st_tensor piece = *t;
-        piece.data = t->data + off;
-        piece.nbytes = n;
-        st_release(&piece);
-    }
-    return 0;
+    snprintf(rs->err, sizeof rs->err, "%s", wq_error(rs->wq));
+    return -1;
 }
 
-static int write_cast(run_state *rs, st_stream *s, const plan_entry *e)
+static int write_cast(run_state *rs, const plan_entry *e)
 {
     size_t n = st_numel(e->t), es = qk_dtype_size(e->dt), step = CHUNK / 2;
-    uint16_t *buf = malloc(step * 2);
-    if (buf == NULL) {
-        snprintf(rs->err, sizeof rs->err, "out of memory");
-        return -1;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i += step) {
+    for (size_t i = 0; i < n; i += step) {
         size_t k = n - i < step ? n - i : step;
+        uint16_t *buf = malloc(k * 2);
+        if (buf == NULL) {
+            snprintf(rs->err, sizeof rs->err, "out of memory");
+            return -1;
+        }
         narrow_to_bf16(e->dt, e->t->data + i * es, buf, k);
-        rc = st_stream_write(s, buf, k * 2, rs->err, sizeof rs->err);
+        if (wq_data(rs->wq, buf, k * 2, 1) != 0)
+            return queue_failed(rs);
     }
-    free(buf);
     st_release(e->t);
-    return rc;
+    return 0;
 }
 
 /* Dequantizes the parts and compares with the input, row block by row block
@@ -185,7 +181,7 @@ static void measure(run_state *rs, plan_entry *e, void *const parts[QK_PART_COUN
     free(orig);
 }
 
-static int write_quant(run_state *rs, st_stream *s, plan_entry *e)
+static int write_quant(run_state *rs, plan_entry *e)
 {
     const st_tensor *t = e->t;
     int64_t rows = t->shape[0], cols = t->shape[1];
@@ -228,24 +224,27 @@ static int write_quant(run_state *rs, st_stream *s, plan_entry *e)
             e->bytes_out += ot->nbytes;
             continue; /* written at the shard's end */
         }
-        rc = st_stream_tensor(s, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes, rs->err, sizeof rs->err);
-        if (rc == 0)
-            rc = st_stream_write(s, ot->kind == OUT_BLOB ? ot->blob : parts[ot->part], ot->nbytes, rs->err,
-                                 sizeof rs->err);
+        if (wq_tensor(rs->wq, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes) != 0 ||
+            wq_data(rs->wq, ot->kind == OUT_BLOB ? ot->blob : parts[ot->part], ot->nbytes, 0) != 0)
+            rc = queue_failed(rs);
     }
+    /* the writer frees the parts once written; every queued job first */
     for (int k = 0; k < QK_PART_COUNT; k++)
-        free(parts[k]);
+        if (parts[k] != NULL && wq_free(rs->wq, parts[k], lay.part[k].nbytes) != 0 && rc == 0)
+            rc = queue_failed(rs);
     return rc;
 }
 
-static int write_entry(run_state *rs, st_stream *s, plan_entry *e)
+static int write_entry(run_state *rs, plan_entry *e)
 {
     if (e->act == ACT_QUANT)
-        return write_quant(rs, s, e);
+        return write_quant(rs, e);
     const out_tensor *ot = &e->out[0];
-    if (st_stream_tensor(s, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes, rs->err, sizeof rs->err) != 0)
-        return -1;
-    return e->act == ACT_KEEP ? write_mapped(rs, s, e->t) : write_cast(rs, s, e);
+    if (wq_tensor(rs->wq, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes) != 0)
+        return queue_failed(rs);
+    if (e->act == ACT_KEEP)
+        return wq_mapped(rs->wq, e->t) != 0 ? queue_failed(rs) : 0;
+    return write_cast(rs, e);
 }
 
 static int write_late(run_state *rs, st_stream *s, const plan *pl, int k)
@@ -462,7 +461,8 @@ int convert_run(const st_model *m, plan *pl, const convert_opts *o)
     rs.shards = calloc((size_t)rs.nshards, sizeof *rs.shards);
     rs.paths = calloc((size_t)rs.nshards, sizeof *rs.paths);
     rs.metadata = output_metadata(m, pl);
-    int rc = rs.shards && rs.paths && rs.metadata ? 0 : -1;
+    rs.wq = wq_create(WRITE_CAP);
+    int rc = rs.shards && rs.paths && rs.metadata && rs.wq ? 0 : -1;
     if (rc != 0)
         snprintf(rs.err, sizeof rs.err, "out of memory");
     for (int k = 0; k < rs.nshards; k++)
@@ -481,13 +481,15 @@ int convert_run(const st_model *m, plan *pl, const convert_opts *o)
         }
         uint64_t reserve = header_bound(pl, k, rs.metadata);
         rc = st_stream_open(&rs.shards[k], rs.paths[k], reserve, rs.err, sizeof rs.err);
+        if (rc == 0)
+            wq_set_stream(rs.wq, &rs.shards[k]);
         for (size_t i = 0; i < pl->n && rc == 0; i++) {
             plan_entry *e = &pl->e[i];
             if (e->shard != k)
                 continue;
             if (i + 1 < pl->n)
                 st_prefetch(pl->e[i + 1].t);
-            rc = write_entry(&rs, &rs.shards[k], e);
+            rc = write_entry(&rs, e);
             done++;
             bytes_done += e->t->nbytes;
             progress_update(&pr, done, bytes_done, e->t->name);
@@ -498,6 +500,9 @@ int convert_run(const st_model *m, plan *pl, const convert_opts *o)
                 rc = -1;
             }
         }
+        /* the writer is idle from here to the next shard */
+        if (wq_drain(rs.wq) != 0 && rc == 0)
+            rc = queue_failed(&rs);
         if (rc == 0)
             rc = write_late(&rs, &rs.shards[k], pl, k);
         if (rc == 0)
@@ -517,6 +522,7 @@ int convert_run(const st_model *m, plan *pl, const convert_opts *o)
     progress_end(&pr);
     if (rc == 0 && o->report != NULL)
         rc = write_report(&rs, pl, seconds);
+    wq_destroy(rs.wq); /* writes nothing more: every shard is drained */
     for (int k = 0; k < rs.nshards && rs.shards; k++)
         st_stream_abort(&rs.shards[k]);
     if (rc != 0)

@@ -1,7 +1,15 @@
 /* Streaming safetensors writer: tensor data goes straight to a temporary file
  * in the destination's directory as it is produced; the header is written
  * last into space reserved at the front (padded with spaces, which every
- * safetensors reader accepts), and the file is renamed into place. */
+ * safetensors reader accepts), and the file is renamed into place.
+ *
+ * Data goes out with O_DIRECT where the file system takes it: the disk's DMA
+ * does the copy the page cache would cost a CPU (the cores quantize
+ * meanwhile), in aligned blocks of an aligned buffer; the first block's bytes
+ * before the data are the header's, which is written last without O_DIRECT,
+ * and the last block's padding is cut off by ftruncate. A file system that
+ * refuses O_DIRECT (tmpfs, some FUSE) gets ordinary buffered writes, as does
+ * every file when QTOOL_BUFFERED_IO is set. The bytes are the same. */
 #ifndef QTOOL_ST_STREAM_H
 #define QTOOL_ST_STREAM_H
 
@@ -19,6 +27,8 @@ typedef struct {
     json_t *header;
     uint8_t *buf;
     size_t fill;
+    int direct;      /* the fd has O_DIRECT */
+    uint64_t buf_at; /* direct: file offset of buf[0] (aligned) */
 } st_stream;
 
 /* Length of the JSON text of header as st_stream_finish writes it. */
