@@ -82,6 +82,8 @@ static void cuda_close(void *state)
         if (st->mod)
             cu->ModuleUnload(st->mod);
         cu->DevicePrimaryCtxRelease(st->dev);
+        /* leave no released context current on this thread */
+        cu->CtxSetCurrent(NULL);
     }
     free(st);
 }
