@@ -62,7 +62,7 @@ qk_status qk_cpu_mxfp8_quantize(const qk_ref_args *a, const void *in, void *cons
         return st;
     int64_t rp = qk_round_up(a->rows, MX_BLOCK), cp = qk_round_up(a->cols, MX_BLOCK);
     int64_t ncb = cp / MX_BLOCK;
-    memset(parts[QK_PART_SCALE], 0, (size_t)(qk_round_up(rp, 128) * qk_round_up(ncb, 4)));
+    memset(parts[QK_PART_SCALE], 0, qk_blocked_scale_bytes(rp, ncb));
     mx_q_job j = {a, in, cp, ncb, parts[QK_PART_DATA], parts[QK_PART_SCALE]};
     qk_exec_run(a->ex, rp, 8, mxfp8_quantize_rows, &j);
     return QK_OK;

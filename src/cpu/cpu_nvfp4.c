@@ -73,7 +73,7 @@ qk_status qk_cpu_nvfp4_quantize(const qk_ref_args *a, const void *in, void *cons
     if (g == 0u) /* the reference's all-zero case */
         return qk_ref_nvfp4_quantize(a, in, parts);
     int64_t rp = qk_round_up(a->rows, 16), cp = qk_round_up(a->cols, 16), ncb = cp / NVFP4_BLOCK;
-    memset(parts[QK_PART_SCALE], 0, (size_t)(qk_round_up(rp, 128) * qk_round_up(ncb, 4)));
+    memset(parts[QK_PART_SCALE], 0, qk_blocked_scale_bytes(rp, ncb));
     qk_put_f32(parts[QK_PART_SCALE2], 0, g);
     nvfp4_q_job j = {a, in, g, cp, ncb, parts[QK_PART_DATA], parts[QK_PART_SCALE]};
     qk_exec_run(a->ex, rp, 16, nvfp4_quantize_rows, &j);

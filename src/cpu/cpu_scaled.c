@@ -8,11 +8,6 @@
 
 static int is_fp8(qk_format f) { return f == QK_FORMAT_FLOAT8_E4M3FN || f == QK_FORMAT_FLOAT8_E5M2; }
 
-static qk_scaling scaling_of(const qk_params *p)
-{
-    return p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
-}
-
 /* ---- per-group amax, in parallel over rows of groups ------------------- */
 typedef struct {
     const qk_groups *g;
@@ -128,18 +123,14 @@ qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *con
     const qk_params *p = a->params;
     if (p->convrot_group > 0)
         return QK_ERR_UNSUPPORTED;
-    qk_groups g = qk_groups_make(scaling_of(p), p->block_size, a->rows, a->cols);
+    qk_groups g = qk_groups_of(a);
     int64_t ng = qk_groups_count(&g);
     uint32_t *amax = malloc((size_t)ng * 4);
     if (amax == NULL)
         return QK_ERR_OUT_OF_MEMORY;
     qk_status st = groups_amax(a->ex, &g, a->dtype, in, amax);
     if (st == QK_OK) {
-        for (int64_t k = 0; k < ng; k++) {
-            uint32_t scale;
-            amax[k] = qk_scaled_group_factor(a, amax[k], &scale);
-            qk_put_f32(parts[QK_PART_SCALE], k, scale);
-        }
+        qk_scaled_group_factors(a, ng, amax, parts[QK_PART_SCALE]);
         scaled_q_job j = {a, in, g, amax, parts[QK_PART_DATA]};
         qk_exec_run(a->ex, a->rows, 4, scaled_quantize_rows, &j);
     }
@@ -197,7 +188,7 @@ qk_status qk_cpu_scaled_dequantize(const qk_ref_args *a, const void *const parts
         lut[b] = qk_lane_f(v);
     }
     scaled_dq_job j = {a, parts[QK_PART_DATA], parts[QK_PART_SCALE],
-                       qk_groups_make(scaling_of(p), p->block_size, a->rows, a->cols), lut, out};
+                       qk_groups_of(a), lut, out};
     qk_exec_run(a->ex, a->rows, 4, scaled_dequantize_rows, &j);
     return QK_OK;
 }
