@@ -128,42 +128,6 @@ QK_CPU_HOT static void bnb_quantize_blocks(void *arg, int64_t b0, int64_t b1)
     free(x);
 }
 
-/* bitsandbytes' dQuantize over the signed dynamic map, as
- * src/ref/bnb_nested.c with native floats (exact) in place of the codec's
- * integer multiply. A NaN input ends at pivot 0 whatever its payload. Also
- * reports the final midpoint and which side of the pivot fx was on. */
-static uint8_t map_code_ex(const float *code, float fx, float *mid_out, int *above)
-{
-    int pivot = 127, upper_pivot = 255, lower_pivot = 0;
-    float lower = -1.0f, upper = 1.0f;
-    float val = code[pivot];
-    for (int i = 64; i > 0; i >>= 1) {
-        if (fx > val) {
-            lower_pivot = pivot;
-            lower = val;
-            pivot += i;
-        } else {
-            upper_pivot = pivot;
-            upper = val;
-            pivot -= i;
-        }
-        val = code[pivot];
-    }
-    if (upper_pivot == 255)
-        upper = code[upper_pivot];
-    if (lower_pivot == 0)
-        lower = code[lower_pivot];
-    *above = fx > val;
-    if (fx > val) {
-        float mid = qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(qk_lane_u(upper + val))) * 0.5f)));
-        *mid_out = mid;
-        return (uint8_t)(fx > mid ? upper_pivot : pivot);
-    }
-    float mid = qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(qk_lane_u(lower + val))) * 0.5f)));
-    *mid_out = mid;
-    return (uint8_t)(fx < mid ? lower_pivot : pivot);
-}
-
 /* The search's answer for each value of fx's top 16 bits, where all 65536
  * floats sharing them get one answer; 0x100 where they may not (NaN/inf
  * buckets, buckets holding a map value or a midpoint): those search.
@@ -196,9 +160,11 @@ static void map_bucket_init(void)
         map_bucket[key] = 0x100;
         if ((a & QK_F32_INF) == QK_F32_INF)
             continue;
-        float fa = qk_lane_f(a), fb = qk_lane_f(b), ma, mb;
+        float fa = qk_lane_f(a), fb = qk_lane_f(b);
+        uint32_t mid_a, mid_b; /* equal ranks take one path: one midpoint */
         int ua, ub;
-        uint8_t ca = map_code_ex(code, fa, &ma, &ua), cb = map_code_ex(code, fb, &mb, &ub);
+        uint8_t ca = qk_bnb_dynamic_map_search(a, &mid_a, &ua), cb = qk_bnb_dynamic_map_search(b, &mid_b, &ub);
+        float ma = qk_lane_f(mid_a);
         if (map_rank(code, fa) != map_rank(code, fb) || ca != cb)
             continue;
         if (ua ? (fa > ma) != (fb > ma) : (fa < ma) != (fb < ma))
@@ -208,14 +174,14 @@ static void map_bucket_init(void)
     map_bucket_ok = 1;
 }
 
-static inline uint8_t dynamic_map_code(const float *code, float fx)
+static inline uint8_t dynamic_map_code(float fx)
 {
     uint32_t t = map_bucket_ok ? map_bucket[qk_lane_u(fx) >> 16] : 0x100u;
     if (t < 0x100u)
         return (uint8_t)t;
-    float mid;
+    uint32_t mid;
     int above;
-    return map_code_ex(code, fx, &mid, &above);
+    return qk_bnb_dynamic_map_search(qk_lane_u(fx), &mid, &above);
 }
 
 #define NESTED_BLOCK 256
@@ -226,7 +192,6 @@ typedef struct {
     uint32_t neg_off; /* -offset: the reference adds it */
     uint8_t *codes;
     void *nested;
-    float code[256];
 } nested_job;
 
 static void nested_blocks(void *arg, int64_t b0, int64_t b1)
@@ -253,7 +218,7 @@ static void nested_blocks(void *arg, int64_t b0, int64_t b1)
         for (int64_t i = i0; i < i1; i++) {
             uint32_t d = ftz(qk_lane_u(qk_lane_f(j->absmax[i]) + neg_off));
             float fx = qk_lane_f(ftz(qk_lane_u(qk_lane_f(d) * r)));
-            j->codes[i] = dynamic_map_code(j->code, fx);
+            j->codes[i] = dynamic_map_code(fx);
         }
     }
 }
@@ -269,22 +234,10 @@ static void qk_cpu_bnb_nested_quantize(const qk_exec *ex, const uint32_t *absmax
         sum += (double)qk_lane_f(absmax[i]);
     uint32_t off = qk_lane_u((float)(sum / (double)nb));
     qk_put_f32(offset, 0, off);
-    nested_job *j = malloc(sizeof *j);
-    if (j == NULL) { /* the reference needs no scratch */
-        qk_bnb_nested_quantize(absmax, nb, codes, nested, offset);
-        return;
-    }
-    j->absmax = absmax;
-    j->nb = nb;
-    j->neg_off = off ^ QK_F32_SIGN;
-    j->codes = codes;
-    j->nested = nested;
+    nested_job j = {absmax, nb, off ^ QK_F32_SIGN, codes, nested};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, map_bucket_init);
-    for (int k = 0; k < 256; k++)
-        j->code[k] = qk_lane_f(qk_bnb_dynamic_map[k]);
-    qk_exec_run(ex, qk_ceil_div(nb, NESTED_BLOCK), 16, nested_blocks, j);
-    free(j);
+    qk_exec_run(ex, qk_ceil_div(nb, NESTED_BLOCK), 16, nested_blocks, &j);
 }
 
 qk_status qk_cpu_bnb4_quantize(const qk_ref_args *a, const void *in, void *const parts[4])

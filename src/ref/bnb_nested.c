@@ -11,7 +11,7 @@
 
 /* bitsandbytes' dQuantize: binary search over the sorted map, then the
  * nearer neighbour by float midpoints (ties go to the pivot). */
-static uint8_t dynamic_map_code(uint32_t x)
+uint8_t qk_bnb_dynamic_map_search(uint32_t x, uint32_t *mid_out, int *above)
 {
     const uint32_t *code = qk_bnb_dynamic_map;
     float fx = qk_float(x);
@@ -34,12 +34,20 @@ static uint8_t dynamic_map_code(uint32_t x)
         upper = qk_float(code[upper_pivot]);
     if (lower_pivot == 0)
         lower = qk_float(code[lower_pivot]);
-    if (fx > val) {
-        float mid = qk_float(qk_f32_ftz(qk_fmul(qk_f32_ftz(qk_fadd(qk_bits(upper), qk_bits(val))), 0x3F000000u)));
-        return (uint8_t)(fx > mid ? upper_pivot : pivot);
-    }
-    float mid = qk_float(qk_f32_ftz(qk_fmul(qk_f32_ftz(qk_fadd(qk_bits(lower), qk_bits(val))), 0x3F000000u)));
-    return (uint8_t)(fx < mid ? lower_pivot : pivot);
+    *above = fx > val;
+    float nb = *above ? upper : lower; /* the neighbour on fx's side */
+    uint32_t mid = qk_f32_ftz(qk_fmul(qk_f32_ftz(qk_fadd(qk_bits(nb), qk_bits(val))), 0x3F000000u));
+    *mid_out = mid;
+    if (*above)
+        return (uint8_t)(fx > qk_float(mid) ? upper_pivot : pivot);
+    return (uint8_t)(fx < qk_float(mid) ? lower_pivot : pivot);
+}
+
+static uint8_t dynamic_map_code(uint32_t x)
+{
+    uint32_t mid;
+    int above;
+    return qk_bnb_dynamic_map_search(x, &mid, &above);
 }
 
 void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,

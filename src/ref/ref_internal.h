@@ -154,6 +154,10 @@ extern const uint32_t qk_bnb_rcp_bf16[128];
 extern const uint32_t qk_bnb_rcp_f16[1024];
 /* The reciprocal bitsandbytes' CUDA kernel applies to a block absmax. */
 uint32_t qk_bnb_reciprocal(qk_dtype dt, uint32_t absmax);
+/* Double quant's code of x (f32 bits) in the signed dynamic map, as
+ * bitsandbytes' dQuantize; also the last midpoint compared (f32 bits) and
+ * whether x was above the final pivot (for lookup tables built from it). */
+uint8_t qk_bnb_dynamic_map_search(uint32_t x, uint32_t *mid, int *above);
 /* Double quant: absmax f32[nb] -> u8 codes[nb], nested f32[ceil(nb/256)], offset. */
 void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,
                             void *offset);
