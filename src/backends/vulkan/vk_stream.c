@@ -130,6 +130,23 @@ static qk_status submit(VkQueue q, qk_vk_state *s, VkCommandBuffer cb, VkSemapho
     return r == VK_SUCCESS ? QK_OK : vk_err(r, "vkQueueSubmit (piece)");
 }
 
+/* After a failed submission: the device is drained, but a semaphore that
+ * was signalled and never waited on would stay signalled into the next
+ * call; slot k gets fresh ones. */
+static void slot_abandon(qk_vk_state *s, int k)
+{
+    s->d.vkDeviceWaitIdle(s->device);
+    VkSemaphoreCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    VkSemaphore *sems[2] = {&s->st_sem_up[k], &s->st_sem_comp[k]};
+    for (int i = 0; i < 2; i++) {
+        s->d.vkDestroySemaphore(s->device, *sems[i], NULL);
+        if (s->d.vkCreateSemaphore(s->device, &si, NULL, sems[i]) != VK_SUCCESS) {
+            *sems[i] = VK_NULL_HANDLE;
+            s->st_region = 0; /* no pieces without their semaphores: whole-buffer path */
+        }
+    }
+}
+
 /* Submits the upload, compute and download of units [u0, u1) of a phase. */
 static qk_status piece(stream *t, const qk_vk_job *j, int dq, int phase, int64_t u0, int64_t u1, const void *in,
                        void *out)
@@ -173,7 +190,7 @@ static qk_status piece(stream *t, const qk_vk_job *j, int dq, int phase, int64_t
                     down ? VK_NULL_HANDLE : s->st_fence[k]);
     if (st != QK_OK) {
         /* an upload may wait on nobody: drain the queues before failing */
-        s->d.vkDeviceWaitIdle(s->device);
+        slot_abandon(s, k);
         return st;
     }
     t->slot[k].busy = 1;
@@ -183,7 +200,7 @@ static qk_status piece(stream *t, const qk_vk_job *j, int dq, int phase, int64_t
             st = submit(s->xqueue, s, s->st_down[k], s->st_sem_comp[k], VK_PIPELINE_STAGE_TRANSFER_BIT,
                         VK_NULL_HANDLE, s->st_fence[k]);
         if (st != QK_OK) {
-            s->d.vkDeviceWaitIdle(s->device);
+            slot_abandon(s, k);
             t->slot[k].busy = 0; /* its fence will never signal */
             return st;
         }
