@@ -2,8 +2,10 @@
  * its small shapes. Chunked dispatches and transfers (QK_VULKAN_MAX_RANGE
  * lowers the binding range to 1 MiB and QK_VULKAN_STAGING the staging buffer
  * to 64 KiB, so tensors of a few MiB cross many chunk and piece edges),
- * NaN/Inf refusal exactly where the reference refuses, and the benchmark
- * entry. Every result is compared with the CPU reference by memcmp. */
+ * NaN/Inf refusal exactly where the reference refuses, NVFP4 codes at every
+ * E2M1 decision boundary, and the benchmark entry. Every result is compared
+ * with the CPU reference by memcmp. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -265,6 +267,203 @@ static void test_nonfinite_inputs_match_reference(void **state)
     qk_context_destroy(vk);
 }
 
+/* ---- NVFP4 codes at E2M1's decision boundaries -------------------------
+ * The shader codes e2m1(clamp(x / t, 6)) by comparing |x| with per-block
+ * bounds RD(A_k * t) instead of dividing; a bound one ulp off changes the
+ * code of the input right at it. Each block has one anchor element (its
+ * amax, which fixes the block scale t); the other 15 sit at and a few ulps
+ * around m * t for every rounding boundary m, for block scales from the
+ * tensor's amax down to zero, under tiny (subnormal g) and huge global
+ * scales, in f32, f16 and bf16. */
+static uint32_t bits_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+static float float_of(uint32_t u)
+{
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* Positive finite v to dtype bits, RNE (f16: the test's values stay below 65520). */
+static uint32_t dt_bits(qk_dtype dt, float v)
+{
+    uint32_t a = bits_of(v);
+    if (dt == QK_DTYPE_F32)
+        return a;
+    if (dt == QK_DTYPE_BF16)
+        return (a + 0x7FFFu + ((a >> 16) & 1u)) >> 16;
+    if (a < 0x38800000u) /* f16 subnormal range: v * 2^24 is exact, rint is RNE */
+        return (uint32_t)rintf(v * 16777216.0f);
+    return (a - 0x38000000u + 0xFFFu + ((a >> 13) & 1u)) >> 13;
+}
+
+static float dt_value(qk_dtype dt, uint32_t h)
+{
+    if (dt == QK_DTYPE_F32)
+        return float_of(h);
+    if (dt == QK_DTYPE_BF16)
+        return float_of(h << 16);
+    uint32_t e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+    float v = e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(m | 0x400u), (int)e - 25);
+    return (h & 0x8000u) ? -v : v;
+}
+
+static void dt_put(qk_dtype dt, void *buf, int64_t i, uint32_t h)
+{
+    if (dt == QK_DTYPE_F32)
+        memcpy((char *)buf + 4 * i, &h, 4);
+    else {
+        uint16_t v = (uint16_t)h;
+        memcpy((char *)buf + 2 * i, &v, 2);
+    }
+}
+
+static float e4m3_value(uint32_t s8)
+{
+    uint32_t e = (s8 >> 3) & 15u, m = s8 & 7u;
+    return e == 0 ? ldexpf((float)m, -9) : ldexpf((float)(8u + m), (int)e - 10);
+}
+
+static int64_t blocked_off(int64_t r, int64_t c, int64_t ncb)
+{
+    return ((r / 128 * ((ncb + 3) / 4) + c / 4) * 32 + r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4;
+}
+
+#define BND_ROWS 44   /* anchors: amax * 2^(-i/2) * (1 - (i%7)/23) */
+#define BND_BLOCKS 5  /* blocks per row, all with the row's anchor */
+#define BND_NEAR 3    /* ulps each side of m * t */
+
+/* One tensor of amax `amax`: the differing bytes between Vulkan and the
+ * reference (a failed call counts 1). */
+static size_t nvfp4_boundaries(qk_context *vk, qk_context *ref, qk_dtype dt, float amax)
+{
+    static const double mids[7] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0};
+    const int64_t rows = BND_ROWS, cols = 16 * BND_BLOCKS, ncb = BND_BLOCKS;
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0}, *first[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = malloc(lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+            first[k] = malloc(lay.part[k].nbytes);
+            memset(got[k], 0x5A, lay.part[k].nbytes);
+        }
+    size_t es = qk_dtype_size(dt);
+    void *in = calloc((size_t)(rows * cols), es);
+    uint32_t anchor[BND_ROWS];
+    for (int64_t r = 0; r < rows; r++) {
+        float b = ldexpf(amax, -(int)(r / 2)) * (r & 1 ? 0.70710678f : 1.0f) * (1.0f - (float)(r % 7) / 23.0f);
+        anchor[r] = dt_bits(dt, b);
+        for (int64_t cb = 0; cb < ncb; cb++) /* sign alternates: negative amax elements too */
+            dt_put(dt, in, r * cols + cb * 16 + (cb % 16), anchor[r] | ((cb & 1) ? (es == 4 ? 0x80000000u : 0x8000u) : 0u));
+    }
+    /* the block scales the anchors alone give */
+    assert_int_equal(qk_quantize(ref, &p, dt, in, rows, cols, first), QK_OK);
+    float g;
+    memcpy(&g, first[QK_PART_SCALE2], 4);
+    for (int64_t r = 0; r < rows; r++) {
+        float bv = dt_value(dt, anchor[r]);
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            float t = g * e4m3_value(((unsigned char *)first[QK_PART_SCALE])[blocked_off(r, cb, ncb)]);
+            for (int64_t i = 0, n = 0; i < 16; i++) {
+                if (i == cb % 16)
+                    continue; /* the anchor */
+                int64_t slot = cb * 15 + n++; /* 0..74 over the row */
+                uint32_t h;
+                if (slot < 7 * (2 * BND_NEAR + 1)) {
+                    int64_t k = slot / (2 * BND_NEAR + 1), d = slot % (2 * BND_NEAR + 1) - BND_NEAR;
+                    int64_t c = (int64_t)dt_bits(dt, (float)(mids[k] * (double)t)) + d;
+                    h = c < 0 ? 0u : (uint32_t)c;
+                } else { /* the rest: exact midpoints again, 6t and beyond, zero */
+                    int64_t k = slot % 9;
+                    h = k < 7 ? dt_bits(dt, (float)(mids[k] * (double)t)) : k == 7 ? dt_bits(dt, 6.0f * t) : 0u;
+                }
+                if (!(dt_value(dt, h) < bv))
+                    h = 0u; /* keep the anchor the block's amax */
+                if (slot & 1)
+                    h |= es == 4 ? 0x80000000u : 0x8000u;
+                dt_put(dt, in, r * cols + cb * 16 + i, h);
+            }
+        }
+    }
+    size_t bad = 0;
+    assert_int_equal(qk_quantize(ref, &p, dt, in, rows, cols, want), QK_OK);
+    /* the boundaries were placed for these scales */
+    assert_memory_equal(first[QK_PART_SCALE], want[QK_PART_SCALE], lay.part[QK_PART_SCALE].nbytes);
+    assert_memory_equal(first[QK_PART_SCALE2], want[QK_PART_SCALE2], 4);
+    if (qk_quantize(vk, &p, dt, in, rows, cols, got) != QK_OK) {
+        printf("  nvfp4 boundaries %s quantize: %s\n", qk_dtype_name(dt), qk_last_error());
+        bad++;
+    } else {
+        for (int k = 0; k < QK_PART_COUNT; k++)
+            for (size_t i = 0; i < lay.part[k].nbytes; i++)
+                bad += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+    }
+    /* Coverage: the reference's code changes inside a window of 2*BND_NEAR+1
+     * adjacent inputs around m * t (the boundary is straddled) in most windows;
+     * the misses are rows whose block scale rounds to 0 (t = 0: all codes 0)
+     * and t deep in the subnormals, where bf16 has too few bits. */
+    int64_t straddled = 0, windows = 0;
+    const unsigned char *wd = want[QK_PART_DATA];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < 7; k++) {
+            int64_t slot0 = k * (2 * BND_NEAR + 1), seen = 0;
+            uint32_t lo = 99u, hi = 0u;
+            for (int64_t slot = slot0; slot < slot0 + 2 * BND_NEAR + 1; slot++) {
+                int64_t cb = slot / 15, n = slot % 15, i = n < cb ? n : n + 1; /* skip the anchor */
+                int64_t c = cb * 16 + i;
+                uint32_t code = (wd[r * (cols / 2) + c / 2] >> ((c & 1) ? 0 : 4)) & 7u;
+                lo = code < lo ? code : lo;
+                hi = code > hi ? code : hi;
+                seen++;
+            }
+            windows++;
+            straddled += seen && hi > lo;
+        }
+    printf("nvfp4 boundaries %-5s amax %-12g g %-12g %3lld/%lld straddled, %zu mismatching bytes\n",
+           qk_dtype_name(dt), (double)amax, (double)g, (long long)straddled, (long long)windows, bad);
+    assert_true(straddled * 2 > windows);
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+        free(first[k]);
+    }
+    free(in);
+    return bad;
+}
+
+static void test_nvfp4_decision_boundaries(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    /* tiny amax: g subnormal (and t down to the smallest subnormals); huge:
+     * g near FLT_MAX / 2688 */
+    static const float wide[] = {1e-36f, 3e-30f, 1.0f, 7.25e3f, 1e20f, 3.0e38f};
+    static const float narrow[] = {0.05f, 1.0f, 300.0f, 65504.0f}; /* f16: g subnormal at 0.05 */
+    size_t bad = 0;
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
+        bad += nvfp4_boundaries(vk, ref, QK_DTYPE_F32, wide[i]);
+        bad += nvfp4_boundaries(vk, ref, QK_DTYPE_BF16, wide[i]);
+    }
+    for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++)
+        bad += nvfp4_boundaries(vk, ref, QK_DTYPE_F16, narrow[i]);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -294,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_chunked_dispatches_are_exact),
         cmocka_unit_test(test_pipelined_pieces_are_exact),
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
+        cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,9 @@
 #version 450
 /* ComfyUI NVFP4 quantize (src/ref/ref_nvfp4.c) over the 16x16-padded data:
  * one thread per data word (8 columns); a 16-block is a thread pair. Scale
- * bytes are OR-ed into their word of the blocked layout (zeroed first). */
+ * bytes are OR-ed into their word of the blocked layout (zeroed first).
+ * Codes come from seven per-block bounds (qk_nvfp4_bounds), not a division
+ * per element. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
@@ -53,10 +55,13 @@ void main()
     }
     uint t = qk_mul(g, qk_e4m3_to_f32(s8));
     uint word = 0u;
-    if ((t & QK_F32_ABS) != 0u)
-        for (uint j = 0u; j < 8u; j++) {
-            uint q = qk_to_e2m1(qk_f32_clamp_abs(qk_div(x[j], t), QK_F32_E2M1_MAX));
-            word |= q << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
-        }
+    /* t == 0: the reference's zero block. A non-finite t needs a NaN/Inf
+     * input, which scales.comp flags and the call refuses: zero codes. */
+    if ((t & QK_F32_ABS) - 1u < QK_F32_INF - 1u) {
+        uint c[7]; /* e2m1(clamp(x / t, 6)) by compares, no division */
+        qk_nvfp4_bounds(t, c);
+        for (uint j = 0u; j < 8u; j++)
+            word |= qk_nvfp4_code(x[j], c) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
+    }
     data.w[w] = word;
 }

@@ -239,6 +239,65 @@ uint qk_fp4_encode_fast(uint x)
     return s | ((0x32547610u >> (4u * r)) & 7u);
 }
 
+/* NVFP4's element code e2m1(clamp(RN(x / t), 6)) without a division, for a
+ * finite block scale t > 0. RN(q) crosses E2M1's rounding boundaries 0.25,
+ * 0.75, 1.25, 1.75, 2.5, 3.5, 5 (ties to the even code: '>' at 0.25, 1.25,
+ * 2.5, 5, '>=' at 0.75, 1.75, 3.5); near a boundary m (an f32 with an even
+ * last bit) RN(q) > m iff q > m + ulp/2 and RN(q) >= m iff q >= m - ulp/2.
+ * Those exact thresholds A_k have odd 25-bit significands, so A_k * t is
+ * never an f32 (subnormal range included) and, for an f32 |x|, both
+ * |x| > A_k * t and |x| >= A_k * t are |x| > RD(A_k * t). Each block needs
+ * seven bounds RD(A_k * t) (integer products, no float operation), each
+ * element three unsigned compares (non-negative floats order as uints). */
+
+/* RD(p * 2^e) as f32 bits for a product p = hi:lo in [2^47, 2^49):
+ * truncation of a positive value, subnormal results included; FLT_MAX
+ * above the range (a finite |x| never passes it, Inf does). */
+uint qk_f32_rd_of(uint hi, uint lo, int e)
+{
+    int top = hi >= 0x10000u ? 48 : 47; /* p in [2^top, 2^(top+1)) */
+    int ex = top + e;
+    if (ex > 127)
+        return 0x7F7FFFFFu;
+    int sh = top - 23 + (ex < -126 ? -126 - ex : 0); /* >= 24 */
+    uint mant = sh >= 49 ? 0u : (sh >= 32 ? hi >> uint(sh - 32) : (hi << uint(32 - sh)) | (lo >> uint(sh)));
+    if (ex < -126)
+        return mant; /* subnormal (or 0: every nonzero |x| passes) */
+    return (uint(ex + 127) << 23) | (mant & 0x7FFFFFu);
+}
+
+/* The seven bounds c[k] = RD(A_k * t) for finite t > 0. A_k = m * 2^e with
+ * m one of four odd significands; k = 2, 4, 6 and k = 3, 5 share a product. */
+void qk_nvfp4_bounds(uint t, out uint c[7])
+{
+    int et = qk_f32_exp_norm(t) - 23; /* t = mt * 2^et */
+    uint mt = qk_f32_sig_norm(t);
+    uint hi, lo;
+    umulExtended(0x1000001u, mt, hi, lo); /* 0.25 + 2^-26 */
+    c[0] = qk_f32_rd_of(hi, lo, et - 26);
+    umulExtended(0x17FFFFFu, mt, hi, lo); /* 0.75 - 2^-25 */
+    c[1] = qk_f32_rd_of(hi, lo, et - 25);
+    umulExtended(0x1400001u, mt, hi, lo); /* 1.25 + 2^-24, 2.5 + 2^-23, 5 + 2^-22 */
+    c[2] = qk_f32_rd_of(hi, lo, et - 24);
+    c[4] = qk_f32_rd_of(hi, lo, et - 23);
+    c[6] = qk_f32_rd_of(hi, lo, et - 22);
+    umulExtended(0x1BFFFFFu, mt, hi, lo); /* 1.75 - 2^-24, 3.5 - 2^-23 */
+    c[3] = qk_f32_rd_of(hi, lo, et - 24);
+    c[5] = qk_f32_rd_of(hi, lo, et - 23);
+}
+
+/* The E2M1 nibble of x: how many bounds |x| passes (a binary search over
+ * the non-decreasing c), and x's sign (-0 and negatives that round to 0
+ * give 0x8, as the reference). NaN and Inf pass every bound (code 7). */
+uint qk_nvfp4_code(uint x, uint c[7])
+{
+    uint a = x & QK_F32_ABS;
+    uint b2 = a > c[3] ? 1u : 0u;
+    uint b1 = a > c[1u + 4u * b2] ? 1u : 0u;
+    uint b0 = a > c[4u * b2 + 2u * b1] ? 1u : 0u;
+    return ((x >> 28) & 8u) | (b2 << 2) | (b1 << 1) | b0;
+}
+
 /* Small-float encoders with a fast path for the target's normal range, where
  * RNE of |a| is one rounding add on the bits (a carry rounds into the next
  * binade, as qk_encode_mag does); below it the codec. Same results as
