@@ -69,7 +69,7 @@ qk_status qk_cpu_nvfp4_quantize(const qk_ref_args *a, const void *in, void *cons
     qk_status st = qk_cpu_amax_tensor(a->ex, a->dtype, in, a->rows * a->cols, &amax);
     if (st != QK_OK)
         return st;
-    uint32_t g = qk_round_to(a->dtype, qk_fdiv(amax, QK_F32_NVFP4_GLOBAL_DIV));
+    uint32_t g = qk_nvfp4_global_scale(a->dtype, amax);
     if (g == 0u) /* the reference's all-zero case */
         return qk_ref_nvfp4_quantize(a, in, parts);
     int64_t rp = qk_round_up(a->rows, 16), cp = qk_round_up(a->cols, 16), ncb = cp / NVFP4_BLOCK;

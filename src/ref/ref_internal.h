@@ -68,6 +68,13 @@ static inline uint32_t qk_round_to(qk_dtype dt, uint32_t a)
     return a;
 }
 
+/* NVFP4's per-tensor scale g = T(amax / (6 * 448)), as comfy-kitchen
+ * computes it in the input dtype T; every backend's host side uses this. */
+static inline uint32_t qk_nvfp4_global_scale(qk_dtype dt, uint32_t amax)
+{
+    return qk_round_to(dt, qk_fdiv(amax, QK_F32_NVFP4_GLOBAL_DIV));
+}
+
 /* Store f32 bits as element i of an f32/f16/bf16 buffer (RNE). */
 static inline void qk_store_f32(qk_dtype dt, void *p, int64_t i, uint32_t a)
 {

@@ -58,7 +58,7 @@ qk_status qk_ref_nvfp4_quantize(const qk_ref_args *a, const void *in, void *cons
     memset(parts[QK_PART_SCALE], 0, qk_blocked_scale_bytes(rp, ncb));
     /* An all-zero tensor gives g = 0 (the anchor divides by it and writes NaN
      * scales): qk writes g = 0, zero scales and zero codes. */
-    uint32_t g = qk_round_to(a->dtype, qk_fdiv(amax, QK_F32_NVFP4_GLOBAL_DIV));
+    uint32_t g = qk_nvfp4_global_scale(a->dtype, amax);
     qk_put_f32(parts[QK_PART_SCALE2], 0, g);
     nvfp4_q_job j = {a, in, g, cp, ncb, parts[QK_PART_DATA], parts[QK_PART_SCALE]};
     if (g == 0u) {

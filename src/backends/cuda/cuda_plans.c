@@ -225,7 +225,7 @@ static qk_status nvfp4_q_between(cu_job *j, void *const parts[4])
         return s;
     if (amax >= QK_F32_INF)
         return QK_ERR_NONFINITE;
-    j->g = qk_round_to(j->dt, qk_fdiv(amax, QK_F32_NVFP4_GLOBAL_DIV));
+    j->g = qk_nvfp4_global_scale(j->dt, amax);
     qk_put_f32(parts[QK_PART_SCALE2], 0, j->g);
     if (j->g == 0u) /* an all-zero tensor: zero codes and scales (ref_nvfp4.c) */
         return memset_dev(j, j->part[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);

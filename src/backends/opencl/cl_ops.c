@@ -213,7 +213,7 @@ qk_status qcl_quantize_params(qcl_state *s, const qk_params *p, qk_dtype dtype, 
         if (am >= QK_F32_INF)
             return QK_ERR_NONFINITE;
         /* g = T(amax / 2688) with the reference's own helpers */
-        *scalar = qk_round_to(dtype, qk_fdiv(am, QK_F32_NVFP4_GLOBAL_DIV));
+        *scalar = qk_nvfp4_global_scale(dtype, am);
         return QK_OK;
     }
     if (!qcl_needs_amax(p))
