@@ -311,14 +311,35 @@ def check_bnb(label, spec, tensors, deq):
                            f"{label}: {layer} quant state keys", str(conf)):
             return
     for dname, dtype in OUT_DTYPES.items():
-        bad = []
+        bad, zero_sign = [], 0
         for layer in layers:
             got, qs = bnb_dequantize(tensors, layer, dtype)
             ref = deq[dname][layer + ".weight"]
-            if not same_bits(got, ref):
+            if same_bits(got, ref):
+                continue
+            if qt == "fp4" and fp4_zero_sign_only(got, ref, tensors[layer + ".weight"]):
+                zero_sign += 1
+            else:
                 bad.append(f"{layer}: {first_diff(got, ref)}")
         tally.check(not bad, f"{label}: bitsandbytes CPU dequantize_4bit == qk ({dname}, "
                     f"{len(layers)} layers)", "; ".join(bad[:3]))
+        if zero_sign:
+            print(f"note {label} ({dname}): in {zero_sign} layers bitsandbytes' CPU kernel wrote +0.0 "
+                  "for FP4 code 8, where its CUDA kernel and qk write -0.0 (docs/FORMATS.md)")
+
+
+def fp4_zero_sign_only(got, ref, packed):
+    """bitsandbytes' AVX512 CPU kernel decodes FP4 code 8 as +0.0, its CUDA
+    kernel (and qk) as -0.0: true when that is the whole difference, i.e.
+    every differing element holds code 8, qk -0.0 and bitsandbytes +0.0."""
+    if got.shape != ref.shape or got.dtype != ref.dtype:
+        return False
+    b = packed.reshape(-1).to(torch.int32)
+    codes = torch.stack((b >> 4, b & 15), dim=1).reshape(-1)[: ref.numel()]
+    diff = (bits(got) != bits(ref)).reshape(-1)
+    g, r = got.reshape(-1)[diff].float(), ref.reshape(-1)[diff].float()
+    return bool((codes[diff] == 8).all() and (g == 0).all() and (r == 0).all()
+                and (~torch.signbit(g)).all() and torch.signbit(r).all())
 
 
 def check_sharded():
