@@ -3,6 +3,7 @@
  * (src/ref/bnb_nested.c) runs here in parallel with native float steps. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu_internal.h"
 
@@ -223,16 +224,13 @@ static void nested_blocks(void *arg, int64_t b0, int64_t b1)
     }
 }
 
-/* qk_bnb_nested_quantize's bytes: the mean stays the reference's sequential
- * double sum (its order fixes the result); the blocks of 256 then run in
+/* qk_bnb_nested_quantize's bytes: the mean as the reference's sequential
+ * double sum gives it (qk_bnb_absmax_mean); the blocks of 256 then run in
  * parallel. */
-static void qk_cpu_bnb_nested_quantize(const qk_exec *ex, const uint32_t *absmax, int64_t nb,
-                                       uint8_t *codes, void *nested, void *offset)
+void qk_cpu_bnb_nested_quantize(const qk_exec *ex, const uint32_t *absmax, int64_t nb, uint8_t *codes,
+                                void *nested, void *offset)
 {
-    double sum = 0.0;
-    for (int64_t i = 0; i < nb; i++)
-        sum += (double)qk_lane_f(absmax[i]);
-    uint32_t off = qk_lane_u((float)(sum / (double)nb));
+    uint32_t off = qk_bnb_absmax_mean(absmax, nb);
     qk_put_f32(offset, 0, off);
     nested_job j = {absmax, nb, off ^ QK_F32_SIGN, codes, nested};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -304,13 +302,39 @@ QK_CPU_HOT static void bnb_dequantize_blocks(void *arg, int64_t b0, int64_t b1)
     free(y);
 }
 
+/* qk_bnb_nested_dequantize's bytes with the host's float multiply (IEEE,
+ * like the codec's integer qk_f32_mul_ftz, for finite operands); a block
+ * whose nested scale is NaN or Inf keeps the reference's code. */
+void qk_cpu_bnb_nested_dequantize(const uint8_t *codes, const void *nested, const void *offset, int64_t nb,
+                                  uint32_t *absmax)
+{
+    float off = qk_lane_f(qk_get_f32(offset, 0));
+    for (int64_t b = 0; b * NESTED_BLOCK < nb; b++) {
+        int64_t i0 = b * NESTED_BLOCK, i1 = i0 + NESTED_BLOCK < nb ? i0 + NESTED_BLOCK : nb;
+        uint32_t s = qk_get_f32(nested, b);
+        if ((s & QK_F32_INF) == QK_F32_INF) {
+            for (int64_t i = i0; i < i1; i++)
+                absmax[i] = qk_fadd(qk_f32_mul_ftz(qk_bnb_dynamic_map[codes[i]], s), qk_lane_u(off));
+            continue;
+        }
+        float fs = qk_lane_f(ftz(s));
+        for (int64_t i = i0; i < i1; i++)
+            absmax[i] = qk_lane_u(qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(qk_bnb_dynamic_map[codes[i]])) * fs))) + off);
+    }
+}
+
 qk_status qk_cpu_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4], void *out)
 {
     int64_t n = a->rows * a->cols, bs = a->params->block_size;
     int64_t nb = qk_ceil_div(n, bs);
-    uint32_t *absmax = qk_bnb_absmax_unpack(a->params, parts, nb);
+    uint32_t *absmax = malloc((size_t)nb * 4);
     if (absmax == NULL)
         return QK_ERR_OUT_OF_MEMORY;
+    if (a->params->double_quant)
+        qk_cpu_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET], nb,
+                                     absmax);
+    else
+        memcpy(absmax, parts[QK_PART_SCALE], (size_t)nb * 4);
     bnb_dq_job j = {a, parts[QK_PART_DATA], absmax, n, bs, out};
     qk_exec_run(a->ex, nb, qk_ceil_div(65536, bs), bnb_dequantize_blocks, &j);
     free(absmax);

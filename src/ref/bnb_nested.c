@@ -50,15 +50,20 @@ static uint8_t dynamic_map_code(uint32_t x)
     return qk_bnb_dynamic_map_search(x, &mid, &above);
 }
 
-void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,
-                            void *offset)
+/* qk's mean: a sequential double sum divided by nb, rounded to f32
+ * (torch's CUDA mean is order-dependent; documented deviation). */
+uint32_t qk_bnb_mean_sequential(const uint32_t *absmax, int64_t nb)
 {
-    /* qk's mean: a sequential double sum divided by nb, rounded to f32
-     * (torch's CUDA mean is order-dependent; documented deviation). */
     double sum = 0.0;
     for (int64_t i = 0; i < nb; i++)
         sum += (double)qk_float(absmax[i]);
-    uint32_t off = qk_bits((float)(sum / (double)nb));
+    return qk_bits((float)(sum / (double)nb));
+}
+
+void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,
+                            void *offset)
+{
+    uint32_t off = qk_bnb_mean_sequential(absmax, nb);
     qk_put_f32(offset, 0, off);
     int64_t nn = qk_ceil_div(nb, NESTED_BLOCK);
     for (int64_t b = 0; b < nn; b++) {

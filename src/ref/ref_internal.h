@@ -168,6 +168,19 @@ uint8_t qk_bnb_dynamic_map_search(uint32_t x, uint32_t *mid, int *above);
 /* Double quant: absmax f32[nb] -> u8 codes[nb], nested f32[ceil(nb/256)], offset. */
 void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,
                             void *offset);
+/* Double quant's offset as the reference defines it: the sequential double
+ * sum of absmax f32[nb] over nb, rounded to f32 (bits). */
+uint32_t qk_bnb_mean_sequential(const uint32_t *absmax, int64_t nb);
+/* The same bits, summed in any order where that provably changes nothing
+ * (bnb_mean.c says why), else sequentially. */
+uint32_t qk_bnb_absmax_mean(const uint32_t *absmax, int64_t nb);
+/* For a sum of the absmax in any order, by a device say: 1 and the offset in
+ * *off when every absmax was finite and >= +0 (the caller checked) and sum
+ * proves itself exact (below 2^(min_lsb + 53)); 0 when the caller must fall
+ * back to the sequential sum. */
+int qk_bnb_mean_if_exact(double sum, int min_lsb, int64_t nb, uint32_t *off);
+/* e with a = odd * 2^e, for a finite nonzero f32 >= 0 (bits). */
+int qk_f32_lsb_exp(uint32_t a);
 /* The absmax of every block as f32[nb] (malloc'd; NULL when out of memory),
  * from the plain or the double-quant parts. */
 uint32_t *qk_bnb_absmax_unpack(const qk_params *p, const void *const parts[4], int64_t nb);

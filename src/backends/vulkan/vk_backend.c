@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../ref/ref_internal.h"
+#include "../../cpu/cpu_internal.h"
 #include "vk_internal.h"
 
 static int vk_probe(const char **reason) { return qk_vk_devices(NULL, NULL, NULL, reason); }
@@ -86,7 +86,7 @@ static qk_status nested_absmax_upload(qk_vk_state *s, const qk_vk_job *j, const 
     fenv_t saved;
     fegetenv(&saved);
     fesetenv(FE_DFL_ENV);
-    qk_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET], nb, absmax);
+    qk_cpu_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET], nb, absmax);
     fesetenv(&saved);
     qk_status st = qk_vk_upload(s, VB_AUX, absmax, (VkDeviceSize)nb * 4);
     free(absmax);
@@ -107,7 +107,7 @@ static qk_status run_recorded(qk_vk_state *s, const qk_vk_job *j, int dequantize
 
 /* Double quant: the offset is src/ref/bnb_nested.c's mean -- a sequential
  * double sum divided by nb, rounded to f32 -- computed here on the host from
- * the downloaded absmax (it fixes an order); the device then codes every
+ * the downloaded absmax (qk_bnb_absmax_mean); the device then codes every
  * nested block (qk_vk_record_nested). */
 static qk_status nested_on_device(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
 {
@@ -120,10 +120,7 @@ static qk_status nested_on_device(qk_vk_state *s, const qk_vk_job *j, void *cons
         fenv_t saved;
         fegetenv(&saved);
         fesetenv(FE_DFL_ENV);
-        double sum = 0.0;
-        for (int64_t i = 0; i < nb; i++)
-            sum += (double)qk_float(absmax[i]);
-        uint32_t off = qk_bits((float)(sum / (double)nb));
+        uint32_t off = qk_bnb_absmax_mean(absmax, nb);
         fesetenv(&saved);
         qk_put_f32(parts[QK_PART_OFFSET], 0, off);
         st = qk_vk_upload(s, VB_AMAX, &off, 4);
