@@ -24,6 +24,7 @@
 
 #include "codec/qk_codec.h"
 #include "ref/ref_internal.h"
+#include "codec/qk_nvfp4_bounds.h"
 
 
 /* Native IEEE operations; volatile keeps the compiler from folding anything. */
@@ -465,6 +466,53 @@ static void test_rcp_from_table(void **s)
     assert_int_equal(t.bad, 0);
 }
 
+static uint32_t nvfp4_want(uint32_t x, uint32_t t)
+{
+    return qk_f32_to_e2m1(qk_f32_clamp_abs(qk_f32_div(x, t), QK_F32_E2M1_MAX));
+}
+
+/* NVFP4's division-free code against the reference's division for scales
+ * over the whole positive range (subnormals included) and elements at and
+ * around each rounding boundary times the scale, random ones, zeros, Inf and
+ * NaN. */
+static void test_nvfp4_code_equals_division(void **st)
+{
+    (void)st;
+    static const uint32_t bounds[] = {0x3E800000u, 0x3F400000u, 0x3FA00000u, 0x3FE00000u,
+                                      0x40200000u, 0x40600000u, 0x40A00000u, 0x40C00000u}; /* 0.25 .. 6 */
+    uint64_t bad = 0;
+    for (int ti = 0; ti < 40000; ti++) {
+        uint32_t t = r32() >> 1; /* any positive pattern below 2^31 */
+        if (ti % 4 == 0)
+            t &= 0x7FF00000u; /* short significands */
+        if (t == 0u || t >= QK_F32_INF)
+            continue;
+        uint32_t c[7];
+        for (uint32_t k = 0; k < 7; k++)
+            c[k] = qk_nvfp4_bound(k, qk_f32_exp_norm(t), qk_f32_sig_norm(t));
+        for (int j = 0; j < 120; j++) {
+            uint32_t x;
+            if (j < 8 * 11) { /* RN(m * t) - 5 .. + 5 ulps */
+                x = qk_f32_mul(bounds[j / 11], t) + (uint32_t)(j % 11) - 5u;
+                if (x >= QK_F32_INF)
+                    x = QK_F32_MAX;
+            } else if (j < 116) {
+                x = r32();
+            } else {
+                static const uint32_t sp[] = {0u, 0x80000000u, QK_F32_INF, 0xFFC00001u};
+                x = sp[j - 116];
+            }
+            if (j & 1)
+                x ^= QK_F32_SIGN;
+            uint32_t got = qk_nvfp4_code(x, c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+            uint32_t want = nvfp4_want(x, t);
+            if (got != want && bad++ < 5)
+                printf("  MISMATCH nvfp4 x=%08x t=%08x: got %x want %x\n", x, t, got, want);
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     assert_int_equal(fesetenv(FE_DFL_ENV), 0); /* IEEE: round to nearest, no FTZ/DAZ */
@@ -473,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_special_combinations),
         cmocka_unit_test(test_gt_and_ftz),
         cmocka_unit_test(test_rcp_from_table),
+        cmocka_unit_test(test_nvfp4_code_equals_division),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
