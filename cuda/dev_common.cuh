@@ -9,6 +9,7 @@
 #define QK_DEV_COMMON_CUH
 
 #include "codec/qk_codec.h"
+#include "codec/qk_nvfp4_bounds.h"
 #include "qk_fast_codec.h"
 
 typedef unsigned int u32;

@@ -75,12 +75,25 @@ KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     scale[blocked_offset(r, cb, ncb)] = (unsigned char)s8;
     u32 t = dmul(g, qk_e4m3_to_f32(s8));
     u32 w[2] = {0u, 0u};
-    if ((t & QK_F32_ABS) != 0u) {
+    if ((t & QK_F32_ABS) == 0u) {
+        /* the anchor's zero-block rule: +0 codes */
+    } else if (native) {
 #pragma unroll
         for (int k = 0; k < 16; k += 2) {
             u32 q0 = qk_f32_clamp_abs(ddiv(x[k], t), QK_F32_E2M1_MAX);
             u32 q1 = qk_f32_clamp_abs(ddiv(x[k + 1], t), QK_F32_E2M1_MAX);
-            u32 byte = native ? enc_e2m1x2_native(q0, q1) : (enc_e2m1(q0) << 4) | enc_e2m1(q1);
+            w[k / 8] |= enc_e2m1x2_native(q0, q1) << (8 * ((k / 2) & 3));
+        }
+    } else { /* e2m1(clamp(x / t, 6)) by compares with seven per-block bounds */
+        int et = qk_f32_exp_norm(t);
+        u32 mt = qk_f32_sig_norm(t);
+        u32 c0 = qk_nvfp4_bound(0u, et, mt), c1 = qk_nvfp4_bound(1u, et, mt), c2 = qk_nvfp4_bound(2u, et, mt);
+        u32 c3 = qk_nvfp4_bound(3u, et, mt), c4 = qk_nvfp4_bound(4u, et, mt), c5 = qk_nvfp4_bound(5u, et, mt);
+        u32 c6 = qk_nvfp4_bound(6u, et, mt);
+#pragma unroll
+        for (int k = 0; k < 16; k += 2) {
+            u32 byte = (qk_nvfp4_code(x[k], c0, c1, c2, c3, c4, c5, c6) << 4) |
+                       qk_nvfp4_code(x[k + 1], c0, c1, c2, c3, c4, c5, c6);
             w[k / 8] |= byte << (8 * ((k / 2) & 3));
         }
     }

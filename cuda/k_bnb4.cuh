@@ -51,9 +51,10 @@ static __device__ __forceinline__ u32 segment_max(u32 v, int seg)
 KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
                         unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
 {
-    int seg = bs / 8;
-    i64 b = b0 + gtid() / seg;
-    int lane = (int)(gtid() % seg);
+    int seg = bs / 8; /* a power of two: shifts, not 64-bit divisions */
+    i64 t = gtid();
+    i64 b = b0 + (t >> (__ffs(seg) - 1));
+    int lane = (int)t & (seg - 1);
     int live = b < b1;
     i64 i = b * bs + (i64)lane * 8;
     u32 x[8];
@@ -113,7 +114,7 @@ KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, i
             if (i + 2 * k < end)
                 word |= (u32)data[i / 2 + k] << (8 * k);
     }
-    u32 s = qk_f32_ftz(absmax[i / bs]);
+    u32 s = qk_f32_ftz(absmax[i >> (__ffs(bs) - 1)]); /* bs a power of two */
     u32 v[8];
     int nan = 0;
 #pragma unroll
@@ -138,6 +139,44 @@ KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, i
 }
 
 /* ---- double quant, per nested block of 256 (bnb_nested.c) ------------- */
+
+/* e with a = odd * 2^e (a finite, nonzero, >= 0): qk_f32_lsb_exp. */
+static __device__ __forceinline__ int lsb_exp(u32 a)
+{
+    u32 ex = (a >> 23) & 0xFFu, m = a & 0x7FFFFFu;
+    if (ex != 0u)
+        m |= 0x800000u;
+    return (ex != 0u ? (int)ex - 150 : -149) + __ffs(m) - 1;
+}
+
+/* For the mean (src/ref/bnb_mean.c): the double sum of absmax[0, nb) in any
+ * order, the lowest set bit of any nonzero value and whether any value was
+ * negative, Inf or NaN. The host seeds {0.0, INT_MAX, 0} and keeps the
+ * sum only when qk_bnb_mean_if_exact proves the order irrelevant. */
+KERNEL qk_absmax_sum(const u32 *absmax, i64 nb, double *sum, int *min_lsb, u32 *bad)
+{
+    double s = 0.0;
+    int l = 0x7FFFFFFF;
+    u32 b = 0u;
+    for (i64 i = gtid(); i < nb; i += (i64)gridDim.x * blockDim.x) {
+        u32 a = absmax[i];
+        b |= a >= QK_F32_INF ? 1u : 0u;
+        if (a != 0u && a < QK_F32_INF)
+            l = min(l, lsb_exp(a));
+        s = __dadd_rn(s, (double)fl(a));
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        s = __dadd_rn(s, __shfl_xor_sync(0xFFFFFFFFu, s, o));
+        l = min(l, __shfl_xor_sync(0xFFFFFFFFu, l, o));
+        b |= __shfl_xor_sync(0xFFFFFFFFu, b, o);
+    }
+    if ((threadIdx.x & 31) == 0) {
+        atomicAdd(sum, s);
+        atomicMin(min_lsb, l);
+        atomicOr(bad, b);
+    }
+}
 
 /* bitsandbytes' dQuantize over the dynamic map (in shared memory). */
 static __device__ u32 dynamic_map_code(const u32 *code, u32 x)

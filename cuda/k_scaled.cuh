@@ -60,6 +60,19 @@ static __device__ __forceinline__ void walk_step(const groups &G, walker &w)
     }
 }
 
+/* The group shared by all of elements [i, i + 8) when there is one and all
+ * are in range (w: walk_start(G, i), not needed for tensor scaling), else
+ * -1. The common case then runs without the walker. */
+static __device__ __forceinline__ i64 uniform_group(const groups &G, i64 i, i64 e1, walker *w)
+{
+    if (i + 8 > e1)
+        return -1;
+    if (G.mode == 0)
+        return 0;
+    *w = walk_start(G, i);
+    return w->c + 8 <= w->next ? w->g : -1;
+}
+
 /* atomicMax of m into amax[g] with lanes of one group combined first
  * (g < 0: nothing). Every lane of the warp must call it. */
 static __device__ __forceinline__ void flush_group_max(i64 g, u32 m, u32 *amax)
@@ -129,6 +142,12 @@ KERNEL qk_group_amax(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax
 }
 
 /* fp8: v = x == +-0 ? x : T(x * rcp[g]); clamp to fpmax; encode. */
+static __device__ __forceinline__ u32 fp8_scaled(int dt, u32 x, u32 rc, u32 fpmax)
+{
+    u32 t = (x & QK_F32_ABS) == 0u ? x : round_to(dt, dmul(x, rc));
+    return qk_f32_clamp_abs(t, fpmax);
+}
+
 KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m2, i64 e0, i64 e1,
                        unsigned char *data)
 {
@@ -137,16 +156,23 @@ KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m
         return;
     u32 x[8];
     load8_tail(dt, in, i, e1, 0u, x);
-    walker w = walk_start(G, i);
     u32 fpmax = e5m2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
     u32 v[8];
+    walker w;
+    i64 g = uniform_group(G, i, e1, &w);
+    if (g >= 0) {
+        u32 rc = rcp[g];
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        u32 rc = rcp[w.g];
-        u32 t = (x[k] & QK_F32_ABS) == 0u ? x[k] : round_to(dt, dmul(x[k], rc));
-        v[k] = qk_f32_clamp_abs(t, fpmax);
-        if (k < 7)
-            walk_step(G, w);
+        for (int k = 0; k < 8; k++)
+            v[k] = fp8_scaled(dt, x[k], rc, fpmax);
+    } else {
+        w = walk_start(G, i);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            v[k] = fp8_scaled(dt, x[k], rcp[w.g], fpmax);
+            if (k < 7)
+                walk_step(G, w);
+        }
     }
     u32 lo, hi;
     if (e5m2) {
@@ -185,13 +211,22 @@ KERNEL qk_fp8_dequantize(const unsigned char *data, const u32 *scale, int dt, gr
         for (int k = 0; k < 8; k++)
             b[k] = i + k < e1 ? data[i + k] : 0u;
     }
-    walker w = walk_start(G, i);
     u32 v[8];
+    walker w;
+    i64 g = uniform_group(G, i, e1, &w);
+    if (g >= 0) {
+        u32 sc = round_to(dt, scale[g]);
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        v[k] = ref_mul(lut[b[k]], round_to(dt, scale[w.g]));
-        if (k < 7)
-            walk_step(G, w);
+        for (int k = 0; k < 8; k++)
+            v[k] = ref_mul(lut[b[k]], sc);
+    } else {
+        w = walk_start(G, i);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            v[k] = ref_mul(lut[b[k]], round_to(dt, scale[w.g]));
+            if (k < 7)
+                walk_step(G, w);
+        }
     }
     store8_tail(dt, out, i, e1, v);
 }
@@ -218,18 +253,25 @@ KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int bl
         return;
     u32 x[8];
     load8_tail(dt, in, i, e1, 0u, x);
-    walker w = walk_start(G, i);
-    u32 lo = 0u, hi = 0u;
+    u32 c[8];
+    walker w;
+    i64 g = uniform_group(G, i, e1, &w);
+    if (g >= 0) {
+        u32 d = div[g];
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        u32 c = int8_code(dt, x[k], div[w.g], blockwise);
-        if (k < 4)
-            lo |= c << (8 * k);
-        else
-            hi |= c << (8 * (k - 4));
-        if (k < 7)
-            walk_step(G, w);
+        for (int k = 0; k < 8; k++)
+            c[k] = int8_code(dt, x[k], d, blockwise);
+    } else {
+        w = walk_start(G, i);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            c[k] = int8_code(dt, x[k], div[w.g], blockwise);
+            if (k < 7)
+                walk_step(G, w);
+        }
     }
+    u32 lo = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
+    u32 hi = c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24);
     if (i + 8 <= e1) {
         *(uint2 *)(data + i) = make_uint2(lo, hi);
     } else {
@@ -245,15 +287,34 @@ KERNEL qk_int8_dequantize(const signed char *data, const u32 *scale, int dt, gro
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
         return;
-    walker w = walk_start(G, i);
-    u32 v[8];
+    u32 q[8];
+    if (i + 8 <= e1) { /* i is a multiple of 8 */
+        uint2 p = *(const uint2 *)(data + i);
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        u32 q = i + k < e1 ? bits((float)data[i + k]) : 0u;
-        u32 s = scale[w.g];
-        v[k] = ref_mul(q, blockwise ? round_to(dt, s) : s);
-        if (k < 7)
-            walk_step(G, w);
+        for (int k = 0; k < 8; k++)
+            q[k] = bits((float)(signed char)(((k < 4 ? p.x : p.y) >> (8 * (k & 3))) & 0xFFu));
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            q[k] = i + k < e1 ? bits((float)data[i + k]) : 0u;
+    }
+    u32 v[8];
+    walker w;
+    i64 g = uniform_group(G, i, e1, &w);
+    if (g >= 0) {
+        u32 s = blockwise ? round_to(dt, scale[g]) : scale[g];
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            v[k] = ref_mul(q[k], s);
+    } else {
+        w = walk_start(G, i);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            u32 s = scale[w.g];
+            v[k] = ref_mul(q[k], blockwise ? round_to(dt, s) : s);
+            if (k < 7)
+                walk_step(G, w);
+        }
     }
     store8_tail(dt, out, i, e1, v);
 }

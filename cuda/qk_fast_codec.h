@@ -35,27 +35,33 @@ QKF_FN QKF_U32 qkf_bf16_rne(QKF_U32 u)
 }
 
 /* NF4 code: the number of thresholds t with v > t, as IEEE float compares
- * (NaN compares false everywhere and gives 0; +0 == -0). Equals
- * qk_nf4_encode(), whose qk_f32_gt() is the same comparison on bits. */
+ * (NaN compares false everywhere and gives 0; +0 == -0), found by a binary
+ * search over the ascending thresholds (four compares, selects instead of
+ * a table). Equals qk_nf4_encode(), whose qk_f32_gt() is the same
+ * comparison on bits. */
 QKF_FN QKF_U32 qkf_nf4(float v)
 {
-    return (QKF_U32)(v > -0x1.b239b2p-1f) + (QKF_U32)(v > -0x1.38a4ep-1f) + (QKF_U32)(v > -0x1.d709p-2f) +
-           (QKF_U32)(v > -0x1.5bd4ecp-2f) + (QKF_U32)(v > -0x1.e079d8p-3f) + (QKF_U32)(v > -0x1.1a7178p-3f) +
-           (QKF_U32)(v > -0x1.74f0e2p-5f) + (QKF_U32)(v > 0x1.45f5fep-5f) + (QKF_U32)(v > 0x1.ec90c6p-4f) +
-           (QKF_U32)(v > 0x1.a0cfcp-3f) + (QKF_U32)(v > 0x1.2b05a8p-2f) + (QKF_U32)(v > 0x1.8ea7f2p-2f) +
-           (QKF_U32)(v > 0x1.00da06p-1f) + (QKF_U32)(v > 0x1.491b5ep-1f) + (QKF_U32)(v > 0x1.b913b2p-1f);
+    QKF_U32 b3 = (QKF_U32)(v > 0x1.45f5fep-5f);
+    QKF_U32 b2 = (QKF_U32)(v > (b3 ? 0x1.8ea7f2p-2f : -0x1.5bd4ecp-2f));
+    float t1 = b3 ? (b2 ? 0x1.491b5ep-1f : 0x1.a0cfcp-3f) : (b2 ? -0x1.1a7178p-3f : -0x1.38a4ep-1f);
+    QKF_U32 b1 = (QKF_U32)(v > t1);
+    float t0 = b3 ? (b2 ? (b1 ? 0x1.b913b2p-1f : 0x1.00da06p-1f) : (b1 ? 0x1.2b05a8p-2f : 0x1.ec90c6p-4f))
+                  : (b2 ? (b1 ? -0x1.74f0e2p-5f : -0x1.e079d8p-3f) : (b1 ? -0x1.d709p-2f : -0x1.b239b2p-1f));
+    QKF_U32 b0 = (QKF_U32)(v > t0);
+    return (b3 << 3) | (b2 << 2) | (b1 << 1) | b0;
 }
 
-/* bitsandbytes FP4 code of v: rank of |v| among 7 thresholds mapped to the
- * code order 0,1,6,7,4,5,2,3 (rank ^ (bit 1 of rank moved to bit 2)), sign
- * 8 when v < 0 (-0 and NaN give no sign; NaN gives rank 0). Equals
- * qk_fp4_encode(). */
+/* bitsandbytes FP4 code of v: rank of |v| among 7 thresholds (binary
+ * search) mapped to the code order 0,1,6,7,4,5,2,3 (rank ^ (bit 1 of rank
+ * moved to bit 2)), sign 8 when v < 0 (-0 and NaN give no sign; NaN gives
+ * rank 0). Equals qk_fp4_encode(). */
 QKF_FN QKF_U32 qkf_fp4(float v)
 {
     float a = v < 0.0f ? -v : v;
-    QKF_U32 r = (QKF_U32)(a > 0x1.555572p-9f) + (QKF_U32)(a > 0x1.6p-4f) + (QKF_U32)(a > 0x1.aaaaaap-3f) +
-                (QKF_U32)(a > 0x1.2aaaaap-2f) + (QKF_U32)(a > 0x1.aaaaacp-2f) + (QKF_U32)(a > 0x1.2aaaap-1f) +
-                (QKF_U32)(a > 0x1.aaaaaap-1f);
+    QKF_U32 b2 = (QKF_U32)(a > 0x1.2aaaaap-2f);
+    QKF_U32 b1 = (QKF_U32)(a > (b2 ? 0x1.2aaaap-1f : 0x1.6p-4f));
+    float t0 = b2 ? (b1 ? 0x1.aaaaaap-1f : 0x1.aaaaacp-2f) : (b1 ? 0x1.aaaaaap-3f : 0x1.555572p-9f);
+    QKF_U32 r = (b2 << 2) | (b1 << 1) | (QKF_U32)(a > t0);
     return (v < 0.0f ? 8u : 0u) | (r ^ ((r & 2u) << 1));
 }
 

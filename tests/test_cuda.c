@@ -218,22 +218,21 @@ static void fill(qk_dtype dt, void *buf, int64_t n, uint32_t seed)
     }
 }
 
-/* CUDA vs the reference on one shape: every part and the dequantized output. */
-static size_t compare_shape(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt, int64_t rows,
-                            int64_t cols)
+/* CUDA vs the reference on one input: every part and the dequantized output. */
+static size_t compare_input(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt, int64_t rows,
+                            int64_t cols, const void *in)
 {
     qk_layout lay;
     if (qk_layout_query(p, rows, cols, &lay) != QK_OK)
         return 0;
     size_t es = qk_dtype_size(dt), n = (size_t)(rows * cols), bad = 0;
-    unsigned char *in = malloc(n * es), *o1 = malloc(n * es), *o2 = malloc(n * es);
+    unsigned char *o1 = malloc(n * es), *o2 = malloc(n * es);
     void *a[QK_PART_COUNT] = {0}, *b[QK_PART_COUNT] = {0};
     for (int i = 0; i < QK_PART_COUNT; i++)
         if (lay.part[i].nbytes) {
             a[i] = calloc(1, lay.part[i].nbytes);
             b[i] = calloc(1, lay.part[i].nbytes);
         }
-    fill(dt, in, (int64_t)n, (uint32_t)(rows * 131 + cols * 7 + p->format));
     if (qk_quantize(ref, p, dt, in, rows, cols, a) != QK_OK || qk_quantize(cu, p, dt, in, rows, cols, b) != QK_OK) {
         printf("  %s %lldx%lld: quantize failed: %s\n", qk_format_name(p->format), (long long)rows, (long long)cols,
                qk_last_error());
@@ -256,9 +255,19 @@ static size_t compare_shape(qk_context *ref, qk_context *cu, const qk_params *p,
         free(a[i]);
         free(b[i]);
     }
-    free(in);
     free(o1);
     free(o2);
+    return bad;
+}
+
+static size_t compare_shape(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt, int64_t rows,
+                            int64_t cols)
+{
+    size_t n = (size_t)(rows * cols);
+    void *in = malloc(n * qk_dtype_size(dt));
+    fill(dt, in, (int64_t)n, (uint32_t)(rows * 131 + cols * 7 + p->format));
+    size_t bad = compare_input(ref, cu, p, dt, rows, cols, in);
+    free(in);
     return bad;
 }
 
@@ -290,13 +299,49 @@ static void test_device_odd_shapes(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Double quant's mean: the device sum is kept only when provably the
+ * sequential one. f32 blocks over sixty binades with full significands
+ * (the sum rounds: the host's sequential sum), a block of NaN (absmax
+ * -FLT_MAX: refused), and plain input (kept) must all give the reference's
+ * offset. */
+static void test_device_double_quant_mean(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    qk_context *ref = NULL, *cu = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    const int64_t rows = 96, cols = 4096;
+    uint32_t *in = malloc((size_t)(rows * cols) * 4);
+    size_t bad = 0;
+    for (int kind = 0; kind < 3; kind++) {
+        fill(QK_DTYPE_F32, in, rows * cols, 77u + (uint32_t)kind);
+        for (int64_t i = 0; i < rows * cols && kind < 2; i++) {
+            int64_t b = i / 64;
+            uint32_t e = 97u + (uint32_t)(b * 7 % 60);
+            in[i] = (in[i] & 0x80000000u) | (e << 23) | (next32() & 0x7FFFFFu);
+        }
+        if (kind == 1)
+            for (int64_t i = 640; i < 704; i++)
+                in[i] = 0x7FC00000u;
+        qk_params p = {QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 1, 0};
+        bad += compare_input(ref, cu, &p, QK_DTYPE_F32, rows, cols, in);
+    }
+    free(in);
+    qk_context_destroy(cu);
+    qk_context_destroy(ref);
+    printf("double-quant mean: %zu differences\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
-        cmocka_unit_test(test_device_odd_shapes),
+        cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_double_quant_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
  * per-tensor / per-group scalars are computed here on the host with the
  * reference's own helpers (qk_fdiv, qk_round_to), so they are the same
  * bits by construction. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,23 +137,46 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
     return cu_launch(st, K_BNB4_Q, (b1 - b0) * seg, seg > 256 ? (unsigned)seg : 256u, args);
 }
 
+/* Double quant's offset (bnb_nested.c's sequential mean): summed on the
+ * device in any order when src/ref/bnb_mean.c's proof holds for that sum,
+ * else from the downloaded absmax. */
+static qk_status dq_offset(cu_job *j, int64_t nb, uint32_t *off)
+{
+    struct {
+        double sum;
+        int32_t min_lsb;
+        uint32_t bad;
+    } r = {0.0, INT32_MAX, 0u};
+    qk_status s = alloc_dev(&j->work2, j, sizeof r);
+    if (s == QK_OK)
+        s = put_small(j, j->work2, &r, sizeof r);
+    CUdeviceptr sum = j->work2, lsb = j->work2 + 8, bad = j->work2 + 12;
+    void *args[] = {P(j->work), P(nb), P(sum), P(lsb), P(bad)};
+    int64_t blocks = qk_ceil_div(nb, 256) < 1024 ? qk_ceil_div(nb, 256) : 1024;
+    if (s == QK_OK)
+        s = cu_launch_grid(j->st, K_ABSMAX_SUM, blocks, 256, args);
+    if (s == QK_OK)
+        s = get_small(j, &r, j->work2, sizeof r);
+    if (s != QK_OK || (r.bad == 0u && qk_bnb_mean_if_exact(r.sum, r.min_lsb, nb, off)))
+        return s;
+    uint32_t *absmax = host_scratch(j, (size_t)nb * 4);
+    if (absmax == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    s = get_small(j, absmax, j->work, (size_t)nb * 4);
+    if (s == QK_OK)
+        *off = qk_bnb_absmax_mean(absmax, nb);
+    return s;
+}
+
 static qk_status bnb_q_finish(cu_job *j, void *const parts[4])
 {
     if (!j->p->double_quant)
         return fetch_part(j, parts, QK_PART_SCALE);
-    /* The offset is qk's mean (bnb_nested.c): a sequential double sum on
-     * the host; the per-nested-block work runs on the device. */
     int64_t nb = qk_ceil_div(j->n, j->p->block_size);
-    uint32_t *absmax = host_scratch(j, (size_t)nb * 4);
-    if (absmax == NULL)
-        return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: out of memory");
-    qk_status s = get_small(j, absmax, j->work, (size_t)nb * 4);
+    uint32_t off = 0;
+    qk_status s = dq_offset(j, nb, &off);
     if (s != QK_OK)
         return s;
-    double sum = 0.0;
-    for (int64_t i = 0; i < nb; i++)
-        sum += (double)qk_float(absmax[i]);
-    uint32_t off = qk_bits((float)(sum / (double)nb));
     qk_put_f32(parts[QK_PART_OFFSET], 0, off);
     CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
     void *args[] = {P(j->work), P(nb), P(off), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
