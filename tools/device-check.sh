@@ -60,14 +60,22 @@ echo "== tests"
 status=0
 # The consumer tests need the PyPI anchors (torch, comfy-kitchen, bitsandbytes)
 # in .venv; the GPU machine reaches no package index, so they run in CI only.
-tests=$(meson test -C build-device --list 2>/dev/null | grep ' / ' | sed 's/.* \/ //' | grep -vx -e consumers -e gguf_preset)
+# meson lists "qk / name" (1.0) or "qk:name" (1.12): keep the name.
+tests=$(meson test -C build-device --list --no-rebuild 2>/dev/null | sed "s/.*[ :]//" | grep -E "^[A-Za-z0-9_]+$" | grep -vx -e consumers -e gguf_preset || true)
+[ -n "$tests" ] || { echo "meson test --list gave no tests" >&2; exit 1; }
+# QK_TESTS="cuda bnb_mean": only these suites, for a quick device iteration.
+if [ -n "${QK_TESTS:-}" ]; then
+    echo "(QK_TESTS: only $QK_TESTS)"
+    tests=$QK_TESTS
+fi
 echo "(not run here, no .venv on this machine: consumers gguf_preset)"
 meson test -C build-device --print-errorlogs $tests || status=1
 qtool=build-device/tools/qtool/qtool
 echo "== qtool devices"
 $qtool devices || status=1
 # One backend at a time first, so a failure names its backend, then all together.
-for b in $($qtool devices 2>/dev/null | awk '$2 == "available" && $1 != "reference" {print $1}'); do
+# QK_CROSSCHECK="cuda": only these backends' own crosschecks.
+for b in ${QK_CROSSCHECK:-$($qtool devices 2>/dev/null | awk '$2 == "available" && $1 != "reference" {print $1}')}; do
     echo "== qtool crosscheck --backend $b $large"
     $qtool crosscheck --backend "$b" $large || status=1
 done
