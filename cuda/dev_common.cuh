@@ -134,6 +134,24 @@ static __device__ __forceinline__ void load8_tail(int dt, const void *p, i64 i, 
         x[k] = i + k < end ? load1(dt, p, i + k) : pad;
 }
 
+/* Two non-NaN f32 (bits) rounded to nearest even into one word of two bf16
+ * or f16, lo in the low half: one cvt.rn.{bf16,f16}x2.f32 on sm_80+ (the
+ * IEEE conversion, subnormals kept: equal to qkf_bf16_rne / to_f16 for every
+ * non-NaN input, self-tests 10 and 11), else the per-element forms. */
+static __device__ __forceinline__ u32 pack2_rne(int dt, u32 lo, u32 hi)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    u32 r;
+    if (dt == DT_BF16)
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(fl(hi)), "f"(fl(lo)));
+    else
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(fl(hi)), "f"(fl(lo)));
+    return r;
+#else
+    return dt == DT_BF16 ? qkf_bf16_rne(lo) | (qkf_bf16_rne(hi) << 16) : to_f16(lo) | (to_f16(hi) << 16);
+#endif
+}
+
 static __device__ __forceinline__ void store8(int dt, void *p, i64 i, const u32 v[8])
 {
     if (dt == DT_F32) {
@@ -142,10 +160,14 @@ static __device__ __forceinline__ void store8(int dt, void *p, i64 i, const u32 
         q[1] = make_uint4(v[4], v[5], v[6], v[7]);
         return;
     }
+    bool nan = false; /* NaN takes the codec's rule, one element at a time */
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        nan |= isnan(fl(v[k]));
     u32 w[4];
 #pragma unroll
     for (int k = 0; k < 4; k++)
-        w[k] = narrow(dt, v[2 * k]) | (narrow(dt, v[2 * k + 1]) << 16);
+        w[k] = nan ? narrow(dt, v[2 * k]) | (narrow(dt, v[2 * k + 1]) << 16) : pack2_rne(dt, v[2 * k], v[2 * k + 1]);
     *(uint4 *)((unsigned short *)p + i) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
@@ -182,6 +204,24 @@ static __device__ __forceinline__ u32 warp_max(u32 v)
         v = max(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
     return v;
 }
+
+/* Runs CALL with DTC, the dtype, as a compile-time constant: the kernel
+ * bodies take dt by value and every helper is inlined, so each copy is
+ * specialized and the per-element dtype tests fold away. dt is the same for
+ * the whole grid, so the branch is uniform. */
+#define QK_BY_DTYPE(dt, CALL)                                                                      \
+    do {                                                                                           \
+        if ((dt) == DT_BF16) {                                                                     \
+            const int DTC = DT_BF16;                                                               \
+            CALL;                                                                                  \
+        } else if ((dt) == DT_F16) {                                                               \
+            const int DTC = DT_F16;                                                                \
+            CALL;                                                                                  \
+        } else {                                                                                   \
+            const int DTC = DT_F32;                                                                \
+            CALL;                                                                                  \
+        }                                                                                          \
+    } while (0)
 
 /* Global thread index of a 1-D launch. */
 static __device__ __forceinline__ i64 gtid(void) { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }

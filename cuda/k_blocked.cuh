@@ -49,8 +49,8 @@ static __device__ __forceinline__ void store_row_block(int dt, void *out, i64 r,
  * Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
  * native: use the Blackwell e2m1 conversion (only when qk_native_probe
  * reported it; elsewhere that branch traps). */
-KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, u32 g, i64 r0,
-                         i64 r1, int native, unsigned char *data, unsigned char *scale)
+static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, u32 g, i64 r0,
+                                                           i64 r1, int native, unsigned char *data, unsigned char *scale)
 {
     i64 cb;
     i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
@@ -100,9 +100,15 @@ KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     *dst = make_uint2(w[0], w[1]);
 }
 
+KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, u32 g, i64 r0,
+                         i64 r1, int native, unsigned char *data, unsigned char *scale)
+{
+    QK_BY_DTYPE(dt, nvfp4_quantize_body(in, DTC, rows, cols, ncb, ncb_magic, g, r0, r1, native, data, scale));
+}
+
 /* Rows [r0, r1) of the unpadded output; gt = T(g). */
-KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
-                           u64 ncb_magic, u32 gt, i64 r0, i64 r1, void *out)
+static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
+                                                             u64 ncb_magic, u32 gt, i64 r0, i64 r1, void *out)
 {
     __shared__ u32 lut[16];
     if (threadIdx.x < 16)
@@ -125,6 +131,12 @@ KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale
     store_row_block<16>(dt, out, r, cols, c0, v);
 }
 
+KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
+                           u64 ncb_magic, u32 gt, i64 r0, i64 r1, void *out)
+{
+    QK_BY_DTYPE(dt, nvfp4_dequantize_body(data, scale, DTC, cols, ncb, ncb_magic, gt, r0, r1, out));
+}
+
 /* ---- MXFP8 ---------------------------------------------------------------- */
 
 /* Biased E8M0 exponent of s (finite, >= 2^-127): qk_e8m0_ceil. On Blackwell
@@ -145,8 +157,8 @@ static __device__ __forceinline__ u32 e8m0_ceil(u32 s)
 
 /* *nonfinite is set when a block holds NaN or Inf (the reference refuses
  * such input; the host reports it). */
-KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
-                         unsigned char *data, unsigned char *scale, u32 *nonfinite)
+static __device__ __forceinline__ void mxfp8_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
+                                                           unsigned char *data, unsigned char *scale, u32 *nonfinite)
 {
     i64 cb;
     i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
@@ -190,27 +202,40 @@ KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     dst[1] = make_uint4(w[4], w[5], w[6], w[7]);
 }
 
-KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
-                           u64 ncb_magic, i64 r0, i64 r1, void *out)
+KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
+                         unsigned char *data, unsigned char *scale, u32 *nonfinite)
+{
+    QK_BY_DTYPE(dt, mxfp8_quantize_body(in, DTC, rows, cols, ncb, ncb_magic, r0, r1, data, scale, nonfinite));
+}
+
+/* Eight columns of a 32-block per thread (four threads share its scale):
+ * small per-thread state keeps enough loads in flight. */
+static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char *data, const unsigned char *scale,
+                                                             int dt, i64 cols, i64 ncb, u64 ncb_magic, i64 r0,
+                                                             i64 r1, void *out)
 {
     __shared__ u32 lut[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
         lut[k] = qk_e4m3_to_f32((u32)k);
     __syncthreads();
-    i64 cb;
-    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
-    i64 c0 = cb * 32;
+    i64 t = gtid(), cb;
+    i64 r = r0 + div_magic(t >> 2, ncb, ncb_magic, &cb);
+    i64 c0 = cb * 32 + (t & 3) * 8;
     if (r >= r1 || c0 >= cols)
         return;
     u32 d = qk_e8m0_to_f32(scale[blocked_offset(r, cb, ncb)]);
-    const uint4 *src = (const uint4 *)(data + r * (ncb * 32) + c0);
-    uint4 a = src[0], b = src[1];
-    u32 w[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-    u32 v[32];
+    uint2 w = *(const uint2 *)(data + r * (ncb * 32) + c0);
+    u32 v[8];
 #pragma unroll
-    for (int k = 0; k < 32; k++)
-        v[k] = ref_mul(lut[(w[k / 4] >> (8 * (k & 3))) & 0xFFu], d);
-    store_row_block<32>(dt, out, r, cols, c0, v);
+    for (int k = 0; k < 8; k++)
+        v[k] = ref_mul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
+    store_row_block<8>(dt, out, r, cols, c0, v);
+}
+
+KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
+                           u64 ncb_magic, i64 r0, i64 r1, void *out)
+{
+    QK_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, cols, ncb, ncb_magic, r0, r1, out));
 }
 
 #endif

@@ -48,8 +48,8 @@ static __device__ __forceinline__ u32 segment_max(u32 v, int seg)
 }
 
 /* Blocks [b0, b1): data bytes, f32 absmax. */
-KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
-                        unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
+static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
+                                                          unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
 {
     int seg = bs / 8; /* a power of two: shifts, not 64-bit divisions */
     i64 t = gtid();
@@ -60,10 +60,12 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
     u32 x[8];
     u32 key = 0u; /* ftz(|x|) + 1 of non-NaN elements, 0 = none */
     if (live) {
+        /* Elements past n read as +0: they count as the zero padding that
+         * a partial block sees (key 1, absmax 0), no range test needed. */
         load8_tail(dt, in, i, n, 0u, x);
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            if (i + k < n && !qk_f32_is_nan(x[k]))
+            if (!qk_f32_is_nan(x[k]))
                 key = max(key, qk_f32_ftz(x[k] & QK_F32_ABS) + 1u);
     }
     key = segment_max(key, seg);
@@ -76,11 +78,11 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
         absmax[b] = am;
     if (i >= n)
         return;
-    u32 r = bnb_reciprocal(dt, am, rcp_bf16, rcp_f16);
+    u32 r = qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16));
     u32 word = 0u;
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        float v = fl(mul_ftz(i + k < n ? x[k] : 0u, r));
+        float v = fl(qk_f32_ftz(dmul(qk_f32_ftz(x[k]), r))); /* mul_ftz; padding is +0 */
         u32 c = nf4 ? qkf_nf4(v) : qkf_fp4(v);
         word |= c << ((k / 2) * 8 + ((k & 1) ? 0 : 4));
     }
@@ -93,9 +95,21 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
     }
 }
 
+KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
+                        unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
+{
+    if (nf4) {
+        const int NF4_C = 1;
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16));
+    } else {
+        const int NF4_C = 0;
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16));
+    }
+}
+
 /* Elements of blocks [b0, b1), 8 per thread. */
-KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,
-                          i64 b0, i64 b1, void *out)
+static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,
+                                                            i64 b0, i64 b1, void *out)
 {
     __shared__ u32 lut[16];
     if (threadIdx.x < 16)
@@ -136,6 +150,18 @@ KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, i
         } else {
             store1(dt, out, i + k, v[k]);
         }
+}
+
+KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,
+                          i64 b0, i64 b1, void *out)
+{
+    if (nf4) {
+        const int NF4_C = 1;
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, n, bs, NF4_C, DTC, b0, b1, out));
+    } else {
+        const int NF4_C = 0;
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, n, bs, NF4_C, DTC, b0, b1, out));
+    }
 }
 
 /* ---- double quant, per nested block of 256 (bnb_nested.c) ------------- */

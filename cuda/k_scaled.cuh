@@ -92,7 +92,7 @@ static __device__ __forceinline__ void flush_group_max(i64 g, u32 m, u32 *amax)
  * amax first). NaN bits exceed Inf, so amax >= Inf flags a nonfinite
  * input, as the reference's reduction does. Grid-stride over chunks of 8
  * elements per thread; tensor scaling reduces per CUDA block first. */
-KERNEL qk_group_amax(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
+static __device__ __forceinline__ void group_amax_body(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
 {
     i64 step = (i64)gridDim.x * blockDim.x * 8;
     u32 acc = 0u;
@@ -141,6 +141,11 @@ KERNEL qk_group_amax(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax
     }
 }
 
+KERNEL qk_group_amax(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
+{
+    QK_BY_DTYPE(dt, group_amax_body(in, DTC, G, e0, e1, amax));
+}
+
 /* fp8: v = x == +-0 ? x : T(x * rcp[g]); clamp to fpmax; encode. */
 static __device__ __forceinline__ u32 fp8_scaled(int dt, u32 x, u32 rc, u32 fpmax)
 {
@@ -148,8 +153,8 @@ static __device__ __forceinline__ u32 fp8_scaled(int dt, u32 x, u32 rc, u32 fpma
     return qk_f32_clamp_abs(t, fpmax);
 }
 
-KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m2, i64 e0, i64 e1,
-                       unsigned char *data)
+static __device__ __forceinline__ void fp8_quantize_body(const void *in, int dt, groups G, const u32 *rcp, int e5m2, i64 e0, i64 e1,
+                                                         unsigned char *data)
 {
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
@@ -190,9 +195,21 @@ KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m
     }
 }
 
+KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m2, i64 e0, i64 e1,
+                       unsigned char *data)
+{
+    if (e5m2) {
+        const int E5M2_C = 1;
+        QK_BY_DTYPE(dt, fp8_quantize_body(in, DTC, G, rcp, E5M2_C, e0, e1, data));
+    } else {
+        const int E5M2_C = 0;
+        QK_BY_DTYPE(dt, fp8_quantize_body(in, DTC, G, rcp, E5M2_C, e0, e1, data));
+    }
+}
+
 /* fp8 dequantize: T(T(q) * T(scale)). */
-KERNEL qk_fp8_dequantize(const unsigned char *data, const u32 *scale, int dt, groups G, int e5m2, i64 e0, i64 e1,
-                         void *out)
+static __device__ __forceinline__ void fp8_dequantize_body(const unsigned char *data, const u32 *scale, int dt, groups G, int e5m2, i64 e0, i64 e1,
+                                                           void *out)
 {
     __shared__ u32 lut[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
@@ -231,6 +248,18 @@ KERNEL qk_fp8_dequantize(const unsigned char *data, const u32 *scale, int dt, gr
     store8_tail(dt, out, i, e1, v);
 }
 
+KERNEL qk_fp8_dequantize(const unsigned char *data, const u32 *scale, int dt, groups G, int e5m2, i64 e0, i64 e1,
+                         void *out)
+{
+    if (e5m2) {
+        const int E5M2_C = 1;
+        QK_BY_DTYPE(dt, fp8_dequantize_body(data, scale, DTC, G, E5M2_C, e0, e1, out));
+    } else {
+        const int E5M2_C = 0;
+        QK_BY_DTYPE(dt, fp8_dequantize_body(data, scale, DTC, G, E5M2_C, e0, e1, out));
+    }
+}
+
 /* int8 code of T(x / d): clamp(round_half_even(q), -128, 127), computed as
  * cvt.rni of the clamped value (clamping to integer bounds commutes with
  * rounding to an integer; q is never NaN: x finite, d > 0). blockwise
@@ -245,8 +274,8 @@ static __device__ __forceinline__ u32 int8_code(int dt, u32 x, u32 d, int blockw
     return (u32)__float2int_rn(fminf(fmaxf(fl(q), -128.0f), 127.0f)) & 0xFFu;
 }
 
-KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int blockwise, i64 e0, i64 e1,
-                        unsigned char *data)
+static __device__ __forceinline__ void int8_quantize_body(const void *in, int dt, groups G, const u32 *div, int blockwise, i64 e0, i64 e1,
+                                                          unsigned char *data)
 {
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
@@ -280,9 +309,21 @@ KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int bl
     }
 }
 
+KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int blockwise, i64 e0, i64 e1,
+                        unsigned char *data)
+{
+    if (blockwise) {
+        const int BLOCKWISE_C = 1;
+        QK_BY_DTYPE(dt, int8_quantize_body(in, DTC, G, div, BLOCKWISE_C, e0, e1, data));
+    } else {
+        const int BLOCKWISE_C = 0;
+        QK_BY_DTYPE(dt, int8_quantize_body(in, DTC, G, div, BLOCKWISE_C, e0, e1, data));
+    }
+}
+
 /* int8 dequantize without ConvRot: T(q * s) (blockwise: T(q * T(s))). */
-KERNEL qk_int8_dequantize(const signed char *data, const u32 *scale, int dt, groups G, int blockwise, i64 e0,
-                          i64 e1, void *out)
+static __device__ __forceinline__ void int8_dequantize_body(const signed char *data, const u32 *scale, int dt, groups G, int blockwise, i64 e0,
+                                                            i64 e1, void *out)
 {
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
@@ -319,6 +360,18 @@ KERNEL qk_int8_dequantize(const signed char *data, const u32 *scale, int dt, gro
     store8_tail(dt, out, i, e1, v);
 }
 
+KERNEL qk_int8_dequantize(const signed char *data, const u32 *scale, int dt, groups G, int blockwise, i64 e0,
+                          i64 e1, void *out)
+{
+    if (blockwise) {
+        const int BLOCKWISE_C = 1;
+        QK_BY_DTYPE(dt, int8_dequantize_body(data, scale, DTC, G, BLOCKWISE_C, e0, e1, out));
+    } else {
+        const int BLOCKWISE_C = 0;
+        QK_BY_DTYPE(dt, int8_dequantize_body(data, scale, DTC, G, BLOCKWISE_C, e0, e1, out));
+    }
+}
+
 /* ---- ConvRot (src/ref/convrot.c): 1024 elements per CUDA block of 256
  * threads, groups of G along rows (cols % G == 0, so tiles hold whole
  * groups); the same butterfly order and final power-of-two scaling. ---- */
@@ -344,8 +397,8 @@ static __device__ void convrot_tile(float *s, int G)
 
 /* mode 0: per-row amax of T(rotated x); mode 1: int8 codes with div[row].
  * Elements [e0, e1) (whole rows). */
-KERNEL qk_convrot_int8(const void *in, int dt, i64 cols, u64 cols_magic, int G, int mode, i64 e0, i64 e1,
-                       u32 *amax, const u32 *div, unsigned char *data)
+static __device__ __forceinline__ void convrot_int8_body(const void *in, int dt, i64 cols, u64 cols_magic, int G, int mode, i64 e0, i64 e1,
+                                                         u32 *amax, const u32 *div, unsigned char *data)
 {
     __shared__ float s[1024];
     i64 base = e0 + (i64)blockIdx.x * 1024;
@@ -372,8 +425,14 @@ KERNEL qk_convrot_int8(const void *in, int dt, i64 cols, u64 cols_magic, int G, 
     *(u32 *)(data + i) = word;
 }
 
-KERNEL qk_convrot_dequantize(const signed char *data, const u32 *scale, int dt, i64 cols, u64 cols_magic, int G,
-                             i64 e0, i64 e1, void *out)
+KERNEL qk_convrot_int8(const void *in, int dt, i64 cols, u64 cols_magic, int G, int mode, i64 e0, i64 e1,
+                       u32 *amax, const u32 *div, unsigned char *data)
+{
+    QK_BY_DTYPE(dt, convrot_int8_body(in, DTC, cols, cols_magic, G, mode, e0, e1, amax, div, data));
+}
+
+static __device__ __forceinline__ void convrot_dequantize_body(const signed char *data, const u32 *scale, int dt, i64 cols, u64 cols_magic, int G,
+                                                               i64 e0, i64 e1, void *out)
 {
     __shared__ float s[1024];
     i64 base = e0 + (i64)blockIdx.x * 1024;
@@ -388,6 +447,12 @@ KERNEL qk_convrot_dequantize(const signed char *data, const u32 *scale, int dt, 
         return;
     for (int k = 0; k < 4; k++)
         store1(dt, out, i + k, bits(s[threadIdx.x * 4 + k]));
+}
+
+KERNEL qk_convrot_dequantize(const signed char *data, const u32 *scale, int dt, i64 cols, u64 cols_magic, int G,
+                             i64 e0, i64 e1, void *out)
+{
+    QK_BY_DTYPE(dt, convrot_dequantize_body(data, scale, DTC, cols, cols_magic, G, e0, e1, out));
 }
 
 #endif

@@ -28,7 +28,9 @@ enum {
     ST_E8M0 = 6,     /* e8m0_ceil (cvt.rp ue8m0 on Blackwell) vs codec, s >= 2^-127 */
     ST_BNB = 7,      /* qkf_nf4 / qkf_fp4 vs codec */
     ST_F16_IN = 8,   /* f16_to_f32 vs qk_f16_to_f32 (inputs < 2^16) */
-    ST_E4M3X2 = 9    /* enc_e4m3x2 byte order */
+    ST_E4M3X2 = 9,   /* enc_e4m3x2 byte order */
+    ST_BF16X2 = 10,  /* pack2_rne bf16 (cvt.rn.bf16x2.f32) vs codec, non-NaN */
+    ST_F16X2 = 11    /* pack2_rne f16 (cvt.rn.f16x2.f32) vs codec, non-NaN */
 };
 
 static __device__ __forceinline__ int selftest_one(int which, u32 x)
@@ -65,6 +67,18 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x)
         if (qk_f32_is_nan(x) || qk_f32_is_nan(~x))
             return 1;
         return enc_e4m3x2(a, b) == ((qk_f32_to_e4m3(a) << 8) | qk_f32_to_e4m3(b));
+    }
+    case ST_BF16X2: {
+        u32 y = x ^ 0x80000001u;
+        if (qk_f32_is_nan(x) || qk_f32_is_nan(y))
+            return 1;
+        return pack2_rne(DT_BF16, x, y) == (qk_f32_to_bf16(x) | (qk_f32_to_bf16(y) << 16));
+    }
+    case ST_F16X2: {
+        u32 y = x ^ 0x80000001u;
+        if (qk_f32_is_nan(x) || qk_f32_is_nan(y))
+            return 1;
+        return pack2_rne(DT_F16, x, y) == (qk_f32_to_f16(x) | (qk_f32_to_f16(y) << 16));
     }
     default: return 0;
     }

@@ -127,6 +127,8 @@ static const struct {
     {7, "nf4/fp4 float-compare codes", 0},
     {8, "f16->f32 cvt.f32.f16 (+ NaN rule), all 2^16", 0},
     {9, "e4m3x2 byte order", 0},
+    {10, "f32x2->bf16x2 cvt.rn.bf16x2.f32 (sm_80+), non-NaN", 0},
+    {11, "f32x2->f16x2 cvt.rn.f16x2.f32 (sm_80+), non-NaN", 0},
 };
 
 static void test_device_selftests(void **state)

@@ -2,19 +2,21 @@
 # Builds qk on the lent GPU machine with every backend its tools allow and
 # runs the whole test suite, `qtool devices` and `qtool crosscheck` (every
 # available backend and device) in one call; `--bench B[,B...]` adds
-# `qtool bench` on those backends, `--large` the large crosscheck shapes.
+# `qtool bench` on those backends, `--large` the large crosscheck shapes;
+# `--build-only` stops after the build (for a profiler run after it).
 #
 # Carry ".devdeps" (tools/device-fetch-deps.sh: cmocka, jansson, pkg-config,
 # glslc, spirv-val, unpacked into a private root) and ".gl" (the Vulkan
 # loader, unpacked over / as the device README prescribes).
 set -eu
 cd "$(dirname "$0")/.."
-bench="" large=""
+bench="" large="" build_only=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --bench) bench=$(echo "$2" | tr , ' '); shift 2 ;;
         --large) large=--large; shift ;;
-        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large]" >&2; exit 2 ;;
+        --build-only) build_only=1; shift ;;
+        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large] [--build-only]" >&2; exit 2 ;;
     esac
 done
 root=/tmp/qk-devroot
@@ -56,6 +58,7 @@ else
 fi
 grep -E "^ *(cuda|vulkan|opencl) backend" build-device/meson-logs/meson-log.txt || true
 ninja -C build-device
+[ -n "$build_only" ] && exit 0
 echo "== tests"
 status=0
 # The consumer tests need the PyPI anchors (torch, comfy-kitchen, bitsandbytes)

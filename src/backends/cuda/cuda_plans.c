@@ -315,7 +315,7 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     uint64_t m = magic(ncb);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(r0),
                     P(r1), P(j->buf)};
-    return cu_launch(j->st, K_MXFP8_DQ, (r1 - r0) * ncb, 256, args);
+    return cu_launch(j->st, K_MXFP8_DQ, (r1 - r0) * ncb * 4, 256, args); /* 8 columns per thread */
 }
 
 /* ---- float8 / int8 with scale groups ----------------------------------------- */
