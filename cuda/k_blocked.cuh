@@ -49,8 +49,9 @@ static __device__ __forceinline__ void store_row_block(int dt, void *out, i64 r,
  * Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
  * native: use the Blackwell e2m1 conversion (only when qk_native_probe
  * reported it; elsewhere that branch traps). */
-static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, u32 g, i64 r0,
-                                                           i64 r1, int native, unsigned char *data, unsigned char *scale)
+static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb,
+                                                           u64 ncb_magic, u32 g, i64 r0, i64 r1, int native,
+                                                           unsigned char *data, unsigned char *scale)
 {
     i64 cb;
     i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
@@ -107,8 +108,9 @@ KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
 }
 
 /* Rows [r0, r1) of the unpadded output; gt = T(g). */
-static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
-                                                             u64 ncb_magic, u32 gt, i64 r0, i64 r1, void *out)
+static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char *data, const unsigned char *scale,
+                                                             int dt, i64 cols, i64 ncb, u64 ncb_magic, u32 gt, i64 r0,
+                                                             i64 r1, void *out)
 {
     __shared__ u32 lut[16];
     if (threadIdx.x < 16)
@@ -157,8 +159,9 @@ static __device__ __forceinline__ u32 e8m0_ceil(u32 s)
 
 /* *nonfinite is set when a block holds NaN or Inf (the reference refuses
  * such input; the host reports it). */
-static __device__ __forceinline__ void mxfp8_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
-                                                           unsigned char *data, unsigned char *scale, u32 *nonfinite)
+static __device__ __forceinline__ void mxfp8_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb,
+                                                           u64 ncb_magic, i64 r0, i64 r1, unsigned char *data,
+                                                           unsigned char *scale, u32 *nonfinite)
 {
     i64 cb;
     i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
@@ -211,8 +214,8 @@ KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
 /* Eight columns of a 32-block per thread (four threads share its scale):
  * small per-thread state keeps enough loads in flight. */
 static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char *data, const unsigned char *scale,
-                                                             int dt, i64 cols, i64 ncb, u64 ncb_magic, i64 r0,
-                                                             i64 r1, void *out)
+                                                             int dt, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
+                                                             void *out)
 {
     __shared__ u32 lut[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)

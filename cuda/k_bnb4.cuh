@@ -48,8 +48,9 @@ static __device__ __forceinline__ u32 segment_max(u32 v, int seg)
 }
 
 /* Blocks [b0, b1): data bytes, f32 absmax. */
-static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
-                                                          unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
+static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt, i64 n, int bs, int nf4, i64 b0,
+                                                          i64 b1, unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
+                                                          const u32 *rcp_f16)
 {
     int seg = bs / 8; /* a power of two: shifts, not 64-bit divisions */
     i64 t = gtid();
@@ -108,8 +109,8 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
 }
 
 /* Elements of blocks [b0, b1), 8 per thread. */
-static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,
-                                                            i64 b0, i64 b1, void *out)
+static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax, i64 n, int bs,
+                                                            int nf4, int dt, i64 b0, i64 b1, void *out)
 {
     __shared__ u32 lut[16];
     if (threadIdx.x < 16)

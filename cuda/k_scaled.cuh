@@ -153,8 +153,8 @@ static __device__ __forceinline__ u32 fp8_scaled(int dt, u32 x, u32 rc, u32 fpma
     return qk_f32_clamp_abs(t, fpmax);
 }
 
-static __device__ __forceinline__ void fp8_quantize_body(const void *in, int dt, groups G, const u32 *rcp, int e5m2, i64 e0, i64 e1,
-                                                         unsigned char *data)
+static __device__ __forceinline__ void fp8_quantize_body(const void *in, int dt, groups G, const u32 *rcp, int e5m2,
+                                                         i64 e0, i64 e1, unsigned char *data)
 {
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
@@ -208,8 +208,8 @@ KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m
 }
 
 /* fp8 dequantize: T(T(q) * T(scale)). */
-static __device__ __forceinline__ void fp8_dequantize_body(const unsigned char *data, const u32 *scale, int dt, groups G, int e5m2, i64 e0, i64 e1,
-                                                           void *out)
+static __device__ __forceinline__ void fp8_dequantize_body(const unsigned char *data, const u32 *scale, int dt,
+                                                           groups G, int e5m2, i64 e0, i64 e1, void *out)
 {
     __shared__ u32 lut[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
@@ -274,8 +274,8 @@ static __device__ __forceinline__ u32 int8_code(int dt, u32 x, u32 d, int blockw
     return (u32)__float2int_rn(fminf(fmaxf(fl(q), -128.0f), 127.0f)) & 0xFFu;
 }
 
-static __device__ __forceinline__ void int8_quantize_body(const void *in, int dt, groups G, const u32 *div, int blockwise, i64 e0, i64 e1,
-                                                          unsigned char *data)
+static __device__ __forceinline__ void int8_quantize_body(const void *in, int dt, groups G, const u32 *div,
+                                                          int blockwise, i64 e0, i64 e1, unsigned char *data)
 {
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
@@ -322,8 +322,8 @@ KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int bl
 }
 
 /* int8 dequantize without ConvRot: T(q * s) (blockwise: T(q * T(s))). */
-static __device__ __forceinline__ void int8_dequantize_body(const signed char *data, const u32 *scale, int dt, groups G, int blockwise, i64 e0,
-                                                            i64 e1, void *out)
+static __device__ __forceinline__ void int8_dequantize_body(const signed char *data, const u32 *scale, int dt, groups G,
+                                                            int blockwise, i64 e0, i64 e1, void *out)
 {
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
@@ -397,8 +397,9 @@ static __device__ void convrot_tile(float *s, int G)
 
 /* mode 0: per-row amax of T(rotated x); mode 1: int8 codes with div[row].
  * Elements [e0, e1) (whole rows). */
-static __device__ __forceinline__ void convrot_int8_body(const void *in, int dt, i64 cols, u64 cols_magic, int G, int mode, i64 e0, i64 e1,
-                                                         u32 *amax, const u32 *div, unsigned char *data)
+static __device__ __forceinline__ void convrot_int8_body(const void *in, int dt, i64 cols, u64 cols_magic, int G,
+                                                         int mode, i64 e0, i64 e1, u32 *amax, const u32 *div,
+                                                         unsigned char *data)
 {
     __shared__ float s[1024];
     i64 base = e0 + (i64)blockIdx.x * 1024;
@@ -431,8 +432,9 @@ KERNEL qk_convrot_int8(const void *in, int dt, i64 cols, u64 cols_magic, int G, 
     QK_BY_DTYPE(dt, convrot_int8_body(in, DTC, cols, cols_magic, G, mode, e0, e1, amax, div, data));
 }
 
-static __device__ __forceinline__ void convrot_dequantize_body(const signed char *data, const u32 *scale, int dt, i64 cols, u64 cols_magic, int G,
-                                                               i64 e0, i64 e1, void *out)
+static __device__ __forceinline__ void convrot_dequantize_body(const signed char *data, const u32 *scale, int dt,
+                                                               i64 cols, u64 cols_magic, int G, i64 e0, i64 e1,
+                                                               void *out)
 {
     __shared__ float s[1024];
     i64 base = e0 + (i64)blockIdx.x * 1024;
