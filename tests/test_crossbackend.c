@@ -2,6 +2,7 @@
  * multi-threaded CPU backend) must give the single-threaded reference's
  * bytes, with guard bytes intact. Backends that are not available are
  * listed with the reason, never skipped silently. */
+#include <fenv.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,9 @@
 #include <stdlib.h>
 
 #include <cmocka.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "check/crosscheck.h"
 #include "check/format_cases.h"
@@ -44,6 +48,30 @@ static void test_all_backends_bit_exact(void **state)
     assert_int_equal(total, 0);
 }
 
+/* A caller that rounds upward and flushes subnormals (MXCSR FTZ and DAZ on
+ * x86) must get the same bytes from every backend, host steps included, and
+ * its environment back. */
+static void test_caller_float_environment(void **state)
+{
+    (void)state;
+    assert_int_equal(fesetround(FE_UPWARD), 0);
+#if defined(__SSE__)
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u); /* FTZ | DAZ */
+#endif
+    qkc_options opt = {0, 1, NULL};
+    long total = qkc_run(&opt, print_row, NULL);
+    int round = fegetround();
+#if defined(__SSE__)
+    unsigned after = _mm_getcsr();
+    _mm_setcsr(csr);
+    assert_int_equal(after & 0x8040u, 0x8040u);
+#endif
+    fesetround(FE_TONEAREST);
+    assert_int_equal(round, FE_UPWARD);
+    assert_int_equal(total, 0);
+}
+
 /* The shared case table covers every format, and each case is valid. */
 static void test_cases_cover_every_format(void **state)
 {
@@ -62,6 +90,7 @@ static void test_cases_cover_every_format(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases_cover_every_format),
-                                       cmocka_unit_test(test_all_backends_bit_exact)};
+                                       cmocka_unit_test(test_all_backends_bit_exact),
+                                       cmocka_unit_test(test_caller_float_environment)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,12 +2,8 @@
  * format has none), split over worker threads.
  *
  * Work is cut into ranges that write disjoint bytes, so the result does not
- * depend on the thread count. The float environment is reset to IEEE
- * defaults (round to nearest, no flush-to-zero) for the duration of a call:
- * a host process may have changed it. */
+ * depend on the thread count (src/core/host_threads.c). */
 #define _GNU_SOURCE
-#include <fenv.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +17,6 @@ typedef struct {
     int reference; /* the "reference" backend: plain reference kernels, one thread */
 } cpu_state;
 
-static int online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
-}
-
 static int cpu_probe(const char **reason)
 {
     (void)reason;
@@ -37,9 +27,9 @@ static qk_status cpu_device_info(int device, qk_device_info *out)
 {
     (void)device;
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "CPU (%d threads)", online_cpus());
+    snprintf(out->name, sizeof out->name, "CPU (%d threads)", qk_online_cpus());
     snprintf(out->vendor, sizeof out->vendor, "host");
-    out->compute_units = online_cpus();
+    out->compute_units = qk_online_cpus();
     out->host_cpu = 1;
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     out->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
@@ -85,64 +75,15 @@ static int cpu_supports(void *state, qk_op op, const qk_params *p, qk_dtype dt)
     return dt == QK_DTYPE_F32 || dt == QK_DTYPE_F16 || dt == QK_DTYPE_BF16;
 }
 
-/* ---- parallel_for: ranges handed out from a shared counter ------------- */
-typedef struct {
-    int64_t n, chunk;
-    int64_t next; /* atomic */
-    qk_range_fn fn;
-    void *arg;
-} pool_job;
-
-static void *worker(void *p)
-{
-    pool_job *j = p;
-    for (;;) {
-        int64_t b = __atomic_fetch_add(&j->next, j->chunk, __ATOMIC_RELAXED);
-        if (b >= j->n)
-            break;
-        j->fn(j->arg, b, b + j->chunk < j->n ? b + j->chunk : j->n);
-    }
-    return NULL;
-}
-
 static void cpu_parallel_for(const qk_exec *ex, int64_t n, int64_t grain, qk_range_fn fn, void *arg)
 {
     const cpu_state *s = ex->impl;
-    int threads = s->reference ? 1 : s->threads > 0 ? s->threads : online_cpus();
-    int64_t useful = n / grain;
-    if (useful < threads)
-        threads = useful < 1 ? 1 : (int)useful;
-    if (threads <= 1) {
-        fn(arg, 0, n);
-        return;
-    }
-    /* About 4 ranges per thread balances uneven rows without much overhead. */
-    int64_t chunk = n / ((int64_t)threads * 4);
-    pool_job j = {n, chunk < grain ? grain : chunk, 0, fn, arg};
-    pthread_t tid[256];
-    int started = 0;
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, worker, &j) == 0)
-            started++;
-    worker(&j); /* the caller works too; if no thread started it does it all */
-    for (int t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
+    qk_run_on_threads(s->reference ? 1 : s->threads, n, grain, fn, arg);
 }
-
-typedef struct {
-    fenv_t saved;
-} fenv_guard;
-
-static void fenv_enter(fenv_guard *g)
-{
-    fegetenv(&g->saved);
-    fesetenv(FE_DFL_ENV);
-}
-
-static void fenv_leave(fenv_guard *g) { fesetenv(&g->saved); }
 
 /* One call: the fast kernel where the format has one (never for the
- * "reference" backend), else the reference kernel, under IEEE defaults.
+ * "reference" backend), else the reference kernel (the core runs every call
+ * under IEEE defaults).
  * Quantize reads `in` and writes qparts; dequantize reads dparts and writes out. */
 static qk_status cpu_run(void *state, qk_op op, const qk_params *params, qk_dtype dt, int64_t rows,
                          int64_t cols, const void *in, void *const qparts[QK_PART_COUNT],
@@ -152,8 +93,6 @@ static qk_status cpu_run(void *state, qk_op op, const qk_params *params, qk_dtyp
     qk_ref_args a = {&ex, params, dt, rows, cols};
     int fast = !((cpu_state *)state)->reference;
     qk_status st = QK_ERR_UNSUPPORTED;
-    fenv_guard g;
-    fenv_enter(&g);
     if (op == QK_OP_QUANTIZE) {
         if (fast)
             st = qk_cpu_quantize(&a, in, qparts);
@@ -165,7 +104,6 @@ static qk_status cpu_run(void *state, qk_op op, const qk_params *params, qk_dtyp
         if (st == QK_ERR_UNSUPPORTED)
             st = qk_ref_dequantize(&a, dparts, out);
     }
-    fenv_leave(&g);
     return st;
 }
 

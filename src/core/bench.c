@@ -53,7 +53,10 @@ qk_status qk_bench(qk_context *ctx, int dequantize, const qk_params *params, qk_
     for (int i = 0; i < QK_PART_COUNT; i++)
         parts += (double)lay.part[i].nbytes;
     memset(out, 0, sizeof *out);
+    fenv_t env;
+    qk_fenv_enter(&env);
     st = be->bench(state, op, params, dtype, in, rows, cols, iterations, out);
+    qk_fenv_leave(&env);
     out->bytes_moved = parts + (double)rows * (double)cols * (double)dtype_size(dtype);
     return st;
 }

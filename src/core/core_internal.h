@@ -71,6 +71,11 @@ qk_status qk_context_resolve(qk_context *ctx, const qk_backend **be, void **stat
 double qk_bench_now(void);
 double qk_bench_median(double *samples, int n);
 
+/* IEEE default float environment for the span of a call (registry.c). */
+#include <fenv.h>
+void qk_fenv_enter(fenv_t *saved);
+void qk_fenv_leave(const fenv_t *saved);
+
 /* Checks params, shape and dtype for an operation; message on failure. */
 qk_status qk_check_call(const qk_params *params, int64_t rows, int64_t cols, qk_dtype dtype);
 

@@ -1,4 +1,5 @@
 /* Backend registry, the `auto` policy and contexts. */
+#include <fenv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,6 +210,18 @@ static qk_status begin_call(qk_op op, qk_context **ctx, const qk_params *params,
     return QK_OK;
 }
 
+/* Every backend's host steps (scales, means, the CPU kernels) assume IEEE
+ * defaults: round to nearest, no flush-to-zero. A host process may have
+ * changed them; a call runs under the defaults (threads it starts inherit
+ * them) and gives the caller's environment back. */
+void qk_fenv_enter(fenv_t *saved)
+{
+    fegetenv(saved);
+    fesetenv(FE_DFL_ENV);
+}
+
+void qk_fenv_leave(const fenv_t *saved) { fesetenv(saved); }
+
 qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtype, const void *in,
                       int64_t rows, int64_t cols, void *const parts[QK_PART_COUNT])
 {
@@ -216,7 +229,10 @@ qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtyp
         begin_call(QK_OP_QUANTIZE, &ctx, params, rows, cols, in_dtype, in, (const void *const *)parts);
     if (st != QK_OK)
         return st;
+    fenv_t env;
+    qk_fenv_enter(&env);
     st = ctx->be->quantize(ctx->state, params, in_dtype, in, rows, cols, parts);
+    qk_fenv_leave(&env);
     if (st == QK_ERR_NONFINITE && qk_last_error()[0] == '\0')
         qk_fail(st, "%s: the input holds NaN or Inf, which the format cannot encode",
                 qk_format_name(params->format));
@@ -229,5 +245,9 @@ qk_status qk_dequantize(qk_context *ctx, const qk_params *params, const void *co
     qk_status st = begin_call(QK_OP_DEQUANTIZE, &ctx, params, rows, cols, out_dtype, out, parts);
     if (st != QK_OK)
         return st;
-    return ctx->be->dequantize(ctx->state, params, parts, rows, cols, out_dtype, out);
+    fenv_t env;
+    qk_fenv_enter(&env);
+    st = ctx->be->dequantize(ctx->state, params, parts, rows, cols, out_dtype, out);
+    qk_fenv_leave(&env);
+    return st;
 }

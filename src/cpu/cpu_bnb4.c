@@ -305,22 +305,39 @@ QK_CPU_HOT static void bnb_dequantize_blocks(void *arg, int64_t b0, int64_t b1)
 /* qk_bnb_nested_dequantize's bytes with the host's float multiply (IEEE,
  * like the codec's integer qk_f32_mul_ftz, for finite operands); a block
  * whose nested scale is NaN or Inf keeps the reference's code. */
-void qk_cpu_bnb_nested_dequantize(const uint8_t *codes, const void *nested, const void *offset, int64_t nb,
-                                  uint32_t *absmax)
+typedef struct {
+    const uint8_t *codes;
+    const void *nested;
+    uint32_t off;
+    int64_t nb;
+    uint32_t *absmax;
+} nested_dq_job;
+
+static void nested_dq_blocks(void *arg, int64_t b0, int64_t b1)
 {
-    float off = qk_lane_f(qk_get_f32(offset, 0));
-    for (int64_t b = 0; b * NESTED_BLOCK < nb; b++) {
-        int64_t i0 = b * NESTED_BLOCK, i1 = i0 + NESTED_BLOCK < nb ? i0 + NESTED_BLOCK : nb;
-        uint32_t s = qk_get_f32(nested, b);
+    const nested_dq_job *j = arg;
+    float off = qk_lane_f(j->off);
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t i0 = b * NESTED_BLOCK, i1 = i0 + NESTED_BLOCK < j->nb ? i0 + NESTED_BLOCK : j->nb;
+        uint32_t s = qk_get_f32(j->nested, b);
         if ((s & QK_F32_INF) == QK_F32_INF) {
             for (int64_t i = i0; i < i1; i++)
-                absmax[i] = qk_fadd(qk_f32_mul_ftz(qk_bnb_dynamic_map[codes[i]], s), qk_lane_u(off));
+                j->absmax[i] = qk_fadd(qk_f32_mul_ftz(qk_bnb_dynamic_map[j->codes[i]], s), j->off);
             continue;
         }
         float fs = qk_lane_f(ftz(s));
-        for (int64_t i = i0; i < i1; i++)
-            absmax[i] = qk_lane_u(qk_lane_f(ftz(qk_lane_u(qk_lane_f(ftz(qk_bnb_dynamic_map[codes[i]])) * fs))) + off);
+        for (int64_t i = i0; i < i1; i++) {
+            float v = qk_lane_f(ftz(qk_bnb_dynamic_map[j->codes[i]]));
+            j->absmax[i] = qk_lane_u(qk_lane_f(ftz(qk_lane_u(v * fs))) + off);
+        }
     }
+}
+
+void qk_cpu_bnb_nested_dequantize(const qk_exec *ex, const uint8_t *codes, const void *nested, const void *offset,
+                                  int64_t nb, uint32_t *absmax)
+{
+    nested_dq_job j = {codes, nested, qk_get_f32(offset, 0), nb, absmax};
+    qk_exec_run(ex, qk_ceil_div(nb, NESTED_BLOCK), 64, nested_dq_blocks, &j);
 }
 
 qk_status qk_cpu_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4], void *out)
@@ -331,8 +348,8 @@ qk_status qk_cpu_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4
     if (absmax == NULL)
         return QK_ERR_OUT_OF_MEMORY;
     if (a->params->double_quant)
-        qk_cpu_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET], nb,
-                                     absmax);
+        qk_cpu_bnb_nested_dequantize(a->ex, parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET],
+                                     nb, absmax);
     else
         memcpy(absmax, parts[QK_PART_SCALE], (size_t)nb * 4);
     bnb_dq_job j = {a, parts[QK_PART_DATA], absmax, n, bs, out};

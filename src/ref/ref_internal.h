@@ -24,6 +24,12 @@ typedef struct qk_exec {
 } qk_exec;
 
 void qk_exec_run(const qk_exec *ex, int64_t n, int64_t grain, qk_range_fn fn, void *arg);
+/* Host threads (src/core/host_threads.c): fn over [0, n) in ranges of at
+ * least grain, on `threads` threads (<= 0: every online CPU). */
+void qk_run_on_threads(int threads, int64_t n, int64_t grain, qk_range_fn fn, void *arg);
+int qk_online_cpus(void);
+/* An exec over every online CPU, for the device backends' host steps. */
+extern const qk_exec qk_host_exec;
 
 /* ---- scalar helpers (native IEEE f32 on the host; tests prove they equal
  * the integer codec versions that GPU dialects use) ---------------------- */

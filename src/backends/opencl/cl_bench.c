@@ -43,11 +43,11 @@ static qk_status nested_host(qcl_state *s, qk_op op, cl_mem scale, size_t scale_
         st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, scale, CL_TRUE, 0, scale_bytes, absmax, 0, NULL, NULL),
                        "clEnqueueReadBuffer");
         if (st == QK_OK)
-            qk_cpu_bnb_nested_quantize(NULL, absmax, nb, codes, nested, &offset);
+            qk_cpu_bnb_nested_quantize(&qk_host_exec, absmax, nb, codes, nested, &offset);
     } else {
         qk_bnb_nested_quantize(absmax, nb, codes, nested, &offset); /* parts as a caller holds them */
         t0 = qk_bench_now();
-        qk_cpu_bnb_nested_dequantize(codes, nested, &offset, nb, absmax);
+        qk_cpu_bnb_nested_dequantize(&qk_host_exec, codes, nested, &offset, nb, absmax);
         st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, scale, CL_TRUE, 0, scale_bytes, absmax, 0, NULL, NULL),
                        "clEnqueueWriteBuffer");
     }

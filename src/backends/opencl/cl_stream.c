@@ -172,8 +172,8 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
     if (st == QK_OK)
         st = qcl_quantize_status(s, p);
     if (st == QK_OK && dq)
-        qk_cpu_bnb_nested_quantize(NULL, absmax, (int64_t)(scale_all / 4), parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
-                               parts[QK_PART_OFFSET]);
+        qk_cpu_bnb_nested_quantize(&qk_host_exec, absmax, (int64_t)(scale_all / 4), parts[QK_PART_SCALE],
+                                   parts[QK_PART_SCALE2], parts[QK_PART_OFFSET]);
     if (st == QK_OK && p->format == QK_FORMAT_NVFP4)
         qk_put_f32(parts[QK_PART_SCALE2], 0, scalar);
     free(absmax);
@@ -192,8 +192,8 @@ qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *cons
     if (dq) { /* the nested absmax is reconstructed on the host, as the reference does */
         if ((absmax = malloc(scale_all)) == NULL)
             return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-        qk_cpu_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET],
-                                 (int64_t)(scale_all / 4), absmax);
+        qk_cpu_bnb_nested_dequantize(&qk_host_exec, parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
+                                     parts[QK_PART_OFFSET], (int64_t)(scale_all / 4), absmax);
         scale_src = (const uint8_t *)absmax;
     }
     qk_status st = QK_OK;

@@ -1,7 +1,6 @@
 /* The Vulkan backend's vtable: host <-> device transfers around the
  * recorded operations of vk_ops.c, the bitsandbytes double quantization on
  * the host (it is tiny: one value per block), and the benchmark. */
-#include <fenv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,11 +82,8 @@ static qk_status nested_absmax_upload(qk_vk_state *s, const qk_vk_job *j, const 
     uint32_t *absmax = malloc((size_t)nb * 4);
     if (absmax == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-    fenv_t saved;
-    fegetenv(&saved);
-    fesetenv(FE_DFL_ENV);
-    qk_cpu_bnb_nested_dequantize(parts[QK_PART_SCALE], parts[QK_PART_SCALE2], parts[QK_PART_OFFSET], nb, absmax);
-    fesetenv(&saved);
+    qk_cpu_bnb_nested_dequantize(&qk_host_exec, parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
+                                 parts[QK_PART_OFFSET], nb, absmax);
     qk_status st = qk_vk_upload(s, VB_AUX, absmax, (VkDeviceSize)nb * 4);
     free(absmax);
     return st;
@@ -117,11 +113,7 @@ static qk_status nested_on_device(qk_vk_state *s, const qk_vk_job *j, void *cons
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
     qk_status st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
     if (st == QK_OK) {
-        fenv_t saved;
-        fegetenv(&saved);
-        fesetenv(FE_DFL_ENV);
         uint32_t off = qk_bnb_absmax_mean(absmax, nb);
-        fesetenv(&saved);
         qk_put_f32(parts[QK_PART_OFFSET], 0, off);
         st = qk_vk_upload(s, VB_AMAX, &off, 4);
     }
