@@ -2,6 +2,7 @@
 #ifndef QK_CORE_INTERNAL_H
 #define QK_CORE_INTERNAL_H
 
+#include <fenv.h>
 #include <stddef.h>
 
 #include "qk/qk.h"
@@ -72,7 +73,6 @@ double qk_bench_now(void);
 double qk_bench_median(double *samples, int n);
 
 /* IEEE default float environment for the span of a call (registry.c). */
-#include <fenv.h>
 void qk_fenv_enter(fenv_t *saved);
 void qk_fenv_leave(const fenv_t *saved);
 
