@@ -3,7 +3,8 @@
 # runs the whole test suite, `qtool devices` and `qtool crosscheck` (every
 # available backend and device) in one call; `--bench B[,B...]` adds
 # `qtool bench` on those backends, `--large` the large crosscheck shapes;
-# `--build-only` stops after the build (for a profiler run after it).
+# `--build-only` stops after the build; QK_PROFILE adds Nsight Compute
+# summaries of chosen CUDA kernels (see the end of this file).
 #
 # Carry ".devdeps" (tools/device-fetch-deps.sh: cmocka, jansson, pkg-config,
 # glslc, spirv-val, unpacked into a private root) and ".gl" (the Vulkan
@@ -87,6 +88,19 @@ $qtool crosscheck $large || status=1
 for b in $bench; do
     echo "== qtool bench --backend $b"
     $qtool bench --backend "$b" --mib "${QK_BENCH_MIB:-1024}" || status=1
+done
+# QK_PROFILE="bnb4_quantize:nf4 fp8_dequantize:float8_e4m3fn": Nsight Compute's
+# speed-of-light, occupancy and stall summary of one launch of each kernel
+# (qk_ prefix implied) in a 256 MiB bench of that format; full reports under $OUT.
+ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+for kf in ${QK_PROFILE:-}; do
+    k=${kf%%:*} f=${kf#*:}
+    echo "== ncu qk_$k ($f)"
+    [ -n "$ncu" ] || { echo "no ncu on this machine"; break; }
+    rep=${OUT:-/tmp}/ncu_$k.txt
+    "$ncu" -k "qk_$k" --launch-count 1 --section SpeedOfLight --section Occupancy --section WarpStateStats \
+        $qtool bench --backend cuda --mib 256 --iters 1 --format "$f" > "$rep" 2>&1 || status=1
+    grep -E "Duration|DRAM Throughput|Compute \(SM\)|Achieved Occupancy|Warp Cycles Per Issued" "$rep" || true
 done
 if [ -n "${OUT:-}" ]; then
     cp build-device/meson-logs/testlog.txt "$OUT/testlog.txt" 2>/dev/null || true
