@@ -91,10 +91,15 @@ static qk_status make_buffer(qk_vk_state *s, VkDeviceSize size, int host, qk_vk_
         return vk_fail(r, "vkCreateBuffer");
     VkMemoryRequirements req;
     s->d.vkGetBufferMemoryRequirements(s->device, b->buf, &req);
-    int type = host ? find_memory(s, req.memoryTypeBits,
-                                  VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0)
+    /* Staging: host-cached memory where the device offers it. The host reads
+     * every download out of it, and reads of uncached (write-combined)
+     * memory crawl; writes and the device's DMA are fine either way. */
+    const VkMemoryPropertyFlags coherent = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int type = host ? find_memory(s, req.memoryTypeBits, coherent | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0)
                     : find_memory(s, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
                                   VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+    if (type < 0 && host)
+        type = find_memory(s, req.memoryTypeBits, coherent, 0);
     if (type < 0)
         type = find_memory(s, req.memoryTypeBits, 0, 0);
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
