@@ -69,21 +69,25 @@ static qk_status fill_zero(qcl_state *s, cl_mem buf, size_t bytes)
 
 static size_t rup(size_t a, size_t b) { return (a + b - 1) / b * b; }
 
-/* Grid-stride kernels: enough work-items to fill the device, no more. */
+/* Grid-stride kernels: enough work-items to fill the device. A launch's
+ * geometry depends on the device and the row width only, never on how many
+ * rows a chunk holds, so every launch of a kernel in one op has the same
+ * shape: PoCL before 7.0 aborts ("pocl_release_dlhandle_cache: Assertion
+ * `found->ref_count > 0'") when one kernel with one local size runs with
+ * several grid widths at once, as a chunked op's last, shorter chunk made
+ * it do (its cache released entries by kernel and local size alone; fixed
+ * upstream in pocl commit c9ac4c0). Idle work-items of a small op cost
+ * little. */
 static size_t cap_items(const qcl_state *s)
 {
     size_t cu = s->dev->compute_units > 0 ? (size_t)s->dev->compute_units : 1;
     return cu * 2048;
 }
 
-static void grid1(const qcl_state *s, uint64_t units, size_t local, size_t *g)
-{
-    size_t want = units < (uint64_t)cap_items(s) ? (size_t)units : cap_items(s);
-    *g = rup(want ? want : 1, local);
-}
+static void grid1(const qcl_state *s, size_t local, size_t *g) { *g = rup(cap_items(s), local); }
 
 /* 2-D: x over units of a row, y over rows; 64 work-items per group. */
-static void grid2(const qcl_state *s, uint64_t ux, uint64_t uy, size_t g[2], size_t l[2])
+static void grid2(const qcl_state *s, uint64_t ux, size_t g[2], size_t l[2])
 {
     size_t lx = 1;
     while (lx < 64 && lx < ux)
@@ -92,9 +96,7 @@ static void grid2(const qcl_state *s, uint64_t ux, uint64_t uy, size_t g[2], siz
     l[1] = 64 / lx;
     g[0] = rup(ux < 4096 ? (size_t)ux : 4096, l[0]);
     size_t ycap = cap_items(s) / g[0];
-    if (ycap < 1)
-        ycap = 1;
-    g[1] = rup(uy < ycap ? (size_t)uy : ycap, l[1]);
+    g[1] = rup(ycap < 1 ? 1 : ycap, l[1]);
 }
 
 static int log2u(uint64_t v)
@@ -123,10 +125,8 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     cl_uint log2bs = (cl_uint)log2u((uint64_t)p->block_size);
     cl_int nf4 = p->format == QK_FORMAT_NF4;
     cl_ulong nb = (n + (cl_ulong)p->block_size - 1) / (cl_ulong)p->block_size;
-    size_t L = s->wg, ub = (size_t)p->block_size / 8;
-    size_t seg = ub < L ? ub : L, bpw = L / seg;
-    uint64_t groups = (nb + bpw - 1) / bpw, gcap = cap_items(s) / L;
-    size_t g = (size_t)(groups < gcap ? groups : (gcap ? gcap : 1)) * L;
+    size_t L = s->wg, g;
+    grid1(s, L, &g); /* work-groups stride over the blocks */
     cl_mem table = dt == QK_DTYPE_F16 ? s->rcp_f16 : s->rcp_bf16;
     return RUN(s, K_BNB4_QUANTIZE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(log2bs), ARG(nf4), ARG(nb),
                ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4));
@@ -136,7 +136,7 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
 static qk_status amax_tensor(qcl_state *s, cl_int dt, cl_mem in, cl_ulong n, cl_mem amax)
 {
     size_t L = s->wg, g;
-    grid1(s, (n + 7) / 8, L, &g);
+    grid1(s, L, &g);
     return RUN(s, K_AMAX_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(amax), LOCAL(L * 4));
 }
 
@@ -182,7 +182,7 @@ static qk_status convrot_rotate(qcl_state *s, const qk_params *p, cl_int dt, cl_
         return st;
     cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
     size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
-    grid1(s, n / G * L, L, &g);
+    grid1(s, L, &g);
     st = RUN(s, K_CONVROT_ROTATE, 1, &g, &L, ARG(*in), ARG(dt), ARG(n), ARG(G), ARG(lv), ARG(rot),
              LOCAL((size_t)G * 4));
     *in = rot;
@@ -235,7 +235,7 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 16);
     cl_ulong ncb = (cl_ulong)qk_round_up(cols, 16) / 16;
     size_t gs[2], ls[2];
-    grid2(s, ncb, rp, gs, ls);
+    grid2(s, ncb, gs, ls);
     return RUN(s, K_NVFP4_QUANTIZE, 2, gs, ls, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(g), ARG(rp), ARG(ncb),
                ARG(data), ARG(scale));
 }
@@ -250,7 +250,7 @@ static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 32);
     cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
     size_t gs[2], ls[2];
-    grid2(s, ncb, rp, gs, ls);
+    grid2(s, ncb, gs, ls);
     return RUN(s, K_MXFP8_QUANTIZE, 2, gs, ls, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(rp), ARG(ncb), ARG(data),
                ARG(scale), ARG(status));
 }
@@ -273,7 +273,7 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         if ((st = qcl_check(err, "clEnqueueCopyBuffer")) != QK_OK)
             return st;
         size_t L = 64, g;
-        grid1(s, (n + 7) / 8, L, &g);
+        grid1(s, L, &g);
         return RUN(s, K_SCALED_QUANTIZE_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(fmt), ARG(param),
                    ARG(data));
     }
@@ -338,20 +338,20 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
         cl_uint log2bs = (cl_uint)log2u((uint64_t)p->block_size);
         cl_int nf4 = p->format == QK_FORMAT_NF4;
         size_t L = 64, g;
-        grid1(s, (n + 7) / 8, L, &g);
+        grid1(s, L, &g);
         return RUN(s, K_BNB4_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(n), ARG(log2bs), ARG(nf4),
                    ARG(dt), ARG(out));
     }
     case QK_FORMAT_NVFP4: {
         cl_uint g = scalar;
         cl_ulong ncb = (cl_ulong)qk_round_up(cols, 16) / 16;
-        grid2(s, (c + 7) / 8, r, gs, ls);
+        grid2(s, (c + 7) / 8, gs, ls);
         return RUN(s, K_NVFP4_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(g), ARG(dt), ARG(r), ARG(c),
                    ARG(ncb), ARG(out));
     }
     case QK_FORMAT_MXFP8: {
         cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
-        grid2(s, (c + 7) / 8, r, gs, ls);
+        grid2(s, (c + 7) / 8, gs, ls);
         return RUN(s, K_MXFP8_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(dt), ARG(r), ARG(c), ARG(ncb),
                    ARG(out));
     }
@@ -361,14 +361,14 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     if (p->convrot_group > 0) {
         cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
         size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
-        grid1(s, n / G * L, L, &g);
+        grid1(s, L, &g);
         return RUN(s, K_CONVROT_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(dt), ARG(n), ARG(c), ARG(G),
                    ARG(lv), ARG(out), LOCAL((size_t)G * 4));
     }
     qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
     cl_int mode = sc == QK_SCALING_TENSOR ? 0 : (sc == QK_SCALING_ROW ? 1 : 2);
     cl_ulong bh = (cl_ulong)p->block_size, bw = bh, gc = sc == QK_SCALING_BLOCK ? (c + bw - 1) / bw : 1;
-    grid2(s, (c + 7) / 8, r, gs, ls);
+    grid2(s, (c + 7) / 8, gs, ls);
     return RUN(s, K_SCALED_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(fmt), ARG(dt), ARG(r), ARG(c),
                ARG(mode), ARG(bh), ARG(bw), ARG(gc), ARG(out));
 }
