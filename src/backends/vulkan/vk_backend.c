@@ -327,11 +327,14 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
         st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s);
     if (st == QK_OK)
         st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s);
-    if (st == QK_OK && op == QK_OP_QUANTIZE && dq_host) {
-        /* the rest of double quant: absmax download, mean, nested coding */
+    if (st == QK_OK && dq_host) {
+        /* double quant's host part, as each call pays it: quantize downloads
+         * the absmax, takes the mean and codes the nested blocks; dequantize
+         * rebuilds the absmax on the host and uploads it */
         for (int it = 0; it < iterations && st == QK_OK; it++) {
             double t0 = qk_bench_now();
-            st = nested_on_device(s, &j, host_parts);
+            st = op == QK_OP_QUANTIZE ? nested_on_device(s, &j, host_parts)
+                                      : nested_absmax_upload(s, &j, (const void *const *)host_parts);
             op_s[it] += qk_bench_now() - t0;
         }
     }
