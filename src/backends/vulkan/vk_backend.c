@@ -74,11 +74,32 @@ static int has_flag(const qk_params *p)
     return p->format != QK_FORMAT_NF4 && p->format != QK_FORMAT_FP4;
 }
 
-/* The host part of double quantization runs with IEEE defaults, as the CPU
- * backend's does. */
+/* Double quant's absmax into VB_AUX, from the nested parts: on the device
+ * when the nested scales and the offset are finite (no NaN can arise), else
+ * on the host, whose NaN results the reference defines. */
 static qk_status nested_absmax_upload(qk_vk_state *s, const qk_vk_job *j, const void *const parts[QK_PART_COUNT])
 {
     int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
+    size_t nn = j->lay.part[QK_PART_SCALE2].nbytes / 4;
+    int finite = (qk_get_f32(parts[QK_PART_OFFSET], 0) & QK_F32_INF) != QK_F32_INF;
+    for (size_t k = 0; k < nn && finite; k++)
+        finite = (qk_get_f32(parts[QK_PART_SCALE2], (int64_t)k) & QK_F32_INF) != QK_F32_INF;
+    if (finite) {
+        uint32_t off = qk_get_f32(parts[QK_PART_OFFSET], 0);
+        qk_status st = qk_vk_upload(s, VB_SCALE, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
+        if (st == QK_OK)
+            st = qk_vk_upload(s, VB_SCALE2, parts[QK_PART_SCALE2], nn * 4);
+        if (st == QK_OK)
+            st = qk_vk_upload(s, VB_AMAX, &off, 4);
+        if (st == QK_OK)
+            st = qk_vk_begin(s);
+        if (st == QK_OK) {
+            st = qk_vk_record_nested_dequantize(s, j);
+            qk_status st2 = qk_vk_submit_wait(s); /* ends the recording even after a failure */
+            st = st == QK_OK ? st2 : st;
+        }
+        return st;
+    }
     uint32_t *absmax = malloc((size_t)nb * 4);
     if (absmax == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");

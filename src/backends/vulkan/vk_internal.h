@@ -74,7 +74,7 @@ enum {
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
-    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_ROW_Q, VP_TILE_Q, VP_COUNT
+    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_COUNT
 };
 
 typedef struct {
@@ -163,6 +163,9 @@ size_t qk_vk_input_bytes(const qk_vk_job *j);
 /* Double quant: codes and nested absmax from VB_AUX (absmax) and the offset
  * in VB_AMAX[0], into VB_SCALE and VB_SCALE2. */
 qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j);
+/* The reverse: absmax into VB_AUX from codes in VB_SCALE, nested absmax in
+ * VB_SCALE2 and the offset in VB_AMAX[0] (all of them finite). */
+qk_status qk_vk_record_nested_dequantize(qk_vk_state *s, const qk_vk_job *j);
 /* Buffer holding the f32 absmax a bnb4 quantize produced (before double quant). */
 int qk_vk_bnb_absmax_slot(const qk_vk_job *j);
 
