@@ -109,3 +109,15 @@ __kernel void bnb4_dequantize(__global const uchar *data, __global const uint *a
         st8_raw(out, dt, e0, n, h);
     }
 }
+
+/* Double quant's absmax of blocks [b0, b0 + nb) from their codes and the
+ * nested absmax from nested block b0 / 256 on (qk_bnb_nested_dequantize):
+ * dynamic-map value times nested scale (mul.ftz), plus the offset. The host
+ * sends only finite nested scales and offsets here, so no NaN arises. */
+__kernel void bnb_nested_dequantize(__global const uchar *codes, __global const uint *nested, uint off, ulong b0,
+                                    ulong nb, __global const uint *dmap, __global uint *absmax)
+{
+    ulong n0 = b0 >> 8;
+    for (ulong i = get_global_id(0); i < nb; i += get_global_size(0))
+        absmax[i] = qk_add(qk_mul_ftz(dmap[codes[i]], nested[((b0 + i) >> 8) - n0]), off);
+}

@@ -43,6 +43,8 @@ static void opencl_close(void *state)
         cl->clReleaseMemObject(s->rcp_bf16);
     if (s->rcp_f16)
         cl->clReleaseMemObject(s->rcp_f16);
+    if (s->dmap)
+        cl->clReleaseMemObject(s->dmap);
     for (int i = 0; i < K_COUNT; i++)
         if (s->k[i])
             cl->clReleaseKernel(s->k[i]);
@@ -111,6 +113,8 @@ static qk_status opencl_open(int device, void **state)
         st = upload_table(s, qk_bnb_rcp_bf16, 128, &s->rcp_bf16);
     if (st == QK_OK)
         st = upload_table(s, qk_bnb_rcp_f16, 1024, &s->rcp_f16);
+    if (st == QK_OK)
+        st = upload_table(s, qk_bnb_dynamic_map, 256, &s->dmap);
     if (st != QK_OK) {
         opencl_close(s);
         return st;

@@ -39,11 +39,12 @@ typedef enum {
     K_SCALED_DEQUANTIZE,
     K_CONVROT_ROTATE,
     K_CONVROT_DEQUANTIZE,
+    K_BNB_NESTED_DEQUANTIZE,
     K_COUNT
 } qcl_kernel_id;
 
 /* Reusable device buffers, one per role, grown on demand. */
-typedef enum { B_IN, B_DATA, B_SCALE, B_OUT, B_TMP, B_STATUS, B_PARAM, B_COUNT } qcl_buf_role;
+typedef enum { B_IN, B_DATA, B_SCALE, B_OUT, B_TMP, B_NESTED, B_STATUS, B_PARAM, B_COUNT } qcl_buf_role;
 
 typedef struct {
     const qcl_api *cl;
@@ -57,7 +58,7 @@ typedef struct {
     cl_kernel k[K_COUNT];
     size_t wg; /* work-group size of the reduction kernels (power of two) */
     int soft_float; /* integer codec for mul/div/add instead of native ops */
-    cl_mem rcp_bf16, rcp_f16;
+    cl_mem rcp_bf16, rcp_f16, dmap; /* bnb reciprocal tables, double quant's dynamic map */
     cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS and B_PARAM only in slot 0 */
     size_t buf_size[2][B_COUNT];
     int profiling;               /* bench: keep the first and last event of an op */
@@ -87,6 +88,14 @@ qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem
                            int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar);
 qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem data, cl_mem scale,
                              uint32_t scalar, int64_t rows, int64_t cols, cl_mem out);
+
+/* Double quant's f32 absmax of blocks [b0, b0 + nb) into `absmax`, from the
+ * u8 codes of those blocks, the nested absmax from nested block b0 / 256 on
+ * and the offset; only for finite nested absmax and offset
+ * (qcl_nested_finite), whose results hold no NaN. */
+int qcl_nested_finite(const void *const parts[QK_PART_COUNT], size_t nested_count);
+qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint32_t off, uint64_t b0, uint64_t nb,
+                                cl_mem absmax);
 
 /* qcl_quantize_dev in steps, so that a tensor can pass in chunks: begin
  * (zero the status/amax word), amax over every chunk where the format has a

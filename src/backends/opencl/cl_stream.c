@@ -180,6 +180,25 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
     return st;
 }
 
+/* Blocks [b0, b0 + nb) of double quant's absmax into `absmax` on the device:
+ * their codes and the nested absmax they use go up, the kernel rebuilds. */
+static qk_status nested_chunk(qcl_state *s, const void *const parts[QK_PART_COUNT], size_t b0, size_t nb,
+                              cl_mem absmax)
+{
+    size_t n0 = b0 / 256, n1 = (b0 + nb + 255) / 256;
+    cl_mem codes, nested;
+    qk_status st = qcl_buffer(s, B_TMP, nb, &codes);
+    if (st == QK_OK)
+        st = qcl_buffer(s, B_NESTED, (n1 - n0) * 4, &nested);
+    if (st == QK_OK)
+        st = put(s, codes, (const uint8_t *)parts[QK_PART_SCALE] + b0, nb);
+    if (st == QK_OK)
+        st = put(s, nested, (const uint8_t *)parts[QK_PART_SCALE2] + n0 * 4, (n1 - n0) * 4);
+    if (st == QK_OK)
+        st = qcl_nested_dequantize(s, codes, nested, qk_get_f32(parts[QK_PART_OFFSET], 0), b0, nb, absmax);
+    return st;
+}
+
 qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *const parts[QK_PART_COUNT],
                               int64_t rows, int64_t cols, qk_dtype dt, void *out)
 {
@@ -189,7 +208,11 @@ qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *cons
     int dq = is_bnb(p) && p->double_quant;
     uint32_t *absmax = NULL, scalar = p->format == QK_FORMAT_NVFP4 ? qk_get_f32(parts[QK_PART_SCALE2], 0) : 0;
     const uint8_t *scale_src = parts[QK_PART_SCALE];
-    if (dq) { /* the nested absmax is reconstructed on the host, as the reference does */
+    size_t nested_count = dq ? (size_t)qk_ceil_div((int64_t)(scale_all / 4), 256) : 0;
+    /* Double quant's absmax: rebuilt per chunk on the device from finite
+     * nested parts, else on the host (the reference's NaN results). */
+    int dq_dev = dq && qcl_nested_finite(parts, nested_count);
+    if (dq && !dq_dev) {
         if ((absmax = malloc(scale_all)) == NULL)
             return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
         qk_cpu_bnb_nested_dequantize(&qk_host_exec, parts[QK_PART_SCALE], parts[QK_PART_SCALE2],
@@ -215,7 +238,9 @@ qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *cons
             st = qcl_buffer(s, B_OUT, o_n, &bout);
         if (st == QK_OK)
             st = put(s, bdata, (const uint8_t *)parts[QK_PART_DATA] + d_off, d_n);
-        if (st == QK_OK)
+        if (st == QK_OK && dq_dev)
+            st = nested_chunk(s, parts, s_off / 4, s_n / 4, bscale);
+        else if (st == QK_OK)
             st = put(s, bscale, scale_src + s_off, s_n);
         if (st == QK_OK)
             st = qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, r, c, bout);
