@@ -100,6 +100,16 @@ void qk_bnb_nested_dequantize(const uint8_t *codes, const void *nested, const vo
     }
 }
 
+int qk_bnb_nested_finite(const void *const parts[4], int64_t nested_count)
+{
+    if ((qk_get_f32(parts[QK_PART_OFFSET], 0) & QK_F32_INF) == QK_F32_INF)
+        return 0;
+    for (int64_t k = 0; k < nested_count; k++)
+        if ((qk_get_f32(parts[QK_PART_SCALE2], k) & QK_F32_INF) == QK_F32_INF)
+            return 0;
+    return 1;
+}
+
 uint32_t *qk_bnb_absmax_unpack(const qk_params *p, const void *const parts[4], int64_t nb)
 {
     uint32_t *absmax = malloc((size_t)nb * 4);

@@ -190,6 +190,10 @@ int qk_f32_lsb_exp(uint32_t a);
 /* The absmax of every block as f32[nb] (malloc'd; NULL when out of memory),
  * from the plain or the double-quant parts. */
 uint32_t *qk_bnb_absmax_unpack(const qk_params *p, const void *const parts[4], int64_t nb);
+/* Whether double-quant parts have a finite offset and nested absmax (the
+ * first nested_count): then qk_bnb_nested_dequantize yields no NaN, and a
+ * device may rebuild the absmax without the host's NaN rules. */
+int qk_bnb_nested_finite(const void *const parts[4], int64_t nested_count);
 /* Reconstructs absmax f32[nb] from double-quant parts. */
 void qk_bnb_nested_dequantize(const uint8_t *codes, const void *nested, const void *offset,
                               int64_t nb, uint32_t *absmax);

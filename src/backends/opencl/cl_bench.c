@@ -103,7 +103,7 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
         qk_cpu_bnb_nested_quantize(&qk_host_exec, absmax, nb, codes, nested, &offset);
         const void *parts[QK_PART_COUNT] = {NULL, codes, nested, &offset};
         size_t nn = (size_t)qk_ceil_div(nb, 256);
-        dq_dev = qcl_nested_finite(parts, nn);
+        dq_dev = qk_bnb_nested_finite(parts, (int64_t)nn);
         if (dq_dev)
             st = qcl_buffer(s, B_TMP, (size_t)nb, &bcodes);
         if (st == QK_OK && dq_dev)

@@ -92,8 +92,7 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_m
 /* Double quant's f32 absmax of blocks [b0, b0 + nb) into `absmax`, from the
  * u8 codes of those blocks, the nested absmax from nested block b0 / 256 on
  * and the offset; only for finite nested absmax and offset
- * (qcl_nested_finite), whose results hold no NaN. */
-int qcl_nested_finite(const void *const parts[QK_PART_COUNT], size_t nested_count);
+ * (qk_bnb_nested_finite), whose results hold no NaN. */
 qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint32_t off, uint64_t b0, uint64_t nb,
                                 cl_mem absmax);
 

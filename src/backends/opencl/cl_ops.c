@@ -133,16 +133,6 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
 }
 
 /* Folds max |x| of `in` into *amax (zeroed by qcl_quantize_begin). */
-int qcl_nested_finite(const void *const parts[QK_PART_COUNT], size_t nested_count)
-{
-    if ((qk_get_f32(parts[QK_PART_OFFSET], 0) & QK_F32_INF) == QK_F32_INF)
-        return 0;
-    for (size_t k = 0; k < nested_count; k++)
-        if ((qk_get_f32(parts[QK_PART_SCALE2], (int64_t)k) & QK_F32_INF) == QK_F32_INF)
-            return 0;
-    return 1;
-}
-
 qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint32_t off, uint64_t b0, uint64_t nb,
                                 cl_mem absmax)
 {

@@ -208,10 +208,9 @@ qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *cons
     int dq = is_bnb(p) && p->double_quant;
     uint32_t *absmax = NULL, scalar = p->format == QK_FORMAT_NVFP4 ? qk_get_f32(parts[QK_PART_SCALE2], 0) : 0;
     const uint8_t *scale_src = parts[QK_PART_SCALE];
-    size_t nested_count = dq ? (size_t)qk_ceil_div((int64_t)(scale_all / 4), 256) : 0;
     /* Double quant's absmax: rebuilt per chunk on the device from finite
      * nested parts, else on the host (the reference's NaN results). */
-    int dq_dev = dq && qcl_nested_finite(parts, nested_count);
+    int dq_dev = dq && qk_bnb_nested_finite(parts, qk_ceil_div((int64_t)(scale_all / 4), 256));
     if (dq && !dq_dev) {
         if ((absmax = malloc(scale_all)) == NULL)
             return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");

@@ -81,10 +81,7 @@ static qk_status nested_absmax_upload(qk_vk_state *s, const qk_vk_job *j, const 
 {
     int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
     size_t nn = j->lay.part[QK_PART_SCALE2].nbytes / 4;
-    int finite = (qk_get_f32(parts[QK_PART_OFFSET], 0) & QK_F32_INF) != QK_F32_INF;
-    for (size_t k = 0; k < nn && finite; k++)
-        finite = (qk_get_f32(parts[QK_PART_SCALE2], (int64_t)k) & QK_F32_INF) != QK_F32_INF;
-    if (finite) {
+    if (qk_bnb_nested_finite(parts, (int64_t)nn)) {
         uint32_t off = qk_get_f32(parts[QK_PART_OFFSET], 0);
         qk_status st = qk_vk_upload(s, VB_SCALE, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
         if (st == QK_OK)
