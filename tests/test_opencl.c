@@ -358,61 +358,26 @@ static void test_nonfinite_inputs(void **st)
     assert_int_equal(nonfinite_bad(), 0);
 }
 
-/* Double-quant parts a caller crafted: a NaN or Inf nested scale or offset
- * (rebuilt on the host, its NaN rules) and finite ones near FLT_MAX whose
- * sums overflow (rebuilt on the device) dequantize to the CPU's bytes, in
- * one chunk and in many. */
+/* Double-quant parts a caller crafted (src/check/nested_cases.c), on every
+ * device, in one chunk and in many. */
 static void test_crafted_nested_parts(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
-    const int64_t rows = 64, cols = 512; /* 512 absmax values: two nested blocks */
-    qk_params p;
-    qk_params_default(QK_FORMAT_NF4, &p);
-    p.double_quant = 1;
-    qk_layout lay;
-    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
-    float *in = malloc((size_t)(rows * cols) * 4);
-    fill(QK_DTYPE_F32, in, rows * cols, 99);
-    void *parts[QK_PART_COUNT] = {0};
-    for (int k = 0; k < QK_PART_COUNT; k++)
-        if (lay.part[k].nbytes)
-            parts[k] = calloc(1, lay.part[k].nbytes);
-    assert_int_equal(qk_quantize(NULL, &p, QK_DTYPE_F32, in, rows, cols, parts), QK_OK);
-    const uint32_t nested1[] = {0x7FC00001u, 0x7F800000u, 0x7F7FFFFFu, 0x7F7FFFFFu};
-    const uint32_t offsets[] = {0x3C000000u, 0x3C000000u, 0x7F7FFFFFu, 0xFF800000u};
-    size_t bytes = (size_t)(rows * cols) * 2;
-    uint8_t *want = malloc(bytes), *got = malloc(bytes);
     long bad = 0;
     for (int chunked = 0; chunked < 2; chunked++) {
         if (chunked)
             setenv("QK_OPENCL_CHUNK_BYTES", "1", 1);
-        for (size_t k = 0; k < sizeof nested1 / sizeof *nested1; k++) {
-            memcpy((uint8_t *)parts[QK_PART_SCALE2] + 4, &nested1[k], 4);
-            memcpy(parts[QK_PART_OFFSET], &offsets[k], 4);
-            const void *const *cp = (const void *const *)parts;
-            assert_int_equal(qk_dequantize(NULL, &p, cp, rows, cols, QK_DTYPE_BF16, want), QK_OK);
-            for (int d = 0; d < nd; d++) {
-                qk_context *ctx;
-                assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
-                assert_int_equal(qk_dequantize(ctx, &p, cp, rows, cols, QK_DTYPE_BF16, got), QK_OK);
-                if (memcmp(want, got, bytes) != 0) {
-                    printf("  dev%d nested[1] 0x%08x offset 0x%08x%s: differs\n", d, nested1[k], offsets[k],
-                           chunked ? " (chunked)" : "");
-                    bad++;
-                }
-                qk_context_destroy(ctx);
-            }
+        for (int d = 0; d < nd; d++) {
+            qk_context *ctx;
+            assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+            bad += qkc_crafted_nested(ctx, chunked ? "opencl (chunked)" : "opencl");
+            qk_context_destroy(ctx);
         }
         unsetenv("QK_OPENCL_CHUNK_BYTES");
     }
-    free(want);
-    free(got);
-    for (int k = 0; k < QK_PART_COUNT; k++)
-        free(parts[k]);
-    free(in);
     assert_int_equal(bad, 0);
 }
 

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "check/crosscheck.h"
 #include "qk/qk.h"
 
 static qk_context *open_vulkan(void)
@@ -267,48 +268,14 @@ static void test_nonfinite_inputs_match_reference(void **state)
     qk_context_destroy(vk);
 }
 
-/* Double-quant parts a caller crafted: a NaN or Inf nested scale or offset
- * (the host rebuilds the absmax, its NaN rules) and finite ones near
- * FLT_MAX whose sums overflow (the device rebuilds it) dequantize to the
- * reference's bytes. */
+/* Double-quant parts a caller crafted (src/check/nested_cases.c). */
 static void test_crafted_nested_parts_match_reference(void **state)
 {
     (void)state;
     qk_context *vk = open_vulkan();
     if (vk == NULL)
         skip();
-    qk_context *ref = open_reference();
-    const int64_t rows = 64, cols = 512; /* 512 absmax values: two nested blocks */
-    qk_params p;
-    qk_params_default(QK_FORMAT_NF4, &p);
-    p.double_quant = 1;
-    qk_layout lay;
-    qk_layout_query(&p, rows, cols, &lay);
-    float *in = make_input(QK_DTYPE_F32, rows * cols, 11);
-    void *parts[QK_PART_COUNT] = {0};
-    for (int i = 0; i < QK_PART_COUNT; i++)
-        if (lay.part[i].nbytes)
-            parts[i] = calloc(1, lay.part[i].nbytes);
-    assert_int_equal(qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, parts), QK_OK);
-    const uint32_t nested1[] = {0x7FC00001u, 0x7F800000u, 0x7F7FFFFFu, 0x7F7FFFFFu};
-    const uint32_t offsets[] = {0x3C000000u, 0x3C000000u, 0x7F7FFFFFu, 0xFF800000u};
-    size_t bytes = (size_t)(rows * cols) * 2;
-    unsigned char *want = malloc(bytes), *got = malloc(bytes);
-    for (size_t k = 0; k < sizeof nested1 / sizeof *nested1; k++) {
-        memcpy((unsigned char *)parts[QK_PART_SCALE2] + 4, &nested1[k], 4);
-        memcpy(parts[QK_PART_OFFSET], &offsets[k], 4);
-        assert_int_equal(qk_dequantize(ref, &p, (const void *const *)parts, rows, cols, QK_DTYPE_BF16, want), QK_OK);
-        assert_int_equal(qk_dequantize(vk, &p, (const void *const *)parts, rows, cols, QK_DTYPE_BF16, got), QK_OK);
-        printf("nested[1] 0x%08x, offset 0x%08x: %s\n", nested1[k], offsets[k],
-               memcmp(want, got, bytes) == 0 ? "same bytes" : "DIFFERENT");
-        assert_memory_equal(want, got, bytes);
-    }
-    free(want);
-    free(got);
-    for (int i = 0; i < QK_PART_COUNT; i++)
-        free(parts[i]);
-    free(in);
-    qk_context_destroy(ref);
+    assert_int_equal(qkc_crafted_nested(vk, "vulkan"), 0);
     qk_context_destroy(vk);
 }
 

@@ -34,4 +34,10 @@ typedef struct {
  * other than the reference could be run and include_cpu is off. */
 long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user);
 
+/* Double-quant parts a caller crafted (NaN, Inf and overflowing nested
+ * absmax and offset) dequantized by ctx and by the reference backend
+ * (nested_cases.c): the number of cases whose bytes differ, each printed
+ * under `label`; 0 = all the same. */
+long qkc_crafted_nested(qk_context *ctx, const char *label);
+
 #endif
