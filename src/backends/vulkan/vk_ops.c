@@ -135,41 +135,38 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo,
     return st;
 }
 
-qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j)
+/* Double quant's nested pass in chunks of whole nested blocks (1 KiB of
+ * absmax each): codes and nested absmax from the absmax in VB_AUX, or the
+ * absmax back from them; the offset is in VB_AMAX[0] either way. */
+static qk_status record_nested_pass(qk_vk_state *s, const qk_vk_job *j, int dequantize)
 {
     int64_t nb = ceil_div(j->rows * j->cols, j->p->block_size), nn = ceil_div(nb, 256);
     int64_t unit = max64((int64_t)s->align / 4, 1);
-    int64_t cn = chunk_of(s, unit, 1024.0); /* nested blocks per chunk: 1 KiB of absmax each */
-    qk_status st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)nb);
-    if (st == QK_OK)
+    int64_t cn = chunk_of(s, unit, 1024.0);
+    qk_status st = dequantize ? qk_vk_reserve(s, VB_AUX, (VkDeviceSize)nb * 4)
+                              : qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)nb);
+    if (st == QK_OK && !dequantize)
         st = qk_vk_reserve(s, VB_SCALE2, (VkDeviceSize)nn * 4);
     for (int64_t b0 = 0; b0 < nn && st == QK_OK; b0 += cn) {
         int64_t k = nn - b0 < cn ? nn - b0 : cn;
         int64_t na = (b0 + k) * 256 < nb ? k * 256 : nb - b0 * 256;
-        qk_vk_bind b[] = {B(VB_AUX, b0 * 1024, na * 4), B(VB_SCALE, b0 * 256, na), B(VB_SCALE2, b0 * 4, k * 4),
-                          B(VB_TABLE, 0, 1408 * 4), B(VB_AMAX, 0, 4)};
+        qk_vk_bind absmax = B(VB_AUX, b0 * 1024, na * 4), codes = B(VB_SCALE, b0 * 256, na),
+                   nested = B(VB_SCALE2, b0 * 4, k * 4), table = B(VB_TABLE, 0, 1408 * 4), off = B(VB_AMAX, 0, 4);
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
-        st = qk_vk_dispatch(s, VP_BNB_NESTED, b, 5, pc, (uint64_t)k, 1);
+        if (dequantize) {
+            qk_vk_bind b[] = {codes, nested, table, off, absmax};
+            st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, b, 5, pc, (uint64_t)na, 0);
+        } else {
+            qk_vk_bind b[] = {absmax, codes, nested, table, off};
+            st = qk_vk_dispatch(s, VP_BNB_NESTED, b, 5, pc, (uint64_t)k, 1);
+        }
     }
     return st;
 }
 
-qk_status qk_vk_record_nested_dequantize(qk_vk_state *s, const qk_vk_job *j)
-{
-    int64_t nb = ceil_div(j->rows * j->cols, j->p->block_size), nn = ceil_div(nb, 256);
-    int64_t unit = max64((int64_t)s->align / 4, 1);
-    int64_t cn = chunk_of(s, unit, 1024.0); /* nested blocks per chunk: 1 KiB of absmax each */
-    qk_status st = qk_vk_reserve(s, VB_AUX, (VkDeviceSize)nb * 4);
-    for (int64_t b0 = 0; b0 < nn && st == QK_OK; b0 += cn) {
-        int64_t k = nn - b0 < cn ? nn - b0 : cn;
-        int64_t na = (b0 + k) * 256 < nb ? k * 256 : nb - b0 * 256;
-        qk_vk_bind b[] = {B(VB_SCALE, b0 * 256, na), B(VB_SCALE2, b0 * 4, k * 4), B(VB_TABLE, 0, 1408 * 4),
-                          B(VB_AMAX, 0, 4), B(VB_AUX, b0 * 1024, na * 4)};
-        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
-        st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, b, 5, pc, (uint64_t)na, 0);
-    }
-    return st;
-}
+qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j) { return record_nested_pass(s, j, 0); }
+
+qk_status qk_vk_record_nested_dequantize(qk_vk_state *s, const qk_vk_job *j) { return record_nested_pass(s, j, 1); }
 
 /* ---- NVFP4 / MXFP8 over the padded, blocked layouts --------------------- */
 typedef struct {
