@@ -11,7 +11,18 @@
  * is >= 2^(L+53) and, adding non-negative values with monotone rounding, so
  * is every later sum: a computed total below 2^(L+53) proves that nothing
  * rounded. Device backends sum in their own order and call
- * qk_bnb_mean_if_exact; the sequential loop remains the fallback. */
+ * qk_bnb_mean_if_exact; the sequential loop remains the fallback.
+ *
+ * Devices without 64-bit float atomics (Vulkan, OpenCL) sum in integers:
+ * a workgroup takes a run of at most QK_BNB_PARTIAL_RUN absmax, finds
+ * `base`, the lowest set bit of any nonzero one, and adds each value as the
+ * integer odd << (lsb - base) (a = odd * 2^lsb). When every such integer is
+ * below 2^QK_BNB_PARTIAL_WIDTH the run's 64-bit sum cannot wrap, and
+ * sum * 2^base is the run's exact total; a value that is negative, Inf,
+ * NaN or wider sets the record's flags. The host turns the records into
+ * doubles (exact when the integer is) and applies the proof above to their
+ * total, with the smallest base as L. */
+#include <limits.h>
 #include <math.h>
 
 #include "ref_internal.h"
@@ -33,6 +44,27 @@ int qk_bnb_mean_if_exact(double sum, int min_lsb, int64_t nb, uint32_t *off)
         return 0;
     *off = qk_bits((float)(sum / (double)nb));
     return 1;
+}
+
+int qk_bnb_mean_from_partials(const uint32_t *rec, int64_t count, int64_t nb, uint32_t *off)
+{
+    double sum = 0.0;
+    int min_lsb = INT_MAX;
+    for (int64_t k = 0; k < count; k++) {
+        const uint32_t *r = rec + k * QK_BNB_PARTIAL_WORDS;
+        if (r[3] != 0u)
+            return 0;
+        uint64_t s = (uint64_t)r[0] | ((uint64_t)r[1] << 32);
+        if (s == 0u)
+            continue; /* a run of zeros; its base means nothing */
+        int base = (int)(int32_t)r[2];
+        double d = (double)s;
+        if (base < -149 || base > 104 || !(d < 0x1p64) || (uint64_t)d != s)
+            return 0; /* not an f32 lsb, or an integer a double cannot hold */
+        sum += ldexp(d, base);
+        min_lsb = base < min_lsb ? base : min_lsb;
+    }
+    return qk_bnb_mean_if_exact(sum, min_lsb, nb, off);
 }
 
 uint32_t qk_bnb_absmax_mean(const uint32_t *absmax, int64_t nb)

@@ -187,6 +187,15 @@ uint32_t qk_bnb_absmax_mean(const uint32_t *absmax, int64_t nb);
 int qk_bnb_mean_if_exact(double sum, int min_lsb, int64_t nb, uint32_t *off);
 /* e with a = odd * 2^e, for a finite nonzero f32 >= 0 (bits). */
 int qk_f32_lsb_exp(uint32_t a);
+/* Exact partial sums a device made of the absmax (bnb_mean.c says how):
+ * records of QK_BNB_PARTIAL_WORDS words {sum low, sum high, base, flags},
+ * one per run of at most QK_BNB_PARTIAL_RUN values. 1 and the offset in
+ * *off when the records prove the sequential sum's bits, else 0 (the caller
+ * sums the absmax on the host). */
+#define QK_BNB_PARTIAL_WORDS 4
+#define QK_BNB_PARTIAL_RUN 4096
+#define QK_BNB_PARTIAL_WIDTH 52
+int qk_bnb_mean_from_partials(const uint32_t *rec, int64_t count, int64_t nb, uint32_t *off);
 /* The absmax of every block as f32[nb] (malloc'd; NULL when out of memory),
  * from the plain or the double-quant parts. */
 uint32_t *qk_bnb_absmax_unpack(const qk_params *p, const void *const parts[4], int64_t nb);
