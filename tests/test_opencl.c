@@ -381,6 +381,30 @@ static void test_crafted_nested_parts(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* Double quant's offset (src/check/nested_cases.c): the device's exact
+ * records or the host's sequential sum, in one chunk and in chunks of 1000
+ * blocks (records of runs that start mid-chunk). */
+static void test_crafted_means(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    long bad = 0;
+    for (int chunked = 0; chunked < 2; chunked++) {
+        if (chunked)
+            setenv("QK_OPENCL_CHUNK_BYTES", "256000", 1);
+        for (int d = 0; d < nd; d++) {
+            qk_context *ctx;
+            assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+            bad += qkc_crafted_means(ctx, chunked ? "opencl (chunked)" : "opencl");
+            qk_context_destroy(ctx);
+        }
+        unsetenv("QK_OPENCL_CHUNK_BYTES");
+    }
+    assert_int_equal(bad, 0);
+}
+
 static int count_cache_files(const char *dir, char *last, size_t n)
 {
     DIR *d = opendir(dir);
@@ -458,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),
+        cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),

@@ -121,3 +121,144 @@ __kernel void bnb_nested_dequantize(__global const uchar *codes, __global const 
     for (ulong i = get_global_id(0); i < nb; i += get_global_size(0))
         absmax[i] = qk_add(qk_mul_ftz(dmap[codes[i]], nested[((b0 + i) >> 8) - n0]), off);
 }
+
+/* ---- double quant's quantize on the device (src/ref/bnb_nested.c) ----- */
+
+/* a = odd * 2^lsb (a finite, nonzero, >= 0): *odd, returns lsb. OpenCL 1.2
+ * has clz but no ctz: m & -m isolates the lowest set bit. */
+static inline int bnb_lsb(uint a, uint *odd)
+{
+    uint ex = (a >> 23) & 0xFFu, m = a & 0x7FFFFFu;
+    if (ex != 0u)
+        m |= 0x800000u;
+    int t = 31 - (int)clz(m & (0u - m));
+    *odd = m >> t;
+    return (ex != 0u ? (int)ex - 150 : -149) + t;
+}
+
+/* The mean's exact integer records (src/ref/bnb_mean.c, the model is
+ * record_of in tests/test_bnb_mean.c): work-group per run of 4096 absmax,
+ * rec[4 * run ..] = {sum low, sum high, base, flags}. */
+__kernel void bnb_absmax_sum(__global const uint *absmax, ulong nb, __global uint *rec, __local ulong *part,
+                             __local int *misc)
+{
+    uint L = get_local_size(0), lid = get_local_id(0), per = 4096u / L;
+    for (ulong run = get_group_id(0); run * 4096u < nb; run += get_num_groups(0)) {
+        ulong i0 = run * 4096u;
+        if (lid == 0u) {
+            misc[0] = INT_MAX;
+            misc[1] = 0;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        int base = INT_MAX;
+        uint flags = 0u, odd;
+        for (uint k = 0; k < per; k++) {
+            ulong i = i0 + k * L + lid;
+            uint a = i < nb ? absmax[i] : 0u;
+            if (a >= QK_F32_INF)
+                flags = 1u; /* negative, Inf or NaN */
+            else if (a != 0u)
+                base = min(base, bnb_lsb(a, &odd));
+        }
+        atomic_min(&misc[0], base);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        base = misc[0];
+        ulong sum = 0;
+        for (uint k = 0; k < per; k++) {
+            ulong i = i0 + k * L + lid;
+            uint a = i < nb ? absmax[i] : 0u;
+            if (a == 0u || a >= QK_F32_INF)
+                continue;
+            int shift = bnb_lsb(a, &odd) - base;
+            if (32 - (int)clz(odd) + shift > 52)
+                flags |= 2u; /* the run's 64-bit sum could wrap */
+            else
+                sum += (ulong)odd << shift;
+        }
+        part[lid] = sum;
+        atomic_or(&misc[1], (int)flags);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint s = L / 2; s > 0; s >>= 1) {
+            if (lid < s)
+                part[lid] += part[lid + s];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (lid == 0u) {
+            rec[4 * run] = (uint)part[0];
+            rec[4 * run + 1] = (uint)(part[0] >> 32);
+            rec[4 * run + 2] = (uint)base;
+            rec[4 * run + 3] = (uint)misc[1];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); /* misc and part are reused */
+    }
+}
+
+/* IEEE a > b on bits (false when either is NaN). */
+static inline int bnb_gt(uint a, uint b)
+{
+    return qk_f32_is_nan(a) == 0u && qk_f32_is_nan(b) == 0u && qk_f32_gt(a, b) != 0u;
+}
+
+static inline uint bnb_midpoint(uint a, uint b)
+{
+    return qk_f32_ftz(qk_mul(qk_f32_ftz(qk_add(a, b)), 0x3F000000u));
+}
+
+/* bitsandbytes' dQuantize over the dynamic map: binary search, then the
+ * nearer neighbour by float midpoints (ties go to the pivot). */
+static uint bnb_dynamic_code(__global const uint *map, uint x)
+{
+    int pivot = 127, upper_pivot = 255, lower_pivot = 0;
+    uint lower = 0xBF800000u, upper = QK_F32_ONE, val = map[pivot];
+    for (int i = 64; i > 0; i >>= 1) {
+        if (bnb_gt(x, val)) {
+            lower_pivot = pivot;
+            lower = val;
+            pivot += i;
+        } else {
+            upper_pivot = pivot;
+            upper = val;
+            pivot -= i;
+        }
+        val = map[pivot];
+    }
+    if (upper_pivot == 255)
+        upper = map[upper_pivot];
+    if (lower_pivot == 0)
+        lower = map[lower_pivot];
+    if (bnb_gt(x, val))
+        return (uint)(bnb_gt(x, bnb_midpoint(upper, val)) ? upper_pivot : pivot);
+    return (uint)(bnb_gt(bnb_midpoint(lower, val), x) ? lower_pivot : pivot);
+}
+
+/* Codes and nested absmax of absmax[0, nb) given the offset: work-group per
+ * nested block of 256 (local size a power of two <= 256). */
+__kernel void bnb_nested_quantize(__global const uint *absmax, ulong nb, uint off, __global const uint *map,
+                                  __global uchar *codes, __global uint *nested, __local uint *red)
+{
+    uint L = get_local_size(0), lid = get_local_id(0), per = 256u / L;
+    for (ulong b = get_group_id(0); b * 256u < nb; b += get_num_groups(0)) {
+        ulong i0 = b * 256u;
+        uint key = 0u; /* ftz(|d|) + 1 of non-NaN d, 0 = none */
+        for (uint k = 0; k < per; k++) {
+            ulong i = i0 + k * L + lid;
+            if (i < nb) {
+                uint d = qk_add(absmax[i], off ^ QK_F32_SIGN);
+                if (qk_f32_is_nan(d) == 0u)
+                    key = max(key, qk_f32_ftz(d & QK_F32_ABS) + 1u);
+            }
+        }
+        uint m = seg_max(red, key, L);
+        int partial = i0 + 256u > nb;
+        uint amax = m != 0u ? m - 1u : (partial ? 0u : 0xFF7FFFFFu); /* fmaxf from -FLT_MAX */
+        if (lid == 0u)
+            nested[b] = amax;
+        uint r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF
+                                           : qk_f32_ftz(qk_div(QK_F32_ONE, amax));
+        for (uint k = 0; k < per; k++) {
+            ulong i = i0 + k * L + lid;
+            if (i < nb)
+                codes[i] = (uchar)bnb_dynamic_code(map, qk_mul_ftz(qk_add(absmax[i], off ^ QK_F32_SIGN), r));
+        }
+    }
+}

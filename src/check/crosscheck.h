@@ -40,4 +40,11 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user);
  * under `label`; 0 = all the same. */
 long qkc_crafted_nested(qk_context *ctx, const char *label);
 
+/* Double-quant quantize of inputs crafted for the offset (the absmax mean):
+ * ordinary absmax over several 4096-value runs (a device's exact integer
+ * sums), absmax over sixty binades and an order-sensitive vector (the host's
+ * sequential sum), all zeros. Every part of ctx's output against the
+ * reference backend's; the number of cases that differ, each printed. */
+long qkc_crafted_means(qk_context *ctx, const char *label);
+
 #endif

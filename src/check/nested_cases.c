@@ -1,7 +1,10 @@
-/* Double-quant parts a caller crafted, against the reference backend: a NaN
- * or Inf nested absmax or offset (device backends rebuild the absmax on the
- * host then, under its NaN rules) and finite ones near FLT_MAX whose sums
- * overflow (rebuilt on the device). Public API only. */
+/* Double-quant cases a device backend could get wrong, against the
+ * reference backend. Parts a caller crafted: a NaN or Inf nested absmax or
+ * offset (device backends rebuild the absmax on the host then, under its NaN
+ * rules) and finite ones near FLT_MAX whose sums overflow (rebuilt on the
+ * device). Inputs crafted for the offset's mean: see qkc_crafted_means.
+ * Public API only. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,5 +55,67 @@ long qkc_crafted_nested(qk_context *ctx, const char *label)
     free(want);
     free(got);
     qk_context_destroy(ref);
+    return bad;
+}
+
+/* One quantize of `in` (f32, rows x 64: one absmax per row at bs 64) by ctx
+ * and by ref, every part compared; 1 when they differ or fail. */
+static long same_quantize(qk_context *ctx, qk_context *ref, const float *in, int64_t rows, const char *label,
+                          const char *what)
+{
+    qk_params p;
+    qk_params_default(QK_FORMAT_NF4, &p);
+    p.double_quant = 1;
+    p.block_size = 64;
+    qk_layout lay;
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    int ok = qk_layout_query(&p, rows, 64, &lay) == QK_OK;
+    for (int k = 0; k < QK_PART_COUNT && ok; k++)
+        if (lay.part[k].nbytes && ((want[k] = calloc(1, lay.part[k].nbytes)) == NULL ||
+                                   (got[k] = calloc(1, lay.part[k].nbytes)) == NULL))
+            ok = 0;
+    ok = ok && qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, 64, want) == QK_OK &&
+         qk_quantize(ctx, &p, QK_DTYPE_F32, in, rows, 64, got) == QK_OK;
+    for (int k = 0; k < QK_PART_COUNT && ok; k++)
+        ok = lay.part[k].nbytes == 0 || memcmp(want[k], got[k], lay.part[k].nbytes) == 0;
+    printf("%s: double-quant mean, %s: %s\n", label, what, ok ? "same bytes" : "DIFFERENT");
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    return !ok;
+}
+
+long qkc_crafted_means(qk_context *ctx, const char *label)
+{
+    const int64_t rows = 8200; /* absmax values: two full runs of 4096 and a part */
+    float *in = calloc((size_t)rows * 64, 4);
+    qk_context *ref = NULL;
+    if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
+        free(in);
+        return 1;
+    }
+    long bad = 0;
+    uint32_t s = 0x2545F491u;
+    for (int64_t i = 0; i < rows * 64; i++) { /* ordinary weights */
+        s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+        in[i] = ((float)(s & 0xFFFFFu) - 524288.0f) / 65536.0f;
+    }
+    bad += same_quantize(ctx, ref, in, rows, label, "ordinary absmax");
+    for (int64_t r = 0; r < rows; r++) { /* one element per block sets its absmax */
+        s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+        in[r * 64] = ldexpf(1.0f + (float)(s & 0x7FFFFFu) / 8388608.0f, (int)(r % 60) - 30);
+    }
+    bad += same_quantize(ctx, ref, in, rows, label, "absmax over sixty binades");
+    memset(in, 0, (size_t)rows * 64 * 4);
+    bad += same_quantize(ctx, ref, in, rows, label, "all zeros");
+    /* 2^53 in the first run, 1.0 in the next two: each run is exact, their
+     * total is not, and the sequential sum loses both ones */
+    in[0] = 9007199254740992.0f;
+    in[4096 * 64] = 1.0f;
+    in[8192 * 64] = 1.0f;
+    bad += same_quantize(ctx, ref, in, rows, label, "order-sensitive absmax");
+    qk_context_destroy(ref);
+    free(in);
     return bad;
 }

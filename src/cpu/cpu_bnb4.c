@@ -226,12 +226,18 @@ static void nested_blocks(void *arg, int64_t b0, int64_t b1)
 
 /* qk_bnb_nested_quantize's bytes: the mean as the reference's sequential
  * double sum gives it (qk_bnb_absmax_mean); the blocks of 256 then run in
- * parallel. */
+ * parallel (qk_cpu_bnb_nested_codes). */
 void qk_cpu_bnb_nested_quantize(const qk_exec *ex, const uint32_t *absmax, int64_t nb, uint8_t *codes,
                                 void *nested, void *offset)
 {
     uint32_t off = qk_bnb_absmax_mean(absmax, nb);
     qk_put_f32(offset, 0, off);
+    qk_cpu_bnb_nested_codes(ex, absmax, nb, off, codes, nested);
+}
+
+void qk_cpu_bnb_nested_codes(const qk_exec *ex, const uint32_t *absmax, int64_t nb, uint32_t off, uint8_t *codes,
+                             void *nested)
+{
     nested_job j = {absmax, nb, off ^ QK_F32_SIGN, codes, nested};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, map_bucket_init);

@@ -38,6 +38,9 @@ qk_status qk_cpu_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4
  * also for the device backends that keep it on the host; ex may be NULL. */
 void qk_cpu_bnb_nested_quantize(const qk_exec *ex, const uint32_t *absmax, int64_t nb, uint8_t *codes,
                                 void *nested, void *offset);
+/* The same codes and nested absmax for an offset already known (bits). */
+void qk_cpu_bnb_nested_codes(const qk_exec *ex, const uint32_t *absmax, int64_t nb, uint32_t off, uint8_t *codes,
+                             void *nested);
 void qk_cpu_bnb_nested_dequantize(const qk_exec *ex, const uint8_t *codes, const void *nested, const void *offset,
                                   int64_t nb, uint32_t *absmax);
 

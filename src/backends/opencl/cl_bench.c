@@ -2,8 +2,10 @@
  * profiling events from its first command's start to its last command's end
  * (host round trips inside the op, like nvfp4's amax read, are inside that
  * span), and clEnqueueCopyBuffer of the input's size in the same call.
- * bitsandbytes double quant also runs its nested part on the host: that
- * time (download, nested code, upload) is measured and added. */
+ * bitsandbytes double quant codes its absmax on the device after the
+ * quantize (inside the span; the mean's records come back to the host), and
+ * its dequantize rebuilds the absmax on the device first; only parts whose
+ * nested scales are not finite take a host step, timed and added. */
 #include <stdlib.h>
 
 #include "../../cpu/cpu_internal.h"
@@ -31,26 +33,18 @@ static qk_status span(qcl_state *s, double *seconds)
     return st;
 }
 
-/* bnb double quant's host part for one op, timed on the wall clock. */
-static qk_status nested_host(qcl_state *s, qk_op op, cl_mem scale, size_t scale_bytes, uint32_t *absmax,
-                             uint8_t *codes, void *nested, double *seconds)
+/* bnb double quant's dequantize from parts the device must not rebuild
+ * (non-finite nested scales): absmax on the host, uploaded; wall clock. */
+static qk_status nested_host(qcl_state *s, cl_mem scale, size_t scale_bytes, uint32_t *absmax, uint8_t *codes,
+                             void *nested, double *seconds)
 {
-    double t0 = qk_bench_now();
     int64_t nb = (int64_t)(scale_bytes / 4);
     uint32_t offset;
-    qk_status st;
-    if (op == QK_OP_QUANTIZE) {
-        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, scale, CL_TRUE, 0, scale_bytes, absmax, 0, NULL, NULL),
-                       "clEnqueueReadBuffer");
-        if (st == QK_OK)
-            qk_cpu_bnb_nested_quantize(&qk_host_exec, absmax, nb, codes, nested, &offset);
-    } else {
-        qk_bnb_nested_quantize(absmax, nb, codes, nested, &offset); /* parts as a caller holds them */
-        t0 = qk_bench_now();
-        qk_cpu_bnb_nested_dequantize(&qk_host_exec, codes, nested, &offset, nb, absmax);
-        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, scale, CL_TRUE, 0, scale_bytes, absmax, 0, NULL, NULL),
-                       "clEnqueueWriteBuffer");
-    }
+    qk_bnb_nested_quantize(absmax, nb, codes, nested, &offset); /* parts as a caller holds them */
+    double t0 = qk_bench_now();
+    qk_cpu_bnb_nested_dequantize(&qk_host_exec, codes, nested, &offset, nb, absmax);
+    qk_status st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, scale, CL_TRUE, 0, scale_bytes, absmax, 0, NULL, NULL),
+                             "clEnqueueWriteBuffer");
     *seconds = qk_bench_now() - t0;
     return st;
 }
@@ -115,22 +109,27 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
             st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, bnested, CL_TRUE, 0, nn * 4, nested, 0, NULL, NULL),
                            "clEnqueueWriteBuffer");
     }
+    if (st == QK_OK && dq && op == QK_OP_QUANTIZE) {
+        st = qcl_buffer(s, B_TMP, (size_t)nb, &bcodes);
+        if (st == QK_OK)
+            st = qcl_buffer(s, B_NESTED, (size_t)qk_ceil_div(nb, 256) * 4, &bnested);
+    }
     s->profiling = 1;
     for (int it = 0; it < iterations && st == QK_OK; it++) {
         double host = 0.0;
         if (dq_dev)
             st = qcl_nested_dequantize(s, bcodes, bnested, offset, 0, (uint64_t)nb, bscale);
         else if (dq && op == QK_OP_DEQUANTIZE)
-            st = nested_host(s, op, bscale, scale_bytes, absmax, codes, nested, &host);
+            st = nested_host(s, bscale, scale_bytes, absmax, codes, nested, &host);
         if (st == QK_OK)
             st = op == QK_OP_QUANTIZE ? qcl_quantize_dev(s, p, dt, bin, rows, cols, bdata, bscale, &scalar)
                                       : qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, rows, cols, bout);
+        if (st == QK_OK && dq && op == QK_OP_QUANTIZE)
+            st = qcl_nested_quantize_dev(s, bscale, (uint64_t)nb, bcodes, bnested, &offset);
         if (st == QK_OK)
             st = qcl_check(s->cl->clFinish(s->q), "clFinish");
         if (st == QK_OK)
             st = span(s, &samples[it]);
-        if (st == QK_OK && dq && op == QK_OP_QUANTIZE)
-            st = nested_host(s, op, bscale, scale_bytes, absmax, codes, nested, &host);
         samples[it] += host;
     }
     s->profiling = 0;

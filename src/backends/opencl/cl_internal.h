@@ -40,11 +40,13 @@ typedef enum {
     K_CONVROT_ROTATE,
     K_CONVROT_DEQUANTIZE,
     K_BNB_NESTED_DEQUANTIZE,
+    K_BNB_ABSMAX_SUM,
+    K_BNB_NESTED_QUANTIZE,
     K_COUNT
 } qcl_kernel_id;
 
 /* Reusable device buffers, one per role, grown on demand. */
-typedef enum { B_IN, B_DATA, B_SCALE, B_OUT, B_TMP, B_NESTED, B_STATUS, B_PARAM, B_COUNT } qcl_buf_role;
+typedef enum { B_IN, B_DATA, B_SCALE, B_OUT, B_TMP, B_NESTED, B_PARTIAL, B_STATUS, B_PARAM, B_COUNT } qcl_buf_role;
 
 typedef struct {
     const qcl_api *cl;
@@ -95,6 +97,15 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_m
  * (qk_bnb_nested_finite), whose results hold no NaN. */
 qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint32_t off, uint64_t b0, uint64_t nb,
                                 cl_mem absmax);
+
+/* Double quant's mean records (qk_bnb_mean_from_partials) of absmax[0, nb)
+ * into `rec`, one per run of QK_BNB_PARTIAL_RUN values. */
+qk_status qcl_absmax_records(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem rec);
+/* Double quant of a device-resident absmax[0, nb): the offset (from the
+ * records, else the host's mean of the downloaded absmax) into *off, the u8
+ * codes into `codes` and the nested absmax into `nested`. */
+qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
+                                  uint32_t *off);
 
 /* qcl_quantize_dev in steps, so that a tensor can pass in chunks: begin
  * (zero the status/amax word), amax over every chunk where the format has a

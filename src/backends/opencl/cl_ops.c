@@ -1,6 +1,7 @@
 /* Device-resident quantize/dequantize: which kernels run, in which order,
  * with which launch shapes. Host steps are few and exact by construction:
  * nvfp4's g is computed with the reference helpers from the device amax. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../ref/ref_internal.h"
@@ -142,6 +143,45 @@ qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint3
     cl_ulong first = b0, count = nb;
     return RUN(s, K_BNB_NESTED_DEQUANTIZE, 1, &g, &L, ARG(codes), ARG(nested), ARG(o), ARG(first), ARG(count),
                ARG(s->dmap), ARG(absmax));
+}
+
+qk_status qcl_absmax_records(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem rec)
+{
+    size_t L = s->wg, g;
+    grid1(s, L, &g);
+    cl_ulong n = nb;
+    return RUN(s, K_BNB_ABSMAX_SUM, 1, &g, &L, ARG(absmax), ARG(n), ARG(rec), LOCAL(L * 8), LOCAL(8));
+}
+
+qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
+                                  uint32_t *off)
+{
+    size_t count = (size_t)qk_ceil_div((int64_t)nb, QK_BNB_PARTIAL_RUN), words = count * QK_BNB_PARTIAL_WORDS;
+    uint32_t *host = malloc(words * 4 > nb * 4 ? words * 4 : nb * 4 + 4);
+    cl_mem rec;
+    qk_status st = host ? qcl_buffer(s, B_PARTIAL, words * 4, &rec) : qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st == QK_OK && nb > 0)
+        st = qcl_absmax_records(s, absmax, nb, rec);
+    if (st == QK_OK && nb > 0)
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, rec, CL_TRUE, 0, words * 4, host, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
+    if (st == QK_OK && nb == 0)
+        *off = qk_bnb_absmax_mean(host, 0);
+    else if (st == QK_OK && !qk_bnb_mean_from_partials(host, (int64_t)count, (int64_t)nb, off)) {
+        /* not provably order-free: the sequential sum on the host */
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, absmax, CL_TRUE, 0, nb * 4, host, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
+        if (st == QK_OK)
+            *off = qk_bnb_absmax_mean(host, (int64_t)nb);
+    }
+    free(host);
+    size_t L = s->wg < 256 ? s->wg : 256, g;
+    grid1(s, L, &g);
+    cl_ulong n = nb;
+    cl_uint o = *off;
+    return st == QK_OK ? RUN(s, K_BNB_NESTED_QUANTIZE, 1, &g, &L, ARG(absmax), ARG(n), ARG(o), ARG(s->dmap),
+                             ARG(codes), ARG(nested), LOCAL(L * 4))
+                       : st;
 }
 
 static qk_status amax_tensor(qcl_state *s, cl_int dt, cl_mem in, cl_ulong n, cl_mem amax)

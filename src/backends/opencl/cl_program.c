@@ -13,7 +13,7 @@ static const char *const kernel_names[K_COUNT] = {
     "amax_tensor",          "bnb4_quantize",         "bnb4_dequantize",       "nvfp4_quantize",
     "nvfp4_dequantize",     "mxfp8_quantize",        "mxfp8_dequantize",      "scaled_tensor_params",
     "scaled_quantize_tensor", "scaled_quantize_groups", "scaled_dequantize",  "convrot_rotate",
-    "convrot_dequantize",   "bnb_nested_dequantize",
+    "convrot_dequantize",   "bnb_nested_dequantize", "bnb_absmax_sum",       "bnb_nested_quantize",
 };
 
 static uint64_t fnv1a(const void *p, size_t n)

@@ -8,8 +8,10 @@
  * sizes on. Chunks alternate two in-order queues with a buffer set each, so
  * one chunk's transfers overlap the other's kernels. Per-tensor scales
  * (nvfp4, tensor-scaled float8/int8) take an amax pass over every chunk
- * before any code is written. bitsandbytes' double quantization runs on the
- * host with the reference's own code. */
+ * before any code is written. bitsandbytes' double quantization: a single
+ * chunk codes its absmax on the device; chunks each send back the exact
+ * records of the mean (qk_bnb_mean_from_partials) with their absmax, and the
+ * host codes the nested blocks. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +116,59 @@ static qk_status upload_input(qcl_state *s, const plan *pl, qk_dtype dt, const v
     return st == QK_OK ? put(s, *bin, (const uint8_t *)in + (size_t)(pr * pc) * es, (size_t)(r * c) * es) : st;
 }
 
+/* Double quant in one chunk: every step on the device, only the codes,
+ * the nested absmax and the data come back. */
+static qk_status quantize_single_dq(qcl_state *s, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
+                                    int64_t cols, void *const parts[QK_PART_COUNT])
+{
+    size_t data_n, scale_n;
+    qcl_dev_sizes(p, rows, cols, &data_n, &scale_n);
+    uint64_t nb = scale_n / 4, nn = (nb + 255) / 256;
+    uint32_t scalar = 0, off = 0;
+    cl_mem bin, bdata, bscale, bcodes, bnested;
+    qcl_use_slot(s, 0);
+    qk_status st = qcl_buffer(s, B_IN, (size_t)(rows * cols) * esize(dt), &bin);
+    if (st == QK_OK)
+        st = put(s, bin, in, (size_t)(rows * cols) * esize(dt));
+    if (st == QK_OK)
+        st = qcl_buffer(s, B_DATA, data_n, &bdata);
+    if (st == QK_OK)
+        st = qcl_buffer(s, B_SCALE, scale_n, &bscale);
+    if (st == QK_OK)
+        st = qcl_buffer(s, B_TMP, (size_t)nb, &bcodes);
+    if (st == QK_OK)
+        st = qcl_buffer(s, B_NESTED, (size_t)nn * 4, &bnested);
+    if (st == QK_OK)
+        st = qcl_quantize_dev(s, p, dt, bin, rows, cols, bdata, bscale, &scalar);
+    if (st == QK_OK)
+        st = get(s, bdata, parts[QK_PART_DATA], data_n);
+    if (st == QK_OK)
+        st = qcl_nested_quantize_dev(s, bscale, nb, bcodes, bnested, &off);
+    if (st == QK_OK)
+        st = get(s, bcodes, parts[QK_PART_SCALE], (size_t)nb);
+    if (st == QK_OK)
+        st = get(s, bnested, parts[QK_PART_SCALE2], (size_t)nn * 4);
+    st = finish_all(s, st);
+    if (st == QK_OK)
+        qk_put_f32(parts[QK_PART_OFFSET], 0, off);
+    return st;
+}
+
+/* Enqueues the mean records of a chunk's nb absmax and their download to
+ * rec + *nrec records. */
+static qk_status chunk_records(qcl_state *s, cl_mem absmax, size_t nb, uint32_t *rec, int64_t *nrec)
+{
+    size_t count = (nb + QK_BNB_PARTIAL_RUN - 1) / QK_BNB_PARTIAL_RUN;
+    cl_mem brec;
+    qk_status st = qcl_buffer(s, B_PARTIAL, count * QK_BNB_PARTIAL_WORDS * 4, &brec);
+    if (st == QK_OK)
+        st = qcl_absmax_records(s, absmax, nb, brec);
+    if (st == QK_OK)
+        st = get(s, brec, rec + *nrec * QK_BNB_PARTIAL_WORDS, count * QK_BNB_PARTIAL_WORDS * 4);
+    *nrec += (int64_t)count;
+    return st;
+}
+
 qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
                             int64_t cols, void *const parts[QK_PART_COUNT])
 {
@@ -121,9 +176,16 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
     size_t data_all, scale_all;
     qcl_dev_sizes(p, rows, cols, &data_all, &scale_all);
     int dq = is_bnb(p) && p->double_quant;
-    uint32_t scalar = 0, *absmax = NULL;
-    if (dq && (absmax = malloc(scale_all)) == NULL)
+    uint32_t scalar = 0, *absmax = NULL, *rec = NULL;
+    int64_t nrec = 0; /* mean records so far */
+    if (dq && pl.count == 1)
+        return quantize_single_dq(s, p, dt, in, rows, cols, parts);
+    if (dq && ((absmax = malloc(scale_all)) == NULL ||
+               (rec = malloc(((scale_all / 4) / QK_BNB_PARTIAL_RUN + (size_t)pl.count) * QK_BNB_PARTIAL_WORDS * 4)) ==
+                   NULL)) {
+        free(absmax);
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    }
     uint8_t *scale_dst = dq ? (uint8_t *)absmax : parts[QK_PART_SCALE];
     cl_mem bin = NULL, bdata, bscale;
     qcl_use_slot(s, 0);
@@ -167,16 +229,24 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
             st = i == 0 ? get(s, bscale, scale_dst, 4) : QK_OK;
         else if (st == QK_OK)
             st = get(s, bscale, scale_dst + s_off, s_n);
+        if (st == QK_OK && dq) /* this chunk's runs of the mean */
+            st = chunk_records(s, bscale, s_n / 4, rec, &nrec);
     }
     st = finish_all(s, st);
     if (st == QK_OK)
         st = qcl_quantize_status(s, p);
-    if (st == QK_OK && dq)
-        qk_cpu_bnb_nested_quantize(&qk_host_exec, absmax, (int64_t)(scale_all / 4), parts[QK_PART_SCALE],
-                                   parts[QK_PART_SCALE2], parts[QK_PART_OFFSET]);
+    if (st == QK_OK && dq) {
+        int64_t nb = (int64_t)(scale_all / 4);
+        uint32_t off;
+        if (!qk_bnb_mean_from_partials(rec, nrec, nb, &off))
+            off = qk_bnb_absmax_mean(absmax, nb);
+        qk_put_f32(parts[QK_PART_OFFSET], 0, off);
+        qk_cpu_bnb_nested_codes(&qk_host_exec, absmax, nb, off, parts[QK_PART_SCALE], parts[QK_PART_SCALE2]);
+    }
     if (st == QK_OK && p->format == QK_FORMAT_NVFP4)
         qk_put_f32(parts[QK_PART_SCALE2], 0, scalar);
     free(absmax);
+    free(rec);
     return st;
 }
 
