@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "backends/opencl/cl_internal.h"
 #include "check/crosscheck.h"
 #include "qk/qk.h"
 #include "ref/ref_internal.h"
@@ -194,6 +195,78 @@ static void test_guarded_native_kernels_bit_exact(void **st)
     long total = qkc_run(&opt, print_bad_row, NULL);
     unsetenv("QK_OPENCL_NATIVE_GUARD");
     assert_int_equal(total, 0);
+}
+
+/* The kernels with the finite-operand check (what a GPU that passed the
+ * probe runs) on every device, if its probe passes. */
+static void test_finite_check_kernels_bit_exact(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    qkc_options opt = {0, 0, "opencl"};
+    long total = qkc_run(&opt, print_bad_row, NULL);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
+    assert_int_equal(total, 0);
+}
+
+/* The probe's pairs tell a device that flushes subnormal operands (DAZ) or
+ * results (FTZ) from one that keeps them. */
+static uint32_t flush(uint32_t v) { return (v & 0x7F800000u) == 0u ? v & 0x80000000u : v; }
+
+static void test_probe_tells_flushing_apart(void **st)
+{
+    (void)st;
+    enum { N = 6144 };
+    static uint32_t a[N], b[N], out[3 * N];
+    qcl_probe_pairs(a, b, N);
+    for (int mode = 0; mode < 4; mode++) { /* bit 0: DAZ, bit 1: FTZ */
+        for (int i = 0; i < N; i++) {
+            uint32_t x = mode & 1 ? flush(a[i]) : a[i], y = mode & 1 ? flush(b[i]) : b[i];
+            uint32_t r[3] = {qk_fmul(x, y), qk_fadd(x, y), qk_fdiv(x, y)};
+            for (int k = 0; k < 3; k++)
+                out[3 * i + k] = mode & 2 ? flush(r[k]) : r[k];
+        }
+        int bad = qcl_probe_mismatches(a, b, out, N, 1);
+        printf("probe, %s: %d mismatches\n", mode == 0 ? "IEEE" : mode == 1 ? "DAZ" : mode == 2 ? "FTZ" : "DAZ+FTZ",
+               bad);
+        if (mode == 0)
+            assert_int_equal(bad, 0);
+        else
+            assert_true(bad > 100);
+    }
+}
+
+/* The probe on every device: printed; a CPU device that reports subnormal
+ * support (PoCL) must pass it. */
+static void test_probe_on_devices(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    const qcl_device *d;
+    nd = qcl_devices(&d, NULL);
+    for (int i = 0; i < nd; i++) {
+        qcl_state s = {0};
+        cl_int err;
+        s.cl = qcl_load(NULL);
+        s.dev = &d[i];
+        cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)d[i].platform, 0};
+        s.ctx = s.cl->clCreateContext(props, 1, &d[i].device, NULL, NULL, &err);
+        assert_int_equal(err, CL_SUCCESS);
+        s.qs[0] = s.cl->clCreateCommandQueue(s.ctx, d[i].device, 0, &err);
+        assert_int_equal(err, CL_SUCCESS);
+        int ok = qcl_probe_ieee(&s, d[i].cr_divide);
+        printf("%s [%s]: native f32 %s subnormals (reports CL_FP_DENORM: %s)\n", d[i].name, d[i].platform_name,
+               ok ? "keeps" : "does not keep", d[i].denorms ? "yes" : "no");
+        if (d[i].host_cpu && d[i].denorms)
+            assert_true(ok);
+        s.cl->clReleaseCommandQueue(s.qs[0]);
+        s.cl->clReleaseContext(s.ctx);
+    }
 }
 
 static size_t esz(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
@@ -486,6 +559,9 @@ int main(void)
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),
+        cmocka_unit_test(test_finite_check_kernels_bit_exact),
+        cmocka_unit_test(test_probe_tells_flushing_apart),
+        cmocka_unit_test(test_probe_on_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,38 +7,51 @@
  * CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT and -cl-fp32-correctly-rounded-divide-sqrt:
  * QK_NATIVE_DIV), but what a device does with subnormals (flush on input or
  * output, whatever CL_DEVICE_SINGLE_FP_CONFIG says) and which NaN pattern it
- * returns are its own. So a native result is taken only where every
- * conforming device agrees with IEEE-754: operands zero or normal, and the
- * result normal, or a zero that an operand's zero makes exact (0*x, 0/x,
- * 0+0). Subnormals, infinities, NaNs and a zero result of nonzero operands
- * (an underflow a device may flush) take the integer code. Zeros stay on the
- * native path because they are common in weights: a lane on the integer path
- * makes the whole SIMD group wait for it. */
+ * returns are its own. The host picks how much of that to check
+ * (cl_program.c):
+ * - QK_NATIVE_FINITE: the device kept subnormals on the host's probe
+ *   (cl_probe.c), so only NaN and Inf operands, whose results would carry
+ *   the device's NaN, take the integer code (and x/0 for division).
+ * - QK_NATIVE_GUARD: a native result is taken only where every conforming
+ *   device agrees with IEEE-754: operands zero or normal, and the result
+ *   normal, or a zero that an operand's zero makes exact (0*x, 0/x, 0+0).
+ *   Zeros stay on the native path because they are common in weights: a
+ *   lane on the integer path makes the whole SIMD group wait for it.
+ * - neither: CPU devices that keep subnormals, whose native float is the
+ *   host's IEEE arithmetic (checked bit for bit by the tests on every run);
+ *   their SIMD vectorizer would if-convert a check's branch into running the
+ *   integer code for every lane. */
 static inline uint qk_is_normal(uint v) { return (((v >> 23) & 0xFFu) - 1u) < 254u; }
 static inline uint qk_is_zero(uint v) { return (v << 1) == 0u; }
 static inline uint qk_zero_or_normal(uint v) { return qk_is_normal(v) | qk_is_zero(v); }
-/* QK_NATIVE_GUARD is left out only on CPU devices that report CL_FP_DENORM:
- * their native float is the host's IEEE arithmetic (checked bit for bit by
- * the tests on every run), and their SIMD vectorizer would if-convert the
- * guard's branch into running the integer code for every lane. */
-#if defined(QK_NATIVE_GUARD)
-#define QK_NATIVE_OK(ok) (ok)
+static inline uint qk_finite2(uint a, uint b) { return ((a & QK_F32_INF) != QK_F32_INF) & ((b & QK_F32_INF) != QK_F32_INF); }
+#if defined(QK_NATIVE_FINITE)
+#define QK_MUL_OK(a, b, r) qk_finite2(a, b)
+#define QK_ADD_OK(a, b, r) qk_finite2(a, b)
+#define QK_DIV_OK(a, b, r) (qk_finite2(a, b) & (qk_is_zero(b) == 0u))
+#elif defined(QK_NATIVE_GUARD)
+#define QK_MUL_OK(a, b, r) \
+    (qk_zero_or_normal(a) & qk_zero_or_normal(b) & (qk_is_normal(r) | qk_is_zero(a) | qk_is_zero(b)))
+#define QK_ADD_OK(a, b, r) \
+    (qk_zero_or_normal(a) & qk_zero_or_normal(b) & (qk_is_normal(r) | (qk_is_zero(a) & qk_is_zero(b))))
+#define QK_DIV_OK(a, b, r) (qk_zero_or_normal(a) & qk_is_normal(b) & (qk_is_normal(r) | qk_is_zero(a)))
 #else
-#define QK_NATIVE_OK(ok) 1
+#define QK_MUL_OK(a, b, r) 1
+#define QK_ADD_OK(a, b, r) 1
+#define QK_DIV_OK(a, b, r) 1
 #endif
 #if defined(QK_NATIVE_MUL)
 static inline uint qk_mul(uint a, uint b)
 {
     uint r = as_uint(as_float(a) * as_float(b));
-    if (QK_NATIVE_OK(qk_zero_or_normal(a) & qk_zero_or_normal(b) &
-                     (qk_is_normal(r) | qk_is_zero(a) | qk_is_zero(b))))
+    if (QK_MUL_OK(a, b, r))
         return r;
     return qk_f32_mul(a, b);
 }
 static inline uint qk_add(uint a, uint b)
 {
     uint r = as_uint(as_float(a) + as_float(b));
-    if (QK_NATIVE_OK(qk_zero_or_normal(a) & qk_zero_or_normal(b) & (qk_is_normal(r) | (qk_is_zero(a) & qk_is_zero(b)))))
+    if (QK_ADD_OK(a, b, r))
         return r;
     return qk_f32_add_soft(a, b);
 }
@@ -50,7 +63,7 @@ static inline uint qk_add(uint a, uint b) { return qk_f32_add_soft(a, b); }
 static inline uint qk_div(uint a, uint b)
 {
     uint r = as_uint(as_float(a) / as_float(b));
-    if (QK_NATIVE_OK(qk_zero_or_normal(a) & qk_is_normal(b) & (qk_is_normal(r) | qk_is_zero(a))))
+    if (QK_DIV_OK(a, b, r))
         return r;
     return qk_f32_div(a, b);
 }

@@ -107,6 +107,8 @@ static qk_status opencl_open(int device, void **state)
     }
     qcl_use_slot(s, 0);
     s->chunk_bytes = chunk_limit(s->dev);
+    if (st == QK_OK && !s->soft_float)
+        s->native_ieee = qcl_probe_ieee(s, s->dev->cr_divide);
     if (st == QK_OK)
         st = qcl_program_build(s);
     if (st == QK_OK)

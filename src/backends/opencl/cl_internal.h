@@ -60,12 +60,20 @@ typedef struct {
     cl_kernel k[K_COUNT];
     size_t wg; /* work-group size of the reduction kernels (power of two) */
     int soft_float; /* integer codec for mul/div/add instead of native ops */
+    int native_ieee; /* qcl_probe_ieee said yes: native ops need finite operands only */
     cl_mem rcp_bf16, rcp_f16, dmap; /* bnb reciprocal tables, double quant's dynamic map */
     cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS and B_PARAM only in slot 0 */
     size_t buf_size[2][B_COUNT];
     int profiling;               /* bench: keep the first and last event of an op */
     cl_event ev_first, ev_last;
 } qcl_state;
+
+/* 1 when the device's native f32 mul, add and (with_div) correctly rounded
+ * div gave the host's IEEE bits on every probe pair (cl_probe.c): it keeps
+ * subnormals. The pairs and the comparison, for tests. */
+int qcl_probe_ieee(qcl_state *s, int with_div);
+void qcl_probe_pairs(uint32_t *a, uint32_t *b, int n);
+int qcl_probe_mismatches(const uint32_t *a, const uint32_t *b, const uint32_t *out, int n, int with_div);
 
 /* Builds (or loads from the disk cache) the program for s->dev; fills
  * s->prog and s->k. */

@@ -26,24 +26,32 @@ static uint64_t fnv1a(const void *p, size_t n)
 }
 
 /* Native f32 mul/add are correctly rounded in OpenCL; division only with
- * CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT and the flag below. QK_NATIVE_GUARD
- * makes the kernels take a native result only where operands and result
- * are zero or normal (common.cl), so a device's subnormal flushing or NaN
- * pattern cannot show; it is left out only for CPU devices that keep
- * subnormals (their SIMD code would run the integer path for every lane),
- * unless QK_OPENCL_NATIVE_GUARD=1. The integer code of qk_codec.h covers
- * everything with QK_OPENCL_SOFTFLOAT=1. Never -cl-fast-relaxed-math,
- * -cl-mad-enable, -cl-denorms-are-zero or -cl-unsafe-math-optimizations;
- * contraction is off by pragma in the source. */
+ * CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT and the flag below. What a device
+ * does with subnormals and which NaN it returns are its own, so the kernels
+ * check operands (common.cl): QK_NATIVE_FINITE, where the probe showed the
+ * device keeps subnormals (cl_probe.c), sends only NaN and Inf operands to
+ * the integer code; QK_NATIVE_GUARD, elsewhere, also subnormal operands and
+ * results. CPU devices that keep subnormals (PoCL) check nothing: their SIMD
+ * code would if-convert the check into running the integer path for every
+ * lane. QK_OPENCL_NATIVE_GUARD=1 forces the full guard, =finite the finite
+ * check on a device that passed the probe. The integer code of qk_codec.h
+ * covers everything with QK_OPENCL_SOFTFLOAT=1. Never
+ * -cl-fast-relaxed-math, -cl-mad-enable, -cl-denorms-are-zero or
+ * -cl-unsafe-math-optimizations; contraction is off by pragma in the
+ * source. */
 static void build_options(const qcl_state *s, char *out, size_t n)
 {
     int native_mul = !s->soft_float;
     int native_div = native_mul && s->dev->cr_divide;
     const char *force = getenv("QK_OPENCL_NATIVE_GUARD");
-    int guard = native_mul && (!(s->dev->host_cpu && s->dev->denorms) || (force && strcmp(force, "1") == 0));
+    int force_guard = force && strcmp(force, "1") == 0, force_finite = force && strcmp(force, "finite") == 0;
+    const char *check = "";
+    if (native_mul && (force_guard || !s->native_ieee))
+        check = " -DQK_NATIVE_GUARD=1";
+    else if (native_mul && (force_finite || !(s->dev->host_cpu && s->dev->denorms)))
+        check = " -DQK_NATIVE_FINITE=1";
     snprintf(out, n, "-cl-std=CL1.2%s%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
-             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "",
-             guard ? " -DQK_NATIVE_GUARD=1" : "");
+             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "", check);
 }
 
 static qk_status build_log_fail(qcl_state *s, cl_program prog, cl_int err)
