@@ -171,6 +171,17 @@ static __device__ __forceinline__ void store8(int dt, void *p, i64 i, const u32 
     *(uint4 *)((unsigned short *)p + i) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
+/* store8 for values known not to be NaN (no per-element NaN test). */
+static __device__ __forceinline__ void store8_finite(int dt, void *p, i64 i, const u32 v[8])
+{
+    if (dt == DT_F32) {
+        store8(dt, p, i, v);
+        return;
+    }
+    *(uint4 *)((unsigned short *)p + i) = make_uint4(pack2_rne(dt, v[0], v[1]), pack2_rne(dt, v[2], v[3]),
+                                                     pack2_rne(dt, v[4], v[5]), pack2_rne(dt, v[6], v[7]));
+}
+
 static __device__ __forceinline__ void store8_tail(int dt, void *p, i64 i, i64 end, const u32 v[8])
 {
     if (i + 8 <= end) {

@@ -64,10 +64,12 @@ static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt
         /* Elements past n read as +0: they count as the zero padding that
          * a partial block sees (key 1, absmax 0), no range test needed. */
         load8_tail(dt, in, i, n, 0u, x);
+        /* fmaxf skips NaN, and ftz commutes with max: one max per element */
+        float m = -1.0f;
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            if (!qk_f32_is_nan(x[k]))
-                key = max(key, qk_f32_ftz(x[k] & QK_F32_ABS) + 1u);
+            m = fmaxf(m, fabsf(fl(x[k])));
+        key = m < 0.0f ? 0u : qk_f32_ftz(bits(m)) + 1u;
     }
     key = segment_max(key, seg);
     if (!live)
@@ -83,8 +85,9 @@ static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt
     u32 word = 0u;
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        float v = fl(qk_f32_ftz(dmul(qk_f32_ftz(x[k]), r))); /* mul_ftz; padding is +0 */
-        u32 c = nf4 ? qkf_nf4(v) : qkf_fp4(v);
+        /* mul_ftz, with the result's flush left to the code functions */
+        float v = fl(dmul(qk_f32_ftz(x[k]), r)); /* padding is +0 */
+        u32 c = nf4 ? qkf_nf4(v) : qkf_fp4_unflushed(v);
         word |= c << ((k / 2) * 8 + ((k & 1) ? 0 : 4));
     }
     if (i + 8 <= n) {
@@ -131,6 +134,21 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
     }
     u32 s = qk_f32_ftz(absmax[i >> (__ffs(bs) - 1)]); /* bs a power of two */
     u32 v[8];
+    /* With 2^-118 <= |s| <= FLT_MAX every product of s and a code value
+     * (zero, or 2^-8 <= |value| <= 1) is zero or normal and finite: the
+     * plain product is mul_ftz's, and no NaN needs the slow store. */
+    u32 as = s & QK_F32_ABS;
+    if (as >= 0x04800000u && as < QK_F32_INF) {
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            v[k] = dmul(lut[(word >> ((k / 2) * 8 + ((k & 1) ? 0 : 4))) & 15u], s);
+        if (i + 8 <= end) {
+            store8_finite(dt, out, i, v);
+            return;
+        }
+        store8_tail(dt, out, i, end, v);
+        return;
+    }
     int nan = 0;
 #pragma unroll
     for (int k = 0; k < 8; k++) {

@@ -26,7 +26,7 @@ enum {
     ST_E2M1 = 4,     /* enc_e2m1 thresholds on clamped input vs codec */
     ST_E2M1_NATIVE = 5, /* Blackwell cvt e2m1x2 vs codec (native builds only) */
     ST_E8M0 = 6,     /* e8m0_ceil (cvt.rp ue8m0 on Blackwell) vs codec, s >= 2^-127 */
-    ST_BNB = 7,      /* qkf_nf4 / qkf_fp4 vs codec */
+    ST_BNB = 7,      /* qkf_nf4 / qkf_fp4 (/ _unflushed) vs codec (of ftz) */
     ST_F16_IN = 8,   /* f16_to_f32 vs qk_f16_to_f32 (inputs < 2^16) */
     ST_E4M3X2 = 9,   /* enc_e4m3x2 byte order */
     ST_BF16X2 = 10,  /* pack2_rne bf16 (cvt.rn.bf16x2.f32) vs codec, non-NaN */
@@ -60,7 +60,9 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x)
     }
     case ST_E8M0:
         return !finite || (x & QK_F32_SIGN) != 0u || x < QK_F32_E8M0_MIN || e8m0_ceil(x) == qk_e8m0_ceil(x);
-    case ST_BNB: return qkf_nf4(fl(x)) == qk_nf4_encode(x) && qkf_fp4(fl(x)) == qk_fp4_encode(x);
+    case ST_BNB:
+        return qkf_nf4(fl(x)) == qk_nf4_encode(x) && qkf_fp4(fl(x)) == qk_fp4_encode(x) &&
+               qkf_nf4(fl(x)) == qk_nf4_encode(qk_f32_ftz(x)) && qkf_fp4_unflushed(fl(x)) == qk_fp4_encode(qk_f32_ftz(x));
     case ST_F16_IN: return x > 0xFFFFu || f16_to_f32(x) == qk_f16_to_f32(x);
     case ST_E4M3X2: {
         u32 a = qk_f32_clamp_abs(x, QK_F32_E4M3_MAX), b = qk_f32_clamp_abs(~x, QK_F32_E4M3_MAX);

@@ -78,11 +78,14 @@ static const uint32_t bnb_thresholds[] = {
 
 static uint64_t bnb_mismatch(uint32_t x)
 {
-    return (qkf_nf4(qk_float(x)) != qk_nf4_encode(x)) + (qkf_fp4(qk_float(x)) != qk_fp4_encode(x));
+    return (qkf_nf4(qk_float(x)) != qk_nf4_encode(x)) + (qkf_fp4(qk_float(x)) != qk_fp4_encode(x)) +
+           (qkf_nf4(qk_float(x)) != qk_nf4_encode(qk_f32_ftz(x))) +
+           (qkf_fp4_unflushed(qk_float(x)) != qk_fp4_encode(qk_f32_ftz(x)));
 }
 
-/* NF4 / FP4 codes: every bf16 value, 2^16 floats around each threshold
- * (both signs), zeros, subnormals, NaN and a sample of 2^24 inputs. */
+/* NF4 / FP4 codes, and the codes of ftz(x) without the flush: every bf16
+ * value, 2^16 floats around each threshold (both signs), zeros,
+ * subnormals, NaN and a sample of 2^24 inputs. */
 static void test_host_bnb_codes(void **state)
 {
     (void)state;
@@ -95,6 +98,8 @@ static void test_host_bnb_codes(void **state)
             bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
         }
     for (uint32_t x = 0; x < 0x100000u; x++)
+        bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
+    for (uint32_t x = 0x700000u; x < 0x900000u; x++) /* around FLT_MIN */
         bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
     for (int k = 0; k < (1 << 24); k++)
         bad += bnb_mismatch(next32());
