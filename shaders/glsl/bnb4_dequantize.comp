@@ -27,9 +27,20 @@ void main()
     uint word = data.w[w];
     uint s = absmax.w[e >> pc.bs_log2]; /* blocks hold >= 32 elements */
     uint v[8];
+    /* With 2^-117 <= |s| <= FLT_MAX every product of s and a code value
+     * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and finite:
+     * the correctly rounded native product is mul_ftz's, and no NaN arises. */
+    uint se = (s >> 23) & 0xFFu;
+    bool plain = se >= 10u && se < 255u;
     for (uint j = 0u; j < 8u; j++) {
         uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
-        uint x = qk_mul_ftz(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)], s);
+        uint c = s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)];
+        if (plain) {
+            precise float p = uintBitsToFloat(c) * uintBitsToFloat(s);
+            v[j] = floatBitsToUint(p);
+            continue;
+        }
+        uint x = qk_mul_ftz(c, s);
         /* CUDA's canonical NaN, as bitsandbytes writes it */
         v[j] = qk_f32_is_nan(x) != 0u ? 0x7FFFFFFFu : x;
     }

@@ -99,9 +99,18 @@ __kernel void bnb4_dequantize(__global const uchar *data, __global const uint *a
                     w |= (uint)data[e0 / 2 + j] << (8 * j);
         }
         uint h[8];
+        /* With 2^-117 <= |s| <= FLT_MAX every product of s and a code value
+         * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and
+         * finite: the native product is mul_ftz's on any device. */
+        uint se = (s >> 23) & 0xFFu;
+        int plain = se >= 10u && se < 255u;
         for (int j = 0; j < 8; j++) {
             uint byte = (w >> (8 * (j / 2))) & 0xFFu;
             uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
+            if (plain) {
+                h[j] = narrow(dt, as_uint(as_float(value[c]) * as_float(s)));
+                continue;
+            }
             uint v = qk_mul_ftz(value[c], s);
             /* CUDA's canonical NaN, as bitsandbytes writes it */
             h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
