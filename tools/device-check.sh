@@ -104,5 +104,11 @@ for kf in ${QK_PROFILE:-}; do
 done
 if [ -n "${OUT:-}" ]; then
     cp build-device/meson-logs/testlog.txt "$OUT/testlog.txt" 2>/dev/null || true
+    # NVIDIA's OpenCL program binaries are PTX text: what its compiler made
+    # of the kernels, for reading next to the CUDA backend's.
+    cache=${XDG_CACHE_HOME:-$HOME/.cache}/qk/opencl
+    for f in "$cache"/*; do
+        [ -f "$f" ] && grep -aq '^\.target sm_' "$f" && cp "$f" "$OUT/opencl-$(basename "$f").ptx"
+    done 2>/dev/null || true
 fi
 exit $status
