@@ -153,6 +153,18 @@ static __device__ __forceinline__ u32 fp8_scaled(int dt, u32 x, u32 rc, u32 fpma
     return qk_f32_clamp_abs(t, fpmax);
 }
 
+/* Eight clamped values to fp8 bytes, element 0 lowest. */
+static __device__ __forceinline__ void fp8_pack8(int e5m2, const u32 v[8], u32 *lo, u32 *hi)
+{
+    if (e5m2) {
+        *lo = enc_e5m2(v[0]) | (enc_e5m2(v[1]) << 8) | (enc_e5m2(v[2]) << 16) | (enc_e5m2(v[3]) << 24);
+        *hi = enc_e5m2(v[4]) | (enc_e5m2(v[5]) << 8) | (enc_e5m2(v[6]) << 16) | (enc_e5m2(v[7]) << 24);
+    } else {
+        *lo = enc_e4m3x2(v[1], v[0]) | (enc_e4m3x2(v[3], v[2]) << 16);
+        *hi = enc_e4m3x2(v[5], v[4]) | (enc_e4m3x2(v[7], v[6]) << 16);
+    }
+}
+
 static __device__ __forceinline__ void fp8_quantize_body(const void *in, int dt, groups G, const u32 *rcp, int e5m2,
                                                          i64 e0, i64 e1, unsigned char *data)
 {
@@ -180,13 +192,7 @@ static __device__ __forceinline__ void fp8_quantize_body(const void *in, int dt,
         }
     }
     u32 lo, hi;
-    if (e5m2) {
-        lo = enc_e5m2(v[0]) | (enc_e5m2(v[1]) << 8) | (enc_e5m2(v[2]) << 16) | (enc_e5m2(v[3]) << 24);
-        hi = enc_e5m2(v[4]) | (enc_e5m2(v[5]) << 8) | (enc_e5m2(v[6]) << 16) | (enc_e5m2(v[7]) << 24);
-    } else {
-        lo = enc_e4m3x2(v[1], v[0]) | (enc_e4m3x2(v[3], v[2]) << 16);
-        hi = enc_e4m3x2(v[5], v[4]) | (enc_e4m3x2(v[7], v[6]) << 16);
-    }
+    fp8_pack8(e5m2, v, &lo, &hi);
     if (i + 8 <= e1) {
         *(uint2 *)(data + i) = make_uint2(lo, hi);
     } else {

@@ -5,4 +5,5 @@
 #include "k_bnb4.cuh"
 #include "k_blocked.cuh"
 #include "k_scaled.cuh"
+#include "k_group_quantize.cuh"
 #include "k_selftest.cuh"

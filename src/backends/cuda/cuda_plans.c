@@ -299,7 +299,8 @@ static qk_status mxfp8_q_pass(cu_job *j, int64_t r0, int64_t r1)
     return cu_launch(j->st, K_MXFP8_Q, (r1 - r0) * ncb, 256, args);
 }
 
-static qk_status mxfp8_q_finish(cu_job *j, void *const parts[4])
+/* The nonfinite flag a one-pass quantize raised, then the scale part. */
+static qk_status flag_scale_finish(cu_job *j, void *const parts[4])
 {
     uint32_t flag;
     qk_status s = get_small(j, &flag, j->work, 4);
@@ -451,6 +452,35 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     return cu_launch(j->st, is_int8(j) ? K_INT8_DQ : K_FP8_DQ, qk_ceil_div(e1 - e0, 8), 256, args);
 }
 
+/* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */
+
+#define GQ_MAX_ELEMS (256 * 8 * 8) /* threads x vectors x elements per CUDA block */
+
+/* Row or tile groups that one CUDA block holds, in whole vectors of 8. */
+static int one_pass_groups(const cu_job *j)
+{
+    qk_groups g = job_groups(j);
+    qk_scaling sc = j->p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : j->p->scaling;
+    return sc != QK_SCALING_TENSOR && j->p->convrot_group == 0 && j->cols % 8 == 0 && g.bw % 8 == 0 &&
+           g.bh * g.bw <= GQ_MAX_ELEMS;
+}
+
+static qk_status group_q_prepare(cu_job *j) { return amax_zero(j, 1); } /* work: the nonfinite flag */
+
+static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    qk_groups g = job_groups(j);
+    r1 = r1 < j->rows ? r1 : j->rows;
+    int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
+    int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
+    int kind = j->p->format == QK_FORMAT_FLOAT8_E4M3FN ? 0
+               : j->p->format == QK_FORMAT_FLOAT8_E5M2 ? 1
+               : j->p->format == QK_FORMAT_INT8_BLOCKWISE ? 3 : 2;
+    void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(kind),
+                    P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
+    return cu_launch_grid(j->st, K_GROUP_Q, g1 - g0, 256, args);
+}
+
 /* ---- plan tables --------------------------------------------------------------- */
 
 static int64_t gcd64(int64_t a, int64_t b)
@@ -504,13 +534,19 @@ qk_status cu_plan_quantize(cu_job *j, cu_plan *pl)
         pl->data_range = mxfp8_data_range;
         pl->prepare = mxfp8_q_prepare;
         pl->pass1 = mxfp8_q_pass;
-        pl->finish = mxfp8_q_finish;
+        pl->finish = flag_scale_finish;
         return QK_OK;
     default: {
         qk_groups g = job_groups(j);
         int block = j->p->format == QK_FORMAT_INT8_BLOCKWISE || j->p->scaling == QK_SCALING_BLOCK;
         rows_plan(j, pl, j->rows, block ? g.bh : 1); /* chunks hold whole tile rows */
         pl->data_range = scaled_data_range;
+        if (one_pass_groups(j)) {
+            pl->prepare = group_q_prepare;
+            pl->pass1 = group_q_pass;
+            pl->finish = flag_scale_finish;
+            return QK_OK;
+        }
         pl->prepare = scaled_q_prepare;
         pl->pass1 = scaled_amax_pass;
         pl->between = scaled_q_between;
