@@ -3,7 +3,8 @@
  * lowers the binding range to 1 MiB and QK_VULKAN_STAGING the staging buffer
  * to 64 KiB, so tensors of a few MiB cross many chunk and piece edges),
  * NaN/Inf refusal exactly where the reference refuses, NVFP4 codes at every
- * E2M1 decision boundary, and the benchmark entry. Every result is compared
+ * E2M1 decision boundary, double quant's offset from the device's per-run
+ * sums and its fallback, and the benchmark entry. Every result is compared
  * with the CPU reference by memcmp. */
 #include <math.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks */
 #include "check/crosscheck.h"
 #include "qk/qk.h"
 
@@ -476,6 +478,111 @@ static void test_nvfp4_decision_boundaries(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ---- double quant's offset ------------------------------------------------
+ * The quantize sums the absmax on the device in exact per-run integers
+ * (bnb_absmax_sum.comp); the host takes the mean from those records when
+ * they prove the order irrelevant, else from the downloaded absmax. Either
+ * way every part must be the reference's; qk_vk_mean_fallbacks says which
+ * path ran. */
+static size_t dq_matches(qk_context *vk, qk_context *ref, const char *what, qk_format f, int bs, qk_dtype dt,
+                         const void *in, int64_t rows, int64_t cols, unsigned long fallbacks)
+{
+    qk_params p;
+    qk_params_default(f, &p);
+    p.block_size = bs;
+    p.double_quant = 1;
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = malloc(lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+            memset(got[k], 0x5A, lay.part[k].nbytes);
+        }
+    size_t bad = 0;
+    assert_int_equal(qk_quantize(ref, &p, dt, in, rows, cols, want), QK_OK);
+    unsigned long before = qk_vk_mean_fallbacks();
+    if (qk_quantize(vk, &p, dt, in, rows, cols, got) != QK_OK) {
+        printf("  %s quantize: %s\n", what, qk_last_error());
+        bad++;
+    } else {
+        for (int k = 0; k < QK_PART_COUNT; k++)
+            if (lay.part[k].nbytes && memcmp(want[k], got[k], lay.part[k].nbytes) != 0)
+                bad++;
+    }
+    unsigned long taken = qk_vk_mean_fallbacks() - before;
+    printf("%-28s %-5s %lld blocks, %lu fallback(s), %zu mismatching parts\n", what, qk_dtype_name(dt),
+           (long long)((rows * cols + bs - 1) / bs), taken, bad);
+    assert_int_equal(taken, fallbacks);
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    return bad;
+}
+
+/* Ordinary inputs: the device sums prove the mean (no fallback) for more
+ * than one run, partial last runs and blocks, several block sizes and
+ * dtypes, on the pipelined and the whole-buffer paths. */
+static void test_double_quant_offset_from_device_sums(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    size_t bad = 0;
+    void *in = make_input(QK_DTYPE_BF16, 1000 * 333, 11);
+    bad += dq_matches(vk, ref, "nf4/bs32 (device sums)", QK_FORMAT_NF4, 32, QK_DTYPE_BF16, in, 1000, 333, 0);
+    free(in);
+    in = make_input(QK_DTYPE_F16, 1200 * 1000, 12);
+    bad += dq_matches(vk, ref, "fp4/bs256 (device sums)", QK_FORMAT_FP4, 256, QK_DTYPE_F16, in, 1200, 1000, 0);
+    free(in);
+    in = make_input(QK_DTYPE_F32, 700 * 3001, 13);
+    bad += dq_matches(vk, ref, "nf4/bs128 (device sums)", QK_FORMAT_NF4, 128, QK_DTYPE_F32, in, 700, 3001, 0);
+    free(in);
+    qk_context_destroy(vk);
+    /* the whole-buffer path records the sums after the quantize too */
+    setenv("QK_VULKAN_STREAM", "0", 1);
+    vk = open_vulkan();
+    unsetenv("QK_VULKAN_STREAM");
+    assert_non_null(vk);
+    in = make_input(QK_DTYPE_BF16, 1000 * 333, 14);
+    bad += dq_matches(vk, ref, "nf4/bs32 (whole buffer)", QK_FORMAT_NF4, 32, QK_DTYPE_BF16, in, 1000, 333, 0);
+    free(in);
+    qk_context_destroy(vk);
+    /* 64 KiB bindings: four runs a chunk, ten runs */
+    setenv("QK_VULKAN_MAX_RANGE", "65536", 1);
+    vk = open_vulkan();
+    unsetenv("QK_VULKAN_MAX_RANGE");
+    assert_non_null(vk);
+    in = make_input(QK_DTYPE_BF16, 2000 * 1300, 15);
+    bad += dq_matches(vk, ref, "nf4/bs64 (chunked sums)", QK_FORMAT_NF4, 64, QK_DTYPE_BF16, in, 2000, 1300, 0);
+    free(in);
+    qk_context_destroy(vk);
+    qk_context_destroy(ref);
+    assert_int_equal(bad, 0);
+}
+
+/* Inputs crafted for the offset (src/check/nested_cases.c): ordinary and
+ * all-zero absmax are proven by the device sums; sixty binades and the
+ * order-sensitive vector take the host's sequential sum. */
+static void test_double_quant_offset_fallback(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    unsigned long before = qk_vk_mean_fallbacks();
+    long bad = qkc_crafted_means(vk, "vulkan");
+    unsigned long taken = qk_vk_mean_fallbacks() - before;
+    printf("vulkan: %lu of 4 crafted offsets took the host's sum\n", taken);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+    assert_int_equal(taken, 2);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -507,6 +614,8 @@ int main(void)
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
+        cmocka_unit_test(test_double_quant_offset_from_device_sums),
+        cmocka_unit_test(test_double_quant_offset_fallback),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

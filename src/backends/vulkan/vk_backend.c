@@ -1,6 +1,7 @@
 /* The Vulkan backend's vtable: host <-> device transfers around the
- * recorded operations of vk_ops.c, the bitsandbytes double quantization on
- * the host (it is tiny: one value per block), and the benchmark. */
+ * recorded operations of vk_ops.c, the host steps of bitsandbytes double
+ * quantization (the offset from the device's per-run sums), and the
+ * benchmark. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,23 +120,41 @@ static qk_status run_recorded(qk_vk_state *s, const qk_vk_job *j, int dequantize
     return st == QK_OK ? sv : st;
 }
 
+static unsigned long mean_fallbacks;
+
+unsigned long qk_vk_mean_fallbacks(void) { return __atomic_load_n(&mean_fallbacks, __ATOMIC_RELAXED); }
+
 /* Double quant: the offset is src/ref/bnb_nested.c's mean -- a sequential
- * double sum divided by nb, rounded to f32 -- computed here on the host from
- * the downloaded absmax (qk_bnb_absmax_mean); the device then codes every
- * nested block (qk_vk_record_nested). */
+ * double sum divided by nb, rounded to f32. The quantize left exact per-run
+ * integer sums of the absmax in VB_PARTIAL (qk_vk_record_finish); the host
+ * combines those small records when they prove the order irrelevant
+ * (qk_bnb_mean_from_partials), else downloads the absmax and sums them
+ * (qk_bnb_absmax_mean, in order where it matters). The device then codes
+ * every nested block (qk_vk_record_nested). */
 static qk_status nested_on_device(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
 {
     int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
-    uint32_t *absmax = malloc((size_t)nb * 4);
-    if (absmax == NULL)
+    int64_t runs = (nb + QK_BNB_PARTIAL_RUN - 1) / QK_BNB_PARTIAL_RUN;
+    uint32_t off = 0, *rec = malloc((size_t)runs * QK_BNB_PARTIAL_WORDS * 4);
+    if (rec == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-    qk_status st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
+    qk_status st = qk_vk_download(s, VB_PARTIAL, 0, rec, (VkDeviceSize)runs * QK_BNB_PARTIAL_WORDS * 4);
+    int proven = st == QK_OK && qk_bnb_mean_from_partials(rec, runs, nb, &off);
+    free(rec);
+    if (st == QK_OK && !proven) {
+        __atomic_fetch_add(&mean_fallbacks, 1, __ATOMIC_RELAXED);
+        uint32_t *absmax = malloc((size_t)nb * 4);
+        if (absmax == NULL)
+            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+        st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
+        if (st == QK_OK)
+            off = qk_bnb_absmax_mean(absmax, nb);
+        free(absmax);
+    }
     if (st == QK_OK) {
-        uint32_t off = qk_bnb_absmax_mean(absmax, nb);
         qk_put_f32(parts[QK_PART_OFFSET], 0, off);
         st = qk_vk_upload(s, VB_AMAX, &off, 4);
     }
-    free(absmax);
     if (st == QK_OK)
         st = qk_vk_begin(s);
     if (st == QK_OK) {
@@ -258,6 +277,15 @@ static qk_status record_copy(qk_vk_state *s, const qk_vk_job *j)
     return QK_OK;
 }
 
+/* Double quant's dequantize as a call runs it on finite nested parts: the
+ * absmax rebuilt from the codes and nested absmax, then the data decoded. */
+static qk_status record_nested_dequantize(qk_vk_state *s, const qk_vk_job *j)
+{
+    qk_status st = qk_vk_record_nested_dequantize(s, j);
+    qk_vk_compute_barrier(s);
+    return st == QK_OK ? qk_vk_record_dequantize(s, j) : st;
+}
+
 static qk_status timed_batch(qk_vk_state *s, const qk_vk_job *j, recorder rec, int iterations, VkQueryPool qp,
                              double *op_s, double *copy_s)
 {
@@ -335,20 +363,31 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
         st = qk_vk_upload(s, VB_IN, in, qk_vk_input_bytes(&j));
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_OUT, qk_vk_input_bytes(&j));
+    /* Double quant's dequantize, as the CUDA and OpenCL benches time it: on
+     * finite nested parts (uploaded once here, as a caller's would be) the
+     * absmax is rebuilt on the device inside each timed op; otherwise the
+     * host rebuilds and uploads it, and that host step is timed below. */
+    int dq_dev = 0;
     if (st == QK_OK && op == QK_OP_DEQUANTIZE) {
         st = run_recorded(s, &j, 0);
-        if (st == QK_OK && dq_host && (st = fetch_parts(s, &j, host_parts, 1)) == QK_OK)
+        if (st == QK_OK && dq_host && (st = fetch_parts(s, &j, host_parts, 1)) == QK_OK) {
+            dq_dev = qk_bnb_nested_finite((const void *const *)host_parts,
+                                          (int64_t)(j.lay.part[QK_PART_SCALE2].nbytes / 4));
             st = nested_absmax_upload(s, &j, (const void *const *)host_parts);
+        }
     }
-    recorder rec = op == QK_OP_QUANTIZE ? qk_vk_record_quantize : qk_vk_record_dequantize;
+    recorder rec = op == QK_OP_QUANTIZE ? qk_vk_record_quantize
+                 : dq_dev               ? record_nested_dequantize
+                                        : qk_vk_record_dequantize;
     if (st == QK_OK) /* warm-up */
         st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s);
     if (st == QK_OK)
         st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s);
-    if (st == QK_OK && dq_host) {
+    if (st == QK_OK && dq_host && !dq_dev) {
         /* double quant's host part, as each call pays it: quantize downloads
-         * the absmax, takes the mean and codes the nested blocks; dequantize
-         * rebuilds the absmax on the host and uploads it */
+         * the per-run sums (or the absmax), takes the mean and codes the
+         * nested blocks; dequantize on non-finite parts rebuilds the absmax
+         * on the host and uploads it */
         for (int it = 0; it < iterations && st == QK_OK; it++) {
             double t0 = qk_bench_now();
             st = op == QK_OP_QUANTIZE ? nested_on_device(s, &j, host_parts)

@@ -28,6 +28,7 @@ QK_VK_SHADER(bnb_nested)
 QK_VK_SHADER(bnb_nested_dequantize)
 QK_VK_SHADER(row_quantize)
 QK_VK_SHADER(tile_quantize)
+QK_VK_SHADER(bnb_absmax_sum)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -48,6 +49,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_BNB_NESTED_DQ, bnb_nested_dequantize)
     QK_VK_CASE(VP_ROW_Q, row_quantize)
     QK_VK_CASE(VP_TILE_Q, tile_quantize)
+    QK_VK_CASE(VP_BNB_SUM, bnb_absmax_sum)
     default: *size = 0; return NULL;
     }
 }

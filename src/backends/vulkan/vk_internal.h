@@ -65,16 +65,20 @@ int qk_vk_devices(const qk_vk_api **api, VkInstance *inst, const qk_vk_device **
                   const char **reason);
 /* Validation errors reported by the debug messenger so far. */
 unsigned long qk_vk_validation_errors(void);
+/* Double-quant quantizes whose offset needed the absmax download (vk_backend.c):
+ * tests tell by it which path ran. */
+unsigned long qk_vk_mean_fallbacks(void);
 
 /* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
 enum {
     VB_IN, VB_OUT, VB_DATA, VB_SCALE, VB_SCALE2, VB_AMAX, VB_AUX, VB_FLAG, VB_ROT, VB_TABLE,
-    VB_DUMMY, VB_COUNT
+    VB_PARTIAL, VB_DUMMY, VB_COUNT
 };
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
-    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_COUNT
+    VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
+    VP_COUNT
 };
 
 typedef struct {
@@ -194,6 +198,10 @@ qk_status qk_vk_record_piece(qk_vk_state *s, const qk_vk_job *j, int dequantize,
                              int64_t u1);
 /* Records the step between two phases (barriers included). */
 qk_status qk_vk_record_middle(qk_vk_state *s, const qk_vk_job *j, int dequantize);
+/* Records what follows every piece (barriers included): for a double-quant
+ * quantize, exact per-run sums of the absmax into VB_PARTIAL, from which the
+ * host takes the offset without downloading the absmax. */
+qk_status qk_vk_record_finish(qk_vk_state *s, const qk_vk_job *j, int dequantize);
 /* Byte ranges [off, off + len) of the streamed buffers that units [u0, u1)
  * of a phase read and write. */
 void qk_vk_piece_bytes(const qk_vk_state *s, const qk_vk_job *j, int dequantize, int phase, int64_t u0, int64_t u1,

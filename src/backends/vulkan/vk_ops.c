@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../codec/qk_codec.h"
+#include "../../ref/ref_internal.h"
 #include "vk_internal.h"
 
 
@@ -93,6 +94,9 @@ static qk_status bnb4_q_prepare(qk_vk_state *s, const qk_vk_job *j)
     qk_status st = qk_vk_reserve(s, VB_DATA, j->lay.part[QK_PART_DATA].nbytes);
     if (st == QK_OK)
         st = qk_vk_reserve(s, qk_vk_bnb_absmax_slot(j), (VkDeviceSize)ceil_div(n, bs) * 4);
+    if (st == QK_OK && j->p->double_quant)
+        st = qk_vk_reserve(s, VB_PARTIAL,
+                           (VkDeviceSize)ceil_div(ceil_div(n, bs), QK_BNB_PARTIAL_RUN) * QK_BNB_PARTIAL_WORDS * 4);
     return st;
 }
 
@@ -167,6 +171,28 @@ static qk_status record_nested_pass(qk_vk_state *s, const qk_vk_job *j, int dequ
 qk_status qk_vk_record_nested(qk_vk_state *s, const qk_vk_job *j) { return record_nested_pass(s, j, 0); }
 
 qk_status qk_vk_record_nested_dequantize(qk_vk_state *s, const qk_vk_job *j) { return record_nested_pass(s, j, 1); }
+
+/* Double quant's exact integer sums of the absmax in VB_AUX, one record per
+ * run (bnb_absmax_sum.comp), in chunks of whole runs: 16 KiB of absmax and
+ * an aligned slice of VB_PARTIAL each. */
+static qk_status record_absmax_sums(qk_vk_state *s, const qk_vk_job *j)
+{
+    const int64_t run = QK_BNB_PARTIAL_RUN, rec = QK_BNB_PARTIAL_WORDS * 4;
+    int64_t nb = ceil_div(j->rows * j->cols, j->p->block_size), runs = ceil_div(nb, run);
+    int64_t cr = chunk_of(s, max64((int64_t)s->align / rec, 1), 4.0 * (double)run);
+    if (cr == 0)
+        return too_large("one run of absmax");
+    qk_status st = QK_OK;
+    qk_vk_compute_barrier(s); /* the absmax are complete */
+    for (int64_t r0 = 0; r0 < runs && st == QK_OK; r0 += cr) {
+        int64_t k = runs - r0 < cr ? runs - r0 : cr;
+        int64_t na = (r0 + k) * run < nb ? k * run : nb - r0 * run;
+        qk_vk_bind b[] = {B(VB_AUX, r0 * run * 4, na * 4), B(VB_PARTIAL, r0 * rec, k * rec)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
+        st = qk_vk_dispatch(s, VP_BNB_SUM, b, 2, pc, (uint64_t)k, 1);
+    }
+    return st;
+}
 
 /* ---- NVFP4 / MXFP8 over the padded, blocked layouts --------------------- */
 typedef struct {
@@ -706,6 +732,11 @@ qk_status qk_vk_record_middle(qk_vk_state *s, const qk_vk_job *j, int dq)
     return kind_of(j) == K_NVFP4 ? nvfp4_middle(s, j) : scaled_middle(s, j);
 }
 
+qk_status qk_vk_record_finish(qk_vk_state *s, const qk_vk_job *j, int dq)
+{
+    return !dq && kind_of(j) == K_BNB4 && j->p->double_quant ? record_absmax_sums(s, j) : QK_OK;
+}
+
 /* The whole operation in one recording (whole-buffer path and bench). */
 static qk_status record_all(qk_vk_state *s, const qk_vk_job *j, int dq)
 {
@@ -719,7 +750,7 @@ static qk_status record_all(qk_vk_state *s, const qk_vk_job *j, int dq)
         if (st == QK_OK)
             st = qk_vk_record_piece(s, j, dq, 1, 0, plan.ph[1].units);
     }
-    return st;
+    return st == QK_OK ? qk_vk_record_finish(s, j, dq) : st;
 }
 
 qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j) { return record_all(s, j, 0); }

@@ -300,9 +300,12 @@ qk_status qk_vk_stream(qk_vk_state *s, const qk_vk_job *j, int dq, const void *i
     }
     if (st != QK_OK)
         return st;
-    /* an empty recording: its barriers make the pieces' writes visible to
-     * the whole-buffer downloads of the small parts that follow */
+    /* a last recording: what follows the pieces (qk_vk_record_finish), and
+     * barriers that make the pieces' writes visible to the whole-buffer
+     * downloads of the small parts that follow */
     st = qk_vk_begin(s);
+    if (st == QK_OK)
+        st = qk_vk_record_finish(s, j, dq);
     st2 = qk_vk_submit_wait(s);
     return st == QK_OK ? st2 : st;
 }
