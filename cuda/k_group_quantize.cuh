@@ -7,15 +7,16 @@
  * __fdiv_rn is the correctly rounded division, round_to the dtype rounding.
  *
  * A group is a rectangle of h rows x w columns (a row: 1 x cols; a tile:
- * bh x bw, smaller at the edges) with w a multiple of 8 and h * w at most
- * 256 threads x GQ_VECS vectors of 8. */
+ * bh x bw, smaller at the edges) with w a multiple of 8, held as GQ_VECS
+ * vectors of 8 per thread: blocks of 256 threads take groups of up to 4096
+ * elements, blocks of 1024 up to 16384 (few registers per thread, so
+ * several blocks share an SM and hide each other's latency). */
 #ifndef QK_K_GROUP_QUANTIZE_CUH
 #define QK_K_GROUP_QUANTIZE_CUH
 
 #include "k_scaled.cuh"
 
-#define GQ_THREADS 256
-#define GQ_VECS 8
+#define GQ_VECS 2
 
 enum { GQ_E4M3 = 0, GQ_E5M2 = 1, GQ_INT8 = 2, GQ_INT8_BLOCKWISE = 3 };
 
@@ -37,6 +38,7 @@ static __device__ __forceinline__ void group_scalars(int kind, int dt, u32 amax,
     }
 }
 
+template <int GQ_THREADS>
 static __device__ __forceinline__ void group_quantize_body(const void *in, int dt, i64 rows, i64 cols, int bh, int bw,
                                                            i64 gc, i64 g0, int kind, u32 *scale,
                                                            unsigned char *data, u32 *flag)
@@ -98,31 +100,43 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     }
 }
 
-KERNEL qk_group_quantize(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind,
-                         u32 *scale, unsigned char *data, u32 *flag)
+/* The kernel for blocks of T threads: kind and dtype as constants. */
+#define QK_GROUP_QUANTIZE(T)                                                                       \
+    switch (kind) {                                                                                \
+    case GQ_E4M3: {                                                                                \
+        const int KC = GQ_E4M3;                                                                    \
+        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        break;                                                                                     \
+    }                                                                                              \
+    case GQ_E5M2: {                                                                                \
+        const int KC = GQ_E5M2;                                                                    \
+        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        break;                                                                                     \
+    }                                                                                              \
+    case GQ_INT8: {                                                                                \
+        const int KC = GQ_INT8;                                                                    \
+        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        break;                                                                                     \
+    }                                                                                              \
+    default: {                                                                                     \
+        const int KC = GQ_INT8_BLOCKWISE;                                                          \
+        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        break;                                                                                     \
+    }                                                                                              \
+    }
+
+extern "C" __global__ void __launch_bounds__(256)
+qk_group_quantize_256(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind, u32 *scale,
+                      unsigned char *data, u32 *flag)
 {
-    switch (kind) {
-    case GQ_E4M3: {
-        const int KC = GQ_E4M3;
-        QK_BY_DTYPE(dt, group_quantize_body(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag));
-        break;
-    }
-    case GQ_E5M2: {
-        const int KC = GQ_E5M2;
-        QK_BY_DTYPE(dt, group_quantize_body(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag));
-        break;
-    }
-    case GQ_INT8: {
-        const int KC = GQ_INT8;
-        QK_BY_DTYPE(dt, group_quantize_body(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag));
-        break;
-    }
-    default: {
-        const int KC = GQ_INT8_BLOCKWISE;
-        QK_BY_DTYPE(dt, group_quantize_body(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag));
-        break;
-    }
-    }
+    QK_GROUP_QUANTIZE(256)
+}
+
+extern "C" __global__ void __launch_bounds__(1024)
+qk_group_quantize_1024(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind,
+                       u32 *scale, unsigned char *data, u32 *flag)
+{
+    QK_GROUP_QUANTIZE(1024)
 }
 
 #endif

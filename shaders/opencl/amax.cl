@@ -12,6 +12,7 @@ __kernel void amax_tensor(__global const uchar *in, int dt, ulong n, __global ui
     for (ulong u = get_global_id(0); u < units; u += gs) {
         uint v[8];
         ld8(in, dt, u * 8, v);
+#pragma unroll
         for (int k = 0; k < 8; k++)
             m = max(m, v[k] & QK_F32_ABS);
     }

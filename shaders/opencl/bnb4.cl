@@ -28,9 +28,9 @@ static inline uint bnb_rcp(int dt, uint am, __global const uint *table)
     return qk_f32_ftz(qk_div(QK_F32_ONE, am));
 }
 
-__kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2bs, int nf4,
-                            ulong nblocks, __global const uint *table, __global uchar *data,
-                            __global uint *absmax, __local uint *red)
+static inline void bnb4_quantize_body(__global const uchar *in, const int dt, ulong n, uint log2bs, const int nf4,
+                                      ulong nblocks, __global const uint *table, __global uchar *data,
+                                      __global uint *absmax, __local uint *red)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
     uint ub = (1u << log2bs) / 8;  /* units per block */
@@ -46,6 +46,7 @@ __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2
             for (uint k = 0; k < per; k++) {
                 uint v[8];
                 ld8_any(in, dt, (blk << log2bs) + (ulong)(t + k * seg) * 8, n, 1, v);
+#pragma unroll
                 for (int j = 0; j < 8; j++)
                     key = max(key, bnb_key(v[j]));
             }
@@ -62,6 +63,7 @@ __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2
                 break;
             uint v[8], b[4];
             ld8_any(in, dt, e0, n, 1, v); /* an odd tail is coded as +0 */
+#pragma unroll
             for (int j = 0; j < 4; j++)
                 b[j] = (bnb_code(nf4, qk_mul_ftz(v[2 * j], r)) << 4) |
                        bnb_code(nf4, qk_mul_ftz(v[2 * j + 1], r));
@@ -69,6 +71,7 @@ __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2
             if (o + 4 <= nbytes) {
                 ((__global uint *)data)[o / 4] = pack4(b[0], b[1], b[2], b[3]);
             } else {
+#pragma unroll
                 for (int j = 0; j < 4; j++)
                     if (o + (ulong)j < nbytes)
                         data[o + (ulong)j] = (uchar)b[j];
@@ -77,14 +80,20 @@ __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2
     }
 }
 
-/* The 16 code values sit in local memory: a lookup instead of a switch. */
-__kernel void bnb4_dequantize(__global const uchar *data, __global const uint *absmax, ulong n,
-                              uint log2bs, int nf4, int dt, __global uchar *out)
+/* dtype and format as constants: each copy is specialized (QK_BY_DTYPE). */
+__kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2bs, int nf4,
+                            ulong nblocks, __global const uint *table, __global uchar *data,
+                            __global uint *absmax, __local uint *red)
 {
-    __local uint value[16];
-    if (get_local_id(0) < 16)
-        value[get_local_id(0)] = nf4 != 0 ? qk_nf4_value(get_local_id(0)) : qk_fp4_value(get_local_id(0));
-    barrier(CLK_LOCAL_MEM_FENCE);
+    if (nf4 != 0)
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 1, nblocks, table, data, absmax, red));
+    else
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 0, nblocks, table, data, absmax, red));
+}
+
+static inline void bnb4_dequantize_body(__global const uchar *data, __global const uint *absmax, ulong n,
+                                        uint log2bs, __local const uint *value, const int dt, __global uchar *out)
+{
     ulong units = (n + 7) / 8, nbytes = (n + 1) / 2;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
         ulong e0 = u * 8;
@@ -104,6 +113,7 @@ __kernel void bnb4_dequantize(__global const uchar *data, __global const uint *a
          * finite: the native product is mul_ftz's on any device. */
         uint se = (s >> 23) & 0xFFu;
         int plain = se >= 10u && se < 255u;
+#pragma unroll
         for (int j = 0; j < 8; j++) {
             uint byte = (w >> (8 * (j / 2))) & 0xFFu;
             uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
@@ -117,6 +127,18 @@ __kernel void bnb4_dequantize(__global const uchar *data, __global const uint *a
         }
         st8_raw(out, dt, e0, n, h);
     }
+}
+
+/* The 16 code values sit in local memory: a lookup instead of a switch.
+ * (A kernel argument: PoCL mishandles a kernel-scope __local array that an
+ * inlined function reads through a pointer.) */
+__kernel void bnb4_dequantize(__global const uchar *data, __global const uint *absmax, ulong n,
+                              uint log2bs, int nf4, int dt, __global uchar *out, __local uint *value)
+{
+    if (get_local_id(0) < 16)
+        value[get_local_id(0)] = nf4 != 0 ? qk_nf4_value(get_local_id(0)) : qk_fp4_value(get_local_id(0));
+    barrier(CLK_LOCAL_MEM_FENCE);
+    QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, n, log2bs, value, DTC, out));
 }
 
 /* Double quant's absmax of blocks [b0, b0 + nb) from their codes and the

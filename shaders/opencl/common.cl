@@ -81,6 +81,23 @@ static inline uint qk_mul_ftz(uint a, uint b)
 #define DT_F16 1
 #define DT_BF16 2
 
+/* Runs CALL with DTC, the dtype, as a constant, so that an inlined body's
+ * per-element dtype tests fold away (dt is the same for the whole launch:
+ * the branch is uniform, barriers inside CALL are reached by all). */
+#define QK_BY_DTYPE(dt, CALL)                                                                      \
+    do {                                                                                           \
+        if ((dt) == DT_BF16) {                                                                     \
+            const int DTC = DT_BF16;                                                               \
+            CALL;                                                                                  \
+        } else if ((dt) == DT_F16) {                                                               \
+            const int DTC = DT_F16;                                                                \
+            CALL;                                                                                  \
+        } else {                                                                                   \
+            const int DTC = DT_F32;                                                                \
+            CALL;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
 static inline uint widen16(int dt, uint h)
 {
     return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h);
@@ -131,6 +148,7 @@ static inline void ld8_any(__global const uchar *p, int dt, ulong i, ulong end, 
         ld8(p, dt, i, v);
         return;
     }
+#pragma unroll
     for (int k = 0; k < 8; k++)
         v[k] = (i + (ulong)k < end) ? ld(p, dt, i + (ulong)k) : 0u;
 }
@@ -158,6 +176,7 @@ static inline void st8_raw(__global uchar *p, int dt, ulong i, ulong end, const 
         }
         return;
     }
+#pragma unroll
     for (int k = 0; k < 8; k++)
         if (i + (ulong)k < end)
             st_raw(p, dt, i + (ulong)k, h[k]);

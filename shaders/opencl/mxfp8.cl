@@ -15,9 +15,11 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
         for (ulong cb = get_global_id(0); cb < ncb; cb += get_global_size(0)) {
             ulong base = r * cols + cb * 32, end = r < rows ? r * cols + cols : 0;
             uint x[32];
+#pragma unroll
             for (int k = 0; k < 32; k += 8)
                 ld8_any(in, dt, base + (ulong)k, end, aligned, x + k);
             uint bamax = 0u;
+#pragma unroll
             for (int k = 0; k < 32; k++)
                 bamax = max(bamax, x[k] & QK_F32_ABS);
             if (bamax >= QK_F32_INF)
@@ -29,6 +31,7 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
             }
             scale[blocked_offset(r, cb, ncb)] = (uchar)e;
             uint w[8];
+#pragma unroll
             for (int k = 0; k < 8; k++)
                 w[k] = bamax == 0u ? 0u
                                    : pack4(qk_mxfp8_code(x[4 * k], e), qk_mxfp8_code(x[4 * k + 1], e),
@@ -50,6 +53,7 @@ __kernel void mxfp8_dequantize(__global const uchar *data, __global const uchar 
             uint s = qk_e8m0_to_f32(scale[blocked_offset(r, c0 / 32, ncb)]);
             uint2 w = ((__global const uint2 *)data)[(r * ncb * 32 + c0) / 8];
             uint h[8];
+#pragma unroll
             for (int j = 0; j < 8; j++) {
                 uint byte = ((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu;
                 h[j] = narrow(dt, qk_mul(qk_e4m3_to_f32(byte), s));

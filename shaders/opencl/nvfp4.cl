@@ -17,10 +17,12 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
                 ld8_any(in, dt, base + c0, end, aligned, x);
                 ld8_any(in, dt, base + c0 + 8, end, aligned, x + 8);
             } else {
+#pragma unroll
                 for (int k = 0; k < 16; k++)
                     x[k] = 0u;
             }
             uint bamax = 0u;
+#pragma unroll
             for (int k = 0; k < 16; k++)
                 bamax = max(bamax, x[k] & QK_F32_ABS);
             uint s = qk_div(qk_div(bamax, QK_F32_E2M1_MAX), g);
@@ -31,6 +33,7 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
             uint t = qk_mul(g, qk_e4m3_to_f32(s8));
             uint b[8];
             if ((t & QK_F32_ABS) == 0u) { /* the anchor's zero-block rule */
+#pragma unroll
                 for (int k = 0; k < 8; k++)
                     b[k] = 0u;
             } else { /* e2m1(clamp(x / t, 6)) by compares with per-block bounds */
@@ -40,6 +43,7 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
                 uint c2 = qk_nvfp4_bound(2u, et, mt), c3 = qk_nvfp4_bound(3u, et, mt);
                 uint c4 = qk_nvfp4_bound(4u, et, mt), c5 = qk_nvfp4_bound(5u, et, mt);
                 uint c6 = qk_nvfp4_bound(6u, et, mt);
+#pragma unroll
                 for (int k = 0; k < 8; k++)
                     b[k] = (qk_nvfp4_code(x[2 * k], c0, c1, c2, c3, c4, c5, c6) << 4) |
                            qk_nvfp4_code(x[2 * k + 1], c0, c1, c2, c3, c4, c5, c6);
@@ -64,6 +68,7 @@ __kernel void nvfp4_dequantize(__global const uchar *data, __global const uchar 
             uint ts = round_to(dt, qk_mul(gt, round_to(dt, s8)));
             uint w = ((__global const uint *)data)[(r * ncb * 8 + c0 / 2) / 4];
             uint h[8];
+#pragma unroll
             for (int j = 0; j < 8; j++) {
                 uint byte = (w >> (8 * (j / 2))) & 0xFFu;
                 uint v = qk_e2m1_to_f32((j & 1) ? (byte & 15u) : (byte >> 4));

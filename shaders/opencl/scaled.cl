@@ -66,6 +66,7 @@ __kernel void scaled_quantize_tensor(__global const uchar *in, int dt, ulong n, 
         ulong e0 = u * 8;
         uint v[8], b[8];
         ld8_any(in, dt, e0, n, 1, v);
+#pragma unroll
         for (int k = 0; k < 8; k++)
             b[k] = scaled_code(fmt, dt, v[k], d);
         if (e0 + 8 <= n) {
@@ -99,6 +100,7 @@ __kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong row
             if (vec) {
                 uint v[8];
                 ld8(in, dt, i, v);
+#pragma unroll
                 for (int k = 0; k < 8; k++)
                     m = max(m, v[k] & QK_F32_ABS);
             } else {
@@ -120,6 +122,7 @@ __kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong row
             if (vec) {
                 uint v[8], b[8];
                 ld8(in, dt, i, v);
+#pragma unroll
                 for (int k = 0; k < 8; k++)
                     b[k] = scaled_code(fmt, dt, v[k], d);
                 ((__global uint2 *)data)[i / 8] =
@@ -158,9 +161,11 @@ __kernel void scaled_dequantize(__global const uchar *data, __global const uint 
             if (fast) {
                 uint s = scale[mode == 2 ? grow + (uint)c0 / (uint)bw : grow];
                 uint2 w = ((__global const uint2 *)data)[i / 8];
+#pragma unroll
                 for (int k = 0; k < 8; k++)
                     h[k] = narrow(dt, scaled_value(fmt, dt, ((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu, s));
             } else {
+#pragma unroll
                 for (int k = 0; k < 8; k++) {
                     ulong c = c0 + (ulong)k;
                     h[k] = c < cols ? narrow(dt, scaled_value(fmt, dt, data[i + (ulong)k],

@@ -454,7 +454,9 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
 
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */
 
-#define GQ_MAX_ELEMS (256 * 8 * 8) /* threads x vectors x elements per CUDA block */
+/* Elements a CUDA block holds: 2 vectors of 8 per thread, 256 or 1024 threads. */
+#define GQ_SMALL_ELEMS (256 * 2 * 8)
+#define GQ_MAX_ELEMS (1024 * 2 * 8)
 
 /* Row or tile groups that one CUDA block holds, in whole vectors of 8. */
 static int one_pass_groups(const cu_job *j)
@@ -478,7 +480,8 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
                : j->p->format == QK_FORMAT_INT8_BLOCKWISE ? 3 : 2;
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
-    return cu_launch_grid(j->st, K_GROUP_Q, g1 - g0, 256, args);
+    int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
+    return cu_launch_grid(j->st, small ? K_GROUP_Q : K_GROUP_Q_1024, g1 - g0, small ? 256 : 1024, args);
 }
 
 /* ---- plan tables --------------------------------------------------------------- */

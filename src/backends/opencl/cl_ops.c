@@ -391,7 +391,7 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
         size_t L = 64, g;
         grid1(s, L, &g);
         return RUN(s, K_BNB4_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(n), ARG(log2bs), ARG(nf4),
-                   ARG(dt), ARG(out));
+                   ARG(dt), ARG(out), LOCAL(16 * 4));
     }
     case QK_FORMAT_NVFP4: {
         cl_uint g = scalar;
