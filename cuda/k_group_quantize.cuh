@@ -7,16 +7,18 @@
  * __fdiv_rn is the correctly rounded division, round_to the dtype rounding.
  *
  * A group is a rectangle of h rows x w columns (a row: 1 x cols; a tile:
- * bh x bw, smaller at the edges) with w a multiple of 8, held as GQ_VECS
- * vectors of 8 per thread: blocks of 256 threads take groups of up to 4096
- * elements, blocks of 1024 up to 16384 (few registers per thread, so
- * several blocks share an SM and hide each other's latency). */
+ * bh x bw, smaller at the edges) with w a multiple of 8, held as V vectors of
+ * 8 per thread in blocks of 256 threads: V = 2 for groups of up to 4096
+ * elements, 8 up to 16384 (16-bit dtypes only: the host sends larger f32
+ * groups to the two-pass path). 16-bit inputs stay packed (4 registers a
+ * vector) and are widened again for the codes: few registers per thread, so
+ * several blocks share an SM and hide each other's memory latency. */
 #ifndef QK_K_GROUP_QUANTIZE_CUH
 #define QK_K_GROUP_QUANTIZE_CUH
 
 #include "k_scaled.cuh"
 
-#define GQ_VECS 2
+#define GQ_THREADS 256
 
 enum { GQ_E4M3 = 0, GQ_E5M2 = 1, GQ_INT8 = 2, GQ_INT8_BLOCKWISE = 3 };
 
@@ -38,7 +40,23 @@ static __device__ __forceinline__ void group_scalars(int kind, int dt, u32 amax,
     }
 }
 
-template <int GQ_THREADS>
+/* Vector k of a thread's elements, as load8 gives them, from raw words. */
+static __device__ __forceinline__ void unpack8(int dt, const uint4 raw[2], u32 x[8])
+{
+    if (dt == DT_F32) {
+        x[0] = raw[0].x; x[1] = raw[0].y; x[2] = raw[0].z; x[3] = raw[0].w;
+        x[4] = raw[1].x; x[5] = raw[1].y; x[6] = raw[1].z; x[7] = raw[1].w;
+        return;
+    }
+    u32 w[4] = {raw[0].x, raw[0].y, raw[0].z, raw[0].w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        x[2 * k] = widen(dt, w[k] & 0xFFFFu);
+        x[2 * k + 1] = widen(dt, w[k] >> 16);
+    }
+}
+
+template <int V>
 static __device__ __forceinline__ void group_quantize_body(const void *in, int dt, i64 rows, i64 cols, int bh, int bw,
                                                            i64 gc, i64 g0, int kind, u32 *scale,
                                                            unsigned char *data, u32 *flag)
@@ -47,17 +65,25 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     i64 g = g0 + blockIdx.x, gr = g / gc, gcol = g - gr * gc;
     i64 r0 = gr * bh, c0 = gcol * bw;
     int h = (int)min((i64)bh, rows - r0), w = (int)min((i64)bw, cols - c0), wv = w / 8, nv = h * wv;
-    u32 x[GQ_VECS][8];
+    uint4 raw[V][2];
     u32 m = 0u;
 #pragma unroll
-    for (int k = 0; k < GQ_VECS; k++) {
+    for (int k = 0; k < V; k++) {
         int v = (int)threadIdx.x + k * GQ_THREADS;
         if (v < nv) {
             int rr = v / wv;
-            load8(dt, in, (r0 + rr) * cols + c0 + (v - rr * wv) * 8, x[k]);
+            i64 i = (r0 + rr) * cols + c0 + (v - rr * wv) * 8;
+            if (dt == DT_F32) {
+                raw[k][0] = ((const uint4 *)((const u32 *)in + i))[0];
+                raw[k][1] = ((const uint4 *)((const u32 *)in + i))[1];
+            } else {
+                raw[k][0] = *(const uint4 *)((const unsigned short *)in + i);
+            }
+            u32 x[8];
+            unpack8(dt, raw[k], x);
 #pragma unroll
             for (int e = 0; e < 8; e++)
-                m = max(m, x[k][e] & QK_F32_ABS); /* NaN bits exceed Inf */
+                m = max(m, x[e] & QK_F32_ABS); /* NaN bits exceed Inf */
         }
     }
     m = warp_max(m);
@@ -79,15 +105,15 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     u32 s = shared_scalar;
     u32 fpmax = kind == GQ_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
 #pragma unroll
-    for (int k = 0; k < GQ_VECS; k++) {
+    for (int k = 0; k < V; k++) {
         int v = (int)threadIdx.x + k * GQ_THREADS;
         if (v >= nv)
             continue;
-        u32 c[8];
+        u32 x[8], c[8];
+        unpack8(dt, raw[k], x);
 #pragma unroll
         for (int e = 0; e < 8; e++)
-            c[e] = kind >= GQ_INT8 ? int8_code(dt, x[k][e], s, kind == GQ_INT8_BLOCKWISE)
-                                   : fp8_scaled(dt, x[k][e], s, fpmax);
+            c[e] = kind >= GQ_INT8 ? int8_code(dt, x[e], s, kind == GQ_INT8_BLOCKWISE) : fp8_scaled(dt, x[e], s, fpmax);
         u32 lo, hi;
         if (kind >= GQ_INT8) {
             lo = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
@@ -100,43 +126,55 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     }
 }
 
-/* The kernel for blocks of T threads: kind and dtype as constants. */
-#define QK_GROUP_QUANTIZE(T)                                                                       \
+/* QK_BY_DTYPE for bf16 and f16 only. */
+#define QK_BY_DTYPE16(dt, CALL)                                                                    \
+    do {                                                                                           \
+        if ((dt) == DT_BF16) {                                                                     \
+            const int DTC = DT_BF16;                                                               \
+            CALL;                                                                                  \
+        } else {                                                                                   \
+            const int DTC = DT_F16;                                                                \
+            CALL;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
+/* The kernel for V vectors a thread: kind and dtype as constants. */
+#define QK_GROUP_QUANTIZE(V, BY_DTYPE)                                                                       \
     switch (kind) {                                                                                \
     case GQ_E4M3: {                                                                                \
         const int KC = GQ_E4M3;                                                                    \
-        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
         break;                                                                                     \
     }                                                                                              \
     case GQ_E5M2: {                                                                                \
         const int KC = GQ_E5M2;                                                                    \
-        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
         break;                                                                                     \
     }                                                                                              \
     case GQ_INT8: {                                                                                \
         const int KC = GQ_INT8;                                                                    \
-        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
         break;                                                                                     \
     }                                                                                              \
     default: {                                                                                     \
         const int KC = GQ_INT8_BLOCKWISE;                                                          \
-        QK_BY_DTYPE(dt, group_quantize_body<T>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
         break;                                                                                     \
     }                                                                                              \
     }
 
 extern "C" __global__ void __launch_bounds__(256)
-qk_group_quantize_256(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind, u32 *scale,
-                      unsigned char *data, u32 *flag)
+qk_group_quantize_4k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind, u32 *scale,
+                     unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE(256)
+    QK_GROUP_QUANTIZE(2, QK_BY_DTYPE)
 }
 
-extern "C" __global__ void __launch_bounds__(1024)
-qk_group_quantize_1024(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind,
-                       u32 *scale, unsigned char *data, u32 *flag)
+extern "C" __global__ void __launch_bounds__(256)
+qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind,
+                      u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE(1024)
+    QK_GROUP_QUANTIZE(8, QK_BY_DTYPE16)
 }
 
 #endif

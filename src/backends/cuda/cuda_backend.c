@@ -15,7 +15,7 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_nvfp4_quantize", "qk_nvfp4_dequantize", "qk_mxfp8_quantize", "qk_mxfp8_dequantize",
     "qk_group_amax", "qk_fp8_quantize", "qk_fp8_dequantize", "qk_int8_quantize", "qk_int8_dequantize",
     "qk_convrot_int8", "qk_convrot_dequantize", "qk_native_probe", "qk_selftest",
-    "qk_absmax_sum", "qk_group_quantize_256", "qk_group_quantize_1024",
+    "qk_absmax_sum", "qk_group_quantize_4k", "qk_group_quantize_16k",
 };
 
 qk_status cu_fail(const char *what, CUresult r)

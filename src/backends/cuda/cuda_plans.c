@@ -454,17 +454,18 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
 
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */
 
-/* Elements a CUDA block holds: 2 vectors of 8 per thread, 256 or 1024 threads. */
+/* Elements a CUDA block of 256 threads holds: 2 or (16-bit dtypes) 8 vectors of 8 a thread. */
 #define GQ_SMALL_ELEMS (256 * 2 * 8)
-#define GQ_MAX_ELEMS (1024 * 2 * 8)
+#define GQ_MAX_ELEMS (256 * 8 * 8)
 
 /* Row or tile groups that one CUDA block holds, in whole vectors of 8. */
 static int one_pass_groups(const cu_job *j)
 {
     qk_groups g = job_groups(j);
     qk_scaling sc = j->p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : j->p->scaling;
+    int64_t most = j->dt == QK_DTYPE_F32 ? GQ_SMALL_ELEMS : GQ_MAX_ELEMS;
     return sc != QK_SCALING_TENSOR && j->p->convrot_group == 0 && j->cols % 8 == 0 && g.bw % 8 == 0 &&
-           g.bh * g.bw <= GQ_MAX_ELEMS;
+           g.bh * g.bw <= most;
 }
 
 static qk_status group_q_prepare(cu_job *j) { return amax_zero(j, 1); } /* work: the nonfinite flag */
@@ -481,7 +482,7 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
-    return cu_launch_grid(j->st, small ? K_GROUP_Q : K_GROUP_Q_1024, g1 - g0, small ? 256 : 1024, args);
+    return cu_launch_grid(j->st, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, g1 - g0, 256, args);
 }
 
 /* ---- plan tables --------------------------------------------------------------- */
