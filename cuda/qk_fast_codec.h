@@ -53,30 +53,24 @@ QKF_FN QKF_U32 qkf_nf4(float v)
 
 /* bitsandbytes FP4 code of v: rank of |v| among 7 thresholds (binary
  * search) mapped to the code order 0,1,6,7,4,5,2,3 (rank ^ (bit 1 of rank
- * moved to bit 2)), sign 8 when v < 0 (-0 and NaN give no sign; NaN gives
- * rank 0). Equals qk_fp4_encode(). */
-QKF_FN QKF_U32 qkf_fp4(float v)
+ * moved to bit 2); NaN gives rank 0), plus the sign 8 when v < 0 (-0 and
+ * NaN give none): qkf_fp4 equals qk_fp4_encode(). */
+QKF_FN QKF_U32 qkf_fp4_magnitude(float v)
 {
     float a = v < 0.0f ? -v : v;
     QKF_U32 b2 = (QKF_U32)(a > 0x1.2aaaaap-2f);
     QKF_U32 b1 = (QKF_U32)(a > (b2 ? 0x1.2aaaap-1f : 0x1.6p-4f));
     float t0 = b2 ? (b1 ? 0x1.aaaaaap-1f : 0x1.aaaaacp-2f) : (b1 ? 0x1.aaaaaap-3f : 0x1.555572p-9f);
     QKF_U32 r = (b2 << 2) | (b1 << 1) | (QKF_U32)(a > t0);
-    return (v < 0.0f ? 8u : 0u) | (r ^ ((r & 2u) << 1));
+    return r ^ ((r & 2u) << 1);
 }
+
+QKF_FN QKF_U32 qkf_fp4(float v) { return (v < 0.0f ? 8u : 0u) | qkf_fp4_magnitude(v); }
 
 /* qkf_fp4 of ftz(v) without flushing v first: a subnormal codes as the
  * zero of its sign (its magnitude is below every threshold), and the sign
  * bit goes only to values at or below -FLT_MIN. (qkf_nf4 needs no such
  * form: no NF4 threshold lies within FLT_MIN of zero.) */
-QKF_FN QKF_U32 qkf_fp4_unflushed(float v)
-{
-    float a = v < 0.0f ? -v : v;
-    QKF_U32 b2 = (QKF_U32)(a > 0x1.2aaaaap-2f);
-    QKF_U32 b1 = (QKF_U32)(a > (b2 ? 0x1.2aaaap-1f : 0x1.6p-4f));
-    float t0 = b2 ? (b1 ? 0x1.aaaaaap-1f : 0x1.aaaaacp-2f) : (b1 ? 0x1.aaaaaap-3f : 0x1.555572p-9f);
-    QKF_U32 r = (b2 << 2) | (b1 << 1) | (QKF_U32)(a > t0);
-    return (v <= -0x1p-126f ? 8u : 0u) | (r ^ ((r & 2u) << 1));
-}
+QKF_FN QKF_U32 qkf_fp4_unflushed(float v) { return (v <= -0x1p-126f ? 8u : 0u) | qkf_fp4_magnitude(v); }
 
 #endif /* QK_FAST_CODEC_H */

@@ -431,51 +431,45 @@ static void test_nonfinite_inputs(void **st)
     assert_int_equal(nonfinite_bad(), 0);
 }
 
-/* Double-quant parts a caller crafted (src/check/nested_cases.c), on every
- * device, in one chunk and in many. */
+/* A crafted-case harness (src/check/nested_cases.c) on every device, in
+ * one chunk and in chunks of `chunk_bytes`: the cases that differ. */
+static long on_every_device(long (*harness)(qk_context *, const char *), const char *chunk_bytes, int nd)
+{
+    long bad = 0;
+    for (int chunked = 0; chunked < 2; chunked++) {
+        if (chunked)
+            setenv("QK_OPENCL_CHUNK_BYTES", chunk_bytes, 1);
+        for (int d = 0; d < nd; d++) {
+            qk_context *ctx;
+            assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+            bad += harness(ctx, chunked ? "opencl (chunked)" : "opencl");
+            qk_context_destroy(ctx);
+        }
+        unsetenv("QK_OPENCL_CHUNK_BYTES");
+    }
+    return bad;
+}
+
+/* Double-quant parts a caller crafted, in one chunk and in one-block chunks. */
 static void test_crafted_nested_parts(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
-    long bad = 0;
-    for (int chunked = 0; chunked < 2; chunked++) {
-        if (chunked)
-            setenv("QK_OPENCL_CHUNK_BYTES", "1", 1);
-        for (int d = 0; d < nd; d++) {
-            qk_context *ctx;
-            assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
-            bad += qkc_crafted_nested(ctx, chunked ? "opencl (chunked)" : "opencl");
-            qk_context_destroy(ctx);
-        }
-        unsetenv("QK_OPENCL_CHUNK_BYTES");
-    }
-    assert_int_equal(bad, 0);
+    assert_int_equal(on_every_device(qkc_crafted_nested, "1", nd), 0);
 }
 
-/* Double quant's offset (src/check/nested_cases.c): the device's exact
- * records or the host's sequential sum, in one chunk and in chunks of 1000
- * blocks (records of runs that start mid-chunk). */
+/* Double quant's offset: the device's exact records or the host's
+ * sequential sum, in one chunk and in chunks of 1000 blocks (records of runs
+ * that start mid-chunk). */
 static void test_crafted_means(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
-    long bad = 0;
-    for (int chunked = 0; chunked < 2; chunked++) {
-        if (chunked)
-            setenv("QK_OPENCL_CHUNK_BYTES", "256000", 1);
-        for (int d = 0; d < nd; d++) {
-            qk_context *ctx;
-            assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
-            bad += qkc_crafted_means(ctx, chunked ? "opencl (chunked)" : "opencl");
-            qk_context_destroy(ctx);
-        }
-        unsetenv("QK_OPENCL_CHUNK_BYTES");
-    }
-    assert_int_equal(bad, 0);
+    assert_int_equal(on_every_device(qkc_crafted_means, "256000", nd), 0);
 }
 
 static int count_cache_files(const char *dir, char *last, size_t n)

@@ -528,39 +528,41 @@ static size_t dq_matches(qk_context *vk, qk_context *ref, const char *what, qk_f
 static void test_double_quant_offset_from_device_sums(void **state)
 {
     (void)state;
+    static const struct {
+        const char *env, *value; /* a setting for the context, or NULL */
+        const char *what;
+        qk_format f;
+        int bs;
+        qk_dtype dt;
+        int64_t rows, cols;
+    } cases[] = {
+        {NULL, NULL, "nf4/bs32 (device sums)", QK_FORMAT_NF4, 32, QK_DTYPE_BF16, 1000, 333},
+        {NULL, NULL, "fp4/bs256 (device sums)", QK_FORMAT_FP4, 256, QK_DTYPE_F16, 1200, 1000},
+        {NULL, NULL, "nf4/bs128 (device sums)", QK_FORMAT_NF4, 128, QK_DTYPE_F32, 700, 3001},
+        /* the whole-buffer path records the sums after the quantize too */
+        {"QK_VULKAN_STREAM", "0", "nf4/bs32 (whole buffer)", QK_FORMAT_NF4, 32, QK_DTYPE_BF16, 1000, 333},
+        /* 64 KiB bindings: four runs a chunk, ten runs */
+        {"QK_VULKAN_MAX_RANGE", "65536", "nf4/bs64 (chunked sums)", QK_FORMAT_NF4, 64, QK_DTYPE_BF16, 2000, 1300},
+    };
     qk_context *vk = open_vulkan();
     if (vk == NULL)
         skip();
+    qk_context_destroy(vk);
     qk_context *ref = open_reference();
     size_t bad = 0;
-    void *in = make_input(QK_DTYPE_BF16, 1000 * 333, 11);
-    bad += dq_matches(vk, ref, "nf4/bs32 (device sums)", QK_FORMAT_NF4, 32, QK_DTYPE_BF16, in, 1000, 333, 0);
-    free(in);
-    in = make_input(QK_DTYPE_F16, 1200 * 1000, 12);
-    bad += dq_matches(vk, ref, "fp4/bs256 (device sums)", QK_FORMAT_FP4, 256, QK_DTYPE_F16, in, 1200, 1000, 0);
-    free(in);
-    in = make_input(QK_DTYPE_F32, 700 * 3001, 13);
-    bad += dq_matches(vk, ref, "nf4/bs128 (device sums)", QK_FORMAT_NF4, 128, QK_DTYPE_F32, in, 700, 3001, 0);
-    free(in);
-    qk_context_destroy(vk);
-    /* the whole-buffer path records the sums after the quantize too */
-    setenv("QK_VULKAN_STREAM", "0", 1);
-    vk = open_vulkan();
-    unsetenv("QK_VULKAN_STREAM");
-    assert_non_null(vk);
-    in = make_input(QK_DTYPE_BF16, 1000 * 333, 14);
-    bad += dq_matches(vk, ref, "nf4/bs32 (whole buffer)", QK_FORMAT_NF4, 32, QK_DTYPE_BF16, in, 1000, 333, 0);
-    free(in);
-    qk_context_destroy(vk);
-    /* 64 KiB bindings: four runs a chunk, ten runs */
-    setenv("QK_VULKAN_MAX_RANGE", "65536", 1);
-    vk = open_vulkan();
-    unsetenv("QK_VULKAN_MAX_RANGE");
-    assert_non_null(vk);
-    in = make_input(QK_DTYPE_BF16, 2000 * 1300, 15);
-    bad += dq_matches(vk, ref, "nf4/bs64 (chunked sums)", QK_FORMAT_NF4, 64, QK_DTYPE_BF16, in, 2000, 1300, 0);
-    free(in);
-    qk_context_destroy(vk);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (cases[i].env)
+            setenv(cases[i].env, cases[i].value, 1);
+        vk = open_vulkan();
+        if (cases[i].env)
+            unsetenv(cases[i].env);
+        assert_non_null(vk);
+        void *in = make_input(cases[i].dt, cases[i].rows * cases[i].cols, 11 + i);
+        bad += dq_matches(vk, ref, cases[i].what, cases[i].f, cases[i].bs, cases[i].dt, in, cases[i].rows,
+                          cases[i].cols, 0);
+        free(in);
+        qk_context_destroy(vk);
+    }
     qk_context_destroy(ref);
     assert_int_equal(bad, 0);
 }
