@@ -476,6 +476,7 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     r1 = r1 < j->rows ? r1 : j->rows;
     int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
     int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
+    /* GQ_E4M3, GQ_E5M2, GQ_INT8, GQ_INT8_BLOCKWISE of k_group_quantize.cuh */
     int kind = j->p->format == QK_FORMAT_FLOAT8_E4M3FN ? 0
                : j->p->format == QK_FORMAT_FLOAT8_E5M2 ? 1
                : j->p->format == QK_FORMAT_INT8_BLOCKWISE ? 3 : 2;
