@@ -10,6 +10,7 @@
  * FLT_MIN; cancellations) and on wide random pairs, and compares every bit
  * with the host's IEEE results. Flushing is a mode of a device, not a
  * property of some values: one flushed result among these pairs shows it. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +84,7 @@ int qcl_probe_mismatches(const uint32_t *a, const uint32_t *b, const uint32_t *o
 
 #define PAIRS 6144
 
-int qcl_probe_ieee(qcl_state *s, int with_div)
+static int probe_run(qcl_state *s, int with_div)
 {
     const qcl_api *cl = s->cl;
     uint32_t *a = malloc(PAIRS * 4 * 5), *b = a ? a + PAIRS : NULL, *out = a ? a + 2 * PAIRS : NULL;
@@ -135,5 +136,32 @@ int qcl_probe_ieee(qcl_state *s, int with_div)
     if (prog)
         cl->clReleaseProgram(prog);
     free(a);
+    return ok;
+}
+
+/* A device's answer, kept for the process: every context on it would
+ * otherwise build and run the probe again. */
+#define PROBE_CACHE 32
+typedef struct {
+    cl_device_id dev;
+    int with_div, ok;
+} probe_answer;
+static probe_answer probed[PROBE_CACHE];
+static int nprobed;
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int qcl_probe_ieee(qcl_state *s, int with_div)
+{
+    pthread_mutex_lock(&probe_lock);
+    int ok = -1;
+    for (int i = 0; i < nprobed && ok < 0; i++)
+        if (probed[i].dev == s->dev->device && probed[i].with_div == with_div)
+            ok = probed[i].ok;
+    if (ok < 0) {
+        ok = probe_run(s, with_div);
+        if (nprobed < PROBE_CACHE)
+            probed[nprobed++] = (probe_answer){s->dev->device, with_div, ok};
+    }
+    pthread_mutex_unlock(&probe_lock);
     return ok;
 }
