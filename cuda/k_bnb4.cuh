@@ -47,11 +47,41 @@ static __device__ __forceinline__ u32 segment_max(u32 v, int seg)
     return v;
 }
 
+/* Eight codes packed as bitsandbytes stores them (element 0 in the high
+ * nibble). r: the block's flushed reciprocal. NF4 codes by bucket (tab:
+ * qkf_nf4_bucket_table in shared memory); FLUSH 0 skips the input flush,
+ * which the caller allows only where it cannot change a code. */
+static __device__ __forceinline__ u32 bnb4_codes(const u32 x[8], u32 r, int nf4, int flush, const uint2 *tab)
+{
+    u32 word = 0u;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        /* mul_ftz, with the result's flush left to the code functions */
+        float v = fl(dmul(flush ? qk_f32_ftz(x[k]) : x[k], r)); /* padding is +0 */
+        u32 c;
+        if (nf4) {
+            float cl = qkf_nf4_clamp(v);
+            uint2 e = tab[qkf_nf4_bucket(cl)];
+            c = e.y + (u32)(cl > fl(e.x));
+        } else {
+            c = qkf_fp4_unflushed(v);
+        }
+        word |= c << ((k / 2) * 8 + ((k & 1) ? 0 : 4));
+    }
+    return word;
+}
+
 /* Blocks [b0, b1): data bytes, f32 absmax. */
 static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt, i64 n, int bs, int nf4, i64 b0,
                                                           i64 b1, unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
-                                                          const u32 *rcp_f16)
+                                                          const u32 *rcp_f16, const u32 *nf4_tab)
 {
+    __shared__ uint2 tab[QKF_NF4_BUCKETS];
+    if (nf4) {
+        for (int k = threadIdx.x; k < QKF_NF4_BUCKETS; k += blockDim.x)
+            tab[k] = make_uint2(nf4_tab[2 * k], nf4_tab[2 * k + 1]);
+        __syncthreads();
+    }
     int seg = bs / 8; /* a power of two: shifts, not 64-bit divisions */
     i64 t = gtid();
     i64 b = b0 + (t >> (__ffs(seg) - 1));
@@ -82,14 +112,15 @@ static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt
     if (i >= n)
         return;
     u32 r = qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16));
-    u32 word = 0u;
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-        /* mul_ftz, with the result's flush left to the code functions */
-        float v = fl(dmul(qk_f32_ftz(x[k]), r)); /* padding is +0 */
-        u32 c = nf4 ? qkf_nf4(v) : qkf_fp4_unflushed(v);
-        word |= c << ((k / 2) * 8 + ((k & 1) ? 0 : 4));
-    }
+    /* NF4 with absmax >= 2^-100 (r <= 2^100): a subnormal x gives
+     * |x * r| < 2^-26, the zero code, as its flushed zero does; NaN and Inf
+     * inputs and r = 0 (Inf absmax) are the same either way. FP4 flushes:
+     * its sign bit can tell a tiny product from a flushed zero. */
+    u32 word;
+    if (nf4 && ((am >> 23) & 0xFFu) >= 27u)
+        word = bnb4_codes(x, r, nf4, 0, tab);
+    else
+        word = bnb4_codes(x, r, nf4, 1, tab);
     if (i + 8 <= n) {
         *(u32 *)(data + i / 2) = word;
     } else {
@@ -100,14 +131,17 @@ static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt
 }
 
 KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
-                        unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
+                        unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16,
+                        const u32 *nf4_tab)
 {
     if (nf4) {
         const int NF4_C = 1;
-        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16));
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16,
+                                           nf4_tab));
     } else {
         const int NF4_C = 0;
-        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16));
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16,
+                                           nf4_tab));
     }
 }
 

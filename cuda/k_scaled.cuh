@@ -213,14 +213,60 @@ KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m
     }
 }
 
+/* Tensor scaling (mode 0): each output is a function of its byte alone.
+ * Every CUDA block tabulates the 256 outputs once, as stored bits (narrow(),
+ * NaN rule included: what store8 writes), and strides over the elements
+ * with one shared-memory lookup per element, so the per-element decode,
+ * multiply and rounding leave the hot loop. The host launches a capped grid. */
+static __device__ __forceinline__ void lut_dequantize(const unsigned char *data, const u32 *lut, int dt, i64 e0,
+                                                      i64 e1, void *out)
+{
+    i64 step = (i64)gridDim.x * blockDim.x * 8;
+    for (i64 i = e0 + gtid() * 8; i < e1; i += step) {
+        if (i + 8 > e1) {
+            for (int k = 0; i + k < e1; k++) {
+                u32 h = lut[data[i + k]];
+                if (dt == DT_F32)
+                    ((u32 *)out)[i + k] = h;
+                else
+                    ((unsigned short *)out)[i + k] = (unsigned short)h;
+            }
+            break;
+        }
+        uint2 q = *(const uint2 *)(data + i);
+        u32 h[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            h[k] = lut[((k < 4 ? q.x : q.y) >> (8 * (k & 3))) & 0xFFu];
+        if (dt == DT_F32) {
+            uint4 *o = (uint4 *)((u32 *)out + i);
+            o[0] = make_uint4(h[0], h[1], h[2], h[3]);
+            o[1] = make_uint4(h[4], h[5], h[6], h[7]);
+        } else {
+            *(uint4 *)((unsigned short *)out + i) =
+                make_uint4(h[0] | (h[1] << 16), h[2] | (h[3] << 16), h[4] | (h[5] << 16), h[6] | (h[7] << 16));
+        }
+    }
+}
+
+/* The stored bits of one output element. */
+static __device__ __forceinline__ u32 stored_bits(int dt, u32 v) { return dt == DT_F32 ? v : narrow(dt, v); }
+
 /* fp8 dequantize: T(T(q) * T(scale)). */
 static __device__ __forceinline__ void fp8_dequantize_body(const unsigned char *data, const u32 *scale, int dt,
                                                            groups G, int e5m2, i64 e0, i64 e1, void *out)
 {
     __shared__ u32 lut[256];
-    for (int k = threadIdx.x; k < 256; k += blockDim.x)
-        lut[k] = round_to(dt, e5m2 ? qk_e5m2_to_f32((u32)k) : qk_e4m3_to_f32((u32)k));
+    u32 sc0 = G.mode == 0 ? round_to(dt, scale[0]) : 0u;
+    for (int k = threadIdx.x; k < 256; k += blockDim.x) {
+        u32 v = round_to(dt, e5m2 ? qk_e5m2_to_f32((u32)k) : qk_e4m3_to_f32((u32)k));
+        lut[k] = G.mode == 0 ? stored_bits(dt, ref_mul(v, sc0)) : v;
+    }
     __syncthreads();
+    if (G.mode == 0) {
+        lut_dequantize(data, lut, dt, e0, e1, out);
+        return;
+    }
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
         return;
@@ -331,6 +377,15 @@ KERNEL qk_int8_quantize(const void *in, int dt, groups G, const u32 *div, int bl
 static __device__ __forceinline__ void int8_dequantize_body(const signed char *data, const u32 *scale, int dt, groups G,
                                                             int blockwise, i64 e0, i64 e1, void *out)
 {
+    if (G.mode == 0) {
+        __shared__ u32 lut[256];
+        u32 s = blockwise ? round_to(dt, scale[0]) : scale[0];
+        for (int k = threadIdx.x; k < 256; k += blockDim.x)
+            lut[k] = stored_bits(dt, ref_mul(bits((float)(signed char)k), s));
+        __syncthreads();
+        lut_dequantize((const unsigned char *)data, lut, dt, e0, e1, out);
+        return;
+    }
     i64 i = e0 + gtid() * 8;
     if (i >= e1)
         return;

@@ -26,14 +26,14 @@ enum {
     ST_E2M1 = 4,     /* enc_e2m1 thresholds on clamped input vs codec */
     ST_E2M1_NATIVE = 5, /* Blackwell cvt e2m1x2 vs codec (native builds only) */
     ST_E8M0 = 6,     /* e8m0_ceil (cvt.rp ue8m0 on Blackwell) vs codec, s >= 2^-127 */
-    ST_BNB = 7,      /* qkf_nf4 / qkf_fp4 (/ _unflushed) vs codec (of ftz) */
+    ST_BNB = 7,      /* qkf_nf4 (/ _bucketed) / qkf_fp4 (/ _unflushed) vs codec (of ftz) */
     ST_F16_IN = 8,   /* f16_to_f32 vs qk_f16_to_f32 (inputs < 2^16) */
     ST_E4M3X2 = 9,   /* enc_e4m3x2 byte order */
     ST_BF16X2 = 10,  /* pack2_rne bf16 (cvt.rn.bf16x2.f32) vs codec, non-NaN */
     ST_F16X2 = 11    /* pack2_rne f16 (cvt.rn.f16x2.f32) vs codec, non-NaN */
 };
 
-static __device__ __forceinline__ int selftest_one(int which, u32 x)
+static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *nf4_tab)
 {
     int finite = qk_f32_is_finite(x) != 0u;
     switch (which) {
@@ -62,6 +62,7 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x)
         return !finite || (x & QK_F32_SIGN) != 0u || x < QK_F32_E8M0_MIN || e8m0_ceil(x) == qk_e8m0_ceil(x);
     case ST_BNB:
         return qkf_nf4(fl(x)) == qk_nf4_encode(x) && qkf_fp4(fl(x)) == qk_fp4_encode(x) &&
+               qkf_nf4_bucketed(fl(x), nf4_tab) == qk_nf4_encode(x) &&
                qkf_nf4(fl(x)) == qk_nf4_encode(qk_f32_ftz(x)) && qkf_fp4_unflushed(fl(x)) == qk_fp4_encode(qk_f32_ftz(x));
     case ST_F16_IN: return x > 0xFFFFu || f16_to_f32(x) == qk_f16_to_f32(x);
     case ST_E4M3X2: {
@@ -88,13 +89,13 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x)
 
 /* Inputs [base, base + gridDim * blockDim * 64); count mismatches, keep the
  * smallest failing input. */
-KERNEL qk_selftest(int which, u32 base, unsigned long long *fails, u32 *first)
+KERNEL qk_selftest(int which, u32 base, unsigned long long *fails, u32 *first, const u32 *nf4_tab)
 {
     u32 x0 = base + (u32)gtid() * 64u;
     u32 bad = 0u, firstbad = 0xFFFFFFFFu;
     for (u32 k = 0; k < 64u; k++) {
         u32 x = x0 + k;
-        if (!selftest_one(which, x)) {
+        if (!selftest_one(which, x, nf4_tab)) {
             bad++;
             firstbad = min(firstbad, x);
         }

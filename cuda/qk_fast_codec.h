@@ -11,6 +11,7 @@
 #define QKF_FN static __host__ __device__ __forceinline__
 #define QKF_U32 unsigned int
 #else
+#include <math.h>
 #include <stdint.h>
 #define QKF_FN static inline
 #define QKF_U32 uint32_t
@@ -49,6 +50,106 @@ QKF_FN QKF_U32 qkf_nf4(float v)
                   : (b2 ? (b1 ? -0x1.74f0e2p-5f : -0x1.e079d8p-3f) : (b1 ? -0x1.d709p-2f : -0x1.b239b2p-1f));
     QKF_U32 b0 = (QKF_U32)(v > t0);
     return (b3 << 3) | (b2 << 2) | (b1 << 1) | b0;
+}
+
+/* NF4 by bucket, for GPUs, where qkf_nf4's dependent selects of constants
+ * cost about 28 instructions: c = v clamped to [-1, 1] (NaN to -1, whose
+ * code 0 it shares); the binade of |c| (2^-5 .. 1, smaller magnitudes
+ * joining 2^-5's) and its two leading mantissa bits pick one of 21 buckets
+ * per sign (index sign * 32 + bucket). No bucket holds more than one
+ * threshold, so the code is the bucket's lowest code plus (c > t), t being
+ * the threshold inside it (+Inf where there is none). The table comes
+ * from qkf_nf4 itself (qkf_nf4_bucket_table); qkf_nf4_bucketed equals
+ * qkf_nf4 for every input (tests/test_cuda.c, and the GPU self-test). */
+#define QKF_NF4_BUCKETS 64
+#define QKF_NF4_BUCKET_BASE 488u /* (2^-5 exponent 122) << 2 */
+
+QKF_FN QKF_U32 qkf_bits(float f)
+{
+#if defined(__CUDACC__)
+    return __float_as_uint(f);
+#else
+    union { float f; QKF_U32 u; } c;
+    c.f = f;
+    return c.u;
+#endif
+}
+
+QKF_FN float qkf_float(QKF_U32 u)
+{
+#if defined(__CUDACC__)
+    return __uint_as_float(u);
+#else
+    union { float f; QKF_U32 u; } c;
+    c.u = u;
+    return c.f;
+#endif
+}
+
+/* Compares rather than fmaxf, which C's libm makes return NaN for a
+ * signaling NaN: NaN compares false and becomes -1. */
+QKF_FN float qkf_nf4_clamp(float v)
+{
+    float c = v > -1.0f ? v : -1.0f;
+    return c < 1.0f ? c : 1.0f;
+}
+
+QKF_FN QKF_U32 qkf_nf4_bucket(float c)
+{
+    float a = fmaxf(fabsf(c), 0x1p-5f);
+    return ((qkf_bits(a) >> 21) - QKF_NF4_BUCKET_BASE) + ((qkf_bits(c) >> 31) << 5);
+}
+
+/* tab[2i] = the threshold's bits, tab[2i + 1] = the lowest code of bucket
+ * i. Returns 0, or 1 if some bucket held two thresholds (never, for the
+ * NF4 table: the test checks). */
+QKF_FN int qkf_nf4_bucket_table(QKF_U32 tab[2 * QKF_NF4_BUCKETS])
+{
+    int bad = 0;
+    for (QKF_U32 i = 0; i < QKF_NF4_BUCKETS; i++) {
+        QKF_U32 neg = i >> 5, b = i & 31u;
+        tab[2 * i] = 0x7F800000u;
+        tab[2 * i + 1] = 0u;
+        if (b > 20u)
+            continue;
+        /* magnitudes [lo, hi] of the bucket, from the smallest code up */
+        QKF_U32 lo = b == 0u ? 0u : (b + QKF_NF4_BUCKET_BASE) << 21;
+        QKF_U32 hi = ((b + QKF_NF4_BUCKET_BASE + 1u) << 21) - 1u;
+        QKF_U32 sign = neg << 31;
+        QKF_U32 first = neg ? (hi | sign) : lo, last = neg ? (lo | sign) : hi;
+        QKF_U32 c0 = qkf_nf4(qkf_float(first)), c1 = qkf_nf4(qkf_float(last));
+        tab[2 * i + 1] = c0;
+        if (c1 == c0)
+            continue;
+        bad |= c1 != c0 + 1u;
+        /* t: the largest value of the bucket still coding c0 (a search on
+         * the magnitude, which runs the other way for negative values) */
+        QKF_U32 m0 = lo, m1 = hi; /* the boundary magnitude lies in [m0, m1] */
+        while (m0 < m1) {
+            QKF_U32 mid = m0 + (m1 - m0 + (neg ? 0u : 1u)) / 2u;
+            int at_c0 = qkf_nf4(qkf_float(mid | sign)) == c0;
+            if (neg) { /* c0 at large magnitudes: find the smallest one */
+                if (at_c0)
+                    m1 = mid;
+                else
+                    m0 = mid + 1u;
+            } else { /* c0 at small magnitudes: find the largest one */
+                if (at_c0)
+                    m0 = mid;
+                else
+                    m1 = mid - 1u;
+            }
+        }
+        tab[2 * i] = m0 | sign;
+    }
+    return bad;
+}
+
+QKF_FN QKF_U32 qkf_nf4_bucketed(float v, const QKF_U32 tab[2 * QKF_NF4_BUCKETS])
+{
+    float c = qkf_nf4_clamp(v);
+    QKF_U32 i = qkf_nf4_bucket(c);
+    return tab[2 * i + 1] + (QKF_U32)(c > qkf_float(tab[2 * i]));
 }
 
 /* bitsandbytes FP4 code of v: rank of |v| among 7 thresholds (binary

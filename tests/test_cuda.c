@@ -76,20 +76,30 @@ static const uint32_t bnb_thresholds[] = {
     0x3DB00000u, 0x3E555555u, 0x3E955555u, 0x3ED55556u, 0x3F155550u, 0x3F555555u,
 };
 
+static uint32_t nf4_tab[2 * QKF_NF4_BUCKETS];
+
 static uint64_t bnb_mismatch(uint32_t x)
 {
     return (qkf_nf4(qk_float(x)) != qk_nf4_encode(x)) + (qkf_fp4(qk_float(x)) != qk_fp4_encode(x)) +
+           (qkf_nf4_bucketed(qk_float(x), nf4_tab) != qk_nf4_encode(x)) +
            (qkf_nf4(qk_float(x)) != qk_nf4_encode(qk_f32_ftz(x))) +
            (qkf_fp4_unflushed(qk_float(x)) != qk_fp4_encode(qk_f32_ftz(x)));
 }
 
-/* NF4 / FP4 codes, and the codes of ftz(x) without the flush: every bf16
- * value, 2^16 floats around each threshold (both signs), zeros,
- * subnormals, NaN and a sample of 2^24 inputs. */
+/* NF4 / FP4 codes (NF4 also by bucket), and the codes of ftz(x) without
+ * the flush: every bf16 value, 2^16 floats around each threshold and each
+ * NF4 bucket edge (both signs), zeros, subnormals, NaN and a sample of 2^24
+ * inputs. */
 static void test_host_bnb_codes(void **state)
 {
     (void)state;
+    assert_int_equal(qkf_nf4_bucket_table(nf4_tab), 0); /* one threshold per bucket at most */
     uint64_t bad = 0;
+    for (uint32_t b = QKF_NF4_BUCKET_BASE; b <= QKF_NF4_BUCKET_BASE + 21u; b++)
+        for (uint32_t d = 0; d < 0x10000u; d++) {
+            uint32_t x = (b << 21) - 0x8000u + d;
+            bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
+        }
     for (uint32_t h = 0; h < 0x10000u; h++)
         bad += bnb_mismatch(h << 16);
     for (size_t t = 0; t < sizeof bnb_thresholds / sizeof *bnb_thresholds; t++)

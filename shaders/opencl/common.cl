@@ -98,6 +98,43 @@ static inline uint qk_mul_ftz(uint a, uint b)
         }                                                                                          \
     } while (0)
 
+/* GPU builds (the host defines QK_SPECIALISE) also specialise the
+ * float8/int8 bodies per format (FMTC) and the nvfp4/mxfp8 ones per dtype:
+ * there the per-element tests of a generic body cost more issue slots
+ * than the memory traffic leaves. CPU builds (PoCL) keep one generic copy:
+ * the specialised program takes minutes longer to compile there, and a
+ * CPU's branch predictor makes the uniform tests nearly free. */
+#if defined(QK_SPECIALISE)
+#define QK_BY_FMT_DTYPE(fmt, dt, CALL)                                                             \
+    do {                                                                                           \
+        if ((fmt) == 4) {                                                                          \
+            const int FMTC = 4;                                                                    \
+            QK_BY_DTYPE(dt, CALL);                                                                 \
+        } else if ((fmt) == 5) {                                                                   \
+            const int FMTC = 5;                                                                    \
+            QK_BY_DTYPE(dt, CALL);                                                                 \
+        } else if ((fmt) == 6) {                                                                   \
+            const int FMTC = 6;                                                                    \
+            QK_BY_DTYPE(dt, CALL);                                                                 \
+        } else {                                                                                   \
+            const int FMTC = 7;                                                                    \
+            QK_BY_DTYPE(dt, CALL);                                                                 \
+        }                                                                                          \
+    } while (0)
+#define QK_GPU_BY_DTYPE(dt, CALL) QK_BY_DTYPE(dt, CALL)
+#else
+#define QK_BY_FMT_DTYPE(fmt, dt, CALL)                                                             \
+    do {                                                                                           \
+        const int FMTC = (fmt), DTC = (dt);                                                        \
+        CALL;                                                                                      \
+    } while (0)
+#define QK_GPU_BY_DTYPE(dt, CALL)                                                                  \
+    do {                                                                                           \
+        const int DTC = (dt);                                                                      \
+        CALL;                                                                                      \
+    } while (0)
+#endif
+
 static inline uint widen16(int dt, uint h)
 {
     return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h);

@@ -6,9 +6,9 @@
  * exponent change in integer code, so nothing a device does with
  * subnormals can change a byte. A non-finite block raises *status (the host
  * then reports QK_ERR_NONFINITE). */
-__kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, ulong rp,
-                             ulong ncb, __global uchar *data, __global uchar *scale,
-                             __global uint *status)
+static inline void mxfp8_quantize_body(__global const uchar *in, const int dt, ulong rows, ulong cols, ulong rp,
+                                       ulong ncb, __global uchar *data, __global uchar *scale,
+                                       __global uint *status)
 {
     int aligned = (cols & 7) == 0;
     for (ulong r = get_global_id(1); r < rp; r += get_global_size(1))
@@ -43,8 +43,15 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
         }
 }
 
-__kernel void mxfp8_dequantize(__global const uchar *data, __global const uchar *scale, int dt,
-                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+__kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, ulong rp,
+                             ulong ncb, __global uchar *data, __global uchar *scale,
+                             __global uint *status)
+{
+    QK_GPU_BY_DTYPE(dt, mxfp8_quantize_body(in, DTC, rows, cols, rp, ncb, data, scale, status));
+}
+
+static inline void mxfp8_dequantize_body(__global const uchar *data, __global const uchar *scale, const int dt,
+                                         ulong rows, ulong cols, ulong ncb, __global uchar *out)
 {
     ulong units = (cols + 7) / 8;
     for (ulong r = get_global_id(1); r < rows; r += get_global_size(1))
@@ -65,4 +72,10 @@ __kernel void mxfp8_dequantize(__global const uchar *data, __global const uchar 
                 for (ulong j = 0; j < 8 && c0 + j < cols; j++)
                     st_raw(out, dt, i + j, h[j]);
         }
+}
+
+__kernel void mxfp8_dequantize(__global const uchar *data, __global const uchar *scale, int dt,
+                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+{
+    QK_GPU_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, rows, cols, ncb, out));
 }

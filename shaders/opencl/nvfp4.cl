@@ -4,8 +4,8 @@
  * seven per-block bounds (qk_nvfp4_bound) instead of a division per element.
  * The scale buffer is zero-filled by the host first (the blocked layout's
  * padding). */
-__kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, uint g,
-                             ulong rp, ulong ncb, __global uchar *data, __global uchar *scale)
+static inline void nvfp4_quantize_body(__global const uchar *in, const int dt, ulong rows, ulong cols, uint g,
+                                       ulong rp, ulong ncb, __global uchar *data, __global uchar *scale)
 {
     int aligned = (cols & 7) == 0;
     for (ulong r = get_global_id(1); r < rp; r += get_global_size(1))
@@ -54,10 +54,16 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
         }
 }
 
+__kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong cols, uint g,
+                             ulong rp, ulong ncb, __global uchar *data, __global uchar *scale)
+{
+    QK_GPU_BY_DTYPE(dt, nvfp4_quantize_body(in, DTC, rows, cols, g, rp, ncb, data, scale));
+}
+
 /* Eight elements of a row per work-item, in the output dtype T as the anchor:
  * ts = T(T(g) * T(s8)), y = T(e2m1 * ts). */
-__kernel void nvfp4_dequantize(__global const uchar *data, __global const uchar *scale, uint g, int dt,
-                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+static inline void nvfp4_dequantize_body(__global const uchar *data, __global const uchar *scale, uint g,
+                                         const int dt, ulong rows, ulong cols, ulong ncb, __global uchar *out)
 {
     uint gt = round_to(dt, g);
     ulong units = (cols + 7) / 8;
@@ -81,4 +87,10 @@ __kernel void nvfp4_dequantize(__global const uchar *data, __global const uchar 
                 for (ulong j = 0; j < 8 && c0 + j < cols; j++)
                     st_raw(out, dt, i + j, h[j]);
         }
+}
+
+__kernel void nvfp4_dequantize(__global const uchar *data, __global const uchar *scale, uint g, int dt,
+                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+{
+    QK_GPU_BY_DTYPE(dt, nvfp4_dequantize_body(data, scale, g, DTC, rows, cols, ncb, out));
 }

@@ -57,10 +57,9 @@ __kernel void scaled_tensor_params(__global const uint *amax, int fmt, int dt, _
     param[0] = d;
 }
 
-__kernel void scaled_quantize_tensor(__global const uchar *in, int dt, ulong n, int fmt,
-                                     __global const uint *param, __global uchar *data)
+static inline void scaled_quantize_tensor_body(__global const uchar *in, const int dt, ulong n, const int fmt,
+                                               uint d, __global uchar *data)
 {
-    uint d = param[0];
     ulong units = (n + 7) / 8;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
         ulong e0 = u * 8;
@@ -78,12 +77,20 @@ __kernel void scaled_quantize_tensor(__global const uchar *in, int dt, ulong n, 
     }
 }
 
+__kernel void scaled_quantize_tensor(__global const uchar *in, int dt, ulong n, int fmt,
+                                     __global const uint *param, __global uchar *data)
+{
+    uint d = param[0];
+    QK_BY_FMT_DTYPE(fmt, dt, scaled_quantize_tensor_body(in, DTC, n, FMTC, d, data));
+}
+
 /* One work-group per scale group (a row, or a bh x bw tile): the group's
  * amax is reduced in local memory, then the same work-group codes the group
  * (its second read hits the cache). */
-__kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong rows, ulong cols, ulong bh,
-                                     ulong bw, ulong ngroups, ulong gc, int fmt, __global uint *scale,
-                                     __global uchar *data, __global uint *status, __local uint *red)
+static inline void scaled_quantize_groups_body(__global const uchar *in, const int dt, ulong rows, ulong cols,
+                                               ulong bh, ulong bw, ulong ngroups, ulong gc, const int fmt,
+                                               __global uint *scale, __global uchar *data, __global uint *status,
+                                               __local uint *red)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
     for (ulong g = get_group_id(0); g < ngroups; g += get_num_groups(0)) {
@@ -134,6 +141,14 @@ __kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong row
     }
 }
 
+__kernel void scaled_quantize_groups(__global const uchar *in, int dt, ulong rows, ulong cols, ulong bh,
+                                     ulong bw, ulong ngroups, ulong gc, int fmt, __global uint *scale,
+                                     __global uchar *data, __global uint *status, __local uint *red)
+{
+    QK_BY_FMT_DTYPE(fmt, dt, scaled_quantize_groups_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, scale,
+                                                         data, status, red));
+}
+
 static inline uint scaled_value(int fmt, int dt, uint b, uint s)
 {
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
@@ -146,9 +161,9 @@ static inline uint scaled_value(int fmt, int dt, uint b, uint s)
 
 /* mode 0: one scale; 1: per row; 2: bh x bw tiles with gc tiles across.
  * Eight elements of a row per work-item. */
-__kernel void scaled_dequantize(__global const uchar *data, __global const uint *scale, int fmt, int dt,
-                                ulong rows, ulong cols, int mode, ulong bh, ulong bw, ulong gc,
-                                __global uchar *out)
+static inline void scaled_dequantize_body(__global const uchar *data, __global const uint *scale, const int fmt,
+                                          const int dt, ulong rows, ulong cols, int mode, ulong bh, ulong bw,
+                                          ulong gc, __global uchar *out)
 {
     ulong units = (cols + 7) / 8;
     /* a unit never straddles two scale groups and its bytes are 8-aligned */
@@ -175,5 +190,41 @@ __kernel void scaled_dequantize(__global const uchar *data, __global const uint 
             }
             st8_raw(out, dt, i, r * cols + cols, h);
         }
+    }
+}
+
+__kernel void scaled_dequantize(__global const uchar *data, __global const uint *scale, int fmt, int dt,
+                                ulong rows, ulong cols, int mode, ulong bh, ulong bw, ulong gc,
+                                __global uchar *out)
+{
+    QK_BY_FMT_DTYPE(fmt, dt, scaled_dequantize_body(data, scale, FMTC, DTC, rows, cols, mode, bh, bw, gc, out));
+}
+
+/* Tensor scaling: each output is a function of its byte alone, so every
+ * work-group tabulates the 256 stored outputs once (scaled_value and
+ * narrow, as scaled_dequantize computes them) and the elements cost one
+ * local-memory lookup each. lut: 256 uints of local memory. */
+__kernel void scaled_dequantize_tensor(__global const uchar *data, __global const uint *scale, int fmt, int dt,
+                                       ulong n, __global uchar *out, __local uint *lut)
+{
+    uint s = scale[0];
+    for (uint k = get_local_id(0); k < 256u; k += get_local_size(0))
+        lut[k] = narrow(dt, scaled_value(fmt, dt, k, s));
+    barrier(CLK_LOCAL_MEM_FENCE);
+    ulong units = (n + 7) / 8;
+    for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+        ulong e0 = u * 8;
+        uint h[8];
+        if (e0 + 8 <= n) {
+            uint2 w = ((__global const uint2 *)data)[u];
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                h[k] = lut[((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu];
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                h[k] = e0 + (ulong)k < n ? lut[data[e0 + (ulong)k]] : 0u;
+        }
+        QK_GPU_BY_DTYPE(dt, st8_raw(out, DTC, e0, n, h));
     }
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../../cuda/qk_fast_codec.h"
 #include "cuda_internal.h"
 
 extern const unsigned char qk_cuda_fatbin[];
@@ -143,10 +144,12 @@ static qk_status open_state(cu_state *st, int device)
     if (s != QK_OK)
         return s;
     /* bitsandbytes' measured reciprocal tables and the dynamic map */
-    uint32_t tab[128 + 1024 + 256];
+    uint32_t tab[CU_TAB_WORDS];
     memcpy(tab + CU_TAB_RCP_BF16, qk_bnb_rcp_bf16, sizeof qk_bnb_rcp_bf16);
     memcpy(tab + CU_TAB_RCP_F16, qk_bnb_rcp_f16, sizeof qk_bnb_rcp_f16);
     memcpy(tab + CU_TAB_DMAP, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
+    if (qkf_nf4_bucket_table(tab + CU_TAB_NF4) != 0)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "cuda: an NF4 bucket holds two thresholds");
     CU_CHECK(cu->MemAlloc(&st->tables, sizeof tab));
     CU_CHECK(cu->MemcpyHtoD(st->tables, tab, sizeof tab));
     return probe_native(st);
@@ -251,7 +254,8 @@ qk_status qk_cuda_selftest(int which, uint64_t *fails, uint32_t *first)
         /* 2^32 inputs: 4 launches of 2^24 threads x 64 inputs */
         for (uint32_t part = 0; part < 4 && s == QK_OK; part++) {
             uint32_t base = part << 30;
-            void *args[] = {&which, &base, &cnt, &fst};
+            CUdeviceptr tab = st->tables + 4 * CU_TAB_NF4;
+            void *args[] = {&which, &base, &cnt, &fst, &tab};
             s = cu_launch_grid(st, K_SELFTEST, 1 << 16, 256, args);
         }
         uint64_t out[2];

@@ -32,7 +32,7 @@ typedef struct cu_state {
     int up_slot, down_slot;
     void *pend_dst[2]; /* host copy-out waiting on download stage 2 + k */
     size_t pend_n[2];
-    CUdeviceptr tables; /* u32: rcp_bf16[128], rcp_f16[1024], dynamic map[256] */
+    CUdeviceptr tables; /* u32: rcp_bf16[128], rcp_f16[1024], dynamic map[256], NF4 buckets */
     int native_fp4;     /* the module has (and the host uses) the Blackwell path */
     int arch;           /* __CUDA_ARCH__ of the code the driver picked */
     int sms;
@@ -41,6 +41,8 @@ typedef struct cu_state {
 #define CU_TAB_RCP_BF16 0
 #define CU_TAB_RCP_F16 128
 #define CU_TAB_DMAP (128 + 1024)
+#define CU_TAB_NF4 (128 + 1024 + 256) /* qkf_nf4_bucket_table, 128 words */
+#define CU_TAB_WORDS (128 + 1024 + 256 + 128)
 
 /* Records "what: CUDA error" and returns QK_ERR_BACKEND_FAILURE. */
 qk_status cu_fail(const char *what, CUresult r);

@@ -131,8 +131,9 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
     int64_t n = j->n;
     CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
     CUdeviceptr rb = st->tables + 4 * CU_TAB_RCP_BF16, rf = st->tables + 4 * CU_TAB_RCP_F16;
+    CUdeviceptr nt = st->tables + 4 * CU_TAB_NF4;
     void *args[] = {P(j->buf), P(dt), P(n), P(bs), P(nf4), P(b0), P(b1), P(j->part[QK_PART_DATA]), P(absmax),
-                    P(rb), P(rf)};
+                    P(rb), P(rf), P(nt)};
     int seg = bs / 8;
     return cu_launch(st, K_BNB4_Q, (b1 - b0) * seg, seg > 256 ? (unsigned)seg : 256u, args);
 }
@@ -449,7 +450,12 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     int flag = is_int8(j) ? j->p->format == QK_FORMAT_INT8_BLOCKWISE : j->p->format == QK_FORMAT_FLOAT8_E5M2;
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(G), P(flag), P(e0), P(e1),
                     P(j->buf)};
-    return cu_launch(j->st, is_int8(j) ? K_INT8_DQ : K_FP8_DQ, qk_ceil_div(e1 - e0, 8), 256, args);
+    int k = is_int8(j) ? K_INT8_DQ : K_FP8_DQ;
+    if (G.mode != QK_SCALING_TENSOR)
+        return cu_launch(j->st, k, qk_ceil_div(e1 - e0, 8), 256, args);
+    /* tensor scaling strides: each block's 256-entry table pays once */
+    int64_t blocks = qk_ceil_div(e1 - e0, 8 * 256), cap = (int64_t)j->st->sms * 8;
+    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args);
 }
 
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */

@@ -42,6 +42,7 @@ typedef enum {
     K_BNB_NESTED_DEQUANTIZE,
     K_BNB_ABSMAX_SUM,
     K_BNB_NESTED_QUANTIZE,
+    K_SCALED_DEQUANTIZE_TENSOR,
     K_COUNT
 } qcl_kernel_id;
 

@@ -417,7 +417,13 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
                    ARG(lv), ARG(out), LOCAL((size_t)G * 4));
     }
     qk_scaling sc = p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : p->scaling;
-    cl_int mode = sc == QK_SCALING_TENSOR ? 0 : (sc == QK_SCALING_ROW ? 1 : 2);
+    if (sc == QK_SCALING_TENSOR) {
+        size_t L = 64, g;
+        grid1(s, L, &g);
+        return RUN(s, K_SCALED_DEQUANTIZE_TENSOR, 1, &g, &L, ARG(data), ARG(scale), ARG(fmt), ARG(dt), ARG(n),
+                   ARG(out), LOCAL(256 * 4));
+    }
+    cl_int mode = sc == QK_SCALING_ROW ? 1 : 2;
     cl_ulong bh = (cl_ulong)p->block_size, bw = bh, gc = sc == QK_SCALING_BLOCK ? (c + bw - 1) / bw : 1;
     grid2(s, (c + 7) / 8, gs, ls);
     return RUN(s, K_SCALED_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(fmt), ARG(dt), ARG(r), ARG(c),

@@ -14,6 +14,7 @@ static const char *const kernel_names[K_COUNT] = {
     "nvfp4_dequantize",     "mxfp8_quantize",        "mxfp8_dequantize",      "scaled_tensor_params",
     "scaled_quantize_tensor", "scaled_quantize_groups", "scaled_dequantize",  "convrot_rotate",
     "convrot_dequantize",   "bnb_nested_dequantize", "bnb_absmax_sum",       "bnb_nested_quantize",
+    "scaled_dequantize_tensor",
 };
 
 static uint64_t fnv1a(const void *p, size_t n)
@@ -38,7 +39,8 @@ static uint64_t fnv1a(const void *p, size_t n)
  * covers everything with QK_OPENCL_SOFTFLOAT=1. Never
  * -cl-fast-relaxed-math, -cl-mad-enable, -cl-denorms-are-zero or
  * -cl-unsafe-math-optimizations; contraction is off by pragma in the
- * source. */
+ * source. QK_SPECIALISE (common.cl) is defined for devices that are not
+ * CPUs; QK_OPENCL_SPECIALISE=1 or 0 forces it on or off. */
 static void build_options(const qcl_state *s, char *out, size_t n)
 {
     int native_mul = !s->soft_float;
@@ -50,8 +52,11 @@ static void build_options(const qcl_state *s, char *out, size_t n)
         check = " -DQK_NATIVE_GUARD=1";
     else if (native_mul && (force_finite || !(s->dev->host_cpu && s->dev->denorms)))
         check = " -DQK_NATIVE_FINITE=1";
-    snprintf(out, n, "-cl-std=CL1.2%s%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
-             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "", check);
+    const char *spec_env = getenv("QK_OPENCL_SPECIALISE");
+    int specialise = spec_env && *spec_env ? strcmp(spec_env, "0") != 0 : !s->dev->host_cpu;
+    snprintf(out, n, "-cl-std=CL1.2%s%s%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
+             native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "", check,
+             specialise ? " -DQK_SPECIALISE=1" : "");
 }
 
 static qk_status build_log_fail(qcl_state *s, cl_program prog, cl_int err)
