@@ -211,8 +211,9 @@ KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     QK_BY_DTYPE(dt, mxfp8_quantize_body(in, DTC, rows, cols, ncb, ncb_magic, r0, r1, data, scale, nonfinite));
 }
 
-/* Eight columns of a 32-block per thread (four threads share its scale):
- * small per-thread state keeps enough loads in flight. */
+/* Eight columns of a 32-block per thread and step (four threads share its
+ * scale): small per-thread state keeps enough loads in flight, and the grid
+ * strides so that each block's decode table pays once. */
 static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char *data, const unsigned char *scale,
                                                              int dt, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
                                                              void *out)
@@ -221,18 +222,21 @@ static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
         lut[k] = qk_e4m3_to_f32((u32)k);
     __syncthreads();
-    i64 t = gtid(), cb;
-    i64 r = r0 + div_magic(t >> 2, ncb, ncb_magic, &cb);
-    i64 c0 = cb * 32 + (t & 3) * 8;
-    if (r >= r1 || c0 >= cols)
-        return;
-    u32 d = qk_e8m0_to_f32(scale[blocked_offset(r, cb, ncb)]);
-    uint2 w = *(const uint2 *)(data + r * (ncb * 32) + c0);
-    u32 v[8];
+    i64 units = (r1 - r0) * ncb * 4, step = (i64)gridDim.x * blockDim.x;
+    for (i64 t = gtid(); t < units; t += step) {
+        i64 cb;
+        i64 r = r0 + div_magic(t >> 2, ncb, ncb_magic, &cb);
+        i64 c0 = cb * 32 + (t & 3) * 8;
+        if (c0 >= cols)
+            continue;
+        u32 d = qk_e8m0_to_f32(scale[blocked_offset(r, cb, ncb)]);
+        uint2 w = *(const uint2 *)(data + r * (ncb * 32) + c0);
+        u32 v[8];
 #pragma unroll
-    for (int k = 0; k < 8; k++)
-        v[k] = ref_mul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
-    store_row_block<8>(dt, out, r, cols, c0, v);
+        for (int k = 0; k < 8; k++)
+            v[k] = ref_mul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
+        store_row_block<8>(dt, out, r, cols, c0, v);
+    }
 }
 
 KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,

@@ -228,3 +228,57 @@ __kernel void scaled_dequantize_tensor(__global const uchar *data, __global cons
         QK_GPU_BY_DTYPE(dt, st8_raw(out, DTC, e0, n, h));
     }
 }
+
+/* Tensor-scaled float8 / int8_tensorwise quantize of 16-bit input by table:
+ * with one scale, a code depends on the element's 16 bits alone, and on
+ * its magnitude but for the sign: float8 codes are sign-magnitude (the
+ * sign bit ORs in), and int8's rounding is symmetric, so the table keeps
+ * the rounded magnitude clamped to 128 and the sign picks 127 or -128 at
+ * the ends. 32 KiB: OpenCL 1.2's least local memory. NaN and Inf codes are
+ * never used (the amax pass rejects such input). */
+#define QK_TABLE16_ENTRIES 32768
+
+__kernel void scaled_code_table16(int fmt, int dt, __global const uint *param, __global uchar *table)
+{
+    uint h = (uint)get_global_id(0), d = param[0];
+    if (h >= QK_TABLE16_ENTRIES)
+        return;
+    uint x = widen16(dt, h), c;
+    if (fmt == FMT_INT8)
+        c = d == 0u ? 0u : (uint)qk_f32_to_int_rne_clamp(round_to(dt, qk_div(x, d)), 0, 128);
+    else
+        c = scaled_code(fmt, dt, x, d);
+    table[h] = (uchar)c;
+}
+
+static inline uint code_by_table16(int fmt, __local const uchar *tab, uint h)
+{
+    uint m = tab[h & 0x7FFFu], neg = h >> 15;
+    if (fmt != FMT_INT8)
+        return m | (neg << 7);
+    return neg != 0u ? (0u - m) & 0xFFu : min(m, 127u);
+}
+
+/* tab: QK_TABLE16_ENTRIES bytes of local memory. */
+__kernel void scaled_quantize_table16(__global const ushort *in, ulong n, int fmt, __global const uchar *table,
+                                      __global uchar *data, __local uchar *tab)
+{
+    for (uint k = get_local_id(0); k < QK_TABLE16_ENTRIES / 16; k += get_local_size(0))
+        ((__local uint4 *)tab)[k] = ((__global const uint4 *)table)[k];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    ulong units = (n + 7) / 8;
+    for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
+        ulong e0 = u * 8;
+        if (e0 + 8 <= n) {
+            uint4 w = ((__global const uint4 *)in)[u];
+            uint lo = pack4(code_by_table16(fmt, tab, w.s0 & 0xFFFFu), code_by_table16(fmt, tab, w.s0 >> 16),
+                            code_by_table16(fmt, tab, w.s1 & 0xFFFFu), code_by_table16(fmt, tab, w.s1 >> 16));
+            uint hi = pack4(code_by_table16(fmt, tab, w.s2 & 0xFFFFu), code_by_table16(fmt, tab, w.s2 >> 16),
+                            code_by_table16(fmt, tab, w.s3 & 0xFFFFu), code_by_table16(fmt, tab, w.s3 >> 16));
+            ((__global uint2 *)data)[u] = (uint2)(lo, hi);
+        } else {
+            for (ulong k = 0; e0 + k < n; k++)
+                data[e0 + k] = (uchar)code_by_table16(fmt, tab, in[e0 + k]);
+        }
+    }
+}

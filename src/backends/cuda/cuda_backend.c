@@ -16,7 +16,8 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_nvfp4_quantize", "qk_nvfp4_dequantize", "qk_mxfp8_quantize", "qk_mxfp8_dequantize",
     "qk_group_amax", "qk_fp8_quantize", "qk_fp8_dequantize", "qk_int8_quantize", "qk_int8_dequantize",
     "qk_convrot_int8", "qk_convrot_dequantize", "qk_native_probe", "qk_selftest",
-    "qk_absmax_sum", "qk_group_quantize_4k", "qk_group_quantize_16k",
+    "qk_absmax_sum", "qk_group_quantize_4k", "qk_group_quantize_16k", "qk_code_table16",
+    "qk_quantize_by_table16",
 };
 
 qk_status cu_fail(const char *what, CUresult r)
@@ -24,14 +25,19 @@ qk_status cu_fail(const char *what, CUresult r)
     return qk_fail(QK_ERR_BACKEND_FAILURE, "cuda: %s failed: %s (%d)", what, qk_cu_error(r), r);
 }
 
-qk_status cu_launch_grid(cu_state *st, int k, int64_t blocks, unsigned block, void **params)
+qk_status cu_launch_smem(cu_state *st, int k, int64_t blocks, unsigned block, unsigned smem, void **params)
 {
     if (blocks <= 0)
         return QK_OK;
     if (blocks > 0x7FFFFFFF)
         return qk_fail(QK_ERR_OVERFLOW, "cuda: launch of %lld blocks is too large", (long long)blocks);
-    CU_CHECK(st->cu->LaunchKernel(st->fn[k], (unsigned)blocks, 1, 1, block, 1, 1, 0, st->s_comp, params, NULL));
+    CU_CHECK(st->cu->LaunchKernel(st->fn[k], (unsigned)blocks, 1, 1, block, 1, 1, smem, st->s_comp, params, NULL));
     return QK_OK;
+}
+
+qk_status cu_launch_grid(cu_state *st, int k, int64_t blocks, unsigned block, void **params)
+{
+    return cu_launch_smem(st, k, blocks, block, 0, params);
 }
 
 qk_status cu_launch(cu_state *st, int k, int64_t threads, unsigned block, void **params)
@@ -133,6 +139,19 @@ static qk_status open_state(cu_state *st, int device)
         return cu_fail("cuModuleLoadData (no code in libqk's fatbin for this GPU?)", r);
     for (int k = 0; k < K_COUNT; k++)
         CU_CHECK(cu->ModuleGetFunction(&st->fn[k], st->mod, kernel_names[k]));
+    /* above the default 48 KiB of dynamic shared memory (sm_70 on); the
+     * per-element kernel serves where the device says no */
+    st->table16 = cu->FuncSetAttribute(st->fn[K_QUANTIZE_BY_TABLE16], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                       CU_TABLE16_BYTES) == CUDA_SUCCESS;
+    /* grid-stride kernels launch as many blocks as fit at once: one more
+     * than fits would run as a second, mostly empty wave */
+    for (int k = 0; k < K_COUNT; k++) {
+        int smem = k == K_QUANTIZE_BY_TABLE16 ? CU_TABLE16_BYTES : 0, block = k == K_QUANTIZE_BY_TABLE16 ? 1024 : 256;
+        if (cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k], block, (size_t)smem) !=
+                CUDA_SUCCESS ||
+            st->resident[k] < 1)
+            st->resident[k] = 1;
+    }
     CU_CHECK(cu->StreamCreate(&st->s_in, CU_STREAM_NON_BLOCKING));
     CU_CHECK(cu->StreamCreate(&st->s_comp, CU_STREAM_NON_BLOCKING));
     CU_CHECK(cu->StreamCreate(&st->s_out, CU_STREAM_NON_BLOCKING));

@@ -44,7 +44,9 @@ static void load(void)
              SYM2(DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease") &&
              SYM(CtxSetCurrent, "cuCtxSetCurrent") && SYM(ModuleLoadData, "cuModuleLoadData") &&
              SYM(ModuleUnload, "cuModuleUnload") && SYM(ModuleGetFunction, "cuModuleGetFunction") &&
-             SYM(FuncGetAttribute, "cuFuncGetAttribute") && SYM(MemAlloc, "cuMemAlloc_v2") &&
+             SYM(FuncGetAttribute, "cuFuncGetAttribute") &&
+             SYM(FuncSetAttribute, "cuFuncSetAttribute") &&
+             SYM(OccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor") && SYM(MemAlloc, "cuMemAlloc_v2") &&
              SYM(MemFree, "cuMemFree_v2") && SYM(MemAllocHost, "cuMemAllocHost_v2") &&
              SYM(MemFreeHost, "cuMemFreeHost") && SYM(MemcpyHtoD, "cuMemcpyHtoD_v2") &&
              SYM(MemcpyDtoH, "cuMemcpyDtoH_v2") && SYM(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2") &&

@@ -24,6 +24,7 @@ typedef struct CUevent_st *CUevent;
 #define CU_EVENT_DISABLE_TIMING 2
 #define CU_FUNC_ATTRIBUTE_NUM_REGS 4
 #define CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES 3
+#define CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
 
 typedef struct qk_cu_api {
     CUresult (*Init)(unsigned flags);
@@ -40,6 +41,8 @@ typedef struct qk_cu_api {
     CUresult (*ModuleUnload)(CUmodule mod);
     CUresult (*ModuleGetFunction)(CUfunction *fn, CUmodule mod, const char *name);
     CUresult (*FuncGetAttribute)(int *value, int attrib, CUfunction fn);
+    CUresult (*FuncSetAttribute)(CUfunction fn, int attrib, int value);
+    CUresult (*OccupancyMaxActiveBlocksPerMultiprocessor)(int *blocks, CUfunction fn, int block, size_t smem);
     CUresult (*MemAlloc)(CUdeviceptr *ptr, size_t bytes);
     CUresult (*MemFree)(CUdeviceptr ptr);
     CUresult (*MemAllocHost)(void **ptr, size_t bytes);

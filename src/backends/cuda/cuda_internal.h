@@ -12,7 +12,8 @@
 enum {
     K_BNB4_Q, K_BNB4_DQ, K_NESTED_Q, K_NESTED_DQ, K_NVFP4_Q, K_NVFP4_DQ, K_MXFP8_Q, K_MXFP8_DQ,
     K_GROUP_AMAX, K_FP8_Q, K_FP8_DQ, K_INT8_Q, K_INT8_DQ, K_CONVROT_INT8, K_CONVROT_DQ, K_PROBE,
-    K_SELFTEST, K_ABSMAX_SUM, K_GROUP_Q_4K, K_GROUP_Q_16K, K_COUNT
+    K_SELFTEST, K_ABSMAX_SUM, K_GROUP_Q_4K, K_GROUP_Q_16K,
+    K_CODE_TABLE16, K_QUANTIZE_BY_TABLE16, K_COUNT
 };
 
 #define CU_STAGES 4 /* 0, 1: uploads; 2, 3: downloads */
@@ -36,8 +37,11 @@ typedef struct cu_state {
     int native_fp4;     /* the module has (and the host uses) the Blackwell path */
     int arch;           /* __CUDA_ARCH__ of the code the driver picked */
     int sms;
+    int table16;        /* qk_quantize_by_table16 may take its 64 KiB of shared memory */
+    int resident[K_COUNT]; /* blocks of 256 threads that fit on one multiprocessor */
 } cu_state;
 
+#define CU_TABLE16_BYTES 65536 /* QK_TABLE16_BYTES of k_code_table.cuh */
 #define CU_TAB_RCP_BF16 0
 #define CU_TAB_RCP_F16 128
 #define CU_TAB_DMAP (128 + 1024)
@@ -56,6 +60,7 @@ qk_status cu_fail(const char *what, CUresult r);
 /* 1-D launch of n threads in blocks of `block` on the compute stream. */
 qk_status cu_launch(cu_state *st, int k, int64_t threads, unsigned block, void **params);
 qk_status cu_launch_grid(cu_state *st, int k, int64_t blocks, unsigned block, void **params);
+qk_status cu_launch_smem(cu_state *st, int k, int64_t blocks, unsigned block, unsigned smem, void **params);
 
 /* Staged transfers (cuda_xfer.c): host <-> device through pinned buffers,
  * double-buffered so the host copy of one piece overlaps the DMA of the

@@ -38,6 +38,8 @@ void cu_job_free(cu_job *j)
         st->cu->MemFree(j->work);
     if (j->work2)
         st->cu->MemFree(j->work2);
+    if (j->table16)
+        st->cu->MemFree(j->table16);
     free(j->host_tmp);
 }
 

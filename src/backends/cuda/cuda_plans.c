@@ -22,6 +22,16 @@ static uint64_t magic(int64_t d) { return UINT64_MAX / (uint64_t)d; }
 
 #define P(x) ((void *)&(x))
 
+/* A grid-stride kernel over `threads` work items: blocks of 256, no more
+ * than fit on the device at once (a block beyond them would start a second
+ * wave that runs nearly empty), so per-block setup pays once per block
+ * rather than once per 256 items. */
+static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
+{
+    int64_t blocks = qk_ceil_div(threads, 256), cap = (int64_t)j->st->sms * j->st->resident[k];
+    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args);
+}
+
 static qk_status memset_dev(cu_job *j, CUdeviceptr p, size_t n)
 {
     CU_CHECK(j->st->cu->MemsetD8Async(p, 0, n, j->st->s_comp));
@@ -238,8 +248,7 @@ static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
     int dt = (int)j->dt;
     cu_groups G = {j->cols, magic(j->cols), 0, 1, 1, 1};
     void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
-    int64_t blocks = qk_ceil_div(e1 - e0, 8 * 256), cap = (int64_t)j->st->sms * 8;
-    return cu_launch_grid(j->st, K_GROUP_AMAX, blocks < cap ? blocks : cap, 256, args);
+    return launch_strided(j, K_GROUP_AMAX, qk_ceil_div(e1 - e0, 8), args);
 }
 
 static qk_status nvfp4_q_between(cu_job *j, void *const parts[4])
@@ -317,7 +326,7 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     uint64_t m = magic(ncb);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(r0),
                     P(r1), P(j->buf)};
-    return cu_launch(j->st, K_MXFP8_DQ, (r1 - r0) * ncb * 4, 256, args); /* 8 columns per thread */
+    return launch_strided(j, K_MXFP8_DQ, (r1 - r0) * ncb * 4, args); /* 8 columns per thread */
 }
 
 /* ---- float8 / int8 with scale groups ----------------------------------------- */
@@ -367,11 +376,30 @@ static qk_status scaled_amax_pass(cu_job *j, int64_t u0, int64_t u1)
     }
     cu_groups G = dev_groups(j);
     void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
-    int64_t blocks = qk_ceil_div(e1 - e0, 8 * 256), cap = (int64_t)j->st->sms * 8;
-    return cu_launch_grid(j->st, K_GROUP_AMAX, blocks < cap ? blocks : cap, 256, args);
+    return launch_strided(j, K_GROUP_AMAX, qk_ceil_div(e1 - e0, 8), args);
 }
 
 static uint32_t tiny_of(qk_dtype dt) { return dt == QK_DTYPE_F16 ? 0x38800000u : 0x00800000u; }
+
+/* Tensor scaling of bf16/f16 input codes by table (k_code_table.cuh). */
+static int by_table16(const cu_job *j)
+{
+    int fmt_ok = j->p->format == QK_FORMAT_FLOAT8_E4M3FN || j->p->format == QK_FORMAT_FLOAT8_E5M2 ||
+                 j->p->format == QK_FORMAT_INT8_TENSORWISE;
+    return j->st->table16 && fmt_ok && j->p->scaling == QK_SCALING_TENSOR && j->p->convrot_group == 0 &&
+           (j->dt == QK_DTYPE_BF16 || j->dt == QK_DTYPE_F16);
+}
+
+static qk_status code_table16(cu_job *j)
+{
+    qk_status s = alloc_dev(&j->table16, j, CU_TABLE16_BYTES);
+    if (s != QK_OK)
+        return s;
+    int dt = (int)j->dt;
+    int kind = j->p->format == QK_FORMAT_INT8_TENSORWISE ? 2 : j->p->format == QK_FORMAT_FLOAT8_E5M2;
+    void *args[] = {P(dt), P(kind), P(j->work2), P(j->table16)};
+    return cu_launch_grid(j->st, K_CODE_TABLE16, CU_TABLE16_BYTES / 256, 256, args);
+}
 
 /* The per-group scalars exactly as ref_fp8.c / ref_int8.c compute them. */
 static qk_status scaled_q_between(cu_job *j, void *const parts[4])
@@ -413,7 +441,8 @@ static qk_status scaled_q_between(cu_job *j, void *const parts[4])
             out[k] = st_ == 0u ? tiny_of(dt) : st_;
         }
     }
-    return put_small(j, j->work2, out, (size_t)ng * 4);
+    qk_status s2 = put_small(j, j->work2, out, (size_t)ng * 4);
+    return s2 == QK_OK && by_table16(j) ? code_table16(j) : s2;
 }
 
 static qk_status scaled_q_pass2(cu_job *j, int64_t u0, int64_t u1)
@@ -427,6 +456,12 @@ static qk_status scaled_q_pass2(cu_job *j, int64_t u0, int64_t u1)
         void *args[] = {P(j->buf), P(dt), P(j->cols), P(m), P(G), P(mode), P(e0), P(e1), P(j->work), P(j->work2),
                         P(j->part[QK_PART_DATA])};
         return cu_launch_grid(j->st, K_CONVROT_INT8, qk_ceil_div(e1 - e0, 1024), 256, args);
+    }
+    if (j->table16) {
+        void *args[] = {P(j->buf), P(j->table16), P(e0), P(e1), P(j->part[QK_PART_DATA])};
+        int64_t blocks = qk_ceil_div(e1 - e0, 8 * 1024), cap = (int64_t)j->st->sms * j->st->resident[K_QUANTIZE_BY_TABLE16];
+        return cu_launch_smem(j->st, K_QUANTIZE_BY_TABLE16, blocks < cap ? blocks : cap, 1024, CU_TABLE16_BYTES,
+                              args);
     }
     cu_groups G = dev_groups(j);
     int flag = is_int8(j) ? j->p->format == QK_FORMAT_INT8_BLOCKWISE : j->p->format == QK_FORMAT_FLOAT8_E5M2;
@@ -453,9 +488,7 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     int k = is_int8(j) ? K_INT8_DQ : K_FP8_DQ;
     if (G.mode != QK_SCALING_TENSOR)
         return cu_launch(j->st, k, qk_ceil_div(e1 - e0, 8), 256, args);
-    /* tensor scaling strides: each block's 256-entry table pays once */
-    int64_t blocks = qk_ceil_div(e1 - e0, 8 * 256), cap = (int64_t)j->st->sms * 8;
-    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args);
+    return launch_strided(j, k, qk_ceil_div(e1 - e0, 8), args); /* each block's table pays once */
 }
 
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */

@@ -15,6 +15,7 @@ typedef struct cu_job {
     CUdeviceptr buf;  /* quantize: the input; dequantize: the output (n elements of dt) */
     CUdeviceptr part[QK_PART_COUNT];
     CUdeviceptr work, work2; /* per-group amax / reciprocals, bnb absmax */
+    CUdeviceptr table16;     /* tensor-scaled 16-bit input: its codes by bit pattern */
     const void *const *hparts_in; /* dequantize: the caller's parts */
     void *host_tmp;
     int bench;        /* device-resident benchmark: no DATA/SCALE downloads */

@@ -135,7 +135,7 @@ static int opencl_supports(void *state, qk_op op, const qk_params *p, qk_dtype d
 
 qk_status qcl_buffer(qcl_state *s, qcl_buf_role role, size_t size, cl_mem *out)
 {
-    int k = (role == B_STATUS || role == B_PARAM) ? 0 : s->slot;
+    int k = (role == B_STATUS || role == B_PARAM || role == B_TABLE16) ? 0 : s->slot;
     size = (size + 63) / 64 * 64;
     if (size == 0)
         size = 64;

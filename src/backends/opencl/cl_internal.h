@@ -43,11 +43,25 @@ typedef enum {
     K_BNB_ABSMAX_SUM,
     K_BNB_NESTED_QUANTIZE,
     K_SCALED_DEQUANTIZE_TENSOR,
+    K_SCALED_CODE_TABLE16,
+    K_SCALED_QUANTIZE_TABLE16,
     K_COUNT
 } qcl_kernel_id;
 
 /* Reusable device buffers, one per role, grown on demand. */
-typedef enum { B_IN, B_DATA, B_SCALE, B_OUT, B_TMP, B_NESTED, B_PARTIAL, B_STATUS, B_PARAM, B_COUNT } qcl_buf_role;
+typedef enum {
+    B_IN,
+    B_DATA,
+    B_SCALE,
+    B_OUT,
+    B_TMP,
+    B_NESTED,
+    B_PARTIAL,
+    B_STATUS,
+    B_PARAM,
+    B_TABLE16,
+    B_COUNT
+} qcl_buf_role;
 
 typedef struct {
     const qcl_api *cl;
@@ -63,7 +77,7 @@ typedef struct {
     int soft_float; /* integer codec for mul/div/add instead of native ops */
     int native_ieee; /* qcl_probe_ieee said yes: native ops need finite operands only */
     cl_mem rcp_bf16, rcp_f16, dmap; /* bnb reciprocal tables, double quant's dynamic map */
-    cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS and B_PARAM only in slot 0 */
+    cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS, B_PARAM and B_TABLE16 only in slot 0 */
     size_t buf_size[2][B_COUNT];
     int profiling;               /* bench: keep the first and last event of an op */
     cl_event ev_first, ev_last;

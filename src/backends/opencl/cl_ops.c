@@ -82,7 +82,10 @@ static size_t rup(size_t a, size_t b) { return (a + b - 1) / b * b; }
 static size_t cap_items(const qcl_state *s)
 {
     size_t cu = s->dev->compute_units > 0 ? (size_t)s->dev->compute_units : 1;
-    return cu * 2048;
+    /* A GPU runs 2048 work-items per unit at best, fewer where a kernel's
+     * registers allow fewer; four times that keeps the last, partly filled
+     * wave of work-groups short whatever the kernel's occupancy. */
+    return cu * 2048 * (s->dev->host_cpu ? 1 : 4);
 }
 
 static void grid1(const qcl_state *s, size_t local, size_t *g) { *g = rup(cap_items(s), local); }
@@ -306,6 +309,36 @@ static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
                ARG(scale), ARG(status));
 }
 
+/* Tensor-scaled float8 / int8_tensorwise of bf16/f16 input: codes by a
+ * 32 KiB table of the 16-bit magnitudes (scaled.cl), rebuilt per call (a
+ * 32768-item kernel) from the device's param[0]. */
+#define TABLE16_BYTES 32768
+
+static int by_table16(const qcl_state *s, const qk_params *p, cl_int dt)
+{
+    int fmt_ok = p->format == QK_FORMAT_FLOAT8_E4M3FN || p->format == QK_FORMAT_FLOAT8_E5M2 ||
+                 p->format == QK_FORMAT_INT8_TENSORWISE;
+    return fmt_ok && (dt == QK_DTYPE_BF16 || dt == QK_DTYPE_F16) && s->dev->local_mem >= TABLE16_BYTES;
+}
+
+static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem in, cl_ulong n, cl_mem param,
+                                     cl_mem data)
+{
+    cl_mem table;
+    qk_status st = qcl_buffer(s, B_TABLE16, TABLE16_BYTES, &table);
+    size_t tg = TABLE16_BYTES, tl = 64;
+    if (st == QK_OK)
+        st = RUN(s, K_SCALED_CODE_TABLE16, 1, &tg, &tl, ARG(fmt), ARG(dt), ARG(param), ARG(table));
+    if (st != QK_OK)
+        return st;
+    /* big work-groups: with 32 KiB of local memory each, small ones would
+     * leave most of a GPU's threads idle */
+    size_t L = s->dev->max_wg < 256 ? s->dev->max_wg : 256, g;
+    grid1(s, L, &g);
+    return RUN(s, K_SCALED_QUANTIZE_TABLE16, 1, &g, &L, ARG(in), ARG(n), ARG(fmt), ARG(table), ARG(data),
+               LOCAL(TABLE16_BYTES));
+}
+
 static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, int64_t rows,
                                  int64_t cols, cl_mem data, cl_mem scale)
 {
@@ -323,6 +356,8 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         keep_event(s, ev);
         if ((st = qcl_check(err, "clEnqueueCopyBuffer")) != QK_OK)
             return st;
+        if (p->convrot_group == 0 && by_table16(s, p, dt))
+            return quantize_by_table16(s, fmt, dt, in, n, param, data);
         size_t L = 64, g;
         grid1(s, L, &g);
         return RUN(s, K_SCALED_QUANTIZE_TENSOR, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(fmt), ARG(param),
