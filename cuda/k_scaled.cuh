@@ -92,21 +92,42 @@ static __device__ __forceinline__ void flush_group_max(i64 g, u32 m, u32 *amax)
  * amax first). NaN bits exceed Inf, so amax >= Inf flags a nonfinite
  * input, as the reference's reduction does. Grid-stride over chunks of 8
  * elements per thread; tensor scaling reduces per CUDA block first. */
+/* Tensor amax of 16-bit input: |h| orders bf16 and f16 values as their f32
+ * widening does (NaN patterns above Inf included), so two halves at a time
+ * take one mask and one SIMD max, and only the result is widened. */
+static __device__ __forceinline__ u32 amax16(const void *in, int dt, i64 e0, i64 e1)
+{
+    const unsigned short *h = (const unsigned short *)in;
+    i64 step = (i64)gridDim.x * blockDim.x * 8;
+    u32 m2 = 0u;
+    for (i64 i = e0 + gtid() * 8; i < e1; i += step) {
+        if (i + 8 <= e1) {
+            uint4 a = *(const uint4 *)(h + i);
+            m2 = __vmaxu2(m2, __vmaxu2(a.x & 0x7FFF7FFFu, a.y & 0x7FFF7FFFu));
+            m2 = __vmaxu2(m2, __vmaxu2(a.z & 0x7FFF7FFFu, a.w & 0x7FFF7FFFu));
+        } else {
+            for (i64 k = i; k < e1; k++)
+                m2 = max(m2, (u32)h[k] & 0x7FFFu);
+        }
+    }
+    return widen(dt, max(m2 & 0xFFFFu, m2 >> 16));
+}
+
 static __device__ __forceinline__ void group_amax_body(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
 {
     i64 step = (i64)gridDim.x * blockDim.x * 8;
-    u32 acc = 0u;
-    for (i64 base = e0 + (i64)blockIdx.x * blockDim.x * 8; base < e1; base += step) {
+    u32 acc = G.mode == 0 && dt != DT_F32 ? amax16(in, dt, e0, e1) : 0u;
+    for (i64 base = e0 + (i64)blockIdx.x * blockDim.x * 8; base < e1 && (G.mode != 0 || dt == DT_F32); base += step) {
         i64 i = base + threadIdx.x * 8;
         i64 g0 = -1;
         u32 m0 = 0u;
         if (i < e1) {
             u32 x[8];
             load8_tail(dt, in, i, e1, 0u, x);
-            if (G.mode == 0) {
+            if (G.mode == 0) { /* load8_tail pads with +0 */
 #pragma unroll
                 for (int k = 0; k < 8; k++)
-                    acc = max(acc, i + k < e1 ? x[k] & QK_F32_ABS : 0u);
+                    acc = max(acc, x[k] & QK_F32_ABS);
                 continue;
             }
             walker w = walk_start(G, i);

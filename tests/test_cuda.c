@@ -352,6 +352,21 @@ static void test_device_double_quant_mean(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
+ * 64 KiB code table (k_code_table.cuh) for every entry the scale reaches. */
+static void test_device_every_magnitude16(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    qk_context *cu = NULL;
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    long bad = qkc_every_magnitude16(cu, "cuda");
+    qk_context_destroy(cu);
+    printf("every 16-bit magnitude: %ld cases differ\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_double_quant_mean),
+        cmocka_unit_test(test_device_every_magnitude16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

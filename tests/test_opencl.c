@@ -472,6 +472,17 @@ static void test_crafted_means(void **st)
     assert_int_equal(on_every_device(qkc_crafted_means, "256000", nd), 0);
 }
 
+/* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
+ * 16-bit code table (scaled.cl) for every entry the scale reaches. */
+static void test_every_magnitude16(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    assert_int_equal(on_every_device(qkc_every_magnitude16, "4096", nd), 0);
+}
+
 static int count_cache_files(const char *dir, char *last, size_t n)
 {
     DIR *d = opendir(dir);
@@ -550,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),
         cmocka_unit_test(test_crafted_means),
+        cmocka_unit_test(test_every_magnitude16),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),

@@ -259,12 +259,15 @@ static inline uint code_by_table16(int fmt, __local const uchar *tab, uint h)
     return neg != 0u ? (0u - m) & 0xFFu : min(m, 127u);
 }
 
-/* tab: QK_TABLE16_ENTRIES bytes of local memory. */
+/* tab4: QK_TABLE16_ENTRIES bytes of local memory, typed uint4 so that the
+ * device aligns it for the vector copy (NVIDIA places a byte-typed local
+ * argument with byte alignment, and a misaligned vector store faults). */
 __kernel void scaled_quantize_table16(__global const ushort *in, ulong n, int fmt, __global const uchar *table,
-                                      __global uchar *data, __local uchar *tab)
+                                      __global uchar *data, __local uint4 *tab4)
 {
+    __local const uchar *tab = (__local const uchar *)tab4;
     for (uint k = get_local_id(0); k < QK_TABLE16_ENTRIES / 16; k += get_local_size(0))
-        ((__local uint4 *)tab)[k] = ((__global const uint4 *)table)[k];
+        tab4[k] = ((__global const uint4 *)table)[k];
     barrier(CLK_LOCAL_MEM_FENCE);
     ulong units = (n + 7) / 8;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {

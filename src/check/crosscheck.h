@@ -47,4 +47,10 @@ long qkc_crafted_nested(qk_context *ctx, const char *label);
  * reference backend's; the number of cases that differ, each printed. */
 long qkc_crafted_means(qk_context *ctx, const char *label);
 
+/* Tensor-scaled float8_e4m3fn, float8_e5m2 and int8_tensorwise of every
+ * bf16 and every f16 value in [-1, 1] (table_cases.c), quantized and
+ * dequantized by ctx and by the reference backend: the number of cases that
+ * differ, each printed under `label`. */
+long qkc_every_magnitude16(qk_context *ctx, const char *label);
+
 #endif

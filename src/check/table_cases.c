@@ -1,0 +1,85 @@
+/* Tensor-scaled float8 / int8 of 16-bit input over every magnitude a table
+ * of codes holds: device backends may code such tensors by a table indexed
+ * by the input's bits, so the test input is every bf16 or f16 value in
+ * [-1, 1] (subnormals and both zeros included), its length not a multiple
+ * of 8. Public API only. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck.h"
+
+/* Every pattern of dt with magnitude <= 1.0, both signs; returns the count. */
+static int64_t every_magnitude(qk_dtype dt, uint16_t *out)
+{
+    uint16_t one = dt == QK_DTYPE_BF16 ? 0x3F80u : 0x3C00u;
+    int64_t n = 0;
+    for (uint32_t m = 0; m <= one; m++) {
+        out[n++] = (uint16_t)m;
+        out[n++] = (uint16_t)(m | 0x8000u);
+    }
+    return n - 1; /* drop -1.0: an odd length, and +-1 still sets the scale */
+}
+
+static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk_format f, qk_dtype dt,
+                         const uint16_t *in, int64_t n)
+{
+    qk_params p;
+    qk_params_default(f, &p);
+    p.scaling = QK_SCALING_TENSOR;
+    qk_layout lay;
+    if (qk_layout_query(&p, 1, n, &lay) != QK_OK)
+        return 1;
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    uint16_t *dw = malloc((size_t)n * 2), *dg = malloc((size_t)n * 2);
+    int ok = dw && dg;
+    for (int k = 0; k < QK_PART_COUNT && ok; k++)
+        if (lay.part[k].nbytes && ((want[k] = calloc(1, lay.part[k].nbytes)) == NULL ||
+                                   (got[k] = calloc(1, lay.part[k].nbytes)) == NULL))
+            ok = 0;
+    long bad = 0;
+    if (!ok || qk_quantize(ref, &p, dt, in, 1, n, want) != QK_OK || qk_quantize(ctx, &p, dt, in, 1, n, got) != QK_OK) {
+        printf("  %s %s %s: quantize failed: %s\n", label, qk_format_name(f), qk_dtype_name(dt), qk_last_error());
+        bad = 1;
+    }
+    for (int k = 0; k < QK_PART_COUNT && !bad; k++)
+        if (lay.part[k].nbytes && memcmp(want[k], got[k], lay.part[k].nbytes) != 0) {
+            printf("  %s %s %s: part %d differs from the reference\n", label, qk_format_name(f), qk_dtype_name(dt), k);
+            bad = 1;
+        }
+    const void *parts[QK_PART_COUNT] = {want[0], want[1], want[2], want[3]};
+    if (!bad && (qk_dequantize(ref, &p, parts, 1, n, dt, dw) != QK_OK ||
+                 qk_dequantize(ctx, &p, parts, 1, n, dt, dg) != QK_OK || memcmp(dw, dg, (size_t)n * 2) != 0)) {
+        printf("  %s %s %s: dequantized output differs\n", label, qk_format_name(f), qk_dtype_name(dt));
+        bad = 1;
+    }
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    free(dw);
+    free(dg);
+    return bad;
+}
+
+long qkc_every_magnitude16(qk_context *ctx, const char *label)
+{
+    static const qk_format formats[] = {QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2, QK_FORMAT_INT8_TENSORWISE};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    qk_context *ref = NULL;
+    uint16_t *in = malloc(2 * 0x3C01u * sizeof *in); /* f16's 1.0 is the larger pattern */
+    if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
+        free(in);
+        return 1;
+    }
+    long bad = 0;
+    for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+        int64_t n = every_magnitude(dts[d], in);
+        for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
+            bad += compare_case(ctx, ref, label, formats[f], dts[d], in, n);
+    }
+    qk_context_destroy(ref);
+    free(in);
+    return bad;
+}
