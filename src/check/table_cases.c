@@ -68,7 +68,7 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
     static const qk_format formats[] = {QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2, QK_FORMAT_INT8_TENSORWISE};
     static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
     qk_context *ref = NULL;
-    uint16_t *in = malloc(2 * 0x3C01u * sizeof *in); /* f16's 1.0 is the larger pattern */
+    uint16_t *in = malloc(2 * 0x3F81u * sizeof *in); /* bf16's 1.0, 0x3F80, is the larger pattern */
     if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
         free(in);
         return 1;
