@@ -88,10 +88,6 @@ static __device__ __forceinline__ void flush_group_max(i64 g, u32 m, u32 *amax)
 #endif
 }
 
-/* amax[g] = max |x| bits over elements [e0, e1) (atomicMax; the host zeroes
- * amax first). NaN bits exceed Inf, so amax >= Inf flags a nonfinite
- * input, as the reference's reduction does. Grid-stride over chunks of 8
- * elements per thread; tensor scaling reduces per CUDA block first. */
 /* Tensor amax of 16-bit input: |h| orders bf16 and f16 values as their f32
  * widening does (NaN patterns above Inf included), so two halves at a time
  * take one mask and one SIMD max, and only the result is widened. */
@@ -113,11 +109,16 @@ static __device__ __forceinline__ u32 amax16(const void *in, int dt, i64 e0, i64
     return widen(dt, max(m2 & 0xFFFFu, m2 >> 16));
 }
 
+/* amax[g] = max |x| bits over elements [e0, e1) (atomicMax; the host zeroes
+ * amax first). NaN bits exceed Inf, so amax >= Inf flags a nonfinite
+ * input, as the reference's reduction does. Grid-stride over chunks of 8
+ * elements per thread; tensor scaling reduces per CUDA block first. */
 static __device__ __forceinline__ void group_amax_body(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
 {
     i64 step = (i64)gridDim.x * blockDim.x * 8;
     u32 acc = G.mode == 0 && dt != DT_F32 ? amax16(in, dt, e0, e1) : 0u;
-    for (i64 base = e0 + (i64)blockIdx.x * blockDim.x * 8; base < e1 && (G.mode != 0 || dt == DT_F32); base += step) {
+    for (i64 base = e0 + (i64)blockIdx.x * blockDim.x * 8; base < e1 && (G.mode != 0 || dt == DT_F32);
+         base += step) {
         i64 i = base + threadIdx.x * 8;
         i64 g0 = -1;
         u32 m0 = 0u;
