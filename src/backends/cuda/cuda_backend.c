@@ -146,10 +146,11 @@ static qk_status open_state(cu_state *st, int device)
     /* grid-stride kernels launch as many blocks as fit at once: one more
      * than fits would run as a second, mostly empty wave */
     for (int k = 0; k < K_COUNT; k++) {
-        int smem = k == K_QUANTIZE_BY_TABLE16 ? CU_TABLE16_BYTES : 0, block = k == K_QUANTIZE_BY_TABLE16 ? 1024 : 256;
-        if (cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k], block, (size_t)smem) !=
-                CUDA_SUCCESS ||
-            st->resident[k] < 1)
+        int table = k == K_QUANTIZE_BY_TABLE16;
+        size_t smem = table ? CU_TABLE16_BYTES : 0;
+        int block = table ? 1024 : 256;
+        CUresult occ = cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k], block, smem);
+        if (occ != CUDA_SUCCESS || st->resident[k] < 1)
             st->resident[k] = 1;
     }
     CU_CHECK(cu->StreamCreate(&st->s_in, CU_STREAM_NON_BLOCKING));

@@ -46,7 +46,8 @@ static void load(void)
              SYM(ModuleUnload, "cuModuleUnload") && SYM(ModuleGetFunction, "cuModuleGetFunction") &&
              SYM(FuncGetAttribute, "cuFuncGetAttribute") &&
              SYM(FuncSetAttribute, "cuFuncSetAttribute") &&
-             SYM(OccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor") && SYM(MemAlloc, "cuMemAlloc_v2") &&
+             SYM(OccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor") &&
+             SYM(MemAlloc, "cuMemAlloc_v2") &&
              SYM(MemFree, "cuMemFree_v2") && SYM(MemAllocHost, "cuMemAllocHost_v2") &&
              SYM(MemFreeHost, "cuMemFreeHost") && SYM(MemcpyHtoD, "cuMemcpyHtoD_v2") &&
              SYM(MemcpyDtoH, "cuMemcpyDtoH_v2") && SYM(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2") &&

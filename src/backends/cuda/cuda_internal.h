@@ -38,7 +38,7 @@ typedef struct cu_state {
     int arch;           /* __CUDA_ARCH__ of the code the driver picked */
     int sms;
     int table16;        /* qk_quantize_by_table16 may take its 64 KiB of shared memory */
-    int resident[K_COUNT]; /* blocks of 256 threads that fit on one multiprocessor */
+    int resident[K_COUNT]; /* blocks that fit on one multiprocessor (256 threads; the table kernel 1024) */
 } cu_state;
 
 #define CU_TABLE16_BYTES 65536 /* QK_TABLE16_BYTES of k_code_table.cuh */

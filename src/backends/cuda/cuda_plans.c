@@ -459,7 +459,8 @@ static qk_status scaled_q_pass2(cu_job *j, int64_t u0, int64_t u1)
     }
     if (j->table16) {
         void *args[] = {P(j->buf), P(j->table16), P(e0), P(e1), P(j->part[QK_PART_DATA])};
-        int64_t blocks = qk_ceil_div(e1 - e0, 8 * 1024), cap = (int64_t)j->st->sms * j->st->resident[K_QUANTIZE_BY_TABLE16];
+        int64_t blocks = qk_ceil_div(e1 - e0, 8 * 1024);
+        int64_t cap = (int64_t)j->st->sms * j->st->resident[K_QUANTIZE_BY_TABLE16];
         return cu_launch_smem(j->st, K_QUANTIZE_BY_TABLE16, blocks < cap ? blocks : cap, 1024, CU_TABLE16_BYTES,
                               args);
     }
