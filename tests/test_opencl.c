@@ -197,19 +197,26 @@ static void test_guarded_native_kernels_bit_exact(void **st)
     assert_int_equal(total, 0);
 }
 
-/* The kernels with the finite-operand check (what a GPU that passed the
- * probe runs) on every device, if its probe passes. */
-static void test_finite_check_kernels_bit_exact(void **st)
+static long every_magnitude16_on_devices(int nd);
+
+/* The program a GPU that passed the probe runs: the finite-operand check
+ * and one kernel copy per format and dtype (QK_SPECIALISE), on every
+ * device whose probe passes (CPU devices otherwise get neither). */
+static void test_gpu_program_bit_exact(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
     setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    setenv("QK_OPENCL_SPECIALISE", "1", 1);
     qkc_options opt = {0, 0, "opencl"};
     long total = qkc_run(&opt, print_bad_row, NULL);
+    long tables = every_magnitude16_on_devices(nd);
     unsetenv("QK_OPENCL_NATIVE_GUARD");
+    unsetenv("QK_OPENCL_SPECIALISE");
     assert_int_equal(total, 0);
+    assert_int_equal(tables, 0);
 }
 
 /* The probe's pairs tell a device that flushes subnormal operands (DAZ) or
@@ -472,6 +479,8 @@ static void test_crafted_means(void **st)
     assert_int_equal(on_every_device(qkc_crafted_means, "256000", nd), 0);
 }
 
+static long every_magnitude16_on_devices(int nd) { return on_every_device(qkc_every_magnitude16, "4096", nd); }
+
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
  * 16-bit code table (scaled.cl) for every entry the scale reaches. */
 static void test_every_magnitude16(void **st)
@@ -480,7 +489,7 @@ static void test_every_magnitude16(void **st)
     int nd;
     if (!have_opencl(&nd))
         skip();
-    assert_int_equal(on_every_device(qkc_every_magnitude16, "4096", nd), 0);
+    assert_int_equal(every_magnitude16_on_devices(nd), 0);
 }
 
 static int count_cache_files(const char *dir, char *last, size_t n)
@@ -565,7 +574,7 @@ int main(void)
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),
-        cmocka_unit_test(test_finite_check_kernels_bit_exact),
+        cmocka_unit_test(test_gpu_program_bit_exact),
         cmocka_unit_test(test_probe_tells_flushing_apart),
         cmocka_unit_test(test_probe_on_devices),
     };
