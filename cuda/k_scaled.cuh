@@ -239,7 +239,8 @@ KERNEL qk_fp8_quantize(const void *in, int dt, groups G, const u32 *rcp, int e5m
  * Every CUDA block tabulates the 256 outputs once, as stored bits (narrow(),
  * NaN rule included: what store8 writes), and strides over the elements
  * with one shared-memory lookup per element, so the per-element decode,
- * multiply and rounding leave the hot loop. The host launches a capped grid. */
+ * multiply and rounding leave the hot loop. The host sizes the grid by
+ * occupancy (launch_strided in cuda_plans.c). */
 static __device__ __forceinline__ void lut_dequantize(const unsigned char *data, const u32 *lut, int dt, i64 e0,
                                                       i64 e1, void *out)
 {
