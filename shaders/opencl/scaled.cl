@@ -159,7 +159,9 @@ static inline uint scaled_value(int fmt, int dt, uint b, uint s)
     return qk_mul(q, fmt == FMT_INT8_BLOCK ? round_to(dt, s) : s);
 }
 
-/* mode 0: one scale; 1: per row; 2: bh x bw tiles with gc tiles across.
+/* mode 1: per row; 2: bh x bw tiles with gc tiles across (mode 0, one
+ * scale, still works, but the host sends tensor scaling to
+ * scaled_dequantize_tensor).
  * Eight elements of a row per work-item. */
 static inline void scaled_dequantize_body(__global const uchar *data, __global const uint *scale, const int fmt,
                                           const int dt, ulong rows, ulong cols, int mode, ulong bh, ulong bw,
