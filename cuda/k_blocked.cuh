@@ -107,7 +107,10 @@ KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     QK_BY_DTYPE(dt, nvfp4_quantize_body(in, DTC, rows, cols, ncb, ncb_magic, g, r0, r1, native, data, scale));
 }
 
-/* Rows [r0, r1) of the unpadded output; gt = T(g). */
+/* Rows [r0, r1) of the unpadded output; gt = T(g). One 16-block per thread
+ * and step of a grid the host sizes by occupancy. E2M1 values are finite,
+ * so with a finite block scale no product is NaN: the plain product and
+ * the store without NaN tests give ref_mul's and store8's bits. */
 static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char *data, const unsigned char *scale,
                                                              int dt, i64 cols, i64 ncb, u64 ncb_magic, u32 gt, i64 r0,
                                                              i64 r1, void *out)
@@ -116,21 +119,34 @@ static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char
     if (threadIdx.x < 16)
         lut[threadIdx.x] = qk_e2m1_to_f32(threadIdx.x);
     __syncthreads();
-    i64 cb;
-    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
-    i64 c0 = cb * 16;
-    if (r >= r1 || c0 >= cols)
-        return;
-    u32 s8 = qk_e4m3_to_f32(scale[blocked_offset(r, cb, ncb)]);
-    u32 ts = round_to(dt, ref_mul(gt, round_to(dt, s8)));
-    uint2 w = *(const uint2 *)(data + r * (ncb * 8) + cb * 8);
-    u32 v[16];
+    i64 units = (r1 - r0) * ncb, step = (i64)gridDim.x * blockDim.x;
+    for (i64 t = gtid(); t < units; t += step) {
+        i64 cb;
+        i64 r = r0 + div_magic(t, ncb, ncb_magic, &cb);
+        i64 c0 = cb * 16;
+        if (c0 >= cols)
+            continue;
+        u32 s8 = qk_e4m3_to_f32(scale[blocked_offset(r, cb, ncb)]);
+        u32 ts = round_to(dt, ref_mul(gt, round_to(dt, s8)));
+        uint2 w = *(const uint2 *)(data + r * (ncb * 8) + cb * 8);
+        u32 v[16];
+        if ((ts & QK_F32_ABS) < QK_F32_INF && c0 + 16 <= cols && (cols & 7) == 0) {
 #pragma unroll
-    for (int k = 0; k < 16; k++) {
-        u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
-        v[k] = ref_mul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
+            for (int k = 0; k < 16; k++) {
+                u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
+                v[k] = dmul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
+            }
+            store8_finite(dt, out, r * cols + c0, v);
+            store8_finite(dt, out, r * cols + c0 + 8, v + 8);
+            continue;
+        }
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
+            v[k] = ref_mul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
+        }
+        store_row_block<16>(dt, out, r, cols, c0, v);
     }
-    store_row_block<16>(dt, out, r, cols, c0, v);
 }
 
 KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
@@ -232,6 +248,17 @@ static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char
         u32 d = qk_e8m0_to_f32(scale[blocked_offset(r, cb, ncb)]);
         uint2 w = *(const uint2 *)(data + r * (ncb * 32) + c0);
         u32 v[8];
+        /* No NaN scale (E8M0 0xFF) and no NaN code (0x7F, 0xFF): no product
+         * is NaN, so the plain product and store give ref_mul's and
+         * store8's bits. */
+        u32 nan_codes = __vcmpeq4(w.x & 0x7F7F7F7Fu, 0x7F7F7F7Fu) | __vcmpeq4(w.y & 0x7F7F7F7Fu, 0x7F7F7F7Fu);
+        if (nan_codes == 0u && !qk_f32_is_nan(d) && c0 + 8 <= cols && (cols & 7) == 0) {
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                v[k] = dmul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
+            store8_finite(dt, out, r * cols + c0, v);
+            continue;
+        }
 #pragma unroll
         for (int k = 0; k < 8; k++)
             v[k] = ref_mul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);

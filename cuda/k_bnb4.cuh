@@ -71,19 +71,14 @@ static __device__ __forceinline__ u32 bnb4_codes(const u32 x[8], u32 r, int nf4,
     return word;
 }
 
-/* Blocks [b0, b1): data bytes, f32 absmax. */
-static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt, i64 n, int bs, int nf4, i64 b0,
-                                                          i64 b1, unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
-                                                          const u32 *rcp_f16, const u32 *nf4_tab)
+/* The 8 elements of virtual thread t (t >> log2(seg): its bnb block past
+ * b0, t & (seg - 1): its lane), or none when that block is past b1; every
+ * thread of the CUDA block calls it (segment_max). */
+static __device__ __forceinline__ void bnb4_quantize8(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
+                                                      i64 t, unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
+                                                      const u32 *rcp_f16, const uint2 *tab)
 {
-    __shared__ uint2 tab[QKF_NF4_BUCKETS];
-    if (nf4) {
-        for (int k = threadIdx.x; k < QKF_NF4_BUCKETS; k += blockDim.x)
-            tab[k] = make_uint2(nf4_tab[2 * k], nf4_tab[2 * k + 1]);
-        __syncthreads();
-    }
     int seg = bs / 8; /* a power of two: shifts, not 64-bit divisions */
-    i64 t = gtid();
     i64 b = b0 + (t >> (__ffs(seg) - 1));
     int lane = (int)t & (seg - 1);
     int live = b < b1;
@@ -130,33 +125,53 @@ static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt
     }
 }
 
+/* Blocks [b0, b1): data bytes, f32 absmax. Segments of bs/8 threads, one
+ * per bnb block, over a grid the host sizes by occupancy: every thread
+ * strides by the grid's width, so all of a CUDA block's threads take the
+ * same number of steps (segment_max may synchronize the block) and the
+ * NF4 table is loaded once per CUDA block. */
+static __device__ __forceinline__ void bnb4_quantize_body(const void *in, int dt, i64 n, int bs, int nf4, i64 b0,
+                                                          i64 b1, unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
+                                                          const u32 *rcp_f16, const u32 *nf4_tab)
+{
+    __shared__ uint2 tab[QKF_NF4_BUCKETS];
+    if (nf4) {
+        for (int k = threadIdx.x; k < QKF_NF4_BUCKETS; k += blockDim.x)
+            tab[k] = make_uint2(nf4_tab[2 * k], nf4_tab[2 * k + 1]);
+        __syncthreads();
+    }
+    i64 threads = (b1 - b0) * (bs / 8), step = (i64)gridDim.x * blockDim.x;
+    for (i64 base = (i64)blockIdx.x * blockDim.x; base < threads; base += step)
+        bnb4_quantize8(in, dt, n, bs, nf4, b0, b1, base + threadIdx.x, data, absmax, rcp_bf16, rcp_f16, tab);
+}
+
+/* bnb4_quantize_body with bs = 64 (bitsandbytes' and ComfyUI's usual
+ * block size) as a constant: the segment reduction unrolls to shuffles. */
+#define QK_BNB4_Q_BODY(DTC, NF4_C)                                                                 \
+    do {                                                                                           \
+        if (bs == 64)                                                                              \
+            bnb4_quantize_body(in, DTC, n, 64, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16, nf4_tab); \
+        else                                                                                       \
+            bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16, nf4_tab); \
+    } while (0)
+
 KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, i64 b1,
                         unsigned char *data, u32 *absmax, const u32 *rcp_bf16, const u32 *rcp_f16,
                         const u32 *nf4_tab)
 {
     if (nf4) {
         const int NF4_C = 1;
-        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16,
-                                           nf4_tab));
+        QK_BY_DTYPE(dt, QK_BNB4_Q_BODY(DTC, NF4_C));
     } else {
         const int NF4_C = 0;
-        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, bs, NF4_C, b0, b1, data, absmax, rcp_bf16, rcp_f16,
-                                           nf4_tab));
+        QK_BY_DTYPE(dt, QK_BNB4_Q_BODY(DTC, NF4_C));
     }
 }
 
-/* Elements of blocks [b0, b1), 8 per thread. */
-static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax, i64 n, int bs,
-                                                            int nf4, int dt, i64 b0, i64 b1, void *out)
+/* Elements [i, min(i + 8, end)) (i a multiple of 8). */
+static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *data, const u32 *absmax, int bs, int dt,
+                                                        const u32 *lut, i64 i, i64 end, void *out)
 {
-    __shared__ u32 lut[16];
-    if (threadIdx.x < 16)
-        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
-    __syncthreads();
-    i64 i = b0 * bs + gtid() * 8;
-    i64 end = min(b1 * (i64)bs, n);
-    if (i >= end)
-        return;
     u32 word;
     if (i + 8 <= end) {
         word = *(const u32 *)(data + i / 2);
@@ -203,6 +218,20 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
         } else {
             store1(dt, out, i + k, v[k]);
         }
+}
+
+/* Elements of blocks [b0, b1), 8 per thread and step of a grid the host
+ * sizes by occupancy, so each CUDA block fills its code table once. */
+static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax, i64 n, int bs,
+                                                            int nf4, int dt, i64 b0, i64 b1, void *out)
+{
+    __shared__ u32 lut[16];
+    if (threadIdx.x < 16)
+        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
+    __syncthreads();
+    i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
+    for (i64 i = b0 * bs + gtid() * 8; i < end; i += step)
+        bnb4_dequantize8(data, absmax, bs, dt, lut, i, end, out);
 }
 
 KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,

@@ -316,6 +316,80 @@ static void test_device_odd_shapes(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Dequantize of parts whose f32 scales a caller crafted: every seventh
+ * group's scale replaced by NaN, +-Inf, -0, a subnormal, FLT_MAX or a
+ * negative normal in turn (the reference's NaN and overflow rules). */
+static size_t compare_crafted_scales(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt,
+                                     int64_t rows, int64_t cols)
+{
+    static const uint32_t special[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0x80000000u,
+                                       0x00000003u, 0x7F7FFFFFu, 0xC0400000u};
+    qk_layout lay;
+    if (qk_layout_query(p, rows, cols, &lay) != QK_OK)
+        return 1;
+    size_t es = qk_dtype_size(dt), n = (size_t)(rows * cols), bad = 0;
+    void *in = malloc(n * es), *a[QK_PART_COUNT] = {0};
+    unsigned char *o1 = malloc(n * es), *o2 = malloc(n * es);
+    fill(dt, in, (int64_t)n, (uint32_t)(rows * 17 + cols));
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        if (lay.part[i].nbytes)
+            a[i] = calloc(1, lay.part[i].nbytes);
+    if (qk_quantize(ref, p, dt, in, rows, cols, a) != QK_OK) {
+        bad++;
+    } else {
+        uint32_t *sc = a[QK_PART_SCALE];
+        size_t ns = lay.part[QK_PART_SCALE].nbytes / 4;
+        for (size_t k = 0; k < ns; k += 7)
+            sc[k] = special[(k / 7) % (sizeof special / sizeof *special)];
+        if (qk_dequantize(ref, p, (const void *const *)a, rows, cols, dt, o1) != QK_OK ||
+            qk_dequantize(cu, p, (const void *const *)a, rows, cols, dt, o2) != QK_OK || memcmp(o1, o2, n * es) != 0)
+            bad++;
+    }
+    if (bad)
+        printf("  %s %s %lldx%lld, crafted scales: dequantize differs\n", qk_format_name(p->format),
+               qk_dtype_name(dt), (long long)rows, (long long)cols);
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        free(a[i]);
+    free(in);
+    free(o1);
+    free(o2);
+    return bad;
+}
+
+/* Row and tile groups of 2048 elements or more dequantize by a table per
+ * group (k_group_dequantize.cuh): rows of 2048 and 4096, 64 x 64 tiles with
+ * partial edge tiles, chunks that cut tiles across their rows, and crafted
+ * scales must all give the reference's bytes. */
+static void test_device_group_tables(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    setenv("QK_CUDA_CHUNK_BYTES", "100000", 1);
+    qk_context *ref = NULL, *cu = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    static const qk_params formats[] = {
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0},   {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 128, 0, 0},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 64, 0, 0},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 64, 0, 0},
+    };
+    static const int64_t shapes[][2] = {{5, 2048}, {33, 4096}, {130, 200}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    size_t bad = 0;
+    for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
+        for (size_t d = 0; d < 3; d++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                bad += compare_shape(ref, cu, &formats[f], dts[d], shapes[s][0], shapes[s][1]);
+                bad += compare_crafted_scales(ref, cu, &formats[f], dts[d], shapes[s][0], shapes[s][1]);
+            }
+    qk_context_destroy(cu);
+    qk_context_destroy(ref);
+    unsetenv("QK_CUDA_CHUNK_BYTES");
+    printf("group tables: %zu differences\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 /* Double quant's mean: the device sum is kept only when provably the
  * sequential one. f32 blocks over sixty binades with full significands
  * (the sum rounds: the host's sequential sum), a block of NaN (absmax
@@ -373,7 +447,8 @@ int main(void)
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
-        cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_double_quant_mean),
+        cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_tables),
+        cmocka_unit_test(test_device_double_quant_mean),
         cmocka_unit_test(test_device_every_magnitude16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -144,8 +144,11 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
     CUdeviceptr nt = st->tables + 4 * CU_TAB_NF4;
     void *args[] = {P(j->buf), P(dt), P(n), P(bs), P(nf4), P(b0), P(b1), P(j->part[QK_PART_DATA]), P(absmax),
                     P(rb), P(rf), P(nt)};
-    int seg = bs / 8;
-    return cu_launch(st, K_BNB4_Q, (b1 - b0) * seg, seg > 256 ? (unsigned)seg : 256u, args);
+    /* segments of bs/8 threads in blocks of 256 (or one segment a block),
+     * grid-stride over no more blocks than fit (resident: at 256 threads) */
+    int64_t seg = bs / 8, block = seg > 256 ? seg : 256;
+    int64_t blocks = qk_ceil_div((b1 - b0) * seg, block), cap = (int64_t)st->sms * st->resident[K_BNB4_Q] * 256 / block;
+    return cu_launch_grid(st, K_BNB4_Q, blocks < cap ? blocks : (cap > 0 ? cap : 1), (unsigned)block, args);
 }
 
 /* Double quant's offset (bnb_nested.c's sequential mean): summed on the
@@ -222,7 +225,7 @@ static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
     bnb_in_range(j, b0, b1, &e0, &e1);
     CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
     void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(n), P(bs), P(nf4), P(dt), P(b0), P(b1), P(j->buf)};
-    return cu_launch(j->st, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), 256, args);
+    return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
 }
 
 /* ---- NVFP4 ------------------------------------------------------------------- */
@@ -288,7 +291,7 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(gt),
                     P(r0), P(r1), P(j->buf)};
-    return cu_launch(j->st, K_NVFP4_DQ, (r1 - r0) * ncb, 256, args);
+    return launch_strided(j, K_NVFP4_DQ, (r1 - r0) * ncb, args);
 }
 
 /* ---- MXFP8 ------------------------------------------------------------------- */
@@ -470,6 +473,36 @@ static qk_status scaled_q_pass2(cu_job *j, int64_t u0, int64_t u1)
     return cu_launch(j->st, is_int8(j) ? K_INT8_Q : K_FP8_Q, qk_ceil_div(e1 - e0, 8), 256, args);
 }
 
+/* GQ_E4M3 .. GQ_INT8_BLOCKWISE (k_group_quantize.cuh) and GDQ_* alike. */
+static int group_kind(const cu_job *j)
+{
+    return j->p->format == QK_FORMAT_FLOAT8_E4M3FN ? 0
+           : j->p->format == QK_FORMAT_FLOAT8_E5M2 ? 1
+           : j->p->format == QK_FORMAT_INT8_BLOCKWISE ? 3 : 2;
+}
+
+/* Row or tile groups large enough that a 256-entry table per group
+ * (k_group_dequantize.cuh) costs little per element, in whole vectors of 8. */
+#define GDQ_MIN_ELEMS 2048
+
+static int table_per_group(const cu_job *j)
+{
+    qk_groups g = job_groups(j);
+    qk_scaling sc = j->p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : j->p->scaling;
+    return sc != QK_SCALING_TENSOR && j->p->convrot_group == 0 && j->cols % 8 == 0 && g.bw % 8 == 0 && g.bh * g.bw >= GDQ_MIN_ELEMS;
+}
+
+static qk_status group_dq_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    qk_groups g = job_groups(j);
+    r1 = r1 < j->rows ? r1 : j->rows;
+    int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw, kind = group_kind(j);
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(bh), P(bw), P(g.gc),
+                    P(r0), P(r1), P(kind), P(j->buf)};
+    int64_t groups = (qk_ceil_div(r1, g.bh) - r0 / g.bh) * g.gc;
+    return launch_strided(j, K_GROUP_DQ, groups * 256, args); /* one group a block and step */
+}
+
 static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
 {
     int64_t e0, e1;
@@ -482,6 +515,8 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
                         P(e1), P(j->buf)};
         return cu_launch_grid(j->st, K_CONVROT_DQ, qk_ceil_div(e1 - e0, 1024), 256, args);
     }
+    if (table_per_group(j))
+        return group_dq_pass(j, u0, u1);
     cu_groups G = dev_groups(j);
     int flag = is_int8(j) ? j->p->format == QK_FORMAT_INT8_BLOCKWISE : j->p->format == QK_FORMAT_FLOAT8_E5M2;
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(G), P(flag), P(e0), P(e1),
@@ -516,10 +551,7 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     r1 = r1 < j->rows ? r1 : j->rows;
     int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
     int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
-    /* GQ_E4M3, GQ_E5M2, GQ_INT8, GQ_INT8_BLOCKWISE of k_group_quantize.cuh */
-    int kind = j->p->format == QK_FORMAT_FLOAT8_E4M3FN ? 0
-               : j->p->format == QK_FORMAT_FLOAT8_E5M2 ? 1
-               : j->p->format == QK_FORMAT_INT8_BLOCKWISE ? 3 : 2;
+    int kind = group_kind(j);
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
