@@ -45,6 +45,18 @@ static __device__ __forceinline__ void store_row_block(int dt, void *out, i64 r,
     }
 }
 
+/* qk_nvfp4_bound(k, ...) of the scale t (finite, > 0) by f64 arithmetic:
+ * A_k has 25 significant bits and t 24, so their f64 product is exact, and
+ * the conversion to f32 rounding toward -inf is RD(A_k * t), subnormal
+ * results and the overflow to FLT_MAX included. Self-test 12 compares it
+ * with the integer form for every t. */
+static __device__ __forceinline__ u32 nvfp4_bound(int k, u32 t)
+{
+    const double a = k == 0 ? 0x1.000001p-2 : k == 1 ? 0x1.7fffffp-1 : k == 2 ? 0x1.400001p+0
+                   : k == 3 ? 0x1.bfffffp+0 : k == 4 ? 0x1.400001p+1 : k == 5 ? 0x1.bfffffp+1 : 0x1.400001p+2;
+    return bits(__double2float_rd(__dmul_rn(a, (double)fl(t))));
+}
+
 /* ---- NVFP4 ----------------------------------------------------------------
  * Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
  * native: use the Blackwell e2m1 conversion (only when qk_native_probe
@@ -86,11 +98,8 @@ static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int d
             w[k / 8] |= enc_e2m1x2_native(q0, q1) << (8 * ((k / 2) & 3));
         }
     } else { /* e2m1(clamp(x / t, 6)) by compares with seven per-block bounds */
-        int et = qk_f32_exp_norm(t);
-        u32 mt = qk_f32_sig_norm(t);
-        u32 c0 = qk_nvfp4_bound(0u, et, mt), c1 = qk_nvfp4_bound(1u, et, mt), c2 = qk_nvfp4_bound(2u, et, mt);
-        u32 c3 = qk_nvfp4_bound(3u, et, mt), c4 = qk_nvfp4_bound(4u, et, mt), c5 = qk_nvfp4_bound(5u, et, mt);
-        u32 c6 = qk_nvfp4_bound(6u, et, mt);
+        u32 c0 = nvfp4_bound(0, t), c1 = nvfp4_bound(1, t), c2 = nvfp4_bound(2, t), c3 = nvfp4_bound(3, t);
+        u32 c4 = nvfp4_bound(4, t), c5 = nvfp4_bound(5, t), c6 = nvfp4_bound(6, t);
 #pragma unroll
         for (int k = 0; k < 16; k += 2) {
             u32 byte = (qk_nvfp4_code(x[k], c0, c1, c2, c3, c4, c5, c6) << 4) |

@@ -7,6 +7,7 @@
 
 #include "dev_common.cuh"
 #include "k_blocked.cuh"
+#include "k_group_quantize.cuh"
 
 /* out[0]: the Blackwell e2m1/ue8m0 path was compiled for this device;
  * out[1]: __CUDA_ARCH__ of the code that runs. */
@@ -30,8 +31,42 @@ enum {
     ST_F16_IN = 8,   /* f16_to_f32 vs qk_f16_to_f32 (inputs < 2^16) */
     ST_E4M3X2 = 9,   /* enc_e4m3x2 byte order */
     ST_BF16X2 = 10,  /* pack2_rne bf16 (cvt.rn.bf16x2.f32) vs codec, non-NaN */
-    ST_F16X2 = 11    /* pack2_rne f16 (cvt.rn.f16x2.f32) vs codec, non-NaN */
+    ST_F16X2 = 11,   /* pack2_rne f16 (cvt.rn.f16x2.f32) vs codec, non-NaN */
+    ST_NVFP4_BOUNDS = 12, /* nvfp4_bound (f64) vs qk_nvfp4_bound, every finite t > 0 */
+    ST_GROUP_CODES = 13   /* group_codes8 vs int8_code / fp8_scaled, finite x, every kind and dtype */
 };
+
+/* group_codes8 against the per-element functions for eight finite inputs
+ * around x (mantissa and sign variations), each kind and dtype, and
+ * factors of several sizes (a zero int8 divisor included). */
+static __device__ __noinline__ int group_codes_agree(u32 x)
+{
+    const u32 factors[4] = {0x3C010204u, 0x3F800000u, 0x00800000u, 0u};
+    u32 xs[8];
+    for (int e = 0; e < 8; e++)
+        xs[e] = (x ^ (u32)e) ^ ((u32)(e & 1) << 31);
+    for (int kind = 0; kind < 4; kind++)
+        for (int dt = 0; dt < 3; dt++)
+            for (int f = 0; f < 4; f++) {
+                u32 s = factors[f], lo, hi, rlo, rhi, c[8];
+                group_codes8(kind, dt, xs, s, &lo, &hi);
+                for (int e = 0; e < 8; e++)
+                    c[e] = kind >= GQ_INT8 ? int8_code(dt, xs[e], s, kind == GQ_INT8_BLOCKWISE)
+                                           : fp8_scaled(dt, xs[e], s,
+                                                        kind == GQ_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX);
+                if (kind >= GQ_INT8) {
+                    rlo = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
+                    rhi = c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24);
+                } else {
+                    if (s == 0u)
+                        continue; /* a zero reciprocal never reaches the codes */
+                    fp8_pack8(kind == GQ_E5M2, c, &rlo, &rhi);
+                }
+                if (lo != rlo || hi != rhi)
+                    return 0;
+            }
+    return 1;
+}
 
 static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *nf4_tab)
 {
@@ -83,6 +118,17 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
             return 1;
         return pack2_rne(DT_F16, x, y) == (qk_f32_to_f16(x) | (qk_f32_to_f16(y) << 16));
     }
+    case ST_NVFP4_BOUNDS: {
+        if (!finite || (x & QK_F32_SIGN) != 0u || x == 0u)
+            return 1;
+        int et = qk_f32_exp_norm(x);
+        u32 mt = qk_f32_sig_norm(x);
+        int same = 1;
+        for (int k = 0; k < 7; k++)
+            same &= nvfp4_bound(k, x) == qk_nvfp4_bound((u32)k, et, mt);
+        return same;
+    }
+    case ST_GROUP_CODES: return !finite || group_codes_agree(x);
     default: return 0;
     }
 }

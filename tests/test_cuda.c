@@ -144,6 +144,8 @@ static const struct {
     {9, "e4m3x2 byte order", 0},
     {10, "f32x2->bf16x2 cvt.rn.bf16x2.f32 (sm_80+), non-NaN", 0},
     {11, "f32x2->f16x2 cvt.rn.f16x2.f32 (sm_80+), non-NaN", 0},
+    {12, "nvfp4 bounds by f64 product and cvt.rm.f32.f64, t > 0", 0},
+    {13, "row/tile group codes (paired roundings, int8 by exact add)", 0},
 };
 
 static void test_device_selftests(void **state)
@@ -316,10 +318,11 @@ static void test_device_odd_shapes(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* Dequantize of parts whose f32 scales a caller crafted: every seventh
- * group's scale replaced by NaN, +-Inf, -0, a subnormal, FLT_MAX or a
- * negative normal in turn (the reference's NaN and overflow rules). */
-static size_t compare_crafted_scales(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt,
+/* Dequantize of parts a caller crafted: every seventh group's f32 scale
+ * replaced by NaN, +-Inf, -0, a subnormal, FLT_MAX or a negative normal in
+ * turn, and every 37th code by a float8 NaN or Inf pattern (the
+ * reference's NaN and overflow rules). */
+static size_t compare_crafted_parts(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt,
                                      int64_t rows, int64_t cols)
 {
     static const uint32_t special[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0x80000000u,
@@ -341,12 +344,16 @@ static size_t compare_crafted_scales(qk_context *ref, qk_context *cu, const qk_p
         size_t ns = lay.part[QK_PART_SCALE].nbytes / 4;
         for (size_t k = 0; k < ns; k += 7)
             sc[k] = special[(k / 7) % (sizeof special / sizeof *special)];
+        static const unsigned char codes[] = {0x7F, 0xFF, 0x7C, 0xFC, 0x7E, 0x80};
+        unsigned char *q = a[QK_PART_DATA];
+        for (size_t k = 0; k < lay.part[QK_PART_DATA].nbytes; k += 37)
+            q[k] = codes[(k / 37) % sizeof codes];
         if (qk_dequantize(ref, p, (const void *const *)a, rows, cols, dt, o1) != QK_OK ||
             qk_dequantize(cu, p, (const void *const *)a, rows, cols, dt, o2) != QK_OK || memcmp(o1, o2, n * es) != 0)
             bad++;
     }
     if (bad)
-        printf("  %s %s %lldx%lld, crafted scales: dequantize differs\n", qk_format_name(p->format),
+        printf("  %s %s %lldx%lld, crafted parts: dequantize differs\n", qk_format_name(p->format),
                qk_dtype_name(dt), (long long)rows, (long long)cols);
     for (int i = 0; i < QK_PART_COUNT; i++)
         free(a[i]);
@@ -356,11 +363,12 @@ static size_t compare_crafted_scales(qk_context *ref, qk_context *cu, const qk_p
     return bad;
 }
 
-/* Row and tile groups of 2048 elements or more dequantize by a table per
- * group (k_group_dequantize.cuh): rows of 2048 and 4096, 64 x 64 tiles with
- * partial edge tiles, chunks that cut tiles across their rows, and crafted
- * scales must all give the reference's bytes. */
-static void test_device_group_tables(void **state)
+/* Row and power-of-two tile groups dequantize row by row
+ * (k_group_dequantize.cuh): rows of 2048 and 4096 (one row a block and
+ * step), 64 x 64 tiles with partial edge tiles on rows of 25 vectors (ten
+ * rows a step), chunks that cut tiles across their rows, and crafted
+ * scales and codes must all give the reference's bytes. */
+static void test_device_group_dequantize(void **state)
 {
     (void)state;
     if (!gpu_or_say_why())
@@ -381,12 +389,12 @@ static void test_device_group_tables(void **state)
         for (size_t d = 0; d < 3; d++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
                 bad += compare_shape(ref, cu, &formats[f], dts[d], shapes[s][0], shapes[s][1]);
-                bad += compare_crafted_scales(ref, cu, &formats[f], dts[d], shapes[s][0], shapes[s][1]);
+                bad += compare_crafted_parts(ref, cu, &formats[f], dts[d], shapes[s][0], shapes[s][1]);
             }
     qk_context_destroy(cu);
     qk_context_destroy(ref);
     unsetenv("QK_CUDA_CHUNK_BYTES");
-    printf("group tables: %zu differences\n", bad);
+    printf("group dequantize: %zu differences\n", bad);
     assert_int_equal(bad, 0);
 }
 
@@ -447,7 +455,7 @@ int main(void)
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
-        cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_tables),
+        cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
         cmocka_unit_test(test_device_double_quant_mean),
         cmocka_unit_test(test_device_every_magnitude16),
     };

@@ -481,26 +481,34 @@ static int group_kind(const cu_job *j)
            : j->p->format == QK_FORMAT_INT8_BLOCKWISE ? 3 : 2;
 }
 
-/* Row or tile groups large enough that a 256-entry table per group
- * (k_group_dequantize.cuh) costs little per element, in whole vectors of 8. */
-#define GDQ_MIN_ELEMS 2048
+static int log2_exact(int64_t v)
+{
+    int l = 0;
+    while (l < 62 && ((int64_t)1 << l) < v)
+        l++;
+    return ((int64_t)1 << l) == v ? l : -1;
+}
 
-static int table_per_group(const cu_job *j)
+/* Row groups, or tiles whose edge is a power of two (>= 8), of a tensor
+ * whose columns come in whole vectors of 8: k_group_dequantize.cuh. */
+static int group_dq_fits(const cu_job *j)
 {
     qk_groups g = job_groups(j);
     qk_scaling sc = j->p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : j->p->scaling;
-    return sc != QK_SCALING_TENSOR && j->p->convrot_group == 0 && j->cols % 8 == 0 && g.bw % 8 == 0 && g.bh * g.bw >= GDQ_MIN_ELEMS;
+    if (sc == QK_SCALING_TENSOR || j->p->convrot_group != 0 || j->cols % 8 != 0 || j->cols / 8 > INT32_MAX)
+        return 0;
+    return sc == QK_SCALING_ROW || (g.bw >= 8 && log2_exact(g.bh) >= 0 && log2_exact(g.bw / 8) >= 0);
 }
 
 static qk_status group_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     qk_groups g = job_groups(j);
     r1 = r1 < j->rows ? r1 : j->rows;
-    int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw, kind = group_kind(j);
-    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(bh), P(bw), P(g.gc),
-                    P(r0), P(r1), P(kind), P(j->buf)};
-    int64_t groups = (qk_ceil_div(r1, g.bh) - r0 / g.bh) * g.gc;
-    return launch_strided(j, K_GROUP_DQ, groups * 256, args); /* one group a block and step */
+    int dt = (int)j->dt, kind = group_kind(j), vpr = (int)(j->cols / 8), R = vpr >= 256 ? 1 : 256 / vpr;
+    int row = g.bh == 1 && g.gc == 1, rsh = row ? 0 : log2_exact(g.bh), csh = row ? 31 : log2_exact(g.bw / 8);
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(vpr), P(R), P(rsh),
+                    P(csh), P(g.gc), P(r0), P(r1), P(kind), P(j->buf)};
+    return launch_strided(j, K_GROUP_DQ, qk_ceil_div(r1 - r0, R) * 256, args); /* R rows a block and step */
 }
 
 static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
@@ -515,7 +523,7 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
                         P(e1), P(j->buf)};
         return cu_launch_grid(j->st, K_CONVROT_DQ, qk_ceil_div(e1 - e0, 1024), 256, args);
     }
-    if (table_per_group(j))
+    if (group_dq_fits(j))
         return group_dq_pass(j, u0, u1);
     cu_groups G = dev_groups(j);
     int flag = is_int8(j) ? j->p->format == QK_FORMAT_INT8_BLOCKWISE : j->p->format == QK_FORMAT_FLOAT8_E5M2;
