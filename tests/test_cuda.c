@@ -398,6 +398,38 @@ static void test_device_group_dequantize(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ConvRot rows rotate in shared memory, a row per block
+ * (k_convrot_rows.cuh), for every group size and rows up to 8192 columns;
+ * wider rows take the tile kernels. Chunks cut the tensor every few rows.
+ * (No crafted NaN scales here: the butterflies' NaN payloads are the
+ * GPU's, not the x86 host's.) */
+static void test_device_convrot_rows(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    setenv("QK_CUDA_CHUNK_BYTES", "100000", 1);
+    qk_context *ref = NULL, *cu = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    static const struct {
+        int group;
+        int64_t rows, cols;
+    } cases[] = {{16, 7, 48}, {64, 9, 192}, {256, 5, 4096}, {256, 40, 768}, {1024, 3, 8192}, {1024, 2, 9216}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    size_t bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (size_t d = 0; d < 3; d++) {
+            qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, cases[c].group};
+            bad += compare_shape(ref, cu, &p, dts[d], cases[c].rows, cases[c].cols);
+        }
+    qk_context_destroy(cu);
+    qk_context_destroy(ref);
+    unsetenv("QK_CUDA_CHUNK_BYTES");
+    printf("convrot rows: %zu differences\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 /* Double quant's mean: the device sum is kept only when provably the
  * sequential one. f32 blocks over sixty binades with full significands
  * (the sum rounds: the host's sequential sum), a block of NaN (absmax
@@ -456,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_host_bnb_codes),       cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
+        cmocka_unit_test(test_device_convrot_rows),
         cmocka_unit_test(test_device_double_quant_mean),
         cmocka_unit_test(test_device_every_magnitude16),
     };

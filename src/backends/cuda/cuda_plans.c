@@ -332,6 +332,30 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     return launch_strided(j, K_MXFP8_DQ, (r1 - r0) * ncb * 4, args); /* 8 columns per thread */
 }
 
+/* ---- ConvRot a row per block (k_convrot_rows.cuh) ---------------------------------- */
+
+#define CR_MAX_COLS 8192 /* k_convrot_rows.cuh: the row in shared memory */
+
+static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group > 0 && j->cols <= CR_MAX_COLS; }
+
+static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    r1 = r1 < j->rows ? r1 : j->rows;
+    int dt = (int)j->dt, G = j->p->convrot_group;
+    void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
+                    P(j->part[QK_PART_DATA]), P(j->work)};
+    return launch_strided(j, K_CONVROT_Q_ROWS, (r1 - r0) * 256, args); /* a row a block and step */
+}
+
+static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
+{
+    r1 = r1 < j->rows ? r1 : j->rows;
+    int dt = (int)j->dt, G = j->p->convrot_group;
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(G), P(r0), P(r1),
+                    P(j->buf)};
+    return launch_strided(j, K_CONVROT_DQ_ROWS, (r1 - r0) * 256, args);
+}
+
 /* ---- float8 / int8 with scale groups ----------------------------------------- */
 
 static qk_groups job_groups(const cu_job *j)
@@ -516,6 +540,8 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     int64_t e0, e1;
     rows_in_range(j, u0, u1, &e0, &e1);
     int dt = (int)j->dt;
+    if (convrot_rows_fit(j))
+        return convrot_dq_rows_pass(j, u0, u1);
     if (j->p->convrot_group > 0) {
         int G = j->p->convrot_group;
         uint64_t m = magic(j->cols);
@@ -626,9 +652,9 @@ qk_status cu_plan_quantize(cu_job *j, cu_plan *pl)
         int block = j->p->format == QK_FORMAT_INT8_BLOCKWISE || j->p->scaling == QK_SCALING_BLOCK;
         rows_plan(j, pl, j->rows, block ? g.bh : 1); /* chunks hold whole tile rows */
         pl->data_range = scaled_data_range;
-        if (one_pass_groups(j)) {
+        if (one_pass_groups(j) || convrot_rows_fit(j)) {
             pl->prepare = group_q_prepare;
-            pl->pass1 = group_q_pass;
+            pl->pass1 = j->p->convrot_group > 0 ? convrot_q_rows_pass : group_q_pass;
             pl->finish = flag_scale_finish;
             return QK_OK;
         }
