@@ -169,8 +169,8 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
 }
 
 /* Elements [i, min(i + 8, end)) (i a multiple of 8). */
-static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *data, const u32 *absmax, int bs, int dt,
-                                                        const u32 *lut, i64 i, i64 end, void *out)
+static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *data, u32 absmax, int dt, const u32 *lut,
+                                                        i64 i, i64 end, void *out)
 {
     u32 word;
     if (i + 8 <= end) {
@@ -181,7 +181,7 @@ static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *dat
             if (i + 2 * k < end)
                 word |= (u32)data[i / 2 + k] << (8 * k);
     }
-    u32 s = qk_f32_ftz(absmax[i >> (__ffs(bs) - 1)]); /* bs a power of two */
+    u32 s = qk_f32_ftz(absmax);
     u32 v[8];
     /* With 2^-118 <= |s| <= FLT_MAX every product of s and a code value
      * (zero, or 2^-8 <= |value| <= 1) is zero or normal and finite: the
@@ -221,28 +221,40 @@ static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *dat
 }
 
 /* Elements of blocks [b0, b1), 8 per thread and step of a grid the host
- * sizes by occupancy, so each CUDA block fills its code table once. */
-static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax, i64 n, int bs,
-                                                            int nf4, int dt, i64 b0, i64 b1, void *out)
+ * sizes by occupancy, so each CUDA block fills its tables once. With double
+ * quant (codes != NULL) each absmax is rebuilt where it is used, as
+ * bnb_nested.c computes it (mul.ftz of the dynamic-map value and the
+ * nested absmax, plus the offset), instead of in a pass of its own. */
+static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax,
+                                                            const unsigned char *codes, const u32 *nested, u32 off,
+                                                            const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0,
+                                                            i64 b1, void *out)
 {
-    __shared__ u32 lut[16];
+    __shared__ u32 lut[16], dm[256];
     if (threadIdx.x < 16)
         lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
+    if (codes != NULL)
+        for (int k = threadIdx.x; k < 256; k += blockDim.x)
+            dm[k] = dmap[k];
     __syncthreads();
+    int lbs = __ffs(bs) - 1; /* bs a power of two */
     i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
-    for (i64 i = b0 * bs + gtid() * 8; i < end; i += step)
-        bnb4_dequantize8(data, absmax, bs, dt, lut, i, end, out);
+    for (i64 i = b0 * bs + gtid() * 8; i < end; i += step) {
+        i64 b = i >> lbs;
+        u32 a = codes != NULL ? dadd(mul_ftz(dm[codes[b]], nested[b / 256]), off) : absmax[b];
+        bnb4_dequantize8(data, a, dt, lut, i, end, out);
+    }
 }
 
-KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, i64 n, int bs, int nf4, int dt,
-                          i64 b0, i64 b1, void *out)
+KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, const unsigned char *codes, const u32 *nested,
+                          u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out)
 {
     if (nf4) {
         const int NF4_C = 1;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, n, bs, NF4_C, DTC, b0, b1, out));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
     } else {
         const int NF4_C = 0;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, n, bs, NF4_C, DTC, b0, b1, out));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
     }
 }
 
@@ -339,14 +351,6 @@ KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, u32 off, const u32 *dma
         return;
     u32 r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF : qk_f32_ftz(ddiv(QK_F32_ONE, amax));
     codes[i] = (unsigned char)dynamic_map_code(map, mul_ftz(d, r));
-}
-
-KERNEL qk_bnb_nested_dequantize(const unsigned char *codes, const u32 *nested, u32 off, i64 nb,
-                                const u32 *dmap, u32 *absmax)
-{
-    i64 i = gtid();
-    if (i < nb)
-        absmax[i] = dadd(mul_ftz(dmap[codes[i]], nested[i / 256]), off);
 }
 
 #endif

@@ -12,7 +12,7 @@ extern const unsigned char qk_cuda_fatbin[];
 extern const size_t qk_cuda_fatbin_size;
 
 static const char *const kernel_names[K_COUNT] = {
-    "qk_bnb4_quantize", "qk_bnb4_dequantize", "qk_bnb_nested_quantize", "qk_bnb_nested_dequantize",
+    "qk_bnb4_quantize", "qk_bnb4_dequantize", "qk_bnb_nested_quantize",
     "qk_nvfp4_quantize", "qk_nvfp4_dequantize", "qk_mxfp8_quantize", "qk_mxfp8_dequantize",
     "qk_group_amax", "qk_fp8_quantize", "qk_fp8_dequantize", "qk_int8_quantize", "qk_int8_dequantize",
     "qk_convrot_int8", "qk_convrot_dequantize", "qk_native_probe", "qk_selftest",

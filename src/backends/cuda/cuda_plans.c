@@ -202,29 +202,19 @@ static qk_status bnb_q_finish(cu_job *j, void *const parts[4])
     return s;
 }
 
-static qk_status bnb_dq_prepare(cu_job *j)
-{
-    if (!j->p->double_quant) {
-        j->work = 0;
-        return QK_OK;
-    }
-    int64_t nb = qk_ceil_div(j->n, j->p->block_size);
-    qk_status s = alloc_dev(&j->work, j, (size_t)nb * 4);
-    if (s != QK_OK)
-        return s;
-    uint32_t off = qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0);
-    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
-    void *args[] = {P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2]), P(off), P(nb), P(dmap), P(j->work)};
-    return cu_launch(j->st, K_NESTED_DQ, nb, 256, args);
-}
-
+/* Double quant rebuilds each absmax inside the dequantize kernel from the
+ * 8-bit codes (the scale part), nested absmax and offset. */
 static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
 {
     int dt = (int)j->dt, bs = j->p->block_size, nf4 = j->p->format == QK_FORMAT_NF4;
     int64_t n = j->n, e0, e1;
     bnb_in_range(j, b0, b1, &e0, &e1);
-    CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
-    void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(n), P(bs), P(nf4), P(dt), P(b0), P(b1), P(j->buf)};
+    int dq = j->p->double_quant;
+    CUdeviceptr absmax = dq ? 0 : j->part[QK_PART_SCALE], codes = dq ? j->part[QK_PART_SCALE] : 0;
+    CUdeviceptr nested = dq ? j->part[QK_PART_SCALE2] : 0, dmap = j->st->tables + 4 * CU_TAB_DMAP;
+    uint32_t off = dq ? qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0) : 0u;
+    void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(codes), P(nested), P(off), P(dmap), P(n), P(bs), P(nf4),
+                    P(dt), P(b0), P(b1), P(j->buf)};
     return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
 }
 
@@ -678,7 +668,6 @@ qk_status cu_plan_dequantize(cu_job *j, cu_plan *pl)
         pl->unit_elems = j->p->block_size;
         pl->in_range = bnb_in_range;
         pl->data_range = bnb_data_range;
-        pl->prepare = bnb_dq_prepare;
         pl->pass1 = bnb_dq_pass;
         return QK_OK;
     case QK_FORMAT_NVFP4:
