@@ -116,52 +116,66 @@ KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     QK_BY_DTYPE(dt, nvfp4_quantize_body(in, DTC, rows, cols, ncb, ncb_magic, g, r0, r1, native, data, scale));
 }
 
-/* Rows [r0, r1) of the unpadded output; gt = T(g). One 16-block per thread
- * and step of a grid the host sizes by occupancy. E2M1 values are finite,
- * so with a finite block scale no product is NaN: the plain product and
- * the store without NaN tests give ref_mul's and store8's bits. */
+/* Dequantize walks rows, as k_group_dequantize.cuh: a CUDA block strides
+ * over batches of R rows of [r0, r1), each thread over the units (NVFP4:
+ * 16-blocks, MXFP8: 8 columns) of one row, so the row's part of the
+ * blocked scale offset is computed once per row and no 64-bit division
+ * runs per unit. */
+static __device__ __forceinline__ i64 blocked_row_part(i64 r, i64 ncb)
+{
+    return (r >> 7) * ((ncb + 3) / 4) * 512 + (r & 31) * 16 + ((r & 127) >> 5) * 4;
+}
+
+static __device__ __forceinline__ i64 blocked_col_part(i64 cb) { return (cb >> 2) * 512 + (cb & 3); }
+
+/* gt = T(g). E2M1 values are finite, so with a finite block scale no
+ * product is NaN: the plain product and the store without NaN tests give
+ * ref_mul's and store8's bits. */
 static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char *data, const unsigned char *scale,
-                                                             int dt, i64 cols, i64 ncb, u64 ncb_magic, u32 gt, i64 r0,
-                                                             i64 r1, void *out)
+                                                             int dt, i64 cols, int ncb, int R, u32 gt, i64 r0, i64 r1,
+                                                             void *out)
 {
     __shared__ u32 lut[16];
     if (threadIdx.x < 16)
         lut[threadIdx.x] = qk_e2m1_to_f32(threadIdx.x);
     __syncthreads();
-    i64 units = (r1 - r0) * ncb, step = (i64)gridDim.x * blockDim.x;
-    for (i64 t = gtid(); t < units; t += step) {
-        i64 cb;
-        i64 r = r0 + div_magic(t, ncb, ncb_magic, &cb);
-        i64 c0 = cb * 16;
-        if (c0 >= cols)
-            continue;
-        u32 s8 = qk_e4m3_to_f32(scale[blocked_offset(r, cb, ncb)]);
-        u32 ts = round_to(dt, ref_mul(gt, round_to(dt, s8)));
-        uint2 w = *(const uint2 *)(data + r * (ncb * 8) + cb * 8);
-        u32 v[16];
-        if ((ts & QK_F32_ABS) < QK_F32_INF && c0 + 16 <= cols && (cols & 7) == 0) {
+    int lr = (int)threadIdx.x / ncb, lc = (int)threadIdx.x - lr * ncb;
+    if (lr >= R)
+        return;
+    for (i64 r = r0 + (i64)blockIdx.x * R + lr; r < r1; r += (i64)gridDim.x * R) {
+        i64 srow = blocked_row_part(r, ncb);
+        for (int cb = lc; cb < ncb; cb += blockDim.x) {
+            i64 c0 = (i64)cb * 16;
+            if (c0 >= cols)
+                break;
+            u32 s8 = qk_e4m3_to_f32(scale[srow + blocked_col_part(cb)]);
+            u32 ts = round_to(dt, ref_mul(gt, round_to(dt, s8)));
+            uint2 w = *(const uint2 *)(data + r * ((i64)ncb * 8) + (i64)cb * 8);
+            u32 v[16];
+            if ((ts & QK_F32_ABS) < QK_F32_INF && c0 + 16 <= cols && (cols & 7) == 0) {
+#pragma unroll
+                for (int k = 0; k < 16; k++) {
+                    u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
+                    v[k] = dmul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
+                }
+                store8_finite(dt, out, r * cols + c0, v);
+                store8_finite(dt, out, r * cols + c0 + 8, v + 8);
+                continue;
+            }
 #pragma unroll
             for (int k = 0; k < 16; k++) {
                 u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
-                v[k] = dmul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
+                v[k] = ref_mul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
             }
-            store8_finite(dt, out, r * cols + c0, v);
-            store8_finite(dt, out, r * cols + c0 + 8, v + 8);
-            continue;
+            store_row_block<16>(dt, out, r, cols, c0, v);
         }
-#pragma unroll
-        for (int k = 0; k < 16; k++) {
-            u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
-            v[k] = ref_mul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
-        }
-        store_row_block<16>(dt, out, r, cols, c0, v);
     }
 }
 
-KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
-                           u64 ncb_magic, u32 gt, i64 r0, i64 r1, void *out)
+KERNEL qk_nvfp4_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, int ncb, int R,
+                           u32 gt, i64 r0, i64 r1, void *out)
 {
-    QK_BY_DTYPE(dt, nvfp4_dequantize_body(data, scale, DTC, cols, ncb, ncb_magic, gt, r0, r1, out));
+    QK_BY_DTYPE(dt, nvfp4_dequantize_body(data, scale, DTC, cols, ncb, R, gt, r0, r1, out));
 }
 
 /* ---- MXFP8 ---------------------------------------------------------------- */
@@ -236,49 +250,49 @@ KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
     QK_BY_DTYPE(dt, mxfp8_quantize_body(in, DTC, rows, cols, ncb, ncb_magic, r0, r1, data, scale, nonfinite));
 }
 
-/* Eight columns of a 32-block per thread and step (four threads share its
- * scale): small per-thread state keeps enough loads in flight, and the grid
- * strides so that each block's decode table pays once. */
+/* Eight columns per unit (four units share a 32-block's scale), rows as
+ * NVFP4's dequantize above; vpr = ceil(cols / 8). */
 static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char *data, const unsigned char *scale,
-                                                             int dt, i64 cols, i64 ncb, u64 ncb_magic, i64 r0, i64 r1,
+                                                             int dt, i64 cols, i64 ncb, int vpr, int R, i64 r0, i64 r1,
                                                              void *out)
 {
     __shared__ u32 lut[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
         lut[k] = qk_e4m3_to_f32((u32)k);
     __syncthreads();
-    i64 units = (r1 - r0) * ncb * 4, step = (i64)gridDim.x * blockDim.x;
-    for (i64 t = gtid(); t < units; t += step) {
-        i64 cb;
-        i64 r = r0 + div_magic(t >> 2, ncb, ncb_magic, &cb);
-        i64 c0 = cb * 32 + (t & 3) * 8;
-        if (c0 >= cols)
-            continue;
-        u32 d = qk_e8m0_to_f32(scale[blocked_offset(r, cb, ncb)]);
-        uint2 w = *(const uint2 *)(data + r * (ncb * 32) + c0);
-        u32 v[8];
-        /* No NaN scale (E8M0 0xFF) and no NaN code (0x7F, 0xFF): no product
-         * is NaN, so the plain product and store give ref_mul's and
-         * store8's bits. */
-        u32 nan_codes = __vcmpeq4(w.x & 0x7F7F7F7Fu, 0x7F7F7F7Fu) | __vcmpeq4(w.y & 0x7F7F7F7Fu, 0x7F7F7F7Fu);
-        if (nan_codes == 0u && !qk_f32_is_nan(d) && c0 + 8 <= cols && (cols & 7) == 0) {
+    int lr = (int)threadIdx.x / vpr, lc = (int)threadIdx.x - lr * vpr;
+    if (lr >= R)
+        return;
+    for (i64 r = r0 + (i64)blockIdx.x * R + lr; r < r1; r += (i64)gridDim.x * R) {
+        i64 srow = blocked_row_part(r, ncb);
+        for (int c = lc; c < vpr; c += blockDim.x) {
+            i64 c0 = (i64)c * 8;
+            u32 d = qk_e8m0_to_f32(scale[srow + blocked_col_part(c >> 2)]);
+            uint2 w = *(const uint2 *)(data + r * (ncb * 32) + c0);
+            u32 v[8];
+            /* No NaN scale (E8M0 0xFF) and no NaN code (0x7F, 0xFF): no
+             * product is NaN, so the plain product and store give
+             * ref_mul's and store8's bits. */
+            u32 nan_codes = __vcmpeq4(w.x & 0x7F7F7F7Fu, 0x7F7F7F7Fu) | __vcmpeq4(w.y & 0x7F7F7F7Fu, 0x7F7F7F7Fu);
+            if (nan_codes == 0u && !qk_f32_is_nan(d) && c0 + 8 <= cols && (cols & 7) == 0) {
+#pragma unroll
+                for (int k = 0; k < 8; k++)
+                    v[k] = dmul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
+                store8_finite(dt, out, r * cols + c0, v);
+                continue;
+            }
 #pragma unroll
             for (int k = 0; k < 8; k++)
-                v[k] = dmul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
-            store8_finite(dt, out, r * cols + c0, v);
-            continue;
+                v[k] = ref_mul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
+            store_row_block<8>(dt, out, r, cols, c0, v);
         }
-#pragma unroll
-        for (int k = 0; k < 8; k++)
-            v[k] = ref_mul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
-        store_row_block<8>(dt, out, r, cols, c0, v);
     }
 }
 
-KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb,
-                           u64 ncb_magic, i64 r0, i64 r1, void *out)
+KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb, int vpr,
+                           int R, i64 r0, i64 r1, void *out)
 {
-    QK_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, cols, ncb, ncb_magic, r0, r1, out));
+    QK_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, cols, ncb, vpr, R, r0, r1, out));
 }
 
 #endif

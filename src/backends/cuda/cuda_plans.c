@@ -273,15 +273,19 @@ static qk_status nvfp4_q_pass2(cu_job *j, int64_t r0, int64_t r1)
 
 static qk_status scale_finish(cu_job *j, void *const parts[4]) { return fetch_part(j, parts, QK_PART_SCALE); }
 
+/* Rows a block and step of the row-walking dequantize kernels: enough that
+ * units (per row) fill a block of 256 threads. */
+static int rows_per_step(int64_t units) { return units >= 256 ? 1 : (int)(256 / units); }
+
 static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     int dt = (int)j->dt;
-    int64_t ncb = qk_round_up(j->cols, 16) / 16;
-    uint64_t m = magic(ncb);
+    r1 = r1 < j->rows ? r1 : j->rows;
+    int ncb = (int)(qk_round_up(j->cols, 16) / 16), R = rows_per_step(ncb);
     uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
-    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(gt),
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(R), P(gt),
                     P(r0), P(r1), P(j->buf)};
-    return launch_strided(j, K_NVFP4_DQ, (r1 - r0) * ncb, args);
+    return launch_strided(j, K_NVFP4_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
 }
 
 /* ---- MXFP8 ------------------------------------------------------------------- */
@@ -315,11 +319,12 @@ static qk_status flag_scale_finish(cu_job *j, void *const parts[4])
 static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     int dt = (int)j->dt;
+    r1 = r1 < j->rows ? r1 : j->rows;
     int64_t ncb = qk_round_up(j->cols, 32) / 32;
-    uint64_t m = magic(ncb);
-    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(m), P(r0),
-                    P(r1), P(j->buf)};
-    return launch_strided(j, K_MXFP8_DQ, (r1 - r0) * ncb * 4, args); /* 8 columns per thread */
+    int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
+                    P(r0), P(r1), P(j->buf)};
+    return launch_strided(j, K_MXFP8_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
 }
 
 /* ---- ConvRot a row per block (k_convrot_rows.cuh) ---------------------------------- */
@@ -518,7 +523,7 @@ static qk_status group_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     qk_groups g = job_groups(j);
     r1 = r1 < j->rows ? r1 : j->rows;
-    int dt = (int)j->dt, kind = group_kind(j), vpr = (int)(j->cols / 8), R = vpr >= 256 ? 1 : 256 / vpr;
+    int dt = (int)j->dt, kind = group_kind(j), vpr = (int)(j->cols / 8), R = rows_per_step(vpr);
     int row = g.bh == 1 && g.gc == 1, rsh = row ? 0 : log2_exact(g.bh), csh = row ? 31 : log2_exact(g.bw / 8);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(vpr), P(R), P(rsh),
                     P(csh), P(g.gc), P(r0), P(r1), P(kind), P(j->buf)};
