@@ -4,10 +4,12 @@
  * twice, for the amax and again for the codes, and ask the host for the
  * divisors in between). The butterflies are convrot_tile's and
  * src/ref/convrot.c's: one H4 per base-4 digit, lowest first, sums left to
- * right, then the exact power-of-two scaling.
+ * right, then the exact power-of-two scaling. Each thread holds 16
+ * consecutive columns (a quarter-group at least), so the first two levels
+ * run in its registers and only larger strides go through shared memory.
  *
  * Rows of up to CR_MAX_COLS columns; cols is a multiple of G (16..1024,
- * a power of four), so of 8 too. */
+ * a power of four), so of 16 too. */
 #ifndef QK_K_CONVROT_ROWS_CUH
 #define QK_K_CONVROT_ROWS_CUH
 
@@ -16,57 +18,127 @@
 #define CR_MAX_COLS 8192
 #define CR_THREADS 256
 
-/* Rotates every group of G in s[0, cols) and scales by 2^-levels. Every
- * thread of the block calls it; it ends with a barrier. */
-static __device__ __forceinline__ void convrot_row(float *s, int cols, int G)
+/* One H4 butterfly of convrot.c on four values, in place. */
+static __device__ __forceinline__ void h4(float &a, float &b, float &c, float &d)
 {
-    int quads = cols / 4, per = G / 4, levels = 0;
-    int lg = __ffs(per) - 1; /* per is a power of two */
-    for (int stride = 1; stride < G; stride *= 4, levels++) {
+    float ab = __fadd_rn(a, b), amb = __fsub_rn(a, b), bma = __fsub_rn(b, a);
+    float o0 = __fsub_rn(__fadd_rn(ab, c), d), o1 = __fadd_rn(__fsub_rn(ab, c), d);
+    float o2 = __fadd_rn(__fadd_rn(amb, c), d), o3 = __fadd_rn(__fadd_rn(bma, c), d);
+    a = o0;
+    b = o1;
+    c = o2;
+    d = o3;
+}
+
+/* The first two levels (strides 1 and 4) within 16 consecutive elements of
+ * one group, which a thread holds in registers. */
+static __device__ __forceinline__ void h4_levels01(float x[16])
+{
+#pragma unroll
+    for (int q = 0; q < 16; q += 4)
+        h4(x[q], x[q + 1], x[q + 2], x[q + 3]);
+#pragma unroll
+    for (int o = 0; o < 4; o++)
+        h4(x[o], x[o + 4], x[o + 8], x[o + 12]);
+}
+
+/* The levels of stride 16 and up over every group of G in s[0, cols), in
+ * shared memory; every thread calls it, after a barrier, and it ends with
+ * one. */
+static __device__ __forceinline__ void h4_levels_shared(float *s, int cols, int G)
+{
+    int quads = cols / 4, per = G / 4, lg = __ffs(per) - 1; /* per is a power of two */
+    for (int stride = 16; stride < G; stride *= 4) {
         int ls = __ffs(stride) - 1;
         for (int q = threadIdx.x; q < quads; q += blockDim.x) {
             int qq = q & (per - 1);
             float *p = s + ((q >> lg) * G) + (((qq >> ls) * 4) << ls) + (qq & (stride - 1));
-            float a = p[0], b = p[stride], c = p[2 * stride], d = p[3 * stride];
-            p[0] = __fsub_rn(__fadd_rn(__fadd_rn(a, b), c), d);
-            p[stride] = __fadd_rn(__fsub_rn(__fadd_rn(a, b), c), d);
-            p[2 * stride] = __fadd_rn(__fadd_rn(__fsub_rn(a, b), c), d);
-            p[3 * stride] = __fadd_rn(__fadd_rn(__fsub_rn(b, a), c), d);
+            h4(p[0], p[stride], p[2 * stride], p[3 * stride]);
         }
         __syncthreads();
     }
-    float sc = fl((u32)(127 - levels) << 23);
-    for (int e = threadIdx.x; e < cols; e += blockDim.x)
-        s[e] = __fmul_rn(s[e], sc);
-    __syncthreads();
+}
+
+/* 2^-levels, levels = log4(G): the rotation's exact final scaling. */
+static __device__ __forceinline__ float convrot_scale(int G) { return fl((u32)(127 - (__ffs(G) - 1) / 2) << 23); }
+
+/* Each thread holds units of 16 consecutive columns, unit tid + 256 u for u
+ * < CR_UNITS (rows of up to CR_MAX_COLS): the first two levels in
+ * registers, the rest through shared memory. */
+#define CR_UNITS (CR_MAX_COLS / 16 / CR_THREADS)
+
+static __device__ __forceinline__ void convrot_units(float x[CR_UNITS][16], float *s, int cols, int G)
+{
+    int nu = cols / 16;
+#pragma unroll
+    for (int u = 0; u < CR_UNITS; u++) {
+        int unit = (int)threadIdx.x + u * CR_THREADS;
+        if (unit < nu) {
+            h4_levels01(x[u]);
+            if (G > 16)
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    s[unit * 16 + k] = x[u][k];
+        }
+    }
+    if (G > 16) {
+        __syncthreads();
+        h4_levels_shared(s, cols, G);
+#pragma unroll
+        for (int u = 0; u < CR_UNITS; u++) {
+            int unit = (int)threadIdx.x + u * CR_THREADS;
+            if (unit < nu)
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    x[u][k] = s[unit * 16 + k];
+        }
+    }
+    float sc = convrot_scale(G);
+#pragma unroll
+    for (int u = 0; u < CR_UNITS; u++)
+        if ((int)threadIdx.x + u * CR_THREADS < nu)
+#pragma unroll
+            for (int k = 0; k < 16; k++)
+                x[u][k] = __fmul_rn(x[u][k], sc);
 }
 
 /* Rows [r0, r1): scale[r] and the codes, as ref_int8.c with ConvRot
  * (int8_tensorwise, row scaling): the rotated row rounded to T, its amax,
  * the row's scalars (group_scalars), then int8 codes of the rounded
- * values. *flag is set when a rotated row holds NaN or Inf. */
+ * values. *flag is set when a rotated row holds NaN or Inf. No barrier
+ * guards s between rows: a thread writes the next row's s only after the
+ * amax barriers, which every thread reaches after its last read of s. */
 static __device__ __forceinline__ void convrot_quantize_body(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1,
                                                              u32 *scale, unsigned char *data, u32 *flag)
 {
     __shared__ float s[CR_MAX_COLS];
     __shared__ u32 part[CR_THREADS / 32], shared_scalar;
-    int n = (int)cols, nv = n / 8;
+    int n = (int)cols, nu = n / 16;
     for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
-        for (int v = threadIdx.x; v < nv; v += blockDim.x) {
-            u32 x[8];
-            load8(dt, in, r * cols + (i64)v * 8, x);
+        float x[CR_UNITS][16];
 #pragma unroll
-            for (int k = 0; k < 8; k++)
-                s[v * 8 + k] = fl(x[k]);
+        for (int u = 0; u < CR_UNITS; u++) {
+            int unit = (int)threadIdx.x + u * CR_THREADS;
+            u32 w[16] = {0u};
+            if (unit < nu) {
+                load8(dt, in, r * cols + (i64)unit * 16, w);
+                load8(dt, in, r * cols + (i64)unit * 16 + 8, w + 8);
+            }
+#pragma unroll
+            for (int k = 0; k < 16; k++)
+                x[u][k] = fl(w[k]);
         }
-        __syncthreads();
-        convrot_row(s, n, G);
+        convrot_units(x, s, n, G);
         u32 m = 0u;
-        for (int e = threadIdx.x; e < n; e += blockDim.x) {
-            u32 t = round_to(dt, bits(s[e]));
-            s[e] = fl(t);
-            m = max(m, t & QK_F32_ABS); /* NaN bits exceed Inf */
-        }
+#pragma unroll
+        for (int u = 0; u < CR_UNITS; u++)
+            if ((int)threadIdx.x + u * CR_THREADS < nu)
+#pragma unroll
+                for (int k = 0; k < 16; k++) {
+                    u32 t = round_to(dt, bits(x[u][k]));
+                    x[u][k] = fl(t);
+                    m = max(m, t & QK_F32_ABS); /* NaN bits exceed Inf */
+                }
         m = warp_max(m);
         if ((threadIdx.x & 31) == 0)
             part[threadIdx.x / 32] = m;
@@ -84,15 +156,22 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
         }
         __syncthreads();
         u32 d = shared_scalar;
-        for (int v = threadIdx.x; v < nv; v += blockDim.x) {
-            u32 x[8], lo, hi;
 #pragma unroll
-            for (int k = 0; k < 8; k++)
-                x[k] = bits(s[v * 8 + k]);
-            group_codes8(GQ_INT8, dt, x, d, &lo, &hi);
-            *(uint2 *)(data + r * cols + (i64)v * 8) = make_uint2(lo, hi);
+        for (int u = 0; u < CR_UNITS; u++) {
+            int unit = (int)threadIdx.x + u * CR_THREADS;
+            if (unit >= nu)
+                continue;
+            u32 lo[2], hi[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                u32 v[8];
+#pragma unroll
+                for (int k = 0; k < 8; k++)
+                    v[k] = bits(x[u][h * 8 + k]);
+                group_codes8(GQ_INT8, dt, v, d, &lo[h], &hi[h]);
+            }
+            *(uint4 *)(data + r * cols + (i64)unit * 16) = make_uint4(lo[0], hi[0], lo[1], hi[1]);
         }
-        __syncthreads(); /* s and shared_scalar are the next row's */
     }
 }
 
@@ -103,32 +182,43 @@ qk_convrot_quantize_rows(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1
     QK_BY_DTYPE(dt, convrot_quantize_body(in, DTC, cols, G, r0, r1, scale, data, flag));
 }
 
-/* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32. */
+/* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32. Between
+ * rows a barrier keeps a fast thread's next writes of s from a slow
+ * thread's reads (dequantize has no other barrier after them). */
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)
 {
     __shared__ float s[CR_MAX_COLS];
-    int n = (int)cols, nv = n / 8;
+    int n = (int)cols, nu = n / 16;
     for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
         u32 sr = scale[r];
-        for (int v = threadIdx.x; v < nv; v += blockDim.x) {
-            uint2 q = *(const uint2 *)(data + r * cols + (i64)v * 8);
+        float x[CR_UNITS][16];
 #pragma unroll
-            for (int k = 0; k < 8; k++) {
-                int c = (signed char)(((k < 4 ? q.x : q.y) >> (8 * (k & 3))) & 0xFFu);
-                s[v * 8 + k] = fl(ref_mul(bits((float)c), sr));
+        for (int u = 0; u < CR_UNITS; u++) {
+            int unit = (int)threadIdx.x + u * CR_THREADS;
+            uint4 q = unit < nu ? *(const uint4 *)(data + r * cols + (i64)unit * 16) : make_uint4(0u, 0u, 0u, 0u);
+            u32 w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+            for (int k = 0; k < 16; k++) {
+                int c = (signed char)((w[k / 4] >> (8 * (k & 3))) & 0xFFu);
+                x[u][k] = fl(ref_mul(bits((float)c), sr));
             }
         }
-        __syncthreads();
-        convrot_row(s, n, G);
-        for (int v = threadIdx.x; v < nv; v += blockDim.x) {
-            u32 x[8];
+        convrot_units(x, s, n, G);
 #pragma unroll
-            for (int k = 0; k < 8; k++)
-                x[k] = bits(s[v * 8 + k]);
-            store8(dt, out, r * cols + (i64)v * 8, x);
+        for (int u = 0; u < CR_UNITS; u++) {
+            int unit = (int)threadIdx.x + u * CR_THREADS;
+            if (unit >= nu)
+                continue;
+            u32 v[16];
+#pragma unroll
+            for (int k = 0; k < 16; k++)
+                v[k] = bits(x[u][k]);
+            store8(dt, out, r * cols + (i64)unit * 16, v);
+            store8(dt, out, r * cols + (i64)unit * 16 + 8, v + 8);
         }
-        __syncthreads(); /* s is the next row's */
+        if (G > 16)
+            __syncthreads();
     }
 }
 
