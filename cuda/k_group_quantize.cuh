@@ -1,5 +1,5 @@
-/* float8 / int8 quantize of row or tile scale groups in one pass: one CUDA
- * block per group, the group's elements held in registers between its amax
+/* float8 / int8 quantize of row or tile scale groups in one pass: a CUDA
+ * block per group and step, the group's elements held in registers between its amax
  * and its codes, so the input is read once (the two-pass path of
  * k_scaled.cuh reads it twice and asks the host for the scalars in
  * between). The per-group scalars are the host's (cuda_plans.c,
@@ -120,63 +120,126 @@ static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 
     *hi = c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24);
 }
 
-template <int V>
-static __device__ __forceinline__ void group_quantize_body(const void *in, int dt, i64 rows, i64 cols, int bh, int bw,
-                                                           i64 gc, i64 g0, int kind, u32 *scale,
-                                                           unsigned char *data, u32 *flag)
+/* Where group g lies: its first element and, per vector v of its h x w
+ * rectangle (wv vectors a row), the offset of v from there. */
+struct group_rect {
+    i64 base, cols;
+    int wv, lw, nv; /* lw = log2(wv) when wv is a power of two, else -1 */
+};
+
+static __device__ __forceinline__ group_rect locate_group(i64 g, i64 rows, i64 cols, int bh, int bw, i64 gc)
 {
-    __shared__ u32 part[GQ_THREADS / 32], shared_scalar;
-    i64 g = g0 + blockIdx.x, gr = g / gc, gcol = g - gr * gc;
-    i64 r0 = gr * bh, c0 = gcol * bw;
-    int h = (int)min((i64)bh, rows - r0), w = (int)min((i64)bw, cols - c0), wv = w / 8, nv = h * wv;
-    uint4 raw[V][2];
-    u32 m = 0u;
+    group_rect G;
+    i64 gr = g / gc, gcol = g - gr * gc, r0 = gr * bh, c0 = gcol * bw;
+    int h = (int)min((i64)bh, rows - r0), w = (int)min((i64)bw, cols - c0);
+    G.base = r0 * cols + c0;
+    G.cols = cols;
+    G.wv = w / 8;
+    G.lw = (G.wv & (G.wv - 1)) == 0 ? __ffs(G.wv) - 1 : -1;
+    G.nv = h * G.wv;
+    return G;
+}
+
+static __device__ __forceinline__ i64 vector_offset(const group_rect &G, int v)
+{
+    int rr = G.lw >= 0 ? v >> G.lw : v / G.wv; /* rows: wv = cols / 8, rr = 0 */
+    return (i64)rr * G.cols + (i64)(v - rr * G.wv) * 8;
+}
+
+template <int V>
+static __device__ __forceinline__ void load_group(const void *in, int dt, const group_rect &G, uint4 raw[V][2])
+{
 #pragma unroll
     for (int k = 0; k < V; k++) {
         int v = (int)threadIdx.x + k * GQ_THREADS;
-        if (v < nv) {
-            int rr = v / wv;
-            i64 i = (r0 + rr) * cols + c0 + (v - rr * wv) * 8;
-            if (dt == DT_F32) {
-                raw[k][0] = ((const uint4 *)((const u32 *)in + i))[0];
-                raw[k][1] = ((const uint4 *)((const u32 *)in + i))[1];
-            } else {
-                raw[k][0] = *(const uint4 *)((const unsigned short *)in + i);
-            }
+        if (v >= G.nv)
+            continue;
+        i64 i = G.base + vector_offset(G, v);
+        if (dt == DT_F32) {
+            raw[k][0] = ((const uint4 *)((const u32 *)in + i))[0];
+            raw[k][1] = ((const uint4 *)((const u32 *)in + i))[1];
+        } else {
+            raw[k][0] = *(const uint4 *)((const unsigned short *)in + i);
+        }
+    }
+}
+
+/* Groups [g0, g1), one per CUDA block and step of a grid the host sizes by
+ * occupancy. PREFETCH loads the block's next group before coding this one,
+ * so its memory latency overlaps the codes' arithmetic (V = 2: the extra
+ * registers cost no occupancy). The two barriers of a step also keep part
+ * and shared_scalar from being rewritten before every thread has read
+ * them. */
+template <int V, int PREFETCH>
+static __device__ __forceinline__ void group_quantize_body(const void *in, int dt, i64 rows, i64 cols, int bh, int bw,
+                                                           i64 gc, i64 g0, i64 g1, int kind, u32 *scale,
+                                                           unsigned char *data, u32 *flag)
+{
+    __shared__ u32 part[GQ_THREADS / 32], shared_scalar;
+    i64 g = g0 + blockIdx.x;
+    if (g >= g1)
+        return;
+    group_rect G = locate_group(g, rows, cols, bh, bw, gc);
+    uint4 raw[V][2], next[PREFETCH ? V : 1][2];
+    load_group<V>(in, dt, G, raw);
+    for (; g < g1; g += gridDim.x) {
+        u32 m = 0u;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            if ((int)threadIdx.x + k * GQ_THREADS >= G.nv)
+                continue;
             u32 x[8];
             unpack8(dt, raw[k], x);
 #pragma unroll
             for (int e = 0; e < 8; e++)
                 m = max(m, x[e] & QK_F32_ABS); /* NaN bits exceed Inf */
         }
-    }
-    m = warp_max(m);
-    if ((threadIdx.x & 31) == 0)
-        part[threadIdx.x / 32] = m;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        for (int k = 1; k < GQ_THREADS / 32; k++)
-            m = max(m, part[k]);
-        u32 sc = 0u, s = 0u;
-        if (m >= QK_F32_INF)
-            atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
-        else
-            group_scalars(kind, dt, m, &sc, &s);
-        scale[g] = sc;
-        shared_scalar = s;
-    }
-    __syncthreads();
-    u32 s = shared_scalar;
+        m = warp_max(m);
+        if ((threadIdx.x & 31) == 0)
+            part[threadIdx.x / 32] = m;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int k = 1; k < GQ_THREADS / 32; k++)
+                m = max(m, part[k]);
+            u32 sc = 0u, s = 0u;
+            if (m >= QK_F32_INF)
+                atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
+            else
+                group_scalars(kind, dt, m, &sc, &s);
+            scale[g] = sc;
+            shared_scalar = s;
+        }
+        __syncthreads();
+        u32 s = shared_scalar;
+        i64 gn = g + gridDim.x;
+        group_rect N = G;
+        if (gn < g1) {
+            N = locate_group(gn, rows, cols, bh, bw, gc);
+            if (PREFETCH)
+                load_group<PREFETCH ? V : 1>(in, dt, N, next);
+        }
 #pragma unroll
-    for (int k = 0; k < V; k++) {
-        int v = (int)threadIdx.x + k * GQ_THREADS;
-        if (v >= nv)
-            continue;
-        u32 x[8], lo, hi;
-        unpack8(dt, raw[k], x);
-        group_codes8(kind, dt, x, s, &lo, &hi);
-        int rr = v / wv;
-        *(uint2 *)(data + (r0 + rr) * cols + c0 + (v - rr * wv) * 8) = make_uint2(lo, hi);
+        for (int k = 0; k < V; k++) {
+            int v = (int)threadIdx.x + k * GQ_THREADS;
+            if (v >= G.nv)
+                continue;
+            u32 x[8], lo, hi;
+            unpack8(dt, raw[k], x);
+            group_codes8(kind, dt, x, s, &lo, &hi);
+            *(uint2 *)(data + G.base + vector_offset(G, v)) = make_uint2(lo, hi);
+        }
+        if (gn < g1) {
+            if (PREFETCH) {
+#pragma unroll
+                for (int k = 0; k < (PREFETCH ? V : 1); k++) {
+                    raw[k][0] = next[k][0];
+                    raw[k][1] = next[k][1];
+                }
+            } else {
+                load_group<V>(in, dt, N, raw);
+            }
+        }
+        G = N;
     }
 }
 
@@ -193,42 +256,42 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     } while (0)
 
 /* The kernel for V vectors a thread: kind and dtype as constants. */
-#define QK_GROUP_QUANTIZE(V, BY_DTYPE)                                                                       \
+#define QK_GROUP_QUANTIZE(V, PF, BY_DTYPE)                                                                       \
     switch (kind) {                                                                                \
     case GQ_E4M3: {                                                                                \
         const int KC = GQ_E4M3;                                                                    \
-        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     case GQ_E5M2: {                                                                                \
         const int KC = GQ_E5M2;                                                                    \
-        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     case GQ_INT8: {                                                                                \
         const int KC = GQ_INT8;                                                                    \
-        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     default: {                                                                                     \
         const int KC = GQ_INT8_BLOCKWISE;                                                          \
-        BY_DTYPE(dt, group_quantize_body<V>(in, DTC, rows, cols, bh, bw, gc, g0, KC, scale, data, flag)); \
+        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     }
 
 extern "C" __global__ void __launch_bounds__(256)
-qk_group_quantize_4k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind, u32 *scale,
-                     unsigned char *data, u32 *flag)
+qk_group_quantize_4k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1, int kind,
+                     u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE(2, QK_BY_DTYPE)
+    QK_GROUP_QUANTIZE(2, 1, QK_BY_DTYPE)
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, int kind,
-                      u32 *scale, unsigned char *data, u32 *flag)
+extern "C" __global__ void __launch_bounds__(256, 4)
+qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
+                      int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE(8, QK_BY_DTYPE16)
+    QK_GROUP_QUANTIZE(8, 0, QK_BY_DTYPE16)
 }
 
 #endif

@@ -581,10 +581,10 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
     int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
     int kind = group_kind(j);
-    void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(kind),
+    void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
-    return cu_launch_grid(j->st, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, g1 - g0, 256, args);
+    return launch_strided(j, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, (g1 - g0) * 256, args); /* a group a block */
 }
 
 /* ---- plan tables --------------------------------------------------------------- */
