@@ -155,7 +155,7 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
             shared_scalar = d;
         }
         __syncthreads();
-        u32 d = shared_scalar;
+        u32 d = shared_scalar, rd = group_reciprocal(GQ_INT8, dt, d);
 #pragma unroll
         for (int u = 0; u < CR_UNITS; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
@@ -168,7 +168,7 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
 #pragma unroll
                 for (int k = 0; k < 8; k++)
                     v[k] = bits(x[u][h * 8 + k]);
-                group_codes8(GQ_INT8, dt, v, d, &lo[h], &hi[h]);
+                group_codes8(GQ_INT8, dt, v, d, rd, &lo[h], &hi[h]);
             }
             *(uint4 *)(data + r * cols + (i64)unit * 16) = make_uint4(lo[0], hi[0], lo[1], hi[1]);
         }

@@ -76,6 +76,32 @@ static __device__ __forceinline__ void round_pair(int dt, u32 *a, u32 *b)
     *b = bits(fb);
 }
 
+/* The reciprocal group_codes8 divides 16-bit int8 input by: the IEEE
+ * (correctly rounded) reciprocal of the group's divisor s, for s in
+ * [2^-126, 2^122), where it and every step below stay normal (every int8
+ * divisor is: amax <= FLT_MAX bounds it above, the 1e-30 and 1e-8 floors
+ * and f16's range below); 0 elsewhere, and then __fdiv_rn divides. */
+static __device__ __forceinline__ u32 group_reciprocal(int kind, int dt, u32 s)
+{
+    int fits = s >= 0x00800000u && s < 0x7C800000u;
+    return kind >= GQ_INT8 && dt != DT_F32 && fits ? bits(__frcp_rn(fl(s))) : 0u;
+}
+
+/* x / d for the int8 codes of 16-bit input, with r = RN(1 / d) from
+ * group_reciprocal: q0 = RN(x r), the residual x - d q0 exact by one fma,
+ * then RN(q0 + residual r), the correctly rounded quotient (Markstein)
+ * without a division per element. x is first clamped to +-256 d (exact):
+ * beyond, every code saturates alike, and no step overflows. Self-tests 14
+ * and 15 compare the codes this gives with int8_code's for every bf16 and
+ * every f16 x and d. */
+static __device__ __forceinline__ u32 div_by_reciprocal(u32 x, u32 d, u32 r)
+{
+    float df = fl(d), rf = fl(r), lim = __fmul_rn(df, 256.0f);
+    float xc = fminf(fmaxf(fl(x), -lim), lim);
+    float q0 = __fmul_rn(xc, rf);
+    return bits(__fmaf_rn(__fmaf_rn(-df, q0, xc), rf, q0));
+}
+
 /* The eight stored bytes of a vector, element 0 lowest: int8_code's and
  * fp8_scaled's, computed with fewer instructions for these group kernels.
  * Their quotients and products are never NaN (x finite; the divisor d > 0
@@ -83,8 +109,9 @@ static __device__ __forceinline__ void round_pair(int dt, u32 *a, u32 *b)
  * round them, and the int8 code is the low byte of v + 1.5 * 2^23 for the
  * clamped v: one exact IEEE addition that rounds v to the nearest integer,
  * ties to even, as cvt.rni does (|v| <= 128 < 2^22). Clamping to the int8
- * bounds commutes with that rounding. */
-static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 x[8], u32 s, u32 *lo, u32 *hi)
+ * bounds commutes with that rounding. rs: group_reciprocal(kind, dt, s). */
+static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 x[8], u32 s, u32 rs, u32 *lo,
+                                                    u32 *hi)
 {
     u32 v[8];
     if (kind >= GQ_INT8) {
@@ -94,7 +121,7 @@ static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 
         }
 #pragma unroll
         for (int e = 0; e < 8; e++)
-            v[e] = ddiv(x[e], s);
+            v[e] = rs == 0u ? ddiv(x[e], s) : div_by_reciprocal(x[e], s, rs);
     } else {
 #pragma unroll
         for (int e = 0; e < 8; e++)
@@ -210,7 +237,7 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
             shared_scalar = s;
         }
         __syncthreads();
-        u32 s = shared_scalar;
+        u32 s = shared_scalar, rs = group_reciprocal(kind, dt, s);
         i64 gn = g + gridDim.x;
         group_rect N = G;
         if (gn < g1) {
@@ -225,7 +252,7 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
                 continue;
             u32 x[8], lo, hi;
             unpack8(dt, raw[k], x);
-            group_codes8(kind, dt, x, s, &lo, &hi);
+            group_codes8(kind, dt, x, s, rs, &lo, &hi);
             *(uint2 *)(data + G.base + vector_offset(G, v)) = make_uint2(lo, hi);
         }
         if (gn < g1) {

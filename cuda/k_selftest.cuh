@@ -33,7 +33,9 @@ enum {
     ST_BF16X2 = 10,  /* pack2_rne bf16 (cvt.rn.bf16x2.f32) vs codec, non-NaN */
     ST_F16X2 = 11,   /* pack2_rne f16 (cvt.rn.f16x2.f32) vs codec, non-NaN */
     ST_NVFP4_BOUNDS = 12, /* nvfp4_bound (f64) vs qk_nvfp4_bound, every finite t > 0 */
-    ST_GROUP_CODES = 13   /* group_codes8 vs int8_code / fp8_scaled, finite x, every kind and dtype */
+    ST_GROUP_CODES = 13,  /* group_codes8 vs int8_code / fp8_scaled, finite x, every kind and dtype */
+    ST_INT8_DIV_BF16 = 14, /* group_codes8's int8 division by reciprocal, every bf16 x and divisor d */
+    ST_INT8_DIV_F16 = 15   /* the same for every f16 x and d */
 };
 
 /* group_codes8 against the per-element functions for eight finite inputs
@@ -49,7 +51,7 @@ static __device__ __noinline__ int group_codes_agree(u32 x)
         for (int dt = 0; dt < 3; dt++)
             for (int f = 0; f < 4; f++) {
                 u32 s = factors[f], lo, hi, rlo, rhi, c[8];
-                group_codes8(kind, dt, xs, s, &lo, &hi);
+                group_codes8(kind, dt, xs, s, group_reciprocal(kind, dt, s), &lo, &hi);
                 for (int e = 0; e < 8; e++)
                     c[e] = kind >= GQ_INT8 ? int8_code(dt, xs[e], s, kind == GQ_INT8_BLOCKWISE)
                                            : fp8_scaled(dt, xs[e], s,
@@ -65,6 +67,35 @@ static __device__ __noinline__ int group_codes_agree(u32 x)
                 if (lo != rlo || hi != rhi)
                     return 0;
             }
+    return 1;
+}
+
+/* The int8 codes group_codes8 gives (division by the reciprocal) against
+ * int8_code's (__fdiv_rn), tensorwise and blockwise, for the divisor in the
+ * high half of w and eight inputs from its low half (16-bit patterns of
+ * dt): every pair of a positive finite divisor and a finite input. */
+static __device__ __noinline__ int int8_division_agrees(int dt, u32 w)
+{
+    u32 d = widen(dt, w >> 16);
+    if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF)
+        return 1;
+    u32 xs[8];
+    for (int e = 0; e < 8; e++) {
+        xs[e] = widen(dt, (w & 0xFFF8u) | (u32)e);
+        if (xs[e] >= QK_F32_INF && xs[e] <= 0x80000000u)
+            xs[e] = 0u; /* NaN and Inf never reach the codes */
+        if (xs[e] >= 0xFF800000u)
+            xs[e] = 0x80000000u;
+    }
+    for (int kind = GQ_INT8; kind <= GQ_INT8_BLOCKWISE; kind++) {
+        u32 lo, hi, c[8];
+        group_codes8(kind, dt, xs, d, group_reciprocal(kind, dt, d), &lo, &hi);
+        for (int e = 0; e < 8; e++)
+            c[e] = int8_code(dt, xs[e], d, kind == GQ_INT8_BLOCKWISE);
+        if (lo != (c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24)) ||
+            hi != (c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24)))
+            return 0;
+    }
     return 1;
 }
 
@@ -129,6 +160,8 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
         return same;
     }
     case ST_GROUP_CODES: return !finite || group_codes_agree(x);
+    case ST_INT8_DIV_BF16: return (x & 7u) != 0u || int8_division_agrees(DT_BF16, x);
+    case ST_INT8_DIV_F16: return (x & 7u) != 0u || int8_division_agrees(DT_F16, x);
     default: return 0;
     }
 }

@@ -146,6 +146,8 @@ static const struct {
     {11, "f32x2->f16x2 cvt.rn.f16x2.f32 (sm_80+), non-NaN", 0},
     {12, "nvfp4 bounds by f64 product and cvt.rm.f32.f64, t > 0", 0},
     {13, "row/tile group codes (paired roundings, int8 by exact add)", 0},
+    {14, "int8 codes by reciprocal and residual, all bf16 x and d", 0},
+    {15, "int8 codes by reciprocal and residual, all f16 x and d", 0},
 };
 
 static void test_device_selftests(void **state)
