@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks */
+#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks, qk_vk_table16_runs, limits */
 #include "check/crosscheck.h"
 #include "qk/qk.h"
 
@@ -585,6 +585,39 @@ static void test_double_quant_offset_fallback(void **state)
     assert_int_equal(taken, 2);
 }
 
+/* Tensor-scaled float8/int8 of bf16/f16 by the 16-bit code table: every
+ * value in [-1, 1] (both zeros, subnormals, odd length) through e4m3, e5m2
+ * and int8 against the reference, on the table path and, with
+ * QK_VULKAN_TABLE16=0, on the per-element path. The table path must have
+ * run (6 quantizes) wherever the device has the 32 KiB of shared memory. */
+static void test_every_magnitude16_by_table(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    const qk_vk_device *list = NULL;
+    const char *why = NULL;
+    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
+    uint32_t shared = list[0].props.limits.maxComputeSharedMemorySize;
+    unsigned long before = qk_vk_table16_runs();
+    long bad = qkc_every_magnitude16(vk, "vulkan");
+    unsigned long runs = qk_vk_table16_runs() - before;
+    printf("table path: %lu quantizes (maxComputeSharedMemorySize %u), %ld failing cases\n", runs, shared, bad);
+    assert_int_equal(bad, 0);
+    if (shared < 32768)
+        printf("note: the device has less than 32 KiB of shared memory: the per-element path ran instead\n");
+    assert_int_equal(runs, shared >= 32768 ? 6 : 0);
+    setenv("QK_VULKAN_TABLE16", "0", 1);
+    before = qk_vk_table16_runs();
+    bad = qkc_every_magnitude16(vk, "vulkan (per element)");
+    runs = qk_vk_table16_runs() - before;
+    unsetenv("QK_VULKAN_TABLE16");
+    assert_int_equal(bad, 0);
+    assert_int_equal(runs, 0);
+    qk_context_destroy(vk);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -618,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback),
+        cmocka_unit_test(test_every_magnitude16_by_table),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
