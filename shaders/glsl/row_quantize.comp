@@ -1,13 +1,16 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* float8 / int8_tensorwise with per-row scales in one pass: a workgroup
  * owns a row (cols <= 8192, a multiple of 8), keeps it in registers, takes
  * its amax in shared memory (integer max, order-free), computes the scale as
- * scales.comp does and codes it -- the input is read once. */
+ * scales.comp does and codes it -- the input is read once. bf16/f16 rows
+ * load 8 elements with one 16-byte load and stay packed in registers. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
+layout(std430, binding = 4) readonly buffer In4 { uvec4 w[]; } src4; /* binding 0's range, 8 16-bit elements */
 layout(push_constant) uniform PC {
     uint rows; /* rows in this chunk */
     uint cols;
@@ -21,6 +24,28 @@ layout(push_constant) uniform PC {
 
 shared uint s_m, s_aux;
 
+/* The larger 16-bit magnitude of a word's two elements: widening is
+ * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
+uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
+
+/* The codes of a word's two 16-bit elements, in its low 16 bits. */
+uint qk_code2(uint w, uint a)
+{
+    return qk_scaled_code(pc.mode, pc.dt, qk_widen(pc.dt, w & 0xFFFFu), a) |
+           (qk_scaled_code(pc.mode, pc.dt, qk_widen(pc.dt, w >> 16), a) << 8);
+}
+
+/* Row scale into scale[] and s_aux from s_m (one thread). */
+void row_scale(uint r)
+{
+    if (s_m >= QK_F32_INF)
+        atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+    uint sc, ax;
+    qk_group_scale(pc.mode < 2u ? 0u : 1u, pc.dt, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
+    scale.w[pc.r0 + r] = sc;
+    s_aux = ax;
+}
+
 void main()
 {
     uint r = qk_group_id();
@@ -31,6 +56,46 @@ void main()
     if (lid == 0u)
         s_m = 0u;
     barrier();
+    if (pc.dt != DT_F32) {
+        uvec4 v[4];
+        uint m16 = 0u;
+        [[unroll]] for (uint k = 0u; k < 4u; k++) {
+            uint e = row0 + (k * 256u + lid) * 8u; /* a unit is wholly in the row or past it */
+            v[k] = uvec4(0u);
+            if (e < row1) {
+                v[k] = src4.w[e >> 3];
+                m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
+            }
+        }
+        atomicMax(s_m, qk_widen(pc.dt, m16));
+        barrier();
+        if (lid == 0u)
+            row_scale(r);
+        barrier();
+        uint a = s_aux;
+        /* not unrolled, one coder call site (the coder is large): v
+         * rotates so that every index stays constant (registers) */
+        [[dont_unroll]] for (uint k = 0u; k < 4u; k++) {
+            uvec4 w = v[0];
+            v[0] = v[1];
+            v[1] = v[2];
+            v[2] = v[3];
+            uint e = row0 + (k * 256u + lid) * 8u;
+            if (e >= row1)
+                break;
+            uvec2 out2 = uvec2(0u);
+            [[dont_unroll]] for (uint i = 0u; i < 4u; i++) {
+                uint c = qk_code2(i == 0u ? w.x : i == 1u ? w.y : i == 2u ? w.z : w.w, a) << (16u * (i & 1u));
+                if (i < 2u)
+                    out2.x |= c;
+                else
+                    out2.y |= c;
+            }
+            data.w[e >> 2] = out2.x;
+            data.w[(e >> 2) + 1u] = out2.y;
+        }
+        return;
+    }
     uint x[4][8];
     uint m = 0u;
     for (uint k = 0u; k < 4u; k++) {
@@ -41,15 +106,8 @@ void main()
     }
     atomicMax(s_m, m);
     barrier();
-    if (lid == 0u) {
-        if (s_m >= QK_F32_INF)
-            atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-        uint sc, ax;
-        qk_group_scale(pc.mode < 2u ? 0u : 1u, pc.dt, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX,
-                       sc, ax);
-        scale.w[pc.r0 + r] = sc;
-        s_aux = ax;
-    }
+    if (lid == 0u)
+        row_scale(r);
     barrier();
     uint a = s_aux;
     for (uint k = 0u; k < 4u; k++) {

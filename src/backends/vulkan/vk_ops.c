@@ -450,10 +450,11 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
-                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
+                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4),
+                          B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, VP_ROW_Q, b, 4, pc, (uint64_t)nr, 1);
+        st = qk_vk_dispatch(s, VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
     }
     return st;
 }
@@ -471,10 +472,11 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
-                          B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4)};
+                          B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4),
+                          B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec2 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
                                        (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra};
-        st = qk_vk_dispatch(s, VP_TILE_Q, b, 4, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
+        st = qk_vk_dispatch(s, VP_TILE_Q, b, 5, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
     }
     return st;
 }
