@@ -239,25 +239,36 @@ static void test_nonfinite_inputs_match_reference(void **state)
     if (vk == NULL)
         skip();
     qk_context *ref = open_reference();
-    const int64_t rows = 40, cols = 256;
     const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+    const uint16_t specials_bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u}, specials_f16[] = {0x7E00u, 0x7C00u, 0xFC00u};
+    const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16, QK_DTYPE_F16};
+    /* mid-tensor, and the very last element of an odd-sized tensor (a
+     * flat pass's tail) */
+    for (int where = 0; where < 2; where++)
+    for (size_t d = 0; d < 3; d++)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
         for (size_t k = 0; k < 3; k++) {
+            const int64_t rows = where ? 3 : 40, cols = where ? 333 : 256;
+            const int64_t at = where ? rows * cols - 1 : (rows / 2) * cols + 77;
+            qk_dtype dt = dts[d];
             qk_params p = params_of(&cases[c]);
             qk_layout lay;
             qk_layout_query(&p, rows, cols, &lay);
-            float *in = make_input(QK_DTYPE_F32, rows * cols, 7);
-            memcpy(&in[(rows / 2) * cols + 77], &specials[k], 4);
+            unsigned char *in = make_input(dt, rows * cols, 7);
+            if (dt == QK_DTYPE_F32)
+                memcpy(in + 4 * at, &specials[k], 4);
+            else
+                memcpy(in + 2 * at, dt == QK_DTYPE_BF16 ? &specials_bf16[k] : &specials_f16[k], 2);
             void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
             for (int i = 0; i < QK_PART_COUNT; i++)
                 if (lay.part[i].nbytes) {
                     want[i] = calloc(1, lay.part[i].nbytes);
                     got[i] = calloc(1, lay.part[i].nbytes);
                 }
-            qk_status sr = qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, want);
-            qk_status sv = qk_quantize(vk, &p, QK_DTYPE_F32, in, rows, cols, got);
-            printf("%-22s special 0x%08x: reference %s, vulkan %s\n", cases[c].spec, specials[k],
-                   qk_status_string(sr), qk_status_string(sv));
+            qk_status sr = qk_quantize(ref, &p, dt, in, rows, cols, want);
+            qk_status sv = qk_quantize(vk, &p, dt, in, rows, cols, got);
+            printf("%-22s %-4s %s at %lld: reference %s, vulkan %s\n", cases[c].spec, qk_dtype_name(dt),
+                   k == 0 ? "NaN" : k == 1 ? "+Inf" : "-Inf", (long long)at, qk_status_string(sr), qk_status_string(sv));
             assert_int_equal(sv, sr);
             if (sr == QK_OK)
                 for (int i = 0; i < QK_PART_COUNT; i++)

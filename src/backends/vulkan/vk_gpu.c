@@ -31,6 +31,7 @@ QK_VK_SHADER(tile_quantize)
 QK_VK_SHADER(bnb_absmax_sum)
 QK_VK_SHADER(scaled_table16)
 QK_VK_SHADER(scaled_quantize_table)
+QK_VK_SHADER(amax_tensor)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -54,6 +55,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_BNB_SUM, bnb_absmax_sum)
     QK_VK_CASE(VP_TABLE16, scaled_table16)
     QK_VK_CASE(VP_SCALED_Q_TABLE, scaled_quantize_table)
+    QK_VK_CASE(VP_AMAX_TENSOR, amax_tensor)
     default: *size = 0; return NULL;
     }
 }

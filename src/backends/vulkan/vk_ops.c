@@ -231,8 +231,30 @@ static groups groups_of(qk_scaling sc, int64_t block, int64_t rows, int64_t cols
     return g;
 }
 
+/* One group (the tensor): rows [lo, hi) as a flat range, chunks of whole
+ * 8-element units at aligned offsets (lo * cols * es is aligned: pieces
+ * start at row_align multiples), at most 4096 workgroups of grid-stride
+ * loads each, so few atomics reach the one amax word. */
+static qk_status amax_tensor_pass(qk_vk_state *s, const qk_vk_job *j, int src, int64_t lo, int64_t hi)
+{
+    int64_t es = (int64_t)dsize(j->dt), per = 16 / es;
+    int64_t ce = chunk_of(s, max64((int64_t)s->align, 8), (double)es);
+    qk_status st = QK_OK;
+    for (int64_t e0 = lo * j->cols; e0 < hi * j->cols && st == QK_OK; e0 += ce) {
+        int64_t ne = hi * j->cols - e0 < ce ? hi * j->cols - e0 : ce;
+        int64_t units = ne / per, wg = ceil_div(units, 2048);
+        wg = wg < 1 ? 1 : wg > 4096 ? 4096 : wg;
+        qk_vk_bind b[] = {B(src, e0 * es, units * 16), B(VB_AMAX, 0, 4), B(src, e0 * es, ne * es)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)j->dt};
+        st = qk_vk_dispatch(s, VP_AMAX_TENSOR, b, 3, pc, (uint64_t)wg, 1);
+    }
+    return st;
+}
+
 static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const groups *g, int64_t lo, int64_t hi)
 {
+    if (g->ng == 1)
+        return amax_tensor_pass(s, j, src, lo, hi);
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
     int64_t rc = chunk_of(s, row_align(s, row_bytes), (double)row_bytes);
     if (rc == 0)
