@@ -632,6 +632,92 @@ static void test_every_magnitude16_by_table(void **state)
     qk_context_destroy(vk);
 }
 
+/* Quantize `in` on both; the differing bytes of every part (a failed call
+ * counts 1). */
+static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p, qk_dtype dt, const void *in,
+                            int64_t rows, int64_t cols)
+{
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(p, rows, cols, &lay), QK_OK);
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = calloc(1, lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+            memset(got[k], 0x5A, lay.part[k].nbytes);
+        }
+    size_t bad = 0;
+    assert_int_equal(qk_quantize(ref, p, dt, in, rows, cols, want), QK_OK);
+    if (qk_quantize(vk, p, dt, in, rows, cols, got) != QK_OK) {
+        printf("  quantize: %s\n", qk_last_error());
+        bad++;
+    } else {
+        for (int k = 0; k < QK_PART_COUNT; k++)
+            for (size_t i = 0; i < lay.part[k].nbytes; i++)
+                bad += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+    }
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    return bad;
+}
+
+/* int8 per row and int8_blockwise of bf16/f16 code by per-group thresholds
+ * (row_quantize.comp, tile_quantize.comp): every magnitude pattern up to
+ * the amax, both signs, in rows of 8192 / 128 x 128 tiles that each hold
+ * the amax, for amax from the scale floors (1e-30, T's smallest normal, a
+ * zero blockwise scale) to T's largest value, against the reference. */
+static void test_int8_thresholds_every_magnitude(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    static const uint16_t amax_bf16[] = {0x3F80u, 0x3E9Au, 0x42C8u, 0x1000u, 0x7F7Fu};
+    static const uint16_t amax_f16[] = {0x3C00u, 0x34CDu, 0x5640u, 0x0400u, 0x0010u, 0x7BFFu};
+    size_t bad = 0;
+    for (int d = 0; d < 2; d++) {
+        qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
+        size_t na = d == 0 ? sizeof amax_bf16 / 2 : sizeof amax_f16 / 2;
+        for (size_t a = 0; a < na; a++) {
+            uint16_t top = d == 0 ? amax_bf16[a] : amax_f16[a];
+            int64_t len = 2 * ((int64_t)top + 1);
+            for (int blockwise = 0; blockwise < 2; blockwise++) {
+                qk_params p;
+                qk_params_default(blockwise ? QK_FORMAT_INT8_BLOCKWISE : QK_FORMAT_INT8_TENSORWISE, &p);
+                int64_t cols = blockwise ? 1024 : 8192, per = blockwise ? cols : cols - 1;
+                int64_t rows = (len + per - 1) / per;
+                if (blockwise) {
+                    p.block_size = 128;
+                    rows = (rows + 127) / 128 * 128;
+                } else {
+                    p.scaling = QK_SCALING_ROW;
+                }
+                uint16_t *in = malloc((size_t)(rows * cols) * 2);
+                int64_t next = 0;
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t c = 0; c < cols; c++) {
+                        int holds_amax = blockwise ? (r % 128 == 0 && c % 128 == 0) : c == 0;
+                        in[r * cols + c] = holds_amax ? top : (uint16_t)((next / 2) | ((next & 1) << 15));
+                        if (!holds_amax)
+                            next = (next + 1) % len;
+                    }
+                size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
+                printf("%-16s %-4s amax 0x%04x: %lld x %lld, %zu mismatching bytes\n",
+                       blockwise ? "int8_blockwise" : "int8/row", qk_dtype_name(dt), top, (long long)rows,
+                       (long long)cols, b);
+                bad += b;
+                free(in);
+            }
+        }
+    }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -666,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback),
         cmocka_unit_test(test_every_magnitude16_by_table),
+        cmocka_unit_test(test_int8_thresholds_every_magnitude),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,3 +40,65 @@ uint qk_scaled_code(uint mode, uint dt, uint x, uint a)
         q = qk_f32_clamp_abs(q, QK_F32_INT8_MAX);
     return uint(qk_f32_to_int_rne_clamp(q, -128, 127)) & 0xFFu;
 }
+
+/* int8 (mode 2 or 3) of bf16/f16 input by thresholds. The code magnitude
+ * of a positive element, int8_tensorwise's clamped to 128 rather than 127:
+ * division and RNE are symmetric, so the sign then picks min(m, 127) or -m
+ * exactly as the clamp to [-128, 127] does. */
+uint qk_int8_mag_code(uint mode, uint dt, uint x, uint a)
+{
+    if (mode == 2u)
+        return uint(qk_f32_to_int_rne_clamp(qk_round_to(dt, qk_div(x, a)), 0, 128));
+    return qk_scaled_code(mode, dt, x, a);
+}
+
+uint qk_int8_signed(uint h, uint m) { return (h & 0x8000u) != 0u ? (0u - m) & 0xFFu : min(m, 127u); }
+
+bool qk_int8_reaches(uint mode, uint dt, uint a, uint p, uint pend, uint k)
+{
+    return p >= pend || qk_int8_mag_code(mode, dt, qk_widen(dt, p), a) >= k;
+}
+
+/* The smallest 16-bit magnitude pattern whose code magnitude is >= k
+ * (1..128), or pend (the first non-finite pattern) if none: codes are
+ * monotone in |x| (division, roundings and clamps are), so the code
+ * magnitude of |h| is the number of thresholds <= |h|. Each step is the
+ * per-element coder itself; the native guess (k - 1/2) * a only picks where
+ * the search starts (any guess gives the same result; a close one costs
+ * two evaluations): gallop from it, then bisect. */
+uint qk_int8_threshold(uint mode, uint dt, uint a, uint k)
+{
+    uint pend = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
+    precise float g = (float(k) - 0.5) * uintBitsToFloat(a & QK_F32_ABS);
+    uint p = min(qk_narrow(dt, floatBitsToUint(g) & QK_F32_ABS), pend);
+    uint lo, hi; /* the answer is in [lo, hi] */
+    if (qk_int8_reaches(mode, dt, a, p, pend, k)) {
+        hi = p;
+        lo = 0u;
+        for (uint step = 1u; hi >= step; step <<= 1) {
+            if (!qk_int8_reaches(mode, dt, a, hi - step, pend, k)) {
+                lo = hi - step + 1u;
+                break;
+            }
+            hi -= step;
+        }
+    } else {
+        lo = p + 1u;
+        hi = pend;
+        for (uint step = 1u; lo + step - 1u < pend; step <<= 1) {
+            if (qk_int8_reaches(mode, dt, a, lo + step - 1u, pend, k)) {
+                hi = lo + step - 1u;
+                break;
+            }
+            lo += step;
+        }
+    }
+    while (lo < hi) {
+        uint mid = (lo + hi) >> 1;
+        if (qk_int8_reaches(mode, dt, a, mid, pend, k))
+            hi = mid;
+        else
+            lo = mid + 1u;
+    }
+    return lo;
+}

@@ -25,12 +25,8 @@ void main()
         return;
     uint a = aux.w[0], word = 0u;
     for (uint j = 0u; j < 4u; j++) {
-        uint x = qk_widen(pc.dt, k * 4u + j), c;
-        if (pc.mode == 2u)
-            c = uint(qk_f32_to_int_rne_clamp(qk_round_to(pc.dt, qk_div(x, a)), 0, 128));
-        else
-            c = qk_scaled_code(pc.mode, pc.dt, x, a);
-        word |= c << (8u * j);
+        uint x = qk_widen(pc.dt, k * 4u + j);
+        word |= (pc.mode == 2u ? qk_int8_mag_code(2u, pc.dt, x, a) : qk_scaled_code(pc.mode, pc.dt, x, a)) << (8u * j);
     }
     tab.w[k] = word;
 }
