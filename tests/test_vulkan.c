@@ -663,12 +663,13 @@ static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p,
     return bad;
 }
 
-/* int8 per row and int8_blockwise of bf16/f16 code by per-group thresholds
- * (row_quantize.comp, tile_quantize.comp): every magnitude pattern up to
- * the amax, both signs, in rows of 8192 / 128 x 128 tiles that each hold
- * the amax, for amax from the scale floors (1e-30, T's smallest normal, a
- * zero blockwise scale) to T's largest value, against the reference. */
-static void test_int8_thresholds_every_magnitude(void **state)
+/* float8 / int8 of bf16/f16 per row and per 128 x 128 tile, coded by
+ * per-group thresholds (row_quantize.comp, tile_quantize.comp): every
+ * magnitude pattern up to the amax, both signs, in rows of 8192 / tiles
+ * that each hold the amax, for amax from the scale floors (1e-30, T's
+ * smallest normal, a zero blockwise scale, an infinite float8 multiplier)
+ * to T's largest value, against the reference. */
+static void test_thresholds_every_magnitude(void **state)
 {
     (void)state;
     qk_context *vk = open_vulkan();
@@ -677,6 +678,8 @@ static void test_int8_thresholds_every_magnitude(void **state)
     qk_context *ref = open_reference();
     static const uint16_t amax_bf16[] = {0x3F80u, 0x3E9Au, 0x42C8u, 0x1000u, 0x7F7Fu};
     static const uint16_t amax_f16[] = {0x3C00u, 0x34CDu, 0x5640u, 0x0400u, 0x0010u, 0x7BFFu};
+    static const qk_format formats[] = {QK_FORMAT_INT8_TENSORWISE, QK_FORMAT_INT8_BLOCKWISE, QK_FORMAT_FLOAT8_E4M3FN,
+                                        QK_FORMAT_FLOAT8_E5M2};
     size_t bad = 0;
     for (int d = 0; d < 2; d++) {
         qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
@@ -684,12 +687,15 @@ static void test_int8_thresholds_every_magnitude(void **state)
         for (size_t a = 0; a < na; a++) {
             uint16_t top = d == 0 ? amax_bf16[a] : amax_f16[a];
             int64_t len = 2 * ((int64_t)top + 1);
-            for (int blockwise = 0; blockwise < 2; blockwise++) {
+            for (int g = 0; g < 6; g++) { /* int8 row, int8_blockwise, e4m3 row/tile, e5m2 row/tile */
+                qk_format f = formats[g < 2 ? g : 2 + (g - 2) / 2];
+                int tiles = g == 1 || g == 3 || g == 5;
                 qk_params p;
-                qk_params_default(blockwise ? QK_FORMAT_INT8_BLOCKWISE : QK_FORMAT_INT8_TENSORWISE, &p);
-                int64_t cols = blockwise ? 1024 : 8192, per = blockwise ? cols : cols - 1;
+                qk_params_default(f, &p);
+                int64_t cols = tiles ? 1024 : 8192, per = tiles ? cols : cols - 1;
                 int64_t rows = (len + per - 1) / per;
-                if (blockwise) {
+                if (tiles) {
+                    p.scaling = QK_SCALING_BLOCK;
                     p.block_size = 128;
                     rows = (rows + 127) / 128 * 128;
                 } else {
@@ -699,15 +705,14 @@ static void test_int8_thresholds_every_magnitude(void **state)
                 int64_t next = 0;
                 for (int64_t r = 0; r < rows; r++)
                     for (int64_t c = 0; c < cols; c++) {
-                        int holds_amax = blockwise ? (r % 128 == 0 && c % 128 == 0) : c == 0;
+                        int holds_amax = tiles ? (r % 128 == 0 && c % 128 == 0) : c == 0;
                         in[r * cols + c] = holds_amax ? top : (uint16_t)((next / 2) | ((next & 1) << 15));
                         if (!holds_amax)
                             next = (next + 1) % len;
                     }
                 size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
-                printf("%-16s %-4s amax 0x%04x: %lld x %lld, %zu mismatching bytes\n",
-                       blockwise ? "int8_blockwise" : "int8/row", qk_dtype_name(dt), top, (long long)rows,
-                       (long long)cols, b);
+                printf("%-16s %-5s %-4s amax 0x%04x: %lld x %lld, %zu mismatching bytes\n", qk_format_name(f),
+                       tiles ? "tile" : "row", qk_dtype_name(dt), top, (long long)rows, (long long)cols, b);
                 bad += b;
                 free(in);
             }
@@ -752,7 +757,7 @@ int main(void)
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback),
         cmocka_unit_test(test_every_magnitude16_by_table),
-        cmocka_unit_test(test_int8_thresholds_every_magnitude),
+        cmocka_unit_test(test_thresholds_every_magnitude),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,39 +23,32 @@ layout(push_constant) uniform PC {
 #include "qk_vk_scaled.glsl"
 
 shared uint s_m, s_aux;
-shared uint s_t[256]; /* int8 of bf16/f16: thresholds, then 0xFFFFFFFF */
+shared uint s_t[256]; /* bf16/f16: thresholds, then 0xFFFFFFFF */
 
-/* int8 code of the 16-bit element h: the number of thresholds <= |h|
- * (8 steps over the 256 sorted entries), signed. */
+/* The code of the 16-bit element h: its code magnitude is the number of
+ * thresholds <= |h| (8 steps over the 256 sorted entries). */
 uint qk_code_by_thresholds(uint h)
 {
     uint mag = h & 0x7FFFu, m = 0u;
     [[unroll]] for (uint step = 128u; step > 0u; step >>= 1)
         if (s_t[m + step - 1u] <= mag)
             m += step;
-    return qk_int8_signed(h, m);
+    return qk_signed_code(pc.mode, h, m);
 }
 
-/* int8: the group's 128 thresholds (qk_int8_threshold) into s_t. Each is
+/* The group's 128 thresholds (qk_threshold) into s_t. Each is
  * the coder's own answer, so the lookups give the per-element bytes, with
  * a few coder calls a threshold instead of one an element. */
 void qk_fill_thresholds(uint a)
 {
     uint lid = gl_LocalInvocationID.x;
-    s_t[lid] = lid < 128u ? qk_int8_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
+    s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
     barrier();
 }
 
 /* The larger 16-bit magnitude of a word's two elements: widening is
  * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
 uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
-
-/* The codes of a word's two 16-bit elements, in its low 16 bits. */
-uint qk_code2(uint w, uint a)
-{
-    return qk_scaled_code(pc.mode, pc.dt, qk_widen(pc.dt, w & 0xFFFFu), a) |
-           (qk_scaled_code(pc.mode, pc.dt, qk_widen(pc.dt, w >> 16), a) << 8);
-}
 
 /* Row scale into scale[] and s_aux from s_m (one thread). */
 void row_scale(uint r)
@@ -95,9 +88,7 @@ void main()
             row_scale(r);
         barrier();
         uint a = s_aux;
-        bool by_t = pc.mode == 2u; /* uniform */
-        if (by_t)
-            qk_fill_thresholds(a);
+        qk_fill_thresholds(a);
         /* not unrolled, one coder call site (the coder is large): v
          * rotates so that every index stays constant (registers) */
         [[dont_unroll]] for (uint k = 0u; k < 4u; k++) {
@@ -111,8 +102,8 @@ void main()
             uvec2 out2 = uvec2(0u);
             [[dont_unroll]] for (uint i = 0u; i < 4u; i++) {
                 uint wi = i == 0u ? w.x : i == 1u ? w.y : i == 2u ? w.z : w.w;
-                uint c = (by_t ? qk_code_by_thresholds(wi & 0xFFFFu) | (qk_code_by_thresholds(wi >> 16) << 8)
-                               : qk_code2(wi, a)) << (16u * (i & 1u));
+                uint c = (qk_code_by_thresholds(wi & 0xFFFFu) | (qk_code_by_thresholds(wi >> 16) << 8))
+                         << (16u * (i & 1u));
                 if (i < 2u)
                     out2.x |= c;
                 else

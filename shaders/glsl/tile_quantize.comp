@@ -28,26 +28,26 @@ layout(push_constant) uniform PC {
 #include "qk_vk_scaled.glsl"
 
 shared uint s_m, s_aux;
-shared uint s_t[256]; /* int8 of bf16/f16: thresholds, then 0xFFFFFFFF */
+shared uint s_t[256]; /* bf16/f16: thresholds, then 0xFFFFFFFF */
 
-/* int8 code of the 16-bit element h: the number of thresholds <= |h|
- * (8 steps over the 256 sorted entries), signed. */
+/* The code of the 16-bit element h: its code magnitude is the number of
+ * thresholds <= |h| (8 steps over the 256 sorted entries). */
 uint qk_code_by_thresholds(uint h)
 {
     uint mag = h & 0x7FFFu, m = 0u;
     [[unroll]] for (uint step = 128u; step > 0u; step >>= 1)
         if (s_t[m + step - 1u] <= mag)
             m += step;
-    return qk_int8_signed(h, m);
+    return qk_signed_code(pc.mode, h, m);
 }
 
-/* int8: the group's 128 thresholds (qk_int8_threshold) into s_t. Each is
+/* The group's 128 thresholds (qk_threshold) into s_t. Each is
  * the coder's own answer, so the lookups give the per-element bytes, with
  * a few coder calls a threshold instead of one an element. */
 void qk_fill_thresholds(uint a)
 {
     uint lid = gl_LocalInvocationID.x;
-    s_t[lid] = lid < 128u ? qk_int8_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
+    s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
     barrier();
 }
 
@@ -93,9 +93,7 @@ void main()
         }
         barrier();
         uint a = s_aux;
-        bool by_t = pc.mode == 3u; /* uniform */
-        if (by_t)
-            qk_fill_thresholds(a);
+        qk_fill_thresholds(a);
         /* not unrolled, one coder call site (it is large): v rotates so
          * that every index stays constant and v stays in registers */
         [[dont_unroll]] for (uint k = 0u; k < 16u; k++) {
@@ -107,8 +105,7 @@ void main()
             uint word = 0u;
             [[dont_unroll]] for (uint j = 0u; j < 4u; j++) {
                 uint h16 = ((j < 2u ? w.x : w.y) >> (16u * (j & 1u))) & 0xFFFFu;
-                word |= (by_t ? qk_code_by_thresholds(h16) : qk_scaled_code(pc.mode, pc.dt, qk_widen(pc.dt, h16), a))
-                        << (8u * j);
+                word |= qk_code_by_thresholds(h16) << (8u * j);
             }
             data.w[(base + k * rstep) >> 2] = word;
         }
