@@ -181,9 +181,13 @@ static void test_chunked_dispatches_are_exact(void **state)
             /* rows outside the fused one-pass kernel: odd width, > 8192 wide */
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 37, 1001);
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 5, 9000);
-            /* the fused kernel's widest rows: 4 (partial) units a thread */
+            /* the fused kernel's widest rows: 4 (partial) units a thread;
+             * the wide variant's: 8 (partial) units */
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 40, 8192);
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 33, 7000);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 21, 16384);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 17, 14000);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 9, 8200);
         }
     }
     qk_context_destroy(ref);

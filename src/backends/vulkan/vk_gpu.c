@@ -32,6 +32,7 @@ QK_VK_SHADER(bnb_absmax_sum)
 QK_VK_SHADER(scaled_table16)
 QK_VK_SHADER(scaled_quantize_table)
 QK_VK_SHADER(amax_tensor)
+QK_VK_SHADER(row_quantize_wide)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -56,6 +57,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_TABLE16, scaled_table16)
     QK_VK_CASE(VP_SCALED_Q_TABLE, scaled_quantize_table)
     QK_VK_CASE(VP_AMAX_TENSOR, amax_tensor)
+    QK_VK_CASE(VP_ROW_Q_WIDE, row_quantize_wide)
     default: *size = 0; return NULL;
     }
 }

@@ -420,11 +420,13 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
 }
 
 /* Per-row float8 / int8_tensorwise (no ConvRot) on rows that fit a
- * workgroup's registers: one pass, the input read once. */
+ * workgroup's registers: one pass, the input read once. bf16/f16 rows
+ * wider than 8192 (LLM MLP widths) take the wide variant, up to 16384. */
 static int fused_rows(const qk_vk_job *j)
 {
     return j->p->scaling == QK_SCALING_ROW && j->p->convrot_group == 0 &&
-           j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 && j->cols <= 8192;
+           j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 &&
+           j->cols <= (j->dt == QK_DTYPE_F32 ? 8192 : 16384);
 }
 
 /* Tile-scaled float8 / int8_blockwise: one workgroup per tile. */
@@ -476,7 +478,7 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
                           B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
+        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
     }
     return st;
 }
