@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks */
+#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks, qk_vk_table16_runs, limits */
 #include "check/crosscheck.h"
 #include "qk/qk.h"
 
@@ -181,6 +181,13 @@ static void test_chunked_dispatches_are_exact(void **state)
             /* rows outside the fused one-pass kernel: odd width, > 8192 wide */
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 37, 1001);
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 5, 9000);
+            /* the fused kernel's widest rows: 4 (partial) units a thread;
+             * the wide variant's: 8 (partial) units */
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 40, 8192);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 33, 7000);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 21, 16384);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 17, 14000);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 9, 8200);
         }
     }
     qk_context_destroy(ref);
@@ -236,25 +243,36 @@ static void test_nonfinite_inputs_match_reference(void **state)
     if (vk == NULL)
         skip();
     qk_context *ref = open_reference();
-    const int64_t rows = 40, cols = 256;
     const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+    const uint16_t specials_bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u}, specials_f16[] = {0x7E00u, 0x7C00u, 0xFC00u};
+    const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16, QK_DTYPE_F16};
+    /* mid-tensor, and the very last element of an odd-sized tensor (a
+     * flat pass's tail) */
+    for (int where = 0; where < 2; where++)
+    for (size_t d = 0; d < 3; d++)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
         for (size_t k = 0; k < 3; k++) {
+            const int64_t rows = where ? 3 : 40, cols = where ? 333 : 256;
+            const int64_t at = where ? rows * cols - 1 : (rows / 2) * cols + 77;
+            qk_dtype dt = dts[d];
             qk_params p = params_of(&cases[c]);
             qk_layout lay;
             qk_layout_query(&p, rows, cols, &lay);
-            float *in = make_input(QK_DTYPE_F32, rows * cols, 7);
-            memcpy(&in[(rows / 2) * cols + 77], &specials[k], 4);
+            unsigned char *in = make_input(dt, rows * cols, 7);
+            if (dt == QK_DTYPE_F32)
+                memcpy(in + 4 * at, &specials[k], 4);
+            else
+                memcpy(in + 2 * at, dt == QK_DTYPE_BF16 ? &specials_bf16[k] : &specials_f16[k], 2);
             void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
             for (int i = 0; i < QK_PART_COUNT; i++)
                 if (lay.part[i].nbytes) {
                     want[i] = calloc(1, lay.part[i].nbytes);
                     got[i] = calloc(1, lay.part[i].nbytes);
                 }
-            qk_status sr = qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, want);
-            qk_status sv = qk_quantize(vk, &p, QK_DTYPE_F32, in, rows, cols, got);
-            printf("%-22s special 0x%08x: reference %s, vulkan %s\n", cases[c].spec, specials[k],
-                   qk_status_string(sr), qk_status_string(sv));
+            qk_status sr = qk_quantize(ref, &p, dt, in, rows, cols, want);
+            qk_status sv = qk_quantize(vk, &p, dt, in, rows, cols, got);
+            printf("%-22s %-4s %s at %lld: reference %s, vulkan %s\n", cases[c].spec, qk_dtype_name(dt),
+                   k == 0 ? "NaN" : k == 1 ? "+Inf" : "-Inf", (long long)at, qk_status_string(sr), qk_status_string(sv));
             assert_int_equal(sv, sr);
             if (sr == QK_OK)
                 for (int i = 0; i < QK_PART_COUNT; i++)
@@ -585,6 +603,130 @@ static void test_double_quant_offset_fallback(void **state)
     assert_int_equal(taken, 2);
 }
 
+/* Tensor-scaled float8/int8 of bf16/f16 by the 16-bit code table: every
+ * value in [-1, 1] (both zeros, subnormals, odd length) through e4m3, e5m2
+ * and int8 against the reference, on the table path and, with
+ * QK_VULKAN_TABLE16=0, on the per-element path. The table path must have
+ * run (6 quantizes) wherever the device has the 32 KiB of shared memory. */
+static void test_every_magnitude16_by_table(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    const qk_vk_device *list = NULL;
+    const char *why = NULL;
+    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
+    uint32_t shared = list[0].props.limits.maxComputeSharedMemorySize;
+    unsigned long before = qk_vk_table16_runs();
+    long bad = qkc_every_magnitude16(vk, "vulkan");
+    unsigned long runs = qk_vk_table16_runs() - before;
+    printf("table path: %lu quantizes (maxComputeSharedMemorySize %u), %ld failing cases\n", runs, shared, bad);
+    assert_int_equal(bad, 0);
+    if (shared < 32768)
+        printf("note: the device has less than 32 KiB of shared memory: the per-element path ran instead\n");
+    assert_int_equal(runs, shared >= 32768 ? 6 : 0);
+    setenv("QK_VULKAN_TABLE16", "0", 1);
+    before = qk_vk_table16_runs();
+    bad = qkc_every_magnitude16(vk, "vulkan (per element)");
+    runs = qk_vk_table16_runs() - before;
+    unsetenv("QK_VULKAN_TABLE16");
+    assert_int_equal(bad, 0);
+    assert_int_equal(runs, 0);
+    qk_context_destroy(vk);
+}
+
+/* Quantize `in` on both; the differing bytes of every part (a failed call
+ * counts 1). */
+static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p, qk_dtype dt, const void *in,
+                            int64_t rows, int64_t cols)
+{
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(p, rows, cols, &lay), QK_OK);
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = calloc(1, lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+            memset(got[k], 0x5A, lay.part[k].nbytes);
+        }
+    size_t bad = 0;
+    assert_int_equal(qk_quantize(ref, p, dt, in, rows, cols, want), QK_OK);
+    if (qk_quantize(vk, p, dt, in, rows, cols, got) != QK_OK) {
+        printf("  quantize: %s\n", qk_last_error());
+        bad++;
+    } else {
+        for (int k = 0; k < QK_PART_COUNT; k++)
+            for (size_t i = 0; i < lay.part[k].nbytes; i++)
+                bad += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+    }
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+    return bad;
+}
+
+/* float8 / int8 of bf16/f16 per row and per 128 x 128 tile, coded by
+ * per-group thresholds (row_quantize.comp, tile_quantize.comp): every
+ * magnitude pattern up to the amax, both signs, in rows of 8192 / tiles
+ * that each hold the amax, for amax from the scale floors (1e-30, T's
+ * smallest normal, a zero blockwise scale, an infinite float8 multiplier)
+ * to T's largest value, against the reference. */
+static void test_thresholds_every_magnitude(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    static const uint16_t amax_bf16[] = {0x3F80u, 0x3E9Au, 0x42C8u, 0x1000u, 0x7F7Fu};
+    static const uint16_t amax_f16[] = {0x3C00u, 0x34CDu, 0x5640u, 0x0400u, 0x0010u, 0x7BFFu};
+    static const qk_format formats[] = {QK_FORMAT_INT8_TENSORWISE, QK_FORMAT_INT8_BLOCKWISE, QK_FORMAT_FLOAT8_E4M3FN,
+                                        QK_FORMAT_FLOAT8_E5M2};
+    size_t bad = 0;
+    for (int d = 0; d < 2; d++) {
+        qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
+        size_t na = d == 0 ? sizeof amax_bf16 / 2 : sizeof amax_f16 / 2;
+        for (size_t a = 0; a < na; a++) {
+            uint16_t top = d == 0 ? amax_bf16[a] : amax_f16[a];
+            int64_t len = 2 * ((int64_t)top + 1);
+            for (int g = 0; g < 6; g++) { /* int8 row, int8_blockwise, e4m3 row/tile, e5m2 row/tile */
+                qk_format f = formats[g < 2 ? g : 2 + (g - 2) / 2];
+                int tiles = g == 1 || g == 3 || g == 5;
+                qk_params p;
+                qk_params_default(f, &p);
+                int64_t cols = tiles ? 1024 : 8192, per = tiles ? cols : cols - 1;
+                int64_t rows = (len + per - 1) / per;
+                if (tiles) {
+                    p.scaling = QK_SCALING_BLOCK;
+                    p.block_size = 128;
+                    rows = (rows + 127) / 128 * 128;
+                } else {
+                    p.scaling = QK_SCALING_ROW;
+                }
+                uint16_t *in = malloc((size_t)(rows * cols) * 2);
+                int64_t next = 0;
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t c = 0; c < cols; c++) {
+                        int holds_amax = tiles ? (r % 128 == 0 && c % 128 == 0) : c == 0;
+                        in[r * cols + c] = holds_amax ? top : (uint16_t)((next / 2) | ((next & 1) << 15));
+                        if (!holds_amax)
+                            next = (next + 1) % len;
+                    }
+                size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
+                printf("%-16s %-5s %-4s amax 0x%04x: %lld x %lld, %zu mismatching bytes\n", qk_format_name(f),
+                       tiles ? "tile" : "row", qk_dtype_name(dt), top, (long long)rows, (long long)cols, b);
+                bad += b;
+                free(in);
+            }
+        }
+    }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -618,6 +760,8 @@ int main(void)
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback),
+        cmocka_unit_test(test_every_magnitude16_by_table),
+        cmocka_unit_test(test_thresholds_every_magnitude),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

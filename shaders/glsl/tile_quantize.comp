@@ -1,14 +1,18 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* float8 / int8 with per-tile (B x B) scales in one workgroup per tile:
- * a sweep for the tile's amax (integer max, order-free), the scale as
- * scales.comp computes it, then a second sweep that codes -- it re-reads a
- * tile the workgroup has just read (cache-resident), so DRAM sees the input
- * about once. Needs B and cols multiples of 4 (one data word per step). */
+ * the tile's amax (integer max, order-free), the scale as scales.comp
+ * computes it, then the codes. bf16/f16 tiles of B <= 128 stay in
+ * registers between the two (16 steps of 4 elements a thread at most, one
+ * 8-byte load each): the input is read once. Otherwise (f32, wider tiles)
+ * a second sweep re-reads the tile the workgroup has just read (cache-
+ * resident). Needs B and cols multiples of 4 (one data word per step). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
+layout(std430, binding = 4) readonly buffer In2 { uvec2 w[]; } src2; /* binding 0's range, 4 16-bit elements a step */
 layout(push_constant) uniform PC {
     uint rows;  /* rows in this chunk (starts on a tile row) */
     uint cols;
@@ -24,6 +28,32 @@ layout(push_constant) uniform PC {
 #include "qk_vk_scaled.glsl"
 
 shared uint s_m, s_aux;
+shared uint s_t[256]; /* bf16/f16: thresholds, then 0xFFFFFFFF */
+
+/* The code of the 16-bit element h: its code magnitude is the number of
+ * thresholds <= |h| (8 steps over the 256 sorted entries). */
+uint qk_code_by_thresholds(uint h)
+{
+    uint mag = h & 0x7FFFu, m = 0u;
+    [[unroll]] for (uint step = 128u; step > 0u; step >>= 1)
+        if (s_t[m + step - 1u] <= mag)
+            m += step;
+    return qk_signed_code(pc.mode, h, m);
+}
+
+/* The group's 128 thresholds (qk_threshold) into s_t. Each is
+ * the coder's own answer, so the lookups give the per-element bytes, with
+ * a few coder calls a threshold instead of one an element. */
+void qk_fill_thresholds(uint a)
+{
+    uint lid = gl_LocalInvocationID.x;
+    s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
+    barrier();
+}
+
+/* The larger 16-bit magnitude of a word's two elements: widening is
+ * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
+uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
 
 void main()
 {
@@ -37,6 +67,50 @@ void main()
     if (lid == 0u)
         s_m = 0u;
     barrier();
+    if (pc.dt != DT_F32 && pc.block <= 128u) {
+        /* thread: word column cw of tile rows rl, rl + rps, ...; threads
+         * past rps * wq idle. rps >= 8, so 16 steps cover 128 rows. */
+        uint rps = 256u / wq, rl = lid / wq, cw = lid - rl * wq;
+        uint base = (r0 + rl) * pc.cols + c0 + cw * 4u, rstep = rps * pc.cols;
+        uvec2 v[16];
+        uint m = 0u;
+        [[unroll]] for (uint k = 0u; k < 16u; k++) {
+            v[k] = uvec2(0u);
+            if (rl < rps && rl + k * rps < h) {
+                v[k] = src2.w[(base + k * rstep) >> 2];
+                m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
+            }
+        }
+        atomicMax(s_m, qk_widen(pc.dt, m));
+        barrier();
+        if (lid == 0u) {
+            if (s_m >= QK_F32_INF)
+                atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+            uint sc, ax;
+            qk_group_scale(pc.mode < 2u ? 0u : 2u, pc.dt, s_m, pc.extra, sc, ax);
+            scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
+            s_aux = ax;
+        }
+        barrier();
+        uint a = s_aux;
+        qk_fill_thresholds(a);
+        /* not unrolled, one coder call site (it is large): v rotates so
+         * that every index stays constant and v stays in registers */
+        [[dont_unroll]] for (uint k = 0u; k < 16u; k++) {
+            uvec2 w = v[0];
+            [[unroll]] for (uint i = 0u; i < 15u; i++)
+                v[i] = v[i + 1u];
+            if (rl >= rps || rl + k * rps >= h)
+                break;
+            uint word = 0u;
+            [[dont_unroll]] for (uint j = 0u; j < 4u; j++) {
+                uint h16 = ((j < 2u ? w.x : w.y) >> (16u * (j & 1u))) & 0xFFFFu;
+                word |= qk_code_by_thresholds(h16) << (8u * j);
+            }
+            data.w[(base + k * rstep) >> 2] = word;
+        }
+        return;
+    }
     uint m = 0u;
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;

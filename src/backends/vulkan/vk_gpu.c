@@ -29,6 +29,10 @@ QK_VK_SHADER(bnb_nested_dequantize)
 QK_VK_SHADER(row_quantize)
 QK_VK_SHADER(tile_quantize)
 QK_VK_SHADER(bnb_absmax_sum)
+QK_VK_SHADER(scaled_table16)
+QK_VK_SHADER(scaled_quantize_table)
+QK_VK_SHADER(amax_tensor)
+QK_VK_SHADER(row_quantize_wide)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -50,6 +54,10 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_ROW_Q, row_quantize)
     QK_VK_CASE(VP_TILE_Q, tile_quantize)
     QK_VK_CASE(VP_BNB_SUM, bnb_absmax_sum)
+    QK_VK_CASE(VP_TABLE16, scaled_table16)
+    QK_VK_CASE(VP_SCALED_Q_TABLE, scaled_quantize_table)
+    QK_VK_CASE(VP_AMAX_TENSOR, amax_tensor)
+    QK_VK_CASE(VP_ROW_Q_WIDE, row_quantize_wide)
     default: *size = 0; return NULL;
     }
 }

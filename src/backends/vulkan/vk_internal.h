@@ -68,17 +68,20 @@ unsigned long qk_vk_validation_errors(void);
 /* Double-quant quantizes whose offset needed the absmax download (vk_backend.c):
  * tests tell by it which path ran. */
 unsigned long qk_vk_mean_fallbacks(void);
+/* Tensor-scaled float8/int8 quantizes recorded with the 16-bit code table
+ * (vk_ops.c): tests tell by it which path ran. */
+unsigned long qk_vk_table16_runs(void);
 
 /* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
 enum {
     VB_IN, VB_OUT, VB_DATA, VB_SCALE, VB_SCALE2, VB_AMAX, VB_AUX, VB_FLAG, VB_ROT, VB_TABLE,
-    VB_PARTIAL, VB_DUMMY, VB_COUNT
+    VB_PARTIAL, VB_CODES16, VB_DUMMY, VB_COUNT
 };
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
-    VP_COUNT
+    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COUNT
 };
 
 typedef struct {

@@ -5,6 +5,7 @@
  * flat passes chunk at multiples of an element count, row passes at row
  * multiples (128 for the blocked scale layouts). Shaders index within their
  * chunk; passes that need global coordinates get the chunk origin. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../codec/qk_codec.h"
@@ -230,8 +231,30 @@ static groups groups_of(qk_scaling sc, int64_t block, int64_t rows, int64_t cols
     return g;
 }
 
+/* One group (the tensor): rows [lo, hi) as a flat range, chunks of whole
+ * 8-element units at aligned offsets (lo * cols * es is aligned: pieces
+ * start at row_align multiples), at most 4096 workgroups of grid-stride
+ * loads each, so few atomics reach the one amax word. */
+static qk_status amax_tensor_pass(qk_vk_state *s, const qk_vk_job *j, int src, int64_t lo, int64_t hi)
+{
+    int64_t es = (int64_t)dsize(j->dt), per = 16 / es;
+    int64_t ce = chunk_of(s, max64((int64_t)s->align, 8), (double)es);
+    qk_status st = QK_OK;
+    for (int64_t e0 = lo * j->cols; e0 < hi * j->cols && st == QK_OK; e0 += ce) {
+        int64_t ne = hi * j->cols - e0 < ce ? hi * j->cols - e0 : ce;
+        int64_t units = ne / per, wg = ceil_div(units, 2048);
+        wg = wg < 1 ? 1 : wg > 4096 ? 4096 : wg;
+        qk_vk_bind b[] = {B(src, e0 * es, units * 16), B(VB_AMAX, 0, 4), B(src, e0 * es, ne * es)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)j->dt};
+        st = qk_vk_dispatch(s, VP_AMAX_TENSOR, b, 3, pc, (uint64_t)wg, 1);
+    }
+    return st;
+}
+
 static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const groups *g, int64_t lo, int64_t hi)
 {
+    if (g->ng == 1)
+        return amax_tensor_pass(s, j, src, lo, hi);
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
     int64_t rc = chunk_of(s, row_align(s, row_bytes), (double)row_bytes);
     if (rc == 0)
@@ -397,11 +420,13 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
 }
 
 /* Per-row float8 / int8_tensorwise (no ConvRot) on rows that fit a
- * workgroup's registers: one pass, the input read once. */
+ * workgroup's registers: one pass, the input read once. bf16/f16 rows
+ * wider than 8192 (LLM MLP widths) take the wide variant, up to 16384. */
 static int fused_rows(const qk_vk_job *j)
 {
     return j->p->scaling == QK_SCALING_ROW && j->p->convrot_group == 0 &&
-           j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 && j->cols <= 8192;
+           j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 &&
+           j->cols <= (j->dt == QK_DTYPE_F32 ? 8192 : 16384);
 }
 
 /* Tile-scaled float8 / int8_blockwise: one workgroup per tile. */
@@ -449,10 +474,11 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
-                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
+                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4),
+                          B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, VP_ROW_Q, b, 4, pc, (uint64_t)nr, 1);
+        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
     }
     return st;
 }
@@ -470,10 +496,11 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
-                          B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4)};
+                          B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4),
+                          B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec2 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
                                        (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra};
-        st = qk_vk_dispatch(s, VP_TILE_Q, b, 4, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
+        st = qk_vk_dispatch(s, VP_TILE_Q, b, 5, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
     }
     return st;
 }
@@ -481,6 +508,24 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
 /* The three-pass path: (ConvRot) and group amax per row range (phase 0),
  * scales (middle), codes per element range (phase 1). */
 static int scaled_src(const qk_vk_job *j) { return j->p->convrot_group > 0 ? VB_ROT : VB_IN; }
+
+/* Tensor-scaled float8/int8_tensorwise of bf16/f16 input (no ConvRot):
+ * with one scale a code is a function of the element's 16 bits, so the
+ * middle step codes all 32768 magnitudes once (scaled_table16.comp) and
+ * phase 1 looks them up from shared memory. Needs 32 KiB of it, else the
+ * per-element shader. QK_VULKAN_TABLE16=0 forces the latter (tests). */
+#define TABLE16_BYTES 32768
+static unsigned long table16_runs;
+
+unsigned long qk_vk_table16_runs(void) { return table16_runs; }
+
+static int by_table16(const qk_vk_state *s, const qk_vk_job *j)
+{
+    const char *e = getenv("QK_VULKAN_TABLE16");
+    return !(e && strcmp(e, "0") == 0) && j->p->scaling == QK_SCALING_TENSOR && j->p->convrot_group == 0 &&
+           scaled_mode(j->p) < 3 && j->dt != QK_DTYPE_F32 &&
+           s->dev->props.limits.maxComputeSharedMemorySize >= TABLE16_BYTES;
+}
 
 static qk_status scaled_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
@@ -501,6 +546,10 @@ static qk_status scaled_q_prepare(qk_vk_state *s, const qk_vk_job *j)
         st = qk_vk_reserve(s, VB_FLAG, 4);
     if (st == QK_OK && scaled_src(j) == VB_ROT)
         st = qk_vk_reserve(s, VB_ROT, (VkDeviceSize)(n * es));
+    if (st == QK_OK && by_table16(s, j)) {
+        st = qk_vk_reserve(s, VB_CODES16, TABLE16_BYTES);
+        table16_runs++;
+    }
     if (st != QK_OK)
         return st;
     qk_vk_fill(s, VB_AMAX, (VkDeviceSize)g.ng * 4, 0);
@@ -542,6 +591,12 @@ static qk_status scaled_middle(qk_vk_state *s, const qk_vk_job *j)
                                     scaled_extra(j)};
     qk_status st = qk_vk_dispatch(s, VP_SCALES, sb, 4, spc, (uint64_t)g.ng, 0);
     qk_vk_compute_barrier(s);
+    if (st == QK_OK && by_table16(s, j)) {
+        qk_vk_bind tb[] = {B(VB_AUX, 0, 4), B(VB_CODES16, 0, TABLE16_BYTES)};
+        uint32_t tpc[QK_VK_PC_WORDS] = {(uint32_t)j->dt, (uint32_t)mode};
+        st = qk_vk_dispatch(s, VP_TABLE16, tb, 2, tpc, TABLE16_BYTES / 4, 0);
+        qk_vk_compute_barrier(s);
+    }
     return st;
 }
 
@@ -553,9 +608,21 @@ static qk_status scaled_codes(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
     int64_t es = (int64_t)dsize(j->dt);
     int src = scaled_src(j);
     int64_t ce = chunk_of(s, scaled_elem_unit(s), (double)es);
+    int table = by_table16(s, j);
     qk_status st = QK_OK;
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
+        if (table) {
+            /* units of 8 elements, each thread several (the table copy is
+             * per workgroup); e0 is a multiple of 8 and of the alignment */
+            int64_t units = ne / 8, wg = ceil_div(units, 1024);
+            wg = wg < 1 ? 1 : wg > 8192 ? 8192 : wg;
+            qk_vk_bind b[] = {B(src, e0 * es, units * 16), B(VB_DATA, e0, units * 8), B(VB_CODES16, 0, TABLE16_BYTES),
+                              B(src, e0 * es, ne * es), B(VB_DATA, e0, ne)};
+            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, scaled_mode(j->p) == 2};
+            st = qk_vk_dispatch(s, VP_SCALED_Q_TABLE, b, 5, pc, (uint64_t)wg, 1);
+            continue;
+        }
         qk_vk_bind b[] = {B(src, e0 * es, ne * es), B(VB_DATA, e0, ne), B(VB_AUX, 0, g.ng * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
                                        (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};

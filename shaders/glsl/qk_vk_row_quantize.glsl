@@ -1,0 +1,145 @@
+/* float8 / int8_tensorwise with per-row scales in one pass: a workgroup
+ * owns a row (a multiple of 8 wide, at most QK_ROW_UNITS * 2048 for
+ * bf16/f16, 8192 for f32), keeps it in registers, takes its amax in shared
+ * memory (integer max, order-free), computes the scale as scales.comp does
+ * and codes it -- the input is read once. bf16/f16 rows load 8 elements
+ * with one 16-byte load and stay packed in registers. Included by
+ * row_quantize.comp (QK_ROW_UNITS 4, f32 too) and row_quantize_wide.comp
+ * (8: rows up to 16384, bf16/f16 only). */
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
+layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
+layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
+layout(std430, binding = 4) readonly buffer In4 { uvec4 w[]; } src4; /* binding 0's range, 8 16-bit elements */
+layout(push_constant) uniform PC {
+    uint rows; /* rows in this chunk */
+    uint cols;
+    uint r0;   /* global index of the chunk's first row */
+    uint dt;
+    uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise */
+} pc;
+#include "qk_vk.glsl"
+#include "qk_vk_load.glsl"
+#include "qk_vk_scaled.glsl"
+
+shared uint s_m, s_aux;
+shared uint s_t[256]; /* bf16/f16: thresholds, then 0xFFFFFFFF */
+
+/* The code of the 16-bit element h: its code magnitude is the number of
+ * thresholds <= |h| (8 steps over the 256 sorted entries). */
+uint qk_code_by_thresholds(uint h)
+{
+    uint mag = h & 0x7FFFu, m = 0u;
+    [[unroll]] for (uint step = 128u; step > 0u; step >>= 1)
+        if (s_t[m + step - 1u] <= mag)
+            m += step;
+    return qk_signed_code(pc.mode, h, m);
+}
+
+/* The group's 128 thresholds (qk_threshold) into s_t. Each is
+ * the coder's own answer, so the lookups give the per-element bytes, with
+ * a few coder calls a threshold instead of one an element. */
+void qk_fill_thresholds(uint a)
+{
+    uint lid = gl_LocalInvocationID.x;
+    s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
+    barrier();
+}
+
+/* The larger 16-bit magnitude of a word's two elements: widening is
+ * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
+uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
+
+/* Row scale into scale[] and s_aux from s_m (one thread). */
+void row_scale(uint r)
+{
+    if (s_m >= QK_F32_INF)
+        atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+    uint sc, ax;
+    qk_group_scale(pc.mode < 2u ? 0u : 1u, pc.dt, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
+    scale.w[pc.r0 + r] = sc;
+    s_aux = ax;
+}
+
+void main()
+{
+    uint r = qk_group_id();
+    if (r >= pc.rows)
+        return; /* uniform across the workgroup */
+    uint lid = gl_LocalInvocationID.x;
+    uint row0 = r * pc.cols, row1 = row0 + pc.cols;
+    if (lid == 0u)
+        s_m = 0u;
+    barrier();
+    if (pc.dt != DT_F32) {
+        uvec4 v[QK_ROW_UNITS];
+        uint m16 = 0u;
+        [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
+            uint e = row0 + (k * 256u + lid) * 8u; /* a unit is wholly in the row or past it */
+            v[k] = uvec4(0u);
+            if (e < row1) {
+                v[k] = src4.w[e >> 3];
+                m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
+            }
+        }
+        atomicMax(s_m, qk_widen(pc.dt, m16));
+        barrier();
+        if (lid == 0u)
+            row_scale(r);
+        barrier();
+        uint a = s_aux;
+        qk_fill_thresholds(a);
+        /* not unrolled, one coder call site (the coder is large): v
+         * rotates so that every index stays constant (registers) */
+        [[dont_unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
+            uvec4 w = v[0];
+            [[unroll]] for (uint i = 0u; i + 1u < QK_ROW_UNITS; i++)
+                v[i] = v[i + 1u];
+            uint e = row0 + (k * 256u + lid) * 8u;
+            if (e >= row1)
+                break;
+            uvec2 out2 = uvec2(0u);
+            [[dont_unroll]] for (uint i = 0u; i < 4u; i++) {
+                uint wi = i == 0u ? w.x : i == 1u ? w.y : i == 2u ? w.z : w.w;
+                uint c = (qk_code_by_thresholds(wi & 0xFFFFu) | (qk_code_by_thresholds(wi >> 16) << 8))
+                         << (16u * (i & 1u));
+                if (i < 2u)
+                    out2.x |= c;
+                else
+                    out2.y |= c;
+            }
+            data.w[e >> 2] = out2.x;
+            data.w[(e >> 2) + 1u] = out2.y;
+        }
+        return;
+    }
+#if QK_ROW_F32
+    uint x[4][8];
+    uint m = 0u;
+    for (uint k = 0u; k < 4u; k++) {
+        uint e = row0 + (k * 256u + lid) * 8u;
+        qk_load8(pc.dt, e, row1, x[k]); /* past the row: +0, never coded */
+        for (uint j = 0u; j < 8u; j++)
+            m = max(m, x[k][j] & QK_F32_ABS);
+    }
+    atomicMax(s_m, m);
+    barrier();
+    if (lid == 0u)
+        row_scale(r);
+    barrier();
+    uint a = s_aux;
+    for (uint k = 0u; k < 4u; k++) {
+        uint e = row0 + (k * 256u + lid) * 8u;
+        if (e >= row1)
+            break;
+        uint w0 = 0u, w1 = 0u;
+        for (uint j = 0u; j < 4u; j++) {
+            w0 |= qk_scaled_code(pc.mode, pc.dt, x[k][j], a) << (8u * j);
+            w1 |= qk_scaled_code(pc.mode, pc.dt, x[k][j + 4u], a) << (8u * j);
+        }
+        data.w[e >> 2] = w0;
+        data.w[(e >> 2) + 1u] = w1;
+    }
+#endif
+}
