@@ -492,6 +492,60 @@ static void test_every_magnitude16(void **st)
     assert_int_equal(every_magnitude16_on_devices(nd), 0);
 }
 
+/* Tensor amax of bf16/f16 input on 16-bit magnitudes (amax.cl): the
+ * largest magnitude, negative, at every position of a 45-element tensor
+ * (both halves of every word of the 16-byte loads, and the tail), over
+ * normal and subnormal values, and NaN/Inf there. Tensor-scaled int8 and
+ * e4m3 scales are functions of the exact amax; the status must agree. */
+static void test_tensor_amax16(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    enum { N = 45 };
+    static const uint32_t peak[] = {0xC0400000u /* -3 */, 0x80000000u | 0x38500000u /* f16 subnormal */,
+                                    0x7FC00000u, 0xFF800000u};
+    long bad = 0, cases = 0;
+    for (int d = 0; d < nd; d++) {
+        qk_context *ctx;
+        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+        for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++)
+            for (int f = 0; f < 2; f++)
+                for (size_t v = 0; v < sizeof peak / sizeof *peak; v++)
+                    for (int pos = 0; pos < N; pos++) {
+                        qk_params p;
+                        qk_params_default(f ? QK_FORMAT_FLOAT8_E4M3FN : QK_FORMAT_INT8_TENSORWISE, &p);
+                        p.scaling = QK_SCALING_TENSOR;
+                        uint16_t in[N];
+                        uint64_t s = (uint64_t)(pos * 7 + v * 131 + f * 3 + dt + 1);
+                        for (int i = 0; i < N; i++) { /* below |peak|, both signs; +2.5 for the normal peak */
+                            uint32_t small = v == 1 ? 0x38000000u + (uint32_t)(rng(&s) % 0x400000u)
+                                                    : 0x3E000000u + (uint32_t)(rng(&s) % 0x2000000u);
+                            qk_store_f32((qk_dtype)dt, in, i, small | (rng(&s) & 1 ? 0x80000000u : 0u));
+                        }
+                        if (v == 0)
+                            qk_store_f32((qk_dtype)dt, in, (pos + 1) % N, 0x40200000u);
+                        qk_store_f32((qk_dtype)dt, in, pos, peak[v]);
+                        qk_layout lay;
+                        assert_int_equal(qk_layout_query(&p, 1, N, &lay), QK_OK);
+                        uint8_t want[2][N], got[2][N];
+                        void *wp[4] = {want[0], want[1], NULL, NULL}, *gp[4] = {got[0], got[1], NULL, NULL};
+                        qk_status ws = qk_quantize(NULL, &p, (qk_dtype)dt, in, 1, N, wp);
+                        qk_status gs = qk_quantize(ctx, &p, (qk_dtype)dt, in, 1, N, gp);
+                        int ok = gs == ws && (ws != QK_OK || (memcmp(want[0], got[0], lay.part[0].nbytes) == 0 &&
+                                                             memcmp(want[1], got[1], lay.part[1].nbytes) == 0));
+                        if (!ok && bad++ < 5)
+                            printf("  amax16 dev%d dt %d fmt %d peak %08x at %d: status %d/%d or bytes differ\n", d,
+                                   dt, f, peak[v], pos, gs, ws);
+                        cases += ws == QK_OK;
+                    }
+        qk_context_destroy(ctx);
+    }
+    assert_int_equal(bad, 0);
+    assert_true(cases > 0);
+}
+
 static int count_cache_files(const char *dir, char *last, size_t n)
 {
     DIR *d = opendir(dir);
@@ -571,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_crafted_nested_parts),
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_every_magnitude16),
+        cmocka_unit_test(test_tensor_amax16),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),
@@ -578,5 +633,7 @@ int main(void)
         cmocka_unit_test(test_probe_tells_flushing_apart),
         cmocka_unit_test(test_probe_on_devices),
     };
+    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_tensor_amax16 */
+        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
