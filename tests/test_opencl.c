@@ -136,6 +136,53 @@ static void test_fast_codec_equals_codec(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* NF4 by bucket (fast_codec.cl, as bnb4_quantize runs it) against the
+ * codec: no bucket holds two thresholds, and every bf16 pattern, every f32
+ * within 2^15 ulps of each bucket edge and each threshold (both signs), the
+ * zeros, subnormals, Inf and NaN region and random patterns code alike. */
+static uint32_t nf4_base[QK_NF4_BUCKETS], nf4_key[QK_NF4_BUCKETS];
+
+static uint64_t nf4_bucket_bad(uint32_t x)
+{
+    uint32_t i = qk_nf4_bucket_index(x);
+    uint64_t bad = i >= QK_NF4_BUCKETS || qk_nf4_from_bucket(x, nf4_base[i], nf4_key[i]) != qk_nf4_encode(x);
+    if (bad && i < QK_NF4_BUCKETS)
+        printf("  MISMATCH nf4 bucket %u x=%08x: got %u want %u\n", i, x,
+               qk_nf4_from_bucket(x, nf4_base[i], nf4_key[i]), qk_nf4_encode(x));
+    return bad;
+}
+
+static void test_nf4_bucket_equals_codec(void **st)
+{
+    (void)st;
+    uint64_t bad = 0, s = 4242;
+    for (uint32_t i = 0; i < QK_NF4_BUCKETS; i++) {
+        nf4_base[i] = qk_nf4_bucket_base(i);
+        nf4_key[i] = qk_nf4_bucket_key(i);
+        if ((i & 31u) <= 20u) /* one threshold per bucket at most */
+            bad += qk_nf4_encode(qk_nf4_bucket_end(i, 1u)) - nf4_base[i] > 1u;
+    }
+    for (uint32_t h = 0; h < 0x10000u; h++)
+        bad += nf4_bucket_bad(h << 16);
+    for (uint32_t b = QK_NF4_BUCKET_BASE; b <= QK_NF4_BUCKET_BASE + 22u; b++)
+        for (uint32_t d = 0; d < 0x10000u; d++) {
+            uint32_t x = (b << 21) - 0x8000u + d;
+            bad += nf4_bucket_bad(x) + nf4_bucket_bad(x ^ QK_F32_SIGN);
+        }
+    for (uint32_t k = 0; k < 15; k++)
+        for (uint32_t d = 0; d < 0x10000u; d++) {
+            uint32_t x = qk_nf4_threshold(k) - 0x8000u + d;
+            bad += nf4_bucket_bad(x) + nf4_bucket_bad(x ^ QK_F32_SIGN);
+        }
+    for (uint32_t x = 0; x < 0x100000u; x++) { /* zeros, subnormals; Inf and NaN */
+        bad += nf4_bucket_bad(x) + nf4_bucket_bad(x ^ QK_F32_SIGN);
+        bad += nf4_bucket_bad(0x7F7F8000u + x) + nf4_bucket_bad((0x7F7F8000u + x) ^ QK_F32_SIGN);
+    }
+    for (long i = 0; i < 20000000; i++)
+        bad += nf4_bucket_bad((uint32_t)(rng(&s) >> 32));
+    assert_int_equal(bad, 0);
+}
+
 /* MXFP8's division-free element code against the reference's steps for
  * every scale byte: each exponent (subnormals included) with edge and random
  * mantissas, both signs, and Inf/NaN. */
@@ -492,6 +539,52 @@ static void test_every_magnitude16(void **st)
     assert_int_equal(every_magnitude16_on_devices(nd), 0);
 }
 
+/* NF4 quantize on every device through its bucket table: blocks of 64
+ * led by 1.0 (so r = 1 and each code sees the input itself), holding every
+ * bf16 pattern of magnitude <= 1, and f32 values within 16 ulps of every
+ * bucket edge and threshold, both signs. */
+static void test_nf4_buckets_on_devices(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    enum { PER = 63 };
+    static uint16_t h16[0x10000u / PER * 64 + 128];
+    static uint32_t f32[(37 * 33 * 2) / PER * 64 + 128];
+    int64_t n16 = 0, n32 = 0;
+    uint32_t x16 = 0, fv[37 * 33 * 2];
+    int nf = 0;
+    for (uint32_t b = QK_NF4_BUCKET_BASE + 1u; b <= QK_NF4_BUCKET_BASE + 22u; b++)
+        for (int d = -16; d <= 16; d++) {
+            fv[nf++] = (b << 21) + (uint32_t)d;
+            fv[nf++] = ((b << 21) + (uint32_t)d) ^ QK_F32_SIGN;
+        }
+    for (uint32_t k = 0; k < 15; k++)
+        for (int d = -16; d <= 16; d++) {
+            fv[nf++] = qk_nf4_threshold(k) + (uint32_t)d;
+            fv[nf++] = (qk_nf4_threshold(k) + (uint32_t)d) ^ QK_F32_SIGN;
+        }
+    for (int i = 0; i < nf;) {
+        f32[n32++] = QK_F32_ONE;
+        for (int k = 0; k < PER; k++, i++) /* magnitudes above 1 would raise the absmax */
+            f32[n32++] = i < nf && (fv[i] & QK_F32_ABS) <= QK_F32_ONE ? fv[i] : 0u;
+    }
+    while (x16 < 0x10000u) {
+        h16[n16++] = 0x3F80u;
+        for (int k = 0; k < PER; k++) {
+            while (x16 < 0x10000u && (x16 & 0x7FFFu) > 0x3F80u)
+                x16++;
+            h16[n16++] = x16 < 0x10000u ? (uint16_t)x16++ : 0u;
+        }
+    }
+    qk_params p;
+    qk_params_default(QK_FORMAT_NF4, &p);
+    p.block_size = 64;
+    assert_int_equal(compare_all(&p, QK_DTYPE_BF16, h16, 1, n16), 0);
+    assert_int_equal(compare_all(&p, QK_DTYPE_F32, f32, 1, n32), 0);
+}
+
 /* Tensor amax of bf16/f16 input on 16-bit magnitudes (amax.cl): the
  * largest magnitude, negative, at every position of a 45-element tensor
  * (both halves of every word of the 16-byte loads, and the tail), over
@@ -619,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_soft_add_matches_host),
         cmocka_unit_test(test_fast_codec_equals_codec),
         cmocka_unit_test(test_mxfp8_code_equals_division),
+        cmocka_unit_test(test_nf4_bucket_equals_codec),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
@@ -626,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_every_magnitude16),
         cmocka_unit_test(test_tensor_amax16),
+        cmocka_unit_test(test_nf4_buckets_on_devices),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),
