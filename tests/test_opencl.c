@@ -136,6 +136,53 @@ static void test_fast_codec_equals_codec(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* NF4 by bucket (fast_codec.cl, as bnb4_quantize runs it) against the
+ * codec: no bucket holds two thresholds, and every bf16 pattern, every f32
+ * within 2^15 ulps of each bucket edge and each threshold (both signs), the
+ * zeros, subnormals, Inf and NaN region and random patterns code alike. */
+static uint32_t nf4_base[QK_NF4_BUCKETS], nf4_key[QK_NF4_BUCKETS];
+
+static uint64_t nf4_bucket_bad(uint32_t x)
+{
+    uint32_t i = qk_nf4_bucket_index(x);
+    uint64_t bad = i >= QK_NF4_BUCKETS || qk_nf4_from_bucket(x, nf4_base[i], nf4_key[i]) != qk_nf4_encode(x);
+    if (bad && i < QK_NF4_BUCKETS)
+        printf("  MISMATCH nf4 bucket %u x=%08x: got %u want %u\n", i, x,
+               qk_nf4_from_bucket(x, nf4_base[i], nf4_key[i]), qk_nf4_encode(x));
+    return bad;
+}
+
+static void test_nf4_bucket_equals_codec(void **st)
+{
+    (void)st;
+    uint64_t bad = 0, s = 4242;
+    for (uint32_t i = 0; i < QK_NF4_BUCKETS; i++) {
+        nf4_base[i] = qk_nf4_bucket_base(i);
+        nf4_key[i] = qk_nf4_bucket_key(i);
+        if ((i & 31u) <= 20u) /* one threshold per bucket at most */
+            bad += qk_nf4_encode(qk_nf4_bucket_end(i, 1u)) - nf4_base[i] > 1u;
+    }
+    for (uint32_t h = 0; h < 0x10000u; h++)
+        bad += nf4_bucket_bad(h << 16);
+    for (uint32_t b = QK_NF4_BUCKET_BASE; b <= QK_NF4_BUCKET_BASE + 22u; b++)
+        for (uint32_t d = 0; d < 0x10000u; d++) {
+            uint32_t x = (b << 21) - 0x8000u + d;
+            bad += nf4_bucket_bad(x) + nf4_bucket_bad(x ^ QK_F32_SIGN);
+        }
+    for (uint32_t k = 0; k < 15; k++)
+        for (uint32_t d = 0; d < 0x10000u; d++) {
+            uint32_t x = qk_nf4_threshold(k) - 0x8000u + d;
+            bad += nf4_bucket_bad(x) + nf4_bucket_bad(x ^ QK_F32_SIGN);
+        }
+    for (uint32_t x = 0; x < 0x100000u; x++) { /* zeros, subnormals; Inf and NaN */
+        bad += nf4_bucket_bad(x) + nf4_bucket_bad(x ^ QK_F32_SIGN);
+        bad += nf4_bucket_bad(0x7F7F8000u + x) + nf4_bucket_bad((0x7F7F8000u + x) ^ QK_F32_SIGN);
+    }
+    for (long i = 0; i < 20000000; i++)
+        bad += nf4_bucket_bad((uint32_t)(rng(&s) >> 32));
+    assert_int_equal(bad, 0);
+}
+
 /* MXFP8's division-free element code against the reference's steps for
  * every scale byte: each exponent (subnormals included) with edge and random
  * mantissas, both signs, and Inf/NaN. */
@@ -492,6 +539,150 @@ static void test_every_magnitude16(void **st)
     assert_int_equal(every_magnitude16_on_devices(nd), 0);
 }
 
+/* NF4 quantize on every device through its bucket table: blocks of 64
+ * led by 1.0 (so r = 1 and each code sees the input itself), holding every
+ * bf16 pattern of magnitude <= 1, and f32 values within 16 ulps of every
+ * bucket edge and threshold, both signs. */
+static void test_nf4_buckets_on_devices(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    enum { PER = 63 };
+    static uint16_t h16[0x10000u / PER * 64 + 128];
+    static uint32_t f32[(37 * 33 * 2) / PER * 64 + 128];
+    int64_t n16 = 0, n32 = 0;
+    uint32_t x16 = 0, fv[37 * 33 * 2];
+    int nf = 0;
+    for (uint32_t b = QK_NF4_BUCKET_BASE + 1u; b <= QK_NF4_BUCKET_BASE + 22u; b++)
+        for (int d = -16; d <= 16; d++) {
+            fv[nf++] = (b << 21) + (uint32_t)d;
+            fv[nf++] = ((b << 21) + (uint32_t)d) ^ QK_F32_SIGN;
+        }
+    for (uint32_t k = 0; k < 15; k++)
+        for (int d = -16; d <= 16; d++) {
+            fv[nf++] = qk_nf4_threshold(k) + (uint32_t)d;
+            fv[nf++] = (qk_nf4_threshold(k) + (uint32_t)d) ^ QK_F32_SIGN;
+        }
+    for (int i = 0; i < nf;) {
+        f32[n32++] = QK_F32_ONE;
+        for (int k = 0; k < PER; k++, i++) /* magnitudes above 1 would raise the absmax */
+            f32[n32++] = i < nf && (fv[i] & QK_F32_ABS) <= QK_F32_ONE ? fv[i] : 0u;
+    }
+    while (x16 < 0x10000u) {
+        h16[n16++] = 0x3F80u;
+        for (int k = 0; k < PER; k++) {
+            while (x16 < 0x10000u && (x16 & 0x7FFFu) > 0x3F80u)
+                x16++;
+            h16[n16++] = x16 < 0x10000u ? (uint16_t)x16++ : 0u;
+        }
+    }
+    qk_params p;
+    qk_params_default(QK_FORMAT_NF4, &p);
+    p.block_size = 64;
+    assert_int_equal(compare_all(&p, QK_DTYPE_BF16, h16, 1, n16), 0);
+    assert_int_equal(compare_all(&p, QK_DTYPE_F32, f32, 1, n32), 0);
+}
+
+/* Row and tile scaling around the one-pass form's limits (scaled.cl, with
+ * 256-item work-groups: groups of 2048 units of 8 for 16-bit input, 1024
+ * for f32, several groups a work-group below): rows of 5, 512, 1025, 2048
+ * and 2049 units, 128 x 128 tiles (2048 units) with narrow and short edge
+ * tiles, 24 x 24 and 8 x 8 tiles. */
+static void test_group_quantize_limits(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const struct {
+        int64_t rows, cols;
+        int block;
+    } shapes[] = {{3, 4096, 0}, {2, 8200, 0}, {2, 16384, 0}, {2, 16392, 0}, {130, 264, 128}, {50, 48, 24},
+                  {37, 40, 0},  {37, 40, 8}};
+    static const qk_format fmts[] = {QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2, QK_FORMAT_INT8_TENSORWISE,
+                                     QK_FORMAT_INT8_BLOCKWISE};
+    long bad = 0, runs = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
+            for (int dt = 0; dt < 3; dt++) {
+                qk_params p;
+                qk_params_default(fmts[f], &p);
+                if (shapes[si].block == 0 && fmts[f] == QK_FORMAT_INT8_BLOCKWISE)
+                    continue;
+                if (shapes[si].block != 0 && fmts[f] == QK_FORMAT_INT8_TENSORWISE)
+                    continue;
+                p.scaling = shapes[si].block ? QK_SCALING_BLOCK : QK_SCALING_ROW;
+                if (shapes[si].block)
+                    p.block_size = shapes[si].block;
+                int64_t n = shapes[si].rows * shapes[si].cols;
+                void *in = malloc((size_t)n * 4);
+                fill((qk_dtype)dt, in, n, (uint64_t)(si * 13 + f * 5 + dt + 3));
+                for (int64_t i = 0; i < n; i += 977) /* groups of different amax */
+                    qk_store_f32((qk_dtype)dt, in, i, qk_bits((float)(i % 5 + 2) * 3.25f));
+                bad += compare_all(&p, (qk_dtype)dt, in, shapes[si].rows, shapes[si].cols);
+                runs++;
+                free(in);
+            }
+    assert_int_equal(bad, 0);
+    assert_true(runs > 70);
+}
+
+/* Tensor amax of bf16/f16 input on 16-bit magnitudes (amax.cl): the
+ * largest magnitude, negative, at every position of a 45-element tensor
+ * (both halves of every word of the 16-byte loads, and the tail), over
+ * normal and subnormal values, and NaN/Inf there. Tensor-scaled int8 and
+ * e4m3 scales are functions of the exact amax; the status must agree. */
+static void test_tensor_amax16(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    enum { N = 45 };
+    static const uint32_t peak[] = {0xC0400000u /* -3 */, 0x80000000u | 0x38500000u /* f16 subnormal */,
+                                    0x7FC00000u, 0xFF800000u};
+    long bad = 0, cases = 0;
+    for (int d = 0; d < nd; d++) {
+        qk_context *ctx;
+        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+        for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++)
+            for (int f = 0; f < 2; f++)
+                for (size_t v = 0; v < sizeof peak / sizeof *peak; v++)
+                    for (int pos = 0; pos < N; pos++) {
+                        qk_params p;
+                        qk_params_default(f ? QK_FORMAT_FLOAT8_E4M3FN : QK_FORMAT_INT8_TENSORWISE, &p);
+                        p.scaling = QK_SCALING_TENSOR;
+                        uint16_t in[N];
+                        uint64_t s = (uint64_t)(pos * 7 + v * 131 + f * 3 + dt + 1);
+                        for (int i = 0; i < N; i++) { /* below |peak|, both signs; +2.5 for the normal peak */
+                            uint32_t small = v == 1 ? 0x38000000u + (uint32_t)(rng(&s) % 0x400000u)
+                                                    : 0x3E000000u + (uint32_t)(rng(&s) % 0x2000000u);
+                            qk_store_f32((qk_dtype)dt, in, i, small | (rng(&s) & 1 ? 0x80000000u : 0u));
+                        }
+                        if (v == 0)
+                            qk_store_f32((qk_dtype)dt, in, (pos + 1) % N, 0x40200000u);
+                        qk_store_f32((qk_dtype)dt, in, pos, peak[v]);
+                        qk_layout lay;
+                        assert_int_equal(qk_layout_query(&p, 1, N, &lay), QK_OK);
+                        uint8_t want[2][N], got[2][N];
+                        void *wp[4] = {want[0], want[1], NULL, NULL}, *gp[4] = {got[0], got[1], NULL, NULL};
+                        qk_status ws = qk_quantize(NULL, &p, (qk_dtype)dt, in, 1, N, wp);
+                        qk_status gs = qk_quantize(ctx, &p, (qk_dtype)dt, in, 1, N, gp);
+                        int ok = gs == ws && (ws != QK_OK || (memcmp(want[0], got[0], lay.part[0].nbytes) == 0 &&
+                                                             memcmp(want[1], got[1], lay.part[1].nbytes) == 0));
+                        if (!ok && bad++ < 5)
+                            printf("  amax16 dev%d dt %d fmt %d peak %08x at %d: status %d/%d or bytes differ\n", d,
+                                   dt, f, peak[v], pos, gs, ws);
+                        cases += ws == QK_OK;
+                    }
+        qk_context_destroy(ctx);
+    }
+    assert_int_equal(bad, 0);
+    assert_true(cases > 0);
+}
+
 static int count_cache_files(const char *dir, char *last, size_t n)
 {
     DIR *d = opendir(dir);
@@ -565,12 +756,16 @@ int main(void)
         cmocka_unit_test(test_soft_add_matches_host),
         cmocka_unit_test(test_fast_codec_equals_codec),
         cmocka_unit_test(test_mxfp8_code_equals_division),
+        cmocka_unit_test(test_nf4_bucket_equals_codec),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_every_magnitude16),
+        cmocka_unit_test(test_tensor_amax16),
+        cmocka_unit_test(test_nf4_buckets_on_devices),
+        cmocka_unit_test(test_group_quantize_limits),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),
@@ -578,5 +773,7 @@ int main(void)
         cmocka_unit_test(test_probe_tells_flushing_apart),
         cmocka_unit_test(test_probe_on_devices),
     };
+    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_tensor_amax16 */
+        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,22 +2,43 @@
  * Inf, so amax >= 0x7F800000 flags a non-finite input). Each work-group
  * reduces in local memory and folds its result in with one atomic_max on
  * uint keys: the max is order-free, so the result is deterministic.
- * *amax must be 0 before the launch. */
+ * *amax must be 0 before the launch.
+ * bf16/f16 input is reduced on its 16-bit magnitudes and widened once: |h|
+ * orders finite bf16 and f16 values as their f32 widenings do, and NaN
+ * patterns lie above Inf in both, so the result is the same for finite
+ * input and still >= Inf otherwise, without a widening per element. The
+ * two halves of each word keep their own max. */
 __kernel void amax_tensor(__global const uchar *in, int dt, ulong n, __global uint *amax,
                           __local uint *red)
 {
     uint m = 0u;
     ulong gs = get_global_size(0);
-    ulong units = n / 8;
-    for (ulong u = get_global_id(0); u < units; u += gs) {
-        uint v[8];
-        ld8(in, dt, u * 8, v);
+    if (dt == DT_F32) {
+        ulong units = n / 8;
+        for (ulong u = get_global_id(0); u < units; u += gs) {
+            uint v[8];
+            ld8(in, dt, u * 8, v);
 #pragma unroll
-        for (int k = 0; k < 8; k++)
-            m = max(m, v[k] & QK_F32_ABS);
+            for (int k = 0; k < 8; k++)
+                m = max(m, v[k] & QK_F32_ABS);
+        }
+        for (ulong i = units * 8 + get_global_id(0); i < n; i += gs)
+            m = max(m, ld(in, dt, i) & QK_F32_ABS);
+    } else {
+        __global const uint4 *w = (__global const uint4 *)in;
+        __global const ushort *h = (__global const ushort *)in;
+        uint lo = 0u, hi = 0u; /* low halves' magnitudes; high halves' in bits 16..30 */
+        ulong units = n / 8;
+        for (ulong u = get_global_id(0); u < units; u += gs) {
+            uint4 a = w[u];
+            lo = max(lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
+            hi = max(hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u),
+                             max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
+        }
+        for (ulong i = units * 8 + get_global_id(0); i < n; i += gs)
+            lo = max(lo, (uint)h[i] & 0x7FFFu);
+        m = widen16(dt, max(lo, hi >> 16));
     }
-    for (ulong i = units * 8 + get_global_id(0); i < n; i += gs)
-        m = max(m, ld(in, dt, i) & QK_F32_ABS);
     m = seg_max(red, m, (uint)get_local_size(0));
     if (get_local_id(0) == 0)
         atomic_max(amax, m);

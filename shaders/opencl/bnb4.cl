@@ -10,9 +10,14 @@ static inline uint bnb_key(uint x)
     return qk_f32_is_nan(x) != 0u ? 0u : qk_f32_ftz(x & QK_F32_ABS) + 1u;
 }
 
-static inline uint bnb_code(int nf4, uint v)
+/* NF4 by bucket (fast_codec.cl): one local lookup and one compare instead
+ * of the binary search's four compares and dependent selects. */
+static inline uint bnb_code(int nf4, uint v, __local const uint2 *tab)
 {
-    return nf4 != 0 ? qk_nf4_encode_fast(v) : qk_fp4_encode_fast(v);
+    if (nf4 == 0)
+        return qk_fp4_encode_fast(v);
+    uint2 e = tab[qk_nf4_bucket_index(v)];
+    return qk_nf4_from_bucket(v, e.x, e.y);
 }
 
 /* bitsandbytes' reciprocal of absmax (qk_bnb_reciprocal): measured
@@ -30,9 +35,14 @@ static inline uint bnb_rcp(int dt, uint am, __global const uint *table)
 
 static inline void bnb4_quantize_body(__global const uchar *in, const int dt, ulong n, uint log2bs, const int nf4,
                                       ulong nblocks, __global const uint *table, __global uchar *data,
-                                      __global uint *absmax, __local uint *red)
+                                      __global uint *absmax, __local uint *red, __local uint2 *tab)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
+    if (nf4 != 0) {
+        for (uint i = lid; i < QK_NF4_BUCKETS; i += L)
+            tab[i] = (uint2)(qk_nf4_bucket_base(i), qk_nf4_bucket_key(i));
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
     uint ub = (1u << log2bs) / 8;  /* units per block */
     uint seg = min(ub, L);         /* work-items per block */
     uint per = ub / seg;           /* units per work-item */
@@ -65,8 +75,8 @@ static inline void bnb4_quantize_body(__global const uchar *in, const int dt, ul
             ld8_any(in, dt, e0, n, 1, v); /* an odd tail is coded as +0 */
 #pragma unroll
             for (int j = 0; j < 4; j++)
-                b[j] = (bnb_code(nf4, qk_mul_ftz(v[2 * j], r)) << 4) |
-                       bnb_code(nf4, qk_mul_ftz(v[2 * j + 1], r));
+                b[j] = (bnb_code(nf4, qk_mul_ftz(v[2 * j], r), tab) << 4) |
+                       bnb_code(nf4, qk_mul_ftz(v[2 * j + 1], r), tab);
             ulong o = e0 / 2;
             if (o + 4 <= nbytes) {
                 ((__global uint *)data)[o / 4] = pack4(b[0], b[1], b[2], b[3]);
@@ -80,15 +90,17 @@ static inline void bnb4_quantize_body(__global const uchar *in, const int dt, ul
     }
 }
 
-/* dtype and format as constants: each copy is specialized (QK_BY_DTYPE). */
+/* dtype and format as constants: each copy is specialized (QK_BY_DTYPE).
+ * nf4tab: 64 entries of local memory for the NF4 bucket table, typed uint2
+ * (NVIDIA aligns a local argument by its declared type). */
 __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2bs, int nf4,
                             ulong nblocks, __global const uint *table, __global uchar *data,
-                            __global uint *absmax, __local uint *red)
+                            __global uint *absmax, __local uint *red, __local uint2 *nf4tab)
 {
     if (nf4 != 0)
-        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 1, nblocks, table, data, absmax, red));
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 1, nblocks, table, data, absmax, red, nf4tab));
     else
-        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 0, nblocks, table, data, absmax, red));
+        QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 0, nblocks, table, data, absmax, red, nf4tab));
 }
 
 static inline void bnb4_dequantize_body(__global const uchar *data, __global const uint *absmax, ulong n,

@@ -123,4 +123,82 @@ QK_FN QK_U32 qk_mxfp8_code(QK_U32 x, QK_U32 e)
     return qk_f32_to_e4m3_fast(qk_f32_clamp_abs(sign | q, QK_F32_E4M3_MAX));
 }
 
+/* NF4 by bucket (the form of cuda/qk_fast_codec.h's qkf_nf4_bucketed, on
+ * bits): the binade of |x| (2^-5 .. 1, smaller magnitudes joining 2^-5's,
+ * larger ones and Inf 1's) and its two leading mantissa bits pick one of 21
+ * buckets per sign (index sign * 32 + bucket). No bucket holds more than one
+ * threshold, so the code is the bucket's lowest code plus one compare of the
+ * magnitude, made unsigned-ascending for both signs by flipping a negative
+ * value's bits; NaN codes 0. The table (qk_nf4_bucket_base /
+ * qk_nf4_bucket_key per index) comes from qk_nf4_encode itself. Equal to
+ * qk_nf4_encode for every input (tests/test_opencl.c). */
+#define QK_NF4_BUCKETS 64u
+#define QK_NF4_BUCKET_BASE 488u /* (2^-5's exponent 122) << 2 */
+
+/* The thresholds ascending: code c has T_0..T_{c-1} below it. */
+QK_FN QK_U32 qk_nf4_threshold(QK_U32 k)
+{
+    switch (k) {
+    case 0u: return 0xBF591CD9u;
+    case 1u: return 0xBF1C5270u;
+    case 2u: return 0xBEEB8480u;
+    case 3u: return 0xBEADEA76u;
+    case 4u: return 0xBE703CECu;
+    case 5u: return 0xBE0D38BCu;
+    case 6u: return 0xBD3A7871u;
+    case 7u: return 0x3D22FAFFu;
+    case 8u: return 0x3DF64863u;
+    case 9u: return 0x3E5067E0u;
+    case 10u: return 0x3E9582D4u;
+    case 11u: return 0x3EC753F9u;
+    case 12u: return 0x3F006D03u;
+    case 13u: return 0x3F248DAFu;
+    default: return 0x3F5C89D9u;
+    }
+}
+
+QK_FN QK_U32 qk_nf4_bucket_index(QK_U32 x)
+{
+    QK_U32 a = x & QK_F32_ABS;
+    a = (a < 0x3D000000u) ? 0x3D000000u : ((a > QK_F32_ONE) ? QK_F32_ONE : a);
+    return (a >> 21) - QK_NF4_BUCKET_BASE + ((x >> 26) & 32u);
+}
+
+/* The lowest and highest value of bucket i (i < 64, i & 31 <= 20), as bits. */
+QK_FN QK_U32 qk_nf4_bucket_end(QK_U32 i, QK_U32 high)
+{
+    QK_U32 b = i & 31u, sign = (i >> 5) << 31;
+    QK_U32 lo = (b == 0u) ? 0u : (b + QK_NF4_BUCKET_BASE) << 21;
+    QK_U32 hi = ((b + QK_NF4_BUCKET_BASE + 1u) << 21) - 1u;
+    return sign | (((high != 0u) == (sign == 0u)) ? hi : lo);
+}
+
+QK_FN QK_U32 qk_nf4_bucket_base(QK_U32 i)
+{
+    return ((i & 31u) > 20u) ? 0u : qk_nf4_encode(qk_nf4_bucket_end(i, 0u));
+}
+
+/* The bucket's threshold as an unsigned key of the magnitude (bits flipped
+ * for negative buckets), or 0xFFFFFFFF (never exceeded) where the bucket's
+ * values share one code. */
+QK_FN QK_U32 qk_nf4_bucket_key(QK_U32 i)
+{
+    if ((i & 31u) > 20u)
+        return 0xFFFFFFFFu;
+    QK_U32 c0 = qk_nf4_bucket_base(i);
+    if (qk_nf4_encode(qk_nf4_bucket_end(i, 1u)) == c0)
+        return 0xFFFFFFFFu;
+    QK_U32 t = qk_nf4_threshold(c0);
+    return ((i >> 5) != 0u) ? ~(t & QK_F32_ABS) : t;
+}
+
+/* The code of x given its bucket's entry (base, key). */
+QK_FN QK_U32 qk_nf4_from_bucket(QK_U32 x, QK_U32 base, QK_U32 key)
+{
+    QK_U32 a = x & QK_F32_ABS;
+    QK_U32 flip = ((x & QK_F32_SIGN) != 0u) ? 0xFFFFFFFFu : 0u;
+    QK_U32 c = base + QK_U((a ^ flip) > key);
+    return (a > QK_F32_INF) ? 0u : c;
+}
+
 #endif

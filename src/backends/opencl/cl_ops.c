@@ -133,7 +133,7 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     grid1(s, L, &g); /* work-groups stride over the blocks */
     cl_mem table = dt == QK_DTYPE_F16 ? s->rcp_f16 : s->rcp_bf16;
     return RUN(s, K_BNB4_QUANTIZE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(log2bs), ARG(nf4), ARG(nb),
-               ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4));
+               ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4), LOCAL(64 * 8)); /* NF4 bucket table, uint2 x 64 */
 }
 
 /* Folds max |x| of `in` into *amax (zeroed by qcl_quantize_begin). */
