@@ -63,15 +63,16 @@ static __device__ __forceinline__ void h4_levels_shared(float *s, int cols, int 
 static __device__ __forceinline__ float convrot_scale(int G) { return fl((u32)(127 - (__ffs(G) - 1) / 2) << 23); }
 
 /* Each thread holds units of 16 consecutive columns, unit tid + 256 u for u
- * < CR_UNITS (rows of up to CR_MAX_COLS): the first two levels in
- * registers, the rest through shared memory. */
-#define CR_UNITS (CR_MAX_COLS / 16 / CR_THREADS)
-
-static __device__ __forceinline__ void convrot_units(float x[CR_UNITS][16], float *s, int cols, int G)
+ * < U (rows of up to U * 4096 columns): the first two levels in registers,
+ * the rest through shared memory. The kernels come for U = 1 and 2: rows
+ * of up to 4096 take half the registers and shared memory, so twice the
+ * blocks fit on an SM. */
+template <int U>
+static __device__ __forceinline__ void convrot_units(float x[U][16], float *s, int cols, int G)
 {
     int nu = cols / 16;
 #pragma unroll
-    for (int u = 0; u < CR_UNITS; u++) {
+    for (int u = 0; u < U; u++) {
         int unit = (int)threadIdx.x + u * CR_THREADS;
         if (unit < nu) {
             h4_levels01(x[u]);
@@ -85,7 +86,7 @@ static __device__ __forceinline__ void convrot_units(float x[CR_UNITS][16], floa
         __syncthreads();
         h4_levels_shared(s, cols, G);
 #pragma unroll
-        for (int u = 0; u < CR_UNITS; u++) {
+        for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit < nu)
 #pragma unroll
@@ -95,7 +96,7 @@ static __device__ __forceinline__ void convrot_units(float x[CR_UNITS][16], floa
     }
     float sc = convrot_scale(G);
 #pragma unroll
-    for (int u = 0; u < CR_UNITS; u++)
+    for (int u = 0; u < U; u++)
         if ((int)threadIdx.x + u * CR_THREADS < nu)
 #pragma unroll
             for (int k = 0; k < 16; k++)
@@ -108,16 +109,17 @@ static __device__ __forceinline__ void convrot_units(float x[CR_UNITS][16], floa
  * values. *flag is set when a rotated row holds NaN or Inf. No barrier
  * guards s between rows: a thread writes the next row's s only after the
  * amax barriers, which every thread reaches after its last read of s. */
+template <int U>
 static __device__ __forceinline__ void convrot_quantize_body(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1,
                                                              u32 *scale, unsigned char *data, u32 *flag)
 {
-    __shared__ float s[CR_MAX_COLS];
+    __shared__ float s[U * 16 * CR_THREADS];
     __shared__ u32 part[CR_THREADS / 32], shared_scalar;
     int n = (int)cols, nu = n / 16;
     for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
-        float x[CR_UNITS][16];
+        float x[U][16];
 #pragma unroll
-        for (int u = 0; u < CR_UNITS; u++) {
+        for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             u32 w[16] = {0u};
             if (unit < nu) {
@@ -128,10 +130,10 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
             for (int k = 0; k < 16; k++)
                 x[u][k] = fl(w[k]);
         }
-        convrot_units(x, s, n, G);
+        convrot_units<U>(x, s, n, G);
         u32 m = 0u;
 #pragma unroll
-        for (int u = 0; u < CR_UNITS; u++)
+        for (int u = 0; u < U; u++)
             if ((int)threadIdx.x + u * CR_THREADS < nu)
 #pragma unroll
                 for (int k = 0; k < 16; k++) {
@@ -157,7 +159,7 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
         __syncthreads();
         u32 d = shared_scalar, rd = group_reciprocal(GQ_INT8, dt, d);
 #pragma unroll
-        for (int u = 0; u < CR_UNITS; u++) {
+        for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit >= nu)
                 continue;
@@ -179,22 +181,30 @@ extern "C" __global__ void __launch_bounds__(CR_THREADS)
 qk_convrot_quantize_rows(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data,
                          u32 *flag)
 {
-    QK_BY_DTYPE(dt, convrot_quantize_body(in, DTC, cols, G, r0, r1, scale, data, flag));
+    QK_BY_DTYPE(dt, convrot_quantize_body<2>(in, DTC, cols, G, r0, r1, scale, data, flag));
+}
+
+extern "C" __global__ void __launch_bounds__(CR_THREADS)
+qk_convrot_quantize_rows4k(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data,
+                           u32 *flag)
+{
+    QK_BY_DTYPE(dt, convrot_quantize_body<1>(in, DTC, cols, G, r0, r1, scale, data, flag));
 }
 
 /* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32. Between
  * rows a barrier keeps a fast thread's next writes of s from a slow
  * thread's reads (dequantize has no other barrier after them). */
+template <int U>
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)
 {
-    __shared__ float s[CR_MAX_COLS];
+    __shared__ float s[U * 16 * CR_THREADS];
     int n = (int)cols, nu = n / 16;
     for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
         u32 sr = scale[r];
-        float x[CR_UNITS][16];
+        float x[U][16];
 #pragma unroll
-        for (int u = 0; u < CR_UNITS; u++) {
+        for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             uint4 q = unit < nu ? *(const uint4 *)(data + r * cols + (i64)unit * 16) : make_uint4(0u, 0u, 0u, 0u);
             u32 w[4] = {q.x, q.y, q.z, q.w};
@@ -204,9 +214,9 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
                 x[u][k] = fl(ref_mul(bits((float)c), sr));
             }
         }
-        convrot_units(x, s, n, G);
+        convrot_units<U>(x, s, n, G);
 #pragma unroll
-        for (int u = 0; u < CR_UNITS; u++) {
+        for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit >= nu)
                 continue;
@@ -226,7 +236,14 @@ extern "C" __global__ void __launch_bounds__(CR_THREADS)
 qk_convrot_dequantize_rows(const signed char *data, const u32 *scale, int dt, i64 cols, int G, i64 r0, i64 r1,
                            void *out)
 {
-    QK_BY_DTYPE(dt, convrot_dequantize_rows_body(data, scale, DTC, cols, G, r0, r1, out));
+    QK_BY_DTYPE(dt, convrot_dequantize_rows_body<2>(data, scale, DTC, cols, G, r0, r1, out));
+}
+
+extern "C" __global__ void __launch_bounds__(CR_THREADS)
+qk_convrot_dequantize_rows4k(const signed char *data, const u32 *scale, int dt, i64 cols, int G, i64 r0, i64 r1,
+                             void *out)
+{
+    QK_BY_DTYPE(dt, convrot_dequantize_rows_body<1>(data, scale, DTC, cols, G, r0, r1, out));
 }
 
 #endif

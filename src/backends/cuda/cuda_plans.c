@@ -329,7 +329,7 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 
 /* ---- ConvRot a row per block (k_convrot_rows.cuh) ---------------------------------- */
 
-#define CR_MAX_COLS 8192 /* k_convrot_rows.cuh: the row in shared memory */
+#define CR_MAX_COLS 8192 /* k_convrot_rows.cuh: the row in shared memory (_rows4k: half) */
 
 static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group > 0 && j->cols <= CR_MAX_COLS; }
 
@@ -339,7 +339,8 @@ static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt, G = j->p->convrot_group;
     void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
                     P(j->part[QK_PART_DATA]), P(j->work)};
-    return launch_strided(j, K_CONVROT_Q_ROWS, (r1 - r0) * 256, args); /* a row a block and step */
+    int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
+    return launch_strided(j, k, (r1 - r0) * 256, args); /* a row a block and step */
 }
 
 static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
@@ -348,7 +349,8 @@ static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt, G = j->p->convrot_group;
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(G), P(r0), P(r1),
                     P(j->buf)};
-    return launch_strided(j, K_CONVROT_DQ_ROWS, (r1 - r0) * 256, args);
+    int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_DQ_ROWS4K : K_CONVROT_DQ_ROWS;
+    return launch_strided(j, k, (r1 - r0) * 256, args);
 }
 
 /* ---- float8 / int8 with scale groups ----------------------------------------- */
