@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks, qk_vk_table16_runs, limits */
+#include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks, qk_vk_table16_runs, qk_vk_copy_dispatches, limits */
 #include "check/crosscheck.h"
 #include "qk/qk.h"
 
@@ -740,7 +740,10 @@ static void test_bench_reports_op_and_copy(void **state)
         qk_params_default(QK_FORMAT_NF4, &p);
         p.double_quant = 1;
         qk_bench_result r;
+        unsigned long copies = qk_vk_copy_dispatches();
         assert_int_equal(qk_bench(vk, dir, &p, QK_DTYPE_BF16, in, rows, cols, 3, &r), QK_OK);
+        /* the shader copy ran in every iteration of both batches (warm-up, timed) */
+        assert_true(qk_vk_copy_dispatches() - copies >= 2 * 3);
         assert_true(r.seconds > 0.0);
         assert_true(r.copy_seconds > 0.0);
         assert_true(r.copy_bytes == 2.0 * (double)(rows * cols * 2));

@@ -33,6 +33,7 @@ QK_VK_SHADER(scaled_table16)
 QK_VK_SHADER(scaled_quantize_table)
 QK_VK_SHADER(amax_tensor)
 QK_VK_SHADER(row_quantize_wide)
+QK_VK_SHADER(copy_buffer)
 
 static const unsigned char *shader_code(int pipe, size_t *size)
 {
@@ -58,6 +59,7 @@ static const unsigned char *shader_code(int pipe, size_t *size)
     QK_VK_CASE(VP_SCALED_Q_TABLE, scaled_quantize_table)
     QK_VK_CASE(VP_AMAX_TENSOR, amax_tensor)
     QK_VK_CASE(VP_ROW_Q_WIDE, row_quantize_wide)
+    QK_VK_CASE(VP_COPY, copy_buffer)
     default: *size = 0; return NULL;
     }
 }

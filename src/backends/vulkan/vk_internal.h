@@ -81,7 +81,7 @@ enum {
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
-    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COUNT
+    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_COUNT
 };
 
 typedef struct {
@@ -164,6 +164,11 @@ typedef struct {
 
 qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j);
 qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j);
+/* Copies `bytes` (even) from the start of buffer `from` to `to` with a
+ * compute shader, in chunks within max_range: the bench's second ceiling. */
+qk_status qk_vk_record_copy(qk_vk_state *s, int from, int to, VkDeviceSize bytes);
+/* Shader-copy dispatches recorded so far: tests tell by it that it ran. */
+unsigned long qk_vk_copy_dispatches(void);
 /* Input bytes of a job; checks sizes the shaders' 32-bit indices can reach. */
 qk_status qk_vk_job_init(qk_vk_job *j, const qk_params *p, qk_dtype dt, int64_t rows, int64_t cols);
 size_t qk_vk_input_bytes(const qk_vk_job *j);

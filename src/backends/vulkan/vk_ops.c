@@ -74,6 +74,34 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
 
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
+/* ---- the bench's compute copy ------------------------------------------- */
+/* Chunks of whole 16-byte units at aligned offsets; a partial last word
+ * (2-byte elements) is copied whole: the buffers are reserved in 256-byte
+ * steps. At most 65535 workgroups per chunk (one dimension, as the
+ * grid-stride loop needs), each invocation a few uvec4. */
+static unsigned long copy_dispatches;
+
+unsigned long qk_vk_copy_dispatches(void) { return __atomic_load_n(&copy_dispatches, __ATOMIC_RELAXED); }
+
+qk_status qk_vk_record_copy(qk_vk_state *s, int from, int to, VkDeviceSize bytes)
+{
+    int64_t total = (int64_t)bytes, cb = chunk_of(s, max64((int64_t)s->align, 16), 1.0);
+    if (cb == 0)
+        return too_large("one copy chunk");
+    qk_status st = QK_OK;
+    for (int64_t b0 = 0; b0 < total && st == QK_OK; b0 += cb) {
+        int64_t nb = total - b0 < cb ? total - b0 : cb, words = ceil_div(nb, 4), units = nb / 16;
+        int64_t wg = ceil_div(units, 256 * 4);
+        wg = wg < 1 ? 1 : wg > 65535 ? 65535 : wg;
+        qk_vk_bind b[] = {B(from, b0, units * 16), B(to, b0, units * 16), B(from, b0, words * 4),
+                          B(to, b0, words * 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)words};
+        st = qk_vk_dispatch(s, VP_COPY, b, 4, pc, (uint64_t)wg, 1);
+        __atomic_fetch_add(&copy_dispatches, 1, __ATOMIC_RELAXED);
+    }
+    return st;
+}
+
 /* ---- bitsandbytes NF4 / FP4 --------------------------------------------- */
 /* Elements a bnb4 quantize chunk starts at a multiple of: whole workgroup
  * spans, aligned input, data and absmax offsets. */
