@@ -415,22 +415,6 @@ __kernel void scaled_quantize_table16(__global const ushort *in, ulong n, int fm
  * eight, no product is NaN and every operand is finite, so the plain
  * product is qk_mul's result (qk_mul_finite) and narrow_finite needs no
  * NaN test; otherwise the vector takes qk_mul and narrow. */
-#if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
-/* the device keeps subnormals (or is the host's IEEE float): for finite
- * operands qk_mul returns exactly this product */
-static inline uint qk_mul_finite(uint a, uint b) { return as_uint(as_float(a) * as_float(b)); }
-#else
-static inline uint qk_mul_finite(uint a, uint b) { return qk_mul(a, b); }
-#endif
-
-/* narrow() for a non-NaN a (bf16 without its NaN test) */
-static inline uint narrow_finite(int dt, uint a)
-{
-    if (dt == DT_BF16)
-        return (a + 0x7FFFu + ((a >> 16) & 1u)) >> 16;
-    return narrow(dt, a);
-}
-
 /* Nonzero when a word of four float8 codes holds a NaN or Inf code
  * (e4m3fn: 0x7F/0xFF; e5m2: exponent field all ones). */
 static inline uint fp8_special4(int fmt, uint w)
