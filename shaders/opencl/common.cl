@@ -148,6 +148,23 @@ static inline uint narrow(int dt, uint a)
     return dt == DT_BF16 ? qk_f32_to_bf16_fast(a) : qk_f32_to_f16_fast(a);
 }
 
+/* For the NaN-free fast paths of the walking dequantize kernels. */
+#if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
+/* the device keeps subnormals (or is the host's IEEE float): for finite
+ * operands qk_mul returns exactly this product */
+static inline uint qk_mul_finite(uint a, uint b) { return as_uint(as_float(a) * as_float(b)); }
+#else
+static inline uint qk_mul_finite(uint a, uint b) { return qk_mul(a, b); }
+#endif
+
+/* narrow() for a non-NaN a (bf16 without its NaN test) */
+static inline uint narrow_finite(int dt, uint a)
+{
+    if (dt == DT_BF16)
+        return (a + 0x7FFFu + ((a >> 16) & 1u)) >> 16;
+    return narrow(dt, a);
+}
+
 /* The value torch holds after rounding to dt. */
 static inline uint round_to(int dt, uint a)
 {
@@ -242,6 +259,15 @@ static inline ulong blocked_offset(ulong r, ulong c, ulong ncb)
     ulong col_tiles = (ncb + 3) / 4;
     return ((r / 128 * col_tiles + c / 4) * 32 + r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4;
 }
+
+/* blocked_offset(r, c, ncb) split as cuda/k_blocked.cuh: the row's part
+ * (once per row) plus the column block's part. */
+static inline ulong blocked_row_part(ulong r, ulong ncb)
+{
+    return (r >> 7) * ((ncb + 3) / 4) * 512 + (r & 31) * 16 + ((r & 127) >> 5) * 4;
+}
+
+static inline ulong blocked_col_part(uint cb) { return (ulong)(cb >> 2) * 512 + (cb & 3u); }
 
 /* Pack four bytes (b[0] at the lowest address). */
 static inline uint pack4(uint b0, uint b1, uint b2, uint b3)

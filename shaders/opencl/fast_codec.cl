@@ -201,4 +201,16 @@ QK_FN QK_U32 qk_nf4_from_bucket(QK_U32 x, QK_U32 base, QK_U32 key)
     return (a > QK_F32_INF) ? 0u : c;
 }
 
+
+/* Nonzero when one of the four bytes of w has all the bits of m set (m's
+ * bytes equal and below 0x80): float8 NaN/Inf codes in a word of four
+ * (e4m3fn m = 0x7F7F7F7F; e5m2 m = 0x7C7C7C7C, the exponent field). A byte
+ * of (w & m) ^ m is zero exactly then and every byte is below 0x80, so the
+ * zero-byte test has no false hit. */
+QK_FN QK_U32 qk_bytes_have_mask(QK_U32 w, QK_U32 m)
+{
+    QK_U32 t = (w & m) ^ m;
+    return (t - 0x01010101u) & ~t & 0x80808080u;
+}
+
 #endif

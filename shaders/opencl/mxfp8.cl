@@ -50,32 +50,54 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
     QK_GPU_BY_DTYPE(dt, mxfp8_quantize_body(in, DTC, rows, cols, rp, ncb, data, scale, status));
 }
 
+/* Dequantize walks rows (cuda/k_blocked.cuh): a work-group strides over
+ * batches of R rows, each work-item over 8-column vectors of one row (vpr
+ * = ceil(cols / 8) a row), with the row's part of the blocked scale offset
+ * computed once per row. lut: 256 uints of local memory, the e4m3 values.
+ * No NaN scale (E8M0 0xFF) and no NaN code (0x7F, 0xFF) in a whole vector:
+ * no product is NaN and both operands are finite, so qk_mul_finite and
+ * narrow_finite give qk_mul's and narrow's bits. */
 static inline void mxfp8_dequantize_body(__global const uchar *data, __global const uchar *scale, const int dt,
-                                         ulong rows, ulong cols, ulong ncb, __global uchar *out)
+                                         ulong rows, ulong cols, ulong ncb, uint vpr, uint R,
+                                         __global uchar *out, __local uint *lut)
 {
-    ulong units = (cols + 7) / 8;
-    for (ulong r = get_global_id(1); r < rows; r += get_global_size(1))
-        for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
-            ulong c0 = u * 8;
-            uint s = qk_e8m0_to_f32(scale[blocked_offset(r, c0 / 32, ncb)]);
+    for (uint k = get_local_id(0); k < 256u; k += get_local_size(0))
+        lut[k] = qk_e4m3_to_f32(k);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint lid = get_local_id(0), L = get_local_size(0);
+    uint lr = lid / vpr, lc = lid - lr * vpr;
+    if (lr >= R)
+        return; /* no barrier follows */
+    ulong rstep = (ulong)get_num_groups(0) * R;
+    for (ulong r = (ulong)get_group_id(0) * R + lr; r < rows; r += rstep) {
+        ulong srow = blocked_row_part(r, ncb);
+        for (uint c = lc; c < vpr; c += L) {
+            ulong c0 = (ulong)c * 8, i = r * cols + c0;
+            uint sb = scale[srow + blocked_col_part(c >> 2)];
+            uint s = qk_e8m0_to_f32(sb);
             uint2 w = ((__global const uint2 *)data)[(r * ncb * 32 + c0) / 8];
             uint h[8];
+            if (sb != 0xFFu && !(qk_bytes_have_mask(w.s0, 0x7F7F7F7Fu) | qk_bytes_have_mask(w.s1, 0x7F7F7F7Fu))) {
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                uint byte = ((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu;
-                h[j] = narrow(dt, qk_mul(qk_e4m3_to_f32(byte), s));
+                for (int j = 0; j < 8; j++)
+                    h[j] = narrow_finite(dt, qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s));
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    h[j] = narrow(dt, qk_mul(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s));
             }
-            ulong i = r * cols + c0;
             if ((cols & 7) == 0 || c0 + 8 <= cols)
                 st8_raw(out, dt, i, r * cols + cols, h);
             else
                 for (ulong j = 0; j < 8 && c0 + j < cols; j++)
                     st_raw(out, dt, i + j, h[j]);
         }
+    }
 }
 
 __kernel void mxfp8_dequantize(__global const uchar *data, __global const uchar *scale, int dt,
-                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+                               ulong rows, ulong cols, ulong ncb, uint vpr, uint R, __global uchar *out,
+                               __local uint *lut)
 {
-    QK_GPU_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, rows, cols, ncb, out));
+    QK_GPU_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, rows, cols, ncb, vpr, R, out, lut));
 }

@@ -60,37 +60,58 @@ __kernel void nvfp4_quantize(__global const uchar *in, int dt, ulong rows, ulong
     QK_GPU_BY_DTYPE(dt, nvfp4_quantize_body(in, DTC, rows, cols, g, rp, ncb, data, scale));
 }
 
-/* Eight elements of a row per work-item, in the output dtype T as the anchor:
- * ts = T(T(g) * T(s8)), y = T(e2m1 * ts). */
+/* In the output dtype T as the anchor: ts = T(T(g) * T(s8)), y = T(e2m1 *
+ * ts). Walks rows as mxfp8_dequantize (8 columns a vector, vpr =
+ * ceil(cols / 8), the row's part of the blocked offset once per row).
+ * E2M1 values are finite, so with a finite ts no product is NaN:
+ * qk_mul_finite and narrow_finite give qk_mul's and narrow's bits.
+ * lut: 16 uints of local memory, the E2M1 values. */
 static inline void nvfp4_dequantize_body(__global const uchar *data, __global const uchar *scale, uint g,
-                                         const int dt, ulong rows, ulong cols, ulong ncb, __global uchar *out)
+                                         const int dt, ulong rows, ulong cols, ulong ncb, uint vpr, uint R,
+                                         __global uchar *out, __local uint *lut)
 {
+    for (uint k = get_local_id(0); k < 16u; k += get_local_size(0))
+        lut[k] = qk_e2m1_to_f32(k);
+    barrier(CLK_LOCAL_MEM_FENCE);
     uint gt = round_to(dt, g);
-    ulong units = (cols + 7) / 8;
-    for (ulong r = get_global_id(1); r < rows; r += get_global_size(1))
-        for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
-            ulong c0 = u * 8;
-            uint s8 = qk_e4m3_to_f32(scale[blocked_offset(r, c0 / 16, ncb)]);
+    uint lid = get_local_id(0), L = get_local_size(0);
+    uint lr = lid / vpr, lc = lid - lr * vpr;
+    if (lr >= R)
+        return; /* no barrier follows */
+    ulong rstep = (ulong)get_num_groups(0) * R;
+    for (ulong r = (ulong)get_group_id(0) * R + lr; r < rows; r += rstep) {
+        ulong srow = blocked_row_part(r, ncb);
+        for (uint c = lc; c < vpr; c += L) {
+            ulong c0 = (ulong)c * 8, i = r * cols + c0;
+            uint s8 = qk_e4m3_to_f32(scale[srow + blocked_col_part(c >> 1)]);
             uint ts = round_to(dt, qk_mul(gt, round_to(dt, s8)));
             uint w = ((__global const uint *)data)[(r * ncb * 8 + c0 / 2) / 4];
             uint h[8];
+            if ((ts & QK_F32_ABS) < QK_F32_INF) {
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                uint byte = (w >> (8 * (j / 2))) & 0xFFu;
-                uint v = qk_e2m1_to_f32((j & 1) ? (byte & 15u) : (byte >> 4));
-                h[j] = narrow(dt, qk_mul(v, ts));
+                for (int j = 0; j < 8; j++) {
+                    uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+                    h[j] = narrow_finite(dt, qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts));
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+                    h[j] = narrow(dt, qk_mul(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts));
+                }
             }
-            ulong i = r * cols + c0;
             if ((cols & 7) == 0 || c0 + 8 <= cols)
                 st8_raw(out, dt, i, r * cols + cols, h);
             else
                 for (ulong j = 0; j < 8 && c0 + j < cols; j++)
                     st_raw(out, dt, i + j, h[j]);
         }
+    }
 }
 
 __kernel void nvfp4_dequantize(__global const uchar *data, __global const uchar *scale, uint g, int dt,
-                               ulong rows, ulong cols, ulong ncb, __global uchar *out)
+                               ulong rows, ulong cols, ulong ncb, uint vpr, uint R, __global uchar *out,
+                               __local uint *lut)
 {
-    QK_GPU_BY_DTYPE(dt, nvfp4_dequantize_body(data, scale, g, DTC, rows, cols, ncb, out));
+    QK_GPU_BY_DTYPE(dt, nvfp4_dequantize_body(data, scale, g, DTC, rows, cols, ncb, vpr, R, out, lut));
 }

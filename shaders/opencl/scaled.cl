@@ -401,3 +401,69 @@ __kernel void scaled_quantize_table16(__global const ushort *in, ulong n, int fm
         }
     }
 }
+
+/* Row and power-of-two-tile dequantize walking rows (cuda/k_group_dequantize.cuh
+ * re-expressed): a work-group strides over batches of R rows, each
+ * work-item over 8-column vectors of one row (vpr vectors a row; R =
+ * local size / vpr rows share a step when a row is short, else R = 1). A
+ * vector's group is (r >> rsh) * gc + (c >> csh): rows take rsh = 0,
+ * csh = 31, gc = 1; tiles the logarithms of their edges (csh of bw / 8),
+ * so no division runs per vector. The host sends only cols % 8 == 0 here.
+ * lut: 256 uints of local memory, each code's first operand exactly as
+ * scaled_value forms it (float8: round_to(dt, decode); int8: q).
+ * With a finite factor and (float8) no NaN/Inf code among the vector's
+ * eight, no product is NaN and every operand is finite, so the plain
+ * product is qk_mul's result (qk_mul_finite) and narrow_finite needs no
+ * NaN test; otherwise the vector takes qk_mul and narrow. */
+/* Nonzero when a word of four float8 codes holds a NaN or Inf code
+ * (e4m3fn: 0x7F/0xFF; e5m2: exponent field all ones). */
+static inline uint fp8_special4(int fmt, uint w)
+{
+    return qk_bytes_have_mask(w, fmt == FMT_E5M2 ? 0x7C7C7C7Cu : 0x7F7F7F7Fu);
+}
+
+static inline void scaled_dequantize_rows_body(__global const uchar *data, __global const uint *scale,
+                                               const int fmt, const int dt, ulong rows, ulong cols, uint vpr,
+                                               uint R, uint rsh, uint csh, ulong gc, __global uchar *out,
+                                               __local uint *lut)
+{
+    for (uint k = get_local_id(0); k < 256u; k += get_local_size(0)) {
+        uint v = fmt == FMT_E5M2 ? qk_e5m2_to_f32(k) : qk_e4m3_to_f32(k);
+        lut[k] = fmt >= FMT_INT8 ? as_uint(convert_float((char)k)) : round_to(dt, v);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint lid = get_local_id(0), L = get_local_size(0);
+    uint lr = lid / vpr, lc = lid - lr * vpr;
+    if (lr >= R)
+        return; /* no barrier follows */
+    int fp8 = fmt == FMT_E4M3 || fmt == FMT_E5M2;
+    ulong rstep = (ulong)get_num_groups(0) * R;
+    for (ulong r = (ulong)get_group_id(0) * R + lr; r < rows; r += rstep) {
+        ulong grow = (r >> rsh) * gc;
+        for (uint c = lc; c < vpr; c += L) {
+            ulong i = r * cols + (ulong)c * 8;
+            uint2 w = ((__global const uint2 *)data)[i / 8];
+            uint s = scale[grow + (c >> csh)];
+            uint f = fmt == FMT_INT8 ? s : round_to(dt, s);
+            uint h[8];
+            if ((f & QK_F32_INF) != QK_F32_INF && !(fp8 && (fp8_special4(fmt, w.s0) | fp8_special4(fmt, w.s1)))) {
+#pragma unroll
+                for (int k = 0; k < 8; k++)
+                    h[k] = narrow_finite(dt, qk_mul_finite(lut[((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu], f));
+            } else {
+#pragma unroll
+                for (int k = 0; k < 8; k++)
+                    h[k] = narrow(dt, qk_mul(lut[((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu], f));
+            }
+            st8_raw(out, dt, i, i + 8, h);
+        }
+    }
+}
+
+__kernel void scaled_dequantize_rows(__global const uchar *data, __global const uint *scale, int fmt, int dt,
+                                     ulong rows, ulong cols, uint vpr, uint R, uint rsh, uint csh, ulong gc,
+                                     __global uchar *out, __local uint *lut)
+{
+    QK_BY_FMT_DTYPE(fmt, dt, scaled_dequantize_rows_body(data, scale, FMTC, DTC, rows, cols, vpr, R, rsh, csh, gc,
+                                                         out, lut));
+}

@@ -428,18 +428,22 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
         return RUN(s, K_BNB4_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(n), ARG(log2bs), ARG(nf4),
                    ARG(dt), ARG(out), LOCAL(16 * 4));
     }
-    case QK_FORMAT_NVFP4: {
-        cl_uint g = scalar;
-        cl_ulong ncb = (cl_ulong)qk_round_up(cols, 16) / 16;
-        grid2(s, (c + 7) / 8, gs, ls);
-        return RUN(s, K_NVFP4_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(g), ARG(dt), ARG(r), ARG(c),
-                   ARG(ncb), ARG(out));
-    }
+    case QK_FORMAT_NVFP4:
     case QK_FORMAT_MXFP8: {
-        cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
-        grid2(s, (c + 7) / 8, gs, ls);
-        return RUN(s, K_MXFP8_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(dt), ARG(r), ARG(c), ARG(ncb),
-                   ARG(out));
+        /* walk rows: 8-column vectors, R rows a step when a row is short */
+        int nv = p->format == QK_FORMAT_NVFP4;
+        cl_ulong ncb = (cl_ulong)qk_round_up(cols, nv ? 16 : 32) / (nv ? 16 : 32);
+        size_t L = s->wg < 256 ? s->wg : 256;
+        cl_uint vpr = (cl_uint)((c + 7) / 8), R = vpr >= L ? 1u : (cl_uint)(L / vpr);
+        uint64_t ng = r > 0 ? (r + R - 1) / R : 1, gcap = cap_items(s) / L;
+        size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
+        if (nv) {
+            cl_uint gs32 = scalar;
+            return RUN(s, K_NVFP4_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(gs32), ARG(dt), ARG(r),
+                       ARG(c), ARG(ncb), ARG(vpr), ARG(R), ARG(out), LOCAL(16 * 4));
+        }
+        return RUN(s, K_MXFP8_DEQUANTIZE, 1, &g, &L, ARG(data), ARG(scale), ARG(dt), ARG(r), ARG(c), ARG(ncb),
+                   ARG(vpr), ARG(R), ARG(out), LOCAL(256 * 4));
     }
     default: break;
     }
@@ -460,6 +464,17 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     }
     cl_int mode = sc == QK_SCALING_ROW ? 1 : 2;
     cl_ulong bh = (cl_ulong)p->block_size, bw = bh, gc = sc == QK_SCALING_BLOCK ? (c + bw - 1) / bw : 1;
+    int pow2 = (bh & (bh - 1)) == 0;
+    if (c % 8 == 0 && c / 8 < ((cl_ulong)1 << 31) && (mode == 1 || (bw % 8 == 0 && pow2))) {
+        /* walk rows: group index by shifts, no division per vector */
+        size_t L = s->wg < 256 ? s->wg : 256;
+        cl_uint vpr = (cl_uint)(c / 8), R = vpr >= L ? 1u : (cl_uint)(L / vpr);
+        cl_uint rsh = mode == 1 ? 0u : (cl_uint)log2u(bh), csh = mode == 1 ? 31u : (cl_uint)log2u(bw / 8);
+        uint64_t ng = r > 0 ? (r + R - 1) / R : 1, gcap = cap_items(s) / L;
+        size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
+        return RUN(s, K_SCALED_DEQUANTIZE_ROWS, 1, &g, &L, ARG(data), ARG(scale), ARG(fmt), ARG(dt), ARG(r),
+                   ARG(c), ARG(vpr), ARG(R), ARG(rsh), ARG(csh), ARG(gc), ARG(out), LOCAL(256 * 4));
+    }
     grid2(s, (c + 7) / 8, gs, ls);
     return RUN(s, K_SCALED_DEQUANTIZE, 2, gs, ls, ARG(data), ARG(scale), ARG(fmt), ARG(dt), ARG(r), ARG(c),
                ARG(mode), ARG(bh), ARG(bw), ARG(gc), ARG(out));
