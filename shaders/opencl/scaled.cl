@@ -96,117 +96,91 @@ static inline ulong gq_index(ulong cols, ulong r0, ulong c0, uint wu, uint units
     return (r0 + rr) * cols + c0 + (ulong)(u - rr * wu) * 8;
 }
 
-/* One pass over groups whose rows are whole 8-element units: a segment of
- * seg work-items (a power of two dividing the work-group) per group, so a
- * work-group holds L / seg groups at once; each work-item loads its units
- * once and keeps them in registers between the group's amax and its codes
- * (units <= seg * GQ_REGS / (uint4 per unit)). 16-bit input is reduced on
- * its magnitudes, as amax_tensor. A non-finite group flags status and
- * writes nothing, as the two-read form. */
-static inline void scaled_groups_one_pass(__global const uchar *in, const int dt, ulong rows, ulong cols, ulong bh,
-                                          ulong bw, ulong ngroups, ulong gc, const int fmt, uint seg,
-                                          __global uint *scale, __global uchar *data, __global uint *status,
-                                          __local uint *red)
+/* One pass over a group whose rows are whole 8-element units: each
+ * work-item loads its units once and keeps them in registers between the
+ * group's amax and its codes (units <= GQ_REGS / (uint4 per unit) * L).
+ * 16-bit input is reduced on its magnitudes, as amax_tensor. A
+ * non-finite group flags status and writes nothing, as the two-read form. */
+static inline void scaled_group_one_pass(__global const uchar *in, const int dt, ulong cols, ulong r0, ulong c0,
+                                         uint wu, uint units, const int fmt, ulong g, __global uint *scale,
+                                         __global uchar *data, __global uint *status, __local uint *red)
 {
-    uint L = get_local_size(0), lid = get_local_id(0), t = lid & (seg - 1);
-    ulong step = L / seg;
-    for (ulong gb = get_group_id(0) * step; gb < ngroups; gb += get_num_groups(0) * step) {
-        ulong g = gb + lid / seg, r0 = 0, c0 = 0;
-        uint wu = 1u, units = 0u; /* none past the last group */
-        if (g < ngroups) {
-            r0 = g / gc * bh;
-            c0 = g % gc * bw;
-            wu = (uint)((min(c0 + bw, cols) - c0) / 8);
-            units = (uint)(min(r0 + bh, rows) - r0) * wu;
-        }
-        uint4 raw[GQ_REGS];
-        uint m = 0u;
-        if (dt == DT_F32) {
+    uint L = get_local_size(0), lid = get_local_id(0);
+    uint4 raw[GQ_REGS];
+    uint m = 0u;
+    if (dt == DT_F32) {
 #pragma unroll
-            for (uint k = 0; k < GQ_REGS / 2; k++) {
-                uint u = t + k * seg;
-                if (u < units) {
-                    ulong i = gq_index(cols, r0, c0, wu, units, u);
-                    uint4 a = ((__global const uint4 *)in)[i / 4], b = ((__global const uint4 *)in)[i / 4 + 1];
-                    raw[2 * k] = a;
-                    raw[2 * k + 1] = b;
-                    a &= (uint4)QK_F32_ABS;
-                    b &= (uint4)QK_F32_ABS;
-                    m = max(m, max(max(max(a.s0, a.s1), max(a.s2, a.s3)), max(max(b.s0, b.s1), max(b.s2, b.s3))));
-                }
+        for (uint k = 0; k < GQ_REGS / 2; k++) {
+            uint u = lid + k * L;
+            if (u < units) {
+                ulong i = gq_index(cols, r0, c0, wu, units, u);
+                uint4 a = ((__global const uint4 *)in)[i / 4], b = ((__global const uint4 *)in)[i / 4 + 1];
+                raw[2 * k] = a;
+                raw[2 * k + 1] = b;
+                a &= (uint4)QK_F32_ABS;
+                b &= (uint4)QK_F32_ABS;
+                m = max(m, max(max(max(a.s0, a.s1), max(a.s2, a.s3)), max(max(b.s0, b.s1), max(b.s2, b.s3))));
             }
-        } else {
-            uint lo = 0u, hi = 0u;
-#pragma unroll
-            for (uint k = 0; k < GQ_REGS; k++) {
-                uint u = t + k * seg;
-                if (u < units) {
-                    uint4 a = ((__global const uint4 *)in)[gq_index(cols, r0, c0, wu, units, u) / 8];
-                    raw[k] = a;
-                    lo = max(lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
-                    hi = max(hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u),
-                                     max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
-                }
-            }
-            m = widen16(dt, max(lo, hi >> 16));
         }
-        m = seg_max(red, m, seg);
-        if (units == 0u)
-            continue; /* after the barriers: every work-item takes part in them */
-        if (m >= QK_F32_INF) {
-            if (t == 0)
-                atomic_max(status, m);
-            continue;
-        }
-        uint d;
-        uint s = scaled_params(fmt, dt, m, &d);
-        if (t == 0)
-            scale[g] = s;
+    } else {
+        uint lo = 0u, hi = 0u;
 #pragma unroll
         for (uint k = 0; k < GQ_REGS; k++) {
-            uint u = t + (dt == DT_F32 ? k / 2 : k) * seg;
-            if ((dt != DT_F32 || (k & 1u) == 0u) && u < units) {
-                uint v[8], b[8];
-                uint4 a = raw[k], c = raw[dt == DT_F32 ? (k + 1) & (GQ_REGS - 1) : k];
-                if (dt == DT_F32) {
-                    v[0] = a.s0; v[1] = a.s1; v[2] = a.s2; v[3] = a.s3;
-                    v[4] = c.s0; v[5] = c.s1; v[6] = c.s2; v[7] = c.s3;
-                } else {
-                    v[0] = widen16(dt, a.s0 & 0xFFFFu); v[1] = widen16(dt, a.s0 >> 16);
-                    v[2] = widen16(dt, a.s1 & 0xFFFFu); v[3] = widen16(dt, a.s1 >> 16);
-                    v[4] = widen16(dt, a.s2 & 0xFFFFu); v[5] = widen16(dt, a.s2 >> 16);
-                    v[6] = widen16(dt, a.s3 & 0xFFFFu); v[7] = widen16(dt, a.s3 >> 16);
-                }
-#pragma unroll
-                for (int e = 0; e < 8; e++)
-                    b[e] = scaled_code(fmt, dt, v[e], d);
-                ((__global uint2 *)data)[gq_index(cols, r0, c0, wu, units, u) / 8] =
-                    (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
+            uint u = lid + k * L;
+            if (u < units) {
+                uint4 a = ((__global const uint4 *)in)[gq_index(cols, r0, c0, wu, units, u) / 8];
+                raw[k] = a;
+                lo = max(lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
+                hi = max(hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u),
+                                 max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
             }
+        }
+        m = widen16(dt, max(lo, hi >> 16));
+    }
+    m = seg_max(red, m, L);
+    if (m >= QK_F32_INF) {
+        if (lid == 0)
+            atomic_max(status, m);
+        return;
+    }
+    uint d;
+    uint s = scaled_params(fmt, dt, m, &d);
+    if (lid == 0)
+        scale[g] = s;
+#pragma unroll
+    for (uint k = 0; k < GQ_REGS; k++) {
+        uint u = lid + (dt == DT_F32 ? k / 2 : k) * L;
+        if ((dt != DT_F32 || (k & 1u) == 0u) && u < units) {
+            uint v[8], b[8];
+            uint4 a = raw[k], c = raw[dt == DT_F32 ? (k + 1) & (GQ_REGS - 1) : k];
+            if (dt == DT_F32) {
+                v[0] = a.s0; v[1] = a.s1; v[2] = a.s2; v[3] = a.s3;
+                v[4] = c.s0; v[5] = c.s1; v[6] = c.s2; v[7] = c.s3;
+            } else {
+                v[0] = widen16(dt, a.s0 & 0xFFFFu); v[1] = widen16(dt, a.s0 >> 16);
+                v[2] = widen16(dt, a.s1 & 0xFFFFu); v[3] = widen16(dt, a.s1 >> 16);
+                v[4] = widen16(dt, a.s2 & 0xFFFFu); v[5] = widen16(dt, a.s2 >> 16);
+                v[6] = widen16(dt, a.s3 & 0xFFFFu); v[7] = widen16(dt, a.s3 >> 16);
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                b[e] = scaled_code(fmt, dt, v[e], d);
+            ((__global uint2 *)data)[gq_index(cols, r0, c0, wu, units, u) / 8] =
+                (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
         }
     }
 }
 
-/* Scale groups (rows, or bh x bw tiles): where every group's rows are
- * whole 8-element units and a group fits a work-group's registers, the
- * one-pass form above; otherwise one work-group per group reduces the amax
- * in local memory, then codes the group with a second read (from the
- * cache). */
+/* One work-group per scale group (a row, or a bh x bw tile). Groups of
+ * whole 8-element units that fit the work-group's registers take the
+ * one-pass form; others reduce the amax in local memory, then code the
+ * group with a second read (from the cache). */
 static inline void scaled_quantize_groups_body(__global const uchar *in, const int dt, ulong rows, ulong cols,
                                                ulong bh, ulong bw, ulong ngroups, ulong gc, const int fmt,
                                                __global uint *scale, __global uchar *data, __global uint *status,
                                                __local uint *red)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
-    ulong full = min(bh, rows) * (min(bw, cols) / 8); /* units of the largest group */
-    uint regs = GQ_REGS / (dt == DT_F32 ? 2u : 1u);  /* units a work-item holds */
-    if ((cols & 7) == 0 && (bw & 7) == 0 && full <= (ulong)regs * L) { /* uniform */
-        uint seg = 1u;
-        while ((ulong)seg * regs < full)
-            seg <<= 1;
-        scaled_groups_one_pass(in, dt, rows, cols, bh, bw, ngroups, gc, fmt, seg, scale, data, status, red);
-        return;
-    }
     for (ulong g = get_group_id(0); g < ngroups; g += get_num_groups(0)) {
         ulong r0 = g / gc * bh, c0 = g % gc * bw;
         ulong r1 = min(r0 + bh, rows), c1 = min(c0 + bw, cols);
@@ -215,6 +189,10 @@ static inline void scaled_quantize_groups_body(__global const uchar *in, const i
         ulong w = c1 - c0, h = r1 - r0;
         int vec = (cols & 7) == 0 && (c0 & 7) == 0 && (w & 7) == 0;
         ulong wu = vec ? w / 8 : w, units = h * wu;
+        if (vec && units <= (ulong)(GQ_REGS / (dt == DT_F32 ? 2u : 1u)) * L) { /* uniform: barriers inside */
+            scaled_group_one_pass(in, dt, cols, r0, c0, (uint)wu, (uint)units, fmt, g, scale, data, status, red);
+            continue;
+        }
         uint m = 0u;
         for (ulong u = lid; u < units; u += L) {
             ulong i = (r0 + u / wu) * cols + c0 + (u % wu) * (vec ? 8 : 1);
