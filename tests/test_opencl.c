@@ -887,48 +887,6 @@ static void test_nf4_buckets_on_devices(void **st)
     assert_int_equal(compare_all(&p, QK_DTYPE_F32, f32, 1, n32), 0);
 }
 
-/* Row and tile scaling around the one-pass form's limits (scaled.cl, with
- * 256-item work-groups: 2048 units of 8 for 16-bit input, 1024 for f32):
- * rows of 512, 1025, 2048 and 2049 units, 128 x 128 tiles (2048 units)
- * with narrow and short edge tiles, and 24 x 24 tiles (3 units a row). */
-static void test_group_quantize_limits(void **st)
-{
-    (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
-    static const struct {
-        int64_t rows, cols;
-        int block;
-    } shapes[] = {{3, 4096, 0}, {2, 8200, 0}, {2, 16384, 0}, {2, 16392, 0}, {130, 264, 128}, {50, 48, 24}};
-    static const qk_format fmts[] = {QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2, QK_FORMAT_INT8_TENSORWISE,
-                                     QK_FORMAT_INT8_BLOCKWISE};
-    long bad = 0, runs = 0;
-    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
-        for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
-            for (int dt = 0; dt < 3; dt++) {
-                qk_params p;
-                qk_params_default(fmts[f], &p);
-                if (shapes[si].block == 0 && fmts[f] == QK_FORMAT_INT8_BLOCKWISE)
-                    continue;
-                if (shapes[si].block != 0 && fmts[f] == QK_FORMAT_INT8_TENSORWISE)
-                    continue;
-                p.scaling = shapes[si].block ? QK_SCALING_BLOCK : QK_SCALING_ROW;
-                if (shapes[si].block)
-                    p.block_size = shapes[si].block;
-                int64_t n = shapes[si].rows * shapes[si].cols;
-                void *in = malloc((size_t)n * 4);
-                fill((qk_dtype)dt, in, n, (uint64_t)(si * 13 + f * 5 + dt + 3));
-                for (int64_t i = 0; i < n; i += 977) /* groups of different amax */
-                    qk_store_f32((qk_dtype)dt, in, i, qk_bits((float)(i % 5 + 2) * 3.25f));
-                bad += compare_all(&p, (qk_dtype)dt, in, shapes[si].rows, shapes[si].cols);
-                runs++;
-                free(in);
-            }
-    assert_int_equal(bad, 0);
-    assert_true(runs > 50);
-}
-
 /* Tensor amax of bf16/f16 input on 16-bit magnitudes (amax.cl): the
  * largest magnitude, negative, at every position of a 45-element tensor
  * (both halves of every word of the 16-byte loads, and the tail), over
@@ -1068,7 +1026,6 @@ int main(void)
         cmocka_unit_test(test_every_magnitude16),
         cmocka_unit_test(test_tensor_amax16),
         cmocka_unit_test(test_nf4_buckets_on_devices),
-        cmocka_unit_test(test_group_quantize_limits),
         cmocka_unit_test(test_binary_cache_robust),
         cmocka_unit_test(test_soft_float_kernels_bit_exact),
         cmocka_unit_test(test_guarded_native_kernels_bit_exact),

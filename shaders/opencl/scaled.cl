@@ -84,97 +84,9 @@ __kernel void scaled_quantize_tensor(__global const uchar *in, int dt, ulong n, 
     QK_BY_FMT_DTYPE(fmt, dt, scaled_quantize_tensor_body(in, DTC, n, FMTC, d, data));
 }
 
-/* uint4 registers of input a work-item holds in the one-pass form: 8 units
- * of 16-bit input (groups of up to 64 * work-group size elements), 4 of f32
- * (32). */
-#define GQ_REGS 8
-
-/* Element index of unit u (u < units) of a group of wu units a row. */
-static inline ulong gq_index(ulong cols, ulong r0, ulong c0, uint wu, uint units, uint u)
-{
-    uint rr = wu == units ? 0u : u / wu;
-    return (r0 + rr) * cols + c0 + (ulong)(u - rr * wu) * 8;
-}
-
-/* One pass over a group whose rows are whole 8-element units: each
- * work-item loads its units once and keeps them in registers between the
- * group's amax and its codes (units <= GQ_REGS / (uint4 per unit) * L).
- * 16-bit input is reduced on its magnitudes, as amax_tensor. A
- * non-finite group flags status and writes nothing, as the two-read form. */
-static inline void scaled_group_one_pass(__global const uchar *in, const int dt, ulong cols, ulong r0, ulong c0,
-                                         uint wu, uint units, const int fmt, ulong g, __global uint *scale,
-                                         __global uchar *data, __global uint *status, __local uint *red)
-{
-    uint L = get_local_size(0), lid = get_local_id(0);
-    uint4 raw[GQ_REGS];
-    uint m = 0u;
-    if (dt == DT_F32) {
-#pragma unroll
-        for (uint k = 0; k < GQ_REGS / 2; k++) {
-            uint u = lid + k * L;
-            if (u < units) {
-                ulong i = gq_index(cols, r0, c0, wu, units, u);
-                uint4 a = ((__global const uint4 *)in)[i / 4], b = ((__global const uint4 *)in)[i / 4 + 1];
-                raw[2 * k] = a;
-                raw[2 * k + 1] = b;
-                a &= (uint4)QK_F32_ABS;
-                b &= (uint4)QK_F32_ABS;
-                m = max(m, max(max(max(a.s0, a.s1), max(a.s2, a.s3)), max(max(b.s0, b.s1), max(b.s2, b.s3))));
-            }
-        }
-    } else {
-        uint lo = 0u, hi = 0u;
-#pragma unroll
-        for (uint k = 0; k < GQ_REGS; k++) {
-            uint u = lid + k * L;
-            if (u < units) {
-                uint4 a = ((__global const uint4 *)in)[gq_index(cols, r0, c0, wu, units, u) / 8];
-                raw[k] = a;
-                lo = max(lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
-                hi = max(hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u),
-                                 max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
-            }
-        }
-        m = widen16(dt, max(lo, hi >> 16));
-    }
-    m = seg_max(red, m, L);
-    if (m >= QK_F32_INF) {
-        if (lid == 0)
-            atomic_max(status, m);
-        return;
-    }
-    uint d;
-    uint s = scaled_params(fmt, dt, m, &d);
-    if (lid == 0)
-        scale[g] = s;
-#pragma unroll
-    for (uint k = 0; k < GQ_REGS; k++) {
-        uint u = lid + (dt == DT_F32 ? k / 2 : k) * L;
-        if ((dt != DT_F32 || (k & 1u) == 0u) && u < units) {
-            uint v[8], b[8];
-            uint4 a = raw[k], c = raw[dt == DT_F32 ? (k + 1) & (GQ_REGS - 1) : k];
-            if (dt == DT_F32) {
-                v[0] = a.s0; v[1] = a.s1; v[2] = a.s2; v[3] = a.s3;
-                v[4] = c.s0; v[5] = c.s1; v[6] = c.s2; v[7] = c.s3;
-            } else {
-                v[0] = widen16(dt, a.s0 & 0xFFFFu); v[1] = widen16(dt, a.s0 >> 16);
-                v[2] = widen16(dt, a.s1 & 0xFFFFu); v[3] = widen16(dt, a.s1 >> 16);
-                v[4] = widen16(dt, a.s2 & 0xFFFFu); v[5] = widen16(dt, a.s2 >> 16);
-                v[6] = widen16(dt, a.s3 & 0xFFFFu); v[7] = widen16(dt, a.s3 >> 16);
-            }
-#pragma unroll
-            for (int e = 0; e < 8; e++)
-                b[e] = scaled_code(fmt, dt, v[e], d);
-            ((__global uint2 *)data)[gq_index(cols, r0, c0, wu, units, u) / 8] =
-                (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
-        }
-    }
-}
-
-/* One work-group per scale group (a row, or a bh x bw tile). Groups of
- * whole 8-element units that fit the work-group's registers take the
- * one-pass form; others reduce the amax in local memory, then code the
- * group with a second read (from the cache). */
+/* One work-group per scale group (a row, or a bh x bw tile): the group's
+ * amax is reduced in local memory, then the same work-group codes the group
+ * (its second read hits the cache). */
 static inline void scaled_quantize_groups_body(__global const uchar *in, const int dt, ulong rows, ulong cols,
                                                ulong bh, ulong bw, ulong ngroups, ulong gc, const int fmt,
                                                __global uint *scale, __global uchar *data, __global uint *status,
@@ -189,10 +101,6 @@ static inline void scaled_quantize_groups_body(__global const uchar *in, const i
         ulong w = c1 - c0, h = r1 - r0;
         int vec = (cols & 7) == 0 && (c0 & 7) == 0 && (w & 7) == 0;
         ulong wu = vec ? w / 8 : w, units = h * wu;
-        if (vec && units <= (ulong)(GQ_REGS / (dt == DT_F32 ? 2u : 1u)) * L) { /* uniform: barriers inside */
-            scaled_group_one_pass(in, dt, cols, r0, c0, (uint)wu, (uint)units, fmt, g, scale, data, status, red);
-            continue;
-        }
         uint m = 0u;
         for (ulong u = lid; u < units; u += L) {
             ulong i = (r0 + u / wu) * cols + c0 + (u % wu) * (vec ? 8 : 1);
