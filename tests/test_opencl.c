@@ -442,6 +442,8 @@ static long odd_shapes_bad(void)
                     p.scaling = QK_SCALING_ROW;
                 if (f == QK_FORMAT_FP4)
                     p.double_quant = 1;
+                if (si == 0 && dt == 0) /* progress: which format a driver abort hit */
+                    printf("odd shapes: %s\n", qk_format_name((qk_format)f));
                 void *in = malloc((size_t)(rows * cols) * 4);
                 fill((qk_dtype)dt, in, rows * cols, (uint64_t)(si * 31 + f * 3 + dt + 1));
                 bad += compare_all(&p, (qk_dtype)dt, in, rows, cols);
@@ -1010,6 +1012,9 @@ static void test_binary_cache_robust(void **st)
 
 int main(void)
 {
+    /* line by line, so that a driver that aborts the process (a kernel
+     * compiler's assertion) leaves the rows printed before it */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_soft_add_matches_host),
         cmocka_unit_test(test_fast_codec_equals_codec),

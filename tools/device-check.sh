@@ -79,12 +79,15 @@ echo "== qtool devices"
 $qtool devices || status=1
 # One backend at a time first, so a failure names its backend, then all together.
 # QK_CROSSCHECK="cuda": only these backends' own crosschecks.
+# Line-buffered, so that a driver that aborts the process (a compiler
+# assertion) leaves the rows before it, naming the format that broke.
+lines=$(command -v stdbuf >/dev/null && echo "stdbuf -oL" || true)
 for b in ${QK_CROSSCHECK:-$($qtool devices 2>/dev/null | awk '$2 == "available" && $1 != "reference" {print $1}')}; do
     echo "== qtool crosscheck --backend $b $large"
-    $qtool crosscheck --backend "$b" $large || status=1
+    $lines $qtool crosscheck --backend "$b" $large || status=1
 done
 echo "== qtool crosscheck $large"
-$qtool crosscheck $large || status=1
+$lines $qtool crosscheck $large || status=1
 for b in $bench; do
     echo "== qtool bench --backend $b"
     $qtool bench --backend "$b" --mib "${QK_BENCH_MIB:-1024}" || status=1

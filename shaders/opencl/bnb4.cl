@@ -38,11 +38,12 @@ static inline void bnb4_quantize_body(__global const uchar *in, const int dt, ul
                                       __global uint *absmax, __local uint *red, __local uint2 *tab)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
-    if (nf4 != 0) {
-        for (uint i = lid; i < QK_NF4_BUCKETS; i += L)
-            tab[i] = (uint2)(qk_nf4_bucket_base(i), qk_nf4_bucket_key(i));
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    /* The NF4 table, filled for FP4 too: a barrier under a condition, even
+     * a uniform one, aborts PoCL 5.0's kernel compiler (its parallel-region
+     * pass asserts), and 64 entries cost little. */
+    for (uint i = lid; i < QK_NF4_BUCKETS; i += L)
+        tab[i] = (uint2)(qk_nf4_bucket_base(i), qk_nf4_bucket_key(i));
+    barrier(CLK_LOCAL_MEM_FENCE);
     uint ub = (1u << log2bs) / 8;  /* units per block */
     uint seg = min(ub, L);         /* work-items per block */
     uint per = ub / seg;           /* units per work-item */
