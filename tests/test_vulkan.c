@@ -753,6 +753,33 @@ static void test_bench_reports_op_and_copy(void **state)
     qk_context_destroy(vk);
 }
 
+/* Dequantize of crafted row, tile, MXFP8 and NVFP4 parts: the shaders'
+ * native fast path and their exact path, in whole bindings and in chunks
+ * (64 KiB for the row and tile layouts, 2 MiB for the blocked ones, whose
+ * chunks are whole 128-row bands). */
+static void test_crafted_dequantize_matches_reference(void **state)
+{
+    (void)state;
+    static const char *const ranges[] = {NULL, "65536", "2097152"};
+    long bad = 0;
+    for (int k = 0; k < 3; k++) {
+        if (ranges[k])
+            setenv("QK_VULKAN_MAX_RANGE", ranges[k], 1); /* read when a context opens */
+        qk_context *vk = open_vulkan();
+        unsetenv("QK_VULKAN_MAX_RANGE");
+        if (vk == NULL)
+            skip();
+        char label[64];
+        snprintf(label, sizeof label, "vulkan, bindings of %s bytes", ranges[k] ? ranges[k] : "any");
+        if (k < 2)
+            bad += qkc_crafted_group_dequantize(vk, label);
+        if (k != 1)
+            bad += qkc_crafted_blocked_dequantize(vk, label);
+        qk_context_destroy(vk);
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_pieces_are_exact),
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
+        cmocka_unit_test(test_crafted_dequantize_matches_reference),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback),

@@ -1,18 +1,21 @@
 #version 450
 /* NVFP4 and MXFP8 dequantize: one thread per 8 elements of a row-major
  * output; scales are read from the cuBLAS 128x4 blocked layout (chunks
- * start on 128-row tiles) when the column enters a new 16/32-block. */
+ * start on 128-row tiles) when the column enters a new 16/32-block. With
+ * whole vectors of 8 in a row (pc.vec) a thread reads its codes as one or
+ * two words and, when every product is a normal f32, multiplies natively. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 2) readonly buffer Global { uint w[]; } global;
-layout(std430, binding = 3) writeonly buffer Out { uint w[]; } dst;
+layout(std430, binding = 3) writeonly buffer Out { uvec4 w[]; } dst; /* rounded up to 16 bytes */
 layout(push_constant) uniform PC {
     uint n; /* elements in this chunk */
     uint cols;
     uint cp;
     uint dt;
     uint nvfp4;
+    uint vec; /* cols % 8 == 0: a thread's 8 elements are one row's, one block's */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_store.glsl"
@@ -31,6 +34,12 @@ uint multiplier(uint r, uint c)
     return qk_e8m0_to_f32(qk_byte_of(scale.w[off >> 2], off));
 }
 
+bool e4m3_nan4(uint w)
+{
+    uvec4 b = (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0x7Fu;
+    return any(equal(b, uvec4(0x7Fu)));
+}
+
 shared uint s_lut[256]; /* e2m1 (16) or e4m3 (256) code values */
 
 void main()
@@ -42,9 +51,33 @@ void main()
     if (e >= pc.n)
         return;
     uint r = e / pc.cols, c = e - r * pc.cols;
+    uint v[8];
+    if (pc.vec != 0u) {
+        uint f = multiplier(r, c), q0, q1 = 0u;
+        if (pc.nvfp4 != 0u) {
+            q0 = data.w[(r * (pc.cp / 2u) + c / 2u) >> 2];
+        } else {
+            uint p = (r * pc.cp + c) >> 2;
+            q0 = data.w[p];
+            q1 = data.w[p + 1u];
+        }
+        /* e4m3 NaN codes (0x7F, 0xFF) take the exact path */
+        bool plain = qk_plain_factor(f) && (pc.nvfp4 != 0u || !(e4m3_nan4(q0) || e4m3_nan4(q1)));
+        for (uint j = 0u; j < 8u; j++) {
+            uint code = pc.nvfp4 != 0u ? (q0 >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u
+                                       : ((j < 4u ? q0 : q1) >> ((j & 3u) * 8u)) & 0xFFu;
+            if (plain) {
+                precise float p = uintBitsToFloat(s_lut[code]) * uintBitsToFloat(f);
+                v[j] = floatBitsToUint(p);
+            } else {
+                v[j] = qk_mul(s_lut[code], f);
+            }
+        }
+        qk_store8(pc.dt, e, pc.n, v);
+        return;
+    }
     uint mask = pc.nvfp4 != 0u ? 15u : 31u;
     uint s = multiplier(r, c);
-    uint v[8];
     for (uint j = 0u; j < 8u; j++) {
         if (j > 0u) {
             if (++c == pc.cols) {

@@ -3,7 +3,7 @@
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Absmax { uint w[]; } absmax;
-layout(std430, binding = 2) writeonly buffer Out { uint w[]; } dst;
+layout(std430, binding = 2) writeonly buffer Out { uvec4 w[]; } dst; /* rounded up to 16 bytes */
 layout(push_constant) uniform PC {
     uint n;
     uint bs_log2;
@@ -13,6 +13,31 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 
 shared uint s_lut[16]; /* the 16 code values */
+
+/* Elements e .. e+7 (f32 bits, or f16/bf16 in the low half) as one or two
+ * 16-byte stores; past n nothing is written but zeros in shared words. */
+void qk_store_codes8(uint e, uint v[8])
+{
+    if (pc.dt == DT_F32) {
+        if (e + 8u <= pc.n) {
+            dst.w[e >> 2] = uvec4(v[0], v[1], v[2], v[3]);
+            dst.w[(e >> 2) + 1u] = uvec4(v[4], v[5], v[6], v[7]);
+            return;
+        }
+        for (uint j = 0u; j < 8u && e + j < pc.n; j++)
+            dst.w[(e + j) >> 2][(e + j) & 3u] = v[j];
+        return;
+    }
+    uint h[4];
+    for (uint k = 0u; k < 4u; k++)
+        h[k] = v[2u * k] | (e + 2u * k + 1u < pc.n ? v[2u * k + 1u] << 16 : 0u);
+    if (e + 8u <= pc.n) {
+        dst.w[e >> 3] = uvec4(h[0], h[1], h[2], h[3]);
+        return;
+    }
+    for (uint k = 0u; k < 4u && e + 2u * k < pc.n; k++)
+        dst.w[e >> 3][k] = h[k];
+}
 
 void main()
 {
@@ -44,14 +69,9 @@ void main()
         /* CUDA's canonical NaN, as bitsandbytes writes it */
         v[j] = qk_f32_is_nan(x) != 0u ? 0x7FFFFFFFu : x;
     }
-    if (pc.dt == DT_F32) {
-        for (uint j = 0u; j < 8u && e + j < pc.n; j++)
-            dst.w[e + j] = v[j];
-        return;
-    }
-    for (uint j = 0u; j < 8u && e + j < pc.n; j += 2u) {
-        uint h0 = v[j] == 0x7FFFFFFFu ? 0x7FFFu : qk_narrow(pc.dt, v[j]);
-        uint h1 = e + j + 1u < pc.n ? (v[j + 1u] == 0x7FFFFFFFu ? 0x7FFFu : qk_narrow(pc.dt, v[j + 1u])) : 0u;
-        dst.w[(e + j) >> 1] = h0 | (h1 << 16);
-    }
+    /* CUDA's canonical NaN narrows to 0x7FFF, as bitsandbytes writes it */
+    if (pc.dt != DT_F32)
+        for (uint j = 0u; j < 8u; j++)
+            v[j] = v[j] == 0x7FFFFFFFu ? 0x7FFFu : qk_narrow(pc.dt, v[j]);
+    qk_store_codes8(e, v);
 }

@@ -1,10 +1,14 @@
 #version 450
-/* float8 and int8 (without ConvRot) dequantize: one thread per 8 elements;
- * the scale group is found once and then followed along the row. */
+/* float8 and int8 (without ConvRot) dequantize: one thread per 8 elements.
+ * Where the host knows a vector of 8 lies in one scale group (pc.lay 1-3)
+ * the thread finds that group with at most one division and, when no
+ * product can leave the normal range and no code is a float8 NaN or Inf,
+ * multiplies natively; otherwise (pc.lay 0) the group is followed element
+ * by element along the row. */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
+layout(std430, binding = 0) readonly buffer Data { uvec2 w[]; } data;
 layout(std430, binding = 1) readonly buffer Scale { uint w[]; } scale;
-layout(std430, binding = 2) writeonly buffer Out { uint w[]; } dst;
+layout(std430, binding = 2) writeonly buffer Out { uvec4 w[]; } dst;
 layout(push_constant) uniform PC {
     uint n;
     uint e0;
@@ -14,18 +18,30 @@ layout(push_constant) uniform PC {
     uint gc;
     uint dt;
     uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise, 3 int8_blockwise */
+    uint lay;  /* 0 any, 1 the tensor, 2 rows (cols % 8 == 0), 3 tiles of 2^rsh rows by 2^csh >= 8 columns */
+    uint rsh;
+    uint csh;
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_store.glsl"
 
-uint multiplier(uint r, uint c)
-{
-    uint s = scale.w[(r / pc.bh) * pc.gc + c / pc.bw];
-    return pc.mode == 2u ? s : qk_round_to(pc.dt, s);
-}
+uint multiplier_of(uint s) { return pc.mode == 2u ? s : qk_round_to(pc.dt, s); }
+
+uint multiplier(uint r, uint c) { return multiplier_of(scale.w[(r / pc.bh) * pc.gc + c / pc.bw]); }
 
 /* Code values: T(fp8 value) for float8, the integer as f32 for int8. */
 shared uint s_lut[256];
+
+/* Whether a word of four float8 codes holds a NaN or Inf (e4m3fn: 0x7F and
+ * 0xFF; e5m2: exponent field all ones). */
+bool fp8_special4(uint w)
+{
+    uint m = pc.mode == 1u ? 0x7C7C7C7Cu : 0x7F7F7F7Fu;
+    uvec4 b = (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & (m & 0xFFu);
+    return any(equal(b, uvec4(m & 0xFFu)));
+}
+
+uint code(uvec2 q, uint j) { return ((j < 4u ? q.x : q.y) >> ((j & 3u) * 8u)) & 0xFFu; }
 
 void main()
 {
@@ -38,12 +54,34 @@ void main()
     uint e = qk_item_id() * 8u;
     if (e >= pc.n)
         return;
+    /* the chunk's bytes are whole 8-byte units: its binding is rounded up */
+    uvec2 q = data.w[e >> 3];
+    uint v[8];
+    if (pc.lay != 0u) {
+        uint gi = pc.e0 + e, g = 0u;
+        if (pc.lay == 2u) {
+            g = gi / pc.cols;
+        } else if (pc.lay == 3u) {
+            uint r = gi / pc.cols;
+            g = (r >> pc.rsh) * pc.gc + ((gi - r * pc.cols) >> pc.csh);
+        }
+        uint f = multiplier_of(scale.w[g]);
+        if (qk_plain_factor(f) && (pc.mode >= 2u || !(fp8_special4(q.x) || fp8_special4(q.y)))) {
+            for (uint j = 0u; j < 8u; j++) {
+                precise float p = uintBitsToFloat(s_lut[code(q, j)]) * uintBitsToFloat(f);
+                v[j] = floatBitsToUint(p);
+            }
+        } else {
+            for (uint j = 0u; j < 8u; j++)
+                v[j] = qk_mul(s_lut[code(q, j)], f);
+        }
+        qk_store8(pc.dt, e, pc.n, v);
+        return;
+    }
     uint gi = pc.e0 + e;
     uint r = gi / pc.cols, c = gi - r * pc.cols;
     uint next = (c / pc.bw + 1u) * pc.bw; /* column where the group changes */
     uint s = multiplier(r, c);
-    uint w0 = data.w[e >> 2], w1 = e + 4u < pc.n ? data.w[(e >> 2) + 1u] : 0u;
-    uint v[8];
     for (uint j = 0u; j < 8u; j++) {
         if (j > 0u) {
             if (++c == pc.cols) {
@@ -56,8 +94,7 @@ void main()
                 s = multiplier(r, c);
             }
         }
-        uint b = ((j < 4u ? w0 : w1) >> ((j & 3u) * 8u)) & 0xFFu;
-        v[j] = qk_mul(s_lut[b], s);
+        v[j] = qk_mul(s_lut[code(q, j)], s);
     }
     qk_store8(pc.dt, e, pc.n, v);
 }

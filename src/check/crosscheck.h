@@ -53,4 +53,14 @@ long qkc_crafted_means(qk_context *ctx, const char *label);
  * differ, each printed under `label`. */
 long qkc_every_magnitude16(qk_context *ctx, const char *label);
 
+/* Float8/int8 row and tile parts with crafted scales (zero, subnormal,
+ * huge, Inf, NaN) and float8 NaN/Inf codes in some rows, every dtype,
+ * dequantized by ctx and by the reference (dequant_cases.c): the number of
+ * cases whose bytes differ (a NaN's payload aside), each printed. */
+long qkc_crafted_group_dequantize(qk_context *ctx, const char *label);
+
+/* The same for MXFP8 and NVFP4: crafted E8M0, e4m3 block and global
+ * scales, e4m3 NaN codes in some rows; rows with and without a tail. */
+long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label);
+
 #endif

@@ -160,7 +160,7 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo,
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(VB_DATA, e0 / 2, ceil_div(ne, 2)), B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4),
-                          B(VB_OUT, e0 * es, ne * es)};
+                          B(VB_OUT, e0 * es, round_up(ne * es, 16))}; /* 16-byte stores */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
         st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
@@ -381,9 +381,10 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
-                          nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
+                          nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0),
+                          B(VB_OUT, r0 * row_out, round_up(nr * row_out, 16))}; /* 16-byte stores */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                       (uint32_t)j->dt, (uint32_t)nv};
+                                       (uint32_t)j->dt, (uint32_t)nv, j->cols % 8 == 0};
         st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, (uint64_t)ceil_div(nr * j->cols, 8), 0);
     }
     return st;
@@ -659,6 +660,22 @@ static qk_status scaled_codes(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
     return st;
 }
 
+/* How scaled_dequantize.comp finds the group of a vector of 8 elements
+ * (chunks start at multiples of 8): 1 the tensor's one scale; 2 the row,
+ * when no vector crosses one; 3 a power-of-two tile at least 8 wide, by
+ * shifts; 0 element by element. */
+static int scaled_dq_layout(const qk_vk_job *j, const groups *g)
+{
+    if (g->ng == 1)
+        return 1;
+    if (j->cols % 8 != 0)
+        return 0;
+    if (g->bh == 1 && g->bw == j->cols)
+        return 2;
+    int pow2 = (g->bh & (g->bh - 1)) == 0 && (g->bw & (g->bw - 1)) == 0;
+    return pow2 && g->bw >= 8 ? 3 : 0;
+}
+
 static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     groups g = scaled_groups(j);
@@ -668,12 +685,18 @@ static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t l
     if (j->p->convrot_group > 0)
         return convrot_pass(s, j, 1, &g, lo, hi);
     int64_t ce = chunk_of(s, scaled_elem_unit(s), (double)es);
+    int lay = scaled_dq_layout(j, &g);
     qk_status st = QK_OK;
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
-        qk_vk_bind b[] = {B(VB_DATA, e0, ne), B(VB_SCALE, 0, g.ng * 4), B(VB_OUT, e0 * es, ne * es)};
-        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
-                                       (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};
+        /* the shader reads codes in 8-byte and writes in 16-byte units:
+         * bindings rounded up (buffers are reserved in 256-byte steps) */
+        qk_vk_bind b[] = {B(VB_DATA, e0, round_up(ne, 8)), B(VB_SCALE, 0, g.ng * 4),
+                          B(VB_OUT, e0 * es, round_up(ne * es, 16))};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne,   (uint32_t)e0,   (uint32_t)j->cols,
+                                       (uint32_t)g.bh, (uint32_t)g.bw, (uint32_t)g.gc,
+                                       (uint32_t)j->dt, (uint32_t)scaled_mode(j->p), (uint32_t)lay,
+                                       (uint32_t)log2_of(g.bh), (uint32_t)log2_of(g.bw)};
         st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
     }
     return st;

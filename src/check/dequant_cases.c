@@ -1,0 +1,247 @@
+/* Dequantize of parts a caller crafted, by a device backend against the
+ * reference backend: the float8/int8 row and tile layouts and the blocked
+ * MXFP8/NVFP4 layouts, with scales and codes chosen so that both a
+ * kernel's fast path and its exact path run. Public API only. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crosscheck.h"
+
+static uint64_t rng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static size_t esz(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
+
+static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+/* Dequantize by ctx and the reference compared: every byte equal, but a
+ * NaN's payload (not part of the contract, docs/FORMATS.md): a NaN where
+ * the reference has one. 0 when the same. */
+static long dequantize_differs(qk_context *ctx, qk_context *ref, const qk_params *p, const void *const *parts,
+                               int64_t rows, int64_t cols, qk_dtype dt, unsigned char *want, unsigned char *got)
+{
+    size_t es = esz(dt), ob = (size_t)(rows * cols) * es, diff = 0;
+    memset(want, 0xA5, ob);
+    memset(got, 0x5A, ob);
+    if (qk_dequantize(ref, p, parts, rows, cols, dt, want) != QK_OK ||
+        qk_dequantize(ctx, p, parts, rows, cols, dt, got) != QK_OK)
+        return 1;
+    uint32_t inf = dt == QK_DTYPE_F32 ? 0x7F800000u : dt == QK_DTYPE_F16 ? 0x7C00u : 0x7F80u;
+    uint32_t abs = dt == QK_DTYPE_F32 ? 0x7FFFFFFFu : 0x7FFFu;
+    for (size_t e = 0; e < (size_t)(rows * cols); e++) {
+        uint32_t w = 0, g = 0;
+        memcpy(&w, want + e * es, es);
+        memcpy(&g, got + e * es, es);
+        if (w == g || ((w & abs) > inf && (g & abs) > inf))
+            continue;
+        if (diff++ < 3)
+            printf("  element %zu: want 0x%08x got 0x%08x\n", e, w, g);
+    }
+    return diff != 0;
+}
+
+/* Crafted float8/int8 row and tile parts: scales zero, subnormal, huge
+ * (finite in f32, infinite once rounded to bf16/f16), Inf, NaN, and codes
+ * with float8 NaN/Inf patterns (e4m3fn 0x7F/0xFF, e5m2 0x7C..0x7F and
+ * 0xFC..0xFF) in some rows and none in others, so the walking kernel's
+ * fast path and exact path both run; dequantized by ctx and the reference,
+ * every dtype, compared byte for byte. Shapes: rows of 1, 3, 257 and 512
+ * vectors (several rows per step, one row per step, R not dividing the
+ * work-group), tiles of 8, 16, 128 (power of two: walking kernel) and 24
+ * (the general kernel) with edge tiles. */
+static const uint32_t crafted_scales[] = {
+    0x00000000u, 0x80000000u, 0x00000001u, 0x007FFFFFu, 0x00800000u, 0x7F7FFFFFu, 0xFF7FFFFFu,
+    0x7F7F0000u, 0x477FE000u, 0x47800000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7FC00001u,
+    0xFFFFFFFFu, 0x7F800001u, 0x3F800000u, 0xBF800000u, 0x33800000u, 0x38800000u, 0x3A000000u,
+};
+
+long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
+{
+    static const struct {
+        qk_format fmt;
+        qk_scaling sc;
+        int bs;
+        int64_t rows, cols;
+    } cases[] = {
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 0, 300, 8},
+        {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 0, 91, 24},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 0, 37, 2056},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 0, 9, 4096},
+        {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 0, 9, 4096},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 0, 70, 48},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 8, 43, 40},
+        {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_BLOCK, 16, 50, 2064},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 128, 260, 384},
+        {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_BLOCK, 24, 50, 72},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 300, 256},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 8, 33, 4096},
+    };
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    qk_context *ref = NULL;
+    if (qk_context_create("reference", 0, &ref) != QK_OK)
+        return 1;
+    long bad = 0;
+    uint64_t seed = 0x51ED270Bu;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        qk_params p;
+        qk_params_default(cases[ci].fmt, &p);
+        if (cases[ci].fmt != QK_FORMAT_INT8_BLOCKWISE)
+            p.scaling = cases[ci].sc;
+        if (cases[ci].bs)
+            p.block_size = cases[ci].bs;
+        int64_t rows = cases[ci].rows, cols = cases[ci].cols;
+        qk_layout lay;
+        if (qk_layout_query(&p, rows, cols, &lay) != QK_OK) {
+            printf("%s: case %zu: layout refused\n", label, ci);
+            bad++;
+            continue;
+        }
+        size_t nb = lay.part[QK_PART_DATA].nbytes, sb = lay.part[QK_PART_SCALE].nbytes;
+        unsigned char *data = malloc(nb);
+        uint32_t *scale = malloc(sb);
+        size_t obytes = (size_t)(rows * cols) * 4;
+        unsigned char *want = malloc(obytes), *got = malloc(obytes);
+        if (!data || !scale || !want || !got) {
+            printf("%s: out of memory\n", label);
+            free(data), free(scale), free(want), free(got);
+            qk_context_destroy(ref);
+            return bad + 1;
+        }
+        int e5 = cases[ci].fmt == QK_FORMAT_FLOAT8_E5M2, f8 = cases[ci].fmt <= QK_FORMAT_FLOAT8_E5M2;
+        for (size_t i = 0; i < nb; i++) {
+            uint8_t b = (uint8_t)rng(&seed);
+            int64_t r = (int64_t)(i / (size_t)cols);
+            if (f8 && r % 3 != 0) { /* no NaN/Inf code in two rows of three */
+                if (e5 && (b & 0x7Cu) == 0x7Cu)
+                    b &= 0xBFu;
+                if (!e5 && (b & 0x7Fu) == 0x7Fu)
+                    b ^= 1u;
+            } else if ((rng(&seed) & 7u) == 0) {
+                static const uint8_t sp[] = {0x7F, 0xFF, 0x7C, 0xFC, 0x7D, 0xFE, 0x80, 0x00, 0x01, 0x7E};
+                b = sp[rng(&seed) % sizeof sp];
+            }
+            data[i] = b;
+        }
+        size_t ns = sb / 4, nc = sizeof crafted_scales / sizeof *crafted_scales;
+        for (size_t k = 0; k < ns; k++) {
+            uint32_t v = (uint32_t)rng(&seed);
+            switch (rng(&seed) % 4) {
+            case 0: scale[k] = crafted_scales[rng(&seed) % nc]; break;
+            case 1: scale[k] = (v & 0x807FFFFFu) | ((0x70u + (v >> 24) % 0x18u) << 23); break; /* near 1 */
+            default: scale[k] = (v & 0x807FFFFFu) | ((0x60u + (v >> 24) % 0x30u) << 23); break;
+            }
+        }
+        for (size_t k = 0; k < nc && k < ns; k++)
+            scale[k * (ns / nc > 0 ? ns / nc : 1)] = crafted_scales[k]; /* every crafted scale at least once */
+        const void *parts[QK_PART_COUNT] = {0};
+        parts[QK_PART_DATA] = data;
+        parts[QK_PART_SCALE] = scale;
+        for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+            long b = dequantize_differs(ctx, ref, &p, parts, rows, cols, dts[d], want, got);
+            if (b)
+                printf("%s: crafted dequantize case %zu (%lld x %lld) dtype %d: DIFFERENT\n", label, ci,
+                       (long long)rows, (long long)cols, (int)dts[d]);
+            bad += b;
+        }
+        free(data);
+        free(scale);
+        free(want);
+        free(got);
+    }
+    printf("%s: crafted group dequantize: %ld bad\n", label, bad);
+    qk_context_destroy(ref);
+    return bad;
+}
+
+/* Crafted mxfp8 and nvfp4 parts: E8M0 scales 0x00 (2^-127), 0xFE, 0xFF
+ * (NaN); e4m3 block scales zero, subnormal, 448, NaN; global scales zero,
+ * subnormal, huge (ts infinite), Inf, NaN; e4m3 NaN codes in some rows and
+ * none in others; rows of 2, 5 (a tail), 257 and 512 vectors. */
+long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
+{
+    static const struct {
+        qk_format fmt;
+        int64_t rows, cols;
+    } cases[] = {
+        {QK_FORMAT_MXFP8, 300, 16}, {QK_FORMAT_MXFP8, 130, 36},   {QK_FORMAT_MXFP8, 9, 4096},
+        {QK_FORMAT_MXFP8, 129, 2056}, {QK_FORMAT_NVFP4, 300, 16}, {QK_FORMAT_NVFP4, 130, 36},
+        {QK_FORMAT_NVFP4, 9, 4096},  {QK_FORMAT_NVFP4, 129, 2064},
+    };
+    static const uint32_t gs[] = {0x3F800000u, 0x00000000u, 0x00000001u, 0x7F000000u,
+                                  0x7F800000u, 0x7FC00001u, 0x3B000000u, 0x477FE000u};
+    static const uint8_t e8[] = {0x00, 0xFE, 0xFF, 0x7F, 0x01, 0x9E, 0x60};
+    static const uint8_t s4[] = {0x00, 0x80, 0x01, 0x7E, 0x7F, 0xFF, 0x08, 0x38};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    qk_context *ref = NULL;
+    if (qk_context_create("reference", 0, &ref) != QK_OK)
+        return 1;
+    long bad = 0, ran = 0;
+    uint64_t seed = 0xB10C4EDu;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        qk_params p;
+        qk_params_default(cases[ci].fmt, &p);
+        int64_t rows = cases[ci].rows, cols = cases[ci].cols;
+        int mx = cases[ci].fmt == QK_FORMAT_MXFP8;
+        qk_layout lay;
+        if (qk_layout_query(&p, rows, cols, &lay) != QK_OK) {
+            printf("%s: blocked case %zu: layout refused\n", label, ci);
+            continue;
+        }
+        size_t nb = lay.part[QK_PART_DATA].nbytes, sb = lay.part[QK_PART_SCALE].nbytes;
+        size_t rb = mx ? (size_t)round_up(cols, 32) : (size_t)round_up(cols, 16) / 2; /* bytes a row */
+        unsigned char *data = malloc(nb), *scale = malloc(sb);
+        uint32_t g2 = 0;
+        size_t ob = (size_t)(rows * cols) * 4;
+        unsigned char *want = malloc(ob), *got = malloc(ob);
+        if (!data || !scale || !want || !got) {
+            printf("%s: out of memory\n", label);
+            free(data), free(scale), free(want), free(got);
+            qk_context_destroy(ref);
+            return bad + 1;
+        }
+        for (size_t i = 0; i < nb; i++) {
+            uint8_t b = (uint8_t)rng(&seed);
+            if (mx && (i / rb) % 3 != 0 && (b & 0x7Fu) == 0x7Fu)
+                b ^= 1u; /* no NaN code in two rows of three */
+            data[i] = b;
+        }
+        for (size_t k = 0; k < sb; k++) {
+            uint32_t v = (uint32_t)rng(&seed);
+            if ((v & 7u) == 0)
+                scale[k] = mx ? e8[(v >> 8) % sizeof e8] : s4[(v >> 8) % sizeof s4];
+            else
+                scale[k] = mx ? (uint8_t)(0x70u + (v >> 8) % 0x20u) : (uint8_t)(0x20u + (v >> 8) % 0x50u);
+        }
+        for (size_t gi = 0; gi < (mx ? 1 : sizeof gs / sizeof *gs); gi++) {
+            g2 = gs[gi];
+            const void *parts[QK_PART_COUNT] = {0};
+            parts[QK_PART_DATA] = data;
+            parts[QK_PART_SCALE] = scale;
+            if (!mx)
+                parts[QK_PART_SCALE2] = &g2;
+            for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+                long b = dequantize_differs(ctx, ref, &p, parts, rows, cols, dts[d], want, got);
+                if (b)
+                    printf("%s: crafted %s %lld x %lld, g 0x%08x, dtype %d: DIFFERENT\n", label,
+                           mx ? "mxfp8" : "nvfp4", (long long)rows, (long long)cols, g2, (int)dts[d]);
+                bad += b;
+                ran++;
+            }
+        }
+        free(data);
+        free(scale);
+        free(want);
+        free(got);
+    }
+    printf("%s: crafted blocked dequantize: %ld runs, %ld bad\n", label, ran, bad);
+    qk_context_destroy(ref);
+    return ran < 60 ? bad + 1 : bad;
+}
+
