@@ -4,7 +4,7 @@
  * wider group), integer max of |x| bits (order-free; NaN/Inf show as
  * >= 0x7F800000), merged in shared memory, then atomically into amax[]. */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) buffer Amax { uint w[]; } amax;
 layout(push_constant) uniform PC {
     uint rows; /* rows in this chunk */

@@ -34,11 +34,9 @@ uint multiplier(uint r, uint c)
     return qk_e8m0_to_f32(qk_byte_of(scale.w[off >> 2], off));
 }
 
-bool e4m3_nan4(uint w)
-{
-    uvec4 b = (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0x7Fu;
-    return any(equal(b, uvec4(0x7Fu)));
-}
+/* Whether a word of four e4m3 codes holds a NaN (0x7F or 0xFF): a byte's
+ * low 7 bits plus one carry into its top bit only from 0x7F. */
+bool e4m3_nan4(uint w) { return (((w & 0x7F7F7F7Fu) + 0x01010101u) & 0x80808080u) != 0u; }
 
 shared uint s_lut[256]; /* e2m1 (16) or e4m3 (256) code values */
 
@@ -63,15 +61,18 @@ void main()
         }
         /* e4m3 NaN codes (0x7F, 0xFF) take the exact path */
         bool plain = qk_plain_factor(f) && (pc.nvfp4 != 0u || !(e4m3_nan4(q0) || e4m3_nan4(q1)));
-        for (uint j = 0u; j < 8u; j++) {
-            uint code = pc.nvfp4 != 0u ? (q0 >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u
-                                       : ((j < 4u ? q0 : q1) >> ((j & 3u) * 8u)) & 0xFFu;
-            if (plain) {
-                precise float p = uintBitsToFloat(s_lut[code]) * uintBitsToFloat(f);
+        for (uint j = 0u; j < 8u; j++)
+            v[j] = s_lut[pc.nvfp4 != 0u ? (q0 >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u
+                                        : ((j < 4u ? q0 : q1) >> ((j & 3u) * 8u)) & 0xFFu];
+        /* the test once a thread: the loops have no branches */
+        if (plain) {
+            for (uint j = 0u; j < 8u; j++) {
+                precise float p = uintBitsToFloat(v[j]) * uintBitsToFloat(f);
                 v[j] = floatBitsToUint(p);
-            } else {
-                v[j] = qk_mul(s_lut[code], f);
             }
+        } else {
+            for (uint j = 0u; j < 8u; j++)
+                v[j] = qk_mul(v[j], f);
         }
         qk_store8(pc.dt, e, pc.n, v);
         return;

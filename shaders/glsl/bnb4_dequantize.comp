@@ -54,24 +54,28 @@ void main()
     uint v[8];
     /* With 2^-117 <= |s| <= FLT_MAX every product of s and a code value
      * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and finite:
-     * the correctly rounded native product is mul_ftz's, and no NaN arises. */
+     * the correctly rounded native product is mul_ftz's, and no NaN arises.
+     * The test is once a thread, so the loops below have no branches. */
     uint se = (s >> 23) & 0xFFu;
-    bool plain = se >= 10u && se < 255u;
-    for (uint j = 0u; j < 8u; j++) {
-        uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
-        uint c = s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)];
-        if (plain) {
-            precise float p = uintBitsToFloat(c) * uintBitsToFloat(s);
+    if (se >= 10u && se < 255u) {
+        for (uint j = 0u; j < 8u; j++) {
+            uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
+            precise float p = uintBitsToFloat(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)]) * uintBitsToFloat(s);
             v[j] = floatBitsToUint(p);
-            continue;
         }
-        uint x = qk_mul_ftz(c, s);
-        /* CUDA's canonical NaN, as bitsandbytes writes it */
-        v[j] = qk_f32_is_nan(x) != 0u ? 0x7FFFFFFFu : x;
+        if (pc.dt != DT_F32)
+            for (uint j = 0u; j < 8u; j++)
+                v[j] = qk_narrow(pc.dt, v[j]);
+    } else {
+        for (uint j = 0u; j < 8u; j++) {
+            uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
+            uint x = qk_mul_ftz(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)], s);
+            /* CUDA's canonical NaN, narrowed to 0x7FFF, as bitsandbytes writes it */
+            if (qk_f32_is_nan(x) != 0u)
+                v[j] = pc.dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu;
+            else
+                v[j] = pc.dt == DT_F32 ? x : qk_narrow(pc.dt, x);
+        }
     }
-    /* CUDA's canonical NaN narrows to 0x7FFF, as bitsandbytes writes it */
-    if (pc.dt != DT_F32)
-        for (uint j = 0u; j < 8u; j++)
-            v[j] = v[j] == 0x7FFFFFFFu ? 0x7FFFu : qk_narrow(pc.dt, v[j]);
     qk_store_codes8(e, v);
 }

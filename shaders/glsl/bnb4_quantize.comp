@@ -3,7 +3,7 @@
  * word (8 elements); a workgroup covers max(2048, bs) elements = whole
  * blocks. absmax = integer max of ftz|x| over non-NaN elements (order-free). */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Absmax { uint w[]; } absmax_out;
 layout(std430, binding = 3) readonly buffer Rcp { uint w[]; } rcp_table; /* bf16[128], f16[1024] */
@@ -43,13 +43,25 @@ uint word_max(uint x[8], inout uint any)
     return m;
 }
 
-/* Codes of 8 elements (past n: the +0 padding), element 2j high. */
+/* Codes of 8 elements (past n: the +0 padding), element 2j high. Native
+ * products where they are mul_ftz's: r and every x normal or zero and every
+ * nonzero product at least 2^-125 (and finite), tested once a vector so the
+ * coding loop has no branches; the integer product otherwise. */
 uint word_codes(uint x[8], uint r)
 {
+    uint v[8];
+    bool plain = qk_normal(r);
+    for (uint j = 0u; j < 8u; j++) {
+        precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(r);
+        v[j] = floatBitsToUint(p);
+        plain = plain && ((x[j] & QK_F32_ABS) == 0u || (qk_normal(x[j]) && ((v[j] >> 23) & 0xFFu) - 2u < 253u));
+    }
+    if (!plain)
+        for (uint j = 0u; j < 8u; j++)
+            v[j] = qk_mul_ftz(x[j], r);
     uint word = 0u;
     for (uint j = 0u; j < 8u; j++) {
-        uint v = qk_mul_ftz(x[j], r);
-        uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v) : qk_fp4_encode_fast(v);
+        uint c = pc.nf4 != 0u ? qk_nf4_encode_fast(v[j]) : qk_fp4_encode_fast(v[j]);
         word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
     }
     return word;

@@ -6,7 +6,7 @@
  * 2^-levels. Mode 0 rotates the input and stores it in the input dtype;
  * mode 1 dequantizes int8 codes (q * row scale) and rotates back. */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uint w[]; } src; /* input, or int8 codes */
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src; /* input, or int8 codes */
 layout(std430, binding = 1) writeonly buffer Out { uint w[]; } dst;
 layout(std430, binding = 2) readonly buffer Scale { uint w[]; } scale;
 layout(push_constant) uniform PC {
@@ -39,7 +39,7 @@ void main()
             v[k] = qk_load(pc.dt, i);
         } else {
             uint r = i / pc.cols, c = i - r * pc.cols;
-            uint q = floatBitsToUint(float(int(qk_byte_of(src.w[i >> 2], i) << 24) >> 24));
+            uint q = floatBitsToUint(float(int(qk_byte_of(src.w[i >> 4][(i >> 2) & 3u], i) << 24) >> 24));
             v[k] = qk_mul(q, scale.w[((pc.r0 + r) / pc.bh) * pc.gc + c / pc.bw]);
         }
     }

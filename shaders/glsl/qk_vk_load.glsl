@@ -1,10 +1,11 @@
-/* Element loads from the `src` input buffer (declare it first): element i of
- * a row-major f32/f16/bf16 tensor packed in uint words, widened to f32 bits. */
+/* Element loads from the `src` input buffer, declared as uvec4 words
+ * (bindings are rounded up to whole 16-byte units): element i of a
+ * row-major f32/f16/bf16 tensor, widened to f32 bits. */
 uint qk_load(uint dt, uint i)
 {
     if (dt == DT_F32)
-        return src.w[i];
-    uint word = src.w[i >> 1];
+        return src.w[i >> 2][i & 3u];
+    uint word = src.w[i >> 3][(i >> 1) & 3u];
     return qk_widen(dt, (i & 1u) != 0u ? (word >> 16) : (word & 0xFFFFu));
 }
 
@@ -16,18 +17,30 @@ uint qk_pack_out(uint dt, uint v0, uint v1)
     return qk_narrow(dt, v0) | (qk_narrow(dt, v1) << 16);
 }
 
-/* Elements e .. e+7 (e a multiple of 8; those at or past n read as +0),
- * with one load per word. */
+/* Elements e .. e+7 (e a multiple of 8; those at or past n read as +0): a
+ * whole vector with one (f16/bf16) or two (f32) 16-byte loads. */
 void qk_load8(uint dt, uint e, uint n, out uint x[8])
 {
     if (dt == DT_F32) {
+        if (e + 8u <= n) {
+            uvec4 a = src.w[e >> 2], b = src.w[(e >> 2) + 1u];
+            x = uint[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+            return;
+        }
         for (uint j = 0u; j < 8u; j++)
-            x[j] = e + j < n ? src.w[e + j] : 0u;
+            x[j] = e + j < n ? src.w[(e + j) >> 2][(e + j) & 3u] : 0u;
         return;
     }
-    for (uint j = 0u; j < 8u; j += 2u) {
-        uint word = e + j < n ? src.w[(e + j) >> 1] : 0u;
-        x[j] = qk_widen(dt, word & 0xFFFFu);
-        x[j + 1u] = e + j + 1u < n ? qk_widen(dt, word >> 16) : 0u;
+    uvec4 q = uvec4(0u);
+    if (e + 8u <= n) {
+        q = src.w[e >> 3];
+    } else {
+        for (uint k = 0u; k < 4u; k++)
+            if (e + 2u * k < n)
+                q[k] = src.w[e >> 3][k] & (e + 2u * k + 1u < n ? 0xFFFFFFFFu : 0xFFFFu);
+    }
+    for (uint k = 0u; k < 4u; k++) {
+        x[2u * k] = qk_widen(dt, q[k] & 0xFFFFu);
+        x[2u * k + 1u] = qk_widen(dt, q[k] >> 16);
     }
 }

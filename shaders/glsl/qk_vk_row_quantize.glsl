@@ -7,7 +7,7 @@
  * row_quantize.comp (QK_ROW_UNITS 4, f32 too) and row_quantize_wide.comp
  * (8: rows up to 16384, bf16/f16 only). */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;

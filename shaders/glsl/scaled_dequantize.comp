@@ -33,12 +33,12 @@ uint multiplier(uint r, uint c) { return multiplier_of(scale.w[(r / pc.bh) * pc.
 shared uint s_lut[256];
 
 /* Whether a word of four float8 codes holds a NaN or Inf (e4m3fn: 0x7F and
- * 0xFF; e5m2: exponent field all ones). */
+ * 0xFF; e5m2: exponent field all ones): a byte's masked bits plus the
+ * mask's lowest bit carry into its top bit only when all are set. */
 bool fp8_special4(uint w)
 {
-    uint m = pc.mode == 1u ? 0x7C7C7C7Cu : 0x7F7F7F7Fu;
-    uvec4 b = (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & (m & 0xFFu);
-    return any(equal(b, uvec4(m & 0xFFu)));
+    uint m = pc.mode == 1u ? 0x7C7C7C7Cu : 0x7F7F7F7Fu, one = pc.mode == 1u ? 0x04040404u : 0x01010101u;
+    return (((w & m) + one) & 0x80808080u) != 0u;
 }
 
 uint code(uvec2 q, uint j) { return ((j < 4u ? q.x : q.y) >> ((j & 3u) * 8u)) & 0xFFu; }

@@ -3,7 +3,7 @@
  * scales.comp (src/ref/ref_fp8.c, ref_int8.c). One thread per data word
  * (4 elements of the flat row-major tensor). */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) readonly buffer Aux { uint w[]; } aux;
 layout(push_constant) uniform PC {

@@ -8,7 +8,7 @@
  * a second sweep re-reads the tile the workgroup has just read (cache-
  * resident). Needs B and cols multiples of 4 (one data word per step). */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uint w[]; } src;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;

@@ -324,9 +324,14 @@ qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, const qk_vk_bind *binds, int 
     for (int i = 0; i < QK_VK_BINDINGS; i++) {
         const qk_vk_bind *b = i < nbinds && binds[i].slot >= 0 ? &binds[i] : NULL;
         const qk_vk_buffer *buf = &s->bufs[b ? b->slot : VB_DUMMY];
-        VkDeviceSize off = b ? b->off : 0, len = b ? (b->len + 3) & ~(VkDeviceSize)3 : buf->size;
+        /* Ranges are rounded up to whole 16-byte units (within the buffer,
+         * reserved in 256-byte steps, and the range limit) so shaders may
+         * read and write uvec4 units up to a chunk's last element. */
+        VkDeviceSize off = b ? b->off : 0, len = b ? (b->len + 15) & ~(VkDeviceSize)15 : buf->size;
         if (len == 0)
-            len = 4;
+            len = 16;
+        if (b && len > b->len && (off + len > buf->size || len > s->max_range))
+            len = (b->len + 3) & ~(VkDeviceSize)3;
         if (off % s->align != 0 || len > s->max_range || off + len > buf->size)
             return qk_fail(QK_ERR_BACKEND_FAILURE,
                            "vulkan: internal binding error (binding %d: offset %llu, %llu bytes of %llu)", i,

@@ -160,7 +160,7 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo,
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(VB_DATA, e0 / 2, ceil_div(ne, 2)), B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4),
-                          B(VB_OUT, e0 * es, round_up(ne * es, 16))}; /* 16-byte stores */
+                          B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
         st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
@@ -362,7 +362,7 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt};
         st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, b, 4, pc,
-                            (uint64_t)(pr * bsh.cp / (nv ? 8 : 4)), 0);
+                            (uint64_t)(pr * bsh.cp / 8), 0); /* a thread per 8 columns */
     }
     return st;
 }
@@ -382,7 +382,7 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
         qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0),
-                          B(VB_OUT, r0 * row_out, round_up(nr * row_out, 16))}; /* 16-byte stores */
+                          B(VB_OUT, r0 * row_out, nr * row_out)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv, j->cols % 8 == 0};
         st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, (uint64_t)ceil_div(nr * j->cols, 8), 0);
@@ -689,10 +689,7 @@ static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t l
     qk_status st = QK_OK;
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
-        /* the shader reads codes in 8-byte and writes in 16-byte units:
-         * bindings rounded up (buffers are reserved in 256-byte steps) */
-        qk_vk_bind b[] = {B(VB_DATA, e0, round_up(ne, 8)), B(VB_SCALE, 0, g.ng * 4),
-                          B(VB_OUT, e0 * es, round_up(ne * es, 16))};
+        qk_vk_bind b[] = {B(VB_DATA, e0, ne), B(VB_SCALE, 0, g.ng * 4), B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne,   (uint32_t)e0,   (uint32_t)j->cols,
                                        (uint32_t)g.bh, (uint32_t)g.bw, (uint32_t)g.gc,
                                        (uint32_t)j->dt, (uint32_t)scaled_mode(j->p), (uint32_t)lay,
