@@ -24,32 +24,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk_scaled.glsl"
 
 shared uint s_m, s_aux;
-shared uint s_t[256]; /* bf16/f16: thresholds, then 0xFFFFFFFF */
-
-/* The code of the 16-bit element h: its code magnitude is the number of
- * thresholds <= |h| (8 steps over the 256 sorted entries). */
-uint qk_code_by_thresholds(uint h)
-{
-    uint mag = h & 0x7FFFu, m = 0u;
-    [[unroll]] for (uint step = 128u; step > 0u; step >>= 1)
-        if (s_t[m + step - 1u] <= mag)
-            m += step;
-    return qk_signed_code(pc.mode, h, m);
-}
-
-/* The group's 128 thresholds (qk_threshold) into s_t. Each is
- * the coder's own answer, so the lookups give the per-element bytes, with
- * a few coder calls a threshold instead of one an element. */
-void qk_fill_thresholds(uint a)
-{
-    uint lid = gl_LocalInvocationID.x;
-    s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
-    barrier();
-}
-
-/* The larger 16-bit magnitude of a word's two elements: widening is
- * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
-uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
+#include "qk_vk_thresholds.glsl"
 
 /* Row scale into scale[] and s_aux from s_m (one thread). */
 void row_scale(uint r)
