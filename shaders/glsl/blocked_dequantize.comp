@@ -40,14 +40,8 @@ bool e4m3_nan4(uint w) { return (((w & 0x7F7F7F7Fu) + 0x01010101u) & 0x80808080u
 
 shared uint s_lut[256]; /* e2m1 (16) or e4m3 (256) code values */
 
-void main()
+void dequantize_vector(uint e)
 {
-    uint lid = gl_LocalInvocationID.x;
-    s_lut[lid] = pc.nvfp4 != 0u ? qk_e2m1_to_f32(lid & 15u) : qk_e4m3_to_f32(lid);
-    barrier();
-    uint e = qk_item_id() * 8u;
-    if (e >= pc.n)
-        return;
     uint r = e / pc.cols, c = e - r * pc.cols;
     uint v[8];
     if (pc.vec != 0u) {
@@ -100,4 +94,17 @@ void main()
         }
     }
     qk_store8(pc.dt, e, pc.n, v);
+}
+
+void main()
+{
+    uint lid = gl_LocalInvocationID.x;
+    s_lut[lid] = pc.nvfp4 != 0u ? qk_e2m1_to_f32(lid & 15u) : qk_e4m3_to_f32(lid);
+    barrier();
+
+    /* grid-stride: the host dispatches a bounded number of workgroups
+     * (QK_VK_STRIDE_GROUPS), so each builds its table once for many vectors */
+    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    for (uint t = gl_GlobalInvocationID.x; t < (pc.n + 7u) / 8u; t += stride)
+        dequantize_vector(t * 8u);
 }

@@ -39,16 +39,24 @@ void qk_store_codes8(uint e, uint v[8])
         dst.w[e >> 3][k] = h[k];
 }
 
+void dequantize_word(uint w);
+
 void main()
 {
     if (gl_LocalInvocationID.x < 16u)
         s_lut[gl_LocalInvocationID.x] = pc.nf4 != 0u ? qk_nf4_value(gl_LocalInvocationID.x)
                                                      : qk_fp4_value(gl_LocalInvocationID.x);
     barrier();
-    uint w = qk_item_id();
+    /* grid-stride: the host dispatches a bounded number of workgroups
+     * (QK_VK_STRIDE_GROUPS), so each builds its table once for many words */
+    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    for (uint w = gl_GlobalInvocationID.x; w < (pc.n + 7u) / 8u; w += stride)
+        dequantize_word(w);
+}
+
+void dequantize_word(uint w)
+{
     uint e = w * 8u;
-    if (e >= pc.n)
-        return;
     uint word = data.w[w];
     uint s = absmax.w[e >> pc.bs_log2]; /* blocks hold >= 32 elements */
     uint v[8];

@@ -43,17 +43,8 @@ bool fp8_special4(uint w)
 
 uint code(uvec2 q, uint j) { return ((j < 4u ? q.x : q.y) >> ((j & 3u) * 8u)) & 0xFFu; }
 
-void main()
+void dequantize_vector(uint e)
 {
-    uint lid = gl_LocalInvocationID.x;
-    if (pc.mode < 2u)
-        s_lut[lid] = qk_round_to(pc.dt, pc.mode == 1u ? qk_e5m2_to_f32(lid) : qk_e4m3_to_f32(lid));
-    else
-        s_lut[lid] = floatBitsToUint(float(int(lid << 24) >> 24)); /* exact: |q| <= 128 */
-    barrier();
-    uint e = qk_item_id() * 8u;
-    if (e >= pc.n)
-        return;
     /* the chunk's bytes are whole 8-byte units: its binding is rounded up */
     uvec2 q = data.w[e >> 3];
     uint v[8];
@@ -97,4 +88,20 @@ void main()
         v[j] = qk_mul(s_lut[code(q, j)], s);
     }
     qk_store8(pc.dt, e, pc.n, v);
+}
+
+void main()
+{
+    uint lid = gl_LocalInvocationID.x;
+    if (pc.mode < 2u)
+        s_lut[lid] = qk_round_to(pc.dt, pc.mode == 1u ? qk_e5m2_to_f32(lid) : qk_e4m3_to_f32(lid));
+    else
+        s_lut[lid] = floatBitsToUint(float(int(lid << 24) >> 24)); /* exact: |q| <= 128 */
+    barrier();
+
+    /* grid-stride: the host dispatches a bounded number of workgroups
+     * (QK_VK_STRIDE_GROUPS), so each builds its table once for many vectors */
+    uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    for (uint t = gl_GlobalInvocationID.x; t < (pc.n + 7u) / 8u; t += stride)
+        dequantize_vector(t * 8u);
 }

@@ -126,6 +126,8 @@ typedef struct {
 
 #define QK_VK_BINDINGS 6
 #define QK_VK_PC_WORDS 16
+/* Workgroups a grid-stride dispatch uses at most (vk_ops.c). */
+#define QK_VK_STRIDE_GROUPS 2048
 
 typedef struct {
     int slot; /* VB_*, or -1 for none */

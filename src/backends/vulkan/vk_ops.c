@@ -72,6 +72,16 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
     return a / gcd64(row_bytes % a == 0 ? a : row_bytes % a, a);
 }
 
+/* Workgroups of 256 for `threads` invocations of a grid-stride shader:
+ * at most QK_VK_STRIDE_GROUPS, a few per compute unit of a large GPU, so
+ * that a shader's per-workgroup setup (a code table and its barrier) is
+ * paid once for many vectors. */
+static uint64_t stride_groups(int64_t threads)
+{
+    int64_t g = ceil_div(threads, 256);
+    return (uint64_t)(g < 1 ? 1 : g > QK_VK_STRIDE_GROUPS ? QK_VK_STRIDE_GROUPS : g);
+}
+
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
 /* ---- the bench's compute copy ------------------------------------------- */
@@ -163,7 +173,7 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo,
                           B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
+        st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, stride_groups(ceil_div(ne, 8)), 1);
     }
     return st;
 }
@@ -385,7 +395,7 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
                           B(VB_OUT, r0 * row_out, nr * row_out)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv, j->cols % 8 == 0};
-        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, (uint64_t)ceil_div(nr * j->cols, 8), 0);
+        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, stride_groups(ceil_div(nr * j->cols, 8)), 1);
     }
     return st;
 }
@@ -694,7 +704,7 @@ static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t l
                                        (uint32_t)g.bh, (uint32_t)g.bw, (uint32_t)g.gc,
                                        (uint32_t)j->dt, (uint32_t)scaled_mode(j->p), (uint32_t)lay,
                                        (uint32_t)log2_of(g.bh), (uint32_t)log2_of(g.bw)};
-        st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
+        st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, stride_groups(ceil_div(ne, 8)), 1);
     }
     return st;
 }
