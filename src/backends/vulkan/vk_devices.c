@@ -104,6 +104,7 @@ static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
         return "no SignedZeroInfNanPreserve for f32 (results would not be bit-exact)";
     if (!has_device_ext(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME))
         return "no VK_KHR_push_descriptor";
+    d->exec_stats = has_device_ext(pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     const VkPhysicalDeviceLimits *lim = &d->props.limits;
     if (lim->maxComputeWorkGroupInvocations < 256 || lim->maxComputeWorkGroupSize[0] < 256 ||
         lim->maxComputeSharedMemorySize < 8192 || lim->maxPushConstantsSize < 4 * QK_VK_PC_WORDS ||

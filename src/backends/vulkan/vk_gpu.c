@@ -35,10 +35,10 @@ QK_VK_SHADER(amax_tensor)
 QK_VK_SHADER(row_quantize_wide)
 QK_VK_SHADER(copy_buffer)
 
-static const unsigned char *shader_code(int pipe, size_t *size)
+static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
-#define QK_VK_CASE(id, name)                                                                       \
-    case id: *size = qk_vk_##name##_spv_size; return qk_vk_##name##_spv;
+#define QK_VK_CASE(id, shader)                                                                     \
+    case id: *size = qk_vk_##shader##_spv_size; *name = #shader; return qk_vk_##shader##_spv;
     switch (pipe) {
     QK_VK_CASE(VP_BNB4_Q, bnb4_quantize)
     QK_VK_CASE(VP_BNB4_DQ, bnb4_dequantize)
@@ -290,7 +290,8 @@ static qk_status pipeline(qk_vk_state *s, int pipe)
     if (s->pipes[pipe])
         return QK_OK;
     size_t size;
-    const unsigned char *code = shader_code(pipe, &size);
+    const char *name = "";
+    const unsigned char *code = shader_code(pipe, &size, &name);
     uint32_t *words = malloc(size); /* the embedded array is byte-aligned */
     if (words == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
@@ -306,8 +307,12 @@ static qk_status pipeline(qk_vk_state *s, int pipe)
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                   .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = mod, .pName = "main"},
         .layout = s->layout};
+    if (s->stats)
+        ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);
+    if (r == VK_SUCCESS && s->stats)
+        qk_vk_print_pipeline_stats(s, s->pipes[pipe], name);
     return r == VK_SUCCESS ? QK_OK : vk_fail(r, "vkCreateComputePipelines");
 }
 
@@ -402,10 +407,19 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
          .queueCount = 1, .pQueuePriorities = &prio},
         {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = dev->xfer_family,
          .queueCount = 1, .pQueuePriorities = &prio}};
-    const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+    const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME};
+    s->stats = dev->exec_stats && qk_vk_stats_wanted();
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR stats_feature = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE};
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                             .pNext = s->stats ? &stats_feature : NULL,
                              .queueCreateInfoCount = dev->xfer_family != dev->queue_family ? 2 : 1,
-                             .pQueueCreateInfos = qi, .enabledExtensionCount = 1, .ppEnabledExtensionNames = exts};
+                             .pQueueCreateInfos = qi, .enabledExtensionCount = s->stats ? 2 : 1,
+                             .ppEnabledExtensionNames = exts};
+    if (qk_vk_stats_wanted() && !dev->exec_stats)
+        fprintf(stderr, "qk vulkan: QK_VULKAN_PIPELINE_STATS: %s lacks VK_KHR_pipeline_executable_properties\n",
+                dev->props.deviceName);
     VkResult r = api->vkCreateDevice(dev->phys, &di, NULL, &s->device);
     if (r != VK_SUCCESS) {
         free(s);

@@ -57,6 +57,7 @@ typedef struct {
     uint32_t xfer_family; /* a transfer-only family (copy engines), else queue_family */
     uint32_t timestamp_bits;
     uint64_t local_memory;
+    int exec_stats; /* VK_KHR_pipeline_executable_properties is there */
 } qk_vk_device;
 
 /* The shared instance and the devices that meet qk's exactness needs,
@@ -122,7 +123,15 @@ typedef struct {
     VkSemaphore st_sem_up[QK_VK_SLOTS], st_sem_comp[QK_VK_SLOTS];
     VkFence st_fence[QK_VK_SLOTS];
     VkDeviceSize st_region; /* staging bytes of one slot direction */
+    int stats;              /* QK_VULKAN_PIPELINE_STATS: print each pipeline's statistics */
 } qk_vk_state;
+
+/* ---- pipeline statistics (vk_stats.c) ------------------------------------ */
+/* Whether QK_VULKAN_PIPELINE_STATS asks for them. */
+int qk_vk_stats_wanted(void);
+/* Prints the driver's statistics of each executable of pipeline p (name:
+ * its shader) to stderr: registers, instructions, whatever it reports. */
+void qk_vk_print_pipeline_stats(const qk_vk_state *s, VkPipeline p, const char *name);
 
 #define QK_VK_BINDINGS 6
 #define QK_VK_PC_WORDS 16

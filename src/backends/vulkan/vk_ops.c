@@ -372,7 +372,7 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt};
         st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, b, 4, pc,
-                            (uint64_t)(pr * bsh.cp / 8), 0); /* a thread per 8 columns */
+                            (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
 }
