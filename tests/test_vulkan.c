@@ -727,6 +727,44 @@ static void test_thresholds_every_magnitude(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NF4/FP4 blocks whose elements are all NaN: a whole block's absmax is
+ * -FLT_MAX (fmaxf from it over nothing), a partial last block's is 0 (its
+ * zero padding); blocks of 64 (held in registers for bf16/f16) and 128. */
+static void test_bnb4_nan_blocks_match_reference(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16, QK_DTYPE_F16};
+    size_t bad = 0;
+    for (int f = 0; f < 2; f++)
+        for (int bs = 64; bs <= 128; bs *= 2)
+            for (size_t d = 0; d < 3; d++) {
+                qk_params p;
+                qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
+                p.block_size = bs;
+                const int64_t cols = 3 * bs + 10; /* block 1 and the 10-element tail all NaN */
+                unsigned char *in = make_input(dts[d], cols, 11);
+                for (int64_t i = 0; i < cols; i++)
+                    if ((i >= bs && i < 2 * bs) || i >= 3 * bs) {
+                        if (dts[d] == QK_DTYPE_F32)
+                            memcpy(in + 4 * i, &(uint32_t){0x7FC00000u}, 4);
+                        else
+                            memcpy(in + 2 * i, &(uint16_t){dts[d] == QK_DTYPE_BF16 ? 0x7FC0u : 0x7E00u}, 2);
+                    }
+                size_t b = compare_input(vk, ref, &p, dts[d], in, 1, cols);
+                printf("%s bs %d %s, NaN blocks: %zu mismatching bytes\n", f ? "fp4" : "nf4", bs,
+                       qk_dtype_name(dts[d]), b);
+                bad += b;
+                free(in);
+            }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -793,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_double_quant_offset_fallback),
         cmocka_unit_test(test_every_magnitude16_by_table),
         cmocka_unit_test(test_thresholds_every_magnitude),
+        cmocka_unit_test(test_bnb4_nan_blocks_match_reference),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
