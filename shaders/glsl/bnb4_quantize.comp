@@ -1,14 +1,10 @@
 #version 450
-#extension GL_EXT_control_flow_attributes : require
-/* bitsandbytes NF4/FP4 quantize (src/ref/ref_bnb4.c): one thread per block,
- * so a block's absmax and reciprocal are a thread's own (no shared memory,
- * no barrier, no atomics). absmax = integer max of ftz|x| over the non-NaN
- * elements (order-free). Blocks of 64 bf16/f16 elements stay in registers
- * (eight 16-byte loads); other blocks are read twice, the second time from
- * cache. */
+/* bitsandbytes NF4/FP4 quantize (src/ref/ref_bnb4.c). One thread per data
+ * word (8 elements); a workgroup covers max(2048, bs) elements = whole
+ * blocks. absmax = integer max of ftz|x| over non-NaN elements (order-free). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
-layout(std430, binding = 1) writeonly buffer Data { uvec4 w[]; } data;
+layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Absmax { uint w[]; } absmax_out;
 layout(std430, binding = 3) readonly buffer Rcp { uint w[]; } rcp_table; /* bf16[128], f16[1024] */
 layout(push_constant) uniform PC {
@@ -19,6 +15,9 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
+
+shared uint s_max[64];
+shared uint s_any[64];
 
 /* The reciprocal bitsandbytes' kernel applies (qk_bnb_reciprocal). */
 uint bnb_reciprocal(uint absmax)
@@ -33,20 +32,22 @@ uint bnb_reciprocal(uint absmax)
 }
 
 /* ftz|x| max over the non-NaN elements; sets any when one was seen. */
-void max8(uint x[8], inout uint m, inout bool any)
+uint word_max(uint x[8], inout uint any)
 {
+    uint m = 0u;
     for (uint j = 0u; j < 8u; j++)
         if (qk_f32_is_nan(x[j]) == 0u) {
             m = max(m, qk_f32_ftz(x[j] & QK_F32_ABS));
-            any = true;
+            any = 1u;
         }
+    return m;
 }
 
 /* Codes of 8 elements (past n: the +0 padding), element 2j high. Native
  * products where they are mul_ftz's: r and every x normal or zero and every
  * nonzero product at least 2^-125 (and finite), tested once a vector so the
  * coding loop has no branches; the integer product otherwise. */
-uint codes8(uint x[8], uint r)
+uint word_codes(uint x[8], uint r)
 {
     uint v[8];
     bool plain = qk_normal(r);
@@ -66,77 +67,50 @@ uint codes8(uint x[8], uint r)
     return word;
 }
 
-void unpack8(uvec4 q, out uint x[8])
-{
-    for (uint k = 0u; k < 4u; k++) {
-        x[2u * k] = qk_widen(pc.dt, q[k] & 0xFFFFu);
-        x[2u * k + 1u] = qk_widen(pc.dt, q[k] >> 16);
-    }
-}
-
-/* The block's absmax: a partial block also sees its zero padding (fmaxf
- * from -FLT_MAX), a block of NaNs only is -FLT_MAX. */
-uint block_absmax(uint m, bool any, bool partial) { return any || partial ? m : 0xFF7FFFFFu; }
-
-/* A whole block of 64 bf16/f16 elements, held in registers. */
-void block64(uint b)
-{
-    uint e0 = b * 64u;
-    uvec4 q[8];
-    uint m = 0u;
-    bool any = false;
-    [[unroll]] for (uint k = 0u; k < 8u; k++) {
-        q[k] = src.w[(e0 >> 3) + k];
-        uint x[8];
-        unpack8(q[k], x);
-        max8(x, m, any);
-    }
-    uint amax = block_absmax(m, any, false);
-    absmax_out.w[b] = amax;
-    uint r = bnb_reciprocal(amax);
-    uint w[8];
-    [[unroll]] for (uint k = 0u; k < 8u; k++) {
-        uint x[8];
-        unpack8(q[k], x);
-        w[k] = codes8(x, r);
-    }
-    data.w[2u * b] = uvec4(w[0], w[1], w[2], w[3]);
-    data.w[2u * b + 1u] = uvec4(w[4], w[5], w[6], w[7]);
-}
-
-/* Any block: max over its elements before n, then their codes. */
-void block_any(uint b)
-{
-    uint bs = 1u << pc.bs_log2, e0 = b * bs, e1 = min(e0 + bs, pc.n);
-    uint m = 0u;
-    bool any = false;
-    for (uint e = e0; e < e1; e += 8u) {
-        uint x[8];
-        qk_load8(pc.dt, e, pc.n, x);
-        /* elements past n are excluded from the max and code as +0 */
-        for (uint j = 0u; j < 8u; j++)
-            if (e + j < pc.n && qk_f32_is_nan(x[j]) == 0u) {
-                m = max(m, qk_f32_ftz(x[j] & QK_F32_ABS));
-                any = true;
-            }
-    }
-    uint amax = block_absmax(m, any, e0 + bs > pc.n);
-    absmax_out.w[b] = amax;
-    uint r = bnb_reciprocal(amax);
-    for (uint e = e0; e < e1; e += 8u) {
-        uint x[8];
-        qk_load8(pc.dt, e, pc.n, x);
-        data.w[e >> 5][(e >> 3) & 3u] = codes8(x, r); /* 8 codes a word, 4 words a uvec4 */
-    }
-}
-
 void main()
 {
-    uint b = qk_item_id();
-    if ((b << pc.bs_log2) >= pc.n)
-        return;
-    if (pc.bs_log2 == 6u && pc.dt != DT_F32 && (b + 1u) * 64u <= pc.n)
-        block64(b);
-    else
-        block_any(b);
+    uint bs = 1u << pc.bs_log2;
+    uint span = max(2048u, bs);
+    uint wpt = span / 2048u; /* words per thread: 1, or 2 for bs 4096 */
+    uint e_wg = qk_group_id() * span;
+    uint lid = gl_LocalInvocationID.x;
+    uint nblk = span >> pc.bs_log2;
+    if (lid < nblk) {
+        s_max[lid] = 0u;
+        s_any[lid] = 0u;
+    }
+    barrier();
+    /* elements past n are excluded from the max (a partial block is
+     * handled below) and code as +0 */
+    uint e0 = e_wg + lid * 8u, e1 = e0 + 2048u;
+    uint x0[8], x1[8];
+    qk_load8(pc.dt, e0, pc.n, x0);
+    uint any0 = 0u, any1 = 0u;
+    uint m0 = e0 < pc.n ? word_max(x0, any0) : 0u;
+    uint lb0 = lid * 8u >> pc.bs_log2;
+    atomicMax(s_max[lb0], m0);
+    if (any0 != 0u)
+        atomicOr(s_any[lb0], 1u);
+    if (wpt > 1u) {
+        qk_load8(pc.dt, e1, pc.n, x1);
+        uint m1 = e1 < pc.n ? word_max(x1, any1) : 0u;
+        uint lb1 = (e1 - e_wg) >> pc.bs_log2;
+        atomicMax(s_max[lb1], m1);
+        if (any1 != 0u)
+            atomicOr(s_any[lb1], 1u);
+    }
+    barrier();
+    for (uint k = 0u; k < wpt; k++) {
+        uint e = k == 0u ? e0 : e1;
+        if (e >= pc.n)
+            continue;
+        uint lb = (e - e_wg) >> pc.bs_log2;
+        uint b0 = e_wg + (lb << pc.bs_log2);
+        /* a partial block also sees its zero padding (fmaxf from -FLT_MAX) */
+        bool partial = b0 + bs > pc.n;
+        uint amax = (s_any[lb] != 0u || partial) ? s_max[lb] : 0xFF7FFFFFu;
+        if (e == b0)
+            absmax_out.w[b0 >> pc.bs_log2] = amax;
+        data.w[e >> 3] = word_codes(k == 0u ? x0 : x1, bnb_reciprocal(amax));
+    }
 }

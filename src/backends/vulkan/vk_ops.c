@@ -113,12 +113,12 @@ qk_status qk_vk_record_copy(qk_vk_state *s, int from, int to, VkDeviceSize bytes
 }
 
 /* ---- bitsandbytes NF4 / FP4 --------------------------------------------- */
-/* Elements a bnb4 quantize chunk starts at a multiple of: whole blocks,
- * aligned input, data (16-byte units at least) and absmax offsets. */
+/* Elements a bnb4 quantize chunk starts at a multiple of: whole workgroup
+ * spans, aligned input, data and absmax offsets. */
 static int64_t bnb4_q_unit(const qk_vk_state *s, const qk_vk_job *j)
 {
     int64_t bs = j->p->block_size, a = (int64_t)s->align;
-    return max64(max64(bs * max64(a / 4, 1), 2 * a), 32);
+    return max64(max64(max64(2048, bs), bs * max64(a / 4, 1)), 2 * a);
 }
 
 static int64_t bnb4_dq_unit(const qk_vk_state *s, const qk_vk_job *j)
@@ -142,6 +142,7 @@ static qk_status bnb4_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t bs = j->p->block_size, es = (int64_t)dsize(j->dt);
+    int64_t span = max64(2048, bs);
     int64_t ce = chunk_of(s, bnb4_q_unit(s, j), (double)es);
     if (ce == 0)
         return too_large("one NF4/FP4 chunk");
@@ -153,7 +154,7 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
                           B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, 1408 * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, bs), 0); /* a thread per block */
+        st = qk_vk_dispatch(s, VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
     }
     return st;
 }
