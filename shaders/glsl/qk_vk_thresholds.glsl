@@ -11,25 +11,32 @@
  * is not sure to be that close (a multiplier or divisor near the ends of
  * the f32 range, or thresholds among the subnormal patterns a device may
  * flush) take the 8-step binary search instead. */
-shared uint s_t[256]; /* thresholds, then 0xFFFFFFFF */
+#ifndef QK_THRESHOLD_GROUPS
+#define QK_THRESHOLD_GROUPS 1u /* groups a workgroup codes at once */
+#endif
+shared uint s_t[256u * QK_THRESHOLD_GROUPS]; /* a group's thresholds, then 0xFFFFFFFF */
 
+uint qk_t0;          /* this invocation's group's first entry in s_t */
 float qk_est_factor; /* |multiplier| (float8) or 1 / |divisor| (int8) */
 bool qk_est_sure;
 
-/* The group's 128 thresholds into s_t (every invocation, uniform control
- * flow: it holds a barrier) and the estimate's factor. a: the group's
- * multiplier (float8) or divisor (int8). */
-void qk_fill_thresholds(uint a)
+/* The 128 thresholds of this invocation's group (entries from base, filled
+ * by the nthreads invocations lt = 0.. of the group) into s_t, and the
+ * estimate's factor. Every invocation of the workgroup calls it, in
+ * uniform control flow: it holds a barrier. a: the group's multiplier
+ * (float8) or divisor (int8). */
+void qk_fill_thresholds(uint a, uint base, uint lt, uint nthreads)
 {
-    uint lid = gl_LocalInvocationID.x;
-    s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
+    for (uint k = lt; k < 256u; k += nthreads)
+        s_t[base + k] = k < 128u ? qk_threshold(pc.mode, pc.dt, a, k + 1u) : 0xFFFFFFFFu;
     barrier();
+    qk_t0 = base;
     /* a's exponent well inside the range: OpFDiv is then within 2.5 ulp */
     uint ae = (a >> 23) & 0xFFu;
     precise float f = pc.mode < 2u ? uintBitsToFloat(a & QK_F32_ABS) : 1.0 / uintBitsToFloat(a & QK_F32_ABS);
     qk_est_factor = f;
     qk_est_sure = ae - 8u < 239u && ((floatBitsToUint(f) >> 23) & 0xFFu) - 8u < 239u &&
-                  s_t[0] > (pc.dt == DT_BF16 ? 0x7Fu : 0x3FFu);
+                  s_t[base] > (pc.dt == DT_BF16 ? 0x7Fu : 0x3FFu);
 }
 
 /* A code magnitude within one of the exact one for the magnitude mag. With
@@ -68,10 +75,10 @@ uint qk_code_by_thresholds(uint h)
     uint mag = h & 0x7FFFu, m = 0u;
     if (qk_est_sure) {
         uint m0 = qk_estimate(mag);
-        m = m0 + (s_t[m0] <= mag ? 1u : 0u) - (m0 > 0u && s_t[m0 - 1u] > mag ? 1u : 0u);
+        m = m0 + (s_t[qk_t0 + m0] <= mag ? 1u : 0u) - (m0 > 0u && s_t[qk_t0 + m0 - 1u] > mag ? 1u : 0u);
     } else {
         [[unroll]] for (uint step = 128u; step > 0u; step >>= 1)
-            if (s_t[m + step - 1u] <= mag)
+            if (s_t[qk_t0 + m + step - 1u] <= mag)
                 m += step;
     }
     return qk_signed_code(pc.mode, h, m);
