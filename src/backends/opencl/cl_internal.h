@@ -70,6 +70,7 @@ typedef struct {
     cl_context ctx;
     cl_command_queue q;     /* the current slot's queue (qs[slot]) */
     cl_command_queue qs[2]; /* chunked host ops alternate two in-order queues */
+    cl_event kernels_done;  /* the last chunk's kernels, on its queue (cl_stream.c) */
     int slot;               /* which queue and buffer set ops use now */
     size_t chunk_bytes;     /* host ops: element bytes per chunk (QK_OPENCL_CHUNK_BYTES) */
     cl_program prog;

@@ -33,6 +33,8 @@
     X(clEnqueueCopyBuffer)                                                                         \
     X(clEnqueueFillBuffer)                                                                         \
     X(clEnqueueNDRangeKernel)                                                                      \
+    X(clEnqueueBarrierWithWaitList)                                                                \
+    X(clEnqueueMarkerWithWaitList)                                                                 \
     X(clEnqueueMapBuffer)                                                                          \
     X(clEnqueueUnmapMemObject)                                                                     \
     X(clFlush)                                                                                     \

@@ -93,6 +93,29 @@ static qk_status get(qcl_state *s, cl_mem b, void *dst, size_t n)
                      "clEnqueueReadBuffer");
 }
 
+/* A chunk's kernels start after the previous chunk's, though chunks
+ * alternate queues: only the transfers overlap the other queue's kernels.
+ * PoCL 5.0's CPU driver finds a compiled work-group function to release by
+ * kernel and local size alone, so one kernel in flight on both queues at
+ * once with different grid sizes trips its reference-count assertion
+ * (pocl_release_dlhandle_cache, seen on the H200 machine). Call
+ * kernels_begin before a chunk's first kernel, kernels_end after its last. */
+static qk_status kernels_begin(qcl_state *s)
+{
+    if (s->kernels_done == NULL)
+        return QK_OK;
+    cl_int err = s->cl->clEnqueueBarrierWithWaitList(s->q, 1, &s->kernels_done, NULL);
+    s->cl->clReleaseEvent(s->kernels_done);
+    s->kernels_done = NULL;
+    return qcl_check(err, "clEnqueueBarrierWithWaitList");
+}
+
+static qk_status kernels_end(qcl_state *s)
+{
+    return qcl_check(s->cl->clEnqueueMarkerWithWaitList(s->q, 0, NULL, &s->kernels_done),
+                     "clEnqueueMarkerWithWaitList");
+}
+
 /* Waits for both queues (always both: nothing may still touch the caller's
  * memory after an op returns); the first error wins. */
 static qk_status finish_all(qcl_state *s, qk_status st)
@@ -101,6 +124,10 @@ static qk_status finish_all(qcl_state *s, qk_status st)
         cl_int err = s->cl->clFinish(s->qs[k]);
         if (st == QK_OK)
             st = qcl_check(err, "clFinish");
+    }
+    if (s->kernels_done != NULL) {
+        s->cl->clReleaseEvent(s->kernels_done);
+        s->kernels_done = NULL;
     }
     qcl_use_slot(s, 0);
     return st;
@@ -200,7 +227,11 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
             qcl_use_slot(s, (int)(i & 1));
             st = upload_input(s, &pl, dt, in, i, &bin);
             if (st == QK_OK)
+                st = kernels_begin(s);
+            if (st == QK_OK)
                 st = qcl_quantize_amax(s, p, dt, bin, r, c);
+            if (st == QK_OK)
+                st = kernels_end(s);
         }
         st = finish_all(s, st);
     }
@@ -222,7 +253,11 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
         if (st == QK_OK)
             st = qcl_buffer(s, B_SCALE, s_n, &bscale);
         if (st == QK_OK)
+            st = kernels_begin(s);
+        if (st == QK_OK)
             st = qcl_quantize_codes(s, p, dt, bin, r, c, bdata, bscale, scalar);
+        if (st == QK_OK && !dq) /* double quant's records kernel comes below */
+            st = kernels_end(s);
         if (st == QK_OK)
             st = get(s, bdata, (uint8_t *)parts[QK_PART_DATA] + d_off, d_n);
         if (st == QK_OK && tensor_scaled(p)) /* one scalar scale, the same in every chunk */
@@ -231,6 +266,8 @@ qk_status qcl_host_quantize(qcl_state *s, const qk_params *p, qk_dtype dt, const
             st = get(s, bscale, scale_dst + s_off, s_n);
         if (st == QK_OK && dq) /* this chunk's runs of the mean */
             st = chunk_records(s, bscale, s_n / 4, rec, &nrec);
+        if (st == QK_OK && dq)
+            st = kernels_end(s);
     }
     st = finish_all(s, st);
     if (st == QK_OK)
@@ -307,12 +344,16 @@ qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *cons
             st = qcl_buffer(s, B_OUT, o_n, &bout);
         if (st == QK_OK)
             st = put(s, bdata, (const uint8_t *)parts[QK_PART_DATA] + d_off, d_n);
+        if (st == QK_OK)
+            st = kernels_begin(s);
         if (st == QK_OK && dq_dev)
             st = nested_chunk(s, parts, s_off / 4, s_n / 4, bscale);
         else if (st == QK_OK)
             st = put(s, bscale, scale_src + s_off, s_n);
         if (st == QK_OK)
             st = qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, r, c, bout);
+        if (st == QK_OK)
+            st = kernels_end(s);
         if (st == QK_OK)
             st = get(s, bout, (uint8_t *)out + (size_t)(pr * pc) * es, o_n);
     }
