@@ -21,17 +21,6 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
-/* Elements c0 .. c0+7 of row r (+0 past the row and past the input). */
-void load8(uint r, uint c0, out uint x[8])
-{
-    if (r < pc.rows && c0 < pc.cols && (pc.cols & 7u) == 0u) {
-        qk_load8(pc.dt, r * pc.cols + c0, r * pc.cols + pc.cols, x);
-        return;
-    }
-    for (uint j = 0u; j < 8u; j++)
-        x[j] = r < pc.rows && c0 + j < pc.cols ? qk_load(pc.dt, r * pc.cols + c0 + j) : 0u;
-}
-
 /* The codes of 8 elements times 2^(127-e), as two words. */
 uvec2 codes8(uint x[8], uint inv)
 {
@@ -62,7 +51,7 @@ void main()
     uint x[4][8];
     uint m = 0u;
     for (uint k = 0u; k < 4u; k++) {
-        load8(r, c0 + 8u * k, x[k]);
+        qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u * k, x[k]);
         for (uint j = 0u; j < 8u; j++)
             m = max(m, x[k][j] & QK_F32_ABS);
     }

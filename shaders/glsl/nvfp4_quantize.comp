@@ -21,17 +21,6 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
-/* Elements c0 .. c0+7 of row r (+0 past the row and past the input). */
-void load8(uint r, uint c0, out uint x[8])
-{
-    if (r < pc.rows && c0 < pc.cols && (pc.cols & 7u) == 0u) {
-        qk_load8(pc.dt, r * pc.cols + c0, r * pc.cols + pc.cols, x);
-        return;
-    }
-    for (uint j = 0u; j < 8u; j++)
-        x[j] = r < pc.rows && c0 + j < pc.cols ? qk_load(pc.dt, r * pc.cols + c0 + j) : 0u;
-}
-
 /* The nibbles of 8 elements, element 2j high: the code magnitude is the
  * number of bounds |x| passes (they are non-decreasing), counted with
  * constant indices, so c stays in registers. */
@@ -54,8 +43,8 @@ void main()
         return;
     uint r = b / nblk, c0 = (b - r * nblk) * 16u;
     uint x0[8], x1[8];
-    load8(r, c0, x0);
-    load8(r, c0 + 8u, x1);
+    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0, x0);
+    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u, x1);
     uint m = 0u;
     for (uint j = 0u; j < 8u; j++)
         m = max(m, max(x0[j] & QK_F32_ABS, x1[j] & QK_F32_ABS));

@@ -44,3 +44,16 @@ void qk_load8(uint dt, uint e, uint n, out uint x[8])
         x[2u * k + 1u] = qk_widen(dt, q[k] >> 16);
     }
 }
+
+/* Elements c0 .. c0+7 (c0 a multiple of 8) of row r of a rows x cols
+ * tensor, +0 past the row or the tensor: one qk_load8 when cols is a
+ * multiple of 8, element by element otherwise. */
+void qk_load_row8(uint dt, uint rows, uint cols, uint r, uint c0, out uint x[8])
+{
+    if (r < rows && c0 < cols && (cols & 7u) == 0u) {
+        qk_load8(dt, r * cols + c0, r * cols + cols, x);
+        return;
+    }
+    for (uint j = 0u; j < 8u; j++)
+        x[j] = r < rows && c0 + j < cols ? qk_load(dt, r * cols + c0 + j) : 0u;
+}
