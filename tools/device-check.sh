@@ -74,6 +74,8 @@ if [ -n "${QK_TESTS:-}" ]; then
 fi
 echo "(not run here, no .venv on this machine: consumers gguf_preset)"
 meson test -C build-device --print-errorlogs $tests || status=1
+# The test log comes back even if a later step runs out of device time.
+[ -n "${OUT:-}" ] && cp build-device/meson-logs/testlog.txt "$OUT/testlog.txt" 2>/dev/null || true
 qtool=build-device/tools/qtool/qtool
 echo "== qtool devices"
 $qtool devices || status=1
