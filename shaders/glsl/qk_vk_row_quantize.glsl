@@ -1,6 +1,6 @@
 /* float8 / int8_tensorwise with per-row scales in one pass: a workgroup
- * owns one or two rows (a multiple of 8 wide, at most QK_ROW_UNITS * 2048
- * for bf16/f16, 8192 for f32), keeps them in registers, takes its amax in shared
+ * owns a row (a multiple of 8 wide, at most QK_ROW_UNITS * 2048 for
+ * bf16/f16, 8192 for f32), keeps it in registers, takes its amax in shared
  * memory (integer max, order-free), computes the scale as scales.comp does
  * and codes it -- the input is read once. bf16/f16 rows load 8 elements
  * with one 16-byte load and stay packed in registers. Included by
@@ -23,63 +23,55 @@ layout(push_constant) uniform PC {
 #include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
 
-/* Threads a row: 128 when 128 threads' units hold it, so a workgroup
- * codes two rows and twice the rows are in flight while each waits on its
- * amax, scale and thresholds; else 256 (the host dispatches to match). */
-uint row_threads() { return pc.cols <= 128u * 8u * QK_ROW_UNITS ? 128u : 256u; }
-
-shared uint s_m[2], s_aux[2];
-#define QK_THRESHOLD_GROUPS 2u
+shared uint s_m, s_aux;
 #include "qk_vk_thresholds.glsl"
 
-/* Row scale into scale[] and s_aux[slot] from s_m[slot] (one thread). */
-void row_scale(uint r, uint slot)
+/* Row scale into scale[] and s_aux from s_m (one thread). */
+void row_scale(uint r)
 {
-    if (s_m[slot] >= QK_F32_INF)
+    if (s_m >= QK_F32_INF)
         atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
     uint sc, ax;
-    qk_group_scale(pc.mode < 2u ? 0u : 1u, pc.dt, s_m[slot], pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc,
-                   ax);
+    qk_group_scale(pc.mode < 2u ? 0u : 1u, pc.dt, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
     scale.w[pc.r0 + r] = sc;
-    s_aux[slot] = ax;
+    s_aux = ax;
 }
 
 void main()
 {
-    uint T = row_threads(), lid = gl_LocalInvocationID.x, sub = lid / T, lt = lid - sub * T;
-    uint r = qk_group_id() * (256u / T) + sub;
-    bool live = r < pc.rows; /* a workgroup's second row may be past the chunk */
+    uint r = qk_group_id();
+    if (r >= pc.rows)
+        return; /* uniform across the workgroup */
+    uint lid = gl_LocalInvocationID.x;
     uint row0 = r * pc.cols, row1 = row0 + pc.cols;
-    if (lid < 2u)
-        s_m[lid] = 0u;
+    if (lid == 0u)
+        s_m = 0u;
     barrier();
     if (pc.dt != DT_F32) {
         uvec4 v[QK_ROW_UNITS];
         uint m16 = 0u;
         [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
-            uint e = row0 + (k * T + lt) * 8u; /* a unit is wholly in the row or past it */
+            uint e = row0 + (k * 256u + lid) * 8u; /* a unit is wholly in the row or past it */
             v[k] = uvec4(0u);
-            if (live && e < row1) {
+            if (e < row1) {
                 v[k] = src4.w[e >> 3];
                 m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
             }
         }
-        if (live)
-            atomicMax(s_m[sub], qk_widen(pc.dt, m16));
+        atomicMax(s_m, qk_widen(pc.dt, m16));
         barrier();
-        if (live && lt == 0u)
-            row_scale(r, sub);
+        if (lid == 0u)
+            row_scale(r);
         barrier();
-        qk_fill_thresholds(s_aux[sub], sub * 256u, lt, T);
-        if (!live)
-            return;
+        uint a = s_aux;
+        qk_fill_thresholds(a);
         /* not unrolled, one coder call site (the coder is large): v
          * rotates so that every index stays constant (registers) */
         [[dont_unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
             uvec4 w = v[0];
             [[unroll]] for (uint i = 0u; i + 1u < QK_ROW_UNITS; i++)
                 v[i] = v[i + 1u];
-            uint e = row0 + (k * T + lt) * 8u;
+            uint e = row0 + (k * 256u + lid) * 8u;
             if (e >= row1)
                 break;
             uvec2 out2 = uvec2(0u);
@@ -101,23 +93,19 @@ void main()
     uint x[4][8];
     uint m = 0u;
     for (uint k = 0u; k < 4u; k++) {
-        uint e = row0 + (k * T + lt) * 8u;
-        if (live)
-            qk_load8(pc.dt, e, row1, x[k]); /* past the row: +0, never coded */
+        uint e = row0 + (k * 256u + lid) * 8u;
+        qk_load8(pc.dt, e, row1, x[k]); /* past the row: +0, never coded */
         for (uint j = 0u; j < 8u; j++)
-            m = max(m, live ? x[k][j] & QK_F32_ABS : 0u);
+            m = max(m, x[k][j] & QK_F32_ABS);
     }
-    if (live)
-        atomicMax(s_m[sub], m);
+    atomicMax(s_m, m);
     barrier();
-    if (live && lt == 0u)
-        row_scale(r, sub);
+    if (lid == 0u)
+        row_scale(r);
     barrier();
-    if (!live)
-        return;
-    uint a = s_aux[sub];
+    uint a = s_aux;
     for (uint k = 0u; k < 4u; k++) {
-        uint e = row0 + (k * T + lt) * 8u;
+        uint e = row0 + (k * 256u + lid) * 8u;
         if (e >= row1)
             break;
         uint w0 = 0u, w1 = 0u;

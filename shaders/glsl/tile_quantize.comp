@@ -68,7 +68,7 @@ void main()
         }
         barrier();
         uint a = s_aux;
-        qk_fill_thresholds(a, 0u, lid, 256u);
+        qk_fill_thresholds(a);
         /* not unrolled, one coder call site (it is large): v rotates so
          * that every index stays constant and v stays in registers */
         [[dont_unroll]] for (uint k = 0u; k < 16u; k++) {

@@ -517,10 +517,7 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
                           B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
-        /* rows of up to 4096 go two to a workgroup (qk_vk_row_quantize.glsl) */
-        int64_t per_group = j->cols <= 4096 ? 2 : 1;
-        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 5, pc, (uint64_t)ceil_div(nr, per_group),
-                            1);
+        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
     }
     return st;
 }
