@@ -58,16 +58,7 @@ void dequantize_vector(uint e)
         for (uint j = 0u; j < 8u; j++)
             v[j] = s_lut[pc.nvfp4 != 0u ? (q0 >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u
                                         : ((j < 4u ? q0 : q1) >> ((j & 3u) * 8u)) & 0xFFu];
-        /* the test once a thread: the loops have no branches */
-        if (plain) {
-            for (uint j = 0u; j < 8u; j++) {
-                precise float p = uintBitsToFloat(v[j]) * uintBitsToFloat(f);
-                v[j] = floatBitsToUint(p);
-            }
-        } else {
-            for (uint j = 0u; j < 8u; j++)
-                v[j] = qk_mul(v[j], f);
-        }
+        qk_mul8(v, f, plain);
         qk_store8(pc.dt, e, pc.n, v);
         return;
     }

@@ -11,33 +11,9 @@ layout(push_constant) uniform PC {
     uint nf4;
 } pc;
 #include "qk_vk.glsl"
+#include "qk_vk_store.glsl"
 
 shared uint s_lut[16]; /* the 16 code values */
-
-/* Elements e .. e+7 (f32 bits, or f16/bf16 in the low half) as one or two
- * 16-byte stores; past n nothing is written but zeros in shared words. */
-void qk_store_codes8(uint e, uint v[8])
-{
-    if (pc.dt == DT_F32) {
-        if (e + 8u <= pc.n) {
-            dst.w[e >> 2] = uvec4(v[0], v[1], v[2], v[3]);
-            dst.w[(e >> 2) + 1u] = uvec4(v[4], v[5], v[6], v[7]);
-            return;
-        }
-        for (uint j = 0u; j < 8u && e + j < pc.n; j++)
-            dst.w[(e + j) >> 2][(e + j) & 3u] = v[j];
-        return;
-    }
-    uint h[4];
-    for (uint k = 0u; k < 4u; k++)
-        h[k] = v[2u * k] | (e + 2u * k + 1u < pc.n ? v[2u * k + 1u] << 16 : 0u);
-    if (e + 8u <= pc.n) {
-        dst.w[e >> 3] = uvec4(h[0], h[1], h[2], h[3]);
-        return;
-    }
-    for (uint k = 0u; k < 4u && e + 2u * k < pc.n; k++)
-        dst.w[e >> 3][k] = h[k];
-}
 
 void dequantize_word(uint w);
 
@@ -85,5 +61,5 @@ void dequantize_word(uint w)
                 v[j] = pc.dt == DT_F32 ? x : qk_narrow(pc.dt, x);
         }
     }
-    qk_store_codes8(e, v);
+    qk_store8_bits(pc.dt, e, pc.n, v);
 }

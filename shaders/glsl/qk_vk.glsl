@@ -82,6 +82,29 @@ uint qk_mul(uint a, uint b)
 
 uint qk_mul_ftz(uint a, uint b) { return qk_f32_ftz(qk_mul(qk_f32_ftz(a), qk_f32_ftz(b))); }
 
+/* Whether every product of f and a code value v with 2^-16 <= |v| < 2^16
+ * (any float8, E2M1 or int8 value but 0) is a normal f32: |f| in
+ * [2^-109, 2^111). There the `precise` native product, correctly rounded
+ * under RoundingModeRTE, is qk_mul's (a zero code gives a signed zero,
+ * exact too). */
+bool qk_plain_factor(uint f) { return ((f >> 23) & 0xFFu) - 18u < 220u; }
+
+/* v[j] * f for 8 values: natively when the caller has shown every product
+ * to be qk_mul's (plain), else by qk_mul; the choice is made once, so
+ * neither loop branches. */
+void qk_mul8(inout uint v[8], uint f, bool plain)
+{
+    if (plain) {
+        for (uint j = 0u; j < 8u; j++) {
+            precise float p = uintBitsToFloat(v[j]) * uintBitsToFloat(f);
+            v[j] = floatBitsToUint(p);
+        }
+    } else {
+        for (uint j = 0u; j < 8u; j++)
+            v[j] = qk_mul(v[j], f);
+    }
+}
+
 /* Correctly rounded a / b. The 24-bit quotient significand comes from a
  * native estimate (OpFDiv is within a few ulp), then is made exact with the
  * integer remainder r*2^23 - q*d, computed modulo 2^32 (it is small), and

@@ -391,8 +391,7 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
-                          nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0),
-                          B(VB_OUT, r0 * row_out, nr * row_out)};
+                          nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv, j->cols % 8 == 0};
         st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, stride_groups(ceil_div(nr * j->cols, 8)), 1);
