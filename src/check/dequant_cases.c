@@ -50,12 +50,12 @@ static long dequantize_differs(qk_context *ctx, qk_context *ref, const qk_params
 /* Crafted float8/int8 row and tile parts: scales zero, subnormal, huge
  * (finite in f32, infinite once rounded to bf16/f16), Inf, NaN, and codes
  * with float8 NaN/Inf patterns (e4m3fn 0x7F/0xFF, e5m2 0x7C..0x7F and
- * 0xFC..0xFF) in some rows and none in others, so the walking kernel's
- * fast path and exact path both run; dequantized by ctx and the reference,
- * every dtype, compared byte for byte. Shapes: rows of 1, 3, 257 and 512
- * vectors (several rows per step, one row per step, R not dividing the
- * work-group), tiles of 8, 16, 128 (power of two: walking kernel) and 24
- * (the general kernel) with edge tiles. */
+ * 0xFC..0xFF) in some rows and none in others, so a kernel's fast path
+ * and exact path both run; dequantized by ctx and the reference, every
+ * dtype, compared byte for byte. Shapes: rows of 1, 3, 257 and 512 vectors
+ * (several rows per step, one row per step, R not dividing the work-group,
+ * in OpenCL's row-walking kernel), tiles of 8, 16, 128 (power of two: the
+ * shift-indexed kernels) and 24 (the general ones) with edge tiles. */
 static const uint32_t crafted_scales[] = {
     0x00000000u, 0x80000000u, 0x00000001u, 0x007FFFFFu, 0x00800000u, 0x7F7FFFFFu, 0xFF7FFFFFu,
     0x7F7F0000u, 0x477FE000u, 0x47800000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7FC00001u,
