@@ -391,7 +391,7 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
                                         : qk_vk_record_dequantize;
     /* warm-up: batches for at least 0.2 s, not one; a single batch left
      * the first row of two H200 benches at a quarter of its speed, beside
-     * a copy at a fifth of its own (clocks still ramping, most likely) */
+     * a copy at 9% and 41% of its own (clocks still ramping, most likely) */
     double warm0 = qk_bench_now();
     while (st == QK_OK) {
         st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s, shader_s);
