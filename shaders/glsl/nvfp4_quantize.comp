@@ -21,18 +21,12 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
-/* The nibbles of 8 elements, element 2j high: the code magnitude is the
- * number of bounds |x| passes (they are non-decreasing), counted with
- * constant indices, so c stays in registers. */
+/* The nibbles of 8 elements, element 2j high. */
 uint codes8(uint x[8], uint c[7])
 {
     uint word = 0u;
-    for (uint j = 0u; j < 8u; j++) {
-        uint a = x[j] & QK_F32_ABS, n = 0u;
-        for (uint k = 0u; k < 7u; k++)
-            n += a > c[k] ? 1u : 0u;
-        word |= (((x[j] >> 28) & 8u) | n) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
-    }
+    for (uint j = 0u; j < 8u; j++)
+        word |= qk_nvfp4_code(x[j], c) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
     return word;
 }
 

@@ -309,16 +309,16 @@ void qk_nvfp4_bounds(uint t, out uint c[7])
     c[5] = qk_f32_rd_of(hi, lo, et - 23);
 }
 
-/* The E2M1 nibble of x: how many bounds |x| passes (a binary search over
- * the non-decreasing c), and x's sign (-0 and negatives that round to 0
- * give 0x8, as the reference). NaN and Inf pass every bound (code 7). */
+/* The E2M1 nibble of x: how many bounds |x| passes (they are
+ * non-decreasing), counted with constant indices so that c stays in
+ * registers, and x's sign (-0 and negatives that round to 0 give 0x8, as
+ * the reference). NaN and Inf pass every bound (code 7). */
 uint qk_nvfp4_code(uint x, uint c[7])
 {
-    uint a = x & QK_F32_ABS;
-    uint b2 = a > c[3] ? 1u : 0u;
-    uint b1 = a > c[1u + 4u * b2] ? 1u : 0u;
-    uint b0 = a > c[4u * b2 + 2u * b1] ? 1u : 0u;
-    return ((x >> 28) & 8u) | (b2 << 2) | (b1 << 1) | b0;
+    uint a = x & QK_F32_ABS, n = 0u;
+    for (uint k = 0u; k < 7u; k++)
+        n += a > c[k] ? 1u : 0u;
+    return ((x >> 28) & 8u) | n;
 }
 
 /* Small-float encoders with a fast path for the target's normal range, where
