@@ -558,21 +558,29 @@ static void test_crafted_means(void **st)
 
 static long every_magnitude16_on_devices(int nd) { return on_every_device(qkc_every_magnitude16, "4096", nd); }
 
+/* A crafted dequantize harness on every device (on_every_device), then
+ * again with the GPU program (the native guard and specialised kernels)
+ * where the probe passes. */
+static void crafted_dequantize_on_devices(long (*harness)(qk_context *, const char *))
+{
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    assert_int_equal(on_every_device(harness, "1", nd), 0);
+    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    setenv("QK_OPENCL_SPECIALISE", "1", 1);
+    long gpu = on_every_device(harness, "5000", nd);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
+    unsetenv("QK_OPENCL_SPECIALISE");
+    assert_int_equal(gpu, 0);
+}
+
 /* mxfp8/nvfp4 dequantize's fast and exact paths against the reference, in
  * one chunk and in 128-row bands; the GPU program too. */
 static void test_crafted_blocked_dequantize(void **st)
 {
     (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
-    assert_int_equal(on_every_device(qkc_crafted_blocked_dequantize, "1", nd), 0);
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
-    long gpu = on_every_device(qkc_crafted_blocked_dequantize, "5000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
-    assert_int_equal(gpu, 0);
+    crafted_dequantize_on_devices(qkc_crafted_blocked_dequantize);
 }
 
 /* The walking kernel's fast and exact paths against the reference, in one
@@ -581,16 +589,7 @@ static void test_crafted_blocked_dequantize(void **st)
 static void test_crafted_group_dequantize(void **st)
 {
     (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
-    assert_int_equal(on_every_device(qkc_crafted_group_dequantize, "1", nd), 0);
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
-    long gpu = on_every_device(qkc_crafted_group_dequantize, "5000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
-    assert_int_equal(gpu, 0);
+    crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
