@@ -765,6 +765,133 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NF4/FP4 blocks whose products underflow: absmax 2^20 beside normal
+ * elements of 2^-100 .. 2^-110, so x * (1/absmax) falls below 2^-125,
+ * where bitsandbytes' mul.ftz flushes to zero and a native product may
+ * not (FP4 then codes a negative one with its sign). Also a block of
+ * values that are all that small, whose products stay normal. */
+static void test_bnb4_tiny_products_match_reference(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
+    const int64_t cols = 4 * 64;
+    size_t bad = 0;
+    for (int f = 0; f < 2; f++)
+        for (size_t d = 0; d < 2; d++) {
+            qk_params p;
+            qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
+            p.block_size = 64;
+            size_t es = qk_dtype_size(dts[d]);
+            unsigned char *in = malloc((size_t)cols * es);
+            for (int64_t i = 0; i < cols; i++) {
+                float v = ldexpf((i & 1) ? -1.0f : 1.0f, -100 - (int)(i % 11));
+                if (i % 64 == 5 && i < 192)
+                    v = 0x1p20f; /* blocks 0-2 hold a large absmax, block 3 does not */
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                if (es == 4)
+                    memcpy(in + 4 * i, &u, 4);
+                else
+                    memcpy(in + 2 * i, &(uint16_t){(uint16_t)(u >> 16)}, 2);
+            }
+            size_t b = compare_input(vk, ref, &p, dts[d], in, 1, cols);
+            printf("%s %s, underflowing products: %zu mismatching bytes\n", f ? "fp4" : "nf4",
+                   qk_dtype_name(dts[d]), b);
+            bad += b;
+            free(in);
+        }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
+/* ConvRot's native sums (convrot.comp): rows of 1024 values, one
+ * workgroup each, on both sides of the range where the butterflies add
+ * natively (zero or 2^-103 <= |x| < 2^(127 - 2 levels)): full-significand
+ * values at and just below 2^-103 that cancel in pairs, tiny normals whose
+ * sums are subnormal, values at and above the upper bound, signed zeros, one
+ * subnormal in an ordinary row. Quantize, then dequantize of the
+ * reference's parts, against the reference, for every group size. Row 2's
+ * scale is subnormal, so a flushed sum there changes codes: a device that
+ * flushes (NVIDIA may; lavapipe does not) fails if tiny rows add natively. */
+static float convrot_row_value(int row, int i, uint32_t r)
+{
+    float sign = (i & 1) ? -1.0f : 1.0f, frac = 1.0f + (float)(r & 0x7FFFFFu) * 0x1p-23f;
+    switch (row) {
+    case 0: return sign * frac * 0x1p-103f;                   /* lowest native magnitudes */
+    case 1: return sign * frac * (i % 3 ? 0x1p-103f : 0x1p-104f); /* some below: exact sums */
+    case 2: return sign * (0x1p-125f + (float)(i % 7) * 0x1p-140f); /* subnormal sums, codes see them */
+    case 3: return sign * frac * 0x1p+110f;                   /* large, native up to G = 256 */
+    case 4: return sign * frac * 0x1p+116f;                   /* above the bound for G >= 256 */
+    case 5: return (i % 5 == 0) ? (i & 2 ? -0.0f : 0.0f) : sign * frac * 0.01f;
+    case 6: return i == 517 ? 1.0e-40f : sign * frac * 0.01f;
+    default: return sign * frac * 0.25f;
+    }
+}
+
+static void test_convrot_native_bounds(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    const int64_t rows = 8, cols = 1024;
+    size_t bad = 0;
+    for (int d = 0; d < 2; d++) {
+        qk_dtype dt = d ? QK_DTYPE_BF16 : QK_DTYPE_F32;
+        size_t es = qk_dtype_size(dt), on = (size_t)(rows * cols) * es;
+        unsigned char *in = malloc(on);
+        uint32_t r = 12345u;
+        for (int64_t i = 0; i < rows * cols; i++) {
+            r = r * 1664525u + 1013904223u;
+            float v = convrot_row_value((int)(i / cols), (int)(i % cols), r);
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            if (es == 4)
+                memcpy(in + 4 * i, &u, 4);
+            else
+                memcpy(in + 2 * i, &(uint16_t){(uint16_t)(u >> 16)}, 2);
+        }
+        for (int g = 16; g <= 1024; g *= 4) {
+            qk_params p;
+            qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
+            p.scaling = QK_SCALING_ROW;
+            p.convrot_group = g;
+            size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
+            qk_layout lay;
+            assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+            void *parts[QK_PART_COUNT] = {0};
+            for (int k = 0; k < QK_PART_COUNT; k++)
+                parts[k] = lay.part[k].nbytes ? malloc(lay.part[k].nbytes) : NULL;
+            assert_int_equal(qk_quantize(ref, &p, dt, in, rows, cols, parts), QK_OK);
+            unsigned char *dw = malloc(on), *dg = malloc(on);
+            memset(dg, 0x5A, on);
+            const void *cp[QK_PART_COUNT] = {parts[0], parts[1], parts[2], parts[3]};
+            assert_int_equal(qk_dequantize(ref, &p, cp, rows, cols, dt, dw), QK_OK);
+            if (qk_dequantize(vk, &p, cp, rows, cols, dt, dg) != QK_OK)
+                b++;
+            else
+                for (size_t i = 0; i < on; i++)
+                    b += dw[i] != dg[i];
+            printf("convrot %4d %s, native bounds: %zu mismatching bytes\n", g, qk_dtype_name(dt), b);
+            bad += b;
+            free(dw);
+            free(dg);
+            for (int k = 0; k < QK_PART_COUNT; k++)
+                free(parts[k]);
+        }
+        free(in);
+    }
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -832,6 +959,8 @@ int main(void)
         cmocka_unit_test(test_every_magnitude16_by_table),
         cmocka_unit_test(test_thresholds_every_magnitude),
         cmocka_unit_test(test_bnb4_nan_blocks_match_reference),
+        cmocka_unit_test(test_bnb4_tiny_products_match_reference),
+        cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
