@@ -229,26 +229,6 @@ uint qk_blocked_off(uint r, uint c, uint ncb)
 
 uint qk_byte_of(uint word, uint i) { return (word >> ((i & 3u) * 8u)) & 0xFFu; }
 
-/* qk_nf4_encode by binary search over the thresholds' order keys (all
- * thresholds are nonzero, so x > t is key(x) > key(t)). */
-const uint QK_NF4_KEYS[15] = uint[15](
-    ~0xBF591CD9u, ~0xBF1C5270u, ~0xBEEB8480u, ~0xBEADEA76u, ~0xBE703CECu, ~0xBE0D38BCu, ~0xBD3A7871u,
-    0x3D22FAFFu | 0x80000000u, 0x3DF64863u | 0x80000000u, 0x3E5067E0u | 0x80000000u,
-    0x3E9582D4u | 0x80000000u, 0x3EC753F9u | 0x80000000u, 0x3F006D03u | 0x80000000u,
-    0x3F248DAFu | 0x80000000u, 0x3F5C89D9u | 0x80000000u);
-
-uint qk_nf4_encode_fast(uint x)
-{
-    if (qk_f32_is_nan(x) != 0u)
-        return 0u;
-    uint k = qk_f32_key(x);
-    uint c = k > QK_NF4_KEYS[7] ? 8u : 0u;
-    c += k > QK_NF4_KEYS[c + 3u] ? 4u : 0u;
-    c += k > QK_NF4_KEYS[c + 1u] ? 2u : 0u;
-    c += k > QK_NF4_KEYS[c] ? 1u : 0u;
-    return c;
-}
-
 /* qk_fp4_encode with the rank -> code map (0,1,6,7,4,5,2,3) read from one
  * packed constant instead of a switch: no branches per element. */
 uint qk_fp4_encode_fast(uint x)

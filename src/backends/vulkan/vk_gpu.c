@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../../cuda/qk_fast_codec.h" /* qkf_nf4_bucket_table */
 #include "vk_internal.h"
 
 /* 48 MiB: two halves for whole-buffer transfers, or 2 x QK_VK_SLOTS regions
@@ -369,17 +370,20 @@ qk_status qk_vk_check_validation(qk_vk_state *s, const char *what)
     return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: the validation layer reported errors during %s", what);
 }
 
-/* bitsandbytes' rcp.approx tables (NF4/FP4 quantize) and dynamic map
- * (double quant), at word offsets 0, 128 and 1152. */
+/* bitsandbytes' rcp.approx tables (NF4/FP4 quantize), dynamic map (double
+ * quant) and the NF4 bucket table that the CUDA backend uses too, at word
+ * offsets 0, 128, 1152 and QK_VK_TAB_NF4 (1408). */
 static qk_status upload_tables(qk_vk_state *s)
 {
     extern const uint32_t qk_bnb_rcp_bf16[128];
     extern const uint32_t qk_bnb_rcp_f16[1024];
     extern const uint32_t qk_bnb_dynamic_map[256];
-    uint32_t t[128 + 1024 + 256];
+    uint32_t t[QK_VK_TABLE_WORDS];
     memcpy(t, qk_bnb_rcp_bf16, sizeof qk_bnb_rcp_bf16);
     memcpy(t + 128, qk_bnb_rcp_f16, sizeof qk_bnb_rcp_f16);
     memcpy(t + 1152, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
+    if (qkf_nf4_bucket_table(t + QK_VK_TAB_NF4) != 0)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: an NF4 bucket holds two thresholds");
     return qk_vk_upload(s, VB_TABLE, t, sizeof t);
 }
 

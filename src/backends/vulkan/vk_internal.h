@@ -79,6 +79,11 @@ enum {
     VB_PARTIAL, VB_CODES16, VB_DUMMY, VB_COUNT
 };
 
+/* VB_TABLE, in words: rcp tables at 0 and 128, dynamic map at 1152, NF4
+ * buckets (128 words) at QK_VK_TAB_NF4 (bnb4_quantize.comp says it again). */
+#define QK_VK_TAB_NF4 1408
+#define QK_VK_TABLE_WORDS (QK_VK_TAB_NF4 + 128)
+
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,

@@ -151,7 +151,7 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         qk_vk_bind b[] = {B(VB_IN, e0 * es, ne * es), B(VB_DATA, e0 / 2, ceil_div(ne, 2)),
-                          B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, 1408 * 4)};
+                          B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, QK_VK_TABLE_WORDS * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
         st = qk_vk_dispatch(s, VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
@@ -194,7 +194,7 @@ static qk_status record_nested_pass(qk_vk_state *s, const qk_vk_job *j, int dequ
         int64_t k = nn - b0 < cn ? nn - b0 : cn;
         int64_t na = (b0 + k) * 256 < nb ? k * 256 : nb - b0 * 256;
         qk_vk_bind absmax = B(VB_AUX, b0 * 1024, na * 4), codes = B(VB_SCALE, b0 * 256, na),
-                   nested = B(VB_SCALE2, b0 * 4, k * 4), table = B(VB_TABLE, 0, 1408 * 4), off = B(VB_AMAX, 0, 4);
+                   nested = B(VB_SCALE2, b0 * 4, k * 4), table = B(VB_TABLE, 0, QK_VK_TABLE_WORDS * 4), off = B(VB_AMAX, 0, 4);
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
         if (dequantize) {
             qk_vk_bind b[] = {codes, nested, table, off, absmax};
