@@ -21,25 +21,40 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
-/* The codes of 8 elements times 2^(127-e), as two words. */
-uvec2 codes8(uint x[8], uint inv)
+/* The codes of 8 elements times 2^(127-e), as two words; plain: every
+ * product is natively exact (block_plain). */
+uvec2 codes8(uint x[8], uint inv, bool plain)
 {
     uint v[8];
-    bool plain = qk_normal(inv);
-    for (uint j = 0u; j < 8u; j++) {
-        precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(inv);
-        v[j] = floatBitsToUint(p);
-        plain = plain && ((x[j] & QK_F32_ABS) == 0u || (qk_normal(x[j]) && qk_normal(v[j])));
-    }
-    if (!plain)
+    if (plain) {
+        for (uint j = 0u; j < 8u; j++) {
+            precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(inv);
+            v[j] = floatBitsToUint(p);
+        }
+    } else {
         for (uint j = 0u; j < 8u; j++)
             v[j] = qk_mul(x[j], inv);
+    }
     uvec2 word = uvec2(0u);
     for (uint j = 0u; j < 4u; j++) {
         word.x |= qk_to_e4m3(qk_f32_clamp_abs(v[j], QK_F32_E4M3_MAX)) << (8u * j);
         word.y |= qk_to_e4m3(qk_f32_clamp_abs(v[j + 4u], QK_F32_E4M3_MAX)) << (8u * j);
     }
     return word;
+}
+
+/* Native products are qk_mul's when inv and every x are normal or zero and
+ * every nonzero product is normal: products grow with |x|, so the smallest
+ * nonzero |x| (lo + 1) and the largest (hi) decide, once a block. */
+bool block_plain(uint lo, uint hi, uint inv)
+{
+    if (!qk_normal(inv) || hi >= QK_F32_INF)
+        return false;
+    if (lo == 0xFFFFFFFFu)
+        return true; /* all zero */
+    precise float pl = uintBitsToFloat(lo + 1u) * uintBitsToFloat(inv);
+    precise float ph = uintBitsToFloat(hi) * uintBitsToFloat(inv);
+    return qk_normal(lo + 1u) && qk_normal(floatBitsToUint(pl)) && qk_normal(floatBitsToUint(ph));
 }
 
 void main()
@@ -49,11 +64,13 @@ void main()
         return;
     uint r = b / nblk, c0 = (b - r * nblk) * 32u;
     uint x[4][8];
-    uint m = 0u;
+    uint m = 0u, lo = 0xFFFFFFFFu; /* largest |x|, smallest nonzero |x| - 1 */
     for (uint k = 0u; k < 4u; k++) {
         qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u * k, x[k]);
-        for (uint j = 0u; j < 8u; j++)
+        for (uint j = 0u; j < 8u; j++) {
             m = max(m, x[k][j] & QK_F32_ABS);
+            lo = min(lo, (x[k][j] & QK_F32_ABS) - 1u);
+        }
     }
     if (m >= QK_F32_INF)
         atomicOr(flag.w[0], 1u);
@@ -69,7 +86,9 @@ void main()
     uint off = qk_blocked_off(r, c0 / 32u, nblk);
     atomicOr(scale.w[off >> 2], e << ((off & 3u) * 8u));
     uint inv = e == 254u ? 0x00400000u : (254u - e) << 23; /* 2^(127-e) */
-    uvec2 w0 = codes8(x[0], inv), w1 = codes8(x[1], inv), w2 = codes8(x[2], inv), w3 = codes8(x[3], inv);
+    bool plain = block_plain(lo, m, inv);
+    uvec2 w0 = codes8(x[0], inv, plain), w1 = codes8(x[1], inv, plain), w2 = codes8(x[2], inv, plain),
+          w3 = codes8(x[3], inv, plain);
     data.w[2u * b] = uvec4(w0, w1);
     data.w[2u * b + 1u] = uvec4(w2, w3);
 }
