@@ -457,13 +457,17 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
     return st;
 }
 
-/* Per-row float8 / int8_tensorwise (no ConvRot) on rows that fit a
- * workgroup's registers: one pass, the input read once. bf16/f16 rows
- * wider than 8192 (LLM MLP widths) take the wide variant, up to 16384. */
+/* Where quantize reads its input: the rotated copy with ConvRot. */
+static int scaled_src(const qk_vk_job *j) { return j->p->convrot_group > 0 ? VB_ROT : VB_IN; }
+
+/* Per-row float8 / int8_tensorwise on rows that fit a workgroup's
+ * registers: one pass, the input read once (with ConvRot: the rotated
+ * rows, as the reference codes them, rotated by the piece just before).
+ * bf16/f16 rows wider than 8192 (LLM MLP widths) take the wide variant,
+ * up to 16384. */
 static int fused_rows(const qk_vk_job *j)
 {
-    return j->p->scaling == QK_SCALING_ROW && j->p->convrot_group == 0 &&
-           j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 &&
+    return j->p->scaling == QK_SCALING_ROW && j->p->format != QK_FORMAT_INT8_BLOCKWISE && j->cols % 8 == 0 &&
            j->cols <= (j->dt == QK_DTYPE_F32 ? 8192 : 16384);
 }
 
@@ -487,6 +491,8 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
     groups g = scaled_groups(j);
     qk_status st = qk_vk_reserve(s, VB_IN, qk_vk_input_bytes(j));
+    if (st == QK_OK && j->p->convrot_group > 0)
+        st = qk_vk_reserve(s, VB_ROT, qk_vk_input_bytes(j));
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
     if (st == QK_OK)
@@ -508,12 +514,18 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
     int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
+    int src = scaled_src(j);
     qk_status st = QK_OK;
+    if (src == VB_ROT) {
+        groups g = scaled_groups(j);
+        st = convrot_pass(s, j, 0, &g, lo, hi);
+        qk_vk_compute_barrier(s);
+    }
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
-        qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
+        qk_vk_bind b[] = {B(src, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
                           B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4),
-                          B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
+                          B(src, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
         st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
@@ -545,7 +557,6 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
 
 /* The three-pass path: (ConvRot) and group amax per row range (phase 0),
  * scales (middle), codes per element range (phase 1). */
-static int scaled_src(const qk_vk_job *j) { return j->p->convrot_group > 0 ? VB_ROT : VB_IN; }
 
 /* Tensor-scaled float8/int8_tensorwise of bf16/f16 input (no ConvRot):
  * with one scale a code is a function of the element's 16 bits, so the
