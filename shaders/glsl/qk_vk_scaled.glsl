@@ -73,8 +73,7 @@ bool qk_reaches(uint mode, uint dt, uint a, uint p, uint pend, uint k)
  * the per-element coder itself; a native guess (int8: (k - 1/2) * a;
  * float8: the midpoint of codes k - 1 and k over the multiplier a) only
  * picks where the search starts (any guess gives the same result, NaN
- * included; a close one costs one round of three evaluations): gallop,
- * then bisect. */
+ * included; a close one costs two evaluations): gallop, then bisect. */
 uint qk_threshold(uint mode, uint dt, uint a, uint k)
 {
     uint pend = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
@@ -88,17 +87,6 @@ uint qk_threshold(uint mode, uint dt, uint a, uint k)
     }
     uint gb = floatBitsToUint(g) & QK_F32_ABS;
     uint p = gb > QK_F32_INF ? pend : min(qk_narrow(dt, gb), pend);
-    /* The answer is usually p or p + 1: test p - 1, p and p + 1 at once
-     * (independent, so their latencies overlap; the workgroup waits for
-     * its slowest threshold), the search below only when they miss. */
-    if (p > 0u) {
-        bool below = qk_reaches(mode, dt, a, p - 1u, pend, k), at = qk_reaches(mode, dt, a, p, pend, k),
-             above = qk_reaches(mode, dt, a, p + 1u, pend, k);
-        if (at && !below)
-            return p;
-        if (above && !at)
-            return p + 1u;
-    }
     /* one coder call site (it is large), so a small state machine: phase 0
      * tests the guess, 1 gallops down, 2 gallops up, 3 bisects; the answer
      * stays in [lo, hi] and hi reaches. At most 1 + 16 + 16 steps. */
