@@ -765,6 +765,17 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Element i of an f32 or bf16 (truncated: exact for the values used) buffer. */
+static void put_f32_or_bf16(qk_dtype dt, unsigned char *buf, int64_t i, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if (dt == QK_DTYPE_F32)
+        memcpy(buf + 4 * i, &u, 4);
+    else
+        memcpy(buf + 2 * i, &(uint16_t){(uint16_t)(u >> 16)}, 2);
+}
+
 /* NF4/FP4 blocks whose products underflow: absmax 2^20 beside normal
  * elements of 2^-100 .. 2^-110, so x * (1/absmax) falls below 2^-125,
  * where bitsandbytes' mul.ftz flushes to zero and a native product may
@@ -791,12 +802,7 @@ static void test_bnb4_tiny_products_match_reference(void **state)
                 float v = ldexpf((i & 1) ? -1.0f : 1.0f, -100 - (int)(i % 11));
                 if (i % 64 == 5 && i < 192)
                     v = 0x1p20f; /* blocks 0-2 hold a large absmax, block 3 does not */
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                if (es == 4)
-                    memcpy(in + 4 * i, &u, 4);
-                else
-                    memcpy(in + 2 * i, &(uint16_t){(uint16_t)(u >> 16)}, 2);
+                put_f32_or_bf16(dts[d], in, i, v);
             }
             size_t b = compare_input(vk, ref, &p, dts[d], in, 1, cols);
             printf("%s %s, underflowing products: %zu mismatching bytes\n", f ? "fp4" : "nf4",
@@ -849,13 +855,7 @@ static void test_convrot_native_bounds(void **state)
         uint32_t r = 12345u;
         for (int64_t i = 0; i < rows * cols; i++) {
             r = r * 1664525u + 1013904223u;
-            float v = convrot_row_value((int)(i / cols), (int)(i % cols), r);
-            uint32_t u;
-            memcpy(&u, &v, 4);
-            if (es == 4)
-                memcpy(in + 4 * i, &u, 4);
-            else
-                memcpy(in + 2 * i, &(uint16_t){(uint16_t)(u >> 16)}, 2);
+            put_f32_or_bf16(dt, in, i, convrot_row_value((int)(i / cols), (int)(i % cols), r));
         }
         for (int g = 16; g <= 1024; g *= 4) {
             qk_params p;
