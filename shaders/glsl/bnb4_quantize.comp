@@ -6,7 +6,7 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Absmax { uint w[]; } absmax_out;
-layout(std430, binding = 3) readonly buffer Tables { uint w[]; } tables; /* qk_vk_tables: rcp bf16[128], f16[1024]; NF4 buckets */
+layout(std430, binding = 3) readonly buffer Tables { uint w[]; } tables; /* VB_TABLE: rcp bf16[128], f16[1024]; NF4 buckets */
 layout(push_constant) uniform PC {
     uint n;       /* elements in this chunk */
     uint bs_log2; /* block size 32..4096 */

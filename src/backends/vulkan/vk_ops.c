@@ -555,8 +555,8 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     return st;
 }
 
-/* The three-pass path: (ConvRot) and group amax per row range (phase 0),
- * scales (middle), codes per element range (phase 1). */
+/* ---- the three-pass path: (ConvRot) and group amax per row range
+ * (phase 0), scales (middle), codes per element range (phase 1) ---------- */
 
 /* Tensor-scaled float8/int8_tensorwise of bf16/f16 input (no ConvRot):
  * with one scale a code is a function of the element's 16 bits, so the
