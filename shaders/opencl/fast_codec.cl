@@ -29,30 +29,6 @@ QK_FN QK_U32 qk_f32_to_f16_fast(QK_U32 a)
     return ((a >> 16) & 0x8000u) | ((m >= 0x7C00u) ? 0x7C00u : m);
 }
 
-/* qk_nf4_encode as a binary search: the code is the number of thresholds
- * below x, and with the thresholds' order keys T0 < ... < T14 precomputed
- * (no threshold is zero, so qk_f32_gt(x, t) is key(x) > key(t)) four
- * compares, each against a threshold picked by the bits found so far, give
- * it: c >= base + 2^j exactly when key(x) > T[base + 2^j - 1]. The keys,
- * ascending: T0..T6 for the negative thresholds, T7..T14 the positive. */
-QK_FN QK_U32 qk_nf4_encode_fast(QK_U32 x)
-{
-    if (qk_f32_is_nan(x) != 0u)
-        return 0u;
-    QK_U32 k = qk_f32_key(x);
-    QK_U32 b3 = QK_U(k > 0xBD22FAFFu); /* T7 */
-    QK_U32 t2 = (b3 != 0u) ? 0xBEC753F9u : 0x41521589u; /* T11 : T3 */
-    QK_U32 b2 = QK_U(k > t2);
-    QK_U32 t1 = (b3 != 0u) ? ((b2 != 0u) ? 0xBF248DAFu : 0xBE5067E0u)  /* T13 : T9 */
-                           : ((b2 != 0u) ? 0x41F2C743u : 0x40E3AD8Fu); /* T5 : T1 */
-    QK_U32 b1 = QK_U(k > t1);
-    QK_U32 t0 = (b3 != 0u) ? ((b2 != 0u) ? ((b1 != 0u) ? 0xBF5C89D9u : 0xBF006D03u)   /* T14 : T12 */
-                                         : ((b1 != 0u) ? 0xBE9582D4u : 0xBDF64863u))  /* T10 : T8 */
-                           : ((b2 != 0u) ? ((b1 != 0u) ? 0x42C5878Eu : 0x418FC313u)   /* T6 : T4 */
-                                         : ((b1 != 0u) ? 0x41147B7Fu : 0x40A6E326u)); /* T2 : T0 */
-    return (b3 << 3) | (b2 << 2) | (b1 << 1) | QK_U(k > t0);
-}
-
 /* qk_fp4_encode: the magnitude's rank among its 7 thresholds by a binary
  * search (three compares), then the rank -> code map {0,1,6,7,4,5,2,3} as
  * nibbles of one constant instead of a switch. */
