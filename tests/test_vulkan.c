@@ -32,6 +32,15 @@ static qk_context *open_vulkan(void)
     return ctx;
 }
 
+/* The Vulkan context, or the test is skipped (open_vulkan says why). */
+static qk_context *vulkan_or_skip(void)
+{
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    return vk;
+}
+
 static qk_context *open_reference(void)
 {
     qk_context *ref = NULL;
@@ -239,9 +248,7 @@ static void test_pipelined_pieces_are_exact(void **state)
 static void test_nonfinite_inputs_match_reference(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     const uint16_t specials_bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u}, specials_f16[] = {0x7E00u, 0x7C00u, 0xFC00u};
@@ -292,9 +299,7 @@ static void test_nonfinite_inputs_match_reference(void **state)
 static void test_crafted_nested_parts_match_reference(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     assert_int_equal(qkc_crafted_nested(vk, "vulkan"), 0);
     qk_context_destroy(vk);
 }
@@ -475,9 +480,7 @@ static size_t nvfp4_boundaries(qk_context *vk, qk_context *ref, qk_dtype dt, flo
 static void test_nvfp4_decision_boundaries(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context *ref = NULL;
     assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
     /* tiny amax: g subnormal (and t down to the smallest subnormals); huge:
@@ -562,9 +565,7 @@ static void test_double_quant_offset_from_device_sums(void **state)
         /* 64 KiB bindings: four runs a chunk, ten runs */
         {"QK_VULKAN_MAX_RANGE", "65536", "nf4/bs64 (chunked sums)", QK_FORMAT_NF4, 64, QK_DTYPE_BF16, 2000, 1300},
     };
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context_destroy(vk);
     qk_context *ref = open_reference();
     size_t bad = 0;
@@ -591,9 +592,7 @@ static void test_double_quant_offset_from_device_sums(void **state)
 static void test_double_quant_offset_fallback(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     unsigned long before = qk_vk_mean_fallbacks();
     long bad = qkc_crafted_means(vk, "vulkan");
     unsigned long taken = qk_vk_mean_fallbacks() - before;
@@ -611,9 +610,7 @@ static void test_double_quant_offset_fallback(void **state)
 static void test_every_magnitude16_by_table(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     const qk_vk_device *list = NULL;
     const char *why = NULL;
     assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
@@ -676,9 +673,7 @@ static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p,
 static void test_thresholds_every_magnitude(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     static const uint16_t amax_bf16[] = {0x3F80u, 0x3E9Au, 0x42C8u, 0x1000u, 0x7F7Fu};
     static const uint16_t amax_f16[] = {0x3C00u, 0x34CDu, 0x5640u, 0x0400u, 0x0010u, 0x7BFFu};
@@ -730,21 +725,28 @@ static void test_thresholds_every_magnitude(void **state)
 /* NF4/FP4 blocks whose elements are all NaN: a whole block's absmax is
  * -FLT_MAX (fmaxf from it over nothing), a partial last block's is 0 (its
  * zero padding); blocks of 64 (held in registers for bf16/f16) and 128. */
+/* NF4 (fp4 0) or FP4 quantize of one crafted row, against the reference. */
+static size_t compare_bnb4(qk_context *vk, qk_context *ref, int fp4, int bs, qk_dtype dt, const void *in,
+                           int64_t cols, const char *what)
+{
+    qk_params p;
+    qk_params_default(fp4 ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
+    p.block_size = bs;
+    size_t b = compare_input(vk, ref, &p, dt, in, 1, cols);
+    printf("%s bs %d %s, %s: %zu mismatching bytes\n", fp4 ? "fp4" : "nf4", bs, qk_dtype_name(dt), what, b);
+    return b;
+}
+
 static void test_bnb4_nan_blocks_match_reference(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16, QK_DTYPE_F16};
     size_t bad = 0;
     for (int f = 0; f < 2; f++)
         for (int bs = 64; bs <= 128; bs *= 2)
             for (size_t d = 0; d < 3; d++) {
-                qk_params p;
-                qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
-                p.block_size = bs;
                 const int64_t cols = 3 * bs + 10; /* block 1 and the 10-element tail all NaN */
                 unsigned char *in = make_input(dts[d], cols, 11);
                 for (int64_t i = 0; i < cols; i++)
@@ -754,10 +756,7 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
                         else
                             memcpy(in + 2 * i, &(uint16_t){dts[d] == QK_DTYPE_BF16 ? 0x7FC0u : 0x7E00u}, 2);
                     }
-                size_t b = compare_input(vk, ref, &p, dts[d], in, 1, cols);
-                printf("%s bs %d %s, NaN blocks: %zu mismatching bytes\n", f ? "fp4" : "nf4", bs,
-                       qk_dtype_name(dts[d]), b);
-                bad += b;
+                bad += compare_bnb4(vk, ref, f, bs, dts[d], in, cols, "NaN blocks");
                 free(in);
             }
     qk_context_destroy(ref);
@@ -784,18 +783,13 @@ static void put_f32_or_bf16(qk_dtype dt, unsigned char *buf, int64_t i, float v)
 static void test_bnb4_tiny_products_match_reference(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
     const int64_t cols = 4 * 64;
     size_t bad = 0;
     for (int f = 0; f < 2; f++)
         for (size_t d = 0; d < 2; d++) {
-            qk_params p;
-            qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
-            p.block_size = 64;
             size_t es = qk_dtype_size(dts[d]);
             unsigned char *in = malloc((size_t)cols * es);
             for (int64_t i = 0; i < cols; i++) {
@@ -804,10 +798,7 @@ static void test_bnb4_tiny_products_match_reference(void **state)
                     v = 0x1p20f; /* blocks 0-2 hold a large absmax, block 3 does not */
                 put_f32_or_bf16(dts[d], in, i, v);
             }
-            size_t b = compare_input(vk, ref, &p, dts[d], in, 1, cols);
-            printf("%s %s, underflowing products: %zu mismatching bytes\n", f ? "fp4" : "nf4",
-                   qk_dtype_name(dts[d]), b);
-            bad += b;
+            bad += compare_bnb4(vk, ref, f, 64, dts[d], in, cols, "underflowing products");
             free(in);
         }
     qk_context_destroy(ref);
@@ -842,9 +833,7 @@ static float convrot_row_value(int row, int i, uint32_t r)
 static void test_convrot_native_bounds(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     const int64_t rows = 8, cols = 1024;
     size_t bad = 0;
@@ -895,9 +884,7 @@ static void test_convrot_native_bounds(void **state)
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
-    qk_context *vk = open_vulkan();
-    if (vk == NULL)
-        skip();
+    qk_context *vk = vulkan_or_skip();
     const int64_t rows = 64, cols = 1024;
     void *in = make_input(QK_DTYPE_BF16, rows * cols, 3);
     for (int dir = 0; dir < 2; dir++) {
