@@ -111,28 +111,6 @@ QK_FN QK_U32 qk_mxfp8_code(QK_U32 x, QK_U32 e)
 #define QK_NF4_BUCKETS 64u
 #define QK_NF4_BUCKET_BASE 488u /* (2^-5's exponent 122) << 2 */
 
-/* The thresholds ascending: code c has T_0..T_{c-1} below it. */
-QK_FN QK_U32 qk_nf4_threshold(QK_U32 k)
-{
-    switch (k) {
-    case 0u: return 0xBF591CD9u;
-    case 1u: return 0xBF1C5270u;
-    case 2u: return 0xBEEB8480u;
-    case 3u: return 0xBEADEA76u;
-    case 4u: return 0xBE703CECu;
-    case 5u: return 0xBE0D38BCu;
-    case 6u: return 0xBD3A7871u;
-    case 7u: return 0x3D22FAFFu;
-    case 8u: return 0x3DF64863u;
-    case 9u: return 0x3E5067E0u;
-    case 10u: return 0x3E9582D4u;
-    case 11u: return 0x3EC753F9u;
-    case 12u: return 0x3F006D03u;
-    case 13u: return 0x3F248DAFu;
-    default: return 0x3F5C89D9u;
-    }
-}
-
 QK_FN QK_U32 qk_nf4_bucket_index(QK_U32 x)
 {
     QK_U32 a = x & QK_F32_ABS;

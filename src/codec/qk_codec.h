@@ -414,28 +414,44 @@ QK_FN QK_I32 qk_f32_to_int_rne_clamp(QK_U32 a, QK_I32 lo, QK_I32 hi)
 
 /* ---- bitsandbytes 4-bit codes ------------------------------------------------ */
 
+/* NF4's 15 decision thresholds, ascending (bitsandbytes' midpoints of
+ * neighbouring code values, as f32 bits): code c has T_0..T_{c-1} below it. */
+QK_FN QK_U32 qk_nf4_threshold(QK_U32 k)
+{
+    switch (k) {
+    case 0u: return 0xBF591CD9u;
+    case 1u: return 0xBF1C5270u;
+    case 2u: return 0xBEEB8480u;
+    case 3u: return 0xBEADEA76u;
+    case 4u: return 0xBE703CECu;
+    case 5u: return 0xBE0D38BCu;
+    case 6u: return 0xBD3A7871u;
+    case 7u: return 0x3D22FAFFu;
+    case 8u: return 0x3DF64863u;
+    case 9u: return 0x3E5067E0u;
+    case 10u: return 0x3E9582D4u;
+    case 11u: return 0x3EC753F9u;
+    case 12u: return 0x3F006D03u;
+    case 13u: return 0x3F248DAFu;
+    default: return 0x3F5C89D9u;
+    }
+}
+
 /* NF4 code: the number of thresholds t with x > t (NaN -> 0). */
 QK_FN QK_U32 qk_nf4_encode(QK_U32 x)
 {
     if (qk_f32_is_nan(x) != 0u)
         return 0u;
-    QK_U32 c = 0u;
-    c += qk_f32_gt(x, 0xBF591CD9u);
-    c += qk_f32_gt(x, 0xBF1C5270u);
-    c += qk_f32_gt(x, 0xBEEB8480u);
-    c += qk_f32_gt(x, 0xBEADEA76u);
-    c += qk_f32_gt(x, 0xBE703CECu);
-    c += qk_f32_gt(x, 0xBE0D38BCu);
-    c += qk_f32_gt(x, 0xBD3A7871u);
-    c += qk_f32_gt(x, 0x3D22FAFFu);
-    c += qk_f32_gt(x, 0x3DF64863u);
-    c += qk_f32_gt(x, 0x3E5067E0u);
-    c += qk_f32_gt(x, 0x3E9582D4u);
-    c += qk_f32_gt(x, 0x3EC753F9u);
-    c += qk_f32_gt(x, 0x3F006D03u);
-    c += qk_f32_gt(x, 0x3F248DAFu);
-    c += qk_f32_gt(x, 0x3F5C89D9u);
-    return c;
+    /* spelled out, each threshold a constant: a loop over k stays a loop
+     * (and a switch) in the reference, 30% slower */
+    return qk_f32_gt(x, qk_nf4_threshold(0u)) + qk_f32_gt(x, qk_nf4_threshold(1u)) +
+           qk_f32_gt(x, qk_nf4_threshold(2u)) + qk_f32_gt(x, qk_nf4_threshold(3u)) +
+           qk_f32_gt(x, qk_nf4_threshold(4u)) + qk_f32_gt(x, qk_nf4_threshold(5u)) +
+           qk_f32_gt(x, qk_nf4_threshold(6u)) + qk_f32_gt(x, qk_nf4_threshold(7u)) +
+           qk_f32_gt(x, qk_nf4_threshold(8u)) + qk_f32_gt(x, qk_nf4_threshold(9u)) +
+           qk_f32_gt(x, qk_nf4_threshold(10u)) + qk_f32_gt(x, qk_nf4_threshold(11u)) +
+           qk_f32_gt(x, qk_nf4_threshold(12u)) + qk_f32_gt(x, qk_nf4_threshold(13u)) +
+           qk_f32_gt(x, qk_nf4_threshold(14u));
 }
 
 QK_FN QK_U32 qk_nf4_value(QK_U32 c)
