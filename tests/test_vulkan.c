@@ -722,9 +722,6 @@ static void test_thresholds_every_magnitude(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* NF4/FP4 blocks whose elements are all NaN: a whole block's absmax is
- * -FLT_MAX (fmaxf from it over nothing), a partial last block's is 0 (its
- * zero padding); blocks of 64 (held in registers for bf16/f16) and 128. */
 /* NF4 (fp4 0) or FP4 quantize of one crafted row, against the reference. */
 static size_t compare_bnb4(qk_context *vk, qk_context *ref, int fp4, int bs, qk_dtype dt, const void *in,
                            int64_t cols, const char *what)
@@ -737,6 +734,9 @@ static size_t compare_bnb4(qk_context *vk, qk_context *ref, int fp4, int bs, qk_
     return b;
 }
 
+/* NF4/FP4 blocks whose elements are all NaN: a whole block's absmax is
+ * -FLT_MAX (fmaxf from it over nothing), a partial last block's is 0 (its
+ * zero padding); blocks of 64 (held in registers for bf16/f16) and 128. */
 static void test_bnb4_nan_blocks_match_reference(void **state)
 {
     (void)state;
@@ -764,7 +764,7 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* Element i of an f32 or bf16 (truncated: exact for the values used) buffer. */
+/* Element i of an f32 or bf16 buffer (bf16 by truncation: an input like any other). */
 static void put_f32_or_bf16(qk_dtype dt, unsigned char *buf, int64_t i, float v)
 {
     uint32_t u;
