@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* Group amax for the scaled formats: one workgroup per row segment of
  * `segw` columns (up to 64 whole groups of `bw` columns, or one piece of a
  * wider group), integer max of |x| bits (order-free; NaN/Inf show as

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* bitsandbytes NF4/FP4 quantize (src/ref/ref_bnb4.c). One thread per data
  * word (8 elements); a workgroup covers max(2048, bs) elements = whole
  * blocks. absmax = integer max of ftz|x| over non-NaN elements (order-free). */
@@ -52,13 +53,15 @@ uint bnb_reciprocal(uint absmax)
 uint word_max(uint x[8], inout uint any)
 {
     uint m = 0u;
-    for (uint j = 0u; j < 8u; j++)
+    [[unroll]] for (uint j = 0u; j < 8u; j++)
         if (qk_f32_is_nan(x[j]) == 0u) {
             m = max(m, qk_f32_ftz(x[j] & QK_F32_ABS));
             any = 1u;
         }
     return m;
 }
+
+uint code(uint v) { return pc.nf4 != 0u ? nf4_code(v) : qk_fp4_encode_fast(v); }
 
 /* Codes of 8 elements (past n: the +0 padding), element 2j high. Native
  * products where they are mul_ftz's: r normal, every x zero or normal and
@@ -68,7 +71,7 @@ uint word_max(uint x[8], inout uint any)
 uint word_codes(uint x[8], uint r)
 {
     uint lo = 0xFFFFFFFFu, hi = 0u; /* smallest nonzero |x| - 1, largest |x| */
-    for (uint j = 0u; j < 8u; j++) {
+    [[unroll]] for (uint j = 0u; j < 8u; j++) {
         uint a = x[j] & QK_F32_ABS;
         lo = min(lo, a - 1u);
         hi = max(hi, a);
@@ -80,22 +83,33 @@ uint word_codes(uint x[8], uint r)
         plain = lo + 1u >= 0x00800000u && ((floatBitsToUint(pl) >> 23) & 0xFFu) >= 2u &&
                 ((floatBitsToUint(ph) >> 23) & 0xFFu) <= 254u;
     }
-    uint v[8];
-    if (plain) {
-        for (uint j = 0u; j < 8u; j++) {
-            precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(r);
-            v[j] = floatBitsToUint(p);
-        }
-    } else {
-        for (uint j = 0u; j < 8u; j++)
-            v[j] = qk_mul_ftz(x[j], r);
-    }
     uint word = 0u;
-    for (uint j = 0u; j < 8u; j++) {
-        uint c = pc.nf4 != 0u ? nf4_code(v[j]) : qk_fp4_encode_fast(v[j]);
-        word |= c << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
+    if (plain) {
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
+            precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(r);
+            word |= code(floatBitsToUint(p)) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
+        }
+    } else { /* rare and large: a rolled loop, no array written */
+        for (uint j = 0u; j < 8u; j++)
+            word |= code(qk_mul_ftz(qk_pick8(x, j), r)) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
     }
     return word;
+}
+
+/* Writes the codes of the word at element e (and, at its block's start,
+ * the block's absmax) once the workgroup's maxima are in. */
+void code_word(uint e, uint e_wg, uint bs, uint x[8])
+{
+    if (e >= pc.n)
+        return;
+    uint lb = (e - e_wg) >> pc.bs_log2;
+    uint b0 = e_wg + (lb << pc.bs_log2);
+    /* a partial block also sees its zero padding (fmaxf from -FLT_MAX) */
+    bool partial = b0 + bs > pc.n;
+    uint amax = (s_any[lb] != 0u || partial) ? s_max[lb] : 0xFF7FFFFFu;
+    if (e == b0)
+        absmax_out.w[b0 >> pc.bs_log2] = amax;
+    data.w[e >> 3] = word_codes(x, bnb_reciprocal(amax));
 }
 
 void main()
@@ -133,17 +147,9 @@ void main()
             atomicOr(s_any[lb1], 1u);
     }
     barrier();
-    for (uint k = 0u; k < wpt; k++) {
-        uint e = k == 0u ? e0 : e1;
-        if (e >= pc.n)
-            continue;
-        uint lb = (e - e_wg) >> pc.bs_log2;
-        uint b0 = e_wg + (lb << pc.bs_log2);
-        /* a partial block also sees its zero padding (fmaxf from -FLT_MAX) */
-        bool partial = b0 + bs > pc.n;
-        uint amax = (s_any[lb] != 0u || partial) ? s_max[lb] : 0xFF7FFFFFu;
-        if (e == b0)
-            absmax_out.w[b0 >> pc.bs_log2] = amax;
-        data.w[e >> 3] = word_codes(k == 0u ? x0 : x1, bnb_reciprocal(amax));
-    }
+    /* straight-line calls, not a loop choosing x0 or x1 by index: a
+     * dynamically chosen array went to local memory on NVIDIA */
+    code_word(e0, e_wg, bs, x0);
+    if (wpt > 1u)
+        code_word(e1, e_wg, bs, x1);
 }

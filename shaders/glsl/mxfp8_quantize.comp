@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* MXFP8 quantize (src/ref/ref_mxfp8.c) over the 32x32-padded data: one
  * thread per 32-block of a row, so the block's amax, scale and reciprocal
  * are a thread's own (no shared memory, no barrier); rows whose width is a
@@ -21,26 +22,41 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
+uint e4m3_code(uint v) { return qk_to_e4m3(qk_f32_clamp_abs(v, QK_F32_E4M3_MAX)); }
+
 /* The codes of 8 elements times 2^(127-e), as two words; plain: every
- * product is natively exact (block_plain). */
+ * product is natively exact (block_plain). No array is indexed by a
+ * variable (that sends it to local memory on NVIDIA): the rare exact path
+ * picks its elements with qk_pick8. */
 uvec2 codes8(uint x[8], uint inv, bool plain)
 {
-    uint v[8];
+    uvec2 word = uvec2(0u);
     if (plain) {
-        for (uint j = 0u; j < 8u; j++) {
+        [[unroll]] for (uint j = 0u; j < 8u; j++) {
             precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(inv);
-            v[j] = floatBitsToUint(p);
+            uint c = e4m3_code(floatBitsToUint(p)) << (8u * (j & 3u));
+            if (j < 4u)
+                word.x |= c;
+            else
+                word.y |= c;
         }
     } else {
-        for (uint j = 0u; j < 8u; j++)
-            v[j] = qk_mul(x[j], inv);
-    }
-    uvec2 word = uvec2(0u);
-    for (uint j = 0u; j < 4u; j++) {
-        word.x |= qk_to_e4m3(qk_f32_clamp_abs(v[j], QK_F32_E4M3_MAX)) << (8u * j);
-        word.y |= qk_to_e4m3(qk_f32_clamp_abs(v[j + 4u], QK_F32_E4M3_MAX)) << (8u * j);
+        for (uint j = 0u; j < 8u; j++) {
+            uint c = e4m3_code(qk_mul(qk_pick8(x, j), inv)) << (8u * (j & 3u));
+            word.x |= j < 4u ? c : 0u;
+            word.y |= j < 4u ? 0u : c;
+        }
     }
     return word;
+}
+
+/* The largest |x| (m) and the smallest nonzero |x| - 1 (lo) so far. */
+void scan8(uint x[8], inout uint m, inout uint lo)
+{
+    [[unroll]] for (uint j = 0u; j < 8u; j++) {
+        m = max(m, x[j] & QK_F32_ABS);
+        lo = min(lo, (x[j] & QK_F32_ABS) - 1u);
+    }
 }
 
 /* Native products are qk_mul's when inv and every x are normal or zero and
@@ -63,15 +79,16 @@ void main()
     if (b >= pc.prows * nblk)
         return;
     uint r = b / nblk, c0 = (b - r * nblk) * 32u;
-    uint x[4][8];
+    uint x0[8], x1[8], x2[8], x3[8]; /* four loads spelled out, no loop over an array of arrays */
+    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0, x0);
+    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u, x1);
+    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 16u, x2);
+    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 24u, x3);
     uint m = 0u, lo = 0xFFFFFFFFu; /* largest |x|, smallest nonzero |x| - 1 */
-    for (uint k = 0u; k < 4u; k++) {
-        qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u * k, x[k]);
-        for (uint j = 0u; j < 8u; j++) {
-            m = max(m, x[k][j] & QK_F32_ABS);
-            lo = min(lo, (x[k][j] & QK_F32_ABS) - 1u);
-        }
-    }
+    scan8(x0, m, lo);
+    scan8(x1, m, lo);
+    scan8(x2, m, lo);
+    scan8(x3, m, lo);
     if (m >= QK_F32_INF)
         atomicOr(flag.w[0], 1u);
     if (m == 0u) {
@@ -87,8 +104,8 @@ void main()
     atomicOr(scale.w[off >> 2], e << ((off & 3u) * 8u));
     uint inv = e == 254u ? 0x00400000u : (254u - e) << 23; /* 2^(127-e) */
     bool plain = block_plain(lo, m, inv);
-    uvec2 w0 = codes8(x[0], inv, plain), w1 = codes8(x[1], inv, plain), w2 = codes8(x[2], inv, plain),
-          w3 = codes8(x[3], inv, plain);
+    uvec2 w0 = codes8(x0, inv, plain), w1 = codes8(x1, inv, plain), w2 = codes8(x2, inv, plain),
+          w3 = codes8(x3, inv, plain);
     data.w[2u * b] = uvec4(w0, w1);
     data.w[2u * b + 1u] = uvec4(w2, w3);
 }

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* ComfyUI NVFP4 quantize (src/ref/ref_nvfp4.c) over the 16x16-padded data:
  * one thread per 16-block of a row, so the block's scale and bounds are a
  * thread's own (no shared memory, no barrier); rows whose width is a
@@ -25,7 +26,7 @@ layout(push_constant) uniform PC {
 uint codes8(uint x[8], uint c[7])
 {
     uint word = 0u;
-    for (uint j = 0u; j < 8u; j++)
+    [[unroll]] for (uint j = 0u; j < 8u; j++)
         word |= qk_nvfp4_code(x[j], c) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
     return word;
 }
@@ -40,7 +41,7 @@ void main()
     qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0, x0);
     qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u, x1);
     uint m = 0u;
-    for (uint j = 0u; j < 8u; j++)
+    [[unroll]] for (uint j = 0u; j < 8u; j++)
         m = max(m, max(x0[j] & QK_F32_ABS, x1[j] & QK_F32_ABS));
     uint g = global.w[0];
     uvec2 word = uvec2(0u);

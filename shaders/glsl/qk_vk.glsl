@@ -8,6 +8,7 @@
  * or NaN -- where a device may flush or differ -- are recomputed by integer
  * code. Division never uses a native result without an exact integer check.
  */
+#extension GL_EXT_control_flow_attributes : require
 #define QK_GLSL
 /* `half` is a reserved word in GLSL; the codec uses it as a variable name. */
 #define half qk_half_
@@ -27,10 +28,17 @@ uint qk_item_id() { return qk_group_id() * gl_WorkGroupSize.x + gl_LocalInvocati
  * Inf and NaN through the codec. */
 uint qk_f16_widen(uint h)
 {
-    uint e = (h >> 10) & 0x1Fu;
+    uint e = (h >> 10) & 0x1Fu, s = (h & 0x8000u) << 16, m = h & 0x3FFu;
     if (e - 1u < 30u)
-        return ((h & 0x8000u) << 16) | (((h & 0x7FFFu) << 13) + 0x38000000u);
-    return qk_f16_to_f32(h);
+        return s | (((h & 0x7FFFu) << 13) + 0x38000000u);
+    if (e != 0u) /* Inf, NaN (quieted, as qk_f16_to_f32) */
+        return s | QK_F32_INF | (m << 13) | (m != 0u ? 0x400000u : 0u);
+    if (m == 0u)
+        return s;
+    /* subnormal m * 2^-24 = 2^(p-24) * 1.f, p its leading bit: no loop, so
+     * loops around this one unroll and their arrays stay in registers */
+    int p = findMSB(m);
+    return s | (uint(103 + p) << 23) | ((m << uint(23 - p)) & 0x7FFFFFu);
 }
 
 /* f32 -> bf16, RNE: adding 0x7FFF plus the kept LSB to the bits rounds any
@@ -87,6 +95,16 @@ uint qk_mul_ftz(uint a, uint b) { return qk_f32_ftz(qk_mul(qk_f32_ftz(a), qk_f32
  * [2^-109, 2^111). There the `precise` native product, correctly rounded
  * under RoundingModeRTE, is qk_mul's (a zero code gives a signed zero,
  * exact too). */
+/* x[j] for a j that may stay a variable (a loop the compiler keeps rolled):
+ * selects with constant indices, so x can live in registers. */
+uint qk_pick8(uint x[8], uint j)
+{
+    uint a = (j & 1u) != 0u ? x[1] : x[0], b = (j & 1u) != 0u ? x[3] : x[2];
+    uint c = (j & 1u) != 0u ? x[5] : x[4], d = (j & 1u) != 0u ? x[7] : x[6];
+    uint lo = (j & 2u) != 0u ? b : a, hi = (j & 2u) != 0u ? d : c;
+    return (j & 4u) != 0u ? hi : lo;
+}
+
 bool qk_plain_factor(uint f) { return ((f >> 23) & 0xFFu) - 18u < 220u; }
 
 /* v[j] * f for 8 values: natively when the caller has shown every product
@@ -296,7 +314,7 @@ void qk_nvfp4_bounds(uint t, out uint c[7])
 uint qk_nvfp4_code(uint x, uint c[7])
 {
     uint a = x & QK_F32_ABS, n = 0u;
-    for (uint k = 0u; k < 7u; k++)
+    [[unroll]] for (uint k = 0u; k < 7u; k++)
         n += a > c[k] ? 1u : 0u;
     return ((x >> 28) & 8u) | n;
 }

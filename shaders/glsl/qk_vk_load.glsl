@@ -27,7 +27,7 @@ void qk_load8(uint dt, uint e, uint n, out uint x[8])
             x = uint[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
             return;
         }
-        for (uint j = 0u; j < 8u; j++)
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
             x[j] = e + j < n ? src.w[(e + j) >> 2][(e + j) & 3u] : 0u;
         return;
     }
@@ -35,11 +35,11 @@ void qk_load8(uint dt, uint e, uint n, out uint x[8])
     if (e + 8u <= n) {
         q = src.w[e >> 3];
     } else {
-        for (uint k = 0u; k < 4u; k++)
+        [[unroll]] for (uint k = 0u; k < 4u; k++)
             if (e + 2u * k < n)
                 q[k] = src.w[e >> 3][k] & (e + 2u * k + 1u < n ? 0xFFFFFFFFu : 0xFFFFu);
     }
-    for (uint k = 0u; k < 4u; k++) {
+    [[unroll]] for (uint k = 0u; k < 4u; k++) {
         x[2u * k] = qk_widen(dt, q[k] & 0xFFFFu);
         x[2u * k + 1u] = qk_widen(dt, q[k] >> 16);
     }
@@ -54,6 +54,6 @@ void qk_load_row8(uint dt, uint rows, uint cols, uint r, uint c0, out uint x[8])
         qk_load8(dt, r * cols + c0, r * cols + cols, x);
         return;
     }
-    for (uint j = 0u; j < 8u; j++)
+    [[unroll]] for (uint j = 0u; j < 8u; j++)
         x[j] = r < rows && c0 + j < cols ? qk_load(dt, r * cols + c0 + j) : 0u;
 }

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* float8_e4m3fn/e5m2 and int8 quantize with per-group multipliers from
  * scales.comp (src/ref/ref_fp8.c, ref_int8.c). One thread per data word
  * (4 elements of the flat row-major tensor). */
