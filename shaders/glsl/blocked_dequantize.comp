@@ -1,9 +1,12 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* NVFP4 and MXFP8 dequantize: one thread per 8 elements of a row-major
  * output; scales are read from the cuBLAS 128x4 blocked layout (chunks
  * start on 128-row tiles) when the column enters a new 16/32-block. With
  * whole vectors of 8 in a row (pc.vec) a thread reads its codes as one or
- * two words and, when every product is a normal f32, multiplies natively. */
+ * two words and, when every product is a normal f32, multiplies natively;
+ * NVFP4 rows of whole 16-blocks (pc.vec 2) take 16 elements a thread, one
+ * multiplier's worth. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Scale { uint w[]; } scale;
@@ -15,7 +18,7 @@ layout(push_constant) uniform PC {
     uint cp;
     uint dt;
     uint nvfp4;
-    uint vec; /* cols % 8 == 0: a thread's 8 elements are one row's, one block's */
+    uint vec; /* 1: cols % 8 == 0, a thread's 8 elements are one row's, one block's; 2: NVFP4, cols % 16 == 0, 16 */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_store.glsl"
@@ -87,6 +90,22 @@ void dequantize_vector(uint e)
     qk_store8(pc.dt, e, pc.n, v);
 }
 
+/* NVFP4 elements [e, e + 16), one row's, one block's (pc.vec 2): one
+ * multiplier, the codes in two words. */
+void dequantize16(uint e)
+{
+    uint r = e / pc.cols, c = e - r * pc.cols;
+    uint f = multiplier(r, c), p = (r * (pc.cp / 2u) + c / 2u) >> 2;
+    bool plain = qk_plain_factor(f);
+    [[unroll]] for (uint h = 0u; h < 2u; h++) {
+        uint w = data.w[p + h], v[8];
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            v[j] = s_lut[(w >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u];
+        qk_mul8(v, f, plain);
+        qk_store8(pc.dt, e + 8u * h, pc.n, v);
+    }
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
@@ -96,6 +115,11 @@ void main()
     /* grid-stride: the host dispatches a bounded number of workgroups
      * (QK_VK_STRIDE_GROUPS), so each builds its table once for many vectors */
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    if (pc.vec == 2u) {
+        for (uint t = gl_GlobalInvocationID.x; t < pc.n / 16u; t += stride)
+            dequantize16(t * 16u);
+        return;
+    }
     for (uint t = gl_GlobalInvocationID.x; t < (pc.n + 7u) / 8u; t += stride)
         dequantize_vector(t * 8u);
 }
