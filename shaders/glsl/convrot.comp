@@ -1,5 +1,4 @@
 #version 450
-#extension GL_EXT_control_flow_attributes : require
 /* ConvRot (src/ref/convrot.c): a workgroup rotates 1024 consecutive values
  * (1024 / G whole groups; rows hold whole groups, so G >= 16 divides every
  * row), one radix-4 butterfly per thread and level: the fixed-order H4 sums
@@ -32,38 +31,31 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
+#include "qk_vk_store.glsl"
 
 shared uint v[1024];
 shared uint s_slow; /* some value is outside the native range */
 
-/* Elements e .. e+7 of the chunk (e a multiple of 8, within one row) into
- * v[k .. k+7]: the input, or int8 codes times their scale. Values go to
- * shared memory, not a local array (a loop around qk_mul stays rolled, and
- * an array indexed by a variable goes to local memory on NVIDIA). */
-void load8(uint e, uint k)
+/* Elements e .. e+7 of the chunk (e a multiple of 8, within one row):
+ * the input, or int8 codes times their scale. */
+void load8(uint e, out uint x[8])
 {
     if (pc.mode == 0u) {
-        uint x[8];
         qk_load8(pc.dt, e, pc.total, x);
-        [[unroll]] for (uint j = 0u; j < 8u; j++)
-            v[k + j] = x[j];
         return;
     }
     uvec4 q = src.w[e >> 4];
     uint lo = (e & 8u) == 0u ? q.x : q.z, hi = (e & 8u) == 0u ? q.y : q.w;
+    for (uint j = 0u; j < 8u; j++)
+        x[j] = floatBitsToUint(float(int((j < 4u ? lo : hi) << (24u - 8u * (j & 3u))) >> 24));
     uint r = e / pc.cols, c = e - r * pc.cols, row = ((pc.r0 + r) / pc.bh) * pc.gc;
-    bool one = pc.bw % 8u == 0u; /* one scale for the 8 */
-    uint f = scale.w[row + c / pc.bw];
-    bool plain = one && qk_plain_factor(f); /* int8 values: 0 or 1 <= |q| <= 128 */
-    for (uint j = 0u; j < 8u; j++) {
-        uint qv = floatBitsToUint(float(int((j < 4u ? lo : hi) << (24u - 8u * (j & 3u))) >> 24));
-        if (plain) {
-            precise float p = uintBitsToFloat(qv) * uintBitsToFloat(f);
-            v[k + j] = floatBitsToUint(p);
-        } else {
-            v[k + j] = qk_mul(qv, one ? f : scale.w[row + (c + j) / pc.bw]);
-        }
+    if (pc.bw % 8u == 0u) {
+        uint f = scale.w[row + c / pc.bw];
+        qk_mul8(x, f, qk_plain_factor(f)); /* int8 values: 0 or 1 <= |q| <= 128 */
+        return;
     }
+    for (uint j = 0u; j < 8u; j++)
+        x[j] = qk_mul(x[j], scale.w[row + (c + j) / pc.bw]);
 }
 
 void main()
@@ -78,11 +70,13 @@ void main()
     barrier();
     uint hi = (254u - 2u * pc.levels) << 23; /* |x| < 2^(127 - 2 levels) */
     if (lid * 8u < cnt) {
-        load8(base + lid * 8u, lid * 8u);
+        uint x[8];
+        load8(base + lid * 8u, x);
         bool slow = false;
-        [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            uint a = v[lid * 8u + j] & QK_F32_ABS;
+        for (uint j = 0u; j < 8u; j++) {
+            uint a = x[j] & QK_F32_ABS;
             slow = slow || (a != 0u && (a < (24u << 23) || a >= hi));
+            v[lid * 8u + j] = x[j];
         }
         if (slow)
             s_slow = 1u;
@@ -116,18 +110,10 @@ void main()
         }
         barrier();
     }
-    if (lid * 8u < cnt) { /* a whole vector: cnt is a multiple of G >= 16 */
-        uint s = (127u - pc.levels) << 23, k = lid * 8u, e = base + k;
-        for (uint j = 0u; j < 8u; j++) {
-            uint y = qk_mul(v[k + j], s);
-            v[k + j] = pc.dt == DT_F32 ? y : qk_narrow(pc.dt, y);
-        }
-        if (pc.dt == DT_F32) {
-            dst.w[e >> 2] = uvec4(v[k], v[k + 1u], v[k + 2u], v[k + 3u]);
-            dst.w[(e >> 2) + 1u] = uvec4(v[k + 4u], v[k + 5u], v[k + 6u], v[k + 7u]);
-        } else {
-            dst.w[e >> 3] = uvec4(v[k] | (v[k + 1u] << 16), v[k + 2u] | (v[k + 3u] << 16),
-                                  v[k + 4u] | (v[k + 5u] << 16), v[k + 6u] | (v[k + 7u] << 16));
-        }
+    if (lid * 8u < cnt) {
+        uint s = (127u - pc.levels) << 23, y[8];
+        for (uint j = 0u; j < 8u; j++)
+            y[j] = qk_mul(v[lid * 8u + j], s);
+        qk_store8(pc.dt, base + lid * 8u, pc.total, y);
     }
 }
