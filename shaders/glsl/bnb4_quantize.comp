@@ -1,100 +1,11 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
-/* bitsandbytes NF4/FP4 quantize (src/ref/ref_bnb4.c). One thread per data
- * word (8 elements); a workgroup covers max(2048, bs) elements = whole
- * blocks. absmax = integer max of ftz|x| over non-NaN elements (order-free). */
-layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
-layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
-layout(std430, binding = 2) writeonly buffer Absmax { uint w[]; } absmax_out;
-layout(std430, binding = 3) readonly buffer Tables { uint w[]; } tables; /* VB_TABLE: rcp bf16[128], f16[1024]; NF4 buckets */
-layout(push_constant) uniform PC {
-    uint n;       /* elements in this chunk */
-    uint bs_log2; /* block size 32..4096 */
-    uint dt;
-    uint nf4;
-} pc;
-#include "qk_vk.glsl"
-#include "qk_vk_load.glsl"
-#define QK_VK_TAB_NF4 1408u /* word offset of the NF4 buckets (vk_gpu.c, upload_tables) */
+/* bitsandbytes NF4/FP4 quantize (qk_vk_bnb4_quantize.glsl) with each
+ * block's maximum gathered by shared-memory atomics: any block size. */
+#include "qk_vk_bnb4_quantize.glsl"
 
 shared uint s_max[64];
 shared uint s_any[64];
-shared uint s_nf4[128]; /* qkf_nf4_bucket_table: per bucket, threshold bits and lowest code */
-
-/* NF4 code by bucket (cuda/qk_fast_codec.h, qkf_nf4_bucketed): v clamped to
- * [-1, 1] (NaN to -1, whose code 0 it shares) picks one of 21 buckets per
- * sign by its binade (2^-5 .. 1) and two leading mantissa bits; no bucket
- * holds two thresholds, so the code is the bucket's lowest plus one compare.
- * v is never subnormal (a flushed product or a native one >= 2^-125). */
-uint nf4_code(uint x)
-{
-    float v = uintBitsToFloat(x);
-    float c = v > -1.0 ? v : -1.0;
-    c = c < 1.0 ? c : 1.0;
-    uint cb = floatBitsToUint(c);
-    uint i = ((max(cb & QK_F32_ABS, 0x3D000000u) >> 21) - 488u) + ((cb >> 31) << 5);
-    return s_nf4[2u * i + 1u] + (c > uintBitsToFloat(s_nf4[2u * i]) ? 1u : 0u);
-}
-
-/* The reciprocal bitsandbytes' kernel applies (qk_bnb_reciprocal). */
-uint bnb_reciprocal(uint absmax)
-{
-    if (pc.dt == DT_BF16)
-        return qk_rcp_from_table(tables.w[(absmax >> 16) & 0x7Fu], absmax);
-    if (pc.dt == DT_F16)
-        return qk_rcp_from_table(tables.w[128u + ((absmax >> 13) & 0x3FFu)], absmax);
-    if ((absmax & QK_F32_INF) == 0u)
-        return (absmax & QK_F32_SIGN) | QK_F32_INF;
-    return qk_f32_ftz(qk_div(QK_F32_ONE, absmax));
-}
-
-/* ftz|x| max over the non-NaN elements; sets any when one was seen. */
-uint word_max(uint x[8], inout uint any)
-{
-    uint m = 0u;
-    [[unroll]] for (uint j = 0u; j < 8u; j++)
-        if (qk_f32_is_nan(x[j]) == 0u) {
-            m = max(m, qk_f32_ftz(x[j] & QK_F32_ABS));
-            any = 1u;
-        }
-    return m;
-}
-
-uint code(uint v) { return pc.nf4 != 0u ? nf4_code(v) : qk_fp4_encode_fast(v); }
-
-/* Codes of 8 elements (past n: the +0 padding), element 2j high. Native
- * products where they are mul_ftz's: r normal, every x zero or normal and
- * every nonzero product's exponent in [2, 254]. Products grow with |x|, so
- * the smallest and largest nonzero |x| of the vector decide; the coding
- * loop has no branches. The integer product otherwise. */
-uint word_codes(uint x[8], uint r)
-{
-    uint lo = 0xFFFFFFFFu, hi = 0u; /* smallest nonzero |x| - 1, largest |x| */
-    [[unroll]] for (uint j = 0u; j < 8u; j++) {
-        uint a = x[j] & QK_F32_ABS;
-        lo = min(lo, a - 1u);
-        hi = max(hi, a);
-    }
-    bool plain = qk_normal(r) && hi < QK_F32_INF;
-    if (plain && lo != 0xFFFFFFFFu) {
-        precise float pl = uintBitsToFloat(lo + 1u) * uintBitsToFloat(r & QK_F32_ABS);
-        precise float ph = uintBitsToFloat(hi) * uintBitsToFloat(r & QK_F32_ABS);
-        plain = lo + 1u >= 0x00800000u && ((floatBitsToUint(pl) >> 23) & 0xFFu) >= 2u &&
-                ((floatBitsToUint(ph) >> 23) & 0xFFu) <= 254u;
-    }
-    uint word = 0u;
-    if (plain) {
-        [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            precise float p = uintBitsToFloat(x[j]) * uintBitsToFloat(r);
-            word |= code(floatBitsToUint(p)) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
-        }
-    } else { /* rare and large: a rolled loop, no array written */
-        for (uint j = 0u; j < 8u; j++)
-            word |= code(qk_mul_ftz(qk_pick8(x, j), r)) << ((j >> 1) * 8u + ((j & 1u) == 0u ? 4u : 0u));
-    }
-    return word;
-}
 
 /* Writes the codes of the word at element e (and, at its block's start,
  * the block's absmax) once the workgroup's maxima are in. */
@@ -103,13 +14,7 @@ void code_word(uint e, uint e_wg, uint bs, uint x[8])
     if (e >= pc.n)
         return;
     uint lb = (e - e_wg) >> pc.bs_log2;
-    uint b0 = e_wg + (lb << pc.bs_log2);
-    /* a partial block also sees its zero padding (fmaxf from -FLT_MAX) */
-    bool partial = b0 + bs > pc.n;
-    uint amax = (s_any[lb] != 0u || partial) ? s_max[lb] : 0xFF7FFFFFu;
-    if (e == b0)
-        absmax_out.w[b0 >> pc.bs_log2] = amax;
-    data.w[e >> 3] = word_codes(x, bnb_reciprocal(amax));
+    write_word(e, e_wg + (lb << pc.bs_log2), bs, s_max[lb], s_any[lb] != 0u, x);
 }
 
 void main()

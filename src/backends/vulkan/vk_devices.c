@@ -87,6 +87,31 @@ static void add_reason(const char *fmt, const char *a, const char *b)
     snprintf(reason_buf + used, sizeof reason_buf - used, fmt, a, b);
 }
 
+/* qk_vk_device.cluster_max of pd. */
+static uint32_t cluster_max(VkPhysicalDevice pd)
+{
+    if (!has_device_ext(pd, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME) || getenv("QK_VULKAN_NO_CLUSTERS"))
+        return 0;
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT ff = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &ff};
+    api.vkGetPhysicalDeviceFeatures2(pd, &f2);
+    VkPhysicalDeviceSubgroupSizeControlPropertiesEXT sp = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+                                             .pNext = &sp};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+    api.vkGetPhysicalDeviceProperties2(pd, &p2);
+    VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    uint32_t n = sg.subgroupSize;
+    /* full subgroups need the workgroup (256) to be a multiple of the largest size */
+    if (!ff.computeFullSubgroups || !(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+        (sg.supportedOperations & need) != need || sp.maxSubgroupSize == 0 || 256 % sp.maxSubgroupSize != 0 ||
+        n < 4 || (n & (n - 1)) != 0)
+        return 0;
+    return n;
+}
+
 /* Why pd cannot be used ("" if it can); fills d. */
 static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
 {
@@ -105,6 +130,7 @@ static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
     if (!has_device_ext(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME))
         return "no VK_KHR_push_descriptor";
     d->exec_stats = has_device_ext(pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+    d->cluster_max = cluster_max(pd);
     const VkPhysicalDeviceLimits *lim = &d->props.limits;
     if (lim->maxComputeWorkGroupInvocations < 256 || lim->maxComputeWorkGroupSize[0] < 256 ||
         lim->maxComputeSharedMemorySize < 8192 || lim->maxPushConstantsSize < 4 * QK_VK_PC_WORDS ||

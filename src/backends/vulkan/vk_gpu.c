@@ -35,6 +35,7 @@ QK_VK_SHADER(scaled_quantize_table)
 QK_VK_SHADER(amax_tensor)
 QK_VK_SHADER(row_quantize_wide)
 QK_VK_SHADER(copy_buffer)
+QK_VK_SHADER(bnb4_quantize_cluster)
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
@@ -61,6 +62,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_AMAX_TENSOR, amax_tensor)
     QK_VK_CASE(VP_ROW_Q_WIDE, row_quantize_wide)
     QK_VK_CASE(VP_COPY, copy_buffer)
+    QK_VK_CASE(VP_BNB4_Q_CLUSTER, bnb4_quantize_cluster)
     default: *size = 0; return NULL;
     }
 }
@@ -310,6 +312,8 @@ static qk_status pipeline(qk_vk_state *s, int pipe)
         .layout = s->layout};
     if (s->stats)
         ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
+    if (pipe == VP_BNB4_Q_CLUSTER) /* its clusters are runs of consecutive words */
+        ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
     r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);
     if (r == VK_SUCCESS && s->stats)
@@ -411,15 +415,27 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
          .queueCount = 1, .pQueuePriorities = &prio},
         {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = dev->xfer_family,
          .queueCount = 1, .pQueuePriorities = &prio}};
-    const char *exts[] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME};
+    const char *exts[3] = {VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME};
+    uint32_t nexts = 1;
+    void *features = NULL;
     s->stats = dev->exec_stats && qk_vk_stats_wanted();
     VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR stats_feature = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
         .pipelineExecutableInfo = VK_TRUE};
-    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                             .pNext = s->stats ? &stats_feature : NULL,
+    if (s->stats) {
+        exts[nexts++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        features = &stats_feature;
+    }
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT full_subgroups = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT, .pNext = features,
+        .computeFullSubgroups = VK_TRUE};
+    if (dev->cluster_max) {
+        exts[nexts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+        features = &full_subgroups;
+    }
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = features,
                              .queueCreateInfoCount = dev->xfer_family != dev->queue_family ? 2 : 1,
-                             .pQueueCreateInfos = qi, .enabledExtensionCount = s->stats ? 2 : 1,
+                             .pQueueCreateInfos = qi, .enabledExtensionCount = nexts,
                              .ppEnabledExtensionNames = exts};
     if (qk_vk_stats_wanted() && !dev->exec_stats)
         fprintf(stderr, "qk vulkan: QK_VULKAN_PIPELINE_STATS: %s lacks VK_KHR_pipeline_executable_properties\n",

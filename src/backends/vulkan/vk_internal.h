@@ -15,6 +15,7 @@
 #define QK_VK_INSTANCE_FNS(X)                                                                      \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)            \
     X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceQueueFamilyProperties)                  \
+    X(vkGetPhysicalDeviceFeatures2)                                                                \
     X(vkGetPhysicalDeviceMemoryProperties) X(vkEnumerateDeviceExtensionProperties)                 \
     X(vkCreateDevice) X(vkGetDeviceProcAddr)
 #define QK_VK_DEVICE_FNS(X)                                                                        \
@@ -58,6 +59,11 @@ typedef struct {
     uint32_t timestamp_bits;
     uint64_t local_memory;
     int exec_stats; /* VK_KHR_pipeline_executable_properties is there */
+    /* The longest run of consecutive invocations that subgroupShuffleXor
+     * reaches in a workgroup of 256 made of full subgroups
+     * (VK_EXT_subgroup_size_control's computeFullSubgroups): the subgroup
+     * size, or 0 where that cannot be had. */
+    uint32_t cluster_max;
 } qk_vk_device;
 
 /* The shared instance and the devices that meet qk's exactness needs,
@@ -87,7 +93,7 @@ enum {
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
-    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_COUNT
+    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER, VP_COUNT
 };
 
 typedef struct {

@@ -147,6 +147,9 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     if (ce == 0)
         return too_large("one NF4/FP4 chunk");
     int slot = qk_vk_bnb_absmax_slot(j);
+    /* a block's bs / 8 words in one subgroup (up to 256 elements where
+     * subgroups hold 32): maxima by shuffles, no shared memory or barrier */
+    int cluster = s->dev->cluster_max != 0 && bs / 8 <= (int64_t)s->dev->cluster_max && bs <= 256;
     qk_status st = QK_OK;
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
@@ -154,7 +157,7 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
                           B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, QK_VK_TABLE_WORDS * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
+        st = qk_vk_dispatch(s, cluster ? VP_BNB4_Q_CLUSTER : VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
     }
     return st;
 }
