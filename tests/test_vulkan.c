@@ -764,6 +764,47 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NF4/FP4 quantize with block maxima by subgroup shuffles (a block's
+ * bs / 8 words in one subgroup, bs <= 256) and by shared atomics (the
+ * rest), each against the reference, with a NaN inside a block and a
+ * partial last block. The shuffle path must have run wherever the device
+ * offers it. */
+static void test_bnb4_block_maxima_paths(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    const qk_vk_device *list = NULL;
+    const char *why = NULL;
+    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
+    uint32_t sg = list[0].cluster_max;
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
+    size_t bad = 0;
+    unsigned long want = 0, calls = 0, before = qk_vk_bnb4_shuffle_runs();
+    for (int f = 0; f < 2; f++)
+        for (int bs = 32; bs <= 512; bs *= 2)
+            for (size_t d = 0; d < 2; d++) {
+                const int64_t cols = 5 * bs + 24;
+                unsigned char *in = make_input(dts[d], cols, (uint32_t)(bs + f));
+                if (dts[d] == QK_DTYPE_F32)
+                    memcpy(in + 4 * (bs + 3), &(uint32_t){0x7FC00000u}, 4);
+                else
+                    memcpy(in + 2 * (bs + 3), &(uint16_t){0x7FC0u}, 2);
+                bad += compare_bnb4(vk, ref, f, bs, dts[d], in, cols, "block maxima");
+                want += sg != 0 && (uint32_t)bs / 8 <= sg && bs <= 256;
+                calls++;
+                free(in);
+            }
+    unsigned long runs = qk_vk_bnb4_shuffle_runs() - before;
+    printf("block maxima by shuffles: %lu of %lu quantizes (subgroup size %u)\n", runs, calls, sg);
+    if (sg == 0)
+        printf("note: the device offers no full subgroups with shuffles: every block took shared atomics\n");
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+    assert_int_equal(runs, want);
+}
+
 /* Element i of an f32 or bf16 buffer (bf16 by truncation: an input like any other). */
 static void put_f32_or_bf16(qk_dtype dt, unsigned char *buf, int64_t i, float v)
 {
@@ -946,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_every_magnitude16_by_table),
         cmocka_unit_test(test_thresholds_every_magnitude),
         cmocka_unit_test(test_bnb4_nan_blocks_match_reference),
+        cmocka_unit_test(test_bnb4_block_maxima_paths),
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_bench_reports_op_and_copy),

@@ -78,6 +78,8 @@ unsigned long qk_vk_mean_fallbacks(void);
 /* Tensor-scaled float8/int8 quantizes recorded with the 16-bit code table
  * (vk_ops.c): tests tell by it which path ran. */
 unsigned long qk_vk_table16_runs(void);
+/* NF4/FP4 quantize calls that took block maxima by subgroup shuffles (tests). */
+unsigned long qk_vk_bnb4_shuffle_runs(void);
 
 /* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
 enum {

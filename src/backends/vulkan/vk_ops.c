@@ -139,6 +139,10 @@ static qk_status bnb4_q_prepare(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
+static unsigned long bnb4_shuffle_runs;
+
+unsigned long qk_vk_bnb4_shuffle_runs(void) { return __atomic_load_n(&bnb4_shuffle_runs, __ATOMIC_RELAXED); }
+
 static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t bs = j->p->block_size, es = (int64_t)dsize(j->dt);
@@ -150,6 +154,8 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     /* a block's bs / 8 words in one subgroup (up to 256 elements where
      * subgroups hold 32): maxima by shuffles, no shared memory or barrier */
     int cluster = s->dev->cluster_max != 0 && bs / 8 <= (int64_t)s->dev->cluster_max && bs <= 256;
+    if (cluster)
+        __atomic_add_fetch(&bnb4_shuffle_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
