@@ -90,11 +90,6 @@ uint qk_mul(uint a, uint b)
 
 uint qk_mul_ftz(uint a, uint b) { return qk_f32_ftz(qk_mul(qk_f32_ftz(a), qk_f32_ftz(b))); }
 
-/* Whether every product of f and a code value v with 2^-16 <= |v| < 2^16
- * (any float8, E2M1 or int8 value but 0) is a normal f32: |f| in
- * [2^-109, 2^111). There the `precise` native product, correctly rounded
- * under RoundingModeRTE, is qk_mul's (a zero code gives a signed zero,
- * exact too). */
 /* x[j] for a j that may stay a variable (a loop the compiler keeps rolled):
  * selects with constant indices, so x can live in registers. */
 uint qk_pick8(uint x[8], uint j)
@@ -105,6 +100,11 @@ uint qk_pick8(uint x[8], uint j)
     return (j & 4u) != 0u ? hi : lo;
 }
 
+/* Whether every product of f and a code value v with 2^-16 <= |v| < 2^16
+ * (any float8, E2M1 or int8 value but 0) is a normal f32: |f| in
+ * [2^-109, 2^111). There the `precise` native product, correctly rounded
+ * under RoundingModeRTE, is qk_mul's (a zero code gives a signed zero,
+ * exact too). */
 bool qk_plain_factor(uint f) { return ((f >> 23) & 0xFFu) - 18u < 220u; }
 
 /* v[j] * f for 8 values: natively when the caller has shown every product

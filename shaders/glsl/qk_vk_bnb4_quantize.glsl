@@ -1,8 +1,9 @@
 /* bitsandbytes NF4/FP4 quantize (src/ref/ref_bnb4.c), the parts shared by
  * bnb4_quantize.comp (block maxima by shared atomics) and
- * bnb4_quantize_cluster.comp (by subgroup clusters): one thread per data
- * word (8 elements), a workgroup covering max(2048, bs) elements = whole
- * blocks; absmax = integer max of ftz|x| over non-NaN elements (order-free). */
+ * bnb4_quantize_cluster.comp (by shuffles within a block's run of lanes):
+ * one thread per data word (8 elements), a workgroup covering
+ * max(2048, bs) elements = whole blocks; absmax = integer max of ftz|x|
+ * over non-NaN elements (order-free). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
