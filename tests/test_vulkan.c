@@ -734,6 +734,15 @@ static size_t compare_bnb4(qk_context *vk, qk_context *ref, int fp4, int bs, qk_
     return b;
 }
 
+/* Element i of an f32, bf16 or f16 buffer set to a quiet NaN. */
+static void put_nan(qk_dtype dt, unsigned char *buf, int64_t i)
+{
+    if (dt == QK_DTYPE_F32)
+        memcpy(buf + 4 * i, &(uint32_t){0x7FC00000u}, 4);
+    else
+        memcpy(buf + 2 * i, &(uint16_t){dt == QK_DTYPE_BF16 ? 0x7FC0u : 0x7E00u}, 2);
+}
+
 /* NF4/FP4 blocks whose elements are all NaN: a whole block's absmax is
  * -FLT_MAX (fmaxf from it over nothing), a partial last block's is 0 (its
  * zero padding); blocks of 64 (held in registers for bf16/f16) and 128. */
@@ -750,12 +759,8 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
                 const int64_t cols = 3 * bs + 10; /* block 1 and the 10-element tail all NaN */
                 unsigned char *in = make_input(dts[d], cols, 11);
                 for (int64_t i = 0; i < cols; i++)
-                    if ((i >= bs && i < 2 * bs) || i >= 3 * bs) {
-                        if (dts[d] == QK_DTYPE_F32)
-                            memcpy(in + 4 * i, &(uint32_t){0x7FC00000u}, 4);
-                        else
-                            memcpy(in + 2 * i, &(uint16_t){dts[d] == QK_DTYPE_BF16 ? 0x7FC0u : 0x7E00u}, 2);
-                    }
+                    if ((i >= bs && i < 2 * bs) || i >= 3 * bs)
+                        put_nan(dts[d], in, i);
                 bad += compare_bnb4(vk, ref, f, bs, dts[d], in, cols, "NaN blocks");
                 free(in);
             }
@@ -786,10 +791,7 @@ static void test_bnb4_block_maxima_paths(void **state)
             for (size_t d = 0; d < 2; d++) {
                 const int64_t cols = 5 * bs + 24;
                 unsigned char *in = make_input(dts[d], cols, (uint32_t)(bs + f));
-                if (dts[d] == QK_DTYPE_F32)
-                    memcpy(in + 4 * (bs + 3), &(uint32_t){0x7FC00000u}, 4);
-                else
-                    memcpy(in + 2 * (bs + 3), &(uint16_t){0x7FC0u}, 2);
+                put_nan(dts[d], in, bs + 3);
                 bad += compare_bnb4(vk, ref, f, bs, dts[d], in, cols, "block maxima");
                 want += sg != 0 && (uint32_t)bs / 8 <= sg && bs <= 256;
                 calls++;
