@@ -1,5 +1,6 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_memory_scope_semantics : require
 /* float8 / int8 with per-tile (B x B) scales in one workgroup per tile:
  * the tile's amax (integer max, order-free), the scale as scales.comp
  * computes it, then the codes. bf16/f16 tiles of B <= 128 stay in

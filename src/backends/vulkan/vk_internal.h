@@ -84,13 +84,19 @@ unsigned long qk_vk_bnb4_shuffle_runs(void);
 /* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
 enum {
     VB_IN, VB_OUT, VB_DATA, VB_SCALE, VB_SCALE2, VB_AMAX, VB_AUX, VB_FLAG, VB_ROT, VB_TABLE,
-    VB_PARTIAL, VB_CODES16, VB_DUMMY, VB_COUNT
+    VB_PARTIAL, VB_CODES16, VB_THRESH, VB_DUMMY, VB_COUNT
 };
 
 /* VB_TABLE, in words: rcp tables at 0 and 128, dynamic map at 1152, NF4
  * buckets (128 words) at QK_VK_TAB_NF4 (bnb4_quantize.comp says it again). */
 #define QK_VK_TAB_NF4 1408
 #define QK_VK_TABLE_WORDS (QK_VK_TAB_NF4 + 128)
+/* VB_THRESH, in words: the row/tile shaders' threshold table
+ * (qk_vk_thresholds.glsl), a tag word per 16-bit key, then 64 words of
+ * packed thresholds per key. It lives as long as the device state; its
+ * tags are zeroed when it is made. */
+#define QK_VK_THRESH_KEYS 32768
+#define QK_VK_THRESH_WORDS (QK_VK_THRESH_KEYS + QK_VK_THRESH_KEYS * 64)
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,

@@ -499,6 +499,16 @@ static int64_t tile_unit(const qk_vk_state *s, const qk_vk_job *j)
     return B / gcd64(B, ra) * ra;
 }
 
+/* Whether the row/tile shaders keep their thresholds in VB_THRESH: where
+ * one binding can hold it (else they compute every group's, as when the
+ * binding is the dummy). */
+static int thresh_table(const qk_vk_state *s) { return (VkDeviceSize)QK_VK_THRESH_WORDS * 4 <= s->max_range; }
+
+static qk_vk_bind thresh_bind(const qk_vk_state *s)
+{
+    return thresh_table(s) ? B(VB_THRESH, 0, (int64_t)QK_VK_THRESH_WORDS * 4) : B(-1, 0, 0);
+}
+
 static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
     groups g = scaled_groups(j);
@@ -511,11 +521,16 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
         st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)g.ng * 4);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_FLAG, 4);
+    int fresh_table = thresh_table(s) && s->bufs[VB_THRESH].size == 0;
+    if (st == QK_OK && fresh_table)
+        st = qk_vk_reserve(s, VB_THRESH, (VkDeviceSize)QK_VK_THRESH_WORDS * 4);
     if (st != QK_OK)
         return st;
     if ((VkDeviceSize)g.ng * 4 > s->max_range)
         return too_large("the scale tensor");
     qk_vk_fill(s, VB_FLAG, 4, 0);
+    if (fresh_table)
+        qk_vk_fill(s, VB_THRESH, QK_VK_THRESH_KEYS * 4, 0); /* no key filled yet */
     qk_vk_barrier(s);
     return QK_OK;
 }
@@ -537,10 +552,11 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(src, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
                           B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4),
-                          B(src, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec4 */
+                          B(src, r0 * row_bytes, nr * row_bytes), /* binding 4: the input as uvec4 */
+                          thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 5, pc, (uint64_t)nr, 1);
+        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 6, pc, (uint64_t)nr, 1);
     }
     return st;
 }
@@ -559,10 +575,11 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
                           B(VB_SCALE, 0, g.ng * 4), B(VB_FLAG, 0, 4),
-                          B(VB_IN, r0 * row_bytes, nr * row_bytes)}; /* binding 4: the input as uvec2 */
+                          B(VB_IN, r0 * row_bytes, nr * row_bytes), /* binding 4: the input as uvec2 */
+                          thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
                                        (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra};
-        st = qk_vk_dispatch(s, VP_TILE_Q, b, 5, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
+        st = qk_vk_dispatch(s, VP_TILE_Q, b, 6, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
     }
     return st;
 }
