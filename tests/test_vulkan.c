@@ -105,6 +105,7 @@ static const fcase cases[] = {
     {"int8/tensor", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_TENSOR, 128, 0, 0},
     {"int8/row", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0},
     {"int8/row/convrot256", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256},
+    {"int8/row/convrot4", QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 4},
     {"int8_blockwise/128", QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0},
 };
 
@@ -186,6 +187,10 @@ static void test_chunked_dispatches_are_exact(void **state)
         bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 1161, 768);
         if (cases[c].sc == QK_SCALING_BLOCK) /* width not a multiple of 4: the three-pass path */
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 237, 1001);
+        if (cases[c].convrot == 4) { /* rows of 8 + 4 k values: spans end inside a thread's 16 */
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 37, 1004);
+            bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 333, 24);
+        }
         if (cases[c].sc == QK_SCALING_ROW && cases[c].convrot == 0) {
             /* rows outside the fused one-pass kernel: odd width, > 8192 wide */
             bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F16, 37, 1001);
@@ -849,7 +854,7 @@ static void test_bnb4_tiny_products_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* ConvRot's native sums (convrot.comp): rows of 1024 values, one
+/* ConvRot's native sums (convrot.comp): rows of 2048 values, one
  * workgroup each, on both sides of the range where the butterflies add
  * natively (zero or 2^-103 <= |x| < 2^(127 - 2 levels)): full-significand
  * values at and just below 2^-103 that cancel in pairs, tiny normals whose
@@ -878,7 +883,7 @@ static void test_convrot_native_bounds(void **state)
     (void)state;
     qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
-    const int64_t rows = 8, cols = 1024;
+    const int64_t rows = 8, cols = 2048; /* a workgroup's span */
     size_t bad = 0;
     for (int d = 0; d < 2; d++) {
         qk_dtype dt = d ? QK_DTYPE_BF16 : QK_DTYPE_F32;
@@ -889,7 +894,7 @@ static void test_convrot_native_bounds(void **state)
             r = r * 1664525u + 1013904223u;
             put_f32_or_bf16(dt, in, i, convrot_row_value((int)(i / cols), (int)(i % cols), r));
         }
-        for (int g = 16; g <= 1024; g *= 4) {
+        for (int g = 4; g <= 1024; g *= 4) {
             qk_params p;
             qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
             p.scaling = QK_SCALING_ROW;

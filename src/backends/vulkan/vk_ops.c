@@ -440,6 +440,9 @@ static uint32_t scaled_extra(const qk_vk_job *j)
     return mode == 0 ? QK_F32_E4M3_MAX : mode == 1 ? QK_F32_E5M2_MAX : 0;
 }
 
+/* Elements a convrot.comp workgroup rotates (its QK_CR_SPAN). */
+#define QK_VK_CONVROT_SPAN 2048
+
 /* ConvRot over rows [lo, hi): mode 0 rotates VB_IN into VB_ROT; mode 1
  * dequantizes VB_DATA with VB_SCALE and rotates into VB_OUT. */
 static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, const groups *g, int64_t lo, int64_t hi)
@@ -464,7 +467,7 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)G, (uint32_t)(log2_of(G) / 2),
                                        (uint32_t)j->dt, (uint32_t)mode, (uint32_t)j->cols, (uint32_t)r0,
                                        (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc};
-        st = qk_vk_dispatch(s, VP_CONVROT, b, 3, pc, (uint64_t)ceil_div(nr * j->cols, 1024), 1);
+        st = qk_vk_dispatch(s, VP_CONVROT, b, 3, pc, (uint64_t)ceil_div(nr * j->cols, QK_VK_CONVROT_SPAN), 1);
     }
     return st;
 }
