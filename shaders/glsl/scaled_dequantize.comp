@@ -1,6 +1,8 @@
 #version 450
 /* float8 and int8 (without ConvRot) dequantize: one thread per 8 elements.
- * Where the host knows a vector of 8 lies in one scale group (pc.lay 1-3)
+ * With one scale for the tensor (pc.lay 1) an element's output is a
+ * function of its code, so each workgroup tabulates the 256 outputs first.
+ * Where the host knows a vector of 8 lies in one scale group (pc.lay 2-3)
  * the thread finds that group with at most one division and, when no
  * product can leave the normal range and no code is a float8 NaN or Inf,
  * multiplies natively; otherwise (pc.lay 0) the group is followed element
@@ -31,6 +33,9 @@ uint multiplier(uint r, uint c) { return multiplier_of(scale.w[(r / pc.bh) * pc.
 
 /* Code values: T(fp8 value) for float8, the integer as f32 for int8. */
 shared uint s_lut[256];
+/* With one scale (pc.lay 1): each code's stored output, 16-bit or f32
+ * bits, as the per-element path would make it (qk_mul, then narrowing). */
+shared uint s_out[256];
 
 /* Whether a word of four float8 codes holds a NaN or Inf (e4m3fn: 0x7F and
  * 0xFF; e5m2: exponent field all ones): a byte's masked bits plus the
@@ -48,6 +53,12 @@ void dequantize_vector(uint e)
     /* the chunk's bytes are whole 8-byte units: its binding is rounded up */
     uvec2 q = data.w[e >> 3];
     uint v[8];
+    if (pc.lay == 1u) {
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            v[j] = s_out[code(q, j)];
+        qk_store8_bits(pc.dt, e, pc.n, v);
+        return;
+    }
     if (pc.lay != 0u) {
         uint gi = pc.e0 + e, g = 0u;
         if (pc.lay == 2u) {
@@ -99,6 +110,10 @@ void main()
         s_lut[lid] = qk_round_to(pc.dt, pc.mode == 1u ? qk_e5m2_to_f32(lid) : qk_e4m3_to_f32(lid));
     else
         s_lut[lid] = floatBitsToUint(float(int(lid << 24) >> 24)); /* exact: |q| <= 128 */
+    if (pc.lay == 1u) {
+        uint x = qk_mul(s_lut[lid], multiplier_of(scale.w[0]));
+        s_out[lid] = pc.dt == DT_F32 ? x : qk_narrow(pc.dt, x);
+    }
     barrier();
 
     /* grid-stride: the host dispatches a bounded number of workgroups

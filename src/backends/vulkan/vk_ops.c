@@ -78,8 +78,10 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
  * paid once for many vectors. */
 static uint64_t stride_groups(int64_t threads)
 {
+    const char *e = getenv("QK_VULKAN_STRIDE_GROUPS"); /* tuning experiments */
+    int64_t cap = e ? atoll(e) : QK_VK_STRIDE_GROUPS;
     int64_t g = ceil_div(threads, 256);
-    return (uint64_t)(g < 1 ? 1 : g > QK_VK_STRIDE_GROUPS ? QK_VK_STRIDE_GROUPS : g);
+    return (uint64_t)(g < 1 ? 1 : g > cap ? cap : g);
 }
 
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
