@@ -155,7 +155,7 @@ void qk_vk_print_pipeline_stats(const qk_vk_state *s, VkPipeline p, const char *
 #define QK_VK_BINDINGS 6
 #define QK_VK_PC_WORDS 16
 /* Workgroups a grid-stride dispatch uses at most (vk_ops.c). */
-#define QK_VK_STRIDE_GROUPS 2048
+#define QK_VK_STRIDE_GROUPS 16384
 
 typedef struct {
     int slot; /* VB_*, or -1 for none */
