@@ -209,6 +209,26 @@ static void test_chunked_dispatches_are_exact(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Grid-stride dequantize shaders with few workgroups (3, so 768 threads):
+ * every thread runs many rounds, the last one partial (QK_VULKAN_STRIDE_GROUPS
+ * caps the workgroups; the H200 runs 16384). */
+static void test_grid_stride_rounds(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    setenv("QK_VULKAN_STRIDE_GROUPS", "3", 1); /* read at every dispatch */
+    size_t bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 263, 1024);
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 130, 256);
+    }
+    unsetenv("QK_VULKAN_STRIDE_GROUPS");
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* Pipelined pieces (vk_stream.c): staging regions of 64 KiB (6 regions in
  * 384 KiB) cut every format into many pieces, several in flight at once;
  * regions of 1 MiB with 1 MiB bindings make pieces that span dispatch
@@ -984,6 +1004,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunked_dispatches_are_exact),
+        cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_pipelined_pieces_are_exact),
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
