@@ -37,7 +37,7 @@ void main()
     barrier();
     uint m = 0u;
     for (uint c = c0 + lid; c < c1; c += 256u) {
-        uint a = qk_load(pc.dt, r * pc.cols + c) & QK_F32_ABS;
+        uint a = qk_load(QK_DT, r * pc.cols + c) & QK_F32_ABS;
         if (nsub == 1u)
             m = max(m, a);
         else

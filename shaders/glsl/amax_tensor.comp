@@ -16,14 +16,14 @@ layout(push_constant) uniform PC {
 
 shared uint s_m;
 
-uint mag(uint w) { return pc.dt == DT_F32 ? w & QK_F32_ABS : max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
+uint mag(uint w) { return QK_DT == DT_F32 ? w & QK_F32_ABS : max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }
 
 void main()
 {
     if (gl_LocalInvocationID.x == 0u)
         s_m = 0u;
     barrier();
-    uint per = pc.dt == DT_F32 ? 4u : 8u, units = pc.n / per;
+    uint per = QK_DT == DT_F32 ? 4u : 8u, units = pc.n / per;
     uint stride = gl_NumWorkGroups.x * 256u, m = 0u;
     for (uint u = gl_GlobalInvocationID.x; u < units; u += stride) {
         uvec4 v = src4.w[u];
@@ -31,9 +31,9 @@ void main()
     }
     if (gl_GlobalInvocationID.x == 0u) /* the last n % per elements */
         for (uint e = units * per; e < pc.n; e++)
-            m = max(m, pc.dt == DT_F32 ? src.w[e] & QK_F32_ABS : (src.w[e >> 1] >> (16u * (e & 1u))) & 0x7FFFu);
-    if (pc.dt != DT_F32)
-        m = qk_widen(pc.dt, m);
+            m = max(m, QK_DT == DT_F32 ? src.w[e] & QK_F32_ABS : (src.w[e >> 1] >> (16u * (e & 1u))) & 0x7FFFu);
+    if (QK_DT != DT_F32)
+        m = qk_widen(QK_DT, m);
     atomicMax(s_m, m);
     barrier();
     if (gl_LocalInvocationID.x == 0u)

@@ -30,8 +30,8 @@ uint multiplier(uint r, uint c)
         uint off = qk_blocked_off(r, c / 16u, pc.cp / 16u);
         uint s8 = qk_e4m3_to_f32(qk_byte_of(scale.w[off >> 2], off));
         /* comfy-kitchen multiplies in the output dtype: T(T(g) * T(s)) */
-        uint gt = qk_round_to(pc.dt, global.w[0]);
-        return qk_round_to(pc.dt, qk_mul(gt, qk_round_to(pc.dt, s8)));
+        uint gt = qk_round_to(QK_DT, global.w[0]);
+        return qk_round_to(QK_DT, qk_mul(gt, qk_round_to(QK_DT, s8)));
     }
     uint off = qk_blocked_off(r, c / 32u, pc.cp / 32u);
     return qk_e8m0_to_f32(qk_byte_of(scale.w[off >> 2], off));
@@ -62,7 +62,7 @@ void dequantize_vector(uint e)
             v[j] = s_lut[pc.nvfp4 != 0u ? (q0 >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u
                                         : ((j < 4u ? q0 : q1) >> ((j & 3u) * 8u)) & 0xFFu];
         qk_mul8(v, f, plain);
-        qk_store8(pc.dt, e, pc.n, v);
+        qk_store8(QK_DT, e, pc.n, v);
         return;
     }
     uint mask = pc.nvfp4 != 0u ? 15u : 31u;
@@ -87,7 +87,7 @@ void dequantize_vector(uint e)
             v[j] = qk_mul(s_lut[qk_byte_of(data.w[p >> 2], p)], s);
         }
     }
-    qk_store8(pc.dt, e, pc.n, v);
+    qk_store8(QK_DT, e, pc.n, v);
 }
 
 /* NVFP4 elements [e, e + 16), one row's, one block's (pc.vec 2): one
@@ -102,7 +102,7 @@ void dequantize16(uint e)
         [[unroll]] for (uint j = 0u; j < 8u; j++)
             v[j] = s_lut[(w >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u];
         qk_mul8(v, f, plain);
-        qk_store8(pc.dt, e + 8u * h, pc.n, v);
+        qk_store8(QK_DT, e + 8u * h, pc.n, v);
     }
 }
 

@@ -47,19 +47,19 @@ void dequantize_word(uint w)
             precise float p = uintBitsToFloat(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)]) * uintBitsToFloat(s);
             v[j] = floatBitsToUint(p);
         }
-        if (pc.dt != DT_F32)
+        if (QK_DT != DT_F32)
             for (uint j = 0u; j < 8u; j++)
-                v[j] = qk_narrow(pc.dt, v[j]);
+                v[j] = qk_narrow(QK_DT, v[j]);
     } else {
         for (uint j = 0u; j < 8u; j++) {
             uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
             uint x = qk_mul_ftz(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)], s);
             /* CUDA's canonical NaN, narrowed to 0x7FFF, as bitsandbytes writes it */
             if (qk_f32_is_nan(x) != 0u)
-                v[j] = pc.dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu;
+                v[j] = QK_DT == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu;
             else
-                v[j] = pc.dt == DT_F32 ? x : qk_narrow(pc.dt, x);
+                v[j] = QK_DT == DT_F32 ? x : qk_narrow(QK_DT, x);
         }
     }
-    qk_store8_bits(pc.dt, e, pc.n, v);
+    qk_store8_bits(QK_DT, e, pc.n, v);
 }

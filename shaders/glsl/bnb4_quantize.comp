@@ -36,7 +36,7 @@ void main()
      * handled below) and code as +0 */
     uint e0 = e_wg + lid * 8u, e1 = e0 + 2048u;
     uint x0[8], x1[8];
-    qk_load8(pc.dt, e0, pc.n, x0);
+    qk_load8(QK_DT, e0, pc.n, x0);
     uint any0 = 0u, any1 = 0u;
     uint m0 = e0 < pc.n ? word_max(x0, any0) : 0u;
     uint lb0 = lid * 8u >> pc.bs_log2;
@@ -44,7 +44,7 @@ void main()
     if (any0 != 0u)
         atomicOr(s_any[lb0], 1u);
     if (wpt > 1u) {
-        qk_load8(pc.dt, e1, pc.n, x1);
+        qk_load8(QK_DT, e1, pc.n, x1);
         uint m1 = e1 < pc.n ? word_max(x1, any1) : 0u;
         uint lb1 = (e1 - e_wg) >> pc.bs_log2;
         atomicMax(s_max[lb1], m1);

@@ -19,7 +19,7 @@ void main()
     barrier();
     uint e = qk_group_id() * 2048u + (gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID) * 8u;
     uint x[8];
-    qk_load8(pc.dt, e, pc.n, x); /* past n: +0, outside the max (a partial block is handled by write_word) */
+    qk_load8(QK_DT, e, pc.n, x); /* past n: +0, outside the max (a partial block is handled by write_word) */
     uint any = 0u;
     uint m = e < pc.n ? word_max(x, any) : 0u;
     for (uint o = (1u << pc.bs_log2) >> 4; o > 0u; o >>= 1) { /* bs / 16 .. 1: within the block's lanes */

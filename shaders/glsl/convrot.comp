@@ -103,8 +103,8 @@ bool load16(uint e, out uint x[16])
     uint hi = (254u - 2u * pc.levels) << 23; /* |x| < 2^(127 - 2 levels) */
     if (pc.mode == 0u) {
         uint lo8[8], hi8[8];
-        qk_load8(pc.dt, e, pc.total, lo8);
-        qk_load8(pc.dt, e + 8u, pc.total, hi8);
+        qk_load8(QK_DT, e, pc.total, lo8);
+        qk_load8(QK_DT, e + 8u, pc.total, hi8);
         [[unroll]] for (uint j = 0u; j < 8u; j++) {
             x[j] = lo8[j];
             x[j + 8u] = hi8[j];
@@ -133,7 +133,7 @@ bool load16(uint e, out uint x[16])
 uint load1(uint e)
 {
     if (pc.mode == 0u)
-        return qk_load(pc.dt, e);
+        return qk_load(QK_DT, e);
     uint q = (src.w[e >> 4][(e >> 2) & 3u] >> (8u * (e & 3u))) & 0xFFu;
     return qk_mul(floatBitsToUint(float(int(q << 24) >> 24)), scale_of(e));
 }
@@ -145,25 +145,25 @@ void store16(uint e, uint x[16])
     if (e + 16u > pc.total) {
         [[unroll]] for (uint k = 0u; k < 8u; k++)
             if (e + 2u * k < pc.total) {
-                if (pc.dt == DT_F32) {
+                if (QK_DT == DT_F32) {
                     dst.w[(e + 2u * k) >> 2][(2u * k) & 3u] = x[2u * k];
                     dst.w[(e + 2u * k) >> 2][(2u * k + 1u) & 3u] = x[2u * k + 1u];
                 } else {
-                    dst.w[(e + 2u * k) >> 3][k & 3u] = qk_pack_out(pc.dt, x[2u * k], x[2u * k + 1u]);
+                    dst.w[(e + 2u * k) >> 3][k & 3u] = qk_pack_out(QK_DT, x[2u * k], x[2u * k + 1u]);
                 }
             }
         return;
     }
-    if (pc.dt == DT_F32) {
+    if (QK_DT == DT_F32) {
         [[unroll]] for (uint q = 0u; q < 4u; q++)
             dst.w[(e >> 2) + q] = uvec4(x[4u * q], x[4u * q + 1u], x[4u * q + 2u], x[4u * q + 3u]);
         return;
     }
     [[unroll]] for (uint q = 0u; q < 2u; q++)
-        dst.w[(e >> 3) + q] = uvec4(qk_pack_out(pc.dt, x[8u * q], x[8u * q + 1u]),
-                                    qk_pack_out(pc.dt, x[8u * q + 2u], x[8u * q + 3u]),
-                                    qk_pack_out(pc.dt, x[8u * q + 4u], x[8u * q + 5u]),
-                                    qk_pack_out(pc.dt, x[8u * q + 6u], x[8u * q + 7u]));
+        dst.w[(e >> 3) + q] = uvec4(qk_pack_out(QK_DT, x[8u * q], x[8u * q + 1u]),
+                                    qk_pack_out(QK_DT, x[8u * q + 2u], x[8u * q + 3u]),
+                                    qk_pack_out(QK_DT, x[8u * q + 4u], x[8u * q + 5u]),
+                                    qk_pack_out(QK_DT, x[8u * q + 6u], x[8u * q + 7u]));
 }
 
 void fast(uint lid, inout uint x[16])

@@ -80,10 +80,10 @@ void main()
         return;
     uint r = b / nblk, c0 = (b - r * nblk) * 32u;
     uint x0[8], x1[8], x2[8], x3[8]; /* four loads spelled out, no loop over an array of arrays */
-    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0, x0);
-    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u, x1);
-    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 16u, x2);
-    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 24u, x3);
+    qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0, x0);
+    qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0 + 8u, x1);
+    qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0 + 16u, x2);
+    qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0 + 24u, x3);
     uint m = 0u, lo = 0xFFFFFFFFu; /* largest |x|, smallest nonzero |x| - 1 */
     scan8(x0, m, lo);
     scan8(x1, m, lo);

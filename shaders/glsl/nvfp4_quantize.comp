@@ -38,8 +38,8 @@ void main()
         return;
     uint r = b / nblk, c0 = (b - r * nblk) * 16u;
     uint x0[8], x1[8];
-    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0, x0);
-    qk_load_row8(pc.dt, pc.rows, pc.cols, r, c0 + 8u, x1);
+    qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0, x0);
+    qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0 + 8u, x1);
     uint m = 0u;
     [[unroll]] for (uint j = 0u; j < 8u; j++)
         m = max(m, max(x0[j] & QK_F32_ABS, x1[j] & QK_F32_ABS));

@@ -23,6 +23,11 @@ uint qk_item_id() { return qk_group_id() * gl_WorkGroupSize.x + gl_LocalInvocati
 #define DT_F32 0u
 #define DT_F16 1u
 #define DT_BF16 2u
+/* The job's dtype (input of quantize, output of dequantize), fixed when the
+ * host makes the pipeline (vk_gpu.c: one per shader and dtype) so that the
+ * compiler folds every branch on it. Push constants still carry a `dt`
+ * word where they always did; shaders read QK_DT. */
+layout(constant_id = 0) const uint QK_DT = DT_F32;
 
 /* f16 -> f32: normal values by rebiasing the exponent; zero, subnormal,
  * Inf and NaN through the codec. */

@@ -39,9 +39,9 @@ uint nf4_code(uint x)
 /* The reciprocal bitsandbytes' kernel applies (qk_bnb_reciprocal). */
 uint bnb_reciprocal(uint absmax)
 {
-    if (pc.dt == DT_BF16)
+    if (QK_DT == DT_BF16)
         return qk_rcp_from_table(tables.w[(absmax >> 16) & 0x7Fu], absmax);
-    if (pc.dt == DT_F16)
+    if (QK_DT == DT_F16)
         return qk_rcp_from_table(tables.w[128u + ((absmax >> 13) & 0x3FFu)], absmax);
     if ((absmax & QK_F32_INF) == 0u)
         return (absmax & QK_F32_SIGN) | QK_F32_INF;

@@ -32,7 +32,7 @@ void row_scale(uint r)
     if (s_m >= QK_F32_INF)
         atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
     uint sc, ax;
-    qk_group_scale(pc.mode < 2u ? 0u : 1u, pc.dt, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
+    qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
     scale.w[pc.r0 + r] = sc;
     s_aux = ax;
 }
@@ -47,7 +47,7 @@ void main()
     if (lid == 0u)
         s_m = 0u;
     barrier();
-    if (pc.dt != DT_F32) {
+    if (QK_DT != DT_F32) {
         uvec4 v[QK_ROW_UNITS];
         uint m16 = 0u;
         [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
@@ -58,7 +58,7 @@ void main()
                 m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
             }
         }
-        atomicMax(s_m, qk_widen(pc.dt, m16));
+        atomicMax(s_m, qk_widen(QK_DT, m16));
         barrier();
         if (lid == 0u)
             row_scale(r);
@@ -94,7 +94,7 @@ void main()
     uint m = 0u;
     for (uint k = 0u; k < 4u; k++) {
         uint e = row0 + (k * 256u + lid) * 8u;
-        qk_load8(pc.dt, e, row1, x[k]); /* past the row: +0, never coded */
+        qk_load8(QK_DT, e, row1, x[k]); /* past the row: +0, never coded */
         for (uint j = 0u; j < 8u; j++)
             m = max(m, x[k][j] & QK_F32_ABS);
     }
@@ -110,8 +110,8 @@ void main()
             break;
         uint w0 = 0u, w1 = 0u;
         for (uint j = 0u; j < 4u; j++) {
-            w0 |= qk_scaled_code(pc.mode, pc.dt, x[k][j], a) << (8u * j);
-            w1 |= qk_scaled_code(pc.mode, pc.dt, x[k][j + 4u], a) << (8u * j);
+            w0 |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
+            w1 |= qk_scaled_code(pc.mode, QK_DT, x[k][j + 4u], a) << (8u * j);
         }
         data.w[e >> 2] = w0;
         data.w[(e >> 2) + 1u] = w1;

@@ -1,6 +1,6 @@
 /* float8 / int8 codes of a group's bf16/f16 elements by thresholds, shared
  * by the row and tile shaders (include after qk_vk_scaled.glsl; needs
- * pc.mode and pc.dt, GL_EXT_control_flow_attributes and
+ * pc.mode and QK_DT, GL_EXT_control_flow_attributes and
  * GL_KHR_memory_scope_semantics).
  *
  * s_t[k - 1] is the smallest 16-bit magnitude whose code magnitude is >= k
@@ -40,7 +40,7 @@ shared uint s_hit;
 void qk_fill_thresholds(uint a)
 {
     uint lid = gl_LocalInvocationID.x;
-    uint key = qk_narrow(pc.dt, a) & 0x7FFFu, tag = 1u + 2u * pc.mode + (pc.dt == DT_F16 ? 1u : 0u);
+    uint key = qk_narrow(QK_DT, a) & 0x7FFFu, tag = 1u + 2u * pc.mode + (QK_DT == DT_F16 ? 1u : 0u);
     uint base = QK_VK_THRESH_KEYS + key * 64u;
     bool table = uint(thresh.w.length()) >= 65u * QK_VK_THRESH_KEYS; /* uniform */
     if (lid == 0u)
@@ -54,7 +54,7 @@ void qk_fill_thresholds(uint a)
                                          gl_SemanticsRelaxed) : 0u;
         s_t[lid] = lid < 128u ? (w >> (16u * (lid & 1u))) & 0xFFFFu : 0xFFFFFFFFu;
     } else {
-        s_t[lid] = lid < 128u ? qk_threshold(pc.mode, pc.dt, a, lid + 1u) : 0xFFFFFFFFu;
+        s_t[lid] = lid < 128u ? qk_threshold(pc.mode, QK_DT, a, lid + 1u) : 0xFFFFFFFFu;
     }
     barrier();
     if (table && !hit) {

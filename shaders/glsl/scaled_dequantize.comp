@@ -27,7 +27,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_store.glsl"
 
-uint multiplier_of(uint s) { return pc.mode == 2u ? s : qk_round_to(pc.dt, s); }
+uint multiplier_of(uint s) { return pc.mode == 2u ? s : qk_round_to(QK_DT, s); }
 
 uint multiplier(uint r, uint c) { return multiplier_of(scale.w[(r / pc.bh) * pc.gc + c / pc.bw]); }
 
@@ -56,7 +56,7 @@ void dequantize_vector(uint e)
     if (pc.lay == 1u) {
         [[unroll]] for (uint j = 0u; j < 8u; j++)
             v[j] = s_out[code(q, j)];
-        qk_store8_bits(pc.dt, e, pc.n, v);
+        qk_store8_bits(QK_DT, e, pc.n, v);
         return;
     }
     if (pc.lay != 0u) {
@@ -79,7 +79,7 @@ void dequantize_vector(uint e)
             for (uint j = 0u; j < 8u; j++)
                 v[j] = qk_mul(s_lut[code(q, j)], f);
         }
-        qk_store8(pc.dt, e, pc.n, v);
+        qk_store8(QK_DT, e, pc.n, v);
         return;
     }
     uint gi = pc.e0 + e;
@@ -100,19 +100,19 @@ void dequantize_vector(uint e)
         }
         v[j] = qk_mul(s_lut[code(q, j)], s);
     }
-    qk_store8(pc.dt, e, pc.n, v);
+    qk_store8(QK_DT, e, pc.n, v);
 }
 
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
     if (pc.mode < 2u)
-        s_lut[lid] = qk_round_to(pc.dt, pc.mode == 1u ? qk_e5m2_to_f32(lid) : qk_e4m3_to_f32(lid));
+        s_lut[lid] = qk_round_to(QK_DT, pc.mode == 1u ? qk_e5m2_to_f32(lid) : qk_e4m3_to_f32(lid));
     else
         s_lut[lid] = floatBitsToUint(float(int(lid << 24) >> 24)); /* exact: |q| <= 128 */
     if (pc.lay == 1u) {
         uint x = qk_mul(s_lut[lid], multiplier_of(scale.w[0]));
-        s_out[lid] = pc.dt == DT_F32 ? x : qk_narrow(pc.dt, x);
+        s_out[lid] = QK_DT == DT_F32 ? x : qk_narrow(QK_DT, x);
     }
     barrier();
 

@@ -31,7 +31,7 @@ void main()
     uint next = (c / pc.bw + 1u) * pc.bw; /* column where the group changes */
     uint a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
     uint x[8];
-    qk_load8(pc.dt, e, pc.n, x);
+    qk_load8(QK_DT, e, pc.n, x);
     uint word[2] = uint[2](0u, 0u);
     for (uint j = 0u; j < 8u; j++) {
         if (j > 0u) {
@@ -45,7 +45,7 @@ void main()
                 a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
             }
         }
-        word[j >> 2] |= qk_scaled_code(pc.mode, pc.dt, x[j], a) << (8u * (j & 3u));
+        word[j >> 2] |= qk_scaled_code(pc.mode, QK_DT, x[j], a) << (8u * (j & 3u));
     }
     data.w[e >> 2] = word[0];
     if (e + 4u < pc.n)

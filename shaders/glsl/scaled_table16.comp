@@ -25,8 +25,8 @@ void main()
         return;
     uint a = aux.w[0], word = 0u;
     for (uint j = 0u; j < 4u; j++) {
-        uint x = qk_widen(pc.dt, k * 4u + j);
-        word |= (pc.mode == 2u ? qk_mag_code(2u, pc.dt, x, a) : qk_scaled_code(pc.mode, pc.dt, x, a)) << (8u * j);
+        uint x = qk_widen(QK_DT, k * 4u + j);
+        word |= (pc.mode == 2u ? qk_mag_code(2u, QK_DT, x, a) : qk_scaled_code(pc.mode, QK_DT, x, a)) << (8u * j);
     }
     tab.w[k] = word;
 }

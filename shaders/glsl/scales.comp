@@ -26,10 +26,10 @@ void main()
         atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
     if (pc.mode < 3u) {
         uint sc, ax;
-        qk_group_scale(pc.mode, pc.dt, m, pc.fpmax, sc, ax);
+        qk_group_scale(pc.mode, QK_DT, m, pc.fpmax, sc, ax);
         scale.w[k] = sc;
         aux.w[k] = ax;
     } else {
-        scale.w[0] = qk_round_to(pc.dt, qk_div(m, QK_F32_NVFP4_GLOBAL_DIV));
+        scale.w[0] = qk_round_to(QK_DT, qk_div(m, QK_F32_NVFP4_GLOBAL_DIV));
     }
 }

@@ -43,7 +43,7 @@ void main()
     if (lid == 0u)
         s_m = 0u;
     barrier();
-    if (pc.dt != DT_F32 && pc.block <= 128u) {
+    if (QK_DT != DT_F32 && pc.block <= 128u) {
         /* thread: word column cw of tile rows rl, rl + rps, ...; threads
          * past rps * wq idle. rps >= 8, so 16 steps cover 128 rows. */
         uint rps = 256u / wq, rl = lid / wq, cw = lid - rl * wq;
@@ -57,13 +57,13 @@ void main()
                 m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
             }
         }
-        atomicMax(s_m, qk_widen(pc.dt, m));
+        atomicMax(s_m, qk_widen(QK_DT, m));
         barrier();
         if (lid == 0u) {
             if (s_m >= QK_F32_INF)
                 atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
             uint sc, ax;
-            qk_group_scale(pc.mode < 2u ? 0u : 2u, pc.dt, s_m, pc.extra, sc, ax);
+            qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
             scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
             s_aux = ax;
         }
@@ -92,7 +92,7 @@ void main()
         uint rr = q / wq;
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;
         for (uint j = 0u; j < 4u; j++)
-            m = max(m, qk_load(pc.dt, e + j) & QK_F32_ABS);
+            m = max(m, qk_load(QK_DT, e + j) & QK_F32_ABS);
     }
     atomicMax(s_m, m);
     barrier();
@@ -100,7 +100,7 @@ void main()
         if (s_m >= QK_F32_INF)
             atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
         uint sc, ax;
-        qk_group_scale(pc.mode < 2u ? 0u : 2u, pc.dt, s_m, pc.extra, sc, ax);
+        qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
         scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
         s_aux = ax;
     }
@@ -111,7 +111,7 @@ void main()
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;
         uint word = 0u;
         for (uint j = 0u; j < 4u; j++)
-            word |= qk_scaled_code(pc.mode, pc.dt, qk_load(pc.dt, e + j), a) << (8u * j);
+            word |= qk_scaled_code(pc.mode, QK_DT, qk_load(QK_DT, e + j), a) << (8u * j);
         data.w[e >> 2] = word;
     }
 }

@@ -98,6 +98,9 @@ enum {
 #define QK_VK_THRESH_KEYS 32768
 #define QK_VK_THRESH_WORDS (QK_VK_THRESH_KEYS + QK_VK_THRESH_KEYS * 64)
 
+/* Pipelines per dtype: QK_DTYPE_F32, F16, BF16 (the shaders' QK_DT). */
+#define QK_VK_DTYPES 3
+
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
@@ -126,7 +129,7 @@ typedef struct {
     int xfer_busy[2]; /* a staging half has a copy in flight */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
-    VkPipeline pipes[VP_COUNT];
+    VkPipeline pipes[VP_COUNT][QK_VK_DTYPES]; /* per shader and dtype (QK_DT), made on first use */
     qk_vk_buffer bufs[VB_COUNT];
     qk_vk_buffer staging;
     void *staging_map;
@@ -172,8 +175,9 @@ qk_status qk_vk_download(qk_vk_state *s, int slot, VkDeviceSize off, void *dst, 
 qk_status qk_vk_begin(qk_vk_state *s);
 qk_status qk_vk_submit_wait(qk_vk_state *s);
 void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value);
-/* Dispatches `items` threads (groups_mode: `items` workgroups of 256). */
-qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, const qk_vk_bind *binds, int nbinds,
+/* Dispatches `items` threads (groups_mode: `items` workgroups of 256) of
+ * shader `pipe` specialized for dtype dt (a qk_dtype). */
+qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds,
                          const uint32_t *pc, uint64_t items, int groups_mode);
 void qk_vk_barrier(qk_vk_state *s);
 /* Compute-to-compute only: inside a streamed piece, where a barrier on the

@@ -112,7 +112,7 @@ qk_status qk_vk_record_copy(qk_vk_state *s, int from, int to, VkDeviceSize bytes
         qk_vk_bind b[] = {B(from, b0, units * 16), B(to, b0, units * 16), B(from, b0, words * 4),
                           B(to, b0, words * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)words};
-        st = qk_vk_dispatch(s, VP_COPY, b, 4, pc, (uint64_t)wg, 1);
+        st = qk_vk_dispatch(s, VP_COPY, 0, b, 4, pc, (uint64_t)wg, 1);
         __atomic_fetch_add(&copy_dispatches, 1, __ATOMIC_RELAXED);
     }
     return st;
@@ -169,7 +169,7 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
                           B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, QK_VK_TABLE_WORDS * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, cluster ? VP_BNB4_Q_CLUSTER : VP_BNB4_Q, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
+        st = qk_vk_dispatch(s, cluster ? VP_BNB4_Q_CLUSTER : VP_BNB4_Q, j->dt, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
     }
     return st;
 }
@@ -188,7 +188,7 @@ static qk_status bnb4_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo,
                           B(VB_OUT, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, VP_BNB4_DQ, b, 3, pc, stride_groups(ceil_div(ne, 8)), 1);
+        st = qk_vk_dispatch(s, VP_BNB4_DQ, j->dt, b, 3, pc, stride_groups(ceil_div(ne, 8)), 1);
     }
     return st;
 }
@@ -213,10 +213,10 @@ static qk_status record_nested_pass(qk_vk_state *s, const qk_vk_job *j, int dequ
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
         if (dequantize) {
             qk_vk_bind b[] = {codes, nested, table, off, absmax};
-            st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, b, 5, pc, (uint64_t)na, 0);
+            st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, j->dt, b, 5, pc, (uint64_t)na, 0);
         } else {
             qk_vk_bind b[] = {absmax, codes, nested, table, off};
-            st = qk_vk_dispatch(s, VP_BNB_NESTED, b, 5, pc, (uint64_t)k, 1);
+            st = qk_vk_dispatch(s, VP_BNB_NESTED, j->dt, b, 5, pc, (uint64_t)k, 1);
         }
     }
     return st;
@@ -243,7 +243,7 @@ static qk_status record_absmax_sums(qk_vk_state *s, const qk_vk_job *j)
         int64_t na = (r0 + k) * run < nb ? k * run : nb - r0 * run;
         qk_vk_bind b[] = {B(VB_AUX, r0 * run * 4, na * 4), B(VB_PARTIAL, r0 * rec, k * rec)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
-        st = qk_vk_dispatch(s, VP_BNB_SUM, b, 2, pc, (uint64_t)k, 1);
+        st = qk_vk_dispatch(s, VP_BNB_SUM, j->dt, b, 2, pc, (uint64_t)k, 1);
     }
     return st;
 }
@@ -299,7 +299,7 @@ static qk_status amax_tensor_pass(qk_vk_state *s, const qk_vk_job *j, int src, i
         wg = wg < 1 ? 1 : wg > 4096 ? 4096 : wg;
         qk_vk_bind b[] = {B(src, e0 * es, units * 16), B(VB_AMAX, 0, 4), B(src, e0 * es, ne * es)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)j->dt};
-        st = qk_vk_dispatch(s, VP_AMAX_TENSOR, b, 3, pc, (uint64_t)wg, 1);
+        st = qk_vk_dispatch(s, VP_AMAX_TENSOR, j->dt, b, 3, pc, (uint64_t)wg, 1);
     }
     return st;
 }
@@ -324,7 +324,7 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)segw, (uint32_t)nseg,
                                        (uint32_t)r0, (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc,
                                        (uint32_t)j->dt};
-        st = qk_vk_dispatch(s, VP_AMAX, b, 2, pc, (uint64_t)(nr * nseg), 1);
+        st = qk_vk_dispatch(s, VP_AMAX, j->dt, b, 2, pc, (uint64_t)(nr * nseg), 1);
     }
     return st;
 }
@@ -361,7 +361,7 @@ static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
     qk_vk_compute_barrier(s);
     qk_vk_bind b[] = {B(VB_AMAX, 0, 4), B(VB_SCALE2, 0, 4), B(-1, 0, 0), B(VB_FLAG, 0, 4)};
     uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
-    qk_status st = qk_vk_dispatch(s, VP_SCALES, b, 4, pc, 1, 0);
+    qk_status st = qk_vk_dispatch(s, VP_SCALES, j->dt, b, 4, pc, 1, 0);
     qk_vk_compute_barrier(s);
     return st;
 }
@@ -386,7 +386,7 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                           nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt};
-        st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, b, 4, pc,
+        st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 4, pc,
                             (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
@@ -412,7 +412,7 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv, vec};
-        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, b, 4, pc, stride_groups(ceil_div(nr * j->cols, vec == 2 ? 16 : 8)), 1);
+        st = qk_vk_dispatch(s, VP_BLOCKED_DQ, j->dt, b, 4, pc, stride_groups(ceil_div(nr * j->cols, vec == 2 ? 16 : 8)), 1);
     }
     return st;
 }
@@ -473,7 +473,7 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)G, (uint32_t)(log2_of(G) / 2),
                                        (uint32_t)j->dt, (uint32_t)mode, (uint32_t)j->cols, (uint32_t)r0,
                                        (uint32_t)g->bh, (uint32_t)g->bw, (uint32_t)g->gc};
-        st = qk_vk_dispatch(s, VP_CONVROT, b, 3, pc, (uint64_t)ceil_div(nr * j->cols, QK_VK_CONVROT_SPAN), 1);
+        st = qk_vk_dispatch(s, VP_CONVROT, j->dt, b, 3, pc, (uint64_t)ceil_div(nr * j->cols, QK_VK_CONVROT_SPAN), 1);
     }
     return st;
 }
@@ -565,7 +565,7 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
                           thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, b, 6, pc, (uint64_t)nr, 1);
+        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, j->dt, b, 6, pc, (uint64_t)nr, 1);
     }
     return st;
 }
@@ -588,7 +588,7 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
                           thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
                                        (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra};
-        st = qk_vk_dispatch(s, VP_TILE_Q, b, 6, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
+        st = qk_vk_dispatch(s, VP_TILE_Q, j->dt, b, 6, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
     }
     return st;
 }
@@ -676,12 +676,12 @@ static qk_status scaled_middle(qk_vk_state *s, const qk_vk_job *j)
                        B(VB_FLAG, 0, 4)};
     uint32_t spc[QK_VK_PC_WORDS] = {(uint32_t)g.ng, (uint32_t)(mode < 2 ? 0 : mode - 1), (uint32_t)j->dt,
                                     scaled_extra(j)};
-    qk_status st = qk_vk_dispatch(s, VP_SCALES, sb, 4, spc, (uint64_t)g.ng, 0);
+    qk_status st = qk_vk_dispatch(s, VP_SCALES, j->dt, sb, 4, spc, (uint64_t)g.ng, 0);
     qk_vk_compute_barrier(s);
     if (st == QK_OK && by_table16(s, j)) {
         qk_vk_bind tb[] = {B(VB_AUX, 0, 4), B(VB_CODES16, 0, TABLE16_BYTES)};
         uint32_t tpc[QK_VK_PC_WORDS] = {(uint32_t)j->dt, (uint32_t)mode};
-        st = qk_vk_dispatch(s, VP_TABLE16, tb, 2, tpc, TABLE16_BYTES / 4, 0);
+        st = qk_vk_dispatch(s, VP_TABLE16, j->dt, tb, 2, tpc, TABLE16_BYTES / 4, 0);
         qk_vk_compute_barrier(s);
     }
     return st;
@@ -707,13 +707,13 @@ static qk_status scaled_codes(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
             qk_vk_bind b[] = {B(src, e0 * es, units * 16), B(VB_DATA, e0, units * 8), B(VB_CODES16, 0, TABLE16_BYTES),
                               B(src, e0 * es, ne * es), B(VB_DATA, e0, ne)};
             uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, scaled_mode(j->p) == 2};
-            st = qk_vk_dispatch(s, VP_SCALED_Q_TABLE, b, 5, pc, (uint64_t)wg, 1);
+            st = qk_vk_dispatch(s, VP_SCALED_Q_TABLE, j->dt, b, 5, pc, (uint64_t)wg, 1);
             continue;
         }
         qk_vk_bind b[] = {B(src, e0 * es, ne * es), B(VB_DATA, e0, ne), B(VB_AUX, 0, g.ng * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)e0, (uint32_t)j->cols, (uint32_t)g.bh,
                                        (uint32_t)g.bw, (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)scaled_mode(j->p)};
-        st = qk_vk_dispatch(s, VP_SCALED_Q, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
+        st = qk_vk_dispatch(s, VP_SCALED_Q, j->dt, b, 3, pc, (uint64_t)ceil_div(ne, 8), 0);
     }
     return st;
 }
@@ -752,7 +752,7 @@ static qk_status scaled_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t l
                                        (uint32_t)g.bh, (uint32_t)g.bw, (uint32_t)g.gc,
                                        (uint32_t)j->dt, (uint32_t)scaled_mode(j->p), (uint32_t)lay,
                                        (uint32_t)log2_of(g.bh), (uint32_t)log2_of(g.bw)};
-        st = qk_vk_dispatch(s, VP_SCALED_DQ, b, 3, pc, stride_groups(ceil_div(ne, 8)), 1);
+        st = qk_vk_dispatch(s, VP_SCALED_DQ, j->dt, b, 3, pc, stride_groups(ceil_div(ne, 8)), 1);
     }
     return st;
 }
