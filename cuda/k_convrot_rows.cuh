@@ -18,6 +18,12 @@
 #define CR_MAX_COLS 8192
 #define CR_THREADS 256
 
+/* Shared-memory slot of row element i: a padding word after every 16, so
+ * that a warp writing or reading its threads' 16-column units (element
+ * 16 t + k for a fixed k) hits 32 different banks, not two. */
+static __device__ __forceinline__ int cr_at(int i) { return i + (i >> 4); }
+#define CR_SLOTS(n) ((n) + (n) / 16)
+
 /* One H4 butterfly of convrot.c on four values, in place. */
 static __device__ __forceinline__ void h4(float &a, float &b, float &c, float &d)
 {
@@ -42,8 +48,8 @@ static __device__ __forceinline__ void h4_levels01(float x[16])
         h4(x[o], x[o + 4], x[o + 8], x[o + 12]);
 }
 
-/* The levels of stride 16 and up over every group of G in s[0, cols), in
- * shared memory; every thread calls it, after a barrier, and it ends with
+/* The levels of stride 16 and up over every group of G in the row's slots
+ * of s (cr_at), in shared memory; every thread calls it, after a barrier, and it ends with
  * one. */
 static __device__ __forceinline__ void h4_levels_shared(float *s, int cols, int G)
 {
@@ -52,8 +58,8 @@ static __device__ __forceinline__ void h4_levels_shared(float *s, int cols, int 
         int ls = __ffs(stride) - 1;
         for (int q = threadIdx.x; q < quads; q += blockDim.x) {
             int qq = q & (per - 1);
-            float *p = s + ((q >> lg) * G) + (((qq >> ls) * 4) << ls) + (qq & (stride - 1));
-            h4(p[0], p[stride], p[2 * stride], p[3 * stride]);
+            int i = ((q >> lg) * G) + (((qq >> ls) * 4) << ls) + (qq & (stride - 1));
+            h4(s[cr_at(i)], s[cr_at(i + stride)], s[cr_at(i + 2 * stride)], s[cr_at(i + 3 * stride)]);
         }
         __syncthreads();
     }
@@ -79,7 +85,7 @@ static __device__ __forceinline__ void convrot_units(float x[U][16], float *s, i
             if (G > 16)
 #pragma unroll
                 for (int k = 0; k < 16; k++)
-                    s[unit * 16 + k] = x[u][k];
+                    s[cr_at(unit * 16 + k)] = x[u][k];
         }
     }
     if (G > 16) {
@@ -91,7 +97,7 @@ static __device__ __forceinline__ void convrot_units(float x[U][16], float *s, i
             if (unit < nu)
 #pragma unroll
                 for (int k = 0; k < 16; k++)
-                    x[u][k] = s[unit * 16 + k];
+                    x[u][k] = s[cr_at(unit * 16 + k)];
         }
     }
     float sc = convrot_scale(G);
@@ -113,7 +119,7 @@ template <int U>
 static __device__ __forceinline__ void convrot_quantize_body(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1,
                                                              u32 *scale, unsigned char *data, u32 *flag)
 {
-    __shared__ float s[U * 16 * CR_THREADS];
+    __shared__ float s[CR_SLOTS(U * 16 * CR_THREADS)];
     __shared__ u32 part[CR_THREADS / 32], shared_scalar;
     int n = (int)cols, nu = n / 16;
     for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
@@ -198,7 +204,7 @@ template <int U>
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)
 {
-    __shared__ float s[U * 16 * CR_THREADS];
+    __shared__ float s[CR_SLOTS(U * 16 * CR_THREADS)];
     int n = (int)cols, nu = n / 16;
     for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
         u32 sr = scale[r];
