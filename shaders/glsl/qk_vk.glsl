@@ -57,7 +57,9 @@ uint qk_bf16_narrow(uint a)
 }
 
 /* f32 -> f16, RNE: in the f16 normal range ([2^-14, 65520)) the same
- * rounding add on rebiased bits; elsewhere the codec. */
+ * rounding add on rebiased bits; zeros keep their sign; elsewhere the
+ * codec. Zeros are common in dequantized weights (a zero code), and one
+ * zero in a warp's vectors sent the whole warp through the codec. */
 uint qk_f16_narrow(uint a)
 {
     uint aa = a & QK_F32_ABS;
@@ -65,6 +67,8 @@ uint qk_f16_narrow(uint a)
         uint r = (aa - 0x38000000u + 0xFFFu + ((aa >> 13) & 1u)) >> 13;
         return ((a >> 16) & 0x8000u) | r;
     }
+    if (aa == 0u)
+        return (a >> 16) & 0x8000u;
     return qk_f32_to_f16(a);
 }
 
