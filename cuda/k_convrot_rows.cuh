@@ -49,8 +49,8 @@ static __device__ __forceinline__ void h4_levels01(float x[16])
 }
 
 /* The levels of stride 16 and up over every group of G in the row's slots
- * of s (cr_at), in shared memory; every thread calls it, after a barrier, and it ends with
- * one. */
+ * of s (cr_at), in shared memory; every thread calls it, after a barrier,
+ * and it ends with one. */
 static __device__ __forceinline__ void h4_levels_shared(float *s, int cols, int G)
 {
     int quads = cols / 4, per = G / 4, lg = __ffs(per) - 1; /* per is a power of two */

@@ -2,10 +2,10 @@
 #extension GL_EXT_control_flow_attributes : require
 /* ConvRot (src/ref/convrot.c): a workgroup rotates QK_CR_SPAN consecutive
  * values (whole groups of G = 4, 16, 64, 256 or 1024; rows hold whole
- * groups), 16 per thread: the reference's fixed-order H4 butterflies, one per base-4
- * digit, lowest first, then the exact scaling by 2^-levels. Mode 0 rotates
- * the input and stores it in the input dtype; mode 1 dequantizes int8 codes
- * (q * scale) and rotates back.
+ * groups), 16 per thread: the reference's fixed-order H4 butterflies, one
+ * per base-4 digit, lowest first, then the exact scaling by 2^-levels.
+ * Mode 0 rotates the input and stores it in the input dtype; mode 1
+ * dequantizes int8 codes (q * scale) and rotates back.
  *
  * Fast path, in registers: two butterfly levels at a time on 16 values a
  * thread holds (strides 1 and 4 on 16 consecutive values, then 16 and 64
@@ -97,7 +97,7 @@ uint scale_of(uint e)
 }
 
 /* Chunk elements e .. e+15 into x for the fast path; false where one of
- * them needs the generic path (the caller then loads nothing from x). */
+ * them needs the generic path (x is then not used). */
 bool load16(uint e, out uint x[16])
 {
     uint hi = (254u - 2u * pc.levels) << 23; /* |x| < 2^(127 - 2 levels) */
