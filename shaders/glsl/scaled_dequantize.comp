@@ -59,14 +59,9 @@ void dequantize_vector(uint e)
         qk_store8_bits(QK_DT, e, pc.n, v);
         return;
     }
-    if (pc.lay != 0u) {
-        uint gi = pc.e0 + e, g = 0u;
-        if (pc.lay == 2u) {
-            g = gi / pc.cols;
-        } else if (pc.lay == 3u) {
-            uint r = gi / pc.cols;
-            g = (r >> pc.rsh) * pc.gc + ((gi - r * pc.cols) >> pc.csh);
-        }
+    if (pc.lay != 0u) { /* 2 or 3: lay 1 returned above */
+        uint gi = pc.e0 + e, r = gi / pc.cols;
+        uint g = pc.lay == 2u ? r : (r >> pc.rsh) * pc.gc + ((gi - r * pc.cols) >> pc.csh);
         uint f = multiplier_of(scale.w[g]);
         /* products straight from the table (loading v first and calling
          * qk_mul8 was part of a change measured 2.3x slower here) */
