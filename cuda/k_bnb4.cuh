@@ -168,6 +168,159 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
     }
 }
 
+/* The absmax of a block of 16-bit input whose largest magnitude is m16
+ * (no NaN or Inf in the block): bnb4_quantize8's, since widening and ftz
+ * keep the order of magnitudes. */
+static __device__ __forceinline__ u32 bnb4_absmax16(int dt, u32 m16) { return qk_f32_ftz(widen(dt, m16)); }
+
+/* widen() of a finite input: f16 by cvt alone (exact; only NaN needs
+ * widen's rule). */
+static __device__ __forceinline__ u32 widen_finite(int dt, u32 h)
+{
+    if (dt == DT_BF16)
+        return h << 16;
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)h));
+    return bits(f);
+}
+
+/* Whether a block with this absmax must flush its inputs before the
+ * multiply: f16 inputs are never subnormal as f32; for NF4 with absmax >=
+ * 2^-100 (r <= 2^100) a subnormal x gives |x r| < 2^-26, whose code is the
+ * zero's, as for its flushed zero. FP4 flushes: its sign bit tells a tiny
+ * negative product from a flushed -0. */
+static __device__ __forceinline__ int bnb4_flush16(int dt, int nf4, u32 am)
+{
+    return dt == DT_BF16 && !(nf4 && ((am >> 23) & 0xFFu) >= 27u);
+}
+
+/* The code of input half h (finite) by the fast path: mul_ftz(x, r) is
+ * ftz(RN(ftz(x) r)) (r flushed already); the IEEE product, then the
+ * bucket table, whose codes are those of ftz(v) (qkf_bnb_code_table). */
+static __device__ __forceinline__ u32 bnb4_code_fast(int dt, int flush, u32 h, u32 r, const uint4 *tab)
+{
+    u32 x = widen_finite(dt, h);
+    u32 v = dmul(flush ? qk_f32_ftz(x) : x, r);
+    uint4 e = tab[v >> 21];
+    return fl(v) > fl(e.x) ? e.z : e.y;
+}
+
+/* 16 codes of a thread's 16 bf16/f16 inputs (8 words), element 2j high. */
+static __device__ __forceinline__ uint2 bnb4_codes16(int dt, int flush, const u32 w[8], u32 r, const uint4 *tab)
+{
+    u32 out[2] = {0u, 0u};
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+        u32 h = (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu;
+        u32 c = bnb4_code_fast(dt, flush, h, r, tab);
+        out[k / 8] += c << (((k & 7) / 2) * 8 + ((k & 1) ? 0 : 4)); /* disjoint nibbles */
+    }
+    return make_uint2(out[0], out[1]);
+}
+
+/* A block holding NaN or Inf takes the reference's steps: the key skips
+ * NaN (fmaxf), the products are mul_ftz's, the codes the codec's. key:
+ * this lane's ftz(|x|) + 1 over its non-NaN x, 0 for none. */
+static __device__ __forceinline__ u32 bnb4_key16(int dt, const u32 w[8])
+{
+    u32 key = 0u;
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+        u32 x = widen(dt, (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu);
+        if (!qk_f32_is_nan(x))
+            key = max(key, qk_f32_ftz(x & QK_F32_ABS) + 1u);
+    }
+    return key;
+}
+
+/* The codes of that path (rare: kept out of line). */
+static __device__ __noinline__ uint2 bnb4_codes16_ref(int dt, int nf4, uint4 lo, uint4 hi, u32 r)
+{
+    u32 w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w}, out[2] = {0u, 0u};
+    for (int k = 0; k < 16; k++) {
+        u32 x = widen(dt, (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu);
+        u32 v = mul_ftz(x, r);
+        u32 c = nf4 ? qk_nf4_encode(v) : qk_fp4_encode(v);
+        out[k / 8] |= c << (((k & 7) / 2) * 8 + ((k & 1) ? 0 : 4));
+    }
+    return make_uint2(out[0], out[1]);
+}
+
+/* NF4/FP4 of bf16/f16 input in blocks of 64 that are all present (blocks
+ * [b0, b1), b1 * 64 <= n): four lanes a block, 16 elements each, over a
+ * grid the host sizes by occupancy. Blocks of finite inputs take the
+ * 16-bit maximum (two halves a max) and codes by one table lookup each (the
+ * integer/logic pipe was the generic kernel's limit); a block holding NaN
+ * or Inf takes the reference's steps. The shuffles name only the block's
+ * four lanes, which take the same branches. Each step's 32 bytes are
+ * loaded a step ahead: with the codes this cheap, memory latency is what
+ * remains. */
+static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int nf4, i64 b0, i64 b1,
+                                                     unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
+                                                     const u32 *rcp_f16, const uint4 *code_tab)
+{
+    __shared__ uint4 tab[QKF_BNB_BUCKETS];
+    for (int k = threadIdx.x; k < QKF_BNB_BUCKETS; k += blockDim.x)
+        tab[k] = code_tab[k];
+    __syncthreads();
+    const u32 inf16 = dt == DT_BF16 ? 0x7F80u : 0x7C00u, lanes = 0xFu << (threadIdx.x & 28u);
+    const uint4 *src = (const uint4 *)in + b0 * 8; /* a block: 128 bytes of input, 32 of codes */
+    uint2 *dst = (uint2 *)(data + b0 * 32);
+    i64 units = (b1 - b0) * 4, step = (i64)gridDim.x * blockDim.x, u = gtid();
+    uint4 lo = make_uint4(0u, 0u, 0u, 0u), hi = lo;
+    if (u < units) {
+        lo = src[2 * u];
+        hi = src[2 * u + 1];
+    }
+    for (; u < units; u += step) {
+        u32 w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        if (u + step < units) {
+            lo = src[2 * (u + step)];
+            hi = src[2 * (u + step) + 1];
+        }
+        u32 m2 = 0u;
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            m2 = __vmaxu2(m2, w[k] & 0x7FFF7FFFu);
+        u32 m16 = max(m2 & 0xFFFFu, m2 >> 16);
+        m16 = max(m16, __shfl_xor_sync(lanes, m16, 1));
+        m16 = max(m16, __shfl_xor_sync(lanes, m16, 2));
+        i64 b = b0 + (u >> 2);
+        uint2 codes;
+        if (m16 < inf16) {
+            u32 am = bnb4_absmax16(dt, m16), r = qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16));
+            if ((u & 3) == 0)
+                absmax[b] = am;
+            if (bnb4_flush16(dt, nf4, am))
+                codes = bnb4_codes16(dt, 1, w, r, tab);
+            else
+                codes = bnb4_codes16(dt, 0, w, r, tab);
+        } else {
+            u32 key = bnb4_key16(dt, w);
+            key = max(key, __shfl_xor_sync(lanes, key, 1));
+            key = max(key, __shfl_xor_sync(lanes, key, 2));
+            u32 am = key != 0u ? key - 1u : 0xFF7FFFFFu; /* all NaN: fmaxf's -FLT_MAX */
+            if ((u & 3) == 0)
+                absmax[b] = am;
+            codes = bnb4_codes16_ref(dt, nf4, make_uint4(w[0], w[1], w[2], w[3]), make_uint4(w[4], w[5], w[6], w[7]),
+                                     qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16)));
+        }
+        dst[u] = codes;
+    }
+}
+
+/* bf16/f16 input, bs = 64, whole blocks: code_tab is the format's
+ * qkf_bnb_code_table (FP4, then NF4, in the constant tables). */
+extern "C" __global__ void __launch_bounds__(256)
+qk_bnb4_quantize64(const void *in, int dt, int nf4, i64 b0, i64 b1, unsigned char *data, u32 *absmax,
+                   const u32 *rcp_bf16, const u32 *rcp_f16, const uint4 *code_tab)
+{
+    if (dt == DT_BF16)
+        bnb4_q64_body(in, DT_BF16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab);
+    else
+        bnb4_q64_body(in, DT_F16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab);
+}
+
 /* Elements [i, min(i + 8, end)) (i a multiple of 8). */
 static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *data, u32 absmax, int dt, const u32 *lut,
                                                         i64 i, i64 end, void *out)

@@ -5,8 +5,10 @@
 #ifndef QK_K_SELFTEST_CUH
 #define QK_K_SELFTEST_CUH
 
+#include "cu_tables.h"
 #include "dev_common.cuh"
 #include "k_blocked.cuh"
+#include "k_bnb4.cuh"
 #include "k_group_quantize.cuh"
 
 /* out[0]: the Blackwell e2m1/ue8m0 path was compiled for this device;
@@ -35,8 +37,28 @@ enum {
     ST_NVFP4_BOUNDS = 12, /* nvfp4_bound (f64) vs qk_nvfp4_bound, every finite t > 0 */
     ST_GROUP_CODES = 13,  /* group_codes8 vs int8_code / fp8_scaled, finite x, every kind and dtype */
     ST_INT8_DIV_BF16 = 14, /* group_codes8's int8 division by reciprocal, every bf16 x and divisor d */
-    ST_INT8_DIV_F16 = 15   /* the same for every f16 x and d */
+    ST_INT8_DIV_F16 = 15,  /* the same for every f16 x and d */
+    ST_BNB_TABLE = 16,     /* qkf_bnb_lookup (NF4 and FP4 tables) vs codec of ftz(v), every v but +-Inf */
+    ST_BNB_FAST_BF16 = 17, /* bnb4_quantize64's codes, every bf16 x and absmax a, |x| <= a */
+    ST_BNB_FAST_F16 = 18   /* the same for f16 */
 };
+
+/* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
+ * the input x16 (w = a16 << 16 | x16), against the reference's: the codec
+ * of mul_ftz, for every pair with a finite absmax and |x| <= a, NF4 and
+ * FP4 with the flush each takes. */
+static __device__ __noinline__ int bnb_fast_codes_agree(int dt, u32 w, const u32 *tables)
+{
+    u32 a16 = w >> 16, x16 = w & 0xFFFFu;
+    if (a16 >= (dt == DT_BF16 ? 0x7F80u : 0x7C00u) || (x16 & 0x7FFFu) > a16)
+        return 1;
+    u32 am = bnb4_absmax16(dt, a16);
+    u32 r = qk_f32_ftz(bnb_reciprocal(dt, am, tables + CU_TAB_RCP_BF16, tables + CU_TAB_RCP_F16));
+    u32 q = mul_ftz(widen(dt, x16), r);
+    const uint4 *nf4 = (const uint4 *)(tables + CU_TAB_BNB_NF4), *fp4 = (const uint4 *)(tables + CU_TAB_BNB_FP4);
+    return bnb4_code_fast(dt, bnb4_flush16(dt, 1, am), x16, r, nf4) == qk_nf4_encode(q) &&
+           bnb4_code_fast(dt, bnb4_flush16(dt, 0, am), x16, r, fp4) == qk_fp4_encode(q);
+}
 
 /* group_codes8 against the per-element functions for eight finite inputs
  * around x (mantissa and sign variations), each kind and dtype, and
@@ -99,8 +121,9 @@ static __device__ __noinline__ int int8_division_agrees(int dt, u32 w)
     return 1;
 }
 
-static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *nf4_tab)
+static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *tables)
 {
+    const u32 *nf4_tab = tables + CU_TAB_NF4;
     int finite = qk_f32_is_finite(x) != 0u;
     switch (which) {
     case ST_F16: return to_f16(x) == qk_f32_to_f16(x);
@@ -162,19 +185,25 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
     case ST_GROUP_CODES: return !finite || group_codes_agree(x);
     case ST_INT8_DIV_BF16: return (x & 7u) != 0u || int8_division_agrees(DT_BF16, x);
     case ST_INT8_DIV_F16: return (x & 7u) != 0u || int8_division_agrees(DT_F16, x);
+    case ST_BNB_TABLE:
+        return (x & QK_F32_ABS) == QK_F32_INF ||
+               (qkf_bnb_lookup(tables + CU_TAB_BNB_NF4, x) == qk_nf4_encode(qk_f32_ftz(x)) &&
+                qkf_bnb_lookup(tables + CU_TAB_BNB_FP4, x) == qk_fp4_encode(qk_f32_ftz(x)));
+    case ST_BNB_FAST_BF16: return bnb_fast_codes_agree(DT_BF16, x, tables);
+    case ST_BNB_FAST_F16: return bnb_fast_codes_agree(DT_F16, x, tables);
     default: return 0;
     }
 }
 
 /* Inputs [base, base + gridDim * blockDim * 64); count mismatches, keep the
  * smallest failing input. */
-KERNEL qk_selftest(int which, u32 base, unsigned long long *fails, u32 *first, const u32 *nf4_tab)
+KERNEL qk_selftest(int which, u32 base, unsigned long long *fails, u32 *first, const u32 *tables)
 {
     u32 x0 = base + (u32)gtid() * 64u;
     u32 bad = 0u, firstbad = 0xFFFFFFFFu;
     for (u32 k = 0; k < 64u; k++) {
         u32 x = x0 + k;
-        if (!selftest_one(which, x, nf4_tab)) {
+        if (!selftest_one(which, x, tables)) {
             bad++;
             firstbad = min(firstbad, x);
         }

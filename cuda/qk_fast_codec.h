@@ -174,4 +174,74 @@ QKF_FN QKF_U32 qkf_fp4(float v) { return (v < 0.0f ? 8u : 0u) | qkf_fp4_magnitud
  * form: no NF4 threshold lies within FLT_MIN of zero.) */
 QKF_FN QKF_U32 qkf_fp4_unflushed(float v) { return (v <= -0x1p-126f ? 8u : 0u) | qkf_fp4_magnitude(v); }
 
+/* NF4 or FP4 code of ftz(v): the code of a product that mul.ftz gave. */
+QKF_FN QKF_U32 qkf_bnb_code(int nf4, QKF_U32 v)
+{
+    return nf4 ? qkf_nf4(qkf_float(v)) : qkf_fp4_unflushed(qkf_float(v));
+}
+
+/* NF4/FP4 codes by one table lookup and one compare, for GPU kernels whose
+ * integer/logic pipe is their limit. Bucket i = bits(v) >> 21 (sign,
+ * exponent, two leading mantissa bits) holds no more than one threshold of
+ * either format, so with tab[4i] = t, tab[4i + 1] = the code of the
+ * bucket's values up to t and tab[4i + 2] = the code above it, the code of
+ * v is (v > t ? tab[4i + 2] : tab[4i + 1]); NaN compares false and takes
+ * tab[4i + 1], which the NaN buckets (exponent 255) hold. Equals
+ * qkf_bnb_code(nf4, v) for every v but +-Inf (their buckets are NaN's;
+ * the kernel's products are never infinite): tests/test_cuda.c on the host,
+ * self-test 16 on the GPU for all 2^32 inputs. Returns 1 if a bucket held
+ * codes other than two steps of a monotone search (never, for NF4 or FP4). */
+#define QKF_BNB_BUCKETS 2048
+
+QKF_FN int qkf_bnb_code_table(int nf4, QKF_U32 tab[4 * QKF_BNB_BUCKETS])
+{
+    int bad = 0;
+    for (QKF_U32 i = 0; i < QKF_BNB_BUCKETS; i++) {
+        QKF_U32 sign = (i >> 10) << 31, lo = (i & 1023u) << 21, hi = lo + 0x1FFFFFu;
+        QKF_U32 *e = tab + 4 * i;
+        e[3] = 0u;
+        if (((i >> 2) & 0xFFu) == 0xFFu) { /* NaN (and Inf, outside the domain) */
+            e[0] = 0u;
+            e[1] = e[2] = qkf_bnb_code(nf4, 0x7FFFFFFFu);
+            continue;
+        }
+        /* in ascending value order, magnitudes run up for + and down for - */
+        QKF_U32 first = sign ? (hi | sign) : lo, last = sign ? (lo | sign) : hi;
+        QKF_U32 c0 = qkf_bnb_code(nf4, first), c1 = qkf_bnb_code(nf4, last);
+        e[0] = last;
+        e[1] = c0;
+        e[2] = c1;
+        if (c1 == c0)
+            continue;
+        /* t: the largest value still coding c0 (a search on the magnitude) */
+        QKF_U32 m0 = lo, m1 = hi;
+        while (m0 < m1) {
+            QKF_U32 mid = m0 + (m1 - m0 + (sign ? 0u : 1u)) / 2u;
+            int at_c0 = qkf_bnb_code(nf4, mid | sign) == c0;
+            if (sign) { /* c0 at large magnitudes: the smallest such */
+                if (at_c0)
+                    m1 = mid;
+                else
+                    m0 = mid + 1u;
+            } else { /* c0 at small magnitudes: the largest such */
+                if (at_c0)
+                    m0 = mid;
+                else
+                    m1 = mid - 1u;
+            }
+        }
+        e[0] = m0 | sign;
+        /* the values on each side of t must code c0 and c1 */
+        QKF_U32 above = sign ? (m0 == lo ? lo | sign : (m0 - 1u) | sign) : m0 + 1u;
+        bad |= qkf_bnb_code(nf4, e[0]) != c0 || qkf_bnb_code(nf4, above) != c1;
+    }
+    return bad;
+}
+
+QKF_FN QKF_U32 qkf_bnb_lookup(const QKF_U32 *tab, QKF_U32 v)
+{
+    const QKF_U32 *e = tab + 4 * (v >> 21);
+    return qkf_float(v) > qkf_float(e[0]) ? e[2] : e[1];
+}
+
 #endif /* QK_FAST_CODEC_H */

@@ -77,24 +77,34 @@ static const uint32_t bnb_thresholds[] = {
 };
 
 static uint32_t nf4_tab[2 * QKF_NF4_BUCKETS];
+static uint32_t code_tab[2][4 * QKF_BNB_BUCKETS]; /* qkf_bnb_code_table: FP4, NF4 */
 
 static uint64_t bnb_mismatch(uint32_t x)
 {
-    return (qkf_nf4(qk_float(x)) != qk_nf4_encode(x)) + (qkf_fp4(qk_float(x)) != qk_fp4_encode(x)) +
-           (qkf_nf4_bucketed(qk_float(x), nf4_tab) != qk_nf4_encode(x)) +
-           (qkf_nf4(qk_float(x)) != qk_nf4_encode(qk_f32_ftz(x))) +
-           (qkf_fp4_unflushed(qk_float(x)) != qk_fp4_encode(qk_f32_ftz(x)));
+    uint64_t bad = (qkf_nf4(qk_float(x)) != qk_nf4_encode(x)) + (qkf_fp4(qk_float(x)) != qk_fp4_encode(x)) +
+                   (qkf_nf4_bucketed(qk_float(x), nf4_tab) != qk_nf4_encode(x)) +
+                   (qkf_nf4(qk_float(x)) != qk_nf4_encode(qk_f32_ftz(x))) +
+                   (qkf_fp4_unflushed(qk_float(x)) != qk_fp4_encode(qk_f32_ftz(x)));
+    if ((x & QK_F32_ABS) != QK_F32_INF) /* the lookup's domain */
+        bad += (qkf_bnb_lookup(code_tab[1], x) != qk_nf4_encode(qk_f32_ftz(x))) +
+               (qkf_bnb_lookup(code_tab[0], x) != qk_fp4_encode(qk_f32_ftz(x)));
+    return bad;
 }
 
-/* NF4 / FP4 codes (NF4 also by bucket), and the codes of ftz(x) without
- * the flush: every bf16 value, 2^16 floats around each threshold and each
- * NF4 bucket edge (both signs), zeros, subnormals, NaN and a sample of 2^24
- * inputs. */
+/* NF4 / FP4 codes (NF4 also by bucket, both by the lookup table), and the
+ * codes of ftz(x) without the flush: every bf16 value, 2^16 floats around
+ * each threshold and each NF4 bucket edge (both signs), 2^11 around every
+ * lookup bucket's edge, zeros, subnormals, NaN and a sample of 2^24 inputs. */
 static void test_host_bnb_codes(void **state)
 {
     (void)state;
     assert_int_equal(qkf_nf4_bucket_table(nf4_tab), 0); /* one threshold per bucket at most */
+    assert_int_equal(qkf_bnb_code_table(0, code_tab[0]), 0);
+    assert_int_equal(qkf_bnb_code_table(1, code_tab[1]), 0);
     uint64_t bad = 0;
+    for (uint32_t b = 0; b < QKF_BNB_BUCKETS; b++) /* both sides of every lookup bucket's edge */
+        for (uint32_t d = 0; d < 0x800u; d++)
+            bad += bnb_mismatch((b << 21) - 0x400u + d);
     for (uint32_t b = QKF_NF4_BUCKET_BASE; b <= QKF_NF4_BUCKET_BASE + 21u; b++)
         for (uint32_t d = 0; d < 0x10000u; d++) {
             uint32_t x = (b << 21) - 0x8000u + d;
@@ -148,6 +158,9 @@ static const struct {
     {13, "row/tile group codes (paired roundings, int8 by exact add)", 0},
     {14, "int8 codes by reciprocal and residual, all bf16 x and d", 0},
     {15, "int8 codes by reciprocal and residual, all f16 x and d", 0},
+    {16, "nf4/fp4 codes by bucket lookup, every v but +-Inf", 0},
+    {17, "bnb4 quantize64 codes of bf16, every x and absmax, |x| <= a", 0},
+    {18, "bnb4 quantize64 codes of f16, every x and absmax, |x| <= a", 0},
 };
 
 static void test_device_selftests(void **state)
@@ -216,6 +229,7 @@ static void test_device_portable_path(void **state)
 
 static const qk_params odd_formats[] = {
     {QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 0, 0},        {QK_FORMAT_FP4, QK_SCALING_TENSOR, 32, 1, 0},
+    {QK_FORMAT_FP4, QK_SCALING_TENSOR, 64, 0, 0}, /* qk_bnb4_quantize64 with FP4's flush, the tail generic */
     {QK_FORMAT_NVFP4, QK_SCALING_TENSOR, 16, 0, 0},      {QK_FORMAT_MXFP8, QK_SCALING_TENSOR, 32, 0, 0},
     {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_BLOCK, 3, 0, 0},
     {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_TENSOR, 128, 0, 0}, {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 7, 0, 0},

@@ -18,7 +18,7 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_convrot_int8", "qk_convrot_dequantize", "qk_native_probe", "qk_selftest",
     "qk_absmax_sum", "qk_group_quantize_4k", "qk_group_quantize_16k", "qk_code_table16",
     "qk_quantize_by_table16", "qk_group_dequantize", "qk_convrot_quantize_rows", "qk_convrot_dequantize_rows",
-    "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k",
+    "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64",
 };
 
 qk_status cu_fail(const char *what, CUresult r)
@@ -120,6 +120,29 @@ static qk_status probe_native(cu_state *st)
     return s;
 }
 
+/* bitsandbytes' measured reciprocal tables, the dynamic map and the NF4/FP4
+ * code tables, laid out as cuda/cu_tables.h says. */
+static qk_status upload_tables(cu_state *st)
+{
+    uint32_t *tab = malloc(CU_TAB_WORDS * sizeof *tab);
+    if (tab == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: tables");
+    memcpy(tab + CU_TAB_RCP_BF16, qk_bnb_rcp_bf16, sizeof qk_bnb_rcp_bf16);
+    memcpy(tab + CU_TAB_RCP_F16, qk_bnb_rcp_f16, sizeof qk_bnb_rcp_f16);
+    memcpy(tab + CU_TAB_DMAP, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
+    qk_status s = QK_OK;
+    if (qkf_nf4_bucket_table(tab + CU_TAB_NF4) != 0 || qkf_bnb_code_table(0, tab + CU_TAB_BNB_FP4) != 0 ||
+        qkf_bnb_code_table(1, tab + CU_TAB_BNB_NF4) != 0)
+        s = qk_fail(QK_ERR_BACKEND_FAILURE, "cuda: a code bucket holds two thresholds");
+    CUresult r = s == QK_OK ? st->cu->MemAlloc(&st->tables, CU_TAB_WORDS * sizeof *tab) : CUDA_SUCCESS;
+    if (s == QK_OK && r == CUDA_SUCCESS)
+        r = st->cu->MemcpyHtoD(st->tables, tab, CU_TAB_WORDS * sizeof *tab);
+    if (r != CUDA_SUCCESS)
+        s = cu_fail("table upload", r);
+    free(tab);
+    return s;
+}
+
 static qk_status open_state(cu_state *st, int device)
 {
     const qk_cu_api *cu = st->cu;
@@ -164,16 +187,8 @@ static qk_status open_state(cu_state *st, int device)
     qk_status s = cu_stage_init(st);
     if (s != QK_OK)
         return s;
-    /* bitsandbytes' measured reciprocal tables and the dynamic map */
-    uint32_t tab[CU_TAB_WORDS];
-    memcpy(tab + CU_TAB_RCP_BF16, qk_bnb_rcp_bf16, sizeof qk_bnb_rcp_bf16);
-    memcpy(tab + CU_TAB_RCP_F16, qk_bnb_rcp_f16, sizeof qk_bnb_rcp_f16);
-    memcpy(tab + CU_TAB_DMAP, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
-    if (qkf_nf4_bucket_table(tab + CU_TAB_NF4) != 0)
-        return qk_fail(QK_ERR_BACKEND_FAILURE, "cuda: an NF4 bucket holds two thresholds");
-    CU_CHECK(cu->MemAlloc(&st->tables, sizeof tab));
-    CU_CHECK(cu->MemcpyHtoD(st->tables, tab, sizeof tab));
-    return probe_native(st);
+    s = upload_tables(st);
+    return s != QK_OK ? s : probe_native(st);
 }
 
 static qk_status cuda_open(int device, void **state)
@@ -275,8 +290,7 @@ qk_status qk_cuda_selftest(int which, uint64_t *fails, uint32_t *first)
         /* 2^32 inputs: 4 launches of 2^24 threads x 64 inputs */
         for (uint32_t part = 0; part < 4 && s == QK_OK; part++) {
             uint32_t base = part << 30;
-            CUdeviceptr tab = st->tables + 4 * CU_TAB_NF4;
-            void *args[] = {&which, &base, &cnt, &fst, &tab};
+            void *args[] = {&which, &base, &cnt, &fst, &st->tables};
             s = cu_launch_grid(st, K_SELFTEST, 1 << 16, 256, args);
         }
         uint64_t out[2];

@@ -6,6 +6,7 @@
 
 #include "../../core/core_internal.h"
 #include "../../ref/ref_internal.h"
+#include "../../../cuda/cu_tables.h"
 #include "cuda_driver.h"
 
 /* Kernels of cuda/qk_kernels.cu, by index (names in cuda_backend.c). */
@@ -14,7 +15,7 @@ enum {
     K_GROUP_AMAX, K_FP8_Q, K_FP8_DQ, K_INT8_Q, K_INT8_DQ, K_CONVROT_INT8, K_CONVROT_DQ, K_PROBE,
     K_SELFTEST, K_ABSMAX_SUM, K_GROUP_Q_4K, K_GROUP_Q_16K,
     K_CODE_TABLE16, K_QUANTIZE_BY_TABLE16, K_GROUP_DQ,
-    K_CONVROT_Q_ROWS, K_CONVROT_DQ_ROWS, K_CONVROT_Q_ROWS4K, K_CONVROT_DQ_ROWS4K, K_COUNT
+    K_CONVROT_Q_ROWS, K_CONVROT_DQ_ROWS, K_CONVROT_Q_ROWS4K, K_CONVROT_DQ_ROWS4K, K_BNB4_Q64, K_COUNT
 };
 
 #define CU_STAGES 4 /* 0, 1: uploads; 2, 3: downloads */
@@ -34,7 +35,7 @@ typedef struct cu_state {
     int up_slot, down_slot;
     void *pend_dst[2]; /* host copy-out waiting on download stage 2 + k */
     size_t pend_n[2];
-    CUdeviceptr tables; /* u32: rcp_bf16[128], rcp_f16[1024], dynamic map[256], NF4 buckets */
+    CUdeviceptr tables; /* u32, laid out as cuda/cu_tables.h says */
     int native_fp4;     /* the module has (and the host uses) the Blackwell path */
     int arch;           /* __CUDA_ARCH__ of the code the driver picked */
     int sms;
@@ -43,11 +44,6 @@ typedef struct cu_state {
 } cu_state;
 
 #define CU_TABLE16_BYTES 65536 /* QK_TABLE16_BYTES of k_code_table.cuh */
-#define CU_TAB_RCP_BF16 0
-#define CU_TAB_RCP_F16 128
-#define CU_TAB_DMAP (128 + 1024)
-#define CU_TAB_NF4 (128 + 1024 + 256) /* qkf_nf4_bucket_table, 128 words */
-#define CU_TAB_WORDS (128 + 1024 + 256 + 128)
 
 /* Records "what: CUDA error" and returns QK_ERR_BACKEND_FAILURE. */
 qk_status cu_fail(const char *what, CUresult r);

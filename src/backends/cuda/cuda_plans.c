@@ -142,6 +142,21 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
     CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
     CUdeviceptr rb = st->tables + 4 * CU_TAB_RCP_BF16, rf = st->tables + 4 * CU_TAB_RCP_F16;
     CUdeviceptr nt = st->tables + 4 * CU_TAB_NF4;
+    if (bs == 64 && dt != QK_DTYPE_F32) {
+        /* whole 64-blocks of 16-bit input: qk_bnb4_quantize64 (four lanes
+         * a block, codes by one table lookup); a partial last block below */
+        int64_t bf = n / 64 < b1 ? n / 64 : b1;
+        if (bf > b0) {
+            CUdeviceptr ct = st->tables + 4 * (nf4 ? CU_TAB_BNB_NF4 : CU_TAB_BNB_FP4);
+            void *a64[] = {P(j->buf), P(dt), P(nf4), P(b0), P(bf), P(j->part[QK_PART_DATA]), P(absmax),
+                           P(rb), P(rf), P(ct)};
+            int64_t blocks = qk_ceil_div((bf - b0) * 4, 256), cap = (int64_t)st->sms * st->resident[K_BNB4_Q64];
+            qk_status s = cu_launch_grid(st, K_BNB4_Q64, blocks < cap ? blocks : (cap > 0 ? cap : 1), 256, a64);
+            if (s != QK_OK || bf == b1)
+                return s;
+            b0 = bf;
+        }
+    }
     void *args[] = {P(j->buf), P(dt), P(n), P(bs), P(nf4), P(b0), P(b1), P(j->part[QK_PART_DATA]), P(absmax),
                     P(rb), P(rf), P(nt)};
     /* segments of bs/8 threads in blocks of 256 (or one segment a block),
