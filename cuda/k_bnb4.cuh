@@ -205,15 +205,18 @@ static __device__ __forceinline__ u32 bnb4_code_fast(int dt, int flush, u32 h, u
     return fl(v) > fl(e.x) ? e.z : e.y;
 }
 
+/* Half k of a thread's 8 words of 16-bit input (element k of 16), and the
+ * shift of its code within a word of 8 codes (element 2j high). */
+static __device__ __forceinline__ u32 half16(const u32 w[8], int k) { return (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu; }
+static __device__ __forceinline__ int nibble_shift(int k) { return ((k & 7) / 2) * 8 + ((k & 1) ? 0 : 4); }
+
 /* 16 codes of a thread's 16 bf16/f16 inputs (8 words), element 2j high. */
 static __device__ __forceinline__ uint2 bnb4_codes16(int dt, int flush, const u32 w[8], u32 r, const uint4 *tab)
 {
     u32 out[2] = {0u, 0u};
 #pragma unroll
     for (int k = 0; k < 16; k++) {
-        u32 h = (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu;
-        u32 c = bnb4_code_fast(dt, flush, h, r, tab);
-        out[k / 8] += c << (((k & 7) / 2) * 8 + ((k & 1) ? 0 : 4)); /* disjoint nibbles */
+        out[k / 8] += bnb4_code_fast(dt, flush, half16(w, k), r, tab) << nibble_shift(k); /* disjoint nibbles */
     }
     return make_uint2(out[0], out[1]);
 }
@@ -226,7 +229,7 @@ static __device__ __forceinline__ u32 bnb4_key16(int dt, const u32 w[8])
     u32 key = 0u;
 #pragma unroll
     for (int k = 0; k < 16; k++) {
-        u32 x = widen(dt, (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu);
+        u32 x = widen(dt, half16(w, k));
         if (!qk_f32_is_nan(x))
             key = max(key, qk_f32_ftz(x & QK_F32_ABS) + 1u);
     }
@@ -238,10 +241,8 @@ static __device__ __noinline__ uint2 bnb4_codes16_ref(int dt, int nf4, uint4 lo,
 {
     u32 w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w}, out[2] = {0u, 0u};
     for (int k = 0; k < 16; k++) {
-        u32 x = widen(dt, (k & 1) ? w[k / 2] >> 16 : w[k / 2] & 0xFFFFu);
-        u32 v = mul_ftz(x, r);
-        u32 c = nf4 ? qk_nf4_encode(v) : qk_fp4_encode(v);
-        out[k / 8] |= c << (((k & 7) / 2) * 8 + ((k & 1) ? 0 : 4));
+        u32 v = mul_ftz(widen(dt, half16(w, k)), r);
+        out[k / 8] |= (nf4 ? qk_nf4_encode(v) : qk_fp4_encode(v)) << nibble_shift(k);
     }
     return make_uint2(out[0], out[1]);
 }
