@@ -20,6 +20,13 @@ static __device__ __forceinline__ u32 bnb_reciprocal(int dt, u32 absmax, const u
     return qk_f32_ftz(ddiv(QK_F32_ONE, absmax));
 }
 
+/* The factor a block with absmax am multiplies by: the reciprocal,
+ * flushed as mul.ftz flushes its operand. */
+static __device__ __forceinline__ u32 bnb_block_rcp(int dt, u32 am, const u32 *rcp_bf16, const u32 *rcp_f16)
+{
+    return qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16));
+}
+
 /* mul.ftz.f32: qk_f32_mul_ftz (NaN payloads may differ; every caller maps
  * NaN to a fixed code). */
 static __device__ __forceinline__ u32 mul_ftz(u32 a, u32 b)
@@ -106,7 +113,7 @@ static __device__ __forceinline__ void bnb4_quantize8(const void *in, int dt, i6
         absmax[b] = am;
     if (i >= n)
         return;
-    u32 r = qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16));
+    u32 r = bnb_block_rcp(dt, am, rcp_bf16, rcp_f16);
     /* NF4 with absmax >= 2^-100 (r <= 2^100): a subnormal x gives
      * |x * r| < 2^-26, the zero code, as its flushed zero does; NaN and Inf
      * inputs and r = 0 (Inf absmax) are the same either way. FP4 flushes:
@@ -289,7 +296,7 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
         i64 b = b0 + (u >> 2);
         uint2 codes;
         if (m16 < inf16) {
-            u32 am = bnb4_absmax16(dt, m16), r = qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16));
+            u32 am = bnb4_absmax16(dt, m16), r = bnb_block_rcp(dt, am, rcp_bf16, rcp_f16);
             if ((u & 3) == 0)
                 absmax[b] = am;
             if (bnb4_flush16(dt, nf4, am))
@@ -304,7 +311,7 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
             if ((u & 3) == 0)
                 absmax[b] = am;
             codes = bnb4_codes16_ref(dt, nf4, make_uint4(w[0], w[1], w[2], w[3]), make_uint4(w[4], w[5], w[6], w[7]),
-                                     qk_f32_ftz(bnb_reciprocal(dt, am, rcp_bf16, rcp_f16)));
+                                     bnb_block_rcp(dt, am, rcp_bf16, rcp_f16));
         }
         dst[u] = codes;
     }

@@ -53,7 +53,7 @@ static __device__ __noinline__ int bnb_fast_codes_agree(int dt, u32 w, const u32
     if (a16 >= (dt == DT_BF16 ? 0x7F80u : 0x7C00u) || (x16 & 0x7FFFu) > a16)
         return 1;
     u32 am = bnb4_absmax16(dt, a16);
-    u32 r = qk_f32_ftz(bnb_reciprocal(dt, am, tables + CU_TAB_RCP_BF16, tables + CU_TAB_RCP_F16));
+    u32 r = bnb_block_rcp(dt, am, tables + CU_TAB_RCP_BF16, tables + CU_TAB_RCP_F16);
     u32 q = mul_ftz(widen(dt, x16), r);
     const uint4 *nf4 = (const uint4 *)(tables + CU_TAB_BNB_NF4), *fp4 = (const uint4 *)(tables + CU_TAB_BNB_FP4);
     return bnb4_code_fast(dt, bnb4_flush16(dt, 1, am), x16, r, nf4) == qk_nf4_encode(q) &&

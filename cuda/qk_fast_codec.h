@@ -100,58 +100,6 @@ QKF_FN QKF_U32 qkf_nf4_bucket(float c)
     return ((qkf_bits(a) >> 21) - QKF_NF4_BUCKET_BASE) + ((qkf_bits(c) >> 31) << 5);
 }
 
-/* tab[2i] = the threshold's bits, tab[2i + 1] = the lowest code of bucket
- * i. Returns 0, or 1 if some bucket held two thresholds (never, for the
- * NF4 table: the test checks). */
-QKF_FN int qkf_nf4_bucket_table(QKF_U32 tab[2 * QKF_NF4_BUCKETS])
-{
-    int bad = 0;
-    for (QKF_U32 i = 0; i < QKF_NF4_BUCKETS; i++) {
-        QKF_U32 neg = i >> 5, b = i & 31u;
-        tab[2 * i] = 0x7F800000u;
-        tab[2 * i + 1] = 0u;
-        if (b > 20u)
-            continue;
-        /* magnitudes [lo, hi] of the bucket, from the smallest code up */
-        QKF_U32 lo = b == 0u ? 0u : (b + QKF_NF4_BUCKET_BASE) << 21;
-        QKF_U32 hi = ((b + QKF_NF4_BUCKET_BASE + 1u) << 21) - 1u;
-        QKF_U32 sign = neg << 31;
-        QKF_U32 first = neg ? (hi | sign) : lo, last = neg ? (lo | sign) : hi;
-        QKF_U32 c0 = qkf_nf4(qkf_float(first)), c1 = qkf_nf4(qkf_float(last));
-        tab[2 * i + 1] = c0;
-        if (c1 == c0)
-            continue;
-        bad |= c1 != c0 + 1u;
-        /* t: the largest value of the bucket still coding c0 (a search on
-         * the magnitude, which runs the other way for negative values) */
-        QKF_U32 m0 = lo, m1 = hi; /* the boundary magnitude lies in [m0, m1] */
-        while (m0 < m1) {
-            QKF_U32 mid = m0 + (m1 - m0 + (neg ? 0u : 1u)) / 2u;
-            int at_c0 = qkf_nf4(qkf_float(mid | sign)) == c0;
-            if (neg) { /* c0 at large magnitudes: find the smallest one */
-                if (at_c0)
-                    m1 = mid;
-                else
-                    m0 = mid + 1u;
-            } else { /* c0 at small magnitudes: find the largest one */
-                if (at_c0)
-                    m0 = mid;
-                else
-                    m1 = mid - 1u;
-            }
-        }
-        tab[2 * i] = m0 | sign;
-    }
-    return bad;
-}
-
-QKF_FN QKF_U32 qkf_nf4_bucketed(float v, const QKF_U32 tab[2 * QKF_NF4_BUCKETS])
-{
-    float c = qkf_nf4_clamp(v);
-    QKF_U32 i = qkf_nf4_bucket(c);
-    return tab[2 * i + 1] + (QKF_U32)(c > qkf_float(tab[2 * i]));
-}
-
 /* bitsandbytes FP4 code of v: rank of |v| among 7 thresholds (binary
  * search) mapped to the code order 0,1,6,7,4,5,2,3 (rank ^ (bit 1 of rank
  * moved to bit 2); NaN gives rank 0), plus the sign 8 when v < 0 (-0 and
@@ -178,6 +126,65 @@ QKF_FN QKF_U32 qkf_fp4_unflushed(float v) { return (v <= -0x1p-126f ? 8u : 0u) |
 QKF_FN QKF_U32 qkf_bnb_code(int nf4, QKF_U32 v)
 {
     return nf4 ? qkf_nf4(qkf_float(v)) : qkf_fp4_unflushed(qkf_float(v));
+}
+
+/* The largest value still coding c0 among the values sign | [lo, hi]
+ * (magnitudes of one bucket, whose codes step once, from c0 at its
+ * smallest value): a search on the magnitude, which runs the other way
+ * for negative values. */
+QKF_FN QKF_U32 qkf_bnb_edge(int nf4, QKF_U32 sign, QKF_U32 lo, QKF_U32 hi, QKF_U32 c0)
+{
+    QKF_U32 m0 = lo, m1 = hi; /* the boundary magnitude lies in [m0, m1] */
+    while (m0 < m1) {
+        QKF_U32 mid = m0 + (m1 - m0 + (sign ? 0u : 1u)) / 2u;
+        int at_c0 = qkf_bnb_code(nf4, mid | sign) == c0;
+        if (sign) { /* c0 at large magnitudes: find the smallest one */
+            if (at_c0)
+                m1 = mid;
+            else
+                m0 = mid + 1u;
+        } else { /* c0 at small magnitudes: find the largest one */
+            if (at_c0)
+                m0 = mid;
+            else
+                m1 = mid - 1u;
+        }
+    }
+    return m0 | sign;
+}
+
+/* tab[2i] = the threshold's bits, tab[2i + 1] = the lowest code of bucket
+ * i. Returns 0, or 1 if some bucket held two thresholds (never, for the
+ * NF4 table: the test checks). */
+QKF_FN int qkf_nf4_bucket_table(QKF_U32 tab[2 * QKF_NF4_BUCKETS])
+{
+    int bad = 0;
+    for (QKF_U32 i = 0; i < QKF_NF4_BUCKETS; i++) {
+        QKF_U32 neg = i >> 5, b = i & 31u;
+        tab[2 * i] = 0x7F800000u;
+        tab[2 * i + 1] = 0u;
+        if (b > 20u)
+            continue;
+        /* magnitudes [lo, hi] of the bucket, from the smallest code up */
+        QKF_U32 lo = b == 0u ? 0u : (b + QKF_NF4_BUCKET_BASE) << 21;
+        QKF_U32 hi = ((b + QKF_NF4_BUCKET_BASE + 1u) << 21) - 1u;
+        QKF_U32 sign = neg << 31;
+        QKF_U32 first = neg ? (hi | sign) : lo, last = neg ? (lo | sign) : hi;
+        QKF_U32 c0 = qkf_nf4(qkf_float(first)), c1 = qkf_nf4(qkf_float(last));
+        tab[2 * i + 1] = c0;
+        if (c1 == c0)
+            continue;
+        bad |= c1 != c0 + 1u;
+        tab[2 * i] = qkf_bnb_edge(1, sign, lo, hi, c0);
+    }
+    return bad;
+}
+
+QKF_FN QKF_U32 qkf_nf4_bucketed(float v, const QKF_U32 tab[2 * QKF_NF4_BUCKETS])
+{
+    float c = qkf_nf4_clamp(v);
+    QKF_U32 i = qkf_nf4_bucket(c);
+    return tab[2 * i + 1] + (QKF_U32)(c > qkf_float(tab[2 * i]));
 }
 
 /* NF4/FP4 codes by one table lookup and one compare, for GPU kernels whose
@@ -213,25 +220,9 @@ QKF_FN int qkf_bnb_code_table(int nf4, QKF_U32 tab[4 * QKF_BNB_BUCKETS])
         e[2] = c1;
         if (c1 == c0)
             continue;
-        /* t: the largest value still coding c0 (a search on the magnitude) */
-        QKF_U32 m0 = lo, m1 = hi;
-        while (m0 < m1) {
-            QKF_U32 mid = m0 + (m1 - m0 + (sign ? 0u : 1u)) / 2u;
-            int at_c0 = qkf_bnb_code(nf4, mid | sign) == c0;
-            if (sign) { /* c0 at large magnitudes: the smallest such */
-                if (at_c0)
-                    m1 = mid;
-                else
-                    m0 = mid + 1u;
-            } else { /* c0 at small magnitudes: the largest such */
-                if (at_c0)
-                    m0 = mid;
-                else
-                    m1 = mid - 1u;
-            }
-        }
-        e[0] = m0 | sign;
+        e[0] = qkf_bnb_edge(nf4, sign, lo, hi, c0);
         /* the values on each side of t must code c0 and c1 */
+        QKF_U32 m0 = e[0] & 0x7FFFFFFFu;
         QKF_U32 above = sign ? (m0 == lo ? lo | sign : (m0 - 1u) | sign) : m0 + 1u;
         bad |= qkf_bnb_code(nf4, e[0]) != c0 || qkf_bnb_code(nf4, above) != c1;
     }
