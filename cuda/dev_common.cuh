@@ -87,6 +87,17 @@ static __device__ __forceinline__ u32 narrow(int dt, u32 a)
     return dt == DT_BF16 ? to_bf16(a) : to_f16(a);
 }
 
+/* widen() of a finite input: f16 by cvt alone (exact; only NaN needs
+ * widen's rule). */
+static __device__ __forceinline__ u32 widen_finite(int dt, u32 h)
+{
+    if (dt == DT_BF16)
+        return h << 16;
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)h));
+    return bits(f);
+}
+
 /* Element i of an f32/f16/bf16 buffer as f32 bits. */
 static __device__ __forceinline__ u32 load1(int dt, const void *p, i64 i)
 {

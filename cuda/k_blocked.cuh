@@ -6,6 +6,7 @@
 #define QK_K_BLOCKED_CUH
 
 #include "dev_common.cuh"
+#include "k_nvfp4_pairs.cuh"
 
 static __device__ __forceinline__ i64 blocked_offset(i64 r, i64 c, i64 ncb)
 {
@@ -58,7 +59,54 @@ static __device__ __forceinline__ u32 nvfp4_bound(int k, u32 t)
 }
 
 /* ---- NVFP4 ----------------------------------------------------------------
- * Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
+ * The block of amax bamax (bits of |x|) stores its scale code; returns the
+ * scale t = g * e4m3(code). */
+static __device__ __forceinline__ u32 nvfp4_block_scale(u32 bamax, u32 g, i64 r, i64 cb, i64 ncb,
+                                                        unsigned char *scale)
+{
+    u32 s = ddiv(ddiv(bamax, QK_F32_E2M1_MAX), g);
+    if (s > QK_F32_E4M3_MAX)
+        s = QK_F32_E4M3_MAX; /* also catches +inf */
+    u32 s8 = enc_e4m3(s);
+    scale[blocked_offset(r, cb, ncb)] = (unsigned char)s8;
+    return dmul(g, qk_e4m3_to_f32(s8));
+}
+
+/* A whole block of 16-bit input (16-byte aligned) by nvfp4_pair_codes.
+ * Returns 0, having written nothing, if the block holds a NaN: the generic
+ * path then takes it. */
+static __device__ __forceinline__ int nvfp4_quantize_pairs(int dt, const uint4 *src, u32 g, i64 r, i64 cb, i64 ncb,
+                                                           uint2 *dst, unsigned char *scale)
+{
+    uint4 lo = src[0], hi = src[1];
+    u32 w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    u32 m2 = 0u;
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        m2 = __vmaxu2(m2, w[k] & 0x7FFF7FFFu);
+    u32 m16 = max(m2 & 0xFFFFu, m2 >> 16);
+    if (m16 > (dt == DT_BF16 ? 0x7F80u : 0x7C00u))
+        return 0;
+    /* widening keeps the order of magnitudes: the f32 amax */
+    u32 t = nvfp4_block_scale(widen_finite(dt, m16), g, r, cb, ncb, scale);
+    if ((t & QK_F32_ABS) == 0u) {
+        *dst = make_uint2(0u, 0u); /* the anchor's zero-block rule: +0 codes */
+        return 1;
+    }
+    u32 hp[7];
+#pragma unroll
+    for (int k = 0; k < 7; k++)
+        hp[k] = nvfp4_pair_threshold(dt, nvfp4_bound(k, t));
+    u32 c[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        c[k] = nvfp4_pair_codes(w[k], hp);
+    *dst = make_uint2(__byte_perm(nvfp4_pair_bytes(c[0], c[1]), nvfp4_pair_bytes(c[2], c[3]), 0x5410),
+                      __byte_perm(nvfp4_pair_bytes(c[4], c[5]), nvfp4_pair_bytes(c[6], c[7]), 0x5410));
+    return 1;
+}
+
+/* Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
  * native: use the Blackwell e2m1 conversion (only when qk_native_probe
  * reported it; elsewhere that branch traps). */
 static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb,
@@ -75,18 +123,17 @@ static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int d
         *dst = make_uint2(0u, 0u);
         return;
     }
+    if (dt != DT_F32 && !native && c0 + 16 <= cols && (cols & 7) == 0 &&
+        nvfp4_quantize_pairs(dt, (const uint4 *)((const unsigned short *)in + r * cols + c0), g, r, cb, ncb, dst,
+                             scale))
+        return;
     u32 x[16];
     load_row_block<16>(dt, in, r, cols, c0, x);
     u32 bamax = 0u;
 #pragma unroll
     for (int k = 0; k < 16; k++)
         bamax = max(bamax, x[k] & QK_F32_ABS);
-    u32 s = ddiv(ddiv(bamax, QK_F32_E2M1_MAX), g);
-    if (s > QK_F32_E4M3_MAX)
-        s = QK_F32_E4M3_MAX; /* also catches +inf */
-    u32 s8 = enc_e4m3(s);
-    scale[blocked_offset(r, cb, ncb)] = (unsigned char)s8;
-    u32 t = dmul(g, qk_e4m3_to_f32(s8));
+    u32 t = nvfp4_block_scale(bamax, g, r, cb, ncb, scale);
     u32 w[2] = {0u, 0u};
     if ((t & QK_F32_ABS) == 0u) {
         /* the anchor's zero-block rule: +0 codes */

@@ -180,17 +180,6 @@ KERNEL qk_bnb4_quantize(const void *in, int dt, i64 n, int bs, int nf4, i64 b0, 
  * keep the order of magnitudes. */
 static __device__ __forceinline__ u32 bnb4_absmax16(int dt, u32 m16) { return qk_f32_ftz(widen(dt, m16)); }
 
-/* widen() of a finite input: f16 by cvt alone (exact; only NaN needs
- * widen's rule). */
-static __device__ __forceinline__ u32 widen_finite(int dt, u32 h)
-{
-    if (dt == DT_BF16)
-        return h << 16;
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)h));
-    return bits(f);
-}
-
 /* Whether a block with this absmax must flush its inputs before the
  * multiply: f16 inputs are never subnormal as f32; for NF4 with absmax >=
  * 2^-100 (r <= 2^100) a subnormal x gives |x r| < 2^-26, whose code is the

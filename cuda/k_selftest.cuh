@@ -40,7 +40,8 @@ enum {
     ST_INT8_DIV_F16 = 15,  /* the same for every f16 x and d */
     ST_BNB_TABLE = 16,     /* qkf_bnb_lookup (NF4 and FP4 tables) vs codec of ftz(v), every v but +-Inf */
     ST_BNB_FAST_BF16 = 17, /* bnb4_quantize64's codes, every bf16 x and absmax a, |x| <= a */
-    ST_BNB_FAST_F16 = 18   /* the same for f16 */
+    ST_BNB_FAST_F16 = 18,  /* the same for f16 */
+    ST_NVFP4_PAIRS = 19    /* nvfp4_pair_codes (bf16, f16) vs qk_nvfp4_code of the widened input */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -58,6 +59,36 @@ static __device__ __noinline__ int bnb_fast_codes_agree(int dt, u32 w, const u32
     const uint4 *nf4 = (const uint4 *)(tables + CU_TAB_BNB_NF4), *fp4 = (const uint4 *)(tables + CU_TAB_BNB_FP4);
     return bnb4_code_fast(dt, bnb4_flush16(dt, 1, am), x16, r, nf4) == qk_nf4_encode(q) &&
            bnb4_code_fast(dt, bnb4_flush16(dt, 0, am), x16, r, fp4) == qk_fp4_encode(q);
+}
+
+/* nvfp4_pair_codes for the scale t (any but +-0: Inf and NaN scales of an
+ * Inf or NaN g too) and two 16-bit elements, against qk_nvfp4_code of each
+ * widened element with the same seven bounds; NaN elements are left out
+ * (their blocks take the generic path). x: 16 bits of the low element, 16
+ * that make t and the high element. */
+static __device__ __noinline__ int nvfp4_pairs_agree(u32 x)
+{
+    u32 hi = x >> 16, lo16 = x & 0xFFFFu, hi16 = (lo16 * 0x2F5Bu + hi) & 0xFFFFu;
+    u32 t = (hi << 16) ^ ((hi * 0x9E3779B1u) >> 16);
+    t &= QK_F32_ABS;
+    if (t == 0u)
+        return 1;
+    u32 c[7];
+    for (int k = 0; k < 7; k++)
+        c[k] = nvfp4_bound(k, t);
+    int ok = 1;
+    for (int dt = DT_F16; dt <= DT_BF16; dt++) {
+        u32 hp[7];
+        for (int k = 0; k < 7; k++)
+            hp[k] = nvfp4_pair_threshold(dt, c[k]);
+        u32 codes = nvfp4_pair_codes(lo16 | (hi16 << 16), hp);
+        for (int h = 0; h < 2; h++) {
+            u32 x16 = h ? hi16 : lo16, f = widen(dt, x16);
+            if ((f & QK_F32_ABS) <= QK_F32_INF)
+                ok &= ((codes >> (16 * h)) & 0xFu) == qk_nvfp4_code(f, c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+        }
+    }
+    return ok;
 }
 
 /* group_codes8 against the per-element functions for eight finite inputs
@@ -191,6 +222,7 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
                 qkf_bnb_lookup(tables + CU_TAB_BNB_FP4, x) == qk_fp4_encode(qk_f32_ftz(x)));
     case ST_BNB_FAST_BF16: return bnb_fast_codes_agree(DT_BF16, x, tables);
     case ST_BNB_FAST_F16: return bnb_fast_codes_agree(DT_F16, x, tables);
+    case ST_NVFP4_PAIRS: return nvfp4_pairs_agree(x);
     default: return 0;
     }
 }

@@ -161,6 +161,7 @@ static const struct {
     {16, "nf4/fp4 codes by bucket lookup, every v but +-Inf", 0},
     {17, "bnb4 quantize64 codes of bf16, every x and absmax, |x| <= a", 0},
     {18, "bnb4 quantize64 codes of f16, every x and absmax, |x| <= a", 0},
+    {19, "nvfp4 codes of 16-bit pairs, every x16 x 2^16 scales", 0},
 };
 
 static void test_device_selftests(void **state)
