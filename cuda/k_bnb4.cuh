@@ -193,12 +193,10 @@ static __device__ __forceinline__ int bnb4_flush16(int dt, int nf4, u32 am)
 /* The code of input half h (finite) by the fast path: mul_ftz(x, r) is
  * ftz(RN(ftz(x) r)) (r flushed already); the IEEE product, then the
  * bucket table, whose codes are those of ftz(v) (qkf_bnb_code_table). */
-static __device__ __forceinline__ u32 bnb4_code_fast(int dt, int flush, u32 h, u32 r, const uint4 *tab)
+static __device__ __forceinline__ u32 bnb4_code_fast(int dt, int flush, u32 h, u32 r, const u32 *tab)
 {
     u32 x = widen_finite(dt, h);
-    u32 v = dmul(flush ? qk_f32_ftz(x) : x, r);
-    uint4 e = tab[v >> 21];
-    return fl(v) > fl(e.x) ? e.z : e.y;
+    return qkf_bnb_lookup(tab, dmul(flush ? qk_f32_ftz(x) : x, r));
 }
 
 /* Half k of a thread's 8 words of 16-bit input (element k of 16), and the
@@ -207,7 +205,7 @@ static __device__ __forceinline__ u32 half16(const u32 w[8], int k) { return (k 
 static __device__ __forceinline__ int nibble_shift(int k) { return ((k & 7) / 2) * 8 + ((k & 1) ? 0 : 4); }
 
 /* 16 codes of a thread's 16 bf16/f16 inputs (8 words), element 2j high. */
-static __device__ __forceinline__ uint2 bnb4_codes16(int dt, int flush, const u32 w[8], u32 r, const uint4 *tab)
+static __device__ __forceinline__ uint2 bnb4_codes16(int dt, int flush, const u32 w[8], u32 r, const u32 *tab)
 {
     u32 out[2] = {0u, 0u};
 #pragma unroll
@@ -254,9 +252,9 @@ static __device__ __noinline__ uint2 bnb4_codes16_ref(int dt, int nf4, uint4 lo,
  * remains. */
 static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int nf4, i64 b0, i64 b1,
                                                      unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
-                                                     const u32 *rcp_f16, const uint4 *code_tab)
+                                                     const u32 *rcp_f16, const u32 *code_tab)
 {
-    __shared__ uint4 tab[QKF_BNB_BUCKETS];
+    __shared__ u32 tab[QKF_BNB_BUCKETS];
     for (int k = threadIdx.x; k < QKF_BNB_BUCKETS; k += blockDim.x)
         tab[k] = code_tab[k];
     __syncthreads();
@@ -310,7 +308,7 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
  * qkf_bnb_code_table (FP4, then NF4, in the constant tables). */
 extern "C" __global__ void __launch_bounds__(256)
 qk_bnb4_quantize64(const void *in, int dt, int nf4, i64 b0, i64 b1, unsigned char *data, u32 *absmax,
-                   const u32 *rcp_bf16, const u32 *rcp_f16, const uint4 *code_tab)
+                   const u32 *rcp_bf16, const u32 *rcp_f16, const u32 *code_tab)
 {
     if (dt == DT_BF16)
         bnb4_q64_body(in, DT_BF16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab);

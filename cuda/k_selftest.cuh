@@ -56,7 +56,7 @@ static __device__ __noinline__ int bnb_fast_codes_agree(int dt, u32 w, const u32
     u32 am = bnb4_absmax16(dt, a16);
     u32 r = bnb_block_rcp(dt, am, tables + CU_TAB_RCP_BF16, tables + CU_TAB_RCP_F16);
     u32 q = mul_ftz(widen(dt, x16), r);
-    const uint4 *nf4 = (const uint4 *)(tables + CU_TAB_BNB_NF4), *fp4 = (const uint4 *)(tables + CU_TAB_BNB_FP4);
+    const u32 *nf4 = tables + CU_TAB_BNB_NF4, *fp4 = tables + CU_TAB_BNB_FP4;
     return bnb4_code_fast(dt, bnb4_flush16(dt, 1, am), x16, r, nf4) == qk_nf4_encode(q) &&
            bnb4_code_fast(dt, bnb4_flush16(dt, 0, am), x16, r, fp4) == qk_fp4_encode(q);
 }

@@ -188,51 +188,57 @@ QKF_FN QKF_U32 qkf_nf4_bucketed(float v, const QKF_U32 tab[2 * QKF_NF4_BUCKETS])
 }
 
 /* NF4/FP4 codes by one table lookup and one compare, for GPU kernels whose
- * integer/logic pipe is their limit. Bucket i = bits(v) >> 21 (sign,
- * exponent, two leading mantissa bits) holds no more than one threshold of
- * either format, so with tab[4i] = t, tab[4i + 1] = the code of the
- * bucket's values up to t and tab[4i + 2] = the code above it, the code of
- * v is (v > t ? tab[4i + 2] : tab[4i + 1]); NaN compares false and takes
- * tab[4i + 1], which the NaN buckets (exponent 255) hold. Equals
- * qkf_bnb_code(nf4, v) for every v but +-Inf (their buckets are NaN's;
- * the kernel's products are never infinite): tests/test_cuda.c on the host,
- * self-test 16 on the GPU for all 2^32 inputs. Returns 1 if a bucket held
- * codes other than two steps of a monotone search (never, for NF4 or FP4). */
+ * integer/logic pipe or shared-memory bandwidth is their limit. Bucket i =
+ * bits(v) >> 21 (sign, exponent, two leading mantissa bits) holds no more
+ * than one threshold t of either format: the codes c0 of the bucket's
+ * values up to t and c1 above it. Its entry is one word, key << 11 | b << 4
+ * | a: v codes a if its low 21 bits exceed key, which is (v << 11) > entry
+ * (the codes fill bits 0-7, below every key bit), and b otherwise. In a +
+ * bucket, key = t's low bits, a = c1, b = c0; in a - bucket the values run
+ * the other way to their bits, so key = t's low bits - 1 (bits >= t's:
+ * values <= t), a = c0, b = c1. A bucket without a threshold, and the NaN
+ * buckets (exponent 255), hold one code twice. Equals qkf_bnb_code(nf4, v)
+ * for every v but +-Inf (their buckets are NaN's; the kernel's products are
+ * never infinite): tests/test_cuda.c on the host, self-test 16 on the GPU
+ * for all 2^32 inputs. Returns 1 if a bucket held codes other than two
+ * steps of a monotone search (never, for NF4 or FP4). */
 #define QKF_BNB_BUCKETS 2048
 
-QKF_FN int qkf_bnb_code_table(int nf4, QKF_U32 tab[4 * QKF_BNB_BUCKETS])
+QKF_FN int qkf_bnb_code_table(int nf4, QKF_U32 tab[QKF_BNB_BUCKETS])
 {
     int bad = 0;
     for (QKF_U32 i = 0; i < QKF_BNB_BUCKETS; i++) {
         QKF_U32 sign = (i >> 10) << 31, lo = (i & 1023u) << 21, hi = lo + 0x1FFFFFu;
-        QKF_U32 *e = tab + 4 * i;
-        e[3] = 0u;
         if (((i >> 2) & 0xFFu) == 0xFFu) { /* NaN (and Inf, outside the domain) */
-            e[0] = 0u;
-            e[1] = e[2] = qkf_bnb_code(nf4, 0x7FFFFFFFu);
+            QKF_U32 c = qkf_bnb_code(nf4, 0x7FFFFFFFu);
+            tab[i] = c << 4 | c;
             continue;
         }
         /* in ascending value order, magnitudes run up for + and down for - */
         QKF_U32 first = sign ? (hi | sign) : lo, last = sign ? (lo | sign) : hi;
         QKF_U32 c0 = qkf_bnb_code(nf4, first), c1 = qkf_bnb_code(nf4, last);
-        e[0] = last;
-        e[1] = c0;
-        e[2] = c1;
+        tab[i] = c0 << 4 | c0;
         if (c1 == c0)
             continue;
-        e[0] = qkf_bnb_edge(nf4, sign, lo, hi, c0);
+        QKF_U32 t = qkf_bnb_edge(nf4, sign, lo, hi, c0), key = t & 0x1FFFFFu;
         /* the values on each side of t must code c0 and c1 */
-        QKF_U32 m0 = e[0] & 0x7FFFFFFFu;
+        QKF_U32 m0 = t & 0x7FFFFFFFu;
         QKF_U32 above = sign ? (m0 == lo ? lo | sign : (m0 - 1u) | sign) : m0 + 1u;
-        bad |= qkf_bnb_code(nf4, e[0]) != c0 || qkf_bnb_code(nf4, above) != c1;
+        bad |= qkf_bnb_code(nf4, t) != c0 || qkf_bnb_code(nf4, above) != c1;
+        if (sign) {
+            bad |= key == 0u; /* t would be the bucket's last value, whose code is c1 */
+            tab[i] = (key - 1u) << 11 | c1 << 4 | c0;
+        } else {
+            tab[i] = key << 11 | c0 << 4 | c1;
+        }
     }
     return bad;
 }
 
 QKF_FN QKF_U32 qkf_bnb_lookup(const QKF_U32 *tab, QKF_U32 v)
 {
-    const QKF_U32 *e = tab + 4 * (v >> 21);
-    return qkf_float(v) > qkf_float(e[0]) ? e[2] : e[1];
+    QKF_U32 e = tab[v >> 21];
+    return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
 }
 
 #endif /* QK_FAST_CODEC_H */

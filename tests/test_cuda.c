@@ -77,7 +77,7 @@ static const uint32_t bnb_thresholds[] = {
 };
 
 static uint32_t nf4_tab[2 * QKF_NF4_BUCKETS];
-static uint32_t code_tab[2][4 * QKF_BNB_BUCKETS]; /* qkf_bnb_code_table: FP4, NF4 */
+static uint32_t code_tab[2][QKF_BNB_BUCKETS]; /* qkf_bnb_code_table: FP4, NF4 */
 
 static uint64_t bnb_mismatch(uint32_t x)
 {
