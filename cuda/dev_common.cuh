@@ -287,6 +287,18 @@ static __device__ __forceinline__ u32 enc_e4m3x2(u32 a, u32 b)
 #endif
 }
 
+/* enc_e4m3x2 of clamp_abs(a, 448) and clamp_abs(b, 448) for a, b not NaN:
+ * on sm_89+ .satfinite is that clamp (RNE beyond 448 gives 480 or Inf,
+ * saturated to 448; self-test 20 checks every input), so no clamp runs. */
+static __device__ __forceinline__ u32 enc_e4m3x2_sat(u32 a, u32 b)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    return enc_e4m3x2(a, b);
+#else
+    return enc_e4m3x2(qk_f32_clamp_abs(a, QK_F32_E4M3_MAX), qk_f32_clamp_abs(b, QK_F32_E4M3_MAX));
+#endif
+}
+
 #if defined(__CUDA_ARCH_FAMILY_SPECIFIC__) &&                                                     \
     (__CUDA_ARCH_FAMILY_SPECIFIC__ == 1000 || __CUDA_ARCH_FAMILY_SPECIFIC__ == 1200)
 #define QK_NATIVE_FP4 1

@@ -280,12 +280,9 @@ static __device__ __forceinline__ void mxfp8_quantize_body(const void *in, int d
     u32 m = e < 254u ? (254u - e) << 23 : 0x00400000u;
     u32 w[8];
 #pragma unroll
-    for (int k = 0; k < 32; k += 4) {
-        u32 a = qk_f32_clamp_abs(dmul(x[k], m), QK_F32_E4M3_MAX);
-        u32 b = qk_f32_clamp_abs(dmul(x[k + 1], m), QK_F32_E4M3_MAX);
-        u32 c = qk_f32_clamp_abs(dmul(x[k + 2], m), QK_F32_E4M3_MAX);
-        u32 d = qk_f32_clamp_abs(dmul(x[k + 3], m), QK_F32_E4M3_MAX);
-        w[k / 4] = enc_e4m3x2(b, a) | (enc_e4m3x2(d, c) << 16);
+    for (int k = 0; k < 32; k += 4) { /* e4m3(clamp_abs(x m, 448)): x m is NaN only in a refused block */
+        u32 a = dmul(x[k], m), b = dmul(x[k + 1], m), c = dmul(x[k + 2], m), d = dmul(x[k + 3], m);
+        w[k / 4] = enc_e4m3x2_sat(b, a) | (enc_e4m3x2_sat(d, c) << 16);
     }
     dst[0] = make_uint4(w[0], w[1], w[2], w[3]);
     dst[1] = make_uint4(w[4], w[5], w[6], w[7]);

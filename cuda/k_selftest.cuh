@@ -41,7 +41,8 @@ enum {
     ST_BNB_TABLE = 16,     /* qkf_bnb_lookup (NF4 and FP4 tables) vs codec of ftz(v), every v but +-Inf */
     ST_BNB_FAST_BF16 = 17, /* bnb4_quantize64's codes, every bf16 x and absmax a, |x| <= a */
     ST_BNB_FAST_F16 = 18,  /* the same for f16 */
-    ST_NVFP4_PAIRS = 19    /* nvfp4_pair_codes (bf16, f16) vs qk_nvfp4_code of the widened input */
+    ST_NVFP4_PAIRS = 19,   /* nvfp4_pair_codes (bf16, f16) vs qk_nvfp4_code of the widened input */
+    ST_E4M3X2_SAT = 20     /* enc_e4m3x2_sat of unclamped input vs codec of the clamped, non-NaN */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -223,6 +224,11 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
     case ST_BNB_FAST_BF16: return bnb_fast_codes_agree(DT_BF16, x, tables);
     case ST_BNB_FAST_F16: return bnb_fast_codes_agree(DT_F16, x, tables);
     case ST_NVFP4_PAIRS: return nvfp4_pairs_agree(x);
+    case ST_E4M3X2_SAT: {
+        u32 a = qk_f32_clamp_abs(x, QK_F32_E4M3_MAX), b = qk_f32_clamp_abs(~x, QK_F32_E4M3_MAX);
+        return qk_f32_is_nan(x) || qk_f32_is_nan(~x) ||
+               enc_e4m3x2_sat(x, ~x) == ((qk_f32_to_e4m3(a) << 8) | qk_f32_to_e4m3(b));
+    }
     default: return 0;
     }
 }
