@@ -6,7 +6,8 @@
  * multiple of 8 load bf16/f16 input 16 bytes at a time. Scale bytes are
  * OR-ed into their word of the blocked layout (zeroed first). Codes come
  * from seven per-block bounds (qk_nvfp4_bounds), not a division per
- * element. */
+ * element; whole vectors of 16-bit input compare two elements at a time
+ * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data;
@@ -21,6 +22,7 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
+#include "qk_vk_nvfp4_pairs.glsl"
 
 /* The nibbles of 8 elements, element 2j high. */
 uint codes8(uint x[8], uint c[7])
@@ -31,34 +33,65 @@ uint codes8(uint x[8], uint c[7])
     return word;
 }
 
+/* The block's scale: stores its byte, returns t = g * e4m3(code). */
+uint block_scale(uint m, uint g, uint r, uint c0, uint nblk)
+{
+    uint s = qk_div(qk_div(m, QK_F32_E2M1_MAX), g);
+    if (s > QK_F32_E4M3_MAX)
+        s = QK_F32_E4M3_MAX;
+    uint s8 = qk_to_e4m3(s);
+    if (s8 != 0u) {
+        uint off = qk_blocked_off(r, c0 / 16u, nblk);
+        atomicOr(scale.w[off >> 2], s8 << ((off & 3u) * 8u));
+    }
+    return qk_mul(g, qk_e4m3_to_f32(s8));
+}
+
+/* t == 0: the reference's zero block. A non-finite t needs a NaN/Inf
+ * input, which scales.comp flags and the call refuses: zero codes. */
+bool codes_needed(uint t) { return (t & QK_F32_ABS) - 1u < QK_F32_INF - 1u; }
+
 void main()
 {
     uint b = qk_item_id(), nblk = pc.cp / 16u;
     if (b >= pc.prows * nblk)
         return;
     uint r = b / nblk, c0 = (b - r * nblk) * 16u;
+    uint g = global.w[0];
+    uvec2 word = uvec2(0u);
+    if (QK_DT != DT_F32 && r < pc.rows && (pc.cols & 7u) == 0u && c0 + 16u <= pc.cols) {
+        /* whole 16-bit vectors: the codes of two elements at a time */
+        uint e = (r * pc.cols + c0) >> 3;
+        uvec4 q0 = src.w[e], q1 = src.w[e + 1u];
+        uint w[8] = uint[8](q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w);
+        uint m2 = 0u;
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            m2 = max(m2, max(w[j] & 0x7FFFu, (w[j] >> 16) & 0x7FFFu));
+        if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
+            uint t = block_scale(qk_widen(QK_DT, m2), g, r, c0, nblk);
+            if (codes_needed(t)) {
+                uint c[7], hp[7], k[8];
+                qk_nvfp4_bounds(t, c);
+                [[unroll]] for (uint j = 0u; j < 7u; j++)
+                    hp[j] = qk_pair_threshold(QK_DT, c[j]);
+                [[unroll]] for (uint j = 0u; j < 8u; j++)
+                    k[j] = qk_pair_codes(w[j], hp);
+                word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
+                             qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
+            }
+        }
+        data.w[b] = word;
+        return;
+    }
     uint x0[8], x1[8];
     qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0, x0);
     qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0 + 8u, x1);
     uint m = 0u;
     [[unroll]] for (uint j = 0u; j < 8u; j++)
         m = max(m, max(x0[j] & QK_F32_ABS, x1[j] & QK_F32_ABS));
-    uint g = global.w[0];
-    uvec2 word = uvec2(0u);
-    /* g == 0: an all-zero tensor, zero codes and scales */
-    if (g != 0u) {
-        uint s = qk_div(qk_div(m, QK_F32_E2M1_MAX), g);
-        if (s > QK_F32_E4M3_MAX)
-            s = QK_F32_E4M3_MAX;
-        uint s8 = qk_to_e4m3(s);
-        if (s8 != 0u) {
-            uint off = qk_blocked_off(r, c0 / 16u, nblk);
-            atomicOr(scale.w[off >> 2], s8 << ((off & 3u) * 8u));
-        }
-        uint t = qk_mul(g, qk_e4m3_to_f32(s8));
-        /* t == 0: the reference's zero block. A non-finite t needs a NaN/Inf
-         * input, which scales.comp flags and the call refuses: zero codes. */
-        if ((t & QK_F32_ABS) - 1u < QK_F32_INF - 1u) {
+    if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
+        uint t = block_scale(m, g, r, c0, nblk);
+        if (codes_needed(t)) {
             uint c[7]; /* e2m1(clamp(x / t, 6)) by compares, no division */
             qk_nvfp4_bounds(t, c);
             word = uvec2(codes8(x0, c), codes8(x1, c));
