@@ -7,7 +7,7 @@
  * their values do, and no 16-bit value lies in (h, c]. A threshold word
  * holds h | 0x8000 in both halves; with m <= 0x7FFF the subtraction
  * (h | 0x8000) - m borrows nothing across the halves, and bit 15 of each
- * half of the difference is set exactly when m <= h. Self-test 20 compares
+ * half of the difference is set exactly when m <= h. Self-test 19 compares
  * these codes with qk_nvfp4_code of the widened input. */
 #ifndef QK_K_NVFP4_PAIRS_CUH
 #define QK_K_NVFP4_PAIRS_CUH
