@@ -629,7 +629,8 @@ static void test_double_quant_offset_fallback(void **state)
 
 /* Tensor-scaled float8/int8 of bf16/f16 by the 16-bit code table: every
  * value in [-1, 1] (both zeros, subnormals, odd length) through e4m3, e5m2
- * and int8 against the reference, on the table path and, with
+ * and int8 against the reference (and NF4/FP4 blocks of subnormals, whose
+ * bf16 products must be flushed), on the table path and, with
  * QK_VULKAN_TABLE16=0, on the per-element path. The table path must have
  * run (6 quantizes) wherever the device has the 32 KiB of shared memory. */
 static void test_every_magnitude16_by_table(void **state)

@@ -2,7 +2,8 @@
  * of codes holds: device backends may code such tensors by a table indexed
  * by the input's bits, so the test input is every bf16 or f16 value in
  * [-1, 1] (subnormals and both zeros included), its length not a multiple
- * of 8. Public API only. */
+ * of 8. NF4/FP4 64-blocks of subnormals under a small normal absmax, where
+ * bf16's flush before the multiply decides codes. Public API only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,32 @@ static int64_t every_magnitude(qk_dtype dt, uint16_t *out)
         out[n++] = (uint16_t)(m | 0x8000u);
     }
     return n - 1; /* drop -1.0: an odd length, and +-1 still sets the scale */
+}
+
+/* 64-blocks whose first value is normal (bf16 2^-126..2^-95, f16
+ * 2^-14..2^-1; sign alternating) and the rest dt's subnormals in turn, both
+ * signs; a block of zeros, and a tail of 37 values. Under ftz a subnormal x codes as 0, unflushed as
+ * x / absmax (up to 2^-1). Returns the count. */
+static int64_t subnormal_blocks(qk_dtype dt, uint16_t *out)
+{
+    uint16_t mant = dt == QK_DTYPE_BF16 ? 0x7Fu : 0x3FFu;
+    int shift = dt == QK_DTYPE_BF16 ? 7 : 10, bias = dt == QK_DTYPE_BF16 ? 127 : 15;
+    int64_t n = 0;
+    uint32_t sub = 0;
+    for (int b = 0; b < 96; b++)
+        for (int k = 0; k < 64; k++) {
+            if (b == 40)
+                out[n++] = (uint16_t)(k & 1) << 15; /* zeros */
+            else if (k == 0 && dt == QK_DTYPE_BF16) /* exponent -126 + b % 32 */
+                out[n++] = (uint16_t)((b & 1) << 15 | (1 + b % 32) << shift | (b * 37 & mant));
+            else if (k == 0) /* f16: its largest binades, 2^-14..2^-1 */
+                out[n++] = (uint16_t)((b & 1) << 15 | (bias - 14 + b % 14) << shift | (b * 37 & mant));
+            else {
+                out[n++] = (uint16_t)((sub & 1) << 15 | (1 + (sub >> 1) % mant));
+                sub++;
+            }
+        }
+    return n - 27; /* the last block cut short */
 }
 
 static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk_format f, qk_dtype dt,
@@ -66,6 +93,7 @@ static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk
 long qkc_every_magnitude16(qk_context *ctx, const char *label)
 {
     static const qk_format formats[] = {QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2, QK_FORMAT_INT8_TENSORWISE};
+    static const qk_format bnb[] = {QK_FORMAT_NF4, QK_FORMAT_FP4};
     static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
     qk_context *ref = NULL;
     uint16_t *in = malloc(2 * 0x3F81u * sizeof *in); /* bf16's 1.0, 0x3F80, is the larger pattern */
@@ -78,6 +106,9 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
         int64_t n = every_magnitude(dts[d], in);
         for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
             bad += compare_case(ctx, ref, label, formats[f], dts[d], in, n);
+        n = subnormal_blocks(dts[d], in);
+        for (size_t f = 0; f < sizeof bnb / sizeof *bnb; f++)
+            bad += compare_case(ctx, ref, label, bnb[f], dts[d], in, n);
     }
     qk_context_destroy(ref);
     free(in);
