@@ -286,7 +286,12 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
             u32 am = bnb4_absmax16(dt, m16), r = bnb_block_rcp(dt, am, rcp_bf16, rcp_f16);
             if ((u & 3) == 0)
                 absmax[b] = am;
-            if (bnb4_flush16(dt, nf4, am))
+            /* the flush only changes subnormal inputs: a lane without one skips it */
+            u32 sub = 0u;
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                sub |= qkf_bf16x2_subnormals(w[k]);
+            if (bnb4_flush16(dt, nf4, am) && sub != 0u)
                 codes = bnb4_codes16(dt, 1, w, r, tab);
             else
                 codes = bnb4_codes16(dt, 0, w, r, tab);
