@@ -45,9 +45,11 @@ typedef struct {
     int64_t rows, cols;
 } shape;
 
-/* Ragged tails, odd sizes, non-multiples of 16/32/128 (columns stay a
- * multiple of 64 so ConvRot applies). */
-static const shape small_shapes[] = {{1, 64}, {7, 192}, {33, 320}, {130, 128}, {257, 448}};
+/* Ragged tails, odd sizes, non-multiples of 16/32/128; rows of 200 (8 past
+ * a multiple of 16) and of 100 (not a multiple of 8), whose vectors and
+ * blocks straddle rows. ConvRot takes only the shapes whose columns are
+ * whole groups (run_one). */
+static const shape small_shapes[] = {{1, 64}, {7, 192}, {33, 320}, {130, 128}, {257, 448}, {11, 200}, {5, 100}};
 static const shape large_shapes[] = {{1000, 4096}, {4099, 1088}};
 
 static const qk_dtype dtypes[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
@@ -250,6 +252,8 @@ static void run_one(qk_context *ref, const target *t, const qkc_case *f, qk_dtyp
     qk_params p = qkc_case_params(f);
     for (int si = 0; si < nshapes; si++) {
         int64_t rows = shapes[si].rows, cols = shapes[si].cols;
+        if (p.convrot_group > 0 && cols % p.convrot_group != 0)
+            continue; /* not a ConvRot shape: rows must be whole rotation groups */
         shape_bufs b = {0};
         if (qk_layout_query(&p, rows, cols, &b.lay) != QK_OK) {
             fprintf(stderr, "crosscheck %s: %s\n", f->label, qk_last_error());
