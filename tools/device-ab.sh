@@ -4,11 +4,12 @@
 # its QK_* variables say), A a tarball of another revision made beforehand
 # with `git archive REV -o ab-base.tar` in the repository root (the device
 # copy has no git history; .gitignore keeps the tarball out of commits, so
-# carry it). A is built beside B, in parallel, for CUDA and Vulkan; then
+# carry it). A is built beside B, in parallel; then
 # each case runs B, A, B, A.
 #
 #   tools/device-ab.sh ab-base.tar cuda:nvfp4:bf16 vulkan:nf4:f16 ...
 #
+# QK_CHECK_ARGS passes options to device-check.sh (e.g. "--bench vulkan").
 # Carry ".devdeps", ".gl" (as for device-check.sh) and "ab-base.tar". Logs
 # go to $OUT.
 set -u
@@ -27,10 +28,10 @@ lib="$root/usr/lib/x86_64-linux-gnu"
 export PATH="$root/usr/bin:$PATH" PKG_CONFIG="$root/usr/bin/pkgconf" LD_LIBRARY_PATH="$lib" LIBRARY_PATH="$lib"
 export PKG_CONFIG_LIBDIR="$lib/pkgconfig:$root/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root"
 (rm -rf /tmp/qk-ab-base && mkdir -p /tmp/qk-ab-base && tar xf "$base" -C /tmp/qk-ab-base &&
-    cd /tmp/qk-ab-base && meson setup build-a -Dsm_targets=90 -Dopencl=disabled >/dev/null &&
+    cd /tmp/qk-ab-base && meson setup build-a -Dsm_targets=90 >/dev/null &&
     ninja -C build-a tools/qtool/qtool) >"$out/ab-base-build.log" 2>&1 &
 apid=$!
-QK_MESON_ARGS="${QK_MESON_ARGS:--Dsm_targets=90}" ./tools/device-check.sh >"$out/check.log" 2>&1
+QK_MESON_ARGS="${QK_MESON_ARGS:--Dsm_targets=90}" ./tools/device-check.sh ${QK_CHECK_ARGS:-} >"$out/check.log" 2>&1
 echo "device-check rc $?"
 wait $apid || { echo "the base did not build: $out/ab-base-build.log" >&2; exit 1; }
 export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
