@@ -62,7 +62,15 @@ void dequantize_vector(uint e)
             v[j] = s_lut[pc.nvfp4 != 0u ? (q0 >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u
                                         : ((j < 4u ? q0 : q1) >> ((j & 3u) * 8u)) & 0xFFu];
         qk_mul8(v, f, plain);
-        qk_store8(QK_DT, e, pc.n, v);
+        if (QK_DT == DT_BF16 && pc.nvfp4 == 0u && plain) {
+            /* an e4m3 value (at most 4 significant bits) times a power of
+             * two, normal (plain): a bf16 value, so its RNE is its high half */
+            for (uint j = 0u; j < 8u; j++)
+                v[j] >>= 16;
+            qk_store8_bits(QK_DT, e, pc.n, v);
+        } else {
+            qk_store8(QK_DT, e, pc.n, v);
+        }
         return;
     }
     uint mask = pc.nvfp4 != 0u ? 15u : 31u;
