@@ -77,7 +77,15 @@ static inline void mxfp8_dequantize_body(__global const uchar *data, __global co
             uint s = qk_e8m0_to_f32(sb);
             uint2 w = ((__global const uint2 *)data)[(r * ncb * 32 + c0) / 8];
             uint h[8];
-            if (sb != 0xFFu && !(qk_bytes_have_mask(w.s0, 0x7F7F7F7Fu) | qk_bytes_have_mask(w.s1, 0x7F7F7F7Fu))) {
+            int finite = sb != 0xFFu && !(qk_bytes_have_mask(w.s0, 0x7F7F7F7Fu) | qk_bytes_have_mask(w.s1, 0x7F7F7F7Fu));
+            if (finite && dt == DT_BF16 && sb - 10u <= 235u) {
+                /* 2^-117 <= s <= 2^118: every nonzero product of an e4m3
+                 * value (2^-9 <= |v| <= 448, at most 4 significant bits)
+                 * is a normal bf16 value, so its RNE is its high half */
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    h[j] = qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s) >> 16;
+            } else if (finite) {
 #pragma unroll
                 for (int j = 0; j < 8; j++)
                     h[j] = narrow_finite(dt, qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s));
