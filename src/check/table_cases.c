@@ -24,9 +24,10 @@ static int64_t every_magnitude(qk_dtype dt, uint16_t *out)
 }
 
 /* 64-blocks whose first value is normal (bf16 2^-126..2^-95, f16
- * 2^-14..2^-1; sign alternating) and the rest dt's subnormals in turn, both
- * signs; a block of zeros, and a tail of 37 values. Under ftz a subnormal x codes as 0, unflushed as
- * x / absmax (up to 2^-1). Returns the count. */
+ * 2^-14..2^-1; sign alternating), the block's absmax, and the rest dt's
+ * subnormals in turn, both signs; a block of zeros, and a tail of 37
+ * values. bf16's flush codes a subnormal x as a zero; unflushed it would
+ * code x / absmax (up to almost 1). Returns the count. */
 static int64_t subnormal_blocks(qk_dtype dt, uint16_t *out)
 {
     uint16_t mant = dt == QK_DTYPE_BF16 ? 0x7Fu : 0x3FFu;
