@@ -796,9 +796,10 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
 }
 
 /* NF4/FP4 quantize with block maxima by subgroup shuffles (a block's
- * bs / 8 words in one subgroup, bs <= 256) and by shared atomics (the
+ * bs / 8 words in one subgroup, bs <= 256; bf16 in blocks of 64 by four
+ * lanes of 16 elements, bnb4_quantize64.comp) and by shared atomics (the
  * rest), each against the reference, with a NaN inside a block and a
- * partial last block. The shuffle path must have run wherever the device
+ * partial last block. Each shuffle path must have run wherever the device
  * offers it. */
 static void test_bnb4_block_maxima_paths(void **state)
 {
@@ -811,26 +812,33 @@ static void test_bnb4_block_maxima_paths(void **state)
     uint32_t sg = list[0].cluster_max;
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
     size_t bad = 0;
-    unsigned long want = 0, calls = 0, before = qk_vk_bnb4_shuffle_runs();
+    unsigned long want = 0, want64 = 0, calls = 0, before = qk_vk_bnb4_shuffle_runs();
+    unsigned long before64 = qk_vk_bnb4_q64_runs();
     for (int f = 0; f < 2; f++)
         for (int bs = 32; bs <= 512; bs *= 2)
             for (size_t d = 0; d < 2; d++) {
                 const int64_t cols = 5 * bs + 24;
-                unsigned char *in = make_input(dts[d], cols, (uint32_t)(bs + f));
+                /* a seed per case: the device's buffers never hold this case's bytes already */
+                unsigned char *in = make_input(dts[d], cols, (uint32_t)(bs + 2 * f + 5 * (int)d));
                 put_nan(dts[d], in, bs + 3);
                 bad += compare_bnb4(vk, ref, f, bs, dts[d], in, cols, "block maxima");
-                want += sg != 0 && (uint32_t)bs / 8 <= sg && bs <= 256;
+                int shuffles = sg != 0 && (uint32_t)bs / 8 <= sg && bs <= 256;
+                int by64 = shuffles && bs == 64 && dts[d] != QK_DTYPE_F32;
+                want += shuffles && !by64;
+                want64 += by64;
                 calls++;
                 free(in);
             }
-    unsigned long runs = qk_vk_bnb4_shuffle_runs() - before;
-    printf("block maxima by shuffles: %lu of %lu quantizes (subgroup size %u)\n", runs, calls, sg);
+    unsigned long runs = qk_vk_bnb4_shuffle_runs() - before, runs64 = qk_vk_bnb4_q64_runs() - before64;
+    printf("block maxima by shuffles: %lu of %lu quantizes, and %lu by four lanes a block of 64 (subgroup size %u)\n",
+           runs, calls, runs64, sg);
     if (sg == 0)
         printf("note: the device offers no full subgroups with shuffles: every block took shared atomics\n");
     qk_context_destroy(ref);
     qk_context_destroy(vk);
     assert_int_equal(bad, 0);
     assert_int_equal(runs, want);
+    assert_int_equal(runs64, want64);
 }
 
 /* Element i of an f32 or bf16 buffer (bf16 by truncation: an input like any other). */
@@ -1021,5 +1029,7 @@ int main(void)
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
+    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_grid_stride_rounds */
+        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
+#include "qk_vk_bnb_reciprocal.glsl"
 #define QK_VK_TAB_NF4 1408u /* word offset of the NF4 buckets (vk_gpu.c, upload_tables) */
 
 shared uint s_nf4[128]; /* qkf_nf4_bucket_table: per bucket, threshold bits and lowest code */
@@ -34,18 +35,6 @@ uint nf4_code(uint x)
     uint cb = floatBitsToUint(c);
     uint i = ((max(cb & QK_F32_ABS, 0x3D000000u) >> 21) - 488u) + ((cb >> 31) << 5);
     return s_nf4[2u * i + 1u] + (c > uintBitsToFloat(s_nf4[2u * i]) ? 1u : 0u);
-}
-
-/* The reciprocal bitsandbytes' kernel applies (qk_bnb_reciprocal). */
-uint bnb_reciprocal(uint absmax)
-{
-    if (QK_DT == DT_BF16)
-        return qk_rcp_from_table(tables.w[(absmax >> 16) & 0x7Fu], absmax);
-    if (QK_DT == DT_F16)
-        return qk_rcp_from_table(tables.w[128u + ((absmax >> 13) & 0x3FFu)], absmax);
-    if ((absmax & QK_F32_INF) == 0u)
-        return (absmax & QK_F32_SIGN) | QK_F32_INF;
-    return qk_f32_ftz(qk_div(QK_F32_ONE, absmax));
 }
 
 /* ftz|x| max over the non-NaN elements; sets any when one was seen. */

@@ -17,6 +17,19 @@ uint qk_pack_out(uint dt, uint v0, uint v1)
     return qk_narrow(dt, v0) | (qk_narrow(dt, v1) << 16);
 }
 
+/* The raw 16-bit elements e .. e+7 of f16/bf16 input (e a multiple of 8),
+ * element 2k in the low half of word k; those at or past n read as +0. */
+uvec4 qk_load16x8(uint e, uint n)
+{
+    if (e + 8u <= n)
+        return src.w[e >> 3];
+    uvec4 q = uvec4(0u);
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        if (e + 2u * k < n)
+            q[k] = src.w[e >> 3][k] & (e + 2u * k + 1u < n ? 0xFFFFFFFFu : 0xFFFFu);
+    return q;
+}
+
 /* Elements e .. e+7 (e a multiple of 8; those at or past n read as +0): a
  * whole vector with one (f16/bf16) or two (f32) 16-byte loads. */
 void qk_load8(uint dt, uint e, uint n, out uint x[8])
@@ -31,14 +44,7 @@ void qk_load8(uint dt, uint e, uint n, out uint x[8])
             x[j] = e + j < n ? src.w[(e + j) >> 2][(e + j) & 3u] : 0u;
         return;
     }
-    uvec4 q = uvec4(0u);
-    if (e + 8u <= n) {
-        q = src.w[e >> 3];
-    } else {
-        [[unroll]] for (uint k = 0u; k < 4u; k++)
-            if (e + 2u * k < n)
-                q[k] = src.w[e >> 3][k] & (e + 2u * k + 1u < n ? 0xFFFFFFFFu : 0xFFFFu);
-    }
+    uvec4 q = qk_load16x8(e, n);
     [[unroll]] for (uint k = 0u; k < 4u; k++) {
         x[2u * k] = qk_widen(dt, q[k] & 0xFFFFu);
         x[2u * k + 1u] = qk_widen(dt, q[k] >> 16);

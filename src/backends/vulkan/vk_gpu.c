@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../cuda/qk_fast_codec.h" /* qkf_nf4_bucket_table */
+#include "../../../cuda/qk_fast_codec.h" /* qkf_nf4_bucket_table, qkf_bnb_code_table */
 #include "vk_internal.h"
 
 /* 48 MiB: two halves for whole-buffer transfers, or 2 x QK_VK_SLOTS regions
@@ -36,6 +36,7 @@ QK_VK_SHADER(amax_tensor)
 QK_VK_SHADER(row_quantize_wide)
 QK_VK_SHADER(copy_buffer)
 QK_VK_SHADER(bnb4_quantize_cluster)
+QK_VK_SHADER(bnb4_quantize64)
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
@@ -63,6 +64,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_ROW_Q_WIDE, row_quantize_wide)
     QK_VK_CASE(VP_COPY, copy_buffer)
     QK_VK_CASE(VP_BNB4_Q_CLUSTER, bnb4_quantize_cluster)
+    QK_VK_CASE(VP_BNB4_Q64, bnb4_quantize64)
     default: *size = 0; return NULL;
     }
 }
@@ -319,7 +321,7 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt)
         .layout = s->layout};
     if (s->stats)
         ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
-    if (pipe == VP_BNB4_Q_CLUSTER) /* its clusters are runs of consecutive words */
+    if (pipe == VP_BNB4_Q_CLUSTER || pipe == VP_BNB4_Q64) /* a block's lanes: consecutive, one subgroup */
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
     r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][dt]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);
@@ -384,8 +386,8 @@ qk_status qk_vk_check_validation(qk_vk_state *s, const char *what)
 }
 
 /* bitsandbytes' rcp.approx tables (NF4/FP4 quantize), dynamic map (double
- * quant) and the NF4 bucket table that the CUDA backend uses too, at word
- * offsets 0, 128, 1152 and QK_VK_TAB_NF4 (1408). */
+ * quant), and the NF4 bucket and FP4/NF4 code tables that the CUDA backend
+ * uses too (vk_internal.h gives the offsets). */
 static qk_status upload_tables(qk_vk_state *s)
 {
     extern const uint32_t qk_bnb_rcp_bf16[128];
@@ -397,6 +399,8 @@ static qk_status upload_tables(qk_vk_state *s)
     memcpy(t + 1152, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
     if (qkf_nf4_bucket_table(t + QK_VK_TAB_NF4) != 0)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: an NF4 bucket holds two thresholds");
+    if (qkf_bnb_code_table(0, t + QK_VK_TAB_BNB_FP4) != 0 || qkf_bnb_code_table(1, t + QK_VK_TAB_BNB_NF4) != 0)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: an FP4/NF4 code bucket holds two thresholds");
     return qk_vk_upload(s, VB_TABLE, t, sizeof t);
 }
 

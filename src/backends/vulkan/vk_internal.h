@@ -78,8 +78,10 @@ unsigned long qk_vk_mean_fallbacks(void);
 /* Tensor-scaled float8/int8 quantizes recorded with the 16-bit code table
  * (vk_ops.c): tests tell by it which path ran. */
 unsigned long qk_vk_table16_runs(void);
-/* NF4/FP4 quantize calls that took block maxima by subgroup shuffles (tests). */
+/* NF4/FP4 quantize calls that took block maxima by subgroup shuffles in
+ * bnb4_quantize_cluster.comp, and calls that took bnb4_quantize64.comp (tests). */
 unsigned long qk_vk_bnb4_shuffle_runs(void);
+unsigned long qk_vk_bnb4_q64_runs(void);
 
 /* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
 enum {
@@ -88,9 +90,12 @@ enum {
 };
 
 /* VB_TABLE, in words: rcp tables at 0 and 128, dynamic map at 1152, NF4
- * buckets (128 words) at QK_VK_TAB_NF4 (bnb4_quantize.comp says it again). */
+ * buckets (128 words) at QK_VK_TAB_NF4, then qkf_bnb_code_table for FP4 and
+ * NF4 (2048 words each); the shaders that read them say the offsets again. */
 #define QK_VK_TAB_NF4 1408
-#define QK_VK_TABLE_WORDS (QK_VK_TAB_NF4 + 128)
+#define QK_VK_TAB_BNB_FP4 1536
+#define QK_VK_TAB_BNB_NF4 (QK_VK_TAB_BNB_FP4 + 2048)
+#define QK_VK_TABLE_WORDS (QK_VK_TAB_BNB_NF4 + 2048)
 /* VB_THRESH, in words: the row/tile shaders' threshold table
  * (qk_vk_thresholds.glsl), a tag word per 16-bit key, then 64 words of
  * packed thresholds per key. It lives as long as the device state; its
@@ -104,7 +109,8 @@ enum {
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
-    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER, VP_COUNT
+    VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER,
+    VP_BNB4_Q64, VP_COUNT
 };
 
 typedef struct {

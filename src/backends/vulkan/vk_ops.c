@@ -149,6 +149,10 @@ static unsigned long bnb4_shuffle_runs;
 
 unsigned long qk_vk_bnb4_shuffle_runs(void) { return __atomic_load_n(&bnb4_shuffle_runs, __ATOMIC_RELAXED); }
 
+static unsigned long bnb4_q64_runs;
+
+unsigned long qk_vk_bnb4_q64_runs(void) { return __atomic_load_n(&bnb4_q64_runs, __ATOMIC_RELAXED); }
+
 static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t bs = j->p->block_size, es = (int64_t)dsize(j->dt);
@@ -160,8 +164,11 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     /* a block's bs / 8 words in one subgroup (up to 256 elements where
      * subgroups hold 32): maxima by shuffles, no shared memory or barrier */
     int cluster = s->dev->cluster_max != 0 && bs / 8 <= (int64_t)s->dev->cluster_max && bs <= 256;
+    /* bf16/f16 in blocks of 64 (the usual case): bnb4_quantize64.comp,
+     * four lanes a block by shuffles, grid-stride */
+    int q64 = cluster && bs == 64 && j->dt != QK_DTYPE_F32;
     if (cluster)
-        __atomic_add_fetch(&bnb4_shuffle_runs, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(q64 ? &bnb4_q64_runs : &bnb4_shuffle_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
     for (int64_t e0 = lo; e0 < hi && st == QK_OK; e0 += ce) {
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
@@ -169,7 +176,11 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
                           B(slot, e0 / bs * 4, ceil_div(ne, bs) * 4), B(VB_TABLE, 0, QK_VK_TABLE_WORDS * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, (uint32_t)log2_of(bs), (uint32_t)j->dt,
                                        j->p->format == QK_FORMAT_NF4};
-        st = qk_vk_dispatch(s, cluster ? VP_BNB4_Q_CLUSTER : VP_BNB4_Q, j->dt, b, 4, pc, (uint64_t)ceil_div(ne, span), 1);
+        if (q64)
+            st = qk_vk_dispatch(s, VP_BNB4_Q64, j->dt, b, 4, pc, stride_groups(ceil_div(ne, 16)), 1);
+        else
+            st = qk_vk_dispatch(s, cluster ? VP_BNB4_Q_CLUSTER : VP_BNB4_Q, j->dt, b, 4, pc,
+                                (uint64_t)ceil_div(ne, span), 1);
     }
     return st;
 }

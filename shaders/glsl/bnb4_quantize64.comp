@@ -1,0 +1,195 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+/* bitsandbytes NF4/FP4 quantize of bf16/f16 input in blocks of 64, in the
+ * form of cuda/k_bnb4.cuh's qk_bnb4_quantize64: four invocations a block,
+ * 16 elements each, on a grid-stride loop that loads each step's 32 bytes
+ * a step ahead. Block maxima are integer maxima of the 16-bit magnitudes
+ * (widening and ftz keep their order); codes come from one lookup each in
+ * qkf_bnb_code_table, which holds the code of ftz(v) for every f32 v.
+ *
+ * A lane's products are native where they are the reference's mul_ftz:
+ * the block finite, r normal, and every nonzero input large enough that
+ * its product is >= 2^-125 (normal, far from any flush decision). bf16
+ * lanes test that (a subnormal input never passes, so nothing needs the
+ * input flush); f16 values are all normal as f32 and their products >=
+ * 2^-14 / 65504. Products never exceed about 1 (|x| <= absmax, r its
+ * reciprocal). Other lanes, blocks holding NaN or Inf, and a partial last
+ * block take the exact product (qk_mul_ftz).
+ *
+ * The pipeline requires full subgroups (a multiple of 4 invocations): a
+ * block's four lanes are consecutive invocations of one subgroup, and all
+ * four take the same branches around their shuffles. */
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
+layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data; /* 16 codes a lane */
+layout(std430, binding = 2) writeonly buffer Absmax { uint w[]; } absmax_out;
+layout(std430, binding = 3) readonly buffer Tables { uint w[]; } tables;
+layout(push_constant) uniform PC {
+    uint n;       /* elements in this chunk */
+    uint bs_log2; /* 6 */
+    uint dt;
+    uint nf4;
+} pc;
+#include "qk_vk.glsl"
+#include "qk_vk_load.glsl"
+#include "qk_vk_bnb_reciprocal.glsl"
+/* word offsets of qkf_bnb_code_table for FP4 and NF4 (vk_internal.h) */
+#define QK_VK_TAB_BNB_FP4 1536u
+#define QK_VK_TAB_BNB_NF4 3584u
+
+shared uint s_tab[2048];
+
+uint lookup(uint v)
+{
+    uint e = s_tab[v >> 21];
+    return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
+}
+
+/* A finite f16 as f32 bits, exactly and without a branch: a normal value
+ * by rebiasing; a subnormal one (or zero), a * 2^-24, as (2^-14 + a * 2^-24)
+ * - 2^-14, whose operands are normal and whose difference is exact.
+ * Subnormal f16 are common in weights (below 6.1e-5), so they must not
+ * leave the plain path. */
+uint f16_widen_finite(uint h)
+{
+    uint a = h & 0x7FFFu;
+    bool sub = a < 0x400u;
+    precise float v = uintBitsToFloat((a << 13) + (sub ? 0x38800000u : 0x38000000u)) - (sub ? 0.00006103515625 : 0.0);
+    return floatBitsToUint(v) | ((h & 0x8000u) << 16);
+}
+
+/* The low and high element of an input word (finite) as f32 bits. */
+uint low_of(uint w) { return QK_DT == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
+uint high_of(uint w) { return QK_DT == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
+
+/* Codes of a plain lane (element 2j in the high nibble of byte j). */
+uvec2 codes_plain(uint w[8], float f)
+{
+    uvec2 out_ = uvec2(0u);
+    [[unroll]] for (uint k = 0u; k < 8u; k++) {
+        precise float p0 = uintBitsToFloat(low_of(w[k])) * f;
+        precise float p1 = uintBitsToFloat(high_of(w[k])) * f;
+        uint c = (lookup(floatBitsToUint(p0)) << 4) | lookup(floatBitsToUint(p1));
+        if (k < 4u)
+            out_.x |= c << (k * 8u);
+        else
+            out_.y |= c << ((k - 4u) * 8u);
+    }
+    return out_;
+}
+
+/* The reference's codes: mul_ftz by integer code where it must be (rare:
+ * a rolled loop). No product is Inf: |x| <= absmax, and an Inf absmax has
+ * r = 0, so the table's NaN bucket meets only NaN. */
+uvec2 codes_exact(uint w[8], uint r)
+{
+    uvec2 out_ = uvec2(0u);
+    for (uint k = 0u; k < 16u; k++) {
+        uint word = qk_pick8(w, k >> 1);
+        uint c = lookup(qk_mul_ftz(qk_widen(QK_DT, (k & 1u) != 0u ? word >> 16 : word & 0xFFFFu), r));
+        uint sh = ((k >> 1) & 3u) * 8u + ((k & 1u) != 0u ? 0u : 4u);
+        if (k < 8u)
+            out_.x |= c << sh;
+        else
+            out_.y |= c << sh;
+    }
+    return out_;
+}
+
+/* Max over a block's four lanes. */
+uint block_max(uint v)
+{
+    v = max(v, subgroupShuffleXor(v, 1u));
+    return max(v, subgroupShuffleXor(v, 2u));
+}
+
+/* The reference's absmax of a block whose lanes hold these words (NaN
+ * skipped; padding +0 counts, as a partial block's does): the block max
+ * of ftz|x| + 1, less one; -FLT_MAX when every element is NaN. */
+uint exact_absmax(uint w[8])
+{
+    uint key = 0u;
+    for (uint k = 0u; k < 16u; k++) {
+        uint word = qk_pick8(w, k >> 1);
+        uint x = qk_widen(QK_DT, (k & 1u) != 0u ? word >> 16 : word & 0xFFFFu);
+        if (qk_f32_is_nan(x) == 0u)
+            key = max(key, qk_f32_ftz(x & QK_F32_ABS) + 1u);
+    }
+    key = block_max(key);
+    return key != 0u ? key - 1u : 0xFF7FFFFFu;
+}
+
+/* Codes of lane u (block u / 4; its first lane writes the absmax). */
+uvec2 quantize_lane(uint u, uint w[8])
+{
+    uint mh = 0u, ml = 0u;
+    [[unroll]] for (uint k = 0u; k < 8u; k++) {
+        mh = max(mh, w[k] & 0x7FFF0000u);
+        ml = max(ml, w[k] & 0x7FFFu);
+    }
+    uint m16 = block_max(max(mh >> 16, ml));
+    if (m16 >= (QK_DT == DT_BF16 ? 0x7F80u : 0x7C00u)) { /* NaN or Inf in the block */
+        uint am = exact_absmax(w);
+        if ((u & 3u) == 0u)
+            absmax_out.w[u >> 2] = am;
+        return codes_exact(w, bnb_reciprocal(am));
+    }
+    uint am = qk_f32_ftz(qk_widen(QK_DT, m16)), r = bnb_reciprocal(am);
+    if ((u & 3u) == 0u)
+        absmax_out.w[u >> 2] = am;
+    /* bf16: the smallest magnitude t whose products are surely >= 2^-125
+     * has exponent field 129 - r's (at least 1: normal). A lane is plain
+     * when no nonzero magnitude a is below t: bit 15 of a + 0x7FFF says
+     * a >= 1, of a + 0x8000 - t that a >= t, both halves at once (no
+     * carries out). */
+    uint small = 0u;
+    if (QK_DT == DT_BF16) {
+        uint t = uint(clamp(129 - int((r >> 23) & 0xFFu), 1, 255)) << 7;
+        uint below = (0x8000u - t) * 0x10001u;
+        [[unroll]] for (uint k = 0u; k < 8u; k++) {
+            uint m = w[k] & 0x7FFF7FFFu;
+            small |= (m + 0x7FFF7FFFu) & ~(m + below);
+        }
+    }
+    if (!qk_normal(r) || (small & 0x80008000u) != 0u)
+        return codes_exact(w, r);
+    return codes_plain(w, uintBitsToFloat(r));
+}
+
+void main()
+{
+    uint tab = pc.nf4 != 0u ? QK_VK_TAB_BNB_NF4 : QK_VK_TAB_BNB_FP4;
+    for (uint i = gl_LocalInvocationID.x; i < 2048u; i += 256u)
+        s_tab[i] = tables.w[tab + i];
+    barrier();
+    uint lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+    uint stride = gl_NumWorkGroups.x * 256u, units = (pc.n >> 6) * 4u; /* lanes of whole blocks */
+    uint u = gl_WorkGroupID.x * 256u + lane;
+    uvec4 a = uvec4(0u), b = uvec4(0u);
+    if (u < units) {
+        a = src.w[2u * u];
+        b = src.w[2u * u + 1u];
+    }
+    for (; u < units; u += stride) {
+        uint w[8] = uint[8](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
+        if (u + stride < units) {
+            a = src.w[2u * (u + stride)];
+            b = src.w[2u * (u + stride) + 1u];
+        }
+        data.w[u] = quantize_lane(u, w);
+    }
+    /* a partial last block: the first four lanes, +0 past n */
+    if (gl_WorkGroupID.x == 0u && lane < 4u && (pc.n & 63u) != 0u) {
+        u = units + lane;
+        uvec4 p = qk_load16x8(16u * u, pc.n), q = qk_load16x8(16u * u + 8u, pc.n);
+        uint w[8] = uint[8](p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w);
+        uint am = exact_absmax(w);
+        if (lane == 0u)
+            absmax_out.w[u >> 2] = am;
+        uvec2 c = codes_exact(w, bnb_reciprocal(am));
+        if (16u * u < pc.n)
+            data.w[u] = c;
+    }
+}
