@@ -441,13 +441,19 @@ static long odd_shapes_bad(void)
     return bad;
 }
 
+/* The odd shapes on every device. NF4/FP4 of bf16/f16 in blocks of 64
+ * (partial last blocks included) must have taken bnb4_quantize64. */
 static void test_odd_shapes(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
+    unsigned long before = qcl_bnb4_q64_runs();
     assert_int_equal(odd_shapes_bad(), 0);
+    unsigned long runs = qcl_bnb4_q64_runs() - before;
+    printf("bnb4_quantize64: %lu launches\n", runs);
+    assert_true(runs > 0);
 }
 
 /* Host ops in the smallest chunks the formats allow (one row, or one

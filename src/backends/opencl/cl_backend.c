@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../../cuda/qk_fast_codec.h" /* qkf_bnb_code_table */
 #include "../../ref/ref_internal.h"
 #include "cl_internal.h"
 
@@ -43,6 +44,10 @@ static void opencl_close(void *state)
         cl->clReleaseMemObject(s->rcp_bf16);
     if (s->rcp_f16)
         cl->clReleaseMemObject(s->rcp_f16);
+    if (s->code_fp4)
+        cl->clReleaseMemObject(s->code_fp4);
+    if (s->code_nf4)
+        cl->clReleaseMemObject(s->code_nf4);
     if (s->dmap)
         cl->clReleaseMemObject(s->dmap);
     for (int i = 0; i < K_COUNT; i++)
@@ -63,6 +68,16 @@ static qk_status upload_table(qcl_state *s, const uint32_t *t, size_t n, cl_mem 
     cl_int err;
     *out = s->cl->clCreateBuffer(s->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, n * 4, (void *)t, &err);
     return qcl_check(err, "clCreateBuffer (reciprocal table)");
+}
+
+/* The NF4/FP4 code-by-bucket tables of bnb4_quantize64 (cuda/qk_fast_codec.h). */
+static qk_status upload_code_tables(qcl_state *s)
+{
+    uint32_t t[2][QKF_BNB_BUCKETS];
+    if (qkf_bnb_code_table(0, t[0]) != 0 || qkf_bnb_code_table(1, t[1]) != 0)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "opencl: an FP4/NF4 code bucket holds two thresholds");
+    qk_status st = upload_table(s, t[0], QKF_BNB_BUCKETS, &s->code_fp4);
+    return st == QK_OK ? upload_table(s, t[1], QKF_BNB_BUCKETS, &s->code_nf4) : st;
 }
 
 /* Element bytes per chunk of a host op: QK_OPENCL_CHUNK_BYTES (tests force
@@ -117,6 +132,8 @@ static qk_status opencl_open(int device, void **state)
         st = upload_table(s, qk_bnb_rcp_f16, 1024, &s->rcp_f16);
     if (st == QK_OK)
         st = upload_table(s, qk_bnb_dynamic_map, 256, &s->dmap);
+    if (st == QK_OK)
+        st = upload_code_tables(s);
     if (st != QK_OK) {
         opencl_close(s);
         return st;

@@ -23,6 +23,8 @@ typedef struct {
 
 /* Every accepted device of every platform (cached); 0 with *reason if none. */
 int qcl_devices(const qcl_device **out, const char **reason);
+/* How many NF4/FP4 quantize launches took bnb4_quantize64 (tests). */
+unsigned long qcl_bnb4_q64_runs(void);
 
 /* Kernels of the embedded program, in qcl_kernel_names order. */
 typedef enum {
@@ -46,6 +48,7 @@ typedef enum {
     K_SCALED_CODE_TABLE16,
     K_SCALED_QUANTIZE_TABLE16,
     K_SCALED_DEQUANTIZE_ROWS,
+    K_BNB4_QUANTIZE64,
     K_COUNT
 } qcl_kernel_id;
 
@@ -79,6 +82,7 @@ typedef struct {
     int soft_float; /* integer codec for mul/div/add instead of native ops */
     int native_ieee; /* qcl_probe_ieee said yes: native ops need finite operands only */
     cl_mem rcp_bf16, rcp_f16, dmap; /* bnb reciprocal tables, double quant's dynamic map */
+    cl_mem code_fp4, code_nf4;      /* qkf_bnb_code_table of each format */
     cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS, B_PARAM and B_TABLE16 only in slot 0 */
     size_t buf_size[2][B_COUNT];
     int profiling;               /* bench: keep the first and last event of an op */

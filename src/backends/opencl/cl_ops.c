@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../../cuda/qk_fast_codec.h" /* QKF_BNB_BUCKETS */
 #include "../../ref/ref_internal.h"
 #include "cl_internal.h"
 
@@ -123,6 +124,10 @@ void qcl_dev_sizes(const qk_params *p, int64_t rows, int64_t cols, size_t *data,
 
 static int is_bnb(const qk_params *p) { return p->format == QK_FORMAT_NF4 || p->format == QK_FORMAT_FP4; }
 
+static unsigned long bnb4_q64_runs;
+
+unsigned long qcl_bnb4_q64_runs(void) { return __atomic_load_n(&bnb4_q64_runs, __ATOMIC_RELAXED); }
+
 static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, cl_ulong n, cl_mem data,
                               cl_mem absmax)
 {
@@ -132,6 +137,12 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     size_t L = s->wg, g;
     grid1(s, L, &g); /* work-groups stride over the blocks */
     cl_mem table = dt == QK_DTYPE_F16 ? s->rcp_f16 : s->rcp_bf16;
+    if (p->block_size == 64 && dt != QK_DTYPE_F32 && L % 4 == 0) { /* four work-items a block */
+        __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
+        cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
+        return RUN(s, K_BNB4_QUANTIZE64, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes), ARG(data),
+                   ARG(absmax), LOCAL(2 * L * 4), LOCAL(QKF_BNB_BUCKETS * 4));
+    }
     return RUN(s, K_BNB4_QUANTIZE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(log2bs), ARG(nf4), ARG(nb),
                ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4), LOCAL(64 * 8)); /* NF4 bucket table, uint2 x 64 */
 }
