@@ -86,11 +86,8 @@ static inline uint2 bnb64_codes_exact(int dt, const uint *w, uint r, __local con
 static inline uint bnb64_exact_absmax(__global const uchar *in, int dt, ulong n, ulong b)
 {
     uint key = 0u;
-    for (ulong i = b * 64; i < b * 64 + 64; i++) {
-        uint x = i < n ? ld(in, dt, i) : 0u;
-        if (qk_f32_is_nan(x) == 0u)
-            key = max(key, qk_f32_ftz(x & QK_F32_ABS) + 1u);
-    }
+    for (ulong i = b * 64; i < b * 64 + 64; i++)
+        key = max(key, bnb_key(i < n ? ld(in, dt, i) : 0u));
     return key != 0u ? key - 1u : 0xFF7FFFFFu;
 }
 
