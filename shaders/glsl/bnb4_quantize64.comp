@@ -13,8 +13,8 @@
  * the block finite, r normal, and every nonzero input large enough that
  * its product is >= 2^-125 (normal, far from any flush decision). bf16
  * lanes test that (a subnormal input never passes, so nothing needs the
- * input flush); f16 values are all normal as f32 and their products >=
- * 2^-14 / 65504. Products never exceed about 1 (|x| <= absmax, r its
+ * input flush); f16 values are all normal as f32 (>= 2^-24) and their
+ * products >= 2^-24 / 65504 > 2^-41. Products never exceed about 1 (|x| <= absmax, r its
  * reciprocal). Other lanes, blocks holding NaN or Inf, and a partial last
  * block take the exact product (qk_mul_ftz).
  *

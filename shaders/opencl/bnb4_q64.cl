@@ -10,11 +10,11 @@
  * Products are native where they are the reference's mul_ftz on any
  * device: block finite, r normal, and every nonzero input large enough
  * that its product is >= 2^-125 (bf16 lanes test that; f16 values are all
- * normal as f32, their products >= 2^-14 / 65504). Operands and results
- * are then normal, so a flush mode cannot matter. Other lanes take
- * qk_mul_ftz; a block holding NaN or Inf, and a partial last block, also
- * take the reference's absmax, which each of their lanes computes from the
- * whole block (no barrier in a branch). */
+ * normal as f32, >= 2^-24, so their products are >= 2^-24 / 65504 >
+ * 2^-41). Operands and results are then normal, so a flush mode cannot
+ * matter. Other lanes take qk_mul_ftz; a block holding NaN or Inf, and a
+ * partial last block, also take the reference's absmax, which each of
+ * their lanes computes from the whole block (no barrier in a branch). */
 
 static inline uint bnb64_lookup(__local const uint *tab, uint v)
 {
