@@ -115,5 +115,8 @@ if [ -n "${OUT:-}" ]; then
     for f in "$cache"/*; do
         [ -f "$f" ] && grep -aq '^\.target sm_' "$f" && cp "$f" "$OUT/opencl-$(basename "$f").ptx"
     done 2>/dev/null || true
+    # kernels that keep arrays in local memory (tools/ptx-stack.sh)
+    ls "$OUT"/opencl-*.ptx >/dev/null 2>&1 && echo "== OpenCL kernels' stack frames" &&
+        { ./tools/ptx-stack.sh "$OUT"/opencl-*.ptx || true; }
 fi
 exit $status
