@@ -290,7 +290,7 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
             u32 sub = 0u;
 #pragma unroll
             for (int k = 0; k < 8; k++)
-                sub |= qkf_bf16x2_subnormals(w[k]);
+                sub |= qk_halves_nonzero_below(w[k], 0x80u); /* bf16 subnormals */
             if (bnb4_flush16(dt, nf4, am) && sub != 0u)
                 codes = bnb4_codes16(dt, 1, w, r, tab);
             else

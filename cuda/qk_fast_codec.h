@@ -187,16 +187,6 @@ QKF_FN QKF_U32 qkf_nf4_bucketed(float v, const QKF_U32 tab[2 * QKF_NF4_BUCKETS])
     return tab[2 * i + 1] + (QKF_U32)(c > qkf_float(tab[2 * i]));
 }
 
-/* The halves of a word of two bf16 values that are subnormal (0 < |x| <
- * 2^-126), as bit 15 of each half: for a half's magnitude m <= 0x7FFF, bit
- * 15 of m + 0x7FFF says m >= 1 and of m + 0x7F80 says m >= 0x80, and
- * neither sum carries out of its half. */
-QKF_FN QKF_U32 qkf_bf16x2_subnormals(QKF_U32 w)
-{
-    QKF_U32 m = w & 0x7FFF7FFFu;
-    return (m + 0x7FFF7FFFu) & ~(m + 0x7F807F80u) & 0x80008000u;
-}
-
 /* NF4/FP4 codes by one table lookup and one compare, for GPU kernels whose
  * integer/logic pipe or shared-memory bandwidth is their limit. Bucket i =
  * bits(v) >> 21 (sign, exponent, two leading mantissa bits) holds no more

@@ -513,6 +513,33 @@ static void test_nvfp4_code_equals_division(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* qk_halves_nonzero_below against its definition, half by half: every
+ * value of each half beside each of these in the other, for bounds at both
+ * ends of the range, bf16's subnormal bound (0x80, as the CUDA NF4/FP4
+ * kernel uses it), f16's (0x400) and bf16 exponent bounds as the Vulkan and
+ * OpenCL kernels make them. */
+static void test_halves_nonzero_below(void **state)
+{
+    (void)state;
+    static const uint32_t others[] = {0x0000u, 0x8000u, 0x0001u, 0x807Fu, 0x0040u, 0x0080u, 0x8080u, 0x3F80u,
+                                      0xBF80u, 0x7F7Fu, 0x7F80u, 0xFF80u, 0x7FC0u, 0xFFFFu, 0x00FFu, 0x7FFFu};
+    static const uint32_t bounds[] = {1u, 2u, 0x80u, 0x81u, 0x400u, 0x1000u, 0x3F80u, 0x7F80u, 0x7FFFu, 0x8000u};
+    uint64_t bad = 0;
+    for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++)
+        for (size_t o = 0; o < sizeof others / sizeof *others; o++)
+            for (uint32_t h = 0; h < 0x10000u; h++)
+                for (int side = 0; side < 2; side++) {
+                    uint32_t hw = side ? others[o] : h, lw = side ? h : others[o], t = bounds[b];
+                    uint32_t w = (hw << 16) | lw, want = 0u;
+                    if ((lw & 0x7FFFu) != 0u && (lw & 0x7FFFu) < t)
+                        want |= 0x8000u;
+                    if ((hw & 0x7FFFu) != 0u && (hw & 0x7FFFu) < t)
+                        want |= 0x80000000u;
+                    bad += qk_halves_nonzero_below(w, t) != want;
+                }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     assert_int_equal(fesetenv(FE_DFL_ENV), 0); /* IEEE: round to nearest, no FTZ/DAZ */
@@ -521,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_special_combinations),
         cmocka_unit_test(test_gt_and_ftz),
         cmocka_unit_test(test_rcp_from_table),
+        cmocka_unit_test(test_halves_nonzero_below),
         cmocka_unit_test(test_nvfp4_code_equals_division),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,20 +140,15 @@ uvec2 quantize_lane(uint u, uint w[8])
     if ((u & 3u) == 0u)
         absmax_out.w[u >> 2] = am;
     /* bf16: the smallest magnitude t whose products are surely >= 2^-125
-     * has exponent field 129 - r's (at least 1: normal). A lane is plain
-     * when no nonzero magnitude a is below t: bit 15 of a + 0x7FFF says
-     * a >= 1, of a + 0x8000 - t that a >= t, both halves at once (no
-     * carries out). */
+     * has exponent field 129 - r's (at least 1: normal); a lane is plain
+     * when no nonzero magnitude is below t. */
     uint small = 0u;
     if (QK_DT == DT_BF16) {
         uint t = uint(clamp(129 - int((r >> 23) & 0xFFu), 1, 255)) << 7;
-        uint below = (0x8000u - t) * 0x10001u;
-        [[unroll]] for (uint k = 0u; k < 8u; k++) {
-            uint m = w[k] & 0x7FFF7FFFu;
-            small |= (m + 0x7FFF7FFFu) & ~(m + below);
-        }
+        [[unroll]] for (uint k = 0u; k < 8u; k++)
+            small |= qk_halves_nonzero_below(w[k], t);
     }
-    if (!qk_normal(r) || (small & 0x80008000u) != 0u)
+    if (!qk_normal(r) || small != 0u)
         return codes_exact(w, r);
     return codes_plain(w, uintBitsToFloat(r));
 }

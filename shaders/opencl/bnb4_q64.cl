@@ -137,19 +137,15 @@ static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n
             if ((u & 3) == 0)
                 absmax[blk] = am;
             /* bf16: magnitudes below t (exponent field 129 - r's, at least
-             * 1) may have products below 2^-125; bit 15 of a + 0x7FFF says
-             * a >= 1, of a + 0x8000 - t that a >= t, both halves at once */
+             * 1) may have products below 2^-125 */
             uint small = 0u;
             if (dt == DT_BF16) {
                 uint t = (uint)clamp(129 - (int)((r >> 23) & 0xFFu), 1, 255) << 7;
-                uint below = (0x8000u - t) * 0x10001u;
 #pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    uint m = w[k] & 0x7FFF7FFFu;
-                    small |= (m + 0x7FFF7FFFu) & ~(m + below);
-                }
+                for (int k = 0; k < 8; k++)
+                    small |= qk_halves_nonzero_below(w[k], t);
             }
-            if (qk_is_normal(r) && (small & 0x80008000u) == 0u)
+            if (qk_is_normal(r) && small == 0u)
                 c = bnb64_codes_plain(dt, w, as_float(r), tab);
             else
                 c = bnb64_codes_exact(dt, w, r, tab);

@@ -76,6 +76,17 @@ QK_FN QK_U32 qk_f32_gt(QK_U32 a, QK_U32 b)
     return QK_U(qk_f32_key(a) > qk_f32_key(b));
 }
 
+/* Two packed 16-bit floats (bf16 or f16) at once: bit 15 of each half of
+ * the result is set where that half's magnitude a (its low 15 bits) is
+ * nonzero and below t, 1 <= t <= 0x8000 (t = 0x80: a bf16 subnormal). Bit
+ * 15 of a + 0x7FFF says a >= 1, of a + 0x8000 - t that a >= t; neither sum
+ * carries out of its half. */
+QK_FN QK_U32 qk_halves_nonzero_below(QK_U32 w, QK_U32 t)
+{
+    QK_U32 m = w & 0x7FFF7FFFu;
+    return (m + 0x7FFF7FFFu) & ~(m + (0x8000u - t) * 0x10001u) & 0x80008000u;
+}
+
 /* ---- rounding helpers -------------------------------------------------------- */
 
 /* sig / 2^sh rounded to nearest, ties to even; sig < 2^25. */
