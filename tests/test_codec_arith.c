@@ -540,6 +540,47 @@ static void test_halves_nonzero_below(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* MXFP8's scale exponent without the division (qk_mxfp8_exponent_fast)
+ * against ref_mxfp8.c's division and ceiling: every bf16 and every f16
+ * amax from 2^-100 up, and in every binade the 2^12 values around 1.75. */
+static uint32_t mxfp8_exponent_by_division(uint32_t a)
+{
+    uint32_t s = qk_fdiv(a, QK_F32_E4M3_MAX);
+    return qk_e8m0_ceil(s < QK_F32_E8M0_MIN ? QK_F32_E8M0_MIN : s);
+}
+
+static void test_mxfp8_exponent_fast(void **state)
+{
+    (void)state;
+    const uint32_t lowest = 0x0D800000u; /* 2^-100 */
+    uint64_t bad = 0, n = 0;
+    for (uint32_t h = 0; h < 0x7F80u; h++) { /* bf16 */
+        uint32_t a = h << 16;
+        if (a >= lowest) {
+            bad += qk_mxfp8_exponent_fast(a) != mxfp8_exponent_by_division(a);
+            n++;
+        }
+    }
+    for (uint32_t h = 0; h < 0x7C00u; h++) { /* f16: all >= 2^-24 */
+        float f = ldexpf((float)(h & 0x3FFu) + (h >= 0x400u ? 1024.0f : 0.0f), (h >= 0x400u ? (int)(h >> 10) : 1) - 25);
+        uint32_t a;
+        memcpy(&a, &f, 4);
+        if (a != 0u) {
+            bad += qk_mxfp8_exponent_fast(a) != mxfp8_exponent_by_division(a);
+            n++;
+        }
+    }
+    for (uint32_t e = lowest >> 23; e < 255u; e++)
+        for (uint32_t m = 0x600000u - 2048u; m < 0x600000u + 2048u; m++) {
+            uint32_t a = (e << 23) | m;
+            bad += qk_mxfp8_exponent_fast(a) != mxfp8_exponent_by_division(a);
+            n++;
+        }
+    printf("mxfp8 exponent: %llu amax values, %llu differ\n", (unsigned long long)n, (unsigned long long)bad);
+    assert_true(n > 900000u);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     assert_int_equal(fesetenv(FE_DFL_ENV), 0); /* IEEE: round to nearest, no FTZ/DAZ */
@@ -549,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_gt_and_ftz),
         cmocka_unit_test(test_rcp_from_table),
         cmocka_unit_test(test_halves_nonzero_below),
+        cmocka_unit_test(test_mxfp8_exponent_fast),
         cmocka_unit_test(test_nvfp4_code_equals_division),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,9 @@
  * by the input's bits, so the test input is every bf16 or f16 value in
  * [-1, 1] (subnormals and both zeros included), its length not a multiple
  * of 8. NF4/FP4 64-blocks of subnormals under a small normal absmax, where
- * bf16's flush before the multiply decides codes. Public API only. */
+ * bf16's flush before the multiply decides codes. MXFP8 blocks of every
+ * finite value under amax values where the scale exponent's fast forms
+ * begin or step. Public API only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,16 +52,51 @@ static int64_t subnormal_blocks(qk_dtype dt, uint16_t *out)
     return n - 27; /* the last block cut short */
 }
 
+/* MXFP8 32-blocks of every finite pattern of dt whose magnitude is at most
+ * that of the block's first value, for each first value (the amax) below:
+ * smallest and largest subnormal and normal amax, amax at and around 448,
+ * 1.75 (where the scale exponent steps) and 1, and bf16 amax around 2^-100
+ * (below it the kernels divide). Returns the count, a multiple of 768
+ * (rows of 256 and of 96); out NULL: only counts. */
+static int64_t mxfp8_blocks(qk_dtype dt, uint16_t *out)
+{
+    static const uint16_t amax_bf16[] = {0x0001u, 0x007Fu, 0x0080u, 0x0D7Fu, 0x0D80u, 0x3F80u, 0x3FE0u,
+                                         0x3FE1u, 0x43DFu, 0x43E0u, 0x43E1u, 0x7F7Fu};
+    static const uint16_t amax_f16[] = {0x0001u, 0x03FFu, 0x0400u, 0x3C00u, 0x3F00u, 0x3F01u,
+                                        0x5EFFu, 0x5F00u, 0x5F01u, 0x7BFFu};
+    int bf = dt == QK_DTYPE_BF16;
+    const uint16_t *amax = bf ? amax_bf16 : amax_f16;
+    size_t na = bf ? sizeof amax_bf16 / sizeof *amax_bf16 : sizeof amax_f16 / sizeof *amax_f16;
+    int64_t n = 0;
+    for (size_t a = 0; a < na; a++) {
+        uint32_t m = 0, sign = 0;
+        for (; m <= amax[a]; n++) {
+            uint16_t v = (uint16_t)(n % 32 == 0 ? amax[a] | (a & 1u) << 15 : m | sign << 15);
+            if (out)
+                out[n] = v;
+            if (n % 32 != 0) {
+                m += sign;
+                sign ^= 1u;
+            }
+        }
+        for (; n % 768 != 0; n++)
+            if (out)
+                out[n] = (uint16_t)(n % 32 == 0 ? amax[a] : 0u);
+    }
+    return n;
+}
+
 static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk_format f, qk_dtype dt,
-                         const uint16_t *in, int64_t n)
+                         const uint16_t *in, int64_t rows, int64_t n)
 {
     qk_params p;
     qk_params_default(f, &p);
     p.scaling = QK_SCALING_TENSOR;
     qk_layout lay;
-    if (qk_layout_query(&p, 1, n, &lay) != QK_OK)
+    if (qk_layout_query(&p, rows, n, &lay) != QK_OK)
         return 1;
     void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    n *= rows; /* elements, from here on */
     uint16_t *dw = malloc((size_t)n * 2), *dg = malloc((size_t)n * 2);
     int ok = dw && dg;
     for (int k = 0; k < QK_PART_COUNT && ok; k++)
@@ -67,7 +104,8 @@ static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk
                                    (got[k] = calloc(1, lay.part[k].nbytes)) == NULL))
             ok = 0;
     long bad = 0;
-    if (!ok || qk_quantize(ref, &p, dt, in, 1, n, want) != QK_OK || qk_quantize(ctx, &p, dt, in, 1, n, got) != QK_OK) {
+    if (!ok || qk_quantize(ref, &p, dt, in, rows, n / rows, want) != QK_OK ||
+               qk_quantize(ctx, &p, dt, in, rows, n / rows, got) != QK_OK) {
         printf("  %s %s %s: quantize failed: %s\n", label, qk_format_name(f), qk_dtype_name(dt), qk_last_error());
         bad = 1;
     }
@@ -77,8 +115,8 @@ static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk
             bad = 1;
         }
     const void *parts[QK_PART_COUNT] = {want[0], want[1], want[2], want[3]};
-    if (!bad && (qk_dequantize(ref, &p, parts, 1, n, dt, dw) != QK_OK ||
-                 qk_dequantize(ctx, &p, parts, 1, n, dt, dg) != QK_OK || memcmp(dw, dg, (size_t)n * 2) != 0)) {
+    if (!bad && (qk_dequantize(ref, &p, parts, rows, n / rows, dt, dw) != QK_OK ||
+                 qk_dequantize(ctx, &p, parts, rows, n / rows, dt, dg) != QK_OK || memcmp(dw, dg, (size_t)n * 2) != 0)) {
         printf("  %s %s %s: dequantized output differs\n", label, qk_format_name(f), qk_dtype_name(dt));
         bad = 1;
     }
@@ -97,7 +135,9 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
     static const qk_format bnb[] = {QK_FORMAT_NF4, QK_FORMAT_FP4};
     static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
     qk_context *ref = NULL;
-    uint16_t *in = malloc(2 * 0x3F81u * sizeof *in); /* bf16's 1.0, 0x3F80, is the larger pattern */
+    int64_t room = mxfp8_blocks(QK_DTYPE_BF16, NULL), f16_room = mxfp8_blocks(QK_DTYPE_F16, NULL);
+    room = room > f16_room ? room : f16_room; /* > 2 * 0x3F81, every_magnitude's largest */
+    uint16_t *in = malloc((size_t)room * sizeof *in);
     if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
         free(in);
         return 1;
@@ -106,10 +146,13 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
     for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
         int64_t n = every_magnitude(dts[d], in);
         for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
-            bad += compare_case(ctx, ref, label, formats[f], dts[d], in, n);
+            bad += compare_case(ctx, ref, label, formats[f], dts[d], in, 1, n);
         n = subnormal_blocks(dts[d], in);
         for (size_t f = 0; f < sizeof bnb / sizeof *bnb; f++)
-            bad += compare_case(ctx, ref, label, bnb[f], dts[d], in, n);
+            bad += compare_case(ctx, ref, label, bnb[f], dts[d], in, 1, n);
+        n = mxfp8_blocks(dts[d], in);
+        bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, dts[d], in, n / 256, 256); /* 8 blocks a row */
+        bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, dts[d], in, n / 96, 96);   /* 3 */
     }
     qk_context_destroy(ref);
     free(in);

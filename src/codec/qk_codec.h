@@ -402,6 +402,18 @@ QK_FN QK_U32 qk_e8m0_ceil(QK_U32 s)
     return QK_U(e < 0 ? 0 : (e > 254 ? 254 : e));
 }
 
+/* MXFP8's scale exponent qk_e8m0_ceil(max(RN(a / 448), 2^-127)) of a block
+ * amax a (f32 bits, finite, >= 2^-100) without the division. With
+ * a = M * 2^E, M in [1, 2), the quotient (M / 1.75) * 2^(E-8) is normal and
+ * rounds to exactly 2^(E-8) only for M = 1.75: at M = 1.75 +- 2^-23 it is
+ * 0.57 of an ulp away from that power. So ceil(log2) is E - 8 for
+ * M <= 1.75 and E - 7 above. tests/test_codec_arith.c compares it with the
+ * division for every bf16 and f16 a and around each binade's 1.75. */
+QK_FN QK_U32 qk_mxfp8_exponent_fast(QK_U32 a)
+{
+    return (a >> 23) - 8u + QK_U((a & 0x7FFFFFu) > 0x600000u);
+}
+
 /* Round a finite f32 to the nearest integer, ties to even, clamped to
  * [lo, hi] (clamp first: float->int saturation differs across targets). */
 QK_FN QK_I32 qk_f32_to_int_rne_clamp(QK_U32 a, QK_I32 lo, QK_I32 hi)
