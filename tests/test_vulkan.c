@@ -883,6 +883,67 @@ static void test_bnb4_tiny_products_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* MXFP8 quantize of bf16/f16 by two lanes a block (mxfp8_quantize_lanes.comp):
+ * rows whose blocks come in fours (scale words gathered by shuffles) and
+ * rows that do not (each block ORs its byte), a last 8-vector past the
+ * row (widths of 8 mod 16), padded rows, many rounds of the grid-stride
+ * loop (3 workgroups) with its row wraps, and blocks of tiny bf16 (amax
+ * below 2^-100: the dividing path). f32 input and widths that are not a
+ * multiple of 8 keep mxfp8_quantize.comp. Each against the reference; the
+ * lanes path must have run exactly where the device has subgroups of 8. */
+static void test_mxfp8_lanes_paths(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    const qk_vk_device *list = NULL;
+    const char *why = NULL;
+    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
+    int has_lanes = list[0].cluster_max >= 8;
+    static const struct {
+        qk_dtype dt;
+        int64_t rows, cols;
+        const char *groups; /* QK_VULKAN_STRIDE_GROUPS, or NULL */
+    } shapes[] = {
+        {QK_DTYPE_BF16, 130, 1024, NULL}, {QK_DTYPE_F16, 263, 256, NULL}, {QK_DTYPE_BF16, 37, 200, NULL},
+        {QK_DTYPE_F16, 33, 264, NULL},    {QK_DTYPE_BF16, 97, 1024, "3"}, {QK_DTYPE_F16, 70, 584, "3"},
+        {QK_DTYPE_F32, 130, 256, NULL},   {QK_DTYPE_BF16, 5, 1001, NULL},
+    };
+    qk_params p;
+    qk_params_default(QK_FORMAT_MXFP8, &p);
+    size_t bad = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (int tiny = 0; tiny < (shapes[k].dt == QK_DTYPE_F16 ? 1 : 2); tiny++) { /* f16 is never tiny */
+            qk_dtype dt = shapes[k].dt;
+            int64_t n = shapes[k].rows * shapes[k].cols;
+            unsigned char *in = make_input(dt, n, (uint32_t)(k * 2 + (size_t)tiny + 40));
+            if (tiny) /* every third value 2^-101 .. 2^-133, subnormals included */
+                for (int64_t i = 0; i < n; i += 3)
+                    put_f32_or_bf16(dt, in, i, ldexpf((i & 1) ? -1.5f : 1.0f, -101 - (int)(i % 33)));
+            if (tiny) /* and whole rows of them: blocks with a tiny amax */
+                for (int64_t i = 0; i < 2 * shapes[k].cols; i++)
+                    put_f32_or_bf16(dt, in, i, ldexpf((i & 1) ? -1.0f : 1.0f, -101 - (int)(i % 33)));
+            if (shapes[k].groups)
+                setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+            unsigned long before = qk_vk_mxfp8_lanes_runs();
+            size_t b = compare_input(vk, ref, &p, dt, in, shapes[k].rows, shapes[k].cols);
+            unsigned long runs = qk_vk_mxfp8_lanes_runs() - before;
+            unsetenv("QK_VULKAN_STRIDE_GROUPS");
+            int want = has_lanes && dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0;
+            printf("mxfp8 %s %lld x %lld%s%s: %zu mismatching bytes, %s\n", qk_dtype_name(dt),
+                   (long long)shapes[k].rows, (long long)shapes[k].cols, tiny ? ", tiny values" : "",
+                   shapes[k].groups ? ", 3 workgroups" : "", b, runs ? "two lanes a block" : "a thread a block");
+            bad += b;
+            assert_int_equal(runs != 0, want);
+            free(in);
+        }
+    if (!has_lanes)
+        printf("note: the device offers no full subgroups of 8 or more: every block took a thread\n");
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* ConvRot's native sums (convrot.comp): rows of 2048 values, one
  * workgroup each, on both sides of the range where the butterflies add
  * natively (zero or 2^-103 <= |x| < 2^(127 - 2 levels)): full-significand
@@ -1026,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_bnb4_nan_blocks_match_reference),
         cmocka_unit_test(test_bnb4_block_maxima_paths),
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
+        cmocka_unit_test(test_mxfp8_lanes_paths),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };

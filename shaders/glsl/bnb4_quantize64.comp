@@ -47,22 +47,9 @@ uint lookup(uint v)
     return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
 }
 
-/* A finite f16 as f32 bits, exactly and without a branch: a normal value
- * by rebiasing; a subnormal one (or zero), a * 2^-24, as (2^-14 + a * 2^-24)
- * - 2^-14, whose operands are normal and whose difference is exact.
- * Subnormal f16 are common in weights (below 6.1e-5), so they must not
- * leave the plain path. */
-uint f16_widen_finite(uint h)
-{
-    uint a = h & 0x7FFFu;
-    bool sub = a < 0x400u;
-    precise float v = uintBitsToFloat((a << 13) + (sub ? 0x38800000u : 0x38000000u)) - (sub ? 0.00006103515625 : 0.0);
-    return floatBitsToUint(v) | ((h & 0x8000u) << 16);
-}
-
 /* The low and high element of an input word (finite) as f32 bits. */
-uint low_of(uint w) { return QK_DT == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
-uint high_of(uint w) { return QK_DT == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
+uint low_of(uint w) { return QK_DT == DT_BF16 ? w << 16 : qk_f16_widen_finite(w & 0xFFFFu); }
+uint high_of(uint w) { return QK_DT == DT_BF16 ? w & 0xFFFF0000u : qk_f16_widen_finite(w >> 16); }
 
 /* Codes of a plain lane (element 2j in the high nibble of byte j). */
 uvec2 codes_plain(uint w[8], float f)

@@ -46,6 +46,19 @@ uint qk_f16_widen(uint h)
     return s | (uint(103 + p) << 23) | ((m << uint(23 - p)) & 0x7FFFFFu);
 }
 
+/* A finite f16 as f32 bits, exactly and without a branch: a normal value
+ * by rebiasing; a subnormal one (or zero), a * 2^-24, as (2^-14 + a * 2^-24)
+ * - 2^-14, whose operands are normal and whose difference is exact.
+ * Subnormal f16 are common in weights (below 6.1e-5), so kernels whose
+ * native path must take them use this rather than qk_f16_widen's branch. */
+uint qk_f16_widen_finite(uint h)
+{
+    uint a = h & 0x7FFFu;
+    bool sub = a < 0x400u;
+    precise float v = uintBitsToFloat((a << 13) + (sub ? 0x38800000u : 0x38000000u)) - (sub ? 0.00006103515625 : 0.0);
+    return floatBitsToUint(v) | ((h & 0x8000u) << 16);
+}
+
 /* f32 -> bf16, RNE: adding 0x7FFF plus the kept LSB to the bits rounds any
  * finite value (subnormal, exponent carry and overflow to Inf included);
  * NaN -> 0x7FC0 as qk_f32_to_bf16. */

@@ -37,6 +37,7 @@ QK_VK_SHADER(row_quantize_wide)
 QK_VK_SHADER(copy_buffer)
 QK_VK_SHADER(bnb4_quantize_cluster)
 QK_VK_SHADER(bnb4_quantize64)
+QK_VK_SHADER(mxfp8_quantize_lanes)
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
@@ -65,6 +66,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_COPY, copy_buffer)
     QK_VK_CASE(VP_BNB4_Q_CLUSTER, bnb4_quantize_cluster)
     QK_VK_CASE(VP_BNB4_Q64, bnb4_quantize64)
+    QK_VK_CASE(VP_MXFP8_Q_LANES, mxfp8_quantize_lanes)
     default: *size = 0; return NULL;
     }
 }
@@ -321,7 +323,7 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt)
         .layout = s->layout};
     if (s->stats)
         ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
-    if (pipe == VP_BNB4_Q_CLUSTER || pipe == VP_BNB4_Q64) /* a block's lanes: consecutive, one subgroup */
+    if (pipe == VP_BNB4_Q_CLUSTER || pipe == VP_BNB4_Q64 || pipe == VP_MXFP8_Q_LANES) /* a block's lanes: consecutive, one subgroup */
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
     r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][dt]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);

@@ -377,6 +377,10 @@ static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
     return st;
 }
 
+static unsigned long mxfp8_lanes_runs;
+
+unsigned long qk_vk_mxfp8_lanes_runs(void) { return __atomic_load_n(&mxfp8_lanes_runs, __ATOMIC_RELAXED); }
+
 /* Codes of padded rows [lo, hi) (multiples of 128). */
 static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
@@ -387,6 +391,12 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     int64_t rc = chunk_of(s, 128, (double)per_row);
     if (rc == 0)
         return too_large("a 128-row tile");
+    /* MXFP8 of bf16/f16 rows of whole 8-element vectors: two lanes a block
+     * on a grid-stride loop (mxfp8_quantize_lanes.comp), where subgroups of
+     * at least 8 gather a scale word */
+    int lanes = !nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0 && s->dev->cluster_max >= 8;
+    if (lanes)
+        __atomic_add_fetch(&mxfp8_lanes_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t pr = hi - r0 < rc ? hi - r0 : rc;
@@ -396,9 +406,12 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(pr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                       (uint32_t)j->dt};
-        st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 4, pc,
-                            (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
+                                       (uint32_t)j->dt, bsh.ncb % 4 == 0};
+        if (lanes)
+            st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 4, pc, stride_groups(pr * bsh.cp / 16), 1);
+        else
+            st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 4, pc,
+                                (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
 }
