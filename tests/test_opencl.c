@@ -456,6 +456,53 @@ static void test_odd_shapes(void **st)
     assert_true(runs > 0);
 }
 
+/* MXFP8 of bf16/f16 rows of whole 8-element vectors by mxfp8_quantize16:
+ * widths of 8 mod 16 and not multiples of 128, padded rows, many rounds of
+ * its grid-stride loop (QK_OPENCL_GRID_ITEMS=768) across row ends, and bf16
+ * blocks of amax below 2^-100 (the dividing path) beside subnormals. f32
+ * and widths that are not multiples of 8 keep mxfp8_quantize. */
+static void test_mxfp8_quantize16(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const struct {
+        qk_dtype dt;
+        int64_t rows, cols;
+        int few; /* 768 work-items */
+    } shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0}, {QK_DTYPE_BF16, 37, 200, 0},
+                  {QK_DTYPE_F16, 33, 264, 1},    {QK_DTYPE_BF16, 97, 1032, 1}, {QK_DTYPE_F32, 40, 256, 0},
+                  {QK_DTYPE_BF16, 5, 1001, 0}};
+    qk_params p;
+    qk_params_default(QK_FORMAT_MXFP8, &p);
+    long bad = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (int tiny = 0; tiny < (shapes[k].dt == QK_DTYPE_BF16 ? 2 : 1); tiny++) {
+            int64_t n = shapes[k].rows * shapes[k].cols;
+            void *in = malloc((size_t)n * 4);
+            fill(shapes[k].dt, in, n, 90 + k * 2 + (uint64_t)tiny);
+            if (tiny) /* every third value 2^-101 .. 2^-133, and the first two rows all such */
+                for (int64_t i = 0; i < n; i++)
+                    if (i % 3 == 0 || i < 2 * shapes[k].cols)
+                        qk_store_f32(QK_DTYPE_BF16, in, i, qk_bits(ldexpf((i & 1) ? -1.5f : 1.0f, -101 - (int)(i % 33))));
+            if (shapes[k].few)
+                setenv("QK_OPENCL_GRID_ITEMS", "768", 1);
+            unsigned long before = qcl_mxfp8_q16_runs();
+            long b = compare_all(&p, shapes[k].dt, in, shapes[k].rows, shapes[k].cols);
+            unsigned long runs = qcl_mxfp8_q16_runs() - before;
+            unsetenv("QK_OPENCL_GRID_ITEMS");
+            int want = shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0;
+            printf("mxfp8 %s %lld x %lld%s%s: %ld differing cases, %lu mxfp8_quantize16 launches\n",
+                   qk_dtype_name(shapes[k].dt), (long long)shapes[k].rows, (long long)shapes[k].cols,
+                   tiny ? ", tiny values" : "", shapes[k].few ? ", 768 work-items" : "", b, runs);
+            bad += b;
+            assert_int_equal(runs != 0, want);
+            free(in);
+        }
+    assert_int_equal(bad, 0);
+}
+
 /* Host ops in the smallest chunks the formats allow (one row, or one
  * 128-row band, tile row or bitsandbytes block, on two alternating queues):
  * every format x dtype must give the bytes of the unchunked reference, and
@@ -777,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_mxfp8_code_equals_division),
         cmocka_unit_test(test_nf4_bucket_equals_codec),
         cmocka_unit_test(test_odd_shapes),
+        cmocka_unit_test(test_mxfp8_quantize16),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

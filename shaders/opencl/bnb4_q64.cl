@@ -22,19 +22,8 @@ static inline uint bnb64_lookup(__local const uint *tab, uint v)
     return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
 }
 
-/* A finite f16 as f32 bits without a branch: normal values by rebiasing;
- * a subnormal (or zero) a * 2^-24 as (2^-14 + a * 2^-24) - 2^-14, whose
- * operands are normal and whose difference is exact. */
-static inline uint bnb64_f16_widen(uint h)
-{
-    uint a = h & 0x7FFFu;
-    int sub = a < 0x400u;
-    float v = as_float((a << 13) + (sub ? 0x38800000u : 0x38000000u)) - (sub ? 0x1p-14f : 0.0f);
-    return as_uint(v) | ((h & 0x8000u) << 16);
-}
-
-static inline uint bnb64_low(int dt, uint w) { return dt == DT_BF16 ? w << 16 : bnb64_f16_widen(w & 0xFFFFu); }
-static inline uint bnb64_high(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : bnb64_f16_widen(w >> 16); }
+static inline uint bnb64_low(int dt, uint w) { return dt == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
+static inline uint bnb64_high(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
 
 /* Codes of a plain lane (element 2j in the high nibble of byte j). */
 static inline uint2 bnb64_codes_plain(int dt, const uint *w, float f, __local const uint *tab)

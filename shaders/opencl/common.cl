@@ -140,6 +140,17 @@ static inline uint widen16(int dt, uint h)
     return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h);
 }
 
+/* A finite f16 as f32 bits without a branch: normal values by rebiasing;
+ * a subnormal (or zero) a * 2^-24 as (2^-14 + a * 2^-24) - 2^-14, whose
+ * operands are normal and whose difference is exact (any subnormal mode). */
+static inline uint f16_widen_finite(uint h)
+{
+    uint a = h & 0x7FFFu;
+    int sub = a < 0x400u;
+    float v = as_float((a << 13) + (sub ? 0x38800000u : 0x38000000u)) - (sub ? 0x1p-14f : 0.0f);
+    return as_uint(v) | ((h & 0x8000u) << 16);
+}
+
 /* f32 bits -> the stored element bits of dtype dt (RNE). */
 static inline uint narrow(int dt, uint a)
 {

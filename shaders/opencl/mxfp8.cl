@@ -50,6 +50,113 @@ __kernel void mxfp8_quantize(__global const uchar *in, int dt, ulong rows, ulong
     QK_GPU_BY_DTYPE(dt, mxfp8_quantize_body(in, DTC, rows, cols, rp, ncb, data, scale, status));
 }
 
+/* The same for bf16/f16 rows of whole 8-element vectors (the usual case),
+ * in fewer operations: a grid-stride loop over blocks that loads each
+ * block's 64 bytes a step ahead, and codes without integer division.
+ *
+ * The exponent comes from qk_mxfp8_exponent_fast when the amax is >=
+ * 2^-100 (always, for f16). Then x / 2^(e-127) is x * 2^(127-e), the same
+ * real rounded once, and the native product is exact wherever x and the
+ * product are normal. Where either is not, the product is < 2^-18
+ * (2^(127-e) <= 2^108 against |x| < 2^-126, or the product itself below
+ * 2^-126), so its code is the zero of x's sign whatever the device does
+ * with subnormals. The product never exceeds 448 (no clamp needed). A
+ * smaller amax (bf16 only) takes mxfp8_quantize's arithmetic. */
+
+/* e4m3 code of x * f, f = 2^(127-e): the magnitude by one rounding add on
+ * the bits in e4m3's normal range (>= 2^-6), below it by the exact sum
+ * with 2^14, whose ulp is e4m3's subnormal step 2^-9. */
+static inline uint mx16_code(uint x, float f)
+{
+    float p = fabs(as_float(x)) * f;
+    float q = p + 16384.0f;
+    uint u = as_uint(p);
+    uint m = u < 0x3C800000u ? as_uint(q) - 0x46800000u : ((u + 0x7FFFFu + ((u >> 20) & 1u)) >> 20) - (120u << 3);
+    return ((x >> 24) & 0x80u) | m;
+}
+
+static inline uint mx16_low(int dt, uint w) { return dt == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
+static inline uint mx16_high(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
+
+/* Elements [c, c + 8) of row r as raw 16-bit pairs, +0 past the rows or
+ * columns (cols a multiple of 8). */
+static inline uint4 mx16_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
+{
+    return r < rows && c < cols ? in[((ulong)r * cols + c) >> 3] : (uint4)(0u);
+}
+
+static inline void mxfp8_quantize16_body(__global const uint4 *in, const int dt, uint rows, ulong cols, uint rp,
+                                         uint ncb, __global uint4 *data, __global uchar *scale,
+                                         __global uint *status)
+{
+    uint nb = rp * ncb, stride = (uint)get_global_size(0);
+    uint b = (uint)get_global_id(0), r = b / ncb, cb = b - r * ncb;
+    uint step_r = stride / ncb, step_c = stride - step_r * ncb;
+    uint4 v[4];
+    if (b < nb)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            v[k] = mx16_load(in, rows, cols, r, (ulong)cb * 32 + 8 * k);
+    for (; b < nb; b += stride) {
+        uint w[16];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            w[4 * k] = v[k].x;
+            w[4 * k + 1] = v[k].y;
+            w[4 * k + 2] = v[k].z;
+            w[4 * k + 3] = v[k].w;
+        }
+        uint nr = r + step_r, nc = cb + step_c;
+        if (nc >= ncb) {
+            nc -= ncb;
+            nr++;
+        }
+        if (b + stride < nb)
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                v[k] = mx16_load(in, rows, cols, nr, (ulong)nc * 32 + 8 * k);
+        uint mh = 0u, ml = 0u;
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            mh = max(mh, w[k] & 0x7FFF0000u);
+            ml = max(ml, w[k] & 0x7FFFu);
+        }
+        uint m16 = max(mh >> 16, ml), e = 0u;
+        uint4 lo = (uint4)(0u), hi = (uint4)(0u); /* a zero block: scale byte 0, +0 data */
+        if (m16 >= (dt == DT_BF16 ? 0x7F80u : 0x7C00u)) {
+            atomic_max(status, widen16(dt, m16)); /* NaN or Inf: the call fails */
+        } else if (m16 != 0u) {
+            uint am = widen16(dt, m16), c[16];
+            if (am >= 0x0D800000u) { /* 2^-100 */
+                e = qk_mxfp8_exponent_fast(am);
+                float f = as_float((254u - e) << 23);
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    c[k] = mx16_code(mx16_low(dt, w[k]), f) | (mx16_code(mx16_high(dt, w[k]), f) << 8);
+            } else {
+                uint s = qk_div(am, QK_F32_E4M3_MAX);
+                e = qk_e8m0_ceil_fast(s < QK_F32_E8M0_MIN ? QK_F32_E8M0_MIN : s);
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    c[k] = qk_mxfp8_code(widen16(dt, w[k] & 0xFFFFu), e) | (qk_mxfp8_code(widen16(dt, w[k] >> 16), e) << 8);
+            }
+            lo = (uint4)(c[0] | c[1] << 16, c[2] | c[3] << 16, c[4] | c[5] << 16, c[6] | c[7] << 16);
+            hi = (uint4)(c[8] | c[9] << 16, c[10] | c[11] << 16, c[12] | c[13] << 16, c[14] | c[15] << 16);
+        }
+        scale[blocked_offset(r, cb, ncb)] = (uchar)e;
+        data[2 * (ulong)b] = lo;
+        data[2 * (ulong)b + 1] = hi;
+        r = nr;
+        cb = nc;
+    }
+}
+
+__kernel void mxfp8_quantize16(__global const uint4 *in, int dt, uint rows, ulong cols, uint rp, uint ncb,
+                               __global uint4 *data, __global uchar *scale, __global uint *status)
+{
+    QK_GPU_BY_DTYPE(dt, mxfp8_quantize16_body(in, DTC, rows, cols, rp, ncb, data, scale, status));
+}
+
 /* Dequantize walks rows (cuda/k_blocked.cuh): a work-group strides over
  * batches of R rows, each work-item over 8-column vectors of one row (vpr
  * = ceil(cols / 8) a row), with the row's part of the blocked scale offset

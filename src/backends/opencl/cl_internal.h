@@ -25,6 +25,8 @@ typedef struct {
 int qcl_devices(const qcl_device **out, const char **reason);
 /* How many NF4/FP4 quantize launches took bnb4_quantize64 (tests). */
 unsigned long qcl_bnb4_q64_runs(void);
+/* How many MXFP8 quantize launches took mxfp8_quantize16 (tests). */
+unsigned long qcl_mxfp8_q16_runs(void);
 
 /* Kernels of the embedded program, in qcl_kernel_names order. */
 typedef enum {
@@ -49,6 +51,7 @@ typedef enum {
     K_SCALED_QUANTIZE_TABLE16,
     K_SCALED_DEQUANTIZE_ROWS,
     K_BNB4_QUANTIZE64,
+    K_MXFP8_QUANTIZE16,
     K_COUNT
 } qcl_kernel_id;
 

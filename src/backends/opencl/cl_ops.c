@@ -89,7 +89,13 @@ static size_t cap_items(const qcl_state *s)
     return cu * 2048 * (s->dev->host_cpu ? 1 : 4);
 }
 
-static void grid1(const qcl_state *s, size_t local, size_t *g) { *g = rup(cap_items(s), local); }
+/* 1-D grids that stride; QK_OPENCL_GRID_ITEMS caps them (tests: many rounds). */
+static void grid1(const qcl_state *s, size_t local, size_t *g)
+{
+    const char *e = getenv("QK_OPENCL_GRID_ITEMS");
+    size_t cap = e && atoll(e) > 0 ? (size_t)atoll(e) : cap_items(s);
+    *g = rup(cap < cap_items(s) ? cap : cap_items(s), local);
+}
 
 /* 2-D: x over units of a row, y over rows; 64 work-items per group. */
 static void grid2(const qcl_state *s, uint64_t ux, size_t g[2], size_t l[2])
@@ -305,6 +311,10 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
                ARG(data), ARG(scale));
 }
 
+static unsigned long mxfp8_q16_runs;
+
+unsigned long qcl_mxfp8_q16_runs(void) { return __atomic_load_n(&mxfp8_q16_runs, __ATOMIC_RELAXED); }
+
 static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
                                 cl_mem scale, size_t scale_bytes)
 {
@@ -312,6 +322,17 @@ static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
     if (st != QK_OK)
         return st;
     cl_mem status = s->buf[0][B_STATUS];
+    int64_t blocks = qk_round_up(rows, 32) * (qk_round_up(cols, 32) / 32);
+    if (dt != QK_DTYPE_F32 && cols % 8 == 0 && blocks < ((int64_t)1 << 31)) {
+        /* 16-bit rows of whole vectors, block indices in 31 bits: mxfp8_quantize16 */
+        __atomic_add_fetch(&mxfp8_q16_runs, 1, __ATOMIC_RELAXED);
+        cl_uint r16 = (cl_uint)rows, rp16 = (cl_uint)qk_round_up(rows, 32), ncb16 = (cl_uint)(qk_round_up(cols, 32) / 32);
+        cl_ulong c16 = (cl_ulong)cols;
+        size_t L = s->wg, g;
+        grid1(s, L, &g); /* work-groups stride over the blocks */
+        return RUN(s, K_MXFP8_QUANTIZE16, 1, &g, &L, ARG(in), ARG(dt), ARG(r16), ARG(c16), ARG(rp16), ARG(ncb16),
+                   ARG(data), ARG(scale), ARG(status));
+    }
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 32);
     cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
     size_t gs[2], ls[2];
