@@ -503,6 +503,37 @@ static void test_mxfp8_quantize16(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* The grid-stride kernels with one work-group (QK_OPENCL_GRID_ITEMS=256):
+ * every work-item runs many steps, each loading the next a step ahead, the
+ * last one partial. NF4/FP4 in blocks of 64 (bnb4_quantize64, a partial
+ * last block too) and MXFP8 (mxfp8_quantize16), bf16 and f16. */
+static void test_grid_stride_rounds(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const qk_format formats[] = {QK_FORMAT_NF4, QK_FORMAT_FP4, QK_FORMAT_MXFP8};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
+    long bad = 0;
+    for (size_t f = 0; f < 3; f++)
+        for (size_t d = 0; d < 2; d++) {
+            qk_params p;
+            qk_params_default(formats[f], &p);
+            const int64_t rows = 113, cols = formats[f] == QK_FORMAT_MXFP8 ? 1032 : 1001;
+            void *in = malloc((size_t)(rows * cols) * 4);
+            fill(dts[d], in, rows * cols, 7 + f * 2 + d);
+            long b = compare_all(&p, dts[d], in, rows, cols);
+            printf("%s %s %lld x %lld, 256 work-items: %ld differing cases\n", qk_format_name(formats[f]),
+                   qk_dtype_name(dts[d]), (long long)rows, (long long)cols, b);
+            bad += b;
+            free(in);
+        }
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    assert_int_equal(bad, 0);
+}
+
 /* Host ops in the smallest chunks the formats allow (one row, or one
  * 128-row band, tile row or bitsandbytes block, on two alternating queues):
  * every format x dtype must give the bytes of the unchunked reference, and
@@ -825,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_nf4_bucket_equals_codec),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_mxfp8_quantize16),
+        cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

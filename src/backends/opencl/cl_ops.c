@@ -143,11 +143,11 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     size_t L = s->wg, g;
     grid1(s, L, &g); /* work-groups stride over the blocks */
     cl_mem table = dt == QK_DTYPE_F16 ? s->rcp_f16 : s->rcp_bf16;
-    if (p->block_size == 64 && dt != QK_DTYPE_F32 && L % 4 == 0) { /* four work-items a block */
+    if (p->block_size == 64 && dt != QK_DTYPE_F32) { /* a work-item a block */
         __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
         cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
         return RUN(s, K_BNB4_QUANTIZE64, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes), ARG(data),
-                   ARG(absmax), LOCAL(2 * L * 4), LOCAL(QKF_BNB_BUCKETS * 4));
+                   ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4));
     }
     return RUN(s, K_BNB4_QUANTIZE, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(log2bs), ARG(nf4), ARG(nb),
                ARG(table), ARG(data), ARG(absmax), LOCAL(L * 4), LOCAL(64 * 8)); /* NF4 bucket table, uint2 x 64 */
