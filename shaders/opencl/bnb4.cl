@@ -104,42 +104,78 @@ __kernel void bnb4_quantize(__global const uchar *in, int dt, ulong n, uint log2
         QK_BY_DTYPE(dt, bnb4_quantize_body(in, DTC, n, log2bs, 0, nblocks, table, data, absmax, red, nf4tab));
 }
 
+/* Word u of the codes (elements 8u .. 8u + 7, those past n unwritten)
+ * under absmax s, by the reference's arithmetic where it must be. */
+static inline void bnb4_dequantize_word(__global const uchar *data, uint s, ulong n, ulong u,
+                                        __local const uint *value, const int dt, __global uchar *out)
+{
+    ulong e0 = u * 8, nbytes = (n + 1) / 2;
+    uint w;
+    if (e0 / 2 + 4 <= nbytes) {
+        w = ((__global const uint *)data)[u];
+    } else {
+        w = 0u;
+        for (ulong j = 0; j < 4; j++)
+            if (e0 / 2 + j < nbytes)
+                w |= (uint)data[e0 / 2 + j] << (8 * j);
+    }
+    uint h[8];
+    /* With 2^-117 <= |s| <= FLT_MAX every product of s and a code value
+     * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and
+     * finite: the native product is mul_ftz's on any device. */
+    uint se = (s >> 23) & 0xFFu;
+    int plain = se >= 10u && se < 255u;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+        uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
+        if (plain) {
+            h[j] = narrow(dt, as_uint(as_float(value[c]) * as_float(s)));
+            continue;
+        }
+        uint v = qk_mul_ftz(value[c], s);
+        /* CUDA's canonical NaN, as bitsandbytes writes it */
+        h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
+    }
+    st8_raw(out, dt, e0, n, h);
+}
+
+/* Pairs of words (16 elements, one block: blocks hold >= 32) per step, one
+ * absmax load and one test for both; products native where the test above
+ * allows, so the loop has no branch per element. The rest word by word. */
 static inline void bnb4_dequantize_body(__global const uchar *data, __global const uint *absmax, ulong n,
                                         uint log2bs, __local const uint *value, const int dt, __global uchar *out)
 {
-    ulong units = (n + 7) / 8, nbytes = (n + 1) / 2;
-    for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
-        ulong e0 = u * 8;
-        uint s = absmax[e0 >> log2bs];
-        uint w;
-        if (e0 / 2 + 4 <= nbytes) {
-            w = ((__global const uint *)data)[u];
-        } else {
-            w = 0u;
-            for (ulong j = 0; j < 4; j++)
-                if (e0 / 2 + j < nbytes)
-                    w |= (uint)data[e0 / 2 + j] << (8 * j);
+    ulong pairs = n / 16, units = (n + 7) / 8, stride = get_global_size(0);
+    for (ulong u = get_global_id(0); u < pairs; u += stride) {
+        uint s = absmax[(u * 16) >> log2bs], se = (s >> 23) & 0xFFu;
+        uint2 w = ((__global const uint2 *)data)[u];
+        if (se - 10u >= 245u) { /* outside [10, 255) */
+            bnb4_dequantize_word(data, s, n, 2 * u, value, dt, out);
+            bnb4_dequantize_word(data, s, n, 2 * u + 1, value, dt, out);
+            continue;
         }
-        uint h[8];
-        /* With 2^-117 <= |s| <= FLT_MAX every product of s and a code value
-         * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and
-         * finite: the native product is mul_ftz's on any device. */
-        uint se = (s >> 23) & 0xFFu;
-        int plain = se >= 10u && se < 255u;
+        float f = as_float(s);
+        uint h[16];
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            uint byte = (w >> (8 * (j / 2))) & 0xFFu;
-            uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
-            if (plain) {
-                h[j] = narrow(dt, as_uint(as_float(value[c]) * as_float(s)));
-                continue;
-            }
-            uint v = qk_mul_ftz(value[c], s);
-            /* CUDA's canonical NaN, as bitsandbytes writes it */
-            h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
+        for (int j = 0; j < 16; j++) {
+            uint byte = ((j < 8 ? w.x : w.y) >> (8 * ((j / 2) & 3))) & 0xFFu;
+            h[j] = narrow_finite(dt, as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * f));
         }
-        st8_raw(out, dt, e0, n, h);
+        if (dt == DT_F32) {
+            __global uint4 *o = (__global uint4 *)out + 4 * u;
+            o[0] = (uint4)(h[0], h[1], h[2], h[3]);
+            o[1] = (uint4)(h[4], h[5], h[6], h[7]);
+            o[2] = (uint4)(h[8], h[9], h[10], h[11]);
+            o[3] = (uint4)(h[12], h[13], h[14], h[15]);
+        } else {
+            __global uint4 *o = (__global uint4 *)out + 2 * u;
+            o[0] = (uint4)(h[0] | h[1] << 16, h[2] | h[3] << 16, h[4] | h[5] << 16, h[6] | h[7] << 16);
+            o[1] = (uint4)(h[8] | h[9] << 16, h[10] | h[11] << 16, h[12] | h[13] << 16, h[14] | h[15] << 16);
+        }
     }
+    for (ulong u = 2 * pairs + get_global_id(0); u < units; u += stride)
+        bnb4_dequantize_word(data, absmax[(u * 8) >> log2bs], n, u, value, dt, out);
 }
 
 /* The 16 code values sit in local memory: a lookup instead of a switch.

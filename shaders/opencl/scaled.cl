@@ -70,9 +70,11 @@ static inline void scaled_quantize_tensor_body(__global const uchar *in, const i
             b[k] = scaled_code(fmt, dt, v[k], d);
         if (e0 + 8 <= n) {
             ((__global uint2 *)data)[u] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
-        } else {
-            for (ulong k = 0; e0 + k < n; k++)
-                data[e0 + k] = (uchar)b[k];
+        } else { /* unrolled with a bound test: b indexed by a variable sat in local memory */
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                if (e0 + (ulong)k < n)
+                    data[e0 + k] = (uchar)b[k];
         }
     }
 }
