@@ -41,6 +41,15 @@ static qk_context *vulkan_or_skip(void)
     return vk;
 }
 
+/* The device the tests' contexts open (the first usable one). */
+static const qk_vk_device *first_device(void)
+{
+    const qk_vk_device *list = NULL;
+    const char *why = NULL;
+    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
+    return &list[0];
+}
+
 static qk_context *open_reference(void)
 {
     qk_context *ref = NULL;
@@ -637,10 +646,7 @@ static void test_every_magnitude16_by_table(void **state)
 {
     (void)state;
     qk_context *vk = vulkan_or_skip();
-    const qk_vk_device *list = NULL;
-    const char *why = NULL;
-    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
-    uint32_t shared = list[0].props.limits.maxComputeSharedMemorySize;
+    uint32_t shared = first_device()->props.limits.maxComputeSharedMemorySize;
     unsigned long before = qk_vk_table16_runs();
     long bad = qkc_every_magnitude16(vk, "vulkan");
     unsigned long runs = qk_vk_table16_runs() - before;
@@ -806,10 +812,7 @@ static void test_bnb4_block_maxima_paths(void **state)
     (void)state;
     qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
-    const qk_vk_device *list = NULL;
-    const char *why = NULL;
-    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
-    uint32_t sg = list[0].cluster_max;
+    uint32_t sg = first_device()->cluster_max;
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
     size_t bad = 0;
     unsigned long want = 0, want64 = 0, calls = 0, before = qk_vk_bnb4_shuffle_runs();
@@ -896,10 +899,7 @@ static void test_mxfp8_lanes_paths(void **state)
     (void)state;
     qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
-    const qk_vk_device *list = NULL;
-    const char *why = NULL;
-    assert_true(qk_vk_devices(NULL, NULL, &list, &why) > 0);
-    int has_lanes = list[0].cluster_max >= 8;
+    int has_lanes = first_device()->cluster_max >= 8;
     static const struct {
         qk_dtype dt;
         int64_t rows, cols;
