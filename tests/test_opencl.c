@@ -504,9 +504,10 @@ static void test_mxfp8_quantize16(void **st)
 }
 
 /* The grid-stride kernels with one work-group (QK_OPENCL_GRID_ITEMS=256):
- * every work-item runs many steps, each loading the next a step ahead, the
- * last one partial. NF4/FP4 in blocks of 64 (bnb4_quantize64, a partial
- * last block too) and MXFP8 (mxfp8_quantize16), bf16 and f16. */
+ * every work-item runs many steps, the last one partial. NF4/FP4 in blocks
+ * of 64 (bnb4_quantize64, a partial last block too; bnb4_dequantize's
+ * pairs of words and its tail) and MXFP8 (mxfp8_quantize16, which loads
+ * each next block a step ahead), bf16 and f16. */
 static void test_grid_stride_rounds(void **st)
 {
     (void)st;
