@@ -47,17 +47,13 @@ uint lookup(uint v)
     return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
 }
 
-/* The low and high element of an input word (finite) as f32 bits. */
-uint low_of(uint w) { return QK_DT == DT_BF16 ? w << 16 : qk_f16_widen_finite(w & 0xFFFFu); }
-uint high_of(uint w) { return QK_DT == DT_BF16 ? w & 0xFFFF0000u : qk_f16_widen_finite(w >> 16); }
-
 /* Codes of a plain lane (element 2j in the high nibble of byte j). */
 uvec2 codes_plain(uint w[8], float f)
 {
     uvec2 out_ = uvec2(0u);
     [[unroll]] for (uint k = 0u; k < 8u; k++) {
-        precise float p0 = uintBitsToFloat(low_of(w[k])) * f;
-        precise float p1 = uintBitsToFloat(high_of(w[k])) * f;
+        precise float p0 = uintBitsToFloat(qk_low_finite(w[k])) * f;
+        precise float p1 = uintBitsToFloat(qk_high_finite(w[k])) * f;
         uint c = (lookup(floatBitsToUint(p0)) << 4) | lookup(floatBitsToUint(p1));
         if (k < 4u)
             out_.x |= c << (k * 8u);

@@ -35,10 +35,6 @@ layout(push_constant) uniform PC {
 } pc;
 #include "qk_vk.glsl"
 
-/* The low and high element of an input word (finite) as f32 bits. */
-uint low_of(uint w) { return QK_DT == DT_BF16 ? w << 16 : qk_f16_widen_finite(w & 0xFFFFu); }
-uint high_of(uint w) { return QK_DT == DT_BF16 ? w & 0xFFFF0000u : qk_f16_widen_finite(w >> 16); }
-
 /* e4m3 code of x * f, f = 2^(127-e) as above: the magnitude by one
  * rounding add on the bits in e4m3's normal range (>= 2^-6), below it by
  * the exact IEEE sum with 2^14, whose ulp is e4m3's subnormal step 2^-9. */
@@ -59,7 +55,7 @@ uvec4 codes_plain(uint w[8], float f)
 {
     uvec4 out_ = uvec4(0u);
     [[unroll]] for (uint k = 0u; k < 8u; k++) {
-        uint c = code_plain(low_of(w[k]), f) | (code_plain(high_of(w[k]), f) << 8);
+        uint c = code_plain(qk_low_finite(w[k]), f) | (code_plain(qk_high_finite(w[k]), f) << 8);
         out_[k >> 1] |= c << ((k & 1u) * 16u);
     }
     return out_;

@@ -59,6 +59,10 @@ uint qk_f16_widen_finite(uint h)
     return floatBitsToUint(v) | ((h & 0x8000u) << 16);
 }
 
+/* The low and high element of a word of finite bf16/f16 input as f32 bits. */
+uint qk_low_finite(uint w) { return QK_DT == DT_BF16 ? w << 16 : qk_f16_widen_finite(w & 0xFFFFu); }
+uint qk_high_finite(uint w) { return QK_DT == DT_BF16 ? w & 0xFFFF0000u : qk_f16_widen_finite(w >> 16); }
+
 /* f32 -> bf16, RNE: adding 0x7FFF plus the kept LSB to the bits rounds any
  * finite value (subnormal, exponent carry and overflow to Inf included);
  * NaN -> 0x7FC0 as qk_f32_to_bf16. */

@@ -22,17 +22,14 @@ static inline uint bnb64_lookup(__local const uint *tab, uint v)
     return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
 }
 
-static inline uint bnb64_low(int dt, uint w) { return dt == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
-static inline uint bnb64_high(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
-
 /* Codes of a plain lane (element 2j in the high nibble of byte j). */
 static inline uint2 bnb64_codes_plain(int dt, const uint *w, float f, __local const uint *tab)
 {
     uint2 out = (uint2)(0u, 0u);
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        uint c = (bnb64_lookup(tab, as_uint(as_float(bnb64_low(dt, w[k])) * f)) << 4) |
-                 bnb64_lookup(tab, as_uint(as_float(bnb64_high(dt, w[k])) * f));
+        uint c = (bnb64_lookup(tab, as_uint(as_float(widen_low_finite(dt, w[k])) * f)) << 4) |
+                 bnb64_lookup(tab, as_uint(as_float(widen_high_finite(dt, w[k])) * f));
         if (k < 4)
             out.x |= c << (8 * k);
         else

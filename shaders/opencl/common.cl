@@ -151,6 +151,10 @@ static inline uint f16_widen_finite(uint h)
     return as_uint(v) | ((h & 0x8000u) << 16);
 }
 
+/* The low and high element of a word of finite bf16/f16 input as f32 bits. */
+static inline uint widen_low_finite(int dt, uint w) { return dt == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
+static inline uint widen_high_finite(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
+
 /* f32 bits -> the stored element bits of dtype dt (RNE). */
 static inline uint narrow(int dt, uint a)
 {

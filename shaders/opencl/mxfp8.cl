@@ -75,9 +75,6 @@ static inline uint mx16_code(uint x, float f)
     return ((x >> 24) & 0x80u) | m;
 }
 
-static inline uint mx16_low(int dt, uint w) { return dt == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
-static inline uint mx16_high(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
-
 /* Elements [c, c + 8) of row r as raw 16-bit pairs, +0 past the rows or
  * columns (cols a multiple of 8). */
 static inline uint4 mx16_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
@@ -132,7 +129,7 @@ static inline void mxfp8_quantize16_body(__global const uint4 *in, const int dt,
                 float f = as_float((254u - e) << 23);
 #pragma unroll
                 for (int k = 0; k < 16; k++)
-                    c[k] = mx16_code(mx16_low(dt, w[k]), f) | (mx16_code(mx16_high(dt, w[k]), f) << 8);
+                    c[k] = mx16_code(widen_low_finite(dt, w[k]), f) | (mx16_code(widen_high_finite(dt, w[k]), f) << 8);
             } else {
                 uint s = qk_div(am, QK_F32_E4M3_MAX);
                 e = qk_e8m0_ceil_fast(s < QK_F32_E8M0_MIN ? QK_F32_E8M0_MIN : s);
