@@ -535,6 +535,104 @@ static void test_grid_stride_rounds(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* int8_code_rcp (scaled_groups16.cl) against scaled_code for 16-bit
+ * divisor and input pairs: every pair on GPUs, every 4099th on CPU
+ * devices (2^32 soft-checked pairs take too long there). */
+static void test_int8_division_rcp(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    const qcl_device *d;
+    nd = qcl_devices(&d, NULL);
+    long bad = 0;
+    for (int i = 0; i < nd; i++)
+        for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++) {
+            uint32_t stride = d[i].host_cpu ? 4099u : 1u, first;
+            uint64_t fails;
+            int unused;
+            assert_int_equal(qcl_int8_division_check(i, dt, stride, &fails, &first, &unused), QK_OK);
+            if (unused)
+                printf("%s: %s int8 codes divide (no native IEEE f32): nothing to check\n", d[i].name,
+                       qk_dtype_name((qk_dtype)dt));
+            else
+                printf("%s: %s int8 division by reciprocal, %s pairs: %llu differ (first %08x)\n", d[i].name,
+                       qk_dtype_name((qk_dtype)dt), stride == 1 ? "all 2^32" : "every 4099th of 2^32",
+                       (unsigned long long)fails, fails ? first : 0u);
+            bad += fails != 0;
+        }
+    assert_int_equal(bad, 0);
+}
+
+/* Row and tile groups of 16-bit input in one pass (scaled_groups16.cl):
+ * 2 vectors a work-item (up to 4096 elements, loading a step ahead) and 8
+ * (up to 16384), edge tiles, rows whose magnitudes span the dtype (so the
+ * int8 divisors do), zero rows (f16 blockwise: a zero divisor) and a NaN
+ * row; with few work-groups, many steps each. Groups wider than 16384 or
+ * not whole vectors take scaled_quantize_groups. */
+static void test_groups16(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const struct {
+        qk_format f;
+        qk_dtype dt;
+        int64_t rows, cols;
+        int block, few, want;
+    } cases[] = {
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_BF16, 64, 4096, 0, 0, 1},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F16, 37, 1000, 0, 1, 1},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_BF16, 9, 4104, 0, 1, 1},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F16, 3, 16392, 0, 0, 0},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_BF16, 5, 1001, 0, 0, 0},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_BF16, 300, 264, 128, 0, 1},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F16, 130, 200, 128, 1, 1},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F16, 70, 96, 24, 1, 1},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_BF16, 50, 2048, 0, 1, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F16, 260, 136, 64, 0, 1},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 8, 1024, 0, 0, 0},
+    };
+    long bad = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (int nan = 0; nan < 2; nan++) {
+            qk_params p;
+            qk_params_default(cases[k].f, &p);
+            p.scaling = cases[k].block ? QK_SCALING_BLOCK : QK_SCALING_ROW;
+            if (cases[k].block)
+                p.block_size = cases[k].block;
+            int64_t rows = cases[k].rows, cols = cases[k].cols, n = rows * cols;
+            void *in = malloc((size_t)n * 4);
+            fill(cases[k].dt, in, n, 300 + k);
+            int bf = cases[k].dt != QK_DTYPE_F16;
+            for (int64_t i = 0; i < n; i++) { /* row r scaled by 2^e(r); every 11th row zero */
+                int64_t r = i / cols;
+                int e = bf ? (int)(r * 37 % 250) - 130 : (int)(r * 7 % 26) - 14;
+                float v = qk_float(qk_load_f32(cases[k].dt, in, i));
+                qk_store_f32(cases[k].dt, in, i, qk_bits(r % 11 == 10 ? 0.0f * v : ldexpf(v, e)));
+            }
+            if (nan)
+                qk_store_f32(cases[k].dt, in, n / 2 + 3, 0x7FC00000u);
+            if (cases[k].few)
+                setenv("QK_OPENCL_GRID_ITEMS", "512", 1);
+            unsigned long before = qcl_groups16_runs();
+            long b = compare_all(&p, cases[k].dt, in, rows, cols);
+            unsigned long runs = qcl_groups16_runs() - before;
+            unsetenv("QK_OPENCL_GRID_ITEMS");
+            printf("%s %s %lld x %lld, %s of %d%s%s: %ld differing cases, %lu scaled_quantize_groups16 launches\n",
+                   qk_format_name(cases[k].f), qk_dtype_name(cases[k].dt), (long long)rows, (long long)cols,
+                   cases[k].block ? "tiles" : "rows", cases[k].block ? cases[k].block : (int)cols,
+                   cases[k].few ? ", 512 work-items" : "", nan ? ", a NaN" : "", b, runs);
+            bad += b;
+            if (!nan)
+                assert_int_equal(runs != 0, cases[k].want);
+            free(in);
+        }
+    assert_int_equal(bad, 0);
+}
+
 /* Host ops in the smallest chunks the formats allow (one row, or one
  * 128-row band, tile row or bitsandbytes block, on two alternating queues):
  * every format x dtype must give the bytes of the unchunked reference, and
@@ -858,6 +956,8 @@ int main(void)
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_mxfp8_quantize16),
         cmocka_unit_test(test_grid_stride_rounds),
+        cmocka_unit_test(test_int8_division_rcp),
+        cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

@@ -199,6 +199,18 @@ static qk_status opencl_sync(void *state)
     return st != QK_OK ? st : st1;
 }
 
+qk_status qcl_int8_division_check(int device, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
+                                  int *unused)
+{
+    void *state;
+    qk_status st = opencl_open(device, &state);
+    if (st != QK_OK)
+        return st;
+    st = qcl_run_int8_division_check(state, dt, stride, fails, first, unused);
+    opencl_close(state);
+    return st;
+}
+
 const qk_backend qk_backend_opencl = {
     "opencl", 1, opencl_probe, opencl_device_info, opencl_open, opencl_close, opencl_supports,
     opencl_quantize, opencl_dequantize, opencl_sync, NULL, qcl_bench,

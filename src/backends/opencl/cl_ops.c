@@ -371,6 +371,67 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
                LOCAL(TABLE16_BYTES));
 }
 
+/* Row and tile groups of 16-bit input whose width is whole vectors of 8
+ * and whose elements fit 256 work-items x 8 vectors: one pass
+ * (scaled_groups16.cl), 2 vectors a work-item up to 4096 elements. */
+#define GROUPS16_L 256
+#define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4)
+
+static unsigned long groups16_runs;
+
+unsigned long qcl_groups16_runs(void) { return __atomic_load_n(&groups16_runs, __ATOMIC_RELAXED); }
+
+static int by_groups16(const qcl_state *s, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
+{
+    cl_ulong h = bh, w = bw < cols ? bw : cols;
+    return dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
+           s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
+}
+
+static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem in, cl_ulong r, cl_ulong c,
+                                   cl_ulong bh, cl_ulong bw, cl_ulong ng, cl_ulong gc, cl_mem data, cl_mem scale,
+                                   cl_mem status)
+{
+    __atomic_add_fetch(&groups16_runs, 1, __ATOMIC_RELAXED);
+    cl_ulong h = bh, w = bw < c ? bw : c;
+    size_t L = GROUPS16_L, g;
+    grid1(s, L, &g); /* work-groups stride over the groups */
+    if (ng < g / L)
+        g = (size_t)ng * L;
+    qcl_kernel_id k = h * w <= GROUPS16_L * 8 * 2 ? K_SCALED_QUANTIZE_GROUPS16_4K : K_SCALED_QUANTIZE_GROUPS16_16K;
+    return RUN(s, k, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw), ARG(ng), ARG(gc), ARG(fmt),
+               ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
+}
+
+qk_status qcl_run_int8_division_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
+                                      int *unused)
+{
+    cl_mem out;
+    uint32_t host[3] = {0u, 0xFFFFFFFFu, 0u};
+    qk_status st = qcl_buffer(s, B_TMP, sizeof host, &out);
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
+                       "clEnqueueWriteBuffer");
+    uint64_t pairs = (((uint64_t)1 << 32) + stride - 1) / stride, done = 0;
+    cl_int cdt = dt;
+    while (st == QK_OK && done < pairs) { /* launches of at most 2^24 pairs */
+        uint64_t n = pairs - done < ((uint64_t)1 << 24) ? pairs - done : (uint64_t)1 << 24;
+        size_t L = 64, g = (size_t)n / L * L;
+        if (g == 0)
+            g = L; /* a last piece shorter than a work-group: its few extra pairs wrap, harmlessly */
+        cl_uint base = (cl_uint)(done * stride), cs = stride;
+        st = RUN(s, K_INT8_DIVISION_CHECK, 1, &g, &L, ARG(cdt), ARG(base), ARG(cs), ARG(out));
+        done += g;
+    }
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
+    *fails = host[0];
+    *first = host[1];
+    *unused = host[2] != 0u;
+    return st;
+}
+
 static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, int64_t rows,
                                  int64_t cols, cl_mem data, cl_mem scale)
 {
@@ -401,6 +462,8 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         gc = (c + bw - 1) / bw;
     }
     cl_ulong ng = (r + bh - 1) / bh * gc;
+    if (by_groups16(s, dt, c, bh, bw))
+        return quantize_groups16(s, fmt, dt, in, r, c, bh, bw, ng, gc, data, scale, status);
     size_t L = s->wg, gcap = cap_items(s) / L;
     size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
     return RUN(s, K_SCALED_QUANTIZE_GROUPS, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw),

@@ -1,0 +1,231 @@
+/* float8 / int8 quantize of bf16/f16 input in row or tile scale groups, in
+ * one pass (cuda/k_group_quantize.cuh re-expressed): a work-group of 256
+ * strides over the groups, each work-item holding V vectors of eight
+ * elements (V = 2: groups of up to 4096 elements, V = 8: up to 16384) as
+ * raw 16-bit words between the group's amax and its codes, so the input is
+ * read once. The host sends groups whose width is a multiple of 8 (rows:
+ * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
+ * 16-bit magnitudes (their order is the values' order, NaN above Inf) and
+ * widened once. Codes are scaled_code's (scaled.cl); int8's division
+ * x / d runs as a correctly rounded product by r = 1/d (int8_code_rcp) on
+ * devices whose native f32 arithmetic keeps subnormals. */
+#define GQ_L 256
+
+#if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
+#define QK_INT8_BY_RECIPROCAL 1
+#endif
+
+/* The int8 code of x / d, d > 0 a positive dt value in [2^-126, 2^122),
+ * r = RN(1/d), lim = 256 d: q0 = RN(x r) is within an ulp of x / d, the
+ * residual x - d q0 is exact by one fma, and RN(q0 + residual r) is the
+ * correctly rounded quotient (Markstein), as qk_div gives it; x is first
+ * clamped to +-256 d, beyond which every code saturates alike, so that no
+ * step overflows. Quotients small enough for a step to underflow code as
+ * 0 either way. The int8 rounding (ties to even) is the low byte of
+ * v + 1.5 * 2^23 for the clamped v (|v| <= 128). int8_division_check
+ * compares these codes with scaled_code's for every 16-bit x and d. */
+static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, float lim)
+{
+    float xc = fmin(fmax(as_float(x), -lim), lim);
+    float q0 = xc * r;
+    float q = fma(fma(-d, q0, xc), r, q0);
+    float v = as_float(widen_low_finite(dt, narrow(dt, as_uint(q))));
+    float low = fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f;
+    return as_uint(fmin(fmax(v, low), 127.0f) + 0x1.8p23f) & 0xFFu;
+}
+
+/* RN(1/d) where int8_code_rcp may use it, else 0 (then scaled_code divides). */
+static inline uint int8_reciprocal(const int fmt, uint d)
+{
+#if defined(QK_INT8_BY_RECIPROCAL)
+    if (fmt >= FMT_INT8 && d >= 0x00800000u && d < 0x7C800000u)
+        return qk_div(QK_F32_ONE, d);
+#endif
+    return 0u;
+}
+
+/* Eight codes of the finite 16-bit elements in w, element 0 lowest. */
+static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
+{
+    uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
+                 widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
+                 widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
+    uint c[8];
+    if (r != 0u) {
+        float df = as_float(d), rf = as_float(r), lim = df * 256.0f;
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            c[k] = int8_code_rcp(dt, fmt, x[k], df, rf, lim);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            c[k] = scaled_code(fmt, dt, x[k], d);
+    }
+    return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
+}
+
+/* Where group g lies: its first element, its width in vectors (wv; lw =
+ * log2(wv) where that is a power of two, else -1) and its vector count. */
+typedef struct {
+    ulong base;
+    uint wv, nv;
+    int lw;
+} group16;
+
+static inline group16 group16_at(ulong g, ulong rows, ulong cols, ulong bh, ulong bw, ulong gc)
+{
+    ulong gr = gc == 1 ? g : (g <= 0xFFFFFFFFul && gc <= 0xFFFFFFFFul ? (ulong)((uint)g / (uint)gc) : g / gc);
+    ulong r0 = gr * bh, c0 = (g - gr * gc) * bw;
+    group16 G;
+    G.base = r0 * cols + c0;
+    G.wv = (uint)min(bw, cols - c0) / 8;
+    G.nv = (uint)min(bh, rows - r0) * G.wv;
+    G.lw = (G.wv & (G.wv - 1)) == 0 ? 31 - (int)clz(G.wv) : -1;
+    return G;
+}
+
+/* Vector v of group G as a uint4 index of the input (8 elements each). */
+static inline ulong group16_vector(group16 G, ulong cols, uint v)
+{
+    uint rr = G.lw >= 0 ? v >> G.lw : v / G.wv; /* rows: always 0 */
+    return (G.base + (ulong)rr * cols) / 8 + (v - rr * G.wv);
+}
+
+/* The group's largest 16-bit magnitude over the 256 work-items: two
+ * barriers (16 partial maxima, then every work-item reads all 16). red:
+ * 272 uints; a call's writes come after every read of the previous call
+ * (each waits at the barrier the readers passed). */
+static inline uint group16_max(__local uint *red, uint v)
+{
+    uint lid = get_local_id(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid < 16u) {
+        uint m = 0u;
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            m = max(m, red[lid * 16u + k]);
+        red[GQ_L + lid] = m;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint m = 0u;
+#pragma unroll
+    for (uint k = 0; k < 16u; k++)
+        m = max(m, red[GQ_L + k]);
+    return m;
+}
+
+static inline void group16_load(__global const uint4 *in, group16 G, ulong cols, const int V, uint4 *raw)
+{
+    uint lid = get_local_id(0);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        uint v = lid + (uint)k * GQ_L;
+        raw[k] = v < G.nv ? in[group16_vector(G, cols, v)] : (uint4)(0u); /* zeros leave the max alone */
+    }
+}
+
+/* PF: load the next group before coding this one (V = 2, where the extra
+ * registers cost no occupancy), so its latency overlaps the codes. */
+static inline void groups16_body(__global const uint4 *in, const int dt, ulong rows, ulong cols, ulong bh, ulong bw,
+                                 ulong ngroups, ulong gc, const int fmt, const int V, const int PF,
+                                 __global uint *scale, __global uint2 *data, __global uint *status,
+                                 __local uint *red)
+{
+    ulong g = get_group_id(0), step = get_num_groups(0);
+    if (g >= ngroups)
+        return; /* the whole work-group: no barrier is left waiting */
+    uint lid = get_local_id(0), top = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
+    group16 G = group16_at(g, rows, cols, bh, bw, gc);
+    uint4 raw[8], next[8];
+    group16_load(in, G, cols, V, raw);
+    for (; g < ngroups; g += step) {
+        uint lo = 0u, hi = 0u;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            lo = max(lo, max(max(raw[k].s0 & 0x7FFFu, raw[k].s1 & 0x7FFFu), max(raw[k].s2 & 0x7FFFu, raw[k].s3 & 0x7FFFu)));
+            hi = max(hi, max(max(raw[k].s0 & 0x7FFF0000u, raw[k].s1 & 0x7FFF0000u),
+                             max(raw[k].s2 & 0x7FFF0000u, raw[k].s3 & 0x7FFF0000u)));
+        }
+        uint m16 = group16_max(red, max(lo, hi >> 16));
+        ulong gn = g + step;
+        group16 N = G;
+        if (gn < ngroups) {
+            N = group16_at(gn, rows, cols, bh, bw, gc);
+            if (PF)
+                group16_load(in, N, cols, V, next);
+        }
+        if (m16 >= top) {
+            if (lid == 0u)
+                atomic_max(status, widen16(dt, m16)); /* the op fails with QK_ERR_NONFINITE */
+        } else {
+            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = int8_reciprocal(fmt, d);
+            if (lid == 0u)
+                scale[g] = s;
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                uint v = lid + (uint)k * GQ_L;
+                if (v < G.nv)
+                    data[group16_vector(G, cols, v)] = group_codes8(dt, fmt, raw[k], d, r);
+            }
+        }
+        if (gn < ngroups) {
+            if (PF) {
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    raw[k] = next[k];
+            } else {
+                group16_load(in, N, cols, V, raw);
+            }
+        }
+        G = N;
+    }
+}
+
+/* red: 272 uints of local memory; work-groups of 256. */
+__kernel __attribute__((reqd_work_group_size(GQ_L, 1, 1))) void
+scaled_quantize_groups16_4k(__global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw,
+                            ulong ngroups, ulong gc, int fmt, __global uint *scale, __global uint2 *data,
+                            __global uint *status, __local uint *red)
+{
+    QK_BY_FMT_DTYPE(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 2, 1, scale, data, status,
+                                           red));
+}
+
+__kernel __attribute__((reqd_work_group_size(GQ_L, 1, 1))) void
+scaled_quantize_groups16_16k(__global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw,
+                             ulong ngroups, ulong gc, int fmt, __global uint *scale, __global uint2 *data,
+                             __global uint *status, __local uint *red)
+{
+    QK_BY_FMT_DTYPE(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 8, 0, scale, data, status,
+                                           red));
+}
+
+/* Test hook: int8_code_rcp's codes against scaled_code's, int8_tensorwise
+ * and int8_blockwise, for the pair w = base + id * stride: divisor
+ * d = widen(w >> 16), input x = widen(w & 0xFFFF), dt patterns; pairs with
+ * d not positive finite, or x not finite, pass. out[0] counts mismatches,
+ * out[1] keeps the smallest failing w (start it at 0xFFFFFFFF). Without
+ * QK_INT8_BY_RECIPROCAL there is nothing to check: out[2] = 1 says so. */
+__kernel void int8_division_check(int dt, uint base, uint stride, __global uint *out)
+{
+    uint w = base + (uint)get_global_id(0) * stride;
+#if defined(QK_INT8_BY_RECIPROCAL)
+    uint d = widen16(dt, w >> 16), x = widen16(dt, w & 0xFFFFu);
+    if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
+        return;
+    for (int fmt = FMT_INT8; fmt <= FMT_INT8_BLOCK; fmt++) {
+        uint r = int8_reciprocal(fmt, d);
+        if (r == 0u)
+            continue;
+        float df = as_float(d);
+        if (int8_code_rcp(dt, fmt, x, df, as_float(r), df * 256.0f) != scaled_code(fmt, dt, x, d)) {
+            atomic_inc(&out[0]);
+            atomic_min(&out[1], w);
+        }
+    }
+#else
+    if (get_global_id(0) == 0)
+        out[2] = 1u;
+#endif
+}
