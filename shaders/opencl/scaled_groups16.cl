@@ -1,4 +1,4 @@
-/* float8 / int8 quantize of bf16/f16 input in row or tile scale groups, in
+/* int8 quantize of bf16/f16 input in row or tile scale groups, in
  * one pass (cuda/k_group_quantize.cuh re-expressed): a work-group of 256
  * strides over the groups, each work-item holding V vectors of eight
  * elements (V = 2: groups of up to 4096 elements, V = 8: up to 16384) as
@@ -6,9 +6,11 @@
  * read once. The host sends groups whose width is a multiple of 8 (rows:
  * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
  * 16-bit magnitudes (their order is the values' order, NaN above Inf) and
- * widened once. Codes are scaled_code's (scaled.cl); int8's division
- * x / d runs as a correctly rounded product by r = 1/d (int8_code_rcp) on
- * devices whose native f32 arithmetic keeps subnormals. */
+ * widened once. Codes are scaled_code's (scaled.cl), the division x / d
+ * run as a correctly rounded product by r = 1/d (int8_code_rcp) on devices
+ * whose native f32 arithmetic keeps subnormals. float8 groups stay with
+ * scaled_quantize_groups: their codes cost more than the second read
+ * saves (H200 bf16 e4m3 rows: 16% of the copy here, 23% there). */
 #define GQ_L 256
 
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
@@ -182,14 +184,43 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
     }
 }
 
+/* int8_tensorwise (FMT_INT8) or int8_blockwise, bf16 or f16: specialised
+ * on GPUs as QK_BY_FMT_DTYPE does. */
+#if defined(QK_SPECIALISE)
+#define QK_BY_INT8_DTYPE16(fmt, dt, CALL)                                                          \
+    do {                                                                                           \
+        if ((fmt) == FMT_INT8) {                                                                   \
+            const int FMTC = FMT_INT8;                                                             \
+            if ((dt) == DT_BF16) {                                                                 \
+                const int DTC = DT_BF16;                                                           \
+                CALL;                                                                              \
+            } else {                                                                               \
+                const int DTC = DT_F16;                                                            \
+                CALL;                                                                              \
+            }                                                                                      \
+        } else {                                                                                   \
+            const int FMTC = FMT_INT8_BLOCK;                                                       \
+            if ((dt) == DT_BF16) {                                                                 \
+                const int DTC = DT_BF16;                                                           \
+                CALL;                                                                              \
+            } else {                                                                               \
+                const int DTC = DT_F16;                                                            \
+                CALL;                                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+#else
+#define QK_BY_INT8_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
+#endif
+
 /* red: 272 uints of local memory; work-groups of 256. */
 __kernel __attribute__((reqd_work_group_size(GQ_L, 1, 1))) void
 scaled_quantize_groups16_4k(__global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw,
                             ulong ngroups, ulong gc, int fmt, __global uint *scale, __global uint2 *data,
                             __global uint *status, __local uint *red)
 {
-    QK_BY_FMT_DTYPE(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 2, 1, scale, data, status,
-                                           red));
+    QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 2, 1, scale, data,
+                                              status, red));
 }
 
 __kernel __attribute__((reqd_work_group_size(GQ_L, 1, 1))) void
@@ -197,8 +228,8 @@ scaled_quantize_groups16_16k(__global const uint4 *in, int dt, ulong rows, ulong
                              ulong ngroups, ulong gc, int fmt, __global uint *scale, __global uint2 *data,
                              __global uint *status, __local uint *red)
 {
-    QK_BY_FMT_DTYPE(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 8, 0, scale, data, status,
-                                           red));
+    QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 8, 0, scale, data,
+                                              status, red));
 }
 
 /* Test hook: int8_code_rcp's codes against scaled_code's, int8_tensorwise
@@ -209,8 +240,8 @@ scaled_quantize_groups16_16k(__global const uint4 *in, int dt, ulong rows, ulong
  * QK_INT8_BY_RECIPROCAL there is nothing to check: out[2] = 1 says so. */
 __kernel void int8_division_check(int dt, uint base, uint stride, __global uint *out)
 {
-    uint w = base + (uint)get_global_id(0) * stride;
 #if defined(QK_INT8_BY_RECIPROCAL)
+    uint w = base + (uint)get_global_id(0) * stride;
     uint d = widen16(dt, w >> 16), x = widen16(dt, w & 0xFFFFu);
     if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
         return;

@@ -27,7 +27,7 @@ int qcl_devices(const qcl_device **out, const char **reason);
 unsigned long qcl_bnb4_q64_runs(void);
 /* How many MXFP8 quantize launches took mxfp8_quantize16 (tests). */
 unsigned long qcl_mxfp8_q16_runs(void);
-/* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
+/* How many row/tile int8 quantize launches took scaled_quantize_groups16 (tests). */
 unsigned long qcl_groups16_runs(void);
 /* Test hook: on device `device`, compares int8_code_rcp's codes with
  * scaled_code's (scaled_groups16.cl) for the 16-bit pairs w = k * stride,
