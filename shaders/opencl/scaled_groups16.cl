@@ -11,8 +11,6 @@
  * whose native f32 arithmetic keeps subnormals. float8 groups stay with
  * scaled_quantize_groups: their codes cost more than the second read
  * saves (H200 bf16 e4m3 rows: 16% of the copy here, 23% there). */
-#define GQ_L 256
-
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
 #define QK_INT8_BY_RECIPROCAL 1
 #endif
@@ -30,7 +28,10 @@ static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, f
 {
     float xc = fmin(fmax(as_float(x), -lim), lim);
     float q0 = xc * r;
-    float q = fma(fma(-d, q0, xc), r, q0);
+    /* bf16: q0 alone, whose bf16 rounding is the quotient's: with 8-bit x
+     * and d, x / d is never within 2^-17 (relative) of a point halfway
+     * between bf16 values, and q0 is within 2^-23 of it */
+    float q = dt == DT_BF16 ? q0 : fma(fma(-d, q0, xc), r, q0);
     float v = as_float(widen_low_finite(dt, narrow(dt, as_uint(q))));
     float low = fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f;
     return as_uint(fmin(fmax(v, low), 127.0f) + 0x1.8p23f) & 0xFFu;
@@ -93,11 +94,11 @@ static inline ulong group16_vector(group16 G, ulong cols, uint v)
     return (G.base + (ulong)rr * cols) / 8 + (v - rr * G.wv);
 }
 
-/* The group's largest 16-bit magnitude over the 256 work-items: two
+/* The group's largest 16-bit magnitude over the L work-items: two
  * barriers (16 partial maxima, then every work-item reads all 16). red:
- * 272 uints; a call's writes come after every read of the previous call
- * (each waits at the barrier the readers passed). */
-static inline uint group16_max(__local uint *red, uint v)
+ * L + 16 uints; a call's writes come after every read of the previous
+ * call (each waits at the barrier the readers passed). */
+static inline uint group16_max(__local uint *red, uint v, const uint L)
 {
     uint lid = get_local_id(0);
     red[lid] = v;
@@ -105,32 +106,33 @@ static inline uint group16_max(__local uint *red, uint v)
     if (lid < 16u) {
         uint m = 0u;
 #pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            m = max(m, red[lid * 16u + k]);
-        red[GQ_L + lid] = m;
+        for (uint k = 0; k < L / 16u; k++)
+            m = max(m, red[lid * (L / 16u) + k]);
+        red[L + lid] = m;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     uint m = 0u;
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
-        m = max(m, red[GQ_L + k]);
+        m = max(m, red[L + k]);
     return m;
 }
 
-static inline void group16_load(__global const uint4 *in, group16 G, ulong cols, const int V, uint4 *raw)
+static inline void group16_load(__global const uint4 *in, group16 G, ulong cols, const uint L, const int V,
+                                uint4 *raw)
 {
     uint lid = get_local_id(0);
 #pragma unroll
     for (int k = 0; k < V; k++) {
-        uint v = lid + (uint)k * GQ_L;
+        uint v = lid + (uint)k * L;
         raw[k] = v < G.nv ? in[group16_vector(G, cols, v)] : (uint4)(0u); /* zeros leave the max alone */
     }
 }
 
-/* PF: load the next group before coding this one (V = 2, where the extra
- * registers cost no occupancy), so its latency overlaps the codes. */
+/* L work-items, V vectors each. PF: load the next group before coding
+ * this one, so its latency overlaps the codes. */
 static inline void groups16_body(__global const uint4 *in, const int dt, ulong rows, ulong cols, ulong bh, ulong bw,
-                                 ulong ngroups, ulong gc, const int fmt, const int V, const int PF,
+                                 ulong ngroups, ulong gc, const int fmt, const uint L, const int V, const int PF,
                                  __global uint *scale, __global uint2 *data, __global uint *status,
                                  __local uint *red)
 {
@@ -140,7 +142,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
     uint lid = get_local_id(0), top = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
     group16 G = group16_at(g, rows, cols, bh, bw, gc);
     uint4 raw[8], next[8];
-    group16_load(in, G, cols, V, raw);
+    group16_load(in, G, cols, L, V, raw);
     for (; g < ngroups; g += step) {
         uint lo = 0u, hi = 0u;
 #pragma unroll
@@ -149,13 +151,13 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             hi = max(hi, max(max(raw[k].s0 & 0x7FFF0000u, raw[k].s1 & 0x7FFF0000u),
                              max(raw[k].s2 & 0x7FFF0000u, raw[k].s3 & 0x7FFF0000u)));
         }
-        uint m16 = group16_max(red, max(lo, hi >> 16));
+        uint m16 = group16_max(red, max(lo, hi >> 16), L);
         ulong gn = g + step;
         group16 N = G;
         if (gn < ngroups) {
             N = group16_at(gn, rows, cols, bh, bw, gc);
             if (PF)
-                group16_load(in, N, cols, V, next);
+                group16_load(in, N, cols, L, V, next);
         }
         if (m16 >= top) {
             if (lid == 0u)
@@ -166,7 +168,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                 scale[g] = s;
 #pragma unroll
             for (int k = 0; k < V; k++) {
-                uint v = lid + (uint)k * GQ_L;
+                uint v = lid + (uint)k * L;
                 if (v < G.nv)
                     data[group16_vector(G, cols, v)] = group_codes8(dt, fmt, raw[k], d, r);
             }
@@ -177,7 +179,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                 for (int k = 0; k < V; k++)
                     raw[k] = next[k];
             } else {
-                group16_load(in, N, cols, V, raw);
+                group16_load(in, N, cols, L, V, raw);
             }
         }
         G = N;
@@ -213,24 +215,21 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
 #define QK_BY_INT8_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
 #endif
 
-/* red: 272 uints of local memory; work-groups of 256. */
-__kernel __attribute__((reqd_work_group_size(GQ_L, 1, 1))) void
-scaled_quantize_groups16_4k(__global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw,
-                            ulong ngroups, ulong gc, int fmt, __global uint *scale, __global uint2 *data,
-                            __global uint *status, __local uint *red)
-{
-    QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 2, 1, scale, data,
-                                              status, red));
-}
+/* red: 272 uints of local memory. Work-groups of 256, 2 vectors a
+ * work-item (groups of up to 4096 elements) or 8 (16384); of 128, 4. */
+#define GROUPS16_KERNEL(NAME, L, V, PF)                                                            \
+    __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
+        __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
+        ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
+        __local uint *red)                                                                         \
+    {                                                                                              \
+        QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, PF, \
+                                                  scale, data, status, red));                      \
+    }
 
-__kernel __attribute__((reqd_work_group_size(GQ_L, 1, 1))) void
-scaled_quantize_groups16_16k(__global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw,
-                             ulong ngroups, ulong gc, int fmt, __global uint *scale, __global uint2 *data,
-                             __global uint *status, __local uint *red)
-{
-    QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, 8, 0, scale, data,
-                                              status, red));
-}
+GROUPS16_KERNEL(scaled_quantize_groups16_4k, 256, 2, 1)
+GROUPS16_KERNEL(scaled_quantize_groups16_4k128, 128, 4, 1)
+GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 0)
 
 /* Test hook: int8_code_rcp's codes against scaled_code's, int8_tensorwise
  * and int8_blockwise, for the pair w = base + id * stride: divisor

@@ -394,11 +394,17 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
 {
     __atomic_add_fetch(&groups16_runs, 1, __ATOMIC_RELAXED);
     cl_ulong h = bh, w = bw < c ? bw : c;
-    size_t L = GROUPS16_L, g;
+    const char *e = getenv("QK_OPENCL_GROUPS16_L");
+    int l128 = e && strcmp(e, "128") == 0;
+    size_t L = l128 ? 128 : GROUPS16_L, g;
+    qcl_kernel_id k = l128 ? K_SCALED_QUANTIZE_GROUPS16_4K128 : K_SCALED_QUANTIZE_GROUPS16_4K;
+    if (h * w > GROUPS16_L * 8 * 2) {
+        k = K_SCALED_QUANTIZE_GROUPS16_16K;
+        L = GROUPS16_L;
+    }
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
-    qcl_kernel_id k = h * w <= GROUPS16_L * 8 * 2 ? K_SCALED_QUANTIZE_GROUPS16_4K : K_SCALED_QUANTIZE_GROUPS16_16K;
     return RUN(s, k, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw), ARG(ng), ARG(gc), ARG(fmt),
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
