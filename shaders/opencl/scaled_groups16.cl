@@ -21,18 +21,25 @@
  * correctly rounded quotient (Markstein), as qk_div gives it; x is first
  * clamped to +-256 d, beyond which every code saturates alike, so that no
  * step overflows. Quotients small enough for a step to underflow code as
- * 0 either way. The int8 rounding (ties to even) is the low byte of
- * v + 1.5 * 2^23 for the clamped v (|v| <= 128). int8_division_check
- * compares these codes with scaled_code's for every 16-bit x and d. */
+ * 0 either way. bf16 takes q0 alone: with 8-bit x and d, x / d is never
+ * within 2^-17 (relative) of a point halfway between bf16 values, and q0
+ * is within 2^-23 of it, so both round to the same bf16. The dtype
+ * rounding runs on the f32 bits (ties to even at bit 16, or 13 for f16,
+ * whose quotients below 2^-14 code as 0 whatever their rounding), and the
+ * int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for the
+ * clamped v (|v| <= 128). int8_division_check compares these codes with
+ * scaled_code's for every 16-bit x and d. */
 static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, float lim)
 {
     float xc = fmin(fmax(as_float(x), -lim), lim);
     float q0 = xc * r;
-    /* bf16: q0 alone, whose bf16 rounding is the quotient's: with 8-bit x
-     * and d, x / d is never within 2^-17 (relative) of a point halfway
-     * between bf16 values, and q0 is within 2^-23 of it */
-    float q = dt == DT_BF16 ? q0 : fma(fma(-d, q0, xc), r, q0);
-    float v = as_float(widen_low_finite(dt, narrow(dt, as_uint(q))));
+    uint q = as_uint(dt == DT_BF16 ? q0 : fma(fma(-d, q0, xc), r, q0));
+    uint a = q & QK_F32_ABS, t;
+    if (dt == DT_BF16)
+        t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
+    else
+        t = a < 0x38800000u ? 0u : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    float v = as_float(t | (q & QK_F32_SIGN));
     float low = fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f;
     return as_uint(fmin(fmax(v, low), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
@@ -215,8 +222,10 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
 #define QK_BY_INT8_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
 #endif
 
-/* red: 272 uints of local memory. Work-groups of 256, 2 vectors a
- * work-item (groups of up to 4096 elements) or 8 (16384); of 128, 4. */
+/* red: 272 uints of local memory. Groups of up to 4096 elements: 64
+ * work-items of 8 vectors, each work-item's share of the group's fixed
+ * costs (amax, scalars) 64 elements (QK_OPENCL_GROUPS16_L=256: 256 of 2,
+ * loading a step ahead, for comparison); up to 16384: 256 of 8. */
 #define GROUPS16_KERNEL(NAME, L, V, PF)                                                            \
     __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
         __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
@@ -228,7 +237,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
     }
 
 GROUPS16_KERNEL(scaled_quantize_groups16_4k, 256, 2, 1)
-GROUPS16_KERNEL(scaled_quantize_groups16_4k128, 128, 4, 1)
+GROUPS16_KERNEL(scaled_quantize_groups16_4k64, 64, 8, 0)
 GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 0)
 
 /* Test hook: int8_code_rcp's codes against scaled_code's, int8_tensorwise

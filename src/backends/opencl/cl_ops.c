@@ -395,9 +395,9 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     __atomic_add_fetch(&groups16_runs, 1, __ATOMIC_RELAXED);
     cl_ulong h = bh, w = bw < c ? bw : c;
     const char *e = getenv("QK_OPENCL_GROUPS16_L");
-    int l128 = e && strcmp(e, "128") == 0;
-    size_t L = l128 ? 128 : GROUPS16_L, g;
-    qcl_kernel_id k = l128 ? K_SCALED_QUANTIZE_GROUPS16_4K128 : K_SCALED_QUANTIZE_GROUPS16_4K;
+    int l256 = e && strcmp(e, "256") == 0;
+    size_t L = l256 ? GROUPS16_L : 64, g;
+    qcl_kernel_id k = l256 ? K_SCALED_QUANTIZE_GROUPS16_4K : K_SCALED_QUANTIZE_GROUPS16_4K64;
     if (h * w > GROUPS16_L * 8 * 2) {
         k = K_SCALED_QUANTIZE_GROUPS16_16K;
         L = GROUPS16_L;
