@@ -1,7 +1,7 @@
 /* int8 quantize of bf16/f16 input in row or tile scale groups, in
- * one pass (cuda/k_group_quantize.cuh re-expressed): a work-group of 256
- * strides over the groups, each work-item holding V vectors of eight
- * elements (V = 2: groups of up to 4096 elements, V = 8: up to 16384) as
+ * one pass (cuda/k_group_quantize.cuh re-expressed): a work-group
+ * strides over the groups, each work-item holding 8 vectors of eight
+ * elements (64 work-items: groups of up to 4096 elements, 256: 16384) as
  * raw 16-bit words between the group's amax and its codes, so the input is
  * read once. The host sends groups whose width is a multiple of 8 (rows:
  * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
@@ -10,7 +10,8 @@
  * run as a correctly rounded product by r = 1/d (int8_code_rcp) on devices
  * whose native f32 arithmetic keeps subnormals. float8 groups stay with
  * scaled_quantize_groups: their codes cost more than the second read
- * saves (H200 bf16 e4m3 rows: 16% of the copy here, 23% there). */
+ * saves (H200 bf16 e4m3 rows, 256 work-items of 2 vectors here: 16% of
+ * the copy, against 23% there). */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
 #define QK_INT8_BY_RECIPROCAL 1
 #endif
@@ -136,36 +137,27 @@ static inline void group16_load(__global const uint4 *in, group16 G, ulong cols,
     }
 }
 
-/* L work-items, V vectors each. PF: load the next group before coding
- * this one, so its latency overlaps the codes. */
+/* L work-items, V vectors each. */
 static inline void groups16_body(__global const uint4 *in, const int dt, ulong rows, ulong cols, ulong bh, ulong bw,
-                                 ulong ngroups, ulong gc, const int fmt, const uint L, const int V, const int PF,
+                                 ulong ngroups, ulong gc, const int fmt, const uint L, const int V,
                                  __global uint *scale, __global uint2 *data, __global uint *status,
                                  __local uint *red)
 {
-    ulong g = get_group_id(0), step = get_num_groups(0);
-    if (g >= ngroups)
-        return; /* the whole work-group: no barrier is left waiting */
+    ulong step = get_num_groups(0);
     uint lid = get_local_id(0), top = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
-    group16 G = group16_at(g, rows, cols, bh, bw, gc);
-    uint4 raw[8], next[8];
-    group16_load(in, G, cols, L, V, raw);
-    for (; g < ngroups; g += step) {
+    uint4 raw[8];
+    for (ulong g = get_group_id(0); g < ngroups; g += step) { /* the same g for the whole work-group */
+        group16 G = group16_at(g, rows, cols, bh, bw, gc);
+        group16_load(in, G, cols, L, V, raw);
         uint lo = 0u, hi = 0u;
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            lo = max(lo, max(max(raw[k].s0 & 0x7FFFu, raw[k].s1 & 0x7FFFu), max(raw[k].s2 & 0x7FFFu, raw[k].s3 & 0x7FFFu)));
+            lo = max(lo, max(max(raw[k].s0 & 0x7FFFu, raw[k].s1 & 0x7FFFu),
+                             max(raw[k].s2 & 0x7FFFu, raw[k].s3 & 0x7FFFu)));
             hi = max(hi, max(max(raw[k].s0 & 0x7FFF0000u, raw[k].s1 & 0x7FFF0000u),
                              max(raw[k].s2 & 0x7FFF0000u, raw[k].s3 & 0x7FFF0000u)));
         }
         uint m16 = group16_max(red, max(lo, hi >> 16), L);
-        ulong gn = g + step;
-        group16 N = G;
-        if (gn < ngroups) {
-            N = group16_at(gn, rows, cols, bh, bw, gc);
-            if (PF)
-                group16_load(in, N, cols, L, V, next);
-        }
         if (m16 >= top) {
             if (lid == 0u)
                 atomic_max(status, widen16(dt, m16)); /* the op fails with QK_ERR_NONFINITE */
@@ -180,16 +172,6 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                     data[group16_vector(G, cols, v)] = group_codes8(dt, fmt, raw[k], d, r);
             }
         }
-        if (gn < ngroups) {
-            if (PF) {
-#pragma unroll
-                for (int k = 0; k < V; k++)
-                    raw[k] = next[k];
-            } else {
-                group16_load(in, N, cols, L, V, raw);
-            }
-        }
-        G = N;
     }
 }
 
@@ -222,23 +204,24 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
 #define QK_BY_INT8_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
 #endif
 
-/* red: 272 uints of local memory. Groups of up to 4096 elements: 64
- * work-items of 8 vectors, each work-item's share of the group's fixed
- * costs (amax, scalars) 64 elements (QK_OPENCL_GROUPS16_L=256: 256 of 2,
- * loading a step ahead, for comparison); up to 16384: 256 of 8. */
-#define GROUPS16_KERNEL(NAME, L, V, PF)                                                            \
+/* red: L + 16 uints of local memory. Groups of up to 4096 elements: 64
+ * work-items of 8 vectors, so that a work-item's share of the group's
+ * fixed costs (amax, scalars) is 64 elements (H200, bf16 rows of 4096:
+ * 40% of the copy, against 34% for 256 work-items of 2 vectors loading a
+ * step ahead, 32% without the step ahead, 34% for 128 of 4); up to 16384:
+ * 256 of 8. */
+#define GROUPS16_KERNEL(NAME, L, V)                                                                \
     __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
         __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
         ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
         __local uint *red)                                                                         \
     {                                                                                              \
-        QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, PF, \
+        QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
                                                   scale, data, status, red));                      \
     }
 
-GROUPS16_KERNEL(scaled_quantize_groups16_4k, 256, 2, 1)
-GROUPS16_KERNEL(scaled_quantize_groups16_4k64, 64, 8, 0)
-GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 0)
+GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8)
+GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
 
 /* Test hook: int8_code_rcp's codes against scaled_code's, int8_tensorwise
  * and int8_blockwise, for the pair w = base + id * stride: divisor

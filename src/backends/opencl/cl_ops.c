@@ -373,7 +373,7 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
 
 /* int8 row and tile groups of 16-bit input whose width is whole vectors
  * of 8 and whose elements fit 256 work-items x 8 vectors: one pass
- * (scaled_groups16.cl), 2 vectors a work-item up to 4096 elements. */
+ * (scaled_groups16.cl), 64 work-items up to 4096 elements. */
 #define GROUPS16_L 256
 #define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4)
 
@@ -384,7 +384,8 @@ unsigned long qcl_groups16_runs(void) { return __atomic_load_n(&groups16_runs, _
 static int by_groups16(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
 {
     cl_ulong h = bh, w = bw < cols ? bw : cols;
-    return (fmt == QK_FORMAT_INT8_TENSORWISE || fmt == QK_FORMAT_INT8_BLOCKWISE) && dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
+    int int8 = fmt == QK_FORMAT_INT8_TENSORWISE || fmt == QK_FORMAT_INT8_BLOCKWISE;
+    return int8 && dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
 
@@ -394,14 +395,9 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
 {
     __atomic_add_fetch(&groups16_runs, 1, __ATOMIC_RELAXED);
     cl_ulong h = bh, w = bw < c ? bw : c;
-    const char *e = getenv("QK_OPENCL_GROUPS16_L");
-    int l256 = e && strcmp(e, "256") == 0;
-    size_t L = l256 ? GROUPS16_L : 64, g;
-    qcl_kernel_id k = l256 ? K_SCALED_QUANTIZE_GROUPS16_4K : K_SCALED_QUANTIZE_GROUPS16_4K64;
-    if (h * w > GROUPS16_L * 8 * 2) {
-        k = K_SCALED_QUANTIZE_GROUPS16_16K;
-        L = GROUPS16_L;
-    }
+    int big = h * w > 64 * 8 * 8; /* 64 work-items of 8 vectors up to 4096 elements, else 256 */
+    size_t L = big ? GROUPS16_L : 64, g;
+    qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS16_16K : K_SCALED_QUANTIZE_GROUPS16_4K;
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
