@@ -566,10 +566,11 @@ static void test_int8_division_rcp(void **st)
 }
 
 /* int8 row and tile groups of 16-bit input in one pass (scaled_groups16.cl):
- * 64 work-items (up to 4096 elements) and 256 (up to 16384), edge tiles, rows whose magnitudes span the dtype (so the
- * int8 divisors do), zero rows (f16 blockwise: a zero divisor) and a NaN
- * row; with few work-groups, many steps each. Groups wider than 16384 or
- * not whole vectors, float8 groups and f32 take scaled_quantize_groups. */
+ * 64 work-items (up to 4096 elements) and 256 (up to 16384), edge tiles,
+ * rows whose magnitudes span the dtype (so the int8 divisors do), zero
+ * rows (f16 blockwise: a zero divisor) and a NaN row; with few
+ * work-groups, many steps each. Groups wider than 16384 or not whole
+ * vectors, float8 groups and f32 take scaled_quantize_groups. */
 static void test_groups16(void **st)
 {
     (void)st;

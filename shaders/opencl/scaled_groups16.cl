@@ -178,26 +178,24 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
 /* int8_tensorwise (FMT_INT8) or int8_blockwise, bf16 or f16: specialised
  * on GPUs as QK_BY_FMT_DTYPE does. */
 #if defined(QK_SPECIALISE)
+#define QK_BY_DTYPE16(dt, CALL)                                                                    \
+    do {                                                                                           \
+        if ((dt) == DT_BF16) {                                                                     \
+            const int DTC = DT_BF16;                                                               \
+            CALL;                                                                                  \
+        } else {                                                                                   \
+            const int DTC = DT_F16;                                                                \
+            CALL;                                                                                  \
+        }                                                                                          \
+    } while (0)
 #define QK_BY_INT8_DTYPE16(fmt, dt, CALL)                                                          \
     do {                                                                                           \
         if ((fmt) == FMT_INT8) {                                                                   \
             const int FMTC = FMT_INT8;                                                             \
-            if ((dt) == DT_BF16) {                                                                 \
-                const int DTC = DT_BF16;                                                           \
-                CALL;                                                                              \
-            } else {                                                                               \
-                const int DTC = DT_F16;                                                            \
-                CALL;                                                                              \
-            }                                                                                      \
+            QK_BY_DTYPE16(dt, CALL);                                                               \
         } else {                                                                                   \
             const int FMTC = FMT_INT8_BLOCK;                                                       \
-            if ((dt) == DT_BF16) {                                                                 \
-                const int DTC = DT_BF16;                                                           \
-                CALL;                                                                              \
-            } else {                                                                               \
-                const int DTC = DT_F16;                                                            \
-                CALL;                                                                              \
-            }                                                                                      \
+            QK_BY_DTYPE16(dt, CALL);                                                               \
         }                                                                                          \
     } while (0)
 #else
