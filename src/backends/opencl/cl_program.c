@@ -116,14 +116,20 @@ static void release_kernels(qcl_state *s)
         }
 }
 
-/* Largest power of two <= every reduction kernel's limit, at most 256. */
+/* Largest power of two <= every reduction kernel's limit, at most 256.
+ * Kernels compiled for one work-group size (reqd_work_group_size) are
+ * launched with that size and left out: NVIDIA reports it as their limit,
+ * which would shrink every other kernel's work-groups to it. */
 static size_t pick_wg(qcl_state *s)
 {
     size_t wg = 256;
     if (s->dev->max_wg < wg)
         wg = s->dev->max_wg;
     for (int i = 0; i < K_COUNT; i++) {
-        size_t kw = 0;
+        size_t kw = 0, fixed[3] = {0, 0, 0};
+        if (s->cl->clGetKernelWorkGroupInfo(s->k[i], s->dev->device, CL_KERNEL_COMPILE_WORK_GROUP_SIZE,
+                                            sizeof fixed, fixed, NULL) == CL_SUCCESS && fixed[0] != 0)
+            continue;
         if (s->cl->clGetKernelWorkGroupInfo(s->k[i], s->dev->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kw,
                                             &kw, NULL) == CL_SUCCESS && kw > 0 && kw < wg)
             wg = kw;
