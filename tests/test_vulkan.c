@@ -754,6 +754,106 @@ static void test_thresholds_every_magnitude(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Groups of every amax (a 16-bit magnitude; every `step`-th from 0, and
+ * the largest finite) each followed by every element it can hold: both
+ * signs of every magnitude up to the amax, g elements a group. Groups are
+ * rows of g elements (tiles 0) or g = 128 x 128 tiles, 64 across. */
+typedef struct {
+    uint16_t *in;
+    int64_t rows, cols;
+} every_pair_input;
+
+static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles)
+{
+    const int64_t g = tiles ? 16384 : 8192;
+    int64_t ng = 0;
+    for (uint32_t a = 0; a <= top; a = a + step > top && a != top ? top : a + step)
+        ng += (2 * ((int64_t)a + 1) + g - 2) / (g - 1);
+    every_pair_input t;
+    t.cols = tiles ? 64 * 128 : g;
+    t.rows = tiles ? (ng + 63) / 64 * 128 : ng;
+    t.in = calloc((size_t)(t.rows * t.cols), 2);
+    assert_non_null(t.in);
+    int64_t grp = 0;
+    for (uint32_t a = 0; a <= top; a = a + step > top && a != top ? top : a + step) {
+        int64_t len = 2 * ((int64_t)a + 1);
+        for (int64_t done = 0; done < len; grp++)
+            for (int64_t i = 0; i < g; i++) {
+                uint16_t v = 0;
+                if (i == 0)
+                    v = (uint16_t)a;
+                else if (done < len) {
+                    v = (uint16_t)((done / 2) | ((done & 1) << 15));
+                    done++;
+                }
+                int64_t r = tiles ? grp / 64 * 128 + i / 128 : grp, c = tiles ? grp % 64 * 128 + i % 128 : i;
+                t.in[r * t.cols + c] = v;
+            }
+        if (a == top)
+            break;
+    }
+    return t;
+}
+
+/* int8 row and tile codes of bf16/f16 by products with the reciprocal
+ * (qk_vk_int8_rcp.glsl) against the threshold coder (QK_VULKAN_INT8_RCP=0,
+ * itself checked against the reference by test_thresholds_every_magnitude)
+ * for every amax and every element a group with it can hold: each divisor
+ * int8 can have and each element it divides. GPUs take all of them (about
+ * 1.2 G elements a case); CPU devices every 127th amax unless
+ * QK_TEST_EVERY_AMAX=1. The product path must have run. */
+static void test_int8_rcp_every_pair(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    unsigned step = first_device()->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 127u : 1u;
+    const char *all = getenv("QK_TEST_EVERY_AMAX"); /* =1: every amax on CPU devices too (minutes) */
+    if (all && strcmp(all, "1") == 0)
+        step = 1;
+    if (step > 1)
+        printf("CPU device: every %uth amax only (QK_TEST_EVERY_AMAX=1 takes all)\n", step);
+    size_t bad = 0;
+    for (int d = 0; d < 2; d++)
+        for (int tiles = 0; tiles < 2; tiles++) {
+            qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
+            every_pair_input t = make_every_pair(d == 0 ? 0x7F7Fu : 0x7BFFu, step, tiles);
+            qk_params p;
+            qk_params_default(tiles ? QK_FORMAT_INT8_BLOCKWISE : QK_FORMAT_INT8_TENSORWISE, &p);
+            p.scaling = tiles ? QK_SCALING_BLOCK : QK_SCALING_ROW;
+            p.block_size = 128;
+            qk_layout lay;
+            assert_int_equal(qk_layout_query(&p, t.rows, t.cols, &lay), QK_OK);
+            void *out[2][QK_PART_COUNT] = {{0}};
+            for (int v = 0; v < 2; v++) {
+                for (int k = 0; k < QK_PART_COUNT; k++)
+                    if (lay.part[k].nbytes) {
+                        out[v][k] = malloc(lay.part[k].nbytes);
+                        memset(out[v][k], v ? 0x5A : 0xA5, lay.part[k].nbytes);
+                    }
+                if (v)
+                    setenv("QK_VULKAN_INT8_RCP", "0", 1);
+                unsigned long runs = qk_vk_int8_rcp_runs();
+                assert_int_equal(qk_quantize(vk, &p, dt, t.in, t.rows, t.cols, out[v]), QK_OK);
+                runs = qk_vk_int8_rcp_runs() - runs;
+                unsetenv("QK_VULKAN_INT8_RCP");
+                assert_true(v ? runs == 0 : runs > 0);
+            }
+            size_t b = 0;
+            for (int k = 0; k < QK_PART_COUNT; k++)
+                if (lay.part[k].nbytes) {
+                    b += memcmp(out[0][k], out[1][k], lay.part[k].nbytes) != 0;
+                    free(out[0][k]);
+                    free(out[1][k]);
+                }
+            printf("%-15s %-4s %s: %lld x %lld, parts differing: %zu\n", tiles ? "int8_blockwise" : "int8_tensorwise",
+                   tiles ? "tile" : "row", qk_dtype_name(dt), (long long)t.rows, (long long)t.cols, b);
+            bad += b;
+            free(t.in);
+        }
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* NF4 (fp4 0) or FP4 quantize of one crafted row, against the reference. */
 static size_t compare_bnb4(qk_context *vk, qk_context *ref, int fp4, int bs, qk_dtype dt, const void *in,
                            int64_t cols, const char *what)
@@ -1088,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_bnb4_block_maxima_paths),
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
         cmocka_unit_test(test_mxfp8_lanes_paths),
+        cmocka_unit_test(test_int8_rcp_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };

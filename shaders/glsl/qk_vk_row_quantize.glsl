@@ -18,15 +18,18 @@ layout(push_constant) uniform PC {
     uint r0;   /* global index of the chunk's first row */
     uint dt;
     uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise */
+    uint flags; /* bit 0: int8 codes by thresholds only (tests) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
+#include "qk_vk_int8_rcp.glsl"
 
-shared uint s_m, s_aux;
+shared uint s_m, s_aux, s_rcp;
 #include "qk_vk_thresholds.glsl"
 
-/* Row scale into scale[] and s_aux from s_m (one thread). */
+/* Row scale into scale[] and s_aux from s_m, and s_rcp: the reciprocal
+ * for int8 codes by products, or 0 (one thread). */
 void row_scale(uint r)
 {
     if (s_m >= QK_F32_INF)
@@ -35,6 +38,8 @@ void row_scale(uint r)
     qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
     scale.w[pc.r0 + r] = sc;
     s_aux = ax;
+    s_rcp = QK_DT != DT_F32 && pc.mode == 2u && (pc.flags & 1u) == 0u && s_m < QK_F32_INF ? qk_int8_reciprocal(ax)
+                                                                                         : 0u;
 }
 
 void main()
@@ -63,7 +68,24 @@ void main()
         if (lid == 0u)
             row_scale(r);
         barrier();
-        uint a = s_aux;
+        uint a = s_aux, rcp = s_rcp; /* uniform */
+        if (rcp != 0u) {
+            if (r == 0u && lid == 0u)
+                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
+            float rf = uintBitsToFloat(rcp);
+            [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
+                uint e = row0 + (k * 256u + lid) * 8u;
+                if (e >= row1)
+                    break;
+                uvec4 w = v[k];
+                uint c[8];
+                [[unroll]] for (uint i = 0u; i < 8u; i++)
+                    c[i] = qk_int8_code_rcp(pc.mode, (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu, rf);
+                data.w[e >> 2] = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
+                data.w[(e >> 2) + 1u] = c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24);
+            }
+            return;
+        }
         qk_fill_thresholds(a);
         /* not unrolled, one coder call site (the coder is large): v
          * rotates so that every index stays constant (registers) */

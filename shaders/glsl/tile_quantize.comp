@@ -23,12 +23,14 @@ layout(push_constant) uniform PC {
     uint dt;
     uint mode;  /* 0 e4m3, 1 e5m2, 3 int8_blockwise */
     uint extra; /* float8 maximum, or int8_blockwise's T(1e-8) */
+    uint flags; /* bit 0: int8 codes by thresholds only (tests) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
+#include "qk_vk_int8_rcp.glsl"
 
-shared uint s_m, s_aux;
+shared uint s_m, s_aux, s_rcp;
 #include "qk_vk_thresholds.glsl"
 
 void main()
@@ -66,9 +68,24 @@ void main()
             qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
             scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
             s_aux = ax;
+            s_rcp = pc.mode == 3u && (pc.flags & 1u) == 0u && s_m < QK_F32_INF ? qk_int8_reciprocal(ax) : 0u;
         }
         barrier();
-        uint a = s_aux;
+        uint a = s_aux, rcp = s_rcp; /* uniform */
+        if (rcp != 0u) {
+            if (t == 0u && lid == 0u)
+                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
+            float rf = uintBitsToFloat(rcp);
+            [[unroll]] for (uint k = 0u; k < 16u; k++) {
+                if (rl >= rps || rl + k * rps >= h)
+                    break;
+                uint word = 0u;
+                [[unroll]] for (uint j = 0u; j < 4u; j++)
+                    word |= qk_int8_code_rcp(pc.mode, (v[k][j >> 1] >> (16u * (j & 1u))) & 0xFFFFu, rf) << (8u * j);
+                data.w[(base + k * rstep) >> 2] = word;
+            }
+            return;
+        }
         qk_fill_thresholds(a);
         /* not unrolled, one coder call site (it is large): v rotates so
          * that every index stays constant and v stays in registers */

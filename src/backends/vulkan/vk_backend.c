@@ -175,6 +175,10 @@ static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *co
     return st;
 }
 
+static unsigned long int8_rcp_runs;
+
+unsigned long qk_vk_int8_rcp_runs(void) { return __atomic_load_n(&int8_rcp_runs, __ATOMIC_RELAXED); }
+
 /* Downloads the parts a quantize left on the device (the data part unless
  * a streamed run already brought it back). */
 static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT], int with_data)
@@ -184,7 +188,9 @@ static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const par
         qk_status st = qk_vk_download(s, VB_FLAG, 0, &flag, 4);
         if (st != QK_OK)
             return st;
-        if (flag != 0)
+        if (flag & 2u) /* the row/tile shaders coded int8 by products */
+            __atomic_add_fetch(&int8_rcp_runs, 1, __ATOMIC_RELAXED);
+        if (flag & 1u)
             return QK_ERR_NONFINITE;
     }
     qk_status st = with_data ? qk_vk_download(s, VB_DATA, 0, parts[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes)

@@ -568,6 +568,14 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
     return QK_OK;
 }
 
+/* Push-constant flags of the row and tile shaders: bit 0 keeps int8 codes
+ * on the thresholds (QK_VULKAN_INT8_RCP=0: tests compare both coders). */
+static uint32_t group_flags(void)
+{
+    const char *e = getenv("QK_VULKAN_INT8_RCP");
+    return e && strcmp(e, "0") == 0 ? 1u : 0u;
+}
+
 static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
@@ -588,7 +596,7 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
                           B(src, r0 * row_bytes, nr * row_bytes), /* binding 4: the input as uvec4 */
                           thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
-                                       (uint32_t)scaled_mode(j->p)};
+                                       (uint32_t)scaled_mode(j->p), group_flags()};
         st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, j->dt, b, 6, pc, (uint64_t)nr, 1);
     }
     return st;
@@ -611,7 +619,7 @@ static qk_status tile_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
                           B(VB_IN, r0 * row_bytes, nr * row_bytes), /* binding 4: the input as uvec2 */
                           thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)(r0 / B), (uint32_t)B,
-                                       (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra};
+                                       (uint32_t)g.gc, (uint32_t)j->dt, (uint32_t)mode, extra, group_flags()};
         st = qk_vk_dispatch(s, VP_TILE_Q, j->dt, b, 6, pc, (uint64_t)(ceil_div(nr, B) * g.gc), 1);
     }
     return st;
