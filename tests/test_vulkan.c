@@ -756,16 +756,16 @@ static void test_thresholds_every_magnitude(void **state)
 
 /* Groups of every amax (a 16-bit magnitude; every `step`-th from 0, and
  * the largest finite) each followed by every element it can hold: both
- * signs of every magnitude up to the amax, g elements a group. Groups are
- * rows of g elements (tiles 0) or g = 128 x 128 tiles, 64 across. */
+ * signs of every magnitude up to the amax. Groups are rows of `width`
+ * elements (tiles 0) or 128 x 128 tiles, 64 across. */
 typedef struct {
     uint16_t *in;
     int64_t rows, cols;
 } every_pair_input;
 
-static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles)
+static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, int64_t width)
 {
-    const int64_t g = tiles ? 16384 : 8192;
+    const int64_t g = tiles ? 16384 : width;
     int64_t ng = 0;
     for (uint32_t a = 0; a <= top; a = a + step > top && a != top ? top : a + step)
         ng += (2 * ((int64_t)a + 1) + g - 2) / (g - 1);
@@ -796,10 +796,13 @@ static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles)
 }
 
 /* int8 row and tile codes of bf16/f16 by products with the reciprocal
- * (qk_vk_int8_rcp.glsl) against the threshold coder (QK_VULKAN_INT8_RCP=0,
- * itself checked against the reference by test_thresholds_every_magnitude)
- * for every amax and every element a group with it can hold: each divisor
- * int8 can have and each element it divides. GPUs take all of them (about
+ * (qk_vk_int8_rcp.glsl) against the shaders' other coders
+ * (QK_VULKAN_INT8_RCP=0: qk_scaled_code in row_quantize_int8.comp, rows
+ * of 4096; the thresholds in row_quantize.comp, rows of 8192, and
+ * tile_quantize.comp, themselves checked against the reference by
+ * test_thresholds_every_magnitude) for every amax and every element a
+ * group with it can hold: each divisor int8 can have and each element it
+ * divides. GPUs take all of them (about
  * 1.2 G elements a case); CPU devices every 127th amax unless
  * QK_TEST_EVERY_AMAX=1. The product path must have run. */
 static void test_int8_rcp_every_pair(void **state)
@@ -814,9 +817,10 @@ static void test_int8_rcp_every_pair(void **state)
         printf("CPU device: every %uth amax only (QK_TEST_EVERY_AMAX=1 takes all)\n", step);
     size_t bad = 0;
     for (int d = 0; d < 2; d++)
-        for (int tiles = 0; tiles < 2; tiles++) {
+        for (int shape = 0; shape < 3; shape++) { /* rows of 4096, rows of 8192, tiles */
             qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
-            every_pair_input t = make_every_pair(d == 0 ? 0x7F7Fu : 0x7BFFu, step, tiles);
+            int tiles = shape == 2;
+            every_pair_input t = make_every_pair(d == 0 ? 0x7F7Fu : 0x7BFFu, step, tiles, shape == 0 ? 4096 : 8192);
             qk_params p;
             qk_params_default(tiles ? QK_FORMAT_INT8_BLOCKWISE : QK_FORMAT_INT8_TENSORWISE, &p);
             p.scaling = tiles ? QK_SCALING_BLOCK : QK_SCALING_ROW;

@@ -33,11 +33,10 @@ uint qk_int8_reciprocal(uint d)
     return d >= 0x0D800000u && d < QK_F32_INF ? qk_div(QK_F32_ONE, d) : 0u;
 }
 
-/* The code of the 16-bit element h. mode: 2 int8_tensorwise, 3
- * int8_blockwise; r: the reciprocal of the group's divisor. */
-uint qk_int8_code_rcp(uint mode, uint h, float r)
+/* The code of x (a bf16/f16 element as f32). mode: 2 int8_tensorwise,
+ * 3 int8_blockwise; r: the reciprocal of the group's divisor. */
+uint qk_int8_code_rcp(uint mode, float x, float r)
 {
-    precise float x = uintBitsToFloat(QK_DT == DT_BF16 ? h << 16 : qk_f16_widen_finite(h));
     precise float q0 = x * r;
     uint q = floatBitsToUint(q0);
     uint a = q & QK_F32_ABS, t;
@@ -48,4 +47,28 @@ uint qk_int8_code_rcp(uint mode, uint h, float r)
     precise float v = clamp(uintBitsToFloat(t | (q & QK_F32_SIGN)), mode == 3u ? -127.0 : -128.0, 127.0);
     precise float biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
     return floatBitsToUint(biased) & 0xFFu;
+}
+
+/* Whether f16 elements may be widened natively (unpackHalf2x16, which may
+ * flush subnormals): with d >= 2^-13 a subnormal x has |x / d| < 1/2, code
+ * 0 either way. d: the group's divisor (f32 bits); uniform. */
+bool qk_int8_native16(uint d) { return QK_DT == DT_F16 && d >= 0x39000000u; }
+
+/* The four codes of the 16-bit elements in w (element 0 lowest), packed. */
+uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
+{
+    uint c[4];
+    if (native16) {
+        [[unroll]] for (uint i = 0u; i < 2u; i++) {
+            vec2 f = unpackHalf2x16(w[i]);
+            c[2u * i] = qk_int8_code_rcp(mode, f.x, r);
+            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r);
+        }
+    } else {
+        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+            uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu;
+            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(QK_DT == DT_BF16 ? h << 16 : qk_f16_widen_finite(h)), r);
+        }
+    }
+    return c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
 }

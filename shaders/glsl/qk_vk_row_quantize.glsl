@@ -1,12 +1,23 @@
 /* float8 / int8_tensorwise with per-row scales in one pass: a workgroup
- * owns a row (a multiple of 8 wide, at most QK_ROW_UNITS * 2048 for
- * bf16/f16, 8192 for f32), keeps it in registers, takes its amax in shared
- * memory (integer max, order-free), computes the scale as scales.comp does
- * and codes it -- the input is read once. bf16/f16 rows load 8 elements
- * with one 16-byte load and stay packed in registers. Included by
- * row_quantize.comp (QK_ROW_UNITS 4, f32 too) and row_quantize_wide.comp
- * (8: rows up to 16384, bf16/f16 only). */
-layout(local_size_x = 256) in;
+ * of QK_ROW_THREADS (default 256) owns a row (a multiple of 8 wide, at
+ * most QK_ROW_UNITS * QK_ROW_THREADS * 8 for bf16/f16, 8192 for f32),
+ * keeps it in registers, takes its amax in shared memory (integer max,
+ * order-free), computes the scale as scales.comp does and codes it -- the
+ * input is read once. bf16/f16 rows load 8 elements with one 16-byte load
+ * and stay packed in registers. int8 codes come from products with the
+ * divisor's reciprocal (qk_vk_int8_rcp.glsl), float8 codes from the
+ * group's thresholds (QK_ROW_THRESHOLDS, default 1; without them the
+ * rare int8 groups that cannot take products are coded by
+ * qk_scaled_code). Included by row_quantize.comp (QK_ROW_UNITS 4, f32
+ * too), row_quantize_wide.comp (8: rows up to 16384, bf16/f16 only) and
+ * row_quantize_int8.comp (64 threads of 8 units, int8 only). */
+#ifndef QK_ROW_THREADS
+#define QK_ROW_THREADS 256u
+#endif
+#ifndef QK_ROW_THRESHOLDS
+#define QK_ROW_THRESHOLDS 1
+#endif
+layout(local_size_x = QK_ROW_THREADS) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
@@ -26,7 +37,19 @@ layout(push_constant) uniform PC {
 #include "qk_vk_int8_rcp.glsl"
 
 shared uint s_m, s_aux, s_rcp;
+#if QK_ROW_THRESHOLDS
 #include "qk_vk_thresholds.glsl"
+#endif
+
+/* The code of the 16-bit element h where products cannot be used. */
+uint row_code16(uint h, uint a)
+{
+#if QK_ROW_THRESHOLDS
+    return qk_code_by_thresholds(h);
+#else
+    return qk_scaled_code(pc.mode, QK_DT, qk_widen(QK_DT, h), a);
+#endif
+}
 
 /* Row scale into scale[] and s_aux from s_m, and s_rcp: the reciprocal
  * for int8 codes by products, or 0 (one thread). */
@@ -56,7 +79,7 @@ void main()
         uvec4 v[QK_ROW_UNITS];
         uint m16 = 0u;
         [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
-            uint e = row0 + (k * 256u + lid) * 8u; /* a unit is wholly in the row or past it */
+            uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u; /* a unit is wholly in the row or past it */
             v[k] = uvec4(0u);
             if (e < row1) {
                 v[k] = src4.w[e >> 3];
@@ -73,33 +96,32 @@ void main()
             if (r == 0u && lid == 0u)
                 atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
             float rf = uintBitsToFloat(rcp);
+            bool native16 = qk_int8_native16(a);
             [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
-                uint e = row0 + (k * 256u + lid) * 8u;
+                uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
                 if (e >= row1)
                     break;
-                uvec4 w = v[k];
-                uint c[8];
-                [[unroll]] for (uint i = 0u; i < 8u; i++)
-                    c[i] = qk_int8_code_rcp(pc.mode, (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu, rf);
-                data.w[e >> 2] = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
-                data.w[(e >> 2) + 1u] = c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24);
+                data.w[e >> 2] = qk_int8_codes4_rcp(pc.mode, v[k].xy, rf, native16);
+                data.w[(e >> 2) + 1u] = qk_int8_codes4_rcp(pc.mode, v[k].zw, rf, native16);
             }
             return;
         }
+#if QK_ROW_THRESHOLDS
         qk_fill_thresholds(a);
+#endif
         /* not unrolled, one coder call site (the coder is large): v
          * rotates so that every index stays constant (registers) */
         [[dont_unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
             uvec4 w = v[0];
             [[unroll]] for (uint i = 0u; i + 1u < QK_ROW_UNITS; i++)
                 v[i] = v[i + 1u];
-            uint e = row0 + (k * 256u + lid) * 8u;
+            uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
             if (e >= row1)
                 break;
             uvec2 out2 = uvec2(0u);
             [[dont_unroll]] for (uint i = 0u; i < 4u; i++) {
                 uint wi = i == 0u ? w.x : i == 1u ? w.y : i == 2u ? w.z : w.w;
-                uint c = (qk_code_by_thresholds(wi & 0xFFFFu) | (qk_code_by_thresholds(wi >> 16) << 8))
+                uint c = (row_code16(wi & 0xFFFFu, a) | (row_code16(wi >> 16, a) << 8))
                          << (16u * (i & 1u));
                 if (i < 2u)
                     out2.x |= c;
@@ -115,7 +137,7 @@ void main()
     uint x[4][8];
     uint m = 0u;
     for (uint k = 0u; k < 4u; k++) {
-        uint e = row0 + (k * 256u + lid) * 8u;
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         qk_load8(QK_DT, e, row1, x[k]); /* past the row: +0, never coded */
         for (uint j = 0u; j < 8u; j++)
             m = max(m, x[k][j] & QK_F32_ABS);
@@ -127,7 +149,7 @@ void main()
     barrier();
     uint a = s_aux;
     for (uint k = 0u; k < 4u; k++) {
-        uint e = row0 + (k * 256u + lid) * 8u;
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         if (e >= row1)
             break;
         uint w0 = 0u, w1 = 0u;

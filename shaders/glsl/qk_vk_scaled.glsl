@@ -125,3 +125,7 @@ uint qk_threshold(uint mode, uint dt, uint a, uint k)
     }
     return lo;
 }
+
+/* The larger 16-bit magnitude of a word's two elements: widening is
+ * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
+uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }

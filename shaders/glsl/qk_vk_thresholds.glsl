@@ -66,7 +66,3 @@ void qk_fill_thresholds(uint a)
             atomicStore(thresh.w[key], tag, gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelease);
     }
 }
-
-/* The larger 16-bit magnitude of a word's two elements: widening is
- * monotone in it (NaN and Inf stay >= Inf), so one widen gives the amax. */
-uint qk_mag2(uint w) { return max(w & 0x7FFFu, (w >> 16) & 0x7FFFu); }

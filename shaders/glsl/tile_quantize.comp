@@ -76,13 +76,11 @@ void main()
             if (t == 0u && lid == 0u)
                 atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
             float rf = uintBitsToFloat(rcp);
+            bool native16 = qk_int8_native16(a);
             [[unroll]] for (uint k = 0u; k < 16u; k++) {
                 if (rl >= rps || rl + k * rps >= h)
                     break;
-                uint word = 0u;
-                [[unroll]] for (uint j = 0u; j < 4u; j++)
-                    word |= qk_int8_code_rcp(pc.mode, (v[k][j >> 1] >> (16u * (j & 1u))) & 0xFFFFu, rf) << (8u * j);
-                data.w[(base + k * rstep) >> 2] = word;
+                data.w[(base + k * rstep) >> 2] = qk_int8_codes4_rcp(pc.mode, v[k], rf, native16);
             }
             return;
         }

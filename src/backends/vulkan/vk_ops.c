@@ -576,6 +576,16 @@ static uint32_t group_flags(void)
     return e && strcmp(e, "0") == 0 ? 1u : 0u;
 }
 
+/* int8_tensorwise rows of bf16/f16 up to 4096 take 64 threads of 8 units
+ * (row_quantize_int8.comp), other rows up to 8192 256 threads of 4 (f32
+ * 4 x 8 elements), and up to 16384 256 of 8. */
+static int row_pipeline(const qk_vk_job *j)
+{
+    if (j->cols > 8192)
+        return VP_ROW_Q_WIDE;
+    return scaled_mode(j->p) == 2 && j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_INT8 : VP_ROW_Q;
+}
+
 static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
@@ -597,7 +607,7 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
                           thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p), group_flags()};
-        st = qk_vk_dispatch(s, j->cols > 8192 ? VP_ROW_Q_WIDE : VP_ROW_Q, j->dt, b, 6, pc, (uint64_t)nr, 1);
+        st = qk_vk_dispatch(s, row_pipeline(j), j->dt, b, 6, pc, (uint64_t)nr, 1);
     }
     return st;
 }
