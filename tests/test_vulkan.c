@@ -763,11 +763,17 @@ typedef struct {
     int64_t rows, cols;
 } every_pair_input;
 
+/* The amax after a: a + step, or top where that passes it (top comes last). */
+static uint32_t next_amax(uint32_t a, unsigned step, uint16_t top)
+{
+    return a < top && a + step > top ? top : a + step;
+}
+
 static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, int64_t width)
 {
     const int64_t g = tiles ? 16384 : width;
     int64_t ng = 0;
-    for (uint32_t a = 0; a <= top; a = a + step > top && a != top ? top : a + step)
+    for (uint32_t a = 0; a <= top; a = next_amax(a, step, top))
         ng += (2 * ((int64_t)a + 1) + g - 2) / (g - 1);
     every_pair_input t;
     t.cols = tiles ? 64 * 128 : g;
@@ -775,7 +781,7 @@ static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, 
     t.in = calloc((size_t)(t.rows * t.cols), 2);
     assert_non_null(t.in);
     int64_t grp = 0;
-    for (uint32_t a = 0; a <= top; a = a + step > top && a != top ? top : a + step) {
+    for (uint32_t a = 0; a <= top; a = next_amax(a, step, top)) {
         int64_t len = 2 * ((int64_t)a + 1);
         for (int64_t done = 0; done < len; grp++)
             for (int64_t i = 0; i < g; i++) {
@@ -789,8 +795,6 @@ static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, 
                 int64_t r = tiles ? grp / 64 * 128 + i / 128 : grp, c = tiles ? grp % 64 * 128 + i % 128 : i;
                 t.in[r * t.cols + c] = v;
             }
-        if (a == top)
-            break;
     }
     return t;
 }
@@ -802,9 +806,9 @@ static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, 
  * tile_quantize.comp, themselves checked against the reference by
  * test_thresholds_every_magnitude) for every amax and every element a
  * group with it can hold: each divisor int8 can have and each element it
- * divides. GPUs take all of them (about
- * 1.2 G elements a case); CPU devices every 127th amax unless
- * QK_TEST_EVERY_AMAX=1. The product path must have run. */
+ * divides. GPUs take all of them (about 1.2 G elements a case); CPU
+ * devices every 127th amax unless QK_TEST_EVERY_AMAX=1. The product path
+ * must have run. */
 static void test_int8_rcp_every_pair(void **state)
 {
     (void)state;

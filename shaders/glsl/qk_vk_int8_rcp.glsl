@@ -11,8 +11,8 @@
  *   so q0 and the correctly rounded quotient round to the same bf16. f16
  *   leaves no such margin in general, but over the pairs a group can hold
  *   no q0 changes a code: test_int8_rcp_every_pair (tests/test_vulkan.c)
- *   compares these codes with the threshold coder's for every amax and
- *   every element up to it, both dtypes, rows and tiles, on GPUs (and
+ *   compares these codes with the shaders' other coders for every amax
+ *   and every element up to it, both dtypes, rows and tiles, on GPUs (and
  *   passed the same on lavapipe with every amax). A correction step (the
  *   residual x - q0 d, exact by splitting q0 into 12-bit halves: Vulkan
  *   leaves fma's rounding open) changed no code there and is left out.

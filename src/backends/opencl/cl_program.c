@@ -118,8 +118,8 @@ static void release_kernels(qcl_state *s)
 
 /* Largest power of two <= every reduction kernel's limit, at most 256.
  * Kernels compiled for one work-group size (reqd_work_group_size) are
- * launched with that size and left out: NVIDIA reports it as their limit,
- * which would shrink every other kernel's work-groups to it. */
+ * launched with that size and left out: a driver that reports it as their
+ * limit would otherwise shrink every other kernel's work-groups to it. */
 static size_t pick_wg(qcl_state *s)
 {
     size_t wg = 256;

@@ -82,8 +82,8 @@ unsigned long qk_vk_table16_runs(void);
  * bnb4_quantize_cluster.comp, and calls that took bnb4_quantize64.comp (tests). */
 unsigned long qk_vk_bnb4_shuffle_runs(void);
 unsigned long qk_vk_bnb4_q64_runs(void);
-/* Row/tile int8 quantize calls whose first group was coded by products with
- * the reciprocal (qk_vk_int8_rcp.glsl; tests). */
+/* Row/tile int8 quantize calls in which a dispatch's first group was coded
+ * by products with the reciprocal (qk_vk_int8_rcp.glsl; tests). */
 unsigned long qk_vk_int8_rcp_runs(void);
 /* MXFP8 quantize calls that took mxfp8_quantize_lanes.comp (tests). */
 unsigned long qk_vk_mxfp8_lanes_runs(void);
