@@ -799,17 +799,17 @@ static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, 
     return t;
 }
 
-/* int8 row and tile codes of bf16/f16 by products with the reciprocal
- * (qk_vk_int8_rcp.glsl) against the shaders' other coders
- * (QK_VULKAN_INT8_RCP=0: qk_scaled_code in row_quantize_int8.comp, rows
+/* float8 and int8 row and tile codes of bf16/f16 by products
+ * (qk_vk_products.glsl) against the shaders' other coders
+ * (QK_VULKAN_PRODUCTS=0: qk_scaled_code in row_quantize_short.comp, rows
  * of 4096; the thresholds in row_quantize.comp, rows of 8192, and
  * tile_quantize.comp, themselves checked against the reference by
  * test_thresholds_every_magnitude) for every amax and every element a
- * group with it can hold: each divisor int8 can have and each element it
- * divides. GPUs take all of them (about 1.2 G elements a case); CPU
- * devices every 127th amax unless QK_TEST_EVERY_AMAX=1. The product path
- * must have run. */
-static void test_int8_rcp_every_pair(void **state)
+ * group with it can hold: each divisor or multiplier a group can have and
+ * each element it scales. GPUs take all of them (about 1.2 G elements a
+ * case); CPU devices every 127th amax unless QK_TEST_EVERY_AMAX=1. The
+ * product path must have run. */
+static void test_products_every_pair(void **state)
 {
     (void)state;
     qk_context *vk = vulkan_or_skip();
@@ -819,43 +819,47 @@ static void test_int8_rcp_every_pair(void **state)
         step = 1;
     if (step > 1)
         printf("CPU device: every %uth amax only (QK_TEST_EVERY_AMAX=1 takes all)\n", step);
+    static const qk_format row_formats[] = {QK_FORMAT_INT8_TENSORWISE, QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2};
+    static const qk_format tile_formats[] = {QK_FORMAT_INT8_BLOCKWISE, QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2};
     size_t bad = 0;
     for (int d = 0; d < 2; d++)
         for (int shape = 0; shape < 3; shape++) { /* rows of 4096, rows of 8192, tiles */
             qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
             int tiles = shape == 2;
             every_pair_input t = make_every_pair(d == 0 ? 0x7F7Fu : 0x7BFFu, step, tiles, shape == 0 ? 4096 : 8192);
-            qk_params p;
-            qk_params_default(tiles ? QK_FORMAT_INT8_BLOCKWISE : QK_FORMAT_INT8_TENSORWISE, &p);
-            p.scaling = tiles ? QK_SCALING_BLOCK : QK_SCALING_ROW;
-            p.block_size = 128;
-            qk_layout lay;
-            assert_int_equal(qk_layout_query(&p, t.rows, t.cols, &lay), QK_OK);
-            void *out[2][QK_PART_COUNT] = {{0}};
-            for (int v = 0; v < 2; v++) {
+            for (int f = 0; f < 3; f++) {
+                qk_params p;
+                qk_params_default(tiles ? tile_formats[f] : row_formats[f], &p);
+                p.scaling = tiles ? QK_SCALING_BLOCK : QK_SCALING_ROW;
+                p.block_size = 128;
+                qk_layout lay;
+                assert_int_equal(qk_layout_query(&p, t.rows, t.cols, &lay), QK_OK);
+                void *out[2][QK_PART_COUNT] = {{0}};
+                for (int v = 0; v < 2; v++) {
+                    for (int k = 0; k < QK_PART_COUNT; k++)
+                        if (lay.part[k].nbytes) {
+                            out[v][k] = malloc(lay.part[k].nbytes);
+                            memset(out[v][k], v ? 0x5A : 0xA5, lay.part[k].nbytes);
+                        }
+                    if (v)
+                        setenv("QK_VULKAN_PRODUCTS", "0", 1);
+                    unsigned long runs = qk_vk_product_runs();
+                    assert_int_equal(qk_quantize(vk, &p, dt, t.in, t.rows, t.cols, out[v]), QK_OK);
+                    runs = qk_vk_product_runs() - runs;
+                    unsetenv("QK_VULKAN_PRODUCTS");
+                    assert_true(v ? runs == 0 : runs > 0);
+                }
+                size_t b = 0;
                 for (int k = 0; k < QK_PART_COUNT; k++)
                     if (lay.part[k].nbytes) {
-                        out[v][k] = malloc(lay.part[k].nbytes);
-                        memset(out[v][k], v ? 0x5A : 0xA5, lay.part[k].nbytes);
+                        b += memcmp(out[0][k], out[1][k], lay.part[k].nbytes) != 0;
+                        free(out[0][k]);
+                        free(out[1][k]);
                     }
-                if (v)
-                    setenv("QK_VULKAN_INT8_RCP", "0", 1);
-                unsigned long runs = qk_vk_int8_rcp_runs();
-                assert_int_equal(qk_quantize(vk, &p, dt, t.in, t.rows, t.cols, out[v]), QK_OK);
-                runs = qk_vk_int8_rcp_runs() - runs;
-                unsetenv("QK_VULKAN_INT8_RCP");
-                assert_true(v ? runs == 0 : runs > 0);
+                printf("%-15s %-4s %s: %lld x %lld, parts differing: %zu\n", qk_format_name(p.format),
+                       tiles ? "tile" : "row", qk_dtype_name(dt), (long long)t.rows, (long long)t.cols, b);
+                bad += b;
             }
-            size_t b = 0;
-            for (int k = 0; k < QK_PART_COUNT; k++)
-                if (lay.part[k].nbytes) {
-                    b += memcmp(out[0][k], out[1][k], lay.part[k].nbytes) != 0;
-                    free(out[0][k]);
-                    free(out[1][k]);
-                }
-            printf("%-15s %-4s %s: %lld x %lld, parts differing: %zu\n", tiles ? "int8_blockwise" : "int8_tensorwise",
-                   tiles ? "tile" : "row", qk_dtype_name(dt), (long long)t.rows, (long long)t.cols, b);
-            bad += b;
             free(t.in);
         }
     qk_context_destroy(vk);
@@ -1196,7 +1200,7 @@ int main(void)
         cmocka_unit_test(test_bnb4_block_maxima_paths),
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
         cmocka_unit_test(test_mxfp8_lanes_paths),
-        cmocka_unit_test(test_int8_rcp_every_pair),
+        cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };

@@ -28,7 +28,7 @@ lib="$root/usr/lib/x86_64-linux-gnu"
 export PATH="$root/usr/bin:$PATH" PKG_CONFIG="$root/usr/bin/pkgconf" LD_LIBRARY_PATH="$lib" LIBRARY_PATH="$lib"
 export PKG_CONFIG_LIBDIR="$lib/pkgconfig:$root/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root"
 (rm -rf /tmp/qk-ab-base && mkdir -p /tmp/qk-ab-base && tar xf "$base" -C /tmp/qk-ab-base &&
-    cd /tmp/qk-ab-base && meson setup build-a -Dsm_targets=90 >/dev/null &&
+    cd /tmp/qk-ab-base && meson setup build-a ${QK_MESON_ARGS:--Dsm_targets=90} >/dev/null &&
     ninja -C build-a tools/qtool/qtool) >"$out/ab-base-build.log" 2>&1 &
 apid=$!
 QK_MESON_ARGS="${QK_MESON_ARGS:--Dsm_targets=90}" ./tools/device-check.sh ${QK_CHECK_ARGS:-} >"$out/check.log" 2>&1

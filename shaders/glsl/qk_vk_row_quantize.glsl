@@ -4,13 +4,12 @@
  * keeps it in registers, takes its amax in shared memory (integer max,
  * order-free), computes the scale as scales.comp does and codes it -- the
  * input is read once. bf16/f16 rows load 8 elements with one 16-byte load
- * and stay packed in registers. int8 codes come from products with the
- * divisor's reciprocal (qk_vk_int8_rcp.glsl), float8 codes from the
- * group's thresholds (QK_ROW_THRESHOLDS, default 1; without them the
- * rare int8 groups that cannot take products are coded by
- * qk_scaled_code). Included by row_quantize.comp (QK_ROW_UNITS 4, f32
+ * and stay packed in registers, and their codes come from products
+ * (qk_vk_products.glsl); the rare groups whose scale does not allow them
+ * use the group's thresholds (QK_ROW_THRESHOLDS, default 1) or, without
+ * them, qk_scaled_code. Included by row_quantize.comp (QK_ROW_UNITS 4, f32
  * too), row_quantize_wide.comp (8: rows up to 16384, bf16/f16 only) and
- * row_quantize_int8.comp (64 threads of 8 units, int8 only). */
+ * row_quantize_short.comp (64 threads of 8 units, bf16/f16 only). */
 #ifndef QK_ROW_THREADS
 #define QK_ROW_THREADS 256u
 #endif
@@ -29,14 +28,14 @@ layout(push_constant) uniform PC {
     uint r0;   /* global index of the chunk's first row */
     uint dt;
     uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise */
-    uint flags; /* bit 0: int8 codes by thresholds only (tests) */
+    uint flags; /* bit 0: no codes by products (tests) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
-#include "qk_vk_int8_rcp.glsl"
+#include "qk_vk_products.glsl"
 
-shared uint s_m, s_aux, s_rcp;
+shared uint s_m, s_aux, s_prod;
 #if QK_ROW_THRESHOLDS
 #include "qk_vk_thresholds.glsl"
 #endif
@@ -51,8 +50,8 @@ uint row_code16(uint h, uint a)
 #endif
 }
 
-/* Row scale into scale[] and s_aux from s_m, and s_rcp: the reciprocal
- * for int8 codes by products, or 0 (one thread). */
+/* Row scale into scale[] and s_aux from s_m, and s_prod: the factor for
+ * codes by products, or 0 (one thread). */
 void row_scale(uint r)
 {
     if (s_m >= QK_F32_INF)
@@ -61,8 +60,7 @@ void row_scale(uint r)
     qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
     scale.w[pc.r0 + r] = sc;
     s_aux = ax;
-    s_rcp = QK_DT != DT_F32 && pc.mode == 2u && (pc.flags & 1u) == 0u && s_m < QK_F32_INF ? qk_int8_reciprocal(ax)
-                                                                                         : 0u;
+    s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
 }
 
 void main()
@@ -91,18 +89,18 @@ void main()
         if (lid == 0u)
             row_scale(r);
         barrier();
-        uint a = s_aux, rcp = s_rcp; /* uniform */
-        if (rcp != 0u) {
-            if (r == 0u && lid == 0u)
+        uint a = s_aux, prod = s_prod; /* uniform */
+        if (prod != 0u) {
+            if (lid == 0u && (flag.w[0] & 2u) == 0u)
                 atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
-            float rf = uintBitsToFloat(rcp);
+            float f = uintBitsToFloat(prod);
             bool native16 = qk_int8_native16(a);
             [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
                 uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
                 if (e >= row1)
                     break;
-                data.w[e >> 2] = qk_int8_codes4_rcp(pc.mode, v[k].xy, rf, native16);
-                data.w[(e >> 2) + 1u] = qk_int8_codes4_rcp(pc.mode, v[k].zw, rf, native16);
+                data.w[e >> 2] = qk_codes4_product(pc.mode, v[k].xy, f, native16);
+                data.w[(e >> 2) + 1u] = qk_codes4_product(pc.mode, v[k].zw, f, native16);
             }
             return;
         }

@@ -5,7 +5,9 @@
  * the tile's amax (integer max, order-free), the scale as scales.comp
  * computes it, then the codes. bf16/f16 tiles of B <= 128 stay in
  * registers between the two (16 steps of 4 elements a thread at most, one
- * 8-byte load each): the input is read once. Otherwise (f32, wider tiles)
+ * 8-byte load each): the input is read once, and the codes come from
+ * products (qk_vk_products.glsl), or the tile's thresholds where its scale
+ * does not allow them. Otherwise (f32, wider tiles)
  * a second sweep re-reads the tile the workgroup has just read (cache-
  * resident). Needs B and cols multiples of 4 (one data word per step). */
 layout(local_size_x = 256) in;
@@ -23,14 +25,14 @@ layout(push_constant) uniform PC {
     uint dt;
     uint mode;  /* 0 e4m3, 1 e5m2, 3 int8_blockwise */
     uint extra; /* float8 maximum, or int8_blockwise's T(1e-8) */
-    uint flags; /* bit 0: int8 codes by thresholds only (tests) */
+    uint flags; /* bit 0: no codes by products (tests) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
-#include "qk_vk_int8_rcp.glsl"
+#include "qk_vk_products.glsl"
 
-shared uint s_m, s_aux, s_rcp;
+shared uint s_m, s_aux, s_prod;
 #include "qk_vk_thresholds.glsl"
 
 void main()
@@ -68,19 +70,19 @@ void main()
             qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
             scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
             s_aux = ax;
-            s_rcp = pc.mode == 3u && (pc.flags & 1u) == 0u && s_m < QK_F32_INF ? qk_int8_reciprocal(ax) : 0u;
+            s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
         }
         barrier();
-        uint a = s_aux, rcp = s_rcp; /* uniform */
-        if (rcp != 0u) {
-            if (t == 0u && lid == 0u)
+        uint a = s_aux, prod = s_prod; /* uniform */
+        if (prod != 0u) {
+            if (lid == 0u && (flag.w[0] & 2u) == 0u)
                 atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
-            float rf = uintBitsToFloat(rcp);
+            float f = uintBitsToFloat(prod);
             bool native16 = qk_int8_native16(a);
             [[unroll]] for (uint k = 0u; k < 16u; k++) {
                 if (rl >= rps || rl + k * rps >= h)
                     break;
-                data.w[(base + k * rstep) >> 2] = qk_int8_codes4_rcp(pc.mode, v[k], rf, native16);
+                data.w[(base + k * rstep) >> 2] = qk_codes4_product(pc.mode, v[k], f, native16);
             }
             return;
         }

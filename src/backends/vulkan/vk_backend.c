@@ -175,9 +175,9 @@ static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *co
     return st;
 }
 
-static unsigned long int8_rcp_runs;
+static unsigned long product_runs;
 
-unsigned long qk_vk_int8_rcp_runs(void) { return __atomic_load_n(&int8_rcp_runs, __ATOMIC_RELAXED); }
+unsigned long qk_vk_product_runs(void) { return __atomic_load_n(&product_runs, __ATOMIC_RELAXED); }
 
 /* Downloads the parts a quantize left on the device (the data part unless
  * a streamed run already brought it back). */
@@ -188,8 +188,8 @@ static qk_status fetch_parts(qk_vk_state *s, const qk_vk_job *j, void *const par
         qk_status st = qk_vk_download(s, VB_FLAG, 0, &flag, 4);
         if (st != QK_OK)
             return st;
-        if (flag & 2u) /* the row/tile shaders coded int8 by products */
-            __atomic_add_fetch(&int8_rcp_runs, 1, __ATOMIC_RELAXED);
+        if (flag & 2u) /* the row/tile shaders coded by products */
+            __atomic_add_fetch(&product_runs, 1, __ATOMIC_RELAXED);
         if (flag & 1u)
             return QK_ERR_NONFINITE;
     }

@@ -38,7 +38,7 @@ QK_VK_SHADER(copy_buffer)
 QK_VK_SHADER(bnb4_quantize_cluster)
 QK_VK_SHADER(bnb4_quantize64)
 QK_VK_SHADER(mxfp8_quantize_lanes)
-QK_VK_SHADER(row_quantize_int8)
+QK_VK_SHADER(row_quantize_short)
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
@@ -68,7 +68,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_BNB4_Q_CLUSTER, bnb4_quantize_cluster)
     QK_VK_CASE(VP_BNB4_Q64, bnb4_quantize64)
     QK_VK_CASE(VP_MXFP8_Q_LANES, mxfp8_quantize_lanes)
-    QK_VK_CASE(VP_ROW_Q_INT8, row_quantize_int8)
+    QK_VK_CASE(VP_ROW_Q_SHORT, row_quantize_short)
     default: *size = 0; return NULL;
     }
 }

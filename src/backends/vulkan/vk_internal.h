@@ -82,9 +82,9 @@ unsigned long qk_vk_table16_runs(void);
  * bnb4_quantize_cluster.comp, and calls that took bnb4_quantize64.comp (tests). */
 unsigned long qk_vk_bnb4_shuffle_runs(void);
 unsigned long qk_vk_bnb4_q64_runs(void);
-/* Row/tile int8 quantize calls in which a dispatch's first group was coded
- * by products with the reciprocal (qk_vk_int8_rcp.glsl; tests). */
-unsigned long qk_vk_int8_rcp_runs(void);
+/* Row/tile float8/int8 quantize calls in which some group was coded by
+ * products (qk_vk_products.glsl; tests). */
+unsigned long qk_vk_product_runs(void);
 /* MXFP8 quantize calls that took mxfp8_quantize_lanes.comp (tests). */
 unsigned long qk_vk_mxfp8_lanes_runs(void);
 
@@ -115,7 +115,7 @@ enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
     VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER,
-    VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_INT8, VP_COUNT
+    VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_SHORT, VP_COUNT
 };
 
 typedef struct {

@@ -568,22 +568,23 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
     return QK_OK;
 }
 
-/* Push-constant flags of the row and tile shaders: bit 0 keeps int8 codes
- * on the thresholds (QK_VULKAN_INT8_RCP=0: tests compare both coders). */
+/* Push-constant flags of the row and tile shaders: bit 0 keeps the codes
+ * off products, on the other coders (QK_VULKAN_PRODUCTS=0: tests compare
+ * both). */
 static uint32_t group_flags(void)
 {
-    const char *e = getenv("QK_VULKAN_INT8_RCP");
+    const char *e = getenv("QK_VULKAN_PRODUCTS");
     return e && strcmp(e, "0") == 0 ? 1u : 0u;
 }
 
-/* int8_tensorwise rows of bf16/f16 up to 4096 take 64 threads of 8 units
- * (row_quantize_int8.comp), other rows up to 8192 256 threads of 4 (f32
+/* Rows of bf16/f16 up to 4096 take 64 threads of 8 units
+ * (row_quantize_short.comp), other rows up to 8192 256 threads of 4 (f32
  * 4 x 8 elements), and up to 16384 256 of 8. */
 static int row_pipeline(const qk_vk_job *j)
 {
     if (j->cols > 8192)
         return VP_ROW_Q_WIDE;
-    return scaled_mode(j->p) == 2 && j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_INT8 : VP_ROW_Q;
+    return j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_SHORT : VP_ROW_Q;
 }
 
 static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)

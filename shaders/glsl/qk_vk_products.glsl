@@ -1,0 +1,157 @@
+/* int8 and float8 codes of bf16/f16 elements by native products, shared
+ * by the row and tile shaders (include after qk_vk_scaled.glsl; needs
+ * QK_DT): one multiply an element instead of a search over the group's
+ * thresholds. Each group first asks qk_product_factor whether its scale
+ * allows them.
+ *
+ * int8: by a product with the divisor's reciprocal. The codes equal
+ * qk_scaled_code's, whose x / d is a correctly rounded division, for every
+ * divisor d a row or tile can have and every element x it can hold
+ * (|x| <= amax):
+ *
+ * - r = RN(1/d) is computed once per group by qk_div; q0 = RN(x r) is then
+ *   within two ulp of x / d.
+ * - The codes take q0 as the quotient. bf16: with 8-bit x and d, x / d is
+ *   never within 2^-15 (relative) of a point halfway between bf16 values,
+ *   so q0 and the correctly rounded quotient round to the same bf16. f16
+ *   leaves no such margin in general, but over the pairs a group can hold
+ *   no q0 changes a code: test_products_every_pair (tests/test_vulkan.c)
+ *   compares these codes with the shaders' other coders for every amax
+ *   and every element up to it, both dtypes, rows and tiles, on GPUs (and
+ *   passed the same on lavapipe with every amax). A correction step (the
+ *   residual x - q0 d, exact by splitting q0 into 12-bit halves: Vulkan
+ *   leaves fma's rounding open) changed no code there and is left out.
+ * - The dtype rounding runs on the f32 bits (ties to even at bit 16, or
+ *   13 for f16, whose quotients below 2^-14 code as 0 whatever their
+ *   rounding), the int8 rounding (ties to even) is the low byte of
+ *   v + 1.5 * 2^23 for the clamped v.
+ *
+ * Flushed subnormals cannot change a code: the path needs d >= 2^-100
+ * (both scale floors are above it), so a subnormal x or product means
+ * |x / d| < 2^-26, code 0 either way. Groups hold |x| <= amax and
+ * d >= amax / 127.5, so no product overflows. */
+
+/* RN(1/d) where the product path may use it (d: the group's divisor, f32
+ * bits), else 0. */
+uint qk_int8_reciprocal(uint d)
+{
+    return d >= 0x0D800000u && d < QK_F32_INF ? qk_div(QK_F32_ONE, d) : 0u;
+}
+
+/* The code of x (a bf16/f16 element as f32). mode: 2 int8_tensorwise,
+ * 3 int8_blockwise; r: the reciprocal of the group's divisor. */
+uint qk_int8_code_rcp(uint mode, float x, float r)
+{
+    precise float q0 = x * r;
+    uint q = floatBitsToUint(q0);
+    uint a = q & QK_F32_ABS, t;
+    if (QK_DT == DT_BF16)
+        t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
+    else
+        t = a < 0x38800000u ? 0u : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    precise float v = clamp(uintBitsToFloat(t | (q & QK_F32_SIGN)), mode == 3u ? -127.0 : -128.0, 127.0);
+    precise float biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
+    return floatBitsToUint(biased) & 0xFFu;
+}
+
+/* Whether f16 elements may be widened natively (unpackHalf2x16, which may
+ * flush subnormals): with d >= 2^-13 a subnormal x has |x / d| < 1/2, code
+ * 0 either way. d: the group's divisor (f32 bits); uniform. */
+bool qk_int8_native16(uint d) { return QK_DT == DT_F16 && d >= 0x39000000u; }
+
+/* The four codes of the 16-bit elements in w (element 0 lowest), packed. */
+uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
+{
+    uint c[4];
+    if (native16) {
+        [[unroll]] for (uint i = 0u; i < 2u; i++) {
+            vec2 f = unpackHalf2x16(w[i]);
+            c[2u * i] = qk_int8_code_rcp(mode, f.x, r);
+            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r);
+        }
+    } else {
+        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+            uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu;
+            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(QK_DT == DT_BF16 ? h << 16 : qk_f16_widen_finite(h)), r);
+        }
+    }
+    return c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
+}
+
+/* float8: by one product with the multiplier a. The codes equal
+ * qk_scaled_code's (fp8(clamp(T(x * a), fpmax)), the reference's fp8_code)
+ * wherever qk_fp8_product_ok(a) holds:
+ *
+ * - x and a are values of T (8 or 11 significant bits), so |x| * a has at
+ *   most 22 and the f32 product is exact whenever it is normal. A product
+ *   or element below 2^-126 that the device flushes has |x * a| < 2^-26
+ *   (a < 2^100), code 0 either way; the sign comes from the element, as
+ *   the reference's does (a flush cannot lose it).
+ * - The T rounding runs on the f32 bits (ties to even at bit 16, or bit 13
+ *   in f16's normal range); f16's subnormal range rounds to a multiple of
+ *   2^-24 by adding and removing 0.75 (ulp 2^-24 there), exact under RTE.
+ *   A rounding past T's largest value is clamped like the Inf it stands
+ *   for.
+ * - The clamped magnitude's fp8 rounding also runs on the bits (normal
+ *   range) or by scaling the subnormal range to an integer count of the
+ *   smallest step: a power-of-two product, then + 1.5 * 2^23 (ties to
+ *   even). A count that reaches the smallest normal is its code too. */
+
+/* Whether codes by products hold for the group's multiplier a (f32 bits):
+ * normal, below 2^100. Not for NaN/Inf input (the caller checks). */
+bool qk_fp8_product_ok(uint a) { return a - 0x00800000u < 0x71800000u - 0x00800000u; }
+
+/* The code of a finite element's magnitude x (f32) with multiplier a. */
+uint qk_fp8_mag_code(uint mode, float x, float a)
+{
+    precise float p = x * a;
+    uint b = floatBitsToUint(p), t;
+    if (QK_DT == DT_BF16) {
+        t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    } else {
+        precise float s = p + 0.75;
+        precise float sub = s - 0.75;
+        t = b < 0x38800000u ? floatBitsToUint(sub) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+    }
+    if (mode == 0u) {
+        t = min(t, QK_F32_E4M3_MAX);
+        precise float k = uintBitsToFloat(t) * 512.0 + 12582912.0; /* count of 2^-9 */
+        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu
+                               : ((t + 0x7FFFFu + ((t >> 20) & 1u)) >> 20) - (120u << 3);
+    }
+    t = min(t, QK_F32_E5M2_MAX);
+    precise float k = uintBitsToFloat(t) * 65536.0 + 12582912.0; /* count of 2^-16 */
+    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : ((t + 0xFFFFFu + ((t >> 21) & 1u)) >> 21) - (112u << 2);
+}
+
+/* The four codes of the 16-bit elements in w (element 0 lowest), packed.
+ * mode: 0 e4m3, 1 e5m2; a: the group's multiplier. */
+uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
+{
+    uint c = 0u;
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+        uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu, m = h & 0x7FFFu;
+        float x = uintBitsToFloat(QK_DT == DT_BF16 ? m << 16 : qk_f16_widen_finite(m));
+        c |= (qk_fp8_mag_code(mode, x, a) | ((h >> 8) & 0x80u)) << (8u * i);
+    }
+    return c;
+}
+
+/* The group's factor for codes by products (f32 bits): int8's reciprocal,
+ * float8's multiplier, or 0 where the group must use the other coder. a:
+ * the group's divisor or multiplier; m: its amax (NaN or Inf: no products). */
+uint qk_product_factor(uint mode, uint a, uint m)
+{
+    if (QK_DT == DT_F32 || m >= QK_F32_INF)
+        return 0u;
+    if (mode == 2u || mode == 3u)
+        return qk_int8_reciprocal(a);
+    return qk_fp8_product_ok(a) ? a : 0u;
+}
+
+/* The four codes of the 16-bit elements in w by products with the
+ * group's factor f (non-zero). native16: qk_int8_native16 of the group. */
+uint qk_codes4_product(uint mode, uvec2 w, float f, bool native16)
+{
+    return mode < 2u ? qk_fp8_codes4_product(mode, w, f) : qk_int8_codes4_rcp(mode, w, f, native16);
+}
