@@ -63,6 +63,22 @@ void row_scale(uint r)
     s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
 }
 
+/* The codes of a thread's units by products with the row's factor f.
+ * Every call passes mode and native16 as literals, so that each inlined
+ * loop is straight-line code (a uniform branch an element measured
+ * slower). */
+void row_codes_product(uint mode, bool native16, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
+{
+    uint lid = gl_LocalInvocationID.x;
+    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
+        if (e >= row1)
+            break;
+        data.w[e >> 2] = qk_codes4_product(mode, v[k].xy, f, native16);
+        data.w[(e >> 2) + 1u] = qk_codes4_product(mode, v[k].zw, f, native16);
+    }
+}
+
 void main()
 {
     uint r = qk_group_id();
@@ -94,14 +110,14 @@ void main()
             if (lid == 0u && (flag.w[0] & 2u) == 0u)
                 atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
             float f = uintBitsToFloat(prod);
-            bool native16 = qk_int8_native16(a);
-            [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
-                uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
-                if (e >= row1)
-                    break;
-                data.w[e >> 2] = qk_codes4_product(pc.mode, v[k].xy, f, native16);
-                data.w[(e >> 2) + 1u] = qk_codes4_product(pc.mode, v[k].zw, f, native16);
-            }
+            if (pc.mode == 0u)
+                row_codes_product(0u, false, v, row0, row1, f);
+            else if (pc.mode == 1u)
+                row_codes_product(1u, false, v, row0, row1, f);
+            else if (qk_int8_native16(a))
+                row_codes_product(2u, true, v, row0, row1, f);
+            else
+                row_codes_product(2u, false, v, row0, row1, f);
             return;
         }
 #if QK_ROW_THRESHOLDS

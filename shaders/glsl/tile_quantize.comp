@@ -35,6 +35,20 @@ layout(push_constant) uniform PC {
 shared uint s_m, s_aux, s_prod;
 #include "qk_vk_thresholds.glsl"
 
+/* The codes of a thread's steps (tile rows rl, rl + rps, ... below h) by
+ * products with the tile's factor f. Every call passes mode and
+ * native16 as literals, so that each inlined loop is straight-line code
+ * (a uniform branch an element measured slower). */
+void tile_codes_product(uint mode, bool native16, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep,
+                        float f)
+{
+    [[unroll]] for (uint k = 0u; k < 16u; k++) {
+        if (rl >= rps || rl + k * rps >= h)
+            break;
+        data.w[(base + k * rstep) >> 2] = qk_codes4_product(mode, v[k], f, native16);
+    }
+}
+
 void main()
 {
     uint t = qk_group_id();
@@ -78,12 +92,14 @@ void main()
             if (lid == 0u && (flag.w[0] & 2u) == 0u)
                 atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
             float f = uintBitsToFloat(prod);
-            bool native16 = qk_int8_native16(a);
-            [[unroll]] for (uint k = 0u; k < 16u; k++) {
-                if (rl >= rps || rl + k * rps >= h)
-                    break;
-                data.w[(base + k * rstep) >> 2] = qk_codes4_product(pc.mode, v[k], f, native16);
-            }
+            if (pc.mode == 0u)
+                tile_codes_product(0u, false, v, rl, rps, h, base, rstep, f);
+            else if (pc.mode == 1u)
+                tile_codes_product(1u, false, v, rl, rps, h, base, rstep, f);
+            else if (qk_int8_native16(a))
+                tile_codes_product(3u, true, v, rl, rps, h, base, rstep, f);
+            else
+                tile_codes_product(3u, false, v, rl, rps, h, base, rstep, f);
             return;
         }
         qk_fill_thresholds(a);
