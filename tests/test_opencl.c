@@ -535,10 +535,12 @@ static void test_grid_stride_rounds(void **st)
     assert_int_equal(bad, 0);
 }
 
-/* int8_code_rcp (scaled_groups16.cl) against scaled_code for 16-bit
- * divisor and input pairs: every pair on GPUs, every 4099th on CPU
- * devices (2^32 soft-checked pairs take too long there). */
-static void test_int8_division_rcp(void **st)
+/* The codes by products (scaled_groups16.cl: fp8_code_product with a
+ * multiplier, int8_code_rcp with a divisor's reciprocal) against
+ * scaled_code for 16-bit multiplier/divisor and input pairs: every pair on
+ * GPUs, every 4099th on CPU devices (2^32 soft-checked pairs take too long
+ * there). */
+static void test_product_codes(void **st)
 {
     (void)st;
     int nd;
@@ -551,26 +553,24 @@ static void test_int8_division_rcp(void **st)
         for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++) {
             uint32_t stride = d[i].host_cpu ? 4099u : 1u, first;
             uint64_t fails;
-            int unused;
-            assert_int_equal(qcl_int8_division_check(i, dt, stride, &fails, &first, &unused), QK_OK);
-            if (unused)
-                printf("%s: %s int8 codes divide (no native IEEE f32): nothing to check\n", d[i].name,
-                       qk_dtype_name((qk_dtype)dt));
-            else
-                printf("%s: %s int8 division by reciprocal, %s pairs: %llu differ (first %08x)\n", d[i].name,
-                       qk_dtype_name((qk_dtype)dt), stride == 1 ? "all 2^32" : "every 4099th of 2^32",
-                       (unsigned long long)fails, fails ? first : 0u);
+            int int8_divides;
+            assert_int_equal(qcl_product_codes_check(i, dt, stride, &fails, &first, &int8_divides), QK_OK);
+            printf("%s: %s codes by products (%s), %s pairs: %llu differ (first %08x)\n", d[i].name,
+                   qk_dtype_name((qk_dtype)dt),
+                   int8_divides ? "float8; int8 divides, no native IEEE f32" : "float8 and int8",
+                   stride == 1 ? "all 2^32" : "every 4099th of 2^32", (unsigned long long)fails, fails ? first : 0u);
             bad += fails != 0;
         }
     assert_int_equal(bad, 0);
 }
 
-/* int8 row and tile groups of 16-bit input in one pass (scaled_groups16.cl):
- * 64 work-items (up to 4096 elements) and 256 (up to 16384), edge tiles,
- * rows whose magnitudes span the dtype (so the int8 divisors do), zero
- * rows (f16 blockwise: a zero divisor) and a NaN row; with few
- * work-groups, many steps each. Groups wider than 16384 or not whole
- * vectors, float8 groups and f32 take scaled_quantize_groups. */
+/* float8 and int8 row and tile groups of 16-bit input in one pass
+ * (scaled_groups16.cl): 64 work-items (up to 4096 elements) and 256 (up to
+ * 16384), edge tiles, rows whose magnitudes span the dtype (so the
+ * multipliers and divisors do), zero rows (f16 blockwise: a zero divisor;
+ * float8: an infinite multiplier) and a NaN row; with few work-groups,
+ * many steps each. Groups wider than 16384 or not whole vectors and f32
+ * take scaled_quantize_groups. */
 static void test_groups16(void **st)
 {
     (void)st;
@@ -591,8 +591,12 @@ static void test_groups16(void **st)
         {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_BF16, 300, 264, 128, 0, 1},
         {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F16, 130, 200, 128, 1, 1},
         {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F16, 70, 96, 24, 1, 1},
-        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_BF16, 50, 2048, 0, 1, 0},
-        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F16, 260, 136, 64, 0, 0},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_BF16, 50, 2048, 0, 1, 1},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_F16, 40, 4096, 0, 0, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_BF16, 7, 8200, 0, 1, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F16, 260, 136, 64, 0, 1},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_BF16, 200, 264, 128, 1, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_BF16, 5, 1001, 0, 0, 0},
         {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 8, 1024, 0, 0, 0},
     };
     long bad = 0;
@@ -956,7 +960,7 @@ int main(void)
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_mxfp8_quantize16),
         cmocka_unit_test(test_grid_stride_rounds),
-        cmocka_unit_test(test_int8_division_rcp),
+        cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),

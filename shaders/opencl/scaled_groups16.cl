@@ -1,4 +1,4 @@
-/* int8 quantize of bf16/f16 input in row or tile scale groups, in
+/* float8 / int8 quantize of bf16/f16 input in row or tile scale groups, in
  * one pass (cuda/k_group_quantize.cuh re-expressed): a work-group
  * strides over the groups, each work-item holding 8 vectors of eight
  * elements (64 work-items: groups of up to 4096 elements, 256: 16384) as
@@ -6,12 +6,11 @@
  * read once. The host sends groups whose width is a multiple of 8 (rows:
  * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
  * 16-bit magnitudes (their order is the values' order, NaN above Inf) and
- * widened once. Codes are scaled_code's (scaled.cl), the division x / d
- * run as a correctly rounded product by r = 1/d (int8_code_rcp) on devices
- * whose native f32 arithmetic keeps subnormals. float8 groups stay with
- * scaled_quantize_groups: their codes cost more than the second read
- * saves (H200 bf16 e4m3 rows, 256 work-items of 2 vectors here: 16% of
- * the copy, against 23% there). */
+ * widened once. Codes are scaled_code's (scaled.cl): float8's from one
+ * exact product (fp8_code_product), int8's division x / d run as a
+ * correctly rounded product by r = 1/d (int8_code_rcp) on devices whose
+ * native f32 arithmetic keeps subnormals, scaled_code itself for the rare
+ * groups whose scale allows neither. */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
 #define QK_INT8_BY_RECIPROCAL 1
 #endif
@@ -55,13 +54,66 @@ static inline uint int8_reciprocal(const int fmt, uint d)
     return 0u;
 }
 
-/* Eight codes of the finite 16-bit elements in w, element 0 lowest. */
+/* The float8 code of the finite 16-bit element h with the multiplier a,
+ * a value of T in [2^-126, 2^100) (fp8_factor): |x| * a has at most 22
+ * significant bits, so the f32 product is exact wherever it is normal,
+ * and a product or element below 2^-126 that the device flushes has
+ * |x * a| < 2^-26, code 0 either way (the sign comes from h, as the
+ * reference's does). The T rounding runs on the f32 bits (f16's subnormal
+ * range: to a multiple of 2^-24 by adding and removing 0.75, ulp 2^-24
+ * there); a rounding past T's largest value is clamped as the Inf it
+ * stands for. The fp8 rounding runs on the bits too, or in the subnormal
+ * range as an integer count of the smallest step (a power-of-two product,
+ * then + 1.5 * 2^23, ties to even; a count that reaches the smallest
+ * normal is its code as well). fp8_product_check compares these codes
+ * with scaled_code's for every 16-bit pair. */
+static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
+{
+    uint m = h & 0x7FFFu;
+    float p = as_float(dt == DT_BF16 ? m << 16 : f16_widen_finite(m)) * a;
+    uint b = as_uint(p), t;
+    if (dt == DT_BF16)
+        t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    else
+        t = b < 0x38800000u ? as_uint((p + 0.75f) - 0.75f) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+    uint c;
+    if (fmt == FMT_E4M3) {
+        t = min(t, QK_F32_E4M3_MAX);
+        c = t < 0x3C800000u ? as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu
+                            : ((t + 0x7FFFFu + ((t >> 20) & 1u)) >> 20) - (120u << 3);
+    } else {
+        t = min(t, QK_F32_E5M2_MAX);
+        c = t < 0x38800000u ? as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u
+                            : ((t + 0xFFFFFu + ((t >> 21) & 1u)) >> 21) - (112u << 2);
+    }
+    return c | ((h >> 8) & 0x80u);
+}
+
+/* The group's factor for codes by products: float8's multiplier d where
+ * fp8_code_product may use it, int8's reciprocal (int8_reciprocal), or 0. */
+static inline uint product_factor(const int fmt, uint d)
+{
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
+        return d - 0x00800000u < 0x71800000u - 0x00800000u ? d : 0u;
+    return int8_reciprocal(fmt, d);
+}
+
+/* Eight codes of the finite 16-bit elements in w, element 0 lowest; r:
+ * product_factor(fmt, d). */
 static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
+    uint c[8];
+    if (r != 0u && (fmt == FMT_E4M3 || fmt == FMT_E5M2)) {
+        uint h[8] = {w.s0 & 0xFFFFu, w.s0 >> 16, w.s1 & 0xFFFFu, w.s1 >> 16,
+                     w.s2 & 0xFFFFu, w.s2 >> 16, w.s3 & 0xFFFFu, w.s3 >> 16};
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r));
+        return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
+    }
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
-    uint c[8];
     if (r != 0u) {
         float df = as_float(d), rf = as_float(r), lim = df * 256.0f;
 #pragma unroll
@@ -162,7 +214,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             if (lid == 0u)
                 atomic_max(status, widen16(dt, m16)); /* the op fails with QK_ERR_NONFINITE */
         } else {
-            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = int8_reciprocal(fmt, d);
+            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = product_factor(fmt, d);
             if (lid == 0u)
                 scale[g] = s;
 #pragma unroll
@@ -175,8 +227,8 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
     }
 }
 
-/* int8_tensorwise (FMT_INT8) or int8_blockwise, bf16 or f16: specialised
- * on GPUs as QK_BY_FMT_DTYPE does. */
+/* float8 or int8, bf16 or f16: specialised on GPUs as QK_BY_FMT_DTYPE
+ * does, without its f32 bodies. */
 #if defined(QK_SPECIALISE)
 #define QK_BY_DTYPE16(dt, CALL)                                                                    \
     do {                                                                                           \
@@ -188,9 +240,15 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             CALL;                                                                                  \
         }                                                                                          \
     } while (0)
-#define QK_BY_INT8_DTYPE16(fmt, dt, CALL)                                                          \
+#define QK_BY_SCALED_DTYPE16(fmt, dt, CALL)                                                        \
     do {                                                                                           \
-        if ((fmt) == FMT_INT8) {                                                                   \
+        if ((fmt) == FMT_E4M3) {                                                                   \
+            const int FMTC = FMT_E4M3;                                                             \
+            QK_BY_DTYPE16(dt, CALL);                                                               \
+        } else if ((fmt) == FMT_E5M2) {                                                            \
+            const int FMTC = FMT_E5M2;                                                             \
+            QK_BY_DTYPE16(dt, CALL);                                                               \
+        } else if ((fmt) == FMT_INT8) {                                                            \
             const int FMTC = FMT_INT8;                                                             \
             QK_BY_DTYPE16(dt, CALL);                                                               \
         } else {                                                                                   \
@@ -199,7 +257,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
         }                                                                                          \
     } while (0)
 #else
-#define QK_BY_INT8_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
+#define QK_BY_SCALED_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
 #endif
 
 /* red: L + 16 uints of local memory. Groups of up to 4096 elements: 64
@@ -214,38 +272,44 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
         ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
         __local uint *red)                                                                         \
     {                                                                                              \
-        QK_BY_INT8_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
+        QK_BY_SCALED_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
                                                   scale, data, status, red));                      \
     }
 
 GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8)
 GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
 
-/* Test hook: int8_code_rcp's codes against scaled_code's, int8_tensorwise
- * and int8_blockwise, for the pair w = base + id * stride: divisor
- * d = widen(w >> 16), input x = widen(w & 0xFFFF), dt patterns; pairs with
- * d not positive finite, or x not finite, pass. out[0] counts mismatches,
- * out[1] keeps the smallest failing w (start it at 0xFFFFFFFF). Without
- * QK_INT8_BY_RECIPROCAL there is nothing to check: out[2] = 1 says so. */
-__kernel void int8_division_check(int dt, uint base, uint stride, __global uint *out)
+/* Test hook: the codes by products (fp8_code_product, int8_code_rcp)
+ * against scaled_code's, every format, for the pair w = base + id *
+ * stride: the group's multiplier or divisor d = widen(w >> 16), the input
+ * x = widen(w & 0xFFFF), dt patterns; pairs with d not positive finite,
+ * or x not finite, pass. out[0] counts mismatches, out[1] keeps the
+ * smallest failing w (start it at 0xFFFFFFFF). Without
+ * QK_INT8_BY_RECIPROCAL int8 divides, nothing to check there: out[2] = 1
+ * says so. */
+__kernel void product_codes_check(int dt, uint base, uint stride, __global uint *out)
 {
-#if defined(QK_INT8_BY_RECIPROCAL)
+#if !defined(QK_INT8_BY_RECIPROCAL)
+    if (get_global_id(0) == 0)
+        out[2] = 1u;
+#endif
     uint w = base + (uint)get_global_id(0) * stride;
     uint d = widen16(dt, w >> 16), x = widen16(dt, w & 0xFFFFu);
     if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
         return;
-    for (int fmt = FMT_INT8; fmt <= FMT_INT8_BLOCK; fmt++) {
-        uint r = int8_reciprocal(fmt, d);
+    for (int fmt = FMT_E4M3; fmt <= FMT_INT8_BLOCK; fmt++) {
+        uint r = product_factor(fmt, d), c;
         if (r == 0u)
             continue;
-        float df = as_float(d);
-        if (int8_code_rcp(dt, fmt, x, df, as_float(r), df * 256.0f) != scaled_code(fmt, dt, x, d)) {
+        if (fmt <= FMT_E5M2) {
+            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
+        } else {
+            float df = as_float(d);
+            c = int8_code_rcp(dt, fmt, x, df, as_float(r), df * 256.0f);
+        }
+        if (c != scaled_code(fmt, dt, x, d)) {
             atomic_inc(&out[0]);
             atomic_min(&out[1], w);
         }
     }
-#else
-    if (get_global_id(0) == 0)
-        out[2] = 1u;
-#endif
 }

@@ -27,16 +27,17 @@ int qcl_devices(const qcl_device **out, const char **reason);
 unsigned long qcl_bnb4_q64_runs(void);
 /* How many MXFP8 quantize launches took mxfp8_quantize16 (tests). */
 unsigned long qcl_mxfp8_q16_runs(void);
-/* How many row/tile int8 quantize launches took scaled_quantize_groups16 (tests). */
+/* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
 unsigned long qcl_groups16_runs(void);
-/* Test hook: on device `device`, compares int8_code_rcp's codes with
- * scaled_code's (scaled_groups16.cl) for the 16-bit pairs w = k * stride,
+/* Test hook: on device `device`, compares the codes by products
+ * (fp8_code_product, int8_code_rcp) with scaled_code's
+ * (scaled_groups16.cl), every format, for the 16-bit pairs w = k * stride,
  * k = 0 .. 2^32 / stride - 1 (stride 1: every pair), dtype dt (bf16 or
- * f16). *fails: mismatches; *first: the smallest failing w; *unused: 1
- * where the device's program codes int8 by division instead (nothing to
- * check). */
-qk_status qcl_int8_division_check(int device, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                  int *unused);
+ * f16). *fails: mismatches; *first: the smallest failing w; *int8_divides:
+ * 1 where the device's program codes int8 by division instead (only
+ * float8 checked). */
+qk_status qcl_product_codes_check(int device, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
+                                  int *int8_divides);
 
 /* Kernels of the embedded program, in qcl_kernel_names order. */
 typedef enum {
@@ -64,7 +65,7 @@ typedef enum {
     K_MXFP8_QUANTIZE16,
     K_SCALED_QUANTIZE_GROUPS16_4K,
     K_SCALED_QUANTIZE_GROUPS16_16K,
-    K_INT8_DIVISION_CHECK,
+    K_PRODUCT_CODES_CHECK,
     K_COUNT
 } qcl_kernel_id;
 
@@ -112,9 +113,9 @@ int qcl_probe_ieee(qcl_state *s, int with_div);
 void qcl_probe_pairs(uint32_t *a, uint32_t *b, int n);
 int qcl_probe_mismatches(const uint32_t *a, const uint32_t *b, const uint32_t *out, int n, int with_div);
 
-/* qcl_int8_division_check on an open state. */
-qk_status qcl_run_int8_division_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                      int *unused);
+/* qcl_product_codes_check on an open state. */
+qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
+                                      int *int8_divides);
 
 /* Builds (or loads from the disk cache) the program for s->dev; fills
  * s->prog and s->k. */

@@ -384,8 +384,8 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
                LOCAL(TABLE16_BYTES));
 }
 
-/* int8 row and tile groups of 16-bit input whose width is whole vectors
- * of 8 and whose elements fit 256 work-items x 8 vectors: one pass
+/* float8 / int8 row and tile groups of 16-bit input whose width is whole
+ * vectors of 8 and whose elements fit 256 work-items x 8 vectors: one pass
  * (scaled_groups16.cl), 64 work-items up to 4096 elements. */
 #define GROUPS16_L 256
 #define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4)
@@ -394,11 +394,10 @@ static unsigned long groups16_runs;
 
 unsigned long qcl_groups16_runs(void) { return __atomic_load_n(&groups16_runs, __ATOMIC_RELAXED); }
 
-static int by_groups16(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
+static int by_groups16(const qcl_state *s, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
 {
     cl_ulong h = bh, w = bw < cols ? bw : cols;
-    int int8 = fmt == QK_FORMAT_INT8_TENSORWISE || fmt == QK_FORMAT_INT8_BLOCKWISE;
-    return int8 && dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
+    return dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
 
@@ -418,8 +417,8 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
 
-qk_status qcl_run_int8_division_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                      int *unused)
+qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
+                                      int *int8_divides)
 {
     cl_mem out;
     uint32_t host[3] = {0u, 0xFFFFFFFFu, 0u};
@@ -435,7 +434,7 @@ qk_status qcl_run_int8_division_check(qcl_state *s, int dt, uint32_t stride, uin
         if (g == 0)
             g = L; /* a last piece shorter than a work-group: its few extra pairs wrap, harmlessly */
         cl_uint base = (cl_uint)(done * stride), cs = stride;
-        st = RUN(s, K_INT8_DIVISION_CHECK, 1, &g, &L, ARG(cdt), ARG(base), ARG(cs), ARG(out));
+        st = RUN(s, K_PRODUCT_CODES_CHECK, 1, &g, &L, ARG(cdt), ARG(base), ARG(cs), ARG(out));
         done += g;
     }
     if (st == QK_OK)
@@ -443,7 +442,7 @@ qk_status qcl_run_int8_division_check(qcl_state *s, int dt, uint32_t stride, uin
                        "clEnqueueReadBuffer");
     *fails = host[0];
     *first = host[1];
-    *unused = host[2] != 0u;
+    *int8_divides = host[2] != 0u;
     return st;
 }
 
@@ -477,7 +476,7 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         gc = (c + bw - 1) / bw;
     }
     cl_ulong ng = (r + bh - 1) / bh * gc;
-    if (by_groups16(s, fmt, dt, c, bh, bw))
+    if (by_groups16(s, dt, c, bh, bw))
         return quantize_groups16(s, fmt, dt, in, r, c, bh, bw, ng, gc, data, scale, status);
     size_t L = s->wg, gcap = cap_items(s) / L;
     size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
