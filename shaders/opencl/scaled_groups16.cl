@@ -27,7 +27,7 @@
  * rounding runs on the f32 bits (ties to even at bit 16, or 13 for f16,
  * whose quotients below 2^-14 code as 0 whatever their rounding), and the
  * int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for the
- * clamped v (|v| <= 128). int8_division_check compares these codes with
+ * clamped v (|v| <= 128). product_codes_check compares these codes with
  * scaled_code's for every 16-bit x and d. */
 static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, float lim)
 {
