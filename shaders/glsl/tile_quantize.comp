@@ -89,8 +89,8 @@ void main()
         barrier();
         uint a = s_aux, prod = s_prod; /* uniform */
         if (prod != 0u) {
-            if (lid == 0u && (flag.w[0] & 2u) == 0u)
-                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran */
+            if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
+                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran; few groups write */
             float f = uintBitsToFloat(prod);
             if (pc.mode == 0u)
                 tile_codes_product(0u, false, v, rl, rps, h, base, rstep, f);

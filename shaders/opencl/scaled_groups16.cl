@@ -55,7 +55,7 @@ static inline uint int8_reciprocal(const int fmt, uint d)
 }
 
 /* The float8 code of the finite 16-bit element h with the multiplier a,
- * a value of T in [2^-126, 2^100) (fp8_factor): |x| * a has at most 22
+ * a value of T in [2^-126, 2^100) (product_factor): |x| * a has at most 22
  * significant bits, so the f32 product is exact wherever it is normal,
  * and a product or element below 2^-126 that the device flushes has
  * |x * a| < 2^-26, code 0 either way (the sign comes from h, as the
@@ -65,7 +65,7 @@ static inline uint int8_reciprocal(const int fmt, uint d)
  * stands for. The fp8 rounding runs on the bits too, or in the subnormal
  * range as an integer count of the smallest step (a power-of-two product,
  * then + 1.5 * 2^23, ties to even; a count that reaches the smallest
- * normal is its code as well). fp8_product_check compares these codes
+ * normal is its code as well). product_codes_check compares these codes
  * with scaled_code's for every 16-bit pair. */
 static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
 {
