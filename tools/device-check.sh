@@ -67,7 +67,9 @@ status=0
 # meson lists "qk / name" (1.0) or "qk:name" (1.12): keep the name.
 tests=$(meson test -C build-device --list --no-rebuild 2>/dev/null | sed "s/.*[ :]//" | grep -E "^[A-Za-z0-9_]+$" | grep -vx -e consumers -e gguf_preset || true)
 [ -n "$tests" ] || { echo "meson test --list gave no tests" >&2; exit 1; }
-# QK_TESTS="cuda bnb_mean": only these suites, for a quick device iteration.
+# QK_TESTS="cuda bnb_mean": only these suites, for a quick device iteration;
+# QK_TEST_FILTER narrows them to the cmocka tests matching one pattern (only
+# * and ? are wildcards: "test_[pg]*" matches nothing).
 if [ -n "${QK_TESTS:-}" ]; then
     echo "(QK_TESTS: only $QK_TESTS)"
     tests=$QK_TESTS
