@@ -1,6 +1,6 @@
 /* float8 / int8 quantize of row or tile scale groups in one pass: a CUDA
- * block per group and step, the group's elements held in registers between its amax
- * and its codes, so the input is read once (the two-pass path of
+ * block (or warp) per group and step, the group's elements held in
+ * registers between its amax and its codes, so the input is read once (the two-pass path of
  * k_scaled.cuh reads it twice and asks the host for the scalars in
  * between). The per-group scalars are the host's (cuda_plans.c,
  * scaled_q_between), computed here with the same IEEE operations:
@@ -10,15 +10,18 @@
  * bh x bw, smaller at the edges) with w a multiple of 8, held as V vectors of
  * 8 per thread in blocks of 256 threads: V = 2 for groups of up to 4096
  * elements, 8 up to 16384 (16-bit dtypes only: the host sends larger f32
- * groups to the two-pass path). 16-bit inputs stay packed (4 registers a
- * vector) and are widened again for the codes: few registers per thread, so
- * several blocks share an SM and hide each other's memory latency. */
+ * groups to the two-pass path). float8 groups of up to 4096 16-bit elements
+ * take a warp each instead (qk_group_quantize_warp, 16 vectors a lane): no
+ * block barrier between a group's amax and its codes. 16-bit inputs stay
+ * packed (4 registers a vector): their amax is taken on the packed
+ * magnitudes and they are widened again for the codes. */
 #ifndef QK_K_GROUP_QUANTIZE_CUH
 #define QK_K_GROUP_QUANTIZE_CUH
 
 #include "k_scaled.cuh"
 
 #define GQ_THREADS 256
+#define GQ_WARP_V 16 /* vectors a lane of qk_group_quantize_warp holds: 4096 elements a warp */
 
 enum { GQ_E4M3 = 0, GQ_E5M2 = 1, GQ_INT8 = 2, GQ_INT8_BLOCKWISE = 3 };
 
@@ -40,7 +43,9 @@ static __device__ __forceinline__ void group_scalars(int kind, int dt, u32 amax,
     }
 }
 
-/* Vector k of a thread's elements, as load8 gives them, from raw words. */
+/* A vector's eight elements from its raw words, for their codes. f16 widens
+ * by cvt alone (widen_finite): a group with a NaN or Inf fails the op, so
+ * its codes are never kept. */
 static __device__ __forceinline__ void unpack8(int dt, const uint4 raw[2], u32 x[8])
 {
     if (dt == DT_F32) {
@@ -51,8 +56,8 @@ static __device__ __forceinline__ void unpack8(int dt, const uint4 raw[2], u32 x
     u32 w[4] = {raw[0].x, raw[0].y, raw[0].z, raw[0].w};
 #pragma unroll
     for (int k = 0; k < 4; k++) {
-        x[2 * k] = widen(dt, w[k] & 0xFFFFu);
-        x[2 * k + 1] = widen(dt, w[k] >> 16);
+        x[2 * k] = widen_finite(dt, w[k] & 0xFFFFu);
+        x[2 * k + 1] = widen_finite(dt, w[k] >> 16);
     }
 }
 
@@ -173,12 +178,13 @@ static __device__ __forceinline__ i64 vector_offset(const group_rect &G, int v)
     return (i64)rr * G.cols + (i64)(v - rr * G.wv) * 8;
 }
 
-template <int V>
-static __device__ __forceinline__ void load_group(const void *in, int dt, const group_rect &G, uint4 raw[V][2])
+/* The vectors t, t + T, t + 2T, ... of group G that thread t of T holds. */
+template <int V, int T>
+static __device__ __forceinline__ void load_group(const void *in, int dt, const group_rect &G, int t, uint4 raw[V][2])
 {
 #pragma unroll
     for (int k = 0; k < V; k++) {
-        int v = (int)threadIdx.x + k * GQ_THREADS;
+        int v = t + k * T;
         if (v >= G.nv)
             continue;
         i64 i = G.base + vector_offset(G, v);
@@ -188,6 +194,49 @@ static __device__ __forceinline__ void load_group(const void *in, int dt, const 
         } else {
             raw[k][0] = *(const uint4 *)((const unsigned short *)in + i);
         }
+    }
+}
+
+/* The largest magnitude's bits among a thread's vectors, as f32 bits (NaN
+ * bits exceed Inf). 16-bit magnitudes order as their bits do, so they are
+ * compared packed, two a word, and only the largest is widened. */
+template <int V, int T>
+static __device__ __forceinline__ u32 group_thread_amax(int dt, const group_rect &G, int t, const uint4 raw[V][2])
+{
+    u32 m = 0u;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        if (t + k * T >= G.nv)
+            continue;
+        if (dt == DT_F32) {
+            u32 x[8];
+            unpack8(dt, raw[k], x);
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                m = max(m, x[e] & QK_F32_ABS);
+        } else {
+            m = __vmaxu2(m, __vmaxu2(raw[k][0].x & 0x7FFF7FFFu, raw[k][0].y & 0x7FFF7FFFu));
+            m = __vmaxu2(m, __vmaxu2(raw[k][0].z & 0x7FFF7FFFu, raw[k][0].w & 0x7FFF7FFFu));
+        }
+    }
+    return dt == DT_F32 ? m : widen(dt, max(m & 0xFFFFu, m >> 16));
+}
+
+/* The codes of a thread's vectors, by the group's scalar s. */
+template <int V, int T>
+static __device__ __forceinline__ void store_group_codes(int kind, int dt, const group_rect &G, int t,
+                                                         const uint4 raw[V][2], u32 s, unsigned char *data)
+{
+    u32 rs = group_reciprocal(kind, dt, s);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int v = t + k * T;
+        if (v >= G.nv)
+            continue;
+        u32 x[8], lo, hi;
+        unpack8(dt, raw[k], x);
+        group_codes8(kind, dt, x, s, rs, &lo, &hi);
+        *(uint2 *)(data + G.base + vector_offset(G, v)) = make_uint2(lo, hi);
     }
 }
 
@@ -208,20 +257,9 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
         return;
     group_rect G = locate_group(g, rows, cols, bh, bw, gc);
     uint4 raw[V][2], next[PREFETCH ? V : 1][2];
-    load_group<V>(in, dt, G, raw);
+    load_group<V, GQ_THREADS>(in, dt, G, threadIdx.x, raw);
     for (; g < g1; g += gridDim.x) {
-        u32 m = 0u;
-#pragma unroll
-        for (int k = 0; k < V; k++) {
-            if ((int)threadIdx.x + k * GQ_THREADS >= G.nv)
-                continue;
-            u32 x[8];
-            unpack8(dt, raw[k], x);
-#pragma unroll
-            for (int e = 0; e < 8; e++)
-                m = max(m, x[e] & QK_F32_ABS); /* NaN bits exceed Inf */
-        }
-        m = warp_max(m);
+        u32 m = warp_max(group_thread_amax<V, GQ_THREADS>(dt, G, threadIdx.x, raw));
         if ((threadIdx.x & 31) == 0)
             part[threadIdx.x / 32] = m;
         __syncthreads();
@@ -237,24 +275,15 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
             shared_scalar = s;
         }
         __syncthreads();
-        u32 s = shared_scalar, rs = group_reciprocal(kind, dt, s);
+        u32 s = shared_scalar;
         i64 gn = g + gridDim.x;
         group_rect N = G;
         if (gn < g1) {
             N = locate_group(gn, rows, cols, bh, bw, gc);
             if (PREFETCH)
-                load_group<PREFETCH ? V : 1>(in, dt, N, next);
+                load_group<PREFETCH ? V : 1, GQ_THREADS>(in, dt, N, threadIdx.x, next);
         }
-#pragma unroll
-        for (int k = 0; k < V; k++) {
-            int v = (int)threadIdx.x + k * GQ_THREADS;
-            if (v >= G.nv)
-                continue;
-            u32 x[8], lo, hi;
-            unpack8(dt, raw[k], x);
-            group_codes8(kind, dt, x, s, rs, &lo, &hi);
-            *(uint2 *)(data + G.base + vector_offset(G, v)) = make_uint2(lo, hi);
-        }
+        store_group_codes<V, GQ_THREADS>(kind, dt, G, threadIdx.x, raw, s, data);
         if (gn < g1) {
             if (PREFETCH) {
 #pragma unroll
@@ -263,10 +292,37 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
                     raw[k][1] = next[k][1];
                 }
             } else {
-                load_group<V>(in, dt, N, raw);
+                load_group<V, GQ_THREADS>(in, dt, N, threadIdx.x, raw);
             }
         }
         G = N;
+    }
+}
+
+/* Groups [g0, g1) of up to 32 V vectors, one per warp and step: each warp
+ * of a block has its own groups, so a group needs no block barrier. Its
+ * amax is a butterfly reduction that every lane ends with, every lane
+ * computes the scalars, and lane 0 stores the scale. 16-bit dtypes only
+ * (V vectors of 4 registers). */
+template <int V>
+static __device__ __forceinline__ void group_quantize_warp_body(const void *in, int dt, i64 rows, i64 cols, int bh,
+                                                                int bw, i64 gc, i64 g0, i64 g1, int kind, u32 *scale,
+                                                                unsigned char *data, u32 *flag)
+{
+    const int lane = threadIdx.x & 31, warps = GQ_THREADS / 32;
+    for (i64 g = g0 + (i64)blockIdx.x * warps + threadIdx.x / 32; g < g1; g += (i64)gridDim.x * warps) {
+        group_rect G = locate_group(g, rows, cols, bh, bw, gc);
+        uint4 raw[V][2];
+        load_group<V, 32>(in, dt, G, lane, raw);
+        u32 m = warp_max(group_thread_amax<V, 32>(dt, G, lane, raw)), sc = 0u, s = 0u;
+        if (m < QK_F32_INF)
+            group_scalars(kind, dt, m, &sc, &s);
+        if (lane == 0) {
+            if (m >= QK_F32_INF)
+                atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
+            scale[g] = sc;
+        }
+        store_group_codes<V, 32>(kind, dt, G, lane, raw, s, data);
     }
 }
 
@@ -283,26 +339,26 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     } while (0)
 
 /* The kernel for V vectors a thread: kind and dtype as constants. */
-#define QK_GROUP_QUANTIZE(V, PF, BY_DTYPE)                                                                       \
+#define QK_GROUP_QUANTIZE(BODY, BY_DTYPE)                                                                       \
     switch (kind) {                                                                                \
     case GQ_E4M3: {                                                                                \
         const int KC = GQ_E4M3;                                                                    \
-        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
+        BY_DTYPE(dt, (BODY(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     case GQ_E5M2: {                                                                                \
         const int KC = GQ_E5M2;                                                                    \
-        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
+        BY_DTYPE(dt, (BODY(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     case GQ_INT8: {                                                                                \
         const int KC = GQ_INT8;                                                                    \
-        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
+        BY_DTYPE(dt, (BODY(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     default: {                                                                                     \
         const int KC = GQ_INT8_BLOCKWISE;                                                          \
-        BY_DTYPE(dt, (group_quantize_body<V, PF>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
+        BY_DTYPE(dt, (BODY(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale, data, flag))); \
         break;                                                                                     \
     }                                                                                              \
     }
@@ -311,14 +367,34 @@ extern "C" __global__ void __launch_bounds__(256)
 qk_group_quantize_4k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1, int kind,
                      u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE(2, 1, QK_BY_DTYPE)
+    QK_GROUP_QUANTIZE((group_quantize_body<2, 1>), QK_BY_DTYPE)
 }
 
 extern "C" __global__ void __launch_bounds__(256, 4)
 qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
                       int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE(8, 0, QK_BY_DTYPE16)
+    QK_GROUP_QUANTIZE((group_quantize_body<8, 0>), QK_BY_DTYPE16)
 }
+
+/* float8 only: int8's codes (a reciprocal, its correction and a division
+ * fallback an element) unrolled over 16 vectors made code too large to run
+ * fast (H200, bf16 rows of 4096: 42% of the copy, against 59% for the
+ * block kernel; float8 68% against 62%). */
+extern "C" __global__ void __launch_bounds__(256)
+qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
+                       int kind, u32 *scale, unsigned char *data, u32 *flag)
+{
+    if (kind == GQ_E4M3) {
+        const int KC = GQ_E4M3;
+        QK_BY_DTYPE16(dt, (group_quantize_warp_body<GQ_WARP_V>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale,
+                                                               data, flag)));
+    } else {
+        const int KC = GQ_E5M2;
+        QK_BY_DTYPE16(dt, (group_quantize_warp_body<GQ_WARP_V>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale,
+                                                               data, flag)));
+    }
+}
+
 
 #endif

@@ -575,7 +575,9 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
 
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */
 
-/* Elements a CUDA block of 256 threads holds: 2 or (16-bit dtypes) 8 vectors of 8 a thread. */
+/* Elements a group kernel holds: a block of 256 threads, 2 or (16-bit dtypes)
+ * 8 vectors of 8 a thread; float8 groups of up to GQ_SMALL_ELEMS 16-bit
+ * elements go to a warp of 16 vectors a lane instead. */
 #define GQ_SMALL_ELEMS (256 * 2 * 8)
 #define GQ_MAX_ELEMS (256 * 8 * 8)
 
@@ -601,6 +603,8 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
+    if (small && j->dt != QK_DTYPE_F32 && kind <= 1) /* float8 */
+        return launch_strided(j, K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* a group a warp */
     return launch_strided(j, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, (g1 - g0) * 256, args); /* a group a block */
 }
 
