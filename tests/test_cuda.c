@@ -484,6 +484,53 @@ static void test_device_double_quant_mean(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NaN and +-Inf in the one-pass group kernels (k_group_quantize.cuh: a warp
+ * a float8 row of 4096, a block an int8 row, a block a 128 x 128 tile),
+ * one element of the last row (odd and even positions: either half of a
+ * packed word): the reference's QK_ERR_NONFINITE, for each special in each
+ * 16-bit dtype. */
+static void test_device_group_nonfinite(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    qk_context *cu = NULL;
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    static const qk_params fmts[] = {
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 128, 0, 0},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 128, 0, 0},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0},
+    };
+    static const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+    const int64_t rows = 256, cols = 4096, n = rows * cols;
+    uint16_t *in = malloc((size_t)n * 2);
+    long bad = 0;
+    for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
+        for (int d = 0; d < 2; d++)
+            for (size_t sp = 0; sp < sizeof specials / sizeof *specials; sp++) {
+                qk_dtype dt = d ? QK_DTYPE_F16 : QK_DTYPE_BF16;
+                qk_layout lay;
+                assert_int_equal(qk_layout_query(&fmts[f], rows, cols, &lay), QK_OK);
+                void *parts[QK_PART_COUNT] = {0};
+                for (int i = 0; i < QK_PART_COUNT; i++)
+                    parts[i] = lay.part[i].nbytes ? malloc(lay.part[i].nbytes) : NULL;
+                fill(dt, in, n, (uint32_t)(f * 7 + sp));
+                qk_store_f32(dt, in, n - 1 - (int64_t)sp * 1031, specials[sp]);
+                qk_status st = qk_quantize(cu, &fmts[f], dt, in, rows, cols, parts);
+                if (st != QK_ERR_NONFINITE) {
+                    printf("  %s %s special %08x: status %d, not QK_ERR_NONFINITE\n", qk_format_name(fmts[f].format),
+                           qk_dtype_name(dt), specials[sp], (int)st);
+                    bad++;
+                }
+                for (int i = 0; i < QK_PART_COUNT; i++)
+                    free(parts[i]);
+            }
+    free(in);
+    qk_context_destroy(cu);
+    printf("group kernels, nonfinite input: %ld cases not refused\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
  * 64 KiB code table (k_code_table.cuh) for every entry the scale reaches. */
 static void test_device_every_magnitude16(void **state)
@@ -509,7 +556,7 @@ int main(void)
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
         cmocka_unit_test(test_device_convrot_rows),
         cmocka_unit_test(test_device_double_quant_mean),
-        cmocka_unit_test(test_device_every_magnitude16),
+        cmocka_unit_test(test_device_every_magnitude16), cmocka_unit_test(test_device_group_nonfinite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
