@@ -1,8 +1,8 @@
 /* float8 / int8 quantize of row or tile scale groups in one pass: a CUDA
  * block (or warp) per group and step, the group's elements held in
- * registers between its amax and its codes, so the input is read once (the two-pass path of
- * k_scaled.cuh reads it twice and asks the host for the scalars in
- * between). The per-group scalars are the host's (cuda_plans.c,
+ * registers between its amax and its codes, so the input is read once
+ * (the two-pass path of k_scaled.cuh reads it twice and asks the host for
+ * the scalars in between). The per-group scalars are the host's (cuda_plans.c,
  * scaled_q_between), computed here with the same IEEE operations:
  * __fdiv_rn is the correctly rounded division, round_to the dtype rounding.
  *
@@ -338,7 +338,8 @@ static __device__ __forceinline__ void group_quantize_warp_body(const void *in, 
         }                                                                                          \
     } while (0)
 
-/* The kernel for V vectors a thread: kind and dtype as constants. */
+/* A kernel's switch over the kinds: BODY (a group body template with its
+ * arguments) with kind and dtype as constants. */
 #define QK_GROUP_QUANTIZE(BODY, BY_DTYPE)                                                                       \
     switch (kind) {                                                                                \
     case GQ_E4M3: {                                                                                \
@@ -395,6 +396,5 @@ qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int b
                                                                data, flag)));
     }
 }
-
 
 #endif
