@@ -40,40 +40,10 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 
-/* Element i of the span at v[i + i / 16]: a thread's 16 consecutive values
- * (lid * 16 + j) and a thread's values 16 apart (t + 16 k within 256) both
- * fall in 32 distinct banks across a warp. */
+/* Element i of the span at v[qk_cr_at(i)] (qk_vk_convrot.glsl). */
 shared uint v[QK_CR_SPAN + QK_CR_SPAN / 16u];
 shared uint s_slow;
-
-uint at(uint i) { return i + (i >> 4); }
-
-/* The reference's H4 butterfly on (a, b, c, d), native sums. */
-void h4(inout uint a, inout uint b, inout uint c, inout uint d)
-{
-    float fa = uintBitsToFloat(a), fb = uintBitsToFloat(b), fc = uintBitsToFloat(c), fd = uintBitsToFloat(d);
-    precise float ab = fa + fb;
-    precise float o0 = (ab + fc) - fd;
-    precise float o1 = (ab - fc) + fd;
-    precise float o2 = ((fa - fb) + fc) + fd;
-    precise float o3 = ((fb - fa) + fc) + fd;
-    a = floatBitsToUint(o0);
-    b = floatBitsToUint(o1);
-    c = floatBitsToUint(o2);
-    d = floatBitsToUint(o3);
-}
-
-/* x[k] holds value k * s of a run (s = 1, 16 or 256 apart): the level of
- * stride s, then (both) that of stride 4 s. */
-void levels16(inout uint x[16], bool both)
-{
-    [[unroll]] for (uint m = 0u; m < 4u; m++)
-        h4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
-    if (both) {
-        [[unroll]] for (uint m = 0u; m < 4u; m++)
-            h4(x[m], x[m + 4u], x[m + 8u], x[m + 12u]);
-    }
-}
+#include "qk_vk_convrot.glsl"
 
 /* x * 2^-L for a fast-path value, exactly as qk_mul gives it: x is zero or
  * k * 2^-126 for an integer k, and L <= 5, so the product k * 2^(-126 - L)
@@ -168,7 +138,7 @@ void store16(uint e, uint x[16])
 
 void fast(uint lid, inout uint x[16])
 {
-    levels16(x, pc.group > 4u); /* strides 1 and 4 */
+    qk_cr_levels16(x, pc.group > 4u); /* strides 1 and 4 */
     if (pc.group > 16u) {
         [[unroll]] for (uint j = 0u; j < 16u; j++)
             v[lid * 17u + j] = x[j];
@@ -176,7 +146,7 @@ void fast(uint lid, inout uint x[16])
         uint sb = (lid >> 4) * 272u + (lid & 15u); /* values t + 16 k of a 256 run */
         [[unroll]] for (uint k = 0u; k < 16u; k++)
             x[k] = v[sb + 17u * k];
-        levels16(x, pc.group > 64u); /* strides 16 and 64 */
+        qk_cr_levels16(x, pc.group > 64u); /* strides 16 and 64 */
         if (pc.group > 256u) {
             [[unroll]] for (uint k = 0u; k < 16u; k++)
                 v[sb + 17u * k] = x[k];
@@ -184,10 +154,10 @@ void fast(uint lid, inout uint x[16])
             /* values u + 64 m + 256 q of a 1024 run: x[4 m + q] */
             uint b = (lid >> 6) * 1024u + (lid & 63u);
             [[unroll]] for (uint k = 0u; k < 16u; k++)
-                x[k] = v[at(b + 64u * (k >> 2) + 256u * (k & 3u))];
-            levels16(x, false); /* stride 256 */
+                x[k] = v[qk_cr_at(b + 64u * (k >> 2) + 256u * (k & 3u))];
+            qk_cr_levels16(x, false); /* stride 256 */
             [[unroll]] for (uint k = 0u; k < 16u; k++)
-                v[at(b + 64u * (k >> 2) + 256u * (k & 3u))] = scale_down(x[k], pc.levels);
+                v[qk_cr_at(b + 64u * (k >> 2) + 256u * (k & 3u))] = scale_down(x[k], pc.levels);
         } else {
             [[unroll]] for (uint k = 0u; k < 16u; k++)
                 v[sb + 17u * k] = scale_down(x[k], pc.levels);
@@ -205,28 +175,13 @@ void generic(uint lid, uint base, uint cnt)
 {
     for (uint j = 0u; j < 16u; j++)
         if (lid * 16u + j < cnt)
-            v[at(lid * 16u + j)] = load1(base + lid * 16u + j);
+            v[qk_cr_at(lid * 16u + j)] = load1(base + lid * 16u + j);
     barrier();
-    uint quarter = pc.group / 4u;
-    for (uint stride = 1u; stride < pc.group; stride *= 4u) {
-        for (uint u = lid; u < QK_CR_SPAN / 4u; u += QK_CR_THREADS) { /* butterflies */
-            uint g0 = (u / quarter) * pc.group, t = u % quarter;
-            if (g0 < cnt) {
-                uint p = g0 + (t / stride) * 4u * stride + t % stride;
-                uint a = v[at(p)], b = v[at(p + stride)], c = v[at(p + 2u * stride)], d = v[at(p + 3u * stride)];
-                uint ab = qk_add(a, b);
-                v[at(p)] = qk_sub(qk_add(ab, c), d);
-                v[at(p + stride)] = qk_add(qk_sub(ab, c), d);
-                v[at(p + 2u * stride)] = qk_add(qk_add(qk_sub(a, b), c), d);
-                v[at(p + 3u * stride)] = qk_add(qk_add(qk_sub(b, a), c), d);
-            }
-        }
-        barrier();
-    }
+    qk_cr_levels_exact(lid, QK_CR_THREADS, cnt, pc.group);
     uint s = (127u - pc.levels) << 23;
     for (uint j = 0u; j < 16u; j++)
         if (lid * 16u + j < cnt)
-            v[at(lid * 16u + j)] = qk_mul(v[at(lid * 16u + j)], s);
+            v[qk_cr_at(lid * 16u + j)] = qk_mul(v[qk_cr_at(lid * 16u + j)], s);
 }
 
 void main()

@@ -1,0 +1,72 @@
+/* ConvRot pieces shared by convrot.comp and the fused row quantize
+ * (qk_vk_convrot_row_quantize.glsl), after src/ref/convrot.c: the
+ * reference's H4 butterfly, one level per base-4 digit, lowest first.
+ *
+ * Native form: two levels at a time on 16 values a thread holds; its sums
+ * are the reference's only where the caller has checked the values' range
+ * (each shader says which). Exact form: every sum by qk_add on the
+ * includer's `shared uint v[]`, which holds element i at v[qk_cr_at(i)]. */
+
+/* Element i at i + i / 16: a thread's 16 consecutive values (lid * 16 + j)
+ * and a thread's values 16 apart (t + 16 k within 256) both fall in 32
+ * distinct banks across a warp. */
+uint qk_cr_at(uint i) { return i + (i >> 4); }
+
+/* The reference's H4 butterfly on (a, b, c, d), native sums. */
+void qk_cr_h4(inout uint a, inout uint b, inout uint c, inout uint d)
+{
+    float fa = uintBitsToFloat(a), fb = uintBitsToFloat(b), fc = uintBitsToFloat(c), fd = uintBitsToFloat(d);
+    precise float ab = fa + fb;
+    precise float o0 = (ab + fc) - fd;
+    precise float o1 = (ab - fc) + fd;
+    precise float o2 = ((fa - fb) + fc) + fd;
+    precise float o3 = ((fb - fa) + fc) + fd;
+    a = floatBitsToUint(o0);
+    b = floatBitsToUint(o1);
+    c = floatBitsToUint(o2);
+    d = floatBitsToUint(o3);
+}
+
+/* x[k] holds value k * s of a run (s = 1, 16 or 256 apart): the level of
+ * stride s, then (both) that of stride 4 s. */
+void qk_cr_levels16(inout uint x[16], bool both)
+{
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
+    if (both) {
+        [[unroll]] for (uint m = 0u; m < 4u; m++)
+            qk_cr_h4(x[m], x[m + 4u], x[m + 8u], x[m + 12u]);
+    }
+}
+
+/* The first element of butterfly u of the level of stride s, in groups
+ * of g (u counts the butterflies of whole groups from element 0). */
+uint qk_cr_first(uint u, uint s, uint g)
+{
+    uint quarter = g / 4u, t = u % quarter;
+    return (u / quarter) * g + (t / s) * 4u * s + t % s;
+}
+
+/* The butterfly on v's elements p, p + s, p + 2 s, p + 3 s, every sum
+ * exact (qk_add: subnormal, infinite and NaN values included). */
+void qk_cr_h4_exact(uint p, uint s)
+{
+    uint a = v[qk_cr_at(p)], b = v[qk_cr_at(p + s)], c = v[qk_cr_at(p + 2u * s)], d = v[qk_cr_at(p + 3u * s)];
+    uint ab = qk_add(a, b);
+    v[qk_cr_at(p)] = qk_sub(qk_add(ab, c), d);
+    v[qk_cr_at(p + s)] = qk_add(qk_sub(ab, c), d);
+    v[qk_cr_at(p + 2u * s)] = qk_add(qk_add(qk_sub(a, b), c), d);
+    v[qk_cr_at(p + 3u * s)] = qk_add(qk_add(qk_sub(b, a), c), d);
+}
+
+/* Every level of groups of g over v's elements [0, cnt) (whole groups),
+ * exactly, by n invocations (lid < n) with a barrier after each level:
+ * uniform control flow only. The scaling by 2^-levels is the caller's. */
+void qk_cr_levels_exact(uint lid, uint n, uint cnt, uint g)
+{
+    for (uint s = 1u; s < g; s *= 4u) {
+        for (uint u = lid; u < cnt / 4u; u += n)
+            qk_cr_h4_exact(qk_cr_first(u, s, g), s);
+        barrier();
+    }
+}
