@@ -39,6 +39,8 @@ QK_VK_SHADER(bnb4_quantize_cluster)
 QK_VK_SHADER(bnb4_quantize64)
 QK_VK_SHADER(mxfp8_quantize_lanes)
 QK_VK_SHADER(row_quantize_short)
+QK_VK_SHADER(convrot_row_quantize)
+QK_VK_SHADER(convrot_row_quantize_short)
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
@@ -69,6 +71,8 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_BNB4_Q64, bnb4_quantize64)
     QK_VK_CASE(VP_MXFP8_Q_LANES, mxfp8_quantize_lanes)
     QK_VK_CASE(VP_ROW_Q_SHORT, row_quantize_short)
+    QK_VK_CASE(VP_CONVROT_ROW_Q, convrot_row_quantize)
+    QK_VK_CASE(VP_CONVROT_ROW_Q_SHORT, convrot_row_quantize_short)
     default: *size = 0; return NULL;
     }
 }

@@ -87,6 +87,16 @@ unsigned long qk_vk_bnb4_q64_runs(void);
 unsigned long qk_vk_product_runs(void);
 /* MXFP8 quantize calls that took mxfp8_quantize_lanes.comp (tests). */
 unsigned long qk_vk_mxfp8_lanes_runs(void);
+/* ConvRot quantize pieces recorded with the one-pass row shaders
+ * (convrot_row_quantize*.comp; tests). */
+unsigned long qk_vk_convrot_fused_runs(void);
+/* Rows those shaders take: cols a multiple of 16, at most
+ * QK_VK_CONVROT_ROW_MAX, on devices with QK_VK_CONVROT_ROW_SHARED bytes of
+ * workgroup memory (qk_vk_convrot_row_quantize.glsl: 4 sets of 1088 words
+ * and 6). */
+#define QK_VK_CONVROT_ROW_MAX 4096
+#define QK_VK_CONVROT_ROW_SHORT 1024
+#define QK_VK_CONVROT_ROW_SHARED ((4 * 1088 + 6) * 4)
 
 /* ---- buffers, pipelines, commands (vk_gpu.c) ----------------------------- */
 enum {
@@ -115,7 +125,7 @@ enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
     VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER,
-    VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_SHORT, VP_COUNT
+    VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_SHORT, VP_CONVROT_ROW_Q, VP_CONVROT_ROW_Q_SHORT, VP_COUNT
 };
 
 typedef struct {

@@ -516,6 +516,25 @@ static int fused_rows(const qk_vk_job *j)
            j->cols <= (j->dt == QK_DTYPE_F32 ? 8192 : 16384);
 }
 
+/* ConvRot rows that convrot_row_quantize*.comp rotate, round and code in
+ * one pass (the input read once): whole 16-value vectors, at most
+ * QK_VK_CONVROT_ROW_MAX wide, on a device with the workgroup memory.
+ * Other ConvRot rows are rotated into VB_ROT first (convrot_pass). */
+static unsigned long convrot_fused_runs;
+
+unsigned long qk_vk_convrot_fused_runs(void) { return __atomic_load_n(&convrot_fused_runs, __ATOMIC_RELAXED); }
+
+static int convrot_fused(const qk_vk_state *s, const qk_vk_job *j)
+{
+    /* TEMPORARY A/B: QK_VK_CONVROT_FUSED=0 keeps the two-pass path (rotated
+     * copy, then the row shader) for a timing on the GPU; remove before release. */
+    const char *e = getenv("QK_VK_CONVROT_FUSED");
+    if (e && strcmp(e, "0") == 0)
+        return 0;
+    return j->p->convrot_group > 0 && fused_rows(j) && j->cols % 16 == 0 && j->cols <= QK_VK_CONVROT_ROW_MAX &&
+           s->dev->props.limits.maxComputeSharedMemorySize >= QK_VK_CONVROT_ROW_SHARED;
+}
+
 /* Tile-scaled float8 / int8_blockwise: one workgroup per tile. */
 static int fused_tiles(const qk_vk_job *j)
 {
@@ -546,7 +565,7 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
     groups g = scaled_groups(j);
     qk_status st = qk_vk_reserve(s, VB_IN, qk_vk_input_bytes(j));
-    if (st == QK_OK && j->p->convrot_group > 0)
+    if (st == QK_OK && j->p->convrot_group > 0 && !convrot_fused(s, j))
         st = qk_vk_reserve(s, VB_ROT, qk_vk_input_bytes(j));
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_DATA, (VkDeviceSize)(j->rows * j->cols));
@@ -587,8 +606,33 @@ static int row_pipeline(const qk_vk_job *j)
     return j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_SHORT : VP_ROW_Q;
 }
 
+/* ConvRot rows [lo, hi) in one pass: a workgroup of 64 takes a row at a
+ * time, grid-stride over at most stride_groups' workgroups a chunk (rows
+ * up to 1024 on the shader with a quarter of the shared memory). */
+static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
+{
+    int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
+    int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
+    if (rc == 0)
+        return too_large("one row");
+    int pipe = j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT : VP_CONVROT_ROW_Q;
+    __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
+    qk_status st = QK_OK;
+    for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
+        int64_t nr = hi - r0 < rc ? hi - r0 : rc;
+        qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
+                          B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
+        uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
+                                       (uint32_t)(log2_of(G) / 2), group_flags()};
+        st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, stride_groups(nr * 256), 1);
+    }
+    return st;
+}
+
 static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
+    if (convrot_fused(s, j))
+        return convrot_row_quantize(s, j, lo, hi);
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es;
     int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
     if (rc == 0)
