@@ -1131,6 +1131,180 @@ static void test_convrot_native_bounds(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ---- ConvRot per row in one pass (convrot_row_quantize*.comp) ----------
+ * Against the "reference" backend, byte for byte: every group size, f32,
+ * f16 and bf16, row counts from 1 to 300 and widths up to 4096 (rows of
+ * one to four 1024-value sets, the last one partial), and 5120 and 1000,
+ * which the fused shaders refuse (the rotated copy and the row shader).
+ * Rows cycle through kinds that keep the native sums and kinds that send
+ * a thread (G <= 16) or the row (G >= 64) down the exact path. Then the
+ * exact coder (QK_VULKAN_PRODUCTS=0), two workgroups over every row (the
+ * per-row words in shared memory turn over), and rows holding NaN, Inf or
+ * rotating past f16's range, which must be refused as the reference
+ * refuses them. */
+
+/* Element i of a buffer of dtype dt set to v, rounded to nearest even
+ * (f16: |v| < 65520). */
+static void put_value(qk_dtype dt, unsigned char *buf, int64_t i, float v)
+{
+    uint32_t u = bits_of(v);
+    if (dt == QK_DTYPE_F32)
+        memcpy(buf + 4 * i, &u, 4);
+    else if (dt == QK_DTYPE_BF16)
+        memcpy(buf + 2 * i, &(uint16_t){(uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16)}, 2);
+    else
+        memcpy(buf + 2 * i, &(uint16_t){(uint16_t)(((u >> 16) & 0x8000u) | dt_bits(dt, fabsf(v)))}, 2);
+}
+
+/* Value c of row r: the row's kind is r % 6. f32/bf16 rows of kinds 1-4
+ * leave the native range ([2^(L-103), 2^(127-2L)) or zero); f16 cannot
+ * (its values lie inside it) but rounds its rotated values into its
+ * subnormals and near its largest values. */
+static float convrot_fused_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
+{
+    int f16 = dt == QK_DTYPE_F16;
+    float sign = (x & 1u) ? -1.0f : 1.0f, frac = 1.0f + (float)((x >> 1) & 0x7FFFFFu) * 0x1p-23f;
+    float weight = sign * frac * 0.03f;
+    switch (r % 6) {
+    case 0: return (x >> 24) % 97 == 0 ? sign * 0.9f : (x >> 24) % 89 == 0 ? 0.0f : weight;
+    case 1: return c == 5 * (r % 7) + 3 ? sign * (f16 ? 3e-7f : 1e-39f) : weight; /* one subnormal */
+    case 2: return sign * frac * (f16 ? 0x1p-20f : ldexpf(1.0f, -100 + (int)(x >> 29))); /* 2^-100 .. 2^-93 */
+    case 3: return c == r % 16 ? sign * (f16 ? 60000.0f : 0x1.8p126f) : weight; /* one huge value */
+    case 4: return sign * frac * (f16 ? 900.0f : 0x1p118f); /* out of range for G = 1024 only */
+    default: return (x >> 24) % 3 == 0 ? (x & 2u ? -0.0f : 0.0f) : weight;
+    }
+}
+
+static unsigned char *convrot_fused_input(qk_dtype dt, int64_t rows, int64_t cols, uint32_t seed)
+{
+    unsigned char *in = malloc((size_t)(rows * cols) * qk_dtype_size(dt));
+    uint32_t x = seed * 2654435761u + 12345u;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        x = x * 1664525u + 1013904223u;
+        put_value(dt, in, i, convrot_fused_value(dt, i / cols, i % cols, x));
+    }
+    return in;
+}
+
+typedef struct {
+    size_t differing; /* bytes, or 1 for a status that differs */
+    int cases, fused, refused;
+} convrot_tally;
+
+/* One quantize on both contexts: the same status, and where it is QK_OK
+ * the same bytes in every part. Checks that the fused shaders ran exactly
+ * where they take the shape. */
+static void convrot_fused_case(qk_context *vk, qk_context *ref, qk_dtype dt, const void *in, int64_t rows,
+                               int64_t cols, int g, const char *note, convrot_tally *t)
+{
+    qk_params p;
+    qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
+    p.scaling = QK_SCALING_ROW;
+    p.convrot_group = g;
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        if (lay.part[k].nbytes) {
+            want[k] = calloc(1, lay.part[k].nbytes);
+            got[k] = malloc(lay.part[k].nbytes);
+            memset(got[k], 0x5A, lay.part[k].nbytes);
+        }
+    unsigned long runs = qk_vk_convrot_fused_runs();
+    qk_status sr = qk_quantize(ref, &p, dt, in, rows, cols, want);
+    qk_status sv = qk_quantize(vk, &p, dt, in, rows, cols, got);
+    int fused = qk_vk_convrot_fused_runs() != runs;
+    size_t b = sv != sr;
+    if (sr == QK_OK && sv == QK_OK)
+        for (int k = 0; k < QK_PART_COUNT; k++)
+            for (size_t i = 0; i < lay.part[k].nbytes; i++)
+                b += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+    if (b != 0 || sr != QK_OK)
+        printf("convrot %4d %-4s %3lld x %-4lld%s: reference %s, vulkan %s, %zu differing bytes\n", g,
+               qk_dtype_name(dt), (long long)rows, (long long)cols, note, qk_status_string(sr),
+               qk_status_string(sv), b);
+    int want_fused = cols % 16 == 0 && cols <= QK_VK_CONVROT_ROW_MAX &&
+                     first_device()->props.limits.maxComputeSharedMemorySize >= QK_VK_CONVROT_ROW_SHARED;
+    assert_int_equal(fused, want_fused);
+    t->differing += b;
+    t->cases++;
+    t->fused += fused;
+    t->refused += sr == QK_ERR_NONFINITE;
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+}
+
+/* Rows of one kind each holding NaN, +Inf or -Inf at c, and f16 rows whose
+ * rotation rounds past 65504 (a, a, a, -a gives 2a in G = 4): refused. */
+static void convrot_fused_refusals(qk_context *vk, qk_context *ref, convrot_tally *t)
+{
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+    static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
+    const int64_t rows = 9, cols = 1024;
+    for (int g = 4; g <= 1024; g *= 4)
+        for (int d = 0; d < 3; d++)
+            for (int k = 0; k < 3; k++) {
+                qk_dtype dt = dts[d];
+                unsigned char *in = convrot_fused_input(dt, rows, cols, (uint32_t)(g + d));
+                int64_t at = 4 * cols + 517; /* row 4 */
+                if (dt == QK_DTYPE_F32)
+                    memcpy(in + 4 * at, &f32[k], 4);
+                else
+                    memcpy(in + 2 * at, dt == QK_DTYPE_F16 ? &f16[k] : &bf16[k], 2);
+                const char *what[] = {", NaN", ", +Inf", ", -Inf"};
+                convrot_fused_case(vk, ref, dt, in, rows, cols, g, what[k], t);
+                free(in);
+            }
+    unsigned char *in = convrot_fused_input(QK_DTYPE_F16, rows, cols, 5);
+    for (int64_t c = 0; c < cols; c++)
+        put_value(QK_DTYPE_F16, in, 2 * cols + c, c % 4 == 3 ? -60000.0f : 60000.0f);
+    convrot_fused_case(vk, ref, QK_DTYPE_F16, in, rows, cols, 4, ", f16 overflow", t);
+    free(in);
+}
+
+static void test_convrot_fused_rows(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    static const struct {
+        int64_t rows, cols;
+    } shapes[] = {{1, 16}, {7, 64}, {33, 1024}, {300, 256}, {5, 1040}, {9, 2048},
+                  {3, 2560}, {13, 3072}, {17, 4096}, {4, 5120}, {6, 1000}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    convrot_tally t = {0, 0, 0, 0};
+    for (int g = 4; g <= 1024; g *= 4)
+        for (int d = 0; d < 3; d++)
+            for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+                int64_t rows = shapes[k].rows, cols = shapes[k].cols;
+                if (cols % g != 0)
+                    continue;
+                unsigned char *in = convrot_fused_input(dts[d], rows, cols, (uint32_t)(k * 7 + d));
+                convrot_fused_case(vk, ref, dts[d], in, rows, cols, g, "", &t);
+                if (cols == 1024 || cols == 4096) {
+                    if (dts[d] != QK_DTYPE_F32) { /* f32 codes by the exact coder anyway */
+                        setenv("QK_VULKAN_PRODUCTS", "0", 1);
+                        convrot_fused_case(vk, ref, dts[d], in, rows, cols, g, ", exact coder", &t);
+                        unsetenv("QK_VULKAN_PRODUCTS");
+                    }
+                    setenv("QK_VULKAN_STRIDE_GROUPS", "2", 1); /* read at every dispatch */
+                    convrot_fused_case(vk, ref, dts[d], in, rows, cols, g, ", 2 workgroups", &t);
+                    unsetenv("QK_VULKAN_STRIDE_GROUPS");
+                }
+                free(in);
+            }
+    convrot_fused_refusals(vk, ref, &t);
+    printf("convrot fused rows: %zu differences (%d cases, %d on the fused shaders, %d refused by both)\n",
+           t.differing, t.cases, t.fused, t.refused);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(t.differing, 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -1202,6 +1376,7 @@ int main(void)
         cmocka_unit_test(test_mxfp8_lanes_paths),
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
+        cmocka_unit_test(test_convrot_fused_rows),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_grid_stride_rounds */
