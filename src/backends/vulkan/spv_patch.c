@@ -1,10 +1,19 @@
-/* Build-time SPIR-V patcher: declares the float controls qk's shaders rely on.
+/* Build-time SPIR-V patcher: declares the float controls qk's shaders rely on,
+ * and forbids contraction on every float operation.
  *
  * glslang (and glslc) can express only one spirv_execution_mode per shader,
  * so the declarations are added here, word by word, to the compiled module:
  *   OpCapability RoundingModeRTE, OpCapability SignedZeroInfNanPreserve,
  *   OpExecutionMode %main RoundingModeRTE 32,
  *   OpExecutionMode %main SignedZeroInfNanPreserve 32.
+ * Every OpFAdd/OpFSub/OpFMul/OpFDiv/OpFRem/OpFMod/OpFNegate/
+ * OpVectorTimesScalar/OpDot result also gets NoContraction (where `precise`
+ * has not put it already), so no driver may fuse a product and a sum into
+ * an fma anywhere, whatever the GLSL marked. A module that holds an fma
+ * (GLSL.std.450 Fma) is refused: qk's shaders write none, and spirv-opt's
+ * loop unroller (glslc -O, SPIRV-Tools 2023.1) copied loop bodies without
+ * their NoContraction and then contracted them, which is why the build does
+ * not optimize.
  * The module must be SPIR-V 1.4 or later (float controls are core there).
  * usage: spv_patch IN.spv OUT.spv */
 #include <stdint.h>
@@ -16,12 +25,38 @@ enum {
     OP_CAPABILITY = 17,
     OP_ENTRY_POINT = 15,
     OP_EXECUTION_MODE = 16,
+    OP_EXT_INST_IMPORT = 11,
+    OP_EXT_INST = 12,
+    OP_DECORATE = 71,
+    DECORATION_NO_CONTRACTION = 42,
+    GLSL_STD_450_FMA = 50,
     CAP_SIGNED_ZERO_INF_NAN_PRESERVE = 4466,
     CAP_ROUNDING_MODE_RTE = 4467,
     EM_SIGNED_ZERO_INF_NAN_PRESERVE = 4461,
     EM_ROUNDING_MODE_RTE = 4462,
     SPIRV_MAGIC = 0x07230203,
 };
+
+/* Float arithmetic whose result NoContraction may decorate. */
+static int is_float_arith(uint32_t op)
+{
+    switch (op) {
+    case 127: /* OpFNegate */
+    case 129: /* OpFAdd */
+    case 131: /* OpFSub */
+    case 133: /* OpFMul */
+    case 136: /* OpFDiv */
+    case 138: /* OpFRem */
+    case 141: /* OpFMod */
+    case 142: /* OpVectorTimesScalar */
+    case 148: /* OpDot */
+        return 1;
+    default: return 0;
+    }
+}
+
+/* Types, constants and global variables: the annotations end before the first. */
+static int starts_declarations(uint32_t op) { return (op >= 19 && op <= 39) || (op >= 41 && op <= 52) || op == 59; }
 
 static int fail(const char *msg, const char *path)
 {
@@ -36,14 +71,20 @@ int main(int argc, char **argv)
     FILE *f = fopen(argv[1], "rb");
     if (f == NULL)
         return fail("cannot open", argv[1]);
-    static uint32_t in[1 << 20], out[(1 << 20) + 16];
+    static uint32_t in[1 << 20];
     size_t n = fread(in, 4, sizeof in / 4, f);
     fclose(f);
     if (n < 5 || n == sizeof in / 4 || in[0] != SPIRV_MAGIC)
         return fail("not a SPIR-V module (or too large)", argv[1]);
     if (((in[1] >> 16) & 0xFF) != 1 || ((in[1] >> 8) & 0xFF) < 4)
         return fail("needs SPIR-V 1.4 or later (compile with --target-env=vulkan1.2)", argv[1]);
-    size_t last_cap = 0, last_mode = 0, entry_id = 0;
+    uint32_t bound = in[3];
+    unsigned char *decorated = calloc(bound ? bound : 1, 1); /* ids already NoContraction */
+    uint32_t *arith = malloc(n * sizeof *arith);             /* float results to decorate */
+    if (decorated == NULL || arith == NULL)
+        return fail("out of memory", argv[1]);
+    size_t last_cap = 0, last_mode = 0, entry_id = 0, decl = 0, narith = 0;
+    uint32_t glsl_std = 0;
     int entries = 0;
     for (size_t i = 5; i < n;) {
         uint32_t op = in[i] & 0xFFFF, wc = in[i] >> 16;
@@ -61,10 +102,25 @@ int main(int argc, char **argv)
                 return fail("already patched", argv[1]);
             last_mode = i + wc;
         }
+        if (op == OP_EXT_INST_IMPORT && wc >= 3 && strncmp((const char *)&in[i + 2], "GLSL.std.450", 4 * (wc - 2)) == 0)
+            glsl_std = in[i + 1];
+        if (op == OP_EXT_INST && wc >= 5 && in[i + 3] == glsl_std && in[i + 4] == GLSL_STD_450_FMA)
+            return fail("holds an fma (GLSL.std.450 Fma), which qk's shaders never write: an optimizer "
+                        "contracted a product and a sum (build without glslc -O)",
+                        argv[1]);
+        if (op == OP_DECORATE && wc >= 3 && in[i + 2] == DECORATION_NO_CONTRACTION && in[i + 1] < bound)
+            decorated[in[i + 1]] = 1;
+        if (decl == 0 && starts_declarations(op))
+            decl = i;
+        if (is_float_arith(op) && wc >= 3)
+            arith[narith++] = in[i + 2];
         i += wc;
     }
-    if (entries != 1 || last_cap == 0)
-        return fail("expected one entry point and a capability section", argv[1]);
+    if (entries != 1 || last_cap == 0 || decl < last_mode)
+        return fail("expected one entry point, a capability section and declarations after them", argv[1]);
+    uint32_t *out = malloc((n + 16 + 3 * narith) * sizeof *out);
+    if (out == NULL)
+        return fail("out of memory", argv[1]);
     size_t o = 0;
     memcpy(out, in, last_cap * 4);
     o = last_cap;
@@ -82,10 +138,22 @@ int main(int argc, char **argv)
     out[o++] = (uint32_t)entry_id;
     out[o++] = EM_SIGNED_ZERO_INF_NAN_PRESERVE;
     out[o++] = 32;
-    memcpy(out + o, in + last_mode, (n - last_mode) * 4);
-    o += n - last_mode;
+    memcpy(out + o, in + last_mode, (decl - last_mode) * 4); /* debug names and annotations */
+    o += decl - last_mode;
+    for (size_t k = 0; k < narith; k++)
+        if (arith[k] < bound && !decorated[arith[k]]) {
+            decorated[arith[k]] = 1;
+            out[o++] = (3u << 16) | OP_DECORATE;
+            out[o++] = arith[k];
+            out[o++] = DECORATION_NO_CONTRACTION;
+        }
+    memcpy(out + o, in + decl, (n - decl) * 4);
+    o += n - decl;
     f = fopen(argv[2], "wb");
     if (f == NULL || fwrite(out, 4, o, f) != o || fclose(f) != 0)
         return fail("cannot write", argv[2]);
+    free(out);
+    free(arith);
+    free(decorated);
     return 0;
 }
