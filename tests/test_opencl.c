@@ -637,6 +637,68 @@ static void test_groups16(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* ConvRot int8 rows a work-group per row (convrot_rows.cl): every group
+ * size, f32/f16/bf16, rows of 16 to 4096 columns (narrow rows take small
+ * work-groups), rows past 4096 columns or not whole 16-column units on
+ * convrot.cl, 512 work-items for many row steps (the two alternating
+ * local buffers), rows scaled far apart (subnormal and huge sums, zero
+ * rows), and a row with a NaN, an Inf or sums that overflow, which must
+ * fail the op as on the CPU. */
+static void test_convrot_rows(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const struct {
+        int group;
+        int64_t rows, cols;
+        int want;
+    } cases[] = {{4, 9, 16, 1}, {4, 5, 20, 0}, {16, 7, 48, 1}, {64, 33, 320, 1}, {64, 6, 64, 1}, {256, 12, 4096, 1},
+                 {256, 40, 768, 1}, {1024, 9, 1024, 1}, {1024, 6, 4096, 1}, {1024, 2, 8192, 0}, {16, 3, 4112, 0}};
+    static const char *const specials[] = {"", ", a NaN", ", an Inf", ", T's largest values"};
+    long bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int dt = 0; dt < 3; dt++)
+            for (int sp = 0; sp < 4; sp = sp == 0 ? 1 + (int)(c + (size_t)dt) % 3 : 4) { /* plain, then one special */
+                qk_params p;
+                qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
+                p.scaling = QK_SCALING_ROW;
+                p.convrot_group = cases[c].group;
+                int64_t rows = cases[c].rows, cols = cases[c].cols, n = rows * cols;
+                void *in = malloc((size_t)n * 4);
+                fill((qk_dtype)dt, in, n, 700 + c * 3 + (size_t)dt);
+                int bf = dt != QK_DTYPE_F16;
+                for (int64_t i = 0; i < n; i++) { /* row r scaled by 2^e(r); every 5th row zero */
+                    int64_t r = i / cols;
+                    int e = bf ? (int)(r * 53 % 250) - 135 : (int)(r * 7 % 28) - 16;
+                    float v = qk_float(qk_load_f32((qk_dtype)dt, in, i));
+                    qk_store_f32((qk_dtype)dt, in, i, qk_bits(r % 5 == 4 ? 0.0f * v : ldexpf(v, e)));
+                }
+                int64_t at = n - cols / 2 - 1; /* the last row */
+                if (sp == 1 || sp == 2)
+                    qk_store_f32((qk_dtype)dt, in, at, sp == 1 ? 0x7FC00000u : 0xFF800000u);
+                if (sp == 3) /* T's largest value, four times: f32 and bf16 sums overflow */
+                    for (int k = 0; k < 4; k++)
+                        qk_store_f32((qk_dtype)dt, in, at - at % 4 + k,
+                                     dt == QK_DTYPE_F32 ? 0x7F7FFFFFu : bf ? 0x7F7F0000u : 0x477FE000u);
+                setenv("QK_OPENCL_GRID_ITEMS", "512", 1);
+                unsigned long before = qcl_convrot_rows_runs();
+                long b = compare_all(&p, (qk_dtype)dt, in, rows, cols);
+                unsigned long runs = qcl_convrot_rows_runs() - before;
+                unsetenv("QK_OPENCL_GRID_ITEMS");
+                if (b != 0 || sp == 0)
+                    printf("convrot %d %s %lld x %lld%s: %ld differing cases, %lu convrot_rows launches\n",
+                           cases[c].group, qk_dtype_name((qk_dtype)dt), (long long)rows, (long long)cols,
+                           specials[sp], b, runs);
+                bad += b;
+                assert_int_equal(runs != 0, cases[c].want && cols <= 4096 && cols % 16 == 0);
+                free(in);
+            }
+    printf("convrot rows: %ld differing cases\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 /* Host ops in the smallest chunks the formats allow (one row, or one
  * 128-row band, tile row or bitsandbytes block, on two alternating queues):
  * every format x dtype must give the bytes of the unchunked reference, and
@@ -962,6 +1024,7 @@ int main(void)
         cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_groups16),
+        cmocka_unit_test(test_convrot_rows),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

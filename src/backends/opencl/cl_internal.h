@@ -29,6 +29,8 @@ unsigned long qcl_bnb4_q64_runs(void);
 unsigned long qcl_mxfp8_q16_runs(void);
 /* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
 unsigned long qcl_groups16_runs(void);
+/* How many ConvRot quantize/dequantize launches took convrot_rows.cl (tests). */
+unsigned long qcl_convrot_rows_runs(void);
 /* Test hook: on device `device`, compares the codes by products
  * (fp8_code_product, int8_code_rcp) with scaled_code's
  * (scaled_groups16.cl), every format, for the 16-bit pairs w = k * stride,
@@ -66,6 +68,8 @@ typedef enum {
     K_SCALED_QUANTIZE_GROUPS16_4K,
     K_SCALED_QUANTIZE_GROUPS16_16K,
     K_PRODUCT_CODES_CHECK,
+    K_CONVROT_QUANTIZE_ROWS,
+    K_CONVROT_DEQUANTIZE_ROWS,
     K_COUNT
 } qcl_kernel_id;
 

@@ -273,6 +273,37 @@ static qk_status convrot_rotate(qcl_state *s, const qk_params *p, cl_int dt, cl_
     return st;
 }
 
+/* ConvRot a row per work-group (convrot_rows.cl): rows of whole 16-column
+ * units up to CR_COLS, a work-item a unit; 0 where it does not apply. */
+#define CR_COLS 4096
+#define CR_LOCAL(L) ((L) * 34 * 4) /* two buffers of 16 L slots, a padding word every 16 */
+
+static unsigned long convrot_rows_runs;
+
+unsigned long qcl_convrot_rows_runs(void) { return __atomic_load_n(&convrot_rows_runs, __ATOMIC_RELAXED); }
+
+static size_t convrot_rows_wg(const qcl_state *s, int64_t cols)
+{
+    const char *ab = getenv("QK_AB"); /* TEMPORARY A/B */
+    if ((ab && strcmp(ab, "0") == 0) || cols % 16 != 0 || cols > CR_COLS)
+        return 0;
+    size_t L = 16;
+    while (L < (size_t)cols / 16)
+        L *= 2;
+    if (L > s->wg || CR_LOCAL(L) + (L + 16) * 4 > s->dev->local_mem)
+        return 0;
+    return L;
+}
+
+/* The grid of a row per work-group and step. */
+static size_t convrot_rows_grid(const qcl_state *s, size_t L, int64_t rows)
+{
+    __atomic_add_fetch(&convrot_rows_runs, 1, __ATOMIC_RELAXED);
+    size_t g;
+    grid1(s, L, &g);
+    return (uint64_t)rows < g / L ? (size_t)rows * L : g;
+}
+
 qk_status qcl_quantize_amax(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem in, int64_t rows,
                             int64_t cols)
 {
@@ -453,6 +484,14 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
     cl_ulong n = (cl_ulong)(rows * cols);
     cl_mem status = s->buf[0][B_STATUS];
     qk_status st;
+    size_t crL = p->convrot_group > 0 ? convrot_rows_wg(s, cols) : 0;
+    if (crL > 0) {
+        size_t g = convrot_rows_grid(s, crL, rows);
+        cl_ulong r = (cl_ulong)rows;
+        cl_uint c = (cl_uint)cols, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        return RUN(s, K_CONVROT_QUANTIZE_ROWS, 1, &g, &crL, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(G), ARG(lv),
+                   ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 16) * 4));
+    }
     if (p->convrot_group > 0 && (st = convrot_rotate(s, p, dt, &in, n)) != QK_OK)
         return st;
     qk_scaling sc = scaling_of(p);
@@ -557,6 +596,13 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     default: break;
     }
     cl_int fmt = (cl_int)p->format;
+    size_t crL = p->convrot_group > 0 ? convrot_rows_wg(s, cols) : 0;
+    if (crL > 0) {
+        size_t g = convrot_rows_grid(s, crL, rows);
+        cl_uint c32 = (cl_uint)c, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        return RUN(s, K_CONVROT_DEQUANTIZE_ROWS, 1, &g, &crL, ARG(data), ARG(scale), ARG(dt), ARG(r), ARG(c32),
+                   ARG(G), ARG(lv), ARG(out), LOCAL(CR_LOCAL(crL)));
+    }
     if (p->convrot_group > 0) {
         cl_uint G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
         size_t L = G / 4 < s->wg ? G / 4 : s->wg, g;
