@@ -418,7 +418,7 @@ static void test_device_group_dequantize(void **state)
 
 /* ConvRot rows rotate in shared memory, a row per block
  * (k_convrot_rows.cuh), for every group size and rows up to 8192 columns;
- * wider rows take the tile kernels. Chunks cut the tensor every few rows.
+ * wider rows, and G = 4, take the tile kernels. Chunks cut the tensor every few rows.
  * (No crafted NaN scales here: the butterflies' NaN payloads are the
  * GPU's, not the x86 host's.) */
 static void test_device_convrot_rows(void **state)
@@ -433,7 +433,8 @@ static void test_device_convrot_rows(void **state)
     static const struct {
         int group;
         int64_t rows, cols;
-    } cases[] = {{16, 7, 48}, {64, 9, 192}, {256, 5, 4096}, {256, 40, 768}, {1024, 3, 8192}, {1024, 2, 9216}};
+    } cases[] = {{16, 7, 48},     {64, 9, 192},    {256, 5, 4096}, {256, 40, 768},
+                 {1024, 3, 8192}, {1024, 2, 9216}, {4, 6, 36},     {4, 5, 64}};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     size_t bad = 0;
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)

@@ -346,7 +346,9 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 
 #define CR_MAX_COLS 8192 /* k_convrot_rows.cuh: the row in shared memory (_rows4k: half) */
 
-static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group > 0 && j->cols <= CR_MAX_COLS; }
+/* G = 16..1024; G = 4 takes the tile kernels (a row kernel's unit is 16
+ * columns of one group, and G = 4 rows need not hold whole units). */
+static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group >= 16 && j->cols <= CR_MAX_COLS; }
 
 static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
 {
