@@ -4,12 +4,24 @@
  * twice, for the amax and again for the codes, and ask the host for the
  * divisors in between). The butterflies are convrot_tile's and
  * src/ref/convrot.c's: one H4 per base-4 digit, lowest first, sums left to
- * right, then the exact power-of-two scaling. Each thread holds 16
- * consecutive columns (a quarter-group at least), so the first two levels
- * run in its registers and only larger strides go through shared memory.
+ * right, then the exact power-of-two scaling.
+ *
+ * Each thread holds units of 16 consecutive columns (unit t + 256 u), so
+ * the 16 threads of a half-warp hold a block of 256 columns. The levels of
+ * stride 1 and 4 run on a unit in registers; one exchange through shared
+ * memory within the half-warp (a __syncwarp, no block barrier) regroups the
+ * block so that a thread holds its columns j + 16 k (j = unit % 16,
+ * k = 0..15) and runs the levels of stride 16 and 64 in registers. G = 1024
+ * adds the level of stride 256, across four blocks (two warps): one pass
+ * through shared memory after a block barrier (barriers of those 64
+ * threads would count as five a block, which limits the blocks an SM holds:
+ * cuda_occupancy.h). The values go back to units through shared memory for
+ * the coalesced stores. A block barrier a row remains in quantize (the
+ * row's amax), none in dequantize but for G = 1024; each loads its next row
+ * while it rotates this one.
  *
  * Rows of up to CR_MAX_COLS columns; cols is a multiple of G (16..1024,
- * a power of four), so of 16 too. */
+ * a power of four: the host sends G = 4 to the tile kernels), so of 16. */
 #ifndef QK_K_CONVROT_ROWS_CUH
 #define QK_K_CONVROT_ROWS_CUH
 
@@ -17,10 +29,25 @@
 
 #define CR_MAX_COLS 8192
 #define CR_THREADS 256
+/* The blocks of 256 an H200 (sm_90) should hold, as ptxas's register
+ * budget: quantize 48 registers (4k) and 64, dequantize 32 (4k: eight
+ * blocks, the most 256 threads allow) and 40 (six: the shared memory), no
+ * spills. Other targets keep ptxas's own choice: these budgets spilled on
+ * sm_100f and sm_120f, and exceed sm_75's and sm_86's threads an SM. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+#define CR_BOUNDS(blocks) __launch_bounds__(CR_THREADS, blocks)
+#else
+#define CR_BOUNDS(blocks) __launch_bounds__(CR_THREADS)
+#endif
+#define CR_BLOCKS_Q4K 5
+#define CR_BLOCKS_Q 4
+#define CR_BLOCKS_DQ4K 8
+#define CR_BLOCKS_DQ 6
 
 /* Shared-memory slot of row element i: a padding word after every 16, so
- * that a warp writing or reading its threads' 16-column units (element
- * 16 t + k for a fixed k) hits 32 different banks, not two. */
+ * that a warp's accesses hit 32 different banks both as units (element
+ * 16 t + k for a fixed k: slot 17 t + k) and regrouped (element 256 b + j +
+ * 16 k, b and j from the lane: slot 272 b + j + 17 k, 272 = 16 mod 32). */
 static __device__ __forceinline__ int cr_at(int i) { return i + (i >> 4); }
 #define CR_SLOTS(n) ((n) + (n) / 16)
 
@@ -36,146 +63,205 @@ static __device__ __forceinline__ void h4(float &a, float &b, float &c, float &d
     d = o3;
 }
 
-/* The first two levels (strides 1 and 4) within 16 consecutive elements of
- * one group, which a thread holds in registers. */
-static __device__ __forceinline__ void h4_levels01(float x[16])
+/* x[4 a + b] holds elements s apart in b and 4 s apart in a: the level of
+ * stride s, then (both) that of stride 4 s. */
+static __device__ __forceinline__ void h4_two_levels(float x[16], bool both)
 {
 #pragma unroll
     for (int q = 0; q < 16; q += 4)
         h4(x[q], x[q + 1], x[q + 2], x[q + 3]);
+    if (both)
 #pragma unroll
-    for (int o = 0; o < 4; o++)
-        h4(x[o], x[o + 4], x[o + 8], x[o + 12]);
-}
-
-/* The levels of stride 16 and up over every group of G in the row's slots
- * of s (cr_at), in shared memory; every thread calls it, after a barrier,
- * and it ends with one. */
-static __device__ __forceinline__ void h4_levels_shared(float *s, int cols, int G)
-{
-    int quads = cols / 4, per = G / 4, lg = __ffs(per) - 1; /* per is a power of two */
-    for (int stride = 16; stride < G; stride *= 4) {
-        int ls = __ffs(stride) - 1;
-        for (int q = threadIdx.x; q < quads; q += blockDim.x) {
-            int qq = q & (per - 1);
-            int i = ((q >> lg) * G) + (((qq >> ls) * 4) << ls) + (qq & (stride - 1));
-            h4(s[cr_at(i)], s[cr_at(i + stride)], s[cr_at(i + 2 * stride)], s[cr_at(i + 3 * stride)]);
-        }
-        __syncthreads();
-    }
+        for (int o = 0; o < 4; o++)
+            h4(x[o], x[o + 4], x[o + 8], x[o + 12]);
 }
 
 /* 2^-levels, levels = log4(G): the rotation's exact final scaling. */
 static __device__ __forceinline__ float convrot_scale(int G) { return fl((u32)(127 - (__ffs(G) - 1) / 2) << 23); }
 
-/* Each thread holds units of 16 consecutive columns, unit tid + 256 u for u
- * < U (rows of up to U * 4096 columns): the first two levels in registers,
- * the rest through shared memory. The kernels come for U = 1 and 2: rows
- * of up to 4096 take half the registers and shared memory, so twice the
- * blocks fit on an SM. */
-template <int U>
-static __device__ __forceinline__ void convrot_units(float x[U][16], float *s, int cols, int G)
+/* v * 2^-levels (sc), the rotation's last step, and the largest magnitude
+ * so far in m, as bits (NaN bits exceed Inf). */
+static __device__ __forceinline__ float cr_last(float v, float sc, u32 &m)
 {
-    int nu = cols / 16;
+    float y = __fmul_rn(v, sc);
+    m = max(m, bits(y) & QK_F32_ABS);
+    return y;
+}
+
+/* The rotation of a row in s, in two steps that every thread calls: first
+ * cr_unit_levels on each of its units (16 consecutive columns in x, as
+ * loaded), then cr_rest_levels. They leave every rotated, scaled element in
+ * its slot and the largest magnitude the thread saw in m (quantize's amax;
+ * dequantize drops it). The caller reads its units' slots back after a
+ * barrier of the threads that wrote them: none for G = 16 (its own),
+ * __syncwarp for G = 64 and 256, __syncthreads for 1024 (a block barrier
+ * covers each). The first step writes only the thread's own unit slots,
+ * which the thread alone reads back; the rest writes to other slots only
+ * after its __syncwarp, so the previous row's reads of them are done. */
+static __device__ __forceinline__ void cr_unit_levels(float x[16], float *s, int unit, int G, u32 &m)
+{
+    float sc = convrot_scale(G);
+    h4_two_levels(x, true);
+    float *p = s + cr_at(16 * unit);
+#pragma unroll
+    for (int k = 0; k < 16; k++)
+        p[k] = G == 16 ? cr_last(x[k], sc, m) : x[k];
+}
+
+template <int U>
+static __device__ __forceinline__ void cr_rest_levels(float *s, int n, int G, u32 &m)
+{
+    if (G == 16)
+        return;
+    float sc = convrot_scale(G);
+    __syncwarp();
+    /* Regrouped: columns j + 16 k of the unit's block, slots 17 k apart;
+     * x[4 a + b] = column j + 16 b + 64 a, so the levels of stride 16 and
+     * 64 are h4_two_levels'. */
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int unit = (int)threadIdx.x + u * CR_THREADS, first = 16 * (unit & ~15);
+        int quads = min(4, (n - first) >> 6); /* G = 64 rows may end inside the block */
+        if (quads <= 0)
+            continue;
+        float *p = s + cr_at(first + (unit & 15)), x[16];
+#pragma unroll
+        for (int k = 0; k < 16; k++)
+            x[k] = k / 4 < quads ? p[17 * k] : 0.0f;
+        h4_two_levels(x, G >= 256);
+#pragma unroll
+        for (int k = 0; k < 16; k++)
+            if (k / 4 < quads)
+                p[17 * k] = G < 1024 ? cr_last(x[k], sc, m) : x[k];
+    }
+    if (G < 1024)
+        return;
+    __syncthreads();
+    /* Level of stride 256: the thread takes columns 16 h + j of its group
+     * (h = unit / 16 % 4 + 4 q, j = unit % 16) and the three 256, 512, 768
+     * further. (Lanes 0 and 31 share a bank here: the one conflict.) */
 #pragma unroll
     for (int u = 0; u < U; u++) {
         int unit = (int)threadIdx.x + u * CR_THREADS;
-        if (unit < nu) {
-            h4_levels01(x[u]);
-            if (G > 16)
+        if (unit >= n / 16)
+            continue;
+        float *p = s + cr_at(16 * (unit & ~63) + 16 * ((unit >> 4) & 3) + (unit & 15));
 #pragma unroll
-                for (int k = 0; k < 16; k++)
-                    s[cr_at(unit * 16 + k)] = x[u][k];
+        for (int q = 0; q < 4; q++) {
+            float v[4];
+#pragma unroll
+            for (int l = 0; l < 4; l++)
+                v[l] = p[68 * q + 272 * l];
+            h4(v[0], v[1], v[2], v[3]);
+#pragma unroll
+            for (int l = 0; l < 4; l++)
+                p[68 * q + 272 * l] = cr_last(v[l], sc, m);
         }
     }
-    if (G > 16) {
-        __syncthreads();
-        h4_levels_shared(s, cols, G);
+}
+
+/* A unit's input as raw words: two 16-byte vectors of 16-bit elements, or
+ * four of f32. */
+template <int U>
+static __device__ __forceinline__ void cr_load_units(const void *in, int dt, i64 row, int nu, uint4 raw[U][4])
+{
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            int unit = (int)threadIdx.x + u * CR_THREADS;
-            if (unit < nu)
+    for (int u = 0; u < U; u++) {
+        int unit = (int)threadIdx.x + u * CR_THREADS;
+        if (unit >= nu)
+            continue;
+        i64 e = row + (i64)unit * 16;
+        const uint4 *p = dt == DT_F32 ? (const uint4 *)((const u32 *)in + e)
+                                      : (const uint4 *)((const unsigned short *)in + e);
 #pragma unroll
-                for (int k = 0; k < 16; k++)
-                    x[u][k] = s[cr_at(unit * 16 + k)];
-        }
+        for (int v = 0; v < 4; v++)
+            if (v < (dt == DT_F32 ? 4 : 2))
+                raw[u][v] = p[v];
     }
-    float sc = convrot_scale(G);
+}
+
+static __device__ __forceinline__ void cr_widen16(int dt, const uint4 raw[4], float x[16])
+{
+    u32 w[16] = {raw[0].x, raw[0].y, raw[0].z, raw[0].w, raw[1].x, raw[1].y, raw[1].z, raw[1].w,
+                 raw[2].x, raw[2].y, raw[2].z, raw[2].w, raw[3].x, raw[3].y, raw[3].z, raw[3].w};
 #pragma unroll
-    for (int u = 0; u < U; u++)
-        if ((int)threadIdx.x + u * CR_THREADS < nu)
-#pragma unroll
-            for (int k = 0; k < 16; k++)
-                x[u][k] = __fmul_rn(x[u][k], sc);
+    for (int k = 0; k < 16; k++)
+        x[k] = fl(dt == DT_F32 ? w[k] : widen(dt, (w[k / 2] >> (16 * (k & 1))) & 0xFFFFu));
 }
 
 /* Rows [r0, r1): scale[r] and the codes, as ref_int8.c with ConvRot
- * (int8_tensorwise, row scaling): the rotated row rounded to T, its amax,
- * the row's scalars (group_scalars), then int8 codes of the rounded
- * values. *flag is set when a rotated row holds NaN or Inf. No barrier
- * guards s between rows: a thread writes the next row's s only after the
- * amax barriers, which every thread reaches after its last read of s. */
-template <int U>
+ * (int8_tensorwise, row scaling): the rotated row's amax rounded to T (the
+ * amax of the row rounded to T: rounding is monotone and odd), the row's
+ * scalars (group_scalars, computed by every thread, so one barrier a row),
+ * then int8 codes of the values rounded to T, read back as units. *flag
+ * is set when a rotated row holds NaN or Inf. PREFETCH loads the block's
+ * next row while this one rotates. Between rows: part is double-buffered
+ * (a warp writes part[ph] of row i + 2 only after the barrier of row
+ * i + 1, which every thread reaches after reading row i's); a thread's
+ * next writes to s go to its own unit first, and to the others' slots only
+ * after a __syncwarp of the next row, which every thread that reads them
+ * reaches after its reads. */
+template <int U, bool PREFETCH>
 static __device__ __forceinline__ void convrot_quantize_body(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1,
                                                              u32 *scale, unsigned char *data, u32 *flag)
 {
     __shared__ float s[CR_SLOTS(U * 16 * CR_THREADS)];
-    __shared__ u32 part[CR_THREADS / 32], shared_scalar;
-    int n = (int)cols, nu = n / 16;
-    for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
-        float x[U][16];
+    __shared__ u32 part[2][CR_THREADS / 32];
+    int n = (int)cols, nu = n / 16, ph = 0;
+    const bool pf = PREFETCH && (U == 1 || dt != DT_F32); /* 32 more registers: it spilled */
+    uint4 raw[U][4] = {};
+    i64 r = r0 + blockIdx.x;
+    if (pf && r < r1)
+        cr_load_units<U>(in, dt, r * cols, nu, raw);
+    for (; r < r1; r += gridDim.x, ph ^= 1) {
+        if (!pf)
+            cr_load_units<U>(in, dt, r * cols, nu, raw);
+        u32 m = 0u;
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
-            u32 w[16] = {0u};
             if (unit < nu) {
-                load8(dt, in, r * cols + (i64)unit * 16, w);
-                load8(dt, in, r * cols + (i64)unit * 16 + 8, w + 8);
+                float x[16];
+                cr_widen16(dt, raw[u], x);
+                cr_unit_levels(x, s, unit, G, m);
             }
-#pragma unroll
-            for (int k = 0; k < 16; k++)
-                x[u][k] = fl(w[k]);
         }
-        convrot_units<U>(x, s, n, G);
-        u32 m = 0u;
-#pragma unroll
-        for (int u = 0; u < U; u++)
-            if ((int)threadIdx.x + u * CR_THREADS < nu)
-#pragma unroll
-                for (int k = 0; k < 16; k++) {
-                    u32 t = round_to(dt, bits(x[u][k]));
-                    x[u][k] = fl(t);
-                    m = max(m, t & QK_F32_ABS); /* NaN bits exceed Inf */
-                }
+        if (pf && r + gridDim.x < r1)
+            cr_load_units<U>(in, dt, (r + gridDim.x) * cols, nu, raw);
+        cr_rest_levels<U>(s, n, G, m);
         m = warp_max(m);
         if ((threadIdx.x & 31) == 0)
-            part[threadIdx.x / 32] = m;
+            part[ph][threadIdx.x / 32] = m;
         __syncthreads();
+#pragma unroll
+        for (int k = 0; k < CR_THREADS / 32; k++)
+            m = max(m, part[ph][k]);
+        m = round_to(dt, m); /* the largest rounded magnitude */
+        u32 sc = 0u, d = 0u;
+        if (m < QK_F32_INF)
+            group_scalars(GQ_INT8, dt, m, &sc, &d);
         if (threadIdx.x == 0) {
-            for (int k = 1; k < CR_THREADS / 32; k++)
-                m = max(m, part[k]);
-            u32 sc = 0u, d = 0u;
             if (m >= QK_F32_INF)
                 atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
-            else
-                group_scalars(GQ_INT8, dt, m, &sc, &d);
             scale[r] = sc;
-            shared_scalar = d;
         }
-        __syncthreads();
-        u32 d = shared_scalar, rd = group_reciprocal(GQ_INT8, dt, d);
+        u32 rd = group_reciprocal(GQ_INT8, dt, d);
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit >= nu)
                 continue;
+            const float *p = s + cr_at(16 * unit);
             u32 lo[2], hi[2];
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 u32 v[8];
 #pragma unroll
                 for (int k = 0; k < 8; k++)
-                    v[k] = bits(x[u][h * 8 + k]);
+                    v[k] = bits(p[h * 8 + k]);
+#pragma unroll
+                for (int k = 0; k < 8; k += 2)
+                    round_pair(dt, &v[k], &v[k + 1]); /* NaN only where the op fails */
                 group_codes8(GQ_INT8, dt, v, d, rd, &lo[h], &hi[h]);
             }
             *(uint4 *)(data + r * cols + (i64)unit * 16) = make_uint4(lo[0], hi[0], lo[1], hi[1]);
@@ -183,73 +269,101 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
     }
 }
 
-extern "C" __global__ void __launch_bounds__(CR_THREADS)
-qk_convrot_quantize_rows(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data,
-                         u32 *flag)
+#define CR_QUANTIZE_ARGS                                                                                               \
+    const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data, u32 *flag
+
+extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q) qk_convrot_quantize_rows(CR_QUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, convrot_quantize_body<2>(in, DTC, cols, G, r0, r1, scale, data, flag));
+    QK_BY_DTYPE(dt, (convrot_quantize_body<2, true>(in, DTC, cols, G, r0, r1, scale, data, flag)));
 }
 
-extern "C" __global__ void __launch_bounds__(CR_THREADS)
-qk_convrot_quantize_rows4k(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data,
-                           u32 *flag)
+extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q4K) qk_convrot_quantize_rows4k(CR_QUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, convrot_quantize_body<1>(in, DTC, cols, G, r0, r1, scale, data, flag));
+    QK_BY_DTYPE(dt, (convrot_quantize_body<1, true>(in, DTC, cols, G, r0, r1, scale, data, flag)));
 }
 
-/* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32. Between
- * rows a barrier keeps a fast thread's next writes of s from a slow
- * thread's reads (dequantize has no other barrier after them). */
+/* A unit's 16 codes and the row's scale. */
 template <int U>
+static __device__ __forceinline__ void cr_load_codes(const signed char *data, const u32 *scale, i64 r, i64 cols,
+                                                     int nu, uint4 q[U], u32 *sr)
+{
+    *sr = scale[r];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int unit = (int)threadIdx.x + u * CR_THREADS;
+        if (unit < nu)
+            q[u] = *(const uint4 *)(data + r * cols + (i64)unit * 16);
+    }
+}
+
+/* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32, with no
+ * block barrier but for G = 1024 (two a row). PREFETCH loads the block's
+ * next codes and scale while this row rotates. Between rows, as in
+ * quantize: a thread's next writes go to its own unit's slots first, the
+ * rest only after the next row's first __syncwarp. */
+template <int U, bool PREFETCH>
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)
 {
     __shared__ float s[CR_SLOTS(U * 16 * CR_THREADS)];
     int n = (int)cols, nu = n / 16;
-    for (i64 r = r0 + blockIdx.x; r < r1; r += gridDim.x) {
-        u32 sr = scale[r];
-        float x[U][16];
+    uint4 q[U] = {};
+    u32 sr = 0u;
+    i64 r = r0 + blockIdx.x;
+    if (PREFETCH && r < r1)
+        cr_load_codes<U>(data, scale, r, cols, nu, q, &sr);
+    for (; r < r1; r += gridDim.x) {
+        if (!PREFETCH)
+            cr_load_codes<U>(data, scale, r, cols, nu, q, &sr);
+        u32 m = 0u; /* unused */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
-            uint4 q = unit < nu ? *(const uint4 *)(data + r * cols + (i64)unit * 16) : make_uint4(0u, 0u, 0u, 0u);
-            u32 w[4] = {q.x, q.y, q.z, q.w};
+            if (unit < nu) {
+                u32 w[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
+                float x[16];
 #pragma unroll
-            for (int k = 0; k < 16; k++) {
-                int c = (signed char)((w[k / 4] >> (8 * (k & 3))) & 0xFFu);
-                x[u][k] = fl(ref_mul(bits((float)c), sr));
+                for (int k = 0; k < 16; k++) {
+                    int c = (signed char)((w[k / 4] >> (8 * (k & 3))) & 0xFFu);
+                    x[k] = fl(ref_mul(bits((float)c), sr));
+                }
+                cr_unit_levels(x, s, unit, G, m);
             }
         }
-        convrot_units<U>(x, s, n, G);
+        if (PREFETCH && r + gridDim.x < r1)
+            cr_load_codes<U>(data, scale, r + gridDim.x, cols, nu, q, &sr);
+        cr_rest_levels<U>(s, n, G, m);
+        if (G == 1024)
+            __syncthreads();
+        else if (G > 16)
+            __syncwarp();
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit >= nu)
                 continue;
+            const float *p = s + cr_at(16 * unit);
             u32 v[16];
 #pragma unroll
             for (int k = 0; k < 16; k++)
-                v[k] = bits(x[u][k]);
+                v[k] = bits(p[k]);
             store8(dt, out, r * cols + (i64)unit * 16, v);
             store8(dt, out, r * cols + (i64)unit * 16 + 8, v + 8);
         }
-        if (G > 16)
-            __syncthreads();
     }
 }
 
-extern "C" __global__ void __launch_bounds__(CR_THREADS)
-qk_convrot_dequantize_rows(const signed char *data, const u32 *scale, int dt, i64 cols, int G, i64 r0, i64 r1,
-                           void *out)
+#define CR_DEQUANTIZE_ARGS                                                                                             \
+    const signed char *data, const u32 *scale, int dt, i64 cols, int G, i64 r0, i64 r1, void *out
+
+extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_DQ) qk_convrot_dequantize_rows(CR_DEQUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, convrot_dequantize_rows_body<2>(data, scale, DTC, cols, G, r0, r1, out));
+    QK_BY_DTYPE(dt, (convrot_dequantize_rows_body<2, true>(data, scale, DTC, cols, G, r0, r1, out)));
 }
 
-extern "C" __global__ void __launch_bounds__(CR_THREADS)
-qk_convrot_dequantize_rows4k(const signed char *data, const u32 *scale, int dt, i64 cols, int G, i64 r0, i64 r1,
-                             void *out)
+extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_DQ4K) qk_convrot_dequantize_rows4k(CR_DEQUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, convrot_dequantize_rows_body<1>(data, scale, DTC, cols, G, r0, r1, out));
+    QK_BY_DTYPE(dt, (convrot_dequantize_rows_body<1, true>(data, scale, DTC, cols, G, r0, r1, out)));
 }
 
 #endif

@@ -416,35 +416,65 @@ static void test_device_group_dequantize(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* ConvRot rows rotate in shared memory, a row per block
- * (k_convrot_rows.cuh), for every group size and rows up to 8192 columns;
- * wider rows, and G = 4, take the tile kernels. Chunks cut the tensor every few rows.
- * (No crafted NaN scales here: the butterflies' NaN payloads are the
- * GPU's, not the x86 host's.) */
+/* ConvRot rows rotate a row per block (k_convrot_rows.cuh), for every
+ * group size and rows up to 8192 columns; wider rows, and G = 4, take the
+ * tile kernels. The first cases run in chunks of a few rows (a row per
+ * block); the second set in one chunk, more rows than an H200 holds blocks
+ * (132 SMs x 8 at most), so that blocks step over rows and prefetch the
+ * next. Shapes: rows of 16 and 32 columns, a 256-column block cut by the
+ * row's end (G = 64), rows of 4096 with G = 1024, and rows of 4097..8192
+ * whose threads' second unit is partly used. (No crafted NaN scales here:
+ * the butterflies' NaN payloads are the GPU's, not the x86 host's.) */
 static void test_device_convrot_rows(void **state)
 {
     (void)state;
     if (!gpu_or_say_why())
         return;
-    setenv("QK_CUDA_CHUNK_BYTES", "100000", 1);
-    qk_context *ref = NULL, *cu = NULL;
-    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
-    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
-    static const struct {
+    typedef struct {
         int group;
         int64_t rows, cols;
-    } cases[] = {{16, 7, 48},     {64, 9, 192},    {256, 5, 4096}, {256, 40, 768},
-                 {1024, 3, 8192}, {1024, 2, 9216}, {4, 6, 36},     {4, 5, 64}};
+    } cr_case;
+    static const cr_case few[] = {
+        {16, 7, 48},     {16, 5, 16},     {16, 9, 32},     {64, 9, 192},   {64, 7, 64},    {64, 4, 320},
+        {256, 5, 4096},  {256, 40, 768},  {1024, 4, 4096}, {256, 3, 5120}, {64, 3, 4160},  {1024, 3, 5120},
+        {1024, 3, 8192}, {1024, 2, 9216}, {4, 6, 36},      {4, 5, 64},
+    };
+    static const cr_case many[] = {
+        {16, 4000, 48},    {64, 5000, 64},    {256, 3000, 256},  {1024, 2000, 1024},
+        {256, 1500, 4096}, {1024, 1200, 5120}, {64, 1200, 4160},
+    };
+    static const struct {
+        const char *chunk;
+        const cr_case *c;
+        size_t n;
+    } sets[] = {{"100000", few, sizeof few / sizeof *few}, {NULL, many, sizeof many / sizeof *many}};
+    /* TEMPORARY A/B: every variant QK_AB selects (cuda_plans.c) */
+    static const char *const ab[] = {NULL, "0", "2"};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     size_t bad = 0;
-    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
-        for (size_t d = 0; d < 3; d++) {
-            qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, cases[c].group};
-            bad += compare_shape(ref, cu, &p, dts[d], cases[c].rows, cases[c].cols);
+    for (size_t v = 0; v < sizeof ab / sizeof *ab; v++)
+        for (size_t t = 0; t < sizeof sets / sizeof *sets; t++) {
+            if (ab[v] != NULL)
+                setenv("QK_AB", ab[v], 1);
+            if (sets[t].chunk != NULL)
+                setenv("QK_CUDA_CHUNK_BYTES", sets[t].chunk, 1);
+            qk_context *ref = NULL, *cu = NULL;
+            assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+            assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+            for (size_t c = 0; c < sets[t].n; c++)
+                for (size_t d = 0; d < 3; d++) {
+                    qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, sets[t].c[c].group};
+                    size_t b = compare_shape(ref, cu, &p, dts[d], sets[t].c[c].rows, sets[t].c[c].cols);
+                    if (b != 0)
+                        printf("  QK_AB=%s G=%d %lldx%lld: %zu\n", ab[v] ? ab[v] : "(unset)", sets[t].c[c].group,
+                               (long long)sets[t].c[c].rows, (long long)sets[t].c[c].cols, b);
+                    bad += b;
+                }
+            qk_context_destroy(cu);
+            qk_context_destroy(ref);
+            unsetenv("QK_CUDA_CHUNK_BYTES");
+            unsetenv("QK_AB");
         }
-    qk_context_destroy(cu);
-    qk_context_destroy(ref);
-    unsetenv("QK_CUDA_CHUNK_BYTES");
     printf("convrot rows: %zu differences\n", bad);
     assert_int_equal(bad, 0);
 }
