@@ -194,21 +194,21 @@ static __device__ __forceinline__ void cr_widen16(int dt, const uint4 raw[4], fl
  * amax of the row rounded to T: rounding is monotone and odd), the row's
  * scalars (group_scalars, computed by every thread, so one barrier a row),
  * then int8 codes of the values rounded to T, read back as units. *flag
- * is set when a rotated row holds NaN or Inf. PREFETCH loads the block's
- * next row while this one rotates. Between rows: part is double-buffered
- * (a warp writes part[ph] of row i + 2 only after the barrier of row
- * i + 1, which every thread reaches after reading row i's); a thread's
- * next writes to s go to its own unit first, and to the others' slots only
- * after a __syncwarp of the next row, which every thread that reads them
- * reaches after its reads. */
-template <int U, bool PREFETCH>
+ * is set when a rotated row holds NaN or Inf. The block's next row is
+ * loaded while this one rotates (not f32 rows over 4096 columns). Between
+ * rows: part is double-buffered (a warp writes part[ph] of row i + 2 only
+ * after the barrier of row i + 1, which every thread reaches after reading
+ * row i's); a thread's next writes to s go to its own unit first, and to
+ * the others' slots only after a __syncwarp of the next row, which every
+ * thread that reads them reaches after its reads. */
+template <int U>
 static __device__ __forceinline__ void convrot_quantize_body(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1,
                                                              u32 *scale, unsigned char *data, u32 *flag)
 {
     __shared__ float s[CR_SLOTS(U * 16 * CR_THREADS)];
     __shared__ u32 part[2][CR_THREADS / 32];
     int n = (int)cols, nu = n / 16, ph = 0;
-    const bool pf = PREFETCH && (U == 1 || dt != DT_F32); /* 32 more registers: it spilled */
+    const bool pf = U == 1 || dt != DT_F32; /* f32 rows over 4096: 32 more registers, it spilled */
     uint4 raw[U][4] = {};
     i64 r = r0 + blockIdx.x;
     if (pf && r < r1)
@@ -274,12 +274,12 @@ static __device__ __forceinline__ void convrot_quantize_body(const void *in, int
 
 extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q) qk_convrot_quantize_rows(CR_QUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, (convrot_quantize_body<2, true>(in, DTC, cols, G, r0, r1, scale, data, flag)));
+    QK_BY_DTYPE(dt, (convrot_quantize_body<2>(in, DTC, cols, G, r0, r1, scale, data, flag)));
 }
 
 extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q4K) qk_convrot_quantize_rows4k(CR_QUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, (convrot_quantize_body<1, true>(in, DTC, cols, G, r0, r1, scale, data, flag)));
+    QK_BY_DTYPE(dt, (convrot_quantize_body<1>(in, DTC, cols, G, r0, r1, scale, data, flag)));
 }
 
 /* A unit's 16 codes and the row's scale. */
@@ -297,11 +297,11 @@ static __device__ __forceinline__ void cr_load_codes(const signed char *data, co
 }
 
 /* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32, with no
- * block barrier but for G = 1024 (two a row). PREFETCH loads the block's
- * next codes and scale while this row rotates. Between rows, as in
+ * block barrier but for G = 1024 (two a row). The block's next codes and
+ * scale are loaded while this row rotates. Between rows, as in
  * quantize: a thread's next writes go to its own unit's slots first, the
  * rest only after the next row's first __syncwarp. */
-template <int U, bool PREFETCH>
+template <int U>
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)
 {
@@ -310,11 +310,9 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
     uint4 q[U] = {};
     u32 sr = 0u;
     i64 r = r0 + blockIdx.x;
-    if (PREFETCH && r < r1)
+    if (r < r1)
         cr_load_codes<U>(data, scale, r, cols, nu, q, &sr);
     for (; r < r1; r += gridDim.x) {
-        if (!PREFETCH)
-            cr_load_codes<U>(data, scale, r, cols, nu, q, &sr);
         u32 m = 0u; /* unused */
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -330,7 +328,7 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
                 cr_unit_levels(x, s, unit, G, m);
             }
         }
-        if (PREFETCH && r + gridDim.x < r1)
+        if (r + gridDim.x < r1)
             cr_load_codes<U>(data, scale, r + gridDim.x, cols, nu, q, &sr);
         cr_rest_levels<U>(s, n, G, m);
         if (G == 1024)
@@ -358,12 +356,12 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
 
 extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_DQ) qk_convrot_dequantize_rows(CR_DEQUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, (convrot_dequantize_rows_body<2, true>(data, scale, DTC, cols, G, r0, r1, out)));
+    QK_BY_DTYPE(dt, (convrot_dequantize_rows_body<2>(data, scale, DTC, cols, G, r0, r1, out)));
 }
 
 extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_DQ4K) qk_convrot_dequantize_rows4k(CR_DEQUANTIZE_ARGS)
 {
-    QK_BY_DTYPE(dt, (convrot_dequantize_rows_body<1, true>(data, scale, DTC, cols, G, r0, r1, out)));
+    QK_BY_DTYPE(dt, (convrot_dequantize_rows_body<1>(data, scale, DTC, cols, G, r0, r1, out)));
 }
 
 #endif

@@ -8,6 +8,5 @@
 #include "k_group_quantize.cuh"
 #include "k_group_dequantize.cuh"
 #include "k_convrot_rows.cuh"
-#include "k_convrot_rows_ab.cuh" /* TEMPORARY A/B */
 #include "k_code_table.cuh"
 #include "k_selftest.cuh"

@@ -448,33 +448,27 @@ static void test_device_convrot_rows(void **state)
         const cr_case *c;
         size_t n;
     } sets[] = {{"100000", few, sizeof few / sizeof *few}, {NULL, many, sizeof many / sizeof *many}};
-    /* TEMPORARY A/B: every variant QK_AB selects (cuda_plans.c) */
-    static const char *const ab[] = {NULL, "0", "2"};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     size_t bad = 0;
-    for (size_t v = 0; v < sizeof ab / sizeof *ab; v++)
-        for (size_t t = 0; t < sizeof sets / sizeof *sets; t++) {
-            if (ab[v] != NULL)
-                setenv("QK_AB", ab[v], 1);
-            if (sets[t].chunk != NULL)
-                setenv("QK_CUDA_CHUNK_BYTES", sets[t].chunk, 1);
-            qk_context *ref = NULL, *cu = NULL;
-            assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
-            assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
-            for (size_t c = 0; c < sets[t].n; c++)
-                for (size_t d = 0; d < 3; d++) {
-                    qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, sets[t].c[c].group};
-                    size_t b = compare_shape(ref, cu, &p, dts[d], sets[t].c[c].rows, sets[t].c[c].cols);
-                    if (b != 0)
-                        printf("  QK_AB=%s G=%d %lldx%lld: %zu\n", ab[v] ? ab[v] : "(unset)", sets[t].c[c].group,
-                               (long long)sets[t].c[c].rows, (long long)sets[t].c[c].cols, b);
-                    bad += b;
-                }
-            qk_context_destroy(cu);
-            qk_context_destroy(ref);
-            unsetenv("QK_CUDA_CHUNK_BYTES");
-            unsetenv("QK_AB");
-        }
+    for (size_t t = 0; t < sizeof sets / sizeof *sets; t++) {
+        if (sets[t].chunk != NULL)
+            setenv("QK_CUDA_CHUNK_BYTES", sets[t].chunk, 1);
+        qk_context *ref = NULL, *cu = NULL;
+        assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+        assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+        for (size_t c = 0; c < sets[t].n; c++)
+            for (size_t d = 0; d < 3; d++) {
+                qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, sets[t].c[c].group};
+                size_t b = compare_shape(ref, cu, &p, dts[d], sets[t].c[c].rows, sets[t].c[c].cols);
+                if (b != 0)
+                    printf("  G=%d %lldx%lld: %zu\n", sets[t].c[c].group, (long long)sets[t].c[c].rows,
+                           (long long)sets[t].c[c].cols, b);
+                bad += b;
+            }
+        qk_context_destroy(cu);
+        qk_context_destroy(ref);
+        unsetenv("QK_CUDA_CHUNK_BYTES");
+    }
     printf("convrot rows: %zu differences\n", bad);
     assert_int_equal(bad, 0);
 }

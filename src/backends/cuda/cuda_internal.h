@@ -16,10 +16,7 @@ enum {
     K_SELFTEST, K_ABSMAX_SUM, K_GROUP_Q_4K, K_GROUP_Q_16K,
     K_CODE_TABLE16, K_QUANTIZE_BY_TABLE16, K_GROUP_DQ,
     K_CONVROT_Q_ROWS, K_CONVROT_DQ_ROWS, K_CONVROT_Q_ROWS4K, K_CONVROT_DQ_ROWS4K, K_BNB4_Q64, K_GROUP_Q_WARP,
-    /* TEMPORARY A/B: the four ConvRot row kernels above, in their order, as they were (_AB0) and without the
-     * prefetch (_AB2); cuda_plans.c picks them by QK_AB */
-    K_CONVROT_Q_ROWS_AB0, K_CONVROT_DQ_ROWS_AB0, K_CONVROT_Q_ROWS4K_AB0, K_CONVROT_DQ_ROWS4K_AB0,
-    K_CONVROT_Q_ROWS_AB2, K_CONVROT_DQ_ROWS_AB2, K_CONVROT_Q_ROWS4K_AB2, K_CONVROT_DQ_ROWS4K_AB2, K_COUNT
+    K_COUNT
 };
 
 #define CU_STAGES 4 /* 0, 1: uploads; 2, 3: downloads */

@@ -350,27 +350,13 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
  * columns of one group, and G = 4 rows need not hold whole units). */
 static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group >= 16 && j->cols <= CR_MAX_COLS; }
 
-/* TEMPORARY A/B: QK_AB=0 runs the row kernels as they were before the
- * regrouped form, QK_AB=2 the regrouped ones without the prefetch; unset
- * or 1 the regrouped ones (k_convrot_rows_ab.cuh). */
-static int convrot_ab(int k)
-{
-    const char *v = getenv("QK_AB");
-    int ab = v != NULL ? atoi(v) : 1;
-    if (ab == 0)
-        return k - K_CONVROT_Q_ROWS + K_CONVROT_Q_ROWS_AB0;
-    if (ab == 2)
-        return k - K_CONVROT_Q_ROWS + K_CONVROT_Q_ROWS_AB2;
-    return k;
-}
-
 static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     r1 = r1 < j->rows ? r1 : j->rows;
     int dt = (int)j->dt, G = j->p->convrot_group;
     void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
                     P(j->part[QK_PART_DATA]), P(j->work)};
-    int k = convrot_ab(j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS); /* TEMPORARY A/B */
+    int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
     return launch_strided(j, k, (r1 - r0) * 256, args); /* a row a block and step */
 }
 
@@ -380,7 +366,7 @@ static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt, G = j->p->convrot_group;
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(G), P(r0), P(r1),
                     P(j->buf)};
-    int k = convrot_ab(j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_DQ_ROWS4K : K_CONVROT_DQ_ROWS); /* TEMPORARY A/B */
+    int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_DQ_ROWS4K : K_CONVROT_DQ_ROWS;
     return launch_strided(j, k, (r1 - r0) * 256, args);
 }
 

@@ -284,8 +284,7 @@ unsigned long qcl_convrot_rows_runs(void) { return __atomic_load_n(&convrot_rows
 
 static size_t convrot_rows_wg(const qcl_state *s, int64_t cols)
 {
-    const char *ab = getenv("QK_AB"); /* TEMPORARY A/B */
-    if ((ab && strcmp(ab, "0") == 0) || cols % 16 != 0 || cols > CR_COLS)
+    if (cols % 16 != 0 || cols > CR_COLS)
         return 0;
     size_t L = 16;
     while (L < (size_t)cols / 16)

@@ -526,11 +526,6 @@ unsigned long qk_vk_convrot_fused_runs(void) { return __atomic_load_n(&convrot_f
 
 static int convrot_fused(const qk_vk_state *s, const qk_vk_job *j)
 {
-    /* TEMPORARY A/B: QK_VK_CONVROT_FUSED=0 keeps the two-pass path (rotated
-     * copy, then the row shader) for a timing on the GPU; remove before release. */
-    const char *e = getenv("QK_VK_CONVROT_FUSED");
-    if (e && strcmp(e, "0") == 0)
-        return 0;
     return j->p->convrot_group > 0 && fused_rows(j) && j->cols % 16 == 0 && j->cols <= QK_VK_CONVROT_ROW_MAX &&
            s->dev->props.limits.maxComputeSharedMemorySize >= QK_VK_CONVROT_ROW_SHARED;
 }
