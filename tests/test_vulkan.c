@@ -667,32 +667,54 @@ static void test_every_magnitude16_by_table(void **state)
 
 /* Quantize `in` on both; the differing bytes of every part (a failed call
  * counts 1). */
+/* Buffers for a layout's parts: the reference's zeroed, the device's
+ * filled with 0x5A so that a part left unwritten shows. */
+static void parts_alloc(const qk_layout *lay, void *want[QK_PART_COUNT], void *got[QK_PART_COUNT])
+{
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        want[k] = got[k] = NULL;
+        if (lay->part[k].nbytes) {
+            want[k] = calloc(1, lay->part[k].nbytes);
+            got[k] = malloc(lay->part[k].nbytes);
+            memset(got[k], 0x5A, lay->part[k].nbytes);
+        }
+    }
+}
+
+/* Bytes that differ between the two sets of parts. */
+static size_t parts_differ(const qk_layout *lay, void *const want[QK_PART_COUNT], void *const got[QK_PART_COUNT])
+{
+    size_t bad = 0;
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        for (size_t i = 0; i < lay->part[k].nbytes; i++)
+            bad += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+    return bad;
+}
+
+static void parts_free(void *want[QK_PART_COUNT], void *got[QK_PART_COUNT])
+{
+    for (int k = 0; k < QK_PART_COUNT; k++) {
+        free(want[k]);
+        free(got[k]);
+    }
+}
+
 static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p, qk_dtype dt, const void *in,
                             int64_t rows, int64_t cols)
 {
     qk_layout lay;
     assert_int_equal(qk_layout_query(p, rows, cols, &lay), QK_OK);
-    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
-    for (int k = 0; k < QK_PART_COUNT; k++)
-        if (lay.part[k].nbytes) {
-            want[k] = calloc(1, lay.part[k].nbytes);
-            got[k] = malloc(lay.part[k].nbytes);
-            memset(got[k], 0x5A, lay.part[k].nbytes);
-        }
+    void *want[QK_PART_COUNT], *got[QK_PART_COUNT];
+    parts_alloc(&lay, want, got);
     size_t bad = 0;
     assert_int_equal(qk_quantize(ref, p, dt, in, rows, cols, want), QK_OK);
     if (qk_quantize(vk, p, dt, in, rows, cols, got) != QK_OK) {
         printf("  quantize: %s\n", qk_last_error());
         bad++;
     } else {
-        for (int k = 0; k < QK_PART_COUNT; k++)
-            for (size_t i = 0; i < lay.part[k].nbytes; i++)
-                bad += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+        bad = parts_differ(&lay, want, got);
     }
-    for (int k = 0; k < QK_PART_COUNT; k++) {
-        free(want[k]);
-        free(got[k]);
-    }
+    parts_free(want, got);
     return bad;
 }
 
@@ -1203,22 +1225,15 @@ static void convrot_fused_case(qk_context *vk, qk_context *ref, qk_dtype dt, con
     p.convrot_group = g;
     qk_layout lay;
     assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
-    void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
-    for (int k = 0; k < QK_PART_COUNT; k++)
-        if (lay.part[k].nbytes) {
-            want[k] = calloc(1, lay.part[k].nbytes);
-            got[k] = malloc(lay.part[k].nbytes);
-            memset(got[k], 0x5A, lay.part[k].nbytes);
-        }
+    void *want[QK_PART_COUNT], *got[QK_PART_COUNT];
+    parts_alloc(&lay, want, got);
     unsigned long runs = qk_vk_convrot_fused_runs();
     qk_status sr = qk_quantize(ref, &p, dt, in, rows, cols, want);
     qk_status sv = qk_quantize(vk, &p, dt, in, rows, cols, got);
     int fused = qk_vk_convrot_fused_runs() != runs;
     size_t b = sv != sr;
     if (sr == QK_OK && sv == QK_OK)
-        for (int k = 0; k < QK_PART_COUNT; k++)
-            for (size_t i = 0; i < lay.part[k].nbytes; i++)
-                b += ((unsigned char *)want[k])[i] != ((unsigned char *)got[k])[i];
+        b += parts_differ(&lay, want, got);
     if (b != 0 || sr != QK_OK)
         printf("convrot %4d %-4s %3lld x %-4lld%s: reference %s, vulkan %s, %zu differing bytes\n", g,
                qk_dtype_name(dt), (long long)rows, (long long)cols, note, qk_status_string(sr),
@@ -1230,10 +1245,7 @@ static void convrot_fused_case(qk_context *vk, qk_context *ref, qk_dtype dt, con
     t->cases++;
     t->fused += fused;
     t->refused += sr == QK_ERR_NONFINITE;
-    for (int k = 0; k < QK_PART_COUNT; k++) {
-        free(want[k]);
-        free(got[k]);
-    }
+    parts_free(want, got);
 }
 
 /* Rows of one kind each holding NaN, +Inf or -Inf at c, and f16 rows whose
