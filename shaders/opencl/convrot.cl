@@ -2,12 +2,15 @@
  * (G = 4^levels, cols a multiple of G) is rotated by the normalized regular
  * Hadamard transform, as one H4 butterfly per base-4 digit, lowest first,
  * with the reference's order of additions, then scaled by 2^-levels.
- * One work-group per group; the group lives in local memory. */
-static void convrot_local(__local uint *v, uint G, uint levels)
+ * One work-group per group; the group lives in local memory.
+ *
+ * Every level over v[0 .. n), n a multiple of G = 4^levels (the base-4
+ * digits below G's are each group's own), a barrier after each. */
+static void convrot_local(__local uint *v, uint n, uint levels)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
     for (uint lvl = 0, stride = 1; lvl < levels; lvl++, stride *= 4) {
-        for (uint q = lid; q < G / 4; q += L) {
+        for (uint q = lid; q < n / 4; q += L) {
             uint p = q / stride * 4 * stride + q % stride;
             uint a = v[p], b = v[p + stride], c = v[p + 2 * stride], d = v[p + 3 * stride];
             uint ab = qk_add(a, b);

@@ -116,26 +116,17 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
 /* The exact path on the row's n values in v[0 .. n) (consecutive, no
  * padding; work-item t has written v[16 t .. 16 t + 15] for t < n / 16):
  * with `mul`, each value times pre first (dequantize's q * scale); then
- * every level with qk_add, the scaling with qk_mul, and a barrier after
- * which v holds the results. As v in cr_rotate_native. */
-static inline void cr_rotate_exact(__local uint *v, uint n, uint G, uint levels, uint sc, const int mul, uint pre)
+ * every level with qk_add (convrot.cl's convrot_local), the scaling with
+ * qk_mul, and a barrier after which v holds the results. v as in
+ * cr_rotate_native. */
+static inline void cr_rotate_exact(__local uint *v, uint n, uint levels, uint sc, const int mul, uint pre)
 {
     uint lid = get_local_id(0), L = get_local_size(0);
     if (mul && lid < n / 16u)
         for (uint k = 0; k < 16u; k++)
             v[lid * 16u + k] = qk_mul(v[lid * 16u + k], pre);
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint lvl = 0, stride = 1; lvl < levels; lvl++, stride *= 4u) {
-        for (uint q = lid; q < n / 4u; q += L) { /* the base-4 digits below G's are each group's own */
-            uint p = q / stride * 4u * stride + q % stride;
-            uint a = v[p], b = v[p + stride], c = v[p + 2u * stride], d = v[p + 3u * stride], ab = qk_add(a, b);
-            v[p] = qk_add(qk_add(ab, c), d ^ QK_F32_SIGN);
-            v[p + stride] = qk_add(qk_add(ab, c ^ QK_F32_SIGN), d);
-            v[p + 2u * stride] = qk_add(qk_add(qk_add(a, b ^ QK_F32_SIGN), c), d);
-            v[p + 3u * stride] = qk_add(qk_add(qk_add(b, a ^ QK_F32_SIGN), c), d);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    convrot_local(v, n, levels);
     for (uint i = lid; i < n; i += L)
         v[i] = qk_mul(v[i], sc);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -144,8 +135,7 @@ static inline void cr_rotate_exact(__local uint *v, uint n, uint G, uint levels,
 /* The exact path for the work-item's 16 consecutive values x (in place).
  * Its first barrier keeps its writes after every read of v by an earlier
  * row, which a native row of G <= 16 (no barrier) cannot order. */
-static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint G, uint levels, uint sc, const int mul,
-                                     uint pre)
+static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint levels, uint sc, const int mul, uint pre)
 {
     uint lid = get_local_id(0);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -153,7 +143,7 @@ static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint G, u
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
             v[lid * 16u + k] = x[k];
-    cr_rotate_exact(v, n, G, levels, sc, mul, pre);
+    cr_rotate_exact(v, n, levels, sc, mul, pre);
     if (lid < n / 16u)
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
@@ -192,7 +182,7 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
         if (CR_NATIVE)
             cr_rotate_native(x, v + par * 17u * L, G, sc);
         else
-            cr_rotate_exact16(x, v + par * 17u * L, cols, G, levels, sc, 0, 0u);
+            cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 0, 0u);
         /* the rounded values (16-bit element bits, f32 bits for f32) and their largest magnitude */
         uint m = dt != DT_F32 && in_max >= top ? in_max : 0u; /* a NaN or Inf input fails its row */
 #pragma unroll
@@ -260,7 +250,7 @@ static inline void cr_dequantize_body(__global const uint4 *data, __global const
         if (native)
             cr_rotate_native(x, v + par * 17u * L, G, sc);
         else
-            cr_rotate_exact16(x, v + par * 17u * L, cols, G, levels, sc, 1, s);
+            cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 1, s);
         if (lid >= nu)
             continue;
 #pragma unroll
