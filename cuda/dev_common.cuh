@@ -287,6 +287,18 @@ static __device__ __forceinline__ u32 enc_e4m3x2(u32 a, u32 b)
 #endif
 }
 
+/* Two clamped values to e5m2, as enc_e4m3x2: one conversion for both. */
+static __device__ __forceinline__ u32 enc_e5m2x2(u32 a, u32 b)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    unsigned short r;
+    asm("cvt.rn.satfinite.e5m2x2.f32 %0, %1, %2;" : "=h"(r) : "f"(fl(a)), "f"(fl(b)));
+    return r;
+#else
+    return (qk_f32_to_e5m2(a) << 8) | qk_f32_to_e5m2(b);
+#endif
+}
+
 /* enc_e4m3x2 of clamp_abs(a, 448) and clamp_abs(b, 448) for a, b not NaN:
  * on sm_89+ .satfinite is that clamp (RNE beyond 448 gives 480 or Inf,
  * saturated to 448; self-test 20 checks every input), so no clamp runs. */
@@ -296,6 +308,17 @@ static __device__ __forceinline__ u32 enc_e4m3x2_sat(u32 a, u32 b)
     return enc_e4m3x2(a, b);
 #else
     return enc_e4m3x2(qk_f32_clamp_abs(a, QK_F32_E4M3_MAX), qk_f32_clamp_abs(b, QK_F32_E4M3_MAX));
+#endif
+}
+
+/* enc_e5m2x2 of clamp_abs(a, 57344) and clamp_abs(b, 57344), likewise (RNE
+ * beyond 57344 gives 61440 or Inf; self-test 20). */
+static __device__ __forceinline__ u32 enc_e5m2x2_sat(u32 a, u32 b)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    return enc_e5m2x2(a, b);
+#else
+    return enc_e5m2x2(qk_f32_clamp_abs(a, QK_F32_E5M2_MAX), qk_f32_clamp_abs(b, QK_F32_E5M2_MAX));
 #endif
 }
 

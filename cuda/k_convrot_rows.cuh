@@ -296,6 +296,28 @@ static __device__ __forceinline__ void cr_load_codes(const signed char *data, co
     }
 }
 
+/* A unit's 16 products c * sr in f32, as ref_mul gives them. Each code
+ * widens by one exact subtraction: the word 0x4B0000XX, XX = c + 128 (the
+ * byte with its top bit flipped, placed by one byte permutation), is 2^23
+ * + 128 + c. A finite scale makes no product NaN, so the IEEE product is
+ * ref_mul's; a row with a NaN or Inf scale takes ref_mul. */
+static __device__ __forceinline__ void cr_products(uint4 q, u32 sr, float x[16])
+{
+    u32 w[4] = {q.x ^ 0x80808080u, q.y ^ 0x80808080u, q.z ^ 0x80808080u, q.w ^ 0x80808080u};
+#pragma unroll
+    for (int k = 0; k < 16; k++)
+        x[k] = __fsub_rn(fl(__byte_perm(w[k / 4], 0x4B000000u, 0x7650u + (k & 3))), 8388736.0f);
+    if ((sr & QK_F32_ABS) < QK_F32_INF) {
+#pragma unroll
+        for (int k = 0; k < 16; k++)
+            x[k] = __fmul_rn(x[k], fl(sr));
+    } else {
+#pragma unroll
+        for (int k = 0; k < 16; k++)
+            x[k] = fl(ref_mul(bits(x[k]), sr));
+    }
+}
+
 /* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32, with no
  * block barrier but for G = 1024 (two a row). The block's next codes and
  * scale are loaded while this row rotates. Between rows, as in
@@ -318,13 +340,8 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
         for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit < nu) {
-                u32 w[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
                 float x[16];
-#pragma unroll
-                for (int k = 0; k < 16; k++) {
-                    int c = (signed char)((w[k / 4] >> (8 * (k & 3))) & 0xFFu);
-                    x[k] = fl(ref_mul(bits((float)c), sr));
-                }
+                cr_products(q[u], sr, x);
                 cr_unit_levels(x, s, unit, G, m);
             }
         }

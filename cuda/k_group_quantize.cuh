@@ -85,7 +85,10 @@ static __device__ __forceinline__ void round_pair(int dt, u32 *a, u32 *b)
  * (correctly rounded) reciprocal of the group's divisor s, for s in
  * [2^-126, 2^122), where it and every step below stay normal (every int8
  * divisor is: amax <= FLT_MAX bounds it above, the 1e-30 and 1e-8 floors
- * and f16's range below); 0 elsewhere, and then __fdiv_rn divides. */
+ * and f16's range below: self-test 21 checks every 16-bit amax); 0
+ * elsewhere. group_codes8 divides f32 input by __fdiv_rn, 16-bit input by
+ * the reciprocal alone: a division fallback in every unrolled element made
+ * the int8 code of the group kernels too large to run fast. */
 static __device__ __forceinline__ u32 group_reciprocal(int kind, int dt, u32 s)
 {
     int fits = s >= 0x00800000u && s < 0x7C800000u;
@@ -95,26 +98,52 @@ static __device__ __forceinline__ u32 group_reciprocal(int kind, int dt, u32 s)
 /* x / d for the int8 codes of 16-bit input, with r = RN(1 / d) from
  * group_reciprocal: q0 = RN(x r), the residual x - d q0 exact by one fma,
  * then RN(q0 + residual r), the correctly rounded quotient (Markstein)
- * without a division per element. x is first clamped to +-256 d (exact):
- * beyond, every code saturates alike, and no step overflows. Self-tests 14
- * and 15 compare the codes this gives with int8_code's for every bf16 and
- * every f16 x and d. */
+ * without a division per element. For |x| <= 256 d, where no step
+ * overflows: a group's elements are at most its amax, below 191 d
+ * (self-test 21 checks every 16-bit amax). Self-tests 14 and 15 compare
+ * the codes this gives with int8_code's for every bf16 and every f16 x and
+ * d with |x| <= 256 d. */
 static __device__ __forceinline__ u32 div_by_reciprocal(u32 x, u32 d, u32 r)
 {
-    float df = fl(d), rf = fl(r), lim = __fmul_rn(df, 256.0f);
-    float xc = fminf(fmaxf(fl(x), -lim), lim);
-    float q0 = __fmul_rn(xc, rf);
-    return bits(__fmaf_rn(__fmaf_rn(-df, q0, xc), rf, q0));
+    float xf = fl(x), df = fl(d), rf = fl(r);
+    float q0 = __fmul_rn(xf, rf);
+    return bits(__fmaf_rn(__fmaf_rn(-df, q0, xf), rf, q0));
+}
+
+/* Four ints saturated to int8 and packed, a0 in the lowest byte: two
+ * cvt.pack.sat (sm_72+). */
+static __device__ __forceinline__ u32 pack_s8x4(int a0, int a1, int a2, int a3)
+{
+    u32 high, out;
+    asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, 0;" : "=r"(high) : "r"(a3), "r"(a2));
+    asm("cvt.pack.sat.s8.s32.b32 %0, %1, %2, %3;" : "=r"(out) : "r"(a1), "r"(a0), "r"(high));
+    return out;
+}
+
+/* The int8 bytes of eight finite quotients rounded to the dtype (|v| <
+ * 2^22): v + 1.5 * 2^23 is one exact IEEE addition that rounds v to the
+ * nearest integer, ties to even, as cvt.rni does, and its bits less those
+ * of 1.5 * 2^23 are that integer; cvt.pack saturates it to [-128, 127]
+ * (blockwise: [-127, 127]). Clamping commutes with the rounding. */
+static __device__ __forceinline__ void int8_pack8(int kind, const u32 v[8], u32 *lo, u32 *hi)
+{
+    int k[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        k[e] = (int)(bits(__fadd_rn(fl(v[e]), 0x1.8p23f)) - 0x4B400000u);
+        if (kind == GQ_INT8_BLOCKWISE)
+            k[e] = max(k[e], -127);
+    }
+    *lo = pack_s8x4(k[0], k[1], k[2], k[3]);
+    *hi = pack_s8x4(k[4], k[5], k[6], k[7]);
 }
 
 /* The eight stored bytes of a vector, element 0 lowest: int8_code's and
  * fp8_scaled's, computed with fewer instructions for these group kernels.
  * Their quotients and products are never NaN (x finite; the divisor d > 0
  * finite; the reciprocal finite once some |x| > 0), so round_pair may
- * round them, and the int8 code is the low byte of v + 1.5 * 2^23 for the
- * clamped v: one exact IEEE addition that rounds v to the nearest integer,
- * ties to even, as cvt.rni does (|v| <= 128 < 2^22). Clamping to the int8
- * bounds commutes with that rounding. rs: group_reciprocal(kind, dt, s). */
+ * round them and the float8 conversions saturate instead of a clamp.
+ * rs: group_reciprocal(kind, dt, s). */
 static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 x[8], u32 s, u32 rs, u32 *lo,
                                                     u32 *hi)
 {
@@ -126,7 +155,7 @@ static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 
         }
 #pragma unroll
         for (int e = 0; e < 8; e++)
-            v[e] = rs == 0u ? ddiv(x[e], s) : div_by_reciprocal(x[e], s, rs);
+            v[e] = dt == DT_F32 ? ddiv(x[e], s) : div_by_reciprocal(x[e], s, rs);
     } else {
 #pragma unroll
         for (int e = 0; e < 8; e++)
@@ -136,20 +165,10 @@ static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 
     for (int e = 0; e < 8; e += 2)
         round_pair(dt, &v[e], &v[e + 1]);
     if (kind < GQ_INT8) {
-        u32 fpmax = kind == GQ_E5M2 ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX;
-#pragma unroll
-        for (int e = 0; e < 8; e++)
-            v[e] = qk_f32_clamp_abs(v[e], fpmax);
-        fp8_pack8(kind == GQ_E5M2, v, lo, hi);
+        fp8_pack8_sat(kind == GQ_E5M2, v, lo, hi);
         return;
     }
-    float low = kind == GQ_INT8_BLOCKWISE ? -127.0f : -128.0f;
-    u32 c[8];
-#pragma unroll
-    for (int e = 0; e < 8; e++)
-        c[e] = bits(__fadd_rn(fminf(fmaxf(fl(v[e]), low), 127.0f), 0x1.8p23f)) & 0xFFu;
-    *lo = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
-    *hi = c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24);
+    int8_pack8(kind, v, lo, hi);
 }
 
 /* Where group g lies: its first element and, per vector v of its h x w
@@ -378,23 +397,23 @@ qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw
     QK_GROUP_QUANTIZE((group_quantize_body<8, 0>), QK_BY_DTYPE16)
 }
 
-/* float8 only: int8's codes (a reciprocal, its correction and a division
- * fallback an element) unrolled over 16 vectors made code too large to run
- * fast (H200, bf16 rows of 4096: 42% of the copy, against 59% for the
- * block kernel; float8 68% against 62%). */
+/* A warp a group of up to 4096 16-bit elements. int8 came here last, once
+ * its division fallback left the unrolled loops (int8_codes8_dividing):
+ * with it inlined in every element, code too large to run fast made int8
+ * rows slower here than in the block kernel (H200, bf16 rows of 4096: 42%
+ * of the copy against 59%). */
 extern "C" __global__ void __launch_bounds__(256)
 qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
                        int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
-    if (kind == GQ_E4M3) {
-        const int KC = GQ_E4M3;
-        QK_BY_DTYPE16(dt, (group_quantize_warp_body<GQ_WARP_V>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale,
-                                                               data, flag)));
-    } else {
-        const int KC = GQ_E5M2;
-        QK_BY_DTYPE16(dt, (group_quantize_warp_body<GQ_WARP_V>(in, DTC, rows, cols, bh, bw, gc, g0, g1, KC, scale,
-                                                               data, flag)));
-    }
+    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16)
 }
+
+extern "C" __global__ void __launch_bounds__(256, 3) /* QK_AB: temporary */
+qk_group_quantize_warp3(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1, /* QK_AB: temporary */
+                       int kind, u32 *scale, unsigned char *data, u32 *flag) /* QK_AB: temporary */
+{ /* QK_AB: temporary */
+    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16) /* QK_AB: temporary */
+} /* QK_AB: temporary */
 
 #endif

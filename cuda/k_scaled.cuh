@@ -179,11 +179,24 @@ static __device__ __forceinline__ u32 fp8_scaled(int dt, u32 x, u32 rc, u32 fpma
 static __device__ __forceinline__ void fp8_pack8(int e5m2, const u32 v[8], u32 *lo, u32 *hi)
 {
     if (e5m2) {
-        *lo = enc_e5m2(v[0]) | (enc_e5m2(v[1]) << 8) | (enc_e5m2(v[2]) << 16) | (enc_e5m2(v[3]) << 24);
-        *hi = enc_e5m2(v[4]) | (enc_e5m2(v[5]) << 8) | (enc_e5m2(v[6]) << 16) | (enc_e5m2(v[7]) << 24);
+        *lo = enc_e5m2x2(v[1], v[0]) | (enc_e5m2x2(v[3], v[2]) << 16);
+        *hi = enc_e5m2x2(v[5], v[4]) | (enc_e5m2x2(v[7], v[6]) << 16);
     } else {
         *lo = enc_e4m3x2(v[1], v[0]) | (enc_e4m3x2(v[3], v[2]) << 16);
         *hi = enc_e4m3x2(v[5], v[4]) | (enc_e4m3x2(v[7], v[6]) << 16);
+    }
+}
+
+/* fp8_pack8 of the clamped values, for v neither NaN nor clamped: the
+ * conversions saturate (enc_*x2_sat). */
+static __device__ __forceinline__ void fp8_pack8_sat(int e5m2, const u32 v[8], u32 *lo, u32 *hi)
+{
+    if (e5m2) {
+        *lo = enc_e5m2x2_sat(v[1], v[0]) | (enc_e5m2x2_sat(v[3], v[2]) << 16);
+        *hi = enc_e5m2x2_sat(v[5], v[4]) | (enc_e5m2x2_sat(v[7], v[6]) << 16);
+    } else {
+        *lo = enc_e4m3x2_sat(v[1], v[0]) | (enc_e4m3x2_sat(v[3], v[2]) << 16);
+        *hi = enc_e4m3x2_sat(v[5], v[4]) | (enc_e4m3x2_sat(v[7], v[6]) << 16);
     }
 }
 

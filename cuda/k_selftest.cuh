@@ -36,13 +36,14 @@ enum {
     ST_F16X2 = 11,   /* pack2_rne f16 (cvt.rn.f16x2.f32) vs codec, non-NaN */
     ST_NVFP4_BOUNDS = 12, /* nvfp4_bound (f64) vs qk_nvfp4_bound, every finite t > 0 */
     ST_GROUP_CODES = 13,  /* group_codes8 vs int8_code / fp8_scaled, finite x, every kind and dtype */
-    ST_INT8_DIV_BF16 = 14, /* group_codes8's int8 division by reciprocal, every bf16 x and divisor d */
-    ST_INT8_DIV_F16 = 15,  /* the same for every f16 x and d */
+    ST_INT8_DIV_BF16 = 14, /* group_codes8's int8 division by reciprocal, bf16 x and divisor d, |x| <= 256 d */
+    ST_INT8_DIV_F16 = 15,  /* the same for f16 x and d */
     ST_BNB_TABLE = 16,     /* qkf_bnb_lookup (NF4 and FP4 tables) vs codec of ftz(v), every v but +-Inf */
     ST_BNB_FAST_BF16 = 17, /* bnb4_quantize64's codes, every bf16 x and absmax a, |x| <= a */
     ST_BNB_FAST_F16 = 18,  /* the same for f16 */
     ST_NVFP4_PAIRS = 19,   /* nvfp4_pair_codes (bf16, f16) vs qk_nvfp4_code of the widened input */
-    ST_E4M3X2_SAT = 20     /* enc_e4m3x2_sat of unclamped input vs codec of the clamped, non-NaN */
+    ST_E4M3X2_SAT = 20,    /* enc_e4m3x2_sat / enc_e5m2x2_sat of unclamped input vs codec of the clamped, non-NaN */
+    ST_INT8_DIVISORS = 21  /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -92,6 +93,15 @@ static __device__ __noinline__ int nvfp4_pairs_agree(u32 x)
     return ok;
 }
 
+/* Whether some |x[e]| exceeds 256 s, which no int8 group divides by s. */
+static __device__ __forceinline__ int beyond_256(const u32 x[8], u32 s)
+{
+    int out = 0;
+    for (int e = 0; e < 8; e++)
+        out |= fabsf(fl(x[e])) > __fmul_rn(fl(s), 256.0f);
+    return out;
+}
+
 /* group_codes8 against the per-element functions for eight finite inputs
  * around x (mantissa and sign variations), each kind and dtype, and
  * factors of several sizes (a zero int8 divisor included). */
@@ -105,6 +115,8 @@ static __device__ __noinline__ int group_codes_agree(u32 x)
         for (int dt = 0; dt < 3; dt++)
             for (int f = 0; f < 4; f++) {
                 u32 s = factors[f], lo, hi, rlo, rhi, c[8];
+                if (kind >= GQ_INT8 && dt != DT_F32 && beyond_256(xs, s))
+                    continue; /* no group divides these by s (ST_INT8_DIVISORS) */
                 group_codes8(kind, dt, xs, s, group_reciprocal(kind, dt, s), &lo, &hi);
                 for (int e = 0; e < 8; e++)
                     c[e] = kind >= GQ_INT8 ? int8_code(dt, xs[e], s, kind == GQ_INT8_BLOCKWISE)
@@ -127,12 +139,13 @@ static __device__ __noinline__ int group_codes_agree(u32 x)
 /* The int8 codes group_codes8 gives (division by the reciprocal) against
  * int8_code's (__fdiv_rn), tensorwise and blockwise, for the divisor in the
  * high half of w and eight inputs from its low half (16-bit patterns of
- * dt): every pair of a positive finite divisor and a finite input. */
+ * dt): every pair of a finite input and a positive divisor with a
+ * reciprocal that the kernels could divide it by (|x| <= 256 d). */
 static __device__ __noinline__ int int8_division_agrees(int dt, u32 w)
 {
     u32 d = widen(dt, w >> 16);
-    if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF)
-        return 1;
+    if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF || group_reciprocal(GQ_INT8, dt, d) == 0u)
+        return 1; /* no group divides by d (ST_INT8_DIVISORS) */
     u32 xs[8];
     for (int e = 0; e < 8; e++) {
         xs[e] = widen(dt, (w & 0xFFF8u) | (u32)e);
@@ -140,6 +153,8 @@ static __device__ __noinline__ int int8_division_agrees(int dt, u32 w)
             xs[e] = 0u; /* NaN and Inf never reach the codes */
         if (xs[e] >= 0xFF800000u)
             xs[e] = 0x80000000u;
+        if (fabsf(fl(xs[e])) > __fmul_rn(fl(d), 256.0f))
+            xs[e] = 0u; /* no group divides it by d (ST_INT8_DIVISORS) */
     }
     for (int kind = GQ_INT8; kind <= GQ_INT8_BLOCKWISE; kind++) {
         u32 lo, hi, c[8];
@@ -151,6 +166,26 @@ static __device__ __noinline__ int int8_division_agrees(int dt, u32 w)
             return 0;
     }
     return 1;
+}
+
+/* group_codes8 divides 16-bit int8 input by its divisor's reciprocal
+ * alone, without a clamp, so every divisor d group_scalars gives a 16-bit
+ * group must have one, and the group's elements (at most its amax) must be
+ * at most 256 d: checked for every finite amax of the dtype (a rounded
+ * 16-bit magnitude, as the group and ConvRot row kernels take it), x =
+ * kind << 17 | dtype << 16 | amax bits. A blockwise zero divisor codes
+ * zeros without dividing. */
+static __device__ __noinline__ int int8_divisor_has_reciprocal(u32 x)
+{
+    int dt = ((x >> 16) & 1u) != 0u ? DT_F16 : DT_BF16;
+    int kind = ((x >> 17) & 1u) != 0u ? GQ_INT8_BLOCKWISE : GQ_INT8;
+    u32 amax = widen(dt, x & 0x7FFFu), scale, s;
+    if (amax >= QK_F32_INF)
+        return 1;
+    group_scalars(kind, dt, amax, &scale, &s);
+    if (kind == GQ_INT8_BLOCKWISE && s == 0u)
+        return 1;
+    return group_reciprocal(kind, dt, s) != 0u && fl(amax) <= __fmul_rn(fl(s), 256.0f);
 }
 
 static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *tables)
@@ -226,9 +261,12 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
     case ST_NVFP4_PAIRS: return nvfp4_pairs_agree(x);
     case ST_E4M3X2_SAT: {
         u32 a = qk_f32_clamp_abs(x, QK_F32_E4M3_MAX), b = qk_f32_clamp_abs(~x, QK_F32_E4M3_MAX);
+        u32 c = qk_f32_clamp_abs(x, QK_F32_E5M2_MAX), d = qk_f32_clamp_abs(~x, QK_F32_E5M2_MAX);
         return qk_f32_is_nan(x) || qk_f32_is_nan(~x) ||
-               enc_e4m3x2_sat(x, ~x) == ((qk_f32_to_e4m3(a) << 8) | qk_f32_to_e4m3(b));
+               (enc_e4m3x2_sat(x, ~x) == ((qk_f32_to_e4m3(a) << 8) | qk_f32_to_e4m3(b)) &&
+                enc_e5m2x2_sat(x, ~x) == ((qk_f32_to_e5m2(c) << 8) | qk_f32_to_e5m2(d)));
     }
+    case ST_INT8_DIVISORS: return x >= (1u << 18) || int8_divisor_has_reciprocal(x);
     default: return 0;
     }
 }

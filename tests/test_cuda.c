@@ -156,13 +156,14 @@ static const struct {
     {11, "f32x2->f16x2 cvt.rn.f16x2.f32 (sm_80+), non-NaN", 0},
     {12, "nvfp4 bounds by f64 product and cvt.rm.f32.f64, t > 0", 0},
     {13, "row/tile group codes (paired roundings, int8 by exact add)", 0},
-    {14, "int8 codes by reciprocal and residual, all bf16 x and d", 0},
-    {15, "int8 codes by reciprocal and residual, all f16 x and d", 0},
+    {14, "int8 codes by reciprocal and residual, bf16 x and d, |x| <= 256 d", 0},
+    {15, "int8 codes by reciprocal and residual, f16 x and d, |x| <= 256 d", 0},
     {16, "nf4/fp4 codes by bucket lookup, every v but +-Inf", 0},
     {17, "bnb4 quantize64 codes of bf16, every x and absmax, |x| <= a", 0},
     {18, "bnb4 quantize64 codes of f16, every x and absmax, |x| <= a", 0},
     {19, "nvfp4 codes of 16-bit pairs, every x16 x 2^16 scales", 0},
-    {20, "e4m3x2 satfinite of unclamped input (sm_89+), non-NaN", 0},
+    {20, "e4m3x2/e5m2x2 satfinite of unclamped input (sm_89+), non-NaN", 0},
+    {21, "int8 divisors d of 16-bit groups: reciprocal, amax <= 256 d", 0},
 };
 
 static void test_device_selftests(void **state)

@@ -605,8 +605,11 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
-    if (small && j->dt != QK_DTYPE_F32 && kind <= 1) /* float8 */
-        return launch_strided(j, K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* a group a warp */
+    static int ab = -1; /* QK_AB: temporary */
+    if (ab < 0) /* QK_AB: temporary */
+        ab = getenv("QK_AB") != NULL ? atoi(getenv("QK_AB")) : 1; /* QK_AB: temporary */
+    if (small && j->dt != QK_DTYPE_F32 && (kind <= 1 || ab != 0)) /* QK_AB: temporary */
+        return launch_strided(j, ab == 2 ? K_GROUP_Q_WARP3 : K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* QK_AB: temporary */
     return launch_strided(j, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, (g1 - g0) * 256, args); /* a group a block */
 }
 
