@@ -23,6 +23,7 @@
 #include "tally.h"
 
 #include "codec/qk_codec.h"
+#include "ref/ref_groups.h"
 #include "ref/ref_internal.h"
 #include "codec/qk_nvfp4_bounds.h"
 
@@ -581,6 +582,45 @@ static void test_mxfp8_exponent_fast(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The device group kernels divide the int8 codes of bf16/f16 input by the
+ * divisor's reciprocal (cuda/k_group_quantize.cuh, shaders/opencl/
+ * scaled_groups16.cl) without a division fallback or a clamp: that needs
+ * every divisor qk_scaled_group_factor gives a 16-bit group to lie in
+ * [2^-126, 2^122), where its reciprocal and every step stay normal, and
+ * the group's elements (at most its amax) to be at most 256 times it.
+ * Checked for every finite 16-bit amax, int8 per row and blockwise. A
+ * blockwise divisor of 0 codes zeros without dividing. */
+static void test_int8_group_divisors(void **state)
+{
+    (void)state;
+    static const qk_format fmts[] = {QK_FORMAT_INT8_TENSORWISE, QK_FORMAT_INT8_BLOCKWISE};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    uint64_t n = 0, bad = 0;
+    for (int f = 0; f < 2; f++)
+        for (int t = 0; t < 2; t++) {
+            qk_params p;
+            qk_params_default(fmts[f], &p);
+            p.scaling = fmts[f] == QK_FORMAT_INT8_TENSORWISE ? QK_SCALING_ROW : p.scaling;
+            qk_ref_args a = {NULL, &p, dts[t], 1, 1};
+            uint32_t top = dts[t] == QK_DTYPE_BF16 ? 0x7F80u : 0x7C00u;
+            for (uint32_t h = 0; h < top; h++) {
+                uint32_t amax = dts[t] == QK_DTYPE_BF16 ? qk_bf16_to_f32(h) : qk_f16_to_f32(h), scale;
+                uint32_t d = qk_scaled_group_factor(&a, amax, &scale);
+                n++;
+                if (d == 0u && fmts[f] == QK_FORMAT_INT8_BLOCKWISE)
+                    continue;
+                float df, af;
+                memcpy(&df, &d, 4);
+                memcpy(&af, &amax, 4);
+                bad += !(d >= 0x00800000u && d < 0x7C800000u && (double)af <= 256.0 * (double)df);
+            }
+        }
+    printf("int8 group divisors: %llu amax values, %llu without a reciprocal or below amax / 256\n",
+           (unsigned long long)n, (unsigned long long)bad);
+    assert_int_equal(n, 2u * (0x7F80u + 0x7C00u));
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     assert_int_equal(fesetenv(FE_DFL_ENV), 0); /* IEEE: round to nearest, no FTZ/DAZ */
@@ -592,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_halves_nonzero_below),
         cmocka_unit_test(test_mxfp8_exponent_fast),
         cmocka_unit_test(test_nvfp4_code_equals_division),
+        cmocka_unit_test(test_int8_group_divisors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

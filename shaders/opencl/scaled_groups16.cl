@@ -9,19 +9,22 @@
  * widened once. Codes are scaled_code's (scaled.cl): float8's from one
  * exact product (fp8_code_product), int8's division x / d run as a
  * correctly rounded product by r = 1/d (int8_code_rcp) on devices whose
- * native f32 arithmetic keeps subnormals, scaled_code itself for the rare
- * groups whose scale allows neither. */
+ * native f32 arithmetic keeps subnormals (every int8 group there), and
+ * scaled_code itself elsewhere and for the rare float8 groups whose
+ * multiplier allows no exact product. */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
 #define QK_INT8_BY_RECIPROCAL 1
 #endif
 
 /* The int8 code of x / d, d > 0 a positive dt value in [2^-126, 2^122),
- * r = RN(1/d), lim = 256 d: q0 = RN(x r) is within an ulp of x / d, the
+ * r = RN(1/d), |x| <= 256 d: q0 = RN(x r) is within an ulp of x / d, the
  * residual x - d q0 is exact by one fma, and RN(q0 + residual r) is the
- * correctly rounded quotient (Markstein), as qk_div gives it; x is first
- * clamped to +-256 d, beyond which every code saturates alike, so that no
- * step overflows. Quotients small enough for a step to underflow code as
- * 0 either way. bf16 takes q0 alone: with 8-bit x and d, x / d is never
+ * correctly rounded quotient (Markstein), as qk_div gives it; no step
+ * overflows. A group's elements are at most its amax, below 191 d, and
+ * every int8 divisor of a 16-bit group has a reciprocal (the host test
+ * test_int8_group_divisors checks both for every 16-bit amax), so the
+ * group kernels never divide. Quotients small enough for a step to
+ * underflow code as 0 either way. bf16 takes q0 alone: with 8-bit x and d, x / d is never
  * within 2^-17 (relative) of a point halfway between bf16 values, and q0
  * is within 2^-23 of it, so both round to the same bf16. The dtype
  * rounding runs on the f32 bits (ties to even at bit 16, or 13 for f16,
@@ -29,11 +32,10 @@
  * int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for the
  * clamped v (|v| <= 128). product_codes_check compares these codes with
  * scaled_code's for every 16-bit x and d. */
-static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, float lim)
+static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r)
 {
-    float xc = fmin(fmax(as_float(x), -lim), lim);
-    float q0 = xc * r;
-    uint q = as_uint(dt == DT_BF16 ? q0 : fma(fma(-d, q0, xc), r, q0));
+    float xf = as_float(x), q0 = xf * r;
+    uint q = as_uint(dt == DT_BF16 ? q0 : fma(fma(-d, q0, xf), r, q0));
     uint a = q & QK_F32_ABS, t;
     if (dt == DT_BF16)
         t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
@@ -44,7 +46,9 @@ static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, f
     return as_uint(fmin(fmax(v, low), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
-/* RN(1/d) where int8_code_rcp may use it, else 0 (then scaled_code divides). */
+/* RN(1/d) where int8_code_rcp may use it, else 0: a program without
+ * QK_INT8_BY_RECIPROCAL divides by scaled_code; with it, every divisor of
+ * a group has its reciprocal (int8_code_rcp). */
 static inline uint int8_reciprocal(const int fmt, uint d)
 {
 #if defined(QK_INT8_BY_RECIPROCAL)
@@ -114,16 +118,17 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
-    if (r != 0u) {
-        float df = as_float(d), rf = as_float(r), lim = df * 256.0f;
+#if defined(QK_INT8_BY_RECIPROCAL)
+    if (fmt >= FMT_INT8) { /* r != 0: int8_code_rcp */
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = int8_code_rcp(dt, fmt, x[k], df, rf, lim);
-    } else {
-#pragma unroll
-        for (int k = 0; k < 8; k++)
-            c[k] = scaled_code(fmt, dt, x[k], d);
+            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r));
+        return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
     }
+#endif
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        c[k] = scaled_code(fmt, dt, x[k], d);
     return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
 }
 
@@ -283,7 +288,7 @@ GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
  * against scaled_code's, every format, for the pair w = base + id *
  * stride: the group's multiplier or divisor d = widen(w >> 16), the input
  * x = widen(w & 0xFFFF), dt patterns; pairs with d not positive finite,
- * or x not finite, pass. out[0] counts mismatches, out[1] keeps the
+ * or x not finite, pass, and int8's with |x| > 256 d. out[0] counts mismatches, out[1] keeps the
  * smallest failing w (start it at 0xFFFFFFFF). Without
  * QK_INT8_BY_RECIPROCAL int8 divides, nothing to check there: out[2] = 1
  * says so. */
@@ -301,12 +306,12 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
         uint r = product_factor(fmt, d), c;
         if (r == 0u)
             continue;
-        if (fmt <= FMT_E5M2) {
+        if (fmt <= FMT_E5M2)
             c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
-        } else {
-            float df = as_float(d);
-            c = int8_code_rcp(dt, fmt, x, df, as_float(r), df * 256.0f);
-        }
+        else if (fabs(as_float(x)) <= as_float(d) * 256.0f)
+            c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r));
+        else
+            continue; /* no group divides x by d */
         if (c != scaled_code(fmt, dt, x, d)) {
             atomic_inc(&out[0]);
             atomic_min(&out[1], w);
