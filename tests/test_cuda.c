@@ -163,6 +163,7 @@ static const struct {
     {18, "bnb4 quantize64 codes of f16, every x and absmax, |x| <= a", 0},
     {19, "nvfp4 codes of 16-bit pairs, every x16 x 2^16 scales", 0},
     {20, "e4m3x2 satfinite of unclamped input (sm_89+), non-NaN", 0},
+    {21, "nvfp4 codes of 16-bit pairs by flag counts (dp4a), as 19", 0},
 };
 
 static void test_device_selftests(void **state)

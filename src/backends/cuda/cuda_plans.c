@@ -259,6 +259,26 @@ static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
     return launch_strided(j, K_GROUP_AMAX, qk_ceil_div(e1 - e0, 8), args);
 }
 
+/* QK_AB: temporary -- 0: the previous NVFP4 kernels, else the new ones (read once). */
+static int qk_ab(void) /* QK_AB: temporary */
+{ /* QK_AB: temporary */
+    static int v = -1; /* QK_AB: temporary */
+    if (v < 0) { /* QK_AB: temporary */
+        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
+        v = e && e[0] ? atoi(e) : 1; /* QK_AB: temporary */
+    } /* QK_AB: temporary */
+    return v; /* QK_AB: temporary */
+} /* QK_AB: temporary */
+
+/* 16-bit input takes qk_nvfp4_quantize16 and its per-tensor table of
+ * block-maximum entries (16 bytes for each 16-bit pattern up to Inf). */
+static int nvfp4_q16(const cu_job *j)
+{
+    return j->dt != QK_DTYPE_F32 && qk_round_up(j->cols, 16) / 16 <= INT32_MAX && qk_ab() != 0; /* QK_AB: temporary */
+}
+
+static uint32_t nvfp4_table_entries(const cu_job *j) { return j->dt == QK_DTYPE_BF16 ? 0x7F81u : 0x7C01u; }
+
 static qk_status nvfp4_q_between(cu_job *j, void *const parts[4])
 {
     uint32_t amax;
@@ -271,7 +291,13 @@ static qk_status nvfp4_q_between(cu_job *j, void *const parts[4])
     qk_put_f32(parts[QK_PART_SCALE2], 0, j->g);
     if (j->g == 0u) /* an all-zero tensor: zero codes and scales (ref_nvfp4.c) */
         return memset_dev(j, j->part[QK_PART_DATA], j->lay.part[QK_PART_DATA].nbytes);
-    return QK_OK;
+    if (!nvfp4_q16(j))
+        return QK_OK;
+    int dt = (int)j->dt;
+    uint32_t n = nvfp4_table_entries(j);
+    s = alloc_dev(&j->work2, j, (size_t)n * 16);
+    void *args[] = {P(dt), P(j->g), P(n), P(j->work2)};
+    return s == QK_OK ? cu_launch(j->st, K_NVFP4_TABLE, n, 256, args) : s;
 }
 
 static qk_status nvfp4_q_pass2(cu_job *j, int64_t r0, int64_t r1)
@@ -280,6 +306,20 @@ static qk_status nvfp4_q_pass2(cu_job *j, int64_t r0, int64_t r1)
         return QK_OK;
     int dt = (int)j->dt, native = j->st->native_fp4;
     int64_t ncb = qk_round_up(j->cols, 16) / 16;
+    if (nvfp4_q16(j)) {
+        /* launches of under 2^32 threads: the kernel's index is 32-bit */
+        uint32_t n32 = (uint32_t)ncb, m32 = UINT32_MAX / n32;
+        int64_t step = ((int64_t)1 << 31) / ncb;
+        for (int64_t a = r0; a < r1; a += step) {
+            int64_t b = r1 - a < step ? r1 : a + step;
+            void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(n32), P(m32), P(j->g), P(a), P(b),
+                            P(native), P(j->work2), P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE])};
+            qk_status s = cu_launch(j->st, K_NVFP4_Q16, (b - a) * ncb, 256, args);
+            if (s != QK_OK)
+                return s;
+        }
+        return QK_OK;
+    }
     uint64_t m = magic(ncb);
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(ncb), P(m), P(j->g), P(r0), P(r1), P(native),
                     P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE])};
