@@ -314,7 +314,8 @@ static qk_status nvfp4_q_pass2(cu_job *j, int64_t r0, int64_t r1)
             int64_t b = r1 - a < step ? r1 : a + step;
             void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(n32), P(m32), P(j->g), P(a), P(b),
                             P(native), P(j->work2), P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE])};
-            qk_status s = cu_launch(j->st, K_NVFP4_Q16, (b - a) * ncb, 256, args);
+            int k = qk_ab() == 2 ? K_NVFP4_Q16_FREE : K_NVFP4_Q16; /* QK_AB: temporary */
+            qk_status s = cu_launch(j->st, k, (b - a) * ncb, 256, args);
             if (s != QK_OK)
                 return s;
         }
@@ -336,6 +337,16 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
+    if (qk_ab() != 0 && qk_ceil_div(j->cols, 8) <= INT32_MAX) { /* QK_AB: temporary (the test) */
+        /* qk_nvfp4_dequantize8: eight columns a unit, outputs by table;
+         * QK_AB=2 (temporary): without the loads a unit ahead */
+        int64_t ncb = qk_round_up(j->cols, 16) / 16;
+        int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr), ahead = qk_ab() != 2; /* QK_AB: temporary */
+        uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
+                        P(gt), P(r0), P(r1), P(ahead), P(j->buf)};
+        return launch_strided(j, K_NVFP4_DQ8, qk_ceil_div(r1 - r0, R) * 256, args);
+    }
     int ncb = (int)(qk_round_up(j->cols, 16) / 16), R = rows_per_step(ncb);
     uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(R), P(gt),
