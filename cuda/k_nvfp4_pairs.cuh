@@ -61,6 +61,15 @@ static __device__ __forceinline__ u32 nvfp4_pair_bytes(u32 ca, u32 cb)
     return (u << 4) | (u >> 16);
 }
 
+/* Bytes 0xFF where bit 15 / 31 of da, then db, is set, else 0: prmt's sign
+ * replication of bytes 1, 3 of da and 1, 3 of db. */
+static __device__ __forceinline__ u32 nvfp4_flags2(u32 da, u32 db)
+{
+    u32 r;
+    asm("prmt.b32 %0, %1, %2, 0xFDB9;" : "=r"(r) : "r"(da), "r"(db));
+    return r;
+}
+
 /* The output byte of word w (codes by counting, no search): (code of the
  * low element << 4) | code of the high element, for the threshold words
  * hp[0..6] of nvfp4_pair_threshold. A code's magnitude is the number of
@@ -74,13 +83,6 @@ static __device__ __forceinline__ u32 nvfp4_pair_bytes(u32 ca, u32 cb)
  * sum is the byte itself. This moves the work of the search's selects
  * (integer ALU pipe) to dp4a (FMA pipe). Self-test 21 compares it with
  * qk_nvfp4_code for every 16-bit element pair and 2^16 scales. */
-static __device__ __forceinline__ u32 nvfp4_flags2(u32 da, u32 db)
-{
-    u32 r;
-    asm("prmt.b32 %0, %1, %2, 0xFDB9;" : "=r"(r) : "r"(da), "r"(db));
-    return r;
-}
-
 static __device__ __forceinline__ u32 nvfp4_pair_byte(u32 w, const u32 hp[7])
 {
     u32 m = w & 0x7FFF7FFFu;

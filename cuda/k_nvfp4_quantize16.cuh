@@ -53,7 +53,7 @@ KERNEL qk_nvfp4_scale_table(int dt, u32 g, u32 n, uint4 *table)
         table[m16] = dt == DT_BF16 ? nvfp4_table_entry(DT_BF16, m16, g) : nvfp4_table_entry(DT_F16, m16, g);
 }
 
-/* Both halves of the word set to half `sel` of e (prmt 0x1010 / 0x3232). */
+/* A threshold word: both halves set to e's low (high = 0) or high half. */
 static __device__ __forceinline__ u32 nvfp4_half2(u32 e, int high)
 {
     return __byte_perm(e, 0u, high ? 0x3232u : 0x1010u);

@@ -247,18 +247,6 @@ static qk_status nvfp4_q_prepare(cu_job *j)
     return s == QK_OK ? amax_zero(j, 1) : s;
 }
 
-static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
-{
-    int64_t e0, e1;
-    rows_in_range(j, u0, u1, &e0, &e1);
-    if (e1 <= e0)
-        return QK_OK;
-    int dt = (int)j->dt;
-    cu_groups G = {j->cols, magic(j->cols), 0, 1, 1, 1};
-    void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
-    return launch_strided(j, K_GROUP_AMAX, qk_ceil_div(e1 - e0, 8), args);
-}
-
 /* QK_AB: temporary -- 0: the previous NVFP4 kernels, else the new ones (read once). */
 static int qk_ab(void) /* QK_AB: temporary */
 { /* QK_AB: temporary */
@@ -269,6 +257,20 @@ static int qk_ab(void) /* QK_AB: temporary */
     } /* QK_AB: temporary */
     return v; /* QK_AB: temporary */
 } /* QK_AB: temporary */
+
+static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    if (e1 <= e0)
+        return QK_OK;
+    int dt = (int)j->dt;
+    cu_groups G = {j->cols, magic(j->cols), 0, 1, 1, 1};
+    void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
+    /* 16-bit input: four vectors a thread in flight (QK_AB=0: temporary, one) */
+    int k = j->dt != QK_DTYPE_F32 && qk_ab() != 0 ? K_GROUP_AMAX4 : K_GROUP_AMAX; /* QK_AB: temporary */
+    return launch_strided(j, k, qk_ceil_div(e1 - e0, 8), args);
+}
 
 /* 16-bit input takes qk_nvfp4_quantize16 and its per-tensor table of
  * block-maximum entries (16 bytes for each 16-bit pattern up to Inf). */
