@@ -126,9 +126,18 @@ static __device__ __forceinline__ void nvfp4_quantize16_body(const void *in, int
     else                                                                                           \
         nvfp4_quantize16_body(in, DT_F16, rows, cols, ncb, ncb_magic, g, r0, r1, native, table, data, scale)
 
-/* Six blocks of 256 an SM (40 registers, 55 unbounded): more loads in
- * flight; only the generic path spills (8 bytes). */
-extern "C" __global__ void __launch_bounds__(256, 6) qk_nvfp4_quantize16(QK_NVFP4_Q16_ARGS) { QK_NVFP4_Q16_CALL; }
+/* Six blocks of 256 an SM (sm_90: 40 registers, 56 unbounded): more loads
+ * in flight; only the out-of-line generic path spills. sm_75 holds 1024
+ * threads an SM: four. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define QK_NVFP4_Q16_BLOCKS 4
+#else
+#define QK_NVFP4_Q16_BLOCKS 6
+#endif
+extern "C" __global__ void __launch_bounds__(256, QK_NVFP4_Q16_BLOCKS) qk_nvfp4_quantize16(QK_NVFP4_Q16_ARGS)
+{
+    QK_NVFP4_Q16_CALL;
+}
 
 /* QK_AB: temporary -- the same kernel without the bound (QK_AB=2). */
 KERNEL qk_nvfp4_quantize16_free(QK_NVFP4_Q16_ARGS) { QK_NVFP4_Q16_CALL; } /* QK_AB: temporary */
