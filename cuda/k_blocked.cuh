@@ -61,13 +61,18 @@ static __device__ __forceinline__ u32 nvfp4_bound(int k, u32 t)
 /* ---- NVFP4 ----------------------------------------------------------------
  * The block of amax bamax (bits of |x|) stores its scale code; returns the
  * scale t = g * e4m3(code). */
-static __device__ __forceinline__ u32 nvfp4_block_scale(u32 bamax, u32 g, i64 r, i64 cb, i64 ncb,
-                                                        unsigned char *scale)
+static __device__ __forceinline__ u32 nvfp4_scale_code(u32 bamax, u32 g)
 {
     u32 s = ddiv(ddiv(bamax, QK_F32_E2M1_MAX), g);
     if (s > QK_F32_E4M3_MAX)
         s = QK_F32_E4M3_MAX; /* also catches +inf */
-    u32 s8 = enc_e4m3(s);
+    return enc_e4m3(s);
+}
+
+static __device__ __forceinline__ u32 nvfp4_block_scale(u32 bamax, u32 g, i64 r, i64 cb, i64 ncb,
+                                                        unsigned char *scale)
+{
+    u32 s8 = nvfp4_scale_code(bamax, g);
     scale[blocked_offset(r, cb, ncb)] = (unsigned char)s8;
     return dmul(g, qk_e4m3_to_f32(s8));
 }
@@ -106,29 +111,16 @@ static __device__ __forceinline__ int nvfp4_quantize_pairs(int dt, const uint4 *
     return 1;
 }
 
-/* Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero).
- * native: use the Blackwell e2m1 conversion (only when qk_native_probe
- * reported it; elsewhere that branch traps). */
-static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb,
-                                                           u64 ncb_magic, u32 g, i64 r0, i64 r1, int native,
-                                                           unsigned char *data, unsigned char *scale)
+/* Block cb of row r (< rows, c0 < cols) by the general steps: any dtype,
+ * partial blocks, blocks holding NaN. native: use the Blackwell e2m1
+ * conversion (only when qk_native_probe reported it; elsewhere that branch
+ * traps). */
+static __device__ __forceinline__ void nvfp4_quantize_generic(const void *in, int dt, i64 cols, i64 r, i64 cb,
+                                                              i64 ncb, u32 g, int native, uint2 *dst,
+                                                              unsigned char *scale)
 {
-    i64 cb;
-    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
-    if (r >= r1)
-        return;
-    i64 c0 = cb * 16;
-    uint2 *dst = (uint2 *)(data + r * (ncb * 8) + cb * 8);
-    if (r >= rows || c0 >= cols) {
-        *dst = make_uint2(0u, 0u);
-        return;
-    }
-    if (dt != DT_F32 && !native && c0 + 16 <= cols && (cols & 7) == 0 &&
-        nvfp4_quantize_pairs(dt, (const uint4 *)((const unsigned short *)in + r * cols + c0), g, r, cb, ncb, dst,
-                             scale))
-        return;
     u32 x[16];
-    load_row_block<16>(dt, in, r, cols, c0, x);
+    load_row_block<16>(dt, in, r, cols, cb * 16, x);
     u32 bamax = 0u;
 #pragma unroll
     for (int k = 0; k < 16; k++)
@@ -155,6 +147,28 @@ static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int d
         }
     }
     *dst = make_uint2(w[0], w[1]);
+}
+
+/* Rows [r0, r1) of the padded rp rows; g = the per-tensor scale (nonzero). */
+static __device__ __forceinline__ void nvfp4_quantize_body(const void *in, int dt, i64 rows, i64 cols, i64 ncb,
+                                                           u64 ncb_magic, u32 g, i64 r0, i64 r1, int native,
+                                                           unsigned char *data, unsigned char *scale)
+{
+    i64 cb;
+    i64 r = r0 + div_magic(gtid(), ncb, ncb_magic, &cb);
+    if (r >= r1)
+        return;
+    i64 c0 = cb * 16;
+    uint2 *dst = (uint2 *)(data + r * (ncb * 8) + cb * 8);
+    if (r >= rows || c0 >= cols) {
+        *dst = make_uint2(0u, 0u);
+        return;
+    }
+    if (dt != DT_F32 && !native && c0 + 16 <= cols && (cols & 7) == 0 &&
+        nvfp4_quantize_pairs(dt, (const uint4 *)((const unsigned short *)in + r * cols + c0), g, r, cb, ncb, dst,
+                             scale))
+        return;
+    nvfp4_quantize_generic(in, dt, cols, r, cb, ncb, g, native, dst, scale);
 }
 
 KERNEL qk_nvfp4_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u64 ncb_magic, u32 g, i64 r0,

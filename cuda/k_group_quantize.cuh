@@ -85,7 +85,7 @@ static __device__ __forceinline__ void round_pair(int dt, u32 *a, u32 *b)
  * (correctly rounded) reciprocal of the group's divisor s, for s in
  * [2^-126, 2^122), where it and every step below stay normal (every int8
  * divisor is: amax <= FLT_MAX bounds it above, the 1e-30 and 1e-8 floors
- * and f16's range below: self-test 21 checks every 16-bit amax); 0
+ * and f16's range below: self-test 22 checks every 16-bit amax); 0
  * elsewhere. group_codes8 divides f32 input by __fdiv_rn, 16-bit input by
  * the reciprocal alone: a division fallback in every unrolled element made
  * the int8 code of the group kernels too large to run fast. */
@@ -100,7 +100,7 @@ static __device__ __forceinline__ u32 group_reciprocal(int kind, int dt, u32 s)
  * then RN(q0 + residual r), the correctly rounded quotient (Markstein)
  * without a division per element. For |x| <= 256 d, where no step
  * overflows: a group's elements are at most its amax, below 191 d
- * (self-test 21 checks every 16-bit amax). Self-tests 14 and 15 compare
+ * (self-test 22 checks every 16-bit amax). Self-tests 14 and 15 compare
  * the codes this gives with int8_code's for every bf16 and every f16 x and
  * d with |x| <= 256 d. */
 static __device__ __forceinline__ u32 div_by_reciprocal(u32 x, u32 d, u32 r)

@@ -61,4 +61,44 @@ static __device__ __forceinline__ u32 nvfp4_pair_bytes(u32 ca, u32 cb)
     return (u << 4) | (u >> 16);
 }
 
+/* Bytes 0xFF where bit 15 / 31 of da, then db, is set, else 0: prmt's sign
+ * replication of bytes 1, 3 of da and 1, 3 of db. */
+static __device__ __forceinline__ u32 nvfp4_flags2(u32 da, u32 db)
+{
+    u32 r;
+    asm("prmt.b32 %0, %1, %2, 0xFDB9;" : "=r"(r) : "r"(da), "r"(db));
+    return r;
+}
+
+/* The output byte of word w (codes by counting, no search): (code of the
+ * low element << 4) | code of the high element, for the threshold words
+ * hp[0..6] of nvfp4_pair_threshold. A code's magnitude is the number of
+ * bounds below |x| (qk_nvfp4_code's binary search finds the same count:
+ * the bounds are non-decreasing), i.e. 7 minus the number of k with m <=
+ * h_k. Bit 15 / 31 of hp[k] - m are those flags; prmt replicates them into
+ * bytes of 0xFF (-1) or 0, four a word (two bounds, both halves), and one
+ * dp4a a word subtracts them, weighted 16 for the low element and 1 for the
+ * high one, from 0x77; the last word carries the two sign bits of w
+ * (bytes 1 and 3), weighted -128 and -8. No nibble leaves [0, 15], so the
+ * sum is the byte itself. This moves the work of the search's selects
+ * (integer ALU pipe) to dp4a (FMA pipe). Self-test 21 compares it with
+ * qk_nvfp4_code for every 16-bit element pair and 2^16 scales. */
+static __device__ __forceinline__ u32 nvfp4_pair_byte(u32 w, const u32 hp[7])
+{
+    u32 m = w & 0x7FFF7FFFu;
+    int acc = __dp4a((int)nvfp4_flags2(hp[0] - m, hp[1] - m), 0x01100110, 0x77);
+    acc = __dp4a((int)nvfp4_flags2(hp[2] - m, hp[3] - m), 0x01100110, acc);
+    acc = __dp4a((int)nvfp4_flags2(hp[4] - m, hp[5] - m), 0x01100110, acc);
+    acc = __dp4a((int)nvfp4_flags2(hp[6] - m, w), (int)0xF8800110u, acc);
+    return (u32)acc;
+}
+
+/* Four words' bytes as one output word, w[0]'s byte lowest. */
+static __device__ __forceinline__ u32 nvfp4_pair_word(const u32 *w, const u32 hp[7])
+{
+    u32 b0 = nvfp4_pair_byte(w[0], hp), b1 = nvfp4_pair_byte(w[1], hp);
+    u32 b2 = nvfp4_pair_byte(w[2], hp), b3 = nvfp4_pair_byte(w[3], hp);
+    return ((b3 * 256u + b2) * 256u + b1) * 256u + b0;
+}
+
 #endif

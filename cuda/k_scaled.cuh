@@ -90,13 +90,29 @@ static __device__ __forceinline__ void flush_group_max(i64 g, u32 m, u32 *amax)
 
 /* Tensor amax of 16-bit input: |h| orders bf16 and f16 values as their f32
  * widening does (NaN patterns above Inf included), so two halves at a time
- * take one mask and one SIMD max, and only the result is widened. */
+ * take one mask and one SIMD max, and only the result is widened. U > 1:
+ * U vectors' loads issued together (more bytes in flight a thread; the
+ * grid holds only as many threads as fit at once). */
+template <int U>
 static __device__ __forceinline__ u32 amax16(const void *in, int dt, i64 e0, i64 e1)
 {
     const unsigned short *h = (const unsigned short *)in;
     i64 step = (i64)gridDim.x * blockDim.x * 8;
     u32 m2 = 0u;
-    for (i64 i = e0 + gtid() * 8; i < e1; i += step) {
+    i64 i = e0 + gtid() * 8;
+    if (U > 1)
+        for (; i + (U - 1) * step + 8 <= e1; i += U * step) {
+            uint4 a[U];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                a[u] = *(const uint4 *)(h + i + u * step);
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                m2 = __vmaxu2(m2, __vmaxu2(a[u].x & 0x7FFF7FFFu, a[u].y & 0x7FFF7FFFu));
+                m2 = __vmaxu2(m2, __vmaxu2(a[u].z & 0x7FFF7FFFu, a[u].w & 0x7FFF7FFFu));
+            }
+        }
+    for (; i < e1; i += step) {
         if (i + 8 <= e1) {
             uint4 a = *(const uint4 *)(h + i);
             m2 = __vmaxu2(m2, __vmaxu2(a.x & 0x7FFF7FFFu, a.y & 0x7FFF7FFFu));
@@ -113,10 +129,11 @@ static __device__ __forceinline__ u32 amax16(const void *in, int dt, i64 e0, i64
  * amax first). NaN bits exceed Inf, so amax >= Inf flags a nonfinite
  * input, as the reference's reduction does. Grid-stride over chunks of 8
  * elements per thread; tensor scaling reduces per CUDA block first. */
+template <int U>
 static __device__ __forceinline__ void group_amax_body(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
 {
     i64 step = (i64)gridDim.x * blockDim.x * 8;
-    u32 acc = G.mode == 0 && dt != DT_F32 ? amax16(in, dt, e0, e1) : 0u;
+    u32 acc = G.mode == 0 && dt != DT_F32 ? amax16<U>(in, dt, e0, e1) : 0u;
     for (i64 base = e0 + (i64)blockIdx.x * blockDim.x * 8; base < e1 && (G.mode != 0 || dt == DT_F32);
          base += step) {
         i64 i = base + threadIdx.x * 8;
@@ -165,7 +182,16 @@ static __device__ __forceinline__ void group_amax_body(const void *in, int dt, g
 
 KERNEL qk_group_amax(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
 {
-    QK_BY_DTYPE(dt, group_amax_body(in, DTC, G, e0, e1, amax));
+    QK_BY_DTYPE(dt, group_amax_body<1>(in, DTC, G, e0, e1, amax));
+}
+
+/* Tensor amax of 16-bit input (G.mode 0) with four vectors a thread in flight. */
+KERNEL qk_group_amax4(const void *in, int dt, groups G, i64 e0, i64 e1, u32 *amax)
+{
+    if (dt == DT_BF16)
+        group_amax_body<4>(in, DT_BF16, G, e0, e1, amax);
+    else
+        group_amax_body<4>(in, DT_F16, G, e0, e1, amax);
 }
 
 /* fp8: v = x == +-0 ? x : T(x * rcp[g]); clamp to fpmax; encode. */

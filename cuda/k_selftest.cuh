@@ -43,7 +43,8 @@ enum {
     ST_BNB_FAST_F16 = 18,  /* the same for f16 */
     ST_NVFP4_PAIRS = 19,   /* nvfp4_pair_codes (bf16, f16) vs qk_nvfp4_code of the widened input */
     ST_E4M3X2_SAT = 20,    /* enc_e4m3x2_sat / enc_e5m2x2_sat of unclamped input vs codec of the clamped, non-NaN */
-    ST_INT8_DIVISORS = 21  /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
+    ST_NVFP4_COUNTS = 21,  /* nvfp4_pair_byte (bf16, f16) vs qk_nvfp4_code of the widened input */
+    ST_INT8_DIVISORS = 22  /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -63,12 +64,13 @@ static __device__ __noinline__ int bnb_fast_codes_agree(int dt, u32 w, const u32
            bnb4_code_fast(dt, bnb4_flush16(dt, 0, am), x16, r, fp4) == qk_fp4_encode(q);
 }
 
-/* nvfp4_pair_codes for the scale t (any but +-0: Inf and NaN scales of an
- * Inf or NaN g too) and two 16-bit elements, against qk_nvfp4_code of each
+/* nvfp4_pair_codes (by_count: nvfp4_pair_byte, its nibbles moved to the
+ * same places) for the scale t (any but +-0: Inf and NaN scales of an Inf
+ * or NaN g too) and two 16-bit elements, against qk_nvfp4_code of each
  * widened element with the same seven bounds; NaN elements are left out
  * (their blocks take the generic path). x: 16 bits of the low element, 16
  * that make t and the high element. */
-static __device__ __noinline__ int nvfp4_pairs_agree(u32 x)
+static __device__ __noinline__ int nvfp4_pairs_agree(u32 x, int by_count)
 {
     u32 hi = x >> 16, lo16 = x & 0xFFFFu, hi16 = (lo16 * 0x2F5Bu + hi) & 0xFFFFu;
     u32 t = (hi << 16) ^ ((hi * 0x9E3779B1u) >> 16);
@@ -83,7 +85,8 @@ static __device__ __noinline__ int nvfp4_pairs_agree(u32 x)
         u32 hp[7];
         for (int k = 0; k < 7; k++)
             hp[k] = nvfp4_pair_threshold(dt, c[k]);
-        u32 codes = nvfp4_pair_codes(lo16 | (hi16 << 16), hp);
+        u32 w = lo16 | (hi16 << 16), b = by_count ? nvfp4_pair_byte(w, hp) : 0u;
+        u32 codes = by_count ? (b >> 4) | ((b & 0xFu) << 16) : nvfp4_pair_codes(w, hp);
         for (int h = 0; h < 2; h++) {
             u32 x16 = h ? hi16 : lo16, f = widen(dt, x16);
             if ((f & QK_F32_ABS) <= QK_F32_INF)
@@ -258,7 +261,8 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
                 qkf_bnb_lookup(tables + CU_TAB_BNB_FP4, x) == qk_fp4_encode(qk_f32_ftz(x)));
     case ST_BNB_FAST_BF16: return bnb_fast_codes_agree(DT_BF16, x, tables);
     case ST_BNB_FAST_F16: return bnb_fast_codes_agree(DT_F16, x, tables);
-    case ST_NVFP4_PAIRS: return nvfp4_pairs_agree(x);
+    case ST_NVFP4_PAIRS: return nvfp4_pairs_agree(x, 0);
+    case ST_NVFP4_COUNTS: return nvfp4_pairs_agree(x, 1);
     case ST_E4M3X2_SAT: {
         u32 a = qk_f32_clamp_abs(x, QK_F32_E4M3_MAX), b = qk_f32_clamp_abs(~x, QK_F32_E4M3_MAX);
         u32 c = qk_f32_clamp_abs(x, QK_F32_E5M2_MAX), d = qk_f32_clamp_abs(~x, QK_F32_E5M2_MAX);

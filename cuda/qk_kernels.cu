@@ -4,6 +4,8 @@
  * host resolves them with cuModuleGetFunction. */
 #include "k_bnb4.cuh"
 #include "k_blocked.cuh"
+#include "k_nvfp4_quantize16.cuh"
+#include "k_nvfp4_dequantize.cuh"
 #include "k_scaled.cuh"
 #include "k_group_quantize.cuh"
 #include "k_group_dequantize.cuh"

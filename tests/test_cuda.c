@@ -163,7 +163,8 @@ static const struct {
     {18, "bnb4 quantize64 codes of f16, every x and absmax, |x| <= a", 0},
     {19, "nvfp4 codes of 16-bit pairs, every x16 x 2^16 scales", 0},
     {20, "e4m3x2/e5m2x2 satfinite of unclamped input (sm_89+), non-NaN", 0},
-    {21, "int8 divisors d of 16-bit groups: reciprocal, amax <= 256 d", 0},
+    {21, "nvfp4 codes of 16-bit pairs by flag counts (dp4a), as 19", 0},
+    {22, "int8 divisors d of 16-bit groups: reciprocal, amax <= 256 d", 0},
 };
 
 static void test_device_selftests(void **state)

@@ -5,7 +5,8 @@
  * of 8. NF4/FP4 64-blocks of subnormals under a small normal absmax, where
  * bf16's flush before the multiply decides codes. MXFP8 blocks of every
  * finite value under amax values where the scale exponent's fast forms
- * begin or step. Public API only. */
+ * begin or step. NVFP4 blocks of every maximum in wide windows (below).
+ * Public API only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,40 @@ static int64_t mxfp8_blocks(qk_dtype dt, uint16_t *out)
     return n;
 }
 
+/* NVFP4 16-blocks whose maxima run over every magnitude in the 18 binades
+ * below each top value (the whole e4m3 range of block scales under the
+ * per-tensor scale that top sets): element 0 is the block's maximum (sign
+ * alternating), the next fourteen sit a few patterns either side of where
+ * the seven code boundaries (0.25..5 of t, about max / 6) fall, and the
+ * last anywhere below the maximum; both signs, -0 included. Device
+ * backends may take a block's scale and bounds from a table indexed by
+ * its 16-bit maximum. Zero blocks fill the tensor to a multiple of 256
+ * elements. Returns the count; out NULL: only counts. */
+static int64_t nvfp4_blocks(qk_dtype dt, uint16_t *out)
+{
+    static const uint16_t tops_bf16[] = {0x7F7Fu, 0x3F80u, 0x0D80u, 0x0040u};
+    static const uint16_t tops_f16[] = {0x7BFFu, 0x3C00u, 0x0400u, 0x0200u};
+    /* log2(A_k / 6) in 1/128 binades (bf16 patterns per binade) */
+    static const int32_t at[7] = {-587, -384, -290, -228, -162, -100, -34};
+    int bf = dt == QK_DTYPE_BF16, per = bf ? 1 : 8; /* f16 has 8 times the patterns a binade */
+    const uint16_t *tops = bf ? tops_bf16 : tops_f16;
+    int64_t n = 0, b = 0;
+    for (int t = 0; t < 4; t++) {
+        int32_t lo = tops[t] - 18 * 128 * per;
+        for (int32_t m = tops[t]; m >= (lo > 1 ? lo : 1); m--, b++)
+            for (int k = 0; k < 16; k++, n++) {
+                int32_t v = k == 0 ? m : k == 15 ? (int32_t)((m * 37u + (uint32_t)b) % (uint32_t)(m + 1))
+                                               : m + at[(k - 1) / 2] * per + (int32_t)((b + k) % 7) - 3;
+                if (out)
+                    out[n] = (uint16_t)((v < 0 ? 0 : v > m ? m : v) | ((b + k) & 1) << 15);
+            }
+    }
+    for (; n % 256 != 0; n++)
+        if (out)
+            out[n] = 0u;
+    return n;
+}
+
 static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk_format f, qk_dtype dt,
                          const uint16_t *in, int64_t rows, int64_t n)
 {
@@ -137,6 +172,10 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
     qk_context *ref = NULL;
     int64_t room = mxfp8_blocks(QK_DTYPE_BF16, NULL), f16_room = mxfp8_blocks(QK_DTYPE_F16, NULL);
     room = room > f16_room ? room : f16_room; /* > 2 * 0x3F81, every_magnitude's largest */
+    for (size_t d = 0; d < 2; d++) {
+        int64_t nv = nvfp4_blocks(d ? QK_DTYPE_F16 : QK_DTYPE_BF16, NULL);
+        room = room > nv ? room : nv;
+    }
     uint16_t *in = malloc((size_t)room * sizeof *in);
     if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
         free(in);
@@ -153,6 +192,8 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
         n = mxfp8_blocks(dts[d], in);
         bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, dts[d], in, n / 256, 256); /* 8 blocks a row */
         bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, dts[d], in, n / 96, 96);   /* 3 */
+        n = nvfp4_blocks(dts[d], in);
+        bad += compare_case(ctx, ref, label, QK_FORMAT_NVFP4, dts[d], in, n / 256, 256);
     }
     qk_context_destroy(ref);
     free(in);
