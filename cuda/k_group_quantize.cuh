@@ -120,8 +120,9 @@ static __device__ __forceinline__ u32 pack_s8x4(int a0, int a1, int a2, int a3)
     return out;
 }
 
-/* The int8 bytes of eight finite quotients rounded to the dtype (|v| <
- * 2^22): v + 1.5 * 2^23 is one exact IEEE addition that rounds v to the
+/* The int8 bytes of eight finite quotients rounded to the dtype (|v| <=
+ * 256 (1 + 2^-23): a group's elements are at most 256 d, ST_INT8_DIVISORS;
+ * f32 groups at most 127 (1 + 2^-23) d): v + 1.5 * 2^23 is one exact IEEE addition that rounds v to the
  * nearest integer, ties to even, as cvt.rni does, and its bits less those
  * of 1.5 * 2^23 are that integer; cvt.pack saturates it to [-128, 127]
  * (blockwise: [-127, 127]). Clamping commutes with the rounding. */
@@ -408,12 +409,5 @@ qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int b
 {
     QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16)
 }
-
-extern "C" __global__ void __launch_bounds__(256, 3) /* QK_AB: temporary */
-qk_group_quantize_warp3(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1, /* QK_AB: temporary */
-                       int kind, u32 *scale, unsigned char *data, u32 *flag) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16) /* QK_AB: temporary */
-} /* QK_AB: temporary */
 
 #endif

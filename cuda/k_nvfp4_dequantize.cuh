@@ -15,8 +15,8 @@
  *   and no separate path for nonfinite scales.
  * - Units of eight columns (4 bytes of codes, one scale byte shared by two
  *   units), as MXFP8's dequantize: a warp's 16-byte stores cover one
- *   contiguous 512-byte span (bf16/f16). Each unit's loads are issued
- *   before the previous unit's lookups (NVFP4_DQ_AHEAD; QK_AB picks). */
+ *   contiguous 512-byte span (bf16/f16). (Issuing each unit's loads before
+ *   the previous unit's lookups measured no faster on the H200.) */
 #ifndef QK_K_NVFP4_DEQUANTIZE_CUH
 #define QK_K_NVFP4_DEQUANTIZE_CUH
 
@@ -82,7 +82,6 @@ static __device__ __forceinline__ void nvfp4_dq_unit(int dt, const u32 *tab, u32
 }
 
 /* Rows [r0, r1), R a step of a block, vpr = ceil(cols / 8) units a row. */
-template <int AHEAD>
 static __device__ __forceinline__ void nvfp4_dq8_body(const unsigned char *data, const unsigned char *scale, int dt,
                                                       i64 cols, i64 ncb, int vpr, int R, u32 gt, i64 r0, i64 r1,
                                                       void *out, u32 *ts, u32 *tab)
@@ -91,47 +90,19 @@ static __device__ __forceinline__ void nvfp4_dq8_body(const unsigned char *data,
     int lr = (int)threadIdx.x / vpr, lc = (int)threadIdx.x - lr * vpr;
     if (lr >= R)
         return;
-    i64 r = r0 + (i64)blockIdx.x * R + lr, rstep = (i64)gridDim.x * R;
-    int c = lc;
-    if (r >= r1)
-        return;
-    if (!AHEAD) {
-        for (; r < r1; r += rstep)
-            for (c = lc; c < vpr; c += blockDim.x) {
-                u32 sb = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
-                u32 w = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
-                nvfp4_dq_unit(dt, tab, sb, w, cols, r, (i64)c * 8, out);
-            }
-        return;
-    }
-    unsigned char sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
-    u32 wn = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
-    for (;;) { /* each unit's loads before the previous unit's lookups */
-        u32 sb = sn, w = wn;
-        i64 rc = r;
-        int cc = c;
-        if ((c += blockDim.x) >= vpr) {
-            c = lc;
-            r += rstep;
+    for (i64 r = r0 + (i64)blockIdx.x * R + lr; r < r1; r += (i64)gridDim.x * R)
+        for (int c = lc; c < vpr; c += blockDim.x) {
+            u32 sb = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
+            u32 w = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
+            nvfp4_dq_unit(dt, tab, sb, w, cols, r, (i64)c * 8, out);
         }
-        if (r < r1) {
-            sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
-            wn = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
-        }
-        nvfp4_dq_unit(dt, tab, sb, w, cols, rc, (i64)cc * 8, out);
-        if (r >= r1)
-            return;
-    }
 }
 
 KERNEL qk_nvfp4_dequantize8(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb, int vpr,
-                            int R, u32 gt, i64 r0, i64 r1, int ahead, void *out)
+                            int R, u32 gt, i64 r0, i64 r1, void *out)
 {
     __shared__ u32 ts[256], tab[4096];
-    if (ahead)
-        QK_BY_DTYPE(dt, nvfp4_dq8_body<1>(data, scale, DTC, cols, ncb, vpr, R, gt, r0, r1, out, ts, tab));
-    else
-        QK_BY_DTYPE(dt, nvfp4_dq8_body<0>(data, scale, DTC, cols, ncb, vpr, R, gt, r0, r1, out, ts, tab));
+    QK_BY_DTYPE(dt, nvfp4_dq8_body(data, scale, DTC, cols, ncb, vpr, R, gt, r0, r1, out, ts, tab));
 }
 
 #endif

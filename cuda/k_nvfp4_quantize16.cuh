@@ -139,7 +139,4 @@ extern "C" __global__ void __launch_bounds__(256, QK_NVFP4_Q16_BLOCKS) qk_nvfp4_
     QK_NVFP4_Q16_CALL;
 }
 
-/* QK_AB: temporary -- the same kernel without the bound (QK_AB=2). */
-KERNEL qk_nvfp4_quantize16_free(QK_NVFP4_Q16_ARGS) { QK_NVFP4_Q16_CALL; } /* QK_AB: temporary */
-
 #endif

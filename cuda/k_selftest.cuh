@@ -118,8 +118,8 @@ static __device__ __noinline__ int group_codes_agree(u32 x)
         for (int dt = 0; dt < 3; dt++)
             for (int f = 0; f < 4; f++) {
                 u32 s = factors[f], lo, hi, rlo, rhi, c[8];
-                if (kind >= GQ_INT8 && dt != DT_F32 && beyond_256(xs, s))
-                    continue; /* no group divides these by s (ST_INT8_DIVISORS) */
+                if (kind >= GQ_INT8 && beyond_256(xs, s))
+                    continue; /* no group divides these by s: ST_INT8_DIVISORS (f32: amax / 127 <= s) */
                 group_codes8(kind, dt, xs, s, group_reciprocal(kind, dt, s), &lo, &hi);
                 for (int e = 0; e < 8; e++)
                     c[e] = kind >= GQ_INT8 ? int8_code(dt, xs[e], s, kind == GQ_INT8_BLOCKWISE)

@@ -247,17 +247,6 @@ static qk_status nvfp4_q_prepare(cu_job *j)
     return s == QK_OK ? amax_zero(j, 1) : s;
 }
 
-/* QK_AB: temporary -- 0: the previous NVFP4 kernels, else the new ones (read once). */
-static int qk_ab(void) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    static int v = -1; /* QK_AB: temporary */
-    if (v < 0) { /* QK_AB: temporary */
-        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
-        v = e && e[0] ? atoi(e) : 1; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-    return v; /* QK_AB: temporary */
-} /* QK_AB: temporary */
-
 static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
 {
     int64_t e0, e1;
@@ -267,8 +256,7 @@ static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
     int dt = (int)j->dt;
     cu_groups G = {j->cols, magic(j->cols), 0, 1, 1, 1};
     void *args[] = {P(j->buf), P(dt), P(G), P(e0), P(e1), P(j->work)};
-    /* 16-bit input: four vectors a thread in flight (QK_AB=0: temporary, one) */
-    int k = j->dt != QK_DTYPE_F32 && qk_ab() != 0 ? K_GROUP_AMAX4 : K_GROUP_AMAX; /* QK_AB: temporary */
+    int k = j->dt != QK_DTYPE_F32 ? K_GROUP_AMAX4 : K_GROUP_AMAX; /* 16-bit: four vectors a thread in flight */
     return launch_strided(j, k, qk_ceil_div(e1 - e0, 8), args);
 }
 
@@ -276,7 +264,7 @@ static qk_status tensor_amax_pass(cu_job *j, int64_t u0, int64_t u1)
  * block-maximum entries (16 bytes for each 16-bit pattern up to Inf). */
 static int nvfp4_q16(const cu_job *j)
 {
-    return j->dt != QK_DTYPE_F32 && qk_round_up(j->cols, 16) / 16 <= INT32_MAX && qk_ab() != 0; /* QK_AB: temporary */
+    return j->dt != QK_DTYPE_F32 && qk_round_up(j->cols, 16) / 16 <= INT32_MAX;
 }
 
 static uint32_t nvfp4_table_entries(const cu_job *j) { return j->dt == QK_DTYPE_BF16 ? 0x7F81u : 0x7C01u; }
@@ -316,8 +304,7 @@ static qk_status nvfp4_q_pass2(cu_job *j, int64_t r0, int64_t r1)
             int64_t b = r1 - a < step ? r1 : a + step;
             void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(n32), P(m32), P(j->g), P(a), P(b),
                             P(native), P(j->work2), P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE])};
-            int k = qk_ab() == 2 ? K_NVFP4_Q16_FREE : K_NVFP4_Q16; /* QK_AB: temporary */
-            qk_status s = cu_launch(j->st, k, (b - a) * ncb, 256, args);
+            qk_status s = cu_launch(j->st, K_NVFP4_Q16, (b - a) * ncb, 256, args);
             if (s != QK_OK)
                 return s;
         }
@@ -339,14 +326,13 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
-    if (qk_ab() != 0 && qk_ceil_div(j->cols, 8) <= INT32_MAX) { /* QK_AB: temporary (the test) */
-        /* qk_nvfp4_dequantize8: eight columns a unit, outputs by table;
-         * QK_AB=2 (temporary): without the loads a unit ahead */
+    if (qk_ceil_div(j->cols, 8) <= INT32_MAX) {
+        /* qk_nvfp4_dequantize8: eight columns a unit, outputs by table */
         int64_t ncb = qk_round_up(j->cols, 16) / 16;
-        int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr), ahead = qk_ab() != 2; /* QK_AB: temporary */
+        int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
         uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
         void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
-                        P(gt), P(r0), P(r1), P(ahead), P(j->buf)};
+                        P(gt), P(r0), P(r1), P(j->buf)};
         return launch_strided(j, K_NVFP4_DQ8, qk_ceil_div(r1 - r0, R) * 256, args);
     }
     int ncb = (int)(qk_round_up(j->cols, 16) / 16), R = rows_per_step(ncb);
@@ -658,11 +644,8 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
-    static int ab = -1; /* QK_AB: temporary */
-    if (ab < 0) /* QK_AB: temporary */
-        ab = getenv("QK_AB") != NULL ? atoi(getenv("QK_AB")) : 1; /* QK_AB: temporary */
-    if (small && j->dt != QK_DTYPE_F32 && (kind <= 1 || ab != 0)) /* QK_AB: temporary */
-        return launch_strided(j, ab == 2 ? K_GROUP_Q_WARP3 : K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* QK_AB: temporary */
+    if (small && j->dt != QK_DTYPE_F32)
+        return launch_strided(j, K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* a group a warp */
     return launch_strided(j, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, (g1 - g0) * 256, args); /* a group a block */
 }
 
