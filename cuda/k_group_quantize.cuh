@@ -120,12 +120,13 @@ static __device__ __forceinline__ u32 pack_s8x4(int a0, int a1, int a2, int a3)
     return out;
 }
 
-/* The int8 bytes of eight finite quotients rounded to the dtype (|v| <=
- * 256 (1 + 2^-23): a group's elements are at most 256 d, ST_INT8_DIVISORS;
- * f32 groups at most 127 (1 + 2^-23) d): v + 1.5 * 2^23 is one exact IEEE addition that rounds v to the
- * nearest integer, ties to even, as cvt.rni does, and its bits less those
- * of 1.5 * 2^23 are that integer; cvt.pack saturates it to [-128, 127]
- * (blockwise: [-127, 127]). Clamping commutes with the rounding. */
+/* The int8 bytes of eight finite quotients rounded to the dtype, |v| <=
+ * 256 (1 + 2^-23) (a group's elements are at most 256 d: ST_INT8_DIVISORS;
+ * f32 groups' at most 127 (1 + 2^-23) d): v + 1.5 * 2^23 is one exact
+ * IEEE addition that rounds v to the nearest integer, ties to even, as
+ * cvt.rni does, and its bits less those of 1.5 * 2^23 are that integer;
+ * cvt.pack saturates it to [-128, 127] (blockwise: [-127, 127]). Clamping
+ * commutes with the rounding. */
 static __device__ __forceinline__ void int8_pack8(int kind, const u32 v[8], u32 *lo, u32 *hi)
 {
     int k[8];
