@@ -1078,6 +1078,42 @@ static void test_mxfp8_lanes_paths(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NVFP4 dequantize (nvfp4_dequantize.comp into bf16/f16 rows of whole
+ * vectors, blocked_dequantize.comp otherwise): every scale byte with every
+ * code under g through every binade and special g (qkc_nvfp4_every_scale_code),
+ * then shapes with a partial last block (cols 8 past a multiple of 16),
+ * rows past a 128-row tile, narrow and odd rows, 3 workgroups (many
+ * grid-stride rounds), each also on the old path (QK_AB=0). */
+static void test_nvfp4_dequantize_every_scale_code(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    unsigned long before = qk_vk_nvfp4_dq_runs();
+    long bad = qkc_nvfp4_every_scale_code(vk, "vulkan");
+    unsigned long runs = qk_vk_nvfp4_dq_runs() - before;
+    static const struct {
+        int64_t rows, cols;
+        const char *groups;
+    } shapes[] = {{131, 264, NULL}, {300, 8, NULL}, {129, 2056, "3"}, {1, 24, NULL}, {257, 40, "3"}, {7, 4104, NULL}};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (size_t d = 0; d < 2; d++)
+            for (int ab = 0; ab < 2; ab++) { /* QK_AB: temporary (the loop over ab) */
+                if (shapes[k].groups)
+                    setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+                if (ab == 0)
+                    setenv("QK_AB", "0", 1); /* QK_AB: temporary */
+                bad += qkc_nvfp4_dequantize_case(vk, "vulkan", dts[d], shapes[k].rows, shapes[k].cols,
+                                                 0x3B800000u | (uint32_t)k, (uint32_t)(k * 5 + d));
+                unsetenv("QK_AB"); /* QK_AB: temporary */
+                unsetenv("QK_VULKAN_STRIDE_GROUPS");
+            }
+    printf("nvfp4 dequantize: %lu calls of the sweep on nvfp4_dequantize.comp, %ld cases differ\n", runs, bad);
+    assert_true(runs >= 2 * 128); /* bf16 and f16 took the new shader */
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* ConvRot's native sums (convrot.comp): rows of 2048 values, one
  * workgroup each, on both sides of the range where the butterflies add
  * natively (zero or 2^-103 <= |x| < 2^(127 - 2 levels)): full-significand
@@ -1386,6 +1422,7 @@ int main(void)
         cmocka_unit_test(test_bnb4_block_maxima_paths),
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
         cmocka_unit_test(test_mxfp8_lanes_paths),
+        cmocka_unit_test(test_nvfp4_dequantize_every_scale_code),
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),

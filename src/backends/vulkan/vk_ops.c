@@ -416,6 +416,17 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     return st;
 }
 
+/* QK_AB: temporary. Read at each call, so that tests can run both paths. */
+int qk_vk_ab(void) /* QK_AB: temporary */
+{                                     /* QK_AB: temporary */
+    const char *e = getenv("QK_AB");  /* QK_AB: temporary */
+    return e != NULL ? atoi(e) : 1;   /* QK_AB: temporary */
+}                                     /* QK_AB: temporary */
+
+static unsigned long nvfp4_dq_runs;
+
+unsigned long qk_vk_nvfp4_dq_runs(void) { return __atomic_load_n(&nvfp4_dq_runs, __ATOMIC_RELAXED); }
+
 static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int nv = j->p->format == QK_FORMAT_NVFP4;
@@ -425,8 +436,13 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
     int64_t rc = chunk_of(s, 128, (double)per_row);
     if (rc == 0)
         return too_large("a 128-row tile");
-    /* a thread's elements: 16 (one NVFP4 block) when rows are whole blocks,
-     * else 8 (MXFP8 measured 52% of the copy with 16, 54% with 8) */
+    /* NVFP4 into bf16/f16 rows of whole 8-element vectors: exact products
+     * from per-scale-byte factors (nvfp4_dequantize.comp); elsewhere a
+     * thread's elements are 16 (one NVFP4 block) when rows are whole
+     * blocks, else 8 (MXFP8 measured 52% of the copy with 16, 54% with 8) */
+    int fast = nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0;
+    if (qk_vk_ab() == 0) /* QK_AB: temporary */
+        fast = 0;        /* QK_AB: temporary */
     uint32_t vec = nv && j->cols % 16 == 0 ? 2 : j->cols % 8 == 0;
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
@@ -434,6 +450,12 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
         qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
+        if (fast) {
+            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp};
+            st = qk_vk_dispatch(s, VP_NVFP4_DQ, j->dt, b, 4, pc, stride_groups(nr * j->cols / 8), 1);
+            __atomic_add_fetch(&nvfp4_dq_runs, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv, vec};
         st = qk_vk_dispatch(s, VP_BLOCKED_DQ, j->dt, b, 4, pc, stride_groups(ceil_div(nr * j->cols, vec == 2 ? 16 : 8)), 1);
