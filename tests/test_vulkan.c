@@ -1088,8 +1088,13 @@ static void test_nvfp4_dequantize_every_scale_code(void **state)
 {
     (void)state;
     qk_context *vk = vulkan_or_skip();
+    static const char *const ab[] = {"0", "1", "2"}; /* QK_AB: temporary (every variant) */
     unsigned long before = qk_vk_nvfp4_dq_runs();
-    long bad = qkc_nvfp4_every_scale_code(vk, "vulkan");
+    long bad = 0;
+    for (int v = 1; v < 3; v++) { /* QK_AB: temporary (the loop) */
+        setenv("QK_AB", ab[v], 1); /* QK_AB: temporary */
+        bad += qkc_nvfp4_every_scale_code(vk, "vulkan");
+    }
     unsigned long runs = qk_vk_nvfp4_dq_runs() - before;
     static const struct {
         int64_t rows, cols;
@@ -1098,18 +1103,17 @@ static void test_nvfp4_dequantize_every_scale_code(void **state)
     static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
         for (size_t d = 0; d < 2; d++)
-            for (int ab = 0; ab < 2; ab++) { /* QK_AB: temporary (the loop over ab) */
+            for (int v = 0; v < 3; v++) { /* QK_AB: temporary (the loop over v) */
                 if (shapes[k].groups)
                     setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
-                if (ab == 0)
-                    setenv("QK_AB", "0", 1); /* QK_AB: temporary */
+                setenv("QK_AB", ab[v], 1); /* QK_AB: temporary */
                 bad += qkc_nvfp4_dequantize_case(vk, "vulkan", dts[d], shapes[k].rows, shapes[k].cols,
                                                  0x3B800000u | (uint32_t)k, (uint32_t)(k * 5 + d));
-                unsetenv("QK_AB"); /* QK_AB: temporary */
                 unsetenv("QK_VULKAN_STRIDE_GROUPS");
             }
-    printf("nvfp4 dequantize: %lu calls of the sweep on nvfp4_dequantize.comp, %ld cases differ\n", runs, bad);
-    assert_true(runs >= 2 * 128); /* bf16 and f16 took the new shader */
+    unsetenv("QK_AB"); /* QK_AB: temporary */
+    printf("nvfp4 dequantize: %lu calls of the sweeps on nvfp4_dequantize.comp, %ld cases differ\n", runs, bad);
+    assert_true(runs >= 2 * 2 * 128); /* bf16 and f16 took the new shader */
     qk_context_destroy(vk);
     assert_int_equal(bad, 0);
 }

@@ -41,6 +41,7 @@ layout(push_constant) uniform PC {
     uint n;    /* elements in this chunk: whole rows, cols % 8 == 0 */
     uint cols;
     uint cp;   /* padded columns (a multiple of 16) */
+    uint ahead; /* QK_AB: temporary. 1: the next step's words loaded before this step's codes */
 } pc;
 #include "qk_vk.glsl"
 
@@ -97,6 +98,27 @@ uint exact_word(uint b, uint f)
     return lo | (hi << 16);
 }
 
+/* Elements 8t .. 8t + 7 from their code word q under scale byte s8. */
+void dequantize8(uint t, uint s8, uint q)
+{
+    uvec4 blk = s_block[s8];
+    if (blk.z != 0u) {
+        float f1 = uintBitsToFloat(blk.x), f15 = uintBitsToFloat(blk.y);
+        dst.w[t] = uvec4(plain_word(q & 0xFFu, f1, f15), plain_word((q >> 8) & 0xFFu, f1, f15),
+                         plain_word((q >> 16) & 0xFFu, f1, f15), plain_word(q >> 24, f1, f15));
+    } else {
+        for (uint k = 0u; k < 4u; k++)
+            dst.w[t][k] = exact_word((q >> (8u * k)) & 0xFFu, blk.w);
+    }
+}
+
+/* The scale word of block (r, c / 16) in the 128x4 blocked layout
+ * (qk_blocked_off / 4); its byte c / 16 % 4 is at bit (c >> 1) & 0x18. */
+uint scale_word(uint r, uint c, uint col_tiles)
+{
+    return ((r / 128u * col_tiles + c / 64u) * 32u + r % 32u) * 4u + (r % 128u) / 32u;
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
@@ -112,26 +134,39 @@ void main()
     uint r = (8u * t) / pc.cols, c = 8u * t - r * pc.cols;
     uint dr = (8u * stride) / pc.cols, dc = 8u * stride - dr * pc.cols;
     uint row_words = pc.cp / 8u, col_tiles = (pc.cp / 16u + 3u) / 4u;
-    for (; t < nv; t += stride) {
-        /* the scale word of block (r, c / 16) in the 128x4 blocked layout
-         * (qk_blocked_off / 4), and its byte c / 16 % 4 */
-        uint sw = ((r / 128u * col_tiles + c / 64u) * 32u + r % 32u) * 4u + (r % 128u) / 32u;
-        uint s8 = (scale.w[sw] >> ((c >> 1) & 0x18u)) & 0xFFu;
-        uint q = data.w[r * row_words + c / 8u];
-        uvec4 blk = s_block[s8];
-        if (blk.z != 0u) {
-            float f1 = uintBitsToFloat(blk.x), f15 = uintBitsToFloat(blk.y);
-            dst.w[t] = uvec4(plain_word(q & 0xFFu, f1, f15), plain_word((q >> 8) & 0xFFu, f1, f15),
-                             plain_word((q >> 16) & 0xFFu, f1, f15), plain_word(q >> 24, f1, f15));
-        } else {
-            for (uint k = 0u; k < 4u; k++)
-                dst.w[t][k] = exact_word((q >> (8u * k)) & 0xFFu, blk.w);
+    if (pc.ahead == 0u) { /* QK_AB: temporary (the loads of a step after the previous step's stores) */
+        for (; t < nv; t += stride) {
+            uint sv = scale.w[scale_word(r, c, col_tiles)], q = data.w[r * row_words + c / 8u];
+            dequantize8(t, (sv >> ((c >> 1) & 0x18u)) & 0xFFu, q);
+            c += dc;
+            r += dr;
+            if (c >= pc.cols) {
+                c -= pc.cols;
+                r++;
+            }
         }
+        return;
+    }
+    /* the next step's two words loaded before this step's codes */
+    uint sv = scale.w[scale_word(r, c, col_tiles)], q = data.w[r * row_words + c / 8u], sh = (c >> 1) & 0x18u;
+    for (;;) {
+        uint tn = t + stride, svn = 0u, qn = 0u;
         c += dc;
         r += dr;
         if (c >= pc.cols) {
             c -= pc.cols;
             r++;
         }
+        if (tn < nv) {
+            svn = scale.w[scale_word(r, c, col_tiles)];
+            qn = data.w[r * row_words + c / 8u];
+        }
+        dequantize8(t, (sv >> sh) & 0xFFu, q);
+        if (tn >= nv)
+            break;
+        t = tn;
+        sv = svn;
+        q = qn;
+        sh = (c >> 1) & 0x18u;
     }
 }

@@ -451,7 +451,8 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
         if (fast) {
-            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp};
+            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
+                                           qk_vk_ab() == 2}; /* QK_AB: temporary (the last word) */
             st = qk_vk_dispatch(s, VP_NVFP4_DQ, j->dt, b, 4, pc, stride_groups(nr * j->cols / 8), 1);
             __atomic_add_fetch(&nvfp4_dq_runs, 1, __ATOMIC_RELAXED);
             continue;
