@@ -1078,6 +1078,53 @@ static void test_mxfp8_lanes_paths(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NVFP4 quantize of bf16/f16 (scale byte and thresholds of a block from
+ * nvfp4_table.comp, by its 16-bit amax): 2048 x 256 tensors whose 32768
+ * blocks have every 16-bit magnitude up to the tensor's amax M as their
+ * amax (block b: b, then M for the rest), the other 15 elements spread
+ * below it, for M from T's largest value down to tiny ones (g normal and
+ * subnormal); against the reference, each also on the per-block path
+ * (QK_AB=0). */
+static void test_nvfp4_every_block_amax(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    static const uint16_t amax_bf16[] = {0x7F7Fu, 0x3F80u, 0x0A00u, 0x0080u};
+    static const uint16_t amax_f16[] = {0x7BFFu, 0x3C00u, 0x0800u, 0x0010u};
+    const int64_t rows = 2048, cols = 256;
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    size_t bad = 0;
+    unsigned char *in = malloc((size_t)(rows * cols) * 2);
+    for (int d = 0; d < 2; d++)
+        for (size_t a = 0; a < 4; a++) {
+            qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
+            uint32_t top = d == 0 ? amax_bf16[a] : amax_f16[a];
+            for (int64_t b = 0; b < rows * cols / 16; b++) {
+                uint32_t m = b <= (int64_t)top ? (uint32_t)b : top, x = 2654435761u * (uint32_t)(b + 1);
+                for (int i = 0; i < 16; i++) {
+                    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                    uint32_t v = i == (int)(b % 16) ? m : (m == 0 ? 0 : x % (m + 1)); /* at most m */
+                    uint16_t h = (uint16_t)(v | ((x >> 7) & 1u) << 15);
+                    memcpy(in + 2 * (b * 16 + i), &h, 2);
+                }
+            }
+            for (int v = 0; v < 2; v++) { /* QK_AB: temporary (the loop over v) */
+                setenv("QK_AB", v == 0 ? "1" : "0", 1); /* QK_AB: temporary */
+                size_t n = compare_input(vk, ref, &p, dt, in, rows, cols);
+                printf("nvfp4 %s, every block amax up to 0x%04x%s: %zu mismatching bytes\n", qk_dtype_name(dt), top,
+                       v ? " (QK_AB=0)" : "", n);
+                bad += n;
+            }
+            unsetenv("QK_AB"); /* QK_AB: temporary */
+        }
+    free(in);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* NVFP4 dequantize (nvfp4_dequantize.comp into bf16/f16 rows of whole
  * vectors, blocked_dequantize.comp otherwise): every scale byte with every
  * code under g through every binade and special g (qkc_nvfp4_every_scale_code),
@@ -1427,6 +1474,7 @@ int main(void)
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
         cmocka_unit_test(test_mxfp8_lanes_paths),
         cmocka_unit_test(test_nvfp4_dequantize_every_scale_code),
+        cmocka_unit_test(test_nvfp4_every_block_amax),
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),

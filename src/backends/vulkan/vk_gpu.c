@@ -42,6 +42,7 @@ QK_VK_SHADER(row_quantize_short)
 QK_VK_SHADER(convrot_row_quantize)
 QK_VK_SHADER(convrot_row_quantize_short)
 QK_VK_SHADER(nvfp4_dequantize)
+QK_VK_SHADER(nvfp4_table)
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
@@ -75,6 +76,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_CONVROT_ROW_Q, convrot_row_quantize)
     QK_VK_CASE(VP_CONVROT_ROW_Q_SHORT, convrot_row_quantize_short)
     QK_VK_CASE(VP_NVFP4_DQ, nvfp4_dequantize)
+    QK_VK_CASE(VP_NVFP4_TABLE, nvfp4_table)
     default: *size = 0; return NULL;
     }
 }

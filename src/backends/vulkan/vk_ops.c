@@ -340,6 +340,18 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     return st;
 }
 
+/* NVFP4 quantize of bf16/f16: the per-block steps from the table of
+ * nvfp4_table.comp (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl
+ * in 16-byte units), made once g is known. */
+#define NVFP4_TABLE_BYTES ((2048 + 512) * 16)
+
+static int nvfp4_table(const qk_vk_job *j)
+{
+    if (qk_vk_ab() == 0) /* QK_AB: temporary */
+        return 0;        /* QK_AB: temporary */
+    return j->p->format == QK_FORMAT_NVFP4 && j->dt != QK_DTYPE_F32;
+}
+
 static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
     size_t scale_bytes = j->lay.part[QK_PART_SCALE].nbytes;
@@ -356,6 +368,8 @@ static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
         st = qk_vk_reserve(s, VB_AMAX, 4);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_FLAG, 4);
+    if (st == QK_OK && nvfp4_table(j))
+        st = qk_vk_reserve(s, VB_CODES16, NVFP4_TABLE_BYTES);
     if (st != QK_OK)
         return st;
     qk_vk_fill(s, VB_SCALE, scale_bytes, 0);
@@ -374,6 +388,12 @@ static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
     uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
     qk_status st = qk_vk_dispatch(s, VP_SCALES, j->dt, b, 4, pc, 1, 0);
     qk_vk_compute_barrier(s);
+    if (st == QK_OK && nvfp4_table(j)) {
+        qk_vk_bind tb[] = {B(VB_SCALE2, 0, 4), B(VB_CODES16, 0, NVFP4_TABLE_BYTES)};
+        uint32_t tpc[QK_VK_PC_WORDS] = {0};
+        st = qk_vk_dispatch(s, VP_NVFP4_TABLE, j->dt, tb, 2, tpc, 2048 + 256, 0);
+        qk_vk_compute_barrier(s);
+    }
     return st;
 }
 
@@ -404,13 +424,14 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
         qk_vk_bind b[] = {nr > 0 ? B(VB_IN, r0 * row_in, nr * row_in) : B(-1, 0, 0),
                           B(VB_DATA, r0 * bsh.data_row, pr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(pr, 128) * bsh.col_tiles * 512),
-                          nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4)};
+                          nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4),
+                          nvfp4_table(j) ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                       (uint32_t)j->dt, bsh.ncb % 4 == 0};
+                                       (uint32_t)j->dt, bsh.ncb % 4 == 0, (uint32_t)nvfp4_table(j)};
         if (lanes)
-            st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 4, pc, stride_groups(pr * bsh.cp / 16), 1);
+            st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
         else
-            st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 4, pc,
+            st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc,
                                 (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
