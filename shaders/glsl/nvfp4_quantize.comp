@@ -24,7 +24,7 @@ layout(push_constant) uniform PC {
     uint cp;    /* padded columns */
     uint dt;
     uint whole4; /* unread (MXFP8's) */
-    uint table;  /* bf16/f16: the per-block steps from `tab` */
+    uint table;  /* bf16/f16: the per-block steps from `tab` (QK_AB: temporary: 2, codes by selects) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -86,9 +86,19 @@ void main()
         if (g != 0u && pc.table != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
             uint s8 = (tab.w[m2 >> 4][(m2 >> 2) & 3u] >> ((m2 & 3u) * 8u)) & 0xFFu;
             store_scale(s8, r, c0, nblk);
-            uvec4 h0 = tab.w[QK_NVFP4_TAB_BOUNDS + 2u * s8], h1 = tab.w[QK_NVFP4_TAB_BOUNDS + 2u * s8 + 1u];
-            if (h1.w != 0u)
-                word = pair_words(w, uint[7](h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z));
+            uint u = QK_NVFP4_TAB_BOUNDS + 3u * s8;
+            uvec4 hs = tab.w[u];
+            if (hs.w != 0u && pc.table == 2u) { /* QK_AB: temporary (this branch: the search by selects) */
+                uvec4 h = tab.w[u + 2u];
+                word = pair_words(w, uint[7](hs.x, hs.y, h.x, hs.z, h.y, h.z, h.w));
+            } else if (hs.w != 0u) {
+                uvec4 d = tab.w[u + 1u];
+                uint k[8];
+                [[unroll]] for (uint j = 0u; j < 8u; j++)
+                    k[j] = qk_pair_codes_madd(w[j], hs.xyz, d);
+                word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
+                             qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
+            }
         } else if (g != 0u) {
             uint t = block_scale(qk_widen(QK_DT, m2), g, r, c0, nblk);
             if (qk_nvfp4_codes_needed(t)) {

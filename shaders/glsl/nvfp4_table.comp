@@ -2,7 +2,7 @@
 /* NVFP4 quantize of bf16/f16 input, after g (scales.comp): the per-block
  * steps as a table (qk_vk_nvfp4_scale.glsl), so that a block's scale byte
  * is one lookup by its 16-bit amax instead of two exact divisions and an
- * e4m3 rounding, and its seven pair thresholds two loads instead of the
+ * e4m3 rounding, and its pair thresholds two loads instead of the
  * bounds' integer products. 2048 threads write the scale bytes of the
  * 32768 magnitudes (four each), 256 the bounds of the scale bytes. */
 layout(local_size_x = 256) in;
@@ -26,14 +26,16 @@ void main()
     uint s8 = k - QK_NVFP4_TAB_BOUNDS;
     if (s8 >= 256u)
         return;
-    uint t = qk_nvfp4_block_t(s8, g), h[8] = uint[8](0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u);
+    uint t = qk_nvfp4_block_t(s8, g), hp[7] = uint[7](0u, 0u, 0u, 0u, 0u, 0u, 0u), needed = 0u;
     if (qk_nvfp4_codes_needed(t)) {
         uint c[7];
         qk_nvfp4_bounds(t, c);
         [[unroll]] for (uint j = 0u; j < 7u; j++)
-            h[j] = qk_pair_threshold(QK_DT, c[j]);
-        h[7] = 1u;
+            hp[j] = qk_pair_threshold(QK_DT, c[j]);
+        needed = 1u;
     }
-    tab.w[QK_NVFP4_TAB_BOUNDS + 2u * s8] = uvec4(h[0], h[1], h[2], h[3]);
-    tab.w[QK_NVFP4_TAB_BOUNDS + 2u * s8 + 1u] = uvec4(h[4], h[5], h[6], h[7]);
+    uint u = QK_NVFP4_TAB_BOUNDS + 3u * s8;
+    tab.w[u] = uvec4(hp[0], hp[1], hp[3], needed);
+    tab.w[u + 1u] = qk_pair_steps(hp);
+    tab.w[u + 2u] = uvec4(hp[2], hp[4], hp[5], hp[6]);
 }

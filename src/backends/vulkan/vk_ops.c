@@ -343,7 +343,7 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
 /* NVFP4 quantize of bf16/f16: the per-block steps from the table of
  * nvfp4_table.comp (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl
  * in 16-byte units), made once g is known. */
-#define NVFP4_TABLE_BYTES ((2048 + 512) * 16)
+#define NVFP4_TABLE_BYTES ((2048 + 768) * 16)
 
 static int nvfp4_table(const qk_vk_job *j)
 {
@@ -427,7 +427,8 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                           nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4),
                           nvfp4_table(j) ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                       (uint32_t)j->dt, bsh.ncb % 4 == 0, (uint32_t)nvfp4_table(j)};
+                                       (uint32_t)j->dt, bsh.ncb % 4 == 0,
+                                       nvfp4_table(j) ? (uint32_t)(qk_vk_ab() == 2 ? 2 : 1) : 0}; /* QK_AB: temporary (2) */
         if (lanes)
             st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
         else
