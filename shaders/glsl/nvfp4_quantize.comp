@@ -7,10 +7,15 @@
  * OR-ed into their word of the blocked layout (zeroed first). Codes come
  * from seven per-block bounds (qk_nvfp4_bounds), not a division per
  * element; whole vectors of 16-bit input compare two elements at a time
- * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl); there, with
+ * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl). There, with
  * pc.table, a block's scale byte and thresholds come from the table of
  * nvfp4_table.comp (one lookup by its 16-bit amax, two 16-byte loads)
- * instead of two exact divisions, the e4m3 rounding and seven bounds. */
+ * instead of two exact divisions, the e4m3 rounding and seven bounds per
+ * block: a table entry is that computation's result for the magnitude, so
+ * the bytes are the same by construction (test_nvfp4_every_block_amax
+ * runs every 16-bit block amax). The codes then take the search with its
+ * selections as multiply-adds (qk_pair_codes_madd), since per element the
+ * logic operations were what remained. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data;
