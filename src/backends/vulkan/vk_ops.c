@@ -90,6 +90,13 @@ static uint64_t stride_groups(int64_t threads)
 
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
+/* QK_AB: temporary. Read at each call, so that tests can run both paths. */
+int qk_vk_ab(void) /* QK_AB: temporary */
+{                                     /* QK_AB: temporary */
+    const char *e = getenv("QK_AB");  /* QK_AB: temporary */
+    return e != NULL ? atoi(e) : 1;   /* QK_AB: temporary */
+}                                     /* QK_AB: temporary */
+
 /* ---- the bench's compute copy ------------------------------------------- */
 /* Chunks of whole 16-byte units at aligned offsets; a partial last word
  * (2-byte elements) is copied whole: the buffers are reserved in 256-byte
@@ -437,13 +444,6 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     }
     return st;
 }
-
-/* QK_AB: temporary. Read at each call, so that tests can run both paths. */
-int qk_vk_ab(void) /* QK_AB: temporary */
-{                                     /* QK_AB: temporary */
-    const char *e = getenv("QK_AB");  /* QK_AB: temporary */
-    return e != NULL ? atoi(e) : 1;   /* QK_AB: temporary */
-}                                     /* QK_AB: temporary */
 
 static unsigned long nvfp4_dq_runs;
 
