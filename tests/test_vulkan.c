@@ -1084,7 +1084,8 @@ static void test_mxfp8_lanes_paths(void **state)
  * amax (block b: b, then M for the rest), the other 15 elements spread
  * below it, for M from T's largest value down to tiny ones (g normal and
  * subnormal); against the reference, each also on the per-block path
- * (QK_AB=0) and with the table's codes by selects (QK_AB=2). */
+ * (QK_AB=0), with the table's codes by selects (QK_AB=2) and with scale
+ * words gathered by shuffles (QK_AB=3, where the device has full subgroups). */
 static void test_nvfp4_every_block_amax(void **state)
 {
     (void)state;
@@ -1110,8 +1111,8 @@ static void test_nvfp4_every_block_amax(void **state)
                     memcpy(in + 2 * (b * 16 + i), &h, 2);
                 }
             }
-            static const char *const ab[] = {"1", "0", "2"}; /* QK_AB: temporary (every variant) */
-            for (int v = 0; v < 3; v++) {                     /* QK_AB: temporary (the loop over v) */
+            static const char *const ab[] = {"1", "0", "2", "3"}; /* QK_AB: temporary (every variant) */
+            for (int v = 0; v < 4; v++) {                          /* QK_AB: temporary (the loop over v) */
                 setenv("QK_AB", ab[v], 1);                    /* QK_AB: temporary */
                 size_t n = compare_input(vk, ref, &p, dt, in, rows, cols);
                 printf("nvfp4 %s, every block amax up to 0x%04x, QK_AB=%s: %zu mismatching bytes\n", qk_dtype_name(dt),

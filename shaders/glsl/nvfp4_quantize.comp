@@ -1,5 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 /* ComfyUI NVFP4 quantize (src/ref/ref_nvfp4.c) over the 16x16-padded data:
  * one thread per 16-block of a row, so the block's scale and bounds are a
  * thread's own (no shared memory, no barrier); rows whose width is a
@@ -30,6 +32,8 @@ layout(push_constant) uniform PC {
     uint dt;
     uint whole4; /* unread (MXFP8's) */
     uint table;  /* bf16/f16: the per-block steps from `tab` (QK_AB: temporary: 2, codes by selects) */
+    uint gather; /* QK_AB: temporary (3). Rows of whole scale words, full subgroups: a word's four blocks
+                  * (consecutive invocations) gather it by two shuffles and one stores it, no atomic */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -90,7 +94,15 @@ void main()
             m2 = max(m2, max(w[j] & 0x7FFFu, (w[j] >> 16) & 0x7FFFu));
         if (g != 0u && pc.table != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
             uint s8 = (tab.w[m2 >> 4][(m2 >> 2) & 3u] >> ((m2 & 3u) * 8u)) & 0xFFu;
-            store_scale(s8, r, c0, nblk);
+            if (pc.gather != 0u) { /* QK_AB: temporary (this branch) */
+                uint sw = s8 << ((b & 3u) * 8u);
+                sw |= subgroupShuffleXor(sw, 1u);
+                sw |= subgroupShuffleXor(sw, 2u);
+                if ((b & 3u) == 0u)
+                    scale.w[qk_blocked_off(r, c0 / 16u, nblk) >> 2] = sw;
+            } else {
+                store_scale(s8, r, c0, nblk);
+            }
             uint u = QK_NVFP4_TAB_BOUNDS + 3u * s8;
             uvec4 hs = tab.w[u];
             if (hs.w != 0u && pc.table == 2u) { /* QK_AB: temporary (this branch: the search by selects) */

@@ -424,6 +424,8 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     int lanes = !nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0 && s->dev->cluster_max >= 8;
     if (lanes)
         __atomic_add_fetch(&mxfp8_lanes_runs, 1, __ATOMIC_RELAXED);
+    int gather = nvfp4_table(j) && qk_vk_ab() == 3 && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && /* QK_AB: temporary */
+                 j->cols % 16 == 0;                                                                     /* QK_AB: temporary */
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t pr = hi - r0 < rc ? hi - r0 : rc;
@@ -435,11 +437,12 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                           nvfp4_table(j) ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, bsh.ncb % 4 == 0,
-                                       nvfp4_table(j) ? (uint32_t)(qk_vk_ab() == 2 ? 2 : 1) : 0}; /* QK_AB: temporary (2) */
+                                       nvfp4_table(j) ? (uint32_t)(qk_vk_ab() == 2 ? 2 : 1) : 0, /* QK_AB: temporary (2) */
+                                       (uint32_t)gather}; /* QK_AB: temporary */
         if (lanes)
             st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
         else
-            st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc,
+            st = qk_vk_dispatch(s, gather ? VP_NVFP4_Q_GATHER : nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc, /* QK_AB: temporary (gather) */
                                 (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
