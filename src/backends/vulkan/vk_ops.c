@@ -90,7 +90,11 @@ static uint64_t stride_groups(int64_t threads)
 
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
-/* QK_AB: temporary. Read at each call, so that tests can run both paths. */
+/* QK_AB: temporary. Read at each call, so that tests can run every variant.
+ * QK_AB: temporary. 0: main's paths (blocked_dequantize.comp; NVFP4 quantize with per-block divisions).
+ * QK_AB: temporary. 1 (unset): nvfp4_dequantize.comp; NVFP4 quantize by nvfp4_table.comp, codes by multiply-adds.
+ * QK_AB: temporary. 2: as 1, the dequantize's loads a step ahead, the quantize's codes by selects.
+ * QK_AB: temporary. 3: as 1, the quantize's scale words gathered by shuffles (no atomics). */
 int qk_vk_ab(void) /* QK_AB: temporary */
 {                                     /* QK_AB: temporary */
     const char *e = getenv("QK_AB");  /* QK_AB: temporary */
