@@ -1078,6 +1078,95 @@ static void test_mxfp8_lanes_paths(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NVFP4 quantize of bf16/f16 (scale byte and thresholds of a block from
+ * nvfp4_table.comp, by its 16-bit amax): 2048 x 256 tensors whose 32768
+ * blocks have every 16-bit magnitude up to the tensor's amax M as their
+ * amax (block b: b, then M for the rest), the other 15 elements spread
+ * below it, for M from T's largest value down to tiny ones (g normal and
+ * subnormal); against the reference, each also on the per-block path
+ * (QK_AB=0), with the table's codes by selects (QK_AB=2) and with scale
+ * words gathered by shuffles (QK_AB=3, where the device has full subgroups). */
+static void test_nvfp4_every_block_amax(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    static const uint16_t amax_bf16[] = {0x7F7Fu, 0x3F80u, 0x0A00u, 0x0080u};
+    static const uint16_t amax_f16[] = {0x7BFFu, 0x3C00u, 0x0800u, 0x0010u};
+    const int64_t rows = 2048, cols = 256;
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    size_t bad = 0;
+    unsigned char *in = malloc((size_t)(rows * cols) * 2);
+    for (int d = 0; d < 2; d++)
+        for (size_t a = 0; a < 4; a++) {
+            qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
+            uint32_t top = d == 0 ? amax_bf16[a] : amax_f16[a];
+            for (int64_t b = 0; b < rows * cols / 16; b++) {
+                uint32_t m = b <= (int64_t)top ? (uint32_t)b : top, x = 2654435761u * (uint32_t)(b + 1);
+                for (int i = 0; i < 16; i++) {
+                    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                    uint32_t v = i == (int)(b % 16) ? m : (m == 0 ? 0 : x % (m + 1)); /* at most m */
+                    uint16_t h = (uint16_t)(v | ((x >> 7) & 1u) << 15);
+                    memcpy(in + 2 * (b * 16 + i), &h, 2);
+                }
+            }
+            static const char *const ab[] = {"1", "0", "2", "3"}; /* QK_AB: temporary (every variant) */
+            for (int v = 0; v < 4; v++) {                          /* QK_AB: temporary (the loop over v) */
+                setenv("QK_AB", ab[v], 1);                    /* QK_AB: temporary */
+                size_t n = compare_input(vk, ref, &p, dt, in, rows, cols);
+                printf("nvfp4 %s, every block amax up to 0x%04x, QK_AB=%s: %zu mismatching bytes\n", qk_dtype_name(dt),
+                       top, ab[v], n);
+                bad += n;
+            }
+            unsetenv("QK_AB"); /* QK_AB: temporary */
+        }
+    free(in);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
+/* NVFP4 dequantize (nvfp4_dequantize.comp into bf16/f16 rows of whole
+ * vectors, blocked_dequantize.comp otherwise): every scale byte with every
+ * code under g through every binade and special g (qkc_nvfp4_every_scale_code),
+ * then shapes with a partial last block (cols 8 past a multiple of 16),
+ * rows past a 128-row tile, narrow and odd rows, 3 workgroups (many
+ * grid-stride rounds), each also on the old path (QK_AB=0). */
+static void test_nvfp4_dequantize_every_scale_code(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    static const char *const ab[] = {"0", "1", "2"}; /* QK_AB: temporary (every variant) */
+    unsigned long before = qk_vk_nvfp4_dq_runs();
+    long bad = 0;
+    for (int v = 1; v < 3; v++) { /* QK_AB: temporary (the loop) */
+        setenv("QK_AB", ab[v], 1); /* QK_AB: temporary */
+        bad += qkc_nvfp4_every_scale_code(vk, "vulkan");
+    }
+    unsigned long runs = qk_vk_nvfp4_dq_runs() - before;
+    static const struct {
+        int64_t rows, cols;
+        const char *groups;
+    } shapes[] = {{131, 264, NULL}, {300, 8, NULL}, {129, 2056, "3"}, {1, 24, NULL}, {257, 40, "3"}, {7, 4104, NULL}};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (size_t d = 0; d < 2; d++)
+            for (int v = 0; v < 3; v++) { /* QK_AB: temporary (the loop over v) */
+                if (shapes[k].groups)
+                    setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+                setenv("QK_AB", ab[v], 1); /* QK_AB: temporary */
+                bad += qkc_nvfp4_dequantize_case(vk, "vulkan", dts[d], shapes[k].rows, shapes[k].cols,
+                                                 0x3B800000u | (uint32_t)k, (uint32_t)(k * 5 + d));
+                unsetenv("QK_VULKAN_STRIDE_GROUPS");
+            }
+    unsetenv("QK_AB"); /* QK_AB: temporary */
+    printf("nvfp4 dequantize: %lu calls of the sweeps on nvfp4_dequantize.comp, %ld cases differ\n", runs, bad);
+    assert_true(runs >= 2 * 2 * 128); /* bf16 and f16 took the new shader */
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* ConvRot's native sums (convrot.comp): rows of 2048 values, one
  * workgroup each, on both sides of the range where the butterflies add
  * natively (zero or 2^-103 <= |x| < 2^(127 - 2 levels)): full-significand
@@ -1386,6 +1475,8 @@ int main(void)
         cmocka_unit_test(test_bnb4_block_maxima_paths),
         cmocka_unit_test(test_bnb4_tiny_products_match_reference),
         cmocka_unit_test(test_mxfp8_lanes_paths),
+        cmocka_unit_test(test_nvfp4_dequantize_every_scale_code),
+        cmocka_unit_test(test_nvfp4_every_block_amax),
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),

@@ -1,5 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 /* ComfyUI NVFP4 quantize (src/ref/ref_nvfp4.c) over the 16x16-padded data:
  * one thread per 16-block of a row, so the block's scale and bounds are a
  * thread's own (no shared memory, no barrier); rows whose width is a
@@ -7,22 +9,36 @@
  * OR-ed into their word of the blocked layout (zeroed first). Codes come
  * from seven per-block bounds (qk_nvfp4_bounds), not a division per
  * element; whole vectors of 16-bit input compare two elements at a time
- * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl). */
+ * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl). There, with
+ * pc.table, a block's scale byte and thresholds come from the table of
+ * nvfp4_table.comp (one lookup by its 16-bit amax, two 16-byte loads)
+ * instead of two exact divisions, the e4m3 rounding and seven bounds per
+ * block: a table entry is that computation's result for the magnitude, so
+ * the bytes are the same by construction (test_nvfp4_every_block_amax
+ * runs every 16-bit block amax). The codes then take the search with its
+ * selections as multiply-adds (qk_pair_codes_madd), since per element the
+ * logic operations were what remained. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data;
 layout(std430, binding = 2) buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) readonly buffer Global { uint w[]; } global; /* g at [0] */
+layout(std430, binding = 4) readonly buffer Table { uvec4 w[]; } tab; /* nvfp4_table.comp's, with pc.table */
 layout(push_constant) uniform PC {
     uint rows;  /* input rows present in this chunk */
     uint prows; /* padded rows in this chunk */
     uint cols;
     uint cp;    /* padded columns */
     uint dt;
+    uint whole4; /* unread (MXFP8's) */
+    uint table;  /* bf16/f16: the per-block steps from `tab` (QK_AB: temporary: 2, codes by selects) */
+    uint gather; /* QK_AB: temporary (3). Rows of whole scale words, full subgroups: a word's four blocks
+                  * (consecutive invocations) gather it by two shuffles and one stores it, no atomic */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 #include "qk_vk_nvfp4_pairs.glsl"
+#include "qk_vk_nvfp4_scale.glsl"
 
 /* The nibbles of 8 elements, element 2j high. */
 uint codes8(uint x[8], uint c[7])
@@ -33,23 +49,32 @@ uint codes8(uint x[8], uint c[7])
     return word;
 }
 
-/* The block's scale: stores its byte, returns t = g * e4m3(code). */
-uint block_scale(uint m, uint g, uint r, uint c0, uint nblk)
+/* ORs the block's scale byte into its word of the blocked layout. */
+void store_scale(uint s8, uint r, uint c0, uint nblk)
 {
-    uint s = qk_div(qk_div(m, QK_F32_E2M1_MAX), g);
-    if (s > QK_F32_E4M3_MAX)
-        s = QK_F32_E4M3_MAX;
-    uint s8 = qk_to_e4m3(s);
     if (s8 != 0u) {
         uint off = qk_blocked_off(r, c0 / 16u, nblk);
         atomicOr(scale.w[off >> 2], s8 << ((off & 3u) * 8u));
     }
-    return qk_mul(g, qk_e4m3_to_f32(s8));
 }
 
-/* t == 0: the reference's zero block. A non-finite t needs a NaN/Inf
- * input, which scales.comp flags and the call refuses: zero codes. */
-bool codes_needed(uint t) { return (t & QK_F32_ABS) - 1u < QK_F32_INF - 1u; }
+/* The block's scale: stores its byte, returns t = g * e4m3(code). */
+uint block_scale(uint m, uint g, uint r, uint c0, uint nblk)
+{
+    uint s8 = qk_nvfp4_scale_byte(m, g);
+    store_scale(s8, r, c0, nblk);
+    return qk_nvfp4_block_t(s8, g);
+}
+
+/* The pair codes of a block's eight words under thresholds hp. */
+uvec2 pair_words(uint w[8], uint hp[7])
+{
+    uint k[8];
+    [[unroll]] for (uint j = 0u; j < 8u; j++)
+        k[j] = qk_pair_codes(w[j], hp);
+    return uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
+                 qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
+}
 
 void main()
 {
@@ -67,17 +92,38 @@ void main()
         uint m2 = 0u;
         [[unroll]] for (uint j = 0u; j < 8u; j++)
             m2 = max(m2, max(w[j] & 0x7FFFu, (w[j] >> 16) & 0x7FFFu));
-        if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
+        if (g != 0u && pc.table != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
+            uint s8 = (tab.w[m2 >> 4][(m2 >> 2) & 3u] >> ((m2 & 3u) * 8u)) & 0xFFu;
+            if (pc.gather != 0u) { /* QK_AB: temporary (this branch) */
+                uint sw = s8 << ((b & 3u) * 8u);
+                sw |= subgroupShuffleXor(sw, 1u);
+                sw |= subgroupShuffleXor(sw, 2u);
+                if ((b & 3u) == 0u)
+                    scale.w[qk_blocked_off(r, c0 / 16u, nblk) >> 2] = sw;
+            } else {
+                store_scale(s8, r, c0, nblk);
+            }
+            uint u = QK_NVFP4_TAB_BOUNDS + 3u * s8;
+            uvec4 hs = tab.w[u];
+            if (hs.w != 0u && pc.table == 2u) { /* QK_AB: temporary (this branch: the search by selects) */
+                uvec4 h = tab.w[u + 2u];
+                word = pair_words(w, uint[7](hs.x, hs.y, h.x, hs.z, h.y, h.z, h.w));
+            } else if (hs.w != 0u) {
+                uvec4 d = tab.w[u + 1u];
+                uint k[8];
+                [[unroll]] for (uint j = 0u; j < 8u; j++)
+                    k[j] = qk_pair_codes_madd(w[j], hs.xyz, d);
+                word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
+                             qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
+            }
+        } else if (g != 0u) {
             uint t = block_scale(qk_widen(QK_DT, m2), g, r, c0, nblk);
-            if (codes_needed(t)) {
-                uint c[7], hp[7], k[8];
+            if (qk_nvfp4_codes_needed(t)) {
+                uint c[7], hp[7];
                 qk_nvfp4_bounds(t, c);
                 [[unroll]] for (uint j = 0u; j < 7u; j++)
                     hp[j] = qk_pair_threshold(QK_DT, c[j]);
-                [[unroll]] for (uint j = 0u; j < 8u; j++)
-                    k[j] = qk_pair_codes(w[j], hp);
-                word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
-                             qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
+                word = pair_words(w, hp);
             }
         }
         data.w[b] = word;
@@ -91,7 +137,7 @@ void main()
         m = max(m, max(x0[j] & QK_F32_ABS, x1[j] & QK_F32_ABS));
     if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
         uint t = block_scale(m, g, r, c0, nblk);
-        if (codes_needed(t)) {
+        if (qk_nvfp4_codes_needed(t)) {
             uint c[7]; /* e2m1(clamp(x / t, 6)) by compares, no division */
             qk_nvfp4_bounds(t, c);
             word = uvec2(codes8(x0, c), codes8(x1, c));

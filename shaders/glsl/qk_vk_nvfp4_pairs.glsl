@@ -49,3 +49,29 @@ uint qk_pair_bytes(uint ca, uint cb)
     uint u = ca | (cb << 8);
     return ((u << 4) | (u >> 16)) & 0xFFFFu;
 }
+
+/* qk_pair_codes with each selection of the search as multiply-adds on the
+ * comparison bits: both halves share the thresholds, so with b (0 or 1 in
+ * bits 0 and 16) and a scalar difference d < 2^16, b * d adds d to the
+ * halves whose bit is set. The third level's threshold h[2 (2 b2 + b1)] is
+ * h0 + b2 d40 + b1 d20 + b2 b1 (h6 - h4 - h2 + h0): every half of the sum
+ * is a threshold word (< 2^16), so the packed result is exact modulo 2^32
+ * whatever the signs of the terms. Fewer logic operations than the masks
+ * and selects (the multiply-adds run on the FMA pipe on NVIDIA).
+ * hs: hp[0], hp[1], hp[3]; d: qk_pair_steps(hp). */
+uvec4 qk_pair_steps(uint hp[7])
+{
+    uint h0 = hp[0] & 0x7FFFu, h2 = hp[2] & 0x7FFFu, h4 = hp[4] & 0x7FFFu;
+    return uvec4(h2 - h0, h4 - h0, (hp[6] & 0x7FFFu) - h4 - h2 + h0, (hp[5] & 0x7FFFu) - (hp[1] & 0x7FFFu));
+}
+
+uint qk_pair_bit(uint d) { return (~d >> 15) & 0x10001u; } /* 1 where m > h */
+
+uint qk_pair_codes_madd(uint w, uvec3 hs, uvec4 d)
+{
+    uint m = w & 0x7FFF7FFFu;
+    uint b2 = qk_pair_bit(hs.z - m);
+    uint b1 = qk_pair_bit(hs.y + b2 * d.w - m);
+    uint b0 = qk_pair_bit(hs.x + b2 * d.y + b1 * d.x + (b2 & b1) * d.z - m);
+    return (b2 * 4u + b1 * 2u + b0) | ((w >> 12) & 0x80008u);
+}

@@ -65,4 +65,18 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label);
  * scales, e4m3 NaN codes in some rows; rows with and without a tail. */
 long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label);
 
+/* NVFP4 parts whose scale bytes run through the scale tensor as (k + seed)
+ * % 256 and whose codes run along a row as (c + r + seed) % 16, under the
+ * global scale g (f32 bits), dequantized into dt by ctx and by the
+ * reference: 1 if they differ (a NaN's payload aside), else 0. On 128 x 64
+ * (one tile) every scale byte meets every code. */
+long qkc_nvfp4_dequantize_case(qk_context *ctx, const char *label, qk_dtype dt, int64_t rows, int64_t cols,
+                               uint32_t g, uint32_t seed);
+
+/* qkc_nvfp4_dequantize_case on 128 x 64 for every dtype, under g through
+ * every binade (several significands, so T(T(g) T(s)) crosses the range
+ * ends of any exact fast path) and zero, negative, subnormal, huge, Inf and
+ * NaN g: the number of cases that differ, each printed. */
+long qkc_nvfp4_every_scale_code(qk_context *ctx, const char *label);
+
 #endif

@@ -245,3 +245,61 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
     return ran < 60 ? bad + 1 : bad;
 }
 
+
+long qkc_nvfp4_dequantize_case(qk_context *ctx, const char *label, qk_dtype dt, int64_t rows, int64_t cols,
+                               uint32_t g, uint32_t seed)
+{
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    qk_layout lay;
+    if (qk_layout_query(&p, rows, cols, &lay) != QK_OK) {
+        printf("%s: nvfp4 %lld x %lld: layout refused\n", label, (long long)rows, (long long)cols);
+        return 1;
+    }
+    size_t nb = lay.part[QK_PART_DATA].nbytes, sb = lay.part[QK_PART_SCALE].nbytes;
+    size_t rb = (size_t)round_up(cols, 16) / 2, ob = (size_t)(rows * cols) * esz(dt);
+    unsigned char *data = calloc(1, nb), *scale = malloc(sb), *want = malloc(ob), *got = malloc(ob);
+    qk_context *ref = NULL;
+    long bad = 1;
+    if (qk_context_create("reference", 0, &ref) != QK_OK) {
+        printf("%s: no reference backend\n", label);
+    } else if (data && scale && want && got) {
+        for (size_t k = 0; k < sb; k++)
+            scale[k] = (unsigned char)(k + seed);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) {
+                uint32_t q = (uint32_t)(c + r + seed) & 15u;
+                data[(size_t)r * rb + (size_t)c / 2] |= (unsigned char)((c & 1) ? q : q << 4);
+            }
+        const void *parts[QK_PART_COUNT] = {0};
+        parts[QK_PART_DATA] = data;
+        parts[QK_PART_SCALE] = scale;
+        parts[QK_PART_SCALE2] = &g;
+        bad = dequantize_differs(ctx, ref, &p, parts, rows, cols, dt, want, got);
+        if (bad)
+            printf("%s: nvfp4 %lld x %lld, g 0x%08x, dtype %d: DIFFERENT\n", label, (long long)rows,
+                   (long long)cols, g, (int)dt);
+    } else {
+        printf("%s: out of memory\n", label);
+    }
+    qk_context_destroy(ref);
+    free(data), free(scale), free(want), free(got);
+    return bad;
+}
+
+long qkc_nvfp4_every_scale_code(qk_context *ctx, const char *label)
+{
+    static const uint32_t sig[] = {0x000000u, 0x2B0000u, 0x600000u, 0x7F0000u, 0x7FE000u, 0x555555u};
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0xBFC00000u, 0x7F800000u, 0xFF800000u,
+                                       0x7FC00000u, 0x00000001u, 0x007FFFFFu, 0x7F7FFFFFu};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    long bad = 0, ran = 0;
+    for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+        for (uint32_t e = 0; e < 255; e += 2, ran++)
+            bad += qkc_nvfp4_dequantize_case(ctx, label, dts[d], 128, 64, e << 23 | sig[(e / 2) % 6], e);
+        for (size_t k = 0; k < sizeof special / sizeof *special; k++, ran++)
+            bad += qkc_nvfp4_dequantize_case(ctx, label, dts[d], 128, 64, special[k], (uint32_t)k);
+    }
+    printf("%s: nvfp4 every scale byte and code: %ld runs, %ld bad\n", label, ran, bad);
+    return bad;
+}

@@ -90,6 +90,17 @@ static uint64_t stride_groups(int64_t threads)
 
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
+/* QK_AB: temporary. Read at each call, so that tests can run every variant.
+ * QK_AB: temporary. 0: main's paths (blocked_dequantize.comp; NVFP4 quantize with per-block divisions).
+ * QK_AB: temporary. 1 (unset): nvfp4_dequantize.comp; NVFP4 quantize by nvfp4_table.comp, codes by multiply-adds.
+ * QK_AB: temporary. 2: as 1, the dequantize's loads a step ahead, the quantize's codes by selects.
+ * QK_AB: temporary. 3: as 1, the quantize's scale words gathered by shuffles (no atomics). */
+int qk_vk_ab(void) /* QK_AB: temporary */
+{                                     /* QK_AB: temporary */
+    const char *e = getenv("QK_AB");  /* QK_AB: temporary */
+    return e != NULL ? atoi(e) : 1;   /* QK_AB: temporary */
+}                                     /* QK_AB: temporary */
+
 /* ---- the bench's compute copy ------------------------------------------- */
 /* Chunks of whole 16-byte units at aligned offsets; a partial last word
  * (2-byte elements) is copied whole: the buffers are reserved in 256-byte
@@ -340,6 +351,18 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     return st;
 }
 
+/* NVFP4 quantize of bf16/f16: the per-block steps from the table of
+ * nvfp4_table.comp (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl
+ * in 16-byte units), made once g is known. */
+#define NVFP4_TABLE_BYTES ((2048 + 768) * 16)
+
+static int nvfp4_table(const qk_vk_job *j)
+{
+    if (qk_vk_ab() == 0) /* QK_AB: temporary */
+        return 0;        /* QK_AB: temporary */
+    return j->p->format == QK_FORMAT_NVFP4 && j->dt != QK_DTYPE_F32;
+}
+
 static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
     size_t scale_bytes = j->lay.part[QK_PART_SCALE].nbytes;
@@ -356,6 +379,8 @@ static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
         st = qk_vk_reserve(s, VB_AMAX, 4);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_FLAG, 4);
+    if (st == QK_OK && nvfp4_table(j))
+        st = qk_vk_reserve(s, VB_CODES16, NVFP4_TABLE_BYTES);
     if (st != QK_OK)
         return st;
     qk_vk_fill(s, VB_SCALE, scale_bytes, 0);
@@ -374,6 +399,12 @@ static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
     uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
     qk_status st = qk_vk_dispatch(s, VP_SCALES, j->dt, b, 4, pc, 1, 0);
     qk_vk_compute_barrier(s);
+    if (st == QK_OK && nvfp4_table(j)) {
+        qk_vk_bind tb[] = {B(VB_SCALE2, 0, 4), B(VB_CODES16, 0, NVFP4_TABLE_BYTES)};
+        uint32_t tpc[QK_VK_PC_WORDS] = {0};
+        st = qk_vk_dispatch(s, VP_NVFP4_TABLE, j->dt, tb, 2, tpc, 2048 + 256, 0);
+        qk_vk_compute_barrier(s);
+    }
     return st;
 }
 
@@ -397,6 +428,8 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     int lanes = !nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0 && s->dev->cluster_max >= 8;
     if (lanes)
         __atomic_add_fetch(&mxfp8_lanes_runs, 1, __ATOMIC_RELAXED);
+    int gather = nvfp4_table(j) && qk_vk_ab() == 3 && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && /* QK_AB: temporary */
+                 j->cols % 16 == 0;                                                                     /* QK_AB: temporary */
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t pr = hi - r0 < rc ? hi - r0 : rc;
@@ -404,17 +437,24 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
         qk_vk_bind b[] = {nr > 0 ? B(VB_IN, r0 * row_in, nr * row_in) : B(-1, 0, 0),
                           B(VB_DATA, r0 * bsh.data_row, pr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(pr, 128) * bsh.col_tiles * 512),
-                          nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4)};
+                          nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4),
+                          nvfp4_table(j) ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                       (uint32_t)j->dt, bsh.ncb % 4 == 0};
+                                       (uint32_t)j->dt, bsh.ncb % 4 == 0,
+                                       nvfp4_table(j) ? (uint32_t)(qk_vk_ab() == 2 ? 2 : 1) : 0, /* QK_AB: temporary (2) */
+                                       (uint32_t)gather}; /* QK_AB: temporary */
         if (lanes)
-            st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 4, pc, stride_groups(pr * bsh.cp / 16), 1);
+            st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
         else
-            st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 4, pc,
+            st = qk_vk_dispatch(s, gather ? VP_NVFP4_Q_GATHER : nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc, /* QK_AB: temporary (gather) */
                                 (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
 }
+
+static unsigned long nvfp4_dq_runs;
+
+unsigned long qk_vk_nvfp4_dq_runs(void) { return __atomic_load_n(&nvfp4_dq_runs, __ATOMIC_RELAXED); }
 
 static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
@@ -425,8 +465,13 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
     int64_t rc = chunk_of(s, 128, (double)per_row);
     if (rc == 0)
         return too_large("a 128-row tile");
-    /* a thread's elements: 16 (one NVFP4 block) when rows are whole blocks,
-     * else 8 (MXFP8 measured 52% of the copy with 16, 54% with 8) */
+    /* NVFP4 into bf16/f16 rows of whole 8-element vectors: exact products
+     * from per-scale-byte factors (nvfp4_dequantize.comp); elsewhere a
+     * thread's elements are 16 (one NVFP4 block) when rows are whole
+     * blocks, else 8 (MXFP8 measured 52% of the copy with 16, 54% with 8) */
+    int fast = nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0;
+    if (qk_vk_ab() == 0) /* QK_AB: temporary */
+        fast = 0;        /* QK_AB: temporary */
     uint32_t vec = nv && j->cols % 16 == 0 ? 2 : j->cols % 8 == 0;
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
@@ -434,6 +479,13 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
         qk_vk_bind b[] = {B(VB_DATA, r0 * bsh.data_row, nr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
+        if (fast) {
+            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
+                                           qk_vk_ab() == 2}; /* QK_AB: temporary (the last word) */
+            st = qk_vk_dispatch(s, VP_NVFP4_DQ, j->dt, b, 4, pc, stride_groups(nr * j->cols / 8), 1);
+            __atomic_add_fetch(&nvfp4_dq_runs, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, (uint32_t)nv, vec};
         st = qk_vk_dispatch(s, VP_BLOCKED_DQ, j->dt, b, 4, pc, stride_groups(ceil_div(nr * j->cols, vec == 2 ? 16 : 8)), 1);
