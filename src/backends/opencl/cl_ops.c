@@ -617,11 +617,12 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
         if (nv && c > 0 && c % 8 == 0 && ncb < ((cl_ulong)1 << 24) && qcl_ab() != 0 /* QK_AB: temporary */) {
             /* whole 8-column vectors: a block per work-item (nvfp4_dequantize_blocks.cl) */
             __atomic_add_fetch(&nvfp4_dq_blocks_runs, 1, __ATOMIC_RELAXED);
-            cl_uint gs32 = scalar, nb32 = (cl_uint)ncb, Rb = nb32 >= L ? 1u : (cl_uint)(L / nb32);
+            cl_uint gs32 = scalar, nb32 = (cl_uint)ncb, upr = qcl_ab() == 2 ? vpr : nb32; /* QK_AB: temporary */
+            cl_uint Rb = upr >= L ? 1u : (cl_uint)(L / upr);
             uint64_t ngb = r > 0 ? (r + Rb - 1) / Rb : 1;
             size_t gb = (size_t)(ngb < gcap ? ngb : (gcap ? gcap : 1)) * L;
             return RUN(s, K_NVFP4_DEQUANTIZE_BLOCKS, 1, &gb, &L, ARG(data), ARG(scale), ARG(gs32), ARG(dt), ARG(r),
-                       ARG(c), ARG(nb32), ARG(Rb), ARG(out), LOCAL(16 * 4), LOCAL(256 * 4));
+                       ARG(c), ARG(nb32), ARG(upr), ARG(Rb), ARG(out), LOCAL(16 * 4), LOCAL(256 * 4));
         }
         if (nv) {
             cl_uint gs32 = scalar;
