@@ -7,7 +7,9 @@
  * - The block's code bounds depend on its scale byte s8 alone (t = g *
  *   e4m3(s8), g fixed for the launch, and s8 <= 0x7E because s <= 448), so
  *   each work-group tabulates them for the 127 bytes once in local memory
- *   (bt: two uint4 an entry) instead of seven 25x24-bit products per block.
+ *   (bt: two uint4 an entry, the seven thresholds below as words
+ *   h * 0x10001 | 0x80008000, and t's zero flag) instead of seven 25x24-bit
+ *   products per block.
  * - Codes compare 16-bit magnitudes with 16-bit thresholds, no widening:
  *   for an f32 bound c >= 0, |x| > c is m > h on x's 16-bit magnitude m,
  *   where h is the largest 16-bit magnitude whose value is <= c (values
@@ -30,13 +32,42 @@ static inline uint nvfp4_threshold16(int dt, uint c)
 }
 
 /* The magnitude code (0..7) of 16-bit magnitude a: qk_nvfp4_code's binary
- * search on the thresholds lo = (h0, h1, h2, h3), hi = (h4, h5, h6, -). */
-static inline uint nvfp4_code16(uint a, uint4 lo, uint4 hi)
+ * search on the thresholds h[0..6]. */
+static inline uint nvfp4_code16(uint a, const uint *h)
 {
-    uint b2 = a > lo.s3;
-    uint b1 = a > (b2 ? hi.s1 : lo.s1);
-    uint b0 = a > (b2 ? (b1 ? hi.s2 : hi.s0) : (b1 ? lo.s2 : lo.s0));
+    uint b2 = a > h[3];
+    uint b1 = a > (b2 ? h[5] : h[1]);
+    uint b0 = a > (b2 ? (b1 ? h[6] : h[4]) : (b1 ? h[2] : h[0]));
     return (b2 << 2) | (b1 << 1) | b0;
+}
+
+/* QK_AB=2 (temporary): both elements of a word at once, as
+ * cuda/k_nvfp4_pairs.cuh. A threshold word hp = h * 0x10001 | 0x80008000;
+ * with magnitudes m <= 0x7FFF in both halves, hp - m borrows nothing across
+ * the halves (each half's difference is 0x8000 + h - m >= 1), and bit 15 of
+ * each half is set exactly when m <= h. Returns 0xFFFF in those halves. */
+static inline uint nvfp4_pair_le(uint hp, uint m) { return (((hp - m) >> 15) & 0x10001u) * 0xFFFFu; }
+
+/* The halves of a where mask is set, of b elsewhere. */
+static inline uint nvfp4_pair_pick(uint mask, uint a, uint b) { return (mask & a) | (~mask & b); }
+
+/* The codes (sign included) of word w's low element in bits 0-3, of its
+ * high element in bits 16-19: nvfp4_code16's search on both halves. */
+static inline uint nvfp4_pair_codes(uint w, const uint *hp)
+{
+    uint m = w & 0x7FFF7FFFu;
+    uint le3 = nvfp4_pair_le(hp[3], m); /* code < 4 */
+    uint le1 = nvfp4_pair_le(nvfp4_pair_pick(le3, hp[1], hp[5]), m);
+    uint le0 = nvfp4_pair_le(nvfp4_pair_pick(le1, nvfp4_pair_pick(le3, hp[0], hp[4]), nvfp4_pair_pick(le3, hp[2], hp[6])), m);
+    return (~le3 & 0x40004u) | (~le1 & 0x20002u) | (~le0 & 0x10001u) | ((w >> 12) & 0x80008u);
+}
+
+/* Bytes j and j + 1 of the codes of words j and j + 1 (pair codes ca, cb) in
+ * the low 16 bits: each byte's first element in its high nibble. */
+static inline uint nvfp4_pair_bytes(uint ca, uint cb)
+{
+    uint u = ca | (cb << 8);
+    return ((u << 4) | (u >> 16)) & 0xFFFFu;
 }
 
 static inline uint4 nvfp4_q16_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
@@ -45,8 +76,8 @@ static inline uint4 nvfp4_q16_load(__global const uint4 *in, uint rows, ulong co
 }
 
 static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt, uint rows, ulong cols, uint g,
-                                         uint rp, uint ncb, __global uint2 *data, __global uchar *scale,
-                                         __local uint4 *bt)
+                                         uint rp, uint ncb, int pairs, __global uint2 *data,
+                                         __global uchar *scale, __local uint4 *bt)
 {
     for (uint k = get_local_id(0); k < 128u; k += get_local_size(0)) {
         uint t = qk_mul(g, qk_e4m3_to_f32(k)), h[7] = {0u, 0u, 0u, 0u, 0u, 0u, 0u};
@@ -54,7 +85,7 @@ static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt,
             int et = qk_f32_exp_norm(t);
             uint mt = qk_f32_sig_norm(t);
             for (uint j = 0; j < 7u; j++)
-                h[j] = nvfp4_threshold16(dt, qk_nvfp4_bound(j, et, mt));
+                h[j] = nvfp4_threshold16(dt, qk_nvfp4_bound(j, et, mt)) * 0x10001u | 0x80008000u;
         }
         bt[2 * k] = (uint4)(h[0], h[1], h[2], h[3]);
         bt[2 * k + 1] = (uint4)(h[4], h[5], h[6], (t & QK_F32_ABS) == 0u);
@@ -92,20 +123,34 @@ static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt,
         uint s8 = qk_f32_to_e4m3_fast(s);
         scale[((r >> 7) * ct + (cb >> 2)) * 512u + (r & 31u) * 16u + ((r >> 5) & 3u) * 4u + (cb & 3u)] = (uchar)s8;
         uint4 lo = bt[2 * s8], hi = bt[2 * s8 + 1];
-        uint c[8];
+        uint hp[7] = {lo.s0, lo.s1, lo.s2, lo.s3, hi.s0, hi.s1, hi.s2};
+        uint2 out;
+        if (pairs) { /* QK_AB: temporary */
+            uint c[8];
 #pragma unroll
-        for (int k = 0; k < 8; k++) /* byte k: element 2k (the low half) in the high nibble */
-            c[k] = (nvfp4_code16(w[k] & 0x7FFFu, lo, hi) << 4) | nvfp4_code16((w[k] >> 16) & 0x7FFFu, lo, hi) |
-                   ((w[k] >> 8) & 0x80u) | ((w[k] >> 28) & 0x8u);
-        data[b] = hi.s3 != 0u ? (uint2)(0u) /* the anchor's zero-block rule */
-                              : (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
+            for (int k = 0; k < 8; k++)
+                c[k] = nvfp4_pair_codes(w[k], hp);
+            out = (uint2)(nvfp4_pair_bytes(c[0], c[1]) | nvfp4_pair_bytes(c[2], c[3]) << 16,
+                          nvfp4_pair_bytes(c[4], c[5]) | nvfp4_pair_bytes(c[6], c[7]) << 16);
+        } else {
+            uint h[7], c[8];
+#pragma unroll
+            for (int k = 0; k < 7; k++)
+                h[k] = hp[k] & 0x7FFFu;
+#pragma unroll
+            for (int k = 0; k < 8; k++) /* byte k: element 2k (the low half) in the high nibble */
+                c[k] = (nvfp4_code16(w[k] & 0x7FFFu, h) << 4) | nvfp4_code16((w[k] >> 16) & 0x7FFFu, h) |
+                       ((w[k] >> 8) & 0x80u) | ((w[k] >> 28) & 0x8u);
+            out = (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
+        }
+        data[b] = hi.s3 != 0u ? (uint2)(0u) : out; /* the anchor's zero-block rule */
         r = nr;
         cb = nc;
     }
 }
 
 __kernel void nvfp4_quantize16(__global const uint4 *in, int dt, uint rows, ulong cols, uint g, uint rp, uint ncb,
-                               __global uint2 *data, __global uchar *scale, __local uint4 *bt)
+                               int pairs, __global uint2 *data, __global uchar *scale, __local uint4 *bt)
 {
-    QK_GPU_BY_DTYPE(dt, nvfp4_quantize16_body(in, DTC, rows, cols, g, rp, ncb, data, scale, bt));
+    QK_GPU_BY_DTYPE(dt, nvfp4_quantize16_body(in, DTC, rows, cols, g, rp, ncb, pairs, data, scale, bt));
 }

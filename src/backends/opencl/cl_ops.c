@@ -371,8 +371,9 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
         cl_uint r16 = (cl_uint)rows, rp16 = (cl_uint)rp, ncb16 = (cl_uint)ncb;
         size_t L = s->wg, g1;
         grid1(s, L, &g1); /* work-groups stride over the blocks */
+        cl_int pairs = qcl_ab() == 2; /* QK_AB: temporary */
         return RUN(s, K_NVFP4_QUANTIZE16, 1, &g1, &L, ARG(in), ARG(dt), ARG(r16), ARG(c), ARG(g), ARG(rp16),
-                   ARG(ncb16), ARG(data), ARG(scale), LOCAL(256 * 16));
+                   ARG(ncb16), ARG(pairs), ARG(data), ARG(scale), LOCAL(256 * 16));
     }
     size_t gs[2], ls[2];
     grid2(s, ncb, gs, ls);
