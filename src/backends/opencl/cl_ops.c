@@ -301,7 +301,7 @@ static size_t convrot_rows_wg(const qcl_state *s, int64_t cols)
     size_t L = 16;
     while (L < (size_t)cols / 16)
         L *= 2;
-    if (L > s->wg || CR_LOCAL(L) + (L + 16) * 4 > s->dev->local_mem)
+    if (L > s->wg || CR_LOCAL(L) + (L + 19) * 4 > s->dev->local_mem)
         return 0;
     return L;
 }
@@ -515,8 +515,9 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         size_t g = convrot_rows_grid(s, crL, rows);
         cl_ulong r = (cl_ulong)rows;
         cl_uint c = (cl_uint)cols, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        cl_int slots3 = qcl_ab() != 0; /* QK_AB: temporary */
         return RUN(s, K_CONVROT_QUANTIZE_ROWS, 1, &g, &crL, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(G), ARG(lv),
-                   ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 16) * 4));
+                   ARG(slots3), ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 19) * 4));
     }
     if (p->convrot_group > 0 && (st = convrot_rotate(s, p, dt, &in, n)) != QK_OK)
         return st;
