@@ -152,5 +152,9 @@ static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt,
 __kernel void nvfp4_quantize16(__global const uint4 *in, int dt, uint rows, ulong cols, uint g, uint rp, uint ncb,
                                int pairs, __global uint2 *data, __global uchar *scale, __local uint4 *bt)
 {
-    QK_GPU_BY_DTYPE(dt, nvfp4_quantize16_body(in, DTC, rows, cols, g, rp, ncb, pairs, data, scale, bt));
+    /* bf16 or f16 only: no f32 copy of the body */
+    if (dt == DT_BF16)
+        nvfp4_quantize16_body(in, DT_BF16, rows, cols, g, rp, ncb, pairs, data, scale, bt);
+    else
+        nvfp4_quantize16_body(in, DT_F16, rows, cols, g, rp, ncb, pairs, data, scale, bt);
 }
