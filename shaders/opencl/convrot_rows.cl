@@ -196,7 +196,7 @@ static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint leve
  * with ConvRot. A row whose rotation holds NaN or Inf (every value of its
  * group then does) raises status to its magnitude: the op fails. */
 static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
-                                    uint levels, int slots3, __global uint *scale, __global uint4 *data,
+                                    uint levels, int slots3, __global uint *scale, __global uint4 *data, /* QK_AB: temporary (slots3/pairs) */
                                     __global uint *status, __local uint *v, __local uint *red)
 {
     uint lid = get_local_id(0), L = get_local_size(0), nu = cols / 16u, vpu = dt == DT_F32 ? 4u : 2u;
@@ -275,10 +275,10 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
  * buffers of 16 L slots and their padding); red: L + 19 (group16_max's
  * L + 16, then the three amax words). */
 __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows, uint cols, uint G, uint levels,
-                                    int slots3, __global uint *scale, __global uint4 *data, __global uint *status,
+                                    int slots3, __global uint *scale, __global uint4 *data, __global uint *status, /* QK_AB: temporary (slots3/pairs) */
                                     __local uint *v, __local uint *red)
 {
-    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, slots3, scale, data, status, v, red));
+    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, slots3, scale, data, status, v, red)); /* QK_AB: temporary (slots3/pairs) */
 }
 
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as

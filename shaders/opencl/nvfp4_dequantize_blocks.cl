@@ -72,7 +72,7 @@ static inline void nvfp4_dequantize_blocks_body(__global const uchar *data, __gl
     uint lr = lid / upr, lc = lid - lr * upr;
     if (lr >= R)
         return; /* no barrier follows */
-    const uint es = dt == DT_F32 ? 4u : 2u, vecs = upr != ncb; /* vecs: a unit is a vector */
+    const uint es = dt == DT_F32 ? 4u : 2u, vecs = upr != ncb; /* vecs: a unit is a vector (QK_AB: temporary) */
     const uint tail8 = (uint)(cols & 8); /* 8: the row ends in a half block */
     ulong rstep = (ulong)get_num_groups(0) * R;
     for (ulong r = (ulong)get_group_id(0) * R + lr; r < rows; r += rstep) {

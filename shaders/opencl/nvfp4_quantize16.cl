@@ -76,7 +76,7 @@ static inline uint4 nvfp4_q16_load(__global const uint4 *in, uint rows, ulong co
 }
 
 static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt, uint rows, ulong cols, uint g,
-                                         uint rp, uint ncb, int pairs, __global uint2 *data,
+                                         uint rp, uint ncb, int pairs, __global uint2 *data, /* QK_AB: temporary (slots3/pairs) */
                                          __global uchar *scale, __local uint4 *bt)
 {
     for (uint k = get_local_id(0); k < 128u; k += get_local_size(0)) {
@@ -150,11 +150,11 @@ static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt,
 }
 
 __kernel void nvfp4_quantize16(__global const uint4 *in, int dt, uint rows, ulong cols, uint g, uint rp, uint ncb,
-                               int pairs, __global uint2 *data, __global uchar *scale, __local uint4 *bt)
+                               int pairs, __global uint2 *data, __global uchar *scale, __local uint4 *bt) /* QK_AB: temporary (slots3/pairs) */
 {
     /* bf16 or f16 only: no f32 copy of the body */
     if (dt == DT_BF16)
-        nvfp4_quantize16_body(in, DT_BF16, rows, cols, g, rp, ncb, pairs, data, scale, bt);
+        nvfp4_quantize16_body(in, DT_BF16, rows, cols, g, rp, ncb, pairs, data, scale, bt); /* QK_AB: temporary (slots3/pairs) */
     else
-        nvfp4_quantize16_body(in, DT_F16, rows, cols, g, rp, ncb, pairs, data, scale, bt);
+        nvfp4_quantize16_body(in, DT_F16, rows, cols, g, rp, ncb, pairs, data, scale, bt); /* QK_AB: temporary (slots3/pairs) */
 }

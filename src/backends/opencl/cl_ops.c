@@ -373,7 +373,7 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
         grid1(s, L, &g1); /* work-groups stride over the blocks */
         cl_int pairs = qcl_ab() == 2; /* QK_AB: temporary */
         return RUN(s, K_NVFP4_QUANTIZE16, 1, &g1, &L, ARG(in), ARG(dt), ARG(r16), ARG(c), ARG(g), ARG(rp16),
-                   ARG(ncb16), ARG(pairs), ARG(data), ARG(scale), LOCAL(256 * 16));
+                   ARG(ncb16), ARG(pairs), ARG(data), ARG(scale), LOCAL(256 * 16)); /* QK_AB: temporary (slots3/pairs) */
     }
     size_t gs[2], ls[2];
     grid2(s, ncb, gs, ls);
@@ -517,7 +517,7 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         cl_uint c = (cl_uint)cols, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
         cl_int slots3 = qcl_ab() != 0; /* QK_AB: temporary */
         return RUN(s, K_CONVROT_QUANTIZE_ROWS, 1, &g, &crL, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(G), ARG(lv),
-                   ARG(slots3), ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 19) * 4));
+                   ARG(slots3), ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 19) * 4)); /* QK_AB: temporary (slots3/pairs) */
     }
     if (p->convrot_group > 0 && (st = convrot_rotate(s, p, dt, &in, n)) != QK_OK)
         return st;
