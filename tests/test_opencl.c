@@ -503,6 +503,110 @@ static void test_mxfp8_quantize16(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* NVFP4 by nvfp4_quantize16 (bf16/f16 rows of whole 8-element vectors) and
+ * nvfp4_dequantize_blocks (any dtype, whole vectors), against the
+ * reference: widths of 8 mod 16 (a half block ends each row), padded rows,
+ * many rounds of the grid-stride loops (QK_OPENCL_GRID_ITEMS=768) across
+ * row ends; values: random, f16/bf16 subnormals and tiny blocks (scales of
+ * 0 and subnormal t, the zero-block rule) among larger ones, huge magnitudes (g and t at the
+ * top of the range), -0 elements, values at and next to each block's code
+ * boundaries (amax 2688 makes g = 1, and a block led by 6 * 2^e then has
+ * t = 2^e), NaN and Inf (the call
+ * fails, as the reference's). Widths that are not multiples of 8, and f32
+ * for quantize, keep nvfp4.cl's kernels. */
+static void nvfp4_edge_values(qk_dtype dt, void *in, int64_t n, int kind)
+{
+    static const float bnd[] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f, 6.0f};
+    uint64_t s = 0x4E5F4u + (uint64_t)kind;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v;
+        int64_t k = i % 16, blk = i / 16;
+        switch (kind) {
+        case 1: /* subnormal and tiny: f16 subnormals, bf16 down to 2^-133 */
+            v = qk_bits(ldexpf((float)(rng(&s) % 1024) / 1024.0f, dt == QK_DTYPE_F16 ? -14 : -120 - (int)(blk % 14)));
+            if (blk % 7 == 0) /* an f16 g would underflow to 0 without a larger block */
+                v = qk_bits(ldexpf((float)(rng(&s) % 1024) / 1024.0f, (int)(blk % 5) - 2));
+            break;
+        case 2: /* huge: near the dtype's largest finite value */
+            v = qk_bits(ldexpf(1.0f + (float)(rng(&s) % 128) / 128.0f, dt == QK_DTYPE_F16 ? 15 : 126 - (int)(blk % 3)));
+            break;
+        case 3: { /* the block's boundaries times t = 2^e, and one 16-bit step either side */
+            int e = (int)(blk % 14) - 6;
+            if (k == 0) {
+                v = qk_bits(ldexpf(6.0f, e));
+                break;
+            }
+            uint32_t b = qk_bits(ldexpf(bnd[(k - 1) % 8], e)), step = dt == QK_DTYPE_F16 ? 0x2000u : 0x10000u;
+            int d = (int)(rng(&s) % 3) - 1;
+            v = b + (uint32_t)(d * (int)step);
+            break;
+        }
+        default:
+            v = qk_bits((float)((int64_t)(rng(&s) % 20001) - 10000) / 7919.0f);
+        }
+        if (rng(&s) % 5 == 0)
+            v ^= 0x80000000u;
+        if (rng(&s) % 97 == 0)
+            v = 0x80000000u; /* -0 */
+        if (kind == 1 && blk % 5 == 4)
+            v = 0u; /* all-zero blocks */
+        if (kind == 3 && i == 16)
+            v = qk_bits(2688.0f); /* the tensor amax: g = 1, so a block led by 6 * 2^e has t = 2^e */
+        qk_store_f32(dt, in, i, v);
+    }
+}
+
+static void test_nvfp4_fast_kernels(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const struct {
+        qk_dtype dt;
+        int64_t rows, cols;
+        int few; /* 768 work-items */
+    } shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0}, {QK_DTYPE_BF16, 37, 200, 0},
+                  {QK_DTYPE_F16, 33, 264, 1},    {QK_DTYPE_BF16, 97, 1032, 1}, {QK_DTYPE_BF16, 3, 4104, 0},
+                  {QK_DTYPE_F16, 1, 8, 0},       {QK_DTYPE_F32, 40, 256, 0},  {QK_DTYPE_BF16, 5, 1001, 0}};
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    long bad = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (int kind = 0; kind < 4; kind++) {
+            int64_t n = shapes[k].rows * shapes[k].cols;
+            void *in = malloc((size_t)n * 4);
+            nvfp4_edge_values(shapes[k].dt, in, n, kind);
+            if (shapes[k].few)
+                setenv("QK_OPENCL_GRID_ITEMS", "768", 1);
+            unsigned long q0 = qcl_nvfp4_q16_runs(), d0 = qcl_nvfp4_dq_blocks_runs();
+            long b = compare_all(&p, shapes[k].dt, in, shapes[k].rows, shapes[k].cols);
+            unsigned long qr = qcl_nvfp4_q16_runs() - q0, dr = qcl_nvfp4_dq_blocks_runs() - d0;
+            unsigned long want_q = qcl_ab() != 0 && shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0; /* QK_AB: temporary */
+            unsigned long want_d = qcl_ab() != 0 && shapes[k].cols % 8 == 0; /* QK_AB: temporary */
+            if (kind == 0 && shapes[k].rows > 2) { /* one NaN, then one Inf: the call fails */
+                uint32_t sp[2] = {0x7FC00000u, 0xFF800000u};
+                for (int j = 0; j < 2; j++) {
+                    void *c = malloc((size_t)n * 4);
+                    memcpy(c, in, (size_t)n * 4);
+                    qk_store_f32(shapes[k].dt, c, n / 2 + j, sp[j]);
+                    b += compare_all(&p, shapes[k].dt, c, shapes[k].rows, shapes[k].cols);
+                    free(c);
+                }
+            }
+            unsetenv("QK_OPENCL_GRID_ITEMS");
+            printf("nvfp4 %s %lld x %lld values %d%s: %ld differing cases, %lu nvfp4_quantize16, %lu "
+                   "nvfp4_dequantize_blocks launches\n",
+                   qk_dtype_name(shapes[k].dt), (long long)shapes[k].rows, (long long)shapes[k].cols, kind,
+                   shapes[k].few ? ", 768 work-items" : "", b, qr, dr);
+            bad += b;
+            assert_int_equal(qr != 0, want_q);
+            assert_int_equal(dr != 0, want_d);
+            free(in);
+        }
+    assert_int_equal(bad, 0);
+}
+
 /* The grid-stride kernels with one work-group (QK_OPENCL_GRID_ITEMS=256):
  * every work-item runs many steps, the last one partial. NF4/FP4 in blocks
  * of 64 (bnb4_quantize64, a partial last block too; bnb4_dequantize's
@@ -1021,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_nf4_bucket_equals_codec),
         cmocka_unit_test(test_odd_shapes),
         cmocka_unit_test(test_mxfp8_quantize16),
+        cmocka_unit_test(test_nvfp4_fast_kernels),
         cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_groups16),

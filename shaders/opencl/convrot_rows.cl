@@ -113,6 +113,47 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
         x[k] = as_uint(as_float(x[k]) * as_float(sc));
 }
 
+/* Quantize's native path for 16 < G < 1024 in two barriers a row (the
+ * path above with group16_max takes four): the levels of stride 16 and 64
+ * end with the scaling and the rounding to T in the regrouped order, whose
+ * largest magnitude (and m0, a NaN/Inf input's) goes into the row's word
+ * of `slot` by a local atomic_max before the write-back barrier, which thus
+ * also ends the amax. x: the work-item's 16 consecutive values on entry,
+ * their rounded bits (narrow's) on return; returns the row's amax (T's
+ * magnitude bits). slot: three words that rotate over rows (k = row step %
+ * 3): the word of step k - 1 is cleared after step k's barrier (every read
+ * of it came before step k's first barrier), so step k + 2 finds it zero.
+ * QK_AB=0 (temporary) keeps the four-barrier form. */
+static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint sc, const int dt, uint m0,
+                                         __local uint *slot, uint k)
+{
+    uint lid = get_local_id(0);
+    cr_levels16(x, 1);
+#pragma unroll
+    for (uint j = 0; j < 16u; j++)
+        v[cr_at(lid * 16u + j)] = x[j];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint b = (lid >> 4) * 256u + (lid & 15u), y[16], m = m0;
+#pragma unroll
+    for (uint j = 0; j < 16u; j++)
+        y[j] = v[cr_at(b + 16u * j)];
+    cr_levels16(y, G >= 256u);
+#pragma unroll
+    for (uint j = 0; j < 16u; j++) {
+        y[j] = narrow(dt, as_uint(as_float(y[j]) * as_float(sc)));
+        m = max(m, y[j] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
+        v[cr_at(b + 16u * j)] = y[j];
+    }
+    atomic_max(slot + k, m);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid == 0u)
+        slot[k == 0u ? 2u : k - 1u] = 0u;
+#pragma unroll
+    for (uint j = 0; j < 16u; j++)
+        x[j] = v[cr_at(lid * 16u + j)];
+    return slot[k];
+}
+
 /* The exact path on the row's n values in v[0 .. n) (consecutive, no
  * padding; work-item t has written v[16 t .. 16 t + 15] for t < n / 16):
  * with `mul`, each value times pre first (dequantize's q * scale); then
@@ -155,13 +196,19 @@ static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint leve
  * with ConvRot. A row whose rotation holds NaN or Inf (every value of its
  * group then does) raises status to its magnitude: the op fails. */
 static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
-                                    uint levels, __global uint *scale, __global uint4 *data,
+                                    uint levels, int slots3, __global uint *scale, __global uint4 *data, /* QK_AB: temporary (slots3/pairs) */
                                     __global uint *status, __local uint *v, __local uint *red)
 {
     uint lid = get_local_id(0), L = get_local_size(0), nu = cols / 16u, vpu = dt == DT_F32 ? 4u : 2u;
     uint sc = (127u - levels) << 23, top = dt == DT_F32 ? QK_F32_INF : dt == DT_BF16 ? 0x7F80u : 0x7C00u;
-    uint par = 0u;
-    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0), par ^= 1u) {
+    uint par = 0u, k3 = 0u;
+    /* the rotating amax words (red[L + 16 ..]) for 16 < G < 1024 on the native path */
+    int amax3 = CR_NATIVE && slots3 && G > 16u && G < 1024u; /* QK_AB: temporary (slots3) */
+    __local uint *slot = red + L + 16u;
+    if (lid < 3u)
+        slot[lid] = 0u;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0), par ^= 1u, k3 = k3 == 2u ? 0u : k3 + 1u) {
         uint x[16], in_max = 0u;
         ulong w0 = (r * cols) / (16u / vpu) + (ulong)lid * vpu;
 #pragma unroll
@@ -179,18 +226,22 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
                 }
             }
         }
-        if (CR_NATIVE)
-            cr_rotate_native(x, v + par * 17u * L, G, sc);
-        else
-            cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 0, 0u);
-        /* the rounded values (16-bit element bits, f32 bits for f32) and their largest magnitude */
         uint m = dt != DT_F32 && in_max >= top ? in_max : 0u; /* a NaN or Inf input fails its row */
+        if (amax3) {
+            m = cr_rotate_native_amax(x, v + par * 17u * L, G, sc, dt, m, slot, k3);
+        } else {
+            if (CR_NATIVE)
+                cr_rotate_native(x, v + par * 17u * L, G, sc);
+            else
+                cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 0, 0u);
+            /* the rounded values (16-bit element bits, f32 bits for f32) and their largest magnitude */
 #pragma unroll
-        for (uint k = 0; k < 16u; k++) {
-            x[k] = narrow(dt, x[k]);
-            m = max(m, x[k] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
+            for (uint k = 0; k < 16u; k++) {
+                x[k] = narrow(dt, x[k]);
+                m = max(m, x[k] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
+            }
+            m = group16_max(red, lid < nu ? m : 0u, L);
         }
-        m = group16_max(red, lid < nu ? m : 0u, L);
         if (m >= top) {
             if (lid == 0u)
                 atomic_max(status, dt == DT_F32 ? m : widen16(dt, m));
@@ -221,12 +272,13 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
 }
 
 /* L work-items (a power of two, 16 to 256, 16 L >= cols); v: 34 L words (two
- * buffers of 16 L slots and their padding); red: L + 16. */
+ * buffers of 16 L slots and their padding); red: L + 19 (group16_max's
+ * L + 16, then the three amax words). */
 __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows, uint cols, uint G, uint levels,
-                                    __global uint *scale, __global uint4 *data, __global uint *status,
+                                    int slots3, __global uint *scale, __global uint4 *data, __global uint *status, /* QK_AB: temporary (slots3/pairs) */
                                     __local uint *v, __local uint *red)
 {
-    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
+    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, slots3, scale, data, status, v, red)); /* QK_AB: temporary (slots3/pairs) */
 }
 
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as

@@ -163,7 +163,9 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
 /* Crafted mxfp8 and nvfp4 parts: E8M0 scales 0x00 (2^-127), 0xFE, 0xFF
  * (NaN); e4m3 block scales zero, subnormal, 448, NaN; global scales zero,
  * subnormal, huge (ts infinite), Inf, NaN; e4m3 NaN codes in some rows and
- * none in others; rows of 2, 5 (a tail), 257 and 512 vectors. */
+ * none in others; rows of 2, 5 (a tail), 257 and 512 vectors; nvfp4 rows
+ * of a half block, of 1.5 blocks and of 128.5 blocks (an f32 band of
+ * 4104 columns would exceed the Vulkan test's 2 MiB bindings). */
 long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
 {
     static const struct {
@@ -172,7 +174,8 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
     } cases[] = {
         {QK_FORMAT_MXFP8, 300, 16}, {QK_FORMAT_MXFP8, 130, 36},   {QK_FORMAT_MXFP8, 9, 4096},
         {QK_FORMAT_MXFP8, 129, 2056}, {QK_FORMAT_NVFP4, 300, 16}, {QK_FORMAT_NVFP4, 130, 36},
-        {QK_FORMAT_NVFP4, 9, 4096},  {QK_FORMAT_NVFP4, 129, 2064},
+        {QK_FORMAT_NVFP4, 9, 4096},  {QK_FORMAT_NVFP4, 129, 2064}, {QK_FORMAT_NVFP4, 33, 8},
+        {QK_FORMAT_NVFP4, 7, 24},    {QK_FORMAT_NVFP4, 3, 2056},
     };
     static const uint32_t gs[] = {0x3F800000u, 0x00000000u, 0x00000001u, 0x7F000000u,
                                   0x7F800000u, 0x7FC00001u, 0x3B000000u, 0x477FE000u};

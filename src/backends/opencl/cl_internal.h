@@ -29,6 +29,12 @@ unsigned long qcl_bnb4_q64_runs(void);
 unsigned long qcl_mxfp8_q16_runs(void);
 /* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
 unsigned long qcl_groups16_runs(void);
+/* How many NVFP4 quantize launches took nvfp4_quantize16 (tests). */
+unsigned long qcl_nvfp4_q16_runs(void);
+/* How many NVFP4 dequantize launches took nvfp4_dequantize_blocks (tests). */
+unsigned long qcl_nvfp4_dq_blocks_runs(void);
+/* QK_AB (temporary): 0 selects the previous kernels for same-build A/B. */
+int qcl_ab(void); /* QK_AB: temporary */
 /* How many ConvRot quantize/dequantize launches took convrot_rows.cl (tests). */
 unsigned long qcl_convrot_rows_runs(void);
 /* Test hook: on device `device`, compares the codes by products
@@ -70,6 +76,8 @@ typedef enum {
     K_PRODUCT_CODES_CHECK,
     K_CONVROT_QUANTIZE_ROWS,
     K_CONVROT_DEQUANTIZE_ROWS,
+    K_NVFP4_DEQUANTIZE_BLOCKS,
+    K_NVFP4_QUANTIZE16,
     K_COUNT
 } qcl_kernel_id;
 

@@ -1,0 +1,160 @@
+/* NVFP4 quantize of bf16/f16 rows of whole 8-element vectors
+ * (nvfp4.cl's nvfp4_quantize takes f32 and other widths). A work-item codes
+ * one 16-element block a step of a 1-D grid-stride loop (row and block
+ * column advanced without a division), its 32 bytes loaded a step ahead.
+ *
+ * Why it is cheaper than nvfp4_quantize, which was bound by integer work:
+ * - The block's code bounds depend on its scale byte s8 alone (t = g *
+ *   e4m3(s8), g fixed for the launch, and s8 <= 0x7E because s <= 448), so
+ *   each work-group tabulates them for the 127 bytes once in local memory
+ *   (bt: two uint4 an entry, the seven thresholds below as words
+ *   h * 0x10001 | 0x80008000, and t's zero flag) instead of seven 25x24-bit
+ *   products per block.
+ * - Codes compare 16-bit magnitudes with 16-bit thresholds, no widening:
+ *   for an f32 bound c >= 0, |x| > c is m > h on x's 16-bit magnitude m,
+ *   where h is the largest 16-bit magnitude whose value is <= c (values
+ *   order as magnitudes do, and none lies in (h, c]); bf16's h is c's high
+ *   half, f16's is c rounded to f16 and stepped down if that exceeds c (the
+ *   largest finite f16 where c is beyond it). cuda/k_nvfp4_pairs.cuh's rule.
+ * - The block amax on the 16-bit magnitudes (two maxima, one widening).
+ * The scale byte keeps nvfp4_quantize's steps (the reference's two
+ * divisions by qk_div, clamp, qk_f32_to_e4m3_fast). The host runs this only
+ * on finite input (amax_tensor's result is checked first), so no element
+ * is NaN or Inf. Zero blocks (t = 0, the entry's flag) code +0 bytes. */
+
+/* The largest 16-bit magnitude of dtype dt whose value is <= c (c >= 0). */
+static inline uint nvfp4_threshold16(int dt, uint c)
+{
+    if (dt == DT_BF16)
+        return c >> 16;
+    uint h = qk_f32_to_f16(c);
+    return qk_f16_to_f32(h) > c ? h - 1u : h;
+}
+
+/* The magnitude code (0..7) of 16-bit magnitude a: qk_nvfp4_code's binary
+ * search on the thresholds h[0..6]. */
+static inline uint nvfp4_code16(uint a, const uint *h)
+{
+    uint b2 = a > h[3];
+    uint b1 = a > (b2 ? h[5] : h[1]);
+    uint b0 = a > (b2 ? (b1 ? h[6] : h[4]) : (b1 ? h[2] : h[0]));
+    return (b2 << 2) | (b1 << 1) | b0;
+}
+
+/* QK_AB=2 (temporary): both elements of a word at once, as
+ * cuda/k_nvfp4_pairs.cuh. A threshold word hp = h * 0x10001 | 0x80008000;
+ * with magnitudes m <= 0x7FFF in both halves, hp - m borrows nothing across
+ * the halves (each half's difference is 0x8000 + h - m >= 1), and bit 15 of
+ * each half is set exactly when m <= h. Returns 0xFFFF in those halves. */
+static inline uint nvfp4_pair_le(uint hp, uint m) { return (((hp - m) >> 15) & 0x10001u) * 0xFFFFu; }
+
+/* The halves of a where mask is set, of b elsewhere. */
+static inline uint nvfp4_pair_pick(uint mask, uint a, uint b) { return (mask & a) | (~mask & b); }
+
+/* The codes (sign included) of word w's low element in bits 0-3, of its
+ * high element in bits 16-19: nvfp4_code16's search on both halves. */
+static inline uint nvfp4_pair_codes(uint w, const uint *hp)
+{
+    uint m = w & 0x7FFF7FFFu;
+    uint le3 = nvfp4_pair_le(hp[3], m); /* code < 4 */
+    uint le1 = nvfp4_pair_le(nvfp4_pair_pick(le3, hp[1], hp[5]), m);
+    uint le0 = nvfp4_pair_le(nvfp4_pair_pick(le1, nvfp4_pair_pick(le3, hp[0], hp[4]), nvfp4_pair_pick(le3, hp[2], hp[6])), m);
+    return (~le3 & 0x40004u) | (~le1 & 0x20002u) | (~le0 & 0x10001u) | ((w >> 12) & 0x80008u);
+}
+
+/* Bytes j and j + 1 of the codes of words j and j + 1 (pair codes ca, cb) in
+ * the low 16 bits: each byte's first element in its high nibble. */
+static inline uint nvfp4_pair_bytes(uint ca, uint cb)
+{
+    uint u = ca | (cb << 8);
+    return ((u << 4) | (u >> 16)) & 0xFFFFu;
+}
+
+static inline uint4 nvfp4_q16_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
+{
+    return r < rows && c < cols ? in[((ulong)r * cols + c) >> 3] : (uint4)(0u);
+}
+
+static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt, uint rows, ulong cols, uint g,
+                                         uint rp, uint ncb, int pairs, __global uint2 *data, /* QK_AB: temporary (slots3/pairs) */
+                                         __global uchar *scale, __local uint4 *bt)
+{
+    for (uint k = get_local_id(0); k < 128u; k += get_local_size(0)) {
+        uint t = qk_mul(g, qk_e4m3_to_f32(k)), h[7] = {0u, 0u, 0u, 0u, 0u, 0u, 0u};
+        if ((t & QK_F32_ABS) != 0u) {
+            int et = qk_f32_exp_norm(t);
+            uint mt = qk_f32_sig_norm(t);
+            for (uint j = 0; j < 7u; j++)
+                h[j] = nvfp4_threshold16(dt, qk_nvfp4_bound(j, et, mt)) * 0x10001u | 0x80008000u;
+        }
+        bt[2 * k] = (uint4)(h[0], h[1], h[2], h[3]);
+        bt[2 * k + 1] = (uint4)(h[4], h[5], h[6], (t & QK_F32_ABS) == 0u);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint nb = rp * ncb, stride = (uint)get_global_size(0), ct = (ncb + 3u) / 4u;
+    uint b = (uint)get_global_id(0), r = b / ncb, cb = b - r * ncb;
+    uint step_r = stride / ncb, step_c = stride - step_r * ncb;
+    uint4 v0 = (uint4)(0u), v1 = (uint4)(0u);
+    if (b < nb) {
+        v0 = nvfp4_q16_load(in, rows, cols, r, (ulong)cb * 16);
+        v1 = nvfp4_q16_load(in, rows, cols, r, (ulong)cb * 16 + 8);
+    }
+    for (; b < nb; b += stride) {
+        uint w[8] = {v0.s0, v0.s1, v0.s2, v0.s3, v1.s0, v1.s1, v1.s2, v1.s3};
+        uint nr = r + step_r, nc = cb + step_c;
+        if (nc >= ncb) {
+            nc -= ncb;
+            nr++;
+        }
+        if (b + stride < nb) {
+            v0 = nvfp4_q16_load(in, rows, cols, nr, (ulong)nc * 16);
+            v1 = nvfp4_q16_load(in, rows, cols, nr, (ulong)nc * 16 + 8);
+        }
+        uint mh = 0u, ml = 0u;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            mh = max(mh, w[k] & 0x7FFF0000u);
+            ml = max(ml, w[k] & 0x7FFFu);
+        }
+        uint bamax = widen16(dt, max(mh >> 16, ml)); /* widening keeps the magnitudes' order */
+        uint s = qk_div(qk_div(bamax, QK_F32_E2M1_MAX), g);
+        if (s > QK_F32_E4M3_MAX)
+            s = QK_F32_E4M3_MAX;
+        uint s8 = qk_f32_to_e4m3_fast(s);
+        scale[((r >> 7) * ct + (cb >> 2)) * 512u + (r & 31u) * 16u + ((r >> 5) & 3u) * 4u + (cb & 3u)] = (uchar)s8;
+        uint4 lo = bt[2 * s8], hi = bt[2 * s8 + 1];
+        uint hp[7] = {lo.s0, lo.s1, lo.s2, lo.s3, hi.s0, hi.s1, hi.s2};
+        uint2 out;
+        if (pairs) { /* QK_AB: temporary */
+            uint c[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                c[k] = nvfp4_pair_codes(w[k], hp);
+            out = (uint2)(nvfp4_pair_bytes(c[0], c[1]) | nvfp4_pair_bytes(c[2], c[3]) << 16,
+                          nvfp4_pair_bytes(c[4], c[5]) | nvfp4_pair_bytes(c[6], c[7]) << 16);
+        } else {
+            uint h[7], c[8];
+#pragma unroll
+            for (int k = 0; k < 7; k++)
+                h[k] = hp[k] & 0x7FFFu;
+#pragma unroll
+            for (int k = 0; k < 8; k++) /* byte k: element 2k (the low half) in the high nibble */
+                c[k] = (nvfp4_code16(w[k] & 0x7FFFu, h) << 4) | nvfp4_code16((w[k] >> 16) & 0x7FFFu, h) |
+                       ((w[k] >> 8) & 0x80u) | ((w[k] >> 28) & 0x8u);
+            out = (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
+        }
+        data[b] = hi.s3 != 0u ? (uint2)(0u) : out; /* the anchor's zero-block rule */
+        r = nr;
+        cb = nc;
+    }
+}
+
+__kernel void nvfp4_quantize16(__global const uint4 *in, int dt, uint rows, ulong cols, uint g, uint rp, uint ncb,
+                               int pairs, __global uint2 *data, __global uchar *scale, __local uint4 *bt) /* QK_AB: temporary (slots3/pairs) */
+{
+    /* bf16 or f16 only: no f32 copy of the body */
+    if (dt == DT_BF16)
+        nvfp4_quantize16_body(in, DT_BF16, rows, cols, g, rp, ncb, pairs, data, scale, bt); /* QK_AB: temporary (slots3/pairs) */
+    else
+        nvfp4_quantize16_body(in, DT_F16, rows, cols, g, rp, ncb, pairs, data, scale, bt); /* QK_AB: temporary (slots3/pairs) */
+}
