@@ -83,13 +83,7 @@ static __device__ __forceinline__ u32 nvfp4_block_scale(u32 bamax, u32 g, i64 r,
 static __device__ __forceinline__ int nvfp4_quantize_pairs(int dt, const uint4 *src, u32 g, i64 r, i64 cb, i64 ncb,
                                                            uint2 *dst, unsigned char *scale)
 {
-    uint4 lo = src[0], hi = src[1];
-    u32 w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-    u32 m2 = 0u;
-#pragma unroll
-    for (int k = 0; k < 8; k++)
-        m2 = __vmaxu2(m2, w[k] & 0x7FFF7FFFu);
-    u32 m16 = max(m2 & 0xFFFFu, m2 >> 16);
+    u32 w[8], m16 = nvfp4_block_words(src, w);
     if (m16 > (dt == DT_BF16 ? 0x7F80u : 0x7C00u))
         return 0;
     /* widening keeps the order of magnitudes: the f32 amax */

@@ -14,6 +14,22 @@
 
 #include "dev_common.cuh"
 
+/* A whole 16-element block of 16-bit input (16-byte aligned at src): its
+ * eight words in w and its largest 16-bit magnitude (magnitudes order as
+ * the values do; NaN above the dtype's Inf pattern). */
+static __device__ __forceinline__ u32 nvfp4_block_words(const uint4 *src, u32 w[8])
+{
+    uint4 lo = src[0], hi = src[1];
+    const u32 words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    u32 m2 = 0u;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        w[k] = words[k];
+        m2 = __vmaxu2(m2, w[k] & 0x7FFF7FFFu);
+    }
+    return max(m2 & 0xFFFFu, m2 >> 16);
+}
+
 /* The threshold word of bound c (finite, >= 0): bf16 truncates c (h <=
  * 0x7F7F); f16 rounds it down (h <= 0x7BFF, the largest finite f16). */
 static __device__ __forceinline__ u32 nvfp4_pair_threshold(int dt, u32 c)

@@ -94,13 +94,7 @@ static __device__ __forceinline__ void nvfp4_quantize16_body(const void *in, int
     }
     if (c0 + 16 <= cols && (cols & 7) == 0) {
         const uint4 *src = (const uint4 *)((const unsigned short *)in + r * cols + c0);
-        uint4 lo = src[0], hi = src[1];
-        u32 w[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-        u32 m2 = 0u;
-#pragma unroll
-        for (int k = 0; k < 8; k++)
-            m2 = __vmaxu2(m2, w[k] & 0x7FFF7FFFu);
-        u32 m16 = max(m2 & 0xFFFFu, m2 >> 16); /* magnitudes order as the values do */
+        u32 w[8], m16 = nvfp4_block_words(src, w);
         if (m16 <= (dt == DT_BF16 ? 0x7F80u : 0x7C00u)) {
             uint4 e = table[m16];
             scale[blocked_row_part(r, ncb) + blocked_col_part(cb)] = (unsigned char)(e.w >> 16);
