@@ -1083,9 +1083,10 @@ static void test_mxfp8_lanes_paths(void **state)
  * blocks have every 16-bit magnitude up to the tensor's amax M as their
  * amax (block b: b, then M for the rest), the other 15 elements spread
  * below it, for M from T's largest value down to tiny ones (g normal and
- * subnormal); against the reference, each also on the per-block path
- * (QK_AB=0), with the table's codes by selects (QK_AB=2) and with scale
- * words gathered by shuffles (QK_AB=3, where the device has full subgroups). */
+ * subnormal); against the reference, the same blocks in rows of 256 (16
+ * blocks: scale words gathered by shuffles) and of 16 (one block a row:
+ * scale bytes by atomicOr). The shuffles must have run exactly for the
+ * rows of 256 where the device has full subgroups of 4 or more. */
 static void test_nvfp4_every_block_amax(void **state)
 {
     (void)state;
@@ -1093,6 +1094,7 @@ static void test_nvfp4_every_block_amax(void **state)
     qk_context *ref = open_reference();
     static const uint16_t amax_bf16[] = {0x7F7Fu, 0x3F80u, 0x0A00u, 0x0080u};
     static const uint16_t amax_f16[] = {0x7BFFu, 0x3C00u, 0x0800u, 0x0010u};
+    int has_gather = first_device()->cluster_max >= 4;
     const int64_t rows = 2048, cols = 256;
     qk_params p;
     qk_params_default(QK_FORMAT_NVFP4, &p);
@@ -1111,16 +1113,19 @@ static void test_nvfp4_every_block_amax(void **state)
                     memcpy(in + 2 * (b * 16 + i), &h, 2);
                 }
             }
-            static const char *const ab[] = {"1", "0", "2", "3"}; /* QK_AB: temporary (every variant) */
-            for (int v = 0; v < 4; v++) {                          /* QK_AB: temporary (the loop over v) */
-                setenv("QK_AB", ab[v], 1);                    /* QK_AB: temporary */
-                size_t n = compare_input(vk, ref, &p, dt, in, rows, cols);
-                printf("nvfp4 %s, every block amax up to 0x%04x, QK_AB=%s: %zu mismatching bytes\n", qk_dtype_name(dt),
-                       top, ab[v], n);
+            for (int64_t w = cols; w >= 16; w /= 16) {
+                unsigned long before = qk_vk_nvfp4_gather_runs();
+                size_t n = compare_input(vk, ref, &p, dt, in, rows * cols / w, w);
+                unsigned long runs = qk_vk_nvfp4_gather_runs() - before;
+                printf("nvfp4 %s, every block amax up to 0x%04x, rows of %lld: %zu mismatching bytes, %s\n",
+                       qk_dtype_name(dt), top, (long long)w, n,
+                       runs ? "scale words by shuffles" : "scale bytes by atomicOr");
                 bad += n;
+                assert_int_equal(runs != 0, has_gather && w == cols);
             }
-            unsetenv("QK_AB"); /* QK_AB: temporary */
         }
+    if (!has_gather)
+        printf("note: the device offers no full subgroups of 4 or more: every scale byte took atomicOr\n");
     free(in);
     qk_context_destroy(ref);
     qk_context_destroy(vk);
@@ -1132,18 +1137,13 @@ static void test_nvfp4_every_block_amax(void **state)
  * code under g through every binade and special g (qkc_nvfp4_every_scale_code),
  * then shapes with a partial last block (cols 8 past a multiple of 16),
  * rows past a 128-row tile, narrow and odd rows, 3 workgroups (many
- * grid-stride rounds), each also on the old path (QK_AB=0). */
+ * grid-stride rounds). */
 static void test_nvfp4_dequantize_every_scale_code(void **state)
 {
     (void)state;
     qk_context *vk = vulkan_or_skip();
-    static const char *const ab[] = {"0", "1", "2"}; /* QK_AB: temporary (every variant) */
     unsigned long before = qk_vk_nvfp4_dq_runs();
-    long bad = 0;
-    for (int v = 1; v < 3; v++) { /* QK_AB: temporary (the loop) */
-        setenv("QK_AB", ab[v], 1); /* QK_AB: temporary */
-        bad += qkc_nvfp4_every_scale_code(vk, "vulkan");
-    }
+    long bad = qkc_nvfp4_every_scale_code(vk, "vulkan");
     unsigned long runs = qk_vk_nvfp4_dq_runs() - before;
     static const struct {
         int64_t rows, cols;
@@ -1151,18 +1151,15 @@ static void test_nvfp4_dequantize_every_scale_code(void **state)
     } shapes[] = {{131, 264, NULL}, {300, 8, NULL}, {129, 2056, "3"}, {1, 24, NULL}, {257, 40, "3"}, {7, 4104, NULL}};
     static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
-        for (size_t d = 0; d < 2; d++)
-            for (int v = 0; v < 3; v++) { /* QK_AB: temporary (the loop over v) */
-                if (shapes[k].groups)
-                    setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
-                setenv("QK_AB", ab[v], 1); /* QK_AB: temporary */
-                bad += qkc_nvfp4_dequantize_case(vk, "vulkan", dts[d], shapes[k].rows, shapes[k].cols,
-                                                 0x3B800000u | (uint32_t)k, (uint32_t)(k * 5 + d));
-                unsetenv("QK_VULKAN_STRIDE_GROUPS");
-            }
-    unsetenv("QK_AB"); /* QK_AB: temporary */
+        for (size_t d = 0; d < 2; d++) {
+            if (shapes[k].groups)
+                setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+            bad += qkc_nvfp4_dequantize_case(vk, "vulkan", dts[d], shapes[k].rows, shapes[k].cols,
+                                             0x3B800000u | (uint32_t)k, (uint32_t)(k * 5 + d));
+            unsetenv("QK_VULKAN_STRIDE_GROUPS");
+        }
     printf("nvfp4 dequantize: %lu calls of the sweeps on nvfp4_dequantize.comp, %ld cases differ\n", runs, bad);
-    assert_true(runs >= 2 * 2 * 128); /* bf16 and f16 took the new shader */
+    assert_true(runs >= 2 * 128); /* bf16 and f16 took the new shader */
     qk_context_destroy(vk);
     assert_int_equal(bad, 0);
 }

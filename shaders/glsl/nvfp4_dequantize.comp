@@ -9,7 +9,8 @@
  * Why this is faster than blocked_dequantize.comp (which MXFP8 keeps):
  * there each element's product was rounded to T by integer code (NaN test,
  * rounding add, shift: MXFP8's bf16 products are exact and skip it), and
- * each thread decoded its e4m3 scale and rounded three products to find f.
+ * each thread decoded its e4m3 scale and rounded three products to find f
+ * (H200, 1 GiB: 84% / 80% of the copy for bf16 / f16 here, 50% / 43% there).
  * Here f depends only on the scale byte, so a workgroup tabulates, for
  * each of the 256 bytes, F1 = f and F15 = RN_T(1.5 f) (s_block); and every
  * product is exact in f32 with no rounding left to do:
@@ -41,7 +42,6 @@ layout(push_constant) uniform PC {
     uint n;    /* elements in this chunk: whole rows, cols % 8 == 0 */
     uint cols;
     uint cp;   /* padded columns (a multiple of 16) */
-    uint ahead; /* QK_AB: temporary. 1: the next step's words loaded before this step's codes */
 } pc;
 #include "qk_vk.glsl"
 
@@ -134,39 +134,16 @@ void main()
     uint r = (8u * t) / pc.cols, c = 8u * t - r * pc.cols;
     uint dr = (8u * stride) / pc.cols, dc = 8u * stride - dr * pc.cols;
     uint row_words = pc.cp / 8u, col_tiles = (pc.cp / 16u + 3u) / 4u;
-    if (pc.ahead == 0u) { /* QK_AB: temporary (the loads of a step after the previous step's stores) */
-        for (; t < nv; t += stride) {
-            uint sv = scale.w[scale_word(r, c, col_tiles)], q = data.w[r * row_words + c / 8u];
-            dequantize8(t, (sv >> ((c >> 1) & 0x18u)) & 0xFFu, q);
-            c += dc;
-            r += dr;
-            if (c >= pc.cols) {
-                c -= pc.cols;
-                r++;
-            }
-        }
-        return;
-    }
-    /* the next step's two words loaded before this step's codes */
-    uint sv = scale.w[scale_word(r, c, col_tiles)], q = data.w[r * row_words + c / 8u], sh = (c >> 1) & 0x18u;
-    for (;;) {
-        uint tn = t + stride, svn = 0u, qn = 0u;
+    /* The next step's words loaded before this step's codes measured no
+     * faster on the H200 (85%/81% of the copy for bf16/f16, vs 84%/80%). */
+    for (; t < nv; t += stride) {
+        uint sv = scale.w[scale_word(r, c, col_tiles)], q = data.w[r * row_words + c / 8u];
+        dequantize8(t, (sv >> ((c >> 1) & 0x18u)) & 0xFFu, q);
         c += dc;
         r += dr;
         if (c >= pc.cols) {
             c -= pc.cols;
             r++;
         }
-        if (tn < nv) {
-            svn = scale.w[scale_word(r, c, col_tiles)];
-            qn = data.w[r * row_words + c / 8u];
-        }
-        dequantize8(t, (sv >> sh) & 0xFFu, q);
-        if (tn >= nv)
-            break;
-        t = tn;
-        sv = svn;
-        q = qn;
-        sh = (c >> 1) & 0x18u;
     }
 }

@@ -9,21 +9,24 @@
  * OR-ed into their word of the blocked layout (zeroed first). Codes come
  * from seven per-block bounds (qk_nvfp4_bounds), not a division per
  * element; whole vectors of 16-bit input compare two elements at a time
- * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl). There, with
- * pc.table, a block's scale byte and thresholds come from the table of
- * nvfp4_table.comp (one lookup by its 16-bit amax, two 16-byte loads)
- * instead of two exact divisions, the e4m3 rounding and seven bounds per
- * block: a table entry is that computation's result for the magnitude, so
- * the bytes are the same by construction (test_nvfp4_every_block_amax
- * runs every 16-bit block amax). The codes then take the search with its
- * selections as multiply-adds (qk_pair_codes_madd), since per element the
- * logic operations were what remained. */
+ * on their 16-bit magnitudes (qk_vk_nvfp4_pairs.glsl). There a block's
+ * scale byte and thresholds come from the table of nvfp4_table.comp (one
+ * lookup by its 16-bit amax, two 16-byte loads) instead of two exact
+ * divisions, the e4m3 rounding and seven bounds per block: a table entry
+ * is that computation's result for the magnitude, so the bytes are the same
+ * by construction (test_nvfp4_every_block_amax runs every 16-bit block
+ * amax). The codes take the search with its selections as multiply-adds
+ * (qk_pair_codes_madd), since per element the logic operations were what
+ * remained. With pc.gather (rows of whole scale words, full subgroups) a
+ * word's four blocks, consecutive invocations, gather it by two shuffles
+ * and one stores it, no atomic. On the H200 (1 GiB) f16 ran at 21% of the
+ * copy per block, 14% with the table and atomics, 38% with the shuffles. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data;
 layout(std430, binding = 2) buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) readonly buffer Global { uint w[]; } global; /* g at [0] */
-layout(std430, binding = 4) readonly buffer Table { uvec4 w[]; } tab; /* nvfp4_table.comp's, with pc.table */
+layout(std430, binding = 4) readonly buffer Table { uvec4 w[]; } tab; /* nvfp4_table.comp's (bf16/f16) */
 layout(push_constant) uniform PC {
     uint rows;  /* input rows present in this chunk */
     uint prows; /* padded rows in this chunk */
@@ -31,9 +34,7 @@ layout(push_constant) uniform PC {
     uint cp;    /* padded columns */
     uint dt;
     uint whole4; /* unread (MXFP8's) */
-    uint table;  /* bf16/f16: the per-block steps from `tab` (QK_AB: temporary: 2, codes by selects) */
-    uint gather; /* QK_AB: temporary (3). Rows of whole scale words, full subgroups: a word's four blocks
-                  * (consecutive invocations) gather it by two shuffles and one stores it, no atomic */
+    uint gather; /* rows of whole scale words, full subgroups: scale words by shuffles */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -66,16 +67,6 @@ uint block_scale(uint m, uint g, uint r, uint c0, uint nblk)
     return qk_nvfp4_block_t(s8, g);
 }
 
-/* The pair codes of a block's eight words under thresholds hp. */
-uvec2 pair_words(uint w[8], uint hp[7])
-{
-    uint k[8];
-    [[unroll]] for (uint j = 0u; j < 8u; j++)
-        k[j] = qk_pair_codes(w[j], hp);
-    return uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
-                 qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
-}
-
 void main()
 {
     uint b = qk_item_id(), nblk = pc.cp / 16u;
@@ -92,9 +83,9 @@ void main()
         uint m2 = 0u;
         [[unroll]] for (uint j = 0u; j < 8u; j++)
             m2 = max(m2, max(w[j] & 0x7FFFu, (w[j] >> 16) & 0x7FFFu));
-        if (g != 0u && pc.table != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
+        if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
             uint s8 = (tab.w[m2 >> 4][(m2 >> 2) & 3u] >> ((m2 & 3u) * 8u)) & 0xFFu;
-            if (pc.gather != 0u) { /* QK_AB: temporary (this branch) */
+            if (pc.gather != 0u) {
                 uint sw = s8 << ((b & 3u) * 8u);
                 sw |= subgroupShuffleXor(sw, 1u);
                 sw |= subgroupShuffleXor(sw, 2u);
@@ -103,27 +94,15 @@ void main()
             } else {
                 store_scale(s8, r, c0, nblk);
             }
-            uint u = QK_NVFP4_TAB_BOUNDS + 3u * s8;
+            uint u = QK_NVFP4_TAB_BOUNDS + 2u * s8;
             uvec4 hs = tab.w[u];
-            if (hs.w != 0u && pc.table == 2u) { /* QK_AB: temporary (this branch: the search by selects) */
-                uvec4 h = tab.w[u + 2u];
-                word = pair_words(w, uint[7](hs.x, hs.y, h.x, hs.z, h.y, h.z, h.w));
-            } else if (hs.w != 0u) {
+            if (hs.w != 0u) {
                 uvec4 d = tab.w[u + 1u];
                 uint k[8];
                 [[unroll]] for (uint j = 0u; j < 8u; j++)
                     k[j] = qk_pair_codes_madd(w[j], hs.xyz, d);
                 word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
                              qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
-            }
-        } else if (g != 0u) {
-            uint t = block_scale(qk_widen(QK_DT, m2), g, r, c0, nblk);
-            if (qk_nvfp4_codes_needed(t)) {
-                uint c[7], hp[7];
-                qk_nvfp4_bounds(t, c);
-                [[unroll]] for (uint j = 0u; j < 7u; j++)
-                    hp[j] = qk_pair_threshold(QK_DT, c[j]);
-                word = pair_words(w, hp);
             }
         }
         data.w[b] = word;

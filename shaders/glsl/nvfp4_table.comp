@@ -34,8 +34,7 @@ void main()
             hp[j] = qk_pair_threshold(QK_DT, c[j]);
         needed = 1u;
     }
-    uint u = QK_NVFP4_TAB_BOUNDS + 3u * s8;
+    uint u = QK_NVFP4_TAB_BOUNDS + 2u * s8;
     tab.w[u] = uvec4(hp[0], hp[1], hp[3], needed);
     tab.w[u + 1u] = qk_pair_steps(hp);
-    tab.w[u + 2u] = uvec4(hp[2], hp[4], hp[5], hp[6]);
 }

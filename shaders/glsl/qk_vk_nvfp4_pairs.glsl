@@ -25,23 +25,6 @@ uint qk_pair_floor16(uint dt, uint c)
 
 uint qk_pair_threshold(uint dt, uint c) { return qk_pair_floor16(dt, c) * 0x10001u | 0x80008000u; }
 
-/* 0xFFFF in each half of m whose magnitude is <= that half's threshold. */
-uint qk_pair_at_most(uint hp, uint m) { return (((hp - m) >> 15) & 0x10001u) * 0xFFFFu; }
-
-uint qk_pair_pick(uint mask, uint a, uint b) { return (mask & a) | (~mask & b); }
-
-/* The E2M1 codes of the two elements of w: qk_nvfp4_code's count of bounds
- * passed, by a binary search on both halves (the low element's code in
- * bits 0-3, the high one's in bits 16-19). hp: the seven threshold words. */
-uint qk_pair_codes(uint w, uint hp[7])
-{
-    uint m = w & 0x7FFF7FFFu;
-    uint le3 = qk_pair_at_most(hp[3], m); /* code < 4 */
-    uint le1 = qk_pair_at_most(qk_pair_pick(le3, hp[1], hp[5]), m);
-    uint le0 = qk_pair_at_most(qk_pair_pick(le1, qk_pair_pick(le3, hp[0], hp[4]), qk_pair_pick(le3, hp[2], hp[6])), m);
-    return (~le3 & 0x40004u) | (~le1 & 0x20002u) | (~le0 & 0x10001u) | ((w >> 12) & 0x80008u);
-}
-
 /* The codes of words j and j + 1 as output bytes j and j + 1 (low 16
  * bits), each byte's first element in its high nibble. */
 uint qk_pair_bytes(uint ca, uint cb)
@@ -50,14 +33,18 @@ uint qk_pair_bytes(uint ca, uint cb)
     return ((u << 4) | (u >> 16)) & 0xFFFFu;
 }
 
-/* qk_pair_codes with each selection of the search as multiply-adds on the
- * comparison bits: both halves share the thresholds, so with b (0 or 1 in
- * bits 0 and 16) and a scalar difference d < 2^16, b * d adds d to the
- * halves whose bit is set. The third level's threshold h[2 (2 b2 + b1)] is
- * h0 + b2 d40 + b1 d20 + b2 b1 (h6 - h4 - h2 + h0): every half of the sum
- * is a threshold word (< 2^16), so the packed result is exact modulo 2^32
- * whatever the signs of the terms. Fewer logic operations than the masks
- * and selects (the multiply-adds run on the FMA pipe on NVIDIA).
+/* The E2M1 codes of the two elements of w: qk_nvfp4_code's count of bounds
+ * passed, by a binary search on both halves (the low element's code in
+ * bits 0-3, the high one's in bits 16-19) over the seven threshold words
+ * hp. Each selection of the search is a multiply-add on the comparison
+ * bits: both halves share the thresholds, so with b (0 or 1 in bits 0 and
+ * 16) and a scalar difference d < 2^16, b * d adds d to the halves whose
+ * bit is set. The first level compares with hp[3], the second with
+ * h[1 + 4 b2], the third with h[2 (2 b2 + b1)] = h0 + b2 d40 + b1 d20 +
+ * b2 b1 (h6 - h4 - h2 + h0): every half of the sum is a threshold word
+ * (< 2^16), so the packed result is exact modulo 2^32 whatever the signs
+ * of the terms. Fewer logic operations than selecting by masks (the
+ * multiply-adds run on the FMA pipe on NVIDIA).
  * hs: hp[0], hp[1], hp[3]; d: qk_pair_steps(hp). */
 uvec4 qk_pair_steps(uint hp[7])
 {

@@ -20,8 +20,8 @@ bool qk_nvfp4_codes_needed(uint t) { return (t & QK_F32_ABS) - 1u < QK_F32_INF -
 
 /* The table nvfp4_table.comp fills for bf16/f16 input, in uvec4 units:
  * [0, 2048) the scale byte of every 16-bit block amax m (byte m % 4 of
- * word m / 4), then per scale byte three units of its pair thresholds
+ * word m / 4), then per scale byte two units of its pair thresholds
  * (qk_vk_nvfp4_pairs.glsl): (hp0, hp1, hp3, 1 where codes are needed),
- * qk_pair_steps(hp), (hp2, hp4, hp5, hp6). */
+ * qk_pair_steps(hp). */
 #define QK_NVFP4_TAB_BOUNDS 2048u
-#define QK_NVFP4_TAB_UNITS (QK_NVFP4_TAB_BOUNDS + 768u)
+#define QK_NVFP4_TAB_UNITS (QK_NVFP4_TAB_BOUNDS + 512u)

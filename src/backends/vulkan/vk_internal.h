@@ -87,10 +87,10 @@ unsigned long qk_vk_bnb4_q64_runs(void);
 unsigned long qk_vk_product_runs(void);
 /* MXFP8 quantize calls that took mxfp8_quantize_lanes.comp (tests). */
 unsigned long qk_vk_mxfp8_lanes_runs(void);
+/* NVFP4 quantize calls whose scale words were gathered by shuffles (tests). */
+unsigned long qk_vk_nvfp4_gather_runs(void);
 /* NVFP4 dequantize dispatches of nvfp4_dequantize.comp (tests). */
 unsigned long qk_vk_nvfp4_dq_runs(void);
-/* QK_AB: temporary. The A/B variant the environment asks for (QK_AB, unset: 1; 0: the old paths). */
-int qk_vk_ab(void); /* QK_AB: temporary */
 /* ConvRot quantize pieces recorded with the one-pass row shaders
  * (convrot_row_quantize*.comp; tests). */
 unsigned long qk_vk_convrot_fused_runs(void);
@@ -130,7 +130,7 @@ enum {
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
     VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER,
     VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_SHORT, VP_CONVROT_ROW_Q, VP_CONVROT_ROW_Q_SHORT,
-    VP_NVFP4_DQ, VP_NVFP4_TABLE, VP_NVFP4_Q_GATHER /* QK_AB: temporary */, VP_COUNT
+    VP_NVFP4_DQ, VP_NVFP4_TABLE, VP_NVFP4_Q_GATHER, VP_COUNT
 };
 
 typedef struct {

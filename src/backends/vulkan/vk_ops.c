@@ -90,17 +90,6 @@ static uint64_t stride_groups(int64_t threads)
 
 #define B(slot, off, len) ((qk_vk_bind){(slot), (VkDeviceSize)(off), (VkDeviceSize)(len)})
 
-/* QK_AB: temporary. Read at each call, so that tests can run every variant.
- * QK_AB: temporary. 0: main's paths (blocked_dequantize.comp; NVFP4 quantize with per-block divisions).
- * QK_AB: temporary. 1 (unset): nvfp4_dequantize.comp; NVFP4 quantize by nvfp4_table.comp, codes by multiply-adds.
- * QK_AB: temporary. 2: as 1, the dequantize's loads a step ahead, the quantize's codes by selects.
- * QK_AB: temporary. 3: as 1, the quantize's scale words gathered by shuffles (no atomics). */
-int qk_vk_ab(void) /* QK_AB: temporary */
-{                                     /* QK_AB: temporary */
-    const char *e = getenv("QK_AB");  /* QK_AB: temporary */
-    return e != NULL ? atoi(e) : 1;   /* QK_AB: temporary */
-}                                     /* QK_AB: temporary */
-
 /* ---- the bench's compute copy ------------------------------------------- */
 /* Chunks of whole 16-byte units at aligned offsets; a partial last word
  * (2-byte elements) is copied whole: the buffers are reserved in 256-byte
@@ -353,13 +342,12 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
 
 /* NVFP4 quantize of bf16/f16: the per-block steps from the table of
  * nvfp4_table.comp (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl
- * in 16-byte units), made once g is known. */
-#define NVFP4_TABLE_BYTES ((2048 + 768) * 16)
+ * in 16-byte units), made once g is known; f32 input keeps the per-block
+ * divisions. */
+#define NVFP4_TABLE_BYTES ((2048 + 512) * 16)
 
 static int nvfp4_table(const qk_vk_job *j)
 {
-    if (qk_vk_ab() == 0) /* QK_AB: temporary */
-        return 0;        /* QK_AB: temporary */
     return j->p->format == QK_FORMAT_NVFP4 && j->dt != QK_DTYPE_F32;
 }
 
@@ -412,6 +400,10 @@ static unsigned long mxfp8_lanes_runs;
 
 unsigned long qk_vk_mxfp8_lanes_runs(void) { return __atomic_load_n(&mxfp8_lanes_runs, __ATOMIC_RELAXED); }
 
+static unsigned long nvfp4_gather_runs;
+
+unsigned long qk_vk_nvfp4_gather_runs(void) { return __atomic_load_n(&nvfp4_gather_runs, __ATOMIC_RELAXED); }
+
 /* Codes of padded rows [lo, hi) (multiples of 128). */
 static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
@@ -428,8 +420,12 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     int lanes = !nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0 && s->dev->cluster_max >= 8;
     if (lanes)
         __atomic_add_fetch(&mxfp8_lanes_runs, 1, __ATOMIC_RELAXED);
-    int gather = nvfp4_table(j) && qk_vk_ab() == 3 && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && /* QK_AB: temporary */
-                 j->cols % 16 == 0;                                                                     /* QK_AB: temporary */
+    /* NVFP4 of bf16/f16 rows of whole scale words, where subgroups of at
+     * least 4 gather a word by shuffles (no atomicOr): on the H200, 38% of
+     * the copy for f16 against 14% with the atomics (21% per-block) */
+    int gather = nvfp4_table(j) && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && j->cols % 16 == 0;
+    if (gather)
+        __atomic_add_fetch(&nvfp4_gather_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t pr = hi - r0 < rc ? hi - r0 : rc;
@@ -440,13 +436,11 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                           nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4),
                           nvfp4_table(j) ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                       (uint32_t)j->dt, bsh.ncb % 4 == 0,
-                                       nvfp4_table(j) ? (uint32_t)(qk_vk_ab() == 2 ? 2 : 1) : 0, /* QK_AB: temporary (2) */
-                                       (uint32_t)gather}; /* QK_AB: temporary */
+                                       (uint32_t)j->dt, bsh.ncb % 4 == 0, (uint32_t)gather};
         if (lanes)
             st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
         else
-            st = qk_vk_dispatch(s, gather ? VP_NVFP4_Q_GATHER : nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc, /* QK_AB: temporary (gather) */
+            st = qk_vk_dispatch(s, gather ? VP_NVFP4_Q_GATHER : nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc,
                                 (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
@@ -470,8 +464,6 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
      * thread's elements are 16 (one NVFP4 block) when rows are whole
      * blocks, else 8 (MXFP8 measured 52% of the copy with 16, 54% with 8) */
     int fast = nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0;
-    if (qk_vk_ab() == 0) /* QK_AB: temporary */
-        fast = 0;        /* QK_AB: temporary */
     uint32_t vec = nv && j->cols % 16 == 0 ? 2 : j->cols % 8 == 0;
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
@@ -480,8 +472,7 @@ static qk_status blocked_dequantize(qk_vk_state *s, const qk_vk_job *j, int64_t 
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(nr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(-1, 0, 0), B(VB_OUT, r0 * row_out, nr * row_out)};
         if (fast) {
-            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp,
-                                           qk_vk_ab() == 2}; /* QK_AB: temporary (the last word) */
+            uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)bsh.cp};
             st = qk_vk_dispatch(s, VP_NVFP4_DQ, j->dt, b, 4, pc, stride_groups(nr * j->cols / 8), 1);
             __atomic_add_fetch(&nvfp4_dq_runs, 1, __ATOMIC_RELAXED);
             continue;
