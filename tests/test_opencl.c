@@ -582,8 +582,8 @@ static void test_nvfp4_fast_kernels(void **st)
             unsigned long q0 = qcl_nvfp4_q16_runs(), d0 = qcl_nvfp4_dq_blocks_runs();
             long b = compare_all(&p, shapes[k].dt, in, shapes[k].rows, shapes[k].cols);
             unsigned long qr = qcl_nvfp4_q16_runs() - q0, dr = qcl_nvfp4_dq_blocks_runs() - d0;
-            unsigned long want_q = qcl_ab() != 0 && shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0; /* QK_AB: temporary */
-            unsigned long want_d = qcl_ab() != 0 && shapes[k].cols % 8 == 0; /* QK_AB: temporary */
+            unsigned long want_q = shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0;
+            unsigned long want_d = shapes[k].cols % 8 == 0;
             if (kind == 0 && shapes[k].rows > 2) { /* one NaN, then one Inf: the call fails */
                 uint32_t sp[2] = {0x7FC00000u, 0xFF800000u};
                 for (int j = 0; j < 2; j++) {

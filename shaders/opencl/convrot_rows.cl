@@ -123,7 +123,7 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
  * magnitude bits). slot: three words that rotate over rows (k = row step %
  * 3): the word of step k - 1 is cleared after step k's barrier (every read
  * of it came before step k's first barrier), so step k + 2 finds it zero.
- * QK_AB=0 (temporary) keeps the four-barrier form. */
+ * On the H200 (bf16, 1 GiB) 28% of the copy against 26% with four. */
 static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint sc, const int dt, uint m0,
                                          __local uint *slot, uint k)
 {
@@ -196,14 +196,14 @@ static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint leve
  * with ConvRot. A row whose rotation holds NaN or Inf (every value of its
  * group then does) raises status to its magnitude: the op fails. */
 static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
-                                    uint levels, int slots3, __global uint *scale, __global uint4 *data, /* QK_AB: temporary (slots3/pairs) */
+                                    uint levels, __global uint *scale, __global uint4 *data,
                                     __global uint *status, __local uint *v, __local uint *red)
 {
     uint lid = get_local_id(0), L = get_local_size(0), nu = cols / 16u, vpu = dt == DT_F32 ? 4u : 2u;
     uint sc = (127u - levels) << 23, top = dt == DT_F32 ? QK_F32_INF : dt == DT_BF16 ? 0x7F80u : 0x7C00u;
     uint par = 0u, k3 = 0u;
     /* the rotating amax words (red[L + 16 ..]) for 16 < G < 1024 on the native path */
-    int amax3 = CR_NATIVE && slots3 && G > 16u && G < 1024u; /* QK_AB: temporary (slots3) */
+    int amax3 = CR_NATIVE && G > 16u && G < 1024u;
     __local uint *slot = red + L + 16u;
     if (lid < 3u)
         slot[lid] = 0u;
@@ -275,10 +275,10 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
  * buffers of 16 L slots and their padding); red: L + 19 (group16_max's
  * L + 16, then the three amax words). */
 __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows, uint cols, uint G, uint levels,
-                                    int slots3, __global uint *scale, __global uint4 *data, __global uint *status, /* QK_AB: temporary (slots3/pairs) */
-                                    __local uint *v, __local uint *red)
+                                    __global uint *scale, __global uint4 *data, __global uint *status, __local uint *v,
+                                    __local uint *red)
 {
-    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, slots3, scale, data, status, v, red)); /* QK_AB: temporary (slots3/pairs) */
+    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
 }
 
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as

@@ -109,18 +109,6 @@ static void grid1_wave(const qcl_state *s, size_t local, size_t *g)
         *g = wave;
 }
 
-/* QK_AB: temporary same-build A/B switch for the lead's measurements: 0
- * runs the previous kernels, unset or 1 the new ones (read once). */
-int qcl_ab(void) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    static int v = -1; /* QK_AB: temporary */
-    if (v < 0) { /* QK_AB: temporary */
-        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
-        v = e && *e ? atoi(e) : 1; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-    return v; /* QK_AB: temporary */
-} /* QK_AB: temporary */
-
 /* 2-D: x over units of a row, y over rows; 64 work-items per group. */
 static void grid2(const qcl_state *s, uint64_t ux, size_t g[2], size_t l[2])
 {
@@ -364,16 +352,14 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
         return fill_zero(s, data, data_bytes);
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 16);
     cl_ulong ncb = (cl_ulong)qk_round_up(cols, 16) / 16;
-    if (dt != QK_DTYPE_F32 && c % 8 == 0 && rp * ncb < ((cl_ulong)1 << 31) && scale_bytes < ((size_t)1 << 31) &&
-        qcl_ab() != 0 /* QK_AB: temporary */) {
+    if (dt != QK_DTYPE_F32 && c % 8 == 0 && rp * ncb < ((cl_ulong)1 << 31) && scale_bytes < ((size_t)1 << 31)) {
         /* 16-bit rows of whole vectors, block indices in 31 bits: nvfp4_quantize16 */
         __atomic_add_fetch(&nvfp4_q16_runs, 1, __ATOMIC_RELAXED);
         cl_uint r16 = (cl_uint)rows, rp16 = (cl_uint)rp, ncb16 = (cl_uint)ncb;
         size_t L = s->wg, g1;
         grid1(s, L, &g1); /* work-groups stride over the blocks */
-        cl_int pairs = qcl_ab() == 2; /* QK_AB: temporary */
         return RUN(s, K_NVFP4_QUANTIZE16, 1, &g1, &L, ARG(in), ARG(dt), ARG(r16), ARG(c), ARG(g), ARG(rp16),
-                   ARG(ncb16), ARG(pairs), ARG(data), ARG(scale), LOCAL(256 * 16)); /* QK_AB: temporary (slots3/pairs) */
+                   ARG(ncb16), ARG(data), ARG(scale), LOCAL(256 * 16));
     }
     size_t gs[2], ls[2];
     grid2(s, ncb, gs, ls);
@@ -515,9 +501,8 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         size_t g = convrot_rows_grid(s, crL, rows);
         cl_ulong r = (cl_ulong)rows;
         cl_uint c = (cl_uint)cols, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
-        cl_int slots3 = qcl_ab() != 0; /* QK_AB: temporary */
         return RUN(s, K_CONVROT_QUANTIZE_ROWS, 1, &g, &crL, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(G), ARG(lv),
-                   ARG(slots3), ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 19) * 4)); /* QK_AB: temporary (slots3/pairs) */
+                   ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 19) * 4));
     }
     if (p->convrot_group > 0 && (st = convrot_rotate(s, p, dt, &in, n)) != QK_OK)
         return st;
@@ -616,15 +601,12 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
         cl_uint vpr = (cl_uint)((c + 7) / 8), R = vpr >= L ? 1u : (cl_uint)(L / vpr);
         uint64_t ng = r > 0 ? (r + R - 1) / R : 1, gcap = cap_items(s) / L;
         size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
-        if (nv && c > 0 && c % 8 == 0 && ncb < ((cl_ulong)1 << 24) && qcl_ab() != 0 /* QK_AB: temporary */) {
-            /* whole 8-column vectors: a block per work-item (nvfp4_dequantize_blocks.cl) */
+        if (nv && c > 0 && c % 8 == 0 && ncb < ((cl_ulong)1 << 24)) {
+            /* whole 8-column vectors, the block scales tabulated (nvfp4_dequantize_blocks.cl) */
             __atomic_add_fetch(&nvfp4_dq_blocks_runs, 1, __ATOMIC_RELAXED);
-            cl_uint gs32 = scalar, nb32 = (cl_uint)ncb, upr = qcl_ab() == 2 ? vpr : nb32; /* QK_AB: temporary */
-            cl_uint Rb = upr >= L ? 1u : (cl_uint)(L / upr);
-            uint64_t ngb = r > 0 ? (r + Rb - 1) / Rb : 1;
-            size_t gb = (size_t)(ngb < gcap ? ngb : (gcap ? gcap : 1)) * L;
-            return RUN(s, K_NVFP4_DEQUANTIZE_BLOCKS, 1, &gb, &L, ARG(data), ARG(scale), ARG(gs32), ARG(dt), ARG(r),
-                       ARG(c), ARG(nb32), ARG(upr), ARG(Rb), ARG(out), LOCAL(16 * 4), LOCAL(256 * 4));
+            cl_uint gs32 = scalar, nb32 = (cl_uint)ncb;
+            return RUN(s, K_NVFP4_DEQUANTIZE_BLOCKS, 1, &g, &L, ARG(data), ARG(scale), ARG(gs32), ARG(dt), ARG(r),
+                       ARG(c), ARG(nb32), ARG(vpr), ARG(R), ARG(out), LOCAL(16 * 4), LOCAL(256 * 4));
         }
         if (nv) {
             cl_uint gs32 = scalar;
