@@ -456,6 +456,23 @@ static void test_odd_shapes(void **st)
     assert_true(runs > 0);
 }
 
+/* A shape for the kernels of rows of whole 8-element vectors, and whether
+ * to run it on 768 work-items (many rounds of their grid-stride loops). */
+typedef struct {
+    qk_dtype dt;
+    int64_t rows, cols;
+    int few;
+} vec_shape;
+
+static long compare_shape_items(const qk_params *p, const vec_shape *sh, const void *in)
+{
+    if (sh->few)
+        setenv("QK_OPENCL_GRID_ITEMS", "768", 1);
+    long b = compare_all(p, sh->dt, in, sh->rows, sh->cols);
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    return b;
+}
+
 /* MXFP8 of bf16/f16 rows of whole 8-element vectors by mxfp8_quantize16:
  * widths of 8 mod 16 and not multiples of 128, padded rows, many rounds of
  * its grid-stride loop (QK_OPENCL_GRID_ITEMS=768) across row ends, and bf16
@@ -467,13 +484,10 @@ static void test_mxfp8_quantize16(void **st)
     int nd;
     if (!have_opencl(&nd))
         skip();
-    static const struct {
-        qk_dtype dt;
-        int64_t rows, cols;
-        int few; /* 768 work-items */
-    } shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0}, {QK_DTYPE_BF16, 37, 200, 0},
-                  {QK_DTYPE_F16, 33, 264, 1},    {QK_DTYPE_BF16, 97, 1032, 1}, {QK_DTYPE_F32, 40, 256, 0},
-                  {QK_DTYPE_BF16, 5, 1001, 0}};
+    static const vec_shape shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0},
+                                       {QK_DTYPE_BF16, 37, 200, 0},   {QK_DTYPE_F16, 33, 264, 1},
+                                       {QK_DTYPE_BF16, 97, 1032, 1},  {QK_DTYPE_F32, 40, 256, 0},
+                                       {QK_DTYPE_BF16, 5, 1001, 0}};
     qk_params p;
     qk_params_default(QK_FORMAT_MXFP8, &p);
     long bad = 0;
@@ -486,12 +500,9 @@ static void test_mxfp8_quantize16(void **st)
                 for (int64_t i = 0; i < n; i++)
                     if (i % 3 == 0 || i < 2 * shapes[k].cols)
                         qk_store_f32(QK_DTYPE_BF16, in, i, qk_bits(ldexpf((i & 1) ? -1.5f : 1.0f, -101 - (int)(i % 33))));
-            if (shapes[k].few)
-                setenv("QK_OPENCL_GRID_ITEMS", "768", 1);
             unsigned long before = qcl_mxfp8_q16_runs();
-            long b = compare_all(&p, shapes[k].dt, in, shapes[k].rows, shapes[k].cols);
+            long b = compare_shape_items(&p, &shapes[k], in);
             unsigned long runs = qcl_mxfp8_q16_runs() - before;
-            unsetenv("QK_OPENCL_GRID_ITEMS");
             int want = shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0;
             printf("mxfp8 %s %lld x %lld%s%s: %ld differing cases, %lu mxfp8_quantize16 launches\n",
                    qk_dtype_name(shapes[k].dt), (long long)shapes[k].rows, (long long)shapes[k].cols,
@@ -562,13 +573,11 @@ static void test_nvfp4_fast_kernels(void **st)
     int nd;
     if (!have_opencl(&nd))
         skip();
-    static const struct {
-        qk_dtype dt;
-        int64_t rows, cols;
-        int few; /* 768 work-items */
-    } shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0}, {QK_DTYPE_BF16, 37, 200, 0},
-                  {QK_DTYPE_F16, 33, 264, 1},    {QK_DTYPE_BF16, 97, 1032, 1}, {QK_DTYPE_BF16, 3, 4104, 0},
-                  {QK_DTYPE_F16, 1, 8, 0},       {QK_DTYPE_F32, 40, 256, 0},  {QK_DTYPE_BF16, 5, 1001, 0}};
+    static const vec_shape shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0},
+                                       {QK_DTYPE_BF16, 37, 200, 0},   {QK_DTYPE_F16, 33, 264, 1},
+                                       {QK_DTYPE_BF16, 97, 1032, 1},  {QK_DTYPE_BF16, 3, 4104, 0},
+                                       {QK_DTYPE_F16, 1, 8, 0},       {QK_DTYPE_F32, 40, 256, 0},
+                                       {QK_DTYPE_BF16, 5, 1001, 0}};
     qk_params p;
     qk_params_default(QK_FORMAT_NVFP4, &p);
     long bad = 0;
@@ -577,10 +586,8 @@ static void test_nvfp4_fast_kernels(void **st)
             int64_t n = shapes[k].rows * shapes[k].cols;
             void *in = malloc((size_t)n * 4);
             nvfp4_edge_values(shapes[k].dt, in, n, kind);
-            if (shapes[k].few)
-                setenv("QK_OPENCL_GRID_ITEMS", "768", 1);
             unsigned long q0 = qcl_nvfp4_q16_runs(), d0 = qcl_nvfp4_dq_blocks_runs();
-            long b = compare_all(&p, shapes[k].dt, in, shapes[k].rows, shapes[k].cols);
+            long b = compare_shape_items(&p, &shapes[k], in);
             unsigned long qr = qcl_nvfp4_q16_runs() - q0, dr = qcl_nvfp4_dq_blocks_runs() - d0;
             unsigned long want_q = shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0;
             unsigned long want_d = shapes[k].cols % 8 == 0;
@@ -594,7 +601,6 @@ static void test_nvfp4_fast_kernels(void **st)
                     free(c);
                 }
             }
-            unsetenv("QK_OPENCL_GRID_ITEMS");
             printf("nvfp4 %s %lld x %lld values %d%s: %ld differing cases, %lu nvfp4_quantize16, %lu "
                    "nvfp4_dequantize_blocks launches\n",
                    qk_dtype_name(shapes[k].dt), (long long)shapes[k].rows, (long long)shapes[k].cols, kind,
