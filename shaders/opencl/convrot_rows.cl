@@ -66,6 +66,25 @@ static inline void cr_levels16(uint *x, const int both)
     }
 }
 
+/* The regroup both native paths share: the work-item's unit x (its first
+ * two levels done) into v, then, after a barrier, its regrouped columns b +
+ * 16 k (returned b) into y with the levels of stride 16 and (G >= 256) 64
+ * run on them. This work-item alone reads and writes those 16 slots. */
+static inline uint cr_regrouped_levels(const uint *x, __local uint *v, uint G, uint *y)
+{
+    uint lid = get_local_id(0);
+#pragma unroll
+    for (uint k = 0; k < 16u; k++)
+        v[cr_at(lid * 16u + k)] = x[k];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    uint b = (lid >> 4) * 256u + (lid & 15u);
+#pragma unroll
+    for (uint k = 0; k < 16u; k++)
+        y[k] = v[cr_at(b + 16u * k)];
+    cr_levels16(y, G >= 256u);
+    return b;
+}
+
 /* The native path: x holds the work-item's 16 consecutive values on entry
  * and their rotated values, scaled by sc = 2^-levels, on return. v: 17 L
  * words, not touched by any work-item since the barrier that last read
@@ -77,16 +96,7 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
     uint lid = get_local_id(0), L = get_local_size(0);
     cr_levels16(x, G >= 16u);
     if (G > 16u) {
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            v[cr_at(lid * 16u + k)] = x[k];
-        barrier(CLK_LOCAL_MEM_FENCE);
-        /* Regrouped: this work-item alone reads and writes these 16 slots. */
-        uint b = (lid >> 4) * 256u + (lid & 15u), y[16];
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            y[k] = v[cr_at(b + 16u * k)];
-        cr_levels16(y, G >= 256u);
+        uint y[16], b = cr_regrouped_levels(x, v, G, y);
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
             v[cr_at(b + 16u * k)] = y[k];
@@ -129,15 +139,7 @@ static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint 
 {
     uint lid = get_local_id(0);
     cr_levels16(x, 1);
-#pragma unroll
-    for (uint j = 0; j < 16u; j++)
-        v[cr_at(lid * 16u + j)] = x[j];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    uint b = (lid >> 4) * 256u + (lid & 15u), y[16], m = m0;
-#pragma unroll
-    for (uint j = 0; j < 16u; j++)
-        y[j] = v[cr_at(b + 16u * j)];
-    cr_levels16(y, G >= 256u);
+    uint y[16], b = cr_regrouped_levels(x, v, G, y), m = m0;
 #pragma unroll
     for (uint j = 0; j < 16u; j++) {
         y[j] = narrow(dt, as_uint(as_float(y[j]) * as_float(sc)));

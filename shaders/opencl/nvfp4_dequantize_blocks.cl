@@ -77,7 +77,7 @@ static inline void nvfp4_dequantize_blocks_body(__global const uchar *data, __gl
         __global uint4 *orow = (__global uint4 *)(out + r * cols * es); /* cols % 8 == 0: 16-byte aligned */
         for (uint v = lc; v < vpr; v += L) {
             uint cb = v >> 1, w = crow[v]; /* block; vector v's 8 codes */
-            uint ts = tst[srow[(cb >> 2) * 512u + (cb & 3u)]];
+            uint ts = tst[srow[blocked_col_part(cb)]];
             if ((ts & QK_F32_ABS) >= QK_F32_INF) /* rare */
                 nvfp4_dq_exact((__global uchar *)orow + (ulong)v * 8u * es, dt, w, ts, lut);
             else

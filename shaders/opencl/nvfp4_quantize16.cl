@@ -85,7 +85,7 @@ static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt,
         bt[2 * k + 1] = (uint4)(h[4], h[5], h[6], (t & QK_F32_ABS) == 0u);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    uint nb = rp * ncb, stride = (uint)get_global_size(0), ct = (ncb + 3u) / 4u;
+    uint nb = rp * ncb, stride = (uint)get_global_size(0);
     uint b = (uint)get_global_id(0), r = b / ncb, cb = b - r * ncb;
     uint step_r = stride / ncb, step_c = stride - step_r * ncb;
     uint4 v0 = (uint4)(0u), v1 = (uint4)(0u);
@@ -115,7 +115,7 @@ static inline void nvfp4_quantize16_body(__global const uint4 *in, const int dt,
         if (s > QK_F32_E4M3_MAX)
             s = QK_F32_E4M3_MAX;
         uint s8 = qk_f32_to_e4m3_fast(s);
-        scale[((r >> 7) * ct + (cb >> 2)) * 512u + (r & 31u) * 16u + ((r >> 5) & 3u) * 4u + (cb & 3u)] = (uchar)s8;
+        scale[blocked_row_part(r, ncb) + blocked_col_part(cb)] = (uchar)s8;
         uint4 lo = bt[2 * s8], hi = bt[2 * s8 + 1];
         uint hp[7] = {lo.s0, lo.s1, lo.s2, lo.s3, hi.s0, hi.s1, hi.s2};
         uint c[8];
