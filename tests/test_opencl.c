@@ -931,6 +931,16 @@ static void test_crafted_blocked_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_blocked_dequantize);
 }
 
+/* NVFP4 dequantize (nvfp4_dequantize_blocks for rows of whole vectors):
+ * every scale byte with every code under g through every binade and the
+ * special g (Inf and NaN block scales take its exact loop); the GPU
+ * program too. */
+static void test_nvfp4_every_scale_code(void **st)
+{
+    (void)st;
+    crafted_dequantize_on_devices(qkc_nvfp4_every_scale_code);
+}
+
 /* The walking kernel's fast and exact paths against the reference, in one
  * chunk and in one-tile-row chunks; the GPU program too where the probe
  * passes. */
@@ -1142,6 +1152,7 @@ int main(void)
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_crafted_group_dequantize),
         cmocka_unit_test(test_crafted_blocked_dequantize),
+        cmocka_unit_test(test_nvfp4_every_scale_code),
         cmocka_unit_test(test_every_magnitude16),
         cmocka_unit_test(test_tensor_amax16),
         cmocka_unit_test(test_nf4_buckets_on_devices),

@@ -248,7 +248,6 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
     return ran < 60 ? bad + 1 : bad;
 }
 
-
 long qkc_nvfp4_dequantize_case(qk_context *ctx, const char *label, qk_dtype dt, int64_t rows, int64_t cols,
                                uint32_t g, uint32_t seed)
 {
