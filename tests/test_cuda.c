@@ -558,19 +558,33 @@ static void test_device_group_nonfinite(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* A shared check of src/check/ on the CUDA backend: no case may differ. */
+static void check_on_cuda(long (*check)(qk_context *, const char *), const char *what)
+{
+    if (!gpu_or_say_why())
+        return;
+    qk_context *cu = NULL;
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    long bad = check(cu, "cuda");
+    qk_context_destroy(cu);
+    printf("%s: %ld cases differ\n", what, bad);
+    assert_int_equal(bad, 0);
+}
+
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
  * 64 KiB code table (k_code_table.cuh) for every entry the scale reaches. */
 static void test_device_every_magnitude16(void **state)
 {
     (void)state;
-    if (!gpu_or_say_why())
-        return;
-    qk_context *cu = NULL;
-    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
-    long bad = qkc_every_magnitude16(cu, "cuda");
-    qk_context_destroy(cu);
-    printf("every 16-bit magnitude: %ld cases differ\n", bad);
-    assert_int_equal(bad, 0);
+    check_on_cuda(qkc_every_magnitude16, "every 16-bit magnitude");
+}
+
+/* NVFP4 dequantize (qk_nvfp4_dequantize8's table of outputs): every scale
+ * byte with every code under g through every binade and the special g. */
+static void test_device_nvfp4_every_scale_code(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_nvfp4_every_scale_code, "nvfp4 every scale byte and code");
 }
 
 int main(void)
@@ -583,7 +597,8 @@ int main(void)
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
         cmocka_unit_test(test_device_convrot_rows),
         cmocka_unit_test(test_device_double_quant_mean),
-        cmocka_unit_test(test_device_every_magnitude16), cmocka_unit_test(test_device_group_nonfinite),
+        cmocka_unit_test(test_device_every_magnitude16),
+        cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
