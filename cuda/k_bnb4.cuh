@@ -422,33 +422,75 @@ static __device__ __forceinline__ int lsb_exp(u32 a)
     return (ex != 0u ? (int)ex - 150 : -149) + __ffs(m) - 1;
 }
 
-/* For the mean (src/ref/bnb_mean.c): the double sum of absmax[0, nb) in any
- * order, the lowest set bit of any nonzero value and whether any value was
- * negative, Inf or NaN. The host seeds {0.0, INT_MAX, 0} and keeps the
- * sum only when qk_bnb_mean_if_exact proves the order irrelevant. */
-KERNEL qk_absmax_sum(const u32 *absmax, i64 nb, double *sum, int *min_lsb, u32 *bad)
+/* One block's share of the mean (src/ref/bnb_mean.c): the double sum of
+ * its absmax in any order, the lowest set bit of any nonzero value and
+ * whether any value was negative, Inf or NaN. */
+struct absmax_partial {
+    double sum;
+    int min_lsb;
+    u32 bad;
+};
+
+/* Combines the three across a block of blockDim.x (a multiple of 32, at
+ * most 1024) threads; the block's thread 0 gets the total. */
+static __device__ absmax_partial block_partial(absmax_partial p)
 {
-    double s = 0.0;
-    int l = 0x7FFFFFFF;
-    u32 b = 0u;
-    for (i64 i = gtid(); i < nb; i += (i64)gridDim.x * blockDim.x) {
-        u32 a = absmax[i];
-        b |= a >= QK_F32_INF ? 1u : 0u;
-        if (a != 0u && a < QK_F32_INF)
-            l = min(l, lsb_exp(a));
-        s = __dadd_rn(s, (double)fl(a));
-    }
+    __shared__ absmax_partial warps[32];
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
-        s = __dadd_rn(s, __shfl_xor_sync(0xFFFFFFFFu, s, o));
-        l = min(l, __shfl_xor_sync(0xFFFFFFFFu, l, o));
-        b |= __shfl_xor_sync(0xFFFFFFFFu, b, o);
+        p.sum = __dadd_rn(p.sum, __shfl_xor_sync(0xFFFFFFFFu, p.sum, o));
+        p.min_lsb = min(p.min_lsb, __shfl_xor_sync(0xFFFFFFFFu, p.min_lsb, o));
+        p.bad |= __shfl_xor_sync(0xFFFFFFFFu, p.bad, o);
     }
-    if ((threadIdx.x & 31) == 0) {
-        atomicAdd(sum, s);
-        atomicMin(min_lsb, l);
-        atomicOr(bad, b);
+    if ((threadIdx.x & 31) == 0)
+        warps[threadIdx.x >> 5] = p;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (unsigned w = 1; w < blockDim.x >> 5; w++) {
+            p.sum = __dadd_rn(p.sum, warps[w].sum);
+            p.min_lsb = min(p.min_lsb, warps[w].min_lsb);
+            p.bad |= warps[w].bad;
+        }
+    return p;
+}
+
+/* Each block's partial of absmax[0, nb) into part[blockIdx.x]: no atomics,
+ * so no seeding and no contention on one word. */
+KERNEL qk_absmax_sum(const u32 *absmax, i64 nb, absmax_partial *part)
+{
+    absmax_partial p = {0.0, 0x7FFFFFFF, 0u};
+    for (i64 i = gtid(); i < nb; i += (i64)gridDim.x * blockDim.x) {
+        u32 a = absmax[i];
+        p.bad |= a >= QK_F32_INF ? 1u : 0u;
+        if (a != 0u && a < QK_F32_INF)
+            p.min_lsb = min(p.min_lsb, lsb_exp(a));
+        p.sum = __dadd_rn(p.sum, (double)fl(a));
     }
+    p = block_partial(p);
+    if (threadIdx.x == 0)
+        part[blockIdx.x] = p;
+}
+
+/* The offset from the blocks' partials, on the device so the nested pass
+ * follows without a host round trip: out[0] the f32 mean, out[1] 1 when
+ * qk_bnb_mean_if_exact's proof holds (the sum is the sequential one), else
+ * 0 and the host computes the offset and runs the nested pass again. */
+KERNEL qk_absmax_mean(const absmax_partial *part, int nparts, i64 nb, u32 *out)
+{
+    absmax_partial p = {0.0, 0x7FFFFFFF, 0u};
+    for (int k = threadIdx.x; k < nparts; k += blockDim.x) {
+        p.sum = __dadd_rn(p.sum, part[k].sum);
+        p.min_lsb = min(p.min_lsb, part[k].min_lsb);
+        p.bad |= part[k].bad;
+    }
+    p = block_partial(p);
+    if (threadIdx.x != 0)
+        return;
+    /* 2^(min_lsb + 53): min_lsb is an f32 lsb in [-149, 104] when set */
+    int exact = p.bad == 0u && p.sum >= 0.0 &&
+                (p.sum == 0.0 || p.sum < __longlong_as_double((long long)(1023 + 53 + p.min_lsb) << 52));
+    out[0] = exact ? __float_as_uint(__double2float_rn(__ddiv_rn(p.sum, (double)nb))) : 0u;
+    out[1] = (u32)exact;
 }
 
 /* bitsandbytes' dQuantize over the dynamic map (in shared memory). */
@@ -483,10 +525,11 @@ static __device__ u32 dynamic_map_code(const u32 *code, u32 x)
 }
 
 /* One CUDA block of 256 threads per nested block: codes, nested absmax. */
-KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, u32 off, const u32 *dmap, unsigned char *codes,
-                              u32 *nested)
+KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, const u32 *offset, const u32 *dmap,
+                              unsigned char *codes, u32 *nested)
 {
     __shared__ u32 map[256];
+    u32 off = *offset; /* qk_absmax_mean's, or the host's */
     map[threadIdx.x] = dmap[threadIdx.x];
     i64 i = (i64)blockIdx.x * 256 + threadIdx.x;
     u32 d = 0u, key = 0u;

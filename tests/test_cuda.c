@@ -579,6 +579,15 @@ static void test_device_every_magnitude16(void **state)
     check_on_cuda(qkc_every_magnitude16, "every 16-bit magnitude");
 }
 
+/* Double quant's mean on the shared crafted inputs (src/check): ordinary
+ * absmax and all zeros (qk_absmax_mean's offset kept), absmax over sixty
+ * binades and an order-sensitive sum (the host's sequential mean). */
+static void test_device_crafted_means(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_crafted_means, "double-quant crafted means");
+}
+
 /* NVFP4 dequantize (qk_nvfp4_dequantize8's table of outputs): every scale
  * byte with every code under g through every binade and the special g. */
 static void test_device_nvfp4_every_scale_code(void **state)
@@ -596,7 +605,7 @@ int main(void)
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
         cmocka_unit_test(test_device_convrot_rows),
-        cmocka_unit_test(test_device_double_quant_mean),
+        cmocka_unit_test(test_device_double_quant_mean), cmocka_unit_test(test_device_crafted_means),
         cmocka_unit_test(test_device_every_magnitude16),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
     };

@@ -20,6 +20,7 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_quantize_by_table16", "qk_group_dequantize", "qk_convrot_quantize_rows", "qk_convrot_dequantize_rows",
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
+    "qk_absmax_mean",
 };
 
 qk_status cu_fail(const char *what, CUresult r)

@@ -166,35 +166,52 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
     return cu_launch_grid(st, K_BNB4_Q, blocks < cap ? blocks : (cap > 0 ? cap : 1), (unsigned)block, args);
 }
 
-/* Double quant's offset (bnb_nested.c's sequential mean): summed on the
- * device in any order when src/ref/bnb_mean.c's proof holds for that sum,
- * else from the downloaded absmax. */
-static qk_status dq_offset(cu_job *j, int64_t nb, uint32_t *off)
+/* Double quant's offset (bnb_nested.c's sequential mean) and nested pass.
+ * The device sums the absmax in any order and, when src/ref/bnb_mean.c's
+ * proof holds for that sum, computes the offset itself (qk_absmax_mean), so
+ * the nested pass follows with no host round trip; one small download at
+ * the end says whether the proof held. If not, the host takes the
+ * sequential mean of the downloaded absmax and the nested pass runs again
+ * with it. work2: the blocks' partials (16 bytes each), then the offset
+ * and the proof's flag. */
+#define DQ_SUM_BLOCKS 1024
+
+static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 {
-    struct {
-        double sum;
-        int32_t min_lsb;
-        uint32_t bad;
-    } r = {0.0, INT32_MAX, 0u};
-    qk_status s = alloc_dev(&j->work2, j, sizeof r);
+    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
+    void *args[] = {P(j->work), P(nb), P(offset), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
+    return cu_launch_grid(j->st, K_NESTED_Q, qk_ceil_div(nb, 256), 256, args);
+}
+
+static qk_status dq_nested(cu_job *j, int64_t nb, uint32_t *off)
+{
+    int blocks = qk_ceil_div(nb, 256) < DQ_SUM_BLOCKS ? (int)qk_ceil_div(nb, 256) : DQ_SUM_BLOCKS;
+    qk_status s = alloc_dev(&j->work2, j, 16 * DQ_SUM_BLOCKS + 8);
+    CUdeviceptr parts = j->work2, result = j->work2 + 16 * DQ_SUM_BLOCKS;
+    void *sum_args[] = {P(j->work), P(nb), P(parts)};
+    void *mean_args[] = {P(parts), P(blocks), P(nb), P(result)};
     if (s == QK_OK)
-        s = put_small(j, j->work2, &r, sizeof r);
-    CUdeviceptr sum = j->work2, lsb = j->work2 + 8, bad = j->work2 + 12;
-    void *args[] = {P(j->work), P(nb), P(sum), P(lsb), P(bad)};
-    int64_t blocks = qk_ceil_div(nb, 256) < 1024 ? qk_ceil_div(nb, 256) : 1024;
+        s = cu_launch_grid(j->st, K_ABSMAX_SUM, blocks, 256, sum_args);
     if (s == QK_OK)
-        s = cu_launch_grid(j->st, K_ABSMAX_SUM, blocks, 256, args);
+        s = cu_launch_grid(j->st, K_ABSMAX_MEAN, 1, 256, mean_args);
     if (s == QK_OK)
-        s = get_small(j, &r, j->work2, sizeof r);
-    if (s != QK_OK || (r.bad == 0u && qk_bnb_mean_if_exact(r.sum, r.min_lsb, nb, off)))
+        s = nested_pass(j, nb, result);
+    uint32_t r[2] = {0u, 0u};
+    if (s == QK_OK)
+        s = get_small(j, r, result, sizeof r);
+    if (s != QK_OK || r[1] == 1u) {
+        *off = r[0];
         return s;
+    }
     uint32_t *absmax = host_scratch(j, (size_t)nb * 4);
     if (absmax == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: out of memory");
     s = get_small(j, absmax, j->work, (size_t)nb * 4);
-    if (s == QK_OK)
+    if (s == QK_OK) {
         *off = qk_bnb_absmax_mean(absmax, nb);
-    return s;
+        s = put_small(j, result, off, 4);
+    }
+    return s == QK_OK ? nested_pass(j, nb, result) : s;
 }
 
 static qk_status bnb_q_finish(cu_job *j, void *const parts[4])
@@ -203,15 +220,11 @@ static qk_status bnb_q_finish(cu_job *j, void *const parts[4])
         return fetch_part(j, parts, QK_PART_SCALE);
     int64_t nb = qk_ceil_div(j->n, j->p->block_size);
     uint32_t off = 0;
-    qk_status s = dq_offset(j, nb, &off);
+    qk_status s = dq_nested(j, nb, &off);
     if (s != QK_OK)
         return s;
     qk_put_f32(parts[QK_PART_OFFSET], 0, off);
-    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
-    void *args[] = {P(j->work), P(nb), P(off), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
-    s = cu_launch_grid(j->st, K_NESTED_Q, qk_ceil_div(nb, 256), 256, args);
-    if (s == QK_OK)
-        s = fetch_part(j, parts, QK_PART_SCALE);
+    s = fetch_part(j, parts, QK_PART_SCALE);
     if (s == QK_OK)
         s = fetch_part(j, parts, QK_PART_SCALE2);
     return s;
