@@ -190,6 +190,23 @@ static __device__ __forceinline__ int bnb4_flush16(int dt, int nf4, u32 am)
     return dt == DT_BF16 && !(nf4 && ((am >> 23) & 0xFFu) >= 27u);
 }
 
+/* Whether any of the 16 bf16 halves in w[8] is a nonzero subnormal (its
+ * magnitude h in [1, 0x7F]). Per half, h + 0x7FFF (no carry between the
+ * halves: h < 2^15) read as a signed 16-bit value is 0x7FFF, the largest,
+ * for h = 0 and -2^15 + h - 1 for h >= 1: the signed minimum lands on the
+ * smallest nonzero magnitude. Two words a three-way 16x2 min on sm_90,
+ * against two additions and a logic op a word for a per-half range test
+ * (qk_halves_nonzero_below); self-test 23 checks it on every word. */
+static __device__ __forceinline__ int bf16_any_subnormal(const u32 w[8])
+{
+    u32 mn = 0x7FFF7FFFu;
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        mn = __vmins2(mn, (w[k] & 0x7FFF7FFFu) + 0x7FFF7FFFu);
+    int lo = (int)(short)(mn & 0xFFFFu), hi = (int)(short)(mn >> 16);
+    return min(lo, hi) + 0x8000 < 0x7F;
+}
+
 /* The code of input half h (finite) by the fast path: mul_ftz(x, r) is
  * ftz(RN(ftz(x) r)) (r flushed already); the IEEE product, then the
  * bucket table, whose codes are those of ftz(v) (qkf_bnb_code_table). */
@@ -287,11 +304,7 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
             if ((u & 3) == 0)
                 absmax[b] = am;
             /* the flush only changes subnormal inputs: a lane without one skips it */
-            u32 sub = 0u;
-#pragma unroll
-            for (int k = 0; k < 8; k++)
-                sub |= qk_halves_nonzero_below(w[k], 0x80u); /* bf16 subnormals */
-            if (bnb4_flush16(dt, nf4, am) && sub != 0u)
+            if (bnb4_flush16(dt, nf4, am) && bf16_any_subnormal(w))
                 codes = bnb4_codes16(dt, 1, w, r, tab);
             else
                 codes = bnb4_codes16(dt, 0, w, r, tab);

@@ -44,7 +44,8 @@ enum {
     ST_NVFP4_PAIRS = 19,   /* nvfp4_pair_codes (bf16, f16) vs qk_nvfp4_code of the widened input */
     ST_E4M3X2_SAT = 20,    /* enc_e4m3x2_sat / enc_e5m2x2_sat of unclamped input vs codec of the clamped, non-NaN */
     ST_NVFP4_COUNTS = 21,  /* nvfp4_pair_byte (bf16, f16) vs qk_nvfp4_code of the widened input */
-    ST_INT8_DIVISORS = 22  /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
+    ST_INT8_DIVISORS = 22, /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
+    ST_BF16_SUBNORMAL = 23 /* bf16_any_subnormal vs qk_halves_nonzero_below, the word in each of the 8 slots */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -271,6 +272,13 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
                 enc_e5m2x2_sat(x, ~x) == ((qk_f32_to_e5m2(c) << 8) | qk_f32_to_e5m2(d)));
     }
     case ST_INT8_DIVISORS: return x >= (1u << 18) || int8_divisor_has_reciprocal(x);
+    case ST_BF16_SUBNORMAL: {
+        /* x in slot x % 8, a fixed other word elsewhere (zeros, normals) */
+        u32 w[8], want = qk_halves_nonzero_below(x, 0x80u) != 0u;
+        for (int k = 0; k < 8; k++)
+            w[k] = k == (int)(x & 7u) ? x : ((k & 1) ? 0x3F800000u : 0u);
+        return bf16_any_subnormal(w) == (int)want;
+    }
     default: return 0;
     }
 }
