@@ -334,19 +334,22 @@ qk_bnb4_quantize64(const void *in, int dt, int nf4, i64 b0, i64 b1, unsigned cha
         bnb4_q64_body(in, DT_F16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab);
 }
 
-/* Elements [i, min(i + 8, end)) (i a multiple of 8). */
-static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *data, u32 absmax, int dt, const u32 *lut,
-                                                        i64 i, i64 end, void *out)
+/* The codes of elements [i, min(i + 8, end)) (i a multiple of 8). */
+static __device__ __forceinline__ u32 bnb4_word(const unsigned char *data, i64 i, i64 end)
 {
-    u32 word;
-    if (i + 8 <= end) {
-        word = *(const u32 *)(data + i / 2);
-    } else {
-        word = 0u;
-        for (int k = 0; k < 4; k++)
-            if (i + 2 * k < end)
-                word |= (u32)data[i / 2 + k] << (8 * k);
-    }
+    if (i + 8 <= end)
+        return *(const u32 *)(data + i / 2);
+    u32 word = 0u;
+    for (int k = 0; k < 4; k++)
+        if (i + 2 * k < end)
+            word |= (u32)data[i / 2 + k] << (8 * k);
+    return word;
+}
+
+/* Elements [i, min(i + 8, end)) from their codes. */
+static __device__ __forceinline__ void bnb4_dequantize8(u32 word, u32 absmax, int dt, const u32 *lut, i64 i, i64 end,
+                                                        void *out)
+{
     u32 s = qk_f32_ftz(absmax);
     u32 v[8];
     /* With 2^-118 <= |s| <= FLT_MAX every product of s and a code value
@@ -394,7 +397,7 @@ static __device__ __forceinline__ void bnb4_dequantize8(const unsigned char *dat
 static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax,
                                                             const unsigned char *codes, const u32 *nested, u32 off,
                                                             const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0,
-                                                            i64 b1, void *out)
+                                                            i64 b1, void *out, int ahead /* QK_AB: temporary */)
 {
     __shared__ u32 lut[16], dm[256];
     if (threadIdx.x < 16)
@@ -405,22 +408,47 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
     __syncthreads();
     int lbs = __ffs(bs) - 1; /* bs a power of two */
     i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
-    for (i64 i = b0 * bs + gtid() * 8; i < end; i += step) {
-        i64 b = i >> lbs;
-        u32 a = codes != NULL ? dadd(mul_ftz(dm[codes[b]], nested[b / 256]), off) : absmax[b];
-        bnb4_dequantize8(data, a, dt, lut, i, end, out);
+    if (!ahead) { /* QK_AB: temporary */
+    for (i64 i = b0 * bs + gtid() * 8; i < end; i += step) { /* QK_AB: temporary */
+        i64 b = i >> lbs; /* QK_AB: temporary */
+        u32 a = codes != NULL ? dadd(mul_ftz(dm[codes[b]], nested[b / 256]), off) : absmax[b]; /* QK_AB: temporary */
+        bnb4_dequantize8(bnb4_word(data, i, end), a, dt, lut, i, end, out); /* QK_AB: temporary */
+    } /* QK_AB: temporary */
+    return; /* QK_AB: temporary */
+    } /* QK_AB: temporary */
+    /* Each step's loads (codes, and the absmax or its code and nested
+     * absmax) are issued a step ahead: the code -> dynamic map -> absmax
+     * chain of double quant would otherwise wait on memory every step. */
+    i64 i = b0 * bs + gtid() * 8;
+    u32 word = 0u, x = 0u, y = 0u;
+    if (i < end) {
+        word = bnb4_word(data, i, end);
+        x = codes != NULL ? codes[i >> lbs] : absmax[i >> lbs];
+        y = codes != NULL ? nested[(i >> lbs) / 256] : 0u;
+    }
+    for (; i < end; i += step) {
+        u32 w = word, cx = x, cy = y;
+        if (i + step < end) {
+            i64 b = (i + step) >> lbs;
+            word = bnb4_word(data, i + step, end);
+            x = codes != NULL ? codes[b] : absmax[b];
+            y = codes != NULL ? nested[b / 256] : 0u;
+        }
+        u32 a = codes != NULL ? dadd(mul_ftz(dm[cx], cy), off) : cx;
+        bnb4_dequantize8(w, a, dt, lut, i, end, out);
     }
 }
 
 KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, const unsigned char *codes, const u32 *nested,
-                          u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out)
+                          u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out,
+                          int ahead /* QK_AB: temporary */)
 {
     if (nf4) {
         const int NF4_C = 1;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out, ahead));
     } else {
         const int NF4_C = 0;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out, ahead));
     }
 }
 
@@ -467,18 +495,32 @@ static __device__ absmax_partial block_partial(absmax_partial p)
     return p;
 }
 
+static __device__ __forceinline__ void partial_add(absmax_partial &p, u32 a)
+{
+    p.bad |= a >= QK_F32_INF ? 1u : 0u;
+    if (a != 0u && a < QK_F32_INF)
+        p.min_lsb = min(p.min_lsb, lsb_exp(a));
+    p.sum = __dadd_rn(p.sum, (double)fl(a));
+}
+
 /* Each block's partial of absmax[0, nb) into part[blockIdx.x]: no atomics,
- * so no seeding and no contention on one word. */
+ * so no seeding and no contention on one word. Four values a 16-byte load,
+ * and the host sizes the grid to about one load a thread: a loop of
+ * dependent loads would leave the pass latency-bound. */
 KERNEL qk_absmax_sum(const u32 *absmax, i64 nb, absmax_partial *part)
 {
     absmax_partial p = {0.0, 0x7FFFFFFF, 0u};
-    for (i64 i = gtid(); i < nb; i += (i64)gridDim.x * blockDim.x) {
-        u32 a = absmax[i];
-        p.bad |= a >= QK_F32_INF ? 1u : 0u;
-        if (a != 0u && a < QK_F32_INF)
-            p.min_lsb = min(p.min_lsb, lsb_exp(a));
-        p.sum = __dadd_rn(p.sum, (double)fl(a));
+    const uint4 *v = (const uint4 *)absmax;
+    i64 nv = nb / 4, step = (i64)gridDim.x * blockDim.x;
+    for (i64 i = gtid(); i < nv; i += step) {
+        uint4 q = v[i];
+        partial_add(p, q.x);
+        partial_add(p, q.y);
+        partial_add(p, q.z);
+        partial_add(p, q.w);
     }
+    if (gtid() < nb - nv * 4)
+        partial_add(p, absmax[nv * 4 + gtid()]);
     p = block_partial(p);
     if (threadIdx.x == 0)
         part[blockIdx.x] = p;
@@ -491,6 +533,7 @@ KERNEL qk_absmax_sum(const u32 *absmax, i64 nb, absmax_partial *part)
 KERNEL qk_absmax_mean(const absmax_partial *part, int nparts, i64 nb, u32 *out)
 {
     absmax_partial p = {0.0, 0x7FFFFFFF, 0u};
+#pragma unroll 4
     for (int k = threadIdx.x; k < nparts; k += blockDim.x) {
         p.sum = __dadd_rn(p.sum, part[k].sum);
         p.min_lsb = min(p.min_lsb, part[k].min_lsb);

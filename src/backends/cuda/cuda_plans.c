@@ -174,7 +174,7 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
  * sequential mean of the downloaded absmax and the nested pass runs again
  * with it. work2: the blocks' partials (16 bytes each), then the offset
  * and the proof's flag. */
-#define DQ_SUM_BLOCKS 1024
+#define DQ_SUM_BLOCKS 16384 /* a load of four absmax a thread up to nb = 2^24 */
 
 static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 {
@@ -185,7 +185,7 @@ static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 
 static qk_status dq_nested(cu_job *j, int64_t nb, uint32_t *off)
 {
-    int blocks = qk_ceil_div(nb, 256) < DQ_SUM_BLOCKS ? (int)qk_ceil_div(nb, 256) : DQ_SUM_BLOCKS;
+    int blocks = qk_ceil_div(nb, 1024) < DQ_SUM_BLOCKS ? (int)qk_ceil_div(nb, 1024) : DQ_SUM_BLOCKS;
     qk_status s = alloc_dev(&j->work2, j, 16 * DQ_SUM_BLOCKS + 8);
     CUdeviceptr parts = j->work2, result = j->work2 + 16 * DQ_SUM_BLOCKS;
     void *sum_args[] = {P(j->work), P(nb), P(parts)};
@@ -193,7 +193,7 @@ static qk_status dq_nested(cu_job *j, int64_t nb, uint32_t *off)
     if (s == QK_OK)
         s = cu_launch_grid(j->st, K_ABSMAX_SUM, blocks, 256, sum_args);
     if (s == QK_OK)
-        s = cu_launch_grid(j->st, K_ABSMAX_MEAN, 1, 256, mean_args);
+        s = cu_launch_grid(j->st, K_ABSMAX_MEAN, 1, 1024, mean_args);
     if (s == QK_OK)
         s = nested_pass(j, nb, result);
     uint32_t r[2] = {0u, 0u};
@@ -241,8 +241,9 @@ static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
     CUdeviceptr absmax = dq ? 0 : j->part[QK_PART_SCALE], codes = dq ? j->part[QK_PART_SCALE] : 0;
     CUdeviceptr nested = dq ? j->part[QK_PART_SCALE2] : 0, dmap = j->st->tables + 4 * CU_TAB_DMAP;
     uint32_t off = dq ? qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0) : 0u;
+    int ahead = !getenv("QK_AB") || atoi(getenv("QK_AB")) != 0; /* QK_AB: temporary */
     void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(codes), P(nested), P(off), P(dmap), P(n), P(bs), P(nf4),
-                    P(dt), P(b0), P(b1), P(j->buf)};
+                    P(dt), P(b0), P(b1), P(j->buf), P(ahead) /* QK_AB: temporary */};
     return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
 }
 
