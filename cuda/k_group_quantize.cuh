@@ -320,21 +320,51 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
     }
 }
 
+/* store_group_codes, and as each vector's codes are stored, the same
+ * vector of the next group N (when has_next) loads into the registers it
+ * leaves: the next group's loads are in flight while this one is coded,
+ * with no registers beyond the group's own. */
+template <int V, int T>
+static __device__ __forceinline__ void store_codes_load_next(int kind, int dt, const group_rect &G,
+                                                             const group_rect &N, int has_next, int t,
+                                                             uint4 raw[V][2], u32 s, const void *in,
+                                                             unsigned char *data)
+{
+    u32 rs = group_reciprocal(kind, dt, s);
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        int v = t + k * T;
+        if (v < G.nv) {
+            u32 x[8], lo, hi;
+            unpack8(dt, raw[k], x);
+            group_codes8(kind, dt, x, s, rs, &lo, &hi);
+            *(uint2 *)(data + G.base + vector_offset(G, v)) = make_uint2(lo, hi);
+        }
+        if (has_next && v < N.nv)
+            raw[k][0] = *(const uint4 *)((const unsigned short *)in + N.base + vector_offset(N, v));
+    }
+}
+
 /* Groups [g0, g1) of up to 32 V vectors, one per warp and step: each warp
  * of a block has its own groups, so a group needs no block barrier. Its
  * amax is a butterfly reduction that every lane ends with, every lane
  * computes the scalars, and lane 0 stores the scale. 16-bit dtypes only
- * (V vectors of 4 registers). */
-template <int V>
+ * (V vectors of 4 registers). The warp's next group loads while this one
+ * is coded (store_codes_load_next). */
+template <int V, int RELOAD /* QK_AB: temporary */>
 static __device__ __forceinline__ void group_quantize_warp_body(const void *in, int dt, i64 rows, i64 cols, int bh,
                                                                 int bw, i64 gc, i64 g0, i64 g1, int kind, u32 *scale,
                                                                 unsigned char *data, u32 *flag)
 {
-    const int lane = threadIdx.x & 31, warps = GQ_THREADS / 32;
-    for (i64 g = g0 + (i64)blockIdx.x * warps + threadIdx.x / 32; g < g1; g += (i64)gridDim.x * warps) {
-        group_rect G = locate_group(g, rows, cols, bh, bw, gc);
-        uint4 raw[V][2];
-        load_group<V, 32>(in, dt, G, lane, raw);
+    const int lane = threadIdx.x & 31;
+    const i64 step = (i64)gridDim.x * (GQ_THREADS / 32);
+    i64 g = g0 + (i64)blockIdx.x * (GQ_THREADS / 32) + threadIdx.x / 32;
+    if (g >= g1)
+        return;
+    group_rect G = locate_group(g, rows, cols, bh, bw, gc);
+    uint4 raw[V][2];
+    load_group<V, 32>(in, dt, G, lane, raw);
+    for (; g < g1; g += step) {
         u32 m = warp_max(group_thread_amax<V, 32>(dt, G, lane, raw)), sc = 0u, s = 0u;
         if (m < QK_F32_INF)
             group_scalars(kind, dt, m, &sc, &s);
@@ -343,7 +373,16 @@ static __device__ __forceinline__ void group_quantize_warp_body(const void *in, 
                 atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
             scale[g] = sc;
         }
-        store_group_codes<V, 32>(kind, dt, G, lane, raw, s, data);
+        int has_next = g + step < g1;
+        group_rect N = has_next ? locate_group(g + step, rows, cols, bh, bw, gc) : G;
+        if (RELOAD) { /* QK_AB: temporary */
+        store_codes_load_next<V, 32>(kind, dt, G, N, has_next, lane, raw, s, in, data);
+        } else { /* QK_AB: temporary */
+            store_group_codes<V, 32>(kind, dt, G, lane, raw, s, data); /* QK_AB: temporary */
+            if (has_next) /* QK_AB: temporary */
+                load_group<V, 32>(in, dt, N, lane, raw); /* QK_AB: temporary */
+        } /* QK_AB: temporary */
+        G = N;
     }
 }
 
@@ -406,9 +445,13 @@ qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw
  * of the copy against 59%). */
 extern "C" __global__ void __launch_bounds__(256)
 qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
-                       int kind, u32 *scale, unsigned char *data, u32 *flag)
+                       int kind, u32 *scale, unsigned char *data, u32 *flag, int reload /* QK_AB: temporary */)
 {
-    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16)
+    if (reload) { /* QK_AB: temporary */
+    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V, 1>), QK_BY_DTYPE16)
+    } else { /* QK_AB: temporary */
+    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V, 0>), QK_BY_DTYPE16) /* QK_AB: temporary */
+    } /* QK_AB: temporary */
 }
 
 #endif

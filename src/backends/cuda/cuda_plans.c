@@ -655,8 +655,9 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
     int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
     int kind = group_kind(j);
+    int reload = !getenv("QK_AB") || atoi(getenv("QK_AB")) != 0; /* QK_AB: temporary */
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
-                    P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
+                    P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work), P(reload) /* QK_AB: temporary */};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
     if (small && j->dt != QK_DTYPE_F32)
         return launch_strided(j, K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* a group a warp */
