@@ -3,21 +3,25 @@
 # runs the whole test suite, `qtool devices` and `qtool crosscheck` (every
 # available backend and device) in one call; `--bench B[,B...]` adds
 # `qtool bench` on those backends, `--large` the large crosscheck shapes;
-# `--build-only` stops after the build; QK_PROFILE adds Nsight Compute
-# summaries of chosen CUDA kernels (see the end of this file).
+# `--build-only` stops after the build; `--memcheck` runs the CUDA
+# crosscheck again under compute-sanitizer, with padding after every
+# allocation, so a kernel writing or reading past the end of a tensor fails
+# it; QK_PROFILE adds Nsight Compute summaries of chosen CUDA kernels (see
+# the end of this file).
 #
 # Carry ".devdeps" (tools/device-fetch-deps.sh: cmocka, jansson, pkg-config,
 # glslc, spirv-val, unpacked into a private root) and ".gl" (the Vulkan
 # loader, unpacked over / as the device README prescribes).
 set -eu
 cd "$(dirname "$0")/.."
-bench="" large="" build_only=""
+bench="" large="" build_only="" memcheck=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --bench) bench=$(echo "$2" | tr , ' '); shift 2 ;;
         --large) large=--large; shift ;;
         --build-only) build_only=1; shift ;;
-        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large] [--build-only]" >&2; exit 2 ;;
+        --memcheck) memcheck=1; shift ;;
+        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large] [--build-only] [--memcheck]" >&2; exit 2 ;;
     esac
 done
 root=/tmp/qk-devroot
@@ -92,6 +96,17 @@ for b in ${QK_CROSSCHECK:-$($qtool devices 2>/dev/null | awk '$2 == "available" 
 done
 echo "== qtool crosscheck $large"
 $lines $qtool crosscheck $large || status=1
+if [ -n "$memcheck" ]; then
+    echo "== compute-sanitizer memcheck: qtool crosscheck --backend cuda"
+    sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+    if [ -z "$sanitizer" ]; then
+        echo "no compute-sanitizer on this machine: memcheck not run"
+        status=1
+    else
+        "$sanitizer" --tool memcheck --padding 4096 --leak-check no --error-exitcode 9 \
+            $qtool crosscheck --backend cuda || status=1
+    fi
+fi
 for b in $bench; do
     echo "== qtool bench --backend $b"
     $qtool bench --backend "$b" --mib "${QK_BENCH_MIB:-1024}" || status=1
