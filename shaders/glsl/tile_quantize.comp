@@ -58,10 +58,13 @@ void main()
         return; /* uniform across the workgroup */
     uint h = min(pc.block, pc.rows - r0), wq = min(pc.block, pc.cols - c0) / 4u; /* words per tile row */
     uint lid = gl_LocalInvocationID.x;
-    if (lid == 0u)
-        s_m = 0u;
-    barrier();
-    if (QK_DT != DT_F32 && pc.block <= 128u) {
+    bool held = QK_DT != DT_F32 && pc.block <= 128u; /* uniform */
+    if (!held || QK_AB == 0u) { /* QK_AB: temporary */
+        if (lid == 0u)
+            s_m = 0u;
+        barrier();
+    } /* QK_AB: temporary */
+    if (held) {
         /* thread: word column cw of tile rows rl, rl + rps, ...; threads
          * past rps * wq idle. rps >= 8, so 16 steps cover 128 rows. */
         uint rps = 256u / wq, rl = lid / wq, cw = lid - rl * wq;
@@ -70,27 +73,49 @@ void main()
         uint m = 0u;
         [[unroll]] for (uint k = 0u; k < 16u; k++) {
             v[k] = uvec2(0u);
-            if (rl < rps && rl + k * rps < h) {
+            if (rl < rps && rl + k * rps < h)
                 v[k] = src2.w[(base + k * rstep) >> 2];
-                m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
-            }
         }
+        /* the loads are in flight while s_m is cleared (QK_AB != 0) */
+        if (QK_AB != 0u) { /* QK_AB: temporary */
+            if (lid == 0u)
+                s_m = 0u;
+            barrier();
+        } /* QK_AB: temporary */
+        [[unroll]] for (uint k = 0u; k < 16u; k++)
+            m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
         atomicMax(s_m, qk_widen(QK_DT, m));
         barrier();
-        if (lid == 0u) {
-            if (s_m >= QK_F32_INF)
-                atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-            uint sc, ax;
-            qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
-            scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
-            s_aux = ax;
-            s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
-        }
-        barrier();
-        uint a = s_aux, prod = s_prod; /* uniform */
+        uint a, prod; /* uniform */
+        if (QK_AB >= 2u) { /* QK_AB: temporary */
+            /* every thread computes the tile's divisor/multiplier and factor itself: no barrier, no thread-0-only section. QK_AB: temporary */
+            uint mt = s_m, sc; /* QK_AB: temporary */
+            qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, mt, pc.extra, sc, a); /* QK_AB: temporary */
+            prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, mt) : 0u; /* QK_AB: temporary */
+            if (lid == 0u) { /* QK_AB: temporary */
+                if (mt >= QK_F32_INF) /* QK_AB: temporary */
+                    atomicOr(flag.w[0], 1u); /* QK_AB: temporary */
+                scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc; /* QK_AB: temporary */
+            } /* QK_AB: temporary */
+        } else { /* QK_AB: temporary */
+            if (lid == 0u) {
+                if (s_m >= QK_F32_INF)
+                    atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+                uint sc, ax;
+                qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
+                scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
+                s_aux = ax;
+                s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
+            }
+            barrier();
+            a = s_aux;
+            prod = s_prod;
+        } /* QK_AB: temporary */
         if (prod != 0u) {
-            if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
-                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran; few groups write */
+            /* tells the host (and tests) this path ran; few groups write. After the codes
+             * (QK_AB != 0), so that thread 0 codes without waiting for the load. */
+            if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
+                atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
             if (pc.mode == 0u)
                 tile_codes_product(0u, false, v, rl, rps, h, base, rstep, f);
@@ -100,6 +125,8 @@ void main()
                 tile_codes_product(3u, true, v, rl, rps, h, base, rstep, f);
             else
                 tile_codes_product(3u, false, v, rl, rps, h, base, rstep, f);
+            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
+                atomicOr(flag.w[0], 2u);
             return;
         }
         qk_fill_thresholds(a);
