@@ -32,9 +32,13 @@
  * d >= amax / 127.5, so no product overflows. */
 
 /* QK_AB: temporary */
-/* QK_AB (specialization constant 1, the host's QK_AB env switch): 0 keeps
- * the old group paths (a clamp an int8 element); 1 and up the new ones. QK_AB: temporary */
-layout(constant_id = 1) const uint QK_AB = 1u; /* QK_AB: temporary */
+/* QK_AB (specialization constant 1, the host's QK_AB env switch): 0 the
+ * old group paths; 1 fewer instructions an element (below), the loads
+ * issued before the amax word is cleared; 2 also each group's scale in
+ * every thread (no barrier after it); 3 also bf16 float8 codes by the
+ * significand table (qk_vk_fp8_sig_table.glsl); 4 = 3 with thread 0's
+ * scale and its barrier. QK_AB: temporary */
+layout(constant_id = 1) const uint QK_AB = 3u; /* QK_AB: temporary */
 
 /* int8 with one clamp instruction an element instead of two (QK_AB != 0):
  * where the divisor d is a normal value of T, RN(|x| r) and the T

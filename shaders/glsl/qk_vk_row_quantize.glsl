@@ -36,6 +36,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk_products.glsl"
 
 shared uint s_m, s_aux, s_prod;
+#include "qk_vk_fp8_sig_table.glsl"
 #if QK_ROW_THRESHOLDS
 #include "qk_vk_thresholds.glsl"
 #endif
@@ -95,6 +96,21 @@ void row_codes_product(uint mode, bool native16, uvec4 v[QK_ROW_UNITS], uint row
     }
 }
 
+/* QK_AB=3: bf16 float8 codes of a thread's units by the significand
+ * table (qk_vk_fp8_sig_table.glsl), mode a literal at each call. */
+void row_codes_sig(uint mode, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
+{
+    uint lid = gl_LocalInvocationID.x;
+    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
+        if (e >= row1)
+            break;
+        uvec2 c = qk_fp8_codes8_sig(mode, v[k], f);
+        data.w[e >> 2] = c.x;
+        data.w[(e >> 2) + 1u] = c.y;
+    }
+}
+
 void main()
 {
     uint r = qk_group_id();
@@ -127,7 +143,7 @@ void main()
         atomicMax(s_m, qk_widen(QK_DT, m16));
         barrier();
         uint a, prod; /* uniform */
-        if (QK_AB >= 2u) { /* QK_AB: temporary */
+        if (QK_AB == 2u || QK_AB == 3u) { /* QK_AB: temporary (4: table, thread-0 scale) */
             row_scale_each(r, a, prod); /* QK_AB: temporary */
         } else { /* QK_AB: temporary */
             if (lid == 0u)
@@ -142,7 +158,14 @@ void main()
             if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
                 atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
-            if (pc.mode == 0u)
+            if (QK_AB >= 3u && QK_DT == DT_BF16 && pc.mode < 2u) { /* QK_AB: temporary (the body stays) */
+                qk_fp8_sig_fill(pc.mode, prod, lid, QK_ROW_THREADS);
+                barrier();
+                if (pc.mode == 0u)
+                    row_codes_sig(0u, v, row0, row1, f);
+                else
+                    row_codes_sig(1u, v, row0, row1, f);
+            } else if (pc.mode == 0u)
                 row_codes_product(0u, false, v, row0, row1, f);
             else if (pc.mode == 1u)
                 row_codes_product(1u, false, v, row0, row1, f);

@@ -33,6 +33,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk_products.glsl"
 
 shared uint s_m, s_aux, s_prod;
+#include "qk_vk_fp8_sig_table.glsl"
 #include "qk_vk_thresholds.glsl"
 
 /* The codes of a thread's steps (tile rows rl, rl + rps, ... below h) by
@@ -46,6 +47,20 @@ void tile_codes_product(uint mode, bool native16, uvec2 v[16], uint rl, uint rps
         if (rl >= rps || rl + k * rps >= h)
             break;
         data.w[(base + k * rstep) >> 2] = qk_codes4_product(mode, v[k], f, native16);
+    }
+}
+
+/* QK_AB=3: bf16 float8 codes of a thread's steps by the significand
+ * table (qk_vk_fp8_sig_table.glsl), two steps (8 elements) at a time. */
+void tile_codes_sig(uint mode, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep, float f)
+{
+    [[unroll]] for (uint k = 0u; k < 16u; k += 2u) {
+        if (rl >= rps || rl + k * rps >= h)
+            break;
+        uvec2 c = qk_fp8_codes8_sig(mode, uvec4(v[k], v[k + 1u]), f);
+        data.w[(base + k * rstep) >> 2] = c.x;
+        if (rl + (k + 1u) * rps < h)
+            data.w[(base + (k + 1u) * rstep) >> 2] = c.y;
     }
 }
 
@@ -87,7 +102,7 @@ void main()
         atomicMax(s_m, qk_widen(QK_DT, m));
         barrier();
         uint a, prod; /* uniform */
-        if (QK_AB >= 2u) { /* QK_AB: temporary */
+        if (QK_AB == 2u || QK_AB == 3u) { /* QK_AB: temporary (4: table, thread-0 scale) */
             /* every thread computes the tile's divisor/multiplier and factor itself: no barrier, no thread-0-only section. QK_AB: temporary */
             uint mt = s_m, sc; /* QK_AB: temporary */
             qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, mt, pc.extra, sc, a); /* QK_AB: temporary */
@@ -117,7 +132,14 @@ void main()
             if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
                 atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
-            if (pc.mode == 0u)
+            if (QK_AB >= 3u && QK_DT == DT_BF16 && pc.mode < 2u) { /* QK_AB: temporary (the body stays) */
+                qk_fp8_sig_fill(pc.mode, prod, lid, 256u);
+                barrier();
+                if (pc.mode == 0u)
+                    tile_codes_sig(0u, v, rl, rps, h, base, rstep, f);
+                else
+                    tile_codes_sig(1u, v, rl, rps, h, base, rstep, f);
+            } else if (pc.mode == 0u)
                 tile_codes_product(0u, false, v, rl, rps, h, base, rstep, f);
             else if (pc.mode == 1u)
                 tile_codes_product(1u, false, v, rl, rps, h, base, rstep, f);

@@ -311,7 +311,7 @@ static uint32_t qk_ab(void) /* QK_AB: temporary */
     static int v = -1; /* QK_AB: temporary */
     if (v < 0) { /* QK_AB: temporary */
         const char *e = getenv("QK_AB"); /* QK_AB: temporary */
-        v = e && *e ? atoi(e) : 1; /* QK_AB: temporary */
+        v = e && *e ? atoi(e) : 3; /* QK_AB: temporary */
     } /* QK_AB: temporary */
     return (uint32_t)v; /* QK_AB: temporary */
 } /* QK_AB: temporary */
