@@ -29,9 +29,13 @@
  *   m a <= max (1 + 2^-8) / (1 - 2^-8) < 1.008 max: T rounds that to at
  *   most 452 (e5m2: 57856), below the midpoint to the next binade's code
  *   (464; 59392), so n never passes the largest code (0x7E; 0x7B).
- * - Otherwise (zeros, subnormal bf16, products below 2^-6, or not normal
- *   f32: n is then far below 8) the 8-element vector goes through
- *   qk_fp8_codes4_product: one branch a vector, rarely taken.
+ * - Otherwise t < 2^-6 (e5m2 2^-14; n is monotone in t), or x a is not
+ *   a normal f32 (zeros, subnormal bf16, tiny products: n is then far
+ *   below 8), which is the coder's subnormal branch (qk_fp8_sub_code):
+ *   there t is below the largest value, so its clamp is idle too. A
+ *   flushed x or product is below 2^-26 (a < 2^100), code 0 either way.
+ *   One branch a vector (taken where any of its 8 elements needs it),
+ *   then a select an element.
  * test_products_every_pair compares every element up to every amax (on
  * GPUs; every 127th amax on lavapipe) against the exact coders. */
 shared int s_fp8_sig[128];
@@ -55,17 +59,32 @@ int qk_fp8_sig_code(uint mode, uint w, uint i)
     return eb + s_fp8_sig[h & 0x7Fu];
 }
 
+/* The subnormal-range code magnitude of the bf16 element at bit offset
+ * 16 i of w with multiplier a: qk_fp8_mag_code's branch for t below the
+ * smallest normal. */
+int qk_fp8_sub_code(uint mode, uint w, uint i, float a)
+{
+    precise float p = uintBitsToFloat((i == 0u ? w << 16 : w) & 0x7FFF0000u) * a;
+    uint b = floatBitsToUint(p);
+    uint t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    precise float k = uintBitsToFloat(t) * (mode == 0u ? 512.0 : 65536.0) + 12582912.0; /* count of steps */
+    return int(floatBitsToUint(k) & (mode == 0u ? 0xFu : 0x7u));
+}
+
 /* The codes of 8 bf16 elements (uvec4 of pairs, element 0 lowest) as two
- * packed words, by the table, or by qk_fp8_codes4_product where any
- * element is below the normal range. */
+ * packed words, by the table, or qk_fp8_sub_code where an element is
+ * below the normal range. */
 uvec2 qk_fp8_codes8_sig(uint mode, uvec4 w, float a)
 {
     int n[8];
     [[unroll]] for (uint j = 0u; j < 8u; j++)
         n[j] = qk_fp8_sig_code(mode, w[j >> 1], j & 1u);
     int lo = min(min(min(n[0], n[1]), min(n[2], n[3])), min(min(n[4], n[5]), min(n[6], n[7])));
-    if (lo < (mode == 0u ? 8 : 4))
-        return uvec2(qk_fp8_codes4_product(mode, w.xy, a), qk_fp8_codes4_product(mode, w.zw, a));
+    int low = mode == 0u ? 8 : 4;
+    if (lo < low) {
+        [[unroll]] for (uint j = 0u; j < 8u; j++)
+            n[j] = n[j] < low ? qk_fp8_sub_code(mode, w[j >> 1], j & 1u, a) : n[j];
+    }
     uvec2 c;
     [[unroll]] for (uint q = 0u; q < 2u; q++) {
         uint wx = w[2u * q], wy = w[2u * q + 1u];
