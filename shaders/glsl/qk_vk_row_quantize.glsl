@@ -173,7 +173,7 @@ void main()
                 row_codes_product(2u, true, v, row0, row1, f);
             else
                 row_codes_product(2u, false, v, row0, row1, f);
-            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
+            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary (QK_AB != 0u && stays) */
                 atomicOr(flag.w[0], 2u);
             return;
         }

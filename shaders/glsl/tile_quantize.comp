@@ -147,7 +147,7 @@ void main()
                 tile_codes_product(3u, true, v, rl, rps, h, base, rstep, f);
             else
                 tile_codes_product(3u, false, v, rl, rps, h, base, rstep, f);
-            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
+            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary (QK_AB != 0u && stays) */
                 atomicOr(flag.w[0], 2u);
             return;
         }

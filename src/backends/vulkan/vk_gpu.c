@@ -337,7 +337,7 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt)
     if (r != VK_SUCCESS)
         return vk_fail(r, "vkCreateShaderModule");
     uint32_t dt32[2] = {(uint32_t)dt, qk_ab()}; /* QK_AB: temporary */
-    VkSpecializationMapEntry entry[2] = {{.constantID = 0, .offset = 0, .size = 4},
+    VkSpecializationMapEntry entry[2] = {{.constantID = 0, .offset = 0, .size = 4}, /* QK_AB: temporary */
                                          {.constantID = 1, .offset = 4, .size = 4}}; /* QK_AB: temporary */
     VkSpecializationInfo spec = {.mapEntryCount = 2, .pMapEntries = entry, .dataSize = sizeof dt32, .pData = dt32}; /* QK_AB: temporary */
     VkComputePipelineCreateInfo ci = {
