@@ -31,6 +31,31 @@
  * |x / d| < 2^-26, code 0 either way. Groups hold |x| <= amax and
  * d >= amax / 127.5, so no product overflows. */
 
+/* QK_AB: temporary */
+/* QK_AB (specialization constant 1, the host's QK_AB env switch): 0 the
+ * old group paths; 1 fewer instructions an element (below), the loads
+ * issued before the amax word is cleared; 2 also each group's scale in
+ * every thread (no barrier after it); 3 also bf16 float8 codes by the
+ * significand table (qk_vk_fp8_sig_table.glsl); 4 = 3 with thread 0's
+ * scale and its barrier. QK_AB: temporary */
+layout(constant_id = 1) const uint QK_AB = 3u; /* QK_AB: temporary */
+
+/* int8 with one clamp instruction an element instead of two (QK_AB != 0):
+ * where the divisor d is a normal value of T, RN(|x| r) and the T
+ * rounding never pass 127.5 for |x| <= m, the group's amax. d is T's
+ * rounding of s >= m / 127 (1 - 2^-24) (the floors only raise it), at most
+ * half an ulp below it: d >= s (1 - 2^-8) (bf16; f16 2^-11), so
+ * m / d <= 127.4981 (bf16; f16 127.07) and, with the two f32 roundings
+ * of q0, the T-rounded quotient is at most 127.5 (bf16: the nearest T
+ * value; f16 127.0625). So v >= -127.5, which rounds to -128 or above:
+ * int8_tensorwise needs only min(v, 127); int8_blockwise's symmetric
+ * [-127, 127] is one integer min on the magnitude bits before the sign.
+ * bf16's divisors are always normal (floors 1e-30, T(1e-8)); f16's are
+ * wherever qk_int8_native16 holds (d >= 2^-13), and the other f16 groups
+ * (m / d up to 190.5) keep both clamps. Rounding commutes with these
+ * clamps (127 and -127 are integers). The exhaustive test_products_every_pair
+ * covers it: every amax, every element up to it, both dtypes. */
+
 /* RN(1/d) where the product path may use it (d: the group's divisor, f32
  * bits), else 0. */
 uint qk_int8_reciprocal(uint d)
@@ -38,9 +63,9 @@ uint qk_int8_reciprocal(uint d)
     return d >= 0x0D800000u && d < QK_F32_INF ? qk_div(QK_F32_ONE, d) : 0u;
 }
 
-/* The code of x (a bf16/f16 element as f32). mode: 2 int8_tensorwise,
- * 3 int8_blockwise; r: the reciprocal of the group's divisor. */
-uint qk_int8_code_rcp(uint mode, float x, float r)
+/* T(RN(x r)) as f32 bits: the quotient rounded to the dtype; with
+ * clamp127, its magnitude clamped to 127 first. */
+uint qk_int8_quotient_t(float x, float r, bool clamp127)
 {
     precise float q0 = x * r;
     uint q = floatBitsToUint(q0);
@@ -49,7 +74,24 @@ uint qk_int8_code_rcp(uint mode, float x, float r)
         t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
     else
         t = a < 0x38800000u ? 0u : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
-    precise float v = clamp(uintBitsToFloat(t | (q & QK_F32_SIGN)), mode == 3u ? -127.0 : -128.0, 127.0);
+    if (clamp127)
+        t = min(t, 0x42FE0000u /* 127 */);
+    return t | (q & QK_F32_SIGN);
+}
+
+/* The code of x (a bf16/f16 element as f32). mode: 2 int8_tensorwise,
+ * 3 int8_blockwise; r: the reciprocal of the group's divisor; normal_d:
+ * the divisor is a normal T value (one clamp, above). */
+uint qk_int8_code_rcp(uint mode, float x, float r, bool normal_d)
+{
+    bool one = QK_AB != 0u && normal_d; /* QK_AB: temporary (one = normal_d stays) */
+    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, one && mode == 3u));
+    if (one) {
+        if (mode == 2u)
+            v = min(v, 127.0);
+    } else {
+        v = clamp(v, mode == 3u ? -127.0 : -128.0, 127.0);
+    }
     precise float biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
     return floatBitsToUint(biased) & 0xFFu;
 }
@@ -59,6 +101,14 @@ uint qk_int8_code_rcp(uint mode, float x, float r)
  * 0 either way. d: the group's divisor (f32 bits); uniform. */
 bool qk_int8_native16(uint d) { return QK_DT == DT_F16 && d >= 0x39000000u; }
 
+/* Element i (0..3) of the bf16 pairs in w as f32 bits, AND-ed with mask
+ * (0xFFFF0000: the value; 0x7FFF0000: its magnitude): one or two
+ * instructions, the element's 16 bits never isolated first. */
+uint qk_bf16_at(uvec2 w, uint i, uint mask)
+{
+    return ((i & 1u) == 0u ? w[i >> 1] << 16 : w[i >> 1]) & mask;
+}
+
 /* The four codes of the 16-bit elements in w (element 0 lowest), packed. */
 uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
 {
@@ -66,13 +116,15 @@ uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
     if (native16) {
         [[unroll]] for (uint i = 0u; i < 2u; i++) {
             vec2 f = unpackHalf2x16(w[i]);
-            c[2u * i] = qk_int8_code_rcp(mode, f.x, r);
-            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r);
+            c[2u * i] = qk_int8_code_rcp(mode, f.x, r, true);
+            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r, true);
         }
     } else {
         [[unroll]] for (uint i = 0u; i < 4u; i++) {
             uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu;
-            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(QK_DT == DT_BF16 ? h << 16 : qk_f16_widen_finite(h)), r);
+            uint x = QK_DT == DT_BF16 ? (QK_AB == 0u ? h << 16 /* QK_AB: temporary */ : qk_bf16_at(w, i, 0xFFFF0000u))
+                                      : qk_f16_widen_finite(h);
+            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(x), r, QK_DT == DT_BF16);
         }
     }
     return c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
@@ -113,21 +165,38 @@ uint qk_fp8_mag_code(uint mode, float x, float a)
         precise float sub = s - 0.75;
         t = b < 0x38800000u ? floatBitsToUint(sub) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
     }
+    /* The normal range's rebias (- (120 << 3) codes, e4m3) is folded into
+     * the rounding add (QK_AB != 0): t >= 2^-6 there, so t - (120 << 23)
+     * stays positive and the shift gives the code directly. */
     if (mode == 0u) {
         t = min(t, QK_F32_E4M3_MAX);
         precise float k = uintBitsToFloat(t) * 512.0 + 12582912.0; /* count of 2^-9 */
+        if (QK_AB != 0u) /* QK_AB: temporary */
+            return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
         return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu
-                               : ((t + 0x7FFFFu + ((t >> 20) & 1u)) >> 20) - (120u << 3);
+                               : ((t + 0x7FFFFu + ((t >> 20) & 1u)) >> 20) - (120u << 3); /* QK_AB: temporary */
     }
     t = min(t, QK_F32_E5M2_MAX);
     precise float k = uintBitsToFloat(t) * 65536.0 + 12582912.0; /* count of 2^-16 */
-    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : ((t + 0xFFFFFu + ((t >> 21) & 1u)) >> 21) - (112u << 2);
+    if (QK_AB != 0u) /* QK_AB: temporary */
+        return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : ((t + 0xFFFFFu + ((t >> 21) & 1u)) >> 21) - (112u << 2); /* QK_AB: temporary */
 }
 
 /* The four codes of the 16-bit elements in w (element 0 lowest), packed.
  * mode: 0 e4m3, 1 e5m2; a: the group's multiplier. */
 uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
 {
+    if (QK_AB != 0u) { /* QK_AB: temporary (the body stays) */
+        /* the four signs put in place at once, then the magnitudes' codes */
+        uint c = ((w.x >> 8) & 0x80u) | ((w.x >> 16) & 0x8000u) | ((w.y << 8) & 0x800000u) | (w.y & QK_F32_SIGN);
+        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+            uint x = QK_DT == DT_BF16 ? qk_bf16_at(w, i, 0x7FFF0000u)
+                                      : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0x7FFFu);
+            c |= qk_fp8_mag_code(mode, uintBitsToFloat(x), a) << (8u * i);
+        }
+        return c;
+    } /* QK_AB: temporary */
     uint c = 0u;
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
         uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu, m = h & 0x7FFFu;

@@ -36,6 +36,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk_products.glsl"
 
 shared uint s_m, s_aux, s_prod;
+#include "qk_vk_fp8_sig_table.glsl"
 #if QK_ROW_THRESHOLDS
 #include "qk_vk_thresholds.glsl"
 #endif
@@ -63,6 +64,22 @@ void row_scale(uint r)
     s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
 }
 
+/* QK_AB: temporary */
+/* QK_AB=2: every thread computes the row's divisor/multiplier and factor
+ * from s_m itself (thread 0 still stores the scale and flags NaN/Inf), so
+ * no barrier and no thread-0-only section follow the amax. QK_AB: temporary */
+void row_scale_each(uint r, out uint a, out uint prod) /* QK_AB: temporary */
+{ /* QK_AB: temporary */
+    uint m = s_m, sc; /* QK_AB: temporary */
+    qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, a); /* QK_AB: temporary */
+    prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, m) : 0u; /* QK_AB: temporary */
+    if (gl_LocalInvocationID.x == 0u) { /* QK_AB: temporary */
+        if (m >= QK_F32_INF) /* QK_AB: temporary */
+            atomicOr(flag.w[0], 1u); /* QK_AB: temporary */
+        scale.w[pc.r0 + r] = sc; /* QK_AB: temporary */
+    } /* QK_AB: temporary */
+} /* QK_AB: temporary */
+
 /* The codes of a thread's units by products with the row's factor f.
  * Every call passes mode and native16 as literals, so that each inlined
  * loop is straight-line code (a uniform branch an element measured
@@ -79,6 +96,21 @@ void row_codes_product(uint mode, bool native16, uvec4 v[QK_ROW_UNITS], uint row
     }
 }
 
+/* QK_AB=3: bf16 float8 codes of a thread's units by the significand
+ * table (qk_vk_fp8_sig_table.glsl), mode a literal at each call. */
+void row_codes_sig(uint mode, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
+{
+    uint lid = gl_LocalInvocationID.x;
+    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
+        if (e >= row1)
+            break;
+        uvec2 c = qk_fp8_codes8_sig(mode, v[k], f);
+        data.w[e >> 2] = c.x;
+        data.w[(e >> 2) + 1u] = c.y;
+    }
+}
+
 void main()
 {
     uint r = qk_group_id();
@@ -86,31 +118,54 @@ void main()
         return; /* uniform across the workgroup */
     uint lid = gl_LocalInvocationID.x;
     uint row0 = r * pc.cols, row1 = row0 + pc.cols;
-    if (lid == 0u)
-        s_m = 0u;
-    barrier();
+    if (QK_DT == DT_F32 || QK_AB == 0u) { /* QK_AB: temporary */
+        if (lid == 0u)
+            s_m = 0u;
+        barrier();
+    } /* QK_AB: temporary */
     if (QK_DT != DT_F32) {
         uvec4 v[QK_ROW_UNITS];
         uint m16 = 0u;
         [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
             uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u; /* a unit is wholly in the row or past it */
             v[k] = uvec4(0u);
-            if (e < row1) {
+            if (e < row1)
                 v[k] = src4.w[e >> 3];
-                m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
-            }
         }
+        /* the loads are in flight while s_m is cleared (QK_AB != 0) */
+        if (QK_AB != 0u) { /* QK_AB: temporary */
+            if (lid == 0u)
+                s_m = 0u;
+            barrier();
+        } /* QK_AB: temporary */
+        [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++)
+            m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
         atomicMax(s_m, qk_widen(QK_DT, m16));
         barrier();
-        if (lid == 0u)
-            row_scale(r);
-        barrier();
-        uint a = s_aux, prod = s_prod; /* uniform */
+        uint a, prod; /* uniform */
+        if (QK_AB == 2u || QK_AB == 3u) { /* QK_AB: temporary (4: table, thread-0 scale) */
+            row_scale_each(r, a, prod); /* QK_AB: temporary */
+        } else { /* QK_AB: temporary */
+            if (lid == 0u)
+                row_scale(r);
+            barrier();
+            a = s_aux;
+            prod = s_prod;
+        } /* QK_AB: temporary */
         if (prod != 0u) {
-            if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
-                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran; few groups write */
+            /* tells the host (and tests) this path ran; few groups write. After the codes
+             * (QK_AB != 0), so that thread 0 codes without waiting for the load. */
+            if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
+                atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
-            if (pc.mode == 0u)
+            if (QK_AB >= 3u && QK_DT == DT_BF16 && pc.mode < 2u) { /* QK_AB: temporary (the body stays) */
+                qk_fp8_sig_fill(pc.mode, prod, lid, QK_ROW_THREADS);
+                barrier();
+                if (pc.mode == 0u)
+                    row_codes_sig(0u, v, row0, row1, f);
+                else
+                    row_codes_sig(1u, v, row0, row1, f);
+            } else if (pc.mode == 0u)
                 row_codes_product(0u, false, v, row0, row1, f);
             else if (pc.mode == 1u)
                 row_codes_product(1u, false, v, row0, row1, f);
@@ -118,6 +173,8 @@ void main()
                 row_codes_product(2u, true, v, row0, row1, f);
             else
                 row_codes_product(2u, false, v, row0, row1, f);
+            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary (QK_AB != 0u && stays) */
+                atomicOr(flag.w[0], 2u);
             return;
         }
 #if QK_ROW_THRESHOLDS

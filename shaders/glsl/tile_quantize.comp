@@ -33,6 +33,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk_products.glsl"
 
 shared uint s_m, s_aux, s_prod;
+#include "qk_vk_fp8_sig_table.glsl"
 #include "qk_vk_thresholds.glsl"
 
 /* The codes of a thread's steps (tile rows rl, rl + rps, ... below h) by
@@ -49,6 +50,20 @@ void tile_codes_product(uint mode, bool native16, uvec2 v[16], uint rl, uint rps
     }
 }
 
+/* QK_AB=3: bf16 float8 codes of a thread's steps by the significand
+ * table (qk_vk_fp8_sig_table.glsl), two steps (8 elements) at a time. */
+void tile_codes_sig(uint mode, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep, float f)
+{
+    [[unroll]] for (uint k = 0u; k < 16u; k += 2u) {
+        if (rl >= rps || rl + k * rps >= h)
+            break;
+        uvec2 c = qk_fp8_codes8_sig(mode, uvec4(v[k], v[k + 1u]), f);
+        data.w[(base + k * rstep) >> 2] = c.x;
+        if (rl + (k + 1u) * rps < h)
+            data.w[(base + (k + 1u) * rstep) >> 2] = c.y;
+    }
+}
+
 void main()
 {
     uint t = qk_group_id();
@@ -58,10 +73,13 @@ void main()
         return; /* uniform across the workgroup */
     uint h = min(pc.block, pc.rows - r0), wq = min(pc.block, pc.cols - c0) / 4u; /* words per tile row */
     uint lid = gl_LocalInvocationID.x;
-    if (lid == 0u)
-        s_m = 0u;
-    barrier();
-    if (QK_DT != DT_F32 && pc.block <= 128u) {
+    bool held = QK_DT != DT_F32 && pc.block <= 128u; /* uniform */
+    if (!held || QK_AB == 0u) { /* QK_AB: temporary */
+        if (lid == 0u)
+            s_m = 0u;
+        barrier();
+    } /* QK_AB: temporary */
+    if (held) {
         /* thread: word column cw of tile rows rl, rl + rps, ...; threads
          * past rps * wq idle. rps >= 8, so 16 steps cover 128 rows. */
         uint rps = 256u / wq, rl = lid / wq, cw = lid - rl * wq;
@@ -70,29 +88,58 @@ void main()
         uint m = 0u;
         [[unroll]] for (uint k = 0u; k < 16u; k++) {
             v[k] = uvec2(0u);
-            if (rl < rps && rl + k * rps < h) {
+            if (rl < rps && rl + k * rps < h)
                 v[k] = src2.w[(base + k * rstep) >> 2];
-                m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
-            }
         }
+        /* the loads are in flight while s_m is cleared (QK_AB != 0) */
+        if (QK_AB != 0u) { /* QK_AB: temporary */
+            if (lid == 0u)
+                s_m = 0u;
+            barrier();
+        } /* QK_AB: temporary */
+        [[unroll]] for (uint k = 0u; k < 16u; k++)
+            m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
         atomicMax(s_m, qk_widen(QK_DT, m));
         barrier();
-        if (lid == 0u) {
-            if (s_m >= QK_F32_INF)
-                atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-            uint sc, ax;
-            qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
-            scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
-            s_aux = ax;
-            s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
-        }
-        barrier();
-        uint a = s_aux, prod = s_prod; /* uniform */
+        uint a, prod; /* uniform */
+        if (QK_AB == 2u || QK_AB == 3u) { /* QK_AB: temporary (4: table, thread-0 scale) */
+            /* every thread computes the tile's divisor/multiplier and factor itself: no barrier, no thread-0-only section. QK_AB: temporary */
+            uint mt = s_m, sc; /* QK_AB: temporary */
+            qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, mt, pc.extra, sc, a); /* QK_AB: temporary */
+            prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, mt) : 0u; /* QK_AB: temporary */
+            if (lid == 0u) { /* QK_AB: temporary */
+                if (mt >= QK_F32_INF) /* QK_AB: temporary */
+                    atomicOr(flag.w[0], 1u); /* QK_AB: temporary */
+                scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc; /* QK_AB: temporary */
+            } /* QK_AB: temporary */
+        } else { /* QK_AB: temporary */
+            if (lid == 0u) {
+                if (s_m >= QK_F32_INF)
+                    atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+                uint sc, ax;
+                qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
+                scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
+                s_aux = ax;
+                s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
+            }
+            barrier();
+            a = s_aux;
+            prod = s_prod;
+        } /* QK_AB: temporary */
         if (prod != 0u) {
-            if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
-                atomicOr(flag.w[0], 2u); /* tells the host (and tests) this path ran; few groups write */
+            /* tells the host (and tests) this path ran; few groups write. After the codes
+             * (QK_AB != 0), so that thread 0 codes without waiting for the load. */
+            if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
+                atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
-            if (pc.mode == 0u)
+            if (QK_AB >= 3u && QK_DT == DT_BF16 && pc.mode < 2u) { /* QK_AB: temporary (the body stays) */
+                qk_fp8_sig_fill(pc.mode, prod, lid, 256u);
+                barrier();
+                if (pc.mode == 0u)
+                    tile_codes_sig(0u, v, rl, rps, h, base, rstep, f);
+                else
+                    tile_codes_sig(1u, v, rl, rps, h, base, rstep, f);
+            } else if (pc.mode == 0u)
                 tile_codes_product(0u, false, v, rl, rps, h, base, rstep, f);
             else if (pc.mode == 1u)
                 tile_codes_product(1u, false, v, rl, rps, h, base, rstep, f);
@@ -100,6 +147,8 @@ void main()
                 tile_codes_product(3u, true, v, rl, rps, h, base, rstep, f);
             else
                 tile_codes_product(3u, false, v, rl, rps, h, base, rstep, f);
+            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary (QK_AB != 0u && stays) */
+                atomicOr(flag.w[0], 2u);
             return;
         }
         qk_fill_thresholds(a);
