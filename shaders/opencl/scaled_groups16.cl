@@ -77,14 +77,41 @@ static inline uint int8_reciprocal(const int fmt, uint d)
  * stands for. The fp8 rounding runs on the bits too, or in the subnormal
  * range as an integer count of the smallest step (a power-of-two product,
  * then + 1.5 * 2^23, ties to even; a count that reaches the smallest
- * normal is its code as well). product_codes_check compares these codes
- * with scaled_code's for every 16-bit pair. */
-static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
+ * normal is its code as well). Both sides of each range test are computed
+ * and one is picked: straight-line code, where a conditional expression
+ * became a branch per element (clang's PTX), splitting the unrolled
+ * vectors into short blocks the compiler cannot interleave. The normal
+ * codes subtract the exponent rebias before the shift (t is at least that
+ * large wherever they are picked). product_codes_check compares these
+ * codes with scaled_code's for every 16-bit pair. ab = 2 (QK_AB=2,
+ * temporary): the conditional expressions. */
+static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a, const int ab)
 {
     uint m = h & 0x7FFFu;
     float p = as_float(dt == DT_BF16 ? m << 16 : f16_widen_finite(m)) * a;
     uint b = as_uint(p), t;
-    if (dt == DT_BF16)
+    if (ab != 2) { /* QK_AB: temporary (the condition) */
+        if (dt == DT_BF16) {
+            t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+        } else {
+            uint sub = as_uint((p + 0.75f) - 0.75f), nrm = (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+            t = b < 0x38800000u ? sub : nrm;
+        }
+        uint sub, nrm, small;
+        if (fmt == FMT_E4M3) {
+            t = min(t, QK_F32_E4M3_MAX);
+            sub = as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
+            nrm = (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
+            small = t < 0x3C800000u;
+        } else {
+            t = min(t, QK_F32_E5M2_MAX);
+            sub = as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u;
+            nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+            small = t < 0x38800000u;
+        }
+        return (small ? sub : nrm) | ((h >> 8) & 0x80u);
+    } /* QK_AB: temporary */
+    if (dt == DT_BF16) /* QK_AB: temporary (to the end of the function) */
         t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
     else
         t = b < 0x38800000u ? as_uint((p + 0.75f) - 0.75f) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
@@ -156,7 +183,7 @@ static inline int by_products(const int fmt, uint r)
 
 /* Eight codes of the finite 16-bit elements in w, element 0 lowest, by
  * products: r = product_factor(...) with by_products(fmt, r). */
-static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
+static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r, const int ab)
 {
     uint c[8];
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
@@ -164,7 +191,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
                      w.s2 & 0xFFFFu, w.s2 >> 16, w.s3 & 0xFFFFu, w.s3 >> 16};
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r));
+            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r), ab);
     } else {
         uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                      widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
@@ -182,7 +209,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
 static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
     if (by_products(fmt, r))
-        return product_codes8(dt, fmt, w, d, r);
+        return product_codes8(dt, fmt, w, d, r, 2); /* QK_AB: temporary (, 2) */
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)},
@@ -320,7 +347,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                 for (int k = 0; k < V; k++) {
                     uint v = lid + (uint)k * L;
                     if (v < G.nv)
-                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r);
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, ab);
                 }
             } else {
                 group16_codes_exact(in, G, cols, L, fmt, dt, d, data);
@@ -382,6 +409,8 @@ GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8, 1) /* QK_AB: temporary (, 1)
 GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 1) /* QK_AB: temporary (, 1) */
 GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab0, 64, 8, 0) /* QK_AB: temporary */
 GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab0, 256, 8, 0) /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab2, 64, 8, 2) /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab2, 256, 8, 2) /* QK_AB: temporary */
 
 /* Test hook: the codes by products (fp8_code_product, int8_code_rcp)
  * against scaled_code's, every format, for the pair w = base + id *
@@ -407,7 +436,7 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
         if (r == 0u)
             continue;
         if (fmt <= FMT_E5M2)
-            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
+            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r), 1);
         else if (fabs(as_float(x)) <= as_float(d) * 256.0f)
             c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r));
         else

@@ -80,6 +80,8 @@ typedef enum {
     K_NVFP4_QUANTIZE16,
     K_SCALED_QUANTIZE_GROUPS16_4K_AB0, /* QK_AB: temporary */
     K_SCALED_QUANTIZE_GROUPS16_16K_AB0, /* QK_AB: temporary */
+    K_SCALED_QUANTIZE_GROUPS16_4K_AB2, /* QK_AB: temporary */
+    K_SCALED_QUANTIZE_GROUPS16_16K_AB2, /* QK_AB: temporary */
     K_COUNT
 } qcl_kernel_id;
 

@@ -110,7 +110,8 @@ static void grid1_wave(const qcl_state *s, size_t local, size_t *g)
 }
 
 /* QK_AB: temporary same-build A/B switch for the lead's measurements: 0
- * runs the previous kernels, unset or 1 the new ones (read once). */
+ * runs the previous kernels, unset or 1 the new ones, 2 the new ones with
+ * the previous float8 product code (read once). */
 int qcl_ab(void) /* QK_AB: temporary */
 { /* QK_AB: temporary */
     static int v = -1; /* QK_AB: temporary */
@@ -467,6 +468,8 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS16_16K : K_SCALED_QUANTIZE_GROUPS16_4K;
     if (qcl_ab() == 0) /* QK_AB: temporary */
         k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB0 : K_SCALED_QUANTIZE_GROUPS16_4K_AB0; /* QK_AB: temporary */
+    else if (qcl_ab() == 2) /* QK_AB: temporary */
+        k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB2 : K_SCALED_QUANTIZE_GROUPS16_4K_AB2; /* QK_AB: temporary */
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
