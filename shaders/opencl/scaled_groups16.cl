@@ -137,8 +137,8 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
  *   program's native f32 keeps subnormals: d itself, since x * d is then
  *   IEEE's product of the finite x and d, as scaled_code's qk_mul is, and
  *   fp8_code_product's later steps hold for any product.
- * - d = Inf (T(1/scale) overflowed: amax 0, f16 amax below 448/65520 for
- *   e4m3 and 57344/65520 for e5m2, bf16 amax below 2^-119): scaled_code
+ * - d = Inf (T(1/scale) overflowed: amax 0, f16 amax below about 448/65520 for
+ *   e4m3 and 57344/65520 for e5m2, bf16 amax below about 2^-119): scaled_code
  *   codes a zero element as its sign and any other as T's largest value
  *   clamped: sign | the largest code. The stand-in 2^64 gives exactly that
  *   where every nonzero element times 2^64 is at least 2^40 > 57344 (both
