@@ -648,8 +648,10 @@ static void test_grid_stride_rounds(void **st)
 /* The codes by products (scaled_groups16.cl: fp8_code_product with a
  * multiplier, int8_code_rcp with a divisor's reciprocal) against
  * scaled_code for 16-bit multiplier/divisor and input pairs: every pair on
- * GPUs, every 4099th on CPU devices (2^32 soft-checked pairs take too long
- * there). */
+ * GPUs; on CPU devices (2^32 soft-checked pairs take too long there) every
+ * 4099th, and every pair whose float8 multiplier takes a rule of
+ * product_factor beyond [2^-126, 2^100): T's Inf (the stand-in 2^64) and
+ * bf16's 2^100 and up. */
 static void test_product_codes(void **st)
 {
     (void)st;
@@ -661,15 +663,30 @@ static void test_product_codes(void **st)
     long bad = 0;
     for (int i = 0; i < nd; i++)
         for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++) {
-            uint32_t stride = d[i].host_cpu ? 4099u : 1u, first;
-            uint64_t fails;
-            int int8_divides;
-            assert_int_equal(qcl_product_codes_check(i, dt, stride, &fails, &first, &int8_divides), QK_OK);
-            printf("%s: %s codes by products (%s), %s pairs: %llu differ (first %08x)\n", d[i].name,
-                   qk_dtype_name((qk_dtype)dt),
-                   int8_divides ? "float8; int8 divides, no native IEEE f32" : "float8 and int8",
-                   stride == 1 ? "all 2^32" : "every 4099th of 2^32", (unsigned long long)fails, fails ? first : 0u);
-            bad += fails != 0;
+            uint32_t inf16 = dt == QK_DTYPE_BF16 ? 0x7F80u : 0x7C00u;
+            const struct {
+                uint32_t w0, stride;
+                uint64_t pairs;
+                const char *what;
+            } runs[] = {
+                {0u, 1u, 0u, "all 2^32 pairs"},
+                {0u, 4099u, 0u, "every 4099th of 2^32 pairs"},
+                {inf16 << 16, 1u, 1u << 16, "every pair of multiplier Inf"},
+                {0x7180u << 16, 1u, (uint64_t)(0x7F80u - 0x7180u) << 16, "every pair of multiplier 2^100 and up"},
+            };
+            for (int k = d[i].host_cpu ? 1 : 0; k < (d[i].host_cpu ? (dt == QK_DTYPE_BF16 ? 4 : 3) : 1); k++) {
+                uint32_t first;
+                uint64_t fails;
+                int int8_divides;
+                assert_int_equal(qcl_product_codes_check(i, dt, runs[k].w0, runs[k].stride, runs[k].pairs, &fails,
+                                                         &first, &int8_divides),
+                                 QK_OK);
+                printf("%s: %s codes by products (%s), %s: %llu differ (first %08x)\n", d[i].name,
+                       qk_dtype_name((qk_dtype)dt),
+                       int8_divides ? "float8; int8 divides, no native IEEE f32" : "float8 and int8", runs[k].what,
+                       (unsigned long long)fails, fails ? first : 0u);
+                bad += fails != 0;
+            }
         }
     assert_int_equal(bad, 0);
 }

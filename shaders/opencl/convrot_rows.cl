@@ -263,7 +263,7 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
             lo = (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
             hi = (uint2)(pack4(c[8], c[9], c[10], c[11]), pack4(c[12], c[13], c[14], c[15]));
         } else {
-            uint rcp = product_factor(FMT_INT8, d);
+            uint rcp = int8_reciprocal(FMT_INT8, d);
             lo = group_codes8(dt, FMT_INT8, (uint4)(x[0] | x[1] << 16, x[2] | x[3] << 16, x[4] | x[5] << 16,
                                                     x[6] | x[7] << 16), d, rcp);
             hi = group_codes8(dt, FMT_INT8, (uint4)(x[8] | x[9] << 16, x[10] | x[11] << 16, x[12] | x[13] << 16,

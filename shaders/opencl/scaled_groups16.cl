@@ -9,10 +9,17 @@
  * widened once. Codes are scaled_code's (scaled.cl): float8's from one
  * exact product (fp8_code_product), int8's division x / d run as a
  * correctly rounded product by r = 1/d (int8_code_rcp) on devices whose
- * native f32 arithmetic keeps subnormals (every int8 group there), and
- * scaled_code itself elsewhere and for the rare float8 groups whose
- * multiplier allows no exact product. */
+ * native f32 arithmetic keeps subnormals (every int8 group there). Whether
+ * a group's codes have that product form is decided once per group
+ * (product_factor, by_products); the few groups without it (and every
+ * int8 group elsewhere) take scaled_code itself in a rolled loop
+ * (group16_codes_exact), so the unrolled code of every vector carries no
+ * fallback. */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
+/* the program's native f32 keeps subnormals (the device passed the probe,
+ * or is the host's IEEE float): a native product of finite operands is
+ * IEEE's */
+#define QK_F32_KEEPS_SUBNORMALS 1
 #define QK_INT8_BY_RECIPROCAL 1
 #endif
 
@@ -58,25 +65,53 @@ static inline uint int8_reciprocal(const int fmt, uint d)
     return 0u;
 }
 
-/* The float8 code of the finite 16-bit element h with the multiplier a,
- * a value of T in [2^-126, 2^100) (product_factor): |x| * a has at most 22
+/* The float8 code of the finite 16-bit element h with the multiplier a
+ * from product_factor: for a in [2^-126, 2^100), |x| * a has at most 22
  * significant bits, so the f32 product is exact wherever it is normal,
  * and a product or element below 2^-126 that the device flushes has
- * |x * a| < 2^-26, code 0 either way (the sign comes from h, as the
- * reference's does). The T rounding runs on the f32 bits (f16's subnormal
+ * |x * a| < 2^-26, code 0 either way; larger a only where native f32
+ * keeps subnormals, or (2^64) with products that are normal or zero (the
+ * sign comes from h, as the reference's does). The T rounding runs on the f32 bits (f16's subnormal
  * range: to a multiple of 2^-24 by adding and removing 0.75, ulp 2^-24
  * there); a rounding past T's largest value is clamped as the Inf it
  * stands for. The fp8 rounding runs on the bits too, or in the subnormal
  * range as an integer count of the smallest step (a power-of-two product,
  * then + 1.5 * 2^23, ties to even; a count that reaches the smallest
- * normal is its code as well). product_codes_check compares these codes
- * with scaled_code's for every 16-bit pair. */
-static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
+ * normal is its code as well). Both sides of each range test are computed
+ * and one is picked: straight-line code, where a conditional expression
+ * became a branch per element (clang's PTX), splitting the unrolled
+ * vectors into short blocks the compiler cannot interleave. The normal
+ * codes subtract the exponent rebias before the shift (t is at least that
+ * large wherever they are picked). product_codes_check compares these
+ * codes with scaled_code's for every 16-bit pair. ab = 2 (QK_AB=2,
+ * temporary): the conditional expressions. */
+static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a, const int ab)
 {
     uint m = h & 0x7FFFu;
     float p = as_float(dt == DT_BF16 ? m << 16 : f16_widen_finite(m)) * a;
     uint b = as_uint(p), t;
-    if (dt == DT_BF16)
+    if (ab != 2) { /* QK_AB: temporary (the condition) */
+        if (dt == DT_BF16) {
+            t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+        } else {
+            uint sub = as_uint((p + 0.75f) - 0.75f), nrm = (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+            t = b < 0x38800000u ? sub : nrm;
+        }
+        uint sub, nrm, small;
+        if (fmt == FMT_E4M3) {
+            t = min(t, QK_F32_E4M3_MAX);
+            sub = as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
+            nrm = (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
+            small = t < 0x3C800000u;
+        } else {
+            t = min(t, QK_F32_E5M2_MAX);
+            sub = as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u;
+            nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+            small = t < 0x38800000u;
+        }
+        return (small ? sub : nrm) | ((h >> 8) & 0x80u);
+    } /* QK_AB: temporary */
+    if (dt == DT_BF16) /* QK_AB: temporary (to the end of the function) */
         t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
     else
         t = b < 0x38800000u ? as_uint((p + 0.75f) - 0.75f) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
@@ -93,39 +128,92 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
     return c | ((h >> 8) & 0x80u);
 }
 
-/* The group's factor for codes by products: float8's multiplier d where
- * fp8_code_product may use it, int8's reciprocal (int8_reciprocal), or 0. */
-static inline uint product_factor(const int fmt, uint d)
+/* The group's factor for codes by products, or 0 where its codes need
+ * scaled_code: int8's reciprocal (int8_reciprocal); float8's multiplier
+ * for the group's d = T(1/scale) (positive, never NaN; with a 16-bit amax
+ * at least 2^-120) and m16, its largest 16-bit magnitude:
+ * - d in [2^-126, 2^100): d itself, on any device (fp8_code_product).
+ * - d >= 2^100 (bf16 groups with amax below about 2^-91), where the
+ *   program's native f32 keeps subnormals: d itself, since x * d is then
+ *   IEEE's product of the finite x and d, as scaled_code's qk_mul is, and
+ *   fp8_code_product's later steps hold for any product.
+ * - d = Inf (T(1/scale) overflowed: amax 0, f16 amax below about 448/65520 for
+ *   e4m3 and 57344/65520 for e5m2, bf16 amax below about 2^-119): scaled_code
+ *   codes a zero element as its sign and any other as T's largest value
+ *   clamped: sign | the largest code. The stand-in 2^64 gives exactly that
+ *   where every nonzero element times 2^64 is at least 2^40 > 57344 (both
+ *   formats' clamps): f16 elements are 0 or at least 2^-24 (widened
+ *   exactly to normal f32), so every f16 group; a bf16 group only when all
+ *   its elements are zeros (m16 = 0), whose products are zeros on any
+ *   device.
+ * Other float8 groups (bf16 with 0 < amax < 2^-119; d >= 2^100 where
+ * native f32 may flush) get 0. product_codes_check compares the codes with
+ * scaled_code's for every 16-bit pair, d = Inf included. ab = 0 (QK_AB=0,
+ * temporary) keeps the first rule alone. */
+#define QK_F32_2P64 0x5F800000u
+static inline uint product_factor(const int fmt, const int dt, uint d, uint m16, const int ab)
 {
-    if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
-        return d - 0x00800000u < 0x71800000u - 0x00800000u ? d : 0u;
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
+        if (d - 0x00800000u < 0x71800000u - 0x00800000u)
+            return d;
+        if (ab == 0) /* QK_AB: temporary */
+            return 0u; /* QK_AB: temporary */
+        if (d == QK_F32_INF)
+            return dt == DT_F16 || m16 == 0u ? QK_F32_2P64 : 0u;
+#if defined(QK_F32_KEEPS_SUBNORMALS)
+        return d >= 0x00800000u && d < QK_F32_INF ? d : 0u;
+#else
+        return 0u;
+#endif
+    }
     return int8_reciprocal(fmt, d);
 }
 
-/* Eight codes of the finite 16-bit elements in w, element 0 lowest; r:
- * product_factor(fmt, d). */
-static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
+/* Whether a group's codes are product_codes8's: float8 with a factor,
+ * int8 on programs that divide by the reciprocal (a blockwise zero tile
+ * too, r = 0: its zeros code as 0 through int8_code_rcp). */
+static inline int by_products(const int fmt, uint r)
+{
+#if defined(QK_INT8_BY_RECIPROCAL)
+    if (fmt >= FMT_INT8)
+        return 1;
+#endif
+    return r != 0u && (fmt == FMT_E4M3 || fmt == FMT_E5M2);
+}
+
+/* Eight codes of the finite 16-bit elements in w, element 0 lowest, by
+ * products: r = product_factor(...) with by_products(fmt, r). */
+static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r, const int ab)
 {
     uint c[8];
-    if (r != 0u && (fmt == FMT_E4M3 || fmt == FMT_E5M2)) {
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
         uint h[8] = {w.s0 & 0xFFFFu, w.s0 >> 16, w.s1 & 0xFFFFu, w.s1 >> 16,
                      w.s2 & 0xFFFFu, w.s2 >> 16, w.s3 & 0xFFFFu, w.s3 >> 16};
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r));
-        return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
-    }
-    uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
-                 widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
-                 widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
-#if defined(QK_INT8_BY_RECIPROCAL)
-    if (fmt >= FMT_INT8) { /* r != 0: int8_code_rcp */
+            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r), ab);
+    } else {
+        uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
+                     widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
+                     widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
 #pragma unroll
         for (int k = 0; k < 8; k++)
             c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r));
-        return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
     }
-#endif
+    return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
+}
+
+/* Eight codes of the finite 16-bit elements in w: product_codes8's where
+ * by_products, else scaled_code's inline (convrot_rows.cl, and the group
+ * kernels under QK_AB=0). */
+static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
+{
+    if (by_products(fmt, r))
+        return product_codes8(dt, fmt, w, d, r, 2); /* QK_AB: temporary (, 2) */
+    uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
+                 widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
+                 widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)},
+         c[8];
 #pragma unroll
     for (int k = 0; k < 8; k++)
         c[k] = scaled_code(fmt, dt, x[k], d);
@@ -194,11 +282,36 @@ static inline void group16_load(__global const uint4 *in, group16 G, ulong cols,
     }
 }
 
-/* L work-items, V vectors each. */
+/* The codes of work-item lid's vectors of group G by scaled_code, for a
+ * group without products (by_products): rolled loops, a single inlined
+ * copy of scaled_code, so that the unrolled product code stays small. The
+ * vectors are read again (just loaded, so from cache): a loop indexing
+ * the work-item's raw array by a variable would place it in memory. */
+static inline void group16_codes_exact(__global const uint4 *in, group16 G, ulong cols, const uint L,
+                                       const int fmt, const int dt, uint d, __global uint2 *data)
+{
+#pragma unroll 1
+    for (uint v = get_local_id(0); v < G.nv; v += L) {
+        ulong i = group16_vector(G, cols, v);
+        uint4 w = in[i];
+        uint lo = 0u, hi = 0u;
+#pragma unroll 1
+        for (uint e = 0; e < 8u; e++) {
+            uint word = e < 2u ? w.s0 : (e < 4u ? w.s1 : (e < 6u ? w.s2 : w.s3));
+            uint c = scaled_code(fmt, dt, widen16(dt, (e & 1u) != 0u ? word >> 16 : word & 0xFFFFu), d);
+            lo |= e < 4u ? c << (8u * e) : 0u;
+            hi |= e < 4u ? 0u : c << (8u * (e - 4u));
+        }
+        data[i] = (uint2)(lo, hi);
+    }
+}
+
+/* L work-items, V vectors each. ab = 0 (QK_AB=0, temporary): every
+ * group's codes by group_codes8, its fallback inline in every vector. */
 static inline void groups16_body(__global const uint4 *in, const int dt, ulong rows, ulong cols, ulong bh, ulong bw,
                                  ulong ngroups, ulong gc, const int fmt, const uint L, const int V,
                                  __global uint *scale, __global uint2 *data, __global uint *status,
-                                 __local uint *red)
+                                 __local uint *red, const int ab)
 {
     ulong step = get_num_groups(0);
     uint lid = get_local_id(0), top = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
@@ -219,14 +332,25 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             if (lid == 0u)
                 atomic_max(status, widen16(dt, m16)); /* the op fails with QK_ERR_NONFINITE */
         } else {
-            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = product_factor(fmt, d);
+            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = product_factor(fmt, dt, d, m16, ab);
             if (lid == 0u)
                 scale[g] = s;
+            if (ab == 0) { /* QK_AB: temporary */
 #pragma unroll
-            for (int k = 0; k < V; k++) {
-                uint v = lid + (uint)k * L;
-                if (v < G.nv)
-                    data[group16_vector(G, cols, v)] = group_codes8(dt, fmt, raw[k], d, r);
+                for (int k = 0; k < V; k++) { /* QK_AB: temporary */
+                    uint v = lid + (uint)k * L; /* QK_AB: temporary */
+                    if (v < G.nv) /* QK_AB: temporary */
+                        data[group16_vector(G, cols, v)] = group_codes8(dt, fmt, raw[k], d, r); /* QK_AB: temporary */
+                } /* QK_AB: temporary */
+            } else if (by_products(fmt, r)) { /* the same for the whole work-group */
+#pragma unroll
+                for (int k = 0; k < V; k++) {
+                    uint v = lid + (uint)k * L;
+                    if (v < G.nv)
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, ab);
+                }
+            } else {
+                group16_codes_exact(in, G, cols, L, fmt, dt, d, data);
             }
         }
     }
@@ -271,24 +395,29 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
  * 40% of the copy, against 34% for 256 work-items of 2 vectors loading a
  * step ahead, 32% without the step ahead, 34% for 128 of 4); up to 16384:
  * 256 of 8. */
-#define GROUPS16_KERNEL(NAME, L, V)                                                                \
+#define GROUPS16_KERNEL(NAME, L, V, AB) /* QK_AB: temporary (AB) */                              \
     __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
         __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
         ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
         __local uint *red)                                                                         \
     {                                                                                              \
         QK_BY_SCALED_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
-                                                  scale, data, status, red));                      \
+                                                  scale, data, status, red, AB));                  \
     }
 
-GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8)
-GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
+GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8, 1) /* QK_AB: temporary (, 1) */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 1) /* QK_AB: temporary (, 1) */
+GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab0, 64, 8, 0) /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab0, 256, 8, 0) /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab2, 64, 8, 2) /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab2, 256, 8, 2) /* QK_AB: temporary */
 
 /* Test hook: the codes by products (fp8_code_product, int8_code_rcp)
  * against scaled_code's, every format, for the pair w = base + id *
  * stride: the group's multiplier or divisor d = widen(w >> 16), the input
- * x = widen(w & 0xFFFF), dt patterns; pairs with d not positive finite,
- * or x not finite, pass, and int8's with |x| > 256 d. out[0] counts mismatches, out[1] keeps the
+ * x = widen(w & 0xFFFF), dt patterns, as a group whose largest
+ * magnitude is x's; pairs with d not positive (or NaN), or x not finite,
+ * pass, and int8's with |x| > 256 d. out[0] counts mismatches, out[1] keeps the
  * smallest failing w (start it at 0xFFFFFFFF). Without
  * QK_INT8_BY_RECIPROCAL int8 divides, nothing to check there: out[2] = 1
  * says so. */
@@ -300,14 +429,14 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
 #endif
     uint w = base + (uint)get_global_id(0) * stride;
     uint d = widen16(dt, w >> 16), x = widen16(dt, w & 0xFFFFu);
-    if ((d & QK_F32_SIGN) != 0u || d == 0u || d >= QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
+    if ((d & QK_F32_SIGN) != 0u || d == 0u || d > QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
         return;
     for (int fmt = FMT_E4M3; fmt <= FMT_INT8_BLOCK; fmt++) {
-        uint r = product_factor(fmt, d), c;
+        uint r = product_factor(fmt, dt, d, w & 0x7FFFu, 1), c;
         if (r == 0u)
             continue;
         if (fmt <= FMT_E5M2)
-            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
+            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r), 1);
         else if (fabs(as_float(x)) <= as_float(d) * 256.0f)
             c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r));
         else

@@ -199,14 +199,14 @@ static qk_status opencl_sync(void *state)
     return st != QK_OK ? st : st1;
 }
 
-qk_status qcl_product_codes_check(int device, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                  int *int8_divides)
+qk_status qcl_product_codes_check(int device, int dt, uint32_t w0, uint32_t stride, uint64_t pairs, uint64_t *fails,
+                                  uint32_t *first, int *int8_divides)
 {
     void *state;
     qk_status st = opencl_open(device, &state);
     if (st != QK_OK)
         return st;
-    st = qcl_run_product_codes_check(state, dt, stride, fails, first, int8_divides);
+    st = qcl_run_product_codes_check(state, dt, w0, stride, pairs, fails, first, int8_divides);
     opencl_close(state);
     return st;
 }

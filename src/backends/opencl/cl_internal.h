@@ -33,17 +33,19 @@ unsigned long qcl_groups16_runs(void);
 unsigned long qcl_nvfp4_q16_runs(void);
 /* How many NVFP4 dequantize launches took nvfp4_dequantize_blocks (tests). */
 unsigned long qcl_nvfp4_dq_blocks_runs(void);
+/* QK_AB (temporary): 0 selects the previous kernels for same-build A/B. */
+int qcl_ab(void); /* QK_AB: temporary */
 /* How many ConvRot quantize/dequantize launches took convrot_rows.cl (tests). */
 unsigned long qcl_convrot_rows_runs(void);
 /* Test hook: on device `device`, compares the codes by products
  * (fp8_code_product, int8_code_rcp) with scaled_code's
- * (scaled_groups16.cl), every format, for the 16-bit pairs w = k * stride,
- * k = 0 .. 2^32 / stride - 1 (stride 1: every pair), dtype dt (bf16 or
- * f16). *fails: mismatches; *first: the smallest failing w; *int8_divides:
- * 1 where the device's program codes int8 by division instead (only
- * float8 checked). */
-qk_status qcl_product_codes_check(int device, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                  int *int8_divides);
+ * (scaled_groups16.cl), every format, for the 16-bit pairs w = w0 + k *
+ * stride (modulo 2^32), k = 0 .. pairs - 1 (pairs 0: 2^32 / stride, so
+ * w0 = 0, stride 1 is every pair), dtype dt (bf16 or f16). *fails:
+ * mismatches; *first: the smallest failing w; *int8_divides: 1 where the
+ * device's program codes int8 by division instead (only float8 checked). */
+qk_status qcl_product_codes_check(int device, int dt, uint32_t w0, uint32_t stride, uint64_t pairs, uint64_t *fails,
+                                  uint32_t *first, int *int8_divides);
 
 /* Kernels of the embedded program, in qcl_kernel_names order. */
 typedef enum {
@@ -76,6 +78,10 @@ typedef enum {
     K_CONVROT_DEQUANTIZE_ROWS,
     K_NVFP4_DEQUANTIZE_BLOCKS,
     K_NVFP4_QUANTIZE16,
+    K_SCALED_QUANTIZE_GROUPS16_4K_AB0, /* QK_AB: temporary */
+    K_SCALED_QUANTIZE_GROUPS16_16K_AB0, /* QK_AB: temporary */
+    K_SCALED_QUANTIZE_GROUPS16_4K_AB2, /* QK_AB: temporary */
+    K_SCALED_QUANTIZE_GROUPS16_16K_AB2, /* QK_AB: temporary */
     K_COUNT
 } qcl_kernel_id;
 
@@ -124,8 +130,8 @@ void qcl_probe_pairs(uint32_t *a, uint32_t *b, int n);
 int qcl_probe_mismatches(const uint32_t *a, const uint32_t *b, const uint32_t *out, int n, int with_div);
 
 /* qcl_product_codes_check on an open state. */
-qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                      int *int8_divides);
+qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_t stride, uint64_t pairs,
+                                      uint64_t *fails, uint32_t *first, int *int8_divides);
 
 /* Builds (or loads from the disk cache) the program for s->dev; fills
  * s->prog and s->k. */

@@ -109,6 +109,19 @@ static void grid1_wave(const qcl_state *s, size_t local, size_t *g)
         *g = wave;
 }
 
+/* QK_AB: temporary same-build A/B switch for the lead's measurements: 0
+ * runs the previous kernels, unset or 1 the new ones, 2 the new ones with
+ * the previous float8 product code (read once). */
+int qcl_ab(void) /* QK_AB: temporary */
+{ /* QK_AB: temporary */
+    static int v = -1; /* QK_AB: temporary */
+    if (v < 0) { /* QK_AB: temporary */
+        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
+        v = e && *e ? atoi(e) : 1; /* QK_AB: temporary */
+    } /* QK_AB: temporary */
+    return v; /* QK_AB: temporary */
+} /* QK_AB: temporary */
+
 /* 2-D: x over units of a row, y over rows; 64 work-items per group. */
 static void grid2(const qcl_state *s, uint64_t ux, size_t g[2], size_t l[2])
 {
@@ -453,6 +466,10 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     int big = h * w > 64 * 8 * 8; /* 64 work-items of 8 vectors up to 4096 elements, else 256 */
     size_t L = big ? GROUPS16_L : 64, g;
     qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS16_16K : K_SCALED_QUANTIZE_GROUPS16_4K;
+    if (qcl_ab() == 0) /* QK_AB: temporary */
+        k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB0 : K_SCALED_QUANTIZE_GROUPS16_4K_AB0; /* QK_AB: temporary */
+    else if (qcl_ab() == 2) /* QK_AB: temporary */
+        k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB2 : K_SCALED_QUANTIZE_GROUPS16_4K_AB2; /* QK_AB: temporary */
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
@@ -460,8 +477,8 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
 
-qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t stride, uint64_t *fails, uint32_t *first,
-                                      int *int8_divides)
+qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_t stride, uint64_t pairs,
+                                      uint64_t *fails, uint32_t *first, int *int8_divides)
 {
     cl_mem out;
     uint32_t host[3] = {0u, 0xFFFFFFFFu, 0u};
@@ -469,14 +486,16 @@ qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t stride, uin
     if (st == QK_OK)
         st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
                        "clEnqueueWriteBuffer");
-    uint64_t pairs = (((uint64_t)1 << 32) + stride - 1) / stride, done = 0;
+    uint64_t done = 0;
+    if (pairs == 0)
+        pairs = (((uint64_t)1 << 32) + stride - 1) / stride;
     cl_int cdt = dt;
     while (st == QK_OK && done < pairs) { /* launches of at most 2^24 pairs */
         uint64_t n = pairs - done < ((uint64_t)1 << 24) ? pairs - done : (uint64_t)1 << 24;
         size_t L = 64, g = (size_t)n / L * L;
         if (g == 0)
             g = L; /* a last piece shorter than a work-group: its few extra pairs wrap, harmlessly */
-        cl_uint base = (cl_uint)(done * stride), cs = stride;
+        cl_uint base = (cl_uint)(w0 + done * stride), cs = stride;
         st = RUN(s, K_PRODUCT_CODES_CHECK, 1, &g, &L, ARG(cdt), ARG(base), ARG(cs), ARG(out));
         done += g;
     }
