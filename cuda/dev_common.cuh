@@ -322,28 +322,6 @@ static __device__ __forceinline__ u32 enc_e5m2x2_sat(u32 a, u32 b)
 #endif
 }
 
-/* The f32 values of the two e4m3 codes in p (bits 0-7: *lo, 8-15: *hi),
- * neither NaN (0x7F/0xFF): on sm_89+ one cvt.rn.f16x2.e4m3x2 (every e4m3
- * value is an f16, so the conversion is exact) and the exact f16 -> f32
- * widening; elsewhere lut, qk_e4m3_to_f32 of each code. Self-test 24
- * checks every pair. */
-static __device__ __forceinline__ void dec_e4m3x2(u32 p, const u32 *lut, u32 *lo, u32 *hi)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-    (void)lut;
-    u32 h2;
-    float a, b;
-    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h2) : "h"((unsigned short)p));
-    asm("cvt.f32.f16 %0, %1;" : "=f"(a) : "h"((unsigned short)(h2 & 0xFFFFu)));
-    asm("cvt.f32.f16 %0, %1;" : "=f"(b) : "h"((unsigned short)(h2 >> 16)));
-    *lo = bits(a);
-    *hi = bits(b);
-#else
-    *lo = lut[p & 0xFFu];
-    *hi = lut[(p >> 8) & 0xFFu];
-#endif
-}
-
 #if defined(__CUDA_ARCH_FAMILY_SPECIFIC__) &&                                                     \
     (__CUDA_ARCH_FAMILY_SPECIFIC__ == 1000 || __CUDA_ARCH_FAMILY_SPECIFIC__ == 1200)
 #define QK_NATIVE_FP4 1

@@ -304,27 +304,17 @@ KERNEL qk_mxfp8_quantize(const void *in, int dt, i64 rows, i64 cols, i64 ncb, u6
 
 /* Eight columns [c0, c0 + 8) of row r: scale byte sb, codes w. */
 static __device__ __forceinline__ void mxfp8_dequantize_unit(const u32 *lut, u32 sb, uint2 w, int dt, i64 cols, i64 r,
-                                                             i64 c0, void *out, int native /* QK_AB: temporary */)
+                                                             i64 c0, void *out)
 {
     u32 d = qk_e8m0_to_f32(sb);
     u32 v[8];
     /* No NaN scale (E8M0 0xFF) and no NaN code (0x7F, 0xFF): no product is
-     * NaN, so the plain product and store give ref_mul's and store8's bits.
-     * The codes decode two at a time (dec_e4m3x2). */
+     * NaN, so the plain product and store give ref_mul's and store8's bits. */
     u32 nan_codes = __vcmpeq4(w.x & 0x7F7F7F7Fu, 0x7F7F7F7Fu) | __vcmpeq4(w.y & 0x7F7F7F7Fu, 0x7F7F7F7Fu);
     if (nan_codes == 0u && !qk_f32_is_nan(d) && c0 + 8 <= cols && (cols & 7) == 0) {
-        if (native) { /* QK_AB: temporary */
 #pragma unroll
-        for (int k = 0; k < 8; k += 2) {
-            dec_e4m3x2((k < 4 ? w.x : w.y) >> (8 * (k & 3)), lut, &v[k], &v[k + 1]);
-            v[k] = dmul(v[k], d);
-            v[k + 1] = dmul(v[k + 1], d);
-        }
-        } else { /* QK_AB: temporary */
-#pragma unroll
-        for (int k = 0; k < 8; k++) /* QK_AB: temporary */
-            v[k] = dmul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d); /* QK_AB: temporary */
-        } /* QK_AB: temporary */
+        for (int k = 0; k < 8; k++)
+            v[k] = dmul(lut[((k < 4 ? w.x : w.y) >> (8 * (k & 3))) & 0xFFu], d);
         store8_finite(dt, out, r * cols + c0, v);
         return;
     }
@@ -342,7 +332,7 @@ static __device__ __forceinline__ void mxfp8_dequantize_unit(const u32 *lut, u32
  * (70% -> 63% of the copy), so it keeps its loop. */
 static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char *data, const unsigned char *scale,
                                                              int dt, i64 cols, i64 ncb, int vpr, int R, i64 r0, i64 r1,
-                                                             void *out, int native /* QK_AB: temporary */)
+                                                             void *out)
 {
     __shared__ u32 lut[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
@@ -370,16 +360,16 @@ static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char
             sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 2)];
             wn = *(const uint2 *)(data + r * (ncb * 32) + (i64)c * 8);
         }
-        mxfp8_dequantize_unit(lut, sb, w, dt, cols, rc, (i64)cc * 8, out, native /* QK_AB: temporary */);
+        mxfp8_dequantize_unit(lut, sb, w, dt, cols, rc, (i64)cc * 8, out);
         if (r >= r1)
             return;
     }
 }
 
 KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb, int vpr,
-                           int R, i64 r0, i64 r1, void *out, int native /* QK_AB: temporary */)
+                           int R, i64 r0, i64 r1, void *out)
 {
-    QK_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, cols, ncb, vpr, R, r0, r1, out, native));
+    QK_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, cols, ncb, vpr, R, r0, r1, out));
 }
 
 #endif

@@ -45,8 +45,7 @@ enum {
     ST_E4M3X2_SAT = 20,    /* enc_e4m3x2_sat / enc_e5m2x2_sat of unclamped input vs codec of the clamped, non-NaN */
     ST_NVFP4_COUNTS = 21,  /* nvfp4_pair_byte (bf16, f16) vs qk_nvfp4_code of the widened input */
     ST_INT8_DIVISORS = 22, /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
-    ST_BF16_SUBNORMAL = 23, /* bf16_any_subnormal vs qk_halves_nonzero_below, the word in each of the 8 slots */
-    ST_E4M3X2_DECODE = 24  /* dec_e4m3x2 vs qk_e4m3_to_f32 of both codes, every non-NaN pair */
+    ST_BF16_SUBNORMAL = 23 /* bf16_any_subnormal vs qk_halves_nonzero_below, the word in each of the 8 slots */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -273,17 +272,6 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
                 enc_e5m2x2_sat(x, ~x) == ((qk_f32_to_e5m2(c) << 8) | qk_f32_to_e5m2(d)));
     }
     case ST_INT8_DIVISORS: return x >= (1u << 18) || int8_divisor_has_reciprocal(x);
-    case ST_E4M3X2_DECODE: {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 /* below: dec_e4m3x2 is the table of qk_e4m3_to_f32 itself */
-        u32 p = x & 0xFFFFu, lo, hi;
-        if (x >= 0x10000u || (p & 0x7Fu) == 0x7Fu || (p & 0x7F00u) == 0x7F00u)
-            return 1; /* one pair each; NaN codes never reach it */
-        dec_e4m3x2(p, NULL, &lo, &hi);
-        return lo == qk_e4m3_to_f32(p & 0xFFu) && hi == qk_e4m3_to_f32(p >> 8);
-#else
-        return 1;
-#endif
-    }
     case ST_BF16_SUBNORMAL: {
         /* x in slot x % 8, a fixed other word elsewhere (zeros, normals) */
         u32 w[8], want = qk_halves_nonzero_below(x, 0x80u) != 0u;

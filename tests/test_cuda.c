@@ -166,7 +166,6 @@ static const struct {
     {21, "nvfp4 codes of 16-bit pairs by flag counts (dp4a), as 19", 0},
     {22, "int8 divisors d of 16-bit groups: reciprocal, amax <= 256 d", 0},
     {23, "bf16 subnormal detector by signed 16x2 minimum, every word", 0},
-    {24, "e4m3x2 -> f32 by cvt.rn.f16x2.e4m3x2 (sm_89+), non-NaN pairs", 0},
 };
 
 static void test_device_selftests(void **state)

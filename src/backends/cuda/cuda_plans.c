@@ -390,9 +390,8 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     r1 = r1 < j->rows ? r1 : j->rows;
     int64_t ncb = qk_round_up(j->cols, 32) / 32;
     int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
-    int native = !getenv("QK_AB") || atoi(getenv("QK_AB")) != 0; /* QK_AB: temporary */
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
-                    P(r0), P(r1), P(j->buf), P(native) /* QK_AB: temporary */};
+                    P(r0), P(r1), P(j->buf)};
     return launch_strided(j, K_MXFP8_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
 }
 
