@@ -397,7 +397,7 @@ static __device__ __forceinline__ void bnb4_dequantize8(u32 word, u32 absmax, in
 static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax,
                                                             const unsigned char *codes, const u32 *nested, u32 off,
                                                             const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0,
-                                                            i64 b1, void *out, int ahead /* QK_AB: temporary */)
+                                                            i64 b1, void *out)
 {
     __shared__ u32 lut[16], dm[256];
     if (threadIdx.x < 16)
@@ -408,14 +408,6 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
     __syncthreads();
     int lbs = __ffs(bs) - 1; /* bs a power of two */
     i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
-    if (!ahead) { /* QK_AB: temporary */
-    for (i64 i = b0 * bs + gtid() * 8; i < end; i += step) { /* QK_AB: temporary */
-        i64 b = i >> lbs; /* QK_AB: temporary */
-        u32 a = codes != NULL ? dadd(mul_ftz(dm[codes[b]], nested[b / 256]), off) : absmax[b]; /* QK_AB: temporary */
-        bnb4_dequantize8(bnb4_word(data, i, end), a, dt, lut, i, end, out); /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-    return; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
     /* Each step's loads (codes, and the absmax or its code and nested
      * absmax) are issued a step ahead: the code -> dynamic map -> absmax
      * chain of double quant would otherwise wait on memory every step. */
@@ -440,15 +432,14 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
 }
 
 KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, const unsigned char *codes, const u32 *nested,
-                          u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out,
-                          int ahead /* QK_AB: temporary */)
+                          u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out)
 {
     if (nf4) {
         const int NF4_C = 1;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out, ahead));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
     } else {
         const int NF4_C = 0;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out, ahead));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
     }
 }
 

@@ -351,7 +351,7 @@ static __device__ __forceinline__ void store_codes_load_next(int kind, int dt, c
  * computes the scalars, and lane 0 stores the scale. 16-bit dtypes only
  * (V vectors of 4 registers). The warp's next group loads while this one
  * is coded (store_codes_load_next). */
-template <int V, int RELOAD /* QK_AB: temporary */>
+template <int V>
 static __device__ __forceinline__ void group_quantize_warp_body(const void *in, int dt, i64 rows, i64 cols, int bh,
                                                                 int bw, i64 gc, i64 g0, i64 g1, int kind, u32 *scale,
                                                                 unsigned char *data, u32 *flag)
@@ -375,13 +375,7 @@ static __device__ __forceinline__ void group_quantize_warp_body(const void *in, 
         }
         int has_next = g + step < g1;
         group_rect N = has_next ? locate_group(g + step, rows, cols, bh, bw, gc) : G;
-        if (RELOAD) { /* QK_AB: temporary */
         store_codes_load_next<V, 32>(kind, dt, G, N, has_next, lane, raw, s, in, data);
-        } else { /* QK_AB: temporary */
-            store_group_codes<V, 32>(kind, dt, G, lane, raw, s, data); /* QK_AB: temporary */
-            if (has_next) /* QK_AB: temporary */
-                load_group<V, 32>(in, dt, N, lane, raw); /* QK_AB: temporary */
-        } /* QK_AB: temporary */
         G = N;
     }
 }
@@ -445,13 +439,9 @@ qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw
  * of the copy against 59%). */
 extern "C" __global__ void __launch_bounds__(256)
 qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
-                       int kind, u32 *scale, unsigned char *data, u32 *flag, int reload /* QK_AB: temporary */)
+                       int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
-    if (reload) { /* QK_AB: temporary */
-    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V, 1>), QK_BY_DTYPE16)
-    } else { /* QK_AB: temporary */
-    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V, 0>), QK_BY_DTYPE16) /* QK_AB: temporary */
-    } /* QK_AB: temporary */
+    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16)
 }
 
 #endif

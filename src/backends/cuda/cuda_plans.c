@@ -241,9 +241,8 @@ static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
     CUdeviceptr absmax = dq ? 0 : j->part[QK_PART_SCALE], codes = dq ? j->part[QK_PART_SCALE] : 0;
     CUdeviceptr nested = dq ? j->part[QK_PART_SCALE2] : 0, dmap = j->st->tables + 4 * CU_TAB_DMAP;
     uint32_t off = dq ? qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0) : 0u;
-    int ahead = !getenv("QK_AB") || atoi(getenv("QK_AB")) != 0; /* QK_AB: temporary */
     void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(codes), P(nested), P(off), P(dmap), P(n), P(bs), P(nf4),
-                    P(dt), P(b0), P(b1), P(j->buf), P(ahead) /* QK_AB: temporary */};
+                    P(dt), P(b0), P(b1), P(j->buf)};
     return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
 }
 
@@ -655,9 +654,8 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
     int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
     int kind = group_kind(j);
-    int reload = !getenv("QK_AB") || atoi(getenv("QK_AB")) != 0; /* QK_AB: temporary */
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
-                    P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work), P(reload) /* QK_AB: temporary */};
+                    P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
     if (small && j->dt != QK_DTYPE_F32)
         return launch_strided(j, K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* a group a warp */
