@@ -571,29 +571,53 @@ static __device__ u32 dynamic_map_code(const u32 *code, u32 x)
     return fx < fl(mid) ? (u32)lower_pivot : (u32)pivot;
 }
 
-/* One CUDA block of 256 threads per nested block: codes, nested absmax. */
+/* Nested blocks of 256 absmax, a warp each (eight a lane) and step of a
+ * grid the host sizes by occupancy: the block maximum is a warp shuffle
+ * with no block barrier, the dynamic map is loaded once per CUDA block, and
+ * each lane divides once for its eight codes (a CUDA block of 256 per
+ * nested block spent those on every element). */
 KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, const u32 *offset, const u32 *dmap,
                               unsigned char *codes, u32 *nested)
 {
     __shared__ u32 map[256];
-    u32 off = *offset; /* qk_absmax_mean's, or the host's */
-    map[threadIdx.x] = dmap[threadIdx.x];
-    i64 i = (i64)blockIdx.x * 256 + threadIdx.x;
-    u32 d = 0u, key = 0u;
-    if (i < nb) {
-        d = dadd(absmax[i], off ^ QK_F32_SIGN);
-        if (!qk_f32_is_nan(d))
-            key = qk_f32_ftz(d & QK_F32_ABS) + 1u;
+    for (int k = threadIdx.x; k < 256; k += blockDim.x)
+        map[k] = dmap[k];
+    __syncthreads();
+    const u32 off = *offset; /* qk_absmax_mean's, or the host's */
+    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    const i64 nn = (nb + 255) / 256;
+    for (i64 q = (i64)blockIdx.x * warps + threadIdx.x / 32; q < nn; q += (i64)gridDim.x * warps) {
+        i64 i0 = q * 256 + lane * 8;
+        u32 d[8], key = 0u;
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            d[e] = 0u;
+            if (i0 + e < nb) {
+                d[e] = dadd(absmax[i0 + e], off ^ QK_F32_SIGN);
+                if (!qk_f32_is_nan(d[e]))
+                    key = max(key, qk_f32_ftz(d[e] & QK_F32_ABS) + 1u);
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            key = max(key, __shfl_xor_sync(0xFFFFFFFFu, key, o));
+        int partial = q * 256 + 256 > nb;
+        u32 amax = key != 0u ? key - 1u : (partial ? 0u : 0xFF7FFFFFu);
+        if (lane == 0)
+            nested[q] = amax;
+        u32 r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF : qk_f32_ftz(ddiv(QK_F32_ONE, amax));
+        u32 c[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            c[e] = dynamic_map_code(map, mul_ftz(d[e], r));
+        if (i0 + 8 <= nb) {
+            *(uint2 *)(codes + i0) = make_uint2(c[0] | c[1] << 8 | c[2] << 16 | c[3] << 24,
+                                                c[4] | c[5] << 8 | c[6] << 16 | c[7] << 24);
+        } else {
+            for (int e = 0; e < 8 && i0 + e < nb; e++)
+                codes[i0 + e] = (unsigned char)c[e];
+        }
     }
-    key = segment_max(key, 256); /* also orders the map's stores */
-    int partial = (i64)blockIdx.x * 256 + 256 > nb;
-    u32 amax = key != 0u ? key - 1u : (partial ? 0u : 0xFF7FFFFFu);
-    if (threadIdx.x == 0)
-        nested[blockIdx.x] = amax;
-    if (i >= nb)
-        return;
-    u32 r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF : qk_f32_ftz(ddiv(QK_F32_ONE, amax));
-    codes[i] = (unsigned char)dynamic_map_code(map, mul_ftz(d, r));
 }
 
 #endif

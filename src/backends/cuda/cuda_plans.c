@@ -180,7 +180,8 @@ static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 {
     CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
     void *args[] = {P(j->work), P(nb), P(offset), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
-    return cu_launch_grid(j->st, K_NESTED_Q, qk_ceil_div(nb, 256), 256, args);
+    int64_t blocks = qk_ceil_div(qk_ceil_div(nb, 256), 8), cap = (int64_t)j->st->sms * j->st->resident[K_NESTED_Q];
+    return cu_launch_grid(j->st, K_NESTED_Q, blocks < cap ? blocks : cap, 256, args); /* a nested block a warp */
 }
 
 static qk_status dq_nested(cu_job *j, int64_t nb, uint32_t *off)
