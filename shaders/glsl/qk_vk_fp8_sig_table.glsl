@@ -1,5 +1,5 @@
 /* float8 codes of bf16 elements from a per-group table of their 7-bit
- * significands (QK_AB=3, rows and tiles; include after
+ * significands (rows and tiles; include after
  * qk_vk_products.glsl). Instead of the product, its T rounding and the
  * float8 rounding an element (qk_fp8_mag_code), an element costs a table
  * load and an add:
