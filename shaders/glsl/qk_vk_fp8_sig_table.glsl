@@ -36,6 +36,9 @@
  *   flushed x or product is below 2^-26 (a < 2^100), code 0 either way.
  *   One branch a vector (taken where any of its 8 elements needs it),
  *   then a select an element.
+ * - A zero group's stand-in multiplier 2^64 (qk_product_factor) is normal
+ *   and below 2^100 as well; its elements are zeros, which take the
+ *   subnormal branch: code 0, the sign from the element.
  * test_products_every_pair compares every element up to every amax (on
  * GPUs; every 127th amax on lavapipe) against the exact coders. */
 shared int s_fp8_sig[128];

@@ -136,7 +136,23 @@ uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
  * - The clamped magnitude's fp8 rounding also runs on the bits (normal
  *   range) or by scaling the subnormal range to an integer count of the
  *   smallest step: a power-of-two product, then + 1.5 * 2^23 (ties to
- *   even). A count that reaches the smallest normal is its code too. */
+ *   even). A count that reaches the smallest normal is its code too.
+ *
+ * An infinite multiplier (T(1 / scale) overflows T: f16 groups of amax
+ * below about 0.875 for e5m2, 0.0068 for e4m3 -- most f16 e5m2 rows of
+ * weight-like data -- and every zero group, whose scale is 0) has the
+ * same codes as the stand-in 2^64 (qk_product_factor) in f16 groups and
+ * zero groups of any 16-bit dtype. The reference codes a zero element as
+ * its signed zero and any other x as T(x * Inf) = Inf, clamped: sign |
+ * the largest code. With 2^64, a zero's product is a zero (the sign comes
+ * from the element), and every nonzero f16 is at least 2^-24, so x * 2^64
+ * is at least 2^40 (above both formats' clamps, 448 and 57344) and at
+ * most 65504 * 2^64 < 2^80 (an exact, normal f32): the clamp gives the
+ * largest code. bf16 groups with nonzero elements keep the other coder
+ * (a bf16 element can be as small as 2^-133). test_products_every_pair
+ * covers these groups (every f16 amax below the thresholds on GPUs, every
+ * 127th on CPU devices; the zero amax of both dtypes), and
+ * test_thresholds_every_magnitude compares some with the reference. */
 
 /* Whether codes by products hold for the group's multiplier a (f32 bits):
  * normal, below 2^100. Not for NaN/Inf input (the caller checks). */
@@ -182,14 +198,17 @@ uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
 }
 
 /* The group's factor for codes by products (f32 bits): int8's reciprocal,
- * float8's multiplier, or 0 where the group must use the other coder. a:
- * the group's divisor or multiplier; m: its amax (NaN or Inf: no products). */
+ * float8's multiplier (2^64 for an infinite one in f16 or zero groups,
+ * above), or 0 where the group must use the other coder. a: the group's
+ * divisor or multiplier; m: its amax (NaN or Inf: no products). */
 uint qk_product_factor(uint mode, uint a, uint m)
 {
     if (QK_DT == DT_F32 || m >= QK_F32_INF)
         return 0u;
     if (mode == 2u || mode == 3u)
         return qk_int8_reciprocal(a);
+    if (a == QK_F32_INF && (QK_DT == DT_F16 || m == 0u))
+        return 0x5F800000u; /* 2^64 */
     return qk_fp8_product_ok(a) ? a : 0u;
 }
 
