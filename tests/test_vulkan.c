@@ -719,11 +719,13 @@ static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p,
 }
 
 /* float8 / int8 of bf16/f16 per row and per 128 x 128 tile, coded by
- * per-group thresholds (row_quantize.comp, tile_quantize.comp): every
- * magnitude pattern up to the amax, both signs, in rows of 8192 / tiles
- * that each hold the amax, for amax from the scale floors (1e-30, T's
- * smallest normal, a zero blockwise scale, an infinite float8 multiplier)
- * to T's largest value, against the reference. */
+ * per-group thresholds (row_quantize.comp, tile_quantize.comp;
+ * QK_VULKAN_PRODUCTS=0) and by the default coders (products wherever a
+ * group's factor allows them, f16's infinite float8 multipliers
+ * included): every magnitude pattern up to the amax, both signs, in rows
+ * of 8192 / tiles that each hold the amax, for amax from the scale floors
+ * (1e-30, T's smallest normal, a zero blockwise scale, an infinite
+ * float8 multiplier) to T's largest value, against the reference. */
 static void test_thresholds_every_magnitude(void **state)
 {
     (void)state;
@@ -763,10 +765,16 @@ static void test_thresholds_every_magnitude(void **state)
                         if (!holds_amax)
                             next = (next + 1) % len;
                     }
-                size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
-                printf("%-16s %-5s %-4s amax 0x%04x: %lld x %lld, %zu mismatching bytes\n", qk_format_name(f),
-                       tiles ? "tile" : "row", qk_dtype_name(dt), top, (long long)rows, (long long)cols, b);
-                bad += b;
+                for (int thr = 0; thr < 2; thr++) {
+                    if (thr)
+                        setenv("QK_VULKAN_PRODUCTS", "0", 1);
+                    size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
+                    unsetenv("QK_VULKAN_PRODUCTS");
+                    printf("%-16s %-5s %-4s amax 0x%04x, %s: %lld x %lld, %zu mismatching bytes\n", qk_format_name(f),
+                           tiles ? "tile" : "row", qk_dtype_name(dt), top, thr ? "thresholds" : "default",
+                           (long long)rows, (long long)cols, b);
+                    bad += b;
+                }
                 free(in);
             }
         }

@@ -1,5 +1,5 @@
 /* float8 codes of bf16 elements from a per-group table of their 7-bit
- * significands (QK_AB=3, rows and tiles; include after
+ * significands (rows and tiles; include after
  * qk_vk_products.glsl). Instead of the product, its T rounding and the
  * float8 rounding an element (qk_fp8_mag_code), an element costs a table
  * load and an add:
@@ -36,6 +36,9 @@
  *   flushed x or product is below 2^-26 (a < 2^100), code 0 either way.
  *   One branch a vector (taken where any of its 8 elements needs it),
  *   then a select an element.
+ * - A zero group's stand-in multiplier 2^64 (qk_product_factor) is normal
+ *   and below 2^100 as well; its elements are zeros, which take the
+ *   subnormal branch: code 0, the sign from the element.
  * test_products_every_pair compares every element up to every amax (on
  * GPUs; every 127th amax on lavapipe) against the exact coders. */
 shared int s_fp8_sig[128];

@@ -31,16 +31,7 @@
  * |x / d| < 2^-26, code 0 either way. Groups hold |x| <= amax and
  * d >= amax / 127.5, so no product overflows. */
 
-/* QK_AB: temporary */
-/* QK_AB (specialization constant 1, the host's QK_AB env switch): 0 the
- * old group paths; 1 fewer instructions an element (below), the loads
- * issued before the amax word is cleared; 2 also each group's scale in
- * every thread (no barrier after it); 3 also bf16 float8 codes by the
- * significand table (qk_vk_fp8_sig_table.glsl); 4 = 3 with thread 0's
- * scale and its barrier. QK_AB: temporary */
-layout(constant_id = 1) const uint QK_AB = 3u; /* QK_AB: temporary */
-
-/* int8 with one clamp instruction an element instead of two (QK_AB != 0):
+/* int8 with one clamp instruction an element instead of two:
  * where the divisor d is a normal value of T, RN(|x| r) and the T
  * rounding never pass 127.5 for |x| <= m, the group's amax. d is T's
  * rounding of s >= m / 127 (1 - 2^-24) (the floors only raise it), at most
@@ -84,9 +75,8 @@ uint qk_int8_quotient_t(float x, float r, bool clamp127)
  * the divisor is a normal T value (one clamp, above). */
 uint qk_int8_code_rcp(uint mode, float x, float r, bool normal_d)
 {
-    bool one = QK_AB != 0u && normal_d; /* QK_AB: temporary (one = normal_d stays) */
-    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, one && mode == 3u));
-    if (one) {
+    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, normal_d && mode == 3u));
+    if (normal_d) {
         if (mode == 2u)
             v = min(v, 127.0);
     } else {
@@ -121,9 +111,8 @@ uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
         }
     } else {
         [[unroll]] for (uint i = 0u; i < 4u; i++) {
-            uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu;
-            uint x = QK_DT == DT_BF16 ? (QK_AB == 0u ? h << 16 /* QK_AB: temporary */ : qk_bf16_at(w, i, 0xFFFF0000u))
-                                      : qk_f16_widen_finite(h);
+            uint x = QK_DT == DT_BF16 ? qk_bf16_at(w, i, 0xFFFF0000u)
+                                      : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu);
             c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(x), r, QK_DT == DT_BF16);
         }
     }
@@ -147,7 +136,23 @@ uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
  * - The clamped magnitude's fp8 rounding also runs on the bits (normal
  *   range) or by scaling the subnormal range to an integer count of the
  *   smallest step: a power-of-two product, then + 1.5 * 2^23 (ties to
- *   even). A count that reaches the smallest normal is its code too. */
+ *   even). A count that reaches the smallest normal is its code too.
+ *
+ * An infinite multiplier (T(1 / scale) overflows T: f16 groups of amax
+ * below about 0.875 for e5m2, 0.0068 for e4m3 -- most f16 e5m2 rows of
+ * weight-like data -- and every zero group, whose scale is 0) has the
+ * same codes as the stand-in 2^64 (qk_product_factor) in f16 groups and
+ * zero groups of any 16-bit dtype. The reference codes a zero element as
+ * its signed zero and any other x as T(x * Inf) = Inf, clamped: sign |
+ * the largest code. With 2^64, a zero's product is a zero (the sign comes
+ * from the element), and every nonzero f16 is at least 2^-24, so x * 2^64
+ * is at least 2^40 (above both formats' clamps, 448 and 57344) and at
+ * most 65504 * 2^64 < 2^80 (an exact, normal f32): the clamp gives the
+ * largest code. bf16 groups with nonzero elements keep the other coder
+ * (a bf16 element can be as small as 2^-133). test_products_every_pair
+ * covers these groups (every f16 amax below the thresholds on GPUs, every
+ * 127th on CPU devices; the zero amax of both dtypes), and
+ * test_thresholds_every_magnitude compares some with the reference. */
 
 /* Whether codes by products hold for the group's multiplier a (f32 bits):
  * normal, below 2^100. Not for NaN/Inf input (the caller checks). */
@@ -166,55 +171,44 @@ uint qk_fp8_mag_code(uint mode, float x, float a)
         t = b < 0x38800000u ? floatBitsToUint(sub) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
     }
     /* The normal range's rebias (- (120 << 3) codes, e4m3) is folded into
-     * the rounding add (QK_AB != 0): t >= 2^-6 there, so t - (120 << 23)
+     * the rounding add: t >= 2^-6 there, so t - (120 << 23)
      * stays positive and the shift gives the code directly. */
     if (mode == 0u) {
         t = min(t, QK_F32_E4M3_MAX);
         precise float k = uintBitsToFloat(t) * 512.0 + 12582912.0; /* count of 2^-9 */
-        if (QK_AB != 0u) /* QK_AB: temporary */
-            return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
-        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu
-                               : ((t + 0x7FFFFu + ((t >> 20) & 1u)) >> 20) - (120u << 3); /* QK_AB: temporary */
+        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
     }
     t = min(t, QK_F32_E5M2_MAX);
     precise float k = uintBitsToFloat(t) * 65536.0 + 12582912.0; /* count of 2^-16 */
-    if (QK_AB != 0u) /* QK_AB: temporary */
-        return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
-    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : ((t + 0xFFFFFu + ((t >> 21) & 1u)) >> 21) - (112u << 2); /* QK_AB: temporary */
+    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
 }
 
 /* The four codes of the 16-bit elements in w (element 0 lowest), packed.
  * mode: 0 e4m3, 1 e5m2; a: the group's multiplier. */
 uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
 {
-    if (QK_AB != 0u) { /* QK_AB: temporary (the body stays) */
-        /* the four signs put in place at once, then the magnitudes' codes */
-        uint c = ((w.x >> 8) & 0x80u) | ((w.x >> 16) & 0x8000u) | ((w.y << 8) & 0x800000u) | (w.y & QK_F32_SIGN);
-        [[unroll]] for (uint i = 0u; i < 4u; i++) {
-            uint x = QK_DT == DT_BF16 ? qk_bf16_at(w, i, 0x7FFF0000u)
-                                      : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0x7FFFu);
-            c |= qk_fp8_mag_code(mode, uintBitsToFloat(x), a) << (8u * i);
-        }
-        return c;
-    } /* QK_AB: temporary */
-    uint c = 0u;
+    /* the four signs put in place at once, then the magnitudes' codes */
+    uint c = ((w.x >> 8) & 0x80u) | ((w.x >> 16) & 0x8000u) | ((w.y << 8) & 0x800000u) | (w.y & QK_F32_SIGN);
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
-        uint h = (w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu, m = h & 0x7FFFu;
-        float x = uintBitsToFloat(QK_DT == DT_BF16 ? m << 16 : qk_f16_widen_finite(m));
-        c |= (qk_fp8_mag_code(mode, x, a) | ((h >> 8) & 0x80u)) << (8u * i);
+        uint x = QK_DT == DT_BF16 ? qk_bf16_at(w, i, 0x7FFF0000u)
+                                  : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0x7FFFu);
+        c |= qk_fp8_mag_code(mode, uintBitsToFloat(x), a) << (8u * i);
     }
     return c;
 }
 
 /* The group's factor for codes by products (f32 bits): int8's reciprocal,
- * float8's multiplier, or 0 where the group must use the other coder. a:
- * the group's divisor or multiplier; m: its amax (NaN or Inf: no products). */
+ * float8's multiplier (2^64 for an infinite one in f16 or zero groups,
+ * above), or 0 where the group must use the other coder. a: the group's
+ * divisor or multiplier; m: its amax (NaN or Inf: no products). */
 uint qk_product_factor(uint mode, uint a, uint m)
 {
     if (QK_DT == DT_F32 || m >= QK_F32_INF)
         return 0u;
     if (mode == 2u || mode == 3u)
         return qk_int8_reciprocal(a);
+    if (a == QK_F32_INF && (QK_DT == DT_F16 || m == 0u))
+        return 0x5F800000u; /* 2^64 */
     return qk_fp8_product_ok(a) ? a : 0u;
 }
 

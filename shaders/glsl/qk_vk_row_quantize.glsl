@@ -35,7 +35,7 @@ layout(push_constant) uniform PC {
 #include "qk_vk_scaled.glsl"
 #include "qk_vk_products.glsl"
 
-shared uint s_m, s_aux, s_prod;
+shared uint s_m;
 #include "qk_vk_fp8_sig_table.glsl"
 #if QK_ROW_THRESHOLDS
 #include "qk_vk_thresholds.glsl"
@@ -51,34 +51,20 @@ uint row_code16(uint h, uint a)
 #endif
 }
 
-/* Row scale into scale[] and s_aux from s_m, and s_prod: the factor for
- * codes by products, or 0 (one thread). */
-void row_scale(uint r)
+/* The row's divisor/multiplier a and factor prod (qk_product_factor)
+ * from s_m, computed by every thread (no barrier and no thread-0-only
+ * section follow the amax); thread 0 stores the scale and flags NaN/Inf. */
+void row_scale(uint r, out uint a, out uint prod)
 {
-    if (s_m >= QK_F32_INF)
-        atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-    uint sc, ax;
-    qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, s_m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, ax);
-    scale.w[pc.r0 + r] = sc;
-    s_aux = ax;
-    s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
+    uint m = s_m, sc;
+    qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, a);
+    prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, m) : 0u;
+    if (gl_LocalInvocationID.x == 0u) {
+        if (m >= QK_F32_INF)
+            atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+        scale.w[pc.r0 + r] = sc;
+    }
 }
-
-/* QK_AB: temporary */
-/* QK_AB=2: every thread computes the row's divisor/multiplier and factor
- * from s_m itself (thread 0 still stores the scale and flags NaN/Inf), so
- * no barrier and no thread-0-only section follow the amax. QK_AB: temporary */
-void row_scale_each(uint r, out uint a, out uint prod) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    uint m = s_m, sc; /* QK_AB: temporary */
-    qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, a); /* QK_AB: temporary */
-    prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, m) : 0u; /* QK_AB: temporary */
-    if (gl_LocalInvocationID.x == 0u) { /* QK_AB: temporary */
-        if (m >= QK_F32_INF) /* QK_AB: temporary */
-            atomicOr(flag.w[0], 1u); /* QK_AB: temporary */
-        scale.w[pc.r0 + r] = sc; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-} /* QK_AB: temporary */
 
 /* The codes of a thread's units by products with the row's factor f.
  * Every call passes mode and native16 as literals, so that each inlined
@@ -96,7 +82,7 @@ void row_codes_product(uint mode, bool native16, uvec4 v[QK_ROW_UNITS], uint row
     }
 }
 
-/* QK_AB=3: bf16 float8 codes of a thread's units by the significand
+/* bf16 float8 codes of a thread's units by the significand
  * table (qk_vk_fp8_sig_table.glsl), mode a literal at each call. */
 void row_codes_sig(uint mode, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
 {
@@ -118,11 +104,6 @@ void main()
         return; /* uniform across the workgroup */
     uint lid = gl_LocalInvocationID.x;
     uint row0 = r * pc.cols, row1 = row0 + pc.cols;
-    if (QK_DT == DT_F32 || QK_AB == 0u) { /* QK_AB: temporary */
-        if (lid == 0u)
-            s_m = 0u;
-        barrier();
-    } /* QK_AB: temporary */
     if (QK_DT != DT_F32) {
         uvec4 v[QK_ROW_UNITS];
         uint m16 = 0u;
@@ -132,33 +113,19 @@ void main()
             if (e < row1)
                 v[k] = src4.w[e >> 3];
         }
-        /* the loads are in flight while s_m is cleared (QK_AB != 0) */
-        if (QK_AB != 0u) { /* QK_AB: temporary */
-            if (lid == 0u)
-                s_m = 0u;
-            barrier();
-        } /* QK_AB: temporary */
+        /* the loads are in flight while s_m is cleared */
+        if (lid == 0u)
+            s_m = 0u;
+        barrier();
         [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++)
             m16 = max(m16, max(max(qk_mag2(v[k].x), qk_mag2(v[k].y)), max(qk_mag2(v[k].z), qk_mag2(v[k].w))));
         atomicMax(s_m, qk_widen(QK_DT, m16));
         barrier();
         uint a, prod; /* uniform */
-        if (QK_AB == 2u || QK_AB == 3u) { /* QK_AB: temporary (4: table, thread-0 scale) */
-            row_scale_each(r, a, prod); /* QK_AB: temporary */
-        } else { /* QK_AB: temporary */
-            if (lid == 0u)
-                row_scale(r);
-            barrier();
-            a = s_aux;
-            prod = s_prod;
-        } /* QK_AB: temporary */
+        row_scale(r, a, prod);
         if (prod != 0u) {
-            /* tells the host (and tests) this path ran; few groups write. After the codes
-             * (QK_AB != 0), so that thread 0 codes without waiting for the load. */
-            if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
-                atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
-            if (QK_AB >= 3u && QK_DT == DT_BF16 && pc.mode < 2u) { /* QK_AB: temporary (the body stays) */
+            if (QK_DT == DT_BF16 && pc.mode < 2u) {
                 qk_fp8_sig_fill(pc.mode, prod, lid, QK_ROW_THREADS);
                 barrier();
                 if (pc.mode == 0u)
@@ -173,7 +140,9 @@ void main()
                 row_codes_product(2u, true, v, row0, row1, f);
             else
                 row_codes_product(2u, false, v, row0, row1, f);
-            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary (QK_AB != 0u && stays) */
+            /* tells the host (and tests) this path ran; few groups write. After the
+             * codes, so that thread 0 codes without waiting for the load. */
+            if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
                 atomicOr(flag.w[0], 2u);
             return;
         }
@@ -205,6 +174,9 @@ void main()
         return;
     }
 #if QK_ROW_F32
+    if (lid == 0u)
+        s_m = 0u;
+    barrier();
     uint x[4][8];
     uint m = 0u;
     for (uint k = 0u; k < 4u; k++) {
@@ -215,10 +187,8 @@ void main()
     }
     atomicMax(s_m, m);
     barrier();
-    if (lid == 0u)
-        row_scale(r);
-    barrier();
-    uint a = s_aux;
+    uint a, prod;
+    row_scale(r, a, prod); /* prod: 0 for f32 */
     for (uint k = 0u; k < 4u; k++) {
         uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         if (e >= row1)

@@ -32,9 +32,24 @@ layout(push_constant) uniform PC {
 #include "qk_vk_scaled.glsl"
 #include "qk_vk_products.glsl"
 
-shared uint s_m, s_aux, s_prod;
+shared uint s_m;
 #include "qk_vk_fp8_sig_table.glsl"
 #include "qk_vk_thresholds.glsl"
+
+/* The tile's divisor/multiplier a and factor prod (qk_product_factor)
+ * from s_m, computed by every thread (no barrier and no thread-0-only
+ * section follow the amax); thread 0 stores the scale and flags NaN/Inf. */
+void tile_scale(uint tr, uint tc, out uint a, out uint prod)
+{
+    uint m = s_m, sc;
+    qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, m, pc.extra, sc, a);
+    prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, m) : 0u;
+    if (gl_LocalInvocationID.x == 0u) {
+        if (m >= QK_F32_INF)
+            atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
+        scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
+    }
+}
 
 /* The codes of a thread's steps (tile rows rl, rl + rps, ... below h) by
  * products with the tile's factor f. Every call passes mode and
@@ -50,7 +65,7 @@ void tile_codes_product(uint mode, bool native16, uvec2 v[16], uint rl, uint rps
     }
 }
 
-/* QK_AB=3: bf16 float8 codes of a thread's steps by the significand
+/* bf16 float8 codes of a thread's steps by the significand
  * table (qk_vk_fp8_sig_table.glsl), two steps (8 elements) at a time. */
 void tile_codes_sig(uint mode, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep, float f)
 {
@@ -74,11 +89,6 @@ void main()
     uint h = min(pc.block, pc.rows - r0), wq = min(pc.block, pc.cols - c0) / 4u; /* words per tile row */
     uint lid = gl_LocalInvocationID.x;
     bool held = QK_DT != DT_F32 && pc.block <= 128u; /* uniform */
-    if (!held || QK_AB == 0u) { /* QK_AB: temporary */
-        if (lid == 0u)
-            s_m = 0u;
-        barrier();
-    } /* QK_AB: temporary */
     if (held) {
         /* thread: word column cw of tile rows rl, rl + rps, ...; threads
          * past rps * wq idle. rps >= 8, so 16 steps cover 128 rows. */
@@ -91,48 +101,19 @@ void main()
             if (rl < rps && rl + k * rps < h)
                 v[k] = src2.w[(base + k * rstep) >> 2];
         }
-        /* the loads are in flight while s_m is cleared (QK_AB != 0) */
-        if (QK_AB != 0u) { /* QK_AB: temporary */
-            if (lid == 0u)
-                s_m = 0u;
-            barrier();
-        } /* QK_AB: temporary */
+        /* the loads are in flight while s_m is cleared */
+        if (lid == 0u)
+            s_m = 0u;
+        barrier();
         [[unroll]] for (uint k = 0u; k < 16u; k++)
             m = max(m, max(qk_mag2(v[k].x), qk_mag2(v[k].y)));
         atomicMax(s_m, qk_widen(QK_DT, m));
         barrier();
         uint a, prod; /* uniform */
-        if (QK_AB == 2u || QK_AB == 3u) { /* QK_AB: temporary (4: table, thread-0 scale) */
-            /* every thread computes the tile's divisor/multiplier and factor itself: no barrier, no thread-0-only section. QK_AB: temporary */
-            uint mt = s_m, sc; /* QK_AB: temporary */
-            qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, mt, pc.extra, sc, a); /* QK_AB: temporary */
-            prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, mt) : 0u; /* QK_AB: temporary */
-            if (lid == 0u) { /* QK_AB: temporary */
-                if (mt >= QK_F32_INF) /* QK_AB: temporary */
-                    atomicOr(flag.w[0], 1u); /* QK_AB: temporary */
-                scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc; /* QK_AB: temporary */
-            } /* QK_AB: temporary */
-        } else { /* QK_AB: temporary */
-            if (lid == 0u) {
-                if (s_m >= QK_F32_INF)
-                    atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-                uint sc, ax;
-                qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
-                scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
-                s_aux = ax;
-                s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, ax, s_m) : 0u;
-            }
-            barrier();
-            a = s_aux;
-            prod = s_prod;
-        } /* QK_AB: temporary */
+        tile_scale(tr, tc, a, prod);
         if (prod != 0u) {
-            /* tells the host (and tests) this path ran; few groups write. After the codes
-             * (QK_AB != 0), so that thread 0 codes without waiting for the load. */
-            if (QK_AB == 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary */
-                atomicOr(flag.w[0], 2u); /* QK_AB: temporary */
             float f = uintBitsToFloat(prod);
-            if (QK_AB >= 3u && QK_DT == DT_BF16 && pc.mode < 2u) { /* QK_AB: temporary (the body stays) */
+            if (QK_DT == DT_BF16 && pc.mode < 2u) {
                 qk_fp8_sig_fill(pc.mode, prod, lid, 256u);
                 barrier();
                 if (pc.mode == 0u)
@@ -147,7 +128,9 @@ void main()
                 tile_codes_product(3u, true, v, rl, rps, h, base, rstep, f);
             else
                 tile_codes_product(3u, false, v, rl, rps, h, base, rstep, f);
-            if (QK_AB != 0u && lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u) /* QK_AB: temporary (QK_AB != 0u && stays) */
+            /* tells the host (and tests) this path ran; few groups write. After the
+             * codes, so that thread 0 codes without waiting for the load. */
+            if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)
                 atomicOr(flag.w[0], 2u);
             return;
         }
@@ -169,6 +152,9 @@ void main()
         }
         return;
     }
+    if (lid == 0u)
+        s_m = 0u;
+    barrier();
     uint m = 0u;
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;
@@ -178,16 +164,8 @@ void main()
     }
     atomicMax(s_m, m);
     barrier();
-    if (lid == 0u) {
-        if (s_m >= QK_F32_INF)
-            atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
-        uint sc, ax;
-        qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, s_m, pc.extra, sc, ax);
-        scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
-        s_aux = ax;
-    }
-    barrier();
-    uint a = s_aux;
+    uint a, prod;
+    tile_scale(tr, tc, a, prod); /* prod unused: no products here */
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;

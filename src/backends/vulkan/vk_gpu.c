@@ -303,19 +303,6 @@ void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value)
     s->d.vkCmdFillBuffer(s->cmd, s->bufs[slot].buf, 0, bytes ? bytes : 4, value);
 }
 
-/* QK_AB: temporary */
-/* The env switch QK_AB (0: the old group quantize paths), read once, as
- * the shaders' specialization constant 1 (qk_vk_products.glsl). QK_AB: temporary */
-static uint32_t qk_ab(void) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    static int v = -1; /* QK_AB: temporary */
-    if (v < 0) { /* QK_AB: temporary */
-        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
-        v = e && *e ? atoi(e) : 3; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-    return (uint32_t)v; /* QK_AB: temporary */
-} /* QK_AB: temporary */
-
 /* The pipeline of shader `pipe` for dtype dt: its specialization constant
  * QK_DT (qk_vk.glsl) fixed, so every dtype branch folds away (measured on
  * the H200: dequantize 5-11 points of the copy faster, row quantize 17%). */
@@ -336,10 +323,9 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt)
     free(words);
     if (r != VK_SUCCESS)
         return vk_fail(r, "vkCreateShaderModule");
-    uint32_t dt32[2] = {(uint32_t)dt, qk_ab()}; /* QK_AB: temporary */
-    VkSpecializationMapEntry entry[2] = {{.constantID = 0, .offset = 0, .size = 4}, /* QK_AB: temporary */
-                                         {.constantID = 1, .offset = 4, .size = 4}}; /* QK_AB: temporary */
-    VkSpecializationInfo spec = {.mapEntryCount = 2, .pMapEntries = entry, .dataSize = sizeof dt32, .pData = dt32}; /* QK_AB: temporary */
+    uint32_t dt32 = (uint32_t)dt;
+    VkSpecializationMapEntry entry = {.constantID = 0, .offset = 0, .size = sizeof dt32};
+    VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &entry, .dataSize = sizeof dt32, .pData = &dt32};
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
