@@ -610,5 +610,7 @@ int main(void)
         cmocka_unit_test(test_device_every_magnitude16),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
     };
+    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. "*mean*" */
+        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
