@@ -83,49 +83,31 @@ static inline uint int8_reciprocal(const int fmt, uint d)
  * vectors into short blocks the compiler cannot interleave. The normal
  * codes subtract the exponent rebias before the shift (t is at least that
  * large wherever they are picked). product_codes_check compares these
- * codes with scaled_code's for every 16-bit pair. ab = 2 (QK_AB=2,
- * temporary): the conditional expressions. */
-static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a, const int ab)
+ * codes with scaled_code's for every 16-bit pair. */
+static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
 {
     uint m = h & 0x7FFFu;
     float p = as_float(dt == DT_BF16 ? m << 16 : f16_widen_finite(m)) * a;
     uint b = as_uint(p), t;
-    if (ab != 2) { /* QK_AB: temporary (the condition) */
-        if (dt == DT_BF16) {
-            t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-        } else {
-            uint sub = as_uint((p + 0.75f) - 0.75f), nrm = (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
-            t = b < 0x38800000u ? sub : nrm;
-        }
-        uint sub, nrm, small;
-        if (fmt == FMT_E4M3) {
-            t = min(t, QK_F32_E4M3_MAX);
-            sub = as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
-            nrm = (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
-            small = t < 0x3C800000u;
-        } else {
-            t = min(t, QK_F32_E5M2_MAX);
-            sub = as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u;
-            nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
-            small = t < 0x38800000u;
-        }
-        return (small ? sub : nrm) | ((h >> 8) & 0x80u);
-    } /* QK_AB: temporary */
-    if (dt == DT_BF16) /* QK_AB: temporary (to the end of the function) */
+    if (dt == DT_BF16) {
         t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-    else
-        t = b < 0x38800000u ? as_uint((p + 0.75f) - 0.75f) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
-    uint c;
+    } else {
+        uint sub = as_uint((p + 0.75f) - 0.75f), nrm = (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+        t = b < 0x38800000u ? sub : nrm;
+    }
+    uint sub, nrm, small;
     if (fmt == FMT_E4M3) {
         t = min(t, QK_F32_E4M3_MAX);
-        c = t < 0x3C800000u ? as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu
-                            : ((t + 0x7FFFFu + ((t >> 20) & 1u)) >> 20) - (120u << 3);
+        sub = as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
+        nrm = (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
+        small = t < 0x3C800000u;
     } else {
         t = min(t, QK_F32_E5M2_MAX);
-        c = t < 0x38800000u ? as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u
-                            : ((t + 0xFFFFFu + ((t >> 21) & 1u)) >> 21) - (112u << 2);
+        sub = as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u;
+        nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+        small = t < 0x38800000u;
     }
-    return c | ((h >> 8) & 0x80u);
+    return (small ? sub : nrm) | ((h >> 8) & 0x80u);
 }
 
 /* The group's factor for codes by products, or 0 where its codes need
@@ -148,16 +130,13 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
  *   device.
  * Other float8 groups (bf16 with 0 < amax < 2^-119; d >= 2^100 where
  * native f32 may flush) get 0. product_codes_check compares the codes with
- * scaled_code's for every 16-bit pair, d = Inf included. ab = 0 (QK_AB=0,
- * temporary) keeps the first rule alone. */
+ * scaled_code's for every 16-bit pair, d = Inf included. */
 #define QK_F32_2P64 0x5F800000u
-static inline uint product_factor(const int fmt, const int dt, uint d, uint m16, const int ab)
+static inline uint product_factor(const int fmt, const int dt, uint d, uint m16)
 {
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
         if (d - 0x00800000u < 0x71800000u - 0x00800000u)
             return d;
-        if (ab == 0) /* QK_AB: temporary */
-            return 0u; /* QK_AB: temporary */
         if (d == QK_F32_INF)
             return dt == DT_F16 || m16 == 0u ? QK_F32_2P64 : 0u;
 #if defined(QK_F32_KEEPS_SUBNORMALS)
@@ -183,7 +162,7 @@ static inline int by_products(const int fmt, uint r)
 
 /* Eight codes of the finite 16-bit elements in w, element 0 lowest, by
  * products: r = product_factor(...) with by_products(fmt, r). */
-static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r, const int ab)
+static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
     uint c[8];
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
@@ -191,7 +170,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
                      w.s2 & 0xFFFFu, w.s2 >> 16, w.s3 & 0xFFFFu, w.s3 >> 16};
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r), ab);
+            c[k] = fp8_code_product(dt, fmt, h[k], as_float(r));
     } else {
         uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                      widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
@@ -204,12 +183,11 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
 }
 
 /* Eight codes of the finite 16-bit elements in w: product_codes8's where
- * by_products, else scaled_code's inline (convrot_rows.cl, and the group
- * kernels under QK_AB=0). */
+ * by_products, else scaled_code's inline (convrot_rows.cl's int8 rows). */
 static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
     if (by_products(fmt, r))
-        return product_codes8(dt, fmt, w, d, r, 2); /* QK_AB: temporary (, 2) */
+        return product_codes8(dt, fmt, w, d, r);
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)},
@@ -306,12 +284,11 @@ static inline void group16_codes_exact(__global const uint4 *in, group16 G, ulon
     }
 }
 
-/* L work-items, V vectors each. ab = 0 (QK_AB=0, temporary): every
- * group's codes by group_codes8, its fallback inline in every vector. */
+/* L work-items, V vectors each. */
 static inline void groups16_body(__global const uint4 *in, const int dt, ulong rows, ulong cols, ulong bh, ulong bw,
                                  ulong ngroups, ulong gc, const int fmt, const uint L, const int V,
                                  __global uint *scale, __global uint2 *data, __global uint *status,
-                                 __local uint *red, const int ab)
+                                 __local uint *red)
 {
     ulong step = get_num_groups(0);
     uint lid = get_local_id(0), top = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
@@ -332,22 +309,15 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             if (lid == 0u)
                 atomic_max(status, widen16(dt, m16)); /* the op fails with QK_ERR_NONFINITE */
         } else {
-            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = product_factor(fmt, dt, d, m16, ab);
+            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = product_factor(fmt, dt, d, m16);
             if (lid == 0u)
                 scale[g] = s;
-            if (ab == 0) { /* QK_AB: temporary */
-#pragma unroll
-                for (int k = 0; k < V; k++) { /* QK_AB: temporary */
-                    uint v = lid + (uint)k * L; /* QK_AB: temporary */
-                    if (v < G.nv) /* QK_AB: temporary */
-                        data[group16_vector(G, cols, v)] = group_codes8(dt, fmt, raw[k], d, r); /* QK_AB: temporary */
-                } /* QK_AB: temporary */
-            } else if (by_products(fmt, r)) { /* the same for the whole work-group */
+            if (by_products(fmt, r)) { /* the same for the whole work-group */
 #pragma unroll
                 for (int k = 0; k < V; k++) {
                     uint v = lid + (uint)k * L;
                     if (v < G.nv)
-                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, ab);
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r);
                 }
             } else {
                 group16_codes_exact(in, G, cols, L, fmt, dt, d, data);
@@ -395,22 +365,18 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
  * 40% of the copy, against 34% for 256 work-items of 2 vectors loading a
  * step ahead, 32% without the step ahead, 34% for 128 of 4); up to 16384:
  * 256 of 8. */
-#define GROUPS16_KERNEL(NAME, L, V, AB) /* QK_AB: temporary (AB) */                              \
+#define GROUPS16_KERNEL(NAME, L, V)                                                                \
     __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
         __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
         ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
         __local uint *red)                                                                         \
     {                                                                                              \
         QK_BY_SCALED_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
-                                                  scale, data, status, red, AB));                  \
+                                                  scale, data, status, red));                      \
     }
 
-GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8, 1) /* QK_AB: temporary (, 1) */
-GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 1) /* QK_AB: temporary (, 1) */
-GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab0, 64, 8, 0) /* QK_AB: temporary */
-GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab0, 256, 8, 0) /* QK_AB: temporary */
-GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab2, 64, 8, 2) /* QK_AB: temporary */
-GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab2, 256, 8, 2) /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8)
+GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
 
 /* Test hook: the codes by products (fp8_code_product, int8_code_rcp)
  * against scaled_code's, every format, for the pair w = base + id *
@@ -432,11 +398,11 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
     if ((d & QK_F32_SIGN) != 0u || d == 0u || d > QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
         return;
     for (int fmt = FMT_E4M3; fmt <= FMT_INT8_BLOCK; fmt++) {
-        uint r = product_factor(fmt, dt, d, w & 0x7FFFu, 1), c;
+        uint r = product_factor(fmt, dt, d, w & 0x7FFFu), c;
         if (r == 0u)
             continue;
         if (fmt <= FMT_E5M2)
-            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r), 1);
+            c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
         else if (fabs(as_float(x)) <= as_float(d) * 256.0f)
             c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r));
         else

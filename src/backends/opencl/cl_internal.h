@@ -33,8 +33,6 @@ unsigned long qcl_groups16_runs(void);
 unsigned long qcl_nvfp4_q16_runs(void);
 /* How many NVFP4 dequantize launches took nvfp4_dequantize_blocks (tests). */
 unsigned long qcl_nvfp4_dq_blocks_runs(void);
-/* QK_AB (temporary): 0 selects the previous kernels for same-build A/B. */
-int qcl_ab(void); /* QK_AB: temporary */
 /* How many ConvRot quantize/dequantize launches took convrot_rows.cl (tests). */
 unsigned long qcl_convrot_rows_runs(void);
 /* Test hook: on device `device`, compares the codes by products
@@ -78,10 +76,6 @@ typedef enum {
     K_CONVROT_DEQUANTIZE_ROWS,
     K_NVFP4_DEQUANTIZE_BLOCKS,
     K_NVFP4_QUANTIZE16,
-    K_SCALED_QUANTIZE_GROUPS16_4K_AB0, /* QK_AB: temporary */
-    K_SCALED_QUANTIZE_GROUPS16_16K_AB0, /* QK_AB: temporary */
-    K_SCALED_QUANTIZE_GROUPS16_4K_AB2, /* QK_AB: temporary */
-    K_SCALED_QUANTIZE_GROUPS16_16K_AB2, /* QK_AB: temporary */
     K_COUNT
 } qcl_kernel_id;
 

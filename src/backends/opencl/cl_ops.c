@@ -109,19 +109,6 @@ static void grid1_wave(const qcl_state *s, size_t local, size_t *g)
         *g = wave;
 }
 
-/* QK_AB: temporary same-build A/B switch for the lead's measurements: 0
- * runs the previous kernels, unset or 1 the new ones, 2 the new ones with
- * the previous float8 product code (read once). */
-int qcl_ab(void) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    static int v = -1; /* QK_AB: temporary */
-    if (v < 0) { /* QK_AB: temporary */
-        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
-        v = e && *e ? atoi(e) : 1; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-    return v; /* QK_AB: temporary */
-} /* QK_AB: temporary */
-
 /* 2-D: x over units of a row, y over rows; 64 work-items per group. */
 static void grid2(const qcl_state *s, uint64_t ux, size_t g[2], size_t l[2])
 {
@@ -466,10 +453,6 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     int big = h * w > 64 * 8 * 8; /* 64 work-items of 8 vectors up to 4096 elements, else 256 */
     size_t L = big ? GROUPS16_L : 64, g;
     qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS16_16K : K_SCALED_QUANTIZE_GROUPS16_4K;
-    if (qcl_ab() == 0) /* QK_AB: temporary */
-        k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB0 : K_SCALED_QUANTIZE_GROUPS16_4K_AB0; /* QK_AB: temporary */
-    else if (qcl_ab() == 2) /* QK_AB: temporary */
-        k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB2 : K_SCALED_QUANTIZE_GROUPS16_4K_AB2; /* QK_AB: temporary */
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
