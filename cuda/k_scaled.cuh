@@ -60,6 +60,14 @@ static __device__ __forceinline__ void walk_step(const groups &G, walker &w)
     }
 }
 
+/* A per-group word for element i of a walk, or 0 past the range's end e1:
+ * a range's last vector walks on past the tensor's last group, whose words
+ * end there (compute-sanitizer's memcheck caught the read). */
+static __device__ __forceinline__ u32 walk_word(const u32 *a, const walker &w, i64 i, i64 e1)
+{
+    return i < e1 ? a[w.g] : 0u;
+}
+
 /* The group shared by all of elements [i, i + 8) when there is one and all
  * are in range (w: walk_start(G, i), not needed for tensor scaling), else
  * -1. The common case then runs without the walker. */
@@ -247,7 +255,7 @@ static __device__ __forceinline__ void fp8_quantize_body(const void *in, int dt,
         w = walk_start(G, i);
 #pragma unroll
         for (int k = 0; k < 8; k++) {
-            v[k] = fp8_scaled(dt, x[k], rcp[w.g], fpmax);
+            v[k] = fp8_scaled(dt, x[k], walk_word(rcp, w, i + k, e1), fpmax);
             if (k < 7)
                 walk_step(G, w);
         }
@@ -354,7 +362,7 @@ static __device__ __forceinline__ void fp8_dequantize_body(const unsigned char *
         w = walk_start(G, i);
 #pragma unroll
         for (int k = 0; k < 8; k++) {
-            v[k] = ref_mul(lut[b[k]], round_to(dt, scale[w.g]));
+            v[k] = ref_mul(lut[b[k]], round_to(dt, walk_word(scale, w, i + k, e1)));
             if (k < 7)
                 walk_step(G, w);
         }
@@ -408,7 +416,7 @@ static __device__ __forceinline__ void int8_quantize_body(const void *in, int dt
         w = walk_start(G, i);
 #pragma unroll
         for (int k = 0; k < 8; k++) {
-            c[k] = int8_code(dt, x[k], div[w.g], blockwise);
+            c[k] = int8_code(dt, x[k], walk_word(div, w, i + k, e1), blockwise);
             if (k < 7)
                 walk_step(G, w);
         }
@@ -474,7 +482,7 @@ static __device__ __forceinline__ void int8_dequantize_body(const signed char *d
         w = walk_start(G, i);
 #pragma unroll
         for (int k = 0; k < 8; k++) {
-            u32 s = scale[w.g];
+            u32 s = walk_word(scale, w, i + k, e1);
             v[k] = ref_mul(q[k], blockwise ? round_to(dt, s) : s);
             if (k < 7)
                 walk_step(G, w);
