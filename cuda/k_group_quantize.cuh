@@ -193,14 +193,20 @@ static __device__ __forceinline__ group_rect locate_group(i64 g, i64 rows, i64 c
     return G;
 }
 
+/* CONTIG: every group of the launch is contiguous (a row, or a tile as wide
+ * as the tensor), so vector v lies at v * 8 and a lane's addresses are its
+ * group's base plus constants: no division or 64-bit product a vector. */
+template <int CONTIG = 0>
 static __device__ __forceinline__ i64 vector_offset(const group_rect &G, int v)
 {
+    if (CONTIG)
+        return (i64)v * 8;
     int rr = G.lw >= 0 ? v >> G.lw : v / G.wv; /* rows: wv = cols / 8, rr = 0 */
     return (i64)rr * G.cols + (i64)(v - rr * G.wv) * 8;
 }
 
 /* The vectors t, t + T, t + 2T, ... of group G that thread t of T holds. */
-template <int V, int T>
+template <int V, int T, int CONTIG = 0>
 static __device__ __forceinline__ void load_group(const void *in, int dt, const group_rect &G, int t, uint4 raw[V][2])
 {
 #pragma unroll
@@ -208,7 +214,7 @@ static __device__ __forceinline__ void load_group(const void *in, int dt, const 
         int v = t + k * T;
         if (v >= G.nv)
             continue;
-        i64 i = G.base + vector_offset(G, v);
+        i64 i = G.base + vector_offset<CONTIG>(G, v);
         if (dt == DT_F32) {
             raw[k][0] = ((const uint4 *)((const u32 *)in + i))[0];
             raw[k][1] = ((const uint4 *)((const u32 *)in + i))[1];
@@ -324,7 +330,7 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
  * vector of the next group N (when has_next) loads into the registers it
  * leaves: the next group's loads are in flight while this one is coded,
  * with no registers beyond the group's own. */
-template <int V, int T>
+template <int V, int T, int CONTIG>
 static __device__ __forceinline__ void store_codes_load_next(int kind, int dt, const group_rect &G,
                                                              const group_rect &N, int has_next, int t,
                                                              uint4 raw[V][2], u32 s, const void *in,
@@ -338,10 +344,10 @@ static __device__ __forceinline__ void store_codes_load_next(int kind, int dt, c
             u32 x[8], lo, hi;
             unpack8(dt, raw[k], x);
             group_codes8(kind, dt, x, s, rs, &lo, &hi);
-            *(uint2 *)(data + G.base + vector_offset(G, v)) = make_uint2(lo, hi);
+            *(uint2 *)(data + G.base + vector_offset<CONTIG>(G, v)) = make_uint2(lo, hi);
         }
         if (has_next && v < N.nv)
-            raw[k][0] = *(const uint4 *)((const unsigned short *)in + N.base + vector_offset(N, v));
+            raw[k][0] = *(const uint4 *)((const unsigned short *)in + N.base + vector_offset<CONTIG>(N, v));
     }
 }
 
@@ -351,7 +357,7 @@ static __device__ __forceinline__ void store_codes_load_next(int kind, int dt, c
  * computes the scalars, and lane 0 stores the scale. 16-bit dtypes only
  * (V vectors of 4 registers). The warp's next group loads while this one
  * is coded (store_codes_load_next). */
-template <int V>
+template <int V, int CONTIG>
 static __device__ __forceinline__ void group_quantize_warp_body(const void *in, int dt, i64 rows, i64 cols, int bh,
                                                                 int bw, i64 gc, i64 g0, i64 g1, int kind, u32 *scale,
                                                                 unsigned char *data, u32 *flag)
@@ -363,7 +369,7 @@ static __device__ __forceinline__ void group_quantize_warp_body(const void *in, 
         return;
     group_rect G = locate_group(g, rows, cols, bh, bw, gc);
     uint4 raw[V][2];
-    load_group<V, 32>(in, dt, G, lane, raw);
+    load_group<V, 32, CONTIG>(in, dt, G, lane, raw);
     for (; g < g1; g += step) {
         u32 m = warp_max(group_thread_amax<V, 32>(dt, G, lane, raw)), sc = 0u, s = 0u;
         if (m < QK_F32_INF)
@@ -375,7 +381,7 @@ static __device__ __forceinline__ void group_quantize_warp_body(const void *in, 
         }
         int has_next = g + step < g1;
         group_rect N = has_next ? locate_group(g + step, rows, cols, bh, bw, gc) : G;
-        store_codes_load_next<V, 32>(kind, dt, G, N, has_next, lane, raw, s, in, data);
+        store_codes_load_next<V, 32, CONTIG>(kind, dt, G, N, has_next, lane, raw, s, in, data);
         G = N;
     }
 }
@@ -441,7 +447,12 @@ extern "C" __global__ void __launch_bounds__(256)
 qk_group_quantize_warp(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
                        int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V>), QK_BY_DTYPE16)
+    int ab_old = kind & 16;                         /* QK_AB: temporary */
+    kind &= 15;                                     /* QK_AB: temporary */
+    if ((bh == 1 || bw >= cols) && !ab_old) /* QK_AB: temporary */
+        QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V, 1>), QK_BY_DTYPE16)
+    else
+        QK_GROUP_QUANTIZE((group_quantize_warp_body<GQ_WARP_V, 0>), QK_BY_DTYPE16)
 }
 
 #endif
