@@ -1,6 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_memory_scope_semantics : require
 /* int8_tensorwise ConvRot dequantize (src/ref/ref_int8.c, convrot.c) of
  * per-row scales, G = 4, 16, 64 or 256, rows a multiple of 64 and of G:
  * T(unrotate(q * scale[row])), one pass, no workgroup barrier.
@@ -63,12 +64,15 @@ uint cr_slot(uint p) { return p + 8u * (p >> 6) + (p >> 8) + 8u * ((p >> 5) & 1u
 shared uint v[4624]; /* cr_slot(4095) + 1 */
 #include "qk_vk_convrot.glsl"
 
+/* The team's barrier: its subgroup's, ordering shared memory only (the
+ * global stores before it need not complete: subgroupBarrier() would
+ * order every storage class). */
 void team_sync()
 {
     if ((pc.flags & 1u) != 0u) /* QK_AB: temporary */
         barrier();             /* QK_AB: temporary */
     else                       /* QK_AB: temporary */
-        subgroupBarrier();
+        controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
 }
 
 /* Codes e .. e+63 and their row's scale; zeros past the chunk. */
