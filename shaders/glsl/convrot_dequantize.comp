@@ -54,7 +54,7 @@ layout(push_constant) uniform PC {
     uint r0;     /* the chunk's first row */
     uint group;  /* G: 4, 16, 64 or 256 */
     uint levels; /* L = log4 G */
-    uint flags;  /* bit 0: a workgroup barrier for the team's (QK_AB=2) */
+    uint flags;  /* bit 0: a workgroup barrier for the team's (QK_AB=2) */ /* QK_AB: temporary */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"

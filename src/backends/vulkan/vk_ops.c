@@ -548,8 +548,8 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
 /* ConvRot dequantize of per-row scales in one pass without workgroup
  * barriers (convrot_dequantize.comp): G up to 256, rows of whole 64-value
  * runs and whole groups, a device whose full subgroups (of at least a
- * team, 4) fit the workgroup of 64. QK_AB=0 keeps convrot_pass, QK_AB=2
- * the new shader with workgroup barriers for the team's. */
+ * team, 4) fit the workgroup of 64. */
+/* QK_AB=0 keeps convrot_pass, 2 the new shader with workgroup barriers. QK_AB: temporary */
 #define QK_VK_CONVROT_DQ_SPAN 4096
 static unsigned long convrot_dq_runs;
 
