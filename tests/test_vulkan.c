@@ -1411,6 +1411,121 @@ static void test_convrot_fused_rows(void **state)
     assert_int_equal(t.differing, 0);
 }
 
+/* ---- ConvRot dequantize in one pass (convrot_dequantize.comp) ----------
+ * Crafted parts: every code byte, and per row a scale on either side of the
+ * native range 2^(L-103) <= |s| < 2^(120-2L) (exponent fields 24 + L and
+ * 247 - 2L), typical and negative scales, f16 outputs in its subnormals
+ * and past 65504, zero, subnormal, Inf and NaN scales; rows of native and
+ * exact paths mixed within a subgroup. Against the reference, every G and
+ * dtype, with many grid-stride rounds too. */
+static uint32_t convrot_dq_scale(int64_t r, int levels, uint32_t x)
+{
+    uint32_t frac = x & 0x7FFFFFu, lo = 24u + (uint32_t)levels, hi = 247u - 2u * (uint32_t)levels;
+    switch (r % 16) {
+    case 0: return (lo << 23) | frac;                 /* the lowest native exponent */
+    case 1: return ((lo - 1u) << 23) | frac;          /* just below: exact path */
+    case 2: return 0x80000000u | ((hi - 1u) << 23) | frac; /* the highest native, negative */
+    case 3: return (hi << 23) | frac;                 /* just above */
+    case 4: return 0u;
+    case 5: return 0x80000000u;
+    case 6: return frac | 1u;                         /* subnormal */
+    case 7: return r % 32 < 16 ? 0x7F800000u : 0xFF800000u;
+    case 8: return 0x7FC00001u;                       /* NaN */
+    case 9: return 0x33000000u | frac;                /* f16 subnormal outputs */
+    case 10: return 0x43000000u | frac;               /* f16 overflow */
+    case 11: return 0xBC000000u | frac;               /* typical, negative */
+    default: return 0x3A000000u | (x & 0x807FFFFFu);  /* typical */
+    }
+}
+
+static size_t convrot_dq_case(qk_context *vk, qk_context *ref, qk_dtype dt, int64_t rows, int64_t cols, int g,
+                              uint32_t seed)
+{
+    qk_params p;
+    qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
+    p.scaling = QK_SCALING_ROW;
+    p.convrot_group = g;
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    unsigned char *data = malloc(lay.part[QK_PART_DATA].nbytes);
+    uint32_t *sc = malloc(lay.part[QK_PART_SCALE].nbytes);
+    uint32_t x = seed * 2654435761u + 1u;
+    int levels = 0;
+    for (int k = g; k > 1; k /= 4)
+        levels++;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        x = x * 1664525u + 1013904223u;
+        data[i] = (unsigned char)(i < 256 ? i : x >> 24); /* every byte, then random */
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        x = x * 1664525u + 1013904223u;
+        sc[r] = convrot_dq_scale(r + seed, levels, x);
+    }
+    const void *parts[QK_PART_COUNT] = {0};
+    parts[QK_PART_DATA] = data;
+    parts[QK_PART_SCALE] = sc;
+    size_t on = (size_t)(rows * cols) * qk_dtype_size(dt), bad = 0;
+    unsigned char *want = malloc(on), *got = malloc(on);
+    memset(got, 0x5A, on);
+    assert_int_equal(qk_dequantize(ref, &p, parts, rows, cols, dt, want), QK_OK);
+    if (qk_dequantize(vk, &p, parts, rows, cols, dt, got) != QK_OK)
+        bad = on;
+    else
+        for (size_t i = 0; i < on; i++)
+            bad += want[i] != got[i];
+    if (bad)
+        printf("convrot dequantize %4d %-4s %3lld x %-4lld: %zu differing bytes\n", g, qk_dtype_name(dt),
+               (long long)rows, (long long)cols, bad);
+    free(want);
+    free(got);
+    free(data);
+    free(sc);
+    return bad;
+}
+
+static void test_convrot_dequantize_rows(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    static const struct {
+        int64_t rows, cols;
+        const char *groups;
+    } shapes[] = {{37, 256, NULL}, {16, 4096, NULL}, {33, 768, "2"}, {5, 64, NULL}, {70, 320, "3"},
+                  {3, 1024, NULL}, {9, 80, NULL}, {2, 2048, "1"}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    unsigned long before = qk_vk_convrot_dq_runs();
+    size_t bad = 0;
+    int cases = 0, eligible = 0;
+    for (int g = 4; g <= 1024; g *= 4)
+        for (int d = 0; d < 3; d++)
+            for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+                int64_t rows = shapes[k].rows, cols = shapes[k].cols;
+                if (cols % g != 0)
+                    continue;
+                if (shapes[k].groups)
+                    setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+                bad += convrot_dq_case(vk, ref, dts[d], rows, cols, g, (uint32_t)(k * 3 + (size_t)d + (size_t)g));
+                unsetenv("QK_VULKAN_STRIDE_GROUPS");
+                cases++;
+                eligible += g <= 256 && cols % (g > 64 ? g : 64) == 0;
+            }
+    unsigned long runs = qk_vk_convrot_dq_runs() - before;
+    const qk_vk_device *dev = first_device();
+    int able = dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
+    const char *ab = getenv("QK_AB"); /* QK_AB: temporary */
+    if (ab && strcmp(ab, "0") == 0) /* QK_AB: temporary */
+        able = 0;                   /* QK_AB: temporary */
+    printf("convrot dequantize: %zu differing bytes (%d cases, %lu on convrot_dequantize.comp of %d eligible)\n",
+           bad, cases, runs, eligible);
+    if (!able)
+        printf("(this device has no full subgroups of 4 to 64 invocations: convrot.comp took them all)\n");
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+    assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
+}
+
 static void test_bench_reports_op_and_copy(void **state)
 {
     (void)state;
@@ -1485,6 +1600,7 @@ int main(void)
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),
+        cmocka_unit_test(test_convrot_dequantize_rows),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
     if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_grid_stride_rounds */

@@ -18,7 +18,8 @@
  * sums are then the reference's. Any other workgroup (subnormal or tiny
  * values, huge, Inf or NaN, or a code scale outside qk_plain_factor's
  * range) takes the generic path: every value through shared memory, qk_add
- * for every sum, qk_mul for the scaling. */
+ * for every sum, qk_mul for the scaling (as the x86 reference, NaN results
+ * included: qk_cr_add, qk_cr_mul). */
 #define QK_CR_THREADS 128u
 #define QK_CR_SPAN (16u * QK_CR_THREADS) /* vk_ops.c: QK_VK_CONVROT_SPAN */
 layout(local_size_x = QK_CR_THREADS) in;
@@ -105,7 +106,7 @@ uint load1(uint e)
     if (pc.mode == 0u)
         return qk_load(QK_DT, e);
     uint q = (src.w[e >> 4][(e >> 2) & 3u] >> (8u * (e & 3u))) & 0xFFu;
-    return qk_mul(floatBitsToUint(float(int(q << 24) >> 24)), scale_of(e));
+    return qk_cr_mul(floatBitsToUint(float(int(q << 24) >> 24)), scale_of(e));
 }
 
 /* Chunk elements e .. e+15, in the output dtype; the chunk may end inside
@@ -181,7 +182,7 @@ void generic(uint lid, uint base, uint cnt)
     uint s = (127u - pc.levels) << 23;
     for (uint j = 0u; j < 16u; j++)
         if (lid * 16u + j < cnt)
-            v[qk_cr_at(lid * 16u + j)] = qk_mul(v[qk_cr_at(lid * 16u + j)], s);
+            v[qk_cr_at(lid * 16u + j)] = qk_cr_mul(v[qk_cr_at(lid * 16u + j)], s);
 }
 
 void main()

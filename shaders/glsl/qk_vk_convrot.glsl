@@ -5,12 +5,16 @@
  * Native form: two levels at a time on 16 values a thread holds; its sums
  * are the reference's only where the caller has checked the values' range
  * (each shader says which). Exact form: every sum by qk_add on the
- * includer's `shared uint v[]`, which holds element i at v[qk_cr_at(i)]. */
+ * includer's `shared uint v[]`, which holds element i at v[QK_CR_SLOT(i)]:
+ * qk_cr_at unless the includer defines its own layout first. */
 
 /* Element i at i + i / 16: a thread's 16 consecutive values (lid * 16 + j)
  * and a thread's values 16 apart (t + 16 k within 256) both fall in 32
  * distinct banks across a warp. */
 uint qk_cr_at(uint i) { return i + (i >> 4); }
+#ifndef QK_CR_SLOT
+#define QK_CR_SLOT(i) qk_cr_at(i)
+#endif
 
 /* The reference's H4 butterfly on (a, b, c, d), native sums. */
 void qk_cr_h4(inout uint a, inout uint b, inout uint c, inout uint d)
@@ -39,6 +43,23 @@ void qk_cr_levels16(inout uint x[16], bool both)
     }
 }
 
+/* The reference's f32 sum, difference and product as its x86-64 host
+ * gives them, NaN results included: a NaN operand comes back quieted (the
+ * first one first), an invalid operation (Inf - Inf, 0 * Inf) gives the
+ * default NaN 0xFFC00000; other results are qk_add's and qk_mul's. Only
+ * dequantize of crafted parts (NaN or Inf scales) meets these rules:
+ * quantize refuses NaN and Inf. */
+uint qk_cr_x86_nan(uint r, uint a, uint b)
+{
+    if ((r & QK_F32_ABS) <= QK_F32_INF)
+        return r;
+    return qk_f32_is_nan(a) != 0u ? (a | 0x400000u) : qk_f32_is_nan(b) != 0u ? (b | 0x400000u) : 0xFFC00000u;
+}
+
+uint qk_cr_add(uint a, uint b) { return qk_cr_x86_nan(qk_add(a, b), a, b); }
+uint qk_cr_sub(uint a, uint b) { return qk_cr_x86_nan(qk_sub(a, b), a, b); }
+uint qk_cr_mul(uint a, uint b) { return qk_cr_x86_nan(qk_mul(a, b), a, b); }
+
 /* The first element of butterfly u of the level of stride s, in groups
  * of g (u counts the butterflies of whole groups from element 0). */
 uint qk_cr_first(uint u, uint s, uint g)
@@ -48,15 +69,15 @@ uint qk_cr_first(uint u, uint s, uint g)
 }
 
 /* The butterfly on v's elements p, p + s, p + 2 s, p + 3 s, every sum
- * exact (qk_add: subnormal, infinite and NaN values included). */
+ * exact (qk_cr_add: subnormal, infinite and NaN values included). */
 void qk_cr_h4_exact(uint p, uint s)
 {
-    uint a = v[qk_cr_at(p)], b = v[qk_cr_at(p + s)], c = v[qk_cr_at(p + 2u * s)], d = v[qk_cr_at(p + 3u * s)];
-    uint ab = qk_add(a, b);
-    v[qk_cr_at(p)] = qk_sub(qk_add(ab, c), d);
-    v[qk_cr_at(p + s)] = qk_add(qk_sub(ab, c), d);
-    v[qk_cr_at(p + 2u * s)] = qk_add(qk_add(qk_sub(a, b), c), d);
-    v[qk_cr_at(p + 3u * s)] = qk_add(qk_add(qk_sub(b, a), c), d);
+    uint a = v[QK_CR_SLOT(p)], b = v[QK_CR_SLOT(p + s)], c = v[QK_CR_SLOT(p + 2u * s)], d = v[QK_CR_SLOT(p + 3u * s)];
+    uint ab = qk_cr_add(a, b);
+    v[QK_CR_SLOT(p)] = qk_cr_sub(qk_cr_add(ab, c), d);
+    v[QK_CR_SLOT(p + s)] = qk_cr_add(qk_cr_sub(ab, c), d);
+    v[QK_CR_SLOT(p + 2u * s)] = qk_cr_add(qk_cr_add(qk_cr_sub(a, b), c), d);
+    v[QK_CR_SLOT(p + 3u * s)] = qk_cr_add(qk_cr_add(qk_cr_sub(b, a), c), d);
 }
 
 /* Every level of groups of g over v's elements [0, cnt) (whole groups),

@@ -87,8 +87,9 @@ static void add_reason(const char *fmt, const char *a, const char *b)
     snprintf(reason_buf + used, sizeof reason_buf - used, fmt, a, b);
 }
 
-/* qk_vk_device.cluster_max of pd. */
-static uint32_t cluster_max(VkPhysicalDevice pd)
+/* qk_vk_device.cluster_max of pd; *largest: maxSubgroupSize where it is
+ * not 0. */
+static uint32_t cluster_max(VkPhysicalDevice pd, uint32_t *largest)
 {
     if (!has_device_ext(pd, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME) || getenv("QK_VULKAN_NO_CLUSTERS"))
         return 0;
@@ -109,6 +110,7 @@ static uint32_t cluster_max(VkPhysicalDevice pd)
         (sg.supportedOperations & need) != need || sp.maxSubgroupSize == 0 || 256 % sp.maxSubgroupSize != 0 ||
         n < 4 || (n & (n - 1)) != 0)
         return 0;
+    *largest = sp.maxSubgroupSize;
     return n;
 }
 
@@ -130,7 +132,7 @@ static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
     if (!has_device_ext(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME))
         return "no VK_KHR_push_descriptor";
     d->exec_stats = has_device_ext(pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
-    d->cluster_max = cluster_max(pd);
+    d->cluster_max = cluster_max(pd, &d->subgroup_max);
     const VkPhysicalDeviceLimits *lim = &d->props.limits;
     if (lim->maxComputeWorkGroupInvocations < 256 || lim->maxComputeWorkGroupSize[0] < 256 ||
         lim->maxComputeSharedMemorySize < 8192 || lim->maxPushConstantsSize < 4 * QK_VK_PC_WORDS ||
