@@ -346,8 +346,14 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
         /* qk_nvfp4_dequantize8: eight columns a unit, outputs by table */
         int64_t ncb = qk_round_up(j->cols, 16) / 16;
         int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
+        int wide = getenv("QK_AB") && atoi(getenv("QK_AB")) == 2; /* QK_AB: temporary */
+        if (wide) {                                               /* QK_AB: temporary */
+            vpr = (int)qk_ceil_div(j->cols, 16);                  /* QK_AB: temporary */
+            R = rows_per_step(vpr);                               /* QK_AB: temporary */
+        }                                                         /* QK_AB: temporary */
+        int kvpr = wide ? -vpr : vpr;                             /* QK_AB: temporary */
         uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
-        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(kvpr), P(R),
                         P(gt), P(r0), P(r1), P(j->buf)};
         return launch_strided(j, K_NVFP4_DQ8, qk_ceil_div(r1 - r0, R) * 256, args);
     }
