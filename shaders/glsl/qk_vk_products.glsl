@@ -197,6 +197,8 @@ uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
     return c;
 }
 
+#define QK_FP8_STAND_IN 0x5F800000u /* 2^64, for an infinite float8 multiplier */
+
 /* The group's factor for codes by products (f32 bits): int8's reciprocal,
  * float8's multiplier (2^64 for an infinite one in f16 or zero groups,
  * above), or 0 where the group must use the other coder. a: the group's
@@ -208,7 +210,7 @@ uint qk_product_factor(uint mode, uint a, uint m)
     if (mode == 2u || mode == 3u)
         return qk_int8_reciprocal(a);
     if (a == QK_F32_INF && (QK_DT == DT_F16 || m == 0u))
-        return 0x5F800000u; /* 2^64 */
+        return QK_FP8_STAND_IN;
     return qk_fp8_product_ok(a) ? a : 0u;
 }
 

@@ -25,7 +25,7 @@ layout(push_constant) uniform PC {
     uint dt;
     uint mode;  /* 0 e4m3, 1 e5m2, 3 int8_blockwise */
     uint extra; /* float8 maximum, or int8_blockwise's T(1e-8) */
-    uint flags; /* bit 0: no codes by products (tests) */
+    uint flags; /* bit 0: no codes by products (tests); bit 1: f16 float8 by products (QK_AB=0: temporary) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -34,6 +34,7 @@ layout(push_constant) uniform PC {
 
 shared uint s_m;
 #include "qk_vk_fp8_sig_table.glsl"
+#include "qk_vk_fp8_sig_table16.glsl"
 #include "qk_vk_thresholds.glsl"
 
 /* The tile's divisor/multiplier a and factor prod (qk_product_factor)
@@ -65,14 +66,15 @@ void tile_codes_product(uint mode, bool native16, uvec2 v[16], uint rl, uint rps
     }
 }
 
-/* bf16 float8 codes of a thread's steps by the significand
- * table (qk_vk_fp8_sig_table.glsl), two steps (8 elements) at a time. */
-void tile_codes_sig(uint mode, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep, float f)
+/* float8 codes of a thread's steps by the tile's table
+ * (qk_fp8_codes8_table: kind 0 bf16, 1 f16, 2 f16 under the stand-in),
+ * two steps (8 elements) at a time; kind and mode literals at each call. */
+void tile_codes_sig(uint kind, uint mode, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep, float f)
 {
     [[unroll]] for (uint k = 0u; k < 16u; k += 2u) {
         if (rl >= rps || rl + k * rps >= h)
             break;
-        uvec2 c = qk_fp8_codes8_sig(mode, uvec4(v[k], v[k + 1u]), f);
+        uvec2 c = qk_fp8_codes8_table(kind, mode, uvec4(v[k], v[k + 1u]), f);
         data.w[(base + k * rstep) >> 2] = c.x;
         if (rl + (k + 1u) * rps < h)
             data.w[(base + (k + 1u) * rstep) >> 2] = c.y;
@@ -117,9 +119,23 @@ void main()
                 qk_fp8_sig_fill(pc.mode, prod, lid, 256u);
                 barrier();
                 if (pc.mode == 0u)
-                    tile_codes_sig(0u, v, rl, rps, h, base, rstep, f);
+                    tile_codes_sig(0u, 0u, v, rl, rps, h, base, rstep, f);
                 else
-                    tile_codes_sig(1u, v, rl, rps, h, base, rstep, f);
+                    tile_codes_sig(0u, 1u, v, rl, rps, h, base, rstep, f);
+            } else if (QK_DT == DT_F16 && pc.mode < 2u && (pc.flags & 2u) == 0u /* QK_AB: temporary */) {
+                if (prod == QK_FP8_STAND_IN) {
+                    if (pc.mode == 0u)
+                        tile_codes_sig(2u, 0u, v, rl, rps, h, base, rstep, f);
+                    else
+                        tile_codes_sig(2u, 1u, v, rl, rps, h, base, rstep, f);
+                } else {
+                    qk_fp8_sig16_fill(pc.mode, prod, lid, 256u);
+                    barrier();
+                    if (pc.mode == 0u)
+                        tile_codes_sig(1u, 0u, v, rl, rps, h, base, rstep, f);
+                    else
+                        tile_codes_sig(1u, 1u, v, rl, rps, h, base, rstep, f);
+                }
             } else if (pc.mode == 0u)
                 tile_codes_product(0u, false, v, rl, rps, h, base, rstep, f);
             else if (pc.mode == 1u)
