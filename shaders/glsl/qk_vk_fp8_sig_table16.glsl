@@ -9,7 +9,8 @@
  *   take x_s = 2^(E0 - 127)(1 + s/1024), E0 = 254 - A: x_s a lies in
  *   [1, 4) and is an exact f32 (22 significant bits), inside both float8
  *   formats' normal ranges and below their maxima, so qk_fp8_mag_code(x_s,
- *   a) is the normal-range code, unclamped.
+ *   a) is the normal-range code, unclamped: the coder's normal branches
+ *   (qk_t_round_normal, qk_fp8_normal_code) alone fill the table.
  * - Scaling by 2^k (k = E + 112 - E0) commutes with the exact product,
  *   with an f16 rounding carried on past both ends of f16's exponent range
  *   (ext-T) and with the float8 normal rounding carried on past both ends
@@ -55,8 +56,9 @@ void qk_fp8_sig16_fill(uint mode, uint a, uint lid, uint nthreads)
     uint e0 = 254u - ((a >> 23) & 0xFFu);
     int off = int((e0 - 112u) << (mode == 0u ? 3u : 2u));
     for (uint s = lid; s < 1024u; s += nthreads) {
-        uint c = qk_fp8_mag_code(mode, uintBitsToFloat((e0 << 23) | (s << 13)), uintBitsToFloat(a));
-        s_fp8_sig16[s] = int(c) - off;
+        /* qk_fp8_mag_code's normal branches: x_s a in [1, 4) */
+        precise float p = uintBitsToFloat((e0 << 23) | (s << 13)) * uintBitsToFloat(a);
+        s_fp8_sig16[s] = int(qk_fp8_normal_code(mode, qk_t_round_normal(floatBitsToUint(p)))) - off;
     }
 }
 

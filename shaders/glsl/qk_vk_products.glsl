@@ -158,29 +158,43 @@ uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
  * normal, below 2^100. Not for NaN/Inf input (the caller checks). */
 bool qk_fp8_product_ok(uint a) { return a - 0x00800000u < 0x71800000u - 0x00800000u; }
 
+/* T's rounding (ties to even) of the f32 bits b in T's normal range. */
+uint qk_t_round_normal(uint b)
+{
+    return QK_DT == DT_BF16 ? (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u
+                            : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+}
+
+/* The float8 code of t (f32 bits) in the format's normal range (t >=
+ * 2^-6, e5m2 2^-14), unclamped. The rebias (- (120 << 3) codes, e4m3)
+ * is folded into the rounding add: t - (120 << 23) stays positive there
+ * and the shift gives the code directly. */
+uint qk_fp8_normal_code(uint mode, uint t)
+{
+    return mode == 0u ? (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20
+                      : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+}
+
 /* The code of a finite element's magnitude x (f32) with multiplier a. */
 uint qk_fp8_mag_code(uint mode, float x, float a)
 {
     precise float p = x * a;
     uint b = floatBitsToUint(p), t;
     if (QK_DT == DT_BF16) {
-        t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+        t = qk_t_round_normal(b);
     } else {
         precise float s = p + 0.75;
         precise float sub = s - 0.75;
-        t = b < 0x38800000u ? floatBitsToUint(sub) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+        t = b < 0x38800000u ? floatBitsToUint(sub) : qk_t_round_normal(b);
     }
-    /* The normal range's rebias (- (120 << 3) codes, e4m3) is folded into
-     * the rounding add: t >= 2^-6 there, so t - (120 << 23)
-     * stays positive and the shift gives the code directly. */
     if (mode == 0u) {
         t = min(t, QK_F32_E4M3_MAX);
         precise float k = uintBitsToFloat(t) * 512.0 + 12582912.0; /* count of 2^-9 */
-        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
+        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : qk_fp8_normal_code(0u, t);
     }
     t = min(t, QK_F32_E5M2_MAX);
     precise float k = uintBitsToFloat(t) * 65536.0 + 12582912.0; /* count of 2^-16 */
-    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : qk_fp8_normal_code(1u, t);
 }
 
 /* The four codes of the 16-bit elements in w (element 0 lowest), packed.
