@@ -633,7 +633,7 @@ static uint32_t group_flags(void)
     const char *e = getenv("QK_VULKAN_PRODUCTS");
     static int ab = -1;                                            /* QK_AB: temporary */
     if (ab < 0)                                                    /* QK_AB: temporary */
-        ab = getenv("QK_AB") && strcmp(getenv("QK_AB"), "0") == 0; /* QK_AB: temporary (bit 1: f16 float8 by products) */
+        ab = getenv("QK_AB") && strcmp(getenv("QK_AB"), "0") == 0; /* QK_AB: temporary (bit 1: main's f16 float8/int8 codes) */
     return (e && strcmp(e, "0") == 0 ? 1u : 0u) | (ab ? 2u : 0u); /* QK_AB: temporary (the | ...) */
 }
 
