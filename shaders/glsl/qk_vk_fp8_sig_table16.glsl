@@ -39,12 +39,13 @@
  *   the bits would be wrong; or n below the smallest normal code) takes the
  *   whole product coder (qk_fp8_mag_code), exact by qk_vk_products.glsl.
  *   One branch a vector of 8 (taken where any element needs it), then a
- *   select an element.
+ *   branch an element.
  * - The stand-in multiplier 2^64 of an infinite one (qk_product_factor)
  *   takes no table: every nonzero f16 codes as the largest value and a
  *   zero as itself (products head comment), qk_fp8_codes8_inf16.
  * test_products_every_pair compares every element up to every amax (on
- * GPUs; every 127th amax on lavapipe) against the other coders, and
+ * GPUs; every 127th amax on lavapipe, where QK_TEST_EVERY_AMAX=1
+ * QK_TEST_DTYPE=f16 took every amax too) against the other coders, and
  * test_thresholds_every_magnitude some amax against the reference. */
 const uint QK_SIG16_ENTRIES = QK_DT == DT_F16 ? 1024u : 1u; /* bf16/f32 pipelines keep no table */
 shared int s_fp8_sig16[QK_SIG16_ENTRIES];
