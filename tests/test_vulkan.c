@@ -837,8 +837,9 @@ static every_pair_input make_every_pair(uint16_t top, unsigned step, int tiles, 
  * test_thresholds_every_magnitude) for every amax and every element a
  * group with it can hold: each divisor or multiplier a group can have and
  * each element it scales. GPUs take all of them (about 1.2 G elements a
- * case); CPU devices every 127th amax unless QK_TEST_EVERY_AMAX=1. The
- * product path must have run. */
+ * case); CPU devices every 127th amax unless QK_TEST_EVERY_AMAX=1
+ * (QK_TEST_DTYPE=bf16 or f16 narrows it to one dtype). The product path
+ * must have run. */
 static void test_products_every_pair(void **state)
 {
     (void)state;
@@ -851,10 +852,15 @@ static void test_products_every_pair(void **state)
         printf("CPU device: every %uth amax only (QK_TEST_EVERY_AMAX=1 takes all)\n", step);
     static const qk_format row_formats[] = {QK_FORMAT_INT8_TENSORWISE, QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2};
     static const qk_format tile_formats[] = {QK_FORMAT_INT8_BLOCKWISE, QK_FORMAT_FLOAT8_E4M3FN, QK_FORMAT_FLOAT8_E5M2};
+    const char *only = getenv("QK_TEST_DTYPE"); /* bf16 or f16: that dtype's cases only (QK_TEST_EVERY_AMAX on CPUs) */
     size_t bad = 0;
     for (int d = 0; d < 2; d++)
         for (int shape = 0; shape < 3; shape++) { /* rows of 4096, rows of 8192, tiles */
             qk_dtype dt = d == 0 ? QK_DTYPE_BF16 : QK_DTYPE_F16;
+            if (only && strcmp(only, qk_dtype_name(dt)) != 0) {
+                printf("%s shape %d skipped: QK_TEST_DTYPE=%s\n", qk_dtype_name(dt), shape, only);
+                continue;
+            }
             int tiles = shape == 2;
             every_pair_input t = make_every_pair(d == 0 ? 0x7F7Fu : 0x7BFFu, step, tiles, shape == 0 ? 4096 : 8192);
             for (int f = 0; f < 3; f++) {

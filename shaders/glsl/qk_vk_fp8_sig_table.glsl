@@ -74,6 +74,20 @@ int qk_fp8_sub_code(uint mode, uint w, uint i, float a)
     return int(floatBitsToUint(k) & (mode == 0u ? 0xFu : 0x7u));
 }
 
+/* Two packed code words from the 8 code magnitudes n of the 16-bit
+ * elements in w (pairs, element 0 lowest) and the elements' signs. */
+uvec2 qk_fp8_pack8(uvec4 w, int n[8])
+{
+    uvec2 c;
+    [[unroll]] for (uint q = 0u; q < 2u; q++) {
+        uint wx = w[2u * q], wy = w[2u * q + 1u];
+        c[q] = ((wx >> 8) & 0x80u) | ((wx >> 16) & 0x8000u) | ((wy << 8) & 0x800000u) | (wy & QK_F32_SIGN);
+        [[unroll]] for (uint k = 0u; k < 4u; k++)
+            c[q] |= uint(n[4u * q + k]) << (8u * k);
+    }
+    return c;
+}
+
 /* The codes of 8 bf16 elements (uvec4 of pairs, element 0 lowest) as two
  * packed words, by the table, or qk_fp8_sub_code where an element is
  * below the normal range. */
@@ -88,12 +102,5 @@ uvec2 qk_fp8_codes8_sig(uint mode, uvec4 w, float a)
         [[unroll]] for (uint j = 0u; j < 8u; j++)
             n[j] = n[j] < low ? qk_fp8_sub_code(mode, w[j >> 1], j & 1u, a) : n[j];
     }
-    uvec2 c;
-    [[unroll]] for (uint q = 0u; q < 2u; q++) {
-        uint wx = w[2u * q], wy = w[2u * q + 1u];
-        c[q] = ((wx >> 8) & 0x80u) | ((wx >> 16) & 0x8000u) | ((wy << 8) & 0x800000u) | (wy & QK_F32_SIGN);
-        [[unroll]] for (uint k = 0u; k < 4u; k++)
-            c[q] |= uint(n[4u * q + k]) << (8u * k);
-    }
-    return c;
+    return qk_fp8_pack8(w, n);
 }

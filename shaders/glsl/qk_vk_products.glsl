@@ -54,17 +54,26 @@ uint qk_int8_reciprocal(uint d)
     return d >= 0x0D800000u && d < QK_F32_INF ? qk_div(QK_F32_ONE, d) : 0u;
 }
 
+/* T's rounding (ties to even) of the f32 bits b in T's normal range. */
+uint qk_t_round_normal(uint b)
+{
+    return QK_DT == DT_BF16 ? (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u
+                            : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+}
+
 /* T(RN(x r)) as f32 bits: the quotient rounded to the dtype; with
- * clamp127, its magnitude clamped to 127 first. */
-uint qk_int8_quotient_t(float x, float r, bool clamp127)
+ * clamp127, its magnitude clamped to 127 first. f16 quotients below
+ * 2^-14 are 0, or with plain16 rounded as normal ones (at most 2^-14):
+ * their codes are 0 either way. */
+uint qk_int8_quotient_t(float x, float r, bool clamp127, bool plain16)
 {
     precise float q0 = x * r;
     uint q = floatBitsToUint(q0);
     uint a = q & QK_F32_ABS, t;
-    if (QK_DT == DT_BF16)
-        t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
+    if (QK_DT == DT_BF16 || plain16)
+        t = qk_t_round_normal(a);
     else
-        t = a < 0x38800000u ? 0u : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+        t = a < 0x38800000u ? 0u : qk_t_round_normal(a);
     if (clamp127)
         t = min(t, 0x42FE0000u /* 127 */);
     return t | (q & QK_F32_SIGN);
@@ -72,10 +81,11 @@ uint qk_int8_quotient_t(float x, float r, bool clamp127)
 
 /* The code of x (a bf16/f16 element as f32). mode: 2 int8_tensorwise,
  * 3 int8_blockwise; r: the reciprocal of the group's divisor; normal_d:
- * the divisor is a normal T value (one clamp, above). */
-uint qk_int8_code_rcp(uint mode, float x, float r, bool normal_d)
+ * the divisor is a normal T value (one clamp, above); plain16: as in
+ * qk_int8_quotient_t. */
+uint qk_int8_code_rcp(uint mode, float x, float r, bool normal_d, bool plain16)
 {
-    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, normal_d && mode == 3u));
+    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, normal_d && mode == 3u, plain16));
     if (normal_d) {
         if (mode == 2u)
             v = min(v, 127.0);
@@ -99,21 +109,42 @@ uint qk_bf16_at(uvec2 w, uint i, uint mask)
     return ((i & 1u) == 0u ? w[i >> 1] << 16 : w[i >> 1]) & mask;
 }
 
-/* The four codes of the 16-bit elements in w (element 0 lowest), packed. */
-uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
+/* Element i (0..3) of the f16 pairs in w as the f32 bits of x * 2^-112:
+ * the f16 magnitude shifted into an f32's exponent and significand
+ * fields (exact, subnormals included: both formats' subnormals then line
+ * up), the sign put in place; two or three instructions, no conversion. */
+uint qk_f16_at_scaled(uvec2 w, uint i)
+{
+    uint x = w[i >> 1];
+    return (i & 1u) == 0u ? ((x << 13) & 0x0FFFE000u) | ((x << 16) & QK_F32_SIGN)
+                          : ((x >> 3) & 0x0FFFE000u) | (x & QK_F32_SIGN);
+}
+
+/* The four codes of the 16-bit elements in w (element 0 lowest), packed.
+ * wide16 (f16): 0 the exact widening; 1 unpackHalf2x16 (qk_int8_native16
+ * groups); 2 in the same groups, the elements as x * 2^-112
+ * (qk_f16_at_scaled) with r * 2^112 passed as r: the product is the same
+ * real number x r, so the same RN(x r) (r <= 2^13 there: r * 2^112 is a
+ * normal f32), and an x * 2^-112 that the device flushes is an f16
+ * subnormal, code 0 either way (qk_int8_native16); the quotients below
+ * 2^-14 take the plain rounding (qk_int8_quotient_t). */
+uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, uint wide16)
 {
     uint c[4];
-    if (native16) {
+    if (wide16 == 1u) {
         [[unroll]] for (uint i = 0u; i < 2u; i++) {
             vec2 f = unpackHalf2x16(w[i]);
-            c[2u * i] = qk_int8_code_rcp(mode, f.x, r, true);
-            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r, true);
+            c[2u * i] = qk_int8_code_rcp(mode, f.x, r, true, false);
+            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r, true, false);
         }
+    } else if (wide16 == 2u) {
+        [[unroll]] for (uint i = 0u; i < 4u; i++)
+            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(qk_f16_at_scaled(w, i)), r, true, true);
     } else {
         [[unroll]] for (uint i = 0u; i < 4u; i++) {
             uint x = QK_DT == DT_BF16 ? qk_bf16_at(w, i, 0xFFFF0000u)
                                       : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu);
-            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(x), r, QK_DT == DT_BF16);
+            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(x), r, QK_DT == DT_BF16, false);
         }
     }
     return c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
@@ -158,29 +189,36 @@ uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
  * normal, below 2^100. Not for NaN/Inf input (the caller checks). */
 bool qk_fp8_product_ok(uint a) { return a - 0x00800000u < 0x71800000u - 0x00800000u; }
 
+/* The float8 code of t (f32 bits) in the format's normal range (t >=
+ * 2^-6, e5m2 2^-14), unclamped. The rebias (- (120 << 3) codes, e4m3)
+ * is folded into the rounding add: t - (120 << 23) stays positive there
+ * and the shift gives the code directly. */
+uint qk_fp8_normal_code(uint mode, uint t)
+{
+    return mode == 0u ? (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20
+                      : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+}
+
 /* The code of a finite element's magnitude x (f32) with multiplier a. */
 uint qk_fp8_mag_code(uint mode, float x, float a)
 {
     precise float p = x * a;
     uint b = floatBitsToUint(p), t;
     if (QK_DT == DT_BF16) {
-        t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+        t = qk_t_round_normal(b);
     } else {
         precise float s = p + 0.75;
         precise float sub = s - 0.75;
-        t = b < 0x38800000u ? floatBitsToUint(sub) : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
+        t = b < 0x38800000u ? floatBitsToUint(sub) : qk_t_round_normal(b);
     }
-    /* The normal range's rebias (- (120 << 3) codes, e4m3) is folded into
-     * the rounding add: t >= 2^-6 there, so t - (120 << 23)
-     * stays positive and the shift gives the code directly. */
     if (mode == 0u) {
         t = min(t, QK_F32_E4M3_MAX);
         precise float k = uintBitsToFloat(t) * 512.0 + 12582912.0; /* count of 2^-9 */
-        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
+        return t < 0x3C800000u ? floatBitsToUint(k) & 0xFu : qk_fp8_normal_code(0u, t);
     }
     t = min(t, QK_F32_E5M2_MAX);
     precise float k = uintBitsToFloat(t) * 65536.0 + 12582912.0; /* count of 2^-16 */
-    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+    return t < 0x38800000u ? floatBitsToUint(k) & 0x7u : qk_fp8_normal_code(1u, t);
 }
 
 /* The four codes of the 16-bit elements in w (element 0 lowest), packed.
@@ -197,6 +235,8 @@ uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
     return c;
 }
 
+#define QK_FP8_STAND_IN 0x5F800000u /* 2^64, for an infinite float8 multiplier */
+
 /* The group's factor for codes by products (f32 bits): int8's reciprocal,
  * float8's multiplier (2^64 for an infinite one in f16 or zero groups,
  * above), or 0 where the group must use the other coder. a: the group's
@@ -208,13 +248,13 @@ uint qk_product_factor(uint mode, uint a, uint m)
     if (mode == 2u || mode == 3u)
         return qk_int8_reciprocal(a);
     if (a == QK_F32_INF && (QK_DT == DT_F16 || m == 0u))
-        return 0x5F800000u; /* 2^64 */
+        return QK_FP8_STAND_IN;
     return qk_fp8_product_ok(a) ? a : 0u;
 }
 
 /* The four codes of the 16-bit elements in w by products with the
- * group's factor f (non-zero). native16: qk_int8_native16 of the group. */
-uint qk_codes4_product(uint mode, uvec2 w, float f, bool native16)
+ * group's factor f (non-zero). wide16: as in qk_int8_codes4_rcp. */
+uint qk_codes4_product(uint mode, uvec2 w, float f, uint wide16)
 {
-    return mode < 2u ? qk_fp8_codes4_product(mode, w, f) : qk_int8_codes4_rcp(mode, w, f, native16);
+    return mode < 2u ? qk_fp8_codes4_product(mode, w, f) : qk_int8_codes4_rcp(mode, w, f, wide16);
 }
