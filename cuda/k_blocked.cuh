@@ -324,26 +324,12 @@ static __device__ __forceinline__ void mxfp8_dequantize_unit(const u32 *lut, u32
     store_row_block<8>(dt, out, r, cols, c0, v);
 }
 
-/* A unit's W = 8 or 16 code bytes (8: in .x and .y). */
-template <int W>
-static __device__ __forceinline__ uint4 load_codes(const unsigned char *p)
-{
-    if (W == 16)
-        return *(const uint4 *)p;
-    uint2 h = *(const uint2 *)p;
-    return make_uint4(h.x, h.y, 0u, 0u);
-}
-
-/* W = 8 or 16 columns per unit (32 / W units share a 32-block's scale),
- * rows as NVFP4's dequantize above; vpr = ceil(cols / W). A thread takes
- * its units one after the other, each unit's loads issued before the
- * previous unit's work: ncu found the kernel waiting on them (L1TEX
- * scoreboard, 6.3 of 14.2 cycles an instruction). NVFP4's dequantize was
- * slower in that order (70% -> 63% of the copy), so it keeps its loop.
- * Sixteen columns a unit halve the per-unit walk, scale load and 64-bit
- * address arithmetic, which ncu found to be most of the kernel's 18
- * instructions an element. */
-template <int W>
+/* Eight columns per unit (four units share a 32-block's scale), rows as
+ * NVFP4's dequantize above; vpr = ceil(cols / 8). A thread takes its units
+ * one after the other, each unit's loads issued before the previous unit's
+ * work: ncu found the kernel waiting on them (L1TEX scoreboard, 6.3 of 14.2
+ * cycles an instruction). NVFP4's dequantize was slower in that order
+ * (70% -> 63% of the copy), so it keeps its loop. */
 static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char *data, const unsigned char *scale,
                                                              int dt, i64 cols, i64 ncb, int vpr, int R, i64 r0, i64 r1,
                                                              void *out)
@@ -359,12 +345,11 @@ static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char
     int c = lc;
     if (r >= r1)
         return;
-    const int per_block = 32 / W; /* units a scale byte covers */
-    unsigned char sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c / per_block)];
-    uint4 wn = load_codes<W>(data + r * (ncb * 32) + (i64)c * W);
+    unsigned char sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 2)];
+    uint2 wn = *(const uint2 *)(data + r * (ncb * 32) + (i64)c * 8);
     for (;;) { /* each unit's loads before the previous unit's work */
         unsigned char sb = sn;
-        uint4 w = wn;
+        uint2 w = wn;
         i64 rc = r;
         int cc = c;
         if ((c += blockDim.x) >= vpr) {
@@ -372,12 +357,10 @@ static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char
             r += rstep;
         }
         if (r < r1) {
-            sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c / per_block)];
-            wn = load_codes<W>(data + r * (ncb * 32) + (i64)c * W);
+            sn = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 2)];
+            wn = *(const uint2 *)(data + r * (ncb * 32) + (i64)c * 8);
         }
-        mxfp8_dequantize_unit(lut, sb, make_uint2(w.x, w.y), dt, cols, rc, (i64)cc * W, out);
-        if (W == 16)
-            mxfp8_dequantize_unit(lut, sb, make_uint2(w.z, w.w), dt, cols, rc, (i64)cc * W + 8, out);
+        mxfp8_dequantize_unit(lut, sb, w, dt, cols, rc, (i64)cc * 8, out);
         if (r >= r1)
             return;
     }
@@ -386,10 +369,7 @@ static __device__ __forceinline__ void mxfp8_dequantize_body(const unsigned char
 KERNEL qk_mxfp8_dequantize(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb, int vpr,
                            int R, i64 r0, i64 r1, void *out)
 {
-    if (vpr < 0) /* QK_AB: temporary */
-        QK_BY_DTYPE(dt, mxfp8_dequantize_body<8>(data, scale, DTC, cols, ncb, -vpr, R, r0, r1, out)); /* QK_AB: temporary */
-    else /* QK_AB: temporary */
-    QK_BY_DTYPE(dt, mxfp8_dequantize_body<16>(data, scale, DTC, cols, ncb, vpr, R, r0, r1, out));
+    QK_BY_DTYPE(dt, mxfp8_dequantize_body(data, scale, DTC, cols, ncb, vpr, R, r0, r1, out));
 }
 
 #endif

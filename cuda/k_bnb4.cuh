@@ -389,30 +389,11 @@ static __device__ __forceinline__ void bnb4_dequantize8(u32 word, u32 absmax, in
         }
 }
 
-/* The codes of elements [i, min(i + 16, end)) (i a multiple of 16). */
-static __device__ __forceinline__ uint2 bnb4_words16(const unsigned char *data, i64 i, i64 end)
-{
-    if (i + 16 <= end)
-        return *(const uint2 *)(data + i / 2);
-    return make_uint2(bnb4_word(data, i, end), i + 8 < end ? bnb4_word(data, i + 8, end) : 0u);
-}
-
-/* The codes of a thread's W = 8 or 16 elements (8: in .x). */
-template <int W>
-static __device__ __forceinline__ uint2 bnb4_words(const unsigned char *data, i64 i, i64 end)
-{
-    return W == 16 ? bnb4_words16(data, i, end) : make_uint2(bnb4_word(data, i, end), 0u);
-}
-
-/* Elements of blocks [b0, b1), W = 8 or 16 per thread (every block size
- * is a multiple of 16, so a thread's elements share one absmax) and step
- * of a grid the host sizes by occupancy, so each CUDA block fills its
- * tables once. Sixteen a thread halve the per-step loads of the absmax
- * (or its code and nested absmax) and the 64-bit index arithmetic. With double
+/* Elements of blocks [b0, b1), 8 per thread and step of a grid the host
+ * sizes by occupancy, so each CUDA block fills its tables once. With double
  * quant (codes != NULL) each absmax is rebuilt where it is used, as
  * bnb_nested.c computes it (mul.ftz of the dynamic-map value and the
  * nested absmax, plus the offset), instead of in a pass of its own. */
-template <int W>
 static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char *data, const u32 *absmax,
                                                             const unsigned char *codes, const u32 *nested, u32 off,
                                                             const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0,
@@ -426,54 +407,39 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
             dm[k] = dmap[k];
     __syncthreads();
     int lbs = __ffs(bs) - 1; /* bs a power of two */
-    i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * W;
+    i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
     /* Each step's loads (codes, and the absmax or its code and nested
      * absmax) are issued a step ahead: the code -> dynamic map -> absmax
      * chain of double quant would otherwise wait on memory every step. */
-    i64 i = b0 * bs + gtid() * W;
-    uint2 word = make_uint2(0u, 0u);
-    u32 x = 0u, y = 0u;
+    i64 i = b0 * bs + gtid() * 8;
+    u32 word = 0u, x = 0u, y = 0u;
     if (i < end) {
-        word = bnb4_words<W>(data, i, end);
+        word = bnb4_word(data, i, end);
         x = codes != NULL ? codes[i >> lbs] : absmax[i >> lbs];
         y = codes != NULL ? nested[(i >> lbs) / 256] : 0u;
     }
     for (; i < end; i += step) {
-        uint2 w = word;
-        u32 cx = x, cy = y;
+        u32 w = word, cx = x, cy = y;
         if (i + step < end) {
             i64 b = (i + step) >> lbs;
-            word = bnb4_words<W>(data, i + step, end);
+            word = bnb4_word(data, i + step, end);
             x = codes != NULL ? codes[b] : absmax[b];
             y = codes != NULL ? nested[b / 256] : 0u;
         }
         u32 a = codes != NULL ? dadd(mul_ftz(dm[cx], cy), off) : cx;
-        bnb4_dequantize8(w.x, a, dt, lut, i, end, out);
-        if (W == 16 && i + 8 < end)
-            bnb4_dequantize8(w.y, a, dt, lut, i + 8, end, out);
+        bnb4_dequantize8(w, a, dt, lut, i, end, out);
     }
 }
 
 KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, const unsigned char *codes, const u32 *nested,
                           u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out)
 {
-    if (bs < 0) { /* QK_AB: temporary */
-        bs = -bs; /* QK_AB: temporary */
-        if (nf4) { /* QK_AB: temporary */
-            const int NF4_C = 1; /* QK_AB: temporary */
-            QK_BY_DTYPE(dt, bnb4_dequantize_body<8>(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out)); /* QK_AB: temporary */
-        } else { /* QK_AB: temporary */
-            const int NF4_C = 0; /* QK_AB: temporary */
-            QK_BY_DTYPE(dt, bnb4_dequantize_body<8>(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out)); /* QK_AB: temporary */
-        } /* QK_AB: temporary */
-        return; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
     if (nf4) {
         const int NF4_C = 1;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body<16>(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
     } else {
         const int NF4_C = 0;
-        QK_BY_DTYPE(dt, bnb4_dequantize_body<16>(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
+        QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
     }
 }
 

@@ -81,10 +81,7 @@ static __device__ __forceinline__ void nvfp4_dq_unit(int dt, const u32 *tab, u32
         }
 }
 
-/* Rows [r0, r1), R a step of a block, vpr = ceil(cols / W) units a row of
- * W = 8 or 16 columns (16: a whole NVFP4 block, one scale load and one
- * address computation for both halves). */
-template <int W>
+/* Rows [r0, r1), R a step of a block, vpr = ceil(cols / 8) units a row. */
 static __device__ __forceinline__ void nvfp4_dq8_body(const unsigned char *data, const unsigned char *scale, int dt,
                                                       i64 cols, i64 ncb, int vpr, int R, u32 gt, i64 r0, i64 r1,
                                                       void *out, u32 *ts, u32 *tab)
@@ -95,15 +92,9 @@ static __device__ __forceinline__ void nvfp4_dq8_body(const unsigned char *data,
         return;
     for (i64 r = r0 + (i64)blockIdx.x * R + lr; r < r1; r += (i64)gridDim.x * R)
         for (int c = lc; c < vpr; c += blockDim.x) {
-            u32 sb = scale[blocked_row_part(r, ncb) + blocked_col_part(W == 16 ? c : c >> 1)];
-            if (W == 16) {
-                uint2 w = *(const uint2 *)(data + r * (ncb * 8) + (i64)c * 8);
-                nvfp4_dq_unit(dt, tab, sb, w.x, cols, r, (i64)c * 16, out);
-                nvfp4_dq_unit(dt, tab, sb, w.y, cols, r, (i64)c * 16 + 8, out);
-            } else {
-                u32 w = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
-                nvfp4_dq_unit(dt, tab, sb, w, cols, r, (i64)c * 8, out);
-            }
+            u32 sb = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
+            u32 w = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
+            nvfp4_dq_unit(dt, tab, sb, w, cols, r, (i64)c * 8, out);
         }
 }
 
@@ -111,10 +102,7 @@ KERNEL qk_nvfp4_dequantize8(const unsigned char *data, const unsigned char *scal
                             int R, u32 gt, i64 r0, i64 r1, void *out)
 {
     __shared__ u32 ts[256], tab[4096];
-    if (vpr < 0) /* QK_AB: temporary */
-        QK_BY_DTYPE(dt, nvfp4_dq8_body<16>(data, scale, DTC, cols, ncb, -vpr, R, gt, r0, r1, out, ts, tab)); /* QK_AB: temporary */
-    else /* QK_AB: temporary */
-    QK_BY_DTYPE(dt, nvfp4_dq8_body<8>(data, scale, DTC, cols, ncb, vpr, R, gt, r0, r1, out, ts, tab));
+    QK_BY_DTYPE(dt, nvfp4_dq8_body(data, scale, DTC, cols, ncb, vpr, R, gt, r0, r1, out, ts, tab));
 }
 
 #endif

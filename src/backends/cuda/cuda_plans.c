@@ -242,11 +242,9 @@ static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
     CUdeviceptr absmax = dq ? 0 : j->part[QK_PART_SCALE], codes = dq ? j->part[QK_PART_SCALE] : 0;
     CUdeviceptr nested = dq ? j->part[QK_PART_SCALE2] : 0, dmap = j->st->tables + 4 * CU_TAB_DMAP;
     uint32_t off = dq ? qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0) : 0u;
-    int old = getenv("QK_AB") && atoi(getenv("QK_AB")) == 0; /* QK_AB: temporary */
-    int kbs = old ? -bs : bs;                                /* QK_AB: temporary */
-    void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(codes), P(nested), P(off), P(dmap), P(n), P(kbs), P(nf4),
+    void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(codes), P(nested), P(off), P(dmap), P(n), P(bs), P(nf4),
                     P(dt), P(b0), P(b1), P(j->buf)};
-    return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, old ? 8 : 16), args); /* 16 elements a thread */
+    return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
 }
 
 /* ---- NVFP4 ------------------------------------------------------------------- */
@@ -346,14 +344,8 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
         /* qk_nvfp4_dequantize8: eight columns a unit, outputs by table */
         int64_t ncb = qk_round_up(j->cols, 16) / 16;
         int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
-        int wide = getenv("QK_AB") && atoi(getenv("QK_AB")) == 2; /* QK_AB: temporary */
-        if (wide) {                                               /* QK_AB: temporary */
-            vpr = (int)qk_ceil_div(j->cols, 16);                  /* QK_AB: temporary */
-            R = rows_per_step(vpr);                               /* QK_AB: temporary */
-        }                                                         /* QK_AB: temporary */
-        int kvpr = wide ? -vpr : vpr;                             /* QK_AB: temporary */
         uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
-        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(kvpr), P(R),
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
                         P(gt), P(r0), P(r1), P(j->buf)};
         return launch_strided(j, K_NVFP4_DQ8, qk_ceil_div(r1 - r0, R) * 256, args);
     }
@@ -397,14 +389,8 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
     int64_t ncb = qk_round_up(j->cols, 32) / 32;
-    int vpr = (int)qk_ceil_div(j->cols, 16), R = rows_per_step(vpr); /* 16 columns a unit */
-    int old = getenv("QK_AB") && atoi(getenv("QK_AB")) == 0; /* QK_AB: temporary */
-    if (old) {                                               /* QK_AB: temporary */
-        vpr = (int)qk_ceil_div(j->cols, 8);                  /* QK_AB: temporary */
-        R = rows_per_step(vpr);                              /* QK_AB: temporary */
-    }                                                        /* QK_AB: temporary */
-    int kvpr = old ? -vpr : vpr;                             /* QK_AB: temporary */
-    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(kvpr), P(R),
+    int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
                     P(r0), P(r1), P(j->buf)};
     return launch_strided(j, K_MXFP8_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
 }
@@ -669,8 +655,6 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     int64_t g0 = r0 / g.bh * g.gc, g1 = qk_ceil_div(r1, g.bh) * g.gc;
     int dt = (int)j->dt, bh = (int)g.bh, bw = (int)g.bw;
     int kind = group_kind(j);
-    if (getenv("QK_AB") && atoi(getenv("QK_AB")) == 0) /* QK_AB: temporary */
-        kind |= 16;                                    /* QK_AB: temporary */
     void *args[] = {P(j->buf), P(dt), P(j->rows), P(j->cols), P(bh), P(bw), P(g.gc), P(g0), P(g1), P(kind),
                     P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_DATA]), P(j->work)};
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
