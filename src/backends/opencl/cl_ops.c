@@ -444,6 +444,18 @@ static int by_groups16(const qcl_state *s, cl_int dt, cl_ulong cols, cl_ulong bh
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
 
+/* QK_AB: temporary. 0: main's kernels (bf16 float8 groups by products),
+ * unset or 1: bf16 float8 groups by the significand table. Read once. */
+static cl_int groups16_ab(void) /* QK_AB: temporary */
+{ /* QK_AB: temporary */
+    static int ab = -1; /* QK_AB: temporary */
+    if (ab < 0) { /* QK_AB: temporary */
+        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
+        ab = e && *e ? atoi(e) : 1; /* QK_AB: temporary */
+    } /* QK_AB: temporary */
+    return ab; /* QK_AB: temporary */
+} /* QK_AB: temporary */
+
 static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem in, cl_ulong r, cl_ulong c,
                                    cl_ulong bh, cl_ulong bw, cl_ulong ng, cl_ulong gc, cl_mem data, cl_mem scale,
                                    cl_mem status)
@@ -456,8 +468,9 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
+    cl_int ab = groups16_ab(); /* QK_AB: temporary */
     return RUN(s, k, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw), ARG(ng), ARG(gc), ARG(fmt),
-               ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
+               ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL), ARG(ab)); /* QK_AB: temporary (ab) */
 }
 
 qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_t stride, uint64_t pairs,
