@@ -38,8 +38,23 @@
  * whose quotients below 2^-14 code as 0 whatever their rounding), and the
  * int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for the
  * clamped v (|v| <= 128). product_codes_check compares these codes with
- * scaled_code's for every 16-bit x and d. */
-static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r)
+ * scaled_code's for every 16-bit x and d.
+ *
+ * one_clamp (a literal at each call): one clamp instruction instead of
+ * two (shaders/glsl/qk_vk_products.glsl's rule). int8_blockwise clamps
+ * the magnitude's bits to 127 before the sign goes on: the reference's own
+ * clamp_abs, equal to [-127, 127] for every v. bf16 int8_tensorwise takes
+ * min(v, 127) alone: the lower clamp at -128 never acts for an element
+ * of a group. Its divisor d = T(s), s = max(RN(m / 127), 1e-30) >= m / 127
+ * (1 - 2^-24), is a normal bf16 value within a relative 2^-8 of s, so
+ * |x| / d <= m / d <= 127.4981; q0 = RN(x RN(1/d)) adds at most two f32
+ * roundings (< 127.4982), and bf16's rounding (steps of 0.5 there) gives
+ * |v| <= 127.5, whose integer rounding is -128 at the least, as the
+ * clamped form's. product_codes_check compares both forms with
+ * scaled_code's: two clamps for every pair with |x| <= 256 d, one clamp
+ * for every pair a group can hold (d at least the divisor of a group
+ * whose amax is |x|: divisors do not fall as the amax grows). */
+static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, const int one_clamp)
 {
     float xf = as_float(x), q0 = xf * r;
     uint q = as_uint(dt == DT_BF16 ? q0 : fma(fma(-d, q0, xf), r, q0));
@@ -48,7 +63,11 @@ static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, f
         t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
     else
         t = a < 0x38800000u ? 0u : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    if (one_clamp && fmt == FMT_INT8_BLOCK)
+        return as_uint(as_float(min(t, 0x42FE0000u /* 127 */) | (q & QK_F32_SIGN)) + 0x1.8p23f) & 0xFFu;
     float v = as_float(t | (q & QK_F32_SIGN));
+    if (one_clamp && dt == DT_BF16)
+        return as_uint(fmin(v, 127.0f) + 0x1.8p23f) & 0xFFu;
     float low = fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f;
     return as_uint(fmin(fmax(v, low), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
@@ -162,7 +181,7 @@ static inline int by_products(const int fmt, uint r)
 
 /* Eight codes of the finite 16-bit elements in w, element 0 lowest, by
  * products: r = product_factor(...) with by_products(fmt, r). */
-static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
+static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r, const int one_clamp)
 {
     uint c[8];
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
@@ -177,7 +196,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
                      widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r));
+            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r), one_clamp);
     }
     return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
 }
@@ -187,7 +206,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
 static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
     if (by_products(fmt, r))
-        return product_codes8(dt, fmt, w, d, r);
+        return product_codes8(dt, fmt, w, d, r, 0); /* convrot_rows.cl: both clamps */
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)},
@@ -278,7 +297,7 @@ static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab,
     for (int k = 0; k < 8; k++)
         n[k] = sig_n(fmt, h[k], tab[h[k] & 0x7Fu], off);
     if (((n[0] | n[1] | n[2] | n[3]) | (n[4] | n[5] | n[6] | n[7])) < 0)
-        return product_codes8(DT_BF16, fmt, w, 0u, r);
+        return product_codes8(DT_BF16, fmt, w, 0u, r, 0);
     uint low = fmt == FMT_E4M3 ? 0x08080808u : 0x04040404u;
     uint lo = (uint)n[0] | ((uint)n[1] << 8) | ((uint)n[2] << 16) | ((uint)n[3] << 24);
     uint hi = (uint)n[4] | ((uint)n[5] << 8) | ((uint)n[6] << 16) | ((uint)n[7] << 24);
@@ -431,13 +450,20 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                     if (v < G.nv)
                         data[group16_vector(G, cols, v)] = sig_codes8(fmt, raw[k], sig, off, r);
                 }
-            } else if (by_products(fmt, r)) { /* the same for the whole work-group */
+            } else if (by_products(fmt, r) && ab != 0) { /* QK_AB: temporary (&& ab != 0) */
 #pragma unroll
                 for (int k = 0; k < V; k++) {
                     uint v = lid + (uint)k * L;
                     if (v < G.nv)
-                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r);
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, 1);
                 }
+            } else if (by_products(fmt, r)) { /* QK_AB: temporary (the old path, both clamps) */
+#pragma unroll /* QK_AB: temporary */
+                for (int k = 0; k < V; k++) { /* QK_AB: temporary */
+                    uint v = lid + (uint)k * L; /* QK_AB: temporary */
+                    if (v < G.nv) /* QK_AB: temporary */
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, 0); /* QK_AB: temporary */
+                } /* QK_AB: temporary */
             } else {
                 group16_codes_exact(in, G, cols, L, fmt, dt, d, data);
             }
@@ -540,9 +566,13 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
         }
         if (fmt <= FMT_E5M2)
             c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
-        else if (fabs(as_float(x)) <= as_float(d) * 256.0f)
-            c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r));
-        else
+        else if (fabs(as_float(x)) <= as_float(d) * 256.0f) {
+            uint dx;
+            scaled_params(fmt, dt, x & QK_F32_ABS, &dx);
+            c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r), 0);
+            if (d >= dx && int8_code_rcp(dt, fmt, x, as_float(d), as_float(r), 1) != c) /* a pair a group holds */
+                c = ~c;
+        } else
             continue; /* no group divides x by d */
         if (c != scaled_code(fmt, dt, x, d)) {
             atomic_inc(&out[0]);
