@@ -6,8 +6,9 @@
  * read once. The host sends groups whose width is a multiple of 8 (rows:
  * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
  * 16-bit magnitudes (their order is the values' order, NaN above Inf) and
- * widened once. Codes are scaled_code's (scaled.cl): float8's from one
- * exact product (fp8_code_product), int8's division x / d run as a
+ * widened once. Codes are scaled_code's (scaled.cl): bf16 float8's from
+ * a per-group table of the significands (sig_codes8), other float8 from
+ * one exact product (fp8_code_product), int8's division x / d run as a
  * correctly rounded product by r = 1/d (int8_code_rcp) on devices whose
  * native f32 arithmetic keeps subnormals (every int8 group there). Whether
  * a group's codes have that product form is decided once per group
