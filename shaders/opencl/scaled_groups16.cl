@@ -254,7 +254,7 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
  *   T(m / max) and a = T(1 / scale) (scaled_params), each within a
  *   relative 2^-8 + 2^-24 (a < 2^100 keeps scale normal), so every |x| a
  *   <= m a < 1.008 max: T rounds that to at most 452 (e5m2 57856), below
- *   the midpoint to the next binade's code (464; 59392), so n never passes
+ *   the midpoint to the next binade's code (464; 61440), so n never passes
  *   the largest code (0x7E; 0x7B) and n - low (at most 118) stays in its
  *   byte when four are packed and low is added to all at once.
  * product_codes_check compares these codes with scaled_code's for every
