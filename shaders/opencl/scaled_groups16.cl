@@ -314,7 +314,7 @@ static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab,
 #if defined(QK_SPECIALISE)
 #define SIG_BARRIER(dt, fmt, ab) ((dt) == DT_BF16 && ((fmt) == FMT_E4M3 || (fmt) == FMT_E5M2) && (ab) != 0) /* QK_AB: temporary (ab) */
 #else
-#define SIG_BARRIER(dt, fmt, ab) 1
+#define SIG_BARRIER(dt, fmt, ab) 1 /* QK_AB: temporary (ab) */
 #endif
 
 /* Where group g lies: its first element, its width in vectors (wv; lw =
@@ -435,7 +435,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
         if (by_sig)
             for (uint k = lid; k < 128u; k += L)
                 sig[k] = (uchar)sig_entry(fmt, k, r);
-        if (SIG_BARRIER(dt, fmt, ab))
+        if (SIG_BARRIER(dt, fmt, ab)) /* QK_AB: temporary (ab) */
             barrier(CLK_LOCAL_MEM_FENCE);
         if (m16 >= top) {
             if (lid == 0u)
