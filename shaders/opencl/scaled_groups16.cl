@@ -314,7 +314,7 @@ static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab,
 #if defined(QK_SPECIALISE)
 #define SIG_BARRIER(dt, fmt, ab) ((dt) == DT_BF16 && ((fmt) == FMT_E4M3 || (fmt) == FMT_E5M2) && (ab) != 0) /* QK_AB: temporary (ab) */
 #else
-#define SIG_BARRIER(dt, fmt, ab) 1 /* QK_AB: temporary (ab) */
+#define SIG_BARRIER(dt, fmt, ab) ((ab) != 0) /* QK_AB: temporary (ab); then 1 */
 #endif
 
 /* Where group g lies: its first element, its width in vectors (wv; lw =
@@ -511,19 +511,23 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
  * 40% of the copy, against 34% for 256 work-items of 2 vectors loading a
  * step ahead, 32% without the step ahead, 34% for 128 of 4); up to 16384:
  * 256 of 8. */
-#define GROUPS16_KERNEL(NAME, L, V)                                                                \
+#define GROUPS16_KERNEL(NAME, L, V, AB) /* QK_AB: temporary (AB) */                               \
     __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
         __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
         ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
-        __local uint *red, int ab) /* QK_AB: temporary (ab) */                                     \
+        __local uint *red)                                                                         \
     {                                                                                              \
+        const int ab = AB; /* QK_AB: temporary */                                                  \
         __local uchar sig[128]; /* bf16 float8: the group's significand table */                  \
         QK_BY_SCALED_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
                                                   scale, data, status, red, sig, ab)); /* QK_AB: temporary (ab) */ \
     }
 
-GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8)
-GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
+GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8, 1)  /* QK_AB: temporary (, 1) */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 1) /* QK_AB: temporary (, 1) */
+/* main's kernels: ab = 0 folds the table and the one-clamp loop away */
+GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab0, 64, 8, 0)  /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab0, 256, 8, 0) /* QK_AB: temporary */
 
 /* Test hook: the codes by products (fp8_code_product, int8_code_rcp)
  * against scaled_code's, every format, for the pair w = base + id *
