@@ -651,7 +651,11 @@ static void test_grid_stride_rounds(void **st)
  * GPUs; on CPU devices (2^32 soft-checked pairs take too long there) every
  * 4099th, and every pair whose float8 multiplier takes a rule of
  * product_factor beyond [2^-126, 2^100): T's Inf (the stand-in 2^64) and
- * bf16's 2^100 and up. */
+ * bf16's 2^100 and up, every pair of the 63 smallest divisors (f16's
+ * int8 groups with m / d up to 190 keep both clamps); for bf16 float8's significand table
+ * (sig_codes8), every pair of the 16 smallest normal multipliers and of
+ * the 16 largest below 2^100, and 2^20 pairs stepping through every
+ * multiplier (a stride of 2^16 + 3). */
 static void test_product_codes(void **st)
 {
     (void)st;
@@ -672,9 +676,16 @@ static void test_product_codes(void **st)
                 {0u, 1u, 0u, "all 2^32 pairs"},
                 {0u, 4099u, 0u, "every 4099th of 2^32 pairs"},
                 {inf16 << 16, 1u, 1u << 16, "every pair of multiplier Inf"},
+                /* int8: f16 groups whose subnormal divisor keep both clamps */
+                {1u << 16, 1u, 63u << 16, "every pair of divisor 1 to 63 (patterns)"},
                 {0x7180u << 16, 1u, (uint64_t)(0x7F80u - 0x7180u) << 16, "every pair of multiplier 2^100 and up"},
+                /* bf16 float8's significand table: the ends of its range and
+                 * multipliers of every exponent */
+                {0x0080u << 16, 1u, 1u << 20, "every pair of the 16 smallest normal multipliers"},
+                {0x7170u << 16, 1u, 1u << 20, "every pair of the 16 largest multipliers below 2^100"},
+                {0x3F80u << 16, 0x10003u, 1u << 20, "every 65539th pair (all exponents and significands of the multiplier)"},
             };
-            for (int k = d[i].host_cpu ? 1 : 0; k < (d[i].host_cpu ? (dt == QK_DTYPE_BF16 ? 4 : 3) : 1); k++) {
+            for (int k = d[i].host_cpu ? 1 : 0; k < (d[i].host_cpu ? (dt == QK_DTYPE_BF16 ? 8 : 4) : 1); k++) {
                 uint32_t first;
                 uint64_t fails;
                 int int8_divides;

@@ -6,8 +6,9 @@
  * read once. The host sends groups whose width is a multiple of 8 (rows:
  * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
  * 16-bit magnitudes (their order is the values' order, NaN above Inf) and
- * widened once. Codes are scaled_code's (scaled.cl): float8's from one
- * exact product (fp8_code_product), int8's division x / d run as a
+ * widened once. Codes are scaled_code's (scaled.cl): bf16 float8's from
+ * a per-group table of the significands (sig_codes8), other float8 from
+ * one exact product (fp8_code_product), int8's division x / d run as a
  * correctly rounded product by r = 1/d (int8_code_rcp) on devices whose
  * native f32 arithmetic keeps subnormals (every int8 group there). Whether
  * a group's codes have that product form is decided once per group
@@ -38,8 +39,23 @@
  * whose quotients below 2^-14 code as 0 whatever their rounding), and the
  * int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for the
  * clamped v (|v| <= 128). product_codes_check compares these codes with
- * scaled_code's for every 16-bit x and d. */
-static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r)
+ * scaled_code's for every 16-bit x and d.
+ *
+ * one_clamp (a literal at each call): one clamp instruction instead of
+ * two (shaders/glsl/qk_vk_products.glsl's rule). int8_blockwise clamps
+ * the magnitude's bits to 127 before the sign goes on: the reference's own
+ * clamp_abs, equal to [-127, 127] for every v. bf16 int8_tensorwise takes
+ * min(v, 127) alone: the lower clamp at -128 never acts for an element
+ * of a group. Its divisor d = T(s), s = max(RN(m / 127), 1e-30) >= m / 127
+ * (1 - 2^-24), is a normal bf16 value within a relative 2^-8 of s, so
+ * |x| / d <= m / d <= 127.4981; q0 = RN(x RN(1/d)) adds at most two f32
+ * roundings (< 127.4982), and bf16's rounding (steps of 0.5 there) gives
+ * |v| <= 127.5, whose integer rounding is -128 at the least, as the
+ * clamped form's. product_codes_check compares both forms with
+ * scaled_code's: two clamps for every pair with |x| <= 256 d, one clamp
+ * for every pair a group can hold (d at least the divisor of a group
+ * whose amax is |x|: divisors do not fall as the amax grows). */
+static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, const int one_clamp)
 {
     float xf = as_float(x), q0 = xf * r;
     uint q = as_uint(dt == DT_BF16 ? q0 : fma(fma(-d, q0, xf), r, q0));
@@ -48,7 +64,11 @@ static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, f
         t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
     else
         t = a < 0x38800000u ? 0u : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    if (one_clamp && fmt == FMT_INT8_BLOCK)
+        return as_uint(as_float(min(t, 0x42FE0000u /* 127 */) | (q & QK_F32_SIGN)) + 0x1.8p23f) & 0xFFu;
     float v = as_float(t | (q & QK_F32_SIGN));
+    if (one_clamp && dt == DT_BF16)
+        return as_uint(fmin(v, 127.0f) + 0x1.8p23f) & 0xFFu;
     float low = fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f;
     return as_uint(fmin(fmax(v, low), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
@@ -162,7 +182,7 @@ static inline int by_products(const int fmt, uint r)
 
 /* Eight codes of the finite 16-bit elements in w, element 0 lowest, by
  * products: r = product_factor(...) with by_products(fmt, r). */
-static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
+static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r, const int one_clamp)
 {
     uint c[8];
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
@@ -177,7 +197,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
                      widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r));
+            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r), one_clamp);
     }
     return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
 }
@@ -187,7 +207,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
 static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
     if (by_products(fmt, r))
-        return product_codes8(dt, fmt, w, d, r);
+        return product_codes8(dt, fmt, w, d, r, 0); /* convrot_rows.cl: both clamps */
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)},
@@ -197,6 +217,105 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
         c[k] = scaled_code(fmt, dt, x[k], d);
     return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
 }
+
+/* bf16 float8 codes by a per-group table of the 7-bit significands
+ * (shaders/glsl/qk_vk_fp8_sig_table.glsl's method): instead of the
+ * product, its bf16 rounding and the float8 rounding an element
+ * (fp8_code_product, some twenty instructions), a byte lookup in local
+ * memory and an add. Exact, for a multiplier a with 2^-126 <= a < 2^100
+ * (sig_table_ok; product_factor's first rule and the zero group's 2^64):
+ *
+ * - A bf16 magnitude is x = 2^(E - 127) (1 + s/128), E in [1, 254]; a =
+ *   2^(A - 127) (1 + sa/128), A in [1, 226]. x_s, with the same s and E0 =
+ *   254 - A (in [28, 253]), has x_s a in [1, 4): inside both formats'
+ *   normal ranges and below their maxima, so fp8_code_product(x_s, a) is
+ *   the normal-range code, unclamped.
+ * - Scaling by 2^k (k = E - E0) commutes with the exact f32 product
+ *   (both operands have at most 8 significant bits), with bf16's rounding
+ *   (f32's exponent range) and with the float8 normal rounding carried on
+ *   past both ends of the format, whose code counts binades (8 codes a
+ *   binade for e4m3, 4 for e5m2). So where x a is a normal f32, n =
+ *   code(x_s) + 8 k (e5m2: 4 k) is that extended rounding of t = T(x a).
+ *   The table holds code(x_s) - low (low: the smallest normal code, 8;
+ *   e5m2 4), the group's offset is -8 E0 (-4 E0), and 8 E is (h >> 4) &
+ *   0x7F8 ((h >> 5) & 0x3FC) of the element's bits h: n - low = that +
+ *   table[s] + offset (sig_n).
+ * - If n >= low, n is the element's code magnitude: t >= 2^-6 (e5m2
+ *   2^-14) is the coder's normal branch, and a t below it whose extended
+ *   rounding reaches 2^-6 is at least 2^-6 - 2^-11 (half a step of the
+ *   binade below; a tie goes to the even 2^-6), which the subnormal
+ *   branch's steps of 2^-9 also round to 2^-6, code 8 (e5m2: 2^-14 -
+ *   2^-18, steps of 2^-16, code 4).
+ * - Otherwise t is below 2^-6 (n is monotone in t), or x a is not a normal
+ *   f32 (zeros, subnormal x, tiny products: n then far below low): the
+ *   vector's codes come from fp8_code_product (one branch a vector, taken
+ *   where any of its 8 elements is there).
+ * - No clamp: the coder's clamp never acts on a group's elements. scale =
+ *   T(m / max) and a = T(1 / scale) (scaled_params), each within a
+ *   relative 2^-8 + 2^-24 (a < 2^100 keeps scale normal), so every |x| a
+ *   <= m a < 1.008 max: T rounds that to at most 452 (e5m2 57856), below
+ *   the midpoint to the next binade's code (464; 61440), so n never passes
+ *   the largest code (0x7E; 0x7B) and n - low (at most 118) stays in its
+ *   byte when four are packed and low is added to all at once.
+ * product_codes_check compares these codes with scaled_code's for every
+ * 16-bit pair whose n passes the normal test, and fails any pair whose n
+ * would pass the largest code unless no group can hold it (a group with
+ * amax m >= |x| has a multiplier no larger than a group of amax |x|). */
+static inline int sig_table_ok(const int dt, const int fmt, uint r)
+{
+    return dt == DT_BF16 && (fmt == FMT_E4M3 || fmt == FMT_E5M2) && r - 0x00800000u < 0x71800000u - 0x00800000u;
+}
+
+/* The table's entry for significand s (bits of the multiplier r): code(x_s) - low. */
+static inline uint sig_entry(const int fmt, uint s, uint r)
+{
+    uint e0 = 254u - (r >> 23);
+    return fp8_code_product(DT_BF16, fmt, (e0 << 7) | s, as_float(r)) - (fmt == FMT_E4M3 ? 8u : 4u);
+}
+
+/* The group's offset, -8 E0 (e5m2 -4 E0). */
+static inline int sig_offset(const int fmt, uint r)
+{
+    return -(int)((254u - (r >> 23)) << (fmt == FMT_E4M3 ? 3 : 2));
+}
+
+/* n - low for the bf16 element in the low 16 bits of h (higher bits are
+ * ignored), its table entry te and the group's offset. */
+static inline int sig_n(const int fmt, uint h, uint te, int off)
+{
+    uint eb = fmt == FMT_E4M3 ? (h >> 4) & 0x7F8u : (h >> 5) & 0x3FCu;
+    return (int)(eb + te) + off;
+}
+
+/* Eight codes of the bf16 elements in w by the group's table (filled by
+ * sig_entry for multiplier r); fp8_code_product's where an element is
+ * below the normal range. */
+static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab, int off, uint r)
+{
+    uint h[8] = {w.s0, w.s0 >> 16, w.s1, w.s1 >> 16, w.s2, w.s2 >> 16, w.s3, w.s3 >> 16};
+    int n[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        n[k] = sig_n(fmt, h[k], tab[h[k] & 0x7Fu], off);
+    if (((n[0] | n[1] | n[2] | n[3]) | (n[4] | n[5] | n[6] | n[7])) < 0)
+        return product_codes8(DT_BF16, fmt, w, 0u, r, 0);
+    uint low = fmt == FMT_E4M3 ? 0x08080808u : 0x04040404u;
+    uint lo = (uint)n[0] | ((uint)n[1] << 8) | ((uint)n[2] << 16) | ((uint)n[3] << 24);
+    uint hi = (uint)n[4] | ((uint)n[5] << 8) | ((uint)n[6] << 16) | ((uint)n[7] << 24);
+    uint slo = ((w.s0 >> 8) & 0x80u) | ((w.s0 >> 16) & 0x8000u) | ((w.s1 << 8) & 0x800000u) | (w.s1 & QK_F32_SIGN);
+    uint shi = ((w.s2 >> 8) & 0x80u) | ((w.s2 >> 16) & 0x8000u) | ((w.s3 << 8) & 0x800000u) | (w.s3 & QK_F32_SIGN);
+    return (uint2)((lo + low) | slo, (hi + low) | shi);
+}
+
+/* Whether the work-group meets the table's barrier in this kernel copy:
+ * bf16 float8 copies of specialised programs (a uniform test); every
+ * group of the generic program (PoCL 5.0's compiler aborted on a barrier
+ * under a kernel argument's test, see bnb4_quantize). */
+#if defined(QK_SPECIALISE)
+#define SIG_BARRIER(dt, fmt, ab) ((dt) == DT_BF16 && ((fmt) == FMT_E4M3 || (fmt) == FMT_E5M2) && (ab) != 0) /* QK_AB: temporary (ab) */
+#else
+#define SIG_BARRIER(dt, fmt, ab) ((ab) != 0) /* QK_AB: temporary (ab); then 1 */
+#endif
 
 /* Where group g lies: its first element, its width in vectors (wv; lw =
  * log2(wv) where that is a power of two, else -1) and its vector count. */
@@ -288,7 +407,7 @@ static inline void group16_codes_exact(__global const uint4 *in, group16 G, ulon
 static inline void groups16_body(__global const uint4 *in, const int dt, ulong rows, ulong cols, ulong bh, ulong bw,
                                  ulong ngroups, ulong gc, const int fmt, const uint L, const int V,
                                  __global uint *scale, __global uint2 *data, __global uint *status,
-                                 __local uint *red)
+                                 __local uint *red, __local uchar *sig, const int ab) /* QK_AB: temporary (ab) */
 {
     ulong step = get_num_groups(0);
     uint lid = get_local_id(0), top = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
@@ -305,20 +424,47 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                              max(raw[k].s2 & 0x7FFF0000u, raw[k].s3 & 0x7FFF0000u)));
         }
         uint m16 = group16_max(red, max(lo, hi >> 16), L);
+        uint d = 0u, s = 0u, r = 0u;
+        if (m16 < top) {
+            s = scaled_params(fmt, dt, widen16(dt, m16), &d);
+            r = product_factor(fmt, dt, d, m16);
+        }
+        /* the table is written after this group's amax barriers, which
+         * every work-item meets after its lookups of the previous group */
+        int by_sig = ab != 0 && m16 < top && sig_table_ok(dt, fmt, r); /* QK_AB: temporary (ab != 0) */
+        if (by_sig)
+            for (uint k = lid; k < 128u; k += L)
+                sig[k] = (uchar)sig_entry(fmt, k, r);
+        if (SIG_BARRIER(dt, fmt, ab)) /* QK_AB: temporary (ab) */
+            barrier(CLK_LOCAL_MEM_FENCE);
         if (m16 >= top) {
             if (lid == 0u)
                 atomic_max(status, widen16(dt, m16)); /* the op fails with QK_ERR_NONFINITE */
         } else {
-            uint d, s = scaled_params(fmt, dt, widen16(dt, m16), &d), r = product_factor(fmt, dt, d, m16);
             if (lid == 0u)
                 scale[g] = s;
-            if (by_products(fmt, r)) { /* the same for the whole work-group */
+            if (by_sig) { /* the same for the whole work-group */
+                int off = sig_offset(fmt, r);
 #pragma unroll
                 for (int k = 0; k < V; k++) {
                     uint v = lid + (uint)k * L;
                     if (v < G.nv)
-                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r);
+                        data[group16_vector(G, cols, v)] = sig_codes8(fmt, raw[k], sig, off, r);
                 }
+            } else if (by_products(fmt, r) && ab != 0) { /* QK_AB: temporary (&& ab != 0) */
+#pragma unroll
+                for (int k = 0; k < V; k++) {
+                    uint v = lid + (uint)k * L;
+                    if (v < G.nv)
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, 1);
+                }
+            } else if (by_products(fmt, r)) { /* QK_AB: temporary (the old path, both clamps) */
+#pragma unroll /* QK_AB: temporary */
+                for (int k = 0; k < V; k++) { /* QK_AB: temporary */
+                    uint v = lid + (uint)k * L; /* QK_AB: temporary */
+                    if (v < G.nv) /* QK_AB: temporary */
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, 0); /* QK_AB: temporary */
+                } /* QK_AB: temporary */
             } else {
                 group16_codes_exact(in, G, cols, L, fmt, dt, d, data);
             }
@@ -365,18 +511,23 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
  * 40% of the copy, against 34% for 256 work-items of 2 vectors loading a
  * step ahead, 32% without the step ahead, 34% for 128 of 4); up to 16384:
  * 256 of 8. */
-#define GROUPS16_KERNEL(NAME, L, V)                                                                \
+#define GROUPS16_KERNEL(NAME, L, V, AB) /* QK_AB: temporary (AB) */                               \
     __kernel __attribute__((reqd_work_group_size(L, 1, 1))) void NAME(                             \
         __global const uint4 *in, int dt, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, \
         ulong gc, int fmt, __global uint *scale, __global uint2 *data, __global uint *status,       \
         __local uint *red)                                                                         \
     {                                                                                              \
+        const int ab = AB; /* QK_AB: temporary */                                                  \
+        __local uchar sig[128]; /* bf16 float8: the group's significand table */                  \
         QK_BY_SCALED_DTYPE16(fmt, dt, groups16_body(in, DTC, rows, cols, bh, bw, ngroups, gc, FMTC, L, V, \
-                                                  scale, data, status, red));                      \
+                                                  scale, data, status, red, sig, ab)); /* QK_AB: temporary (ab) */ \
     }
 
-GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8)
-GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
+GROUPS16_KERNEL(scaled_quantize_groups16_4k, 64, 8, 1)  /* QK_AB: temporary (, 1) */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8, 1) /* QK_AB: temporary (, 1) */
+/* main's kernels: ab = 0 folds the table and the one-clamp loop away */
+GROUPS16_KERNEL(scaled_quantize_groups16_4k_ab0, 64, 8, 0)  /* QK_AB: temporary */
+GROUPS16_KERNEL(scaled_quantize_groups16_16k_ab0, 256, 8, 0) /* QK_AB: temporary */
 
 /* Test hook: the codes by products (fp8_code_product, int8_code_rcp)
  * against scaled_code's, every format, for the pair w = base + id *
@@ -401,11 +552,32 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
         uint r = product_factor(fmt, dt, d, w & 0x7FFFu), c;
         if (r == 0u)
             continue;
+        if (fmt <= FMT_E5M2 && sig_table_ok(dt, fmt, r)) {
+            uint h = w & 0xFFFFu, want = scaled_code(fmt, dt, x, d), ax, low = fmt == FMT_E4M3 ? 8u : 4u;
+            int n = sig_n(fmt, h, sig_entry(fmt, h & 0x7Fu, r), sig_offset(fmt, r));
+            /* the table's code where it passes the normal test; past the
+             * largest code only where no group holds the pair: a group of
+             * amax |x| has the largest multiplier any group holding x has */
+            int bad = n >= 0 && n + (int)low <= (fmt == FMT_E4M3 ? 0x7E : 0x7B) &&
+                      ((uint)n + low | ((h >> 8) & 0x80u)) != want;
+            if (n >= 0 && n + (int)low > (fmt == FMT_E4M3 ? 0x7E : 0x7B)) {
+                scaled_params(fmt, dt, x & QK_F32_ABS, &ax);
+                bad = as_float(d) <= as_float(ax);
+            }
+            if (bad) {
+                atomic_inc(&out[0]);
+                atomic_min(&out[1], w);
+            }
+        }
         if (fmt <= FMT_E5M2)
             c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
-        else if (fabs(as_float(x)) <= as_float(d) * 256.0f)
-            c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r));
-        else
+        else if (fabs(as_float(x)) <= as_float(d) * 256.0f) {
+            uint dx;
+            scaled_params(fmt, dt, x & QK_F32_ABS, &dx);
+            c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r), 0);
+            if (d >= dx && int8_code_rcp(dt, fmt, x, as_float(d), as_float(r), 1) != c) /* a pair a group holds */
+                c = ~c;
+        } else
             continue; /* no group divides x by d */
         if (c != scaled_code(fmt, dt, x, d)) {
             atomic_inc(&out[0]);

@@ -48,7 +48,8 @@ long qkc_crafted_nested(qk_context *ctx, const char *label);
 long qkc_crafted_means(qk_context *ctx, const char *label);
 
 /* Tensor-scaled float8_e4m3fn, float8_e5m2 and int8_tensorwise of every
- * bf16 and every f16 value in [-1, 1], NF4/FP4 64-blocks of subnormals
+ * bf16 and every f16 value in [-1, 1] (and the same values in row groups
+ * of 256: 128 magnitudes each, both signs), NF4/FP4 64-blocks of subnormals
  * under a small normal absmax, and MXFP8 blocks of every finite value under
  * chosen amax values (table_cases.c), quantized and dequantized by
  * ctx and by the reference backend: the number of cases that differ, each

@@ -121,12 +121,12 @@ static int64_t nvfp4_blocks(qk_dtype dt, uint16_t *out)
     return n;
 }
 
-static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk_format f, qk_dtype dt,
-                         const uint16_t *in, int64_t rows, int64_t n)
+static long compare_case(qk_context *ctx, qk_context *ref, const char *label, qk_format f, qk_scaling sc,
+                         qk_dtype dt, const uint16_t *in, int64_t rows, int64_t n)
 {
     qk_params p;
     qk_params_default(f, &p);
-    p.scaling = QK_SCALING_TENSOR;
+    p.scaling = sc;
     qk_layout lay;
     if (qk_layout_query(&p, rows, n, &lay) != QK_OK)
         return 1;
@@ -185,15 +185,19 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
     for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
         int64_t n = every_magnitude(dts[d], in);
         for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
-            bad += compare_case(ctx, ref, label, formats[f], dts[d], in, 1, n);
+            bad += compare_case(ctx, ref, label, formats[f], QK_SCALING_TENSOR, dts[d], in, 1, n);
+        /* row groups of 256 (128 magnitudes, both signs): 127 amax values
+         * with every element below each, down to the zero row */
+        for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
+            bad += compare_case(ctx, ref, label, formats[f], QK_SCALING_ROW, dts[d], in, n / 256, 256);
         n = subnormal_blocks(dts[d], in);
         for (size_t f = 0; f < sizeof bnb / sizeof *bnb; f++)
-            bad += compare_case(ctx, ref, label, bnb[f], dts[d], in, 1, n);
+            bad += compare_case(ctx, ref, label, bnb[f], QK_SCALING_TENSOR, dts[d], in, 1, n);
         n = mxfp8_blocks(dts[d], in);
-        bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, dts[d], in, n / 256, 256); /* 8 blocks a row */
-        bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, dts[d], in, n / 96, 96);   /* 3 */
+        bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, QK_SCALING_TENSOR, dts[d], in, n / 256, 256); /* 8 blocks a row */
+        bad += compare_case(ctx, ref, label, QK_FORMAT_MXFP8, QK_SCALING_TENSOR, dts[d], in, n / 96, 96);   /* 3 */
         n = nvfp4_blocks(dts[d], in);
-        bad += compare_case(ctx, ref, label, QK_FORMAT_NVFP4, dts[d], in, n / 256, 256);
+        bad += compare_case(ctx, ref, label, QK_FORMAT_NVFP4, QK_SCALING_TENSOR, dts[d], in, n / 256, 256);
     }
     qk_context_destroy(ref);
     free(in);
