@@ -668,10 +668,7 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
 static uint32_t group_flags(void)
 {
     const char *e = getenv("QK_VULKAN_PRODUCTS");
-    static int ab = -1;                                            /* QK_AB: temporary */
-    if (ab < 0)                                                    /* QK_AB: temporary */
-        ab = getenv("QK_AB") && strcmp(getenv("QK_AB"), "0") == 0; /* QK_AB: temporary (bit 1: main's f16 float8/int8 codes) */
-    return (e && strcmp(e, "0") == 0 ? 1u : 0u) | (ab ? 2u : 0u); /* QK_AB: temporary (the | ...) */
+    return e && strcmp(e, "0") == 0 ? 1u : 0u;
 }
 
 /* Rows of bf16/f16 up to 4096 take 64 threads of 8 units
