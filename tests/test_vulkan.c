@@ -1519,9 +1519,6 @@ static void test_convrot_dequantize_rows(void **state)
     unsigned long runs = qk_vk_convrot_dq_runs() - before;
     const qk_vk_device *dev = first_device();
     int able = dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
-    const char *ab = getenv("QK_AB"); /* QK_AB: temporary */
-    if (ab && strcmp(ab, "0") == 0) /* QK_AB: temporary */
-        able = 0;                   /* QK_AB: temporary */
     printf("convrot dequantize: %zu differing bytes (%d cases, %lu on convrot_dequantize.comp of %d eligible)\n",
            bad, cases, runs, eligible);
     if (!able)

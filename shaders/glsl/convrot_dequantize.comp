@@ -54,7 +54,6 @@ layout(push_constant) uniform PC {
     uint r0;     /* the chunk's first row */
     uint group;  /* G: 4, 16, 64 or 256 */
     uint levels; /* L = log4 G */
-    uint flags;  /* bit 0: a workgroup barrier for the team's (QK_AB=2) */ /* QK_AB: temporary */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -69,10 +68,7 @@ shared uint v[4624]; /* cr_slot(4095) + 1 */
  * order every storage class). */
 void team_sync()
 {
-    if ((pc.flags & 1u) != 0u) /* QK_AB: temporary */
-        barrier();             /* QK_AB: temporary */
-    else                       /* QK_AB: temporary */
-        controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+    controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
 }
 
 /* Codes e .. e+63 and their row's scale; zeros past the chunk. */

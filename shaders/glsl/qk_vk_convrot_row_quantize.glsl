@@ -290,7 +290,7 @@ uvec4 codes16_product(uint i, float f)
     uvec4 c = uvec4(0u);
     [[unroll]] for (uint q = 0u; q < 4u; q++)
         [[unroll]] for (uint k = 0u; k < 4u; k++)
-            c[q] |= qk_int8_code_rcp(2u, uintBitsToFloat(v[qk_cr_at(i + 4u * q + k)]), f, QK_DT == DT_BF16, false) << (8u * k);
+            c[q] |= qk_int8_code_rcp(2u, uintBitsToFloat(v[qk_cr_at(i + 4u * q + k)]), f, QK_DT == DT_BF16) << (8u * k);
     return c;
 }
 

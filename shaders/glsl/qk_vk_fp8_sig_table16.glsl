@@ -1,7 +1,7 @@
 /* float8 codes of f16 elements from a per-group table of their 10-bit
- * significands (rows and tiles; include after qk_vk_products.glsl). The
- * bf16 table's argument (qk_vk_fp8_sig_table.glsl) carried to f16, whose
- * T has f16's exponent range and subnormals:
+ * significands (tiles; include after qk_vk_products.glsl). The bf16
+ * table's argument (qk_vk_fp8_sig_table.glsl) carried to f16, whose T has
+ * f16's exponent range and subnormals:
  *
  * - An f16 magnitude with exponent field E in [1, 30] is x = 2^(E - 15)
  *   (1 + s/1024), as an f32 of biased exponent E + 112. For a normal
@@ -46,7 +46,17 @@
  * test_products_every_pair compares every element up to every amax (on
  * GPUs; every 127th amax on lavapipe, where QK_TEST_EVERY_AMAX=1
  * QK_TEST_DTYPE=f16 took every amax too) against the other coders, and
- * test_thresholds_every_magnitude some amax against the reference. */
+ * test_thresholds_every_magnitude some amax against the reference.
+ *
+ * Rows include this with QK_FP8_SIG16_TABLE 0: no table (no shared memory,
+ * no fill, no barrier), only kind 2. On the H200 the table lost on rows
+ * (e4m3 rows of 4096 on 64 threads: 1024 entries to fill a row, 36% ->
+ * 32% of the copy) and won on tiles (16384 elements a group: 36% -> 49%);
+ * rows code by products (qk_fp8_codes4_product) outside the stand-in. */
+#ifndef QK_FP8_SIG16_TABLE
+#define QK_FP8_SIG16_TABLE 1
+#endif
+#if QK_FP8_SIG16_TABLE
 const uint QK_SIG16_ENTRIES = QK_DT == DT_F16 ? 1024u : 1u; /* bf16/f32 pipelines keep no table */
 shared int s_fp8_sig16[QK_SIG16_ENTRIES];
 
@@ -97,6 +107,7 @@ uvec2 qk_fp8_codes8_sig16(uint mode, uvec4 w, float a)
     }
     return qk_fp8_pack8(w, n);
 }
+#endif
 
 /* The codes of 8 f16 elements under the stand-in multiplier 2^64: the
  * largest code for every nonzero magnitude, zero for a zero. */
@@ -110,13 +121,16 @@ uvec2 qk_fp8_codes8_inf16(uint mode, uvec4 w)
 }
 
 /* The codes of 8 elements by a group table: kind 0 bf16's
- * (qk_vk_fp8_sig_table.glsl), 1 f16's, 2 f16 under the stand-in 2^64.
- * Callers pass kind and mode as literals (straight-line loops). */
+ * (qk_vk_fp8_sig_table.glsl), 1 f16's (QK_FP8_SIG16_TABLE only), 2 f16
+ * under the stand-in 2^64. Callers pass kind and mode as literals
+ * (straight-line loops). */
 uvec2 qk_fp8_codes8_table(uint kind, uint mode, uvec4 w, float a)
 {
     if (kind == 0u)
         return qk_fp8_codes8_sig(mode, w, a);
+#if QK_FP8_SIG16_TABLE
     if (kind == 1u)
         return qk_fp8_codes8_sig16(mode, w, a);
+#endif
     return qk_fp8_codes8_inf16(mode, w);
 }

@@ -62,15 +62,13 @@ uint qk_t_round_normal(uint b)
 }
 
 /* T(RN(x r)) as f32 bits: the quotient rounded to the dtype; with
- * clamp127, its magnitude clamped to 127 first. f16 quotients below
- * 2^-14 are 0, or with plain16 rounded as normal ones (at most 2^-14):
- * their codes are 0 either way. */
-uint qk_int8_quotient_t(float x, float r, bool clamp127, bool plain16)
+ * clamp127, its magnitude clamped to 127 first. */
+uint qk_int8_quotient_t(float x, float r, bool clamp127)
 {
     precise float q0 = x * r;
     uint q = floatBitsToUint(q0);
     uint a = q & QK_F32_ABS, t;
-    if (QK_DT == DT_BF16 || plain16)
+    if (QK_DT == DT_BF16)
         t = qk_t_round_normal(a);
     else
         t = a < 0x38800000u ? 0u : qk_t_round_normal(a);
@@ -81,11 +79,10 @@ uint qk_int8_quotient_t(float x, float r, bool clamp127, bool plain16)
 
 /* The code of x (a bf16/f16 element as f32). mode: 2 int8_tensorwise,
  * 3 int8_blockwise; r: the reciprocal of the group's divisor; normal_d:
- * the divisor is a normal T value (one clamp, above); plain16: as in
- * qk_int8_quotient_t. */
-uint qk_int8_code_rcp(uint mode, float x, float r, bool normal_d, bool plain16)
+ * the divisor is a normal T value (one clamp, above). */
+uint qk_int8_code_rcp(uint mode, float x, float r, bool normal_d)
 {
-    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, normal_d && mode == 3u, plain16));
+    precise float v = uintBitsToFloat(qk_int8_quotient_t(x, r, normal_d && mode == 3u));
     if (normal_d) {
         if (mode == 2u)
             v = min(v, 127.0);
@@ -109,42 +106,22 @@ uint qk_bf16_at(uvec2 w, uint i, uint mask)
     return ((i & 1u) == 0u ? w[i >> 1] << 16 : w[i >> 1]) & mask;
 }
 
-/* Element i (0..3) of the f16 pairs in w as the f32 bits of x * 2^-112:
- * the f16 magnitude shifted into an f32's exponent and significand
- * fields (exact, subnormals included: both formats' subnormals then line
- * up), the sign put in place; two or three instructions, no conversion. */
-uint qk_f16_at_scaled(uvec2 w, uint i)
-{
-    uint x = w[i >> 1];
-    return (i & 1u) == 0u ? ((x << 13) & 0x0FFFE000u) | ((x << 16) & QK_F32_SIGN)
-                          : ((x >> 3) & 0x0FFFE000u) | (x & QK_F32_SIGN);
-}
-
 /* The four codes of the 16-bit elements in w (element 0 lowest), packed.
- * wide16 (f16): 0 the exact widening; 1 unpackHalf2x16 (qk_int8_native16
- * groups); 2 in the same groups, the elements as x * 2^-112
- * (qk_f16_at_scaled) with r * 2^112 passed as r: the product is the same
- * real number x r, so the same RN(x r) (r <= 2^13 there: r * 2^112 is a
- * normal f32), and an x * 2^-112 that the device flushes is an f16
- * subnormal, code 0 either way (qk_int8_native16); the quotients below
- * 2^-14 take the plain rounding (qk_int8_quotient_t). */
-uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, uint wide16)
+ * native16: the group's qk_int8_native16 (f16 widened by unpackHalf2x16). */
+uint qk_int8_codes4_rcp(uint mode, uvec2 w, float r, bool native16)
 {
     uint c[4];
-    if (wide16 == 1u) {
+    if (native16) {
         [[unroll]] for (uint i = 0u; i < 2u; i++) {
             vec2 f = unpackHalf2x16(w[i]);
-            c[2u * i] = qk_int8_code_rcp(mode, f.x, r, true, false);
-            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r, true, false);
+            c[2u * i] = qk_int8_code_rcp(mode, f.x, r, true);
+            c[2u * i + 1u] = qk_int8_code_rcp(mode, f.y, r, true);
         }
-    } else if (wide16 == 2u) {
-        [[unroll]] for (uint i = 0u; i < 4u; i++)
-            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(qk_f16_at_scaled(w, i)), r, true, true);
     } else {
         [[unroll]] for (uint i = 0u; i < 4u; i++) {
             uint x = QK_DT == DT_BF16 ? qk_bf16_at(w, i, 0xFFFF0000u)
                                       : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0xFFFFu);
-            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(x), r, QK_DT == DT_BF16, false);
+            c[i] = qk_int8_code_rcp(mode, uintBitsToFloat(x), r, QK_DT == DT_BF16);
         }
     }
     return c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
@@ -253,8 +230,8 @@ uint qk_product_factor(uint mode, uint a, uint m)
 }
 
 /* The four codes of the 16-bit elements in w by products with the
- * group's factor f (non-zero). wide16: as in qk_int8_codes4_rcp. */
-uint qk_codes4_product(uint mode, uvec2 w, float f, uint wide16)
+ * group's factor f (non-zero). native16: qk_int8_native16 of the group. */
+uint qk_codes4_product(uint mode, uvec2 w, float f, bool native16)
 {
-    return mode < 2u ? qk_fp8_codes4_product(mode, w, f) : qk_int8_codes4_rcp(mode, w, f, wide16);
+    return mode < 2u ? qk_fp8_codes4_product(mode, w, f) : qk_int8_codes4_rcp(mode, w, f, native16);
 }

@@ -28,7 +28,7 @@ layout(push_constant) uniform PC {
     uint r0;   /* global index of the chunk's first row */
     uint dt;
     uint mode; /* 0 e4m3, 1 e5m2, 2 int8_tensorwise */
-    uint flags; /* bit 0: no codes by products (tests); bit 1: main's f16 float8 and int8 codes (QK_AB=0: temporary) */
+    uint flags; /* bit 0: no codes by products (tests) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -37,6 +37,7 @@ layout(push_constant) uniform PC {
 
 shared uint s_m;
 #include "qk_vk_fp8_sig_table.glsl"
+#define QK_FP8_SIG16_TABLE 0 /* f16 rows: products, no table (it lost on rows) */
 #include "qk_vk_fp8_sig_table16.glsl"
 #if QK_ROW_THRESHOLDS
 #include "qk_vk_thresholds.glsl"
@@ -68,24 +69,24 @@ void row_scale(uint r, out uint a, out uint prod)
 }
 
 /* The codes of a thread's units by products with the row's factor f.
- * Every call passes mode and wide16 (qk_int8_codes4_rcp) as literals, so that each inlined
+ * Every call passes mode and native16 as literals, so that each inlined
  * loop is straight-line code (a uniform branch an element measured
  * slower). */
-void row_codes_product(uint mode, uint wide16, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
+void row_codes_product(uint mode, bool native16, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
 {
     uint lid = gl_LocalInvocationID.x;
     [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS; k++) {
         uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         if (e >= row1)
             break;
-        data.w[e >> 2] = qk_codes4_product(mode, v[k].xy, f, wide16);
-        data.w[(e >> 2) + 1u] = qk_codes4_product(mode, v[k].zw, f, wide16);
+        data.w[e >> 2] = qk_codes4_product(mode, v[k].xy, f, native16);
+        data.w[(e >> 2) + 1u] = qk_codes4_product(mode, v[k].zw, f, native16);
     }
 }
 
 /* float8 codes of a thread's units by the group's table
- * (qk_fp8_codes8_table: kind 0 bf16, 1 f16, 2 f16 under the stand-in),
- * kind and mode literals at each call. */
+ * (qk_fp8_codes8_table: kind 0 bf16, 2 f16 under the stand-in; rows keep
+ * no f16 table), kind and mode literals at each call. */
 void row_codes_sig(uint kind, uint mode, uvec4 v[QK_ROW_UNITS], uint row0, uint row1, float f)
 {
     uint lid = gl_LocalInvocationID.x;
@@ -134,30 +135,19 @@ void main()
                     row_codes_sig(0u, 0u, v, row0, row1, f);
                 else
                     row_codes_sig(0u, 1u, v, row0, row1, f);
-            } else if (QK_DT == DT_F16 && pc.mode < 2u && (pc.flags & 2u) == 0u /* QK_AB: temporary */) {
-                if (prod == QK_FP8_STAND_IN) {
-                    if (pc.mode == 0u)
-                        row_codes_sig(2u, 0u, v, row0, row1, f);
-                    else
-                        row_codes_sig(2u, 1u, v, row0, row1, f);
-                } else {
-                    qk_fp8_sig16_fill(pc.mode, prod, lid, QK_ROW_THREADS);
-                    barrier();
-                    if (pc.mode == 0u)
-                        row_codes_sig(1u, 0u, v, row0, row1, f);
-                    else
-                        row_codes_sig(1u, 1u, v, row0, row1, f);
-                }
+            } else if (QK_DT == DT_F16 && pc.mode < 2u && prod == QK_FP8_STAND_IN) {
+                if (pc.mode == 0u)
+                    row_codes_sig(2u, 0u, v, row0, row1, f);
+                else
+                    row_codes_sig(2u, 1u, v, row0, row1, f);
             } else if (pc.mode == 0u)
-                row_codes_product(0u, 0u, v, row0, row1, f);
+                row_codes_product(0u, false, v, row0, row1, f);
             else if (pc.mode == 1u)
-                row_codes_product(1u, 0u, v, row0, row1, f);
-            else if (qk_int8_native16(a) && (pc.flags & 2u) == 0u) /* QK_AB: temporary (the flag test) */
-                row_codes_product(2u, 2u, v, row0, row1, uintBitsToFloat(prod + (112u << 23))); /* r * 2^112 */
+                row_codes_product(1u, false, v, row0, row1, f);
             else if (qk_int8_native16(a))
-                row_codes_product(2u, 1u, v, row0, row1, f);
+                row_codes_product(2u, true, v, row0, row1, f);
             else
-                row_codes_product(2u, 0u, v, row0, row1, f);
+                row_codes_product(2u, false, v, row0, row1, f);
             /* tells the host (and tests) this path ran; few groups write. After the
              * codes, so that thread 0 codes without waiting for the load. */
             if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)

@@ -25,7 +25,7 @@ layout(push_constant) uniform PC {
     uint dt;
     uint mode;  /* 0 e4m3, 1 e5m2, 3 int8_blockwise */
     uint extra; /* float8 maximum, or int8_blockwise's T(1e-8) */
-    uint flags; /* bit 0: no codes by products (tests); bit 1: main's f16 float8 and int8 codes (QK_AB=0: temporary) */
+    uint flags; /* bit 0: no codes by products (tests) */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -54,15 +54,15 @@ void tile_scale(uint tr, uint tc, out uint a, out uint prod)
 
 /* The codes of a thread's steps (tile rows rl, rl + rps, ... below h) by
  * products with the tile's factor f. Every call passes mode and
- * wide16 (qk_int8_codes4_rcp) as literals, so that each inlined loop is straight-line code
+ * native16 as literals, so that each inlined loop is straight-line code
  * (a uniform branch an element measured slower). */
-void tile_codes_product(uint mode, uint wide16, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep,
+void tile_codes_product(uint mode, bool native16, uvec2 v[16], uint rl, uint rps, uint h, uint base, uint rstep,
                         float f)
 {
     [[unroll]] for (uint k = 0u; k < 16u; k++) {
         if (rl >= rps || rl + k * rps >= h)
             break;
-        data.w[(base + k * rstep) >> 2] = qk_codes4_product(mode, v[k], f, wide16);
+        data.w[(base + k * rstep) >> 2] = qk_codes4_product(mode, v[k], f, native16);
     }
 }
 
@@ -122,7 +122,7 @@ void main()
                     tile_codes_sig(0u, 0u, v, rl, rps, h, base, rstep, f);
                 else
                     tile_codes_sig(0u, 1u, v, rl, rps, h, base, rstep, f);
-            } else if (QK_DT == DT_F16 && pc.mode < 2u && (pc.flags & 2u) == 0u /* QK_AB: temporary */) {
+            } else if (QK_DT == DT_F16 && pc.mode < 2u) {
                 if (prod == QK_FP8_STAND_IN) {
                     if (pc.mode == 0u)
                         tile_codes_sig(2u, 0u, v, rl, rps, h, base, rstep, f);
@@ -136,16 +136,10 @@ void main()
                     else
                         tile_codes_sig(1u, 1u, v, rl, rps, h, base, rstep, f);
                 }
-            } else if (pc.mode == 0u)
-                tile_codes_product(0u, 0u, v, rl, rps, h, base, rstep, f);
-            else if (pc.mode == 1u)
-                tile_codes_product(1u, 0u, v, rl, rps, h, base, rstep, f);
-            else if (qk_int8_native16(a) && (pc.flags & 2u) == 0u) /* QK_AB: temporary (the flag test) */
-                tile_codes_product(3u, 2u, v, rl, rps, h, base, rstep, uintBitsToFloat(prod + (112u << 23))); /* r * 2^112 */
-            else if (qk_int8_native16(a))
-                tile_codes_product(3u, 1u, v, rl, rps, h, base, rstep, f);
+            } else if (qk_int8_native16(a)) /* int8_blockwise: float8 tiles take the tables */
+                tile_codes_product(3u, true, v, rl, rps, h, base, rstep, f);
             else
-                tile_codes_product(3u, 0u, v, rl, rps, h, base, rstep, f);
+                tile_codes_product(3u, false, v, rl, rps, h, base, rstep, f);
             /* tells the host (and tests) this path ran; few groups write. After the
              * codes, so that thread 0 codes without waiting for the load. */
             if (lid == 0u && (atomicLoad(flag.w[0], gl_ScopeDevice, gl_StorageSemanticsBuffer, gl_SemanticsRelaxed) & 2u) == 0u)

@@ -549,28 +549,16 @@ static qk_status convrot_pass(qk_vk_state *s, const qk_vk_job *j, int mode, cons
  * barriers (convrot_dequantize.comp): G up to 256, rows of whole 64-value
  * runs and whole groups, a device whose full subgroups (of at least a
  * team, 4) fit the workgroup of 64. */
-/* QK_AB=0 keeps convrot_pass, 2 the new shader with workgroup barriers. QK_AB: temporary */
 #define QK_VK_CONVROT_DQ_SPAN 4096
 static unsigned long convrot_dq_runs;
 
 unsigned long qk_vk_convrot_dq_runs(void) { return __atomic_load_n(&convrot_dq_runs, __ATOMIC_RELAXED); }
 
-static int qk_ab(void)                                   /* QK_AB: temporary */
-{                                                        /* QK_AB: temporary */
-    static int ab = -1;                                  /* QK_AB: temporary */
-    if (ab < 0) {                                        /* QK_AB: temporary */
-        const char *e = getenv("QK_AB");                 /* QK_AB: temporary */
-        ab = e && *e ? atoi(e) : 1;                      /* QK_AB: temporary */
-    }                                                    /* QK_AB: temporary */
-    return ab;                                           /* QK_AB: temporary */
-}                                                        /* QK_AB: temporary */
-
 static int convrot_dq_rows(const qk_vk_state *s, const qk_vk_job *j, const groups *g)
 {
     int64_t G = j->p->convrot_group, run = G > 64 ? G : 64;
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return qk_ab() != 0 && /* QK_AB: temporary */
-           G <= 256 && j->cols % run == 0 && g->bh == 1 && g->bw == j->cols && n >= 4 && m != 0 && 64 % m == 0 &&
+    return G <= 256 && j->cols % run == 0 && g->bh == 1 && g->bw == j->cols && n >= 4 && m != 0 && 64 % m == 0 &&
            (VkDeviceSize)(4624 * 4) <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
@@ -587,8 +575,7 @@ static qk_status convrot_dequantize(qk_vk_state *s, const qk_vk_job *j, const gr
         qk_vk_bind b[] = {B(VB_DATA, r0 * j->cols, nr * j->cols), B(VB_OUT, r0 * row_bytes, nr * row_bytes),
                           B(VB_SCALE, 0, g->ng * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)(nr * j->cols), (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
-                                       (uint32_t)(log2_of(G) / 2),
-                                       qk_ab() == 2 ? 1u : 0u}; /* QK_AB: temporary */
+                                       (uint32_t)(log2_of(G) / 2)};
         int64_t units = ceil_div(nr * j->cols, QK_VK_CONVROT_DQ_SPAN);
         st = qk_vk_dispatch(s, VP_CONVROT_DQ, j->dt, b, 3, pc, stride_groups(units * 256), 1);
     }
@@ -681,10 +668,7 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
 static uint32_t group_flags(void)
 {
     const char *e = getenv("QK_VULKAN_PRODUCTS");
-    static int ab = -1;                                            /* QK_AB: temporary */
-    if (ab < 0)                                                    /* QK_AB: temporary */
-        ab = getenv("QK_AB") && strcmp(getenv("QK_AB"), "0") == 0; /* QK_AB: temporary (bit 1: main's f16 float8/int8 codes) */
-    return (e && strcmp(e, "0") == 0 ? 1u : 0u) | (ab ? 2u : 0u); /* QK_AB: temporary (the | ...) */
+    return e && strcmp(e, "0") == 0 ? 1u : 0u;
 }
 
 /* Rows of bf16/f16 up to 4096 take 64 threads of 8 units
