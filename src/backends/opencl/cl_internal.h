@@ -76,8 +76,6 @@ typedef enum {
     K_CONVROT_DEQUANTIZE_ROWS,
     K_NVFP4_DEQUANTIZE_BLOCKS,
     K_NVFP4_QUANTIZE16,
-    K_SCALED_QUANTIZE_GROUPS16_4K_AB0,  /* QK_AB: temporary */
-    K_SCALED_QUANTIZE_GROUPS16_16K_AB0, /* QK_AB: temporary */
     K_COUNT
 } qcl_kernel_id;
 

@@ -431,7 +431,7 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
  * vectors of 8 and whose elements fit 256 work-items x 8 vectors: one pass
  * (scaled_groups16.cl), 64 work-items up to 4096 elements. */
 #define GROUPS16_L 256
-#define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4)
+#define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4 + 128) /* amax words, then the significand table */
 
 static unsigned long groups16_runs;
 
@@ -443,19 +443,6 @@ static int by_groups16(const qcl_state *s, cl_int dt, cl_ulong cols, cl_ulong bh
     return dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
-
-/* QK_AB: temporary. 0: main's kernels (the *_ab0 copies: bf16 float8
- * groups by products, int8 with both clamps), unset or 1: the new ones.
- * Read once. */
-static cl_int groups16_ab(void) /* QK_AB: temporary */
-{ /* QK_AB: temporary */
-    static int ab = -1; /* QK_AB: temporary */
-    if (ab < 0) { /* QK_AB: temporary */
-        const char *e = getenv("QK_AB"); /* QK_AB: temporary */
-        ab = e && *e ? atoi(e) : 1; /* QK_AB: temporary */
-    } /* QK_AB: temporary */
-    return ab; /* QK_AB: temporary */
-} /* QK_AB: temporary */
 
 static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem in, cl_ulong r, cl_ulong c,
                                    cl_ulong bh, cl_ulong bw, cl_ulong ng, cl_ulong gc, cl_mem data, cl_mem scale,
@@ -469,8 +456,6 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
-    if (groups16_ab() == 0) /* QK_AB: temporary */
-        k = big ? K_SCALED_QUANTIZE_GROUPS16_16K_AB0 : K_SCALED_QUANTIZE_GROUPS16_4K_AB0; /* QK_AB: temporary */
     return RUN(s, k, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw), ARG(ng), ARG(gc), ARG(fmt),
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }

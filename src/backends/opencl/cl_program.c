@@ -19,7 +19,6 @@ static const char *const kernel_names[K_COUNT] = {
     "scaled_quantize_groups16_4k", "scaled_quantize_groups16_16k", "product_codes_check", "convrot_quantize_rows",
     "convrot_dequantize_rows", "nvfp4_dequantize_blocks",
     "nvfp4_quantize16",
-    "scaled_quantize_groups16_4k_ab0", "scaled_quantize_groups16_16k_ab0", /* QK_AB: temporary */
 };
 
 static uint64_t fnv1a(const void *p, size_t n)
