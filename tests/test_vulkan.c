@@ -1202,6 +1202,15 @@ static float convrot_row_value(int row, int i, uint32_t r)
     }
 }
 
+/* int8_tensorwise row scales with ConvRot groups of g, and its layout. */
+static void convrot_row_params(int g, int64_t rows, int64_t cols, qk_params *p, qk_layout *lay)
+{
+    qk_params_default(QK_FORMAT_INT8_TENSORWISE, p);
+    p->scaling = QK_SCALING_ROW;
+    p->convrot_group = g;
+    assert_int_equal(qk_layout_query(p, rows, cols, lay), QK_OK);
+}
+
 static void test_convrot_native_bounds(void **state)
 {
     (void)state;
@@ -1220,12 +1229,9 @@ static void test_convrot_native_bounds(void **state)
         }
         for (int g = 4; g <= 1024; g *= 4) {
             qk_params p;
-            qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
-            p.scaling = QK_SCALING_ROW;
-            p.convrot_group = g;
-            size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
             qk_layout lay;
-            assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+            convrot_row_params(g, rows, cols, &p, &lay);
+            size_t b = compare_input(vk, ref, &p, dt, in, rows, cols);
             void *parts[QK_PART_COUNT] = {0};
             for (int k = 0; k < QK_PART_COUNT; k++)
                 parts[k] = lay.part[k].nbytes ? malloc(lay.part[k].nbytes) : NULL;
@@ -1320,11 +1326,8 @@ static void convrot_fused_case(qk_context *vk, qk_context *ref, qk_dtype dt, con
                                int64_t cols, int g, const char *note, convrot_tally *t)
 {
     qk_params p;
-    qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
-    p.scaling = QK_SCALING_ROW;
-    p.convrot_group = g;
     qk_layout lay;
-    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    convrot_row_params(g, rows, cols, &p, &lay);
     void *want[QK_PART_COUNT], *got[QK_PART_COUNT];
     parts_alloc(&lay, want, got);
     unsigned long runs = qk_vk_convrot_fused_runs();
@@ -1448,11 +1451,8 @@ static size_t convrot_dq_case(qk_context *vk, qk_context *ref, qk_dtype dt, int6
                               uint32_t seed)
 {
     qk_params p;
-    qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
-    p.scaling = QK_SCALING_ROW;
-    p.convrot_group = g;
     qk_layout lay;
-    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    convrot_row_params(g, rows, cols, &p, &lay);
     unsigned char *data = malloc(lay.part[QK_PART_DATA].nbytes);
     uint32_t *sc = malloc(lay.part[QK_PART_SCALE].nbytes);
     uint32_t x = seed * 2654435761u + 1u;
