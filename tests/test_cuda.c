@@ -340,14 +340,11 @@ static void test_device_odd_shapes(void **state)
 }
 
 /* Dequantize of parts a caller crafted: every seventh group's f32 scale
- * replaced by NaN, +-Inf, -0, a subnormal, FLT_MAX or a negative normal in
- * turn, and every 37th code by a float8 NaN or Inf pattern (the
- * reference's NaN and overflow rules). */
-static size_t compare_crafted_parts(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt,
-                                     int64_t rows, int64_t cols)
+ * replaced by special[0], special[1], ... in turn, and every 37th code by
+ * a float8 NaN or Inf pattern (the reference's NaN and overflow rules). */
+static size_t compare_crafted_scales(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt,
+                                     int64_t rows, int64_t cols, const uint32_t *special, size_t nspecial)
 {
-    static const uint32_t special[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0x80000000u,
-                                       0x00000003u, 0x7F7FFFFFu, 0xC0400000u};
     qk_layout lay;
     if (qk_layout_query(p, rows, cols, &lay) != QK_OK)
         return 1;
@@ -364,7 +361,7 @@ static size_t compare_crafted_parts(qk_context *ref, qk_context *cu, const qk_pa
         uint32_t *sc = a[QK_PART_SCALE];
         size_t ns = lay.part[QK_PART_SCALE].nbytes / 4;
         for (size_t k = 0; k < ns; k += 7)
-            sc[k] = special[(k / 7) % (sizeof special / sizeof *special)];
+            sc[k] = special[(k / 7) % nspecial];
         static const unsigned char codes[] = {0x7F, 0xFF, 0x7C, 0xFC, 0x7E, 0x80};
         unsigned char *q = a[QK_PART_DATA];
         for (size_t k = 0; k < lay.part[QK_PART_DATA].nbytes; k += 37)
@@ -382,6 +379,15 @@ static size_t compare_crafted_parts(qk_context *ref, qk_context *cu, const qk_pa
     free(o1);
     free(o2);
     return bad;
+}
+
+/* NaN, +-Inf, -0, a subnormal, FLT_MAX or a negative normal scales. */
+static size_t compare_crafted_parts(qk_context *ref, qk_context *cu, const qk_params *p, qk_dtype dt,
+                                     int64_t rows, int64_t cols)
+{
+    static const uint32_t special[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0x80000000u,
+                                       0x00000003u, 0x7F7FFFFFu, 0xC0400000u};
+    return compare_crafted_scales(ref, cu, p, dt, rows, cols, special, sizeof special / sizeof *special);
 }
 
 /* Row and power-of-two tile groups dequantize row by row
@@ -419,15 +425,19 @@ static void test_device_group_dequantize(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* ConvRot rows rotate a row per block (k_convrot_rows.cuh), for every
- * group size and rows up to 8192 columns; wider rows, and G = 4, take the
- * tile kernels. The first cases run in chunks of a few rows (a row per
- * block); the second set in one chunk, more rows than an H200 holds blocks
- * (132 SMs x 8 at most), so that blocks step over rows and prefetch the
- * next. Shapes: rows of 16 and 32 columns, a 256-column block cut by the
- * row's end (G = 64), rows of 4096 with G = 1024, and rows of 4097..8192
- * whose threads' second unit is partly used. (No crafted NaN scales here:
- * the butterflies' NaN payloads are the GPU's, not the x86 host's.) */
+/* ConvRot dequantize of G = 16, 64 and 256 on rows of whole 64-column
+ * runs takes 64 values a thread (k_convrot64.cuh); the other
+ * rows of up to 8192 columns rotate a row per block (k_convrot_rows.cuh);
+ * wider rows, and G = 4, take the tile kernels. The first cases run in
+ * chunks of a few rows; the second set in one chunk, more rows than an
+ * H200 holds blocks (132 SMs x 8 at most), so that blocks step over rows
+ * and prefetch the next. Shapes: rows of 16 and 32 columns, a 256-column
+ * block cut by the row's end (G = 64), rows of 4096 with G = 1024, rows of
+ * 4097..8192 whose threads' second unit is partly used, and 64-column runs
+ * whose last team of four lanes is partly past the range (7 x 64, 4001 x
+ * 64); then crafted finite scales on rows of 1024 for every G. (No NaN or
+ * Inf scales here: the butterflies' NaN payloads are the GPU's, not the
+ * x86 host's.) */
 static void test_device_convrot_rows(void **state)
 {
     (void)state;
@@ -440,11 +450,11 @@ static void test_device_convrot_rows(void **state)
     static const cr_case few[] = {
         {16, 7, 48},     {16, 5, 16},     {16, 9, 32},     {64, 9, 192},   {64, 7, 64},    {64, 4, 320},
         {256, 5, 4096},  {256, 40, 768},  {1024, 4, 4096}, {256, 3, 5120}, {64, 3, 4160},  {1024, 3, 5120},
-        {1024, 3, 8192}, {1024, 2, 9216}, {4, 6, 36},      {4, 5, 64},
+        {1024, 3, 8192}, {1024, 2, 9216}, {4, 6, 36},      {4, 5, 64},     {16, 7, 64},    {16, 3, 192},
     };
     static const cr_case many[] = {
         {16, 4000, 48},    {64, 5000, 64},    {256, 3000, 256},  {1024, 2000, 1024},
-        {256, 1500, 4096}, {1024, 1200, 5120}, {64, 1200, 4160},
+        {256, 1500, 4096}, {1024, 1200, 5120}, {64, 1200, 4160}, {16, 4001, 64},   {256, 1001, 1280},
     };
     static const struct {
         const char *chunk;
@@ -472,6 +482,21 @@ static void test_device_convrot_rows(void **state)
         qk_context_destroy(ref);
         unsetenv("QK_CUDA_CHUNK_BYTES");
     }
+    /* Scales the data never gives (their sums stay finite: the GPU's NaN
+     * payloads are its own): -0, subnormals, the least normal, a negative
+     * normal and 2^100. */
+    static const uint32_t finite[] = {0x80000000u, 0x00000003u, 0x807FFFFFu, 0x00800000u, 0xC0400000u, 0x71800000u};
+    qk_context *ref = NULL, *cu = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+    static const int groups[] = {16, 64, 256, 1024};
+    for (size_t g = 0; g < 4; g++)
+        for (size_t d = 0; d < 3; d++) {
+            qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, groups[g]};
+            bad += compare_crafted_scales(ref, cu, &p, dts[d], 300, 1024, finite, sizeof finite / sizeof *finite);
+        }
+    qk_context_destroy(cu);
+    qk_context_destroy(ref);
     printf("convrot rows: %zu differences\n", bad);
     assert_int_equal(bad, 0);
 }
@@ -513,10 +538,11 @@ static void test_device_double_quant_mean(void **state)
 }
 
 /* NaN and +-Inf in the one-pass group kernels (k_group_quantize.cuh: a warp
- * a float8 row of 4096, a block an int8 row, a block a 128 x 128 tile),
- * one element of the last row (odd and even positions: either half of a
- * packed word): the reference's QK_ERR_NONFINITE, for each special in each
- * 16-bit dtype. */
+ * a float8 row of 4096, a block an int8 row, a block a 128 x 128 tile;
+ * k_convrot64.cuh: two ConvRot rows a block, G = 16 and 256), one element
+ * of the last row (odd and even positions: either half of a packed word):
+ * the reference's QK_ERR_NONFINITE, for each special in each 16-bit
+ * dtype. */
 static void test_device_group_nonfinite(void **state)
 {
     (void)state;
@@ -527,7 +553,8 @@ static void test_device_group_nonfinite(void **state)
     static const qk_params fmts[] = {
         {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 128, 0, 0},
         {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 128, 0, 0},
-        {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0}, {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 16},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256},
     };
     static const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     const int64_t rows = 256, cols = 4096, n = rows * cols;

@@ -20,8 +20,15 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_quantize_by_table16", "qk_group_dequantize", "qk_convrot_quantize_rows", "qk_convrot_dequantize_rows",
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
-    "qk_absmax_mean",
+    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_convrot_quantize64",
 };
+
+unsigned cu_block_threads(int k)
+{
+    if (k == K_QUANTIZE_BY_TABLE16)
+        return 1024u;
+    return k == K_CONVROT_DQ64 || k == K_CONVROT_Q64 ? 128u : 256u; /* k_convrot64.cuh */
+}
 
 qk_status cu_fail(const char *what, CUresult r)
 {
@@ -172,10 +179,9 @@ static qk_status open_state(cu_state *st, int device)
     /* grid-stride kernels launch as many blocks as fit at once: one more
      * than fits would run as a second, mostly empty wave */
     for (int k = 0; k < K_COUNT; k++) {
-        int table = k == K_QUANTIZE_BY_TABLE16;
-        size_t smem = table ? CU_TABLE16_BYTES : 0;
-        int block = table ? 1024 : 256;
-        CUresult occ = cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k], block, smem);
+        size_t smem = k == K_QUANTIZE_BY_TABLE16 ? CU_TABLE16_BYTES : 0;
+        CUresult occ = cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k],
+                                                                     (int)cu_block_threads(k), smem);
         if (occ != CUDA_SUCCESS || st->resident[k] < 1)
             st->resident[k] = 1;
     }

@@ -16,7 +16,7 @@ enum {
     K_SELFTEST, K_ABSMAX_SUM, K_GROUP_Q_4K, K_GROUP_Q_16K,
     K_CODE_TABLE16, K_QUANTIZE_BY_TABLE16, K_GROUP_DQ,
     K_CONVROT_Q_ROWS, K_CONVROT_DQ_ROWS, K_CONVROT_Q_ROWS4K, K_CONVROT_DQ_ROWS4K, K_BNB4_Q64, K_GROUP_Q_WARP,
-    K_NVFP4_TABLE, K_NVFP4_Q16, K_NVFP4_DQ8, K_GROUP_AMAX4, K_ABSMAX_MEAN,
+    K_NVFP4_TABLE, K_NVFP4_Q16, K_NVFP4_DQ8, K_GROUP_AMAX4, K_ABSMAX_MEAN, K_CONVROT_DQ64, K_CONVROT_Q64,
     K_COUNT
 };
 
@@ -59,6 +59,8 @@ qk_status cu_fail(const char *what, CUresult r);
 /* 1-D launch of n threads in blocks of `block` on the compute stream. */
 qk_status cu_launch(cu_state *st, int k, int64_t threads, unsigned block, void **params);
 qk_status cu_launch_grid(cu_state *st, int k, int64_t blocks, unsigned block, void **params);
+/* The threads of kernel k's blocks (the size its occupancy was taken for). */
+unsigned cu_block_threads(int k);
 qk_status cu_launch_smem(cu_state *st, int k, int64_t blocks, unsigned block, unsigned smem, void **params);
 
 /* Staged transfers (cuda_xfer.c): host <-> device through pinned buffers,

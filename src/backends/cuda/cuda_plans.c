@@ -28,8 +28,9 @@ static uint64_t magic(int64_t d) { return UINT64_MAX / (uint64_t)d; }
  * rather than once per 256 items. */
 static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
 {
-    int64_t blocks = qk_ceil_div(threads, 256), cap = (int64_t)j->st->sms * j->st->resident[k];
-    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args);
+    unsigned bt = cu_block_threads(k);
+    int64_t blocks = qk_ceil_div(threads, bt), cap = (int64_t)j->st->sms * j->st->resident[k];
+    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, bt, args);
 }
 
 static qk_status memset_dev(cu_job *j, CUdeviceptr p, size_t n)
@@ -403,12 +404,29 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
  * columns of one group, and G = 4 rows need not hold whole units). */
 static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group >= 16 && j->cols <= CR_MAX_COLS; }
 
+#define CR64_SPAN 8192 /* k_convrot64.cuh: the values of a block's step */
+
+/* G = 16, 64 or 256 on rows of whole 64-column runs: 64 values a thread
+ * (k_convrot64.cuh); quantize also needs 16-bit input and rows a block
+ * holds. */
+static int convrot64_fits(const cu_job *j, int quantize)
+{
+    int G = j->p->convrot_group;
+    if (getenv("QK_AB") != NULL && atoi(getenv("QK_AB")) == 0) /* QK_AB: temporary */
+        return 0;                                             /* QK_AB: temporary */
+    if (quantize && (j->dt == QK_DTYPE_F32 || j->cols > CR64_SPAN))
+        return 0;
+    return (G == 16 || G == 64 || G == 256) && j->cols % 64 == 0;
+}
+
 static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     r1 = r1 < j->rows ? r1 : j->rows;
     int dt = (int)j->dt, G = j->p->convrot_group;
     void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
                     P(j->part[QK_PART_DATA]), P(j->work)};
+    if (convrot64_fits(j, 1)) /* CR64_SPAN / cols rows a block and step */
+        return launch_strided(j, K_CONVROT_Q64, qk_ceil_div(r1 - r0, CR64_SPAN / j->cols) * 128, args);
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
     return launch_strided(j, k, (r1 - r0) * 256, args); /* a row a block and step */
 }
@@ -421,6 +439,17 @@ static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
                     P(j->buf)};
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_DQ_ROWS4K : K_CONVROT_DQ_ROWS;
     return launch_strided(j, k, (r1 - r0) * 256, args);
+}
+
+static qk_status convrot_dq64_pass(cu_job *j, int64_t u0, int64_t u1)
+{
+    int64_t e0, e1;
+    rows_in_range(j, u0, u1, &e0, &e1);
+    int dt = (int)j->dt, G = j->p->convrot_group;
+    uint64_t m = magic(j->cols);
+    void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(m), P(G), P(e0),
+                    P(e1), P(j->buf)};
+    return launch_strided(j, K_CONVROT_DQ64, (e1 - e0) / 64, args);
 }
 
 /* ---- float8 / int8 with scale groups ----------------------------------------- */
@@ -607,6 +636,8 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     int64_t e0, e1;
     rows_in_range(j, u0, u1, &e0, &e1);
     int dt = (int)j->dt;
+    if (convrot64_fits(j, 0))
+        return convrot_dq64_pass(j, u0, u1);
     if (convrot_rows_fit(j))
         return convrot_dq_rows_pass(j, u0, u1);
     if (j->p->convrot_group > 0) {
