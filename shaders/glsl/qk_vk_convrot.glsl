@@ -15,6 +15,23 @@ uint qk_cr_at(uint i) { return i + (i >> 4); }
 #ifndef QK_CR_SLOT
 #define QK_CR_SLOT(i) qk_cr_at(i)
 #endif
+/* Element i of the exact form's values: v[QK_CR_SLOT(i)] unless the
+ * includer keeps them otherwise (convrot_quantize.comp: 16-byte words). */
+#ifndef QK_CR_LOAD
+#define QK_CR_LOAD(i) v[QK_CR_SLOT(i)]
+#define QK_CR_STORE(i, x) v[QK_CR_SLOT(i)] = (x)
+#endif
+
+#ifdef QK_CR_TEAM
+/* A team's barrier (QK_CR_TEAM: four consecutive invocations of a full
+ * subgroup exchanging values through shared memory): its subgroup's,
+ * ordering shared memory only (global stores before it need not
+ * complete: subgroupBarrier() would order every storage class). */
+void qk_cr_team_sync()
+{
+    controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+}
+#endif
 
 /* The reference's H4 butterfly on (a, b, c, d), native sums. */
 void qk_cr_h4(inout uint a, inout uint b, inout uint c, inout uint d)
@@ -40,6 +57,23 @@ void qk_cr_levels16(inout uint x[16], bool both)
     if (both) {
         [[unroll]] for (uint m = 0u; m < 4u; m++)
             qk_cr_h4(x[m], x[m + 4u], x[m + 8u], x[m + 12u]);
+    }
+}
+
+/* x[k] holds value k of a 64-value run: the levels of stride 1, 4 and
+ * 16 that groups of g have (native sums, as qk_cr_h4). */
+void qk_cr_levels64(inout uint x[64], uint g)
+{
+    [[unroll]] for (uint m = 0u; m < 16u; m++)
+        qk_cr_h4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
+    if (g > 4u) {
+        [[unroll]] for (uint b = 0u; b < 4u; b++)
+            [[unroll]] for (uint m = 0u; m < 4u; m++)
+                qk_cr_h4(x[16u * b + m], x[16u * b + m + 4u], x[16u * b + m + 8u], x[16u * b + m + 12u]);
+    }
+    if (g > 16u) {
+        [[unroll]] for (uint i = 0u; i < 16u; i++)
+            qk_cr_h4(x[i], x[i + 16u], x[i + 32u], x[i + 48u]);
     }
 }
 
@@ -72,12 +106,22 @@ uint qk_cr_first(uint u, uint s, uint g)
  * exact (qk_cr_add: subnormal, infinite and NaN values included). */
 void qk_cr_h4_exact(uint p, uint s)
 {
-    uint a = v[QK_CR_SLOT(p)], b = v[QK_CR_SLOT(p + s)], c = v[QK_CR_SLOT(p + 2u * s)], d = v[QK_CR_SLOT(p + 3u * s)];
+    uint a = QK_CR_LOAD(p), b = QK_CR_LOAD(p + s), c = QK_CR_LOAD(p + 2u * s), d = QK_CR_LOAD(p + 3u * s);
     uint ab = qk_cr_add(a, b);
-    v[QK_CR_SLOT(p)] = qk_cr_sub(qk_cr_add(ab, c), d);
-    v[QK_CR_SLOT(p + s)] = qk_cr_add(qk_cr_sub(ab, c), d);
-    v[QK_CR_SLOT(p + 2u * s)] = qk_cr_add(qk_cr_add(qk_cr_sub(a, b), c), d);
-    v[QK_CR_SLOT(p + 3u * s)] = qk_cr_add(qk_cr_add(qk_cr_sub(b, a), c), d);
+    QK_CR_STORE(p, qk_cr_sub(qk_cr_add(ab, c), d));
+    QK_CR_STORE(p + s, qk_cr_add(qk_cr_sub(ab, c), d));
+    QK_CR_STORE(p + 2u * s, qk_cr_add(qk_cr_add(qk_cr_sub(a, b), c), d));
+    QK_CR_STORE(p + 3u * s, qk_cr_add(qk_cr_add(qk_cr_sub(b, a), c), d));
+}
+
+/* The levels below min(g, 64) on the 64 values from element p (one
+ * thread's run), exactly: no other invocation touches them. */
+void qk_cr_run_levels_exact(uint p, uint g)
+{
+    uint gr = min(g, 64u);
+    [[dont_unroll]] for (uint st = 1u; st < gr; st *= 4u)
+        [[dont_unroll]] for (uint u = 0u; u < 16u; u++)
+            qk_cr_h4_exact(p + qk_cr_first(u, st, gr), st);
 }
 
 /* Every level of groups of g over v's elements [0, cnt) (whole groups),
