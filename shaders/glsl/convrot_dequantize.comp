@@ -139,7 +139,7 @@ void first_levels(uvec4 q[4], float sp, out uint x[64])
         precise float p = c * sp;
         x[k] = floatBitsToUint(p);
     }
-    qk_cr_levels64(x, pc.group);
+    qk_cr_levels64(x, pc.group, false);
 }
 
 /* Exact path: the thread's 64 products into their slots (codes read again

@@ -235,7 +235,7 @@ void main()
         }
         if (mine) {
             if (native) {
-                qk_cr_levels64(x, pc.group);
+                qk_cr_levels64(x, pc.group, true);
                 if (team)
                     store_run64(own, x);
             } else {
@@ -250,7 +250,7 @@ void main()
                 if (native) {
                     load_held(held, 64u, x);
                     [[unroll]] for (uint i = 0u; i < 16u; i++)
-                        qk_cr_h4(x[i], x[i + 16u], x[i + 32u], x[i + 48u]); /* stride 64 */
+                        qk_cr_h4_zeros_free(x[i], x[i + 16u], x[i + 32u], x[i + 48u]); /* stride 64 */
                 } else {
                     [[dont_unroll]] for (uint i = 0u; i < 16u; i++)
                         qk_cr_h4_exact(held + i, 64u);
@@ -260,18 +260,21 @@ void main()
         uint m = 0u;
         if (mine) {
             if (native) {
-                [[unroll]] for (uint k = 0u; k < 64u; k++)
+                float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
+                [[unroll]] for (uint k = 0u; k < 64u; k++) {
                     x[k] = round_native(x[k], down);
+                    mf = max(mf, abs(uintBitsToFloat(x[k])));
+                }
+                m = held_t(floatBitsToUint(mf), true);
             } else {
                 [[dont_unroll]] for (uint k = 0u; k < 64u; k++) {
                     uint p = held + rs * (k >> 4) + (k & 15u);
                     QK_CR_STORE(p, finish_exact(QK_CR_LOAD(p)));
                 }
                 load_held(held, rs, x);
+                [[unroll]] for (uint k = 0u; k < 64u; k++)
+                    m = max(m, x[k] & QK_F32_ABS); /* NaN above Inf */
             }
-            [[unroll]] for (uint k = 0u; k < 64u; k++)
-                m = max(m, x[k] & QK_F32_ABS);
-            m = held_t(m, native);
         }
         for (uint s = 1u; s < cl; s <<= 1) /* uniform */
             m = max(m, subgroupShuffleXor(m, s));

@@ -48,6 +48,36 @@ void qk_cr_h4(inout uint a, inout uint b, inout uint c, inout uint d)
     d = floatBitsToUint(o3);
 }
 
+/* qk_cr_h4 where no byte depends on a zero's sign (quantize: the amax
+ * and the codes see magnitudes): (b - a) + c as c - (a - b), one sum
+ * fewer. RN is symmetric, so b - a and -(a - b) are equal but for the
+ * sign of a zero, and so is every result (a zero's sign never changes a
+ * nonzero sum). */
+void qk_cr_h4_zeros_free(inout uint a, inout uint b, inout uint c, inout uint d)
+{
+    float fa = uintBitsToFloat(a), fb = uintBitsToFloat(b), fc = uintBitsToFloat(c), fd = uintBitsToFloat(d);
+    precise float ab = fa + fb;
+    precise float amb = fa - fb;
+    precise float o0 = (ab + fc) - fd;
+    precise float o1 = (ab - fc) + fd;
+    precise float o2 = (amb + fc) + fd;
+    precise float o3 = (fc - amb) + fd;
+    a = floatBitsToUint(o0);
+    b = floatBitsToUint(o1);
+    c = floatBitsToUint(o2);
+    d = floatBitsToUint(o3);
+}
+
+/* The butterfly of the native levels: qk_cr_h4, or with zeros_free
+ * (a constant) qk_cr_h4_zeros_free. */
+void qk_cr_h4_native(inout uint a, inout uint b, inout uint c, inout uint d, bool zeros_free)
+{
+    if (zeros_free)
+        qk_cr_h4_zeros_free(a, b, c, d);
+    else
+        qk_cr_h4(a, b, c, d);
+}
+
 /* x[k] holds value k * s of a run (s = 1, 16 or 256 apart): the level of
  * stride s, then (both) that of stride 4 s. */
 void qk_cr_levels16(inout uint x[16], bool both)
@@ -61,19 +91,20 @@ void qk_cr_levels16(inout uint x[16], bool both)
 }
 
 /* x[k] holds value k of a 64-value run: the levels of stride 1, 4 and
- * 16 that groups of g have (native sums, as qk_cr_h4). */
-void qk_cr_levels64(inout uint x[64], uint g)
+ * 16 that groups of g have (native sums, qk_cr_h4_native). */
+void qk_cr_levels64(inout uint x[64], uint g, bool zeros_free)
 {
     [[unroll]] for (uint m = 0u; m < 16u; m++)
-        qk_cr_h4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
+        qk_cr_h4_native(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u], zeros_free);
     if (g > 4u) {
         [[unroll]] for (uint b = 0u; b < 4u; b++)
             [[unroll]] for (uint m = 0u; m < 4u; m++)
-                qk_cr_h4(x[16u * b + m], x[16u * b + m + 4u], x[16u * b + m + 8u], x[16u * b + m + 12u]);
+                qk_cr_h4_native(x[16u * b + m], x[16u * b + m + 4u], x[16u * b + m + 8u], x[16u * b + m + 12u],
+                                zeros_free);
     }
     if (g > 16u) {
         [[unroll]] for (uint i = 0u; i < 16u; i++)
-            qk_cr_h4(x[i], x[i + 16u], x[i + 32u], x[i + 48u]);
+            qk_cr_h4_native(x[i], x[i + 16u], x[i + 32u], x[i + 48u], zeros_free);
     }
 }
 
