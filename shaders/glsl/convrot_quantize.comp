@@ -16,25 +16,30 @@
  * (consecutive invocations of a full subgroup) hold a group: they swap
  * values once through shared memory behind a subgroup barrier, so that
  * each holds the group's values 16 t + i + 64 m (i < 16, m < 4) and runs
- * the level of stride 64. The row's amax (integer max of the rounded
- * values' magnitude bits: order-free) goes by shuffles within the row's
- * part of a subgroup, then one shared atomicMax a subgroup part, and one
- * workgroup barrier a step; every thread then takes the scale and divisor
- * (qk_group_scale) and codes the values it holds from its registers, 16
- * codes a 16-byte store.
+ * the level of stride 64. The row's amax: a thread's own by a float max
+ * of its magnitudes on the native path (finite values, zero or normal:
+ * max selects one exactly) and an integer max of magnitude bits on the
+ * exact path (NaN above Inf); across threads an integer max (order-free)
+ * by shuffles within the row's part of a subgroup, then one shared
+ * atomicMax a part, and one workgroup barrier a step. Every thread then
+ * takes the scale and divisor (qk_group_scale) and codes the values it
+ * holds from its registers, 16 codes a 16-byte store.
  *
  * Native path where every value a thread (G <= 64) or a team (G = 256)
  * rotates is zero or has 2^(L-103) <= |x| < 2^(127-2L) (L = log4 G; f16
  * values are below 2^16 as well): every value and sum is then a multiple
  * of 2^(L-126), so a nonzero one is normal, no level overflows (each grows
  * magnitudes at most 4-fold), and RTE native sums are the reference's
- * (qk_vk_convrot_row_quantize.glsl's argument). Signed zeros may follow
- * IEEE or not: no byte depends on a zero's sign. The scaling y = z 2^-L
- * is then exact and y is zero or normal. For bf16 and f32 (T has f32's
+ * (qk_vk_convrot_row_quantize.glsl's argument). No byte depends on a
+ * zero's sign (the amax and codes see magnitudes), so the butterflies
+ * take one sum fewer (qk_cr_h4_zeros_free) and zeros may follow IEEE's
+ * signs or not. The scaling y = z 2^-L is then exact and y is zero or
+ * normal. For bf16 and f32 (T has f32's
  * exponent range) T(y) = T(z) 2^-L exactly, so the thread rounds z on its
  * bits and moves the 2^-L into its amax (m = m' 2^-L: the exponent field
  * less L, m' >= 2^(L-126) if not 0) and into the factor of its codes
- * (r' = r 2^-L, exact: r = RN(1/d) >= 2^-121, so r' is normal): q0 =
+ * (r' = r 2^-L, exact: d <= T(max_T / 127) < 2^121.01, so r = RN(1/d)
+ * >= 2^-122 and r' >= 2^-126 is normal, L <= 4): q0 =
  * RN(T(z) r') = RN(T(y) r), a product of the same reals, so the codes
  * are qk_vk_products.glsl's (a flushed subnormal q0 codes 0 as the exact
  * one). f16 scales y natively and rounds it with finish_fast (its
