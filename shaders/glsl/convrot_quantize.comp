@@ -228,10 +228,19 @@ void main()
         fetch(e + step * pc.cols, lane && r + step < pc.rows, qn);
         uint x[64];
         widen64(q, x);
-        uint mn = 0xFFFFFFFFu, mx = 0u;
-        [[unroll]] for (uint k = 0u; k < 64u; k++)
-            range_add(x[k], mn, mx);
-        bool native = !mine || range_native(mn, mx);
+        bool native;
+        if (QK_DT == DT_F32) {
+            uint mn = 0xFFFFFFFFu, mx = 0u;
+            [[unroll]] for (uint k = 0u; k < 64u; k++)
+                range_add(x[k], mn, mx);
+            native = range_native(mn, mx);
+        } else {
+            uint bad = 0u; /* on the raw words, two values at once */
+            [[unroll]] for (uint k = 0u; k < 32u; k++)
+                range_add16(q[k >> 2][k & 3u], bad);
+            native = range_native16(bad);
+        }
+        native = native || !mine;
         if (team) { /* uniform: the team's four choose together */
             uint slow = native ? 0u : 1u;
             slow |= subgroupShuffleXor(slow, 1u);

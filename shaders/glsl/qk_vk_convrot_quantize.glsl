@@ -24,6 +24,24 @@ void range_add(uint x, inout uint mn, inout uint mx)
 /* Whether every value range_add took is zero or in [fast_lo, fast_hi). */
 bool range_native(uint mn, uint mx) { return mn >= fast_lo() - 1u && mx < fast_hi(); }
 
+/* The same test on a word of two bf16/f16 values, both at once, into bad
+ * (starts at 0): bit 15 of a half is set where its magnitude m is nonzero
+ * and below lo (m + 0x7FFF has it, m + 0x8000 - lo not), or at least hi
+ * (m + 0x8000 - hi has it); no sum reaches 2^16, so no carry crosses
+ * halves. bf16: the bounds' high halves (their low halves are 0). f16:
+ * every finite nonzero value is in the range (2^-24 >= 2^(L-103), 65504
+ * < 2^16), so lo = 1 and hi = Inf's bits. */
+void range_add16(uint w, inout uint bad)
+{
+    uint lo = QK_DT == DT_BF16 ? fast_lo() >> 16 : 1u;
+    uint hi = QK_DT == DT_BF16 ? fast_hi() >> 16 : 0x7C00u;
+    uint m = w & 0x7FFF7FFFu;
+    bad |= (m + (0x8000u - hi) * 0x10001u) | ((m + 0x7FFF7FFFu) & ~(m + (0x8000u - lo) * 0x10001u));
+}
+
+/* Whether every value range_add16 took is zero or in the range. */
+bool range_native16(uint bad) { return (bad & 0x80008000u) == 0u; }
+
 /* A native-path sum times 2^-L (down), rounded to T. The product is zero or
  * normal, so exact; the T rounding runs on the bits (ties to even), and
  * f16's subnormal range (|y| < 2^-14) by one native sum: |y| + 0.75 rounds
