@@ -1420,6 +1420,100 @@ static void test_convrot_fused_rows(void **state)
     assert_int_equal(t.differing, 0);
 }
 
+/* ---- ConvRot quantize in one pass, 64 values a thread (convrot_quantize.comp)
+ * Against the reference: rows of 64 to 4096 of whole 64-value runs and
+ * groups (64 rows to one a workgroup's step, steps that leave threads
+ * idle, row amax shuffles over 1 to 16 invocations), every G up to 256
+ * and dtype, many grid-stride steps (one to three workgroups). Row kinds:
+ * convrot_fused_value's (typical, one subnormal, tiny, one huge value,
+ * zeros), and rows all zero (amax 0), all subnormal or tiny (a subnormal
+ * or tiny amax: f32/bf16 exact path), all large (f32/bf16 beyond the
+ * native range of G = 256), and rows whose threads or teams alternate
+ * between the native and exact paths. Then the exact coder
+ * (QK_VULKAN_PRODUCTS=0) and rows holding NaN or Inf (refused as the
+ * reference refuses them). */
+static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
+{
+    int f16 = dt == QK_DTYPE_F16;
+    float sign = (x & 1u) ? -1.0f : 1.0f, frac = 1.0f + (float)((x >> 1) & 0x7FFFFFu) * 0x1p-23f;
+    switch (r % 10) {
+    case 6: return sign * 0.0f;
+    case 7: return sign * frac * (f16 ? 0x1p-20f : 0x1p-140f); /* f16: subnormal values, native */
+    case 8: return sign * frac * (f16 ? 2000.0f : 0x1p120f);
+    case 9: /* every other 64-value run (and 256-value group) tiny: mixed paths */
+        return (c / 64 + c / 256) % 2 ? sign * frac * (f16 ? 0x1p-23f : 0x1p-110f) : sign * frac * 0.03f;
+    default: return convrot_fused_value(dt, r % 6, c, x);
+    }
+}
+
+static void test_convrot_quantize_rows(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    static const struct {
+        int64_t rows, cols;
+        const char *groups;
+    } shapes[] = {{200, 64, "1"}, {70, 192, "2"}, {300, 256, "3"}, {33, 768, NULL}, {41, 1024, "2"},
+                  {13, 3072, NULL}, {37, 4096, "3"}, {1, 128, NULL}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
+    static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
+    unsigned long before = qk_vk_convrot_q_runs();
+    convrot_tally t = {0, 0, 0, 0};
+    int eligible = 0;
+    for (int g = 4; g <= 256; g *= 4)
+        for (int d = 0; d < 3; d++)
+            for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+                int64_t rows = shapes[k].rows, cols = shapes[k].cols;
+                if (cols % g != 0)
+                    continue;
+                qk_dtype dt = dts[d];
+                size_t es = qk_dtype_size(dt);
+                unsigned char *in = malloc((size_t)(rows * cols) * es);
+                uint32_t x = (uint32_t)(k * 11 + (size_t)d + (size_t)g) * 2654435761u + 7u;
+                for (int64_t i = 0; i < rows * cols; i++) {
+                    x = x * 1664525u + 1013904223u;
+                    put_value(dt, in, i, convrot_q_value(dt, i / cols, i % cols, x));
+                }
+                if (shapes[k].groups)
+                    setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+                convrot_fused_case(vk, ref, dt, in, rows, cols, g, "", &t);
+                eligible++;
+                if (dt != QK_DTYPE_F32) { /* f32 codes by the exact coder anyway */
+                    setenv("QK_VULKAN_PRODUCTS", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", exact coder", &t);
+                    unsetenv("QK_VULKAN_PRODUCTS");
+                    eligible++;
+                }
+                if (cols == 1024 || cols == 192) { /* NaN, +Inf, -Inf in a row: refused */
+                    for (int n = 0; n < 3; n++) {
+                        int64_t at = (rows / 2) * cols + (n * 97 + 5) % cols;
+                        unsigned char keep[4];
+                        memcpy(keep, in + (size_t)at * es, es);
+                        memcpy(in + (size_t)at * es, dt == QK_DTYPE_F32 ? (const void *)&f32[n]
+                                                     : dt == QK_DTYPE_F16 ? (const void *)&f16[n] : (const void *)&bf16[n], es);
+                        convrot_fused_case(vk, ref, dt, in, rows, cols, g, n ? ", Inf" : ", NaN", &t);
+                        memcpy(in + (size_t)at * es, keep, es);
+                        eligible++;
+                    }
+                }
+                unsetenv("QK_VULKAN_STRIDE_GROUPS");
+                free(in);
+            }
+    unsigned long runs = qk_vk_convrot_q_runs() - before;
+    const qk_vk_device *dev = first_device();
+    int able = dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
+    printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %d refused by "
+           "both)\n", t.differing, t.cases, runs, eligible, t.refused);
+    if (!able)
+        printf("(this device has no full subgroups of 4 to 64 invocations: convrot_row_quantize*.comp took them all)\n");
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(t.differing, 0);
+    assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
+}
+
 /* ---- ConvRot dequantize in one pass (convrot_dequantize.comp) ----------
  * Crafted parts: every code byte, and per row a scale on either side of the
  * native range 2^(L-103) <= |s| < 2^(120-2L) (exponent fields 24 + L and
@@ -1603,6 +1697,7 @@ int main(void)
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),
+        cmocka_unit_test(test_convrot_quantize_rows),
         cmocka_unit_test(test_convrot_dequantize_rows),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };

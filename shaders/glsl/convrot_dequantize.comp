@@ -60,16 +60,9 @@ layout(push_constant) uniform PC {
 
 uint cr_slot(uint p) { return p + 8u * (p >> 6) + (p >> 8) + 8u * ((p >> 5) & 1u); }
 #define QK_CR_SLOT(i) cr_slot(i)
+#define QK_CR_TEAM
 shared uint v[4624]; /* cr_slot(4095) + 1 */
 #include "qk_vk_convrot.glsl"
-
-/* The team's barrier: its subgroup's, ordering shared memory only (the
- * global stores before it need not complete: subgroupBarrier() would
- * order every storage class). */
-void team_sync()
-{
-    controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
-}
 
 /* Codes e .. e+63 and their row's scale; zeros past the chunk. */
 void fetch(uint e, out uvec4 q[4], out uint s)
@@ -146,17 +139,7 @@ void first_levels(uvec4 q[4], float sp, out uint x[64])
         precise float p = c * sp;
         x[k] = floatBitsToUint(p);
     }
-    [[unroll]] for (uint m = 0u; m < 16u; m++)
-        qk_cr_h4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
-    if (pc.group > 4u) {
-        [[unroll]] for (uint b = 0u; b < 4u; b++)
-            [[unroll]] for (uint m = 0u; m < 4u; m++)
-                qk_cr_h4(x[16u * b + m], x[16u * b + m + 4u], x[16u * b + m + 8u], x[16u * b + m + 12u]);
-    }
-    if (pc.group > 16u) {
-        [[unroll]] for (uint i = 0u; i < 16u; i++)
-            qk_cr_h4(x[i], x[i + 16u], x[i + 32u], x[i + 48u]);
-    }
+    qk_cr_levels64(x, pc.group, false);
 }
 
 /* Exact path: the thread's 64 products into their slots (codes read again
@@ -168,10 +151,7 @@ void first_levels_exact(uint e, uint p, uint s)
         uint c = (src.w[(e + k) >> 4][((e + k) >> 2) & 3u] >> (8u * (k & 3u))) & 0xFFu;
         v[cr_slot(p + k)] = qk_cr_mul(floatBitsToUint(float(int(c << 24) >> 24)), s);
     }
-    uint g = min(pc.group, 64u);
-    [[dont_unroll]] for (uint st = 1u; st < g; st *= 4u)
-        [[dont_unroll]] for (uint u = 0u; u < 16u; u++)
-            qk_cr_h4_exact(p + qk_cr_first(u, st, g), st);
+    qk_cr_run_levels_exact(p, pc.group);
 }
 
 void main()
@@ -217,7 +197,7 @@ void main()
             }
         }
         if (pc.group == 256u) { /* uniform */
-            team_sync();
+            qk_cr_team_sync();
             uint et = e0 + 256u * j + 16u * t; /* the team's group, run 0 of this thread */
             if (mine) {
                 if (native) {
@@ -240,7 +220,7 @@ void main()
                         store_exact(pt + 64u * m, et + 64u * m);
                 }
             }
-            team_sync(); /* the next step's stores to v come after these loads */
+            qk_cr_team_sync(); /* the next step's stores to v come after these loads */
         }
     }
 }

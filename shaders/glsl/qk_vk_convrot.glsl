@@ -15,6 +15,23 @@ uint qk_cr_at(uint i) { return i + (i >> 4); }
 #ifndef QK_CR_SLOT
 #define QK_CR_SLOT(i) qk_cr_at(i)
 #endif
+/* Element i of the exact form's values: v[QK_CR_SLOT(i)] unless the
+ * includer keeps them otherwise (convrot_quantize.comp: 16-byte words). */
+#ifndef QK_CR_LOAD
+#define QK_CR_LOAD(i) v[QK_CR_SLOT(i)]
+#define QK_CR_STORE(i, x) v[QK_CR_SLOT(i)] = (x)
+#endif
+
+#ifdef QK_CR_TEAM
+/* A team's barrier (QK_CR_TEAM: four consecutive invocations of a full
+ * subgroup exchanging values through shared memory): its subgroup's,
+ * ordering shared memory only (global stores before it need not
+ * complete: subgroupBarrier() would order every storage class). */
+void qk_cr_team_sync()
+{
+    controlBarrier(gl_ScopeSubgroup, gl_ScopeSubgroup, gl_StorageSemanticsShared, gl_SemanticsAcquireRelease);
+}
+#endif
 
 /* The reference's H4 butterfly on (a, b, c, d), native sums. */
 void qk_cr_h4(inout uint a, inout uint b, inout uint c, inout uint d)
@@ -31,6 +48,36 @@ void qk_cr_h4(inout uint a, inout uint b, inout uint c, inout uint d)
     d = floatBitsToUint(o3);
 }
 
+/* qk_cr_h4 where no byte depends on a zero's sign (quantize: the amax
+ * and the codes see magnitudes): (b - a) + c as c - (a - b), one sum
+ * fewer. RN is symmetric, so b - a and -(a - b) are equal but for the
+ * sign of a zero, and so is every result (a zero's sign never changes a
+ * nonzero sum). */
+void qk_cr_h4_zeros_free(inout uint a, inout uint b, inout uint c, inout uint d)
+{
+    float fa = uintBitsToFloat(a), fb = uintBitsToFloat(b), fc = uintBitsToFloat(c), fd = uintBitsToFloat(d);
+    precise float ab = fa + fb;
+    precise float amb = fa - fb;
+    precise float o0 = (ab + fc) - fd;
+    precise float o1 = (ab - fc) + fd;
+    precise float o2 = (amb + fc) + fd;
+    precise float o3 = (fc - amb) + fd;
+    a = floatBitsToUint(o0);
+    b = floatBitsToUint(o1);
+    c = floatBitsToUint(o2);
+    d = floatBitsToUint(o3);
+}
+
+/* The butterfly of the native levels: qk_cr_h4, or with zeros_free
+ * (a constant) qk_cr_h4_zeros_free. */
+void qk_cr_h4_native(inout uint a, inout uint b, inout uint c, inout uint d, bool zeros_free)
+{
+    if (zeros_free)
+        qk_cr_h4_zeros_free(a, b, c, d);
+    else
+        qk_cr_h4(a, b, c, d);
+}
+
 /* x[k] holds value k * s of a run (s = 1, 16 or 256 apart): the level of
  * stride s, then (both) that of stride 4 s. */
 void qk_cr_levels16(inout uint x[16], bool both)
@@ -40,6 +87,24 @@ void qk_cr_levels16(inout uint x[16], bool both)
     if (both) {
         [[unroll]] for (uint m = 0u; m < 4u; m++)
             qk_cr_h4(x[m], x[m + 4u], x[m + 8u], x[m + 12u]);
+    }
+}
+
+/* x[k] holds value k of a 64-value run: the levels of stride 1, 4 and
+ * 16 that groups of g have (native sums, qk_cr_h4_native). */
+void qk_cr_levels64(inout uint x[64], uint g, bool zeros_free)
+{
+    [[unroll]] for (uint m = 0u; m < 16u; m++)
+        qk_cr_h4_native(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u], zeros_free);
+    if (g > 4u) {
+        [[unroll]] for (uint b = 0u; b < 4u; b++)
+            [[unroll]] for (uint m = 0u; m < 4u; m++)
+                qk_cr_h4_native(x[16u * b + m], x[16u * b + m + 4u], x[16u * b + m + 8u], x[16u * b + m + 12u],
+                                zeros_free);
+    }
+    if (g > 16u) {
+        [[unroll]] for (uint i = 0u; i < 16u; i++)
+            qk_cr_h4_native(x[i], x[i + 16u], x[i + 32u], x[i + 48u], zeros_free);
     }
 }
 
@@ -72,12 +137,22 @@ uint qk_cr_first(uint u, uint s, uint g)
  * exact (qk_cr_add: subnormal, infinite and NaN values included). */
 void qk_cr_h4_exact(uint p, uint s)
 {
-    uint a = v[QK_CR_SLOT(p)], b = v[QK_CR_SLOT(p + s)], c = v[QK_CR_SLOT(p + 2u * s)], d = v[QK_CR_SLOT(p + 3u * s)];
+    uint a = QK_CR_LOAD(p), b = QK_CR_LOAD(p + s), c = QK_CR_LOAD(p + 2u * s), d = QK_CR_LOAD(p + 3u * s);
     uint ab = qk_cr_add(a, b);
-    v[QK_CR_SLOT(p)] = qk_cr_sub(qk_cr_add(ab, c), d);
-    v[QK_CR_SLOT(p + s)] = qk_cr_add(qk_cr_sub(ab, c), d);
-    v[QK_CR_SLOT(p + 2u * s)] = qk_cr_add(qk_cr_add(qk_cr_sub(a, b), c), d);
-    v[QK_CR_SLOT(p + 3u * s)] = qk_cr_add(qk_cr_add(qk_cr_sub(b, a), c), d);
+    QK_CR_STORE(p, qk_cr_sub(qk_cr_add(ab, c), d));
+    QK_CR_STORE(p + s, qk_cr_add(qk_cr_sub(ab, c), d));
+    QK_CR_STORE(p + 2u * s, qk_cr_add(qk_cr_add(qk_cr_sub(a, b), c), d));
+    QK_CR_STORE(p + 3u * s, qk_cr_add(qk_cr_add(qk_cr_sub(b, a), c), d));
+}
+
+/* The levels below min(g, 64) on the 64 values from element p (one
+ * thread's run), exactly: no other invocation touches them. */
+void qk_cr_run_levels_exact(uint p, uint g)
+{
+    uint gr = min(g, 64u);
+    [[dont_unroll]] for (uint st = 1u; st < gr; st *= 4u)
+        [[dont_unroll]] for (uint u = 0u; u < 16u; u++)
+            qk_cr_h4_exact(p + qk_cr_first(u, st, gr), st);
 }
 
 /* Every level of groups of g over v's elements [0, cnt) (whole groups),

@@ -62,6 +62,7 @@ shared uint v[QK_CRQ_SETS * QK_CRQ_SET_WORDS];
  * of row k is done), and row k + 3 writes them after row k + 2's. */
 shared uint s_m[3], s_slow[3];
 #include "qk_vk_convrot.glsl"
+#include "qk_vk_convrot_quantize.glsl"
 
 /* A thread's 16 values from element e as 16-byte words: 2 (bf16/f16) or
  * 4 (f32), zeros past the row. (No loop here: spirv-opt leaves a loop
@@ -92,50 +93,14 @@ void widen16(uvec4 q[4], out uint x[16])
     }
 }
 
-uint fast_lo() { return (24u + pc.levels) << 23; } /* 2^(L - 103) */
-
-uint fast_hi()
-{
-    uint h = (254u - 2u * pc.levels) << 23; /* 2^(127 - 2L) */
-    return QK_DT == DT_F16 ? min(h, 0x47800000u) : h;
-}
-
-/* Whether every value of x is zero or in [lo, hi) (magnitudes): the
- * smallest nonzero magnitude from min(|x| - 1), where 0 wraps to the top. */
-bool in_range(uint x[16], uint lo, uint hi)
+/* Whether every value of x is zero or in the native range. */
+bool in_range(uint x[16])
 {
     uint mn = 0xFFFFFFFFu, mx = 0u;
-    [[unroll]] for (uint j = 0u; j < 16u; j++) {
-        uint a = x[j] & QK_F32_ABS;
-        mn = min(mn, a - 1u);
-        mx = max(mx, a);
-    }
-    return mn >= lo - 1u && mx < hi;
+    [[unroll]] for (uint j = 0u; j < 16u; j++)
+        range_add(x[j], mn, mx);
+    return range_native(mn, mx);
 }
-
-/* A native-path sum times 2^-L (down), rounded to T. The product is zero or
- * normal, so exact; the T rounding runs on the bits (ties to even), and
- * f16's subnormal range (|y| < 2^-14) by one native sum: |y| + 0.75 rounds
- * |y| to a multiple k of 2^-24 (the ulp there, f16's subnormal step), read
- * off the sum's bits; k * 2^-24 is exact. (Not by subtracting 0.75 again:
- * glslc -O's unroller keeps NoContraction on the first copy of a loop body
- * only, and spirv-opt folded (x + 0.75) - 0.75 to x in the others.) A
- * flushed f32 |y| gives k = 0, as the exact k is. An f16 rounding past
- * 65504 gives 2^16, which code_row takes for Inf. */
-uint finish_fast(uint x, float down)
-{
-    precise float y = uintBitsToFloat(x) * down;
-    uint b = floatBitsToUint(y), a = b & QK_F32_ABS;
-    precise float up = uintBitsToFloat(a) + 0.75;
-    precise float sub = float(floatBitsToUint(up) - 0x3F400000u) * uintBitsToFloat(0x33800000u);
-    uint h = a < 0x38800000u ? floatBitsToUint(sub) : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
-    return QK_DT == DT_BF16 ? (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u
-         : QK_DT == DT_F16  ? h | (b & QK_F32_SIGN)
-                            : b;
-}
-
-/* The exact path's value times 2^-L, rounded to T (any input). */
-uint finish_exact(uint x) { return qk_round_to(QK_DT, qk_mul(x, (127u - pc.levels) << 23)); }
 
 /* G <= 16, exactly: the thread's own 16 values from element i, from the
  * input, in its own words (no other thread touches them). */
@@ -162,7 +127,7 @@ bool own_set(uint s, uvec4 q[4], uint lid, inout uint m)
 {
     uint i = s * QK_CRQ_SET + lid * 16u, x[16];
     widen16(q, x);
-    if (!in_range(x, fast_lo(), fast_hi()))
+    if (!in_range(x))
         return false;
     qk_cr_levels16(x, pc.group > 4u);
     float down = uintBitsToFloat((127u - pc.levels) << 23);
@@ -228,7 +193,7 @@ bool first_levels(uint s, uvec4 q[4], uint lid)
 {
     uint i = s * QK_CRQ_SET + lid * 16u, x[16];
     widen16(q, x);
-    bool ok = in_range(x, fast_lo(), fast_hi());
+    bool ok = in_range(x);
     qk_cr_levels16(x, true);
     [[unroll]] for (uint j = 0u; j < 16u; j++)
         v[qk_cr_at(i + j)] = x[j];

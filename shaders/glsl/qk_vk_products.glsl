@@ -67,6 +67,8 @@ uint qk_int8_quotient_t(float x, float r, bool clamp127)
 {
     precise float q0 = x * r;
     uint q = floatBitsToUint(q0);
+    if (QK_DT == DT_BF16 && !clamp127)
+        return qk_t_round_normal(q); /* on the signed bits: a finite q's rounding add never reaches bit 31 */
     uint a = q & QK_F32_ABS, t;
     if (QK_DT == DT_BF16)
         t = qk_t_round_normal(a);

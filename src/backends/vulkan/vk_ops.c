@@ -681,17 +681,55 @@ static int row_pipeline(const qk_vk_job *j)
     return j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_SHORT : VP_ROW_Q;
 }
 
-/* ConvRot rows [lo, hi) in one pass: a workgroup of 64 takes a row at a
- * time, grid-stride over at most stride_groups' workgroups a chunk (rows
- * up to 1024 on the shader with a quarter of the shared memory). */
+/* ConvRot rows that convrot_quantize.comp takes: G up to 256, rows of
+ * whole 64-value runs and whole groups, at most 4096 wide (a workgroup's
+ * step holds 4096 / cols rows), on a device whose full subgroups (of at
+ * least a team, 4) fit the workgroup of 64. The others of convrot_fused
+ * take convrot_row_quantize*.comp. */
+#define QK_VK_CONVROT_Q_SPAN 4096
+#define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
+static unsigned long convrot_q_runs;
+
+unsigned long qk_vk_convrot_q_runs(void) { return __atomic_load_n(&convrot_q_runs, __ATOMIC_RELAXED); }
+
+/* QK_AB=0 keeps convrot_row_quantize*.comp for every row (old path), read once. QK_AB: temporary */
+static int convrot_q_ab_old(void) /* QK_AB: temporary */
+{                                                                          /* QK_AB: temporary */
+    static int v = -1;                                                     /* QK_AB: temporary */
+    if (v < 0) {                                                           /* QK_AB: temporary */
+        const char *e = getenv("QK_AB");                                   /* QK_AB: temporary */
+        v = e && strcmp(e, "0") == 0;                                      /* QK_AB: temporary */
+    }                                                                      /* QK_AB: temporary */
+    return v;                                                              /* QK_AB: temporary */
+}                                                                          /* QK_AB: temporary */
+
+static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
+{
+    int64_t G = j->p->convrot_group, run = G > 64 ? G : 64;
+    uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
+    if (convrot_q_ab_old()) /* QK_AB: temporary */
+        return 0;           /* QK_AB: temporary */
+    return G <= 256 && j->cols % run == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
+           (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
+}
+
+/* ConvRot rows [lo, hi) in one pass, grid-stride over at most
+ * stride_groups' workgroups a chunk: convrot_quantize.comp (4096 / cols
+ * rows a workgroup's step) where convrot_q_rows, else a workgroup of 64
+ * takes a row at a time (rows up to 1024 on the shader with a quarter of
+ * the shared memory). */
 static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
     int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
-    int pipe = j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT : VP_CONVROT_ROW_Q;
+    int team = convrot_q_rows(s, j);
+    int pipe = team ? VP_CONVROT_Q : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT : VP_CONVROT_ROW_Q;
+    int64_t step_rows = team ? QK_VK_CONVROT_Q_SPAN / j->cols : 1;
     __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
+    if (team)
+        __atomic_add_fetch(&convrot_q_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
@@ -699,7 +737,7 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
                           B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
                                        (uint32_t)(log2_of(G) / 2), group_flags()};
-        st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, stride_groups(nr * 256), 1);
+        st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, stride_groups(ceil_div(nr, step_rows) * 256), 1);
     }
     return st;
 }
