@@ -126,6 +126,44 @@ static void test_host_bnb_codes(void **state)
     assert_int_equal(bad, 0);
 }
 
+static uint32_t dmap_tab[QKF_DMAP_BUCKETS];
+
+/* The nested pass's dynamic-map lookup against the reference's search (of
+ * x and of ftz(x): the kernel codes the product unflushed): every input
+ * whose magnitude lies in [2^-27, 4) (the binades of every threshold and
+ * every table bucket among them), every bf16 value, the 2^20 smallest
+ * magnitudes (subnormals), 256 values around every edge of the 2^14
+ * buckets of bits >> 17 (Inf and NaN among them) and a sample of 2^24,
+ * each with both signs but the last. All 2^32 inputs were checked once on
+ * the host by a throwaway loop (0 mismatches); self-test 24 does so on the
+ * GPU. */
+static uint64_t dmap_mismatch(uint32_t x)
+{
+    uint32_t c = qkf_dmap_lookup(dmap_tab, x), f = qk_f32_ftz(x);
+    return (uint64_t)(c != qk_bnb_dynamic_map_code(x)) + (uint64_t)(f != x && c != qk_bnb_dynamic_map_code(f));
+}
+
+static void test_host_dynamic_map(void **state)
+{
+    (void)state;
+    assert_int_equal(qkf_dmap_table(qk_bnb_dynamic_map_code, dmap_tab), 0);
+    uint64_t bad = 0;
+    for (uint32_t x = 100u << 23; x < 129u << 23; x++)
+        bad += dmap_mismatch(x) + dmap_mismatch(x ^ QK_F32_SIGN);
+    for (uint32_t h = 0; h < 0x10000u; h++)
+        bad += dmap_mismatch(h << 16);
+    for (uint32_t x = 0; x < 0x100000u; x++)
+        bad += dmap_mismatch(x) + dmap_mismatch(x ^ QK_F32_SIGN);
+    for (uint32_t k = 0; k <= 0x3FFFu; k++)
+        for (uint32_t d = 0; d < 0x100u; d++) {
+            uint32_t x = (k << 17) - 0x80u + d;
+            bad += dmap_mismatch(x) + dmap_mismatch(x ^ QK_F32_SIGN);
+        }
+    for (int k = 0; k < (1 << 24); k++)
+        bad += dmap_mismatch(next32());
+    assert_int_equal(bad, 0);
+}
+
 /* ---- on a GPU --------------------------------------------------------------- */
 
 static int gpu_or_say_why(void)
@@ -601,7 +639,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
-        cmocka_unit_test(test_host_bnb_codes),
+        cmocka_unit_test(test_host_bnb_codes), cmocka_unit_test(test_host_dynamic_map),
         cmocka_unit_test(test_device_selftests),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
