@@ -10,6 +10,7 @@
 #define CU_TAB_NF4 (128 + 1024 + 256)    /* qkf_nf4_bucket_table, 128 words */
 #define CU_TAB_BNB_FP4 (CU_TAB_NF4 + 128)      /* qkf_bnb_code_table(0), 2048 words */
 #define CU_TAB_BNB_NF4 (CU_TAB_BNB_FP4 + 2048) /* qkf_bnb_code_table(1) */
-#define CU_TAB_WORDS (CU_TAB_BNB_NF4 + 2048)
+#define CU_TAB_DMAP_CODE (CU_TAB_BNB_NF4 + 2048) /* qkf_dmap_table, 1401 words */
+#define CU_TAB_WORDS (CU_TAB_DMAP_CODE + 1401)
 
 #endif

@@ -7,6 +7,7 @@
 #define QK_K_BNB4_CUH
 
 #include "dev_common.cuh"
+#include "k_absmax_sum.cuh"
 
 /* qk_rcp_from_table / qk_bnb_reciprocal with the measured tables. */
 static __device__ __forceinline__ u32 bnb_reciprocal(int dt, u32 absmax, const u32 *rcp_bf16, const u32 *rcp_f16)
@@ -267,9 +268,10 @@ static __device__ __noinline__ uint2 bnb4_codes16_ref(int dt, int nf4, uint4 lo,
  * four lanes, which take the same branches. Each step's 32 bytes are
  * loaded a step ahead: with the codes this cheap, memory latency is what
  * remains. */
+template <int SUM>
 static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int nf4, i64 b0, i64 b1,
                                                      unsigned char *data, u32 *absmax, const u32 *rcp_bf16,
-                                                     const u32 *rcp_f16, const u32 *code_tab)
+                                                     const u32 *rcp_f16, const u32 *code_tab, absmax_partial *part)
 {
     __shared__ u32 tab[QKF_BNB_BUCKETS];
     for (int k = threadIdx.x; k < QKF_BNB_BUCKETS; k += blockDim.x)
@@ -280,6 +282,8 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
     uint2 *dst = (uint2 *)(data + b0 * 32);
     i64 units = (b1 - b0) * 4, step = (i64)gridDim.x * blockDim.x, u = gtid();
     uint4 lo = make_uint4(0u, 0u, 0u, 0u), hi = lo;
+    double sum = 0.0; /* SUM: partial_add's share of the absmax this thread writes */
+    int lsb = 0x7FFFFFFF;
     if (u < units) {
         lo = src[2 * u];
         hi = src[2 * u + 1];
@@ -301,8 +305,11 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
         uint2 codes;
         if (m16 < inf16) {
             u32 am = bnb4_absmax16(dt, m16), r = bnb_block_rcp(dt, am, rcp_bf16, rcp_f16);
-            if ((u & 3) == 0)
+            if ((u & 3) == 0) {
                 absmax[b] = am;
+                if (SUM)
+                    partial_add(sum, lsb, am);
+            }
             /* the flush only changes subnormal inputs: a lane without one skips it */
             if (bnb4_flush16(dt, nf4, am) && bf16_any_subnormal(w))
                 codes = bnb4_codes16(dt, 1, w, r, tab);
@@ -313,12 +320,23 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
             key = max(key, __shfl_xor_sync(lanes, key, 1));
             key = max(key, __shfl_xor_sync(lanes, key, 2));
             u32 am = key != 0u ? key - 1u : 0xFF7FFFFFu; /* all NaN: fmaxf's -FLT_MAX */
-            if ((u & 3) == 0)
+            if ((u & 3) == 0) {
                 absmax[b] = am;
+                if (SUM)
+                    partial_add(sum, lsb, am);
+            }
             codes = bnb4_codes16_ref(dt, nf4, make_uint4(w[0], w[1], w[2], w[3]), make_uint4(w[4], w[5], w[6], w[7]),
                                      bnb_block_rcp(dt, am, rcp_bf16, rcp_f16));
         }
         dst[u] = codes;
+    }
+    if (SUM) { /* launches run in stream order: the block's partial adds to the previous ones */
+        absmax_partial p = block_partial(partial_of(sum, lsb));
+        if (threadIdx.x == 0) {
+            absmax_partial q = part[blockIdx.x];
+            partial_merge(q, p);
+            part[blockIdx.x] = q;
+        }
     }
 }
 
@@ -329,9 +347,23 @@ qk_bnb4_quantize64(const void *in, int dt, int nf4, i64 b0, i64 b1, unsigned cha
                    const u32 *rcp_bf16, const u32 *rcp_f16, const u32 *code_tab)
 {
     if (dt == DT_BF16)
-        bnb4_q64_body(in, DT_BF16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab);
+        bnb4_q64_body<0>(in, DT_BF16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab, NULL);
     else
-        bnb4_q64_body(in, DT_F16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab);
+        bnb4_q64_body<0>(in, DT_F16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab, NULL);
+}
+
+/* The same for double quant: each CUDA block also adds the share of the
+ * mean (k_absmax_sum.cuh) of the absmax it writes to part[blockIdx.x], so
+ * no pass re-reads them for the sum. A kernel of its own: the nf4/fp4
+ * kernel keeps its registers. */
+extern "C" __global__ void __launch_bounds__(256)
+qk_bnb4_quantize64_sum(const void *in, int dt, int nf4, i64 b0, i64 b1, unsigned char *data, u32 *absmax,
+                       const u32 *rcp_bf16, const u32 *rcp_f16, const u32 *code_tab, absmax_partial *part)
+{
+    if (dt == DT_BF16)
+        bnb4_q64_body<1>(in, DT_BF16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab, part);
+    else
+        bnb4_q64_body<1>(in, DT_F16, nf4, b0, b1, data, absmax, rcp_bf16, rcp_f16, code_tab, part);
 }
 
 /* The codes of elements [i, min(i + 8, end)) (i a multiple of 8). */
@@ -445,102 +477,8 @@ KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, const un
 
 /* ---- double quant, per nested block of 256 (bnb_nested.c) ------------- */
 
-/* e with a = odd * 2^e (a finite, nonzero, >= 0): qk_f32_lsb_exp. */
-static __device__ __forceinline__ int lsb_exp(u32 a)
-{
-    u32 ex = (a >> 23) & 0xFFu, m = a & 0x7FFFFFu;
-    if (ex != 0u)
-        m |= 0x800000u;
-    return (ex != 0u ? (int)ex - 150 : -149) + __ffs(m) - 1;
-}
-
-/* One block's share of the mean (src/ref/bnb_mean.c): the double sum of
- * its absmax in any order, the lowest set bit of any nonzero value and
- * whether any value was negative, Inf or NaN. */
-struct absmax_partial {
-    double sum;
-    int min_lsb;
-    u32 bad;
-};
-
-/* Combines the three across a block of blockDim.x (a multiple of 32, at
- * most 1024) threads; the block's thread 0 gets the total. */
-static __device__ absmax_partial block_partial(absmax_partial p)
-{
-    __shared__ absmax_partial warps[32];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        p.sum = __dadd_rn(p.sum, __shfl_xor_sync(0xFFFFFFFFu, p.sum, o));
-        p.min_lsb = min(p.min_lsb, __shfl_xor_sync(0xFFFFFFFFu, p.min_lsb, o));
-        p.bad |= __shfl_xor_sync(0xFFFFFFFFu, p.bad, o);
-    }
-    if ((threadIdx.x & 31) == 0)
-        warps[threadIdx.x >> 5] = p;
-    __syncthreads();
-    if (threadIdx.x == 0)
-        for (unsigned w = 1; w < blockDim.x >> 5; w++) {
-            p.sum = __dadd_rn(p.sum, warps[w].sum);
-            p.min_lsb = min(p.min_lsb, warps[w].min_lsb);
-            p.bad |= warps[w].bad;
-        }
-    return p;
-}
-
-static __device__ __forceinline__ void partial_add(absmax_partial &p, u32 a)
-{
-    p.bad |= a >= QK_F32_INF ? 1u : 0u;
-    if (a != 0u && a < QK_F32_INF)
-        p.min_lsb = min(p.min_lsb, lsb_exp(a));
-    p.sum = __dadd_rn(p.sum, (double)fl(a));
-}
-
-/* Each block's partial of absmax[0, nb) into part[blockIdx.x]: no atomics,
- * so no seeding and no contention on one word. Four values a 16-byte load,
- * and the host sizes the grid to about one load a thread: a loop of
- * dependent loads would leave the pass latency-bound. */
-KERNEL qk_absmax_sum(const u32 *absmax, i64 nb, absmax_partial *part)
-{
-    absmax_partial p = {0.0, 0x7FFFFFFF, 0u};
-    const uint4 *v = (const uint4 *)absmax;
-    i64 nv = nb / 4, step = (i64)gridDim.x * blockDim.x;
-    for (i64 i = gtid(); i < nv; i += step) {
-        uint4 q = v[i];
-        partial_add(p, q.x);
-        partial_add(p, q.y);
-        partial_add(p, q.z);
-        partial_add(p, q.w);
-    }
-    if (gtid() < nb - nv * 4)
-        partial_add(p, absmax[nv * 4 + gtid()]);
-    p = block_partial(p);
-    if (threadIdx.x == 0)
-        part[blockIdx.x] = p;
-}
-
-/* The offset from the blocks' partials, on the device so the nested pass
- * follows without a host round trip: out[0] the f32 mean, out[1] 1 when
- * qk_bnb_mean_if_exact's proof holds (the sum is the sequential one), else
- * 0 and the host computes the offset and runs the nested pass again. */
-KERNEL qk_absmax_mean(const absmax_partial *part, int nparts, i64 nb, u32 *out)
-{
-    absmax_partial p = {0.0, 0x7FFFFFFF, 0u};
-#pragma unroll 4
-    for (int k = threadIdx.x; k < nparts; k += blockDim.x) {
-        p.sum = __dadd_rn(p.sum, part[k].sum);
-        p.min_lsb = min(p.min_lsb, part[k].min_lsb);
-        p.bad |= part[k].bad;
-    }
-    p = block_partial(p);
-    if (threadIdx.x != 0)
-        return;
-    /* 2^(min_lsb + 53): min_lsb is an f32 lsb in [-149, 104] when set */
-    int exact = p.bad == 0u && p.sum >= 0.0 &&
-                (p.sum == 0.0 || p.sum < __longlong_as_double((long long)(1023 + 53 + p.min_lsb) << 52));
-    out[0] = exact ? __float_as_uint(__double2float_rn(__ddiv_rn(p.sum, (double)nb))) : 0u;
-    out[1] = (u32)exact;
-}
-
-/* bitsandbytes' dQuantize over the dynamic map (in shared memory). */
+/* bitsandbytes' dQuantize over the dynamic map, as bnb_nested.c searches
+ * it: self-test 24 compares qkf_dmap_lookup with it. */
 static __device__ u32 dynamic_map_code(const u32 *code, u32 x)
 {
     float fx = fl(x);
@@ -571,13 +509,97 @@ static __device__ u32 dynamic_map_code(const u32 *code, u32 x)
     return fx < fl(mid) ? (u32)lower_pivot : (u32)pivot;
 }
 
+/* absmax[i, i + 8) (zeros past nb), as two 16-byte loads where all are
+ * present (absmax is the device allocation, i a multiple of 8). */
+static __device__ __forceinline__ void absmax8(const u32 *absmax, i64 nb, i64 i, u32 a[8])
+{
+    if (i + 8 <= nb) {
+        uint4 lo = *(const uint4 *)(absmax + i), hi = *(const uint4 *)(absmax + i + 4);
+        a[0] = lo.x, a[1] = lo.y, a[2] = lo.z, a[3] = lo.w, a[4] = hi.x, a[5] = hi.y, a[6] = hi.z, a[7] = hi.w;
+        return;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++)
+        a[e] = i + e < nb ? absmax[i + e] : 0u;
+}
+
+/* Nested blocks of 256 absmax, a warp each (eight a lane) and step of a
+ * grid the host sizes by occupancy (blocks of 256 threads): the block
+ * maximum is a warp shuffle with no block barrier, each lane divides once
+ * for its eight codes, and the codes are qkf_dmap_lookup's (the table in
+ * shared memory, filled once per CUDA block with all its loads in flight):
+ * one shared load and compare a value where bitsandbytes' search takes
+ * seven dependent loads and a midpoint. Each nested block's absmax are
+ * loaded a step ahead. */
+extern "C" __global__ void __launch_bounds__(256)
+qk_bnb_nested_quantize(const u32 *absmax, i64 nb, const u32 *offset, const u32 *dmap_code, unsigned char *codes,
+                       u32 *nested)
+{
+    __shared__ u32 tab[QKF_DMAP_BUCKETS];
+    const int fill = (QKF_DMAP_BUCKETS + 255) / 256;
+    u32 t[fill];
+#pragma unroll
+    for (int k = 0; k < fill; k++)
+        t[k] = threadIdx.x + 256 * k < QKF_DMAP_BUCKETS ? dmap_code[threadIdx.x + 256 * k] : 0u;
+#pragma unroll
+    for (int k = 0; k < fill; k++)
+        if (threadIdx.x + 256 * k < QKF_DMAP_BUCKETS)
+            tab[threadIdx.x + 256 * k] = t[k];
+    __syncthreads();
+    const u32 neg_off = *offset ^ QK_F32_SIGN; /* qk_absmax_mean's offset, or the host's */
+    const int lane = threadIdx.x & 31;
+    const i64 nn = (nb + 255) / 256, step = (i64)gridDim.x * 8;
+    i64 q = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+    u32 a[8];
+    if (q < nn)
+        absmax8(absmax, nb, q * 256 + lane * 8, a);
+    for (; q < nn; q += step) {
+        i64 i0 = q * 256 + lane * 8;
+        u32 d[8], key = 0u;
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            d[e] = 0u;
+            if (i0 + e < nb) {
+                d[e] = qk_f32_ftz(dadd(a[e], neg_off)); /* flushed once, for the key and mul_ftz */
+                if (!qk_f32_is_nan(d[e]))
+                    key = max(key, (d[e] & QK_F32_ABS) + 1u);
+            }
+        }
+        if (q + step < nn)
+            absmax8(absmax, nb, i0 + step * 256, a);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            key = max(key, __shfl_xor_sync(0xFFFFFFFFu, key, o));
+        int partial = q * 256 + 256 > nb;
+        u32 amax = key != 0u ? key - 1u : (partial ? 0u : 0xFF7FFFFFu);
+        if (lane == 0)
+            nested[q] = amax;
+        u32 r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF : qk_f32_ftz(ddiv(QK_F32_ONE, amax));
+        u32 c[8];
+        /* mul_ftz without its last flush: the lookup codes a subnormal as
+         * its flushed zero (self-test 24, tests/test_cuda.c) */
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            c[e] = qkf_dmap_lookup(tab, dmul(d[e], r));
+        if (i0 + 8 <= nb) {
+            *(uint2 *)(codes + i0) = make_uint2(c[0] | c[1] << 8 | c[2] << 16 | c[3] << 24,
+                                                c[4] | c[5] << 8 | c[6] << 16 | c[7] << 24);
+        } else {
+            for (int e = 0; e < 8 && i0 + e < nb; e++)
+                codes[i0 + e] = (unsigned char)c[e];
+        }
+    }
+}
+
+/* QK_AB: temporary, from here to the end marker: the nested pass before
+ * the lookup (QK_AB=0), kept to measure against. */
 /* Nested blocks of 256 absmax, a warp each (eight a lane) and step of a
  * grid the host sizes by occupancy: the block maximum is a warp shuffle
  * with no block barrier, the dynamic map is loaded once per CUDA block, and
  * each lane divides once for its eight codes (a CUDA block of 256 per
  * nested block spent those on every element). */
-KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, const u32 *offset, const u32 *dmap,
-                              unsigned char *codes, u32 *nested)
+KERNEL qk_bnb_nested_quantize_search(const u32 *absmax, i64 nb, const u32 *offset, const u32 *dmap,
+                                     unsigned char *codes, u32 *nested)
 {
     __shared__ u32 map[256];
     for (int k = threadIdx.x; k < 256; k += blockDim.x)
@@ -619,5 +641,6 @@ KERNEL qk_bnb_nested_quantize(const u32 *absmax, i64 nb, const u32 *offset, cons
         }
     }
 }
+/* QK_AB: temporary, end */
 
 #endif

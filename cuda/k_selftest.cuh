@@ -45,7 +45,8 @@ enum {
     ST_E4M3X2_SAT = 20,    /* enc_e4m3x2_sat / enc_e5m2x2_sat of unclamped input vs codec of the clamped, non-NaN */
     ST_NVFP4_COUNTS = 21,  /* nvfp4_pair_byte (bf16, f16) vs qk_nvfp4_code of the widened input */
     ST_INT8_DIVISORS = 22, /* every int8 divisor d of a 16-bit group has a reciprocal, and amax <= 256 d */
-    ST_BF16_SUBNORMAL = 23 /* bf16_any_subnormal vs qk_halves_nonzero_below, the word in each of the 8 slots */
+    ST_BF16_SUBNORMAL = 23, /* bf16_any_subnormal vs qk_halves_nonzero_below, the word in each of the 8 slots */
+    ST_DMAP_LOOKUP = 24     /* qkf_dmap_lookup vs the dynamic-map search of x and of ftz(x), every x */
 };
 
 /* bnb4_q64_body's codes for the block absmax of 16-bit magnitude a16 and
@@ -278,6 +279,11 @@ static __device__ __forceinline__ int selftest_one(int which, u32 x, const u32 *
         for (int k = 0; k < 8; k++)
             w[k] = k == (int)(x & 7u) ? x : ((k & 1) ? 0x3F800000u : 0u);
         return bf16_any_subnormal(w) == (int)want;
+    }
+    case ST_DMAP_LOOKUP: {
+        u32 c = qkf_dmap_lookup(tables + CU_TAB_DMAP_CODE, x);
+        return c == dynamic_map_code(tables + CU_TAB_DMAP, x) &&
+               c == dynamic_map_code(tables + CU_TAB_DMAP, qk_f32_ftz(x));
     }
     default: return 0;
     }

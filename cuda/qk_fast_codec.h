@@ -241,4 +241,75 @@ QKF_FN QKF_U32 qkf_bnb_lookup(const QKF_U32 *tab, QKF_U32 v)
     return (v << 11) > e ? (e & 15u) : ((e >> 4) & 15u);
 }
 
+/* bitsandbytes' dynamic-map code (bnb_nested.c's dQuantize: a binary
+ * search of seven dependent steps over the 256-entry map, then the nearer
+ * neighbour by a computed float midpoint, ties to the even index) by one
+ * lookup and one compare, for the double-quant nested pass.
+ *
+ * On magnitudes y >= 0 the reference's code is 127 + t(y), t stepping up by
+ * one at each of 128 midpoint thresholds (0x3493A3B7 .. 0x3F7F199A) and
+ * reaching 128 (code 255) below 1.0. Bucket bits(y) >> 17 (exponent and
+ * six leading mantissa bits) never holds two thresholds; magnitudes below
+ * bucket KEY0 + 1 (all below the first threshold, subnormals and zero
+ * included) join bucket KEY0, those from 1.0 up (Inf included) the last
+ * bucket, and neither holds a threshold. An entry is key << 8 | t0: t0 the
+ * bucket's lowest t, key the low 17 bits of its threshold T (y passes T
+ * when y > T, T being the largest magnitude that still codes t0), or
+ * 0x1FFFF (none; no low bits exceed it). The map is odd about index 127
+ * (map[127 - k] = -map[127 + k]) and so are its midpoints, with even
+ * indices staying even, so -y codes 127 - min(t(y), 127) (the last step,
+ * to 255, has no mirror: below map[0] the code is 0); NaN, which the
+ * search sends to 0, goes with the negatives (bits > 0x7F800000).
+ * qkf_dmap_table derives the entries from the reference's search on the
+ * host; tests/test_cuda.c compares the lookup with that search on the
+ * host, self-test 24 with the kernels' search for all 2^32 inputs. */
+#define QKF_DMAP_KEY0 0x1A48u    /* (0x3493A3B7 >> 17) - 1: the first threshold's bucket less one */
+#define QKF_DMAP_BUCKETS 1401u   /* buckets KEY0 .. 0x3F800000 >> 17 */
+
+QKF_FN QKF_U32 qkf_dmap_bucket(QKF_U32 mag)
+{
+    QKF_U32 k = mag >> 17;
+    k = k > QKF_DMAP_KEY0 ? k - QKF_DMAP_KEY0 : 0u;
+    return k < QKF_DMAP_BUCKETS - 1u ? k : QKF_DMAP_BUCKETS - 1u;
+}
+
+QKF_FN QKF_U32 qkf_dmap_lookup(const QKF_U32 *tab, QKF_U32 x)
+{
+    QKF_U32 mag = x & 0x7FFFFFFFu, e = tab[qkf_dmap_bucket(mag)];
+    QKF_U32 t = (e & 0xFFu) + (QKF_U32)((mag & 0x1FFFFu) > (e >> 8));
+    return x > 0x7F800000u ? 127u - (t < 127u ? t : 127u) : 127u + t;
+}
+
+#if !defined(__CUDACC__)
+/* The lookup's entries from code(x), the reference's code of a magnitude
+ * x (qk_bnb_dynamic_map_search). Returns 1 if a bucket held two thresholds,
+ * a clamped bucket held one, or a code fell outside 127..255 (never: the
+ * test checks). */
+static inline int qkf_dmap_table(QKF_U32 (*code)(QKF_U32), QKF_U32 tab[QKF_DMAP_BUCKETS])
+{
+    int bad = 0;
+    for (QKF_U32 i = 0; i < QKF_DMAP_BUCKETS; i++) {
+        int last = i == QKF_DMAP_BUCKETS - 1u;
+        QKF_U32 lo = i == 0u ? 0u : (i + QKF_DMAP_KEY0) << 17;
+        QKF_U32 hi = last ? 0x7F800000u : ((i + QKF_DMAP_KEY0 + 1u) << 17) - 1u;
+        QKF_U32 c0 = code(lo), c1 = code(hi), key = 0x1FFFFu;
+        bad |= c0 < 127u || c1 > 255u;
+        if (c1 != c0) {
+            bad |= c1 != c0 + 1u || i == 0u || last;
+            QKF_U32 m0 = lo, m1 = hi; /* code(m0) = c0, code(m1) = c1 */
+            while (m1 - m0 > 1u) {
+                QKF_U32 m = m0 + (m1 - m0) / 2u;
+                if (code(m) == c0)
+                    m0 = m;
+                else
+                    m1 = m;
+            }
+            key = m0 & 0x1FFFFu;
+        }
+        tab[i] = key << 8 | (c0 - 127u);
+    }
+    return bad;
+}
+#endif
+
 #endif /* QK_FAST_CODEC_H */

@@ -126,6 +126,44 @@ static void test_host_bnb_codes(void **state)
     assert_int_equal(bad, 0);
 }
 
+static uint32_t dmap_tab[QKF_DMAP_BUCKETS];
+
+/* The nested pass's dynamic-map lookup against the reference's search (of
+ * x and of ftz(x): the kernel codes the product unflushed): every input
+ * whose magnitude lies in [2^-27, 4) (the binades of every threshold and
+ * every table bucket among them), every bf16 value, the 2^20 smallest
+ * magnitudes (subnormals), 256 values around every edge of the 2^14
+ * buckets of bits >> 17 (Inf and NaN among them) and a sample of 2^24,
+ * each with both signs but the last. All 2^32 inputs were checked once on
+ * the host by a throwaway loop (0 mismatches); self-test 24 does so on the
+ * GPU. */
+static uint64_t dmap_mismatch(uint32_t x)
+{
+    uint32_t c = qkf_dmap_lookup(dmap_tab, x), f = qk_f32_ftz(x);
+    return (uint64_t)(c != qk_bnb_dynamic_map_code(x)) + (uint64_t)(f != x && c != qk_bnb_dynamic_map_code(f));
+}
+
+static void test_host_dynamic_map(void **state)
+{
+    (void)state;
+    assert_int_equal(qkf_dmap_table(qk_bnb_dynamic_map_code, dmap_tab), 0);
+    uint64_t bad = 0;
+    for (uint32_t x = 100u << 23; x < 129u << 23; x++)
+        bad += dmap_mismatch(x) + dmap_mismatch(x ^ QK_F32_SIGN);
+    for (uint32_t h = 0; h < 0x10000u; h++)
+        bad += dmap_mismatch(h << 16);
+    for (uint32_t x = 0; x < 0x100000u; x++)
+        bad += dmap_mismatch(x) + dmap_mismatch(x ^ QK_F32_SIGN);
+    for (uint32_t k = 0; k <= 0x3FFFu; k++)
+        for (uint32_t d = 0; d < 0x100u; d++) {
+            uint32_t x = (k << 17) - 0x80u + d;
+            bad += dmap_mismatch(x) + dmap_mismatch(x ^ QK_F32_SIGN);
+        }
+    for (int k = 0; k < (1 << 24); k++)
+        bad += dmap_mismatch(next32());
+    assert_int_equal(bad, 0);
+}
+
 /* ---- on a GPU --------------------------------------------------------------- */
 
 static int gpu_or_say_why(void)
@@ -166,7 +204,27 @@ static const struct {
     {21, "nvfp4 codes of 16-bit pairs by flag counts (dp4a), as 19", 0},
     {22, "int8 divisors d of 16-bit groups: reciprocal, amax <= 256 d", 0},
     {23, "bf16 subnormal detector by signed 16x2 minimum, every word", 0},
+    {24, "double quant's dynamic-map codes by lookup, x and ftz(x)", 0},
 };
+
+/* Runs selftests[k] over all 2^32 inputs and asserts no mismatch. */
+static void run_selftest(size_t k, int native)
+{
+    if (selftests[k].native_only && !native) {
+        printf("selftest %d %-62s NOT RUN: this GPU has no such instruction\n", selftests[k].which,
+               selftests[k].what);
+        return;
+    }
+    uint64_t fails = 0;
+    uint32_t first = 0;
+    assert_int_equal(qk_cuda_selftest(selftests[k].which, &fails, &first), QK_OK);
+    printf("selftest %d %-62s 2^32 inputs, %llu mismatches", selftests[k].which, selftests[k].what,
+           (unsigned long long)fails);
+    if (fails)
+        printf(" (first 0x%08X)", first);
+    printf("\n");
+    assert_int_equal(fails, 0);
+}
 
 static void test_device_selftests(void **state)
 {
@@ -177,22 +235,21 @@ static void test_device_selftests(void **state)
     assert_int_equal(qk_cuda_native_fp4(&native, &arch), QK_OK);
     printf("device code: sm_%d, Blackwell FP4/E8M0 path: %s\n", arch / 10,
            native ? "yes" : "no (compiled out for this GPU)");
-    for (size_t k = 0; k < sizeof selftests / sizeof *selftests; k++) {
-        if (selftests[k].native_only && !native) {
-            printf("selftest %d %-62s NOT RUN: this GPU has no such instruction\n", selftests[k].which,
-                   selftests[k].what);
-            continue;
-        }
-        uint64_t fails = 0;
-        uint32_t first = 0;
-        assert_int_equal(qk_cuda_selftest(selftests[k].which, &fails, &first), QK_OK);
-        printf("selftest %d %-62s 2^32 inputs, %llu mismatches", selftests[k].which, selftests[k].what,
-               (unsigned long long)fails);
-        if (fails)
-            printf(" (first 0x%08X)", first);
-        printf("\n");
-        assert_int_equal(fails, 0);
-    }
+    for (size_t k = 0; k < sizeof selftests / sizeof *selftests; k++)
+        if (selftests[k].which != 24) /* test_device_dynamic_map_lookup */
+            run_selftest(k, native);
+}
+
+/* Self-test 24 alone (QK_TEST_FILTER=test_device_dynamic_map_lookup), for
+ * a quick device proof of the nested pass's codes. */
+static void test_device_dynamic_map_lookup(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    for (size_t k = 0; k < sizeof selftests / sizeof *selftests; k++)
+        if (selftests[k].which == 24)
+            run_selftest(k, 0);
 }
 
 static void print_row(void *user, const qkc_row *r)
@@ -235,6 +292,7 @@ static void test_device_portable_path(void **state)
 static const qk_params odd_formats[] = {
     {QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 0, 0},        {QK_FORMAT_FP4, QK_SCALING_TENSOR, 32, 1, 0},
     {QK_FORMAT_FP4, QK_SCALING_TENSOR, 64, 0, 0}, /* qk_bnb4_quantize64 with FP4's flush, the tail generic */
+    {QK_FORMAT_NF4, QK_SCALING_TENSOR, 64, 1, 0}, /* quantize64_sum over many chunks, the tail's own partial */
     {QK_FORMAT_NVFP4, QK_SCALING_TENSOR, 16, 0, 0},      {QK_FORMAT_MXFP8, QK_SCALING_TENSOR, 32, 0, 0},
     {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_BLOCK, 3, 0, 0},
     {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_TENSOR, 128, 0, 0}, {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 7, 0, 0},
@@ -614,6 +672,7 @@ static void test_device_crafted_means(void **state)
 {
     (void)state;
     check_on_cuda(qkc_crafted_means, "double-quant crafted means");
+    check_on_cuda(qkc_crafted_means16, "double-quant crafted means of bf16");
 }
 
 /* NVFP4 dequantize (qk_nvfp4_dequantize8's table of outputs): every scale
@@ -628,8 +687,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
-        cmocka_unit_test(test_host_bnb_codes),
-        cmocka_unit_test(test_device_selftests),
+        cmocka_unit_test(test_host_bnb_codes), cmocka_unit_test(test_host_dynamic_map),
+        cmocka_unit_test(test_device_selftests), cmocka_unit_test(test_device_dynamic_map_lookup),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
         cmocka_unit_test(test_device_convrot_rows),

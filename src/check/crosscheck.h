@@ -47,6 +47,11 @@ long qkc_crafted_nested(qk_context *ctx, const char *label);
  * reference backend's; the number of cases that differ, each printed. */
 long qkc_crafted_means(qk_context *ctx, const char *label);
 
+/* The same cases of bf16 input (where a device may sum the absmax as it
+ * writes them), and also ordinary absmax with a partial last block, an Inf
+ * absmax and a block of NaN. */
+long qkc_crafted_means16(qk_context *ctx, const char *label);
+
 /* Tensor-scaled float8_e4m3fn, float8_e5m2 and int8_tensorwise of every
  * bf16 and every f16 value in [-1, 1] (and the same values in row groups
  * of 256: 128 magnitudes each, both signs), NF4/FP4 64-blocks of subnormals

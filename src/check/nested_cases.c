@@ -58,37 +58,51 @@ long qkc_crafted_nested(qk_context *ctx, const char *label)
     return bad;
 }
 
-/* One quantize of `in` (f32, rows x 64: one absmax per row at bs 64) by ctx
- * and by ref, every part compared; 1 when they differ or fail. */
-static long same_quantize(qk_context *ctx, qk_context *ref, const float *in, int64_t rows, const char *label,
-                          const char *what)
+/* One quantize of `in` (f32, rows x cols; bs 64) by ctx and by ref, as
+ * f32 or as bf16 input (its high halves), every part compared; 1 when
+ * they differ or fail. */
+static long same_quantize(qk_context *ctx, qk_context *ref, const float *in, int64_t rows, int64_t cols, qk_dtype dt,
+                          const char *label, const char *what)
 {
     qk_params p;
     qk_params_default(QK_FORMAT_NF4, &p);
     p.double_quant = 1;
     p.block_size = 64;
     qk_layout lay;
+    size_t n = (size_t)(rows * cols);
     void *want[QK_PART_COUNT] = {0}, *got[QK_PART_COUNT] = {0};
-    int ok = qk_layout_query(&p, rows, 64, &lay) == QK_OK;
+    uint16_t *half = dt == QK_DTYPE_BF16 ? malloc(n * 2) : NULL;
+    int ok = (dt == QK_DTYPE_F32 || half != NULL) && qk_layout_query(&p, rows, cols, &lay) == QK_OK;
     for (int k = 0; k < QK_PART_COUNT && ok; k++)
         if (lay.part[k].nbytes && ((want[k] = calloc(1, lay.part[k].nbytes)) == NULL ||
                                    (got[k] = calloc(1, lay.part[k].nbytes)) == NULL))
             ok = 0;
-    ok = ok && qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, 64, want) == QK_OK &&
-         qk_quantize(ctx, &p, QK_DTYPE_F32, in, rows, 64, got) == QK_OK;
+    for (size_t i = 0; ok && half && i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &in[i], 4);
+        half[i] = (uint16_t)(u >> 16);
+    }
+    const void *x = half ? (const void *)half : (const void *)in;
+    ok = ok && qk_quantize(ref, &p, dt, x, rows, cols, want) == QK_OK &&
+         qk_quantize(ctx, &p, dt, x, rows, cols, got) == QK_OK;
     for (int k = 0; k < QK_PART_COUNT && ok; k++)
         ok = lay.part[k].nbytes == 0 || memcmp(want[k], got[k], lay.part[k].nbytes) == 0;
-    printf("%s: double-quant mean, %s: %s\n", label, what, ok ? "same bytes" : "DIFFERENT");
+    printf("%s: double-quant mean, %s%s: %s\n", label, what, half ? ", bf16" : "", ok ? "same bytes" : "DIFFERENT");
     for (int k = 0; k < QK_PART_COUNT; k++) {
         free(want[k]);
         free(got[k]);
     }
+    free(half);
     return !ok;
 }
 
-long qkc_crafted_means(qk_context *ctx, const char *label)
+/* The cases of qkc_crafted_means (f32) and qkc_crafted_means16 (bf16,
+ * which adds a partial last block, an Inf and a block of NaN: the f32
+ * list stays the one whose fallbacks the Vulkan test counts). */
+static long crafted_means(qk_context *ctx, const char *label, qk_dtype dt)
 {
     const int64_t rows = 8200; /* absmax values: two full runs of 4096 and a part */
+    const int more = dt != QK_DTYPE_F32;
     float *in = calloc((size_t)rows * 64, 4);
     qk_context *ref = NULL;
     if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
@@ -101,21 +115,34 @@ long qkc_crafted_means(qk_context *ctx, const char *label)
         s ^= s << 13, s ^= s >> 17, s ^= s << 5;
         in[i] = ((float)(s & 0xFFFFFu) - 524288.0f) / 65536.0f;
     }
-    bad += same_quantize(ctx, ref, in, rows, label, "ordinary absmax");
+    bad += same_quantize(ctx, ref, in, rows, 64, dt, label, "ordinary absmax");
+    if (more)
+        bad += same_quantize(ctx, ref, in, rows, 63, dt, label, "ordinary absmax, a partial last block");
     for (int64_t r = 0; r < rows; r++) { /* one element per block sets its absmax */
         s ^= s << 13, s ^= s >> 17, s ^= s << 5;
         in[r * 64] = ldexpf(1.0f + (float)(s & 0x7FFFFFu) / 8388608.0f, (int)(r % 60) - 30);
     }
-    bad += same_quantize(ctx, ref, in, rows, label, "absmax over sixty binades");
+    bad += same_quantize(ctx, ref, in, rows, 64, dt, label, "absmax over sixty binades");
+    if (more) {
+        in[77 * 64 + 5] = INFINITY;
+        bad += same_quantize(ctx, ref, in, rows, 64, dt, label, "an Inf absmax");
+        for (int k = 0; k < 64; k++)
+            in[77 * 64 + k] = NAN;
+        bad += same_quantize(ctx, ref, in, rows, 64, dt, label, "a block of NaN");
+    }
     memset(in, 0, (size_t)rows * 64 * 4);
-    bad += same_quantize(ctx, ref, in, rows, label, "all zeros");
+    bad += same_quantize(ctx, ref, in, rows, 64, dt, label, "all zeros");
     /* 2^53 in the first run, 1.0 in the next two: each run is exact, their
      * total is not, and the sequential sum loses both ones */
     in[0] = 9007199254740992.0f;
     in[4096 * 64] = 1.0f;
     in[8192 * 64] = 1.0f;
-    bad += same_quantize(ctx, ref, in, rows, label, "order-sensitive absmax");
+    bad += same_quantize(ctx, ref, in, rows, 64, dt, label, "order-sensitive absmax");
     qk_context_destroy(ref);
     free(in);
     return bad;
 }
+
+long qkc_crafted_means(qk_context *ctx, const char *label) { return crafted_means(ctx, label, QK_DTYPE_F32); }
+
+long qkc_crafted_means16(qk_context *ctx, const char *label) { return crafted_means(ctx, label, QK_DTYPE_BF16); }

@@ -43,7 +43,7 @@ uint8_t qk_bnb_dynamic_map_search(uint32_t x, uint32_t *mid_out, int *above)
     return (uint8_t)(fx < qk_float(mid) ? lower_pivot : pivot);
 }
 
-static uint8_t dynamic_map_code(uint32_t x)
+uint32_t qk_bnb_dynamic_map_code(uint32_t x)
 {
     uint32_t mid;
     int above;
@@ -85,7 +85,7 @@ void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, 
         uint32_t r = qk_bnb_reciprocal(QK_DTYPE_F32, amax);
         for (int64_t i = i0; i < i1; i++) {
             uint32_t d = qk_fadd(absmax[i], off ^ QK_F32_SIGN);
-            codes[i] = dynamic_map_code(qk_f32_mul_ftz(d, r));
+            codes[i] = (uint8_t)qk_bnb_dynamic_map_code(qk_f32_mul_ftz(d, r));
         }
     }
 }

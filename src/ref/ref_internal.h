@@ -171,6 +171,8 @@ uint32_t qk_bnb_reciprocal(qk_dtype dt, uint32_t absmax);
  * bitsandbytes' dQuantize; also the last midpoint compared (f32 bits) and
  * whether x was above the final pivot (for lookup tables built from it). */
 uint8_t qk_bnb_dynamic_map_search(uint32_t x, uint32_t *mid, int *above);
+/* The code alone (the callback that builds cuda/qk_fast_codec.h's lookup). */
+uint32_t qk_bnb_dynamic_map_code(uint32_t x);
 /* Double quant: absmax f32[nb] -> u8 codes[nb], nested f32[ceil(nb/256)], offset. */
 void qk_bnb_nested_quantize(const uint32_t *absmax, int64_t nb, uint8_t *codes, void *nested,
                             void *offset);

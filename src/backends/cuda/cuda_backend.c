@@ -20,7 +20,8 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_quantize_by_table16", "qk_group_dequantize", "qk_convrot_quantize_rows", "qk_convrot_dequantize_rows",
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
-    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_convrot_quantize64",
+    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_convrot_quantize64", "qk_bnb4_quantize64_sum",
+    "qk_bnb_nested_quantize_search", /* QK_AB: temporary */
 };
 
 unsigned cu_block_threads(int k)
@@ -129,8 +130,11 @@ static qk_status probe_native(cu_state *st)
     return s;
 }
 
-/* bitsandbytes' measured reciprocal tables, the dynamic map and the NF4/FP4
- * code tables, laid out as cuda/cu_tables.h says. */
+_Static_assert(CU_TAB_WORDS - CU_TAB_DMAP_CODE == QKF_DMAP_BUCKETS, "cu_tables.h: the dynamic-map lookup's size");
+
+/* bitsandbytes' measured reciprocal tables, the dynamic map, the NF4/FP4
+ * code tables and the dynamic-map lookup, laid out as cuda/cu_tables.h
+ * says. */
 static qk_status upload_tables(cu_state *st)
 {
     uint32_t *tab = malloc(CU_TAB_WORDS * sizeof *tab);
@@ -141,7 +145,8 @@ static qk_status upload_tables(cu_state *st)
     memcpy(tab + CU_TAB_DMAP, qk_bnb_dynamic_map, sizeof qk_bnb_dynamic_map);
     qk_status s = QK_OK;
     if (qkf_nf4_bucket_table(tab + CU_TAB_NF4) != 0 || qkf_bnb_code_table(0, tab + CU_TAB_BNB_FP4) != 0 ||
-        qkf_bnb_code_table(1, tab + CU_TAB_BNB_NF4) != 0)
+        qkf_bnb_code_table(1, tab + CU_TAB_BNB_NF4) != 0 ||
+        qkf_dmap_table(qk_bnb_dynamic_map_code, tab + CU_TAB_DMAP_CODE) != 0)
         s = qk_fail(QK_ERR_BACKEND_FAILURE, "cuda: a code bucket holds two thresholds");
     CUresult r = s == QK_OK ? st->cu->MemAlloc(&st->tables, CU_TAB_WORDS * sizeof *tab) : CUDA_SUCCESS;
     if (s == QK_OK && r == CUDA_SUCCESS)

@@ -126,13 +126,68 @@ static void scaled_data_range(const cu_job *j, int64_t u0, int64_t u1, size_t *b
 
 /* ---- bitsandbytes NF4 / FP4 ------------------------------------------------ */
 
+/* QK_AB: temporary, to the end marker: 0 the nested pass by bitsandbytes'
+ * search and the absmax sum in a pass of its own (before), unset or 1 the
+ * lookup and the sum fused into quantize64, 2 the lookup with the sum
+ * pass. Read once. */
+static int qk_ab(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("QK_AB");
+        v = e && e[0] ? atoi(e) : 1;
+    }
+    return v;
+}
+/* QK_AB: temporary, end */
+
+/* Double quant's partials of the mean (cuda/k_absmax_sum.cuh's
+ * absmax_partial) and the offset with the proof's flag, in work2. */
+#define DQ_SUM_BLOCKS 16384 /* a load of four absmax a thread up to nb = 2^24 */
+#define DQ_RESULT (16 * DQ_SUM_BLOCKS)
+
+typedef struct {
+    double sum;
+    int32_t min_lsb;
+    uint32_t bad;
+} cu_partial;
+
+/* Whether qk_bnb4_quantize64_sum adds up the mean's partials as it writes
+ * the absmax: double quant of whole 64-blocks of 16-bit input (a partial
+ * last block's absmax is summed apart, dq_nested). */
+static int dq_sum_fused(const cu_job *j)
+{
+    return j->p->double_quant && j->p->block_size == 64 && j->dt != QK_DTYPE_F32 &&
+           qk_ab() == 1; /* QK_AB: temporary */
+}
+
+/* Its partials: one per CUDA block of its grid (at most this many). */
+static int64_t dq_slots(const cu_job *j)
+{
+    int64_t cap = (int64_t)j->st->sms * j->st->resident[K_BNB4_Q64_SUM];
+    return cap < DQ_SUM_BLOCKS - 1 ? cap : DQ_SUM_BLOCKS - 1;
+}
+
+/* work: the absmax; work2: the partials, which start empty (each
+ * quantize64_sum block adds to its own; qk_absmax_mean empties those it
+ * reads), then the result. */
 static qk_status bnb_q_prepare(cu_job *j)
 {
     if (!j->p->double_quant) {
         j->work = 0; /* absmax goes straight into the SCALE part */
         return QK_OK;
     }
-    return alloc_dev(&j->work, j, (size_t)qk_ceil_div(j->n, j->p->block_size) * 4);
+    qk_status s = alloc_dev(&j->work, j, (size_t)qk_ceil_div(j->n, j->p->block_size) * 4);
+    if (s != QK_OK || j->work2 != 0 || !dq_sum_fused(j))
+        return s;
+    s = alloc_dev(&j->work2, j, DQ_RESULT + 8);
+    int64_t slots = dq_slots(j);
+    cu_partial *none = host_scratch(j, (size_t)slots * sizeof *none);
+    if (s == QK_OK && none == NULL)
+        s = qk_fail(QK_ERR_OUT_OF_MEMORY, "cuda: out of memory");
+    for (int64_t k = 0; s == QK_OK && k < slots; k++)
+        none[k] = (cu_partial){0.0, INT32_MAX, 0u};
+    return s == QK_OK ? put_small(j, j->work2, none, (size_t)slots * sizeof *none) : s;
 }
 
 static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
@@ -150,9 +205,11 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
         if (bf > b0) {
             CUdeviceptr ct = st->tables + 4 * (nf4 ? CU_TAB_BNB_NF4 : CU_TAB_BNB_FP4);
             void *a64[] = {P(j->buf), P(dt), P(nf4), P(b0), P(bf), P(j->part[QK_PART_DATA]), P(absmax),
-                           P(rb), P(rf), P(ct)};
-            int64_t blocks = qk_ceil_div((bf - b0) * 4, 256), cap = (int64_t)st->sms * st->resident[K_BNB4_Q64];
-            qk_status s = cu_launch_grid(st, K_BNB4_Q64, blocks < cap ? blocks : (cap > 0 ? cap : 1), 256, a64);
+                           P(rb), P(rf), P(ct), P(j->work2)};
+            int k = dq_sum_fused(j) ? K_BNB4_Q64_SUM : K_BNB4_Q64;
+            int64_t blocks = qk_ceil_div((bf - b0) * 4, 256);
+            int64_t cap = k == K_BNB4_Q64_SUM ? dq_slots(j) : (int64_t)st->sms * st->resident[K_BNB4_Q64];
+            qk_status s = cu_launch_grid(st, k, blocks < cap ? blocks : (cap > 0 ? cap : 1), 256, a64);
             if (s != QK_OK || bf == b1)
                 return s;
             b0 = bf;
@@ -173,27 +230,38 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
  * the nested pass follows with no host round trip; one small download at
  * the end says whether the proof held. If not, the host takes the
  * sequential mean of the downloaded absmax and the nested pass runs again
- * with it. work2: the blocks' partials (16 bytes each), then the offset
- * and the proof's flag. */
-#define DQ_SUM_BLOCKS 16384 /* a load of four absmax a thread up to nb = 2^24 */
-
+ * with it. The partials come from quantize64_sum (dq_sum_fused) or from a
+ * pass of qk_absmax_sum over the absmax. */
 static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 {
-    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP;
+    int k = qk_ab() == 0 ? K_NESTED_Q_SEARCH : K_NESTED_Q;                                        /* QK_AB: temporary */
+    CUdeviceptr dmap = j->st->tables + 4 * (k == K_NESTED_Q ? CU_TAB_DMAP_CODE : CU_TAB_DMAP); /* QK_AB: temporary */
     void *args[] = {P(j->work), P(nb), P(offset), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
-    int64_t blocks = qk_ceil_div(qk_ceil_div(nb, 256), 8), cap = (int64_t)j->st->sms * j->st->resident[K_NESTED_Q];
-    return cu_launch_grid(j->st, K_NESTED_Q, blocks < cap ? blocks : cap, 256, args); /* a nested block a warp */
+    int64_t blocks = qk_ceil_div(qk_ceil_div(nb, 256), 8), cap = (int64_t)j->st->sms * j->st->resident[k];
+    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args); /* a nested block a warp */
 }
 
 static qk_status dq_nested(cu_job *j, int64_t nb, uint32_t *off)
 {
-    int blocks = qk_ceil_div(nb, 1024) < DQ_SUM_BLOCKS ? (int)qk_ceil_div(nb, 1024) : DQ_SUM_BLOCKS;
-    qk_status s = alloc_dev(&j->work2, j, 16 * DQ_SUM_BLOCKS + 8);
-    CUdeviceptr parts = j->work2, result = j->work2 + 16 * DQ_SUM_BLOCKS;
-    void *sum_args[] = {P(j->work), P(nb), P(parts)};
-    void *mean_args[] = {P(parts), P(blocks), P(nb), P(result)};
-    if (s == QK_OK)
-        s = cu_launch_grid(j->st, K_ABSMAX_SUM, blocks, 256, sum_args);
+    qk_status s = alloc_dev(&j->work2, j, DQ_RESULT + 8);
+    CUdeviceptr parts = j->work2, result = j->work2 + DQ_RESULT;
+    int nparts;
+    if (dq_sum_fused(j)) {
+        /* the absmax of whole blocks are summed; a partial last block's
+         * (the generic kernel's) takes the slot after quantize64_sum's */
+        int64_t whole = j->n / 64, tail = nb - whole;
+        CUdeviceptr last = j->work + 4 * (CUdeviceptr)whole, slot = parts + 16 * (CUdeviceptr)dq_slots(j);
+        void *tail_args[] = {P(last), P(tail), P(slot)};
+        nparts = (int)dq_slots(j) + (tail > 0);
+        if (s == QK_OK && tail > 0)
+            s = cu_launch_grid(j->st, K_ABSMAX_SUM, 1, 256, tail_args);
+    } else {
+        nparts = qk_ceil_div(nb, 1024) < DQ_SUM_BLOCKS ? (int)qk_ceil_div(nb, 1024) : DQ_SUM_BLOCKS;
+        void *sum_args[] = {P(j->work), P(nb), P(parts)};
+        if (s == QK_OK)
+            s = cu_launch_grid(j->st, K_ABSMAX_SUM, nparts, 256, sum_args);
+    }
+    void *mean_args[] = {P(parts), P(nparts), P(nb), P(result)};
     if (s == QK_OK)
         s = cu_launch_grid(j->st, K_ABSMAX_MEAN, 1, 1024, mean_args);
     if (s == QK_OK)
