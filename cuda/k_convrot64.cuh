@@ -1,11 +1,12 @@
-/* ConvRot int8 quantize and dequantize of per-row scales, 64 values a
- * thread: G = 16, 64 or 256, rows a multiple of 64 columns (and of G).
- * k_convrot_rows.cuh's arithmetic (h4, the final product by 2^-levels,
- * the rounding and codes of its quantize, cr_products and store8 in
- * dequantize), each element's operations in the reference's order, so the
- * bytes are that file's kernels'; only where values sit differs.
+/* ConvRot int8 dequantize of per-row scales, 64 values a thread: G = 16,
+ * 64 or 256, rows a multiple of 64 columns (and of G). k_convrot_rows.cuh's
+ * arithmetic (cr_products, h4, the final product by 2^-levels, store8),
+ * each element's operations in the reference's order, so the bytes are
+ * that file's kernel's; only where values sit differs. (Quantize in this
+ * form, two rows a block with the row amax by shared atomics, measured 46%
+ * against the row kernel's 47% for bf16: BACKEND-CUDA.md.)
  *
- * A thread holds 64 consecutive values (loads of 16 bytes, issued a grid
+ * A thread holds 64 consecutive codes (four 16-byte loads, issued a grid
  * step ahead) and runs the levels of stride 1, 4 and 16 in registers. The
  * four lanes of a team (4 j + t) then hold 256 consecutive values, for
  * G = 256 one group. One exchange through shared memory within the warp
@@ -77,8 +78,6 @@ static __device__ __forceinline__ void cr64_exchange(const float x[64], float y[
         for (int i = 0; i < 16; i++)
             h4(y[i], y[i + 16], y[i + 32], y[i + 48]);
 }
-
-/* ---- dequantize -------------------------------------------------------------- */
 
 /* Rows whose scale s is normal with 2^(L-103) <= |s| < 2^(120-2L) (L =
  * log4 G) skip the final product: their products take s * 2^-L instead,
@@ -162,123 +161,6 @@ extern "C" __global__ void __launch_bounds__(CR64_THREADS, 4)
 {
     __shared__ uint4 chunks[CR64_THREADS * 16];
     QK_BY_DTYPE(dt, convrot_dequantize64_body(data, scale, DTC, cols, cm, G, e0, e1, out, chunks));
-}
-
-/* ---- quantize (bf16 and f16) ------------------------------------------------- */
-
-/* A block takes R = CR64_SPAN / cols whole rows a step (cols <= CR64_SPAN),
- * its first R cols / 64 threads 64 values each: a row's amax is the block's
- * shared-memory atomicMax of its threads' (bits of magnitudes: exact in
- * any order), read after one block barrier a step. The row maxima are
- * triple-buffered: a step resets the next step's buffer before its barrier,
- * after the barrier of the previous step, which every thread passes only
- * when done reading the buffer's last use (two steps back). */
-#define CR64_ROWS (CR64_SPAN / 64)
-
-/* 64 16-bit values from element e on, where the thread works. f16 widens
- * by cvt alone (widen_finite): a NaN still gives a NaN amax, and the op
- * fails. */
-static __device__ __forceinline__ void cr64_load16(const unsigned short *in, i64 e, bool on, uint4 raw[8])
-{
-    if (!on)
-        return;
-    const uint4 *p = (const uint4 *)(in + e);
-#pragma unroll
-    for (int v = 0; v < 8; v++)
-        raw[v] = p[v];
-}
-
-static __device__ __forceinline__ u32 cr64_word(uint4 v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
-
-static __device__ __forceinline__ void convrot_quantize64_body(const unsigned short *in, int dt, i64 cols, int G,
-                                                               i64 r0, i64 r1, u32 *scale, unsigned char *data,
-                                                               u32 *flag, uint4 *chunks, u32 (*rmax)[CR64_ROWS])
-{
-    const int lane = (int)threadIdx.x & 31, t = lane & 3, n = (int)cols;
-    const int R = CR64_SPAN / n, lr = 64 * (int)threadIdx.x / n; /* this thread's row of the step */
-    const bool works = lr < R, first = works && 64 * (int)threadIdx.x == lr * n;
-    int lrm[4];
-    bool wm[4];
-#pragma unroll
-    for (int m = 0; m < 4; m++) { /* lane m's row and whether it works */
-        lrm[m] = __shfl_sync(0xFFFFFFFFu, lr, (lane & ~3) | m);
-        wm[m] = __shfl_sync(0xFFFFFFFFu, works, (lane & ~3) | m);
-    }
-    const float sc = convrot_scale(G);
-    const i64 step = (i64)gridDim.x * R;
-    const int et = 64 * ((int)threadIdx.x - t); /* the team's first value, from the step's first row */
-    if ((int)threadIdx.x < R)
-        rmax[0][threadIdx.x] = 0u;
-    __syncthreads();
-    i64 r = r0 + (i64)blockIdx.x * R;
-    for (int ph = 0; r < r1; r += step, ph = ph == 2 ? 0 : ph + 1) { /* the same trips for the whole block */
-        if ((int)threadIdx.x < R)
-            rmax[ph == 2 ? 0 : ph + 1][threadIdx.x] = 0u;
-        uint4 raw[8] = {};
-        cr64_load16(in, r * cols + 64 * (i64)threadIdx.x, works && r + lr < r1, raw);
-        float x[64], y[64];
-#pragma unroll
-        for (int k = 0; k < 64; k++)
-            x[k] = fl(widen_finite(dt, (cr64_word(raw[k / 8], (k / 2) & 3) >> (16 * (k & 1))) & 0xFFFFu));
-        cr64_low_levels(x, G);
-        cr64_exchange(x, y, chunks, G);
-#pragma unroll
-        for (int m = 0; m < 4; m++) {
-            u32 mx = 0u;
-#pragma unroll
-            for (int i = 0; i < 16; i++)
-                y[16 * m + i] = cr_last(y[16 * m + i], sc, mx);
-            if (wm[m] && r + lrm[m] < r1)
-                atomicMax(&rmax[ph][lrm[m]], mx);
-        }
-        __syncthreads();
-        int held = -1; /* the row whose scalars a, s, d, rd are */
-        u32 a = 0u, s = 0u, d = 0u, rd = 0u;
-#pragma unroll
-        for (int m = 0; m < 4; m++) {
-            if (!wm[m] || r + lrm[m] >= r1)
-                continue;
-            if (lrm[m] != held) { /* once for the four runs of a row of whole teams */
-                held = lrm[m];
-                a = round_to(dt, rmax[ph][held]); /* the largest rounded magnitude */
-                s = d = 0u;
-                if (a < QK_F32_INF)
-                    group_scalars(GQ_INT8, dt, a, &s, &d);
-                rd = group_reciprocal(GQ_INT8, dt, d);
-            }
-            if (m == t && first) {
-                if (a >= QK_F32_INF)
-                    atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
-                scale[r + lr] = s;
-            }
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                u32 v[8], lo, hi;
-#pragma unroll
-                for (int i = 0; i < 8; i++)
-                    v[i] = bits(y[8 * (2 * m + h) + i]);
-#pragma unroll
-                for (int i = 0; i < 8; i += 2)
-                    round_pair(dt, &v[i], &v[i + 1]); /* NaN only where the op fails */
-                group_codes8(GQ_INT8, dt, v, d, rd, &lo, &hi);
-                *(uint2 *)(data + r * cols + et + 64 * m + 32 * h + 8 * t) = make_uint2(lo, hi);
-            }
-        }
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(CR64_THREADS, 4)
-    qk_convrot_quantize64(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data,
-                          u32 *flag)
-{
-    __shared__ uint4 chunks[CR64_THREADS * 16];
-    __shared__ u32 rmax[3][CR64_ROWS];
-    const unsigned short *p = (const unsigned short *)in;
-    if (dt == DT_BF16) {
-        convrot_quantize64_body(p, DT_BF16, cols, G, r0, r1, scale, data, flag, chunks, rmax);
-    } else {
-        convrot_quantize64_body(p, DT_F16, cols, G, r0, r1, scale, data, flag, chunks, rmax);
-    }
 }
 
 #endif

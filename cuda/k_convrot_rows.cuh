@@ -180,13 +180,16 @@ static __device__ __forceinline__ void cr_load_units(const void *in, int dt, i64
     }
 }
 
+/* f16 widens by cvt alone (widen_finite): a NaN stays a NaN, so the row's
+ * amax is NaN and the op fails as the reference's does (widen's exact
+ * NaN rule is an integer conversion of many instructions a value). */
 static __device__ __forceinline__ void cr_widen16(int dt, const uint4 raw[4], float x[16])
 {
     u32 w[16] = {raw[0].x, raw[0].y, raw[0].z, raw[0].w, raw[1].x, raw[1].y, raw[1].z, raw[1].w,
                  raw[2].x, raw[2].y, raw[2].z, raw[2].w, raw[3].x, raw[3].y, raw[3].z, raw[3].w};
 #pragma unroll
     for (int k = 0; k < 16; k++)
-        x[k] = fl(dt == DT_F32 ? w[k] : widen(dt, (w[k / 2] >> (16 * (k & 1))) & 0xFFFFu));
+        x[k] = fl(dt == DT_F32 ? w[k] : widen_finite(dt, (w[k / 2] >> (16 * (k & 1))) & 0xFFFFu));
 }
 
 /* Rows [r0, r1): scale[r] and the codes, as ref_int8.c with ConvRot

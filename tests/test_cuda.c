@@ -597,7 +597,7 @@ static void test_device_double_quant_mean(void **state)
 
 /* NaN and +-Inf in the one-pass group kernels (k_group_quantize.cuh: a warp
  * a float8 row of 4096, a block an int8 row, a block a 128 x 128 tile;
- * k_convrot64.cuh: two ConvRot rows a block, G = 16 and 256), one element
+ * k_convrot_rows.cuh: a ConvRot row a block, G = 16 and 256), one element
  * of the last row (odd and even positions: either half of a packed word):
  * the reference's QK_ERR_NONFINITE, for each special in each 16-bit
  * dtype. */

@@ -20,15 +20,14 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_quantize_by_table16", "qk_group_dequantize", "qk_convrot_quantize_rows", "qk_convrot_dequantize_rows",
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
-    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_convrot_quantize64", "qk_bnb4_quantize64_sum",
-    "qk_bnb_nested_quantize_search", /* QK_AB: temporary */
+    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_bnb4_quantize64_sum",
 };
 
 unsigned cu_block_threads(int k)
 {
     if (k == K_QUANTIZE_BY_TABLE16)
         return 1024u;
-    return k == K_CONVROT_DQ64 || k == K_CONVROT_Q64 ? 128u : 256u; /* k_convrot64.cuh */
+    return k == K_CONVROT_DQ64 ? 128u : 256u; /* k_convrot64.cuh */
 }
 
 qk_status cu_fail(const char *what, CUresult r)

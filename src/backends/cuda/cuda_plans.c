@@ -126,21 +126,6 @@ static void scaled_data_range(const cu_job *j, int64_t u0, int64_t u1, size_t *b
 
 /* ---- bitsandbytes NF4 / FP4 ------------------------------------------------ */
 
-/* QK_AB: temporary, to the end marker: 0 the nested pass by bitsandbytes'
- * search and the absmax sum in a pass of its own (before), unset or 1 the
- * lookup and the sum fused into quantize64, 2 the lookup with the sum
- * pass. Read once. */
-static int qk_ab(void)
-{
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("QK_AB");
-        v = e && e[0] ? atoi(e) : 1;
-    }
-    return v;
-}
-/* QK_AB: temporary, end */
-
 /* Double quant's partials of the mean (cuda/k_absmax_sum.cuh's
  * absmax_partial) and the offset with the proof's flag, in work2. */
 #define DQ_SUM_BLOCKS 16384 /* a load of four absmax a thread up to nb = 2^24 */
@@ -157,8 +142,7 @@ typedef struct {
  * last block's absmax is summed apart, dq_nested). */
 static int dq_sum_fused(const cu_job *j)
 {
-    return j->p->double_quant && j->p->block_size == 64 && j->dt != QK_DTYPE_F32 &&
-           qk_ab() == 1; /* QK_AB: temporary */
+    return j->p->double_quant && j->p->block_size == 64 && j->dt != QK_DTYPE_F32;
 }
 
 /* Its partials: one per CUDA block of its grid (at most this many). */
@@ -234,8 +218,8 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
  * pass of qk_absmax_sum over the absmax. */
 static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 {
-    int k = qk_ab() == 0 ? K_NESTED_Q_SEARCH : K_NESTED_Q;                                        /* QK_AB: temporary */
-    CUdeviceptr dmap = j->st->tables + 4 * (k == K_NESTED_Q ? CU_TAB_DMAP_CODE : CU_TAB_DMAP); /* QK_AB: temporary */
+    const int k = K_NESTED_Q;
+    CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP_CODE;
     void *args[] = {P(j->work), P(nb), P(offset), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
     int64_t blocks = qk_ceil_div(qk_ceil_div(nb, 256), 8), cap = (int64_t)j->st->sms * j->st->resident[k];
     return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args); /* a nested block a warp */
@@ -472,18 +456,11 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
  * columns of one group, and G = 4 rows need not hold whole units). */
 static int convrot_rows_fit(const cu_job *j) { return j->p->convrot_group >= 16 && j->cols <= CR_MAX_COLS; }
 
-#define CR64_SPAN 8192 /* k_convrot64.cuh: the values of a block's step */
-
-/* G = 16, 64 or 256 on rows of whole 64-column runs: 64 values a thread
- * (k_convrot64.cuh); quantize also needs 16-bit input and rows a block
- * holds. */
-static int convrot64_fits(const cu_job *j, int quantize)
+/* G = 16, 64 or 256 on rows of whole 64-column runs: dequantize 64 values
+ * a thread (k_convrot64.cuh). */
+static int convrot64_fits(const cu_job *j)
 {
     int G = j->p->convrot_group;
-    if (getenv("QK_AB") != NULL && atoi(getenv("QK_AB")) == 0) /* QK_AB: temporary */
-        return 0;                                             /* QK_AB: temporary */
-    if (quantize && (j->dt == QK_DTYPE_F32 || j->cols > CR64_SPAN))
-        return 0;
     return (G == 16 || G == 64 || G == 256) && j->cols % 64 == 0;
 }
 
@@ -493,8 +470,6 @@ static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt, G = j->p->convrot_group;
     void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
                     P(j->part[QK_PART_DATA]), P(j->work)};
-    if (convrot64_fits(j, 1)) /* CR64_SPAN / cols rows a block and step */
-        return launch_strided(j, K_CONVROT_Q64, qk_ceil_div(r1 - r0, CR64_SPAN / j->cols) * 128, args);
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
     return launch_strided(j, k, (r1 - r0) * 256, args); /* a row a block and step */
 }
@@ -704,7 +679,7 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     int64_t e0, e1;
     rows_in_range(j, u0, u1, &e0, &e1);
     int dt = (int)j->dt;
-    if (convrot64_fits(j, 0))
+    if (convrot64_fits(j))
         return convrot_dq64_pass(j, u0, u1);
     if (convrot_rows_fit(j))
         return convrot_dq_rows_pass(j, u0, u1);
