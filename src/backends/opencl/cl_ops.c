@@ -651,6 +651,8 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
         __atomic_add_fetch(&convrot_dq_runs, 1, __ATOMIC_RELAXED);
         size_t L = 64, g;
         grid1(s, L, &g);
+        if (qk_ab() == 2)         /* QK_AB: temporary */
+            grid1_wave(s, L, &g); /* QK_AB: temporary */
         uint64_t spans = (n + CRD_SPAN - 1) / CRD_SPAN;
         if (spans < g / L)
             g = (size_t)(spans > 0 ? spans : 1) * L;
