@@ -1514,6 +1514,48 @@ static void test_convrot_quantize_rows(void **state)
     assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
 }
 
+/* ---- ConvRot quantize rows of convrot_row_quantize*.comp, many a workgroup
+ * Shapes only those shaders take (rows of 1040 values, not whole 64-value
+ * runs; G = 1024) on one workgroup (QK_VULKAN_STRIDE_GROUPS=1), rows of
+ * convrot_q_value's kinds (the exact path among them): lavapipe ends every
+ * loop of an invocation once it has run 65535 iterations in all, so before
+ * the host bounded a workgroup's steps a dispatch (QK_VK_CONVROT_STEPS)
+ * every f32 case here went wrong from some row on. */
+static void test_convrot_row_quantize_many_rows(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    static const struct {
+        int64_t rows, cols;
+        int g;
+    } shapes[] = {{150, 1040, 4}, {150, 1040, 16}, {60, 4096, 1024}, {120, 1024, 1024}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
+    unsigned long before = qk_vk_convrot_q_runs();
+    convrot_tally t = {0, 0, 0, 0};
+    setenv("QK_VULKAN_STRIDE_GROUPS", "1", 1); /* read at every dispatch */
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+        for (int d = 0; d < 2; d++) {
+            int64_t rows = shapes[k].rows, cols = shapes[k].cols;
+            qk_dtype dt = dts[d];
+            unsigned char *in = malloc((size_t)(rows * cols) * qk_dtype_size(dt));
+            uint32_t x = (uint32_t)(k * 5 + (size_t)d) * 2654435761u + 3u;
+            for (int64_t i = 0; i < rows * cols; i++) {
+                x = x * 1664525u + 1013904223u;
+                put_value(dt, in, i, convrot_q_value(dt, i / cols, i % cols, x));
+            }
+            convrot_fused_case(vk, ref, dt, in, rows, cols, shapes[k].g, ", one workgroup", &t);
+            free(in);
+        }
+    unsetenv("QK_VULKAN_STRIDE_GROUPS");
+    printf("convrot row quantize, many rows a workgroup: %zu differences (%d cases)\n", t.differing, t.cases);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(t.differing, 0);
+    assert_int_equal(t.fused, t.cases);
+    assert_true(qk_vk_convrot_q_runs() == before); /* the old shaders took them all */
+}
+
 /* ---- ConvRot dequantize in one pass (convrot_dequantize.comp) ----------
  * Crafted parts: every code byte, and per row a scale on either side of the
  * native range 2^(L-103) <= |s| < 2^(120-2L) (exponent fields 24 + L and
@@ -1698,6 +1740,7 @@ int main(void)
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),
         cmocka_unit_test(test_convrot_quantize_rows),
+        cmocka_unit_test(test_convrot_row_quantize_many_rows),
         cmocka_unit_test(test_convrot_dequantize_rows),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };

@@ -78,13 +78,16 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
  * H200, 16384 (about 16 waves) beat 2048 by 4-7 points of the copy on
  * every grid-stride dequantize, and 1024 (one wave) lost 5-6; the
  * environment variable QK_VULKAN_STRIDE_GROUPS sets it for other GPUs. */
-static uint64_t stride_groups(int64_t threads)
+static int64_t stride_cap(void)
 {
     const char *e = getenv("QK_VULKAN_STRIDE_GROUPS");
     int64_t cap = e ? atoll(e) : 0;
-    if (cap < 1 || cap > 65535) /* grid-stride shaders are one-dimensional */
-        cap = QK_VK_STRIDE_GROUPS;
-    int64_t g = ceil_div(threads, 256);
+    return cap < 1 || cap > 65535 ? QK_VK_STRIDE_GROUPS : cap; /* grid-stride shaders are one-dimensional */
+}
+
+static uint64_t stride_groups(int64_t threads)
+{
+    int64_t cap = stride_cap(), g = ceil_div(threads, 256);
     return (uint64_t)(g < 1 ? 1 : g > cap ? cap : g);
 }
 
@@ -713,20 +716,32 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
+/* Grid-stride steps a workgroup takes at most in one dispatch. lavapipe
+ * (llvmpipe) ends every loop of an invocation, silently, once it has run
+ * 65535 loop iterations in all (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS); a
+ * row of convrot_row_quantize*.comp costs up to about 2850 (f32, 4096
+ * wide, G = 1024, the exact path), so a workgroup went wrong from its 23rd
+ * such row on. 8 leaves a margin of about 3; on a GPU a dispatch still
+ * covers 16384 workgroups' 8 steps (131072 rows or more). */
+#define QK_VK_CONVROT_STEPS 8
+
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
- * stride_groups' workgroups a chunk: convrot_quantize.comp (4096 / cols
- * rows a workgroup's step) where convrot_q_rows, else a workgroup of 64
- * takes a row at a time (rows up to 1024 on the shader with a quarter of
- * the shared memory). */
+ * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
+ * steps: convrot_quantize.comp (4096 / cols rows a workgroup's step) where
+ * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up to
+ * 1024 on the shader with a quarter of the shared memory). */
 static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
-    int64_t rc = chunk_of(s, row_align(s, j->cols), (double)row_bytes);
+    int64_t ra = row_align(s, j->cols), rc = chunk_of(s, ra, (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
     int team = convrot_q_rows(s, j);
     int pipe = team ? VP_CONVROT_Q : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT : VP_CONVROT_ROW_Q;
     int64_t step_rows = team ? QK_VK_CONVROT_Q_SPAN / j->cols : 1;
+    int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
+    if (rc > most)
+        rc = most > ra ? most : ra;
     __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
     if (team)
         __atomic_add_fetch(&convrot_q_runs, 1, __ATOMIC_RELAXED);
