@@ -695,24 +695,11 @@ static unsigned long convrot_q_runs;
 
 unsigned long qk_vk_convrot_q_runs(void) { return __atomic_load_n(&convrot_q_runs, __ATOMIC_RELAXED); }
 
-/* QK_AB=0 keeps convrot_row_quantize*.comp for every row (old path), read once. QK_AB: temporary */
-static int convrot_q_ab_old(void) /* QK_AB: temporary */
-{                                                                          /* QK_AB: temporary */
-    static int v = -1;                                                     /* QK_AB: temporary */
-    if (v < 0) {                                                           /* QK_AB: temporary */
-        const char *e = getenv("QK_AB");                                   /* QK_AB: temporary */
-        v = e && strcmp(e, "0") == 0;                                      /* QK_AB: temporary */
-    }                                                                      /* QK_AB: temporary */
-    return v;                                                              /* QK_AB: temporary */
-}                                                                          /* QK_AB: temporary */
-
 static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
-    int64_t G = j->p->convrot_group, run = G > 64 ? G : 64;
+    int64_t G = j->p->convrot_group; /* G = 256 measured slower than convrot_row_quantize.comp: BACKEND-VULKAN.md */
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    if (convrot_q_ab_old()) /* QK_AB: temporary */
-        return 0;           /* QK_AB: temporary */
-    return G <= 256 && j->cols % run == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
+    return G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
