@@ -978,44 +978,6 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
-/* ConvRot dequantize in one pass (convrot_dequantize_runs.cl) on crafted
- * parts (qkc_crafted_convrot_dequantize: every G and dtype, every code
- * byte, row scales on either side of the native range, zero, subnormal,
- * huge, Inf and NaN), in one chunk and in one-row chunks, with the full
- * grid and with one work-group of 64 (every span a grid-stride step:
- * 16 x 4096 values take 16 steps); then the GPU program. The kernel must
- * have run. */
-static void test_convrot_dequantize_runs(void **st)
-{
-    (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
-    unsigned long before = qcl_convrot_dq_runs();
-    long bad = 0;
-    for (int few = 0; few < 2; few++) {
-        if (few)
-            setenv("QK_OPENCL_GRID_ITEMS", "64", 1);
-        bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
-        unsetenv("QK_OPENCL_GRID_ITEMS");
-    }
-    unsigned long runs = qcl_convrot_dq_runs() - before;
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
-    setenv("QK_OPENCL_GRID_ITEMS", "128", 1);
-    long gpu = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
-    unsetenv("QK_OPENCL_GRID_ITEMS");
-    printf("convrot dequantize: %ld differing cases, %lu convrot_dequantize_runs launches\n", bad + gpu, runs);
-    assert_int_equal(bad, 0);
-    assert_int_equal(gpu, 0);
-    const char *ab = getenv("QK_AB");                    /* QK_AB: temporary */
-    if (ab && strcmp(ab, "0") == 0)                      /* QK_AB: temporary */
-        return;                                          /* QK_AB: temporary */
-    assert_true(runs >= 2u * 2u * (unsigned long)nd * 3u * 25u); /* 25 eligible shapes a call, chunked or not */
-}
-
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
  * 16-bit code table (scaled.cl) for every entry the scale reaches. */
 static void test_every_magnitude16(void **st)
@@ -1212,7 +1174,6 @@ int main(void)
         cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_convrot_rows),
-        cmocka_unit_test(test_convrot_dequantize_runs),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

@@ -38,19 +38,18 @@ static inline uint cr_at(uint i) { return i + (i >> 4); }
  * those stay below 2^127, so no product or sum is Inf or NaN. */
 #define CR_NATIVE_SCALE 0x76800000u
 
+static inline uint cr_sum(uint a, uint b) { return as_uint(as_float(a) + as_float(b)); }
+
 /* The H4 butterfly of convrot.c on x[i], x[i + s], x[i + 2 s], x[i + 3 s],
- * native sums and differences as the reference writes them (qk_add's
- * addition of the negation gives the same bits but for a NaN's sign, and
- * a NaN fails quantize's row and never arises on dequantize's native
- * rows; the float difference spares an integer sign flip an operand). */
+ * native sums (subtraction as addition of the negation, which IEEE-754
+ * defines identically). */
 static inline void cr_h4(uint *x, const int i, const int s)
 {
-    float a = as_float(x[i]), b = as_float(x[i + s]), c = as_float(x[i + 2 * s]), d = as_float(x[i + 3 * s]);
-    float ab = a + b;
-    x[i] = as_uint((ab + c) - d);
-    x[i + s] = as_uint((ab - c) + d);
-    x[i + 2 * s] = as_uint(((a - b) + c) + d);
-    x[i + 3 * s] = as_uint(((b - a) + c) + d);
+    uint a = x[i], b = x[i + s], c = x[i + 2 * s], d = x[i + 3 * s], ab = cr_sum(a, b);
+    x[i] = cr_sum(cr_sum(ab, c), d ^ QK_F32_SIGN);                              /* ((a+b)+c)-d */
+    x[i + s] = cr_sum(cr_sum(ab, c ^ QK_F32_SIGN), d);                          /* ((a+b)-c)+d */
+    x[i + 2 * s] = cr_sum(cr_sum(cr_sum(a, b ^ QK_F32_SIGN), c), d);            /* ((a-b)+c)+d */
+    x[i + 3 * s] = cr_sum(cr_sum(cr_sum(b, a ^ QK_F32_SIGN), c), d);            /* ((b-a)+c)+d */
 }
 
 /* x[k] holds value k s of a run (s = 1 or 16 apart): the level of stride
@@ -284,97 +283,6 @@ __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows
     QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
 }
 
-/* cr_levels16 by qk_add on the local slots of row positions base + st k
- * (k < 16), in rolled loops: the level of stride st, then, with `both`,
- * that of stride 4 st. */
-static inline void cr_levels16_exact(__local uint *v, uint base, uint st, const int both)
-{
-    for (uint s = 1u; s <= (both ? 4u : 1u); s *= 4u)
-#pragma unroll 1
-        for (uint m = 0; m < 4u; m++) {
-            uint k = s == 1u ? 4u * m : m;
-            convrot_h4_exact(v, cr_at(base + st * k), cr_at(base + st * (k + s)), cr_at(base + st * (k + 2u * s)),
-                             cr_at(base + st * (k + 3u * s)));
-        }
-}
-
-/* Dequantize's rotation of the work-item's 16 consecutive values x, native
- * (cr_rotate_native's steps: x holds q * s on entry) or exact (x holds q;
- * qk_mul by s, then qk_add in the slots of v, in the order of the native
- * path's stages), with the same barriers either way: `native` is the same
- * for the work-group but depends on the row's scale, and PoCL (3.1 and
- * 5.0) mis-runs barriers that such a branch chooses (a work-group walking
- * rows of both kinds took values from an earlier row). The exact stages
- * touch what the native ones do: the work-item's own slots, then after a
- * barrier its regrouped ones (G > 16), then G = 1024's quads after
- * another. v as cr_rotate_native's. */
-static inline void cr_rotate_dequantize(uint *x, __local uint *v, uint G, uint sc, uint s, int native)
-{
-    uint lid = get_local_id(0), L = get_local_size(0);
-    if (native) {
-        cr_levels16(x, G >= 16u);
-    } else {
-#pragma unroll 1
-        for (uint k = 0; k < 16u; k++)
-            v[cr_at(lid * 16u + k)] = qk_mul(x[k], s);
-        cr_levels16_exact(v, lid * 16u, 1u, G >= 16u);
-    }
-    if (G > 16u) {
-        if (native)
-#pragma unroll
-            for (uint k = 0; k < 16u; k++)
-                v[cr_at(lid * 16u + k)] = x[k];
-        barrier(CLK_LOCAL_MEM_FENCE);
-        uint b = (lid >> 4) * 256u + (lid & 15u);
-        if (native) {
-            uint y[16];
-#pragma unroll
-            for (uint k = 0; k < 16u; k++)
-                y[k] = v[cr_at(b + 16u * k)];
-            cr_levels16(y, G >= 256u);
-#pragma unroll
-            for (uint k = 0; k < 16u; k++)
-                v[cr_at(b + 16u * k)] = y[k];
-        } else {
-            cr_levels16_exact(v, b, 16u, G >= 256u);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (G == 1024u) { /* stride 256: quad t holds 1024 (t / 256) + t % 256 + 256 j */
-            for (uint t = lid; t < 4u * L; t += L) {
-                uint i = (t >> 8) * 1024u + (t & 255u), w[4];
-                if (native) {
-#pragma unroll
-                    for (uint j = 0; j < 4u; j++)
-                        w[j] = v[cr_at(i + 256u * j)];
-                    cr_h4(w, 0, 1);
-#pragma unroll
-                    for (uint j = 0; j < 4u; j++)
-                        v[cr_at(i + 256u * j)] = w[j];
-                } else {
-                    convrot_h4_exact(v, cr_at(i), cr_at(i + 256u), cr_at(i + 512u), cr_at(i + 768u));
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        if (native)
-#pragma unroll
-            for (uint k = 0; k < 16u; k++)
-                x[k] = v[cr_at(lid * 16u + k)];
-    }
-    if (native) {
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            x[k] = as_uint(as_float(x[k]) * as_float(sc));
-    } else {
-#pragma unroll 1
-        for (uint k = 0; k < 16u; k++)
-            v[cr_at(lid * 16u + k)] = qk_mul(v[cr_at(lid * 16u + k)], sc);
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            x[k] = v[cr_at(lid * 16u + k)];
-    }
-}
-
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as
  * convrot_dequantize's. L and v as convrot_quantize_rows'. */
 static inline void cr_dequantize_body(__global const uint4 *data, __global const uint *rscale, const int dt,
@@ -393,7 +301,10 @@ static inline void cr_dequantize_body(__global const uint4 *data, __global const
             float c = convert_float((char)(uchar)(w[k / 4u] >> (8u * (k & 3u))));
             x[k] = as_uint(native ? c * as_float(s) : c);
         }
-        cr_rotate_dequantize(x, v + par * 17u * L, G, sc, s, native);
+        if (native)
+            cr_rotate_native(x, v + par * 17u * L, G, sc);
+        else
+            cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 1, s);
         if (lid >= nu)
             continue;
 #pragma unroll
