@@ -2,9 +2,10 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
-#extension GL_KHR_memory_scope_semantics : require
 /* int8_tensorwise with ConvRot per row (src/ref/ref_int8.c, convrot.c),
- * G = 4, 16, 64 or 256, rows a multiple of 64 and of G, at most 4096:
+ * G = 4, 16 or 64, rows a multiple of 64, at most 4096 (G = 256 keeps
+ * convrot_row_quantize.comp: a team-of-four form of this shader measured
+ * 31% against its 35% on the H200, BACKEND-VULKAN.md):
  * rotate, round to T, the row's amax, its scale and divisor, codes, in
  * one pass with the input read once and no row held in shared memory.
  * The form of convrot_dequantize.comp run the other way.
@@ -12,11 +13,7 @@
  * A workgroup of 64 takes 4096 / cols whole rows a step (grid-stride;
  * threads past them idle). A thread takes 64 consecutive values (eight
  * 16-byte loads, f32 sixteen, issued a step ahead) and runs the levels of
- * stride 1, 4 and 16 in registers. For G = 256 the four threads of a team
- * (consecutive invocations of a full subgroup) hold a group: they swap
- * values once through shared memory behind a subgroup barrier, so that
- * each holds the group's values 16 t + i + 64 m (i < 16, m < 4) and runs
- * the level of stride 64. The row's amax: a thread's own by a float max
+ * stride 1, 4 and 16 (those below G) in registers. The row's amax: a thread's own by a float max
  * of its magnitudes on the native path (finite values, zero or normal:
  * max selects one exactly) and an integer max of magnitude bits on the
  * exact path (NaN above Inf); across threads an integer max (order-free)
@@ -25,8 +22,7 @@
  * takes the scale and divisor (qk_group_scale) and codes the values it
  * holds from its registers, 16 codes a 16-byte store.
  *
- * Native path where every value a thread (G <= 64) or a team (G = 256)
- * rotates is zero or has 2^(L-103) <= |x| < 2^(127-2L) (L = log4 G; f16
+ * Native path where every value a thread rotates is zero or has 2^(L-103) <= |x| < 2^(127-2L) (L = log4 G; f16
  * values are below 2^16 as well): every value and sum is then a multiple
  * of 2^(L-126), so a nonzero one is normal, no level overflows (each grows
  * magnitudes at most 4-fold), and RTE native sums are the reference's
@@ -44,22 +40,18 @@
  * are qk_vk_products.glsl's (a flushed subnormal q0 codes 0 as the exact
  * one). f16 scales y natively and rounds it with finish_fast (its
  * subnormal range). Elsewhere (subnormal or tiny, huge, Inf or NaN
- * values) the thread or team takes the exact path: its values read again
+ * values) the thread takes the exact path: its values read again
  * from memory into shared memory, qk_cr_add for every sum, finish_exact
  * for the scaling and T. A row may mix the paths: they meet at the same
  * barriers, and each thread keeps its rounded values in registers.
  *
- * Shared memory: the workgroup's 4096 values as 16-byte words, no
- * padding: within each 32-word row of banks, the word of position p has
- * bits 2-4 XOR-ed with bits 5-8 (crq_word), so that a quarter warp's
- * 16-byte stores (64 L + 4 a: bits 6-8 vary) and loads (a team pair's
- * 256 j + 16 t + 64 m + 4 a: bits 4, 5 and 8 vary) each cover the 32
- * banks. A thread writes only its own 64 positions before the team
- * barrier; after the workgroup barrier, only its own positions again (the
- * exact coder's), so a step's writes never meet the previous step's
- * reads. The row amax words rotate over three steps, cleared by the step
- * after their use. Barriers a step: one workgroup barrier, and for G =
- * 256 one subgroup barrier. */
+ * Shared memory (the exact path only): the workgroup's 4096 values as
+ * 16-byte words, no padding: within each 32-word row of banks, the word of
+ * position p has bits 2-4 XOR-ed with bits 5-8 (crq_word), so that a
+ * quarter warp's 16-byte accesses (64 L + 4 a: bits 6-8 vary) cover the 32
+ * banks. A thread touches only its own 64 positions, so no barrier orders
+ * them. The row amax words rotate over three steps, cleared by the step
+ * after their use. Barriers a step: one workgroup barrier. */
 #define CRQ_THREADS 64u
 #define CRQ_SPAN (64u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q_SPAN */
 layout(local_size_x = CRQ_THREADS) in;
@@ -90,7 +82,6 @@ uint crq_word(uint p)
 }
 #define QK_CR_LOAD(i) v[crq_word(i) >> 2][crq_word(i) & 3u]
 #define QK_CR_STORE(i, x) v[crq_word(i) >> 2][crq_word(i) & 3u] = (x)
-#define QK_CR_TEAM
 #include "qk_vk_convrot.glsl"
 #include "qk_vk_convrot_quantize.glsl"
 
@@ -128,15 +119,14 @@ void store_run64(uint p, uint x[64])
         v[crq_word(p + 4u * a) >> 2] = uvec4(x[4u * a], x[4u * a + 1u], x[4u * a + 2u], x[4u * a + 3u]);
 }
 
-/* x[16 m + i] from position p + rs m + i (i < 16, m < 4). */
-void load_held(uint p, uint rs, out uint x[64])
+/* x from positions p .. p+63 (p a multiple of 64). */
+void load_own(uint p, out uint x[64])
 {
-    [[unroll]] for (uint m = 0u; m < 4u; m++)
-        [[unroll]] for (uint a = 0u; a < 4u; a++) {
-            uvec4 u = v[crq_word(p + rs * m + 4u * a) >> 2];
-            [[unroll]] for (uint c = 0u; c < 4u; c++)
-                x[16u * m + 4u * a + c] = u[c];
-        }
+    [[unroll]] for (uint a = 0u; a < 16u; a++) {
+        uvec4 u = v[crq_word(p + 4u * a) >> 2];
+        [[unroll]] for (uint c = 0u; c < 4u; c++)
+            x[4u * a + c] = u[c];
+    }
 }
 
 /* A native value after every level, rounded to T: T(z) (LATER) or T(y). */
@@ -152,10 +142,10 @@ uint held_t(uint x, bool native)
     return native && LATER && (x & QK_F32_ABS) != 0u ? x - (pc.levels << 23) : x;
 }
 
-/* The codes of the 64 values held in x, with the row's amax m (T values),
- * run m of 16 at element e + rs m; p: the thread's own positions (for the
- * exact coder). The scale by the row's first thread (first). */
-void code_held(uint x[64], bool native, uint m, uint r, uint e, uint rs, uint p, bool first, inout bool told)
+/* The codes of the thread's 64 values x (elements e .. e+63), with the
+ * row's amax m (T values); p: the thread's positions (for the exact
+ * coder). The scale by the row's first thread (first). */
+void code_held(uint x[64], bool native, uint m, uint r, uint e, uint p, bool first, inout bool told)
 {
     if (QK_DT == DT_F16 && m >= 0x47800000u)
         m = QK_F32_INF; /* 2^16 and above stand for Inf */
@@ -177,7 +167,7 @@ void code_held(uint x[64], bool native, uint m, uint r, uint e, uint rs, uint p,
             [[unroll]] for (uint q = 0u; q < 4u; q++)
                 [[unroll]] for (uint b = 0u; b < 4u; b++)
                     c[q] |= qk_int8_code_rcp(2u, uintBitsToFloat(x[16u * k + 4u * q + b]), fr, QK_DT == DT_BF16) << (8u * b);
-            data.w[(e + rs * k) >> 4] = c;
+            data.w[(e + 16u * k) >> 4] = c;
         }
         return;
     }
@@ -191,23 +181,19 @@ void code_held(uint x[64], bool native, uint m, uint r, uint e, uint rs, uint p,
             uint w = 0u;
             [[dont_unroll]] for (uint b = 0u; b < 4u; b++)
                 w |= qk_scaled_code(2u, QK_DT, QK_CR_LOAD(p + 16u * k + 4u * q + b), d) << (8u * b);
-            data.w[(e + rs * k) >> 4][q] = w;
+            data.w[(e + 16u * k) >> 4][q] = w;
         }
 }
 
 void main()
 {
-    /* Full subgroups: L runs over 0..63 and a team's four invocations
-     * (L / 4) are consecutive ones of one subgroup. */
+    /* Full subgroups: L runs over 0..63, a row's threads consecutive
+     * invocations (the amax shuffles). */
     uint L = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
-    uint j = L >> 2, t = L & 3u;
     uint tpr = pc.cols >> 6, nr = CRQ_SPAN / pc.cols; /* threads a row, rows a step */
     uint ri = L / tpr, c0 = (L - ri * tpr) * 64u;     /* the thread's row in a step, first column */
     bool lane = ri < nr;
-    bool team = pc.group == 256u;
-    uint own = 64u * L;
-    uint held = team ? 256u * j + 16u * t : own; /* position of the first value held after the levels */
-    uint rs = team ? 64u : 16u;                  /* positions (and elements) between held runs */
+    uint own = 64u * L; /* the thread's positions in shared memory */
     uint cl = min(tpr & (0u - tpr), gl_SubgroupSize); /* aligned invocations in one row */
     uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * nr;
     float down = uintBitsToFloat((127u - pc.levels) << 23);
@@ -222,7 +208,7 @@ void main()
     fetch(r * pc.cols + c0, lane && r < pc.rows, qn);
     for (uint rb = qk_group_id() * nr; rb < pc.rows; rb += step) { /* uniform */
         r = rb + ri;
-        bool mine = lane && r < pc.rows; /* the same for a team */
+        bool mine = lane && r < pc.rows;
         uint e = r * pc.cols + c0;
         uvec4 q[16] = qn;
         fetch(e + step * pc.cols, lane && r + step < pc.rows, qn);
@@ -241,34 +227,13 @@ void main()
             native = range_native16(bad);
         }
         native = native || !mine;
-        if (team) { /* uniform: the team's four choose together */
-            uint slow = native ? 0u : 1u;
-            slow |= subgroupShuffleXor(slow, 1u);
-            slow |= subgroupShuffleXor(slow, 2u);
-            native = slow == 0u;
-        }
         if (mine) {
             if (native) {
                 qk_cr_levels64(x, pc.group, true);
-                if (team)
-                    store_run64(own, x);
             } else {
                 [[dont_unroll]] for (uint k = 0u; k < 64u; k++)
                     QK_CR_STORE(own + k, qk_load(QK_DT, e + k));
                 qk_cr_run_levels_exact(own, pc.group);
-            }
-        }
-        if (team) { /* uniform */
-            qk_cr_team_sync();
-            if (mine) {
-                if (native) {
-                    load_held(held, 64u, x);
-                    [[unroll]] for (uint i = 0u; i < 16u; i++)
-                        qk_cr_h4_zeros_free(x[i], x[i + 16u], x[i + 32u], x[i + 48u]); /* stride 64 */
-                } else {
-                    [[dont_unroll]] for (uint i = 0u; i < 16u; i++)
-                        qk_cr_h4_exact(held + i, 64u);
-                }
             }
         }
         uint m = 0u;
@@ -282,10 +247,9 @@ void main()
                 m = held_t(floatBitsToUint(mf), true);
             } else {
                 [[dont_unroll]] for (uint k = 0u; k < 64u; k++) {
-                    uint p = held + rs * (k >> 4) + (k & 15u);
-                    QK_CR_STORE(p, finish_exact(QK_CR_LOAD(p)));
+                    QK_CR_STORE(own + k, finish_exact(QK_CR_LOAD(own + k)));
                 }
-                load_held(held, rs, x);
+                load_own(own, x);
                 [[unroll]] for (uint k = 0u; k < 64u; k++)
                     m = max(m, x[k] & QK_F32_ABS); /* NaN above Inf */
             }
@@ -298,7 +262,7 @@ void main()
         m = s_m[slot * CRQ_THREADS + ri];
         s_m[(slot == 0u ? 2u : slot - 1u) * CRQ_THREADS + L] = 0u; /* the previous step's, for the step after next */
         if (mine)
-            code_held(x, native, m, r, team ? e - 48u * t : e, rs, own, c0 == 0u, told);
+            code_held(x, native, m, r, e, own, c0 == 0u, told);
         slot = slot == 2u ? 0u : slot + 1u;
     }
 }
