@@ -1446,6 +1446,15 @@ static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
     }
 }
 
+/* Whether the first device runs the ConvRot shaders that need full
+ * subgroups of 4 to 64 invocations (vk_ops.c: convrot_q_rows and the
+ * dequantize's test). */
+static int full_subgroups_4_to_64(void)
+{
+    const qk_vk_device *dev = first_device();
+    return dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
+}
+
 static void test_convrot_quantize_rows(void **state)
 {
     (void)state;
@@ -1503,8 +1512,7 @@ static void test_convrot_quantize_rows(void **state)
                 free(in);
             }
     unsigned long runs = qk_vk_convrot_q_runs() - before;
-    const qk_vk_device *dev = first_device();
-    int able = dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
+    int able = full_subgroups_4_to_64();
     printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %d refused by "
            "both)\n", t.differing, t.cases, runs, eligible, t.refused);
     if (!able)
@@ -1654,8 +1662,7 @@ static void test_convrot_dequantize_rows(void **state)
                 eligible += g <= 256 && cols % (g > 64 ? g : 64) == 0;
             }
     unsigned long runs = qk_vk_convrot_dq_runs() - before;
-    const qk_vk_device *dev = first_device();
-    int able = dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
+    int able = full_subgroups_4_to_64();
     printf("convrot dequantize: %zu differing bytes (%d cases, %lu on convrot_dequantize.comp of %d eligible)\n",
            bad, cases, runs, eligible);
     if (!able)
