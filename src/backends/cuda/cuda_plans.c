@@ -218,11 +218,10 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
  * pass of qk_absmax_sum over the absmax. */
 static qk_status nested_pass(cu_job *j, int64_t nb, CUdeviceptr offset)
 {
-    const int k = K_NESTED_Q;
     CUdeviceptr dmap = j->st->tables + 4 * CU_TAB_DMAP_CODE;
     void *args[] = {P(j->work), P(nb), P(offset), P(dmap), P(j->part[QK_PART_SCALE]), P(j->part[QK_PART_SCALE2])};
-    int64_t blocks = qk_ceil_div(qk_ceil_div(nb, 256), 8), cap = (int64_t)j->st->sms * j->st->resident[k];
-    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, 256, args); /* a nested block a warp */
+    int64_t blocks = qk_ceil_div(qk_ceil_div(nb, 256), 8), cap = (int64_t)j->st->sms * j->st->resident[K_NESTED_Q];
+    return cu_launch_grid(j->st, K_NESTED_Q, blocks < cap ? blocks : cap, 256, args); /* a nested block a warp */
 }
 
 static qk_status dq_nested(cu_job *j, int64_t nb, uint32_t *off)

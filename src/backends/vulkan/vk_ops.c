@@ -684,11 +684,12 @@ static int row_pipeline(const qk_vk_job *j)
     return j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_SHORT : VP_ROW_Q;
 }
 
-/* ConvRot rows that convrot_quantize.comp takes: G up to 256, rows of
- * whole 64-value runs and whole groups, at most 4096 wide (a workgroup's
- * step holds 4096 / cols rows), on a device whose full subgroups (of at
- * least a team, 4) fit the workgroup of 64. The others of convrot_fused
- * take convrot_row_quantize*.comp. */
+/* ConvRot rows that convrot_quantize.comp takes: G up to 64 (G = 256
+ * measured slower there than convrot_row_quantize.comp: BACKEND-VULKAN.md),
+ * rows of whole 64-value runs, at most 4096 wide (a workgroup's step holds
+ * 4096 / cols rows), on a device whose full subgroups of 4 to 64 fit the
+ * workgroup of 64. The others of convrot_fused take
+ * convrot_row_quantize*.comp. */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
@@ -697,7 +698,7 @@ unsigned long qk_vk_convrot_q_runs(void) { return __atomic_load_n(&convrot_q_run
 
 static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
-    int64_t G = j->p->convrot_group; /* G = 256 measured slower than convrot_row_quantize.comp: BACKEND-VULKAN.md */
+    int64_t G = j->p->convrot_group;
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
     return G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
@@ -723,14 +724,14 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
     int64_t ra = row_align(s, j->cols), rc = chunk_of(s, ra, (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
-    int team = convrot_q_rows(s, j);
-    int pipe = team ? VP_CONVROT_Q : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT : VP_CONVROT_ROW_Q;
-    int64_t step_rows = team ? QK_VK_CONVROT_Q_SPAN / j->cols : 1;
+    int runs64 = convrot_q_rows(s, j);
+    int pipe = runs64 ? VP_CONVROT_Q : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT : VP_CONVROT_ROW_Q;
+    int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : 1;
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most)
         rc = most > ra ? most : ra;
     __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
-    if (team)
+    if (runs64)
         __atomic_add_fetch(&convrot_q_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
