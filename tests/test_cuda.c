@@ -683,6 +683,16 @@ static void test_device_nvfp4_every_scale_code(void **state)
     check_on_cuda(qkc_nvfp4_every_scale_code, "nvfp4 every scale byte and code");
 }
 
+/* ConvRot dequantize of crafted parts (src/check): every G and dtype,
+ * every code byte, row scales either side of the native ranges, zero,
+ * subnormal, huge, Inf and NaN scales; rows of whole 64-column runs
+ * (k_convrot64.cuh) and others (k_convrot_rows.cuh, the tile kernels). */
+static void test_device_crafted_convrot_dequantize(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_crafted_convrot_dequantize, "crafted convrot dequantize");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_device_double_quant_mean), cmocka_unit_test(test_device_crafted_means),
         cmocka_unit_test(test_device_every_magnitude16),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
+        cmocka_unit_test(test_device_crafted_convrot_dequantize),
     };
     if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. "*mean*" */
         cmocka_set_test_filter(getenv("QK_TEST_FILTER"));

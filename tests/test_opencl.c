@@ -978,6 +978,42 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
+/* ConvRot dequantize (convrot_rows.cl for rows up to 4096 columns) of
+ * crafted parts: every G and dtype, every code byte, row scales on either
+ * side of the native range, zero, subnormal, huge, Inf and NaN
+ * (qkc_crafted_convrot_dequantize), in one chunk and in one-row chunks;
+ * with the full grid and with a single work-group, which then walks rows
+ * of the native and the exact path in turn (the case where barriers
+ * chosen by a row's scale went wrong on PoCL); then the GPU program. The
+ * row kernel must have run. */
+static void test_crafted_convrot_dequantize(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    unsigned long before = qcl_convrot_rows_runs();
+    long bad = 0;
+    for (int one = 0; one < 2; one++) {
+        if (one)
+            setenv("QK_OPENCL_GRID_ITEMS", "1", 1);
+        bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
+        unsetenv("QK_OPENCL_GRID_ITEMS");
+    }
+    unsigned long runs = qcl_convrot_rows_runs() - before;
+    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    setenv("QK_OPENCL_SPECIALISE", "1", 1);
+    setenv("QK_OPENCL_GRID_ITEMS", "1", 1);
+    long gpu = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
+    unsetenv("QK_OPENCL_SPECIALISE");
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    printf("crafted convrot dequantize: %ld differing cases, %lu convrot_rows launches\n", bad + gpu, runs);
+    assert_int_equal(bad, 0);
+    assert_int_equal(gpu, 0);
+    assert_true(runs >= 2u * 2u * (unsigned long)nd * 3u * 21u); /* 21 shapes of G >= 16 within 4096 columns */
+}
+
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the
  * 16-bit code table (scaled.cl) for every entry the scale reaches. */
 static void test_every_magnitude16(void **st)
@@ -1174,6 +1210,7 @@ int main(void)
         cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_convrot_rows),
+        cmocka_unit_test(test_crafted_convrot_dequantize),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

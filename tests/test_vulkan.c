@@ -1697,10 +1697,10 @@ static void test_bench_reports_op_and_copy(void **state)
     qk_context_destroy(vk);
 }
 
-/* Dequantize of crafted row, tile, MXFP8 and NVFP4 parts: the shaders'
- * native fast path and their exact path, in whole bindings and in chunks
- * (64 KiB for the row and tile layouts, 2 MiB for the blocked ones, whose
- * chunks are whole 128-row bands). */
+/* Dequantize of crafted row, tile, MXFP8, NVFP4 and ConvRot parts: the
+ * shaders' native fast path and their exact path, in whole bindings and in
+ * chunks (64 KiB for the row, tile and ConvRot layouts, 2 MiB for the
+ * blocked ones, whose chunks are whole 128-row bands). */
 static void test_crafted_dequantize_matches_reference(void **state)
 {
     (void)state;
@@ -1719,6 +1719,8 @@ static void test_crafted_dequantize_matches_reference(void **state)
             bad += qkc_crafted_group_dequantize(vk, label);
         if (k != 1)
             bad += qkc_crafted_blocked_dequantize(vk, label);
+        if (k < 2)
+            bad += qkc_crafted_convrot_dequantize(vk, label);
         qk_context_destroy(vk);
     }
     assert_int_equal(bad, 0);

@@ -156,37 +156,24 @@ static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint 
     return slot[k];
 }
 
-/* The exact path on the row's n values in v[0 .. n) (consecutive, no
- * padding; work-item t has written v[16 t .. 16 t + 15] for t < n / 16):
- * with `mul`, each value times pre first (dequantize's q * scale); then
- * every level with qk_add (convrot.cl's convrot_local), the scaling with
- * qk_mul, and a barrier after which v holds the results. v as in
- * cr_rotate_native. */
-static inline void cr_rotate_exact(__local uint *v, uint n, uint levels, uint sc, const int mul, uint pre)
+/* Quantize's exact path (programs without CR_NATIVE) for the work-item's
+ * 16 consecutive values x, in place: the row's n values in v[0 .. n)
+ * (consecutive, no padding), every level with qk_add (convrot.cl's
+ * convrot_local), the scaling with qk_mul. Its first barrier keeps its
+ * writes after every read of v by an earlier row. */
+static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint levels, uint sc)
 {
     uint lid = get_local_id(0), L = get_local_size(0);
-    if (mul && lid < n / 16u)
-        for (uint k = 0; k < 16u; k++)
-            v[lid * 16u + k] = qk_mul(v[lid * 16u + k], pre);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    convrot_local(v, n, levels);
-    for (uint i = lid; i < n; i += L)
-        v[i] = qk_mul(v[i], sc);
-    barrier(CLK_LOCAL_MEM_FENCE);
-}
-
-/* The exact path for the work-item's 16 consecutive values x (in place).
- * Its first barrier keeps its writes after every read of v by an earlier
- * row, which a native row of G <= 16 (no barrier) cannot order. */
-static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint levels, uint sc, const int mul, uint pre)
-{
-    uint lid = get_local_id(0);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (lid < n / 16u)
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
             v[lid * 16u + k] = x[k];
-    cr_rotate_exact(v, n, levels, sc, mul, pre);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    convrot_local(v, n, levels);
+    for (uint i = lid; i < n; i += L)
+        v[i] = qk_mul(v[i], sc);
+    barrier(CLK_LOCAL_MEM_FENCE);
     if (lid < n / 16u)
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
@@ -235,7 +222,7 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
             if (CR_NATIVE)
                 cr_rotate_native(x, v + par * 17u * L, G, sc);
             else
-                cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 0, 0u);
+                cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc);
             /* the rounded values (16-bit element bits, f32 bits for f32) and their largest magnitude */
 #pragma unroll
             for (uint k = 0; k < 16u; k++) {
@@ -283,6 +270,96 @@ __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows
     QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
 }
 
+/* cr_levels16 by qk_add on the local slots of row positions base + st k
+ * (k < 16), in rolled loops: the level of stride st, then, with `both`,
+ * that of stride 4 st. */
+static inline void cr_levels16_exact(__local uint *v, uint base, uint st, const int both)
+{
+#pragma unroll 1
+    for (uint s = 1u; s <= (both ? 4u : 1u); s *= 4u)
+#pragma unroll 1
+        for (uint m = 0; m < 4u; m++) {
+            uint k = s == 1u ? 4u * m : m;
+            convrot_h4_exact(v, cr_at(base + st * k), cr_at(base + st * (k + s)), cr_at(base + st * (k + 2u * s)),
+                             cr_at(base + st * (k + 3u * s)));
+        }
+}
+
+/* Dequantize's rotation of the work-item's 16 consecutive values x: native
+ * (x holds q * s on entry; cr_rotate_native's steps) or exact (x holds q;
+ * qk_mul by s, then qk_add in the work-item's slots of v in the native
+ * path's order of levels). Both pass the same barriers: `native` is the
+ * same for the whole work-group but depends on the row's scale, and a
+ * work-group walks rows of both kinds; barriers that such a branch chose
+ * made PoCL return an earlier row's values. The exact stages touch the
+ * slots the native ones do: the work-item's own, then after a barrier
+ * its regrouped ones (G > 16), then G = 1024's quads after another.
+ * Neither path indexes x by a loop variable of a rolled loop, which would
+ * move x out of registers for both. v as cr_rotate_native's. */
+static inline void cr_rotate_dequantize(uint *x, __local uint *v, uint G, uint sc, uint s, int native)
+{
+    uint lid = get_local_id(0), L = get_local_size(0), own = lid * 16u;
+    if (native)
+        cr_levels16(x, G >= 16u);
+    if (!native || G > 16u)
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            v[cr_at(own + k)] = x[k];
+    if (!native) {
+#pragma unroll 1
+        for (uint k = 0; k < 16u; k++)
+            v[cr_at(own + k)] = qk_mul(v[cr_at(own + k)], s);
+        cr_levels16_exact(v, own, 1u, G >= 16u);
+    }
+    if (G > 16u) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        uint b = (lid >> 4) * 256u + (lid & 15u);
+        if (native) {
+            uint y[16];
+#pragma unroll
+            for (uint k = 0; k < 16u; k++)
+                y[k] = v[cr_at(b + 16u * k)];
+            cr_levels16(y, G >= 256u);
+#pragma unroll
+            for (uint k = 0; k < 16u; k++)
+                v[cr_at(b + 16u * k)] = y[k];
+        } else {
+            cr_levels16_exact(v, b, 16u, G >= 256u);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (G == 1024u) { /* stride 256: quad t holds 1024 (t / 256) + t % 256 + 256 j */
+            for (uint t = lid; t < 4u * L; t += L) {
+                uint i = (t >> 8) * 1024u + (t & 255u);
+                if (native) {
+                    uint w[4];
+#pragma unroll
+                    for (uint j = 0; j < 4u; j++)
+                        w[j] = v[cr_at(i + 256u * j)];
+                    cr_h4(w, 0, 1);
+#pragma unroll
+                    for (uint j = 0; j < 4u; j++)
+                        v[cr_at(i + 256u * j)] = w[j];
+                } else {
+                    convrot_h4_exact(v, cr_at(i), cr_at(i + 256u), cr_at(i + 512u), cr_at(i + 768u));
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+    }
+    if (!native)
+#pragma unroll 1
+        for (uint k = 0; k < 16u; k++)
+            v[cr_at(own + k)] = qk_mul(v[cr_at(own + k)], sc);
+    if (!native || G > 16u)
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            x[k] = v[cr_at(own + k)];
+    if (native)
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            x[k] = as_uint(as_float(x[k]) * as_float(sc));
+}
+
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as
  * convrot_dequantize's. L and v as convrot_quantize_rows'. */
 static inline void cr_dequantize_body(__global const uint4 *data, __global const uint *rscale, const int dt,
@@ -301,10 +378,7 @@ static inline void cr_dequantize_body(__global const uint4 *data, __global const
             float c = convert_float((char)(uchar)(w[k / 4u] >> (8u * (k & 3u))));
             x[k] = as_uint(native ? c * as_float(s) : c);
         }
-        if (native)
-            cr_rotate_native(x, v + par * 17u * L, G, sc);
-        else
-            cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc, 1, s);
+        cr_rotate_dequantize(x, v + par * 17u * L, G, sc, s, native);
         if (lid >= nu)
             continue;
 #pragma unroll

@@ -71,6 +71,11 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label);
  * scales, e4m3 NaN codes in some rows; rows with and without a tail. */
 long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label);
 
+/* The same for int8_tensorwise ConvRot rows: every group size and dtype,
+ * row scales on either side of the backends' native ranges, zero,
+ * subnormal, huge, Inf and NaN; rows of whole 64-value runs and others. */
+long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label);
+
 /* NVFP4 parts whose scale bytes run through the scale tensor as (k + seed)
  * % 256 and whose codes run along a row as (c + r + seed) % 16, under the
  * global scale g (f32 bits), dequantized into dt by ctx and by the

@@ -1,7 +1,8 @@
 /* Dequantize of parts a caller crafted, by a device backend against the
- * reference backend: the float8/int8 row and tile layouts and the blocked
- * MXFP8/NVFP4 layouts, with scales and codes chosen so that both a
- * kernel's fast path and its exact path run. Public API only. */
+ * reference backend: the float8/int8 row and tile layouts, the blocked
+ * MXFP8/NVFP4 layouts and int8 ConvRot rows, with scales and codes chosen
+ * so that both a kernel's fast path and its exact path run. Public API
+ * only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,4 +305,101 @@ long qkc_nvfp4_every_scale_code(qk_context *ctx, const char *label)
     }
     printf("%s: nvfp4 every scale byte and code: %ld runs, %ld bad\n", label, ran, bad);
     return bad;
+}
+
+/* A ConvRot row's scale by its row r: on either side of both native
+ * ranges the backends use (OpenCL and Vulkan's one-pass kernels:
+ * 2^(L-103) <= |s| < 2^(120-2L), exponent fields 24 + L and 247 - 2L;
+ * convrot_rows.cl: |s| < 2^110), typical and negative scales, f16 outputs
+ * in its subnormals and past 65504, tiny normal scales (subnormal
+ * products and sums), zero, subnormal, Inf and NaN. */
+static uint32_t convrot_row_scale(int64_t r, int levels, uint32_t x)
+{
+    uint32_t frac = x & 0x7FFFFFu, lo = 24u + (uint32_t)levels, hi = 247u - 2u * (uint32_t)levels;
+    switch (r % 18) {
+    case 0: return (lo << 23) | frac;                      /* the lowest native exponent */
+    case 1: return ((lo - 1u) << 23) | frac;               /* just below: exact path */
+    case 2: return 0x80000000u | ((hi - 1u) << 23) | frac; /* the highest native, negative */
+    case 3: return (hi << 23) | frac;                      /* just above */
+    case 4: return 0u;
+    case 5: return 0x80000000u;
+    case 6: return frac | 1u;                              /* subnormal */
+    case 7: return r % 36 < 18 ? 0x7F800000u : 0xFF800000u;
+    case 8: return r % 36 < 18 ? 0x7FC00001u : 0xFFC00000u; /* NaN */
+    case 9: return 0x33000000u | frac;                     /* f16 subnormal outputs */
+    case 10: return 0x43000000u | frac;                    /* f16 overflow */
+    case 11: return 0xBC000000u | frac;                    /* typical, negative */
+    case 12: return 0x767FFFFFu;                           /* just below 2^110 */
+    case 13: return 0x7F7FFFFFu;                           /* the largest: sums overflow */
+    case 14: return ((1u + (uint32_t)r % 8u) << 23) | frac; /* tiny normal: subnormal sums */
+    default: return 0x3A000000u | (x & 0x807FFFFFu);       /* typical */
+    }
+}
+
+/* int8_tensorwise ConvRot rows (per-row scales) of every group size and
+ * dtype: codes every byte, then random; each row's scale from
+ * convrot_row_scale, so rows of the fast and exact paths mix within a
+ * work-group's span. Shapes: rows of whole 64-value runs (OpenCL and
+ * Vulkan's one-pass kernels) from one run to 4160 columns, rows of 16
+ * and 48 columns, and rows of 80 columns (not whole runs). */
+long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label)
+{
+    static const int64_t shapes[][2] = {{37, 256}, {16, 4096}, {33, 768}, {70, 64},  {7, 320},
+                                        {3, 1024}, {9, 80},    {2, 4160}, {40, 16}, {19, 48}};
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    qk_context *ref = NULL;
+    if (qk_context_create("reference", 0, &ref) != QK_OK)
+        return 1;
+    long bad = 0, ran = 0;
+    uint32_t x = 0xC0417u;
+    for (int g = 4, levels = 1; g <= 1024; g *= 4, levels++)
+        for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+            int64_t rows = shapes[k][0], cols = shapes[k][1];
+            if (cols % g != 0)
+                continue;
+            qk_params p;
+            qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
+            p.scaling = QK_SCALING_ROW;
+            p.convrot_group = g;
+            qk_layout lay;
+            if (qk_layout_query(&p, rows, cols, &lay) != QK_OK) {
+                printf("%s: convrot %d %lld x %lld: layout refused\n", label, g, (long long)rows, (long long)cols);
+                bad++;
+                continue;
+            }
+            size_t nb = lay.part[QK_PART_DATA].nbytes, ob = (size_t)(rows * cols) * 4;
+            unsigned char *data = malloc(nb), *want = malloc(ob), *got = malloc(ob);
+            uint32_t *scale = malloc(lay.part[QK_PART_SCALE].nbytes);
+            if (!data || !scale || !want || !got) {
+                printf("%s: out of memory\n", label);
+                free(data), free(scale), free(want), free(got);
+                qk_context_destroy(ref);
+                return bad + 1;
+            }
+            for (size_t i = 0; i < nb; i++) {
+                x = x * 1664525u + 1013904223u;
+                data[i] = (unsigned char)(i < 256 ? i : x >> 24);
+            }
+            for (int64_t r = 0; r < rows; r++) {
+                x = x * 1664525u + 1013904223u;
+                scale[r] = convrot_row_scale(r + (int64_t)k, levels, x);
+            }
+            const void *parts[QK_PART_COUNT] = {0};
+            parts[QK_PART_DATA] = data;
+            parts[QK_PART_SCALE] = scale;
+            for (size_t d = 0; d < sizeof dts / sizeof *dts; d++, ran++) {
+                long b = dequantize_differs(ctx, ref, &p, parts, rows, cols, dts[d], want, got);
+                if (b)
+                    printf("%s: crafted convrot %d %lld x %lld, dtype %d: DIFFERENT\n", label, g, (long long)rows,
+                           (long long)cols, (int)dts[d]);
+                bad += b;
+            }
+            free(data);
+            free(scale);
+            free(want);
+            free(got);
+        }
+    printf("%s: crafted convrot dequantize: %ld runs, %ld bad\n", label, ran, bad);
+    qk_context_destroy(ref);
+    return ran < 60 ? bad + 1 : bad;
 }
