@@ -978,6 +978,39 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
+/* ConvRot dequantize in one pass (convrot_dequantize_runs.cl) on crafted
+ * parts (qkc_crafted_convrot_dequantize), in one chunk and in one-row
+ * chunks, with the full grid and with one work-group of 64 (every span a
+ * grid-stride step: 16 x 4096 values take 16 steps); then the GPU
+ * program. The kernel must have run. */
+static void test_convrot_dequantize_runs(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    unsigned long before = qcl_convrot_dq_runs();
+    long bad = 0;
+    for (int few = 0; few < 2; few++) {
+        if (few)
+            setenv("QK_OPENCL_GRID_ITEMS", "64", 1);
+        bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
+        unsetenv("QK_OPENCL_GRID_ITEMS");
+    }
+    unsigned long runs = qcl_convrot_dq_runs() - before;
+    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    setenv("QK_OPENCL_SPECIALISE", "1", 1);
+    setenv("QK_OPENCL_GRID_ITEMS", "128", 1);
+    long gpu = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
+    unsetenv("QK_OPENCL_SPECIALISE");
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    printf("convrot dequantize runs: %ld differing cases, %lu convrot_dequantize_runs launches\n", bad + gpu, runs);
+    assert_int_equal(bad, 0);
+    assert_int_equal(gpu, 0);
+    assert_true(runs >= 2u * 2u * (unsigned long)nd * 3u * 25u); /* 25 eligible shapes a call, chunked or not */
+}
+
 /* ConvRot dequantize (convrot_rows.cl for rows up to 4096 columns) of
  * crafted parts: every G and dtype, every code byte, row scales on either
  * side of the native range, zero, subnormal, huge, Inf and NaN
@@ -992,6 +1025,7 @@ static void test_crafted_convrot_dequantize(void **st)
     int nd;
     if (!have_opencl(&nd))
         skip();
+    setenv("QK_OPENCL_CONVROT_RUNS", "0", 1); /* not convrot_dequantize_runs.cl */
     unsigned long before = qcl_convrot_rows_runs();
     long bad = 0;
     for (int one = 0; one < 2; one++) {
@@ -1008,6 +1042,7 @@ static void test_crafted_convrot_dequantize(void **st)
     unsetenv("QK_OPENCL_NATIVE_GUARD");
     unsetenv("QK_OPENCL_SPECIALISE");
     unsetenv("QK_OPENCL_GRID_ITEMS");
+    unsetenv("QK_OPENCL_CONVROT_RUNS");
     printf("crafted convrot dequantize: %ld differing cases, %lu convrot_rows launches\n", bad + gpu, runs);
     assert_int_equal(bad, 0);
     assert_int_equal(gpu, 0);
@@ -1211,6 +1246,7 @@ int main(void)
         cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_convrot_rows),
         cmocka_unit_test(test_crafted_convrot_dequantize),
+        cmocka_unit_test(test_convrot_dequantize_runs),
         cmocka_unit_test(test_chunked_bit_exact),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),

@@ -38,18 +38,19 @@ static inline uint cr_at(uint i) { return i + (i >> 4); }
  * those stay below 2^127, so no product or sum is Inf or NaN. */
 #define CR_NATIVE_SCALE 0x76800000u
 
-static inline uint cr_sum(uint a, uint b) { return as_uint(as_float(a) + as_float(b)); }
-
 /* The H4 butterfly of convrot.c on x[i], x[i + s], x[i + 2 s], x[i + 3 s],
- * native sums (subtraction as addition of the negation, which IEEE-754
- * defines identically). */
+ * native sums and differences as the reference writes them (qk_add's
+ * addition of the negation gives the same bits but for a NaN's sign, and
+ * a NaN fails quantize's row and never arises on dequantize's native
+ * rows; the float difference spares an integer sign flip an operand). */
 static inline void cr_h4(uint *x, const int i, const int s)
 {
-    uint a = x[i], b = x[i + s], c = x[i + 2 * s], d = x[i + 3 * s], ab = cr_sum(a, b);
-    x[i] = cr_sum(cr_sum(ab, c), d ^ QK_F32_SIGN);                              /* ((a+b)+c)-d */
-    x[i + s] = cr_sum(cr_sum(ab, c ^ QK_F32_SIGN), d);                          /* ((a+b)-c)+d */
-    x[i + 2 * s] = cr_sum(cr_sum(cr_sum(a, b ^ QK_F32_SIGN), c), d);            /* ((a-b)+c)+d */
-    x[i + 3 * s] = cr_sum(cr_sum(cr_sum(b, a ^ QK_F32_SIGN), c), d);            /* ((b-a)+c)+d */
+    float a = as_float(x[i]), b = as_float(x[i + s]), c = as_float(x[i + 2 * s]), d = as_float(x[i + 3 * s]);
+    float ab = a + b;
+    x[i] = as_uint((ab + c) - d);
+    x[i + s] = as_uint((ab - c) + d);
+    x[i + 2 * s] = as_uint(((a - b) + c) + d);
+    x[i + 3 * s] = as_uint(((b - a) + c) + d);
 }
 
 /* x[k] holds value k s of a run (s = 1 or 16 apart): the level of stride

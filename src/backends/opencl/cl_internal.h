@@ -35,6 +35,8 @@ unsigned long qcl_nvfp4_q16_runs(void);
 unsigned long qcl_nvfp4_dq_blocks_runs(void);
 /* How many ConvRot quantize/dequantize launches took convrot_rows.cl (tests). */
 unsigned long qcl_convrot_rows_runs(void);
+/* How many ConvRot dequantize launches took convrot_dequantize_runs.cl (tests). */
+unsigned long qcl_convrot_dq_runs(void);
 /* Test hook: on device `device`, compares the codes by products
  * (fp8_code_product, int8_code_rcp) with scaled_code's
  * (scaled_groups16.cl), every format, for the 16-bit pairs w = w0 + k *
@@ -76,6 +78,7 @@ typedef enum {
     K_CONVROT_DEQUANTIZE_ROWS,
     K_NVFP4_DEQUANTIZE_BLOCKS,
     K_NVFP4_QUANTIZE16,
+    K_CONVROT_DEQUANTIZE_RUNS,
     K_COUNT
 } qcl_kernel_id;
 

@@ -303,6 +303,34 @@ static size_t convrot_rows_grid(const qcl_state *s, size_t L, int64_t rows)
     return (uint64_t)rows < g / L ? (size_t)rows * L : g;
 }
 
+/* ConvRot dequantize in one pass (convrot_dequantize_runs.cl): G up to
+ * 256, rows of whole 64-value runs and whole groups; work-groups of 64
+ * work-items, CRD_SPAN values a work-group step. */
+#define CRD_SPAN 4096
+#define CRD_LOCAL (4624 * 4) /* crd_slot(4095) + 1 words, rounded up */
+
+static unsigned long convrot_dq_runs;
+
+unsigned long qcl_convrot_dq_runs(void) { return __atomic_load_n(&convrot_dq_runs, __ATOMIC_RELAXED); }
+
+static int qk_ab(void) /* QK_AB: temporary */
+{                                                                       /* QK_AB: temporary */
+    static int ab = -1;                                                 /* QK_AB: temporary */
+    if (ab < 0)                                                         /* QK_AB: temporary */
+        ab = getenv("QK_AB") && *getenv("QK_AB") ? atoi(getenv("QK_AB")) : 1; /* QK_AB: temporary */
+    return ab;                                                          /* QK_AB: temporary */
+}                                                                       /* QK_AB: temporary */
+
+/* QK_OPENCL_CONVROT_RUNS=0 keeps such shapes on convrot_rows.cl (tests). */
+static int convrot_dq_runs_ok(const qcl_state *s, const qk_params *p, int64_t cols)
+{
+    int64_t G = p->convrot_group;
+    const char *e = getenv("QK_OPENCL_CONVROT_RUNS");
+    if (e && strcmp(e, "0") == 0)
+        return 0;
+    return G >= 4 && G <= 256 && cols % 64 == 0 && cols % G == 0 && s->dev->local_mem >= CRD_LOCAL;
+}
+
 qk_status qcl_quantize_amax(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem in, int64_t rows,
                             int64_t cols)
 {
@@ -621,6 +649,19 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     default: break;
     }
     cl_int fmt = (cl_int)p->format;
+    if (p->convrot_group > 0 && convrot_dq_runs_ok(s, p, cols)) {
+        __atomic_add_fetch(&convrot_dq_runs, 1, __ATOMIC_RELAXED);
+        size_t L = 64, g;
+        grid1(s, L, &g);
+        if (qk_ab() == 2)         /* QK_AB: temporary */
+            grid1_wave(s, L, &g); /* QK_AB: temporary */
+        uint64_t spans = (n + CRD_SPAN - 1) / CRD_SPAN;
+        if (spans < g / L)
+            g = (size_t)(spans > 0 ? spans : 1) * L;
+        cl_uint c32 = (cl_uint)c, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        return RUN(s, K_CONVROT_DEQUANTIZE_RUNS, 1, &g, &L, ARG(data), ARG(scale), ARG(dt), ARG(n), ARG(c32),
+                   ARG(G), ARG(lv), ARG(out), LOCAL(CRD_LOCAL));
+    }
     size_t crL = p->convrot_group > 0 ? convrot_rows_wg(s, cols) : 0;
     if (crL > 0) {
         size_t g = convrot_rows_grid(s, crL, rows);
