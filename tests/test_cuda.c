@@ -184,6 +184,30 @@ static void test_host_int8_by_rcp(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* k_convrot_rows_q.cuh's f16 codes on packed halves (crq_f16_codes8): for
+ * every f16 value h (the quotient rounded to f16), clamp to [-128, 127],
+ * add 1536 in f16 (computed exactly in float, rounded once to f16: the
+ * IEEE f16 sum), low byte of the result = the reference's rounded,
+ * clamped integer. */
+static void test_host_f16_code_halves(void **state)
+{
+    (void)state;
+    size_t bad = 0, n = 0;
+    for (uint32_t b = 0; b < 0x10000u; b++) {
+        uint32_t x = qk_f16_to_f32(b);
+        if ((x & 0x7FFFFFFFu) >= 0x7F800000u)
+            continue; /* never reaches the codes */
+        float c = qk_float(x);
+        c = c > 127.0f ? 127.0f : c < -128.0f ? -128.0f : c;
+        uint32_t h = qk_f32_to_f16(qk_bits(c + 1536.0f)); /* exact sum, one rounding to f16 */
+        int got = (int8_t)(h & 0xFFu), want = qk_f32_to_int_rne_clamp(x, -128, 127);
+        bad += got != want;
+        n++;
+    }
+    printf("f16 codes on packed halves: %zu values, %zu mismatches\n", n, bad);
+    assert_int_equal(bad, 0);
+}
+
 static uint32_t dmap_tab[QKF_DMAP_BUCKETS];
 
 /* The nested pass's dynamic-map lookup against the reference's search (of
@@ -834,7 +858,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes), cmocka_unit_test(test_host_dynamic_map),
-        cmocka_unit_test(test_host_int8_by_rcp),
+        cmocka_unit_test(test_host_int8_by_rcp), cmocka_unit_test(test_host_f16_code_halves),
         cmocka_unit_test(test_device_selftests), cmocka_unit_test(test_device_dynamic_map_lookup),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
