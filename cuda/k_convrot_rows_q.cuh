@@ -382,4 +382,14 @@ extern "C" __global__ void CRQ_BOUNDS_4K qk_convrot_quantize_rows4k_v2(CR_QUANTI
                                                                  amax)));
 }
 
+/* QK_AB: temporary. The same body in blocks of 256, one unit a thread
+ * (48 registers, five blocks an SM: 40 warps), for an A/B against the
+ * blocks of 128 (QK_AB=2 runs this one for rows of up to 4096). */
+extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q4K) qk_convrot_quantize_rows4k_v2b(CR_QUANTIZE_ARGS)
+{
+    __shared__ __align__(16) float s[CRQ_SLOTS(16 * CR_THREADS)];
+    __shared__ u32 amax[3];
+    QK_BY_DTYPE(dt, (convrot_quantize_q_body<1, CR_THREADS>(in, DTC, cols, G, r0, r1, scale, data, flag, s, amax)));
+}
+
 #endif
