@@ -11,5 +11,6 @@
 #include "k_group_dequantize.cuh"
 #include "k_convrot_rows.cuh"
 #include "k_convrot64.cuh"
+#include "k_convrot_rows_q.cuh"
 #include "k_code_table.cuh"
 #include "k_selftest.cuh"

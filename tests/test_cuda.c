@@ -11,6 +11,7 @@
  * tiny transfer pieces and chunks (every pipeline boundary) and with the
  * defaults, small and large shapes. Without a GPU those parts print why
  * they do not run. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,6 +124,87 @@ static void test_host_bnb_codes(void **state)
         bad += bnb_mismatch(x) + bnb_mismatch(x ^ QK_F32_SIGN);
     for (int k = 0; k < (1 << 24); k++)
         bad += bnb_mismatch(next32());
+    assert_int_equal(bad, 0);
+}
+
+/* The int8 code (round to T, to an integer, clamp) of the product
+ * RN(t RN(1 / d)) against that of the quotient RN(t / d) (int8_code), for
+ * every positive t of T with d / 4 <= t <= 256 d (below, both code 0) and
+ * every d of T in [1, 2): k_convrot_rows_q.cuh's int8_by_rcp. Other
+ * binades of d follow: with d in [2^-126, 2^122) the reciprocal, the
+ * quotient and the product are normal, so scaling t and d by one power of
+ * two scales them exactly and leaves the codes alike (every pair of T
+ * values maps to one here: t 2^-e has at most T's significant bits and
+ * lies in [1/4, 512), where T's values are normal). Negative t mirror
+ * these (RN is odd); it checks them too, and the binades' ends. */
+static size_t int8_by_rcp_mismatches(qk_dtype dt, uint32_t d)
+{
+    size_t bad = 0;
+    uint32_t r = qk_bits(1.0f / qk_float(d));
+    for (uint32_t h = 1; h < 0x8000u; h++) {
+        uint32_t t = qk_load_f32(dt, &(uint16_t){(uint16_t)h}, 0);
+        if ((t & 0x7FFFFFFFu) >= 0x7F800000u)
+            break;
+        if (qk_float(t) < qk_float(d) * 0.25f)
+            continue;
+        if (qk_float(t) > qk_float(d) * 256.0f)
+            break;
+        for (int neg = 0; neg < 2; neg++) {
+            uint32_t x = t | (neg ? 0x80000000u : 0u);
+            int32_t want = qk_f32_to_int_rne_clamp(qk_round_to(dt, qk_fdiv(x, d)), -128, 127);
+            int32_t got = qk_f32_to_int_rne_clamp(qk_round_to(dt, qk_fmul(x, r)), -128, 127);
+            bad += want != got;
+        }
+    }
+    return bad;
+}
+
+static void test_host_int8_by_rcp(void **state)
+{
+    (void)state;
+    size_t bad = 0, divisors = 0;
+    for (int k = 0; k < 2; k++) {
+        qk_dtype dt = k ? QK_DTYPE_F16 : QK_DTYPE_BF16;
+        for (uint32_t h = 1; h < 0x8000u; h++) {
+            uint32_t d = qk_load_f32(dt, &(uint16_t){(uint16_t)h}, 0);
+            if (d >= 0x3F800000u && d < 0x40000000u) {
+                bad += int8_by_rcp_mismatches(dt, d);
+                divisors++;
+            }
+        }
+        /* the ends of the range, bf16 */
+        if (!k)
+            for (uint32_t m = 0; m < 0x80u; m++) {
+                bad += int8_by_rcp_mismatches(dt, 0x00800000u | (m << 16));
+                bad += int8_by_rcp_mismatches(dt, 0x7C000000u | (m << 16));
+                divisors += 2;
+            }
+    }
+    printf("int8 codes by one product with the reciprocal: %zu divisors, %zu mismatches\n", divisors, bad);
+    assert_int_equal(bad, 0);
+}
+
+/* k_convrot_rows_q.cuh's f16 codes on packed halves (crq_f16_codes8): for
+ * every f16 value h (the quotient rounded to f16), clamp to [-128, 127],
+ * add 1536 in f16 (computed exactly in float, rounded once to f16: the
+ * IEEE f16 sum), low byte of the result = the reference's rounded,
+ * clamped integer. */
+static void test_host_f16_code_halves(void **state)
+{
+    (void)state;
+    size_t bad = 0, n = 0;
+    for (uint32_t b = 0; b < 0x10000u; b++) {
+        uint32_t x = qk_f16_to_f32(b);
+        if ((x & 0x7FFFFFFFu) >= 0x7F800000u)
+            continue; /* never reaches the codes */
+        float c = qk_float(x);
+        c = c > 127.0f ? 127.0f : c < -128.0f ? -128.0f : c;
+        uint32_t h = qk_f32_to_f16(qk_bits(c + 1536.0f)); /* exact sum, one rounding to f16 */
+        int got = (int8_t)(h & 0xFFu), want = qk_f32_to_int_rne_clamp(x, -128, 127);
+        bad += got != want;
+        n++;
+    }
+    printf("f16 codes on packed halves: %zu values, %zu mismatches\n", n, bad);
     assert_int_equal(bad, 0);
 }
 
@@ -483,6 +565,83 @@ static void test_device_group_dequantize(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* One element of a crafted ConvRot row: the fill's value v (|v| < 2) times
+ * 2^e, stored in dt (bf16/f16 round, tiny values to subnormals or 0). */
+static void put_scaled(qk_dtype dt, void *in, int64_t i, float v)
+{
+    uint32_t u = qk_bits(v);
+    if (dt == QK_DTYPE_F32)
+        memcpy((unsigned char *)in + 4 * i, &u, 4);
+    else {
+        uint16_t h = (uint16_t)(dt == QK_DTYPE_BF16 ? qk_f32_to_bf16(u) : qk_f32_to_f16(u));
+        memcpy((unsigned char *)in + 2 * i, &h, 2);
+    }
+}
+
+/* Rows of ConvRot inputs over the dtype's range (k_convrot_rows_q.cuh's
+ * cases): row k scales the fill by 2^e[k] from below the subnormals to
+ * near the largest values whose rotation stays finite, rows mixing a
+ * normal half with a subnormal half, all-zero rows, one tiny or one huge
+ * element, and rows whose largest unscaled sum passes 2^127 (bf16, f32)
+ * or 65520 (f16) while the rotated values stay finite (the rows that
+ * multiply by 2^-L first). f16 rows of small amax (d < 2^-13) are among
+ * the scaled ones. With overflow set, every row's rotation overflows T:
+ * the op must fail as the reference's does. Returns the differences. */
+static size_t convrot_crafted_rows(qk_context *ref, qk_context *cu, int G, qk_dtype dt, int64_t cols, int overflow)
+{
+    int L = 0;
+    while ((1 << (2 * L)) < G)
+        L++;
+    int lo = dt == QK_DTYPE_F16 ? -30 : -152, hi = dt == QK_DTYPE_F16 ? 14 - L - 2 : 126 - 2 * L - 2;
+    const int64_t rows = 40;
+    size_t es = qk_dtype_size(dt), n = (size_t)(rows * cols);
+    void *in = malloc(n * es);
+    fill(dt, in, (int64_t)n, (uint32_t)(G * 7 + cols + (int)dt));
+    float big = dt == QK_DTYPE_F16 ? 60000.0f : 0x1.8p126f;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t i = r * cols + c;
+            float v = qk_float(qk_load_f32(dt, in, i)), x;
+            if (overflow)
+                x = big * (v < 0.0f ? -1.0f : 1.0f);
+            else if (r < 30) /* scaled rows, lo .. hi */
+                x = ldexpf(v, lo + (int)((hi - lo) * r / 29));
+            else if (r < 33) /* half normal, half (sub)normal of the smallest */
+                x = ldexpf(v, (c & 1) ? lo + 4 : (dt == QK_DTYPE_F16 ? -6 + 4 * (int)(r - 30) : -100 + 40 * (int)(r - 30)));
+            else if (r == 33)
+                x = 0.0f;
+            else if (r == 34)
+                x = c == 5 ? ldexpf(1.0f, dt == QK_DTYPE_F16 ? -24 : -149) : 0.0f;
+            else if (r == 35)
+                x = c == cols - 1 ? -big : 0.0f;
+            else /* two large elements that add in the first level */
+                x = c == 4 * (r - 36) || c == 4 * (r - 36) + 1 ? (r & 1 ? -big : big) : ldexpf(v, (int)r - 60);
+            put_scaled(dt, in, i, x);
+        }
+    qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, G};
+    size_t bad = 0;
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *a[QK_PART_COUNT] = {0};
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        a[i] = lay.part[i].nbytes ? malloc(lay.part[i].nbytes) : NULL;
+    qk_status sr = qk_quantize(ref, &p, dt, in, rows, cols, a), sc = qk_quantize(cu, &p, dt, in, rows, cols, a);
+    if (sr != sc || (overflow && sr != QK_ERR_NONFINITE)) {
+        printf("  crafted G=%d %s %lld cols%s: status %d (reference %d)\n", G, qk_dtype_name(dt), (long long)cols,
+               overflow ? " (overflow)" : "", (int)sc, (int)sr);
+        bad++;
+    } else if (sr == QK_OK) {
+        size_t b = compare_input(ref, cu, &p, dt, rows, cols, in);
+        if (b != 0)
+            printf("  crafted G=%d %s %lld cols: %zu\n", G, qk_dtype_name(dt), (long long)cols, b);
+        bad += b;
+    }
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        free(a[i]);
+    free(in);
+    return bad;
+}
+
 /* ConvRot dequantize of G = 16, 64 and 256 on rows of whole 64-column
  * runs takes 64 values a thread (k_convrot64.cuh); the other
  * rows of up to 8192 columns rotate a row per block (k_convrot_rows.cuh);
@@ -553,6 +712,16 @@ static void test_device_convrot_rows(void **state)
             qk_params p = {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, groups[g]};
             bad += compare_crafted_scales(ref, cu, &p, dts[d], 300, 1024, finite, sizeof finite / sizeof *finite);
         }
+    /* Crafted inputs, quantize's cases (rows of 1024 and 8192: both row
+     * kernels), then rows whose rotation overflows (refused alike). */
+    size_t crafted = 0;
+    for (size_t g = 0; g < 4; g++)
+        for (size_t d = 0; d < 3; d++)
+            for (int64_t cols = 1024; cols <= 8192; cols *= 8)
+                for (int over = 0; over < 2; over++)
+                    crafted += convrot_crafted_rows(ref, cu, groups[g], dts[d], cols, over);
+    printf("convrot rows, crafted inputs: %zu differences\n", crafted);
+    bad += crafted;
     qk_context_destroy(cu);
     qk_context_destroy(ref);
     printf("convrot rows: %zu differences\n", bad);
@@ -612,7 +781,8 @@ static void test_device_group_nonfinite(void **state)
         {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E5M2, QK_SCALING_ROW, 128, 0, 0},
         {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 128, 0, 0},
         {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0}, {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 16},
-        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256}, {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 64},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 1024},
     };
     static const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     const int64_t rows = 256, cols = 4096, n = rows * cols;
@@ -698,6 +868,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes), cmocka_unit_test(test_host_dynamic_map),
+        cmocka_unit_test(test_host_int8_by_rcp), cmocka_unit_test(test_host_f16_code_halves),
         cmocka_unit_test(test_device_selftests), cmocka_unit_test(test_device_dynamic_map_lookup),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
