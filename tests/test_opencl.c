@@ -978,9 +978,11 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
-/* ConvRot dequantize in one pass (convrot_dequantize_runs.cl) on crafted
- * parts (qkc_crafted_convrot_dequantize), in one chunk and in one-row
- * chunks, with the full grid and with one work-group of 64 (every span a
+/* ConvRot dequantize in one pass (convrot_dequantize_runs.cl, chunks whose
+ * rows all have scales in its native range; convrot_rows.cl or
+ * convrot.cl take the others) on crafted parts
+ * (qkc_crafted_convrot_dequantize), in one chunk and in one-row chunks,
+ * with the full grid and with one work-group of 64 (every span a
  * grid-stride step: 16 x 4096 values take 16 steps); then the GPU
  * program. The kernel must have run. */
 static void test_convrot_dequantize_runs(void **st)
@@ -1008,17 +1010,17 @@ static void test_convrot_dequantize_runs(void **st)
     printf("convrot dequantize runs: %ld differing cases, %lu convrot_dequantize_runs launches\n", bad + gpu, runs);
     assert_int_equal(bad, 0);
     assert_int_equal(gpu, 0);
-    assert_true(runs >= 2u * 2u * (unsigned long)nd * 3u * 25u); /* 25 eligible shapes a call, chunked or not */
+    assert_true(runs >= 2u * (unsigned long)nd * 3u * 25u); /* one-row chunks of 25 eligible shapes */
 }
 
-/* ConvRot dequantize (convrot_rows.cl for rows up to 4096 columns) of
- * crafted parts: every G and dtype, every code byte, row scales on either
- * side of the native range, zero, subnormal, huge, Inf and NaN
- * (qkc_crafted_convrot_dequantize), in one chunk and in one-row chunks;
- * with the full grid and with a single work-group, which then walks rows
- * of the native and the exact path in turn (the case where barriers
- * chosen by a row's scale went wrong on PoCL); then the GPU program. The
- * row kernel must have run. */
+/* ConvRot dequantize of crafted parts (qkc_crafted_convrot_dequantize:
+ * every G and dtype, every code byte, row scales on either side of the
+ * native ranges, zero, subnormal, huge, Inf and NaN) with
+ * convrot_dequantize_runs.cl left out: chunks whose rows all have native
+ * scales take convrot_rows.cl, the others convrot.cl's exact kernel. In
+ * one chunk and in one-row chunks (every row with a native scale then
+ * takes convrot_rows.cl), with the full grid and with a single
+ * work-group walking every row; then the GPU program. */
 static void test_crafted_convrot_dequantize(void **st)
 {
     (void)st;
@@ -1046,7 +1048,7 @@ static void test_crafted_convrot_dequantize(void **st)
     printf("crafted convrot dequantize: %ld differing cases, %lu convrot_rows launches\n", bad + gpu, runs);
     assert_int_equal(bad, 0);
     assert_int_equal(gpu, 0);
-    assert_true(runs >= 2u * 2u * (unsigned long)nd * 3u * 21u); /* 21 shapes of G >= 16 within 4096 columns */
+    assert_true(runs >= 2u * (unsigned long)nd * 3u * 21u); /* one-row chunks of 21 shapes within 4096 columns */
 }
 
 /* Tensor-scaled float8/int8 of every bf16 and f16 magnitude up to 1: the

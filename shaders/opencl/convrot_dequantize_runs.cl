@@ -8,37 +8,32 @@
  * grid-stride loop; work-item w takes the 64 consecutive values 64 w ..
  * 64 w + 63 of the span (its codes: four 16-byte loads, issued a step
  * ahead) and runs the levels of stride 1, 4 and 16 (those below G) in
- * registers. For G = 256 the four work-items of a team (w / 4) hold a
- * group: they swap values once through padded local memory, so that each
- * holds the group's values 16 t + i + 64 m (t = w % 4, i < 16, m < 4),
- * runs the level of stride 64 and stores four runs of 16. OpenCL 1.2 has
- * no barrier for a team alone, so a work-group barrier orders the swap
- * (cheap for 64 work-items; on Vulkan one ran at 70% of the copy against
- * 72% for the subgroup barrier). Every step passes the same two barriers
- * for every G (PoCL 5.0 aborts on barriers under conditions it cannot
- * prove uniform), on a trip count the same for the whole work-group.
+ * registers. The four work-items of a team (w / 4) then swap values once
+ * through padded local memory, so that each holds the team's values 16 t
+ * + i + 64 m (t = w % 4, i < 16, m < 4): for G = 256 the operands of the
+ * level of stride 64, for every G four runs of 16 that the team stores as
+ * 64 contiguous bytes a store (a work-item storing its own 64 values
+ * leaves stores 128 B apart: 35% of the copy for G = 64 on the H200).
+ * OpenCL 1.2 has no barrier for a team alone, so a work-group barrier
+ * orders the swap; every step passes the same two barriers, on a trip
+ * count the same for the whole work-group.
  *
- * Native path, chosen per row from its scale s alone (no test a value),
- * where the program's native f32 keeps subnormals (CR_NATIVE,
- * convrot_rows.cl) and s is normal with 2^(L-103) <= |s| < 2^(120-2L)
- * (L = log4 G; convrot_dequantize.comp's range): the reference's chain
- * then has no subnormal and no overflow. Each q * s and each sum is zero
- * or a multiple of ulp(s) >= 2^(L-126), so a nonzero one is normal, and
- * |q s| <= 128 |s| < 2^(127-2L) grows at most 4-fold a level. Every value
- * scaled by 2^-L is then still zero or normal, and RN commutes with that
- * exact scaling: the products q * s' with s' = s 2^-L (exact: one
- * exponent step down) and native sums give the reference's final values
- * directly, without the last product by 2^-L. Signed zeros follow IEEE
- * in both chains. Codes widen by one exact subtraction (0x4B000000 | (c
- * + 128) is 2^23 + 128 + c). The rounding to T of those zero-or-normal
- * values runs on the bits (crd_narrow).
- *
- * Any other row (tiny, huge, zero, subnormal, Inf or NaN scales; every
- * row where the program may flush: QK_NATIVE_GUARD, soft float) takes the
- * exact path: qk_mul and qk_add in rolled loops on the work-item's values
- * in local memory, the scaling by 2^-L by qk_mul, then narrow(). A team
- * shares its row (G divides the columns), so both paths meet at the same
- * barriers. */
+ * Native rows only: the host sends a chunk here only when every row's
+ * scale s is normal with 2^(L-103) <= |s| < 2^(120-2L) (L = log4 G;
+ * convrot_dequantize.comp's range) and the program's native f32 keeps
+ * subnormals (CR_NATIVE, convrot_rows.cl); other chunks take convrot.cl.
+ * Keeping the exact path out of this kernel keeps loops out of branches
+ * between barriers, a shape PoCL 5.0's work-group compiler aborts on. In
+ * that range the reference's chain has no subnormal and no overflow. Each
+ * q * s and each sum is zero or a multiple of ulp(s) >= 2^(L-126), so a
+ * nonzero one is normal, and |q s| <= 128 |s| < 2^(127-2L) grows at most
+ * 4-fold a level. Every value scaled by 2^-L is then still zero or normal,
+ * and RN commutes with that exact scaling: the products q * s' with s' = s
+ * 2^-L (exact: one exponent step down) and native sums give the
+ * reference's final values directly, without the last product by 2^-L.
+ * Signed zeros follow IEEE in both chains. Codes widen by one exact
+ * subtraction (0x4B000000 | (c + 128) is 2^23 + 128 + c). The rounding to
+ * T of those zero-or-normal values runs on the bits (crd_narrow). */
 #define CRD_ITEMS 64u
 #define CRD_SPAN (64u * CRD_ITEMS) /* cl_ops.c: CRD_SPAN */
 
@@ -47,17 +42,6 @@
  * 64 m + i, lanes 4 j + t) each hit 32 distinct banks. The host passes
  * crd_slot(4095) + 1 words (CRD_LOCAL). */
 static inline uint crd_slot(uint p) { return p + 8u * (p >> 6) + (p >> 8) + 8u * ((p >> 5) & 1u); }
-
-/* The native path's row test: s normal, 2^(L-103) <= |s| < 2^(120-2L). */
-static inline int crd_native_row(uint s, uint L)
-{
-#if CR_NATIVE
-    uint lo = 24u + L, hi = 247u - 2u * L; /* exponent fields */
-    return ((s >> 23) & 0xFFu) - lo < hi - lo;
-#else
-    return 0;
-#endif
-}
 
 /* narrow() of a native-path value (zero or normal, never NaN or Inf): bf16
  * and f16's normal range by add-and-shift on the bits (f16 saturating at
@@ -144,40 +128,12 @@ static inline void crd_store_run(__global uint4 *out, const int dt, ulong el, co
                                      h[8u * u + 4u] | h[8u * u + 5u] << 16, h[8u * u + 6u] | h[8u * u + 7u] << 16);
 }
 
-/* Exact path: the work-item's 64 products q * s into the slots of span
- * values p .. p + 63 (codes read again from memory: no variable index
- * into registers), then the levels below min(G, 64) on them. */
-static inline void crd_first_levels_exact(__global const uchar *codes, ulong e, __local uint *v, uint p, uint s,
-                                          uint G)
-{
-#pragma unroll 1
-    for (uint k = 0; k < 64u; k++)
-        v[crd_slot(p + k)] = qk_mul(as_uint(convert_float((char)codes[e + k])), s);
-    uint g = min(G, 64u);
-    for (uint st = 1u; st < g; st *= 4u)
-#pragma unroll 1
-        for (uint u = 0; u < 16u; u++) {
-            uint i = p + (u / st) * 4u * st + u % st;
-            convrot_h4_exact(v, crd_slot(i), crd_slot(i + st), crd_slot(i + 2u * st), crd_slot(i + 3u * st));
-        }
-}
-
-/* Exact path: n values at span positions p .. p + n - 1, times 2^-L
- * (down), rounded to T into elements el .. el + n - 1. */
-static inline void crd_store_exact(__global uchar *out, const int dt, __local uint *v, uint p, ulong el, uint n,
-                                   uint down)
-{
-#pragma unroll 1
-    for (uint i = 0; i < n; i++)
-        st_raw(out, dt, el + i, narrow(dt, qk_mul(v[crd_slot(p + i)], down)));
-}
-
 /* The chunk's total values (whole rows of cols, a multiple of 64 and of
  * G), rscale[row] each row's scale; v: CRD_LOCAL words. */
 static inline void crd_body(__global const uint4 *data, __global const uint *rscale, const int dt, ulong total,
                             uint cols, uint G, uint L, __global uint4 *out, __local uint *v)
 {
-    uint w = get_local_id(0), j = w >> 2, t = w & 3u, down = (127u - L) << 23;
+    uint w = get_local_id(0), j = w >> 2, t = w & 3u;
     uint ws = 72u * w + j;                        /* crd_slot(64 w) */
     uint rs = 289u * j + 16u * t + 8u * (t >> 1); /* crd_slot(256 j + 16 t) */
     ulong step = (ulong)get_num_groups(0) * CRD_SPAN, e0 = (ulong)get_group_id(0) * CRD_SPAN;
@@ -187,9 +143,7 @@ static inline void crd_body(__global const uint4 *data, __global const uint *rsc
     uint qn[16], sn;
     crd_fetch(data, rscale, en, total, rn, qn, &sn);
     for (; e0 < total; e0 += step) { /* the same trip count for the work-group */
-        ulong e = e0 + 64u * w;
-        int mine = e < total; /* the same for a team: rows are whole groups */
-        uint q[16], s = sn;
+        uint q[16], s = sn, x[64];
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
             q[k] = qn[k];
@@ -199,53 +153,29 @@ static inline void crd_body(__global const uint4 *data, __global const uint *rsc
             cn -= cols;
             rn++;
         }
-        crd_fetch(data, rscale, e + step, total, rn, qn, &sn);
-        int native = crd_native_row(s, L);
-        uint x[64];
-        if (mine) {
-            if (native) {
-                crd_first_levels(q, as_float(s - (L << 23)), G, x);
-                if (G == 256u) {
+        crd_fetch(data, rscale, e0 + 64u * w + step, total, rn, qn, &sn);
+        /* past the chunk q and s are zero: harmless values, never stored */
+        crd_first_levels(q, as_float(s - (L << 23)), G, x);
 #pragma unroll
-                    for (uint k = 0; k < 64u; k++)
-                        v[ws + k + 8u * (k >> 5)] = x[k];
-                } else {
-#pragma unroll
-                    for (uint m = 0; m < 4u; m++)
-                        crd_store_run(out, dt, e + 16u * m, x + 16u * m);
-                }
-            } else {
-                crd_first_levels_exact((__global const uchar *)data, e, v, 64u * w, s, G);
-                if (G != 256u)
-                    crd_store_exact((__global uchar *)out, dt, v, 64u * w, e, 64u, down);
-            }
-        }
+        for (uint k = 0; k < 64u; k++)
+            v[ws + k + 8u * (k >> 5)] = x[k];
         barrier(CLK_LOCAL_MEM_FENCE); /* the team's values are in v */
-        if (mine && G == 256u) {
-            ulong et = e0 + 256u * j + 16u * t; /* the team's group, run 0 of this work-item */
-            if (native) {
 #pragma unroll
-                for (uint m = 0; m < 4u; m++)
+        for (uint m = 0; m < 4u; m++)
 #pragma unroll
-                    for (uint i = 0; i < 16u; i++)
-                        x[16u * m + i] = v[rs + 72u * m + i];
+            for (uint i = 0; i < 16u; i++)
+                x[16u * m + i] = v[rs + 72u * m + i];
+        if (G == 256u)
 #pragma unroll
-                for (int i = 0; i < 16; i++)
-                    cr_h4(x, i, 16); /* stride 64 */
+            for (int i = 0; i < 16; i++)
+                cr_h4(x, i, 16); /* stride 64 */
+        /* run m holds elements et + 64 m .. + 15, from work-item 4 j + m:
+         * stored where that one's values lay inside the chunk */
+        ulong et = e0 + 256u * j + 16u * t;
 #pragma unroll
-                for (uint m = 0; m < 4u; m++)
-                    crd_store_run(out, dt, et + 64u * m, x + 16u * m);
-            } else {
-                uint pt = 256u * j + 16u * t;
-#pragma unroll 1
-                for (uint i = 0; i < 16u; i++)
-                    convrot_h4_exact(v, crd_slot(pt + i), crd_slot(pt + i + 64u), crd_slot(pt + i + 128u),
-                                     crd_slot(pt + i + 192u));
-#pragma unroll 1
-                for (uint m = 0; m < 4u; m++)
-                    crd_store_exact((__global uchar *)out, dt, v, pt + 64u * m, et + 64u * m, 16u, down);
-            }
-        }
+        for (uint m = 0; m < 4u; m++)
+            if (et + 64u * m < total)
+                crd_store_run(out, dt, et + 64u * m, x + 16u * m);
         barrier(CLK_LOCAL_MEM_FENCE); /* the next step's stores to v come after these loads */
     }
 }

@@ -23,11 +23,13 @@ static inline uint cr_at(uint i) { return i + (i >> 4); }
  * NaN. Quantize takes it for every row, since a NaN or Inf anywhere in a
  * rotation group reaches every value of the group (each output of an H4
  * sums all four inputs) and fails the op (QK_ERR_NONFINITE) either way;
- * dequantize for rows whose scale keeps every product and sum finite
- * (CR_NATIVE_SCALE). Everything else takes the exact path: the row in
- * local memory and qk_add / qk_mul in rolled loops, one copy of their code
- * (unrolled over 16 values, the integer fallbacks of qk_add made the
- * dequantize kernel five times slower than convrot.cl's on the H200). */
+ * elsewhere quantize takes the exact path: the row in local memory and
+ * qk_add / qk_mul in rolled loops, one copy of their code (unrolled over
+ * 16 values, the integer fallbacks of qk_add made the dequantize kernel
+ * five times slower than convrot.cl's on the H200). Dequantize runs here
+ * only on chunks whose every row's scale keeps every product and sum
+ * finite (CR_NATIVE_SCALE; the host checks: cl_ops.c). The host keeps
+ * CR_NATIVE in step with the build options (native_f32). */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
 #define CR_NATIVE 1
 #else
@@ -271,98 +273,13 @@ __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows
     QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
 }
 
-/* cr_levels16 by qk_add on the local slots of row positions base + st k
- * (k < 16), in rolled loops: the level of stride st, then, with `both`,
- * that of stride 4 st. */
-static inline void cr_levels16_exact(__local uint *v, uint base, uint st, const int both)
-{
-#pragma unroll 1
-    for (uint s = 1u; s <= (both ? 4u : 1u); s *= 4u)
-#pragma unroll 1
-        for (uint m = 0; m < 4u; m++) {
-            uint k = s == 1u ? 4u * m : m;
-            convrot_h4_exact(v, cr_at(base + st * k), cr_at(base + st * (k + s)), cr_at(base + st * (k + 2u * s)),
-                             cr_at(base + st * (k + 3u * s)));
-        }
-}
-
-/* Dequantize's rotation of the work-item's 16 consecutive values x: native
- * (x holds q * s on entry; cr_rotate_native's steps) or exact (x holds q;
- * qk_mul by s, then qk_add in the work-item's slots of v in the native
- * path's order of levels). Both pass the same barriers: `native` is the
- * same for the whole work-group but depends on the row's scale, and a
- * work-group walks rows of both kinds; barriers that such a branch chose
- * made PoCL return an earlier row's values. The exact stages touch the
- * slots the native ones do: the work-item's own, then after a barrier
- * its regrouped ones (G > 16), then G = 1024's quads after another.
- * Neither path indexes x by a loop variable of a rolled loop, which would
- * move x out of registers for both. v as cr_rotate_native's. */
-static inline void cr_rotate_dequantize(uint *x, __local uint *v, uint G, uint sc, uint s, int native)
-{
-    uint lid = get_local_id(0), L = get_local_size(0), own = lid * 16u;
-    if (native)
-        cr_levels16(x, G >= 16u);
-    if (!native || G > 16u)
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            v[cr_at(own + k)] = x[k];
-    if (!native) {
-#pragma unroll 1
-        for (uint k = 0; k < 16u; k++)
-            v[cr_at(own + k)] = qk_mul(v[cr_at(own + k)], s);
-        cr_levels16_exact(v, own, 1u, G >= 16u);
-    }
-    if (G > 16u) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        uint b = (lid >> 4) * 256u + (lid & 15u);
-        if (native) {
-            uint y[16];
-#pragma unroll
-            for (uint k = 0; k < 16u; k++)
-                y[k] = v[cr_at(b + 16u * k)];
-            cr_levels16(y, G >= 256u);
-#pragma unroll
-            for (uint k = 0; k < 16u; k++)
-                v[cr_at(b + 16u * k)] = y[k];
-        } else {
-            cr_levels16_exact(v, b, 16u, G >= 256u);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (G == 1024u) { /* stride 256: quad t holds 1024 (t / 256) + t % 256 + 256 j */
-            for (uint t = lid; t < 4u * L; t += L) {
-                uint i = (t >> 8) * 1024u + (t & 255u);
-                if (native) {
-                    uint w[4];
-#pragma unroll
-                    for (uint j = 0; j < 4u; j++)
-                        w[j] = v[cr_at(i + 256u * j)];
-                    cr_h4(w, 0, 1);
-#pragma unroll
-                    for (uint j = 0; j < 4u; j++)
-                        v[cr_at(i + 256u * j)] = w[j];
-                } else {
-                    convrot_h4_exact(v, cr_at(i), cr_at(i + 256u), cr_at(i + 512u), cr_at(i + 768u));
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-    }
-    if (!native)
-#pragma unroll 1
-        for (uint k = 0; k < 16u; k++)
-            v[cr_at(own + k)] = qk_mul(v[cr_at(own + k)], sc);
-    if (!native || G > 16u)
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            x[k] = v[cr_at(own + k)];
-    if (native)
-#pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            x[k] = as_uint(as_float(x[k]) * as_float(sc));
-}
-
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as
- * convrot_dequantize's. L and v as convrot_quantize_rows'. */
+ * convrot_dequantize's. Native rows only: the host sends a chunk here only
+ * where the program has CR_NATIVE and every row's scale is below
+ * CR_NATIVE_SCALE (convrot.cl takes the others). An exact path here, with
+ * barriers that a row's scale chooses or loops in branches between
+ * barriers, made PoCL 3.1 return wrong rows and PoCL 5.0 abort. L and v as
+ * convrot_quantize_rows'. */
 static inline void cr_dequantize_body(__global const uint4 *data, __global const uint *rscale, const int dt,
                                       ulong rows, uint cols, uint G, uint levels, __global uint4 *out,
                                       __local uint *v)
@@ -373,13 +290,10 @@ static inline void cr_dequantize_body(__global const uint4 *data, __global const
         uint s = rscale[r], x[16];
         uint4 q = lid < nu ? data[r * nu + lid] : (uint4)(0u);
         uint w[4] = {q.s0, q.s1, q.s2, q.s3};
-        int native = CR_NATIVE && (s & QK_F32_ABS) < CR_NATIVE_SCALE; /* the same for the whole work-group */
 #pragma unroll
-        for (uint k = 0; k < 16u; k++) {
-            float c = convert_float((char)(uchar)(w[k / 4u] >> (8u * (k & 3u))));
-            x[k] = as_uint(native ? c * as_float(s) : c);
-        }
-        cr_rotate_dequantize(x, v + par * 17u * L, G, sc, s, native);
+        for (uint k = 0; k < 16u; k++)
+            x[k] = as_uint(convert_float((char)(uchar)(w[k / 4u] >> (8u * (k & 3u)))) * as_float(s));
+        cr_rotate_native(x, v + par * 17u * L, G, sc);
         if (lid >= nu)
             continue;
 #pragma unroll

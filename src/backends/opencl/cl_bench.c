@@ -82,8 +82,16 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
     if (st == QK_OK && dq)
         st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, bscale, CL_TRUE, 0, scale_bytes, absmax, 0, NULL, NULL),
                        "clEnqueueReadBuffer");
+    /* ConvRot: the host's copy of the scales, as a caller's parts give it
+     * (its rows pick the kernel) */
+    void *host_scale = p->convrot_group > 0 && op == QK_OP_DEQUANTIZE ? malloc(scale_bytes) : NULL;
+    if (st == QK_OK && p->convrot_group > 0 && op == QK_OP_DEQUANTIZE && host_scale == NULL)
+        st = qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st == QK_OK && host_scale)
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, bscale, CL_TRUE, 0, scale_bytes, host_scale, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
     if (st == QK_OK && op == QK_OP_DEQUANTIZE)
-        st = qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, rows, cols, bout);
+        st = qcl_dequantize_dev(s, p, dt, bdata, bscale, host_scale, scalar, rows, cols, bout);
     if (st == QK_OK)
         st = qcl_check(s->cl->clFinish(s->q), "clFinish");
     /* Double quant's dequantize rebuilds the absmax on the device from the
@@ -123,7 +131,8 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
             st = nested_host(s, bscale, scale_bytes, absmax, codes, nested, &host);
         if (st == QK_OK)
             st = op == QK_OP_QUANTIZE ? qcl_quantize_dev(s, p, dt, bin, rows, cols, bdata, bscale, &scalar)
-                                      : qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, rows, cols, bout);
+                                      : qcl_dequantize_dev(s, p, dt, bdata, bscale, host_scale, scalar, rows, cols,
+                                                           bout);
         if (st == QK_OK && dq && op == QK_OP_QUANTIZE)
             st = qcl_nested_quantize_dev(s, bscale, (uint64_t)nb, bcodes, bnested, &offset);
         if (st == QK_OK)
@@ -161,6 +170,7 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
         }
     }
     free(samples);
+    free(host_scale);
     free(absmax);
     free(codes);
     free(nested);

@@ -111,6 +111,7 @@ typedef struct {
     size_t wg; /* work-group size of the reduction kernels (power of two) */
     int soft_float; /* integer codec for mul/div/add instead of native ops */
     int native_ieee; /* qcl_probe_ieee said yes: native ops need finite operands only */
+    int native_f32;  /* the program keeps native f32 with subnormals (neither soft float nor the guard) */
     cl_mem rcp_bf16, rcp_f16, dmap; /* bnb reciprocal tables, double quant's dynamic map */
     cl_mem code_fp4, code_nf4;      /* qkf_bnb_code_table of each format */
     cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS, B_PARAM and B_TABLE16 only in slot 0 */
@@ -147,12 +148,15 @@ qk_status qcl_check(cl_int err, const char *what);
 /* Device-resident operations. Quantize reads `in` and writes DATA and SCALE
  * (bnb: the f32 absmax, also with double quant) into `data`/`scale`;
  * *scalar receives nvfp4's g. Dequantize reads `data`, `scale` (bnb: f32
- * absmax) and `scalar` (nvfp4 g) and writes `out`. Nothing is synchronised
- * except where a host step needs a device value (the nvfp4 amax). */
+ * absmax) and `scalar` (nvfp4 g) and writes `out`; host_scale, when not
+ * NULL, is the host's copy of `scale` (ConvRot: rows whose scales all fit
+ * a native kernel's range take it, others the exact kernel). Nothing is
+ * synchronised except where a host step needs a device value (the nvfp4
+ * amax). */
 qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows,
                            int64_t cols, cl_mem data, cl_mem scale, uint32_t *scalar);
 qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem data, cl_mem scale,
-                             uint32_t scalar, int64_t rows, int64_t cols, cl_mem out);
+                             const void *host_scale, uint32_t scalar, int64_t rows, int64_t cols, cl_mem out);
 
 /* Double quant's f32 absmax of blocks [b0, b0 + nb) into `absmax`, from the
  * u8 codes of those blocks, the nested absmax from nested block b0 / 256 on

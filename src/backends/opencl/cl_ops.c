@@ -313,13 +313,25 @@ static unsigned long convrot_dq_runs;
 
 unsigned long qcl_convrot_dq_runs(void) { return __atomic_load_n(&convrot_dq_runs, __ATOMIC_RELAXED); }
 
-static int qk_ab(void) /* QK_AB: temporary */
-{                                                                       /* QK_AB: temporary */
-    static int ab = -1;                                                 /* QK_AB: temporary */
-    if (ab < 0)                                                         /* QK_AB: temporary */
-        ab = getenv("QK_AB") && *getenv("QK_AB") ? atoi(getenv("QK_AB")) : 1; /* QK_AB: temporary */
-    return ab;                                                          /* QK_AB: temporary */
-}                                                                       /* QK_AB: temporary */
+/* Whether every row scale in `scale` lets a native-only ConvRot
+ * dequantize kernel run: convrot_dequantize_runs.cl's exponent range
+ * [24 + L, 247 - 2L) (`runs`), else convrot_rows.cl's |s| < 2^110
+ * (CR_NATIVE_SCALE); never without native f32 with subnormals. NULL
+ * (scales known only to the device): no. */
+static int convrot_native_rows(const qcl_state *s, const void *scale, int64_t rows, int levels, int runs)
+{
+    if (!s->native_f32 || scale == NULL)
+        return 0;
+    uint32_t lo = 24u + (uint32_t)levels, hi = 247u - 2u * (uint32_t)levels;
+    for (int64_t r = 0; r < rows; r++) {
+        uint32_t v;
+        memcpy(&v, (const unsigned char *)scale + r * 4, 4); /* a caller's part: any alignment */
+        uint32_t e = (v >> 23) & 0xFFu;
+        if (runs ? e - lo >= hi - lo : (v & 0x7FFFFFFFu) >= 0x76800000u)
+            return 0;
+    }
+    return 1;
+}
 
 /* QK_OPENCL_CONVROT_RUNS=0 keeps such shapes on convrot_rows.cl (tests). */
 static int convrot_dq_runs_ok(const qcl_state *s, const qk_params *p, int64_t cols)
@@ -607,7 +619,7 @@ static unsigned long nvfp4_dq_blocks_runs;
 unsigned long qcl_nvfp4_dq_blocks_runs(void) { return __atomic_load_n(&nvfp4_dq_blocks_runs, __ATOMIC_RELAXED); }
 
 qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, cl_mem data, cl_mem scale,
-                             uint32_t scalar, int64_t rows, int64_t cols, cl_mem out)
+                             const void *host_scale, uint32_t scalar, int64_t rows, int64_t cols, cl_mem out)
 {
     cl_int dt = (cl_int)dtype;
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, n = r * c;
@@ -649,12 +661,11 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     default: break;
     }
     cl_int fmt = (cl_int)p->format;
-    if (p->convrot_group > 0 && convrot_dq_runs_ok(s, p, cols)) {
+    int lv_cr = p->convrot_group > 0 ? levels_of(p->convrot_group) : 0;
+    if (p->convrot_group > 0 && convrot_dq_runs_ok(s, p, cols) && convrot_native_rows(s, host_scale, rows, lv_cr, 1)) {
         __atomic_add_fetch(&convrot_dq_runs, 1, __ATOMIC_RELAXED);
         size_t L = 64, g;
         grid1(s, L, &g);
-        if (qk_ab() == 2)         /* QK_AB: temporary */
-            grid1_wave(s, L, &g); /* QK_AB: temporary */
         uint64_t spans = (n + CRD_SPAN - 1) / CRD_SPAN;
         if (spans < g / L)
             g = (size_t)(spans > 0 ? spans : 1) * L;
@@ -663,7 +674,7 @@ qk_status qcl_dequantize_dev(qcl_state *s, const qk_params *p, qk_dtype dtype, c
                    ARG(G), ARG(lv), ARG(out), LOCAL(CRD_LOCAL));
     }
     size_t crL = p->convrot_group > 0 ? convrot_rows_wg(s, cols) : 0;
-    if (crL > 0) {
+    if (crL > 0 && convrot_native_rows(s, host_scale, rows, lv_cr, 0)) {
         size_t g = convrot_rows_grid(s, crL, rows);
         cl_uint c32 = (cl_uint)c, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
         return RUN(s, K_CONVROT_DEQUANTIZE_ROWS, 1, &g, &crL, ARG(data), ARG(scale), ARG(dt), ARG(r), ARG(c32),

@@ -45,13 +45,14 @@ static uint64_t fnv1a(const void *p, size_t n)
  * -cl-unsafe-math-optimizations; contraction is off by pragma in the
  * source. QK_SPECIALISE (common.cl) is defined for devices that are not
  * CPUs; QK_OPENCL_SPECIALISE=1 or 0 forces it on or off. */
-static void build_options(const qcl_state *s, char *out, size_t n)
+static void build_options(qcl_state *s, char *out, size_t n)
 {
     int native_mul = !s->soft_float;
     int native_div = native_mul && s->dev->cr_divide;
     const char *force = getenv("QK_OPENCL_NATIVE_GUARD");
     int force_guard = force && strcmp(force, "1") == 0, force_finite = force && strcmp(force, "finite") == 0;
     const char *check = "";
+    s->native_f32 = native_mul && !(force_guard || !s->native_ieee); /* convrot_rows.cl's CR_NATIVE */
     if (native_mul && (force_guard || !s->native_ieee))
         check = " -DQK_NATIVE_GUARD=1";
     else if (native_mul && (force_finite || !(s->dev->host_cpu && s->dev->denorms)))

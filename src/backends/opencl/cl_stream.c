@@ -351,7 +351,7 @@ qk_status qcl_host_dequantize(qcl_state *s, const qk_params *p, const void *cons
         else if (st == QK_OK)
             st = put(s, bscale, scale_src + s_off, s_n);
         if (st == QK_OK)
-            st = qcl_dequantize_dev(s, p, dt, bdata, bscale, scalar, r, c, bout);
+            st = qcl_dequantize_dev(s, p, dt, bdata, bscale, dq_dev ? NULL : scale_src + s_off, scalar, r, c, bout);
         if (st == QK_OK)
             st = kernels_end(s);
         if (st == QK_OK)
