@@ -228,10 +228,12 @@ static __device__ __forceinline__ void crq_rest_levels(float *s, int n, int G, f
 #pragma unroll
     for (int u = 0; u < U; u++) {
         int unit = (int)threadIdx.x + u * T, first = 16 * (unit & ~15);
-        /* G = 64 rows may end inside the block; G >= 256 blocks are whole */
-        int quads = G >= 256 ? 4 : min(4, (n - first) >> 6);
-        if (quads <= 0)
+        /* Blocks past the row's end are skipped: their slots hold stale
+         * values, which the amax below must not see. G = 64 rows may end
+         * inside the block; G >= 256 blocks are whole. */
+        if (first >= n)
             continue;
+        int quads = G >= 256 ? 4 : min(4, (n - first) >> 6);
         float *p = s + crq_at(first + (unit & 15)), x[16];
 #pragma unroll
         for (int k = 0; k < 16; k++)
@@ -380,16 +382,6 @@ extern "C" __global__ void CRQ_BOUNDS_4K qk_convrot_quantize_rows4k_v2(CR_QUANTI
     __shared__ u32 amax[3];
     QK_BY_DTYPE(dt, (convrot_quantize_q_body<2, CRQ_THREADS_4K>(in, DTC, cols, G, r0, r1, scale, data, flag, s,
                                                                  amax)));
-}
-
-/* QK_AB: temporary. The same body in blocks of 256, one unit a thread
- * (48 registers, five blocks an SM: 40 warps), for an A/B against the
- * blocks of 128 (QK_AB=2 runs this one for rows of up to 4096). */
-extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q4K) qk_convrot_quantize_rows4k_v2b(CR_QUANTIZE_ARGS)
-{
-    __shared__ __align__(16) float s[CRQ_SLOTS(16 * CR_THREADS)];
-    __shared__ u32 amax[3];
-    QK_BY_DTYPE(dt, (convrot_quantize_q_body<1, CR_THREADS>(in, DTC, cols, G, r0, r1, scale, data, flag, s, amax)));
 }
 
 #endif
