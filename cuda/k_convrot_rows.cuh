@@ -1,8 +1,8 @@
-/* ConvRot int8 quantize and dequantize a row per CUDA block and step: the
- * row sits in shared memory through its rotation, so quantize reads the
- * input once and rotates once (the tile kernels of k_scaled.cuh rotate
- * twice, for the amax and again for the codes, and ask the host for the
- * divisors in between). The butterflies are convrot_tile's and
+/* ConvRot a row per CUDA block and step: the rotation's units, exchange
+ * and levels (shared with k_convrot_rows_q.cuh, the quantize), and the
+ * dequantize. The row sits in shared memory through its rotation, so each
+ * op reads its input once and rotates once (the tile kernels of
+ * k_scaled.cuh rotate twice). The butterflies are convrot_tile's and
  * src/ref/convrot.c's: one H4 per base-4 digit, lowest first, sums left to
  * right, then the exact power-of-two scaling.
  *
@@ -16,9 +16,8 @@
  * through shared memory after a block barrier (barriers of those 64
  * threads would count as five a block, which limits the blocks an SM holds:
  * cuda_occupancy.h). The values go back to units through shared memory for
- * the coalesced stores. A block barrier a row remains in quantize (the
- * row's amax), none in dequantize but for G = 1024; each loads its next row
- * while it rotates this one.
+ * the coalesced stores. Dequantize has no block barrier but for G = 1024
+ * and loads its next row while it rotates this one.
  *
  * Rows of up to CR_MAX_COLS columns; cols is a multiple of G (16..1024,
  * a power of four: the host sends G = 4 to the tile kernels), so of 16. */
@@ -30,16 +29,14 @@
 #define CR_MAX_COLS 8192
 #define CR_THREADS 256
 /* The blocks of 256 an H200 (sm_90) should hold, as ptxas's register
- * budget: quantize 48 registers (4k) and 64, dequantize 32 (4k: eight
- * blocks, the most 256 threads allow) and 40 (six: the shared memory), no
- * spills. Other targets keep ptxas's own choice: these budgets spilled on
+ * budget: quantize 64 registers, dequantize 32 (4k: eight blocks, the most
+ * 256 threads allow) and 40 (six: the shared memory), no spills. Other targets keep ptxas's own choice: these budgets spilled on
  * sm_100f and sm_120f, and exceed sm_75's and sm_86's threads an SM. */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
 #define CR_BOUNDS(blocks) __launch_bounds__(CR_THREADS, blocks)
 #else
 #define CR_BOUNDS(blocks) __launch_bounds__(CR_THREADS)
 #endif
-#define CR_BLOCKS_Q4K 5
 #define CR_BLOCKS_Q 4
 #define CR_BLOCKS_DQ4K 8
 #define CR_BLOCKS_DQ 6
@@ -79,37 +76,27 @@ static __device__ __forceinline__ void h4_two_levels(float x[16], bool both)
 /* 2^-levels, levels = log4(G): the rotation's exact final scaling. */
 static __device__ __forceinline__ float convrot_scale(int G) { return fl((u32)(127 - (__ffs(G) - 1) / 2) << 23); }
 
-/* v * 2^-levels (sc), the rotation's last step, and the largest magnitude
- * so far in m, as bits (NaN bits exceed Inf). */
-static __device__ __forceinline__ float cr_last(float v, float sc, u32 &m)
-{
-    float y = __fmul_rn(v, sc);
-    m = max(m, bits(y) & QK_F32_ABS);
-    return y;
-}
-
 /* The rotation of a row in s, in two steps that every thread calls: first
  * cr_unit_levels on each of its units (16 consecutive columns in x, as
  * loaded), then cr_rest_levels. They leave every rotated, scaled element in
- * its slot and the largest magnitude the thread saw in m (quantize's amax;
- * dequantize drops it). The caller reads its units' slots back after a
+ * its slot. The caller reads its units' slots back after a
  * barrier of the threads that wrote them: none for G = 16 (its own),
  * __syncwarp for G = 64 and 256, __syncthreads for 1024 (a block barrier
  * covers each). The first step writes only the thread's own unit slots,
  * which the thread alone reads back; the rest writes to other slots only
  * after its __syncwarp, so the previous row's reads of them are done. */
-static __device__ __forceinline__ void cr_unit_levels(float x[16], float *s, int unit, int G, u32 &m)
+static __device__ __forceinline__ void cr_unit_levels(float x[16], float *s, int unit, int G)
 {
     float sc = convrot_scale(G);
     h4_two_levels(x, true);
     float *p = s + cr_at(16 * unit);
 #pragma unroll
     for (int k = 0; k < 16; k++)
-        p[k] = G == 16 ? cr_last(x[k], sc, m) : x[k];
+        p[k] = G == 16 ? __fmul_rn(x[k], sc) : x[k];
 }
 
 template <int U>
-static __device__ __forceinline__ void cr_rest_levels(float *s, int n, int G, u32 &m)
+static __device__ __forceinline__ void cr_rest_levels(float *s, int n, int G)
 {
     if (G == 16)
         return;
@@ -132,7 +119,7 @@ static __device__ __forceinline__ void cr_rest_levels(float *s, int n, int G, u3
 #pragma unroll
         for (int k = 0; k < 16; k++)
             if (k / 4 < quads)
-                p[17 * k] = G < 1024 ? cr_last(x[k], sc, m) : x[k];
+                p[17 * k] = G < 1024 ? __fmul_rn(x[k], sc) : x[k];
     }
     if (G < 1024)
         return;
@@ -155,28 +142,8 @@ static __device__ __forceinline__ void cr_rest_levels(float *s, int n, int G, u3
             h4(v[0], v[1], v[2], v[3]);
 #pragma unroll
             for (int l = 0; l < 4; l++)
-                p[68 * q + 272 * l] = cr_last(v[l], sc, m);
+                p[68 * q + 272 * l] = __fmul_rn(v[l], sc);
         }
-    }
-}
-
-/* A unit's input as raw words: two 16-byte vectors of 16-bit elements, or
- * four of f32. */
-template <int U>
-static __device__ __forceinline__ void cr_load_units(const void *in, int dt, i64 row, int nu, uint4 raw[U][4])
-{
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-        int unit = (int)threadIdx.x + u * CR_THREADS;
-        if (unit >= nu)
-            continue;
-        i64 e = row + (i64)unit * 16;
-        const uint4 *p = dt == DT_F32 ? (const uint4 *)((const u32 *)in + e)
-                                      : (const uint4 *)((const unsigned short *)in + e);
-#pragma unroll
-        for (int v = 0; v < 4; v++)
-            if (v < (dt == DT_F32 ? 4 : 2))
-                raw[u][v] = p[v];
     }
 }
 
@@ -190,99 +157,6 @@ static __device__ __forceinline__ void cr_widen16(int dt, const uint4 raw[4], fl
 #pragma unroll
     for (int k = 0; k < 16; k++)
         x[k] = fl(dt == DT_F32 ? w[k] : widen_finite(dt, (w[k / 2] >> (16 * (k & 1))) & 0xFFFFu));
-}
-
-/* Rows [r0, r1): scale[r] and the codes, as ref_int8.c with ConvRot
- * (int8_tensorwise, row scaling): the rotated row's amax rounded to T (the
- * amax of the row rounded to T: rounding is monotone and odd), the row's
- * scalars (group_scalars, computed by every thread, so one barrier a row),
- * then int8 codes of the values rounded to T, read back as units. *flag
- * is set when a rotated row holds NaN or Inf. The block's next row is
- * loaded while this one rotates (not f32 rows over 4096 columns). Between
- * rows: part is double-buffered (a warp writes part[ph] of row i + 2 only
- * after the barrier of row i + 1, which every thread reaches after reading
- * row i's); a thread's next writes to s go to its own unit first, and to
- * the others' slots only after a __syncwarp of the next row, which every
- * thread that reads them reaches after its reads. */
-template <int U>
-static __device__ __forceinline__ void convrot_quantize_body(const void *in, int dt, i64 cols, int G, i64 r0, i64 r1,
-                                                             u32 *scale, unsigned char *data, u32 *flag)
-{
-    __shared__ float s[CR_SLOTS(U * 16 * CR_THREADS)];
-    __shared__ u32 part[2][CR_THREADS / 32];
-    int n = (int)cols, nu = n / 16, ph = 0;
-    const bool pf = U == 1 || dt != DT_F32; /* f32 rows over 4096: 32 more registers, it spilled */
-    uint4 raw[U][4] = {};
-    i64 r = r0 + blockIdx.x;
-    if (pf && r < r1)
-        cr_load_units<U>(in, dt, r * cols, nu, raw);
-    for (; r < r1; r += gridDim.x, ph ^= 1) {
-        if (!pf)
-            cr_load_units<U>(in, dt, r * cols, nu, raw);
-        u32 m = 0u;
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            int unit = (int)threadIdx.x + u * CR_THREADS;
-            if (unit < nu) {
-                float x[16];
-                cr_widen16(dt, raw[u], x);
-                cr_unit_levels(x, s, unit, G, m);
-            }
-        }
-        if (pf && r + gridDim.x < r1)
-            cr_load_units<U>(in, dt, (r + gridDim.x) * cols, nu, raw);
-        cr_rest_levels<U>(s, n, G, m);
-        m = warp_max(m);
-        if ((threadIdx.x & 31) == 0)
-            part[ph][threadIdx.x / 32] = m;
-        __syncthreads();
-#pragma unroll
-        for (int k = 0; k < CR_THREADS / 32; k++)
-            m = max(m, part[ph][k]);
-        m = round_to(dt, m); /* the largest rounded magnitude */
-        u32 sc = 0u, d = 0u;
-        if (m < QK_F32_INF)
-            group_scalars(GQ_INT8, dt, m, &sc, &d);
-        if (threadIdx.x == 0) {
-            if (m >= QK_F32_INF)
-                atomicOr(flag, 1u); /* the op fails with QK_ERR_NONFINITE */
-            scale[r] = sc;
-        }
-        u32 rd = group_reciprocal(GQ_INT8, dt, d);
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            int unit = (int)threadIdx.x + u * CR_THREADS;
-            if (unit >= nu)
-                continue;
-            const float *p = s + cr_at(16 * unit);
-            u32 lo[2], hi[2];
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                u32 v[8];
-#pragma unroll
-                for (int k = 0; k < 8; k++)
-                    v[k] = bits(p[h * 8 + k]);
-#pragma unroll
-                for (int k = 0; k < 8; k += 2)
-                    round_pair(dt, &v[k], &v[k + 1]); /* NaN only where the op fails */
-                group_codes8(GQ_INT8, dt, v, d, rd, &lo[h], &hi[h]);
-            }
-            *(uint4 *)(data + r * cols + (i64)unit * 16) = make_uint4(lo[0], hi[0], lo[1], hi[1]);
-        }
-    }
-}
-
-#define CR_QUANTIZE_ARGS                                                                                               \
-    const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data, u32 *flag
-
-extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q) qk_convrot_quantize_rows(CR_QUANTIZE_ARGS)
-{
-    QK_BY_DTYPE(dt, (convrot_quantize_body<2>(in, DTC, cols, G, r0, r1, scale, data, flag)));
-}
-
-extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q4K) qk_convrot_quantize_rows4k(CR_QUANTIZE_ARGS)
-{
-    QK_BY_DTYPE(dt, (convrot_quantize_body<1>(in, DTC, cols, G, r0, r1, scale, data, flag)));
 }
 
 /* A unit's 16 codes and the row's scale. */
@@ -323,9 +197,10 @@ static __device__ __forceinline__ void cr_products(uint4 q, u32 sr, float x[16])
 
 /* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32, with no
  * block barrier but for G = 1024 (two a row). The block's next codes and
- * scale are loaded while this row rotates. Between rows, as in
- * quantize: a thread's next writes go to its own unit's slots first, the
- * rest only after the next row's first __syncwarp. */
+ * scale are loaded while this row rotates. Between rows, a
+ * thread's next writes go to its own unit's slots first, the rest only
+ * after the next row's first __syncwarp, which every thread that reads
+ * them reaches after its reads. */
 template <int U>
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)
@@ -338,19 +213,18 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
     if (r < r1)
         cr_load_codes<U>(data, scale, r, cols, nu, q, &sr);
     for (; r < r1; r += gridDim.x) {
-        u32 m = 0u; /* unused */
 #pragma unroll
         for (int u = 0; u < U; u++) {
             int unit = (int)threadIdx.x + u * CR_THREADS;
             if (unit < nu) {
                 float x[16];
                 cr_products(q[u], sr, x);
-                cr_unit_levels(x, s, unit, G, m);
+                cr_unit_levels(x, s, unit, G);
             }
         }
         if (r + gridDim.x < r1)
             cr_load_codes<U>(data, scale, r + gridDim.x, cols, nu, q, &sr);
-        cr_rest_levels<U>(s, n, G, m);
+        cr_rest_levels<U>(s, n, G);
         if (G == 1024)
             __syncthreads();
         else if (G > 16)

@@ -1,6 +1,9 @@
-/* ConvRot int8 quantize a row per CUDA block and step, with fewer
- * instructions an element than k_convrot_rows.cuh's quantize (whose
- * layout, units, exchange and barriers it keeps; QK_AB=0 runs that one):
+/* ConvRot int8 quantize (int8_tensorwise, row scaling) a row per CUDA
+ * block and step, as ref_int8.c with ConvRot: the rotated row's amax
+ * rounded to T, the row's scalars, then the int8 codes of the values
+ * rounded to T. The units, the half-warp exchange and the level of stride
+ * 256 are k_convrot_rows.cuh's; what quantize adds, for fewer instructions
+ * an element:
  *
  * - H4 butterflies with one addition less (h4q: 10 instead of 11);
  * - no final product by 2^-L on the elements: the row amax is taken on
@@ -9,10 +12,13 @@
  * - the codes divide by one product with the reciprocal (int8_by_rcp);
  *   f16 codes round, clamp and take the integer on packed halves;
  * - the row amax by max.NaN.f32 on |v| (one instruction an element), the
- *   warp's by redux, the block's by one shared atomic a warp;
+ *   warp's by redux, the block's by one shared atomic a warp: one block
+ *   barrier a row;
  * - units read and written as 16-byte vectors (slots padded by 4 words
  *   every 16 and 16 more every 256, so that both the vectors and the
- *   regrouped scalars are free of bank conflicts).
+ *   regrouped scalars are free of bank conflicts);
+ * - the block's next row is loaded while this one rotates (not f32 rows
+ *   over 4096 columns: the registers).
  *
  * Each step's proof sits at its function. The bytes are the reference's
  * (tests/test_cuda.c: test_device_convrot_rows, test_device_group_nonfinite;
@@ -275,7 +281,8 @@ static __device__ __forceinline__ void crq_rest_levels(float *s, int n, int G, f
     }
 }
 
-/* cr_load_units for blocks of T threads. */
+/* The input words of the thread's units (unit t + T u): two 16-byte
+ * vectors of 16-bit elements, or four of f32. */
 template <int U, int T>
 static __device__ __forceinline__ void crq_load_units(const void *in, int dt, i64 row, int nu, uint4 raw[U][4])
 {
@@ -294,8 +301,9 @@ static __device__ __forceinline__ void crq_load_units(const void *in, int dt, i6
     }
 }
 
-/* Rows [r0, r1), as convrot_quantize_body. s: CRQ_SLOTS(U * 4096) floats,
- * 16-byte aligned; amax: three words, the row's maximum by shared atomics,
+/* Rows [r0, r1): scale[r] and the codes; *flag is set when a rotated row
+ * holds NaN or Inf (the op fails with QK_ERR_NONFINITE). s: CRQ_SLOTS(U *
+ * 4096) floats, 16-byte aligned; amax: three words, the row's maximum by shared atomics,
  * row i in amax[i % 3]: thread 0 empties amax[(i + 2) % 3] after row i's
  * barrier (row i - 1 read it before that barrier; row i + 2 adds to it only
  * after row i + 1's, which thread 0 reaches after emptying it). */
@@ -366,7 +374,10 @@ static __device__ __forceinline__ void convrot_quantize_q_body(const void *in, i
     }
 }
 
-extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q) qk_convrot_quantize_rows_v2(CR_QUANTIZE_ARGS)
+#define CR_QUANTIZE_ARGS                                                                                               \
+    const void *in, int dt, i64 cols, int G, i64 r0, i64 r1, u32 *scale, unsigned char *data, u32 *flag
+
+extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q) qk_convrot_quantize_rows(CR_QUANTIZE_ARGS)
 {
     __shared__ __align__(16) float s[CRQ_SLOTS(2 * 16 * CR_THREADS)];
     __shared__ u32 amax[3];
@@ -376,7 +387,7 @@ extern "C" __global__ void CR_BOUNDS(CR_BLOCKS_Q) qk_convrot_quantize_rows_v2(CR
 /* Rows of up to 4096 columns: blocks of CRQ_THREADS_4K threads, two units a
  * thread, so that the row's scalars and barrier cost each thread once for
  * 32 elements instead of 16 (cu_block_threads). */
-extern "C" __global__ void CRQ_BOUNDS_4K qk_convrot_quantize_rows4k_v2(CR_QUANTIZE_ARGS)
+extern "C" __global__ void CRQ_BOUNDS_4K qk_convrot_quantize_rows4k(CR_QUANTIZE_ARGS)
 {
     __shared__ __align__(16) float s[CRQ_SLOTS(2 * 16 * CRQ_THREADS_4K)];
     __shared__ u32 amax[3];

@@ -21,15 +21,14 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
     "qk_absmax_mean", "qk_convrot_dequantize64", "qk_bnb4_quantize64_sum",
-    "qk_convrot_quantize_rows_v2", "qk_convrot_quantize_rows4k_v2", /* QK_AB: temporary */
 };
 
 unsigned cu_block_threads(int k)
 {
     if (k == K_QUANTIZE_BY_TABLE16)
         return 1024u;
-    if (k == K_CONVROT_Q_ROWS4K_V2) /* QK_AB: temporary (the name) */
-        return 128u;                /* k_convrot_rows_q.cuh: CRQ_THREADS_4K */
+    if (k == K_CONVROT_Q_ROWS4K)
+        return 128u; /* k_convrot_rows_q.cuh: CRQ_THREADS_4K */
     return k == K_CONVROT_DQ64 ? 128u : 256u; /* k_convrot64.cuh */
 }
 

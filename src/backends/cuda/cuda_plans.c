@@ -470,9 +470,6 @@ static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
                     P(j->part[QK_PART_DATA]), P(j->work)};
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
-    const char *ab = getenv("QK_AB");                                          /* QK_AB: temporary */
-    if (ab == NULL || strcmp(ab, "0") != 0)                                    /* QK_AB: temporary */
-        k = k == K_CONVROT_Q_ROWS4K ? K_CONVROT_Q_ROWS4K_V2 : K_CONVROT_Q_ROWS_V2; /* QK_AB: temporary */
     return launch_strided(j, k, (r1 - r0) * cu_block_threads(k), args); /* a row a block and step */
 }
 
