@@ -978,6 +978,32 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
+/* qkc_crafted_convrot_dequantize on every device with the generic
+ * program, in one chunk and in one-row chunks: with the full grid, then
+ * with QK_OPENCL_GRID_ITEMS = few. */
+static long crafted_convrot_generic(int nd, const char *few)
+{
+    long bad = on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
+    setenv("QK_OPENCL_GRID_ITEMS", few, 1);
+    bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    return bad;
+}
+
+/* The same with the GPU program (specialised, native f32 guarded by
+ * finiteness) and QK_OPENCL_GRID_ITEMS = items. */
+static long crafted_convrot_gpu(int nd, const char *items)
+{
+    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    setenv("QK_OPENCL_SPECIALISE", "1", 1);
+    setenv("QK_OPENCL_GRID_ITEMS", items, 1);
+    long bad = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
+    unsetenv("QK_OPENCL_SPECIALISE");
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    return bad;
+}
+
 /* ConvRot dequantize in one pass (convrot_dequantize_runs.cl, chunks whose
  * rows all have scales in its native range; convrot_rows.cl or
  * convrot.cl take the others) on crafted parts
@@ -992,21 +1018,9 @@ static void test_convrot_dequantize_runs(void **st)
     if (!have_opencl(&nd))
         skip();
     unsigned long before = qcl_convrot_dq_runs();
-    long bad = 0;
-    for (int few = 0; few < 2; few++) {
-        if (few)
-            setenv("QK_OPENCL_GRID_ITEMS", "64", 1);
-        bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
-        unsetenv("QK_OPENCL_GRID_ITEMS");
-    }
+    long bad = crafted_convrot_generic(nd, "64");
     unsigned long runs = qcl_convrot_dq_runs() - before;
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
-    setenv("QK_OPENCL_GRID_ITEMS", "128", 1);
-    long gpu = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
-    unsetenv("QK_OPENCL_GRID_ITEMS");
+    long gpu = crafted_convrot_gpu(nd, "128");
     printf("convrot dequantize runs: %ld differing cases, %lu convrot_dequantize_runs launches\n", bad + gpu, runs);
     assert_int_equal(bad, 0);
     assert_int_equal(gpu, 0);
@@ -1029,21 +1043,9 @@ static void test_crafted_convrot_dequantize(void **st)
         skip();
     setenv("QK_OPENCL_CONVROT_RUNS", "0", 1); /* not convrot_dequantize_runs.cl */
     unsigned long before = qcl_convrot_rows_runs();
-    long bad = 0;
-    for (int one = 0; one < 2; one++) {
-        if (one)
-            setenv("QK_OPENCL_GRID_ITEMS", "1", 1);
-        bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
-        unsetenv("QK_OPENCL_GRID_ITEMS");
-    }
+    long bad = crafted_convrot_generic(nd, "1");
     unsigned long runs = qcl_convrot_rows_runs() - before;
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
-    setenv("QK_OPENCL_GRID_ITEMS", "1", 1);
-    long gpu = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
-    unsetenv("QK_OPENCL_GRID_ITEMS");
+    long gpu = crafted_convrot_gpu(nd, "1");
     unsetenv("QK_OPENCL_CONVROT_RUNS");
     printf("crafted convrot dequantize: %ld differing cases, %lu convrot_rows launches\n", bad + gpu, runs);
     assert_int_equal(bad, 0);

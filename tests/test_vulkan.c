@@ -1566,32 +1566,12 @@ static void test_convrot_row_quantize_many_rows(void **state)
 }
 
 /* ---- ConvRot dequantize in one pass (convrot_dequantize.comp) ----------
- * Crafted parts: every code byte, and per row a scale on either side of the
- * native range 2^(L-103) <= |s| < 2^(120-2L) (exponent fields 24 + L and
- * 247 - 2L), typical and negative scales, f16 outputs in its subnormals
- * and past 65504, zero, subnormal, Inf and NaN scales; rows of native and
- * exact paths mixed within a subgroup. Against the reference, every G and
- * dtype, with many grid-stride rounds too. */
-static uint32_t convrot_dq_scale(int64_t r, int levels, uint32_t x)
-{
-    uint32_t frac = x & 0x7FFFFFu, lo = 24u + (uint32_t)levels, hi = 247u - 2u * (uint32_t)levels;
-    switch (r % 16) {
-    case 0: return (lo << 23) | frac;                 /* the lowest native exponent */
-    case 1: return ((lo - 1u) << 23) | frac;          /* just below: exact path */
-    case 2: return 0x80000000u | ((hi - 1u) << 23) | frac; /* the highest native, negative */
-    case 3: return (hi << 23) | frac;                 /* just above */
-    case 4: return 0u;
-    case 5: return 0x80000000u;
-    case 6: return frac | 1u;                         /* subnormal */
-    case 7: return r % 32 < 16 ? 0x7F800000u : 0xFF800000u;
-    case 8: return 0x7FC00001u;                       /* NaN */
-    case 9: return 0x33000000u | frac;                /* f16 subnormal outputs */
-    case 10: return 0x43000000u | frac;               /* f16 overflow */
-    case 11: return 0xBC000000u | frac;               /* typical, negative */
-    default: return 0x3A000000u | (x & 0x807FFFFFu);  /* typical */
-    }
-}
-
+ * Crafted parts: every code byte, and per row a scale by
+ * qkc_convrot_row_scale (on either side of the native range 2^(L-103) <=
+ * |s| < 2^(120-2L), typical and negative scales, f16 outputs in its
+ * subnormals and past 65504, zero, subnormal, Inf and NaN scales); rows of
+ * native and exact paths mixed within a subgroup. Against the reference,
+ * every G and dtype, with many grid-stride rounds too. */
 static size_t convrot_dq_case(qk_context *vk, qk_context *ref, qk_dtype dt, int64_t rows, int64_t cols, int g,
                               uint32_t seed)
 {
@@ -1610,7 +1590,7 @@ static size_t convrot_dq_case(qk_context *vk, qk_context *ref, qk_dtype dt, int6
     }
     for (int64_t r = 0; r < rows; r++) {
         x = x * 1664525u + 1013904223u;
-        sc[r] = convrot_dq_scale(r + seed, levels, x);
+        sc[r] = qkc_convrot_row_scale(r + seed, levels, x);
     }
     const void *parts[QK_PART_COUNT] = {0};
     parts[QK_PART_DATA] = data;

@@ -76,6 +76,11 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label);
  * subnormal, huge, Inf and NaN; rows of whole 64-value runs and others. */
 long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label);
 
+/* The scale qkc_crafted_convrot_dequantize gives row r of a rotation with
+ * `levels` levels (x: random bits): on either side of the backends' native
+ * ranges, zero, subnormal, huge, Inf, NaN and typical scales, by r % 18. */
+uint32_t qkc_convrot_row_scale(int64_t r, int levels, uint32_t x);
+
 /* NVFP4 parts whose scale bytes run through the scale tensor as (k + seed)
  * % 256 and whose codes run along a row as (c + r + seed) % 16, under the
  * global scale g (f32 bits), dequantized into dt by ctx and by the

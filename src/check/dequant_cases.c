@@ -313,7 +313,7 @@ long qkc_nvfp4_every_scale_code(qk_context *ctx, const char *label)
  * convrot_rows.cl: |s| < 2^110), typical and negative scales, f16 outputs
  * in its subnormals and past 65504, tiny normal scales (subnormal
  * products and sums), zero, subnormal, Inf and NaN. */
-static uint32_t convrot_row_scale(int64_t r, int levels, uint32_t x)
+uint32_t qkc_convrot_row_scale(int64_t r, int levels, uint32_t x)
 {
     uint32_t frac = x & 0x7FFFFFu, lo = 24u + (uint32_t)levels, hi = 247u - 2u * (uint32_t)levels;
     switch (r % 18) {
@@ -338,7 +338,7 @@ static uint32_t convrot_row_scale(int64_t r, int levels, uint32_t x)
 
 /* int8_tensorwise ConvRot rows (per-row scales) of every group size and
  * dtype: codes every byte, then random; each row's scale from
- * convrot_row_scale, so rows of the fast and exact paths mix within a
+ * qkc_convrot_row_scale, so rows of the fast and exact paths mix within a
  * work-group's span. Shapes: rows of whole 64-value runs (OpenCL and
  * Vulkan's one-pass kernels) from one run to 4160 columns, rows of 16
  * and 48 columns, and rows of 80 columns (not whole runs). */
@@ -382,7 +382,7 @@ long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label)
             }
             for (int64_t r = 0; r < rows; r++) {
                 x = x * 1664525u + 1013904223u;
-                scale[r] = convrot_row_scale(r + (int64_t)k, levels, x);
+                scale[r] = qkc_convrot_row_scale(r + (int64_t)k, levels, x);
             }
             const void *parts[QK_PART_COUNT] = {0};
             parts[QK_PART_DATA] = data;
