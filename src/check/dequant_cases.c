@@ -48,6 +48,33 @@ static long dequantize_differs(qk_context *ctx, qk_context *ref, const qk_params
     return diff != 0;
 }
 
+/* One crafted case's buffers: its DATA and SCALE parts and two outputs
+ * of f32 size (the reference's and the backend's). */
+typedef struct {
+    unsigned char *data, *want, *got;
+    void *scale;
+} case_buffers;
+
+static void case_buffers_free(case_buffers *b)
+{
+    free(b->data), free(b->scale), free(b->want), free(b->got);
+}
+
+/* 1 when all four are there; else 0, none kept, after saying so. */
+static int case_buffers_alloc(case_buffers *b, const qk_layout *lay, int64_t rows, int64_t cols, const char *label)
+{
+    size_t ob = (size_t)(rows * cols) * 4;
+    b->data = malloc(lay->part[QK_PART_DATA].nbytes);
+    b->scale = malloc(lay->part[QK_PART_SCALE].nbytes);
+    b->want = malloc(ob);
+    b->got = malloc(ob);
+    if (b->data && b->scale && b->want && b->got)
+        return 1;
+    printf("%s: out of memory\n", label);
+    case_buffers_free(b);
+    return 0;
+}
+
 /* Crafted float8/int8 row and tile parts: scales zero, subnormal, huge
  * (finite in f32, infinite once rounded to bf16/f16), Inf, NaN, and codes
  * with float8 NaN/Inf patterns (e4m3fn 0x7F/0xFF, e5m2 0x7C..0x7F and
@@ -105,16 +132,13 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
             continue;
         }
         size_t nb = lay.part[QK_PART_DATA].nbytes, sb = lay.part[QK_PART_SCALE].nbytes;
-        unsigned char *data = malloc(nb);
-        uint32_t *scale = malloc(sb);
-        size_t obytes = (size_t)(rows * cols) * 4;
-        unsigned char *want = malloc(obytes), *got = malloc(obytes);
-        if (!data || !scale || !want || !got) {
-            printf("%s: out of memory\n", label);
-            free(data), free(scale), free(want), free(got);
+        case_buffers buf;
+        if (!case_buffers_alloc(&buf, &lay, rows, cols, label)) {
             qk_context_destroy(ref);
             return bad + 1;
         }
+        unsigned char *data = buf.data, *want = buf.want, *got = buf.got;
+        uint32_t *scale = buf.scale;
         int e5 = cases[ci].fmt == QK_FORMAT_FLOAT8_E5M2, f8 = cases[ci].fmt <= QK_FORMAT_FLOAT8_E5M2;
         for (size_t i = 0; i < nb; i++) {
             uint8_t b = (uint8_t)rng(&seed);
@@ -151,10 +175,7 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
                        (long long)rows, (long long)cols, (int)dts[d]);
             bad += b;
         }
-        free(data);
-        free(scale);
-        free(want);
-        free(got);
+        case_buffers_free(&buf);
     }
     printf("%s: crafted group dequantize: %ld bad\n", label, bad);
     qk_context_destroy(ref);
@@ -200,16 +221,13 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
         }
         size_t nb = lay.part[QK_PART_DATA].nbytes, sb = lay.part[QK_PART_SCALE].nbytes;
         size_t rb = mx ? (size_t)round_up(cols, 32) : (size_t)round_up(cols, 16) / 2; /* bytes a row */
-        unsigned char *data = malloc(nb), *scale = malloc(sb);
-        uint32_t g2 = 0;
-        size_t ob = (size_t)(rows * cols) * 4;
-        unsigned char *want = malloc(ob), *got = malloc(ob);
-        if (!data || !scale || !want || !got) {
-            printf("%s: out of memory\n", label);
-            free(data), free(scale), free(want), free(got);
+        case_buffers buf;
+        if (!case_buffers_alloc(&buf, &lay, rows, cols, label)) {
             qk_context_destroy(ref);
             return bad + 1;
         }
+        unsigned char *data = buf.data, *scale = buf.scale, *want = buf.want, *got = buf.got;
+        uint32_t g2 = 0;
         for (size_t i = 0; i < nb; i++) {
             uint8_t b = (uint8_t)rng(&seed);
             if (mx && (i / rb) % 3 != 0 && (b & 0x7Fu) == 0x7Fu)
@@ -239,10 +257,7 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
                 ran++;
             }
         }
-        free(data);
-        free(scale);
-        free(want);
-        free(got);
+        case_buffers_free(&buf);
     }
     printf("%s: crafted blocked dequantize: %ld runs, %ld bad\n", label, ran, bad);
     qk_context_destroy(ref);
@@ -367,15 +382,14 @@ long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label)
                 bad++;
                 continue;
             }
-            size_t nb = lay.part[QK_PART_DATA].nbytes, ob = (size_t)(rows * cols) * 4;
-            unsigned char *data = malloc(nb), *want = malloc(ob), *got = malloc(ob);
-            uint32_t *scale = malloc(lay.part[QK_PART_SCALE].nbytes);
-            if (!data || !scale || !want || !got) {
-                printf("%s: out of memory\n", label);
-                free(data), free(scale), free(want), free(got);
+            size_t nb = lay.part[QK_PART_DATA].nbytes;
+            case_buffers buf;
+            if (!case_buffers_alloc(&buf, &lay, rows, cols, label)) {
                 qk_context_destroy(ref);
                 return bad + 1;
             }
+            unsigned char *data = buf.data, *want = buf.want, *got = buf.got;
+            uint32_t *scale = buf.scale;
             for (size_t i = 0; i < nb; i++) {
                 x = x * 1664525u + 1013904223u;
                 data[i] = (unsigned char)(i < 256 ? i : x >> 24);
@@ -394,10 +408,7 @@ long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label)
                            (long long)cols, (int)dts[d]);
                 bad += b;
             }
-            free(data);
-            free(scale);
-            free(want);
-            free(got);
+            case_buffers_free(&buf);
         }
     printf("%s: crafted convrot dequantize: %ld runs, %ld bad\n", label, ran, bad);
     qk_context_destroy(ref);
