@@ -30,8 +30,9 @@
 #define CR_THREADS 256
 /* The blocks of 256 an H200 (sm_90) should hold, as ptxas's register
  * budget: quantize 64 registers, dequantize 32 (4k: eight blocks, the most
- * 256 threads allow) and 40 (six: the shared memory), no spills. Other targets keep ptxas's own choice: these budgets spilled on
- * sm_100f and sm_120f, and exceed sm_75's and sm_86's threads an SM. */
+ * 256 threads allow) and 40 (six: the shared memory), no spills. Other
+ * targets keep ptxas's own choice: these budgets spilled on sm_100f and
+ * sm_120f, and exceed sm_75's and sm_86's threads an SM. */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
 #define CR_BOUNDS(blocks) __launch_bounds__(CR_THREADS, blocks)
 #else
@@ -79,8 +80,8 @@ static __device__ __forceinline__ float convrot_scale(int G) { return fl((u32)(1
 /* The rotation of a row in s, in two steps that every thread calls: first
  * cr_unit_levels on each of its units (16 consecutive columns in x, as
  * loaded), then cr_rest_levels. They leave every rotated, scaled element in
- * its slot. The caller reads its units' slots back after a
- * barrier of the threads that wrote them: none for G = 16 (its own),
+ * its slot. The caller reads its units' slots back after a barrier of the
+ * threads that wrote them: none for G = 16 (its own),
  * __syncwarp for G = 64 and 256, __syncthreads for 1024 (a block barrier
  * covers each). The first step writes only the thread's own unit slots,
  * which the thread alone reads back; the rest writes to other slots only
@@ -197,10 +198,10 @@ static __device__ __forceinline__ void cr_products(uint4 q, u32 sr, float x[16])
 
 /* Rows [r0, r1): T(unrotate(q * scale[r])), the products in f32, with no
  * block barrier but for G = 1024 (two a row). The block's next codes and
- * scale are loaded while this row rotates. Between rows, a
- * thread's next writes go to its own unit's slots first, the rest only
- * after the next row's first __syncwarp, which every thread that reads
- * them reaches after its reads. */
+ * scale are loaded while this row rotates. Between rows, a thread's next
+ * writes go to its own unit's slots first, the rest only after the next
+ * row's first __syncwarp, which every thread that reads them reaches after
+ * its reads. */
 template <int U>
 static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed char *data, const u32 *scale, int dt,
                                                                    i64 cols, int G, i64 r0, i64 r1, void *out)

@@ -303,8 +303,8 @@ static __device__ __forceinline__ void crq_load_units(const void *in, int dt, i6
 
 /* Rows [r0, r1): scale[r] and the codes; *flag is set when a rotated row
  * holds NaN or Inf (the op fails with QK_ERR_NONFINITE). s: CRQ_SLOTS(U *
- * 4096) floats, 16-byte aligned; amax: three words, the row's maximum by shared atomics,
- * row i in amax[i % 3]: thread 0 empties amax[(i + 2) % 3] after row i's
+ * 4096) floats, 16-byte aligned; amax: three words, the row's maximum by
+ * shared atomics, row i in amax[i % 3]: thread 0 empties amax[(i + 2) % 3] after row i's
  * barrier (row i - 1 read it before that barrier; row i + 2 adds to it only
  * after row i + 1's, which thread 0 reaches after emptying it). */
 template <int U, int T>
