@@ -910,6 +910,18 @@ static long on_every_device(long (*harness)(qk_context *, const char *), const c
     return bad;
 }
 
+/* on_every_device with the GPU program: specialised kernels, native f32
+ * guarded by finiteness. */
+static long on_every_device_gpu_program(long (*harness)(qk_context *, const char *), const char *chunk_bytes, int nd)
+{
+    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
+    setenv("QK_OPENCL_SPECIALISE", "1", 1);
+    long bad = on_every_device(harness, chunk_bytes, nd);
+    unsetenv("QK_OPENCL_NATIVE_GUARD");
+    unsetenv("QK_OPENCL_SPECIALISE");
+    return bad;
+}
+
 /* Double-quant parts a caller crafted, in one chunk and in one-block chunks. */
 static void test_crafted_nested_parts(void **st)
 {
@@ -943,12 +955,7 @@ static void crafted_dequantize_on_devices(long (*harness)(qk_context *, const ch
     if (!have_opencl(&nd))
         skip();
     assert_int_equal(on_every_device(harness, "1", nd), 0);
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
-    long gpu = on_every_device(harness, "5000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
-    assert_int_equal(gpu, 0);
+    assert_int_equal(on_every_device_gpu_program(harness, "5000", nd), 0);
 }
 
 /* mxfp8/nvfp4 dequantize's fast and exact paths against the reference, in
@@ -990,16 +997,11 @@ static long crafted_convrot_generic(int nd, const char *few)
     return bad;
 }
 
-/* The same with the GPU program (specialised, native f32 guarded by
- * finiteness) and QK_OPENCL_GRID_ITEMS = items. */
+/* The same with the GPU program and QK_OPENCL_GRID_ITEMS = items. */
 static long crafted_convrot_gpu(int nd, const char *items)
 {
-    setenv("QK_OPENCL_NATIVE_GUARD", "finite", 1);
-    setenv("QK_OPENCL_SPECIALISE", "1", 1);
     setenv("QK_OPENCL_GRID_ITEMS", items, 1);
-    long bad = on_every_device(qkc_crafted_convrot_dequantize, "20000", nd);
-    unsetenv("QK_OPENCL_NATIVE_GUARD");
-    unsetenv("QK_OPENCL_SPECIALISE");
+    long bad = on_every_device_gpu_program(qkc_crafted_convrot_dequantize, "20000", nd);
     unsetenv("QK_OPENCL_GRID_ITEMS");
     return bad;
 }
