@@ -261,6 +261,29 @@ static void test_guarded_native_kernels_bit_exact(void **st)
     assert_int_equal(total, 0);
 }
 
+/* Means the device divides itself (bnb_mean.cl's long division and two
+ * roundings), in one chunk: every case but the subnormal mean without the
+ * host, on every device. */
+static void test_device_means(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    long bad = 0;
+    for (int d = 0; d < nd; d++) {
+        qk_context *ctx;
+        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+        unsigned long before = qcl_mean_fallbacks();
+        bad += qkc_random_means(ctx, "opencl");
+        unsigned long taken = qcl_mean_fallbacks() - before;
+        printf("opencl device %d: %lu of 16 means took the host's sum\n", d, taken);
+        assert_int_equal(taken, 1);
+        qk_context_destroy(ctx);
+    }
+    assert_int_equal(bad, 0);
+}
+
 static long every_magnitude16_on_devices(int nd);
 
 /* The program a GPU that passed the probe runs: the finite-operand check
@@ -1257,6 +1280,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_crafted_nested_parts),
         cmocka_unit_test(test_crafted_means),
+        cmocka_unit_test(test_device_means),
         cmocka_unit_test(test_crafted_group_dequantize),
         cmocka_unit_test(test_crafted_blocked_dequantize),
         cmocka_unit_test(test_nvfp4_every_scale_code),

@@ -636,6 +636,21 @@ static void test_double_quant_offset_fallback(void **state)
     assert_int_equal(taken, 2);
 }
 
+/* Means the device divides itself (bnb_absmax_mean.comp's long division
+ * and two roundings): every case but the subnormal mean without the host. */
+static void test_double_quant_device_means(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    unsigned long before = qk_vk_mean_fallbacks();
+    long bad = qkc_random_means(vk, "vulkan");
+    unsigned long taken = qk_vk_mean_fallbacks() - before;
+    printf("vulkan: %lu of 16 means took the host's sum\n", taken);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+    assert_int_equal(taken, 1);
+}
+
 /* Tensor-scaled float8/int8 of bf16/f16 by the 16-bit code table: every
  * value in [-1, 1] (both zeros, subnormals, odd length) through e4m3, e5m2
  * and int8 against the reference (and NF4/FP4 blocks of subnormals, whose
@@ -1717,7 +1732,7 @@ int main(void)
         cmocka_unit_test(test_crafted_dequantize_matches_reference),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
-        cmocka_unit_test(test_double_quant_offset_fallback),
+        cmocka_unit_test(test_double_quant_offset_fallback), cmocka_unit_test(test_double_quant_device_means),
         cmocka_unit_test(test_every_magnitude16_by_table),
         cmocka_unit_test(test_thresholds_every_magnitude),
         cmocka_unit_test(test_bnb4_nan_blocks_match_reference),

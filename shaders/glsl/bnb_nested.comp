@@ -1,13 +1,12 @@
 #version 450
 /* bitsandbytes double quantization of the absmax vector (src/ref/
- * bnb_nested.c) after the host computed the offset (its sequential mean):
- * one workgroup per nested block of 256 absmax values. The dynamic-map
- * search and midpoints use exact add/mul and IEEE comparisons. */
+ * bnb_nested.c) given the offset (bnb_absmax_mean.comp's, or the host's
+ * sequential mean): one workgroup per nested block of 256 absmax values. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Absmax { uint w[]; } absmax;
 layout(std430, binding = 1) writeonly buffer Codes { uint w[]; } codes;
 layout(std430, binding = 2) writeonly buffer Nested { uint w[]; } nested;
-layout(std430, binding = 3) readonly buffer Table { uint w[]; } table; /* dynamic map at [1152] */
+layout(std430, binding = 3) readonly buffer Table { uint w[]; } table; /* the lookup's entries at QK_VK_TAB_DMAP_CODE */
 layout(std430, binding = 4) readonly buffer Offset { uint w[]; } offset;
 layout(push_constant) uniform PC {
     uint nb; /* absmax values in this chunk */
@@ -17,39 +16,22 @@ layout(push_constant) uniform PC {
 shared uint s_m, s_any;
 shared uint s_code[256];
 
-uint map_at(int k) { return table.w[1152 + k]; }
+/* bitsandbytes' dQuantize (the reference's binary search over the signed
+ * dynamic map, nearer neighbour by float midpoints) by lookup: one load and
+ * one integer compare. cuda/qk_fast_codec.h's qkf_dmap_lookup, which the
+ * CUDA self-test proves equal to the search for all 2^32 inputs; vk_gpu.c
+ * uploads its entries (qkf_dmap_table) at QK_VK_TAB_DMAP_CODE. */
+#define QK_VK_TAB_DMAP_CODE 5632u /* vk_internal.h */
+#define DMAP_KEY0 0x1A48u         /* QKF_DMAP_KEY0 */
+#define DMAP_BUCKETS 1401u        /* QKF_DMAP_BUCKETS */
 
-/* IEEE a > b (false when either is NaN). */
-bool f_gt(uint a, uint b) { return qk_f32_is_nan(a) == 0u && qk_f32_is_nan(b) == 0u && qk_f32_gt(a, b) != 0u; }
-
-uint midpoint(uint a, uint b) { return qk_f32_ftz(qk_mul(qk_f32_ftz(qk_add(a, b)), 0x3F000000u)); }
-
-/* bitsandbytes' dQuantize: binary search, then the nearer neighbour by
- * float midpoints (ties go to the pivot). */
 uint dynamic_map_code(uint x)
 {
-    int pivot = 127, upper_pivot = 255, lower_pivot = 0;
-    uint lower = 0xBF800000u, upper = 0x3F800000u;
-    uint val = map_at(pivot);
-    for (int i = 64; i > 0; i >>= 1) {
-        if (f_gt(x, val)) {
-            lower_pivot = pivot;
-            lower = val;
-            pivot += i;
-        } else {
-            upper_pivot = pivot;
-            upper = val;
-            pivot -= i;
-        }
-        val = map_at(pivot);
-    }
-    if (upper_pivot == 255)
-        upper = map_at(upper_pivot);
-    if (lower_pivot == 0)
-        lower = map_at(lower_pivot);
-    if (f_gt(x, val))
-        return uint(f_gt(x, midpoint(upper, val)) ? upper_pivot : pivot);
-    return uint(f_gt(midpoint(lower, val), x) ? lower_pivot : pivot);
+    uint mag = x & QK_F32_ABS, k = mag >> 17;
+    k = k > DMAP_KEY0 ? k - DMAP_KEY0 : 0u;
+    uint e = table.w[QK_VK_TAB_DMAP_CODE + min(k, DMAP_BUCKETS - 1u)];
+    uint t = (e & 0xFFu) + ((mag & 0x1FFFFu) > (e >> 8) ? 1u : 0u);
+    return x > QK_F32_INF ? 127u - min(t, 127u) : 127u + t;
 }
 
 void main()

@@ -273,50 +273,27 @@ __kernel void bnb_absmax_sum(__global const uint *absmax, ulong nb, __global uin
     }
 }
 
-/* IEEE a > b on bits (false when either is NaN). */
-static inline int bnb_gt(uint a, uint b)
+/* bitsandbytes' dQuantize (the reference's binary search over the signed
+ * dynamic map, nearer neighbour by float midpoints) by lookup: one load and
+ * one integer compare. cuda/qk_fast_codec.h's qkf_dmap_lookup, which the
+ * CUDA self-test proves equal to the search for all 2^32 inputs; `tab` is
+ * its qkf_dmap_table (cl_backend.c). */
+static inline uint bnb_dynamic_code(__global const uint *tab, uint x)
 {
-    return qk_f32_is_nan(a) == 0u && qk_f32_is_nan(b) == 0u && qk_f32_gt(a, b) != 0u;
+    uint mag = x & QK_F32_ABS, k = mag >> 17;
+    k = k > 0x1A48u ? k - 0x1A48u : 0u; /* QKF_DMAP_KEY0 */
+    uint e = tab[min(k, 1400u)];        /* QKF_DMAP_BUCKETS - 1 */
+    uint t = (e & 0xFFu) + ((mag & 0x1FFFFu) > (e >> 8) ? 1u : 0u);
+    return x > QK_F32_INF ? 127u - min(t, 127u) : 127u + t;
 }
 
-static inline uint bnb_midpoint(uint a, uint b)
+/* Codes and nested absmax of absmax[0, nb) given the offset (offset[0]):
+ * work-group per nested block of 256 (local size a power of two <= 256). */
+__kernel void bnb_nested_quantize(__global const uint *absmax, ulong nb, __global const uint *offset,
+                                  __global const uint *tab, __global uchar *codes, __global uint *nested,
+                                  __local uint *red)
 {
-    return qk_f32_ftz(qk_mul(qk_f32_ftz(qk_add(a, b)), 0x3F000000u));
-}
-
-/* bitsandbytes' dQuantize over the dynamic map: binary search, then the
- * nearer neighbour by float midpoints (ties go to the pivot). */
-static uint bnb_dynamic_code(__global const uint *map, uint x)
-{
-    int pivot = 127, upper_pivot = 255, lower_pivot = 0;
-    uint lower = 0xBF800000u, upper = QK_F32_ONE, val = map[pivot];
-    for (int i = 64; i > 0; i >>= 1) {
-        if (bnb_gt(x, val)) {
-            lower_pivot = pivot;
-            lower = val;
-            pivot += i;
-        } else {
-            upper_pivot = pivot;
-            upper = val;
-            pivot -= i;
-        }
-        val = map[pivot];
-    }
-    if (upper_pivot == 255)
-        upper = map[upper_pivot];
-    if (lower_pivot == 0)
-        lower = map[lower_pivot];
-    if (bnb_gt(x, val))
-        return (uint)(bnb_gt(x, bnb_midpoint(upper, val)) ? upper_pivot : pivot);
-    return (uint)(bnb_gt(bnb_midpoint(lower, val), x) ? lower_pivot : pivot);
-}
-
-/* Codes and nested absmax of absmax[0, nb) given the offset: work-group per
- * nested block of 256 (local size a power of two <= 256). */
-__kernel void bnb_nested_quantize(__global const uint *absmax, ulong nb, uint off, __global const uint *map,
-                                  __global uchar *codes, __global uint *nested, __local uint *red)
-{
-    uint L = get_local_size(0), lid = get_local_id(0), per = 256u / L;
+    uint L = get_local_size(0), lid = get_local_id(0), per = 256u / L, off = offset[0];
     for (ulong b = get_group_id(0); b * 256u < nb; b += get_num_groups(0)) {
         ulong i0 = b * 256u;
         uint key = 0u; /* ftz(|d|) + 1 of non-NaN d, 0 = none */
@@ -338,7 +315,7 @@ __kernel void bnb_nested_quantize(__global const uint *absmax, ulong nb, uint of
         for (uint k = 0; k < per; k++) {
             ulong i = i0 + k * L + lid;
             if (i < nb)
-                codes[i] = (uchar)bnb_dynamic_code(map, qk_mul_ftz(qk_add(absmax[i], off ^ QK_F32_SIGN), r));
+                codes[i] = (uchar)bnb_dynamic_code(tab, qk_mul_ftz(qk_add(absmax[i], off ^ QK_F32_SIGN), r));
         }
     }
 }

@@ -52,6 +52,13 @@ long qkc_crafted_means(qk_context *ctx, const char *label);
  * absmax and a block of NaN. */
 long qkc_crafted_means16(qk_context *ctx, const char *label);
 
+/* Double-quant means a device divides itself: absmax vectors set one value
+ * a 64-block (f32 input) -- random significands over a few binades at
+ * counts from 1 to past three 4096-value runs, means that are f32 ties,
+ * and a subnormal mean (a device leaves that to the host). Every part
+ * against the reference backend's; the number of cases that differ. */
+long qkc_random_means(qk_context *ctx, const char *label);
+
 /* Tensor-scaled float8_e4m3fn, float8_e5m2 and int8_tensorwise of every
  * bf16 and every f16 value in [-1, 1] (and the same values in row groups
  * of 256: 128 magnitudes each, both signs), NF4/FP4 64-blocks of subnormals

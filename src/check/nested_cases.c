@@ -146,3 +146,50 @@ static long crafted_means(qk_context *ctx, const char *label, qk_dtype dt)
 long qkc_crafted_means(qk_context *ctx, const char *label) { return crafted_means(ctx, label, QK_DTYPE_F32); }
 
 long qkc_crafted_means16(qk_context *ctx, const char *label) { return crafted_means(ctx, label, QK_DTYPE_BF16); }
+
+/* A quantize of nb blocks whose absmax are v[0..nb) (one element a block). */
+static long same_means(qk_context *ctx, qk_context *ref, const float *v, int64_t nb, const char *label,
+                       const char *what)
+{
+    float *in = calloc((size_t)nb * 64, 4);
+    if (in == NULL)
+        return 1;
+    for (int64_t b = 0; b < nb; b++)
+        in[b * 64 + b % 64] = b % 2 ? -v[b] : v[b]; /* sign and place are free: |x| sets the absmax */
+    long bad = same_quantize(ctx, ref, in, nb, 64, QK_DTYPE_F32, label, what);
+    free(in);
+    return bad;
+}
+
+long qkc_random_means(qk_context *ctx, const char *label)
+{
+    static const int64_t counts[] = {1, 2, 3, 5, 7, 64, 255, 1000, 4095, 4096, 4097, 12345};
+    float *v = malloc(12345 * sizeof *v);
+    qk_context *ref = NULL;
+    if (v == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
+        free(v);
+        return 1;
+    }
+    long bad = 0;
+    uint32_t s = 0x6A09E667u;
+    char what[96];
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        for (int64_t b = 0; b < counts[c]; b++) { /* 24 random bits over 2^-4 .. 2 */
+            s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+            v[b] = ldexpf(1.0f + (float)(s & 0x7FFFFFu) / 8388608.0f, -(int)(s >> 29) % 5);
+        }
+        snprintf(what, sizeof what, "%lld random absmax", (long long)counts[c]);
+        bad += same_means(ctx, ref, v, counts[c], label, what);
+    }
+    /* f32 ties: 0.5 + 2^-25 goes down to 0.5, (1 + 3 * 2^-24) / 2 up */
+    static const float ties[][2] = {{1.0f, 0x1p-24f}, {1.0f + 0x1p-23f, 0x1p-24f}, {0x1p-100f, 0x1p-124f}};
+    for (size_t t = 0; t < sizeof ties / sizeof *ties; t++) {
+        snprintf(what, sizeof what, "a mean on an f32 tie (%a, %a)", (double)ties[t][0], (double)ties[t][1]);
+        bad += same_means(ctx, ref, ties[t], 2, label, what);
+    }
+    static const float tiny[] = {0x1.8p-125f, 0.0f, 0.0f, 0.0f}; /* 1.5 * 2^-127 (subnormal inputs flush) */
+    bad += same_means(ctx, ref, tiny, 4, label, "a subnormal mean");
+    qk_context_destroy(ref);
+    free(v);
+    return bad;
+}

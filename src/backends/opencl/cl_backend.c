@@ -50,6 +50,8 @@ static void opencl_close(void *state)
         cl->clReleaseMemObject(s->code_nf4);
     if (s->dmap)
         cl->clReleaseMemObject(s->dmap);
+    if (s->dmap_code)
+        cl->clReleaseMemObject(s->dmap_code);
     for (int i = 0; i < K_COUNT; i++)
         if (s->k[i])
             cl->clReleaseKernel(s->k[i]);
@@ -70,13 +72,18 @@ static qk_status upload_table(qcl_state *s, const uint32_t *t, size_t n, cl_mem 
     return qcl_check(err, "clCreateBuffer (reciprocal table)");
 }
 
-/* The NF4/FP4 code-by-bucket tables of bnb4_quantize64 (cuda/qk_fast_codec.h). */
+/* The NF4/FP4 code-by-bucket tables of bnb4_quantize64 and double quant's
+ * dynamic-map lookup of bnb_nested_quantize (cuda/qk_fast_codec.h). */
 static qk_status upload_code_tables(qcl_state *s)
 {
-    uint32_t t[2][QKF_BNB_BUCKETS];
+    uint32_t t[2][QKF_BNB_BUCKETS], d[QKF_DMAP_BUCKETS];
     if (qkf_bnb_code_table(0, t[0]) != 0 || qkf_bnb_code_table(1, t[1]) != 0)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "opencl: an FP4/NF4 code bucket holds two thresholds");
+    if (qkf_dmap_table(qk_bnb_dynamic_map_code, d) != 0)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "opencl: a dynamic-map bucket holds two thresholds");
     qk_status st = upload_table(s, t[0], QKF_BNB_BUCKETS, &s->code_fp4);
+    if (st == QK_OK)
+        st = upload_table(s, d, QKF_DMAP_BUCKETS, &s->dmap_code);
     return st == QK_OK ? upload_table(s, t[1], QKF_BNB_BUCKETS, &s->code_nf4) : st;
 }
 

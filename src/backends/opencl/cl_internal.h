@@ -79,6 +79,7 @@ typedef enum {
     K_NVFP4_DEQUANTIZE_BLOCKS,
     K_NVFP4_QUANTIZE16,
     K_CONVROT_DEQUANTIZE_RUNS,
+    K_BNB_ABSMAX_MEAN,
     K_COUNT
 } qcl_kernel_id;
 
@@ -91,6 +92,7 @@ typedef enum {
     B_TMP,
     B_NESTED,
     B_PARTIAL,
+    B_MEAN,
     B_STATUS,
     B_PARAM,
     B_TABLE16,
@@ -113,6 +115,7 @@ typedef struct {
     int native_ieee; /* qcl_probe_ieee said yes: native ops need finite operands only */
     int native_f32;  /* the program keeps native f32 with subnormals (neither soft float nor the guard) */
     cl_mem rcp_bf16, rcp_f16, dmap; /* bnb reciprocal tables, double quant's dynamic map */
+    cl_mem dmap_code;              /* double quant's dynamic-map lookup (qkf_dmap_table) */
     cl_mem code_fp4, code_nf4;      /* qkf_bnb_code_table of each format */
     cl_mem buf[2][B_COUNT]; /* per slot; B_STATUS, B_PARAM and B_TABLE16 only in slot 0 */
     size_t buf_size[2][B_COUNT];
@@ -168,11 +171,15 @@ qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint3
 /* Double quant's mean records (qk_bnb_mean_from_partials) of absmax[0, nb)
  * into `rec`, one per run of QK_BNB_PARTIAL_RUN values. */
 qk_status qcl_absmax_records(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem rec);
-/* Double quant of a device-resident absmax[0, nb): the offset (from the
- * records, else the host's mean of the downloaded absmax) into *off, the u8
- * codes into `codes` and the nested absmax into `nested`. */
+/* Double quant of a device-resident absmax[0, nb): the offset (the
+ * device's mean from the records, else the host's of the downloaded
+ * absmax) into *off, the u8 codes into `codes` and the nested absmax into
+ * `nested`. */
 qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
                                   uint32_t *off);
+/* How many double-quant means the host took because the records did not
+ * prove the device's (tests). */
+unsigned long qcl_mean_fallbacks(void);
 
 /* qcl_quantize_dev in steps, so that a tensor can pass in chunks: begin
  * (zero the status/amax word), amax over every chunk where the format has a

@@ -186,36 +186,64 @@ qk_status qcl_absmax_records(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem re
     return RUN(s, K_BNB_ABSMAX_SUM, 1, &g, &L, ARG(absmax), ARG(n), ARG(rec), LOCAL(L * 8), LOCAL(8));
 }
 
-qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
-                                  uint32_t *off)
+static unsigned long mean_fallbacks;
+
+static qk_status nested_codes(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem mean, cl_mem codes, cl_mem nested)
 {
-    size_t count = (size_t)qk_ceil_div((int64_t)nb, QK_BNB_PARTIAL_RUN), words = count * QK_BNB_PARTIAL_WORDS;
-    uint32_t *host = malloc(words * 4 > nb * 4 ? words * 4 : nb * 4 + 4);
-    cl_mem rec;
-    qk_status st = host ? qcl_buffer(s, B_PARTIAL, words * 4, &rec) : qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-    if (st == QK_OK && nb > 0)
-        st = qcl_absmax_records(s, absmax, nb, rec);
-    if (st == QK_OK && nb > 0)
-        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, rec, CL_TRUE, 0, words * 4, host, 0, NULL, NULL),
-                       "clEnqueueReadBuffer");
-    if (st == QK_OK && nb == 0)
-        *off = qk_bnb_absmax_mean(host, 0);
-    else if (st == QK_OK && !qk_bnb_mean_from_partials(host, (int64_t)count, (int64_t)nb, off)) {
-        /* not provably order-free: the sequential sum on the host */
-        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, absmax, CL_TRUE, 0, nb * 4, host, 0, NULL, NULL),
-                       "clEnqueueReadBuffer");
-        if (st == QK_OK)
-            *off = qk_bnb_absmax_mean(host, (int64_t)nb);
-    }
-    free(host);
     size_t L = s->wg < 256 ? s->wg : 256, g;
     grid1(s, L, &g);
     cl_ulong n = nb;
-    cl_uint o = *off;
-    return st == QK_OK ? RUN(s, K_BNB_NESTED_QUANTIZE, 1, &g, &L, ARG(absmax), ARG(n), ARG(o), ARG(s->dmap),
-                             ARG(codes), ARG(nested), LOCAL(L * 4))
-                       : st;
+    return RUN(s, K_BNB_NESTED_QUANTIZE, 1, &g, &L, ARG(absmax), ARG(n), ARG(mean), ARG(s->dmap_code), ARG(codes),
+               ARG(nested), LOCAL(L * 4));
 }
+
+/* The records, the device's mean from them (bnb_mean.cl) and the nested
+ * codes with it, enqueued back to back; one 8-byte read says whether the
+ * records proved the mean. If not, the host's mean of the downloaded
+ * absmax and the nested codes again. */
+qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
+                                  uint32_t *off)
+{
+    if (nb == 0) {
+        *off = qk_bnb_absmax_mean(NULL, 0);
+        return QK_OK;
+    }
+    size_t count = (size_t)qk_ceil_div((int64_t)nb, QK_BNB_PARTIAL_RUN), L = s->wg, one = L;
+    cl_mem rec, mean;
+    uint32_t res[2] = {0, 0};
+    qk_status st = qcl_buffer(s, B_PARTIAL, count * QK_BNB_PARTIAL_WORDS * 4, &rec);
+    if (st == QK_OK)
+        st = qcl_buffer(s, B_MEAN, sizeof res, &mean);
+    if (st == QK_OK)
+        st = qcl_absmax_records(s, absmax, nb, rec);
+    cl_ulong runs = count, n = nb;
+    if (st == QK_OK)
+        st = RUN(s, K_BNB_ABSMAX_MEAN, 1, &one, &L, ARG(rec), ARG(runs), ARG(n), ARG(mean), LOCAL(L * 8), LOCAL(8));
+    if (st == QK_OK)
+        st = nested_codes(s, absmax, nb, mean, codes, nested);
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, mean, CL_TRUE, 0, sizeof res, res, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
+    if (st != QK_OK || res[1] == 1u) {
+        *off = res[0];
+        return st;
+    }
+    __atomic_add_fetch(&mean_fallbacks, 1, __ATOMIC_RELAXED);
+    uint32_t *host = malloc(nb * 4);
+    if (host == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, absmax, CL_TRUE, 0, nb * 4, host, 0, NULL, NULL),
+                   "clEnqueueReadBuffer");
+    if (st == QK_OK)
+        *off = qk_bnb_absmax_mean(host, (int64_t)nb);
+    free(host);
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, mean, CL_TRUE, 0, 4, off, 0, NULL, NULL),
+                       "clEnqueueWriteBuffer");
+    return st == QK_OK ? nested_codes(s, absmax, nb, mean, codes, nested) : st;
+}
+
+unsigned long qcl_mean_fallbacks(void) { return __atomic_load_n(&mean_fallbacks, __ATOMIC_RELAXED); }
 
 static qk_status amax_tensor(qcl_state *s, cl_int dt, cl_mem in, cl_ulong n, cl_mem amax)
 {

@@ -124,37 +124,20 @@ static unsigned long mean_fallbacks;
 
 unsigned long qk_vk_mean_fallbacks(void) { return __atomic_load_n(&mean_fallbacks, __ATOMIC_RELAXED); }
 
-/* Double quant: the offset is src/ref/bnb_nested.c's mean -- a sequential
- * double sum divided by nb, rounded to f32. The quantize left exact per-run
- * integer sums of the absmax in VB_PARTIAL (qk_vk_record_finish); the host
- * combines those small records when they prove the order irrelevant
- * (qk_bnb_mean_from_partials), else downloads the absmax and sums them
- * (qk_bnb_absmax_mean, in order where it matters). The device then codes
- * every nested block (qk_vk_record_nested). */
-static qk_status nested_on_device(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
+/* The offset by the host's sum of the downloaded absmax, then the nested
+ * pass again with it. */
+static qk_status host_mean_and_nested(qk_vk_state *s, const qk_vk_job *j, uint32_t *off)
 {
     int64_t nb = (j->rows * j->cols + j->p->block_size - 1) / j->p->block_size;
-    int64_t runs = (nb + QK_BNB_PARTIAL_RUN - 1) / QK_BNB_PARTIAL_RUN;
-    uint32_t off = 0, *rec = malloc((size_t)runs * QK_BNB_PARTIAL_WORDS * 4);
-    if (rec == NULL)
+    uint32_t *absmax = malloc((size_t)nb * 4 + 4);
+    if (absmax == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-    qk_status st = qk_vk_download(s, VB_PARTIAL, 0, rec, (VkDeviceSize)runs * QK_BNB_PARTIAL_WORDS * 4);
-    int proven = st == QK_OK && qk_bnb_mean_from_partials(rec, runs, nb, &off);
-    free(rec);
-    if (st == QK_OK && !proven) {
-        __atomic_fetch_add(&mean_fallbacks, 1, __ATOMIC_RELAXED);
-        uint32_t *absmax = malloc((size_t)nb * 4);
-        if (absmax == NULL)
-            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-        st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
-        if (st == QK_OK)
-            off = qk_bnb_absmax_mean(absmax, nb);
-        free(absmax);
-    }
-    if (st == QK_OK) {
-        qk_put_f32(parts[QK_PART_OFFSET], 0, off);
-        st = qk_vk_upload(s, VB_AMAX, &off, 4);
-    }
+    qk_status st = qk_vk_download(s, VB_AUX, 0, absmax, (VkDeviceSize)nb * 4);
+    if (st == QK_OK)
+        *off = qk_bnb_absmax_mean(absmax, nb);
+    free(absmax);
+    if (st == QK_OK)
+        st = qk_vk_upload(s, VB_AMAX, off, 4);
     if (st == QK_OK)
         st = qk_vk_begin(s);
     if (st == QK_OK) {
@@ -165,9 +148,32 @@ static qk_status nested_on_device(qk_vk_state *s, const qk_vk_job *j, void *cons
     return st;
 }
 
+/* Double quant: the offset is src/ref/bnb_nested.c's mean -- a sequential
+ * double sum divided by nb, rounded to f32. The quantize's recording
+ * (qk_vk_record_finish) summed the absmax in exact per-run integers, took
+ * the mean from them on the device where they prove the order irrelevant,
+ * and coded the nested blocks with it. VB_AMAX holds {offset, proven}; the
+ * offset and its flag are results, downloaded as the other parts are.
+ * Unproven, the host sums the downloaded absmax (qk_bnb_absmax_mean, in
+ * order where it matters) and the nested pass runs again with its mean. */
+static qk_status nested_offset(qk_vk_state *s, const qk_vk_job *j, uint32_t *off)
+{
+    uint32_t res[2] = {0, 0};
+    qk_status st = qk_vk_download(s, VB_AMAX, 0, res, sizeof res);
+    if (st != QK_OK || res[1] == 1u) {
+        *off = res[0];
+        return st;
+    }
+    __atomic_fetch_add(&mean_fallbacks, 1, __ATOMIC_RELAXED);
+    return host_mean_and_nested(s, j, off);
+}
+
 static qk_status nested_from_device(qk_vk_state *s, const qk_vk_job *j, void *const parts[QK_PART_COUNT])
 {
-    qk_status st = nested_on_device(s, j, parts);
+    uint32_t off = 0;
+    qk_status st = nested_offset(s, j, &off);
+    if (st == QK_OK)
+        qk_put_f32(parts[QK_PART_OFFSET], 0, off);
     if (st == QK_OK)
         st = qk_vk_download(s, VB_SCALE, 0, parts[QK_PART_SCALE], j->lay.part[QK_PART_SCALE].nbytes);
     if (st == QK_OK)
@@ -406,17 +412,20 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
     }
     if (st == QK_OK)
         st = timed_batch(s, &j, rec, iterations, qp, op_s, copy_s, shader_s);
-    if (st == QK_OK && dq_host && !dq_dev) {
-        /* double quant's host part, as each call pays it: quantize downloads
-         * the per-run sums (or the absmax), takes the mean and codes the
-         * nested blocks; dequantize on non-finite parts rebuilds the absmax
-         * on the host and uploads it */
-        for (int it = 0; it < iterations && st == QK_OK; it++) {
-            double t0 = qk_bench_now();
-            st = op == QK_OP_QUANTIZE ? nested_on_device(s, &j, host_parts)
-                                      : nested_absmax_upload(s, &j, (const void *const *)host_parts);
-            op_s[it] += qk_bench_now() - t0;
-        }
+    /* double quant's host part where a call pays one: a quantize whose
+     * records did not prove the mean sums the absmax on the host and codes
+     * the nested blocks again; a dequantize of non-finite nested parts
+     * rebuilds the absmax on the host and uploads it */
+    uint32_t mean[2] = {0, 1};
+    if (st == QK_OK && dq_host && op == QK_OP_QUANTIZE)
+        st = qk_vk_download(s, VB_AMAX, 0, mean, sizeof mean);
+    int host_part = dq_host && (op == QK_OP_QUANTIZE ? mean[1] != 1u : !dq_dev);
+    for (int it = 0; it < iterations && st == QK_OK && host_part; it++) {
+        double t0 = qk_bench_now();
+        uint32_t off;
+        st = op == QK_OP_QUANTIZE ? host_mean_and_nested(s, &j, &off)
+                                  : nested_absmax_upload(s, &j, (const void *const *)host_parts);
+        op_s[it] += qk_bench_now() - t0;
     }
     if (st == QK_OK) {
         res->seconds = qk_bench_median(op_s, iterations);

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../cuda/qk_fast_codec.h" /* qkf_nf4_bucket_table, qkf_bnb_code_table */
+#include "../../../cuda/qk_fast_codec.h" /* qkf_nf4_bucket_table, qkf_bnb_code_table, qkf_dmap_table */
+#include "../../ref/ref_internal.h" /* qk_bnb_dynamic_map_code */
 #include "vk_internal.h"
 
 /* 48 MiB: two halves for whole-buffer transfers, or 2 x QK_VK_SLOTS regions
@@ -30,6 +31,7 @@ QK_VK_SHADER(bnb_nested_dequantize)
 QK_VK_SHADER(row_quantize)
 QK_VK_SHADER(tile_quantize)
 QK_VK_SHADER(bnb_absmax_sum)
+QK_VK_SHADER(bnb_absmax_mean)
 QK_VK_SHADER(scaled_table16)
 QK_VK_SHADER(scaled_quantize_table)
 QK_VK_SHADER(amax_tensor)
@@ -66,6 +68,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_ROW_Q, row_quantize)
     QK_VK_CASE(VP_TILE_Q, tile_quantize)
     QK_VK_CASE(VP_BNB_SUM, bnb_absmax_sum)
+    QK_VK_CASE(VP_BNB_MEAN, bnb_absmax_mean)
     QK_VK_CASE(VP_TABLE16, scaled_table16)
     QK_VK_CASE(VP_SCALED_Q_TABLE, scaled_quantize_table)
     QK_VK_CASE(VP_AMAX_TENSOR, amax_tensor)
@@ -404,8 +407,8 @@ qk_status qk_vk_check_validation(qk_vk_state *s, const char *what)
 }
 
 /* bitsandbytes' rcp.approx tables (NF4/FP4 quantize), dynamic map (double
- * quant), and the NF4 bucket and FP4/NF4 code tables that the CUDA backend
- * uses too (vk_internal.h gives the offsets). */
+ * quant), and the NF4 bucket, FP4/NF4 code and dynamic-map code tables that
+ * the CUDA backend uses too (vk_internal.h gives the offsets). */
 static qk_status upload_tables(qk_vk_state *s)
 {
     extern const uint32_t qk_bnb_rcp_bf16[128];
@@ -419,6 +422,9 @@ static qk_status upload_tables(qk_vk_state *s)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: an NF4 bucket holds two thresholds");
     if (qkf_bnb_code_table(0, t + QK_VK_TAB_BNB_FP4) != 0 || qkf_bnb_code_table(1, t + QK_VK_TAB_BNB_NF4) != 0)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: an FP4/NF4 code bucket holds two thresholds");
+    memset(t + QK_VK_TAB_DMAP_CODE, 0, (QK_VK_TABLE_WORDS - QK_VK_TAB_DMAP_CODE) * 4);
+    if (qkf_dmap_table(qk_bnb_dynamic_map_code, t + QK_VK_TAB_DMAP_CODE) != 0)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: a dynamic-map bucket holds two thresholds");
     return qk_vk_upload(s, VB_TABLE, t, sizeof t);
 }
 

@@ -120,7 +120,8 @@ enum {
 #define QK_VK_TAB_NF4 1408
 #define QK_VK_TAB_BNB_FP4 1536
 #define QK_VK_TAB_BNB_NF4 (QK_VK_TAB_BNB_FP4 + 2048)
-#define QK_VK_TABLE_WORDS (QK_VK_TAB_BNB_NF4 + 2048)
+#define QK_VK_TAB_DMAP_CODE (QK_VK_TAB_BNB_NF4 + 2048) /* qkf_dmap_table, 1401 words (bnb_nested.comp) */
+#define QK_VK_TABLE_WORDS (QK_VK_TAB_DMAP_CODE + 1408)
 /* VB_THRESH, in words: the row/tile shaders' threshold table
  * (qk_vk_thresholds.glsl), a tag word per 16-bit key, then 64 words of
  * packed thresholds per key. It lives as long as the device state; its
@@ -136,7 +137,7 @@ enum {
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
     VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER,
     VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_SHORT, VP_CONVROT_ROW_Q, VP_CONVROT_ROW_Q_SHORT,
-    VP_NVFP4_DQ, VP_NVFP4_TABLE, VP_NVFP4_Q_GATHER, VP_CONVROT_DQ, VP_CONVROT_Q, VP_COUNT
+    VP_NVFP4_DQ, VP_NVFP4_TABLE, VP_NVFP4_Q_GATHER, VP_CONVROT_DQ, VP_CONVROT_Q, VP_BNB_MEAN, VP_COUNT
 };
 
 typedef struct {

@@ -145,6 +145,15 @@ static qk_status bnb4_q_prepare(qk_vk_state *s, const qk_vk_job *j)
     if (st == QK_OK && j->p->double_quant)
         st = qk_vk_reserve(s, VB_PARTIAL,
                            (VkDeviceSize)ceil_div(ceil_div(n, bs), QK_BNB_PARTIAL_RUN) * QK_BNB_PARTIAL_WORDS * 4);
+    /* the nested pass's outputs and the offset with its flag: reserved
+     * here, since a reserve that grows a buffer may not fall inside a
+     * recording that already uses it */
+    if (st == QK_OK && j->p->double_quant)
+        st = qk_vk_reserve(s, VB_SCALE, (VkDeviceSize)ceil_div(n, bs));
+    if (st == QK_OK && j->p->double_quant)
+        st = qk_vk_reserve(s, VB_SCALE2, (VkDeviceSize)ceil_div(ceil_div(n, bs), 256) * 4);
+    if (st == QK_OK && j->p->double_quant)
+        st = qk_vk_reserve(s, VB_AMAX, 8);
     return st;
 }
 
@@ -1108,9 +1117,29 @@ qk_status qk_vk_record_middle(qk_vk_state *s, const qk_vk_job *j, int dq)
     return kind_of(j) == K_NVFP4 ? nvfp4_middle(s, j) : scaled_middle(s, j);
 }
 
+/* Double quant's offset from the records, on the device
+ * (bnb_absmax_mean.comp): VB_AMAX[0] the offset, VB_AMAX[1] 1 when the
+ * records proved it; then the nested pass with it. */
+static qk_status record_mean_and_nested(qk_vk_state *s, const qk_vk_job *j)
+{
+    uint64_t nb = (uint64_t)ceil_div(j->rows * j->cols, j->p->block_size);
+    int64_t runs = ceil_div((int64_t)nb, QK_BNB_PARTIAL_RUN);
+    if (runs * QK_BNB_PARTIAL_WORDS * 4 > (int64_t)s->max_range || runs > UINT32_MAX)
+        return too_large("the records of double quant's mean");
+    qk_vk_bind b[] = {B(VB_PARTIAL, 0, runs * QK_BNB_PARTIAL_WORDS * 4), B(VB_AMAX, 0, 8)};
+    uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)runs, (uint32_t)nb, (uint32_t)(nb >> 32)};
+    qk_vk_compute_barrier(s); /* the records are complete */
+    qk_status st = qk_vk_dispatch(s, VP_BNB_MEAN, j->dt, b, 2, pc, 1, 1);
+    qk_vk_compute_barrier(s); /* the offset is written */
+    return st == QK_OK ? qk_vk_record_nested(s, j) : st;
+}
+
 qk_status qk_vk_record_finish(qk_vk_state *s, const qk_vk_job *j, int dq)
 {
-    return !dq && kind_of(j) == K_BNB4 && j->p->double_quant ? record_absmax_sums(s, j) : QK_OK;
+    if (dq || kind_of(j) != K_BNB4 || !j->p->double_quant)
+        return QK_OK;
+    qk_status st = record_absmax_sums(s, j);
+    return st == QK_OK ? record_mean_and_nested(s, j) : st;
 }
 
 /* The whole operation in one recording (whole-buffer path and bench). */
