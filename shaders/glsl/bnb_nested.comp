@@ -1,20 +1,26 @@
 #version 450
 /* bitsandbytes double quantization of the absmax vector (src/ref/
  * bnb_nested.c) given the offset (bnb_absmax_mean.comp's, or the host's
- * sequential mean): one workgroup per nested block of 256 absmax values. */
+ * sequential mean). A workgroup takes eight nested blocks of 256 absmax a
+ * step, grid-stride: an invocation eight consecutive values (two 16-byte
+ * loads, in flight together), 32 invocations a block, whose maximum meets
+ * in one shared word; one division an invocation, codes by lookup, two
+ * words of codes stored. Few workgroups with their loads in flight, not a
+ * workgroup a block waiting on one load each. */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer Absmax { uint w[]; } absmax;
-layout(std430, binding = 1) writeonly buffer Codes { uint w[]; } codes;
+layout(std430, binding = 0) readonly buffer Absmax { uvec4 v[]; } absmax4;
+layout(std430, binding = 1) writeonly buffer Codes { uvec2 v[]; } codes;
 layout(std430, binding = 2) writeonly buffer Nested { uint w[]; } nested;
 layout(std430, binding = 3) readonly buffer Table { uint w[]; } table; /* the lookup's entries at QK_VK_TAB_DMAP_CODE */
 layout(std430, binding = 4) readonly buffer Offset { uint w[]; } offset;
+layout(std430, binding = 5) readonly buffer Absmax1 { uint w[]; } absmax; /* the same range, word by word */
 layout(push_constant) uniform PC {
     uint nb; /* absmax values in this chunk */
 } pc;
 #include "qk_vk.glsl"
 
-shared uint s_m, s_any;
-shared uint s_code[256];
+/* per block: ftz(|d|) + 1 of its largest non-NaN d, 0 = none */
+shared uint s_key[8];
 
 /* bitsandbytes' dQuantize (the reference's binary search over the signed
  * dynamic map, nearer neighbour by float midpoints) by lookup: one load and
@@ -36,30 +42,43 @@ uint dynamic_map_code(uint x)
 
 void main()
 {
-    uint b = qk_group_id(), lid = gl_LocalInvocationID.x;
-    uint i0 = b * 256u, i = i0 + lid;
-    if (i0 >= pc.nb)
-        return; /* uniform across the workgroup */
-    bool live = i < pc.nb;
-    uint d = live ? qk_add(absmax.w[i], offset.w[0] ^ QK_F32_SIGN) : 0u;
-    if (lid == 0u) {
-        s_m = 0u;
-        s_any = 0u;
+    uint lid = gl_LocalInvocationID.x, blk = lid >> 5, neg_off = offset.w[0] ^ QK_F32_SIGN;
+    for (uint g = gl_WorkGroupID.x; g * 2048u < pc.nb; g += gl_NumWorkGroups.x) {
+        uint i0 = g * 2048u + lid * 8u, b = g * 8u + blk; /* first value, nested block */
+        uint d[8];
+        if (i0 + 8u <= pc.nb) {
+            uvec4 lo = absmax4.v[i0 / 4u], hi = absmax4.v[i0 / 4u + 1u];
+            d = uint[8](lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
+        } else {
+            for (uint k = 0u; k < 8u; k++)
+                d[k] = i0 + k < pc.nb ? absmax.w[i0 + k] : 0u;
+        }
+        if (lid < 8u)
+            s_key[lid] = 0u;
+        barrier();
+        uint key = 0u;
+        for (uint k = 0u; k < 8u; k++) {
+            bool live = i0 + k < pc.nb;
+            d[k] = live ? qk_add(d[k], neg_off) : 0u;
+            if (live && qk_f32_is_nan(d[k]) == 0u)
+                key = max(key, qk_f32_ftz(d[k] & QK_F32_ABS) + 1u);
+        }
+        if (key != 0u)
+            atomicMax(s_key[blk], key);
+        barrier();
+        uint m = s_key[blk], b0 = b * 256u;
+        bool partial = b0 + 256u > pc.nb;
+        uint amax = m != 0u ? m - 1u : (partial ? 0u : 0xFF7FFFFFu); /* fmaxf from -FLT_MAX */
+        if ((lid & 31u) == 0u && b0 < pc.nb)
+            nested.w[b] = amax;
+        uint r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF
+                                           : qk_f32_ftz(qk_div(QK_F32_ONE, amax));
+        uint c[8];
+        for (uint k = 0u; k < 8u; k++)
+            c[k] = i0 + k < pc.nb ? dynamic_map_code(qk_mul_ftz(d[k], r)) : 0u;
+        if (i0 < pc.nb)
+            codes.v[i0 / 8u] = uvec2(c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24),
+                                     c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24));
+        barrier(); /* s_key is cleared for the next step */
     }
-    barrier();
-    if (live && qk_f32_is_nan(d) == 0u) {
-        atomicMax(s_m, qk_f32_ftz(d & QK_F32_ABS));
-        atomicOr(s_any, 1u);
-    }
-    barrier();
-    bool partial = i0 + 256u > pc.nb;
-    uint amax = (s_any != 0u || partial) ? s_m : 0xFF7FFFFFu;
-    if (lid == 0u)
-        nested.w[b] = amax;
-    uint r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF : qk_f32_ftz(qk_div(QK_F32_ONE, amax));
-    s_code[lid] = live ? dynamic_map_code(qk_mul_ftz(d, r)) : 0u;
-    barrier();
-    if (lid < 64u && i0 + lid * 4u < pc.nb)
-        codes.w[b * 64u + lid] = s_code[4u * lid] | (s_code[4u * lid + 1u] << 8) | (s_code[4u * lid + 2u] << 16) |
-                                 (s_code[4u * lid + 3u] << 24);
 }

@@ -287,35 +287,56 @@ static inline uint bnb_dynamic_code(__global const uint *tab, uint x)
     return x > QK_F32_INF ? 127u - min(t, 127u) : 127u + t;
 }
 
-/* Codes and nested absmax of absmax[0, nb) given the offset (offset[0]):
- * work-group per nested block of 256 (local size a power of two <= 256). */
+/* Codes and nested absmax of absmax[0, nb) given the offset (offset[0]).
+ * A work-group (a multiple of 32 work-items) takes L / 32 nested blocks of
+ * 256 a step, grid-stride: a work-item eight consecutive values, 32 a
+ * block, whose maximum meets in one local word (keys: L / 32 words); one
+ * division a work-item, codes by lookup, eight code bytes stored at once.
+ * Few work-groups with their loads in flight, not a work-group a block
+ * waiting on one load each. */
 __kernel void bnb_nested_quantize(__global const uint *absmax, ulong nb, __global const uint *offset,
                                   __global const uint *tab, __global uchar *codes, __global uint *nested,
-                                  __local uint *red)
+                                  __local uint *keys)
 {
-    uint L = get_local_size(0), lid = get_local_id(0), per = 256u / L, off = offset[0];
-    for (ulong b = get_group_id(0); b * 256u < nb; b += get_num_groups(0)) {
-        ulong i0 = b * 256u;
-        uint key = 0u; /* ftz(|d|) + 1 of non-NaN d, 0 = none */
-        for (uint k = 0; k < per; k++) {
-            ulong i = i0 + k * L + lid;
-            if (i < nb) {
-                uint d = qk_add(absmax[i], off ^ QK_F32_SIGN);
-                if (qk_f32_is_nan(d) == 0u)
-                    key = max(key, qk_f32_ftz(d & QK_F32_ABS) + 1u);
-            }
+    uint L = get_local_size(0), lid = get_local_id(0), blk = lid >> 5, neg_off = offset[0] ^ QK_F32_SIGN;
+    for (ulong g = get_group_id(0); g * L * 8u < nb; g += get_num_groups(0)) {
+        ulong i0 = g * L * 8u + lid * 8u, b = g * (L / 32u) + blk; /* first value, nested block */
+        uint d[8];
+        if (i0 + 8u <= nb) {
+            uint8 v = vload8(0, absmax + i0);
+            d[0] = v.s0, d[1] = v.s1, d[2] = v.s2, d[3] = v.s3, d[4] = v.s4, d[5] = v.s5, d[6] = v.s6, d[7] = v.s7;
+        } else {
+            for (uint k = 0; k < 8u; k++)
+                d[k] = i0 + k < nb ? absmax[i0 + k] : 0u;
         }
-        uint m = seg_max(red, key, L);
-        int partial = i0 + 256u > nb;
-        uint amax = m != 0u ? m - 1u : (partial ? 0u : 0xFF7FFFFFu); /* fmaxf from -FLT_MAX */
-        if (lid == 0u)
+        if (lid < L / 32u)
+            keys[lid] = 0u;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        uint key = 0u; /* ftz(|d|) + 1 of the largest non-NaN d, 0 = none */
+        for (uint k = 0; k < 8u; k++) {
+            int live = i0 + k < nb;
+            d[k] = live ? qk_add(d[k], neg_off) : 0u;
+            if (live && qk_f32_is_nan(d[k]) == 0u)
+                key = max(key, qk_f32_ftz(d[k] & QK_F32_ABS) + 1u);
+        }
+        if (key != 0u)
+            atomic_max(&keys[blk], key);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        uint m = keys[blk];
+        ulong b0 = b * 256u;
+        uint amax = m != 0u ? m - 1u : (b0 + 256u > nb ? 0u : 0xFF7FFFFFu); /* fmaxf from -FLT_MAX */
+        if ((lid & 31u) == 0u && b0 < nb)
             nested[b] = amax;
         uint r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF
                                            : qk_f32_ftz(qk_div(QK_F32_ONE, amax));
-        for (uint k = 0; k < per; k++) {
-            ulong i = i0 + k * L + lid;
-            if (i < nb)
-                codes[i] = (uchar)bnb_dynamic_code(tab, qk_mul_ftz(qk_add(absmax[i], off ^ QK_F32_SIGN), r));
-        }
+        uchar c[8];
+        for (uint k = 0; k < 8u; k++)
+            c[k] = i0 + k < nb ? (uchar)bnb_dynamic_code(tab, qk_mul_ftz(d[k], r)) : (uchar)0;
+        if (i0 + 8u <= nb)
+            vstore8((uchar8)(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]), 0, codes + i0);
+        else
+            for (uint k = 0; k < 8u && i0 + k < nb; k++)
+                codes[i0 + k] = c[k];
+        barrier(CLK_LOCAL_MEM_FENCE); /* keys are cleared for the next step */
     }
 }

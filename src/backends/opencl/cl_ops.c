@@ -190,11 +190,14 @@ static unsigned long mean_fallbacks;
 
 static qk_status nested_codes(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem mean, cl_mem codes, cl_mem nested)
 {
-    size_t L = s->wg < 256 ? s->wg : 256, g;
+    size_t L = s->wg < 256 ? s->wg : 256, g; /* a power of two */
+    if (L < 32)
+        return qk_fail(QK_ERR_UNSUPPORTED, "opencl: double quant needs work-groups of 32 or more (%s allows %zu)",
+                       s->dev->name, L);
     grid1(s, L, &g);
     cl_ulong n = nb;
     return RUN(s, K_BNB_NESTED_QUANTIZE, 1, &g, &L, ARG(absmax), ARG(n), ARG(mean), ARG(s->dmap_code), ARG(codes),
-               ARG(nested), LOCAL(L * 4));
+               ARG(nested), LOCAL(L / 32 * 4));
 }
 
 /* The records, the device's mean from them (bnb_mean.cl) and the nested

@@ -237,9 +237,9 @@ static qk_status record_nested_pass(qk_vk_state *s, const qk_vk_job *j, int dequ
         if (dequantize) {
             qk_vk_bind b[] = {codes, nested, table, off, absmax};
             st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, j->dt, b, 5, pc, (uint64_t)na, 0);
-        } else {
-            qk_vk_bind b[] = {absmax, codes, nested, table, off};
-            st = qk_vk_dispatch(s, VP_BNB_NESTED, j->dt, b, 5, pc, (uint64_t)k, 1);
+        } else { /* eight values an invocation, grid-stride (bnb_nested.comp) */
+            qk_vk_bind b[] = {absmax, codes, nested, table, off, absmax};
+            st = qk_vk_dispatch(s, VP_BNB_NESTED, j->dt, b, 6, pc, stride_groups(ceil_div(na, 8)), 1);
         }
     }
     return st;
