@@ -535,10 +535,10 @@ static void test_nvfp4_decision_boundaries(void **state)
 
 /* ---- double quant's offset ------------------------------------------------
  * The quantize sums the absmax on the device in exact per-run integers
- * (bnb_absmax_sum.comp); the host takes the mean from those records when
- * they prove the order irrelevant, else from the downloaded absmax. Either
- * way every part must be the reference's; qk_vk_mean_fallbacks says which
- * path ran. */
+ * (bnb_absmax_sum.comp) and takes the mean from those records there when
+ * they prove the order irrelevant (bnb_absmax_mean.comp); else the host
+ * takes it from the downloaded absmax. Either way every part must be the
+ * reference's; qk_vk_mean_fallbacks says which path ran. */
 static size_t dq_matches(qk_context *vk, qk_context *ref, const char *what, qk_format f, int bs, qk_dtype dt,
                          const void *in, int64_t rows, int64_t cols, unsigned long fallbacks)
 {
@@ -620,20 +620,29 @@ static void test_double_quant_offset_from_device_sums(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* A harness of double-quant means (src/check/nested_cases.c) on Vulkan:
+ * every part the reference's, and exactly `fallbacks` means left to the
+ * host. */
+static void means_on_vulkan(long (*harness)(qk_context *, const char *), const char *cases,
+                            unsigned long fallbacks)
+{
+    qk_context *vk = vulkan_or_skip();
+    unsigned long before = qk_vk_mean_fallbacks();
+    long bad = harness(vk, "vulkan");
+    unsigned long taken = qk_vk_mean_fallbacks() - before;
+    printf("vulkan: %lu of %s took the host's sum\n", taken, cases);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+    assert_int_equal(taken, fallbacks);
+}
+
 /* Inputs crafted for the offset (src/check/nested_cases.c): ordinary and
  * all-zero absmax are proven by the device sums; sixty binades and the
  * order-sensitive vector take the host's sequential sum. */
 static void test_double_quant_offset_fallback(void **state)
 {
     (void)state;
-    qk_context *vk = vulkan_or_skip();
-    unsigned long before = qk_vk_mean_fallbacks();
-    long bad = qkc_crafted_means(vk, "vulkan");
-    unsigned long taken = qk_vk_mean_fallbacks() - before;
-    printf("vulkan: %lu of 4 crafted offsets took the host's sum\n", taken);
-    qk_context_destroy(vk);
-    assert_int_equal(bad, 0);
-    assert_int_equal(taken, 2);
+    means_on_vulkan(qkc_crafted_means, "4 crafted offsets", 2);
 }
 
 /* Means the device divides itself (bnb_absmax_mean.comp's long division
@@ -641,14 +650,7 @@ static void test_double_quant_offset_fallback(void **state)
 static void test_double_quant_device_means(void **state)
 {
     (void)state;
-    qk_context *vk = vulkan_or_skip();
-    unsigned long before = qk_vk_mean_fallbacks();
-    long bad = qkc_random_means(vk, "vulkan");
-    unsigned long taken = qk_vk_mean_fallbacks() - before;
-    printf("vulkan: %lu of 16 means took the host's sum\n", taken);
-    qk_context_destroy(vk);
-    assert_int_equal(bad, 0);
-    assert_int_equal(taken, 1);
+    means_on_vulkan(qkc_random_means, "16 means", 1);
 }
 
 /* Tensor-scaled float8/int8 of bf16/f16 by the 16-bit code table: every

@@ -1,8 +1,8 @@
 #version 450
 /* Double quant's offset without the absmax round trip (src/ref/bnb_mean.c):
  * one workgroup per run of up to 4096 absmax values writes the record
- * {sum low, sum high, base, flags} the host combines with
- * qk_bnb_mean_from_partials. base is the lowest set bit of any nonzero
+ * {sum low, sum high, base, flags} that bnb_absmax_mean.comp combines as
+ * qk_bnb_mean_from_partials does. base is the lowest set bit of any nonzero
  * value; each value a = odd * 2^lsb adds the integer odd << (lsb - base),
  * whose 64-bit sum is exact while every term stays below 2^52. flags: 1 for
  * a negative, Inf or NaN value, 2 for a term too wide. Integer code only

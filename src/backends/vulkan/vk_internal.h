@@ -274,8 +274,9 @@ qk_status qk_vk_record_piece(qk_vk_state *s, const qk_vk_job *j, int dequantize,
 /* Records the step between two phases (barriers included). */
 qk_status qk_vk_record_middle(qk_vk_state *s, const qk_vk_job *j, int dequantize);
 /* Records what follows every piece (barriers included): for a double-quant
- * quantize, exact per-run sums of the absmax into VB_PARTIAL, from which the
- * host takes the offset without downloading the absmax. */
+ * quantize, exact per-run sums of the absmax into VB_PARTIAL, the offset
+ * from them and its flag into VB_AMAX (bnb_absmax_mean.comp), and the
+ * nested pass with it. */
 qk_status qk_vk_record_finish(qk_vk_state *s, const qk_vk_job *j, int dequantize);
 /* Byte ranges [off, off + len) of the streamed buffers that units [u0, u1)
  * of a phase read and write. */
