@@ -1,4 +1,5 @@
 #version 450
+#extension GL_EXT_control_flow_attributes : require
 /* Double quant's offset on the device, so that the nested pass follows the
  * quantize with no host round trip: the mean qk_bnb_mean_from_partials
  * (src/ref/bnb_mean.c) takes from bnb_absmax_sum.comp's records, in
@@ -9,9 +10,13 @@
  * then to 24. Both are done here by long division. result.w[1] = 1 says
  * result.w[0] is the offset; 0 (a bad or too wide record, a total that may
  * have rounded, a mean that is not a normal f32) leaves it to the host,
- * which sums the absmax itself and runs the nested pass again. */
+ * which sums the absmax itself and runs the nested pass again. The
+ * records are read once, four 16-byte loads in flight an invocation, each
+ * invocation summing its own against the lowest base it has seen (and
+ * shifting its sum up when a lower one comes); the workgroup then meets at
+ * the lowest. */
 layout(local_size_x = 256) in;
-layout(std430, binding = 0) readonly buffer Rec { uint w[]; } rec;
+layout(std430, binding = 0) readonly buffer Rec { uvec4 v[]; } rec; /* {sum low, sum high, base, flags} */
 layout(std430, binding = 1) writeonly buffer Result { uint w[]; } result;
 layout(push_constant) uniform PC {
     uint runs;         /* records */
@@ -23,6 +28,12 @@ layout(push_constant) uniform PC {
 shared int s_base;
 shared uint s_bad;
 shared uvec2 s_sum[256];
+
+/* An invocation's share: its records' total against the lowest base of
+ * them so far (shifted up when a lower one comes), or bad. */
+uvec2 sum = uvec2(0u);
+int base = NO_BASE;
+bool bad = false;
 
 /* 64-bit integers as uvec2(low, high) */
 uvec2 add64(uvec2 a, uvec2 b)
@@ -101,6 +112,40 @@ uint mean_bits(uvec2 m, uvec2 d, int e, out bool ok)
     return ok ? (uint(e + 127) << 23) | (f & 0x7FFFFFu) : 0u;
 }
 
+/* a << s (s >= 0) where the result stays below 2^53; else bad */
+uvec2 shl53(uvec2 a, int s)
+{
+    if (a == uvec2(0u) || s == 0)
+        return a;
+    if (msb64(a) + s > 52) {
+        bad = true;
+        return uvec2(0u);
+    }
+    return shl64(a, uint(s));
+}
+
+void add_record(uvec4 r)
+{
+    if (r.w != 0u) { /* a negative, Inf or NaN absmax, or a term too wide */
+        bad = true;
+        return;
+    }
+    if (r.xy == uvec2(0u))
+        return;
+    int b = int(r.z);
+    if (b < -149 || b > 104) {
+        bad = true;
+        return;
+    }
+    if (b < base) {
+        sum = shl53(sum, base - b);
+        base = b;
+    }
+    /* both below 2^53: no wrap */
+    sum = add64(sum, shl53(r.xy, b - base));
+    bad = bad || sum.y >= TWO53_HI;
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
@@ -108,43 +153,23 @@ void main()
         s_base = NO_BASE;
         s_bad = 0u;
     }
-    barrier();
-    int base = NO_BASE;
-    bool bad = false;
-    for (uint k = lid; k < pc.runs; k += 256u) {
-        uvec2 s = uvec2(rec.w[4u * k], rec.w[4u * k + 1u]);
-        int b = int(rec.w[4u * k + 2u]);
-        if (rec.w[4u * k + 3u] != 0u)
-            bad = true; /* a negative, Inf or NaN absmax, or a term too wide */
-        else if (s != uvec2(0u)) {
-            if (b < -149 || b > 104)
-                bad = true;
-            else
-                base = min(base, b);
-        }
+    /* one sweep, four 16-byte loads in flight an invocation */
+    for (uint k0 = lid; k0 < pc.runs; k0 += 1024u) {
+        uvec4 r[4];
+        [[unroll]] for (uint j = 0u; j < 4u; j++)
+            r[j] = k0 + 256u * j < pc.runs ? rec.v[k0 + 256u * j] : uvec4(0u);
+        [[unroll]] for (uint j = 0u; j < 4u; j++)
+            add_record(r[j]);
     }
+    barrier(); /* the shared words are set */
     atomicMin(s_base, base);
-    if (bad)
-        atomicOr(s_bad, 1u);
     barrier();
-    base = s_base;
-    /* every term and partial total below 2^53, else no proof: nothing wraps */
-    uvec2 sum = uvec2(0u);
-    for (uint k = lid; k < pc.runs && !bad; k += 256u) {
-        uvec2 s = uvec2(rec.w[4u * k], rec.w[4u * k + 1u]);
-        if (s == uvec2(0u) || rec.w[4u * k + 3u] != 0u)
-            continue;
-        int shift = int(rec.w[4u * k + 2u]) - base; /* >= 0 */
-        if (msb64(s) + shift > 52) {
-            bad = true;
-            break;
-        }
-        sum = add64(sum, shl64(s, uint(shift)));
-        bad = sum.y >= TWO53_HI;
-    }
+    int low = s_base;
+    /* every share below 2^53 at the lowest base, else no proof: the 256
+     * add below 2^61 */
+    s_sum[lid] = shl53(sum, base - low);
     if (bad)
         atomicOr(s_bad, 1u);
-    s_sum[lid] = sum;
     barrier();
     for (uint h = 128u; h > 0u; h >>= 1) {
         if (lid < h)
@@ -157,7 +182,7 @@ void main()
     bool ok = s_bad == 0u && m.y < TWO53_HI && nb != uvec2(0u) && nb.y < TWO53_HI;
     uint bits = 0u; /* an all-zero total: +0 */
     if (ok && m != uvec2(0u))
-        bits = mean_bits(m, nb, base, ok);
+        bits = mean_bits(m, nb, low, ok);
     result.w[0] = ok ? bits : 0u;
     result.w[1] = ok ? 1u : 0u;
 }

@@ -6,10 +6,19 @@
  * value; each value a = odd * 2^lsb adds the integer odd << (lsb - base),
  * whose 64-bit sum is exact while every term stays below 2^52. flags: 1 for
  * a negative, Inf or NaN value, 2 for a term too wide. Integer code only
- * (no float operation); the model is record_of in tests/test_bnb_mean.c. */
+ * (no float operation); the model is record_of in tests/test_bnb_mean.c.
+ *
+ * One sweep: an invocation loads its 16 values at once (four 16-byte
+ * loads in flight, not 16 dependent ones) and sums them against its own
+ * lowest bit so far, shifting its sum up when a lower one comes; the
+ * workgroup then meets at the lowest. A term is too wide exactly when the
+ * highest bit of any value lies more than 52 above the base, so the
+ * invocations carry that highest bit (`top`) instead of testing each term
+ * against a base not known yet. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Absmax { uint w[]; } absmax;
 layout(std430, binding = 1) writeonly buffer Rec { uint w[]; } rec;
+layout(std430, binding = 2) readonly buffer Absmax4 { uvec4 v[]; } absmax4; /* binding 0's range */
 layout(push_constant) uniform PC {
     uint nb; /* absmax values in this chunk (it starts on a run) */
 } pc;
@@ -19,8 +28,9 @@ layout(push_constant) uniform PC {
 #define RUN 4096u
 #define WIDTH 52
 #define NO_BASE 1000 /* above any f32 lsb: the base of a run without nonzero values */
+#define NO_TOP (-1000)
 
-shared int s_base;
+shared int s_base, s_top;
 shared uint s_flags;
 shared uvec2 s_sum[256];
 
@@ -31,6 +41,46 @@ uvec2 add64(uvec2 a, uvec2 b)
     return uvec2(lo, a.y + b.y + carry);
 }
 
+/* a << s (s >= 0). Where that would pass 2^64 it is 0 and flags gets 2:
+ * the sum then holds a term above 2^60, too wide anyway. GLSL leaves
+ * shifts by 32 or more undefined: none is made. */
+uvec2 shl_checked(uvec2 a, int s, inout uint flags)
+{
+    if (a == uvec2(0u) || s == 0)
+        return a;
+    int msb = a.y != 0u ? 32 + findMSB(a.y) : findMSB(a.x);
+    if (msb + s > 63) {
+        flags |= 2u;
+        return uvec2(0u);
+    }
+    if (s < 32)
+        return uvec2(a.x << uint(s), (a.y << uint(s)) | (a.x >> uint(32 - s)));
+    return uvec2(0u, a.x << uint(s - 32));
+}
+
+uvec2 sum = uvec2(0u);
+int base = NO_BASE, top = NO_TOP;
+uint flags = 0u;
+
+void add_value(uint a)
+{
+    if (a >= 0x7F800000u) { /* sign bit, Inf or NaN */
+        flags |= 1u;
+        return;
+    }
+    if (a == 0u)
+        return;
+    uint ex = a >> 23, m = (a & 0x7FFFFFu) | (ex != 0u ? 0x800000u : 0u);
+    int t = findLSB(m), lsb = (ex != 0u ? int(ex) - 150 : -149) + t; /* a = odd * 2^lsb */
+    uint odd = m >> uint(t);
+    top = max(top, lsb + findMSB(odd) + 1);
+    if (lsb < base) {
+        sum = shl_checked(sum, base - lsb, flags);
+        base = lsb;
+    }
+    sum = add64(sum, shl_checked(uvec2(odd, 0u), lsb - base, flags));
+}
+
 void main()
 {
     uint g = qk_group_id(), lid = gl_LocalInvocationID.x;
@@ -39,63 +89,47 @@ void main()
         return; /* uniform across the workgroup */
     if (lid == 0u) {
         s_base = NO_BASE;
+        s_top = NO_TOP;
         s_flags = 0u;
     }
-    barrier();
-    /* 16 values per invocation, kept as (exponent, significand) for both sweeps */
-    uint m[16];
-    int e[16];
-    int base = NO_BASE;
-    uint flags = 0u;
-    for (uint k = 0u; k < 16u; k++) {
-        uint i = i0 + k * 256u + lid;
-        uint a = i < pc.nb ? absmax.w[i] : 0u;
-        if (a >= 0x7F800000u) { /* sign bit, Inf or NaN */
-            flags = 1u;
-            a = 0u;
+    if (i0 + RUN <= pc.nb) {
+        uvec4 v[4];
+        [[unroll]] for (uint k = 0u; k < 4u; k++)
+            v[k] = absmax4.v[i0 / 4u + k * 256u + lid];
+        [[unroll]] for (uint k = 0u; k < 4u; k++) {
+            add_value(v[k].x);
+            add_value(v[k].y);
+            add_value(v[k].z);
+            add_value(v[k].w);
         }
-        uint ex = a >> 23;
-        m[k] = (a & 0x7FFFFFu) | (ex != 0u ? 0x800000u : 0u); /* 0 only for a == 0 */
-        e[k] = ex != 0u ? int(ex) - 150 : -149;                /* a = m * 2^e */
-        if (m[k] != 0u)
-            base = min(base, e[k] + findLSB(m[k]));
-    }
-    atomicMin(s_base, base);
-    barrier();
-    base = s_base;
-    uvec2 sum = uvec2(0u);
-    for (uint k = 0u; k < 16u; k++) {
-        if (m[k] == 0u)
-            continue;
-        int t = findLSB(m[k]);
-        uint odd = m[k] >> uint(t);
-        int shift = e[k] + t - base; /* >= 0 */
-        if (findMSB(odd) + 1 + shift > WIDTH) {
-            flags |= 2u;
-            continue;
+    } else { /* the last run, partial */
+        for (uint k = 0u; k < 16u; k++) {
+            uint i = i0 + k * 256u + lid;
+            if (i < pc.nb)
+                add_value(absmax.w[i]);
         }
-        /* shifts by 32 or more are undefined in GLSL */
-        if (shift == 0)
-            sum = add64(sum, uvec2(odd, 0u));
-        else if (shift < 32)
-            sum = add64(sum, uvec2(odd << uint(shift), odd >> uint(32 - shift)));
-        else
-            sum = add64(sum, uvec2(0u, odd << uint(shift - 32)));
     }
+    barrier(); /* the shared words are set */
+    atomicMin(s_base, base); /* NO_BASE without a nonzero value */
+    atomicMax(s_top, top);
+    barrier();
+    int b = s_base;
+    s_sum[lid] = shl_checked(sum, base - b, flags); /* base >= b where sum is nonzero */
     if (flags != 0u)
         atomicOr(s_flags, flags);
-    s_sum[lid] = sum;
     barrier();
-    /* at most 4096 terms below 2^52: no partial sum wraps */
+    /* unflagged, every term is below 2^52 and there are at most 4096: no
+     * partial sum wraps */
     for (uint h = 128u; h > 0u; h >>= 1) {
         if (lid < h)
             s_sum[lid] = add64(s_sum[lid], s_sum[lid + h]);
         barrier();
     }
     if (lid == 0u) {
+        uint f = s_flags | (b != NO_BASE && s_top - b > WIDTH ? 2u : 0u);
         rec.w[4u * g] = s_sum[0].x;
         rec.w[4u * g + 1u] = s_sum[0].y;
-        rec.w[4u * g + 2u] = uint(s_base);
-        rec.w[4u * g + 3u] = s_flags;
+        rec.w[4u * g + 2u] = uint(b);
+        rec.w[4u * g + 3u] = f;
     }
 }

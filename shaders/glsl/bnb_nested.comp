@@ -6,7 +6,9 @@
  * loads, in flight together), 32 invocations a block, whose maximum meets
  * in one shared word; one division an invocation, codes by lookup, two
  * words of codes stored. Few workgroups with their loads in flight, not a
- * workgroup a block waiting on one load each. */
+ * workgroup a block waiting on one load each. Differences and products
+ * are native and unrolled where they are provably the reference's
+ * (differences(), codes8()); the rest take the integer code. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Absmax { uvec4 v[]; } absmax4;
 layout(std430, binding = 1) writeonly buffer Codes { uvec2 v[]; } codes;
@@ -40,29 +42,68 @@ uint dynamic_map_code(uint x)
     return x > QK_F32_INF ? 127u - min(t, 127u) : 127u + t;
 }
 
+/* d - offset for the eight values: native where that is qk_add's (every
+ * value normal or zero, the offset normal, every difference normal; a
+ * zero value's difference is -offset, exact), else qk_add value by value
+ * (a rolled loop: rare). Values past nb are 0. */
+void differences(inout uint d[8], uint neg_off, uint live)
+{
+    bool plain = live == 8u && qk_normal(neg_off);
+    uint e[8];
+    [[unroll]] for (uint k = 0u; k < 8u; k++) {
+        precise float s = uintBitsToFloat(d[k]) + uintBitsToFloat(neg_off);
+        e[k] = floatBitsToUint(s);
+        plain = plain && (qk_normal(d[k]) || d[k] == 0u) && qk_normal(e[k]);
+    }
+    if (plain) {
+        d = e;
+        return;
+    }
+    for (uint k = 0u; k < 8u; k++)
+        d[k] = k < live ? qk_add(d[k], neg_off) : 0u;
+}
+
+/* The eight codes of mul_ftz(d, r), packed: native products where they are
+ * mul_ftz's (d and r normal, every product >= 2^-125: no flush decision
+ * near it), else by qk_mul_ftz (rolled). */
+uvec2 codes8(uint d[8], uint r, uint live)
+{
+    bool plain = live == 8u && qk_normal(r);
+    uint c[8];
+    [[unroll]] for (uint k = 0u; k < 8u; k++) {
+        precise float p = uintBitsToFloat(d[k]) * uintBitsToFloat(r);
+        uint pb = floatBitsToUint(p);
+        plain = plain && qk_normal(d[k]) && ((pb >> 23) & 0xFFu) - 2u < 253u;
+        c[k] = dynamic_map_code(pb);
+    }
+    if (!plain)
+        for (uint k = 0u; k < 8u; k++)
+            c[k] = k < live ? dynamic_map_code(qk_mul_ftz(d[k], r)) : 0u;
+    return uvec2(c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24), c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24));
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x, blk = lid >> 5, neg_off = offset.w[0] ^ QK_F32_SIGN;
     for (uint g = gl_WorkGroupID.x; g * 2048u < pc.nb; g += gl_NumWorkGroups.x) {
         uint i0 = g * 2048u + lid * 8u, b = g * 8u + blk; /* first value, nested block */
+        uint live = i0 < pc.nb ? min(pc.nb - i0, 8u) : 0u;
         uint d[8];
-        if (i0 + 8u <= pc.nb) {
+        if (live == 8u) {
             uvec4 lo = absmax4.v[i0 / 4u], hi = absmax4.v[i0 / 4u + 1u];
             d = uint[8](lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
         } else {
             for (uint k = 0u; k < 8u; k++)
-                d[k] = i0 + k < pc.nb ? absmax.w[i0 + k] : 0u;
+                d[k] = k < live ? absmax.w[i0 + k] : 0u;
         }
         if (lid < 8u)
             s_key[lid] = 0u;
         barrier();
+        differences(d, neg_off, live);
         uint key = 0u;
-        for (uint k = 0u; k < 8u; k++) {
-            bool live = i0 + k < pc.nb;
-            d[k] = live ? qk_add(d[k], neg_off) : 0u;
-            if (live && qk_f32_is_nan(d[k]) == 0u)
+        [[unroll]] for (uint k = 0u; k < 8u; k++)
+            if (k < live && qk_f32_is_nan(d[k]) == 0u)
                 key = max(key, qk_f32_ftz(d[k] & QK_F32_ABS) + 1u);
-        }
         if (key != 0u)
             atomicMax(s_key[blk], key);
         barrier();
@@ -73,12 +114,8 @@ void main()
             nested.w[b] = amax;
         uint r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF
                                            : qk_f32_ftz(qk_div(QK_F32_ONE, amax));
-        uint c[8];
-        for (uint k = 0u; k < 8u; k++)
-            c[k] = i0 + k < pc.nb ? dynamic_map_code(qk_mul_ftz(d[k], r)) : 0u;
-        if (i0 < pc.nb)
-            codes.v[i0 / 8u] = uvec2(c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24),
-                                     c[4] | (c[5] << 8) | (c[6] << 16) | (c[7] << 24));
+        if (live != 0u)
+            codes.v[i0 / 8u] = codes8(d, r, live);
         barrier(); /* s_key is cleared for the next step */
     }
 }

@@ -264,9 +264,10 @@ static qk_status record_absmax_sums(qk_vk_state *s, const qk_vk_job *j)
     for (int64_t r0 = 0; r0 < runs && st == QK_OK; r0 += cr) {
         int64_t k = runs - r0 < cr ? runs - r0 : cr;
         int64_t na = (r0 + k) * run < nb ? k * run : nb - r0 * run;
-        qk_vk_bind b[] = {B(VB_AUX, r0 * run * 4, na * 4), B(VB_PARTIAL, r0 * rec, k * rec)};
+        qk_vk_bind b[] = {B(VB_AUX, r0 * run * 4, na * 4), B(VB_PARTIAL, r0 * rec, k * rec),
+                          B(VB_AUX, r0 * run * 4, na * 4)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
-        st = qk_vk_dispatch(s, VP_BNB_SUM, j->dt, b, 2, pc, (uint64_t)k, 1);
+        st = qk_vk_dispatch(s, VP_BNB_SUM, j->dt, b, 3, pc, (uint64_t)k, 1);
     }
     return st;
 }
