@@ -277,7 +277,7 @@ static void test_device_means(void **st)
         unsigned long before = qcl_mean_fallbacks();
         bad += qkc_random_means(ctx, "opencl");
         unsigned long taken = qcl_mean_fallbacks() - before;
-        printf("opencl device %d: %lu of 16 means took the host's sum\n", d, taken);
+        printf("opencl device %d: %lu of 19 means took the host's sum\n", d, taken);
         assert_int_equal(taken, 1);
         qk_context_destroy(ctx);
     }

@@ -650,7 +650,7 @@ static void test_double_quant_offset_fallback(void **state)
 static void test_double_quant_device_means(void **state)
 {
     (void)state;
-    means_on_vulkan(qkc_random_means, "16 means", 1);
+    means_on_vulkan(qkc_random_means, "19 means", 1);
 }
 
 /* Tensor-scaled float8/int8 of bf16/f16 by the 16-bit code table: every

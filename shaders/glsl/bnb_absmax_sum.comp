@@ -14,7 +14,8 @@
  * workgroup then meets at the lowest. A term is too wide exactly when the
  * highest bit of any value lies more than 52 above the base, so the
  * invocations carry that highest bit (`top`) instead of testing each term
- * against a base not known yet. */
+ * against a base not known yet. Most invocations take add_plain, a third
+ * of add_value's steps a value; the rest (and the last run) add_value. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Absmax { uint w[]; } absmax;
 layout(std430, binding = 1) writeonly buffer Rec { uint w[]; } rec;
@@ -81,6 +82,46 @@ void add_value(uint a)
     sum = add64(sum, shl_checked(uvec2(odd, 0u), lsb - base, flags));
 }
 
+/* a >> r for 0 <= r < 32, in shifts GLSL defines */
+uvec2 shr_small(uvec2 a, uint r) { return uvec2((a.x >> r) | ((a.y << 1) << (31u - r)), a.y >> r); }
+
+/* The 16 values at once where every one is positive normal or zero and
+ * their exponents lie within 31 of each other (false, nothing added,
+ * otherwise): each adds m << (e - emin), m its 24-bit significand, e its
+ * exponent field, emin the least of a nonzero value; every term is below
+ * 2^55 and their sum below 2^59. The terms' OR has its lowest bit where
+ * the lowest set bit of any value lies (the value with exponent emin puts
+ * one at most 23 up), so the sum is shifted down to that base exactly, as
+ * add_value would leave it. Zero values add m = 0. */
+bool add_plain(uvec4 v[4])
+{
+    uint lo = 0xFFFFFFFFu, hi = 0u; /* least a - 1 (a zero wraps to the top), greatest a */
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        [[unroll]] for (uint c = 0u; c < 4u; c++) {
+            lo = min(lo, v[k][c] - 1u);
+            hi = max(hi, v[k][c]);
+        }
+    if (lo == 0xFFFFFFFFu)
+        return true; /* all zero */
+    uint emin = (lo + 1u) >> 23, emax = hi >> 23;
+    if (hi >= 0x7F800000u || emin == 0u || emax - emin > 31u)
+        return false; /* a sign bit, Inf, NaN, subnormal, or too wide a spread */
+    uvec2 s = uvec2(0u), bits = uvec2(0u);
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        [[unroll]] for (uint c = 0u; c < 4u; c++) {
+            uint a = v[k][c];
+            uint m = (a & 0x7FFFFFu) | (min(a, 1u) << 23), sh = ((a >> 23) - emin) & 31u;
+            uvec2 t = uvec2(m << sh, (m >> 1) >> (31u - sh));
+            s = add64(s, t);
+            bits |= t;
+        }
+    uint r = bits.x != 0u ? uint(findLSB(bits.x)) : 32u + uint(findLSB(bits.y)); /* <= 23 */
+    sum = shr_small(s, r);
+    base = int(emin) - 150 + int(r);
+    top = int(emax) - 126; /* the greatest value's highest bit + 1 */
+    return true;
+}
+
 void main()
 {
     uint g = qk_group_id(), lid = gl_LocalInvocationID.x;
@@ -96,12 +137,13 @@ void main()
         uvec4 v[4];
         [[unroll]] for (uint k = 0u; k < 4u; k++)
             v[k] = absmax4.v[i0 / 4u + k * 256u + lid];
-        [[unroll]] for (uint k = 0u; k < 4u; k++) {
-            add_value(v[k].x);
-            add_value(v[k].y);
-            add_value(v[k].z);
-            add_value(v[k].w);
-        }
+        if (!add_plain(v))
+            [[unroll]] for (uint k = 0u; k < 4u; k++) {
+                add_value(v[k].x);
+                add_value(v[k].y);
+                add_value(v[k].z);
+                add_value(v[k].w);
+            }
     } else { /* the last run, partial */
         for (uint k = 0u; k < 16u; k++) {
             uint i = i0 + k * 256u + lid;

@@ -45,8 +45,9 @@ uint dynamic_map_code(uint x)
 /* d - offset for the eight values: native where that is qk_add's (every
  * value normal or zero, the offset normal, every difference normal; a
  * zero value's difference is -offset, exact), else qk_add value by value
- * (a rolled loop: rare). Values past nb are 0. */
-void differences(inout uint d[8], uint neg_off, uint live)
+ * (a rolled loop: rare). Values past nb are 0. True for the native case:
+ * eight normal differences. */
+bool differences(inout uint d[8], uint neg_off, uint live)
 {
     bool plain = live == 8u && qk_normal(neg_off);
     uint e[8];
@@ -57,24 +58,30 @@ void differences(inout uint d[8], uint neg_off, uint live)
     }
     if (plain) {
         d = e;
-        return;
+        return true;
     }
     for (uint k = 0u; k < 8u; k++)
         d[k] = k < live ? qk_add(d[k], neg_off) : 0u;
+    return false;
 }
 
 /* The eight codes of mul_ftz(d, r), packed: native products where they are
  * mul_ftz's (d and r normal, every product >= 2^-125: no flush decision
- * near it), else by qk_mul_ftz (rolled). */
-uvec2 codes8(uint d[8], uint r, uint live)
+ * near it), else by qk_mul_ftz (rolled). normal: every d is known normal
+ * (differences() took its native case); then the least |d| bounds the
+ * products from below: exponent fields summing to 254 - 124 or more put
+ * every |d * r| at 2^-124 or above (significands >= 1), and |d| <= amax
+ * keeps it at most 1 + 2^-24. */
+uvec2 codes8(uint d[8], uint r, uint live, bool normal)
 {
-    bool plain = live == 8u && qk_normal(r);
+    uint least = 0xFFFFFFFFu;
+    [[unroll]] for (uint k = 0u; k < 8u; k++)
+        least = min(least, d[k] & QK_F32_ABS);
+    bool plain = live == 8u && normal && qk_normal(r) && (least >> 23) + ((r >> 23) & 0xFFu) >= 130u;
     uint c[8];
     [[unroll]] for (uint k = 0u; k < 8u; k++) {
         precise float p = uintBitsToFloat(d[k]) * uintBitsToFloat(r);
-        uint pb = floatBitsToUint(p);
-        plain = plain && qk_normal(d[k]) && ((pb >> 23) & 0xFFu) - 2u < 253u;
-        c[k] = dynamic_map_code(pb);
+        c[k] = dynamic_map_code(floatBitsToUint(p));
     }
     if (!plain)
         for (uint k = 0u; k < 8u; k++)
@@ -99,11 +106,15 @@ void main()
         if (lid < 8u)
             s_key[lid] = 0u;
         barrier();
-        differences(d, neg_off, live);
+        bool normal = differences(d, neg_off, live);
         uint key = 0u;
-        [[unroll]] for (uint k = 0u; k < 8u; k++)
-            if (k < live && qk_f32_is_nan(d[k]) == 0u)
-                key = max(key, qk_f32_ftz(d[k] & QK_F32_ABS) + 1u);
+        if (normal) /* eight normal differences: no NaN, nothing to flush */
+            [[unroll]] for (uint k = 0u; k < 8u; k++)
+                key = max(key, (d[k] & QK_F32_ABS) + 1u);
+        else
+            [[unroll]] for (uint k = 0u; k < 8u; k++)
+                if (k < live && qk_f32_is_nan(d[k]) == 0u)
+                    key = max(key, qk_f32_ftz(d[k] & QK_F32_ABS) + 1u);
         if (key != 0u)
             atomicMax(s_key[blk], key);
         barrier();
@@ -115,7 +126,7 @@ void main()
         uint r = (amax & QK_F32_INF) == 0u ? (amax & QK_F32_SIGN) | QK_F32_INF
                                            : qk_f32_ftz(qk_div(QK_F32_ONE, amax));
         if (live != 0u)
-            codes.v[i0 / 8u] = codes8(d, r, live);
+            codes.v[i0 / 8u] = codes8(d, r, live, normal);
         barrier(); /* s_key is cleared for the next step */
     }
 }
