@@ -373,6 +373,46 @@ static inline uint group16_max(__local uint *red, uint v, const uint L)
     return m;
 }
 
+/* group16_max's maximum with the group's scale s, divisor d and factor r
+ * (product_factor), which work-item 0 alone computes (their integer
+ * divisions) and shares through red[L..L+3] at a third barrier: 256
+ * work-items each computing them cost issue slots the codes need. red[L..]
+ * is read by work-item 0 alone before it writes there, and by the others
+ * after the third barrier, before the next group's first. */
+static inline uint group16_scale_one(__local uint *red, uint v, const uint L, const int fmt, const int dt, uint top,
+                                     uint *s, uint *d, uint *r)
+{
+    uint lid = get_local_id(0);
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid < 16u) {
+        uint m = 0u;
+#pragma unroll
+        for (uint k = 0; k < L / 16u; k++)
+            m = max(m, red[lid * (L / 16u) + k]);
+        red[L + lid] = m;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid == 0u) {
+        uint m = 0u, sd = 0u, ss = 0u, sr = 0u;
+        for (uint k = 0; k < 16u; k++)
+            m = max(m, red[L + k]);
+        if (m < top) {
+            ss = scaled_params(fmt, dt, widen16(dt, m), &sd);
+            sr = product_factor(fmt, dt, sd, m);
+        }
+        red[L] = m;
+        red[L + 1u] = ss;
+        red[L + 2u] = sd;
+        red[L + 3u] = sr;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    *s = red[L + 1u];
+    *d = red[L + 2u];
+    *r = red[L + 3u];
+    return red[L];
+}
+
 static inline void group16_load(__global const uint4 *in, group16 G, ulong cols, const uint L, const int V,
                                 uint4 *raw)
 {
@@ -428,11 +468,15 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             hi = max(hi, max(max(raw[k].s0 & 0x7FFF0000u, raw[k].s1 & 0x7FFF0000u),
                              max(raw[k].s2 & 0x7FFF0000u, raw[k].s3 & 0x7FFF0000u)));
         }
-        uint m16 = group16_max(red, max(lo, hi >> 16), L);
-        uint d = 0u, s = 0u, r = 0u;
-        if (m16 < top) {
-            s = scaled_params(fmt, dt, widen16(dt, m16), &d);
-            r = product_factor(fmt, dt, d, m16);
+        uint m16, d = 0u, s = 0u, r = 0u;
+        if (L == 256u) { /* groups of up to 16384: the scale by one work-item */
+            m16 = group16_scale_one(red, max(lo, hi >> 16), L, fmt, dt, top, &s, &d, &r);
+        } else {
+            m16 = group16_max(red, max(lo, hi >> 16), L);
+            if (m16 < top) {
+                s = scaled_params(fmt, dt, widen16(dt, m16), &d);
+                r = product_factor(fmt, dt, d, m16);
+            }
         }
         /* the table is written after this group's amax barriers, which
          * every work-item meets after its lookups of the previous group */
