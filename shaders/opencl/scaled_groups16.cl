@@ -349,11 +349,11 @@ static inline ulong group16_vector(group16 G, ulong cols, uint v)
     return (G.base + (ulong)rr * cols) / 8 + (v - rr * G.wv);
 }
 
-/* The group's largest 16-bit magnitude over the L work-items: two
- * barriers (16 partial maxima, then every work-item reads all 16). red:
- * L + 16 uints; a call's writes come after every read of the previous
- * call (each waits at the barrier the readers passed). */
-static inline uint group16_max(__local uint *red, uint v, const uint L)
+/* The 16 partial maxima of v over the L work-items into red[L..L+16), a
+ * barrier before and after them. red: L + 16 uints; a call's writes come
+ * after every read of the previous call (each waits at the barrier the
+ * readers passed). */
+static inline void group16_partials(__local uint *red, uint v, const uint L)
 {
     uint lid = get_local_id(0);
     red[lid] = v;
@@ -366,11 +366,23 @@ static inline uint group16_max(__local uint *red, uint v, const uint L)
         red[L + lid] = m;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+static inline uint group16_partials_max(__local const uint *red, const uint L)
+{
     uint m = 0u;
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
         m = max(m, red[L + k]);
     return m;
+}
+
+/* The group's largest 16-bit magnitude over the L work-items: two
+ * barriers, then every work-item reads the 16 partial maxima. */
+static inline uint group16_max(__local uint *red, uint v, const uint L)
+{
+    group16_partials(red, v, L);
+    return group16_partials_max(red, L);
 }
 
 /* group16_max's maximum with the group's scale s, divisor d and factor r
@@ -382,21 +394,9 @@ static inline uint group16_max(__local uint *red, uint v, const uint L)
 static inline uint group16_scale_one(__local uint *red, uint v, const uint L, const int fmt, const int dt, uint top,
                                      uint *s, uint *d, uint *r)
 {
-    uint lid = get_local_id(0);
-    red[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid < 16u) {
-        uint m = 0u;
-#pragma unroll
-        for (uint k = 0; k < L / 16u; k++)
-            m = max(m, red[lid * (L / 16u) + k]);
-        red[L + lid] = m;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid == 0u) {
-        uint m = 0u, sd = 0u, ss = 0u, sr = 0u;
-        for (uint k = 0; k < 16u; k++)
-            m = max(m, red[L + k]);
+    group16_partials(red, v, L);
+    if (get_local_id(0) == 0u) {
+        uint m = group16_partials_max(red, L), sd = 0u, ss = 0u, sr = 0u;
         if (m < top) {
             ss = scaled_params(fmt, dt, widen16(dt, m), &sd);
             sr = product_factor(fmt, dt, sd, m);
