@@ -14,7 +14,7 @@
  * workgroup then meets at the lowest. A term is too wide exactly when the
  * highest bit of any value lies more than 52 above the base, so the
  * invocations carry that highest bit (`top`) instead of testing each term
- * against a base not known yet. Most invocations take add_plain, a third
+ * against a base not known yet. Most invocations take add_plain, under half
  * of add_value's steps a value; the rest (and the last run) add_value. */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Absmax { uint w[]; } absmax;
