@@ -6,8 +6,8 @@
  * read once. The host sends groups whose width is a multiple of 8 (rows:
  * cols % 8 == 0; tiles: bw % 8 == 0 as well). The amax is taken on the
  * 16-bit magnitudes (their order is the values' order, NaN above Inf) and
- * widened once. Codes are scaled_code's (scaled.cl): bf16 e5m2 codes from
- * a per-group table of the significands (sig_codes8), other float8 from
+ * widened once. Codes are scaled_code's (scaled.cl): bf16 float8 codes from
+ * a per-group table of the significands (sig_codes8), f16 float8 from
  * one exact product (fp8_code_product), int8's division x / d run as a
  * correctly rounded product by r = 1/d (int8_code_rcp) on devices whose
  * native f32 arithmetic keeps subnormals (every int8 group there). Whether
@@ -218,7 +218,7 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
     return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
 }
 
-/* bf16 float8 codes (used for e5m2: sig_table_ok) by a per-group table
+/* bf16 float8 codes (sig_table_ok) by a per-group table
  * of the 7-bit significands (shaders/glsl/qk_vk_fp8_sig_table.glsl's
  * method): instead of the product, its bf16 rounding and the float8
  * rounding an element (fp8_code_product, some twenty instructions), a
@@ -248,9 +248,10 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
  *   branch's steps of 2^-9 also round to 2^-6, code 8 (e5m2: 2^-14 -
  *   2^-18, steps of 2^-16, code 4).
  * - Otherwise t is below 2^-6 (n is monotone in t), or x a is not a normal
- *   f32 (zeros, subnormal x, tiny products: n then far below low): the
- *   vector's codes come from fp8_code_product (one branch a vector, taken
- *   where any of its 8 elements is there).
+ *   f32 (zeros, subnormal x, tiny products: n then far below low): that
+ *   element's code is the coder's subnormal branch (e4m3_sub_code; e5m2:
+ *   the vector's products), one branch a vector, taken where any of its 8
+ *   elements is there.
  * - No clamp: the coder's clamp never acts on a group's elements. scale =
  *   T(m / max) and a = T(1 / scale) (scaled_params), each within a
  *   relative 2^-8 + 2^-24 (a < 2^100 keeps scale normal), so every |x| a
@@ -259,16 +260,13 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
  *   the largest code (0x7E; 0x7B) and n - low (at most 118) stays in its
  *   byte when four are packed and low is added to all at once.
  * product_codes_check compares these codes with scaled_code's for every
- * 16-bit pair whose n passes the normal test, and fails any pair whose n
+ * 16-bit pair (the table's where n passes the normal test, e4m3_sub_code's
+ * where an e4m3 n does not), and fails any pair whose n
  * would pass the largest code unless no group can hold it (a group with
  * amax m >= |x| has a multiplier no larger than a group of amax |x|). */
 static inline int sig_table_ok(const int dt, const int fmt, uint r)
 {
-    /* e5m2 only: e4m3's rows measured no faster by the table on the H200
-     * (54% of the copy either way; tiles 53% against 55%), its smallest
-     * normal code being reached by about one element in 1400 of
-     * weight-like data, whose vector then takes the products anyway */
-    return dt == DT_BF16 && fmt == FMT_E5M2 && r - 0x00800000u < 0x71800000u - 0x00800000u;
+    return dt == DT_BF16 && (fmt == FMT_E4M3 || fmt == FMT_E5M2) && r - 0x00800000u < 0x71800000u - 0x00800000u;
 }
 
 /* The table's entry for significand s (bits of the multiplier r): code(x_s) - low. */
@@ -292,9 +290,26 @@ static inline int sig_n(const int fmt, uint h, uint te, int off)
     return (int)(eb + te) + off;
 }
 
+/* The e4m3 code magnitude of the bf16 element in the low 16 bits of h
+ * where its n is below the normal range: fp8_code_product's subnormal
+ * branch alone (t = T(|x| a) below 2^-6, so neither the clamp nor the
+ * normal rounding acts; a flushed element or product is below 2^-26, code
+ * 0 either way). */
+static inline uint e4m3_sub_code(uint h, uint r)
+{
+    uint b = as_uint(as_float((h & 0x7FFFu) << 16) * as_float(r));
+    uint t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    return as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
+}
+
 /* Eight codes of the bf16 elements in w by the group's table (filled by
- * sig_entry for multiplier r); fp8_code_product's where an element is
- * below the normal range. */
+ * sig_entry for multiplier r). A vector with an element below the normal
+ * range (about one e4m3 element in 1000 of weight-like data) takes, for
+ * e4m3, e4m3_sub_code's codes there and the table's elsewhere (one branch a
+ * vector, a select an element: H200 bf16 e4m3 rows 54% -> 61% of the
+ * copy, where the vector's products left the table no faster than
+ * products alone); e5m2's vectors almost never get there and keep the
+ * products (its tiles measured 77% with them, 72% with the selects). */
 static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab, int off, uint r)
 {
     uint h[8] = {w.s0, w.s0 >> 16, w.s1, w.s1 >> 16, w.s2, w.s2 >> 16, w.s3, w.s3 >> 16};
@@ -302,22 +317,32 @@ static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab,
 #pragma unroll
     for (int k = 0; k < 8; k++)
         n[k] = sig_n(fmt, h[k], tab[h[k] & 0x7Fu], off);
-    if (((n[0] | n[1] | n[2] | n[3]) | (n[4] | n[5] | n[6] | n[7])) < 0)
-        return product_codes8(DT_BF16, fmt, w, 0u, r, 0);
-    uint low = fmt == FMT_E4M3 ? 0x08080808u : 0x04040404u;
-    uint lo = (uint)n[0] | ((uint)n[1] << 8) | ((uint)n[2] << 16) | ((uint)n[3] << 24);
-    uint hi = (uint)n[4] | ((uint)n[5] << 8) | ((uint)n[6] << 16) | ((uint)n[7] << 24);
+    uint low = fmt == FMT_E4M3 ? 8u : 4u, lo, hi;
+    if (((n[0] | n[1] | n[2] | n[3]) | (n[4] | n[5] | n[6] | n[7])) < 0) {
+        if (fmt == FMT_E5M2)
+            return product_codes8(DT_BF16, fmt, w, 0u, r, 0);
+        uint c[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            c[k] = n[k] < 0 ? e4m3_sub_code(h[k], r) : (uint)n[k] + low;
+        lo = pack4(c[0], c[1], c[2], c[3]);
+        hi = pack4(c[4], c[5], c[6], c[7]);
+    } else {
+        low *= 0x01010101u;
+        lo = (((uint)n[0] | ((uint)n[1] << 8)) | (((uint)n[2] << 16) | ((uint)n[3] << 24))) + low;
+        hi = (((uint)n[4] | ((uint)n[5] << 8)) | (((uint)n[6] << 16) | ((uint)n[7] << 24))) + low;
+    }
     uint slo = ((w.s0 >> 8) & 0x80u) | ((w.s0 >> 16) & 0x8000u) | ((w.s1 << 8) & 0x800000u) | (w.s1 & QK_F32_SIGN);
     uint shi = ((w.s2 >> 8) & 0x80u) | ((w.s2 >> 16) & 0x8000u) | ((w.s3 << 8) & 0x800000u) | (w.s3 & QK_F32_SIGN);
-    return (uint2)((lo + low) | slo, (hi + low) | shi);
+    return (uint2)(lo | slo, hi | shi);
 }
 
-/* Whether the work-group meets the table's barrier: bf16 e5m2 copies of
+/* Whether the work-group meets the table's barrier: bf16 float8 copies of
  * specialised programs (a uniform test); every group of the generic
  * program (PoCL 5.0's compiler aborted on a barrier under a kernel
  * argument's test, see bnb4_quantize). */
 #if defined(QK_SPECIALISE)
-#define SIG_BARRIER(dt, fmt) ((dt) == DT_BF16 && (fmt) == FMT_E5M2)
+#define SIG_BARRIER(dt, fmt) ((dt) == DT_BF16 && ((fmt) == FMT_E4M3 || (fmt) == FMT_E5M2))
 #else
 #define SIG_BARRIER(dt, fmt) 1
 #endif
@@ -547,7 +572,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
 #define QK_BY_SCALED_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
 #endif
 
-/* red: L + 16 uints of local memory for the amax, then the bf16 e5m2
+/* red: L + 16 uints of local memory for the amax, then the bf16 float8
  * significand table's 128 bytes (a kernel-scope __local array left unused
  * by a kernel copy tripped PoCL 5.0's isAutomaticLocal assertion). Groups of up to 4096 elements: 64
  * work-items of 8 vectors, so that a work-item's share of the group's
@@ -604,6 +629,8 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
                 scaled_params(fmt, dt, x & QK_F32_ABS, &ax);
                 bad = as_float(d) <= as_float(ax);
             }
+            if (n < 0 && fmt == FMT_E4M3 && (e4m3_sub_code(h, r) | ((h >> 8) & 0x80u)) != want)
+                bad = 1;
             if (bad) {
                 atomic_inc(&out[0]);
                 atomic_min(&out[1], w);
