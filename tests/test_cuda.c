@@ -872,6 +872,13 @@ static void test_device_every_magnitude16(void **state)
     check_on_cuda(qkc_every_magnitude16, "every 16-bit magnitude");
 }
 
+/* The tensor amax over a tensor whose single peak moves through it. */
+static void test_device_tensor_amax_every_step(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_tensor_amax_positions, "tensor amax, a peak moved through the tensor");
+}
+
 /* Double quant's mean on the shared crafted inputs (src/check): ordinary
  * absmax and all zeros (qk_absmax_mean's offset kept), absmax over sixty
  * binades and an order-sensitive sum (the host's sequential mean). */
@@ -912,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_device_convrot_rows),
         cmocka_unit_test(test_device_double_quant_mean), cmocka_unit_test(test_device_crafted_means),
         cmocka_unit_test(test_device_every_magnitude16),
+        cmocka_unit_test(test_device_tensor_amax_every_step),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
         cmocka_unit_test(test_device_crafted_convrot_dequantize),
     };

@@ -1089,6 +1089,20 @@ static void test_every_magnitude16(void **st)
     assert_int_equal(every_magnitude16_on_devices(nd), 0);
 }
 
+/* The tensor amax (amax.cl: four units a step, then one) over a tensor
+ * whose single peak moves through it, on grids of 256 work-items. */
+static void test_tensor_amax_every_step(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
+    long bad = on_every_device(qkc_tensor_amax_positions, "4096", nd);
+    unsetenv("QK_OPENCL_GRID_ITEMS");
+    assert_int_equal(bad, 0);
+}
+
 /* NF4 quantize on every device through its bucket table: blocks of 64
  * led by 1.0 (so r = 1 and each code sees the input itself), holding every
  * bf16 pattern of magnitude <= 1, and f32 values within 16 ulps of every
@@ -1285,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_crafted_blocked_dequantize),
         cmocka_unit_test(test_nvfp4_every_scale_code),
         cmocka_unit_test(test_every_magnitude16),
+        cmocka_unit_test(test_tensor_amax_every_step),
         cmocka_unit_test(test_tensor_amax16),
         cmocka_unit_test(test_nf4_buckets_on_devices),
         cmocka_unit_test(test_binary_cache_robust),

@@ -682,6 +682,18 @@ static void test_every_magnitude16_by_table(void **state)
     qk_context_destroy(vk);
 }
 
+/* The tensor amax (amax_tensor.comp's grid-stride loop) over a tensor
+ * whose single peak moves through it; one workgroup strides here. */
+static void test_tensor_amax_every_step(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    long bad = qkc_tensor_amax_positions(vk, "vulkan");
+    printf("tensor amax, a peak moved through the tensor: %ld cases differ\n", bad);
+    assert_int_equal(bad, 0);
+    qk_context_destroy(vk);
+}
+
 /* Quantize `in` on both; the differing bytes of every part (a failed call
  * counts 1). */
 /* Buffers for a layout's parts: the reference's zeroed, the device's
@@ -1736,6 +1748,7 @@ int main(void)
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback), cmocka_unit_test(test_double_quant_device_means),
         cmocka_unit_test(test_every_magnitude16_by_table),
+        cmocka_unit_test(test_tensor_amax_every_step),
         cmocka_unit_test(test_thresholds_every_magnitude),
         cmocka_unit_test(test_bnb4_nan_blocks_match_reference),
         cmocka_unit_test(test_bnb4_block_maxima_paths),

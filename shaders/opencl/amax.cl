@@ -8,6 +8,14 @@
  * patterns lie above Inf in both, so the result is the same for finite
  * input and still >= Inf otherwise, without a widening per element. The
  * two halves of each word keep their own max. */
+
+/* Folds a 16-byte unit of 16-bit input into the halves' maxima. */
+static inline void amax16_word4(uint4 a, uint *lo, uint *hi)
+{
+    *lo = max(*lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
+    *hi = max(*hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u), max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
+}
+
 __kernel void amax_tensor(__global const uchar *in, int dt, ulong n, __global uint *amax,
                           __local uint *red)
 {
@@ -28,13 +36,17 @@ __kernel void amax_tensor(__global const uchar *in, int dt, ulong n, __global ui
         __global const uint4 *w = (__global const uint4 *)in;
         __global const ushort *h = (__global const ushort *)in;
         uint lo = 0u, hi = 0u; /* low halves' magnitudes; high halves' in bits 16..30 */
-        ulong units = n / 8;
-        for (ulong u = get_global_id(0); u < units; u += gs) {
-            uint4 a = w[u];
-            lo = max(lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
-            hi = max(hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u),
-                             max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
+        ulong units = n / 8, u = get_global_id(0);
+        /* four loads in flight a step, then the rest one at a time (H200:
+         * bf16 per-tensor quantize 0.71 -> 0.70 ms) */
+        for (; units >= 3 * gs && u < units - 3 * gs; u += 4 * gs) {
+            uint4 a[4] = {w[u], w[u + gs], w[u + 2 * gs], w[u + 3 * gs]};
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                amax16_word4(a[k], &lo, &hi);
         }
+        for (; u < units; u += gs)
+            amax16_word4(w[u], &lo, &hi);
         for (ulong i = units * 8 + get_global_id(0); i < n; i += gs)
             lo = max(lo, (uint)h[i] & 0x7FFFu);
         m = widen16(dt, max(lo, hi >> 16));

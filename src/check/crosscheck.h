@@ -68,6 +68,13 @@ long qkc_random_means(qk_context *ctx, const char *label);
  * printed under `label`. */
 long qkc_every_magnitude16(qk_context *ctx, const char *label);
 
+/* Tensor-scaled float8_e4m3fn of bf16 and f16 tensors of 1285 whole
+ * 16-byte units and a tail, a single peak moved through every 29th unit and
+ * the tail (table_cases.c): a tensor amax that skips a unit of a strided
+ * step gives another scale. Quantized and dequantized by ctx and by the
+ * reference backend: the number of cases that differ, each printed. */
+long qkc_tensor_amax_positions(qk_context *ctx, const char *label);
+
 /* Float8/int8 row and tile parts with crafted scales (zero, subnormal,
  * huge, Inf, NaN) and float8 NaN/Inf codes in some rows, every dtype,
  * dequantized by ctx and by the reference (dequant_cases.c): the number of

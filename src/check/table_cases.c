@@ -6,6 +6,8 @@
  * bf16's flush before the multiply decides codes. MXFP8 blocks of every
  * finite value under amax values where the scale exponent's fast forms
  * begin or step. NVFP4 blocks of every maximum in wide windows (below).
+ * Tensor amax passes that stride and load several units a step, probed by
+ * moving one peak through the tensor.
  * Public API only. */
 #include <stdint.h>
 #include <stdio.h>
@@ -199,6 +201,43 @@ long qkc_every_magnitude16(qk_context *ctx, const char *label)
         n = nvfp4_blocks(dts[d], in);
         bad += compare_case(ctx, ref, label, QK_FORMAT_NVFP4, QK_SCALING_TENSOR, dts[d], in, n / 256, 256);
     }
+    qk_context_destroy(ref);
+    free(in);
+    return bad;
+}
+
+/* A 1 x n tensor of magnitudes in [0.25, 0.5), signs mixed, and one peak
+ * (3.0, or -3.0 at odd positions) at element `at`. */
+static void amax_probe(qk_dtype dt, uint16_t *in, int64_t n, int64_t at)
+{
+    uint16_t quarter = dt == QK_DTYPE_BF16 ? 0x3E80u : 0x3400u, mant = dt == QK_DTYPE_BF16 ? 0x7Fu : 0x3FFu;
+    uint16_t peak = dt == QK_DTYPE_BF16 ? 0x4040u : 0x4200u;
+    for (int64_t i = 0; i < n; i++)
+        in[i] = (uint16_t)((i * 2654435761u >> 7 & 1u) << 15 | quarter | ((uint64_t)i * 40503u & mant));
+    in[at] = (uint16_t)((at & 1) << 15 | peak);
+}
+
+long qkc_tensor_amax_positions(qk_context *ctx, const char *label)
+{
+    /* 1285 whole 16-byte units and a 3-element tail: with a grid of 256
+     * work-items, one step of four units a work-item, then single units */
+    enum { UNITS = 1285, N = UNITS * 8 + 3 };
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    uint16_t *in = malloc((size_t)N * sizeof *in);
+    qk_context *ref = NULL;
+    if (in == NULL || qk_context_create("reference", 0, &ref) != QK_OK) {
+        free(in);
+        return 1;
+    }
+    long bad = 0;
+    for (size_t d = 0; d < sizeof dts / sizeof *dts; d++)
+        for (int64_t at = 0; at < N; at += at < UNITS * 8 ? 29 * 8 + 1 : 1) { /* every 29th unit, then the tail */
+            amax_probe(dts[d], in, N, at);
+            long b = compare_case(ctx, ref, label, QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_TENSOR, dts[d], in, 1, N);
+            if (b)
+                printf("  %s: the peak at element %lld\n", label, (long long)at);
+            bad += b;
+        }
     qk_context_destroy(ref);
     free(in);
     return bad;
