@@ -3,7 +3,9 @@
  * workgroup copies the 32 KiB code table (scaled_table16.comp) into shared
  * memory, then every element is one lookup. Grid-stride over 8-element
  * units (one 16-byte load, one 8-byte store) so the copy is amortised; the
- * host dispatches at most 65535 workgroups (one dimension). */
+ * host dispatches at most 4096 workgroups. Each unit is loaded a step
+ * ahead (H200, bf16 float8 per tensor: 45% -> 48% of the copy, against a
+ * 60% bound). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In4 { uvec4 w[]; } src4;    /* whole units */
 layout(std430, binding = 1) writeonly buffer Data2 { uvec2 w[]; } data2; /* whole units */
@@ -32,12 +34,16 @@ uint code4(uint w0, uint w1)
 
 void main()
 {
+    /* the first unit's load is in flight during the table copy */
+    uint units = pc.n >> 3, stride = gl_NumWorkGroups.x * 256u, u = gl_GlobalInvocationID.x;
+    uvec4 next = u < units ? src4.w[u] : uvec4(0u);
     for (uint k = gl_LocalInvocationID.x; k < 8192u; k += 256u)
         s_tab[k] = tab.w[k];
     barrier();
-    uint units = pc.n >> 3, stride = gl_NumWorkGroups.x * 256u;
-    for (uint u = gl_GlobalInvocationID.x; u < units; u += stride) {
-        uvec4 w = src4.w[u];
+    for (; u < units; u += stride) {
+        uvec4 w = next;
+        if (u + stride < units)
+            next = src4.w[u + stride];
         data2.w[u] = uvec2(code4(w.x, w.y), code4(w.z, w.w));
     }
     if (gl_GlobalInvocationID.x == 0u) { /* the last n % 8 elements */

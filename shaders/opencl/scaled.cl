@@ -263,31 +263,40 @@ static inline uint code_by_table16(int fmt, __local const uchar *tab, uint h)
     return neg != 0u ? (0u - m) & 0xFFu : min(m, 127u);
 }
 
+/* Codes of the 16-bit words in w, element 0 lowest. */
+static inline uint2 codes8_by_table16(int fmt, __local const uchar *tab, uint4 w)
+{
+    uint lo = pack4(code_by_table16(fmt, tab, w.s0 & 0xFFFFu), code_by_table16(fmt, tab, w.s0 >> 16),
+                    code_by_table16(fmt, tab, w.s1 & 0xFFFFu), code_by_table16(fmt, tab, w.s1 >> 16));
+    uint hi = pack4(code_by_table16(fmt, tab, w.s2 & 0xFFFFu), code_by_table16(fmt, tab, w.s2 >> 16),
+                    code_by_table16(fmt, tab, w.s3 & 0xFFFFu), code_by_table16(fmt, tab, w.s3 >> 16));
+    return (uint2)(lo, hi);
+}
+
 /* tab4: QK_TABLE16_ENTRIES bytes of local memory, typed uint4 so that the
  * device aligns it for the vector copy (NVIDIA places a byte-typed local
- * argument with byte alignment, and a misaligned vector store faults). */
+ * argument with byte alignment, and a misaligned vector store faults).
+ * Each 8-element unit is loaded a step ahead, the first during the table
+ * copy; work-item 0 codes the last n % 8 elements. */
 __kernel void scaled_quantize_table16(__global const ushort *in, ulong n, int fmt, __global const uchar *table,
                                       __global uchar *data, __local uint4 *tab4)
 {
     __local const uchar *tab = (__local const uchar *)tab4;
+    __global const uint4 *in4 = (__global const uint4 *)in;
+    ulong units = n / 8, u = get_global_id(0), gs = get_global_size(0);
+    uint4 next = u < units ? in4[u] : (uint4)(0u);
     for (uint k = get_local_id(0); k < QK_TABLE16_ENTRIES / 16; k += get_local_size(0))
         tab4[k] = ((__global const uint4 *)table)[k];
     barrier(CLK_LOCAL_MEM_FENCE);
-    ulong units = (n + 7) / 8;
-    for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
-        ulong e0 = u * 8;
-        if (e0 + 8 <= n) {
-            uint4 w = ((__global const uint4 *)in)[u];
-            uint lo = pack4(code_by_table16(fmt, tab, w.s0 & 0xFFFFu), code_by_table16(fmt, tab, w.s0 >> 16),
-                            code_by_table16(fmt, tab, w.s1 & 0xFFFFu), code_by_table16(fmt, tab, w.s1 >> 16));
-            uint hi = pack4(code_by_table16(fmt, tab, w.s2 & 0xFFFFu), code_by_table16(fmt, tab, w.s2 >> 16),
-                            code_by_table16(fmt, tab, w.s3 & 0xFFFFu), code_by_table16(fmt, tab, w.s3 >> 16));
-            ((__global uint2 *)data)[u] = (uint2)(lo, hi);
-        } else {
-            for (ulong k = 0; e0 + k < n; k++)
-                data[e0 + k] = (uchar)code_by_table16(fmt, tab, in[e0 + k]);
-        }
+    for (; u < units; u += gs) {
+        uint4 w = next;
+        if (u + gs < units)
+            next = in4[u + gs];
+        ((__global uint2 *)data)[u] = codes8_by_table16(fmt, tab, w);
     }
+    if (get_global_id(0) == 0)
+        for (ulong e = units * 8; e < n; e++)
+            data[e] = (uchar)code_by_table16(fmt, tab, in[e]);
 }
 
 /* Row and power-of-two-tile dequantize walking rows (cuda/k_group_dequantize.cuh

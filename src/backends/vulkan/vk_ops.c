@@ -914,9 +914,11 @@ static qk_status scaled_codes(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
         int64_t ne = hi - e0 < ce ? hi - e0 : ce;
         if (table) {
             /* units of 8 elements, each thread several (the table copy is
-             * per workgroup); e0 is a multiple of 8 and of the alignment */
+             * per workgroup); e0 is a multiple of 8 and of the alignment.
+             * At most 4096 workgroups: on the H200 (1 GiB of bf16) 0.5%
+             * faster than 8192, 1-3% faster than 2048, 1024 or 16384. */
             int64_t units = ne / 8, wg = ceil_div(units, 1024);
-            wg = wg < 1 ? 1 : wg > 8192 ? 8192 : wg;
+            wg = wg < 1 ? 1 : wg > 4096 ? 4096 : wg;
             qk_vk_bind b[] = {B(src, e0 * es, units * 16), B(VB_DATA, e0, units * 8), B(VB_CODES16, 0, TABLE16_BYTES),
                               B(src, e0 * es, ne * es), B(VB_DATA, e0, ne)};
             uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)ne, scaled_mode(j->p) == 2};
