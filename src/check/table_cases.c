@@ -213,7 +213,7 @@ static void amax_probe(qk_dtype dt, uint16_t *in, int64_t n, int64_t at)
     uint16_t quarter = dt == QK_DTYPE_BF16 ? 0x3E80u : 0x3400u, mant = dt == QK_DTYPE_BF16 ? 0x7Fu : 0x3FFu;
     uint16_t peak = dt == QK_DTYPE_BF16 ? 0x4040u : 0x4200u;
     for (int64_t i = 0; i < n; i++)
-        in[i] = (uint16_t)((i * 2654435761u >> 7 & 1u) << 15 | quarter | ((uint64_t)i * 40503u & mant));
+        in[i] = (uint16_t)((((uint64_t)i * 2654435761u >> 7) & 1u) << 15 | quarter | ((uint64_t)i * 40503u & mant));
     in[at] = (uint16_t)((at & 1) << 15 | peak);
 }
 
