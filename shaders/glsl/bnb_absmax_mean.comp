@@ -36,12 +36,7 @@ int base = NO_BASE;
 bool bad = false;
 
 /* 64-bit integers as uvec2(low, high) */
-uvec2 add64(uvec2 a, uvec2 b)
-{
-    uint carry;
-    uint lo = uaddCarry(a.x, b.x, carry);
-    return uvec2(lo, a.y + b.y + carry);
-}
+#include "qk_vk_u64.glsl"
 
 uvec2 sub64(uvec2 a, uvec2 b)
 {

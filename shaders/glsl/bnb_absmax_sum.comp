@@ -35,12 +35,7 @@ shared int s_base, s_top;
 shared uint s_flags;
 shared uvec2 s_sum[256];
 
-uvec2 add64(uvec2 a, uvec2 b)
-{
-    uint carry;
-    uint lo = uaddCarry(a.x, b.x, carry);
-    return uvec2(lo, a.y + b.y + carry);
-}
+#include "qk_vk_u64.glsl"
 
 /* a << s (s >= 0). Where that would pass 2^64 it is 0 and flags gets 2:
  * the sum then holds a term above 2^60, too wide anyway. GLSL leaves
