@@ -25,6 +25,7 @@
 #include "../cuda/qk_fast_codec.h"
 #include "backends/cuda/cuda_internal.h"
 #include "check/crosscheck.h"
+#include "shard.h"
 #include "ref/ref_internal.h"
 
 static uint64_t rng = 0x243F6A8885A308D3u;
@@ -923,7 +924,5 @@ int main(void)
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
         cmocka_unit_test(test_device_crafted_convrot_dequantize),
     };
-    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. "*mean*" */
-        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_tests_sharded("test_cuda", tests, sizeof tests / sizeof *tests);
 }

@@ -21,6 +21,7 @@
 #include "check/crosscheck.h"
 #include "qk/qk.h"
 #include "ref/ref_internal.h"
+#include "shard.h"
 #include "../shaders/opencl/f32_add.cl"
 #include "../shaders/opencl/fast_codec.cl"
 
@@ -1309,7 +1310,5 @@ int main(void)
         cmocka_unit_test(test_probe_tells_flushing_apart),
         cmocka_unit_test(test_probe_on_devices),
     };
-    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_tensor_amax16 */
-        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_tests_sharded("test_opencl", tests, sizeof tests / sizeof *tests);
 }

@@ -19,6 +19,7 @@
 
 #include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks, qk_vk_table16_runs, qk_vk_copy_dispatches, limits */
 #include "check/crosscheck.h"
+#include "shard.h"
 #include "qk/qk.h"
 
 static qk_context *open_vulkan(void)
@@ -1764,7 +1765,5 @@ int main(void)
         cmocka_unit_test(test_convrot_dequantize_rows),
         cmocka_unit_test(test_bench_reports_op_and_copy),
     };
-    if (getenv("QK_TEST_FILTER")) /* a developer's pattern, e.g. test_grid_stride_rounds */
-        cmocka_set_test_filter(getenv("QK_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_tests_sharded("test_vulkan", tests, sizeof tests / sizeof *tests);
 }

@@ -7,7 +7,8 @@
 # crosscheck again under compute-sanitizer, with padding after every
 # allocation, so a kernel writing or reading past the end of a tensor fails
 # it; QK_PROFILE adds Nsight Compute summaries of chosen CUDA kernels (see
-# the end of this file).
+# the end of this file). test_opencl runs as QK_OPENCL_SHARDS (default 4)
+# processes side by side.
 #
 # Carry ".devdeps" (tools/device-fetch-deps.sh: cmocka, jansson, pkg-config,
 # glslc, spirv-val, unpacked into a private root) and ".gl" (the Vulkan
@@ -79,7 +80,37 @@ if [ -n "${QK_TESTS:-}" ]; then
     tests=$QK_TESTS
 fi
 echo "(not run here, no .venv on this machine: consumers gguf_preset)"
-meson test -C build-device --print-errorlogs $tests || status=1
+# test_opencl runs as QK_OPENCL_SHARDS processes side by side (default 4,
+# tests/shard.h), beside the other suites: on a cold program cache one
+# process ran past a device call's limit. Each shard's output is printed
+# after all have ended (and kept in $OUT).
+shards=${QK_OPENCL_SHARDS:-4}
+tests=$(echo $tests)
+case " $tests " in
+*" opencl "*)
+    tests=$(echo $tests | tr ' ' '\n' | grep -vx opencl || true)
+    logs=${OUT:-/tmp}
+    k=0
+    while [ $k -lt "$shards" ]; do
+        (QK_TEST_SHARD=$k/$shards build-device/tests/test_opencl > "$logs/test_opencl.$k.log" 2>&1
+         echo "exit status $?" >> "$logs/test_opencl.$k.log") &
+        k=$((k + 1))
+    done
+    opencl_shards=1 ;;
+esac
+if [ -n "$tests" ]; then
+    meson test -C build-device --print-errorlogs $tests || status=1
+fi
+if [ -n "${opencl_shards:-}" ]; then
+    wait
+    k=0
+    while [ $k -lt "$shards" ]; do
+        echo "== test_opencl, shard $k of $shards"
+        cat "$logs/test_opencl.$k.log"
+        tail -1 "$logs/test_opencl.$k.log" | grep -qx "exit status 0" || status=1
+        k=$((k + 1))
+    done
+fi
 # The test log comes back even if a later step runs out of device time.
 [ -n "${OUT:-}" ] && cp build-device/meson-logs/testlog.txt "$OUT/testlog.txt" 2>/dev/null || true
 qtool=build-device/tools/qtool/qtool
