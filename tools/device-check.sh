@@ -92,8 +92,8 @@ case " $tests " in
     logs=${OUT:-/tmp}
     k=0
     while [ $k -lt "$shards" ]; do
-        (QK_TEST_SHARD=$k/$shards build-device/tests/test_opencl > "$logs/test_opencl.$k.log" 2>&1
-         echo "exit status $?" >> "$logs/test_opencl.$k.log") &
+        (rc=0; QK_TEST_SHARD=$k/$shards build-device/tests/test_opencl > "$logs/test_opencl.$k.log" 2>&1 || rc=$?
+         echo "exit status $rc" >> "$logs/test_opencl.$k.log") &
         k=$((k + 1))
     done
     opencl_shards=1 ;;
