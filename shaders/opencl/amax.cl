@@ -8,14 +8,6 @@
  * patterns lie above Inf in both, so the result is the same for finite
  * input and still >= Inf otherwise, without a widening per element. The
  * two halves of each word keep their own max. */
-
-/* Folds a 16-byte unit of 16-bit input into the halves' maxima. */
-static inline void amax16_word4(uint4 a, uint *lo, uint *hi)
-{
-    *lo = max(*lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
-    *hi = max(*hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u), max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
-}
-
 __kernel void amax_tensor(__global const uchar *in, int dt, ulong n, __global uint *amax,
                           __local uint *red)
 {

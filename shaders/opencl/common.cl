@@ -285,6 +285,14 @@ static inline ulong blocked_row_part(ulong r, ulong ncb)
 static inline ulong blocked_col_part(uint cb) { return (ulong)(cb >> 2) * 512 + (cb & 3u); }
 
 /* Pack four bytes (b[0] at the lowest address). */
+/* Folds a 16-byte unit of 16-bit input into the maxima of its low halves'
+ * magnitudes (lo) and of its high halves' (hi, in bits 16..30). */
+static inline void amax16_word4(uint4 a, uint *lo, uint *hi)
+{
+    *lo = max(*lo, max(max(a.s0 & 0x7FFFu, a.s1 & 0x7FFFu), max(a.s2 & 0x7FFFu, a.s3 & 0x7FFFu)));
+    *hi = max(*hi, max(max(a.s0 & 0x7FFF0000u, a.s1 & 0x7FFF0000u), max(a.s2 & 0x7FFF0000u, a.s3 & 0x7FFF0000u)));
+}
+
 static inline uint pack4(uint b0, uint b1, uint b2, uint b3)
 {
     return (b0 & 0xFFu) | ((b1 & 0xFFu) << 8) | ((b2 & 0xFFu) << 16) | (b3 << 24);

@@ -487,12 +487,8 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
         group16_load(in, G, cols, L, V, raw);
         uint lo = 0u, hi = 0u;
 #pragma unroll
-        for (int k = 0; k < V; k++) {
-            lo = max(lo, max(max(raw[k].s0 & 0x7FFFu, raw[k].s1 & 0x7FFFu),
-                             max(raw[k].s2 & 0x7FFFu, raw[k].s3 & 0x7FFFu)));
-            hi = max(hi, max(max(raw[k].s0 & 0x7FFF0000u, raw[k].s1 & 0x7FFF0000u),
-                             max(raw[k].s2 & 0x7FFF0000u, raw[k].s3 & 0x7FFF0000u)));
-        }
+        for (int k = 0; k < V; k++)
+            amax16_word4(raw[k], &lo, &hi);
         uint m16, d = 0u, s = 0u, r = 0u;
         if (L == 256u) { /* groups of up to 16384: the scale by one work-item */
             m16 = group16_scale_one(red, max(lo, hi >> 16), L, fmt, dt, top, &s, &d, &r);
