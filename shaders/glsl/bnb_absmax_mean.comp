@@ -47,20 +47,6 @@ uvec2 sub64(uvec2 a, uvec2 b)
 
 bool ge64(uvec2 a, uvec2 b) { return a.y > b.y || (a.y == b.y && a.x >= b.x); }
 
-/* a << s for s < 64 (GLSL leaves shifts by 32 or more undefined) */
-uvec2 shl64(uvec2 a, uint s)
-{
-    if (s == 0u)
-        return a;
-    if (s < 32u)
-        return uvec2(a.x << s, (a.y << s) | (a.x >> (32u - s)));
-    return uvec2(0u, a.x << (s - 32u));
-}
-
-uvec2 shr1(uvec2 a) { return uvec2((a.x >> 1) | (a.y << 31), a.y >> 1); }
-
-int msb64(uvec2 a) { return a.y != 0u ? 32 + findMSB(a.y) : findMSB(a.x); }
-
 /* 1 << 21 in the high word: 2^53 */
 #define TWO53_HI 0x200000u
 
@@ -88,11 +74,11 @@ uint mean_bits(uvec2 m, uvec2 d, int e, out bool ok)
     }
     bool sticky = r != uvec2(0u);
     bool round_bit = (q.x & 1u) != 0u;
-    q = shr1(q);
+    q = shr_small(q, 1u);
     if (round_bit && (sticky || (q.x & 1u) != 0u)) /* RN53, ties to even */
         q = add64(q, uvec2(1u, 0u));
     if (q.y == TWO53_HI) {
-        q = shr1(q);
+        q = shr_small(q, 1u);
         e += 1;
     }
     uint f = (q.y << 3) | (q.x >> 29); /* RN24 of the double, 24 bits */

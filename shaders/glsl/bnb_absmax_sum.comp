@@ -44,14 +44,11 @@ uvec2 shl_checked(uvec2 a, int s, inout uint flags)
 {
     if (a == uvec2(0u) || s == 0)
         return a;
-    int msb = a.y != 0u ? 32 + findMSB(a.y) : findMSB(a.x);
-    if (msb + s > 63) {
+    if (msb64(a) + s > 63) {
         flags |= 2u;
         return uvec2(0u);
     }
-    if (s < 32)
-        return uvec2(a.x << uint(s), (a.y << uint(s)) | (a.x >> uint(32 - s)));
-    return uvec2(0u, a.x << uint(s - 32));
+    return shl64(a, uint(s));
 }
 
 uvec2 sum = uvec2(0u);
@@ -76,9 +73,6 @@ void add_value(uint a)
     }
     sum = add64(sum, shl_checked(uvec2(odd, 0u), lsb - base, flags));
 }
-
-/* a >> r for 0 <= r < 32, in shifts GLSL defines */
-uvec2 shr_small(uvec2 a, uint r) { return uvec2((a.x >> r) | ((a.y << 1) << (31u - r)), a.y >> r); }
 
 /* The 16 values at once where every one is positive normal or zero and
  * their exponents lie within 31 of each other (false, nothing added,
