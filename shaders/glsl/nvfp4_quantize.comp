@@ -67,47 +67,50 @@ uint block_scale(uint m, uint g, uint r, uint c0, uint nblk)
     return qk_nvfp4_block_t(s8, g);
 }
 
-void main()
+/* Whether block (r, c0) takes the 16-bit vector path. */
+bool vector_block(uint r, uint c0)
 {
-    uint b = qk_item_id(), nblk = pc.cp / 16u;
-    if (b >= pc.prows * nblk)
-        return;
-    uint r = b / nblk, c0 = (b - r * nblk) * 16u;
-    uint g = global.w[0];
+    return QK_DT != DT_F32 && r < pc.rows && (pc.cols & 7u) == 0u && c0 + 16u <= pc.cols;
+}
+
+/* Block b of whole 16-bit vectors q0, q1: the codes of two elements at a
+ * time, the scale byte and thresholds from the table. */
+void quantize_vectors(uint b, uint r, uint c0, uint nblk, uint g, uvec4 q0, uvec4 q1)
+{
     uvec2 word = uvec2(0u);
-    if (QK_DT != DT_F32 && r < pc.rows && (pc.cols & 7u) == 0u && c0 + 16u <= pc.cols) {
-        /* whole 16-bit vectors: the codes of two elements at a time */
-        uint e = (r * pc.cols + c0) >> 3;
-        uvec4 q0 = src.w[e], q1 = src.w[e + 1u];
-        uint w[8] = uint[8](q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w);
-        uint m2 = 0u;
-        [[unroll]] for (uint j = 0u; j < 8u; j++)
-            m2 = max(m2, max(w[j] & 0x7FFFu, (w[j] >> 16) & 0x7FFFu));
-        if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
-            uint s8 = (tab.w[m2 >> 4][(m2 >> 2) & 3u] >> ((m2 & 3u) * 8u)) & 0xFFu;
-            if (pc.gather != 0u) {
-                uint sw = s8 << ((b & 3u) * 8u);
-                sw |= subgroupShuffleXor(sw, 1u);
-                sw |= subgroupShuffleXor(sw, 2u);
-                if ((b & 3u) == 0u)
-                    scale.w[qk_blocked_off(r, c0 / 16u, nblk) >> 2] = sw;
-            } else {
-                store_scale(s8, r, c0, nblk);
-            }
-            uint u = QK_NVFP4_TAB_BOUNDS + 2u * s8;
-            uvec4 hs = tab.w[u];
-            if (hs.w != 0u) {
-                uvec4 d = tab.w[u + 1u];
-                uint k[8];
-                [[unroll]] for (uint j = 0u; j < 8u; j++)
-                    k[j] = qk_pair_codes_madd(w[j], hs.xyz, d);
-                word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
-                             qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
-            }
+    uint w[8] = uint[8](q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w);
+    uint m2 = 0u;
+    [[unroll]] for (uint j = 0u; j < 8u; j++)
+        m2 = max(m2, max(w[j] & 0x7FFFu, (w[j] >> 16) & 0x7FFFu));
+    if (g != 0u) { /* g == 0: an all-zero tensor, zero codes and scales */
+        uint s8 = (tab.w[m2 >> 4][(m2 >> 2) & 3u] >> ((m2 & 3u) * 8u)) & 0xFFu;
+        if (pc.gather != 0u) {
+            uint sw = s8 << ((b & 3u) * 8u);
+            sw |= subgroupShuffleXor(sw, 1u);
+            sw |= subgroupShuffleXor(sw, 2u);
+            if ((b & 3u) == 0u)
+                scale.w[qk_blocked_off(r, c0 / 16u, nblk) >> 2] = sw;
+        } else {
+            store_scale(s8, r, c0, nblk);
         }
-        data.w[b] = word;
-        return;
+        uint u = QK_NVFP4_TAB_BOUNDS + 2u * s8;
+        uvec4 hs = tab.w[u];
+        if (hs.w != 0u) {
+            uvec4 d = tab.w[u + 1u];
+            uint k[8];
+            [[unroll]] for (uint j = 0u; j < 8u; j++)
+                k[j] = qk_pair_codes_madd(w[j], hs.xyz, d);
+            word = uvec2(qk_pair_bytes(k[0], k[1]) | (qk_pair_bytes(k[2], k[3]) << 16),
+                         qk_pair_bytes(k[4], k[5]) | (qk_pair_bytes(k[6], k[7]) << 16));
+        }
     }
+    data.w[b] = word;
+}
+
+/* Block b element by element (f32, partial or padded blocks). */
+void quantize_elements(uint b, uint r, uint c0, uint nblk, uint g)
+{
+    uvec2 word = uvec2(0u);
     uint x0[8], x1[8];
     qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0, x0);
     qk_load_row8(QK_DT, pc.rows, pc.cols, r, c0 + 8u, x1);
@@ -123,4 +126,52 @@ void main()
         }
     }
     data.w[b] = word;
+}
+
+void main()
+{
+    uint nblk = pc.cp / 16u, blocks = pc.prows * nblk, g = global.w[0];
+    if (pc.gather == 0u) { /* a thread per block */
+        uint b = qk_item_id();
+        if (b >= blocks)
+            return;
+        uint r = b / nblk, c0 = (b - r * nblk) * 16u;
+        if (vector_block(r, c0)) {
+            uint e = (r * pc.cols + c0) >> 3;
+            quantize_vectors(b, r, c0, nblk, g, src.w[e], src.w[e + 1u]);
+        } else {
+            quantize_elements(b, r, c0, nblk, g);
+        }
+        return;
+    }
+    /* gather: a grid-stride loop whose next block's vectors are loaded a
+     * step ahead; the stride is a multiple of 4, so a scale word's four
+     * lanes take the same steps and branches */
+    uint stride = gl_NumWorkGroups.x * 256u, b = gl_GlobalInvocationID.x;
+    uvec4 n0 = uvec4(0u), n1 = uvec4(0u);
+    if (b < blocks) {
+        uint r = b / nblk, c0 = (b - r * nblk) * 16u;
+        if (vector_block(r, c0)) {
+            uint e = (r * pc.cols + c0) >> 3;
+            n0 = src.w[e];
+            n1 = src.w[e + 1u];
+        }
+    }
+    for (; b < blocks; b += stride) {
+        uint r = b / nblk, c0 = (b - r * nblk) * 16u;
+        uvec4 q0 = n0, q1 = n1;
+        uint nb = b + stride;
+        if (nb < blocks) {
+            uint nr = nb / nblk, nc0 = (nb - nr * nblk) * 16u;
+            if (vector_block(nr, nc0)) {
+                uint e = (nr * pc.cols + nc0) >> 3;
+                n0 = src.w[e];
+                n1 = src.w[e + 1u];
+            }
+        }
+        if (vector_block(r, c0))
+            quantize_vectors(b, r, c0, nblk, g, q0, q1);
+        else
+            quantize_elements(b, r, c0, nblk, g);
+    }
 }

@@ -452,8 +452,10 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                                        (uint32_t)j->dt, bsh.ncb % 4 == 0, (uint32_t)gather};
         if (lanes)
             st = qk_vk_dispatch(s, VP_MXFP8_Q_LANES, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
+        else if (gather) /* grid-stride */
+            st = qk_vk_dispatch(s, VP_NVFP4_Q_GATHER, j->dt, b, 5, pc, stride_groups(pr * bsh.cp / 16), 1);
         else
-            st = qk_vk_dispatch(s, gather ? VP_NVFP4_Q_GATHER : nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc,
+            st = qk_vk_dispatch(s, nv ? VP_NVFP4_Q : VP_MXFP8_Q, j->dt, b, 5, pc,
                                 (uint64_t)(pr * bsh.cp / (nv ? 16 : 32)), 0); /* a thread per block */
     }
     return st;
