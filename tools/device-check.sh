@@ -6,7 +6,9 @@
 # `--build-only` stops after the build; `--memcheck` runs the CUDA
 # crosscheck again under compute-sanitizer, with padding after every
 # allocation, so a kernel writing or reading past the end of a tensor fails
-# it; QK_PROFILE adds Nsight Compute summaries of chosen CUDA kernels (see
+# it; `--ptx-stack` lists the OpenCL kernels whose PTX keeps a stack frame
+# (tools/ptx-stack.sh: about a minute of ptxas a program binary, so not by
+# default; the whole check must fit one device call); QK_PROFILE adds Nsight Compute summaries of chosen CUDA kernels (see
 # the end of this file). test_opencl runs as QK_OPENCL_SHARDS (default 4)
 # processes side by side.
 #
@@ -15,14 +17,15 @@
 # loader, unpacked over / as the device README prescribes).
 set -eu
 cd "$(dirname "$0")/.."
-bench="" large="" build_only="" memcheck=""
+bench="" large="" build_only="" memcheck="" ptx_stack=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --bench) bench=$(echo "$2" | tr , ' '); shift 2 ;;
         --large) large=--large; shift ;;
         --build-only) build_only=1; shift ;;
         --memcheck) memcheck=1; shift ;;
-        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large] [--build-only] [--memcheck]" >&2; exit 2 ;;
+        --ptx-stack) ptx_stack=1; shift ;;
+        *) echo "usage: $0 [--bench cuda,vulkan,opencl,cpu] [--large] [--build-only] [--memcheck] [--ptx-stack]" >&2; exit 2 ;;
     esac
 done
 root=/tmp/qk-devroot
@@ -164,7 +167,7 @@ if [ -n "${OUT:-}" ]; then
         [ -f "$f" ] && grep -aq '^\.target sm_' "$f" && cp "$f" "$OUT/opencl-$(basename "$f").ptx"
     done 2>/dev/null || true
     # kernels that keep arrays in local memory (tools/ptx-stack.sh)
-    ls "$OUT"/opencl-*.ptx >/dev/null 2>&1 && echo "== OpenCL kernels' stack frames" &&
+    [ -n "$ptx_stack" ] && ls "$OUT"/opencl-*.ptx >/dev/null 2>&1 && echo "== OpenCL kernels' stack frames" &&
         { ./tools/ptx-stack.sh "$OUT"/opencl-*.ptx || true; }
 fi
 exit $status
