@@ -898,6 +898,15 @@ static void test_device_nvfp4_every_scale_code(void **state)
     check_on_cuda(qkc_nvfp4_every_scale_code, "nvfp4 every scale byte and code");
 }
 
+/* MXFP8 and NVFP4 dequantize of crafted parts (src/check): NaN, zero and
+ * extreme scales, NaN codes, tails, and an MXFP8 tensor with every E8M0
+ * byte (the bf16 exponent-shift path of k_blocked.cuh and its edges). */
+static void test_device_crafted_blocked_dequantize(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_crafted_blocked_dequantize, "crafted blocked dequantize");
+}
+
 /* ConvRot dequantize of crafted parts (src/check): every G and dtype,
  * every code byte, row scales either side of the native ranges, zero,
  * subnormal, huge, Inf and NaN scales; rows of whole 64-column runs
@@ -923,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_device_tensor_amax_every_step),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
         cmocka_unit_test(test_device_crafted_convrot_dequantize),
+        cmocka_unit_test(test_device_crafted_blocked_dequantize),
     };
     return run_tests_sharded("test_cuda", tests, sizeof tests / sizeof *tests);
 }

@@ -182,8 +182,22 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
     return bad;
 }
 
+/* The MXFP8 case of 256 x 256 whose scale byte k is k mod 256 (its blocked
+ * layout has no padding): the eight blocks that share a byte differ in
+ * their row tile, their column tile and bit 4 of their row, which number
+ * them j = 0..7, and block j holds codes 32 j .. 32 j + 31, so every byte
+ * meets every code. NaN codes become zeros (the other cases have NaN codes),
+ * so that no 8-code unit leaves the NaN-free paths. */
+static uint8_t every_scale_code(size_t r, size_t c)
+{
+    size_t j = (r / 128) * 4 + (c / 128) * 2 + (r % 32) / 16;
+    uint8_t b = (uint8_t)(j * 32 + c % 32);
+    return (b & 0x7Fu) == 0x7Fu ? (uint8_t)(b & 0x80u) : b;
+}
+
 /* Crafted mxfp8 and nvfp4 parts: E8M0 scales 0x00 (2^-127), 0xFE, 0xFF
- * (NaN); e4m3 block scales zero, subnormal, 448, NaN; global scales zero,
+ * (NaN); one mxfp8 case of every E8M0 byte with every finite code (below);
+ * e4m3 block scales zero, subnormal, 448, NaN; global scales zero,
  * subnormal, huge (ts infinite), Inf, NaN; e4m3 NaN codes in some rows and
  * none in others; rows of 2, 5 (a tail), 257 and 512 vectors; nvfp4 rows
  * of a half block, of 1.5 blocks and of 128.5 blocks (an f32 band of
@@ -193,11 +207,12 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
     static const struct {
         qk_format fmt;
         int64_t rows, cols;
+        int every_scale;
     } cases[] = {
-        {QK_FORMAT_MXFP8, 300, 16}, {QK_FORMAT_MXFP8, 130, 36},   {QK_FORMAT_MXFP8, 9, 4096},
-        {QK_FORMAT_MXFP8, 129, 2056}, {QK_FORMAT_NVFP4, 300, 16}, {QK_FORMAT_NVFP4, 130, 36},
-        {QK_FORMAT_NVFP4, 9, 4096},  {QK_FORMAT_NVFP4, 129, 2064}, {QK_FORMAT_NVFP4, 33, 8},
-        {QK_FORMAT_NVFP4, 7, 24},    {QK_FORMAT_NVFP4, 3, 2056},
+        {QK_FORMAT_MXFP8, 300, 16, 0},  {QK_FORMAT_MXFP8, 130, 36, 0},  {QK_FORMAT_MXFP8, 9, 4096, 0},
+        {QK_FORMAT_MXFP8, 129, 2056, 0}, {QK_FORMAT_MXFP8, 256, 256, 1}, {QK_FORMAT_NVFP4, 300, 16, 0},
+        {QK_FORMAT_NVFP4, 130, 36, 0},  {QK_FORMAT_NVFP4, 9, 4096, 0},  {QK_FORMAT_NVFP4, 129, 2064, 0},
+        {QK_FORMAT_NVFP4, 33, 8, 0},    {QK_FORMAT_NVFP4, 7, 24, 0},    {QK_FORMAT_NVFP4, 3, 2056, 0},
     };
     static const uint32_t gs[] = {0x3F800000u, 0x00000000u, 0x00000001u, 0x7F000000u,
                                   0x7F800000u, 0x7FC00001u, 0x3B000000u, 0x477FE000u};
@@ -230,13 +245,17 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
         uint32_t g2 = 0;
         for (size_t i = 0; i < nb; i++) {
             uint8_t b = (uint8_t)rng(&seed);
-            if (mx && (i / rb) % 3 != 0 && (b & 0x7Fu) == 0x7Fu)
+            if (cases[ci].every_scale)
+                b = every_scale_code(i / rb, i % rb);
+            else if (mx && (i / rb) % 3 != 0 && (b & 0x7Fu) == 0x7Fu)
                 b ^= 1u; /* no NaN code in two rows of three */
             data[i] = b;
         }
         for (size_t k = 0; k < sb; k++) {
             uint32_t v = (uint32_t)rng(&seed);
-            if ((v & 7u) == 0)
+            if (cases[ci].every_scale)
+                scale[k] = (uint8_t)k;
+            else if ((v & 7u) == 0)
                 scale[k] = mx ? e8[(v >> 8) % sizeof e8] : s4[(v >> 8) % sizeof s4];
             else
                 scale[k] = mx ? (uint8_t)(0x70u + (v >> 8) % 0x20u) : (uint8_t)(0x20u + (v >> 8) % 0x50u);
