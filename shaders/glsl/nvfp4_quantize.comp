@@ -148,30 +148,29 @@ void main()
      * step ahead; the stride is a multiple of 4, so a scale word's four
      * lanes take the same steps and branches */
     uint stride = gl_NumWorkGroups.x * 256u, b = gl_GlobalInvocationID.x;
+    uint r = b / nblk, c0 = (b - r * nblk) * 16u;
+    bool vec = b < blocks && vector_block(r, c0);
     uvec4 n0 = uvec4(0u), n1 = uvec4(0u);
-    if (b < blocks) {
-        uint r = b / nblk, c0 = (b - r * nblk) * 16u;
-        if (vector_block(r, c0)) {
-            uint e = (r * pc.cols + c0) >> 3;
+    if (vec) {
+        uint e = (r * pc.cols + c0) >> 3;
+        n0 = src.w[e];
+        n1 = src.w[e + 1u];
+    }
+    for (; b < blocks; b += stride) {
+        uvec4 q0 = n0, q1 = n1;
+        uint nb = b + stride, nr = nb / nblk, nc0 = (nb - nr * nblk) * 16u;
+        bool nvec = nb < blocks && vector_block(nr, nc0);
+        if (nvec) {
+            uint e = (nr * pc.cols + nc0) >> 3;
             n0 = src.w[e];
             n1 = src.w[e + 1u];
         }
-    }
-    for (; b < blocks; b += stride) {
-        uint r = b / nblk, c0 = (b - r * nblk) * 16u;
-        uvec4 q0 = n0, q1 = n1;
-        uint nb = b + stride;
-        if (nb < blocks) {
-            uint nr = nb / nblk, nc0 = (nb - nr * nblk) * 16u;
-            if (vector_block(nr, nc0)) {
-                uint e = (nr * pc.cols + nc0) >> 3;
-                n0 = src.w[e];
-                n1 = src.w[e + 1u];
-            }
-        }
-        if (vector_block(r, c0))
+        if (vec)
             quantize_vectors(b, r, c0, nblk, g, q0, q1);
         else
             quantize_elements(b, r, c0, nblk, g);
+        r = nr; /* the next block's position and path, found with its loads */
+        c0 = nc0;
+        vec = nvec;
     }
 }
