@@ -219,9 +219,11 @@ static void test_chunked_dispatches_are_exact(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* Grid-stride dequantize shaders with few workgroups (3, so 768 threads):
- * every thread runs many rounds, the last one partial (QK_VULKAN_STRIDE_GROUPS
- * caps the workgroups; the H200 runs 16384). */
+/* Grid-stride shaders with few workgroups (3, so 768 threads): every
+ * thread runs many rounds, the last one partial (QK_VULKAN_STRIDE_GROUPS
+ * caps the workgroups; the H200 runs 16384). In rows of 1280, 80 NVFP4
+ * blocks (40 MXFP8 blocks) do not divide the stride, so a thread's column
+ * moves from round to round, not only its row. */
 static void test_grid_stride_rounds(void **state)
 {
     (void)state;
@@ -232,6 +234,7 @@ static void test_grid_stride_rounds(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 263, 1024);
         bad += compare_one(vk, ref, &cases[c], QK_DTYPE_F32, 130, 256);
+        bad += compare_one(vk, ref, &cases[c], QK_DTYPE_BF16, 40, 1280);
     }
     unsetenv("QK_VULKAN_STRIDE_GROUPS");
     qk_context_destroy(ref);
