@@ -899,8 +899,8 @@ static void test_device_nvfp4_every_scale_code(void **state)
 }
 
 /* MXFP8 and NVFP4 dequantize of crafted parts (src/check): NaN, zero and
- * extreme scales, NaN codes, tails, and an MXFP8 tensor with every E8M0
- * byte (the bf16 exponent-shift path of k_blocked.cuh and its edges). */
+ * extreme scales, NaN codes, tails, and an MXFP8 tensor that meets every
+ * E8M0 byte with every finite code (k_blocked.cuh, k_nvfp4_dequantize.cuh). */
 static void test_device_crafted_blocked_dequantize(void **state)
 {
     (void)state;

@@ -8,8 +8,9 @@
 # allocation, so a kernel writing or reading past the end of a tensor fails
 # it; `--ptx-stack` lists the OpenCL kernels whose PTX keeps a stack frame
 # (tools/ptx-stack.sh: about a minute of ptxas a program binary, so not by
-# default; the whole check must fit one device call); QK_PROFILE adds Nsight Compute summaries of chosen CUDA kernels (see
-# the end of this file). test_opencl runs as QK_OPENCL_SHARDS (default 4)
+# default: the whole check must fit one device call); QK_PROFILE adds
+# Nsight Compute summaries of chosen CUDA kernels (see the end of this
+# file). test_opencl runs as QK_OPENCL_SHARDS (default 4)
 # processes side by side.
 #
 # Carry ".devdeps" (tools/device-fetch-deps.sh: cmocka, jansson, pkg-config,
