@@ -80,6 +80,7 @@ typedef enum {
     K_NVFP4_QUANTIZE16,
     K_CONVROT_DEQUANTIZE_RUNS,
     K_BNB_ABSMAX_MEAN,
+    K_NVFP4_SCALE_TABLE16,
     K_COUNT
 } qcl_kernel_id;
 

@@ -427,10 +427,16 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
         /* 16-bit rows of whole vectors, block indices in 31 bits: nvfp4_quantize16 */
         __atomic_add_fetch(&nvfp4_q16_runs, 1, __ATOMIC_RELAXED);
         cl_uint r16 = (cl_uint)rows, rp16 = (cl_uint)rp, ncb16 = (cl_uint)ncb;
-        size_t L = s->wg, g1;
+        cl_mem table; /* the scale byte of every 16-bit block amax, for this g */
+        size_t tg = 32768, tl = 64, L = s->wg, g1;
+        st = qcl_buffer(s, B_TABLE16, 32768, &table);
+        if (st == QK_OK)
+            st = RUN(s, K_NVFP4_SCALE_TABLE16, 1, &tg, &tl, ARG(dt), ARG(g), ARG(table));
+        if (st != QK_OK)
+            return st;
         grid1(s, L, &g1); /* work-groups stride over the blocks */
         return RUN(s, K_NVFP4_QUANTIZE16, 1, &g1, &L, ARG(in), ARG(dt), ARG(r16), ARG(c), ARG(g), ARG(rp16),
-                   ARG(ncb16), ARG(data), ARG(scale), LOCAL(256 * 16));
+                   ARG(ncb16), ARG(table), ARG(data), ARG(scale), LOCAL(256 * 16));
     }
     size_t gs[2], ls[2];
     grid2(s, ncb, gs, ls);
