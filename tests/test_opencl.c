@@ -1230,9 +1230,24 @@ static long quick_check(void)
     return compare_all(&p, QK_DTYPE_BF16, in, rows, cols);
 }
 
+/* Compiles announced through qk_set_notice_handler: how many, and
+ * whether the last one named the cache directory. */
+struct notices {
+    int count, named_dir;
+    const char *dir;
+};
+
+static void count_notice(const char *message, void *user)
+{
+    struct notices *n = user;
+    n->count++;
+    n->named_dir = strstr(message, "compiling") != NULL && strstr(message, n->dir) != NULL;
+}
+
 /* The cache writes one file per build; a corrupt, truncated or foreign
  * file is ignored (the program is rebuilt from source); QK_OPENCL_CACHE=0
- * writes nothing. */
+ * writes nothing. Every compile from source is announced (naming the
+ * cache directory where there is one); a build from the cache is not. */
 static void test_binary_cache_robust(void **st)
 {
     (void)st;
@@ -1242,15 +1257,23 @@ static void test_binary_cache_robust(void **st)
     char root[] = "/tmp/qk-cl-cache-XXXXXX", dir[600], file[900] = "";
     assert_non_null(mkdtemp(root));
     snprintf(dir, sizeof dir, "%s/qk/opencl", root);
+    struct notices seen = {0, 0, dir};
+    qk_set_notice_handler(count_notice, &seen);
     setenv("XDG_CACHE_HOME", root, 1);
     setenv("QK_OPENCL_CACHE", "0", 1);
     assert_int_equal(quick_check(), 0);
     assert_int_equal(count_cache_files(dir, file, sizeof file), 0);
+    assert_true(seen.count >= 1 && !seen.named_dir);
     unsetenv("QK_OPENCL_CACHE");
+    seen.count = 0;
     assert_int_equal(quick_check(), 0);
     int files = count_cache_files(dir, file, sizeof file);
     assert_true(files >= 1 && files <= nd);
+    assert_true(seen.count >= files && seen.named_dir);
+    seen.count = 0;
     assert_int_equal(quick_check(), 0); /* from the cache */
+    assert_int_equal(seen.count, 0);
+    qk_set_notice_handler(NULL, NULL);
     /* corrupt the binary's middle, then truncate, then replace by a foreign one */
     FILE *f = fopen(file, "r+b");
     assert_non_null(f);

@@ -47,6 +47,15 @@ QK_API const char *qk_status_string(qk_status status);
 /* Detailed message of the last failing call on this thread ("" if none). */
 QK_API const char *qk_last_error(void);
 
+/* Long one-time work that a call does before it returns is announced
+ * through this hook as it starts, so that a tool can say why it waits:
+ * today an OpenCL program compiled for a device on its first use (minutes
+ * on some drivers; the binary is cached for later runs). The message is
+ * one line without a newline; fn runs on the calling thread. NULL (the
+ * default) is silent. */
+typedef void (*qk_notice_fn)(const char *message, void *user);
+QK_API void qk_set_notice_handler(qk_notice_fn fn, void *user);
+
 /* ---- element types ----------------------------------------------------- */
 typedef enum qk_dtype {
     QK_DTYPE_F32 = 0,

@@ -19,6 +19,12 @@ qk_status qk_fail(qk_status status, const char *fmt, ...)
 #endif
     ;
 void qk_clear_error(void);
+/* Passes a message to the caller's qk_set_notice_handler hook, if any. */
+void qk_notice(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 typedef enum qk_op { QK_OP_QUANTIZE = 0, QK_OP_DEQUANTIZE = 1 } qk_op;
 

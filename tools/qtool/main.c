@@ -67,8 +67,16 @@ int qtool_error(const char *fmt, ...)
     return rc;
 }
 
+/* Long one-time library work (a cold OpenCL compile) is said on stderr as it starts. */
+static void print_notice(const char *message, void *user)
+{
+    (void)user;
+    fprintf(stderr, "qtool: %s\n", message);
+}
+
 int main(int argc, char **argv)
 {
+    qk_set_notice_handler(print_notice, NULL);
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

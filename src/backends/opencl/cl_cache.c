@@ -92,6 +92,8 @@ unsigned char *qcl_cache_load(const char *key, size_t key_len, size_t *size)
     return bin;
 }
 
+int qcl_cache_where(char *dir, size_t n) { return cache_enabled() && cache_dir(dir, n) == 0 ? 0 : -1; }
+
 void qcl_cache_store(const char *key, size_t key_len, const unsigned char *bin, size_t size)
 {
     char path[1100], tmp[1200];

@@ -143,6 +143,8 @@ qk_status qcl_program_build(qcl_state *s);
  * build (source, options, device, driver). Returns a malloc'ed binary or NULL. */
 unsigned char *qcl_cache_load(const char *key, size_t key_len, size_t *size);
 void qcl_cache_store(const char *key, size_t key_len, const unsigned char *bin, size_t size);
+/* The cache directory (0), or -1 where the cache is off or has no home. */
+int qcl_cache_where(char *dir, size_t n);
 
 /* A device buffer of at least `size` bytes for `role` in the current slot
  * (B_STATUS, B_PARAM: shared by both slots); kept between calls. */

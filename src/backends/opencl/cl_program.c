@@ -165,6 +165,13 @@ qk_status qcl_program_build(qcl_state *s)
         const char *src = (const char *)qk_opencl_source;
         size_t len = qk_opencl_source_size;
         cl_int err;
+        char dir[1024];
+        if (qcl_cache_where(dir, sizeof dir) == 0)
+            qk_notice("opencl: compiling the kernels for %s (first use of this driver and qk build; can take "
+                      "minutes; cached in %s)", s->dev->name, dir);
+        else
+            qk_notice("opencl: compiling the kernels for %s (can take minutes; the binary cache is off)",
+                      s->dev->name);
         s->prog = s->cl->clCreateProgramWithSource(s->ctx, 1, &src, &len, &err);
         if (err != CL_SUCCESS)
             return qcl_check(err, "clCreateProgramWithSource");
