@@ -219,6 +219,52 @@ static void test_chunked_dispatches_are_exact(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Double quant's dequantize in chunks (1 MiB bindings): the input's scale
+ * steps every nested block (8192 elements at bs 32), so the nested absmax
+ * differ (make_input alone gives every nested block the same one) and a
+ * chunk that read another chunk's absmax fails. */
+static void test_nested_dequantize_chunks(void **state)
+{
+    (void)state;
+    setenv("QK_VULKAN_MAX_RANGE", "1048576", 1);
+    qk_context *vk = open_vulkan();
+    unsetenv("QK_VULKAN_MAX_RANGE");
+    if (vk == NULL)
+        skip();
+    qk_context *ref = open_reference();
+    const int64_t rows = 1000, cols = 1280, n = rows * cols;
+    float *in = make_input(QK_DTYPE_F32, n, 77);
+    for (int64_t i = 0; i < n; i++)
+        in[i] *= (float)(1 << ((i >> 13) % 7));
+    qk_params p;
+    qk_params_default(QK_FORMAT_NF4, &p);
+    p.block_size = 32;
+    p.double_quant = 1;
+    qk_layout lay;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *parts[QK_PART_COUNT] = {0};
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        parts[k] = lay.part[k].nbytes ? malloc(lay.part[k].nbytes) : NULL;
+    assert_int_equal(qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, parts), QK_OK);
+    float *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+    const void *cp[QK_PART_COUNT] = {parts[0], parts[1], parts[2], parts[3]};
+    for (int dt = 0; dt < 3; dt++) { /* f32, f16, bf16 outputs */
+        assert_int_equal(qk_dequantize(ref, &p, cp, rows, cols, (qk_dtype)dt, want), QK_OK);
+        assert_int_equal(qk_dequantize(vk, &p, cp, rows, cols, (qk_dtype)dt, got), QK_OK);
+        size_t bytes = (size_t)n * qk_dtype_size((qk_dtype)dt);
+        printf("nested dequantize %s: %s\n", qk_dtype_name((qk_dtype)dt),
+               memcmp(want, got, bytes) == 0 ? "equal" : "DIFFERENT");
+        assert_memory_equal(want, got, bytes);
+    }
+    free(want);
+    free(got);
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        free(parts[k]);
+    free(in);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+}
+
 /* Grid-stride shaders with few workgroups (3, so 768 threads): every
  * thread runs many rounds, the last one partial (QK_VULKAN_STRIDE_GROUPS
  * caps the workgroups; the H200 runs 16384). In rows of 1280, 80 NVFP4
@@ -1743,6 +1789,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunked_dispatches_are_exact),
+        cmocka_unit_test(test_nested_dequantize_chunks),
         cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_pipelined_pieces_are_exact),
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
