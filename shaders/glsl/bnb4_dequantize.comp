@@ -54,14 +54,23 @@ void dequantize_word(uint w, uint word, uint s)
      * The test is once a thread, so the loops below have no branches. */
     uint se = (s >> 23) & 0xFFu;
     if (se >= 10u && se < 255u) {
+        uint plain = 1u; /* f16: every product a zero or f16-normal (qk_f16_plain) */
         for (uint j = 0u; j < 8u; j++) {
             uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
             precise float p = uintBitsToFloat(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)]) * uintBitsToFloat(s);
             v[j] = floatBitsToUint(p);
+            plain &= qk_f16_plain(v[j]);
         }
-        if (QK_DT != DT_F32)
+        if (QK_DT == DT_BF16) {
             for (uint j = 0u; j < 8u; j++)
-                v[j] = qk_narrow(QK_DT, v[j]);
+                v[j] = qk_bf16_narrow(v[j]);
+        } else if (QK_DT == DT_F16 && plain != 0u) { /* one test a vector, no branch an element */
+            for (uint j = 0u; j < 8u; j++)
+                v[j] = qk_f16_narrow_plain(v[j]);
+        } else if (QK_DT == DT_F16) {
+            for (uint j = 0u; j < 8u; j++)
+                v[j] = qk_f16_narrow(v[j]);
+        }
     } else {
         for (uint j = 0u; j < 8u; j++) {
             uint byte = (word >> ((j >> 1) * 8u)) & 0xFFu;
