@@ -907,6 +907,15 @@ static void test_device_crafted_blocked_dequantize(void **state)
     check_on_cuda(qkc_crafted_blocked_dequantize, "crafted blocked dequantize");
 }
 
+/* NF4/FP4 dequantize of crafted parts (src/check): absmax from 2^-117 to
+ * 2^32, so f16 outputs are subnormal, normal or past f16's range, ties
+ * between f16 values, zero, subnormal, Inf and NaN absmax (k_bnb4.cuh). */
+static void test_device_crafted_bnb4_dequantize(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_crafted_bnb4_dequantize, "crafted nf4/fp4 dequantize");
+}
+
 /* ConvRot dequantize of crafted parts (src/check): every G and dtype,
  * every code byte, row scales either side of the native ranges, zero,
  * subnormal, huge, Inf and NaN scales; rows of whole 64-column runs
@@ -933,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
         cmocka_unit_test(test_device_crafted_convrot_dequantize),
         cmocka_unit_test(test_device_crafted_blocked_dequantize),
+        cmocka_unit_test(test_device_crafted_bnb4_dequantize),
     };
     return run_tests_sharded("test_cuda", tests, sizeof tests / sizeof *tests);
 }

@@ -982,6 +982,15 @@ static void crafted_dequantize_on_devices(long (*harness)(qk_context *, const ch
     assert_int_equal(on_every_device_gpu_program(harness, "5000", nd), 0);
 }
 
+/* NF4/FP4 dequantize of crafted absmax (f16 outputs subnormal, normal,
+ * past f16's range, ties) against the reference, in one chunk and in
+ * one-block chunks; the GPU program too. */
+static void test_crafted_bnb4_dequantize(void **st)
+{
+    (void)st;
+    crafted_dequantize_on_devices(qkc_crafted_bnb4_dequantize);
+}
+
 /* mxfp8/nvfp4 dequantize's fast and exact paths against the reference, in
  * one chunk and in 128-row bands; the GPU program too. */
 static void test_crafted_blocked_dequantize(void **st)
@@ -1321,6 +1330,7 @@ int main(void)
         cmocka_unit_test(test_device_means),
         cmocka_unit_test(test_crafted_group_dequantize),
         cmocka_unit_test(test_crafted_blocked_dequantize),
+        cmocka_unit_test(test_crafted_bnb4_dequantize),
         cmocka_unit_test(test_nvfp4_every_scale_code),
         cmocka_unit_test(test_every_magnitude16),
         cmocka_unit_test(test_tensor_amax_every_step),

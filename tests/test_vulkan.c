@@ -1113,56 +1113,17 @@ static void test_bnb4_tiny_products_match_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* NF4/FP4 dequantize of crafted parts into every dtype: absmax exponents
- * from 2^-117 (the native-product path's least) to 2^32, so f16 outputs
- * land in f16's subnormal range, its normal range and past its largest
- * (Inf), beside zero codes; every code byte in every block; products
- * halfway between f16 values (ties to even). A vector of eight outputs
- * that are all zero or f16-normal narrows without the codec (qk_f16_plain
- * in bnb4_dequantize.comp), any other vector takes it: treating every
- * vector as plain fails here, as does rounding ties away from even. */
+/* NF4/FP4 dequantize of crafted parts (src/check) into every dtype: f16
+ * outputs subnormal, normal, past f16's range and halfway between f16
+ * values, beside zero codes. A vector of eight outputs that are all zero
+ * or f16-normal narrows without the codec (qk_f16_plain in
+ * bnb4_dequantize.comp), any other vector takes it: treating every vector
+ * as plain fails here, as does rounding ties away from even. */
 static void test_bnb4_dequantize_output_ranges(void **state)
 {
     (void)state;
     qk_context *vk = vulkan_or_skip();
-    qk_context *ref = open_reference();
-    const int64_t rows = 150, cols = 512, n = rows * cols; /* 1200 blocks of 64 */
-    size_t bad = 0;
-    for (int f = 0; f < 2; f++) {
-        qk_params p;
-        qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
-        p.block_size = 64;
-        qk_layout lay;
-        assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
-        unsigned char *data = malloc(lay.part[QK_PART_DATA].nbytes);
-        uint32_t *absmax = malloc(lay.part[QK_PART_SCALE].nbytes);
-        int64_t nb = (int64_t)(lay.part[QK_PART_SCALE].nbytes / 4);
-        for (size_t i = 0; i < lay.part[QK_PART_DATA].nbytes; i++)
-            data[i] = (unsigned char)(i * 7 + (i >> 8)); /* every byte in every 32-byte block */
-        for (int64_t b = 0; b < nb; b++) { /* exponent fields 10..159, signs and mantissas varied */
-            absmax[b] = (uint32_t)(10 + b % 150) << 23 | (uint32_t)(b * 2654435761u) >> 9 | (b % 7 == 3 ? 0x80000000u : 0u);
-            if (b % 5 == 0) /* times a power-of-two code value (+-1, 0.5, 0.25), an f16 tie */
-                absmax[b] = (absmax[b] & ~0x1FFFu) | 0x1000u;
-        }
-        const void *parts[QK_PART_COUNT] = {data, absmax, NULL, NULL};
-        for (int dt = 0; dt < 3; dt++) {
-            size_t bytes = (size_t)n * qk_dtype_size((qk_dtype)dt);
-            unsigned char *want = malloc(bytes), *got = malloc(bytes);
-            assert_int_equal(qk_dequantize(ref, &p, parts, rows, cols, (qk_dtype)dt, want), QK_OK);
-            assert_int_equal(qk_dequantize(vk, &p, parts, rows, cols, (qk_dtype)dt, got), QK_OK);
-            size_t diff = 0;
-            for (size_t i = 0; i < bytes; i++)
-                diff += want[i] != got[i];
-            printf("%s dequantize into %s, absmax 2^-117..2^32: %zu differing bytes\n", f ? "fp4" : "nf4",
-                   qk_dtype_name((qk_dtype)dt), diff);
-            bad += diff;
-            free(want);
-            free(got);
-        }
-        free(data);
-        free(absmax);
-    }
-    qk_context_destroy(ref);
+    long bad = qkc_crafted_bnb4_dequantize(vk, "vulkan");
     qk_context_destroy(vk);
     assert_int_equal(bad, 0);
 }

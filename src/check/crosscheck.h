@@ -81,6 +81,12 @@ long qkc_tensor_amax_positions(qk_context *ctx, const char *label);
  * cases whose bytes differ (a NaN's payload aside), each printed. */
 long qkc_crafted_group_dequantize(qk_context *ctx, const char *label);
 
+/* The same for NF4/FP4 (bs 64 and 32, a partial last block): absmax
+ * exponents from 2^-117 to 2^32, so f16 outputs fall in f16's subnormal
+ * range, its normal range and past it (Inf); products halfway between f16
+ * values; every code byte; some absmax zero, subnormal, Inf or NaN. */
+long qkc_crafted_bnb4_dequantize(qk_context *ctx, const char *label);
+
 /* The same for MXFP8 and NVFP4: crafted E8M0, e4m3 block and global
  * scales, e4m3 NaN codes in some rows; rows with and without a tail. */
 long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label);

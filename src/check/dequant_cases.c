@@ -1,6 +1,6 @@
 /* Dequantize of parts a caller crafted, by a device backend against the
  * reference backend: the float8/int8 row and tile layouts, the blocked
- * MXFP8/NVFP4 layouts and int8 ConvRot rows, with scales and codes chosen
+ * MXFP8/NVFP4 layouts, NF4/FP4 blocks and int8 ConvRot rows, with scales and codes chosen
  * so that both a kernel's fast path and its exact path run. Public API
  * only. */
 #include <stdint.h>
@@ -178,6 +178,71 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
         case_buffers_free(&buf);
     }
     printf("%s: crafted group dequantize: %ld bad\n", label, bad);
+    qk_context_destroy(ref);
+    return bad;
+}
+
+/* NF4/FP4 parts: data byte i is 7 i + i / 256 (every byte in every
+ * 32-byte block); absmax b has exponent field 10 + b % 150 (2^-117, the
+ * least with only native products in the kernels' fast paths, to 2^32),
+ * random mantissa, some negative; one in five has low bits 0x1000, so its
+ * products with the power-of-two code values (+-1, 0.5, 0.25) lie halfway
+ * between f16 values; the first few are crafted_scales (zero, subnormal,
+ * Inf, NaN, ...). Every dtype. */
+long qkc_crafted_bnb4_dequantize(qk_context *ctx, const char *label)
+{
+    static const struct {
+        qk_format fmt;
+        int bs;
+        int64_t rows, cols;
+    } cases[] = {
+        {QK_FORMAT_NF4, 64, 150, 512},
+        {QK_FORMAT_FP4, 64, 150, 512},
+        {QK_FORMAT_NF4, 32, 37, 200},
+        {QK_FORMAT_FP4, 64, 37, 201},
+    };
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    qk_context *ref = NULL;
+    if (qk_context_create("reference", 0, &ref) != QK_OK)
+        return 1;
+    long bad = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        qk_params p;
+        qk_params_default(cases[ci].fmt, &p);
+        p.block_size = cases[ci].bs;
+        int64_t rows = cases[ci].rows, cols = cases[ci].cols;
+        qk_layout lay;
+        case_buffers buf;
+        if (qk_layout_query(&p, rows, cols, &lay) != QK_OK || !case_buffers_alloc(&buf, &lay, rows, cols, label)) {
+            qk_context_destroy(ref);
+            return bad + 1;
+        }
+        uint32_t *absmax = buf.scale;
+        size_t nd = lay.part[QK_PART_DATA].nbytes, na = lay.part[QK_PART_SCALE].nbytes / 4;
+        size_t nc = sizeof crafted_scales / sizeof *crafted_scales;
+        for (size_t i = 0; i < nd; i++)
+            buf.data[i] = (unsigned char)(i * 7 + (i >> 8));
+        for (size_t b = 0; b < na; b++) {
+            uint32_t m = (uint32_t)(b * 2654435761u) >> 9;
+            if (b % 5 == 0)
+                m = (m & ~0x1FFFu) | 0x1000u;
+            absmax[b] = (uint32_t)(10 + b % 150) << 23 | m | (b % 7 == 3 ? 0x80000000u : 0u);
+            if (b % 53 == 11) /* every crafted scale in the 1200-block cases */
+                absmax[b] = crafted_scales[(b / 53) % nc];
+        }
+        const void *parts[QK_PART_COUNT] = {0};
+        parts[QK_PART_DATA] = buf.data;
+        parts[QK_PART_SCALE] = absmax;
+        for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+            long b = dequantize_differs(ctx, ref, &p, parts, rows, cols, dts[d], buf.want, buf.got);
+            if (b)
+                printf("%s: crafted %s dequantize case %zu (%lld x %lld) dtype %d: DIFFERENT\n", label,
+                       qk_format_name(cases[ci].fmt), ci, (long long)rows, (long long)cols, (int)dts[d]);
+            bad += b;
+        }
+        case_buffers_free(&buf);
+    }
+    printf("%s: crafted nf4/fp4 dequantize: %ld bad\n", label, bad);
     qk_context_destroy(ref);
     return bad;
 }
