@@ -24,11 +24,11 @@
  *   byte from a per-call global table of every 16-bit magnitude
  *   (nvfp4_scale_table16, 32 KiB: a tensor's block maxima span few values,
  *   so the reads stay in L1) instead of two divisions a block (H200: 37%
- *   -> 38-39% of the copy); the table
- *   keeps nvfp4_quantize's steps (the reference's two divisions by qk_div,
- *   clamp, qk_f32_to_e4m3_fast). The host runs this only
- * on finite input (amax_tensor's result is checked first), so no element
- * is NaN or Inf. Zero blocks (t = 0, the entry's flag) code +0 bytes. */
+ *   -> 38-39% of the copy). The table keeps nvfp4_quantize's steps (the
+ *   reference's two divisions by qk_div, clamp, qk_f32_to_e4m3_fast).
+ * The host runs this only on finite input (amax_tensor's result is checked
+ * first), so no element is NaN or Inf. Zero blocks (t = 0, the entry's
+ * flag) code +0 bytes. */
 
 /* The largest 16-bit magnitude of dtype dt whose value is <= c (c >= 0). */
 static inline uint nvfp4_threshold16(int dt, uint c)

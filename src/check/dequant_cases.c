@@ -1,8 +1,8 @@
 /* Dequantize of parts a caller crafted, by a device backend against the
  * reference backend: the float8/int8 row and tile layouts, the blocked
- * MXFP8/NVFP4 layouts, NF4/FP4 blocks and int8 ConvRot rows, with scales and codes chosen
- * so that both a kernel's fast path and its exact path run. Public API
- * only. */
+ * MXFP8/NVFP4 layouts, NF4/FP4 blocks and int8 ConvRot rows, with scales
+ * and codes chosen so that both a kernel's fast path and its exact path
+ * run. Public API only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,8 +187,8 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
  * least with only native products in the kernels' fast paths, to 2^32),
  * random mantissa, some negative; one in five has low bits 0x1000, so its
  * products with the power-of-two code values (+-1, 0.5, 0.25) lie halfway
- * between f16 values; the first few are crafted_scales (zero, subnormal,
- * Inf, NaN, ...). Every dtype. */
+ * between f16 values; every 53rd (from block 11) is one of crafted_scales
+ * (zero, subnormal, Inf, NaN, ...). Every dtype. */
 long qkc_crafted_bnb4_dequantize(qk_context *ctx, const char *label)
 {
     static const struct {
