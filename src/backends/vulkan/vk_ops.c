@@ -234,9 +234,9 @@ static qk_status record_nested_pass(qk_vk_state *s, const qk_vk_job *j, int dequ
         qk_vk_bind absmax = B(VB_AUX, b0 * 1024, na * 4), codes = B(VB_SCALE, b0 * 256, na),
                    nested = B(VB_SCALE2, b0 * 4, k * 4), table = B(VB_TABLE, 0, QK_VK_TABLE_WORDS * 4), off = B(VB_AMAX, 0, 4);
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)na};
-        if (dequantize) {
+        if (dequantize) { /* four absmax an invocation (bnb_nested_dequantize.comp) */
             qk_vk_bind b[] = {codes, nested, table, off, absmax};
-            st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, j->dt, b, 5, pc, (uint64_t)na, 0);
+            st = qk_vk_dispatch(s, VP_BNB_NESTED_DQ, j->dt, b, 5, pc, (uint64_t)ceil_div(na, 4), 0);
         } else { /* eight values an invocation, grid-stride (bnb_nested.comp) */
             qk_vk_bind b[] = {absmax, codes, nested, table, off, absmax};
             st = qk_vk_dispatch(s, VP_BNB_NESTED, j->dt, b, 6, pc, stride_groups(ceil_div(na, 8)), 1);
