@@ -93,10 +93,9 @@ uint qk_f16_narrow(uint a)
  * qk_f16_narrow's branches an element: 1 where f32 a is a zero or in f16's
  * normal range, which qk_f16_narrow_plain narrows with no branch. In
  * bnb4_dequantize.comp it took NF4 into f16 from 28% to 57% of the copy
- * on the H200 (into bf16: 77%). A tree that also put the test in
- * qk_store8 (and wrote qk_f16_narrow as one conditional expression) took
- * MXFP8 and float8 rows into f16 down (52% -> 24%, 54% -> 42%), int8 rows
- * up (60% -> 63%): not kept, and the two not yet measured apart. */
+ * on the H200 (into bf16: 77%). The same test inside qk_store8 took
+ * MXFP8 into f16 from 52% to 23% and float8 rows and tiles from 54% to 42%
+ * (int8 rows 60% -> 61%): not kept there. */
 uint qk_f16_plain(uint a)
 {
     uint aa = a & QK_F32_ABS;
