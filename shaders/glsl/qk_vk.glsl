@@ -80,10 +80,10 @@ uint qk_bf16_narrow(uint a)
  * 0.5's ulp, which is the f16 subnormal's significand (or 2^-14's 0x400):
  * a flushed f32-subnormal a gives 0, as its rounding does; NaN -> 0x7E00.
  * Each is a select, so a vector with a zero, a subnormal or an overflow
- * costs what any other does. The old form (a branch an element, the codec
- * for the rare ones) measured on the H200, 1 GiB into f16: int8 rows 60%
- * -> 67% of the copy, int8_blockwise 54% -> 60%, float8 rows and tiles 54%
- * -> 56%; e5m2 row quantize of f16 62% -> 67%. */
+ * costs what any other does. Against the old form (a branch an element,
+ * the codec for the rare ones), H200, 1 GiB into f16: int8 rows 60% -> 67%
+ * of the copy, int8_blockwise 54% -> 60%, float8 rows and tiles 54% ->
+ * 56%; e5m2 row quantize of f16 62% -> 67%. */
 uint qk_f16_narrow(uint a)
 {
     uint aa = a & QK_F32_ABS;
