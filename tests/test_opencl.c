@@ -121,6 +121,7 @@ static void test_fast_codec_equals_codec(void **st)
             uint32_t a = (hi << 16) | lows[l];
             bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
             bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
+            bad += qk_f32_to_f16_native(a) != qk_f32_to_f16(a);
             bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
             bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
         }
@@ -128,6 +129,7 @@ static void test_fast_codec_equals_codec(void **st)
         uint32_t a = (uint32_t)(rng(&s) >> 32);
         bad += qk_f32_to_bf16_fast(a) != qk_f32_to_bf16(a);
         bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
+        bad += qk_f32_to_f16_native(a) != qk_f32_to_f16(a);
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
         bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
     }
@@ -140,7 +142,17 @@ static void test_fast_codec_equals_codec(void **st)
             bad += qk_fp4_encode_fast(a ^ QK_F32_SIGN) != qk_fp4_encode(a ^ QK_F32_SIGN);
         }
     for (uint32_t a = 0x38000000u; a < 0x47800000u; a += 0x7u) /* densely over f16's normal range */
-        bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a) || qk_f32_to_f16_fast(a | QK_F32_SIGN) != qk_f32_to_f16(a | QK_F32_SIGN);
+        bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a) || qk_f32_to_f16_fast(a | QK_F32_SIGN) != qk_f32_to_f16(a | QK_F32_SIGN) ||
+               qk_f32_to_f16_native(a) != qk_f32_to_f16(a) || qk_f32_to_f16_native(a | QK_F32_SIGN) != qk_f32_to_f16(a | QK_F32_SIGN);
+    for (uint32_t a = 0; a < 0x38800000u; a += 0x1Fu) /* the native form's f16-subnormal add, f32 subnormals too */
+        bad += qk_f32_to_f16_native(a) != qk_f32_to_f16(a) || qk_f32_to_f16_native(a | QK_F32_SIGN) != qk_f32_to_f16(a | QK_F32_SIGN);
+    for (uint32_t k = 0; k <= 1024; k++) { /* every f16-subnormal tie (k + 1/2) 2^-24, and one ulp either side */
+        float tie = ldexpf((float)(2 * k + 1), -25);
+        uint32_t t;
+        memcpy(&t, &tie, 4);
+        for (uint32_t a = t - 1u; a != t + 2u; a++)
+            bad += qk_f32_to_f16_native(a) != qk_f32_to_f16(a);
+    }
     for (uint32_t a = 0x3C000000u; a < 0x44000000u; a += 0xFu) /* densely around e4m3's range */
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
     for (uint32_t a = QK_F32_E8M0_MIN; a < QK_F32_INF; a += 0x3FFu) /* e8m0 over [2^-127, max] */

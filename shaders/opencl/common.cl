@@ -155,25 +155,16 @@ static inline uint f16_widen_finite(uint h)
 static inline uint widen_low_finite(int dt, uint w) { return dt == DT_BF16 ? w << 16 : f16_widen_finite(w & 0xFFFFu); }
 static inline uint widen_high_finite(int dt, uint w) { return dt == DT_BF16 ? w & 0xFFFF0000u : f16_widen_finite(w >> 16); }
 
-/* f32 -> f16, RNE, as qk_f32_to_f16, with no branch where native adds
- * are used: in f16's normal range and up to Inf, the rounding add on
- * rebiased bits, capped at Inf; below it, |a| + 0.5 (a correctly rounded
- * add of normal operands, the device's RNE) rounds |a| to a multiple of
- * 2^-24, 0.5's ulp, which is the f16 subnormal's significand (or 2^-14's
- * 0x400): a flushed f32-subnormal a gives 0, as its rounding does; NaN ->
- * 0x7E00. qk_f32_to_f16_fast (kept for QK_OPENCL_SOFTFLOAT) sends zeros
- * and f16 subnormals, common in dequantized weights, down the codec's
- * branch. H200 NVIDIA OpenCL, 1 GiB dequantized into f16, against it: nf4
- * 41% -> 64% of the copy, int8 rows 46% -> 64%, int8_blockwise 42% -> 58%,
- * nvfp4 39% -> 56%, mxfp8 51% -> 56%, float8 rows and tiles 53% -> 56%. */
+/* f32 -> f16, RNE: qk_f32_to_f16_native (fast_codec.cl) where native adds
+ * are used, else qk_f32_to_f16_fast (QK_OPENCL_SOFTFLOAT). The native form,
+ * with no branch, against the fast one's codec branch for zeros and f16
+ * subnormals, H200 NVIDIA OpenCL, 1 GiB dequantized into f16: nf4 41% ->
+ * 64% of the copy, int8 rows 46% -> 64%, int8_blockwise 42% -> 58%, nvfp4
+ * 39% -> 56%, mxfp8 51% -> 56%, float8 rows and tiles 53% -> 56%. */
 static inline uint f16_narrow(uint a)
 {
 #if defined(QK_NATIVE_MUL)
-    uint aa = a & QK_F32_ABS;
-    uint n = min((aa - 0x38000000u + 0xFFFu + ((aa >> 13) & 1u)) >> 13, 0x7C00u);
-    uint sub = as_uint(as_float(aa) + 0.5f) - 0x3F000000u;
-    uint r = aa < 0x38800000u ? sub : aa > QK_F32_INF ? 0x7E00u : n;
-    return ((a >> 16) & 0x8000u) | r;
+    return qk_f32_to_f16_native(a);
 #else
     return qk_f32_to_f16_fast(a);
 #endif

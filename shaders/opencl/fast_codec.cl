@@ -29,6 +29,42 @@ QK_FN QK_U32 qk_f32_to_f16_fast(QK_U32 a)
     return ((a >> 16) & 0x8000u) | ((m >= 0x7C00u) ? 0x7C00u : m);
 }
 
+/* The bits of f32 a + b by the dialect's native add: OpenCL's, correctly
+ * rounded to nearest even on every accepted device (cl_devices.c); the
+ * host's IEEE add in C, where the test runs. */
+#if defined(__OPENCL_VERSION__)
+#define QK_NATIVE_ADD_BITS(a, b) as_uint(as_float(a) + as_float(b))
+#else
+static inline uint32_t qk_native_add_bits(uint32_t a, uint32_t b)
+{
+    float x, y;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    x += y;
+    memcpy(&a, &x, 4);
+    return a;
+}
+#define QK_NATIVE_ADD_BITS(a, b) qk_native_add_bits(a, b)
+#endif
+
+/* qk_f32_to_f16 with no branch, for code whose native add is correctly
+ * rounded: in f16's normal range and up to Inf, the rounding add on rebiased
+ * bits, capped at Inf; below it, |a| + 0.5 (operands and sum normal) rounds
+ * |a| to a multiple of 2^-24, 0.5's ulp, which is the f16 subnormal's
+ * significand (or 2^-14's 0x400); a device that flushes an f32-subnormal a
+ * gives 0, its correct rounding too; NaN -> 0x7E00. qk_f32_to_f16_fast
+ * sends zeros and f16 subnormals, common in dequantized weights, down the
+ * codec's branch. Vulkan's qk_f16_narrow (qk_vk.glsl) is the same formula
+ * in GLSL. */
+QK_FN QK_U32 qk_f32_to_f16_native(QK_U32 a)
+{
+    QK_U32 aa = a & QK_F32_ABS;
+    QK_U32 n = (aa - 0x38000000u + 0xFFFu + ((aa >> 13) & 1u)) >> 13;
+    QK_U32 sub = QK_NATIVE_ADD_BITS(aa, 0x3F000000u) - 0x3F000000u;
+    QK_U32 r = (aa < 0x38800000u) ? sub : (aa > QK_F32_INF) ? 0x7E00u : (n < 0x7C00u) ? n : 0x7C00u;
+    return ((a >> 16) & 0x8000u) | r;
+}
+
 /* qk_fp4_encode: the magnitude's rank among its 7 thresholds by a binary
  * search (three compares), then the rank -> code map {0,1,6,7,4,5,2,3} as
  * nibbles of one constant instead of a switch. */
