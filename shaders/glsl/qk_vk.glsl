@@ -83,7 +83,9 @@ uint qk_bf16_narrow(uint a)
  * costs what any other does. Against the old form (a branch an element,
  * the codec for the rare ones), H200, 1 GiB into f16: int8 rows 60% -> 67%
  * of the copy, int8_blockwise 54% -> 60%, float8 rows and tiles 54% ->
- * 56%; e5m2 row quantize of f16 62% -> 67%. */
+ * 56%; e5m2 row quantize of f16 62% -> 67%. OpenCL's
+ * qk_f32_to_f16_native (shaders/opencl/fast_codec.cl) is the same formula,
+ * which test_opencl checks against the codec on the host. */
 uint qk_f16_narrow(uint a)
 {
     uint aa = a & QK_F32_ABS;
