@@ -1809,6 +1809,39 @@ static void test_crafted_dequantize_matches_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* f16 output by both narrowings: the _f16n shader builds (a native
+ * conversion a pair, qk_f16_narrow2) where the device allows them, and the
+ * integer qk_f16_narrow (QK_VULKAN_F16_NATIVE=0), each over the crafted
+ * NF4/FP4, row/tile, MXFP8/NVFP4 and ConvRot dequantize cases (f16 ties,
+ * subnormal, overflowing, zero and NaN outputs). The native builds must
+ * have run exactly where the device offers them. */
+static void test_f16_output_both_narrowings(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    int has = first_device()->f16_native;
+    long bad = 0;
+    for (int native = 1; native >= 0; native--) {
+        if (!native)
+            setenv("QK_VULKAN_F16_NATIVE", "0", 1);
+        const char *label = native ? "vulkan, f16 narrowing by the _f16n builds" : "vulkan, integer f16 narrowing";
+        unsigned long before = qk_vk_f16n_dispatches();
+        bad += qkc_crafted_bnb4_dequantize(vk, label);
+        bad += qkc_crafted_group_dequantize(vk, label);
+        bad += qkc_crafted_blocked_dequantize(vk, label);
+        bad += qkc_crafted_convrot_dequantize(vk, label);
+        unsigned long runs = qk_vk_f16n_dispatches() - before;
+        unsetenv("QK_VULKAN_F16_NATIVE");
+        printf("%s: %lu dispatches of _f16n builds\n", label, runs);
+        assert_int_equal(runs != 0, native && has);
+    }
+    if (!has)
+        printf("note: the device lacks shaderFloat16, RoundingModeRTE or SignedZeroInfNanPreserve for 16 bits, "
+               "or independent rounding modes: only the integer narrowing ran\n");
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1819,6 +1852,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
         cmocka_unit_test(test_crafted_dequantize_matches_reference),
+        cmocka_unit_test(test_f16_output_both_narrowings),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
         cmocka_unit_test(test_double_quant_offset_fallback), cmocka_unit_test(test_double_quant_device_means),

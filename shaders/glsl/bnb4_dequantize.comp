@@ -64,12 +64,21 @@ void dequantize_word(uint w, uint word, uint s)
         if (QK_DT == DT_BF16) {
             for (uint j = 0u; j < 8u; j++)
                 v[j] = qk_bf16_narrow(v[j]);
+#ifdef QK_F16_NATIVE
+        } else if (QK_DT == DT_F16) { /* a native conversion a pair */
+            [[unroll]] for (uint k = 0u; k < 4u; k++) {
+                uint h = qk_f16_narrow2(v[2u * k], v[2u * k + 1u]);
+                v[2u * k] = h & 0xFFFFu;
+                v[2u * k + 1u] = h >> 16;
+            }
+#else
         } else if (QK_DT == DT_F16 && plain != 0u) { /* one test a vector, no branch an element */
             for (uint j = 0u; j < 8u; j++)
                 v[j] = qk_f16_narrow_plain(v[j]);
         } else if (QK_DT == DT_F16) {
             for (uint j = 0u; j < 8u; j++)
                 v[j] = qk_f16_narrow(v[j]);
+#endif
         }
     } else {
         for (uint j = 0u; j < 8u; j++) {

@@ -97,6 +97,16 @@ uint narrow_native(uint b)
     return ((b >> 16) & 0x8000u) | (a < 0x38800000u ? sub : nor);
 }
 
+/* Two native-path values as one output word (16-bit dtypes), a low. */
+uint narrow_pair(uint a, uint b)
+{
+#ifdef QK_F16_NATIVE
+    if (QK_DT == DT_F16)
+        return qk_f16_narrow2(a, b);
+#endif
+    return narrow_native(a) | (narrow_native(b) << 16);
+}
+
 /* 16 native values into elements el .. el+15. */
 void store_run(uint el, uint r[16])
 {
@@ -108,7 +118,7 @@ void store_run(uint el, uint r[16])
     [[unroll]] for (uint h = 0u; h < 2u; h++) {
         uvec4 o;
         [[unroll]] for (uint k = 0u; k < 4u; k++)
-            o[k] = narrow_native(r[8u * h + 2u * k]) | (narrow_native(r[8u * h + 2u * k + 1u]) << 16);
+            o[k] = narrow_pair(r[8u * h + 2u * k], r[8u * h + 2u * k + 1u]);
         dst.w[(el >> 3) + h] = o;
     }
 }

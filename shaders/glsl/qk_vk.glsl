@@ -9,6 +9,9 @@
  * code. Division never uses a native result without an exact integer check.
  */
 #extension GL_EXT_control_flow_attributes : require
+#ifdef QK_F16_NATIVE
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 #define QK_GLSL
 /* `half` is a reserved word in GLSL; the codec uses it as a variable name. */
 #define half qk_half_
@@ -120,6 +123,39 @@ uint qk_f16_narrow_plain(uint a)
 
 uint qk_widen(uint dt, uint h) { return dt == DT_BF16 ? (h << 16) : qk_f16_widen(h); }
 uint qk_narrow(uint dt, uint a) { return dt == DT_BF16 ? qk_bf16_narrow(a) : qk_f16_narrow(a); }
+
+/* Two f32 values (bits) as a word of f16, a in the low half: qk_f16_narrow
+ * of each. The _f16n builds of the dequantize shaders (meson.build,
+ * QK_F16_NATIVE; used where the device has shaderFloat16 with
+ * RoundingModeRTE and SignedZeroInfNanPreserve for 16 bits, vk_devices.c)
+ * narrow |a| and |b| by one native conversion of the pair, correctly
+ * rounded (the SPIR-V declares RoundingModeRTE for 16 and 32 bits, so the
+ * rule holds whichever width governs a conversion), for magnitudes of at
+ * least 2^-14: those are normal f32, and their f16 is normal or Inf, so no
+ * denormal mode touches them. Below 2^-14 (f16 subnormals, zeros, f32
+ * subnormals a device may flush) the add of qk_f16_narrow gives the bits.
+ * NaN stays a NaN (SignedZeroInfNanPreserve 16); its payload is outside
+ * the contract (docs/FORMATS.md). The signs are put back last. */
+uint qk_f16_narrow2(uint a, uint b)
+{
+#ifdef QK_F16_NATIVE
+    uint aa = a & QK_F32_ABS, ab = b & QK_F32_ABS;
+    uint cv = packFloat2x16(f16vec2(vec2(uintBitsToFloat(aa), uintBitsToFloat(ab))));
+    precise float ta = uintBitsToFloat(aa) + 0.5;
+    precise float tb = uintBitsToFloat(ab) + 0.5;
+    uint lo = aa < 0x38800000u ? floatBitsToUint(ta) - 0x3F000000u : cv & 0xFFFFu;
+    uint hi = ab < 0x38800000u ? floatBitsToUint(tb) - 0x3F000000u : cv >> 16;
+    return lo | (hi << 16) | ((a >> 16) & 0x8000u) | (b & QK_F32_SIGN);
+#else
+    return qk_f16_narrow(a) | (qk_f16_narrow(b) << 16);
+#endif
+}
+
+/* qk_narrow of a and b as one word of dtype dt (16-bit), a in the low half. */
+uint qk_narrow2(uint dt, uint a, uint b)
+{
+    return dt == DT_BF16 ? qk_bf16_narrow(a) | (qk_bf16_narrow(b) << 16) : qk_f16_narrow2(a, b);
+}
 /* The value torch holds after rounding to dtype dt (RNE). */
 uint qk_round_to(uint dt, uint a) { return dt == DT_F32 ? a : qk_widen(dt, qk_narrow(dt, a)); }
 

@@ -14,7 +14,7 @@ uint qk_pack_out(uint dt, uint v0, uint v1)
 {
     if (dt == DT_F32)
         return v0;
-    return qk_narrow(dt, v0) | (qk_narrow(dt, v1) << 16);
+    return qk_narrow2(dt, v0, v1);
 }
 
 /* The raw 16-bit elements e .. e+7 of f16/bf16 input (e a multiple of 8),

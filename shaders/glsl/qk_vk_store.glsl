@@ -49,7 +49,7 @@ void qk_store8(uint dt, uint e, uint n, uint v[8])
     }
     uint h[4];
     for (uint k = 0u; k < 4u; k++)
-        h[k] = qk_narrow(dt, v[2u * k]) | (qk_narrow(dt, v[2u * k + 1u]) << 16);
+        h[k] = qk_narrow2(dt, v[2u * k], v[2u * k + 1u]);
     if (e + 8u <= n) {
         dst.w[e >> 3] = uvec4(h[0], h[1], h[2], h[3]);
         return;

@@ -5,7 +5,10 @@
  * so the declarations are added here, word by word, to the compiled module:
  *   OpCapability RoundingModeRTE, OpCapability SignedZeroInfNanPreserve,
  *   OpExecutionMode %main RoundingModeRTE 32,
- *   OpExecutionMode %main SignedZeroInfNanPreserve 32.
+ *   OpExecutionMode %main SignedZeroInfNanPreserve 32,
+ * and the same two modes for 16 bits where the module has a 16-bit float
+ * type (the _f16n builds, whose f32 -> f16 conversions must round to
+ * nearest even and keep Inf and NaN; qk_f16_narrow2 in qk_vk.glsl).
  * Every OpFAdd/OpFSub/OpFMul/OpFDiv/OpFRem/OpFMod/OpFNegate/
  * OpVectorTimesScalar/OpDot result also gets NoContraction (where `precise`
  * has not put it already), so no driver may fuse a product and a sum into
@@ -28,6 +31,7 @@ enum {
     OP_EXT_INST_IMPORT = 11,
     OP_EXT_INST = 12,
     OP_DECORATE = 71,
+    OP_TYPE_FLOAT = 22,
     DECORATION_NO_CONTRACTION = 42,
     GLSL_STD_450_FMA = 50,
     CAP_SIGNED_ZERO_INF_NAN_PRESERVE = 4466,
@@ -58,6 +62,20 @@ static int is_float_arith(uint32_t op)
 /* Types, constants and global variables: the annotations end before the first. */
 static int starts_declarations(uint32_t op) { return (op >= 19 && op <= 39) || (op >= 41 && op <= 52) || op == 59; }
 
+/* OpExecutionMode RoundingModeRTE and SignedZeroInfNanPreserve for floats
+ * of `width` bits at out[o]; returns the new end. */
+static size_t put_float_modes(uint32_t *out, size_t o, uint32_t entry, uint32_t width)
+{
+    const uint32_t modes[2] = {EM_ROUNDING_MODE_RTE, EM_SIGNED_ZERO_INF_NAN_PRESERVE};
+    for (int k = 0; k < 2; k++) {
+        out[o++] = (4u << 16) | OP_EXECUTION_MODE;
+        out[o++] = entry;
+        out[o++] = modes[k];
+        out[o++] = width;
+    }
+    return o;
+}
+
 static int fail(const char *msg, const char *path)
 {
     fprintf(stderr, "spv_patch: %s: %s\n", path, msg);
@@ -85,7 +103,7 @@ int main(int argc, char **argv)
         return fail("out of memory", argv[1]);
     size_t last_cap = 0, last_mode = 0, entry_id = 0, decl = 0, narith = 0;
     uint32_t glsl_std = 0;
-    int entries = 0;
+    int entries = 0, half = 0;
     for (size_t i = 5; i < n;) {
         uint32_t op = in[i] & 0xFFFF, wc = in[i] >> 16;
         if (wc == 0 || i + wc > n)
@@ -110,6 +128,8 @@ int main(int argc, char **argv)
                         argv[1]);
         if (op == OP_DECORATE && wc >= 3 && in[i + 2] == DECORATION_NO_CONTRACTION && in[i + 1] < bound)
             decorated[in[i + 1]] = 1;
+        if (op == OP_TYPE_FLOAT && wc >= 3 && in[i + 2] == 16)
+            half = 1;
         if (decl == 0 && starts_declarations(op))
             decl = i;
         if (is_float_arith(op) && wc >= 3)
@@ -118,7 +138,7 @@ int main(int argc, char **argv)
     }
     if (entries != 1 || last_cap == 0 || decl < last_mode)
         return fail("expected one entry point, a capability section and declarations after them", argv[1]);
-    uint32_t *out = malloc((n + 16 + 3 * narith) * sizeof *out);
+    uint32_t *out = malloc((n + 32 + 3 * narith) * sizeof *out);
     if (out == NULL)
         return fail("out of memory", argv[1]);
     size_t o = 0;
@@ -130,14 +150,9 @@ int main(int argc, char **argv)
     out[o++] = CAP_SIGNED_ZERO_INF_NAN_PRESERVE;
     memcpy(out + o, in + last_cap, (last_mode - last_cap) * 4);
     o += last_mode - last_cap;
-    out[o++] = (4u << 16) | OP_EXECUTION_MODE;
-    out[o++] = (uint32_t)entry_id;
-    out[o++] = EM_ROUNDING_MODE_RTE;
-    out[o++] = 32;
-    out[o++] = (4u << 16) | OP_EXECUTION_MODE;
-    out[o++] = (uint32_t)entry_id;
-    out[o++] = EM_SIGNED_ZERO_INF_NAN_PRESERVE;
-    out[o++] = 32;
+    o = put_float_modes(out, o, (uint32_t)entry_id, 32);
+    if (half)
+        o = put_float_modes(out, o, (uint32_t)entry_id, 16);
     memcpy(out + o, in + last_mode, (decl - last_mode) * 4); /* debug names and annotations */
     o += decl - last_mode;
     for (size_t k = 0; k < narith; k++)

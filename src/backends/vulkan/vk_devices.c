@@ -131,6 +131,13 @@ static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
         return "no SignedZeroInfNanPreserve for f32 (results would not be bit-exact)";
     if (!has_device_ext(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME))
         return "no VK_KHR_push_descriptor";
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+    api.vkGetPhysicalDeviceFeatures2(pd, &f2);
+    /* independent rounding modes: the _f16n builds declare RTE for 16 and
+     * 32 bits and nothing for 64 */
+    d->f16_native = f12.shaderFloat16 && p12.shaderRoundingModeRTEFloat16 && p12.shaderSignedZeroInfNanPreserveFloat16 &&
+                    p12.roundingModeIndependence == VK_SHADER_FLOAT_CONTROLS_INDEPENDENCE_ALL;
     d->exec_stats = has_device_ext(pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     d->cluster_max = cluster_max(pd, &d->subgroup_max);
     const VkPhysicalDeviceLimits *lim = &d->props.limits;

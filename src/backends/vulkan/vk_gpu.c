@@ -47,11 +47,17 @@ QK_VK_SHADER(convrot_dequantize)
 QK_VK_SHADER(convrot_quantize)
 QK_VK_SHADER(nvfp4_dequantize)
 QK_VK_SHADER(nvfp4_table)
+QK_VK_SHADER(bnb4_dequantize_f16n)
+QK_VK_SHADER(scaled_dequantize_f16n)
+QK_VK_SHADER(blocked_dequantize_f16n)
+QK_VK_SHADER(convrot_dequantize_f16n)
+QK_VK_SHADER(convrot_f16n)
+
+#define QK_VK_CASE(id, shader)                                                                     \
+    case id: *size = qk_vk_##shader##_spv_size; *name = #shader; return qk_vk_##shader##_spv;
 
 static const unsigned char *shader_code(int pipe, size_t *size, const char **name)
 {
-#define QK_VK_CASE(id, shader)                                                                     \
-    case id: *size = qk_vk_##shader##_spv_size; *name = #shader; return qk_vk_##shader##_spv;
     switch (pipe) {
     QK_VK_CASE(VP_BNB4_Q, bnb4_quantize)
     QK_VK_CASE(VP_BNB4_DQ, bnb4_dequantize)
@@ -85,6 +91,19 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_NVFP4_DQ, nvfp4_dequantize)
     QK_VK_CASE(VP_NVFP4_TABLE, nvfp4_table)
     QK_VK_CASE(VP_NVFP4_Q_GATHER, nvfp4_quantize)
+    default: *size = 0; return NULL;
+    }
+}
+
+/* The _f16n build of shader `pipe` (meson.build), or NULL where it has none. */
+static const unsigned char *shader_code_f16n(int pipe, size_t *size, const char **name)
+{
+    switch (pipe) {
+    QK_VK_CASE(VP_BNB4_DQ, bnb4_dequantize_f16n)
+    QK_VK_CASE(VP_SCALED_DQ, scaled_dequantize_f16n)
+    QK_VK_CASE(VP_BLOCKED_DQ, blocked_dequantize_f16n)
+    QK_VK_CASE(VP_CONVROT_DQ, convrot_dequantize_f16n)
+    QK_VK_CASE(VP_CONVROT, convrot_f16n)
     default: *size = 0; return NULL;
     }
 }
@@ -312,14 +331,16 @@ void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value)
 
 /* The pipeline of shader `pipe` for dtype dt: its specialization constant
  * QK_DT (qk_vk.glsl) fixed, so every dtype branch folds away (measured on
- * the H200: dequantize 5-11 points of the copy faster, row quantize 17%). */
-static qk_status pipeline(qk_vk_state *s, int pipe, int dt)
+ * the H200: dequantize 5-11 points of the copy faster, row quantize 17%).
+ * slot: dt, or QK_VK_F16N_SLOT for the f16 pipeline of the _f16n build. */
+static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
 {
-    if (s->pipes[pipe][dt])
+    if (s->pipes[pipe][slot])
         return QK_OK;
     size_t size;
     const char *name = "";
-    const unsigned char *code = shader_code(pipe, &size, &name);
+    const unsigned char *code =
+        slot == QK_VK_F16N_SLOT ? shader_code_f16n(pipe, &size, &name) : shader_code(pipe, &size, &name);
     uint32_t *words = malloc(size); /* the embedded array is byte-aligned */
     if (words == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
@@ -344,11 +365,28 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt)
     if (pipe == VP_BNB4_Q_CLUSTER || pipe == VP_BNB4_Q64 || pipe == VP_MXFP8_Q_LANES ||
         pipe == VP_NVFP4_Q_GATHER || pipe == VP_CONVROT_DQ || pipe == VP_CONVROT_Q) /* a block's (NVFP4: a scale word's; ConvRot: a team's) lanes: consecutive, one subgroup */
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
-    r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][dt]);
+    r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][slot]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);
     if (r == VK_SUCCESS && s->stats)
-        qk_vk_print_pipeline_stats(s, s->pipes[pipe][dt], name);
+        qk_vk_print_pipeline_stats(s, s->pipes[pipe][slot], name);
     return r == VK_SUCCESS ? QK_OK : vk_fail(r, "vkCreateComputePipelines");
+}
+
+static unsigned long f16n_dispatches;
+
+unsigned long qk_vk_f16n_dispatches(void) { return __atomic_load_n(&f16n_dispatches, __ATOMIC_RELAXED); }
+
+/* Whether f16 output of `pipe` takes its _f16n build: the device allows it
+ * and QK_VULKAN_F16_NATIVE is not 0 (read at each dispatch, so tests and
+ * benchmarks can run the integer narrowing in the same process). */
+static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
+{
+    size_t size;
+    const char *name;
+    if (dt != QK_DTYPE_F16 || !s->dev->f16_native || shader_code_f16n(pipe, &size, &name) == NULL)
+        return 0;
+    const char *e = getenv("QK_VULKAN_F16_NATIVE");
+    return e == NULL || strcmp(e, "0") != 0;
 }
 
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,
@@ -356,9 +394,12 @@ qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *bin
 {
     if (dt < 0 || dt >= QK_VK_DTYPES)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: internal error (dtype %d)", dt);
-    qk_status st = pipeline(s, pipe, dt);
+    int slot = f16n_wanted(s, pipe, dt) ? QK_VK_F16N_SLOT : dt;
+    qk_status st = pipeline(s, pipe, dt, slot);
     if (st != QK_OK)
         return st;
+    if (slot == QK_VK_F16N_SLOT)
+        __atomic_add_fetch(&f16n_dispatches, 1, __ATOMIC_RELAXED);
     if (items == 0)
         return QK_OK;
     VkDescriptorBufferInfo info[QK_VK_BINDINGS];
@@ -385,7 +426,7 @@ qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *bin
                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                       .pBufferInfo = &info[i]};
     }
-    s->d.vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipes[pipe][dt]);
+    s->d.vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipes[pipe][slot]);
     s->d.vkCmdPushDescriptorSetKHR(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, s->layout, 0, QK_VK_BINDINGS, w);
     s->d.vkCmdPushConstants(s->cmd, s->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 4 * QK_VK_PC_WORDS, pc);
     uint64_t groups = groups_mode ? items : (items + 255) / 256;
@@ -470,6 +511,10 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
         exts[nexts++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
         features = &full_subgroups;
     }
+    VkPhysicalDeviceVulkan12Features f16_feature = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                                    .pNext = features, .shaderFloat16 = VK_TRUE};
+    if (dev->f16_native)
+        features = &f16_feature;
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = features,
                              .queueCreateInfoCount = dev->xfer_family != dev->queue_family ? 2 : 1,
                              .pQueueCreateInfos = qi, .enabledExtensionCount = nexts,
@@ -567,7 +612,7 @@ void qk_vk_state_close(qk_vk_state *s)
         s->d.vkUnmapMemory(s->device, s->staging.mem);
     free_buffer(s, &s->staging);
     for (int i = 0; i < VP_COUNT; i++)
-        for (int d = 0; d < QK_VK_DTYPES; d++)
+        for (int d = 0; d <= QK_VK_F16N_SLOT; d++)
             if (s->pipes[i][d])
                 s->d.vkDestroyPipeline(s->device, s->pipes[i][d], NULL);
     if (s->layout)

@@ -65,6 +65,10 @@ typedef struct {
      * size, or 0 where that cannot be had. */
     uint32_t cluster_max;
     uint32_t subgroup_max; /* maxSubgroupSize where cluster_max is not 0 */
+    /* shaderFloat16, RoundingModeRTE and SignedZeroInfNanPreserve for 16
+     * bits, rounding modes independent of width: the _f16n shader builds
+     * (qk_f16_narrow2) may run, and shaderFloat16 is enabled */
+    int f16_native;
 } qk_vk_device;
 
 /* The shared instance and the devices that meet qk's exactness needs,
@@ -88,6 +92,8 @@ unsigned long qk_vk_bnb4_q64_runs(void);
 unsigned long qk_vk_product_runs(void);
 /* MXFP8 quantize calls that took mxfp8_quantize_lanes.comp (tests). */
 unsigned long qk_vk_mxfp8_lanes_runs(void);
+/* Dispatches of _f16n shader builds so far (tests check which path ran). */
+unsigned long qk_vk_f16n_dispatches(void);
 /* NVFP4 quantize calls whose scale words were gathered by shuffles (tests). */
 unsigned long qk_vk_nvfp4_gather_runs(void);
 /* NVFP4 dequantize dispatches of nvfp4_dequantize.comp (tests). */
@@ -129,8 +135,10 @@ enum {
 #define QK_VK_THRESH_KEYS 32768
 #define QK_VK_THRESH_WORDS (QK_VK_THRESH_KEYS + QK_VK_THRESH_KEYS * 64)
 
-/* Pipelines per dtype: QK_DTYPE_F32, F16, BF16 (the shaders' QK_DT). */
+/* Pipelines per dtype: QK_DTYPE_F32, F16, BF16 (the shaders' QK_DT), and
+ * a fourth slot for the f16 pipeline of an _f16n build. */
 #define QK_VK_DTYPES 3
+#define QK_VK_F16N_SLOT 3
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
@@ -162,7 +170,7 @@ typedef struct {
     int xfer_busy[2]; /* a staging half has a copy in flight */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
-    VkPipeline pipes[VP_COUNT][QK_VK_DTYPES]; /* per shader and dtype (QK_DT), made on first use */
+    VkPipeline pipes[VP_COUNT][QK_VK_DTYPES + 1]; /* per shader and slot (above), made on first use */
     qk_vk_buffer bufs[VB_COUNT];
     qk_vk_buffer staging;
     void *staging_map;
