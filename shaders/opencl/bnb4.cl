@@ -124,15 +124,19 @@ static inline void bnb4_dequantize_word(__global const uchar *data, uint s, ulon
      * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and
      * finite: the native product is mul_ftz's on any device. */
     uint se = (s >> 23) & 0xFFu;
-    int plain = se >= 10u && se < 255u;
+    if (se >= 10u && se < 255u) {
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+            h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * as_float(s));
+        }
+        st8_values(out, dt, e0, n, h, 1);
+        return;
+    }
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         uint byte = (w >> (8 * (j / 2))) & 0xFFu;
         uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
-        if (plain) {
-            h[j] = narrow(dt, as_uint(as_float(value[c]) * as_float(s)));
-            continue;
-        }
         uint v = qk_mul_ftz(value[c], s);
         /* CUDA's canonical NaN, as bitsandbytes writes it */
         h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
@@ -160,8 +164,18 @@ static inline void bnb4_dequantize_body(__global const uchar *data, __global con
 #pragma unroll
         for (int j = 0; j < 16; j++) {
             uint byte = ((j < 8 ? w.x : w.y) >> (8 * ((j / 2) & 3))) & 0xFFu;
-            h[j] = narrow_finite(dt, as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * f));
+            h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * f);
         }
+#if defined(QK_HALF_STORES)
+        if (dt == DT_F16) {
+            st8_values(out, dt, 16 * u, n, h, 1);
+            st8_values(out, dt, 16 * u + 8, n, h + 8, 1);
+            continue;
+        }
+#endif
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+            h[j] = narrow_finite(dt, h[j]);
         if (dt == DT_F32) {
             __global uint4 *o = (__global uint4 *)out + 4 * u;
             o[0] = (uint4)(h[0], h[1], h[2], h[3]);

@@ -266,6 +266,43 @@ static inline void st8_raw(__global uchar *p, int dt, ulong i, ulong end, const 
             st_raw(p, dt, i + (ulong)k, h[k]);
 }
 
+/* Eight f32 values (bits) into elements i .. i+7 of dtype dt, narrowed
+ * (narrow_finite where `finite`: no NaN among them); a vector store when i
+ * is a multiple of 8 and all eight are below `end`.
+ * f16 vectors go through vstorea_half8_rte where native arithmetic is used
+ * (QK_NATIVE_MUL, unless QK_NO_HALF_STORES): OpenCL 1.2 makes that
+ * conversion correctly rounded, to nearest even, with half subnormals never
+ * flushed, on every device and with no cl_khr_fp16. Only its float input
+ * may be flushed (a subnormal, where the device lacks CL_FP_DENORM or in
+ * its FTZ mode), and then the zero's sign is undefined; so a subnormal
+ * goes in as 2^-126 with its sign, which rounds to the same signed zero
+ * (f16's smallest subnormal is 2^-24). A NaN stays a NaN (its payload is
+ * outside the contract, docs/FORMATS.md). */
+#if defined(QK_NATIVE_MUL) && !defined(QK_NO_HALF_STORES)
+#define QK_HALF_STORES 1
+static inline float half_operand(uint a)
+{
+    return as_float((a & QK_F32_ABS) - 1u < 0x007FFFFFu ? (a & QK_F32_SIGN) | 0x00800000u : a);
+}
+#endif
+
+static inline void st8_values(__global uchar *p, int dt, ulong i, ulong end, const uint *v, int finite)
+{
+#if defined(QK_HALF_STORES)
+    if (dt == DT_F16 && i + 8 <= end && (i & 7) == 0) {
+        vstorea_half8_rte((float8)(half_operand(v[0]), half_operand(v[1]), half_operand(v[2]), half_operand(v[3]),
+                                   half_operand(v[4]), half_operand(v[5]), half_operand(v[6]), half_operand(v[7])),
+                          i / 8, (__global half *)p);
+        return;
+    }
+#endif
+    uint h[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        h[k] = finite ? narrow_finite(dt, v[k]) : narrow(dt, v[k]);
+    st8_raw(p, dt, i, end, h);
+}
+
 /* Max of v over each aligned segment of `seg` work-items (seg a power of
  * two dividing the work-group size); every work-item gets its segment's max. */
 static inline uint seg_max(__local uint *red, uint v, uint seg)

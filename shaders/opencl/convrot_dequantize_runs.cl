@@ -118,6 +118,13 @@ static inline void crd_store_run(__global uint4 *out, const int dt, ulong el, co
             out[(el >> 2) + u] = (uint4)(r[4u * u], r[4u * u + 1u], r[4u * u + 2u], r[4u * u + 3u]);
         return;
     }
+#if defined(QK_HALF_STORES)
+    if (dt == DT_F16) {
+        st8_values((__global uchar *)out, dt, el, el + 16, r, 1);
+        st8_values((__global uchar *)out, dt, el + 8, el + 16, r + 8, 1);
+        return;
+    }
+#endif
     uint h[16];
 #pragma unroll
     for (uint k = 0; k < 16u; k++)

@@ -192,7 +192,14 @@ static inline void mxfp8_dequantize_body(__global const uchar *data, __global co
             } else if (finite) {
 #pragma unroll
                 for (int j = 0; j < 8; j++)
-                    h[j] = narrow_finite(dt, qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s));
+                    h[j] = qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s);
+                if ((cols & 7) == 0 || c0 + 8 <= cols) {
+                    st8_values(out, dt, i, r * cols + cols, h, 1);
+                    continue;
+                }
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    h[j] = narrow_finite(dt, h[j]);
             } else {
 #pragma unroll
                 for (int j = 0; j < 8; j++)

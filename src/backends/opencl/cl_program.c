@@ -44,7 +44,9 @@ static uint64_t fnv1a(const void *p, size_t n)
  * -cl-fast-relaxed-math, -cl-mad-enable, -cl-denorms-are-zero or
  * -cl-unsafe-math-optimizations; contraction is off by pragma in the
  * source. QK_SPECIALISE (common.cl) is defined for devices that are not
- * CPUs; QK_OPENCL_SPECIALISE=1 or 0 forces it on or off. */
+ * CPUs; QK_OPENCL_SPECIALISE=1 or 0 forces it on or off.
+ * QK_OPENCL_HALF_STORES=0 keeps f16 output on the integer narrowing
+ * (QK_NO_HALF_STORES; common.cl st8_values says what it replaces). */
 static void build_options(qcl_state *s, char *out, size_t n)
 {
     int native_mul = !s->soft_float;
@@ -59,9 +61,11 @@ static void build_options(qcl_state *s, char *out, size_t n)
         check = " -DQK_NATIVE_FINITE=1";
     const char *spec_env = getenv("QK_OPENCL_SPECIALISE");
     int specialise = spec_env && *spec_env ? strcmp(spec_env, "0") != 0 : !s->dev->host_cpu;
-    snprintf(out, n, "-cl-std=CL1.2%s%s%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
+    const char *half_env = getenv("QK_OPENCL_HALF_STORES");
+    int no_half = half_env && strcmp(half_env, "0") == 0;
+    snprintf(out, n, "-cl-std=CL1.2%s%s%s%s%s", native_mul ? " -DQK_NATIVE_MUL=1" : "",
              native_div ? " -DQK_NATIVE_DIV=1 -cl-fp32-correctly-rounded-divide-sqrt" : "", check,
-             specialise ? " -DQK_SPECIALISE=1" : "");
+             specialise ? " -DQK_SPECIALISE=1" : "", no_half ? " -DQK_NO_HALF_STORES=1" : "");
 }
 
 static qk_status build_log_fail(qcl_state *s, cl_program prog, cl_int err)
