@@ -1030,6 +1030,25 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
+/* f16 output by the integer narrowing (QK_OPENCL_HALF_STORES=0; by default
+ * native-arithmetic programs store f16 vectors by vstorea_half8_rte, which
+ * the tests above run): the crafted NF4/FP4, row/tile, MXFP8/NVFP4 and
+ * ConvRot dequantize cases, in one chunk and in small ones. */
+static void test_f16_integer_narrowing(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    setenv("QK_OPENCL_HALF_STORES", "0", 1);
+    long bad = on_every_device(qkc_crafted_bnb4_dequantize, "1", nd);
+    bad += on_every_device(qkc_crafted_group_dequantize, "1", nd);
+    bad += on_every_device(qkc_crafted_blocked_dequantize, "1", nd);
+    bad += on_every_device(qkc_crafted_convrot_dequantize, "1", nd);
+    unsetenv("QK_OPENCL_HALF_STORES");
+    assert_int_equal(bad, 0);
+}
+
 /* qkc_crafted_convrot_dequantize on every device with the generic
  * program, in one chunk and in one-row chunks: with the full grid, then
  * with QK_OPENCL_GRID_ITEMS = few. */
@@ -1341,6 +1360,7 @@ int main(void)
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_device_means),
         cmocka_unit_test(test_crafted_group_dequantize),
+        cmocka_unit_test(test_f16_integer_narrowing),
         cmocka_unit_test(test_crafted_blocked_dequantize),
         cmocka_unit_test(test_crafted_bnb4_dequantize),
         cmocka_unit_test(test_nvfp4_every_scale_code),

@@ -1810,8 +1810,9 @@ static void test_crafted_dequantize_matches_reference(void **state)
 }
 
 /* f16 output by both narrowings: the _f16n shader builds (a native
- * conversion a pair, qk_f16_narrow2) where the device allows them, and the
- * integer qk_f16_narrow (QK_VULKAN_F16_NATIVE=0), each over the crafted
+ * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, since CPU
+ * devices do not take them by default) where the device allows them, and
+ * the integer qk_f16_narrow (QK_VULKAN_F16_NATIVE=0), each over the crafted
  * NF4/FP4, row/tile, MXFP8/NVFP4 and ConvRot dequantize cases (f16 ties,
  * subnormal, overflowing, zero and NaN outputs). The native builds must
  * have run exactly where the device offers them. */
@@ -1822,8 +1823,7 @@ static void test_f16_output_both_narrowings(void **state)
     int has = first_device()->f16_native;
     long bad = 0;
     for (int native = 1; native >= 0; native--) {
-        if (!native)
-            setenv("QK_VULKAN_F16_NATIVE", "0", 1);
+        setenv("QK_VULKAN_F16_NATIVE", native ? "1" : "0", 1);
         const char *label = native ? "vulkan, f16 narrowing by the _f16n builds" : "vulkan, integer f16 narrowing";
         unsigned long before = qk_vk_f16n_dispatches();
         bad += qkc_crafted_bnb4_dequantize(vk, label);

@@ -376,9 +376,12 @@ static unsigned long f16n_dispatches;
 
 unsigned long qk_vk_f16n_dispatches(void) { return __atomic_load_n(&f16n_dispatches, __ATOMIC_RELAXED); }
 
-/* Whether f16 output of `pipe` takes its _f16n build: the device allows it
- * and QK_VULKAN_F16_NATIVE is not 0 (read at each dispatch, so tests and
- * benchmarks can run the integer narrowing in the same process). */
+/* Whether f16 output of `pipe` takes its _f16n build: where the device
+ * allows it, by default on GPUs, not on CPU devices (lavapipe, 32 MiB into
+ * f16: ConvRot 108-117 ms -> 160-173, float8 rows 180-185 -> 223-243, the
+ * rest within noise; its conversion is no cheaper than the integer code).
+ * QK_VULKAN_F16_NATIVE=1 or 0 overrides the default (read at each
+ * dispatch, so tests and benchmarks can run both in one process). */
 static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
 {
     size_t size;
@@ -386,7 +389,9 @@ static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
     if (dt != QK_DTYPE_F16 || !s->dev->f16_native || shader_code_f16n(pipe, &size, &name) == NULL)
         return 0;
     const char *e = getenv("QK_VULKAN_F16_NATIVE");
-    return e == NULL || strcmp(e, "0") != 0;
+    if (e != NULL && *e != '\0')
+        return strcmp(e, "0") != 0;
+    return s->dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,
