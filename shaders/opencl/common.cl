@@ -303,6 +303,18 @@ static inline void st8_values(__global uchar *p, int dt, ulong i, ulong end, con
     st8_raw(p, dt, i, end, h);
 }
 
+/* st8_values of finite values for columns c0 .. c0+7 of a row of `cols`
+ * (element i holds column c0): past the row's end nothing is written. */
+static inline void st8_row_values(__global uchar *p, int dt, ulong i, ulong c0, ulong cols, const uint *v)
+{
+    if ((cols & 7) == 0 || c0 + 8 <= cols) {
+        st8_values(p, dt, i, i - c0 + cols, v, 1);
+        return;
+    }
+    for (ulong j = 0; j < 8 && c0 + j < cols; j++)
+        st_raw(p, dt, i + j, narrow_finite(dt, v[j]));
+}
+
 /* Max of v over each aligned segment of `seg` work-items (seg a power of
  * two dividing the work-group size); every work-item gets its segment's max. */
 static inline uint seg_max(__local uint *red, uint v, uint seg)

@@ -193,13 +193,8 @@ static inline void mxfp8_dequantize_body(__global const uchar *data, __global co
 #pragma unroll
                 for (int j = 0; j < 8; j++)
                     h[j] = qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s);
-                if ((cols & 7) == 0 || c0 + 8 <= cols) {
-                    st8_values(out, dt, i, r * cols + cols, h, 1);
-                    continue;
-                }
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-                    h[j] = narrow_finite(dt, h[j]);
+                st8_row_values(out, dt, i, c0, cols, h);
+                continue;
             } else {
 #pragma unroll
                 for (int j = 0; j < 8; j++)

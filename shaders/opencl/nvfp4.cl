@@ -93,13 +93,8 @@ static inline void nvfp4_dequantize_body(__global const uchar *data, __global co
                     uint byte = (w >> (8 * (j / 2))) & 0xFFu;
                     h[j] = qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts);
                 }
-                if ((cols & 7) == 0 || c0 + 8 <= cols) {
-                    st8_values(out, dt, i, r * cols + cols, h, 1);
-                    continue;
-                }
-#pragma unroll
-                for (int j = 0; j < 8; j++)
-                    h[j] = narrow_finite(dt, h[j]);
+                st8_row_values(out, dt, i, c0, cols, h);
+                continue;
             } else {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
