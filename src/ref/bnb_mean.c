@@ -78,7 +78,7 @@ uint32_t qk_bnb_absmax_mean(const uint32_t *absmax, int64_t nb)
         for (int k = 0; k < 8; k++) {
             uint32_t a = absmax[i + k];
             bad |= (a >= QK_F32_INF) ? 1u : 0u; /* negative (sign bit), Inf or NaN */
-            if (a != 0u) {
+            if (a != 0u && a < QK_F32_INF) { /* -0.0 has no set bit; it is bad anyway */
                 int l = qk_f32_lsb_exp(a);
                 min_lsb = l < min_lsb ? l : min_lsb;
             }
@@ -87,7 +87,7 @@ uint32_t qk_bnb_absmax_mean(const uint32_t *absmax, int64_t nb)
     for (; i < nb; i++) {
         uint32_t a = absmax[i];
         bad |= (a >= QK_F32_INF) ? 1u : 0u;
-        if (a != 0u) {
+        if (a != 0u && a < QK_F32_INF) {
             int l = qk_f32_lsb_exp(a);
             min_lsb = l < min_lsb ? l : min_lsb;
         }

@@ -187,7 +187,7 @@ uint32_t qk_bnb_absmax_mean(const uint32_t *absmax, int64_t nb);
  * proves itself exact (below 2^(min_lsb + 53)); 0 when the caller must fall
  * back to the sequential sum. */
 int qk_bnb_mean_if_exact(double sum, int min_lsb, int64_t nb, uint32_t *off);
-/* e with a = odd * 2^e, for a finite nonzero f32 >= 0 (bits). */
+/* e with a = odd * 2^e, for a finite nonzero f32 >= 0 (bits); never -0.0 (no set bit). */
 int qk_f32_lsb_exp(uint32_t a);
 /* Exact partial sums a device made of the absmax (bnb_mean.c says how):
  * records of QK_BNB_PARTIAL_WORDS words {sum low, sum high, base, flags},
