@@ -193,6 +193,27 @@ static void test_bad_arguments(void **s)
     free_parts(&b);
 }
 
+/* Buffers off their element size's alignment are refused, not loaded. */
+static void test_misaligned_buffers(void **s)
+{
+    (void)s;
+    _Alignas(8) uint8_t raw[40] = {0};
+    qk_params p = params(QK_FORMAT_NVFP4);
+    parts_buf b = alloc_parts(&p, 2, 2);
+    assert_int_equal(qk_quantize(NULL, &p, QK_DTYPE_F32, raw + 2, 2, 2, b.p), QK_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(qk_last_error(), "input buffer is not aligned"));
+    assert_int_equal(qk_quantize(NULL, &p, QK_DTYPE_BF16, raw + 1, 2, 2, b.p), QK_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qk_quantize(NULL, &p, QK_DTYPE_BF16, raw + 2, 2, 2, b.p), QK_OK);
+    void *shifted[QK_PART_COUNT] = {b.p[0], b.p[1], raw + 1, NULL}; /* the f32 global scale */
+    assert_int_equal(qk_quantize(NULL, &p, QK_DTYPE_F32, raw, 2, 2, shifted), QK_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(qk_last_error(), "part 2 is not aligned"));
+    const void *cp[QK_PART_COUNT] = {b.p[0], b.p[1], b.p[2], b.p[3]};
+    assert_int_equal(qk_dequantize(NULL, &p, cp, 2, 2, QK_DTYPE_F16, raw + 3), QK_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(qk_last_error(), "output buffer is not aligned"));
+    assert_int_equal(qk_dequantize(NULL, &p, cp, 2, 2, QK_DTYPE_F16, raw + 6), QK_OK);
+    free_parts(&b);
+}
+
 static void test_backend_selection(void **s)
 {
     (void)s;
@@ -267,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_version_and_status), cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_params_validation),  cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_nonfinite_inputs),   cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_misaligned_buffers),
         cmocka_unit_test(test_backend_selection),  cmocka_unit_test(test_all_zero_tensors),
         cmocka_unit_test(test_float_environment_isolated),
     };

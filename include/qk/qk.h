@@ -182,7 +182,9 @@ QK_API qk_status qk_context_set_threads(qk_context *ctx, int threads);
 
 /* ---- operations on host buffers -----------------------------------------
  * in: rows x cols row-major, dtype f32/f16/bf16. parts[i] must hold
- * layout.part[i].nbytes bytes (NULL where nbytes == 0). ctx may be NULL (CPU). */
+ * layout.part[i].nbytes bytes (NULL where nbytes == 0). Every buffer starts
+ * at a multiple of its element size (QK_ERR_INVALID_ARGUMENT otherwise; a
+ * mapped file's tensor may not: copy it). ctx may be NULL (CPU). */
 QK_API qk_status qk_quantize(qk_context *ctx, const qk_params *params, qk_dtype in_dtype,
                              const void *in, int64_t rows, int64_t cols,
                              void *const parts[QK_PART_COUNT]);

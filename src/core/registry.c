@@ -197,10 +197,19 @@ static qk_status begin_call(qk_op op, qk_context **ctx, const qk_params *params,
     qk_layout_query(params, rows, cols, &lay);
     if (buf == NULL || parts == NULL)
         return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: NULL %s or parts", fn, q ? "input" : "output");
-    for (int i = 0; i < QK_PART_COUNT; i++)
+    /* The kernels load typed elements: C leaves a misaligned one undefined. */
+    if ((uintptr_t)buf % qk_dtype_size(dtype) != 0)
+        return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: the %s buffer is not aligned to its element size (%zu bytes)",
+                       fn, q ? "input" : "output", qk_dtype_size(dtype));
+    for (int i = 0; i < QK_PART_COUNT; i++) {
         if (lay.part[i].nbytes > 0 && parts[i] == NULL)
             return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: part %d needs %zu bytes but is NULL", fn, i,
                            lay.part[i].nbytes);
+        size_t es = qk_dtype_size(lay.part[i].dtype);
+        if (lay.part[i].nbytes > 0 && es > 1 && (uintptr_t)parts[i] % es != 0)
+            return qk_fail(QK_ERR_INVALID_ARGUMENT, "%s: part %d is not aligned to its element size (%zu bytes)",
+                           fn, i, es);
+    }
     if ((st = resolve(ctx)) != QK_OK)
         return st;
     if (!(*ctx)->be->supports((*ctx)->state, op, params, dtype))

@@ -7,6 +7,9 @@
   st_tool.py shard IN OUTDIR N            split IN into N shards + model.safetensors.index.json
   st_tool.py rename IN OUT OLD=NEW...     rename tensors (prefix substitution)
   st_tool.py scaled_fp8 QUANT OUT         rewrite a float8_e4m3fn ComfyUI file in the legacy layout
+  st_tool.py aligned FILE...              fail unless every tensor starts at a multiple of its element size
+  st_tool.py misalign IN OUT              the same tensors after a header of odd length
+  st_tool.py odd_sizes IN OUT             IN plus small tensors whose sizes are not multiples of 8, first
 """
 import json
 import struct
@@ -123,6 +126,40 @@ def scaled_fp8(src, dst):
     write(dst, sh, sd)
 
 
+SIZES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2,
+         "U16": 2}
+
+
+def aligned(paths):
+    bad = []
+    for path in paths:
+        d = open(path, "rb").read(8)
+        start = 8 + struct.unpack("<Q", d)[0]
+        for k, v in tensors(read(path)[0]):
+            if (start + v["data_offsets"][0]) % SIZES.get(v["dtype"], 1):
+                bad.append(f"{path}: {k} ({v['dtype']}) at byte {start + v['data_offsets'][0]}")
+    if bad:
+        sys.exit("\n".join(bad))
+
+
+def misalign(src, dst):
+    h, d = read(src)
+    raw = json.dumps(h, separators=(",", ":")).encode()
+    raw += b" " * ((1 - len(raw)) % 8)  # 8 + len is odd: every tensor moves by one byte
+    open(dst, "wb").write(struct.pack("<Q", len(raw)) + raw + d)
+
+
+def odd_sizes(src, dst):
+    h, d = read(src)
+    items = [("odd.bf16", "BF16", [3], bytes(range(6))), ("odd.u8", "U8", [7], bytes(7)),
+             ("odd.f32", "F32", [5], struct.pack("<5f", 1, 2, 3, 4, 5)), ("odd.f16", "F16", [1], b"\x00\x3c")]
+    items += [(k, v["dtype"], v["shape"], blob(h, d, k)) for k, v in tensors(h)]
+    sh, sd = rebuild(items, h.get("__metadata__"))
+    raw = json.dumps(sh, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    open(dst, "wb").write(struct.pack("<Q", len(raw)) + raw + sd)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "header":
@@ -138,6 +175,12 @@ def main():
         rename(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif cmd == "scaled_fp8":
         scaled_fp8(sys.argv[2], sys.argv[3])
+    elif cmd == "aligned":
+        aligned(sys.argv[2:])
+    elif cmd == "misalign":
+        misalign(sys.argv[2], sys.argv[3])
+    elif cmd == "odd_sizes":
+        odd_sizes(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "st_model.h"
 #include "format_spec.h"
 #include "qk/qk.h"
 #include "safetensors.h"
@@ -58,10 +59,13 @@ static int measure(qk_context *ctx, fmt_total *t, const st_tensor *x, qk_dtype d
             if ((parts[k] = malloc(lay.part[k].nbytes)) == NULL)
                 rc = -1;
         }
+    void *copy = NULL;
+    const void *in = rc == 0 ? st_aligned(x, &copy) : NULL;
     double t0 = now();
-    if (rc == 0 && qk_quantize(ctx, &t->p, dt, x->data, rows, cols, parts) != QK_OK)
+    if (in == NULL || qk_quantize(ctx, &t->p, dt, in, rows, cols, parts) != QK_OK)
         rc = -1;
     t->seconds += now() - t0;
+    free(copy);
     const void *cp[QK_PART_COUNT] = {parts[0], parts[1], parts[2], parts[3]};
     if (rc == 0 && qk_dequantize(ctx, &t->p, cp, rows, cols, QK_DTYPE_F32, back) != QK_OK)
         rc = -1;

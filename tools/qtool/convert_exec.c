@@ -97,19 +97,27 @@ static json_t *output_metadata(const st_model *m, const plan *pl)
     return md;
 }
 
-/* Header length bound of shard k: late tensors at their largest. */
+/* The output's place in its shard (st_align_group); late blobs, whose size
+ * is known only at the end, go last with the other bytes. */
+static int out_group(const out_tensor *ot)
+{
+    return ot->late ? ST_ALIGN_GROUPS - 1 : st_align_group(ot->dtype, ot->nbytes);
+}
+
+/* Header length bound of shard k, in the order written: late tensors at
+ * their largest. */
 static uint64_t header_bound(const plan *pl, int k, json_t *metadata)
 {
     json_t *h = json_object();
     uint64_t pos = 0;
-    for (int pass = 0; pass < 2; pass++)
+    for (int g = 0; g < ST_ALIGN_GROUPS; g++)
         for (size_t i = 0; i < pl->n; i++) {
             const plan_entry *e = &pl->e[i];
             if (e->shard != k)
                 continue;
             for (int j = 0; j < e->nout; j++) {
                 const out_tensor *t = &e->out[j];
-                if (t->late != pass)
+                if (out_group(t) != g)
                     continue;
                 int64_t shape[8];
                 memcpy(shape, t->shape, sizeof shape);
@@ -198,12 +206,19 @@ static int write_quant(run_state *rs, plan_entry *e)
             rc = -1;
         }
     st_populate(t);
+    void *copy = NULL;
+    const void *in = rc == 0 ? st_aligned(t, &copy) : NULL;
+    if (rc == 0 && in == NULL) {
+        snprintf(rs->err, sizeof rs->err, "%s: out of memory for an aligned copy", t->name);
+        rc = -1;
+    }
     double t0 = progress_now();
-    if (rc == 0 && qk_quantize(rs->ctx, &e->p, e->dt, t->data, rows, cols, parts) != QK_OK) {
+    if (rc == 0 && qk_quantize(rs->ctx, &e->p, e->dt, in, rows, cols, parts) != QK_OK) {
         snprintf(rs->err, sizeof rs->err, "%s: %s", t->name, qk_last_error());
         rc = -1;
     }
     rs->quant_seconds += progress_now() - t0;
+    free(copy);
     if (rc == 0 && rs->o->quality)
         measure(rs, e, parts);
     st_release(t);
@@ -224,6 +239,16 @@ static int write_quant(run_state *rs, plan_entry *e)
             e->bytes_out += ot->nbytes;
             continue; /* written at the shard's end */
         }
+        if (out_group(ot) != 0) {
+            /* written at the shard's end: a part is held until then */
+            if (ot->kind == OUT_PART && (ot->blob = malloc(ot->nbytes ? ot->nbytes : 1)) == NULL) {
+                snprintf(rs->err, sizeof rs->err, "%s: out of memory", ot->name);
+                rc = -1;
+            } else if (ot->kind == OUT_PART) {
+                memcpy(ot->blob, parts[ot->part], ot->nbytes);
+            }
+            continue;
+        }
         if (wq_tensor(rs->wq, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes) != 0 ||
             wq_data(rs->wq, ot->kind == OUT_BLOB ? ot->blob : parts[ot->part], ot->nbytes, 0) != 0)
             rc = queue_failed(rs);
@@ -235,34 +260,47 @@ static int write_quant(run_state *rs, plan_entry *e)
     return rc;
 }
 
-static int write_entry(run_state *rs, plan_entry *e)
+/* Writes output j of e (a kept or cast tensor is its entry's one output). */
+static int write_output(run_state *rs, plan_entry *e, int j)
 {
-    if (e->act == ACT_QUANT)
-        return write_quant(rs, e);
-    const out_tensor *ot = &e->out[0];
+    const out_tensor *ot = &e->out[j];
     if (wq_tensor(rs->wq, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes) != 0)
         return queue_failed(rs);
     if (e->act == ACT_KEEP)
         return wq_mapped(rs->wq, e->t) != 0 ? queue_failed(rs) : 0;
-    return write_cast(rs, e);
+    if (e->act == ACT_CAST_BF16)
+        return write_cast(rs, e);
+    return wq_data(rs->wq, ot->blob, ot->nbytes, 0) != 0 ? queue_failed(rs) : 0;
 }
 
-static int write_late(run_state *rs, st_stream *s, const plan *pl, int k)
+/* The shard's main pass writes group 0; the rest waits for write_tail. */
+static int write_entry(run_state *rs, plan_entry *e)
 {
-    for (size_t i = 0; i < pl->n; i++) {
-        const plan_entry *e = &pl->e[i];
-        if (e->shard != k)
-            continue;
-        for (int j = 0; j < e->nout; j++) {
-            const out_tensor *ot = &e->out[j];
-            if (!ot->late)
+    if (e->act == ACT_QUANT)
+        return write_quant(rs, e);
+    return out_group(&e->out[0]) == 0 ? write_output(rs, e, 0) : 0;
+}
+
+/* The shard's other groups, in order, once its main pass is written. */
+static int write_tail(run_state *rs, const plan *pl, int k)
+{
+    for (int g = 1; g < ST_ALIGN_GROUPS; g++)
+        for (size_t i = 0; i < pl->n; i++) {
+            plan_entry *e = &pl->e[i];
+            if (e->shard != k)
                 continue;
-            if (st_stream_tensor(s, ot->name, ot->dtype, ot->ndim, ot->shape, ot->nbytes, rs->err,
-                                 sizeof rs->err) != 0 ||
-                st_stream_write(s, ot->blob, ot->nbytes, rs->err, sizeof rs->err) != 0)
-                return -1;
+            for (int j = 0; j < e->nout; j++)
+                if (out_group(&e->out[j]) == g && write_output(rs, e, j) != 0)
+                    return -1;
         }
-    }
+    if (wq_drain(rs->wq) != 0)
+        return queue_failed(rs);
+    for (size_t i = 0; i < pl->n; i++) /* the held parts are written */
+        for (int j = 0; j < pl->e[i].nout; j++)
+            if (pl->e[i].shard == k && pl->e[i].out[j].kind == OUT_PART) {
+                free(pl->e[i].out[j].blob);
+                pl->e[i].out[j].blob = NULL;
+            }
     return 0;
 }
 
@@ -504,7 +542,7 @@ int convert_run(const st_model *m, plan *pl, const convert_opts *o)
         if (wq_drain(rs.wq) != 0 && rc == 0)
             rc = queue_failed(&rs);
         if (rc == 0)
-            rc = write_late(&rs, &rs.shards[k], pl, k);
+            rc = write_tail(&rs, pl, k);
         if (rc == 0)
             rc = st_stream_finish(&rs.shards[k], rs.metadata, rs.err, sizeof rs.err);
     }

@@ -372,13 +372,20 @@ const qlayer *detect_weight_of(const qlayers *q, const char *tensor)
 int detect_dequantize(qk_context *ctx, const qlayer *l, qk_dtype out_dtype, void *out, char *err, size_t errlen)
 {
     const void *parts[QK_PART_COUNT] = {0};
-    for (int k = 0; k < QK_PART_COUNT; k++)
-        parts[k] = l->part[k] ? (const void *)l->part[k]->data : NULL;
+    void *copies[QK_PART_COUNT] = {0};
+    int rc = 0;
+    for (int k = 0; k < QK_PART_COUNT && rc == 0; k++)
+        if (l->part[k] != NULL && (parts[k] = st_aligned(l->part[k], &copies[k])) == NULL) {
+            snprintf(err, errlen, "%s: out of memory for an aligned copy of %s", l->layer, l->part[k]->name);
+            rc = -1;
+        }
     if (l->p.double_quant)
         parts[QK_PART_OFFSET] = &l->offset;
-    if (qk_dequantize(ctx, &l->p, parts, l->rows, l->cols, out_dtype, out) != QK_OK) {
+    if (rc == 0 && qk_dequantize(ctx, &l->p, parts, l->rows, l->cols, out_dtype, out) != QK_OK) {
         snprintf(err, errlen, "%s: %s", l->layer, qk_last_error());
-        return -1;
+        rc = -1;
     }
-    return 0;
+    for (int k = 0; k < QK_PART_COUNT; k++)
+        free(copies[k]);
+    return rc;
 }

@@ -28,6 +28,14 @@ size_t st_dtype_size(const char *dtype)
     return 0;
 }
 
+int st_align_group(const char *dtype, uint64_t nbytes)
+{
+    if (nbytes % 8 == 0)
+        return 0;
+    size_t es = st_dtype_size(dtype);
+    return es >= 4 ? 1 : (es == 2 ? 2 : 3);
+}
+
 static int cmp_offset(const void *a, const void *b)
 {
     const st_tensor *x = a, *y = b;
@@ -182,28 +190,51 @@ int st_writer_add(st_writer *w, const char *name, const char *dtype, int ndim, c
         if (s == NULL)
             return -1;
         w->sizes = s;
+        json_t **e = realloc(w->entries, cap * sizeof *e);
+        if (e == NULL)
+            return -1;
+        w->entries = e;
         w->cap = cap;
     }
     json_t *sh = json_array();
     for (int d = 0; d < ndim; d++)
         json_array_append_new(sh, json_integer(shape[d]));
-    json_t *off = json_pack("[II]", (json_int_t)w->offset, (json_int_t)(w->offset + nbytes));
-    json_object_set_new(w->header, name, json_pack("{s:s, s:o, s:o}", "dtype", dtype, "shape", sh,
-                                                   "data_offsets", off));
+    json_t *entry = json_pack("{s:s, s:o}", "dtype", dtype, "shape", sh);
+    if (entry == NULL || json_object_set_new(w->header, name, entry) != 0)
+        return -1;
+    w->entries[w->count] = entry;
     w->data[w->count] = data;
     w->sizes[w->count++] = nbytes;
-    w->offset += nbytes;
+    return 0;
+}
+
+/* Gives every tensor its data_offsets, group by group. */
+static int st_writer_place(st_writer *w)
+{
+    uint64_t at = 0;
+    for (int g = 0; g < ST_ALIGN_GROUPS; g++)
+        for (size_t i = 0; i < w->count; i++) {
+            json_t *e = w->entries[i];
+            if (st_align_group(json_string_value(json_object_get(e, "dtype")), w->sizes[i]) != g)
+                continue;
+            if (json_object_set_new(e, "data_offsets", json_pack("[II]", (json_int_t)at,
+                                                                 (json_int_t)(at + w->sizes[i]))) != 0)
+                return -1;
+            at += w->sizes[i];
+        }
     return 0;
 }
 
 int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen)
 {
-    char *hdr = json_dumps(w->header, JSON_COMPACT);
+    char *hdr = st_writer_place(w) == 0 ? json_dumps(w->header, JSON_COMPACT) : NULL;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     FILE *out = hdr ? fopen(tmp, "wb") : NULL;
     int rc = -1;
-    if (out == NULL) {
+    if (hdr == NULL) {
+        snprintf(err, errlen, "%s: out of memory for the header", path);
+    } else if (out == NULL) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
     } else {
         size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8;
@@ -213,8 +244,11 @@ int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen)
         int ok = fwrite(len8, 1, 8, out) == 8 && fwrite(hdr, 1, hl, out) == hl;
         for (size_t i = hl; ok && i < padded; i++)
             ok = fputc(' ', out) != EOF;
-        for (size_t i = 0; ok && i < w->count; i++)
-            ok = fwrite(w->data[i], 1, w->sizes[i], out) == w->sizes[i];
+        for (int g = 0; g < ST_ALIGN_GROUPS; g++)
+            for (size_t i = 0; ok && i < w->count; i++)
+                if (st_align_group(json_string_value(json_object_get(w->entries[i], "dtype")),
+                                   w->sizes[i]) == g)
+                    ok = fwrite(w->data[i], 1, w->sizes[i], out) == w->sizes[i];
         ok = (fclose(out) == 0) && ok;
         if (ok && rename(tmp, path) == 0) {
             rc = 0;
@@ -225,6 +259,7 @@ int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen)
     }
     free(hdr);
     json_decref(w->header);
+    free(w->entries);
     free(w->data);
     free(w->sizes);
     memset(w, 0, sizeof *w);

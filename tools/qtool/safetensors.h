@@ -30,12 +30,22 @@ int st_open(const char *path, st_file *f, char *err, size_t errlen);
 void st_close(st_file *f);
 size_t st_dtype_size(const char *dtype); /* 0 if unknown */
 
-/* Writer: add tensors (the data must stay valid until st_write_finish). */
+/* Safetensors allows no gap between tensors, so a writer aligns them by
+ * order: group 0 first (sizes a multiple of 8, so each starts 8-aligned
+ * after the 8-aligned header), then groups 1, 2 and 3 (element size 4, 2,
+ * 1). Every tensor then starts at a multiple of its element size, which
+ * zero-copy readers and typed loads need. */
+#define ST_ALIGN_GROUPS 4
+int st_align_group(const char *dtype, uint64_t nbytes);
+
+/* Writer: add tensors (the data must stay valid until st_writer_finish,
+ * which places them by st_align_group). */
 typedef struct {
     json_t *header;
+    json_t **entries; /* each tensor's header object, borrowed from header */
     const void **data;
     size_t *sizes;
-    size_t count, cap, offset;
+    size_t count, cap;
 } st_writer;
 
 void st_writer_init(st_writer *w);

@@ -68,6 +68,18 @@ void st_release(const st_tensor *t)
     madvise((void *)a, len, MADV_DONTNEED);
 }
 
+const void *st_aligned(const st_tensor *t, void **copy)
+{
+    size_t es = st_dtype_size(t->dtype);
+    *copy = NULL;
+    if (es <= 1 || (uintptr_t)t->data % es == 0)
+        return t->data;
+    *copy = malloc(t->nbytes); /* malloc's alignment suits every dtype */
+    if (*copy != NULL)
+        memcpy(*copy, t->data, t->nbytes);
+    return *copy;
+}
+
 static int add_file_tensors(st_model *m, st_file *f)
 {
     const st_tensor **t = realloc(m->tensors, (m->count + f->count + 1) * sizeof *t);

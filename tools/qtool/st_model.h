@@ -26,6 +26,10 @@ void st_release(const st_tensor *t);
 /* Maps a tensor's pages into this process in one call (fewer page faults
  * than touching them one by one); a no-op where the kernel lacks it. */
 void st_populate(const st_tensor *t);
+/* t's bytes at an address its elements may be loaded from (qk's rule): the
+ * mapping, or a copy in *copy (to free) when the file's writer left the
+ * tensor misaligned. NULL when that copy cannot be made. */
+const void *st_aligned(const st_tensor *t, void **copy);
 /* Number of elements of t. */
 size_t st_numel(const st_tensor *t);
 
