@@ -904,7 +904,7 @@ static long nonfinite_bad(void)
     for (int f = 0; f < QK_FORMAT_COUNT; f++)
         for (int dt = 0; dt < 3; dt++)
             for (int sp = 0; sp < 4; sp++) {
-                uint8_t in[4 * 256 * 4];
+                _Alignas(4) uint8_t in[4 * 256 * 4]; /* f32, f16 or bf16 */
                 fill((qk_dtype)dt, in, rows * cols, (uint64_t)(f * 11 + dt));
                 qk_store_f32((qk_dtype)dt, in, 37 + sp * 100, specials[sp]);
                 for (int i = 512; i < 576; i++) /* a block of only NaN */
@@ -1227,7 +1227,7 @@ static void test_tensor_amax16(void **st)
                         qk_store_f32((qk_dtype)dt, in, pos, peak[v]);
                         qk_layout lay;
                         assert_int_equal(qk_layout_query(&p, 1, N, &lay), QK_OK);
-                        uint8_t want[2][N], got[2][N];
+                        _Alignas(8) uint8_t want[2][48], got[2][48]; /* part 1 is an f32 scale */
                         void *wp[4] = {want[0], want[1], NULL, NULL}, *gp[4] = {got[0], got[1], NULL, NULL};
                         qk_status ws = qk_quantize(NULL, &p, (qk_dtype)dt, in, 1, N, wp);
                         qk_status gs = qk_quantize(ctx, &p, (qk_dtype)dt, in, 1, N, gp);
