@@ -54,11 +54,12 @@ static int add(model *m, const char *name, int64_t rows, int64_t cols, char kind
     size_t n = (size_t)(rows * (cols > 0 ? cols : 1));
     void *buf = calloc(n, m->esize);
     void **bufs = realloc(m->bufs, (m->nbufs + 1) * sizeof *bufs);
+    if (bufs != NULL)
+        m->bufs = bufs; /* the old array is gone even when buf failed */
     if (buf == NULL || bufs == NULL) {
         free(buf);
         return -1;
     }
-    m->bufs = bufs;
     m->bufs[m->nbufs++] = buf;
     double sd = cols > 0 ? 1.0 / sqrt((double)cols) : 0.02;
     for (size_t i = 0; i < n && kind != 'z'; i++) {
