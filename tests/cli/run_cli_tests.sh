@@ -210,6 +210,25 @@ group_badinput() {
     expect 1 "missing shard" "missing shard" out.safetensors -- $Q convert sh/model.safetensors.index.json -o out.safetensors --format nvfp4
     echo '{"layers": {"^img_in\\.bias$": "nvfp4"}}' >nd.json
     expect 1 "non-2-D tensor asked to quantize" "1-D tensor" out.safetensors -- $Q convert m.safetensors -o out.safetensors --format nvfp4 --layers nd.json
+    # Seeded random mutations of quantized files: every command ends with
+    # exit 0 or 1, never a signal, and leaves no temporary file.
+    mkdir -p mut
+    for spec in nf4:dq nvfp4 int8_tensorwise:row; do
+        $Q convert m.safetensors -o src.safetensors --format "$spec" --quiet && $ST mutants src.safetensors mut 40 "${#spec}"
+        crashes=0
+        for f in mut/*.safetensors; do
+            for cmd in "inspect $f" "dequantize $f -o mo.safetensors --quiet" "convert $f -o mo.safetensors --format mxfp8 --quiet"; do
+                # shellcheck disable=SC2086
+                $Q $cmd >/dev/null 2>&1
+                rc=$?
+                if [ $rc -gt 1 ] || ! no_tmp; then
+                    crashes=$((crashes + 1))
+                    [ $crashes -le 3 ] && echo "  qtool $cmd: exit $rc (st_tool.py mutants, seed ${#spec})"
+                fi
+            done
+        done
+        [ $crashes -eq 0 ] && ok "$spec: 40 mutated files, every command exits 0 or 1" || bad "$spec: $crashes mutated-file runs crashed"
+    done
     $Q make-model narrow.safetensors --blocks 1 --width 48 >/dev/null
     expect 1 "dimensions the format cannot take" "not a multiple of the ConvRot group" out.safetensors -- $Q convert narrow.safetensors -o out.safetensors --format int8_tensorwise --convrot
     check "--fallback bf16 takes them" $Q convert narrow.safetensors -o fb.safetensors --format int8_tensorwise --convrot --fallback bf16 --quiet

@@ -10,8 +10,10 @@
   st_tool.py aligned FILE...              fail unless every tensor starts at a multiple of its element size
   st_tool.py misalign IN OUT              the same tensors after a header of odd length
   st_tool.py odd_sizes IN OUT             IN plus small tensors whose sizes are not multiples of 8, first
+  st_tool.py mutants IN OUTDIR N SEED     N copies of IN, each with a random header or byte mutation
 """
 import json
+import random
 import struct
 import sys
 
@@ -160,6 +162,48 @@ def odd_sizes(src, dst):
     open(dst, "wb").write(struct.pack("<Q", len(raw)) + raw + sd)
 
 
+def mutant(rng, h, d):
+    """One random change of a valid file: an offset, shape, dtype or name,
+    the quantization metadata, a cut, or a few bytes anywhere."""
+    h = json.loads(json.dumps(h))
+    names = [k for k, _ in tensors(h)]
+    t = h[rng.choice(names)]
+    op = rng.randrange(9)
+    if op == 0:
+        t["data_offsets"][rng.randrange(2)] += rng.choice([-1, 1, 7, 1 << 20, -(1 << 40), 1 << 62])
+    elif op == 1:
+        t["shape"] = [rng.choice([0, 1, 3, 65, 1 << 31, -1, 1 << 40]) for _ in range(rng.randrange(5))]
+    elif op == 2:
+        t["dtype"] = rng.choice(["U8", "I8", "F8_E4M3", "F16", "BF16", "F32", "F64", "BOOL", ""])
+    elif op == 3:
+        del h[rng.choice(names)]
+    elif op == 4:
+        h.setdefault("__metadata__", {})["_quantization_metadata"] = rng.choice(
+            ["{", "[]", '{"layers": 5}', '{"format_version":"1.0","layers":{"blocks.0.attn.qkv":{"format":"nf4"}}}'])
+    elif op == 5:
+        t["data_offsets"] = list(h[rng.choice(names)]["data_offsets"])
+    elif op == 6:
+        d = d[:rng.randrange(len(d) + 1)]
+    elif op == 7:
+        b = bytearray(d)  # quant states, markers and scales are in the data
+        for _ in range(16):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        d = bytes(b)
+    else:
+        t["shape"] = t["shape"][::-1]
+    raw = json.dumps(h, separators=(",", ":")).encode()
+    if rng.random() < 0.1:
+        raw = raw[:rng.randrange(len(raw))]
+    return struct.pack("<Q", len(raw)) + raw + d
+
+
+def mutants(src, outdir, n, seed):
+    h, d = read(src)
+    rng = random.Random(seed)
+    for i in range(n):
+        open(f"{outdir}/mut{i:03d}.safetensors", "wb").write(mutant(rng, h, d))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "header":
@@ -181,6 +225,8 @@ def main():
         misalign(sys.argv[2], sys.argv[3])
     elif cmd == "odd_sizes":
         odd_sizes(sys.argv[2], sys.argv[3])
+    elif cmd == "mutants":
+        mutants(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
         sys.exit(__doc__)
 
