@@ -24,9 +24,10 @@ static int copy_tensor(st_stream *s, const st_tensor *t, char *err, size_t errle
     return 0;
 }
 
-/* What tensor t becomes: a dequantized layer, itself, or nothing (dtype
+/* What tensor t becomes: layer l dequantized, itself, or nothing (dtype
  * NULL: a part of a quantized layer other than its weight). */
 typedef struct {
+    const qlayer *l;
     const char *dtype;
     uint64_t nbytes;
 } out_of;
@@ -35,10 +36,10 @@ static out_of output_of(const qlayers *q, const st_tensor *t, qk_dtype dt)
 {
     const qlayer *l = detect_weight_of(q, t->name);
     if (l != NULL)
-        return (out_of){plan_st_dtype(dt), (uint64_t)(l->rows * l->cols) * qk_dtype_size(dt)};
+        return (out_of){l, plan_st_dtype(dt), (uint64_t)(l->rows * l->cols) * qk_dtype_size(dt)};
     if (detect_owner(q, t->name) == NULL)
-        return (out_of){t->dtype, t->nbytes};
-    return (out_of){NULL, 0};
+        return (out_of){NULL, t->dtype, t->nbytes};
+    return (out_of){NULL, NULL, 0};
 }
 
 int cmd_dequantize(int argc, char **argv)
@@ -86,16 +87,27 @@ int cmd_dequantize(int argc, char **argv)
     json_t *md = json_deep_copy(m.metadata), *h = json_object();
     json_object_del(md, "_quantization_metadata");
     json_object_del(md, "qtool_orig_shapes");
+    out_of *outs = calloc(m.count ? m.count : 1, sizeof *outs);
+    if (outs == NULL) {
+        json_decref(md);
+        json_decref(h);
+        qk_context_destroy(ctx);
+        detect_free(&q);
+        st_model_close(&m);
+        return qtool_error("out of memory");
+    }
+    for (size_t i = 0; i < m.count; i++)
+        outs[i] = output_of(&q, m.tensors[i], dt);
     uint64_t pos = 0;
     for (int g = 0; g < ST_ALIGN_GROUPS; g++)
         for (size_t i = 0; i < m.count; i++) {
             const st_tensor *t = m.tensors[i];
-            const qlayer *l = detect_weight_of(&q, t->name);
-            out_of o = output_of(&q, t, dt);
-            if (o.dtype == NULL || st_align_group(o.dtype, o.nbytes) != g)
+            const out_of *o = &outs[i];
+            if (o->dtype == NULL || st_align_group(o->dtype, o->nbytes) != g)
                 continue;
-            st_header_add(h, t->name, o.dtype, l ? l->ndim : t->ndim, l ? l->shape : t->shape, pos, o.nbytes);
-            pos += o.nbytes;
+            st_header_add(h, t->name, o->dtype, o->l ? o->l->ndim : t->ndim, o->l ? o->l->shape : t->shape, pos,
+                          o->nbytes);
+            pos += o->nbytes;
         }
     if (json_object_size(md) > 0)
         json_object_set(h, "__metadata__", md);
@@ -105,29 +117,29 @@ int cmd_dequantize(int argc, char **argv)
     for (int g = 0; g < ST_ALIGN_GROUPS && rc == 0; g++)
         for (size_t i = 0; i < m.count && rc == 0; i++) {
             const st_tensor *t = m.tensors[i];
-            const qlayer *l = detect_weight_of(&q, t->name);
-            out_of o = output_of(&q, t, dt);
-            if (o.dtype == NULL || st_align_group(o.dtype, o.nbytes) != g)
+            const out_of *o = &outs[i];
+            if (o->dtype == NULL || st_align_group(o->dtype, o->nbytes) != g)
                 continue;
-            if (l != NULL) {
-                size_t nb = (size_t)o.nbytes;
+            if (o->l != NULL) {
+                size_t nb = (size_t)o->nbytes;
                 void *buf = malloc(nb ? nb : 1);
-                rc = buf ? st_stream_tensor(&s, t->name, o.dtype, l->ndim, l->shape, nb, err, sizeof err) : -1;
+                rc = buf ? st_stream_tensor(&s, t->name, o->dtype, o->l->ndim, o->l->shape, nb, err, sizeof err) : -1;
                 if (buf == NULL)
                     snprintf(err, sizeof err, "%s: out of memory", t->name);
                 if (rc == 0)
-                    rc = detect_dequantize(ctx, l, dt, buf, err, sizeof err);
+                    rc = detect_dequantize(ctx, o->l, dt, buf, err, sizeof err);
                 if (rc == 0)
                     rc = st_stream_write(&s, buf, nb, err, sizeof err);
                 free(buf);
-                for (int k = 0; k < l->nused; k++)
-                    st_release(l->used[k]);
+                for (int k = 0; k < o->l->nused; k++)
+                    st_release(o->l->used[k]);
             } else {
                 rc = st_stream_tensor(&s, t->name, t->dtype, t->ndim, t->shape, t->nbytes, err, sizeof err);
                 if (rc == 0)
                     rc = copy_tensor(&s, t, err, sizeof err);
             }
         }
+    free(outs);
     if (rc == 0)
         rc = st_stream_finish(&s, md, err, sizeof err);
     if (rc == 0)
