@@ -38,7 +38,7 @@ size_t st_dtype_size(const char *dtype); /* 0 if unknown */
 #define ST_ALIGN_GROUPS 4
 int st_align_group(const char *dtype, uint64_t nbytes);
 
-/* Writer: add tensors (the data must stay valid until st_writer_finish,
+/* Writer: add tensors, each name once (the data must stay valid until st_writer_finish,
  * which places them by st_align_group). */
 typedef struct {
     json_t *header;

@@ -74,7 +74,7 @@ const void *st_aligned(const st_tensor *t, void **copy)
     *copy = NULL;
     if (es <= 1 || (uintptr_t)t->data % es == 0)
         return t->data;
-    *copy = malloc(t->nbytes); /* malloc's alignment suits every dtype */
+    *copy = malloc(t->nbytes ? t->nbytes : 1); /* malloc's alignment suits every dtype */
     if (*copy != NULL)
         memcpy(*copy, t->data, t->nbytes);
     return *copy;
