@@ -236,6 +236,10 @@ group_badinput() {
     grep -q "blocks.0.attn.qkv.weight .*BF16" x.txt && ok "fallback layers are bf16" || bad "fallback: $(grep qkv.weight x.txt)"
     check "fallback output verifies" $Q verify narrow.safetensors fb.safetensors --min-snr 20
     check "--fallback float8_e4m3fn" $Q convert narrow.safetensors -o fb8.safetensors --format int8_tensorwise --convrot --fallback float8_e4m3fn --quiet
+    # JSON outputs (reports, indexes, layers.json) go through a temporary file
+    # renamed into place: a failed rename leaves neither it nor a partial file.
+    mkdir -p rep_dir.json
+    expect 1 "verify --report onto a directory" "rep_dir.json: cannot write" "" -- $Q verify narrow.safetensors fb.safetensors --report rep_dir.json
     expect 2 "unknown format" "unknown format" out.safetensors -- $Q convert m.safetensors -o out.safetensors --format q4_k
     expect 2 "bad block size" "block size" out.safetensors -- $Q convert m.safetensors -o out.safetensors --format nf4 --block-size 48
     expect 2 "fp8 fallback for bitsandbytes" "cannot be loaded by bitsandbytes" out.safetensors -- $Q convert m.safetensors -o out.safetensors --format nf4 --fallback float8_e4m3fn

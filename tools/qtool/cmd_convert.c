@@ -14,6 +14,7 @@
 #include "format_spec.h"
 #include "plan.h"
 #include "st_model.h"
+#include "tmpfiles.h"
 
 static void usage_text(void)
 {
@@ -157,7 +158,8 @@ static int write_template(const plan *pl, const char *path)
         rc = json_dumpf(root, stdout, JSON_INDENT(2)) == 0 ? 0 : 1;
         putchar('\n');
     } else {
-        rc = json_dump_file(root, path, JSON_INDENT(2)) == 0 ? 0 : qtool_error("%s: cannot write", path);
+        char err[1024];
+        rc = tmpfiles_write_json(path, root, JSON_INDENT(2), err, sizeof err) == 0 ? 0 : qtool_error("%s", err);
         if (rc == 0)
             printf("wrote layers.json template %s\n", path);
     }

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "format_spec.h"
 #include "gguf.h"
+#include "tmpfiles.h"
 
 /* llama.cpp's names of LLaMA-style layers and their Hugging Face names. */
 static const struct {
@@ -235,8 +236,9 @@ static int from_gguf(int argc, char **argv)
     json_t *plan = rc == 0 ? build_plan(e, g.count, strcmp(def, "skip") == 0) : NULL;
     if (rc == 0 && plan == NULL)
         rc = qtool_error("preset from-gguf: out of memory");
-    if (rc == 0 && json_dump_file(plan, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
-        rc = qtool_error("preset from-gguf: cannot write %s", out);
+    char werr[1024];
+    if (rc == 0 && tmpfiles_write_json(out, plan, JSON_INDENT(2) | JSON_PRESERVE_ORDER, werr, sizeof werr) != 0)
+        rc = qtool_error("preset from-gguf: %s", werr);
     if (rc == 0)
         printf("%s: GGUF v%u%s%s, %zu tensors: %zu kept high precision, %zu -> %s, %zu -> %s; "
                "%zu plan entries in %s\n",

@@ -10,6 +10,7 @@
 #include "plan.h"
 #include "st_model.h"
 #include "stats.h"
+#include "tmpfiles.h"
 
 #define EXIT_BELOW_THRESHOLD 3
 
@@ -203,8 +204,9 @@ int cmd_verify(int argc, char **argv)
     if (report != NULL && (rc == 0 || rc == EXIT_BELOW_THRESHOLD)) {
         json_t *r = json_pack("{s:s, s:s, s:i, s:i, s:O}", "original", orig_path, "quantized", quant_path, "checked",
                               checked, "below_threshold", below, "layers", layers);
-        if (json_dump_file(r, report, JSON_INDENT(2)) != 0)
-            rc = qtool_error("%s: cannot write", report);
+        char err[1024];
+        if (tmpfiles_write_json(report, r, JSON_INDENT(2), err, sizeof err) != 0)
+            rc = qtool_error("%s", err);
         json_decref(r);
     }
     json_decref(layers);

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "convert_exec.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,27 +303,6 @@ static int write_tail(run_state *rs, const plan *pl, int k)
     return 0;
 }
 
-/* Writes a small file atomically (temp + rename). */
-static int write_json_file(run_state *rs, const char *path, json_t *v, size_t flags)
-{
-    size_t len = strlen(path) + 32;
-    char *tmp = malloc(len);
-    if (tmp == NULL)
-        return -1;
-    snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
-    int slot = tmpfiles_add(tmp);
-    int rc = json_dump_file(v, tmp, flags);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0) {
-        snprintf(rs->err, sizeof rs->err, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    tmpfiles_forget(slot);
-    free(tmp);
-    return rc;
-}
-
 static int write_index(run_state *rs, const plan *pl)
 {
     json_t *wm = json_object();
@@ -342,7 +320,7 @@ static int write_index(run_state *rs, const plan *pl)
         const char *dot = strstr(rs->o->out, ".safetensors");
         int stem = dot ? (int)(dot - rs->o->out) : (int)strlen(rs->o->out);
         snprintf(path, len, "%.*s.safetensors.index.json", stem, rs->o->out);
-        rc = write_json_file(rs, path, idx, JSON_INDENT(2));
+        rc = tmpfiles_write_json(path, idx, JSON_INDENT(2), rs->err, sizeof rs->err);
     }
     free(path);
     json_decref(idx);
@@ -406,7 +384,7 @@ static int write_bnb_config(run_state *rs, const plan *pl)
     if (json_array_size(skip) == 0)
         json_decref(skip);
     json_object_set_new(cfg, "quantization_config", qc);
-    int rc = write_json_file(rs, path, cfg, JSON_INDENT(2));
+    int rc = tmpfiles_write_json(path, cfg, JSON_INDENT(2), rs->err, sizeof rs->err);
     json_decref(cfg);
     if (rc == 0 && !rs->o->quiet)
         printf("wrote quantization_config to %s\n", path);
@@ -447,7 +425,7 @@ static int write_report(run_state *rs, const plan *pl, double seconds)
                           qk_context_device(rs->ctx), "quantized", pl->quantized, "kept", pl->kept, "cast_bf16",
                           pl->cast, "bytes_in", (json_int_t)pl->bytes_in, "bytes_out", (json_int_t)pl->bytes_out,
                           "seconds", seconds, "quantize_seconds", rs->quant_seconds, "layers", layers);
-    int rc = write_json_file(rs, rs->o->report, r, JSON_INDENT(2));
+    int rc = tmpfiles_write_json(rs->o->report, r, JSON_INDENT(2), rs->err, sizeof rs->err);
     json_decref(r);
     return rc;
 }

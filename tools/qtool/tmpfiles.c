@@ -3,8 +3,10 @@
 #define _GNU_SOURCE
 #include "tmpfiles.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,4 +68,27 @@ void tmpfiles_remove_all(void)
             unlink(paths[i]);
             used[i] = 0;
         }
+}
+
+int tmpfiles_write_json(const char *path, json_t *v, size_t flags, char *err, size_t errlen)
+{
+    size_t len = strlen(path) + 32;
+    char *tmp = malloc(len);
+    if (tmp == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
+    tmpfiles_install_handlers();
+    int slot = tmpfiles_add(tmp);
+    int rc = json_dump_file(v, tmp, flags);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    tmpfiles_forget(slot);
+    free(tmp);
+    return rc;
 }
