@@ -208,10 +208,12 @@ int st_writer_add(st_writer *w, const char *name, const char *dtype, int ndim, c
     return 0;
 }
 
-/* Gives every tensor its data_offsets, group by group. */
-static int st_writer_place(st_writer *w)
+/* Gives every tensor its data_offsets, group by group; order[k] is the
+ * tensor whose data comes k-th. */
+static int st_writer_place(st_writer *w, size_t *order)
 {
     uint64_t at = 0;
+    size_t k = 0;
     for (int g = 0; g < ST_ALIGN_GROUPS; g++)
         for (size_t i = 0; i < w->count; i++) {
             json_t *e = w->entries[i];
@@ -221,13 +223,15 @@ static int st_writer_place(st_writer *w)
                                                                  (json_int_t)(at + w->sizes[i]))) != 0)
                 return -1;
             at += w->sizes[i];
+            order[k++] = i;
         }
     return 0;
 }
 
 int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen)
 {
-    char *hdr = st_writer_place(w) == 0 ? json_dumps(w->header, JSON_COMPACT) : NULL;
+    size_t *order = malloc((w->count ? w->count : 1) * sizeof *order);
+    char *hdr = order && st_writer_place(w, order) == 0 ? json_dumps(w->header, JSON_COMPACT) : NULL;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     FILE *out = hdr ? fopen(tmp, "wb") : NULL;
@@ -244,11 +248,8 @@ int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen)
         int ok = fwrite(len8, 1, 8, out) == 8 && fwrite(hdr, 1, hl, out) == hl;
         for (size_t i = hl; ok && i < padded; i++)
             ok = fputc(' ', out) != EOF;
-        for (int g = 0; g < ST_ALIGN_GROUPS; g++)
-            for (size_t i = 0; ok && i < w->count; i++)
-                if (st_align_group(json_string_value(json_object_get(w->entries[i], "dtype")),
-                                   w->sizes[i]) == g)
-                    ok = fwrite(w->data[i], 1, w->sizes[i], out) == w->sizes[i];
+        for (size_t k = 0; ok && k < w->count; k++)
+            ok = fwrite(w->data[order[k]], 1, w->sizes[order[k]], out) == w->sizes[order[k]];
         ok = (fclose(out) == 0) && ok;
         if (ok && rename(tmp, path) == 0) {
             rc = 0;
@@ -258,6 +259,7 @@ int st_writer_finish(st_writer *w, const char *path, char *err, size_t errlen)
         }
     }
     free(hdr);
+    free(order);
     json_decref(w->header);
     free(w->entries);
     free(w->data);
