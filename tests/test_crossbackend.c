@@ -87,10 +87,32 @@ static void test_cases_cover_every_format(void **state)
         assert_true(seen[f]);
 }
 
+/* The fast CPU kernels (src/cpu) on the crafted cases the device suites
+ * run: double quant's means and nested parts, every f16/bf16 magnitude,
+ * tensor amax positions, dequantize of crafted scales and codes of every
+ * layout, and ConvRot quantize of every group size (cpu_convrot.c). */
+static void test_cpu_crafted_cases(void **state)
+{
+    (void)state;
+    qk_context *cpu = NULL;
+    assert_int_equal(qk_context_create("cpu", 0, &cpu), QK_OK);
+    long (*const harness[])(qk_context *, const char *) = {
+        qkc_crafted_nested,          qkc_crafted_means,          qkc_crafted_means16,
+        qkc_random_means,            qkc_every_magnitude16,      qkc_tensor_amax_positions,
+        qkc_crafted_group_dequantize, qkc_crafted_bnb4_dequantize, qkc_crafted_blocked_dequantize,
+        qkc_crafted_convrot_dequantize, qkc_nvfp4_every_scale_code, qkc_convrot_quantize_cases};
+    long bad = 0;
+    for (size_t k = 0; k < sizeof harness / sizeof *harness; k++)
+        bad += harness[k](cpu, "cpu");
+    qk_context_destroy(cpu);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases_cover_every_format),
                                        cmocka_unit_test(test_all_backends_bit_exact),
-                                       cmocka_unit_test(test_caller_float_environment)};
+                                       cmocka_unit_test(test_caller_float_environment),
+                                       cmocka_unit_test(test_cpu_crafted_cases)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -926,6 +926,15 @@ static void test_device_crafted_convrot_dequantize(void **state)
     check_on_cuda(qkc_crafted_convrot_dequantize, "crafted convrot dequantize");
 }
 
+/* ConvRot quantize of the shared crafted inputs (src/check/convrot_cases.c):
+ * every G and dtype, zero, subnormal, outlier and wide-ranging rows, and the
+ * NaN, Inf and rotation-overflow inputs both must refuse. */
+static void test_device_convrot_quantize_cases(void **state)
+{
+    (void)state;
+    check_on_cuda(qkc_convrot_quantize_cases, "convrot quantize cases");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_device_tensor_amax_every_step),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
         cmocka_unit_test(test_device_crafted_convrot_dequantize),
+        cmocka_unit_test(test_device_convrot_quantize_cases),
         cmocka_unit_test(test_device_crafted_blocked_dequantize),
         cmocka_unit_test(test_device_crafted_bnb4_dequantize),
     };

@@ -1030,6 +1030,16 @@ static void test_crafted_group_dequantize(void **st)
     crafted_dequantize_on_devices(qkc_crafted_group_dequantize);
 }
 
+/* ConvRot quantize of the shared crafted inputs (src/check/convrot_cases.c):
+ * every G and dtype, zero, subnormal, outlier and wide-ranging rows, and the
+ * NaN, Inf and rotation-overflow inputs both must refuse; in one chunk and
+ * in small ones; the GPU program too. */
+static void test_convrot_quantize_cases(void **st)
+{
+    (void)st;
+    crafted_dequantize_on_devices(qkc_convrot_quantize_cases);
+}
+
 /* f16 output by the integer narrowing (QK_OPENCL_HALF_STORES=0; by default
  * native-arithmetic programs store f16 vectors by vstorea_half8_rte, which
  * the tests above run): the crafted NF4/FP4, row/tile, MXFP8/NVFP4 and
@@ -1360,6 +1370,7 @@ int main(void)
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_device_means),
         cmocka_unit_test(test_crafted_group_dequantize),
+        cmocka_unit_test(test_convrot_quantize_cases),
         cmocka_unit_test(test_f16_integer_narrowing),
         cmocka_unit_test(test_crafted_blocked_dequantize),
         cmocka_unit_test(test_crafted_bnb4_dequantize),

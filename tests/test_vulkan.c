@@ -1809,6 +1809,27 @@ static void test_crafted_dequantize_matches_reference(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ConvRot quantize of the shared crafted inputs (src/check/convrot_cases.c):
+ * every G and dtype, zero, subnormal, outlier and wide-ranging rows, and the
+ * NaN, Inf and rotation-overflow inputs both must refuse; in whole bindings
+ * and in 64 KiB ones. */
+static void test_convrot_quantize_cases(void **state)
+{
+    (void)state;
+    long bad = 0;
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            setenv("QK_VULKAN_MAX_RANGE", "65536", 1); /* read when a context opens */
+        qk_context *vk = open_vulkan();
+        unsetenv("QK_VULKAN_MAX_RANGE");
+        if (vk == NULL)
+            skip();
+        bad += qkc_convrot_quantize_cases(vk, k ? "vulkan, bindings of 65536 bytes" : "vulkan");
+        qk_context_destroy(vk);
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* f16 output by both narrowings: the _f16n shader builds (a native
  * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, since CPU
  * devices do not take them by default) where the device allows them, and
@@ -1852,6 +1873,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_inputs_match_reference),
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
         cmocka_unit_test(test_crafted_dequantize_matches_reference),
+        cmocka_unit_test(test_convrot_quantize_cases),
         cmocka_unit_test(test_f16_output_both_narrowings),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),

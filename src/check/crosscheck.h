@@ -96,6 +96,13 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label);
  * subnormal, huge, Inf and NaN; rows of whole 64-value runs and others. */
 long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label);
 
+/* int8_tensorwise ConvRot quantize by ctx and by the reference backend:
+ * every group size 4..1024 and every dtype (per-row scales), rows of typical, zero, subnormal, outlier, sixty-binade and tie-prone values
+ * (convrot_cases.c); inputs with a NaN, an Inf or a group whose rotation
+ * leaves T's range must be refused by both. Status, every part and the
+ * dequantized output compared; the number of cases that differ. */
+long qkc_convrot_quantize_cases(qk_context *ctx, const char *label);
+
 /* The scale qkc_crafted_convrot_dequantize gives row r of a rotation with
  * `levels` levels (x: random bits): on either side of the backends' native
  * ranges, zero, subnormal, huge, Inf, NaN and typical scales, by r % 18. */

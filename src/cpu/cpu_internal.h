@@ -26,12 +26,32 @@ uint32_t qk_cpu_amax(qk_dtype dt, const void *in, int64_t i0, int64_t n);
 qk_status qk_cpu_amax_tensor(const qk_exec *ex, qk_dtype dt, const void *in, int64_t n,
                              uint32_t *amax);
 
+/* int8 codes of n values x (f32 bits of T, finite) with divisor d, the
+ * group's s_T (0: a blockwise zero tile, all codes 0); v is scratch for n. */
+static inline void qk_cpu_int8_codes(const qk_ref_args *a, const uint32_t *x, int64_t n, uint32_t d, uint32_t *v,
+                                     uint8_t *out)
+{
+    if (d == 0u) {
+        memset(out, 0, (size_t)n);
+        return;
+    }
+    float df = qk_lane_f(d);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = qk_lane_u(qk_lane_f(x[i]) / df);
+    qk_cpu_round_to(a->dtype, v, n);
+    float lo = a->params->format == QK_FORMAT_INT8_BLOCKWISE ? -127.0f : -128.0f;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (uint8_t)qk_lane_int_rne(v[i], lo, 127.0f);
+}
+
 qk_status qk_cpu_nvfp4_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
 qk_status qk_cpu_nvfp4_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
 qk_status qk_cpu_mxfp8_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
 qk_status qk_cpu_mxfp8_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
 qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
 qk_status qk_cpu_scaled_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+qk_status qk_cpu_convrot_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
+qk_status qk_cpu_convrot_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
 qk_status qk_cpu_bnb4_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
 qk_status qk_cpu_bnb4_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
 /* Double quant's nested part (qk_bnb_nested_quantize / _dequantize's bytes),

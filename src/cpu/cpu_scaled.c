@@ -1,6 +1,6 @@
 /* float8_* and int8_* (tensor, row or tile scales) on the fast CPU path
- * (semantics: src/ref/ref_fp8.c and src/ref/ref_int8.c). ConvRot stays on
- * the reference path. */
+ * (semantics: src/ref/ref_fp8.c and src/ref/ref_int8.c). ConvRot rows:
+ * cpu_convrot.c. */
 #include <stdlib.h>
 
 #include "../ref/ref_groups.h"
@@ -78,22 +78,6 @@ static inline void fp8_segment(const qk_ref_args *a, const uint32_t *x, int64_t 
     }
 }
 
-static inline void int8_segment(const qk_ref_args *a, const uint32_t *x, int64_t n, uint32_t d,
-                                uint32_t *v, uint8_t *out)
-{
-    if (d == 0u) { /* blockwise zero tile with a zero floor */
-        memset(out, 0, (size_t)n);
-        return;
-    }
-    float df = qk_lane_f(d);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = qk_lane_u(qk_lane_f(x[i]) / df);
-    qk_cpu_round_to(a->dtype, v, n);
-    float lo = a->params->format == QK_FORMAT_INT8_BLOCKWISE ? -127.0f : -128.0f;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = (uint8_t)qk_lane_int_rne(v[i], lo, 127.0f);
-}
-
 QK_CPU_HOT static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const scaled_q_job *j = arg;
@@ -112,7 +96,7 @@ QK_CPU_HOT static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
             if (fp8)
                 fp8_segment(a, x + c0, n, f[gc], v + c0, out);
             else
-                int8_segment(a, x + c0, n, f[gc], v + c0, out);
+                qk_cpu_int8_codes(a, x + c0, n, f[gc], v + c0, out);
         }
     }
     free(x);
@@ -120,9 +104,6 @@ QK_CPU_HOT static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
 
 qk_status qk_cpu_scaled_quantize(const qk_ref_args *a, const void *in, void *const parts[4])
 {
-    const qk_params *p = a->params;
-    if (p->convrot_group > 0)
-        return QK_ERR_UNSUPPORTED;
     qk_groups g = qk_groups_of(a);
     int64_t ng = qk_groups_count(&g);
     uint32_t *amax = malloc((size_t)ng * 4);
@@ -174,8 +155,6 @@ QK_CPU_HOT static void scaled_dequantize_rows(void *arg, int64_t r0, int64_t r1)
 qk_status qk_cpu_scaled_dequantize(const qk_ref_args *a, const void *const parts[4], void *out)
 {
     const qk_params *p = a->params;
-    if (p->convrot_group > 0)
-        return QK_ERR_UNSUPPORTED;
     float lut[256];
     for (uint32_t b = 0; b < 256; b++) {
         uint32_t v;
