@@ -1,6 +1,7 @@
 /* The fast CPU kernels' branch-free steps (src/cpu/cpu_lanes.h) against the
  * codec they stand in for, on every upper-20-bit pattern with the rounding
- * corner cases in the low bits, plus random patterns. */
+ * corner cases in the low bits, plus random patterns (every pattern where
+ * the input has 16 bits). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,6 +51,8 @@ static int finite(uint32_t u) { return (u & 0x7FFFFFFFu) < 0x7F800000u; }
 
 static void check_bf16(tally_t *t, uint32_t u) { note(t, qk_lane_to_bf16(u) == qk_f32_to_bf16(u), u); }
 
+static void check_f16(tally_t *t, uint32_t u) { note(t, qk_lane_to_f16(u) == qk_f32_to_f16(u), u); }
+
 static void check_round(tally_t *t, uint32_t u)
 {
     if (!finite(u))
@@ -93,6 +96,7 @@ static void expect_clean(void (*fn)(tally_t *, uint32_t), const char *what)
 }
 
 static void test_bf16(void **s) { (void)s; expect_clean(check_bf16, "to_bf16"); }
+static void test_f16(void **s) { (void)s; expect_clean(check_f16, "to_f16"); }
 static void test_round(void **s) { (void)s; expect_clean(check_round, "round_to"); }
 static void test_e2m1(void **s) { (void)s; expect_clean(check_e2m1, "e2m1"); }
 static void test_fp8(void **s) { (void)s; expect_clean(check_fp8, "e4m3/e5m2"); }
@@ -105,11 +109,21 @@ static void test_e4m3_value(void **s)
         assert_int_equal(qk_lane_e4m3_value(b), qk_e4m3_to_f32(b));
 }
 
+/* Every binary16 pattern widened, NaNs and subnormals included. */
+static void test_from_f16(void **s)
+{
+    (void)s;
+    for (uint32_t h = 0; h < 65536u; h++)
+        if (qk_lane_from_f16(h) != qk_f16_to_f32(h))
+            fail_msg("from_f16 0x%04X: 0x%08X, the codec 0x%08X", h, qk_lane_from_f16(h), qk_f16_to_f32(h));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bf16), cmocka_unit_test(test_round), cmocka_unit_test(test_e2m1),
-        cmocka_unit_test(test_fp8),  cmocka_unit_test(test_int),   cmocka_unit_test(test_e4m3_value),
+        cmocka_unit_test(test_bf16), cmocka_unit_test(test_f16),        cmocka_unit_test(test_from_f16),
+        cmocka_unit_test(test_round), cmocka_unit_test(test_e2m1),      cmocka_unit_test(test_fp8),
+        cmocka_unit_test(test_int),  cmocka_unit_test(test_e4m3_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,7 +302,7 @@ QK_CPU_HOT static void bnb_dequantize_blocks(void *arg, int64_t b0, int64_t b1)
         } else {
             uint16_t *o = (uint16_t *)j->out + i0;
             for (int64_t i = 0; i < len; i++)
-                o[i] = (uint16_t)((y[i] & QK_F32_ABS) > QK_F32_INF ? 0x7FFFu : qk_f32_to_f16(y[i]));
+                o[i] = (uint16_t)((y[i] & QK_F32_ABS) > QK_F32_INF ? 0x7FFFu : qk_lane_to_f16(y[i]));
         }
     }
     free(y);

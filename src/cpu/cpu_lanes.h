@@ -59,6 +59,32 @@ static inline uint32_t qk_lane_round_f16(uint32_t u)
     return s | (a < 0x38800000u ? sub : n);
 }
 
+/* binary16 bits -> f32 bits, exactly (qk_f16_to_f32): subnormals are
+ * m * 2^-24, NaNs come out quiet. */
+static inline uint32_t qk_lane_from_f16(uint32_t h)
+{
+    uint32_t s = (h & 0x8000u) << 16, e = h & 0x7C00u, m = h & 0x3FFu;
+    uint32_t n = ((h & 0x7FFFu) << 13) + (112u << 23);
+    uint32_t sub = qk_lane_u((float)(int32_t)m * 5.9604644775390625e-8f);
+    uint32_t special = 0x7F800000u | (m << 13) | (m != 0u ? 0x400000u : 0u);
+    uint32_t r = e == 0u ? sub : n;
+    return s | (e == 0x7C00u ? special : r);
+}
+
+/* f32 -> binary16 bits, RNE (qk_f32_to_f16): overflow -> inf, NaN -> 0x7E00,
+ * sign kept. Below 2^-14 the result counts multiples of 2^-24 (1024 is the
+ * smallest normal's pattern), scaled exactly to an integer and rounded. */
+static inline uint32_t qk_lane_to_f16(uint32_t u)
+{
+    uint32_t a = u & 0x7FFFFFFFu, s = (u >> 16) & 0x8000u;
+    uint32_t n = ((a + 0xFFFu + ((a >> 13) & 1u)) >> 13) - (112u << 10);
+    uint32_t sub = (uint32_t)(int32_t)qk_lane_rint_small(qk_lane_f(a) * 16777216.0f);
+    uint32_t r = a < 0x38800000u ? sub : n;
+    r = a >= 0x477FF000u ? 0x7C00u : r; /* past 65504 rounds to 65536: inf */
+    r = a > 0x7F800000u ? 0x7E00u : r;
+    return s | r;
+}
+
 /* |v| <= 6 (finite) -> E2M1 nibble, RNE, sign kept (qk_f32_to_e2m1). The
  * thresholds are the midpoints between codes; ties go to the even code. */
 static inline uint32_t qk_lane_e2m1(uint32_t u)

@@ -98,12 +98,16 @@ QK_CPU_HOT static void nvfp4_dequantize_rows(void *arg, int64_t r0, int64_t r1)
     float lut[16];
     for (uint32_t c = 0; c < 16; c++)
         lut[c] = qk_lane_f(qk_e2m1_to_f32(c));
+    /* a block's factor T(T(g) T(s)) by its scale byte: the codec's
+     * conversions once a byte instead of once a block */
     uint32_t gt = qk_round_to(a->dtype, j->g);
+    float factor[256];
+    for (uint32_t b = 0; b < 256; b++)
+        factor[b] = qk_lane_f(qk_round_to(a->dtype, qk_fmul(gt, qk_round_to(a->dtype, qk_e4m3_to_f32(b)))));
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = j->data + r * (j->cp / 2);
         for (int64_t cb = 0; cb < j->ncb && cb * NVFP4_BLOCK < a->cols; cb++) {
-            uint32_t s8 = qk_e4m3_to_f32(j->scale[qk_blocked_offset(r, cb, j->ncb)]);
-            float ts = qk_lane_f(qk_round_to(a->dtype, qk_fmul(gt, qk_round_to(a->dtype, s8))));
+            float ts = factor[j->scale[qk_blocked_offset(r, cb, j->ncb)]];
             uint32_t *o = y + cb * NVFP4_BLOCK;
             for (int k = 0; k < NVFP4_BLOCK / 2; k++) {
                 uint32_t b = row[cb * (NVFP4_BLOCK / 2) + k];

@@ -4,17 +4,6 @@
 
 #include "cpu_internal.h"
 
-/* binary16 -> f32 by table: exact by construction (it is the codec's
- * decoder), and a load per element instead of a branchy normalization. */
-static uint32_t f16_table[65536];
-static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
-
-static void f16_table_init(void)
-{
-    for (uint32_t h = 0; h < 65536u; h++)
-        f16_table[h] = qk_f16_to_f32(h);
-}
-
 QK_CPU_HOT void qk_cpu_widen(qk_dtype dt, const void *in, int64_t i0, int64_t n, uint32_t *dst)
 {
     if (dt == QK_DTYPE_F32) {
@@ -27,9 +16,8 @@ QK_CPU_HOT void qk_cpu_widen(qk_dtype dt, const void *in, int64_t i0, int64_t n,
             dst[i] = (uint32_t)s[i] << 16;
         return;
     }
-    pthread_once(&f16_once, f16_table_init);
     for (int64_t i = 0; i < n; i++)
-        dst[i] = f16_table[s[i]];
+        dst[i] = qk_lane_from_f16(s[i]);
 }
 
 QK_CPU_HOT void qk_cpu_narrow(qk_dtype dt, const uint32_t *src, int64_t n, void *out, int64_t i0)
@@ -45,7 +33,7 @@ QK_CPU_HOT void qk_cpu_narrow(qk_dtype dt, const uint32_t *src, int64_t n, void 
         return;
     }
     for (int64_t i = 0; i < n; i++)
-        d[i] = (uint16_t)qk_f32_to_f16(src[i]);
+        d[i] = (uint16_t)qk_lane_to_f16(src[i]);
 }
 
 QK_CPU_HOT void qk_cpu_round_to(qk_dtype dt, uint32_t *v, int64_t n)

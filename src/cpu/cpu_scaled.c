@@ -125,7 +125,7 @@ typedef struct {
     const uint8_t *data;
     const void *scale;
     qk_groups g;
-    const float *lut; /* code -> value (fp8: already rounded to T) */
+    const float *lut; /* fp8 code -> value, already rounded to T */
     void *out;
 } scaled_dq_job;
 
@@ -138,14 +138,19 @@ QK_CPU_HOT static void scaled_dequantize_rows(void *arg, int64_t r0, int64_t r1)
         abort();
     /* fp8 and int8_blockwise multiply by T(scale); int8_tensorwise by the f32 scale */
     int in_t = a->params->format != QK_FORMAT_INT8_TENSORWISE;
+    int is_int8 = !is_fp8(a->params->format);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *q = j->data + r * a->cols;
         for (int64_t gc = 0; gc < j->g.gc; gc++) {
             int64_t c0 = gc * j->g.bw, c1 = c0 + j->g.bw < a->cols ? c0 + j->g.bw : a->cols;
             uint32_t sb = qk_get_f32(j->scale, (r / j->g.bh) * j->g.gc + gc);
             float s = qk_lane_f(in_t ? qk_round_to(a->dtype, sb) : sb);
-            for (int64_t c = c0; c < c1; c++)
-                y[c] = qk_lane_u(j->lut[q[c]] * s);
+            if (is_int8) /* converted, not looked up: the loop vectorizes */
+                for (int64_t c = c0; c < c1; c++)
+                    y[c] = qk_lane_u((float)(int8_t)q[c] * s);
+            else
+                for (int64_t c = c0; c < c1; c++)
+                    y[c] = qk_lane_u(j->lut[q[c]] * s);
         }
         qk_cpu_narrow(a->dtype, y, a->cols, j->out, r * a->cols);
     }
@@ -157,14 +162,8 @@ qk_status qk_cpu_scaled_dequantize(const qk_ref_args *a, const void *const parts
     const qk_params *p = a->params;
     float lut[256];
     for (uint32_t b = 0; b < 256; b++) {
-        uint32_t v;
-        if (p->format == QK_FORMAT_FLOAT8_E4M3FN)
-            v = qk_round_to(a->dtype, qk_e4m3_to_f32(b));
-        else if (p->format == QK_FORMAT_FLOAT8_E5M2)
-            v = qk_round_to(a->dtype, qk_e5m2_to_f32(b));
-        else
-            v = qk_lane_u((float)(int8_t)b);
-        lut[b] = qk_lane_f(v);
+        uint32_t v = p->format == QK_FORMAT_FLOAT8_E4M3FN ? qk_e4m3_to_f32(b) : qk_e5m2_to_f32(b);
+        lut[b] = qk_lane_f(qk_round_to(a->dtype, v)); /* unused by int8 */
     }
     scaled_dq_job j = {a, parts[QK_PART_DATA], parts[QK_PART_SCALE],
                        qk_groups_of(a), lut, out};
