@@ -304,6 +304,19 @@ group_interrupt() {
         ok "a failure mid-way leaves the old OUT and no temporary file" || bad "fail mid-way: rc $rc, $(cat err.txt), $(ls)"
     QTOOL_TEST_FAIL_AFTER=5 $Q convert m.safetensors -o gone.safetensors --format nf4 --double-quant --max-shard-size 500KB >/dev/null 2>&1
     [ ! -e gone.safetensors ] && ! ls gone-* >/dev/null 2>&1 && no_tmp && ok "failed sharded run leaves no shard" || bad "sharded failure left: $(ls)"
+    # a file system too small for OUT: refused before any byte is written
+    echo old >keep.safetensors
+    expect 1 "convert onto a full file system" "needs [0-9.]+ MiB but its file system has 0.00 MiB free; nothing was written" "" -- \
+        env QTOOL_TEST_FREE_BYTES=1000 $Q convert m.safetensors -o keep.safetensors --format nvfp4 --max-shard-size 500KB
+    [ "$(cat keep.safetensors)" = old ] && ! ls keep-* >/dev/null 2>&1 && ok "the old OUT stays, no shard written" ||
+        bad "full file system: $(ls)"
+    $Q convert m.safetensors -o fs.safetensors --format nvfp4 --quiet
+    size=$(stat -c %s fs.safetensors)
+    QTOOL_TEST_FREE_BYTES=$((size + 4096)) $Q convert m.safetensors -o fs2.safetensors --format nvfp4 --quiet &&
+        cmp -s fs.safetensors fs2.safetensors && ok "a file system with room for OUT (its size + 4 KiB) converts" ||
+        bad "convert with room for OUT failed"
+    expect 1 "dequantize onto a full file system" "nothing was written" d.safetensors -- \
+        env QTOOL_TEST_FREE_BYTES=$size $Q dequantize fs.safetensors -o d.safetensors --dtype f32
     for sig in INT TERM; do
         QTOOL_TEST_SLOW_MS=300 $Q convert m.safetensors -o sig.safetensors --format nvfp4 >/dev/null 2>err.txt &
         pid=$!

@@ -112,7 +112,12 @@ int cmd_dequantize(int argc, char **argv)
     if (json_object_size(md) > 0)
         json_object_set(h, "__metadata__", md);
     st_stream s;
-    int rc = st_stream_open(&s, out, st_header_text_len(h), err, sizeof err);
+    memset(&s, 0, sizeof s);
+    s.fd = s.slot = -1;
+    uint64_t hlen = st_header_text_len(h);
+    int rc = st_space_check(out, 8 + (hlen + 7) / 8 * 8 + pos, err, sizeof err);
+    if (rc == 0)
+        rc = st_stream_open(&s, out, hlen, err, sizeof err);
     json_decref(h);
     for (int g = 0; g < ST_ALIGN_GROUPS && rc == 0; g++)
         for (size_t i = 0; i < m.count && rc == 0; i++) {

@@ -133,6 +133,19 @@ static uint64_t header_bound(const plan *pl, int k, json_t *metadata)
     return n;
 }
 
+/* Bytes of every shard at most: headers at their bound, late tensors at
+ * their largest. */
+static uint64_t output_bound(const plan *pl, json_t *metadata)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < pl->nshards; k++)
+        n += 8 + (header_bound(pl, k, metadata) + 7) / 8 * 8; /* st_stream pads to 8 */
+    for (size_t i = 0; i < pl->n; i++)
+        for (int j = 0; j < pl->e[i].nout; j++)
+            n += pl->e[i].out[j].nbytes;
+    return n;
+}
+
 /* Copies the writer's failure into rs->err. */
 static int queue_failed(run_state *rs)
 {
@@ -483,6 +496,8 @@ int convert_run(const st_model *m, plan *pl, const convert_opts *o)
         snprintf(rs.err, sizeof rs.err, "out of memory");
     for (int k = 0; k < rs.nshards; k++)
         rs.shards[k].fd = -1, rs.shards[k].slot = -1;
+    if (rc == 0)
+        rc = st_space_check(o->out, output_bound(pl, rs.metadata), rs.err, sizeof rs.err);
     progress pr;
     size_t done = 0;
     uint64_t bytes_done = 0;

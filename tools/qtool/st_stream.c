@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "tmpfiles.h"
@@ -84,6 +85,34 @@ static int flush_buf(st_stream *s, int final)
     s->buf_at += len;
     s->fill = 0;
     return 0;
+}
+
+int st_space_check(const char *path, uint64_t need, char *err, size_t errlen)
+{
+    char *dir = strdup(path);
+    if (dir == NULL)
+        return 0;
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        strcpy(dir, ".");
+    else
+        slash[slash == dir] = '\0'; /* "/x" -> "/" */
+    struct statvfs sv;
+    int known = statvfs(dir, &sv) == 0 && sv.f_blocks > 0;
+    uint64_t avail = known ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+    const char *hook = getenv("QTOOL_TEST_FREE_BYTES");
+    if (hook != NULL)
+        known = 1, avail = strtoull(hook, NULL, 10);
+    free(dir);
+    if (!known || need <= avail)
+        return 0;
+    if (need - avail < ((uint64_t)1 << 20)) /* a near miss reads better in bytes */
+        snprintf(err, errlen, "%s: the output needs %llu bytes but its file system has %llu free; nothing was written",
+                 path, (unsigned long long)need, (unsigned long long)avail);
+    else
+        snprintf(err, errlen, "%s: the output needs %.2f MiB but its file system has %.2f MiB free; nothing was written",
+                 path, (double)need / 1048576.0, (double)avail / 1048576.0);
+    return -1;
 }
 
 int st_stream_open(st_stream *s, const char *path, uint64_t reserved, char *err, size_t errlen)

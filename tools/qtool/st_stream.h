@@ -37,6 +37,11 @@ size_t st_header_text_len(const json_t *header);
 int st_header_add(json_t *header, const char *name, const char *dtype, int ndim,
                   const int64_t *shape, uint64_t start, uint64_t nbytes);
 
+/* 0 when the file system that will hold path has `need` bytes free for
+ * unprivileged writers (or does not say: statvfs fails or reports no
+ * blocks); else -1 with the shortfall in err, before anything is written.
+ * QTOOL_TEST_FREE_BYTES stands in for the free count (tests). */
+int st_space_check(const char *path, uint64_t need, char *err, size_t errlen);
 /* Creates path's temporary file with `reserved` header bytes. */
 int st_stream_open(st_stream *s, const char *path, uint64_t reserved, char *err, size_t errlen);
 /* Starts a tensor; its nbytes of data follow through st_stream_write. */
