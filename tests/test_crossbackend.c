@@ -96,14 +96,9 @@ static void test_cpu_crafted_cases(void **state)
     (void)state;
     qk_context *cpu = NULL;
     assert_int_equal(qk_context_create("cpu", 0, &cpu), QK_OK);
-    long (*const harness[])(qk_context *, const char *) = {
-        qkc_crafted_nested,          qkc_crafted_means,          qkc_crafted_means16,
-        qkc_random_means,            qkc_every_magnitude16,      qkc_tensor_amax_positions,
-        qkc_crafted_group_dequantize, qkc_crafted_bnb4_dequantize, qkc_crafted_blocked_dequantize,
-        qkc_crafted_convrot_dequantize, qkc_nvfp4_every_scale_code, qkc_convrot_quantize_cases};
     long bad = 0;
-    for (size_t k = 0; k < sizeof harness / sizeof *harness; k++)
-        bad += harness[k](cpu, "cpu");
+    for (int k = 0; k < qkc_crafted_set_count; k++)
+        bad += qkc_crafted_sets[k].run(cpu, "cpu");
     qk_context_destroy(cpu);
     assert_int_equal(bad, 0);
 }

@@ -272,16 +272,14 @@ static void run_one(qk_context *ref, const target *t, const qkc_case *f, qk_dtyp
     }
 }
 
-long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
+/* Opens every device opt selects into *targets (*nt of them); a device
+ * that is available but will not open counts in *failures. 0, or -1 when
+ * out of memory (what opened stays in *targets). */
+static int open_targets(const qkc_options *opt, int trace, target **targets, int *nt, long *failures)
 {
-    qk_context *ref;
-    if (qk_context_create("reference", 0, &ref) != QK_OK)
-        return -1;
-    const char *trace_env = getenv("QK_CROSSCHECK_TRACE");
-    int trace = trace_env != NULL && strcmp(trace_env, "1") == 0;
-    target *targets = NULL;
-    int nt = 0, cap = 0;
-    long open_failures = 0; /* an available device that will not open is a failure */
+    int cap = 0;
+    *targets = NULL;
+    *nt = 0;
     for (int b = 0; b < qk_backend_count(); b++) {
         qk_backend_info bi;
         if (qk_backend_get_info(b, &bi) != QK_OK || !bi.available)
@@ -292,29 +290,59 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
             continue;
         for (int d = 0; d < bi.device_count; d++) {
             qk_context *ctx;
-            if (nt == cap) {
+            if (*nt == cap) {
                 int more = cap ? 2 * cap : 8;
-                target *grown = realloc(targets, sizeof *targets * (size_t)more);
+                target *grown = realloc(*targets, sizeof **targets * (size_t)more);
                 if (grown == NULL) {
                     fprintf(stderr, "crosscheck: out of memory\n");
-                    open_failures++;
-                    break;
+                    (*failures)++;
+                    return -1;
                 }
-                targets = grown;
+                *targets = grown;
                 cap = more;
             }
             if (trace)
                 fprintf(stderr, "crosscheck: opening %s device %d\n", bi.name, d);
             if (qk_context_create(bi.name, d, &ctx) != QK_OK) {
                 fprintf(stderr, "crosscheck: %s device %d: %s\n", bi.name, d, qk_last_error());
-                open_failures++;
+                (*failures)++;
                 continue;
             }
             if (strcmp(bi.name, "cpu") == 0)
                 qk_context_set_threads(ctx, 7); /* an odd count splits ranges unevenly */
-            targets[nt++] = (target){ctx, bi.name, d, qk_context_device(ctx)};
+            (*targets)[(*nt)++] = (target){ctx, bi.name, d, qk_context_device(ctx)};
         }
     }
+    return 0;
+}
+
+static void close_targets(target *targets, int nt, int trace)
+{
+    for (int t = 0; t < nt; t++) {
+        if (trace)
+            fprintf(stderr, "crosscheck: closing %s device %d\n", targets[t].backend, targets[t].device);
+        qk_context_destroy(targets[t].ctx);
+    }
+    free(targets);
+    if (trace) /* a crash after this line is in process exit (driver teardown) */
+        fprintf(stderr, "crosscheck: every device closed\n");
+}
+
+static int trace_on(void)
+{
+    const char *trace_env = getenv("QK_CROSSCHECK_TRACE");
+    return trace_env != NULL && strcmp(trace_env, "1") == 0;
+}
+
+long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
+{
+    qk_context *ref;
+    if (qk_context_create("reference", 0, &ref) != QK_OK)
+        return -1;
+    int trace = trace_on(), nt;
+    target *targets;
+    long open_failures = 0; /* an available device that will not open is a failure */
+    open_targets(opt, trace, &targets, &nt, &open_failures);
     long total = nt == 0 && open_failures == 0 ? -1 : open_failures;
     const shape *shapes = opt->large ? large_shapes : small_shapes;
     int nshapes = opt->large ? (int)(sizeof large_shapes / sizeof *large_shapes)
@@ -333,14 +361,45 @@ long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user)
                     fn(user, &row);
             }
     }
-    for (int t = 0; t < nt; t++) {
-        if (trace)
-            fprintf(stderr, "crosscheck: closing %s device %d\n", targets[t].backend, targets[t].device);
-        qk_context_destroy(targets[t].ctx);
-    }
-    free(targets);
+    close_targets(targets, nt, trace);
     qk_context_destroy(ref);
-    if (trace) /* a crash after this line is in process exit (driver teardown) */
-        fprintf(stderr, "crosscheck: every device closed\n");
+    return total;
+}
+
+const qkc_crafted_set qkc_crafted_sets[] = {
+    {"dq-nested", qkc_crafted_nested},
+    {"dq-means", qkc_crafted_means},
+    {"dq-means-bf16", qkc_crafted_means16},
+    {"dq-random-means", qkc_random_means},
+    {"every-magnitude16", qkc_every_magnitude16},
+    {"tensor-amax-position", qkc_tensor_amax_positions},
+    {"group-dequantize", qkc_crafted_group_dequantize},
+    {"nf4/fp4-dequantize", qkc_crafted_bnb4_dequantize},
+    {"blocked-dequantize", qkc_crafted_blocked_dequantize},
+    {"nvfp4-scale-x-code", qkc_nvfp4_every_scale_code},
+    {"convrot-dequantize", qkc_crafted_convrot_dequantize},
+    {"convrot-quantize", qkc_convrot_quantize_cases},
+};
+const int qkc_crafted_set_count = (int)(sizeof qkc_crafted_sets / sizeof qkc_crafted_sets[0]);
+
+long qkc_run_crafted(const qkc_options *opt, qkc_row_fn fn, void *user)
+{
+    int trace = trace_on(), nt;
+    target *targets;
+    long open_failures = 0;
+    open_targets(opt, trace, &targets, &nt, &open_failures);
+    long total = nt == 0 && open_failures == 0 ? -1 : open_failures;
+    for (int t = 0; t < nt; t++)
+        for (int k = 0; k < qkc_crafted_set_count; k++) {
+            char label[96];
+            snprintf(label, sizeof label, "%s %d", targets[t].backend, targets[t].device);
+            long bad = qkc_crafted_sets[k].run(targets[t].ctx, label);
+            qkc_row row = {qkc_crafted_sets[k].name, "-", targets[t].backend, targets[t].device,
+                           targets[t].device_name, 0, (size_t)bad};
+            total += bad;
+            if (fn)
+                fn(user, &row);
+        }
+    close_targets(targets, nt, trace);
     return total;
 }

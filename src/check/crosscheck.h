@@ -34,6 +34,20 @@ typedef struct {
  * other than the reference could be run and include_cpu is off. */
 long qkc_run(const qkc_options *opt, qkc_row_fn fn, void *user);
 
+/* The crafted case sets below, by name (qtool crosscheck --crafted). */
+typedef struct {
+    const char *name;
+    long (*run)(qk_context *ctx, const char *label);
+} qkc_crafted_set;
+extern const qkc_crafted_set qkc_crafted_sets[];
+extern const int qkc_crafted_set_count;
+
+/* Every crafted set on every device qkc_run would check: fn gets a row per
+ * (set, backend, device) with format = the set's name, dtype "-", bytes 0
+ * and mismatches = the cases that differ (each also printed by the set).
+ * Returns the total as qkc_run does. */
+long qkc_run_crafted(const qkc_options *opt, qkc_row_fn fn, void *user);
+
 /* Double-quant parts a caller crafted (NaN, Inf and overflowing nested
  * absmax and offset) dequantized by ctx and by the reference backend
  * (nested_cases.c): the number of cases whose bytes differ, each printed

@@ -358,6 +358,12 @@ group_backends() {
             cmp -s cpu_b.safetensors "${b}_b.safetensors" && ok "--backend $b nf4:dq same bytes" || bad "--backend $b nf4:dq differs"
     done
     expect 1 "unknown backend" "backend" out.safetensors -- $Q convert m.safetensors -o out.safetensors --format nvfp4 --backend tpu
+    # every crafted case set runs on the CPU backend and is reported as a row
+    $Q crosscheck --crafted --backend cpu >cc.txt 2>&1
+    rc=$?
+    n=$(grep -Ec '^[a-z0-9/-]+ +- +cpu +0 .* 0 +0$' cc.txt)
+    [ $rc -eq 0 ] && [ "$n" -eq 12 ] && tail -1 cc.txt | grep -q '^PASS' && ok "crosscheck --crafted: 12 case sets on cpu, none differ" ||
+        bad "crosscheck --crafted: rc $rc, $n clean rows: $(tail -3 cc.txt)"
 }
 
 group_inspect() {

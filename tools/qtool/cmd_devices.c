@@ -42,9 +42,12 @@ static void print_row(void *user, const qkc_row *r)
 int cmd_crosscheck(int argc, char **argv)
 {
     qkc_options opt = {0, 1, NULL};
+    int crafted = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--large") == 0)
             opt.large = 1;
+        else if (strcmp(argv[i], "--crafted") == 0)
+            crafted = 1;
         else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
             opt.only_backend = argv[++i];
         else
@@ -60,6 +63,10 @@ int cmd_crosscheck(int argc, char **argv)
     long total = qkc_run(&opt, print_row, NULL);
     if (total < 0)
         return qtool_error("crosscheck: no backend to check");
+    if (crafted) { /* each set also prints its cases; its row counts the cases that differ */
+        printf("# crafted case sets (mismatches: differing cases)\n");
+        total += qkc_run_crafted(&opt, print_row, NULL);
+    }
     printf("%s: %ld mismatched bytes\n", total == 0 ? "PASS" : "FAIL", total);
     return total == 0 ? 0 : 1;
 }

@@ -13,7 +13,7 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  devices                      list backends and devices\n"
-            "  crosscheck [--large] [--backend B]\n"
+            "  crosscheck [--large] [--crafted] [--backend B]\n"
             "                               compare every backend's bytes with the CPU reference\n"
             "  make-model OUT.safetensors [--blocks N] [--width W] [--dtype bf16|f16|f32]\n"
             "                               write a synthetic transformer-like model\n"
