@@ -194,7 +194,7 @@ JSON
 }
 
 group_badinput() {
-    for kind in truncated badjson oob overlap hugeheader baddtype shapemismatch notjson; do
+    for kind in truncated badjson oob overlap hugeheader baddtype shapemismatch notjson nan; do
         $ST corrupt "$kind" m.safetensors "bad_$kind.safetensors"
     done
     expect 1 "truncated file" "truncated|past the end|gap" out.safetensors -- $Q convert bad_truncated.safetensors -o out.safetensors --format nvfp4
@@ -205,6 +205,15 @@ group_badinput() {
     expect 1 "unknown dtype" "unknown dtype Q4_K" out.safetensors -- $Q convert bad_baddtype.safetensors -o out.safetensors --format nvfp4
     expect 1 "shape/size mismatch" "its shape needs" out.safetensors -- $Q convert bad_shapemismatch.safetensors -o out.safetensors --format nvfp4
     expect 1 "not a safetensors file" "shorter than 8 bytes" out.safetensors -- $Q convert bad_notjson.safetensors -o out.safetensors --format nvfp4
+    expect 1 "NaN in a layer: the error names the layer and the --exclude that keeps it" \
+        "cannot encode; to keep this layer unquantized, add --exclude '\^[^ ]+[.]weight[$]'$" out.safetensors -- \
+        $Q convert bad_nan.safetensors -o out.safetensors --format nvfp4
+    hint=$(sed -n "s/.*add --exclude '\(.*\)'$/\1/p" stderr.txt)
+    layer=$(sed -n 's/^qtool: \([^:]*\): .*/\1/p' stderr.txt)
+    $Q convert bad_nan.safetensors -o out.safetensors --format nvfp4 --exclude "$hint" --quiet &&
+        $Q inspect out.safetensors >nan.txt && grep -q "^  $layer  *BF16" nan.txt &&
+        ok "the suggested --exclude converts, the NaN layer kept in bf16" || bad "suggested --exclude '$hint' ($layer)"
+    rm -f out.safetensors
     expect 1 "missing input" "No such file" out.safetensors -- $Q convert nothere.safetensors -o out.safetensors --format nvfp4
     mkdir -p sh && $ST shard m.safetensors sh 3 && rm sh/model-00002-of-00003.safetensors
     expect 1 "missing shard" "missing shard" out.safetensors -- $Q convert sh/model.safetensors.index.json -o out.safetensors --format nvfp4

@@ -79,6 +79,12 @@ def corrupt(kind, src, dst):
         write(dst, h, d)
     elif kind == "notjson":
         open(dst, "wb").write(b"\x00\x01\x02")
+    elif kind == "nan":  # a bf16 NaN in the middle of the first attention qkv weight
+        name = next(k for k, v in tensors(h) if k.endswith("qkv.weight") and v["dtype"] == "BF16")
+        a, b = h[name]["data_offsets"]
+        at = a + (b - a) // 4 * 2
+        d = d[:at] + b"\xc0\x7f" + d[at + 2:]
+        write(dst, h, d)
     else:
         sys.exit("unknown corruption " + kind)
 

@@ -201,6 +201,24 @@ static void measure(run_state *rs, plan_entry *e, void *const parts[QK_PART_COUN
     free(orig);
 }
 
+/* name as a POSIX extended regex that matches it literally; -1 if it
+ * does not fit or holds a quote (the hint is pasted into a shell). */
+static int regex_quote(const char *name, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *c = name; *c; c++) {
+        if (*c == '\'')
+            return -1;
+        if (strchr(".[]{}()\\*+?^$|", *c) != NULL && n + 1 < cap)
+            out[n++] = '\\';
+        if (n + 1 >= cap)
+            return -1;
+        out[n++] = *c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 static int write_quant(run_state *rs, plan_entry *e)
 {
     const st_tensor *t = e->t;
@@ -225,8 +243,14 @@ static int write_quant(run_state *rs, plan_entry *e)
         rc = -1;
     }
     double t0 = progress_now();
-    if (rc == 0 && qk_quantize(rs->ctx, &e->p, e->dt, in, rows, cols, parts) != QK_OK) {
-        snprintf(rs->err, sizeof rs->err, "%s: %s", t->name, qk_last_error());
+    qk_status qs = rc == 0 ? qk_quantize(rs->ctx, &e->p, e->dt, in, rows, cols, parts) : QK_OK;
+    if (qs != QK_OK) {
+        char re[256];
+        if (qs == QK_ERR_NONFINITE && regex_quote(t->name, re, sizeof re) == 0)
+            snprintf(rs->err, sizeof rs->err, "%s: %s; to keep this layer unquantized, add --exclude '^%s$'", t->name,
+                     qk_last_error(), re);
+        else
+            snprintf(rs->err, sizeof rs->err, "%s: %s", t->name, qk_last_error());
         rc = -1;
     }
     rs->quant_seconds += progress_now() - t0;
