@@ -273,9 +273,9 @@ static void run_one(qk_context *ref, const target *t, const qkc_case *f, qk_dtyp
 }
 
 /* Opens every device opt selects into *targets (*nt of them); a device
- * that is available but will not open counts in *failures. 0, or -1 when
- * out of memory (what opened stays in *targets). */
-static int open_targets(const qkc_options *opt, int trace, target **targets, int *nt, long *failures)
+ * that is available but will not open, or running out of memory (which
+ * ends the search), counts in *failures. */
+static void open_targets(const qkc_options *opt, int trace, target **targets, int *nt, long *failures)
 {
     int cap = 0;
     *targets = NULL;
@@ -296,7 +296,7 @@ static int open_targets(const qkc_options *opt, int trace, target **targets, int
                 if (grown == NULL) {
                     fprintf(stderr, "crosscheck: out of memory\n");
                     (*failures)++;
-                    return -1;
+                    return;
                 }
                 *targets = grown;
                 cap = more;
@@ -313,7 +313,6 @@ static int open_targets(const qkc_options *opt, int trace, target **targets, int
             (*targets)[(*nt)++] = (target){ctx, bi.name, d, qk_context_device(ctx)};
         }
     }
-    return 0;
 }
 
 static void close_targets(target *targets, int nt, int trace)
