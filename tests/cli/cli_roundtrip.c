@@ -2,13 +2,16 @@
  * convert report says was quantized, qk_quantize of the original tensor must
  * give exactly the part tensors in QUANT, and qk_dequantize of those parts
  * exactly the tensor in DEQ (qtool dequantize's output); every other tensor
- * of DEQ must be the original's bytes.
+ * of DEQ must be the original's bytes. The report's quality figures must
+ * match a long double recomputation from ORIG and the f32 dequantization.
  *   cli_roundtrip REPORT.json ORIG QUANT DEQ bf16|f16|f32 */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/qk_codec.h"
 #include "format_spec.h"
 #include "qk/qk.h"
 #include "safetensors.h"
@@ -58,8 +61,61 @@ static qk_dtype dtype_of(const char *st)
     return strcmp(st, "F32") == 0 ? QK_DTYPE_F32 : (strcmp(st, "F16") == 0 ? QK_DTYPE_F16 : QK_DTYPE_BF16);
 }
 
-static int check_layer(const char *name, const char *spec, const st_file *orig, const st_file *quant,
-                       const st_file *deq, qk_dtype out_dt)
+static float widen(const st_tensor *t, size_t i)
+{
+    uint32_t u;
+    if (strcmp(t->dtype, "F32") == 0) {
+        memcpy(&u, t->data + 4 * i, 4);
+    } else {
+        uint16_t h;
+        memcpy(&h, t->data + 2 * i, 2);
+        u = strcmp(t->dtype, "F16") == 0 ? qk_f16_to_f32(h) : qk_bf16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The report's figure `key` against want: equal to 1e-9 relative, or null
+ * where want is not finite. */
+static int figure_ok(const json_t *l, const char *key, double want)
+{
+    const json_t *v = json_object_get(l, key);
+    if (!isfinite(want))
+        return json_is_null(v);
+    double got = json_number_value(v);
+    return json_is_number(v) && fabs(got - want) <= 1e-9 * fmax(1.0, fabs(want));
+}
+
+/* snr_db, rel_l2, cosine and max_abs_error of the report entry l against
+ * a recomputation in long double over ORIG's tensor o and back (f32). */
+static int check_quality(const char *name, const json_t *l, const st_tensor *o, const float *back, size_t n)
+{
+    long double sig = 0, noise = 0, dot = 0, b2 = 0;
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = widen(o, i), b = back[i];
+        if (!isfinite(a) || !isfinite(b))
+            continue;
+        sig += (long double)a * a;
+        noise += (long double)(a - b) * (a - b);
+        dot += (long double)a * b;
+        b2 += (long double)b * b;
+        mx = fmax(mx, fabs(a - b));
+    }
+    double snr = noise == 0 ? INFINITY : sig > 0 ? (double)(10 * log10l(sig / noise)) : -INFINITY;
+    double rel = sig == 0 ? (noise == 0 ? 0.0 : INFINITY) : (double)sqrtl(noise / sig);
+    double cosine = sig == 0 || b2 == 0 ? (sig == b2 ? 1.0 : 0.0) : (double)(dot / sqrtl(sig * b2));
+    if (!figure_ok(l, "snr_db", snr) || !figure_ok(l, "rel_l2", rel) || !figure_ok(l, "cosine", cosine) ||
+        !figure_ok(l, "max_abs_error", mx))
+        return fail("%s: the report's quality figures (snr %.12g dB) differ from the recomputed snr %.12g, "
+                    "rel_l2 %.12g, cosine %.12g, max abs %.9g", name,
+                    json_number_value(json_object_get(l, "snr_db")), snr, rel, cosine, mx);
+    return 0;
+}
+
+static int check_layer(const char *name, const char *spec, const json_t *l, const st_file *orig,
+                       const st_file *quant, const st_file *deq, qk_dtype out_dt)
 {
     qk_params p;
     if (parse_format_spec(spec, &p) != 0)
@@ -98,6 +154,14 @@ static int check_layer(const char *name, const char *spec, const st_file *orig, 
         rc = fail("%s: qk_dequantize: %s", name, qk_last_error());
     if (rc == 0 && (d->nbytes != n * es || memcmp(d->data, back, n * es) != 0))
         rc = fail("%s: qtool dequantize differs from qk_dequantize", name);
+    if (rc == 0 && json_object_get(l, "snr_db") != NULL) {
+        float *back32 = malloc(n * 4);
+        if (back32 == NULL || qk_dequantize(NULL, &p, cp, rows, cols, QK_DTYPE_F32, back32) != QK_OK)
+            rc = fail("%s: f32 dequantize failed", name);
+        else
+            rc = check_quality(name, l, o, back32, n);
+        free(back32);
+    }
     for (int k = 0; k < QK_PART_COUNT; k++)
         free(parts[k]);
     free(back);
@@ -132,7 +196,7 @@ int main(int argc, char **argv)
         if (name == NULL || action == NULL)
             return fail("report entry without name/action");
         if (strcmp(action, "quantize") == 0) {
-            rc |= check_layer(name, json_string_value(json_object_get(l, "spec")), &orig, &quant, &deq, out_dt);
+            rc |= check_layer(name, json_string_value(json_object_get(l, "spec")), l, &orig, &quant, &deq, out_dt);
             layers++;
         } else if (strcmp(action, "keep") == 0) {
             const st_tensor *o = find(&orig, name), *d = find(&deq, name);
