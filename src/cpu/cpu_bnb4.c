@@ -93,9 +93,7 @@ QK_CPU_HOT static void bnb_quantize_blocks(void *arg, int64_t b0, int64_t b1)
 {
     const bnb_q_job *j = arg;
     int64_t bs = j->bs, per = bs < BNB_CHUNK ? BNB_CHUNK / bs : 1, cap = per * bs;
-    uint32_t *x = malloc((size_t)cap * 8 + (size_t)cap);
-    if (x == NULL)
-        abort(); /* a chunk of scratch; nothing sensible remains */
+    uint32_t *x = qk_cpu_scratch((size_t)cap * 8 + (size_t)cap);
     uint32_t *y = x + cap;
     uint8_t *q = (uint8_t *)(y + cap);
     int nf4 = j->a->params->format == QK_FORMAT_NF4;
@@ -276,9 +274,7 @@ QK_CPU_HOT static void bnb_dequantize_blocks(void *arg, int64_t b0, int64_t b1)
     const bnb_dq_job *j = arg;
     const qk_ref_args *a = j->a;
     int64_t bs = j->bs;
-    uint32_t *y = malloc((size_t)(bs + 1) * 4);
-    if (y == NULL)
-        abort();
+    uint32_t *y = qk_cpu_scratch((size_t)(bs + 1) * 4);
     float lut[16];
     for (uint32_t c = 0; c < 16; c++)
         lut[c] = qk_lane_f(a->params->format == QK_FORMAT_NF4 ? qk_nf4_value(c) : qk_fp4_value(c));

@@ -70,9 +70,7 @@ QK_CPU_HOT static void rotated_rows(void *arg, int64_t r0, int64_t r1)
 {
     const rot_q_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *x = malloc((size_t)a->cols * 8);
-    if (x == NULL)
-        abort(); /* two rows of scratch; nothing sensible remains */
+    uint32_t *x = qk_cpu_scratch((size_t)a->cols * 8);
     uint32_t *v = x + a->cols;
     for (int64_t r = r0; r < r1; r++) {
         qk_cpu_widen(a->dtype, j->in, r * a->cols, a->cols, x);
@@ -119,9 +117,7 @@ QK_CPU_HOT static void unrotated_rows(void *arg, int64_t r0, int64_t r1)
 {
     const rot_dq_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *y = malloc((size_t)a->cols * 4);
-    if (y == NULL)
-        abort();
+    uint32_t *y = qk_cpu_scratch((size_t)a->cols * 4);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *q = j->data + r * a->cols;
         float s = qk_lane_f(qk_get_f32(j->scale, r));

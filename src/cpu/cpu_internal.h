@@ -6,6 +6,8 @@
 #ifndef QK_CPU_INTERNAL_H
 #define QK_CPU_INTERNAL_H
 
+#include <stdlib.h>
+
 #include "../ref/ref_internal.h"
 #include "cpu_lanes.h"
 
@@ -13,6 +15,16 @@
  * then runs the reference kernel). */
 qk_status qk_cpu_quantize(const qk_ref_args *a, const void *in, void *const parts[4]);
 qk_status qk_cpu_dequantize(const qk_ref_args *a, const void *const parts[4], void *out);
+
+/* A worker's scratch of `bytes`: a worker cannot report failure to the
+ * caller, so without it nothing sensible remains but to stop. */
+static inline void *qk_cpu_scratch(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (p == NULL)
+        abort();
+    return p;
+}
 
 /* Elements [i0, i0 + n) of an f32/f16/bf16 buffer as f32 bits (exact). */
 void qk_cpu_widen(qk_dtype dt, const void *in, int64_t i0, int64_t n, uint32_t *dst);

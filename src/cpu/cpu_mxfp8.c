@@ -16,9 +16,7 @@ QK_CPU_HOT static void mxfp8_quantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const mx_q_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *x = malloc((size_t)j->cp * 4);
-    if (x == NULL)
-        abort(); /* a row of scratch; nothing sensible remains */
+    uint32_t *x = qk_cpu_scratch((size_t)j->cp * 4);
     for (int64_t r = r0; r < r1; r++) {
         uint8_t *row = j->data + r * j->cp;
         if (r >= a->rows) {
@@ -80,9 +78,7 @@ QK_CPU_HOT static void mxfp8_dequantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const mx_dq_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *y = malloc((size_t)j->cp * 4);
-    if (y == NULL)
-        abort();
+    uint32_t *y = qk_cpu_scratch((size_t)j->cp * 4);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *q = j->data + r * j->cp;
         for (int64_t cb = 0; cb * MX_BLOCK < a->cols; cb++) {

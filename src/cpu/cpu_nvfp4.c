@@ -21,9 +21,7 @@ QK_CPU_HOT static void nvfp4_quantize_rows(void *arg, int64_t r0, int64_t r1)
     const nvfp4_q_job *j = arg;
     const qk_ref_args *a = j->a;
     int64_t cp = j->cp, ncb = j->ncb;
-    uint32_t *x = malloc((size_t)(2 * cp + 2 * ncb) * 4 + (size_t)cp);
-    if (x == NULL)
-        abort(); /* a row of scratch; nothing sensible remains */
+    uint32_t *x = qk_cpu_scratch((size_t)(2 * cp + 2 * ncb) * 4 + (size_t)cp);
     uint32_t *s8 = x + cp, *t = s8 + ncb, *te = t + ncb;
     uint8_t *q = (uint8_t *)(te + cp);
     float g = qk_lane_f(j->g);
@@ -92,9 +90,7 @@ QK_CPU_HOT static void nvfp4_dequantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const nvfp4_dq_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *y = malloc((size_t)j->cp * 4);
-    if (y == NULL)
-        abort();
+    uint32_t *y = qk_cpu_scratch((size_t)j->cp * 4);
     float lut[16];
     for (uint32_t c = 0; c < 16; c++)
         lut[c] = qk_lane_f(qk_e2m1_to_f32(c));

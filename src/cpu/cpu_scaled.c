@@ -82,9 +82,7 @@ QK_CPU_HOT static void scaled_quantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const scaled_q_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *x = malloc((size_t)a->cols * 8);
-    if (x == NULL)
-        abort(); /* two rows of scratch; nothing sensible remains */
+    uint32_t *x = qk_cpu_scratch((size_t)a->cols * 8);
     uint32_t *v = x + a->cols;
     int fp8 = is_fp8(a->params->format);
     for (int64_t r = r0; r < r1; r++) {
@@ -133,9 +131,7 @@ QK_CPU_HOT static void scaled_dequantize_rows(void *arg, int64_t r0, int64_t r1)
 {
     const scaled_dq_job *j = arg;
     const qk_ref_args *a = j->a;
-    uint32_t *y = malloc((size_t)a->cols * 4);
-    if (y == NULL)
-        abort();
+    uint32_t *y = qk_cpu_scratch((size_t)a->cols * 4);
     /* fp8 and int8_blockwise multiply by T(scale); int8_tensorwise by the f32 scale */
     int in_t = a->params->format != QK_FORMAT_INT8_TENSORWISE;
     int is_int8 = !is_fp8(a->params->format);
