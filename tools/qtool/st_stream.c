@@ -93,12 +93,10 @@ int st_space_check(const char *path, uint64_t need, char *err, size_t errlen)
     if (dir == NULL)
         return 0;
     char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        strcpy(dir, ".");
-    else
+    if (slash != NULL)
         slash[slash == dir] = '\0'; /* "/x" -> "/" */
     struct statvfs sv;
-    int known = statvfs(dir, &sv) == 0 && sv.f_blocks > 0;
+    int known = statvfs(slash != NULL ? dir : ".", &sv) == 0 && sv.f_blocks > 0;
     uint64_t avail = known ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
     const char *hook = getenv("QTOOL_TEST_FREE_BYTES");
     if (hook != NULL)
