@@ -1831,8 +1831,8 @@ static void test_convrot_quantize_cases(void **state)
 }
 
 /* f16 output by both narrowings: the _f16n shader builds (a native
- * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, since CPU
- * devices do not take them by default) where the device allows them, and
+ * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, since no
+ * device takes them by default) where the device allows them, and
  * the integer qk_f16_narrow (QK_VULKAN_F16_NATIVE=0), each over the crafted
  * NF4/FP4, row/tile, MXFP8/NVFP4 and ConvRot dequantize cases (f16 ties,
  * subnormal, overflowing, zero and NaN outputs). The native builds must

@@ -376,12 +376,13 @@ static unsigned long f16n_dispatches;
 
 unsigned long qk_vk_f16n_dispatches(void) { return __atomic_load_n(&f16n_dispatches, __ATOMIC_RELAXED); }
 
-/* Whether f16 output of `pipe` takes its _f16n build: where the device
- * allows it, by default on GPUs, not on CPU devices (lavapipe, 32 MiB into
- * f16: ConvRot 108-117 ms -> 160-173, float8 rows 180-185 -> 223-243, the
- * rest within noise; its conversion is no cheaper than the integer code).
- * QK_VULKAN_F16_NATIVE=1 or 0 overrides the default (read at each
- * dispatch, so tests and benchmarks can run both in one process). */
+/* Whether f16 output of `pipe` takes its _f16n build: only when asked for
+ * by QK_VULKAN_F16_NATIVE=1 (read at each dispatch, so tests and
+ * benchmarks can run both in one process), where the device allows it. Off
+ * by default: on the H200 (NVIDIA 580) test_convrot_dequantize_rows gave
+ * 175638 differing f16 bytes through convrot_dequantize.comp's _f16n build
+ * and none with the integer narrowing (2026-12-05); lavapipe measured
+ * slower with them too. */
 static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
 {
     size_t size;
@@ -389,9 +390,7 @@ static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
     if (dt != QK_DTYPE_F16 || !s->dev->f16_native || shader_code_f16n(pipe, &size, &name) == NULL)
         return 0;
     const char *e = getenv("QK_VULKAN_F16_NATIVE");
-    if (e != NULL && *e != '\0')
-        return strcmp(e, "0") != 0;
-    return s->dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
+    return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
 }
 
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,
