@@ -1710,6 +1710,17 @@ static size_t convrot_dq_case(qk_context *vk, qk_context *ref, qk_dtype dt, int6
     if (bad)
         printf("convrot dequantize %4d %-4s %3lld x %-4lld: %zu differing bytes\n", g, qk_dtype_name(dt),
                (long long)rows, (long long)cols, bad);
+    /* the first few differing elements, so a device's fault shows its pattern */
+    size_t es = qk_dtype_size(dt), shown = 0;
+    for (size_t i = 0; bad && bad != on && i < on && shown < 4; i += es)
+        if (memcmp(want + i, got + i, es) != 0) {
+            uint32_t w = 0, h = 0;
+            memcpy(&w, want + i, es);
+            memcpy(&h, got + i, es);
+            printf("  element %zu (row %zu, scale 0x%08x): reference 0x%0*x, vulkan 0x%0*x\n", i / es,
+                   i / es / (size_t)cols, sc[i / es / (size_t)cols], (int)(2 * es), w, (int)(2 * es), h);
+            shown++;
+        }
     free(want);
     free(got);
     free(data);
@@ -1728,23 +1739,31 @@ static void test_convrot_dequantize_rows(void **state)
     } shapes[] = {{37, 256, NULL}, {16, 4096, NULL}, {33, 768, "2"}, {5, 64, NULL}, {70, 320, "3"},
                   {3, 1024, NULL}, {9, 80, NULL}, {2, 2048, "1"}};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
-    unsigned long before = qk_vk_convrot_dq_runs();
+    unsigned long before = qk_vk_convrot_dq_runs(), f16n_before = qk_vk_f16n_dispatches();
     size_t bad = 0;
-    int cases = 0, eligible = 0;
-    for (int g = 4; g <= 1024; g *= 4)
-        for (int d = 0; d < 3; d++)
-            for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
-                int64_t rows = shapes[k].rows, cols = shapes[k].cols;
-                if (cols % g != 0)
-                    continue;
-                if (shapes[k].groups)
-                    setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
-                bad += convrot_dq_case(vk, ref, dts[d], rows, cols, g, (uint32_t)(k * 3 + (size_t)d + (size_t)g));
-                unsetenv("QK_VULKAN_STRIDE_GROUPS");
-                cases++;
-                eligible += g <= 256 && cols % (g > 64 ? g : 64) == 0;
-            }
-    unsigned long runs = qk_vk_convrot_dq_runs() - before;
+    int cases = 0, eligible = 0, has_f16n = first_device()->f16_native;
+    /* f16 output by both narrowings where the device has the _f16n builds:
+     * their first H200 run gave NVIDIA's NaN payload here (0x7FFF) */
+    for (int native = 0; native <= has_f16n; native++) {
+        setenv("QK_VULKAN_F16_NATIVE", native ? "1" : "0", 1);
+        for (int g = 4; g <= 1024; g *= 4)
+            for (int d = native ? 1 : 0; d < (native ? 2 : 3); d++)
+                for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+                    int64_t rows = shapes[k].rows, cols = shapes[k].cols;
+                    if (cols % g != 0)
+                        continue;
+                    if (shapes[k].groups)
+                        setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
+                    bad += convrot_dq_case(vk, ref, dts[d], rows, cols, g, (uint32_t)(k * 3 + (size_t)d + (size_t)g));
+                    unsetenv("QK_VULKAN_STRIDE_GROUPS");
+                    cases++;
+                    eligible += g <= 256 && cols % (g > 64 ? g : 64) == 0;
+                }
+        unsetenv("QK_VULKAN_F16_NATIVE");
+    }
+    unsigned long runs = qk_vk_convrot_dq_runs() - before, f16n_runs = qk_vk_f16n_dispatches() - f16n_before;
+    printf("convrot dequantize: %lu dispatches of _f16n builds%s\n", f16n_runs,
+           has_f16n ? "" : " (the device has none: integer f16 narrowing only)");
     int able = full_subgroups_4_to_64();
     printf("convrot dequantize: %zu differing bytes (%d cases, %lu on convrot_dequantize.comp of %d eligible)\n",
            bad, cases, runs, eligible);
@@ -1754,6 +1773,7 @@ static void test_convrot_dequantize_rows(void **state)
     qk_context_destroy(vk);
     assert_int_equal(bad, 0);
     assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
+    assert_int_equal(f16n_runs != 0, has_f16n);
 }
 
 static void test_bench_reports_op_and_copy(void **state)
@@ -1831,8 +1851,8 @@ static void test_convrot_quantize_cases(void **state)
 }
 
 /* f16 output by both narrowings: the _f16n shader builds (a native
- * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, since no
- * device takes them by default) where the device allows them, and
+ * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, the default
+ * on GPUs) where the device allows them, and
  * the integer qk_f16_narrow (QK_VULKAN_F16_NATIVE=0), each over the crafted
  * NF4/FP4, row/tile, MXFP8/NVFP4 and ConvRot dequantize cases (f16 ties,
  * subnormal, overflowing, zero and NaN outputs). The native builds must

@@ -134,8 +134,11 @@ uint qk_narrow(uint dt, uint a) { return dt == DT_BF16 ? qk_bf16_narrow(a) : qk_
  * least 2^-14: those are normal f32, and their f16 is normal or Inf, so no
  * denormal mode touches them. Below 2^-14 (f16 subnormals, zeros, f32
  * subnormals a device may flush) the add of qk_f16_narrow gives the bits.
- * NaN stays a NaN (SignedZeroInfNanPreserve 16); its payload is outside
- * the contract (docs/FORMATS.md). The signs are put back last. */
+ * A NaN becomes qk_f16_narrow's 0x7E00 by a select: the native conversion
+ * keeps it a NaN (SignedZeroInfNanPreserve 16) but its payload is the
+ * device's (NVIDIA 580 on the H200 gave 0x7FFF, failing
+ * test_convrot_dequantize_rows; lavapipe 0x7E00). The signs are put back
+ * last. */
 uint qk_f16_narrow2(uint a, uint b)
 {
 #ifdef QK_F16_NATIVE
@@ -143,8 +146,8 @@ uint qk_f16_narrow2(uint a, uint b)
     uint cv = packFloat2x16(f16vec2(vec2(uintBitsToFloat(aa), uintBitsToFloat(ab))));
     precise float ta = uintBitsToFloat(aa) + 0.5;
     precise float tb = uintBitsToFloat(ab) + 0.5;
-    uint lo = aa < 0x38800000u ? floatBitsToUint(ta) - 0x3F000000u : cv & 0xFFFFu;
-    uint hi = ab < 0x38800000u ? floatBitsToUint(tb) - 0x3F000000u : cv >> 16;
+    uint lo = aa < 0x38800000u ? floatBitsToUint(ta) - 0x3F000000u : aa > QK_F32_INF ? 0x7E00u : cv & 0xFFFFu;
+    uint hi = ab < 0x38800000u ? floatBitsToUint(tb) - 0x3F000000u : ab > QK_F32_INF ? 0x7E00u : cv >> 16;
     return lo | (hi << 16) | ((a >> 16) & 0x8000u) | (b & QK_F32_SIGN);
 #else
     return qk_f16_narrow(a) | (qk_f16_narrow(b) << 16);

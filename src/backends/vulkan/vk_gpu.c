@@ -376,13 +376,12 @@ static unsigned long f16n_dispatches;
 
 unsigned long qk_vk_f16n_dispatches(void) { return __atomic_load_n(&f16n_dispatches, __ATOMIC_RELAXED); }
 
-/* Whether f16 output of `pipe` takes its _f16n build: only when asked for
- * by QK_VULKAN_F16_NATIVE=1 (read at each dispatch, so tests and
- * benchmarks can run both in one process), where the device allows it. Off
- * by default: on the H200 (NVIDIA 580) test_convrot_dequantize_rows gave
- * 175638 differing f16 bytes through convrot_dequantize.comp's _f16n build
- * and none with the integer narrowing (2026-12-05); lavapipe measured
- * slower with them too. */
+/* Whether f16 output of `pipe` takes its _f16n build: where the device
+ * allows it, by default on GPUs (H200, 1 GiB into f16: int8 rows 67% ->
+ * 82% of the copy, int8_blockwise 60% -> 72%, NF4 62% -> 70%, float8 rows
+ * and tiles 56% -> 67%) and not on CPU devices (lavapipe measured slower);
+ * QK_VULKAN_F16_NATIVE=0 or 1 decides instead (read at each dispatch, so
+ * tests and benchmarks can run both in one process). */
 static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
 {
     size_t size;
@@ -390,7 +389,9 @@ static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
     if (dt != QK_DTYPE_F16 || !s->dev->f16_native || shader_code_f16n(pipe, &size, &name) == NULL)
         return 0;
     const char *e = getenv("QK_VULKAN_F16_NATIVE");
-    return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+    if (e != NULL && *e != '\0')
+        return strcmp(e, "0") != 0;
+    return s->dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,
