@@ -120,8 +120,8 @@ static inline void crd_store_run(__global uint4 *out, const int dt, ulong el, co
     }
 #if defined(QK_HALF_STORES)
     if (dt == DT_F16) {
-        st8_values((__global uchar *)out, dt, el, el + 16, r, 1);
-        st8_values((__global uchar *)out, dt, el + 8, el + 16, r + 8, 1);
+        st_half8((__global uchar *)out, el >> 3, (uint8)(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]));
+        st_half8((__global uchar *)out, (el >> 3) + 1, (uint8)(r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]));
         return;
     }
 #endif
