@@ -276,8 +276,10 @@ static inline void st8_raw(__global uchar *p, int dt, ulong i, ulong end, const 
  * may be flushed (a subnormal, where the device lacks CL_FP_DENORM or in
  * its FTZ mode), and then the zero's sign is undefined; so a subnormal
  * goes in as 2^-126 with its sign, which rounds to the same signed zero
- * (f16's smallest subnormal is 2^-24). A NaN stays a NaN (its payload is
- * outside the contract, docs/FORMATS.md). */
+ * (f16's smallest subnormal is 2^-24). Only `finite` vectors take it: the
+ * payload of a converted NaN is the device's (Vulkan's native conversion
+ * on NVIDIA gives 0x7FFF where qk_f32_to_f16 gives 0x7E00), so vectors
+ * that may hold a NaN narrow by integer code. */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NO_HALF_STORES)
 #define QK_HALF_STORES 1
 static inline float half_operand(uint a)
@@ -303,7 +305,7 @@ static inline void st_half8(__global uchar *p, ulong i8, uint8 v)
 static inline void st8_values(__global uchar *p, int dt, ulong i, ulong end, const uint *v, int finite)
 {
 #if defined(QK_HALF_STORES)
-    if (dt == DT_F16 && i + 8 <= end && (i & 7) == 0) {
+    if (dt == DT_F16 && finite && i + 8 <= end && (i & 7) == 0) {
         vstorea_half8_rte((float8)(half_operand(v[0]), half_operand(v[1]), half_operand(v[2]), half_operand(v[3]),
                                    half_operand(v[4]), half_operand(v[5]), half_operand(v[6]), half_operand(v[7])),
                           i / 8, (__global half *)p);
