@@ -282,16 +282,11 @@ static inline void st8_raw(__global uchar *p, int dt, ulong i, ulong end, const 
  * that may hold a NaN narrow by integer code. */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NO_HALF_STORES)
 #define QK_HALF_STORES 1
-static inline float half_operand(uint a)
-{
-    return as_float((a & QK_F32_ABS) - 1u < 0x007FFFFFu ? (a & QK_F32_SIGN) | 0x00800000u : a);
-}
-
 /* Eight finite f32 values (bits, by value) as f16 into the 16-byte-aligned
- * element vector i8 of p, as st8_values' half path. ConvRot dequantize
- * (convrot_dequantize_runs.cl) stores by this: on the H200 (NVIDIA 580)
- * 56% of the copy into f16, against 9% by st8_values with a pointer into
- * its value array and 49% by the integer narrowing. The NF4/FP4 and NVFP4
+ * element vector i8 of p, subnormals sent as signed 2^-126 (above).
+ * ConvRot dequantize (convrot_dequantize_runs.cl) calls it directly: on
+ * the H200 (NVIDIA 580) 56% of the copy into f16, against 9% through
+ * st8_values' pointer and 49% by the integer narrowing. The NF4/FP4 and NVFP4
  * block kernels keep the integer narrowing: vstorea_half8_rte ran them at
  * 8% and 24% in either form (64% and 57% without). */
 static inline void st_half8(__global uchar *p, ulong i8, uint8 v)
@@ -306,9 +301,7 @@ static inline void st8_values(__global uchar *p, int dt, ulong i, ulong end, con
 {
 #if defined(QK_HALF_STORES)
     if (dt == DT_F16 && finite && i + 8 <= end && (i & 7) == 0) {
-        vstorea_half8_rte((float8)(half_operand(v[0]), half_operand(v[1]), half_operand(v[2]), half_operand(v[3]),
-                                   half_operand(v[4]), half_operand(v[5]), half_operand(v[6]), half_operand(v[7])),
-                          i / 8, (__global half *)p);
+        st_half8(p, i / 8, (uint8)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]));
         return;
     }
 #endif
