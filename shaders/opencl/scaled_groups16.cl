@@ -385,9 +385,13 @@ static inline void group16_partials(__local uint *red, uint v, const uint L)
     barrier(CLK_LOCAL_MEM_FENCE);
     if (lid < 16u) {
         uint m = 0u;
+        /* L / 16 steps (L <= 256) under a constant bound, so that the
+         * copy with a run-time L (convrot_rows.cl's) unrolls as well: PoCL's
+         * compiler warned on stderr that it could not unroll that copy */
 #pragma unroll
-        for (uint k = 0; k < L / 16u; k++)
-            m = max(m, red[lid * (L / 16u) + k]);
+        for (uint k = 0; k < 16u; k++)
+            if (k < L / 16u)
+                m = max(m, red[lid * (L / 16u) + k]);
         red[L + lid] = m;
     }
     barrier(CLK_LOCAL_MEM_FENCE);

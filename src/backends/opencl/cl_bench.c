@@ -139,7 +139,8 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
             st = qcl_check(s->cl->clFinish(s->q), "clFinish");
         if (st == QK_OK)
             st = span(s, &samples[it]);
-        samples[it] += host;
+        if (st == QK_OK)
+            samples[it] += host;
     }
     s->profiling = 0;
     if (s->ev_first || s->ev_last) { /* an op that failed half-way */

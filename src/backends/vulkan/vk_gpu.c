@@ -551,7 +551,7 @@ qk_status qk_vk_state_open(const qk_vk_device *dev, const qk_vk_api *api, qk_vk_
                                   .queueFamilyIndex = dev->queue_family};
     if ((r = s->d.vkCreateCommandPool(s->device, &pi, NULL, &s->pool)) != VK_SUCCESS)
         st = vk_fail(r, "vkCreateCommandPool");
-    VkCommandBuffer cbs[3];
+    VkCommandBuffer cbs[3] = {NULL, NULL, NULL}; /* left NULL where the allocation fails */
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = s->pool,
                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 3};
     if (st == QK_OK && (r = s->d.vkAllocateCommandBuffers(s->device, &ai, cbs)) != VK_SUCCESS)
