@@ -7,8 +7,9 @@
 # makes the real code (tools/ptx-stack.sh reads that on the GPU machine).
 # Stack frames here overstate the driver's: on 2026-12-05 four kernels
 # had one here (bnb4_quantize64 320 B) where the driver's PTX had none
-# when tools/ptx-stack.sh last read it (docs/BACKEND-OPENCL.md). Two trees compiled here still show which kernels a
-# change touched and whether it added a frame.
+# when tools/ptx-stack.sh last read it (docs/BACKEND-OPENCL.md). Two
+# trees compiled here still show which kernels a change touched and
+# whether it added a frame.
 #
 #   tools/cl-ptx-offline.sh [TREE] > kernels.txt     (TREE: default .)
 #
@@ -41,7 +42,8 @@ clang-14 -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -Xclang -finclude-defau
     -Xclang -cl-ext=+cl_khr_fp16 -D__OPENCL_VERSION__=120 -DQK_NATIVE_MUL=1 -DQK_NATIVE_FINITE=1 \
     -DQK_SPECIALISE=1 ${QK_CL_DEFINES:-} -O3 -emit-llvm -c "$tmp/program.cl" -o "$tmp/p.bc" 2> "$tmp/clang.log" ||
     { cat "$tmp/clang.log" >&2; exit 1; }
-llvm-link-14 "$tmp/p.bc" "$clc" -o "$tmp/linked.bc" 2> /dev/null
+# (libclc's module names another target triple: llvm-link warns, harmlessly)
+llvm-link-14 "$tmp/p.bc" "$clc" -o "$tmp/linked.bc" 2> "$tmp/link.log" || { cat "$tmp/link.log" >&2; exit 1; }
 opt-14 -O3 -inline-threshold=1000000 "$tmp/linked.bc" -o "$tmp/opt.bc"
 llc-14 -march=nvptx64 -mcpu=sm_80 -mattr=+ptx70 "$tmp/opt.bc" -o "$tmp/p.ptx"
 "$ptxas" -arch=sm_90 -v "$tmp/p.ptx" -o "$tmp/p.cubin" > "$tmp/ptxas.log" 2>&1 || { head "$tmp/ptxas.log" >&2; exit 1; }
