@@ -1710,7 +1710,8 @@ static size_t convrot_dq_case(qk_context *vk, qk_context *ref, qk_dtype dt, int6
     if (bad)
         printf("convrot dequantize %4d %-4s %3lld x %-4lld: %zu differing bytes\n", g, qk_dtype_name(dt),
                (long long)rows, (long long)cols, bad);
-    /* the first few differing elements, so a device's fault shows its pattern */
+    /* the first few differing elements, so a device's fault shows its pattern
+     * (none after a failed op, counted as bad = on) */
     size_t es = qk_dtype_size(dt), shown = 0;
     for (size_t i = 0; bad && bad != on && i < on && shown < 4; i += es)
         if (memcmp(want + i, got + i, es) != 0) {
