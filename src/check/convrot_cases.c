@@ -76,8 +76,38 @@ static void fill_row(qk_dtype dt, void *buf, int64_t r, int64_t cols, uint32_t *
 
 typedef struct {
     int64_t rows, cols;
-    int poison; /* 0: rows of fill_row; 1: a NaN, 2: an Inf, 3: rotation past T's range */
+    int poison; /* 0: rows of fill_row; 1: a NaN, 2: an Inf, 3: rotation past T's range;
+                 * 4: rotation near the top of T's range, inside it (must succeed) */
 } conv_shape;
+
+/* The sign of element k of H's first column: the parity of its base-4
+ * digits that are 3. */
+static uint32_t h_first_sign(int k)
+{
+    uint32_t sign = 0;
+    for (int d = k; d > 0; d /= 4)
+        sign ^= d % 4 == 3 ? 0x80000000u : 0u;
+    return sign;
+}
+
+/* Group g0 as H's first column times a, its first half times a + ulp(a),
+ * a = top / G: the unscaled sum the rotation starts from is G a + half an
+ * ulp of top, a tie of T's rounding that goes up, past T's range
+ * (bf16: 2^128), while the rotated value, that sum times 2^-L, rounds inside
+ * it. A backend that rounds the sum before scaling it codes garbage (neg:
+ * the whole group negated; an Inf of either sign codes as T's largest
+ * value, -128 where -127 is due). */
+static void put_near_top(qk_dtype dt, void *in, int64_t g0, int G, uint32_t neg)
+{
+    int lg = 0;
+    while ((1 << lg) < G)
+        lg++;
+    /* top: bf16's (and f32's, here) largest value, 2^127 (2 - 2^-7); f16's 2^15 (2 - 2^-10) */
+    uint32_t a = (dt == QK_DTYPE_F16 ? 0x477FE000u : 0x7F7F0000u) - ((uint32_t)lg << 23);
+    uint32_t ulp = dt == QK_DTYPE_F16 ? 0x2000u : 0x10000u;
+    for (int k = 0; k < G; k++)
+        put(dt, in, g0 + k, (h_first_sign(k) ^ neg) | (k < G / 2 ? a + ulp : a));
+}
 
 /* One call by ctx and by ref on the same input: the same status, and on
  * success the same bytes in every part and in the dequantized output. */
@@ -107,12 +137,12 @@ static long one_case(qk_context *ctx, qk_context *ref, const qk_params *p, qk_dt
         put(dt, in, at, s->poison == 1 ? 0x7FC00000u : 0xFF800000u);
     if (s->poison == 3) { /* a group a times H's first column: rotated, its first value is sqrt(G) a */
         int64_t g0 = at - at % p->convrot_group;
-        for (int k = 0; k < p->convrot_group; k++) {
-            uint32_t sign = 0;
-            for (int d = k; d > 0; d /= 4)
-                sign ^= d % 4 == 3 ? 0x80000000u : 0u;
-            put(dt, in, g0 + k, sign | (dt == QK_DTYPE_F16 ? 0x471C4000u : 0x7F400000u));
-        }
+        for (int k = 0; k < p->convrot_group; k++)
+            put(dt, in, g0 + k, h_first_sign(k) | (dt == QK_DTYPE_F16 ? 0x471C4000u : 0x7F400000u));
+    }
+    if (s->poison == 4) { /* this row and the next */
+        put_near_top(dt, in, at - at % p->convrot_group, p->convrot_group, 0);
+        put_near_top(dt, in, at + s->cols - at % p->convrot_group, p->convrot_group, 0x80000000u);
     }
     memset(w, 0x5A, nd + ns);
     memset(gd, 0xA5, nd + ns);
@@ -121,7 +151,7 @@ static long one_case(qk_context *ctx, qk_context *ref, const qk_params *p, qk_dt
     qk_status sw = qk_quantize(ref, p, dt, in, s->rows, s->cols, wp);
     qk_status sg = qk_quantize(ctx, p, dt, in, s->rows, s->cols, gp);
     long bad = 0;
-    if (sw != sg || (s->poison != 0) != (sw == QK_ERR_NONFINITE)) {
+    if (sw != sg || (s->poison >= 1 && s->poison <= 3) != (sw == QK_ERR_NONFINITE)) {
         printf("%s: convrot %d %s %lld x %lld (input kind %d): status %d, reference %d\n", label, p->convrot_group,
                qk_dtype_name(dt), (long long)s->rows, (long long)s->cols, s->poison, (int)sg, (int)sw);
         bad = 1;
@@ -148,7 +178,8 @@ long qkc_convrot_quantize_cases(qk_context *ctx, const char *label)
 {
     static const conv_shape shapes[] = {{1, 1024, 0}, {7, 256, 0},    {30, 768, 0},   {9, 2048, 0},
                                         {3, 4096, 0}, {5, 320, 0},    {14, 64, 0},    {4, 16, 0},
-                                        {2, 4, 0},    {6, 1024, 1}, {6, 1024, 2}, {6, 1024, 3}};
+                                        {2, 4, 0},    {6, 1024, 1}, {6, 1024, 2}, {6, 1024, 3},
+                                        {6, 1024, 4}};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     qk_context *ref = NULL;
     if (qk_context_create("reference", 0, &ref) != QK_OK)
