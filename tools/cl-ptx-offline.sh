@@ -16,7 +16,9 @@
 # Needs clang-14, llvm-14 and libclc-14 (Debian) and ptxas (the CUDA
 # toolkit). Built as on NVIDIA: -DQK_NATIVE_MUL -DQK_NATIVE_FINITE
 # -DQK_SPECIALISE (cl_program.c); QK_CL_DEFINES adds more (e.g.
-# -DQK_NO_HALF_STORES=1).
+# -DQK_NO_HALF_STORES=1). QK_CL_APPEND names an OpenCL file appended to
+# the program: kernels that call a body with constant arguments (one
+# dtype, one group size) count the instructions of that path alone.
 set -eu
 tree=${1:-.}
 clc=/usr/lib/clc/nvptx64--nvidiacl.bc
@@ -35,7 +37,7 @@ sed -n "/'qk_opencl_source'/,/command/p" "$build" | grep -o "'[^']*\.\(cl\|h\)'"
     sed "s#^\.\./\.\./\.\./#$tree/#; s#^\.\./\.\./#$tree/src/#" > "$tmp/files"
 [ -s "$tmp/files" ] || { echo "cl-ptx-offline: no source list in $build" >&2; exit 2; }
 # shellcheck disable=SC2046
-cat $(cat "$tmp/files") > "$tmp/program.cl"
+cat $(cat "$tmp/files") ${QK_CL_APPEND:-} > "$tmp/program.cl"
 # clang 14 defines __OPENCL_C_VERSION__ but not __OPENCL_VERSION__, which
 # qk_codec.h tests; cl_khr_fp16 declares the vstore_half builtins it lacks otherwise
 clang-14 -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -Xclang -finclude-default-header \
