@@ -367,8 +367,10 @@ static void test_probe_on_devices(void **st)
         s.qs[0] = s.cl->clCreateCommandQueue(s.ctx, d[i].device, 0, &err);
         assert_int_equal(err, CL_SUCCESS);
         int ok = qcl_probe_ieee(&s, d[i].cr_divide);
-        printf("%s [%s]: native f32 %s subnormals (reports CL_FP_DENORM: %s)\n", d[i].name, d[i].platform_name,
-               ok ? "keeps" : "does not keep", d[i].denorms ? "yes" : "no");
+        /* the division flag says whether qk_div is native there (QK_NATIVE_DIV) */
+        printf("%s [%s]: native f32 %s subnormals (reports CL_FP_DENORM: %s, correctly rounded division: %s)\n",
+               d[i].name, d[i].platform_name, ok ? "keeps" : "does not keep", d[i].denorms ? "yes" : "no",
+               d[i].cr_divide ? "yes" : "no");
         if (d[i].host_cpu && d[i].denorms)
             assert_true(ok);
         s.cl->clReleaseCommandQueue(s.qs[0]);
