@@ -94,15 +94,15 @@ static uint32_t h_first_sign(int k)
  * a = top / G: the unscaled sum the rotation starts from is G a + half an
  * ulp of top, a tie of T's rounding that goes up, past T's range
  * (bf16: 2^128), while the rotated value, that sum times 2^-L, rounds inside
- * it. A backend that rounds the sum before scaling it codes garbage (neg:
- * the whole group negated; an Inf of either sign codes as T's largest
- * value, -128 where -127 is due). */
+ * it. A backend that rounds the sum before scaling it gets +-Inf there: +Inf
+ * codes 127 as the reference does, -Inf codes -128 where the reference codes
+ * -127, so the group negated (neg) is the one that shows it. */
 static void put_near_top(qk_dtype dt, void *in, int64_t g0, int G, uint32_t neg)
 {
     int lg = 0;
     while ((1 << lg) < G)
         lg++;
-    /* top: bf16's (and f32's, here) largest value, 2^127 (2 - 2^-7); f16's 2^15 (2 - 2^-10) */
+    /* top: bf16's largest value, 2^127 (2 - 2^-7), for f32 rows too; f16's 2^15 (2 - 2^-10) */
     uint32_t a = (dt == QK_DTYPE_F16 ? 0x477FE000u : 0x7F7F0000u) - ((uint32_t)lg << 23);
     uint32_t ulp = dt == QK_DTYPE_F16 ? 0x2000u : 0x10000u;
     for (int k = 0; k < G; k++)
