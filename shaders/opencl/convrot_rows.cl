@@ -55,17 +55,44 @@ static inline void cr_h4(uint *x, const int i, const int s)
     x[i + 3 * s] = as_uint(((b - a) + c) + d);
 }
 
+/* cr_h4 with its last output as (c - (a - b)) + d: ten operations instead
+ * of eleven, for quantize only. b - a is -(a - b) exactly (RN is odd) but
+ * for a = b, where both are +0, so the two forms give the same rounded
+ * real, or for a real 0 zeros whose signs may differ; the later sums of
+ * operands equal as reals are again equal but for a zero's sign. Quantize
+ * keeps no sign of a zero: the amax takes magnitudes and a zero codes 0
+ * either way. An Inf or NaN input still reaches every output (the row
+ * fails). cuda/k_convrot_rows_q.cuh's h4q. */
+static inline void cr_h4q(uint *x, const int i, const int s)
+{
+    float a = as_float(x[i]), b = as_float(x[i + s]), c = as_float(x[i + 2 * s]), d = as_float(x[i + 3 * s]);
+    float ab = a + b, amb = a - b;
+    x[i] = as_uint((ab + c) - d);
+    x[i + s] = as_uint((ab - c) + d);
+    x[i + 2 * s] = as_uint((amb + c) + d);
+    x[i + 3 * s] = as_uint((c - amb) + d);
+}
+
 /* x[k] holds value k s of a run (s = 1 or 16 apart): the level of stride
- * s, then, with `both`, that of stride 4 s. */
-static inline void cr_levels16(uint *x, const int both)
+ * s, then, with `both`, that of stride 4 s; by cr_h4q where `q` (a
+ * literal: quantize). */
+static inline void cr_levels16(uint *x, const int both, const int q)
 {
 #pragma unroll
-    for (int m = 0; m < 4; m++)
-        cr_h4(x, 4 * m, 1);
+    for (int m = 0; m < 4; m++) {
+        if (q)
+            cr_h4q(x, 4 * m, 1);
+        else
+            cr_h4(x, 4 * m, 1);
+    }
     if (both) {
 #pragma unroll
-        for (int m = 0; m < 4; m++)
-            cr_h4(x, m, 4);
+        for (int m = 0; m < 4; m++) {
+            if (q)
+                cr_h4q(x, m, 4);
+            else
+                cr_h4(x, m, 4);
+        }
     }
 }
 
@@ -73,7 +100,7 @@ static inline void cr_levels16(uint *x, const int both)
  * two levels done) into v, then, after a barrier, its regrouped columns b +
  * 16 k (returned b) into y with the levels of stride 16 and (G >= 256) 64
  * run on them. This work-item alone reads and writes those 16 slots. */
-static inline uint cr_regrouped_levels(const uint *x, __local uint *v, uint G, uint *y)
+static inline uint cr_regrouped_levels(const uint *x, __local uint *v, uint G, uint *y, const int q)
 {
     uint lid = get_local_id(0);
 #pragma unroll
@@ -84,7 +111,7 @@ static inline uint cr_regrouped_levels(const uint *x, __local uint *v, uint G, u
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
         y[k] = v[cr_at(b + 16u * k)];
-    cr_levels16(y, G >= 256u);
+    cr_levels16(y, G >= 256u, q);
     return b;
 }
 
@@ -97,9 +124,9 @@ static inline uint cr_regrouped_levels(const uint *x, __local uint *v, uint G, u
 static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
 {
     uint lid = get_local_id(0), L = get_local_size(0);
-    cr_levels16(x, G >= 16u);
+    cr_levels16(x, G >= 16u, 0);
     if (G > 16u) {
-        uint y[16], b = cr_regrouped_levels(x, v, G, y);
+        uint y[16], b = cr_regrouped_levels(x, v, G, y, 0);
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
             v[cr_at(b + 16u * k)] = y[k];
@@ -128,25 +155,24 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
 
 /* Quantize's native path for 16 < G < 1024 in two barriers a row (the
  * path above with group16_max takes four): the levels of stride 16 and 64
- * end with the scaling and the rounding to T in the regrouped order, whose
- * largest magnitude (and m0, a NaN/Inf input's) goes into the row's word
- * of `slot` by a local atomic_max before the write-back barrier, which thus
- * also ends the amax. x: the work-item's 16 consecutive values on entry,
- * their rounded bits (narrow's) on return; returns the row's amax (T's
- * magnitude bits). slot: three words that rotate over rows (k = row step %
- * 3): the word of step k - 1 is cleared after step k's barrier (every read
- * of it came before step k's first barrier), so step k + 2 finds it zero.
- * On the H200 (bf16, 1 GiB) 28% of the copy against 26% with four. */
-static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint sc, const int dt, uint m0,
-                                         __local uint *slot, uint k)
+ * (by cr_h4q) end in the regrouped order, whose largest magnitude goes
+ * into the row's word of `slot` by a local atomic_max before the
+ * write-back barrier, which thus also ends the amax. No product by 2^-L
+ * here: the values stay the unscaled sums v (cr_codes16 scales where it
+ * must). x: the work-item's 16 consecutive values on entry, their sums v
+ * (f32 bits) on return; returns M, the row's largest |v| bits (NaN above
+ * Inf), or m0 if larger (an Inf or NaN input). slot: three words that
+ * rotate over rows (k = row step % 3): the word of step k - 1 is cleared
+ * after step k's barrier (every read of it came before step k's first
+ * barrier), so step k + 2 finds it zero. */
+static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint m0, __local uint *slot, uint k)
 {
     uint lid = get_local_id(0);
-    cr_levels16(x, 1);
-    uint y[16], b = cr_regrouped_levels(x, v, G, y), m = m0;
+    cr_levels16(x, 1, 1);
+    uint y[16], b = cr_regrouped_levels(x, v, G, y, 1), m = m0;
 #pragma unroll
     for (uint j = 0; j < 16u; j++) {
-        y[j] = narrow(dt, as_uint(as_float(y[j]) * as_float(sc)));
-        m = max(m, y[j] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
+        m = max(m, y[j] & QK_F32_ABS);
         v[cr_at(b + 16u * j)] = y[j];
     }
     atomic_max(slot + k, m);
@@ -157,6 +183,75 @@ static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint 
     for (uint j = 0; j < 16u; j++)
         x[j] = v[cr_at(lid * 16u + j)];
     return slot[k];
+}
+
+/* Whether a finite row's codes may come from its unscaled sums v
+ * (cr_rotate_native_amax; M = max |v|, d the row's divisor) divided by d'
+ * = d 2^L, with T applied to v (cr_round_unscaled) instead of to y =
+ * RN(v 2^-L), the reference's rotated value: the code of T(v) / d' must
+ * be that of t / d, t = T(y). d is at least T(1e-30) > 2^-100
+ * (scaled_params' floor), and d' stays a normal value below
+ * int8_reciprocal's bound 2^122 (f16: d' <= 2^14; bf16 with M < 2^127: d
+ * < 2^(121-L); f32: finite, d < 2^121):
+ * - f32 (T the identity): where |y| >= 2^-126, y = v 2^-L exactly and the
+ *   two quotients are one real; below, both are under 2^-26: code 0.
+ * - bf16, M < 2^127 (T(v) finite; past it a negative T(v) = -Inf would
+ *   code -128 where -127 is due): where |v| >= 2^(L-126), T(v) = t 2^L
+ *   (scaling by 2^L commutes with rounding to 8 bits in f32's normal
+ *   range); below, |t| <= 2^-126 and |T(v)| <= 2^(L-126) against d >
+ *   2^-100: code 0 both ways.
+ * - f16, d >= 2^-13: where |v| >= 2^(L-14), T(v) = t 2^L as above (y in
+ *   f16's normal range; T(v) past f16's range is fine in f32 bits); below,
+ *   |t| <= 2^-14 <= d / 2 and |T(v)| <= 2^(L-14) <= d' / 2: quotients of
+ *   at most 1/2, code 0 both ways (1/2 rounds to the even 0).
+ * Where T(v) = t 2^L, int8_code_rcp gives both pairs the same q0, residual
+ * (scaled by 2^L, normal: see there) and quotient, since r' = RN(1/d') is
+ * RN(1/d) 2^-L; scaled_code divides the same real. Other rows (f16 rows of
+ * small amax, bf16 near the top of its range) take the product by 2^-L
+ * first. Without the bf16 test src/check/convrot_cases.c's near-top rows
+ * fail, without the f16 one test_opencl.c's test_convrot_rows. */
+static inline int cr_codes_native(const int dt, uint M, uint d)
+{
+    return dt == DT_F32 || (dt == DT_BF16 ? M < 0x7F000000u : d >= 0x39000000u);
+}
+
+/* T(a) as f32 bits for the finite sum a of a cr_codes_native row: bf16's
+ * rounding to nearest even at bit 16; f16's at bit 13 (below f16's normal
+ * range a value of at most 2^(L-14) all the same, which that rule allows);
+ * f32 as it is. */
+static inline uint cr_round_unscaled(const int dt, uint a)
+{
+    if (dt == DT_BF16)
+        return (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
+    if (dt == DT_F16)
+        return (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    return a;
+}
+
+/* The 16 int8 codes of a row's unscaled sums x (cr_rotate_native_amax):
+ * T(v) / d 2^L on cr_codes_native rows, else T(RN(v 2^-L)) / d as the
+ * reference (sc = 2^-L). Every int8 divisor of a 16-bit row has its
+ * reciprocal (int8_code_rcp); f32 divides. Both loops straight-line: an
+ * element array indexed in a rolled loop goes to the stack. */
+static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint levels, uint sc)
+{
+    if (cr_codes_native(dt, M, d)) {
+        d += levels << 23; /* d' = d 2^L: d is normal */
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            x[k] = cr_round_unscaled(dt, x[k]);
+    } else {
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            x[k] = round_to(dt, as_uint(as_float(x[k]) * as_float(sc)));
+    }
+    uint c[16], rd = dt == DT_F32 ? 0u : int8_reciprocal(FMT_INT8, d);
+#pragma unroll
+    for (uint k = 0; k < 16u; k++)
+        c[k] = dt == DT_F32 ? scaled_code(FMT_INT8, DT_F32, x[k], d)
+                            : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), 0);
+    return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
+                   pack4(c[12], c[13], c[14], c[15]));
 }
 
 /* Quantize's exact path (programs without CR_NATIVE) for the work-item's
@@ -219,8 +314,12 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
             }
         }
         uint m = dt != DT_F32 && in_max >= top ? in_max : 0u; /* a NaN or Inf input fails its row */
+        uint M = 0u, mt; /* M: cr_rotate_native_amax's; mt: the row's amax (f32 bits of a T value) */
         if (amax3) {
-            m = cr_rotate_native_amax(x, v + par * 17u * L, G, sc, dt, m, slot, k3);
+            M = cr_rotate_native_amax(x, v + par * 17u * L, G, m != 0u ? QK_F32_INF : 0u, slot, k3);
+            /* the reference's amax: the largest T(RN(|v| 2^-L)), which is
+             * T(RN(M 2^-L)) (both roundings are monotone and odd) */
+            mt = round_to(dt, as_uint(as_float(M) * as_float(sc))) & QK_F32_ABS;
         } else {
             if (CR_NATIVE)
                 cr_rotate_native(x, v + par * 17u * L, G, sc);
@@ -233,17 +332,22 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
                 m = max(m, x[k] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
             }
             m = group16_max(red, lid < nu ? m : 0u, L);
+            mt = dt == DT_F32 ? m : widen16(dt, m);
         }
-        if (m >= top) {
+        if (mt >= QK_F32_INF) {
             if (lid == 0u)
-                atomic_max(status, dt == DT_F32 ? m : widen16(dt, m));
+                atomic_max(status, mt);
             continue;
         }
-        uint d, s = scaled_params(FMT_INT8, dt, dt == DT_F32 ? m : widen16(dt, m), &d);
+        uint d, s = scaled_params(FMT_INT8, dt, mt, &d);
         if (lid == 0u)
             scale[r] = s;
         if (lid >= nu)
             continue;
+        if (amax3) {
+            data[r * nu + lid] = cr_codes16(dt, x, M, d, levels, sc);
+            continue;
+        }
         uint2 lo, hi;
         if (dt == DT_F32) {
             uint c[16];
