@@ -740,6 +740,36 @@ static void test_product_codes(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* int8_scalars16 (int8_scalars.cl: RN(m / 127) by Markstein's correction,
+ * RN(1/d) by Newton steps) against scaled_params and int8_reciprocal's
+ * qk_div on every device, for every finite positive bf16 and f16 amax. A
+ * device whose program divides by qk_div has nothing to check and says
+ * so. */
+static void test_int8_scalars(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    const qcl_device *d;
+    nd = qcl_devices(&d, NULL);
+    long bad = 0;
+    for (int i = 0; i < nd; i++)
+        for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++) {
+            uint32_t fails, first;
+            int divides;
+            assert_int_equal(qcl_int8_scalars_check(i, dt, &fails, &first, &divides), QK_OK);
+            if (divides)
+                printf("%s: %s int8 scalars: the program divides by qk_div (no native IEEE f32), nothing to check\n",
+                       d[i].name, qk_dtype_name((qk_dtype)dt));
+            else
+                printf("%s: %s int8 scalars of every finite amax: %u differ (first %04x)\n", d[i].name,
+                       qk_dtype_name((qk_dtype)dt), fails, fails ? first : 0u);
+            bad += fails != 0;
+        }
+    assert_int_equal(bad, 0);
+}
+
 /* float8 and int8 row and tile groups of 16-bit input in one pass
  * (scaled_groups16.cl): 64 work-items (up to 4096 elements) and 256 (up to
  * 16384), edge tiles, rows whose magnitudes span the dtype (so the
@@ -1362,6 +1392,7 @@ int main(void)
         cmocka_unit_test(test_nvfp4_fast_kernels),
         cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_product_codes),
+        cmocka_unit_test(test_int8_scalars),
         cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_convrot_rows),
         cmocka_unit_test(test_crafted_convrot_dequantize),

@@ -230,13 +230,15 @@ static inline uint cr_round_unscaled(const int dt, uint a)
 
 /* The 16 int8 codes of a row's unscaled sums x (cr_rotate_native_amax):
  * T(v) / d 2^L on cr_codes_native rows, else T(RN(v 2^-L)) / d as the
- * reference (sc = 2^-L). Every int8 divisor of a 16-bit row has its
- * reciprocal (int8_code_rcp); f32 divides. Both loops straight-line: an
- * element array indexed in a rolled loop goes to the stack. */
-static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint levels, uint sc)
+ * reference (sc = 2^-L). rd = RN(1/d) for 16-bit rows: every int8 divisor
+ * of theirs has one (int8_code_rcp), and RN(1/d') is rd 2^-L (normal); f32
+ * divides. Both loops straight-line: an element array indexed in a rolled
+ * loop goes to the stack. */
+static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, uint levels, uint sc)
 {
     if (cr_codes_native(dt, M, d)) {
         d += levels << 23; /* d' = d 2^L: d is normal */
+        rd -= levels << 23;
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
             x[k] = cr_round_unscaled(dt, x[k]);
@@ -245,7 +247,7 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint level
         for (uint k = 0; k < 16u; k++)
             x[k] = round_to(dt, as_uint(as_float(x[k]) * as_float(sc)));
     }
-    uint c[16], rd = dt == DT_F32 ? 0u : int8_reciprocal(FMT_INT8, d);
+    uint c[16];
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
         c[k] = dt == DT_F32 ? scaled_code(FMT_INT8, DT_F32, x[k], d)
@@ -339,13 +341,15 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
                 atomic_max(status, mt);
             continue;
         }
-        uint d, s = scaled_params(FMT_INT8, dt, mt, &d);
+        /* 16-bit rows of the native path: the scalars without qk_div (int8_scalars.cl) */
+        uint d, rd = 0u;
+        uint s = amax3 && dt != DT_F32 ? int8_scalars16(dt, mt, &d, &rd) : scaled_params(FMT_INT8, dt, mt, &d);
         if (lid == 0u)
             scale[r] = s;
         if (lid >= nu)
             continue;
         if (amax3) {
-            data[r * nu + lid] = cr_codes16(dt, x, M, d, levels, sc);
+            data[r * nu + lid] = cr_codes16(dt, x, M, d, rd, levels, sc);
             continue;
         }
         uint2 lo, hi;

@@ -218,6 +218,17 @@ qk_status qcl_product_codes_check(int device, int dt, uint32_t w0, uint32_t stri
     return st;
 }
 
+qk_status qcl_int8_scalars_check(int device, int dt, uint32_t *fails, uint32_t *first, int *divides)
+{
+    void *state;
+    qk_status st = opencl_open(device, &state);
+    if (st != QK_OK)
+        return st;
+    st = qcl_run_int8_scalars_check(state, dt, fails, first, divides);
+    opencl_close(state);
+    return st;
+}
+
 const qk_backend qk_backend_opencl = {
     "opencl", 1, opencl_probe, opencl_device_info, opencl_open, opencl_close, opencl_supports,
     opencl_quantize, opencl_dequantize, opencl_sync, NULL, qcl_bench,

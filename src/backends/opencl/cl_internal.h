@@ -47,6 +47,13 @@ unsigned long qcl_convrot_dq_runs(void);
 qk_status qcl_product_codes_check(int device, int dt, uint32_t w0, uint32_t stride, uint64_t pairs, uint64_t *fails,
                                   uint32_t *first, int *int8_divides);
 
+/* Test hook: on device `device`, compares int8_scalars16's scale, divisor
+ * and reciprocal (int8_scalars.cl) with scaled_params' and
+ * int8_reciprocal's for every finite positive 16-bit amax of dtype dt.
+ * *fails: mismatches; *first: the smallest failing amax bits; *divides: 1
+ * where the device's program divides by qk_div (nothing checked). */
+qk_status qcl_int8_scalars_check(int device, int dt, uint32_t *fails, uint32_t *first, int *divides);
+
 /* Kernels of the embedded program, in qcl_kernel_names order. */
 typedef enum {
     K_AMAX_TENSOR,
@@ -81,6 +88,7 @@ typedef enum {
     K_CONVROT_DEQUANTIZE_RUNS,
     K_BNB_ABSMAX_MEAN,
     K_NVFP4_SCALE_TABLE16,
+    K_INT8_SCALARS_CHECK,
     K_COUNT
 } qcl_kernel_id;
 
@@ -130,6 +138,9 @@ typedef struct {
 int qcl_probe_ieee(qcl_state *s, int with_div);
 void qcl_probe_pairs(uint32_t *a, uint32_t *b, int n);
 int qcl_probe_mismatches(const uint32_t *a, const uint32_t *b, const uint32_t *out, int n, int with_div);
+
+/* qcl_int8_scalars_check on an open state. */
+qk_status qcl_run_int8_scalars_check(qcl_state *s, int dt, uint32_t *fails, uint32_t *first, int *divides);
 
 /* qcl_product_codes_check on an open state. */
 qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_t stride, uint64_t pairs,

@@ -537,6 +537,27 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
 
+qk_status qcl_run_int8_scalars_check(qcl_state *s, int dt, uint32_t *fails, uint32_t *first, int *divides)
+{
+    cl_mem out;
+    uint32_t host[3] = {0u, 0xFFFFFFFFu, 0u};
+    qk_status st = qcl_buffer(s, B_TMP, sizeof host, &out);
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
+                       "clEnqueueWriteBuffer");
+    cl_int cdt = dt;
+    size_t L = 64, g = 0x8000u; /* every 16-bit pattern below 0x8000 */
+    if (st == QK_OK)
+        st = RUN(s, K_INT8_SCALARS_CHECK, 1, &g, &L, ARG(cdt), ARG(out));
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
+    *fails = host[0];
+    *first = host[1];
+    *divides = host[2] != 0u;
+    return st;
+}
+
 qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_t stride, uint64_t pairs,
                                       uint64_t *fails, uint32_t *first, int *int8_divides)
 {
