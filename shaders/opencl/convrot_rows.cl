@@ -232,8 +232,10 @@ static inline uint cr_round_unscaled(const int dt, uint a)
  * T(v) / d 2^L on cr_codes_native rows, else T(RN(v 2^-L)) / d as the
  * reference (sc = 2^-L). rd = RN(1/d) for 16-bit rows: every int8 divisor
  * of theirs has one (int8_code_rcp), and RN(1/d') is rd 2^-L (normal); f32
- * divides. Both loops straight-line: an element array indexed in a rolled
- * loop goes to the stack. */
+ * divides. bf16 clamps once (int8_code_rcp's one_clamp: a row's values are
+ * at most its amax, and T(v) r' is t r where T(v) = t 2^L, or tiny). Both
+ * loops straight-line: an element array indexed in a rolled loop goes to
+ * the stack. */
 static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, uint levels, uint sc)
 {
     if (cr_codes_native(dt, M, d)) {
@@ -251,7 +253,7 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
         c[k] = dt == DT_F32 ? scaled_code(FMT_INT8, DT_F32, x[k], d)
-                            : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), 0);
+                            : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), dt == DT_BF16);
     return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
                    pack4(c[12], c[13], c[14], c[15]));
 }
@@ -309,13 +311,17 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
                 uint h[4] = {w.s0, w.s1, w.s2, w.s3};
 #pragma unroll
                 for (int k = 0; k < 4; k++) {
-                    in_max = max(in_max, max(h[k] & 0x7FFFu, (h[k] >> 16) & 0x7FFFu));
+                    if (dt == DT_F16) /* bf16 widens Inf and NaN as they are: see below */
+                        in_max = max(in_max, max(h[k] & 0x7FFFu, (h[k] >> 16) & 0x7FFFu));
                     x[8 * u + 2 * k] = widen_low_finite(dt, h[k]);
                     x[8 * u + 2 * k + 1] = widen_high_finite(dt, h[k]);
                 }
             }
         }
-        uint m = dt != DT_F32 && in_max >= top ? in_max : 0u; /* a NaN or Inf input fails its row */
+        /* A NaN or Inf input fails its row: in f32 and bf16 rows it reaches
+         * every sum of its rotation group, so the row's amax; f16's finite
+         * widening loses it, so f16 rows look at their input. */
+        uint m = dt == DT_F16 && in_max >= top ? in_max : 0u;
         uint M = 0u, mt; /* M: cr_rotate_native_amax's; mt: the row's amax (f32 bits of a T value) */
         if (amax3) {
             M = cr_rotate_native_amax(x, v + par * 17u * L, G, m != 0u ? QK_F32_INF : 0u, slot, k3);
