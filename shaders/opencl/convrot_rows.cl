@@ -247,7 +247,8 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
     } else {
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
-            x[k] = round_to(dt, as_uint(as_float(x[k]) * as_float(sc)));
+            x[k] = dt == DT_F32 ? as_uint(as_float(x[k]) * as_float(sc))
+                                : widen_low_finite(dt, narrow(dt, as_uint(as_float(x[k]) * as_float(sc))));
     }
     uint c[16];
 #pragma unroll
