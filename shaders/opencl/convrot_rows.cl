@@ -164,7 +164,8 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
  * Inf), or m0 if larger (an Inf or NaN input). slot: three words that
  * rotate over rows (k = row step % 3): the word of step k - 1 is cleared
  * after step k's barrier (every read of it came before step k's first
- * barrier), so step k + 2 finds it zero. */
+ * barrier), so step k + 2 finds it zero. On the H200 (bf16, 1 GiB), before
+ * the unscaled sums, 28% of the copy against 26% with four barriers. */
 static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint m0, __local uint *slot, uint k)
 {
     uint lid = get_local_id(0);

@@ -537,21 +537,36 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
 
+/* The three words of a check kernel (failures, smallest failing input, a
+ * flag), in B_TMP: set to 0, ~0, 0 before it runs, read back after. */
+static qk_status check_words_set(qcl_state *s, uint32_t host[3], cl_mem *out)
+{
+    host[0] = 0u, host[1] = 0xFFFFFFFFu, host[2] = 0u;
+    qk_status st = qcl_buffer(s, B_TMP, 3 * sizeof *host, out);
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, *out, CL_TRUE, 0, 3 * sizeof *host, host, 0, NULL, NULL),
+                       "clEnqueueWriteBuffer");
+    return st;
+}
+
+static qk_status check_words_get(qcl_state *s, qk_status st, cl_mem out, uint32_t host[3])
+{
+    if (st == QK_OK)
+        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, 3 * sizeof *host, host, 0, NULL, NULL),
+                       "clEnqueueReadBuffer");
+    return st;
+}
+
 qk_status qcl_run_int8_scalars_check(qcl_state *s, int dt, uint32_t *fails, uint32_t *first, int *divides)
 {
     cl_mem out;
-    uint32_t host[3] = {0u, 0xFFFFFFFFu, 0u};
-    qk_status st = qcl_buffer(s, B_TMP, sizeof host, &out);
-    if (st == QK_OK)
-        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
-                       "clEnqueueWriteBuffer");
+    uint32_t host[3];
+    qk_status st = check_words_set(s, host, &out);
     cl_int cdt = dt;
     size_t L = 64, g = 0x8000u; /* every 16-bit pattern below 0x8000 */
     if (st == QK_OK)
         st = RUN(s, K_INT8_SCALARS_CHECK, 1, &g, &L, ARG(cdt), ARG(out));
-    if (st == QK_OK)
-        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
-                       "clEnqueueReadBuffer");
+    st = check_words_get(s, st, out, host);
     *fails = host[0];
     *first = host[1];
     *divides = host[2] != 0u;
@@ -562,11 +577,8 @@ qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_
                                       uint64_t *fails, uint32_t *first, int *int8_divides)
 {
     cl_mem out;
-    uint32_t host[3] = {0u, 0xFFFFFFFFu, 0u};
-    qk_status st = qcl_buffer(s, B_TMP, sizeof host, &out);
-    if (st == QK_OK)
-        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
-                       "clEnqueueWriteBuffer");
+    uint32_t host[3];
+    qk_status st = check_words_set(s, host, &out);
     uint64_t done = 0;
     if (pairs == 0)
         pairs = (((uint64_t)1 << 32) + stride - 1) / stride;
@@ -580,9 +592,7 @@ qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_
         st = RUN(s, K_PRODUCT_CODES_CHECK, 1, &g, &L, ARG(cdt), ARG(base), ARG(cs), ARG(out));
         done += g;
     }
-    if (st == QK_OK)
-        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, sizeof host, host, 0, NULL, NULL),
-                       "clEnqueueReadBuffer");
+    st = check_words_get(s, st, out, host);
     *fails = host[0];
     *first = host[1];
     *int8_divides = host[2] != 0u;
