@@ -47,6 +47,16 @@ static int have_opencl(int *devices)
     return 0;
 }
 
+/* The OpenCL devices as the backend lists them (their capabilities and
+ * names); skips the test, saying why, where the backend is unavailable. */
+static int opencl_devices(const qcl_device **d)
+{
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    return qcl_devices(d, NULL);
+}
+
 /* Random operand pairs biased to the hard cases: close exponents
  * (cancellation), subnormals, zeros of both signs, infinities. */
 static uint32_t pick(uint64_t *s, uint32_t other)
@@ -351,11 +361,8 @@ static void test_probe_tells_flushing_apart(void **st)
 static void test_probe_on_devices(void **st)
 {
     (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
     const qcl_device *d;
-    nd = qcl_devices(&d, NULL);
+    int nd = opencl_devices(&d);
     for (int i = 0; i < nd; i++) {
         qcl_state s = {0};
         cl_int err;
@@ -697,11 +704,8 @@ static void test_grid_stride_rounds(void **st)
 static void test_product_codes(void **st)
 {
     (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
     const qcl_device *d;
-    nd = qcl_devices(&d, NULL);
+    int nd = opencl_devices(&d);
     long bad = 0;
     for (int i = 0; i < nd; i++)
         for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++) {
@@ -748,11 +752,8 @@ static void test_product_codes(void **st)
 static void test_int8_scalars(void **st)
 {
     (void)st;
-    int nd;
-    if (!have_opencl(&nd))
-        skip();
     const qcl_device *d;
-    nd = qcl_devices(&d, NULL);
+    int nd = opencl_devices(&d);
     long bad = 0;
     for (int i = 0; i < nd; i++)
         for (int dt = QK_DTYPE_F16; dt <= QK_DTYPE_BF16; dt++) {
