@@ -1,12 +1,15 @@
 /* int8_tensorwise's scalars of a 16-bit row (scaled_params' stored scale
  * and divisor, int8_reciprocal's RN(1/d)) without qk_div, for programs
  * whose native f32 products, sums and fma are IEEE's
- * (QK_INT8_BY_RECIPROCAL). qk_div's integer long division cost every
- * work-item of a ConvRot row some 450 instructions a row, a fifth of what
- * it spends on the row's 16 values. Both quotients below are correctly
- * rounded because a 16-bit amax or divisor has at most 11 significant
- * bits; int8_scalars_check compares all three words with scaled_params'
- * and int8_reciprocal's for every finite 16-bit amax (test_opencl.c). */
+ * (QK_INT8_BY_RECIPROCAL). Where the device lacks correctly rounded
+ * division, qk_div's integer long division costs every work-item of a
+ * ConvRot row some 450 instructions a row; where it has it (NVIDIA), these
+ * steps still measured faster than its two native divisions (H100, bf16
+ * G = 256: 46-47% of the copy against 45%, docs/BACKEND-OPENCL.md). Both
+ * quotients below are correctly rounded because a 16-bit amax or divisor
+ * has at most 11 significant bits; int8_scalars_check compares all three
+ * words with scaled_params' and int8_reciprocal's for every finite 16-bit
+ * amax (test_opencl.c). */
 #if defined(QK_INT8_BY_RECIPROCAL)
 
 /* RN(1/d) for a dt value d in [2^-126, 2^122): a first guess within 5.1%
