@@ -124,19 +124,15 @@ static inline void bnb4_dequantize_word(__global const uchar *data, uint s, ulon
      * (zero, or 2^-8 <= |value| <= 1) is zero or at least 2^-125 and
      * finite: the native product is mul_ftz's on any device. */
     uint se = (s >> 23) & 0xFFu;
-    if (se >= 10u && se < 255u) {
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            uint byte = (w >> (8 * (j / 2))) & 0xFFu;
-            h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * as_float(s));
-        }
-        st8_values(out, dt, e0, n, h, 1);
-        return;
-    }
+    int plain = se >= 10u && se < 255u;
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         uint byte = (w >> (8 * (j / 2))) & 0xFFu;
         uint c = (j & 1) ? (byte & 15u) : (byte >> 4);
+        if (plain) {
+            h[j] = narrow(dt, as_uint(as_float(value[c]) * as_float(s)));
+            continue;
+        }
         uint v = qk_mul_ftz(value[c], s);
         /* CUDA's canonical NaN, as bitsandbytes writes it */
         h[j] = qk_f32_is_nan(v) != 0u ? (dt == DT_F32 ? 0x7FFFFFFFu : 0x7FFFu) : narrow(dt, v);
@@ -164,13 +160,8 @@ static inline void bnb4_dequantize_body(__global const uchar *data, __global con
 #pragma unroll
         for (int j = 0; j < 16; j++) {
             uint byte = ((j < 8 ? w.x : w.y) >> (8 * ((j / 2) & 3))) & 0xFFu;
-            h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * f);
+            h[j] = narrow_finite(dt, as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * f));
         }
-        /* f16 too by the integer narrowing: vstorea_half8_rte here ran NF4
-         * into f16 at 8% of the copy on the H200, against 64% (2026-12-05) */
-#pragma unroll
-        for (int j = 0; j < 16; j++)
-            h[j] = narrow_finite(dt, h[j]);
         if (dt == DT_F32) {
             __global uint4 *o = (__global uint4 *)out + 4 * u;
             o[0] = (uint4)(h[0], h[1], h[2], h[3]);

@@ -266,29 +266,30 @@ static inline void st8_raw(__global uchar *p, int dt, ulong i, ulong end, const 
             st_raw(p, dt, i + (ulong)k, h[k]);
 }
 
-/* Eight f32 values (bits) into elements i .. i+7 of dtype dt, narrowed
- * (narrow_finite where `finite`: no NaN among them); a vector store when i
- * is a multiple of 8 and all eight are below `end`.
- * f16 vectors go through vstorea_half8_rte where native arithmetic is used
+/* f16 output by vstorea_half8_rte where native arithmetic is used
  * (QK_NATIVE_MUL, unless QK_NO_HALF_STORES): OpenCL 1.2 makes that
  * conversion correctly rounded, to nearest even, with half subnormals never
  * flushed, on every device and with no cl_khr_fp16. Only its float input
  * may be flushed (a subnormal, where the device lacks CL_FP_DENORM or in
  * its FTZ mode), and then the zero's sign is undefined; so a subnormal
  * goes in as 2^-126 with its sign, which rounds to the same signed zero
- * (f16's smallest subnormal is 2^-24). Only `finite` vectors take it: the
+ * (f16's smallest subnormal is 2^-24). Only finite values take it: the
  * payload of a converted NaN is the device's (Vulkan's native conversion
- * on NVIDIA gives 0x7FFF where qk_f32_to_f16 gives 0x7E00), so vectors
- * that may hold a NaN narrow by integer code. */
+ * on NVIDIA gives 0x7FFF where qk_f32_to_f16 gives 0x7E00).
+ * Only ConvRot dequantize (convrot_dequantize_runs.cl) uses it: on the H200
+ * (NVIDIA 580) 56% of the copy into f16, against 49% by the integer
+ * narrowing and 9% with the values passed through a pointer into an array.
+ * The other dequantize kernels keep the integer narrowing for f16: the
+ * NF4/FP4 and NVFP4 block kernels ran at 8% and 24% with it (64% and 57%
+ * without), and where the row, tile, MXFP8 and NVFP4 row kernels took it
+ * (f16 59-60% against 53-54%, MXFP8 47% against 44%) their bf16 copies
+ * slowed on the H100 (same run, 2026-12-05): int8 rows, int8_blockwise and
+ * float8 tiles 92% -> 79-80% of the copy, bisected to that change, and
+ * MXFP8 83% -> 63%. */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NO_HALF_STORES)
 #define QK_HALF_STORES 1
 /* Eight finite f32 values (bits, by value) as f16 into the 16-byte-aligned
- * element vector i8 of p, subnormals sent as signed 2^-126 (above).
- * ConvRot dequantize (convrot_dequantize_runs.cl) calls it directly: on
- * the H200 (NVIDIA 580) 56% of the copy into f16, against 9% through
- * st8_values' pointer and 49% by the integer narrowing. The NF4/FP4 and NVFP4
- * block kernels keep the integer narrowing: vstorea_half8_rte ran them at
- * 8% and 24% in either form (64% and 57% without). */
+ * element vector i8 of p, subnormals sent as signed 2^-126 (above). */
 static inline void st_half8(__global uchar *p, ulong i8, uint8 v)
 {
     uint8 tiny = (v & QK_F32_ABS) - 1u;
@@ -296,33 +297,6 @@ static inline void st_half8(__global uchar *p, ulong i8, uint8 v)
     vstorea_half8_rte(as_float8(in), i8, (__global half *)p);
 }
 #endif
-
-static inline void st8_values(__global uchar *p, int dt, ulong i, ulong end, const uint *v, int finite)
-{
-#if defined(QK_HALF_STORES)
-    if (dt == DT_F16 && finite && i + 8 <= end && (i & 7) == 0) {
-        st_half8(p, i / 8, (uint8)(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]));
-        return;
-    }
-#endif
-    uint h[8];
-#pragma unroll
-    for (int k = 0; k < 8; k++)
-        h[k] = finite ? narrow_finite(dt, v[k]) : narrow(dt, v[k]);
-    st8_raw(p, dt, i, end, h);
-}
-
-/* st8_values of finite values for columns c0 .. c0+7 of a row of `cols`
- * (element i holds column c0): past the row's end nothing is written. */
-static inline void st8_row_values(__global uchar *p, int dt, ulong i, ulong c0, ulong cols, const uint *v)
-{
-    if ((cols & 7) == 0 || c0 + 8 <= cols) {
-        st8_values(p, dt, i, i - c0 + cols, v, 1);
-        return;
-    }
-    for (ulong j = 0; j < 8 && c0 + j < cols; j++)
-        st_raw(p, dt, i + j, narrow_finite(dt, v[j]));
-}
 
 /* Max of v over each aligned segment of `seg` work-items (seg a power of
  * two dividing the work-group size); every work-item gets its segment's max. */

@@ -192,9 +192,7 @@ static inline void mxfp8_dequantize_body(__global const uchar *data, __global co
             } else if (finite) {
 #pragma unroll
                 for (int j = 0; j < 8; j++)
-                    h[j] = qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s);
-                st8_row_values(out, dt, i, c0, cols, h);
-                continue;
+                    h[j] = narrow_finite(dt, qk_mul_finite(lut[((j < 4 ? w.s0 : w.s1) >> (8 * (j & 3))) & 0xFFu], s));
             } else {
 #pragma unroll
                 for (int j = 0; j < 8; j++)

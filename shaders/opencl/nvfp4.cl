@@ -91,10 +91,8 @@ static inline void nvfp4_dequantize_body(__global const uchar *data, __global co
 #pragma unroll
                 for (int j = 0; j < 8; j++) {
                     uint byte = (w >> (8 * (j / 2))) & 0xFFu;
-                    h[j] = qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts);
+                    h[j] = narrow_finite(dt, qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts));
                 }
-                st8_row_values(out, dt, i, c0, cols, h);
-                continue;
             } else {
 #pragma unroll
                 for (int j = 0; j < 8; j++) {

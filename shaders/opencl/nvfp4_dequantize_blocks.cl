@@ -41,20 +41,15 @@ static inline void nvfp4_dq_exact(__global uchar *o, const int dt, uint w, uint 
 }
 
 /* The eight elements of code word w by a finite ts, stored at o (16-byte
- * aligned): one uint4 for bf16/f16, two for f32. f16 by the integer
- * narrowing: vstorea_half8_rte here measured 23-24% of the copy on the
- * H200 against 56-57% (2026-12-05). */
+ * aligned): one uint4 for bf16/f16, two for f32. */
 static inline void nvfp4_dq_vec8(__global uint4 *o, const int dt, uint w, uint ts, __local const uint *lut)
 {
     uint h[8];
 #pragma unroll
     for (int j = 0; j < 8; j++) {
         uint byte = (w >> (8 * (j / 2))) & 0xFFu;
-        h[j] = qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts);
+        h[j] = narrow_finite(dt, qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts));
     }
-#pragma unroll
-    for (int j = 0; j < 8; j++)
-        h[j] = narrow_finite(dt, h[j]);
     if (dt == DT_F32) {
         o[0] = (uint4)(h[0], h[1], h[2], h[3]);
         o[1] = (uint4)(h[4], h[5], h[6], h[7]);

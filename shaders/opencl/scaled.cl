@@ -182,9 +182,7 @@ static inline void scaled_dequantize_body(__global const uchar *data, __global c
                 uint2 w = ((__global const uint2 *)data)[i / 8];
 #pragma unroll
                 for (int k = 0; k < 8; k++)
-                    h[k] = scaled_value(fmt, dt, ((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu, s);
-                st8_values(out, dt, i, r * cols + cols, h, 0);
-                continue;
+                    h[k] = narrow(dt, scaled_value(fmt, dt, ((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu, s));
             } else {
 #pragma unroll
                 for (int k = 0; k < 8; k++) {
@@ -348,14 +346,13 @@ static inline void scaled_dequantize_rows_body(__global const uchar *data, __glo
             if ((f & QK_F32_INF) != QK_F32_INF && !(fp8 && (fp8_special4(fmt, w.s0) | fp8_special4(fmt, w.s1)))) {
 #pragma unroll
                 for (int k = 0; k < 8; k++)
-                    h[k] = qk_mul_finite(lut[((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu], f);
-                st8_values(out, dt, i, i + 8, h, 1);
+                    h[k] = narrow_finite(dt, qk_mul_finite(lut[((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu], f));
             } else {
 #pragma unroll
                 for (int k = 0; k < 8; k++)
                     h[k] = narrow(dt, qk_mul(lut[((k < 4 ? w.s0 : w.s1) >> (8 * (k & 3))) & 0xFFu], f));
-                st8_raw(out, dt, i, i + 8, h);
             }
+            st8_raw(out, dt, i, i + 8, h);
         }
     }
 }

@@ -46,8 +46,8 @@ static uint64_t fnv1a(const void *p, size_t n)
  * -cl-unsafe-math-optimizations; contraction is off by pragma in the
  * source. QK_SPECIALISE (common.cl) is defined for devices that are not
  * CPUs; QK_OPENCL_SPECIALISE=1 or 0 forces it on or off.
- * QK_OPENCL_HALF_STORES=0 keeps f16 output on the integer narrowing
- * (QK_NO_HALF_STORES; common.cl st8_values says what it replaces). */
+ * QK_OPENCL_HALF_STORES=0 keeps ConvRot's f16 output on the integer
+ * narrowing (QK_NO_HALF_STORES; common.cl st_half8 says where it is used). */
 static void build_options(qcl_state *s, char *out, size_t n)
 {
     int native_mul = !s->soft_float;
