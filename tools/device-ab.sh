@@ -10,13 +10,16 @@
 # Then each row runs B, A, B, A against its base.
 #
 #   tools/device-ab.sh BASE.tar [MORE.tar...] ROW...
-#   ROW: BACKEND:FORMAT:DTYPE[:quantize|:dequantize][@MORE.tar]
+#   ROW: BACKEND:FORMAT[+FORMAT...]:DTYPE[:quantize|:dequantize][@MORE.tar]
 #   tools/device-ab.sh ab-base.tar ab-div.tar cuda:nvfp4:bf16 \
+#       opencl:int8_blockwise+mxfp8:bf16:dequantize \
 #       opencl:int8_tensorwise:convrot=256:bf16:quantize@ab-div.tar
 #
 # A row without @ compares with the first base, and its lines say "A";
 # against another base they say that base's name. A row without a
-# direction runs both.
+# direction runs both. Formats joined by + run in one qtool process a
+# turn: each process makes its 1 GiB input and opens the backend again
+# (about 12 s on the H100), so grouping lets more rows fit one call.
 # QK_CHECK_ARGS passes options to device-check.sh (e.g. "--bench vulkan").
 # Carry ".devdeps", ".gl" (as for device-check.sh) and the tarballs. Logs
 # go to $OUT.
@@ -82,12 +85,15 @@ for spec in "$@"; do
     dir=""
     case "$rest" in *:quantize | *:dequantize) dir=${rest##*:}; rest=${rest%:*} ;; esac
     f=${rest%:*} d=${rest##*:} # formats may hold ':' (nf4:dq)
+    fopts="" # one --format a format (none holds a space)
+    for one in $(echo "$f" | tr + ' '); do fopts="$fopts --format $one"; done
+    echo "# $spec against $label ($(date +%T))"
     for v in B A B A; do
         q=$(qtool_of B)
         [ "$v" = A ] && q=$(qtool_of "$base")
         name=$v
         [ "$v" = A ] && name=$label
-        $q bench --backend "$be" --mib "${QK_BENCH_MIB:-1024}" --dtype "$d" --format "$f" ${dir:+--direction "$dir"} 2>&1 |
-            grep -E "^$f +(quantize|dequantize)" | sed "s/^/$name $be $d /"
+        $q bench --backend "$be" --mib "${QK_BENCH_MIB:-1024}" --dtype "$d" $fopts ${dir:+--direction "$dir"} 2>&1 |
+            grep -E "^($(echo "$f" | tr + '|')) +(quantize|dequantize)" | sed "s/^/$name $be $d /"
     done
 done
