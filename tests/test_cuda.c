@@ -890,7 +890,7 @@ static void test_device_crafted_means(void **state)
     check_on_cuda(qkc_crafted_means16, "double-quant crafted means of bf16");
 }
 
-/* NVFP4 dequantize (qk_nvfp4_dequantize8's table of outputs): every scale
+/* NVFP4 dequantize (qk_nvfp4_dequantize8): every scale
  * byte with every code under g through every binade and the special g. */
 static void test_device_nvfp4_every_scale_code(void **state)
 {

@@ -393,7 +393,7 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
     if (qk_ceil_div(j->cols, 8) <= INT32_MAX) {
-        /* qk_nvfp4_dequantize8: eight columns a unit, outputs by table */
+        /* qk_nvfp4_dequantize8: eight columns a unit */
         int64_t ncb = qk_round_up(j->cols, 16) / 16;
         int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
         uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
