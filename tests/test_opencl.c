@@ -690,6 +690,68 @@ static void test_grid_stride_rounds(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* Double quant of bf16/f16 in blocks of 64: bnb4_quantize64_rec makes the
+ * mean's records as it writes the absmax, one a work-group (bnb_rec_merge).
+ * With one work-group (QK_OPENCL_GRID_ITEMS=256: every work-item merges
+ * many blocks, whose exponents step down and up, so its base moves) and
+ * with the whole grid, partial last block included: absmax over 13 binades
+ * prove the device's mean (no host sum). The crafted bf16 means take the
+ * host's sum in 3 of 7 cases (an Inf, a NaN block: no proof; the
+ * order-sensitive total, 2^53 + 2); the sixty binades are proven in bf16
+ * (the ordinary weights of about 8 set the lowest bit at 2^-5). */
+static void test_fused_mean_records(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const qk_format formats[] = {QK_FORMAT_NF4, QK_FORMAT_FP4};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    const int64_t rows = 113, cols = 1001;
+    long bad = 0;
+    unsigned long runs0 = qcl_bnb4_q64_rec_runs(), fb0 = qcl_mean_fallbacks();
+    for (int grid = 0; grid < 2; grid++) {
+        if (grid == 0)
+            setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
+        for (size_t f = 0; f < 2; f++)
+            for (size_t d = 0; d < 2; d++) {
+                qk_params p;
+                qk_params_default(formats[f], &p);
+                p.double_quant = 1;
+                uint16_t *in = malloc((size_t)(rows * cols) * 2);
+                uint64_t sd = 31 + f * 2 + d;
+                for (int64_t i = 0; i < rows * cols; i++) {
+                    float v = (float)((int64_t)(rng(&sd) % 20001) - 10000) / 7919.0f;
+                    v = ldexpf(v, -(int)((i / 64) % 13)); /* the block's binade */
+                    qk_store_f32(dts[d], in, i, qk_bits(v));
+                }
+                long b = compare_all(&p, dts[d], in, rows, cols);
+                printf("%s:dq %s %lld x %lld, %s: %ld differing cases\n", qk_format_name(formats[f]),
+                       qk_dtype_name(dts[d]), (long long)rows, (long long)cols,
+                       grid == 0 ? "256 work-items" : "whole grid", b);
+                bad += b;
+                free(in);
+            }
+        unsetenv("QK_OPENCL_GRID_ITEMS");
+    }
+    unsigned long runs = qcl_bnb4_q64_rec_runs() - runs0, fb = qcl_mean_fallbacks() - fb0;
+    printf("fused records: %lu quantize runs, %lu host means\n", runs, fb);
+    assert_int_equal(bad, 0);
+    assert_int_equal(runs, 8 * (unsigned long)nd);
+    assert_int_equal(fb, 0);
+    for (int d = 0; d < nd; d++) {
+        qk_context *ctx;
+        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+        unsigned long before = qcl_mean_fallbacks();
+        bad += qkc_crafted_means16(ctx, "opencl");
+        unsigned long taken = qcl_mean_fallbacks() - before;
+        printf("opencl device %d: %lu of 7 bf16 means took the host's sum\n", d, taken);
+        assert_int_equal(taken, 3);
+        qk_context_destroy(ctx);
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* The codes by products (scaled_groups16.cl: fp8_code_product with a
  * multiplier, int8_code_rcp with a divisor's reciprocal) against
  * scaled_code for 16-bit multiplier/divisor and input pairs: every pair on
@@ -1400,6 +1462,7 @@ int main(void)
         cmocka_unit_test(test_crafted_nested_parts),
         cmocka_unit_test(test_crafted_means),
         cmocka_unit_test(test_device_means),
+        cmocka_unit_test(test_fused_mean_records),
         cmocka_unit_test(test_crafted_group_dequantize),
         cmocka_unit_test(test_convrot_quantize_cases),
         cmocka_unit_test(test_f16_integer_narrowing),

@@ -216,6 +216,85 @@ static inline int bnb_lsb(uint a, uint *odd)
     return (ex != 0u ? (int)ex - 150 : -149) + t;
 }
 
+/* The mean's sums in any order and grouping, exact (src/ref/bnb_mean.c):
+ * (S, B) stands for S * 2^B, and S == 0 for nothing yet. While S < 2^53 it
+ * is the exact sum of what was merged. A sum that reaches 2^53 at base B
+ * is at least 2^(53 + L) for the lowest base L of the whole vector, so the
+ * proof fails whatever comes later: S turns BNB_REC_BAD for good, as for a
+ * value that has no proof (negative, Inf or NaN). The outcome (the exact
+ * total, or BAD) is the same in every order, and BAD exactly when the
+ * total is at or above 2^(53 + L): what bnb_absmax_mean checked of the
+ * per-run records. */
+#define BNB_REC_LIM ((ulong)1 << 53)
+#define BNB_REC_BAD ((ulong)0xFFFFFFFFFFFFFFFFUL)
+
+/* x * 2^d when x < 2^53 and that stays below 2^53, else BAD (d >= 0). */
+static inline ulong bnb_rec_shl(ulong x, int d)
+{
+    return d >= 53 || (x >> (53 - d)) != 0 ? BNB_REC_BAD : x << d;
+}
+
+/* (s, b) into (*S, *B). */
+static inline void bnb_rec_merge(ulong *S, int *B, ulong s, int b)
+{
+    if (s == 0)
+        return;
+    if (*S == 0) {
+        *S = s >= BNB_REC_LIM ? BNB_REC_BAD : s;
+        *B = b;
+        return;
+    }
+    int lo = min(*B, b);
+    ulong x = bnb_rec_shl(*S, *B - lo), y = bnb_rec_shl(s, b - lo), t = x + y;
+    *S = (x | y) >= BNB_REC_LIM || t >= BNB_REC_LIM ? BNB_REC_BAD : t; /* no wrap: x, y < 2^53 */
+    *B = lo;
+}
+
+/* One absmax a (f32 bits) into (*S, *B). */
+static inline void bnb_rec_value(ulong *S, int *B, uint a)
+{
+    uint odd;
+    if (a >= QK_F32_INF)
+        bnb_rec_merge(S, B, BNB_REC_BAD, 0);
+    else if (a != 0u) {
+        int l = bnb_lsb(a, &odd);
+        bnb_rec_merge(S, B, (ulong)odd, l);
+    }
+}
+
+/* One absmax a into the work-item's slot of ls/lb. */
+static inline void bnb_rec_slot(__local ulong *ls, __local int *lb, uint a)
+{
+    uint lid = get_local_id(0);
+    ulong S = ls[lid];
+    int B = lb[lid];
+    bnb_rec_value(&S, &B, a);
+    ls[lid] = S;
+    lb[lid] = B;
+}
+
+/* Every work-item's (S, B) merged into every work-item's (a tree of
+ * log2(L) steps, L a power of two); all work-items must call it. */
+static inline void bnb_rec_group(ulong *S, int *B, __local ulong *ls, __local int *lb)
+{
+    uint L = get_local_size(0), lid = get_local_id(0);
+    ls[lid] = *S;
+    lb[lid] = *B;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint h = L / 2; h > 0; h >>= 1) {
+        if (lid < h) {
+            ulong s = ls[lid];
+            int b = lb[lid];
+            bnb_rec_merge(&s, &b, ls[lid + h], lb[lid + h]);
+            ls[lid] = s;
+            lb[lid] = b;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    *S = ls[0];
+    *B = lb[0];
+}
+
 /* The mean's exact integer records (src/ref/bnb_mean.c, the model is
  * record_of in tests/test_bnb_mean.c): work-group per run of 4096 absmax,
  * rec[4 * run ..] = {sum low, sum high, base, flags}. */

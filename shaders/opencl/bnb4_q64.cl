@@ -79,8 +79,8 @@ static inline uint bnb64_exact_absmax(__global const uchar *in, int dt, ulong n,
 
 /* The 32 bytes of codes of block b, its 32 words w (+0 past n), by the
  * reference's arithmetic; the absmax too (work-item 0's part of a partial
- * last block, and blocks holding NaN or Inf). */
-static inline void bnb64_block_exact(__global const uchar *in, int dt, ulong n, ulong b, const uint *w,
+ * last block, and blocks holding NaN or Inf), which it returns. */
+static inline uint bnb64_block_exact(__global const uchar *in, int dt, ulong n, ulong b, const uint *w,
                                      __global const uint *rcp, __local const uint *tab, uint2 *c,
                                      __global uint *absmax)
 {
@@ -89,12 +89,26 @@ static inline void bnb64_block_exact(__global const uchar *in, int dt, ulong n, 
 #pragma unroll
     for (int g = 0; g < 4; g++)
         c[g] = bnb64_codes_exact(dt, w + 8 * g, r, tab);
+    return am;
 }
 
+/* with_rec (a constant): double quant's kernel, which also makes the
+ * mean's records as it writes the absmax (bnb_rec_merge in bnb4.cl): each
+ * work-item merges the absmax of its blocks, the work-group merges those,
+ * and rec[group] = {sum low, sum high, base, flags} (flags 2: no proof).
+ * No pass re-reads the absmax for them, and one record a work-group. A
+ * work-item's running sum lives in its own slot of ls/lb, merged after
+ * the block's codes are stored: no registers held across the loop, whose
+ * 32 input words already fill them. */
 static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n, __global const uint *rcp,
                                  __global const uint *codes, __global uchar *data, __global uint *absmax,
-                                 __local uint *tab)
+                                 __local uint *tab, const int with_rec, __global uint *rec, __local ulong *ls,
+                                 __local int *lb)
 {
+    if (with_rec) { /* this work-item's running sum (bnb_rec_merge): empty */
+        ls[get_local_id(0)] = 0;
+        lb[get_local_id(0)] = 0;
+    }
     for (uint i = get_local_id(0); i < 2048u; i += get_local_size(0))
         tab[i] = codes[i];
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -120,8 +134,10 @@ static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n
         }
         uint m16 = max(mh >> 16, ml);
         uint2 c[4];
+        uint am;
         if (m16 < inf16) {
-            uint am = qk_f32_ftz(widen16(dt, m16)), r = bnb_rcp(dt, am, rcp);
+            am = qk_f32_ftz(widen16(dt, m16));
+            uint r = bnb_rcp(dt, am, rcp);
             absmax[b] = am;
             /* bf16: magnitudes below t (exponent field 129 - r's, at least
              * 1) may have products below 2^-125 */
@@ -142,10 +158,12 @@ static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n
                     c[g] = bnb64_codes_exact(dt, w + 8 * g, r, tab);
             }
         } else {
-            bnb64_block_exact(in, dt, n, b, w, rcp, tab, c, absmax);
+            am = bnb64_block_exact(in, dt, n, b, w, rcp, tab, c, absmax);
         }
         dst[2 * b] = (uint4)(c[0].x, c[0].y, c[1].x, c[1].y);
         dst[2 * b + 1] = (uint4)(c[2].x, c[2].y, c[3].x, c[3].y);
+        if (with_rec)
+            bnb_rec_slot(ls, lb, am);
     }
     if (get_global_id(0) == 0 && (n & 63) != 0) { /* the partial last block, +0 past n */
         uint w[32];
@@ -156,11 +174,25 @@ static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n
             w[k] = (e < n ? (uint)h[e] : 0u) | (e + 1 < n ? (uint)h[e + 1] << 16 : 0u);
         }
         uint2 c[4];
-        bnb64_block_exact(in, dt, n, whole, w, rcp, tab, c, absmax);
+        uint am = bnb64_block_exact(in, dt, n, whole, w, rcp, tab, c, absmax);
+        if (with_rec)
+            bnb_rec_slot(ls, lb, am);
         ulong o = whole * 32, nbytes = (n + 1) / 2;
         for (ulong j = 0; o + j < nbytes; j++) {
             uint2 cg = j < 8 ? c[0] : j < 16 ? c[1] : j < 24 ? c[2] : c[3];
             data[o + j] = (uchar)(((j & 7) < 4 ? cg.x : cg.y) >> (8 * (j & 3)));
+        }
+    }
+    if (with_rec) {
+        ulong rs = ls[get_local_id(0)];
+        int rb = lb[get_local_id(0)];
+        bnb_rec_group(&rs, &rb, ls, lb);
+        if (get_local_id(0) == 0u) {
+            ulong g = get_group_id(0);
+            rec[4 * g] = (uint)rs;
+            rec[4 * g + 1] = (uint)(rs >> 32);
+            rec[4 * g + 2] = (uint)rb;
+            rec[4 * g + 3] = rs >= BNB_REC_LIM ? 2u : 0u;
         }
     }
 }
@@ -172,7 +204,20 @@ __kernel void bnb4_quantize64(__global const uchar *in, int dt, ulong n, __globa
                               __local uint *tab)
 {
     if (dt == DT_BF16)
-        bnb4_q64_body(in, DT_BF16, n, rcp, codes, data, absmax, tab);
+        bnb4_q64_body(in, DT_BF16, n, rcp, codes, data, absmax, tab, 0, 0, 0, 0);
     else
-        bnb4_q64_body(in, DT_F16, n, rcp, codes, data, absmax, tab);
+        bnb4_q64_body(in, DT_F16, n, rcp, codes, data, absmax, tab, 0, 0, 0, 0);
+}
+
+/* The same for double quant, with the mean's records: rec[4 * group ..]
+ * for each work-group (ls, lb: a ulong and an int a work-item). A kernel
+ * of its own, so that plain NF4/FP4 keeps its registers. */
+__kernel void bnb4_quantize64_rec(__global const uchar *in, int dt, ulong n, __global const uint *rcp,
+                                  __global const uint *codes, __global uchar *data, __global uint *absmax,
+                                  __local uint *tab, __global uint *rec, __local ulong *ls, __local int *lb)
+{
+    if (dt == DT_BF16)
+        bnb4_q64_body(in, DT_BF16, n, rcp, codes, data, absmax, tab, 1, rec, ls, lb);
+    else
+        bnb4_q64_body(in, DT_F16, n, rcp, codes, data, absmax, tab, 1, rec, ls, lb);
 }

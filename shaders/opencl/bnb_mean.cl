@@ -1,7 +1,9 @@
 /* Double quant's offset on the device, so that the nested pass follows the
  * records with no host round trip: the mean qk_bnb_mean_from_partials
- * (src/ref/bnb_mean.c) takes from bnb_absmax_sum's records, in integer
- * code (Vulkan's bnb_absmax_mean.comp is the same). One work-group. Where
+ * (src/ref/bnb_mean.c) takes from the records (bnb_absmax_sum's, one a
+ * run of 4096 absmax, or bnb4_quantize64_rec's, one a work-group), in
+ * integer code (Vulkan's bnb_absmax_mean.comp computes the same). One
+ * work-group. Where
  * the records prove that no order of the sum can round (every term exact,
  * the total M * 2^L below 2^(L+53), L the lowest base), the reference's
  * double sum is that exact total and (float)(sum / nb) is two roundings of
@@ -53,64 +55,50 @@ static inline uint bnb_mean_bits(ulong m, ulong d, int e, int *ok)
     return *ok ? ((uint)(e + 127) << 23) | (f & 0x7FFFFFu) : 0u;
 }
 
-/* One work-group of a power-of-two size; part: a ulong a work-item. */
+/* Record r as bnb_rec_merge's (s, b): BAD where it proves nothing (flags
+ * set, or a nonzero sum whose base is no f32 lsb). */
+static inline void bnb_rec_of(uint4 r, ulong *s, int *b)
+{
+    *s = (ulong)r.x | ((ulong)r.y << 32);
+    *b = (int)r.z;
+    if (r.w != 0u || (*s != 0 && (*b < -149 || *b > 104))) {
+        *s = BNB_REC_BAD;
+        *b = 0;
+    }
+}
+
+/* One work-group of a power-of-two size; ls, lb: a ulong and an int a
+ * work-item. Each record is read once, four loads a work-item in flight
+ * at a time (a single work-group waits on each round of loads), merged
+ * exactly in any order (bnb_rec_merge: the total is BAD exactly when the
+ * old two-pass check, lowest base first, failed). */
 __kernel void bnb_absmax_mean(__global const uint *rec, ulong runs, ulong nb, __global uint *result,
-                              __local ulong *part, __local int *misc)
+                              __local ulong *ls, __local int *lb)
 {
     uint L = get_local_size(0), lid = get_local_id(0);
-    if (lid == 0u) {
-        misc[0] = INT_MAX;
-        misc[1] = 0;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    int base = INT_MAX, bad = 0;
-    for (ulong k = lid; k < runs; k += L) {
-        ulong s = (ulong)rec[4 * k] | ((ulong)rec[4 * k + 1] << 32);
-        int b = (int)rec[4 * k + 2];
-        if (rec[4 * k + 3] != 0u)
-            bad = 1; /* a negative, Inf or NaN absmax, or a term too wide */
-        else if (s != 0) {
-            if (b < -149 || b > 104)
-                bad = 1;
-            else
-                base = min(base, b);
+    __global const uint4 *r4 = (__global const uint4 *)rec; /* 16-byte records, buffer-aligned */
+    ulong S = 0;
+    int B = 0;
+    for (ulong k = lid; k < runs; k += 4 * (ulong)L) {
+        uint4 q[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            q[j] = k + (ulong)j * L < runs ? r4[k + (ulong)j * L] : (uint4)(0u, 0u, 0u, 0u);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            ulong s;
+            int b;
+            bnb_rec_of(q[j], &s, &b);
+            bnb_rec_merge(&S, &B, s, b);
         }
     }
-    atomic_min(&misc[0], base);
-    if (bad)
-        atomic_or(&misc[1], 1);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    base = misc[0];
-    /* every term and partial total below 2^53, else no proof: nothing wraps */
-    ulong sum = 0;
-    for (ulong k = lid; k < runs && !bad; k += L) {
-        ulong s = (ulong)rec[4 * k] | ((ulong)rec[4 * k + 1] << 32);
-        if (s == 0 || rec[4 * k + 3] != 0u)
-            continue;
-        int shift = (int)rec[4 * k + 2] - base; /* >= 0 */
-        if (63 - (int)clz(s) + shift > 52) {
-            bad = 1;
-            break;
-        }
-        sum += s << shift;
-        bad = sum >= ((ulong)1 << 53);
-    }
-    if (bad)
-        atomic_or(&misc[1], 1);
-    part[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint h = L / 2; h > 0; h >>= 1) {
-        if (lid < h)
-            part[lid] += part[lid + h];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    bnb_rec_group(&S, &B, ls, lb);
     if (lid != 0u)
         return;
-    ulong m = part[0];
-    int ok = misc[1] == 0 && m < ((ulong)1 << 53) && nb != 0 && nb < ((ulong)1 << 53);
+    int ok = S < BNB_REC_LIM && nb != 0 && nb < ((ulong)1 << 53);
     uint bits = 0u; /* an all-zero total: +0 */
-    if (ok && m != 0)
-        bits = bnb_mean_bits(m, nb, base, &ok);
+    if (ok && S != 0)
+        bits = bnb_mean_bits(S, nb, B, &ok);
     result[0] = ok ? bits : 0u;
     result[1] = ok ? 1u : 0u;
 }

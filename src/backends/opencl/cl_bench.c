@@ -129,12 +129,15 @@ qk_status qcl_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, cons
             st = qcl_nested_dequantize(s, bcodes, bnested, offset, 0, (uint64_t)nb, bscale);
         else if (dq && op == QK_OP_DEQUANTIZE)
             st = nested_host(s, bscale, scale_bytes, absmax, codes, nested, &host);
-        if (st == QK_OK)
+        size_t nrec = 0; /* double quant: the mean's records the quantize made */
+        if (st == QK_OK && dq && op == QK_OP_QUANTIZE)
+            st = qcl_quantize_dq_dev(s, p, dt, bin, rows, cols, bdata, bscale, &nrec);
+        else if (st == QK_OK)
             st = op == QK_OP_QUANTIZE ? qcl_quantize_dev(s, p, dt, bin, rows, cols, bdata, bscale, &scalar)
                                       : qcl_dequantize_dev(s, p, dt, bdata, bscale, host_scale, scalar, rows, cols,
                                                            bout);
         if (st == QK_OK && dq && op == QK_OP_QUANTIZE)
-            st = qcl_nested_quantize_dev(s, bscale, (uint64_t)nb, bcodes, bnested, &offset);
+            st = qcl_nested_quantize_dev(s, bscale, (uint64_t)nb, nrec, bcodes, bnested, &offset);
         if (st == QK_OK)
             st = qcl_check(s->cl->clFinish(s->q), "clFinish");
         if (st == QK_OK)

@@ -25,6 +25,8 @@ typedef struct {
 int qcl_devices(const qcl_device **out, const char **reason);
 /* How many NF4/FP4 quantize launches took bnb4_quantize64 (tests). */
 unsigned long qcl_bnb4_q64_runs(void);
+/* How many of them also made double quant's mean records (bnb4_quantize64_rec; tests). */
+unsigned long qcl_bnb4_q64_rec_runs(void);
 /* How many MXFP8 quantize launches took mxfp8_quantize16 (tests). */
 unsigned long qcl_mxfp8_q16_runs(void);
 /* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
@@ -89,6 +91,7 @@ typedef enum {
     K_BNB_ABSMAX_MEAN,
     K_NVFP4_SCALE_TABLE16,
     K_INT8_SCALARS_CHECK,
+    K_BNB4_QUANTIZE64_REC,
     K_COUNT
 } qcl_kernel_id;
 
@@ -185,12 +188,20 @@ qk_status qcl_nested_dequantize(qcl_state *s, cl_mem codes, cl_mem nested, uint3
 /* Double quant's mean records (qk_bnb_mean_from_partials) of absmax[0, nb)
  * into `rec`, one per run of QK_BNB_PARTIAL_RUN values. */
 qk_status qcl_absmax_records(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem rec);
+/* qcl_quantize_dev for bitsandbytes double quant: where bnb4_quantize64
+ * codes the blocks, its double-quant kernel also makes the mean's records
+ * (into the slot's B_PARTIAL buffer) as it writes the absmax, so no pass
+ * re-reads them; *nrec says how many records it made (0: none, the nested
+ * step makes them). */
+qk_status qcl_quantize_dq_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows,
+                              int64_t cols, cl_mem data, cl_mem absmax, size_t *nrec);
 /* Double quant of a device-resident absmax[0, nb): the offset (the
  * device's mean from the records, else the host's of the downloaded
  * absmax) into *off, the u8 codes into `codes` and the nested absmax into
- * `nested`. */
-qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
-                                  uint32_t *off);
+ * `nested`. nrec: the records qcl_quantize_dq_dev made of this absmax
+ * (0: a records pass makes them here). */
+qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, size_t nrec, cl_mem codes,
+                                  cl_mem nested, uint32_t *off);
 /* How many double-quant means the host took because the records did not
  * prove the device's (tests). */
 unsigned long qcl_mean_fallbacks(void);

@@ -146,9 +146,18 @@ static unsigned long bnb4_q64_runs;
 
 unsigned long qcl_bnb4_q64_runs(void) { return __atomic_load_n(&bnb4_q64_runs, __ATOMIC_RELAXED); }
 
+static unsigned long bnb4_q64_rec_runs;
+
+unsigned long qcl_bnb4_q64_rec_runs(void) { return __atomic_load_n(&bnb4_q64_rec_runs, __ATOMIC_RELAXED); }
+
+/* with_rec: double quant; where bnb4_quantize64 runs, its _rec kernel
+ * also writes the mean's records, one a work-group, into B_PARTIAL and
+ * *nrec says how many (else 0). */
 static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, cl_ulong n, cl_mem data,
-                              cl_mem absmax)
+                              cl_mem absmax, int with_rec, size_t *nrec)
 {
+    if (nrec != NULL)
+        *nrec = 0;
     cl_uint log2bs = (cl_uint)log2u((uint64_t)p->block_size);
     cl_int nf4 = p->format == QK_FORMAT_NF4;
     cl_ulong nb = (n + (cl_ulong)p->block_size - 1) / (cl_ulong)p->block_size;
@@ -159,6 +168,18 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
         __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
         grid1_wave(s, L, &g);
         cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
+        if (with_rec) {
+            cl_mem rec;
+            qk_status st = qcl_buffer(s, B_PARTIAL, g / L * QK_BNB_PARTIAL_WORDS * 4, &rec);
+            if (st == QK_OK)
+                st = RUN(s, K_BNB4_QUANTIZE64_REC, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes),
+                         ARG(data), ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4), ARG(rec), LOCAL(L * 8), LOCAL(L * 4));
+            if (st == QK_OK) {
+                *nrec = g / L;
+                __atomic_add_fetch(&bnb4_q64_rec_runs, 1, __ATOMIC_RELAXED);
+            }
+            return st;
+        }
         return RUN(s, K_BNB4_QUANTIZE64, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes), ARG(data),
                    ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4));
     }
@@ -204,24 +225,27 @@ static qk_status nested_codes(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem m
  * codes with it, enqueued back to back; one 8-byte read says whether the
  * records proved the mean. If not, the host's mean of the downloaded
  * absmax and the nested codes again. */
-qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, cl_mem codes, cl_mem nested,
-                                  uint32_t *off)
+qk_status qcl_nested_quantize_dev(qcl_state *s, cl_mem absmax, uint64_t nb, size_t nrec, cl_mem codes,
+                                  cl_mem nested, uint32_t *off)
 {
     if (nb == 0) {
         *off = qk_bnb_absmax_mean(NULL, 0);
         return QK_OK;
     }
-    size_t count = (size_t)qk_ceil_div((int64_t)nb, QK_BNB_PARTIAL_RUN), L = s->wg, one = L;
+    /* the quantize's records (nrec) already sit in B_PARTIAL, which a
+     * smaller request returns unchanged */
+    size_t count = nrec > 0 ? nrec : (size_t)qk_ceil_div((int64_t)nb, QK_BNB_PARTIAL_RUN), L = s->wg, one = L;
     cl_mem rec, mean;
     uint32_t res[2] = {0, 0};
     qk_status st = qcl_buffer(s, B_PARTIAL, count * QK_BNB_PARTIAL_WORDS * 4, &rec);
     if (st == QK_OK)
         st = qcl_buffer(s, B_MEAN, sizeof res, &mean);
-    if (st == QK_OK)
+    if (st == QK_OK && nrec == 0)
         st = qcl_absmax_records(s, absmax, nb, rec);
     cl_ulong runs = count, n = nb;
     if (st == QK_OK)
-        st = RUN(s, K_BNB_ABSMAX_MEAN, 1, &one, &L, ARG(rec), ARG(runs), ARG(n), ARG(mean), LOCAL(L * 8), LOCAL(8));
+        st = RUN(s, K_BNB_ABSMAX_MEAN, 1, &one, &L, ARG(rec), ARG(runs), ARG(n), ARG(mean), LOCAL(L * 8),
+                 LOCAL(L * 4));
     if (st == QK_OK)
         st = nested_codes(s, absmax, nb, mean, codes, nested);
     if (st == QK_OK)
@@ -653,7 +677,7 @@ qk_status qcl_quantize_codes(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     qcl_dev_sizes(p, rows, cols, &data_bytes, &scale_bytes);
     switch (p->format) {
     case QK_FORMAT_NF4:
-    case QK_FORMAT_FP4: return bnb_quantize(s, p, dt, in, (cl_ulong)(rows * cols), data, scale);
+    case QK_FORMAT_FP4: return bnb_quantize(s, p, dt, in, (cl_ulong)(rows * cols), data, scale, 0, NULL);
     case QK_FORMAT_NVFP4: return nvfp4_quantize(s, dt, in, rows, cols, data, data_bytes, scale, scale_bytes, scalar);
     case QK_FORMAT_MXFP8: return mxfp8_quantize(s, dt, in, rows, cols, data, scale, scale_bytes);
     default: return scaled_quantize(s, p, dt, in, rows, cols, data, scale);
@@ -669,6 +693,14 @@ qk_status qcl_quantize_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem
     if (st == QK_OK)
         st = qcl_quantize_params(s, p, dt, scalar);
     return st == QK_OK ? qcl_quantize_codes(s, p, dt, in, rows, cols, data, scale, *scalar) : st;
+}
+
+qk_status qcl_quantize_dq_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_mem in, int64_t rows,
+                              int64_t cols, cl_mem data, cl_mem absmax, size_t *nrec)
+{
+    /* no qcl_quantize_begin: bitsandbytes kernels keep no status word
+     * (qcl_quantize_status), and its fill would be one more command */
+    return bnb_quantize(s, p, (cl_int)dt, in, (cl_ulong)(rows * cols), data, absmax, 1, nrec);
 }
 
 qk_status qcl_quantize_status(qcl_state *s, const qk_params *p)

@@ -151,7 +151,7 @@ static qk_status quantize_single_dq(qcl_state *s, const qk_params *p, qk_dtype d
     size_t data_n, scale_n;
     qcl_dev_sizes(p, rows, cols, &data_n, &scale_n);
     uint64_t nb = scale_n / 4, nn = (nb + 255) / 256;
-    uint32_t scalar = 0, off = 0;
+    uint32_t off = 0;
     cl_mem bin, bdata, bscale, bcodes, bnested;
     qcl_use_slot(s, 0);
     qk_status st = qcl_buffer(s, B_IN, (size_t)(rows * cols) * esize(dt), &bin);
@@ -165,12 +165,13 @@ static qk_status quantize_single_dq(qcl_state *s, const qk_params *p, qk_dtype d
         st = qcl_buffer(s, B_TMP, (size_t)nb, &bcodes);
     if (st == QK_OK)
         st = qcl_buffer(s, B_NESTED, (size_t)nn * 4, &bnested);
+    size_t nrec = 0;
     if (st == QK_OK)
-        st = qcl_quantize_dev(s, p, dt, bin, rows, cols, bdata, bscale, &scalar);
+        st = qcl_quantize_dq_dev(s, p, dt, bin, rows, cols, bdata, bscale, &nrec);
     if (st == QK_OK)
         st = get(s, bdata, parts[QK_PART_DATA], data_n);
     if (st == QK_OK)
-        st = qcl_nested_quantize_dev(s, bscale, nb, bcodes, bnested, &off);
+        st = qcl_nested_quantize_dev(s, bscale, nb, nrec, bcodes, bnested, &off);
     if (st == QK_OK)
         st = get(s, bcodes, parts[QK_PART_SCALE], (size_t)nb);
     if (st == QK_OK)
