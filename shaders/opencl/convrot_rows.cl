@@ -11,7 +11,9 @@
  * + t % 16), for the levels of stride 16 and 64; G = 1024's level of stride
  * 256 runs in local memory. The butterflies are src/ref/convrot.c's: one
  * H4 per base-4 digit, lowest first, sums left to right, then the exact
- * scaling by 2^-levels. */
+ * scaling by 2^-levels. Quantize's native rows of 16 < G < 1024 run in
+ * kernels of their own, one a dtype (convrot_quantize_native_*: one local
+ * buffer of 16-byte unit slots, the next row loaded a step ahead). */
 /* Local slot of row element i: a padding word after every 16, so that
  * both the consecutive and the regrouped accesses of 32 work-items fall in
  * distinct banks. */
@@ -153,41 +155,41 @@ static inline void cr_rotate_native(uint *x, __local uint *v, uint G, uint sc)
         x[k] = as_uint(as_float(x[k]) * as_float(sc));
 }
 
-/* Quantize's native path for 16 < G < 1024 in two barriers a row (the
- * path above with group16_max takes four): the levels of stride 16 and 64
- * (by cr_h4q) end in the regrouped order, whose largest magnitude goes
- * into the row's word of `slot` by a local atomic_max before the
- * write-back barrier, which thus also ends the amax. No product by 2^-L
- * here: the values stay the unscaled sums v (cr_codes16 scales where it
- * must). x: the work-item's 16 consecutive values on entry, their sums v
- * (f32 bits) on return; returns M, the row's largest |v| bits (NaN above
- * Inf), or m0 if larger (an Inf or NaN input). slot: three words that
- * rotate over rows (k = row step % 3): the word of step k - 1 is cleared
- * after step k's barrier (every read of it came before step k's first
- * barrier), so step k + 2 finds it zero. On the H200 (bf16, 1 GiB), before
- * the unscaled sums, 28% of the copy against 26% with four barriers. */
-static inline uint cr_rotate_native_amax(uint *x, __local uint *v, uint G, uint m0, __local uint *slot, uint k)
+/* Quantize's native path for 16 < G < 1024 (cr_quantize_native_rows) keeps
+ * the row in one local buffer of 16-byte unit slots: element i at
+ * cr_q_at(i) = i + 4 (i / 16) + 16 (i / 256) (cuda/k_convrot_rows_q.cuh's
+ * crq_at), so unit u (elements 16 u .. 16 u + 15) is the four aligned
+ * vectors from word 20 u + 16 (u / 16): written and read back by four
+ * 16-byte accesses, whose 8-lane phases fall in distinct bank quads (5 u +
+ * 4 (u / 16) mod 8). The regrouped element 256 g + j + 16 k (g = lid / 16,
+ * j = lid % 16) sits at 336 g + j + 20 k: a base and constant offsets, and
+ * a warp's 32 lanes hit 32 banks (336 = 16 mod 32). 21 L words for L
+ * work-items (the kernel's buffer has 34 L). */
+#define CRQ_UNIT4(u) (5u * (u) + 4u * ((u) >> 4))
+
+/* The regrouped phase: the levels of stride 16 and (G >= 256) 64 by
+ * cr_h4q on the 16 values 16 apart of this work-item, in place; returns
+ * the largest of m and their magnitudes' bits (NaN above Inf). Between
+ * the two barriers of a row: every work-item reads and writes its own 16
+ * slots only. */
+static inline uint cr_q_regrouped(__local uint *w, uint lid, uint G, uint m)
 {
-    uint lid = get_local_id(0);
-    cr_levels16(x, 1, 1);
-    uint y[16], b = cr_regrouped_levels(x, v, G, y, 1), m = m0;
+    __local uint *p = w + 336u * (lid >> 4) + (lid & 15u);
+    uint y[16];
 #pragma unroll
-    for (uint j = 0; j < 16u; j++) {
-        m = max(m, y[j] & QK_F32_ABS);
-        v[cr_at(b + 16u * j)] = y[j];
+    for (uint k = 0; k < 16u; k++)
+        y[k] = p[20u * k];
+    cr_levels16(y, G >= 256u, 1);
+#pragma unroll
+    for (uint k = 0; k < 16u; k++) {
+        m = max(m, y[k] & QK_F32_ABS);
+        p[20u * k] = y[k];
     }
-    atomic_max(slot + k, m);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid == 0u)
-        slot[k == 0u ? 2u : k - 1u] = 0u;
-#pragma unroll
-    for (uint j = 0; j < 16u; j++)
-        x[j] = v[cr_at(lid * 16u + j)];
-    return slot[k];
+    return m;
 }
 
 /* Whether a finite row's codes may come from its unscaled sums v
- * (cr_rotate_native_amax; M = max |v|, d the row's divisor) divided by d'
+ * (cr_quantize_native_rows; M = max |v|, d the row's divisor) divided by d'
  * = d 2^L, with T applied to v (cr_round_unscaled) instead of to y =
  * RN(v 2^-L), the reference's rotated value: the code of T(v) / d' must
  * be that of t / d, t = T(y). d is at least T(1e-30) > 2^-100
@@ -229,7 +231,21 @@ static inline uint cr_round_unscaled(const int dt, uint a)
     return a;
 }
 
-/* The 16 int8 codes of a row's unscaled sums x (cr_rotate_native_amax):
+/* int8_code_rcp's bf16 int8 code with one clamp (dt == DT_BF16,
+ * one_clamp), T's rounding taken on the signed bits of q = RN(x r): for q
+ * not NaN the magnitude a is at most 0x7F800000, so a + 0x7FFF + lsb (bit
+ * 16 of a and of q alike) stays below 2^31 and no carry reaches the sign:
+ * (q + 0x7FFF + lsb) & 0xFFFF0000 is q's sign over a's rounding, the bits
+ * int8_code_rcp makes by masking the magnitude and putting the sign back
+ * (three operations less a value). */
+static inline uint cr_code_bf16(uint x, float r)
+{
+    uint q = as_uint(as_float(x) * r);
+    float t = as_float((q + 0x7FFFu + ((q >> 16) & 1u)) & 0xFFFF0000u);
+    return as_uint(fmin(t, 127.0f) + 0x1.8p23f) & 0xFFu;
+}
+
+/* The 16 int8 codes of a row's unscaled sums x (cr_quantize_native_rows):
  * T(v) / d 2^L on cr_codes_native rows, else T(RN(v 2^-L)) / d as the
  * reference (sc = 2^-L). rd = RN(1/d) for 16-bit rows: every int8 divisor
  * of theirs has one (int8_code_rcp), and RN(1/d') is rd 2^-L (normal); f32
@@ -254,8 +270,9 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
     uint c[16];
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
-        c[k] = dt == DT_F32 ? scaled_code(FMT_INT8, DT_F32, x[k], d)
-                            : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), dt == DT_BF16);
+        c[k] = dt == DT_F32    ? scaled_code(FMT_INT8, DT_F32, x[k], d)
+               : dt == DT_BF16 ? cr_code_bf16(x[k], as_float(rd))
+                               : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), 0);
     return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
                    pack4(c[12], c[13], c[14], c[15]));
 }
@@ -284,24 +301,117 @@ static inline void cr_rotate_exact16(uint *x, __local uint *v, uint n, uint leve
             x[k] = v[lid * 16u + k];
 }
 
-/* Rows of the chunk, a work-group per row and step: scale[r] and the
- * int8_tensorwise codes of the rotated row rounded to T, as ref_int8.c
- * with ConvRot. A row whose rotation holds NaN or Inf (every value of its
- * group then does) raises status to its magnitude: the op fails. */
-static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
-                                    uint levels, __global uint *scale, __global uint4 *data,
-                                    __global uint *status, __local uint *v, __local uint *red)
+/* The input words of unit lid of row r (zeros past the row's units or
+ * past the chunk's rows): two 16-byte vectors of 16-bit elements, four of
+ * f32. */
+static inline void cr_q_load(__global const uint4 *in, const int dt, ulong r, ulong rows, uint cols, uint lid,
+                             uint nu, uint4 *w)
+{
+    uint vpu = dt == DT_F32 ? 4u : 2u;
+    ulong w0 = (r * cols) / (16u / vpu) + (ulong)lid * vpu;
+    int ok = r < rows && lid < nu;
+#pragma unroll
+    for (uint u = 0; u < 4u; u++)
+        w[u] = ok && u < vpu ? in[w0 + u] : (uint4)(0u);
+}
+
+/* Quantize's native path for 16 < G < 1024, a work-group per row and step
+ * in two barriers a row: the levels of stride 1 and 4 in registers, the
+ * unit into its slots (cr_q_at) by four vector stores, the next row's
+ * words loaded (so that their latency passes under this row's work),
+ * barrier; the levels of stride 16 and 64 in the regrouped order
+ * (cr_q_regrouped, by cr_h4q), whose largest magnitude goes into the
+ * row's word of `slot` by a local atomic_max before the second barrier,
+ * which thus also ends the amax; then the unit back by four vector loads
+ * and its codes (cr_codes16). No product by 2^-L on the values: they stay
+ * the unscaled sums v (cr_codes16 scales where it must). One buffer is
+ * enough: after the second barrier a work-item reads only its own unit's
+ * slots, which only it writes at the next row's start, and the next
+ * regrouped phase (other work-items' slots) starts after the next row's
+ * first barrier, which every work-item passes only after its codes. slot:
+ * three words that rotate over rows (k = row step % 3): the word of step
+ * k - 1 is cleared after step k's second barrier (every read of it came
+ * before step k's first barrier), so step k + 2 finds it zero. A row
+ * whose rotation holds NaN or Inf (its amax does: every sum of a rotation
+ * group takes all its inputs, and f16 rows, whose finite widening loses
+ * them, look at their input) raises status and writes no codes. No
+ * `continue` in this loop: one ahead of barriers made PoCL 3.1 return
+ * wrong bytes (docs/BACKEND-OPENCL.md). */
+static inline void cr_quantize_native_rows(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
+                                           uint levels, __global uint *scale, __global uint4 *data,
+                                           __global uint *status, __local uint4 *v4, __local uint *slot)
+{
+    uint lid = get_local_id(0), nu = cols / 16u, k3 = 0u;
+    uint sc = (127u - levels) << 23, top = dt == DT_F32 ? QK_F32_INF : dt == DT_BF16 ? 0x7F80u : 0x7C00u;
+    __local uint4 *unit = v4 + CRQ_UNIT4(lid);
+    uint4 w[4];
+    ulong r = get_group_id(0), step = get_num_groups(0);
+    cr_q_load(in, dt, r, rows, cols, lid, nu, w);
+    for (; r < rows; r += step, k3 = k3 == 2u ? 0u : k3 + 1u) {
+        uint x[16], in_max = 0u;
+#pragma unroll
+        for (uint u = 0; u < 4u; u++) {
+            if (dt == DT_F32) {
+                x[4 * u] = w[u].s0, x[4 * u + 1] = w[u].s1, x[4 * u + 2] = w[u].s2, x[4 * u + 3] = w[u].s3;
+            } else if (u < 2u) {
+                uint h[4] = {w[u].s0, w[u].s1, w[u].s2, w[u].s3};
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    if (dt == DT_F16) /* bf16 widens Inf and NaN as they are */
+                        in_max = max(in_max, max(h[k] & 0x7FFFu, (h[k] >> 16) & 0x7FFFu));
+                    x[8 * u + 2 * k] = widen_low_finite(dt, h[k]);
+                    x[8 * u + 2 * k + 1] = widen_high_finite(dt, h[k]);
+                }
+            }
+        }
+        cr_levels16(x, 1, 1);
+#pragma unroll
+        for (uint c = 0; c < 4u; c++)
+            unit[c] = (uint4)(x[4 * c], x[4 * c + 1], x[4 * c + 2], x[4 * c + 3]);
+        cr_q_load(in, dt, r + step, rows, cols, lid, nu, w);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        uint m = cr_q_regrouped((__local uint *)v4, lid, G, dt == DT_F16 && in_max >= top ? QK_F32_INF : 0u);
+        atomic_max(slot + k3, m);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (lid == 0u)
+            slot[k3 == 0u ? 2u : k3 - 1u] = 0u;
+        uint M = slot[k3];
+        /* the reference's amax: the largest T(RN(|v| 2^-L)), which is
+         * T(RN(M 2^-L)) (both roundings are monotone and odd) */
+        uint mt = round_to(dt, as_uint(as_float(M) * as_float(sc))) & QK_F32_ABS;
+        if (mt >= QK_F32_INF) {
+            if (lid == 0u)
+                atomic_max(status, mt);
+        } else {
+            /* 16-bit rows: the scalars without qk_div (int8_scalars.cl) */
+            uint d, rd = 0u;
+            uint s = dt != DT_F32 ? int8_scalars16(dt, mt, &d, &rd) : scaled_params(FMT_INT8, dt, mt, &d);
+            if (lid == 0u)
+                scale[r] = s;
+            if (lid < nu) {
+#pragma unroll
+                for (uint c = 0; c < 4u; c++) {
+                    uint4 q = unit[c];
+                    x[4 * c] = q.s0, x[4 * c + 1] = q.s1, x[4 * c + 2] = q.s2, x[4 * c + 3] = q.s3;
+                }
+                data[r * nu + lid] = cr_codes16(dt, x, M, d, rd, levels, sc);
+            }
+        }
+    }
+}
+
+/* Quantize's other rows (G = 16 or 1024 on native programs, every row
+ * on the others): cr_rotate_native or cr_rotate_exact16, the rounded
+ * values' amax by group16_max, the codes as scaled_groups16.cl's. Two
+ * local buffers alternate between rows. */
+static inline void cr_quantize_rows_generic(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
+                                            uint levels, __global uint *scale, __global uint4 *data,
+                                            __global uint *status, __local uint *v, __local uint *red)
 {
     uint lid = get_local_id(0), L = get_local_size(0), nu = cols / 16u, vpu = dt == DT_F32 ? 4u : 2u;
     uint sc = (127u - levels) << 23, top = dt == DT_F32 ? QK_F32_INF : dt == DT_BF16 ? 0x7F80u : 0x7C00u;
-    uint par = 0u, k3 = 0u;
-    /* the rotating amax words (red[L + 16 ..]) for 16 < G < 1024 on the native path */
-    int amax3 = CR_NATIVE && G > 16u && G < 1024u;
-    __local uint *slot = red + L + 16u;
-    if (lid < 3u)
-        slot[lid] = 0u;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0), par ^= 1u, k3 = k3 == 2u ? 0u : k3 + 1u) {
+    uint par = 0u;
+    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0), par ^= 1u) {
         uint x[16], in_max = 0u;
         ulong w0 = (r * cols) / (16u / vpu) + (ulong)lid * vpu;
 #pragma unroll
@@ -313,7 +423,7 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
                 uint h[4] = {w.s0, w.s1, w.s2, w.s3};
 #pragma unroll
                 for (int k = 0; k < 4; k++) {
-                    if (dt == DT_F16) /* bf16 widens Inf and NaN as they are: see below */
+                    if (dt == DT_F16) /* f16's finite widening loses Inf and NaN: see below */
                         in_max = max(in_max, max(h[k] & 0x7FFFu, (h[k] >> 16) & 0x7FFFu));
                     x[8 * u + 2 * k] = widen_low_finite(dt, h[k]);
                     x[8 * u + 2 * k + 1] = widen_high_finite(dt, h[k]);
@@ -321,45 +431,31 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
             }
         }
         /* A NaN or Inf input fails its row: in f32 and bf16 rows it reaches
-         * every sum of its rotation group, so the row's amax; f16's finite
+         * every value of its rotation group, so the row's amax; f16's finite
          * widening loses it, so f16 rows look at their input. */
-        uint m = dt == DT_F16 && in_max >= top ? in_max : 0u;
-        uint M = 0u, mt; /* M: cr_rotate_native_amax's; mt: the row's amax (f32 bits of a T value) */
-        if (amax3) {
-            M = cr_rotate_native_amax(x, v + par * 17u * L, G, m != 0u ? QK_F32_INF : 0u, slot, k3);
-            /* the reference's amax: the largest T(RN(|v| 2^-L)), which is
-             * T(RN(M 2^-L)) (both roundings are monotone and odd) */
-            mt = round_to(dt, as_uint(as_float(M) * as_float(sc))) & QK_F32_ABS;
-        } else {
-            if (CR_NATIVE)
-                cr_rotate_native(x, v + par * 17u * L, G, sc);
-            else
-                cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc);
-            /* the rounded values (16-bit element bits, f32 bits for f32) and their largest magnitude */
+        uint m = dt == DT_F16 && in_max >= top ? in_max : 0u, mt; /* mt: the row's amax (f32 bits of a T value) */
+        if (CR_NATIVE)
+            cr_rotate_native(x, v + par * 17u * L, G, sc);
+        else
+            cr_rotate_exact16(x, v + par * 17u * L, cols, levels, sc);
+        /* the rounded values (16-bit element bits, f32 bits for f32) and their largest magnitude */
 #pragma unroll
-            for (uint k = 0; k < 16u; k++) {
-                x[k] = narrow(dt, x[k]);
-                m = max(m, x[k] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
-            }
-            m = group16_max(red, lid < nu ? m : 0u, L);
-            mt = dt == DT_F32 ? m : widen16(dt, m);
+        for (uint k = 0; k < 16u; k++) {
+            x[k] = narrow(dt, x[k]);
+            m = max(m, x[k] & (dt == DT_F32 ? QK_F32_ABS : 0x7FFFu));
         }
+        m = group16_max(red, lid < nu ? m : 0u, L);
+        mt = dt == DT_F32 ? m : widen16(dt, m);
         if (mt >= QK_F32_INF) {
             if (lid == 0u)
                 atomic_max(status, mt);
             continue;
         }
-        /* 16-bit rows of the native path: the scalars without qk_div (int8_scalars.cl) */
-        uint d, rd = 0u;
-        uint s = amax3 && dt != DT_F32 ? int8_scalars16(dt, mt, &d, &rd) : scaled_params(FMT_INT8, dt, mt, &d);
+        uint d, s = scaled_params(FMT_INT8, dt, mt, &d);
         if (lid == 0u)
             scale[r] = s;
         if (lid >= nu)
             continue;
-        if (amax3) {
-            data[r * nu + lid] = cr_codes16(dt, x, M, d, rd, levels, sc);
-            continue;
-        }
         uint2 lo, hi;
         if (dt == DT_F32) {
             uint c[16];
@@ -379,15 +475,67 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
     }
 }
 
+/* Rows of the chunk, a work-group per row and step: scale[r] and the
+ * int8_tensorwise codes of the rotated row rounded to T, as ref_int8.c
+ * with ConvRot. A row whose rotation holds NaN or Inf (every value of its
+ * group then does) raises status to its magnitude: the op fails. */
+static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
+                                    uint levels, __global uint *scale, __global uint4 *data,
+                                    __global uint *status, __local uint *v, __local uint *red)
+{
+    cr_quantize_rows_generic(in, dt, rows, cols, G, levels, scale, data, status, v, red);
+}
+
 /* L work-items (a power of two, 16 to 256, 16 L >= cols); v: 34 L words (two
- * buffers of 16 L slots and their padding); red: L + 19 (group16_max's
- * L + 16, then the three amax words). */
+ * buffers of 16 L slots and their padding); red: L + 16 (group16_max's).
+ * Native programs send rows of 16 < G < 1024 to convrot_quantize_native16/32. */
 __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows, uint cols, uint G, uint levels,
                                     __global uint *scale, __global uint4 *data, __global uint *status, __local uint *v,
                                     __local uint *red)
 {
     QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
 }
+
+/* cr_quantize_native_rows as kernels of their own, one a dtype, for 16 <
+ * G < 1024 on programs with CR_NATIVE (the host's native_f32): their
+ * registers are their own, not the largest of every path of
+ * convrot_quantize_rows nor of another dtype's (offline,
+ * tools/cl-ptx-offline.sh: convrot_quantize_rows 142 registers; bf16 and
+ * f16 here 40 each, 48 together in one kernel, 79 with f32; a
+ * multiprocessor holds six work-groups of 256 at 40 registers, five at
+ * 48, three at 79 and one at 142). L as convrot_quantize_rows'; v: 21 L
+ * words, as vectors (NVIDIA aligns a local argument by its declared type;
+ * the unit slots are 16-byte vectors); slot: the three amax words. A
+ * program without CR_NATIVE never gets a launch (the host checks
+ * native_f32); should it, every row fails (status NaN) rather than write
+ * codes of another arithmetic. */
+#if CR_NATIVE
+#define CR_NATIVE_KERNEL(CALL)                                                                                         \
+    do {                                                                                                               \
+        uint lid = get_local_id(0);                                                                                    \
+        if (lid < 3u)                                                                                                  \
+            slot[lid] = 0u;                                                                                            \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                                                  \
+        CALL;                                                                                                          \
+    } while (0)
+#else
+#define CR_NATIVE_KERNEL(CALL)                                                                                         \
+    do {                                                                                                               \
+        if (get_global_id(0) == 0u)                                                                                    \
+            atomic_max(status, 0x7FC00000u);                                                                           \
+    } while (0)
+#endif
+
+#define CR_NATIVE_DTYPE_KERNEL(NAME, DT)                                                                               \
+    __kernel void NAME(__global const uint4 *in, ulong rows, uint cols, uint G, uint levels, __global uint *scale,    \
+                       __global uint4 *data, __global uint *status, __local uint4 *v, __local uint *slot)             \
+    {                                                                                                                  \
+        CR_NATIVE_KERNEL(cr_quantize_native_rows(in, DT, rows, cols, G, levels, scale, data, status, v, slot));       \
+    }
+
+CR_NATIVE_DTYPE_KERNEL(convrot_quantize_native_bf16, DT_BF16)
+CR_NATIVE_DTYPE_KERNEL(convrot_quantize_native_f16, DT_F16)
+CR_NATIVE_DTYPE_KERNEL(convrot_quantize_native_f32, DT_F32)
 
 /* Rows of the chunk: T(unrotate(q * rscale[r])), the products and sums as
  * convrot_dequantize's. Native rows only: the host sends a chunk here only

@@ -332,6 +332,7 @@ static qk_status convrot_rotate(qcl_state *s, const qk_params *p, cl_int dt, cl_
  * units up to CR_COLS, a work-item a unit; 0 where it does not apply. */
 #define CR_COLS 4096
 #define CR_LOCAL(L) ((L) * 34 * 4) /* two buffers of 16 L slots, a padding word every 16 */
+#define CRQ_LOCAL(L) ((L) * 21 * 4) /* convrot_quantize_native: one buffer, 4 + 1/4 padding words every 16 */
 
 static unsigned long convrot_rows_runs;
 
@@ -635,6 +636,13 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         size_t g = convrot_rows_grid(s, crL, rows);
         cl_ulong r = (cl_ulong)rows;
         cl_uint c = (cl_uint)cols, G = (cl_uint)p->convrot_group, lv = (cl_uint)levels_of(p->convrot_group);
+        if (s->native_f32 && G > 16 && G < 1024) { /* convrot_rows.cl's convrot_quantize_native_*: a kernel a dtype */
+            qcl_kernel_id k = dt == (cl_int)QK_DTYPE_BF16  ? K_CONVROT_QUANTIZE_NATIVE_BF16
+                              : dt == (cl_int)QK_DTYPE_F16 ? K_CONVROT_QUANTIZE_NATIVE_F16
+                                                           : K_CONVROT_QUANTIZE_NATIVE_F32;
+            return RUN(s, k, 1, &g, &crL, ARG(in), ARG(r), ARG(c), ARG(G), ARG(lv), ARG(scale), ARG(data),
+                       ARG(status), LOCAL(CRQ_LOCAL(crL)), LOCAL(3 * 4));
+        }
         return RUN(s, K_CONVROT_QUANTIZE_ROWS, 1, &g, &crL, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(G), ARG(lv),
                    ARG(scale), ARG(data), ARG(status), LOCAL(CR_LOCAL(crL)), LOCAL((crL + 19) * 4));
     }
