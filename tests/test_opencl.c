@@ -287,24 +287,32 @@ static void test_guarded_native_kernels_bit_exact(void **st)
 /* Means the device divides itself (bnb_mean.cl's long division and two
  * roundings), in one chunk: every case but the subnormal mean without the
  * host, on every device. */
+/* A double-quant means check on every device; each must take the host's
+ * sum for exactly `host` of its cases. Returns the bad cases. */
+static long means_on_devices(int nd, long (*check)(qk_context *, const char *), const char *what,
+                             unsigned long host)
+{
+    long bad = 0;
+    for (int d = 0; d < nd; d++) {
+        qk_context *ctx;
+        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
+        unsigned long before = qcl_mean_fallbacks();
+        bad += check(ctx, "opencl");
+        unsigned long taken = qcl_mean_fallbacks() - before;
+        printf("opencl device %d: %lu of %s took the host's sum\n", d, taken, what);
+        assert_int_equal(taken, host);
+        qk_context_destroy(ctx);
+    }
+    return bad;
+}
+
 static void test_device_means(void **st)
 {
     (void)st;
     int nd;
     if (!have_opencl(&nd))
         skip();
-    long bad = 0;
-    for (int d = 0; d < nd; d++) {
-        qk_context *ctx;
-        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
-        unsigned long before = qcl_mean_fallbacks();
-        bad += qkc_random_means(ctx, "opencl");
-        unsigned long taken = qcl_mean_fallbacks() - before;
-        printf("opencl device %d: %lu of 19 means took the host's sum\n", d, taken);
-        assert_int_equal(taken, 1);
-        qk_context_destroy(ctx);
-    }
-    assert_int_equal(bad, 0);
+    assert_int_equal(means_on_devices(nd, qkc_random_means, "19 means", 1), 0);
 }
 
 static long every_magnitude16_on_devices(int nd);
@@ -739,17 +747,7 @@ static void test_fused_mean_records(void **st)
     assert_int_equal(bad, 0);
     assert_int_equal(runs, 8 * (unsigned long)nd);
     assert_int_equal(fb, 0);
-    for (int d = 0; d < nd; d++) {
-        qk_context *ctx;
-        assert_int_equal(qk_context_create("opencl", d, &ctx), QK_OK);
-        unsigned long before = qcl_mean_fallbacks();
-        bad += qkc_crafted_means16(ctx, "opencl");
-        unsigned long taken = qcl_mean_fallbacks() - before;
-        printf("opencl device %d: %lu of 7 bf16 means took the host's sum\n", d, taken);
-        assert_int_equal(taken, 3);
-        qk_context_destroy(ctx);
-    }
-    assert_int_equal(bad, 0);
+    assert_int_equal(means_on_devices(nd, qkc_crafted_means16, "7 bf16 means", 3), 0);
 }
 
 /* The codes by products (scaled_groups16.cl: fp8_code_product with a
