@@ -58,14 +58,18 @@ nvcc --version 2>/dev/null | tail -1 || echo "no nvcc"
 echo "== build"
 # QK_MESON_ARGS: extra options, e.g. "-Dcuda=disabled" to leave a backend out
 # or "-Dsm_targets=90" for a quicker CUDA build. A warm machine keeps
-# build-device between calls: it is reconfigured with these options (QK_FRESH=1
-# starts from nothing).
-[ -n "${QK_FRESH:-}" ] && rm -rf build-device
+# build-device between calls made with the same options; other options (or
+# QK_FRESH=1) start it from nothing, since a reconfigure keeps every option
+# it is not given (a -Dcuda=disabled call left the next call without CUDA).
+if [ -n "${QK_FRESH:-}" ] || [ "$(cat build-device/qk-meson-args 2>/dev/null)" != "${QK_MESON_ARGS:-}" ]; then
+    rm -rf build-device
+fi
 if [ -d build-device/meson-info ]; then
     meson configure build-device ${QK_MESON_ARGS:-} >/dev/null
 else
     meson setup build-device ${QK_MESON_ARGS:-} >/dev/null
 fi
+printf '%s' "${QK_MESON_ARGS:-}" >build-device/qk-meson-args
 grep -E "^ *(cuda|vulkan|opencl) backend" build-device/meson-logs/meson-log.txt || true
 ninja -C build-device
 [ -n "$build_only" ] && exit 0
