@@ -488,7 +488,7 @@ static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulon
 
 /* L work-items (a power of two, 16 to 256, 16 L >= cols); v: 34 L words (two
  * buffers of 16 L slots and their padding); red: L + 16 (group16_max's).
- * Native programs send rows of 16 < G < 1024 to convrot_quantize_native16/32. */
+ * Native programs send rows of 16 < G < 1024 to convrot_quantize_native_*. */
 __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows, uint cols, uint G, uint levels,
                                     __global uint *scale, __global uint4 *data, __global uint *status, __local uint *v,
                                     __local uint *red)
