@@ -284,9 +284,6 @@ static void test_guarded_native_kernels_bit_exact(void **st)
     assert_int_equal(total, 0);
 }
 
-/* Means the device divides itself (bnb_mean.cl's long division and two
- * roundings), in one chunk: every case but the subnormal mean without the
- * host, on every device. */
 /* A double-quant means check on every device; each must take the host's
  * sum for exactly `host` of its cases. Returns the bad cases. */
 static long means_on_devices(int nd, long (*check)(qk_context *, const char *), const char *what,
@@ -306,6 +303,9 @@ static long means_on_devices(int nd, long (*check)(qk_context *, const char *), 
     return bad;
 }
 
+/* Means the device divides itself (bnb_mean.cl's long division and two
+ * roundings), in one chunk: every case but the subnormal mean without the
+ * host, on every device. */
 static void test_device_means(void **st)
 {
     (void)st;
