@@ -358,7 +358,7 @@ static qk_status timed_batch(qk_vk_state *s, const qk_vk_job *j, recorder rec, i
     return r == VK_SUCCESS ? QK_OK : qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: timestamp query failed (%d)", (int)r);
 }
 
-/* The op's and the faster copy's medians of the batch just timed. */
+/* The op's and the faster copy's medians of a batch (sorts the samples). */
 static void batch_medians(int iterations, double *op_s, double *copy_s, double *shader_s, double *op, double *copy)
 {
     double xfer = qk_bench_median(copy_s, iterations), shader = qk_bench_median(shader_s, iterations);
@@ -382,30 +382,28 @@ static qk_status settled_batch(qk_vk_state *s, const qk_vk_job *j, recorder rec,
     const char *trace = getenv("QK_BENCH_TRACE"), *warm = getenv("QK_BENCH_WARMUP_S");
     double least = warm ? strtod(warm, NULL) : 0.2, t0 = qk_bench_now(), op0 = 0.0, copy0 = 0.0;
     least = least > 0.0 && least < 3.0 ? least : 0.2;
-    for (int n = 0;; n++) {
-        qk_status st = timed_batch(s, j, rec, iterations, qp, op_s, copy_s, shader_s);
+    size_t n3 = (size_t)iterations * BENCH_STEPS;
+    double *tmp = malloc(sizeof(double) * n3); /* medians sort: the batch's own samples stay for the caller */
+    if (tmp == NULL)
+        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+    qk_status st = QK_OK;
+    for (int n = 0; st == QK_OK; n++) {
+        st = timed_batch(s, j, rec, iterations, qp, op_s, copy_s, shader_s);
         if (st != QK_OK)
-            return st;
+            break;
         double t = qk_bench_now() - t0, op, copy;
-        /* medians sort the samples: on copies, the batch's own stay for the caller */
-        double *tmp = malloc(sizeof(double) * 3 * (size_t)iterations);
-        if (tmp == NULL)
-            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-        memcpy(tmp, op_s, sizeof(double) * (size_t)iterations);
-        memcpy(tmp + iterations, copy_s, sizeof(double) * (size_t)iterations);
-        memcpy(tmp + 2 * iterations, shader_s, sizeof(double) * (size_t)iterations);
+        memcpy(tmp, op_s, sizeof(double) * n3); /* op_s, copy_s and shader_s: one block (vk_bench) */
         batch_medians(iterations, tmp, tmp + iterations, tmp + 2 * iterations, &op, &copy);
-        free(tmp);
         if (trace && *trace && strcmp(trace, "0") != 0)
             fprintf(stderr, "qk vulkan bench: batch %d at %.3f s: op %.4f ms, copy %.4f ms\n", n, t, op * 1e3,
                     copy * 1e3);
-        if (t >= 3.0)
-            return QK_OK;
-        if (t >= least && n > 0 && within(op, op0, 0.02) && within(copy, copy0, 0.02))
-            return QK_OK;
+        if (t >= 3.0 || (t >= least && n > 0 && within(op, op0, 0.02) && within(copy, copy0, 0.02)))
+            break;
         op0 = op;
         copy0 = copy;
     }
+    free(tmp);
+    return st;
 }
 
 static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt, const void *in, int64_t rows,
@@ -469,10 +467,8 @@ static qk_status vk_bench(void *state, qk_op op, const qk_params *p, qk_dtype dt
         op_s[it] += qk_bench_now() - t0;
     }
     if (st == QK_OK) {
-        res->seconds = qk_bench_median(op_s, iterations);
         /* the faster of the two copies (same bytes moved) is the ceiling */
-        double xfer = qk_bench_median(copy_s, iterations), shader = qk_bench_median(shader_s, iterations);
-        res->copy_seconds = shader < xfer ? shader : xfer;
+        batch_medians(iterations, op_s, copy_s, shader_s, &res->seconds, &res->copy_seconds);
         res->copy_bytes = 2.0 * (double)qk_vk_input_bytes(&j);
         res->iterations = iterations;
     }
