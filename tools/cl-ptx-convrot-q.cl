@@ -1,8 +1,8 @@
 /* Wrapper kernels for tools/cl-ptx-offline.sh (QK_CL_APPEND): ConvRot row
  * quantize's native path (convrot_rows.cl's cr_quantize_native_rows, the
- * body of convrot_quantize_native) with the dtype and group size fixed, so
- * that the count is that of one path's code (the other dtypes' and group
- * sizes' fall away as dead code). */
+ * body of the convrot_quantize_native_* kernels) with the dtype and group
+ * size fixed, so that the count is that of one path's code (the other
+ * dtypes' and group sizes' fall away as dead code). */
 __kernel void crq_bf16_g256(__global const uint4 *in, ulong rows, uint cols, __global uint *scale,
                             __global uint4 *data, __global uint *status, __local uint4 *v, __local uint *slot)
 {

@@ -401,9 +401,13 @@ static inline void cr_quantize_native_rows(__global const uint4 *in, const int d
 }
 
 /* Quantize's other rows (G = 16 or 1024 on native programs, every row
- * on the others): cr_rotate_native or cr_rotate_exact16, the rounded
- * values' amax by group16_max, the codes as scaled_groups16.cl's. Two
- * local buffers alternate between rows. */
+ * on the others), a work-group per row and step: scale[r] and the
+ * int8_tensorwise codes of the rotated row rounded to T, as ref_int8.c
+ * with ConvRot (cr_rotate_native or cr_rotate_exact16, the rounded values'
+ * amax by group16_max, the codes as scaled_groups16.cl's). A row whose
+ * rotation holds NaN or Inf (every value of its group then does) raises
+ * status to its magnitude: the op fails. Two local buffers alternate
+ * between rows. */
 static inline void cr_quantize_rows_generic(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
                                             uint levels, __global uint *scale, __global uint4 *data,
                                             __global uint *status, __local uint *v, __local uint *red)
@@ -475,17 +479,6 @@ static inline void cr_quantize_rows_generic(__global const uint4 *in, const int 
     }
 }
 
-/* Rows of the chunk, a work-group per row and step: scale[r] and the
- * int8_tensorwise codes of the rotated row rounded to T, as ref_int8.c
- * with ConvRot. A row whose rotation holds NaN or Inf (every value of its
- * group then does) raises status to its magnitude: the op fails. */
-static inline void cr_quantize_body(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
-                                    uint levels, __global uint *scale, __global uint4 *data,
-                                    __global uint *status, __local uint *v, __local uint *red)
-{
-    cr_quantize_rows_generic(in, dt, rows, cols, G, levels, scale, data, status, v, red);
-}
-
 /* L work-items (a power of two, 16 to 256, 16 L >= cols); v: 34 L words (two
  * buffers of 16 L slots and their padding); red: L + 16 (group16_max's).
  * Native programs send rows of 16 < G < 1024 to convrot_quantize_native_*. */
@@ -493,7 +486,7 @@ __kernel void convrot_quantize_rows(__global const uint4 *in, int dt, ulong rows
                                     __global uint *scale, __global uint4 *data, __global uint *status, __local uint *v,
                                     __local uint *red)
 {
-    QK_BY_DTYPE(dt, cr_quantize_body(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
+    QK_BY_DTYPE(dt, cr_quantize_rows_generic(in, DTC, rows, cols, G, levels, scale, data, status, v, red));
 }
 
 /* cr_quantize_native_rows as kernels of their own, one a dtype, for 16 <

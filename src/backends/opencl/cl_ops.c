@@ -332,7 +332,7 @@ static qk_status convrot_rotate(qcl_state *s, const qk_params *p, cl_int dt, cl_
  * units up to CR_COLS, a work-item a unit; 0 where it does not apply. */
 #define CR_COLS 4096
 #define CR_LOCAL(L) ((L) * 34 * 4) /* two buffers of 16 L slots, a padding word every 16 */
-#define CRQ_LOCAL(L) ((L) * 21 * 4) /* convrot_quantize_native: one buffer, 4 + 1/4 padding words every 16 */
+#define CRQ_LOCAL(L) ((L) * 21 * 4) /* convrot_quantize_native_*: one buffer, 4 + 1/4 padding words every 16 */
 
 static unsigned long convrot_rows_runs;
 
