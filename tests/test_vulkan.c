@@ -1634,6 +1634,21 @@ static void test_convrot_quantize_rows(void **state)
                 unsetenv("QK_VULKAN_STRIDE_GROUPS");
                 free(in);
             }
+    { /* convrot_quantize256.comp's bf16 scalars table: one value a row, so the rotated amax is |v| / 16,
+         every table entry (1 + k / 128) at exponents on both sides of its range [-90, 100] */
+        static const int es[] = {-115, -100, -92, -87, -86, -40, 0, 40, 104, 105, 122};
+        const int64_t cols = 256, rows = 128 * (int64_t)(sizeof es / sizeof *es);
+        unsigned char *in = calloc((size_t)(rows * cols), 2);
+        for (int64_t r = 0; r < rows; r++)
+            put_value(QK_DTYPE_BF16, in, r * cols + (r * 37) % cols,
+                      (r & 1 ? -1.0f : 1.0f) * ldexpf(1.0f + (float)(r % 128) / 128.0f, es[r / 128]));
+        convrot_fused_case(vk, ref, QK_DTYPE_BF16, in, rows, cols, 256, ", amax table", &t);
+        setenv("QK_VULKAN_PRODUCTS", "0", 1);
+        convrot_fused_case(vk, ref, QK_DTYPE_BF16, in, rows, cols, 256, ", amax table, exact coder", &t);
+        unsetenv("QK_VULKAN_PRODUCTS");
+        eligible256 += 2;
+        free(in);
+    }
     unsigned long runs = qk_vk_convrot_q_runs() - before, runs256 = qk_vk_convrot_q256_runs() - before256;
     int able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
     printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %lu on "

@@ -25,8 +25,10 @@
  *   to T, their amax by a float max, and back by eight 16-byte stores;
  * - the row's amax: shuffles within the row's part of a subgroup, one
  *   shared atomicMax a part, one workgroup barrier;
- * - every thread takes the scale and divisor (qk_group_scale) and codes its
- *   two units, read back by eight 16-byte loads, 16 codes a 16-byte store.
+ * - every thread takes the scale, divisor and codes' factor (bf16: from a
+ *   table of the 128 significands the workgroup fills once, scalars_tab;
+ *   else qk_group_scale) and codes its two units, read back by eight
+ *   16-byte loads, 16 codes a 16-byte store.
  *
  * Shared memory: a 16-byte chunk holds column pair P (columns 2 P, 2 P + 1)
  * of unit pair m (units 2 m, 2 m + 1), at chunk 8 m + (P ^ m) of the
@@ -82,6 +84,7 @@ layout(push_constant) uniform PC {
 
 shared uvec4 v[CRQ_SPAN / 4u];
 shared uint s_m[3u * CRQ_ROWS]; /* a row's amax by its index in the step, three steps in turn */
+shared uvec4 s_tab[128];        /* bf16: the row scalars of amax 1 + k / 128 (scalars_tab) */
 
 /* The team's group: chunks g_base .. g_base + 63 of v. Set once by main. */
 uint g_base;
@@ -215,13 +218,40 @@ uint exact_columns(uint j)
 /* The codes of the thread's two units (elements e .. e+31), read back from
  * its words, with the row's amax m (T values). The scale by the row's
  * first thread (first). */
+/* bf16 rows' scalars by table. The scale s = max(RN(m / 127), 1e-30), the
+ * divisor d = T(s) and the codes' factor r = RN(1 / d) (qk_group_scale,
+ * qk_product_factor) of an amax m = M 2^E (M = 1 + k / 128, a bf16 value)
+ * are those of M scaled by 2^E, 2^E and 2^-E wherever all of them are
+ * normal: m / 127 = (M / 127) 2^E exactly, and RN, T's rounding on the bits
+ * and the reciprocal commute with a power of two in the normal range. For E
+ * in [-90, 100]: s >= 2^-7 2^-90 > 1e-30 (no floor), d in [2^-97, 2^95)
+ * (qk_int8_reciprocal's range), r in (2^-95, 2^97]. So thread k computes the
+ * entry of M once a workgroup, and a row in that range takes it with three
+ * additions instead of two exact divisions in every thread (about 150
+ * instructions a row, for 32 values); other rows (zero, tiny, huge, NaN,
+ * Inf amax) compute them. */
+void scalars_tab(uint k)
+{
+    uint m = 0x3F800000u | (k << 16), sc, d;
+    qk_group_scale(1u, DT_BF16, m, 0u, sc, d);
+    s_tab[k] = uvec4(sc, d, qk_int8_reciprocal(d), 0u);
+}
+
 void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout bool told)
 {
     if (QK_DT == DT_F16 && m >= 0x47800000u)
         m = QK_F32_INF; /* 2^16 and above stand for Inf */
-    uint sc, d;
-    qk_group_scale(1u, QK_DT, m, 0u, sc, d);
-    uint f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
+    uint sc, d, f, ex = m >> 23; /* m: a magnitude */
+    if (QK_DT == DT_BF16 && ex - 37u <= 190u) { /* E = ex - 127 in [-90, 100] */
+        uvec4 t = s_tab[(m >> 16) & 0x7Fu];
+        uint up = (ex - 127u) << 23; /* 2^E on the exponent field, modulo 2^32 */
+        sc = t.x + up;
+        d = t.y + up;
+        f = (pc.flags & 1u) == 0u ? t.z - up : 0u;
+    } else {
+        qk_group_scale(1u, QK_DT, m, 0u, sc, d);
+        f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
+    }
     if (first) {
         scale.w[pc.r0 + r] = sc;
         if (m >= QK_F32_INF)
@@ -273,6 +303,8 @@ void main()
     g_base = (L >> 3) * 64u;
     if (L < 3u * CRQ_ROWS)
         s_m[L] = 0u;
+    if (QK_DT == DT_BF16)
+        scalars_tab(L);
     barrier();
     bool told = false;
     uint slot = 0u;

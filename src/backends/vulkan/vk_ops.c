@@ -722,7 +722,7 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
  * workgroup of 128 (a team of eight consecutive invocations owns a group).
  * QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_row_quantize.comp. */
 #define QK_VK_CONVROT_Q256_SPAN 4096
-#define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 16) * 4)
+#define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 16 + 4 * 128) * 4)
 static unsigned long convrot_q256_runs;
 
 unsigned long qk_vk_convrot_q256_runs(void) { return __atomic_load_n(&convrot_q256_runs, __ATOMIC_RELAXED); }
