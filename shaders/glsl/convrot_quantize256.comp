@@ -15,20 +15,24 @@
  * threads past them idle). A team (eight consecutive invocations of a full
  * subgroup) owns a 256-value group; its thread j holds the group's values
  * 32 j .. 32 j + 31 (two 16-value units, four 16-byte loads for 16-bit
- * input, issued a step ahead). Per step:
+ * input, issued a step ahead; f32: unit 0's four a step ahead, unit 1's at
+ * the step's start). Per step:
  *
- * - levels 1 and 4 on each unit in registers; the units into the team's
- *   1 KiB of shared memory, eight 16-byte stores;
+ * - levels 1 and 4 on each unit in registers, one unit after the other;
+ *   the units into the team's 1 KiB of shared memory, eight 16-byte
+ *   stores;
  * - a team barrier (the subgroup's, shared memory only);
  * - the thread's columns 2 j and 2 j + 1 (values 16 k + 2 j, + 1, k = 0..15)
  *   by eight 16-byte loads, levels 16 and 64 on each in registers, rounded
  *   to T, their amax by a float max, and back by eight 16-byte stores;
+ * - the next step's loads;
  * - the row's amax: shuffles within the row's part of a subgroup, one
  *   shared atomicMax a part, one workgroup barrier;
  * - every thread takes the scale, divisor and codes' factor (bf16: from a
  *   table of the 128 significands the workgroup fills once, scalars_tab;
  *   else qk_group_scale) and codes its two units, read back by eight
- *   16-byte loads, 16 codes a 16-byte store.
+ *   16-byte loads (each coded as it comes: a chunk holds two values of
+ *   each unit), 16 codes a 16-byte store.
  *
  * Shared memory: a 16-byte chunk holds column pair P (columns 2 P, 2 P + 1)
  * of unit pair m (units 2 m, 2 m + 1), at chunk 8 m + (P ^ m) of the
@@ -59,7 +63,20 @@
  * by it; written and read as columns by their column's thread. Every
  * hand-over (units -> columns: the team barrier; columns -> units: the
  * workgroup barrier) and every reuse in the next step (after both of this
- * step's) is ordered. */
+ * step's) is ordered.
+ *
+ * Registers (an H100 took 109 for the first form, which loaded the next
+ * row before the team barrier): the 32 values of a level phase and the
+ * next row's words are never live together. Units: the 16 input words,
+ * then unit 0's 16 values beside unit 1's 8 words, then both units' 32
+ * (the 16-byte stores need both). Columns: the 32 values, one column's
+ * butterflies and roundings at a time. The next row's words (16 registers;
+ * f32 16 as well, unit 1's load waits for the step) are fetched after the
+ * columns, so they cross only the amax's shuffles and barrier and the codes,
+ * which hold one 16-byte chunk and the 8 code words at a time (the bf16
+ * table is read there, after the barrier). Across the team barrier the
+ * thread holds no value; across the workgroup barrier only those 16 words
+ * and a few scalars. */
 #define CRQ_THREADS 128u
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
 #define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
@@ -105,32 +122,44 @@ uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 /* T has f32's exponent range: the native path rounds z and scales later. */
 const bool LATER = QK_DT != DT_F16;
 
-/* The thread's 32 values from element e as 16-byte words (4, f32 8);
- * zeros where it has none. */
-void fetch(uint e, bool on, out uvec4 q[8])
+/* The thread's input from element e as 16-byte words, zeros where it has
+ * none: fetch_ahead words 0..3 (16-bit input: all 32 values; f32: unit 0,
+ * values 0..15), a step ahead; fetch_rest f32's words 4..7 (unit 1) at
+ * the step's start. Fetched after the column levels, so the words are live
+ * only across the amax's barrier and the codes, where the thread holds
+ * little else, never beside the 32 values of the level phases. */
+void fetch_ahead(uint e, bool on, inout uvec4 q[8])
 {
-    [[unroll]] for (uint k = 0u; k < 8u; k++)
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
         q[k] = uvec4(0u);
     if (on) {
         uint w = QK_DT == DT_F32 ? e >> 2 : e >> 3;
-        [[unroll]] for (uint k = 0u; k < 8u; k++)
-            if (QK_DT == DT_F32 || k < 4u)
-                q[k] = src.w[w + k];
+        [[unroll]] for (uint k = 0u; k < 4u; k++)
+            q[k] = src.w[w + k];
     }
 }
 
-/* The 32 values as f32 bits: exact for finite input; f16 Inf and NaN come
- * out at 2^16 or above (out of the native range). */
-void widen32(uvec4 q[8], out uint x[32])
+void fetch_rest(uint e, bool on, inout uvec4 q[8])
 {
-    [[unroll]] for (uint k = 0u; k < 32u; k++) {
-        uint w = q[k >> 3][(k >> 1) & 3u];
-        x[k] = QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
+    [[unroll]] for (uint k = 4u; k < 8u; k++)
+        q[k] = uvec4(0u);
+    if (on) {
+        [[unroll]] for (uint k = 4u; k < 8u; k++)
+            q[k] = src.w[(e >> 2) + k];
     }
 }
 
-/* Levels of stride s and 4 s on x[o + s k], k = 0..15 (s = 1: a unit at
- * o; s = 2: a column pair's column o), natively (zeros free). */
+/* Value k (0..31) of the thread's words as f32 bits: exact for finite
+ * input; f16 Inf and NaN come out at 2^16 or above (out of the native
+ * range). Widened where it is used, one unit at a time. */
+uint value_at(uvec4 q[8], uint k)
+{
+    uint w = q[k >> 3][(k >> 1) & 3u];
+    return QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
+}
+
+/* Levels of stride s and 4 s on x[o + s k], k = 0..15 (s = 2: a column
+ * pair's column o), natively (zeros free). */
 void levels_pair(inout uint x[32], uint o, uint s)
 {
     [[unroll]] for (uint m = 0u; m < 4u; m++)
@@ -140,46 +169,63 @@ void levels_pair(inout uint x[32], uint o, uint s)
         qk_cr_h4_zeros_free(x[o + s * m], x[o + s * (m + 4u)], x[o + s * (m + 8u)], x[o + s * (m + 12u)]);
 }
 
+/* Levels 1 and 4 on a unit u[0..15], natively (zeros free): levels_pair's
+ * butterflies, operands and order with s = 1. */
+void levels_unit(inout uint u[16])
+{
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4_zeros_free(u[4u * m], u[4u * m + 1u], u[4u * m + 2u], u[4u * m + 3u]);
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4_zeros_free(u[m], u[m + 4u], u[m + 8u], u[m + 12u]);
+}
+
 /* A native value after every level, rounded to T: T(z) (LATER) or T(y). */
 uint round_native(uint z, float down)
 {
     return QK_DT == DT_F16 ? finish_fast(z, down) : QK_DT == DT_BF16 ? qk_t_round_normal(z) : z;
 }
 
-/* The thread's 32 values in registers: as units, x[16 h + c] is column c
- * of unit 2 j + h (positions 32 j .. 32 j + 31); as columns, x[2 k + c] is
- * column 2 j + c of unit k. Chunk (P, j) holds unit values 2 P, 2 P + 1 of
- * both units; chunk (j, m) column values 2 m, 2 m + 1 of both columns. */
-void store_units(uint j, uint x[32])
+/* The native path's levels 1 and 4 on the thread's units (positions 32 j
+ * .. 32 j + 31), one unit after the other: unit 0 widened from its words
+ * (unit 1's still packed), then unit 1 beside unit 0's 16 results; then
+ * into the group's words. Chunk (P, j) holds unit values 2 P, 2 P + 1 of
+ * both units (head comment). */
+void native_units(uint j, uvec4 q[8])
 {
+    uint a[16], b[16];
+    [[unroll]] for (uint c = 0u; c < 16u; c++)
+        a[c] = value_at(q, c);
+    levels_unit(a);
+    [[unroll]] for (uint c = 0u; c < 16u; c++)
+        b[c] = value_at(q, 16u + c);
+    levels_unit(b);
     [[unroll]] for (uint P = 0u; P < 8u; P++)
-        v[crq_chunk(P, j)] = uvec4(x[2u * P], x[2u * P + 1u], x[16u + 2u * P], x[17u + 2u * P]);
+        v[crq_chunk(P, j)] = uvec4(a[2u * P], a[2u * P + 1u], b[2u * P], b[2u * P + 1u]);
 }
 
-void load_units(uint j, out uint x[32])
+/* The native path's levels 16 and 64 on the thread's columns 2 j and
+ * 2 j + 1 (x[2 k + c]: column 2 j + c of unit k; chunk (j, m) holds
+ * column values 2 m, 2 m + 1 of both columns), rounded to T, back into
+ * the group's words; the float amax of the results. */
+float native_columns(uint j, float down)
 {
-    [[unroll]] for (uint P = 0u; P < 8u; P++) {
-        uvec4 u = v[crq_chunk(P, j)];
-        x[2u * P] = u.x;
-        x[2u * P + 1u] = u.y;
-        x[16u + 2u * P] = u.z;
-        x[17u + 2u * P] = u.w;
-    }
-}
-
-void load_columns(uint j, out uint x[32])
-{
+    uint x[32];
     [[unroll]] for (uint m = 0u; m < 8u; m++) {
         uvec4 u = v[crq_chunk(j, m)];
         [[unroll]] for (uint c = 0u; c < 4u; c++)
             x[4u * m + c] = u[c];
     }
-}
-
-void store_columns(uint j, uint x[32])
-{
+    float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
+    [[unroll]] for (uint c = 0u; c < 2u; c++) {
+        levels_pair(x, c, 2u);
+        [[unroll]] for (uint k = 0u; k < 16u; k++) {
+            x[2u * k + c] = round_native(x[2u * k + c], down);
+            mf = max(mf, abs(uintBitsToFloat(x[2u * k + c])));
+        }
+    }
     [[unroll]] for (uint m = 0u; m < 8u; m++)
         v[crq_chunk(j, m)] = uvec4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
+    return mf;
 }
 
 /* The exact path's levels 1 and 4 on the thread's units (positions 32 j ..
@@ -263,15 +309,19 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
     bool later = native && LATER; /* the words hold T(z): T(y) 2^L */
     if (f != 0u) {
         float fr = uintBitsToFloat(later ? f - (pc.levels << 23) : f);
-        uint x[32];
-        load_units(j, x);
-        [[unroll]] for (uint h = 0u; h < 2u; h++) {
-            uvec4 c = uvec4(0u);
-            [[unroll]] for (uint q = 0u; q < 4u; q++)
-                [[unroll]] for (uint b = 0u; b < 4u; b++)
-                    c[q] |= qk_int8_code_rcp(2u, uintBitsToFloat(x[16u * h + 4u * q + b]), fr, QK_DT == DT_BF16) << (8u * b);
-            data.w[(e + 16u * h) >> 4] = c;
+        /* chunk by chunk (P, j): unit values 2 P, 2 P + 1 of both units,
+         * bytes 2 (P & 1) and + 1 of code word P >> 1 of each unit's 16 */
+        uvec4 c0 = uvec4(0u), c1 = uvec4(0u);
+        [[unroll]] for (uint P = 0u; P < 8u; P++) {
+            uvec4 u = v[crq_chunk(P, j)];
+            uint sh = 16u * (P & 1u);
+            c0[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.x), fr, QK_DT == DT_BF16) << sh)
+                        | (qk_int8_code_rcp(2u, uintBitsToFloat(u.y), fr, QK_DT == DT_BF16) << (sh + 8u));
+            c1[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.z), fr, QK_DT == DT_BF16) << sh)
+                        | (qk_int8_code_rcp(2u, uintBitsToFloat(u.w), fr, QK_DT == DT_BF16) << (sh + 8u));
         }
+        data.w[e >> 4] = c0;
+        data.w[(e + 16u) >> 4] = c1;
         return;
     }
     /* the exact coder (f32, tiny or huge amax): one call site, from the
@@ -309,20 +359,22 @@ void main()
     bool told = false;
     uint slot = 0u;
     uvec4 qn[8];
+    [[unroll]] for (uint k = 0u; k < 8u; k++)
+        qn[k] = uvec4(0u);
     uint r = qk_group_id() * nr + ri;
-    fetch(r * pc.cols + c0, lane && r < pc.rows, qn);
+    fetch_ahead(r * pc.cols + c0, lane && r < pc.rows, qn);
     for (uint rb = qk_group_id() * nr; rb < pc.rows; rb += step) { /* uniform */
         r = rb + ri;
         bool mine = lane && r < pc.rows; /* the same for a whole team */
         uint e = r * pc.cols + c0;
         uvec4 q[8] = qn;
-        uint x[32];
-        widen32(q, x);
+        if (QK_DT == DT_F32)
+            fetch_rest(e, mine, q);
         uint bad = 0u;
         if (QK_DT == DT_F32) {
             uint mn = 0xFFFFFFFFu, mx = 0u;
             [[unroll]] for (uint k = 0u; k < 32u; k++)
-                range_add(x[k], mn, mx);
+                range_add(value_at(q, k), mn, mx);
             bad = range_native(mn, mx) ? 0u : 1u;
         } else {
             [[unroll]] for (uint k = 0u; k < 16u; k++) /* on the raw words, two values at once */
@@ -333,31 +385,20 @@ void main()
         bad |= subgroupShuffleXor(bad, 2u);
         bad |= subgroupShuffleXor(bad, 4u);
         bool native = bad == 0u || !mine;
-        if (native) {
-            levels_pair(x, 0u, 1u);
-            levels_pair(x, 16u, 1u);
-            store_units(j, x);
-        } else {
+        if (native)
+            native_units(j, q);
+        else
             exact_units(j, e);
-        }
-        fetch(e + step * pc.cols, lane && r + step < pc.rows, qn);
         qk_cr_team_sync();
         uint m = 0u;
         if (native) {
-            load_columns(j, x);
-            levels_pair(x, 0u, 2u);
-            levels_pair(x, 1u, 2u);
-            float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
-            [[unroll]] for (uint k = 0u; k < 32u; k++) {
-                x[k] = round_native(x[k], down);
-                mf = max(mf, abs(uintBitsToFloat(x[k])));
-            }
-            store_columns(j, x);
-            m = floatBitsToUint(mf);
+            m = floatBitsToUint(native_columns(j, down));
             m = LATER && m != 0u ? m - (pc.levels << 23) : m; /* T(y) = T(z) 2^-L */
         } else {
             m = exact_columns(j);
         }
+        /* the next step's words (the 32 values are in shared memory now) */
+        fetch_ahead(e + step * pc.cols, lane && r + step < pc.rows, qn);
         if (!mine)
             m = 0u;
         for (uint s = 1u; s < cl; s <<= 1) /* uniform */
