@@ -1534,7 +1534,10 @@ static void test_convrot_fused_rows(void **state)
  * native range of G = 256), and rows whose threads or teams alternate
  * between the native and exact paths. Then the exact coder
  * (QK_VULKAN_PRODUCTS=0) and rows holding NaN or Inf (refused as the
- * reference refuses them). */
+ * reference refuses them). G = 256 rows of whole groups take
+ * convrot_quantize256.comp (teams of eight: 4096 / cols rows a step, idle
+ * threads at 768 and 3072, teams of both paths in a row and a subgroup),
+ * and run again on convrot_row_quantize.comp (QK_VULKAN_CONVROT_Q256=0). */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
     int f16 = dt == QK_DTYPE_F16;
@@ -1558,6 +1561,14 @@ static int full_subgroups_4_to_64(void)
     return dev->cluster_max >= 4 && dev->subgroup_max != 0 && 64 % dev->subgroup_max == 0;
 }
 
+/* Whether the first device runs convrot_quantize256.comp (vk_ops.c:
+ * convrot_q256_rows: full subgroups of 8 to 128 invocations). */
+static int full_subgroups_8_to_128(void)
+{
+    const qk_vk_device *dev = first_device();
+    return dev->cluster_max >= 8 && dev->subgroup_max != 0 && 128 % dev->subgroup_max == 0;
+}
+
 static void test_convrot_quantize_rows(void **state)
 {
     (void)state;
@@ -1571,9 +1582,9 @@ static void test_convrot_quantize_rows(void **state)
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
-    unsigned long before = qk_vk_convrot_q_runs();
+    unsigned long before = qk_vk_convrot_q_runs(), before256 = qk_vk_convrot_q256_runs();
     convrot_tally t = {0, 0, 0, 0};
-    int eligible = 0;
+    int eligible = 0, eligible256 = 0;
     for (int g = 4; g <= 256; g *= 4)
         for (int d = 0; d < 3; d++)
             for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
@@ -1581,7 +1592,8 @@ static void test_convrot_quantize_rows(void **state)
                 if (cols % g != 0)
                     continue;
                 qk_dtype dt = dts[d];
-                int on_new = g <= 64; /* G = 256 keeps convrot_row_quantize.comp */
+                int on_new = g <= 64; /* G = 256: convrot_quantize256.comp where the rows are whole groups */
+                int on_256 = g == 256 && cols % 256 == 0;
                 size_t es = qk_dtype_size(dt);
                 unsigned char *in = malloc((size_t)(rows * cols) * es);
                 uint32_t x = (uint32_t)(k * 11 + (size_t)d + (size_t)g) * 2654435761u + 7u;
@@ -1593,11 +1605,18 @@ static void test_convrot_quantize_rows(void **state)
                     setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
                 convrot_fused_case(vk, ref, dt, in, rows, cols, g, "", &t);
                 eligible += on_new;
+                eligible256 += on_256;
                 if (dt != QK_DTYPE_F32) { /* f32 codes by the exact coder anyway */
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", exact coder", &t);
                     unsetenv("QK_VULKAN_PRODUCTS");
                     eligible += on_new;
+                    eligible256 += on_256;
+                }
+                if (on_256) { /* the same rows on convrot_row_quantize.comp */
+                    setenv("QK_VULKAN_CONVROT_Q256", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", row shader", &t);
+                    unsetenv("QK_VULKAN_CONVROT_Q256");
                 }
                 if (cols == 1024 || cols == 192) { /* NaN, +Inf, -Inf in a row: refused */
                     for (int n = 0; n < 3; n++) {
@@ -1609,21 +1628,41 @@ static void test_convrot_quantize_rows(void **state)
                         convrot_fused_case(vk, ref, dt, in, rows, cols, g, n ? ", Inf" : ", NaN", &t);
                         memcpy(in + (size_t)at * es, keep, es);
                         eligible += on_new;
+                        eligible256 += on_256;
                     }
                 }
                 unsetenv("QK_VULKAN_STRIDE_GROUPS");
                 free(in);
             }
-    unsigned long runs = qk_vk_convrot_q_runs() - before;
-    int able = full_subgroups_4_to_64();
-    printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %d refused by "
-           "both)\n", t.differing, t.cases, runs, eligible, t.refused);
+    { /* convrot_quantize256.comp's bf16 scalars table: one value a row, so the rotated amax is |v| / 16,
+         every table entry (1 + k / 128) at exponents on both sides of its range [-90, 100] */
+        static const int es[] = {-115, -100, -92, -87, -86, -40, 0, 40, 104, 105, 122};
+        const int64_t cols = 256, rows = 128 * (int64_t)(sizeof es / sizeof *es);
+        unsigned char *in = calloc((size_t)(rows * cols), 2);
+        for (int64_t r = 0; r < rows; r++)
+            put_value(QK_DTYPE_BF16, in, r * cols + (r * 37) % cols,
+                      (r & 1 ? -1.0f : 1.0f) * ldexpf(1.0f + (float)(r % 128) / 128.0f, es[r / 128]));
+        convrot_fused_case(vk, ref, QK_DTYPE_BF16, in, rows, cols, 256, ", amax table", &t);
+        setenv("QK_VULKAN_PRODUCTS", "0", 1);
+        convrot_fused_case(vk, ref, QK_DTYPE_BF16, in, rows, cols, 256, ", amax table, exact coder", &t);
+        unsetenv("QK_VULKAN_PRODUCTS");
+        eligible256 += 2;
+        free(in);
+    }
+    unsigned long runs = qk_vk_convrot_q_runs() - before, runs256 = qk_vk_convrot_q256_runs() - before256;
+    int able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
+    printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %lu on "
+           "convrot_quantize256.comp of %d eligible, %d refused by both)\n",
+           t.differing, t.cases, runs, eligible, runs256, eligible256, t.refused);
     if (!able)
         printf("(this device has no full subgroups of 4 to 64 invocations: convrot_row_quantize*.comp took them all)\n");
+    if (!able256)
+        printf("(this device has no full subgroups of 8 to 128 invocations: G = 256 took convrot_row_quantize*.comp)\n");
     qk_context_destroy(ref);
     qk_context_destroy(vk);
     assert_int_equal(t.differing, 0);
     assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
+    assert_true(able256 ? runs256 >= (unsigned long)eligible256 : runs256 == 0);
 }
 
 /* ---- ConvRot quantize rows of convrot_row_quantize*.comp, many a workgroup

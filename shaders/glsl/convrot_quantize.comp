@@ -3,9 +3,10 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 /* int8_tensorwise with ConvRot per row (src/ref/ref_int8.c, convrot.c),
- * G = 4, 16 or 64, rows a multiple of 64, at most 4096 (G = 256 keeps
- * convrot_row_quantize.comp: a team-of-four form of this shader measured
- * 31% against its 35% on the H200, BACKEND-VULKAN.md):
+ * G = 4, 16 or 64, rows a multiple of 64, at most 4096 (G = 256 takes
+ * convrot_quantize256.comp, or convrot_row_quantize.comp: a team-of-four
+ * form of this shader measured 31% against the latter's 35% on the H200,
+ * BACKEND-VULKAN.md):
  * rotate, round to T, the row's amax, its scale and divisor, codes, in
  * one pass with the input read once and no row held in shared memory.
  * The form of convrot_dequantize.comp run the other way.

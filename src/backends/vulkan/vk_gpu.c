@@ -45,6 +45,7 @@ QK_VK_SHADER(convrot_row_quantize)
 QK_VK_SHADER(convrot_row_quantize_short)
 QK_VK_SHADER(convrot_dequantize)
 QK_VK_SHADER(convrot_quantize)
+QK_VK_SHADER(convrot_quantize256)
 QK_VK_SHADER(nvfp4_dequantize)
 QK_VK_SHADER(nvfp4_table)
 QK_VK_SHADER(bnb4_dequantize_f16n)
@@ -88,6 +89,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_CONVROT_ROW_Q_SHORT, convrot_row_quantize_short)
     QK_VK_CASE(VP_CONVROT_DQ, convrot_dequantize)
     QK_VK_CASE(VP_CONVROT_Q, convrot_quantize)
+    QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256)
     QK_VK_CASE(VP_NVFP4_DQ, nvfp4_dequantize)
     QK_VK_CASE(VP_NVFP4_TABLE, nvfp4_table)
     QK_VK_CASE(VP_NVFP4_Q_GATHER, nvfp4_quantize)
@@ -363,7 +365,8 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
     if (s->stats)
         ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     if (pipe == VP_BNB4_Q_CLUSTER || pipe == VP_BNB4_Q64 || pipe == VP_MXFP8_Q_LANES ||
-        pipe == VP_NVFP4_Q_GATHER || pipe == VP_CONVROT_DQ || pipe == VP_CONVROT_Q) /* a block's (NVFP4: a scale word's; ConvRot: a team's) lanes: consecutive, one subgroup */
+        pipe == VP_NVFP4_Q_GATHER || pipe == VP_CONVROT_DQ || pipe == VP_CONVROT_Q ||
+        pipe == VP_CONVROT_Q256) /* a block's (NVFP4: a scale word's; ConvRot: a team's) lanes: consecutive, one subgroup */
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
     r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][slot]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);

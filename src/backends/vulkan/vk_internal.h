@@ -106,6 +106,7 @@ unsigned long qk_vk_convrot_dq_runs(void);
 /* ConvRot quantize pieces recorded with convrot_quantize.comp (tests; also
  * counted by qk_vk_convrot_fused_runs). */
 unsigned long qk_vk_convrot_q_runs(void);
+unsigned long qk_vk_convrot_q256_runs(void);
 /* Rows those shaders take: cols a multiple of 16, at most
  * QK_VK_CONVROT_ROW_MAX, on devices with QK_VK_CONVROT_ROW_SHARED bytes of
  * workgroup memory (qk_vk_convrot_row_quantize.glsl: 4 sets of 1088 words
@@ -145,7 +146,7 @@ enum {
     VP_MXFP8_Q, VP_BLOCKED_DQ, VP_BNB_NESTED, VP_BNB_NESTED_DQ, VP_ROW_Q, VP_TILE_Q, VP_BNB_SUM,
     VP_TABLE16, VP_SCALED_Q_TABLE, VP_AMAX_TENSOR, VP_ROW_Q_WIDE, VP_COPY, VP_BNB4_Q_CLUSTER,
     VP_BNB4_Q64, VP_MXFP8_Q_LANES, VP_ROW_Q_SHORT, VP_CONVROT_ROW_Q, VP_CONVROT_ROW_Q_SHORT,
-    VP_NVFP4_DQ, VP_NVFP4_TABLE, VP_NVFP4_Q_GATHER, VP_CONVROT_DQ, VP_CONVROT_Q, VP_BNB_MEAN, VP_COUNT
+    VP_NVFP4_DQ, VP_NVFP4_TABLE, VP_NVFP4_Q_GATHER, VP_CONVROT_DQ, VP_CONVROT_Q, VP_BNB_MEAN, VP_CONVROT_Q256, VP_COUNT
 };
 
 typedef struct {

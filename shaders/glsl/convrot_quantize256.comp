@@ -1,0 +1,416 @@
+#version 450
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_KHR_memory_scope_semantics : require
+/* int8_tensorwise with ConvRot per row (src/ref/ref_int8.c, convrot.c),
+ * G = 256, rows a multiple of 256, at most 4096: rotate, round to T, the
+ * row's amax, its scale and divisor, codes, in one pass with the input
+ * read once (a step ahead), one workgroup barrier a step and no workgroup
+ * barrier between the levels. The design of the CUDA backend's
+ * k_convrot_rows_q.cuh in GLSL, with this backend's native-range proof
+ * (convrot_quantize.comp, qk_vk_convrot_quantize.glsl).
+ *
+ * A workgroup of 128 takes 4096 / cols whole rows a step (grid-stride;
+ * threads past them idle). A team (eight consecutive invocations of a full
+ * subgroup) owns a 256-value group; its thread j holds the group's values
+ * 32 j .. 32 j + 31 (two 16-value units, four 16-byte loads for 16-bit
+ * input, issued a step ahead; f32: unit 0's four a step ahead, unit 1's at
+ * the step's start). Per step:
+ *
+ * - levels 1 and 4 on each unit in registers, one unit after the other;
+ *   the units into the team's 1 KiB of shared memory, eight 16-byte
+ *   stores;
+ * - a team barrier (the subgroup's, shared memory only);
+ * - the thread's columns 2 j and 2 j + 1 (values 16 k + 2 j, + 1, k = 0..15)
+ *   by eight 16-byte loads, levels 16 and 64 on each in registers, rounded
+ *   to T, their amax by a float max, and back by eight 16-byte stores;
+ * - the next step's loads;
+ * - the row's amax: shuffles within the row's part of a subgroup, one
+ *   shared atomicMax a part, one workgroup barrier;
+ * - every thread takes the scale, divisor and codes' factor (bf16: from a
+ *   table of the 128 significands the workgroup fills once, scalars_tab;
+ *   else qk_group_scale) and codes its two units, read back by eight
+ *   16-byte loads (each coded as it comes: a chunk holds two values of
+ *   each unit), 16 codes a 16-byte store.
+ *
+ * Shared memory: a 16-byte chunk holds column pair P (columns 2 P, 2 P + 1)
+ * of unit pair m (units 2 m, 2 m + 1), at chunk 8 m + (P ^ m) of the
+ * group: thread j's units are unit pair j (chunks (P, j), P = 0..7) and
+ * its columns column pair j (chunks (j, m), m = 0..7), so every access is
+ * a whole chunk, one access a value in all (convrot_row_quantize.comp:
+ * four scalar accesses a value), and the eight threads of a quarter warp
+ * (one team) touch eight chunks of distinct banks both ways (P ^ m is a
+ * Latin square): no bank conflicts.
+ *
+ * Native path where every value a team rotates is zero or has 2^(L-103)
+ * <= |x| < 2^(127-2L) (L = 4; f16 values below 2^16 as well): the
+ * argument of convrot_quantize.comp's head comment, unchanged (every value
+ * and sum a multiple of 2^(L-126), so a nonzero one is normal, no level
+ * overflows, RTE native sums are the reference's; no byte depends on a
+ * zero's sign, so qk_cr_h4_zeros_free; bf16 and f32 round z to T and move
+ * the 2^-L into the amax and the codes' factor; f16 scales and rounds with
+ * finish_fast). The team's choice is the OR of its threads' range tests
+ * (three shuffles). Elsewhere the team takes the exact path between the
+ * same barriers: its raw values again from memory into its group's words,
+ * qk_cr_add for every sum (levels 1 and 4 on the thread's own units,
+ * 16 and 64 on its own columns), finish_exact for the scaling and T, the
+ * amax on magnitude bits (NaN above Inf). A row may mix the paths.
+ *
+ * Barriers a step: one team barrier, one workgroup barrier. The row amax
+ * words rotate over three steps, cleared by the step after their use. A
+ * thread's words: written as units by their thread and read back as units
+ * by it; written and read as columns by their column's thread. Every
+ * hand-over (units -> columns: the team barrier; columns -> units: the
+ * workgroup barrier) and every reuse in the next step (after both of this
+ * step's) is ordered.
+ *
+ * Registers (an H100 took 109 for the first form, which loaded the next
+ * row before the team barrier): the 32 values of a level phase and the
+ * next row's words are never live together. Units: the 16 input words,
+ * then unit 0's 16 values beside unit 1's 8 words, then both units' 32
+ * (the 16-byte stores need both). Columns: the 32 values, one column's
+ * butterflies and roundings at a time. The next row's words (16 registers;
+ * f32 16 as well, unit 1's load waits for the step) are fetched after the
+ * columns, so they cross only the amax's shuffles and barrier and the codes,
+ * which hold one 16-byte chunk and the 8 code words at a time (the bf16
+ * table is read there, after the barrier). Across the team barrier the
+ * thread holds no value; across the workgroup barrier only those 16 words
+ * and a few scalars. */
+#define CRQ_THREADS 128u
+#define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
+#define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
+#define QK_CR_TEAM
+layout(local_size_x = CRQ_THREADS) in;
+layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
+layout(std430, binding = 1) writeonly buffer Data { uvec4 w[]; } data; /* 16 codes a vector */
+layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
+layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
+layout(push_constant) uniform PC {
+    uint rows;   /* rows in this chunk */
+    uint cols;   /* a multiple of 256, at most 4096 */
+    uint r0;     /* global index of the chunk's first row */
+    uint group;  /* G: 256 */
+    uint levels; /* L = log4 G: 4 */
+    uint flags;  /* bit 0: no codes by products (tests) */
+} pc;
+#include "qk_vk.glsl"
+#include "qk_vk_load.glsl"
+#include "qk_vk_scaled.glsl"
+#include "qk_vk_products.glsl"
+
+shared uvec4 v[CRQ_SPAN / 4u];
+shared uint s_m[3u * CRQ_ROWS]; /* a row's amax by its index in the step, three steps in turn */
+shared uvec4 s_tab[128];        /* bf16: the row scalars of amax 1 + k / 128 (scalars_tab) */
+
+/* The team's group: chunks g_base .. g_base + 63 of v. Set once by main. */
+uint g_base;
+
+/* Chunk (16 bytes) of column pair P (columns 2 P, 2 P + 1) of units 2 m
+ * and 2 m + 1 of the team's group (head comment). */
+uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
+
+/* Position p (16 k + c, 0..255) of the group: column pair c / 2 of unit
+ * pair k / 2, word 2 (k & 1) + (c & 1). */
+#define CRQ_CHUNK(p) crq_chunk(((p) & 15u) >> 1, (p) >> 5)
+#define CRQ_WORD(p) ((((p) >> 3) & 2u) | ((p) & 1u))
+#define QK_CR_LOAD(i) v[CRQ_CHUNK(i)][CRQ_WORD(i)]
+#define QK_CR_STORE(i, x) v[CRQ_CHUNK(i)][CRQ_WORD(i)] = (x)
+#include "qk_vk_convrot.glsl"
+#include "qk_vk_convrot_quantize.glsl"
+
+/* T has f32's exponent range: the native path rounds z and scales later. */
+const bool LATER = QK_DT != DT_F16;
+
+/* The thread's input from element e as 16-byte words, zeros where it has
+ * none: fetch_ahead words 0..3 (16-bit input: all 32 values; f32: unit 0,
+ * values 0..15), a step ahead; fetch_rest f32's words 4..7 (unit 1) at
+ * the step's start. Fetched after the column levels, so the words are live
+ * only across the amax's barrier and the codes, where the thread holds
+ * little else, never beside the 32 values of the level phases. */
+void fetch_ahead(uint e, bool on, inout uvec4 q[8])
+{
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        q[k] = uvec4(0u);
+    if (on) {
+        uint w = QK_DT == DT_F32 ? e >> 2 : e >> 3;
+        [[unroll]] for (uint k = 0u; k < 4u; k++)
+            q[k] = src.w[w + k];
+    }
+}
+
+void fetch_rest(uint e, bool on, inout uvec4 q[8])
+{
+    [[unroll]] for (uint k = 4u; k < 8u; k++)
+        q[k] = uvec4(0u);
+    if (on) {
+        [[unroll]] for (uint k = 4u; k < 8u; k++)
+            q[k] = src.w[(e >> 2) + k];
+    }
+}
+
+/* Value k (0..31) of the thread's words as f32 bits: exact for finite
+ * input; f16 Inf and NaN come out at 2^16 or above (out of the native
+ * range). Widened where it is used, one unit at a time. */
+uint value_at(uvec4 q[8], uint k)
+{
+    uint w = q[k >> 3][(k >> 1) & 3u];
+    return QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
+}
+
+/* Levels of stride s and 4 s on x[o + s k], k = 0..15 (s = 2: a column
+ * pair's column o), natively (zeros free). */
+void levels_pair(inout uint x[32], uint o, uint s)
+{
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4_zeros_free(x[o + s * 4u * m], x[o + s * (4u * m + 1u)], x[o + s * (4u * m + 2u)],
+                            x[o + s * (4u * m + 3u)]);
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4_zeros_free(x[o + s * m], x[o + s * (m + 4u)], x[o + s * (m + 8u)], x[o + s * (m + 12u)]);
+}
+
+/* Levels 1 and 4 on a unit u[0..15], natively (zeros free): levels_pair's
+ * butterflies, operands and order with s = 1. */
+void levels_unit(inout uint u[16])
+{
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4_zeros_free(u[4u * m], u[4u * m + 1u], u[4u * m + 2u], u[4u * m + 3u]);
+    [[unroll]] for (uint m = 0u; m < 4u; m++)
+        qk_cr_h4_zeros_free(u[m], u[m + 4u], u[m + 8u], u[m + 12u]);
+}
+
+/* A native value after every level, rounded to T: T(z) (LATER) or T(y). */
+uint round_native(uint z, float down)
+{
+    return QK_DT == DT_F16 ? finish_fast(z, down) : QK_DT == DT_BF16 ? qk_t_round_normal(z) : z;
+}
+
+/* The native path's levels 1 and 4 on the thread's units (positions 32 j
+ * .. 32 j + 31), one unit after the other: unit 0 widened from its words
+ * (unit 1's still packed), then unit 1 beside unit 0's 16 results; then
+ * into the group's words. Chunk (P, j) holds unit values 2 P, 2 P + 1 of
+ * both units (head comment). */
+void native_units(uint j, uvec4 q[8])
+{
+    uint a[16], b[16];
+    [[unroll]] for (uint c = 0u; c < 16u; c++)
+        a[c] = value_at(q, c);
+    levels_unit(a);
+    [[unroll]] for (uint c = 0u; c < 16u; c++)
+        b[c] = value_at(q, 16u + c);
+    levels_unit(b);
+    [[unroll]] for (uint P = 0u; P < 8u; P++)
+        v[crq_chunk(P, j)] = uvec4(a[2u * P], a[2u * P + 1u], b[2u * P], b[2u * P + 1u]);
+}
+
+/* The native path's levels 16 and 64 on the thread's columns 2 j and
+ * 2 j + 1 (x[2 k + c]: column 2 j + c of unit k; chunk (j, m) holds
+ * column values 2 m, 2 m + 1 of both columns), rounded to T, back into
+ * the group's words; the float amax of the results. */
+float native_columns(uint j, float down)
+{
+    uint x[32];
+    [[unroll]] for (uint m = 0u; m < 8u; m++) {
+        uvec4 u = v[crq_chunk(j, m)];
+        [[unroll]] for (uint c = 0u; c < 4u; c++)
+            x[4u * m + c] = u[c];
+    }
+    float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
+    [[unroll]] for (uint c = 0u; c < 2u; c++) {
+        levels_pair(x, c, 2u);
+        [[unroll]] for (uint k = 0u; k < 16u; k++) {
+            x[2u * k + c] = round_native(x[2u * k + c], down);
+            mf = max(mf, abs(uintBitsToFloat(x[2u * k + c])));
+        }
+    }
+    [[unroll]] for (uint m = 0u; m < 8u; m++)
+        v[crq_chunk(j, m)] = uvec4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
+    return mf;
+}
+
+/* The exact path's levels 1 and 4 on the thread's units (positions 32 j ..
+ * 32 j + 31, filled from the input at element e). */
+void exact_units(uint j, uint e)
+{
+    [[dont_unroll]] for (uint k = 0u; k < 32u; k++)
+        QK_CR_STORE(32u * j + k, qk_load(QK_DT, e + k));
+    [[dont_unroll]] for (uint st = 1u; st < 16u; st *= 4u)
+        [[dont_unroll]] for (uint u = 0u; u < 8u; u++)
+            qk_cr_h4_exact(32u * j + qk_cr_first(u, st, 16u), st);
+}
+
+/* The exact path's levels 16 and 64 on the thread's columns 2 j and
+ * 2 j + 1, then the scaling and T; the amax of the results (magnitude
+ * bits, NaN above Inf). */
+uint exact_columns(uint j)
+{
+    [[dont_unroll]] for (uint c = 0u; c < 2u; c++) {
+        uint col = 2u * j + c;
+        [[dont_unroll]] for (uint b = 0u; b < 4u; b++)
+            qk_cr_h4_exact(64u * b + col, 16u);
+        [[dont_unroll]] for (uint k = 0u; k < 4u; k++)
+            qk_cr_h4_exact(16u * k + col, 64u);
+    }
+    uint m = 0u;
+    [[dont_unroll]] for (uint k = 0u; k < 32u; k++) {
+        uint p = 16u * (k >> 1) + 2u * j + (k & 1u);
+        uint t = finish_exact(QK_CR_LOAD(p));
+        m = max(m, t & QK_F32_ABS);
+        QK_CR_STORE(p, t);
+    }
+    return m;
+}
+
+/* The codes of the thread's two units (elements e .. e+31), read back from
+ * its words, with the row's amax m (T values). The scale by the row's
+ * first thread (first). */
+/* bf16 rows' scalars by table. The scale s = max(RN(m / 127), 1e-30), the
+ * divisor d = T(s) and the codes' factor r = RN(1 / d) (qk_group_scale,
+ * qk_product_factor) of an amax m = M 2^E (M = 1 + k / 128, a bf16 value)
+ * are those of M scaled by 2^E, 2^E and 2^-E wherever all of them are
+ * normal: m / 127 = (M / 127) 2^E exactly, and RN, T's rounding on the bits
+ * and the reciprocal commute with a power of two in the normal range. For E
+ * in [-90, 100]: s >= 2^-7 2^-90 > 1e-30 (no floor), d in [2^-97, 2^95)
+ * (qk_int8_reciprocal's range), r in (2^-95, 2^97]. So thread k computes the
+ * entry of M once a workgroup, and a row in that range takes it with three
+ * additions instead of two exact divisions in every thread (about 150
+ * instructions a row, for 32 values); other rows (zero, tiny, huge, NaN,
+ * Inf amax) compute them. */
+void scalars_tab(uint k)
+{
+    uint m = 0x3F800000u | (k << 16), sc, d;
+    qk_group_scale(1u, DT_BF16, m, 0u, sc, d);
+    s_tab[k] = uvec4(sc, d, qk_int8_reciprocal(d), 0u);
+}
+
+void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout bool told)
+{
+    if (QK_DT == DT_F16 && m >= 0x47800000u)
+        m = QK_F32_INF; /* 2^16 and above stand for Inf */
+    uint sc, d, f, ex = m >> 23; /* m: a magnitude */
+    if (QK_DT == DT_BF16 && ex - 37u <= 190u) { /* E = ex - 127 in [-90, 100] */
+        uvec4 t = s_tab[(m >> 16) & 0x7Fu];
+        uint up = (ex - 127u) << 23; /* 2^E on the exponent field, modulo 2^32 */
+        sc = t.x + up;
+        d = t.y + up;
+        f = (pc.flags & 1u) == 0u ? t.z - up : 0u;
+    } else {
+        qk_group_scale(1u, QK_DT, m, 0u, sc, d);
+        f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
+    }
+    if (first) {
+        scale.w[pc.r0 + r] = sc;
+        if (m >= QK_F32_INF)
+            atomicOr(flag.w[0], 1u); /* NaN/Inf after rotation: the call fails */
+        if (f != 0u && !told)
+            atomicOr(flag.w[0], 2u); /* tells the host (and tests) products ran */
+    }
+    told = told || f != 0u;
+    bool later = native && LATER; /* the words hold T(z): T(y) 2^L */
+    if (f != 0u) {
+        float fr = uintBitsToFloat(later ? f - (pc.levels << 23) : f);
+        /* chunk by chunk (P, j): unit values 2 P, 2 P + 1 of both units,
+         * bytes 2 (P & 1) and + 1 of code word P >> 1 of each unit's 16 */
+        uvec4 c0 = uvec4(0u), c1 = uvec4(0u);
+        [[unroll]] for (uint P = 0u; P < 8u; P++) {
+            uvec4 u = v[crq_chunk(P, j)];
+            uint sh = 16u * (P & 1u);
+            c0[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.x), fr, QK_DT == DT_BF16) << sh)
+                        | (qk_int8_code_rcp(2u, uintBitsToFloat(u.y), fr, QK_DT == DT_BF16) << (sh + 8u));
+            c1[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.z), fr, QK_DT == DT_BF16) << sh)
+                        | (qk_int8_code_rcp(2u, uintBitsToFloat(u.w), fr, QK_DT == DT_BF16) << (sh + 8u));
+        }
+        data.w[e >> 4] = c0;
+        data.w[(e + 16u) >> 4] = c1;
+        return;
+    }
+    /* the exact coder (f32, tiny or huge amax): one call site, from the
+     * thread's own words; T(z) words back to T(y) (zero or >= 2^(L-126)) */
+    [[dont_unroll]] for (uint h = 0u; h < 2u; h++)
+        [[dont_unroll]] for (uint q = 0u; q < 4u; q++) {
+            uint w = 0u;
+            [[dont_unroll]] for (uint b = 0u; b < 4u; b++) {
+                uint t = QK_CR_LOAD(32u * j + 16u * h + 4u * q + b);
+                t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
+                w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * b);
+            }
+            data.w[(e + 16u * h) >> 4][q] = w;
+        }
+}
+
+void main()
+{
+    /* Full subgroups: L runs over 0..127, a team's and a row's threads
+     * consecutive invocations (the shuffles, the team barrier). */
+    uint L = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+    uint tpr = pc.cols >> 5, nr = CRQ_THREADS / tpr; /* threads a row, rows a step */
+    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;    /* the thread's row in a step, first column */
+    uint j = L & 7u;                                 /* the thread's place in its team */
+    bool lane = ri < nr;
+    uint cl = min(tpr & (0u - tpr), gl_SubgroupSize); /* aligned invocations in one row */
+    uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * nr;
+    float down = uintBitsToFloat((127u - pc.levels) << 23);
+    g_base = (L >> 3) * 64u;
+    if (L < 3u * CRQ_ROWS)
+        s_m[L] = 0u;
+    if (QK_DT == DT_BF16)
+        scalars_tab(L);
+    barrier();
+    bool told = false;
+    uint slot = 0u;
+    uvec4 qn[8];
+    [[unroll]] for (uint k = 0u; k < 8u; k++)
+        qn[k] = uvec4(0u);
+    uint r = qk_group_id() * nr + ri;
+    fetch_ahead(r * pc.cols + c0, lane && r < pc.rows, qn);
+    for (uint rb = qk_group_id() * nr; rb < pc.rows; rb += step) { /* uniform */
+        r = rb + ri;
+        bool mine = lane && r < pc.rows; /* the same for a whole team */
+        uint e = r * pc.cols + c0;
+        uvec4 q[8] = qn;
+        if (QK_DT == DT_F32)
+            fetch_rest(e, mine, q);
+        uint bad = 0u;
+        if (QK_DT == DT_F32) {
+            uint mn = 0xFFFFFFFFu, mx = 0u;
+            [[unroll]] for (uint k = 0u; k < 32u; k++)
+                range_add(value_at(q, k), mn, mx);
+            bad = range_native(mn, mx) ? 0u : 1u;
+        } else {
+            [[unroll]] for (uint k = 0u; k < 16u; k++) /* on the raw words, two values at once */
+                range_add16(q[k >> 2][k & 3u], bad);
+            bad = range_native16(bad) ? 0u : 1u;
+        }
+        bad |= subgroupShuffleXor(bad, 1u); /* the team's choice */
+        bad |= subgroupShuffleXor(bad, 2u);
+        bad |= subgroupShuffleXor(bad, 4u);
+        bool native = bad == 0u || !mine;
+        if (native)
+            native_units(j, q);
+        else
+            exact_units(j, e);
+        qk_cr_team_sync();
+        uint m = 0u;
+        if (native) {
+            m = floatBitsToUint(native_columns(j, down));
+            m = LATER && m != 0u ? m - (pc.levels << 23) : m; /* T(y) = T(z) 2^-L */
+        } else {
+            m = exact_columns(j);
+        }
+        /* the next step's words (the 32 values are in shared memory now) */
+        fetch_ahead(e + step * pc.cols, lane && r + step < pc.rows, qn);
+        if (!mine)
+            m = 0u;
+        for (uint s = 1u; s < cl; s <<= 1) /* uniform */
+            m = max(m, subgroupShuffleXor(m, s));
+        if (mine && (L & (cl - 1u)) == 0u)
+            atomicMax(s_m[slot * CRQ_ROWS + ri], m);
+        barrier();
+        m = s_m[slot * CRQ_ROWS + min(ri, CRQ_ROWS - 1u)];
+        if (L < CRQ_ROWS) /* the previous step's, for the step after next */
+            s_m[(slot == 0u ? 2u : slot - 1u) * CRQ_ROWS + L] = 0u;
+        if (mine)
+            code_units(j, native, m, r, e, c0 == 0u, told);
+        slot = slot == 2u ? 0u : slot + 1u;
+    }
+}
