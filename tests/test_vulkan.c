@@ -1534,10 +1534,11 @@ static void test_convrot_fused_rows(void **state)
  * native range of G = 256), and rows whose threads or teams alternate
  * between the native and exact paths. Then the exact coder
  * (QK_VULKAN_PRODUCTS=0) and rows holding NaN or Inf (refused as the
- * reference refuses them). G = 256 rows of whole groups take
+ * reference refuses them). Rows of whole 256-value blocks take
  * convrot_quantize256.comp (teams of eight: 4096 / cols rows a step, idle
- * threads at 768 and 3072, teams of both paths in a row and a subgroup),
- * and run again on convrot_row_quantize.comp (QK_VULKAN_CONVROT_Q256=0). */
+ * threads at 768 and 3072, teams of both paths in a row and a subgroup;
+ * every G up to 256), and run again with QK_VULKAN_CONVROT_Q256=0 on
+ * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp. */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
     int f16 = dt == QK_DTYPE_F16;
@@ -1592,8 +1593,9 @@ static void test_convrot_quantize_rows(void **state)
                 if (cols % g != 0)
                     continue;
                 qk_dtype dt = dts[d];
-                int on_new = g <= 64; /* G = 256: convrot_quantize256.comp where the rows are whole groups */
-                int on_256 = g == 256 && cols % 256 == 0;
+                /* convrot_quantize256.comp where the rows are whole 256-value blocks,
+                   else convrot_quantize.comp for G up to 64 */
+                int on_256 = cols % 256 == 0, on_new = g <= 64 && !on_256;
                 size_t es = qk_dtype_size(dt);
                 unsigned char *in = malloc((size_t)(rows * cols) * es);
                 uint32_t x = (uint32_t)(k * 11 + (size_t)d + (size_t)g) * 2654435761u + 7u;
@@ -1613,10 +1615,11 @@ static void test_convrot_quantize_rows(void **state)
                     eligible += on_new;
                     eligible256 += on_256;
                 }
-                if (on_256) { /* the same rows on convrot_row_quantize.comp */
+                if (on_256) { /* the same rows on convrot_quantize.comp or convrot_row_quantize.comp */
                     setenv("QK_VULKAN_CONVROT_Q256", "0", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", row shader", &t);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q256 off", &t);
                     unsetenv("QK_VULKAN_CONVROT_Q256");
+                    eligible += g <= 64;
                 }
                 if (cols == 1024 || cols == 192) { /* NaN, +Inf, -Inf in a row: refused */
                     for (int n = 0; n < 3; n++) {

@@ -8,12 +8,12 @@
  *
  * A thread takes 64 consecutive values (its codes: four 16-byte loads,
  * issued one step ahead on a grid-stride loop) and runs the levels of
- * stride 1, 4 and 16 in registers. For G = 256 the four threads of a team
- * (consecutive subgroup invocations: the pipeline requires full
- * subgroups) hold a group: they swap values through shared memory behind
- * a subgroup barrier, so that each holds the group's values 16 t + i +
- * 64 m (i < 16, m < 4), runs the level of stride 64 and stores four runs
- * of 16. One exchange (a store and a load a value), against two and four
+ * stride 1, 4 and 16 in registers. In rows of whole 256-value runs (G =
+ * 256 always) the four threads of a team (consecutive subgroup
+ * invocations: the pipeline requires full subgroups) hold 256 values:
+ * they swap them through shared memory behind a subgroup barrier, so that
+ * each holds the values 16 t + i + 64 m (i < 16, m < 4), runs the level
+ * of stride 64 (G = 256) and stores four runs of 16. One exchange (a store and a load a value), against two and four
  * workgroup barriers in convrot.comp, which stays for G = 1024 and other
  * shapes.
  *
@@ -173,6 +173,12 @@ void main()
     uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * CRD_SPAN;
     uint ws = 72u * L + j;                                  /* cr_slot(64 L) */
     uint rs = 289u * j + 16u * t + 8u * (t >> 1);           /* cr_slot(256 j + 16 t) */
+    /* Rows of whole 256-value runs (G = 256 always) pass native values
+     * through shared memory, so that a team stores 4 consecutive runs of
+     * 16 at a time and not each thread 64 of its own (G = 64 stored so:
+     * 42% of the copy on an H100); a team then shares its row, so its
+     * native choice too. */
+    bool xch = pc.cols % 256u == 0u;
     uvec4 qn[4];
     uint sn;
     fetch(qk_group_id() * CRD_SPAN + 64u * L, qn, sn);
@@ -187,7 +193,7 @@ void main()
         if (mine) {
             if (native) {
                 first_levels(q, uintBitsToFloat(s - (pc.levels << 23)), x);
-                if (pc.group == 256u) {
+                if (xch) {
                     [[unroll]] for (uint k = 0u; k < 64u; k++)
                         v[ws + k + 8u * (k >> 5)] = x[k];
                 } else {
@@ -206,7 +212,7 @@ void main()
                 }
             }
         }
-        if (pc.group == 256u) { /* uniform */
+        if (xch) {
             qk_cr_team_sync();
             uint et = e0 + 256u * j + 16u * t; /* the team's group, run 0 of this thread */
             if (mine) {
@@ -214,15 +220,17 @@ void main()
                     [[unroll]] for (uint m = 0u; m < 4u; m++)
                         [[unroll]] for (uint i = 0u; i < 16u; i++)
                             x[16u * m + i] = v[rs + 72u * m + i];
-                    [[unroll]] for (uint i = 0u; i < 16u; i++)
-                        qk_cr_h4(x[i], x[i + 16u], x[i + 32u], x[i + 48u]); /* stride 64 */
+                    if (pc.group == 256u) {
+                        [[unroll]] for (uint i = 0u; i < 16u; i++)
+                            qk_cr_h4(x[i], x[i + 16u], x[i + 32u], x[i + 48u]); /* stride 64 */
+                    }
                     [[unroll]] for (uint m = 0u; m < 4u; m++) {
                         uint r[16];
                         [[unroll]] for (uint i = 0u; i < 16u; i++)
                             r[i] = x[16u * m + i];
                         store_run(et + 64u * m, r);
                     }
-                } else {
+                } else if (pc.group == 256u) { /* G < 256: stored before the exchange */
                     uint pt = 256u * j + 16u * t;
                     [[dont_unroll]] for (uint i = 0u; i < 16u; i++)
                         qk_cr_h4_exact(pt + i, 64u);

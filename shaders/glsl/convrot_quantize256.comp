@@ -4,7 +4,9 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_memory_scope_semantics : require
 /* int8_tensorwise with ConvRot per row (src/ref/ref_int8.c, convrot.c),
- * G = 256, rows a multiple of 256, at most 4096: rotate, round to T, the
+ * G = 4, 16, 64 or 256 (the levels of stride G and above skipped: G
+ * below 256 takes the same 256-value blocks), rows a multiple of 256, at
+ * most 4096: rotate, round to T, the
  * row's amax, its scale and divisor, codes, in one pass with the input
  * read once (a step ahead), one workgroup barrier a step and no workgroup
  * barrier between the levels. The design of the CUDA backend's
@@ -44,7 +46,7 @@
  * Latin square): no bank conflicts.
  *
  * Native path where every value a team rotates is zero or has 2^(L-103)
- * <= |x| < 2^(127-2L) (L = 4; f16 values below 2^16 as well): the
+ * <= |x| < 2^(127-2L) (L = log4 G; f16 values below 2^16 as well): the
  * argument of convrot_quantize.comp's head comment, unchanged (every value
  * and sum a multiple of 2^(L-126), so a nonzero one is normal, no level
  * overflows, RTE native sums are the reference's; no byte depends on a
@@ -90,8 +92,8 @@ layout(push_constant) uniform PC {
     uint rows;   /* rows in this chunk */
     uint cols;   /* a multiple of 256, at most 4096 */
     uint r0;     /* global index of the chunk's first row */
-    uint group;  /* G: 256 */
-    uint levels; /* L = log4 G: 4 */
+    uint group;  /* G: 4, 16, 64 or 256 */
+    uint levels; /* L = log4 G */
     uint flags;  /* bit 0: no codes by products (tests) */
 } pc;
 #include "qk_vk.glsl"
@@ -158,25 +160,31 @@ uint value_at(uvec4 q[8], uint k)
     return QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
 }
 
-/* Levels of stride s and 4 s on x[o + s k], k = 0..15 (s = 2: a column
- * pair's column o), natively (zeros free). */
+/* The levels of stride 16 and 64 below G (uniform) on x[o + s k], k =
+ * 0..15 (s = 2: a column pair's column o), natively (zeros free). */
 void levels_pair(inout uint x[32], uint o, uint s)
 {
-    [[unroll]] for (uint m = 0u; m < 4u; m++)
-        qk_cr_h4_zeros_free(x[o + s * 4u * m], x[o + s * (4u * m + 1u)], x[o + s * (4u * m + 2u)],
-                            x[o + s * (4u * m + 3u)]);
-    [[unroll]] for (uint m = 0u; m < 4u; m++)
-        qk_cr_h4_zeros_free(x[o + s * m], x[o + s * (m + 4u)], x[o + s * (m + 8u)], x[o + s * (m + 12u)]);
+    if (pc.group >= 64u) {
+        [[unroll]] for (uint m = 0u; m < 4u; m++)
+            qk_cr_h4_zeros_free(x[o + s * 4u * m], x[o + s * (4u * m + 1u)], x[o + s * (4u * m + 2u)],
+                                x[o + s * (4u * m + 3u)]);
+    }
+    if (pc.group == 256u) {
+        [[unroll]] for (uint m = 0u; m < 4u; m++)
+            qk_cr_h4_zeros_free(x[o + s * m], x[o + s * (m + 4u)], x[o + s * (m + 8u)], x[o + s * (m + 12u)]);
+    }
 }
 
-/* Levels 1 and 4 on a unit u[0..15], natively (zeros free): levels_pair's
- * butterflies, operands and order with s = 1. */
+/* Levels 1 and 4 below G on a unit u[0..15], natively (zeros free):
+ * levels_pair's butterflies, operands and order with s = 1. */
 void levels_unit(inout uint u[16])
 {
     [[unroll]] for (uint m = 0u; m < 4u; m++)
         qk_cr_h4_zeros_free(u[4u * m], u[4u * m + 1u], u[4u * m + 2u], u[4u * m + 3u]);
-    [[unroll]] for (uint m = 0u; m < 4u; m++)
-        qk_cr_h4_zeros_free(u[m], u[m + 4u], u[m + 8u], u[m + 12u]);
+    if (pc.group >= 16u) {
+        [[unroll]] for (uint m = 0u; m < 4u; m++)
+            qk_cr_h4_zeros_free(u[m], u[m + 4u], u[m + 8u], u[m + 12u]);
+    }
 }
 
 /* A native value after every level, rounded to T: T(z) (LATER) or T(y). */
@@ -234,7 +242,7 @@ void exact_units(uint j, uint e)
 {
     [[dont_unroll]] for (uint k = 0u; k < 32u; k++)
         QK_CR_STORE(32u * j + k, qk_load(QK_DT, e + k));
-    [[dont_unroll]] for (uint st = 1u; st < 16u; st *= 4u)
+    [[dont_unroll]] for (uint st = 1u; st < min(pc.group, 16u); st *= 4u)
         [[dont_unroll]] for (uint u = 0u; u < 8u; u++)
             qk_cr_h4_exact(32u * j + qk_cr_first(u, st, 16u), st);
 }
@@ -246,9 +254,9 @@ uint exact_columns(uint j)
 {
     [[dont_unroll]] for (uint c = 0u; c < 2u; c++) {
         uint col = 2u * j + c;
-        [[dont_unroll]] for (uint b = 0u; b < 4u; b++)
+        [[dont_unroll]] for (uint b = 0u; b < 4u && pc.group >= 64u; b++)
             qk_cr_h4_exact(64u * b + col, 16u);
-        [[dont_unroll]] for (uint k = 0u; k < 4u; k++)
+        [[dont_unroll]] for (uint k = 0u; k < 4u && pc.group == 256u; k++)
             qk_cr_h4_exact(16u * k + col, 64u);
     }
     uint m = 0u;
@@ -261,9 +269,6 @@ uint exact_columns(uint j)
     return m;
 }
 
-/* The codes of the thread's two units (elements e .. e+31), read back from
- * its words, with the row's amax m (T values). The scale by the row's
- * first thread (first). */
 /* bf16 rows' scalars by table. The scale s = max(RN(m / 127), 1e-30), the
  * divisor d = T(s) and the codes' factor r = RN(1 / d) (qk_group_scale,
  * qk_product_factor) of an amax m = M 2^E (M = 1 + k / 128, a bf16 value)
@@ -283,6 +288,9 @@ void scalars_tab(uint k)
     s_tab[k] = uvec4(sc, d, qk_int8_reciprocal(d), 0u);
 }
 
+/* The codes of the thread's two units (elements e .. e+31), read back from
+ * its words, with the row's amax m (T values). The scale by the row's
+ * first thread (first). */
 void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout bool told)
 {
     if (QK_DT == DT_F16 && m >= 0x47800000u)

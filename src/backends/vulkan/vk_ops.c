@@ -700,8 +700,8 @@ static int row_pipeline(const qk_vk_job *j)
  * measured slower there than convrot_row_quantize.comp: BACKEND-VULKAN.md),
  * rows of whole 64-value runs, at most 4096 wide (a workgroup's step holds
  * 4096 / cols rows), on a device whose full subgroups of 4 to 64 fit the
- * workgroup of 64. The others of convrot_fused take
- * convrot_quantize256.comp (below) or convrot_row_quantize*.comp. */
+ * workgroup of 64, where convrot_quantize256.comp (below) does not take
+ * them; the others of convrot_fused take convrot_row_quantize*.comp. */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
@@ -716,11 +716,12 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
-/* ConvRot rows that convrot_quantize256.comp takes: G = 256, rows of
- * whole groups, at most 4096 wide (a workgroup's step of 128 holds 4096 /
- * cols rows), on a device whose full subgroups of 8 to 128 fit the
- * workgroup of 128 (a team of eight consecutive invocations owns a group).
- * QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_row_quantize.comp. */
+/* ConvRot rows that convrot_quantize256.comp takes: G up to 256, rows of
+ * whole 256-value blocks, at most 4096 wide (a workgroup's step of 128
+ * holds 4096 / cols rows), on a device whose full subgroups of 8 to 128
+ * fit the workgroup of 128 (a team of eight consecutive invocations owns
+ * a block). QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_quantize.comp
+ * (G up to 64) or convrot_row_quantize.comp. */
 #define QK_VK_CONVROT_Q256_SPAN 4096
 #define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 16 + 4 * 128) * 4)
 static unsigned long convrot_q256_runs;
@@ -731,7 +732,7 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
     const char *e = getenv("QK_VULKAN_CONVROT_Q256");
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !(e && strcmp(e, "0") == 0) && j->p->convrot_group == 256 && j->cols % 256 == 0 &&
+    return !(e && strcmp(e, "0") == 0) && j->p->convrot_group <= 256 && j->cols % 256 == 0 &&
            j->cols <= QK_VK_CONVROT_Q256_SPAN && n >= 8 && m != 0 && 128 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q256_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
@@ -747,9 +748,9 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
- * steps: convrot_quantize.comp (4096 / cols rows a workgroup's step) where
- * convrot_q_rows, convrot_quantize256.comp (likewise) where
- * convrot_q256_rows, else a workgroup of 64 takes a row at a time (rows up
+ * steps: convrot_quantize256.comp (4096 / cols rows a workgroup's step)
+ * where convrot_q256_rows, convrot_quantize.comp (likewise) where
+ * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
  * to 1024 on the shader with a quarter of the shared memory). */
 static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
@@ -757,7 +758,7 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
     int64_t ra = row_align(s, j->cols), rc = chunk_of(s, ra, (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
-    int runs64 = convrot_q_rows(s, j), runs256 = !runs64 && convrot_q256_rows(s, j);
+    int runs256 = convrot_q256_rows(s, j), runs64 = !runs256 && convrot_q_rows(s, j);
     int pipe = runs64                           ? VP_CONVROT_Q
                : runs256                        ? VP_CONVROT_Q256
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
