@@ -367,6 +367,13 @@ group_backends() {
             cmp -s cpu_b.safetensors "${b}_b.safetensors" && ok "--backend $b nf4:dq same bytes" || bad "--backend $b nf4:dq differs"
     done
     expect 1 "unknown backend" "backend" out.safetensors -- $Q convert m.safetensors -o out.safetensors --format nvfp4 --backend tpu
+    # bench measures a line again (twice at most) where its copy ran below
+    # QK_BENCH_AGAIN_BELOW of the run's fastest copy: at 2, every line
+    QK_BENCH_AGAIN_BELOW=2 $Q bench --backend cpu --mib 1 --format fp4 --direction dequantize >b2.txt 2>&1 &&
+        grep -q "^# again: lines whose copy ran below 200%" b2.txt && [ "$(grep -c '^fp4 .* dequantize ' b2.txt)" -eq 3 ] &&
+        ok "bench measures a slow-copy line again, twice at most" || bad "bench again: $(cat b2.txt)"
+    QK_BENCH_AGAIN_BELOW=0 $Q bench --backend cpu --mib 1 --format fp4 >b0.txt 2>&1 && ! grep -q "^# again" b0.txt &&
+        [ "$(grep -c '^fp4 ' b0.txt)" -eq 2 ] && ok "bench with QK_BENCH_AGAIN_BELOW=0 measures each line once" || bad "bench once: $(cat b0.txt)"
     # every crafted case set runs on the CPU backend and is reported as a row
     $Q crosscheck --crafted --backend cpu >cc.txt 2>&1
     rc=$?
