@@ -4,14 +4,13 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_memory_scope_semantics : require
 /* int8_tensorwise with ConvRot per row (src/ref/ref_int8.c, convrot.c),
- * G = 4, 16, 64 or 256 (the levels of stride G and above skipped: G
- * below 256 takes the same 256-value blocks), rows a multiple of 256, at
- * most 4096: rotate, round to T, the
- * row's amax, its scale and divisor, codes, in one pass with the input
- * read once (a step ahead), one workgroup barrier a step and no workgroup
- * barrier between the levels. The design of the CUDA backend's
- * k_convrot_rows_q.cuh in GLSL, with this backend's native-range proof
- * (convrot_quantize.comp, qk_vk_convrot_quantize.glsl).
+ * G = 4, 16, 64 or 256 (G below 256 takes the same 256-value groups and
+ * skips the levels of stride G and above), rows a multiple of 256, at most
+ * 4096: rotate, round to T, the row's amax, its scale and divisor, codes,
+ * in one pass with the input read once (a step ahead), one workgroup
+ * barrier a step and no workgroup barrier between the levels. The design
+ * of the CUDA backend's k_convrot_rows_q.cuh in GLSL, with this backend's
+ * native-range proof (convrot_quantize.comp, qk_vk_convrot_quantize.glsl).
  *
  * A workgroup of 128 takes 4096 / cols whole rows a step (grid-stride;
  * threads past them idle). A team (eight consecutive invocations of a full
@@ -20,9 +19,9 @@
  * input, issued a step ahead; f32: unit 0's four a step ahead, unit 1's at
  * the step's start). Per step:
  *
- * - levels 1 and 4 on each unit in registers, one unit after the other;
- *   the units into the team's 1 KiB of shared memory, eight 16-byte
- *   stores;
+ * - levels 1 and 4 (those below G, as every level here) on each unit in
+ *   registers, one unit after the other; the units into the team's 1 KiB
+ *   of shared memory, eight 16-byte stores;
  * - a team barrier (the subgroup's, shared memory only);
  * - the thread's columns 2 j and 2 j + 1 (values 16 k + 2 j, + 1, k = 0..15)
  *   by eight 16-byte loads, levels 16 and 64 on each in registers, rounded
