@@ -150,11 +150,11 @@ static unsigned long bnb4_q64_rec_runs;
 
 unsigned long qcl_bnb4_q64_rec_runs(void) { return __atomic_load_n(&bnb4_q64_rec_runs, __ATOMIC_RELAXED); }
 
-/* with_rec: double quant; where bnb4_quantize64 runs, its _rec kernel
- * also writes the mean's records, one a work-group, into B_PARTIAL and
- * *nrec says how many (else 0). */
+/* nrec (double quant; NULL otherwise): where bnb4_quantize64 runs, its
+ * _rec kernel also writes the mean's records, one a work-group, into
+ * B_PARTIAL and *nrec says how many (else 0). */
 static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, cl_ulong n, cl_mem data,
-                              cl_mem absmax, int with_rec, size_t *nrec)
+                              cl_mem absmax, size_t *nrec)
 {
     if (nrec != NULL)
         *nrec = 0;
@@ -168,7 +168,7 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
         __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
         grid1_wave(s, L, &g);
         cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
-        if (with_rec) {
+        if (nrec != NULL) {
             cl_mem rec;
             qk_status st = qcl_buffer(s, B_PARTIAL, g / L * QK_BNB_PARTIAL_WORDS * 4, &rec);
             if (st == QK_OK)
@@ -685,7 +685,7 @@ qk_status qcl_quantize_codes(qcl_state *s, const qk_params *p, qk_dtype dtype, c
     qcl_dev_sizes(p, rows, cols, &data_bytes, &scale_bytes);
     switch (p->format) {
     case QK_FORMAT_NF4:
-    case QK_FORMAT_FP4: return bnb_quantize(s, p, dt, in, (cl_ulong)(rows * cols), data, scale, 0, NULL);
+    case QK_FORMAT_FP4: return bnb_quantize(s, p, dt, in, (cl_ulong)(rows * cols), data, scale, NULL);
     case QK_FORMAT_NVFP4: return nvfp4_quantize(s, dt, in, rows, cols, data, data_bytes, scale, scale_bytes, scalar);
     case QK_FORMAT_MXFP8: return mxfp8_quantize(s, dt, in, rows, cols, data, scale, scale_bytes);
     default: return scaled_quantize(s, p, dt, in, rows, cols, data, scale);
@@ -708,7 +708,7 @@ qk_status qcl_quantize_dq_dev(qcl_state *s, const qk_params *p, qk_dtype dt, cl_
 {
     /* no qcl_quantize_begin: bitsandbytes kernels keep no status word
      * (qcl_quantize_status), and its fill would be one more command */
-    return bnb_quantize(s, p, (cl_int)dt, in, (cl_ulong)(rows * cols), data, absmax, 1, nrec);
+    return bnb_quantize(s, p, (cl_int)dt, in, (cl_ulong)(rows * cols), data, absmax, nrec);
 }
 
 qk_status qcl_quantize_status(qcl_state *s, const qk_params *p)
