@@ -242,7 +242,22 @@ static inline uint cr_code_bf16(uint x, float r)
 {
     uint q = as_uint(as_float(x) * r);
     float t = as_float((q + 0x7FFFu + ((q >> 16) & 1u)) & 0xFFFF0000u);
-    return as_uint(fmin(t, 127.0f) + 0x1.8p23f) & 0xFFu;
+    return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
+}
+
+/* int8_code_rcp's f16 int8 code (dt == DT_F16, both clamps), T's rounding
+ * on the signed bits of the corrected quotient q as cr_code_bf16 does, and
+ * no test for f16's subnormal range: there |q| < 2^-14 rounds on the bits
+ * to at most 2^-13 (f16's own rule: a multiple of 2^-24 up to 2^-14),
+ * both far under 1/2, so code 0 either way (a negative one's -0 too). A q
+ * past f16's range rounds to 2^16 on the bits and to Inf by T: 127 (-128)
+ * after the clamps either way. Four operations less a value. */
+static inline uint cr_code_f16(uint x, float d, float r)
+{
+    float xf = as_float(x), q0 = xf * r;
+    uint q = as_uint(fma(fma(-d, q0, xf), r, q0));
+    float t = as_float((q + 0xFFFu + ((q >> 13) & 1u)) & 0xFFFFE000u);
+    return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
 /* The 16 int8 codes of a row's unscaled sums x (cr_quantize_native_rows):
@@ -272,7 +287,7 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
     for (uint k = 0; k < 16u; k++)
         c[k] = dt == DT_F32    ? scaled_code(FMT_INT8, DT_F32, x[k], d)
                : dt == DT_BF16 ? cr_code_bf16(x[k], as_float(rd))
-                               : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), 0);
+                               : cr_code_f16(x[k], as_float(d), as_float(rd));
     return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
                    pack4(c[12], c[13], c[14], c[15]));
 }
