@@ -242,7 +242,22 @@ static inline uint cr_code_bf16(uint x, float r)
 {
     uint q = as_uint(as_float(x) * r);
     float t = as_float((q + 0x7FFFu + ((q >> 16) & 1u)) & 0xFFFF0000u);
-    return as_uint(fmin(t, 127.0f) + 0x1.8p23f) & 0xFFu;
+    return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
+}
+
+/* int8_code_rcp's f16 int8 code (dt == DT_F16, both clamps), T's rounding
+ * on the signed bits of the corrected quotient q as cr_code_bf16 does, and
+ * no test for f16's subnormal range: there |q| < 2^-14 rounds on the bits
+ * to at most 2^-13 (f16's own rule: a multiple of 2^-24 up to 2^-14),
+ * both far under 1/2, so code 0 either way (a negative one's -0 too). A q
+ * past f16's range rounds to 2^16 on the bits and to Inf by T: 127 (-128)
+ * after the clamps either way. Four operations less a value. */
+static inline uint cr_code_f16(uint x, float d, float r)
+{
+    float xf = as_float(x), q0 = xf * r;
+    uint q = as_uint(fma(fma(-d, q0, xf), r, q0));
+    float t = as_float((q + 0xFFFu + ((q >> 13) & 1u)) & 0xFFFFE000u);
+    return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
 /* The 16 int8 codes of a row's unscaled sums x (cr_quantize_native_rows):
@@ -272,7 +287,7 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
     for (uint k = 0; k < 16u; k++)
         c[k] = dt == DT_F32    ? scaled_code(FMT_INT8, DT_F32, x[k], d)
                : dt == DT_BF16 ? cr_code_bf16(x[k], as_float(rd))
-                               : int8_code_rcp(dt, FMT_INT8, x[k], as_float(d), as_float(rd), 0);
+                               : cr_code_f16(x[k], as_float(d), as_float(rd));
     return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
                    pack4(c[12], c[13], c[14], c[15]));
 }
@@ -315,6 +330,17 @@ static inline void cr_q_load(__global const uint4 *in, const int dt, ulong r, ul
         w[u] = ok && u < vpu ? in[w0 + u] : (uint4)(0u);
 }
 
+/* The eight f16 elements of w as f32 bits, by vload_half8 from the
+ * register copy (core OpenCL 1.2, no cl_khr_fp16 needed; on NVIDIA a
+ * conversion an element against f16_widen_finite's six operations): exact,
+ * subnormals included, Inf and NaN as they are. */
+static inline void cr_widen_f16x8(uint4 w, uint *x)
+{
+    float8 f = vload_half8(0, (const __private half *)&w);
+    x[0] = as_uint(f.s0), x[1] = as_uint(f.s1), x[2] = as_uint(f.s2), x[3] = as_uint(f.s3);
+    x[4] = as_uint(f.s4), x[5] = as_uint(f.s5), x[6] = as_uint(f.s6), x[7] = as_uint(f.s7);
+}
+
 /* Quantize's native path for 16 < G < 1024, a work-group per row and step
  * in two barriers a row: the levels of stride 1 and 4 in registers, the
  * unit into its slots (cr_q_at) by four vector stores, the next row's
@@ -333,8 +359,8 @@ static inline void cr_q_load(__global const uint4 *in, const int dt, ulong r, ul
  * k - 1 is cleared after step k's second barrier (every read of it came
  * before step k's first barrier), so step k + 2 finds it zero. A row
  * whose rotation holds NaN or Inf (its amax does: every sum of a rotation
- * group takes all its inputs, and f16 rows, whose finite widening loses
- * them, look at their input) raises status and writes no codes. No
+ * group takes all its inputs, Inf and NaN inputs widened as they are:
+ * f16's by cr_widen_f16x8) raises status and writes no codes. No
  * `continue` in this loop: one ahead of barriers made PoCL 3.1 return
  * wrong bytes (docs/BACKEND-OPENCL.md). */
 static inline void cr_quantize_native_rows(__global const uint4 *in, const int dt, ulong rows, uint cols, uint G,
@@ -342,25 +368,24 @@ static inline void cr_quantize_native_rows(__global const uint4 *in, const int d
                                            __global uint *status, __local uint4 *v4, __local uint *slot)
 {
     uint lid = get_local_id(0), nu = cols / 16u, k3 = 0u;
-    uint sc = (127u - levels) << 23, top = dt == DT_F32 ? QK_F32_INF : dt == DT_BF16 ? 0x7F80u : 0x7C00u;
+    uint sc = (127u - levels) << 23;
     __local uint4 *unit = v4 + CRQ_UNIT4(lid);
     uint4 w[4];
     ulong r = get_group_id(0), step = get_num_groups(0);
     cr_q_load(in, dt, r, rows, cols, lid, nu, w);
     for (; r < rows; r += step, k3 = k3 == 2u ? 0u : k3 + 1u) {
-        uint x[16], in_max = 0u;
+        uint x[16];
 #pragma unroll
         for (uint u = 0; u < 4u; u++) {
             if (dt == DT_F32) {
                 x[4 * u] = w[u].s0, x[4 * u + 1] = w[u].s1, x[4 * u + 2] = w[u].s2, x[4 * u + 3] = w[u].s3;
+            } else if (u < 2u && dt == DT_F16) {
+                cr_widen_f16x8(w[u], x + 8 * u);
             } else if (u < 2u) {
-                uint h[4] = {w[u].s0, w[u].s1, w[u].s2, w[u].s3};
 #pragma unroll
                 for (int k = 0; k < 4; k++) {
-                    if (dt == DT_F16) /* bf16 widens Inf and NaN as they are */
-                        in_max = max(in_max, max(h[k] & 0x7FFFu, (h[k] >> 16) & 0x7FFFu));
-                    x[8 * u + 2 * k] = widen_low_finite(dt, h[k]);
-                    x[8 * u + 2 * k + 1] = widen_high_finite(dt, h[k]);
+                    x[8 * u + 2 * k] = widen_low_finite(dt, w[u][k]);
+                    x[8 * u + 2 * k + 1] = widen_high_finite(dt, w[u][k]);
                 }
             }
         }
@@ -370,7 +395,7 @@ static inline void cr_quantize_native_rows(__global const uint4 *in, const int d
             unit[c] = (uint4)(x[4 * c], x[4 * c + 1], x[4 * c + 2], x[4 * c + 3]);
         cr_q_load(in, dt, r + step, rows, cols, lid, nu, w);
         barrier(CLK_LOCAL_MEM_FENCE);
-        uint m = cr_q_regrouped((__local uint *)v4, lid, G, dt == DT_F16 && in_max >= top ? QK_F32_INF : 0u);
+        uint m = cr_q_regrouped((__local uint *)v4, lid, G, 0u);
         atomic_max(slot + k3, m);
         barrier(CLK_LOCAL_MEM_FENCE);
         if (lid == 0u)
