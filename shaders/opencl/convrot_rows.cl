@@ -242,7 +242,7 @@ static inline uint cr_code_bf16(uint x, float r)
 {
     uint q = as_uint(as_float(x) * r);
     float t = as_float((q + 0x7FFFu + ((q >> 16) & 1u)) & 0xFFFF0000u);
-    return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
+    return as_uint(fmin(t, 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
 /* int8_code_rcp's f16 int8 code (dt == DT_F16, both clamps), T's rounding
