@@ -37,10 +37,15 @@ if [ -z "$bases" ] || [ $# -lt 1 ]; then
 fi
 first=${bases# }
 first=${first%% *}
+# Every row checked before any build: a row qtool refuses would print nothing.
 for spec in "$@"; do
     case "$spec" in
         *@*) case " $bases " in *" ${spec##*@} "*) ;; *) echo "device-ab: $spec names no base given" >&2; exit 2 ;; esac ;;
     esac
+    row=${spec%@*}
+    case "${row%%:*}" in cuda | vulkan | opencl | cpu) ;; *) echo "device-ab: $spec: no backend cuda|vulkan|opencl|cpu" >&2; exit 2 ;; esac
+    case "$row" in *:quantize | *:dequantize) row=${row%:*} ;; esac
+    case "${row##*:}" in bf16 | f16 | f32) ;; *) echo "device-ab: $spec: one dtype a row, bf16|f16|f32" >&2; exit 2 ;; esac
 done
 out=${OUT:-/tmp}
 root=/tmp/qk-devroot
@@ -93,7 +98,12 @@ for spec in "$@"; do
         [ "$v" = A ] && q=$(qtool_of "$base")
         name=$v
         [ "$v" = A ] && name=$label
-        $q bench --backend "$be" --mib "${QK_BENCH_MIB:-1024}" --dtype "$d" $fopts ${dir:+--direction "$dir"} 2>&1 |
-            grep -E "^($(echo "$f" | tr + '|')) +(quantize|dequantize)" | sed "s/^/$name $be $d /"
+        log="$out/ab-run.log"
+        if $q bench --backend "$be" --mib "${QK_BENCH_MIB:-1024}" --dtype "$d" $fopts ${dir:+--direction "$dir"} >"$log" 2>&1; then
+            grep -E "^($(echo "$f" | tr + '|')) +(quantize|dequantize)" "$log" | sed "s/^/$name $be $d /"
+        else
+            echo "$name $be $d: qtool bench failed:"
+            tail -n 3 "$log"
+        fi
     done
 done
