@@ -34,7 +34,7 @@ static int parse_dtype(const char *s, qk_dtype *dt)
  * outliers, deterministic so runs compare. */
 static void *make_input(qk_dtype dt, size_t n)
 {
-    size_t es = dt == QK_DTYPE_F32 ? 4 : 2;
+    size_t es = qk_dtype_size(dt);
     unsigned char *buf = malloc(n * es);
     if (buf == NULL)
         return NULL;
@@ -82,7 +82,7 @@ static int bench_line(qk_context *ctx, const char *spec, const qk_params *p, int
         printf("%-30s %-10s %s\n", spec, dir ? "dequantize" : "quantize", qk_last_error());
         return -1;
     }
-    size_t es = dt == QK_DTYPE_F32 ? 4 : 2;
+    size_t es = qk_dtype_size(dt);
     double gbs = r.bytes_moved / r.seconds / 1e9, copy = r.copy_bytes / r.copy_seconds / 1e9;
     double in_bytes = (double)rows * (double)cols * (double)es;
     int reads = dir ? 1 : quantize_input_reads(p);
@@ -143,7 +143,7 @@ int cmd_bench(int argc, char **argv)
     if (nspecs == 0)
         for (size_t k = 0; k < sizeof default_specs / sizeof *default_specs; k++)
             specs[nspecs++] = default_specs[k];
-    size_t es = dt == QK_DTYPE_F32 ? 4 : 2;
+    size_t es = qk_dtype_size(dt);
     int64_t rows = (int64_t)(mib * 1048576.0 / (double)es / (double)cols);
     if (rows < 1)
         return qtool_usage_error("bench: --mib %.3g is smaller than one row of %lld columns", mib, (long long)cols);
