@@ -403,7 +403,7 @@ static inline void cr_quantize_native_rows(__global const uint4 *in, const int d
         uint M = slot[k3];
         /* the reference's amax: the largest T(RN(|v| 2^-L)), which is
          * T(RN(M 2^-L)) (both roundings are monotone and odd) */
-        uint mt = round_to(dt, as_uint(as_float(M) * as_float(sc))) & QK_F32_ABS;
+        uint mt = round_to_pos(dt, as_uint(as_float(M) * as_float(sc))) & QK_F32_ABS;
         if (mt >= QK_F32_INF) {
             if (lid == 0u)
                 atomic_max(status, mt);

@@ -27,6 +27,19 @@ static inline uint rcp16(uint d)
     return as_uint(y);
 }
 
+/* round_to(dt, a) for a non-negative a or a NaN: f16's value widened back
+ * by vload_half (core OpenCL 1.2; one conversion on NVIDIA against
+ * widen16's branches for subnormals, Inf and NaN), exact for every f16
+ * value; a NaN comes back as a NaN, whose bits no caller keeps (they test
+ * >= Inf). */
+static inline uint round_to_pos(const int dt, uint a)
+{
+    if (dt != DT_F16)
+        return round_to(dt, a);
+    ushort h = (ushort)f16_narrow(a);
+    return as_uint(vload_half(0, (const __private half *)&h));
+}
+
 /* scaled_params(FMT_INT8, dt, m, d) and *rd = int8_reciprocal(FMT_INT8,
  * *d) for the f32 bits m of a finite 16-bit amax. RN(m / 127) by
  * Markstein's correction: q0 = RN(m c), c = RN(1/127), is within an ulp,
@@ -42,13 +55,15 @@ static inline uint int8_scalars16(const int dt, uint m, uint *d, uint *rd)
         float mf = as_float(m), c = 0x1.020408p-7f, q0 = mf * c;
         scale = max(as_uint(fma(fma(-127.0f, q0, mf), c, q0)), QK_F32_1E_30);
     }
-    uint s_t = round_to(dt, scale);
+    uint s_t = round_to_pos(dt, scale);
     *d = s_t != 0u ? s_t : (dt == DT_F16 ? 0x38800000u : 0x00800000u); /* T's smallest normal */
     *rd = rcp16(*d);
     return scale;
 }
 
 #else
+
+static inline uint round_to_pos(const int dt, uint a) { return round_to(dt, a); }
 
 /* The same words by qk_div (programs without IEEE native f32). */
 static inline uint int8_scalars16(const int dt, uint m, uint *d, uint *rd)
