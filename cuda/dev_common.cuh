@@ -163,9 +163,66 @@ static __device__ __forceinline__ u32 pack2_rne(int dt, u32 lo, u32 hi)
 #endif
 }
 
+static __device__ __forceinline__ u32 lane_id()
+{
+    u32 l;
+    asm("mov.u32 %0, %%laneid;" : "=r"(l));
+    return l;
+}
+
+static __device__ __forceinline__ uint4 quad(const u32 *v) { return make_uint4(v[0], v[1], v[2], v[3]); }
+
+static __device__ __forceinline__ uint4 pick(bool a, uint4 x, uint4 y)
+{
+    return make_uint4(a ? x.x : y.x, a ? x.y : y.y, a ? x.z : y.z, a ? x.w : y.w);
+}
+
+/* N f32 (8 or 16: 2 or 4 quads of 16 bytes) at p + i, i a multiple of 8.
+ * Stored as they are, each 16-byte store instruction of a warp writes half
+ * of every 32-byte sector it touches. Where lanes 2m and 2m + 1 are both
+ * active and hold adjacent runs (the partner's i is i + N, or i - N), the
+ * pair trades quads so that store k writes the pair's 32-byte slots 2k and
+ * 2k + 1 (of the pair's 2N / 4 slots of 16 bytes): whole sectors. The even
+ * lane gives its odd quads, the odd lane its even quads; every other lane
+ * stores its own quads. Lanes that are not paired this way lose only the
+ * shuffles. __activemask: the coalesced-group idiom, every shuffle below
+ * named by exactly the lanes that run it. */
+template <int N>
+static __device__ __forceinline__ void store_f32_pairs(u32 *p, i64 i, const u32 *v)
+{
+    constexpr int Q = N / 4, H = Q / 2;
+    const u32 lane = lane_id(), act = __activemask();
+    const bool odd = lane & 1u;
+    i64 j = __shfl_xor_sync(act, i, 1);
+    uint4 got[H];
+#pragma unroll
+    for (int h = 0; h < H; h++) { /* quad indices are constants: v stays in registers */
+        uint4 g = pick(odd, quad(v + 8 * h), quad(v + 8 * h + 4));
+        got[h] = make_uint4(__shfl_xor_sync(act, g.x, 1), __shfl_xor_sync(act, g.y, 1),
+                            __shfl_xor_sync(act, g.z, 1), __shfl_xor_sync(act, g.w, 1));
+    }
+    const bool paired = ((act >> (lane & ~1u)) & 3u) == 3u && j == (odd ? i - N : i + N);
+    const i64 base = odd ? i - N : i; /* the pair's first element */
+#pragma unroll
+    for (int k = 0; k < Q; k++) {
+        /* paired: slot 2k + odd of the pair; the even lane's own quad 2k
+         * (k < H), the odd lane's own quad 2k + 1 - Q (k >= H), else the
+         * partner's got[k mod H] */
+        uint4 s = k < H ? pick(odd, got[k % H], quad(v + 4 * (2 * k % Q)))
+                        : pick(odd, quad(v + 4 * ((2 * k + 1 - Q) % Q)), got[k % H]);
+        s = pick(paired, s, quad(v + 4 * k));
+        *(uint4 *)(p + (paired ? base + 4 * (2 * k + (i64)odd) : i + 4 * k)) = s;
+    }
+}
+
+template <bool PAIRS = true>
 static __device__ __forceinline__ void store8(int dt, void *p, i64 i, const u32 v[8])
 {
     if (dt == DT_F32) {
+        if (PAIRS) {
+            store_f32_pairs<8>((u32 *)p, i, v);
+            return;
+        }
         uint4 *q = (uint4 *)((u32 *)p + i);
         q[0] = make_uint4(v[0], v[1], v[2], v[3]);
         q[1] = make_uint4(v[4], v[5], v[6], v[7]);
@@ -183,10 +240,11 @@ static __device__ __forceinline__ void store8(int dt, void *p, i64 i, const u32 
 }
 
 /* store8 for values known not to be NaN (no per-element NaN test). */
+template <bool PAIRS = true>
 static __device__ __forceinline__ void store8_finite(int dt, void *p, i64 i, const u32 v[8])
 {
     if (dt == DT_F32) {
-        store8(dt, p, i, v);
+        store8<PAIRS>(dt, p, i, v);
         return;
     }
     *(uint4 *)((unsigned short *)p + i) = make_uint4(pack2_rne(dt, v[0], v[1]), pack2_rne(dt, v[2], v[3]),

@@ -213,8 +213,12 @@ static __device__ __forceinline__ void nvfp4_dequantize_body(const unsigned char
                     u32 byte = ((k < 8 ? w.x : w.y) >> (8 * ((k / 2) & 3))) & 0xFFu;
                     v[k] = dmul(lut[(k & 1) ? (byte & 15u) : (byte >> 4)], ts);
                 }
-                store8_finite(dt, out, r * cols + c0, v);
-                store8_finite(dt, out, r * cols + c0 + 8, v + 8);
+                if (dt == DT_F32) {
+                    store_f32_pairs<16>((u32 *)out, r * cols + c0, v);
+                } else {
+                    store8_finite(dt, out, r * cols + c0, v);
+                    store8_finite(dt, out, r * cols + c0 + 8, v + 8);
+                }
                 continue;
             }
 #pragma unroll

@@ -143,12 +143,12 @@ static __device__ __forceinline__ void convrot_dequantize64_body(const signed ch
 #pragma unroll
                     for (int i = 0; i < 8; i++)
                         v[i] = bits(r[i]);
-                    store8_finite(dt, out, i0, v);
+                    store8_finite<false>(dt, out, i0, v);
                 } else {
 #pragma unroll
                     for (int i = 0; i < 8; i++)
                         v[i] = bits(__fmul_rn(r[i], sc));
-                    store8(dt, out, i0, v);
+                    store8<false>(dt, out, i0, v);
                 }
             }
         }

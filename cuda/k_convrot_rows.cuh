@@ -240,8 +240,9 @@ static __device__ __forceinline__ void convrot_dequantize_rows_body(const signed
 #pragma unroll
             for (int k = 0; k < 16; k++)
                 v[k] = bits(p[k]);
-            store8(dt, out, r * cols + (i64)unit * 16, v);
-            store8(dt, out, r * cols + (i64)unit * 16 + 8, v + 8);
+            /* plain f32 stores: the pairs' shuffles spill at this budget */
+            store8<false>(dt, out, r * cols + (i64)unit * 16, v);
+            store8<false>(dt, out, r * cols + (i64)unit * 16 + 8, v + 8);
         }
     }
 }

@@ -309,9 +309,7 @@ static __device__ __forceinline__ void lut_dequantize(const unsigned char *data,
         for (int k = 0; k < 8; k++)
             h[k] = lut[((k < 4 ? q.x : q.y) >> (8 * (k & 3))) & 0xFFu];
         if (dt == DT_F32) {
-            uint4 *o = (uint4 *)((u32 *)out + i);
-            o[0] = make_uint4(h[0], h[1], h[2], h[3]);
-            o[1] = make_uint4(h[4], h[5], h[6], h[7]);
+            store_f32_pairs<8>((u32 *)out, i, h);
         } else {
             *(uint4 *)((unsigned short *)out + i) =
                 make_uint4(h[0] | (h[1] << 16), h[2] | (h[3] << 16), h[4] | (h[5] << 16), h[6] | (h[7] << 16));
