@@ -804,6 +804,39 @@ static void test_product_codes(void **st)
     assert_int_equal(bad, 0);
 }
 
+/* convrot_rows.cl's f32 int8 codes by one product (cr_code_f32) against
+ * scaled_code's division, on every device whose program is native IEEE
+ * f32: crafted quotients on both sides of the 2^-13 margin around every
+ * halfway point in [-511.5, 511.5], integers, random values, eight
+ * divisors from 2^-126 to below 2^126 (f32_codes_check). 2^24 values on a
+ * GPU, 2^22 on a CPU device. Values flagged near must stay a small part
+ * (they are divided, which costs time) and must occur (else the margin
+ * was never reached). */
+static void test_f32_codes_by_product(void **st)
+{
+    (void)st;
+    const qcl_device *d;
+    int nd = opencl_devices(&d);
+    long bad = 0;
+    for (int i = 0; i < nd; i++) {
+        uint64_t count = d[i].host_cpu ? (uint64_t)1 << 22 : (uint64_t)1 << 24, fails, near;
+        uint32_t first;
+        int divides;
+        assert_int_equal(qcl_f32_codes_check(i, 0u, count, &fails, &first, &near, &divides), QK_OK);
+        if (divides) {
+            printf("%s: f32 int8 codes: the program divides (no native IEEE f32), nothing to check\n", d[i].name);
+            continue;
+        }
+        printf("%s: f32 int8 codes by products, %llu crafted values: %llu differ (first id %u), %llu near a halfway "
+               "point (divided)\n",
+               d[i].name, (unsigned long long)count, (unsigned long long)fails, fails ? first : 0u,
+               (unsigned long long)near);
+        bad += fails != 0;
+        assert_true(near > 0 && near < count / 4);
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* int8_scalars16 (int8_scalars.cl: RN(m / 127) by Markstein's correction,
  * RN(1/d) by Newton steps) against scaled_params and int8_reciprocal's
  * qk_div on every device, for every finite positive bf16 and f16 amax. A
@@ -1451,6 +1484,7 @@ int main(void)
         cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_int8_scalars),
+        cmocka_unit_test(test_f32_codes_by_product),
         cmocka_unit_test(test_groups16),
         cmocka_unit_test(test_convrot_rows),
         cmocka_unit_test(test_crafted_convrot_dequantize),

@@ -229,6 +229,18 @@ qk_status qcl_int8_scalars_check(int device, int dt, uint32_t *fails, uint32_t *
     return st;
 }
 
+qk_status qcl_f32_codes_check(int device, uint32_t base, uint64_t count, uint64_t *fails, uint32_t *first,
+                              uint64_t *near, int *divides)
+{
+    void *state;
+    qk_status st = opencl_open(device, &state);
+    if (st != QK_OK)
+        return st;
+    st = qcl_run_f32_codes_check(state, base, count, fails, first, near, divides);
+    opencl_close(state);
+    return st;
+}
+
 const qk_backend qk_backend_opencl = {
     "opencl", 1, opencl_probe, opencl_device_info, opencl_open, opencl_close, opencl_supports,
     opencl_quantize, opencl_dequantize, opencl_sync, NULL, qcl_bench,

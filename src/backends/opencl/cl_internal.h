@@ -56,6 +56,17 @@ qk_status qcl_product_codes_check(int device, int dt, uint32_t w0, uint32_t stri
  * where the device's program divides by qk_div (nothing checked). */
 qk_status qcl_int8_scalars_check(int device, int dt, uint32_t *fails, uint32_t *first, int *divides);
 
+/* Test hook: on device `device`, compares convrot_rows.cl's f32 int8
+ * codes by products (cr_code_f32) with scaled_code's division for the
+ * crafted values base .. base + count - 1 (f32_codes_check: quotients
+ * near and on both sides of every halfway point, integers, random
+ * values; divisors 2^-126 to below 2^126). *fails: codes that differ
+ * where cr_code_f32 did not send its value to the division; *first: the
+ * smallest such value id; *near: values it sent there; *divides: 1 where
+ * the device's program is not native IEEE f32 (nothing checked). */
+qk_status qcl_f32_codes_check(int device, uint32_t base, uint64_t count, uint64_t *fails, uint32_t *first,
+                              uint64_t *near, int *divides);
+
 /* Kernels of the embedded program, in qcl_kernel_names order. */
 typedef enum {
     K_AMAX_TENSOR,
@@ -95,6 +106,7 @@ typedef enum {
     K_CONVROT_QUANTIZE_NATIVE_BF16,
     K_CONVROT_QUANTIZE_NATIVE_F16,
     K_CONVROT_QUANTIZE_NATIVE_F32,
+    K_F32_CODES_CHECK,
     K_COUNT
 } qcl_kernel_id;
 
@@ -147,6 +159,10 @@ int qcl_probe_mismatches(const uint32_t *a, const uint32_t *b, const uint32_t *o
 
 /* qcl_int8_scalars_check on an open state. */
 qk_status qcl_run_int8_scalars_check(qcl_state *s, int dt, uint32_t *fails, uint32_t *first, int *divides);
+
+/* qcl_f32_codes_check on an open state. */
+qk_status qcl_run_f32_codes_check(qcl_state *s, uint32_t base, uint64_t count, uint64_t *fails, uint32_t *first,
+                                  uint64_t *near, int *divides);
 
 /* qcl_product_codes_check on an open state. */
 qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_t stride, uint64_t pairs,

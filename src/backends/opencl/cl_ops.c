@@ -562,30 +562,34 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
 
-/* The three words of a check kernel (failures, smallest failing input, a
- * flag), in B_TMP: set to 0, ~0, 0 before it runs, read back after. */
-static qk_status check_words_set(qcl_state *s, uint32_t host[3], cl_mem *out)
+/* The words of a check kernel (failures, smallest failing input, a flag
+ * or count, a flag), in B_TMP: set to 0, ~0, 0, 0 before it runs, read
+ * back after. */
+#define CHECK_WORDS 4
+static qk_status check_words_set(qcl_state *s, uint32_t host[CHECK_WORDS], cl_mem *out)
 {
-    host[0] = 0u, host[1] = 0xFFFFFFFFu, host[2] = 0u;
-    qk_status st = qcl_buffer(s, B_TMP, 3 * sizeof *host, out);
+    host[0] = 0u, host[1] = 0xFFFFFFFFu, host[2] = 0u, host[3] = 0u;
+    qk_status st = qcl_buffer(s, B_TMP, CHECK_WORDS * sizeof *host, out);
     if (st == QK_OK)
-        st = qcl_check(s->cl->clEnqueueWriteBuffer(s->q, *out, CL_TRUE, 0, 3 * sizeof *host, host, 0, NULL, NULL),
-                       "clEnqueueWriteBuffer");
+        st = qcl_check(
+            s->cl->clEnqueueWriteBuffer(s->q, *out, CL_TRUE, 0, CHECK_WORDS * sizeof *host, host, 0, NULL, NULL),
+            "clEnqueueWriteBuffer");
     return st;
 }
 
-static qk_status check_words_get(qcl_state *s, qk_status st, cl_mem out, uint32_t host[3])
+static qk_status check_words_get(qcl_state *s, qk_status st, cl_mem out, uint32_t host[CHECK_WORDS])
 {
     if (st == QK_OK)
-        st = qcl_check(s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, 3 * sizeof *host, host, 0, NULL, NULL),
-                       "clEnqueueReadBuffer");
+        st = qcl_check(
+            s->cl->clEnqueueReadBuffer(s->q, out, CL_TRUE, 0, CHECK_WORDS * sizeof *host, host, 0, NULL, NULL),
+            "clEnqueueReadBuffer");
     return st;
 }
 
 qk_status qcl_run_int8_scalars_check(qcl_state *s, int dt, uint32_t *fails, uint32_t *first, int *divides)
 {
     cl_mem out;
-    uint32_t host[3];
+    uint32_t host[CHECK_WORDS];
     qk_status st = check_words_set(s, host, &out);
     cl_int cdt = dt;
     size_t L = 64, g = 0x8000u; /* every 16-bit pattern below 0x8000 */
@@ -602,7 +606,7 @@ qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_
                                       uint64_t *fails, uint32_t *first, int *int8_divides)
 {
     cl_mem out;
-    uint32_t host[3];
+    uint32_t host[CHECK_WORDS];
     qk_status st = check_words_set(s, host, &out);
     uint64_t done = 0;
     if (pairs == 0)
@@ -621,6 +625,27 @@ qk_status qcl_run_product_codes_check(qcl_state *s, int dt, uint32_t w0, uint32_
     *fails = host[0];
     *first = host[1];
     *int8_divides = host[2] != 0u;
+    return st;
+}
+
+qk_status qcl_run_f32_codes_check(qcl_state *s, uint32_t base, uint64_t count, uint64_t *fails, uint32_t *first,
+                                  uint64_t *near, int *divides)
+{
+    cl_mem out;
+    uint32_t host[CHECK_WORDS];
+    qk_status st = check_words_set(s, host, &out);
+    for (uint64_t done = 0; st == QK_OK && done < count;) { /* launches of at most 2^24 values */
+        uint64_t n = count - done < ((uint64_t)1 << 24) ? count - done : (uint64_t)1 << 24;
+        size_t L = 64, g = ((size_t)n + L - 1) / L * L;
+        cl_uint b = (cl_uint)(base + done);
+        st = RUN(s, K_F32_CODES_CHECK, 1, &g, &L, ARG(b), ARG(out));
+        done += g;
+    }
+    st = check_words_get(s, st, out, host);
+    *fails = host[0];
+    *first = host[1];
+    *near = host[2];
+    *divides = host[3] != 0u;
     return st;
 }
 
