@@ -269,7 +269,27 @@ static __device__ __forceinline__ void mxfp8_quantize_body(const void *in, int d
     uint4 *dst = (uint4 *)(data + r * (ncb * 32) + c0);
     u32 x[32];
     u32 bamax = 0u;
-    if (r < rows && c0 < cols) {
+    if (dt == DT_F16 && r < rows && c0 + 32 <= cols && (cols & 7) == 0) {
+        /* f16: the amax on the packed magnitudes (they order as their
+         * bits do), widened once with the NaN rule; the elements by cvt
+         * alone (widen_finite: a block with NaN or Inf is refused, its
+         * codes never kept). H200: 69% of the copy against bf16's 93%. */
+        const uint4 *p = (const uint4 *)((const unsigned short *)in + r * cols + c0);
+        u32 pm = 0u;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            uint4 a = p[q];
+            pm = __vmaxu2(pm, __vmaxu2(__vmaxu2(a.x & 0x7FFF7FFFu, a.y & 0x7FFF7FFFu),
+                                       __vmaxu2(a.z & 0x7FFF7FFFu, a.w & 0x7FFF7FFFu)));
+            u32 w[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                x[8 * q + 2 * k] = widen_finite(dt, w[k] & 0xFFFFu);
+                x[8 * q + 2 * k + 1] = widen_finite(dt, w[k] >> 16);
+            }
+        }
+        bamax = widen(dt, max(pm & 0xFFFFu, pm >> 16));
+    } else if (r < rows && c0 < cols) {
         load_row_block<32>(dt, in, r, cols, c0, x);
 #pragma unroll
         for (int k = 0; k < 32; k++)

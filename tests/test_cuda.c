@@ -804,7 +804,8 @@ static void test_device_double_quant_mean(void **state)
 
 /* NaN and +-Inf in the one-pass group kernels (k_group_quantize.cuh: a warp
  * a float8 row of 4096, a block an int8 row, a block a 128 x 128 tile;
- * k_convrot_rows.cuh: a ConvRot row a block, G = 16 and 256), one element
+ * k_convrot_rows.cuh: a ConvRot row a block, G = 16 and 256) and in
+ * MXFP8's blocks (k_blocked.cuh: f16's amax on packed magnitudes), one element
  * of the last row (odd and even positions: either half of a packed word):
  * the reference's QK_ERR_NONFINITE, for each special in each 16-bit
  * dtype. */
@@ -820,7 +821,7 @@ static void test_device_group_nonfinite(void **state)
         {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 0}, {QK_FORMAT_FLOAT8_E4M3FN, QK_SCALING_BLOCK, 128, 0, 0},
         {QK_FORMAT_INT8_BLOCKWISE, QK_SCALING_BLOCK, 128, 0, 0}, {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 16},
         {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 256}, {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 64},
-        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 1024},
+        {QK_FORMAT_INT8_TENSORWISE, QK_SCALING_ROW, 128, 0, 1024}, {QK_FORMAT_MXFP8, QK_SCALING_TENSOR, 32, 0, 0},
     };
     static const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     const int64_t rows = 256, cols = 4096, n = rows * cols;
