@@ -81,18 +81,49 @@ static __device__ __forceinline__ void round_pair(int dt, u32 *a, u32 *b)
     *b = bits(fb);
 }
 
-/* The reciprocal group_codes8 divides 16-bit int8 input by: the IEEE
- * (correctly rounded) reciprocal of the group's divisor s, for s in
- * [2^-126, 2^122), where it and every step below stay normal (every int8
- * divisor is: amax <= FLT_MAX bounds it above, the 1e-30 and 1e-8 floors
- * and f16's range below: self-test 22 checks every 16-bit amax); 0
- * elsewhere. group_codes8 divides f32 input by __fdiv_rn, 16-bit input by
- * the reciprocal alone: a division fallback in every unrolled element made
- * the int8 code of the group kernels too large to run fast. */
+/* The reciprocal group_codes8 divides int8 input by: the IEEE (correctly
+ * rounded) reciprocal of the group's divisor s, for s in [2^-126, 2^122)
+ * (16-bit input) or [2^-126, 2^126) (f32), where it and every step below
+ * stay normal (every int8 divisor is: amax <= FLT_MAX bounds it above, the
+ * 1e-30 and 1e-8 floors and f16's range below: self-test 22 checks every
+ * 16-bit amax); 0 elsewhere (f32 then divides). group_codes8 divides
+ * 16-bit input by the reciprocal alone: a division fallback in every
+ * unrolled element made the int8 code of the group kernels too large to
+ * run fast; f32 by one product, dividing a vector only where a quotient
+ * lies near a halfway point (f32_quotients_by_product). */
 static __device__ __forceinline__ u32 group_reciprocal(int kind, int dt, u32 s)
 {
-    int fits = s >= 0x00800000u && s < 0x7C800000u;
-    return kind >= GQ_INT8 && dt != DT_F32 && fits ? bits(__frcp_rn(fl(s))) : 0u;
+    int fits = s >= 0x00800000u && s < (dt == DT_F32 ? 0x7E800000u : 0x7C800000u);
+    return kind >= GQ_INT8 && fits ? bits(__frcp_rn(fl(s))) : 0u;
+}
+
+/* RN(x / s) for eight f32 x, or values with the same integer nearest (ties
+ * to even), by products with r = RN(1/s) (group_reciprocal, normal): with
+ * z = x / s and |e1|, |e2| <= 2^-24, q0 = RN(x r) = z (1 + e1)(1 + e2);
+ * where |q0| <= 256 it lies within 2^-15 of z, and RN(z) within 2^-16 of
+ * z: under 2^-13 apart. So where every q0 lies at least 2^-13 from each
+ * point halfway between integers, rint(q0) = rint(RN(z)), the integer
+ * int8_pack8 takes; past 256 both saturate; an underflowed q0 means |z| <
+ * 2^-125, 0 both ways. Otherwise (about 2^-12 of values) the vector
+ * divides by __fdiv_rn. Self-test 13 runs every f32 x against int8_code's
+ * division. */
+static __device__ __forceinline__ void f32_quotients_by_product(const u32 x[8], u32 s, u32 r, u32 v[8])
+{
+    bool near = r == 0u;
+#pragma unroll
+    for (int e = 0; e < 8; e++) { /* q0 again below: fewer registers live */
+        float q0 = __fmul_rn(fl(x[e]), fl(r)), n = __fsub_rn(__fadd_rn(q0, 0x1.8p23f), 0x1.8p23f);
+        near |= fabsf(__fsub_rn(q0, n)) >= 0.5f - 0x1p-13f;
+    }
+    if (near) {
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            v[e] = ddiv(x[e], s);
+    } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            v[e] = dmul(x[e], r);
+    }
 }
 
 /* x / d for the int8 codes of 16-bit input, with r = RN(1 / d) from
@@ -155,9 +186,13 @@ static __device__ __forceinline__ void group_codes8(int kind, int dt, const u32 
             *lo = *hi = 0u;
             return;
         }
+        if (dt == DT_F32) {
+            f32_quotients_by_product(x, s, rs, v);
+        } else {
 #pragma unroll
-        for (int e = 0; e < 8; e++)
-            v[e] = dt == DT_F32 ? ddiv(x[e], s) : div_by_reciprocal(x[e], s, rs);
+            for (int e = 0; e < 8; e++)
+                v[e] = div_by_reciprocal(x[e], s, rs);
+        }
     } else {
 #pragma unroll
         for (int e = 0; e < 8; e++)
@@ -440,7 +475,7 @@ static __device__ __forceinline__ void group_quantize_warp_by_layout(const void 
     }                                                                                              \
     }
 
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void __launch_bounds__(256, 4)
 qk_group_quantize_4k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1, int kind,
                      u32 *scale, unsigned char *data, u32 *flag)
 {

@@ -109,16 +109,17 @@ static __device__ __forceinline__ int beyond_256(const u32 x[8], u32 s)
 
 /* group_codes8 against the per-element functions for eight finite inputs
  * around x (mantissa and sign variations), each kind and dtype, and
- * factors of several sizes (a zero int8 divisor included). */
+ * factors of several sizes (a zero int8 divisor included; two whose
+ * reciprocal is inexact, for f32's codes by products). */
 static __device__ __noinline__ int group_codes_agree(u32 x)
 {
-    const u32 factors[4] = {0x3C010204u, 0x3F800000u, 0x00800000u, 0u};
+    const u32 factors[5] = {0x3C010204u, 0x3F800000u, 0x00800000u, 0u, 0x40400000u};
     u32 xs[8];
     for (int e = 0; e < 8; e++)
         xs[e] = (x ^ (u32)e) ^ ((u32)(e & 1) << 31);
     for (int kind = 0; kind < 4; kind++)
         for (int dt = 0; dt < 3; dt++)
-            for (int f = 0; f < 4; f++) {
+            for (int f = 0; f < 5; f++) {
                 u32 s = factors[f], lo, hi, rlo, rhi, c[8];
                 if (kind >= GQ_INT8 && beyond_256(xs, s))
                     continue; /* no group divides these by s: ST_INT8_DIVISORS (f32: amax / 127 <= s) */
