@@ -9,8 +9,8 @@
  * A group is a rectangle of h rows x w columns (a row: 1 x cols; a tile:
  * bh x bw, smaller at the edges) with w a multiple of 8, held as V vectors of
  * 8 per thread in blocks of 256 threads: V = 2 for groups of up to 4096
- * elements, 8 up to 16384 (16-bit dtypes only: the host sends larger f32
- * groups to the two-pass path). float8 groups of up to 4096 16-bit elements
+ * elements, 8 up to 16384 (16-bit dtypes; f32 groups up to 16384 take
+ * blocks of 1024 threads, V = 2). float8 groups of up to 4096 16-bit elements
  * take a warp each instead (qk_group_quantize_warp, 16 vectors a lane): no
  * block barrier between a group's amax and its codes. 16-bit inputs stay
  * packed (4 registers a vector): their amax is taken on the packed
@@ -308,25 +308,25 @@ static __device__ __forceinline__ void store_group_codes(int kind, int dt, const
  * registers cost no occupancy). The two barriers of a step also keep part
  * and shared_scalar from being rewritten before every thread has read
  * them. */
-template <int V, int PREFETCH>
+template <int V, int PREFETCH, int T = GQ_THREADS>
 static __device__ __forceinline__ void group_quantize_body(const void *in, int dt, i64 rows, i64 cols, int bh, int bw,
                                                            i64 gc, i64 g0, i64 g1, int kind, u32 *scale,
                                                            unsigned char *data, u32 *flag)
 {
-    __shared__ u32 part[GQ_THREADS / 32], shared_scalar;
+    __shared__ u32 part[T / 32], shared_scalar;
     i64 g = g0 + blockIdx.x;
     if (g >= g1)
         return;
     group_rect G = locate_group(g, rows, cols, bh, bw, gc);
     uint4 raw[V][2], next[PREFETCH ? V : 1][2];
-    load_group<V, GQ_THREADS>(in, dt, G, threadIdx.x, raw);
+    load_group<V, T>(in, dt, G, threadIdx.x, raw);
     for (; g < g1; g += gridDim.x) {
-        u32 m = warp_max(group_thread_amax<V, GQ_THREADS>(dt, G, threadIdx.x, raw));
+        u32 m = warp_max(group_thread_amax<V, T>(dt, G, threadIdx.x, raw));
         if ((threadIdx.x & 31) == 0)
             part[threadIdx.x / 32] = m;
         __syncthreads();
         if (threadIdx.x == 0) {
-            for (int k = 1; k < GQ_THREADS / 32; k++)
+            for (int k = 1; k < T / 32; k++)
                 m = max(m, part[k]);
             u32 sc = 0u, s = 0u;
             if (m >= QK_F32_INF)
@@ -343,9 +343,9 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
         if (gn < g1) {
             N = locate_group(gn, rows, cols, bh, bw, gc);
             if (PREFETCH)
-                load_group<PREFETCH ? V : 1, GQ_THREADS>(in, dt, N, threadIdx.x, next);
+                load_group<PREFETCH ? V : 1, T>(in, dt, N, threadIdx.x, next);
         }
-        store_group_codes<V, GQ_THREADS>(kind, dt, G, threadIdx.x, raw, s, data);
+        store_group_codes<V, T>(kind, dt, G, threadIdx.x, raw, s, data);
         if (gn < g1) {
             if (PREFETCH) {
 #pragma unroll
@@ -354,7 +354,7 @@ static __device__ __forceinline__ void group_quantize_body(const void *in, int d
                     raw[k][1] = next[k][1];
                 }
             } else {
-                load_group<V, GQ_THREADS>(in, dt, N, threadIdx.x, raw);
+                load_group<V, T>(in, dt, N, threadIdx.x, raw);
             }
         }
         G = N;
@@ -487,6 +487,24 @@ qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw
                       int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
     QK_GROUP_QUANTIZE((group_quantize_body<8, 0>), QK_BY_DTYPE16)
+}
+
+/* QK_BY_DTYPE for f32 only. */
+#define QK_BY_DTYPE_F32(dt, CALL)                                                                  \
+    do {                                                                                           \
+        const int DTC = DT_F32;                                                                    \
+        CALL;                                                                                      \
+    } while (0)
+
+/* f32 groups of 4097 to 16384 elements (int8_blockwise's 128 x 128 tiles):
+ * a block of 1024 threads holding two vectors each, so that such tiles
+ * take the one-pass path too (they took the two-pass path, which reads the
+ * input twice: H200, f32 int8_blockwise quantize at 32% of the copy). */
+extern "C" __global__ void __launch_bounds__(1024)
+qk_group_quantize_16k_f32(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
+                          int kind, u32 *scale, unsigned char *data, u32 *flag)
+{
+    QK_GROUP_QUANTIZE((group_quantize_body<2, 1, 1024>), QK_BY_DTYPE_F32)
 }
 
 /* A warp a group of up to 4096 16-bit elements. int8 came here last, once

@@ -807,8 +807,8 @@ static void test_device_double_quant_mean(void **state)
  * k_convrot_rows.cuh: a ConvRot row a block, G = 16 and 256) and in
  * MXFP8's blocks (k_blocked.cuh: f16's amax on packed magnitudes), one element
  * of the last row (odd and even positions: either half of a packed word):
- * the reference's QK_ERR_NONFINITE, for each special in each 16-bit
- * dtype. */
+ * the reference's QK_ERR_NONFINITE, for each special in each dtype (f32
+ * tiles of 128 x 128: qk_group_quantize_16k_f32). */
 static void test_device_group_nonfinite(void **state)
 {
     (void)state;
@@ -825,12 +825,12 @@ static void test_device_group_nonfinite(void **state)
     };
     static const uint32_t specials[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     const int64_t rows = 256, cols = 4096, n = rows * cols;
-    uint16_t *in = malloc((size_t)n * 2);
+    void *in = malloc((size_t)n * 4);
     long bad = 0;
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
-        for (int d = 0; d < 2; d++)
+        for (int d = 0; d < 3; d++)
             for (size_t sp = 0; sp < sizeof specials / sizeof *specials; sp++) {
-                qk_dtype dt = d ? QK_DTYPE_F16 : QK_DTYPE_BF16;
+                qk_dtype dt = d == 2 ? QK_DTYPE_F32 : d ? QK_DTYPE_F16 : QK_DTYPE_BF16;
                 qk_layout lay;
                 assert_int_equal(qk_layout_query(&fmts[f], rows, cols, &lay), QK_OK);
                 void *parts[QK_PART_COUNT] = {0};

@@ -20,12 +20,12 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_quantize_by_table16", "qk_group_dequantize", "qk_convrot_quantize_rows", "qk_convrot_dequantize_rows",
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
-    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_bnb4_quantize64_sum",
+    "qk_absmax_mean", "qk_convrot_dequantize64", "qk_bnb4_quantize64_sum", "qk_group_quantize_16k_f32",
 };
 
 unsigned cu_block_threads(int k)
 {
-    if (k == K_QUANTIZE_BY_TABLE16)
+    if (k == K_QUANTIZE_BY_TABLE16 || k == K_GROUP_Q_16K_F32)
         return 1024u;
     if (k == K_CONVROT_Q_ROWS4K)
         return 128u; /* k_convrot_rows_q.cuh: CRQ_THREADS_4K */

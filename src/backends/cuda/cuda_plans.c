@@ -704,7 +704,8 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */
 
 /* Elements a group kernel holds: a block of 256 threads, 2 or (16-bit dtypes)
- * 8 vectors of 8 a thread; float8 groups of up to GQ_SMALL_ELEMS 16-bit
+ * 8 vectors of 8 a thread, or (f32 past GQ_SMALL_ELEMS) a block of 1024
+ * threads of 2 vectors; float8 groups of up to GQ_SMALL_ELEMS 16-bit
  * elements go to a warp of 16 vectors a lane instead. */
 #define GQ_SMALL_ELEMS (256 * 2 * 8)
 #define GQ_MAX_ELEMS (256 * 8 * 8)
@@ -714,9 +715,8 @@ static int one_pass_groups(const cu_job *j)
 {
     qk_groups g = job_groups(j);
     qk_scaling sc = j->p->format == QK_FORMAT_INT8_BLOCKWISE ? QK_SCALING_BLOCK : j->p->scaling;
-    int64_t most = j->dt == QK_DTYPE_F32 ? GQ_SMALL_ELEMS : GQ_MAX_ELEMS;
     return sc != QK_SCALING_TENSOR && j->p->convrot_group == 0 && j->cols % 8 == 0 && g.bw % 8 == 0 &&
-           g.bh * g.bw <= most;
+           g.bh * g.bw <= GQ_MAX_ELEMS;
 }
 
 static qk_status group_q_prepare(cu_job *j) { return amax_zero(j, 1); } /* work: the nonfinite flag */
@@ -733,6 +733,8 @@ static qk_status group_q_pass(cu_job *j, int64_t r0, int64_t r1)
     int small = g.bh * g.bw <= GQ_SMALL_ELEMS;
     if (small && j->dt != QK_DTYPE_F32)
         return launch_strided(j, K_GROUP_Q_WARP, (g1 - g0) * 32, args); /* a group a warp */
+    if (!small && j->dt == QK_DTYPE_F32)
+        return launch_strided(j, K_GROUP_Q_16K_F32, (g1 - g0) * 1024, args);
     return launch_strided(j, small ? K_GROUP_Q_4K : K_GROUP_Q_16K, (g1 - g0) * 256, args); /* a group a block */
 }
 
