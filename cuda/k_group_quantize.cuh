@@ -499,12 +499,14 @@ qk_group_quantize_16k(const void *in, int dt, i64 rows, i64 cols, int bh, int bw
 /* f32 groups of 4097 to 16384 elements (int8_blockwise's 128 x 128 tiles):
  * a block of 1024 threads holding two vectors each, so that such tiles
  * take the one-pass path too (they took the two-pass path, which reads the
- * input twice: H200, f32 int8_blockwise quantize at 32% of the copy). */
+ * input twice: H200, f32 int8_blockwise quantize at 32% of the copy). No
+ * prefetch of the next group: with f32_quotients_by_product it spilled 32
+ * bytes at the 64 registers 1024 threads allow. */
 extern "C" __global__ void __launch_bounds__(1024)
 qk_group_quantize_16k_f32(const void *in, int dt, i64 rows, i64 cols, int bh, int bw, i64 gc, i64 g0, i64 g1,
                           int kind, u32 *scale, unsigned char *data, u32 *flag)
 {
-    QK_GROUP_QUANTIZE((group_quantize_body<2, 1, 1024>), QK_BY_DTYPE_F32)
+    QK_GROUP_QUANTIZE((group_quantize_body<2, 0, 1024>), QK_BY_DTYPE_F32)
 }
 
 /* A warp a group of up to 4096 16-bit elements. int8 came here last, once
