@@ -260,38 +260,18 @@ static inline uint cr_code_f16(uint x, float d, float r)
     return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
-/* f32's int8 code of x / d, d normal below 2^126, by one product with r =
- * RN(1/d) (normal), as scaled_code's RN(x / d) rounded to an integer and
- * clamped, where *near stays 0. With z = x / d and |e1|, |e2| <= 2^-24, q0
- * = RN(x r) = z (1 + e1)(1 + e2); where |q0| <= 256 it lies within 2^-15
- * of z, and RN(z) within 2^-16 of z: under 2^-13 apart. So where q0 lies
- * at least 2^-13 from every point halfway between integers, rint(q0) (by
- * adding and taking away 1.5 2^23) is rint(RN(z)), the reference's
- * integer; past 256 both saturate; a q0 that underflows means |z| <
- * 2^-125, code 0 both ways (and an infinite q0, d near 2^-126, 127 or -128
- * both ways: its NaN difference leaves *near alone). Otherwise *near is set
- * and the caller divides (about 2^-12 of values). Only where native f32
- * arithmetic is IEEE (CR_NATIVE). test_f32_codes_by_product crafts
- * quotients on both sides of the margin. */
-static inline uint cr_code_f32(uint x, float r, int *near)
-{
-    float q0 = as_float(x) * r, n = (q0 + 0x1.8p23f) - 0x1.8p23f;
-    *near |= fabs(q0 - n) >= 0.5f - 0x1p-13f;
-    return as_uint(fmin(fmax(n, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
-}
-
-/* f32 int8 codes of a work-item's 16 values: by cr_code_f32 where the
- * program is CR_NATIVE and d < 2^126, all 16 divided (scaled_code) where
- * one lies near a halfway point or elsewhere. */
+/* f32 int8 codes of a work-item's 16 values: by int8_code_f32 where the
+ * program's products are IEEE and d has a reciprocal (int8_f32_reciprocal),
+ * all 16 divided (scaled_code) where one lies near a halfway point or
+ * elsewhere. */
 static inline uint4 cr_codes_f32(const uint *x, uint d)
 {
-    uint c[16];
-    int near = !CR_NATIVE || d >= 0x7E800000u;
+    uint c[16], r = int8_f32_reciprocal(d);
+    int near = r == 0u;
     if (!near) {
-        float r = as_float(qk_div(QK_F32_ONE, d));
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
-            c[k] = cr_code_f32(x[k], r, &near);
+            c[k] = int8_code_f32(x[k], as_float(r), -128.0f, &near);
     }
     if (near) {
 #pragma unroll
@@ -641,64 +621,4 @@ __kernel void convrot_dequantize_rows(__global const uint4 *data, __global const
                                       uint cols, uint G, uint levels, __global uint4 *out, __local uint *v)
 {
     QK_BY_DTYPE(dt, cr_dequantize_body(data, rscale, DTC, rows, cols, G, levels, out, v));
-}
-
-/* A 32-bit mix (for test hooks' crafted values). */
-static inline uint cr_mix(uint h)
-{
-    h ^= h >> 16;
-    h *= 0x7FEB352Du;
-    h ^= h >> 15;
-    h *= 0x846CA68Bu;
-    return h ^ (h >> 16);
-}
-
-__constant uint cr_check_divisors[8] = {0x00800000u, 0x0DA24260u, 0x21F3A5C1u, 0x3C010204u,
-                                       0x3F800000u, 0x40400000u, 0x53C8D2E7u, 0x7E7FFFFFu};
-
-/* Test hook: cr_code_f32 against scaled_code for value id = base + global
- * id. Divisor: one of eight, 2^-126 to just below 2^126. Value x: half
- * the ids RN(m d) for m a point halfway between integers in [-511.5,
- * 511.5], moved by up to 2^(12 - e) ulps either way (e: m's exponent, so
- * that the moves reach past the 2^-13 margin on both sides); a quarter
- * RN(m d) for an integer m moved by up to 4 ulps; a quarter random bits
- * within 2^12 of d's exponent either way. out[0] counts the codes that
- * differ where cr_code_f32 did not flag its value near, out[1] keeps the
- * smallest such id, out[2] counts the values flagged near, out[3] = 1
- * says the program is not CR_NATIVE (nothing checked). */
-__kernel void f32_codes_check(uint base, __global uint *out)
-{
-#if CR_NATIVE
-    uint id = base + (uint)get_global_id(0), h = cr_mix(id), d = cr_check_divisors[id & 7u], x;
-    uint kind = (id >> 3) & 3u, mi = (id >> 5) & 1023u;
-    if (kind < 2u) {
-        float m = (float)((int)mi - 512) + 0.5f;
-        int e = ilogb(m), span = 1 << clamp(12 - e, 0, 14);
-        int delta = (int)(h % (uint)(2 * span + 1)) - span;
-        x = as_uint(m * as_float(d));
-        if ((int)(x & QK_F32_ABS) > abs(delta))
-            x += delta;
-    } else if (kind == 2u) {
-        x = as_uint((float)((int)mi - 512) * as_float(d));
-        int delta = (int)(h & 7u) - 4;
-        if ((int)(x & QK_F32_ABS) > abs(delta))
-            x += delta;
-    } else {
-        int e = (int)((d >> 23) & 0xFFu) + (int)(h % 25u) - 12;
-        x = (h & 0x807FFFFFu) | ((uint)clamp(e, 1, 254) << 23);
-    }
-    if ((x & QK_F32_ABS) >= QK_F32_INF) /* m d past f32's range: no row holds it */
-        return;
-    int near = 0;
-    uint c = cr_code_f32(x, as_float(qk_div(QK_F32_ONE, d)), &near);
-    if (near)
-        atomic_inc(&out[2]);
-    else if (c != scaled_code(FMT_INT8, DT_F32, x, d)) {
-        atomic_inc(&out[0]);
-        atomic_min(&out[1], id);
-    }
-#else
-    if (get_global_id(0) == 0)
-        out[3] = 1u;
-#endif
 }

@@ -48,6 +48,42 @@ static inline uint scaled_code(int fmt, int dt, uint x, uint d)
     return (uint)qk_f32_to_int_rne_clamp(q, -128, 127) & 0xFFu;
 }
 
+/* Whether the program's native f32 products are IEEE (native_f32 without
+ * the guard): then f32 int8 codes go by products (int8_code_f32). */
+#if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
+#define QK_F32_PRODUCTS 1
+#else
+#define QK_F32_PRODUCTS 0
+#endif
+
+/* RN(1/d), normal, for f32 int8 codes by products; 0 where they divide:
+ * programs without IEEE products, d outside [2^-126, 2^126) (0 included). */
+static inline uint int8_f32_reciprocal(uint d)
+{
+    return QK_F32_PRODUCTS && d >= 0x00800000u && d < 0x7E800000u ? qk_div(QK_F32_ONE, d) : 0u;
+}
+
+/* f32's int8 code of x / d by one product with r = int8_f32_reciprocal(d)
+ * (nonzero), as scaled_code's RN(x / d) rounded to an integer and clamped
+ * to [lo, 127] (lo -128, or -127 for int8_blockwise, whose clamp to +-127
+ * before the rounding gives the same), where *near stays 0. With z = x / d
+ * and |e1|, |e2| <= 2^-24, q0 = RN(x r) = z (1 + e1)(1 + e2); where |q0|
+ * <= 256 it lies within 2^-15 of z, and RN(z) within 2^-16 of z: under
+ * 2^-13 apart. So where q0 lies at least 2^-13 from every point halfway
+ * between integers, rint(q0) (by adding and taking away 1.5 2^23) is
+ * rint(RN(z)), the reference's integer; past 256 both saturate; a q0 that
+ * underflows means |z| < 2^-125, code 0 both ways (and an infinite q0, d
+ * near 2^-126, saturates both ways: its NaN difference leaves *near
+ * alone). Otherwise *near is set and the caller divides (about 2^-12 of
+ * values). test_f32_codes_by_product crafts quotients on both sides of the
+ * margin (f32_codes_check). */
+static inline uint int8_code_f32(uint x, float r, float lo, int *near)
+{
+    float q0 = as_float(x) * r, n = (q0 + 0x1.8p23f) - 0x1.8p23f;
+    *near |= fabs(q0 - n) >= 0.5f - 0x1p-13f;
+    return as_uint(fmin(fmax(n, lo), 127.0f) + 0x1.8p23f) & 0xFFu;
+}
+
 /* One work-item: param[0] = what every element is multiplied or divided
  * by, param[1] = the stored scalar scale (copied into each chunk's scale). */
 __kernel void scaled_tensor_params(__global const uint *amax, int fmt, int dt, __global uint *param)
@@ -124,6 +160,8 @@ static inline void scaled_quantize_groups_body(__global const uchar *in, const i
         }
         uint d;
         uint s = scaled_params(fmt, dt, m, &d);
+        /* f32 int8: codes by products where they may (int8_code_f32) */
+        uint rd = dt == DT_F32 && (fmt == FMT_INT8 || fmt == FMT_INT8_BLOCK) ? int8_f32_reciprocal(d) : 0u;
         if (lid == 0)
             scale[g] = s;
         for (ulong u = lid; u < units; u += L) {
@@ -131,9 +169,17 @@ static inline void scaled_quantize_groups_body(__global const uchar *in, const i
             if (vec) {
                 uint v[8], b[8];
                 ld8(in, dt, i, v);
+                int near = rd == 0u;
+                if (!near) {
 #pragma unroll
-                for (int k = 0; k < 8; k++)
-                    b[k] = scaled_code(fmt, dt, v[k], d);
+                    for (int k = 0; k < 8; k++)
+                        b[k] = int8_code_f32(v[k], as_float(rd), fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f, &near);
+                }
+                if (near) {
+#pragma unroll
+                    for (int k = 0; k < 8; k++)
+                        b[k] = scaled_code(fmt, dt, v[k], d);
+                }
                 ((__global uint2 *)data)[i / 8] =
                     (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
             } else {
@@ -363,4 +409,66 @@ __kernel void scaled_dequantize_rows(__global const uchar *data, __global const 
 {
     QK_BY_FMT_DTYPE(fmt, dt, scaled_dequantize_rows_body(data, scale, FMTC, DTC, rows, cols, vpr, R, rsh, csh, gc,
                                                          out, lut));
+}
+
+/* A 32-bit mix (for test hooks' crafted values). */
+static inline uint check_mix(uint h)
+{
+    h ^= h >> 16;
+    h *= 0x7FEB352Du;
+    h ^= h >> 15;
+    h *= 0x846CA68Bu;
+    return h ^ (h >> 16);
+}
+
+__constant uint check_f32_divisors[8] = {0x00800000u, 0x0DA24260u, 0x21F3A5C1u, 0x3C010204u,
+                                        0x3F800000u, 0x40400000u, 0x53C8D2E7u, 0x7E7FFFFFu};
+
+/* Test hook: int8_code_f32 against scaled_code (int8_tensorwise and
+ * int8_blockwise clamps) for value id = base + global id. Divisor: one of
+ * eight, 2^-126 to just below 2^126. Value x: half the ids RN(m d) for m
+ * a point halfway between integers in [-511.5, 511.5], moved by up to
+ * 2^(12 - e) ulps either way (e: m's exponent, so that the moves reach
+ * past the 2^-13 margin on both sides); a quarter RN(m d) for an integer m
+ * moved by up to 4 ulps; a quarter random bits within 2^12 of d's exponent
+ * either way. out[0] counts the codes that differ where int8_code_f32 did
+ * not flag its value near, out[1] keeps the smallest such id, out[2]
+ * counts the values flagged near, out[3] = 1 says the program has no IEEE
+ * products (nothing checked). */
+__kernel void f32_codes_check(uint base, __global uint *out)
+{
+#if QK_F32_PRODUCTS
+    uint id = base + (uint)get_global_id(0), h = check_mix(id), d = check_f32_divisors[id & 7u], x;
+    uint kind = (id >> 3) & 3u, mi = (id >> 5) & 1023u;
+    if (kind < 2u) {
+        float m = (float)((int)mi - 512) + 0.5f;
+        int e = ilogb(m), span = 1 << clamp(12 - e, 0, 14);
+        int delta = (int)(h % (uint)(2 * span + 1)) - span;
+        x = as_uint(m * as_float(d));
+        if ((int)(x & QK_F32_ABS) > abs(delta))
+            x += delta;
+    } else if (kind == 2u) {
+        x = as_uint((float)((int)mi - 512) * as_float(d));
+        int delta = (int)(h & 7u) - 4;
+        if ((int)(x & QK_F32_ABS) > abs(delta))
+            x += delta;
+    } else {
+        int e = (int)((d >> 23) & 0xFFu) + (int)(h % 25u) - 12;
+        x = (h & 0x807FFFFFu) | ((uint)clamp(e, 1, 254) << 23);
+    }
+    if ((x & QK_F32_ABS) >= QK_F32_INF) /* m d past f32's range: no group holds it */
+        return;
+    int near = 0;
+    float r = as_float(int8_f32_reciprocal(d));
+    uint c = int8_code_f32(x, r, -128.0f, &near), cb = int8_code_f32(x, r, -127.0f, &near);
+    if (near)
+        atomic_inc(&out[2]);
+    else if (c != scaled_code(FMT_INT8, DT_F32, x, d) || cb != scaled_code(FMT_INT8_BLOCK, DT_F32, x, d)) {
+        atomic_inc(&out[0]);
+        atomic_min(&out[1], id);
+    }
+#else
+    if (get_global_id(0) == 0)
+        out[3] = 1u;
+#endif
 }
