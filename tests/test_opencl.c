@@ -1166,6 +1166,15 @@ static void test_convrot_quantize_cases(void **st)
     crafted_dequantize_on_devices(qkc_convrot_quantize_cases);
 }
 
+/* f32 int8 rows and tiles whose quotients lie near halfway points
+ * (src/check/f32_quotient_cases.c), in one chunk and in small ones; the
+ * GPU program too. */
+static void test_f32_int8_quotients(void **st)
+{
+    (void)st;
+    crafted_dequantize_on_devices(qkc_f32_int8_quotients);
+}
+
 /* ConvRot's f16 output by the integer narrowing (QK_OPENCL_HALF_STORES=0;
  * by default native-arithmetic programs store its f16 vectors by
  * vstorea_half8_rte, which the tests above run), in one chunk and in small
@@ -1497,6 +1506,7 @@ int main(void)
         cmocka_unit_test(test_fused_mean_records),
         cmocka_unit_test(test_crafted_group_dequantize),
         cmocka_unit_test(test_convrot_quantize_cases),
+        cmocka_unit_test(test_f32_int8_quotients),
         cmocka_unit_test(test_f16_integer_narrowing),
         cmocka_unit_test(test_crafted_blocked_dequantize),
         cmocka_unit_test(test_crafted_bnb4_dequantize),

@@ -1893,6 +1893,19 @@ static void test_convrot_quantize_cases(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* f32 int8 rows and tiles whose quotients lie near halfway points
+ * (src/check/f32_quotient_cases.c), against the reference. */
+static void test_f32_int8_quotients(void **state)
+{
+    (void)state;
+    qk_context *vk = open_vulkan();
+    if (vk == NULL)
+        skip();
+    long bad = qkc_f32_int8_quotients(vk, "vulkan");
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* f16 output by both narrowings: the _f16n shader builds (a native
  * conversion a pair, qk_f16_narrow2; QK_VULKAN_F16_NATIVE=1, the default
  * on GPUs) where the device allows them, and
@@ -1937,6 +1950,7 @@ int main(void)
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
         cmocka_unit_test(test_crafted_dequantize_matches_reference),
         cmocka_unit_test(test_convrot_quantize_cases),
+        cmocka_unit_test(test_f32_int8_quotients),
         cmocka_unit_test(test_f16_output_both_narrowings),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),
