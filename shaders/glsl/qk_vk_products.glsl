@@ -54,6 +54,34 @@ uint qk_int8_reciprocal(uint d)
     return d >= 0x0D800000u && d < QK_F32_INF ? qk_div(QK_F32_ONE, d) : 0u;
 }
 
+/* The int8 codes (mode 2 int8_tensorwise, 3 int8_blockwise) of four f32
+ * values x by products with r = qk_int8_reciprocal(d) (nonzero), packed
+ * (x[0] lowest). With z = x / d and |e1|, |e2| <= 2^-24, q0 = RN(x r) = z
+ * (1 + e1)(1 + e2); where |q0| <= 256 it lies within 2^-15 of z, and the
+ * reference's RN(z) within 2^-16 of z: under 2^-13 apart. So where q0 lies
+ * at least 2^-13 from every point halfway between integers, its nearest
+ * integer k (ties to even: the low bits of q0 + 1.5 * 2^23) is RN(z)'s,
+ * the reference's, and clamping commutes with it. A subnormal x or q0
+ * (flushed or not) means |z| < 2^-26 (d >= 2^-100): code 0 either way.
+ * Sets near where some q0 lies closer than that or past 256 (about 2^-12
+ * of values); the caller then codes the four by qk_scaled_code. The same
+ * argument as the CUDA and OpenCL f32 codes (f32_quotients_by_product,
+ * int8_code_f32), whose checks run it over every f32 x for four divisors
+ * and over crafted quotients on both sides of the margin. */
+uint qk_int8_codes4_f32(uint mode, uvec4 x, float r, inout bool near)
+{
+    uint word = 0u;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        precise float q0 = uintBitsToFloat(x[j]) * r;
+        precise float b = q0 + 12582912.0; /* 1.5 * 2^23 */
+        int k = int(floatBitsToUint(b)) - 0x4B400000;
+        precise float dq = q0 - float(k);
+        near = near || abs(dq) >= 0.4998779296875 || abs(q0) > 256.0; /* 0.5 - 2^-13 */
+        word |= uint(clamp(k, mode == 3u ? -127 : -128, 127) & 0xFF) << (8u * j);
+    }
+    return word;
+}
+
 /* T's rounding (ties to even) of the f32 bits b in T's normal range. */
 uint qk_t_round_normal(uint b)
 {

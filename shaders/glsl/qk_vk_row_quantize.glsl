@@ -197,14 +197,23 @@ void main()
     barrier();
     uint a, prod;
     row_scale(r, a, prod); /* prod: 0 for f32 */
+    uint rd = pc.mode == 2u ? qk_int8_reciprocal(a) : 0u; /* int8: codes by products */
     for (uint k = 0u; k < 4u; k++) {
         uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         if (e >= row1)
             break;
         uint w0 = 0u, w1 = 0u;
-        for (uint j = 0u; j < 4u; j++) {
-            w0 |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
-            w1 |= qk_scaled_code(pc.mode, QK_DT, x[k][j + 4u], a) << (8u * j);
+        bool near = rd == 0u;
+        if (!near) {
+            w0 = qk_int8_codes4_f32(2u, uvec4(x[k][0], x[k][1], x[k][2], x[k][3]), uintBitsToFloat(rd), near);
+            w1 = qk_int8_codes4_f32(2u, uvec4(x[k][4], x[k][5], x[k][6], x[k][7]), uintBitsToFloat(rd), near);
+        }
+        if (near) {
+            w0 = w1 = 0u;
+            for (uint j = 0u; j < 4u; j++) {
+                w0 |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
+                w1 |= qk_scaled_code(pc.mode, QK_DT, x[k][j + 4u], a) << (8u * j);
+            }
         }
         data.w[e >> 2] = w0;
         data.w[(e >> 2) + 1u] = w1;

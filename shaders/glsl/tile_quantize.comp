@@ -186,13 +186,23 @@ void main()
     atomicMax(s_m, m);
     barrier();
     uint a, prod;
-    tile_scale(tr, tc, a, prod); /* prod unused: no products here */
+    tile_scale(tr, tc, a, prod); /* prod unused here */
+    /* f32 int8_blockwise: codes by products (qk_int8_codes4_f32) */
+    uint rd = QK_DT == DT_F32 && pc.mode == 3u ? qk_int8_reciprocal(a) : 0u;
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;
         uint word = 0u;
-        for (uint j = 0u; j < 4u; j++)
-            word |= qk_scaled_code(pc.mode, QK_DT, qk_load(QK_DT, e + j), a) << (8u * j);
+        bool near = rd == 0u;
+        if (!near)
+            word = qk_int8_codes4_f32(3u, uvec4(qk_load(QK_DT, e), qk_load(QK_DT, e + 1u), qk_load(QK_DT, e + 2u),
+                                                qk_load(QK_DT, e + 3u)),
+                                      uintBitsToFloat(rd), near);
+        if (near) {
+            word = 0u;
+            for (uint j = 0u; j < 4u; j++)
+                word |= qk_scaled_code(pc.mode, QK_DT, qk_load(QK_DT, e + j), a) << (8u * j);
+        }
         data.w[e >> 2] = word;
     }
 }
