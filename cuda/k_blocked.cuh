@@ -273,7 +273,7 @@ static __device__ __forceinline__ void mxfp8_quantize_body(const void *in, int d
         /* f16: the amax on the packed magnitudes (they order as their
          * bits do), widened once with the NaN rule; the elements by cvt
          * alone (widen_finite: a block with NaN or Inf is refused, its
-         * codes never kept). H200: 69% of the copy against bf16's 93%. */
+         * codes never kept). H100: 88% -> 95% of the copy. */
         const uint4 *p = (const uint4 *)((const unsigned short *)in + r * cols + c0);
         u32 pm = 0u;
 #pragma unroll

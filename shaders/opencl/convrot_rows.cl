@@ -287,10 +287,10 @@ static inline uint4 cr_codes_f32(const uint *x, uint d)
  * reference (sc = 2^-L). rd = RN(1/d) for 16-bit rows: every int8 divisor
  * of theirs has one (int8_code_rcp), and RN(1/d') is rd 2^-L (normal); f32
  * rows take cr_codes_f32 (every f32 row is cr_codes_native: T(v) = v, and
- * d' = d 2^L < 2^126). bf16 clamps once (int8_code_rcp's one_clamp: a row's values are
- * at most its amax, and T(v) r' is t r where T(v) = t 2^L, or tiny). Both
- * loops straight-line: an element array indexed in a rolled loop goes to
- * the stack. */
+ * d' = d 2^L < 2^126). bf16 clamps once (int8_code_rcp's one_clamp: a
+ * row's values are at most its amax, and T(v) r' is t r where T(v) = t
+ * 2^L, or tiny). Both loops straight-line: an element array indexed in a
+ * rolled loop goes to the stack. */
 static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, uint levels, uint sc)
 {
     if (dt == DT_F32)
