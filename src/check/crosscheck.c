@@ -1,4 +1,5 @@
 /* Cross-backend harness (see crosscheck.h). */
+#include "check_rng.h"
 #include "crosscheck.h"
 #include "format_cases.h"
 
@@ -54,21 +55,12 @@ static const shape large_shapes[] = {{1000, 4096}, {4099, 1088}};
 
 static const qk_dtype dtypes[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
 /* Roughly normal (sum of uniforms), deterministic. */
 static float rng_normal(uint64_t *s)
 {
     float a = 0;
     for (int k = 0; k < 4; k++)
-        a += (float)(rng_next(s) >> 40) / 16777216.0f;
+        a += (float)(qkc_rng(s) >> 40) / 16777216.0f;
     return (a - 2.0f) * 1.7320508f;
 }
 
@@ -107,14 +99,14 @@ static void make_input(qk_dtype dt, int64_t rows, int64_t cols, uint64_t seed, v
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) {
             int64_t i = r * cols + c;
-            uint64_t k = rng_next(&s) % 1000;
+            uint64_t k = qkc_rng(&s) % 1000;
             float v;
             if (r == rows / 2 && c < 64)
                 v = 0.0f; /* an all-zero block in every layout */
             else if (k < 5)
                 v = (k & 1) ? outlier : -outlier;
             else if (k < 15)
-                v = (float)((int64_t)(rng_next(&s) % 25) - 12) * 0.25f; /* ties */
+                v = (float)((int64_t)(qkc_rng(&s) % 25) - 12) * 0.25f; /* ties */
             else if (k < 20)
                 v = (k & 1) ? tiny : -tiny;
             else if (k < 25)

@@ -8,15 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_rng.h"
 #include "crosscheck.h"
-
-static uint64_t rng(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static size_t esz(qk_dtype dt) { return dt == QK_DTYPE_F32 ? 4 : 2; }
 
@@ -141,24 +134,24 @@ long qkc_crafted_group_dequantize(qk_context *ctx, const char *label)
         uint32_t *scale = buf.scale;
         int e5 = cases[ci].fmt == QK_FORMAT_FLOAT8_E5M2, f8 = cases[ci].fmt <= QK_FORMAT_FLOAT8_E5M2;
         for (size_t i = 0; i < nb; i++) {
-            uint8_t b = (uint8_t)rng(&seed);
+            uint8_t b = (uint8_t)qkc_rng(&seed);
             int64_t r = (int64_t)(i / (size_t)cols);
             if (f8 && r % 3 != 0) { /* no NaN/Inf code in two rows of three */
                 if (e5 && (b & 0x7Cu) == 0x7Cu)
                     b &= 0xBFu;
                 if (!e5 && (b & 0x7Fu) == 0x7Fu)
                     b ^= 1u;
-            } else if ((rng(&seed) & 7u) == 0) {
+            } else if ((qkc_rng(&seed) & 7u) == 0) {
                 static const uint8_t sp[] = {0x7F, 0xFF, 0x7C, 0xFC, 0x7D, 0xFE, 0x80, 0x00, 0x01, 0x7E};
-                b = sp[rng(&seed) % sizeof sp];
+                b = sp[qkc_rng(&seed) % sizeof sp];
             }
             data[i] = b;
         }
         size_t ns = sb / 4, nc = sizeof crafted_scales / sizeof *crafted_scales;
         for (size_t k = 0; k < ns; k++) {
-            uint32_t v = (uint32_t)rng(&seed);
-            switch (rng(&seed) % 4) {
-            case 0: scale[k] = crafted_scales[rng(&seed) % nc]; break;
+            uint32_t v = (uint32_t)qkc_rng(&seed);
+            switch (qkc_rng(&seed) % 4) {
+            case 0: scale[k] = crafted_scales[qkc_rng(&seed) % nc]; break;
             case 1: scale[k] = (v & 0x807FFFFFu) | ((0x70u + (v >> 24) % 0x18u) << 23); break; /* near 1 */
             default: scale[k] = (v & 0x807FFFFFu) | ((0x60u + (v >> 24) % 0x30u) << 23); break;
             }
@@ -309,7 +302,7 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
         unsigned char *data = buf.data, *scale = buf.scale, *want = buf.want, *got = buf.got;
         uint32_t g2 = 0;
         for (size_t i = 0; i < nb; i++) {
-            uint8_t b = (uint8_t)rng(&seed);
+            uint8_t b = (uint8_t)qkc_rng(&seed);
             if (cases[ci].every_scale)
                 b = every_scale_code(i / rb, i % rb);
             else if (mx && (i / rb) % 3 != 0 && (b & 0x7Fu) == 0x7Fu)
@@ -317,7 +310,7 @@ long qkc_crafted_blocked_dequantize(qk_context *ctx, const char *label)
             data[i] = b;
         }
         for (size_t k = 0; k < sb; k++) {
-            uint32_t v = (uint32_t)rng(&seed);
+            uint32_t v = (uint32_t)qkc_rng(&seed);
             if (cases[ci].every_scale)
                 scale[k] = (uint8_t)k;
             else if ((v & 7u) == 0)

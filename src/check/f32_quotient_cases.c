@@ -9,15 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_rng.h"
 #include "crosscheck.h"
-
-static uint64_t rng(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static float from_bits(uint32_t u)
 {
@@ -59,7 +52,7 @@ static float move_ulps(float x, int32_t delta)
  * group's amax 127 d. */
 static float crafted_value(float d, uint64_t *seed)
 {
-    uint64_t r = rng(seed);
+    uint64_t r = qkc_rng(seed);
     int k = (int)(r % 253u) - 126; /* -126 .. 126 */
     switch ((r >> 16) & 3u) {
     case 0:
@@ -118,7 +111,7 @@ long qkc_f32_int8_quotients(qk_context *ctx, const char *label)
              * vary; the group's other values from crafted_value */
             for (int64_t g = 0; g < (rows + bh - 1) / bh * gc; g++) {
                 int64_t r0 = g / gc * bh, c0 = g % gc * bw;
-                uint64_t r = rng(&seed);
+                uint64_t r = qkc_rng(&seed);
                 float a = ldexpf(1.0f + (float)(r & 0x7FFFFFu) / 8388608.0f, (int)((r >> 23) % 121u) - 60);
                 float d = group_divisor(a, cases[ci].block != 0);
                 for (int64_t rr = r0; rr < r0 + bh && rr < rows; rr++)
