@@ -936,13 +936,13 @@ static void test_device_convrot_quantize_cases(void **state)
     check_on_cuda(qkc_convrot_quantize_cases, "convrot quantize cases");
 }
 
-/* f32 int8 rows and tiles whose quotients lie near halfway points
- * (src/check/f32_quotient_cases.c): the codes by products and their
- * division fallback against the reference. */
-static void test_device_f32_int8_quotients(void **state)
+/* f32 int8 and float8 codes near rounding ties
+ * (src/check/f32_tie_cases.c): the codes by products and their
+ * fallbacks against the reference. */
+static void test_device_f32_near_ties(void **state)
 {
     (void)state;
-    check_on_cuda(qkc_f32_int8_quotients, "f32 int8 quotients");
+    check_on_cuda(qkc_f32_near_ties, "f32 near ties");
 }
 
 int main(void)
@@ -960,7 +960,7 @@ int main(void)
         cmocka_unit_test(test_device_tensor_amax_every_step),
         cmocka_unit_test(test_device_nvfp4_every_scale_code), cmocka_unit_test(test_device_group_nonfinite),
         cmocka_unit_test(test_device_crafted_convrot_dequantize),
-        cmocka_unit_test(test_device_convrot_quantize_cases), cmocka_unit_test(test_device_f32_int8_quotients),
+        cmocka_unit_test(test_device_convrot_quantize_cases), cmocka_unit_test(test_device_f32_near_ties),
         cmocka_unit_test(test_device_crafted_blocked_dequantize),
         cmocka_unit_test(test_device_crafted_bnb4_dequantize),
     };

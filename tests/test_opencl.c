@@ -1167,13 +1167,13 @@ static void test_convrot_quantize_cases(void **st)
     crafted_dequantize_on_devices(qkc_convrot_quantize_cases);
 }
 
-/* f32 int8 rows and tiles whose quotients lie near halfway points
- * (src/check/f32_quotient_cases.c), in one chunk and in small ones; the
- * GPU program too. */
-static void test_f32_int8_quotients(void **st)
+/* f32 int8 and float8 codes near rounding ties
+ * (src/check/f32_tie_cases.c), in one chunk and in small ones; the GPU
+ * program too. */
+static void test_f32_near_ties(void **st)
 {
     (void)st;
-    crafted_dequantize_on_devices(qkc_f32_int8_quotients);
+    crafted_dequantize_on_devices(qkc_f32_near_ties);
 }
 
 /* ConvRot's f16 output by the integer narrowing (QK_OPENCL_HALF_STORES=0;
@@ -1507,7 +1507,7 @@ int main(void)
         cmocka_unit_test(test_fused_mean_records),
         cmocka_unit_test(test_crafted_group_dequantize),
         cmocka_unit_test(test_convrot_quantize_cases),
-        cmocka_unit_test(test_f32_int8_quotients),
+        cmocka_unit_test(test_f32_near_ties),
         cmocka_unit_test(test_f16_integer_narrowing),
         cmocka_unit_test(test_crafted_blocked_dequantize),
         cmocka_unit_test(test_crafted_bnb4_dequantize),

@@ -1893,15 +1893,15 @@ static void test_convrot_quantize_cases(void **state)
     assert_int_equal(bad, 0);
 }
 
-/* f32 int8 rows and tiles whose quotients lie near halfway points
- * (src/check/f32_quotient_cases.c), against the reference. */
-static void test_f32_int8_quotients(void **state)
+/* f32 int8 and float8 codes near rounding ties
+ * (src/check/f32_tie_cases.c), against the reference. */
+static void test_f32_near_ties(void **state)
 {
     (void)state;
     qk_context *vk = open_vulkan();
     if (vk == NULL)
         skip();
-    long bad = qkc_f32_int8_quotients(vk, "vulkan");
+    long bad = qkc_f32_near_ties(vk, "vulkan");
     qk_context_destroy(vk);
     assert_int_equal(bad, 0);
 }
@@ -1950,7 +1950,7 @@ int main(void)
         cmocka_unit_test(test_crafted_nested_parts_match_reference),
         cmocka_unit_test(test_crafted_dequantize_matches_reference),
         cmocka_unit_test(test_convrot_quantize_cases),
-        cmocka_unit_test(test_f32_int8_quotients),
+        cmocka_unit_test(test_f32_near_ties),
         cmocka_unit_test(test_f16_output_both_narrowings),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),

@@ -153,6 +153,7 @@ void code_held(uint x[64], bool native, uint m, uint r, uint e, uint p, bool fir
     uint sc, d;
     qk_group_scale(1u, QK_DT, m, 0u, sc, d);
     uint f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
+    uint rd = QK_DT == DT_F32 && (pc.flags & 1u) == 0u ? qk_int8_reciprocal(d) : 0u;
     if (first) {
         scale.w[pc.r0 + r] = sc;
         if (m >= QK_F32_INF)
@@ -172,10 +173,23 @@ void code_held(uint x[64], bool native, uint m, uint r, uint e, uint p, bool fir
         }
         return;
     }
-    /* the exact coder (f32, tiny or huge amax): one call site, from the
-     * thread's own positions */
     [[unroll]] for (uint k = 0u; k < 64u; k++)
         x[k] = held_t(x[k], native);
+    if (rd != 0u) { /* f32: by products with RN(1/d), unless a quotient lies near a halfway point */
+        bool near = false;
+        [[unroll]] for (uint k = 0u; k < 4u; k++) {
+            uvec4 c;
+            [[unroll]] for (uint q = 0u; q < 4u; q++) {
+                uint b = 16u * k + 4u * q;
+                c[q] = qk_int8_codes4_f32(2u, uvec4(x[b], x[b + 1u], x[b + 2u], x[b + 3u]), uintBitsToFloat(rd), near);
+            }
+            data.w[(e + 16u * k) >> 4] = c;
+        }
+        if (!near)
+            return;
+    }
+    /* the exact coder (tiny or huge amax, or an f32 quotient near a
+     * halfway point): one call site, from the thread's own positions */
     store_run64(p, x);
     [[dont_unroll]] for (uint k = 0u; k < 4u; k++)
         [[dont_unroll]] for (uint q = 0u; q < 4u; q++) {

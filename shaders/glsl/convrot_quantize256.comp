@@ -290,6 +290,15 @@ void scalars_tab(uint k)
 /* The codes of the thread's two units (elements e .. e+31), read back from
  * its words, with the row's amax m (T values). The scale by the row's
  * first thread (first). */
+/* Four words' T(y) (later: they hold T(z) = T(y) 2^L, zero or at least
+ * 2^(L-126)). */
+uvec4 held_t4(uvec4 u, bool later)
+{
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        u[i] = later && (u[i] & QK_F32_ABS) != 0u ? u[i] - (pc.levels << 23) : u[i];
+    return u;
+}
+
 void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout bool told)
 {
     if (QK_DT == DT_F16 && m >= 0x47800000u)
@@ -305,6 +314,7 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         qk_group_scale(1u, QK_DT, m, 0u, sc, d);
         f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
     }
+    uint rd = QK_DT == DT_F32 && (pc.flags & 1u) == 0u ? qk_int8_reciprocal(d) : 0u;
     if (first) {
         scale.w[pc.r0 + r] = sc;
         if (m >= QK_F32_INF)
@@ -331,8 +341,23 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         data.w[(e + 16u) >> 4] = c1;
         return;
     }
-    /* the exact coder (f32, tiny or huge amax): one call site, from the
-     * thread's own words; T(z) words back to T(y) (zero or >= 2^(L-126)) */
+    if (rd != 0u) { /* f32: by products with RN(1/d), unless a quotient lies near a halfway point */
+        uvec4 c0, c1;
+        bool near = false;
+        [[unroll]] for (uint k = 0u; k < 4u; k++) { /* code word k: chunks 2 k and 2 k + 1 */
+            uvec4 u0 = held_t4(v[crq_chunk(2u * k, j)], later), u1 = held_t4(v[crq_chunk(2u * k + 1u, j)], later);
+            c0[k] = qk_int8_codes4_f32(2u, uvec4(u0.x, u0.y, u1.x, u1.y), uintBitsToFloat(rd), near);
+            c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), uintBitsToFloat(rd), near);
+        }
+        if (!near) {
+            data.w[e >> 4] = c0;
+            data.w[(e + 16u) >> 4] = c1;
+            return;
+        }
+    }
+    /* the exact coder (tiny or huge amax, or an f32 quotient near a
+     * halfway point): one call site, from the thread's own words; T(z)
+     * words back to T(y) (zero or >= 2^(L-126)) */
     [[dont_unroll]] for (uint h = 0u; h < 2u; h++)
         [[dont_unroll]] for (uint q = 0u; q < 4u; q++) {
             uint w = 0u;

@@ -259,6 +259,20 @@ uvec4 codes16_product(uint i, float f)
     return c;
 }
 
+/* f32: 16 codes from element i of v by products with r = RN(1/d)
+ * (qk_int8_codes4_f32); false where one of them lies near a halfway point
+ * and the caller must use the exact coder. */
+bool codes16_f32(uint i, float r, out uvec4 c)
+{
+    bool near = false;
+    [[unroll]] for (uint q = 0u; q < 4u; q++) {
+        uint b = i + 4u * q;
+        c[q] = qk_int8_codes4_f32(2u, uvec4(v[qk_cr_at(b)], v[qk_cr_at(b + 1u)], v[qk_cr_at(b + 2u)], v[qk_cr_at(b + 3u)]),
+                                  r, near);
+    }
+    return !near;
+}
+
 /* 16 codes from element i of v by the exact coder (divisor d) into data
  * vector o: one call site of the (large) coder. */
 void codes16_exact(uint i, uint o, uint d)
@@ -281,6 +295,7 @@ void code_row(uint lid, uint r, uint row0, uint m, inout bool told)
     uint sc, d;
     qk_group_scale(1u, QK_DT, m, 0u, sc, d);
     uint f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
+    uint rd = QK_DT == DT_F32 && (pc.flags & 1u) == 0u ? qk_int8_reciprocal(d) : 0u;
     if (lid == 0u) {
         scale.w[pc.r0 + r] = sc;
         if (m >= QK_F32_INF)
@@ -293,8 +308,13 @@ void code_row(uint lid, uint r, uint row0, uint m, inout bool told)
         [[dont_unroll]] for (uint i = lid * 16u; i < pc.cols; i += QK_CRQ_SET)
             data.w[(row0 + i) >> 4] = codes16_product(i, uintBitsToFloat(f));
     } else {
-        [[dont_unroll]] for (uint i = lid * 16u; i < pc.cols; i += QK_CRQ_SET)
-            codes16_exact(i, (row0 + i) >> 4, d);
+        [[dont_unroll]] for (uint i = lid * 16u; i < pc.cols; i += QK_CRQ_SET) {
+            uvec4 c;
+            if (rd != 0u && codes16_f32(i, uintBitsToFloat(rd), c))
+                data.w[(row0 + i) >> 4] = c;
+            else
+                codes16_exact(i, (row0 + i) >> 4, d);
+        }
     }
 }
 

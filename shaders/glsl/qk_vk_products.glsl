@@ -211,7 +211,9 @@ uint qk_fp8_mag_code(uint mode, float x, float a)
 {
     precise float p = x * a;
     uint b = floatBitsToUint(p), t;
-    if (QK_DT == DT_BF16) {
+    if (QK_DT == DT_F32) {
+        t = b < 0x00800000u ? 0u : b; /* qk_fp8_codes4_f32: below 2^-126 the code is 0 */
+    } else if (QK_DT == DT_BF16) {
         t = qk_t_round_normal(b);
     } else {
         precise float s = p + 0.75;
@@ -239,6 +241,23 @@ uint qk_fp8_codes4_product(uint mode, uvec2 w, float a)
                                   : qk_f16_widen_finite((w[i >> 1] >> (16u * (i & 1u))) & 0x7FFFu);
         c |= qk_fp8_mag_code(mode, uintBitsToFloat(x), a) << (8u * i);
     }
+    return c;
+}
+
+/* The float8 codes of four finite f32 values x (x[0] lowest), packed, by
+ * products with the group's multiplier a where qk_fp8_product_ok(a)
+ * holds. The reference codes fp8(clamp(RN(x a), fpmax)). The `precise`
+ * product is correctly rounded under RoundingModeRTE wherever it is
+ * normal, overflow to Inf included (clamped as the reference's Inf is).
+ * Below 2^-126 -- a product the device may flush, or any product of a
+ * subnormal x, flushed or not -- |x a| < 2^-26 (a < 2^100) lies under
+ * half the smallest float8 step (2^-10, e5m2 2^-17) and the code is the
+ * element's sign alone, as the reference's is. */
+uint qk_fp8_codes4_f32(uint mode, uvec4 x, float a)
+{
+    uint c = ((x.x >> 24) & 0x80u) | ((x.y >> 16) & 0x8000u) | ((x.z >> 8) & 0x800000u) | (x.w & QK_F32_SIGN);
+    [[unroll]] for (uint i = 0u; i < 4u; i++)
+        c |= qk_fp8_mag_code(mode, uintBitsToFloat(x[i] & QK_F32_ABS), a) << (8u * i);
     return c;
 }
 

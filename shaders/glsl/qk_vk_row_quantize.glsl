@@ -198,13 +198,17 @@ void main()
     uint a, prod;
     row_scale(r, a, prod); /* prod: 0 for f32 */
     uint rd = pc.mode == 2u ? qk_int8_reciprocal(a) : 0u; /* int8: codes by products */
+    bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a);    /* float8: likewise */
     for (uint k = 0u; k < 4u; k++) {
         uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         if (e >= row1)
             break;
         uint w0 = 0u, w1 = 0u;
-        bool near = rd == 0u;
-        if (!near) {
+        bool near = rd == 0u && !fp8;
+        if (fp8) {
+            w0 = qk_fp8_codes4_f32(pc.mode, uvec4(x[k][0], x[k][1], x[k][2], x[k][3]), uintBitsToFloat(a));
+            w1 = qk_fp8_codes4_f32(pc.mode, uvec4(x[k][4], x[k][5], x[k][6], x[k][7]), uintBitsToFloat(a));
+        } else if (!near) {
             w0 = qk_int8_codes4_f32(2u, uvec4(x[k][0], x[k][1], x[k][2], x[k][3]), uintBitsToFloat(rd), near);
             w1 = qk_int8_codes4_f32(2u, uvec4(x[k][4], x[k][5], x[k][6], x[k][7]), uintBitsToFloat(rd), near);
         }

@@ -1,8 +1,8 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
 /* float8_e4m3fn/e5m2 and int8 quantize with per-group multipliers from
- * scales.comp (src/ref/ref_fp8.c, ref_int8.c). One thread per data word
- * (4 elements of the flat row-major tensor). */
+ * scales.comp (src/ref/ref_fp8.c, ref_int8.c). One thread per two data
+ * words (8 elements of the flat row-major tensor). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
@@ -20,6 +20,40 @@ layout(push_constant) uniform PC {
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
+#include "qk_vk_products.glsl"
+
+/* Whether f32 elements gi .. gi + 7 (all in the chunk) share one group,
+ * whose index is g: the last is in it too, and either no row ends between
+ * them or the groups span every column. */
+bool qk_one_group(uint gi, uint g)
+{
+    uint gl = gi + 7u, rl = gl / pc.cols, cl = gl - rl * pc.cols;
+    return (rl / pc.bh) * pc.gc + cl / pc.bw == g && (rl == gi / pc.cols || pc.gc == 1u);
+}
+
+/* The two code words of 8 f32 elements of one group by products
+ * (qk_vk_products.glsl) where the group's factor allows them: int8 by the
+ * divisor's reciprocal, float8 by the multiplier. False where the caller
+ * must code them one by one (a factor out of range, or an int8 quotient
+ * near a halfway point). */
+bool qk_codes8_f32(uint x[8], uint a, out uint word[2])
+{
+    uvec4 lo = uvec4(x[0], x[1], x[2], x[3]), hi = uvec4(x[4], x[5], x[6], x[7]);
+    if (pc.mode >= 2u) {
+        uint rd = qk_int8_reciprocal(a);
+        bool near = rd == 0u;
+        if (!near) {
+            word[0] = qk_int8_codes4_f32(pc.mode, lo, uintBitsToFloat(rd), near);
+            word[1] = qk_int8_codes4_f32(pc.mode, hi, uintBitsToFloat(rd), near);
+        }
+        return !near;
+    }
+    if (!qk_fp8_product_ok(a))
+        return false;
+    word[0] = qk_fp8_codes4_f32(pc.mode, lo, uintBitsToFloat(a));
+    word[1] = qk_fp8_codes4_f32(pc.mode, hi, uintBitsToFloat(a));
+    return true;
+}
 
 void main()
 {
@@ -33,7 +67,11 @@ void main()
     uint x[8];
     qk_load8(QK_DT, e, pc.n, x);
     uint word[2] = uint[2](0u, 0u);
-    for (uint j = 0u; j < 8u; j++) {
+    uint g = (r / pc.bh) * pc.gc + c / pc.bw;
+    bool done = QK_DT == DT_F32 && e + 8u <= pc.n && qk_one_group(gi, g) && qk_codes8_f32(x, a, word);
+    if (!done)
+        word = uint[2](0u, 0u); /* qk_codes8_f32's out words are undefined then */
+    for (uint j = 0u; j < 8u && !done; j++) {
         if (j > 0u) {
             if (++c == pc.cols) {
                 c = 0u;

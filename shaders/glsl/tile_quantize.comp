@@ -187,17 +187,21 @@ void main()
     barrier();
     uint a, prod;
     tile_scale(tr, tc, a, prod); /* prod unused here */
-    /* f32 int8_blockwise: codes by products (qk_int8_codes4_f32) */
+    /* f32: codes by products (qk_int8_codes4_f32, qk_fp8_codes4_f32) */
     uint rd = QK_DT == DT_F32 && pc.mode == 3u ? qk_int8_reciprocal(a) : 0u;
+    bool fp8 = QK_DT == DT_F32 && pc.mode < 2u && qk_fp8_product_ok(a);
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;
         uint word = 0u;
-        bool near = rd == 0u;
-        if (!near)
-            word = qk_int8_codes4_f32(3u, uvec4(qk_load(QK_DT, e), qk_load(QK_DT, e + 1u), qk_load(QK_DT, e + 2u),
-                                                qk_load(QK_DT, e + 3u)),
-                                      uintBitsToFloat(rd), near);
+        bool near = rd == 0u && !fp8;
+        uvec4 x4 = QK_DT == DT_F32 ? uvec4(qk_load(QK_DT, e), qk_load(QK_DT, e + 1u), qk_load(QK_DT, e + 2u),
+                                           qk_load(QK_DT, e + 3u))
+                                   : uvec4(0u);
+        if (fp8)
+            word = qk_fp8_codes4_f32(pc.mode, x4, uintBitsToFloat(a));
+        else if (!near)
+            word = qk_int8_codes4_f32(3u, x4, uintBitsToFloat(rd), near);
         if (near) {
             word = 0u;
             for (uint j = 0u; j < 4u; j++)

@@ -117,12 +117,14 @@ long qkc_crafted_convrot_dequantize(qk_context *ctx, const char *label);
  * dequantized output compared; the number of cases that differ. */
 long qkc_convrot_quantize_cases(qk_context *ctx, const char *label);
 
-/* f32 int8_tensorwise rows and int8_blockwise tiles (8 and 128) quantized
- * by ctx and by the reference, every group's values crafted so that their
- * quotients x / d lie near points halfway between integers, on both sides
- * of the 2^-13 margin the backends' codes by products keep
- * (f32_quotient_cases.c): the number of cases whose parts differ. */
-long qkc_f32_int8_quotients(qk_context *ctx, const char *label);
+/* f32 int8 and float8 quantize by ctx and by the reference (rows, tiles,
+ * one scale, int8 ConvRot rows), every group's values crafted so that
+ * their int8 quotients x / d lie near points halfway between integers, on
+ * both sides of the 2^-13 margin the backends' codes by products keep, or
+ * their float8 products near the points halfway between float8 values
+ * and near 2^-126 (f32_tie_cases.c): the number of cases whose parts
+ * differ. */
+long qkc_f32_near_ties(qk_context *ctx, const char *label);
 
 /* The scale qkc_crafted_convrot_dequantize gives row r of a rotation with
  * `levels` levels (x: random bits): on either side of the backends' native
