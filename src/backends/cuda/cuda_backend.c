@@ -184,12 +184,16 @@ static qk_status open_state(cu_state *st, int device)
                                        CU_TABLE16_BYTES) == CUDA_SUCCESS;
     /* grid-stride kernels launch as many blocks as fit at once: one more
      * than fits would run as a second, mostly empty wave */
+    const char *cap = getenv("QK_CUDA_BLOCKS_PER_SM"); /* tuning only (BACKEND-CUDA.md): fewer blocks a SM */
+    int cap_n = cap ? atoi(cap) : 0;
     for (int k = 0; k < K_COUNT; k++) {
         size_t smem = k == K_QUANTIZE_BY_TABLE16 ? CU_TABLE16_BYTES : 0;
         CUresult occ = cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k],
                                                                      (int)cu_block_threads(k), smem);
         if (occ != CUDA_SUCCESS || st->resident[k] < 1)
             st->resident[k] = 1;
+        if (cap_n > 0 && st->resident[k] > cap_n)
+            st->resident[k] = cap_n;
     }
     CU_CHECK(cu->StreamCreate(&st->s_in, CU_STREAM_NON_BLOCKING));
     CU_CHECK(cu->StreamCreate(&st->s_comp, CU_STREAM_NON_BLOCKING));
