@@ -6,7 +6,7 @@
  * whole vectors of 8 in a row (pc.vec) a thread reads its codes as one or
  * two words and, when every product is a normal f32, multiplies natively;
  * NVFP4 rows of whole 16-blocks (pc.vec 2) take 16 elements a thread, one
- * multiplier's worth. */
+ * multiplier's worth. f32 with whole vectors takes 4 (dequantize_quad). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Scale { uint w[]; } scale;
@@ -114,6 +114,34 @@ void dequantize16(uint e)
     }
 }
 
+/* f32 with pc.vec != 0: elements e .. e+3 (one block's) and one 16-byte
+ * store (qk_store4_f32), the codes in half a word (NVFP4) or one. */
+void dequantize_quad(uint e)
+{
+    uint r = e / pc.cols, c = e - r * pc.cols, q, v[4];
+    uint f = multiplier(r, c);
+    if (pc.nvfp4 != 0u) {
+        uint p = r * (pc.cp / 2u) + c / 2u; /* even: two bytes of one word */
+        q = data.w[p >> 2] >> (8u * (p & 3u));
+        [[unroll]] for (uint j = 0u; j < 4u; j++)
+            v[j] = s_lut[(q >> ((j >> 1) * 8u + ((j & 1u) != 0u ? 0u : 4u))) & 15u];
+    } else {
+        q = data.w[(r * pc.cp + c) >> 2];
+        [[unroll]] for (uint j = 0u; j < 4u; j++)
+            v[j] = s_lut[(q >> (8u * j)) & 0xFFu];
+    }
+    if (qk_plain_factor(f) && (pc.nvfp4 != 0u || !e4m3_nan4(q))) {
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
+            precise float p = uintBitsToFloat(v[j]) * uintBitsToFloat(f);
+            v[j] = floatBitsToUint(p);
+        }
+    } else {
+        for (uint j = 0u; j < 4u; j++)
+            v[j] = qk_mul(v[j], f);
+    }
+    qk_store4_f32(e, pc.n, v);
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
@@ -123,6 +151,11 @@ void main()
     /* grid-stride: the host dispatches a bounded number of workgroups
      * (QK_VK_STRIDE_GROUPS), so each builds its table once for many vectors */
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    if (QK_DT == DT_F32 && pc.vec != 0u) {
+        for (uint t = gl_GlobalInvocationID.x; t < (pc.n + 3u) / 4u; t += stride)
+            dequantize_quad(t * 4u);
+        return;
+    }
     if (pc.vec == 2u) {
         for (uint t = gl_GlobalInvocationID.x; t < pc.n / 16u; t += stride)
             dequantize16(t * 16u);

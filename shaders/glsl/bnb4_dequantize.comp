@@ -1,6 +1,7 @@
 #version 450
 #extension GL_EXT_control_flow_attributes : require
-/* bitsandbytes NF4/FP4 dequantize: one thread per data word (8 elements). */
+/* bitsandbytes NF4/FP4 dequantize: one thread per data word (8 elements),
+ * or for f32 per half word (4 elements). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Data { uint w[]; } data;
 layout(std430, binding = 1) readonly buffer Absmax { uint w[]; } absmax;
@@ -17,6 +18,7 @@ layout(push_constant) uniform PC {
 shared uint s_lut[16]; /* the 16 code values */
 
 void dequantize_word(uint w, uint word, uint s);
+void dequantize_quad(uint t, uint codes, uint s);
 
 void main()
 {
@@ -30,6 +32,21 @@ void main()
      * and FP4 of bf16 went from 74% to 78% of the copy). */
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x, nw = (pc.n + 7u) / 8u;
     uint w = gl_GlobalInvocationID.x;
+    if (QK_DT == DT_F32) { /* quads: one 16-byte store a thread (qk_store4_f32) */
+        uint nq = (pc.n + 3u) / 4u;
+        for (; w + 3u * stride < nq; w += 4u * stride) {
+            uint q[4], s[4];
+            [[unroll]] for (uint k = 0u; k < 4u; k++) {
+                q[k] = data.w[(w + k * stride) >> 1];
+                s[k] = absmax.w[((w + k * stride) * 4u) >> pc.bs_log2];
+            }
+            [[unroll]] for (uint k = 0u; k < 4u; k++)
+                dequantize_quad(w + k * stride, q[k] >> (16u * ((w + k * stride) & 1u)), s[k]);
+        }
+        for (; w < nq; w += stride)
+            dequantize_quad(w, data.w[w >> 1] >> (16u * (w & 1u)), absmax.w[(w * 4u) >> pc.bs_log2]);
+        return;
+    }
     for (; w + 3u * stride < nw; w += 4u * stride) {
         uint q[4], s[4];
         [[unroll]] for (uint k = 0u; k < 4u; k++) {
@@ -92,4 +109,25 @@ void dequantize_word(uint w, uint word, uint s)
         }
     }
     qk_store8_bits(QK_DT, e, pc.n, v);
+}
+
+/* f32 quad t (elements 4 t .. 4 t + 3) from its codes (the low 16 bits of
+ * `codes`) under absmax s, as dequantize_word codes them. */
+void dequantize_quad(uint t, uint codes, uint s)
+{
+    uint v[4], se = (s >> 23) & 0xFFu;
+    if (se >= 10u && se < 255u) {
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
+            uint byte = (codes >> ((j >> 1) * 8u)) & 0xFFu;
+            precise float p = uintBitsToFloat(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)]) * uintBitsToFloat(s);
+            v[j] = floatBitsToUint(p);
+        }
+    } else {
+        for (uint j = 0u; j < 4u; j++) {
+            uint byte = (codes >> ((j >> 1) * 8u)) & 0xFFu;
+            uint x = qk_mul_ftz(s_lut[(j & 1u) != 0u ? (byte & 15u) : (byte >> 4)], s);
+            v[j] = qk_f32_is_nan(x) != 0u ? 0x7FFFFFFFu : x; /* CUDA's canonical NaN */
+        }
+    }
+    qk_store4_f32(4u * t, pc.n, v);
 }

@@ -58,3 +58,17 @@ void qk_store8(uint dt, uint e, uint n, uint v[8])
         if (e + 2u * k < n)
             dst.w[e >> 3][k] = e + 2u * k + 1u < n ? h[k] : h[k] & 0xFFFFu;
 }
+
+/* f32 elements e .. e+3 (e a multiple of 4) as one 16-byte store. The f32
+ * dequantize shaders give consecutive threads consecutive quads, so a
+ * subgroup's store instruction writes contiguous memory: qk_store8's two
+ * stores 32 bytes apart each wrote half of every sector they touched. */
+void qk_store4_f32(uint e, uint n, uint v[4])
+{
+    if (e + 4u <= n) {
+        dst.w[e >> 2] = uvec4(v[0], v[1], v[2], v[3]);
+        return;
+    }
+    for (uint j = 0u; e + j < n; j++)
+        dst.w[e >> 2][j] = v[j];
+}

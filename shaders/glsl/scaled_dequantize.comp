@@ -98,6 +98,31 @@ void dequantize_vector(uint e)
     qk_store8(QK_DT, e, pc.n, v);
 }
 
+/* f32 with pc.lay 1-3: elements e .. e+3 (a multiple of 4, in one
+ * group), one 16-byte store (qk_store4_f32). */
+void dequantize_quad(uint e)
+{
+    uint q = data.w[e >> 3][(e >> 2) & 1u], v[4];
+    if (pc.lay == 1u) {
+        [[unroll]] for (uint j = 0u; j < 4u; j++)
+            v[j] = s_out[(q >> (8u * j)) & 0xFFu];
+    } else {
+        uint gi = pc.e0 + e, r = gi / pc.cols;
+        uint g = pc.lay == 2u ? r : (r >> pc.rsh) * pc.gc + ((gi - r * pc.cols) >> pc.csh);
+        uint f = multiplier_of(scale.w[g]);
+        if (qk_plain_factor(f) && (pc.mode >= 2u || !fp8_special4(q))) {
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                precise float p = uintBitsToFloat(s_lut[(q >> (8u * j)) & 0xFFu]) * uintBitsToFloat(f);
+                v[j] = floatBitsToUint(p);
+            }
+        } else {
+            for (uint j = 0u; j < 4u; j++)
+                v[j] = qk_mul(s_lut[(q >> (8u * j)) & 0xFFu], f);
+        }
+    }
+    qk_store4_f32(e, pc.n, v);
+}
+
 void main()
 {
     uint lid = gl_LocalInvocationID.x;
@@ -114,6 +139,11 @@ void main()
     /* grid-stride: the host dispatches a bounded number of workgroups
      * (QK_VK_STRIDE_GROUPS), so each builds its table once for many vectors */
     uint stride = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+    if (QK_DT == DT_F32 && pc.lay != 0u) {
+        for (uint t = gl_GlobalInvocationID.x; t < (pc.n + 3u) / 4u; t += stride)
+            dequantize_quad(t * 4u);
+        return;
+    }
     for (uint t = gl_GlobalInvocationID.x; t < (pc.n + 7u) / 8u; t += stride)
         dequantize_vector(t * 8u);
 }
