@@ -5,7 +5,7 @@
  * words (8 elements of the flat row-major tensor). */
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
-layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
+layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data; /* a thread's two words, one store */
 layout(std430, binding = 2) readonly buffer Aux { uint w[]; } aux;
 layout(push_constant) uniform PC {
     uint n;  /* elements in this chunk */
@@ -85,7 +85,8 @@ void main()
         }
         word[j >> 2] |= qk_scaled_code(pc.mode, QK_DT, x[j], a) << (8u * (j & 3u));
     }
-    data.w[e >> 2] = word[0];
     if (e + 4u < pc.n)
-        data.w[(e >> 2) + 1u] = word[1];
+        data.w[e >> 3] = uvec2(word[0], word[1]);
+    else
+        data.w[e >> 3].x = word[0];
 }
