@@ -18,7 +18,7 @@
 #endif
 layout(local_size_x = QK_ROW_THREADS) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
-layout(std430, binding = 1) writeonly buffer Data { uint w[]; } data;
+layout(std430, binding = 1) writeonly buffer Data { uvec2 w[]; } data; /* a vector's two code words, one store */
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
 layout(std430, binding = 4) readonly buffer In4 { uvec4 w[]; } src4; /* binding 0's range, 8 16-bit elements */
@@ -79,8 +79,8 @@ void row_codes_product(uint mode, bool native16, uvec4 v[QK_ROW_UNITS], uint row
         uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
         if (e >= row1)
             break;
-        data.w[e >> 2] = qk_codes4_product(mode, v[k].xy, f, native16);
-        data.w[(e >> 2) + 1u] = qk_codes4_product(mode, v[k].zw, f, native16);
+        data.w[e >> 3] = uvec2(qk_codes4_product(mode, v[k].xy, f, native16),
+                               qk_codes4_product(mode, v[k].zw, f, native16));
     }
 }
 
@@ -95,8 +95,7 @@ void row_codes_sig(uint kind, uint mode, uvec4 v[QK_ROW_UNITS], uint row0, uint 
         if (e >= row1)
             break;
         uvec2 c = qk_fp8_codes8_table(kind, mode, v[k], f);
-        data.w[e >> 2] = c.x;
-        data.w[(e >> 2) + 1u] = c.y;
+        data.w[e >> 3] = c;
     }
 }
 
@@ -176,8 +175,7 @@ void main()
                 else
                     out2.y |= c;
             }
-            data.w[e >> 2] = out2.x;
-            data.w[(e >> 2) + 1u] = out2.y;
+            data.w[e >> 3] = out2;
         }
         return;
     }
@@ -219,8 +217,7 @@ void main()
                 w1 |= qk_scaled_code(pc.mode, QK_DT, x[k][j + 4u], a) << (8u * j);
             }
         }
-        data.w[e >> 2] = w0;
-        data.w[(e >> 2) + 1u] = w1;
+        data.w[e >> 3] = uvec2(w0, w1);
     }
 #endif
 }
