@@ -33,6 +33,22 @@ static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
     return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, bt, args);
 }
 
+/* Blocks a SM for the dequantize kernels when they write f32. On the H100
+ * f32 dequantize went from 68-84% of the copy (every block that fits, up
+ * to 8) to 75-88% at 3 (QK_CUDA_BLOCKS_PER_SM, BACKEND-CUDA.md), where
+ * f16 output and quantize lost 6-11 points: so f32 output only. */
+#define CU_F32_DQ_BLOCKS_PER_SM 3
+
+/* launch_strided for a dequantize kernel (k) writing j->dt. */
+static qk_status launch_dequantize(cu_job *j, int k, int64_t threads, void **args)
+{
+    if (j->dt != QK_DTYPE_F32 || j->st->resident[k] <= CU_F32_DQ_BLOCKS_PER_SM)
+        return launch_strided(j, k, threads, args);
+    unsigned bt = cu_block_threads(k);
+    int64_t blocks = qk_ceil_div(threads, bt), cap = (int64_t)j->st->sms * CU_F32_DQ_BLOCKS_PER_SM;
+    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, bt, args);
+}
+
 static qk_status memset_dev(cu_job *j, CUdeviceptr p, size_t n)
 {
     CU_CHECK(j->st->cu->MemsetD8Async(p, 0, n, j->st->s_comp));
@@ -296,7 +312,7 @@ static qk_status bnb_dq_pass(cu_job *j, int64_t b0, int64_t b1)
     uint32_t off = dq ? qk_get_f32(j->hparts_in[QK_PART_OFFSET], 0) : 0u;
     void *args[] = {P(j->part[QK_PART_DATA]), P(absmax), P(codes), P(nested), P(off), P(dmap), P(n), P(bs), P(nf4),
                     P(dt), P(b0), P(b1), P(j->buf)};
-    return launch_strided(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
+    return launch_dequantize(j, K_BNB4_DQ, qk_ceil_div(e1 - e0, 8), args);
 }
 
 /* ---- NVFP4 ------------------------------------------------------------------- */
@@ -399,13 +415,13 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
         uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
         void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
                         P(gt), P(r0), P(r1), P(j->buf)};
-        return launch_strided(j, K_NVFP4_DQ8, qk_ceil_div(r1 - r0, R) * 256, args);
+        return launch_dequantize(j, K_NVFP4_DQ8, qk_ceil_div(r1 - r0, R) * 256, args);
     }
     int ncb = (int)(qk_round_up(j->cols, 16) / 16), R = rows_per_step(ncb);
     uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(R), P(gt),
                     P(r0), P(r1), P(j->buf)};
-    return launch_strided(j, K_NVFP4_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
+    return launch_dequantize(j, K_NVFP4_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
 }
 
 /* ---- MXFP8 ------------------------------------------------------------------- */
@@ -444,7 +460,7 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
                     P(r0), P(r1), P(j->buf)};
-    return launch_strided(j, K_MXFP8_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
+    return launch_dequantize(j, K_MXFP8_DQ, qk_ceil_div(r1 - r0, R) * 256, args);
 }
 
 /* ---- ConvRot a row per block (k_convrot_rows.cuh) ---------------------------------- */
@@ -480,7 +496,7 @@ static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(G), P(r0), P(r1),
                     P(j->buf)};
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_DQ_ROWS4K : K_CONVROT_DQ_ROWS;
-    return launch_strided(j, k, (r1 - r0) * 256, args);
+    return launch_dequantize(j, k, (r1 - r0) * 256, args);
 }
 
 static qk_status convrot_dq64_pass(cu_job *j, int64_t u0, int64_t u1)
@@ -491,7 +507,7 @@ static qk_status convrot_dq64_pass(cu_job *j, int64_t u0, int64_t u1)
     uint64_t m = magic(j->cols);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(m), P(G), P(e0),
                     P(e1), P(j->buf)};
-    return launch_strided(j, K_CONVROT_DQ64, (e1 - e0) / 64, args);
+    return launch_dequantize(j, K_CONVROT_DQ64, (e1 - e0) / 64, args);
 }
 
 /* ---- float8 / int8 with scale groups ----------------------------------------- */
@@ -670,7 +686,7 @@ static qk_status group_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     int row = g.bh == 1 && g.gc == 1, rsh = row ? 0 : log2_exact(g.bh), csh = row ? 31 : log2_exact(g.bw / 8);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(vpr), P(R), P(rsh),
                     P(csh), P(g.gc), P(r0), P(r1), P(kind), P(j->buf)};
-    return launch_strided(j, K_GROUP_DQ, qk_ceil_div(r1 - r0, R) * 256, args); /* R rows a block and step */
+    return launch_dequantize(j, K_GROUP_DQ, qk_ceil_div(r1 - r0, R) * 256, args); /* R rows a block and step */
 }
 
 static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
@@ -698,7 +714,7 @@ static qk_status scaled_dq_pass(cu_job *j, int64_t u0, int64_t u1)
     int k = is_int8(j) ? K_INT8_DQ : K_FP8_DQ;
     if (G.mode != QK_SCALING_TENSOR)
         return cu_launch(j->st, k, qk_ceil_div(e1 - e0, 8), 256, args);
-    return launch_strided(j, k, qk_ceil_div(e1 - e0, 8), args); /* each block's table pays once */
+    return launch_dequantize(j, k, qk_ceil_div(e1 - e0, 8), args); /* each block's table pays once */
 }
 
 /* ---- float8 / int8 row and tile groups in one pass (k_group_quantize.cuh) ------ */
