@@ -140,12 +140,46 @@ static inline void bnb4_dequantize_word(__global const uchar *data, uint s, ulon
     st8_raw(out, dt, e0, n, h);
 }
 
+/* f32: a quad a work-item (elements 4q .. 4q + 3, two bytes of codes)
+ * and one 16-byte store, consecutive across work-items: the pairs loop
+ * below stored four 16-byte runs 64 bytes apart, each instruction writing
+ * a quarter of every sector it touched (48% of the copy on the H100). A
+ * word whose absmax needs the reference's arithmetic goes word by word
+ * (its even quad's work-item takes it), and so does the tail past the last
+ * whole word. */
+static inline void bnb4_dequantize_quads(__global const uchar *data, __global const uint *absmax, ulong n,
+                                         uint log2bs, __local const uint *value, __global uchar *out)
+{
+    ulong quads = n / 8 * 2, stride = get_global_size(0);
+    for (ulong q = get_global_id(0); q < quads; q += stride) {
+        uint s = absmax[(q * 4) >> log2bs], se = (s >> 23) & 0xFFu;
+        if (se - 10u >= 245u) { /* outside [10, 255): see bnb4_dequantize_word */
+            if ((q & 1) == 0)
+                bnb4_dequantize_word(data, s, n, q / 2, value, DT_F32, out);
+            continue;
+        }
+        uint w = ((__global const ushort *)data)[q], h[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+            h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * as_float(s));
+        }
+        ((__global uint4 *)out)[q] = (uint4)(h[0], h[1], h[2], h[3]);
+    }
+    for (ulong u = n / 8 + get_global_id(0); u < (n + 7) / 8; u += stride)
+        bnb4_dequantize_word(data, absmax[(u * 8) >> log2bs], n, u, value, DT_F32, out);
+}
+
 /* Pairs of words (16 elements, one block: blocks hold >= 32) per step, one
  * absmax load and one test for both; products native where the test above
  * allows, so the loop has no branch per element. The rest word by word. */
 static inline void bnb4_dequantize_body(__global const uchar *data, __global const uint *absmax, ulong n,
                                         uint log2bs, __local const uint *value, const int dt, __global uchar *out)
 {
+    if (dt == DT_F32) {
+        bnb4_dequantize_quads(data, absmax, n, log2bs, value, out);
+        return;
+    }
     ulong pairs = n / 16, units = (n + 7) / 8, stride = get_global_size(0);
     for (ulong u = get_global_id(0); u < pairs; u += stride) {
         uint s = absmax[(u * 16) >> log2bs], se = (s >> 23) & 0xFFu;

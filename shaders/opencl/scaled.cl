@@ -261,6 +261,16 @@ __kernel void scaled_dequantize_tensor(__global const uchar *data, __global cons
     for (uint k = get_local_id(0); k < 256u; k += get_local_size(0))
         lut[k] = narrow(dt, scaled_value(fmt, dt, k, s));
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (dt == DT_F32) { /* a quad a work-item, one 16-byte store (bnb4_dequantize_quads says why) */
+        for (ulong q = get_global_id(0); q < n / 4; q += get_global_size(0)) {
+            uint w = ((__global const uint *)data)[q];
+            ((__global uint4 *)out)[q] =
+                (uint4)(lut[w & 0xFFu], lut[(w >> 8) & 0xFFu], lut[(w >> 16) & 0xFFu], lut[w >> 24]);
+        }
+        for (ulong e = n / 4 * 4 + get_global_id(0); e < n; e += get_global_size(0))
+            ((__global uint *)out)[e] = lut[data[e]];
+        return;
+    }
     ulong units = (n + 7) / 8;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
         ulong e0 = u * 8;
