@@ -28,13 +28,13 @@ static inline void nvfp4_dq_tables(const int dt, uint g, __local uint *lut, __lo
     barrier(CLK_LOCAL_MEM_FENCE);
 }
 
-/* Stores the eight elements of code word w (the first element in the high
- * nibble of each byte) at o, by a scale ts that is Inf or NaN: qk_mul and
- * narrow, rolled (no second unrolled copy of the soft multiply). */
-static inline void nvfp4_dq_exact(__global uchar *o, const int dt, uint w, uint ts, __local const uint *lut)
+/* Stores the first k (8, or 4) elements of code word w (the first element
+ * in the high nibble of each byte) at o, by a scale ts that is Inf or NaN:
+ * qk_mul and narrow, rolled (no second unrolled copy of the soft multiply). */
+static inline void nvfp4_dq_exact(__global uchar *o, const int dt, uint w, uint k, uint ts, __local const uint *lut)
 {
 #pragma unroll 1
-    for (uint j = 0; j < 8u; j++) {
+    for (uint j = 0; j < k; j++) {
         uint byte = (w >> (8u * (j >> 1))) & 0xFFu;
         st_raw(o, dt, j, narrow(dt, qk_mul(lut[(j & 1u) ? (byte & 15u) : (byte >> 4)], ts)));
     }
@@ -71,6 +71,33 @@ static inline void nvfp4_dequantize_blocks_body(__global const uchar *data, __gl
         return; /* no barrier follows */
     const uint es = dt == DT_F32 ? 4u : 2u;
     ulong rstep = (ulong)get_num_groups(0) * R;
+    if (dt == DT_F32) {
+        /* a quad (half a vector) a work-item and step, one 16-byte store:
+         * a row's work-items store consecutive quads, where a vector's two
+         * stores 16 bytes apart wrote half of every sector per instruction
+         * (65% of the copy on the H100) */
+        uint lanes = R == 1u ? L : vpr;
+        for (ulong r = (ulong)get_group_id(0) * R + lr; r < rows; r += rstep) {
+            __global const uchar *srow = scale + blocked_row_part(r, ncb);
+            __global const ushort *crow = (__global const ushort *)(data + r * ncb * 8u);
+            __global uint4 *orow = (__global uint4 *)(out + r * cols * 4u);
+            for (uint q = lc; q < 2u * vpr; q += lanes) {
+                uint w = crow[q], ts = tst[srow[blocked_col_part(q >> 2)]]; /* quad q's 4 codes; block q / 4 */
+                if ((ts & QK_F32_ABS) >= QK_F32_INF) { /* rare */
+                    nvfp4_dq_exact((__global uchar *)(orow + q), DT_F32, w, 4u, ts, lut);
+                    continue;
+                }
+                uint h[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+                    h[j] = qk_mul_finite(lut[(j & 1) ? (byte & 15u) : (byte >> 4)], ts);
+                }
+                orow[q] = (uint4)(h[0], h[1], h[2], h[3]);
+            }
+        }
+        return;
+    }
     for (ulong r = (ulong)get_group_id(0) * R + lr; r < rows; r += rstep) {
         __global const uchar *srow = scale + blocked_row_part(r, ncb);
         __global const uint *crow = (__global const uint *)(data + r * ncb * 8u);
@@ -79,7 +106,7 @@ static inline void nvfp4_dequantize_blocks_body(__global const uchar *data, __gl
             uint cb = v >> 1, w = crow[v]; /* block; vector v's 8 codes */
             uint ts = tst[srow[blocked_col_part(cb)]];
             if ((ts & QK_F32_ABS) >= QK_F32_INF) /* rare */
-                nvfp4_dq_exact((__global uchar *)orow + (ulong)v * 8u * es, dt, w, ts, lut);
+                nvfp4_dq_exact((__global uchar *)orow + (ulong)v * 8u * es, dt, w, 8u, ts, lut);
             else
                 nvfp4_dq_vec8(orow + v * (es / 2u), dt, w, ts, lut); /* es / 2 uint4 stores a vector */
         }
