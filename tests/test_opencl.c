@@ -133,6 +133,7 @@ static void test_fast_codec_equals_codec(void **st)
             bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
             bad += qk_f32_to_f16_native(a) != qk_f32_to_f16(a);
             bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+            bad += qk_f32_to_e5m2_fast(a) != qk_f32_to_e5m2(a);
             bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
         }
     for (long i = 0; i < 20000000; i++) {
@@ -141,6 +142,7 @@ static void test_fast_codec_equals_codec(void **st)
         bad += qk_f32_to_f16_fast(a) != qk_f32_to_f16(a);
         bad += qk_f32_to_f16_native(a) != qk_f32_to_f16(a);
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+        bad += qk_f32_to_e5m2_fast(a) != qk_f32_to_e5m2(a);
         bad += qk_fp4_encode_fast(a) != qk_fp4_encode(a);
     }
     static const uint32_t fp4_t[] = {0x3B2AAAB9u, 0x3DB00000u, 0x3E555555u, 0x3E955555u,
@@ -165,6 +167,8 @@ static void test_fast_codec_equals_codec(void **st)
     }
     for (uint32_t a = 0x3C000000u; a < 0x44000000u; a += 0xFu) /* densely around e4m3's range */
         bad += qk_f32_to_e4m3_fast(a) != qk_f32_to_e4m3(a);
+    for (uint32_t a = 0x38000000u; a < 0x48000000u; a += 0xFu) /* and e5m2's */
+        bad += qk_f32_to_e5m2_fast(a) != qk_f32_to_e5m2(a) || qk_f32_to_e5m2_fast(a | QK_F32_SIGN) != qk_f32_to_e5m2(a | QK_F32_SIGN);
     for (uint32_t a = QK_F32_E8M0_MIN; a < QK_F32_INF; a += 0x3FFu) /* e8m0 over [2^-127, max] */
         bad += qk_e8m0_ceil_fast(a) != qk_e8m0_ceil(a);
     for (uint32_t ex = 0; ex < 255; ex++)

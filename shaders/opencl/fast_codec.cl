@@ -109,6 +109,17 @@ QK_FN QK_U32 qk_f32_to_e4m3_fast(QK_U32 a)
     return s | ((m >= 0x7Fu) ? 0x7Fu : m);
 }
 
+/* qk_f32_to_e5m2 with one rounding add on the bits where e5m2 is normal
+ * and finite (2^-14 <= |a| <= 57344, all that scaled_code's clamp leaves
+ * above 2^-14); the codec elsewhere. */
+QK_FN QK_U32 qk_f32_to_e5m2_fast(QK_U32 a)
+{
+    QK_U32 aa = a & QK_F32_ABS;
+    if (aa < 0x38800000u || aa > QK_F32_E5M2_MAX)
+        return qk_f32_to_e5m2(a);
+    return ((a >> 24) & 0x80u) | (((aa + 0xFFFFFu + ((aa >> 21) & 1u)) >> 21) - 0x1C0u);
+}
+
 /* MXFP8's element code for scale byte e (0..254):
  * qk_f32_to_e4m3(qk_f32_clamp_abs(qk_f32_div(x, qk_e8m0_to_f32(e)), 448))
  * without a division. x / 2^(e-127) is exact (an exponent change) whenever

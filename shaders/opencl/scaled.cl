@@ -37,7 +37,7 @@ static inline uint scaled_code(int fmt, int dt, uint x, uint d)
         /* a zero stays a zero where T(1/scale) is infinite (documented) */
         uint v = (x & QK_F32_ABS) == 0u ? x : round_to(dt, qk_mul(x, d));
         if (fmt == FMT_E5M2)
-            return qk_f32_to_e5m2(qk_f32_clamp_abs(v, QK_F32_E5M2_MAX));
+            return qk_f32_to_e5m2_fast(qk_f32_clamp_abs(v, QK_F32_E5M2_MAX));
         return qk_f32_to_e4m3_fast(qk_f32_clamp_abs(v, QK_F32_E4M3_MAX));
     }
     if (d == 0u)
@@ -97,13 +97,23 @@ static inline void scaled_quantize_tensor_body(__global const uchar *in, const i
                                                uint d, __global uchar *data)
 {
     ulong units = (n + 7) / 8;
+    /* f32 int8: codes by products where they may (int8_code_f32) */
+    uint rd = dt == DT_F32 && fmt == FMT_INT8 ? int8_f32_reciprocal(d) : 0u;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
         ulong e0 = u * 8;
         uint v[8], b[8];
         ld8_any(in, dt, e0, n, 1, v);
+        int near = rd == 0u;
+        if (!near) {
 #pragma unroll
-        for (int k = 0; k < 8; k++)
-            b[k] = scaled_code(fmt, dt, v[k], d);
+            for (int k = 0; k < 8; k++)
+                b[k] = int8_code_f32(v[k], as_float(rd), -128.0f, &near);
+        }
+        if (near) {
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                b[k] = scaled_code(fmt, dt, v[k], d);
+        }
         if (e0 + 8 <= n) {
             ((__global uint2 *)data)[u] = (uint2)(pack4(b[0], b[1], b[2], b[3]), pack4(b[4], b[5], b[6], b[7]));
         } else { /* unrolled with a bound test: b indexed by a variable sat in local memory */
