@@ -287,9 +287,6 @@ void scalars_tab(uint k)
     s_tab[k] = uvec4(sc, d, qk_int8_reciprocal(d), 0u);
 }
 
-/* The codes of the thread's two units (elements e .. e+31), read back from
- * its words, with the row's amax m (T values). The scale by the row's
- * first thread (first). */
 /* Four words' T(y) (later: they hold T(z) = T(y) 2^L, zero or at least
  * 2^(L-126)). */
 uvec4 held_t4(uvec4 u, bool later)
@@ -299,6 +296,9 @@ uvec4 held_t4(uvec4 u, bool later)
     return u;
 }
 
+/* The codes of the thread's two units (elements e .. e+31), read back from
+ * its words, with the row's amax m (T values). The scale by the row's
+ * first thread (first). */
 void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout bool told)
 {
     if (QK_DT == DT_F16 && m >= 0x47800000u)
