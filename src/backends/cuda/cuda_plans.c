@@ -22,15 +22,21 @@ static uint64_t magic(int64_t d) { return UINT64_MAX / (uint64_t)d; }
 
 #define P(x) ((void *)&(x))
 
-/* A grid-stride kernel over `threads` work items: blocks of 256, no more
- * than fit on the device at once (a block beyond them would start a second
- * wave that runs nearly empty), so per-block setup pays once per block
- * rather than once per 256 items. */
-static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
+/* A grid-stride kernel over `threads` work items in blocks of
+ * cu_block_threads(k), no more than per_sm blocks a SM. */
+static qk_status launch_at_most(cu_job *j, int k, int64_t threads, int per_sm, void **args)
 {
     unsigned bt = cu_block_threads(k);
-    int64_t blocks = qk_ceil_div(threads, bt), cap = (int64_t)j->st->sms * j->st->resident[k];
+    int64_t blocks = qk_ceil_div(threads, bt), cap = (int64_t)j->st->sms * per_sm;
     return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, bt, args);
+}
+
+/* launch_at_most with every block that fits on the device at once (a block
+ * beyond them would start a second wave that runs nearly empty), so
+ * per-block setup pays once per block rather than once per 256 items. */
+static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
+{
+    return launch_at_most(j, k, threads, j->st->resident[k], args);
 }
 
 /* Blocks a SM for the dequantize kernels when they write f32. On the H100
@@ -42,11 +48,9 @@ static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
 /* launch_strided for a dequantize kernel (k) writing j->dt. */
 static qk_status launch_dequantize(cu_job *j, int k, int64_t threads, void **args)
 {
-    if (j->dt != QK_DTYPE_F32 || j->st->resident[k] <= CU_F32_DQ_BLOCKS_PER_SM)
-        return launch_strided(j, k, threads, args);
-    unsigned bt = cu_block_threads(k);
-    int64_t blocks = qk_ceil_div(threads, bt), cap = (int64_t)j->st->sms * CU_F32_DQ_BLOCKS_PER_SM;
-    return cu_launch_grid(j->st, k, blocks < cap ? blocks : cap, bt, args);
+    int fit = j->st->resident[k];
+    int f32_cap = j->dt == QK_DTYPE_F32 && fit > CU_F32_DQ_BLOCKS_PER_SM;
+    return launch_at_most(j, k, threads, f32_cap ? CU_F32_DQ_BLOCKS_PER_SM : fit, args);
 }
 
 static qk_status memset_dev(cu_job *j, CUdeviceptr p, size_t n)
