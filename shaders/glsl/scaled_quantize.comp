@@ -66,11 +66,11 @@ void main()
     uint a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
     uint x[8];
     qk_load8(QK_DT, e, pc.n, x);
-    uint word[2] = uint[2](0u, 0u);
+    uint word[2];
     uint g = (r / pc.bh) * pc.gc + c / pc.bw;
     bool done = QK_DT == DT_F32 && e + 8u <= pc.n && qk_one_group(gi, g) && qk_codes8_f32(x, a, word);
     if (!done)
-        word = uint[2](0u, 0u); /* qk_codes8_f32's out words are undefined then */
+        word = uint[2](0u, 0u); /* set here: qk_codes8_f32's out words are undefined when it fails */
     for (uint j = 0u; j < 8u && !done; j++) {
         if (j > 0u) {
             if (++c == pc.cols) {
