@@ -674,7 +674,7 @@ static void test_nvfp4_fast_kernels(void **st)
  * every work-item runs many steps, the last one partial. NF4/FP4 in blocks
  * of 64 (bnb4_quantize64, a partial last block too; bnb4_dequantize's
  * pairs of words and its tail) and MXFP8 (mxfp8_quantize16, which loads
- * each next block a step ahead), bf16 and f16. */
+ * each next block a step ahead), bf16, f16 and f32. */
 static void test_grid_stride_rounds(void **st)
 {
     (void)st;
@@ -682,11 +682,11 @@ static void test_grid_stride_rounds(void **st)
     if (!have_opencl(&nd))
         skip();
     static const qk_format formats[] = {QK_FORMAT_NF4, QK_FORMAT_FP4, QK_FORMAT_MXFP8};
-    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16, QK_DTYPE_F32};
     setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
     long bad = 0;
     for (size_t f = 0; f < 3; f++)
-        for (size_t d = 0; d < 2; d++) {
+        for (size_t d = 0; d < 3; d++) {
             qk_params p;
             qk_params_default(formats[f], &p);
             const int64_t rows = 113, cols = formats[f] == QK_FORMAT_MXFP8 ? 1032 : 1001;
