@@ -140,6 +140,31 @@ static inline void bnb4_dequantize_word(__global const uchar *data, uint s, ulon
     st8_raw(out, dt, e0, n, h);
 }
 
+/* Quad q's four values from its codes (the low 16 bits of w) under
+ * absmax s, in the plain range of bnb4_dequantize_word. */
+static inline uint4 bnb4_quad_values(uint w, uint s, __local const uint *value)
+{
+    uint h[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        uint byte = (w >> (8 * (j / 2))) & 0xFFu;
+        h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * as_float(s));
+    }
+    return (uint4)(h[0], h[1], h[2], h[3]);
+}
+
+/* Quad q (elements 4q .. 4q + 3) from its codes w under absmax s. */
+static inline void bnb4_dequantize_quad(__global const uchar *data, uint w, uint s, ulong n, ulong q,
+                                        __local const uint *value, __global uchar *out)
+{
+    if (((s >> 23) & 0xFFu) - 10u >= 245u) { /* outside [10, 255): see bnb4_dequantize_word */
+        if ((q & 1) == 0)
+            bnb4_dequantize_word(data, s, n, q / 2, value, DT_F32, out);
+        return;
+    }
+    ((__global uint4 *)out)[q] = bnb4_quad_values(w, s, value);
+}
+
 /* f32: a quad a work-item (elements 4q .. 4q + 3, two bytes of codes)
  * and one 16-byte store, consecutive across work-items: the pairs loop
  * below stored four 16-byte runs 64 bytes apart, each instruction writing
@@ -150,22 +175,22 @@ static inline void bnb4_dequantize_word(__global const uchar *data, uint s, ulon
 static inline void bnb4_dequantize_quads(__global const uchar *data, __global const uint *absmax, ulong n,
                                          uint log2bs, __local const uint *value, __global uchar *out)
 {
-    ulong quads = n / 8 * 2, stride = get_global_size(0);
-    for (ulong q = get_global_id(0); q < quads; q += stride) {
-        uint s = absmax[(q * 4) >> log2bs], se = (s >> 23) & 0xFFu;
-        if (se - 10u >= 245u) { /* outside [10, 255): see bnb4_dequantize_word */
-            if ((q & 1) == 0)
-                bnb4_dequantize_word(data, s, n, q / 2, value, DT_F32, out);
-            continue;
-        }
-        uint w = ((__global const ushort *)data)[q], h[4];
+    ulong quads = n / 8 * 2, stride = get_global_size(0), q = get_global_id(0);
+    /* Four quads' loads are issued before their stores, as Vulkan's
+     * bnb4_dequantize.comp does. */
+    for (; q + 3 * stride < quads; q += 4 * stride) {
+        uint w[4], s[4];
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            uint byte = (w >> (8 * (j / 2))) & 0xFFu;
-            h[j] = as_uint(as_float(value[(j & 1) ? (byte & 15u) : (byte >> 4)]) * as_float(s));
+        for (int k = 0; k < 4; k++) {
+            w[k] = ((__global const ushort *)data)[q + k * stride];
+            s[k] = absmax[((q + k * stride) * 4) >> log2bs];
         }
-        ((__global uint4 *)out)[q] = (uint4)(h[0], h[1], h[2], h[3]);
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            bnb4_dequantize_quad(data, w[k], s[k], n, q + k * stride, value, out);
     }
+    for (; q < quads; q += stride)
+        bnb4_dequantize_quad(data, ((__global const ushort *)data)[q], absmax[(q * 4) >> log2bs], n, q, value, out);
     for (ulong u = n / 8 + get_global_id(0); u < (n + 7) / 8; u += stride)
         bnb4_dequantize_word(data, absmax[(u * 8) >> log2bs], n, u, value, DT_F32, out);
 }
