@@ -153,17 +153,9 @@ static inline uint4 bnb4_quad_values(uint w, uint s, __local const uint *value)
     return (uint4)(h[0], h[1], h[2], h[3]);
 }
 
-/* Quad q (elements 4q .. 4q + 3) from its codes w under absmax s. */
-static inline void bnb4_dequantize_quad(__global const uchar *data, uint w, uint s, ulong n, ulong q,
-                                        __local const uint *value, __global uchar *out)
-{
-    if (((s >> 23) & 0xFFu) - 10u >= 245u) { /* outside [10, 255): see bnb4_dequantize_word */
-        if ((q & 1) == 0)
-            bnb4_dequantize_word(data, s, n, q / 2, value, DT_F32, out);
-        return;
-    }
-    ((__global uint4 *)out)[q] = bnb4_quad_values(w, s, value);
-}
+/* An absmax outside [10, 255) in exponent needs the reference's arithmetic
+ * (bnb4_dequantize_word). */
+static inline int bnb4_plain(uint s) { return ((s >> 23) & 0xFFu) - 10u < 245u; }
 
 /* f32: a quad a work-item (elements 4q .. 4q + 3, two bytes of codes)
  * and one 16-byte store, consecutive across work-items: the pairs loop
@@ -175,22 +167,38 @@ static inline void bnb4_dequantize_quad(__global const uchar *data, uint w, uint
 static inline void bnb4_dequantize_quads(__global const uchar *data, __global const uint *absmax, ulong n,
                                          uint log2bs, __local const uint *value, __global uchar *out)
 {
-    ulong quads = n / 8 * 2, stride = get_global_size(0), q = get_global_id(0);
+    ulong quads = n / 8 * 2, stride = get_global_size(0);
     /* Four quads' loads are issued before their stores, as Vulkan's
-     * bnb4_dequantize.comp does. */
-    for (; q + 3 * stride < quads; q += 4 * stride) {
+     * bnb4_dequantize.comp does. The word path stays one call site in a
+     * rolled loop: PoCL 5.0's kernel compiler aborted on four inlined
+     * copies (region_entry_barrier != NULL). */
+    for (ulong q = get_global_id(0); q < quads; q += 4 * stride) {
         uint w[4], s[4];
+        int odd = 0;
 #pragma unroll
         for (int k = 0; k < 4; k++) {
-            w[k] = ((__global const ushort *)data)[q + k * stride];
-            s[k] = absmax[((q + k * stride) * 4) >> log2bs];
+            ulong qk = q + (ulong)k * stride;
+            w[k] = qk < quads ? ((__global const ushort *)data)[qk] : 0u;
+            s[k] = qk < quads ? absmax[(qk * 4) >> log2bs] : 0x3F800000u;
         }
 #pragma unroll
-        for (int k = 0; k < 4; k++)
-            bnb4_dequantize_quad(data, w[k], s[k], n, q + k * stride, value, out);
+        for (int k = 0; k < 4; k++) {
+            ulong qk = q + (ulong)k * stride;
+            if (qk >= quads)
+                break;
+            if (bnb4_plain(s[k]))
+                ((__global uint4 *)out)[qk] = bnb4_quad_values(w[k], s[k], value);
+            else
+                odd = 1;
+        }
+        if (odd) /* rare; the word's even quad takes it */
+            for (int k = 0; k < 4; k++) {
+                ulong qk = q + (ulong)k * stride;
+                uint sk = qk < quads ? absmax[(qk * 4) >> log2bs] : 0x3F800000u;
+                if (!bnb4_plain(sk) && (qk & 1) == 0)
+                    bnb4_dequantize_word(data, sk, n, qk / 2, value, DT_F32, out);
+            }
     }
-    for (; q < quads; q += stride)
-        bnb4_dequantize_quad(data, ((__global const ushort *)data)[q], absmax[(q * 4) >> log2bs], n, q, value, out);
     for (ulong u = n / 8 + get_global_id(0); u < (n + 7) / 8; u += stride)
         bnb4_dequantize_word(data, absmax[(u * 8) >> log2bs], n, u, value, DT_F32, out);
 }
