@@ -463,9 +463,95 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
     }
 }
 
+/* f32 output, warp-strided: a warp's step covers 256 elements, lane l the
+ * quads at 4l and 128 + 4l, so each 16-byte store instruction of the warp
+ * writes 512 contiguous bytes. Eight elements a thread as two adjacent
+ * quads wrote half of every 32-byte sector a store touched (the write
+ * probe: warp-strided stores ran at 90-91% of the copy at every grid). */
+struct bnb4_quad_in {
+    u32 codes, x, y; /* 16 bits of codes; the absmax, or its code and nested absmax */
+};
+
+/* The inputs of elements [i, min(i + 4, end)) (i a multiple of 4). */
+static __device__ __forceinline__ bnb4_quad_in bnb4_quad_load(const unsigned char *data, const u32 *absmax,
+                                                              const unsigned char *codes, const u32 *nested,
+                                                              int lbs, i64 i, i64 end)
+{
+    bnb4_quad_in q = {0u, 0u, 0u};
+    if (i >= end)
+        return q;
+    if (i + 4 <= end) {
+        q.codes = *(const unsigned short *)(data + i / 2);
+    } else {
+        q.codes = data[i / 2];
+        if (i + 2 < end)
+            q.codes |= (u32)data[i / 2 + 1] << 8;
+    }
+    i64 b = i >> lbs;
+    q.x = codes != NULL ? codes[b] : absmax[b];
+    q.y = codes != NULL ? nested[b / 256] : 0u;
+    return q;
+}
+
+/* bnb4_dequantize8's products for one quad, stored as one 16-byte word. */
+static __device__ __forceinline__ void bnb4_dequantize4_f32(u32 w, u32 absmax, const u32 *lut, i64 i, i64 end,
+                                                            u32 *out)
+{
+    u32 s = qk_f32_ftz(absmax), as = s & QK_F32_ABS, v[4];
+    bool plain = as >= 0x04800000u && as < QK_F32_INF; /* see bnb4_dequantize8 */
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        v[k] = dmul(lut[(w >> ((k / 2) * 8 + ((k & 1) ? 0 : 4))) & 15u], s);
+        if (!plain) {
+            v[k] = qk_f32_ftz(v[k]);
+            if (qk_f32_is_nan(v[k]))
+                v[k] = 0x7FFFFFFFu; /* CUDA's canonical NaN, as bitsandbytes writes it */
+        }
+    }
+    if (i + 4 <= end) {
+        *(uint4 *)(out + i) = make_uint4(v[0], v[1], v[2], v[3]);
+        return;
+    }
+    for (int k = 0; k < 4 && i + k < end; k++)
+        out[i + k] = v[k];
+}
+
+static __device__ __forceinline__ void bnb4_dequantize_f32_body(const unsigned char *data, const u32 *absmax,
+                                                                const unsigned char *codes, const u32 *nested,
+                                                                u32 off, const u32 *dmap, i64 n, int bs, int nf4,
+                                                                i64 b0, i64 b1, u32 *out)
+{
+    __shared__ u32 lut[16], dm[256];
+    if (threadIdx.x < 16)
+        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
+    if (codes != NULL)
+        for (int k = threadIdx.x; k < 256; k += blockDim.x)
+            dm[k] = dmap[k];
+    __syncthreads();
+    int lbs = __ffs(bs) - 1; /* bs a power of two */
+    i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
+    i64 i = b0 * bs + (gtid() >> 5) * 256 + (threadIdx.x & 31) * 4;
+    /* Loads a step ahead, as bnb4_dequantize_body issues them. */
+    bnb4_quad_in p = bnb4_quad_load(data, absmax, codes, nested, lbs, i, end);
+    bnb4_quad_in q = bnb4_quad_load(data, absmax, codes, nested, lbs, i + 128, end);
+    for (; i < end; i += step) {
+        bnb4_quad_in a = p, b = q;
+        p = bnb4_quad_load(data, absmax, codes, nested, lbs, i + step, end);
+        q = bnb4_quad_load(data, absmax, codes, nested, lbs, i + step + 128, end);
+        bnb4_dequantize4_f32(a.codes, codes != NULL ? dadd(mul_ftz(dm[a.x], a.y), off) : a.x, lut, i, end, out);
+        if (i + 128 < end)
+            bnb4_dequantize4_f32(b.codes, codes != NULL ? dadd(mul_ftz(dm[b.x], b.y), off) : b.x, lut, i + 128,
+                                 end, out);
+    }
+}
+
 KERNEL qk_bnb4_dequantize(const unsigned char *data, const u32 *absmax, const unsigned char *codes, const u32 *nested,
                           u32 off, const u32 *dmap, i64 n, int bs, int nf4, int dt, i64 b0, i64 b1, void *out)
 {
+    if (dt == DT_F32) {
+        bnb4_dequantize_f32_body(data, absmax, codes, nested, off, dmap, n, bs, nf4, b0, b1, (u32 *)out);
+        return;
+    }
     if (nf4) {
         const int NF4_C = 1;
         QK_BY_DTYPE(dt, bnb4_dequantize_body(data, absmax, codes, nested, off, dmap, n, bs, NF4_C, DTC, b0, b1, out));
