@@ -180,44 +180,43 @@ void main()
         return;
     }
 #if QK_ROW_F32
+    /* f32 by quads: a subgroup's 16-byte loads and 4-byte code stores each
+     * cover whole sectors (units of 8 took two 16-byte loads 32 bytes
+     * apart a thread, each load instruction half of every sector). */
+    uvec4 x[QK_ROW_UNITS * 2u];
+    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++) {
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u; /* a quad is wholly in the row or past it */
+        x[k] = e < row1 ? src.w[e >> 2] : uvec4(0u);
+    }
+    /* the loads are in flight while s_m is cleared */
     if (lid == 0u)
         s_m = 0u;
     barrier();
-    uint x[4][8];
     uint m = 0u;
-    for (uint k = 0u; k < 4u; k++) {
-        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
-        qk_load8(QK_DT, e, row1, x[k]); /* past the row: +0, never coded */
-        for (uint j = 0u; j < 8u; j++)
-            m = max(m, x[k][j] & QK_F32_ABS);
-    }
+    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++)
+        m = max(m, max(max(x[k].x & QK_F32_ABS, x[k].y & QK_F32_ABS), max(x[k].z & QK_F32_ABS, x[k].w & QK_F32_ABS)));
     atomicMax(s_m, m);
     barrier();
     uint a, prod;
     row_scale(r, a, prod); /* prod: 0 for f32 */
     uint rd = pc.mode == 2u ? qk_int8_reciprocal(a) : 0u; /* int8: codes by products */
     bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a);    /* float8: likewise */
-    for (uint k = 0u; k < 4u; k++) {
-        uint e = row0 + (k * QK_ROW_THREADS + lid) * 8u;
+    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++) {
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u;
         if (e >= row1)
             break;
-        uint w0 = 0u, w1 = 0u;
+        uint w = 0u;
         bool near = rd == 0u && !fp8;
-        if (fp8) {
-            w0 = qk_fp8_codes4_f32(pc.mode, uvec4(x[k][0], x[k][1], x[k][2], x[k][3]), uintBitsToFloat(a));
-            w1 = qk_fp8_codes4_f32(pc.mode, uvec4(x[k][4], x[k][5], x[k][6], x[k][7]), uintBitsToFloat(a));
-        } else if (!near) {
-            w0 = qk_int8_codes4_f32(2u, uvec4(x[k][0], x[k][1], x[k][2], x[k][3]), uintBitsToFloat(rd), near);
-            w1 = qk_int8_codes4_f32(2u, uvec4(x[k][4], x[k][5], x[k][6], x[k][7]), uintBitsToFloat(rd), near);
-        }
+        if (fp8)
+            w = qk_fp8_codes4_f32(pc.mode, x[k], uintBitsToFloat(a));
+        else if (!near)
+            w = qk_int8_codes4_f32(2u, x[k], uintBitsToFloat(rd), near);
         if (near) {
-            w0 = w1 = 0u;
-            for (uint j = 0u; j < 4u; j++) {
-                w0 |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
-                w1 |= qk_scaled_code(pc.mode, QK_DT, x[k][j + 4u], a) << (8u * j);
-            }
+            w = 0u;
+            [[unroll]] for (uint j = 0u; j < 4u; j++)
+                w |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
         }
-        data.w[e >> 3] = uvec2(w0, w1);
+        data.w[e >> 3][(e >> 2) & 1u] = w;
     }
 #endif
 }
