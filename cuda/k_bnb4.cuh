@@ -421,6 +421,26 @@ static __device__ __forceinline__ void bnb4_dequantize8(u32 word, u32 absmax, in
         }
 }
 
+/* A block's tables for dequantize: the 16 code values, and with double
+ * quant (codes != NULL) the dynamic map. */
+static __device__ __forceinline__ void bnb4_dq_tables(int nf4, const unsigned char *codes, const u32 *dmap, u32 *lut,
+                                                      u32 *dm)
+{
+    if (threadIdx.x < 16)
+        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
+    if (codes != NULL)
+        for (int k = threadIdx.x; k < 256; k += blockDim.x)
+            dm[k] = dmap[k];
+    __syncthreads();
+}
+
+/* A block's absmax: x as stored, or with double quant rebuilt from its
+ * code x and nested absmax y as bnb_nested.c computes it. */
+static __device__ __forceinline__ u32 bnb4_dq_absmax(const unsigned char *codes, const u32 *dm, u32 x, u32 y, u32 off)
+{
+    return codes != NULL ? dadd(mul_ftz(dm[x], y), off) : x;
+}
+
 /* Elements of blocks [b0, b1), 8 per thread and step of a grid the host
  * sizes by occupancy, so each CUDA block fills its tables once. With double
  * quant (codes != NULL) each absmax is rebuilt where it is used, as
@@ -432,12 +452,7 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
                                                             i64 b1, void *out)
 {
     __shared__ u32 lut[16], dm[256];
-    if (threadIdx.x < 16)
-        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
-    if (codes != NULL)
-        for (int k = threadIdx.x; k < 256; k += blockDim.x)
-            dm[k] = dmap[k];
-    __syncthreads();
+    bnb4_dq_tables(nf4, codes, dmap, lut, dm);
     int lbs = __ffs(bs) - 1; /* bs a power of two */
     i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
     /* Each step's loads (codes, and the absmax or its code and nested
@@ -458,8 +473,7 @@ static __device__ __forceinline__ void bnb4_dequantize_body(const unsigned char 
             x = codes != NULL ? codes[b] : absmax[b];
             y = codes != NULL ? nested[b / 256] : 0u;
         }
-        u32 a = codes != NULL ? dadd(mul_ftz(dm[cx], cy), off) : cx;
-        bnb4_dequantize8(w, a, dt, lut, i, end, out);
+        bnb4_dequantize8(w, bnb4_dq_absmax(codes, dm, cx, cy, off), dt, lut, i, end, out);
     }
 }
 
@@ -523,12 +537,7 @@ static __device__ __forceinline__ void bnb4_dequantize_f32_body(const unsigned c
                                                                 i64 b0, i64 b1, u32 *out)
 {
     __shared__ u32 lut[16], dm[256];
-    if (threadIdx.x < 16)
-        lut[threadIdx.x] = nf4 ? qk_nf4_value(threadIdx.x) : qk_fp4_value(threadIdx.x);
-    if (codes != NULL)
-        for (int k = threadIdx.x; k < 256; k += blockDim.x)
-            dm[k] = dmap[k];
-    __syncthreads();
+    bnb4_dq_tables(nf4, codes, dmap, lut, dm);
     int lbs = __ffs(bs) - 1; /* bs a power of two */
     i64 end = min(b1 * (i64)bs, n), step = (i64)gridDim.x * blockDim.x * 8;
     i64 i = b0 * bs + (gtid() >> 5) * 256 + (threadIdx.x & 31) * 4;
@@ -539,10 +548,9 @@ static __device__ __forceinline__ void bnb4_dequantize_f32_body(const unsigned c
         bnb4_quad_in a = p, b = q;
         p = bnb4_quad_load(data, absmax, codes, nested, lbs, i + step, end);
         q = bnb4_quad_load(data, absmax, codes, nested, lbs, i + step + 128, end);
-        bnb4_dequantize4_f32(a.codes, codes != NULL ? dadd(mul_ftz(dm[a.x], a.y), off) : a.x, lut, i, end, out);
+        bnb4_dequantize4_f32(a.codes, bnb4_dq_absmax(codes, dm, a.x, a.y, off), lut, i, end, out);
         if (i + 128 < end)
-            bnb4_dequantize4_f32(b.codes, codes != NULL ? dadd(mul_ftz(dm[b.x], b.y), off) : b.x, lut, i + 128,
-                                 end, out);
+            bnb4_dequantize4_f32(b.codes, bnb4_dq_absmax(codes, dm, b.x, b.y, off), lut, i + 128, end, out);
     }
 }
 
