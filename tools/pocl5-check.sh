@@ -25,8 +25,12 @@ if [ ! -x "$root/usr/bin/clinfo" ]; then
         noble "$root" http://archive.ubuntu.com/ubuntu/
 fi
 mounted=""
-cleanup() { for m in $mounted; do umount "$root/$m" || true; done; }
-trap cleanup EXIT INT TERM
+cleanup() {
+    for m in $mounted; do umount "$root/$m" || true; done
+    mounted=""
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 for m in proc sys dev; do # PoCL reads the CPU topology and memory size there
     if ! mountpoint -q "$root/$m"; then
         mount --bind "/$m" "$root/$m"
