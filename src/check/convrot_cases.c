@@ -6,19 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_bits.h"
 #include "crosscheck.h"
 
 static uint32_t lcg(uint32_t *x)
 {
     *x = *x * 1664525u + 1013904223u;
     return *x;
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
 }
 
 /* f32 bits -> element i of a dt buffer, truncated (every pattern the test
@@ -68,7 +62,7 @@ static void fill_row(qk_dtype dt, void *buf, int64_t r, int64_t cols, uint32_t *
             put(dt, buf, i, s | (dt == QK_DTYPE_F16 ? 113u + (b >> 8) % 28u : 97u + (b >> 8) % 60u) << 23 |
                                 (b >> 9 & 0x7F0000u));
             break;
-        case 5: put(dt, buf, i, f32_bits((float)((int)(b >> 24) - 128) * 0.5f)); break;
+        case 5: put(dt, buf, i, qkc_bits((float)((int)(b >> 24) - 128) * 0.5f)); break;
         default: put(dt, buf, i, s | (0x3F000000u + (b >> 6 & 0x00FFFFFFu))); break;
         }
     }

@@ -12,24 +12,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "check_bits.h"
 #include "check_rng.h"
 #include "crosscheck.h"
-
-static float from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint32_t to_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 /* The f32 divisor the reference codes a group of amax a with (ref_int8.c:
  * RN(a / 127) floored at 1e-30, or for int8_blockwise at 1e-8). */
@@ -43,10 +29,10 @@ static float group_divisor(float a, int blockwise)
 /* x moved by delta ulps, its sign kept (|x| stays above |delta| ulps). */
 static float move_ulps(float x, int32_t delta)
 {
-    uint32_t u = to_bits(x), mag = u & 0x7FFFFFFFu;
+    uint32_t u = qkc_bits(x), mag = u & 0x7FFFFFFFu;
     if ((int64_t)mag <= (int64_t)(delta < 0 ? -delta : delta))
         return x;
-    return from_bits(u + (uint32_t)delta);
+    return qkc_float(u + (uint32_t)delta);
 }
 
 /* A value for a group of divisor d: half the time RN(m d) for m halfway
