@@ -63,11 +63,11 @@ void main()
     uint gi = pc.e0 + e;
     uint r = gi / pc.cols, c = gi - r * pc.cols;
     uint next = (c / pc.bw + 1u) * pc.bw; /* column where the group changes */
-    uint a = aux.w[(r / pc.bh) * pc.gc + c / pc.bw];
+    uint g = (r / pc.bh) * pc.gc + c / pc.bw; /* the first element's group */
+    uint a = aux.w[g];
     uint x[8];
     qk_load8(QK_DT, e, pc.n, x);
     uint word[2];
-    uint g = (r / pc.bh) * pc.gc + c / pc.bw;
     bool done = QK_DT == DT_F32 && e + 8u <= pc.n && qk_one_group(gi, g) && qk_codes8_f32(x, a, word);
     if (!done)
         word = uint[2](0u, 0u); /* set here: qk_codes8_f32's out words are undefined when it fails */
