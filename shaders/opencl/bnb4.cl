@@ -192,7 +192,8 @@ static inline void bnb4_dequantize_quads(__global const uchar *data, __global co
             else
                 odd = 1;
         }
-        if (odd) /* rare; the word's even quad takes it */
+        if (odd) /* rare; the word's even quad takes it. absmax read again: s[k] with
+                  * a variable k would put s in private memory on NVIDIA */
             for (int k = 0; k < 4; k++) {
                 ulong qk = q + (ulong)k * stride;
                 uint sk = qk < quads ? absmax[(qk * 4) >> log2bs] : 0x3F800000u;
