@@ -109,13 +109,18 @@ static inline void crd_first_levels(const uint *w, float sp, uint G, uint *x)
     }
 }
 
-/* 16 native values r into elements el .. el + 15 (el a multiple of 16). */
-static inline void crd_store_run(__global uint4 *out, const int dt, ulong el, const uint *r)
+/* 16 native values r of team member t into elements el .. el + 15 (el a
+ * multiple of 16); f32 in the team's store order instead (crd_body): quad
+ * u to el - 12 t + 16 u, which is e + 4 t + 16 u for the run's e =
+ * el - 16 t. The f32 stores stay here, under the caller's test: the same
+ * stores inlined in crd_body made PoCL 5.0's kernel compiler abort
+ * (region_entry_barrier != NULL). */
+static inline void crd_store_run(__global uint4 *out, const int dt, ulong el, uint t, const uint *r)
 {
     if (dt == DT_F32) {
 #pragma unroll
         for (uint u = 0; u < 4u; u++)
-            out[(el >> 2) + u] = (uint4)(r[4u * u], r[4u * u + 1u], r[4u * u + 2u], r[4u * u + 3u]);
+            out[((el - 12u * t) >> 2) + 4u * u] = (uint4)(r[4u * u], r[4u * u + 1u], r[4u * u + 2u], r[4u * u + 3u]);
         return;
     }
 #if defined(QK_HALF_STORES)
@@ -167,22 +172,42 @@ static inline void crd_body(__global const uint4 *data, __global const uint *rsc
         for (uint k = 0; k < 64u; k++)
             v[ws + k + 8u * (k >> 5)] = x[k];
         barrier(CLK_LOCAL_MEM_FENCE); /* the team's values are in v */
+        if (dt == DT_F32) {
+            /* x[16 m + 4 u + c] = value 64 m + 16 u + 4 t + c of the
+             * team's 256 (slot crd_slot(256 j + 4 t + 64 m + 16 u + c)):
+             * the level of stride 64 pairs x[i + 16 m] as below, and store
+             * (m, u) of the team's four work-items is one contiguous 64
+             * bytes (runs of 16 a work-item stored 16-byte words 64 bytes
+             * apart, a quarter of every sector: 64% of the copy on the
+             * H100). Two-way bank conflicts on these reads, where the
+             * 16-bit reads below have none. */
 #pragma unroll
-        for (uint m = 0; m < 4u; m++)
+            for (uint m = 0; m < 4u; m++)
 #pragma unroll
-            for (uint i = 0; i < 16u; i++)
-                x[16u * m + i] = v[rs + 72u * m + i];
+                for (uint u = 0; u < 4u; u++)
+#pragma unroll
+                    for (uint c = 0; c < 4u; c++)
+                        x[16u * m + 4u * u + c] = v[289u * j + 4u * t + 72u * m + 16u * u + 8u * (u >> 1) + c];
+        } else {
+#pragma unroll
+            for (uint m = 0; m < 4u; m++)
+#pragma unroll
+                for (uint i = 0; i < 16u; i++)
+                    x[16u * m + i] = v[rs + 72u * m + i];
+        }
         if (G == 256u)
 #pragma unroll
             for (int i = 0; i < 16; i++)
                 cr_h4(x, i, 16); /* stride 64 */
         /* run m holds elements et + 64 m .. + 15, from work-item 4 j + m:
-         * stored where that one's values lay inside the chunk */
+         * stored where that one's values lay inside the chunk (f32: quads
+         * of the same 64-value span, crd_store_run; the chunk holds whole
+         * spans, so the test is the span's) */
         ulong et = e0 + 256u * j + 16u * t;
 #pragma unroll
         for (uint m = 0; m < 4u; m++)
             if (et + 64u * m < total)
-                crd_store_run(out, dt, et + 64u * m, x + 16u * m);
+                crd_store_run(out, dt, et + 64u * m, t, x + 16u * m);
         barrier(CLK_LOCAL_MEM_FENCE); /* the next step's stores to v come after these loads */
     }
 }
