@@ -45,13 +45,18 @@ shared uint s_m;
  * keep the every-thread form, where this barrier measured slower. */
 shared uint s_a, s_prod;
 
+/* f32 int8 tiles: prod is the reciprocal qk_int8_reciprocal(a) (another
+ * integer division, so thread 0's too); f32 takes no product factor. */
 void tile_scale(uint tr, uint tc, out uint a, out uint prod)
 {
     if (gl_LocalInvocationID.x == 0u) {
         uint m = s_m, sc, d;
         qk_group_scale(pc.mode < 2u ? 0u : 2u, QK_DT, m, pc.extra, sc, d);
         s_a = d;
-        s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, d, m) : 0u;
+        if (QK_DT == DT_F32)
+            s_prod = pc.mode == 3u ? qk_int8_reciprocal(d) : 0u;
+        else
+            s_prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, d, m) : 0u;
         if (m >= QK_F32_INF)
             atomicOr(flag.w[0], 1u); /* NaN/Inf input: the call fails */
         scale.w[(pc.tr0 + tr) * pc.gc + tc] = sc;
@@ -180,24 +185,28 @@ void main()
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;
-        for (uint j = 0u; j < 4u; j++)
-            m = max(m, qk_load(QK_DT, e + j) & QK_F32_ABS);
+        if (QK_DT == DT_F32) { /* e a multiple of 4: one 16-byte load */
+            uvec4 x4 = src.w[e >> 2] & QK_F32_ABS;
+            m = max(m, max(max(x4.x, x4.y), max(x4.z, x4.w)));
+        } else {
+            for (uint j = 0u; j < 4u; j++)
+                m = max(m, qk_load(QK_DT, e + j) & QK_F32_ABS);
+        }
     }
     atomicMax(s_m, m);
     barrier();
-    uint a, prod;
-    tile_scale(tr, tc, a, prod); /* prod unused here */
+    uint a, rd;
+    tile_scale(tr, tc, a, rd); /* f32: rd the int8 reciprocal (codes by products) */
+    if (QK_DT != DT_F32)
+        rd = 0u;
     /* f32: codes by products (qk_int8_codes4_f32, qk_fp8_codes4_f32) */
-    uint rd = QK_DT == DT_F32 && pc.mode == 3u ? qk_int8_reciprocal(a) : 0u;
     bool fp8 = QK_DT == DT_F32 && pc.mode < 2u && qk_fp8_product_ok(a);
     for (uint q = lid; q < h * wq; q += 256u) {
         uint rr = q / wq;
         uint e = (r0 + rr) * pc.cols + c0 + (q - rr * wq) * 4u;
         uint word = 0u;
         bool near = rd == 0u && !fp8;
-        uvec4 x4 = QK_DT == DT_F32 ? uvec4(qk_load(QK_DT, e), qk_load(QK_DT, e + 1u), qk_load(QK_DT, e + 2u),
-                                           qk_load(QK_DT, e + 3u))
-                                   : uvec4(0u);
+        uvec4 x4 = QK_DT == DT_F32 ? src.w[e >> 2] : uvec4(0u);
         if (fp8)
             word = qk_fp8_codes4_f32(pc.mode, x4, uintBitsToFloat(a));
         else if (!near)
