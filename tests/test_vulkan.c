@@ -1038,7 +1038,7 @@ static void test_bnb4_nan_blocks_match_reference(void **state)
 }
 
 /* NF4/FP4 quantize with block maxima by subgroup shuffles (a block's
- * bs / 8 words in one subgroup, bs <= 256; bf16 in blocks of 64 by four
+ * bs / 8 words in one subgroup, bs <= 256; blocks of 64 by four
  * lanes of 16 elements, bnb4_quantize64.comp) and by shared atomics (the
  * rest), each against the reference, with a NaN inside a block and a
  * partial last block. Each shuffle path must have run wherever the device
@@ -1062,7 +1062,7 @@ static void test_bnb4_block_maxima_paths(void **state)
                 put_nan(dts[d], in, bs + 3);
                 bad += compare_bnb4(vk, ref, f, bs, dts[d], in, cols, "block maxima");
                 int shuffles = sg != 0 && (uint32_t)bs / 8 <= sg && bs <= 256;
-                int by64 = shuffles && bs == 64 && dts[d] != QK_DTYPE_F32;
+                int by64 = shuffles && bs == 64;
                 want += shuffles && !by64;
                 want64 += by64;
                 calls++;
@@ -1095,14 +1095,16 @@ static void put_f32_or_bf16(qk_dtype dt, unsigned char *buf, int64_t i, float v)
  * elements of 2^-100 .. 2^-110, so x * (1/absmax) falls below 2^-125,
  * where bitsandbytes' mul.ftz flushes to zero and a native product may
  * not (FP4 then codes a negative one with its sign). Also a block of
- * values that are all that small, whose products stay normal. */
+ * values that are all that small, whose products stay normal, and one of
+ * subnormal elements beside an absmax of FLT_MIN: mul.ftz flushes them,
+ * where their native products (about 1/2) would take nonzero codes. */
 static void test_bnb4_tiny_products_match_reference(void **state)
 {
     (void)state;
     qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_BF16};
-    const int64_t cols = 4 * 64;
+    const int64_t cols = 5 * 64;
     size_t bad = 0;
     for (int f = 0; f < 2; f++)
         for (size_t d = 0; d < 2; d++) {
@@ -1112,6 +1114,8 @@ static void test_bnb4_tiny_products_match_reference(void **state)
                 float v = ldexpf((i & 1) ? -1.0f : 1.0f, -100 - (int)(i % 11));
                 if (i % 64 == 5 && i < 192)
                     v = 0x1p20f; /* blocks 0-2 hold a large absmax, block 3 does not */
+                if (i >= 256) /* block 4: subnormals beside FLT_MIN */
+                    v = i == 261 ? 0x1p-126f : ldexpf((i & 1) ? -1.0f : 1.0f, -127 - (int)(i % 3));
                 put_f32_or_bf16(dts[d], in, i, v);
             }
             bad += compare_bnb4(vk, ref, f, 64, dts[d], in, cols, "underflowing products");

@@ -2,7 +2,7 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
-/* bitsandbytes NF4/FP4 quantize of bf16/f16 input in blocks of 64, in the
+/* bitsandbytes NF4/FP4 quantize in blocks of 64, in the
  * form of cuda/k_bnb4.cuh's qk_bnb4_quantize64: four invocations a block,
  * 16 elements each, on a grid-stride loop that loads each step's 32 bytes
  * a step ahead. Block maxima are integer maxima of the 16-bit magnitudes
@@ -17,6 +17,11 @@
  * products >= 2^-24 / 65504 > 2^-41. Products never exceed about 1 (|x| <= absmax, r its
  * reciprocal). Other lanes, blocks holding NaN or Inf, and a partial last
  * block take the exact product (qk_mul_ftz).
+ *
+ * f32 input takes the same form with a lane's 16 elements in four 16-byte
+ * words (main_f32): one reciprocal (an integer-corrected division) a lane
+ * of 16, where the generic shader paid one a lane of 8 and loaded no step
+ * ahead. Its plain test is bf16's on the f32 exponent field.
  *
  * The pipeline requires full subgroups (a multiple of 4 invocations): a
  * block's four lanes are consecutive invocations of one subgroup, and all
@@ -136,6 +141,108 @@ uvec2 quantize_lane(uint u, uint w[8])
     return codes_plain(w, uintBitsToFloat(r));
 }
 
+/* ---- f32: 16 elements a lane, x[k] the element k ---------------------- */
+
+/* Codes of a plain f32 lane. */
+uvec2 codes_plain_f32(uint x[16], float f)
+{
+    uvec2 out_ = uvec2(0u);
+    [[unroll]] for (uint j = 0u; j < 8u; j++) {
+        precise float p0 = uintBitsToFloat(x[2u * j]) * f;
+        precise float p1 = uintBitsToFloat(x[2u * j + 1u]) * f;
+        uint c = (lookup(floatBitsToUint(p0)) << 4) | lookup(floatBitsToUint(p1));
+        if (j < 4u)
+            out_.x |= c << (j * 8u);
+        else
+            out_.y |= c << ((j - 4u) * 8u);
+    }
+    return out_;
+}
+
+/* codes_exact and exact_absmax for f32 lanes (rolled loops: rare). */
+uvec2 codes_exact_f32(uint x[16], uint r)
+{
+    uvec2 out_ = uvec2(0u);
+    for (uint k = 0u; k < 16u; k++) {
+        uint c = lookup(qk_mul_ftz(x[k], r)) << (((k >> 1) & 3u) * 8u + ((k & 1u) != 0u ? 0u : 4u));
+        if (k < 8u)
+            out_.x |= c;
+        else
+            out_.y |= c;
+    }
+    return out_;
+}
+
+uint exact_absmax_f32(uint x[16])
+{
+    uint key = 0u;
+    for (uint k = 0u; k < 16u; k++)
+        if (qk_f32_is_nan(x[k]) == 0u)
+            key = max(key, qk_f32_ftz(x[k] & QK_F32_ABS) + 1u);
+    key = block_max(key);
+    return key != 0u ? key - 1u : 0xFF7FFFFFu;
+}
+
+uvec2 quantize_lane_f32(uint u, uint x[16])
+{
+    uint m = 0u;
+    [[unroll]] for (uint k = 0u; k < 16u; k++)
+        m = max(m, x[k] & QK_F32_ABS);
+    m = block_max(m);
+    if (m >= QK_F32_INF) { /* NaN or Inf in the block */
+        uint am = exact_absmax_f32(x);
+        if ((u & 3u) == 0u)
+            absmax_out.w[u >> 2] = am;
+        return codes_exact_f32(x, bnb_reciprocal(am));
+    }
+    uint am = qk_f32_ftz(m), r = bnb_reciprocal(am); /* ftz commutes with max */
+    if ((u & 3u) == 0u)
+        absmax_out.w[u >> 2] = am;
+    /* plain where every nonzero |x| has an exponent field of at least t =
+     * 129 - r's (then x is normal and x * r >= 2^-125), as bf16's test */
+    uint t = uint(clamp(129 - int((r >> 23) & 0xFFu), 1, 255)) << 23;
+    bool small = false;
+    [[unroll]] for (uint k = 0u; k < 16u; k++)
+        small = small || (x[k] & QK_F32_ABS) - 1u < t - 1u;
+    if (!qk_normal(r) || small)
+        return codes_exact_f32(x, r);
+    return codes_plain_f32(x, uintBitsToFloat(r));
+}
+
+void main_f32(uint u, uint stride, uint units, uint lane)
+{
+    uvec4 a = uvec4(0u), b = a, c = a, d = a;
+    if (u < units) {
+        a = src.w[4u * u];
+        b = src.w[4u * u + 1u];
+        c = src.w[4u * u + 2u];
+        d = src.w[4u * u + 3u];
+    }
+    for (; u < units; u += stride) {
+        uint x[16] = uint[16](a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w, c.x, c.y, c.z, c.w, d.x, d.y, d.z, d.w);
+        if (u + stride < units) {
+            a = src.w[4u * (u + stride)];
+            b = src.w[4u * (u + stride) + 1u];
+            c = src.w[4u * (u + stride) + 2u];
+            d = src.w[4u * (u + stride) + 3u];
+        }
+        data.w[u] = quantize_lane_f32(u, x);
+    }
+    /* a partial last block: the first four lanes, +0 past n */
+    if (gl_WorkGroupID.x == 0u && lane < 4u && (pc.n & 63u) != 0u) {
+        u = units + lane;
+        uint x[16];
+        for (uint k = 0u; k < 16u; k++)
+            x[k] = 16u * u + k < pc.n ? qk_load(DT_F32, 16u * u + k) : 0u;
+        uint am = exact_absmax_f32(x);
+        if (lane == 0u)
+            absmax_out.w[u >> 2] = am;
+        uvec2 cw = codes_exact_f32(x, bnb_reciprocal(am));
+        if (16u * u < pc.n)
+            data.w[u] = cw;
+    }
+}
+
 void main()
 {
     uint tab = pc.nf4 != 0u ? QK_VK_TAB_BNB_NF4 : QK_VK_TAB_BNB_FP4;
@@ -145,6 +252,10 @@ void main()
     uint lane = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
     uint stride = gl_NumWorkGroups.x * 256u, units = (pc.n >> 6) * 4u; /* lanes of whole blocks */
     uint u = gl_WorkGroupID.x * 256u + lane;
+    if (QK_DT == DT_F32) {
+        main_f32(u, stride, units, lane);
+        return;
+    }
     uvec4 a = uvec4(0u), b = uvec4(0u);
     if (u < units) {
         a = src.w[2u * u];

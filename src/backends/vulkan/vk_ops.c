@@ -176,9 +176,9 @@ static qk_status bnb4_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, i
     /* a block's bs / 8 words in one subgroup (up to 256 elements where
      * subgroups hold 32): maxima by shuffles, no shared memory or barrier */
     int cluster = s->dev->cluster_max != 0 && bs / 8 <= (int64_t)s->dev->cluster_max && bs <= 256;
-    /* bf16/f16 in blocks of 64 (the usual case): bnb4_quantize64.comp,
-     * four lanes a block by shuffles, grid-stride */
-    int q64 = cluster && bs == 64 && j->dt != QK_DTYPE_F32;
+    /* blocks of 64 (the usual case): bnb4_quantize64.comp, four lanes a
+     * block by shuffles, grid-stride */
+    int q64 = cluster && bs == 64;
     if (cluster)
         __atomic_add_fetch(q64 ? &bnb4_q64_runs : &bnb4_shuffle_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
