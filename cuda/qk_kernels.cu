@@ -6,7 +6,7 @@
 #include "k_blocked.cuh"
 #include "k_nvfp4_quantize16.cuh"
 #include "k_nvfp4_dequantize.cuh"
-#include "k_blocked_dequantize_f32.cuh"
+#include "k_blocked_dequantize_spans.cuh"
 #include "k_scaled.cuh"
 #include "k_group_quantize.cuh"
 #include "k_group_dequantize.cuh"

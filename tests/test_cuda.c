@@ -945,13 +945,13 @@ static void test_device_f32_near_ties(void **state)
     check_on_cuda(qkc_f32_near_ties, "f32 near ties");
 }
 
-/* f32 dequantize of NVFP4 and MXFP8 rows of whole 256-column spans
- * (k_blocked_dequantize_f32.cuh) over several grid-stride steps, in one
- * chunk and in many: every 11th scale byte crafted (NaN, zero, the
- * largest), MXFP8 NaN codes, an NVFP4 global scale that makes large block
- * scales infinite. */
-static size_t compare_f32_spans(qk_context *ref, qk_context *cu, qk_format fmt, uint32_t g, const float *in,
-                                int64_t rows, int64_t cols)
+/* NVFP4 and MXFP8 dequantize of rows of whole 256-column spans
+ * (k_blocked_dequantize_spans.cuh) into every dtype, over several
+ * grid-stride steps, in one chunk and in many: every 11th scale byte
+ * crafted (NaN, zero, the largest), MXFP8 NaN codes, an NVFP4 global scale
+ * that makes large block scales infinite. */
+static size_t compare_spans(qk_context *ref, qk_context *cu, qk_format fmt, uint32_t g, qk_dtype dt,
+                            const void *in, int64_t rows, int64_t cols)
 {
     static const unsigned char crafted[] = {0x7F, 0xFF, 0x7E, 0x00, 0xFE, 0x01, 0x80};
     qk_params p;
@@ -959,13 +959,13 @@ static size_t compare_f32_spans(qk_context *ref, qk_context *cu, qk_format fmt, 
     qk_params_default(fmt, &p);
     if (qk_layout_query(&p, rows, cols, &lay) != QK_OK)
         return 1;
-    size_t n = (size_t)(rows * cols), bad = 0;
+    size_t n = (size_t)(rows * cols), ob = n * qk_dtype_size(dt), bad = 0;
     void *a[QK_PART_COUNT] = {0};
-    unsigned char *o1 = malloc(n * 4), *o2 = malloc(n * 4);
+    unsigned char *o1 = malloc(ob), *o2 = malloc(ob);
     for (int i = 0; i < QK_PART_COUNT; i++)
         if (lay.part[i].nbytes)
             a[i] = calloc(1, lay.part[i].nbytes);
-    if (qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, a) != QK_OK)
+    if (qk_quantize(ref, &p, dt, in, rows, cols, a) != QK_OK)
         bad++;
     unsigned char *sc = a[QK_PART_SCALE], *codes = a[QK_PART_DATA];
     for (size_t k = 0; k < lay.part[QK_PART_SCALE].nbytes; k += 11)
@@ -975,13 +975,12 @@ static size_t compare_f32_spans(qk_context *ref, qk_context *cu, qk_format fmt, 
             codes[k] = (k / 37) % 2 ? 0x7F : 0xFF;
     else
         memcpy(a[QK_PART_SCALE2], &g, 4);
-    if (!bad && (qk_dequantize(ref, &p, (const void *const *)a, rows, cols, QK_DTYPE_F32, o1) != QK_OK ||
-                 qk_dequantize(cu, &p, (const void *const *)a, rows, cols, QK_DTYPE_F32, o2) != QK_OK ||
-                 memcmp(o1, o2, n * 4) != 0))
+    if (!bad && (qk_dequantize(ref, &p, (const void *const *)a, rows, cols, dt, o1) != QK_OK ||
+                 qk_dequantize(cu, &p, (const void *const *)a, rows, cols, dt, o2) != QK_OK || memcmp(o1, o2, ob) != 0))
         bad++;
     if (bad)
-        printf("  %s f32 %lldx%lld, g 0x%08x: dequantize differs\n", qk_format_name(fmt), (long long)rows,
-               (long long)cols, g);
+        printf("  %s %s %lldx%lld, g 0x%08x: dequantize differs\n", qk_format_name(fmt), qk_dtype_name(dt),
+               (long long)rows, (long long)cols, g);
     for (int i = 0; i < QK_PART_COUNT; i++)
         free(a[i]);
     free(o1);
@@ -989,31 +988,35 @@ static size_t compare_f32_spans(qk_context *ref, qk_context *cu, qk_format fmt, 
     return bad;
 }
 
-static void test_device_f32_span_dequantize(void **state)
+static void test_device_span_dequantize(void **state)
 {
     (void)state;
     if (!gpu_or_say_why())
         return;
-    const int64_t rows = 700, cols = 4096; /* about 3.5 steps of the H100's grid */
-    float *in = malloc((size_t)(rows * cols) * 4);
-    fill(QK_DTYPE_F32, in, rows * cols, 0x5A175u);
+    const int64_t rows = 700, cols = 4096; /* f32: about 3.5 steps of the H100's grid */
+    static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
+    void *in = malloc((size_t)(rows * cols) * 4);
     qk_context *ref = NULL;
     assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
-    size_t bad = 0;
+    size_t bad = 0, cases = 0;
     for (int chunked = 0; chunked < 2; chunked++) {
         if (chunked)
             setenv("QK_CUDA_CHUNK_BYTES", "3000000", 1);
         qk_context *cu = NULL;
         assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
-        bad += compare_f32_spans(ref, cu, QK_FORMAT_MXFP8, 0, in, rows, cols);
-        bad += compare_f32_spans(ref, cu, QK_FORMAT_NVFP4, 0x3F800000u, in, rows, cols);
-        bad += compare_f32_spans(ref, cu, QK_FORMAT_NVFP4, 0x7F000000u, in, rows, cols);
+        for (size_t d = 0; d < 3; d++) {
+            fill(dts[d], in, rows * cols, 0x5A175u + (uint32_t)d);
+            bad += compare_spans(ref, cu, QK_FORMAT_MXFP8, 0, dts[d], in, rows, cols);
+            bad += compare_spans(ref, cu, QK_FORMAT_NVFP4, 0x3F800000u, dts[d], in, rows, cols);
+            bad += compare_spans(ref, cu, QK_FORMAT_NVFP4, 0x7F000000u, dts[d], in, rows, cols);
+            cases += 3;
+        }
         qk_context_destroy(cu);
     }
     unsetenv("QK_CUDA_CHUNK_BYTES");
     qk_context_destroy(ref);
     free(in);
-    printf("f32 span dequantize: %zu differing cases of 6\n", bad);
+    printf("span dequantize: %zu differing cases of %zu\n", bad, cases);
     assert_int_equal(bad, 0);
 }
 
@@ -1035,7 +1038,7 @@ int main(void)
         cmocka_unit_test(test_device_convrot_quantize_cases), cmocka_unit_test(test_device_f32_near_ties),
         cmocka_unit_test(test_device_crafted_blocked_dequantize),
         cmocka_unit_test(test_device_crafted_bnb4_dequantize),
-        cmocka_unit_test(test_device_f32_span_dequantize),
+        cmocka_unit_test(test_device_span_dequantize),
     };
     return run_tests_sharded("test_cuda", tests, sizeof tests / sizeof *tests);
 }

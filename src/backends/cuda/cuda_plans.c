@@ -408,21 +408,21 @@ static qk_status scale_finish(cu_job *j, void *const parts[4]) { return fetch_pa
  * units (per row) fill a block of 256 threads. */
 static int rows_per_step(int64_t units) { return units >= 256 ? 1 : (int)(256 / units); }
 
-/* f32 output on rows of whole 256-column spans: the warp-strided kernels
- * of k_blocked_dequantize_f32.cuh, a thread a quad pair. */
-static int f32_spans(const cu_job *j) { return j->dt == QK_DTYPE_F32 && j->cols % 256 == 0; }
+/* Rows of whole 256-column spans: the flat kernels of
+ * k_blocked_dequantize_spans.cuh, eight columns a thread. */
+static int whole_spans(const cu_job *j) { return j->cols % 256 == 0; }
 
 static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
-    if (f32_spans(j)) {
+    if (whole_spans(j)) {
         int64_t ncb = j->cols / 16;
         uint64_t m = magic(j->cols);
         uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
-        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(j->cols), P(m), P(ncb), P(gt),
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(m), P(ncb), P(gt),
                         P(r0), P(r1), P(j->buf)};
-        return launch_dequantize(j, K_NVFP4_DQ_F32W, (r1 - r0) * j->cols / 8, args);
+        return launch_dequantize(j, K_NVFP4_DQ_SPANS, (r1 - r0) * j->cols / 8, args);
     }
     if (qk_ceil_div(j->cols, 8) <= INT32_MAX) {
         /* qk_nvfp4_dequantize8: eight columns a unit */
@@ -473,11 +473,11 @@ static qk_status mxfp8_dq_pass(cu_job *j, int64_t r0, int64_t r1)
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
     int64_t ncb = qk_round_up(j->cols, 32) / 32;
-    if (f32_spans(j)) {
+    if (whole_spans(j)) {
         uint64_t m = magic(j->cols);
-        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(j->cols), P(m), P(ncb),
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(m), P(ncb),
                         P(r0), P(r1), P(j->buf)};
-        return launch_dequantize(j, K_MXFP8_DQ_F32W, (r1 - r0) * j->cols / 8, args);
+        return launch_dequantize(j, K_MXFP8_DQ_SPANS, (r1 - r0) * j->cols / 8, args);
     }
     int vpr = (int)qk_ceil_div(j->cols, 8), R = rows_per_step(vpr);
     void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(ncb), P(vpr), P(R),
