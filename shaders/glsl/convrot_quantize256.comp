@@ -16,8 +16,7 @@
  * threads past them idle). A team (eight consecutive invocations of a full
  * subgroup) owns a 256-value group; its thread j holds the group's values
  * 32 j .. 32 j + 31 (two 16-value units, four 16-byte loads for 16-bit
- * input, issued a step ahead; f32: unit 0's four a step ahead, unit 1's at
- * the step's start). Per step:
+ * input, eight for f32, issued a step ahead). Per step:
  *
  * - levels 1 and 4 (those below G, as every level here) on each unit in
  *   registers, one unit after the other; the units into the team's 1 KiB
@@ -72,12 +71,11 @@
  * then unit 0's 16 values beside unit 1's 8 words, then both units' 32
  * (the 16-byte stores need both). Columns: the 32 values, one column's
  * butterflies and roundings at a time. The next row's words (16 registers;
- * f32 16 as well, unit 1's load waits for the step) are fetched after the
- * columns, so they cross only the amax's shuffles and barrier and the codes,
- * which hold one 16-byte chunk and the 8 code words at a time (the bf16
- * table is read there, after the barrier). Across the team barrier the
- * thread holds no value; across the workgroup barrier only those 16 words
- * and a few scalars. */
+ * f32 32) are fetched after the columns, so they cross only the amax's
+ * shuffles and barrier and the codes, which hold one 16-byte chunk and the
+ * 8 code words at a time (the bf16 table is read there, after the
+ * barrier). Across the team barrier the thread holds no value; across the
+ * workgroup barrier only those words and a few scalars. */
 #define CRQ_THREADS 128u
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
 #define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
@@ -124,29 +122,22 @@ uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 const bool LATER = QK_DT != DT_F16;
 
 /* The thread's input from element e as 16-byte words, zeros where it has
- * none: fetch_ahead words 0..3 (16-bit input: all 32 values; f32: unit 0,
- * values 0..15), a step ahead; fetch_rest f32's words 4..7 (unit 1) at
- * the step's start. Fetched after the column levels, so the words are live
- * only across the amax's barrier and the codes, where the thread holds
- * little else, never beside the 32 values of the level phases. */
+ * none, a step ahead: words 0..3 (16-bit input: all 32 values), f32 words
+ * 0..7 (both units: all 32 values as well, so no load waits at the step's
+ * start; unit 1's loads used to be issued there and waited for at once by
+ * the range test, a whole memory latency exposed a step). Fetched after the
+ * column levels, so the words are live only across the amax's barrier and
+ * the codes, where the thread holds little else, never beside the 32
+ * values of the level phases. */
 void fetch_ahead(uint e, bool on, inout uvec4 q[8])
 {
-    [[unroll]] for (uint k = 0u; k < 4u; k++)
+    const uint n = QK_DT == DT_F32 ? 8u : 4u;
+    [[unroll]] for (uint k = 0u; k < n; k++)
         q[k] = uvec4(0u);
     if (on) {
         uint w = QK_DT == DT_F32 ? e >> 2 : e >> 3;
-        [[unroll]] for (uint k = 0u; k < 4u; k++)
+        [[unroll]] for (uint k = 0u; k < n; k++)
             q[k] = src.w[w + k];
-    }
-}
-
-void fetch_rest(uint e, bool on, inout uvec4 q[8])
-{
-    [[unroll]] for (uint k = 4u; k < 8u; k++)
-        q[k] = uvec4(0u);
-    if (on) {
-        [[unroll]] for (uint k = 4u; k < 8u; k++)
-            q[k] = src.w[(e >> 2) + k];
     }
 }
 
@@ -287,15 +278,6 @@ void scalars_tab(uint k)
     s_tab[k] = uvec4(sc, d, qk_int8_reciprocal(d), 0u);
 }
 
-/* Four words' T(y) (later: they hold T(z) = T(y) 2^L, zero or at least
- * 2^(L-126)). */
-uvec4 held_t4(uvec4 u, bool later)
-{
-    [[unroll]] for (uint i = 0u; i < 4u; i++)
-        u[i] = later && (u[i] & QK_F32_ABS) != 0u ? u[i] - (pc.levels << 23) : u[i];
-    return u;
-}
-
 /* The codes of the thread's two units (elements e .. e+31), read back from
  * its words, with the row's amax m (T values). The scale by the row's
  * first thread (first). */
@@ -341,19 +323,38 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         data.w[(e + 16u) >> 4] = c1;
         return;
     }
-    if (rd != 0u) { /* f32: by products with RN(1/d), unless a quotient lies near a halfway point */
+    if (rd != 0u) { /* f32: by products with RN(1/d), the words near a halfway point by the exact coder */
+        /* Native words hold T(z) = z = y 2^L (zero or >= 2^(L-126)): the
+         * factor takes the 2^-L instead, rd 2^-L (rd > 2^-121, as d <
+         * FLT_MAX / 127: normal, exact). z (rd 2^-L) is y rd as a real, so
+         * q0 is the same float and so are the codes and the margin test. */
+        float fr = uintBitsToFloat(later ? rd - (pc.levels << 23) : rd);
         uvec4 c0, c1;
-        bool near = false;
+        uint nb = 0u; /* code words with a quotient near a halfway point: bit 2 k + unit */
         [[unroll]] for (uint k = 0u; k < 4u; k++) { /* code word k: chunks 2 k and 2 k + 1 */
-            uvec4 u0 = held_t4(v[crq_chunk(2u * k, j)], later), u1 = held_t4(v[crq_chunk(2u * k + 1u, j)], later);
-            c0[k] = qk_int8_codes4_f32(2u, uvec4(u0.x, u0.y, u1.x, u1.y), uintBitsToFloat(rd), near);
-            c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), uintBitsToFloat(rd), near);
+            uvec4 u0 = v[crq_chunk(2u * k, j)], u1 = v[crq_chunk(2u * k + 1u, j)];
+            bool n0 = false, n1 = false;
+            c0[k] = qk_int8_codes4_f32(2u, uvec4(u0.x, u0.y, u1.x, u1.y), fr, n0);
+            c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), fr, n1);
+            nb |= (n0 ? 1u : 0u) << (2u * k) | (n1 ? 2u : 0u) << (2u * k);
         }
-        if (!near) {
-            data.w[e >> 4] = c0;
-            data.w[(e + 16u) >> 4] = c1;
-            return;
+        data.w[e >> 4] = c0;
+        data.w[(e + 16u) >> 4] = c1;
+        /* Only the four values of a near word divide (about 2^-12 of values,
+         * so a fifth of warps have one): the whole thread's 32 divided before,
+         * eight times the work on the warp's slowest lane. Stored after the
+         * vectors by the same invocation, so the word lands last. */
+        [[dont_unroll]] while (nb != 0u) {
+            uint b = uint(findLSB(nb)), h = b & 1u, k = b >> 1, w = 0u;
+            nb &= nb - 1u;
+            [[dont_unroll]] for (uint i = 0u; i < 4u; i++) {
+                uint t = QK_CR_LOAD(32u * j + 16u * h + 4u * k + i);
+                t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
+                w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * i);
+            }
+            data.w[(e + 16u * h) >> 4][k] = w;
         }
+        return;
     }
     /* the exact coder (tiny or huge amax, or an f32 quotient near a
      * halfway point): one call site, from the thread's own words; T(z)
@@ -400,8 +401,6 @@ void main()
         bool mine = lane && r < pc.rows; /* the same for a whole team */
         uint e = r * pc.cols + c0;
         uvec4 q[8] = qn;
-        if (QK_DT == DT_F32)
-            fetch_rest(e, mine, q);
         uint bad = 0u;
         if (QK_DT == DT_F32) {
             uint mn = 0xFFFFFFFFu, mx = 0u;
