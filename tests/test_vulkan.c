@@ -1612,7 +1612,7 @@ static void test_convrot_quantize_rows(void **state)
                 convrot_fused_case(vk, ref, dt, in, rows, cols, g, "", &t);
                 eligible += on_new;
                 eligible256 += on_256;
-                if (dt != QK_DTYPE_F32) { /* f32 codes by the exact coder anyway */
+                { /* every dtype codes by products (f32 by qk_int8_codes4_f32): the exact coder too */
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", exact coder", &t);
                     unsetenv("QK_VULKAN_PRODUCTS");

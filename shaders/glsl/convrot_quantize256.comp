@@ -14,10 +14,10 @@
  *
  * A workgroup of 128 takes 4096 / cols whole rows a step (grid-stride;
  * threads past them idle). A team (eight consecutive invocations of a full
- * subgroup) owns a 256-value group; its thread j holds the group's values
- * 32 j .. 32 j + 31 (two 16-value units, four 16-byte loads for 16-bit
- * input, issued a step ahead; f32: unit 0's four a step ahead, unit 1's at
- * the step's start). Per step:
+ * subgroup) owns a 256-value group; its thread j holds two of the group's
+ * 16-value units, 2 j and 2 j + 1 (values 32 j .. 32 j + 31: four 16-byte
+ * loads of 16-bit input) or, f32, j and j + 8 (eight loads, 64 bytes apart
+ * across the team, CRQ_UNIT), issued a step ahead. Per step:
  *
  * - levels 1 and 4 (those below G, as every level here) on each unit in
  *   registers, one unit after the other; the units into the team's 1 KiB
@@ -36,7 +36,7 @@
  *   each unit), 16 codes a 16-byte store.
  *
  * Shared memory: a 16-byte chunk holds column pair P (columns 2 P, 2 P + 1)
- * of unit pair m (units 2 m, 2 m + 1), at chunk 8 m + (P ^ m) of the
+ * of unit pair m (thread m's units, CRQ_UNIT), at chunk 8 m + (P ^ m) of the
  * group: thread j's units are unit pair j (chunks (P, j), P = 0..7) and
  * its columns column pair j (chunks (j, m), m = 0..7), so every access is
  * a whole chunk, one access a value in all (convrot_row_quantize.comp:
@@ -72,12 +72,11 @@
  * then unit 0's 16 values beside unit 1's 8 words, then both units' 32
  * (the 16-byte stores need both). Columns: the 32 values, one column's
  * butterflies and roundings at a time. The next row's words (16 registers;
- * f32 16 as well, unit 1's load waits for the step) are fetched after the
- * columns, so they cross only the amax's shuffles and barrier and the codes,
- * which hold one 16-byte chunk and the 8 code words at a time (the bf16
- * table is read there, after the barrier). Across the team barrier the
- * thread holds no value; across the workgroup barrier only those 16 words
- * and a few scalars. */
+ * f32 32) are fetched after the columns, so they cross only the amax's
+ * shuffles and barrier and the codes, which hold one 16-byte chunk and the
+ * 8 code words at a time (the bf16 table is read there, after the
+ * barrier). Across the team barrier the thread holds no value; across the
+ * workgroup barrier only those words and a few scalars. */
 #define CRQ_THREADS 128u
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
 #define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
@@ -107,14 +106,26 @@ shared uvec4 s_tab[128];        /* bf16: the row scalars of amax 1 + k / 128 (sc
 /* The team's group: chunks g_base .. g_base + 63 of v. Set once by main. */
 uint g_base;
 
-/* Chunk (16 bytes) of column pair P (columns 2 P, 2 P + 1) of units 2 m
- * and 2 m + 1 of the team's group (head comment). */
+/* Unit h (0 or 1) of the team's thread m: units 2 m, 2 m + 1 (16-bit:
+ * 64 contiguous bytes a thread), f32 m and m + 8: a thread's 16-byte loads
+ * lie 64 bytes apart across the team (128 apart, 32 lines a load
+ * instruction, when it held two adjacent f32 units) and its code stores
+ * 16 bytes apart, so a team stores 128 contiguous bytes a store (two
+ * half-sector stores a sector before). Its elements start CRQ_U1 apart. */
+#define CRQ_UNIT(m, h) (QK_DT == DT_F32 ? (m) + 8u * (h) : 2u * (m) + (h))
+#define CRQ_U1 (QK_DT == DT_F32 ? 128u : 16u)
+
+/* Chunk (16 bytes) of column pair P (columns 2 P, 2 P + 1) of units
+ * CRQ_UNIT(m, 0) and CRQ_UNIT(m, 1) of the team's group (head comment). */
 uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 
-/* Position p (16 k + c, 0..255) of the group: column pair c / 2 of unit
- * pair k / 2, word 2 (k & 1) + (c & 1). */
-#define CRQ_CHUNK(p) crq_chunk(((p) & 15u) >> 1, (p) >> 5)
-#define CRQ_WORD(p) ((((p) >> 3) & 2u) | ((p) & 1u))
+/* Position p (16 k + c, 0..255) of the group: column pair c / 2 of the
+ * unit pair holding unit k (CRQ_UNIT: k / 2, f32 k % 8), word 2 h + (c &
+ * 1), h unit k's place in its pair (k % 2, f32 k / 8). */
+#define CRQ_PAIR(k) (QK_DT == DT_F32 ? (k) & 7u : (k) >> 1)
+#define CRQ_HALF(k) (QK_DT == DT_F32 ? (k) >> 3 : (k) & 1u)
+#define CRQ_CHUNK(p) crq_chunk(((p) & 15u) >> 1, CRQ_PAIR((p) >> 4))
+#define CRQ_WORD(p) ((CRQ_HALF((p) >> 4) << 1) | ((p) & 1u))
 #define QK_CR_LOAD(i) v[CRQ_CHUNK(i)][CRQ_WORD(i)]
 #define QK_CR_STORE(i, x) v[CRQ_CHUNK(i)][CRQ_WORD(i)] = (x)
 #include "qk_vk_convrot.glsl"
@@ -123,30 +134,23 @@ uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 /* T has f32's exponent range: the native path rounds z and scales later. */
 const bool LATER = QK_DT != DT_F16;
 
-/* The thread's input from element e as 16-byte words, zeros where it has
- * none: fetch_ahead words 0..3 (16-bit input: all 32 values; f32: unit 0,
- * values 0..15), a step ahead; fetch_rest f32's words 4..7 (unit 1) at
- * the step's start. Fetched after the column levels, so the words are live
- * only across the amax's barrier and the codes, where the thread holds
- * little else, never beside the 32 values of the level phases. */
+/* The thread's input from element e (its unit 0) as 16-byte words, zeros where it has
+ * none, a step ahead: words 0..3 (16-bit input: all 32 values), f32 words
+ * 0..7 (both units: all 32 values as well, so no load waits at the step's
+ * start; unit 1's loads used to be issued there and waited for at once by
+ * the range test, a whole memory latency exposed a step). Fetched after the
+ * column levels, so the words are live only across the amax's barrier and
+ * the codes, where the thread holds little else, never beside the 32
+ * values of the level phases. */
 void fetch_ahead(uint e, bool on, inout uvec4 q[8])
 {
-    [[unroll]] for (uint k = 0u; k < 4u; k++)
+    const uint n = QK_DT == DT_F32 ? 8u : 4u;
+    [[unroll]] for (uint k = 0u; k < n; k++)
         q[k] = uvec4(0u);
     if (on) {
         uint w = QK_DT == DT_F32 ? e >> 2 : e >> 3;
-        [[unroll]] for (uint k = 0u; k < 4u; k++)
-            q[k] = src.w[w + k];
-    }
-}
-
-void fetch_rest(uint e, bool on, inout uvec4 q[8])
-{
-    [[unroll]] for (uint k = 4u; k < 8u; k++)
-        q[k] = uvec4(0u);
-    if (on) {
-        [[unroll]] for (uint k = 4u; k < 8u; k++)
-            q[k] = src.w[(e >> 2) + k];
+        [[unroll]] for (uint k = 0u; k < n; k++)
+            q[k] = src.w[w + k + (k < 4u ? 0u : (CRQ_U1 >> 2) - 4u)]; /* f32 unit 1: CRQ_U1 on */
     }
 }
 
@@ -196,7 +200,7 @@ uint round_native(uint z, float down)
  * .. 32 j + 31), one unit after the other: unit 0 widened from its words
  * (unit 1's still packed), then unit 1 beside unit 0's 16 results; then
  * into the group's words. Chunk (P, j) holds unit values 2 P, 2 P + 1 of
- * both units (head comment). */
+ * both units, unit 0's first (head comment). */
 void native_units(uint j, uvec4 q[8])
 {
     uint a[16], b[16];
@@ -212,15 +216,15 @@ void native_units(uint j, uvec4 q[8])
 
 /* The native path's levels 16 and 64 on the thread's columns 2 j and
  * 2 j + 1 (x[2 k + c]: column 2 j + c of unit k; chunk (j, m) holds
- * column values 2 m, 2 m + 1 of both columns), rounded to T, back into
- * the group's words; the float amax of the results. */
+ * both columns of units CRQ_UNIT(m, 0) and CRQ_UNIT(m, 1)), rounded to T,
+ * back into the group's words; the float amax of the results. */
 float native_columns(uint j, float down)
 {
     uint x[32];
     [[unroll]] for (uint m = 0u; m < 8u; m++) {
         uvec4 u = v[crq_chunk(j, m)];
         [[unroll]] for (uint c = 0u; c < 4u; c++)
-            x[4u * m + c] = u[c];
+            x[2u * CRQ_UNIT(m, c >> 1) + (c & 1u)] = u[c];
     }
     float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
     [[unroll]] for (uint c = 0u; c < 2u; c++) {
@@ -231,19 +235,20 @@ float native_columns(uint j, float down)
         }
     }
     [[unroll]] for (uint m = 0u; m < 8u; m++)
-        v[crq_chunk(j, m)] = uvec4(x[4u * m], x[4u * m + 1u], x[4u * m + 2u], x[4u * m + 3u]);
+        v[crq_chunk(j, m)] = uvec4(x[2u * CRQ_UNIT(m, 0u)], x[2u * CRQ_UNIT(m, 0u) + 1u], x[2u * CRQ_UNIT(m, 1u)],
+                                   x[2u * CRQ_UNIT(m, 1u) + 1u]);
     return mf;
 }
 
-/* The exact path's levels 1 and 4 on the thread's units (positions 32 j ..
- * 32 j + 31, filled from the input at element e). */
+/* The exact path's levels 1 and 4 on the thread's units (positions
+ * 16 CRQ_UNIT(j, h) .. + 15, filled from the input at element e + h CRQ_U1). */
 void exact_units(uint j, uint e)
 {
     [[dont_unroll]] for (uint k = 0u; k < 32u; k++)
-        QK_CR_STORE(32u * j + k, qk_load(QK_DT, e + k));
+        QK_CR_STORE(16u * CRQ_UNIT(j, k >> 4) + (k & 15u), qk_load(QK_DT, e + (k >> 4) * CRQ_U1 + (k & 15u)));
     [[dont_unroll]] for (uint st = 1u; st < min(pc.group, 16u); st *= 4u)
         [[dont_unroll]] for (uint u = 0u; u < 8u; u++)
-            qk_cr_h4_exact(32u * j + qk_cr_first(u, st, 16u), st);
+            qk_cr_h4_exact(16u * CRQ_UNIT(j, u >> 2) + qk_cr_first(u & 3u, st, 16u), st);
 }
 
 /* The exact path's levels 16 and 64 on the thread's columns 2 j and
@@ -287,16 +292,8 @@ void scalars_tab(uint k)
     s_tab[k] = uvec4(sc, d, qk_int8_reciprocal(d), 0u);
 }
 
-/* Four words' T(y) (later: they hold T(z) = T(y) 2^L, zero or at least
- * 2^(L-126)). */
-uvec4 held_t4(uvec4 u, bool later)
-{
-    [[unroll]] for (uint i = 0u; i < 4u; i++)
-        u[i] = later && (u[i] & QK_F32_ABS) != 0u ? u[i] - (pc.levels << 23) : u[i];
-    return u;
-}
-
-/* The codes of the thread's two units (elements e .. e+31), read back from
+/* The codes of the thread's two units (elements e .. e + 15 and e + CRQ_U1
+ * .. e + CRQ_U1 + 15), read back from
  * its words, with the row's amax m (T values). The scale by the row's
  * first thread (first). */
 void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout bool told)
@@ -338,22 +335,41 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
                         | (qk_int8_code_rcp(2u, uintBitsToFloat(u.w), fr, QK_DT == DT_BF16) << (sh + 8u));
         }
         data.w[e >> 4] = c0;
-        data.w[(e + 16u) >> 4] = c1;
+        data.w[(e + CRQ_U1) >> 4] = c1;
         return;
     }
-    if (rd != 0u) { /* f32: by products with RN(1/d), unless a quotient lies near a halfway point */
+    if (rd != 0u) { /* f32: by products with RN(1/d), the words near a halfway point by the exact coder */
+        /* Native words hold T(z) = z = y 2^L (zero or >= 2^(L-126)): the
+         * factor takes the 2^-L instead, rd 2^-L (rd > 2^-121, as d <
+         * FLT_MAX / 127: normal, exact). z (rd 2^-L) is y rd as a real, so
+         * q0 is the same float and so are the codes and the margin test. */
+        float fr = uintBitsToFloat(later ? rd - (pc.levels << 23) : rd);
         uvec4 c0, c1;
-        bool near = false;
+        uint nb = 0u; /* code words with a quotient near a halfway point: bit 2 k + unit */
         [[unroll]] for (uint k = 0u; k < 4u; k++) { /* code word k: chunks 2 k and 2 k + 1 */
-            uvec4 u0 = held_t4(v[crq_chunk(2u * k, j)], later), u1 = held_t4(v[crq_chunk(2u * k + 1u, j)], later);
-            c0[k] = qk_int8_codes4_f32(2u, uvec4(u0.x, u0.y, u1.x, u1.y), uintBitsToFloat(rd), near);
-            c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), uintBitsToFloat(rd), near);
+            uvec4 u0 = v[crq_chunk(2u * k, j)], u1 = v[crq_chunk(2u * k + 1u, j)];
+            bool n0 = false, n1 = false;
+            c0[k] = qk_int8_codes4_f32(2u, uvec4(u0.x, u0.y, u1.x, u1.y), fr, n0);
+            c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), fr, n1);
+            nb |= (n0 ? 1u : 0u) << (2u * k) | (n1 ? 2u : 0u) << (2u * k);
         }
-        if (!near) {
-            data.w[e >> 4] = c0;
-            data.w[(e + 16u) >> 4] = c1;
-            return;
+        data.w[e >> 4] = c0;
+        data.w[(e + CRQ_U1) >> 4] = c1;
+        /* Only the four values of a near word divide (about 2^-12 of values,
+         * so a fifth of warps have one): the whole thread's 32 divided before,
+         * eight times the work on the warp's slowest lane. Stored after the
+         * vectors by the same invocation, so the word lands last. */
+        [[dont_unroll]] while (nb != 0u) {
+            uint b = uint(findLSB(nb)), h = b & 1u, k = b >> 1, w = 0u;
+            nb &= nb - 1u;
+            [[dont_unroll]] for (uint i = 0u; i < 4u; i++) {
+                uint t = QK_CR_LOAD(16u * CRQ_UNIT(j, h) + 4u * k + i);
+                t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
+                w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * i);
+            }
+            data.w[(e + CRQ_U1 * h) >> 4][k] = w;
         }
+        return;
     }
     /* the exact coder (tiny or huge amax, or an f32 quotient near a
      * halfway point): one call site, from the thread's own words; T(z)
@@ -362,11 +378,11 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         [[dont_unroll]] for (uint q = 0u; q < 4u; q++) {
             uint w = 0u;
             [[dont_unroll]] for (uint b = 0u; b < 4u; b++) {
-                uint t = QK_CR_LOAD(32u * j + 16u * h + 4u * q + b);
+                uint t = QK_CR_LOAD(16u * CRQ_UNIT(j, h) + 4u * q + b);
                 t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
                 w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * b);
             }
-            data.w[(e + 16u * h) >> 4][q] = w;
+            data.w[(e + CRQ_U1 * h) >> 4][q] = w;
         }
 }
 
@@ -376,8 +392,9 @@ void main()
      * consecutive invocations (the shuffles, the team barrier). */
     uint L = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
     uint tpr = pc.cols >> 5, nr = CRQ_THREADS / tpr; /* threads a row, rows a step */
-    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;    /* the thread's row in a step, first column */
     uint j = L & 7u;                                 /* the thread's place in its team */
+    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;    /* the thread's row in a step, its team's column + 32 j */
+    c0 = c0 - 32u * j + 16u * CRQ_UNIT(j, 0u);       /* its unit 0's first column */
     bool lane = ri < nr;
     uint cl = min(tpr & (0u - tpr), gl_SubgroupSize); /* aligned invocations in one row */
     uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * nr;
@@ -400,8 +417,6 @@ void main()
         bool mine = lane && r < pc.rows; /* the same for a whole team */
         uint e = r * pc.cols + c0;
         uvec4 q[8] = qn;
-        if (QK_DT == DT_F32)
-            fetch_rest(e, mine, q);
         uint bad = 0u;
         if (QK_DT == DT_F32) {
             uint mn = 0xFFFFFFFFu, mx = 0u;
