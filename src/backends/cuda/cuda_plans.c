@@ -409,18 +409,19 @@ static qk_status scale_finish(cu_job *j, void *const parts[4]) { return fetch_pa
 static int rows_per_step(int64_t units) { return units >= 256 ? 1 : (int)(256 / units); }
 
 /* Rows of whole 256-column spans: the flat kernels of
- * k_blocked_dequantize_spans.cuh, eight columns a thread. */
+ * k_blocked_dequantize_spans.cuh, eight columns a thread (NVFP4: f32
+ * output only). */
 static int whole_spans(const cu_job *j) { return j->cols % 256 == 0; }
 
 static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     int dt = (int)j->dt;
     r1 = r1 < j->rows ? r1 : j->rows;
-    if (whole_spans(j)) {
+    if (whole_spans(j) && j->dt == QK_DTYPE_F32) {
         int64_t ncb = j->cols / 16;
         uint64_t m = magic(j->cols);
-        uint32_t gt = qk_round_to(j->dt, qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0));
-        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(dt), P(j->cols), P(m), P(ncb), P(gt),
+        uint32_t gt = qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0); /* T(g) = g */
+        void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(j->cols), P(m), P(ncb), P(gt),
                         P(r0), P(r1), P(j->buf)};
         return launch_dequantize(j, K_NVFP4_DQ_SPANS, (r1 - r0) * j->cols / 8, args);
     }
