@@ -36,9 +36,6 @@ layout(push_constant) uniform PC {
 #include "qk_vk_products.glsl"
 
 shared uint s_m;
-#if QK_ROW_F32
-shared uint s_row[2]; /* f32 rows: the row's divisor/multiplier and int8 reciprocal */
-#endif
 #include "qk_vk_fp8_sig_table.glsl"
 #define QK_FP8_SIG16_TABLE 0 /* f16 rows: products, no table (it lost on rows) */
 #include "qk_vk_fp8_sig_table16.glsl"
@@ -57,9 +54,8 @@ uint row_code16(uint h, uint a)
 }
 
 /* The row's divisor/multiplier a and factor prod (qk_product_factor)
- * from s_m; thread 0 stores the scale and flags NaN/Inf. 16-bit rows
- * compute them in every thread (no barrier follows the amax), f32 rows in
- * thread 0 alone. */
+ * from s_m, computed by every thread (no barrier and no thread-0-only
+ * section follow the amax); thread 0 stores the scale and flags NaN/Inf. */
 void row_scale(uint r, out uint a, out uint prod)
 {
     uint m = s_m, sc;
@@ -201,18 +197,10 @@ void main()
         m = max(m, max(max(x[k].x & QK_F32_ABS, x[k].y & QK_F32_ABS), max(x[k].z & QK_F32_ABS, x[k].w & QK_F32_ABS)));
     atomicMax(s_m, m);
     barrier();
-    /* The row's scalars by thread 0 alone, shared behind one more barrier:
-     * two integer divisions (qk_div) that every thread computing them
-     * repeated for its 16 values. */
-    if (lid == 0u) {
-        uint a0, prod;
-        row_scale(r, a0, prod); /* prod: 0 for f32 */
-        s_row[0] = a0;
-        s_row[1] = pc.mode == 2u ? qk_int8_reciprocal(a0) : 0u; /* int8: codes by products */
-    }
-    barrier();
-    uint a = s_row[0], rd = s_row[1];
-    bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a); /* float8: codes by products */
+    uint a, prod;
+    row_scale(r, a, prod); /* prod: 0 for f32 */
+    uint rd = pc.mode == 2u ? qk_int8_reciprocal(a) : 0u; /* int8: codes by products */
+    bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a);    /* float8: likewise */
     [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++) {
         uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u;
         if (e >= row1)
