@@ -7,8 +7,10 @@
  * and stay packed in registers, and their codes come from products
  * (qk_vk_products.glsl); the rare groups whose scale does not allow them
  * use the group's thresholds (QK_ROW_THRESHOLDS, default 1) or, without
- * them, qk_scaled_code. Included by row_quantize.comp (QK_ROW_UNITS 4, f32
- * too), row_quantize_wide.comp (8: rows up to 16384, bf16/f16 only) and
+ * them, qk_scaled_code. f32 rows take a grid-stride loop of their own
+ * (row_f32, below). Included by row_quantize.comp (QK_ROW_UNITS 4, f32
+ * rows of 4097 to 8192 too), row_quantize_f32.comp (2: f32 rows up to
+ * 4096), row_quantize_wide.comp (8: rows up to 16384, bf16/f16 only) and
  * row_quantize_short.comp (64 threads of 8 units, bf16/f16 only). */
 #ifndef QK_ROW_THREADS
 #define QK_ROW_THREADS 256u
@@ -54,11 +56,12 @@ uint row_code16(uint h, uint a)
 }
 
 /* The row's divisor/multiplier a and factor prod (qk_product_factor)
- * from s_m, computed by every thread (no barrier and no thread-0-only
- * section follow the amax); thread 0 stores the scale and flags NaN/Inf. */
-void row_scale(uint r, out uint a, out uint prod)
+ * from its amax m, computed by every thread (no barrier and no
+ * thread-0-only section follow the amax); thread 0 stores the scale and
+ * flags NaN/Inf. */
+void row_scale(uint r, uint m, out uint a, out uint prod)
 {
-    uint m = s_m, sc;
+    uint sc;
     qk_group_scale(pc.mode < 2u ? 0u : 1u, QK_DT, m, pc.mode == 1u ? QK_F32_E5M2_MAX : QK_F32_E4M3_MAX, sc, a);
     prod = (pc.flags & 1u) == 0u ? qk_product_factor(pc.mode, a, m) : 0u;
     if (gl_LocalInvocationID.x == 0u) {
@@ -99,8 +102,81 @@ void row_codes_sig(uint kind, uint mode, uvec4 v[QK_ROW_UNITS], uint row0, uint 
     }
 }
 
+#if QK_ROW_F32
+/* f32 rows by quads: a subgroup's 16-byte loads and 4-byte code stores
+ * each cover whole sectors. A 1-D grid-stride loop over rows loads the
+ * next row's quads before this row's amax barrier: a workgroup that took
+ * one row and exited had its loads, barriers and scalars in series (46% of
+ * the copy on the H100). The amax words rotate over three rows, so one
+ * barrier a row suffices: thread 0 clears the next row's word before the
+ * barrier that every thread passes before it reads this row's, and the
+ * word cleared was last read two rows back, before the previous barrier. */
+#define QK_ROW_QUADS (QK_ROW_UNITS * 2u)
+shared uint s_m3[3];
+
+void row_quads(uint r, out uvec4 x[QK_ROW_QUADS])
+{
+    uint lid = gl_LocalInvocationID.x, row0 = r * pc.cols, row1 = row0 + pc.cols;
+    [[unroll]] for (uint k = 0u; k < QK_ROW_QUADS; k++) {
+        uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u; /* a quad is wholly in the row or past it */
+        x[k] = r < pc.rows && e < row1 ? src.w[e >> 2] : uvec4(0u);
+    }
+}
+
+void row_f32()
+{
+    uint lid = gl_LocalInvocationID.x, ng = gl_NumWorkGroups.x, slot = 0u;
+    uvec4 x[QK_ROW_QUADS], xn[QK_ROW_QUADS];
+    row_quads(gl_WorkGroupID.x, x);
+    if (lid == 0u)
+        s_m3[0] = 0u;
+    barrier();
+    for (uint r = gl_WorkGroupID.x; r < pc.rows; r += ng) { /* uniform across the workgroup */
+        row_quads(r + ng, xn); /* zeros past the last row */
+        uint m = 0u;
+        [[unroll]] for (uint k = 0u; k < QK_ROW_QUADS; k++)
+            m = max(m, max(max(x[k].x & QK_F32_ABS, x[k].y & QK_F32_ABS), max(x[k].z & QK_F32_ABS, x[k].w & QK_F32_ABS)));
+        atomicMax(s_m3[slot], m);
+        uint next = slot == 2u ? 0u : slot + 1u;
+        if (lid == 0u)
+            s_m3[next] = 0u;
+        barrier();
+        uint a, prod;
+        row_scale(r, s_m3[slot], a, prod); /* prod: 0 for f32 */
+        uint rd = pc.mode == 2u ? qk_int8_reciprocal(a) : 0u; /* int8: codes by products */
+        bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a);    /* float8: likewise */
+        uint row0 = r * pc.cols, row1 = row0 + pc.cols;
+        [[unroll]] for (uint k = 0u; k < QK_ROW_QUADS; k++) {
+            uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u;
+            if (e >= row1)
+                break;
+            uint w = 0u;
+            bool near = rd == 0u && !fp8;
+            if (fp8)
+                w = qk_fp8_codes4_f32(pc.mode, x[k], uintBitsToFloat(a));
+            else if (!near)
+                w = qk_int8_codes4_f32(2u, x[k], uintBitsToFloat(rd), near);
+            if (near) {
+                w = 0u;
+                [[unroll]] for (uint j = 0u; j < 4u; j++)
+                    w |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
+            }
+            data.w[e >> 3][(e >> 2) & 1u] = w;
+        }
+        x = xn;
+        slot = next;
+    }
+}
+#endif
+
 void main()
 {
+#if QK_ROW_F32
+    if (QK_DT == DT_F32) {
+        row_f32();
+        return;
+    }
+#endif
     uint r = qk_group_id();
     if (r >= pc.rows)
         return; /* uniform across the workgroup */
@@ -124,7 +200,7 @@ void main()
         atomicMax(s_m, qk_widen(QK_DT, m16));
         barrier();
         uint a, prod; /* uniform */
-        row_scale(r, a, prod);
+        row_scale(r, s_m, a, prod);
         if (prod != 0u) {
             float f = uintBitsToFloat(prod);
             if (QK_DT == DT_BF16 && pc.mode < 2u) {
@@ -179,44 +255,4 @@ void main()
         }
         return;
     }
-#if QK_ROW_F32
-    /* f32 by quads: a subgroup's 16-byte loads and 4-byte code stores each
-     * cover whole sectors (units of 8 took two 16-byte loads 32 bytes
-     * apart a thread, each load instruction half of every sector). */
-    uvec4 x[QK_ROW_UNITS * 2u];
-    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++) {
-        uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u; /* a quad is wholly in the row or past it */
-        x[k] = e < row1 ? src.w[e >> 2] : uvec4(0u);
-    }
-    /* the loads are in flight while s_m is cleared */
-    if (lid == 0u)
-        s_m = 0u;
-    barrier();
-    uint m = 0u;
-    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++)
-        m = max(m, max(max(x[k].x & QK_F32_ABS, x[k].y & QK_F32_ABS), max(x[k].z & QK_F32_ABS, x[k].w & QK_F32_ABS)));
-    atomicMax(s_m, m);
-    barrier();
-    uint a, prod;
-    row_scale(r, a, prod); /* prod: 0 for f32 */
-    uint rd = pc.mode == 2u ? qk_int8_reciprocal(a) : 0u; /* int8: codes by products */
-    bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a);    /* float8: likewise */
-    [[unroll]] for (uint k = 0u; k < QK_ROW_UNITS * 2u; k++) {
-        uint e = row0 + (k * QK_ROW_THREADS + lid) * 4u;
-        if (e >= row1)
-            break;
-        uint w = 0u;
-        bool near = rd == 0u && !fp8;
-        if (fp8)
-            w = qk_fp8_codes4_f32(pc.mode, x[k], uintBitsToFloat(a));
-        else if (!near)
-            w = qk_int8_codes4_f32(2u, x[k], uintBitsToFloat(rd), near);
-        if (near) {
-            w = 0u;
-            [[unroll]] for (uint j = 0u; j < 4u; j++)
-                w |= qk_scaled_code(pc.mode, QK_DT, x[k][j], a) << (8u * j);
-        }
-        data.w[e >> 3][(e >> 2) & 1u] = w;
-    }
-#endif
 }

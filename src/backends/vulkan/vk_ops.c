@@ -693,7 +693,9 @@ static int row_pipeline(const qk_vk_job *j)
 {
     if (j->cols > 8192)
         return VP_ROW_Q_WIDE;
-    return j->dt != QK_DTYPE_F32 && j->cols <= 4096 ? VP_ROW_Q_SHORT : VP_ROW_Q;
+    if (j->cols <= 4096)
+        return j->dt == QK_DTYPE_F32 ? VP_ROW_Q_F32 : VP_ROW_Q_SHORT;
+    return VP_ROW_Q;
 }
 
 /* ConvRot rows that convrot_quantize.comp takes: G up to 64 (G = 256
@@ -807,7 +809,9 @@ static qk_status row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, in
                           thresh_bind(s)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)j->dt,
                                        (uint32_t)scaled_mode(j->p), group_flags()};
-        st = qk_vk_dispatch(s, row_pipeline(j), j->dt, b, 6, pc, (uint64_t)nr, 1);
+        /* f32: a 1-D grid-stride loop over the rows (qk_vk_row_quantize.glsl) */
+        uint64_t groups = j->dt == QK_DTYPE_F32 ? stride_groups(nr * 256) : (uint64_t)nr;
+        st = qk_vk_dispatch(s, row_pipeline(j), j->dt, b, 6, pc, groups, 1);
     }
     return st;
 }
