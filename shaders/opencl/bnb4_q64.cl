@@ -221,3 +221,178 @@ __kernel void bnb4_quantize64_rec(__global const uchar *in, int dt, ulong n, __g
     else
         bnb4_q64_body(in, DT_F16, n, rcp, codes, data, absmax, tab, 1, rec, ls, lb);
 }
+
+/* ---- f32 input in blocks of 64 (bnb4_quantize64_f32) -------------------
+ * The same form: a work-item a block (16 loads of 16 bytes, no exchange
+ * of maxima, no barrier in the loop), a kernel of its own so that the
+ * 16-bit kernels keep their registers (this one holds 64 words). Against
+ * bnb4_quantize (segments of 8 work-items, maxima through local memory
+ * with barriers, every block read twice, qk_mul_ftz and a division per
+ * work-item of 8 elements): each block is read once, one division a
+ * block, and the products are native where they are provably mul_ftz's.
+ *
+ * absmax = ftz(max |x|) for a finite block (ftz keeps the order of the
+ * magnitude bits), r = bnb_rcp (the program's qk_div, flushed). A block
+ * is plain when r is normal and every nonzero |x| has an exponent field
+ * of at least 129 - r's (at least 1): then x is normal and
+ * 2^-125 <= |x r| <= about 1, so operands and product are normal and the
+ * native product is mul_ftz's on any device, whatever it flushes. Other
+ * blocks take qk_mul_ftz; blocks holding NaN or Inf, and the partial last
+ * block, also the reference's absmax. Both read the block again from
+ * global memory in a rolled loop (rare), so that x[] is only ever indexed
+ * by constants and stays in registers. */
+
+/* Codes of 16 plain elements x[0..15] (element 2j in the high nibble of
+ * byte j). */
+static inline uint2 bnb64f_codes_plain(const uint *x, float f, __local const uint *tab)
+{
+    uint2 out = (uint2)(0u, 0u);
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        uint c = (bnb64_lookup(tab, as_uint(as_float(x[2 * j]) * f)) << 4) |
+                 bnb64_lookup(tab, as_uint(as_float(x[2 * j + 1]) * f));
+        if (j < 4)
+            out.x |= c << (8 * j);
+        else
+            out.y |= c << (8 * (j - 4));
+    }
+    return out;
+}
+
+/* The 32 bytes of codes of block b by mul_ftz with r, its elements read
+ * again from in (+0 past n). One rolled loop; the words of codes are
+ * scalars set by selects, as an array indexed by a variable would live
+ * in memory (bnb64_pick8). */
+static inline void bnb64f_codes_exact(__global const uint *in, ulong n, ulong b, uint r, __local const uint *tab,
+                                      uint2 *c)
+{
+    uint2 c0 = (uint2)(0u, 0u), c1 = c0, c2 = c0, c3 = c0;
+    uint lo = 0u, hi = 0u;
+    for (int k = 0; k < 64; k++) {
+        ulong i = b * 64 + (ulong)k;
+        uint add = bnb64_lookup(tab, qk_mul_ftz(i < n ? in[i] : 0u, r)) << (((k / 2) & 3) * 8 + ((k & 1) ? 0 : 4));
+        if ((k & 8) == 0)
+            lo |= add;
+        else
+            hi |= add;
+        if ((k & 15) == 15) {
+            uint2 w = (uint2)(lo, hi);
+            int g = k >> 4;
+            c0 = g == 0 ? w : c0;
+            c1 = g == 1 ? w : c1;
+            c2 = g == 2 ? w : c2;
+            c3 = g == 3 ? w : c3;
+            lo = 0u;
+            hi = 0u;
+        }
+    }
+    c[0] = c0;
+    c[1] = c1;
+    c[2] = c2;
+    c[3] = c3;
+}
+
+/* The reference's absmax of block b (+0 past n): NaN skipped, all NaN
+ * -FLT_MAX (bnb_key). */
+static inline uint bnb64f_exact_absmax(__global const uint *in, ulong n, ulong b)
+{
+    uint key = 0u;
+    for (ulong i = b * 64; i < b * 64 + 64; i++)
+        key = max(key, bnb_key(i < n ? in[i] : 0u));
+    return key != 0u ? key - 1u : 0xFF7FFFFFu;
+}
+
+static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global const uint *codes,
+                                     __global uchar *data, __global uint *absmax, __local uint *tab,
+                                     const int with_rec, __global uint *rec, __local ulong *ls, __local int *lb)
+{
+    if (with_rec) { /* this work-item's running sum (bnb_rec_merge): empty */
+        ls[get_local_id(0)] = 0;
+        lb[get_local_id(0)] = 0;
+    }
+    for (uint i = get_local_id(0); i < 2048u; i += get_local_size(0))
+        tab[i] = codes[i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    __global const uint *in32 = (__global const uint *)in;
+    __global const uint4 *src = (__global const uint4 *)in;
+    __global uint4 *dst = (__global uint4 *)data;
+    ulong whole = n / 64, stride = get_global_size(0);
+    for (ulong b = get_global_id(0); b < whole; b += stride) {
+        uint x[64];
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            uint4 v = src[16 * b + k];
+            x[4 * k] = v.s0;
+            x[4 * k + 1] = v.s1;
+            x[4 * k + 2] = v.s2;
+            x[4 * k + 3] = v.s3;
+        }
+        /* m: max |x| (NaN above Inf); lo: the least nonzero |x| less one
+         * (a zero wraps to the largest), for the plain test */
+        uint m = 0u, lo = 0xFFFFFFFFu;
+#pragma unroll
+        for (int k = 0; k < 64; k++) {
+            uint a = x[k] & QK_F32_ABS;
+            m = max(m, a);
+            lo = min(lo, a - 1u);
+        }
+        /* NaN or Inf in the block: the reference's absmax (ftz(m) below) */
+        uint am = m < QK_F32_INF ? qk_f32_ftz(m) : bnb64f_exact_absmax(in32, n, b);
+        uint r = bnb_rcp(DT_F32, am, 0);
+        absmax[b] = am;
+        uint t = (uint)clamp(129 - (int)((r >> 23) & 0xFFu), 1, 255) << 23;
+        uint2 c[4];
+        if (m < QK_F32_INF && qk_is_normal(r) && lo >= t - 1u) {
+#pragma unroll
+            for (int g = 0; g < 4; g++)
+                c[g] = bnb64f_codes_plain(x + 16 * g, as_float(r), tab);
+        } else {
+            bnb64f_codes_exact(in32, n, b, r, tab, c);
+        }
+        dst[2 * b] = (uint4)(c[0].x, c[0].y, c[1].x, c[1].y);
+        dst[2 * b + 1] = (uint4)(c[2].x, c[2].y, c[3].x, c[3].y);
+        if (with_rec)
+            bnb_rec_slot(ls, lb, am);
+    }
+    if (get_global_id(0) == 0 && (n & 63) != 0) { /* the partial last block, +0 past n */
+        uint2 c[4];
+        uint am = bnb64f_exact_absmax(in32, n, whole);
+        absmax[whole] = am;
+        bnb64f_codes_exact(in32, n, whole, bnb_rcp(DT_F32, am, 0), tab, c);
+        if (with_rec)
+            bnb_rec_slot(ls, lb, am);
+        ulong o = whole * 32, nbytes = (n + 1) / 2;
+        for (ulong j = 0; o + j < nbytes; j++) {
+            uint2 cg = j < 8 ? c[0] : j < 16 ? c[1] : j < 24 ? c[2] : c[3];
+            data[o + j] = (uchar)(((j & 7) < 4 ? cg.x : cg.y) >> (8 * (j & 3)));
+        }
+    }
+    if (with_rec) {
+        ulong rs = ls[get_local_id(0)];
+        int rb = lb[get_local_id(0)];
+        bnb_rec_group(&rs, &rb, ls, lb);
+        if (get_local_id(0) == 0u) {
+            ulong g = get_group_id(0);
+            rec[4 * g] = (uint)rs;
+            rec[4 * g + 1] = (uint)(rs >> 32);
+            rec[4 * g + 2] = (uint)rb;
+            rec[4 * g + 3] = rs >= BNB_REC_LIM ? 2u : 0u;
+        }
+    }
+}
+
+/* f32 input, block size 64; arguments as bnb4_quantize64's less dt and
+ * the 16-bit reciprocal tables. */
+__kernel void bnb4_quantize64_f32(__global const uchar *in, ulong n, __global const uint *codes,
+                                  __global uchar *data, __global uint *absmax, __local uint *tab)
+{
+    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 0, 0, 0, 0);
+}
+
+/* The same for double quant, with the mean's records (bnb4_quantize64_rec). */
+__kernel void bnb4_quantize64_f32_rec(__global const uchar *in, ulong n, __global const uint *codes,
+                                      __global uchar *data, __global uint *absmax, __local uint *tab,
+                                      __global uint *rec, __local ulong *ls, __local int *lb)
+{
+    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 1, rec, ls, lb);
+}

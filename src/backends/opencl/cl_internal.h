@@ -27,6 +27,8 @@ int qcl_devices(const qcl_device **out, const char **reason);
 unsigned long qcl_bnb4_q64_runs(void);
 /* How many of them also made double quant's mean records (bnb4_quantize64_rec; tests). */
 unsigned long qcl_bnb4_q64_rec_runs(void);
+/* How many of the bnb4_quantize64 launches were f32's (bnb4_quantize64_f32 and _f32_rec; tests). */
+unsigned long qcl_bnb4_q64_f32_runs(void);
 /* How many MXFP8 quantize launches took mxfp8_quantize16 (tests). */
 unsigned long qcl_mxfp8_q16_runs(void);
 /* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
@@ -107,6 +109,8 @@ typedef enum {
     K_CONVROT_QUANTIZE_NATIVE_F16,
     K_CONVROT_QUANTIZE_NATIVE_F32,
     K_F32_CODES_CHECK,
+    K_BNB4_QUANTIZE64_F32,
+    K_BNB4_QUANTIZE64_F32_REC,
     K_COUNT
 } qcl_kernel_id;
 

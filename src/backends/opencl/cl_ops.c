@@ -150,9 +150,15 @@ static unsigned long bnb4_q64_rec_runs;
 
 unsigned long qcl_bnb4_q64_rec_runs(void) { return __atomic_load_n(&bnb4_q64_rec_runs, __ATOMIC_RELAXED); }
 
+static unsigned long bnb4_q64_f32_runs;
+
+unsigned long qcl_bnb4_q64_f32_runs(void) { return __atomic_load_n(&bnb4_q64_f32_runs, __ATOMIC_RELAXED); }
+
 /* nrec (double quant; NULL otherwise): where bnb4_quantize64 runs, its
  * _rec kernel also writes the mean's records, one a work-group, into
- * B_PARTIAL and *nrec says how many (else 0). */
+ * B_PARTIAL and *nrec says how many (else 0). Blocks of 64 take the
+ * bnb4_quantize64 family, a work-item a block (f32 in kernels of their
+ * own, which hold a block's 64 words). */
 static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_mem in, cl_ulong n, cl_mem data,
                               cl_mem absmax, size_t *nrec)
 {
@@ -164,14 +170,20 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     size_t L = s->wg, g;
     grid1(s, L, &g); /* work-groups stride over the blocks */
     cl_mem table = dt == QK_DTYPE_F16 ? s->rcp_f16 : s->rcp_bf16;
-    if (p->block_size == 64 && dt != QK_DTYPE_F32) { /* a work-item a block */
+    if (p->block_size == 64) { /* a work-item a block */
+        int f32 = dt == QK_DTYPE_F32;
         __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
+        if (f32)
+            __atomic_add_fetch(&bnb4_q64_f32_runs, 1, __ATOMIC_RELAXED);
         grid1_wave(s, L, &g);
         cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
         if (nrec != NULL) {
             cl_mem rec;
             qk_status st = qcl_buffer(s, B_PARTIAL, g / L * QK_BNB_PARTIAL_WORDS * 4, &rec);
-            if (st == QK_OK)
+            if (st == QK_OK && f32)
+                st = RUN(s, K_BNB4_QUANTIZE64_F32_REC, 1, &g, &L, ARG(in), ARG(n), ARG(codes), ARG(data),
+                         ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4), ARG(rec), LOCAL(L * 8), LOCAL(L * 4));
+            else if (st == QK_OK)
                 st = RUN(s, K_BNB4_QUANTIZE64_REC, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes),
                          ARG(data), ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4), ARG(rec), LOCAL(L * 8), LOCAL(L * 4));
             if (st == QK_OK) {
@@ -180,6 +192,9 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
             }
             return st;
         }
+        if (f32)
+            return RUN(s, K_BNB4_QUANTIZE64_F32, 1, &g, &L, ARG(in), ARG(n), ARG(codes), ARG(data), ARG(absmax),
+                       LOCAL(QKF_BNB_BUCKETS * 4));
         return RUN(s, K_BNB4_QUANTIZE64, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes), ARG(data),
                    ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4));
     }
