@@ -702,7 +702,110 @@ static void test_grid_stride_rounds(void **st)
     assert_int_equal(bad, 0);
 }
 
-/* Double quant of bf16/f16 in blocks of 64: bnb4_quantize64_rec makes the
+/* NF4/FP4 of f32 in blocks of 64 (bnb4_quantize64_f32, a work-item a
+ * block; _f32_rec for double quant), against the reference. Block kinds,
+ * cycling through the tensor (so both plain and exact blocks fall in every
+ * step of the grid-stride loop): random values (plain); a NaN, and an Inf
+ * and -Inf, among them; all NaN; an absmax of 2^20 beside normal elements
+ * of 2^-100 .. 2^-110, whose products underflow below 2^-126 (mul_ftz
+ * flushes them, FP4 would code a tiny negative product's sign); blocks of
+ * only such values (normal products: plain); subnormal elements beside an
+ * absmax of FLT_MIN (mul_ftz flushes them, their native products would
+ * be about 1/2: a plain path that skipped its test fails here); all
+ * zeros, signed; only subnormals (absmax 0); an absmax near FLT_MAX (r
+ * flushes to 0) and one of 2^126 (r = 2^-126); an absmax of 1 beside
+ * elements at the plain test's bound (2^-125) and below it. The partial
+ * last block ends in NaN (all-NaN: absmax from its +0 padding) or in
+ * values. Run with the whole grid and with 256 work-items (four steps),
+ * in one call and in chunks of 156 blocks (test_chunked_bit_exact runs
+ * one-block chunks), with and without double quant,
+ * for the program of this device, the GPU's (finite check, specialised),
+ * the full guard and soft float. */
+static void bnb64_f32_edge_values(uint32_t *x, int64_t n, int nan_tail)
+{
+    uint64_t s = 0xB64F32u + (uint64_t)nan_tail;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = i % 64, blk = i / 64;
+        float sg = (rng(&s) % 3 == 0) ? -1.0f : 1.0f;
+        float v = (float)((int64_t)(rng(&s) % 20001) - 10000) / 7919.0f;
+        switch (blk % 13) {
+        case 1: if (k == 9) v = NAN; break;
+        case 2: if (k == 3) v = INFINITY; if (k == 40) v = -INFINITY; break;
+        case 3: v = NAN; break;
+        case 4: v = k == 5 ? 0x1p20f : sg * ldexpf(1.0f + (float)(k % 7) / 8.0f, -100 - (int)(k % 11)); break;
+        case 5: v = sg * ldexpf(1.0f + (float)(k % 7) / 8.0f, -100 - (int)(k % 11)); break;
+        case 6: v = k == 17 ? 0x1p-126f : sg * ldexpf(1.0f, -127 - (int)(k % 3)); break;
+        case 7: v = sg * 0.0f; break;
+        case 8: v = sg * ldexpf((float)(1 + k), -140); break;
+        case 9: v = k == 0 ? 3.0e38f : v * 1.0e37f; break;
+        case 10: v = k == 63 ? 0x1p126f : v; break;
+        case 11: v = k == 1 ? 1.0f : k % 4 == 0 ? sg * 0x1p-125f : k % 4 == 1 ? sg * 0x1.8p-126f : v / 4.0f; break;
+        case 12: v = k == 2 ? -0x1p-30f : sg * ldexpf(1.0f, -60 - (int)(k % 70)); break;
+        default: break;
+        }
+        if (nan_tail && i >= n / 64 * 64)
+            v = NAN;
+        memcpy(&x[i], &v, 4);
+    }
+}
+
+static void test_bnb4_q64_f32(void **st)
+{
+    (void)st;
+    int nd;
+    if (!have_opencl(&nd))
+        skip();
+    static const struct {
+        const char *guard, *spec, *soft, *what;
+    } progs[] = {{NULL, NULL, NULL, "this device's program"},
+                 {"finite", "1", NULL, "GPU program (finite check, specialised)"},
+                 {"1", NULL, NULL, "full guard"},
+                 {NULL, NULL, "1", "soft float"}};
+    const int64_t rows = 83, cols = 778; /* 1008 whole blocks and 62 elements */
+    uint32_t *in = malloc((size_t)(rows * cols) * 4);
+    long bad = 0;
+    unsigned long runs0 = qcl_bnb4_q64_f32_runs(), calls = 0;
+    for (size_t pg = 0; pg < sizeof progs / sizeof *progs; pg++) {
+        if (progs[pg].guard)
+            setenv("QK_OPENCL_NATIVE_GUARD", progs[pg].guard, 1);
+        if (progs[pg].spec)
+            setenv("QK_OPENCL_SPECIALISE", progs[pg].spec, 1);
+        if (progs[pg].soft)
+            setenv("QK_OPENCL_SOFTFLOAT", progs[pg].soft, 1);
+        for (int f = 0; f < 2; f++)
+            for (int dq = 0; dq < 2; dq++)
+                for (int run = 0; run < 3; run++) { /* whole grid, 256 work-items, one-block chunks */
+                    qk_params p;
+                    qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
+                    p.block_size = 64;
+                    p.double_quant = dq;
+                    if (run == 1)
+                        setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
+                    if (run == 2)
+                        setenv("QK_OPENCL_CHUNK_BYTES", "40000", 1); /* 156 blocks a chunk */
+                    bnb64_f32_edge_values(in, rows * cols, (f + dq + run) & 1);
+                    long b = compare_all(&p, QK_DTYPE_F32, in, rows, cols);
+                    unsetenv("QK_OPENCL_GRID_ITEMS");
+                    unsetenv("QK_OPENCL_CHUNK_BYTES");
+                    printf("%s%s f32 %lld x %lld, %s, %s: %ld differing cases\n", f ? "fp4" : "nf4", dq ? ":dq" : "",
+                           (long long)rows, (long long)cols,
+                           run == 0 ? "whole grid" : run == 1 ? "256 work-items" : "chunks of 156 blocks", progs[pg].what, b);
+                    bad += b;
+                    calls++;
+                }
+        unsetenv("QK_OPENCL_NATIVE_GUARD");
+        unsetenv("QK_OPENCL_SPECIALISE");
+        unsetenv("QK_OPENCL_SOFTFLOAT");
+    }
+    free(in);
+    unsigned long runs = qcl_bnb4_q64_f32_runs() - runs0;
+    printf("bnb4_quantize64_f32: %lu launches for %lu calls\n", runs, calls);
+    assert_int_equal(bad, 0);
+    assert_true(runs >= calls * (unsigned long)nd); /* one a call, one a chunk when chunked */
+}
+
+/* Double quant of bf16/f16/f32 in blocks of 64: bnb4_quantize64_rec (f32:
+ * bnb4_quantize64_f32_rec) makes the
  * mean's records as it writes the absmax, one a work-group (bnb_rec_merge).
  * With one work-group (QK_OPENCL_GRID_ITEMS=256: every work-item merges
  * many blocks, whose exponents step down and up, so its base moves) and
@@ -718,19 +821,19 @@ static void test_fused_mean_records(void **st)
     if (!have_opencl(&nd))
         skip();
     static const qk_format formats[] = {QK_FORMAT_NF4, QK_FORMAT_FP4};
-    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16};
+    static const qk_dtype dts[] = {QK_DTYPE_BF16, QK_DTYPE_F16, QK_DTYPE_F32};
     const int64_t rows = 113, cols = 1001;
     long bad = 0;
-    unsigned long runs0 = qcl_bnb4_q64_rec_runs(), fb0 = qcl_mean_fallbacks();
+    unsigned long runs0 = qcl_bnb4_q64_rec_runs(), fb0 = qcl_mean_fallbacks(), f32_0 = qcl_bnb4_q64_f32_runs();
     for (int grid = 0; grid < 2; grid++) {
         if (grid == 0)
             setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
         for (size_t f = 0; f < 2; f++)
-            for (size_t d = 0; d < 2; d++) {
+            for (size_t d = 0; d < 3; d++) {
                 qk_params p;
                 qk_params_default(formats[f], &p);
                 p.double_quant = 1;
-                uint16_t *in = malloc((size_t)(rows * cols) * 2);
+                void *in = malloc((size_t)(rows * cols) * 4);
                 uint64_t sd = 31 + f * 2 + d;
                 for (int64_t i = 0; i < rows * cols; i++) {
                     float v = (float)((int64_t)(rng(&sd) % 20001) - 10000) / 7919.0f;
@@ -747,9 +850,11 @@ static void test_fused_mean_records(void **st)
         unsetenv("QK_OPENCL_GRID_ITEMS");
     }
     unsigned long runs = qcl_bnb4_q64_rec_runs() - runs0, fb = qcl_mean_fallbacks() - fb0;
-    printf("fused records: %lu quantize runs, %lu host means\n", runs, fb);
+    unsigned long f32 = qcl_bnb4_q64_f32_runs() - f32_0;
+    printf("fused records: %lu quantize runs (%lu of f32), %lu host means\n", runs, f32, fb);
     assert_int_equal(bad, 0);
-    assert_int_equal(runs, 8 * (unsigned long)nd);
+    assert_int_equal(runs, 12 * (unsigned long)nd);
+    assert_int_equal(f32, 4 * (unsigned long)nd);
     assert_int_equal(fb, 0);
     assert_int_equal(means_on_devices(nd, qkc_crafted_means16, "7 bf16 means", 3), 0);
 }
@@ -1496,6 +1601,7 @@ int main(void)
         cmocka_unit_test(test_mxfp8_quantize16),
         cmocka_unit_test(test_nvfp4_fast_kernels),
         cmocka_unit_test(test_grid_stride_rounds),
+        cmocka_unit_test(test_bnb4_q64_f32),
         cmocka_unit_test(test_product_codes),
         cmocka_unit_test(test_int8_scalars),
         cmocka_unit_test(test_f32_codes_by_product),
