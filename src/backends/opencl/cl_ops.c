@@ -173,8 +173,17 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     if (p->block_size == 64) { /* a work-item a block */
         int f32 = dt == QK_DTYPE_F32;
         __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
-        if (f32)
+        if (f32) {
             __atomic_add_fetch(&bnb4_q64_f32_runs, 1, __ATOMIC_RELAXED);
+            /* QK_OPENCL_BNB64_F32_WG: a smaller work-group (a power of two
+             * from 32) for A/B runs on a GPU without a rebuild: with a
+             * block's 64 words in registers, smaller groups fill a unit's
+             * register file in finer steps */
+            const char *e = getenv("QK_OPENCL_BNB64_F32_WG");
+            size_t w = e ? (size_t)strtoul(e, NULL, 10) : 0;
+            if (w >= 32 && w < L && (w & (w - 1)) == 0)
+                L = w;
+        }
         grid1_wave(s, L, &g);
         cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
         if (nrec != NULL) {
