@@ -201,8 +201,9 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
             }
             return st;
         }
+        const char *h = getenv("QK_OPENCL_BNB64_F32_HALVES"); /* A/B runs: bnb4_quantize64_f32h */
         if (f32)
-            return RUN(s, K_BNB4_QUANTIZE64_F32, 1, &g, &L, ARG(in), ARG(n), ARG(codes), ARG(data), ARG(absmax),
+            return RUN(s, h && strcmp(h, "1") == 0 ? K_BNB4_QUANTIZE64_F32H : K_BNB4_QUANTIZE64_F32, 1, &g, &L, ARG(in), ARG(n), ARG(codes), ARG(data), ARG(absmax),
                        LOCAL(QKF_BNB_BUCKETS * 4));
         return RUN(s, K_BNB4_QUANTIZE64, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes), ARG(data),
                    ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4));
