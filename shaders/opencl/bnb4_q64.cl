@@ -334,18 +334,22 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
                 uint a0 = v.s0 & QK_F32_ABS, a1 = v.s1 & QK_F32_ABS, a2 = v.s2 & QK_F32_ABS, a3 = v.s3 & QK_F32_ABS;
                 m = max(m, max(max(a0, a1), max(a2, a3)));
                 lo = min(lo, min(min(a0 - 1u, a1 - 1u), min(a2 - 1u, a3 - 1u)));
-                continue;
+            } else {
+                x[4 * k] = v.s0;
+                x[4 * k + 1] = v.s1;
+                x[4 * k + 2] = v.s2;
+                x[4 * k + 3] = v.s3;
             }
-            x[4 * k] = v.s0;
-            x[4 * k + 1] = v.s1;
-            x[4 * k + 2] = v.s2;
-            x[4 * k + 3] = v.s3;
         }
+        /* constant bounds and a test inside: a bound that depends on
+         * halves left x[] in a stack frame (offline PTX) */
 #pragma unroll
-        for (int k = halves ? 32 : 0; k < 64; k++) {
-            uint a = x[k] & QK_F32_ABS;
-            m = max(m, a);
-            lo = min(lo, a - 1u);
+        for (int k = 0; k < 64; k++) {
+            if (!halves || k >= 32) {
+                uint a = x[k] & QK_F32_ABS;
+                m = max(m, a);
+                lo = min(lo, a - 1u);
+            }
         }
         /* NaN or Inf in the block: the reference's absmax (ftz(m) below) */
         uint am = m < QK_F32_INF ? qk_f32_ftz(m) : bnb64f_exact_absmax(in32, n, b);
