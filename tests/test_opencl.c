@@ -716,13 +716,11 @@ static void test_grid_stride_rounds(void **st)
  * flushes to 0) and one of 2^126 (r = 2^-126); an absmax of 1 beside
  * elements at the plain test's bound (2^-125) and below it. The partial
  * last block ends in NaN (all-NaN: absmax from its +0 padding) or in
- * values. Run with the whole grid and with 256 work-items (four steps;
- * work-groups of 64, QK_OPENCL_BNB64_F32_WG),
+ * values. Run with the whole grid and with 256 work-items (four steps),
  * in one call and in chunks of 156 blocks (test_chunked_bit_exact runs
  * one-block chunks), with and without double quant,
  * for the program of this device, the GPU's (finite check, specialised),
- * the full guard and soft float; each also in halves (bnb4_quantize64_f32h,
- * QK_OPENCL_BNB64_F32_HALVES). */
+ * the full guard and soft float. */
 static void bnb64_f32_edge_values(uint32_t *x, int64_t n, int nan_tail)
 {
     uint64_t s = 0xB64F32u + (uint64_t)nan_tail;
@@ -776,29 +774,23 @@ static void test_bnb4_q64_f32(void **st)
             setenv("QK_OPENCL_SOFTFLOAT", progs[pg].soft, 1);
         for (int f = 0; f < 2; f++)
             for (int dq = 0; dq < 2; dq++)
-                for (int run = 0; run < 6; run++) { /* whole grid, 256 work-items, chunks; whole blocks, halves */
+                for (int run = 0; run < 3; run++) { /* whole grid, 256 work-items, chunks */
                     qk_params p;
                     qk_params_default(f ? QK_FORMAT_FP4 : QK_FORMAT_NF4, &p);
                     p.block_size = 64;
                     p.double_quant = dq;
-                    if (run >= 3) /* bnb4_quantize64_f32h (double quant in one chunk keeps _f32_rec) */
-                        setenv("QK_OPENCL_BNB64_F32_HALVES", "1", 1);
-                    if (run % 3 == 1) { /* four work-groups of 64 */
+                    if (run == 1) /* four grid-stride steps */
                         setenv("QK_OPENCL_GRID_ITEMS", "256", 1);
-                        setenv("QK_OPENCL_BNB64_F32_WG", "64", 1);
-                    }
-                    if (run % 3 == 2)
+                    if (run == 2)
                         setenv("QK_OPENCL_CHUNK_BYTES", "40000", 1); /* 156 blocks a chunk */
                     bnb64_f32_edge_values(in, rows * cols, (f + dq + run) & 1);
                     long b = compare_all(&p, QK_DTYPE_F32, in, rows, cols);
                     unsetenv("QK_OPENCL_GRID_ITEMS");
-                    unsetenv("QK_OPENCL_BNB64_F32_WG");
-                    unsetenv("QK_OPENCL_BNB64_F32_HALVES");
                     unsetenv("QK_OPENCL_CHUNK_BYTES");
-                    printf("%s%s f32 %lld x %lld, %s%s, %s: %ld differing cases\n", f ? "fp4" : "nf4", dq ? ":dq" : "",
+                    printf("%s%s f32 %lld x %lld, %s, %s: %ld differing cases\n", f ? "fp4" : "nf4", dq ? ":dq" : "",
                            (long long)rows, (long long)cols,
-                           run % 3 == 0 ? "whole grid" : run % 3 == 1 ? "256 work-items in groups of 64" : "chunks of 156 blocks",
-                           run >= 3 ? ", halves" : "", progs[pg].what, b);
+                           run == 0 ? "whole grid" : run == 1 ? "256 work-items" : "chunks of 156 blocks",
+                           progs[pg].what, b);
                     bad += b;
                     calls++;
                 }

@@ -302,14 +302,9 @@ static inline uint bnb64f_exact_absmax(__global const uint *in, ulong n, ulong b
     return key != 0u ? key - 1u : 0xFF7FFFFFu;
 }
 
-/* halves (a constant): the maximum of the first 32 words as they arrive,
- * then the last 32 held and coded, then the first 32 read again (from
- * L1/L2) and coded: 32 words live instead of 64, for fewer registers,
- * against a second read of half the block and its latency. */
 static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global const uint *codes,
                                      __global uchar *data, __global uint *absmax, __local uint *tab,
-                                     const int with_rec, __global uint *rec, __local ulong *ls, __local int *lb,
-                                     const int halves)
+                                     const int with_rec, __global uint *rec, __local ulong *ls, __local int *lb)
 {
     if (with_rec) { /* this work-item's running sum (bnb_rec_merge): empty */
         ls[get_local_id(0)] = 0;
@@ -330,26 +325,16 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
 #pragma unroll
         for (int k = 0; k < 16; k++) {
             uint4 v = src[16 * b + k];
-            if (halves && k < 8) { /* folded as it arrives, read again below */
-                uint a0 = v.s0 & QK_F32_ABS, a1 = v.s1 & QK_F32_ABS, a2 = v.s2 & QK_F32_ABS, a3 = v.s3 & QK_F32_ABS;
-                m = max(m, max(max(a0, a1), max(a2, a3)));
-                lo = min(lo, min(min(a0 - 1u, a1 - 1u), min(a2 - 1u, a3 - 1u)));
-            } else {
-                x[4 * k] = v.s0;
-                x[4 * k + 1] = v.s1;
-                x[4 * k + 2] = v.s2;
-                x[4 * k + 3] = v.s3;
-            }
+            x[4 * k] = v.s0;
+            x[4 * k + 1] = v.s1;
+            x[4 * k + 2] = v.s2;
+            x[4 * k + 3] = v.s3;
         }
-        /* constant bounds and a test inside: a bound that depends on
-         * halves left x[] in a stack frame (offline PTX) */
 #pragma unroll
         for (int k = 0; k < 64; k++) {
-            if (!halves || k >= 32) {
-                uint a = x[k] & QK_F32_ABS;
-                m = max(m, a);
-                lo = min(lo, a - 1u);
-            }
+            uint a = x[k] & QK_F32_ABS;
+            m = max(m, a);
+            lo = min(lo, a - 1u);
         }
         /* NaN or Inf in the block: the reference's absmax (ftz(m) below) */
         uint am = m < QK_F32_INF ? qk_f32_ftz(m) : bnb64f_exact_absmax(in32, n, b);
@@ -358,24 +343,9 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
         uint t = (uint)clamp(129 - (int)((r >> 23) & 0xFFu), 1, 255) << 23;
         uint2 c[4];
         if (m < QK_F32_INF && qk_is_normal(r) && lo >= t - 1u) {
-            if (halves) {
-                c[2] = bnb64f_codes_plain(x + 32, as_float(r), tab);
-                c[3] = bnb64f_codes_plain(x + 48, as_float(r), tab);
 #pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    uint4 v = src[16 * b + k];
-                    x[4 * k] = v.s0;
-                    x[4 * k + 1] = v.s1;
-                    x[4 * k + 2] = v.s2;
-                    x[4 * k + 3] = v.s3;
-                }
-                c[0] = bnb64f_codes_plain(x, as_float(r), tab);
-                c[1] = bnb64f_codes_plain(x + 16, as_float(r), tab);
-            } else {
-#pragma unroll
-                for (int g = 0; g < 4; g++)
-                    c[g] = bnb64f_codes_plain(x + 16 * g, as_float(r), tab);
-            }
+            for (int g = 0; g < 4; g++)
+                c[g] = bnb64f_codes_plain(x + 16 * g, as_float(r), tab);
         } else {
             bnb64f_codes_exact(in32, n, b, r, tab, c);
         }
@@ -416,15 +386,7 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
 __kernel void bnb4_quantize64_f32(__global const uchar *in, ulong n, __global const uint *codes,
                                   __global uchar *data, __global uint *absmax, __local uint *tab)
 {
-    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 0, 0, 0, 0, 0);
-}
-
-/* The same in halves (32 words live; the host takes it with
- * QK_OPENCL_BNB64_F32_HALVES=1, for A/B runs). */
-__kernel void bnb4_quantize64_f32h(__global const uchar *in, ulong n, __global const uint *codes,
-                                   __global uchar *data, __global uint *absmax, __local uint *tab)
-{
-    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 0, 0, 0, 0, 1);
+    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 0, 0, 0, 0);
 }
 
 /* The same for double quant, with the mean's records (bnb4_quantize64_rec). */
@@ -432,5 +394,5 @@ __kernel void bnb4_quantize64_f32_rec(__global const uchar *in, ulong n, __globa
                                       __global uchar *data, __global uint *absmax, __local uint *tab,
                                       __global uint *rec, __local ulong *ls, __local int *lb)
 {
-    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 1, rec, ls, lb, 0);
+    bnb4_q64_f32_body(in, n, codes, data, absmax, tab, 1, rec, ls, lb);
 }

@@ -111,7 +111,6 @@ typedef enum {
     K_F32_CODES_CHECK,
     K_BNB4_QUANTIZE64_F32,
     K_BNB4_QUANTIZE64_F32_REC,
-    K_BNB4_QUANTIZE64_F32H,
     K_COUNT
 } qcl_kernel_id;
 

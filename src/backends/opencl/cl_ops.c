@@ -173,17 +173,8 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
     if (p->block_size == 64) { /* a work-item a block */
         int f32 = dt == QK_DTYPE_F32;
         __atomic_add_fetch(&bnb4_q64_runs, 1, __ATOMIC_RELAXED);
-        if (f32) {
+        if (f32)
             __atomic_add_fetch(&bnb4_q64_f32_runs, 1, __ATOMIC_RELAXED);
-            /* QK_OPENCL_BNB64_F32_WG: a smaller work-group (a power of two
-             * from 32) for A/B runs on a GPU without a rebuild: with a
-             * block's 64 words in registers, smaller groups fill a unit's
-             * register file in finer steps */
-            const char *e = getenv("QK_OPENCL_BNB64_F32_WG");
-            size_t w = e ? (size_t)strtoul(e, NULL, 10) : 0;
-            if (w >= 32 && w < L && (w & (w - 1)) == 0)
-                L = w;
-        }
         grid1_wave(s, L, &g);
         cl_mem codes = nf4 ? s->code_nf4 : s->code_fp4;
         if (nrec != NULL) {
@@ -201,9 +192,8 @@ static qk_status bnb_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl_me
             }
             return st;
         }
-        const char *h = getenv("QK_OPENCL_BNB64_F32_HALVES"); /* A/B runs: bnb4_quantize64_f32h */
         if (f32)
-            return RUN(s, h && strcmp(h, "1") == 0 ? K_BNB4_QUANTIZE64_F32H : K_BNB4_QUANTIZE64_F32, 1, &g, &L, ARG(in), ARG(n), ARG(codes), ARG(data), ARG(absmax),
+            return RUN(s, K_BNB4_QUANTIZE64_F32, 1, &g, &L, ARG(in), ARG(n), ARG(codes), ARG(data), ARG(absmax),
                        LOCAL(QKF_BNB_BUCKETS * 4));
         return RUN(s, K_BNB4_QUANTIZE64, 1, &g, &L, ARG(in), ARG(dt), ARG(n), ARG(table), ARG(codes), ARG(data),
                    ARG(absmax), LOCAL(QKF_BNB_BUCKETS * 4));
