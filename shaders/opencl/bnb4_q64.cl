@@ -92,6 +92,32 @@ static inline uint bnb64_block_exact(__global const uchar *in, int dt, ulong n, 
     return am;
 }
 
+/* The codes c of the partial last block `whole` (n not a multiple of 64),
+ * byte by byte up to the data's end. */
+static inline void bnb64_store_partial(__global uchar *data, ulong n, ulong whole, const uint2 *c)
+{
+    ulong o = whole * 32, nbytes = (n + 1) / 2;
+    for (ulong j = 0; o + j < nbytes; j++) {
+        uint2 cg = j < 8 ? c[0] : j < 16 ? c[1] : j < 24 ? c[2] : c[3];
+        data[o + j] = (uchar)(((j & 7) < 4 ? cg.x : cg.y) >> (8 * (j & 3)));
+    }
+}
+
+/* The work-group's mean record from its work-items' slots (double quant). */
+static inline void bnb64_rec_write(__local ulong *ls, __local int *lb, __global uint *rec)
+{
+    ulong rs = ls[get_local_id(0)];
+    int rb = lb[get_local_id(0)];
+    bnb_rec_group(&rs, &rb, ls, lb);
+    if (get_local_id(0) == 0u) {
+        ulong g = get_group_id(0);
+        rec[4 * g] = (uint)rs;
+        rec[4 * g + 1] = (uint)(rs >> 32);
+        rec[4 * g + 2] = (uint)rb;
+        rec[4 * g + 3] = rs >= BNB_REC_LIM ? 2u : 0u;
+    }
+}
+
 /* with_rec (a constant): double quant's kernel, which also makes the
  * mean's records as it writes the absmax (bnb_rec_merge in bnb4.cl): each
  * work-item merges the absmax of its blocks, the work-group merges those,
@@ -177,24 +203,10 @@ static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n
         uint am = bnb64_block_exact(in, dt, n, whole, w, rcp, tab, c, absmax);
         if (with_rec)
             bnb_rec_slot(ls, lb, am);
-        ulong o = whole * 32, nbytes = (n + 1) / 2;
-        for (ulong j = 0; o + j < nbytes; j++) {
-            uint2 cg = j < 8 ? c[0] : j < 16 ? c[1] : j < 24 ? c[2] : c[3];
-            data[o + j] = (uchar)(((j & 7) < 4 ? cg.x : cg.y) >> (8 * (j & 3)));
-        }
+        bnb64_store_partial(data, n, whole, c);
     }
-    if (with_rec) {
-        ulong rs = ls[get_local_id(0)];
-        int rb = lb[get_local_id(0)];
-        bnb_rec_group(&rs, &rb, ls, lb);
-        if (get_local_id(0) == 0u) {
-            ulong g = get_group_id(0);
-            rec[4 * g] = (uint)rs;
-            rec[4 * g + 1] = (uint)(rs >> 32);
-            rec[4 * g + 2] = (uint)rb;
-            rec[4 * g + 3] = rs >= BNB_REC_LIM ? 2u : 0u;
-        }
-    }
+    if (with_rec)
+        bnb64_rec_write(ls, lb, rec);
 }
 
 /* bf16/f16 input, block size 64. codes: the format's qkf_bnb_code_table;
@@ -361,24 +373,10 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
         bnb64f_codes_exact(in32, n, whole, bnb_rcp(DT_F32, am, 0), tab, c);
         if (with_rec)
             bnb_rec_slot(ls, lb, am);
-        ulong o = whole * 32, nbytes = (n + 1) / 2;
-        for (ulong j = 0; o + j < nbytes; j++) {
-            uint2 cg = j < 8 ? c[0] : j < 16 ? c[1] : j < 24 ? c[2] : c[3];
-            data[o + j] = (uchar)(((j & 7) < 4 ? cg.x : cg.y) >> (8 * (j & 3)));
-        }
+        bnb64_store_partial(data, n, whole, c);
     }
-    if (with_rec) {
-        ulong rs = ls[get_local_id(0)];
-        int rb = lb[get_local_id(0)];
-        bnb_rec_group(&rs, &rb, ls, lb);
-        if (get_local_id(0) == 0u) {
-            ulong g = get_group_id(0);
-            rec[4 * g] = (uint)rs;
-            rec[4 * g + 1] = (uint)(rs >> 32);
-            rec[4 * g + 2] = (uint)rb;
-            rec[4 * g + 3] = rs >= BNB_REC_LIM ? 2u : 0u;
-        }
-    }
+    if (with_rec)
+        bnb64_rec_write(ls, lb, rec);
 }
 
 /* f32 input, block size 64; arguments as bnb4_quantize64's less dt and
