@@ -92,6 +92,20 @@ static inline uint bnb64_block_exact(__global const uchar *in, int dt, ulong n, 
     return am;
 }
 
+/* Every work-item first: its mean-record slot emptied (double quant) and
+ * its share of the code table copied to local memory, then one barrier. */
+static inline void bnb64_setup(__global const uint *codes, __local uint *tab, const int with_rec, __local ulong *ls,
+                               __local int *lb)
+{
+    if (with_rec) { /* this work-item's running sum (bnb_rec_merge): empty */
+        ls[get_local_id(0)] = 0;
+        lb[get_local_id(0)] = 0;
+    }
+    for (uint i = get_local_id(0); i < 2048u; i += get_local_size(0))
+        tab[i] = codes[i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
 /* The codes c of the partial last block `whole` (n not a multiple of 64),
  * byte by byte up to the data's end. */
 static inline void bnb64_store_partial(__global uchar *data, ulong n, ulong whole, const uint2 *c)
@@ -131,13 +145,7 @@ static inline void bnb4_q64_body(__global const uchar *in, const int dt, ulong n
                                  __local uint *tab, const int with_rec, __global uint *rec, __local ulong *ls,
                                  __local int *lb)
 {
-    if (with_rec) { /* this work-item's running sum (bnb_rec_merge): empty */
-        ls[get_local_id(0)] = 0;
-        lb[get_local_id(0)] = 0;
-    }
-    for (uint i = get_local_id(0); i < 2048u; i += get_local_size(0))
-        tab[i] = codes[i];
-    barrier(CLK_LOCAL_MEM_FENCE);
+    bnb64_setup(codes, tab, with_rec, ls, lb);
     const uint inf16 = dt == DT_BF16 ? 0x7F80u : 0x7C00u;
     __global const uint4 *src = (__global const uint4 *)in;
     __global uint4 *dst = (__global uint4 *)data;
@@ -304,27 +312,11 @@ static inline void bnb64f_codes_exact(__global const uint *in, ulong n, ulong b,
     c[3] = c3;
 }
 
-/* The reference's absmax of block b (+0 past n): NaN skipped, all NaN
- * -FLT_MAX (bnb_key). */
-static inline uint bnb64f_exact_absmax(__global const uint *in, ulong n, ulong b)
-{
-    uint key = 0u;
-    for (ulong i = b * 64; i < b * 64 + 64; i++)
-        key = max(key, bnb_key(i < n ? in[i] : 0u));
-    return key != 0u ? key - 1u : 0xFF7FFFFFu;
-}
-
 static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global const uint *codes,
                                      __global uchar *data, __global uint *absmax, __local uint *tab,
                                      const int with_rec, __global uint *rec, __local ulong *ls, __local int *lb)
 {
-    if (with_rec) { /* this work-item's running sum (bnb_rec_merge): empty */
-        ls[get_local_id(0)] = 0;
-        lb[get_local_id(0)] = 0;
-    }
-    for (uint i = get_local_id(0); i < 2048u; i += get_local_size(0))
-        tab[i] = codes[i];
-    barrier(CLK_LOCAL_MEM_FENCE);
+    bnb64_setup(codes, tab, with_rec, ls, lb);
     __global const uint *in32 = (__global const uint *)in;
     __global const uint4 *src = (__global const uint4 *)in;
     __global uint4 *dst = (__global uint4 *)data;
@@ -349,7 +341,7 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
             lo = min(lo, a - 1u);
         }
         /* NaN or Inf in the block: the reference's absmax (ftz(m) below) */
-        uint am = m < QK_F32_INF ? qk_f32_ftz(m) : bnb64f_exact_absmax(in32, n, b);
+        uint am = m < QK_F32_INF ? qk_f32_ftz(m) : bnb64_exact_absmax(in, DT_F32, n, b);
         uint r = bnb_rcp(DT_F32, am, 0);
         absmax[b] = am;
         uint t = (uint)clamp(129 - (int)((r >> 23) & 0xFFu), 1, 255) << 23;
@@ -368,7 +360,7 @@ static inline void bnb4_q64_f32_body(__global const uchar *in, ulong n, __global
     }
     if (get_global_id(0) == 0 && (n & 63) != 0) { /* the partial last block, +0 past n */
         uint2 c[4];
-        uint am = bnb64f_exact_absmax(in32, n, whole);
+        uint am = bnb64_exact_absmax(in, DT_F32, n, whole);
         absmax[whole] = am;
         bnb64f_codes_exact(in32, n, whole, bnb_rcp(DT_F32, am, 0), tab, c);
         if (with_rec)
