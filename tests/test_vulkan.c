@@ -807,6 +807,50 @@ static size_t compare_input(qk_context *vk, qk_context *ref, const qk_params *p,
     return bad;
 }
 
+/* f32 tiles (tile_quantize.comp holds tiles of edge <= 128 in registers,
+ * 16 steps of a quad a thread): each tile's largest magnitude at its own
+ * place, so that every step of the held loop, partial tiles included,
+ * decides some tile's amax; int8_blockwise and e4m3 tiles of 128 and 32. */
+static void test_f32_tiles_amax_anywhere(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    const int64_t rows = 300, cols = 520; /* partial tiles at both edges */
+    float *in = malloc((size_t)(rows * cols) * 4);
+    static const struct {
+        qk_format f;
+        int64_t b;
+    } kinds[] = {{QK_FORMAT_INT8_BLOCKWISE, 128}, {QK_FORMAT_FLOAT8_E4M3FN, 128}, {QK_FORMAT_INT8_BLOCKWISE, 32}};
+    size_t bad = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        int64_t b = kinds[k].b, gc = (cols + b - 1) / b;
+        uint32_t s = 0x71E5u + (uint32_t)k;
+        for (int64_t i = 0; i < rows * cols; i++) {
+            s = s * 1664525u + 1013904223u;
+            in[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * 0.25f;
+        }
+        for (int64_t t = 0; t < (rows + b - 1) / b * gc; t++) { /* the big one: a place a tile */
+            int64_t r0 = t / gc * b, c0 = t % gc * b, h = rows - r0 < b ? rows - r0 : b;
+            int64_t w = cols - c0 < b ? cols - c0 : b, c = (t * 53) % w;
+            int64_t r = (t & 1) ? h - 1 - (t % 8) : (t * 37 + (int64_t)k) % h; /* odd tiles: a last row */
+            in[(r0 + r) * cols + c0 + c] = (t & 1) ? -3.0f - (float)t : 3.0f + (float)t;
+        }
+        qk_params p;
+        qk_params_default(kinds[k].f, &p);
+        p.scaling = QK_SCALING_BLOCK;
+        p.block_size = (int)b;
+        size_t d = compare_input(vk, ref, &p, QK_DTYPE_F32, in, rows, cols);
+        printf("f32 %s tiles of %lld, %lld x %lld: %zu differing bytes\n", qk_format_name(kinds[k].f),
+               (long long)b, (long long)rows, (long long)cols, d);
+        bad += d;
+    }
+    free(in);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* float8 / int8 of bf16/f16 per row and per 128 x 128 tile, coded by
  * per-group thresholds (row_quantize.comp, tile_quantize.comp;
  * QK_VULKAN_PRODUCTS=0) and by the default coders (products wherever a
@@ -1956,6 +2000,7 @@ int main(void)
         cmocka_unit_test(test_crafted_dequantize_matches_reference),
         cmocka_unit_test(test_convrot_quantize_cases),
         cmocka_unit_test(test_f32_near_ties),
+        cmocka_unit_test(test_f32_tiles_amax_anywhere),
         cmocka_unit_test(test_f16_output_both_narrowings),
         cmocka_unit_test(test_nvfp4_decision_boundaries),
         cmocka_unit_test(test_double_quant_offset_from_device_sums),

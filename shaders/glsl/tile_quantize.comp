@@ -7,7 +7,8 @@
  * registers between the two (16 steps of 4 elements a thread at most, one
  * 8-byte load each): the input is read once, and the codes come from
  * products (qk_vk_products.glsl), or the tile's thresholds where its scale
- * does not allow them. Otherwise (f32, wider tiles)
+ * does not allow them. f32 tiles of B <= 128 are held likewise, a 16-byte
+ * quad a step (tile_held_f32). Otherwise (wider tiles)
  * a second sweep re-reads the tile the workgroup has just read (cache-
  * resident). Needs B and cols multiples of 4 (one data word per step). */
 layout(local_size_x = 256) in;
@@ -95,6 +96,62 @@ void tile_codes_sig(uint kind, uint mode, uvec2 v[16], uint rl, uint rps, uint h
     }
 }
 
+/* f32 tiles of edge <= 128 held in registers, as the 16-bit ones (16
+ * steps of one 16-byte quad a thread, 64 words): the input is read once,
+ * where the two sweeps read it twice (56% of the copy on the H100). Codes
+ * by products; a word near a halfway point (rare) is coded again after
+ * the others by the exact coder, its quad read again, so that v is only
+ * indexed by constants. */
+void tile_held_f32(uint tr, uint tc, uint r0, uint c0, uint h, uint wq)
+{
+    uint lid = gl_LocalInvocationID.x;
+    uint rps = 256u / wq, rl = lid / wq, cw = lid - rl * wq;
+    uint base = (r0 + rl) * pc.cols + c0 + cw * 4u, rstep = rps * pc.cols;
+    uvec4 v[16];
+    [[unroll]] for (uint k = 0u; k < 16u; k++) {
+        v[k] = uvec4(0u);
+        if (rl < rps && rl + k * rps < h)
+            v[k] = src.w[(base + k * rstep) >> 2];
+    }
+    /* the loads are in flight while s_m is cleared */
+    if (lid == 0u)
+        s_m = 0u;
+    barrier();
+    uint m = 0u;
+    [[unroll]] for (uint k = 0u; k < 16u; k++) {
+        uvec4 x = v[k] & QK_F32_ABS;
+        m = max(m, max(max(x.x, x.y), max(x.z, x.w)));
+    }
+    atomicMax(s_m, m);
+    barrier();
+    uint a, rd;
+    tile_scale(tr, tc, a, rd); /* rd: the int8 reciprocal */
+    bool fp8 = pc.mode < 2u && qk_fp8_product_ok(a);
+    uint nearmask = 0u;
+    [[unroll]] for (uint k = 0u; k < 16u; k++) {
+        if (rl >= rps || rl + k * rps >= h)
+            break;
+        bool near = rd == 0u && !fp8;
+        uint word = 0u;
+        if (fp8)
+            word = qk_fp8_codes4_f32(pc.mode, v[k], uintBitsToFloat(a));
+        else if (!near)
+            word = qk_int8_codes4_f32(3u, v[k], uintBitsToFloat(rd), near);
+        if (near)
+            nearmask |= 1u << k;
+        else
+            data.w[(base + k * rstep) >> 2] = word;
+    }
+    while (nearmask != 0u) {
+        uint k = uint(findLSB(nearmask)), e = base + k * rstep, word = 0u;
+        nearmask &= nearmask - 1u;
+        uvec4 x = src.w[e >> 2];
+        for (uint j = 0u; j < 4u; j++)
+            word |= qk_scaled_code(pc.mode, QK_DT, x[j], a) << (8u * j);
+        data.w[e >> 2] = word;
+    }
+}
+
 void main()
 {
     uint t = qk_group_id();
@@ -104,7 +161,11 @@ void main()
         return; /* uniform across the workgroup */
     uint h = min(pc.block, pc.rows - r0), wq = min(pc.block, pc.cols - c0) / 4u; /* words per tile row */
     uint lid = gl_LocalInvocationID.x;
-    bool held = QK_DT != DT_F32 && pc.block <= 128u; /* uniform */
+    bool held = pc.block <= 128u; /* uniform */
+    if (held && QK_DT == DT_F32) {
+        tile_held_f32(tr, tc, r0, c0, h, wq);
+        return;
+    }
     if (held) {
         /* thread: word column cw of tile rows rl, rl + rps, ...; threads
          * past rps * wq idle. rps >= 8, so 16 steps cover 128 rows. */
