@@ -185,8 +185,11 @@ static qk_status open_state(cu_state *st, int device)
                                        CU_TABLE16_BYTES) == CUDA_SUCCESS;
     /* grid-stride kernels launch as many blocks as fit at once: one more
      * than fits would run as a second, mostly empty wave */
-    const char *cap = getenv("QK_CUDA_BLOCKS_PER_SM"); /* tuning only (BACKEND-CUDA.md): fewer blocks a SM */
+    /* tuning only (BACKEND-CUDA.md): N blocks a SM, or all that fit if
+     * fewer, for every kernel, in place of the plans' own caps */
+    const char *cap = getenv("QK_CUDA_BLOCKS_PER_SM");
     int cap_n = cap ? atoi(cap) : 0;
+    st->blocks_tuned = cap_n > 0;
     for (int k = 0; k < K_COUNT; k++) {
         size_t smem = k == K_QUANTIZE_BY_TABLE16 ? CU_TABLE16_BYTES : 0;
         CUresult occ = cu->OccupancyMaxActiveBlocksPerMultiprocessor(&st->resident[k], st->fn[k],

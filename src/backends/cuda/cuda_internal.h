@@ -44,6 +44,7 @@ typedef struct cu_state {
     int sms;
     int table16;        /* qk_quantize_by_table16 may take its 64 KiB of shared memory */
     int resident[K_COUNT]; /* blocks that fit on one multiprocessor (256 threads; the table kernel 1024) */
+    int blocks_tuned;      /* QK_CUDA_BLOCKS_PER_SM set: resident holds it, the built-in caps step aside */
 } cu_state;
 
 #define CU_TABLE16_BYTES 65536 /* QK_TABLE16_BYTES of k_code_table.cuh */

@@ -39,6 +39,15 @@ static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
     return launch_at_most(j, k, threads, j->st->resident[k], args);
 }
 
+/* launch_strided with at most cap blocks a SM (unless QK_CUDA_BLOCKS_PER_SM
+ * sets them all): for kernels whose memory streams run faster with fewer
+ * blocks resident than fit. */
+static qk_status launch_capped(cu_job *j, int k, int64_t threads, int cap, void **args)
+{
+    int fit = j->st->resident[k];
+    return launch_at_most(j, k, threads, j->st->blocks_tuned || fit <= cap ? fit : cap, args);
+}
+
 /* Blocks a SM for the dequantize kernels when they write f32. On the H100
  * f32 dequantize went from 68-84% of the copy (every block that fits, up
  * to 8) to 75-88% at 3 (QK_CUDA_BLOCKS_PER_SM, BACKEND-CUDA.md), where
@@ -48,9 +57,9 @@ static qk_status launch_strided(cu_job *j, int k, int64_t threads, void **args)
 /* launch_strided for a dequantize kernel (k) writing j->dt. */
 static qk_status launch_dequantize(cu_job *j, int k, int64_t threads, void **args)
 {
-    int fit = j->st->resident[k];
-    int f32_cap = j->dt == QK_DTYPE_F32 && fit > CU_F32_DQ_BLOCKS_PER_SM;
-    return launch_at_most(j, k, threads, f32_cap ? CU_F32_DQ_BLOCKS_PER_SM : fit, args);
+    if (j->dt != QK_DTYPE_F32)
+        return launch_strided(j, k, threads, args);
+    return launch_capped(j, k, threads, CU_F32_DQ_BLOCKS_PER_SM, args);
 }
 
 static qk_status memset_dev(cu_job *j, CUdeviceptr p, size_t n)
@@ -502,6 +511,11 @@ static int convrot64_fits(const cu_job *j)
     return (G == 16 || G == 64 || G == 256) && j->cols % 64 == 0;
 }
 
+/* Blocks a SM for qk_convrot_quantize_rows4k. On the H100, f16 ConvRot
+ * quantize of 1 GiB ran at 86% of the copy with every block that fits, 90%
+ * at 6 and 93% at 4 (QK_CUDA_BLOCKS_PER_SM, BACKEND-CUDA.md). */
+#define CU_CONVROT_Q4K_BLOCKS_PER_SM 4
+
 static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
 {
     r1 = r1 < j->rows ? r1 : j->rows;
@@ -509,7 +523,9 @@ static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
     void *args[] = {P(j->buf), P(dt), P(j->cols), P(G), P(r0), P(r1), P(j->part[QK_PART_SCALE]),
                     P(j->part[QK_PART_DATA]), P(j->work)};
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
-    return launch_strided(j, k, (r1 - r0) * cu_block_threads(k), args); /* a row a block and step */
+    int64_t threads = (r1 - r0) * cu_block_threads(k); /* a row a block and step */
+    return k == K_CONVROT_Q_ROWS4K ? launch_capped(j, k, threads, CU_CONVROT_Q4K_BLOCKS_PER_SM, args)
+                                   : launch_strided(j, k, threads, args);
 }
 
 static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
