@@ -53,6 +53,9 @@ static qk_status launch_capped(cu_job *j, int k, int64_t threads, int cap, void 
  * to 8) to 75-88% at 3 (QK_CUDA_BLOCKS_PER_SM, BACKEND-CUDA.md), where
  * f16 output and quantize lost 6-11 points: so f32 output only. */
 #define CU_F32_DQ_BLOCKS_PER_SM 3
+/* But qk_nvfp4_dequantize_spans (f32 only) at 4: on the H100, 86% of the
+ * copy against 81% at 3, 82% at 5 and 75% at 2. */
+#define CU_NVFP4_SPANS_F32_BLOCKS_PER_SM 4
 
 /* launch_strided for a dequantize kernel (k) writing j->dt. */
 static qk_status launch_dequantize(cu_job *j, int k, int64_t threads, void **args)
@@ -432,7 +435,7 @@ static qk_status nvfp4_dq_pass(cu_job *j, int64_t r0, int64_t r1)
         uint32_t gt = qk_get_f32(j->hparts_in[QK_PART_SCALE2], 0); /* T(g) = g */
         void *args[] = {P(j->part[QK_PART_DATA]), P(j->part[QK_PART_SCALE]), P(j->cols), P(m), P(ncb), P(gt),
                         P(r0), P(r1), P(j->buf)};
-        return launch_dequantize(j, K_NVFP4_DQ_SPANS, (r1 - r0) * j->cols / 8, args);
+        return launch_capped(j, K_NVFP4_DQ_SPANS, (r1 - r0) * j->cols / 8, CU_NVFP4_SPANS_F32_BLOCKS_PER_SM, args);
     }
     if (qk_ceil_div(j->cols, 8) <= INT32_MAX) {
         /* qk_nvfp4_dequantize8: eight columns a unit */
@@ -511,10 +514,11 @@ static int convrot64_fits(const cu_job *j)
     return (G == 16 || G == 64 || G == 256) && j->cols % 64 == 0;
 }
 
-/* Blocks a SM for qk_convrot_quantize_rows4k. On the H100, f16 ConvRot
- * quantize of 1 GiB ran at 86% of the copy with every block that fits, 90%
- * at 6 and 93% at 4 (QK_CUDA_BLOCKS_PER_SM, BACKEND-CUDA.md). */
-#define CU_CONVROT_Q4K_BLOCKS_PER_SM 4
+/* Blocks a SM for qk_convrot_quantize_rows4k of f16 input. On the H100,
+ * f16 ConvRot quantize of 1 GiB ran at 86-88% of the copy with every block
+ * that fits (8), 90% at 6, 92% at 5, 93% at 4 and 85% at 3; bf16 lost 3
+ * points at 4 and f32 19, so they keep every block (BACKEND-CUDA.md). */
+#define CU_CONVROT_Q4K_F16_BLOCKS_PER_SM 4
 
 static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
 {
@@ -524,8 +528,9 @@ static qk_status convrot_q_rows_pass(cu_job *j, int64_t r0, int64_t r1)
                     P(j->part[QK_PART_DATA]), P(j->work)};
     int k = j->cols <= CR_MAX_COLS / 2 ? K_CONVROT_Q_ROWS4K : K_CONVROT_Q_ROWS;
     int64_t threads = (r1 - r0) * cu_block_threads(k); /* a row a block and step */
-    return k == K_CONVROT_Q_ROWS4K ? launch_capped(j, k, threads, CU_CONVROT_Q4K_BLOCKS_PER_SM, args)
-                                   : launch_strided(j, k, threads, args);
+    if (k == K_CONVROT_Q_ROWS4K && j->dt == QK_DTYPE_F16)
+        return launch_capped(j, k, threads, CU_CONVROT_Q4K_F16_BLOCKS_PER_SM, args);
+    return launch_strided(j, k, threads, args);
 }
 
 static qk_status convrot_dq_rows_pass(cu_job *j, int64_t r0, int64_t r1)
