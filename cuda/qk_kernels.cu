@@ -3,6 +3,7 @@
  * -prec-sqrt=true; never fast-math. Kernel names are extern "C" so the
  * host resolves them with cuModuleGetFunction. */
 #include "k_bnb4.cuh"
+#include "k_bnb4_f32.cuh"
 #include "k_blocked.cuh"
 #include "k_nvfp4_quantize16.cuh"
 #include "k_nvfp4_dequantize.cuh"

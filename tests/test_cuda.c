@@ -247,6 +247,162 @@ static void test_host_dynamic_map(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ---- f32 in blocks of 64 (cuda/k_bnb4_f32.cuh) ------------------------- */
+
+/* Block kinds, block b of kind b % BK_KINDS (19: prime to the four blocks a
+ * warp holds, so every kind takes every place in a warp and every grid
+ * step). The largest magnitude sits at a place that moves from block to
+ * block. Subnormals beside an absmax of 2^-100 (NF4 skips the flush),
+ * just below it (NF4 flushes), 2^-122 and FLT_MIN (unflushed, their
+ * products would reach NF4's and FP4's first codes), and beside ordinary
+ * values (FP4's sign of a tiny negative product). */
+enum {
+    BK_RANDOM, BK_ZEROS, BK_SUBNORMALS, BK_SUB_2M100, BK_SUB_BELOW_2M100, BK_SUB_2M122, BK_SUB_FLT_MIN,
+    BK_SUB_ORDINARY, BK_FLT_MIN, BK_NEAR_MAX, BK_2P126, BK_NAN, BK_INF, BK_NEG_INF, BK_INF_NAN, BK_ALL_NAN,
+    BK_NAN_SUBNORMALS, BK_EDGES, BK_EDGES_SCALED, BK_KINDS
+};
+
+static uint32_t craft_sign(void) { return next32() % 3 == 0 ? QK_F32_SIGN : 0u; }
+static uint32_t craft_subnormal(void) { return craft_sign() | (1u + next32() % 0x7FFFFFu); }
+static uint32_t craft_ordinary(void) { return qk_bits((float)((int32_t)(next32() % 20001u) - 10000) / 7919.0f); }
+
+/* A NF4 or FP4 threshold (bnb_thresholds), one step below, on or above
+ * it, times 2^e (all normal: exact). */
+static uint32_t craft_edge(int64_t j, int e)
+{
+    size_t nt = sizeof bnb_thresholds / sizeof *bnb_thresholds;
+    uint32_t t = bnb_thresholds[j % (int64_t)nt] + (uint32_t)((j / (int64_t)nt) % 3) - 1u;
+    if (j % (int64_t)nt >= 15) /* FP4's are magnitudes */
+        t |= craft_sign();
+    return t + ((uint32_t)e << 23);
+}
+
+static uint32_t craft_nan(int64_t j)
+{
+    static const uint32_t nans[] = {0x7FC00000u, 0xFFC00000u, 0x7F800001u, 0xFFFFFFFFu, 0x7FA00000u};
+    return nans[j % 5];
+}
+
+static uint32_t craft_element(int64_t b, int k)
+{
+    int p = (int)((b * 5 + b / BK_KINDS) % 64), top = k == p; /* the largest magnitude's place */
+    int e = (int)((b / BK_KINDS) % 201) - 100;
+    uint32_t s = craft_sign();
+    switch (b % BK_KINDS) {
+    case BK_ZEROS: return s;
+    case BK_SUBNORMALS: return k % 5 == 0 ? s : craft_subnormal();
+    case BK_SUB_2M100: return top ? s | 0x0D800000u : k % 4 == 0 ? s | 0x08800000u | (next32() & 0x7FFFFFu)
+                                                                 : craft_subnormal();
+    case BK_SUB_BELOW_2M100: return top ? s | 0x0D7FFFFFu : craft_subnormal();
+    case BK_SUB_2M122: return top ? s | 0x02800000u : s | (0x400000u + next32() % 0x400000u);
+    case BK_SUB_FLT_MIN: return top ? s | 0x00800000u : craft_subnormal();
+    case BK_SUB_ORDINARY: return k % 3 == 0 ? craft_subnormal() : qk_bits(qk_float(craft_ordinary()) / 4.0f);
+    case BK_FLT_MIN: return s | (k % 3 ? 0x00800000u : 0u);
+    case BK_NEAR_MAX: /* r = 1 / absmax flushes to 0 */
+        return top ? (b % 2 ? 0x7F7FFFFFu : qk_bits(3.0e38f)) : qk_bits(qk_float(craft_ordinary()) * 1e37f);
+    case BK_2P126: return top ? 0x7E800000u : craft_ordinary() + ((next32() % 120u) << 23);
+    case BK_NAN: return top ? craft_nan(b) : craft_ordinary();
+    case BK_INF: return top ? QK_F32_INF : craft_ordinary();
+    case BK_NEG_INF: return top ? QK_F32_SIGN | QK_F32_INF : craft_ordinary();
+    case BK_INF_NAN: return top ? s | QK_F32_INF : k == (p + 17) % 64 ? craft_nan(b + k) : craft_ordinary();
+    case BK_ALL_NAN: return craft_nan(b + k);
+    case BK_NAN_SUBNORMALS: return top ? craft_nan(b) : k % 4 == 0 ? s : craft_subnormal();
+    case BK_EDGES: return top ? s | QK_F32_ONE : craft_edge(b + k, 0);
+    case BK_EDGES_SCALED: return top ? s | (QK_F32_ONE + ((uint32_t)e << 23)) : craft_edge(b * 3 + k, e);
+    default: return craft_ordinary();
+    }
+}
+
+/* in[0, n) (n need not be whole blocks); nan_tail: a partial last block of NaN only. */
+static void craft_f32_blocks(uint32_t *in, int64_t n, int nan_tail)
+{
+    rng = 0xB64F32u + (uint64_t)nan_tail;
+    for (int64_t i = 0; i < n; i++)
+        in[i] = nan_tail && i >= n / 64 * 64 ? craft_nan(i) : craft_element(i / 64, (int)(i % 64));
+}
+
+/* qk_bnb4_quantize64_f32's steps for one block on the host: the finite
+ * block's absmax as ftz(max |x| bits), products of x (flushed where the
+ * kernel flushes) and r, codes by the lookup; a NaN/Inf block the
+ * reference's. A mutation drops one step, for the test to show that the
+ * crafted blocks catch it. Returns the absmax. */
+enum { MUT_NONE, MUT_NO_FLUSH, MUT_FP4_FLUSH_AS_NF4, MUT_RAW_ABSMAX, MUT_COUNT };
+
+static uint32_t bnb4_f32_model(const uint32_t *x, int nf4, int mut, uint8_t codes[32])
+{
+    uint32_t m = 0, am, c[64];
+    for (int k = 0; k < 64; k++)
+        m = (x[k] & QK_F32_ABS) > m ? x[k] & QK_F32_ABS : m;
+    if (m < QK_F32_INF) {
+        am = mut == MUT_RAW_ABSMAX ? m : qk_f32_ftz(m);
+        uint32_t r = qk_f32_ftz(qk_bnb_reciprocal(QK_DTYPE_F32, am));
+        int big = ((am >> 23) & 0xFFu) >= 27u; /* absmax >= 2^-100 */
+        int flush = mut == MUT_NO_FLUSH ? 0 : mut == MUT_FP4_FLUSH_AS_NF4 ? !big : !(nf4 && big);
+        for (int k = 0; k < 64; k++)
+            c[k] = qkf_bnb_lookup(code_tab[nf4], qk_f32_mul(flush ? qk_f32_ftz(x[k]) : x[k], r));
+    } else {
+        uint32_t key = 0;
+        for (int k = 0; k < 64; k++)
+            if (!qk_f32_is_nan(x[k]) && qk_f32_ftz(x[k] & QK_F32_ABS) + 1u > key)
+                key = qk_f32_ftz(x[k] & QK_F32_ABS) + 1u;
+        am = key ? key - 1u : 0xFF7FFFFFu;
+        uint32_t r = qk_bnb_reciprocal(QK_DTYPE_F32, am);
+        for (int k = 0; k < 64; k++) {
+            uint32_t v = qk_f32_mul_ftz(x[k], r);
+            c[k] = nf4 ? qk_nf4_encode(v) : qk_fp4_encode(v);
+        }
+    }
+    for (int j = 0; j < 32; j++)
+        codes[j] = (uint8_t)(c[2 * j] << 4 | c[2 * j + 1]);
+    return am;
+}
+
+/* The model against the reference on the crafted blocks (64 of each kind):
+ * no byte may differ, and each mutation must change some: dropping the
+ * input flush (NF4 and FP4), FP4 taking NF4's rule, the absmax unflushed. */
+static void test_host_bnb4_f32_model(void **state)
+{
+    (void)state;
+    static const char *const what[MUT_COUNT] = {"the kernel's steps", "no input flush", "FP4 flushing as NF4",
+                                                "absmax not flushed"};
+    assert_int_equal(qkf_bnb_code_table(0, code_tab[0]), 0);
+    assert_int_equal(qkf_bnb_code_table(1, code_tab[1]), 0);
+    const int64_t nb = 64 * BK_KINDS, n = nb * 64;
+    uint32_t *in = malloc((size_t)n * 4), *absmax = malloc((size_t)nb * 4);
+    uint8_t *data = malloc((size_t)n / 2), codes[32];
+    craft_f32_blocks(in, n, 0);
+    qk_context *ref = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    for (int nf4 = 0; nf4 < 2; nf4++) {
+        qk_params p;
+        assert_int_equal(qk_params_default(nf4 ? QK_FORMAT_NF4 : QK_FORMAT_FP4, &p), QK_OK);
+        p.block_size = 64;
+        p.double_quant = 0;
+        void *parts[QK_PART_COUNT] = {data, absmax, NULL, NULL};
+        assert_int_equal(qk_quantize(ref, &p, QK_DTYPE_F32, in, 1, n, parts), QK_OK);
+        for (int mut = 0; mut < MUT_COUNT; mut++) {
+            size_t diff = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                uint32_t am = bnb4_f32_model(in + b * 64, nf4, mut, codes);
+                for (int k = 0; k < 4; k++)
+                    diff += ((am >> 8 * k) & 0xFFu) != ((absmax[b] >> 8 * k) & 0xFFu);
+                for (int j = 0; j < 32; j++)
+                    diff += codes[j] != data[b * 32 + j];
+            }
+            printf("%s f32 blocks, model with %s: %zu bytes differ from the reference\n", nf4 ? "nf4" : "fp4",
+                   what[mut], diff);
+            if (mut == MUT_NONE || (nf4 && mut == MUT_FP4_FLUSH_AS_NF4))
+                assert_int_equal(diff, 0);
+            else
+                assert_true(diff > 0);
+        }
+    }
+    qk_context_destroy(ref);
+    free(in);
+    free(absmax);
+    free(data);
+}
+
 /* ---- on a GPU --------------------------------------------------------------- */
 
 static int gpu_or_say_why(void)
@@ -1020,12 +1176,87 @@ static void test_device_span_dequantize(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* NF4/FP4 of f32 in blocks of 64 (qk_bnb4_quantize64_f32, _sum with double
+ * quant) through the public API against the reference: the crafted blocks
+ * (craft_f32_blocks) over a tensor of about 4.7 grid-stride steps on an
+ * H100, and a tensor with a partial last block (the generic kernel's:
+ * crafted values, or NaN only); in one chunk and in chunks of 390 blocks
+ * (launches from b0 > 0, the mean's partials added over launches). Every
+ * byte of every part compared; prints the differing bytes of each case. */
+static size_t bnb4_f32_bytes_differ(qk_context *ref, qk_context *cu, int nf4, int dq, const uint32_t *in,
+                                    int64_t rows, int64_t cols, const char *how)
+{
+    qk_params p;
+    qk_layout lay;
+    assert_int_equal(qk_params_default(nf4 ? QK_FORMAT_NF4 : QK_FORMAT_FP4, &p), QK_OK);
+    p.block_size = 64;
+    p.double_quant = dq;
+    assert_int_equal(qk_layout_query(&p, rows, cols, &lay), QK_OK);
+    void *a[QK_PART_COUNT] = {0}, *b[QK_PART_COUNT] = {0};
+    for (int i = 0; i < QK_PART_COUNT; i++)
+        if (lay.part[i].nbytes) {
+            a[i] = calloc(1, lay.part[i].nbytes);
+            b[i] = calloc(1, lay.part[i].nbytes);
+        }
+    size_t diff = 0, per[QK_PART_COUNT] = {0};
+    if (qk_quantize(ref, &p, QK_DTYPE_F32, in, rows, cols, a) != QK_OK ||
+        qk_quantize(cu, &p, QK_DTYPE_F32, in, rows, cols, b) != QK_OK) {
+        printf("  quantize failed: %s\n", qk_last_error());
+        diff = 1;
+    } else {
+        for (int i = 0; i < QK_PART_COUNT; i++)
+            for (size_t k = 0; k < lay.part[i].nbytes; k++)
+                per[i] += ((unsigned char *)a[i])[k] != ((unsigned char *)b[i])[k];
+        for (int i = 0; i < QK_PART_COUNT; i++)
+            diff += per[i];
+    }
+    printf("%s%s f32 %lld x %lld, %s: %zu differing bytes (parts %zu %zu %zu %zu)\n", nf4 ? "nf4" : "fp4",
+           dq ? ":dq" : "", (long long)rows, (long long)cols, how, diff, per[0], per[1], per[2], per[3]);
+    for (int i = 0; i < QK_PART_COUNT; i++) {
+        free(a[i]);
+        free(b[i]);
+    }
+    return diff;
+}
+
+static void test_device_bnb4_f32_blocks(void **state)
+{
+    (void)state;
+    if (!gpu_or_say_why())
+        return;
+    static const int64_t shapes[][2] = {{1536, 4096}, {37, 1001}}; /* 98304 blocks; 578 and 45 elements */
+    uint32_t *in = malloc((size_t)(shapes[0][0] * shapes[0][1]) * 4);
+    qk_context *ref = NULL;
+    assert_int_equal(qk_context_create("reference", 0, &ref), QK_OK);
+    size_t bad = 0;
+    for (int chunked = 0; chunked < 2; chunked++) {
+        if (chunked)
+            setenv("QK_CUDA_CHUNK_BYTES", "100000", 1); /* 390 blocks */
+        qk_context *cu = NULL;
+        assert_int_equal(qk_context_create("cuda", 0, &cu), QK_OK);
+        for (size_t s = 0; s < 2; s++) {
+            craft_f32_blocks(in, shapes[s][0] * shapes[s][1], s == 1 && chunked);
+            for (int nf4 = 0; nf4 < 2; nf4++)
+                for (int dq = 0; dq < 2; dq++)
+                    bad += bnb4_f32_bytes_differ(ref, cu, nf4, dq, in, shapes[s][0], shapes[s][1],
+                                                 chunked ? "chunks of 390 blocks" : "one chunk");
+        }
+        qk_context_destroy(cu);
+    }
+    unsetenv("QK_CUDA_CHUNK_BYTES");
+    qk_context_destroy(ref);
+    free(in);
+    printf("f32 blocks of 64: %zu differing bytes\n", bad);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_e2m1_exhaustive), cmocka_unit_test(test_host_bf16),
         cmocka_unit_test(test_host_bnb_codes), cmocka_unit_test(test_host_dynamic_map),
         cmocka_unit_test(test_host_int8_by_rcp), cmocka_unit_test(test_host_f16_code_halves),
+        cmocka_unit_test(test_host_bnb4_f32_model),
         cmocka_unit_test(test_device_selftests), cmocka_unit_test(test_device_dynamic_map_lookup),
         cmocka_unit_test(test_device_pipeline_boundaries), cmocka_unit_test(test_device_portable_path),
         cmocka_unit_test(test_device_odd_shapes), cmocka_unit_test(test_device_group_dequantize),
@@ -1038,7 +1269,7 @@ int main(void)
         cmocka_unit_test(test_device_convrot_quantize_cases), cmocka_unit_test(test_device_f32_near_ties),
         cmocka_unit_test(test_device_crafted_blocked_dequantize),
         cmocka_unit_test(test_device_crafted_bnb4_dequantize),
-        cmocka_unit_test(test_device_span_dequantize),
+        cmocka_unit_test(test_device_span_dequantize), cmocka_unit_test(test_device_bnb4_f32_blocks),
     };
     return run_tests_sharded("test_cuda", tests, sizeof tests / sizeof *tests);
 }

@@ -1633,6 +1633,13 @@ static void test_convrot_quantize_rows(void **state)
     static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
     unsigned long before = qk_vk_convrot_q_runs(), before256 = qk_vk_convrot_q256_runs();
+    /* f16 rounding by convrot_quantize256_f16n (native conversions), the
+     * only _f16n build these fused rows can take: each f16 case of whole
+     * 256-value rows runs again with QK_VULKAN_F16_NATIVE flipped from the
+     * device's default, so a device that has the build runs both ways */
+    unsigned long f16n_before = qk_vk_f16n_dispatches();
+    const qk_vk_device *dev = first_device();
+    int gpu = dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
     convrot_tally t = {0, 0, 0, 0};
     int eligible = 0, eligible256 = 0;
     for (int g = 4; g <= 256; g *= 4)
@@ -1663,6 +1670,12 @@ static void test_convrot_quantize_rows(void **state)
                     unsetenv("QK_VULKAN_PRODUCTS");
                     eligible += on_new;
                     eligible256 += on_256;
+                }
+                if (on_256 && dt == QK_DTYPE_F16 && dev->f16_native) {
+                    setenv("QK_VULKAN_F16_NATIVE", gpu ? "0" : "1", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, gpu ? ", f16 by integers" : ", f16n", &t);
+                    unsetenv("QK_VULKAN_F16_NATIVE");
+                    eligible256++;
                 }
                 if (on_256) { /* the same rows on convrot_quantize.comp or convrot_row_quantize.comp */
                     setenv("QK_VULKAN_CONVROT_Q256", "0", 1);
@@ -1702,6 +1715,7 @@ static void test_convrot_quantize_rows(void **state)
         free(in);
     }
     unsigned long runs = qk_vk_convrot_q_runs() - before, runs256 = qk_vk_convrot_q256_runs() - before256;
+    unsigned long f16n_runs = qk_vk_f16n_dispatches() - f16n_before;
     int able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
     printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %lu on "
            "convrot_quantize256.comp of %d eligible, %d refused by both)\n",
@@ -1710,9 +1724,14 @@ static void test_convrot_quantize_rows(void **state)
         printf("(this device has no full subgroups of 4 to 64 invocations: convrot_row_quantize*.comp took them all)\n");
     if (!able256)
         printf("(this device has no full subgroups of 8 to 128 invocations: G = 256 took convrot_row_quantize*.comp)\n");
+    printf("convrot_quantize256_f16n: %lu dispatches\n", f16n_runs);
+    if (!dev->f16_native)
+        printf("(this device lacks shaderFloat16 or the 16-bit float controls: convrot_quantize256_f16n not run, "
+               "f16 took the integer rounding)\n");
     qk_context_destroy(ref);
     qk_context_destroy(vk);
     assert_int_equal(t.differing, 0);
+    assert_true(dev->f16_native && able256 ? f16n_runs > 0 : f16n_runs == 0);
     assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
     assert_true(able256 ? runs256 >= (unsigned long)eligible256 : runs256 == 0);
 }

@@ -76,7 +76,16 @@
  * shuffles and barrier and the codes, which hold one 16-byte chunk and the
  * 8 code words at a time (the bf16 table is read there, after the
  * barrier). Across the team barrier the thread holds no value; across the
- * workgroup barrier only those words and a few scalars. */
+ * workgroup barrier only those words and a few scalars.
+ *
+ * The _f16n build (QK_F16_NATIVE, vk_devices.c) rounds f16's T(y) and
+ * the codes' T(q) by native f32 -> f16 conversions of pairs where their
+ * result is a normal f16 (RoundingModeRTE 16: the reference's rounding);
+ * the f16 bits come back to f32 by rebiasing, never by a conversion: an
+ * f32 -> f16 -> f32 round trip may be folded by a compiler (an H100 gave
+ * wrong bytes with one). T(y) below 2^-14 keeps finish_fast's add, since
+ * no float control is relied on for f16 denormals; a q below 2^-14 codes
+ * 0 whatever its conversion gives. Input stays widened by integers. */
 #define CRQ_THREADS 128u
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
 #define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
@@ -163,6 +172,39 @@ uint value_at(uvec4 q[8], uint k)
     return QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
 }
 
+#ifdef QK_F16_NATIVE
+/* T(y) of two native sums z (zero or normal), y = z 2^-L (down): the
+ * product is exact; where |y| >= 2^-14 its f16 rounding is one conversion
+ * of the pair (normal f16 or Inf, whose bits rebias to f32: Inf to 2^16,
+ * which the shader takes for Inf), below it finish_fast's sum. */
+uvec2 t_round_pair(uint a, uint b, float down)
+{
+    precise vec2 y = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * down;
+    uint h = packFloat2x16(f16vec2(y));
+    uvec2 n = ((uvec2(h, h >> 16) & 0x7FFFu) << 13) + 0x38000000u;
+    vec2 m = abs(y);
+    precise vec2 up = m + 0.75;
+    precise vec2 sub = vec2(floatBitsToUint(up) - 0x3F400000u) * uintBitsToFloat(0x33800000u);
+    uvec2 t = mix(n, floatBitsToUint(sub), lessThan(m, vec2(uintBitsToFloat(0x38800000u))));
+    return t | (floatBitsToUint(y) & QK_F32_SIGN);
+}
+
+/* qk_int8_code_rcp (mode 2, f16) of two T values by the factor r: T(q)
+ * by one conversion of the pair, rebiased (normal f16 or Inf: 2^16, which
+ * clamps as Inf does); a q below 2^-14, which that function sends to 0,
+ * rebiases to below 2^-14 as well, whatever its conversion gave, and so
+ * rounds to the same code 0. */
+uvec2 code_pair(uint a, uint b, float r)
+{
+    precise vec2 q = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * r;
+    uint h = packFloat2x16(f16vec2(q));
+    uvec2 t = (((uvec2(h, h >> 16) & 0x7FFFu) << 13) + 0x38000000u) | ((uvec2(h, h >> 16) & 0x8000u) << 16);
+    vec2 v = clamp(uintBitsToFloat(t), -128.0, 127.0);
+    precise vec2 biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
+    return floatBitsToUint(biased) & 0xFFu;
+}
+#endif
+
 /* The levels of stride 16 and 64 below G (uniform) on x[o + s k], k =
  * 0..15 (s = 2: a column pair's column o), natively (zeros free). */
 void levels_pair(inout uint x[32], uint o, uint s)
@@ -227,6 +269,18 @@ float native_columns(uint j, float down)
             x[2u * CRQ_UNIT(m, c >> 1) + (c & 1u)] = u[c];
     }
     float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
+#ifdef QK_F16_NATIVE
+    if (QK_DT == DT_F16) { /* both columns' levels, then T a pair of columns at a time */
+        levels_pair(x, 0u, 2u);
+        levels_pair(x, 1u, 2u);
+        [[unroll]] for (uint k = 0u; k < 16u; k++) {
+            uvec2 t = t_round_pair(x[2u * k], x[2u * k + 1u], down);
+            x[2u * k] = t.x;
+            x[2u * k + 1u] = t.y;
+            mf = max(mf, max(abs(uintBitsToFloat(t.x)), abs(uintBitsToFloat(t.y))));
+        }
+    } else
+#endif
     [[unroll]] for (uint c = 0u; c < 2u; c++) {
         levels_pair(x, c, 2u);
         [[unroll]] for (uint k = 0u; k < 16u; k++) {
@@ -329,6 +383,14 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         [[unroll]] for (uint P = 0u; P < 8u; P++) {
             uvec4 u = v[crq_chunk(P, j)];
             uint sh = 16u * (P & 1u);
+#ifdef QK_F16_NATIVE
+            if (QK_DT == DT_F16) {
+                uvec2 k0 = code_pair(u.x, u.y, fr), k1 = code_pair(u.z, u.w, fr);
+                c0[P >> 1] |= (k0.x << sh) | (k0.y << (sh + 8u));
+                c1[P >> 1] |= (k1.x << sh) | (k1.y << (sh + 8u));
+                continue;
+            }
+#endif
             c0[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.x), fr, QK_DT == DT_BF16) << sh)
                         | (qk_int8_code_rcp(2u, uintBitsToFloat(u.y), fr, QK_DT == DT_BF16) << (sh + 8u));
             c1[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.z), fr, QK_DT == DT_BF16) << sh)

@@ -21,7 +21,7 @@ static const char *const kernel_names[K_COUNT] = {
     "qk_convrot_quantize_rows4k", "qk_convrot_dequantize_rows4k", "qk_bnb4_quantize64", "qk_group_quantize_warp",
     "qk_nvfp4_scale_table", "qk_nvfp4_quantize16", "qk_nvfp4_dequantize8", "qk_group_amax4",
     "qk_absmax_mean", "qk_convrot_dequantize64", "qk_bnb4_quantize64_sum", "qk_group_quantize_16k_f32",
-    "qk_nvfp4_dequantize_spans", "qk_mxfp8_dequantize_spans",
+    "qk_nvfp4_dequantize_spans", "qk_mxfp8_dequantize_spans", "qk_bnb4_quantize64_f32", "qk_bnb4_quantize64_f32_sum",
 };
 
 unsigned cu_block_threads(int k)

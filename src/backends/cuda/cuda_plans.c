@@ -169,18 +169,26 @@ typedef struct {
     uint32_t bad;
 } cu_partial;
 
-/* Whether qk_bnb4_quantize64_sum adds up the mean's partials as it writes
- * the absmax: double quant of whole 64-blocks of 16-bit input (a partial
- * last block's absmax is summed apart, dq_nested). */
+/* Whether qk_bnb4_quantize64_sum (f32: qk_bnb4_quantize64_f32_sum) adds
+ * up the mean's partials as it writes the absmax: double quant of whole
+ * 64-blocks (a partial last block's absmax is summed apart, dq_nested). */
 static int dq_sum_fused(const cu_job *j)
 {
-    return j->p->double_quant && j->p->block_size == 64 && j->dt != QK_DTYPE_F32;
+    return j->p->double_quant && j->p->block_size == 64;
+}
+
+/* The 64-block kernel for this input, with the partials or without. */
+static int bnb_q64_kernel(const cu_job *j, int sum)
+{
+    if (j->dt == QK_DTYPE_F32)
+        return sum ? K_BNB4_Q64_F32_SUM : K_BNB4_Q64_F32;
+    return sum ? K_BNB4_Q64_SUM : K_BNB4_Q64;
 }
 
 /* Its partials: one per CUDA block of its grid (at most this many). */
 static int64_t dq_slots(const cu_job *j)
 {
-    int64_t cap = (int64_t)j->st->sms * j->st->resident[K_BNB4_Q64_SUM];
+    int64_t cap = (int64_t)j->st->sms * j->st->resident[bnb_q64_kernel(j, 1)];
     return cap < DQ_SUM_BLOCKS - 1 ? cap : DQ_SUM_BLOCKS - 1;
 }
 
@@ -214,18 +222,21 @@ static qk_status bnb_q_pass(cu_job *j, int64_t b0, int64_t b1)
     CUdeviceptr absmax = j->work ? j->work : j->part[QK_PART_SCALE];
     CUdeviceptr rb = st->tables + 4 * CU_TAB_RCP_BF16, rf = st->tables + 4 * CU_TAB_RCP_F16;
     CUdeviceptr nt = st->tables + 4 * CU_TAB_NF4;
-    if (bs == 64 && dt != QK_DTYPE_F32) {
-        /* whole 64-blocks of 16-bit input: qk_bnb4_quantize64 (four lanes
-         * a block, codes by one table lookup); a partial last block below */
+    if (bs == 64) {
+        /* whole 64-blocks: qk_bnb4_quantize64 (four lanes a block of
+         * 16-bit input), qk_bnb4_quantize64_f32 (eight a block of f32),
+         * codes by one table lookup; a partial last block below */
         int64_t bf = n / 64 < b1 ? n / 64 : b1;
         if (bf > b0) {
             CUdeviceptr ct = st->tables + 4 * (nf4 ? CU_TAB_BNB_NF4 : CU_TAB_BNB_FP4);
             void *a64[] = {P(j->buf), P(dt), P(nf4), P(b0), P(bf), P(j->part[QK_PART_DATA]), P(absmax),
                            P(rb), P(rf), P(ct), P(j->work2)};
-            int k = dq_sum_fused(j) ? K_BNB4_Q64_SUM : K_BNB4_Q64;
-            int64_t blocks = qk_ceil_div((bf - b0) * 4, 256);
-            int64_t cap = k == K_BNB4_Q64_SUM ? dq_slots(j) : (int64_t)st->sms * st->resident[K_BNB4_Q64];
-            qk_status s = cu_launch_grid(st, k, blocks < cap ? blocks : (cap > 0 ? cap : 1), 256, a64);
+            void *a64_f32[] = {P(j->buf), P(nf4), P(b0), P(bf), P(j->part[QK_PART_DATA]), P(absmax), P(ct),
+                               P(j->work2)};
+            int f32 = dt == QK_DTYPE_F32, k = bnb_q64_kernel(j, dq_sum_fused(j));
+            int64_t blocks = qk_ceil_div((bf - b0) * (f32 ? 8 : 4), 256);
+            int64_t cap = dq_sum_fused(j) ? dq_slots(j) : (int64_t)st->sms * st->resident[k];
+            qk_status s = cu_launch_grid(st, k, blocks < cap ? blocks : (cap > 0 ? cap : 1), 256, f32 ? a64_f32 : a64);
             if (s != QK_OK || bf == b1)
                 return s;
             b0 = bf;

@@ -54,6 +54,7 @@ QK_VK_SHADER(scaled_dequantize_f16n)
 QK_VK_SHADER(blocked_dequantize_f16n)
 QK_VK_SHADER(convrot_dequantize_f16n)
 QK_VK_SHADER(convrot_f16n)
+QK_VK_SHADER(convrot_quantize256_f16n)
 
 #define QK_VK_CASE(id, shader)                                                                     \
     case id: *size = qk_vk_##shader##_spv_size; *name = #shader; return qk_vk_##shader##_spv;
@@ -108,6 +109,7 @@ static const unsigned char *shader_code_f16n(int pipe, size_t *size, const char 
     QK_VK_CASE(VP_BLOCKED_DQ, blocked_dequantize_f16n)
     QK_VK_CASE(VP_CONVROT_DQ, convrot_dequantize_f16n)
     QK_VK_CASE(VP_CONVROT, convrot_f16n)
+    QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256_f16n)
     default: *size = 0; return NULL;
     }
 }
@@ -381,7 +383,8 @@ static unsigned long f16n_dispatches;
 
 unsigned long qk_vk_f16n_dispatches(void) { return __atomic_load_n(&f16n_dispatches, __ATOMIC_RELAXED); }
 
-/* Whether f16 output of `pipe` takes its _f16n build: where the device
+/* Whether f16 output (ConvRot quantize: f16 input) of `pipe` takes its
+ * _f16n build: where the device
  * allows it, by default on GPUs (H200, 1 GiB into f16: int8 rows 67% ->
  * 82% of the copy, int8_blockwise 60% -> 72%, NF4 62% -> 70%, float8 rows
  * and tiles 56% -> 67%) and not on CPU devices (lavapipe measured slower);
