@@ -76,6 +76,19 @@ static __device__ __forceinline__ absmax_partial partial_of(double sum, int lsb)
     return p;
 }
 
+/* The CUDA block's partial (each thread's sum and lsb, from partial_add)
+ * added to its slot part[blockIdx.x]; every thread calls it. Launches run
+ * in stream order, so a chunk's partial adds to the previous chunks'. */
+static __device__ __forceinline__ void partial_add_to_slot(absmax_partial *part, double sum, int lsb)
+{
+    absmax_partial p = block_partial(partial_of(sum, lsb));
+    if (threadIdx.x == 0) {
+        absmax_partial q = part[blockIdx.x];
+        partial_merge(q, p);
+        part[blockIdx.x] = q;
+    }
+}
+
 /* Each block's partial of absmax[0, nb) into part[blockIdx.x]: no atomics,
  * so no seeding and no contention on one word. Four values a 16-byte load,
  * and the host sizes the grid to about one load a thread: a loop of

@@ -330,14 +330,8 @@ static __device__ __forceinline__ void bnb4_q64_body(const void *in, int dt, int
         }
         dst[u] = codes;
     }
-    if (SUM) { /* launches run in stream order: the block's partial adds to the previous ones */
-        absmax_partial p = block_partial(partial_of(sum, lsb));
-        if (threadIdx.x == 0) {
-            absmax_partial q = part[blockIdx.x];
-            partial_merge(q, p);
-            part[blockIdx.x] = q;
-        }
-    }
+    if (SUM)
+        partial_add_to_slot(part, sum, lsb);
 }
 
 /* bf16/f16 input, bs = 64, whole blocks: code_tab is the format's

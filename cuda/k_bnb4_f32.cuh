@@ -139,14 +139,8 @@ static __device__ __forceinline__ void bnb4_q64_f32_body(const uint4 *in, int nf
         }
         dst[blk * 8] = __byte_perm(w, __shfl_xor_sync(lanes, w, 1), perm);
     }
-    if (SUM) { /* launches run in stream order: the block's partial adds to the previous ones */
-        absmax_partial p = block_partial(partial_of(sum, lsb));
-        if (threadIdx.x == 0) {
-            absmax_partial q = part[blockIdx.x];
-            partial_merge(q, p);
-            part[blockIdx.x] = q;
-        }
-    }
+    if (SUM)
+        partial_add_to_slot(part, sum, lsb);
 }
 
 /* f32 input, bs = 64, whole blocks [b0, b1): code_tab is the format's
