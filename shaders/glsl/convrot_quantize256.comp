@@ -83,7 +83,7 @@
  * result is a normal f16 (RoundingModeRTE 16: the reference's rounding);
  * the f16 bits come back to f32 by rebiasing, never by a conversion: an
  * f32 -> f16 -> f32 round trip may be folded by a compiler (an H100 gave
- * wrong bytes with one). T(y) below 2^-14 keeps finish_fast's add, since
+ * wrong bytes with one). T(y) below 2^-14 keeps f16_tiny_round's add, since
  * no float control is relied on for f16 denormals; a q below 2^-14 codes
  * 0 whatever its conversion gives. Input stays widened by integers. */
 #define CRQ_THREADS 128u
@@ -176,16 +176,14 @@ uint value_at(uvec4 q[8], uint k)
 /* T(y) of two native sums z (zero or normal), y = z 2^-L (down): the
  * product is exact; where |y| >= 2^-14 its f16 rounding is one conversion
  * of the pair (normal f16 or Inf, whose bits rebias to f32: Inf to 2^16,
- * which the shader takes for Inf), below it finish_fast's sum. */
+ * which the shader takes for Inf), below it f16_tiny_round. */
 uvec2 t_round_pair(uint a, uint b, float down)
 {
     precise vec2 y = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * down;
     uint h = packFloat2x16(f16vec2(y));
     uvec2 n = ((uvec2(h, h >> 16) & 0x7FFFu) << 13) + 0x38000000u;
     vec2 m = abs(y);
-    precise vec2 up = m + 0.75;
-    precise vec2 sub = vec2(floatBitsToUint(up) - 0x3F400000u) * uintBitsToFloat(0x33800000u);
-    uvec2 t = mix(n, floatBitsToUint(sub), lessThan(m, vec2(uintBitsToFloat(0x38800000u))));
+    uvec2 t = mix(n, uvec2(f16_tiny_round(m.x), f16_tiny_round(m.y)), lessThan(m, vec2(uintBitsToFloat(0x38800000u))));
     return t | (floatBitsToUint(y) & QK_F32_SIGN);
 }
 

@@ -42,22 +42,29 @@ void range_add16(uint w, inout uint bad)
 /* Whether every value range_add16 took is zero or in the range. */
 bool range_native16(uint bad) { return (bad & 0x80008000u) == 0u; }
 
+/* f16's rounding of a magnitude m below 2^-14 (f16's subnormal range), as
+ * f32 bits, by one native sum: m + 0.75 rounds m to a multiple k of 2^-24
+ * (the ulp there, f16's subnormal step), read off the sum's bits; k * 2^-24
+ * is exact. (Not by subtracting 0.75 again: glslc -O's unroller keeps
+ * NoContraction on the first copy of a loop body only, and spirv-opt
+ * folded (x + 0.75) - 0.75 to x in the others.) A flushed f32 m gives
+ * k = 0, as the exact k is. */
+uint f16_tiny_round(float m)
+{
+    precise float up = m + 0.75;
+    precise float sub = float(floatBitsToUint(up) - 0x3F400000u) * uintBitsToFloat(0x33800000u);
+    return floatBitsToUint(sub);
+}
+
 /* A native-path sum times 2^-L (down), rounded to T. The product is zero or
- * normal, so exact; the T rounding runs on the bits (ties to even), and
- * f16's subnormal range (|y| < 2^-14) by one native sum: |y| + 0.75 rounds
- * |y| to a multiple k of 2^-24 (the ulp there, f16's subnormal step), read
- * off the sum's bits; k * 2^-24 is exact. (Not by subtracting 0.75 again:
- * glslc -O's unroller keeps NoContraction on the first copy of a loop body
- * only, and spirv-opt folded (x + 0.75) - 0.75 to x in the others.) A
- * flushed f32 |y| gives k = 0, as the exact k is. An f16 rounding past
- * 65504 gives 2^16, which the shaders take for Inf. */
+ * normal, so exact; the T rounding runs on the bits (ties to even), f16's
+ * subnormal range by f16_tiny_round. An f16 rounding past 65504 gives
+ * 2^16, which the shaders take for Inf. */
 uint finish_fast(uint x, float down)
 {
     precise float y = uintBitsToFloat(x) * down;
     uint b = floatBitsToUint(y), a = b & QK_F32_ABS;
-    precise float up = uintBitsToFloat(a) + 0.75;
-    precise float sub = float(floatBitsToUint(up) - 0x3F400000u) * uintBitsToFloat(0x33800000u);
-    uint h = a < 0x38800000u ? floatBitsToUint(sub) : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    uint h = a < 0x38800000u ? f16_tiny_round(uintBitsToFloat(a)) : (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
     return QK_DT == DT_BF16 ? (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u
          : QK_DT == DT_F16  ? h | (b & QK_F32_SIGN)
                             : b;
