@@ -207,9 +207,8 @@ static inline uint cr_q_regrouped(__local uint *w, uint lid, uint G, uint m)
  *   f16's normal range; T(v) past f16's range is fine in f32 bits); below,
  *   |t| <= 2^-14 <= d / 2 and |T(v)| <= 2^(L-14) <= d' / 2: quotients of
  *   at most 1/2, code 0 both ways (1/2 rounds to the even 0).
- * Where T(v) = t 2^L, int8_code_rcp gives both pairs the same q0, residual
- * (scaled by 2^L, normal: see there) and quotient, since r' = RN(1/d') is
- * RN(1/d) 2^-L; scaled_code divides the same real. Other rows (f16 rows of
+ * Where T(v) = t 2^L, int8_code_rcp gives both pairs the same q0, since
+ * r' = RN(1/d') is RN(1/d) 2^-L; scaled_code divides the same real. Other rows (f16 rows of
  * small amax, bf16 near the top of its range) take the product by 2^-L
  * first. Without the bf16 test src/check/convrot_cases.c's near-top rows
  * fail, without the f16 one test_opencl.c's test_convrot_rows. */
@@ -246,16 +245,15 @@ static inline uint cr_code_bf16(uint x, float r)
 }
 
 /* int8_code_rcp's f16 int8 code (dt == DT_F16, both clamps), T's rounding
- * on the signed bits of the corrected quotient q as cr_code_bf16 does, and
+ * on the signed bits of q = RN(x r) as cr_code_bf16 does, and
  * no test for f16's subnormal range: there |q| < 2^-14 rounds on the bits
  * to at most 2^-13 (f16's own rule: a multiple of 2^-24 up to 2^-14),
  * both far under 1/2, so code 0 either way (a negative one's -0 too). A q
  * past f16's range rounds to 2^16 on the bits and to Inf by T: 127 (-128)
  * after the clamps either way. Four operations less a value. */
-static inline uint cr_code_f16(uint x, float d, float r)
+static inline uint cr_code_f16(uint x, float r)
 {
-    float xf = as_float(x), q0 = xf * r;
-    uint q = as_uint(fma(fma(-d, q0, xf), r, q0));
+    uint q = as_uint(as_float(x) * r);
     float t = as_float((q + 0xFFFu + ((q >> 13) & 1u)) & 0xFFFFE000u);
     return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
@@ -309,7 +307,7 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
     uint c[16];
 #pragma unroll
     for (uint k = 0; k < 16u; k++)
-        c[k] = dt == DT_BF16 ? cr_code_bf16(x[k], as_float(rd)) : cr_code_f16(x[k], as_float(d), as_float(rd));
+        c[k] = dt == DT_BF16 ? cr_code_bf16(x[k], as_float(rd)) : cr_code_f16(x[k], as_float(rd));
     return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
                    pack4(c[12], c[13], c[14], c[15]));
 }

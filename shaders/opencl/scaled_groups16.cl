@@ -24,21 +24,24 @@
 #define QK_INT8_BY_RECIPROCAL 1
 #endif
 
-/* The int8 code of x / d, d > 0 a positive dt value in [2^-126, 2^122),
- * r = RN(1/d), |x| <= 256 d: q0 = RN(x r) is within an ulp of x / d, the
- * residual x - d q0 is exact by one fma, and RN(q0 + residual r) is the
- * correctly rounded quotient (Markstein), as qk_div gives it; no step
- * overflows. A group's elements are at most its amax, below 191 d, and
- * every int8 divisor of a 16-bit group has a reciprocal (the host test
- * test_int8_group_divisors checks both for every 16-bit amax), so the
- * group kernels never divide. Quotients small enough for a step to
- * underflow code as 0 either way. bf16 takes q0 alone: with 8-bit x and d, x / d is never
- * within 2^-17 (relative) of a point halfway between bf16 values, and q0
- * is within 2^-23 of it, so both round to the same bf16. The dtype
- * rounding runs on the f32 bits (ties to even at bit 16, or 13 for f16,
- * whose quotients below 2^-14 code as 0 whatever their rounding), and the
- * int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for the
- * clamped v (|v| <= 128). product_codes_check compares these codes with
+/* The int8 code of x / d, d > 0 a dt value in [2^-126, 2^122), r =
+ * RN(1/d), |x| <= 256 d, by q0 = RN(x r), within two f32 roundings of
+ * x / d; no step overflows, and quotients small enough to underflow code
+ * as 0 either way. bf16: with 8-bit x and d, x / d is never within 2^-17
+ * (relative) of a point halfway between bf16 values, and q0 is within
+ * 2^-23 of it, so both round to the same bf16. f16 has no such margin:
+ * T(q0) and T(RN(x / d)) differ for 4880 of the 1458592766 finite f16
+ * pairs with |x| <= 256 d, but no code does, either clamp (a host run of
+ * both over all of them, tools/f16-int8-q0-check.c; the Vulkan shaders'
+ * f16 codes are q0's as well, test_products_every_pair), so the
+ * correction step (Markstein's, two fma) is left out. A group's elements are at most
+ * its amax, below 191 d, and every int8 divisor of a 16-bit group has a
+ * reciprocal (the host test test_int8_group_divisors checks both for every
+ * 16-bit amax), so the group kernels never divide. The dtype rounding runs
+ * on the f32 bits (ties to even at bit 16, or 13 for f16, whose quotients
+ * below 2^-14 code as 0 whatever their rounding), and the int8 rounding
+ * (ties to even) is the low byte of v + 1.5 * 2^23 for the clamped v
+ * (|v| <= 128). product_codes_check compares these codes with
  * scaled_code's for every 16-bit x and d.
  *
  * one_clamp (a literal at each call): one clamp instruction instead of
@@ -55,10 +58,9 @@
  * scaled_code's: two clamps for every pair with |x| <= 256 d, one clamp
  * for every pair a group can hold (d at least the divisor of a group
  * whose amax is |x|: divisors do not fall as the amax grows). */
-static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float d, float r, const int one_clamp)
+static inline uint int8_code_rcp(const int dt, const int fmt, uint x, float r, const int one_clamp)
 {
-    float xf = as_float(x), q0 = xf * r;
-    uint q = as_uint(dt == DT_BF16 ? q0 : fma(fma(-d, q0, xf), r, q0));
+    uint q = as_uint(as_float(x) * r);
     uint a = q & QK_F32_ABS, t;
     if (dt == DT_BF16)
         t = (a + 0x7FFFu + ((a >> 16) & 1u)) & 0xFFFF0000u;
@@ -182,7 +184,7 @@ static inline int by_products(const int fmt, uint r)
 
 /* Eight codes of the finite 16-bit elements in w, element 0 lowest, by
  * products: r = product_factor(...) with by_products(fmt, r). */
-static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d, uint r, const int one_clamp)
+static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint r, const int one_clamp)
 {
     uint c[8];
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
@@ -197,7 +199,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
                      widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)};
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(d), as_float(r), one_clamp);
+            c[k] = int8_code_rcp(dt, fmt, x[k], as_float(r), one_clamp);
     }
     return (uint2)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]));
 }
@@ -207,7 +209,7 @@ static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint d,
 static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, uint r)
 {
     if (by_products(fmt, r))
-        return product_codes8(dt, fmt, w, d, r, 0); /* convrot_rows.cl: both clamps */
+        return product_codes8(dt, fmt, w, r, 0); /* convrot_rows.cl: both clamps */
     uint x[8] = {widen_low_finite(dt, w.s0), widen_high_finite(dt, w.s0), widen_low_finite(dt, w.s1),
                  widen_high_finite(dt, w.s1), widen_low_finite(dt, w.s2), widen_high_finite(dt, w.s2),
                  widen_low_finite(dt, w.s3), widen_high_finite(dt, w.s3)},
@@ -320,7 +322,7 @@ static inline uint2 sig_codes8(const int fmt, uint4 w, __local const uchar *tab,
     uint low = fmt == FMT_E4M3 ? 8u : 4u, lo, hi;
     if (((n[0] | n[1] | n[2] | n[3]) | (n[4] | n[5] | n[6] | n[7])) < 0) {
         if (fmt == FMT_E5M2)
-            return product_codes8(DT_BF16, fmt, w, 0u, r, 0);
+            return product_codes8(DT_BF16, fmt, w, r, 0);
         uint c[8];
 #pragma unroll
         for (int k = 0; k < 8; k++)
@@ -530,7 +532,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
                 for (int k = 0; k < V; k++) {
                     uint v = lid + (uint)k * L;
                     if (v < G.nv)
-                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], d, r, 1);
+                        data[group16_vector(G, cols, v)] = product_codes8(dt, fmt, raw[k], r, 1);
                 }
             } else {
                 group16_codes_exact(in, G, cols, L, fmt, dt, d, data);
@@ -641,8 +643,8 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
         else if (fabs(as_float(x)) <= as_float(d) * 256.0f) {
             uint dx;
             scaled_params(fmt, dt, x & QK_F32_ABS, &dx);
-            c = int8_code_rcp(dt, fmt, x, as_float(d), as_float(r), 0);
-            if (d >= dx && int8_code_rcp(dt, fmt, x, as_float(d), as_float(r), 1) != c) /* a pair a group holds */
+            c = int8_code_rcp(dt, fmt, x, as_float(r), 0);
+            if (d >= dx && int8_code_rcp(dt, fmt, x, as_float(r), 1) != c) /* a pair a group holds */
                 c = ~c;
         } else
             continue; /* no group divides x by d */
