@@ -208,9 +208,9 @@ static inline uint cr_q_regrouped(__local uint *w, uint lid, uint G, uint m)
  *   |t| <= 2^-14 <= d / 2 and |T(v)| <= 2^(L-14) <= d' / 2: quotients of
  *   at most 1/2, code 0 both ways (1/2 rounds to the even 0).
  * Where T(v) = t 2^L, int8_code_rcp gives both pairs the same q0, since
- * r' = RN(1/d') is RN(1/d) 2^-L; scaled_code divides the same real. Other rows (f16 rows of
- * small amax, bf16 near the top of its range) take the product by 2^-L
- * first. Without the bf16 test src/check/convrot_cases.c's near-top rows
+ * r' = RN(1/d') is RN(1/d) 2^-L; scaled_code divides the same real. Other
+ * rows (f16 rows of small amax, bf16 near the top of its range) take the
+ * product by 2^-L first. Without the bf16 test src/check/convrot_cases.c's near-top rows
  * fail, without the f16 one test_opencl.c's test_convrot_rows. */
 static inline int cr_codes_native(const int dt, uint M, uint d)
 {

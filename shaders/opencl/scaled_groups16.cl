@@ -34,10 +34,10 @@
  * pairs with |x| <= 256 d, but no code does, either clamp (a host run of
  * both over all of them, tools/f16-int8-q0-check.c; the Vulkan shaders'
  * f16 codes are q0's as well, test_products_every_pair), so the
- * correction step (Markstein's, two fma) is left out. A group's elements are at most
- * its amax, below 191 d, and every int8 divisor of a 16-bit group has a
- * reciprocal (the host test test_int8_group_divisors checks both for every
- * 16-bit amax), so the group kernels never divide. The dtype rounding runs
+ * correction step (Markstein's, two fma) is left out. A group's elements
+ * are at most its amax, below 191 d, and every int8 divisor of a 16-bit
+ * group has a reciprocal (the host test test_int8_group_divisors checks
+ * both for every 16-bit amax), so the group kernels never divide. The dtype rounding runs
  * on the f32 bits (ties to even at bit 16, or 13 for f16, whose quotients
  * below 2^-14 code as 0 whatever their rounding), and the int8 rounding
  * (ties to even) is the low byte of v + 1.5 * 2^23 for the clamped v
