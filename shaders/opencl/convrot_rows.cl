@@ -210,8 +210,8 @@ static inline uint cr_q_regrouped(__local uint *w, uint lid, uint G, uint m)
  * Where T(v) = t 2^L, int8_code_rcp gives both pairs the same q0, since
  * r' = RN(1/d') is RN(1/d) 2^-L; scaled_code divides the same real. Other
  * rows (f16 rows of small amax, bf16 near the top of its range) take the
- * product by 2^-L first. Without the bf16 test src/check/convrot_cases.c's near-top rows
- * fail, without the f16 one test_opencl.c's test_convrot_rows. */
+ * product by 2^-L first. Without the bf16 test src/check/convrot_cases.c's
+ * near-top rows fail, without the f16 one test_opencl.c's test_convrot_rows. */
 static inline int cr_codes_native(const int dt, uint M, uint d)
 {
     return dt == DT_F32 || (dt == DT_BF16 ? M < 0x7F000000u : d >= 0x39000000u);
