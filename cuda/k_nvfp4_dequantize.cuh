@@ -55,7 +55,10 @@ static __device__ __forceinline__ void nvfp4_dq_unit(int dt, const u32 *tsv, con
     store_row_block<8>(dt, out, r, cols, c0, v);
 }
 
-/* Rows [r0, r1), R a step of a block, vpr = ceil(cols / 8) units a row. */
+/* Rows [r0, r1), R a step of a block, vpr = ceil(cols / 8) units a row.
+ * A thread's units in turn (its columns of a row, then its next row), each
+ * one's code word and scale byte loaded a unit ahead, so a load is in
+ * flight while the unit before it is stored. */
 static __device__ __forceinline__ void nvfp4_dq8_body(const unsigned char *data, const unsigned char *scale, int dt,
                                                       i64 cols, i64 ncb, int vpr, int R, u32 gt, i64 r0, i64 r1,
                                                       void *out, u32 *tsv, u32 *e2m1)
@@ -64,12 +67,31 @@ static __device__ __forceinline__ void nvfp4_dq8_body(const unsigned char *data,
     int lr = (int)threadIdx.x / vpr, lc = (int)threadIdx.x - lr * vpr;
     if (lr >= R)
         return;
-    for (i64 r = r0 + (i64)blockIdx.x * R + lr; r < r1; r += (i64)gridDim.x * R)
-        for (int c = lc; c < vpr; c += blockDim.x) {
-            u32 sb = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
-            u32 w = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
-            nvfp4_dq_unit(dt, tsv, e2m1, sb, w, cols, r, (i64)c * 8, out);
+    i64 r = r0 + (i64)blockIdx.x * R + lr, rstep = (i64)gridDim.x * R;
+    int c = lc;
+    u32 sb = 0, w = 0;
+    if (r < r1) {
+        sb = scale[blocked_row_part(r, ncb) + blocked_col_part(c >> 1)];
+        w = *(const u32 *)(data + r * (ncb * 8) + (i64)c * 4);
+    }
+    while (r < r1) {
+        i64 rn = r;
+        int cn = c + (int)blockDim.x;
+        if (cn >= vpr) {
+            cn = lc;
+            rn += rstep;
         }
+        u32 sbn = 0, wn = 0;
+        if (rn < r1) {
+            sbn = scale[blocked_row_part(rn, ncb) + blocked_col_part(cn >> 1)];
+            wn = *(const u32 *)(data + rn * (ncb * 8) + (i64)cn * 4);
+        }
+        nvfp4_dq_unit(dt, tsv, e2m1, sb, w, cols, r, (i64)c * 8, out);
+        r = rn;
+        c = cn;
+        sb = sbn;
+        w = wn;
+    }
 }
 
 KERNEL qk_nvfp4_dequantize8(const unsigned char *data, const unsigned char *scale, int dt, i64 cols, i64 ncb, int vpr,
