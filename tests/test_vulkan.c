@@ -1636,8 +1636,10 @@ static void test_convrot_quantize_rows(void **state)
     /* f16 rounding by convrot_quantize256_f16n (native conversions), the
      * only _f16n build these fused rows can take: each f16 case of whole
      * 256-value rows runs again with QK_VULKAN_F16_NATIVE flipped from the
-     * device's default, so a device that has the build runs both ways */
-    unsigned long f16n_before = qk_vk_f16n_dispatches();
+     * device's default, so a device that has the build runs both ways;
+     * where the device keeps f16 denormals, its native build is
+     * convrot_quantize256_f16d, and those cases run on _f16n as well */
+    unsigned long f16n_before = qk_vk_f16n_dispatches(), f16d_before = qk_vk_f16d_dispatches();
     const qk_vk_device *dev = first_device();
     int gpu = dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
     convrot_tally t = {0, 0, 0, 0};
@@ -1673,7 +1675,15 @@ static void test_convrot_quantize_rows(void **state)
                 }
                 if (on_256 && dt == QK_DTYPE_F16 && dev->f16_native) {
                     setenv("QK_VULKAN_F16_NATIVE", gpu ? "0" : "1", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, gpu ? ", f16 by integers" : ", f16n", &t);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, gpu ? ", f16 by integers" : ", f16 native", &t);
+                    unsetenv("QK_VULKAN_F16_NATIVE");
+                    eligible256++;
+                }
+                if (on_256 && dt == QK_DTYPE_F16 && dev->f16_denorms) {
+                    setenv("QK_VULKAN_F16_NATIVE", "1", 1);
+                    setenv("QK_VULKAN_F16_DENORMS", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", f16n", &t);
+                    unsetenv("QK_VULKAN_F16_DENORMS");
                     unsetenv("QK_VULKAN_F16_NATIVE");
                     eligible256++;
                 }
@@ -1715,7 +1725,7 @@ static void test_convrot_quantize_rows(void **state)
         free(in);
     }
     unsigned long runs = qk_vk_convrot_q_runs() - before, runs256 = qk_vk_convrot_q256_runs() - before256;
-    unsigned long f16n_runs = qk_vk_f16n_dispatches() - f16n_before;
+    unsigned long f16n_runs = qk_vk_f16n_dispatches() - f16n_before, f16d_runs = qk_vk_f16d_dispatches() - f16d_before;
     int able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
     printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %lu on "
            "convrot_quantize256.comp of %d eligible, %d refused by both)\n",
@@ -1724,14 +1734,18 @@ static void test_convrot_quantize_rows(void **state)
         printf("(this device has no full subgroups of 4 to 64 invocations: convrot_row_quantize*.comp took them all)\n");
     if (!able256)
         printf("(this device has no full subgroups of 8 to 128 invocations: G = 256 took convrot_row_quantize*.comp)\n");
-    printf("convrot_quantize256_f16n: %lu dispatches\n", f16n_runs);
+    printf("convrot_quantize256_f16n and _f16d: %lu dispatches, _f16d alone: %lu\n", f16n_runs, f16d_runs);
     if (!dev->f16_native)
         printf("(this device lacks shaderFloat16 or the 16-bit float controls: convrot_quantize256_f16n not run, "
                "f16 took the integer rounding)\n");
+    if (!dev->f16_denorms)
+        printf("(this device has no DenormPreserve for f16 with denormal controls independent of width: "
+               "convrot_quantize256_f16d not run)\n");
     qk_context_destroy(ref);
     qk_context_destroy(vk);
     assert_int_equal(t.differing, 0);
     assert_true(dev->f16_native && able256 ? f16n_runs > 0 : f16n_runs == 0);
+    assert_true(dev->f16_denorms && able256 ? f16d_runs > 0 && f16d_runs < f16n_runs : f16d_runs == 0);
     assert_true(able ? runs >= (unsigned long)eligible : runs == 0);
     assert_true(able256 ? runs256 >= (unsigned long)eligible256 : runs256 == 0);
 }

@@ -85,7 +85,18 @@
  * f32 -> f16 -> f32 round trip may be folded by a compiler (an H100 gave
  * wrong bytes with one). T(y) below 2^-14 keeps f16_tiny_round's add, since
  * no float control is relied on for f16 denormals; a q below 2^-14 codes
- * 0 whatever its conversion gives. Input stays widened by integers. */
+ * 0 whatever its conversion gives. Input stays widened by integers.
+ *
+ * The _f16d build (QK_F16_DENORMS as well; devices that keep f16
+ * denormals, DenormPreserve 16 declared by spv_patch) takes every f16 step
+ * of the native path by native conversions: input pairs widened by one
+ * f16 -> f32 conversion (exact; the team's range test sent Inf and NaN to
+ * the exact path), T(y) and the codes' T(q) by a conversion of the pair to
+ * f16 (RTE, denormals kept: the reference's rounding) and one back. The
+ * f16 bits pass through an XOR with a push-constant zero the compiler
+ * cannot see through (CRQ_OPAQUE_ZERO): with the round trip in plain
+ * sight the H100's driver folded it away and gave wrong bytes (the 11:25
+ * session of 2026-12-06, docs/BACKEND-VULKAN.md). */
 #define CRQ_THREADS 128u
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
 #define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
@@ -101,7 +112,7 @@ layout(push_constant) uniform PC {
     uint r0;     /* global index of the chunk's first row */
     uint group;  /* G: 4, 16, 64 or 256 */
     uint levels; /* L = log4 G */
-    uint flags;  /* bit 0: no codes by products (tests) */
+    uint flags;  /* bit 0: no codes by products (tests); bits 16-31 zero */
 } pc;
 #include "qk_vk.glsl"
 #include "qk_vk_load.glsl"
@@ -172,7 +183,41 @@ uint value_at(uvec4 q[8], uint k)
     return QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
 }
 
-#ifdef QK_F16_NATIVE
+#ifdef QK_F16_DENORMS
+/* Zero, from a push constant: an f32 -> f16 -> f32 round trip through it
+ * cannot be folded into nothing (head comment). */
+#define CRQ_OPAQUE_ZERO (pc.flags >> 16)
+
+/* Values k and k + 1 (k even) of the thread's f16 words, by one native
+ * conversion of the pair. */
+uvec2 pair_at(uvec4 q[8], uint k)
+{
+    return floatBitsToUint(vec2(unpackFloat2x16(q[k >> 3][(k >> 1) & 3u])));
+}
+
+/* The pair v rounded to f16 and widened back, both by conversions. */
+vec2 f16_round_pair(vec2 v) { return vec2(unpackFloat2x16(packFloat2x16(f16vec2(v)) ^ CRQ_OPAQUE_ZERO)); }
+
+/* T(y) of two native sums z (zero or normal), y = z 2^-L (down): the
+ * product is exact, T one round trip (past 65504: Inf, which the shader
+ * takes for Inf as the integer path's 2^16). */
+uvec2 t_round_pair(uint a, uint b, float down)
+{
+    precise vec2 y = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * down;
+    return floatBitsToUint(f16_round_pair(y));
+}
+
+/* qk_int8_code_rcp (mode 2, f16) of two T values by the factor r: T(q)
+ * by one round trip; a q below 2^-14, which that function sends to 0,
+ * stays below 1/2 and rounds to the same code 0. */
+uvec2 code_pair(uint a, uint b, float r)
+{
+    precise vec2 q = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * r;
+    vec2 v = clamp(f16_round_pair(q), -128.0, 127.0);
+    precise vec2 biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
+    return floatBitsToUint(biased) & 0xFFu;
+}
+#elif defined(QK_F16_NATIVE)
 /* T(y) of two native sums z (zero or normal), y = z 2^-L (down): the
  * product is exact; where |y| >= 2^-14 its f16 rounding is one conversion
  * of the pair (normal f16 or Inf, whose bits rebias to f32: Inf to 2^16,
@@ -244,12 +289,30 @@ uint round_native(uint z, float down)
 void native_units(uint j, uvec4 q[8])
 {
     uint a[16], b[16];
-    [[unroll]] for (uint c = 0u; c < 16u; c++)
-        a[c] = value_at(q, c);
-    levels_unit(a);
-    [[unroll]] for (uint c = 0u; c < 16u; c++)
-        b[c] = value_at(q, 16u + c);
-    levels_unit(b);
+#ifdef QK_F16_DENORMS
+    if (QK_DT == DT_F16) { /* a pair by one conversion */
+        [[unroll]] for (uint c = 0u; c < 16u; c += 2u) {
+            uvec2 p = pair_at(q, c);
+            a[c] = p.x;
+            a[c + 1u] = p.y;
+        }
+        levels_unit(a);
+        [[unroll]] for (uint c = 0u; c < 16u; c += 2u) {
+            uvec2 p = pair_at(q, 16u + c);
+            b[c] = p.x;
+            b[c + 1u] = p.y;
+        }
+        levels_unit(b);
+    } else
+#endif
+    {
+        [[unroll]] for (uint c = 0u; c < 16u; c++)
+            a[c] = value_at(q, c);
+        levels_unit(a);
+        [[unroll]] for (uint c = 0u; c < 16u; c++)
+            b[c] = value_at(q, 16u + c);
+        levels_unit(b);
+    }
     [[unroll]] for (uint P = 0u; P < 8u; P++)
         v[crq_chunk(P, j)] = uvec4(a[2u * P], a[2u * P + 1u], b[2u * P], b[2u * P + 1u]);
 }

@@ -17,8 +17,11 @@
  * loop unroller (glslc -O, SPIRV-Tools 2023.1) copied loop bodies without
  * their NoContraction and then contracted them, which is why the build does
  * not optimize.
+ * With --denorm-preserve-16 (the _f16d builds) also OpCapability
+ * DenormPreserve and OpExecutionMode %main DenormPreserve 16: f16
+ * denormals in and out of 16-bit conversions are kept, not flushed.
  * The module must be SPIR-V 1.4 or later (float controls are core there).
- * usage: spv_patch IN.spv OUT.spv */
+ * usage: spv_patch [--denorm-preserve-16] IN.spv OUT.spv */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +37,10 @@ enum {
     OP_TYPE_FLOAT = 22,
     DECORATION_NO_CONTRACTION = 42,
     GLSL_STD_450_FMA = 50,
+    CAP_DENORM_PRESERVE = 4464,
     CAP_SIGNED_ZERO_INF_NAN_PRESERVE = 4466,
     CAP_ROUNDING_MODE_RTE = 4467,
+    EM_DENORM_PRESERVE = 4459,
     EM_SIGNED_ZERO_INF_NAN_PRESERVE = 4461,
     EM_ROUNDING_MODE_RTE = 4462,
     SPIRV_MAGIC = 0x07230203,
@@ -84,8 +89,10 @@ static int fail(const char *msg, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3)
-        return fail("usage: spv_patch IN.spv OUT.spv", "arguments");
+    int denorms16 = argc == 4 && strcmp(argv[1], "--denorm-preserve-16") == 0;
+    if (argc != 3 + denorms16)
+        return fail("usage: spv_patch [--denorm-preserve-16] IN.spv OUT.spv", "arguments");
+    argv += denorms16;
     FILE *f = fopen(argv[1], "rb");
     if (f == NULL)
         return fail("cannot open", argv[1]);
@@ -138,6 +145,8 @@ int main(int argc, char **argv)
     }
     if (entries != 1 || last_cap == 0 || decl < last_mode)
         return fail("expected one entry point, a capability section and declarations after them", argv[1]);
+    if (denorms16 && !half)
+        return fail("--denorm-preserve-16 on a module without a 16-bit float type", argv[1]);
     uint32_t *out = malloc((n + 32 + 3 * narith) * sizeof *out);
     if (out == NULL)
         return fail("out of memory", argv[1]);
@@ -148,11 +157,21 @@ int main(int argc, char **argv)
     out[o++] = CAP_ROUNDING_MODE_RTE;
     out[o++] = (2u << 16) | OP_CAPABILITY;
     out[o++] = CAP_SIGNED_ZERO_INF_NAN_PRESERVE;
+    if (denorms16) {
+        out[o++] = (2u << 16) | OP_CAPABILITY;
+        out[o++] = CAP_DENORM_PRESERVE;
+    }
     memcpy(out + o, in + last_cap, (last_mode - last_cap) * 4);
     o += last_mode - last_cap;
     o = put_float_modes(out, o, (uint32_t)entry_id, 32);
     if (half)
         o = put_float_modes(out, o, (uint32_t)entry_id, 16);
+    if (denorms16) {
+        out[o++] = (4u << 16) | OP_EXECUTION_MODE;
+        out[o++] = (uint32_t)entry_id;
+        out[o++] = EM_DENORM_PRESERVE;
+        out[o++] = 16;
+    }
     memcpy(out + o, in + last_mode, (decl - last_mode) * 4); /* debug names and annotations */
     o += decl - last_mode;
     for (size_t k = 0; k < narith; k++)

@@ -138,6 +138,9 @@ static const char *examine(VkPhysicalDevice pd, qk_vk_device *d)
      * 32 bits and nothing for 64 */
     d->f16_native = f12.shaderFloat16 && p12.shaderRoundingModeRTEFloat16 && p12.shaderSignedZeroInfNanPreserveFloat16 &&
                     p12.roundingModeIndependence == VK_SHADER_FLOAT_CONTROLS_INDEPENDENCE_ALL;
+    /* the _f16d builds declare DenormPreserve for 16 bits only */
+    d->f16_denorms = d->f16_native && p12.shaderDenormPreserveFloat16 &&
+                     p12.denormBehaviorIndependence == VK_SHADER_FLOAT_CONTROLS_INDEPENDENCE_ALL;
     d->exec_stats = has_device_ext(pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     d->cluster_max = cluster_max(pd, &d->subgroup_max);
     const VkPhysicalDeviceLimits *lim = &d->props.limits;

@@ -55,6 +55,7 @@ QK_VK_SHADER(blocked_dequantize_f16n)
 QK_VK_SHADER(convrot_dequantize_f16n)
 QK_VK_SHADER(convrot_f16n)
 QK_VK_SHADER(convrot_quantize256_f16n)
+QK_VK_SHADER(convrot_quantize256_f16d)
 
 #define QK_VK_CASE(id, shader)                                                                     \
     case id: *size = qk_vk_##shader##_spv_size; *name = #shader; return qk_vk_##shader##_spv;
@@ -110,6 +111,15 @@ static const unsigned char *shader_code_f16n(int pipe, size_t *size, const char 
     QK_VK_CASE(VP_CONVROT_DQ, convrot_dequantize_f16n)
     QK_VK_CASE(VP_CONVROT, convrot_f16n)
     QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256_f16n)
+    default: *size = 0; return NULL;
+    }
+}
+
+/* The _f16d build of shader `pipe`, or NULL where it has none. */
+static const unsigned char *shader_code_f16d(int pipe, size_t *size, const char **name)
+{
+    switch (pipe) {
+    QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256_f16d)
     default: *size = 0; return NULL;
     }
 }
@@ -338,15 +348,17 @@ void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value)
 /* The pipeline of shader `pipe` for dtype dt: its specialization constant
  * QK_DT (qk_vk.glsl) fixed, so every dtype branch folds away (measured on
  * the H200: dequantize 5-11 points of the copy faster, row quantize 17%).
- * slot: dt, or QK_VK_F16N_SLOT for the f16 pipeline of the _f16n build. */
+ * slot: dt, or QK_VK_F16N_SLOT / QK_VK_F16D_SLOT for the f16 pipeline of
+ * the _f16n / _f16d build. */
 static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
 {
     if (s->pipes[pipe][slot])
         return QK_OK;
     size_t size;
     const char *name = "";
-    const unsigned char *code =
-        slot == QK_VK_F16N_SLOT ? shader_code_f16n(pipe, &size, &name) : shader_code(pipe, &size, &name);
+    const unsigned char *code = slot == QK_VK_F16N_SLOT   ? shader_code_f16n(pipe, &size, &name)
+                                : slot == QK_VK_F16D_SLOT ? shader_code_f16d(pipe, &size, &name)
+                                                          : shader_code(pipe, &size, &name);
     uint32_t *words = malloc(size); /* the embedded array is byte-aligned */
     if (words == NULL)
         return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
@@ -379,9 +391,10 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
     return r == VK_SUCCESS ? QK_OK : vk_fail(r, "vkCreateComputePipelines");
 }
 
-static unsigned long f16n_dispatches;
+static unsigned long f16n_dispatches, f16d_dispatches;
 
 unsigned long qk_vk_f16n_dispatches(void) { return __atomic_load_n(&f16n_dispatches, __ATOMIC_RELAXED); }
+unsigned long qk_vk_f16d_dispatches(void) { return __atomic_load_n(&f16d_dispatches, __ATOMIC_RELAXED); }
 
 /* Whether f16 output (ConvRot quantize: f16 input) of `pipe` takes its
  * _f16n build: where the device
@@ -402,17 +415,33 @@ static int f16n_wanted(const qk_vk_state *s, int pipe, int dt)
     return s->dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
+/* Whether an f16 pipeline f16n_wanted picked takes the _f16d build
+ * instead: where the shader has one and the device keeps f16 denormals
+ * (f16_denorms); QK_VULKAN_F16_DENORMS=0 keeps the _f16n build (tests run
+ * both on such a device). */
+static int f16d_wanted(const qk_vk_state *s, int pipe)
+{
+    size_t size;
+    const char *name;
+    if (!s->dev->f16_denorms || shader_code_f16d(pipe, &size, &name) == NULL)
+        return 0;
+    const char *e = getenv("QK_VULKAN_F16_DENORMS");
+    return e == NULL || strcmp(e, "0") != 0;
+}
+
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,
                          uint64_t items, int groups_mode)
 {
     if (dt < 0 || dt >= QK_VK_DTYPES)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: internal error (dtype %d)", dt);
-    int slot = f16n_wanted(s, pipe, dt) ? QK_VK_F16N_SLOT : dt;
+    int slot = !f16n_wanted(s, pipe, dt) ? dt : f16d_wanted(s, pipe) ? QK_VK_F16D_SLOT : QK_VK_F16N_SLOT;
     qk_status st = pipeline(s, pipe, dt, slot);
     if (st != QK_OK)
         return st;
-    if (slot == QK_VK_F16N_SLOT)
+    if (slot >= QK_VK_F16N_SLOT)
         __atomic_add_fetch(&f16n_dispatches, 1, __ATOMIC_RELAXED);
+    if (slot == QK_VK_F16D_SLOT)
+        __atomic_add_fetch(&f16d_dispatches, 1, __ATOMIC_RELAXED);
     if (items == 0)
         return QK_OK;
     VkDescriptorBufferInfo info[QK_VK_BINDINGS];
@@ -625,7 +654,7 @@ void qk_vk_state_close(qk_vk_state *s)
         s->d.vkUnmapMemory(s->device, s->staging.mem);
     free_buffer(s, &s->staging);
     for (int i = 0; i < VP_COUNT; i++)
-        for (int d = 0; d <= QK_VK_F16N_SLOT; d++)
+        for (int d = 0; d <= QK_VK_F16D_SLOT; d++)
             if (s->pipes[i][d])
                 s->d.vkDestroyPipeline(s->device, s->pipes[i][d], NULL);
     if (s->layout)

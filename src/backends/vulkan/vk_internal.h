@@ -69,6 +69,10 @@ typedef struct {
      * bits, rounding modes independent of width: the _f16n shader builds
      * (qk_f16_narrow2) may run, and shaderFloat16 is enabled */
     int f16_native;
+    /* f16_native and DenormPreserve for 16 bits, denormal behaviour
+     * independent of width: the _f16d builds (f16 denormals in native
+     * conversions, convrot_quantize256.comp) may run */
+    int f16_denorms;
 } qk_vk_device;
 
 /* The shared instance and the devices that meet qk's exactness needs,
@@ -92,8 +96,10 @@ unsigned long qk_vk_bnb4_q64_runs(void);
 unsigned long qk_vk_product_runs(void);
 /* MXFP8 quantize calls that took mxfp8_quantize_lanes.comp (tests). */
 unsigned long qk_vk_mxfp8_lanes_runs(void);
-/* Dispatches of _f16n shader builds so far (tests check which path ran). */
+/* Dispatches of _f16n and _f16d shader builds so far, and of _f16d builds
+ * alone (tests check which path ran). */
 unsigned long qk_vk_f16n_dispatches(void);
+unsigned long qk_vk_f16d_dispatches(void);
 /* NVFP4 quantize calls whose scale words were gathered by shuffles (tests). */
 unsigned long qk_vk_nvfp4_gather_runs(void);
 /* NVFP4 dequantize dispatches of nvfp4_dequantize.comp (tests). */
@@ -136,10 +142,12 @@ enum {
 #define QK_VK_THRESH_KEYS 32768
 #define QK_VK_THRESH_WORDS (QK_VK_THRESH_KEYS + QK_VK_THRESH_KEYS * 64)
 
-/* Pipelines per dtype: QK_DTYPE_F32, F16, BF16 (the shaders' QK_DT), and
- * a fourth slot for the f16 pipeline of an _f16n build. */
+/* Pipelines per dtype: QK_DTYPE_F32, F16, BF16 (the shaders' QK_DT), a
+ * fourth slot for the f16 pipeline of an _f16n build and a fifth for an
+ * _f16d build's. */
 #define QK_VK_DTYPES 3
 #define QK_VK_F16N_SLOT 3
+#define QK_VK_F16D_SLOT 4
 
 enum {
     VP_BNB4_Q, VP_BNB4_DQ, VP_AMAX, VP_SCALES, VP_SCALED_Q, VP_SCALED_DQ, VP_CONVROT, VP_NVFP4_Q,
@@ -171,7 +179,7 @@ typedef struct {
     int xfer_busy[2]; /* a staging half has a copy in flight */
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
-    VkPipeline pipes[VP_COUNT][QK_VK_DTYPES + 1]; /* per shader and slot (above), made on first use */
+    VkPipeline pipes[VP_COUNT][QK_VK_DTYPES + 2]; /* per shader and slot (above), made on first use */
     qk_vk_buffer bufs[VB_COUNT];
     qk_vk_buffer staging;
     void *staging_map;
