@@ -140,15 +140,26 @@ static inline uint widen16(int dt, uint h)
     return dt == DT_BF16 ? (h << 16) : qk_f16_to_f32(h);
 }
 
-/* A finite f16 as f32 bits without a branch: normal values by rebiasing;
- * a subnormal (or zero) a * 2^-24 as (2^-14 + a * 2^-24) - 2^-14, whose
- * operands are normal and whose difference is exact (any subnormal mode). */
+/* A finite f16 as f32 bits without a branch. Where native f32 keeps
+ * subnormals: the sign moved to bit 31 and the magnitude's bits up 13
+ * places are the f32 x 2^-112 (an f32 subnormal for an f16 one), so one
+ * exact product by 2^112 widens every value (H100 f16 quantize, int8 rows
+ * 64% -> 77% of the copy, tiles 68% -> 81%; Inf and NaN patterns give
+ * 2^16 and above, as rebiasing does). Elsewhere: normal values by
+ * rebiasing; a subnormal (or zero) a * 2^-24 as (2^-14 + a * 2^-24) -
+ * 2^-14, whose operands are normal and whose difference is exact (any
+ * subnormal mode). product_codes_check compares both halves of a word
+ * with widen16 for every pattern. */
 static inline uint f16_widen_finite(uint h)
 {
+#if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
+    return as_uint(as_float(((h & 0x8000u) << 16) | ((h & 0x7FFFu) << 13)) * 0x1p112f);
+#else
     uint a = h & 0x7FFFu;
     int sub = a < 0x400u;
     float v = as_float((a << 13) + (sub ? 0x38800000u : 0x38000000u)) - (sub ? 0x1p-14f : 0.0f);
     return as_uint(v) | ((h & 0x8000u) << 16);
+#endif
 }
 
 /* The low and high element of a word of finite bf16/f16 input as f32 bits. */

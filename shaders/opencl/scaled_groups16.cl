@@ -604,7 +604,8 @@ GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
  * pass, and int8's with |x| > 256 d. out[0] counts mismatches, out[1] keeps the
  * smallest failing w (start it at 0xFFFFFFFF). Without
  * QK_INT8_BY_RECIPROCAL int8 divides, nothing to check there: out[2] = 1
- * says so. */
+ * says so. f16 also checks f16_widen_finite on both halves of w against
+ * widen16 (every pattern is a half of some pair of each run). */
 __kernel void product_codes_check(int dt, uint base, uint stride, __global uint *out)
 {
 #if !defined(QK_INT8_BY_RECIPROCAL)
@@ -613,6 +614,11 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
 #endif
     uint w = base + (uint)get_global_id(0) * stride;
     uint d = widen16(dt, w >> 16), x = widen16(dt, w & 0xFFFFu);
+    if (dt == DT_F16 && (((x & QK_F32_ABS) < QK_F32_INF && widen_low_finite(dt, w) != x) ||
+                         ((d & QK_F32_ABS) < QK_F32_INF && widen_high_finite(dt, w) != d))) {
+        atomic_inc(&out[0]); /* the group kernels' widening of either half */
+        atomic_min(&out[1], w);
+    }
     if ((d & QK_F32_SIGN) != 0u || d == 0u || d > QK_F32_INF || (x & QK_F32_ABS) >= QK_F32_INF)
         return;
     for (int fmt = FMT_E4M3; fmt <= FMT_INT8_BLOCK; fmt++) {
