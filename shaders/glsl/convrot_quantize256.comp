@@ -207,15 +207,20 @@ uvec2 t_round_pair(uint a, uint b, float down)
     return floatBitsToUint(f16_round_pair(y));
 }
 
-/* qk_int8_code_rcp (mode 2, f16) of two T values by the factor r: T(q)
- * by one round trip; a q below 2^-14, which that function sends to 0,
- * stays below 1/2 and rounds to the same code 0. */
-uvec2 code_pair(uint a, uint b, float r)
+/* qk_int8_code_rcp (mode 2, f16) of two T values by the factor r, as the
+ * two code bytes of a 16-bit word: T(q) by one conversion of the pair, the
+ * clamp and the integer rounding on the f16 pair (two f16 min/max and one
+ * f16 add a pair): v + 1536 lies in [1408, 1663], where f16's step is 1,
+ * so RTE rounds v to an integer, ties to even, and the sum's low byte is
+ * v's two's-complement byte (1536 is 0x6600). A q below 2^-14, which that
+ * function sends to 0, rounds to 0 here as well. */
+uint code_pair(uint a, uint b, float r)
 {
     precise vec2 q = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * r;
-    vec2 v = clamp(f16_round_pair(q), -128.0, 127.0);
-    precise vec2 biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
-    return floatBitsToUint(biased) & 0xFFu;
+    f16vec2 v = clamp(f16vec2(q), float16_t(-128.0), float16_t(127.0));
+    precise f16vec2 biased = v + float16_t(1536.0);
+    uint h = packFloat2x16(biased);
+    return (h & 0xFFu) | ((h >> 8) & 0xFF00u);
 }
 #elif defined(QK_F16_NATIVE)
 /* T(y) of two native sums z (zero or normal), y = z 2^-L (down): the
@@ -444,7 +449,13 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         [[unroll]] for (uint P = 0u; P < 8u; P++) {
             uvec4 u = v[crq_chunk(P, j)];
             uint sh = 16u * (P & 1u);
-#ifdef QK_F16_NATIVE
+#ifdef QK_F16_DENORMS
+            if (QK_DT == DT_F16) {
+                c0[P >> 1] |= code_pair(u.x, u.y, fr) << sh;
+                c1[P >> 1] |= code_pair(u.z, u.w, fr) << sh;
+                continue;
+            }
+#elif defined(QK_F16_NATIVE)
             if (QK_DT == DT_F16) {
                 uvec2 k0 = code_pair(u.x, u.y, fr), k1 = code_pair(u.z, u.w, fr);
                 c0[P >> 1] |= (k0.x << sh) | (k0.y << (sh + 8u));
