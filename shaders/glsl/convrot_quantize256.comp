@@ -91,8 +91,9 @@
  * denormals, DenormPreserve 16 declared by spv_patch) takes every f16 step
  * of the native path by native conversions: input pairs widened by one
  * f16 -> f32 conversion (exact; the team's range test sent Inf and NaN to
- * the exact path), T(y) and the codes' T(q) by a conversion of the pair to
- * f16 (RTE, denormals kept: the reference's rounding) and one back. The
+ * the exact path), T(y) by a conversion of the pair to f16 (RTE,
+ * denormals kept: the reference's rounding) and one back, the codes' T(q)
+ * by one conversion, then clamp and integer rounding on the f16 pair. T(y)'s
  * f16 bits pass through an XOR with a push-constant zero the compiler
  * cannot see through (CRQ_OPAQUE_ZERO): with the round trip in plain
  * sight the H100's driver folded it away and gave wrong bytes (the 11:25
