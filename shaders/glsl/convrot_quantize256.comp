@@ -184,17 +184,21 @@ uint value_at(uvec4 q[8], uint k)
     return QK_DT == DT_F32 ? q[k >> 2][k & 3u] : (k & 1u) == 0u ? qk_low_finite(w) : qk_high_finite(w);
 }
 
+/* Values k and k + 1 (k even) as value_at gives them; the _f16d build's
+ * f16 pair by one native conversion. */
+uvec2 pair_at(uvec4 q[8], uint k)
+{
+#ifdef QK_F16_DENORMS
+    if (QK_DT == DT_F16)
+        return floatBitsToUint(vec2(unpackFloat2x16(q[k >> 3][(k >> 1) & 3u])));
+#endif
+    return uvec2(value_at(q, k), value_at(q, k + 1u));
+}
+
 #ifdef QK_F16_DENORMS
 /* Zero, from a push constant: an f32 -> f16 -> f32 round trip through it
  * cannot be folded into nothing (head comment). */
 #define CRQ_OPAQUE_ZERO (pc.flags >> 16)
-
-/* Values k and k + 1 (k even) of the thread's f16 words, by one native
- * conversion of the pair. */
-uvec2 pair_at(uvec4 q[8], uint k)
-{
-    return floatBitsToUint(vec2(unpackFloat2x16(q[k >> 3][(k >> 1) & 3u])));
-}
 
 /* The pair v rounded to f16 and widened back, both by conversions. */
 vec2 f16_round_pair(vec2 v) { return vec2(unpackFloat2x16(packFloat2x16(f16vec2(v)) ^ CRQ_OPAQUE_ZERO)); }
@@ -295,30 +299,18 @@ uint round_native(uint z, float down)
 void native_units(uint j, uvec4 q[8])
 {
     uint a[16], b[16];
-#ifdef QK_F16_DENORMS
-    if (QK_DT == DT_F16) { /* a pair by one conversion */
-        [[unroll]] for (uint c = 0u; c < 16u; c += 2u) {
-            uvec2 p = pair_at(q, c);
-            a[c] = p.x;
-            a[c + 1u] = p.y;
-        }
-        levels_unit(a);
-        [[unroll]] for (uint c = 0u; c < 16u; c += 2u) {
-            uvec2 p = pair_at(q, 16u + c);
-            b[c] = p.x;
-            b[c + 1u] = p.y;
-        }
-        levels_unit(b);
-    } else
-#endif
-    {
-        [[unroll]] for (uint c = 0u; c < 16u; c++)
-            a[c] = value_at(q, c);
-        levels_unit(a);
-        [[unroll]] for (uint c = 0u; c < 16u; c++)
-            b[c] = value_at(q, 16u + c);
-        levels_unit(b);
+    [[unroll]] for (uint c = 0u; c < 16u; c += 2u) {
+        uvec2 p = pair_at(q, c);
+        a[c] = p.x;
+        a[c + 1u] = p.y;
     }
+    levels_unit(a);
+    [[unroll]] for (uint c = 0u; c < 16u; c += 2u) {
+        uvec2 p = pair_at(q, 16u + c);
+        b[c] = p.x;
+        b[c + 1u] = p.y;
+    }
+    levels_unit(b);
     [[unroll]] for (uint P = 0u; P < 8u; P++)
         v[crq_chunk(P, j)] = uvec4(a[2u * P], a[2u * P + 1u], b[2u * P], b[2u * P + 1u]);
 }
