@@ -37,12 +37,12 @@
  * correction step (Markstein's, two fma) is left out. A group's elements
  * are at most its amax, below 191 d, and every int8 divisor of a 16-bit
  * group has a reciprocal (the host test test_int8_group_divisors checks
- * both for every 16-bit amax), so the group kernels never divide. The dtype rounding runs
- * on the f32 bits (ties to even at bit 16, or 13 for f16, whose quotients
- * below 2^-14 code as 0 whatever their rounding), and the int8 rounding
- * (ties to even) is the low byte of v + 1.5 * 2^23 for the clamped v
- * (|v| <= 128). product_codes_check compares these codes with
- * scaled_code's for every 16-bit x and d.
+ * both for every 16-bit amax), so the group kernels never divide. The
+ * dtype rounding runs on the f32 bits (ties to even at bit 16, or 13 for
+ * f16, whose quotients below 2^-14 code as 0 whatever their rounding), and
+ * the int8 rounding (ties to even) is the low byte of v + 1.5 * 2^23 for
+ * the clamped v (|v| <= 128). product_codes_check compares these codes
+ * with scaled_code's for every 16-bit x and d.
  *
  * one_clamp (a literal at each call): one clamp instruction instead of
  * two (shaders/glsl/qk_vk_products.glsl's rule). int8_blockwise clamps

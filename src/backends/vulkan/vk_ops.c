@@ -779,8 +779,9 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
         qk_vk_bind b[] = {B(VB_IN, r0 * row_bytes, nr * row_bytes), B(VB_DATA, r0 * j->cols, nr * j->cols),
                           B(VB_SCALE, 0, j->rows * 4), B(VB_FLAG, 0, 4)};
+        /* flags stay below 2^16: the _f16d build takes the high half for an opaque zero */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
-                                       (uint32_t)(log2_of(G) / 2), group_flags()}; /* flags < 2^16: the _f16d build's opaque zero */
+                                       (uint32_t)(log2_of(G) / 2), group_flags()};
         st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, stride_groups(ceil_div(nr, step_rows) * 256), 1);
     }
     return st;
