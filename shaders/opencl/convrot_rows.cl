@@ -359,9 +359,12 @@ static inline void cr_q_load(__global const uint4 *in, const int dt, ulong r, ul
  * (docs/BACKEND-OPENCL.md, session 21:43). */
 static inline void cr_widen_f16x8(uint4 w, uint *x)
 {
-    float8 f = vload_half8(0, (const __private half *)&w);
-    x[0] = as_uint(f.s0), x[1] = as_uint(f.s1), x[2] = as_uint(f.s2), x[3] = as_uint(f.s3);
-    x[4] = as_uint(f.s4), x[5] = as_uint(f.s5), x[6] = as_uint(f.s6), x[7] = as_uint(f.s7);
+    uint t[4] = {w.s0, w.s1, w.s2, w.s3};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        float2 f = vload_half2(0, (const __private half *)&t[k]);
+        x[2 * k] = as_uint(f.s0), x[2 * k + 1] = as_uint(f.s1);
+    }
 }
 
 /* Quantize's native path for 16 < G < 1024, a work-group per row and step
