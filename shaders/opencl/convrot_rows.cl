@@ -350,13 +350,14 @@ static inline void cr_q_load(__global const uint4 *in, const int dt, ulong r, ul
         w[u] = ok && u < vpu ? in[w0 + u] : (uint4)(0u);
 }
 
-/* The eight f16 elements of w as f32 bits, by vload_half8 from the
- * register copy (core OpenCL 1.2, no cl_khr_fp16 needed): exact,
+/* The eight f16 elements of w as f32 bits, by vload_half2 from a private
+ * copy of each word (core OpenCL 1.2, no cl_khr_fp16 needed): exact,
  * subnormals included, Inf and NaN as they are. Fewer operations than
  * f16_widen_finite's six an element (with cr_code_f16, H100: 46% -> 55%
- * of the copy), though NVIDIA's driver keeps the copy in memory form: 8-byte
- * loads and a shift and a conversion an element before its cvt.f32.f16
- * (docs/BACKEND-OPENCL.md, session 21:43). */
+ * of the copy). One vload_half8 of the whole uint4 was slower: NVIDIA's
+ * driver kept that copy in memory form, four 8-byte loads and a shift
+ * an element before its cvt.f32.f16 (docs/BACKEND-OPENCL.md, sessions
+ * 2026-12-05 21:43 and 2026-12-06 18:02: 61% -> 66% by words). */
 static inline void cr_widen_f16x8(uint4 w, uint *x)
 {
     uint t[4] = {w.s0, w.s1, w.s2, w.s3};
