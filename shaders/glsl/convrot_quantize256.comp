@@ -155,6 +155,22 @@ uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 /* T has f32's exponent range: the native path rounds z and scales later. */
 const bool LATER = QK_DT != DT_F16;
 
+/* The _f16d build's f16 rows of G >= 64 take the native path whatever
+ * their input, with no range test. Every f16 value is in its range but
+ * Inf and NaN, and this build widens those as they are (pair_at): every
+ * sum of a rotation group takes all its inputs, so a group with such an
+ * input has no finite value, T keeps them non-finite, and the one value
+ * of each group that native_columns takes as it is (the float max may
+ * drop a NaN) makes the row's amax Inf or NaN: the call fails, as the
+ * reference's does, and no byte of such a row counts. No other f16 row
+ * can reach Inf before T (256 * 65504 < 2^24). G = 16 and 4 keep the
+ * test: a thread holds a value of 16 groups there. */
+#ifdef QK_F16_DENORMS
+#define F16D_FINITE_FREE (QK_DT == DT_F16 && pc.group >= 64u)
+#else
+#define F16D_FINITE_FREE false
+#endif
+
 /* The thread's input from element e (its unit 0) as 16-byte words, zeros where it has
  * none, a step ahead: words 0..3 (16-bit input: all 32 values), f32 words
  * 0..7 (both units: all 32 values as well, so no load waits at the step's
@@ -318,8 +334,10 @@ void native_units(uint j, uvec4 q[8])
 /* The native path's levels 16 and 64 on the thread's columns 2 j and
  * 2 j + 1 (x[2 k + c]: column 2 j + c of unit k; chunk (j, m) holds
  * both columns of units CRQ_UNIT(m, 0) and CRQ_UNIT(m, 1)), rounded to T,
- * back into the group's words; the float amax of the results. */
-float native_columns(uint j, float down)
+ * back into the group's words; the amax of the results (f32 bits of a
+ * float max; the _f16d build's f16 rows: Inf or NaN bits where a rotation
+ * group of the thread's values had such an input, main). */
+uint native_columns(uint j, float down)
 {
     uint x[32];
     [[unroll]] for (uint m = 0u; m < 8u; m++) {
@@ -327,7 +345,8 @@ float native_columns(uint j, float down)
         [[unroll]] for (uint c = 0u; c < 4u; c++)
             x[2u * CRQ_UNIT(m, c >> 1) + (c & 1u)] = u[c];
     }
-    float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly */
+    float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly (rows that nf fails aside) */
+    uint nf = 0u;
 #ifdef QK_F16_NATIVE
     if (QK_DT == DT_F16) { /* both columns' levels, then T a pair of columns at a time */
         levels_pair(x, 0u, 2u);
@@ -338,6 +357,11 @@ float native_columns(uint j, float down)
             x[2u * k + 1u] = t.y;
             mf = max(mf, max(abs(uintBitsToFloat(t.x)), abs(uintBitsToFloat(t.y))));
         }
+#ifdef QK_F16_DENORMS
+        if (pc.group >= 64u) /* no range test (main): one value of each rotation group, held as it is */
+            [[unroll]] for (uint k = 0u; k < 16u; k += 4u)
+                nf = max(nf, x[2u * k] & QK_F32_ABS);
+#endif
     } else
 #endif
     [[unroll]] for (uint c = 0u; c < 2u; c++) {
@@ -350,7 +374,7 @@ float native_columns(uint j, float down)
     [[unroll]] for (uint m = 0u; m < 8u; m++)
         v[crq_chunk(j, m)] = uvec4(x[2u * CRQ_UNIT(m, 0u)], x[2u * CRQ_UNIT(m, 0u) + 1u], x[2u * CRQ_UNIT(m, 1u)],
                                    x[2u * CRQ_UNIT(m, 1u) + 1u]);
-    return mf;
+    return max(floatBitsToUint(mf), nf);
 }
 
 /* The exact path's levels 1 and 4 on the thread's units (positions
@@ -550,14 +574,16 @@ void main()
             [[unroll]] for (uint k = 0u; k < 32u; k++)
                 range_add(value_at(q, k), mn, mx);
             bad = range_native(mn, mx) ? 0u : 1u;
-        } else {
+        } else if (!F16D_FINITE_FREE) {
             [[unroll]] for (uint k = 0u; k < 16u; k++) /* on the raw words, two values at once */
                 range_add16(q[k >> 2][k & 3u], bad);
             bad = range_native16(bad) ? 0u : 1u;
         }
-        bad |= subgroupShuffleXor(bad, 1u); /* the team's choice */
-        bad |= subgroupShuffleXor(bad, 2u);
-        bad |= subgroupShuffleXor(bad, 4u);
+        if (!F16D_FINITE_FREE) {
+            bad |= subgroupShuffleXor(bad, 1u); /* the team's choice */
+            bad |= subgroupShuffleXor(bad, 2u);
+            bad |= subgroupShuffleXor(bad, 4u);
+        }
         bool native = bad == 0u || !mine;
         if (native)
             native_units(j, q);
@@ -566,7 +592,7 @@ void main()
         qk_cr_team_sync();
         uint m = 0u;
         if (native) {
-            m = floatBitsToUint(native_columns(j, down));
+            m = native_columns(j, down);
             m = LATER && m != 0u ? m - (pc.levels << 23) : m; /* T(y) = T(z) 2^-L */
         } else {
             m = exact_columns(j);

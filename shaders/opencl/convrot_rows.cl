@@ -258,6 +258,24 @@ static inline uint cr_code_f16(uint x, float r)
     return as_uint(fmin(fmax(t, -128.0f), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
+/* cr_code_f16 of two values of a cr_codes_native row, T(q) by a
+ * conversion of the pair to f16 and back: vstore_half2_rte rounds to
+ * nearest even, f16 subnormals and overflow to Inf included, as T does,
+ * and vload_half2 widens exactly (the bits' rounding took about twice the
+ * operations; H100: 66% -> 80% of the copy, BACKEND-OPENCL.md). A |q|
+ * below 2^-14 codes 0 either way. The upper clamp alone: the row's divisor
+ * is at least 2^-13 (cr_codes_native), a normal f16, so |q| <= 127.07
+ * (qk_vk_products.glsl's one-clamp bound for f16), T(q) >= -127.0625 and
+ * the -128 clamp never acts. */
+static inline uint2 cr_code_f16_pair(uint x0, uint x1, float r)
+{
+    float2 q = (float2)(as_float(x0) * r, as_float(x1) * r);
+    uint h;
+    vstore_half2_rte(q, 0, (__private half *)&h);
+    float2 t = vload_half2(0, (const __private half *)&h);
+    return (uint2)(as_uint(fmin(t.s0, 127.0f) + 0x1.8p23f) & 0xFFu, as_uint(fmin(t.s1, 127.0f) + 0x1.8p23f) & 0xFFu);
+}
+
 /* f32 int8 codes of a work-item's 16 values: by int8_code_f32 where the
  * program's products are IEEE and d has a reciprocal (int8_f32_reciprocal),
  * all 16 divided (scaled_code) where one lies near a halfway point or
@@ -287,27 +305,35 @@ static inline uint4 cr_codes_f32(const uint *x, uint d)
  * rows take cr_codes_f32 (every f32 row is cr_codes_native: T(v) = v, and
  * d' = d 2^L < 2^126). bf16 clamps once (int8_code_rcp's one_clamp: a
  * row's values are at most its amax, and T(v) r' is t r where T(v) = t
- * 2^L, or tiny). Both loops straight-line: an element array indexed in a
- * rolled loop goes to the stack. */
+ * 2^L, or tiny), and so do f16's cr_codes_native rows (cr_code_f16_pair).
+ * Both loops straight-line: an element array indexed in a rolled loop goes
+ * to the stack. */
 static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, uint levels, uint sc)
 {
     if (dt == DT_F32)
         return cr_codes_f32(x, d + (levels << 23));
+    uint c[16];
     if (cr_codes_native(dt, M, d)) {
         d += levels << 23; /* d' = d 2^L: d is normal */
         rd -= levels << 23;
 #pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            x[k] = cr_round_unscaled(dt, x[k]);
+        for (uint k = 0; k < 16u; k += 2u) {
+            if (dt == DT_BF16) {
+                c[k] = cr_code_bf16(cr_round_unscaled(dt, x[k]), as_float(rd));
+                c[k + 1] = cr_code_bf16(cr_round_unscaled(dt, x[k + 1]), as_float(rd));
+            } else {
+                uint2 p = cr_code_f16_pair(cr_round_unscaled(dt, x[k]), cr_round_unscaled(dt, x[k + 1]), as_float(rd));
+                c[k] = p.s0;
+                c[k + 1] = p.s1;
+            }
+        }
     } else {
 #pragma unroll
-        for (uint k = 0; k < 16u; k++)
-            x[k] = widen_low_finite(dt, narrow(dt, as_uint(as_float(x[k]) * as_float(sc))));
+        for (uint k = 0; k < 16u; k++) {
+            uint t = widen_low_finite(dt, narrow(dt, as_uint(as_float(x[k]) * as_float(sc))));
+            c[k] = dt == DT_BF16 ? cr_code_bf16(t, as_float(rd)) : cr_code_f16(t, as_float(rd));
+        }
     }
-    uint c[16];
-#pragma unroll
-    for (uint k = 0; k < 16u; k++)
-        c[k] = dt == DT_BF16 ? cr_code_bf16(x[k], as_float(rd)) : cr_code_f16(x[k], as_float(rd));
     return (uint4)(pack4(c[0], c[1], c[2], c[3]), pack4(c[4], c[5], c[6], c[7]), pack4(c[8], c[9], c[10], c[11]),
                    pack4(c[12], c[13], c[14], c[15]));
 }
