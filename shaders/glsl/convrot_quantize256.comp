@@ -90,8 +90,9 @@
  * The _f16d build (QK_F16_DENORMS as well; devices that keep f16
  * denormals, DenormPreserve 16 declared by spv_patch) takes every f16 step
  * of the native path by native conversions: input pairs widened by one
- * f16 -> f32 conversion (exact; the team's range test sent Inf and NaN to
- * the exact path), T(y) by a conversion of the pair to f16 (RTE,
+ * f16 -> f32 conversion (exact, Inf and NaN kept: rows of G >= 64 take
+ * no range test, F16D_FINITE_FREE; at G = 16 and 4 the team's test sends
+ * them to the exact path), T(y) by a conversion of the pair to f16 (RTE,
  * denormals kept: the reference's rounding) and one back, the codes' T(q)
  * by one conversion, then clamp and integer rounding on the f16 pair. T(y)'s
  * f16 bits pass through an XOR with a push-constant zero the compiler
@@ -345,7 +346,7 @@ uint native_columns(uint j, float down)
         [[unroll]] for (uint c = 0u; c < 4u; c++)
             x[2u * CRQ_UNIT(m, c >> 1) + (c & 1u)] = u[c];
     }
-    float mf = 0.0; /* values zero or normal, never NaN: max selects, exactly (rows that nf fails aside) */
+    float mf = 0.0; /* zero or normal, never NaN (but in rows nf fails): max selects, exactly */
     uint nf = 0u;
 #ifdef QK_F16_NATIVE
     if (QK_DT == DT_F16) { /* both columns' levels, then T a pair of columns at a time */
