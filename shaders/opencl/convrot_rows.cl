@@ -314,8 +314,7 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
         return cr_codes_f32(x, d + (levels << 23));
     uint c[16];
     if (cr_codes_native(dt, M, d)) {
-        d += levels << 23; /* d' = d 2^L: d is normal */
-        rd -= levels << 23;
+        rd -= levels << 23; /* RN(1/d') for d' = d 2^L: d is normal */
 #pragma unroll
         for (uint k = 0; k < 16u; k += 2u) {
             if (dt == DT_BF16) {
