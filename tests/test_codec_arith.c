@@ -621,6 +621,42 @@ static void test_int8_group_divisors(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The f16 ConvRot codes of the Vulkan _f16d shader (code_pair) and the
+ * OpenCL native rows (cr_code_f16_pair) take no clamp where the row's
+ * divisor d is a normal f16: T(RN(x RN(1/d))) rounds to an integer in
+ * [-127, 127] for every |x| <= amax. The quotient grows with |x|, so
+ * x = amax is the worst case; checked for every finite f16 amax whose
+ * int8 row divisor is normal, with the host's IEEE products. */
+static void test_f16_int8_codes_unclamped(void **state)
+{
+    (void)state;
+    qk_params p;
+    qk_params_default(QK_FORMAT_INT8_TENSORWISE, &p);
+    p.scaling = QK_SCALING_ROW;
+    qk_ref_args a = {NULL, &p, QK_DTYPE_F16, 1, 1};
+    uint64_t n = 0, bad = 0;
+    for (uint32_t h = 0; h < 0x7C00u; h++) {
+        uint32_t amax = qk_f16_to_f32(h), scale, d = qk_scaled_group_factor(&a, amax, &scale);
+        if (d < 0x38800000u) /* 2^-14: f16 subnormal divisors keep both clamps */
+            continue;
+        float df, af;
+        memcpy(&df, &d, 4);
+        memcpy(&af, &amax, 4);
+        float q0 = nmul(af, ndiv(1.0f, df));
+        uint32_t qb, t;
+        memcpy(&qb, &q0, 4);
+        t = qk_f16_to_f32(qk_f32_to_f16(qb)); /* T(q0), RTE */
+        float tf;
+        memcpy(&tf, &t, 4);
+        n++;
+        bad += !(tf <= 127.0625f && nearbyintf(tf) <= 127.0f);
+    }
+    printf("f16 int8 codes without a clamp: %llu amax values with a normal divisor, %llu past 127.0625\n",
+           (unsigned long long)n, (unsigned long long)bad);
+    assert_true(n > 20000u);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     assert_int_equal(fesetenv(FE_DFL_ENV), 0); /* IEEE: round to nearest, no FTZ/DAZ */
@@ -633,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_mxfp8_exponent_fast),
         cmocka_unit_test(test_nvfp4_code_equals_division),
         cmocka_unit_test(test_int8_group_divisors),
+        cmocka_unit_test(test_f16_int8_codes_unclamped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

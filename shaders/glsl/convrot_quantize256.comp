@@ -94,7 +94,8 @@
  * no range test, F16D_FINITE_FREE; at G = 16 and 4 the team's test sends
  * them to the exact path), T(y) by a conversion of the pair to f16 (RTE,
  * denormals kept: the reference's rounding) and one back, the codes' T(q)
- * by one conversion, then clamp and integer rounding on the f16 pair. T(y)'s
+ * by one conversion, then the integer rounding on the f16 pair, no clamp
+ * (rows whose divisor is below 2^-14 take the exact coder). T(y)'s
  * f16 bits pass through an XOR with a push-constant zero the compiler
  * cannot see through (CRQ_OPAQUE_ZERO): with the round trip in plain
  * sight the H100's driver folded it away and gave wrong bytes (the 11:25
@@ -230,17 +231,19 @@ uvec2 t_round_pair(uint a, uint b, float down)
 }
 
 /* qk_int8_code_rcp (mode 2, f16) of two T values by the factor r, as the
- * two code bytes of a 16-bit word: T(q) by one conversion of the pair, the
- * clamp and the integer rounding on the f16 pair (two f16 min/max and one
- * f16 add a pair): v + 1536 lies in [1408, 1663], where f16's step is 1,
- * so RTE rounds v to an integer, ties to even, and the sum's low byte is
- * v's two's-complement byte (1536 is 0x6600). A q below 2^-14, which that
+ * two code bytes of a 16-bit word, where the row's divisor is a normal f16
+ * (code_units sends the other rows to the exact coder): T(q) by one
+ * conversion of the pair and the integer rounding on the f16 pair (one
+ * f16 add): |T(q)| <= 127.0625 (qk_vk_products.glsl's one-clamp bound;
+ * test_f16_int8_codes_unclamped), so v + 1536 lies in [1408.9, 1663.1],
+ * where f16's step is 1: RTE rounds v to an integer in [-127, 127], ties
+ * to even, and neither clamp could act; the sum's low byte is v's
+ * two's-complement byte (1536 is 0x6600). A q below 2^-14, which that
  * function sends to 0, rounds to 0 here as well. */
 uint code_pair(uint a, uint b, float r)
 {
     precise vec2 q = vec2(uintBitsToFloat(a), uintBitsToFloat(b)) * r;
-    f16vec2 v = clamp(f16vec2(q), float16_t(-128.0), float16_t(127.0));
-    precise f16vec2 biased = v + float16_t(1536.0);
+    precise f16vec2 biased = f16vec2(q) + float16_t(1536.0);
     uint h = packFloat2x16(biased);
     return (h & 0xFFu) | ((h >> 8) & 0xFF00u);
 }
@@ -449,6 +452,10 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
         qk_group_scale(1u, QK_DT, m, 0u, sc, d);
         f = (pc.flags & 1u) == 0u ? qk_product_factor(2u, d, m) : 0u;
     }
+#ifdef QK_F16_DENORMS
+    if (QK_DT == DT_F16 && d < 0x38800000u)
+        f = 0u; /* a subnormal f16 divisor: code_pair would need the clamps */
+#endif
     uint rd = QK_DT == DT_F32 && (pc.flags & 1u) == 0u ? qk_int8_reciprocal(d) : 0u;
     if (first) {
         scale.w[pc.r0 + r] = sc;

@@ -263,17 +263,17 @@ static inline uint cr_code_f16(uint x, float r)
  * nearest even, f16 subnormals and overflow to Inf included, as T does,
  * and vload_half2 widens exactly (the bits' rounding took about twice the
  * operations; H100: 66% -> 80% of the copy, BACKEND-OPENCL.md). A |q|
- * below 2^-14 codes 0 either way. The upper clamp alone: the row's divisor
- * is at least 2^-13 (cr_codes_native), a normal f16, so |q| <= 127.07
- * (qk_vk_products.glsl's one-clamp bound for f16), T(q) >= -127.0625 and
- * the -128 clamp never acts. */
+ * below 2^-14 codes 0 either way. No clamp: the row's divisor is at least
+ * 2^-13 (cr_codes_native), a normal f16, so |q| <= 127.07
+ * (qk_vk_products.glsl's one-clamp bound for f16) and |T(q)| <= 127.0625,
+ * whose integer rounding lies in [-127, 127], where neither clamp acts. */
 static inline uint2 cr_code_f16_pair(uint x0, uint x1, float r)
 {
     float2 q = (float2)(as_float(x0) * r, as_float(x1) * r);
     uint h;
     vstore_half2_rte(q, 0, (__private half *)&h);
     float2 t = vload_half2(0, (const __private half *)&h);
-    return (uint2)(as_uint(fmin(t.s0, 127.0f) + 0x1.8p23f) & 0xFFu, as_uint(fmin(t.s1, 127.0f) + 0x1.8p23f) & 0xFFu);
+    return (uint2)(as_uint(t.s0 + 0x1.8p23f) & 0xFFu, as_uint(t.s1 + 0x1.8p23f) & 0xFFu);
 }
 
 /* f32 int8 codes of a work-item's 16 values: by int8_code_f32 where the
