@@ -530,12 +530,32 @@ static long compare_shape_items(const qk_params *p, const vec_shape *sh, const v
     return b;
 }
 
-/* MXFP8 of bf16/f16 rows of whole 8-element vectors by mxfp8_quantize16:
- * widths of 8 mod 16 and not multiples of 128, padded rows, many rounds of
- * its grid-stride loop (QK_OPENCL_GRID_ITEMS=768) across row ends, and bf16
- * blocks of amax below 2^-100 (the dividing path) beside subnormals. f32
- * and widths that are not multiples of 8 keep mxfp8_quantize. */
-static void test_mxfp8_quantize16(void **st)
+/* MXFP8 of rows of whole 16-byte vectors by mxfp8_quantize16 (bf16/f16,
+ * 8-element vectors) and mxfp8_quantize32 (f32, 4-element vectors):
+ * widths of 8 mod 16 (f32: 4 mod 8) and not multiples of 128, padded rows,
+ * many rounds of the grid-stride loop (QK_OPENCL_GRID_ITEMS=768) across
+ * row ends, and bf16/f32 blocks of amax below 2^-100 (the dividing path)
+ * beside subnormals. f32 also: blocks whose amax is near 2^100 beside
+ * values down to f32's subnormals (products below 2^-126), and amaxes at
+ * and next to a binade's 1.75 (qk_mxfp8_exponent_fast's turning point).
+ * Widths that are not whole vectors keep mxfp8_quantize. */
+static void mxfp8_f32_edges(void *in, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t blk = i / 32, k = i % 32;
+        float v;
+        if (blk % 3 == 0) /* 1.75 * 2^e and one ulp either side leads the block */
+            v = k == 0 ? nextafterf(ldexpf(1.75f, (int)(blk % 40) - 20), (blk / 3) % 3 == 0 ? 0.0f : 1e30f)
+                       : ldexpf(1.0f + (float)k / 32.0f, (int)(blk % 40) - 21 - (int)(k % 5));
+        else if (blk % 3 == 1) /* 2^100-ish beside tiny and subnormal values */
+            v = k == 0 ? ldexpf(1.9f, 100) : ldexpf(1.0f + (float)k / 64.0f, -30 - 4 * (int)k);
+        else
+            continue;
+        qk_store_f32(QK_DTYPE_F32, in, i, qk_bits((i & 2) ? -v : v));
+    }
+}
+
+static void test_mxfp8_quantize_vectors(void **st)
 {
     (void)st;
     int nd;
@@ -544,30 +564,39 @@ static void test_mxfp8_quantize16(void **st)
     static const vec_shape shapes[] = {{QK_DTYPE_BF16, 130, 1024, 0}, {QK_DTYPE_F16, 263, 256, 0},
                                        {QK_DTYPE_BF16, 37, 200, 0},   {QK_DTYPE_F16, 33, 264, 1},
                                        {QK_DTYPE_BF16, 97, 1032, 1},  {QK_DTYPE_F32, 40, 256, 0},
-                                       {QK_DTYPE_BF16, 5, 1001, 0}};
+                                       {QK_DTYPE_F32, 33, 260, 1},    {QK_DTYPE_F32, 70, 1028, 0},
+                                       {QK_DTYPE_F32, 9, 1002, 0},    {QK_DTYPE_BF16, 5, 1001, 0}};
     qk_params p;
     qk_params_default(QK_FORMAT_MXFP8, &p);
     long bad = 0;
-    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
-        for (int tiny = 0; tiny < (shapes[k].dt == QK_DTYPE_BF16 ? 2 : 1); tiny++) {
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        qk_dtype dt = shapes[k].dt;
+        int f32 = dt == QK_DTYPE_F32;
+        for (int kind = 0; kind < (dt == QK_DTYPE_BF16 ? 2 : f32 ? 3 : 1); kind++) {
             int64_t n = shapes[k].rows * shapes[k].cols;
             void *in = malloc((size_t)n * 4);
-            fill(shapes[k].dt, in, n, 90 + k * 2 + (uint64_t)tiny);
-            if (tiny) /* every third value 2^-101 .. 2^-133, and the first two rows all such */
+            fill(dt, in, n, 90 + k * 3 + (uint64_t)kind);
+            if (kind == 1) /* every third value 2^-101 .. 2^-133, and the first two rows all such */
                 for (int64_t i = 0; i < n; i++)
                     if (i % 3 == 0 || i < 2 * shapes[k].cols)
-                        qk_store_f32(QK_DTYPE_BF16, in, i, qk_bits(ldexpf((i & 1) ? -1.5f : 1.0f, -101 - (int)(i % 33))));
-            unsigned long before = qcl_mxfp8_q16_runs();
+                        qk_store_f32(dt, in, i, qk_bits(ldexpf((i & 1) ? -1.5f : 1.0f, -101 - (int)(i % 33))));
+            if (kind == 2)
+                mxfp8_f32_edges(in, n);
+            unsigned long before16 = qcl_mxfp8_q16_runs(), before32 = qcl_mxfp8_q32_runs();
             long b = compare_shape_items(&p, &shapes[k], in);
-            unsigned long runs = qcl_mxfp8_q16_runs() - before;
-            int want = shapes[k].dt != QK_DTYPE_F32 && shapes[k].cols % 8 == 0;
-            printf("mxfp8 %s %lld x %lld%s%s: %ld differing cases, %lu mxfp8_quantize16 launches\n",
-                   qk_dtype_name(shapes[k].dt), (long long)shapes[k].rows, (long long)shapes[k].cols,
-                   tiny ? ", tiny values" : "", shapes[k].few ? ", 768 work-items" : "", b, runs);
+            unsigned long runs16 = qcl_mxfp8_q16_runs() - before16, runs32 = qcl_mxfp8_q32_runs() - before32;
+            int vec = shapes[k].cols % (f32 ? 4 : 8) == 0;
+            printf("mxfp8 %s %lld x %lld%s%s: %ld differing cases, %lu mxfp8_quantize16 and %lu mxfp8_quantize32 "
+                   "launches\n",
+                   qk_dtype_name(dt), (long long)shapes[k].rows, (long long)shapes[k].cols,
+                   kind == 1 ? ", tiny values" : kind == 2 ? ", f32 edges" : "",
+                   shapes[k].few ? ", 768 work-items" : "", b, runs16, runs32);
             bad += b;
-            assert_int_equal(runs != 0, want);
+            assert_int_equal(runs16 != 0, vec && !f32);
+            assert_int_equal(runs32 != 0, vec && f32);
             free(in);
         }
+    }
     assert_int_equal(bad, 0);
 }
 
@@ -1599,7 +1628,7 @@ int main(void)
         cmocka_unit_test(test_mxfp8_code_equals_division),
         cmocka_unit_test(test_nf4_bucket_equals_codec),
         cmocka_unit_test(test_odd_shapes),
-        cmocka_unit_test(test_mxfp8_quantize16),
+        cmocka_unit_test(test_mxfp8_quantize_vectors),
         cmocka_unit_test(test_nvfp4_fast_kernels),
         cmocka_unit_test(test_grid_stride_rounds),
         cmocka_unit_test(test_bnb4_q64_f32),

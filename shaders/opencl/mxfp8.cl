@@ -154,6 +154,81 @@ __kernel void mxfp8_quantize16(__global const uint4 *in, int dt, uint rows, ulon
     QK_GPU_BY_DTYPE(dt, mxfp8_quantize16_body(in, DTC, rows, cols, rp, ncb, data, scale, status));
 }
 
+/* The same for f32 rows of whole 4-element vectors: a block is 8 vectors,
+ * loaded a step ahead. The codes are mx16_code's on the f32 bits where the
+ * amax is >= 2^-100 (qk_mxfp8_exponent_fast holds for every such f32 amax,
+ * and the block's largest product is at most 448): x * 2^(127-e) is exact
+ * where x and the product are normal, and where either is not it is below
+ * 2^-18, code the zero of x's sign, as in mxfp8_quantize16. Smaller
+ * amaxes take qk_mxfp8_code. */
+static inline uint4 mx32_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
+{
+    return r < rows && c < cols ? in[((ulong)r * cols + c) >> 2] : (uint4)(0u);
+}
+
+__kernel void mxfp8_quantize32(__global const uint4 *in, uint rows, ulong cols, uint rp, uint ncb,
+                               __global uint4 *data, __global uchar *scale, __global uint *status)
+{
+    uint nb = rp * ncb, stride = (uint)get_global_size(0);
+    uint b = (uint)get_global_id(0), r = b / ncb, cb = b - r * ncb;
+    uint step_r = stride / ncb, step_c = stride - step_r * ncb;
+    uint4 v[8];
+    if (b < nb)
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            v[k] = mx32_load(in, rows, cols, r, (ulong)cb * 32 + 4 * k);
+    for (; b < nb; b += stride) {
+        uint x[32];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            x[4 * k] = v[k].x;
+            x[4 * k + 1] = v[k].y;
+            x[4 * k + 2] = v[k].z;
+            x[4 * k + 3] = v[k].w;
+        }
+        uint nr = r + step_r, nc = cb + step_c;
+        if (nc >= ncb) {
+            nc -= ncb;
+            nr++;
+        }
+        if (b + stride < nb)
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                v[k] = mx32_load(in, rows, cols, nr, (ulong)nc * 32 + 4 * k);
+        uint m = 0u, e = 0u, c[8];
+#pragma unroll
+        for (int k = 0; k < 32; k++)
+            m = max(m, x[k] & QK_F32_ABS);
+        uint4 lo = (uint4)(0u), hi = (uint4)(0u); /* a zero block: scale byte 0, +0 data */
+        if (m >= QK_F32_INF) {
+            atomic_max(status, m); /* NaN or Inf: the call fails */
+        } else if (m >= 0x0D800000u) { /* 2^-100 */
+            e = qk_mxfp8_exponent_fast(m);
+            float f = as_float((254u - e) << 23);
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                c[k] = pack4(mx16_code(x[4 * k], f), mx16_code(x[4 * k + 1], f), mx16_code(x[4 * k + 2], f),
+                             mx16_code(x[4 * k + 3], f));
+            lo = (uint4)(c[0], c[1], c[2], c[3]);
+            hi = (uint4)(c[4], c[5], c[6], c[7]);
+        } else if (m != 0u) {
+            uint s = qk_div(m, QK_F32_E4M3_MAX);
+            e = qk_e8m0_ceil_fast(s < QK_F32_E8M0_MIN ? QK_F32_E8M0_MIN : s);
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                c[k] = pack4(qk_mxfp8_code(x[4 * k], e), qk_mxfp8_code(x[4 * k + 1], e),
+                             qk_mxfp8_code(x[4 * k + 2], e), qk_mxfp8_code(x[4 * k + 3], e));
+            lo = (uint4)(c[0], c[1], c[2], c[3]);
+            hi = (uint4)(c[4], c[5], c[6], c[7]);
+        }
+        scale[blocked_offset(r, cb, ncb)] = (uchar)e;
+        data[2 * (ulong)b] = lo;
+        data[2 * (ulong)b + 1] = hi;
+        r = nr;
+        cb = nc;
+    }
+}
+
 /* Dequantize walks rows (cuda/k_blocked.cuh): a work-group strides over
  * batches of R rows, each work-item over 8-column vectors of one row (vpr
  * = ceil(cols / 8) a row), with the row's part of the blocked scale offset

@@ -29,8 +29,9 @@ unsigned long qcl_bnb4_q64_runs(void);
 unsigned long qcl_bnb4_q64_rec_runs(void);
 /* How many of the bnb4_quantize64 launches were f32's (bnb4_quantize64_f32 and _f32_rec; tests). */
 unsigned long qcl_bnb4_q64_f32_runs(void);
-/* How many MXFP8 quantize launches took mxfp8_quantize16 (tests). */
+/* How many MXFP8 quantize launches took mxfp8_quantize16 / mxfp8_quantize32 (tests). */
 unsigned long qcl_mxfp8_q16_runs(void);
+unsigned long qcl_mxfp8_q32_runs(void);
 /* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
 unsigned long qcl_groups16_runs(void);
 /* How many NVFP4 quantize launches took nvfp4_quantize16 (tests). */
@@ -111,6 +112,7 @@ typedef enum {
     K_F32_CODES_CHECK,
     K_BNB4_QUANTIZE64_F32,
     K_BNB4_QUANTIZE64_F32_REC,
+    K_MXFP8_QUANTIZE32,
     K_COUNT
 } qcl_kernel_id;
 

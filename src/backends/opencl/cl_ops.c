@@ -484,9 +484,10 @@ static qk_status nvfp4_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
                ARG(data), ARG(scale));
 }
 
-static unsigned long mxfp8_q16_runs;
+static unsigned long mxfp8_q16_runs, mxfp8_q32_runs;
 
 unsigned long qcl_mxfp8_q16_runs(void) { return __atomic_load_n(&mxfp8_q16_runs, __ATOMIC_RELAXED); }
+unsigned long qcl_mxfp8_q32_runs(void) { return __atomic_load_n(&mxfp8_q32_runs, __ATOMIC_RELAXED); }
 
 static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows, int64_t cols, cl_mem data,
                                 cl_mem scale, size_t scale_bytes)
@@ -496,13 +497,18 @@ static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
         return st;
     cl_mem status = s->buf[0][B_STATUS];
     int64_t blocks = qk_round_up(rows, 32) * (qk_round_up(cols, 32) / 32);
-    if (dt != QK_DTYPE_F32 && cols % 8 == 0 && blocks < ((int64_t)1 << 31)) {
-        /* 16-bit rows of whole vectors, block indices in 31 bits: mxfp8_quantize16 */
-        __atomic_add_fetch(&mxfp8_q16_runs, 1, __ATOMIC_RELAXED);
+    int f32 = dt == QK_DTYPE_F32;
+    if (cols % (f32 ? 4 : 8) == 0 && blocks < ((int64_t)1 << 31)) {
+        /* rows of whole 16-byte vectors, block indices in 31 bits:
+         * mxfp8_quantize16 (bf16/f16) or mxfp8_quantize32 */
+        __atomic_add_fetch(f32 ? &mxfp8_q32_runs : &mxfp8_q16_runs, 1, __ATOMIC_RELAXED);
         cl_uint r16 = (cl_uint)rows, rp16 = (cl_uint)qk_round_up(rows, 32), ncb16 = (cl_uint)(qk_round_up(cols, 32) / 32);
         cl_ulong c16 = (cl_ulong)cols;
         size_t L = s->wg, g;
         grid1(s, L, &g); /* work-groups stride over the blocks */
+        if (f32)
+            return RUN(s, K_MXFP8_QUANTIZE32, 1, &g, &L, ARG(in), ARG(r16), ARG(c16), ARG(rp16), ARG(ncb16),
+                       ARG(data), ARG(scale), ARG(status));
         return RUN(s, K_MXFP8_QUANTIZE16, 1, &g, &L, ARG(in), ARG(dt), ARG(r16), ARG(c16), ARG(rp16), ARG(ncb16),
                    ARG(data), ARG(scale), ARG(status));
     }
