@@ -1004,13 +1004,15 @@ static void test_int8_scalars(void **st)
     assert_int_equal(bad, 0);
 }
 
-/* float8 and int8 row and tile groups of 16-bit input in one pass
- * (scaled_groups16.cl): 64 work-items (up to 4096 elements) and 256 (up to
- * 16384), edge tiles, rows whose magnitudes span the dtype (so the
- * multipliers and divisors do), zero rows (f16 blockwise: a zero divisor;
- * float8: an infinite multiplier) and a NaN row; with few work-groups,
- * many steps each. Groups wider than 16384 or not whole vectors and f32
- * take scaled_quantize_groups. */
+/* float8 and int8 row and tile groups of 16-bit input, and int8 ones of
+ * f32 input, in one pass (scaled_groups16.cl, scaled_groups32.cl): 64
+ * work-items (up to 4096 elements) and 256 (up to 16384), edge tiles, rows
+ * whose magnitudes span the dtype (so the multipliers and divisors do; f32
+ * rows near 2^-130 have no reciprocal and code every unit exactly, and
+ * random f32 elements put some quotients near a halfway point), zero rows
+ * (f16 blockwise: a zero divisor; float8: an infinite multiplier) and a
+ * NaN row; with few work-groups, many steps each. Groups wider than 16384
+ * or not whole vectors, and f32 float8, take scaled_quantize_groups. */
 static void test_groups16(void **st)
 {
     (void)st;
@@ -1037,7 +1039,12 @@ static void test_groups16(void **st)
         {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F16, 260, 136, 64, 0, 1},
         {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_BF16, 200, 264, 128, 1, 1},
         {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_BF16, 5, 1001, 0, 0, 0},
-        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 8, 1024, 0, 0, 0},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 64, 4096, 0, 0, 1},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 37, 1000, 0, 1, 1},
+        {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 3, 16392, 0, 0, 0},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F32, 300, 264, 128, 0, 1},
+        {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F32, 70, 96, 24, 1, 1},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_F32, 8, 1024, 0, 0, 0},
     };
     long bad = 0;
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
@@ -1065,7 +1072,7 @@ static void test_groups16(void **st)
             long b = compare_all(&p, cases[k].dt, in, rows, cols);
             unsigned long runs = qcl_groups16_runs() - before;
             unsetenv("QK_OPENCL_GRID_ITEMS");
-            printf("%s %s %lld x %lld, %s of %d%s%s: %ld differing cases, %lu scaled_quantize_groups16 launches\n",
+            printf("%s %s %lld x %lld, %s of %d%s%s: %ld differing cases, %lu scaled_quantize_groups16/32 launches\n",
                    qk_format_name(cases[k].f), qk_dtype_name(cases[k].dt), (long long)rows, (long long)cols,
                    cases[k].block ? "tiles" : "rows", cases[k].block ? cases[k].block : (int)cols,
                    cases[k].few ? ", 512 work-items" : "", nan ? ", a NaN" : "", b, runs);

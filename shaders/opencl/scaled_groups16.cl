@@ -416,8 +416,18 @@ static inline uint group16_max(__local uint *red, uint v, const uint L)
     return group16_partials_max(red, L);
 }
 
+/* A finite group amax m's scale, divisor *d and factor *r: m is a 16-bit
+ * magnitude and *r product_factor's, or for f32 (scaled_groups32.cl) f32
+ * bits and *r int8_f32_reciprocal's. */
+static inline uint group_scalars(const int fmt, const int dt, uint m, uint *d, uint *r)
+{
+    uint s = scaled_params(fmt, dt, dt == DT_F32 ? m : widen16(dt, m), d);
+    *r = dt == DT_F32 ? int8_f32_reciprocal(*d) : product_factor(fmt, dt, *d, m);
+    return s;
+}
+
 /* group16_max's maximum with the group's scale s, divisor d and factor r
- * (product_factor), which work-item 0 alone computes (their integer
+ * (group_scalars), which work-item 0 alone computes (their integer
  * divisions) and shares through red[L..L+3] at a third barrier: 256
  * work-items each computing them cost issue slots the codes need. red[L..]
  * is read by work-item 0 alone before it writes there, and by the others
@@ -428,10 +438,8 @@ static inline uint group16_scale_one(__local uint *red, uint v, const uint L, co
     group16_partials(red, v, L);
     if (get_local_id(0) == 0u) {
         uint m = group16_partials_max(red, L), sd = 0u, ss = 0u, sr = 0u;
-        if (m < top) {
-            ss = scaled_params(fmt, dt, widen16(dt, m), &sd);
-            sr = product_factor(fmt, dt, sd, m);
-        }
+        if (m < top)
+            ss = group_scalars(fmt, dt, m, &sd, &sr);
         red[L] = m;
         red[L + 1u] = ss;
         red[L + 2u] = sd;
@@ -500,10 +508,8 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             m16 = group16_scale_one(red, max(lo, hi >> 16), L, fmt, dt, top, &s, &d, &r);
         } else {
             m16 = group16_max(red, max(lo, hi >> 16), L);
-            if (m16 < top) {
-                s = scaled_params(fmt, dt, widen16(dt, m16), &d);
-                r = product_factor(fmt, dt, d, m16);
-            }
+            if (m16 < top)
+                s = group_scalars(fmt, dt, m16, &d, &r);
         }
         /* the table is written after this group's amax barriers, which
          * every work-item meets after its lookups of the previous group */

@@ -32,7 +32,8 @@ unsigned long qcl_bnb4_q64_f32_runs(void);
 /* How many MXFP8 quantize launches took mxfp8_quantize16 / mxfp8_quantize32 (tests). */
 unsigned long qcl_mxfp8_q16_runs(void);
 unsigned long qcl_mxfp8_q32_runs(void);
-/* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 (tests). */
+/* How many row/tile float8/int8 quantize launches took scaled_quantize_groups16 or
+ * (f32) scaled_quantize_groups32 (tests). */
 unsigned long qcl_groups16_runs(void);
 /* How many NVFP4 quantize launches took nvfp4_quantize16 (tests). */
 unsigned long qcl_nvfp4_q16_runs(void);
@@ -113,6 +114,8 @@ typedef enum {
     K_BNB4_QUANTIZE64_F32,
     K_BNB4_QUANTIZE64_F32_REC,
     K_MXFP8_QUANTIZE32,
+    K_SCALED_QUANTIZE_GROUPS32_4K,
+    K_SCALED_QUANTIZE_GROUPS32_16K,
     K_COUNT
 } qcl_kernel_id;
 

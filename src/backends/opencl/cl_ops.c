@@ -550,9 +550,10 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
                LOCAL(TABLE16_BYTES));
 }
 
-/* float8 / int8 row and tile groups of 16-bit input whose width is whole
- * vectors of 8 and whose elements fit 256 work-items x 8 vectors: one pass
- * (scaled_groups16.cl), 64 work-items up to 4096 elements. */
+/* float8 / int8 row and tile groups of 16-bit input, and int8 ones of f32
+ * input, whose width is whole vectors of 8 and whose elements fit 256
+ * work-items x 8 vectors: one pass (scaled_groups16.cl, scaled_groups32.cl),
+ * 64 work-items up to 4096 elements. */
 #define GROUPS16_L 256
 #define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4 + 128) /* amax words, then the significand table */
 
@@ -560,10 +561,11 @@ static unsigned long groups16_runs;
 
 unsigned long qcl_groups16_runs(void) { return __atomic_load_n(&groups16_runs, __ATOMIC_RELAXED); }
 
-static int by_groups16(const qcl_state *s, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
+static int by_groups16(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
 {
     cl_ulong h = bh, w = bw < cols ? bw : cols;
-    return dt != QK_DTYPE_F32 && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
+    int int8 = fmt == (cl_int)QK_FORMAT_INT8_TENSORWISE || fmt == (cl_int)QK_FORMAT_INT8_BLOCKWISE;
+    return (dt != QK_DTYPE_F32 || int8) && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
 
@@ -575,10 +577,15 @@ static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem i
     cl_ulong h = bh, w = bw < c ? bw : c;
     int big = h * w > 64 * 8 * 8; /* 64 work-items of 8 vectors up to 4096 elements, else 256 */
     size_t L = big ? GROUPS16_L : 64, g;
-    qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS16_16K : K_SCALED_QUANTIZE_GROUPS16_4K;
     grid1(s, L, &g); /* work-groups stride over the groups */
     if (ng < g / L)
         g = (size_t)ng * L;
+    if (dt == QK_DTYPE_F32) {
+        qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS32_16K : K_SCALED_QUANTIZE_GROUPS32_4K;
+        return RUN(s, k, 1, &g, &L, ARG(in), ARG(r), ARG(c), ARG(bh), ARG(bw), ARG(ng), ARG(gc), ARG(fmt),
+                   ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
+    }
+    qcl_kernel_id k = big ? K_SCALED_QUANTIZE_GROUPS16_16K : K_SCALED_QUANTIZE_GROUPS16_4K;
     return RUN(s, k, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw), ARG(ng), ARG(gc), ARG(fmt),
                ARG(scale), ARG(data), ARG(status), LOCAL(GROUPS16_LOCAL));
 }
@@ -715,7 +722,7 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         gc = (c + bw - 1) / bw;
     }
     cl_ulong ng = (r + bh - 1) / bh * gc;
-    if (by_groups16(s, dt, c, bh, bw))
+    if (by_groups16(s, fmt, dt, c, bh, bw))
         return quantize_groups16(s, fmt, dt, in, r, c, bh, bw, ng, gc, data, scale, status);
     size_t L = s->wg, gcap = cap_items(s) / L;
     size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;

@@ -21,7 +21,7 @@ static const char *const kernel_names[K_COUNT] = {
     "nvfp4_quantize16",     "convrot_dequantize_runs", "bnb_absmax_mean",   "nvfp4_scale_table16",
     "int8_scalars_check",   "bnb4_quantize64_rec", "convrot_quantize_native_bf16", "convrot_quantize_native_f16",
     "convrot_quantize_native_f32", "f32_codes_check", "bnb4_quantize64_f32", "bnb4_quantize64_f32_rec",
-    "mxfp8_quantize32",
+    "mxfp8_quantize32",     "scaled_quantize_groups32_4k", "scaled_quantize_groups32_16k",
 };
 
 static uint64_t fnv1a(const void *p, size_t n)
