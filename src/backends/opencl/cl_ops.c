@@ -502,15 +502,16 @@ static qk_status mxfp8_quantize(qcl_state *s, cl_int dt, cl_mem in, int64_t rows
         /* rows of whole 16-byte vectors, block indices in 31 bits:
          * mxfp8_quantize16 (bf16/f16) or mxfp8_quantize32 */
         __atomic_add_fetch(f32 ? &mxfp8_q32_runs : &mxfp8_q16_runs, 1, __ATOMIC_RELAXED);
-        cl_uint r16 = (cl_uint)rows, rp16 = (cl_uint)qk_round_up(rows, 32), ncb16 = (cl_uint)(qk_round_up(cols, 32) / 32);
-        cl_ulong c16 = (cl_ulong)cols;
+        cl_uint rows_u = (cl_uint)rows, rp_u = (cl_uint)qk_round_up(rows, 32);
+        cl_uint ncb_u = (cl_uint)(qk_round_up(cols, 32) / 32);
+        cl_ulong cols_u = (cl_ulong)cols;
         size_t L = s->wg, g;
         grid1(s, L, &g); /* work-groups stride over the blocks */
         if (f32)
-            return RUN(s, K_MXFP8_QUANTIZE32, 1, &g, &L, ARG(in), ARG(r16), ARG(c16), ARG(rp16), ARG(ncb16),
+            return RUN(s, K_MXFP8_QUANTIZE32, 1, &g, &L, ARG(in), ARG(rows_u), ARG(cols_u), ARG(rp_u), ARG(ncb_u),
                        ARG(data), ARG(scale), ARG(status));
-        return RUN(s, K_MXFP8_QUANTIZE16, 1, &g, &L, ARG(in), ARG(dt), ARG(r16), ARG(c16), ARG(rp16), ARG(ncb16),
-                   ARG(data), ARG(scale), ARG(status));
+        return RUN(s, K_MXFP8_QUANTIZE16, 1, &g, &L, ARG(in), ARG(dt), ARG(rows_u), ARG(cols_u), ARG(rp_u),
+                   ARG(ncb_u), ARG(data), ARG(scale), ARG(status));
     }
     cl_ulong r = (cl_ulong)rows, c = (cl_ulong)cols, rp = (cl_ulong)qk_round_up(rows, 32);
     cl_ulong ncb = (cl_ulong)qk_round_up(cols, 32) / 32;
@@ -561,7 +562,7 @@ static unsigned long groups16_runs;
 
 unsigned long qcl_groups16_runs(void) { return __atomic_load_n(&groups16_runs, __ATOMIC_RELAXED); }
 
-static int by_groups16(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
+static int by_one_pass_groups(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
 {
     cl_ulong h = bh, w = bw < cols ? bw : cols;
     int int8 = fmt == (cl_int)QK_FORMAT_INT8_TENSORWISE || fmt == (cl_int)QK_FORMAT_INT8_BLOCKWISE;
@@ -569,7 +570,7 @@ static int by_groups16(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols,
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
 
-static qk_status quantize_groups16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem in, cl_ulong r, cl_ulong c,
+static qk_status quantize_one_pass_groups(qcl_state *s, cl_int fmt, cl_int dt, cl_mem in, cl_ulong r, cl_ulong c,
                                    cl_ulong bh, cl_ulong bw, cl_ulong ng, cl_ulong gc, cl_mem data, cl_mem scale,
                                    cl_mem status)
 {
@@ -722,8 +723,8 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         gc = (c + bw - 1) / bw;
     }
     cl_ulong ng = (r + bh - 1) / bh * gc;
-    if (by_groups16(s, fmt, dt, c, bh, bw))
-        return quantize_groups16(s, fmt, dt, in, r, c, bh, bw, ng, gc, data, scale, status);
+    if (by_one_pass_groups(s, fmt, dt, c, bh, bw))
+        return quantize_one_pass_groups(s, fmt, dt, in, r, c, bh, bw, ng, gc, data, scale, status);
     size_t L = s->wg, gcap = cap_items(s) / L;
     size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
     return RUN(s, K_SCALED_QUANTIZE_GROUPS, 1, &g, &L, ARG(in), ARG(dt), ARG(r), ARG(c), ARG(bh), ARG(bw),
