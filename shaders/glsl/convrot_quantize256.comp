@@ -362,7 +362,7 @@ uint native_columns(uint j, float down)
             mf = max(mf, max(abs(uintBitsToFloat(t.x)), abs(uintBitsToFloat(t.y))));
         }
 #ifdef QK_F16_DENORMS
-        if (pc.group >= 64u) /* no range test (main): one value of each rotation group, held as it is */
+        if (pc.group >= 64u) /* F16D_FINITE_FREE's rows, no range test: one value of each group, as it is */
             [[unroll]] for (uint k = 0u; k < 16u; k += 4u)
                 nf = max(nf, x[2u * k] & QK_F32_ABS);
 #endif
