@@ -276,7 +276,8 @@ static inline uint2 cr_code_f16_pair(uint x0, uint x1, float r)
     return (uint2)(as_uint(t.s0 + 0x1.8p23f) & 0xFFu, as_uint(t.s1 + 0x1.8p23f) & 0xFFu);
 }
 
-/* f32 int8 codes of a work-item's 16 values: by int8_code_f32 where the
+/* f32 int8 codes of a work-item's 16 values: by int8_code_f32_bounded (the
+ * row's divisor comes from its own amax) where the
  * program's products are IEEE and d has a reciprocal (int8_f32_reciprocal),
  * all 16 divided (scaled_code) where one lies near a halfway point or
  * elsewhere. */
@@ -287,7 +288,7 @@ static inline uint4 cr_codes_f32(const uint *x, uint d)
     if (!near) {
 #pragma unroll
         for (uint k = 0; k < 16u; k++)
-            c[k] = int8_code_f32(x[k], as_float(r), -128.0f, &near);
+            c[k] = int8_code_f32_bounded(x[k], as_float(r), &near);
     }
     if (near) {
 #pragma unroll

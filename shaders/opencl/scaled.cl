@@ -84,6 +84,20 @@ static inline uint int8_code_f32(uint x, float r, float lo, int *near)
     return as_uint(fmin(fmax(n, lo), 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
+/* int8_code_f32 of an element x of a group whose divisor d comes from the
+ * group's own amax (|x| <= amax, either int8 format): d >= amax / 127
+ * (1 - 2^-24) (f32's T is exact; the floors only raise d), so |q0| <= 127
+ * (1 + 2^-24)^3 < 127.5 and rint(q0) lies in [-127, 127], where neither
+ * clamp acts: the code is the low byte of q0 + 1.5 * 2^23 itself, three
+ * operations fewer. f32_codes_check compares it with int8_code_f32 for
+ * quotients up to 127 in magnitude. */
+static inline uint int8_code_f32_bounded(uint x, float r, int *near)
+{
+    float q0 = as_float(x) * r, b = q0 + 0x1.8p23f;
+    *near |= fabs(q0 - (b - 0x1.8p23f)) >= 0.5f - 0x1p-13f;
+    return as_uint(b) & 0xFFu;
+}
+
 /* One work-item: param[0] = what every element is multiplied or divided
  * by, param[1] = the stored scalar scale (copied into each chunk's scale). */
 __kernel void scaled_tensor_params(__global const uint *amax, int fmt, int dt, __global uint *param)
@@ -446,15 +460,15 @@ __constant uint check_f32_divisors[8] = {0x00800000u, 0x0DA24260u, 0x21F3A5C1u, 
 
 /* Test hook: int8_code_f32 against scaled_code (int8_tensorwise and
  * int8_blockwise clamps) for value id = base + global id. Divisor: one of
- * eight, 2^-126 to just below 2^126. Value x: half the ids RN(m d) for m
- * a point halfway between integers in [-511.5, 511.5], moved by up to
- * 2^(12 - e) ulps either way (e: m's exponent, so that the moves reach
- * past the 2^-13 margin on both sides); a quarter RN(m d) for an integer m
- * moved by up to 4 ulps; a quarter random bits within 2^12 of d's exponent
- * either way. out[0] counts the codes that differ where int8_code_f32 did
- * not flag its value near, out[1] keeps the smallest such id, out[2]
- * counts the values flagged near, out[3] = 1 says the program has no IEEE
- * products (nothing checked). */
+ * eight, 2^-126 to just below 2^126. Value x: half the ids RN(m d) for m a
+ * point halfway between integers in [-511.5, 511.5], moved by up to 2^(12 -
+ * e) ulps either way (e: m's exponent, so that the moves reach past the
+ * 2^-13 margin on both sides); a quarter RN(m d) for an integer m moved by
+ * up to 4 ulps; a quarter random bits within 2^12 of d's exponent either
+ * way. Where |m| <= 126.5, int8_code_f32_bounded as well. out[0] counts the
+ * codes that differ where int8_code_f32 did not flag its value near, out[1]
+ * keeps the smallest such id, out[2] counts the values flagged near, out[3]
+ * = 1 says the program has no IEEE products (nothing checked). */
 __kernel void f32_codes_check(uint base, __global uint *out)
 {
 #if QK_F32_PRODUCTS
@@ -481,9 +495,14 @@ __kernel void f32_codes_check(uint base, __global uint *out)
     int near = 0;
     float r = as_float(int8_f32_reciprocal(d));
     uint c = int8_code_f32(x, r, -128.0f, &near), cb = int8_code_f32(x, r, -127.0f, &near);
+    /* quotients a group can hold (at most 127 (1 + 2^-24)^3 in magnitude):
+     * values near m d with |m| <= 126.5 */
+    int in_group = kind < 3u && abs((int)mi - 512) <= 126;
+    uint cu = in_group ? int8_code_f32_bounded(x, r, &near) : c;
     if (near)
         atomic_inc(&out[2]);
-    else if (c != scaled_code(FMT_INT8, DT_F32, x, d) || cb != scaled_code(FMT_INT8_BLOCK, DT_F32, x, d)) {
+    else if (c != scaled_code(FMT_INT8, DT_F32, x, d) || cb != scaled_code(FMT_INT8_BLOCK, DT_F32, x, d) ||
+             cu != c || (in_group && cu != cb)) {
         atomic_inc(&out[0]);
         atomic_min(&out[1], id);
     }
