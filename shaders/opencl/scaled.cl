@@ -90,7 +90,7 @@ static inline uint int8_code_f32(uint x, float r, float lo, int *near)
  * (1 + 2^-24)^3 < 127.5 and rint(q0) lies in [-127, 127], where neither
  * clamp acts: the code is the low byte of q0 + 1.5 * 2^23 itself, three
  * operations fewer. f32_codes_check compares it with int8_code_f32 for
- * quotients up to 127 in magnitude. */
+ * quotients up to 126.5 in magnitude. */
 static inline uint int8_code_f32_bounded(uint x, float r, int *near)
 {
     float q0 = as_float(x) * r, b = q0 + 0x1.8p23f;
