@@ -6,7 +6,8 @@
  * environment: no flush-to-zero, no denormals-are-zero) over millions of pairs
  * drawn to hit subnormal results, overflow, and exact rounding ties, and over
  * every combination of special values. Also: the flush-to-zero multiply, the
- * ordered comparison, the FTZ helper and the table-based reciprocal model. */
+ * ordered comparison, the FTZ helper, the table-based reciprocal model and
+ * the shaders' bf16 rounding by Veltkamp's split. */
 #include <fenv.h>
 #include <float.h>
 #include <math.h>
@@ -657,6 +658,36 @@ static void test_f16_int8_codes_unclamped(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The Vulkan and OpenCL ConvRot shaders round to bf16 by Veltkamp's split
+ * (qk_bf16_round_split, cr_round_bf16_split): c = RN(x (2^16 + 1)), h =
+ * RN(c - RN(c - x)). h must be the bits' rounding (to nearest, ties to
+ * even at bit 16) for every zero or normal x below 2^111, where the
+ * shaders use it; every positive one is checked (both roundings are odd
+ * functions). A factor 2^17 + 1 (wrong split point) fails here. */
+static uint32_t bf16_split(uint32_t b)
+{
+    float x, h;
+    memcpy(&x, &b, 4);
+    float c = x * 65537.0f;
+    float d = c - x;
+    h = c - d;
+    uint32_t r;
+    memcpy(&r, &h, 4);
+    return r;
+}
+
+static void test_bf16_round_split(void **state)
+{
+    (void)state;
+    uint64_t n = 1, bad = bf16_split(0u) != 0u;
+    for (uint32_t b = 0x00800000u; b < 0x77000000u; b++, n++) /* 2^-126 .. 2^111 */
+        bad += bf16_split(b) != ((b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u);
+    printf("bf16 rounding by Veltkamp's split: %llu values checked, %llu differ\n", (unsigned long long)n,
+           (unsigned long long)bad);
+    assert_int_equal(n, 0x77000000u - 0x00800000u + 1u);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     assert_int_equal(fesetenv(FE_DFL_ENV), 0); /* IEEE: round to nearest, no FTZ/DAZ */
@@ -670,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_nvfp4_code_equals_division),
         cmocka_unit_test(test_int8_group_divisors),
         cmocka_unit_test(test_f16_int8_codes_unclamped),
+        cmocka_unit_test(test_bf16_round_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,8 @@
  * Latin square): no bank conflicts.
  *
  * Native path where every value a team rotates is zero or has 2^(L-103)
- * <= |x| < 2^(127-2L) (L = log4 G; f16 values below 2^16 as well): the
+ * <= |x| < 2^(127-2L) (L = log4 G; f16 values below 2^16 as well, bf16
+ * below 2^(111-2L): its T(z) and T(q) by qk_bf16_round_split): the
  * argument of convrot_quantize.comp's head comment, unchanged (every value
  * and sum a multiple of 2^(L-126), so a nonzero one is normal, no level
  * overflows, RTE native sums are the reference's; no byte depends on a
@@ -104,6 +105,7 @@
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
 #define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
 #define QK_CR_TEAM
+#define QK_CR_BF16_SPLIT /* bf16's T by qk_bf16_round_split: fast_hi 2^(111 - 2L) */
 layout(local_size_x = CRQ_THREADS) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uvec4 w[]; } data; /* 16 codes a vector */
@@ -305,10 +307,29 @@ void levels_unit(inout uint u[16])
     }
 }
 
-/* A native value after every level, rounded to T: T(z) (LATER) or T(y). */
+/* A native value after every level, rounded to T: T(z) (LATER) or T(y).
+ * bf16's z is zero or normal below 2^111 (fast_hi): qk_bf16_round_split. */
 uint round_native(uint z, float down)
 {
-    return QK_DT == DT_F16 ? finish_fast(z, down) : QK_DT == DT_BF16 ? qk_t_round_normal(z) : z;
+    return QK_DT == DT_F16 ? finish_fast(z, down) : QK_DT == DT_BF16 ? qk_bf16_round_split(z) : z;
+}
+
+/* qk_int8_code_rcp (mode 2, bf16, a normal divisor: one clamp) of the T
+ * value x by the factor r, T(q) by qk_bf16_round_split: |q| <= 127.5
+ * (qk_vk_products.glsl's one-clamp bound), and a q below 2^-126, whatever
+ * the split makes of it, is under 2^-26 and codes 0 either way. */
+uint code_bf16(uint x, float r)
+{
+    precise float q = uintBitsToFloat(x) * r;
+    precise float v = min(uintBitsToFloat(qk_bf16_round_split(floatBitsToUint(q))), 127.0);
+    precise float biased = v + 12582912.0; /* 1.5 * 2^23: rounds v to an integer, ties to even */
+    return floatBitsToUint(biased) & 0xFFu;
+}
+
+/* The code of the T value x (16-bit dtypes) by the factor r. */
+uint code16(uint x, float r)
+{
+    return QK_DT == DT_BF16 ? code_bf16(x, r) : qk_int8_code_rcp(2u, uintBitsToFloat(x), r, false);
 }
 
 /* The native path's levels 1 and 4 on the thread's units (positions 32 j
@@ -488,10 +509,8 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
                 continue;
             }
 #endif
-            c0[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.x), fr, QK_DT == DT_BF16) << sh)
-                        | (qk_int8_code_rcp(2u, uintBitsToFloat(u.y), fr, QK_DT == DT_BF16) << (sh + 8u));
-            c1[P >> 1] |= (qk_int8_code_rcp(2u, uintBitsToFloat(u.z), fr, QK_DT == DT_BF16) << sh)
-                        | (qk_int8_code_rcp(2u, uintBitsToFloat(u.w), fr, QK_DT == DT_BF16) << (sh + 8u));
+            c0[P >> 1] |= (code16(u.x, fr) << sh) | (code16(u.y, fr) << (sh + 8u));
+            c1[P >> 1] |= (code16(u.z, fr) << sh) | (code16(u.w, fr) << (sh + 8u));
         }
         data.w[e >> 4] = c0;
         data.w[(e + CRQ_U1) >> 4] = c1;

@@ -5,9 +5,16 @@
 
 uint fast_lo() { return (24u + pc.levels) << 23; } /* 2^(L - 103) */
 
+/* 2^(127 - 2L); bf16 in shaders that round by qk_bf16_round_split
+ * (QK_CR_BF16_SPLIT) 2^(111 - 2L), so every sum stays below 2^111. */
 uint fast_hi()
 {
-    uint h = (254u - 2u * pc.levels) << 23; /* 2^(127 - 2L) */
+#ifdef QK_CR_BF16_SPLIT
+    uint top = QK_DT == DT_BF16 ? 222u : 254u;
+#else
+    uint top = 254u;
+#endif
+    uint h = (top - 2u * pc.levels) << 23;
     return QK_DT == DT_F16 ? min(h, 0x47800000u) : h;
 }
 

@@ -89,6 +89,22 @@ uint qk_t_round_normal(uint b)
                             : (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
 }
 
+/* bf16's rounding (to nearest, ties to even) of the f32 bits b, |b| <
+ * 2^111 (zero or normal; a subnormal b may come out as 0), by Veltkamp's
+ * split: with c = RN(x (2^16 + 1)), RN(c - RN(c - x)) is x rounded to 8
+ * significant bits. Three f32 operations where the bits' rounding takes
+ * four integer ones (NVIDIA: twice the f32 issue rate). test_codec_arith's
+ * test_bf16_round_split compares it with the bits' rounding for every
+ * positive f32 below 2^111 (the sign is symmetric); c stays finite there. */
+uint qk_bf16_round_split(uint b)
+{
+    precise float x = uintBitsToFloat(b);
+    precise float c = x * 65537.0;
+    precise float d = c - x;
+    precise float h = c - d;
+    return floatBitsToUint(h);
+}
+
 /* T(RN(x r)) as f32 bits: the quotient rounded to the dtype; with
  * clamp127, its magnitude clamped to 127 first. */
 uint qk_int8_quotient_t(float x, float r, bool clamp127)
