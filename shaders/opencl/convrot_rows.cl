@@ -244,6 +244,29 @@ static inline uint cr_code_bf16(uint x, float r)
     return as_uint(fmin(t, 127.0f) + 0x1.8p23f) & 0xFFu;
 }
 
+/* bf16's rounding of a (f32 bits, |a| < 2^111) by Veltkamp's split: c =
+ * RN(x (2^16 + 1)), RN(c - RN(c - x)) is x rounded to 8 significant bits,
+ * ties to even, wherever x is zero or normal (test_codec_arith's
+ * test_bf16_round_split checks every such x; c stays finite); three f32
+ * operations for the bits' four integer ones (NVIDIA issues f32 twice as
+ * fast). A subnormal x may round otherwise, to at most 2^-125 (callers:
+ * code 0 either way). */
+static inline uint cr_round_bf16_split(uint a)
+{
+    float x = as_float(a);
+    float c = x * 65537.0f;
+    float d = c - x;
+    return as_uint(c - d);
+}
+
+/* cr_code_bf16 with T(q) by cr_round_bf16_split: |q| <= 127.5 (the
+ * one-clamp bound), and a q below 2^-126 codes 0 whatever it rounds to. */
+static inline uint cr_code_bf16_split(uint x, float r)
+{
+    float t = as_float(cr_round_bf16_split(as_uint(as_float(x) * r)));
+    return as_uint(fmin(t, 127.0f) + 0x1.8p23f) & 0xFFu;
+}
+
 /* int8_code_rcp's f16 int8 code (dt == DT_F16, both clamps), T's rounding
  * on the signed bits of q = RN(x r) as cr_code_bf16 does, and
  * no test for f16's subnormal range: there |q| < 2^-14 rounds on the bits
@@ -307,6 +330,9 @@ static inline uint4 cr_codes_f32(const uint *x, uint d)
  * d' = d 2^L < 2^126). bf16 clamps once (int8_code_rcp's one_clamp: a
  * row's values are at most its amax, and T(v) r' is t r where T(v) = t
  * 2^L, or tiny), and so do f16's cr_codes_native rows (cr_code_f16_pair).
+ * bf16 rows whose sums stay below 2^111 (all but rows near the top of
+ * bf16's range) round T(v) and T(q) by cr_round_bf16_split: where v is
+ * subnormal (the split's one difference) |T(v)| <= 2^-125, code 0 both ways.
  * Both loops straight-line: an element array indexed in a rolled loop goes
  * to the stack. */
 static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, uint levels, uint sc)
@@ -314,7 +340,12 @@ static inline uint4 cr_codes16(const int dt, uint *x, uint M, uint d, uint rd, u
     if (dt == DT_F32)
         return cr_codes_f32(x, d + (levels << 23));
     uint c[16];
-    if (cr_codes_native(dt, M, d)) {
+    if (dt == DT_BF16 && M < 0x77000000u) { /* 2^111: T(v) and T(q) by the split */
+        rd -= levels << 23; /* RN(1/d') for d' = d 2^L: d is normal */
+#pragma unroll
+        for (uint k = 0; k < 16u; k++)
+            c[k] = cr_code_bf16_split(cr_round_bf16_split(x[k]), as_float(rd));
+    } else if (cr_codes_native(dt, M, d)) {
         rd -= levels << 23; /* RN(1/d') for d' = d 2^L: d is normal */
 #pragma unroll
         for (uint k = 0; k < 16u; k += 2u) {
