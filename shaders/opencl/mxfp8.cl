@@ -75,43 +75,78 @@ static inline uint mx16_code(uint x, float f)
     return ((x >> 24) & 0x80u) | m;
 }
 
-/* Elements [c, c + 8) of row r as raw 16-bit pairs, +0 past the rows or
- * columns (cols a multiple of 8). */
-static inline uint4 mx16_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
+/* The grid-stride walk of mxfp8_quantize16 and mxfp8_quantize32 over the
+ * rp x ncb blocks: block b is (r, cb), and the stride, split once into
+ * whole rows and blocks (step_r, step_c), advances it with no division. */
+typedef struct {
+    uint b, r, cb, stride, step_r, step_c;
+} mx_walk;
+
+static inline mx_walk mx_walk_start(uint ncb)
 {
-    return r < rows && c < cols ? in[((ulong)r * cols + c) >> 3] : (uint4)(0u);
+    mx_walk w;
+    w.stride = (uint)get_global_size(0);
+    w.b = (uint)get_global_id(0);
+    w.r = w.b / ncb;
+    w.cb = w.b - w.r * ncb;
+    w.step_r = w.stride / ncb;
+    w.step_c = w.stride - w.step_r * ncb;
+    return w;
+}
+
+/* The block a stride after the walk's. */
+static inline void mx_walk_next(const mx_walk *w, uint ncb, uint *nr, uint *nc)
+{
+    *nr = w->r + w->step_r;
+    *nc = w->cb + w->step_c;
+    if (*nc >= ncb) {
+        *nc -= ncb;
+        (*nr)++;
+    }
+}
+
+/* Vector k of block (r, cb), per elements a vector (8: 16-bit, 4: f32),
+ * +0 past the rows or columns (cols a multiple of per). */
+static inline uint4 mx_load(__global const uint4 *in, uint rows, ulong cols, uint r, uint cb, uint k, const uint per)
+{
+    ulong c = (ulong)cb * 32 + per * k;
+    return r < rows && c < cols ? in[((ulong)r * cols + c) / per] : (uint4)(0u);
+}
+
+/* Block b's scale byte and 32 codes (lo, hi). */
+static inline void mx_store_block(__global uint4 *data, __global uchar *scale, const mx_walk *w, uint ncb, uint e,
+                                  uint4 lo, uint4 hi)
+{
+    scale[blocked_offset(w->r, w->cb, ncb)] = (uchar)e;
+    data[2 * (ulong)w->b] = lo;
+    data[2 * (ulong)w->b + 1] = hi;
 }
 
 static inline void mxfp8_quantize16_body(__global const uint4 *in, const int dt, uint rows, ulong cols, uint rp,
                                          uint ncb, __global uint4 *data, __global uchar *scale,
                                          __global uint *status)
 {
-    uint nb = rp * ncb, stride = (uint)get_global_size(0);
-    uint b = (uint)get_global_id(0), r = b / ncb, cb = b - r * ncb;
-    uint step_r = stride / ncb, step_c = stride - step_r * ncb;
+    uint nb = rp * ncb;
+    mx_walk at = mx_walk_start(ncb);
     uint4 v[4];
-    if (b < nb)
+    if (at.b < nb)
 #pragma unroll
-        for (int k = 0; k < 4; k++)
-            v[k] = mx16_load(in, rows, cols, r, (ulong)cb * 32 + 8 * k);
-    for (; b < nb; b += stride) {
-        uint w[16];
+        for (uint k = 0; k < 4u; k++)
+            v[k] = mx_load(in, rows, cols, at.r, at.cb, k, 8u);
+    for (; at.b < nb; at.b += at.stride) {
+        uint w[16], nr, nc;
 #pragma unroll
-        for (int k = 0; k < 4; k++) {
+        for (uint k = 0; k < 4u; k++) {
             w[4 * k] = v[k].x;
             w[4 * k + 1] = v[k].y;
             w[4 * k + 2] = v[k].z;
             w[4 * k + 3] = v[k].w;
         }
-        uint nr = r + step_r, nc = cb + step_c;
-        if (nc >= ncb) {
-            nc -= ncb;
-            nr++;
-        }
-        if (b + stride < nb)
+        mx_walk_next(&at, ncb, &nr, &nc);
+        if (at.b + at.stride < nb)
 #pragma unroll
-            for (int k = 0; k < 4; k++)
-                v[k] = mx16_load(in, rows, cols, nr, (ulong)nc * 32 + 8 * k);
+            for (uint k = 0; k < 4u; k++)
+                v[k] = mx_load(in, rows, cols, nr, nc, k, 8u);
         uint mh = 0u, ml = 0u;
 #pragma unroll
         for (int k = 0; k < 16; k++) {
@@ -140,11 +175,9 @@ static inline void mxfp8_quantize16_body(__global const uint4 *in, const int dt,
             lo = (uint4)(c[0] | c[1] << 16, c[2] | c[3] << 16, c[4] | c[5] << 16, c[6] | c[7] << 16);
             hi = (uint4)(c[8] | c[9] << 16, c[10] | c[11] << 16, c[12] | c[13] << 16, c[14] | c[15] << 16);
         }
-        scale[blocked_offset(r, cb, ncb)] = (uchar)e;
-        data[2 * (ulong)b] = lo;
-        data[2 * (ulong)b + 1] = hi;
-        r = nr;
-        cb = nc;
+        mx_store_block(data, scale, &at, ncb, e, lo, hi);
+        at.r = nr;
+        at.cb = nc;
     }
 }
 
@@ -161,40 +194,30 @@ __kernel void mxfp8_quantize16(__global const uint4 *in, int dt, uint rows, ulon
  * where x and the product are normal, and where either is not it is below
  * 2^-18, code the zero of x's sign, as in mxfp8_quantize16. Smaller
  * amaxes take qk_mxfp8_code. */
-static inline uint4 mx32_load(__global const uint4 *in, uint rows, ulong cols, uint r, ulong c)
-{
-    return r < rows && c < cols ? in[((ulong)r * cols + c) >> 2] : (uint4)(0u);
-}
-
 __kernel void mxfp8_quantize32(__global const uint4 *in, uint rows, ulong cols, uint rp, uint ncb,
                                __global uint4 *data, __global uchar *scale, __global uint *status)
 {
-    uint nb = rp * ncb, stride = (uint)get_global_size(0);
-    uint b = (uint)get_global_id(0), r = b / ncb, cb = b - r * ncb;
-    uint step_r = stride / ncb, step_c = stride - step_r * ncb;
+    uint nb = rp * ncb;
+    mx_walk at = mx_walk_start(ncb);
     uint4 v[8];
-    if (b < nb)
+    if (at.b < nb)
 #pragma unroll
-        for (int k = 0; k < 8; k++)
-            v[k] = mx32_load(in, rows, cols, r, (ulong)cb * 32 + 4 * k);
-    for (; b < nb; b += stride) {
-        uint x[32];
+        for (uint k = 0; k < 8u; k++)
+            v[k] = mx_load(in, rows, cols, at.r, at.cb, k, 4u);
+    for (; at.b < nb; at.b += at.stride) {
+        uint x[32], nr, nc;
 #pragma unroll
-        for (int k = 0; k < 8; k++) {
+        for (uint k = 0; k < 8u; k++) {
             x[4 * k] = v[k].x;
             x[4 * k + 1] = v[k].y;
             x[4 * k + 2] = v[k].z;
             x[4 * k + 3] = v[k].w;
         }
-        uint nr = r + step_r, nc = cb + step_c;
-        if (nc >= ncb) {
-            nc -= ncb;
-            nr++;
-        }
-        if (b + stride < nb)
+        mx_walk_next(&at, ncb, &nr, &nc);
+        if (at.b + at.stride < nb)
 #pragma unroll
-            for (int k = 0; k < 8; k++)
-                v[k] = mx32_load(in, rows, cols, nr, (ulong)nc * 32 + 4 * k);
+            for (uint k = 0; k < 8u; k++)
+                v[k] = mx_load(in, rows, cols, nr, nc, k, 4u);
         uint m = 0u, e = 0u, c[8];
 #pragma unroll
         for (int k = 0; k < 32; k++)
@@ -221,11 +244,9 @@ __kernel void mxfp8_quantize32(__global const uint4 *in, uint rows, ulong cols, 
             lo = (uint4)(c[0], c[1], c[2], c[3]);
             hi = (uint4)(c[4], c[5], c[6], c[7]);
         }
-        scale[blocked_offset(r, cb, ncb)] = (uchar)e;
-        data[2 * (ulong)b] = lo;
-        data[2 * (ulong)b + 1] = hi;
-        r = nr;
-        cb = nc;
+        mx_store_block(data, scale, &at, ncb, e, lo, hi);
+        at.r = nr;
+        at.cb = nc;
     }
 }
 
