@@ -1004,15 +1004,15 @@ static void test_int8_scalars(void **st)
     assert_int_equal(bad, 0);
 }
 
-/* float8 and int8 row and tile groups of 16-bit input, and int8 ones of
- * f32 input, in one pass (scaled_groups16.cl, scaled_groups32.cl): 64
+/* float8 and int8 row and tile groups of every input dtype in one pass
+ * (scaled_groups16.cl, scaled_groups32.cl): 64
  * work-items (up to 4096 elements) and 256 (up to 16384), edge tiles, rows
  * whose magnitudes span the dtype (so the multipliers and divisors do;
  * random f32 elements put some quotients near a halfway point, which
  * scaled_groups32.cl codes again exactly), zero rows (f16 blockwise: a
  * zero divisor; float8: an infinite multiplier) and a NaN row; with few
  * work-groups, many steps each. Groups wider than 16384 or not whole
- * vectors, and f32 float8, take scaled_quantize_groups. f32 groups without
+ * vectors take scaled_quantize_groups. f32 groups without
  * a reciprocal (programs without IEEE products) run in
  * test_guarded_native_kernels_bit_exact. */
 static void test_groups16(void **st)
@@ -1046,7 +1046,12 @@ static void test_groups16(void **st)
         {QK_FORMAT_INT8_TENSORWISE, QK_DTYPE_F32, 3, 16392, 0, 0, 0},
         {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F32, 300, 264, 128, 0, 1},
         {QK_FORMAT_INT8_BLOCKWISE, QK_DTYPE_F32, 70, 96, 24, 1, 1},
-        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_F32, 8, 1024, 0, 0, 0},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_F32, 8, 1024, 0, 0, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F32, 37, 1000, 0, 1, 1},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_F32, 9, 4104, 0, 1, 1},
+        {QK_FORMAT_FLOAT8_E4M3FN, QK_DTYPE_F32, 300, 264, 128, 0, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F32, 130, 200, 128, 1, 1},
+        {QK_FORMAT_FLOAT8_E5M2, QK_DTYPE_F32, 3, 16392, 0, 0, 0},
     };
     long bad = 0;
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)

@@ -106,6 +106,8 @@ static inline uint int8_reciprocal(const int fmt, uint d)
  * codes subtract the exponent rebias before the shift (t is at least that
  * large wherever they are picked). product_codes_check compares these
  * codes with scaled_code's for every 16-bit pair. */
+static inline uint fp8_code_t(const int fmt, uint t);
+
 static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
 {
     uint m = h & 0x7FFFu;
@@ -117,6 +119,14 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
         uint sub = as_uint((p + 0.75f) - 0.75f), nrm = (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
         t = b < 0x38800000u ? sub : nrm;
     }
+    return fp8_code_t(fmt, t) | ((h >> 8) & 0x80u);
+}
+
+/* The float8 code (no sign) of a T-rounded magnitude t (f32 bits, not
+ * NaN): clamped, then rounded on the bits or as a count of the smallest
+ * step (fp8_code_product's comment). */
+static inline uint fp8_code_t(const int fmt, uint t)
+{
     uint sub, nrm, small;
     if (fmt == FMT_E4M3) {
         t = min(t, QK_F32_E4M3_MAX);
@@ -129,7 +139,7 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
         nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
         small = t < 0x38800000u;
     }
-    return (small ? sub : nrm) | ((h >> 8) & 0x80u);
+    return small ? sub : nrm;
 }
 
 /* The group's factor for codes by products, or 0 where its codes need
@@ -418,11 +428,12 @@ static inline uint group16_max(__local uint *red, uint v, const uint L)
 
 /* A finite group amax m's scale, divisor *d and factor *r: m is a 16-bit
  * magnitude and *r product_factor's, or for f32 (scaled_groups32.cl) f32
- * bits and *r int8_f32_reciprocal's. */
+ * bits and *r group32_factor's. */
+static inline uint group32_factor(const int fmt, uint d);
 static inline uint group_scalars(const int fmt, const int dt, uint m, uint *d, uint *r)
 {
     uint s = scaled_params(fmt, dt, dt == DT_F32 ? m : widen16(dt, m), d);
-    *r = dt == DT_F32 ? int8_f32_reciprocal(*d) : product_factor(fmt, dt, *d, m);
+    *r = dt == DT_F32 ? group32_factor(fmt, *d) : product_factor(fmt, dt, *d, m);
     return s;
 }
 

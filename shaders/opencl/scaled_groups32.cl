@@ -1,15 +1,41 @@
-/* int8 quantize of f32 input in row (int8_tensorwise) or tile
- * (int8_blockwise) scale groups, in one pass: scaled_groups16.cl's
- * geometry and helpers (a work-group strides over the groups; 64
- * work-items for groups of up to 4096 elements, 256 up to 16384; eight
- * 8-element units a work-item, two uint4 each, held in registers between
- * the group's amax and its codes), so the input is read once where
- * scaled_quantize_groups reads it twice. The host sends groups whose width
- * is a multiple of 8. Codes by one product with RN(1/d) (int8_code_f32);
- * a unit with a quotient near a halfway point (about 2^-12 of values), and
- * every unit of a group without a reciprocal, is coded again by
- * scaled_code from the input (just read, so from cache) in rolled loops,
- * its store after the product codes' store of the same work-item. */
+/* float8 and int8 quantize of f32 input in row (float8, int8_tensorwise)
+ * or tile (float8, int8_blockwise) scale groups, in one pass:
+ * scaled_groups16.cl's geometry and helpers (a work-group strides over the
+ * groups; 64 work-items for groups of up to 4096 elements, 256 up to
+ * 16384; eight 8-element units a work-item, two uint4 each, held in
+ * registers between the group's amax and its codes), so the input is read
+ * once where scaled_quantize_groups reads it twice. The host sends groups
+ * whose width is a multiple of 8. int8 codes by one product with RN(1/d)
+ * (int8_code_f32); a unit with a quotient near a halfway point (about
+ * 2^-12 of values) is coded again by scaled_code from the input (just
+ * read, so from cache) in rolled loops, its store after the product
+ * codes' store of the same work-item. float8 codes by one product with the
+ * multiplier (fp8_code_f32). A group without a factor (group32_factor)
+ * codes every unit by scaled_code. */
+
+/* The group's factor for codes by products (f32 bits), or 0: where the
+ * program's native f32 products are IEEE (QK_F32_PRODUCTS), int8's
+ * reciprocal (int8_f32_reciprocal); float8's multiplier d = RN(1/scale)
+ * where it is normal and below 2^100 (fp8_code_f32). */
+static inline uint group32_factor(const int fmt, uint d)
+{
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
+        return QK_F32_PRODUCTS && d - 0x00800000u < 0x71800000u - 0x00800000u ? d : 0u;
+    return int8_f32_reciprocal(d);
+}
+
+/* The float8 code of a finite f32 x with the multiplier a (group32_factor):
+ * scaled_code's fp8(clamp(RN(x a))), T being the identity for f32. The
+ * product of |x| is IEEE's (correctly rounded, QK_F32_PRODUCTS) wherever
+ * it is normal; below 2^-126 -- a product or an x that the device may
+ * flush -- |x a| < 2^-26 (a < 2^100) is under half the smallest float8
+ * step, and the code is x's sign alone either way, as the reference's
+ * (whose zero x keeps its sign). No product overflows: |x| <= amax and
+ * a = RN(1/RN(amax / fpmax)). */
+static inline uint fp8_code_f32(const int fmt, uint x, float a)
+{
+    return fp8_code_t(fmt, as_uint(fabs(as_float(x)) * a)) | ((x >> 24) & 0x80u);
+}
 
 /* Unit v of group G by scaled_code, each element loaded again. */
 static inline void group32_unit_exact(__global const uint4 *in, group16 G, ulong cols, uint v, const int fmt,
@@ -32,13 +58,18 @@ static inline uint max_abs4(uint4 w)
     return max(max(w.x & QK_F32_ABS, w.y & QK_F32_ABS), max(w.z & QK_F32_ABS, w.w & QK_F32_ABS));
 }
 
-static inline uint group32_codes4(uint4 w, float r, float lo, int *near)
+/* The four codes of w by products with the factor r (nonzero); int8 sets
+ * *near where one must be coded again. */
+static inline uint group32_codes4(const int fmt, uint4 w, float r, float lo, int *near)
 {
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
+        return pack4(fp8_code_f32(fmt, w.x, r), fp8_code_f32(fmt, w.y, r), fp8_code_f32(fmt, w.z, r),
+                     fp8_code_f32(fmt, w.w, r));
     return pack4(int8_code_f32(w.x, r, lo, near), int8_code_f32(w.y, r, lo, near), int8_code_f32(w.z, r, lo, near),
                  int8_code_f32(w.w, r, lo, near));
 }
 
-/* L work-items; fmt FMT_INT8 or FMT_INT8_BLOCK. */
+/* L work-items; fmt one of FMT_E4M3, FMT_E5M2, FMT_INT8, FMT_INT8_BLOCK. */
 static inline void groups32_body(__global const uint4 *in, ulong rows, ulong cols, ulong bh, ulong bw,
                                  ulong ngroups, ulong gc, const int fmt, const uint L, __global uint *scale,
                                  __global uint2 *data, __global uint *status, __local uint *red)
@@ -79,8 +110,8 @@ static inline void groups32_body(__global const uint4 *in, ulong rows, ulong col
             for (int k = 0; k < 8; k++) {
                 uint v = lid + (uint)k * L;
                 int near = 0;
-                uint2 c = (uint2)(group32_codes4(raw[2 * k], as_float(r), low, &near),
-                                  group32_codes4(raw[2 * k + 1], as_float(r), low, &near));
+                uint2 c = (uint2)(group32_codes4(fmt, raw[2 * k], as_float(r), low, &near),
+                                  group32_codes4(fmt, raw[2 * k + 1], as_float(r), low, &near));
                 if (v < G.nv)
                     data[group16_vector(G, cols, v)] = c;
                 exact |= near ? 1u << k : 0u;
@@ -104,6 +135,10 @@ static inline void groups32_body(__global const uint4 *in, ulong rows, ulong col
     {                                                                                              \
         if (fmt == FMT_INT8_BLOCK)                                                                 \
             groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_INT8_BLOCK, L, scale, data, status, red); \
+        else if (fmt == FMT_E4M3)                                                                  \
+            groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_E4M3, L, scale, data, status, red); \
+        else if (fmt == FMT_E5M2)                                                                  \
+            groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_E5M2, L, scale, data, status, red); \
         else                                                                                       \
             groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_INT8, L, scale, data, status, red); \
     }

@@ -551,8 +551,8 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
                LOCAL(TABLE16_BYTES));
 }
 
-/* float8 / int8 row and tile groups of 16-bit input, and int8 ones of f32
- * input, whose width is whole vectors of 8 and whose elements fit 256
+/* float8 / int8 row and tile groups of any input dtype whose width is
+ * whole vectors of 8 and whose elements fit 256
  * work-items x 8 vectors: one pass (scaled_groups16.cl, scaled_groups32.cl),
  * 64 work-items up to 4096 elements. */
 #define GROUPS16_L 256
@@ -562,11 +562,10 @@ static unsigned long groups16_runs;
 
 unsigned long qcl_groups16_runs(void) { return __atomic_load_n(&groups16_runs, __ATOMIC_RELAXED); }
 
-static int by_one_pass_groups(const qcl_state *s, cl_int fmt, cl_int dt, cl_ulong cols, cl_ulong bh, cl_ulong bw)
+static int by_one_pass_groups(const qcl_state *s, cl_ulong cols, cl_ulong bh, cl_ulong bw)
 {
     cl_ulong h = bh, w = bw < cols ? bw : cols;
-    int int8 = fmt == (cl_int)QK_FORMAT_INT8_TENSORWISE || fmt == (cl_int)QK_FORMAT_INT8_BLOCKWISE;
-    return (dt != QK_DTYPE_F32 || int8) && cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
+    return cols % 8 == 0 && w % 8 == 0 && h * w <= GROUPS16_L * 8 * 8 &&
            s->dev->max_wg >= GROUPS16_L && s->dev->local_mem >= GROUPS16_LOCAL;
 }
 
@@ -723,7 +722,7 @@ static qk_status scaled_quantize(qcl_state *s, const qk_params *p, cl_int dt, cl
         gc = (c + bw - 1) / bw;
     }
     cl_ulong ng = (r + bh - 1) / bh * gc;
-    if (by_one_pass_groups(s, fmt, dt, c, bh, bw))
+    if (by_one_pass_groups(s, c, bh, bw))
         return quantize_one_pass_groups(s, fmt, dt, in, r, c, bh, bw, ng, gc, data, scale, status);
     size_t L = s->wg, gcap = cap_items(s) / L;
     size_t g = (size_t)(ng < gcap ? ng : (gcap ? gcap : 1)) * L;
