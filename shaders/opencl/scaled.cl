@@ -63,6 +63,17 @@ static inline uint int8_f32_reciprocal(uint d)
     return QK_F32_PRODUCTS && d >= 0x00800000u && d < 0x7E800000u ? qk_div(QK_F32_ONE, d) : 0u;
 }
 
+/* The factor of f32 codes by products (f32 bits), or 0 where they take
+ * scaled_code: int8's reciprocal (int8_f32_reciprocal); float8's multiplier
+ * d = RN(1/scale) where the program's products are IEEE and d is normal
+ * below 2^100 (scaled_groups32.cl's fp8_code_f32). */
+static inline uint f32_product_factor(int fmt, uint d)
+{
+    if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
+        return QK_F32_PRODUCTS && d - 0x00800000u < 0x71800000u - 0x00800000u ? d : 0u;
+    return int8_f32_reciprocal(d);
+}
+
 /* f32's int8 code of x / d by one product with r = int8_f32_reciprocal(d)
  * (nonzero), as scaled_code's RN(x / d) rounded to an integer and clamped
  * to [lo, 127] (lo -128, or -127 for int8_blockwise, whose clamp to +-127

@@ -87,6 +87,26 @@ static inline uint int8_reciprocal(const int fmt, uint d)
     return 0u;
 }
 
+/* The float8 code (no sign) of a T-rounded magnitude t (f32 bits, not
+ * NaN): clamped, then rounded on the bits or as a count of the smallest
+ * step (fp8_code_product's comment, below). */
+static inline uint fp8_code_t(const int fmt, uint t)
+{
+    uint sub, nrm, small;
+    if (fmt == FMT_E4M3) {
+        t = min(t, QK_F32_E4M3_MAX);
+        sub = as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
+        nrm = (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
+        small = t < 0x3C800000u;
+    } else {
+        t = min(t, QK_F32_E5M2_MAX);
+        sub = as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u;
+        nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
+        small = t < 0x38800000u;
+    }
+    return small ? sub : nrm;
+}
+
 /* The float8 code of the finite 16-bit element h with the multiplier a
  * from product_factor: for a in [2^-126, 2^100), |x| * a has at most 22
  * significant bits, so the f32 product is exact wherever it is normal,
@@ -106,8 +126,6 @@ static inline uint int8_reciprocal(const int fmt, uint d)
  * codes subtract the exponent rebias before the shift (t is at least that
  * large wherever they are picked). product_codes_check compares these
  * codes with scaled_code's for every 16-bit pair. */
-static inline uint fp8_code_t(const int fmt, uint t);
-
 static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
 {
     uint m = h & 0x7FFFu;
@@ -122,25 +140,6 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
     return fp8_code_t(fmt, t) | ((h >> 8) & 0x80u);
 }
 
-/* The float8 code (no sign) of a T-rounded magnitude t (f32 bits, not
- * NaN): clamped, then rounded on the bits or as a count of the smallest
- * step (fp8_code_product's comment). */
-static inline uint fp8_code_t(const int fmt, uint t)
-{
-    uint sub, nrm, small;
-    if (fmt == FMT_E4M3) {
-        t = min(t, QK_F32_E4M3_MAX);
-        sub = as_uint(as_float(t) * 512.0f + 0x1.8p23f) & 0xFu;
-        nrm = (t + (0x7FFFFu - (120u << 23)) + ((t >> 20) & 1u)) >> 20;
-        small = t < 0x3C800000u;
-    } else {
-        t = min(t, QK_F32_E5M2_MAX);
-        sub = as_uint(as_float(t) * 65536.0f + 0x1.8p23f) & 0x7u;
-        nrm = (t + (0xFFFFFu - (112u << 23)) + ((t >> 21) & 1u)) >> 21;
-        small = t < 0x38800000u;
-    }
-    return small ? sub : nrm;
-}
 
 /* The group's factor for codes by products, or 0 where its codes need
  * scaled_code: int8's reciprocal (int8_reciprocal); float8's multiplier
@@ -428,12 +427,11 @@ static inline uint group16_max(__local uint *red, uint v, const uint L)
 
 /* A finite group amax m's scale, divisor *d and factor *r: m is a 16-bit
  * magnitude and *r product_factor's, or for f32 (scaled_groups32.cl) f32
- * bits and *r group32_factor's. */
-static inline uint group32_factor(const int fmt, uint d);
+ * bits and *r f32_product_factor's. */
 static inline uint group_scalars(const int fmt, const int dt, uint m, uint *d, uint *r)
 {
     uint s = scaled_params(fmt, dt, dt == DT_F32 ? m : widen16(dt, m), d);
-    *r = dt == DT_F32 ? group32_factor(fmt, *d) : product_factor(fmt, dt, *d, m);
+    *r = dt == DT_F32 ? f32_product_factor(fmt, *d) : product_factor(fmt, dt, *d, m);
     return s;
 }
 

@@ -10,28 +10,17 @@
  * 2^-12 of values) is coded again by scaled_code from the input (just
  * read, so from cache) in rolled loops, its store after the product
  * codes' store of the same work-item. float8 codes by one product with the
- * multiplier (fp8_code_f32). A group without a factor (group32_factor)
+ * multiplier (fp8_code_f32). A group without a factor (f32_product_factor)
  * codes every unit by scaled_code. */
 
-/* The group's factor for codes by products (f32 bits), or 0: where the
- * program's native f32 products are IEEE (QK_F32_PRODUCTS), int8's
- * reciprocal (int8_f32_reciprocal); float8's multiplier d = RN(1/scale)
- * where it is normal and below 2^100 (fp8_code_f32). */
-static inline uint group32_factor(const int fmt, uint d)
-{
-    if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
-        return QK_F32_PRODUCTS && d - 0x00800000u < 0x71800000u - 0x00800000u ? d : 0u;
-    return int8_f32_reciprocal(d);
-}
-
-/* The float8 code of a finite f32 x with the multiplier a (group32_factor):
- * scaled_code's fp8(clamp(RN(x a))), T being the identity for f32. The
- * product of |x| is IEEE's (correctly rounded, QK_F32_PRODUCTS) wherever
- * it is normal; below 2^-126 -- a product or an x that the device may
- * flush -- |x a| < 2^-26 (a < 2^100) is under half the smallest float8
- * step, and the code is x's sign alone either way, as the reference's
- * (whose zero x keeps its sign). No product overflows: |x| <= amax and
- * a = RN(1/RN(amax / fpmax)). */
+/* The float8 code of a finite f32 x with the multiplier a
+ * (f32_product_factor): scaled_code's fp8(clamp(RN(x a))), T being the
+ * identity for f32. The product of |x| is IEEE's (correctly rounded,
+ * QK_F32_PRODUCTS) wherever it is normal; below 2^-126 -- a product or an
+ * x that the device may flush -- |x a| < 2^-26 (a < 2^100) is under half
+ * the smallest float8 step, and the code is x's sign alone either way, as
+ * the reference's (whose zero x keeps its sign). No product overflows:
+ * |x| <= amax and a = RN(1/RN(amax / fpmax)). */
 static inline uint fp8_code_f32(const int fmt, uint x, float a)
 {
     return fp8_code_t(fmt, as_uint(fabs(as_float(x)) * a)) | ((x >> 24) & 0x80u);
