@@ -1005,15 +1005,15 @@ static void test_int8_scalars(void **st)
 }
 
 /* float8 and int8 row and tile groups of every input dtype in one pass
- * (scaled_groups16.cl, scaled_groups32.cl): 64
- * work-items (up to 4096 elements) and 256 (up to 16384), edge tiles, rows
- * whose magnitudes span the dtype (so the multipliers and divisors do;
- * random f32 elements put some quotients near a halfway point, which
- * scaled_groups32.cl codes again exactly), zero rows (f16 blockwise: a
- * zero divisor; float8: an infinite multiplier) and a NaN row; with few
- * work-groups, many steps each. Groups wider than 16384 or not whole
- * vectors take scaled_quantize_groups. f32 groups without
- * a reciprocal (programs without IEEE products) run in
+ * (scaled_groups16.cl, scaled_groups32.cl): 64 work-items (up to 4096
+ * elements) and 256 (up to 16384), edge tiles, rows whose magnitudes span
+ * the dtype (so the multipliers and divisors do: f32 float8 rows of tiny
+ * amax have no product factor; random f32 elements put some int8 quotients
+ * near a halfway point, which scaled_groups32.cl codes again exactly), zero
+ * rows (f16 blockwise: a zero divisor; float8: an infinite multiplier) and
+ * a NaN row; with few work-groups, many steps each. Groups wider than 16384
+ * or not whole vectors take scaled_quantize_groups. f32 groups without a
+ * factor (programs without IEEE products) run in
  * test_guarded_native_kernels_bit_exact. */
 static void test_groups16(void **st)
 {

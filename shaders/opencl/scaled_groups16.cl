@@ -140,7 +140,6 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
     return fp8_code_t(fmt, t) | ((h >> 8) & 0x80u);
 }
 
-
 /* The group's factor for codes by products, or 0 where its codes need
  * scaled_code: int8's reciprocal (int8_reciprocal); float8's multiplier
  * for the group's d = T(1/scale) (positive, never NaN; with a 16-bit amax

@@ -552,9 +552,9 @@ static qk_status quantize_by_table16(qcl_state *s, cl_int fmt, cl_int dt, cl_mem
 }
 
 /* float8 / int8 row and tile groups of any input dtype whose width is
- * whole vectors of 8 and whose elements fit 256
- * work-items x 8 vectors: one pass (scaled_groups16.cl, scaled_groups32.cl),
- * 64 work-items up to 4096 elements. */
+ * whole vectors of 8 and whose elements fit 256 work-items x 8 vectors:
+ * one pass (scaled_groups16.cl, scaled_groups32.cl), 64 work-items up to
+ * 4096 elements. */
 #define GROUPS16_L 256
 #define GROUPS16_LOCAL ((GROUPS16_L + 16) * 4 + 128) /* amax words, then the significand table */
 
