@@ -13,8 +13,9 @@
 #define MAX_SPECS 32
 
 static const char *const default_specs[] = {
-    "nf4", "nf4:dq", "fp4", "nvfp4", "mxfp8", "float8_e4m3fn", "float8_e5m2",
-    "int8_tensorwise", "int8_tensorwise:row", "int8_tensorwise:convrot=256", "int8_blockwise",
+    "nf4", "nf4:dq", "fp4", "nvfp4", "mxfp8", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fn:row",
+    "float8_e4m3fn:block=128", "int8_tensorwise", "int8_tensorwise:row", "int8_tensorwise:convrot=256",
+    "int8_blockwise",
 };
 
 static int parse_dtype(const char *s, qk_dtype *dt)
