@@ -122,7 +122,7 @@ static inline void scaled_quantize_tensor_body(__global const uchar *in, const i
                                                uint d, __global uchar *data)
 {
     ulong units = (n + 7) / 8;
-    /* f32 int8: codes by products where they may (int8_code_f32) */
+    /* f32 int8: codes by products where they may (int8_code_f32_bounded) */
     uint rd = dt == DT_F32 && fmt == FMT_INT8 ? int8_f32_reciprocal(d) : 0u;
     for (ulong u = get_global_id(0); u < units; u += get_global_size(0)) {
         ulong e0 = u * 8;
@@ -132,7 +132,7 @@ static inline void scaled_quantize_tensor_body(__global const uchar *in, const i
         if (!near) {
 #pragma unroll
             for (int k = 0; k < 8; k++)
-                b[k] = int8_code_f32(v[k], as_float(rd), -128.0f, &near);
+                b[k] = int8_code_f32_bounded(v[k], as_float(rd), &near);
         }
         if (near) {
 #pragma unroll
@@ -195,7 +195,7 @@ static inline void scaled_quantize_groups_body(__global const uchar *in, const i
         }
         uint d;
         uint s = scaled_params(fmt, dt, m, &d);
-        /* f32 int8: codes by products where they may (int8_code_f32) */
+        /* f32 int8: codes by products where they may (int8_code_f32_bounded) */
         uint rd = dt == DT_F32 && (fmt == FMT_INT8 || fmt == FMT_INT8_BLOCK) ? int8_f32_reciprocal(d) : 0u;
         if (lid == 0)
             scale[g] = s;
@@ -208,7 +208,7 @@ static inline void scaled_quantize_groups_body(__global const uchar *in, const i
                 if (!near) {
 #pragma unroll
                     for (int k = 0; k < 8; k++)
-                        b[k] = int8_code_f32(v[k], as_float(rd), fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f, &near);
+                        b[k] = int8_code_f32_bounded(v[k], as_float(rd), &near);
                 }
                 if (near) {
 #pragma unroll

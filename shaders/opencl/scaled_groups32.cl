@@ -6,7 +6,7 @@
  * registers between the group's amax and its codes), so the input is read
  * once where scaled_quantize_groups reads it twice. The host sends groups
  * whose width is a multiple of 8. int8 codes by one product with RN(1/d)
- * (int8_code_f32); a unit with a quotient near a halfway point (about
+ * (int8_code_f32_bounded); a unit with a quotient near a halfway point (about
  * 2^-12 of values) is coded again by scaled_code from the input (just
  * read, so from cache) in rolled loops, its store after the product
  * codes' store of the same work-item. float8 codes by one product with the
@@ -49,13 +49,13 @@ static inline uint max_abs4(uint4 w)
 
 /* The four codes of w by products with the factor r (nonzero); int8 sets
  * *near where one must be coded again. */
-static inline uint group32_codes4(const int fmt, uint4 w, float r, float lo, int *near)
+static inline uint group32_codes4(const int fmt, uint4 w, float r, int *near)
 {
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
         return pack4(fp8_code_f32(fmt, w.x, r), fp8_code_f32(fmt, w.y, r), fp8_code_f32(fmt, w.z, r),
                      fp8_code_f32(fmt, w.w, r));
-    return pack4(int8_code_f32(w.x, r, lo, near), int8_code_f32(w.y, r, lo, near), int8_code_f32(w.z, r, lo, near),
-                 int8_code_f32(w.w, r, lo, near));
+    return pack4(int8_code_f32_bounded(w.x, r, near), int8_code_f32_bounded(w.y, r, near),
+                 int8_code_f32_bounded(w.z, r, near), int8_code_f32_bounded(w.w, r, near));
 }
 
 /* L work-items; fmt one of FMT_E4M3, FMT_E5M2, FMT_INT8, FMT_INT8_BLOCK. */
@@ -65,7 +65,6 @@ static inline void groups32_body(__global const uint4 *in, ulong rows, ulong col
 {
     ulong step = get_num_groups(0);
     uint lid = get_local_id(0);
-    float low = fmt == FMT_INT8_BLOCK ? -127.0f : -128.0f;
     uint4 raw[16];
     for (ulong g = get_group_id(0); g < ngroups; g += step) { /* the same g for the whole work-group */
         group16 G = group16_at(g, rows, cols, bh, bw, gc);
@@ -99,8 +98,8 @@ static inline void groups32_body(__global const uint4 *in, ulong rows, ulong col
             for (int k = 0; k < 8; k++) {
                 uint v = lid + (uint)k * L;
                 int near = 0;
-                uint2 c = (uint2)(group32_codes4(fmt, raw[2 * k], as_float(r), low, &near),
-                                  group32_codes4(fmt, raw[2 * k + 1], as_float(r), low, &near));
+                uint2 c = (uint2)(group32_codes4(fmt, raw[2 * k], as_float(r), &near),
+                                  group32_codes4(fmt, raw[2 * k + 1], as_float(r), &near));
                 if (v < G.nv)
                     data[group16_vector(G, cols, v)] = c;
                 exact |= near ? 1u << k : 0u;
