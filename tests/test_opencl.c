@@ -943,12 +943,13 @@ static void test_product_codes(void **st)
     assert_int_equal(bad, 0);
 }
 
-/* scaled.cl's f32 int8 codes by one product (int8_code_f32: ConvRot rows,
- * row and tile groups), both clamps, against scaled_code's division, on
- * every device whose program is native IEEE f32: crafted quotients on
- * both sides of the 2^-13 margin around every
- * halfway point in [-511.5, 511.5], integers, random values, eight
- * divisors from 2^-126 to below 2^126 (f32_codes_check). 2^24 values on a
+/* scaled.cl's f32 int8 codes by one product (int8_code_f32_bounded: ConvRot
+ * rows, row and tile groups, tensors), against scaled_code's division with
+ * either format's clamps, on every device whose program is native IEEE
+ * f32: crafted quotients on both sides of the 2^-13 margin around every
+ * halfway point in [-126.5, 126.5] (what a group can hold), integers,
+ * random values, eight divisors from 2^-126 to below 2^126
+ * (f32_codes_check). 2^24 values on a
  * GPU, 2^22 on a CPU device. Values flagged near must stay a small part
  * (they are divided, which costs time) and must occur (else the margin
  * was never reached). */

@@ -66,7 +66,7 @@ uint qk_int8_reciprocal(uint d)
  * Sets near where some q0 lies closer than that or past 256 (about 2^-12
  * of values); the caller then codes the four by qk_scaled_code. The same
  * argument as the CUDA and OpenCL f32 codes (f32_quotients_by_product,
- * int8_code_f32), whose checks run it over every f32 x for four divisors
+ * int8_code_f32_bounded), whose checks run it over every f32 x for four divisors
  * and over crafted quotients on both sides of the margin. */
 uint qk_int8_codes4_f32(uint mode, uvec4 x, float r, inout bool near)
 {

@@ -49,7 +49,7 @@ static inline uint scaled_code(int fmt, int dt, uint x, uint d)
 }
 
 /* Whether the program's native f32 products are IEEE (native_f32 without
- * the guard): then f32 int8 codes go by products (int8_code_f32). */
+ * the guard): then f32 int8 codes go by products (int8_code_f32_bounded). */
 #if defined(QK_NATIVE_MUL) && !defined(QK_NATIVE_GUARD)
 #define QK_F32_PRODUCTS 1
 #else
@@ -74,34 +74,21 @@ static inline uint f32_product_factor(int fmt, uint d)
     return int8_f32_reciprocal(d);
 }
 
-/* f32's int8 code of x / d by one product with r = int8_f32_reciprocal(d)
- * (nonzero), as scaled_code's RN(x / d) rounded to an integer and clamped
- * to [lo, 127] (lo -128, or -127 for int8_blockwise, whose clamp to +-127
- * before the rounding gives the same), where *near stays 0. With z = x / d
- * and |e1|, |e2| <= 2^-24, q0 = RN(x r) = z (1 + e1)(1 + e2); where |q0|
- * <= 256 it lies within 2^-15 of z, and RN(z) within 2^-16 of z: under
- * 2^-13 apart. So where q0 lies at least 2^-13 from every point halfway
- * between integers, rint(q0) (by adding and taking away 1.5 2^23) is
- * rint(RN(z)), the reference's integer; past 256 both saturate; a q0 that
- * underflows means |z| < 2^-125, code 0 both ways (and an infinite q0, d
- * near 2^-126, saturates both ways: its NaN difference leaves *near
- * alone). Otherwise *near is set and the caller divides (about 2^-12 of
- * values). test_f32_codes_by_product crafts quotients on both sides of the
- * margin (f32_codes_check). */
-static inline uint int8_code_f32(uint x, float r, float lo, int *near)
-{
-    float q0 = as_float(x) * r, n = (q0 + 0x1.8p23f) - 0x1.8p23f;
-    *near |= fabs(q0 - n) >= 0.5f - 0x1p-13f;
-    return as_uint(fmin(fmax(n, lo), 127.0f) + 0x1.8p23f) & 0xFFu;
-}
-
-/* int8_code_f32 of an element x of a group whose divisor d comes from the
- * group's own amax (|x| <= amax, either int8 format): d >= amax / 127
- * (1 - 2^-24) (f32's T is exact; the floors only raise d), so |q0| <= 127
- * (1 + 2^-24)^3 < 127.5 and rint(q0) lies in [-127, 127], where neither
- * clamp acts: the code is the low byte of q0 + 1.5 * 2^23 itself, three
- * operations fewer. f32_codes_check compares it with int8_code_f32 for
- * quotients up to 126.5 in magnitude. */
+/* f32's int8 code of an element x of a group (row, tile or tensor) whose
+ * divisor d comes from the group's own amax, by one product with r =
+ * int8_f32_reciprocal(d) (nonzero), as scaled_code's RN(x / d) rounded to
+ * an integer and clamped (either int8 format), where *near stays 0. With
+ * z = x / d and |e1|, |e2| <= 2^-24, q0 = RN(x r) = z (1 + e1)(1 + e2)
+ * lies within 2^-15 of z, and RN(z) within 2^-16 of z: under 2^-13 apart.
+ * So where q0 lies at least 2^-13 from every point halfway between
+ * integers, rint(q0) (the low bits of q0 + 1.5 * 2^23) is rint(RN(z)), the
+ * reference's integer; a q0 that underflows means |z| < 2^-125, code 0
+ * both ways. Otherwise *near is set and the caller divides (about 2^-12 of
+ * values). No clamp: |x| <= amax and d >= amax / 127 (1 - 2^-24) (f32's T
+ * is exact; the floors only raise d), so |q0| <= 127 (1 + 2^-24)^3 <
+ * 127.5 and rint(q0) lies in [-127, 127], where neither clamp acts.
+ * test_f32_codes_by_product crafts quotients on both sides of the margin
+ * (f32_codes_check). */
 static inline uint int8_code_f32_bounded(uint x, float r, int *near)
 {
     float q0 = as_float(x) * r, b = q0 + 0x1.8p23f;
@@ -469,51 +456,48 @@ static inline uint check_mix(uint h)
 __constant uint check_f32_divisors[8] = {0x00800000u, 0x0DA24260u, 0x21F3A5C1u, 0x3C010204u,
                                         0x3F800000u, 0x40400000u, 0x53C8D2E7u, 0x7E7FFFFFu};
 
-/* Test hook: int8_code_f32 against scaled_code (int8_tensorwise and
- * int8_blockwise clamps) for value id = base + global id. Divisor: one of
- * eight, 2^-126 to just below 2^126. Value x: half the ids RN(m d) for m a
- * point halfway between integers in [-511.5, 511.5], moved by up to 2^(12 -
- * e) ulps either way (e: m's exponent, so that the moves reach past the
- * 2^-13 margin on both sides); a quarter RN(m d) for an integer m moved by
- * up to 4 ulps; a quarter random bits within 2^12 of d's exponent either
- * way. Where |m| <= 126.5, int8_code_f32_bounded as well. out[0] counts the
- * codes that differ where int8_code_f32 did not flag its value near, out[1]
- * keeps the smallest such id, out[2] counts the values flagged near, out[3]
- * = 1 says the program has no IEEE products (nothing checked). */
+/* Test hook: int8_code_f32_bounded against scaled_code (int8_tensorwise's
+ * and int8_blockwise's clamps) for value id = base + global id, quotients
+ * a group can hold. Divisor: one of eight, 2^-126 to just below 2^126.
+ * Value x: half the ids RN(m d) for m a point halfway between integers in
+ * [-126.5, 126.5], moved by up to 2^(12 - e) ulps either way (e: m's
+ * exponent, so that the moves reach past the 2^-13 margin on both sides);
+ * a quarter RN(m d) for an integer m in [-126, 126] moved by up to 4 ulps;
+ * a quarter random bits within 2^12 of d's exponent either way, those up
+ * to 126.5 d. out[0] counts the codes that differ where the value was not
+ * flagged near, out[1] keeps the smallest such id, out[2] counts the
+ * values flagged near, out[3] = 1 says the program has no IEEE products
+ * (nothing checked). */
 __kernel void f32_codes_check(uint base, __global uint *out)
 {
 #if QK_F32_PRODUCTS
     uint id = base + (uint)get_global_id(0), h = check_mix(id), d = check_f32_divisors[id & 7u], x;
     uint kind = (id >> 3) & 3u, mi = (id >> 5) & 1023u;
     if (kind < 2u) {
-        float m = (float)((int)mi - 512) + 0.5f;
+        float m = (float)((int)(mi % 254u) - 127) + 0.5f;
         int e = ilogb(m), span = 1 << clamp(12 - e, 0, 14);
         int delta = (int)(h % (uint)(2 * span + 1)) - span;
         x = as_uint(m * as_float(d));
         if ((int)(x & QK_F32_ABS) > abs(delta))
             x += delta;
     } else if (kind == 2u) {
-        x = as_uint((float)((int)mi - 512) * as_float(d));
+        x = as_uint((float)((int)(mi % 253u) - 126) * as_float(d));
         int delta = (int)(h & 7u) - 4;
         if ((int)(x & QK_F32_ABS) > abs(delta))
             x += delta;
     } else {
         int e = (int)((d >> 23) & 0xFFu) + (int)(h % 25u) - 12;
         x = (h & 0x807FFFFFu) | ((uint)clamp(e, 1, 254) << 23);
+        if (fabs(as_float(x)) > 126.5f * as_float(d))
+            return; /* past what a group holds */
     }
     if ((x & QK_F32_ABS) >= QK_F32_INF) /* m d past f32's range: no group holds it */
         return;
     int near = 0;
-    float r = as_float(int8_f32_reciprocal(d));
-    uint c = int8_code_f32(x, r, -128.0f, &near), cb = int8_code_f32(x, r, -127.0f, &near);
-    /* quotients a group can hold (at most 127 (1 + 2^-24)^3 in magnitude):
-     * values near m d with |m| <= 126.5 */
-    int in_group = kind < 3u && abs((int)mi - 512) <= 126;
-    uint cu = in_group ? int8_code_f32_bounded(x, r, &near) : c;
+    uint c = int8_code_f32_bounded(x, as_float(int8_f32_reciprocal(d)), &near);
     if (near)
         atomic_inc(&out[2]);
-    else if (c != scaled_code(FMT_INT8, DT_F32, x, d) || cb != scaled_code(FMT_INT8_BLOCK, DT_F32, x, d) ||
-             cu != c || (in_group && cu != cb)) {
+    else if (c != scaled_code(FMT_INT8, DT_F32, x, d) || c != scaled_code(FMT_INT8_BLOCK, DT_F32, x, d)) {
         atomic_inc(&out[0]);
         atomic_min(&out[1], id);
     }

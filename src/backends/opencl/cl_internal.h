@@ -61,11 +61,12 @@ qk_status qcl_product_codes_check(int device, int dt, uint32_t w0, uint32_t stri
 qk_status qcl_int8_scalars_check(int device, int dt, uint32_t *fails, uint32_t *first, int *divides);
 
 /* Test hook: on device `device`, compares scaled.cl's f32 int8 codes by
- * products (int8_code_f32, both clamps) with scaled_code's division for the
- * crafted values base .. base + count - 1 (f32_codes_check: quotients
- * near and on both sides of every halfway point, integers, random
- * values; divisors 2^-126 to below 2^126). *fails: codes that differ
- * where int8_code_f32 did not send its value to the division; *first: the
+ * products (int8_code_f32_bounded) with scaled_code's division (both
+ * clamps) for the crafted values base .. base + count - 1
+ * (f32_codes_check: quotients a group can hold, near and on both sides of
+ * every halfway point, integers, random values; divisors 2^-126 to below
+ * 2^126). *fails: codes that differ where int8_code_f32_bounded did not
+ * send its value to the division; *first: the
  * smallest such value id; *near: values it sent there; *divides: 1 where
  * the device's program is not native IEEE f32 (nothing checked). */
 qk_status qcl_f32_codes_check(int device, uint32_t base, uint64_t count, uint64_t *fails, uint32_t *first,
