@@ -99,30 +99,36 @@ static inline uint qk_mul_ftz(uint a, uint b)
     } while (0)
 
 /* GPU builds (the host defines QK_SPECIALISE) also specialise the
- * float8/int8 bodies per format (FMTC) and the nvfp4/mxfp8 ones per dtype:
- * there the per-element tests of a generic body cost more issue slots
- * than the memory traffic leaves. CPU builds (PoCL) keep one generic copy:
- * there the specialised program took twice as long to compile (the opencl
- * and crossbackend suites: 3m35s against 1m43s). */
+ * float8/int8 bodies per format (FMTC, QK_BY_FMT) and the nvfp4/mxfp8
+ * ones per dtype: there the per-element tests of a generic body cost more
+ * issue slots than the memory traffic leaves. CPU builds (PoCL) keep one
+ * generic copy: there the specialised program took twice as long to
+ * compile (the opencl and crossbackend suites: 3m35s against 1m43s). */
 #if defined(QK_SPECIALISE)
-#define QK_BY_FMT_DTYPE(fmt, dt, CALL)                                                             \
+#define QK_BY_FMT(fmt, CALL)                                                                       \
     do {                                                                                           \
         if ((fmt) == 4) {                                                                          \
             const int FMTC = 4;                                                                    \
-            QK_BY_DTYPE(dt, CALL);                                                                 \
+            CALL;                                                                                  \
         } else if ((fmt) == 5) {                                                                   \
             const int FMTC = 5;                                                                    \
-            QK_BY_DTYPE(dt, CALL);                                                                 \
+            CALL;                                                                                  \
         } else if ((fmt) == 6) {                                                                   \
             const int FMTC = 6;                                                                    \
-            QK_BY_DTYPE(dt, CALL);                                                                 \
+            CALL;                                                                                  \
         } else {                                                                                   \
             const int FMTC = 7;                                                                    \
-            QK_BY_DTYPE(dt, CALL);                                                                 \
+            CALL;                                                                                  \
         }                                                                                          \
     } while (0)
+#define QK_BY_FMT_DTYPE(fmt, dt, CALL) QK_BY_FMT(fmt, QK_BY_DTYPE(dt, CALL))
 #define QK_GPU_BY_DTYPE(dt, CALL) QK_BY_DTYPE(dt, CALL)
 #else
+#define QK_BY_FMT(fmt, CALL)                                                                       \
+    do {                                                                                           \
+        const int FMTC = (fmt);                                                                    \
+        CALL;                                                                                      \
+    } while (0)
 #define QK_BY_FMT_DTYPE(fmt, dt, CALL)                                                             \
     do {                                                                                           \
         const int FMTC = (fmt), DTC = (dt);                                                        \

@@ -568,22 +568,7 @@ static inline void groups16_body(__global const uint4 *in, const int dt, ulong r
             CALL;                                                                                  \
         }                                                                                          \
     } while (0)
-#define QK_BY_SCALED_DTYPE16(fmt, dt, CALL)                                                        \
-    do {                                                                                           \
-        if ((fmt) == FMT_E4M3) {                                                                   \
-            const int FMTC = FMT_E4M3;                                                             \
-            QK_BY_DTYPE16(dt, CALL);                                                               \
-        } else if ((fmt) == FMT_E5M2) {                                                            \
-            const int FMTC = FMT_E5M2;                                                             \
-            QK_BY_DTYPE16(dt, CALL);                                                               \
-        } else if ((fmt) == FMT_INT8) {                                                            \
-            const int FMTC = FMT_INT8;                                                             \
-            QK_BY_DTYPE16(dt, CALL);                                                               \
-        } else {                                                                                   \
-            const int FMTC = FMT_INT8_BLOCK;                                                       \
-            QK_BY_DTYPE16(dt, CALL);                                                               \
-        }                                                                                          \
-    } while (0)
+#define QK_BY_SCALED_DTYPE16(fmt, dt, CALL) QK_BY_FMT(fmt, QK_BY_DTYPE16(dt, CALL))
 #else
 #define QK_BY_SCALED_DTYPE16(fmt, dt, CALL) QK_BY_FMT_DTYPE(fmt, dt, CALL)
 #endif

@@ -121,14 +121,7 @@ static inline void groups32_body(__global const uint4 *in, ulong rows, ulong col
         __global const uint4 *in, ulong rows, ulong cols, ulong bh, ulong bw, ulong ngroups, ulong gc, \
         int fmt, __global uint *scale, __global uint2 *data, __global uint *status, __local uint *red) \
     {                                                                                              \
-        if (fmt == FMT_INT8_BLOCK)                                                                 \
-            groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_INT8_BLOCK, L, scale, data, status, red); \
-        else if (fmt == FMT_E4M3)                                                                  \
-            groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_E4M3, L, scale, data, status, red); \
-        else if (fmt == FMT_E5M2)                                                                  \
-            groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_E5M2, L, scale, data, status, red); \
-        else                                                                                       \
-            groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMT_INT8, L, scale, data, status, red); \
+        QK_BY_FMT(fmt, groups32_body(in, rows, cols, bh, bw, ngroups, gc, FMTC, L, scale, data, status, red)); \
     }
 
 GROUPS32_KERNEL(scaled_quantize_groups32_4k, 64)
