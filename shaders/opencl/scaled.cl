@@ -63,6 +63,11 @@ static inline uint int8_f32_reciprocal(uint d)
     return QK_F32_PRODUCTS && d >= 0x00800000u && d < 0x7E800000u ? qk_div(QK_F32_ONE, d) : 0u;
 }
 
+/* Whether a float8 multiplier a (f32 bits) lies in [2^-126, 2^100), where
+ * its products with a group's elements are exact or harmlessly flushed
+ * (fp8_code_product, fp8_code_f32). */
+static inline int fp8_factor_in_range(uint a) { return a - 0x00800000u < 0x71800000u - 0x00800000u; }
+
 /* The factor of f32 codes by products (f32 bits), or 0 where they take
  * scaled_code: int8's reciprocal (int8_f32_reciprocal); float8's multiplier
  * d = RN(1/scale) where the program's products are IEEE and d is normal
@@ -70,7 +75,7 @@ static inline uint int8_f32_reciprocal(uint d)
 static inline uint f32_product_factor(int fmt, uint d)
 {
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2)
-        return QK_F32_PRODUCTS && d - 0x00800000u < 0x71800000u - 0x00800000u ? d : 0u;
+        return QK_F32_PRODUCTS && fp8_factor_in_range(d) ? d : 0u;
     return int8_f32_reciprocal(d);
 }
 

@@ -165,7 +165,7 @@ static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a
 static inline uint product_factor(const int fmt, const int dt, uint d, uint m16)
 {
     if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
-        if (d - 0x00800000u < 0x71800000u - 0x00800000u)
+        if (fp8_factor_in_range(d))
             return d;
         if (d == QK_F32_INF)
             return dt == DT_F16 || m16 == 0u ? QK_F32_2P64 : 0u;
@@ -276,7 +276,7 @@ static inline uint2 group_codes8(const int dt, const int fmt, uint4 w, uint d, u
  * amax m >= |x| has a multiplier no larger than a group of amax |x|). */
 static inline int sig_table_ok(const int dt, const int fmt, uint r)
 {
-    return dt == DT_BF16 && (fmt == FMT_E4M3 || fmt == FMT_E5M2) && r - 0x00800000u < 0x71800000u - 0x00800000u;
+    return dt == DT_BF16 && (fmt == FMT_E4M3 || fmt == FMT_E5M2) && fp8_factor_in_range(r);
 }
 
 /* The table's entry for significand s (bits of the multiplier r): code(x_s) - low. */
