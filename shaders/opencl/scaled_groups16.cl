@@ -107,36 +107,54 @@ static inline uint fp8_code_t(const int fmt, uint t)
     return small ? sub : nrm;
 }
 
+/* The float8 codes of the two finite f16 elements of the word w (its low
+ * half's code in bits 0-7, its high half's in bits 8-15) with the
+ * multiplier a from product_factor: each x widened by vload_half2 (exact,
+ * subnormals included), T(|x| a) by one conversion of the pair to f16 and
+ * back (vstore_half2_rte: ties to even, f16 subnormals, and Inf past
+ * 65504, as T; vload_half2 again, exact), as convrot_rows.cl's
+ * cr_code_f16_pair does (the bits' rounding took about twice the
+ * operations). |x| has 11 significant bits and a = T(1/scale) 11 (or the
+ * stand-in 2^64), so the f32 product is exact wherever it is normal; one
+ * below 2^-126 (flushed or not) rounds to an f16 zero, as the exact one
+ * does. An Inf T is clamped as the Inf it stands for (fp8_code_t); the
+ * signs come from w, as the reference's do. */
+static inline uint fp8_codes_f16_word(const int fmt, uint w, float a)
+{
+    float2 x = vload_half2(0, (const __private half *)&w);
+    float2 p = (float2)(fabs(x.s0) * a, fabs(x.s1) * a);
+    uint h;
+    vstore_half2_rte(p, 0, (__private half *)&h);
+    float2 t = vload_half2(0, (const __private half *)&h);
+    uint c0 = fp8_code_t(fmt, as_uint(t.s0)) | ((w >> 8) & 0x80u);
+    uint c1 = fp8_code_t(fmt, as_uint(t.s1)) | ((w >> 24) & 0x80u);
+    return c0 | (c1 << 8);
+}
+
 /* The float8 code of the finite 16-bit element h with the multiplier a
- * from product_factor: for a in [2^-126, 2^100), |x| * a has at most 22
- * significant bits, so the f32 product is exact wherever it is normal,
- * and a product or element below 2^-126 that the device flushes has
- * |x * a| < 2^-26, code 0 either way; larger a only where native f32
- * keeps subnormals, or (2^64) with products that are normal or zero (the
- * sign comes from h, as the reference's does). The T rounding runs on the f32 bits (f16's subnormal
- * range: to a multiple of 2^-24 by adding and removing 0.75, ulp 2^-24
- * there); a rounding past T's largest value is clamped as the Inf it
- * stands for. The fp8 rounding runs on the bits too, or in the subnormal
- * range as an integer count of the smallest step (a power-of-two product,
- * then + 1.5 * 2^23, ties to even; a count that reaches the smallest
- * normal is its code as well). Both sides of each range test are computed
- * and one is picked: straight-line code, where a conditional expression
- * became a branch per element (clang's PTX), splitting the unrolled
- * vectors into short blocks the compiler cannot interleave. The normal
- * codes subtract the exponent rebias before the shift (t is at least that
- * large wherever they are picked). product_codes_check compares these
- * codes with scaled_code's for every 16-bit pair. */
+ * from product_factor. f16: fp8_codes_f16_word's. bf16: for a in
+ * [2^-126, 2^100), |x| * a has at most 16 significant bits, so the f32
+ * product is exact wherever it is normal, and a product or element below
+ * 2^-126 that the device flushes has |x * a| < 2^-26, code 0 either way;
+ * larger a only where native f32 keeps subnormals, or (2^64) with
+ * products that are normal or zero (the sign comes from h, as the
+ * reference's does). T's rounding runs on the f32 bits, the fp8 rounding
+ * on the bits too, or in the subnormal range as an integer count of the
+ * smallest step (a power-of-two product, then + 1.5 * 2^23, ties to even;
+ * a count that reaches the smallest normal is its code as well). Both
+ * sides of each range test are computed and one is picked: straight-line
+ * code, where a conditional expression became a branch per element
+ * (clang's PTX), splitting the unrolled vectors into short blocks the
+ * compiler cannot interleave. The normal codes subtract the exponent
+ * rebias before the shift (t is at least that large wherever they are
+ * picked). product_codes_check compares these codes with scaled_code's
+ * for every 16-bit pair. */
 static inline uint fp8_code_product(const int dt, const int fmt, uint h, float a)
 {
-    uint m = h & 0x7FFFu;
-    float p = as_float(dt == DT_BF16 ? m << 16 : f16_widen_finite(m)) * a;
-    uint b = as_uint(p), t;
-    if (dt == DT_BF16) {
-        t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-    } else {
-        uint sub = as_uint((p + 0.75f) - 0.75f), nrm = (b + 0xFFFu + ((b >> 13) & 1u)) & 0xFFFFE000u;
-        t = b < 0x38800000u ? sub : nrm;
-    }
+    if (dt == DT_F16)
+        return fp8_codes_f16_word(fmt, h & 0xFFFFu, a) & 0xFFu;
+    uint b = as_uint(as_float((h & 0x7FFFu) << 16) * a);
+    uint t = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
     return fp8_code_t(fmt, t) | ((h >> 8) & 0x80u);
 }
 
@@ -195,7 +213,11 @@ static inline int by_products(const int fmt, uint r)
 static inline uint2 product_codes8(const int dt, const int fmt, uint4 w, uint r, const int one_clamp)
 {
     uint c[8];
-    if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
+    if ((fmt == FMT_E4M3 || fmt == FMT_E5M2) && dt == DT_F16) {
+        uint c01 = fp8_codes_f16_word(fmt, w.s0, as_float(r)), c23 = fp8_codes_f16_word(fmt, w.s1, as_float(r));
+        uint c45 = fp8_codes_f16_word(fmt, w.s2, as_float(r)), c67 = fp8_codes_f16_word(fmt, w.s3, as_float(r));
+        return (uint2)(c01 | (c23 << 16), c45 | (c67 << 16));
+    } else if (fmt == FMT_E4M3 || fmt == FMT_E5M2) {
         uint h[8] = {w.s0 & 0xFFFFu, w.s0 >> 16, w.s1 & 0xFFFFu, w.s1 >> 16,
                      w.s2 & 0xFFFFu, w.s2 >> 16, w.s3 & 0xFFFFu, w.s3 >> 16};
 #pragma unroll
@@ -604,7 +626,8 @@ GROUPS16_KERNEL(scaled_quantize_groups16_16k, 256, 8)
  * smallest failing w (start it at 0xFFFFFFFF). Without
  * QK_INT8_BY_RECIPROCAL int8 divides, nothing to check there: out[2] = 1
  * says so. f16 also checks f16_widen_finite on both halves of w against
- * widen16 (every pattern is a half of some pair of each run). */
+ * widen16 (every pattern is a half of some pair of each run), and its
+ * float8 codes from both halves of a word (fp8_codes_f16_word). */
 __kernel void product_codes_check(int dt, uint base, uint stride, __global uint *out)
 {
 #if !defined(QK_INT8_BY_RECIPROCAL)
@@ -643,9 +666,11 @@ __kernel void product_codes_check(int dt, uint base, uint stride, __global uint 
                 atomic_min(&out[1], w);
             }
         }
-        if (fmt <= FMT_E5M2)
+        if (fmt <= FMT_E5M2) {
             c = fp8_code_product(dt, fmt, w & 0xFFFFu, as_float(r));
-        else if (fabs(as_float(x)) <= as_float(d) * 256.0f) {
+            if (dt == DT_F16 && fp8_codes_f16_word(fmt, (w << 16) | (w & 0xFFFFu), as_float(r)) >> 8 != c)
+                c = ~c; /* a word's high half codes as its low half */
+        } else if (fabs(as_float(x)) <= as_float(d) * 256.0f) {
             uint dx;
             scaled_params(fmt, dt, x & QK_F32_ABS, &dx);
             c = int8_code_rcp(dt, fmt, x, as_float(r), 0);
