@@ -578,6 +578,12 @@ void main()
     uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * nr;
     float down = uintBitsToFloat((127u - pc.levels) << 23);
     g_base = (L >> 3) * 64u;
+    /* the first row's loads before the table: its latency under the table's divisions */
+    uvec4 qn[8];
+    [[unroll]] for (uint k = 0u; k < 8u; k++)
+        qn[k] = uvec4(0u);
+    uint r = qk_group_id() * nr + ri;
+    fetch_ahead(r * pc.cols + c0, lane && r < pc.rows, qn);
     if (L < 3u * CRQ_ROWS)
         s_m[L] = 0u;
     if (QK_DT == DT_BF16)
@@ -585,11 +591,6 @@ void main()
     barrier();
     bool told = false;
     uint slot = 0u;
-    uvec4 qn[8];
-    [[unroll]] for (uint k = 0u; k < 8u; k++)
-        qn[k] = uvec4(0u);
-    uint r = qk_group_id() * nr + ri;
-    fetch_ahead(r * pc.cols + c0, lane && r < pc.rows, qn);
     for (uint rb = qk_group_id() * nr; rb < pc.rows; rb += step) { /* uniform */
         r = rb + ri;
         bool mine = lane && r < pc.rows; /* the same for a whole team */
