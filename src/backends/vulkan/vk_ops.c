@@ -763,8 +763,8 @@ static int on_cpu(const qk_vk_state *s) { return s->dev->props.deviceType == VK_
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
  * steps (convrot_quantize256.comp on a GPU: QK_VK_CONVROT_Q256_GPU_GROUPS
  * workgroups, steps unbounded): convrot_quantize256.comp (4096 / cols rows
- * a workgroup's step) where convrot_q256_rows, convrot_quantize.comp (likewise) where
- * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
+ * a workgroup's step) where convrot_q256_rows, convrot_quantize.comp
+ * (likewise) where convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
  * to 1024 on the shader with a quarter of the shared memory). */
 static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
