@@ -754,10 +754,16 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
  * once, not every 8 steps. On the H100 (122 registers: 4 workgroups a
  * multiprocessor, 528 resident), bf16 G = 256 of 1 GiB took 0.78-0.80 ms
  * on grids of 1056-2640 against 0.803 ms for 16384 workgroups of 8 steps,
- * and 0.82 / 0.88 ms on 528 / 660 (about one wave). */
+ * and 0.82 / 0.88 ms on 528 / 660 (about one wave).
+ * QK_VULKAN_CONVROT_RESIDENT=1 takes this form on CPU devices as well
+ * (tests, on tensors small enough for lavapipe's loop budget). */
 #define QK_VK_CONVROT_Q256_GPU_GROUPS 2048
 
-static int on_cpu(const qk_vk_state *s) { return s->dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU; }
+static int q256_resident(const qk_vk_state *s)
+{
+    const char *e = getenv("QK_VULKAN_CONVROT_RESIDENT");
+    return s->dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU || (e && strcmp(e, "1") == 0);
+}
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
@@ -778,7 +784,7 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
                                                 : VP_CONVROT_ROW_Q;
     int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? QK_VK_CONVROT_Q256_SPAN / j->cols : 1;
-    int resident = runs256 && !on_cpu(s);
+    int resident = runs256 && q256_resident(s);
     int64_t grid = getenv("QK_VULKAN_STRIDE_GROUPS") ? stride_cap() : QK_VK_CONVROT_Q256_GPU_GROUPS;
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most && !resident)
