@@ -78,12 +78,14 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
  * H200, 16384 (about 16 waves) beat 2048 by 4-7 points of the copy on
  * every grid-stride dequantize, and 1024 (one wave) lost 5-6; the
  * environment variable QK_VULKAN_STRIDE_GROUPS sets it for other GPUs. */
-static int64_t stride_cap(void)
+static int64_t stride_cap_or(int64_t fallback)
 {
     const char *e = getenv("QK_VULKAN_STRIDE_GROUPS");
     int64_t cap = e ? atoll(e) : 0;
-    return cap < 1 || cap > 65535 ? QK_VK_STRIDE_GROUPS : cap; /* grid-stride shaders are one-dimensional */
+    return cap < 1 || cap > 65535 ? fallback : cap; /* grid-stride shaders are one-dimensional */
 }
+
+static int64_t stride_cap(void) { return stride_cap_or(QK_VK_STRIDE_GROUPS); }
 
 static uint64_t stride_groups(int64_t threads)
 {
@@ -770,8 +772,9 @@ static int q256_resident(const qk_vk_state *s)
  * steps (convrot_quantize256.comp on a GPU: QK_VK_CONVROT_Q256_GPU_GROUPS
  * workgroups, steps unbounded): convrot_quantize256.comp (4096 / cols rows
  * a workgroup's step) where convrot_q256_rows, convrot_quantize.comp
- * (likewise) where convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
- * to 1024 on the shader with a quarter of the shared memory). */
+ * (likewise) where convrot_q_rows, else a workgroup of 64 takes a row at
+ * a time (rows up to 1024 on the shader with a quarter of the shared
+ * memory). */
 static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
@@ -785,7 +788,7 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
                                                 : VP_CONVROT_ROW_Q;
     int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? QK_VK_CONVROT_Q256_SPAN / j->cols : 1;
     int resident = runs256 && q256_resident(s);
-    int64_t grid = getenv("QK_VULKAN_STRIDE_GROUPS") ? stride_cap() : QK_VK_CONVROT_Q256_GPU_GROUPS;
+    int64_t grid = stride_cap_or(QK_VK_CONVROT_Q256_GPU_GROUPS);
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most && !resident)
         rc = most > ra ? most : ra;
