@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* rmdir */
 
 #include <cmocka.h>
 
@@ -1932,6 +1933,61 @@ static void test_bench_reports_op_and_copy(void **state)
     qk_context_destroy(vk);
 }
 
+/* QK_VULKAN_SHADER_DIR (vk_shader_dir.c): a directory without the build's
+ * file leaves the embedded shader; a file there is what the pipeline is
+ * made from (the embedded copy shader's own SPIR-V: the bench's copies
+ * run); a file that is not SPIR-V fails the call, naming the file. A
+ * context makes its pipelines when first used, so each case opens one. */
+extern const unsigned char qk_vk_copy_buffer_spv[];
+extern const size_t qk_vk_copy_buffer_spv_size;
+
+static qk_status bench_with_shader_dir(const char *dir, unsigned long *copies)
+{
+    setenv("QK_VULKAN_SHADER_DIR", dir, 1);
+    qk_context *vk = vulkan_or_skip();
+    const int64_t rows = 16, cols = 256;
+    void *in = make_input(QK_DTYPE_BF16, rows * cols, 5);
+    qk_params p;
+    qk_params_default(QK_FORMAT_NF4, &p);
+    qk_bench_result r;
+    unsigned long before = qk_vk_copy_dispatches();
+    qk_status st = qk_bench(vk, 0, &p, QK_DTYPE_BF16, in, rows, cols, 2, &r);
+    *copies = qk_vk_copy_dispatches() - before;
+    free(in);
+    qk_context_destroy(vk);
+    unsetenv("QK_VULKAN_SHADER_DIR");
+    return st;
+}
+
+static void write_file(const char *path, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_shader_dir_variants(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qk-shader-dir-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/copy_buffer.spv", dir);
+    unsigned long copies = 0;
+    assert_int_equal(bench_with_shader_dir(dir, &copies), QK_OK); /* no file: embedded */
+    assert_true(copies >= 2 * 2);
+    write_file(path, qk_vk_copy_buffer_spv, qk_vk_copy_buffer_spv_size);
+    assert_int_equal(bench_with_shader_dir(dir, &copies), QK_OK);
+    assert_true(copies >= 2 * 2);
+    static const unsigned char junk[8] = "not spv";
+    write_file(path, junk, sizeof junk);
+    assert_int_equal(bench_with_shader_dir(dir, &copies), QK_ERR_INVALID_ARGUMENT);
+    printf("a file that is not SPIR-V: %s\n", qk_last_error());
+    assert_non_null(strstr(qk_last_error(), path));
+    remove(path);
+    rmdir(dir);
+}
+
 /* Dequantize of crafted row, tile, MXFP8, NVFP4 and ConvRot parts: the
  * shaders' native fast path and their exact path, in whole bindings and in
  * chunks (64 KiB for the row, tile and ConvRot layouts, 2 MiB for the
@@ -2062,6 +2118,7 @@ int main(void)
         cmocka_unit_test(test_convrot_row_quantize_many_rows),
         cmocka_unit_test(test_convrot_dequantize_rows),
         cmocka_unit_test(test_bench_reports_op_and_copy),
+        cmocka_unit_test(test_shader_dir_variants),
     };
     return run_tests_sharded("test_vulkan", tests, sizeof tests / sizeof *tests);
 }

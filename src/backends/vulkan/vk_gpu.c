@@ -359,10 +359,16 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
     const unsigned char *code = slot == QK_VK_F16N_SLOT   ? shader_code_f16n(pipe, &size, &name)
                                 : slot == QK_VK_F16D_SLOT ? shader_code_f16d(pipe, &size, &name)
                                                           : shader_code(pipe, &size, &name);
-    uint32_t *words = malloc(size); /* the embedded array is byte-aligned */
-    if (words == NULL)
-        return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(words, code, size);
+    uint32_t *words;
+    qk_status st = qk_vk_shader_file(name, &words, &size);
+    if (st != QK_OK)
+        return st;
+    if (words == NULL) {
+        words = malloc(size); /* the embedded array is byte-aligned */
+        if (words == NULL)
+            return qk_fail(QK_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(words, code, size);
+    }
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = size, .pCode = words};
     VkShaderModule mod;
     VkResult r = s->d.vkCreateShaderModule(s->device, &mi, NULL, &mod);

@@ -205,6 +205,11 @@ int qk_vk_stats_wanted(void);
  * its shader) to stderr: registers, instructions, whatever it reports. */
 void qk_vk_print_pipeline_stats(const qk_vk_state *s, VkPipeline p, const char *name);
 
+/* ---- shader variants for tuning (vk_shader_dir.c) ------------------------ */
+/* The SPIR-V of build `name` from QK_VULKAN_SHADER_DIR (malloc'd words and
+ * their bytes), or *words NULL where that names no such file. */
+qk_status qk_vk_shader_file(const char *name, uint32_t **words, size_t *size);
+
 #define QK_VK_BINDINGS 6
 #define QK_VK_PC_WORDS 16
 /* Workgroups a grid-stride dispatch uses at most (vk_ops.c). */

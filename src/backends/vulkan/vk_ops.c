@@ -78,14 +78,12 @@ static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
  * H200, 16384 (about 16 waves) beat 2048 by 4-7 points of the copy on
  * every grid-stride dequantize, and 1024 (one wave) lost 5-6; the
  * environment variable QK_VULKAN_STRIDE_GROUPS sets it for other GPUs. */
-static int64_t stride_cap_or(int64_t fallback)
+static int64_t stride_cap(void)
 {
     const char *e = getenv("QK_VULKAN_STRIDE_GROUPS");
     int64_t cap = e ? atoll(e) : 0;
-    return cap < 1 || cap > 65535 ? fallback : cap; /* grid-stride shaders are one-dimensional */
+    return cap < 1 || cap > 65535 ? QK_VK_STRIDE_GROUPS : cap; /* grid-stride shaders are one-dimensional */
 }
-
-static int64_t stride_cap(void) { return stride_cap_or(QK_VK_STRIDE_GROUPS); }
 
 static uint64_t stride_groups(int64_t threads)
 {
@@ -750,31 +748,12 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
  * covers 16384 workgroups' 8 steps (131072 rows or more). */
 #define QK_VK_CONVROT_STEPS 8
 
-/* convrot_quantize256.comp on a GPU: a grid of this many workgroups
- * (QK_VULKAN_STRIDE_GROUPS where set) walks the whole chunk, each paying
- * its setup (the bf16 table's divisions, the first row's load latency)
- * once, not every 8 steps. On the H100 (122 registers: 4 workgroups a
- * multiprocessor, 528 resident), bf16 G = 256 of 1 GiB took 0.78-0.80 ms
- * on grids of 1056-2640 against 0.803 ms for 16384 workgroups of 8 steps,
- * and 0.82 / 0.88 ms on 528 / 660 (about one wave).
- * QK_VULKAN_CONVROT_RESIDENT=1 takes this form on CPU devices as well
- * (tests, on tensors small enough for lavapipe's loop budget). */
-#define QK_VK_CONVROT_Q256_GPU_GROUPS 2048
-
-static int q256_resident(const qk_vk_state *s)
-{
-    const char *e = getenv("QK_VULKAN_CONVROT_RESIDENT");
-    return s->dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU || (e && strcmp(e, "1") == 0);
-}
-
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
- * steps (convrot_quantize256.comp on a GPU: QK_VK_CONVROT_Q256_GPU_GROUPS
- * workgroups, steps unbounded): convrot_quantize256.comp (4096 / cols rows
- * a workgroup's step) where convrot_q256_rows, convrot_quantize.comp
- * (likewise) where convrot_q_rows, else a workgroup of 64 takes a row at
- * a time (rows up to 1024 on the shader with a quarter of the shared
- * memory). */
+ * steps: convrot_quantize256.comp (4096 / cols rows a workgroup's step)
+ * where convrot_q256_rows, convrot_quantize.comp (likewise) where
+ * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
+ * to 1024 on the shader with a quarter of the shared memory). */
 static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo, int64_t hi)
 {
     int64_t es = (int64_t)dsize(j->dt), row_bytes = j->cols * es, G = j->p->convrot_group;
@@ -787,10 +766,8 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
                                                 : VP_CONVROT_ROW_Q;
     int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? QK_VK_CONVROT_Q256_SPAN / j->cols : 1;
-    int resident = runs256 && q256_resident(s);
-    int64_t grid = stride_cap_or(QK_VK_CONVROT_Q256_GPU_GROUPS);
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
-    if (rc > most && !resident)
+    if (rc > most)
         rc = most > ra ? most : ra;
     __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
     if (runs64)
@@ -805,9 +782,7 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
         /* flags stay below 2^16: the _f16d build takes the high half for an opaque zero */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
                                        (uint32_t)(log2_of(G) / 2), group_flags()};
-        int64_t groups = ceil_div(nr, step_rows);
-        uint64_t n = resident ? (uint64_t)(groups < grid ? groups : grid) : stride_groups(groups * 256);
-        st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, n, 1);
+        st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, stride_groups(ceil_div(nr, step_rows) * 256), 1);
     }
     return st;
 }
