@@ -54,10 +54,11 @@
  * the 2^-L into the amax and the codes' factor; f16 scales and rounds with
  * finish_fast). The team's choice is the OR of its threads' range tests
  * (three shuffles). Elsewhere the team takes the exact path between the
- * same barriers: its raw values again from memory into its group's words,
- * qk_cr_add for every sum (levels 1 and 4 on the thread's own units,
- * 16 and 64 on its own columns), finish_exact for the scaling and T, the
- * amax on magnitude bits (NaN above Inf). A row may mix the paths.
+ * same barriers: its raw values (widened exactly from the words the
+ * thread holds) into its group's words, qk_cr_add for every sum (levels 1
+ * and 4 on the thread's own units, 16 and 64 on its own columns),
+ * finish_exact for the scaling and T, the amax on magnitude bits (NaN
+ * above Inf). A row may mix the paths.
  *
  * Barriers a step: one team barrier, one workgroup barrier. The row amax
  * words rotate over three steps, cleared by the step after their use. A
@@ -120,7 +121,6 @@ layout(push_constant) uniform PC {
     uint flags;  /* bit 0: no codes by products (tests); bits 16-31 zero */
 } pc;
 #include "qk_vk.glsl"
-#include "qk_vk_load.glsl"
 #include "qk_vk_scaled.glsl"
 #include "qk_vk_products.glsl"
 
@@ -403,11 +403,18 @@ uint native_columns(uint j, float down)
 }
 
 /* The exact path's levels 1 and 4 on the thread's units (positions
- * 16 CRQ_UNIT(j, h) .. + 15, filled from the input at element e + h CRQ_U1). */
-void exact_units(uint j, uint e)
+ * 16 CRQ_UNIT(j, h) .. + 15), filled from its words q (value_at's order),
+ * widened exactly (f16 Inf, NaN and subnormals too). Not from memory
+ * again: a loop of 32 loads here, never run on most inputs, took the
+ * register count of the whole shader from 96 to 122 (bf16; f16 _f16d 95
+ * -> 102) on an H100, one workgroup fewer a multiprocessor. */
+void exact_units(uint j, uvec4 q[8])
 {
-    [[dont_unroll]] for (uint k = 0u; k < 32u; k++)
-        QK_CR_STORE(16u * CRQ_UNIT(j, k >> 4) + (k & 15u), qk_load(QK_DT, e + (k >> 4) * CRQ_U1 + (k & 15u)));
+    [[unroll]] for (uint k = 0u; k < 32u; k++) {
+        uint w = QK_DT == DT_F32 ? q[k >> 2][k & 3u] : q[k >> 3][(k >> 1) & 3u];
+        uint x = QK_DT == DT_F32 ? w : qk_widen(QK_DT, (k & 1u) != 0u ? w >> 16 : w & 0xFFFFu);
+        QK_CR_STORE(16u * CRQ_UNIT(j, k >> 4) + (k & 15u), x);
+    }
     [[dont_unroll]] for (uint st = 1u; st < min(pc.group, 16u); st *= 4u)
         [[dont_unroll]] for (uint u = 0u; u < 8u; u++)
             qk_cr_h4_exact(16u * CRQ_UNIT(j, u >> 2) + qk_cr_first(u & 3u, st, 16u), st);
@@ -616,7 +623,7 @@ void main()
         if (native)
             native_units(j, q);
         else
-            exact_units(j, e);
+            exact_units(j, q);
         qk_cr_team_sync();
         uint m = 0u;
         if (native) {
