@@ -1694,13 +1694,6 @@ static void test_convrot_quantize_rows(void **state)
                     unsetenv("QK_VULKAN_CONVROT_Q256");
                     eligible += g <= 64;
                 }
-                if (on_256 && g == 256 && shapes[k].groups && !gpu) {
-                    /* a GPU's grid form: one dispatch, each workgroup as many steps as the rows need */
-                    setenv("QK_VULKAN_CONVROT_RESIDENT", "1", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", resident grid", &t);
-                    unsetenv("QK_VULKAN_CONVROT_RESIDENT");
-                    eligible256++;
-                }
                 if (cols == 1024 || cols == 192) { /* NaN, +Inf, -Inf in a row: refused */
                     for (int n = 0; n < 3; n++) {
                         int64_t at = (rows / 2) * cols + (n * 97 + 5) % cols;
