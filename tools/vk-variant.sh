@@ -10,7 +10,7 @@
 # the _f16n and _f16d builds need -DQK_F16_NATIVE (and -DQK_F16_DENORMS
 # -- --denorm-preserve-16), as meson gives them.
 set -eu
-[ $# -ge 4 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[ $# -ge 4 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$1 out=$2 name=$3 src=$4
 shift 4

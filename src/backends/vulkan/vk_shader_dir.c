@@ -4,7 +4,7 @@
  * of the embedded SPIR-V. Variants of a shader can then be timed side by
  * side, one process each, on one build of the library: a GPU machine's call
  * builds once. The file must come from the same steps as the embedded code
- * (glslc, qk-spv-patch, spirv-val; tools/vk-variants.sh): unpatched SPIR-V
+ * (glslc, qk-spv-patch, spirv-val; tools/vk-variant.sh): unpatched SPIR-V
  * lacks the float controls exactness rests on. A line on stderr names every
  * file taken, so no result is mistaken for the embedded shader's. */
 #include <stdio.h>
