@@ -1588,7 +1588,9 @@ static void test_convrot_fused_rows(void **state)
  * convrot_quantize256.comp (teams of eight: 4096 / cols rows a step, idle
  * threads at 768 and 3072, teams of both paths in a row and a subgroup;
  * every G up to 256), and run again with QK_VULKAN_CONVROT_Q256=0 on
- * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp. */
+ * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
+ * of convrot_quantize.comp run again with QK_VULKAN_CONVROT_Q=0 on
+ * convrot_row_quantize*.comp. */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
     int f16 = dt == QK_DTYPE_F16;
@@ -1667,6 +1669,13 @@ static void test_convrot_quantize_rows(void **state)
                 convrot_fused_case(vk, ref, dt, in, rows, cols, g, "", &t);
                 eligible += on_new;
                 eligible256 += on_256;
+                if (on_new) { /* the same rows on convrot_row_quantize*.comp */
+                    unsigned long q_before = qk_vk_convrot_q_runs();
+                    setenv("QK_VULKAN_CONVROT_Q", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q off", &t);
+                    unsetenv("QK_VULKAN_CONVROT_Q");
+                    assert_true(qk_vk_convrot_q_runs() == q_before);
+                }
                 { /* every dtype codes by products (f32 by qk_int8_codes4_f32): the exact coder too */
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", exact coder", &t);

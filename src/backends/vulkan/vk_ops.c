@@ -703,7 +703,9 @@ static int row_pipeline(const qk_vk_job *j)
  * rows of whole 64-value runs, at most 4096 wide (a workgroup's step holds
  * 4096 / cols rows), on a device whose full subgroups of 4 to 64 fit the
  * workgroup of 64, where convrot_quantize256.comp (below) does not take
- * them; the others of convrot_fused take convrot_row_quantize*.comp. */
+ * them; the others of convrot_fused take convrot_row_quantize*.comp.
+ * QK_VULKAN_CONVROT_Q=0 sends these there too (to time one against the
+ * other: on the H100 this shader ran f32 rows at 16% of the copy). */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
@@ -712,9 +714,10 @@ unsigned long qk_vk_convrot_q_runs(void) { return __atomic_load_n(&convrot_q_run
 
 static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
+    const char *e = getenv("QK_VULKAN_CONVROT_Q");
     int64_t G = j->p->convrot_group;
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
+    return !(e && strcmp(e, "0") == 0) && G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
