@@ -1590,7 +1590,9 @@ static void test_convrot_fused_rows(void **state)
  * every G up to 256), and run again with QK_VULKAN_CONVROT_Q256=0 on
  * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
  * of convrot_quantize.comp run again with QK_VULKAN_CONVROT_Q=0 on
- * convrot_row_quantize*.comp. */
+ * convrot_row_quantize*.comp and with QK_VULKAN_CONVROT_Q256_PART=1 on
+ * convrot_quantize256.comp's _part builds (rows of 64 to 4032 padded to
+ * whole 256-value blocks: one to three of a block's runs in the row). */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
     int f16 = dt == QK_DTYPE_F16;
@@ -1631,7 +1633,7 @@ static void test_convrot_quantize_rows(void **state)
         int64_t rows, cols;
         const char *groups;
     } shapes[] = {{200, 64, "1"}, {70, 192, "2"}, {300, 256, "3"}, {33, 768, NULL}, {41, 1024, "2"},
-                  {13, 3072, NULL}, {37, 4096, "3"}, {1, 128, NULL}};
+                  {13, 3072, NULL}, {37, 4096, "3"}, {1, 128, NULL}, {9, 4032, NULL}, {45, 320, "2"}};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
@@ -1675,6 +1677,28 @@ static void test_convrot_quantize_rows(void **state)
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q off", &t);
                     unsetenv("QK_VULKAN_CONVROT_Q");
                     assert_true(qk_vk_convrot_q_runs() == q_before);
+                    /* and on convrot_quantize256.comp's _part builds, padded to whole blocks */
+                    setenv("QK_VULKAN_CONVROT_Q256_PART", "1", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part", &t);
+                    setenv("QK_VULKAN_PRODUCTS", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, exact coder", &t);
+                    unsetenv("QK_VULKAN_PRODUCTS");
+                    eligible256 += 2;
+                    if (dt == QK_DTYPE_F16 && dev->f16_native) {
+                        setenv("QK_VULKAN_F16_NATIVE", gpu ? "0" : "1", 1);
+                        convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, f16 native flipped", &t);
+                        unsetenv("QK_VULKAN_F16_NATIVE");
+                        eligible256++;
+                    }
+                    if (dt == QK_DTYPE_F16 && dev->f16_denorms) {
+                        setenv("QK_VULKAN_F16_NATIVE", "1", 1);
+                        setenv("QK_VULKAN_F16_DENORMS", "0", 1);
+                        convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, f16n", &t);
+                        unsetenv("QK_VULKAN_F16_DENORMS");
+                        unsetenv("QK_VULKAN_F16_NATIVE");
+                        eligible256++;
+                    }
+                    unsetenv("QK_VULKAN_CONVROT_Q256_PART");
                 }
                 { /* every dtype codes by products (f32 by qk_int8_codes4_f32): the exact coder too */
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);

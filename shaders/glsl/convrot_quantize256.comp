@@ -118,7 +118,7 @@ layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
 layout(push_constant) uniform PC {
     uint rows;   /* rows in this chunk */
-    uint cols;   /* a multiple of 256, at most 4096 */
+    uint cols;   /* a multiple of 256 (CRQ_PARTIAL: of 64), at most 4096 */
     uint r0;     /* global index of the chunk's first row */
     uint group;  /* G: 4, 16, 64 or 256 */
     uint levels; /* L = log4 G */
@@ -134,6 +134,23 @@ shared uvec4 s_tab[128];        /* bf16: the row scalars of amax 1 + k / 128 (sc
 
 /* The team's group: chunks g_base .. g_base + 63 of v. Set once by main. */
 uint g_base;
+
+#ifdef CRQ_PARTIAL
+/* The partial build (convrot_quantize256_part*, vk_ops.c) takes rows of
+ * whole 64-value runs, G <= 64, as if padded with zeros to whole 256-value
+ * blocks (CRQ_WIDTH). A unit (16 values) lies inside one run, so it is
+ * wholly in the row or wholly past its end; a unit past it loads nothing
+ * (its values zero, in the native range), stores no code, and moves no
+ * other value: with G <= 64 no group spans two runs, and zeros change no
+ * amax. crq_units: whether the thread's units 0 and 1 are in the row (set
+ * once by main: the same columns every step). */
+#define CRQ_WIDTH ((pc.cols + 255u) & ~255u)
+#define CRQ_IF_UNIT(h) if (crq_units[h])
+bvec2 crq_units;
+#else
+#define CRQ_WIDTH pc.cols
+#define CRQ_IF_UNIT(h)
+#endif
 
 /* Unit h (0 or 1) of the team's thread m: units 2 m, 2 m + 1 (16-bit:
  * 64 contiguous bytes a thread), f32 m and m + 8: a thread's 16-byte loads
@@ -195,6 +212,7 @@ void fetch_ahead(uint e, bool on, inout uvec4 q[8])
     if (on) {
         uint w = QK_DT == DT_F32 ? e >> 2 : e >> 3;
         [[unroll]] for (uint k = 0u; k < n; k++)
+            CRQ_IF_UNIT(k < 4u ? 0 : 1)
             q[k] = src.w[w + k + (k < 4u ? 0u : (CRQ_U1 >> 2) - 4u)]; /* f32 unit 1: CRQ_U1 on */
     }
 }
@@ -560,7 +578,9 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
             c0[P >> 1] |= (code16(u.x, fr) << sh) | (code16(u.y, fr) << (sh + 8u));
             c1[P >> 1] |= (code16(u.z, fr) << sh) | (code16(u.w, fr) << (sh + 8u));
         }
+        CRQ_IF_UNIT(0)
         data.w[e >> 4] = c0;
+        CRQ_IF_UNIT(1)
         data.w[(e + CRQ_U1) >> 4] = c1;
         return;
     }
@@ -579,7 +599,9 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
             c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), fr, n1);
             nb |= (n0 ? 1u : 0u) << (2u * k) | (n1 ? 2u : 0u) << (2u * k);
         }
+        CRQ_IF_UNIT(0)
         data.w[e >> 4] = c0;
+        CRQ_IF_UNIT(1)
         data.w[(e + CRQ_U1) >> 4] = c1;
         /* Only the four values of a near word divide (about 2^-12 of values,
          * so a fifth of warps have one): the whole thread's 32 divided before,
@@ -593,6 +615,7 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
                 t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
                 w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * i);
             }
+            CRQ_IF_UNIT(h)
             data.w[(e + CRQ_U1 * h) >> 4][k] = w;
         }
         return;
@@ -608,6 +631,7 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
                 t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
                 w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * b);
             }
+            CRQ_IF_UNIT(h)
             data.w[(e + CRQ_U1 * h) >> 4][q] = w;
         }
 }
@@ -617,12 +641,15 @@ void main()
     /* Full subgroups: L runs over 0..127, a team's and a row's threads
      * consecutive invocations (the shuffles, the team barrier). */
     uint L = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
-    uint tpr = pc.cols >> 5, nr = CRQ_THREADS / tpr; /* threads a row, rows a step */
-    uint j = L & 7u;                                 /* the thread's place in its team */
-    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;    /* the thread's row in a step, its team's column + 32 j */
-    c0 = c0 - 32u * j + 16u * CRQ_UNIT(j, 0u);       /* its unit 0's first column */
+    uint tpr = CRQ_WIDTH >> 5, nr = CRQ_THREADS / tpr; /* threads a row, rows a step */
+    uint j = L & 7u;                                   /* the thread's place in its team */
+    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;      /* the thread's row in a step, its team's column + 32 j */
+    c0 = c0 - 32u * j + 16u * CRQ_UNIT(j, 0u);         /* its unit 0's first column */
+#ifdef CRQ_PARTIAL
+    crq_units = bvec2(c0 < pc.cols, c0 + CRQ_U1 < pc.cols);
+#endif
     bool lane = ri < nr;
-    uint cl = min(tpr & (0u - tpr), gl_SubgroupSize); /* aligned invocations in one row */
+    uint cl = min(tpr & (0u - tpr), gl_SubgroupSize);  /* aligned invocations in one row */
     uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * nr;
     float down = uintBitsToFloat((127u - pc.levels) << 23);
     g_base = (L >> 3) * 64u;

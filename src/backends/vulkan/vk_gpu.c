@@ -56,6 +56,9 @@ QK_VK_SHADER(convrot_dequantize_f16n)
 QK_VK_SHADER(convrot_f16n)
 QK_VK_SHADER(convrot_quantize256_f16n)
 QK_VK_SHADER(convrot_quantize256_f16d)
+QK_VK_SHADER(convrot_quantize256_part)
+QK_VK_SHADER(convrot_quantize256_part_f16n)
+QK_VK_SHADER(convrot_quantize256_part_f16d)
 
 #define QK_VK_CASE(id, shader)                                                                     \
     case id: *size = qk_vk_##shader##_spv_size; *name = #shader; return qk_vk_##shader##_spv;
@@ -94,6 +97,7 @@ static const unsigned char *shader_code(int pipe, size_t *size, const char **nam
     QK_VK_CASE(VP_CONVROT_DQ, convrot_dequantize)
     QK_VK_CASE(VP_CONVROT_Q, convrot_quantize)
     QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256)
+    QK_VK_CASE(VP_CONVROT_Q256_PART, convrot_quantize256_part)
     QK_VK_CASE(VP_NVFP4_DQ, nvfp4_dequantize)
     QK_VK_CASE(VP_NVFP4_TABLE, nvfp4_table)
     QK_VK_CASE(VP_NVFP4_Q_GATHER, nvfp4_quantize)
@@ -111,6 +115,7 @@ static const unsigned char *shader_code_f16n(int pipe, size_t *size, const char 
     QK_VK_CASE(VP_CONVROT_DQ, convrot_dequantize_f16n)
     QK_VK_CASE(VP_CONVROT, convrot_f16n)
     QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256_f16n)
+    QK_VK_CASE(VP_CONVROT_Q256_PART, convrot_quantize256_part_f16n)
     default: *size = 0; return NULL;
     }
 }
@@ -120,6 +125,7 @@ static const unsigned char *shader_code_f16d(int pipe, size_t *size, const char 
 {
     switch (pipe) {
     QK_VK_CASE(VP_CONVROT_Q256, convrot_quantize256_f16d)
+    QK_VK_CASE(VP_CONVROT_Q256_PART, convrot_quantize256_part_f16d)
     default: *size = 0; return NULL;
     }
 }
@@ -388,7 +394,7 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
         ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     if (pipe == VP_BNB4_Q_CLUSTER || pipe == VP_BNB4_Q64 || pipe == VP_MXFP8_Q_LANES ||
         pipe == VP_NVFP4_Q_GATHER || pipe == VP_CONVROT_DQ || pipe == VP_CONVROT_Q ||
-        pipe == VP_CONVROT_Q256) /* a block's (NVFP4: a scale word's; ConvRot: a team's) lanes: consecutive, one subgroup */
+        pipe == VP_CONVROT_Q256 || pipe == VP_CONVROT_Q256_PART) /* a block's (NVFP4: a scale word's; ConvRot: a team's) lanes: consecutive, one subgroup */
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
     r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][slot]);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);

@@ -726,19 +726,29 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
  * holds 4096 / cols rows), on a device whose full subgroups of 8 to 128
  * fit the workgroup of 128 (a team of eight consecutive invocations owns
  * a block). QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_quantize.comp
- * (G up to 64) or convrot_row_quantize.comp. */
+ * (G up to 64) or convrot_row_quantize.comp. QK_VULKAN_CONVROT_Q256_PART=1
+ * sends rows of whole 64-value runs (G up to 64) there too, padded to
+ * whole blocks (its _part builds): off by default until a GPU has run and
+ * timed them (on the H100 convrot_quantize.comp took such f32 rows at 16%
+ * of the copy, f16 at 36%, bf16 at 59%; BACKEND-VULKAN.md). */
 #define QK_VK_CONVROT_Q256_SPAN 4096
 #define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 16 + 4 * 128) * 4)
 static unsigned long convrot_q256_runs;
 
 unsigned long qk_vk_convrot_q256_runs(void) { return __atomic_load_n(&convrot_q256_runs, __ATOMIC_RELAXED); }
 
+/* A row's width on convrot_quantize256.comp: whole 256-value blocks. */
+static int64_t q256_width(int64_t cols) { return (cols + 255) / 256 * 256; }
+
 static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
-    const char *e = getenv("QK_VULKAN_CONVROT_Q256");
+    const char *e = getenv("QK_VULKAN_CONVROT_Q256"), *part = getenv("QK_VULKAN_CONVROT_Q256_PART");
+    int64_t G = j->p->convrot_group;
+    int blocks = G <= 256 && j->cols % 256 == 0;
+    int runs = part && strcmp(part, "1") == 0 && G <= 64 && j->cols % 64 == 0;
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !(e && strcmp(e, "0") == 0) && j->p->convrot_group <= 256 && j->cols % 256 == 0 &&
-           j->cols <= QK_VK_CONVROT_Q256_SPAN && n >= 8 && m != 0 && 128 % m == 0 &&
+    return !(e && strcmp(e, "0") == 0) && (blocks || runs) && q256_width(j->cols) <= QK_VK_CONVROT_Q256_SPAN &&
+           n >= 8 && m != 0 && 128 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q256_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
@@ -756,7 +766,7 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
- * steps: convrot_quantize256.comp (4096 / cols rows a workgroup's step)
+ * steps: convrot_quantize256.comp (4096 / q256_width rows a workgroup's step)
  * where convrot_q256_rows, convrot_quantize.comp (likewise) where
  * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
  * to 1024 on the shader with a quarter of the shared memory). */
@@ -768,10 +778,12 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
         return too_large("one row");
     int runs256 = convrot_q256_rows(s, j), runs64 = !runs256 && convrot_q_rows(s, j);
     int pipe = runs64                           ? VP_CONVROT_Q
-               : runs256                        ? VP_CONVROT_Q256
+               : runs256                        ? (j->cols % 256 == 0 ? VP_CONVROT_Q256 : VP_CONVROT_Q256_PART)
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
                                                 : VP_CONVROT_ROW_Q;
-    int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? QK_VK_CONVROT_Q256_SPAN / j->cols : 1;
+    int64_t step_rows = runs64    ? QK_VK_CONVROT_Q_SPAN / j->cols
+                        : runs256 ? QK_VK_CONVROT_Q256_SPAN / q256_width(j->cols)
+                                  : 1;
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most)
         rc = most > ra ? most : ra;
