@@ -1624,6 +1624,35 @@ static int full_subgroups_8_to_128(void)
     return dev->cluster_max >= 8 && dev->subgroup_max != 0 && 128 % dev->subgroup_max == 0;
 }
 
+/* f16 rows that convrot_quantize256.comp takes, again on its other f16
+ * builds: with QK_VULKAN_F16_NATIVE flipped from the device's default (so a
+ * device with the _f16n build runs both ways), and where the device keeps
+ * f16 denormals (its default: _f16d) on _f16n as well. The cases run. */
+static int convrot_q256_f16_builds(qk_context *vk, qk_context *ref, const void *in, int64_t rows, int64_t cols,
+                                   int g, const char *part, convrot_tally *t)
+{
+    const qk_vk_device *dev = first_device();
+    int gpu = dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU, n = 0;
+    char note[64];
+    if (dev->f16_native) {
+        setenv("QK_VULKAN_F16_NATIVE", gpu ? "0" : "1", 1);
+        snprintf(note, sizeof note, "%s%s", part, gpu ? ", f16 by integers" : ", f16 native");
+        convrot_fused_case(vk, ref, QK_DTYPE_F16, in, rows, cols, g, note, t);
+        unsetenv("QK_VULKAN_F16_NATIVE");
+        n++;
+    }
+    if (dev->f16_denorms) {
+        setenv("QK_VULKAN_F16_NATIVE", "1", 1);
+        setenv("QK_VULKAN_F16_DENORMS", "0", 1);
+        snprintf(note, sizeof note, "%s, f16n", part);
+        convrot_fused_case(vk, ref, QK_DTYPE_F16, in, rows, cols, g, note, t);
+        unsetenv("QK_VULKAN_F16_DENORMS");
+        unsetenv("QK_VULKAN_F16_NATIVE");
+        n++;
+    }
+    return n;
+}
+
 static void test_convrot_quantize_rows(void **state)
 {
     (void)state;
@@ -1638,15 +1667,10 @@ static void test_convrot_quantize_rows(void **state)
     static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
     unsigned long before = qk_vk_convrot_q_runs(), before256 = qk_vk_convrot_q256_runs();
-    /* f16 rounding by convrot_quantize256_f16n (native conversions), the
-     * only _f16n build these fused rows can take: each f16 case of whole
-     * 256-value rows runs again with QK_VULKAN_F16_NATIVE flipped from the
-     * device's default, so a device that has the build runs both ways;
-     * where the device keeps f16 denormals, its native build is
-     * convrot_quantize256_f16d, and those cases run on _f16n as well */
+    /* dispatches of the _f16n and _f16d builds, the only ones these rows
+     * can take (each f16 case runs on them: convrot_q256_f16_builds) */
     unsigned long f16n_before = qk_vk_f16n_dispatches(), f16d_before = qk_vk_f16d_dispatches();
     const qk_vk_device *dev = first_device();
-    int gpu = dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
     convrot_tally t = {0, 0, 0, 0};
     int eligible = 0, eligible256 = 0;
     for (int g = 4; g <= 256; g *= 4)
@@ -1684,20 +1708,8 @@ static void test_convrot_quantize_rows(void **state)
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, exact coder", &t);
                     unsetenv("QK_VULKAN_PRODUCTS");
                     eligible256 += 2;
-                    if (dt == QK_DTYPE_F16 && dev->f16_native) {
-                        setenv("QK_VULKAN_F16_NATIVE", gpu ? "0" : "1", 1);
-                        convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, f16 native flipped", &t);
-                        unsetenv("QK_VULKAN_F16_NATIVE");
-                        eligible256++;
-                    }
-                    if (dt == QK_DTYPE_F16 && dev->f16_denorms) {
-                        setenv("QK_VULKAN_F16_NATIVE", "1", 1);
-                        setenv("QK_VULKAN_F16_DENORMS", "0", 1);
-                        convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, f16n", &t);
-                        unsetenv("QK_VULKAN_F16_DENORMS");
-                        unsetenv("QK_VULKAN_F16_NATIVE");
-                        eligible256++;
-                    }
+                    if (dt == QK_DTYPE_F16)
+                        eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, ", part", &t);
                     unsetenv("QK_VULKAN_CONVROT_Q256_PART");
                 }
                 { /* every dtype codes by products (f32 by qk_int8_codes4_f32): the exact coder too */
@@ -1707,20 +1719,8 @@ static void test_convrot_quantize_rows(void **state)
                     eligible += on_new;
                     eligible256 += on_256;
                 }
-                if (on_256 && dt == QK_DTYPE_F16 && dev->f16_native) {
-                    setenv("QK_VULKAN_F16_NATIVE", gpu ? "0" : "1", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, gpu ? ", f16 by integers" : ", f16 native", &t);
-                    unsetenv("QK_VULKAN_F16_NATIVE");
-                    eligible256++;
-                }
-                if (on_256 && dt == QK_DTYPE_F16 && dev->f16_denorms) {
-                    setenv("QK_VULKAN_F16_NATIVE", "1", 1);
-                    setenv("QK_VULKAN_F16_DENORMS", "0", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", f16n", &t);
-                    unsetenv("QK_VULKAN_F16_DENORMS");
-                    unsetenv("QK_VULKAN_F16_NATIVE");
-                    eligible256++;
-                }
+                if (on_256 && dt == QK_DTYPE_F16)
+                    eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, "", &t);
                 if (on_256) { /* the same rows on convrot_quantize.comp or convrot_row_quantize.comp */
                     setenv("QK_VULKAN_CONVROT_Q256", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q256 off", &t);
