@@ -717,7 +717,8 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
     const char *e = getenv("QK_VULKAN_CONVROT_Q");
     int64_t G = j->p->convrot_group;
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !(e && strcmp(e, "0") == 0) && G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN && n >= 4 && m != 0 && 64 % m == 0 &&
+    return !(e && strcmp(e, "0") == 0) && G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN &&
+           n >= 4 && m != 0 && 64 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
 
