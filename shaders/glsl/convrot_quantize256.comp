@@ -56,13 +56,12 @@
  * (three shuffles). Elsewhere the team takes the exact path between the
  * same barriers: its raw values (widened exactly from the words the
  * thread holds) into its group's words, soft additions for every sum
- * (h4_exact_lean: levels 1 and 4 on the thread's own units, 16 and 64 on
- * its own columns), the scaling by 2^-L on the bits (scale_down_exact) and
- * T, the amax on magnitude bits (NaN above Inf). A row may mix the paths.
- * Both stand in for the general helpers (qk_cr_h4_exact, finish_exact's
- * soft product) with the same results: the exact path runs on few rows,
- * yet in those forms it cost G = 256 on an H100 a point of the copy in
- * bf16, four in f16 and five in f32 (session of 2026-12-07 09:49).
+ * (qk_cr_h4_exact_lean: levels 1 and 4 on the thread's own units, 16 and
+ * 64 on its own columns), finish_exact for the scaling and T, the amax on
+ * magnitude bits (NaN above Inf). A row may mix the paths. The exact path
+ * runs on few rows, yet with qk_cr_h4_exact and a soft product for the
+ * scaling it cost G = 256 on an H100 a point of the copy in bf16, four in
+ * f16 and five in f32 (session of 2026-12-07 09:49).
  *
  * Barriers a step: one team barrier, one workgroup barrier. The row amax
  * words rotate over three steps, cleared by the step after their use. A
@@ -424,23 +423,6 @@ uint native_columns(uint j, float down)
     return max(floatBitsToUint(mf), nf);
 }
 
-/* qk_cr_h4_exact on the group's words p, p + s, p + 2 s, p + 3 s, one
- * output after another: with the four outputs' eleven soft additions in
- * plain sight the compiler may run them side by side. The outputs as
- * qk_cr_h4's, every difference a sum with the operand's sign flipped
- * (RN(x - y) = RN(x + (-y)), b - a as -a + b); only a NaN's payload may
- * differ from qk_cr_add's, and a quantize call with a NaN fails whatever
- * its bits. */
-void h4_exact_lean(uint p, uint s)
-{
-    uint a = QK_CR_LOAD(p), b = QK_CR_LOAD(p + s), c = QK_CR_LOAD(p + 2u * s), d = QK_CR_LOAD(p + 3u * s);
-    [[dont_unroll]] for (uint k = 0u; k < 4u; k++) { /* (ab + c) - d, (ab - c) + d, ((a - b) + c) + d, ((b - a) + c) + d */
-        uint x = qk_add(k == 3u ? a ^ QK_F32_SIGN : a, k == 2u ? b ^ QK_F32_SIGN : b);
-        x = qk_add(x, k == 1u ? c ^ QK_F32_SIGN : c);
-        QK_CR_STORE(p + k * s, qk_add(x, k == 0u ? d ^ QK_F32_SIGN : d));
-    }
-}
-
 /* The exact path's levels 1 and 4 on the thread's units (positions
  * 16 CRQ_UNIT(j, h) .. + 15), filled from its words q (value_at's order),
  * widened exactly (f16 Inf, NaN and subnormals too). Not from memory
@@ -456,27 +438,7 @@ void exact_units(uint j, uvec4 q[8])
     }
     [[dont_unroll]] for (uint st = 1u; st < min(pc.group, 16u); st *= 4u)
         [[dont_unroll]] for (uint u = 0u; u < 8u; u++)
-            h4_exact_lean(16u * CRQ_UNIT(j, u >> 2) + qk_cr_first(u & 3u, st, 16u), st);
-}
-
-/* x 2^-L (L = pc.levels, 1..4) correctly rounded, as qk_mul by 2^-L gives
- * it, in a few integer steps instead of a general soft product: an
- * exponent field above L drops by L (the result is normal, exact); at or
- * below it the result is subnormal or zero, the significand shifted right
- * by L + 1 - max(field, 1) (1..L) with ties to even (a carry into the
- * exponent field makes the smallest normal, as it should). Inf and NaN
- * (field 255) stay as they are. A subnormal result codes to 0 whatever
- * its bits (the scale is at least 1e-30), so only the normal branch shows
- * in the output; the other is kept exact all the same. */
-uint scale_down_exact(uint x)
-{
-    uint a = x & QK_F32_ABS, ex = a >> 23, L = pc.levels;
-    if (ex > L)
-        return ex == 255u ? x : x - (L << 23);
-    uint sig = (a & 0x7FFFFFu) | (ex != 0u ? 0x800000u : 0u);
-    uint sh = L + 1u - max(ex, 1u), hb = 1u << (sh - 1u), rem = sig & ((hb << 1) - 1u), q = sig >> sh;
-    q += rem > hb || (rem == hb && (q & 1u) != 0u) ? 1u : 0u;
-    return q | (x & QK_F32_SIGN);
+            qk_cr_h4_exact_lean(16u * CRQ_UNIT(j, u >> 2) + qk_cr_first(u & 3u, st, 16u), st);
 }
 
 /* The exact path's levels 16 and 64 on the thread's columns 2 j and
@@ -487,14 +449,14 @@ uint exact_columns(uint j)
     [[dont_unroll]] for (uint c = 0u; c < 2u; c++) {
         uint col = 2u * j + c;
         [[dont_unroll]] for (uint b = 0u; b < 4u && pc.group >= 64u; b++)
-            h4_exact_lean(64u * b + col, 16u);
+            qk_cr_h4_exact_lean(64u * b + col, 16u);
         [[dont_unroll]] for (uint k = 0u; k < 4u && pc.group == 256u; k++)
-            h4_exact_lean(16u * k + col, 64u);
+            qk_cr_h4_exact_lean(16u * k + col, 64u);
     }
     uint m = 0u;
     [[dont_unroll]] for (uint k = 0u; k < 32u; k++) {
         uint p = 16u * (k >> 1) + 2u * j + (k & 1u);
-        uint t = qk_round_to(QK_DT, scale_down_exact(QK_CR_LOAD(p))); /* finish_exact's value */
+        uint t = finish_exact(QK_CR_LOAD(p));
         m = max(m, t & QK_F32_ABS);
         QK_CR_STORE(p, t);
     }

@@ -145,6 +145,24 @@ void qk_cr_h4_exact(uint p, uint s)
     QK_CR_STORE(p + 3u * s, qk_cr_add(qk_cr_add(qk_cr_sub(b, a), c), d));
 }
 
+/* qk_cr_h4_exact's outputs one after another, for the quantize shaders:
+ * with the four outputs' eleven soft additions in plain sight the compiler
+ * may run them side by side (on an H100 fewer registers and time than
+ * qk_cr_h4_exact: convrot_quantize256.comp). Every difference is a sum
+ * with the operand's sign flipped (RN(x - y) = RN(x + (-y)), b - a as
+ * -a + b), so only a NaN's payload may differ from qk_cr_add's, and a
+ * quantize call with a NaN fails whatever its bits; dequantize output
+ * keeps NaN payloads, so it stays on qk_cr_h4_exact. */
+void qk_cr_h4_exact_lean(uint p, uint s)
+{
+    uint a = QK_CR_LOAD(p), b = QK_CR_LOAD(p + s), c = QK_CR_LOAD(p + 2u * s), d = QK_CR_LOAD(p + 3u * s);
+    [[dont_unroll]] for (uint k = 0u; k < 4u; k++) { /* (ab + c) - d, (ab - c) + d, ((a - b) + c) + d, ((b - a) + c) + d */
+        uint x = qk_add(k == 3u ? a ^ QK_F32_SIGN : a, k == 2u ? b ^ QK_F32_SIGN : b);
+        x = qk_add(x, k == 1u ? c ^ QK_F32_SIGN : c);
+        QK_CR_STORE(p + k * s, qk_add(x, k == 0u ? d ^ QK_F32_SIGN : d));
+    }
+}
+
 /* The levels below min(g, 64) on the 64 values from element p (one
  * thread's run), exactly: no other invocation touches them. */
 void qk_cr_run_levels_exact(uint p, uint g)

@@ -77,5 +77,26 @@ uint finish_fast(uint x, float down)
                             : b;
 }
 
+/* x 2^-L (L = pc.levels, 1..4) correctly rounded, as qk_mul by 2^-L gives
+ * it, in a few integer steps: the general soft product, though rarely run,
+ * cost convrot_quantize256.comp two points of the copy on an H100. An
+ * exponent field above L drops by L (the result is normal, exact); at or
+ * below it the result is subnormal or zero, the significand shifted right
+ * by L + 1 - max(field, 1) (1..L) with ties to even (a carry into the
+ * exponent field makes the smallest normal, as it should). Inf and NaN
+ * (field 255) stay as they are. A subnormal result codes to 0 whatever
+ * its bits (the scale is at least 1e-30), so only the normal branch shows
+ * in the output; the other is kept exact all the same. */
+uint scale_down_exact(uint x)
+{
+    uint a = x & QK_F32_ABS, ex = a >> 23, L = pc.levels;
+    if (ex > L)
+        return ex == 255u ? x : x - (L << 23);
+    uint sig = (a & 0x7FFFFFu) | (ex != 0u ? 0x800000u : 0u);
+    uint sh = L + 1u - max(ex, 1u), hb = 1u << (sh - 1u), rem = sig & ((hb << 1) - 1u), q = sig >> sh;
+    q += rem > hb || (rem == hb && (q & 1u) != 0u) ? 1u : 0u;
+    return q | (x & QK_F32_SIGN);
+}
+
 /* The exact path's value times 2^-L, rounded to T (any input). */
-uint finish_exact(uint x) { return qk_round_to(QK_DT, qk_mul(x, (127u - pc.levels) << 23)); }
+uint finish_exact(uint x) { return qk_round_to(QK_DT, scale_down_exact(x)); }
