@@ -1589,10 +1589,12 @@ static void test_convrot_fused_rows(void **state)
  * threads at 768 and 3072, teams of both paths in a row and a subgroup;
  * every G up to 256), and run again with QK_VULKAN_CONVROT_Q256=0 on
  * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
- * of convrot_quantize.comp run again with QK_VULKAN_CONVROT_Q=0 on
- * convrot_row_quantize*.comp and with QK_VULKAN_CONVROT_Q256_PART=1 on
- * convrot_quantize256.comp's _part builds (rows of 64 to 4032 padded to
- * whole 256-value blocks: one to three of a block's runs in the row). */
+ * of whole 64-value runs with G up to 64 take convrot_quantize256.comp's
+ * _part builds (padded to whole 256-value blocks: one to three of a
+ * block's runs in the row) where qk_vk_convrot_part_pays, else
+ * convrot_quantize.comp, and run again on the other
+ * (QK_VULKAN_CONVROT_Q256_PART=0 or 1) and on convrot_row_quantize*.comp
+ * (QK_VULKAN_CONVROT_Q=0 with the _part builds off). */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
     int f16 = dt == QK_DTYPE_F16;
@@ -1680,9 +1682,11 @@ static void test_convrot_quantize_rows(void **state)
                 if (cols % g != 0)
                     continue;
                 qk_dtype dt = dts[d];
-                /* convrot_quantize256.comp where the rows are whole 256-value blocks,
-                   else convrot_quantize.comp for G up to 64 */
-                int on_256 = cols % 256 == 0, on_new = g <= 64 && !on_256;
+                /* convrot_quantize256.comp where the rows are whole 256-value blocks; other
+                   rows of whole 64-value runs, G up to 64, on its _part builds where they pay,
+                   else on convrot_quantize.comp */
+                int on_256 = cols % 256 == 0, runs64 = g <= 64 && !on_256;
+                int part = runs64 && qk_vk_convrot_part_pays(dt, cols), on_new = runs64 && !part;
                 size_t es = qk_dtype_size(dt);
                 unsigned char *in = malloc((size_t)(rows * cols) * es);
                 uint32_t x = (uint32_t)(k * 11 + (size_t)d + (size_t)g) * 2654435761u + 7u;
@@ -1692,35 +1696,40 @@ static void test_convrot_quantize_rows(void **state)
                 }
                 if (shapes[k].groups)
                     setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
-                convrot_fused_case(vk, ref, dt, in, rows, cols, g, "", &t);
+                convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part" : "", &t);
                 eligible += on_new;
-                eligible256 += on_256;
-                if (on_new) { /* the same rows on convrot_row_quantize*.comp */
-                    unsigned long q_before = qk_vk_convrot_q_runs();
+                eligible256 += on_256 || part;
+                if (runs64) {
+                    /* the same rows on the shader the default did not take (the _part builds
+                       padded to whole blocks, or convrot_quantize.comp) */
+                    setenv("QK_VULKAN_CONVROT_Q256_PART", part ? "0" : "1", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part off" : ", part on", &t);
+                    setenv("QK_VULKAN_PRODUCTS", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g,
+                                       part ? ", part off, exact coder" : ", part on, exact coder", &t);
+                    unsetenv("QK_VULKAN_PRODUCTS");
+                    eligible += part ? 2 : 0;
+                    eligible256 += part ? 0 : 2;
+                    if (dt == QK_DTYPE_F16 && !part)
+                        eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, ", part on", &t);
+                    /* and on convrot_row_quantize*.comp */
+                    unsigned long q_before = qk_vk_convrot_q_runs(), q256_before = qk_vk_convrot_q256_runs();
+                    setenv("QK_VULKAN_CONVROT_Q256_PART", "0", 1);
                     setenv("QK_VULKAN_CONVROT_Q", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q off", &t);
                     unsetenv("QK_VULKAN_CONVROT_Q");
-                    assert_true(qk_vk_convrot_q_runs() == q_before);
-                    /* and on convrot_quantize256.comp's _part builds, padded to whole blocks */
-                    setenv("QK_VULKAN_CONVROT_Q256_PART", "1", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part", &t);
-                    setenv("QK_VULKAN_PRODUCTS", "0", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part, exact coder", &t);
-                    unsetenv("QK_VULKAN_PRODUCTS");
-                    eligible256 += 2;
-                    if (dt == QK_DTYPE_F16)
-                        eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, ", part", &t);
                     unsetenv("QK_VULKAN_CONVROT_Q256_PART");
+                    assert_true(qk_vk_convrot_q_runs() == q_before && qk_vk_convrot_q256_runs() == q256_before);
                 }
                 { /* every dtype codes by products (f32 by qk_int8_codes4_f32): the exact coder too */
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", exact coder", &t);
                     unsetenv("QK_VULKAN_PRODUCTS");
                     eligible += on_new;
-                    eligible256 += on_256;
+                    eligible256 += on_256 || part;
                 }
-                if (on_256 && dt == QK_DTYPE_F16)
-                    eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, "", &t);
+                if ((on_256 || part) && dt == QK_DTYPE_F16)
+                    eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, part ? ", part" : "", &t);
                 if (on_256) { /* the same rows on convrot_quantize.comp or convrot_row_quantize.comp */
                     setenv("QK_VULKAN_CONVROT_Q256", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q256 off", &t);
@@ -1737,7 +1746,7 @@ static void test_convrot_quantize_rows(void **state)
                         convrot_fused_case(vk, ref, dt, in, rows, cols, g, n ? ", Inf" : ", NaN", &t);
                         memcpy(in + (size_t)at * es, keep, es);
                         eligible += on_new;
-                        eligible256 += on_256;
+                        eligible256 += on_256 || part;
                     }
                 }
                 unsetenv("QK_VULKAN_STRIDE_GROUPS");
