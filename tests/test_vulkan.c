@@ -1591,9 +1591,10 @@ static void test_convrot_fused_rows(void **state)
  * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
  * of whole 64-value runs with G up to 64 take convrot_quantize256.comp's
  * _part builds (padded to whole 256-value blocks: one to three of a
- * block's runs in the row) where qk_vk_convrot_part_pays, else
+ * block's runs in the row) where qk_vk_convrot_part_picks, else
  * convrot_quantize.comp, and run again on the other
- * (QK_VULKAN_CONVROT_Q256_PART=0 or 1) and on convrot_row_quantize*.comp
+ * (QK_VULKAN_CONVROT_Q256_PART=0 or 1), on the one "auto" picks (checked
+ * against qk_vk_convrot_part_pays) and on convrot_row_quantize*.comp
  * (QK_VULKAN_CONVROT_Q=0 with the _part builds off). */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
@@ -1674,7 +1675,7 @@ static void test_convrot_quantize_rows(void **state)
     unsigned long f16n_before = qk_vk_f16n_dispatches(), f16d_before = qk_vk_f16d_dispatches();
     const qk_vk_device *dev = first_device();
     convrot_tally t = {0, 0, 0, 0};
-    int eligible = 0, eligible256 = 0;
+    int eligible = 0, eligible256 = 0, able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
     for (int g = 4; g <= 256; g *= 4)
         for (int d = 0; d < 3; d++)
             for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
@@ -1683,10 +1684,10 @@ static void test_convrot_quantize_rows(void **state)
                     continue;
                 qk_dtype dt = dts[d];
                 /* convrot_quantize256.comp where the rows are whole 256-value blocks; other
-                   rows of whole 64-value runs, G up to 64, on its _part builds where they pay,
-                   else on convrot_quantize.comp */
+                   rows of whole 64-value runs, G up to 64, on its _part builds where the
+                   default picks them, else on convrot_quantize.comp */
                 int on_256 = cols % 256 == 0, runs64 = g <= 64 && !on_256;
-                int part = runs64 && qk_vk_convrot_part_pays(dt, cols), on_new = runs64 && !part;
+                int part = runs64 && qk_vk_convrot_part_picks(dt, cols), on_new = runs64 && !part;
                 size_t es = qk_dtype_size(dt);
                 unsigned char *in = malloc((size_t)(rows * cols) * es);
                 uint32_t x = (uint32_t)(k * 11 + (size_t)d + (size_t)g) * 2654435761u + 7u;
@@ -1712,6 +1713,13 @@ static void test_convrot_quantize_rows(void **state)
                     eligible256 += part ? 0 : 2;
                     if (dt == QK_DTYPE_F16 && !part)
                         eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, ", part on", &t);
+                    /* "auto": the _part builds where they pay, and only there */
+                    unsigned long a_q = qk_vk_convrot_q_runs(), a_q256 = qk_vk_convrot_q256_runs();
+                    int pays = qk_vk_convrot_part_pays(dt, cols);
+                    setenv("QK_VULKAN_CONVROT_Q256_PART", "auto", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part auto", &t);
+                    assert_true((qk_vk_convrot_q256_runs() > a_q256) == (pays && able256) &&
+                                (qk_vk_convrot_q_runs() > a_q) == ((!pays || !able256) && able));
                     /* and on convrot_row_quantize*.comp */
                     unsigned long q_before = qk_vk_convrot_q_runs(), q256_before = qk_vk_convrot_q256_runs();
                     setenv("QK_VULKAN_CONVROT_Q256_PART", "0", 1);
@@ -1769,7 +1777,6 @@ static void test_convrot_quantize_rows(void **state)
     }
     unsigned long runs = qk_vk_convrot_q_runs() - before, runs256 = qk_vk_convrot_q256_runs() - before256;
     unsigned long f16n_runs = qk_vk_f16n_dispatches() - f16n_before, f16d_runs = qk_vk_f16d_dispatches() - f16d_before;
-    int able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
     printf("convrot quantize: %zu differences (%d cases, %lu on convrot_quantize.comp of %d eligible, %lu on "
            "convrot_quantize256.comp of %d eligible, %d refused by both)\n",
            t.differing, t.cases, runs, eligible, runs256, eligible256, t.refused);

@@ -705,8 +705,8 @@ static int row_pipeline(const qk_vk_job *j)
  * workgroup of 64, where convrot_quantize256.comp (below) does not take
  * them; the others of convrot_fused take convrot_row_quantize*.comp.
  * QK_VULKAN_CONVROT_Q=0 sends these there too (to time one against the
- * other: on the H100 this shader ran f32 rows at 16% of the copy, which
- * convrot_quantize256.comp's _part builds now take). */
+ * other: on the H100 this shader ran f32 rows at 16% of the copy, and
+ * convrot_quantize256.comp's _part builds 68-69%: qk_vk_convrot_part_picks). */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
@@ -730,8 +730,7 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
  * a block). QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_quantize.comp
  * (G up to 64) or convrot_row_quantize.comp. Rows of whole 64-value runs
  * (G up to 64) take its _part builds, padded to whole blocks, where
- * qk_vk_convrot_part_pays; QK_VULKAN_CONVROT_Q256_PART=1 sends every such
- * row there, =0 none (to time one against the other). */
+ * qk_vk_convrot_part_picks. */
 #define QK_VK_CONVROT_Q256_SPAN 4096
 #define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 16 + 4 * 128) * 4)
 static unsigned long convrot_q256_runs;
@@ -741,29 +740,41 @@ unsigned long qk_vk_convrot_q256_runs(void) { return __atomic_load_n(&convrot_q2
 /* A row's width on convrot_quantize256.comp: whole 256-value blocks. */
 static int64_t q256_width(int64_t cols) { return (cols + 255) / 256 * 256; }
 
-/* The padded lanes of a _part row idle, so it runs at about the full-block
- * rate times cols / q256_width; convrot_quantize.comp's rate depends on
+/* The padded lanes of a _part row idle, so it runs at about a rate of its
+ * dtype times cols / q256_width; convrot_quantize.comp's rate depends on
  * the dtype alone. On the H100 (1 GiB, G = 64 and 16; BACKEND-VULKAN.md,
  * session of 2026-12-07 11:29): 4032 columns bf16 66-69% of the copy
  * against 59-63%, f16 59% against 36%, f32 68-69% against 16%; 320
  * columns bf16 44-46% against 55-59%, f16 39-40% against 34-35%, f32
- * 47-49% against 15-16%. So bf16 pays from 7/8 of the padded width on,
- * f16 from over 1/2, f32 always. */
+ * 47-49% against 15-16%: rates of about 70%, 61% and 72% times the
+ * width's share. So bf16 pays from 7/8 of the padded width on, f16 from
+ * over 1/2 (the next share is 5/8), f32 always (1/4 at least). */
 int qk_vk_convrot_part_pays(qk_dtype dt, int64_t cols)
 {
     int64_t padded = q256_width(cols);
     return dt == QK_DTYPE_BF16 ? 8 * cols >= 7 * padded : dt == QK_DTYPE_F16 ? 2 * cols > padded : 1;
 }
 
+/* QK_VULKAN_CONVROT_Q256_PART=1 sends every such row to the _part builds,
+ * =0 none, =auto those where they pay. Unset: 0 until a GPU has proven
+ * their bytes (timed, not yet proven: BACKEND-VULKAN.md, session of
+ * 2026-12-07 11:29), "auto" from then on. */
+#define QK_VK_CONVROT_PART_DEFAULT "0"
+
+int qk_vk_convrot_part_picks(qk_dtype dt, int64_t cols)
+{
+    const char *e = getenv("QK_VULKAN_CONVROT_Q256_PART");
+    if (!e)
+        e = QK_VK_CONVROT_PART_DEFAULT;
+    return strcmp(e, "1") == 0 || (strcmp(e, "auto") == 0 && qk_vk_convrot_part_pays(dt, cols));
+}
+
 static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
-    const char *e = getenv("QK_VULKAN_CONVROT_Q256"), *part = getenv("QK_VULKAN_CONVROT_Q256_PART");
+    const char *e = getenv("QK_VULKAN_CONVROT_Q256");
     int64_t G = j->p->convrot_group;
     int blocks = G <= 256 && j->cols % 256 == 0;
-    int pays = part && strcmp(part, "1") == 0   ? 1
-               : part && strcmp(part, "0") == 0 ? 0
-                                                : qk_vk_convrot_part_pays(j->dt, j->cols);
-    int runs = pays && G <= 64 && j->cols % 64 == 0;
+    int runs = G <= 64 && j->cols % 64 == 0 && qk_vk_convrot_part_picks(j->dt, j->cols);
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
     return !(e && strcmp(e, "0") == 0) && (blocks || runs) && q256_width(j->cols) <= QK_VK_CONVROT_Q256_SPAN &&
            n >= 8 && m != 0 && 128 % m == 0 &&
