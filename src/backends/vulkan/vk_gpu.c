@@ -437,8 +437,7 @@ static int f16d_wanted(const qk_vk_state *s, int pipe)
     const char *name;
     if (!s->dev->f16_denorms || shader_code_f16d(pipe, &size, &name) == NULL)
         return 0;
-    const char *e = getenv("QK_VULKAN_F16_DENORMS");
-    return e == NULL || strcmp(e, "0") != 0;
+    return !qk_vk_env_off("QK_VULKAN_F16_DENORMS");
 }
 
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,

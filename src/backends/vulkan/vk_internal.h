@@ -258,6 +258,9 @@ typedef struct {
 } qk_vk_job;
 
 qk_status qk_vk_record_quantize(qk_vk_state *s, const qk_vk_job *j);
+/* Whether environment variable `name` is "0": a path switched off, so
+ * that tests run the other one and a GPU session times both. */
+int qk_vk_env_off(const char *name);
 qk_status qk_vk_record_dequantize(qk_vk_state *s, const qk_vk_job *j);
 /* Copies `bytes` (even) from the start of buffer `from` to `to` with a
  * compute shader, in chunks within max_range: the bench's second ceiling. */

@@ -65,6 +65,12 @@ static int64_t chunk_of(const qk_vk_state *s, int64_t unit, double bytes_per_uni
     return k * unit;
 }
 
+int qk_vk_env_off(const char *name)
+{
+    const char *e = getenv(name);
+    return e && strcmp(e, "0") == 0;
+}
+
 /* Row multiple that keeps r0 * row_bytes aligned. */
 static int64_t row_align(const qk_vk_state *s, int64_t row_bytes)
 {
@@ -682,8 +688,7 @@ static qk_status fused_prepare(qk_vk_state *s, const qk_vk_job *j)
  * both). */
 static uint32_t group_flags(void)
 {
-    const char *e = getenv("QK_VULKAN_PRODUCTS");
-    return e && strcmp(e, "0") == 0 ? 1u : 0u;
+    return qk_vk_env_off("QK_VULKAN_PRODUCTS") ? 1u : 0u;
 }
 
 /* Rows of bf16/f16 up to 4096 take 64 threads of 8 units
@@ -715,10 +720,9 @@ unsigned long qk_vk_convrot_q_runs(void) { return __atomic_load_n(&convrot_q_run
 
 static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
-    const char *e = getenv("QK_VULKAN_CONVROT_Q");
     int64_t G = j->p->convrot_group;
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !(e && strcmp(e, "0") == 0) && G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN &&
+    return !qk_vk_env_off("QK_VULKAN_CONVROT_Q") && G <= 64 && j->cols % 64 == 0 && j->cols <= QK_VK_CONVROT_Q_SPAN &&
            n >= 4 && m != 0 && 64 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
@@ -771,12 +775,11 @@ int qk_vk_convrot_part_picks(qk_dtype dt, int64_t cols)
 
 static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
-    const char *e = getenv("QK_VULKAN_CONVROT_Q256");
     int64_t G = j->p->convrot_group;
     int blocks = G <= 256 && j->cols % 256 == 0;
     int runs = G <= 64 && j->cols % 64 == 0 && qk_vk_convrot_part_picks(j->dt, j->cols);
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !(e && strcmp(e, "0") == 0) && (blocks || runs) && q256_width(j->cols) <= QK_VK_CONVROT_Q256_SPAN &&
+    return !qk_vk_env_off("QK_VULKAN_CONVROT_Q256") && (blocks || runs) && q256_width(j->cols) <= QK_VK_CONVROT_Q256_SPAN &&
            n >= 8 && m != 0 && 128 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q256_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
@@ -902,8 +905,7 @@ unsigned long qk_vk_table16_runs(void) { return table16_runs; }
 
 static int by_table16(const qk_vk_state *s, const qk_vk_job *j)
 {
-    const char *e = getenv("QK_VULKAN_TABLE16");
-    return !(e && strcmp(e, "0") == 0) && j->p->scaling == QK_SCALING_TENSOR && j->p->convrot_group == 0 &&
+    return !qk_vk_env_off("QK_VULKAN_TABLE16") && j->p->scaling == QK_SCALING_TENSOR && j->p->convrot_group == 0 &&
            scaled_mode(j->p) < 3 && j->dt != QK_DTYPE_F32 &&
            s->dev->props.limits.maxComputeSharedMemorySize >= TABLE16_BYTES;
 }

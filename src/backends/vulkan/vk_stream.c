@@ -54,8 +54,7 @@ qk_status qk_vk_stream_open(qk_vk_state *s)
     s->st_region = (2 * s->staging_half / (2 * QK_VK_SLOTS)) & ~(VkDeviceSize)255;
     /* QK_VULKAN_STREAM=0: whole-buffer transfers only (tests compare both
      * paths; a GPU session can time both) */
-    const char *e = getenv("QK_VULKAN_STREAM");
-    if (e && strcmp(e, "0") == 0)
+    if (qk_vk_env_off("QK_VULKAN_STREAM"))
         s->st_region = 0;
     return QK_OK;
 }
