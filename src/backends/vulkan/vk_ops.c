@@ -760,10 +760,11 @@ int qk_vk_convrot_part_pays(qk_dtype dt, int64_t cols)
 }
 
 /* QK_VULKAN_CONVROT_Q256_PART=1 sends every such row to the _part builds,
- * =0 none, =auto those where they pay. Unset: 0 until a GPU has proven
- * their bytes (timed, not yet proven: BACKEND-VULKAN.md, session of
- * 2026-12-07 11:29), "auto" from then on. */
-#define QK_VK_CONVROT_PART_DEFAULT "0"
+ * =0 none, =auto (the default) those where they pay. The H100 proved their
+ * bytes and the rule's thresholds (bf16 896 of 1024 columns pays, 640 of
+ * 768 does not; f16 192 of 256 pays, 128 does not; f32 64 pays):
+ * BACKEND-VULKAN.md, session of 2026-12-07 13:40. */
+#define QK_VK_CONVROT_PART_DEFAULT "auto"
 
 int qk_vk_convrot_part_picks(qk_dtype dt, int64_t cols)
 {
