@@ -1718,6 +1718,8 @@ static void test_convrot_quantize_rows(void **state)
                     int pays = qk_vk_convrot_part_pays(dt, cols);
                     setenv("QK_VULKAN_CONVROT_Q256_PART", "auto", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part auto", &t);
+                    eligible += !pays;
+                    eligible256 += pays;
                     assert_true((qk_vk_convrot_q256_runs() > a_q256) == (pays && able256) &&
                                 (qk_vk_convrot_q_runs() > a_q) == ((!pays || !able256) && able));
                     /* and on convrot_row_quantize*.comp */
