@@ -747,23 +747,22 @@ static int64_t q256_width(int64_t cols) { return (cols + 255) / 256 * 256; }
 /* The padded lanes of a _part row idle, so it runs at about a rate of its
  * dtype times cols / q256_width; convrot_quantize.comp's rate depends on
  * the dtype alone. On the H100 (1 GiB, G = 64 and 16; BACKEND-VULKAN.md,
- * session of 2026-12-07 11:29): 4032 columns bf16 66-69% of the copy
- * against 59-63%, f16 59% against 36%, f32 68-69% against 16%; 320
- * columns bf16 44-46% against 55-59%, f16 39-40% against 34-35%, f32
- * 47-49% against 15-16%: rates of about 70%, 61% and 72% times the
- * width's share. So bf16 pays from 7/8 of the padded width on, f16 from
- * over 1/2 (the next share is 5/8), f32 always (1/4 at least). */
+ * session of 2026-12-07 15:47, one guard a unit in fetch_ahead): 4032
+ * columns bf16 72-76% of the copy against 59-63%, f16 68-69% against
+ * 36%, f32 76-78% against 16%. bf16 pays from 5/6 of the padded width on
+ * (640 of 768: 58-61% against 55-59%; 576 of 768, 3/4: 53-56% against
+ * 59-62%), f16 from over 1/2 (128 of 256: 36-37% against 37%; 320 of 512,
+ * 5/8: 44-45% against 34%), f32 always (64 of 256: 25-26% against
+ * 16-17%). */
 int qk_vk_convrot_part_pays(qk_dtype dt, int64_t cols)
 {
     int64_t padded = q256_width(cols);
-    return dt == QK_DTYPE_BF16 ? 8 * cols >= 7 * padded : dt == QK_DTYPE_F16 ? 2 * cols > padded : 1;
+    return dt == QK_DTYPE_BF16 ? 6 * cols >= 5 * padded : dt == QK_DTYPE_F16 ? 2 * cols > padded : 1;
 }
 
 /* QK_VULKAN_CONVROT_Q256_PART=1 sends every such row to the _part builds,
  * =0 none, =auto (the default) those where they pay. The H100 proved their
- * bytes and the rule's thresholds (bf16 896 of 1024 columns pays, 640 of
- * 768 does not; f16 192 of 256 pays, 128 does not; f32 64 pays):
- * BACKEND-VULKAN.md, session of 2026-12-07 13:40. */
+ * bytes (BACKEND-VULKAN.md, sessions of 2026-12-07 13:40 and 15:47). */
 #define QK_VK_CONVROT_PART_DEFAULT "auto"
 
 int qk_vk_convrot_part_picks(qk_dtype dt, int64_t cols)
