@@ -748,7 +748,7 @@ static int64_t q256_width(int64_t cols) { return (cols + 255) / 256 * 256; }
  * dtype times cols / q256_width; convrot_quantize.comp's rate depends on
  * the dtype alone. On the H100 (1 GiB, G = 64 and 16; BACKEND-VULKAN.md,
  * session of 2026-12-07 15:47, one guard a unit in fetch_ahead): 4032
- * columns bf16 72-76% of the copy against 59-63%, f16 68-69% against
+ * columns bf16 72-77% of the copy against 59-63%, f16 68-70% against
  * 36%, f32 76-78% against 16%. bf16 pays from 5/6 of the padded width on
  * (640 of 768: 58-61% against 55-59%; 576 of 768, 3/4: 53-56% against
  * 59-62%), f16 from over 1/2 (128 of 256: 36-37% against 37%; 320 of 512,
