@@ -710,8 +710,8 @@ static int row_pipeline(const qk_vk_job *j)
  * workgroup of 64, where convrot_quantize256.comp (below) does not take
  * them; the others of convrot_fused take convrot_row_quantize*.comp.
  * QK_VULKAN_CONVROT_Q=0 sends these there too (to time one against the
- * other: on the H100 this shader ran f32 rows at 16% of the copy, and
- * convrot_quantize256.comp's _part builds 68-69%: qk_vk_convrot_part_picks). */
+ * other: on the H100 this shader ran f32 rows of 4032 at 16% of the copy,
+ * and convrot_quantize256.comp's _part builds 76-78%: qk_vk_convrot_part_picks). */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
