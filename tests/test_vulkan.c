@@ -1590,12 +1590,10 @@ static void test_convrot_fused_rows(void **state)
  * every G up to 256), and run again with QK_VULKAN_CONVROT_Q256=0 on
  * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
  * of whole 64-value runs with G up to 64 take convrot_quantize256.comp's
- * _part builds (padded to whole 256-value blocks: one to three of a
- * block's runs in the row) where qk_vk_convrot_part_picks, else
- * convrot_quantize.comp, and run again on the other
- * (QK_VULKAN_CONVROT_Q256_PART=0 or 1), on the one "auto" picks (checked
- * against qk_vk_convrot_part_pays) and on convrot_row_quantize*.comp
- * (QK_VULKAN_CONVROT_Q=0 with the _part builds off). */
+ * _part builds (rows packed end to end: a team's four runs from up to
+ * four rows, rows past the chunk's end in its last step), and run again
+ * on convrot_quantize.comp (QK_VULKAN_CONVROT_Q256_PART=0) and on
+ * convrot_row_quantize*.comp (QK_VULKAN_CONVROT_Q=0 as well). */
 static float convrot_q_value(qk_dtype dt, int64_t r, int64_t c, uint32_t x)
 {
     int f16 = dt == QK_DTYPE_F16;
@@ -1665,7 +1663,10 @@ static void test_convrot_quantize_rows(void **state)
         int64_t rows, cols;
         const char *groups;
     } shapes[] = {{200, 64, "1"}, {70, 192, "2"}, {300, 256, "3"}, {33, 768, NULL}, {41, 1024, "2"},
-                  {13, 3072, NULL}, {37, 4096, "3"}, {1, 128, NULL}, {9, 4032, NULL}, {45, 320, "2"}};
+                  {13, 3072, NULL}, {37, 4096, "3"}, {1, 128, NULL}, {9, 4032, NULL}, {45, 320, "2"},
+                  /* the _part builds pack rows end to end: rows of 7 and 9 runs cross teams at every
+                     run, and one of 33 runs a step leaves most of the workgroup idle */
+                  {23, 448, "1"}, {16, 576, NULL}, {5, 2112, "1"}};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
@@ -1684,10 +1685,8 @@ static void test_convrot_quantize_rows(void **state)
                     continue;
                 qk_dtype dt = dts[d];
                 /* convrot_quantize256.comp where the rows are whole 256-value blocks; other
-                   rows of whole 64-value runs, G up to 64, on its _part builds where the
-                   default picks them, else on convrot_quantize.comp */
-                int on_256 = cols % 256 == 0, runs64 = g <= 64 && !on_256;
-                int part = runs64 && qk_vk_convrot_part_picks(dt, cols), on_new = runs64 && !part;
+                   rows of whole 64-value runs, G up to 64, on its _part builds */
+                int on_256 = cols % 256 == 0, part = g <= 64 && !on_256;
                 size_t es = qk_dtype_size(dt);
                 unsigned char *in = malloc((size_t)(rows * cols) * es);
                 uint32_t x = (uint32_t)(k * 11 + (size_t)d + (size_t)g) * 2654435761u + 7u;
@@ -1698,33 +1697,17 @@ static void test_convrot_quantize_rows(void **state)
                 if (shapes[k].groups)
                     setenv("QK_VULKAN_STRIDE_GROUPS", shapes[k].groups, 1);
                 convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part" : "", &t);
-                eligible += on_new;
                 eligible256 += on_256 || part;
-                if (runs64) {
-                    /* the same rows on the shader the default did not take (the _part builds
-                       padded to whole blocks, or convrot_quantize.comp) */
-                    setenv("QK_VULKAN_CONVROT_Q256_PART", part ? "0" : "1", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part off" : ", part on", &t);
+                if (part) {
+                    /* the same rows on convrot_quantize.comp */
+                    setenv("QK_VULKAN_CONVROT_Q256_PART", "0", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part off", &t);
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g,
-                                       part ? ", part off, exact coder" : ", part on, exact coder", &t);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part off, exact coder", &t);
                     unsetenv("QK_VULKAN_PRODUCTS");
-                    eligible += part ? 2 : 0;
-                    eligible256 += part ? 0 : 2;
-                    if (dt == QK_DTYPE_F16 && !part)
-                        eligible256 += convrot_q256_f16_builds(vk, ref, in, rows, cols, g, ", part on", &t);
-                    /* "auto": the _part builds where they pay, and only there */
-                    unsigned long a_q = qk_vk_convrot_q_runs(), a_q256 = qk_vk_convrot_q256_runs();
-                    int pays = qk_vk_convrot_part_pays(dt, cols);
-                    setenv("QK_VULKAN_CONVROT_Q256_PART", "auto", 1);
-                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part auto", &t);
-                    eligible += !pays;
-                    eligible256 += pays;
-                    assert_true((qk_vk_convrot_q256_runs() > a_q256) == (pays && able256) &&
-                                (qk_vk_convrot_q_runs() > a_q) == ((!pays || !able256) && able));
+                    eligible += 2;
                     /* and on convrot_row_quantize*.comp */
                     unsigned long q_before = qk_vk_convrot_q_runs(), q256_before = qk_vk_convrot_q256_runs();
-                    setenv("QK_VULKAN_CONVROT_Q256_PART", "0", 1);
                     setenv("QK_VULKAN_CONVROT_Q", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", Q off", &t);
                     unsetenv("QK_VULKAN_CONVROT_Q");
@@ -1735,7 +1718,6 @@ static void test_convrot_quantize_rows(void **state)
                     setenv("QK_VULKAN_PRODUCTS", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", exact coder", &t);
                     unsetenv("QK_VULKAN_PRODUCTS");
-                    eligible += on_new;
                     eligible256 += on_256 || part;
                 }
                 if ((on_256 || part) && dt == QK_DTYPE_F16)
@@ -1755,7 +1737,6 @@ static void test_convrot_quantize_rows(void **state)
                                                      : dt == QK_DTYPE_F16 ? (const void *)&f16[n] : (const void *)&bf16[n], es);
                         convrot_fused_case(vk, ref, dt, in, rows, cols, g, n ? ", Inf" : ", NaN", &t);
                         memcpy(in + (size_t)at * es, keep, es);
-                        eligible += on_new;
                         eligible256 += on_256 || part;
                     }
                 }

@@ -5,7 +5,8 @@
 #extension GL_KHR_memory_scope_semantics : require
 /* int8_tensorwise with ConvRot per row (src/ref/ref_int8.c, convrot.c),
  * G = 4, 16, 64 or 256 (G below 256 takes the same 256-value groups and
- * skips the levels of stride G and above), rows a multiple of 256, at most
+ * skips the levels of stride G and above), rows a multiple of 256 (the
+ * partial build, G <= 64: of 64, packed end to end, CRQ_PARTIAL), at most
  * 4096: rotate, round to T, the row's amax, its scale and divisor, codes,
  * in one pass with the input read once (a step ahead), one workgroup
  * barrier a step and no workgroup barrier between the levels. The design
@@ -28,7 +29,8 @@
  *   to T, their amax by a float max, and back by eight 16-byte stores;
  * - the next step's loads;
  * - the row's amax: shuffles within the row's part of a subgroup, one
- *   shared atomicMax a part, one workgroup barrier;
+ *   shared atomicMax a part (the partial build: a run at a time, then a
+ *   row at a time), one workgroup barrier;
  * - every thread takes the scale, divisor and codes' factor (bf16: from a
  *   table of the 128 significands the workgroup fills once, scalars_tab;
  *   else qk_group_scale) and codes its two units, read back by eight
@@ -107,7 +109,6 @@
  * session of 2026-12-06, docs/BACKEND-VULKAN.md). */
 #define CRQ_THREADS 128u
 #define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
-#define CRQ_ROWS 16u                 /* rows a step at most (cols >= 256) */
 #define QK_CR_TEAM
 #define QK_CR_BF16_SPLIT /* bf16's T by qk_bf16_round_split: fast_hi 2^(111 - 2L) */
 layout(local_size_x = CRQ_THREADS) in;
@@ -128,30 +129,31 @@ layout(push_constant) uniform PC {
 #include "qk_vk_products.glsl"
 
 shared uvec4 v[CRQ_SPAN / 4u];
-shared uint s_m[3u * CRQ_ROWS]; /* a row's amax by its index in the step, three steps in turn */
-shared uvec4 s_tab[128];        /* bf16: the row scalars of amax 1 + k / 128 (scalars_tab) */
+shared uvec4 s_tab[128]; /* bf16: the row scalars of amax 1 + k / 128 (scalars_tab) */
 
 /* The team's group: chunks g_base .. g_base + 63 of v. Set once by main. */
 uint g_base;
 
 #ifdef CRQ_PARTIAL
 /* The partial build (convrot_quantize256_part*, vk_ops.c) takes rows of
- * whole 64-value runs, G <= 64, as if padded with zeros to whole 256-value
- * blocks (CRQ_WIDTH). A unit (16 values) lies inside one run, so it is
- * wholly in the row or wholly past its end; a unit past it loads nothing
- * (its values zero, in the native range), stores no code, and moves no
- * other value: with G <= 64 no group spans two runs, and zeros change no
- * amax. crq_units: whether the thread's units 0 and 1 are in the row (set
- * once by main: the same columns every step). */
-#define CRQ_WIDTH ((pc.cols + 255u) & ~255u)
-#define CRQ_IF_UNIT(h) if (crq_units[h])
-#define CRQ_LAST_UNIT_IN (QK_DT == DT_F32 ? crq_units[1] : crq_units[0])
-bvec2 crq_units;
+ * whole 64-value runs, G <= 64, packed: a step's 4096 / cols rows lie
+ * end to end, and team t's group is values 256 t .. 256 t + 255 of them,
+ * four runs that may belong to different rows (with G <= 64 no rotation
+ * group spans two runs, so only the amax sees rows). Both units of a
+ * thread lie in one run (CRQ_UNIT), so in one row: the thread's row and
+ * columns are the same every step, and it holds both units or neither.
+ * The amax is taken a run at a time (CRQ_RUN), then a row at a time by
+ * team_run_max and row_scan_max. Padding rows to whole blocks instead
+ * left a quarter to half of the lanes idle on rows of 320-640 (H100:
+ * 44-62% of the copy, BACKEND-VULKAN.md). */
+#define CRQ_ROWS 64u /* rows a step at most (cols >= 64) */
+#define CRQ_RUN(k) ((k) >> 2u)
 #else
-#define CRQ_WIDTH pc.cols
-#define CRQ_IF_UNIT(h)
-#define CRQ_LAST_UNIT_IN true
+#define CRQ_ROWS 16u /* rows a step at most (cols >= 256) */
+#define CRQ_RUN(k) 0u
 #endif
+
+shared uint s_m[3u * CRQ_ROWS]; /* a row's amax by its index in the step, three steps in turn */
 
 /* Unit h (0 or 1) of the team's thread m: units 2 m, 2 m + 1 (16-bit:
  * 64 contiguous bytes a thread), f32 m and m + 8: a thread's 16-byte loads
@@ -159,18 +161,33 @@ bvec2 crq_units;
  * instruction, when it held two adjacent f32 units) and its code stores
  * 16 bytes apart, so a team stores 128 contiguous bytes a store (two
  * half-sector stores a sector before). Its elements start CRQ_U1 apart. */
+#ifdef CRQ_PARTIAL
+/* The partial build's f32 units lie in one run, as 16-bit units do:
+ * 4 (m / 2) + m % 2 and 2 on, 32 elements apart. A team's load
+ * instruction still touches eight 16-byte pieces, 64 bytes apart in
+ * pairs, and its stores whole 32-byte sectors. */
+#define CRQ_UNIT(m, h) (QK_DT == DT_F32 ? 4u * ((m) >> 1) + ((m) & 1u) + 2u * (h) : 2u * (m) + (h))
+#define CRQ_U1 (QK_DT == DT_F32 ? 32u : 16u)
+#else
 #define CRQ_UNIT(m, h) (QK_DT == DT_F32 ? (m) + 8u * (h) : 2u * (m) + (h))
 #define CRQ_U1 (QK_DT == DT_F32 ? 128u : 16u)
+#endif
 
 /* Chunk (16 bytes) of column pair P (columns 2 P, 2 P + 1) of units
  * CRQ_UNIT(m, 0) and CRQ_UNIT(m, 1) of the team's group (head comment). */
 uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 
 /* Position p (16 k + c, 0..255) of the group: column pair c / 2 of the
- * unit pair holding unit k (CRQ_UNIT: k / 2, f32 k % 8), word 2 h + (c &
- * 1), h unit k's place in its pair (k % 2, f32 k / 8). */
+ * unit pair holding unit k (CRQ_UNIT: k / 2, f32 k % 8; the partial
+ * build's f32 2 (k / 4) + k % 2), word 2 h + (c & 1), h unit k's place in
+ * its pair (k % 2, f32 k / 8; the partial build's f32 k / 2 % 2). */
+#ifdef CRQ_PARTIAL
+#define CRQ_PAIR(k) (QK_DT == DT_F32 ? (((k) >> 1) & 6u) | ((k) & 1u) : (k) >> 1)
+#define CRQ_HALF(k) (QK_DT == DT_F32 ? ((k) >> 1) & 1u : (k) & 1u)
+#else
 #define CRQ_PAIR(k) (QK_DT == DT_F32 ? (k) & 7u : (k) >> 1)
 #define CRQ_HALF(k) (QK_DT == DT_F32 ? (k) >> 3 : (k) & 1u)
+#endif
 #define CRQ_CHUNK(p) crq_chunk(((p) & 15u) >> 1, CRQ_PAIR((p) >> 4))
 #define CRQ_WORD(p) ((CRQ_HALF((p) >> 4) << 1) | ((p) & 1u))
 #define QK_CR_LOAD(i) v[CRQ_CHUNK(i)][CRQ_WORD(i)]
@@ -212,17 +229,8 @@ void fetch_ahead(uint e, bool on, inout uvec4 q[8])
         q[k] = uvec4(0u);
     if (on) {
         uint w = QK_DT == DT_F32 ? e >> 2 : e >> 3;
-        /* The _part builds test the thread's last unit once (the units
-         * before it are then in the row too), and unit 0 alone only past
-         * it: a guard a load cost them 6-16 points of the copy (H100). */
-        if (CRQ_LAST_UNIT_IN) {
-            [[unroll]] for (uint k = 0u; k < n; k++)
-                q[k] = src.w[w + k + (k < 4u ? 0u : (CRQ_U1 >> 2) - 4u)]; /* f32 unit 1: CRQ_U1 on */
-        } else {
-            CRQ_IF_UNIT(0)
-            [[unroll]] for (uint k = 0u; k < 4u; k++)
-                q[k] = src.w[w + k];
-        }
+        [[unroll]] for (uint k = 0u; k < n; k++)
+            q[k] = src.w[w + k + (k < 4u ? 0u : (CRQ_U1 >> 2) - 4u)]; /* f32 unit 1: CRQ_U1 on */
     }
 }
 
@@ -392,8 +400,9 @@ void native_units(uint j, uvec4 q[8])
  * both columns of units CRQ_UNIT(m, 0) and CRQ_UNIT(m, 1)), rounded to T,
  * back into the group's words; the amax of the results (f32 bits of a
  * float max; the _f16d build's f16 rows: Inf or NaN bits where a rotation
- * group of the thread's values had such an input, main). */
-uint native_columns(uint j, float down)
+ * group of the thread's values had such an input, main), a run at a time
+ * (CRQ_RUN: the partial build; the others' all in the first). */
+uvec4 native_columns(uint j, float down)
 {
     uint x[32];
     [[unroll]] for (uint m = 0u; m < 8u; m++) {
@@ -401,8 +410,8 @@ uint native_columns(uint j, float down)
         [[unroll]] for (uint c = 0u; c < 4u; c++)
             x[2u * CRQ_UNIT(m, c >> 1) + (c & 1u)] = u[c];
     }
-    float mf = 0.0; /* zero or normal, never NaN (but in rows nf fails): max selects, exactly */
-    uint nf = 0u;
+    vec4 mf = vec4(0.0); /* zero or normal, never NaN (but in rows nf fails): max selects, exactly */
+    uvec4 nf = uvec4(0u);
 #ifdef QK_F16_NATIVE
     if (QK_DT == DT_F16) { /* both columns' levels, then T a pair of columns at a time */
         levels_pair(x, 0u, 2u);
@@ -411,12 +420,12 @@ uint native_columns(uint j, float down)
             uvec2 t = t_round_pair(x[2u * k], x[2u * k + 1u], down);
             x[2u * k] = t.x;
             x[2u * k + 1u] = t.y;
-            mf = max(mf, max(abs(uintBitsToFloat(t.x)), abs(uintBitsToFloat(t.y))));
+            mf[CRQ_RUN(k)] = max(mf[CRQ_RUN(k)], max(abs(uintBitsToFloat(t.x)), abs(uintBitsToFloat(t.y))));
         }
 #ifdef QK_F16_DENORMS
         if (pc.group >= 64u) /* F16D_FINITE_FREE's rows, no range test: one value of each group, as it is */
             [[unroll]] for (uint k = 0u; k < 16u; k += 4u)
-                nf = max(nf, x[2u * k] & QK_F32_ABS);
+                nf[CRQ_RUN(k)] = max(nf[CRQ_RUN(k)], x[2u * k] & QK_F32_ABS);
 #endif
     } else
 #endif
@@ -424,7 +433,7 @@ uint native_columns(uint j, float down)
         levels_pair(x, c, 2u);
         [[unroll]] for (uint k = 0u; k < 16u; k++) {
             x[2u * k + c] = round_native(x[2u * k + c], down);
-            mf = max(mf, abs(uintBitsToFloat(x[2u * k + c])));
+            mf[CRQ_RUN(k)] = max(mf[CRQ_RUN(k)], abs(uintBitsToFloat(x[2u * k + c])));
         }
     }
     [[unroll]] for (uint m = 0u; m < 8u; m++)
@@ -453,8 +462,8 @@ void exact_units(uint j, uvec4 q[8])
 
 /* The exact path's levels 16 and 64 on the thread's columns 2 j and
  * 2 j + 1, then the scaling and T; the amax of the results (magnitude
- * bits, NaN above Inf). */
-uint exact_columns(uint j)
+ * bits, NaN above Inf), a run at a time as native_columns. */
+uvec4 exact_columns(uint j)
 {
     [[dont_unroll]] for (uint c = 0u; c < 2u; c++) {
         uint col = 2u * j + c;
@@ -463,11 +472,12 @@ uint exact_columns(uint j)
         [[dont_unroll]] for (uint k = 0u; k < 4u && pc.group == 256u; k++)
             qk_cr_h4_exact_lean(16u * k + col, 64u);
     }
-    uint m = 0u;
+    uvec4 m = uvec4(0u);
     [[dont_unroll]] for (uint k = 0u; k < 32u; k++) {
         uint p = 16u * (k >> 1) + 2u * j + (k & 1u);
         uint t = finish_exact(QK_CR_LOAD(p));
-        m = max(m, t & QK_F32_ABS);
+        uvec4 a = uvec4(t & QK_F32_ABS); /* into its run's max (no dynamic index in a loop kept rolled) */
+        m = max(m, mix(uvec4(0u), a, equal(uvec4(CRQ_RUN(k >> 1)), uvec4(0u, 1u, 2u, 3u))));
         QK_CR_STORE(p, t);
     }
     return m;
@@ -550,9 +560,7 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
             c0[P >> 1] |= (code16(u.x, fr) << sh) | (code16(u.y, fr) << (sh + 8u));
             c1[P >> 1] |= (code16(u.z, fr) << sh) | (code16(u.w, fr) << (sh + 8u));
         }
-        CRQ_IF_UNIT(0)
         data.w[e >> 4] = c0;
-        CRQ_IF_UNIT(1)
         data.w[(e + CRQ_U1) >> 4] = c1;
         return;
     }
@@ -571,9 +579,7 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
             c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), fr, n1);
             nb |= (n0 ? 1u : 0u) << (2u * k) | (n1 ? 2u : 0u) << (2u * k);
         }
-        CRQ_IF_UNIT(0)
         data.w[e >> 4] = c0;
-        CRQ_IF_UNIT(1)
         data.w[(e + CRQ_U1) >> 4] = c1;
         /* Only the four values of a near word divide (about 2^-12 of values,
          * so a fifth of warps have one): the whole thread's 32 divided before,
@@ -587,7 +593,6 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
                 t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
                 w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * i);
             }
-            CRQ_IF_UNIT(h)
             data.w[(e + CRQ_U1 * h) >> 4][k] = w;
         }
         return;
@@ -603,25 +608,65 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
                 t = later && (t & QK_F32_ABS) != 0u ? t - (pc.levels << 23) : t;
                 w |= qk_scaled_code(2u, QK_DT, t, d) << (8u * b);
             }
-            CRQ_IF_UNIT(h)
             data.w[(e + CRQ_U1 * h) >> 4][q] = w;
         }
 }
+
+#ifdef CRQ_PARTIAL
+/* Where thread L's unit 0 starts among a step's values (rows end to end). */
+uint unit_start(uint L) { return 256u * (L >> 3) + 16u * CRQ_UNIT(L & 7u, 0u); }
+
+/* The amax of run j / 2 of the team's group, for its thread j, from every
+ * thread's four run maxima m (thread j keeps runs 2, 3 where j & 4, then
+ * the second of its two where j & 2): four shuffles. */
+uint team_run_max(uvec4 m, uint j)
+{
+    bool up = (j & 4u) != 0u, odd = (j & 2u) != 0u;
+    uvec2 keep = up ? m.zw : m.xy, give = up ? m.xy : m.zw;
+    keep = max(keep, uvec2(subgroupShuffleXor(give.x, 4u), subgroupShuffleXor(give.y, 4u)));
+    uint k = max(odd ? keep.y : keep.x, subgroupShuffleXor(odd ? keep.x : keep.y, 2u));
+    return max(k, subgroupShuffleXor(k, 1u));
+}
+
+/* A max over each row's invocations up to this one in the subgroup: an
+ * inclusive scan, segmented by row (rows rise with the invocation, and
+ * the two threads of a run hold the same value, so offsets 2, 4, ...).
+ * Bit b of links: the invocation 2 << b below is in the subgroup and in
+ * the same row (set once by main). */
+uint row_scan_max(uint k, uint links)
+{
+    uint inv = gl_SubgroupInvocationID;
+    for (uint b = 0u; (2u << b) < gl_SubgroupSize; b++) { /* uniform */
+        uint t = subgroupShuffle(k, inv - min(inv, 2u << b));
+        if ((links & (1u << b)) != 0u)
+            k = max(k, t);
+    }
+    return k;
+}
+#endif
 
 void main()
 {
     /* Full subgroups: L runs over 0..127, a team's and a row's threads
      * consecutive invocations (the shuffles, the team barrier). */
     uint L = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
-    uint tpr = CRQ_WIDTH >> 5, nr = CRQ_THREADS / tpr; /* threads a row, rows a step */
-    uint j = L & 7u;                                   /* the thread's place in its team */
-    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;      /* the thread's row in a step, its team's column + 32 j */
-    c0 = c0 - 32u * j + 16u * CRQ_UNIT(j, 0u);         /* its unit 0's first column */
+    uint j = L & 7u; /* the thread's place in its team */
 #ifdef CRQ_PARTIAL
-    crq_units = bvec2(c0 < pc.cols, c0 + CRQ_U1 < pc.cols);
-#endif
+    uint nr = CRQ_SPAN / pc.cols, o0 = unit_start(L); /* rows a step; the thread's place in them */
+    uint ri = o0 / pc.cols, c0 = o0 - ri * pc.cols;   /* the thread's row in a step, its unit 0's first column */
+    bool lane = o0 < nr * pc.cols;
+    uint links = 0u, inv = gl_SubgroupInvocationID;
+    for (uint b = 0u; (2u << b) < gl_SubgroupSize; b++)
+        links |= inv >= 2u << b && unit_start(L - (2u << b)) / pc.cols == ri ? 1u << b : 0u;
+    /* the last run of its row in the subgroup: its odd thread adds the row's scan to s_m */
+    bool tail = (inv & 1u) != 0u && (inv + 1u == gl_SubgroupSize || unit_start(L + 1u) / pc.cols != ri);
+#else
+    uint tpr = pc.cols >> 5, nr = CRQ_THREADS / tpr; /* threads a row, rows a step */
+    uint ri = L / tpr, c0 = (L - ri * tpr) * 32u;    /* the thread's row in a step, its team's column + 32 j */
+    c0 = c0 - 32u * j + 16u * CRQ_UNIT(j, 0u);       /* its unit 0's first column */
     bool lane = ri < nr;
-    uint cl = min(tpr & (0u - tpr), gl_SubgroupSize);  /* aligned invocations in one row */
+    uint cl = min(tpr & (0u - tpr), gl_SubgroupSize); /* aligned invocations in one row */
+#endif
     uint step = gl_NumWorkGroups.x * gl_NumWorkGroups.y * nr;
     float down = uintBitsToFloat((127u - pc.levels) << 23);
     g_base = (L >> 3) * 64u;
@@ -631,8 +676,8 @@ void main()
         qn[k] = uvec4(0u);
     uint r = qk_group_id() * nr + ri;
     fetch_ahead(r * pc.cols + c0, lane && r < pc.rows, qn);
-    if (L < 3u * CRQ_ROWS)
-        s_m[L] = 0u;
+    for (uint i = L; i < 3u * CRQ_ROWS; i += CRQ_THREADS)
+        s_m[i] = 0u;
     if (QK_DT == DT_BF16)
         scalars_tab(L);
     barrier();
@@ -640,7 +685,7 @@ void main()
     uint slot = 0u;
     for (uint rb = qk_group_id() * nr; rb < pc.rows; rb += step) { /* uniform */
         r = rb + ri;
-        bool mine = lane && r < pc.rows; /* the same for a whole team */
+        bool mine = lane && r < pc.rows; /* the same for a whole team but in the partial build */
         uint e = r * pc.cols + c0;
         uvec4 q[8] = qn;
         uint bad = 0u;
@@ -659,27 +704,35 @@ void main()
             bad |= subgroupShuffleXor(bad, 2u);
             bad |= subgroupShuffleXor(bad, 4u);
         }
-        bool native = bad == 0u || !mine;
+        bool native = bad == 0u; /* a thread with no row loaded zeros: in range */
         if (native)
             native_units(j, q);
         else
             exact_units(j, q);
         qk_cr_team_sync();
-        uint m = 0u;
+        uvec4 mr; /* the amax of the thread's columns, a run at a time */
         if (native) {
-            m = native_columns(j, down);
-            m = LATER && m != 0u ? m - (pc.levels << 23) : m; /* T(y) = T(z) 2^-L */
+            mr = native_columns(j, down);
+            [[unroll]] for (uint c = 0u; c < 4u; c++)
+                mr[c] = LATER && mr[c] != 0u ? mr[c] - (pc.levels << 23) : mr[c]; /* T(y) = T(z) 2^-L */
         } else {
-            m = exact_columns(j);
+            mr = exact_columns(j);
         }
         /* the next step's words (the 32 values are in shared memory now) */
         fetch_ahead(e + step * pc.cols, lane && r + step < pc.rows, qn);
-        if (!mine)
-            m = 0u;
+#ifdef CRQ_PARTIAL
+        /* every thread: its columns cross the team's runs, rows past the
+         * chunk's or the step's end among them (all zeros) */
+        uint m = row_scan_max(team_run_max(mr, j), links);
+        if (tail && m != 0u)
+            atomicMax(s_m[slot * CRQ_ROWS + ri], m);
+#else
+        uint m = mine ? mr.x : 0u;
         for (uint s = 1u; s < cl; s <<= 1) /* uniform */
             m = max(m, subgroupShuffleXor(m, s));
         if (mine && (L & (cl - 1u)) == 0u)
             atomicMax(s_m[slot * CRQ_ROWS + ri], m);
+#endif
         barrier();
         m = s_m[slot * CRQ_ROWS + min(ri, CRQ_ROWS - 1u)];
         if (L < CRQ_ROWS) /* the previous step's, for the step after next */

@@ -113,12 +113,6 @@ unsigned long qk_vk_convrot_dq_runs(void);
  * counted by qk_vk_convrot_fused_runs). */
 unsigned long qk_vk_convrot_q_runs(void);
 unsigned long qk_vk_convrot_q256_runs(void);
-/* Whether rows of whole 64-value runs, not whole 256-value blocks, of
- * this dtype and width run faster on convrot_quantize256.comp's _part
- * builds than on convrot_quantize.comp, and whether they take them now
- * (QK_VULKAN_CONVROT_Q256_PART, or the default; vk_ops.c). */
-int qk_vk_convrot_part_pays(qk_dtype dt, int64_t cols);
-int qk_vk_convrot_part_picks(qk_dtype dt, int64_t cols);
 /* Rows those shaders take: cols a multiple of 16, at most
  * QK_VK_CONVROT_ROW_MAX, on devices with QK_VK_CONVROT_ROW_SHARED bytes of
  * workgroup memory (qk_vk_convrot_row_quantize.glsl: 4 sets of 1088 words

@@ -711,7 +711,7 @@ static int row_pipeline(const qk_vk_job *j)
  * them; the others of convrot_fused take convrot_row_quantize*.comp.
  * QK_VULKAN_CONVROT_Q=0 sends these there too (to time one against the
  * other: on the H100 this shader ran f32 rows of 4032 at 16% of the copy,
- * and convrot_quantize256.comp's _part builds 76-78%: qk_vk_convrot_part_picks). */
+ * convrot_quantize256.comp's _part builds 70-71%, QK_VULKAN_CONVROT_Q256_PART). */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
@@ -733,53 +733,24 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
  * fit the workgroup of 128 (a team of eight consecutive invocations owns
  * a block). QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_quantize.comp
  * (G up to 64) or convrot_row_quantize.comp. Rows of whole 64-value runs
- * (G up to 64) take its _part builds, padded to whole blocks, where
- * qk_vk_convrot_part_picks. */
+ * (G up to 64) take its _part builds, rows packed end to end;
+ * QK_VULKAN_CONVROT_Q256_PART=0 keeps those on convrot_quantize.comp
+ * (on the H100, 1 GiB, G = 64 / 16, BACKEND-VULKAN.md, session of
+ * 2026-12-07 17:04: 640 bf16 columns 69-71% of the copy against 57-60%,
+ * 128 f16 75% against 37-38%, 64 f32 71-73% against 17%). */
 #define QK_VK_CONVROT_Q256_SPAN 4096
-#define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 16 + 4 * 128) * 4)
+#define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 64 + 4 * 128) * 4) /* _part's s_m */
 static unsigned long convrot_q256_runs;
 
 unsigned long qk_vk_convrot_q256_runs(void) { return __atomic_load_n(&convrot_q256_runs, __ATOMIC_RELAXED); }
-
-/* A row's width on convrot_quantize256.comp: whole 256-value blocks. */
-static int64_t q256_width(int64_t cols) { return (cols + 255) / 256 * 256; }
-
-/* The padded lanes of a _part row idle, so it runs at about a rate of its
- * dtype times cols / q256_width; convrot_quantize.comp's rate depends on
- * the dtype alone. On the H100 (1 GiB, G = 64 and 16; BACKEND-VULKAN.md,
- * session of 2026-12-07 15:47, one guard a unit in fetch_ahead): 4032
- * columns bf16 72-77% of the copy against 59-63%, f16 68-70% against
- * 36%, f32 76-78% against 16%. bf16 pays from 5/6 of the padded width on
- * (640 of 768: 58-61% against 55-59%; 576 of 768, 3/4: 53-56% against
- * 59-62%), f16 from over 1/2 (128 of 256: 36-37% against 37%; 320 of 512,
- * 5/8: 44-45% against 34%), f32 always (64 of 256: 25-26% against
- * 16-17%). */
-int qk_vk_convrot_part_pays(qk_dtype dt, int64_t cols)
-{
-    int64_t padded = q256_width(cols);
-    return dt == QK_DTYPE_BF16 ? 6 * cols >= 5 * padded : dt == QK_DTYPE_F16 ? 2 * cols > padded : 1;
-}
-
-/* QK_VULKAN_CONVROT_Q256_PART=1 sends every such row to the _part builds,
- * =0 none, =auto (the default) those where they pay. The H100 proved their
- * bytes (BACKEND-VULKAN.md, sessions of 2026-12-07 13:40 and 15:47). */
-#define QK_VK_CONVROT_PART_DEFAULT "auto"
-
-int qk_vk_convrot_part_picks(qk_dtype dt, int64_t cols)
-{
-    const char *e = getenv("QK_VULKAN_CONVROT_Q256_PART");
-    if (!e)
-        e = QK_VK_CONVROT_PART_DEFAULT;
-    return strcmp(e, "1") == 0 || (strcmp(e, "auto") == 0 && qk_vk_convrot_part_pays(dt, cols));
-}
 
 static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
     int64_t G = j->p->convrot_group;
     int blocks = G <= 256 && j->cols % 256 == 0;
-    int runs = G <= 64 && j->cols % 64 == 0 && qk_vk_convrot_part_picks(j->dt, j->cols);
+    int runs = G <= 64 && j->cols % 64 == 0 && !qk_vk_env_off("QK_VULKAN_CONVROT_Q256_PART");
     uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !qk_vk_env_off("QK_VULKAN_CONVROT_Q256") && (blocks || runs) && q256_width(j->cols) <= QK_VK_CONVROT_Q256_SPAN &&
+    return !qk_vk_env_off("QK_VULKAN_CONVROT_Q256") && (blocks || runs) && j->cols <= QK_VK_CONVROT_Q256_SPAN &&
            n >= 8 && m != 0 && 128 % m == 0 &&
            (VkDeviceSize)QK_VK_CONVROT_Q256_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
 }
@@ -798,7 +769,7 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
- * steps: convrot_quantize256.comp (4096 / q256_width rows a workgroup's step)
+ * steps: convrot_quantize256.comp (4096 / cols rows a workgroup's step)
  * where convrot_q256_rows, convrot_quantize.comp (likewise) where
  * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
  * to 1024 on the shader with a quarter of the shared memory). */
@@ -813,9 +784,7 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
                : runs256                        ? (j->cols % 256 == 0 ? VP_CONVROT_Q256 : VP_CONVROT_Q256_PART)
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
                                                 : VP_CONVROT_ROW_Q;
-    int64_t step_rows = runs64    ? QK_VK_CONVROT_Q_SPAN / j->cols
-                        : runs256 ? QK_VK_CONVROT_Q256_SPAN / q256_width(j->cols)
-                                  : 1;
+    int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? QK_VK_CONVROT_Q256_SPAN / j->cols : 1;
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most)
         rc = most > ra ? most : ra;
