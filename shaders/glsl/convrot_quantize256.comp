@@ -18,7 +18,8 @@
  * subgroup) owns a 256-value group; its thread j holds two of the group's
  * 16-value units, 2 j and 2 j + 1 (values 32 j .. 32 j + 31: four 16-byte
  * loads of 16-bit input) or, f32, j and j + 8 (eight loads, 64 bytes apart
- * across the team, CRQ_UNIT), issued a step ahead. Per step:
+ * across the team, CRQ_UNIT; the partial build's f32: 2 j and 2 j + 1),
+ * issued a step ahead. Per step:
  *
  * - levels 1 and 4 (those below G, as every level here) on each unit in
  *   registers, one unit after the other; the units into the team's 1 KiB
@@ -162,12 +163,12 @@ shared uint s_m[3u * CRQ_ROWS]; /* a row's amax by its index in the step, three 
  * 16 bytes apart, so a team stores 128 contiguous bytes a store (two
  * half-sector stores a sector before). Its elements start CRQ_U1 apart. */
 #ifdef CRQ_PARTIAL
-/* The partial build's f32 units lie in one run, as 16-bit units do:
- * 4 (m / 2) + m % 2 and 2 on, 32 elements apart. A team's load
- * instruction still touches eight 16-byte pieces, 64 bytes apart in
- * pairs, and its stores whole 32-byte sectors. */
-#define CRQ_UNIT(m, h) (QK_DT == DT_F32 ? 4u * ((m) >> 1) + ((m) & 1u) + 2u * (h) : 2u * (m) + (h))
-#define CRQ_U1 (QK_DT == DT_F32 ? 32u : 16u)
+/* The partial build's units are 2 m and 2 m + 1 in every dtype: a
+ * thread's two units must lie in one run. The H100 timed this order and
+ * the f32 order 4 (m / 2) + m % 2 and 2 on alike (67-69% of the copy at
+ * 4032 columns); this one took 97 registers, that one 113. */
+#define CRQ_UNIT(m, h) (2u * (m) + (h))
+#define CRQ_U1 16u
 #else
 #define CRQ_UNIT(m, h) (QK_DT == DT_F32 ? (m) + 8u * (h) : 2u * (m) + (h))
 #define CRQ_U1 (QK_DT == DT_F32 ? 128u : 16u)
@@ -179,11 +180,11 @@ uint crq_chunk(uint P, uint m) { return g_base + 8u * m + (P ^ m); }
 
 /* Position p (16 k + c, 0..255) of the group: column pair c / 2 of the
  * unit pair holding unit k (CRQ_UNIT: k / 2, f32 k % 8; the partial
- * build's f32 2 (k / 4) + k % 2), word 2 h + (c & 1), h unit k's place in
- * its pair (k % 2, f32 k / 8; the partial build's f32 k / 2 % 2). */
+ * build's f32 k / 2 as well), word 2 h + (c & 1), h unit k's place in
+ * its pair (k % 2, f32 k / 8; the partial build's f32 k % 2). */
 #ifdef CRQ_PARTIAL
-#define CRQ_PAIR(k) (QK_DT == DT_F32 ? (((k) >> 1) & 6u) | ((k) & 1u) : (k) >> 1)
-#define CRQ_HALF(k) (QK_DT == DT_F32 ? ((k) >> 1) & 1u : (k) & 1u)
+#define CRQ_PAIR(k) ((k) >> 1)
+#define CRQ_HALF(k) ((k) & 1u)
 #else
 #define CRQ_PAIR(k) (QK_DT == DT_F32 ? (k) & 7u : (k) >> 1)
 #define CRQ_HALF(k) (QK_DT == DT_F32 ? (k) >> 3 : (k) & 1u)
