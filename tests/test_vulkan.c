@@ -1699,10 +1699,10 @@ static void test_convrot_quantize_rows(void **state)
                 unsigned long d_q = qk_vk_convrot_q_runs(), d_q256 = qk_vk_convrot_q256_runs();
                 convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part" : "", &t);
                 eligible256 += on_256 || part;
-                if (part) /* by default on the _part builds, where the device runs them */
+                if (part) {
+                    /* by default on the _part builds, where the device runs them */
                     assert_true((qk_vk_convrot_q256_runs() > d_q256) == able256 &&
                                 (qk_vk_convrot_q_runs() > d_q) == (!able256 && able));
-                if (part) {
                     /* the same rows on convrot_quantize.comp */
                     setenv("QK_VULKAN_CONVROT_Q256_PART", "0", 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, ", part off", &t);
