@@ -36,7 +36,8 @@
  *   table of the 128 significands the workgroup fills once, scalars_tab;
  *   else qk_group_scale) and codes its two units, read back by eight
  *   16-byte loads (each coded as it comes: a chunk holds two values of
- *   each unit), 16 codes a 16-byte store.
+ *   each unit; f32's products a unit at a time, the chunks read once
+ *   for each), 16 codes a 16-byte store.
  *
  * Shared memory: a 16-byte chunk holds column pair P (columns 2 P, 2 P + 1)
  * of unit pair m (thread m's units, CRQ_UNIT), at chunk 8 m + (P ^ m) of the
@@ -166,7 +167,9 @@ shared uint s_m[3u * CRQ_ROWS]; /* a row's amax by its index in the step, three 
 /* The partial build's units are 2 m and 2 m + 1 in every dtype: a
  * thread's two units must lie in one run. The H100 timed this order and
  * the f32 order 4 (m / 2) + m % 2 and 2 on alike (67-69% of the copy at
- * 4032 columns); this one took 97 registers, that one 113. */
+ * 4032 columns); this one took 97 registers, that one 113 (both four
+ * workgroups a multiprocessor; 96 since the f32 codes go a unit at a
+ * time, code_units). */
 #define CRQ_UNIT(m, h) (2u * (m) + (h))
 #define CRQ_U1 16u
 #else
@@ -571,17 +574,21 @@ void code_units(uint j, bool native, uint m, uint r, uint e, bool first, inout b
          * FLT_MAX / 127: normal, exact). z (rd 2^-L) is y rd as a real, so
          * q0 is the same float and so are the codes and the margin test. */
         float fr = uintBitsToFloat(later ? rd - (pc.levels << 23) : rd);
-        uvec4 c0, c1;
+        /* A unit at a time (each chunk read once for each unit): one
+         * vector of codes live, not two. That took the _part build from 97
+         * registers to 96 on an H100 (five workgroups a multiprocessor, not
+         * four: 4032 f32 columns 67% -> 72% of the copy, 2026-12-07 22:30). */
         uint nb = 0u; /* code words with a quotient near a halfway point: bit 2 k + unit */
-        [[unroll]] for (uint k = 0u; k < 4u; k++) { /* code word k: chunks 2 k and 2 k + 1 */
-            uvec4 u0 = v[crq_chunk(2u * k, j)], u1 = v[crq_chunk(2u * k + 1u, j)];
-            bool n0 = false, n1 = false;
-            c0[k] = qk_int8_codes4_f32(2u, uvec4(u0.x, u0.y, u1.x, u1.y), fr, n0);
-            c1[k] = qk_int8_codes4_f32(2u, uvec4(u0.z, u0.w, u1.z, u1.w), fr, n1);
-            nb |= (n0 ? 1u : 0u) << (2u * k) | (n1 ? 2u : 0u) << (2u * k);
+        [[unroll]] for (uint h = 0u; h < 2u; h++) {
+            uvec4 c;
+            [[unroll]] for (uint k = 0u; k < 4u; k++) { /* code word k: chunks 2 k and 2 k + 1 */
+                uvec4 u0 = v[crq_chunk(2u * k, j)], u1 = v[crq_chunk(2u * k + 1u, j)];
+                bool n = false;
+                c[k] = qk_int8_codes4_f32(2u, h == 0u ? uvec4(u0.xy, u1.xy) : uvec4(u0.zw, u1.zw), fr, n);
+                nb |= (n ? 1u : 0u) << (2u * k + h);
+            }
+            data.w[(e + CRQ_U1 * h) >> 4] = c;
         }
-        data.w[e >> 4] = c0;
-        data.w[(e + CRQ_U1) >> 4] = c1;
         /* Only the four values of a near word divide (about 2^-12 of values,
          * so a fifth of warps have one): the whole thread's 32 divided before,
          * eight times the work on the warp's slowest lane. Stored after the

@@ -711,7 +711,7 @@ static int row_pipeline(const qk_vk_job *j)
  * them; the others of convrot_fused take convrot_row_quantize*.comp.
  * QK_VULKAN_CONVROT_Q=0 sends these there too (to time one against the
  * other: on the H100 this shader ran f32 rows of 4032 at 16% of the copy,
- * convrot_quantize256.comp's _part builds 67-71%, QK_VULKAN_CONVROT_Q256_PART). */
+ * convrot_quantize256.comp's _part builds 72-74%, QK_VULKAN_CONVROT_Q256_PART). */
 #define QK_VK_CONVROT_Q_SPAN 4096
 #define QK_VK_CONVROT_Q_SHARED ((QK_VK_CONVROT_Q_SPAN + 3 * 64) * 4)
 static unsigned long convrot_q_runs;
