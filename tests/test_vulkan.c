@@ -1585,9 +1585,10 @@ static void test_convrot_fused_rows(void **state)
  * between the native and exact paths. Then the exact coder
  * (QK_VULKAN_PRODUCTS=0) and rows holding NaN or Inf (refused as the
  * reference refuses them). Rows of whole 256-value blocks take
- * convrot_quantize256.comp (teams of eight: 4096 / cols rows a step, idle
- * threads at 768 and 3072, teams of both paths in a row and a subgroup;
- * every G up to 256), and run again with QK_VULKAN_CONVROT_Q256=0 on
+ * convrot_quantize256.comp (teams of eight, 12 to 28 of them a workgroup
+ * by the row width: 256 teams / cols rows a step, an idle team at 768,
+ * teams of both paths in a row and a subgroup; every G up to 256; each
+ * shape again at another size), and run again with QK_VULKAN_CONVROT_Q256=0 on
  * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
  * of whole 64-value runs with G up to 64 take convrot_quantize256.comp's
  * _part builds (rows packed end to end: a team's four runs from up to
@@ -1659,14 +1660,18 @@ static void test_convrot_quantize_rows(void **state)
     (void)state;
     qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
+    /* teams: those of convrot_quantize256.comp's workgroup for these rows
+       (vk_ops.c, convrot_q256_teams), where the device fits every size */
     static const struct {
         int64_t rows, cols;
         const char *groups;
-    } shapes[] = {{200, 64, "1"}, {70, 192, "2"}, {300, 256, "3"}, {33, 768, NULL}, {41, 1024, "2"},
-                  {13, 3072, NULL}, {37, 4096, "3"}, {1, 128, NULL}, {9, 4032, NULL}, {45, 320, "2"},
+        unsigned teams;
+    } shapes[] = {{200, 64, "1", 16}, {70, 192, "2", 16}, {300, 256, "3", 16}, {33, 768, NULL, 16},
+                  {41, 1024, "2", 16}, {13, 3072, NULL, 12}, {37, 4096, "3", 16}, {1, 128, NULL, 16},
+                  {9, 4032, NULL, 16}, {45, 320, "2", 16},
                   /* the _part builds pack rows end to end: rows of 7 and 9 runs cross teams at every
-                     run, and one of 33 runs a step leaves most of the workgroup idle */
-                  {23, 448, "1"}, {16, 576, NULL}, {5, 2112, "1"}};
+                     run, and one of 33 runs leaves a sixth of the workgroup idle */
+                  {23, 448, "1", 16}, {16, 576, NULL, 16}, {5, 2112, "1", 20}, {29, 640, "2", 16}};
     static const qk_dtype dts[] = {QK_DTYPE_F32, QK_DTYPE_F16, QK_DTYPE_BF16};
     static const uint32_t f32[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u};
     static const uint16_t f16[] = {0x7E00u, 0x7C00u, 0xFC00u}, bf16[] = {0x7FC0u, 0x7F80u, 0xFF80u};
@@ -1677,6 +1682,11 @@ static void test_convrot_quantize_rows(void **state)
     const qk_vk_device *dev = first_device();
     convrot_tally t = {0, 0, 0, 0};
     int eligible = 0, eligible256 = 0, able = full_subgroups_4_to_64(), able256 = full_subgroups_8_to_128();
+    /* workgroups of 12, 20 and 28 teams (96, 160, 224 invocations) fit as well */
+    const VkPhysicalDeviceLimits *lim = &dev->props.limits;
+    int every_size = able256 && 32 % dev->subgroup_max == 0 && lim->maxComputeWorkGroupInvocations >= 224 &&
+                     lim->maxComputeWorkGroupSize[0] >= 224 &&
+                     lim->maxComputeSharedMemorySize >= (256 * 28 + 12 * 28 + 512) * 4;
     for (int g = 4; g <= 256; g *= 4)
         for (int d = 0; d < 3; d++)
             for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
@@ -1699,6 +1709,20 @@ static void test_convrot_quantize_rows(void **state)
                 unsigned long d_q = qk_vk_convrot_q_runs(), d_q256 = qk_vk_convrot_q256_runs();
                 convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part" : "", &t);
                 eligible256 += on_256 || part;
+                if ((on_256 || part) && able256) {
+                    if (every_size)
+                        assert_int_equal(qk_vk_convrot_q256_last_teams(), shapes[k].teams);
+                    /* again with a workgroup of another size: 16 teams (the fixed size it had)
+                       or, where the rule picks 16, one of 12, 20 and 28 by turns (where the row
+                       fits it; idle teams past the step's rows) */
+                    static const char *other[] = {"12", "20", "28"};
+                    unsigned picked = qk_vk_convrot_q256_last_teams();
+                    setenv("QK_VULKAN_CONVROT_Q256_TEAMS", picked == 16 ? other[k % 3] : "16", 1);
+                    convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part, other size" : ", other size",
+                                       &t);
+                    unsetenv("QK_VULKAN_CONVROT_Q256_TEAMS");
+                    eligible256++;
+                }
                 if (part) {
                     /* by default on the _part builds, where the device runs them */
                     assert_true((qk_vk_convrot_q256_runs() > d_q256) == able256 &&
@@ -1759,7 +1783,11 @@ static void test_convrot_quantize_rows(void **state)
         setenv("QK_VULKAN_PRODUCTS", "0", 1);
         convrot_fused_case(vk, ref, QK_DTYPE_BF16, in, rows, cols, 256, ", amax table, exact coder", &t);
         unsetenv("QK_VULKAN_PRODUCTS");
-        eligible256 += 2;
+        /* fewer invocations than entries: each fills more than one */
+        setenv("QK_VULKAN_CONVROT_Q256_TEAMS", "12", 1);
+        convrot_fused_case(vk, ref, QK_DTYPE_BF16, in, rows, cols, 256, ", amax table, 12 teams", &t);
+        unsetenv("QK_VULKAN_CONVROT_Q256_TEAMS");
+        eligible256 += 3;
         free(in);
     }
     unsigned long runs = qk_vk_convrot_q_runs() - before, runs256 = qk_vk_convrot_q256_runs() - before256;

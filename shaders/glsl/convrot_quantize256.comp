@@ -7,15 +7,15 @@
  * G = 4, 16, 64 or 256 (G below 256 takes the same 256-value groups and
  * skips the levels of stride G and above), rows a multiple of 256 (the
  * partial build, G <= 64: of 64, packed end to end, CRQ_PARTIAL), at most
- * 4096: rotate, round to T, the row's amax, its scale and divisor, codes,
- * in one pass with the input read once (a step ahead), one workgroup
+ * 4096 and CRQ_SPAN: rotate, round to T, the row's amax, its scale and
+ * divisor, codes, in one pass with the input read once (a step ahead), one workgroup
  * barrier a step and no workgroup barrier between the levels. The design
  * of the CUDA backend's k_convrot_rows_q.cuh in GLSL, with this backend's
  * native-range proof (convrot_quantize.comp, qk_vk_convrot_quantize.glsl).
  *
- * A workgroup of 128 takes 4096 / cols whole rows a step (grid-stride;
- * threads past them idle). A team (eight consecutive invocations of a full
- * subgroup) owns a 256-value group; its thread j holds two of the group's
+ * A workgroup of CRQ_THREADS (96 to 224) takes CRQ_SPAN / cols whole rows
+ * a step (grid-stride; threads past them idle). A team (eight consecutive
+ * invocations of a full subgroup) owns a 256-value group; its thread j holds two of the group's
  * 16-value units, 2 j and 2 j + 1 (values 32 j .. 32 j + 31: four 16-byte
  * loads of 16-bit input) or, f32, j and j + 8 (eight loads, 64 bytes apart
  * across the team, CRQ_UNIT; the partial build's f32: 2 j and 2 j + 1),
@@ -109,18 +109,22 @@
  * cannot see through (CRQ_OPAQUE_ZERO): with the round trip in plain
  * sight the H100's driver folded it away and gave wrong bytes (the 11:25
  * session of 2026-12-06, docs/BACKEND-VULKAN.md). */
-#define CRQ_THREADS 128u
-#define CRQ_SPAN (32u * CRQ_THREADS) /* vk_ops.c: QK_VK_CONVROT_Q256_SPAN */
+/* Invocations a workgroup, eight a team: a specialization constant the
+ * host picks from the row width (vk_ops.c, convrot_q256_teams) so that a
+ * step's whole rows fill most of its teams (a fixed 128 left 4 of 16 teams
+ * idle on rows of 3072). */
+layout(constant_id = 1) const uint CRQ_THREADS = 128u;
+#define CRQ_SPAN (32u * CRQ_THREADS) /* values a step (vk_ops.c: 256 a team) */
 #define QK_CR_TEAM
 #define QK_CR_BF16_SPLIT /* bf16's T by qk_bf16_round_split: fast_hi 2^(111 - 2L) */
-layout(local_size_x = CRQ_THREADS) in;
+layout(local_size_x_id = 1) in;
 layout(std430, binding = 0) readonly buffer In { uvec4 w[]; } src;
 layout(std430, binding = 1) writeonly buffer Data { uvec4 w[]; } data; /* 16 codes a vector */
 layout(std430, binding = 2) writeonly buffer Scale { uint w[]; } scale;
 layout(std430, binding = 3) buffer Flag { uint w[]; } flag;
 layout(push_constant) uniform PC {
     uint rows;   /* rows in this chunk */
-    uint cols;   /* a multiple of 256 (CRQ_PARTIAL: of 64), at most 4096 */
+    uint cols;   /* a multiple of 256 (CRQ_PARTIAL: of 64), at most CRQ_SPAN */
     uint r0;     /* global index of the chunk's first row */
     uint group;  /* G: 4, 16, 64 or 256 */
     uint levels; /* L = log4 G */
@@ -138,7 +142,7 @@ uint g_base;
 
 #ifdef CRQ_PARTIAL
 /* The partial build (convrot_quantize256_part*, vk_ops.c) takes rows of
- * whole 64-value runs, G <= 64, packed: a step's 4096 / cols rows lie
+ * whole 64-value runs, G <= 64, packed: a step's CRQ_SPAN / cols rows lie
  * end to end, and team t's group is values 256 t .. 256 t + 255 of them,
  * four runs that may belong to different rows (with G <= 64 no rotation
  * group spans two runs, so only the amax sees rows). Both units of a
@@ -148,10 +152,10 @@ uint g_base;
  * team_run_max and row_scan_max. Padding rows to whole blocks instead
  * left a quarter to half of the lanes idle on rows of 320-640 (H100:
  * 44-62% of the copy, BACKEND-VULKAN.md). */
-#define CRQ_ROWS 64u /* rows a step at most (cols >= 64) */
+#define CRQ_ROWS (CRQ_THREADS / 2u) /* rows a step at most (cols >= 64) */
 #define CRQ_RUN(k) ((k) >> 2u)
 #else
-#define CRQ_ROWS 16u /* rows a step at most (cols >= 256) */
+#define CRQ_ROWS (CRQ_THREADS / 8u) /* rows a step at most (cols >= 256) */
 #define CRQ_RUN(k) 0u
 #endif
 
@@ -655,8 +659,8 @@ uint row_scan_max(uint k, uint links)
 
 void main()
 {
-    /* Full subgroups: L runs over 0..127, a team's and a row's threads
-     * consecutive invocations (the shuffles, the team barrier). */
+    /* Full subgroups: L runs over 0..CRQ_THREADS - 1, a team's and a row's
+     * threads consecutive invocations (the shuffles, the team barrier). */
     uint L = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
     uint j = L & 7u; /* the thread's place in its team */
 #ifdef CRQ_PARTIAL
@@ -687,7 +691,8 @@ void main()
     for (uint i = L; i < 3u * CRQ_ROWS; i += CRQ_THREADS)
         s_m[i] = 0u;
     if (QK_DT == DT_BF16)
-        scalars_tab(L);
+        for (uint k = L; k < 128u; k += CRQ_THREADS)
+            scalars_tab(k);
     barrier();
     bool told = false;
     uint slot = 0u;

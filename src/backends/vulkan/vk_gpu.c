@@ -351,14 +351,37 @@ void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value)
     s->d.vkCmdFillBuffer(s->cmd, s->bufs[slot].buf, 0, bytes ? bytes : 4, value);
 }
 
+/* Where the pipeline of (pipe, slot, threads) is kept: pipes[][] for the
+ * shader's own workgroup size (threads 0), else an entry of sized[] (NULL
+ * where that is full). */
+static VkPipeline *pipeline_slot(qk_vk_state *s, int pipe, int slot, uint32_t threads)
+{
+    if (threads == 0)
+        return &s->pipes[pipe][slot];
+    for (int i = 0; i < s->nsized; i++)
+        if (s->sized[i].pipe == pipe && s->sized[i].slot == slot && s->sized[i].threads == threads)
+            return &s->sized[i].p;
+    if (s->nsized == QK_VK_SIZED_MAX)
+        return NULL;
+    s->sized[s->nsized] = (qk_vk_sized){.pipe = pipe, .slot = slot, .threads = threads};
+    return &s->sized[s->nsized++].p;
+}
+
 /* The pipeline of shader `pipe` for dtype dt: its specialization constant
  * QK_DT (qk_vk.glsl) fixed, so every dtype branch folds away (measured on
  * the H200: dequantize 5-11 points of the copy faster, row quantize 17%).
  * slot: dt, or QK_VK_F16N_SLOT / QK_VK_F16D_SLOT for the f16 pipeline of
- * the _f16n / _f16d build. */
-static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
+ * the _f16n / _f16d build. threads, where not 0, sets specialization
+ * constant 1, the workgroup size of a shader that takes it from there
+ * (convrot_quantize256.comp). */
+static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot, uint32_t threads, VkPipeline **out)
 {
-    if (s->pipes[pipe][slot])
+    VkPipeline *made = pipeline_slot(s, pipe, slot, threads);
+    if (made == NULL)
+        return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: internal error (more than %d sized pipelines)",
+                       QK_VK_SIZED_MAX);
+    *out = made;
+    if (*made)
         return QK_OK;
     size_t size;
     const char *name = "";
@@ -381,9 +404,11 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
     free(words);
     if (r != VK_SUCCESS)
         return vk_fail(r, "vkCreateShaderModule");
-    uint32_t dt32 = (uint32_t)dt;
-    VkSpecializationMapEntry entry = {.constantID = 0, .offset = 0, .size = sizeof dt32};
-    VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &entry, .dataSize = sizeof dt32, .pData = &dt32};
+    uint32_t values[2] = {(uint32_t)dt, threads};
+    VkSpecializationMapEntry entries[2] = {{.constantID = 0, .offset = 0, .size = 4},
+                                           {.constantID = 1, .offset = 4, .size = 4}};
+    VkSpecializationInfo spec = {.mapEntryCount = threads ? 2 : 1, .pMapEntries = entries, .dataSize = sizeof values,
+                                 .pData = values};
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -396,10 +421,13 @@ static qk_status pipeline(qk_vk_state *s, int pipe, int dt, int slot)
         pipe == VP_NVFP4_Q_GATHER || pipe == VP_CONVROT_DQ || pipe == VP_CONVROT_Q ||
         pipe == VP_CONVROT_Q256 || pipe == VP_CONVROT_Q256_PART) /* a block's (NVFP4: a scale word's; ConvRot: a team's) lanes: consecutive, one subgroup */
         ci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT;
-    r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipes[pipe][slot]);
+    r = s->d.vkCreateComputePipelines(s->device, VK_NULL_HANDLE, 1, &ci, NULL, made);
     s->d.vkDestroyShaderModule(s->device, mod, NULL);
-    if (r == VK_SUCCESS && s->stats)
-        qk_vk_print_pipeline_stats(s, s->pipes[pipe][slot], name);
+    if (r == VK_SUCCESS && s->stats) {
+        char label[96];
+        snprintf(label, sizeof label, threads ? "%s, %u invocations" : "%s", name, threads);
+        qk_vk_print_pipeline_stats(s, *made, label);
+    }
     return r == VK_SUCCESS ? QK_OK : vk_fail(r, "vkCreateComputePipelines");
 }
 
@@ -443,10 +471,17 @@ static int f16d_wanted(const qk_vk_state *s, int pipe)
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds, const uint32_t *pc,
                          uint64_t items, int groups_mode)
 {
+    return qk_vk_dispatch_sized(s, pipe, dt, 0, binds, nbinds, pc, items, groups_mode);
+}
+
+qk_status qk_vk_dispatch_sized(qk_vk_state *s, int pipe, int dt, uint32_t threads, const qk_vk_bind *binds,
+                               int nbinds, const uint32_t *pc, uint64_t items, int groups_mode)
+{
     if (dt < 0 || dt >= QK_VK_DTYPES)
         return qk_fail(QK_ERR_BACKEND_FAILURE, "vulkan: internal error (dtype %d)", dt);
     int slot = !f16n_wanted(s, pipe, dt) ? dt : f16d_wanted(s, pipe) ? QK_VK_F16D_SLOT : QK_VK_F16N_SLOT;
-    qk_status st = pipeline(s, pipe, dt, slot);
+    VkPipeline *pl = NULL;
+    qk_status st = pipeline(s, pipe, dt, slot, threads, &pl);
     if (st != QK_OK)
         return st;
     if (slot >= QK_VK_F16N_SLOT)
@@ -479,7 +514,7 @@ qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *bin
                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                       .pBufferInfo = &info[i]};
     }
-    s->d.vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipes[pipe][slot]);
+    s->d.vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, *pl);
     s->d.vkCmdPushDescriptorSetKHR(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, s->layout, 0, QK_VK_BINDINGS, w);
     s->d.vkCmdPushConstants(s->cmd, s->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 4 * QK_VK_PC_WORDS, pc);
     uint64_t groups = groups_mode ? items : (items + 255) / 256;
@@ -668,6 +703,9 @@ void qk_vk_state_close(qk_vk_state *s)
         for (int d = 0; d <= QK_VK_F16D_SLOT; d++)
             if (s->pipes[i][d])
                 s->d.vkDestroyPipeline(s->device, s->pipes[i][d], NULL);
+    for (int i = 0; i < s->nsized; i++)
+        if (s->sized[i].p)
+            s->d.vkDestroyPipeline(s->device, s->sized[i].p, NULL);
     if (s->layout)
         s->d.vkDestroyPipelineLayout(s->device, s->layout, NULL);
     if (s->dsl)

@@ -113,6 +113,8 @@ unsigned long qk_vk_convrot_dq_runs(void);
  * counted by qk_vk_convrot_fused_runs). */
 unsigned long qk_vk_convrot_q_runs(void);
 unsigned long qk_vk_convrot_q256_runs(void);
+/* The teams a workgroup of its last dispatch had (tests). */
+unsigned qk_vk_convrot_q256_last_teams(void);
 /* Rows those shaders take: cols a multiple of 16, at most
  * QK_VK_CONVROT_ROW_MAX, on devices with QK_VK_CONVROT_ROW_SHARED bytes of
  * workgroup memory (qk_vk_convrot_row_quantize.glsl: 4 sets of 1088 words
@@ -167,6 +169,15 @@ typedef struct {
  * download command buffers linked by semaphores. */
 #define QK_VK_SLOTS 3
 
+/* A pipeline made for a workgroup size other than its shader's own. */
+typedef struct {
+    int pipe, slot;
+    uint32_t threads;
+    VkPipeline p;
+} qk_vk_sized;
+/* convrot_quantize256.comp: 2 builds, QK_VK_DTYPES + 2 slots, 8 sizes */
+#define QK_VK_SIZED_MAX (2 * (QK_VK_DTYPES + 2) * 8)
+
 typedef struct {
     const qk_vk_api *api;
     qk_vk_dev_api d;
@@ -180,6 +191,8 @@ typedef struct {
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
     VkPipeline pipes[VP_COUNT][QK_VK_DTYPES + 2]; /* per shader and slot (above), made on first use */
+    qk_vk_sized sized[QK_VK_SIZED_MAX];           /* likewise, by workgroup size as well */
+    int nsized;
     qk_vk_buffer bufs[VB_COUNT];
     qk_vk_buffer staging;
     void *staging_map;
@@ -234,6 +247,10 @@ void qk_vk_fill(qk_vk_state *s, int slot, VkDeviceSize bytes, uint32_t value);
  * shader `pipe` specialized for dtype dt (a qk_dtype). */
 qk_status qk_vk_dispatch(qk_vk_state *s, int pipe, int dt, const qk_vk_bind *binds, int nbinds,
                          const uint32_t *pc, uint64_t items, int groups_mode);
+/* The same with the workgroup size `threads` given to a shader that takes
+ * it as specialization constant 1 (0: the shader's own). */
+qk_status qk_vk_dispatch_sized(qk_vk_state *s, int pipe, int dt, uint32_t threads, const qk_vk_bind *binds,
+                               int nbinds, const uint32_t *pc, uint64_t items, int groups_mode);
 void qk_vk_barrier(qk_vk_state *s);
 /* Compute-to-compute only: inside a streamed piece, where a barrier on the
  * transfer stage would also wait for unrelated, earlier submitted copies. */

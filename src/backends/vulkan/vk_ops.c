@@ -728,31 +728,81 @@ static int convrot_q_rows(const qk_vk_state *s, const qk_vk_job *j)
 }
 
 /* ConvRot rows that convrot_quantize256.comp takes: G up to 256, rows of
- * whole 256-value blocks, at most 4096 wide (a workgroup's step of 128
- * holds 4096 / cols rows), on a device whose full subgroups of 8 to 128
- * fit the workgroup of 128 (a team of eight consecutive invocations owns
- * a block). QK_VULKAN_CONVROT_Q256=0 keeps them on convrot_quantize.comp
- * (G up to 64) or convrot_row_quantize.comp. Rows of whole 64-value runs
- * (G up to 64) take its _part builds, rows packed end to end;
- * QK_VULKAN_CONVROT_Q256_PART=0 keeps those on convrot_quantize.comp
- * (on the H100, 1 GiB, G = 64 / 16, BACKEND-VULKAN.md, session of
- * 2026-12-07 17:04: 640 bf16 columns 69-71% of the copy against 57-60%,
- * 128 f16 75% against 37-38%, 64 f32 71-73% against 17%). */
-#define QK_VK_CONVROT_Q256_SPAN 4096
-#define QK_VK_CONVROT_Q256_SHARED ((QK_VK_CONVROT_Q256_SPAN + 3 * 64 + 4 * 128) * 4) /* _part's s_m */
+ * whole 256-value blocks, at most 4096 wide, on a device whose full
+ * subgroups of 8 or more fit its workgroup (a team of eight consecutive
+ * invocations owns a block). QK_VULKAN_CONVROT_Q256=0 keeps them on
+ * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp. Rows of
+ * whole 64-value runs (G up to 64) take its _part builds, rows packed end
+ * to end; QK_VULKAN_CONVROT_Q256_PART=0 keeps those on
+ * convrot_quantize.comp (on the H100, 1 GiB, G = 64 / 16, BACKEND-VULKAN.md,
+ * session of 2026-12-07 17:04: 640 bf16 columns 69-71% of the copy against
+ * 57-60%, 128 f16 75% against 37-38%, 64 f32 71-73% against 17%). */
+#define QK_VK_CONVROT_Q256_COLS 4096
 static unsigned long convrot_q256_runs;
+static unsigned convrot_q256_last;
 
 unsigned long qk_vk_convrot_q256_runs(void) { return __atomic_load_n(&convrot_q256_runs, __ATOMIC_RELAXED); }
+unsigned qk_vk_convrot_q256_last_teams(void) { return __atomic_load_n(&convrot_q256_last, __ATOMIC_RELAXED); }
 
-static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
+/* Workgroup memory of convrot_quantize256.comp at `teams` teams: the
+ * step's values, the _part build's row maxima (three steps of four rows a
+ * team) and the bf16 table. */
+static int64_t convrot_q256_shared(int64_t teams) { return (256 * teams + 3 * 4 * teams + 4 * 128) * 4; }
+
+/* Whether the device runs convrot_quantize256.comp with `teams` teams:
+ * full subgroups of eight or more, whole ones in the workgroup. */
+static int convrot_q256_fits(const qk_vk_state *s, int64_t teams)
+{
+    const VkPhysicalDeviceLimits *lim = &s->dev->props.limits;
+    uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max, threads = (uint32_t)(8 * teams);
+    return n >= 8 && m != 0 && threads % m == 0 && threads <= lim->maxComputeWorkGroupInvocations &&
+           threads <= lim->maxComputeWorkGroupSize[0] &&
+           (VkDeviceSize)convrot_q256_shared(teams) <= lim->maxComputeSharedMemorySize;
+}
+
+/* Its workgroup's teams for rows of `cols` (unit: 256 for whole blocks,
+ * 64 for the _part builds' runs), 0 where none fits. A step takes whole
+ * rows, so a fixed 16 teams left 4 idle on rows of 3072 and 9 of 16 on
+ * rows of 2112 (33 runs). Of 12, 16, 20 and 28 teams, the size whose step
+ * fills the largest share of its units, that share weighed by what the
+ * size itself costs (weight[], 16 teams 10): on the H100, rows of 640 bf16
+ * ran at 56% of the copy on 28 teams that they filled, at 65% on 16 that
+ * they filled but for a sixteenth; 20 and 12 teams gave 5-13% less than
+ * their share of the step foretold (BACKEND-VULKAN.md, 2026-12-07 23:06).
+ * 16 where scores tie, then the smaller. Fewer than 12 teams never fill more than 16 do; 24 or 32 would,
+ * but at the H100's 92-96 registers a thread their workgroups of 6 or 8
+ * warps leave 18 or 16 warps a multiprocessor, the others 20 or 21.
+ * QK_VULKAN_CONVROT_Q256_TEAMS=N asks for N teams where the device and the
+ * row allow it (tests, A/B). */
+static int64_t convrot_q256_teams(const qk_vk_state *s, int64_t cols, int64_t unit)
+{
+    static const int64_t sizes[] = {16, 12, 20, 28}, weight[] = {10, 9, 9, 8};
+    int64_t R = cols / unit, best = 0, best_score = 0, best_cap = 1;
+    const char *e = getenv("QK_VULKAN_CONVROT_Q256_TEAMS");
+    int64_t want = e ? atoll(e) : 0;
+    if (want >= 1 && want <= 32 && convrot_q256_fits(s, want) && want * 256 >= cols)
+        return want;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int64_t teams = sizes[i], cap = teams * 256 / unit, score = cap / R * R * weight[i]; /* over cap */
+        if (score != 0 && convrot_q256_fits(s, teams) && (best == 0 || score * best_cap > best_score * cap)) {
+            best = teams;
+            best_score = score;
+            best_cap = cap;
+        }
+    }
+    return best;
+}
+
+/* The teams convrot_quantize256.comp takes the job's rows with, or 0
+ * where they are not its. */
+static int64_t convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 {
     int64_t G = j->p->convrot_group;
     int blocks = G <= 256 && j->cols % 256 == 0;
     int runs = G <= 64 && j->cols % 64 == 0 && !qk_vk_env_off("QK_VULKAN_CONVROT_Q256_PART");
-    uint32_t n = s->dev->cluster_max, m = s->dev->subgroup_max;
-    return !qk_vk_env_off("QK_VULKAN_CONVROT_Q256") && (blocks || runs) && j->cols <= QK_VK_CONVROT_Q256_SPAN &&
-           n >= 8 && m != 0 && 128 % m == 0 &&
-           (VkDeviceSize)QK_VK_CONVROT_Q256_SHARED <= s->dev->props.limits.maxComputeSharedMemorySize;
+    if (qk_vk_env_off("QK_VULKAN_CONVROT_Q256") || !(blocks || runs) || j->cols > QK_VK_CONVROT_Q256_COLS)
+        return 0;
+    return convrot_q256_teams(s, j->cols, blocks ? 256 : 64);
 }
 
 /* Grid-stride steps a workgroup takes at most in one dispatch. lavapipe
@@ -769,7 +819,7 @@ static int convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
- * steps: convrot_quantize256.comp (4096 / cols rows a workgroup's step)
+ * steps: convrot_quantize256.comp (256 teams / cols rows a workgroup's step)
  * where convrot_q256_rows, convrot_quantize.comp (likewise) where
  * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
  * to 1024 on the shader with a quarter of the shared memory). */
@@ -779,20 +829,23 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
     int64_t ra = row_align(s, j->cols), rc = chunk_of(s, ra, (double)row_bytes);
     if (rc == 0)
         return too_large("one row");
-    int runs256 = convrot_q256_rows(s, j), runs64 = !runs256 && convrot_q_rows(s, j);
+    int64_t teams = convrot_q256_rows(s, j);
+    int runs256 = teams != 0, runs64 = !runs256 && convrot_q_rows(s, j);
     int pipe = runs64                           ? VP_CONVROT_Q
                : runs256                        ? (j->cols % 256 == 0 ? VP_CONVROT_Q256 : VP_CONVROT_Q256_PART)
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
                                                 : VP_CONVROT_ROW_Q;
-    int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? QK_VK_CONVROT_Q256_SPAN / j->cols : 1;
+    int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? 256 * teams / j->cols : 1;
     int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most)
         rc = most > ra ? most : ra;
     __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
     if (runs64)
         __atomic_add_fetch(&convrot_q_runs, 1, __ATOMIC_RELAXED);
-    if (runs256)
+    if (runs256) {
         __atomic_add_fetch(&convrot_q256_runs, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&convrot_q256_last, (unsigned)teams, __ATOMIC_RELAXED);
+    }
     qk_status st = QK_OK;
     for (int64_t r0 = lo; r0 < hi && st == QK_OK; r0 += rc) {
         int64_t nr = hi - r0 < rc ? hi - r0 : rc;
@@ -801,7 +854,8 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
         /* flags stay below 2^16: the _f16d build takes the high half for an opaque zero */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
                                        (uint32_t)(log2_of(G) / 2), group_flags()};
-        st = qk_vk_dispatch(s, pipe, j->dt, b, 4, pc, stride_groups(ceil_div(nr, step_rows) * 256), 1);
+        st = qk_vk_dispatch_sized(s, pipe, j->dt, (uint32_t)(8 * teams), b, 4, pc,
+                                  stride_groups(ceil_div(nr, step_rows) * 256), 1);
     }
     return st;
 }
