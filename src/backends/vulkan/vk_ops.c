@@ -811,11 +811,23 @@ static int64_t convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
  * row of convrot_row_quantize*.comp costs up to about 2850 (f32, 4096
  * wide, G = 1024, the exact path), so a workgroup went wrong from its 23rd
  * such row on. 8 leaves a margin of about 3; on a GPU a dispatch still
- * covers 16384 workgroups' 8 steps (131072 rows or more). That beat smaller
+ * covers 16384 workgroups' 8 steps (131072 rows or more; 65535's for
+ * convrot_quantize256.comp). That beat smaller
  * grids walking a whole chunk on the H100 (convrot_quantize256.comp, bf16
  * G = 256, 1 GiB, 96 registers: 0.771 ms against 0.777 ms for 1320
  * workgroups, 0.789 ms for 660, 0.791 ms for 2048; BACKEND-VULKAN.md). */
 #define QK_VK_CONVROT_STEPS 8
+
+/* Workgroups a dispatch of convrot_quantize256.comp takes at most: one
+ * dispatch of up to 65535 (a one-dimensional grid) covers 1 GiB of bf16
+ * at any width, where stride_cap's 16384 split rows of 3072 into a
+ * dispatch of 8 steps a workgroup and one of under 3 (H100, bf16, G = 256
+ * / 64: 65/68% of the copy against 67/70% in one, BACKEND-VULKAN.md).
+ * QK_VULKAN_STRIDE_GROUPS still sets it (tests: many steps a workgroup). */
+static int64_t convrot_q256_groups_cap(void)
+{
+    return getenv("QK_VULKAN_STRIDE_GROUPS") ? stride_cap() : 65535;
+}
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
  * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
@@ -836,7 +848,8 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
                : j->cols <= QK_VK_CONVROT_ROW_SHORT ? VP_CONVROT_ROW_Q_SHORT
                                                 : VP_CONVROT_ROW_Q;
     int64_t step_rows = runs64 ? QK_VK_CONVROT_Q_SPAN / j->cols : runs256 ? 256 * teams / j->cols : 1;
-    int64_t most = stride_cap() * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
+    int64_t cap = runs256 ? convrot_q256_groups_cap() : stride_cap();
+    int64_t most = cap * step_rows * QK_VK_CONVROT_STEPS / ra * ra; /* aligned binding offsets */
     if (rc > most)
         rc = most > ra ? most : ra;
     __atomic_add_fetch(&convrot_fused_runs, 1, __ATOMIC_RELAXED);
@@ -854,8 +867,9 @@ static qk_status convrot_row_quantize(qk_vk_state *s, const qk_vk_job *j, int64_
         /* flags stay below 2^16: the _f16d build takes the high half for an opaque zero */
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)j->cols, (uint32_t)r0, (uint32_t)G,
                                        (uint32_t)(log2_of(G) / 2), group_flags()};
+        int64_t groups = ceil_div(nr, step_rows);
         st = qk_vk_dispatch_sized(s, pipe, j->dt, (uint32_t)(8 * teams), b, 4, pc,
-                                  stride_groups(ceil_div(nr, step_rows) * 256), 1);
+                                  (uint64_t)(groups < cap ? groups : cap), 1);
     }
     return st;
 }
