@@ -762,16 +762,17 @@ static int convrot_q256_fits(const qk_vk_state *s, int64_t teams)
 
 /* Its workgroup's teams for rows of `cols` (unit: 256 for whole blocks,
  * 64 for the _part builds' runs), 0 where none fits. A step takes whole
- * rows, so a fixed 16 teams left 4 idle on rows of 3072 and 9 of 16 on
- * rows of 2112 (33 runs). Of 12, 16, 20 and 28 teams, the size whose step
- * fills the largest share of its units, that share weighed by what the
- * size itself costs (weight[], 16 teams 10): on the H100, rows of 640 bf16
- * ran at 56% of the copy on 28 teams that they filled, at 65% on 16 that
- * they filled but for a sixteenth; 20 and 12 teams gave 5-13% less than
- * their share of the step foretold (BACKEND-VULKAN.md, 2026-12-07 23:06).
- * 16 where scores tie, then the smaller. Fewer than 12 teams never fill more than 16 do; 24 or 32 would,
- * but at the H100's 92-96 registers a thread their workgroups of 6 or 8
- * warps leave 18 or 16 warps a multiprocessor, the others 20 or 21.
+ * rows, so a fixed 16 teams left 4 idle on rows of 3072 and 31 of 64 runs
+ * on rows of 2112. Of 12, 16, 20 and 28 teams, the size whose step fills
+ * the largest share of its units, that share weighed by what the size
+ * itself costs (weight[], 16 teams 10): on the H100, rows of 640 bf16 ran
+ * at 56% of the copy on 28 teams that they filled, at 65% on 16 that they
+ * filled but for a sixteenth; 20 and 12 teams gave 5-13% less than their
+ * share of the step foretold (BACKEND-VULKAN.md, 2026-12-07 23:06). 16
+ * where scores tie, then the smaller. Fewer than 12 teams never fill more
+ * than 16 do; 24 or 32 would, but at the H100's 92-96 registers a thread
+ * their workgroups of 6 or 8 warps leave 18 or 16 warps a multiprocessor,
+ * the others 20 or 21.
  * QK_VULKAN_CONVROT_Q256_TEAMS=N asks for N teams where the device and the
  * row allow it (tests, A/B). */
 static int64_t convrot_q256_teams(const qk_vk_state *s, int64_t cols, int64_t unit)
@@ -812,10 +813,10 @@ static int64_t convrot_q256_rows(const qk_vk_state *s, const qk_vk_job *j)
  * wide, G = 1024, the exact path), so a workgroup went wrong from its 23rd
  * such row on. 8 leaves a margin of about 3; on a GPU a dispatch still
  * covers 16384 workgroups' 8 steps (131072 rows or more; 65535's for
- * convrot_quantize256.comp). That beat smaller
- * grids walking a whole chunk on the H100 (convrot_quantize256.comp, bf16
- * G = 256, 1 GiB, 96 registers: 0.771 ms against 0.777 ms for 1320
- * workgroups, 0.789 ms for 660, 0.791 ms for 2048; BACKEND-VULKAN.md). */
+ * convrot_quantize256.comp). That beat smaller grids walking a whole chunk
+ * on the H100 (convrot_quantize256.comp, bf16 G = 256, 1 GiB, 96
+ * registers: 0.771 ms against 0.777 ms for 1320 workgroups, 0.789 ms for
+ * 660, 0.791 ms for 2048; BACKEND-VULKAN.md). */
 #define QK_VK_CONVROT_STEPS 8
 
 /* Workgroups a dispatch of convrot_quantize256.comp takes at most: one
