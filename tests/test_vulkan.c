@@ -1713,14 +1713,20 @@ static void test_convrot_quantize_rows(void **state)
                     if (every_size)
                         assert_int_equal(qk_vk_convrot_q256_last_teams(), shapes[k].teams);
                     /* again with a workgroup of another size: 16 teams (the fixed size it had)
-                       or, where the rule picks 16, one of 12, 20 and 28 by turns (where the row
-                       fits it; idle teams past the step's rows) */
-                    static const char *other[] = {"12", "20", "28"};
-                    unsigned picked = qk_vk_convrot_q256_last_teams();
-                    setenv("QK_VULKAN_CONVROT_Q256_TEAMS", picked == 16 ? other[k % 3] : "16", 1);
+                       or, where the rule picks 16, one of 12, 20 and 28 by turns (28 where the
+                       turn's size cannot hold the row; idle teams past the step's rows) */
+                    static const unsigned other[] = {12, 20, 28};
+                    unsigned alt = qk_vk_convrot_q256_last_teams() != 16 ? 16
+                                   : 256 * (int64_t)other[k % 3] >= cols ? other[k % 3]
+                                                                          : 28;
+                    char teams[8];
+                    snprintf(teams, sizeof teams, "%u", alt);
+                    setenv("QK_VULKAN_CONVROT_Q256_TEAMS", teams, 1);
                     convrot_fused_case(vk, ref, dt, in, rows, cols, g, part ? ", part, other size" : ", other size",
                                        &t);
                     unsetenv("QK_VULKAN_CONVROT_Q256_TEAMS");
+                    if (every_size)
+                        assert_int_equal(qk_vk_convrot_q256_last_teams(), alt);
                     eligible256++;
                 }
                 if (part) {
