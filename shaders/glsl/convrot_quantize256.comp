@@ -8,18 +8,19 @@
  * skips the levels of stride G and above), rows a multiple of 256 (the
  * partial build, G <= 64: of 64, packed end to end, CRQ_PARTIAL), at most
  * 4096 and CRQ_SPAN: rotate, round to T, the row's amax, its scale and
- * divisor, codes, in one pass with the input read once (a step ahead), one workgroup
- * barrier a step and no workgroup barrier between the levels. The design
- * of the CUDA backend's k_convrot_rows_q.cuh in GLSL, with this backend's
- * native-range proof (convrot_quantize.comp, qk_vk_convrot_quantize.glsl).
+ * divisor, codes, in one pass with the input read once (a step ahead), one
+ * workgroup barrier a step and no workgroup barrier between the levels.
+ * The design of the CUDA backend's k_convrot_rows_q.cuh in GLSL, with this
+ * backend's native-range proof (convrot_quantize.comp,
+ * qk_vk_convrot_quantize.glsl).
  *
  * A workgroup of CRQ_THREADS (96 to 224) takes CRQ_SPAN / cols whole rows
  * a step (grid-stride; threads past them idle). A team (eight consecutive
- * invocations of a full subgroup) owns a 256-value group; its thread j holds two of the group's
- * 16-value units, 2 j and 2 j + 1 (values 32 j .. 32 j + 31: four 16-byte
- * loads of 16-bit input) or, f32, j and j + 8 (eight loads, 64 bytes apart
- * across the team, CRQ_UNIT; the partial build's f32: 2 j and 2 j + 1),
- * issued a step ahead. Per step:
+ * invocations of a full subgroup) owns a 256-value group; its thread j
+ * holds two of the group's 16-value units, 2 j and 2 j + 1 (values 32 j ..
+ * 32 j + 31: four 16-byte loads of 16-bit input) or, f32, j and j + 8
+ * (eight loads, 64 bytes apart across the team, CRQ_UNIT; the partial
+ * build's f32: 2 j and 2 j + 1), issued a step ahead. Per step:
  *
  * - levels 1 and 4 (those below G, as every level here) on each unit in
  *   registers, one unit after the other; the units into the team's 1 KiB
