@@ -20,6 +20,7 @@
 
 #include "backends/vulkan/vk_internal.h" /* qk_vk_mean_fallbacks, qk_vk_table16_runs, qk_vk_copy_dispatches, limits */
 #include "check/crosscheck.h"
+#include "ref/ref_internal.h" /* qk_fdiv, qk_nvfp4_global_scale: the reference's scale byte */
 #include "shard.h"
 #include "qk/qk.h"
 
@@ -1299,6 +1300,85 @@ static void test_nvfp4_every_block_amax(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The reference's NVFP4 scale byte of an f32 block amax m under g. */
+static uint32_t nvfp4_scale_byte(uint32_t m, uint32_t g)
+{
+    uint32_t s = qk_fdiv(qk_fdiv(m, QK_F32_E2M1_MAX), g);
+    return qk_f32_to_e4m3(s > QK_F32_E4M3_MAX ? QK_F32_E4M3_MAX : s);
+}
+
+/* NVFP4 quantize of f32 (a block's scale byte guessed by a product, proved
+ * by the amax thresholds of nvfp4_table.comp, else the exact steps): for
+ * tensor amaxes that make g subnormal, normal and huge, blocks whose amax
+ * is each scale byte's least amax and its neighbours (found on the host
+ * by a binary search on the reference's steps), the other 15 elements
+ * spread below it; in rows of 256 (scale words by shuffles), 80 (five
+ * blocks: atomicOr), 16 and 20 (partial blocks: the per-block path). */
+static void test_nvfp4_f32_scale_thresholds(void **state)
+{
+    (void)state;
+    qk_context *vk = vulkan_or_skip();
+    qk_context *ref = open_reference();
+    static const float amaxes[] = {1e-36f, 3e-30f, 1.0f, 7.25e3f, 1e20f, 3.0e38f};
+    int has_gather = first_device()->cluster_max >= 4;
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    const int64_t nb = 16 * 32; /* blocks: 3 a scale byte (126 of them) and the tensor's amax */
+    uint32_t *in = malloc((size_t)nb * 16 * 4);
+    size_t bad = 0;
+    for (size_t a = 0; a < sizeof amaxes / sizeof *amaxes; a++) {
+        uint32_t top;
+        memcpy(&top, &amaxes[a], 4);
+        uint32_t g = qk_nvfp4_global_scale(QK_DTYPE_F32, top), x = 0x9E3779B9u;
+        int64_t b = 0, placed = 0;
+        for (uint32_t k = 1; k <= 0x7Eu; k++) {
+            uint32_t lo = 0, hi = QK_F32_INF; /* the least amax of byte k or more */
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (nvfp4_scale_byte(mid, g) >= k)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            for (uint32_t d = 0; d < 3; d++) {
+                uint32_t m = lo + d - 1;
+                if (lo == 0 || m > top)
+                    continue;
+                for (int i = 0; i < 16; i++) {
+                    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                    uint32_t v = i == (int)(b % 16) ? m : (m == 0 ? 0 : x % (m + 1)); /* at most m */
+                    in[b * 16 + i] = v | (x & 0x80000000u);
+                }
+                b++;
+                placed++;
+            }
+        }
+        for (; b < nb; b++) /* the tensor's amax, which sets g */
+            for (int i = 0; i < 16; i++)
+                in[b * 16 + i] = i == (int)(b % 16) ? top : 0u;
+        static const int64_t widths[] = {256, 80, 16, 20};
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+            int64_t cols = widths[w], rows = nb * 16 / cols;
+            unsigned long before = qk_vk_nvfp4_gather_runs();
+            size_t n = compare_input(vk, ref, &p, QK_DTYPE_F32, in, rows, cols);
+            unsigned long runs = qk_vk_nvfp4_gather_runs() - before;
+            printf("nvfp4 f32, amax %-8g g 0x%08x, %lld blocks at scale-byte thresholds, rows of %lld: %zu "
+                   "mismatching bytes, %s\n",
+                   (double)amaxes[a], g, (long long)placed, (long long)cols, n,
+                   runs ? "scale words by shuffles" : "scale bytes by atomicOr");
+            bad += n;
+            assert_int_equal(runs != 0, has_gather && cols == 256);
+        }
+        assert_true(placed > 100);
+    }
+    if (!has_gather)
+        printf("note: the device offers no full subgroups of 4 or more: every scale byte took atomicOr\n");
+    free(in);
+    qk_context_destroy(ref);
+    qk_context_destroy(vk);
+    assert_int_equal(bad, 0);
+}
+
 /* NVFP4 dequantize (nvfp4_dequantize.comp into bf16/f16 rows of whole
  * vectors, blocked_dequantize.comp otherwise): every scale byte with every
  * code under g through every binade and special g (qkc_nvfp4_every_scale_code),
@@ -2174,6 +2254,7 @@ int main(void)
         cmocka_unit_test(test_mxfp8_lanes_paths),
         cmocka_unit_test(test_nvfp4_dequantize_every_scale_code),
         cmocka_unit_test(test_nvfp4_every_block_amax),
+        cmocka_unit_test(test_nvfp4_f32_scale_thresholds),
         cmocka_unit_test(test_products_every_pair),
         cmocka_unit_test(test_convrot_native_bounds),
         cmocka_unit_test(test_convrot_fused_rows),

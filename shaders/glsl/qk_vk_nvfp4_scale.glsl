@@ -18,10 +18,31 @@ uint qk_nvfp4_block_t(uint s8, uint g) { return qk_mul(g, qk_e4m3_to_f32(s8)); }
  * input, which scales.comp flags and the call refuses: zero codes. */
 bool qk_nvfp4_codes_needed(uint t) { return (t & QK_F32_ABS) - 1u < QK_F32_INF - 1u; }
 
-/* The table nvfp4_table.comp fills for bf16/f16 input, in uvec4 units:
+/* The table nvfp4_table.comp fills, in uvec4 units. bf16/f16 input:
  * [0, 2048) the scale byte of every 16-bit block amax m (byte m % 4 of
  * word m / 4), then per scale byte two units of its pair thresholds
  * (qk_vk_nvfp4_pairs.glsl): (hp0, hp1, hp3, 1 where codes are needed),
- * qk_pair_steps(hp). */
+ * qk_pair_steps(hp). f32 input: word k of [0, 32) the least amax whose
+ * scale byte is k or more (QK_NVFP4_NEVER past the largest byte, 0x7E);
+ * .x of unit 32 an estimate of 1 / (6 g); per scale byte its bounds
+ * (c0, c1, c2, c3), (c4, c5, c6, 1 where codes are needed). */
 #define QK_NVFP4_TAB_BOUNDS 2048u
 #define QK_NVFP4_TAB_UNITS (QK_NVFP4_TAB_BOUNDS + 512u)
+#define QK_NVFP4_TAB_ESTIMATE 32u
+#define QK_NVFP4_NEVER 0xFFFFFFFFu
+
+/* The least f32 amax whose scale byte under g is k or more (1 <= k <=
+ * 0x7E): the byte does not decrease with the amax (every step rounds a
+ * quotient by a positive constant), and +Inf's is 0x7E. */
+uint qk_nvfp4_threshold(uint k, uint g)
+{
+    uint lo = 0u, hi = QK_F32_INF;
+    while (lo < hi) {
+        uint mid = lo + ((hi - lo) >> 1);
+        if (qk_nvfp4_scale_byte(mid, g) >= k)
+            hi = mid;
+        else
+            lo = mid + 1u;
+    }
+    return lo;
+}

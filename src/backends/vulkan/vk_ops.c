@@ -359,15 +359,16 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     return st;
 }
 
-/* NVFP4 quantize of bf16/f16: the per-block steps from the table of
- * nvfp4_table.comp (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl
- * in 16-byte units), made once g is known; f32 input keeps the per-block
- * divisions. */
+/* NVFP4 quantize: the per-block steps from the table of nvfp4_table.comp
+ * (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl in 16-byte
+ * units), made once g is known: for bf16/f16 the scale byte of every
+ * 16-bit amax, for f32 the amax thresholds of the scale bytes; both the
+ * bounds of every scale byte. */
 #define NVFP4_TABLE_BYTES ((2048 + 512) * 16)
 
 static int nvfp4_table(const qk_vk_job *j)
 {
-    return j->p->format == QK_FORMAT_NVFP4 && j->dt != QK_DTYPE_F32;
+    return j->p->format == QK_FORMAT_NVFP4;
 }
 
 static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
@@ -439,9 +440,9 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     int lanes = !nv && j->dt != QK_DTYPE_F32 && j->cols % 8 == 0 && s->dev->cluster_max >= 8;
     if (lanes)
         __atomic_add_fetch(&mxfp8_lanes_runs, 1, __ATOMIC_RELAXED);
-    /* NVFP4 of bf16/f16 rows of whole scale words, where subgroups of at
-     * least 4 gather a word by shuffles (no atomicOr): on the H200, 38% of
-     * the copy for f16 against 14% with the atomics (21% per-block) */
+    /* NVFP4 of rows of whole scale words, where subgroups of at least 4
+     * gather a word by shuffles (no atomicOr): on the H200, 38% of the
+     * copy for f16 against 14% with the atomics (21% per-block) */
     int gather = nvfp4_table(j) && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && j->cols % 16 == 0;
     if (gather)
         __atomic_add_fetch(&nvfp4_gather_runs, 1, __ATOMIC_RELAXED);
