@@ -32,11 +32,20 @@ bool qk_nvfp4_codes_needed(uint t) { return (t & QK_F32_ABS) - 1u < QK_F32_INF -
 #define QK_NVFP4_NEVER 0xFFFFFFFFu
 
 /* The least f32 amax whose scale byte under g is k or more (1 <= k <=
- * 0x7E): the byte does not decrease with the amax (every step rounds a
- * quotient by a positive constant), and +Inf's is 0x7E. */
+ * 0x7E), by a binary search: the byte does not decrease with the amax
+ * (every step rounds a quotient by a positive constant), and +Inf's is
+ * 0x7E. It searches 128 bit patterns around m0, the amax whose quotient
+ * is the e4m3 values' midpoint, where the bytes at the ends prove they
+ * bracket it (7 steps, not 31); else every pattern. */
 uint qk_nvfp4_threshold(uint k, uint g)
 {
-    uint lo = 0u, hi = QK_F32_INF;
+    uint mid = qk_mul(qk_add(qk_e4m3_to_f32(k - 1u), qk_e4m3_to_f32(k)), 0x3F000000u); /* exact */
+    uint m0 = qk_mul(qk_mul(mid, g), QK_F32_E2M1_MAX), lo = 0u, hi = QK_F32_INF;
+    if (m0 - 64u < QK_F32_INF - 128u && qk_nvfp4_scale_byte(m0 - 64u, g) < k &&
+        qk_nvfp4_scale_byte(m0 + 64u, g) >= k) {
+        lo = m0 - 63u;
+        hi = m0 + 64u;
+    }
     while (lo < hi) {
         uint mid = lo + ((hi - lo) >> 1);
         if (qk_nvfp4_scale_byte(mid, g) >= k)
