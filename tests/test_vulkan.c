@@ -1246,6 +1246,22 @@ static void test_mxfp8_lanes_paths(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* compare_input of NVFP4 rows of `cols`, printed after `what`; asserts
+ * whether the scale words were gathered by shuffles. */
+static size_t nvfp4_compare(qk_context *vk, qk_context *ref, qk_dtype dt, const void *in, int64_t rows,
+                            int64_t cols, int want_gather, const char *what)
+{
+    qk_params p;
+    qk_params_default(QK_FORMAT_NVFP4, &p);
+    unsigned long before = qk_vk_nvfp4_gather_runs();
+    size_t n = compare_input(vk, ref, &p, dt, in, rows, cols);
+    unsigned long runs = qk_vk_nvfp4_gather_runs() - before;
+    printf("%s, rows of %lld: %zu mismatching bytes, %s\n", what, (long long)cols, n,
+           runs ? "scale words by shuffles" : "scale bytes by atomicOr");
+    assert_int_equal(runs != 0, want_gather);
+    return n;
+}
+
 /* NVFP4 quantize of bf16/f16 (scale byte and thresholds of a block from
  * nvfp4_table.comp, by its 16-bit amax): 2048 x 256 tensors whose 32768
  * blocks have every 16-bit magnitude up to the tensor's amax M as their
@@ -1264,8 +1280,6 @@ static void test_nvfp4_every_block_amax(void **state)
     static const uint16_t amax_f16[] = {0x7BFFu, 0x3C00u, 0x0800u, 0x0010u};
     int has_gather = first_device()->cluster_max >= 4;
     const int64_t rows = 2048, cols = 256;
-    qk_params p;
-    qk_params_default(QK_FORMAT_NVFP4, &p);
     size_t bad = 0;
     unsigned char *in = malloc((size_t)(rows * cols) * 2);
     for (int d = 0; d < 2; d++)
@@ -1281,16 +1295,10 @@ static void test_nvfp4_every_block_amax(void **state)
                     memcpy(in + 2 * (b * 16 + i), &h, 2);
                 }
             }
-            for (int64_t w = cols; w >= 16; w /= 16) {
-                unsigned long before = qk_vk_nvfp4_gather_runs();
-                size_t n = compare_input(vk, ref, &p, dt, in, rows * cols / w, w);
-                unsigned long runs = qk_vk_nvfp4_gather_runs() - before;
-                printf("nvfp4 %s, every block amax up to 0x%04x, rows of %lld: %zu mismatching bytes, %s\n",
-                       qk_dtype_name(dt), top, (long long)w, n,
-                       runs ? "scale words by shuffles" : "scale bytes by atomicOr");
-                bad += n;
-                assert_int_equal(runs != 0, has_gather && w == cols);
-            }
+            char what[80];
+            snprintf(what, sizeof what, "nvfp4 %s, every block amax up to 0x%04x", qk_dtype_name(dt), top);
+            for (int64_t w = cols; w >= 16; w /= 16)
+                bad += nvfp4_compare(vk, ref, dt, in, rows * cols / w, w, has_gather && w == cols, what);
         }
     if (!has_gather)
         printf("note: the device offers no full subgroups of 4 or more: every scale byte took atomicOr\n");
@@ -1321,8 +1329,6 @@ static void test_nvfp4_f32_scale_thresholds(void **state)
     qk_context *ref = open_reference();
     static const float amaxes[] = {1e-36f, 3e-30f, 1.0f, 7.25e3f, 1e20f, 3.0e38f};
     int has_gather = first_device()->cluster_max >= 4;
-    qk_params p;
-    qk_params_default(QK_FORMAT_NVFP4, &p);
     const int64_t nb = 16 * 32; /* blocks: 3 a scale byte (126 of them) and the tensor's amax */
     uint32_t *in = malloc((size_t)nb * 16 * 4);
     size_t bad = 0;
@@ -1358,16 +1364,11 @@ static void test_nvfp4_f32_scale_thresholds(void **state)
                 in[b * 16 + i] = i == (int)(b % 16) ? top : 0u;
         static const int64_t widths[] = {256, 80, 16, 20};
         for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
-            int64_t cols = widths[w], rows = nb * 16 / cols;
-            unsigned long before = qk_vk_nvfp4_gather_runs();
-            size_t n = compare_input(vk, ref, &p, QK_DTYPE_F32, in, rows, cols);
-            unsigned long runs = qk_vk_nvfp4_gather_runs() - before;
-            printf("nvfp4 f32, amax %-8g g 0x%08x, %lld blocks at scale-byte thresholds, rows of %lld: %zu "
-                   "mismatching bytes, %s\n",
-                   (double)amaxes[a], g, (long long)placed, (long long)cols, n,
-                   runs ? "scale words by shuffles" : "scale bytes by atomicOr");
-            bad += n;
-            assert_int_equal(runs != 0, has_gather && cols == 256);
+            int64_t cols = widths[w];
+            char what[96];
+            snprintf(what, sizeof what, "nvfp4 f32, amax %-8g g 0x%08x, %lld blocks at scale-byte thresholds",
+                     (double)amaxes[a], g, (long long)placed);
+            bad += nvfp4_compare(vk, ref, QK_DTYPE_F32, in, nb * 16 / cols, cols, has_gather && cols == 256, what);
         }
         assert_true(placed > 100);
     }
