@@ -1321,7 +1321,8 @@ static uint32_t nvfp4_scale_byte(uint32_t m, uint32_t g)
  * is each scale byte's least amax and its neighbours (found on the host
  * by a binary search on the reference's steps), the other 15 elements
  * spread below it; in rows of 256 (scale words by shuffles), 80 (five
- * blocks: atomicOr), 16 and 20 (partial blocks: the per-block path). */
+ * blocks: atomicOr), 16 (a block a row) and 20 (a whole block, then a
+ * partial one on the per-block path). */
 static void test_nvfp4_f32_scale_thresholds(void **state)
 {
     (void)state;
