@@ -1246,6 +1246,16 @@ static void test_mxfp8_lanes_paths(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Whether the device gathers NVFP4 scale words by shuffles (full
+ * subgroups of 4 or more); says so where it does not. */
+static int nvfp4_has_gather(void)
+{
+    int has = first_device()->cluster_max >= 4;
+    if (!has)
+        printf("note: the device offers no full subgroups of 4 or more: every scale byte takes atomicOr\n");
+    return has;
+}
+
 /* compare_input of NVFP4 rows of `cols`, printed after `what`; asserts
  * whether the scale words were gathered by shuffles. */
 static size_t nvfp4_compare(qk_context *vk, qk_context *ref, qk_dtype dt, const void *in, int64_t rows,
@@ -1278,7 +1288,7 @@ static void test_nvfp4_every_block_amax(void **state)
     qk_context *ref = open_reference();
     static const uint16_t amax_bf16[] = {0x7F7Fu, 0x3F80u, 0x0A00u, 0x0080u};
     static const uint16_t amax_f16[] = {0x7BFFu, 0x3C00u, 0x0800u, 0x0010u};
-    int has_gather = first_device()->cluster_max >= 4;
+    int has_gather = nvfp4_has_gather();
     const int64_t rows = 2048, cols = 256;
     size_t bad = 0;
     unsigned char *in = malloc((size_t)(rows * cols) * 2);
@@ -1300,8 +1310,6 @@ static void test_nvfp4_every_block_amax(void **state)
             for (int64_t w = cols; w >= 16; w /= 16)
                 bad += nvfp4_compare(vk, ref, dt, in, rows * cols / w, w, has_gather && w == cols, what);
         }
-    if (!has_gather)
-        printf("note: the device offers no full subgroups of 4 or more: every scale byte took atomicOr\n");
     free(in);
     qk_context_destroy(ref);
     qk_context_destroy(vk);
@@ -1329,7 +1337,7 @@ static void test_nvfp4_f32_scale_thresholds(void **state)
     qk_context *vk = vulkan_or_skip();
     qk_context *ref = open_reference();
     static const float amaxes[] = {1e-36f, 3e-30f, 1.0f, 7.25e3f, 1e20f, 3.0e38f};
-    int has_gather = first_device()->cluster_max >= 4;
+    int has_gather = nvfp4_has_gather();
     const int64_t nb = 16 * 32; /* blocks: 3 a scale byte (126 of them) and the tensor's amax */
     uint32_t *in = malloc((size_t)nb * 16 * 4);
     size_t bad = 0;
@@ -1373,8 +1381,6 @@ static void test_nvfp4_f32_scale_thresholds(void **state)
         }
         assert_true(placed > 100);
     }
-    if (!has_gather)
-        printf("note: the device offers no full subgroups of 4 or more: every scale byte took atomicOr\n");
     free(in);
     qk_context_destroy(ref);
     qk_context_destroy(vk);
