@@ -39,8 +39,8 @@ bool qk_nvfp4_codes_needed(uint t) { return (t & QK_F32_ABS) - 1u < QK_F32_INF -
  * bracket it (7 steps, not 31); else every pattern. */
 uint qk_nvfp4_threshold(uint k, uint g)
 {
-    uint mid = qk_mul(qk_add(qk_e4m3_to_f32(k - 1u), qk_e4m3_to_f32(k)), 0x3F000000u); /* exact */
-    uint m0 = qk_mul(qk_mul(mid, g), QK_F32_E2M1_MAX), lo = 0u, hi = QK_F32_INF;
+    uint between = qk_mul(qk_add(qk_e4m3_to_f32(k - 1u), qk_e4m3_to_f32(k)), 0x3F000000u); /* exact */
+    uint m0 = qk_mul(qk_mul(between, g), QK_F32_E2M1_MAX), lo = 0u, hi = QK_F32_INF;
     if (m0 - 64u < QK_F32_INF - 128u && qk_nvfp4_scale_byte(m0 - 64u, g) < k &&
         qk_nvfp4_scale_byte(m0 + 64u, g) >= k) {
         lo = m0 - 63u;
