@@ -359,17 +359,12 @@ static qk_status amax_pass(qk_vk_state *s, const qk_vk_job *j, int src, const gr
     return st;
 }
 
-/* NVFP4 quantize: the per-block steps from the table of nvfp4_table.comp
- * (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl in 16-byte
- * units), made once g is known: for bf16/f16 the scale byte of every
- * 16-bit amax, for f32 the amax thresholds of the scale bytes; both the
- * bounds of every scale byte. */
+/* NVFP4 quantize (every dtype): the per-block steps from the table of
+ * nvfp4_table.comp (VB_CODES16, QK_NVFP4_TAB_UNITS of qk_vk_nvfp4_scale.glsl
+ * in 16-byte units), made once g is known: for bf16/f16 the scale byte of
+ * every 16-bit amax, for f32 the amax thresholds of the scale bytes; both
+ * the bounds of every scale byte. */
 #define NVFP4_TABLE_BYTES ((2048 + 512) * 16)
-
-static int nvfp4_table(const qk_vk_job *j)
-{
-    return j->p->format == QK_FORMAT_NVFP4;
-}
 
 static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 {
@@ -387,7 +382,7 @@ static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
         st = qk_vk_reserve(s, VB_AMAX, 4);
     if (st == QK_OK)
         st = qk_vk_reserve(s, VB_FLAG, 4);
-    if (st == QK_OK && nvfp4_table(j))
+    if (st == QK_OK && j->p->format == QK_FORMAT_NVFP4)
         st = qk_vk_reserve(s, VB_CODES16, NVFP4_TABLE_BYTES);
     if (st != QK_OK)
         return st;
@@ -399,7 +394,7 @@ static qk_status blocked_q_prepare(qk_vk_state *s, const qk_vk_job *j)
 }
 
 /* NVFP4's global scale g = T(amax / 2688), computed on the device after the
- * tensor amax (phase 0). */
+ * tensor amax (phase 0), then the table of its per-block steps. */
 static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
 {
     qk_vk_compute_barrier(s);
@@ -407,12 +402,12 @@ static qk_status nvfp4_middle(qk_vk_state *s, const qk_vk_job *j)
     uint32_t pc[QK_VK_PC_WORDS] = {1, 3, (uint32_t)j->dt, 0};
     qk_status st = qk_vk_dispatch(s, VP_SCALES, j->dt, b, 4, pc, 1, 0);
     qk_vk_compute_barrier(s);
-    if (st == QK_OK && nvfp4_table(j)) {
-        qk_vk_bind tb[] = {B(VB_SCALE2, 0, 4), B(VB_CODES16, 0, NVFP4_TABLE_BYTES)};
-        uint32_t tpc[QK_VK_PC_WORDS] = {0};
-        st = qk_vk_dispatch(s, VP_NVFP4_TABLE, j->dt, tb, 2, tpc, 2048 + 256, 0);
-        qk_vk_compute_barrier(s);
-    }
+    if (st != QK_OK)
+        return st;
+    qk_vk_bind tb[] = {B(VB_SCALE2, 0, 4), B(VB_CODES16, 0, NVFP4_TABLE_BYTES)};
+    uint32_t tpc[QK_VK_PC_WORDS] = {0};
+    st = qk_vk_dispatch(s, VP_NVFP4_TABLE, j->dt, tb, 2, tpc, 2048 + 256, 0);
+    qk_vk_compute_barrier(s);
     return st;
 }
 
@@ -443,7 +438,7 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
     /* NVFP4 of rows of whole scale words, where subgroups of at least 4
      * gather a word by shuffles (no atomicOr): on the H200, 38% of the
      * copy for f16 against 14% with the atomics (21% per-block) */
-    int gather = nvfp4_table(j) && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && j->cols % 16 == 0;
+    int gather = nv && s->dev->cluster_max >= 4 && bsh.ncb % 4 == 0 && j->cols % 16 == 0;
     if (gather)
         __atomic_add_fetch(&nvfp4_gather_runs, 1, __ATOMIC_RELAXED);
     qk_status st = QK_OK;
@@ -454,7 +449,7 @@ static qk_status blocked_quantize(qk_vk_state *s, const qk_vk_job *j, int64_t lo
                           B(VB_DATA, r0 * bsh.data_row, pr * bsh.data_row),
                           B(VB_SCALE, r0 / 128 * bsh.col_tiles * 512, ceil_div(pr, 128) * bsh.col_tiles * 512),
                           nv ? B(VB_SCALE2, 0, 4) : B(VB_FLAG, 0, 4),
-                          nvfp4_table(j) ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
+                          nv ? B(VB_CODES16, 0, NVFP4_TABLE_BYTES) : B(-1, 0, 0)};
         uint32_t pc[QK_VK_PC_WORDS] = {(uint32_t)nr, (uint32_t)pr, (uint32_t)j->cols, (uint32_t)bsh.cp,
                                        (uint32_t)j->dt, bsh.ncb % 4 == 0, (uint32_t)gather};
         if (lanes)
@@ -832,8 +827,9 @@ static int64_t convrot_q256_groups_cap(void)
 }
 
 /* ConvRot rows [lo, hi) in one pass, grid-stride over at most
- * stride_groups' workgroups a dispatch, each at most QK_VK_CONVROT_STEPS
- * steps: convrot_quantize256.comp (256 teams / cols rows a workgroup's step)
+ * stride_cap's workgroups a dispatch (convrot_quantize256.comp:
+ * convrot_q256_groups_cap's), each at most QK_VK_CONVROT_STEPS steps:
+ * convrot_quantize256.comp (256 * teams / cols rows a workgroup's step)
  * where convrot_q256_rows, convrot_quantize.comp (likewise) where
  * convrot_q_rows, else a workgroup of 64 takes a row at a time (rows up
  * to 1024 on the shader with a quarter of the shared memory). */
