@@ -1674,7 +1674,7 @@ static void test_convrot_fused_rows(void **state)
  * (QK_VULKAN_PRODUCTS=0) and rows holding NaN or Inf (refused as the
  * reference refuses them). Rows of whole 256-value blocks take
  * convrot_quantize256.comp (teams of eight, 12 to 28 of them a workgroup
- * by the row width: 256 teams / cols rows a step, an idle team at 768,
+ * by the row width: 256 * teams / cols rows a step, an idle team at 768,
  * teams of both paths in a row and a subgroup; every G up to 256; each
  * shape again at another size), and run again with QK_VULKAN_CONVROT_Q256=0 on
  * convrot_quantize.comp (G up to 64) or convrot_row_quantize.comp; rows
